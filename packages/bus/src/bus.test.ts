@@ -1,0 +1,71 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect, type NatsConnection } from 'nats';
+import { createTestNamespace, waitFor, type TestNamespace } from '@terminusa/testkit';
+import { Bus, consumeBatches, ensureConsumer, ensureStreams, SUBJECTS, type JsMsg } from './index.ts';
+
+let ns: TestNamespace;
+let nc: NatsConnection;
+let bus: Bus;
+
+beforeAll(async () => {
+  ns = await createTestNamespace();
+  nc = await connect({ servers: ns.config.nats.url });
+  bus = new Bus(nc, ns.config.nats.prefix);
+  const jsm = await nc.jetstreamManager();
+  await ensureStreams(jsm, bus.ns);
+  await ensureStreams(jsm, bus.ns); // a second replica starting: no error, same streams
+  await ensureConsumer(jsm, bus.ns, 'storage', { ackWaitSeconds: 2, maxAckPending: 1000 });
+});
+afterAll(async () => {
+  await nc.close();
+  await ns.cleanup();
+});
+
+const batch = (i: number) => ({ source: 'test', samples: [{ name: 'm', value: i, ts: i, tags: {} }] });
+
+describe('Bus', () => {
+  it('captures a core publish on the ingest subject in the INGEST stream', async () => {
+    nc.publish(bus.subject(SUBJECTS.ingest, 'game'), new TextEncoder().encode('{"samples":[]}'));
+    await nc.flush();
+    const info = await waitFor(async () => {
+      const s = await (await nc.jetstreamManager()).streams.info(bus.ns.stream('INGEST'));
+      return s.state.messages > 0 ? s : undefined;
+    }, 5000, 'ingest stream to hold the message');
+    expect(info.config.subjects).toEqual([`${ns.id}.metrics.ingest.>`]);
+  });
+
+  it('drops a republished message with the same id (JetStream duplicate window)', async () => {
+    await bus.persist(SUBJECTS.deadLetter, ['dup'], { subject: 'x', receivedAt: 1, rejections: [{ field: 'f', reason: 'r' }], accepted: 0, raw: '', rawEncoding: 'utf8' }, 'same-id');
+    await bus.persist(SUBJECTS.deadLetter, ['dup'], { subject: 'x', receivedAt: 1, rejections: [{ field: 'f', reason: 'r' }], accepted: 0, raw: '', rawEncoding: 'utf8' }, 'same-id');
+    const info = await (await nc.jetstreamManager()).streams.info(bus.ns.stream('DEADLETTER'));
+    expect(info.state.messages).toBe(1);
+  });
+
+  it('validates on receive and reports every wrong field', () => {
+    const decoded = bus.decode(SUBJECTS.samples, 'x', new TextEncoder().encode('{"source":"a","samples":[{"name":"m","value":"1","ts":1,"tags":{}}]}'));
+    expect(decoded.ok).toBe(false);
+    if (!decoded.ok) expect(decoded.error.issues).toEqual([{ field: 'samples[0].value', reason: expect.stringContaining('expected number') }]);
+  });
+
+  it('shares a durable consumer between replicas: each message handled once, a failed batch redelivered', async () => {
+    const seen: number[][] = [[], []];
+    let failOnce = true;
+    const handler = (replica: number) => async (msgs: JsMsg[]) => {
+      if (replica === 1 && failOnce) {
+        failOnce = false;
+        throw new Error('simulated write failure');
+      }
+      for (const m of msgs) seen[replica]!.push(bus.decode(SUBJECTS.samples, m.subject, m.data).ok ? (JSON.parse(new TextDecoder().decode(m.data)) as ReturnType<typeof batch>).samples[0]!.value : -1);
+    };
+    const options = { maxBatch: 10, lingerMs: 5, retryDelayMs: 100, onError: () => undefined };
+    const replicas = [await consumeBatches(bus, 'storage', handler(0), options), await consumeBatches(bus, 'storage', handler(1), options)];
+    await Promise.all(Array.from({ length: 500 }, (_, i) => bus.persist(SUBJECTS.samples, [], batch(i))));
+    await waitFor(() => (seen[0]!.length + seen[1]!.length >= 500 ? true : undefined), 15_000, 'all 500 messages handled');
+    await Promise.all(replicas.map((r) => r.stop()));
+    const all = [...seen[0]!, ...seen[1]!].sort((a, b) => a - b);
+    expect(all).toEqual(Array.from({ length: 500 }, (_, i) => i));
+    expect(seen[0]!.length).toBeGreaterThan(0);
+    expect(seen[1]!.length).toBeGreaterThan(0);
+    expect(failOnce).toBe(false);
+  });
+});

@@ -1,0 +1,94 @@
+import { JSONCodec, type JetStreamClient, type JsMsg, type NatsConnection, type Subscription } from 'nats';
+import type { z } from 'zod';
+import { describeIssues, InvalidMessageError } from './errors.ts';
+import { Namespace } from './namespace.ts';
+import { CONSUMERS, type ConsumerName, type SubjectDef } from './subjects.ts';
+
+const json = JSONCodec();
+
+/** Result of decoding a message against its subject's schema. */
+export type Decoded<T> = { ok: true; value: T } | { ok: false; error: InvalidMessageError };
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyDef = SubjectDef<z.ZodType, any[]>;
+type Params<D> = D extends SubjectDef<z.ZodType, infer P> ? P : never;
+type Payload<D> = D extends SubjectDef<infer S, string[]> ? z.infer<S> : never;
+
+/** Typed access to the suite's subjects on one NATS connection, inside one namespace. */
+export class Bus {
+  readonly ns: Namespace;
+  readonly js: JetStreamClient;
+
+  constructor(
+    readonly nc: NatsConnection,
+    prefix: string,
+  ) {
+    this.ns = new Namespace(prefix);
+    this.js = nc.jetstream();
+  }
+
+  /** Absolute subject of one member of a subject family. */
+  subject<D extends AnyDef>(def: D, ...params: Params<D>): string {
+    return this.ns.subject(def.build(...params));
+  }
+
+  /** Parses and validates a payload against a subject's schema. */
+  decode<D extends AnyDef>(def: D, subject: string, data: Uint8Array): Decoded<Payload<D>> {
+    let parsed: unknown;
+    try {
+      parsed = json.decode(data);
+    } catch (err) {
+      return { ok: false, error: new InvalidMessageError(subject, [{ field: '(message)', reason: `malformed JSON: ${(err as Error).message}` }]) };
+    }
+    const result = def.schema.safeParse(parsed);
+    return result.success
+      ? { ok: true, value: result.data as Payload<D> }
+      : { ok: false, error: new InvalidMessageError(subject, describeIssues(result.error)) };
+  }
+
+  /** Core publish (fire and forget). */
+  publish<D extends AnyDef>(def: D, params: Params<D>, payload: Payload<D>): void {
+    this.nc.publish(this.subject(def, ...params), json.encode(payload));
+  }
+
+  /** JetStream publish that resolves once the stream has stored the message; `msgID` makes a retry a no-op. */
+  async persist<D extends AnyDef>(def: D, params: Params<D>, payload: Payload<D>, msgID?: string): Promise<void> {
+    await this.js.publish(this.subject(def, ...params), json.encode(payload), msgID ? { msgID } : undefined);
+  }
+
+  /** Request/reply with the reply validated against the subject's schema. */
+  async request<D extends AnyDef>(def: D, params: Params<D>, payload: unknown, timeoutMs: number): Promise<Payload<D>> {
+    const subject = this.subject(def, ...params);
+    const reply = await this.nc.request(subject, json.encode(payload), { timeout: timeoutMs });
+    const decoded = this.decode(def, subject, reply.data);
+    if (!decoded.ok) throw decoded.error;
+    return decoded.value;
+  }
+
+  /** Core subscription; invalid messages go to `onInvalid` instead of the handler. */
+  subscribe<D extends AnyDef>(
+    def: D,
+    handler: (value: Payload<D>, subject: string) => void,
+    onInvalid: (error: InvalidMessageError) => void,
+    queue?: string,
+  ): Subscription {
+    return this.nc.subscribe(this.ns.subject(def.filter), {
+      ...(queue ? { queue } : {}),
+      callback: (err, msg) => {
+        if (err) return;
+        const decoded = this.decode(def, msg.subject, msg.data);
+        if (decoded.ok) handler(decoded.value, msg.subject);
+        else onInvalid(decoded.error);
+      },
+    });
+  }
+
+  /** The stream and subject filter a durable consumer reads. */
+  consumerTarget(name: ConsumerName): { stream: string; filter: string } {
+    const def = CONSUMERS[name];
+    return { stream: this.ns.stream(def.stream), filter: this.ns.subject(def.filter) };
+  }
+}
+
+/** A message of a JetStream batch. */
+export type { JsMsg };

@@ -1,0 +1,24 @@
+export { Bus } from './bus.ts';
+export type { Decoded, JsMsg } from './bus.ts';
+export { Namespace } from './namespace.ts';
+export { SUBJECTS, STREAMS, CONSUMERS } from './subjects.ts';
+export type { SubjectDef, StreamName, ConsumerName } from './subjects.ts';
+export {
+  IngestSampleSchema,
+  IngestMessageSchema,
+  SampleSchema,
+  SampleBatchSchema,
+  DeadLetterSchema,
+  RejectionSchema,
+  HealthReportSchema,
+  TagsSchema,
+  METRIC_NAME,
+  TAG_KEY,
+  SOURCE,
+} from './schemas.ts';
+export type { IngestSample, Sample, SampleBatch, DeadLetter, Rejection, HealthReport } from './schemas.ts';
+export { ensureStreams, ensureConsumer } from './streams.ts';
+export type { ConsumerOptions } from './streams.ts';
+export { consumeBatches } from './batch-consumer.ts';
+export type { BatchConsumer, BatchConsumerOptions, BatchHandler } from './batch-consumer.ts';
+export { InvalidMessageError, describeIssues, fieldPath } from './errors.ts';

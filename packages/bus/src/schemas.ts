@@ -1,0 +1,82 @@
+import { z } from 'zod';
+
+/** Prometheus metric-name rule. */
+export const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
+/** Prometheus label-name rule, used for tag keys. */
+export const TAG_KEY = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+/** A source is one subject token. */
+export const SOURCE = /^[A-Za-z0-9_-]{1,64}$/;
+
+const MAX_TAGS = 32;
+
+/** Tags of a sample: Prometheus-style keys, string values. */
+export const TagsSchema = z
+  .record(z.string().regex(TAG_KEY, 'tag keys must match [a-zA-Z_][a-zA-Z0-9_]*'), z.string().max(256, 'tag values are at most 256 characters'))
+  .refine((tags) => Object.keys(tags).length <= MAX_TAGS, `at most ${MAX_TAGS} tags`);
+
+/** One sample as a game service publishes it: `ts` (epoch ms) and `tags` are optional. */
+export const IngestSampleSchema = z.strictObject({
+  name: z.string().max(200, 'names are at most 200 characters').regex(METRIC_NAME, 'names must match [a-zA-Z_:][a-zA-Z0-9_:]*'),
+  value: z.number().refine(Number.isFinite, 'must be a finite number'),
+  ts: z.number().int('must be integer epoch milliseconds').positive('must be epoch milliseconds').optional(),
+  tags: TagsSchema.optional(),
+});
+/** One sample as a producer sends it. */
+export type IngestSample = z.infer<typeof IngestSampleSchema>;
+
+/** Body of `metrics.ingest.<source>` and of `POST /metrics/custom`. */
+export const IngestMessageSchema = z.strictObject({
+  samples: z.array(z.unknown()).min(1, 'at least one sample'),
+});
+
+/** A validated sample with every field present; tags sorted by key. */
+export const SampleSchema = z.strictObject({
+  name: z.string().regex(METRIC_NAME),
+  value: z.number(),
+  ts: z.number().int(),
+  tags: z.record(z.string(), z.string()),
+});
+/** A normalized sample as it travels between processor, storage and alerting. */
+export type Sample = z.infer<typeof SampleSchema>;
+
+/** Body of `metrics.samples`: a normalized batch from one ingest message. */
+export const SampleBatchSchema = z.strictObject({
+  source: z.string().regex(SOURCE),
+  samples: z.array(SampleSchema),
+});
+/** A normalized batch. */
+export type SampleBatch = z.infer<typeof SampleBatchSchema>;
+
+/** One reason a message or sample was refused. */
+export const RejectionSchema = z.strictObject({
+  /** Index of the refused sample, absent when the whole message was refused. */
+  index: z.number().int().nonnegative().optional(),
+  field: z.string(),
+  reason: z.string(),
+});
+/** A reason for refusal, with the field that was wrong. */
+export type Rejection = z.infer<typeof RejectionSchema>;
+
+/** Body of `metrics.deadletter.<source>`: the raw refused message and why. */
+export const DeadLetterSchema = z.strictObject({
+  subject: z.string(),
+  receivedAt: z.number().int(),
+  rejections: z.array(RejectionSchema).min(1),
+  accepted: z.number().int().nonnegative(),
+  raw: z.string(),
+  rawEncoding: z.enum(['utf8', 'base64']),
+});
+/** A refused message kept for inspection. */
+export type DeadLetter = z.infer<typeof DeadLetterSchema>;
+
+/** Reply of a service's discovery `health` endpoint and body of its ops `/health`. */
+export const HealthReportSchema = z.strictObject({
+  service: z.string(),
+  instance: z.string(),
+  status: z.enum(['ok', 'degraded', 'down']),
+  live: z.boolean(),
+  ready: z.boolean(),
+  checks: z.record(z.string(), z.strictObject({ ok: z.boolean(), latencyMs: z.number().optional(), error: z.string().optional() })),
+});
+/** The health of one service instance. */
+export type HealthReport = z.infer<typeof HealthReportSchema>;

@@ -1,0 +1,104 @@
+import {
+  AckPolicy,
+  DeliverPolicy,
+  DiscardPolicy,
+  RetentionPolicy,
+  StorageType,
+  nanos,
+  type ConsumerConfig,
+  type JetStreamManager,
+  type StreamConfig,
+} from 'nats';
+import { CONSUMERS, STREAMS, type ConsumerName, type StreamName } from './subjects.ts';
+import type { Namespace } from './namespace.ts';
+
+const HOUR_MS = 3_600_000;
+
+/** Retention of each stream: INGEST is a work queue emptied by the processor; the others keep a window for replay. */
+const STREAM_LIMITS: Record<StreamName, Partial<StreamConfig>> = {
+  INGEST: { retention: RetentionPolicy.Workqueue, max_age: nanos(24 * HOUR_MS) },
+  SAMPLES: { retention: RetentionPolicy.Limits, max_age: nanos(24 * HOUR_MS) },
+  DEADLETTER: { retention: RetentionPolicy.Limits, max_age: nanos(7 * 24 * HOUR_MS) },
+};
+
+/** Creates or updates every stream of the suite; safe to run from every replica at every start. */
+export async function ensureStreams(jsm: JetStreamManager, ns: Namespace): Promise<void> {
+  for (const [name, def] of Object.entries(STREAMS) as [StreamName, (typeof STREAMS)[StreamName]][]) {
+    const config: Partial<StreamConfig> = {
+      name: ns.stream(name),
+      subjects: def.subjects.map((s) => ns.subject(s)),
+      description: def.description,
+      storage: StorageType.File,
+      discard: DiscardPolicy.Old,
+      duplicate_window: nanos(2 * 60_000),
+      ...STREAM_LIMITS[name],
+    };
+    await upsert(
+      () => jsm.streams.info(config.name!),
+      () => jsm.streams.add(config),
+      () => jsm.streams.update(config.name!, config),
+    );
+  }
+}
+
+/** Options of a durable consumer shared by all replicas of one service. */
+export interface ConsumerOptions {
+  /** Seconds before an unacknowledged message is delivered again. */
+  ackWaitSeconds: number;
+  /** Messages handed out but not yet acknowledged, across all replicas. */
+  maxAckPending: number;
+}
+
+/** Creates or updates one of the suite's durable consumers. */
+export async function ensureConsumer(jsm: JetStreamManager, ns: Namespace, name: ConsumerName, options: ConsumerOptions): Promise<void> {
+  const def = CONSUMERS[name];
+  const stream = ns.stream(def.stream);
+  const config: Partial<ConsumerConfig> = {
+    durable_name: name,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    filter_subject: ns.subject(def.filter),
+    ack_wait: nanos(options.ackWaitSeconds * 1000),
+    max_ack_pending: options.maxAckPending,
+    max_deliver: -1,
+  };
+  await upsert(
+    () => jsm.consumers.info(stream, name),
+    () => jsm.consumers.add(stream, config),
+    () => jsm.consumers.update(stream, name, config),
+  );
+}
+
+/** Add if missing, update if present; a replica that loses the race to add updates instead. */
+async function upsert(info: () => Promise<unknown>, add: () => Promise<unknown>, update: () => Promise<unknown>): Promise<void> {
+  const exists = await info().then(
+    () => true,
+    (err: unknown) => {
+      if (isNotFound(err)) return false;
+      throw err;
+    },
+  );
+  if (exists) {
+    await update();
+    return;
+  }
+  try {
+    await add();
+  } catch (err) {
+    if (!ALREADY_EXISTS.has(apiErrorCode(err) ?? 0)) throw err;
+    await update();
+  }
+}
+
+/** JetStream API error codes: stream not found, consumer not found. */
+const NOT_FOUND = new Set([10059, 10014]);
+/** Stream name already in use, consumer name already in use, consumer already exists. */
+const ALREADY_EXISTS = new Set([10058, 10013, 10148]);
+
+function apiErrorCode(err: unknown): number | undefined {
+  return (err as { api_error?: { err_code?: number } })?.api_error?.err_code;
+}
+
+function isNotFound(err: unknown): boolean {
+  return NOT_FOUND.has(apiErrorCode(err) ?? 0);
+}

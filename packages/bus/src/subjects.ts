@@ -1,0 +1,63 @@
+import type { z } from 'zod';
+import {
+  DeadLetterSchema,
+  IngestMessageSchema,
+  SampleBatchSchema,
+  HealthReportSchema,
+} from './schemas.ts';
+
+/** A subject family: how its name is built, the schema of its messages, and the stream that keeps them (if any). */
+export interface SubjectDef<S extends z.ZodType, P extends string[]> {
+  /** Subject (or wildcard filter) relative to the namespace prefix. */
+  readonly filter: string;
+  readonly build: (...params: P) => string;
+  readonly schema: S;
+  readonly stream?: StreamName;
+}
+
+/** JetStream streams of the suite, relative to the namespace prefix. */
+export const STREAMS = {
+  INGEST: { subjects: ['metrics.ingest.>'], description: 'raw metric messages from producers, as published' },
+  SAMPLES: { subjects: ['metrics.samples'], description: 'validated, normalized sample batches' },
+  DEADLETTER: { subjects: ['metrics.deadletter.>'], description: 'refused messages and why' },
+} as const;
+/** Name of one of the suite's streams. */
+export type StreamName = keyof typeof STREAMS;
+
+function subject<S extends z.ZodType, P extends string[]>(def: SubjectDef<S, P>): SubjectDef<S, P> {
+  return def;
+}
+
+/** Every subject of the suite with its schema; the only place subject strings are written. */
+export const SUBJECTS = {
+  /** Producers publish raw metrics here (core or JetStream publish; the INGEST stream keeps both). */
+  ingest: subject({
+    filter: 'metrics.ingest.>',
+    build: (source: string) => `metrics.ingest.${source}`,
+    schema: IngestMessageSchema,
+    stream: 'INGEST',
+  }),
+  /** The processor forwards validated batches here. */
+  samples: subject({ filter: 'metrics.samples', build: () => 'metrics.samples', schema: SampleBatchSchema, stream: 'SAMPLES' }),
+  /** Refused messages, kept with their reasons. */
+  deadLetter: subject({
+    filter: 'metrics.deadletter.>',
+    build: (source: string) => `metrics.deadletter.${source}`,
+    schema: DeadLetterSchema,
+    stream: 'DEADLETTER',
+  }),
+  /** Health of one instance over NATS (a discovery endpoint). */
+  health: subject({
+    filter: 'tmon.health.>',
+    build: (service: string, instance: string) => `tmon.health.${service}.${instance}`,
+    schema: HealthReportSchema,
+  }),
+} as const;
+
+/** Durable consumers of the suite: each is shared by all replicas of its service, so each message is handled once. */
+export const CONSUMERS = {
+  processor: { stream: 'INGEST', filter: SUBJECTS.ingest.filter },
+  storage: { stream: 'SAMPLES', filter: SUBJECTS.samples.filter },
+} as const satisfies Record<string, { stream: StreamName; filter: string }>;
+/** Name of one of the suite's durable consumers. */
+export type ConsumerName = keyof typeof CONSUMERS;

@@ -1,0 +1,56 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from './index.ts';
+
+describe('loadConfig', () => {
+  it('gives the seed numbers as defaults', () => {
+    const config = loadConfig({ env: {} });
+    expect(config.collection.intervals).toEqual({ system: 60, app: 30, custom: 300 });
+    expect(config.core).toEqual({ workers: 4, queueSize: 1000, batchSize: 100, timeout: 30 });
+    expect(config.storage.retention).toEqual({ raw: '1d', hourly: '7d', daily: '30d' });
+    expect(config.aggregation.retention).toEqual({ '1m': '2h', '5m': '24h', '1h': '7d', '1d': '90d' });
+    expect(config.alerts.levels.warning).toEqual({ timeout: 1800, channels: ['email', 'slack'] });
+    expect(config.auth).toMatchObject({ tokenExpiry: 3600, refreshWindow: 300, maxAttempts: 5 });
+    expect(config.scaling.collectors).toEqual({ min: 2, max: 10, targetCpu: 70 });
+    expect(config.backup.schedule).toEqual({ full: '0 0 * * 0', incremental: '0 0 * * *' });
+    expect(config.nats.url).toBe('nats://127.0.0.1:4222');
+    expect(config.redis.url).toBe('redis://127.0.0.1:6379');
+    expect(config.gateway.port).toBe(8080);
+    expect(config.dataDir).toBe('./data');
+    expect(new URL(config.database.url).pathname).toBe('/terminusa');
+  });
+
+  it('lets the file override defaults and the environment override the file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tmon-config-'));
+    const file = join(dir, 'terminusa.yaml');
+    writeFileSync(file, 'core:\n  batchSize: 250\n  workers: 8\ngateway:\n  port: 9000\n');
+    const config = loadConfig({ env: { CONFIG_FILE: file, GATEWAY_PORT: '8181', TMON_CORE__WORKERS: '2', TMON_COLLECTION__INTERVALS__SYSTEM: '15' } });
+    expect(config.core.batchSize).toBe(250);
+    expect(config.core.workers).toBe(2);
+    expect(config.gateway.port).toBe(8181);
+    expect(config.collection.intervals.system).toBe(15);
+  });
+
+  it('names every bad setting and where it came from in one error', () => {
+    const attempt = () => loadConfig({ env: { GATEWAY_PORT: 'eighty', TMON_CORE__BATCH_SIZE: '-1', LOG_LEVEL: 'loud' } });
+    expect(attempt).toThrow(ConfigError);
+    try {
+      attempt();
+    } catch (err) {
+      const problems = (err as ConfigError).problems.map((p) => `${p.path} (${p.source})`).sort();
+      expect(problems).toEqual(['core.batchSize (env TMON_CORE__BATCH_SIZE)', 'gateway.port (env GATEWAY_PORT)', 'log.level (env LOG_LEVEL)']);
+      expect((err as Error).message).toContain('gateway.port');
+    }
+  });
+
+  it('keeps passwords as text even when they look like numbers', () => {
+    expect(loadConfig({ env: { ADMIN_PASSWORD: '123456789012' } }).auth.adminPassword).toBe('123456789012');
+  });
+
+  it('returns a frozen object', () => {
+    const config = loadConfig({ env: {} });
+    expect(Object.isFrozen(config.core)).toBe(true);
+  });
+});

@@ -1,0 +1,133 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { ConfigSchema, type Config } from './schema.ts';
+import { ConfigError, type ConfigProblem } from './errors.ts';
+
+type Tree = Record<string, unknown>;
+
+/** Well-known environment variables and the setting each one sets. */
+export const ENV_VARIABLES: Readonly<Record<string, string>> = {
+  NATS_URL: 'nats.url',
+  NATS_PREFIX: 'nats.prefix',
+  DATABASE_URL: 'database.url',
+  DATABASE_SCHEMA: 'database.schema',
+  REDIS_URL: 'redis.url',
+  REDIS_PREFIX: 'redis.prefix',
+  DATA_DIR: 'dataDir',
+  GATEWAY_PORT: 'gateway.port',
+  GATEWAY_HOST: 'gateway.host',
+  OPS_PORT: 'ops.port',
+  LOG_LEVEL: 'log.level',
+  LOG_FILE: 'log.file',
+  SHUTDOWN_TIMEOUT: 'shutdownTimeout',
+  ADMIN_PASSWORD: 'auth.adminPassword',
+  JWT_SECRET: 'auth.jwtSecret',
+};
+
+/** Any other setting: TMON_<PATH> with `__` between levels, e.g. TMON_CORE__BATCH_SIZE=200. */
+const GENERIC_PREFIX = 'TMON_';
+
+export interface LoadConfigOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Path of a YAML or JSON config file; defaults to $CONFIG_FILE. */
+  file?: string;
+  /** Settings applied over file and environment, for tests and tools. */
+  overrides?: Tree;
+}
+
+/** Reads defaults, then the config file, then the environment, and validates the result once. */
+export function loadConfig(options: LoadConfigOptions = {}): Readonly<Config> {
+  const env = options.env ?? process.env;
+  const problems: ConfigProblem[] = [];
+  const sources = new Map<string, string>();
+  const tree: Tree = {};
+
+  const file = options.file ?? env.CONFIG_FILE;
+  if (file) {
+    try {
+      const parsed: unknown = parseYaml(readFileSync(file, 'utf8'));
+      if (parsed != null && typeof parsed !== 'object') throw new Error('the file does not hold a mapping');
+      mergeInto(tree, (parsed ?? {}) as Tree, `file ${file}`, sources, '');
+    } catch (err) {
+      problems.push({ path: '(file)', message: (err as Error).message, source: `file ${file}` });
+    }
+  }
+  for (const [name, raw] of Object.entries(env)) {
+    if (raw === undefined || raw === '') continue;
+    const path = ENV_VARIABLES[name] ?? genericPath(name);
+    if (!path) continue;
+    setPath(tree, path, envValue(path, raw));
+    sources.set(path, `env ${name}`);
+  }
+  if (options.overrides) mergeInto(tree, options.overrides, 'overrides', sources, '');
+
+  const result = ConfigSchema.safeParse(tree);
+  if (!result.success) {
+    for (const issue of result.error.issues) {
+      const path = issue.path.join('.');
+      problems.push({ path, message: issue.message, source: sourceOf(path, sources) });
+    }
+  }
+  if (problems.length > 0 || !result.success) throw new ConfigError(problems);
+  return deepFreeze(result.data);
+}
+
+function genericPath(name: string): string | undefined {
+  if (!name.startsWith(GENERIC_PREFIX) || name.length === GENERIC_PREFIX.length) return undefined;
+  return name
+    .slice(GENERIC_PREFIX.length)
+    .split('__')
+    .map((part) => part.toLowerCase().replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase()))
+    .join('.');
+}
+
+/** Environment values are strings; numbers, booleans and JSON arrays/objects are read as such, except for known text settings. */
+const TEXT_SETTINGS = new Set(['auth.adminPassword', 'auth.jwtSecret', 'nats.prefix', 'redis.prefix', 'database.schema']);
+function envValue(path: string, raw: string): unknown {
+  if (TEXT_SETTINGS.has(path)) return raw;
+  try {
+    return JSON.parse(raw);
+  } catch {
+    return raw;
+  }
+}
+
+function setPath(tree: Tree, path: string, value: unknown): void {
+  const keys = path.split('.');
+  let node = tree;
+  for (const key of keys.slice(0, -1)) {
+    const next = node[key];
+    node = (next && typeof next === 'object' ? next : (node[key] = {})) as Tree;
+  }
+  node[keys[keys.length - 1]!] = value;
+}
+
+function mergeInto(tree: Tree, from: Tree, source: string, sources: Map<string, string>, base: string): void {
+  for (const [key, value] of Object.entries(from)) {
+    const path = base ? `${base}.${key}` : key;
+    if (value && typeof value === 'object' && !Array.isArray(value)) {
+      const existing = tree[key];
+      const target = (existing && typeof existing === 'object' && !Array.isArray(existing) ? existing : (tree[key] = {})) as Tree;
+      mergeInto(target, value as Tree, source, sources, path);
+    } else {
+      tree[key] = value;
+      sources.set(path, source);
+    }
+  }
+}
+
+function sourceOf(path: string, sources: Map<string, string>): string {
+  for (let p = path; p; p = p.includes('.') ? p.slice(0, p.lastIndexOf('.')) : '') {
+    const s = sources.get(p);
+    if (s) return s;
+  }
+  return 'default';
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

@@ -1,0 +1,158 @@
+import { z } from 'zod';
+
+/** A duration written as the seed writes them (`2h`, `7d`, `30s`), or a number of seconds. */
+export const DurationSchema = z.union([
+  z.number().int().nonnegative(),
+  z.string().regex(/^\d+(ms|s|m|h|d|w)$/, 'expected a duration like 30s, 5m, 2h, 7d'),
+]);
+
+const seconds = (dflt: number) => z.number().int().positive().default(dflt);
+const port = (dflt: number) => z.number().int().min(0).max(65535).default(dflt);
+
+const AlertLevelSchema = z.object({
+  timeout: z.number().int().positive(),
+  channels: z.array(z.enum(['all', 'email', 'slack', 'webhook', 'dashboard'])).min(1),
+});
+
+const ScalingSchema = z.object({
+  min: z.number().int().positive(),
+  max: z.number().int().positive(),
+  targetCpu: z.number().int().min(1).max(100).optional(),
+  targetMemory: z.number().int().min(1).max(100).optional(),
+});
+
+/** The whole suite's settings; every default is the number the design seed gives. */
+export const ConfigSchema = z.object({
+  nats: z
+    .object({
+      url: z.string().min(1).default('nats://127.0.0.1:4222'),
+      /** Namespace for subjects, streams and consumers; empty in production, unique per test. */
+      prefix: z.string().regex(/^([A-Za-z0-9_-]+)?$/, 'letters, digits, _ and - only').default(''),
+    })
+    .prefault({}),
+  database: z
+    .object({
+      url: z.string().min(1).default('postgres://postgres@127.0.0.1:5432/terminusa'),
+      schema: z.string().regex(/^[a-z_][a-z0-9_]*$/, 'a lower-case SQL identifier').default('public'),
+      poolSize: z.number().int().positive().default(10),
+    })
+    .prefault({}),
+  redis: z
+    .object({
+      url: z.string().min(1).default('redis://127.0.0.1:6379'),
+      prefix: z.string().default('tmon:'),
+    })
+    .prefault({}),
+  dataDir: z.string().min(1).default('./data'),
+  gateway: z.object({ port: port(8080), host: z.string().default('0.0.0.0') }).prefault({}),
+  /** Port of the per-service ops server (/health, /metrics); unset: the service's own default, 0: a free one. */
+  ops: z.object({ port: z.number().int().min(0).max(65535).optional(), host: z.string().default('0.0.0.0') }).prefault({}),
+  log: z
+    .object({
+      level: z.enum(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly']).default('info'),
+      file: z.string().optional(),
+    })
+    .prefault({}),
+  /** Seconds a service may spend draining on SIGTERM before it exits anyway. */
+  shutdownTimeout: seconds(10),
+  collection: z
+    .object({
+      intervals: z.object({ system: seconds(60), app: seconds(30), custom: seconds(300) }).prefault({}),
+      /** Static tags added to every metric this host's collector publishes. */
+      tags: z.record(z.string(), z.string()).default({}),
+    })
+    .prefault({}),
+  /** Seed CORE_CONFIG: worker concurrency, in-flight queue size, batch size and per-step timeout (s). */
+  core: z
+    .object({
+      workers: z.number().int().positive().default(4),
+      queueSize: z.number().int().positive().default(1000),
+      batchSize: z.number().int().positive().default(100),
+      timeout: seconds(30),
+    })
+    .prefault({}),
+  ingest: z
+    .object({
+      maxMessageBytes: z.number().int().positive().default(512 * 1024),
+      maxSamplesPerMessage: z.number().int().positive().default(10_000),
+    })
+    .prefault({}),
+  storage: z
+    .object({
+      retention: z
+        .object({ raw: DurationSchema.default('1d'), hourly: DurationSchema.default('7d'), daily: DurationSchema.default('30d') })
+        .prefault({}),
+    })
+    .prefault({}),
+  aggregation: z
+    .object({
+      intervals: z.array(z.enum(['1m', '5m', '1h', '1d'])).default(['1m', '5m', '1h', '1d']),
+      functions: z.array(z.enum(['avg', 'min', 'max', 'sum'])).default(['avg', 'min', 'max', 'sum']),
+      retention: z.record(z.string(), DurationSchema).default({ '1m': '2h', '5m': '24h', '1h': '7d', '1d': '90d' }),
+    })
+    .prefault({}),
+  alerts: z
+    .object({
+      levels: z
+        .object({
+          critical: AlertLevelSchema.default({ timeout: 300, channels: ['all'] }),
+          warning: AlertLevelSchema.default({ timeout: 1800, channels: ['email', 'slack'] }),
+          info: AlertLevelSchema.default({ timeout: 3600, channels: ['dashboard'] }),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  auth: z
+    .object({
+      tokenExpiry: seconds(3600),
+      refreshWindow: seconds(300),
+      maxAttempts: z.number().int().positive().default(5),
+      /** Password of the first admin; generated into <dataDir>/admin-password when unset. */
+      adminPassword: z.string().min(12, 'at least 12 characters').optional(),
+      /** HMAC key for tokens; generated into <dataDir>/jwt-secret when unset. */
+      jwtSecret: z.string().min(32, 'at least 32 characters').optional(),
+    })
+    .prefault({}),
+  cache: z
+    .object({
+      metrics: z.object({ ttl: seconds(3600), maxSize: z.string().default('1GB') }).prefault({}),
+      alerts: z.object({ ttl: seconds(86400), maxSize: z.string().default('100MB') }).prefault({}),
+    })
+    .prefault({}),
+  scaling: z
+    .object({
+      collectors: ScalingSchema.default({ min: 2, max: 10, targetCpu: 70 }),
+      processors: ScalingSchema.default({ min: 2, max: 8, targetMemory: 80 }),
+    })
+    .prefault({}),
+  loadBalance: z
+    .object({
+      algorithm: z.enum(['round_robin']).default('round_robin'),
+      healthCheck: z.string().default('/health'),
+      timeout: seconds(5),
+    })
+    .prefault({}),
+  backup: z
+    .object({
+      schedule: z.object({ full: z.string().default('0 0 * * 0'), incremental: z.string().default('0 0 * * *') }).prefault({}),
+      retention: z.object({ full: seconds(90), incremental: seconds(30) }).prefault({}),
+    })
+    .prefault({}),
+  recovery: z
+    .object({
+      verification: z.boolean().default(true),
+      parallelRestore: z.boolean().default(true),
+      batchSize: z.number().int().positive().default(1000),
+    })
+    .prefault({}),
+  encryption: z
+    .object({
+      algorithm: z.enum(['AES-256-GCM']).default('AES-256-GCM'),
+      keyRotation: seconds(90),
+      backupEncryption: z.boolean().default(true),
+    })
+    .prefault({}),
+});
+
+/** The validated, defaulted configuration every service receives. */
+export type Config = z.infer<typeof ConfigSchema>;

@@ -1,0 +1,48 @@
+import pg from 'pg';
+
+/** Schema changes in order; an applied version is never edited, only followed by a new one. */
+const MIGRATIONS: { version: number; sql: string }[] = [
+  {
+    version: 1,
+    sql: `
+      CREATE TABLE series (
+        id bigserial PRIMARY KEY,
+        key text NOT NULL UNIQUE,
+        name text NOT NULL,
+        tags jsonb NOT NULL
+      );
+      CREATE INDEX series_name_tags ON series USING gin (tags);
+      CREATE INDEX series_name ON series (name);
+      CREATE TABLE samples (
+        series_id bigint NOT NULL,
+        ts timestamptz NOT NULL,
+        value double precision NOT NULL,
+        PRIMARY KEY (series_id, ts)
+      );
+    `,
+  },
+];
+
+/** Creates the schema and applies pending migrations; replicas starting together wait on one advisory lock. */
+export async function migrate(pool: pg.Pool, schema: string): Promise<void> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`terminusa-migrate:${schema}`]);
+    await client.query(`CREATE SCHEMA IF NOT EXISTS ${pg.escapeIdentifier(schema)}`);
+    await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())');
+    const { rows } = await client.query<{ version: number }>('SELECT version FROM schema_migrations');
+    const applied = new Set(rows.map((r) => r.version));
+    for (const m of MIGRATIONS) {
+      if (applied.has(m.version)) continue;
+      await client.query(m.sql);
+      await client.query('INSERT INTO schema_migrations (version) VALUES ($1)', [m.version]);
+    }
+    await client.query('COMMIT');
+  } catch (err) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    client.release();
+  }
+}

@@ -1,0 +1,19 @@
+/** Tags sorted by key, so the same tag set always has the same identity. */
+export function sortTags(tags: Readonly<Record<string, string>>): Record<string, string> {
+  const sorted: Record<string, string> = {};
+  for (const key of Object.keys(tags).sort()) sorted[key] = tags[key]!;
+  return sorted;
+}
+
+/** Identity of a series in Prometheus notation: `name{a="1",b="2"}`, tags sorted. */
+export function seriesKey(name: string, tags: Readonly<Record<string, string>>): string {
+  const keys = Object.keys(tags).sort();
+  if (keys.length === 0) return name;
+  return `${name}{${keys.map((k) => `${k}=${JSON.stringify(tags[k])}`).join(',')}}`;
+}
+
+/** True when `tags` holds every key/value of `filter`. */
+export function matchesTags(tags: Readonly<Record<string, string>>, filter: Readonly<Record<string, string>>): boolean {
+  for (const [k, v] of Object.entries(filter)) if (tags[k] !== v) return false;
+  return true;
+}

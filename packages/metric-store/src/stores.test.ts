@@ -1,0 +1,79 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import type pg from 'pg';
+import type { Sample } from '@terminusa/bus';
+import { createTestNamespace, type TestNamespace } from '@terminusa/testkit';
+import { createPool, migrate, PgSampleStore, RedisCurrentStore } from './index.ts';
+
+let ns: TestNamespace;
+let pool: pg.Pool;
+let redis: Redis;
+
+beforeAll(async () => {
+  ns = await createTestNamespace();
+  pool = createPool(ns.config.database, 'test');
+  await migrate(pool, ns.config.database.schema);
+  redis = new Redis(ns.config.redis.url);
+});
+afterAll(async () => {
+  await pool.end();
+  redis.disconnect();
+  await ns.cleanup();
+});
+
+const sample = (name: string, ts: number, value: number, tags: Record<string, string> = {}): Sample => ({ name, ts, value, tags });
+
+describe('PgSampleStore', () => {
+  it('stores each sample once, however often the same batch is written', async () => {
+    const store = new PgSampleStore(pool);
+    const batch = [sample('players_online', 1000, 1, { region: 'eu' }), sample('players_online', 2000, 2, { region: 'eu' }), sample('players_online', 1000, 5, { region: 'us' })];
+    expect(await store.insert(batch)).toBe(3);
+    expect(await store.insert(batch)).toBe(0);
+    // A second store (another replica) with a cold series cache gets the same series ids.
+    expect(await new PgSampleStore(pool).insert(batch)).toBe(0);
+    const { rows } = await pool.query('SELECT count(*)::int AS n FROM samples');
+    expect(rows[0].n).toBe(3);
+    const { rows: series } = await pool.query('SELECT count(*)::int AS n FROM series');
+    expect(series[0].n).toBe(2);
+  });
+
+  it('answers history by name, tag filter and inclusive time range, with millisecond timestamps', async () => {
+    const store = new PgSampleStore(pool);
+    await store.insert([sample('latency_ms', 1764115200123, 10, { shard: '1' }), sample('latency_ms', 1764115201123, 11, { shard: '1' }), sample('latency_ms', 1764115200500, 20, { shard: '2' })]);
+    const all = await store.history('latency_ms', {}, 1764115200123, 1764115201123, 100);
+    expect(all.truncated).toBe(false);
+    expect(all.series).toEqual([
+      { name: 'latency_ms', tags: { shard: '1' }, points: [[1764115200123, 10], [1764115201123, 11]] },
+      { name: 'latency_ms', tags: { shard: '2' }, points: [[1764115200500, 20]] },
+    ]);
+    const one = await store.history('latency_ms', { shard: '2' }, 0, Date.now(), 100);
+    expect(one.series.map((s) => s.tags)).toEqual([{ shard: '2' }]);
+    const capped = await store.history('latency_ms', {}, 0, Date.now(), 2);
+    expect(capped.truncated).toBe(true);
+    expect(capped.series.flatMap((s) => s.points)).toHaveLength(2);
+  });
+
+  it('keeps concurrent writers of new series consistent', async () => {
+    const batches = Array.from({ length: 4 }, (_, w) => Array.from({ length: 200 }, (_, i) => sample('concurrent_total', 1000 + w, i, { id: String(i % 50) })));
+    const counts = await Promise.all(batches.map((b) => new PgSampleStore(pool).insert(b)));
+    // Each batch holds 50 series × one ts; the 4 batches use different ts, so 4 × 50 rows are new.
+    expect(counts.reduce((a, b) => a + b, 0)).toBe(200);
+    const { rows } = await pool.query("SELECT count(*)::int AS n FROM series WHERE name = 'concurrent_total'");
+    expect(rows[0].n).toBe(50);
+  });
+});
+
+describe('RedisCurrentStore', () => {
+  it('keeps the newest value of each series even when an older batch arrives later', async () => {
+    const store = new RedisCurrentStore(redis, ns.config.redis.prefix, 60);
+    await store.update([sample('players_online', 2000, 20, { region: 'eu' }), sample('players_online', 1000, 10, { region: 'eu' }), sample('players_online', 1500, 7, { region: 'us' })]);
+    await store.update([sample('players_online', 1800, 99, { region: 'eu' })]);
+    expect(await store.read('players_online', {})).toEqual([
+      { name: 'players_online', tags: { region: 'eu' }, ts: 2000, value: 20 },
+      { name: 'players_online', tags: { region: 'us' }, ts: 1500, value: 7 },
+    ]);
+    expect(await store.read('players_online', { region: 'us' })).toEqual([{ name: 'players_online', tags: { region: 'us' }, ts: 1500, value: 7 }]);
+    expect(await store.read('unknown_metric', {})).toEqual([]);
+    expect(await redis.ttl(`${ns.config.redis.prefix}current:players_online`)).toBeGreaterThan(0);
+  });
+});

@@ -1,0 +1,5 @@
+export { createTestNamespace, TEST_SERVERS } from './test-namespace.ts';
+export type { TestNamespace } from './test-namespace.ts';
+export { waitFor } from './wait-for.ts';
+export { startServiceProcess } from './service-process.ts';
+export type { ServiceProcess } from './service-process.ts';

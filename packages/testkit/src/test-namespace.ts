@@ -1,0 +1,88 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect } from 'nats';
+import pg from 'pg';
+import { Redis } from 'ioredis';
+import { loadConfig, type Config } from '@terminusa/config';
+import { STREAMS, Namespace, type StreamName } from '@terminusa/bus';
+import { ensureDatabase } from '@terminusa/metric-store';
+
+/** Connection settings of the servers tests run against; the same variables the services read. */
+export const TEST_SERVERS = {
+  natsUrl: process.env.NATS_URL ?? 'nats://127.0.0.1:4222',
+  databaseUrl: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/terminusa_test',
+  redisUrl: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+};
+
+/** An isolated slice of the real servers for one test: NATS subject/stream prefix, PostgreSQL schema, Redis key prefix, data dir. */
+export interface TestNamespace {
+  readonly id: string;
+  readonly config: Readonly<Config>;
+  /** The same settings as environment variables, for services started as processes. */
+  readonly env: Record<string, string>;
+  /** Removes the streams, schema, keys and files the test made. */
+  cleanup(): Promise<void>;
+}
+
+/** Creates a fresh namespace; `overrides` are applied over the suite's defaults. */
+export async function createTestNamespace(overrides: Record<string, unknown> = {}): Promise<TestNamespace> {
+  const id = `t${randomBytes(5).toString('hex')}`;
+  const dataDir = await mkdtemp(join(tmpdir(), `tmon-${id}-`));
+  await ensureDatabase(TEST_SERVERS.databaseUrl);
+  const env: Record<string, string> = {
+    NATS_URL: TEST_SERVERS.natsUrl,
+    NATS_PREFIX: id,
+    DATABASE_URL: TEST_SERVERS.databaseUrl,
+    DATABASE_SCHEMA: id,
+    REDIS_URL: TEST_SERVERS.redisUrl,
+    REDIS_PREFIX: `${id}:`,
+    DATA_DIR: dataDir,
+    LOG_LEVEL: 'warn',
+  };
+  const config = loadConfig({ env, overrides });
+  return {
+    id,
+    config,
+    env,
+    async cleanup() {
+      await Promise.allSettled([dropStreams(id), dropSchema(id), dropKeys(`${id}:`), rm(dataDir, { recursive: true, force: true })]);
+    },
+  };
+}
+
+async function dropStreams(prefix: string): Promise<void> {
+  const nc = await connect({ servers: TEST_SERVERS.natsUrl });
+  try {
+    const jsm = await nc.jetstreamManager();
+    const ns = new Namespace(prefix);
+    for (const name of Object.keys(STREAMS) as StreamName[]) await jsm.streams.delete(ns.stream(name)).catch(() => undefined);
+  } finally {
+    await nc.close();
+  }
+}
+
+async function dropSchema(schema: string): Promise<void> {
+  const client = new pg.Client({ connectionString: TEST_SERVERS.databaseUrl });
+  await client.connect();
+  try {
+    await client.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(schema)} CASCADE`);
+  } finally {
+    await client.end();
+  }
+}
+
+async function dropKeys(prefix: string): Promise<void> {
+  const redis = new Redis(TEST_SERVERS.redisUrl);
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      if (keys.length) await redis.del(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}

@@ -1,0 +1,13 @@
+// Starts the six services as one process each, with prefixed logs; Ctrl-C (SIGINT) stops them all gracefully.
+import concurrently from 'concurrently';
+
+const SERVICES = ['storage', 'processor', 'alert-manager', 'backup', 'collector', 'api-gateway'];
+
+const { result } = concurrently(
+  SERVICES.map((name) => ({ name, command: `node --import tsx services/${name}/src/main.ts` })),
+  { prefix: 'name', killOthersOn: ['failure'], killSignal: 'SIGTERM', restartTries: 0 },
+);
+result.then(
+  () => process.exit(0),
+  () => process.exit(1),
+);
