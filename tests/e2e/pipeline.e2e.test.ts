@@ -165,6 +165,11 @@ describe('the first path, end to end', () => {
 
     const processor = procs.get('processor')!;
     expect(processor.child.exitCode).toBeNull();
+    const health = (await (await fetch(`${base}/health`)).json()) as { services: Record<string, { live: { opsPort: number }[] }> };
+    const opsPort = health.services.processor!.live[0]!.opsPort;
+    const counted = await (await fetch(`http://127.0.0.1:${opsPort}/metrics`)).text();
+    const rejections = [...counted.matchAll(/^tmon_processor_rejections_total\{[^}]*\} (\d+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+    expect(rejections).toBeGreaterThanOrEqual(7);
     const { body } = await api('/metrics/current?name=players_online');
     expect(body.values.length).toBeGreaterThan(0);
   });

@@ -1,4 +1,4 @@
-import { JSONCodec, RequestStrategy, type NatsConnection, type Service } from 'nats';
+import { ErrorCode, JSONCodec, RequestStrategy, type NatsConnection, type NatsError, type Service, type ServiceStats } from 'nats';
 import { SUBJECTS, type Bus } from '@terminusa/bus';
 import type { Health } from './health.ts';
 
@@ -55,7 +55,7 @@ export interface DiscoveredInstance {
 export async function discoverInstances(nc: NatsConnection, namespace: string, maxWaitMs = 500): Promise<DiscoveredInstance[]> {
   const client = nc.services.client({ maxWait: maxWaitMs, strategy: RequestStrategy.JitterTimer, jitter: 150 });
   const found: DiscoveredInstance[] = [];
-  for await (const stats of await client.stats()) {
+  for (const stats of await allStats(client)) {
     const meta = (stats.metadata ?? {}) as Partial<InstanceMetadata>;
     if ((meta.namespace ?? '') !== namespace) continue;
     found.push({
@@ -75,4 +75,15 @@ export async function discoverInstances(nc: NatsConnection, namespace: string, m
     });
   }
   return found.sort((a, b) => a.service.localeCompare(b.service) || a.instance.localeCompare(b.instance));
+}
+
+/** Every stats reply; none at all (no instance registered) is an empty list, not an error. */
+async function allStats(client: ReturnType<NatsConnection['services']['client']>): Promise<ServiceStats[]> {
+  const replies: ServiceStats[] = [];
+  try {
+    for await (const stats of await client.stats()) replies.push(stats);
+  } catch (err) {
+    if ((err as NatsError).code !== ErrorCode.NoResponders) throw err;
+  }
+  return replies;
 }
