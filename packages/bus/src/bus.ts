@@ -3,6 +3,7 @@ import type { z } from 'zod';
 import { describeIssues, InvalidMessageError } from './errors.ts';
 import { Namespace } from './namespace.ts';
 import { CONSUMERS, type ConsumerName, type SubjectDef } from './subjects.ts';
+import type { CallDef } from './calls.ts';
 
 const json = JSONCodec();
 
@@ -63,6 +64,42 @@ export class Bus {
     const decoded = this.decode(def, subject, reply.data);
     if (!decoded.ok) throw decoded.error;
     return decoded.value;
+  }
+
+  /** Calls a service and validates its reply; rejects on timeout or when no replica answers. */
+  async call<Req extends z.ZodType, Rep extends z.ZodType>(def: CallDef<Req, Rep>, payload: z.input<Req>, timeoutMs: number): Promise<z.infer<Rep>> {
+    const subject = this.ns.subject(def.subject);
+    const reply = await this.nc.request(subject, json.encode(payload), { timeout: timeoutMs });
+    const result = def.reply.safeParse(json.decode(reply.data));
+    if (!result.success) throw new InvalidMessageError(subject, describeIssues(result.error));
+    return result.data;
+  }
+
+  /** Answers a call in a queue group, so each request is handled by one replica; a bad request gets an error reply. */
+  serve<Req extends z.ZodType, Rep extends z.ZodType>(def: CallDef<Req, Rep>, handler: (request: z.infer<Req>) => Promise<z.infer<Rep>>, queue: string): Subscription {
+    const subject = this.ns.subject(def.subject);
+    return this.nc.subscribe(subject, {
+      queue,
+      callback: (err, msg) => {
+        if (err) return;
+        let parsed: unknown;
+        try {
+          parsed = json.decode(msg.data);
+        } catch {
+          msg.respond(json.encode({ error: 'malformed JSON request', code: 'bad-request' }));
+          return;
+        }
+        const request = def.request.safeParse(parsed);
+        if (!request.success) {
+          msg.respond(json.encode({ error: new InvalidMessageError(subject, describeIssues(request.error)).message, code: 'bad-request' }));
+          return;
+        }
+        handler(request.data).then(
+          (reply) => msg.respond(json.encode(reply)),
+          (e: unknown) => msg.respond(json.encode({ error: (e as Error).message, code: (e as { code?: string }).code ?? 'failed' })),
+        );
+      },
+    });
   }
 
   /** Core subscription; invalid messages go to `onInvalid` instead of the handler. */

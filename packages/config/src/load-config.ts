@@ -60,6 +60,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Readonly<Config> {
     sources.set(path, `env ${name}`);
   }
   if (options.overrides) mergeInto(tree, options.overrides, 'overrides', sources, '');
+  if (file) tree.configFile = file;
 
   const result = ConfigSchema.safeParse(tree);
   if (!result.success) {

@@ -44,6 +44,8 @@ export const ConfigSchema = z.object({
     })
     .prefault({}),
   dataDir: z.string().min(1).default('./data'),
+  /** The config file the settings were read from, if any (set by loadConfig). */
+  configFile: z.string().optional(),
   gateway: z.object({ port: port(8080), host: z.string().default('0.0.0.0') }).prefault({}),
   /** Port of the per-service ops server (/health, /metrics); unset: the service's own default, 0: a free one. */
   ops: z.object({ port: z.number().int().min(0).max(65535).optional(), host: z.string().default('0.0.0.0') }).prefault({}),
@@ -134,8 +136,18 @@ export const ConfigSchema = z.object({
     .prefault({}),
   backup: z
     .object({
+      /** Cron patterns of the scheduled backups. */
       schedule: z.object({ full: z.string().default('0 0 * * 0'), incremental: z.string().default('0 0 * * *') }).prefault({}),
+      /** Days a backup is kept (a full stays while a kept incremental depends on it). */
       retention: z.object({ full: seconds(90), incremental: seconds(30) }).prefault({}),
+      /** Where backups are written; default `<dataDir>/backups`. */
+      dir: z.string().optional(),
+      /** The keyring file (mode 0600); default `<dataDir>/backup-keyring.json`. */
+      keyring: z.string().optional(),
+      /** Uncompressed bytes of table data per chunk. */
+      chunkBytes: z.number().int().positive().default(64 * 1024 * 1024),
+      /** Configuration files saved with every backup (the config file itself is always included when set). */
+      files: z.array(z.string()).default([]),
     })
     .prefault({}),
   recovery: z
@@ -148,6 +160,7 @@ export const ConfigSchema = z.object({
   encryption: z
     .object({
       algorithm: z.enum(['AES-256-GCM']).default('AES-256-GCM'),
+      /** Days after which the backup data key is replaced by a new one. */
       keyRotation: seconds(90),
       backupEncryption: z.boolean().default(true),
     })

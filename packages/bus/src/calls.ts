@@ -1,0 +1,57 @@
+import { z } from 'zod';
+
+/** A request/reply call to a service: its subject and the schemas of request and reply. */
+export interface CallDef<Req extends z.ZodType, Rep extends z.ZodType> {
+  /** Subject relative to the namespace prefix; replicas answer in a queue group, so one of them does. */
+  readonly subject: string;
+  readonly request: Req;
+  readonly reply: Rep;
+}
+
+function call<Req extends z.ZodType, Rep extends z.ZodType>(def: CallDef<Req, Rep>): CallDef<Req, Rep> {
+  return def;
+}
+
+/** The reply of a call that failed on the serving side. */
+export const CallErrorSchema = z.strictObject({ error: z.string(), code: z.string().optional() });
+
+const BackupKind = z.enum(['full', 'incremental']);
+
+/** One backup as listed. */
+export const BackupSummarySchema = z.strictObject({
+  id: z.string(),
+  kind: BackupKind,
+  createdAt: z.string(),
+  previous: z.string().nullable(),
+  keyId: z.string(),
+  tables: z.number().int(),
+  rows: z.number().int(),
+  bytes: z.number().int(),
+  files: z.number().int(),
+  /** Why the backup cannot be trusted, when its manifest does not verify. */
+  damaged: z.string().optional(),
+});
+/** A listed backup. */
+export type BackupSummary = z.infer<typeof BackupSummarySchema>;
+
+/** Every request/reply call of the suite. */
+export const CALLS = {
+  /** Queue a backup now; replies with the job id. */
+  backupRun: call({
+    subject: 'backup.command.run',
+    request: z.strictObject({ kind: BackupKind, includeArchives: z.boolean().default(false), requestedBy: z.string().optional() }),
+    reply: z.union([z.strictObject({ jobId: z.string() }), CallErrorSchema]),
+  }),
+  /** The complete backups, and the archive files beside them. */
+  backupList: call({
+    subject: 'backup.command.list',
+    request: z.strictObject({}),
+    reply: z.union([z.strictObject({ backups: z.array(BackupSummarySchema), archives: z.array(z.strictObject({ path: z.string(), bytes: z.number().int() })) }), CallErrorSchema]),
+  }),
+  /** Verify one backup completely (signature, checksums, GCM tags, row counts) without restoring it. */
+  backupVerify: call({
+    subject: 'backup.command.verify',
+    request: z.strictObject({ id: z.string().regex(/^[A-Za-z0-9_-]{1,100}$/, 'a backup id') }),
+    reply: z.union([z.strictObject({ ok: z.literal(true), chunks: z.number().int(), rows: z.number().int(), bytes: z.number().int() }), CallErrorSchema]),
+  }),
+} as const;

@@ -1,0 +1,35 @@
+/** Why a backup was refused; one code per kind of damage, so the operator knows what to look at. */
+export const VERIFY_FAILURES = {
+  MISSING_BACKUP: 'missing-backup',
+  MANIFEST_UNREADABLE: 'manifest-unreadable',
+  SIGNATURE_INVALID: 'signature-invalid',
+  KEY_MISSING: 'key-missing',
+  CHUNK_MISSING: 'chunk-missing',
+  CHECKSUM_MISMATCH: 'checksum-mismatch',
+  DECRYPT_FAILED: 'decrypt-failed',
+  ROW_COUNT_MISMATCH: 'row-count-mismatch',
+  CHAIN_BROKEN: 'chain-broken',
+} as const;
+/** One kind of verification failure. */
+export type VerifyFailure = (typeof VERIFY_FAILURES)[keyof typeof VERIFY_FAILURES];
+
+/** A backup (or its chain) failed verification; nothing was restored. */
+export class BackupVerificationError extends Error {
+  override readonly name = 'BackupVerificationError';
+  constructor(
+    readonly code: VerifyFailure,
+    readonly backupId: string,
+    detail: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`backup ${backupId} refused (${code}): ${detail}`, options);
+  }
+}
+
+/** A key the backup needs is not in the keyring. */
+export class KeyMissingError extends Error {
+  override readonly name = 'KeyMissingError';
+  constructor(readonly keyId: string) {
+    super(`key ${keyId} is not in the keyring`);
+  }
+}

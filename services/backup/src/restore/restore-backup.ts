@@ -1,0 +1,172 @@
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import pg from 'pg';
+import copyStreams from 'pg-copy-streams';
+import { chunkAad, openChunk } from '../format/chunk-cipher.ts';
+import type { Manifest } from '../format/manifest.ts';
+import type { Keyring } from '../keys/keyring.ts';
+import { verifyChain } from './verify-backup.ts';
+
+/** Progress of one table during a restore. */
+export interface RestoreProgress {
+  backupId: string;
+  table: string;
+  rows: number;
+  bytes: number;
+  done: boolean;
+}
+
+/** Where and how to restore. */
+export interface RestoreRequest {
+  backupsDir: string;
+  id: string;
+  keyring: Keyring;
+  /** The database to restore into; its tables must exist (the suite's migrations create them). */
+  target: pg.Pool;
+  schema: string;
+  /** Tables restored at the same time. */
+  parallelTables: number;
+  /** Rows per upsert batch (RECOVERY_CONFIG batch_size). */
+  batchSize: number;
+  onProgress?: (progress: RestoreProgress) => void;
+}
+
+/** Totals of a finished restore. */
+export interface RestoreResult {
+  backups: string[];
+  rows: number;
+  bytes: number;
+}
+
+/**
+ * Restores a backup and the chain it builds on. The whole chain is verified first (signature, checksums,
+ * GCM tags, row counts), so a damaged backup is refused before the database is touched. Then each backup in
+ * order, tables in parallel: an empty table is filled with one COPY; otherwise rows go in batches through a
+ * temporary table and `INSERT … ON CONFLICT DO UPDATE`, so a restore run twice gives the same database.
+ */
+export async function restoreBackup(req: RestoreRequest): Promise<RestoreResult> {
+  const chain = await verifyChain(req.backupsDir, req.id, req.keyring);
+  let rows = 0;
+  let bytes = 0;
+  for (const { manifest } of chain) {
+    const queue = [...manifest.tables];
+    const worker = async () => {
+      for (let table = queue.shift(); table; table = queue.shift()) {
+        const r = await restoreTable(req, manifest, table);
+        rows += r.rows;
+        bytes += r.bytes;
+      }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, req.parallelTables) }, worker));
+  }
+  await resetSequences(req.target, req.schema, chain[chain.length - 1]!.manifest);
+  return { backups: chain.map((c) => c.manifest.id), rows, bytes };
+}
+
+async function restoreTable(req: RestoreRequest, manifest: Manifest, table: Manifest['tables'][number]): Promise<{ rows: number; bytes: number }> {
+  const key = req.keyring.dataKey(manifest.keyId);
+  const name = `${pg.escapeIdentifier(req.schema)}.${pg.escapeIdentifier(table.table)}`;
+  const cols = table.columns.map((c) => pg.escapeIdentifier(c)).join(', ');
+  const progress: RestoreProgress = { backupId: manifest.id, table: table.table, rows: 0, bytes: 0, done: false };
+  const client = await req.target.connect();
+  try {
+    const { rows: existing } = await client.query(`SELECT 1 FROM ${name} LIMIT 1`);
+    const empty = existing.length === 0;
+    if (!empty && table.primaryKey.length === 0) throw new Error(`table ${table.table} has no primary key and is not empty; restore it into an empty database`);
+    const upsert = empty ? undefined : upsertSql(name, table);
+    if (upsert) await client.query(`CREATE TEMP TABLE restore_batch (LIKE ${name}) ON COMMIT DELETE ROWS`);
+    for (const chunk of table.chunks) {
+      const plain = await openChunk(join(req.backupsDir, manifest.id, chunk.file), key, chunkAad(manifest.id, chunk.file, manifest.keyId));
+      const count = (n: number, b: number) => {
+        progress.rows += n;
+        progress.bytes += b;
+        req.onProgress?.({ ...progress });
+      };
+      if (upsert) await upsertInBatches(client, plain, cols, upsert, req.batchSize, count);
+      else await pipeline(plain, countingTap(count), client.query(copyStreams.from(`COPY ${name} (${cols}) FROM STDIN`)));
+    }
+    if (upsert) await client.query('DROP TABLE restore_batch');
+  } finally {
+    client.release();
+  }
+  req.onProgress?.({ ...progress, done: true });
+  return { rows: progress.rows, bytes: progress.bytes };
+}
+
+function upsertSql(name: string, table: Manifest['tables'][number]): string {
+  const cols = table.columns.map((c) => pg.escapeIdentifier(c));
+  const rest = table.columns.filter((c) => !table.primaryKey.includes(c)).map((c) => `${pg.escapeIdentifier(c)} = EXCLUDED.${pg.escapeIdentifier(c)}`);
+  const onConflict = rest.length ? `DO UPDATE SET ${rest.join(', ')}` : 'DO NOTHING';
+  return `INSERT INTO ${name} (${cols.join(', ')}) SELECT ${cols.join(', ')} FROM restore_batch ON CONFLICT (${table.primaryKey.map((c) => pg.escapeIdentifier(c)).join(', ')}) ${onConflict}`;
+}
+
+/** Splits the COPY text into batches of whole rows and upserts each batch in its own transaction. */
+async function upsertInBatches(
+  client: pg.PoolClient,
+  plain: NodeJS.ReadableStream,
+  cols: string,
+  upsert: string,
+  batchSize: number,
+  count: (rows: number, bytes: number) => void,
+): Promise<void> {
+  let pending: Buffer[] = [];
+  let pendingRows = 0;
+  let pendingBytes = 0;
+  let partial = Buffer.alloc(0);
+  const flush = async () => {
+    if (pendingRows === 0) return;
+    await client.query('BEGIN');
+    await pipeline(
+      (async function* () {
+        yield* pending;
+      })(),
+      client.query(copyStreams.from(`COPY restore_batch (${cols}) FROM STDIN`)),
+    );
+    await client.query(upsert);
+    await client.query('COMMIT');
+    count(pendingRows, pendingBytes);
+    pending = [];
+    pendingRows = 0;
+    pendingBytes = 0;
+  };
+  for await (const part of plain as AsyncIterable<Buffer>) {
+    let data = partial.length ? Buffer.concat([partial, part]) : part;
+    let start = 0;
+    for (let nl = data.indexOf(10); nl !== -1; nl = data.indexOf(10, start)) {
+      const line = data.subarray(start, nl + 1);
+      pending.push(line);
+      pendingRows++;
+      pendingBytes += line.length;
+      start = nl + 1;
+      if (pendingRows >= batchSize) await flush();
+    }
+    partial = Buffer.from(data.subarray(start));
+    data = Buffer.alloc(0);
+  }
+  await flush();
+}
+
+function countingTap(count: (rows: number, bytes: number) => void) {
+  return async function* (source: AsyncIterable<Buffer>) {
+    for await (const part of source) {
+      let rows = 0;
+      for (let i = part.indexOf(10); i !== -1; i = part.indexOf(10, i + 1)) rows++;
+      count(rows, part.length);
+      yield part;
+    }
+  };
+}
+
+/** Moves every serial column's sequence past the restored ids, so new rows do not collide with them. */
+async function resetSequences(pool: pg.Pool, schema: string, manifest: Manifest): Promise<void> {
+  for (const table of manifest.tables) {
+    const name = `${pg.escapeIdentifier(schema)}.${pg.escapeIdentifier(table.table)}`;
+    for (const column of table.columns) {
+      const { rows } = await pool.query<{ seq: string | null }>('SELECT pg_get_serial_sequence($1, $2) AS seq', [name, column]);
+      const seq = rows[0]?.seq;
+      if (!seq) continue;
+      await pool.query(`SELECT setval($1, GREATEST((SELECT max(${pg.escapeIdentifier(column)}) FROM ${name}), 1))`, [seq]);
+    }
+  }
+}

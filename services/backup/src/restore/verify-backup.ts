@@ -1,0 +1,87 @@
+import { access } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { BackupVerificationError, KeyMissingError, VERIFY_FAILURES } from '../errors.ts';
+import { chunkAad, fileSha256, readChunkInto } from '../format/chunk-cipher.ts';
+import { readVerifiedManifest, type Manifest } from '../format/manifest.ts';
+import type { Keyring } from '../keys/keyring.ts';
+
+/** Result of a successful verification. */
+export interface VerifiedBackup {
+  manifest: Manifest;
+  chunks: number;
+  bytes: number;
+  rows: number;
+}
+
+/**
+ * Checks one backup completely without touching any database: the manifest signature, then for every chunk
+ * its presence, its sha256, its GCM tag (by decrypting it all) and its row count.
+ */
+export async function verifyBackup(backupsDir: string, id: string, keyring: Keyring): Promise<VerifiedBackup> {
+  const manifest = await readVerifiedManifest(backupsDir, id, keyring);
+  let key: Buffer;
+  try {
+    key = keyring.dataKey(manifest.keyId);
+  } catch (err) {
+    if (err instanceof KeyMissingError) throw new BackupVerificationError(VERIFY_FAILURES.KEY_MISSING, id, `${err.message}; was the keyring replaced?`);
+    throw err;
+  }
+  const chunks = [...manifest.tables.flatMap((t) => t.chunks.map((c) => ({ ...c, what: `table ${t.table}` }))), ...manifest.files.map((f) => ({ ...f.chunk, what: `${f.kind} file ${f.path}` }))];
+  let bytes = 0;
+  let rows = 0;
+  for (const chunk of chunks) {
+    const path = join(backupsDir, id, chunk.file);
+    try {
+      await access(path);
+    } catch {
+      throw new BackupVerificationError(VERIFY_FAILURES.CHUNK_MISSING, id, `chunk ${chunk.file} (${chunk.what}) is missing`);
+    }
+    const sha = await fileSha256(path);
+    if (sha !== chunk.sha256) throw new BackupVerificationError(VERIFY_FAILURES.CHECKSUM_MISMATCH, id, `chunk ${chunk.file} (${chunk.what}) has sha256 ${sha}, the manifest says ${chunk.sha256}`);
+    let lines = 0;
+    let plain = 0;
+    const counter = new Writable({
+      write(data: Buffer, _enc, done) {
+        plain += data.length;
+        for (let i = data.indexOf(10); i !== -1; i = data.indexOf(10, i + 1)) lines++;
+        done();
+      },
+    });
+    try {
+      await readChunkInto(path, key, chunkAad(id, chunk.file, manifest.keyId), counter);
+    } catch (err) {
+      throw new BackupVerificationError(VERIFY_FAILURES.DECRYPT_FAILED, id, `chunk ${chunk.file} (${chunk.what}) does not decrypt: ${(err as Error).message}`, { cause: err });
+    }
+    const isTable = chunk.what.startsWith('table');
+    if (plain !== chunk.rawBytes || (isTable && lines !== chunk.rows)) {
+      throw new BackupVerificationError(VERIFY_FAILURES.ROW_COUNT_MISMATCH, id, `chunk ${chunk.file} holds ${lines} rows / ${plain} bytes, the manifest says ${chunk.rows} / ${chunk.rawBytes}`);
+    }
+    bytes += chunk.bytes;
+    rows += isTable ? lines : 0;
+  }
+  return { manifest, chunks: chunks.length, bytes, rows };
+}
+
+/** The backups a restore of `id` needs, oldest (the full) first, each verified completely. */
+export async function verifyChain(backupsDir: string, id: string, keyring: Keyring): Promise<VerifiedBackup[]> {
+  const chain: VerifiedBackup[] = [];
+  const seen = new Set<string>();
+  for (let current: string | null = id; current; ) {
+    if (seen.has(current)) throw new BackupVerificationError(VERIFY_FAILURES.CHAIN_BROKEN, id, `the chain loops at ${current}`);
+    seen.add(current);
+    let verified: VerifiedBackup;
+    try {
+      verified = await verifyBackup(backupsDir, current, keyring);
+    } catch (err) {
+      if (err instanceof BackupVerificationError && err.code === VERIFY_FAILURES.MISSING_BACKUP && current !== id) {
+        throw new BackupVerificationError(VERIFY_FAILURES.CHAIN_BROKEN, id, `it builds on ${current}, which is missing`);
+      }
+      throw err;
+    }
+    chain.unshift(verified);
+    current = verified.manifest.previous;
+  }
+  if (chain[0]!.manifest.kind !== 'full') throw new BackupVerificationError(VERIFY_FAILURES.CHAIN_BROKEN, id, 'the chain does not start with a full backup');
+  return chain;
+}
