@@ -9,6 +9,7 @@ import { errorHandler } from './http/request-errors.ts';
 import { authRoutes } from './routes/auth-routes.ts';
 import { healthRoutes } from './routes/health-routes.ts';
 import { metricsRoutes } from './routes/metrics-routes.ts';
+import { backupRoutes } from './routes/backup-routes.ts';
 
 /** What the gateway's routes read from and write to. */
 export interface GatewayDeps {
@@ -21,6 +22,8 @@ export interface GatewayDeps {
   tokens: TokenService;
   maxBodyBytes: number;
   maxPoints: number;
+  /** Milliseconds a call to a service behind the gateway may take (CORE_CONFIG timeout). */
+  callTimeoutMs: number;
 }
 
 /** The gateway's HTTP API: `/health` and login are public, everything else needs a bearer token. */
@@ -34,6 +37,7 @@ export function createApp(deps: GatewayDeps): Express {
   app.use(authRoutes(deps.credentials, deps.tokens));
   app.use(requireToken(deps.tokens));
   app.use(metricsRoutes(deps));
+  app.use(backupRoutes(deps.bus, deps.callTimeoutMs));
 
   app.use((_req, res) => void res.status(404).json({ error: 'not found' }));
   app.use(errorHandler(deps.logger));

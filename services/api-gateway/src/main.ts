@@ -36,6 +36,7 @@ await runService({
       tokens: await TokenService.fromConfig(config),
       maxBodyBytes: config.ingest.maxMessageBytes,
       maxPoints: MAX_HISTORY_POINTS,
+      callTimeoutMs: config.core.timeout * 1000,
     });
     const server = createServer(app);
     await new Promise<void>((resolve, reject) => {

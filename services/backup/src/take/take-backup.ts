@@ -50,7 +50,9 @@ export async function takeBackup(req: BackupRequest): Promise<Manifest> {
     const { rows } = await client.query<{ xmin: string }>('SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin');
     const watermark = rows[0]!.xmin;
     const tables: Manifest['tables'] = [];
-    for (const info of await listTables(client, req.schema)) {
+    const catalog = await listTables(client, req.schema);
+    if (catalog.length === 0) throw new Error(`schema ${req.schema} has no tables: is this the suite's database and schema?`);
+    for (const info of catalog) {
       const chunks = await copyTable(client, req.schema, info, previous?.watermark, (file) => new ChunkWriter(join(tmpDir, file), file, key.key, chunkAad(id, file, key.id)), req.chunkBytes);
       tables.push({ ...info, rows: chunks.reduce((n, c) => n + c.rows, 0), chunks });
     }

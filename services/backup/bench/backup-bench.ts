@@ -1,0 +1,182 @@
+/**
+ * Compares our backup / restore / verify with pg_dump / pg_restore on the same machine and the same data.
+ *
+ *   BENCH_ROWS=200000 pnpm bench:backup      (default 5,000,000 sample rows)
+ *
+ * Prints a table of the figures, then as the last line one JSON object for scripts to pick up.
+ */
+import { execFile } from 'node:child_process';
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import type { Config } from '@terminusa/config';
+import { createPool, migrate } from '@terminusa/metric-store';
+import { createTestNamespace, type TestNamespace } from '@terminusa/testkit';
+import { BackupOperations } from '../src/backup-operations.ts';
+
+const run = promisify(execFile);
+const SERIES = 10_000;
+const ROWS = Number(process.env.BENCH_ROWS ?? 5_000_000);
+if (!Number.isInteger(ROWS) || ROWS < SERIES || ROWS % SERIES !== 0) {
+  throw new Error(`BENCH_ROWS must be a positive multiple of ${SERIES}, got ${process.env.BENCH_ROWS}`);
+}
+
+const MB = 1024 * 1024;
+const round = (n: number) => Math.round(n * 100) / 100;
+const fmt = (n: number, digits = 2) => n.toFixed(digits);
+
+async function timed<T>(what: string, fn: () => Promise<T>): Promise<{ value: T; s: number }> {
+  const t0 = performance.now();
+  const value = await fn();
+  const s = (performance.now() - t0) / 1000;
+  console.log(`${what}: ${fmt(s)} s`);
+  return { value, s };
+}
+
+function dbUrl(base: string, database: string): string {
+  const url = new URL(base);
+  url.pathname = `/${encodeURIComponent(database)}`;
+  return url.toString();
+}
+
+async function admin<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+async function main(): Promise<void> {
+  let ns: TestNamespace | undefined;
+  let live: pg.Pool | undefined;
+  let target: pg.Pool | undefined;
+  let targetSchema: string | undefined;
+  let pgrDb: string | undefined;
+  try {
+    ns = await createTestNamespace();
+    const config: Readonly<Config> = ns.config;
+    const url = ns.env.DATABASE_URL!;
+    const schema = config.database.schema;
+    console.log(`backup bench: ${ROWS.toLocaleString('en')} sample rows over ${SERIES.toLocaleString('en')} series, schema ${schema}`);
+
+    live = createPool(config.database, 'backup-bench');
+    await migrate(live, schema);
+
+    // 1. Fill the live schema with SQL.
+    const fill = await timed('fill', async () => {
+      await live!.query(
+        `INSERT INTO series (key, name, tags)
+         SELECT 'bench_metric{shard="' || g || '"}', 'bench_metric', jsonb_build_object('shard', g::text)
+           FROM generate_series(1, ${SERIES}) g`,
+      );
+      await live!.query(
+        `INSERT INTO samples
+         SELECT s.id, to_timestamp(1764115200 + t * 10), random() * 100
+           FROM series s CROSS JOIN generate_series(1, ${ROWS / SERIES}) t`,
+      );
+    });
+    const vacuum = await timed('vacuum analyze', async () => {
+      await live!.query('VACUUM ANALYZE series');
+      await live!.query('VACUUM ANALYZE samples');
+    });
+    const { rows: sizeRows } = await live.query<{ bytes: string }>(
+      `SELECT (pg_total_relation_size('samples') + pg_total_relation_size('series'))::text AS bytes`,
+    );
+    const tableBytes = Number(sizeRows[0]!.bytes);
+
+    const ops = new BackupOperations(config, live);
+
+    // 2. Our full backup.
+    const backup = await timed('our backup (full)', () => ops.run('full'));
+    const manifest = backup.value.manifest;
+    const chunks = [...manifest.tables.flatMap((t) => t.chunks), ...manifest.files.map((f) => f.chunk)];
+    const backupBytes = chunks.reduce((n, c) => n + c.bytes, 0);
+    const rawBytes = chunks.reduce((n, c) => n + c.rawBytes, 0);
+    const backedUpSamples = manifest.tables.find((t) => t.table === 'samples')?.rows ?? 0;
+    if (backedUpSamples !== ROWS) throw new Error(`backup holds ${backedUpSamples} sample rows, expected ${ROWS}`);
+
+    // 3. pg_dump of the same schema.
+    const dumpFile = join(config.dataDir, 'bench.dump');
+    const dump = await timed('pg_dump -Fc', () => run('pg_dump', ['-Fc', '-n', schema, '-f', dumpFile, '-d', url], { maxBuffer: 16 * MB }));
+    const dumpBytes = (await stat(dumpFile)).size;
+
+    // 6. Verification of the whole backup (no database).
+    const verify = await timed('our verify', () => ops.verify(manifest.id));
+
+    // 4. Our restore into a fresh, migrated, empty schema.
+    targetSchema = `${ns.id}_r1`;
+    target = createPool({ ...config.database, schema: targetSchema }, 'backup-bench-restore');
+    await migrate(target, targetSchema);
+    await target.query('DELETE FROM schema_migrations');
+    // restore() writes into the schema of its own configuration, so the target needs its own operations.
+    const restoreOps = new BackupOperations({ ...config, database: { ...config.database, schema: targetSchema } }, target);
+    let firstProgressAt: number | undefined;
+    const restoreStart = performance.now();
+    const restore = await timed('our restore', () =>
+      restoreOps.restore(manifest.id, target!, () => {
+        firstProgressAt ??= performance.now();
+      }),
+    );
+    // Until the first progress event the restore verifies the chain; after it, rows are loaded.
+    const restoreVerifyS = firstProgressAt === undefined ? 0 : (firstProgressAt - restoreStart) / 1000;
+    const { rows: restoredRows } = await target.query<{ n: string }>('SELECT count(*)::text AS n FROM samples');
+    const restored = Number(restoredRows[0]!.n);
+    if (restored !== ROWS) throw new Error(`restore gave ${restored} sample rows, expected ${ROWS}`);
+
+    // 5. pg_restore into a new database (it restores into the dumped schema name).
+    pgrDb = `${ns.id}_pgr`;
+    await admin(url, (c) => c.query(`CREATE DATABASE ${pg.escapeIdentifier(pgrDb!)}`));
+    const pgrUrl = dbUrl(url, pgrDb);
+    const pgRestore = await timed('pg_restore', () => run('pg_restore', ['-d', pgrUrl, dumpFile], { maxBuffer: 16 * MB }));
+    const pgRestored = Number(
+      (await admin(pgrUrl, (c) => c.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${pg.escapeIdentifier(schema)}.samples`))).rows[0]!.n,
+    );
+    if (pgRestored !== ROWS) throw new Error(`pg_restore gave ${pgRestored} sample rows, expected ${ROWS}`);
+
+    // 7. Report.
+    const ratio = (a: number, b: number) => (b > 0 ? `${fmt(a / b)}x` : '-');
+    const line = (cells: string[]) => console.log(`${cells[0]!.padEnd(22)}${cells.slice(1).map((c) => c.padStart(14)).join('')}`);
+    console.log('');
+    console.log(`rows ${ROWS.toLocaleString('en')}; table+index size ${fmt(tableBytes / MB, 1)} MB; raw COPY text ${fmt(rawBytes / MB, 1)} MB; fill ${fmt(fill.s)} s, vacuum ${fmt(vacuum.s)} s`);
+    line(['', 'ours', 'pg', 'ours / pg']);
+    line(['backup s', fmt(backup.s), fmt(dump.s), ratio(backup.s, dump.s)]);
+    line(['backup MB on disk', fmt(backupBytes / MB), fmt(dumpBytes / MB), ratio(backupBytes, dumpBytes)]);
+    line(['backup MB/s (raw)', fmt(rawBytes / MB / backup.s), fmt(rawBytes / MB / dump.s), ratio(dump.s, backup.s)]);
+    line(['restore s', fmt(restore.s), fmt(pgRestore.s), ratio(restore.s, pgRestore.s)]);
+    line(['  of which verify s', fmt(restoreVerifyS), '-', '-']);
+    line(['  of which load s', fmt(restore.s - restoreVerifyS), fmt(pgRestore.s), ratio(restore.s - restoreVerifyS, pgRestore.s)]);
+    line(['restore rows/s', fmt(ROWS / restore.s, 0), fmt(ROWS / pgRestore.s, 0), ratio(pgRestore.s, restore.s)]);
+    line(['verify s', fmt(verify.s), '-', '-']);
+    console.log(`(rows/s and MB/s ratios are speed ratios: below 1x means ours is slower)`);
+    console.log(`restore result: ${restore.value.rows} rows, ${fmt(restore.value.bytes / MB)} MB; verify: ${verify.value.chunks} chunks, ${verify.value.rows} rows`);
+    console.log(
+      JSON.stringify({
+        bench: 'backup',
+        rows: ROWS,
+        backup_s: round(backup.s),
+        pg_dump_s: round(dump.s),
+        restore_s: round(restore.s),
+        pg_restore_s: round(pgRestore.s),
+        verify_s: round(verify.s),
+      }),
+    );
+  } finally {
+    // 8. Clean up whatever was made, even after a failure.
+    const url = ns?.env.DATABASE_URL;
+    if (url && pgrDb) await admin(url, (c) => c.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(pgrDb!)} WITH (FORCE)`)).catch((e: unknown) => console.error('drop database:', e));
+    if (target && targetSchema) await target.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(targetSchema)} CASCADE`).catch((e: unknown) => console.error('drop schema:', e));
+    await target?.end().catch(() => undefined);
+    await live?.end().catch(() => undefined);
+    await ns?.cleanup();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});

@@ -1,0 +1,121 @@
+import { Command, Option } from 'commander';
+import { ConfigError, loadConfig } from '@terminusa/config';
+import { createPool, ensureDatabase, migrate } from '@terminusa/metric-store';
+import { BackupOperations } from './backup-operations.ts';
+import { BackupVerificationError } from './errors.ts';
+
+/** Exit codes scripts can test. */
+const EXIT = { OK: 0, FAILED: 1, USAGE: 2, REFUSED: 3, CONFIG: 78 } as const;
+
+const config = (() => {
+  try {
+    return loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(EXIT.CONFIG);
+    }
+    throw err;
+  }
+})();
+
+/** Runs one command against the configured database, closing the pool afterwards and mapping errors to exit codes. */
+async function withOps(work: (ops: BackupOperations) => Promise<void>): Promise<void> {
+  await ensureDatabase(config.database.url);
+  const pool = createPool(config.database, 'tmon-backup');
+  try {
+    await work(new BackupOperations(config, pool));
+  } catch (err) {
+    process.stderr.write(`error: ${(err as Error).message}\n`);
+    process.exitCode = err instanceof BackupVerificationError ? EXIT.REFUSED : EXIT.FAILED;
+  } finally {
+    await pool.end();
+  }
+}
+
+const print = (json: boolean, value: unknown, text: string): void => void process.stdout.write(json ? `${JSON.stringify(value)}\n` : `${text}\n`);
+const mb = (bytes: number) => `${(bytes / 1048576).toFixed(1)} MB`;
+
+const program = new Command('tmon-backup')
+  .description('Back up, verify and restore the Terminusa Monitoring database (settings from the environment and CONFIG_FILE)')
+  .option('--json', 'print machine-readable JSON')
+  .exitOverride((err) => process.exit(err.exitCode === 0 ? EXIT.OK : EXIT.USAGE));
+
+program
+  .command('run')
+  .description('take a backup now')
+  .addOption(new Option('--kind <kind>', 'full or incremental').choices(['full', 'incremental']).default('full'))
+  .option('--include-archives', 'also save the storage archive files (full backups)')
+  .action((opts: { kind: 'full' | 'incremental'; includeArchives?: boolean }) =>
+    withOps(async (ops) => {
+      const { manifest, pruned } = await ops.run(opts.kind, opts.includeArchives ?? false);
+      const rows = manifest.tables.reduce((n, t) => n + t.rows, 0);
+      print(program.opts().json, { id: manifest.id, kind: manifest.kind, rows, pruned }, `${manifest.id}: ${manifest.kind}, ${rows} rows in ${manifest.tables.length} tables, ${manifest.durationMs} ms${pruned.length ? `; pruned ${pruned.join(', ')}` : ''}`);
+    }),
+  );
+
+program
+  .command('list')
+  .description('list backups and archive files')
+  .action(() =>
+    withOps(async (ops) => {
+      const backups = await ops.list();
+      const archives = await ops.archives();
+      const lines = backups.map((b) => (b.damaged ? `${b.id}  DAMAGED: ${b.damaged}` : `${b.id}  ${b.kind.padEnd(11)} ${String(b.rows).padStart(10)} rows  ${mb(b.bytes).padStart(10)}  key ${b.keyId}${b.previous ? `  after ${b.previous}` : ''}`));
+      for (const a of archives) lines.push(`archive ${a.path}  ${mb(a.bytes)}`);
+      print(program.opts().json, { backups, archives }, lines.join('\n') || 'no backups');
+    }),
+  );
+
+program
+  .command('verify <id>')
+  .description('check a backup completely (signature, checksums, encryption tags, row counts) without restoring it')
+  .action((id: string) =>
+    withOps(async (ops) => {
+      const v = await ops.verify(id);
+      print(program.opts().json, { ok: true, id, chunks: v.chunks, rows: v.rows, bytes: v.bytes }, `${id}: ok, ${v.chunks} chunks, ${v.rows} rows, ${mb(v.bytes)}`);
+    }),
+  );
+
+program
+  .command('restore <id>')
+  .description('verify the backup and the chain it builds on, then restore it')
+  .option('--into <database-url>', 'restore into this database (created if missing) instead of the configured one, e.g. for a restore drill')
+  .action((id: string, opts: { into?: string }) =>
+    withOps(async (ops) => {
+      if (opts.into) await ensureDatabase(opts.into);
+      const target = createPool(opts.into ? { ...config.database, url: opts.into } : config.database, 'tmon-backup-restore');
+      try {
+        await migrate(target, config.database.schema);
+        const result = await ops.restore(id, target, (p) => {
+          if (p.done) process.stderr.write(`  ${p.backupId} ${p.table}: ${p.rows} rows, ${mb(p.bytes)}\n`);
+        });
+        print(program.opts().json, { ok: true, ...result }, `restored ${result.backups.join(' → ')}: ${result.rows} rows, ${mb(result.bytes)}`);
+      } finally {
+        await target.end();
+      }
+    }),
+  );
+
+program
+  .command('prune')
+  .description('delete backups past retention (never a base a kept incremental needs)')
+  .action(() =>
+    withOps(async (ops) => {
+      const pruned = await ops.prune();
+      print(program.opts().json, { pruned }, pruned.length ? `pruned ${pruned.join(', ')}` : 'nothing to prune');
+    }),
+  );
+
+program
+  .command('rotate-key')
+  .description('add a new backup data key if the current one is older than the rotation period')
+  .option('--force', 'rotate now whatever the key age')
+  .action((opts: { force?: boolean }) =>
+    withOps(async (ops) => {
+      const id = await ops.rotateKey(opts.force ?? false);
+      print(program.opts().json, { rotated: id ?? null }, id ? `new data key ${id}` : 'current key is not due for rotation');
+    }),
+  );
+
+await program.parseAsync(process.argv);

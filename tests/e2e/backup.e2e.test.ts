@@ -1,0 +1,123 @@
+import { createServer } from 'node:net';
+import { readdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { loadConfig } from '@terminusa/config';
+import { createTestNamespace, startServiceProcess, waitFor, type ServiceProcess, type TestNamespace } from '@terminusa/testkit';
+import { TokenService } from '../../services/api-gateway/src/auth/tokens.ts';
+
+const ADMIN_PASSWORD = 'backup-e2e-password-42';
+let ns: TestNamespace;
+let env: Record<string, string>;
+let base: string;
+let adminToken: string;
+let viewerToken: string;
+const procs: ServiceProcess[] = [];
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as { port: number };
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+async function api(path: string, token: string, init: RequestInit = {}): Promise<{ status: number; body: any }> {
+  const res = await fetch(`${base}${path}`, { ...init, headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` } });
+  return { status: res.status, body: await res.json() };
+}
+
+const backupsDir = () => join(env.DATA_DIR!, 'backups');
+const listed = async () => (await readdir(backupsDir())).filter((d) => !d.startsWith('.')).sort();
+
+beforeAll(async () => {
+  ns = await createTestNamespace();
+  const port = await freePort();
+  // Every second, so the test sees several scheduled runs; two replicas must not both take one.
+  env = { ...ns.env, GATEWAY_PORT: String(port), GATEWAY_HOST: '127.0.0.1', OPS_PORT: '0', ADMIN_PASSWORD, LOG_LEVEL: 'info', TMON_BACKUP__SCHEDULE__INCREMENTAL: '* * * * * *', TMON_BACKUP__SCHEDULE__FULL: '0 0 1 1 *', TMON_CORE__TIMEOUT: '5' };
+  base = `http://127.0.0.1:${port}`;
+  for (const name of ['storage', 'processor', 'backup', 'backup', 'api-gateway']) procs.push(startServiceProcess(name, env));
+  await waitFor(async () => {
+    const body = (await (await fetch(`${base}/health`)).json()) as { services: Record<string, { instances: number }> };
+    return body.services.backup!.instances === 2 && body.services.storage!.instances === 1 && body.services.processor!.instances === 1 ? true : undefined;
+  }, 60_000, 'two backup replicas, storage and processor up', 250);
+  const login = await fetch(`${base}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD }) });
+  adminToken = ((await login.json()) as { token: string }).token;
+  viewerToken = (await (await TokenService.fromConfig(loadConfig({ env }))).issue('viewer-bob', 'viewer')).token;
+}, 90_000);
+
+afterAll(async () => {
+  for (const p of procs) p.kill('SIGKILL');
+  await ns?.cleanup();
+});
+
+describe('the backup service', () => {
+  it('runs each scheduled backup once, however many replicas run', async () => {
+    await waitFor(async () => ((await listed()).length >= 4 ? true : undefined), 20_000, 'four scheduled backups', 200);
+    const ids = await listed();
+    // The first has nothing to build on and is a full one; the rest are incrementals of the chain.
+    expect(ids.slice(1).every((id) => id.includes('-incremental-'))).toBe(true);
+    // Each backup came from its own scheduler tick (BullMQ job ids carry the tick), none run by both replicas.
+    const taken = procs
+      .filter((p) => p.name === 'backup')
+      .flatMap((p) => p.output().split('\n').filter((l) => l.includes('"message":"backup taken"')))
+      .map((l) => JSON.parse(l) as { jobId: string; backupId: string });
+    const scheduled = taken.filter((t) => t.jobId.startsWith('repeat:incremental-backup:'));
+    expect(scheduled.length).toBeGreaterThanOrEqual(4);
+    expect(new Set(scheduled.map((t) => t.jobId)).size).toBe(scheduled.length);
+    expect(new Set(taken.map((t) => t.backupId)).size).toBe(taken.length);
+    expect(ids).toEqual(expect.arrayContaining(scheduled.map((t) => t.backupId)));
+  });
+
+  it('lists, starts and verifies backups through the gateway for admins only', async () => {
+    expect((await api('/backups', viewerToken)).status).toBe(403);
+    expect((await api('/backups', viewerToken, { method: 'POST', body: '{}' })).status).toBe(403);
+
+    const started = await api('/backups', adminToken, { method: 'POST', body: JSON.stringify({ kind: 'full' }) });
+    expect(started.status).toBe(202);
+    expect(started.body.jobId).toBeTruthy();
+    const full = await waitFor(async () => {
+      const { body } = await api('/backups', adminToken);
+      return (body.backups as { id: string; kind: string }[]).find((b) => b.kind === 'full' && b.id > (body.backups[0]?.id ?? ''));
+    }, 15_000, 'the requested full backup');
+    const verified = await api(`/backups/${full.id}/verify`, adminToken, { method: 'POST' });
+    expect(verified).toMatchObject({ status: 200, body: { ok: true, rows: expect.any(Number) } });
+    expect((await api('/backups/no-such-backup/verify', adminToken, { method: 'POST' })).status).toBe(404);
+    expect((await api('/backups/..%2Fetc/verify', adminToken, { method: 'POST' })).status).toBe(400);
+    expect((await api('/backups', adminToken, { method: 'POST', body: JSON.stringify({ kind: 'weekly' }) })).body.fields[0].field).toBe('kind');
+  });
+
+  it('reports a failed scheduled backup as a stored metric an alert rule can watch', async () => {
+    // A file where the backup directory should be makes every backup fail.
+    await rm(backupsDir(), { recursive: true, force: true });
+    await writeFile(backupsDir(), 'not a directory');
+    const failed = await waitFor(async () => {
+      const { body } = await api('/metrics/current?name=backup_failed&tag.kind=incremental', adminToken);
+      return body.values?.[0]?.value === 1 ? body.values[0] : undefined;
+    }, 15_000, 'backup_failed = 1');
+    expect(failed.tags).toEqual({ kind: 'incremental' });
+    const backup = procs.find((p) => p.name === 'backup' && p.output().includes('"message":"backup failed"'))!;
+    expect(backup).toBeDefined();
+    await rm(backupsDir(), { force: true });
+  });
+
+  it('leaves no listed backup when killed mid-way', async () => {
+    const db = new pg.Pool({ connectionString: env.DATABASE_URL, options: `-c search_path=${env.DATABASE_SCHEMA}` });
+    await db.query(`INSERT INTO series (key, name, tags) SELECT 'kill_test{i="' || g || '"}', 'kill_test', jsonb_build_object('i', g::text) FROM generate_series(1, 100) g`);
+    await db.query(`INSERT INTO samples SELECT s.id, to_timestamp(g), g FROM series s CROSS JOIN generate_series(1, 3000) g WHERE s.name = 'kill_test'`);
+    await db.end();
+    const cliEnv = { ...env, DATA_DIR: join(env.DATA_DIR!, 'cli'), TMON_BACKUP__CHUNK_BYTES: '65536' };
+    const { spawn } = await import('node:child_process');
+    const cli = spawn(process.execPath, [join(process.cwd(), 'services/backup/bin/tmon-backup.mjs'), 'run'], { env: { PATH: process.env.PATH ?? '', ...cliEnv }, stdio: 'ignore' });
+    const dir = join(cliEnv.DATA_DIR, 'backups');
+    await waitFor(async () => {
+      const entries = await readdir(dir).catch(() => []);
+      const tmp = entries.find((e) => e.startsWith('.tmp-'));
+      return tmp && (await readdir(join(dir, tmp))).length >= 2 ? true : undefined;
+    }, 20_000, 'the backup to be half-written', 5);
+    cli.kill('SIGKILL');
+    await new Promise((r) => cli.once('exit', r));
+    expect((await readdir(dir)).filter((d) => !d.startsWith('.'))).toEqual([]);
+  });
+});
