@@ -145,7 +145,7 @@ export const ConfigSchema = z.object({
       /** The keyring file (mode 0600); default `<dataDir>/backup-keyring.json`. */
       keyring: z.string().optional(),
       /** Uncompressed bytes of table data per chunk. */
-      chunkBytes: z.number().int().positive().default(64 * 1024 * 1024),
+      chunkBytes: z.number().int().positive().default(16 * 1024 * 1024),
       /** Configuration files saved with every backup (the config file itself is always included when set). */
       files: z.array(z.string()).default([]),
     })

@@ -6,6 +6,9 @@ import { chunkAad, fileSha256, readChunkInto } from '../format/chunk-cipher.ts';
 import { readVerifiedManifest, type Manifest } from '../format/manifest.ts';
 import type { Keyring } from '../keys/keyring.ts';
 
+/** Chunks checked at the same time. */
+const VERIFY_PARALLELISM = 4;
+
 /** Result of a successful verification. */
 export interface VerifiedBackup {
   manifest: Manifest;
@@ -30,37 +33,53 @@ export async function verifyBackup(backupsDir: string, id: string, keyring: Keyr
   const chunks = [...manifest.tables.flatMap((t) => t.chunks.map((c) => ({ ...c, what: `table ${t.table}` }))), ...manifest.files.map((f) => ({ ...f.chunk, what: `${f.kind} file ${f.path}` }))];
   let bytes = 0;
   let rows = 0;
-  for (const chunk of chunks) {
-    const path = join(backupsDir, id, chunk.file);
-    try {
-      await access(path);
-    } catch {
-      throw new BackupVerificationError(VERIFY_FAILURES.CHUNK_MISSING, id, `chunk ${chunk.file} (${chunk.what}) is missing`);
+  const queue = [...chunks];
+  // Chunks are checked side by side: decrypting and hashing is CPU work that spreads over the cores.
+  const worker = async () => {
+    for (let chunk = queue.shift(); chunk; chunk = queue.shift()) {
+      const checked = await verifyChunk(backupsDir, manifest, key, chunk);
+      bytes += chunk.bytes;
+      rows += checked.rows;
     }
-    const sha = await fileSha256(path);
-    if (sha !== chunk.sha256) throw new BackupVerificationError(VERIFY_FAILURES.CHECKSUM_MISMATCH, id, `chunk ${chunk.file} (${chunk.what}) has sha256 ${sha}, the manifest says ${chunk.sha256}`);
-    let lines = 0;
-    let plain = 0;
-    const counter = new Writable({
-      write(data: Buffer, _enc, done) {
-        plain += data.length;
-        for (let i = data.indexOf(10); i !== -1; i = data.indexOf(10, i + 1)) lines++;
-        done();
-      },
-    });
-    try {
-      await readChunkInto(path, key, chunkAad(id, chunk.file, manifest.keyId), counter);
-    } catch (err) {
-      throw new BackupVerificationError(VERIFY_FAILURES.DECRYPT_FAILED, id, `chunk ${chunk.file} (${chunk.what}) does not decrypt: ${(err as Error).message}`, { cause: err });
-    }
-    const isTable = chunk.what.startsWith('table');
-    if (plain !== chunk.rawBytes || (isTable && lines !== chunk.rows)) {
-      throw new BackupVerificationError(VERIFY_FAILURES.ROW_COUNT_MISMATCH, id, `chunk ${chunk.file} holds ${lines} rows / ${plain} bytes, the manifest says ${chunk.rows} / ${chunk.rawBytes}`);
-    }
-    bytes += chunk.bytes;
-    rows += isTable ? lines : 0;
-  }
+  };
+  await Promise.all(Array.from({ length: VERIFY_PARALLELISM }, worker));
   return { manifest, chunks: chunks.length, bytes, rows };
+}
+
+async function verifyChunk(
+  backupsDir: string,
+  manifest: Manifest,
+  key: Buffer,
+  chunk: Manifest['tables'][number]['chunks'][number] & { what: string },
+): Promise<{ rows: number }> {
+  const id = manifest.id;
+  const path = join(backupsDir, id, chunk.file);
+  try {
+    await access(path);
+  } catch {
+    throw new BackupVerificationError(VERIFY_FAILURES.CHUNK_MISSING, id, `chunk ${chunk.file} (${chunk.what}) is missing`);
+  }
+  const sha = await fileSha256(path);
+  if (sha !== chunk.sha256) throw new BackupVerificationError(VERIFY_FAILURES.CHECKSUM_MISMATCH, id, `chunk ${chunk.file} (${chunk.what}) has sha256 ${sha}, the manifest says ${chunk.sha256}`);
+  let lines = 0;
+  let plain = 0;
+  const counter = new Writable({
+    write(data: Buffer, _enc, done) {
+      plain += data.length;
+      for (let i = data.indexOf(10); i !== -1; i = data.indexOf(10, i + 1)) lines++;
+      done();
+    },
+  });
+  try {
+    await readChunkInto(path, key, chunkAad(id, chunk.file, manifest.keyId), counter);
+  } catch (err) {
+    throw new BackupVerificationError(VERIFY_FAILURES.DECRYPT_FAILED, id, `chunk ${chunk.file} (${chunk.what}) does not decrypt: ${(err as Error).message}`, { cause: err });
+  }
+  const isTable = chunk.what.startsWith('table');
+  if (plain !== chunk.rawBytes || (isTable && lines !== chunk.rows)) {
+    throw new BackupVerificationError(VERIFY_FAILURES.ROW_COUNT_MISMATCH, id, `chunk ${chunk.file} holds ${lines} rows / ${plain} bytes, the manifest says ${chunk.rows} / ${chunk.rawBytes}`);
+  }
+  return { rows: isTable ? lines : 0 };
 }
 
 /** The backups a restore of `id` needs, oldest (the full) first, each verified completely. */
