@@ -218,6 +218,23 @@ describe('backup and restore', () => {
     await expect(withFiles.verify(manifest.id)).resolves.toMatchObject({ chunks: expect.any(Number) });
   });
 
+  it('prunes by age after each backup, keeping the base of a kept incremental', async () => {
+    const dir = join(ns.env.DATA_DIR!, 'retention');
+    const aged = new BackupOperations({ ...config, backup: { ...config.backup, dir } }, live);
+    const day = 86_400_000;
+    const at = (daysAgo: number) => new Date(Date.now() - daysAgo * day);
+    const oldFull = (await aged.run('full', false, at(200))).manifest.id;
+    const second = await aged.run('full', false, at(100));
+    const keptBase = second.manifest.id;
+    // Taking the second full, 100 days after the first, prunes the first (older than 90 days).
+    expect(second.pruned).toEqual([oldFull]);
+    const incr = (await aged.run('incremental', false, at(10))).manifest.id;
+    // keptBase is now over 90 days old, but the 10-day-old incremental builds on it.
+    expect((await aged.run('full', false, at(0))).pruned).toEqual([]);
+    expect((await aged.list()).map((b) => b.id)).toEqual([keptBase, incr, expect.stringContaining('-full-')]);
+    await expect(aged.verify(incr)).resolves.toBeDefined();
+  });
+
   it('never lists an unfinished backup', async () => {
     await mkdir(join(ops.paths.backupsDir, '.tmp-20260101T000000Z-full-abcdef'), { recursive: true });
     const ids = (await ops.list()).map((b) => b.id);
