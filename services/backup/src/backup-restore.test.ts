@@ -4,7 +4,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { loadConfig, type Config } from '@terminusa/config';
 import { createPool, ensureDatabase, migrate, PgSampleStore } from '@terminusa/metric-store';
-import { createTestNamespace, TEST_SERVERS, type TestNamespace } from '@terminusa/testkit';
+import { createTestNamespace, TEST_SERVERS, waitFor, type TestNamespace } from '@terminusa/testkit';
 import { BackupOperations } from './backup-operations.ts';
 import { BackupVerificationError } from './errors.ts';
 
@@ -120,7 +120,8 @@ describe('backup and restore', () => {
       await drill.end();
       const admin = new pg.Client({ connectionString: TEST_SERVERS.databaseUrl });
       await admin.connect();
-      await admin.query(`DROP DATABASE ${pg.escapeIdentifier(`${ns.id}_drill`)} WITH (FORCE)`);
+      // Not WITH (FORCE): terminating the pool's closing connections would surface as errors; wait for them instead.
+      await waitFor(() => admin.query(`DROP DATABASE ${pg.escapeIdentifier(`${ns.id}_drill`)}`).then(() => true), 5000, 'drill database dropped', 100);
       await admin.end();
     }
   });
