@@ -3,6 +3,9 @@ import concurrently from 'concurrently';
 
 const SERVICES = ['storage', 'processor', 'alert-manager', 'backup', 'collector', 'api-gateway'];
 
+// The sample rules on the collector's metrics, unless the operator points elsewhere.
+process.env.ALERT_RULES_FILE ??= 'deploy/config/alert-rules.yaml';
+
 const { result } = concurrently(
   SERVICES.map((name) => ({ name, command: `node --import tsx services/${name}/src/main.ts` })),
   { prefix: 'name', killOthersOn: ['failure'], killSignal: 'SIGTERM', restartTries: 0 },

@@ -36,6 +36,12 @@ export type BackupSummary = z.infer<typeof BackupSummarySchema>;
 
 /** Every request/reply call of the suite. */
 export const CALLS = {
+  /** Acknowledge an active alert: its re-notification stops. */
+  alertAck: call({
+    subject: 'alerts.command.ack',
+    request: z.strictObject({ id: z.string().uuid('an alert id'), by: z.string().min(1), comment: z.string().max(2000).optional() }),
+    reply: z.union([z.strictObject({ ok: z.literal(true), state: z.string() }), CallErrorSchema]),
+  }),
   /** Queue a backup now; replies with the job id. */
   backupRun: call({
     subject: 'backup.command.run',

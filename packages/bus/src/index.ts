@@ -11,12 +11,16 @@ export {
   DeadLetterSchema,
   RejectionSchema,
   HealthReportSchema,
+  AlertSchema,
+  AlertEventSchema,
+  DashboardNotificationSchema,
+  AlertConfigChangedSchema,
   TagsSchema,
   METRIC_NAME,
   TAG_KEY,
   SOURCE,
 } from './schemas.ts';
-export type { IngestSample, Sample, SampleBatch, DeadLetter, Rejection, HealthReport } from './schemas.ts';
+export type { IngestSample, Sample, SampleBatch, DeadLetter, Rejection, HealthReport, Alert, AlertEvent } from './schemas.ts';
 export { ensureStreams, ensureConsumer } from './streams.ts';
 export type { ConsumerOptions } from './streams.ts';
 export { consumeBatches } from './batch-consumer.ts';

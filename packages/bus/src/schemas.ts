@@ -80,3 +80,44 @@ export const HealthReportSchema = z.strictObject({
 });
 /** The health of one service instance. */
 export type HealthReport = z.infer<typeof HealthReportSchema>;
+
+/** An alert as the alert-manager publishes it and the gateway serves it. */
+export const AlertSchema = z.strictObject({
+  id: z.string(),
+  rule: z.string(),
+  severity: z.enum(['critical', 'warning', 'info']),
+  state: z.enum(['inactive', 'pending', 'firing', 'resolved']),
+  labels: z.record(z.string(), z.string()),
+  value: z.number(),
+  summary: z.string(),
+  message: z.string(),
+  startsAt: z.number(),
+  firedAt: z.number().optional(),
+  resolvedAt: z.number().optional(),
+  ack: z.strictObject({ by: z.string(), at: z.number(), comment: z.string().optional() }).optional(),
+  channels: z.array(z.enum(['slack', 'email', 'webhook', 'dashboard'])),
+});
+/** An alert. */
+export type Alert = z.infer<typeof AlertSchema>;
+
+/** Body of `alerts.events`: one change in an alert's life, for dashboards and other consumers. */
+export const AlertEventSchema = z.strictObject({
+  kind: z.enum(['pending', 'firing', 'resolved', 'inactive', 'acknowledged', 'renotify']),
+  seq: z.number().int(),
+  at: z.number(),
+  alert: AlertSchema,
+});
+/** An alert event. */
+export type AlertEvent = z.infer<typeof AlertEventSchema>;
+
+/** Body of `alerts.notifications.dashboard`: a notification for the dashboard channel. */
+export const DashboardNotificationSchema = z.strictObject({
+  id: z.string(),
+  status: z.enum(['firing', 'resolved']),
+  repeat: z.boolean(),
+  groupLabels: z.record(z.string(), z.string()),
+  alerts: z.array(AlertSchema),
+});
+
+/** Body of `alerts.config.changed`: rules or silences changed; replicas reload them. */
+export const AlertConfigChangedSchema = z.strictObject({ what: z.enum(['rules', 'silences']), by: z.string() });

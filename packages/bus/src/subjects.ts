@@ -4,6 +4,9 @@ import {
   IngestMessageSchema,
   SampleBatchSchema,
   HealthReportSchema,
+  AlertEventSchema,
+  DashboardNotificationSchema,
+  AlertConfigChangedSchema,
 } from './schemas.ts';
 
 /** A subject family: how its name is built, the schema of its messages, and the stream that keeps them (if any). */
@@ -46,6 +49,12 @@ export const SUBJECTS = {
     schema: DeadLetterSchema,
     stream: 'DEADLETTER',
   }),
+  /** Every change of every alert (core publish), for dashboards and other consumers. */
+  alertEvents: subject({ filter: 'alerts.events', build: () => 'alerts.events', schema: AlertEventSchema }),
+  /** Notifications of the dashboard channel. */
+  dashboardNotifications: subject({ filter: 'alerts.notifications.dashboard', build: () => 'alerts.notifications.dashboard', schema: DashboardNotificationSchema }),
+  /** Rules or silences changed; alert-manager replicas reload them at once. */
+  alertConfigChanged: subject({ filter: 'alerts.config.changed', build: () => 'alerts.config.changed', schema: AlertConfigChangedSchema }),
   /** Health of one instance over NATS (a discovery endpoint). */
   health: subject({
     filter: 'tmon.health.>',
@@ -58,6 +67,7 @@ export const SUBJECTS = {
 export const CONSUMERS = {
   processor: { stream: 'INGEST', filter: SUBJECTS.ingest.filter },
   storage: { stream: 'SAMPLES', filter: SUBJECTS.samples.filter },
+  'alert-manager': { stream: 'SAMPLES', filter: SUBJECTS.samples.filter },
 } as const satisfies Record<string, { stream: StreamName; filter: string }>;
 /** Name of one of the suite's durable consumers. */
 export type ConsumerName = keyof typeof CONSUMERS;

@@ -22,6 +22,7 @@ export const ENV_VARIABLES: Readonly<Record<string, string>> = {
   SHUTDOWN_TIMEOUT: 'shutdownTimeout',
   ADMIN_PASSWORD: 'auth.adminPassword',
   JWT_SECRET: 'auth.jwtSecret',
+  ALERT_RULES_FILE: 'alerts.rulesFile',
 };
 
 /** Any other setting: TMON_<PATH> with `__` between levels, e.g. TMON_CORE__BATCH_SIZE=200. */
@@ -83,7 +84,7 @@ function genericPath(name: string): string | undefined {
 }
 
 /** Environment values are strings; numbers, booleans and JSON arrays/objects are read as such, except for known text settings. */
-const TEXT_SETTINGS = new Set(['auth.adminPassword', 'auth.jwtSecret', 'nats.prefix', 'redis.prefix', 'database.schema']);
+const TEXT_SETTINGS = new Set(['auth.adminPassword', 'auth.jwtSecret', 'nats.prefix', 'redis.prefix', 'database.schema', 'alerts.channels.email.password', 'alerts.channels.webhook.secret']);
 function envValue(path: string, raw: string): unknown {
   if (TEXT_SETTINGS.has(path)) return raw;
   try {

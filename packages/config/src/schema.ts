@@ -95,6 +95,40 @@ export const ConfigSchema = z.object({
     .prefault({}),
   alerts: z
     .object({
+      /** The YAML rules file; reloaded when it changes. */
+      rulesFile: z.string().optional(),
+      /** Seconds alerts sharing group labels are gathered into one notification; 0 sends each at once. */
+      groupWait: z.number().nonnegative().default(2),
+      /** Labels that make alerts one group (one notification). */
+      groupBy: z.array(z.string()).default(['alertname']),
+      /** A firing critical alert suppresses warnings and infos that share these labels. */
+      inhibitEqual: z.array(z.string()).default(['host']),
+      /** Attempts per delivery before it is recorded as failed (exponential backoff in between). */
+      deliveryAttempts: z.number().int().positive().default(5),
+      /** Milliseconds of the first retry delay; it doubles each attempt. */
+      deliveryBackoffMs: z.number().int().positive().default(1000),
+      /** Seconds between evaluations of timers (`for`, no-data, re-notification, keep_firing_for). */
+      sweepInterval: z.number().positive().default(1),
+      channels: z
+        .object({
+          slack: z.object({ webhookUrl: z.string().url(), channel: z.string().default('#monitoring') }).optional(),
+          email: z
+            .object({
+              host: z.string().default('smtp.example.com'),
+              port: z.number().int().default(587),
+              /** true: TLS from the first byte (port 465); false: STARTTLS, required unless `requireTls` is off. */
+              secure: z.boolean().default(false),
+              requireTls: z.boolean().default(true),
+              user: z.string().optional(),
+              password: z.string().optional(),
+              from: z.string().default('terminusa-monitoring@localhost'),
+              to: z.array(z.string()).min(1),
+            })
+            .optional(),
+          webhook: z.object({ url: z.string().url(), secret: z.string().min(16, 'at least 16 characters') }).optional(),
+          dashboard: z.object({ enabled: z.boolean().default(true) }).prefault({}),
+        })
+        .prefault({}),
       levels: z
         .object({
           critical: AlertLevelSchema.default({ timeout: 300, channels: ['all'] }),

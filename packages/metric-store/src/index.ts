@@ -1,5 +1,3 @@
-export { ensureDatabase, createPool } from './database.ts';
-export { migrate } from './migrate.ts';
 export { PgSampleStore } from './pg-sample-store.ts';
 export type { SeriesPoints } from './pg-sample-store.ts';
 export { RedisCurrentStore } from './redis-current-store.ts';

@@ -3,7 +3,8 @@ import { Redis } from 'ioredis';
 import type pg from 'pg';
 import type { Sample } from '@terminusa/bus';
 import { createTestNamespace, type TestNamespace } from '@terminusa/testkit';
-import { createPool, migrate, PgSampleStore, RedisCurrentStore } from './index.ts';
+import { createPool, migrate } from '@terminusa/database';
+import { PgSampleStore, RedisCurrentStore } from './index.ts';
 
 let ns: TestNamespace;
 let pool: pg.Pool;

@@ -7,7 +7,7 @@ import pg from 'pg';
 import { Redis } from 'ioredis';
 import { loadConfig, type Config } from '@terminusa/config';
 import { STREAMS, Namespace, type StreamName } from '@terminusa/bus';
-import { ensureDatabase } from '@terminusa/metric-store';
+import { ensureDatabase } from '@terminusa/database';
 
 /** Connection settings of the servers tests run against; the same variables the services read. */
 export const TEST_SERVERS = {

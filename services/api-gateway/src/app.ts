@@ -1,6 +1,7 @@
 import express, { type Express } from 'express';
 import type { Bus } from '@terminusa/bus';
 import type { PgSampleStore, RedisCurrentStore } from '@terminusa/metric-store';
+import type { PgAlertStore, RedisAlertReader } from '@terminusa/alerting';
 import type { Health, Logger } from '@terminusa/runtime';
 import type { Credentials } from './auth/admin-account.ts';
 import type { TokenService } from './auth/tokens.ts';
@@ -10,6 +11,7 @@ import { authRoutes } from './routes/auth-routes.ts';
 import { healthRoutes } from './routes/health-routes.ts';
 import { metricsRoutes } from './routes/metrics-routes.ts';
 import { backupRoutes } from './routes/backup-routes.ts';
+import { alertRoutes } from './routes/alert-routes.ts';
 
 /** What the gateway's routes read from and write to. */
 export interface GatewayDeps {
@@ -18,6 +20,8 @@ export interface GatewayDeps {
   logger: Logger;
   history: PgSampleStore;
   current: RedisCurrentStore;
+  alerts: RedisAlertReader;
+  alertStore: PgAlertStore;
   credentials: Credentials;
   tokens: TokenService;
   maxBodyBytes: number;
@@ -37,6 +41,7 @@ export function createApp(deps: GatewayDeps): Express {
   app.use(authRoutes(deps.credentials, deps.tokens));
   app.use(requireToken(deps.tokens));
   app.use(metricsRoutes(deps));
+  app.use(alertRoutes({ bus: deps.bus, reader: deps.alerts, store: deps.alertStore, callTimeoutMs: deps.callTimeoutMs }));
   app.use(backupRoutes(deps.bus, deps.callTimeoutMs));
 
   app.use((_req, res) => void res.status(404).json({ error: 'not found' }));

@@ -1,6 +1,8 @@
 import { createServer } from 'node:http';
 import { Redis } from 'ioredis';
-import { createPool, ensureDatabase, migrate, PgSampleStore, RedisCurrentStore } from '@terminusa/metric-store';
+import { PgSampleStore, RedisCurrentStore } from '@terminusa/metric-store';
+import { PgAlertStore, RedisAlertReader } from '@terminusa/alerting';
+import { createPool, ensureDatabase, migrate } from '@terminusa/database';
 import { runService } from '@terminusa/runtime';
 import { loadAdminAccount } from './auth/admin-account.ts';
 import { TokenService } from './auth/tokens.ts';
@@ -32,6 +34,8 @@ await runService({
       logger,
       history: new PgSampleStore(pool),
       current: new RedisCurrentStore(redis, config.redis.prefix, config.cache.metrics.ttl),
+      alerts: new RedisAlertReader(redis, config.redis.prefix),
+      alertStore: new PgAlertStore(pool),
       credentials: await loadAdminAccount(config, logger),
       tokens: await TokenService.fromConfig(config),
       maxBodyBytes: config.ingest.maxMessageBytes,

@@ -12,7 +12,7 @@ import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import type { Config } from '@terminusa/config';
-import { createPool, migrate } from '@terminusa/metric-store';
+import { createPool, migrate } from '@terminusa/database';
 import { createTestNamespace, type TestNamespace } from '@terminusa/testkit';
 import { BackupOperations } from '../src/backup-operations.ts';
 

@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
-import { createPool, migrate, PgSampleStore } from '@terminusa/metric-store';
+import { PgSampleStore } from '@terminusa/metric-store';
+import { createPool, migrate } from '@terminusa/database';
 import { createTestNamespace, type TestNamespace } from '@terminusa/testkit';
 
 const run = promisify(execFile);

@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { ConfigError, loadConfig } from '@terminusa/config';
-import { createPool, ensureDatabase, migrate } from '@terminusa/metric-store';
+import { createPool, ensureDatabase, migrate } from '@terminusa/database';
 import { BackupOperations } from './backup-operations.ts';
 import { BackupVerificationError } from './errors.ts';
 

@@ -1,6 +1,6 @@
 import { mkdir, access, constants } from 'node:fs/promises';
 import { CALLS } from '@terminusa/bus';
-import { createPool, ensureDatabase, migrate } from '@terminusa/metric-store';
+import { createPool, ensureDatabase, migrate } from '@terminusa/database';
 import { runService } from '@terminusa/runtime';
 import { BackupOperations } from './backup-operations.ts';
 import { startBackupQueue } from './schedule/backup-queue.ts';

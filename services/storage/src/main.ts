@@ -1,7 +1,8 @@
 import { Redis } from 'ioredis';
 import { Counter } from 'prom-client';
 import { consumeBatches, ensureConsumer } from '@terminusa/bus';
-import { createPool, ensureDatabase, migrate, PgSampleStore, RedisCurrentStore } from '@terminusa/metric-store';
+import { PgSampleStore, RedisCurrentStore } from '@terminusa/metric-store';
+import { createPool, ensureDatabase, migrate } from '@terminusa/database';
 import { runService } from '@terminusa/runtime';
 import { storeSampleBatches } from './store-sample-batches.ts';
 

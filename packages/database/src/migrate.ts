@@ -21,6 +21,55 @@ const MIGRATIONS: { version: number; sql: string }[] = [
       );
     `,
   },
+  {
+    version: 2,
+    sql: `
+      CREATE TABLE alert_rules (
+        name text PRIMARY KEY,
+        definition jsonb NOT NULL,
+        source text NOT NULL,
+        updated_at timestamptz NOT NULL DEFAULT now(),
+        updated_by text NOT NULL
+      );
+      CREATE TABLE alerts (
+        id uuid PRIMARY KEY,
+        rule text NOT NULL,
+        severity text NOT NULL,
+        state text NOT NULL,
+        summary text NOT NULL,
+        message text NOT NULL,
+        labels jsonb NOT NULL,
+        value double precision,
+        created_at timestamptz NOT NULL,
+        fired_at timestamptz,
+        resolved_at timestamptz,
+        acked_at timestamptz,
+        acked_by text,
+        ack_comment text,
+        updated_at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE INDEX alerts_created_at ON alerts (created_at);
+      CREATE INDEX alerts_rule_created_at ON alerts (rule, created_at);
+      CREATE TABLE alert_events (
+        id text PRIMARY KEY,
+        alert_id uuid NOT NULL,
+        kind text NOT NULL,
+        at timestamptz NOT NULL,
+        detail jsonb NOT NULL DEFAULT '{}'
+      );
+      CREATE INDEX alert_events_alert ON alert_events (alert_id, at);
+      CREATE TABLE silences (
+        id uuid PRIMARY KEY,
+        matchers jsonb NOT NULL,
+        starts_at timestamptz NOT NULL,
+        ends_at timestamptz NOT NULL,
+        comment text NOT NULL,
+        created_by text NOT NULL,
+        created_at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE INDEX silences_ends_at ON silences (ends_at);
+    `,
+  },
 ];
 
 /** Creates the schema and applies pending migrations; replicas starting together wait on one advisory lock. */

@@ -1,0 +1,11 @@
+export { RuleSchema, ThresholdRuleSchema, NoDataRuleSchema, MatcherSchema, RulesFileSchema, SEVERITIES, CHANNELS } from './rule-schema.ts';
+export type { Rule, RuleInput, Matcher, Severity, ChannelName } from './rule-schema.ts';
+export { parseRulesFile, parseRulesFileEntries, RulesFileError } from './parse-rules-file.ts';
+export type { RuleProblem } from './parse-rules-file.ts';
+export { ALERT_STATES } from './alert.ts';
+export type { Alert, AlertState, Notification } from './alert.ts';
+export { renderTemplate } from './render-template.ts';
+export { matchesAll } from './match-labels.ts';
+export { alertKeys, alertFromState, RedisAlertReader } from './redis-alert-state.ts';
+export { PgAlertStore } from './pg-alert-store.ts';
+export type { AlertEvent, Silence } from './pg-alert-store.ts';

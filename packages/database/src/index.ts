@@ -1,0 +1,2 @@
+export { ensureDatabase, createPool } from './database.ts';
+export { migrate } from './migrate.ts';

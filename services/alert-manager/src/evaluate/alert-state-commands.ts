@@ -1,0 +1,48 @@
+import type { Redis } from 'ioredis';
+import { alertKeys } from '@terminusa/alerting';
+import { ACK_SCRIPT, EVALUATE_SCRIPT, MARK_NOTIFIED_SCRIPT, SWEEP_SCRIPT } from './alert-state-scripts.ts';
+
+type Cmd = (...args: (string | number)[]) => Promise<string>;
+
+/** The alert-state scripts bound to one Redis connection and key prefix (EVALSHA under the hood). */
+export class AlertStateCommands {
+  readonly keys: ReturnType<typeof alertKeys>;
+
+  constructor(
+    readonly redis: Redis,
+    prefix: string,
+  ) {
+    this.keys = alertKeys(prefix);
+    redis.defineCommand('tmonEvaluate', { numberOfKeys: 6, lua: EVALUATE_SCRIPT });
+    redis.defineCommand('tmonSweep', { numberOfKeys: 6, lua: SWEEP_SCRIPT });
+    redis.defineCommand('tmonAck', { numberOfKeys: 6, lua: ACK_SCRIPT });
+    redis.defineCommand('tmonMarkNotified', { numberOfKeys: 1, lua: MARK_NOTIFIED_SCRIPT });
+  }
+
+  /** The six keys every state script touches, for one rule and group. */
+  scriptKeys(stateKey: string, windowKey: string): string[] {
+    return [stateKey, windowKey, this.keys.active, this.keys.outbox, this.keys.timers, this.keys.ids];
+  }
+
+  private cmd(name: string): Cmd {
+    return (this.redis as unknown as Record<string, Cmd>)[name]!.bind(this.redis);
+  }
+
+  /** Runs the timers of a state key; `ruleExists` false ends its alerts. */
+  sweep(stateKey: string, newId: string, now: number, ruleExists: boolean): Promise<string> {
+    return this.cmd('tmonSweep')(...this.scriptKeys(stateKey, `${stateKey}:unused`), newId, now, ruleExists ? '1' : '0');
+  }
+
+  /** Acknowledges an alert by id; returns its state, 'missing' or 'already'. */
+  async ack(id: string, by: string, comment: string | undefined, now: number): Promise<string> {
+    const stateKey = await this.redis.hget(this.keys.ids, id);
+    if (!stateKey) return 'missing';
+    return this.cmd('tmonAck')(...this.scriptKeys(stateKey, `${stateKey}:unused`), id, now, by, comment ?? '');
+  }
+
+  /** Remembers the channels a firing alert was sent to, so its resolution goes to the same ones. */
+  async markNotified(id: string, channels: string[]): Promise<void> {
+    const stateKey = await this.redis.hget(this.keys.ids, id);
+    if (stateKey) await this.cmd('tmonMarkNotified')(stateKey, id, JSON.stringify(channels));
+  }
+}

@@ -1,0 +1,48 @@
+import { randomUUID } from 'node:crypto';
+import type { Sample } from '@terminusa/bus';
+import type { Config } from '@terminusa/config';
+import type { AlertStateCommands } from './alert-state-commands.ts';
+import { channelsFor, groupTags, type RuleSet } from '../rules/rule-set.ts';
+
+/**
+ * Evaluates a batch of samples against the rules that match them, as the batch arrives: samples are grouped
+ * per rule and series (or group), and each group is evaluated by one atomic script, all in one round trip.
+ * A breach of a rule without `for` is a firing alert when this resolves.
+ */
+export async function evaluateBatch(samples: readonly Sample[], rules: RuleSet, state: AlertStateCommands, levels: Config['alerts']['levels'], now = Date.now()): Promise<number> {
+  const entries = new Map<string, { rule: ReturnType<RuleSet['matching']>[number]; group: Record<string, string>; triples: (string | number)[] }>();
+  for (const sample of samples) {
+    for (const rule of rules.matching(sample)) {
+      const group = groupTags(rule, sample.tags);
+      const id = `${rule.name}\u0000${JSON.stringify(group)}`;
+      let entry = entries.get(id);
+      if (!entry) entries.set(id, (entry = { rule, group, triples: [] }));
+      entry.triples.push(JSON.stringify(sample.tags), sample.ts, sample.value);
+    }
+  }
+  if (entries.size === 0) return 0;
+  const pipeline = state.redis.pipeline();
+  for (const { rule, group, triples } of entries.values()) {
+    const groupKey = JSON.stringify(group);
+    const meta = {
+      rule: rule.name,
+      severity: rule.severity,
+      labels: JSON.stringify({ ...group, ...rule.labels, alertname: rule.name }),
+      channels: JSON.stringify(channelsFor(rule, levels)),
+      summaryTpl: rule.summary,
+      messageTpl: rule.message,
+      renotifyMs: levels[rule.severity].timeout * 1000,
+      forMs: rule.type === 'threshold' ? rule.for : 0,
+      keepMs: rule.type === 'threshold' ? rule.keepFiringFor : 0,
+      type: rule.type,
+      ...(rule.type === 'threshold'
+        ? { agg: rule.aggregation, windowMs: rule.window, cmp: rule.comparator, threshold: rule.threshold }
+        : { nodataMs: rule.for }),
+    };
+    const keys = state.scriptKeys(state.keys.state(rule.name, groupKey), state.keys.window(rule.name, groupKey));
+    (pipeline as unknown as Record<string, (...a: (string | number)[]) => void>).tmonEvaluate!(...keys, randomUUID(), now, JSON.stringify(meta), ...triples);
+  }
+  const results = (await pipeline.exec()) ?? [];
+  for (const [err] of results) if (err) throw err;
+  return entries.size;
+}

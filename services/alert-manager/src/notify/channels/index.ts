@@ -1,0 +1,17 @@
+export { DeliveryError, isRetryableStatus } from './channel.ts';
+export type { Channel } from './channel.ts';
+export { renderNotification, notificationTitle, alertFields, formatLabels } from './render-notification.ts';
+export type { RenderedNotification } from './render-notification.ts';
+export { DEFAULT_HTTP_TIMEOUT_MS } from './post-json.ts';
+export { SlackChannel, slackMessage, MAX_SLACK_ALERTS } from './slack-channel.ts';
+export type { SlackSettings, SlackMessage, SlackBlock, SlackText } from './slack-channel.ts';
+export { EmailChannel, smtpDeliveryError, DEFAULT_SMTP_TIMEOUT_MS } from './email-channel.ts';
+export type { EmailSettings } from './email-channel.ts';
+export { WebhookChannel, signWebhook } from './webhook-channel.ts';
+export type { WebhookSettings, WebhookPayload } from './webhook-channel.ts';
+export { DashboardChannel } from './dashboard-channel.ts';
+export type { PublishDashboard } from './dashboard-channel.ts';
+export { BreakerChannel, BREAKER_STATES, DELIVERY_OUTCOMES, DEFAULT_RESET_TIMEOUT_MS, BREAKER_TIMEOUT_MARGIN_MS } from './breaker.ts';
+export type { BreakerOptions, BreakerState, DeliveryOutcome } from './breaker.ts';
+export { createChannels } from './create-channels.ts';
+export type { ChannelSettings, CreateChannelsOptions } from './create-channels.ts';

@@ -1,0 +1,36 @@
+import { matchesAll, type PgAlertStore, type Silence } from '@terminusa/alerting';
+import type { NotifyStage } from './notify-stage.ts';
+
+/** Active silences, read from PostgreSQL at most every `maxAgeMs` (or at once after `invalidate`). */
+export class SilenceCache {
+  private silences: Silence[] = [];
+  private loadedAt = 0;
+
+  constructor(
+    private readonly store: PgAlertStore,
+    private readonly maxAgeMs = 1000,
+  ) {}
+
+  invalidate(): void {
+    this.loadedAt = 0;
+  }
+
+  /** Silences in force at `now`; expired ones end by themselves because only those not yet ended are kept. */
+  async active(now = Date.now()): Promise<Silence[]> {
+    if (now - this.loadedAt > this.maxAgeMs) {
+      this.silences = await this.store.silences(now);
+      this.loadedAt = now;
+    }
+    return this.silences.filter((s) => s.startsAt <= now && s.endsAt > now);
+  }
+}
+
+/** Stops a notification when a silence matches the alert's labels; the alert's state changes are still recorded. */
+export function silenceStage(cache: SilenceCache, record: (ctx: Parameters<NotifyStage>[0], why: string, detail: object) => Promise<void>): NotifyStage {
+  return async (ctx) => {
+    const silence = (await cache.active()).find((s) => matchesAll(s.matchers, ctx.event.alert.labels));
+    if (!silence) return;
+    ctx.stoppedBy = 'silenced';
+    await record(ctx, 'silenced', { silence: silence.id, comment: silence.comment, createdBy: silence.createdBy });
+  };
+}

@@ -1,0 +1,85 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from '@terminusa/runtime';
+import { decodeOutboxEvent, type OutboxEvent } from './outbox-event.ts';
+
+const GROUP = 'relay';
+
+/**
+ * Moves outbox entries to their consumers (history, bus, notifications) through a Redis consumer group: each
+ * entry goes to one replica and is acknowledged only after `handle` resolved; entries of a replica that died
+ * are claimed by another. `handle` must be idempotent, since a crash between it and the ack replays an entry.
+ */
+export async function relayOutbox(
+  redis: Redis,
+  stream: string,
+  consumer: string,
+  handle: (event: OutboxEvent) => Promise<void>,
+  logger: Logger,
+  /** An entry a dead replica took but never acknowledged is taken over after this long. */
+  claimIdleMs: number,
+): Promise<{ stop(): Promise<void> }> {
+  try {
+    await redis.xgroup('CREATE', stream, GROUP, '0', 'MKSTREAM');
+  } catch (err) {
+    if (!String((err as Error).message).startsWith('BUSYGROUP')) throw err;
+  }
+  const reader = redis.duplicate();
+  let stopped = false;
+
+  const processOne = async (event: OutboxEvent) => {
+    try {
+      await handle(event);
+      await redis.xack(stream, GROUP, event.streamId);
+      await redis.xdel(stream, event.streamId);
+      return true;
+    } catch (err) {
+      // Left pending: it is claimed again after claimIdleMs.
+      logger.error('outbox entry failed; it will be retried', { err, entry: event.streamId });
+      return false;
+    }
+  };
+  // Entries of one alert are handled in order; different alerts side by side, so a storm of hundreds of
+  // alerts reaches its notification group together.
+  const process = async (entries: [string, string[]][]) => {
+    const perAlert = new Map<string, OutboxEvent[]>();
+    for (const [id, fields] of entries) {
+      const event = decodeOutboxEvent(id, fields);
+      const list = perAlert.get(event.stateKey) ?? [];
+      list.push(event);
+      perAlert.set(event.stateKey, list);
+    }
+    await Promise.all(
+      [...perAlert.values()].map(async (events) => {
+        for (const event of events) if (!(await processOne(event))) return;
+      }),
+    );
+  };
+
+  const loop = (async () => {
+    let lastClaim = 0;
+    while (!stopped) {
+      try {
+        if (Date.now() - lastClaim > claimIdleMs / 3) {
+          lastClaim = Date.now();
+          const claimed = (await reader.xautoclaim(stream, GROUP, consumer, claimIdleMs, '0', 'COUNT', 100)) as [string, [string, string[]][]];
+          await process(claimed[1].filter(([, f]) => f !== null));
+        }
+        const res = (await reader.xreadgroup('GROUP', GROUP, consumer, 'COUNT', 200, 'BLOCK', 500, 'STREAMS', stream, '>')) as [string, [string, string[]][]][] | null;
+        if (res) await process(res[0]![1]);
+      } catch (err) {
+        if (!stopped) {
+          logger.error('outbox relay error', { err });
+          await new Promise((r) => setTimeout(r, 500));
+        }
+      }
+    }
+  })();
+
+  return {
+    async stop() {
+      stopped = true;
+      await loop;
+      reader.disconnect();
+    },
+  };
+}

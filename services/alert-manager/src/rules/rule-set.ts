@@ -1,0 +1,44 @@
+import { CHANNELS, matchesAll, type ChannelName, type Rule } from '@terminusa/alerting';
+import type { Config } from '@terminusa/config';
+import type { Sample } from '@terminusa/bus';
+
+/** The rules in force, indexed by metric name so a batch only meets the rules that can match it. */
+export class RuleSet {
+  private readonly byMetric = new Map<string, Rule[]>();
+  private readonly byName = new Map<string, Rule>();
+
+  constructor(readonly rules: readonly Rule[]) {
+    for (const rule of rules) {
+      if (!rule.enabled) continue;
+      this.byName.set(rule.name, rule);
+      const list = this.byMetric.get(rule.metric) ?? [];
+      list.push(rule);
+      this.byMetric.set(rule.metric, list);
+    }
+  }
+
+  /** The enabled rule with this name. */
+  rule(name: string): Rule | undefined {
+    return this.byName.get(name);
+  }
+
+  /** Enabled rules whose metric and matchers select this sample. */
+  matching(sample: Sample): Rule[] {
+    return (this.byMetric.get(sample.name) ?? []).filter((r) => matchesAll(r.matchers, sample.tags));
+  }
+}
+
+/** The tags that identify a rule's group for a sample: its `groupBy` tags, or all tags (one alert per series). */
+export function groupTags(rule: Rule, tags: Readonly<Record<string, string>>): Record<string, string> {
+  const keys = (rule.groupBy ?? Object.keys(tags)).slice().sort();
+  const out: Record<string, string> = {};
+  for (const k of keys) if (tags[k] !== undefined) out[k] = tags[k];
+  return out;
+}
+
+/** The channels an alert of this rule goes to: the rule's override, else its severity's (`all` = every channel). */
+export function channelsFor(rule: Rule, levels: Config['alerts']['levels']): ChannelName[] {
+  if (rule.channels) return rule.channels;
+  const configured = levels[rule.severity].channels;
+  return configured.includes('all') ? [...CHANNELS] : (configured as ChannelName[]);
+}

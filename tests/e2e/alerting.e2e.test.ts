@@ -1,0 +1,321 @@
+import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect, type NatsConnection } from 'nats';
+import { SMTPServer } from 'smtp-server';
+import { createTestNamespace, startServiceProcess, waitFor, type ServiceProcess, type TestNamespace } from '@terminusa/testkit';
+
+const ADMIN_PASSWORD = 'alerting-e2e-password-7';
+const WEBHOOK_SECRET = 'webhook-secret-for-the-e2e-test';
+
+interface Received {
+  path: string;
+  body: any;
+  at: number;
+}
+
+let ns: TestNamespace;
+let env: Record<string, string>;
+let nc: NatsConnection;
+let base: string;
+let token: string;
+let rulesFile: string;
+let receiver: Server;
+let smtp: SMTPServer;
+const received: Received[] = [];
+const mails: string[] = [];
+let failNext = 0;
+const procs: ServiceProcess[] = [];
+
+async function freePort(): Promise<number> {
+  const server = createNetServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as { port: number };
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+async function api(path: string, init: RequestInit = {}): Promise<{ status: number; body: any }> {
+  const res = await fetch(`${base}${path}`, { ...init, headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` } });
+  return { status: res.status, body: res.status === 204 ? null : await res.json() };
+}
+
+/** Publishes samples the way a game service does. */
+function publish(samples: { name: string; value: number; tags?: Record<string, string> }[]): void {
+  nc.publish(`${ns.id}.metrics.ingest.e2e`, new TextEncoder().encode(JSON.stringify({ samples })));
+}
+
+/** Webhook notifications (parsed) that contain an alert of `rule`. */
+const webhooksFor = (rule: string) => received.filter((r) => r.path === '/webhook' && r.body.notification.alerts.some((a: any) => a.rule === rule)).map((r) => r.body.notification);
+
+const RULES = `rules:
+  - { name: QueueDeep, metric: queue_depth, comparator: ">", threshold: 100, severity: critical, summary: "Queue deep on {{shard}}", message: "depth {{value}}" }
+  - { name: SlowLatency, metric: latency_ms, comparator: ">", threshold: 500, for: 2s, severity: warning, channels: [webhook] }
+  - { name: Flappy, metric: flap_metric, comparator: ">", threshold: 10, keepFiringFor: 3s, severity: info, channels: [webhook] }
+  - { name: HeartbeatLost, type: nodata, metric: heartbeat, groupBy: [svc], for: 2s, severity: warning, channels: [webhook] }
+  - { name: ShardDown, metric: shard_up, comparator: "<", threshold: 1, severity: critical, channels: [webhook], labels: { team: game } }
+  - { name: ShardSlow, metric: shard_slow, comparator: ">", threshold: 0, severity: warning, channels: [webhook] }
+  - { name: Silenced, metric: silenced_metric, comparator: ">", threshold: 0, severity: critical, channels: [webhook] }
+  - { name: Storm, metric: storm_metric, comparator: ">", threshold: 0, severity: warning, channels: [webhook] }
+  - { name: Flaky, metric: flaky_metric, comparator: ">", threshold: 0, severity: warning, channels: [webhook] }
+`;
+
+beforeAll(async () => {
+  ns = await createTestNamespace();
+  receiver = createHttpServer(async (req: IncomingMessage, res) => {
+    let body = '';
+    for await (const chunk of req) body += chunk;
+    if (req.url === '/webhook' && failNext > 0) {
+      failNext--;
+      res.writeHead(503).end();
+      return;
+    }
+    received.push({ path: req.url ?? '', body: JSON.parse(body), at: Date.now() });
+    res.writeHead(200).end('ok');
+  });
+  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+  const hookPort = (receiver.address() as { port: number }).port;
+  smtp = new SMTPServer({
+    authOptional: true,
+    disabledCommands: ['STARTTLS'],
+    onData(stream, _session, done) {
+      let text = '';
+      stream.on('data', (d: Buffer) => (text += d.toString()));
+      stream.on('end', () => {
+        mails.push(text);
+        done();
+      });
+    },
+  });
+  await new Promise<void>((r) => smtp.listen(0, '127.0.0.1', r));
+  const smtpPort = (smtp.server.address() as { port: number }).port;
+
+  rulesFile = join(ns.env.DATA_DIR!, 'alert-rules.yaml');
+  await writeFile(rulesFile, RULES);
+  const port = await freePort();
+  env = {
+    ...ns.env,
+    LOG_LEVEL: 'info',
+    GATEWAY_PORT: String(port),
+    GATEWAY_HOST: '127.0.0.1',
+    OPS_PORT: '0',
+    ADMIN_PASSWORD,
+    ALERT_RULES_FILE: rulesFile,
+    TMON_ALERTS__GROUP_WAIT: '1',
+    TMON_ALERTS__INHIBIT_EQUAL: '["shard"]',
+    TMON_ALERTS__DELIVERY_BACKOFF_MS: '200',
+    TMON_ALERTS__DELIVERY_ATTEMPTS: '3',
+    TMON_ALERTS__SWEEP_INTERVAL: '0.2',
+    // A killed replica's unacknowledged work is taken over after core.timeout; short here.
+    TMON_CORE__TIMEOUT: '3',
+    // Short re-notification intervals so the test sees them.
+    TMON_ALERTS__LEVELS__CRITICAL: '{"timeout":2,"channels":["all"]}',
+    TMON_ALERTS__CHANNELS__WEBHOOK: JSON.stringify({ url: `http://127.0.0.1:${hookPort}/webhook`, secret: WEBHOOK_SECRET }),
+    TMON_ALERTS__CHANNELS__SLACK: JSON.stringify({ webhookUrl: `http://127.0.0.1:${hookPort}/slack/services/T0/B0/SECRET` }),
+    TMON_ALERTS__CHANNELS__EMAIL: JSON.stringify({ host: '127.0.0.1', port: smtpPort, requireTls: false, to: ['oncall@terminusa.example'] }),
+  };
+  base = `http://127.0.0.1:${port}`;
+  nc = await connect({ servers: ns.config.nats.url });
+  for (const name of ['processor', 'alert-manager', 'api-gateway']) procs.push(startServiceProcess(name, env));
+  await waitFor(async () => {
+    const body = (await (await fetch(`${base}/health`)).json()) as { services: Record<string, { instances: number }> };
+    return body.services['alert-manager']!.instances === 1 && body.services.processor!.instances === 1 ? true : undefined;
+  }, 60_000, 'alert-manager, processor and gateway up', 250);
+  const login = await fetch(`${base}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD }) });
+  token = ((await login.json()) as { token: string }).token;
+  await waitFor(async () => ((await api('/rules')).body.rules.length === 9 ? true : undefined), 10_000, 'rules loaded');
+}, 90_000);
+
+afterAll(async () => {
+  for (const p of procs) p.kill('SIGKILL');
+  await nc?.close();
+  receiver?.close();
+  smtp?.close();
+  await ns?.cleanup();
+});
+
+describe('alerting, end to end', () => {
+  it('fires at once on a breach and notifies every channel of a critical alert', async () => {
+    publish([{ name: 'queue_depth', value: 250, tags: { shard: 's1' } }]);
+    const [hook] = await waitFor(() => (webhooksFor('QueueDeep').length ? webhooksFor('QueueDeep') : undefined), 10_000, 'webhook notification');
+    expect(hook).toMatchObject({ status: 'firing', repeat: false, alerts: [{ rule: 'QueueDeep', state: 'firing', severity: 'critical', summary: 'Queue deep on s1', message: 'depth 250', labels: { alertname: 'QueueDeep', shard: 's1' } }] });
+    await waitFor(() => (received.some((r) => r.path.startsWith('/slack') && JSON.stringify(r.body).includes('Queue deep on s1')) ? true : undefined), 10_000, 'slack message');
+    await waitFor(() => (mails.some((m) => m.includes('Queue deep on s1')) ? true : undefined), 10_000, 'email');
+    const { body } = await api('/alerts/active?severity=critical&label.shard=s1');
+    expect(body.alerts).toHaveLength(1);
+    expect(body.alerts[0]).toMatchObject({ rule: 'QueueDeep', state: 'firing', value: 250 });
+  });
+
+  it('records every transition and delivery in the history, and resolves to the channels that were told', async () => {
+    const active = (await api('/alerts/active?label.shard=s1')).body.alerts[0];
+    publish([{ name: 'queue_depth', value: 3, tags: { shard: 's1' } }]);
+    const resolved = await waitFor(() => webhooksFor('QueueDeep').find((n) => n.status === 'resolved'), 10_000, 'resolved notification');
+    expect(resolved.alerts[0]).toMatchObject({ id: active.id, state: 'resolved', resolvedAt: expect.any(Number) });
+    expect((await api('/alerts/active?label.shard=s1')).body.alerts).toEqual([]);
+    const history = await waitFor(async () => {
+      const { body } = await api('/alerts/history?rule=QueueDeep');
+      const a = body.alerts.find((x: any) => x.id === active.id);
+      const sent = a?.events.filter((e: any) => e.kind === 'notified').map((e: any) => `${e.detail.status}:${e.detail.channel}`) ?? [];
+      return ['firing', 'resolved'].every((st) => ['email', 'slack', 'webhook'].every((c) => sent.includes(`${st}:${c}`))) ? a : undefined;
+    }, 10_000, 'history with deliveries');
+    expect(history.state).toBe('resolved');
+    const kinds = history.events.map((e: any) => e.kind);
+    expect(kinds.filter((k: string) => k === 'firing')).toHaveLength(1);
+    expect(kinds.filter((k: string) => k === 'resolved')).toHaveLength(1);
+    const channels = history.events.filter((e: any) => e.kind === 'notified').map((e: any) => `${e.detail.status}:${e.detail.channel}`).sort();
+    expect(channels).toEqual(expect.arrayContaining(['firing:email', 'firing:slack', 'firing:webhook', 'resolved:email', 'resolved:slack', 'resolved:webhook']));
+  });
+
+  it('keeps a rule with `for` pending, then fires when the time has passed without new samples', async () => {
+    publish([{ name: 'latency_ms', value: 900, tags: { route: '/login' } }]);
+    const pending = await waitFor(async () => (await api('/alerts/active?state=pending')).body.alerts.find((a: any) => a.rule === 'SlowLatency'), 5000, 'pending alert');
+    expect(webhooksFor('SlowLatency')).toEqual([]);
+    const fired = await waitFor(() => webhooksFor('SlowLatency')[0], 10_000, 'firing after for');
+    expect(fired.alerts[0]).toMatchObject({ id: pending.id, state: 'firing' });
+    expect(fired.alerts[0].firedAt - pending.startsAt).toBeGreaterThanOrEqual(2000);
+  });
+
+  it('groups 100 alerts of one rule into one notification', async () => {
+    publish(Array.from({ length: 100 }, (_, i) => ({ name: 'storm_metric', value: 1, tags: { host: `h${i}` } })));
+    await waitFor(() => (webhooksFor('Storm').reduce((n, x) => n + x.alerts.length, 0) >= 100 ? true : undefined), 15_000, '100 storm alerts notified');
+    const storms = webhooksFor('Storm');
+    expect(storms).toHaveLength(1);
+    expect(storms[0].alerts).toHaveLength(100);
+    expect(storms[0].groupLabels).toEqual({ alertname: 'Storm' });
+  });
+
+  it('inhibits a warning while a critical alert with the same shard fires', async () => {
+    publish([{ name: 'shard_up', value: 0, tags: { shard: 's9' } }]);
+    await waitFor(() => webhooksFor('ShardDown')[0], 10_000, 'critical fired');
+    publish([{ name: 'shard_slow', value: 5, tags: { shard: 's9' } }, { name: 'shard_slow', value: 5, tags: { shard: 's10' } }]);
+    const slow = await waitFor(() => webhooksFor('ShardSlow')[0], 10_000, 'the uninhibited warning');
+    expect(slow.alerts.map((a: any) => a.labels.shard)).toEqual(['s10']);
+    const history = await waitFor(async () => {
+      const { body } = await api('/alerts/history?rule=ShardSlow');
+      const a = body.alerts.find((x: any) => x.labels.shard === 's9');
+      return a?.events.some((e: any) => e.kind === 'inhibited') ? a : undefined;
+    }, 10_000, 'inhibited recorded');
+    expect(history.state).toBe('firing');
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(webhooksFor('ShardSlow').flatMap((n) => n.alerts).map((a: any) => a.labels.shard)).toEqual(['s10']);
+  });
+
+  it('notifies no one for a silenced alert but still records it, and a silence expires', async () => {
+    const silence = await api('/silences', { method: 'POST', body: JSON.stringify({ matchers: [{ tag: 'alertname', value: 'Silenced' }], duration: 3600, comment: 'maintenance' }) });
+    expect(silence.status).toBe(201);
+    publish([{ name: 'silenced_metric', value: 1, tags: { n: '1' } }]);
+    const recorded = await waitFor(async () => {
+      const { body } = await api('/alerts/history?rule=Silenced');
+      return body.alerts[0]?.events.some((e: any) => e.kind === 'silenced') ? body.alerts[0] : undefined;
+    }, 10_000, 'silenced recorded');
+    expect(recorded.state).toBe('firing');
+    expect(webhooksFor('Silenced')).toEqual([]);
+    expect((await api(`/silences/${silence.body.silence.id}`, { method: 'DELETE' })).status).toBe(204);
+    expect((await api('/silences')).body.silences).toEqual([]);
+    publish([{ name: 'silenced_metric', value: 1, tags: { n: '2' } }]);
+    await waitFor(() => webhooksFor('Silenced')[0], 10_000, 'notified once the silence ended');
+  });
+
+  it('re-notifies an unacknowledged critical alert at its interval and stops once it is acknowledged', async () => {
+    publish([{ name: 'queue_depth', value: 500, tags: { shard: 'a' } }, { name: 'queue_depth', value: 500, tags: { shard: 'b' } }]);
+    const active = await waitFor(async () => {
+      const { body } = await api('/alerts/active?severity=critical');
+      const two = body.alerts.filter((a: any) => a.rule === 'QueueDeep' && a.state === 'firing');
+      return two.length === 2 ? two : undefined;
+    }, 10_000, 'two firing');
+    const acked = active.find((a: any) => a.labels.shard === 'a');
+    const ack = await api(`/alerts/${acked.id}/ack`, { method: 'POST', body: JSON.stringify({ comment: 'on it' }) });
+    expect(ack).toMatchObject({ status: 200, body: { ok: true } });
+    expect((await api(`/alerts/${acked.id}/ack`, { method: 'POST', body: '{}' })).status).toBe(422);
+    const repeats = (shard: string) => webhooksFor('QueueDeep').filter((n) => n.repeat && n.alerts.some((a: any) => a.labels.shard === shard));
+    await waitFor(() => (repeats('b').length >= 2 ? true : undefined), 15_000, 'two re-notifications of the unacknowledged alert');
+    expect(repeats('a')).toEqual([]);
+    const { body } = await api('/alerts/active?label.shard=a');
+    expect(body.alerts[0].ack).toMatchObject({ by: 'admin', comment: 'on it' });
+    publish([{ name: 'queue_depth', value: 0, tags: { shard: 'a' } }, { name: 'queue_depth', value: 0, tags: { shard: 'b' } }]);
+  });
+
+  it('damps flapping with keep_firing_for', async () => {
+    publish([{ name: 'flap_metric', value: 20, tags: { k: 'f' } }]);
+    await waitFor(() => webhooksFor('Flappy')[0], 10_000, 'flappy fired');
+    publish([{ name: 'flap_metric', value: 1, tags: { k: 'f' } }]);
+    await new Promise((r) => setTimeout(r, 800));
+    publish([{ name: 'flap_metric', value: 20, tags: { k: 'f' } }]);
+    await new Promise((r) => setTimeout(r, 800));
+    publish([{ name: 'flap_metric', value: 1, tags: { k: 'f' } }]);
+    expect((await api('/alerts/active')).body.alerts.filter((a: any) => a.rule === 'Flappy')).toHaveLength(1);
+    const resolved = await waitFor(() => webhooksFor('Flappy').find((n) => n.status === 'resolved'), 10_000, 'flappy resolved after keep_firing_for');
+    expect(resolved.alerts[0].resolvedAt - resolved.alerts[0].firedAt).toBeGreaterThanOrEqual(3000);
+    expect(webhooksFor('Flappy').filter((n) => n.status === 'firing')).toHaveLength(1);
+  });
+
+  it('fires a no-data alert when a group goes quiet and resolves it when data returns', async () => {
+    publish([{ name: 'heartbeat', value: 1, tags: { svc: 'matchmaker' } }]);
+    const fired = await waitFor(() => webhooksFor('HeartbeatLost').find((n) => n.status === 'firing'), 10_000, 'no-data fired');
+    expect(fired.alerts[0].labels).toMatchObject({ svc: 'matchmaker', alertname: 'HeartbeatLost' });
+    publish([{ name: 'heartbeat', value: 1, tags: { svc: 'matchmaker' } }]);
+    await waitFor(() => webhooksFor('HeartbeatLost').find((n) => n.status === 'resolved'), 10_000, 'no-data resolved');
+  });
+
+  it('retries a failing receiver with backoff and delivers once', async () => {
+    failNext = 2;
+    publish([{ name: 'flaky_metric', value: 1, tags: { k: 'x' } }]);
+    const hooks = await waitFor(() => (webhooksFor('Flaky').length ? webhooksFor('Flaky') : undefined), 15_000, 'delivered after retries');
+    expect(failNext).toBe(0);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(webhooksFor('Flaky')).toHaveLength(hooks.length);
+    expect(hooks).toHaveLength(1);
+  });
+
+  it('refuses a bad rules file and keeps the rules in force; takes a good one without restart', async () => {
+    await writeFile(rulesFile, `${RULES}  - { name: Broken, metric: "bad metric", comparator: "~", severity: loud }\n`);
+    const am = procs.find((p) => p.name === 'alert-manager')!;
+    await waitFor(() => (am.output().includes('rules file refused') ? true : undefined), 10_000, 'refusal logged');
+    expect(am.output()).toMatch(/rule Broken|"rule":"Broken"/);
+    expect((await api('/rules')).body.rules).toHaveLength(9);
+    await writeFile(rulesFile, `${RULES}  - { name: Added, metric: added_metric, comparator: ">", threshold: 0, severity: info, channels: [webhook] }\n`);
+    await waitFor(async () => ((await api('/rules')).body.rules.length === 10 ? true : undefined), 10_000, 'new rule loaded');
+    publish([{ name: 'added_metric', value: 1 }]);
+    await waitFor(() => webhooksFor('Added')[0], 10_000, 'new rule fires');
+  });
+
+  it('manages rules through the API, refusing to overwrite file rules', async () => {
+    const created = await api('/rules', { method: 'POST', body: JSON.stringify({ name: 'ApiRule', metric: 'api_metric', comparator: '>', threshold: 5, severity: 'warning', channels: ['webhook'] }) });
+    expect(created.status).toBe(201);
+    const bad = await api('/rules', { method: 'POST', body: JSON.stringify({ name: 'Bad', metric: 'x', comparator: '>', threshold: 'high', severity: 'warning' }) });
+    expect(bad.status).toBe(400);
+    expect(bad.body.fields[0].field).toBe('threshold');
+    expect((await api('/rules/QueueDeep', { method: 'PUT', body: JSON.stringify({ metric: 'x', comparator: '>', threshold: 1, severity: 'info' }) })).status).toBe(409);
+    await new Promise((r) => setTimeout(r, 300));
+    publish([{ name: 'api_metric', value: 10 }]);
+    await waitFor(() => webhooksFor('ApiRule')[0], 10_000, 'API rule fires');
+    expect((await api('/rules/ApiRule', { method: 'DELETE' })).status).toBe(204);
+    expect((await api('/rules/ApiRule', { method: 'DELETE' })).status).toBe(404);
+  });
+
+  it('loses and doubles nothing when one of two alert-manager replicas is killed mid-flight', async () => {
+    const first = procs.find((p) => p.name === 'alert-manager')!;
+    const second = startServiceProcess('alert-manager', env);
+    procs.push(second);
+    await waitFor(async () => {
+      const body = (await (await fetch(`${base}/health`)).json()) as { services: Record<string, { instances: number }> };
+      return body.services['alert-manager']!.instances === 2 ? true : undefined;
+    }, 30_000, 'two alert-manager replicas');
+    await api('/rules', { method: 'POST', body: JSON.stringify({ name: 'Crash', metric: 'crash_metric', comparator: '>', threshold: 0, severity: 'warning', channels: ['webhook'] }) });
+    await new Promise((r) => setTimeout(r, 500));
+    for (let i = 0; i < 50; i++) publish([{ name: 'crash_metric', value: 1, tags: { n: String(i) } }]);
+    await new Promise((r) => setTimeout(r, 30));
+    first.kill('SIGKILL');
+    await first.exited;
+    const ids = await waitFor(() => {
+      const alerts = webhooksFor('Crash').flatMap((n) => n.alerts.filter((a: any) => a.rule === 'Crash'));
+      return alerts.length >= 50 ? alerts.map((a: any) => a.labels.n) : undefined;
+    }, 40_000, 'all 50 alerts notified');
+    await new Promise((r) => setTimeout(r, 1500));
+    const final = webhooksFor('Crash').flatMap((n) => n.alerts.filter((a: any) => a.rule === 'Crash')).map((a: any) => a.labels.n);
+    expect(final.sort()).toEqual(Array.from({ length: 50 }, (_, i) => String(i)).sort());
+    expect(ids.length).toBe(50);
+  }, 90_000);
+});
