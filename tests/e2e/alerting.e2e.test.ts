@@ -60,6 +60,7 @@ const RULES = `rules:
   - { name: Silenced, metric: silenced_metric, comparator: ">", threshold: 0, severity: critical, channels: [webhook] }
   - { name: Storm, metric: storm_metric, comparator: ">", threshold: 0, severity: warning, channels: [webhook] }
   - { name: Flaky, metric: flaky_metric, comparator: ">", threshold: 0, severity: warning, channels: [webhook] }
+  - { name: Doomed, metric: doomed_metric, comparator: ">", threshold: 0, severity: warning, channels: [webhook] }
 `;
 
 beforeAll(async () => {
@@ -125,7 +126,7 @@ beforeAll(async () => {
   }, 60_000, 'alert-manager, processor and gateway up', 250);
   const login = await fetch(`${base}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD }) });
   token = ((await login.json()) as { token: string }).token;
-  await waitFor(async () => ((await api('/rules')).body.rules.length === 9 ? true : undefined), 10_000, 'rules loaded');
+  await waitFor(async () => ((await api('/rules')).body.rules.length === 10 ? true : undefined), 10_000, 'rules loaded');
 }, 90_000);
 
 afterAll(async () => {
@@ -269,14 +270,43 @@ describe('alerting, end to end', () => {
     expect(hooks).toHaveLength(1);
   });
 
+  it('records a delivery that finally fails in the alert history', async () => {
+    failNext = 1000;
+    try {
+      publish([{ name: 'doomed_metric', value: 1 }]);
+      const failed = await waitFor(async () => {
+        const { body } = await api('/alerts/history?rule=Doomed');
+        return body.alerts[0]?.events.find((e: any) => e.kind === 'delivery-failed');
+      }, 15_000, 'delivery-failed recorded');
+      expect(failed.detail).toMatchObject({ channel: 'webhook', error: expect.stringContaining('503') });
+      expect(JSON.stringify(failed)).not.toContain(WEBHOOK_SECRET);
+    } finally {
+      failNext = 0;
+    }
+  });
+
+  it('cancels a pending alert whose condition clears before `for` has passed, notifying no one', async () => {
+    publish([{ name: 'latency_ms', value: 900, tags: { route: '/cancel' } }]);
+    const pending = await waitFor(async () => (await api('/alerts/active?state=pending&label.route=/cancel')).body.alerts[0], 5000, 'pending');
+    publish([{ name: 'latency_ms', value: 100, tags: { route: '/cancel' } }]);
+    const history = await waitFor(async () => {
+      const { body } = await api('/alerts/history?rule=SlowLatency');
+      const a = body.alerts.find((x: any) => x.id === pending.id);
+      return a?.events.some((e: any) => e.kind === 'inactive') ? a : undefined;
+    }, 10_000, 'pending → inactive recorded');
+    expect(history.events.map((e: any) => e.kind)).toEqual(['pending', 'inactive']);
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(webhooksFor('SlowLatency').flatMap((n) => n.alerts).filter((a: any) => a.labels.route === '/cancel')).toEqual([]);
+  });
+
   it('refuses a bad rules file and keeps the rules in force; takes a good one without restart', async () => {
     await writeFile(rulesFile, `${RULES}  - { name: Broken, metric: "bad metric", comparator: "~", severity: loud }\n`);
     const am = procs.find((p) => p.name === 'alert-manager')!;
     await waitFor(() => (am.output().includes('rules file refused') ? true : undefined), 10_000, 'refusal logged');
     expect(am.output()).toMatch(/rule Broken|"rule":"Broken"/);
-    expect((await api('/rules')).body.rules).toHaveLength(9);
+    expect((await api('/rules')).body.rules).toHaveLength(10);
     await writeFile(rulesFile, `${RULES}  - { name: Added, metric: added_metric, comparator: ">", threshold: 0, severity: info, channels: [webhook] }\n`);
-    await waitFor(async () => ((await api('/rules')).body.rules.length === 10 ? true : undefined), 10_000, 'new rule loaded');
+    await waitFor(async () => ((await api('/rules')).body.rules.length === 11 ? true : undefined), 10_000, 'new rule loaded');
     publish([{ name: 'added_metric', value: 1 }]);
     await waitFor(() => webhooksFor('Added')[0], 10_000, 'new rule fires');
   });
