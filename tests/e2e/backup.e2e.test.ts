@@ -37,11 +37,14 @@ beforeAll(async () => {
   // Every second, so the test sees several scheduled runs; two replicas must not both take one.
   env = { ...ns.env, GATEWAY_PORT: String(port), GATEWAY_HOST: '127.0.0.1', OPS_PORT: '0', ADMIN_PASSWORD, LOG_LEVEL: 'info', TMON_BACKUP__SCHEDULE__INCREMENTAL: '* * * * * *', TMON_BACKUP__SCHEDULE__FULL: '0 0 1 1 *', TMON_CORE__TIMEOUT: '5' };
   base = `http://127.0.0.1:${port}`;
-  for (const name of ['storage', 'processor', 'backup', 'backup', 'api-gateway']) procs.push(startServiceProcess(name, env));
+  env.ALERT_RULES_FILE = join(process.cwd(), 'deploy', 'config', 'alert-rules.yaml');
+  for (const name of ['storage', 'processor', 'backup', 'backup', 'alert-manager', 'api-gateway']) procs.push(startServiceProcess(name, env));
   await waitFor(async () => {
     const body = (await (await fetch(`${base}/health`)).json()) as { services: Record<string, { instances: number }> };
-    return body.services.backup!.instances === 2 && body.services.storage!.instances === 1 && body.services.processor!.instances === 1 ? true : undefined;
-  }, 60_000, 'two backup replicas, storage and processor up', 250);
+    return body.services.backup!.instances === 2 && body.services.storage!.instances === 1 && body.services.processor!.instances === 1 && body.services['alert-manager']!.instances === 1
+      ? true
+      : undefined;
+  }, 60_000, 'two backup replicas, storage, processor and alert-manager up', 250);
   const login = await fetch(`${base}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD }) });
   adminToken = ((await login.json()) as { token: string }).token;
   viewerToken = (await (await TokenService.fromConfig(loadConfig({ env }))).issue('viewer-bob', 'viewer')).token;
@@ -88,7 +91,7 @@ describe('the backup service', () => {
     expect((await api('/backups', adminToken, { method: 'POST', body: JSON.stringify({ kind: 'weekly' }) })).body.fields[0].field).toBe('kind');
   });
 
-  it('reports a failed scheduled backup as a stored metric an alert rule can watch', async () => {
+  it('reports a failed scheduled backup as a stored metric and raises the BackupFailed alert', async () => {
     // A file where the backup directory should be makes every backup fail.
     await rm(backupsDir(), { recursive: true, force: true });
     await writeFile(backupsDir(), 'not a directory');
@@ -99,6 +102,11 @@ describe('the backup service', () => {
     expect(failed.tags).toEqual({ kind: 'incremental' });
     const backup = procs.find((p) => p.name === 'backup' && p.output().includes('"message":"backup failed"'))!;
     expect(backup).toBeDefined();
+    const alert = await waitFor(async () => {
+      const { body } = await api('/alerts/active?severity=critical', adminToken);
+      return body.alerts?.find((a: { rule: string }) => a.rule === 'BackupFailed');
+    }, 15_000, 'the BackupFailed alert');
+    expect(alert).toMatchObject({ state: 'firing', labels: { kind: 'incremental' }, summary: 'The incremental backup failed' });
     await rm(backupsDir(), { force: true });
   });
 
