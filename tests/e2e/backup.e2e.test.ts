@@ -3,9 +3,7 @@ import { readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { loadConfig } from '@terminusa/config';
 import { createTestNamespace, startServiceProcess, waitFor, type ServiceProcess, type TestNamespace } from '@terminusa/testkit';
-import { TokenService } from '../../services/api-gateway/src/auth/tokens.ts';
 
 const ADMIN_PASSWORD = 'backup-e2e-password-42';
 let ns: TestNamespace;
@@ -47,7 +45,10 @@ beforeAll(async () => {
   }, 60_000, 'two backup replicas, storage, processor and alert-manager up', 250);
   const login = await fetch(`${base}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD }) });
   adminToken = ((await login.json()) as { token: string }).token;
-  viewerToken = (await (await TokenService.fromConfig(loadConfig({ env }))).issue('viewer-bob', 'viewer')).token;
+  const created = await api('/users', adminToken, { method: 'POST', body: JSON.stringify({ username: 'viewer-bob', password: 'viewer-bob-password', role: 'viewer' }) });
+  expect(created.status).toBe(201);
+  const viewerLogin = await fetch(`${base}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'viewer-bob', password: 'viewer-bob-password' }) });
+  viewerToken = ((await viewerLogin.json()) as { token: string }).token;
 }, 90_000);
 
 afterAll(async () => {

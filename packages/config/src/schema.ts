@@ -46,7 +46,25 @@ export const ConfigSchema = z.object({
   dataDir: z.string().min(1).default('./data'),
   /** The config file the settings were read from, if any (set by loadConfig). */
   configFile: z.string().optional(),
-  gateway: z.object({ port: port(8080), host: z.string().default('0.0.0.0') }).prefault({}),
+  gateway: z
+    .object({
+      port: port(8080),
+      host: z.string().default('0.0.0.0'),
+      /** Express `trust proxy`: which hops may set X-Forwarded-For (e.g. `loopback`, `10.0.0.0/8`, a hop count). */
+      trustProxy: z.union([z.string(), z.number(), z.boolean()]).default('loopback'),
+      /** Origins allowed by CORS; empty: CORS off. */
+      corsOrigins: z.array(z.string()).default([]),
+      /** Requests per second per token or API key, and per client address, shared by all gateway replicas. */
+      rateLimit: z
+        .object({
+          perPrincipal: z.number().int().positive().default(100),
+          perAddress: z.number().int().positive().default(200),
+          /** Login attempts per minute per address, whatever their outcome. */
+          loginPerMinute: z.number().int().positive().default(20),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
   /** Port of the per-service ops server (/health, /metrics); unset: the service's own default, 0: a free one. */
   ops: z.object({ port: z.number().int().min(0).max(65535).optional(), host: z.string().default('0.0.0.0') }).prefault({}),
   log: z
@@ -143,6 +161,8 @@ export const ConfigSchema = z.object({
       tokenExpiry: seconds(3600),
       refreshWindow: seconds(300),
       maxAttempts: z.number().int().positive().default(5),
+      /** Seconds logins stay refused after `maxAttempts` failures for a user or from an address. */
+      lockout: seconds(900),
       /** Password of the first admin; generated into <dataDir>/admin-password when unset. */
       adminPassword: z.string().min(12, 'at least 12 characters').optional(),
       /** HMAC key for tokens; generated into <dataDir>/jwt-secret when unset. */

@@ -1,50 +1,97 @@
-import express, { type Express } from 'express';
+import { randomUUID } from 'node:crypto';
+import cors from 'cors';
+import express, { Router, type Express } from 'express';
+import helmet from 'helmet';
+import type { Redis } from 'ioredis';
 import type { Bus } from '@terminusa/bus';
+import type { Config } from '@terminusa/config';
 import type { PgSampleStore, RedisCurrentStore } from '@terminusa/metric-store';
 import type { PgAlertStore, RedisAlertReader } from '@terminusa/alerting';
 import type { Health, Logger } from '@terminusa/runtime';
-import type { Credentials } from './auth/admin-account.ts';
+import type { PgAuditLog } from './audit-log.ts';
+import { authenticator } from './auth/authenticate.ts';
+import type { LoginGuard } from './auth/login-guard.ts';
 import type { TokenService } from './auth/tokens.ts';
-import { requireToken } from './auth/require-token.ts';
+import type { PgUserStore } from './auth/user-store.ts';
+import type { ServiceCaller } from './http/call-service.ts';
+import { sendProblem } from './http/problem.ts';
+import { RateLimit } from './http/rate-limit.ts';
 import { errorHandler } from './http/request-errors.ts';
+import { mountRoutes, type Authenticate, type RouteSpec } from './http/route.ts';
+import { alertRoutes } from './routes/alert-routes.ts';
 import { authRoutes } from './routes/auth-routes.ts';
+import { backupRoutes } from './routes/backup-routes.ts';
 import { healthRoutes } from './routes/health-routes.ts';
 import { metricsRoutes } from './routes/metrics-routes.ts';
-import { backupRoutes } from './routes/backup-routes.ts';
-import { alertRoutes } from './routes/alert-routes.ts';
+import { userRoutes } from './routes/user-routes.ts';
 
 /** What the gateway's routes read from and write to. */
 export interface GatewayDeps {
+  config: Readonly<Config>;
   bus: Bus;
+  redis: Redis;
   health: Health;
   logger: Logger;
   history: PgSampleStore;
   current: RedisCurrentStore;
   alerts: RedisAlertReader;
   alertStore: PgAlertStore;
-  credentials: Credentials;
+  users: PgUserStore;
   tokens: TokenService;
-  maxBodyBytes: number;
+  guard: LoginGuard;
+  audit: PgAuditLog;
+  calls: ServiceCaller;
   maxPoints: number;
-  /** Milliseconds a call to a service behind the gateway may take (CORE_CONFIG timeout). */
-  callTimeoutMs: number;
 }
 
-/** The gateway's HTTP API: `/health` and login are public, everything else needs a bearer token. */
-export function createApp(deps: GatewayDeps): Express {
+/** Every route of the gateway, each with its access declared: the one table that routing, docs and tests read. */
+export function gatewayRoutes(deps: GatewayDeps): RouteSpec[] {
+  return [
+    ...healthRoutes(deps.health, deps.bus),
+    ...authRoutes({ users: deps.users, tokens: deps.tokens, guard: deps.guard, refreshWindow: deps.config.auth.refreshWindow, logger: deps.logger, audit: deps.audit.record }),
+    ...metricsRoutes(deps),
+    ...alertRoutes({ bus: deps.bus, reader: deps.alerts, store: deps.alertStore, calls: deps.calls }),
+    ...backupRoutes(deps.calls),
+    ...userRoutes(deps.users, deps.audit),
+  ];
+}
+
+/** The gateway's HTTP API: `/health` and login are public; every other route needs a token or API key with its role. */
+export function createApp(deps: GatewayDeps, routes: readonly RouteSpec[] = gatewayRoutes(deps)): Express {
+  const { config, redis, logger } = deps;
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', 'loopback');
-  app.use(express.json({ limit: deps.maxBodyBytes }));
+  app.set('trust proxy', config.gateway.trustProxy);
+  app.use((req, res, next) => {
+    const id = /^[A-Za-z0-9._-]{1,100}$/.test(req.get('x-request-id') ?? '') ? req.get('x-request-id')! : randomUUID();
+    res.locals.requestId = id;
+    res.set('X-Request-Id', id);
+    const started = performance.now();
+    res.on('finish', () => logger.http('request', { requestId: id, method: req.method, path: req.path, status: res.statusCode, ms: Math.round(performance.now() - started), address: req.ip }));
+    next();
+  });
+  app.use(helmet());
+  if (config.gateway.corsOrigins.length) app.use(cors({ origin: [...config.gateway.corsOrigins], credentials: false }));
 
-  app.use(healthRoutes(deps.health, deps.bus));
-  app.use(authRoutes(deps.credentials, deps.tokens));
-  app.use(requireToken(deps.tokens));
-  app.use(metricsRoutes(deps));
-  app.use(alertRoutes({ bus: deps.bus, reader: deps.alerts, store: deps.alertStore, callTimeoutMs: deps.callTimeoutMs }));
-  app.use(backupRoutes(deps.bus, deps.callTimeoutMs));
+  const limits = config.gateway.rateLimit;
+  const prefix = `${config.redis.prefix}ratelimit:`;
+  const perAddress = new RateLimit(redis, `${prefix}addr`, limits.perAddress, 1);
+  const perPrincipal = new RateLimit(redis, `${prefix}principal`, limits.perPrincipal, 1);
+  const logins = new RateLimit(redis, `${prefix}login`, limits.loginPerMinute, 60);
+  app.use((req, res, next) => (req.path === '/health' ? next() : perAddress.middleware((r) => r.ip ?? '')(req, res, next)));
+  app.post('/auth/login', logins.middleware((r) => r.ip ?? ''));
+  app.use(express.json({ limit: config.ingest.maxMessageBytes }));
 
-  app.use((_req, res) => void res.status(404).json({ error: 'not found' }));
-  app.use(errorHandler(deps.logger));
+  const identify = authenticator(deps.tokens, deps.users);
+  const authenticate: Authenticate = async (req, res) => {
+    const principal = await identify(req, res);
+    return principal && (await perPrincipal.check(principal.id, res)) ? principal : undefined;
+  };
+  const router = Router();
+  mountRoutes(router, routes, authenticate, deps.audit.record);
+  app.use(router);
+
+  app.use((req, res) => sendProblem(res, 404, `no route ${req.method} ${req.path}`));
+  app.use(errorHandler(logger));
   return app;
 }

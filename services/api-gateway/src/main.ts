@@ -1,11 +1,15 @@
 import { createServer } from 'node:http';
 import { Redis } from 'ioredis';
-import { PgSampleStore, RedisCurrentStore } from '@terminusa/metric-store';
 import { PgAlertStore, RedisAlertReader } from '@terminusa/alerting';
 import { createPool, ensureDatabase, migrate } from '@terminusa/database';
+import { PgSampleStore, RedisCurrentStore } from '@terminusa/metric-store';
 import { runService } from '@terminusa/runtime';
-import { loadAdminAccount } from './auth/admin-account.ts';
+import { PgAuditLog } from './audit-log.ts';
+import { ensureFirstAdmin } from './auth/first-admin.ts';
+import { LoginGuard } from './auth/login-guard.ts';
 import { TokenService } from './auth/tokens.ts';
+import { PgUserStore } from './auth/user-store.ts';
+import { ServiceCaller } from './http/call-service.ts';
 import { createApp } from './app.ts';
 
 /** Most points one history answer holds; a larger range is cut and marked `truncated`. */
@@ -15,8 +19,8 @@ await runService({
   name: 'api-gateway',
   description: 'the HTTP API of the suite for dashboards, scripts and game services',
   async start({ config, bus, logger, health, onStop }) {
-    // The gateway reads history and current values straight from the stores (read-only) instead of asking the
-    // storage service over NATS: one hop less on every dashboard query, and reads keep working while storage restarts.
+    // The gateway reads history, current values and alerts straight from the stores instead of asking the
+    // services over NATS: one hop less on every dashboard query, and reads keep working while they restart.
     await ensureDatabase(config.database.url);
     const pool = createPool(config.database, 'terminusa-api-gateway');
     onStop('postgres', () => pool.end());
@@ -28,19 +32,24 @@ await runService({
     onStop('redis', () => void redis.disconnect());
     health.add('redis', async () => void (await redis.ping()));
 
+    const users = new PgUserStore(pool);
+    await ensureFirstAdmin(config, users, logger);
     const app = createApp({
+      config,
       bus,
+      redis,
       health,
       logger,
       history: new PgSampleStore(pool),
       current: new RedisCurrentStore(redis, config.redis.prefix, config.cache.metrics.ttl),
       alerts: new RedisAlertReader(redis, config.redis.prefix),
       alertStore: new PgAlertStore(pool),
-      credentials: await loadAdminAccount(config, logger),
-      tokens: await TokenService.fromConfig(config),
-      maxBodyBytes: config.ingest.maxMessageBytes,
+      users,
+      tokens: await TokenService.fromConfig(config, redis),
+      guard: new LoginGuard(redis, config.redis.prefix, config.auth.maxAttempts, config.auth.lockout),
+      audit: new PgAuditLog(pool),
+      calls: new ServiceCaller(bus, config.core.timeout * 1000),
       maxPoints: MAX_HISTORY_POINTS,
-      callTimeoutMs: config.core.timeout * 1000,
     });
     const server = createServer(app);
     await new Promise<void>((resolve, reject) => {
@@ -48,9 +57,13 @@ await runService({
       server.listen(config.gateway.port, config.gateway.host, resolve);
     });
     logger.info('gateway listening', { port: config.gateway.port });
-    onStop('http server', () => new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      server.closeIdleConnections();
-    }));
+    onStop(
+      'http server',
+      () =>
+        new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeIdleConnections();
+        }),
+    );
   },
 });

@@ -1,23 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import { Router, type Request } from 'express';
+import type { Request } from 'express';
 import { z } from 'zod';
 import { MatcherSchema, matchesAll, RuleSchema, SEVERITIES, type PgAlertStore, type RedisAlertReader } from '@terminusa/alerting';
 import { CALLS, SUBJECTS, TAG_KEY, type Bus } from '@terminusa/bus';
-import { authOf } from '../auth/require-token.ts';
-import { requireRole } from '../auth/require-role.ts';
-import { callService } from '../http/call-service.ts';
+import type { ServiceCaller } from '../http/call-service.ts';
+import { sendProblem } from '../http/problem.ts';
+import { route, type RouteSpec } from '../http/route.ts';
 import { parseOr400 } from '../http/request-errors.ts';
+import { TimeParam as Time } from './metrics-routes.ts';
 
 const DAY_MS = 86_400_000;
-const Time = z.string().transform((text, ctx) => {
-  const ms = /^\d+$/.test(text) ? Number(text) : Date.parse(text);
-  if (!Number.isFinite(ms)) {
-    ctx.addIssue({ code: 'custom', message: 'expected epoch milliseconds or an ISO-8601 time' });
-    return z.NEVER;
-  }
-  return ms;
-});
-const ActiveQuery = z.object({ severity: z.enum(SEVERITIES).optional(), state: z.enum(['pending', 'firing']).optional() });
+const ActiveQuery = z.looseObject({ severity: z.enum(SEVERITIES).optional(), state: z.enum(['pending', 'firing']).optional() });
 const HistoryQuery = z.object({
   from: Time.optional(),
   to: Time.optional(),
@@ -49,86 +42,136 @@ function labelQuery(req: Request): Record<string, string> {
 }
 
 /** The seed's alert endpoints plus rules and silences: reads for every role, changes for operators. */
-export function alertRoutes(deps: { bus: Bus; reader: RedisAlertReader; store: PgAlertStore; callTimeoutMs: number }): Router {
-  const router = Router();
+export function alertRoutes(deps: { bus: Bus; reader: RedisAlertReader; store: PgAlertStore; calls: ServiceCaller }): RouteSpec[] {
   const changed = (what: 'rules' | 'silences', by: string) => deps.bus.publish(SUBJECTS.alertConfigChanged, [], { what, by });
-
-  router.get('/alerts/active', async (req, res) => {
-    const q = parseOr400(ActiveQuery, req.query, res);
-    const labels = q && parseOr400(z.record(z.string().regex(TAG_KEY), z.string()), labelQuery(req), res);
-    if (!q || !labels) return;
-    const alerts = (await deps.reader.active()).filter(
-      (a) => (!q.severity || a.severity === q.severity) && (!q.state || a.state === q.state) && Object.entries(labels).every(([k, v]) => a.labels[k] === v),
-    );
-    res.json({ alerts });
-  });
-
-  router.get('/alerts/history', async (req, res) => {
-    const q = parseOr400(HistoryQuery, req.query, res);
-    if (!q) return;
-    const to = q.to ?? Date.now();
-    const before = q.before ? { at: Number(q.before.split('_')[0]), id: q.before.split('_')[1]! } : undefined;
-    const { alerts } = await deps.store.history({ from: q.from ?? to - DAY_MS, to, limit: q.limit, ...(q.severity ? { severity: q.severity } : {}), ...(q.rule ? { rule: q.rule } : {}), ...(before ? { before } : {}) });
-    const last = alerts.at(-1);
-    res.json({ alerts, next: alerts.length === q.limit && last ? `${last.startsAt}_${last.id}` : null });
-  });
-
-  router.post('/alerts/:id/ack', requireRole('operator'), async (req, res) => {
-    const params = parseOr400(AlertId, req.params, res);
-    const body = params && parseOr400(AckBody, req.body ?? {}, res);
-    if (!params || !body) return;
-    await callService(deps.bus, CALLS.alertAck, { id: params.id, by: authOf(res).subject, ...(body.comment ? { comment: body.comment } : {}) }, deps.callTimeoutMs, res, 'alert-manager');
-  });
-
-  router.get('/rules', async (_req, res) => {
-    res.json({ rules: await deps.store.rules() });
-  });
-
-  const saveRule = async (req: Request, res: Parameters<Parameters<typeof router.post>[1]>[1], name?: string) => {
-    const input = name ? { ...(req.body ?? {}), name } : req.body;
-    const rule = parseOr400(RuleSchema, input, res);
+  const saveRule = async (input: unknown, res: Parameters<RouteSpec['handle']>[0]['res'], by: string) => {
+    const rule = parseOr400(RuleSchema, input, res, 'rule');
     if (!rule) return;
-    const outcome = await deps.store.saveRule(rule, input, authOf(res).subject);
-    if (outcome === 'file-rule') return void res.status(409).json({ error: `rule ${rule.name} is defined in the rules file; change it there` });
-    changed('rules', authOf(res).subject);
+    const outcome = await deps.store.saveRule(rule, input, by);
+    if (outcome === 'file-rule') return sendProblem(res, 409, `rule ${rule.name} is defined in the rules file; change it there`);
+    changed('rules', by);
     res.status(outcome === 'created' ? 201 : 200).json({ rule });
   };
-  router.post('/rules', requireRole('operator'), (req, res) => saveRule(req, res));
-  router.put('/rules/:name', requireRole('operator'), async (req, res) => {
-    const params = parseOr400(RuleName, req.params, res);
-    if (params) await saveRule(req, res, params.name);
-  });
-  router.delete('/rules/:name', requireRole('operator'), async (req, res) => {
-    const params = parseOr400(RuleName, req.params, res);
-    if (!params) return;
-    const outcome = await deps.store.deleteRule(params.name);
-    if (outcome === 'missing') return void res.status(404).json({ error: `no rule ${params.name}` });
-    if (outcome === 'file-rule') return void res.status(409).json({ error: `rule ${params.name} is defined in the rules file; change it there` });
-    changed('rules', authOf(res).subject);
-    res.status(204).end();
-  });
-
-  router.get('/silences', async (_req, res) => {
-    res.json({ silences: await deps.store.silences() });
-  });
-  router.post('/silences', requireRole('operator'), async (req, res) => {
-    const body = parseOr400(SilenceBody, req.body, res);
-    if (!body) return;
-    const startsAt = body.startsAt ?? Date.now();
-    const endsAt = body.endsAt ?? startsAt + body.duration! * 1000;
-    if (endsAt <= startsAt) return void res.status(400).json({ error: 'invalid request', fields: [{ field: 'endsAt', reason: 'must be after startsAt' }] });
-    const silence = { id: randomUUID(), matchers: body.matchers, startsAt, endsAt, comment: body.comment, createdBy: authOf(res).subject };
-    await deps.store.addSilence(silence);
-    changed('silences', authOf(res).subject);
-    const silenced = (await deps.reader.active()).filter((a) => matchesAll(silence.matchers, a.labels)).map((a) => a.id);
-    res.status(201).json({ silence, matchesActive: silenced });
-  });
-  router.delete('/silences/:id', requireRole('operator'), async (req, res) => {
-    const params = parseOr400(SilenceId, req.params, res);
-    if (!params) return;
-    if (!(await deps.store.expireSilence(params.id))) return void res.status(404).json({ error: `no active silence ${params.id}` });
-    changed('silences', authOf(res).subject);
-    res.status(204).end();
-  });
-  return router;
+  return [
+    route({
+      method: 'get',
+      path: '/alerts/active',
+      access: 'viewer',
+      tag: 'alerts',
+      summary: 'Active (pending and firing) alerts; filter by severity, state and label.<name>=<value>',
+      query: ActiveQuery,
+      async handle({ query, req, res }) {
+        const labels = parseOr400(z.record(z.string().regex(TAG_KEY), z.string()), labelQuery(req), res, 'label filter');
+        if (!labels) return;
+        const alerts = (await deps.reader.active()).filter(
+          (a) => (!query.severity || a.severity === query.severity) && (!query.state || a.state === query.state) && Object.entries(labels).every(([k, v]) => a.labels[k] === v),
+        );
+        res.json({ alerts });
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/alerts/history',
+      access: 'viewer',
+      tag: 'alerts',
+      summary: 'Alerts with their events, newest first, one page at a time (`next` is the cursor of the next page)',
+      query: HistoryQuery,
+      async handle({ query, res }) {
+        const to = query.to ?? Date.now();
+        const before = query.before ? { at: Number(query.before.split('_')[0]), id: query.before.split('_')[1]! } : undefined;
+        const { alerts } = await deps.store.history({ from: query.from ?? to - DAY_MS, to, limit: query.limit, ...(query.severity ? { severity: query.severity } : {}), ...(query.rule ? { rule: query.rule } : {}), ...(before ? { before } : {}) });
+        const last = alerts.at(-1);
+        res.json({ alerts, next: alerts.length === query.limit && last ? `${last.startsAt}_${last.id}` : null });
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/alerts/:id/ack',
+      access: 'operator',
+      tag: 'alerts',
+      summary: 'Acknowledge an active alert: its re-notification stops',
+      audit: 'alert-ack',
+      params: AlertId,
+      body: AckBody,
+      responses: { 200: 'acknowledged', 404: 'not active', 422: 'already acknowledged' },
+      handle: ({ params, body, res, principal }) => deps.calls.answer(res, 'alert-manager', CALLS.alertAck, { id: params.id, by: principal!.subject, ...(body.comment ? { comment: body.comment } : {}) }),
+    }),
+    route({ method: 'get', path: '/rules', access: 'viewer', tag: 'rules', summary: 'Every rule, from the file and the API', handle: async ({ res }) => void res.json({ rules: await deps.store.rules() }) }),
+    route({
+      method: 'post',
+      path: '/rules',
+      access: 'operator',
+      tag: 'rules',
+      summary: 'Create or replace an API rule',
+      audit: 'rule-save',
+      body: z.unknown(),
+      responses: { 201: 'created', 200: 'replaced', 409: 'a file rule has this name' },
+      handle: ({ body, res, principal }) => saveRule(body, res, principal!.subject),
+    }),
+    route({
+      method: 'put',
+      path: '/rules/:name',
+      access: 'operator',
+      tag: 'rules',
+      summary: 'Create or replace the API rule of this name',
+      audit: 'rule-save',
+      params: RuleName,
+      body: z.record(z.string(), z.unknown()),
+      responses: { 201: 'created', 200: 'replaced', 409: 'a file rule has this name' },
+      handle: ({ params, body, res, principal }) => saveRule({ ...body, name: params.name }, res, principal!.subject),
+    }),
+    route({
+      method: 'delete',
+      path: '/rules/:name',
+      access: 'operator',
+      tag: 'rules',
+      summary: 'Delete an API rule',
+      audit: 'rule-delete',
+      params: RuleName,
+      responses: { 204: 'deleted', 404: 'no such rule', 409: 'a file rule' },
+      async handle({ params, res, principal }) {
+        const outcome = await deps.store.deleteRule(params.name);
+        if (outcome === 'missing') return sendProblem(res, 404, `no rule ${params.name}`);
+        if (outcome === 'file-rule') return sendProblem(res, 409, `rule ${params.name} is defined in the rules file; change it there`);
+        changed('rules', principal!.subject);
+        res.status(204).end();
+      },
+    }),
+    route({ method: 'get', path: '/silences', access: 'viewer', tag: 'silences', summary: 'Silences that have not ended', handle: async ({ res }) => void res.json({ silences: await deps.store.silences() }) }),
+    route({
+      method: 'post',
+      path: '/silences',
+      access: 'operator',
+      tag: 'silences',
+      summary: 'Silence alerts matching all matchers between start and end',
+      audit: 'silence-create',
+      body: SilenceBody,
+      responses: { 201: 'created' },
+      async handle({ body, res, principal }) {
+        const startsAt = body.startsAt ?? Date.now();
+        const endsAt = body.endsAt ?? startsAt + body.duration! * 1000;
+        if (endsAt <= startsAt) return sendProblem(res, 400, 'endsAt must be after startsAt', { fields: [{ field: 'endsAt', reason: 'must be after startsAt' }] });
+        const silence = { id: randomUUID(), matchers: body.matchers, startsAt, endsAt, comment: body.comment, createdBy: principal!.subject };
+        await deps.store.addSilence(silence);
+        changed('silences', principal!.subject);
+        const silenced = (await deps.reader.active()).filter((a) => matchesAll(silence.matchers, a.labels)).map((a) => a.id);
+        res.status(201).json({ silence, matchesActive: silenced });
+      },
+    }),
+    route({
+      method: 'delete',
+      path: '/silences/:id',
+      access: 'operator',
+      tag: 'silences',
+      summary: 'Expire a silence now',
+      audit: 'silence-expire',
+      params: SilenceId,
+      responses: { 204: 'expired', 404: 'no such active silence' },
+      async handle({ params, res, principal }) {
+        if (!(await deps.store.expireSilence(params.id))) return sendProblem(res, 404, `no active silence ${params.id}`);
+        changed('silences', principal!.subject);
+        res.status(204).end();
+      },
+    }),
+  ];
 }

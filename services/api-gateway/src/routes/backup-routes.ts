@@ -1,31 +1,35 @@
-import { Router } from 'express';
 import { z } from 'zod';
-import { CALLS, type Bus } from '@terminusa/bus';
-import { authOf } from '../auth/require-token.ts';
-import { requireRole } from '../auth/require-role.ts';
-import { callService } from '../http/call-service.ts';
-import { parseOr400 } from '../http/request-errors.ts';
+import { CALLS } from '@terminusa/bus';
+import type { ServiceCaller } from '../http/call-service.ts';
+import { route, type RouteSpec } from '../http/route.ts';
 
 const BackupId = z.object({ id: z.string().regex(/^[A-Za-z0-9_-]{1,100}$/, 'a backup id') });
-const StartBody = z.strictObject({ kind: z.enum(['full', 'incremental']).default('full'), includeArchives: z.boolean().default(false) });
 
 /** Backups for admins: list, start one now, verify one; each a call to the backup service. */
-export function backupRoutes(bus: Bus, timeoutMs: number): Router {
-  const router = Router();
-  router.use('/backups', requireRole('admin'));
-
-  router.get('/backups', (_req, res) => callService(bus, CALLS.backupList, {}, timeoutMs, res, 'backup'));
-
-  router.post('/backups', async (req, res) => {
-    const body = parseOr400(StartBody, req.body ?? {}, res);
-    if (!body) return;
-    await callService(bus, CALLS.backupRun, { ...body, requestedBy: authOf(res).subject }, timeoutMs, res, 'backup', 202);
-  });
-
-  router.post('/backups/:id/verify', async (req, res) => {
-    const params = parseOr400(BackupId, req.params, res);
-    if (!params) return;
-    await callService(bus, CALLS.backupVerify, { id: params.id }, timeoutMs, res, 'backup');
-  });
-  return router;
+export function backupRoutes(calls: ServiceCaller): RouteSpec[] {
+  return [
+    route({ method: 'get', path: '/backups', access: 'admin', tag: 'backups', summary: 'List backups and archive files', handle: ({ res }) => calls.answer(res, 'backup', CALLS.backupList, {}) }),
+    route({
+      method: 'post',
+      path: '/backups',
+      access: 'admin',
+      tag: 'backups',
+      summary: 'Start a backup now',
+      audit: 'backup-start',
+      body: z.strictObject({ kind: z.enum(['full', 'incremental']).default('full'), includeArchives: z.boolean().default(false) }),
+      responses: { 202: 'queued' },
+      handle: ({ body, res, principal }) => calls.answer(res, 'backup', CALLS.backupRun, { ...body, requestedBy: principal!.subject }, 202),
+    }),
+    route({
+      method: 'post',
+      path: '/backups/:id/verify',
+      access: 'admin',
+      tag: 'backups',
+      summary: 'Verify a backup completely without restoring it',
+      audit: 'backup-verify',
+      params: BackupId,
+      responses: { 200: 'verified', 404: 'no such backup', 422: 'damaged' },
+      handle: ({ params, res }) => calls.answer(res, 'backup', CALLS.backupVerify, { id: params.id }),
+    }),
+  ];
 }

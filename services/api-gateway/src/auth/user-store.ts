@@ -1,0 +1,132 @@
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import type pg from 'pg';
+import type { Role } from './principal.ts';
+import { hashPassword } from './password-hash.ts';
+
+/** A user as admins see it (never its hash). */
+export interface User {
+  id: string;
+  username: string;
+  role: Role;
+  disabled: boolean;
+  createdAt: string;
+}
+
+/** An API key as listed (never its secret). */
+export interface ApiKey {
+  id: string;
+  name: string;
+  role: Role;
+  createdBy: string;
+  createdAt: string;
+  lastUsedAt: string | null;
+  revoked: boolean;
+}
+
+/** API keys are `tmk_<id>_<secret>`: the id finds the row, the secret is checked against its sha256. */
+const API_KEY = /^tmk_([a-z0-9]{12})_([A-Za-z0-9_-]{43})$/;
+
+const toUser = (r: { id: string; username: string; role: Role; disabled: boolean; created_at: Date }): User => ({
+  id: r.id,
+  username: r.username,
+  role: r.role,
+  disabled: r.disabled,
+  createdAt: r.created_at.toISOString(),
+});
+
+/** Users and API keys in PostgreSQL. */
+export class PgUserStore {
+  constructor(private readonly pool: pg.Pool) {}
+
+  /** Creates the first admin if there is none; true when it was created now. */
+  async ensureAdmin(username: string, password: string): Promise<boolean> {
+    const { rowCount } = await this.pool.query("INSERT INTO users (id, username, password_hash, role) VALUES ($1, $2, $3, 'admin') ON CONFLICT (username) DO NOTHING", [
+      randomUUID(),
+      username,
+      await hashPassword(password),
+    ]);
+    return (rowCount ?? 0) > 0;
+  }
+
+  /** A user with its password hash, for sign-in. */
+  async credentials(username: string): Promise<(User & { passwordHash: string }) | undefined> {
+    const { rows } = await this.pool.query('SELECT * FROM users WHERE username = $1', [username]);
+    return rows[0] ? { ...toUser(rows[0]), passwordHash: rows[0].password_hash } : undefined;
+  }
+
+  /** Role and status of a user, to re-check a token's bearer. */
+  async byUsername(username: string): Promise<User | undefined> {
+    const { rows } = await this.pool.query('SELECT id, username, role, disabled, created_at FROM users WHERE username = $1', [username]);
+    return rows[0] ? toUser(rows[0]) : undefined;
+  }
+
+  async list(): Promise<User[]> {
+    const { rows } = await this.pool.query('SELECT id, username, role, disabled, created_at FROM users ORDER BY username');
+    return rows.map(toUser);
+  }
+
+  /** Creates a user; undefined when the name is taken. */
+  async create(username: string, password: string, role: Role): Promise<User | undefined> {
+    const { rows } = await this.pool.query(
+      'INSERT INTO users (id, username, password_hash, role) VALUES ($1, $2, $3, $4) ON CONFLICT (username) DO NOTHING RETURNING id, username, role, disabled, created_at',
+      [randomUUID(), username, await hashPassword(password), role],
+    );
+    return rows[0] ? toUser(rows[0]) : undefined;
+  }
+
+  /** Changes role, status or password; undefined when there is no such user. */
+  async update(id: string, change: { role?: Role; disabled?: boolean; password?: string }): Promise<User | undefined> {
+    const { rows } = await this.pool.query(
+      `UPDATE users SET role = COALESCE($2, role), disabled = COALESCE($3, disabled), password_hash = COALESCE($4, password_hash), updated_at = now()
+        WHERE id = $1 RETURNING id, username, role, disabled, created_at`,
+      [id, change.role ?? null, change.disabled ?? null, change.password ? await hashPassword(change.password) : null],
+    );
+    return rows[0] ? toUser(rows[0]) : undefined;
+  }
+
+  /** Creates an API key; the returned secret is shown once and only its hash is kept. */
+  async createApiKey(name: string, role: Role, createdBy: string): Promise<{ key: ApiKey; secret: string }> {
+    const id = randomBytes(9).toString('base64url').toLowerCase().replace(/[^a-z0-9]/g, '0').slice(0, 12);
+    const secret = randomBytes(32).toString('base64url');
+    const { rows } = await this.pool.query('INSERT INTO api_keys (id, name, key_hash, role, created_by) VALUES ($1, $2, $3, $4, $5) RETURNING *', [
+      id,
+      name,
+      sha256(secret),
+      role,
+      createdBy,
+    ]);
+    return { key: toKey(rows[0]), secret: `tmk_${id}_${secret}` };
+  }
+
+  async listApiKeys(): Promise<ApiKey[]> {
+    const { rows } = await this.pool.query('SELECT * FROM api_keys ORDER BY created_at');
+    return rows.map(toKey);
+  }
+
+  /** Revokes a key at once; false when there is no such live key. */
+  async revokeApiKey(id: string): Promise<boolean> {
+    const { rowCount } = await this.pool.query('UPDATE api_keys SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL', [id]);
+    return (rowCount ?? 0) > 0;
+  }
+
+  /** The live key a presented `tmk_…` string stands for. */
+  async verifyApiKey(presented: string): Promise<ApiKey | undefined> {
+    const m = API_KEY.exec(presented);
+    if (!m) return undefined;
+    const { rows } = await this.pool.query('UPDATE api_keys SET last_used_at = now() WHERE id = $1 AND key_hash = $2 AND revoked_at IS NULL RETURNING *', [m[1], sha256(m[2]!)]);
+    return rows[0] ? toKey(rows[0]) : undefined;
+  }
+}
+
+/** Whether a bearer credential is an API key rather than a token. */
+export function isApiKey(credential: string): boolean {
+  return credential.startsWith('tmk_');
+}
+
+function sha256(s: string): string {
+  return createHash('sha256').update(s).digest('hex');
+}
+
+function toKey(r: { id: string; name: string; role: Role; created_by: string; created_at: Date; last_used_at: Date | null; revoked_at: Date | null }): ApiKey {
+  return { id: r.id, name: r.name, role: r.role, createdBy: r.created_by, createdAt: r.created_at.toISOString(), lastUsedAt: r.last_used_at?.toISOString() ?? null, revoked: r.revoked_at !== null };
+}

@@ -1,0 +1,49 @@
+import type { RequestHandler, Response } from 'express';
+import type { Redis } from 'ioredis';
+import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import { sendProblem } from './problem.ts';
+
+/** A request limit on Redis, so it holds across gateway replicas; answers 429 with Retry-After and RateLimit-* headers. */
+export class RateLimit {
+  private readonly limiter: RateLimiterRedis;
+
+  constructor(
+    redis: Redis,
+    keyPrefix: string,
+    private readonly points: number,
+    private readonly durationSeconds: number,
+  ) {
+    this.limiter = new RateLimiterRedis({ storeClient: redis, keyPrefix, points, duration: durationSeconds });
+  }
+
+  private headers(res: Response, r: RateLimiterRes): void {
+    res.set('RateLimit-Limit', String(this.points));
+    res.set('RateLimit-Remaining', String(Math.max(0, r.remainingPoints)));
+    res.set('RateLimit-Reset', String(Math.ceil(r.msBeforeNext / 1000)));
+  }
+
+  /** Counts one request for `key`; false (after answering 429) when over the limit. */
+  async check(key: string, res: Response): Promise<boolean> {
+    try {
+      this.headers(res, await this.limiter.consume(key));
+      return true;
+    } catch (err) {
+      if (!(err instanceof RateLimiterRes)) throw err;
+      this.headers(res, err);
+      res.set('Retry-After', String(Math.max(1, Math.ceil(err.msBeforeNext / 1000))));
+      sendProblem(res, 429, `rate limit of ${this.points} requests per ${this.durationSeconds} s exceeded`);
+      return false;
+    }
+  }
+
+  /** The same as middleware, keyed by what `key` picks from the request. */
+  middleware(key: (req: Parameters<RequestHandler>[0]) => string): RequestHandler {
+    return async (req, res, next) => {
+      try {
+        if (await this.check(key(req), res)) next();
+      } catch (err) {
+        next(err);
+      }
+    };
+  }
+}

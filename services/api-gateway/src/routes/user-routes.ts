@@ -1,0 +1,90 @@
+import { z } from 'zod';
+import type { PgAuditLog } from '../audit-log.ts';
+import { ROLES } from '../auth/principal.ts';
+import type { PgUserStore } from '../auth/user-store.ts';
+import { sendProblem } from '../http/problem.ts';
+import { route, type RouteSpec } from '../http/route.ts';
+
+const Username = z.string().regex(/^[a-z][a-z0-9._-]{1,63}$/, 'lower-case letters, digits, . _ -; 2 to 64 characters');
+const Password = z.string().min(12, 'at least 12 characters').max(1024);
+const Role = z.enum(ROLES);
+const UserId = z.object({ id: z.string().uuid('a user id') });
+const KeyId = z.object({ id: z.string().regex(/^[a-z0-9]{12}$/, 'an API key id') });
+
+/** Users, API keys and the audit log: admins only. */
+export function userRoutes(users: PgUserStore, audit: PgAuditLog): RouteSpec[] {
+  return [
+    route({ method: 'get', path: '/users', access: 'admin', tag: 'admin', summary: 'List users', handle: async ({ res }) => void res.json({ users: await users.list() }) }),
+    route({
+      method: 'post',
+      path: '/users',
+      access: 'admin',
+      tag: 'admin',
+      summary: 'Create a user',
+      audit: 'user-create',
+      body: z.strictObject({ username: Username, password: Password, role: Role }),
+      responses: { 201: 'created', 409: 'the name is taken' },
+      async handle({ body, res }) {
+        const user = await users.create(body.username, body.password, body.role);
+        if (!user) return sendProblem(res, 409, `user ${body.username} exists`);
+        res.status(201).json({ user });
+      },
+    }),
+    route({
+      method: 'patch',
+      path: '/users/:id',
+      access: 'admin',
+      tag: 'admin',
+      summary: "Change a user's role, disable or enable it, or reset its password",
+      audit: 'user-change',
+      params: UserId,
+      body: z.strictObject({ role: Role.optional(), disabled: z.boolean().optional(), password: Password.optional() }).refine((b) => Object.keys(b).length > 0, 'change something'),
+      responses: { 200: 'changed', 404: 'no such user' },
+      async handle({ params, body, res }) {
+        const user = await users.update(params.id, body);
+        if (!user) return sendProblem(res, 404, `no user ${params.id}`);
+        res.json({ user });
+      },
+    }),
+    route({ method: 'get', path: '/api-keys', access: 'admin', tag: 'admin', summary: 'List API keys (never their secrets)', handle: async ({ res }) => void res.json({ apiKeys: await users.listApiKeys() }) }),
+    route({
+      method: 'post',
+      path: '/api-keys',
+      access: 'admin',
+      tag: 'admin',
+      summary: 'Create an API key; its secret is in this answer only',
+      audit: 'api-key-create',
+      body: z.strictObject({ name: z.string().min(1).max(100), role: Role }),
+      responses: { 201: 'created' },
+      async handle({ body, res, principal }) {
+        const { key, secret } = await users.createApiKey(body.name, body.role, principal!.subject);
+        res.status(201).json({ apiKey: key, secret });
+      },
+    }),
+    route({
+      method: 'delete',
+      path: '/api-keys/:id',
+      access: 'admin',
+      tag: 'admin',
+      summary: 'Revoke an API key',
+      audit: 'api-key-revoke',
+      params: KeyId,
+      responses: { 204: 'revoked', 404: 'no such live key' },
+      async handle({ params, res }) {
+        if (!(await users.revokeApiKey(params.id))) return sendProblem(res, 404, `no live API key ${params.id}`);
+        res.status(204).end();
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/audit',
+      access: 'admin',
+      tag: 'admin',
+      summary: 'The audit log, newest first',
+      query: z.object({ limit: z.coerce.number().int().min(1).max(1000).default(100), actor: z.string().max(128).optional(), action: z.string().max(64).optional(), before: z.coerce.number().int().positive().optional() }),
+      async handle({ query, res }) {
+        res.json({ entries: await audit.list({ limit: query.limit, ...(query.actor ? { actor: query.actor } : {}), ...(query.action ? { action: query.action } : {}), ...(query.before ? { beforeId: query.before } : {}) }) });
+      },
+    }),
+  ];
+}
