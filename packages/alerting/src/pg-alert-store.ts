@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { withTransaction } from '@terminusa/database';
 import type { Alert } from './alert.ts';
 import { RuleSchema, type Matcher, type Rule } from './rule-schema.ts';
 
@@ -120,9 +121,7 @@ export class PgAlertStore {
 
   /** Makes the stored file rules exactly the rules of the file, in one transaction. */
   async syncFileRules(file: string, rules: { rule: Rule; input: unknown }[]): Promise<void> {
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
+    await withTransaction(this.pool, async (client) => {
       await client.query("DELETE FROM alert_rules WHERE source = 'file' AND NOT (name = ANY($1::text[]))", [rules.map((r) => r.rule.name)]);
       for (const { rule, input } of rules) {
         await client.query(
@@ -132,13 +131,7 @@ export class PgAlertStore {
           [rule.name, JSON.stringify(input), `file:${file}`],
         );
       }
-      await client.query('COMMIT');
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
-    }
+    });
   }
 
   /** Silences that have not ended. */

@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { withTransaction } from './transaction.ts';
 
 /** Schema changes in order; an applied version is never edited, only followed by a new one. */
 const MIGRATIONS: { version: number; sql: string }[] = [
@@ -109,9 +110,7 @@ const MIGRATIONS: { version: number; sql: string }[] = [
 
 /** Creates the schema and applies pending migrations; replicas starting together wait on one advisory lock. */
 export async function migrate(pool: pg.Pool, schema: string): Promise<void> {
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN');
+  await withTransaction(pool, async (client) => {
     await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`terminusa-migrate:${schema}`]);
     await client.query(`CREATE SCHEMA IF NOT EXISTS ${pg.escapeIdentifier(schema)}`);
     await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (version int PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())');
@@ -122,11 +121,5 @@ export async function migrate(pool: pg.Pool, schema: string): Promise<void> {
       await client.query(m.sql);
       await client.query('INSERT INTO schema_migrations (version) VALUES ($1)', [m.version]);
     }
-    await client.query('COMMIT');
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    client.release();
-  }
+  });
 }

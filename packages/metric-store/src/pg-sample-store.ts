@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { withTransaction } from '@terminusa/database';
 import type { Sample } from '@terminusa/bus';
 import { seriesKey, sortTags } from './series-key.ts';
 
@@ -21,9 +22,7 @@ export class PgSampleStore {
   /** Stores samples in one transaction; returns how many were new (a redelivered sample is not stored twice). */
   async insert(samples: readonly Sample[]): Promise<number> {
     if (samples.length === 0) return 0;
-    const client = await this.pool.connect();
-    try {
-      await client.query('BEGIN');
+    return withTransaction(this.pool, async (client) => {
       const ids = await this.resolveSeries(client, samples);
       const seriesCol: number[] = new Array(samples.length);
       const tsCol: number[] = new Array(samples.length);
@@ -39,14 +38,8 @@ export class PgSampleStore {
          ON CONFLICT DO NOTHING`,
         [seriesCol, tsCol, valueCol],
       );
-      await client.query('COMMIT');
       return result.rowCount ?? 0;
-    } catch (err) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      client.release();
-    }
+    });
   }
 
   /** Series id of each sample, creating unknown series; keys are sorted so concurrent replicas lock in one order. */

@@ -3,3 +3,4 @@ export type { TestNamespace } from './test-namespace.ts';
 export { waitFor } from './wait-for.ts';
 export { startServiceProcess } from './service-process.ts';
 export type { ServiceProcess } from './service-process.ts';
+export { freePort } from './free-port.ts';

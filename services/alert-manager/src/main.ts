@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import { Counter, Histogram } from 'prom-client';
 import { PgAlertStore, RedisAlertReader } from '@terminusa/alerting';
 import { CALLS, consumeBatches, ensureConsumer, SUBJECTS } from '@terminusa/bus';
-import { createPool, ensureDatabase, migrate } from '@terminusa/database';
+import { openDatabase } from '@terminusa/database';
 import { runService } from '@terminusa/runtime';
 import { AlertStateCommands } from './evaluate/alert-state-commands.ts';
 import { evaluateBatch } from './evaluate/evaluate-batch.ts';
@@ -21,11 +21,7 @@ await runService({
   name: 'alert-manager',
   description: 'evaluates alert rules against the metric stream and sends notifications',
   async start({ config, bus, logger, registry, health, instance, onStop }) {
-    await ensureDatabase(config.database.url);
-    const pool = createPool(config.database, 'terminusa-alert-manager');
-    onStop('postgres', () => pool.end());
-    await migrate(pool, config.database.schema);
-    health.add('postgres', async () => void (await pool.query('SELECT 1')));
+    const pool = await openDatabase(config, 'alert-manager', { health, onStop });
 
     const redis = new Redis(config.redis.url, { maxRetriesPerRequest: null });
     onStop('redis', () => void redis.disconnect());

@@ -1,7 +1,7 @@
 import { createServer } from 'node:http';
 import { Redis } from 'ioredis';
 import { PgAlertStore, RedisAlertReader } from '@terminusa/alerting';
-import { createPool, ensureDatabase, migrate } from '@terminusa/database';
+import { openDatabase } from '@terminusa/database';
 import { PgSampleStore, RedisCurrentStore } from '@terminusa/metric-store';
 import { runService } from '@terminusa/runtime';
 import { PgAuditLog } from './audit-log.ts';
@@ -21,11 +21,7 @@ await runService({
   async start({ config, bus, logger, health, onStop }) {
     // The gateway reads history, current values and alerts straight from the stores instead of asking the
     // services over NATS: one hop less on every dashboard query, and reads keep working while they restart.
-    await ensureDatabase(config.database.url);
-    const pool = createPool(config.database, 'terminusa-api-gateway');
-    onStop('postgres', () => pool.end());
-    await migrate(pool, config.database.schema);
-    health.add('postgres', async () => void (await pool.query('SELECT 1')));
+    const pool = await openDatabase(config, 'api-gateway', { health, onStop });
 
     const redis = new Redis(config.redis.url, { lazyConnect: true, maxRetriesPerRequest: 3 });
     await redis.connect();

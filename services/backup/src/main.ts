@@ -1,6 +1,6 @@
 import { mkdir, access, constants } from 'node:fs/promises';
 import { CALLS } from '@terminusa/bus';
-import { createPool, ensureDatabase, migrate } from '@terminusa/database';
+import { openDatabase } from '@terminusa/database';
 import { runService } from '@terminusa/runtime';
 import { BackupOperations } from './backup-operations.ts';
 import { startBackupQueue } from './schedule/backup-queue.ts';
@@ -10,11 +10,7 @@ await runService({
   name: 'backup',
   description: 'takes encrypted, signed backups of the suite and restores them',
   async start({ config, bus, logger, registry, health, onStop }) {
-    await ensureDatabase(config.database.url);
-    const pool = createPool(config.database, 'terminusa-backup');
-    onStop('postgres', () => pool.end());
-    await migrate(pool, config.database.schema);
-    health.add('postgres', async () => void (await pool.query('SELECT 1')));
+    const pool = await openDatabase(config, 'backup', { health, onStop });
 
     const ops = new BackupOperations(config, pool);
     await mkdir(ops.paths.backupsDir, { recursive: true, mode: 0o700 });

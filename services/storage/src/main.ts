@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import { Counter } from 'prom-client';
 import { consumeBatches, ensureConsumer } from '@terminusa/bus';
 import { PgSampleStore, RedisCurrentStore } from '@terminusa/metric-store';
-import { createPool, ensureDatabase, migrate } from '@terminusa/database';
+import { openDatabase } from '@terminusa/database';
 import { runService } from '@terminusa/runtime';
 import { storeSampleBatches } from './store-sample-batches.ts';
 
@@ -10,11 +10,7 @@ await runService({
   name: 'storage',
   description: 'stores metric history in PostgreSQL and current values in Redis, exactly once',
   async start({ config, bus, logger, registry, health, onStop }) {
-    await ensureDatabase(config.database.url);
-    const pool = createPool(config.database, 'terminusa-storage');
-    onStop('postgres', () => pool.end());
-    await migrate(pool, config.database.schema);
-    health.add('postgres', async () => void (await pool.query('SELECT 1')));
+    const pool = await openDatabase(config, 'storage', { health, onStop });
 
     const redis = new Redis(config.redis.url, { lazyConnect: true, maxRetriesPerRequest: 3 });
     await redis.connect();
