@@ -52,6 +52,8 @@ export const ConfigSchema = z.object({
       host: z.string().default('0.0.0.0'),
       /** Express `trust proxy`: which hops may set X-Forwarded-For (e.g. `loopback`, `10.0.0.0/8`, a hop count). */
       trustProxy: z.union([z.string(), z.number(), z.boolean()]).default('loopback'),
+      /** The markdown pages served at /docs/<page>. */
+      docsDir: z.string().default('docs'),
       /** Origins allowed by CORS; empty: CORS off. */
       corsOrigins: z.array(z.string()).default([]),
       /** Requests per second per token or API key, and per client address, shared by all gateway replicas. */

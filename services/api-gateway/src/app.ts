@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { resolve } from 'node:path';
 import cors from 'cors';
 import express, { Router, type Express } from 'express';
 import helmet from 'helmet';
@@ -24,6 +25,7 @@ import { backupRoutes } from './routes/backup-routes.ts';
 import { healthRoutes } from './routes/health-routes.ts';
 import { metricsRoutes } from './routes/metrics-routes.ts';
 import { userRoutes } from './routes/user-routes.ts';
+import { docsRoutes } from './docs/docs-routes.ts';
 
 /** What the gateway's routes read from and write to. */
 export interface GatewayDeps {
@@ -46,7 +48,7 @@ export interface GatewayDeps {
 
 /** Every route of the gateway, each with its access declared: the one table that routing, docs and tests read. */
 export function gatewayRoutes(deps: GatewayDeps): RouteSpec[] {
-  return [
+  const routes: RouteSpec[] = [
     ...healthRoutes(deps.health, deps.bus),
     ...authRoutes({ users: deps.users, tokens: deps.tokens, guard: deps.guard, refreshWindow: deps.config.auth.refreshWindow, logger: deps.logger, audit: deps.audit.record }),
     ...metricsRoutes(deps),
@@ -54,6 +56,9 @@ export function gatewayRoutes(deps: GatewayDeps): RouteSpec[] {
     ...backupRoutes(deps.calls),
     ...userRoutes(deps.users, deps.audit),
   ];
+  // The API document describes this very table, its own routes included.
+  routes.push(...docsRoutes(() => routes, resolve(deps.config.gateway.docsDir)));
+  return routes;
 }
 
 /** The gateway's HTTP API: `/health` and login are public; every other route needs a token or API key with its role. */

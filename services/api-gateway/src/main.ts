@@ -11,6 +11,7 @@ import { TokenService } from './auth/tokens.ts';
 import { PgUserStore } from './auth/user-store.ts';
 import { ServiceCaller } from './http/call-service.ts';
 import { createApp } from './app.ts';
+import { LiveStream } from './live/index.ts';
 
 /** Most points one history answer holds; a larger range is cut and marked `truncated`. */
 const MAX_HISTORY_POINTS = 100_000;
@@ -18,7 +19,7 @@ const MAX_HISTORY_POINTS = 100_000;
 await runService({
   name: 'api-gateway',
   description: 'the HTTP API of the suite for dashboards, scripts and game services',
-  async start({ config, bus, logger, health, onStop }) {
+  async start({ config, bus, logger, health, registry, onStop }) {
     // The gateway reads history, current values and alerts straight from the stores instead of asking the
     // services over NATS: one hop less on every dashboard query, and reads keep working while they restart.
     const pool = await openDatabase(config, 'api-gateway', { health, onStop });
@@ -30,6 +31,7 @@ await runService({
 
     const users = new PgUserStore(pool);
     await ensureFirstAdmin(config, users, logger);
+    const tokens = await TokenService.fromConfig(config, redis);
     const app = createApp({
       config,
       bus,
@@ -41,7 +43,7 @@ await runService({
       alerts: new RedisAlertReader(redis, config.redis.prefix),
       alertStore: new PgAlertStore(pool),
       users,
-      tokens: await TokenService.fromConfig(config, redis),
+      tokens,
       guard: new LoginGuard(redis, config.redis.prefix, config.auth.maxAttempts, config.auth.lockout),
       audit: new PgAuditLog(pool),
       calls: new ServiceCaller(bus, config.core.timeout * 1000),
@@ -52,6 +54,8 @@ await runService({
       server.once('error', reject);
       server.listen(config.gateway.port, config.gateway.host, resolve);
     });
+    const live = new LiveStream({ bus, tokens, users, logger, registry });
+    live.attach(server);
     logger.info('gateway listening', { port: config.gateway.port });
     onStop(
       'http server',
@@ -61,5 +65,7 @@ await runService({
           server.closeIdleConnections();
         }),
     );
+    // Registered after the HTTP server so it stops first: server.close() does not wait for upgraded sockets.
+    onStop('live stream', () => live.close());
   },
 });

@@ -1,0 +1,221 @@
+import type { RawData, WebSocket } from 'ws';
+import type { Sample } from '@terminusa/bus';
+import type { Logger } from '@terminusa/runtime';
+import type { Principal } from '../auth/principal.ts';
+import type { LiveAuthenticate } from './live-auth.ts';
+import { CLOSE_CODES, encodeServerMessage, MAX_PATTERNS, parseClientMessage, type ServerMessage } from './live-protocol.ts';
+import { MetricPatternSet } from './metric-pattern.ts';
+
+/** Why the gateway ended a connection, the label of `tmon_gateway_ws_dropped_total`. */
+export const DROP_REASONS = ['unauthorized', 'expired', 'slow', 'unresponsive', 'flooding'] as const;
+/** One reason a connection was dropped. */
+export type DropReason = (typeof DROP_REASONS)[number];
+
+/** Longest delay a Node timer takes; a later token expiry re-arms the timer. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+/** Client messages waiting behind a slow authentication or subscription before the client counts as flooding. */
+const MAX_QUEUED_MESSAGES = 32;
+
+/** What a connection needs from the stream that owns it. */
+export interface LiveConnectionOptions {
+  authenticate: LiveAuthenticate;
+  logger: Logger;
+  authTimeoutMs: number;
+  maxBufferedBytes: number;
+  /** Samples held between ticks before they are sent early, which bounds what one connection holds. */
+  maxPendingSamples: number;
+  /** How long a closing socket may take to answer the close frame before it is destroyed. */
+  closeGraceMs: number;
+  /** The connection's subscriptions changed; resolves once the bus delivers everything it now wants. */
+  interestsChanged: () => Promise<void>;
+  /** The connection stopped taking messages (called once); `reason` is set when the gateway dropped it. */
+  ended: (reason?: DropReason) => void;
+}
+
+/** One client of the live stream: its authentication, subscriptions, pending samples and timers. */
+export class LiveConnection {
+  #principal: Principal | undefined;
+  readonly #patterns = new MetricPatternSet(MAX_PATTERNS);
+  #alerts = false;
+  #pending: string[] = [];
+  #alive = true;
+  #ended = false;
+  #queued = 0;
+  #inbox: Promise<void> = Promise.resolve();
+  #authTimer: NodeJS.Timeout | undefined;
+  #expiryTimer: NodeJS.Timeout | undefined;
+  #terminateTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly socket: WebSocket,
+    credential: string | undefined,
+    private readonly options: LiveConnectionOptions,
+  ) {
+    socket.on('message', (data, isBinary) => this.#receive(data, isBinary));
+    socket.on('pong', () => void (this.#alive = true));
+    socket.on('error', (err) => options.logger.debug('live socket error', { error: err.message }));
+    socket.on('close', () => {
+      clearTimeout(this.#terminateTimer);
+      this.#end();
+    });
+    this.#authTimer = setTimeout(() => this.#drop(CLOSE_CODES.unauthorized, 'authentication timed out', 'unauthorized'), options.authTimeoutMs);
+    if (credential) this.#enqueue(() => this.#authenticate(credential));
+  }
+
+  /** Whether samples should be offered to this connection. */
+  get wantsSamples(): boolean {
+    return !this.#ended && this.#principal !== undefined && this.#patterns.size > 0;
+  }
+
+  /** Whether alert events and dashboard notifications should be sent to this connection. */
+  get wantsAlerts(): boolean {
+    return !this.#ended && this.#principal !== undefined && this.#alerts;
+  }
+
+  /** Keeps the samples whose names match the connection's patterns for the next flush; `encoded[i]` is `samples[i]` as JSON. */
+  offerSamples(samples: readonly Sample[], encoded: readonly string[]): void {
+    if (!this.wantsSamples) return;
+    for (let i = 0; i < samples.length; i++) if (this.#patterns.matches(samples[i]!.name)) this.#pending.push(encoded[i]!);
+    if (this.#pending.length >= this.options.maxPendingSamples) this.flush();
+  }
+
+  /** Sends a frame encoded once for every subscriber (an alert or notification) right away. */
+  sendFrame(frame: string): void {
+    this.#send(frame);
+  }
+
+  /** Sends the samples kept since the last flush as one `samples` frame. */
+  flush(): void {
+    if (!this.#pending.length) return;
+    const frame = `{"type":"samples","samples":[${this.#pending.join(',')}]}`;
+    this.#pending = [];
+    this.#send(frame);
+  }
+
+  /** Pings the client, or terminates it when it did not answer the previous ping. */
+  heartbeat(): void {
+    if (this.#ended) return;
+    if (!this.#alive) {
+      this.#end('unresponsive');
+      this.socket.terminate();
+      return;
+    }
+    this.#alive = false;
+    this.socket.ping();
+  }
+
+  /** Closes the connection with `code`, destroying the socket if the client does not answer in time. */
+  close(code: number, reason: string): void {
+    this.#drop(code, reason);
+  }
+
+  #send(frame: string): void {
+    if (this.#ended) return;
+    // Checked before each send: a client that does not read is cut off, never buffered for.
+    if (this.socket.bufferedAmount > this.options.maxBufferedBytes) {
+      this.#drop(CLOSE_CODES.tooSlow, 'too slow', 'slow');
+      return;
+    }
+    this.socket.send(frame);
+  }
+
+  #reply(message: ServerMessage): void {
+    this.#send(encodeServerMessage(message));
+  }
+
+  #receive(data: RawData, isBinary: boolean): void {
+    if (this.#ended) return;
+    if (++this.#queued > MAX_QUEUED_MESSAGES) {
+      this.#drop(CLOSE_CODES.policyViolation, 'too many messages in flight', 'flooding');
+      return;
+    }
+    // ws hands text frames over as one Buffer (binaryType 'nodebuffer'); binary frames are not part of the protocol.
+    const text = isBinary ? undefined : (data as Buffer).toString('utf8');
+    this.#enqueue(async () => {
+      this.#queued--;
+      await this.#handle(text);
+    });
+  }
+
+  // Messages are handled one at a time, in order, so a subscribe sent right after a `?token=` upgrade waits for its authentication.
+  #enqueue(task: () => Promise<void>): void {
+    this.#inbox = this.#inbox.then(task).catch((err: unknown) => {
+      this.options.logger.warn('live stream message failed', { error: (err as Error).message, subject: this.#principal?.subject });
+      this.#drop(CLOSE_CODES.internalError, 'internal error, reconnect later');
+    });
+  }
+
+  async #handle(text: string | undefined): Promise<void> {
+    if (this.#ended) return;
+    const parsed = text === undefined ? ({ ok: false, error: 'messages are JSON text frames' } as const) : parseClientMessage(text);
+    if (!this.#principal && !(parsed.ok && parsed.message.type === 'auth')) {
+      this.#drop(CLOSE_CODES.unauthorized, 'first message must be {"type":"auth","token":"…"}', 'unauthorized');
+      return;
+    }
+    if (!parsed.ok) return this.#reply({ type: 'error', error: parsed.error });
+    const message = parsed.message;
+    switch (message.type) {
+      case 'auth':
+        return this.#authenticate(message.token);
+      case 'subscribe':
+        if (message.metrics && !this.#patterns.add(message.metrics)) return this.#reply({ type: 'error', error: `at most ${MAX_PATTERNS} patterns per connection` });
+        if (message.alerts) this.#alerts = true;
+        break;
+      case 'unsubscribe':
+        if (message.metrics) this.#patterns.remove(message.metrics);
+        if (message.alerts) this.#alerts = false;
+        break;
+    }
+    await this.options.interestsChanged();
+    this.#reply({ type: 'subscribed', metrics: this.#patterns.list(), alerts: this.#alerts });
+  }
+
+  async #authenticate(credential: string): Promise<void> {
+    let principal: Principal | undefined;
+    try {
+      principal = await this.options.authenticate(credential);
+    } catch (err) {
+      this.options.logger.warn('live stream cannot authenticate', { error: (err as Error).message });
+      this.#drop(CLOSE_CODES.internalError, 'authentication unavailable, reconnect later');
+      return;
+    }
+    if (this.#ended) return;
+    if (!principal) {
+      this.#drop(CLOSE_CODES.unauthorized, 'invalid, expired or revoked credentials', 'unauthorized');
+      return;
+    }
+    // A later `auth` message replaces the principal, so a client can hand over a refreshed token without reconnecting.
+    this.#principal = principal;
+    clearTimeout(this.#authTimer);
+    this.#armExpiry(principal.expiresAt);
+    this.#reply({ type: 'ready', subject: principal.subject, role: principal.role, ...(principal.expiresAt ? { expiresAt: principal.expiresAt } : {}) });
+  }
+
+  #armExpiry(expiresAt: number | undefined): void {
+    clearTimeout(this.#expiryTimer);
+    if (expiresAt === undefined) return;
+    const ms = expiresAt * 1000 - Date.now();
+    this.#expiryTimer = setTimeout(
+      () => (ms > MAX_TIMER_MS ? this.#armExpiry(expiresAt) : this.#drop(CLOSE_CODES.unauthorized, 'token expired', 'expired')),
+      Math.min(Math.max(ms, 0), MAX_TIMER_MS),
+    );
+  }
+
+  #drop(code: number, reason: string, dropped?: DropReason): void {
+    if (this.#ended) return;
+    this.#end(dropped);
+    this.socket.close(code, reason);
+    // A client that does not read never answers the close frame; its buffered data must not outlive the grace period.
+    this.#terminateTimer = setTimeout(() => this.socket.terminate(), this.options.closeGraceMs);
+  }
+
+  #end(dropped?: DropReason): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#pending = [];
+    clearTimeout(this.#authTimer);
+    clearTimeout(this.#expiryTimer);
+    if (dropped) this.options.logger.info('live client dropped', { reason: dropped, subject: this.#principal?.subject });
+    this.options.ended(dropped);
+  }
+}

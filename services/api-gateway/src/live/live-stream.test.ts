@@ -1,0 +1,320 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Redis } from 'ioredis';
+import { connect, type NatsConnection } from 'nats';
+import type pg from 'pg';
+import { Registry } from 'prom-client';
+import WebSocket from 'ws';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Bus, ensureStreams, SUBJECTS, type AlertEvent, type Sample } from '@terminusa/bus';
+import { createPool, migrate } from '@terminusa/database';
+import { createLogger, type Logger } from '@terminusa/runtime';
+import { createTestNamespace, waitFor, type TestNamespace } from '@terminusa/testkit';
+import { TokenService } from '../auth/tokens.ts';
+import { PgUserStore } from '../auth/user-store.ts';
+import { LIVE_SUBPROTOCOL, LiveStream, type LiveStreamDeps } from './index.ts';
+
+let ns: TestNamespace;
+let nc: NatsConnection;
+let bus: Bus;
+let redis: Redis;
+let pool: pg.Pool;
+let users: PgUserStore;
+let tokens: TokenService;
+let logger: Logger;
+let token: string;
+
+beforeAll(async () => {
+  ns = await createTestNamespace();
+  nc = await connect({ servers: ns.config.nats.url });
+  bus = new Bus(nc, ns.config.nats.prefix);
+  await ensureStreams(await nc.jetstreamManager(), bus.ns);
+  redis = new Redis(ns.config.redis.url, { lazyConnect: true, maxRetriesPerRequest: 3 });
+  await redis.connect();
+  pool = createPool(ns.config.database, 'test');
+  await migrate(pool, ns.config.database.schema);
+  users = new PgUserStore(pool);
+  tokens = await TokenService.fromConfig(ns.config, redis);
+  logger = createLogger(ns.config.log, { service: 'api-gateway', instance: 'live-test' });
+  await users.create('alice', 'correct horse battery staple', 'viewer');
+  token = (await tokens.issue('alice', 'viewer')).token;
+});
+
+afterAll(async () => {
+  await nc?.close();
+  await pool?.end();
+  redis?.disconnect();
+  await ns?.cleanup();
+});
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+/** A LiveStream on its own HTTP server, as the gateway builds it. */
+async function startLive(settings: Partial<LiveStreamDeps> = {}) {
+  const registry = new Registry();
+  const live = new LiveStream({ bus, tokens, users, logger, registry, ...settings });
+  const server = createServer((_req, res) => void res.writeHead(404).end());
+  live.attach(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  cleanups.push(async () => {
+    await live.close();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  const dropped = async (reason: string) => (await registry.getSingleMetric('tmon_gateway_ws_dropped_total')!.get()).values.find((v) => v.labels.reason === reason)?.value;
+  return { live, url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}/ws`, dropped, registry };
+}
+
+interface Frame {
+  at: number;
+  message: any;
+}
+
+/** A `ws` client that records every frame with its arrival time. */
+class Client {
+  readonly ws: WebSocket;
+  readonly frames: Frame[] = [];
+  readonly closed: Promise<{ code: number; reason: string; at: number }>;
+  #read = 0;
+
+  constructor(url: string, options: { protocols?: string[]; autoPong?: boolean } = {}) {
+    this.ws = new WebSocket(url, options.protocols ?? [], { autoPong: options.autoPong ?? true });
+    this.ws.on('message', (data) => this.frames.push({ at: performance.now(), message: JSON.parse(String(data)) }));
+    this.ws.on('error', () => undefined);
+    this.closed = new Promise((resolve) => this.ws.on('close', (code, reason) => resolve({ code, reason: reason.toString(), at: Date.now() })));
+    cleanups.push(async () => void this.ws.terminate());
+  }
+
+  send(message: unknown): void {
+    this.ws.send(typeof message === 'string' ? message : JSON.stringify(message));
+  }
+
+  /** The next frame (after those already taken) of `type`. */
+  async next(type: string, timeoutMs = 5_000): Promise<Frame> {
+    return waitFor(
+      () => {
+        const index = this.frames.findIndex((f, i) => i >= this.#read && f.message.type === type);
+        if (index < 0) return undefined;
+        this.#read = index + 1;
+        return this.frames[index];
+      },
+      timeoutMs,
+      `a ${type} frame`,
+      2,
+    );
+  }
+
+  samples(): Sample[] {
+    return this.frames.filter((f) => f.message.type === 'samples').flatMap((f) => f.message.samples as Sample[]);
+  }
+}
+
+async function readyClient(url: string, patterns?: { metrics?: string[]; alerts?: boolean }): Promise<Client> {
+  const client = new Client(url);
+  await new Promise((resolve) => client.ws.once('open', resolve));
+  client.send({ type: 'auth', token });
+  await client.next('ready');
+  if (patterns) {
+    client.send({ type: 'subscribe', ...patterns });
+    await client.next('subscribed');
+  }
+  return client;
+}
+
+const sample = (name: string, value: number, tags: Record<string, string> = {}): Sample => ({ name, value, ts: Date.now(), tags });
+
+describe('the live stream', () => {
+  it('closes with 4401 unless the first message authenticates in time', async () => {
+    const { url, dropped } = await startLive({ authTimeoutMs: 300 });
+
+    const silent = new Client(url);
+    expect(await silent.closed).toMatchObject({ code: 4401, reason: 'authentication timed out' });
+
+    const forged = new Client(url);
+    forged.ws.once('open', () => forged.send({ type: 'auth', token: `${token.slice(0, -4)}AAAA` }));
+    expect(await forged.closed).toMatchObject({ code: 4401, reason: 'invalid, expired or revoked credentials' });
+
+    const eager = new Client(url);
+    eager.ws.once('open', () => eager.send({ type: 'subscribe', metrics: ['x'] }));
+    expect((await eager.closed).code).toBe(4401);
+
+    const good = new Client(url);
+    good.ws.once('open', () => good.send({ type: 'auth', token }));
+    expect((await good.next('ready')).message).toMatchObject({ type: 'ready', subject: 'alice', role: 'viewer', expiresAt: expect.any(Number) });
+    expect(await dropped('unauthorized')).toBe(3);
+  });
+
+  it('takes a credential from ?token= or a bearer subprotocol, and API keys', async () => {
+    const { url, live } = await startLive();
+    const { secret } = await users.createApiKey('grafana-bridge', 'operator', 'alice');
+
+    const byKey = new Client(`${url}?token=${encodeURIComponent(secret)}`);
+    expect((await byKey.next('ready')).message).toEqual({ type: 'ready', subject: 'grafana-bridge', role: 'operator' });
+
+    const byProtocol = new Client(url, { protocols: [LIVE_SUBPROTOCOL, `bearer.${token}`] });
+    expect((await byProtocol.next('ready')).message).toMatchObject({ subject: 'alice' });
+    expect(byProtocol.ws.protocol).toBe(LIVE_SUBPROTOCOL);
+
+    // A subscribe sent before the URL token is checked waits for it instead of being refused.
+    const hasty = new Client(`${url}?token=${token}`);
+    hasty.ws.once('open', () => hasty.send({ type: 'subscribe', alerts: true }));
+    await hasty.next('ready');
+    expect((await hasty.next('subscribed')).message).toEqual({ type: 'subscribed', metrics: [], alerts: true });
+    expect(live.clients()).toBe(3);
+
+    await users.revokeApiKey(secret.split('_')[1]!);
+    expect((await new Client(`${url}?token=${secret}`).closed).code).toBe(4401);
+  });
+
+  it('answers invalid messages with an error and keeps the socket open', async () => {
+    const { url } = await startLive();
+    const client = await readyClient(url);
+    client.send('not json');
+    expect((await client.next('error')).message.error).toMatch(/JSON/);
+    client.send({ type: 'subscribe', metrics: ['cpu.(a+)+'] });
+    expect((await client.next('error')).message.error).toMatch(/^metrics\[0\]: patterns are metric names/);
+    client.send({ type: 'subscribe', metrics: Array.from({ length: 101 }, (_, i) => `m${i}`) });
+    expect((await client.next('error')).message.error).toMatch(/at most 100 patterns/);
+    client.send({ type: 'subscribe' });
+    expect((await client.next('error')).message.error).toMatch(/metrics.*alerts/);
+    client.send({ type: 'subscribe', metrics: Array.from({ length: 60 }, (_, i) => `a${i}`) });
+    await client.next('subscribed');
+    client.send({ type: 'subscribe', metrics: Array.from({ length: 60 }, (_, i) => `b${i}`) });
+    expect((await client.next('error')).message.error).toBe('at most 100 patterns per connection');
+    client.send({ type: 'subscribe', metrics: ['cpu_*'] });
+    expect((await client.next('subscribed')).message.metrics).toHaveLength(61);
+    expect(client.ws.readyState).toBe(WebSocket.OPEN);
+  });
+
+  it('delivers the samples matching a client’s patterns within a tick of their publication', async () => {
+    const { url } = await startLive({ tickMs: 20 });
+    const client = await readyClient(url, { metrics: ['system_cpu_*', 'players_online'] });
+    const other = await readyClient(url, { metrics: ['disk_*'] });
+
+    const latencies: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const published = performance.now();
+      await bus.persist(SUBJECTS.samples, [], {
+        source: 't',
+        samples: [sample('system_cpu_usage', i), sample('system_memory_used', i), sample('players_online', i, { shard: 'eu' }), sample('players_online_total', i)],
+      });
+      const frame = await client.next('samples');
+      latencies.push(frame.at - published);
+      expect(frame.message.samples.map((s: Sample) => s.name).sort()).toEqual(['players_online', 'system_cpu_usage']);
+      expect(frame.message.samples.find((s: Sample) => s.name === 'players_online')).toMatchObject({ value: i, tags: { shard: 'eu' } });
+    }
+    console.log(`live stream delivery after publish (tick 20 ms): ${latencies.map((ms) => `${ms.toFixed(1)} ms`).join(', ')}`);
+    expect(Math.max(...latencies)).toBeLessThan(500);
+
+    client.send({ type: 'unsubscribe', metrics: ['system_cpu_*'] });
+    expect((await client.next('subscribed')).message.metrics).toEqual(['players_online']);
+    await bus.persist(SUBJECTS.samples, [], { source: 't', samples: [sample('system_cpu_usage', 9), sample('players_online', 9)] });
+    expect((await client.next('samples')).message.samples.map((s: Sample) => s.name)).toEqual(['players_online']);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(client.samples().filter((s) => !['system_cpu_usage', 'players_online'].includes(s.name))).toEqual([]);
+    expect(other.frames.filter((f) => f.message.type === 'samples')).toEqual([]);
+  });
+
+  it('sends alert events and dashboard notifications to clients subscribed to alerts', async () => {
+    const { url } = await startLive();
+    const watcher = await readyClient(url, { alerts: true });
+    const bystander = await readyClient(url, { metrics: ['*'] });
+    const alert = {
+      id: 'a1',
+      rule: 'high_cpu',
+      severity: 'warning',
+      state: 'firing',
+      labels: { host: 'eu-1' },
+      value: 97,
+      summary: 'CPU high',
+      message: 'CPU above 90%',
+      startsAt: Date.now() - 60_000,
+      firedAt: Date.now(),
+      channels: ['dashboard'],
+    } satisfies AlertEvent['alert'];
+    const event: AlertEvent = { kind: 'firing', seq: 42, at: Date.now(), alert };
+    bus.publish(SUBJECTS.alertEvents, [], event);
+    expect((await watcher.next('alert')).message).toEqual({ type: 'alert', event });
+
+    bus.publish(SUBJECTS.dashboardNotifications, [], { id: 'n1', status: 'firing', repeat: false, groupLabels: { rule: 'high_cpu' }, alerts: [alert] });
+    expect((await watcher.next('notification')).message.notification).toMatchObject({ id: 'n1', alerts: [{ id: 'a1' }] });
+
+    watcher.send({ type: 'unsubscribe', alerts: true });
+    expect((await watcher.next('subscribed')).message.alerts).toBe(false);
+    bus.publish(SUBJECTS.alertEvents, [], { ...event, seq: 43 });
+    await nc.flush();
+    await new Promise((r) => setTimeout(r, 150));
+    expect(watcher.frames.filter((f) => f.message.type === 'alert')).toHaveLength(1);
+    expect(bystander.frames.filter((f) => f.message.type === 'alert' || f.message.type === 'notification')).toEqual([]);
+  });
+
+  it('drops a client that stops reading with 4008 while the others keep receiving', async () => {
+    const maxBufferedBytes = 64 * 1024;
+    const { url, live, dropped } = await startLive({ tickMs: 20, maxBufferedBytes });
+    const slow = await readyClient(url, { metrics: ['flood_*'] });
+    const normal = await readyClient(url, { metrics: ['probe'] });
+    (slow.ws as any)._socket.pause();
+
+    const pad = 'x'.repeat(200);
+    const batch = Array.from({ length: 500 }, (_, i) => sample(`flood_${i % 50}`, i, { pad }));
+    let published = 0;
+    let probes = 0;
+    // Enough to fill the kernel's socket buffers on both ends, after which the gateway would start buffering.
+    for (let round = 0; round < 1_000 && live.clients() === 2; round++) {
+      bus.publish(SUBJECTS.samples, [], { source: 'flood', samples: batch });
+      bus.publish(SUBJECTS.samples, [], { source: 'probe', samples: [sample('probe', probes++)] });
+      published += JSON.stringify(batch).length;
+      await nc.flush();
+    }
+    console.log(`slow client dropped after ${(published / 2 ** 20).toFixed(1)} MiB were published to it`);
+    expect(live.clients()).toBe(1);
+    expect(await dropped('slow')).toBe(1);
+
+    (slow.ws as any)._socket.resume();
+    expect(await slow.closed).toMatchObject({ code: 4008, reason: 'too slow' });
+
+    bus.publish(SUBJECTS.samples, [], { source: 'probe', samples: [sample('probe', -1)] });
+    await waitFor(() => (normal.samples().some((s) => s.value === -1) ? true : undefined), 5_000, 'the probe after the drop');
+    expect(normal.samples().map((s) => s.value)).toEqual([...Array.from({ length: probes }, (_, i) => i), -1]);
+    expect(normal.ws.readyState).toBe(WebSocket.OPEN);
+  });
+
+  it('closes a token’s connection with 4401 when the token expires', async () => {
+    const { url, dropped } = await startLive();
+    const shortLived = await TokenService.fromConfig({ ...ns.config, auth: { ...ns.config.auth, tokenExpiry: 1 } }, redis);
+    // Expiry is in whole seconds: start just after a second begins so the token lives about a full second.
+    await new Promise((r) => setTimeout(r, 1_010 - (Date.now() % 1_000)));
+    const { token: brief, expiresAt } = await shortLived.issue('alice', 'viewer');
+    const client = new Client(`${url}?token=${brief}`);
+    expect((await client.next('ready')).message.expiresAt).toBe(expiresAt);
+    const closed = await client.closed;
+    expect(closed).toMatchObject({ code: 4401, reason: 'token expired' });
+    expect(closed.at).toBeGreaterThanOrEqual(expiresAt * 1000 - 5);
+    expect(closed.at).toBeLessThan(expiresAt * 1000 + 1_000);
+    expect(await dropped('expired')).toBe(1);
+  });
+
+  it('terminates a client that misses a pong', async () => {
+    const { url, live, dropped } = await startLive({ heartbeatMs: 100 });
+    const mute = new Client(`${url}?token=${token}`, { autoPong: false });
+    const lively = new Client(`${url}?token=${token}`);
+    await Promise.all([mute.next('ready'), lively.next('ready')]);
+    expect((await mute.closed).code).toBe(1006);
+    expect(await dropped('unresponsive')).toBe(1);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(lively.ws.readyState).toBe(WebSocket.OPEN);
+    expect(live.clients()).toBe(1);
+  });
+
+  it('closes every client with 1001 on close()', async () => {
+    const { url, live } = await startLive();
+    const clients = await Promise.all([readyClient(url, { metrics: ['*'], alerts: true }), readyClient(url)]);
+    await live.close();
+    for (const client of clients) expect((await client.closed).code).toBe(1001);
+    expect(live.clients()).toBe(0);
+    const late = new Client(url);
+    expect((await late.closed).code).toBe(1006);
+  });
+});
