@@ -11,15 +11,22 @@ export interface CurrentValue {
 }
 
 // A redelivered or late batch must not overwrite a newer value, so the timestamp comparison happens in Redis.
+// A series seen for the first time is also added to one index set per tag, so a filtered read need not
+// parse every series of the metric. ARGV: ttl, then (field, ts, value) per key.
 const UPDATE_SCRIPT = `
+local ttl = ARGV[1]
+local touched = {}
 for i = 1, #KEYS do
-  local field, ts, value = ARGV[i*3-2], ARGV[i*3-1], ARGV[i*3]
+  local field, ts, value = ARGV[i*3-1], ARGV[i*3], ARGV[i*3+1]
   local current = redis.call('HGET', KEYS[i], field)
   if not current or tonumber(string.match(current, '^(%S+)')) <= tonumber(ts) then
-    redis.call('HSET', KEYS[i], field, ts .. ' ' .. value)
+    if redis.call('HSET', KEYS[i], field, ts .. ' ' .. value) == 1 then
+      for k, v in pairs(cjson.decode(field)) do redis.call('SADD', KEYS[i] .. '|' .. k .. '=' .. v, field) end
+    end
   end
-  redis.call('EXPIRE', KEYS[i], ARGV[#ARGV])
+  touched[KEYS[i]] = true
 end
+for key in pairs(touched) do redis.call('EXPIRE', key, ttl) end
 return 0
 `;
 
@@ -46,20 +53,34 @@ export class RedisCurrentStore {
     }
     if (latest.size === 0) return;
     const keys: string[] = [];
-    const args: string[] = [];
+    const args: string[] = [String(this.ttlSeconds)];
     for (const s of latest.values()) {
       keys.push(this.key(s.name));
       args.push(JSON.stringify(sortTags(s.tags)), String(s.ts), String(s.value));
     }
-    args.push(String(this.ttlSeconds));
     await this.redis.eval(UPDATE_SCRIPT, keys.length, ...keys, ...args);
   }
 
-  /** Current values of `name` whose tags include `filter`. */
+  /** Current values of `name` whose tags include `filter`; a filtered read uses the tag index sets. */
   async read(name: string, filter: Record<string, string>): Promise<CurrentValue[]> {
-    const fields = await this.redis.hgetall(this.key(name));
+    const key = this.key(name);
+    const entries = Object.entries(filter);
+    let fields: [string, string][];
+    if (entries.length === 0) {
+      fields = Object.entries(await this.redis.hgetall(key));
+    } else {
+      const sets = entries.map(([k, v]) => `${key}|${k}=${v}`);
+      const candidates = sets.length === 1 ? await this.redis.smembers(sets[0]!) : await this.redis.sinter(...sets);
+      if (candidates.length === 0) return [];
+      const raw = await this.redis.hmget(key, ...candidates);
+      fields = [];
+      const gone: string[] = [];
+      candidates.forEach((field, i) => (raw[i] == null ? gone.push(field) : fields.push([field, raw[i]!])));
+      // Series whose hash expired leave index entries behind; drop them as they are met.
+      if (gone.length) await Promise.all(sets.map((set) => this.redis.srem(set, ...gone)));
+    }
     const values: CurrentValue[] = [];
-    for (const [field, raw] of Object.entries(fields)) {
+    for (const [field, raw] of fields) {
       const tags = JSON.parse(field) as Record<string, string>;
       if (!matchesTags(tags, filter)) continue;
       const space = raw.indexOf(' ');

@@ -77,4 +77,19 @@ describe('RedisCurrentStore', () => {
     expect(await store.read('unknown_metric', {})).toEqual([]);
     expect(await redis.ttl(`${ns.config.redis.prefix}current:players_online`)).toBeGreaterThan(0);
   });
+
+  it('answers tag filters from its index, and forgets series whose values expired', async () => {
+    const store = new RedisCurrentStore(redis, ns.config.redis.prefix, 60);
+    await store.update(Array.from({ length: 300 }, (_, i) => sample('idx_metric', 1000, i, { pod: String(i), shard: String(i % 10), region: i % 2 ? 'eu' : 'us' })));
+    const both = await store.read('idx_metric', { shard: '3', region: 'eu' });
+    expect(both.map((v) => v.value).sort((a, b) => a - b)).toEqual(Array.from({ length: 30 }, (_, k) => 3 + 10 * k));
+    expect(await store.read('idx_metric', { shard: '3', region: 'us' })).toEqual([]);
+    expect(await store.read('idx_metric', { nosuchtag: 'x' })).toEqual([]);
+    // The hash expires as a whole; a later write brings back only the series written again.
+    await redis.del(`${ns.config.redis.prefix}current:idx_metric`);
+    await store.update([sample('idx_metric', 2000, 7, { shard: '3', region: 'eu' })]);
+    expect(await store.read('idx_metric', { shard: '3' })).toEqual([{ name: 'idx_metric', tags: { region: 'eu', shard: '3' }, ts: 2000, value: 7 }]);
+    expect(await redis.scard(`${ns.config.redis.prefix}current:idx_metric|shard=3`)).toBe(1);
+  });
 });
+
