@@ -16,11 +16,12 @@ export {
   DashboardNotificationSchema,
   AlertConfigChangedSchema,
   TagsSchema,
+  GameEventSchema,
   METRIC_NAME,
   TAG_KEY,
   SOURCE,
 } from './schemas.ts';
-export type { IngestSample, Sample, SampleBatch, DeadLetter, Rejection, HealthReport, Alert, AlertEvent } from './schemas.ts';
+export type { IngestSample, Sample, SampleBatch, DeadLetter, Rejection, HealthReport, Alert, AlertEvent, GameEvent } from './schemas.ts';
 export { ensureStreams, ensureConsumer } from './streams.ts';
 export type { ConsumerOptions } from './streams.ts';
 export { consumeBatches } from './batch-consumer.ts';

@@ -29,6 +29,15 @@ export const IngestMessageSchema = z.strictObject({
   samples: z.array(z.unknown()).min(1, 'at least one sample'),
 });
 
+/** Body of \`events.<source>.<type>\`: one game event; \`value\` (optional) is summed into \`events_value_total\`. */
+export const GameEventSchema = z.looseObject({
+  ts: z.number().int().positive().optional(),
+  value: z.number().refine(Number.isFinite, 'must be a finite number').optional(),
+  tags: TagsSchema.optional(),
+});
+/** A game event. */
+export type GameEvent = z.infer<typeof GameEventSchema>;
+
 /** A validated sample with every field present; tags sorted by key. */
 export const SampleSchema = z.strictObject({
   name: z.string().regex(METRIC_NAME),

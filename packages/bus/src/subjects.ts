@@ -7,6 +7,7 @@ import {
   AlertEventSchema,
   DashboardNotificationSchema,
   AlertConfigChangedSchema,
+  GameEventSchema,
 } from './schemas.ts';
 
 /** A subject family: how its name is built, the schema of its messages, and the stream that keeps them (if any). */
@@ -20,7 +21,7 @@ export interface SubjectDef<S extends z.ZodType, P extends string[]> {
 
 /** JetStream streams of the suite, relative to the namespace prefix. */
 export const STREAMS = {
-  INGEST: { subjects: ['metrics.ingest.>'], description: 'raw metric messages from producers, as published' },
+  INGEST: { subjects: ['metrics.ingest.>', 'events.>'], description: 'raw metric messages and game events from producers, as published' },
   SAMPLES: { subjects: ['metrics.samples'], description: 'validated, normalized sample batches' },
   DEADLETTER: { subjects: ['metrics.deadletter.>'], description: 'refused messages and why' },
 } as const;
@@ -38,6 +39,13 @@ export const SUBJECTS = {
     filter: 'metrics.ingest.>',
     build: (source: string) => `metrics.ingest.${source}`,
     schema: IngestMessageSchema,
+    stream: 'INGEST',
+  }),
+  /** Game events (\`events.<source>.<type>\`), counted by the processor as \`events_total{source,type}\`. */
+  events: subject({
+    filter: 'events.>',
+    build: (source: string, type: string) => `events.${source}.${type}`,
+    schema: GameEventSchema,
     stream: 'INGEST',
   }),
   /** The processor forwards validated batches here. */
@@ -65,7 +73,8 @@ export const SUBJECTS = {
 
 /** Durable consumers of the suite: each is shared by all replicas of its service, so each message is handled once. */
 export const CONSUMERS = {
-  processor: { stream: 'INGEST', filter: SUBJECTS.ingest.filter },
+  // Reads the whole INGEST stream: metric messages and game events (a 2.9 consumer has one filter).
+  processor: { stream: 'INGEST', filter: '>' },
   storage: { stream: 'SAMPLES', filter: SUBJECTS.samples.filter },
   'alert-manager': { stream: 'SAMPLES', filter: SUBJECTS.samples.filter },
 } as const satisfies Record<string, { stream: StreamName; filter: string }>;

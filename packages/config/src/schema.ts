@@ -82,6 +82,47 @@ export const ConfigSchema = z.object({
       intervals: z.object({ system: seconds(60), app: seconds(30), custom: seconds(300) }).prefault({}),
       /** Static tags added to every metric this host's collector publishes. */
       tags: z.record(z.string(), z.string()).default({}),
+      /**
+       * Which jobs this collector runs: \`all\`; \`system\` (node-level, one per host, like node_exporter's
+       * DaemonSet); \`jobs\` (app scrapes and custom probes, spread over the replicas).
+       */
+      mode: z.enum(['all', 'system', 'jobs']).default('all'),
+      /** Prometheus-text targets scraped every \`app\` interval (the seed's INTERNAL_API services). */
+      targets: z
+        .array(
+          z.strictObject({
+            name: z.string().regex(/^[A-Za-z0-9_-]+$/),
+            url: z.string().url(),
+            /** Path of its health check, probed with the LOAD_BALANCE timeout. */
+            healthPath: z.string().default('/health'),
+            tags: z.record(z.string(), z.string()).default({}),
+          }),
+        )
+        .default([]),
+      /** Scrape the suite's own services found through discovery as well. */
+      scrapeSelf: z.boolean().default(true),
+      /** HTTP and TCP probes run every \`custom\` interval. */
+      probes: z
+        .array(
+          z.discriminatedUnion('kind', [
+            z.strictObject({
+              kind: z.literal('http'),
+              name: z.string().regex(/^[A-Za-z0-9_-]+$/),
+              url: z.string().url(),
+              expectStatus: z.number().int().default(200),
+              bodyMatch: z.string().optional(),
+              tags: z.record(z.string(), z.string()).default({}),
+            }),
+            z.strictObject({
+              kind: z.literal('tcp'),
+              name: z.string().regex(/^[A-Za-z0-9_-]+$/),
+              host: z.string(),
+              port: z.number().int().min(1).max(65535),
+              tags: z.record(z.string(), z.string()).default({}),
+            }),
+          ]),
+        )
+        .default([]),
     })
     .prefault({}),
   /** Seed CORE_CONFIG: worker concurrency, in-flight queue size, batch size and per-step timeout (s). */
@@ -97,6 +138,13 @@ export const ConfigSchema = z.object({
     .object({
       maxMessageBytes: z.number().int().positive().default(512 * 1024),
       maxSamplesPerMessage: z.number().int().positive().default(10_000),
+      /** A sample may be at most this far in the future (clock skew). */
+      maxFutureMs: z.number().int().nonnegative().default(10 * 60_000),
+      /** Cardinality guard: most series per metric name, and in total; new series past a limit are refused. */
+      maxSeriesPerMetric: z.number().int().positive().default(10_000),
+      maxSeriesTotal: z.number().int().positive().default(1_000_000),
+      maxTags: z.number().int().positive().default(32),
+      maxTagValueLength: z.number().int().positive().default(256),
     })
     .prefault({}),
   storage: z
