@@ -31,7 +31,7 @@ describe('Bus', () => {
       const s = await (await nc.jetstreamManager()).streams.info(bus.ns.stream('INGEST'));
       return s.state.messages > 0 ? s : undefined;
     }, 5000, 'ingest stream to hold the message');
-    expect(info.config.subjects).toEqual([`${ns.id}.metrics.ingest.>`]);
+    expect(info.config.subjects).toEqual([`${ns.id}.metrics.ingest.>`, `${ns.id}.events.>`]);
   });
 
   it('drops a republished message with the same id (JetStream duplicate window)', async () => {
