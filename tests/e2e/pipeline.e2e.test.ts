@@ -104,7 +104,8 @@ describe('the first path, end to end', () => {
   });
 
   it('stores 10,000 samples from 100 messages exactly once, through a SIGKILL of storage mid-stream', async () => {
-    const t0 = 1_764_115_200_000;
+    // Recent: samples older than raw retention are refused.
+    const t0 = Date.now() - 600_000;
     const message = (m: number) => ({
       samples: Array.from({ length: 100 }, (_, i) => ({ name: 'e2e_load', value: m * 100 + i, ts: t0 + m, tags: { series: String(i) } })),
     });

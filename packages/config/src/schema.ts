@@ -149,6 +149,10 @@ export const ConfigSchema = z.object({
     .prefault({}),
   storage: z
     .object({
+      /** Seconds between folds of new samples into the rollup tiers. */
+      foldInterval: z.number().positive().default(5),
+      /** Seconds between retention runs (archive, then drop past-retention partitions). */
+      retentionInterval: z.number().positive().default(600),
       retention: z
         .object({ raw: DurationSchema.default('1d'), hourly: DurationSchema.default('7d'), daily: DurationSchema.default('30d') })
         .prefault({}),

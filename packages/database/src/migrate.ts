@@ -106,6 +106,54 @@ const MIGRATIONS: { version: number; sql: string }[] = [
       CREATE INDEX audit_log_at ON audit_log (at);
     `,
   },
+  {
+    // Raw samples partitioned by day (retention drops whole partitions), without a unique index: exactly-once
+    // comes from one idempotency record per bus message, written in the same transaction as its samples.
+    // Each rollup tier holds count/sum/min/max/last per series and bucket, so any average is exact. Rows
+    // written since the last fold wait in rollup_pending. Each partitioned table has a default partition, so
+    // a row never fails for want of a partition (restored or loaded-back history lands there).
+    version: 4,
+    sql: `
+      ALTER TABLE samples RENAME TO samples_v1;
+      CREATE TABLE samples (
+        series_id bigint NOT NULL,
+        ts timestamptz NOT NULL,
+        value double precision NOT NULL
+      ) PARTITION BY RANGE (ts);
+      CREATE TABLE samples_default PARTITION OF samples DEFAULT;
+      CREATE INDEX samples_series_ts ON samples (series_id, ts);
+      INSERT INTO samples SELECT series_id, ts, value FROM samples_v1;
+      DROP TABLE samples_v1;
+
+      CREATE TABLE ingested_messages (
+        id text PRIMARY KEY,
+        at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE INDEX ingested_messages_at ON ingested_messages (at);
+
+      CREATE TABLE rollup_pending (
+        series_id bigint NOT NULL,
+        ts timestamptz NOT NULL,
+        value double precision NOT NULL
+      );
+
+      CREATE TABLE rollup_1m (series_id bigint NOT NULL, bucket timestamptz NOT NULL, count bigint NOT NULL, sum double precision NOT NULL,
+        min double precision NOT NULL, max double precision NOT NULL, last double precision NOT NULL, last_ts timestamptz NOT NULL,
+        PRIMARY KEY (series_id, bucket)) PARTITION BY RANGE (bucket);
+      CREATE TABLE rollup_1m_default PARTITION OF rollup_1m DEFAULT;
+      CREATE TABLE rollup_5m (LIKE rollup_1m INCLUDING ALL) PARTITION BY RANGE (bucket);
+      CREATE TABLE rollup_5m_default PARTITION OF rollup_5m DEFAULT;
+      CREATE TABLE rollup_1h (LIKE rollup_1m INCLUDING ALL) PARTITION BY RANGE (bucket);
+      CREATE TABLE rollup_1h_default PARTITION OF rollup_1h DEFAULT;
+      CREATE TABLE rollup_1d (LIKE rollup_1m INCLUDING ALL) PARTITION BY RANGE (bucket);
+      CREATE TABLE rollup_1d_default PARTITION OF rollup_1d DEFAULT;
+
+      -- The seed's metrics shape, for ad-hoc SQL.
+      CREATE VIEW metrics AS
+        SELECT s.ts AS timestamp, se.name AS type, s.value, se.tags
+          FROM samples s JOIN series se ON se.id = s.series_id;
+    `,
+  },
 ];
 
 /** Creates the schema and applies pending migrations; replicas starting together wait on one advisory lock. */

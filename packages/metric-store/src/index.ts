@@ -3,3 +3,8 @@ export type { SeriesPoints } from './pg-sample-store.ts';
 export { RedisCurrentStore } from './redis-current-store.ts';
 export type { CurrentValue } from './redis-current-store.ts';
 export { seriesKey, sortTags, matchesTags } from './series-key.ts';
+export type { SampleMessage, WriteResult } from './pg-sample-store.ts';
+export { PartitionManager, partitionFor } from './partitions.ts';
+export type { Partition } from './partitions.ts';
+export { TIERS, TIER_BUCKET_MS, TIER_TABLE } from './tiers.ts';
+export type { Tier } from './tiers.ts';

@@ -1,7 +1,12 @@
+import { randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
+import copyStreams from 'pg-copy-streams';
 import { withTransaction } from '@terminusa/database';
 import type { Sample } from '@terminusa/bus';
 import { seriesKey, sortTags } from './series-key.ts';
+import { PartitionManager } from './partitions.ts';
 
 /** Series ids kept in memory; past this many the cache starts over rather than grow without bound. */
 const SERIES_CACHE_LIMIT = 1_000_000;
@@ -13,33 +18,66 @@ export interface SeriesPoints {
   points: [ts: number, value: number][];
 }
 
-/** Sample history in PostgreSQL: series identities plus (series, ts, value) rows, keyed so a repeat is a no-op. */
+/** Samples of one bus message, stored together or not at all. */
+export interface SampleMessage {
+  /** The message's idempotency key (its Nats-Msg-Id): a message seen before is skipped. */
+  id: string;
+  samples: readonly Sample[];
+}
+
+/** Outcome of a write. */
+export interface WriteResult {
+  stored: number;
+  /** Messages that had been stored before (redeliveries). */
+  duplicates: number;
+}
+
+/**
+ * Sample history in PostgreSQL: series identities, raw samples in daily partitions, and the rows waiting to be
+ * folded into the rollups. A message's samples and its idempotency record commit in one transaction, so a
+ * redelivered message stores nothing twice, without a unique index on every sample.
+ */
 export class PgSampleStore {
   private readonly seriesIds = new Map<string, number>();
+  private readonly partitions: PartitionManager;
 
-  constructor(private readonly pool: pg.Pool) {}
+  constructor(private readonly pool: pg.Pool) {
+    this.partitions = new PartitionManager(pool);
+  }
 
-  /** Stores samples in one transaction; returns how many were new (a redelivered sample is not stored twice). */
-  async insert(samples: readonly Sample[]): Promise<number> {
-    if (samples.length === 0) return 0;
+  /** Stores the samples of messages not seen before, in one transaction, streamed with COPY. */
+  async write(messages: readonly SampleMessage[]): Promise<WriteResult> {
+    if (messages.length === 0) return { stored: 0, duplicates: 0 };
+    // The same message twice in one batch (a redelivery overtaking its original) counts once.
+    const unique = [...new Map(messages.map((m) => [m.id, m])).values()];
+    let min = Infinity;
+    let max = -Infinity;
+    for (const m of unique) for (const s of m.samples) {
+      if (s.ts < min) min = s.ts;
+      if (s.ts > max) max = s.ts;
+    }
+    if (min <= max) await this.partitions.ensure('raw', min, max);
     return withTransaction(this.pool, async (client) => {
-      const ids = await this.resolveSeries(client, samples);
-      const seriesCol: number[] = new Array(samples.length);
-      const tsCol: number[] = new Array(samples.length);
-      const valueCol: number[] = new Array(samples.length);
-      samples.forEach((s, i) => {
-        seriesCol[i] = ids[i]!;
-        tsCol[i] = s.ts;
-        valueCol[i] = s.value;
-      });
-      const result = await client.query(
-        `INSERT INTO samples (series_id, ts, value)
-         SELECT s, to_timestamp(t / 1000.0), v FROM unnest($1::bigint[], $2::float8[], $3::float8[]) AS u(s, t, v)
-         ON CONFLICT DO NOTHING`,
-        [seriesCol, tsCol, valueCol],
-      );
-      return result.rowCount ?? 0;
+      const { rows } = await client.query<{ id: string }>('INSERT INTO ingested_messages (id) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING RETURNING id', [unique.map((m) => m.id)]);
+      const fresh = new Set(rows.map((r) => r.id));
+      const samples = unique.filter((m) => fresh.has(m.id)).flatMap((m) => m.samples);
+      if (samples.length > 0) {
+        const ids = await this.resolveSeries(client, samples);
+        let text = '';
+        samples.forEach((s, i) => {
+          text += `${ids[i]}\t${new Date(s.ts).toISOString()}\t${s.value}\n`;
+        });
+        const data = Buffer.from(text);
+        await pipeline(Readable.from([data]), client.query(copyStreams.from('COPY samples (series_id, ts, value) FROM STDIN')));
+        await pipeline(Readable.from([data]), client.query(copyStreams.from('COPY rollup_pending (series_id, ts, value) FROM STDIN')));
+      }
+      return { stored: samples.length, duplicates: unique.length - fresh.size };
     });
+  }
+
+  /** Stores samples as one new message (for tools and tests that have no bus message). */
+  async insert(samples: readonly Sample[]): Promise<number> {
+    return (await this.write([{ id: randomUUID(), samples }])).stored;
   }
 
   /** Series id of each sample, creating unknown series; keys are sorted so concurrent replicas lock in one order. */

@@ -25,16 +25,16 @@ afterAll(async () => {
 const sample = (name: string, ts: number, value: number, tags: Record<string, string> = {}): Sample => ({ name, ts, value, tags });
 
 describe('PgSampleStore', () => {
-  it('stores each sample once, however often the same batch is written', async () => {
+  it('stores the samples of a message once, however often the message is written', async () => {
     const store = new PgSampleStore(pool);
-    const batch = [sample('players_online', 1000, 1, { region: 'eu' }), sample('players_online', 2000, 2, { region: 'eu' }), sample('players_online', 1000, 5, { region: 'us' })];
-    expect(await store.insert(batch)).toBe(3);
-    expect(await store.insert(batch)).toBe(0);
-    // A second store (another replica) with a cold series cache gets the same series ids.
-    expect(await new PgSampleStore(pool).insert(batch)).toBe(0);
-    const { rows } = await pool.query('SELECT count(*)::int AS n FROM samples');
+    const samples = [sample('players_online', 1000, 1, { region: 'eu' }), sample('players_online', 2000, 2, { region: 'eu' }), sample('players_online', 1000, 5, { region: 'us' })];
+    expect(await store.write([{ id: 'm1', samples }])).toEqual({ stored: 3, duplicates: 0 });
+    expect(await store.write([{ id: 'm1', samples }])).toEqual({ stored: 0, duplicates: 1 });
+    // A second store (another replica) with a cold series cache, and the message twice in one batch.
+    expect(await new PgSampleStore(pool).write([{ id: 'm1', samples }, { id: 'm1', samples }])).toEqual({ stored: 0, duplicates: 1 });
+    const { rows } = await pool.query("SELECT count(*)::int AS n FROM samples s JOIN series se ON se.id = s.series_id WHERE se.name = 'players_online'");
     expect(rows[0].n).toBe(3);
-    const { rows: series } = await pool.query('SELECT count(*)::int AS n FROM series');
+    const { rows: series } = await pool.query("SELECT count(*)::int AS n FROM series WHERE name = 'players_online'");
     expect(series[0].n).toBe(2);
   });
 
@@ -54,13 +54,16 @@ describe('PgSampleStore', () => {
     expect(capped.series.flatMap((s) => s.points)).toHaveLength(2);
   });
 
-  it('keeps concurrent writers of new series consistent', async () => {
-    const batches = Array.from({ length: 4 }, (_, w) => Array.from({ length: 200 }, (_, i) => sample('concurrent_total', 1000 + w, i, { id: String(i % 50) })));
-    const counts = await Promise.all(batches.map((b) => new PgSampleStore(pool).insert(b)));
-    // Each batch holds 50 series × one ts; the 4 batches use different ts, so 4 × 50 rows are new.
-    expect(counts.reduce((a, b) => a + b, 0)).toBe(200);
+  it('keeps concurrent writers consistent: new series created once, a message redelivered to four replicas stored once', async () => {
+    const batch = (w: number) => Array.from({ length: 200 }, (_, i) => sample('concurrent_total', 1000 + w, i, { id: String(i % 50) }));
+    const distinct = await Promise.all([0, 1, 2, 3].map((w) => new PgSampleStore(pool).write([{ id: `c${w}`, samples: batch(w) }])));
+    expect(distinct.reduce((n, r) => n + r.stored, 0)).toBe(800);
+    const same = await Promise.all([0, 1, 2, 3].map(() => new PgSampleStore(pool).write([{ id: 'redelivered', samples: batch(9) }])));
+    expect(same.map((r) => r.stored).sort()).toEqual([0, 0, 0, 200]);
     const { rows } = await pool.query("SELECT count(*)::int AS n FROM series WHERE name = 'concurrent_total'");
     expect(rows[0].n).toBe(50);
+    const { rows: stored } = await pool.query("SELECT count(*)::int AS n FROM samples s JOIN series se ON se.id = s.series_id WHERE se.name = 'concurrent_total'");
+    expect(stored[0].n).toBe(1000);
   });
 });
 

@@ -1,14 +1,19 @@
+import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { Counter } from 'prom-client';
 import { consumeBatches, ensureConsumer } from '@terminusa/bus';
-import { PgSampleStore, RedisCurrentStore } from '@terminusa/metric-store';
 import { openDatabase } from '@terminusa/database';
+import { PartitionManager, PgSampleStore, RedisCurrentStore } from '@terminusa/metric-store';
 import { runService } from '@terminusa/runtime';
+import { ArchiveIndex } from './archive/archive-index.ts';
+import { applyRetention, retentionMs } from './retention/apply-retention.ts';
+import { foldRollups } from './rollup/fold-rollups.ts';
+import { startStorageJobs } from './schedule/storage-jobs.ts';
 import { storeSampleBatches } from './store-sample-batches.ts';
 
 await runService({
   name: 'storage',
-  description: 'stores metric history in PostgreSQL and current values in Redis, exactly once',
+  description: 'stores metric history in PostgreSQL and current values in Redis, exactly once; rolls up, retains and archives it',
   async start({ config, bus, logger, registry, health, onStop }) {
     const pool = await openDatabase(config, 'storage', { health, onStop });
 
@@ -18,8 +23,26 @@ await runService({
     health.add('redis', async () => void (await redis.ping()));
 
     const stored = new Counter({ name: 'tmon_storage_samples_stored_total', help: 'Samples written to history', registers: [registry] });
-    const duplicates = new Counter({ name: 'tmon_storage_samples_duplicate_total', help: 'Redelivered samples that were already stored', registers: [registry] });
+    const duplicates = new Counter({ name: 'tmon_storage_duplicate_messages_total', help: 'Redelivered messages whose samples were already stored', registers: [registry] });
     const invalid = new Counter({ name: 'tmon_storage_invalid_batches_total', help: 'Sample batches that failed validation', registers: [registry] });
+    const folded = new Counter({ name: 'tmon_storage_rollup_folded_total', help: 'Samples folded into the rollup tiers', registers: [registry] });
+    const archived = new Counter({ name: 'tmon_storage_archived_rows_total', help: 'Rows written to the archive by retention', registers: [registry] });
+
+    const partitions = new PartitionManager(pool);
+    const archive = new ArchiveIndex(join(config.dataDir, 'archive'));
+    const jobs = await startStorageJobs(
+      config,
+      {
+        fold: async () => folded.inc(await foldRollups(pool, partitions)),
+        retention: async () => {
+          const report = await applyRetention(pool, partitions, archive, retentionMs(config));
+          archived.inc(report.archived);
+          if (report.dropped.length || report.deletedFromDefault) logger.info('retention applied', { ...report });
+        },
+      },
+      logger,
+    );
+    onStop('storage jobs', () => jobs.stop());
 
     await ensureConsumer(await bus.nc.jetstreamManager(), bus.ns, 'storage', {
       ackWaitSeconds: config.core.timeout,

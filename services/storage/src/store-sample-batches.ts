@@ -1,5 +1,5 @@
-import { SUBJECTS, type Bus, type JsMsg, type Sample } from '@terminusa/bus';
-import type { PgSampleStore, RedisCurrentStore } from '@terminusa/metric-store';
+import { SUBJECTS, type Bus, type JsMsg } from '@terminusa/bus';
+import type { PgSampleStore, RedisCurrentStore, SampleMessage } from '@terminusa/metric-store';
 import type { Logger } from '@terminusa/runtime';
 
 /** Counts the storage step reports. */
@@ -10,25 +10,33 @@ export interface StoreCounters {
 }
 
 /**
+ * The idempotency key of a SAMPLES message: the processor's Nats-Msg-Id (derived from the ingest stream
+ * sequence), so a batch the processor published twice, even outside JetStream's duplicate window, is one.
+ */
+function messageId(msg: JsMsg): string {
+  return msg.headers?.get('Nats-Msg-Id') || `${msg.info.stream}:${msg.seq}`;
+}
+
+/**
  * Writes a batch of sample messages: history to PostgreSQL in one transaction, then current values to Redis.
- * Resolving means both are durable, so the caller may ack; a redelivered batch inserts nothing new.
+ * Resolving means both are durable, so the caller may ack; a redelivered message stores nothing new.
  */
 export function storeSampleBatches(bus: Bus, history: PgSampleStore, current: RedisCurrentStore, counters: StoreCounters, logger: Logger) {
   return async (messages: JsMsg[]): Promise<void> => {
-    const samples: Sample[] = [];
+    const batches: SampleMessage[] = [];
     for (const msg of messages) {
       const decoded = bus.decode(SUBJECTS.samples, msg.subject, msg.data);
       if (decoded.ok) {
-        for (const s of decoded.value.samples) samples.push(s);
+        batches.push({ id: messageId(msg), samples: decoded.value.samples });
       } else {
         // Only the processor publishes here, so this is a bug upstream; retrying would not fix it.
         counters.invalid(1);
         logger.error('invalid sample batch dropped', { err: decoded.error.message, seq: msg.seq });
       }
     }
-    const inserted = await history.insert(samples);
-    await current.update(samples);
-    counters.stored(inserted);
-    counters.duplicates(samples.length - inserted);
+    const { stored, duplicates } = await history.write(batches);
+    await current.update(batches.flatMap((b) => b.samples));
+    counters.stored(stored);
+    counters.duplicates(duplicates);
   };
 }

@@ -1,0 +1,66 @@
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, rename, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip, createGzip } from 'node:zlib';
+import pg from 'pg';
+import copyStreams from 'pg-copy-streams';
+import { TIER_TABLE, type Tier } from '@terminusa/metric-store';
+import type { ArchiveEntry, ArchiveIndex } from './archive-index.ts';
+
+/** Writes the rows of `tier` in [from, to) to a gzip file in the archive and records it; returns the entry. */
+export async function archiveRange(pool: pg.Pool, index: ArchiveIndex, tier: Tier, source: string, from: number, to: number): Promise<ArchiveEntry> {
+  const { column } = TIER_TABLE[tier];
+  const stamp = (ms: number) => new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const file = join(tier, `${stamp(from)}_${stamp(to)}.tsv.gz`);
+  const path = join(index.dir, file);
+  await mkdir(join(index.dir, tier), { recursive: true });
+  const client = await pool.connect();
+  let rows = 0;
+  try {
+    const copy = client.query(
+      copyStreams.to(`COPY (SELECT * FROM ${pg.escapeIdentifier(source)} WHERE ${column} >= '${new Date(from).toISOString()}' AND ${column} < '${new Date(to).toISOString()}') TO STDOUT`),
+    );
+    const count = async function* (src: AsyncIterable<Buffer>) {
+      for await (const part of src) {
+        for (let i = part.indexOf(10); i !== -1; i = part.indexOf(10, i + 1)) rows++;
+        yield part;
+      }
+    };
+    // Through a temporary name: a crash leaves no file that looks complete.
+    await pipeline(copy, count, createGzip(), createWriteStream(`${path}.tmp`));
+    await rename(`${path}.tmp`, path);
+  } finally {
+    client.release();
+  }
+  const entry: ArchiveEntry = { tier, file, from, to, rows, bytes: (await stat(path)).size, archivedAt: new Date().toISOString() };
+  await index.add(entry);
+  return entry;
+}
+
+/** Loads archived rows of `tier` overlapping [from, to) back into its table; returns the rows loaded. */
+export async function loadArchive(pool: pg.Pool, index: ArchiveIndex, tier: Tier, from: number, to: number): Promise<number> {
+  const entries = (await index.entries()).filter((e) => e.tier === tier && e.from < to && e.to > from);
+  const { table } = TIER_TABLE[tier];
+  let loaded = 0;
+  for (const e of entries) {
+    const client = await pool.connect();
+    try {
+      // Into a staging copy first, so rows already present (loaded before) are not added twice.
+      await client.query('BEGIN');
+      await client.query(`CREATE TEMP TABLE archive_load (LIKE ${pg.escapeIdentifier(table)}) ON COMMIT DROP`);
+      await pipeline(createReadStream(join(index.dir, e.file)), createGunzip(), client.query(copyStreams.from('COPY archive_load FROM STDIN')) as unknown as Writable);
+      const key = tier === 'raw' ? 'series_id, ts, value' : 'series_id, bucket';
+      const { rowCount } = await client.query(`INSERT INTO ${pg.escapeIdentifier(table)} SELECT * FROM archive_load a WHERE NOT EXISTS (SELECT 1 FROM ${pg.escapeIdentifier(table)} t WHERE (${key.split(', ').map((k) => `t.${k} = a.${k}`).join(' AND ')}))`);
+      await client.query('COMMIT');
+      loaded += rowCount ?? 0;
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+  return loaded;
+}

@@ -1,0 +1,59 @@
+import pg from 'pg';
+import { durationMs, type Config } from '@terminusa/config';
+import { TIER_TABLE, TIERS, type PartitionManager, type Tier } from '@terminusa/metric-store';
+import type { ArchiveIndex } from '../archive/archive-index.ts';
+import { archiveRange } from '../archive/archive-partition.ts';
+
+/** How long each tier is kept: raw from storage.retention.raw, the rollups from aggregation.retention (the seed's AGGREGATION table wins). */
+export function retentionMs(config: Readonly<Config>): Record<Tier, number> {
+  const agg = config.aggregation.retention;
+  return {
+    raw: durationMs(config.storage.retention.raw),
+    '1m': durationMs(agg['1m'] ?? '2h'),
+    '5m': durationMs(agg['5m'] ?? '24h'),
+    '1h': durationMs(agg['1h'] ?? '7d'),
+    '1d': durationMs(agg['1d'] ?? '90d'),
+  };
+}
+
+/** What one retention run did. */
+export interface RetentionReport {
+  dropped: string[];
+  archived: number;
+  deletedFromDefault: number;
+}
+
+/**
+ * Removes data past each tier's retention by dropping whole partitions, after writing them to the archive.
+ * Rows past retention in a default partition (restored or loaded-back data) are archived and deleted.
+ * Ranges already in the archive (loaded back earlier) are not archived twice.
+ */
+export async function applyRetention(pool: pg.Pool, partitions: PartitionManager, index: ArchiveIndex, retention: Record<Tier, number>, now = Date.now()): Promise<RetentionReport> {
+  const report: RetentionReport = { dropped: [], archived: 0, deletedFromDefault: 0 };
+  const archived = await index.entries();
+  const already = (tier: Tier, from: number, to: number) => archived.some((e) => e.tier === tier && e.from <= from && e.to >= to);
+  for (const tier of TIERS) {
+    const cutoff = now - retention[tier];
+    const { table, column } = TIER_TABLE[tier];
+    for (const p of await partitions.list(tier)) {
+      if (p.to > cutoff) continue;
+      if (!already(tier, p.from, p.to)) {
+        report.archived += (await archiveRange(pool, index, tier, p.name, p.from, p.to)).rows;
+      }
+      await pool.query(`DROP TABLE ${pg.escapeIdentifier(p.name)}`);
+      partitions.forget(p.name);
+      report.dropped.push(p.name);
+    }
+    const def = `${table}_default`;
+    const { rows } = await pool.query<{ min: Date | null }>(`SELECT min(${column}) AS min FROM ${pg.escapeIdentifier(def)} WHERE ${column} < $1`, [new Date(cutoff)]);
+    if (rows[0]?.min) {
+      const from = rows[0].min.getTime();
+      if (!already(tier, from, cutoff)) report.archived += (await archiveRange(pool, index, tier, def, from, cutoff)).rows;
+      const { rowCount } = await pool.query(`DELETE FROM ${pg.escapeIdentifier(def)} WHERE ${column} < $1`, [new Date(cutoff)]);
+      report.deletedFromDefault += rowCount ?? 0;
+    }
+  }
+  // Idempotency records need only outlive the longest a message can be redelivered; raw retention bounds that.
+  await pool.query('DELETE FROM ingested_messages WHERE at < $1', [new Date(now - retention.raw)]);
+  return report;
+}

@@ -1,0 +1,47 @@
+import type pg from 'pg';
+import { withTransaction } from '@terminusa/database';
+import { TIER_BUCKET_MS, type PartitionManager } from '@terminusa/metric-store';
+
+/** Rows folded per statement, so a backlog is worked off in bounded transactions. */
+const FOLD_BATCH = 200_000;
+
+const TIERS = Object.keys(TIER_BUCKET_MS) as (keyof typeof TIER_BUCKET_MS)[];
+
+/** One tier's additive upsert of the moved rows: count and sum add up, min/max widen, last follows the newest ts. */
+function foldInto(tier: keyof typeof TIER_BUCKET_MS): string {
+  const width = `${TIER_BUCKET_MS[tier] / 1000} seconds`;
+  return `INSERT INTO rollup_${tier} AS r (series_id, bucket, count, sum, min, max, last, last_ts)
+    SELECT series_id, date_bin('${width}', ts, 'epoch'), count(*), sum(value), min(value), max(value), (array_agg(value ORDER BY ts DESC))[1], max(ts)
+      FROM moved GROUP BY 1, 2
+    ON CONFLICT (series_id, bucket) DO UPDATE SET
+      count = r.count + EXCLUDED.count, sum = r.sum + EXCLUDED.sum,
+      min = LEAST(r.min, EXCLUDED.min), max = GREATEST(r.max, EXCLUDED.max),
+      last = CASE WHEN EXCLUDED.last_ts >= r.last_ts THEN EXCLUDED.last ELSE r.last END,
+      last_ts = GREATEST(r.last_ts, EXCLUDED.last_ts)`;
+}
+
+/**
+ * Folds the rows written since the last fold into every rollup tier (1m, 5m, 1h, 1d). Moving a row out of
+ * rollup_pending and adding it to the tiers is one statement, so a row is counted exactly once, and a late
+ * sample simply adds to its (older) bucket. Returns the number of raw rows folded.
+ */
+export async function foldRollups(pool: pg.Pool, partitions: PartitionManager): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const { rows } = await pool.query<{ min: Date | null; max: Date | null }>('SELECT min(ts) AS min, max(ts) AS max FROM rollup_pending');
+    const { min, max } = rows[0]!;
+    if (!min || !max) return total;
+    for (const tier of TIERS) await partitions.ensure(tier, min.getTime(), max.getTime());
+    const folded = await withTransaction(pool, async (client) => {
+      const ctes = TIERS.map((t) => `f${t} AS (${foldInto(t)} RETURNING 1)`).join(',\n');
+      const { rows: counted } = await client.query<{ n: string }>(
+        `WITH moved AS (DELETE FROM rollup_pending WHERE ctid = ANY (ARRAY(SELECT ctid FROM rollup_pending LIMIT ${FOLD_BATCH})) RETURNING series_id, ts, value),
+         ${ctes}
+         SELECT count(*) AS n FROM moved`,
+      );
+      return Number(counted[0]!.n);
+    });
+    total += folded;
+    if (folded < FOLD_BATCH) return total;
+  }
+}

@@ -1,0 +1,34 @@
+import { Queue, Worker, type ConnectionOptions } from 'bullmq';
+import type { Config } from '@terminusa/config';
+import type { Logger } from '@terminusa/runtime';
+
+/** The storage service's periodic jobs and what each does. */
+export interface StorageJobs {
+  fold(): Promise<unknown>;
+  retention(): Promise<unknown>;
+}
+
+/**
+ * Folding and retention as BullMQ job schedulers: every replica declares them, and each run goes to one
+ * replica, so two replicas never fold or drop the same rows at once.
+ */
+export async function startStorageJobs(config: Readonly<Config>, jobs: StorageJobs, logger: Logger): Promise<{ stop(): Promise<void> }> {
+  const connection: ConnectionOptions = { url: config.redis.url, maxRetriesPerRequest: null };
+  const prefix = `${config.redis.prefix}bull`;
+  const queue = new Queue('storage', { connection, prefix });
+  const every = (s: number) => Math.max(1000, Math.round(s * 1000));
+  await queue.upsertJobScheduler('fold-rollups', { every: every(config.storage.foldInterval) }, { name: 'fold', opts: { removeOnComplete: 100, removeOnFail: 100 } });
+  await queue.upsertJobScheduler('retention', { every: every(config.storage.retentionInterval) }, { name: 'retention', opts: { removeOnComplete: 100, removeOnFail: 100 } });
+  const worker = new Worker(
+    'storage',
+    async (job) => (job.name === 'fold' ? jobs.fold() : jobs.retention()),
+    { connection, prefix, concurrency: 1, lockDuration: 60_000 },
+  );
+  worker.on('failed', (job, err) => logger.error('storage job failed', { job: job?.name, err }));
+  return {
+    async stop() {
+      await worker.close();
+      await queue.close();
+    },
+  };
+}
