@@ -1,16 +1,36 @@
+import { Redis } from 'ioredis';
 import { Counter } from 'prom-client';
 import { consumeBatches, ensureConsumer } from '@terminusa/bus';
 import { runService } from '@terminusa/runtime';
-import { ingestPipeline, type IngestWork } from './pipeline/index.ts';
-import { routeResults } from './route-results.ts';
+import { ingestLimits, ingestPipeline } from './pipeline/index.ts';
+import { RedisSeriesIndex } from './cardinality/redis-series-index.ts';
+import { RedisEventCounters } from './events/redis-event-counters.ts';
+import { handleIngestBatch } from './handle-ingest-batch.ts';
 
 await runService({
   name: 'processor',
-  description: 'validates and normalizes raw metric messages and forwards them for storage and alerting',
-  async start({ config, bus, logger, registry, onStop }) {
-    const samplesIn = new Counter({ name: 'tmon_processor_samples_accepted_total', help: 'Samples accepted and forwarded', registers: [registry] });
+  description: 'validates and normalizes raw metric messages, counts game events, and forwards them for storage and alerting',
+  async start({ config, bus, logger, registry, health, onStop }) {
+    // Registered before the consumer, so it is closed after the consumer finished its last batch.
+    const redis = new Redis(config.redis.url, { lazyConnect: true, maxRetriesPerRequest: 3 });
+    await redis.connect();
+    onStop('redis', () => void redis.disconnect());
+    health.add('redis', async () => void (await redis.ping()));
+
+    const accepted = new Counter({ name: 'tmon_processor_samples_accepted_total', help: 'Samples accepted and forwarded', registers: [registry] });
     const rejected = new Counter({ name: 'tmon_processor_rejections_total', help: 'Rejected samples or messages, by the field that was wrong', labelNames: ['field'], registers: [registry] });
-    const processMessage = ingestPipeline(config.ingest);
+    const cardinality = new Counter({
+      name: 'tmon_processor_cardinality_rejections_total',
+      help: 'Samples refused because they would start a series past a cardinality limit, by metric name',
+      labelNames: ['metric'],
+      registers: [registry],
+    });
+
+    const processMessage = ingestPipeline(ingestLimits(config), {
+      series: new RedisSeriesIndex(redis, config.redis.prefix, config.ingest),
+      counters: new RedisEventCounters(redis, config.redis.prefix),
+      onCardinalityRefused: (metric) => cardinality.inc({ metric }),
+    });
 
     await ensureConsumer(await bus.nc.jetstreamManager(), bus.ns, 'processor', {
       ackWaitSeconds: config.core.timeout,
@@ -19,27 +39,18 @@ await runService({
     const consumer = await consumeBatches(
       bus,
       'processor',
-      async (messages) => {
-        await Promise.all(
-          messages.map((msg) => {
-            const work: IngestWork = {
-              subject: bus.ns.relative(msg.subject) ?? msg.subject,
-              raw: msg.data,
-              receivedAt: Math.floor(msg.info.timestampNanos / 1e6),
-              rejections: [],
-            };
-            processMessage(work);
-            samplesIn.inc(work.samples?.length ?? 0);
-            for (const r of work.rejections) rejected.inc({ field: r.field.replace(/\[\d+\]/, '[]') });
-            return routeResults(bus, logger, msg, work);
-          }),
-        );
-      },
+      handleIngestBatch({
+        bus,
+        logger,
+        processMessage,
+        workers: config.core.workers,
+        counters: { accepted: (n) => accepted.inc(n), rejected: (field) => rejected.inc({ field }) },
+      }),
       {
         maxBatch: config.core.batchSize,
         lingerMs: 5,
         retryDelayMs: 1000,
-        onError: (err, batch) => logger.error('forwarding failed; batch will be redelivered', { err, messages: batch.length }),
+        onError: (err, batch) => logger.error('processing failed; batch will be redelivered', { err, messages: batch.length }),
       },
     );
     onStop('ingest consumer', () => consumer.stop());

@@ -20,11 +20,12 @@ export async function routeResults(bus: Bus, logger: Logger, msg: JsMsg, work: I
   const writes: Promise<void>[] = [];
   const id = `${bus.ns.stream('INGEST')}:${msg.seq}`;
   const source = work.source ?? '_invalid';
-  if (work.samples && work.samples.length > 0) {
-    writes.push(bus.persist(SUBJECTS.samples, [], { source, samples: work.samples }, `samples:${id}`));
+  const samples = (work.samples ?? []).map((s) => s.sample);
+  if (samples.length > 0) {
+    writes.push(bus.persist(SUBJECTS.samples, [], { source, samples }, `samples:${id}`));
   }
   if (work.rejections.length > 0) {
-    const accepted = work.samples?.length ?? 0;
+    const accepted = samples.length;
     logger.warn('rejected metric input', { subject: work.subject, accepted, rejected: work.rejections.slice(0, 10), rejectedCount: work.rejections.length });
     writes.push(
       bus.persist(

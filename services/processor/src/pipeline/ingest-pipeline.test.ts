@@ -1,32 +1,41 @@
 import { describe, expect, it } from 'vitest';
-import { ingestPipeline, type IngestWork } from './index.ts';
+import { validateMessage, type IngestLimits, type IngestWork } from './index.ts';
 
 const RECEIVED_AT = 1_764_115_200_000;
-const run = ingestPipeline({ maxMessageBytes: 4096, maxSamplesPerMessage: 3 });
+const MINUTE = 60_000;
+const DAY = 86_400_000;
+const LIMITS: IngestLimits = { maxMessageBytes: 4096, maxSamplesPerMessage: 3, maxTags: 3, maxTagValueLength: 16, maxFutureMs: 10 * MINUTE, maxAgeMs: DAY };
+const run = validateMessage(LIMITS);
 
-function process(body: unknown, subject = 'metrics.ingest.game'): IngestWork {
+async function process(body: unknown, subject = 'metrics.ingest.game'): Promise<IngestWork> {
   const raw = typeof body === 'string' ? body : JSON.stringify(body);
-  const work: IngestWork = { subject, raw: new TextEncoder().encode(raw), receivedAt: RECEIVED_AT, rejections: [] };
-  run(work);
+  const work: IngestWork = { subject, raw: new TextEncoder().encode(raw), receivedAt: RECEIVED_AT, seq: 1, rejections: [] };
+  await run(work);
   return work;
 }
 
-describe('ingest pipeline', () => {
-  it('normalizes a good message: default ts is the receipt time, tags sorted, missing tags empty', () => {
-    const work = process({ samples: [{ name: 'players_online', value: 1234, ts: 1764115200123, tags: { shard: '7', region: 'eu' } }, { name: 'queue_depth', value: 3 }] });
+const samplesOf = (work: IngestWork) => work.samples?.map((s) => s.sample);
+
+describe('metric messages', () => {
+  it('normalizes a good message: default ts is the receipt time, tags sorted, missing tags empty, series keyed', async () => {
+    const work = await process({ samples: [{ name: 'players_online', value: 1234, ts: 1764115200123, tags: { shard: '7', region: 'eu' } }, { name: 'queue_depth', value: 3 }] });
     expect(work.rejections).toEqual([]);
     expect(work.source).toBe('game');
-    expect(work.samples).toEqual([
+    expect(samplesOf(work)).toEqual([
       { name: 'players_online', value: 1234, ts: 1764115200123, tags: { region: 'eu', shard: '7' } },
       { name: 'queue_depth', value: 3, ts: RECEIVED_AT, tags: {} },
     ]);
-    expect(Object.keys(work.samples![0]!.tags)).toEqual(['region', 'shard']);
+    expect(Object.keys(work.samples![0]!.sample.tags)).toEqual(['region', 'shard']);
+    expect(work.samples!.map((s) => [s.field, s.series])).toEqual([
+      ['samples[0]', 'players_online{region="eu",shard="7"}'],
+      ['samples[1]', 'queue_depth'],
+    ]);
   });
 
-  it('rejects bad samples with their field and keeps the good ones beside them', () => {
-    const work = process({ samples: [{ name: 'ok_metric', value: 1 }, { name: '1bad', value: 1 }, { name: 'x', value: 'NaN' }] });
+  it('rejects bad samples with their field and keeps the good ones beside them', async () => {
+    const work = await process({ samples: [{ name: 'ok_metric', value: 1 }, { name: '1bad', value: 1 }, { name: 'x', value: 'NaN' }] });
     expect(work.refused).toBeUndefined();
-    expect(work.samples!.map((s) => s.name)).toEqual(['ok_metric']);
+    expect(samplesOf(work)!.map((s) => s.name)).toEqual(['ok_metric']);
     expect(work.rejections.map((r) => [r.index, r.field])).toEqual([
       [1, 'samples[1].name'],
       [2, 'samples[2].value'],
@@ -40,8 +49,8 @@ describe('ingest pipeline', () => {
     ['empty samples', { samples: [] }, 'samples', /at least one/],
     ['too many samples', { samples: [1, 2, 3, 4].map((v) => ({ name: 'a', value: v })) }, 'samples', /exceed the limit of 3/],
     ['an oversized message', { samples: [{ name: 'a', value: 1, tags: { pad: 'x'.repeat(5000) } }] }, '(message)', /exceeds the limit of 4096/],
-  ])('refuses %s as a whole with its reason', (_case, body, field, reason) => {
-    const work = process(body);
+  ])('refuses %s as a whole with its reason', async (_case, body, field, reason) => {
+    const work = await process(body);
     expect(work.refused).toBe(true);
     expect(work.samples).toBeUndefined();
     expect(work.rejections.some((r) => r.field === field || r.field.startsWith(field))).toBe(true);
@@ -51,21 +60,117 @@ describe('ingest pipeline', () => {
   it.each([
     ['NaN', Number.NaN],
     ['Infinity', Number.POSITIVE_INFINITY],
-  ])('rejects a %s value (JSON has no such number, so it arrives as null)', (_case, value) => {
-    const work = process({ samples: [{ name: 'a', value }] });
+  ])('rejects a %s value (JSON has no such number, so it arrives as null)', async (_case, value) => {
+    const work = await process({ samples: [{ name: 'a', value }] });
     expect(work.rejections[0]).toMatchObject({ index: 0, field: 'samples[0].value' });
   });
 
-  it('rejects wrong types field by field', () => {
-    const work = process({ samples: [{ name: 'a', value: 1, ts: 'yesterday' }, { name: 'b', value: 1, tags: { 'bad-key': 'v' } }, { name: 'c', value: 2, tags: { k: 5 } }] });
+  it('rejects wrong types field by field', async () => {
+    const work = await process({ samples: [{ name: 'a', value: 1, ts: 'yesterday' }, { name: 'b', value: 1, tags: { 'bad-key': 'v' } }, { name: 'c', value: 2, tags: { k: 5 } }] });
     expect(work.rejections.map((r) => r.field)).toEqual(['samples[0].ts', 'samples[1].tags.bad-key', 'samples[2].tags.k']);
     expect(work.samples).toEqual([]);
   });
 
-  it.each(['metrics.ingest', 'metrics.ingest.a.b', 'metrics.other.x'])('refuses the unknown subject %s', (subject) => {
-    const work = process({ samples: [{ name: 'a', value: 1 }] }, subject);
+  it.each([
+    ['an unknown field', { name: 'a', value: 1, unit: 's' }, 'samples[0]', /unrecognized key/i],
+    ['a name over 200 characters', { name: 'a'.repeat(201), value: 1 }, 'samples[0].name', /at most 200/],
+    ['a fractional timestamp', { name: 'a', value: 1, ts: 1.5 }, 'samples[0].ts', /integer/],
+    ['a negative timestamp', { name: 'a', value: 1, ts: -5 }, 'samples[0].ts', /epoch milliseconds/],
+    ['more tags than ingest.maxTags', { name: 'a', value: 1, tags: { a: '1', b: '2', c: '3', d: '4' } }, 'samples[0].tags', /at most 3 tags/],
+    ['a tag value longer than ingest.maxTagValueLength', { name: 'a', value: 1, tags: { k: 'x'.repeat(17) } }, 'samples[0].tags.k', /at most 16 characters/],
+    ['a timestamp too far ahead of receipt', { name: 'a', value: 1, ts: RECEIVED_AT + 10 * MINUTE + 1 }, 'samples[0].ts', /too far in the future: .* the limit is 600000 ms \(ingest\.maxFutureMs\)/],
+    ['a timestamp older than the raw retention', { name: 'a', value: 1, ts: RECEIVED_AT - DAY - 1 }, 'samples[0].ts', /too old: .*raw retention keeps 86400000 ms \(storage\.retention\.raw\)/],
+    ['an absurd timestamp', { name: 'a', value: 1, ts: 9e15 }, 'samples[0].ts', /too far in the future: 9000000000000000 is/],
+  ])('rejects %s, naming the field and why', async (_case, sample, field, reason) => {
+    const work = await process({ samples: [{ name: 'good', value: 1 }, sample] });
+    const expectedField = field.replace('samples[0]', 'samples[1]');
+    expect(work.refused).toBeUndefined();
+    expect(work.rejections).toHaveLength(1);
+    expect(work.rejections[0]).toMatchObject({ index: 1, field: expectedField });
+    expect(work.rejections[0]!.reason).toMatch(reason);
+    expect(samplesOf(work)!.map((s) => s.name)).toEqual(['good']);
+  });
+
+  it('takes the tag limits from the configuration rather than the bus defaults', async () => {
+    const tags = Object.fromEntries(Array.from({ length: 40 }, (_, i) => [`t${i}`, 'v'.repeat(300)]));
+    const work: IngestWork = { subject: 'metrics.ingest.game', raw: new TextEncoder().encode(JSON.stringify({ samples: [{ name: 'a', value: 1, tags }] })), receivedAt: RECEIVED_AT, seq: 1, rejections: [] };
+    await validateMessage({ ...LIMITS, maxMessageBytes: 1 << 20, maxTags: 40, maxTagValueLength: 300 })(work);
+    expect(work.rejections).toEqual([]);
+    expect(work.samples).toHaveLength(1);
+  });
+
+  it('accepts timestamps at the edges of the window', async () => {
+    const work = await process({ samples: [{ name: 'a', value: 1, ts: RECEIVED_AT + 10 * MINUTE }, { name: 'a', value: 2, ts: RECEIVED_AT - DAY }] });
+    expect(work.rejections).toEqual([]);
+    expect(work.samples).toHaveLength(2);
+  });
+
+  it.each(['metrics.ingest', 'metrics.ingest.a.b', 'metrics.other.x', 'metrics.ingest.bad!'])('refuses the unknown subject %s', async (subject) => {
+    const work = await process({ samples: [{ name: 'a', value: 1 }] }, subject);
     expect(work.refused).toBe(true);
     expect(work.rejections[0]).toMatchObject({ field: 'subject' });
     expect(work.rejections[0]!.reason).toContain('unknown subject');
+  });
+});
+
+describe('game events', () => {
+  it('turns an event into the increments of events_total and events_value_total, tagged with source, type and its tags', async () => {
+    const work = await process({ ts: RECEIVED_AT - 5000, value: 2.5, tags: { map: 'dust', mode: 'ranked' }, extra: 'kept loose' }, 'events.game.match_started');
+    expect(work.rejections).toEqual([]);
+    expect(work.source).toBe('game');
+    const tags = { map: 'dust', mode: 'ranked', source: 'game', type: 'match_started' };
+    expect(samplesOf(work)).toEqual([
+      { name: 'events_total', value: 1, ts: RECEIVED_AT - 5000, tags },
+      { name: 'events_value_total', value: 2.5, ts: RECEIVED_AT - 5000, tags },
+    ]);
+    expect(Object.keys(work.samples![0]!.sample.tags)).toEqual(['map', 'mode', 'source', 'type']);
+    expect(work.samples![0]!.series).toBe('events_total{map="dust",mode="ranked",source="game",type="match_started"}');
+  });
+
+  it('counts an event without value or ts at the receipt time, with events_total only', async () => {
+    const work = await process({}, 'events.game.login');
+    expect(samplesOf(work)).toEqual([{ name: 'events_total', value: 1, ts: RECEIVED_AT, tags: { source: 'game', type: 'login' } }]);
+  });
+
+  it.each([
+    ['a subject without type', 'events.game', 'subject', /unknown subject events\.game: publish to events\.<source>\.<type>/],
+    ['a subject with too many tokens', 'events.game.match.started', 'subject', /unknown subject/],
+    ['a source that is not a token', 'events.ga!me.login', 'subject', /unknown subject/],
+    ['a type longer than 64 characters', `events.game.${'t'.repeat(65)}`, 'subject', /unknown subject/],
+  ])('refuses %s', async (_case, subject, field, reason) => {
+    const work = await process({ value: 1 }, subject);
+    expect(work.refused).toBe(true);
+    expect(work.rejections[0]).toMatchObject({ field });
+    expect(work.rejections[0]!.reason).toMatch(reason);
+  });
+
+  it.each([
+    ['malformed JSON', '{"value": ', '(message)', /malformed JSON/],
+    ['a body that is not an object', [1, 2], '(message)', /expected object/],
+    ['a value of the wrong type', { value: 'high' }, 'value', /expected number/],
+    ['a value that is not finite', '{"value": 1e999}', 'value', /Infinity|finite/],
+    ['a ts of the wrong type', { ts: 'yesterday' }, 'ts', /expected number/],
+    ['tags of the wrong type', { tags: { k: 5 } }, 'tags.k', /expected string/],
+    ['too many tags', { tags: { a: '1', b: '2', c: '3', d: '4' } }, 'tags', /at most 3 tags/],
+    ['a tag value that is too long', { tags: { k: 'x'.repeat(17) } }, 'tags.k', /at most 16 characters/],
+    ['a tag named source', { tags: { source: 'other' } }, 'tags.source', /taken from the subject/],
+    ['a tag named type', { tags: { type: 'other' } }, 'tags.type', /taken from the subject/],
+    ['a ts too far ahead', { ts: RECEIVED_AT + 11 * MINUTE }, 'ts', /too far in the future/],
+    ['a ts older than the raw retention', { ts: RECEIVED_AT - 2 * DAY }, 'ts', /too old/],
+    ['an oversized event', { tags: { pad: 'x'.repeat(5000) } }, '(message)', /exceeds the limit of 4096/],
+  ])('refuses an event with %s, naming the field and why', async (_case, body, field, reason) => {
+    const work = await process(body, 'events.game.match_started');
+    expect(work.refused).toBe(true);
+    expect(work.samples).toBeUndefined();
+    expect(work.rejections[0]).toMatchObject({ field });
+    expect(work.rejections[0]!.reason).toMatch(reason);
+  });
+});
+
+describe('routing', () => {
+  it.each(['events', 'other.game', 'metrics.samples'])('refuses the subject %s that is neither metrics nor events', async (subject) => {
+    const work = await process({ samples: [{ name: 'a', value: 1 }] }, subject);
+    expect(work.refused).toBe(true);
+    expect(work.rejections).toEqual([{ field: 'subject', reason: `unknown subject ${subject}: publish to metrics.ingest.<source> or events.<source>.<type>` }]);
   });
 });

@@ -1,10 +1,10 @@
+import { seriesKey, sortTags } from '@terminusa/metric-store';
 import type { Stage } from './stage.ts';
 
-/** Fills the defaults: a missing timestamp is the time the stream received the message; missing tags are empty; tags sorted. */
+/** Fills the defaults (a missing timestamp is the stream's receipt time, missing tags are empty), sorts tags and keys each series. */
 export const normalize: Stage = (work) => {
-  work.samples = (work.valid ?? []).map(({ sample }) => {
-    const tags: Record<string, string> = {};
-    for (const key of Object.keys(sample.tags ?? {}).sort()) tags[key] = sample.tags![key]!;
-    return { name: sample.name, value: sample.value, ts: sample.ts ?? work.receivedAt, tags };
+  work.samples = (work.valid ?? []).map(({ index, sample }) => {
+    const tags = sortTags(sample.tags ?? {});
+    return { field: `samples[${index}]`, index, series: seriesKey(sample.name, tags), sample: { name: sample.name, value: sample.value, ts: sample.ts ?? work.receivedAt, tags } };
   });
 };

@@ -1,30 +1,67 @@
-import type { IngestSample, Rejection, Sample } from '@terminusa/bus';
+import type { GameEvent, IngestSample, Rejection, Sample } from '@terminusa/bus';
 
-/** One raw ingest message as it moves through the pipeline. */
+/** A normalized sample with its series identity and the field it is reported under when refused. */
+export interface KeyedSample {
+  /** `samples[3]` for a sample of a metric message, `(event)` for a counter of a game event. */
+  readonly field: string;
+  /** Position in the message's `samples`, absent for event counters. */
+  readonly index?: number;
+  /** Series key in Prometheus notation, `name{a="1",b="2"}`. */
+  readonly series: string;
+  sample: Sample;
+}
+
+/** A game event once its subject and body were checked. */
+export interface ParsedEvent {
+  readonly type: string;
+  readonly body: GameEvent;
+}
+
+/** One raw message of the INGEST stream (metric message or game event) as it moves through the pipeline. */
 export interface IngestWork {
-  /** Subject relative to the namespace, e.g. `metrics.ingest.game`. */
+  /** Subject relative to the namespace, e.g. `metrics.ingest.game` or `events.game.match_started`. */
   readonly subject: string;
   readonly raw: Uint8Array;
   /** When the stream captured the message (epoch ms): the default timestamp, the same on every redelivery. */
   readonly receivedAt: number;
+  /** Sequence of the message in the INGEST stream: the same on every redelivery. */
+  readonly seq: number;
   source?: string;
   candidates?: unknown[];
   valid?: { index: number; sample: IngestSample }[];
-  samples?: Sample[];
+  event?: ParsedEvent;
+  /** The samples still going on; for an event, counter increments until the counting stage makes them totals. */
+  samples?: KeyedSample[];
   rejections: Rejection[];
   /** Set when the whole message is refused; later stages do nothing. */
   refused?: boolean;
 }
 
 /** A step of the processing pipeline: it reads and extends the work item, and may refuse all or part of it. */
-export type Stage = (work: IngestWork) => void;
+export type Stage = (work: IngestWork) => void | Promise<void>;
 
 /** Runs stages in order, stopping once the message is refused. */
 export function pipeline(...stages: Stage[]): Stage {
-  return (work) => {
+  return async (work) => {
     for (const stage of stages) {
       if (work.refused) return;
-      stage(work);
+      await stage(work);
     }
+  };
+}
+
+/** Refuses the whole message with one reason. */
+export function refuse(work: IngestWork, field: string, reason: string): void {
+  work.rejections.push({ field, reason });
+  work.refused = true;
+}
+
+/** Sends a message down the first route whose subject prefix matches; a message no route takes is refused. */
+export function routeBySubject(routes: Readonly<Record<string, Stage>>, expected: string): Stage {
+  const entries = Object.entries(routes);
+  return async (work) => {
+    const route = entries.find(([prefix]) => work.subject.startsWith(prefix));
+    if (!route) return refuse(work, 'subject', `unknown subject ${work.subject}: publish to ${expected}`);
+    await route[1](work);
   };
 }
