@@ -45,10 +45,13 @@ export async function applyRetention(pool: pg.Pool, partitions: PartitionManager
       report.dropped.push(p.name);
     }
     const def = `${table}_default`;
-    const { rows } = await pool.query<{ min: Date | null }>(`SELECT min(${column}) AS min FROM ${pg.escapeIdentifier(def)} WHERE ${column} < $1`, [new Date(cutoff)]);
-    if (rows[0]?.min) {
+    const { rows } = await pool.query<{ min: Date | null; max: Date | null }>(`SELECT min(${column}) AS min, max(${column}) AS max FROM ${pg.escapeIdentifier(def)} WHERE ${column} < $1`, [
+      new Date(cutoff),
+    ]);
+    if (rows[0]?.min && rows[0].max) {
       const from = rows[0].min.getTime();
-      if (!already(tier, from, cutoff)) report.archived += (await archiveRange(pool, index, tier, def, from, cutoff)).rows;
+      const to = rows[0].max.getTime() + 1;
+      if (!already(tier, from, to)) report.archived += (await archiveRange(pool, index, tier, def, from, to)).rows;
       const { rowCount } = await pool.query(`DELETE FROM ${pg.escapeIdentifier(def)} WHERE ${column} < $1`, [new Date(cutoff)]);
       report.deletedFromDefault += rowCount ?? 0;
     }

@@ -1,0 +1,85 @@
+import { join } from 'node:path';
+import { Command, Option } from 'commander';
+import { ConfigError, loadConfig } from '@terminusa/config';
+import { createPool, ensureDatabase, migrate } from '@terminusa/database';
+import { PartitionManager, TIERS, type Tier } from '@terminusa/metric-store';
+import { ArchiveIndex } from './archive/archive-index.ts';
+import { loadArchive } from './archive/archive-partition.ts';
+import { applyRetention, retentionMs } from './retention/apply-retention.ts';
+import { foldRollups } from './rollup/fold-rollups.ts';
+
+const config = (() => {
+  try {
+    return loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(78);
+    }
+    throw err;
+  }
+})();
+const archive = new ArchiveIndex(join(config.dataDir, 'archive'));
+const time = (text: string) => {
+  const ms = /^\d+$/.test(text) ? Number(text) : Date.parse(text);
+  if (!Number.isFinite(ms)) throw new Error(`not a time: ${text} (epoch ms or ISO-8601)`);
+  return ms;
+};
+
+/** Runs one command against the configured database; errors become exit code 1 with the message on stderr. */
+async function withPool(work: (pool: ReturnType<typeof createPool>) => Promise<void>): Promise<void> {
+  await ensureDatabase(config.database.url);
+  const pool = createPool(config.database, 'tmon-storage');
+  try {
+    await migrate(pool, config.database.schema);
+    await work(pool);
+  } catch (err) {
+    process.stderr.write(`error: ${(err as Error).message}\n`);
+    process.exitCode = 1;
+  } finally {
+    await pool.end();
+  }
+}
+
+const program = new Command('tmon-storage').description('Archive, retention and rollups of the metric history (settings from the environment and CONFIG_FILE)').exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
+const archiveCmd = program.command('archive').description('files of data moved out by retention');
+
+archiveCmd
+  .command('list')
+  .description('list archived ranges per tier')
+  .option('--json', 'machine-readable output')
+  .action(async (opts: { json?: boolean }) => {
+    const entries = await archive.entries();
+    if (opts.json) process.stdout.write(`${JSON.stringify(entries)}\n`);
+    else for (const e of entries) process.stdout.write(`${e.tier.padEnd(4)} ${new Date(e.from).toISOString()} → ${new Date(e.to).toISOString()}  ${String(e.rows).padStart(9)} rows  ${e.file}\n`);
+  });
+
+archiveCmd
+  .command('load')
+  .description('load an archived range back into its table (rows already present are skipped)')
+  .addOption(new Option('--tier <tier>').choices([...TIERS]).makeOptionMandatory())
+  .requiredOption('--from <time>', 'start, epoch ms or ISO-8601')
+  .requiredOption('--to <time>', 'end, epoch ms or ISO-8601')
+  .action((opts: { tier: Tier; from: string; to: string }) =>
+    withPool(async (pool) => {
+      const rows = await loadArchive(pool, archive, opts.tier, time(opts.from), time(opts.to));
+      process.stdout.write(`loaded ${rows} rows into ${opts.tier}\n`);
+    }),
+  );
+
+program
+  .command('retention')
+  .description('archive and drop data past retention now')
+  .action(() =>
+    withPool(async (pool) => {
+      const report = await applyRetention(pool, new PartitionManager(pool), archive, retentionMs(config));
+      process.stdout.write(`${JSON.stringify(report)}\n`);
+    }),
+  );
+
+program
+  .command('fold')
+  .description('fold samples written since the last fold into the rollup tiers now')
+  .action(() => withPool(async (pool) => void process.stdout.write(`folded ${await foldRollups(pool, new PartitionManager(pool))} samples\n`)));
+
+await program.parseAsync(process.argv);
