@@ -1,0 +1,95 @@
+import { afterAll, beforeEach, afterEach, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { createTestNamespace, TEST_SERVERS, type TestNamespace } from '@terminusa/testkit';
+import { ingestPipeline, type IngestLimits, type IngestWork } from '../pipeline/index.ts';
+import { RedisEventCounters } from '../events/redis-event-counters.ts';
+import { RedisSeriesIndex } from './redis-series-index.ts';
+
+const LIMITS: IngestLimits = { maxMessageBytes: 1 << 20, maxSamplesPerMessage: 1000, maxTags: 32, maxTagValueLength: 256, maxFutureMs: 600_000, maxAgeMs: 86_400_000 };
+const redis = new Redis(TEST_SERVERS.redisUrl);
+let ns: TestNamespace;
+let seq = 0;
+
+beforeEach(async () => {
+  ns = await createTestNamespace();
+});
+afterEach(async () => ns.cleanup());
+afterAll(() => redis.disconnect());
+
+function setup(maxSeriesPerMetric: number, maxSeriesTotal: number) {
+  const refusedMetrics: string[] = [];
+  const index = new RedisSeriesIndex(redis, ns.config.redis.prefix, { maxSeriesPerMetric, maxSeriesTotal });
+  const run = ingestPipeline(LIMITS, { series: index, counters: new RedisEventCounters(redis, ns.config.redis.prefix), onCardinalityRefused: (m) => refusedMetrics.push(m) });
+  const send = async (samples: { name: string; tags?: Record<string, string> }[]): Promise<IngestWork> => {
+    const raw = new TextEncoder().encode(JSON.stringify({ samples: samples.map((s) => ({ ...s, value: 1 })) }));
+    const work: IngestWork = { subject: 'metrics.ingest.game', raw, receivedAt: Date.now(), seq: ++seq, rejections: [] };
+    await run(work);
+    return work;
+  };
+  return { index, send, refusedMetrics };
+}
+
+const shards = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => ({ name: 'players_online', tags: { shard: String(from + i) } }));
+
+describe('cardinality guard on Redis', () => {
+  it('lets 3 of 5 new series of a metric pass, refuses 2 with the reason, and still passes known series', async () => {
+    const { index, send, refusedMetrics } = setup(3, 1000);
+    const first = await send([...shards(0, 5), { name: 'other_metric' }]);
+    expect(first.samples!.map((s) => s.series)).toEqual([
+      'players_online{shard="0"}',
+      'players_online{shard="1"}',
+      'players_online{shard="2"}',
+      'other_metric',
+    ]);
+    expect(first.rejections).toEqual([3, 4].map((i) => ({
+      index: i,
+      field: `samples[${i}]`,
+      reason: `cardinality limit: players_online already has 3 series (ingest.maxSeriesPerMetric); the new series players_online{shard="${i}"} is refused`,
+    })));
+    expect(refusedMetrics).toEqual(['players_online', 'players_online']);
+
+    const again = await send([...shards(0, 3), ...shards(5, 6), ...shards(0, 1)]);
+    expect(again.samples!.map((s) => s.index)).toEqual([0, 1, 2, 4]);
+    expect(again.rejections.map((r) => r.field)).toEqual(['samples[3]']);
+    expect(await redis.scard(index.metricKey('players_online'))).toBe(3);
+    expect(await redis.get(index.totalKey)).toBe('4');
+  });
+
+  it('enforces the limit on all series together', async () => {
+    const { index, send, refusedMetrics } = setup(100, 4);
+    await send([{ name: 'a' }, { name: 'b' }, { name: 'c' }]);
+    const work = await send([{ name: 'd', tags: { k: '1' } }, { name: 'd', tags: { k: '2' } }, { name: 'a' }, { name: 'e' }]);
+    expect(work.samples!.map((s) => s.series)).toEqual(['d{k="1"}', 'a']);
+    expect(work.rejections.map((r) => r.field)).toEqual(['samples[1]', 'samples[3]']);
+    expect(work.rejections[0]!.reason).toBe('cardinality limit: 4 series exist in total (ingest.maxSeriesTotal); the new series d{k="2"} is refused');
+    expect(refusedMetrics).toEqual(['d', 'e']);
+    expect(await redis.get(index.totalKey)).toBe('4');
+  });
+
+  it('counts a series repeated in one message once', async () => {
+    const { index, send } = setup(3, 1000);
+    const work = await send([...shards(0, 1), ...shards(0, 1), ...shards(1, 3)]);
+    expect(work.rejections).toEqual([]);
+    expect(work.samples).toHaveLength(4);
+    expect(await redis.get(index.totalKey)).toBe('3');
+  });
+
+  it('never lets concurrent replicas together exceed a limit', async () => {
+    const replicas = [new Redis(TEST_SERVERS.redisUrl), new Redis(TEST_SERVERS.redisUrl), new Redis(TEST_SERVERS.redisUrl)];
+    try {
+      const indexes = replicas.map((r) => new RedisSeriesIndex(r, ns.config.redis.prefix, { maxSeriesPerMetric: 3, maxSeriesTotal: 5 }));
+      const results = await Promise.all(
+        indexes.map((index, replica) => index.admit(Array.from({ length: 5 }, (_, i) => ({ name: 'm', key: `m{r="${replica}",i="${i}"}` })))),
+      );
+      expect(results.reduce((admitted, refused) => admitted + 5 - refused.size, 0)).toBe(3);
+      expect(await redis.scard(indexes[0]!.metricKey('m'))).toBe(3);
+
+      const others = await Promise.all(indexes.map((index, replica) => index.admit([{ name: `n${replica}`, key: `n${replica}` }])));
+      expect(others.filter((refused) => refused.size === 0)).toHaveLength(2);
+      expect(others.flatMap((refused) => [...refused.values()])).toEqual([{ limit: 'maxSeriesTotal', max: 5 }]);
+      expect(await redis.get(indexes[0]!.totalKey)).toBe('5');
+    } finally {
+      for (const r of replicas) r.disconnect();
+    }
+  });
+});

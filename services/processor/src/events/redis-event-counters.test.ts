@@ -1,0 +1,83 @@
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { createTestNamespace, TEST_SERVERS, type TestNamespace } from '@terminusa/testkit';
+import { ingestPipeline, type IngestLimits, type IngestWork, type Stage } from '../pipeline/index.ts';
+import { RedisSeriesIndex } from '../cardinality/redis-series-index.ts';
+import { RedisEventCounters } from './redis-event-counters.ts';
+
+const LIMITS: IngestLimits = { maxMessageBytes: 1 << 20, maxSamplesPerMessage: 1000, maxTags: 32, maxTagValueLength: 256, maxFutureMs: 600_000, maxAgeMs: 86_400_000 };
+const redis = new Redis(TEST_SERVERS.redisUrl);
+let ns: TestNamespace;
+let run: Stage;
+let counters: RedisEventCounters;
+
+beforeEach(async () => {
+  ns = await createTestNamespace();
+  counters = new RedisEventCounters(redis, ns.config.redis.prefix);
+  run = ingestPipeline(LIMITS, { series: new RedisSeriesIndex(redis, ns.config.redis.prefix, { maxSeriesPerMetric: 3, maxSeriesTotal: 100 }), counters, onCardinalityRefused: () => undefined });
+});
+afterEach(async () => ns.cleanup());
+afterAll(() => redis.disconnect());
+
+async function deliver(seq: number, body: unknown, subject = 'events.game.match_started', receivedAt = Date.now()): Promise<IngestWork> {
+  const work: IngestWork = { subject, raw: new TextEncoder().encode(JSON.stringify(body)), receivedAt, seq, rejections: [] };
+  await run(work);
+  return work;
+}
+
+const TAGS = { map: 'dust', source: 'game', type: 'match_started' };
+
+describe('game events as counters in Redis', () => {
+  it('counts 3 events into events_total and sums their values, emitting the current totals', async () => {
+    const t = Date.now();
+    const works = [await deliver(1, { tags: { map: 'dust' }, value: 2.5, ts: t - 3 }), await deliver(2, { tags: { map: 'dust' }, ts: t - 2 }), await deliver(3, { tags: { map: 'dust' }, value: 1, ts: t - 1 })];
+    expect(works.map((w) => w.rejections)).toEqual([[], [], []]);
+    expect(works.map((w) => w.samples!.map((s) => s.sample))).toEqual([
+      [
+        { name: 'events_total', value: 1, ts: t - 3, tags: TAGS },
+        { name: 'events_value_total', value: 2.5, ts: t - 3, tags: TAGS },
+      ],
+      [{ name: 'events_total', value: 2, ts: t - 2, tags: TAGS }],
+      [
+        { name: 'events_total', value: 3, ts: t - 1, tags: TAGS },
+        { name: 'events_value_total', value: 3.5, ts: t - 1, tags: TAGS },
+      ],
+    ]);
+    expect(await redis.hgetall(counters.countersKey)).toEqual({
+      'events_total{map="dust",source="game",type="match_started"}': '3',
+      'events_value_total{map="dust",source="game",type="match_started"}': '3.5',
+    });
+  });
+
+  it('does not count a redelivered stream message again, and re-emits the totals it had', async () => {
+    const receivedAt = Date.now();
+    await deliver(1, { value: 4 }, 'events.game.kill', receivedAt);
+    const first = await deliver(2, { value: 6 }, 'events.game.kill', receivedAt + 1);
+    const replay = await deliver(2, { value: 6 }, 'events.game.kill', receivedAt + 1);
+    expect(replay.samples).toEqual(first.samples);
+    expect(replay.samples!.map((s) => s.sample.value)).toEqual([2, 10]);
+    expect(await counters.count(2, [{ series: 'events_total{source="game",type="kill"}', kind: 'count', by: 1 }])).toEqual([2]);
+    const next = await deliver(3, {}, 'events.game.kill', receivedAt + 2);
+    expect(next.samples!.map((s) => [s.sample.name, s.sample.value])).toEqual([['events_total', 3]]);
+    expect(await redis.ttl(`${ns.config.redis.prefix}events:seen:2`)).toBeGreaterThan(86_000);
+  });
+
+  it('keeps counters apart by source, type and tags', async () => {
+    await deliver(1, {}, 'events.game.login');
+    await deliver(2, {}, 'events.lobby.login');
+    const third = await deliver(3, { tags: { region: 'eu' } }, 'events.game.login');
+    expect(third.samples!.map((s) => [s.series, s.sample.value])).toEqual([['events_total{region="eu",source="game",type="login"}', 1]]);
+    expect(Object.values(await redis.hgetall(counters.countersKey))).toEqual(['1', '1', '1']);
+  });
+
+  it('does not count an event whose counter series the cardinality guard refuses', async () => {
+    await deliver(1, { tags: { k: '1' } });
+    await deliver(2, { tags: { k: '2' } });
+    await deliver(3, { tags: { k: '3' } });
+    const refused = await deliver(4, { tags: { k: '4' } });
+    expect(refused.samples).toEqual([]);
+    expect(refused.rejections).toEqual([{ field: '(event)', reason: expect.stringMatching(/^cardinality limit: events_total already has 3 series/) }]);
+    expect(await redis.hlen(counters.countersKey)).toBe(3);
+    expect(await redis.exists(`${ns.config.redis.prefix}events:seen:4`)).toBe(0);
+  });
+});

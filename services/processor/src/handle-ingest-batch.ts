@@ -1,0 +1,44 @@
+import type { BatchHandler, Bus } from '@terminusa/bus';
+import type { Logger } from '@terminusa/runtime';
+import type { IngestWork, Stage } from './pipeline/index.ts';
+import { routeResults } from './route-results.ts';
+import { processConcurrently } from './process-concurrently.ts';
+
+/** Counts what the processor accepted and refused. */
+export interface IngestCounters {
+  accepted(n: number): void;
+  rejected(field: string): void;
+}
+
+/** What handling a batch needs: the bus, the pipeline, how many messages may be in work at once, counters. */
+export interface IngestBatchDeps {
+  bus: Bus;
+  logger: Logger;
+  processMessage: Stage;
+  /** Messages processed at once (`core.workers`); the batch size and max-ack-pending bound the rest. */
+  workers: number;
+  counters: IngestCounters;
+}
+
+// Array indices and tag keys come from producers; they are folded so the label stays bounded.
+function fieldLabel(field: string): string {
+  return field.replace(/\[\d+\]/g, '[]').replace(/(^|\.)tags\..*$/, '$1tags.*');
+}
+
+/** Runs every message of a batch through the pipeline and routes the results; resolves once all are durable. */
+export function handleIngestBatch({ bus, logger, processMessage, workers, counters }: IngestBatchDeps): BatchHandler {
+  return (messages) =>
+    processConcurrently(messages, workers, async (msg) => {
+      const work: IngestWork = {
+        subject: bus.ns.relative(msg.subject) ?? msg.subject,
+        raw: msg.data,
+        receivedAt: Math.floor(msg.info.timestampNanos / 1e6),
+        seq: msg.seq,
+        rejections: [],
+      };
+      await processMessage(work);
+      counters.accepted(work.samples?.length ?? 0);
+      for (const r of work.rejections) counters.rejected(fieldLabel(r.field));
+      await routeResults(bus, logger, msg, work);
+    });
+}

@@ -1,0 +1,42 @@
+import type { Stage } from './stage.ts';
+
+/** The setting that refused a new series. */
+export type CardinalityLimit = 'maxSeriesPerMetric' | 'maxSeriesTotal';
+
+/** Why one new series was refused. */
+export interface CardinalityRefusal {
+  limit: CardinalityLimit;
+  max: number;
+}
+
+/** The series known so far, shared by every processor replica, and the limits on new ones. */
+export interface SeriesIndex {
+  /** Adds the new series among `series` while the limits allow, atomically; returns the refused ones by series key. */
+  admit(series: readonly { name: string; key: string }[]): Promise<Map<string, CardinalityRefusal>>;
+}
+
+function reason(name: string, key: string, refusal: CardinalityRefusal): string {
+  const reached = refusal.limit === 'maxSeriesPerMetric' ? `${name} already has ${refusal.max} series` : `${refusal.max} series exist in total`;
+  return `cardinality limit: ${reached} (ingest.${refusal.limit}); the new series ${key} is refused`;
+}
+
+/**
+ * Refuses samples that would start a new series past the limits per metric name or in total; samples of known
+ * series always pass. All series of a message are checked in one call, so concurrent replicas cannot overshoot.
+ */
+export function guardCardinality(index: SeriesIndex, onRefused: (metric: string) => void): Stage {
+  return async (work) => {
+    const samples = work.samples ?? [];
+    if (samples.length === 0) return;
+    const series = new Map(samples.map((s) => [s.series, s.sample.name]));
+    const refused = await index.admit([...series].map(([key, name]) => ({ key, name })));
+    if (refused.size === 0) return;
+    work.samples = samples.filter((s) => {
+      const refusal = refused.get(s.series);
+      if (!refusal) return true;
+      work.rejections.push({ ...(s.index === undefined ? {} : { index: s.index }), field: s.field, reason: reason(s.sample.name, s.series, refusal) });
+      onRefused(s.sample.name);
+      return false;
+    });
+  };
+}

@@ -1,0 +1,16 @@
+import { z } from 'zod';
+import { TAG_KEY } from '@terminusa/bus';
+import type { IngestLimits } from './ingest-limits.ts';
+
+/**
+ * Tags of a sample or event under the configured limits. It replaces the bus's `TagsSchema`, whose limits are
+ * the defaults written as constants, so changing `ingest.maxTags` or `ingest.maxTagValueLength` takes effect here.
+ */
+export function tagsSchema(limits: Pick<IngestLimits, 'maxTags' | 'maxTagValueLength'>) {
+  return z
+    .record(
+      z.string().regex(TAG_KEY, 'tag keys must match [a-zA-Z_][a-zA-Z0-9_]*'),
+      z.string().max(limits.maxTagValueLength, `tag values are at most ${limits.maxTagValueLength} characters`),
+    )
+    .refine((tags) => Object.keys(tags).length <= limits.maxTags, `at most ${limits.maxTags} tags`);
+}

@@ -1,0 +1,133 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect, type NatsConnection } from 'nats';
+import { createTestNamespace, startServiceProcess, waitFor, type ServiceProcess, type TestNamespace } from '@terminusa/testkit';
+import { DeadLetterSchema, SampleBatchSchema, type DeadLetter, type Sample } from '@terminusa/bus';
+
+// The processor as a real process in its own namespace: game events in, counter samples out; bad input to the
+// dead-letter stream with its reasons.
+let ns: TestNamespace;
+let proc: ServiceProcess;
+let nc: NatsConnection;
+let opsPort: number;
+const batches: { source: string; samples: Sample[] }[] = [];
+const letters: DeadLetter[] = [];
+const encode = (value: unknown) => new TextEncoder().encode(typeof value === 'string' ? value : JSON.stringify(value));
+
+async function collect<T>(stream: string, parse: (data: Uint8Array) => T, into: T[]): Promise<void> {
+  const consumer = await nc.jetstream().consumers.get(stream);
+  const messages = await consumer.consume();
+  void (async () => {
+    for await (const m of messages) into.push(parse(m.data));
+  })();
+}
+
+beforeAll(async () => {
+  ns = await createTestNamespace();
+  proc = startServiceProcess('processor', { ...ns.env, OPS_PORT: '0', LOG_LEVEL: 'info', TMON_INGEST__MAX_SERIES_PER_METRIC: '3', TMON_CORE__WORKERS: '2' });
+  opsPort = await waitFor(() => {
+    const port = /"opsPort":(\d+)/.exec(proc.output())?.[1];
+    if (!port && proc.child.exitCode !== null) throw new Error(`processor exited: ${proc.output()}`);
+    return port ? Number(port) : undefined;
+  }, 30_000, 'the processor to start', 100);
+  nc = await connect({ servers: ns.config.nats.url });
+  const decode = (data: Uint8Array) => JSON.parse(new TextDecoder().decode(data)) as unknown;
+  await collect(`${ns.id}_SAMPLES`, (d) => SampleBatchSchema.parse(decode(d)), batches);
+  await collect(`${ns.id}_DEADLETTER`, (d) => DeadLetterSchema.parse(decode(d)), letters);
+}, 60_000);
+
+afterAll(async () => {
+  if (proc && proc.child.exitCode === null) proc.kill('SIGKILL');
+  await nc?.close();
+  await ns?.cleanup();
+});
+
+const samplesNamed = (name: string) => batches.flatMap((b) => b.samples.filter((s) => s.name === name));
+const letterOn = (subject: string) => waitFor(() => letters.find((l) => l.subject === subject), 10_000, `a dead letter for ${subject}`);
+
+describe('the processor as a process', () => {
+  it('reports Redis among its dependencies', async () => {
+    const health = (await (await fetch(`http://127.0.0.1:${opsPort}/health`)).json()) as { status: string; checks: Record<string, { ok: boolean }> };
+    expect(health.checks.redis).toMatchObject({ ok: true });
+    expect(health.status).toBe('ok');
+  });
+
+  it('turns game events into events_total and events_value_total samples on metrics.samples', async () => {
+    const subject = `${ns.id}.events.game.match_started`;
+    for (const value of [3, undefined, 4]) nc.publish(subject, encode({ tags: { map: 'dust' }, ...(value === undefined ? {} : { value }) }));
+    await nc.flush();
+    const tags = { map: 'dust', source: 'game', type: 'match_started' };
+    const counts = await waitFor(() => {
+      const found = samplesNamed('events_total');
+      return found.length >= 3 ? found : undefined;
+    }, 10_000, 'three events_total samples');
+    expect(counts.map((s) => s.tags)).toEqual([tags, tags, tags]);
+    expect(counts.map((s) => s.value).sort()).toEqual([1, 2, 3]);
+    expect(batches.find((b) => b.samples.some((s) => s.name === 'events_total'))!.source).toBe('game');
+    const sums = samplesNamed('events_value_total');
+    expect(sums.map((s) => s.value).sort()).toEqual([3, 7]);
+    for (const s of [...counts, ...sums]) expect(Math.abs(s.ts - Date.now())).toBeLessThan(60_000);
+  });
+
+  it('dead-letters a too-far-future and a too-old sample with their reasons while the good ones go on', async () => {
+    const now = Date.now();
+    nc.publish(
+      `${ns.id}.metrics.ingest.window`,
+      encode({
+        samples: [
+          { name: 'window_good', value: 1, ts: now - 1000 },
+          { name: 'window_future', value: 2, ts: now + 3_600_000 },
+          { name: 'window_old', value: 3, ts: now - 2 * 86_400_000 },
+          { name: 'window_good', value: 4, tags: { k: 'v' } },
+        ],
+      }),
+    );
+    await nc.flush();
+    const letter = await letterOn('metrics.ingest.window');
+    expect(letter.accepted).toBe(2);
+    expect(letter.rejections).toEqual([
+      { index: 1, field: 'samples[1].ts', reason: expect.stringMatching(/^too far in the future: .*ingest\.maxFutureMs/) },
+      { index: 2, field: 'samples[2].ts', reason: expect.stringMatching(/^too old: .*storage\.retention\.raw/) },
+    ]);
+    const good = await waitFor(() => {
+      const found = samplesNamed('window_good');
+      return found.length === 2 ? found : undefined;
+    }, 10_000, 'the good samples');
+    expect(good.map((s) => s.value).sort()).toEqual([1, 4]);
+    expect(samplesNamed('window_future')).toEqual([]);
+    expect(samplesNamed('window_old')).toEqual([]);
+  });
+
+  it('dead-letters bad events with their reasons', async () => {
+    nc.publish(`${ns.id}.events.game.broken`, encode('{"value": '));
+    nc.publish(`${ns.id}.events.game.typed`, encode({ value: 'lots' }));
+    nc.publish(`${ns.id}.events.game`, encode({}));
+    await nc.flush();
+    expect((await letterOn('events.game.broken')).rejections[0]).toMatchObject({ field: '(message)', reason: expect.stringContaining('malformed JSON') });
+    expect((await letterOn('events.game.typed')).rejections[0]).toMatchObject({ field: 'value', reason: expect.stringContaining('expected number') });
+    expect((await letterOn('events.game')).rejections[0]).toMatchObject({ field: 'subject', reason: expect.stringContaining('unknown subject') });
+  });
+
+  it('refuses new series past the limit per metric, counts them, and keeps passing known ones', async () => {
+    const series = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => ({ name: 'card_test', value: 1, tags: { shard: String(from + i) } }));
+    nc.publish(`${ns.id}.metrics.ingest.card`, encode({ samples: series(0, 5) }));
+    await nc.flush();
+    const letter = await letterOn('metrics.ingest.card');
+    expect(letter.accepted).toBe(3);
+    expect(letter.rejections.map((r) => [r.field, r.reason.startsWith('cardinality limit: card_test already has 3 series')])).toEqual([
+      ['samples[3]', true],
+      ['samples[4]', true],
+    ]);
+    const metrics = await (await fetch(`http://127.0.0.1:${opsPort}/metrics`)).text();
+    expect(metrics).toMatch(/^tmon_processor_cardinality_rejections_total\{[^}]*metric="card_test"[^}]*\} 2$/m);
+
+    nc.publish(`${ns.id}.metrics.ingest.card2`, encode({ samples: series(0, 3) }));
+    await nc.flush();
+    await waitFor(() => (batches.some((b) => b.source === 'card2' && b.samples.length === 3) ? true : undefined), 10_000, 'known series to pass');
+  });
+
+  it('stops cleanly on SIGTERM', async () => {
+    proc.kill('SIGTERM');
+    expect(await proc.exited).toBe(0);
+    expect(proc.output()).toContain('"message":"stopped"');
+  });
+});
