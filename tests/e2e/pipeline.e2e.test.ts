@@ -103,7 +103,7 @@ describe('the first path, end to end', () => {
     expect(values[0].value).toBeGreaterThanOrEqual(0);
   });
 
-  it('stores 10,000 samples from 100 messages exactly once, through a SIGKILL of storage mid-stream', async () => {
+  it('stores 10,000 samples from 100 messages exactly once, through a SIGKILL of processor and storage mid-stream', async () => {
     // Recent: samples older than raw retention are refused.
     const t0 = Date.now() - 600_000;
     const message = (m: number) => ({
@@ -113,10 +113,14 @@ describe('the first path, end to end', () => {
     await nc.flush();
     await waitFor(async () => ((await storedPoints('e2e_load')).length > 0 ? true : undefined), 15_000, 'first samples stored', 20);
     const storage = procs.get('storage')!;
+    const processor = procs.get('processor')!;
     storage.kill('SIGKILL');
+    processor.kill('SIGKILL');
     expect(await storage.exited).toBe('SIGKILL');
+    expect(await processor.exited).toBe('SIGKILL');
     for (let m = 50; m < 100; m++) nc.publish(ingest('loadtest'), encode(message(m)));
     await nc.flush();
+    start('processor');
     start('storage');
     const points = await waitFor(async () => {
       const p = await storedPoints('e2e_load');
