@@ -72,7 +72,6 @@ async function restoreTable(req: RestoreRequest, manifest: Manifest, table: Mani
   try {
     const { rows: existing } = await client.query(`SELECT 1 FROM ${name} LIMIT 1`);
     const empty = existing.length === 0;
-    if (!empty && table.primaryKey.length === 0) throw new Error(`table ${table.table} has no primary key and is not empty; restore it into an empty database`);
     const upsert = empty ? undefined : upsertSql(name, table);
     if (upsert) await client.query(`CREATE TEMP TABLE restore_batch (LIKE ${name}) ON COMMIT DELETE ROWS`);
     // An empty table is filled in one transaction with its indexes dropped and rebuilt after the load, as
@@ -128,11 +127,20 @@ async function dropIndexes(client: pg.PoolClient, schema: string, table: string)
   );
   for (const c of constraints) await client.query(`ALTER TABLE ${name} DROP CONSTRAINT ${pg.escapeIdentifier(c.name)}`);
   for (const i of indexes) await client.query(`DROP INDEX ${pg.escapeIdentifier(schema)}.${pg.escapeIdentifier(i.name)}`);
-  return [...constraints.map((c) => `ALTER TABLE ${name} ADD CONSTRAINT ${pg.escapeIdentifier(c.name)} ${c.def}`), ...indexes.map((i) => i.def)];
+  // pg_get_indexdef writes "ON ONLY" for an index of a partitioned table; rebuilt without it, it covers the partitions too.
+  return [...constraints.map((c) => `ALTER TABLE ${name} ADD CONSTRAINT ${pg.escapeIdentifier(c.name)} ${c.def}`), ...indexes.map((i) => i.def.replace(' ON ONLY ', ' ON '))];
 }
 
+/**
+ * The statement that merges a batch into a table that has rows already: by primary key (later values win), or
+ * for a table without one (raw samples), by skipping rows already present with all the same values.
+ */
 function upsertSql(name: string, table: Manifest['tables'][number]): string {
   const cols = table.columns.map((c) => pg.escapeIdentifier(c));
+  if (table.primaryKey.length === 0) {
+    const same = cols.map((c) => `t.${c} IS NOT DISTINCT FROM b.${c}`).join(' AND ');
+    return `INSERT INTO ${name} (${cols.join(', ')}) SELECT ${cols.map((c) => `b.${c}`).join(', ')} FROM restore_batch b WHERE NOT EXISTS (SELECT 1 FROM ${name} t WHERE ${same})`;
+  }
   const rest = table.columns.filter((c) => !table.primaryKey.includes(c)).map((c) => `${pg.escapeIdentifier(c)} = EXCLUDED.${pg.escapeIdentifier(c)}`);
   const onConflict = rest.length ? `DO UPDATE SET ${rest.join(', ')}` : 'DO NOTHING';
   return `INSERT INTO ${name} (${cols.join(', ')}) SELECT ${cols.join(', ')} FROM restore_batch ON CONFLICT (${table.primaryKey.map((c) => pg.escapeIdentifier(c)).join(', ')}) ${onConflict}`;
