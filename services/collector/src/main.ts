@@ -1,18 +1,47 @@
-import { Counter } from 'prom-client';
+import { hostname } from 'node:os';
+import { Redis } from 'ioredis';
+import { loadConfig } from '@terminusa/config';
 import { runService } from '@terminusa/runtime';
-import { scheduleSystemMetrics } from './publish-system-metrics.ts';
+import { createCollectorMetrics } from './collector-metrics.ts';
+import { samplePublisher, SAMPLE_SOURCES } from './publish-samples.ts';
+import { watchConfigFile } from './reload/watch-config-file.ts';
+import { startCollectorJobs } from './schedule/collector-jobs.ts';
+import { startSystemCollection } from './system/system-collection.ts';
 
 await runService({
   name: 'collector',
-  description: "collects this host's system metrics and publishes them on NATS",
-  async start({ config, bus, logger, registry, onStop }) {
-    const published = new Counter({ name: 'tmon_collector_samples_published_total', help: 'Samples published', registers: [registry] });
-    const schedule = scheduleSystemMetrics(bus, logger, {
-      intervalSeconds: config.collection.intervals.system,
-      tags: config.collection.tags,
-      batchSize: config.core.batchSize,
-      onPublished: (n) => published.inc(n),
-    });
-    onStop('system metrics schedule', () => schedule.stop());
+  description: "collects this host's system metrics, scrapes Prometheus targets and runs probes, and publishes them on NATS",
+  async start({ config, bus, logger, registry, health, instance, onStop }) {
+    const metrics = createCollectorMetrics(registry);
+    const publish = samplePublisher(bus, () => config.core.batchSize, (source, n) => metrics.samplesPublished.inc({ source }, n));
+    const { mode } = config.collection;
+
+    if (mode !== 'jobs') {
+      const redis = new Redis(config.redis.url, { maxRetriesPerRequest: 3 });
+      health.add('redis', async () => void (await redis.ping()));
+      const system = startSystemCollection({
+        redis,
+        keyPrefix: config.redis.prefix,
+        instance,
+        intervalSeconds: config.collection.intervals.system,
+        tags: { ...config.collection.tags, host: config.collection.tags.host ?? hostname() },
+        publish: (samples) => publish(SAMPLE_SOURCES.system, samples),
+        logger,
+        onCollected: () => metrics.jobsRun.inc({ kind: 'system' }),
+      });
+      onStop('redis (system lock)', () => void redis.disconnect());
+      onStop('system collection', () => system.stop());
+    }
+
+    if (mode !== 'system') {
+      const jobs = await startCollectorJobs({ config, bus, logger, metrics, publish });
+      health.add('queue', async () => void (await jobs.queue.count()));
+      onStop('collector jobs', () => jobs.stop());
+      if (config.configFile) {
+        const file = config.configFile;
+        const watcher = watchConfigFile(file, () => loadConfig({ file }), (next) => jobs.applyConfig(next), logger);
+        onStop('config file watch', () => watcher.stop());
+      }
+    }
   },
 });

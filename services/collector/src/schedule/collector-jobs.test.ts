@@ -1,0 +1,190 @@
+import { createServer, type RequestListener, type Server } from 'node:http';
+import { createServer as createTcpServer, type AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect, type NatsConnection } from 'nats';
+import { Registry } from 'prom-client';
+import { Bus, ensureStreams, type IngestSample } from '@terminusa/bus';
+import { createLogger } from '@terminusa/runtime';
+import { createTestNamespace, freePort, waitFor, type TestNamespace } from '@terminusa/testkit';
+import { createCollectorMetrics, type CollectorMetrics } from '../collector-metrics.ts';
+import { samplePublisher } from '../publish-samples.ts';
+import { startCollectorJobs, type CollectorJobs } from './collector-jobs.ts';
+
+const EXPOSITION = `# TYPE app_requests_total counter
+app_requests_total{route="/a",instance="pod-1"} 7
+# TYPE app_queue_depth gauge
+app_queue_depth 3
+app_queue_depth{kind="broken"} NaN
+# TYPE app_latency_seconds histogram
+app_latency_seconds_bucket{le="0.1"} 4
+app_latency_seconds_bucket{le="+Inf"} 5
+app_latency_seconds_sum 0.9
+app_latency_seconds_count 5
+`;
+
+interface Received {
+  source: string;
+  sample: IngestSample;
+  at: number;
+}
+
+let ns: TestNamespace;
+let nc: NatsConnection;
+let jobs: CollectorJobs;
+let metrics: CollectorMetrics;
+let registry: Registry;
+const servers: Server[] = [];
+const received: Received[] = [];
+
+async function listen(handler: RequestListener): Promise<string> {
+  const server = createServer(handler);
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+const samples = (source: string, name: string, tags: Record<string, string>) =>
+  received.filter((r) => r.source === source && r.sample.name === name && Object.entries(tags).every(([k, v]) => r.sample.tags?.[k] === v));
+const latest = (source: string, name: string, tags: Record<string, string>) => waitFor(() => samples(source, name, tags).at(-1)?.sample, 10_000, `${name} ${JSON.stringify(tags)}`);
+
+beforeAll(async () => {
+  const good = await listen((req, res) => {
+    if (req.url === '/metrics') res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(EXPOSITION);
+    else if (req.url === '/healthz') res.writeHead(200).end('ok');
+    else if (req.url === '/status') res.writeHead(200).end('<html>all systems operational</html>');
+    else res.writeHead(404).end();
+  });
+  // Answers only after three seconds, well past the one-second timeout.
+  const slow = await listen((_req, res) => void setTimeout(() => res.writeHead(200).end('slow 1\n'), 3000).unref());
+  const tcp = createTcpServer((socket) => socket.end());
+  await new Promise<void>((resolve) => tcp.listen(0, '127.0.0.1', resolve));
+  const tcpPort = (tcp.address() as AddressInfo).port;
+  tcp.unref();
+  const closedPort = await freePort();
+
+  ns = await createTestNamespace({
+    loadBalance: { timeout: 1 },
+    collection: {
+      intervals: { app: 1, custom: 1 },
+      mode: 'jobs',
+      scrapeSelf: false,
+      tags: { region: 'test' },
+      targets: [
+        { name: 'good', url: `${good}/metrics`, healthPath: '/healthz', tags: { team: 'core' } },
+        { name: 'down', url: `http://127.0.0.1:${closedPort}/metrics` },
+        { name: 'slow', url: `${slow}/metrics` },
+      ],
+      probes: [
+        { kind: 'http', name: 'status-page', url: `${good}/status`, bodyMatch: 'operational', tags: { tier: 'web' } },
+        { kind: 'http', name: 'status-wrong-body', url: `${good}/status`, bodyMatch: '^maintenance' },
+        { kind: 'http', name: 'missing-page', url: `${good}/nope` },
+        { kind: 'tcp', name: 'tcp-open', host: '127.0.0.1', port: tcpPort },
+        { kind: 'tcp', name: 'tcp-closed', host: '127.0.0.1', port: closedPort },
+      ],
+    },
+  });
+  nc = await connect({ servers: ns.config.nats.url });
+  const bus = new Bus(nc, ns.config.nats.prefix);
+  await ensureStreams(await nc.jetstreamManager(), bus.ns);
+  // A core subscription sees what the collector publishes to the JetStream ingest stream.
+  nc.subscribe(`${ns.id}.metrics.ingest.>`, {
+    callback: (_err, msg) => {
+      const source = msg.subject.split('.').at(-1)!;
+      for (const sample of (JSON.parse(new TextDecoder().decode(msg.data)) as { samples: IngestSample[] }).samples) received.push({ source, sample, at: Date.now() });
+    },
+  });
+  registry = new Registry();
+  metrics = createCollectorMetrics(registry);
+  const logger = createLogger(ns.config.log, { service: 'collector', instance: 'jobs-test' });
+  jobs = await startCollectorJobs({ config: ns.config, bus, logger, metrics, publish: samplePublisher(bus, () => ns.config.core.batchSize) });
+});
+
+afterAll(async () => {
+  await jobs?.stop();
+  for (const server of servers) {
+    server.closeAllConnections();
+    server.close();
+  }
+  await nc?.close();
+  await ns?.cleanup();
+});
+
+describe('app scrapes', () => {
+  it('turns a target exposition into samples tagged with job and instance, with up=1, duration and health', async () => {
+    const up = await latest('scrape', 'up', { job: 'good' });
+    expect(up.value).toBe(1);
+    expect(up.tags).toMatchObject({ job: 'good', team: 'core', region: 'test', instance: expect.stringMatching(/^127\.0\.0\.1:\d+$/) });
+    const duration = (await latest('scrape', 'scrape_duration_seconds', { job: 'good' })).value;
+    expect(duration).toBeGreaterThan(0);
+    expect(duration).toBeLessThan(1);
+    expect((await latest('scrape', 'scrape_samples_scraped', { job: 'good' })).value).toBe(7);
+    expect((await latest('scrape', 'target_healthy', { job: 'good' })).value).toBe(1);
+    expect((await latest('scrape', 'target_health_latency_seconds', { job: 'good' })).value).toBeLessThan(1);
+
+    const requests = await latest('scrape', 'app_requests_total', { job: 'good' });
+    // The target's own `instance` label is kept as exported_instance, as Prometheus does.
+    expect(requests).toMatchObject({ value: 7, tags: { route: '/a', exported_instance: 'pod-1', instance: up.tags!.instance, job: 'good' } });
+    expect((await latest('scrape', 'app_latency_seconds_bucket', { job: 'good', le: '+Inf' })).value).toBe(5);
+    expect((await latest('scrape', 'app_latency_seconds_sum', { job: 'good' })).value).toBe(0.9);
+    expect(samples('scrape', 'app_queue_depth', { kind: 'broken' })).toEqual([]);
+    expect((await latest('scrape', 'scrape_samples_dropped', { job: 'good' })).value).toBe(1);
+    const counted = await registry.getSingleMetricAsString('tmon_collector_scrape_samples_dropped_total');
+    expect(counted).toMatch(/target="good",reason="nonfinite"\} [1-9]/);
+  });
+
+  it('records up=0 and target_healthy=0 for a target that is down', async () => {
+    expect((await latest('scrape', 'up', { job: 'down' })).value).toBe(0);
+    expect((await latest('scrape', 'target_healthy', { job: 'down' })).value).toBe(0);
+    expect((await latest('scrape', 'scrape_samples_scraped', { job: 'down' })).value).toBe(0);
+    expect(await registry.getSingleMetricAsString('tmon_collector_scrapes_total')).toMatch(/target="down",outcome="down"\} [1-9]/);
+  });
+
+  it('gives up on a slow target at the timeout without delaying the good target', async () => {
+    const up = await latest('scrape', 'up', { job: 'slow' });
+    expect(up.value).toBe(0);
+    const duration = (await latest('scrape', 'scrape_duration_seconds', { job: 'slow' })).value;
+    expect(duration).toBeGreaterThanOrEqual(0.95);
+    expect(duration).toBeLessThan(2);
+
+    // While the slow target keeps timing out, the good one is scraped every second and its samples arrive at once.
+    const since = Date.now();
+    await new Promise((r) => setTimeout(r, 4000));
+    const good = samples('scrape', 'up', { job: 'good' }).filter((r) => r.sample.ts! >= since);
+    expect(good.length).toBeGreaterThanOrEqual(3);
+    expect(good.length).toBeLessThanOrEqual(5);
+    for (const r of good) expect(r.at - r.sample.ts!).toBeLessThan(500);
+    expect(samples('scrape', 'up', { job: 'slow' }).filter((r) => r.sample.ts! >= since).length).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe('custom probes', () => {
+  it('records an HTTP probe whose body matches as a success, with its status and duration', async () => {
+    const tags = { probe: 'status-page', tier: 'web', region: 'test' };
+    expect((await latest('probe', 'probe_success', tags)).value).toBe(1);
+    expect((await latest('probe', 'probe_http_status_code', tags)).value).toBe(200);
+    expect((await latest('probe', 'probe_body_match', tags)).value).toBe(1);
+    expect((await latest('probe', 'probe_duration_seconds', tags)).value).toBeLessThan(1);
+    expect(samples('probe', 'probe_tls_cert_days_left', tags)).toEqual([]);
+  });
+
+  it('fails an HTTP probe on a body mismatch or an unexpected status', async () => {
+    expect((await latest('probe', 'probe_success', { probe: 'status-wrong-body' })).value).toBe(0);
+    expect((await latest('probe', 'probe_body_match', { probe: 'status-wrong-body' })).value).toBe(0);
+    expect((await latest('probe', 'probe_success', { probe: 'missing-page' })).value).toBe(0);
+    expect((await latest('probe', 'probe_http_status_code', { probe: 'missing-page' })).value).toBe(404);
+    expect(samples('probe', 'probe_body_match', { probe: 'missing-page' })).toEqual([]);
+  });
+
+  it('records TCP connects: success to a listening port, failure to a closed one', async () => {
+    expect((await latest('probe', 'probe_success', { probe: 'tcp-open' })).value).toBe(1);
+    expect((await latest('probe', 'probe_duration_seconds', { probe: 'tcp-open' })).value).toBeLessThan(1);
+    expect((await latest('probe', 'probe_success', { probe: 'tcp-closed' })).value).toBe(0);
+    expect(await registry.getSingleMetricAsString('tmon_collector_probes_total')).toMatch(/probe="tcp-closed",outcome="failure"\} [1-9]/);
+  });
+
+  it('counts the jobs it ran by kind', async () => {
+    const text = await registry.getSingleMetricAsString('tmon_collector_jobs_run_total');
+    expect(text).toMatch(/kind="scrape"\} [1-9]/);
+    expect(text).toMatch(/kind="probe"\} [1-9]/);
+  });
+});

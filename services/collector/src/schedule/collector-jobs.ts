@@ -1,0 +1,131 @@
+import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import type { Bus } from '@terminusa/bus';
+import type { Config } from '@terminusa/config';
+import type { Logger } from '@terminusa/runtime';
+import type { CollectorMetrics } from '../collector-metrics.ts';
+import { SAMPLE_SOURCES, type PublishSamples } from '../publish-samples.ts';
+import { runHttpProbe } from '../probe/http-probe.ts';
+import { runTcpProbe } from '../probe/tcp-probe.ts';
+import { scrapeTarget, type ScrapeTarget } from '../scrape/scrape-target.ts';
+import { discoverSelfTargets } from '../scrape/self-targets.ts';
+import { desiredSchedulers, syncSchedulers, type CollectorJob, type Probe, type SchedulerSync } from './job-schedulers.ts';
+
+/** Name of the BullMQ queue the collector replicas share. */
+export const COLLECTOR_QUEUE = 'collector';
+
+/** Shortest time between two checks that every scheduler still has its next run. */
+const MIN_RECONCILE_MS = 10_000;
+
+/** What the collector jobs need. */
+export interface CollectorJobsDeps {
+  config: Readonly<Config>;
+  bus: Bus;
+  logger: Logger;
+  metrics: CollectorMetrics;
+  publish: PublishSamples;
+}
+
+/** The running collector jobs of this replica. */
+export interface CollectorJobs {
+  readonly queue: Queue;
+  /** Takes a new configuration: later runs use its settings, and the schedulers are synced to its targets and probes. */
+  applyConfig(config: Readonly<Config>): Promise<SchedulerSync>;
+  stop(): Promise<void>;
+}
+
+/**
+ * App scrapes and custom probes as BullMQ job schedulers in Redis: one per target, one per probe and one
+ * `discover-self`, each making one job per period, and a worker on every replica taking jobs as they come due, so
+ * the work spreads over the replicas and each job runs once per period. A replica that dies holds its jobs only
+ * until their lock runs out (at most one period); the others then take them, and its future runs were never its own.
+ *
+ * Why BullMQ rather than a JetStream work queue: a work queue hands each message to one consumer, but something
+ * would still have to put one message per target on it every period, exactly once across the replicas — a leader or
+ * a dedup window plus a timer per target, and bookkeeping of removed targets. BullMQ's job schedulers are that
+ * already: per-job repeat schedules, deduplicated per (scheduler, time slot), with stalled-job recovery; there is no
+ * extra state machine to write.
+ */
+export async function startCollectorJobs(deps: CollectorJobsDeps): Promise<CollectorJobs> {
+  const { bus, logger, metrics, publish } = deps;
+  let config = deps.config;
+  const connection: ConnectionOptions = { url: config.redis.url, maxRetriesPerRequest: null };
+  const prefix = `${config.redis.prefix}bull`;
+  const queue = new Queue(COLLECTOR_QUEUE, { connection, prefix });
+  // Locks last at most one period, so a job held by a dead worker is retried within the next period; the lock of a
+  // job still running is renewed every half of it.
+  const periodMs = Math.min(config.collection.intervals.app, config.collection.intervals.custom) * 1000;
+
+  const scrape = async (target: ScrapeTarget) => {
+    const report = await scrapeTarget(target, { timeoutMs: Math.min(config.loadBalance.timeout, config.collection.intervals.app) * 1000, staticTags: config.collection.tags });
+    metrics.scrapes.inc({ target: target.job, outcome: report.up ? 'up' : 'down' });
+    if (report.nonFinite > 0) metrics.samplesDropped.inc({ target: target.job, reason: 'nonfinite' }, report.nonFinite);
+    if (report.invalid > 0) metrics.samplesDropped.inc({ target: target.job, reason: 'invalid' }, report.invalid);
+    if (!report.up) logger.info('target down', { target: target.job, url: target.url, error: report.error });
+    await publish(SAMPLE_SOURCES.scrape, report.samples);
+  };
+
+  const probe = async (definition: Probe) => {
+    const options = { timeoutMs: Math.min(config.loadBalance.timeout, config.collection.intervals.custom) * 1000, tags: { ...config.collection.tags, ...definition.tags, probe: definition.name } };
+    const report = definition.kind === 'http' ? await runHttpProbe(definition, options) : await runTcpProbe(definition, options);
+    metrics.probes.inc({ probe: definition.name, outcome: report.success ? 'success' : 'failure' });
+    if (!report.success) logger.info('probe failed', { probe: definition.name, error: report.error });
+    await publish(SAMPLE_SOURCES.probe, report.samples);
+  };
+
+  const worker = new Worker(
+    COLLECTOR_QUEUE,
+    async (job: Job) => {
+      const { name, data } = job as unknown as CollectorJob;
+      metrics.jobsRun.inc({ kind: name });
+      if (name === 'scrape') await scrape(data.target);
+      else if (name === 'probe') await probe(data.probe);
+      else {
+        const targets = await discoverSelfTargets(bus, config.nats.prefix);
+        const errors = await forEachLimited(targets, config.core.workers, scrape);
+        if (errors.length > 0) throw new AggregateError(errors, `${errors.length} of ${targets.length} self scrapes could not be published`);
+      }
+    },
+    { connection, prefix, concurrency: config.core.workers, lockDuration: periodMs, stalledInterval: periodMs },
+  );
+  worker.on('error', (err) => logger.error('collector worker error', { err }));
+  worker.on('failed', (job, err) => logger.warn('collector job failed', { job: job?.name, scheduler: job?.repeatJobKey, err }));
+
+  const sync = async (): Promise<SchedulerSync> => {
+    const changes = await syncSchedulers(queue, desiredSchedulers(config.collection));
+    if (Object.values(changes).some((ids) => ids.length > 0)) logger.info('collector schedulers synced', { ...changes });
+    return changes;
+  };
+  await sync();
+  const reconcile = setInterval(
+    () => void sync().catch((err: unknown) => logger.error('scheduler check failed', { err })),
+    Math.max(MIN_RECONCILE_MS, 3 * config.collection.intervals.app * 1000),
+  );
+
+  return {
+    queue,
+    async applyConfig(next) {
+      config = next;
+      return sync();
+    },
+    async stop() {
+      clearInterval(reconcile);
+      // The worker first: it finishes the jobs in hand (each bounded by its timeout) while the queue can still record them.
+      await worker.close();
+      await queue.close();
+    },
+  };
+}
+
+/** Runs `fn` over `items`, at most `limit` at a time; returns the errors instead of stopping at the first. */
+async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<unknown[]> {
+  const errors: unknown[] = [];
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) {
+      const item = items[next++]!;
+      await fn(item).catch((err: unknown) => errors.push(err));
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  return errors;
+}

@@ -1,0 +1,106 @@
+import { writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect, type NatsConnection } from 'nats';
+import type { IngestSample } from '@terminusa/bus';
+import { discoverInstances } from '@terminusa/runtime';
+import { createTestNamespace, startServiceProcess, waitFor, type ServiceProcess, type TestNamespace } from '@terminusa/testkit';
+
+const TARGETS = ['alpha', 'beta', 'gamma'];
+
+let ns: TestNamespace;
+let nc: NatsConnection;
+let server: Server;
+const replicas: ServiceProcess[] = [];
+/** `up` samples per scraped job, in the order they arrived. */
+const ups = new Map<string, IngestSample[]>();
+
+const upsSince = (job: string, since: number) => (ups.get(job) ?? []).filter((s) => s.ts! >= since);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Sum of `tmon_collector_jobs_run_total` on each live replica's ops server, by instance. */
+async function jobsRunPerReplica(): Promise<Map<string, number>> {
+  const runs = new Map<string, number>();
+  for (const instance of (await discoverInstances(nc, ns.id)).filter((i) => i.service === 'collector')) {
+    const text = await (await fetch(`http://127.0.0.1:${instance.opsPort}/metrics`)).text();
+    runs.set(instance.instance, [...text.matchAll(/^tmon_collector_jobs_run_total\{[^}]*\} (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0));
+  }
+  return runs;
+}
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    const job = req.url?.split('/')[1] ?? '';
+    if (req.url?.endsWith('/metrics')) res.writeHead(200).end(`# TYPE ${job}_work_total counter\n${job}_work_total 1\n`);
+    else res.writeHead(200).end('ok');
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  ns = await createTestNamespace();
+  const configFile = join(ns.env.DATA_DIR!, 'collector.yaml');
+  writeFileSync(configFile, `collection:\n  targets:\n${TARGETS.map((t) => `    - name: ${t}\n      url: ${base}/${t}/metrics\n`).join('')}`);
+  nc = await connect({ servers: ns.config.nats.url });
+  nc.subscribe(`${ns.id}.metrics.ingest.scrape`, {
+    callback: (_err, msg) => {
+      for (const sample of (JSON.parse(new TextDecoder().decode(msg.data)) as { samples: IngestSample[] }).samples) {
+        if (sample.name === 'up') ups.set(sample.tags!.job!, [...(ups.get(sample.tags!.job!) ?? []), sample]);
+      }
+    },
+  });
+  const env = { ...ns.env, CONFIG_FILE: configFile, OPS_PORT: '0', TMON_COLLECTION__MODE: 'jobs', TMON_COLLECTION__INTERVALS__APP: '1' };
+  for (let i = 0; i < 3; i++) replicas.push(startServiceProcess('collector', env));
+  await waitFor(async () => ((await discoverInstances(nc, ns.id)).filter((i) => i.service === 'collector').length === 3 ? true : undefined), 60_000, 'three collector replicas', 250);
+  await waitFor(() => (TARGETS.every((t) => (ups.get(t)?.length ?? 0) > 0) ? true : undefined), 20_000, 'every target scraped');
+}, 90_000);
+
+afterAll(async () => {
+  for (const replica of replicas) replica.kill('SIGKILL');
+  server?.closeAllConnections();
+  server?.close();
+  await nc?.close();
+  await ns?.cleanup();
+});
+
+describe('scrape jobs spread over three collector replicas', () => {
+  it('scrapes each target once per interval, with the work shared by more than one replica', async () => {
+    const since = Date.now() + 1000;
+    await sleep(7000);
+    for (const target of TARGETS) {
+      const seen = upsSince(target, since).filter((s) => s.ts! < since + 6000);
+      expect(seen.length, target).toBeGreaterThanOrEqual(5);
+      expect(seen.length, target).toBeLessThanOrEqual(7);
+      expect(seen.every((s) => s.value === 1)).toBe(true);
+      // Two replicas scraping the same target in one interval would show as two samples close together.
+      const gaps = seen.slice(1).map((s, i) => s.ts! - seen[i]!.ts!);
+      expect(Math.min(...gaps), `${target} gaps ${gaps.join(',')}`).toBeGreaterThan(400);
+    }
+    const runs = await jobsRunPerReplica();
+    expect(runs.size).toBe(3);
+    expect([...runs.values()].filter((n) => n > 0).length, JSON.stringify([...runs])).toBeGreaterThanOrEqual(2);
+    // The suite's own instances are scraped too, through discovery: here, the three collectors.
+    expect(upsSince('collector', since).length).toBeGreaterThanOrEqual(3);
+  }, 30_000);
+
+  it('keeps scraping every target within an interval or two after a replica is SIGKILLed', async () => {
+    const victim = replicas[0]!;
+    victim.kill('SIGKILL');
+    expect(await victim.exited).toBe('SIGKILL');
+    const killedAt = Date.now();
+    await sleep(6000);
+    for (const target of TARGETS) {
+      const after = upsSince(target, killedAt);
+      expect(after.length, target).toBeGreaterThanOrEqual(4);
+      expect(after[0]!.ts! - killedAt, target).toBeLessThanOrEqual(2000);
+      // Once the dead replica's locks ran out, still one scrape per interval.
+      const steady = after.filter((s) => s.ts! >= killedAt + 2000 && s.ts! < killedAt + 6000);
+      expect(steady.length, target).toBeGreaterThanOrEqual(3);
+      expect(steady.length, target).toBeLessThanOrEqual(5);
+    }
+    const runs = await jobsRunPerReplica();
+    expect(runs.size).toBe(2);
+    expect([...runs.values()].every((n) => n > 0)).toBe(true);
+  }, 30_000);
+});

@@ -1,0 +1,92 @@
+import { describe, expect, it } from 'vitest';
+import { ExpositionParseError, parsePrometheusText } from './parse-prometheus-text.ts';
+
+const EXPOSITION = String.raw`# HELP http_requests_total The total number of HTTP requests.
+# TYPE http_requests_total counter
+http_requests_total{method="post",code="200"} 1027 1395066363000
+http_requests_total{method="post",code="400"}    3 1395066363000
+
+# A normal comment.
+# TYPE temperature_celsius gauge
+temperature_celsius -3.5e1
+temperature_celsius{room="lab"} NaN
+# TYPE pressure gauge
+pressure{sensor="a"} +Inf
+pressure{sensor="b"} -Inf
+pressure{sensor="c"} 1.5
+# HELP msdos_file_access_time_seconds Escapes in label values.
+msdos_file_access_time_seconds{path="C:\\DIR\\FILE.TXT",error="Cannot find file:\n\"FILE.TXT\""} 1.458255915e9
+# TYPE http_request_duration_seconds histogram
+http_request_duration_seconds_bucket{le="0.05"} 24054
+http_request_duration_seconds_bucket{le="0.1"} 33444
+http_request_duration_seconds_bucket{le="+Inf"} 144320
+http_request_duration_seconds_sum 53423
+http_request_duration_seconds_count 144320
+# TYPE rpc_duration_seconds summary
+rpc_duration_seconds{quantile="0.5"} 4773
+rpc_duration_seconds{quantile="0.99",} 76656
+rpc_duration_seconds{quantile="0.999"} NaN
+rpc_duration_seconds_sum 1.7560473e+07
+rpc_duration_seconds_count 2693
+metric_without_timestamp_and_labels 12.47
+`;
+
+describe('parsePrometheusText', () => {
+  const parsed = parsePrometheusText(EXPOSITION);
+  const find = (name: string, labels: Record<string, string> = {}) => parsed.samples.find((s) => s.name === name && JSON.stringify(s.labels) === JSON.stringify(labels));
+
+  it('reads counters with labels and timestamps', () => {
+    expect(find('http_requests_total', { method: 'post', code: '200' })).toEqual({ name: 'http_requests_total', labels: { method: 'post', code: '200' }, value: 1027, timestampMs: 1395066363000 });
+    expect(find('http_requests_total', { method: 'post', code: '400' })?.value).toBe(3);
+    expect(parsed.types.get('http_requests_total')).toBe('counter');
+  });
+
+  it('reads gauges, including exponents and signs', () => {
+    expect(find('temperature_celsius')?.value).toBe(-35);
+    expect(find('pressure', { sensor: 'c' })?.value).toBe(1.5);
+    expect(find('metric_without_timestamp_and_labels')).toEqual({ name: 'metric_without_timestamp_and_labels', labels: {}, value: 12.47 });
+  });
+
+  it('reads histograms as _bucket{le}, _sum and _count samples', () => {
+    expect(parsed.types.get('http_request_duration_seconds')).toBe('histogram');
+    const buckets = parsed.samples.filter((s) => s.name === 'http_request_duration_seconds_bucket');
+    expect(buckets.map((b) => [b.labels.le, b.value])).toEqual([['0.05', 24054], ['0.1', 33444], ['+Inf', 144320]]);
+    expect(find('http_request_duration_seconds_sum')?.value).toBe(53423);
+    expect(find('http_request_duration_seconds_count')?.value).toBe(144320);
+  });
+
+  it('reads summaries as quantile, _sum and _count samples (a trailing comma in the labels is allowed)', () => {
+    expect(parsed.types.get('rpc_duration_seconds')).toBe('summary');
+    expect(find('rpc_duration_seconds', { quantile: '0.5' })?.value).toBe(4773);
+    expect(find('rpc_duration_seconds', { quantile: '0.99' })?.value).toBe(76656);
+    expect(find('rpc_duration_seconds_sum')?.value).toBe(17560473);
+    expect(find('rpc_duration_seconds_count')?.value).toBe(2693);
+  });
+
+  it('unescapes backslash, quote and newline in label values', () => {
+    const sample = parsed.samples.find((s) => s.name === 'msdos_file_access_time_seconds')!;
+    expect(sample.labels).toEqual({ path: 'C:\\DIR\\FILE.TXT', error: 'Cannot find file:\n"FILE.TXT"' });
+    expect(sample.value).toBe(1.458255915e9);
+  });
+
+  it('drops NaN and ±Inf values and counts them', () => {
+    expect(parsed.nonFinite).toBe(4);
+    expect(parsed.samples.every((s) => Number.isFinite(s.value))).toBe(true);
+    expect(find('temperature_celsius', { room: 'lab' })).toBeUndefined();
+    expect(find('pressure', { sensor: 'a' })).toBeUndefined();
+    expect(find('rpc_duration_seconds', { quantile: '0.999' })).toBeUndefined();
+    expect(parsed.samples).toHaveLength(15);
+  });
+
+  it('keeps label values with braces, commas and " # " intact, and ignores OpenMetrics exemplars and # EOF', () => {
+    const text = 'a_total{path="/x{1},y # z"} 5 # {trace_id="abc"} 1.0\n# EOF\nafter_eof 1\n';
+    expect(parsePrometheusText(text).samples).toEqual([{ name: 'a_total', labels: { path: '/x{1},y # z' }, value: 5 }]);
+  });
+
+  it('refuses malformed lines, naming the line', () => {
+    for (const bad of ['x{a="1"', 'x{a=1} 2', 'x 1 2 3', 'x abc', '9x 1', 'x{a="1",a="2"} 3', 'x 0x10', '# TYPE x colour']) {
+      expect(() => parsePrometheusText(`ok 1\n${bad}\n`), bad).toThrow(ExpositionParseError);
+    }
+    expect(() => parsePrometheusText('ok 1\nx{a="1"\n')).toThrow(/^line 2:/);
+  });
+});

@@ -1,0 +1,131 @@
+/** Metric types of the Prometheus text exposition format. */
+export const METRIC_TYPES = ['counter', 'gauge', 'histogram', 'summary', 'untyped'] as const;
+/** One of `METRIC_TYPES`. */
+export type MetricType = (typeof METRIC_TYPES)[number];
+
+/** One sample line of an exposition: a histogram or summary is several of these (`_bucket`, `_sum`, `_count`, quantiles). */
+export interface ExposedSample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+  /** The timestamp the target gave, in epoch ms, if any. */
+  timestampMs?: number;
+}
+
+/** What a target exposed: its finite samples, the declared type per family, and how many NaN/±Inf samples were left out. */
+export interface Exposition {
+  samples: ExposedSample[];
+  types: Map<string, MetricType>;
+  nonFinite: number;
+}
+
+/** A line the text format does not allow; like Prometheus, the whole scrape counts as failed. */
+export class ExpositionParseError extends Error {
+  override readonly name = 'ExpositionParseError';
+  constructor(
+    readonly line: number,
+    reason: string,
+  ) {
+    super(`line ${line}: ${reason}`);
+  }
+}
+
+const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*/;
+const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*/;
+
+/**
+ * Parses the Prometheus text format (0.0.4, and the OpenMetrics subset scrapers meet: `# EOF`, exemplars).
+ * NaN and ±Inf values are counted and dropped, since an ingest sample must be a finite number.
+ */
+export function parsePrometheusText(text: string): Exposition {
+  const samples: ExposedSample[] = [];
+  const types = new Map<string, MetricType>();
+  let nonFinite = 0;
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!.replace(/\r$/, '').trim();
+    if (line === '') continue;
+    if (line.startsWith('#')) {
+      if (line === '# EOF') break;
+      const type = /^#\s*TYPE\s+(\S+)\s+(\S+)\s*$/.exec(line);
+      if (type) {
+        const kind = type[2]!.toLowerCase();
+        if (!(METRIC_TYPES as readonly string[]).includes(kind)) throw new ExpositionParseError(i + 1, `unknown metric type "${type[2]}"`);
+        types.set(type[1]!, kind as MetricType);
+      }
+      continue;
+    }
+    const sample = parseSampleLine(line, i + 1);
+    if (Number.isFinite(sample.value)) samples.push(sample);
+    else nonFinite++;
+  }
+  return { samples, types, nonFinite };
+}
+
+function parseSampleLine(line: string, lineNo: number): ExposedSample {
+  const name = METRIC_NAME.exec(line)?.[0];
+  if (!name) throw new ExpositionParseError(lineNo, 'expected a metric name');
+  let pos = name.length;
+  const labels: Record<string, string> = {};
+  if (line[pos] === '{') pos = parseLabels(line, pos + 1, labels, lineNo);
+  const rest = line.slice(pos);
+  if (rest !== '' && !/^[ \t]/.test(rest)) throw new ExpositionParseError(lineNo, `unexpected "${rest[0]}" after ${name}`);
+  // An OpenMetrics exemplar (` # {…} value`) follows the value; it is not part of the sample.
+  const fields = rest.split(' # ')[0]!.trim().split(/[ \t]+/);
+  if (fields.length < 1 || fields[0] === '' || fields.length > 2) throw new ExpositionParseError(lineNo, `expected "<value> [timestamp]" after ${name}`);
+  const value = parseValue(fields[0]!, lineNo);
+  const sample: ExposedSample = { name, labels, value };
+  if (fields[1] !== undefined) {
+    const ts = Number(fields[1]);
+    if (!Number.isFinite(ts)) throw new ExpositionParseError(lineNo, `bad timestamp "${fields[1]}"`);
+    sample.timestampMs = Math.trunc(ts);
+  }
+  return sample;
+}
+
+/** Reads `name="value",…}` from `pos`; returns the position after the closing brace. */
+function parseLabels(line: string, pos: number, labels: Record<string, string>, lineNo: number): number {
+  for (;;) {
+    pos = skipSpaces(line, pos);
+    if (line[pos] === '}') return pos + 1;
+    const label = LABEL_NAME.exec(line.slice(pos))?.[0];
+    if (!label) throw new ExpositionParseError(lineNo, 'expected a label name');
+    pos = skipSpaces(line, pos + label.length);
+    if (line[pos] !== '=') throw new ExpositionParseError(lineNo, `expected "=" after label ${label}`);
+    pos = skipSpaces(line, pos + 1);
+    if (line[pos] !== '"') throw new ExpositionParseError(lineNo, `expected a quoted value for label ${label}`);
+    let value = '';
+    for (pos++; ; pos++) {
+      const c = line[pos];
+      if (c === undefined) throw new ExpositionParseError(lineNo, `unterminated value of label ${label}`);
+      if (c === '"') break;
+      if (c === '\\') {
+        const next = line[++pos];
+        // The format defines three escapes; any other backslash is kept as written.
+        if (next === 'n') value += '\n';
+        else if (next === '\\' || next === '"') value += next;
+        else value += `\\${next ?? ''}`;
+      } else value += c;
+    }
+    if (label in labels) throw new ExpositionParseError(lineNo, `label ${label} given twice`);
+    labels[label] = value;
+    pos = skipSpaces(line, pos + 1);
+    if (line[pos] === ',') pos++;
+    else if (line[pos] !== '}') throw new ExpositionParseError(lineNo, `expected "," or "}" after label ${label}`);
+  }
+}
+
+function skipSpaces(line: string, pos: number): number {
+  while (line[pos] === ' ' || line[pos] === '\t') pos++;
+  return pos;
+}
+
+function parseValue(raw: string, lineNo: number): number {
+  const lower = raw.toLowerCase();
+  if (lower === 'nan') return NaN;
+  if (lower === '+inf' || lower === 'inf') return Infinity;
+  if (lower === '-inf') return -Infinity;
+  // Number('') and Number('0x1f') accept what the format does not; the format's floats are Go's ParseFloat syntax.
+  if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(raw)) throw new ExpositionParseError(lineNo, `bad value "${raw}"`);
+  return Number(raw);
+}

@@ -1,0 +1,116 @@
+import { IngestSampleSchema, type IngestSample } from '@terminusa/bus';
+import { parsePrometheusText, type Exposition } from './parse-prometheus-text.ts';
+
+/** Something scraped for Prometheus-text metrics: a configured target or a discovered instance of the suite. */
+export interface ScrapeTarget {
+  /** The `job` tag of its samples, and the `target` label of the collector's counters. */
+  job: string;
+  url: string;
+  healthUrl: string;
+  tags: Record<string, string>;
+}
+
+/** What one scrape of a target produced; `samples` holds the scraped samples and the per-target `up`, duration and health ones. */
+export interface ScrapeReport {
+  up: boolean;
+  healthy: boolean;
+  samples: IngestSample[];
+  /** NaN/±Inf samples left out. */
+  nonFinite: number;
+  /** Samples left out because ingest would refuse them (a tag value too long, too many tags…). */
+  invalid: number;
+  error?: string;
+}
+
+/** Options of a scrape. */
+export interface ScrapeOptions {
+  /** Limit of the scrape and of the health check each. */
+  timeoutMs: number;
+  /** Tags of this collector, added where the target's own labels do not set them. */
+  staticTags: Readonly<Record<string, string>>;
+}
+
+const ACCEPT = 'text/plain;version=0.0.4;q=1,application/openmetrics-text;q=0.5,*/*;q=0.1';
+
+/**
+ * Scrapes a target and checks its health at the same time, each within the timeout, and records `up`,
+ * `scrape_duration_seconds` and `scrape_samples_scraped` as Prometheus does, plus `target_healthy` and
+ * `target_health_latency_seconds`. It never throws: a down target is a report with `up` false.
+ */
+export async function scrapeTarget(target: ScrapeTarget, options: ScrapeOptions): Promise<ScrapeReport> {
+  const ts = Date.now();
+  const [scrape, health] = await Promise.all([fetchExposition(target.url, options.timeoutMs), checkHealth(target.healthUrl, options.timeoutMs)]);
+  const targetTags = { ...target.tags, job: target.job, instance: instanceOf(target.url) };
+  const samples: IngestSample[] = [];
+  let invalid = 0;
+  for (const exposed of scrape.exposition?.samples ?? []) {
+    const sample = { name: exposed.name, value: exposed.value, ts: exposed.timestampMs ?? ts, tags: sampleTags(exposed.labels, targetTags, options.staticTags) };
+    if (IngestSampleSchema.safeParse(sample).success) samples.push(sample);
+    else invalid++;
+  }
+  const nonFinite = scrape.exposition?.nonFinite ?? 0;
+  const metaTags = { ...options.staticTags, ...targetTags };
+  const meta = (name: string, value: number) => samples.push({ name, value, ts, tags: metaTags });
+  meta('up', scrape.exposition ? 1 : 0);
+  meta('scrape_duration_seconds', scrape.seconds);
+  meta('scrape_samples_scraped', scrape.exposition ? scrape.exposition.samples.length + nonFinite : 0);
+  meta('scrape_samples_dropped', nonFinite + invalid);
+  meta('target_healthy', health.healthy ? 1 : 0);
+  meta('target_health_latency_seconds', health.seconds);
+  return { up: scrape.exposition !== undefined, healthy: health.healthy, samples, nonFinite, invalid, ...(scrape.error ? { error: scrape.error } : {}) };
+}
+
+/**
+ * The target's labels win over the scraped ones; a scraped `job` or `instance` is kept as `exported_job`/
+ * `exported_instance` (Prometheus's honor_labels: false). The collector's static tags only fill gaps, like
+ * Prometheus's external labels. Empty label values mean "no label", as in Prometheus.
+ */
+function sampleTags(labels: Record<string, string>, targetTags: Record<string, string>, staticTags: Readonly<Record<string, string>>): Record<string, string> {
+  const tags: Record<string, string> = {};
+  for (const [key, value] of Object.entries(labels)) if (value !== '') tags[key in targetTags ? `exported_${key}` : key] = value;
+  Object.assign(tags, targetTags);
+  for (const [key, value] of Object.entries(staticTags)) tags[key] ??= value;
+  return tags;
+}
+
+/** `host:port` of a URL, with the scheme's default port written out, as Prometheus's `instance` label. */
+function instanceOf(url: string): string {
+  const u = new URL(url);
+  return `${u.hostname}:${u.port || (u.protocol === 'https:' ? '443' : '80')}`;
+}
+
+async function fetchExposition(url: string, timeoutMs: number): Promise<{ exposition?: Exposition; seconds: number; error?: string }> {
+  const started = performance.now();
+  const seconds = () => (performance.now() - started) / 1000;
+  try {
+    // The signal bounds reading the body too, so a target that trickles its answer is cut off as well.
+    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), headers: { accept: ACCEPT } });
+    if (!res.ok) {
+      await res.body?.cancel();
+      return { seconds: seconds(), error: `HTTP ${res.status}` };
+    }
+    const exposition = parsePrometheusText(await res.text());
+    return { exposition, seconds: seconds() };
+  } catch (err) {
+    return { seconds: seconds(), error: describeFailure(err, timeoutMs) };
+  }
+}
+
+async function checkHealth(url: string, timeoutMs: number): Promise<{ healthy: boolean; seconds: number }> {
+  const started = performance.now();
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    await res.arrayBuffer();
+    return { healthy: res.ok, seconds: (performance.now() - started) / 1000 };
+  } catch {
+    // Unreachable, refused or too slow: all mean unhealthy, and the latency recorded is how long we waited.
+    return { healthy: false, seconds: (performance.now() - started) / 1000 };
+  }
+}
+
+/** A short reason for a failed scrape, for logs. */
+function describeFailure(err: unknown, timeoutMs: number): string {
+  const e = err as Error & { cause?: { code?: string; message?: string } };
+  if (e.name === 'TimeoutError' || e.name === 'AbortError') return `timed out after ${timeoutMs} ms`;
+  return e.cause?.code ?? e.cause?.message ?? e.message ?? String(err);
+}
