@@ -84,6 +84,36 @@ describe('the backup service', () => {
     expect((await api('/backups', adminToken, { method: 'POST', body: JSON.stringify({ kind: 'weekly' }) })).body.fields[0].field).toBe('kind');
   });
 
+  it('restores a backup through the gateway into a drill database, with progress, after verifying it', async () => {
+    const { body } = await api('/backups', adminToken);
+    const full = (body.backups as { id: string; kind: string; rows: number }[]).filter((b) => b.kind === 'full').at(-1)!;
+    const drill = `${ns.id}_drill`;
+    expect((await api(`/backups/${full.id}/restore`, adminToken, { method: 'POST', body: JSON.stringify({ intoDatabase: drill }) })).status).toBe(400);
+    expect((await api(`/backups/${full.id}/restore`, viewerToken, { method: 'POST', body: JSON.stringify({ confirm: true, intoDatabase: drill }) })).status).toBe(403);
+    expect((await api('/backups/no-such-backup/restore', adminToken, { method: 'POST', body: JSON.stringify({ confirm: true, intoDatabase: drill }) })).status).toBe(404);
+    const queued = await api(`/backups/${full.id}/restore`, adminToken, { method: 'POST', body: JSON.stringify({ confirm: true, intoDatabase: drill }) });
+    expect(queued.status).toBe(202);
+    const job = await waitFor(async () => {
+      const { body: j } = await api(`/backups/jobs/${queued.body.jobId}`, adminToken);
+      if (j.state === 'failed') throw new Error(j.failedReason);
+      return j.state === 'completed' ? j : undefined;
+    }, 30_000, 'the restore job', 200);
+    expect(job.result.backups).toEqual([full.id]);
+    expect(job.progress.tables.series.rows).toBeGreaterThan(0);
+    const url = new URL(env.DATABASE_URL!);
+    url.pathname = `/${drill}`;
+    const db = new pg.Pool({ connectionString: url.toString(), options: `-c search_path=${env.DATABASE_SCHEMA}` });
+    const { rows } = await db.query('SELECT count(*)::int AS n FROM series');
+    expect(rows[0].n).toBe(job.progress.tables.series.rows);
+    await db.end();
+    const admin = new pg.Client({ connectionString: env.DATABASE_URL });
+    await admin.connect();
+    await waitFor(() => admin.query(`DROP DATABASE IF EXISTS ${drill}`).then(() => true), 10_000, 'drill database dropped', 200);
+    await admin.end();
+    const audit = await api('/audit?action=backup-restore', adminToken);
+    expect(audit.body.entries[0]).toMatchObject({ actor: 'admin', action: 'backup-restore' });
+  });
+
   it('reports a failed scheduled backup as a stored metric and raises the BackupFailed alert', async () => {
     // A file where the backup directory should be makes every backup fail.
     await rm(backupsDir(), { recursive: true, force: true });

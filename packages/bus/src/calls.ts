@@ -54,6 +54,26 @@ export const CALLS = {
     request: z.strictObject({}),
     reply: z.union([z.strictObject({ backups: z.array(BackupSummarySchema), archives: z.array(z.strictObject({ path: z.string(), bytes: z.number().int() })) }), CallErrorSchema]),
   }),
+  /** Queue a restore of a backup (its chain verified first) into the live database or another one on the same server. */
+  backupRestore: call({
+    subject: 'backup.command.restore',
+    request: z.strictObject({
+      id: z.string().regex(/^[A-Za-z0-9_-]{1,100}$/, 'a backup id'),
+      /** Another database on the same server, e.g. for a restore drill; absent: the live database. */
+      intoDatabase: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a database name').optional(),
+      requestedBy: z.string().optional(),
+    }),
+    reply: z.union([z.strictObject({ jobId: z.string() }), CallErrorSchema]),
+  }),
+  /** The state of a backup or restore job, with its progress. */
+  backupJob: call({
+    subject: 'backup.command.job',
+    request: z.strictObject({ jobId: z.string().regex(/^[A-Za-z0-9_:-]{1,100}$/, 'a job id') }),
+    reply: z.union([
+      z.strictObject({ jobId: z.string(), name: z.string(), state: z.string(), progress: z.unknown(), result: z.unknown(), failedReason: z.string().optional() }),
+      CallErrorSchema,
+    ]),
+  }),
   /** Verify one backup completely (signature, checksums, GCM tags, row counts) without restoring it. */
   backupVerify: call({
     subject: 'backup.command.verify',

@@ -1,6 +1,6 @@
 import { mkdir, access, constants } from 'node:fs/promises';
 import { CALLS } from '@terminusa/bus';
-import { openDatabase } from '@terminusa/database';
+import { createPool, ensureDatabase, migrate, openDatabase } from '@terminusa/database';
 import { runService } from '@terminusa/runtime';
 import { BackupOperations } from './backup-operations.ts';
 import { startBackupQueue } from './schedule/backup-queue.ts';
@@ -17,7 +17,28 @@ await runService({
     health.add('backup-dir', () => access(ops.paths.backupsDir, constants.W_OK));
     await ops.keyring();
 
-    const backups = await startBackupQueue(config, ops, logger, outcomeReporter(registry, bus, logger));
+    // A restore drill goes to another database on the same server; only its name comes from the request.
+    const restore = async (data: { id: string; intoDatabase?: string }, progress: (p: object) => Promise<void>) => {
+      let target = pool;
+      if (data.intoDatabase) {
+        const url = new URL(config.database.url);
+        url.pathname = `/${data.intoDatabase}`;
+        await ensureDatabase(url.toString());
+        target = createPool({ ...config.database, url: url.toString() }, 'terminusa-backup-restore');
+        await migrate(target, config.database.schema);
+      }
+      try {
+        const tables: Record<string, { rows: number; bytes: number }> = {};
+        const result = await ops.restore(data.id, target, (p) => {
+          tables[p.table] = { rows: p.rows, bytes: p.bytes };
+          if (p.done) void progress({ tables });
+        });
+        return { ...result, tables };
+      } finally {
+        if (target !== pool) await target.end();
+      }
+    };
+    const backups = await startBackupQueue(config, ops, logger, outcomeReporter(registry, bus, logger), restore);
     health.add('redis', async () => void (await backups.queue.count()));
     onStop('backup queue', () => backups.stop());
 
@@ -28,6 +49,25 @@ await runService({
         async (req) => {
           const job = await backups.queue.add('backup', { kind: req.kind, includeArchives: req.includeArchives, requestedBy: req.requestedBy });
           return { jobId: job.id! };
+        },
+        'backup',
+      ),
+      bus.serve(
+        CALLS.backupRestore,
+        async (req) => {
+          // Refused now rather than in the job when the chain is damaged: nothing is queued.
+          await ops.verify(req.id);
+          const job = await backups.queue.add('restore', { id: req.id, ...(req.intoDatabase ? { intoDatabase: req.intoDatabase } : {}), requestedBy: req.requestedBy });
+          return { jobId: job.id! };
+        },
+        'backup',
+      ),
+      bus.serve(
+        CALLS.backupJob,
+        async (req) => {
+          const job = await backups.queue.getJob(req.jobId);
+          if (!job) return { error: `no job ${req.jobId}`, code: 'missing-job' };
+          return { jobId: job.id!, name: job.name, state: await job.getState(), progress: job.progress, result: job.returnvalue ?? null, ...(job.failedReason ? { failedReason: job.failedReason } : {}) };
         },
         'backup',
       ),

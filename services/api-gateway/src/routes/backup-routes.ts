@@ -22,6 +22,33 @@ export function backupRoutes(calls: ServiceCaller): RouteSpec[] {
     }),
     route({
       method: 'post',
+      path: '/backups/:id/restore',
+      access: 'admin',
+      tag: 'backups',
+      summary: 'Restore a backup (its whole chain verified first) into the live database, or into another database for a drill',
+      audit: 'backup-restore',
+      params: BackupId,
+      body: z.strictObject({
+        /** Restoring the live database replaces rows; say so explicitly. */
+        confirm: z.literal(true, { error: 'set confirm: true to restore' }),
+        intoDatabase: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'a database name on the same server').optional(),
+      }),
+      responses: { 202: 'queued; follow GET /backups/jobs/{jobId}', 404: 'no such backup', 422: 'damaged: refused before anything was touched' },
+      handle: ({ params, body, res, principal }) =>
+        calls.answer(res, 'backup', CALLS.backupRestore, { id: params.id, ...(body.intoDatabase ? { intoDatabase: body.intoDatabase } : {}), requestedBy: principal!.subject }, 202),
+    }),
+    route({
+      method: 'get',
+      path: '/backups/jobs/:jobId',
+      access: 'admin',
+      tag: 'backups',
+      summary: 'State and progress (rows and bytes per table) of a backup or restore job',
+      params: z.object({ jobId: z.string().regex(/^[A-Za-z0-9_:-]{1,100}$/, 'a job id') }),
+      responses: { 200: 'the job', 404: 'no such job' },
+      handle: ({ params, res }) => calls.answer(res, 'backup', CALLS.backupJob, { jobId: params.jobId }),
+    }),
+    route({
+      method: 'post',
       path: '/backups/:id/verify',
       access: 'admin',
       tag: 'backups',

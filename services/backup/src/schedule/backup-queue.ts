@@ -4,7 +4,13 @@ import type { Logger } from '@terminusa/runtime';
 import type { BackupOperations } from '../backup-operations.ts';
 
 /** Jobs of the backup queue. */
-export type BackupJob = { name: 'backup'; data: { kind: 'full' | 'incremental'; includeArchives: boolean; requestedBy?: string } } | { name: 'rotate-key'; data: Record<string, never> };
+export type BackupJob =
+  | { name: 'backup'; data: { kind: 'full' | 'incremental'; includeArchives: boolean; requestedBy?: string } }
+  | { name: 'rotate-key'; data: Record<string, never> }
+  | { name: 'restore'; data: { id: string; intoDatabase?: string; requestedBy?: string } };
+
+/** Runs a restore job; reports progress through the job. */
+export type RestoreRunner = (data: { id: string; intoDatabase?: string }, progress: (p: object) => Promise<void>) => Promise<object>;
 
 /** Outcome of a backup job, for metrics and logs. */
 export interface BackupOutcome {
@@ -29,6 +35,7 @@ export async function startBackupQueue(
   ops: BackupOperations,
   logger: Logger,
   onOutcome: (outcome: BackupOutcome) => void,
+  restore: RestoreRunner,
 ): Promise<{ queue: Queue; stop(): Promise<void> }> {
   const connection: ConnectionOptions = { url: config.redis.url, maxRetriesPerRequest: null };
   const prefix = `${config.redis.prefix}bull`;
@@ -41,6 +48,12 @@ export async function startBackupQueue(
     'backup',
     async (job: Job) => {
       const { name, data } = job as unknown as BackupJob;
+      if (name === 'restore') {
+        const started = performance.now();
+        const result = await restore(data, (p) => job.updateProgress(p));
+        logger.info('restore done', { audit: true, backupId: data.id, into: data.intoDatabase ?? 'live', requestedBy: data.requestedBy, seconds: (performance.now() - started) / 1000, ...result });
+        return result;
+      }
       if (name === 'rotate-key') {
         const rotated = await ops.rotateKey();
         if (rotated) logger.info('backup data key rotated', { keyId: rotated });
