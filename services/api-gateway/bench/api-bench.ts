@@ -222,7 +222,8 @@ async function main(): Promise<void> {
 
     // Data.
     // The history day ends before the current samples' timestamp, so its time range holds bench_history only.
-    const t0 = Math.floor(Date.now() / MINUTE_MS) * MINUTE_MS - DAY_MS - MINUTE_MS;
+    // Inside raw retention (1 day), so the day of 1-minute points is answered from the raw tier.
+    const t0 = Math.floor(Date.now() / MINUTE_MS) * MINUTE_MS - DAY_MS + 2 * MINUTE_MS;
     nc = await connect({ servers: ns.config.nats.url });
     let t = performance.now();
     await loadCurrent(ns, nc, api);

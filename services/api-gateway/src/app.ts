@@ -6,7 +6,7 @@ import helmet from 'helmet';
 import type { Redis } from 'ioredis';
 import type { Bus } from '@terminusa/bus';
 import type { Config } from '@terminusa/config';
-import type { PgSampleStore, RedisCurrentStore } from '@terminusa/metric-store';
+import type { HistoryQueryFn, PgSampleStore, RedisCurrentStore } from '@terminusa/metric-store';
 import type { PgAlertStore, RedisAlertReader } from '@terminusa/alerting';
 import type { Health, Logger } from '@terminusa/runtime';
 import type { PgAuditLog } from './audit-log.ts';
@@ -36,6 +36,8 @@ export interface GatewayDeps {
   logger: Logger;
   history: PgSampleStore;
   current: RedisCurrentStore;
+  /** History at the right tier (rollups, stitching); without it, raw points only. */
+  historyQuery?: HistoryQueryFn;
   alerts: RedisAlertReader;
   alertStore: PgAlertStore;
   users: PgUserStore;

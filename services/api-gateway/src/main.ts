@@ -2,7 +2,7 @@ import { createServer } from 'node:http';
 import { Redis } from 'ioredis';
 import { PgAlertStore, RedisAlertReader } from '@terminusa/alerting';
 import { openDatabase } from '@terminusa/database';
-import { PgSampleStore, RedisCurrentStore } from '@terminusa/metric-store';
+import { PgSampleStore, queryHistory, RedisCurrentStore, tierRetentionMs } from '@terminusa/metric-store';
 import { runService } from '@terminusa/runtime';
 import { PgAuditLog } from './audit-log.ts';
 import { ensureFirstAdmin } from './auth/first-admin.ts';
@@ -29,6 +29,7 @@ await runService({
     onStop('redis', () => void redis.disconnect());
     health.add('redis', async () => void (await redis.ping()));
 
+    const retention = tierRetentionMs(config);
     const users = new PgUserStore(pool);
     await ensureFirstAdmin(config, users, logger);
     const tokens = await TokenService.fromConfig(config, redis);
@@ -40,6 +41,7 @@ await runService({
       logger,
       history: new PgSampleStore(pool),
       current: new RedisCurrentStore(redis, config.redis.prefix, config.cache.metrics.ttl),
+      historyQuery: (q) => queryHistory(pool, { ...q, retention }),
       alerts: new RedisAlertReader(redis, config.redis.prefix),
       alertStore: new PgAlertStore(pool),
       users,

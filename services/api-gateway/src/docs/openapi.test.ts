@@ -158,7 +158,7 @@ describe('buildOpenApi on the real route modules', () => {
     }
     expect(refs(doc).filter((r) => !r.resolves)).toEqual([]);
     expect(doc.paths['/alerts/{id}/ack']!.post!.parameters).toMatchObject([{ name: 'id', in: 'path', required: true }]);
-    expect(doc.paths['/metrics/history']!.get!.parameters.map((p) => p.name)).toEqual(['name', 'from', 'to', 'limit']);
+    expect(doc.paths['/metrics/history']!.get!.parameters.map((p) => p.name)).toEqual(['name', 'from', 'to', 'limit', 'step', 'agg', 'groupBy']);
     expect(Object.keys((doc.paths['/silences']!.post!.requestBody!.content['application/json'].schema as { properties: object }).properties)).toContain('matchers');
     expect(JSON.parse(JSON.stringify(doc))).toEqual(doc);
   });

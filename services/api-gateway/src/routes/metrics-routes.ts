@@ -1,11 +1,17 @@
 import type { Request } from 'express';
 import { z } from 'zod';
 import { IngestMessageSchema, IngestSampleSchema, METRIC_NAME, SOURCE, SUBJECTS, TAG_KEY, type Bus } from '@terminusa/bus';
-import type { PgSampleStore, RedisCurrentStore } from '@terminusa/metric-store';
+import { durationMs } from '@terminusa/config';
+import { HISTORY_AGGS, type HistoryQueryFn, type PgSampleStore, type RedisCurrentStore } from '@terminusa/metric-store';
+import { sendProblem } from '../http/problem.ts';
 import { parseOr400 } from '../http/request-errors.ts';
 import { route, type RouteSpec } from '../http/route.ts';
 
 const HOUR_MS = 3_600_000;
+/** The widest history bucket a client may ask for. */
+const MAX_STEP_MS = 366 * 24 * HOUR_MS;
+/** The most tag keys one history query groups by. */
+const MAX_GROUP_BY = 16;
 
 /** A point in time given as epoch milliseconds or an ISO-8601 string. */
 export const TimeParam = z.string().transform((text, ctx) => {
@@ -17,6 +23,26 @@ export const TimeParam = z.string().transform((text, ctx) => {
   return ms;
 });
 
+/** A bucket width given as a duration (30s, 5m, 1h, 1d) or as milliseconds. */
+const StepParam = z
+  .string()
+  .transform((text, ctx) => {
+    const ms = /^\d+$/.test(text) ? Number(text) : /^\d+(ms|s|m|h|d|w)$/.test(text) ? durationMs(text) : NaN;
+    if (!Number.isSafeInteger(ms) || ms < 1 || ms > MAX_STEP_MS) {
+      ctx.addIssue({ code: 'custom', message: 'expected a duration such as 30s, 5m or 1h, or milliseconds, from 1 ms to 366d' });
+      return z.NEVER;
+    }
+    return ms;
+  })
+  .describe('bucket width: a duration such as 30s, 5m, 1h, or milliseconds; raised to the bucket of the tier that answers');
+
+/** Comma-separated tag keys whose values group series. */
+const GroupByParam = z
+  .string()
+  .transform((text) => [...new Set(text.split(','))])
+  .pipe(z.array(z.string().regex(TAG_KEY, 'tag keys must match [a-zA-Z_][a-zA-Z0-9_]*')).max(MAX_GROUP_BY, `at most ${MAX_GROUP_BY} tag keys`))
+  .describe('comma-separated tag keys: series with the same values of these tags are combined with agg (default avg)');
+
 const MetricName = z.string({ error: 'required' }).regex(METRIC_NAME, 'names must match [a-zA-Z_:][a-zA-Z0-9_:]*');
 /** `tag.<key>=<value>` filters ride along in the query. */
 const TagParams = z.record(z.string(), z.unknown());
@@ -27,6 +53,9 @@ const HistoryQuery = z
     from: TimeParam.optional(),
     to: TimeParam.optional(),
     limit: z.coerce.number().int().positive().max(1_000_000).optional(),
+    step: StepParam.optional(),
+    agg: z.enum(HISTORY_AGGS).optional().describe('reduction within a bucket and across combined series; without groupBy it combines every series into one'),
+    groupBy: GroupByParam.optional(),
   })
   .transform((q) => {
     const to = q.to ?? Date.now();
@@ -44,8 +73,11 @@ function tagQuery(req: Request): Record<string, unknown> {
   return tags;
 }
 
-/** The metric endpoints of the seed: current values, history and custom metrics. */
-export function metricsRoutes(deps: { bus: Bus; history: PgSampleStore; current: RedisCurrentStore; maxPoints: number }): RouteSpec[] {
+/**
+ * The metric endpoints of the seed: current values, history and custom metrics. History is answered by
+ * `historyQuery` (rollup tiers, steps, aggregation); without it, by raw points from `history`.
+ */
+export function metricsRoutes(deps: { bus: Bus; history: PgSampleStore; historyQuery?: HistoryQueryFn; current: RedisCurrentStore; maxPoints: number }): RouteSpec[] {
   return [
     route({
       method: 'get',
@@ -65,14 +97,25 @@ export function metricsRoutes(deps: { bus: Bus; history: PgSampleStore; current:
       path: '/metrics/history',
       access: 'viewer',
       tag: 'metrics',
-      summary: 'Raw points of a metric between from and to (ISO-8601 or epoch ms)',
+      summary: 'Points of a metric between from and to (ISO-8601 or epoch ms), raw or in buckets of step from the rollup tiers, optionally combined by agg and groupBy',
       query: HistoryQuery,
+      responses: { 503: 'step, agg or groupBy asked of a gateway without rollup queries' },
       async handle({ query, req, res }) {
         const tags = parseOr400(TagFilter, tagQuery(req), res, 'tag filter');
         if (!tags) return;
         const limit = Math.min(query.limit ?? deps.maxPoints, deps.maxPoints);
-        const { series, truncated } = await deps.history.history(query.name, tags, query.from, query.to, limit);
-        res.json({ name: query.name, from: query.from, to: query.to, tier: 'raw', truncated, series: series.map(({ tags: t, points }) => ({ tags: t, points })) });
+        const { name, from, to, step, agg, groupBy } = query;
+        if (deps.historyQuery) {
+          const answer = await deps.historyQuery({ name, tags, from, to, step, agg, groupBy, maxPoints: limit });
+          res.json({ name, from, to, tier: answer.tier, step: answer.step, truncated: answer.truncated, segments: answer.segments, series: answer.series });
+          return;
+        }
+        if (step !== undefined || agg !== undefined || groupBy !== undefined) {
+          sendProblem(res, 503, 'this gateway answers raw history only: step, agg and groupBy are not available');
+          return;
+        }
+        const { series, truncated } = await deps.history.history(name, tags, from, to, limit);
+        res.json({ name, from, to, tier: 'raw', step: 0, truncated, series: series.map(({ tags: t, points }) => ({ tags: t, points })) });
       },
     }),
     route({

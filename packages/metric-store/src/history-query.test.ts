@@ -1,0 +1,270 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import type pg from 'pg';
+import type { Sample } from '@terminusa/bus';
+import { createTestNamespace, type TestNamespace } from '@terminusa/testkit';
+import { createPool, migrate } from '@terminusa/database';
+import { PgSampleStore, TIER_BUCKET_MS, TIERS, type Tier } from './index.ts';
+import { queryHistory, tierRetentionMs, type HistoryAgg, type HistoryAnswer, type HistoryQuery } from './history-query.ts';
+
+const MIN = 60_000;
+const HOUR = 60 * MIN;
+const DAY = 24 * HOUR;
+const NOW = Date.now();
+
+let ns: TestNamespace;
+let pool: pg.Pool;
+
+beforeEach(async () => {
+  ns = await createTestNamespace();
+  pool = createPool(ns.config.database, 'test');
+  await migrate(pool, ns.config.database.schema);
+});
+afterEach(async () => {
+  await pool.end();
+  await ns.cleanup();
+});
+
+/** The fold statement of services/storage/src/rollup/fold-rollups.ts (copied: a package test does not reach into a service). */
+async function foldRollups(): Promise<void> {
+  const tiers = Object.keys(TIER_BUCKET_MS) as (keyof typeof TIER_BUCKET_MS)[];
+  const foldInto = (tier: keyof typeof TIER_BUCKET_MS) => `INSERT INTO rollup_${tier} AS r (series_id, bucket, count, sum, min, max, last, last_ts)
+    SELECT series_id, date_bin('${TIER_BUCKET_MS[tier] / 1000} seconds', ts, 'epoch'), count(*), sum(value), min(value), max(value), (array_agg(value ORDER BY ts DESC))[1], max(ts)
+      FROM moved GROUP BY 1, 2
+    ON CONFLICT (series_id, bucket) DO UPDATE SET
+      count = r.count + EXCLUDED.count, sum = r.sum + EXCLUDED.sum,
+      min = LEAST(r.min, EXCLUDED.min), max = GREATEST(r.max, EXCLUDED.max),
+      last = CASE WHEN EXCLUDED.last_ts >= r.last_ts THEN EXCLUDED.last ELSE r.last END,
+      last_ts = GREATEST(r.last_ts, EXCLUDED.last_ts)`;
+  await pool.query(`WITH moved AS (DELETE FROM rollup_pending RETURNING series_id, ts, value),
+    ${tiers.map((t) => `f${t} AS (${foldInto(t)} RETURNING 1)`).join(',\n')}
+    SELECT count(*) FROM moved`);
+}
+
+/** Retention under which `tier` is the finest tier covering anything: finer tiers keep nothing. */
+function onlyFrom(tier: Tier): Record<Tier, number> {
+  return Object.fromEntries(TIERS.map((t) => [t, TIERS.indexOf(t) < TIERS.indexOf(tier) ? 0 : 10_000 * DAY])) as Record<Tier, number>;
+}
+
+interface Row {
+  series: number;
+  ts: number;
+  value: number;
+}
+const seriesTags = (i: number) => ({ s: `s${i}`, region: i % 2 ? 'a' : 'b' });
+const toSamples = (name: string, rows: readonly Row[]): Sample[] => rows.map((r) => ({ name, ts: r.ts, value: r.value, tags: seriesTags(r.series) }));
+
+/** What an answer must hold, computed from the raw rows: per answered series' tags, points by time, within each segment. */
+function expectMatches(answer: HistoryAnswer, rows: readonly Row[], q: Pick<HistoryQuery, 'from' | 'to' | 'agg' | 'groupBy' | 'tags'>): void {
+  const segs = answer.segments;
+  expect(segs[0]!.start).toBe(segs[0]!.step ? Math.floor(q.from / segs[0]!.step) * segs[0]!.step : q.from);
+  for (let i = 1; i < segs.length; i++) expect(segs[i]!.start).toBe(segs[i - 1]!.end);
+  const last = segs.at(-1)!;
+  expect(last.end).toBe(last.step ? Math.floor(q.to / last.step) * last.step + last.step : q.to + 1);
+  expect(answer.tier).toBe(segs[0]!.tier);
+  expect(answer.step).toBe(segs[0]!.step);
+
+  const groupOf = (series: number): Record<string, string> => {
+    const tags = seriesTags(series);
+    if (q.groupBy) return Object.fromEntries(q.groupBy.filter((k) => k in tags).map((k) => [k, tags[k as keyof typeof tags]]));
+    return q.agg ? {} : tags;
+  };
+  const cells = new Map<string, Map<number, { count: number; sum: number; min: number; max: number; abs: number; banded: boolean }>>();
+  for (const r of rows) {
+    if (q.tags.region !== undefined && seriesTags(r.series).region !== q.tags.region) continue;
+    const seg = segs.find((s) => r.ts >= s.start && r.ts < s.end);
+    if (!seg) continue;
+    const key = JSON.stringify(Object.entries(groupOf(r.series)).sort());
+    const at = seg.step ? Math.floor(r.ts / seg.step) * seg.step : r.ts;
+    const byTs = cells.get(key) ?? new Map();
+    cells.set(key, byTs);
+    const c = byTs.get(at) ?? { count: 0, sum: 0, min: Infinity, max: -Infinity, abs: 0, banded: seg.step > 0 };
+    byTs.set(at, c);
+    c.count++;
+    c.sum += r.value;
+    c.abs += Math.abs(r.value);
+    c.min = Math.min(c.min, r.value);
+    c.max = Math.max(c.max, r.value);
+  }
+  const got = new Map(answer.series.map((s) => [JSON.stringify(Object.entries(s.tags).sort()), s.points]));
+  expect([...got.keys()].sort()).toEqual([...cells.keys()].sort());
+  for (const [key, byTs] of cells) {
+    const points = got.get(key)!;
+    const want = [...byTs.entries()].sort((a, b) => a[0] - b[0]);
+    expect(points.map((p) => p[0])).toEqual(want.map(([ts]) => ts));
+    want.forEach(([, c], i) => {
+      const [, value, min, max] = points[i]!;
+      const agg: HistoryAgg = q.agg ?? 'avg';
+      const exact = { avg: c.sum / c.count, sum: c.sum, min: c.min, max: c.max }[agg];
+      // Sums in another order differ in the last bits; the bound scales with the magnitudes summed.
+      const tolerance = agg === 'avg' ? 1e-9 * Math.max(Math.abs(exact), c.abs / c.count) : agg === 'sum' ? 1e-9 * c.abs : 0;
+      expect(Math.abs(value - exact), `${agg} at ${key} ${want[i]![0]}: ${value} vs ${exact}`).toBeLessThanOrEqual(tolerance);
+      // PostgreSQL may keep -0 where the rows had 0 too; the band is compared as numbers.
+      if (c.banded) expect([min! + 0, max! + 0]).toEqual([c.min + 0, c.max + 0]);
+      else expect(points[i]).toHaveLength(2);
+    });
+  }
+}
+
+/** Raw rows over the last 20 h of up to four series, in two batches (the second is written after a fold). */
+const history = fc.record({
+  series: fc.integer({ min: 1, max: 4 }),
+  // Unbiased ages: fast-check's bias toward small numbers would keep nearly every row in the newest minutes.
+  rows: fc.array(fc.record({ series: fc.nat(3), age: fc.noBias(fc.integer({ min: 0, max: 20 * HOUR })), value: fc.double({ min: -1e6, max: 1e6, noNaN: true }) }), { minLength: 1, maxLength: 80 }),
+  split: fc.nat(),
+  fromAge: fc.noBias(fc.integer({ min: MIN, max: 21 * HOUR })),
+  toAge: fc.oneof(fc.constant(0), fc.noBias(fc.integer({ min: 0, max: 21 * HOUR }))),
+  region: fc.constantFrom(undefined, 'a'),
+});
+type History = typeof history extends fc.Arbitrary<infer T> ? T : never;
+
+let run = 0;
+/** Writes a generated history in two batches: the first folded, the second left pending (late rows among it). */
+async function load(h: History): Promise<{ name: string; rows: Row[]; pending: Row[] }> {
+  const name = `prop_${run++}`;
+  const rows = h.rows.map((r) => ({ series: r.series % h.series, ts: NOW - r.age, value: r.value }));
+  const cut = h.split % (rows.length + 1);
+  const store = new PgSampleStore(pool);
+  if (cut > 0) await store.insert(toSamples(name, rows.slice(0, cut)));
+  await foldRollups();
+  if (cut < rows.length) await store.insert(toSamples(name, rows.slice(cut)));
+  return { name, rows, pending: rows.slice(cut) };
+}
+
+const range = (h: History) => {
+  const from = NOW - Math.max(h.fromAge, h.toAge);
+  const tags: Record<string, string> = h.region ? { region: h.region } : {};
+  return { from, to: Math.max(from, NOW - Math.min(h.fromAge, h.toAge)), tags };
+};
+
+describe('queryHistory', () => {
+  const CASES: { tier: Tier; step?: number; answered: number }[] = [
+    { tier: 'raw', answered: 0 },
+    { tier: 'raw', step: 10_000, answered: 10_000 },
+    { tier: 'raw', step: 45_000, answered: 45_000 },
+    { tier: '1m', step: MIN, answered: MIN },
+    { tier: '1m', step: 90_000, answered: 2 * MIN },
+    { tier: '5m', step: 5 * MIN, answered: 5 * MIN },
+    { tier: '5m', step: 15 * MIN, answered: 15 * MIN },
+    { tier: '1h', step: HOUR, answered: HOUR },
+    { tier: '1h', step: 3 * HOUR, answered: 3 * HOUR },
+    { tier: '1d', step: DAY, answered: DAY },
+  ];
+
+  it('answers every tier and step as a direct computation over the raw rows, part pending or all folded', { timeout: 240_000 }, async () => {
+    const check = async (name: string, rows: Row[], h: History) => {
+      for (const c of CASES) {
+        const base = { name, ...range(h), step: c.step, maxPoints: 1_000_000, retention: onlyFrom(c.tier), now: NOW };
+        const variants: Pick<HistoryQuery, 'agg' | 'groupBy'>[] = [
+          ...(['avg', 'min', 'max', 'sum'] as const).map((agg) => ({ agg, groupBy: ['s'] })),
+          {},
+          { agg: 'sum' },
+          { agg: 'avg', groupBy: ['region'] },
+          { groupBy: ['region', 'missing'] },
+        ];
+        for (const v of variants) {
+          const answer = await queryHistory(pool, { ...base, ...v });
+          expect(answer.tier).toBe(c.tier);
+          expect(answer.step).toBe(c.answered);
+          expect(answer.truncated).toBe(false);
+          expectMatches(answer, rows, { ...base, ...v });
+        }
+      }
+    };
+    await fc.assert(
+      fc.asyncProperty(history, async (h) => {
+        const { name, rows, pending } = await load(h);
+        const { rows: left } = await pool.query('SELECT count(*)::int AS n FROM rollup_pending');
+        expect(left[0].n).toBe(pending.length);
+        await check(name, rows, h);
+        await foldRollups();
+        await check(name, rows, h);
+      }),
+      { numRuns: 20 },
+    );
+  });
+
+  it('stitches coarse tiers for the old part to finer ones for the recent part, with no gap and nothing twice', { timeout: 240_000 }, async () => {
+    // Kept 3 h raw, 5 h 1m, 10 h 5m, longer 1h: a 20 h range reads 1h, 5m, 1m and raw (or with a step, the tiers that give it).
+    const retention: Record<Tier, number> = { raw: 3 * HOUR, '1m': 5 * HOUR, '5m': 10 * HOUR, '1h': 10_000 * DAY, '1d': 10_000 * DAY };
+    await fc.assert(
+      fc.asyncProperty(history, fc.constantFrom(undefined, 20_000, MIN, 2 * MIN, 10 * MIN), fc.constantFrom<HistoryAgg | undefined>(undefined, 'sum', 'min', 'max'), async (h, step, agg) => {
+        const { name, rows } = await load(h);
+        const q = { name, ...range(h), step, agg, maxPoints: 1_000_000, retention, now: NOW };
+        const answer = await queryHistory(pool, q);
+        expectMatches(answer, rows, q);
+        if (q.to > NOW - 2 * HOUR && q.from < NOW - 11 * HOUR) expect(answer.segments.length).toBeGreaterThanOrEqual(2);
+        // Every stretch starts where its tier keeps data and is of a tier no finer than the one after it.
+        for (const [i, seg] of answer.segments.entries()) {
+          if (i > 0) expect(seg.start).toBeGreaterThanOrEqual(NOW - retention[seg.tier]);
+          if (i > 0) expect(TIERS.indexOf(seg.tier)).toBeLessThan(TIERS.indexOf(answer.segments[i - 1]!.tier));
+        }
+        // Summed over the whole answer, each raw row of the covered range counts exactly once.
+        const sums = await queryHistory(pool, { ...q, agg: 'sum' });
+        const covered = rows.filter((r) => (!h.region || seriesTags(r.series).region === h.region) && r.ts >= sums.segments[0]!.start && r.ts < sums.segments.at(-1)!.end);
+        const total = sums.series.flatMap((s) => s.points).reduce((n, p) => n + p[1], 0);
+        expect(Math.abs(total - covered.reduce((n, r) => n + r.value, 0))).toBeLessThanOrEqual(1e-9 * covered.reduce((n, r) => n + Math.abs(r.value), 0));
+      }),
+      { numRuns: 25 },
+    );
+  });
+
+  it('picks the tier for 1h, 2h, 1d, 7d and 90d ranges under the configured retention and a 1,000-point budget', async () => {
+    // One series sampled every 5 s for the last 2 h: 720 raw points an hour.
+    const samples: Sample[] = Array.from({ length: 1440 }, (_, i) => ({ name: 'choice', tags: { host: 'a' }, ts: NOW - i * 5000, value: i }));
+    await new PgSampleStore(pool).insert(samples);
+    await foldRollups();
+    const retention = tierRetentionMs(ns.config);
+    expect(retention).toEqual({ raw: DAY, '1m': 2 * HOUR, '5m': DAY, '1h': 7 * DAY, '1d': 90 * DAY });
+    const ask = (span: number, step?: number) => queryHistory(pool, { name: 'choice', tags: {}, from: NOW - span, to: NOW, step, maxPoints: 1000, retention, now: NOW });
+    const plan = (a: HistoryAnswer) => a.segments.map((s) => `${s.tier}/${s.step / 1000}s`).join(' ');
+
+    // 1h: 720 raw points fit.
+    expect(plan(await ask(HOUR))).toBe('raw/0s');
+    // 2h: 1,440 raw points do not; 1m keeps 2 h.
+    expect(plan(await ask(2 * HOUR))).toBe('1m/60s');
+    // 1d: raw does not fit; 5m is the finest tier covering a day, and 1m answers the last 2 h.
+    expect(plan(await ask(DAY))).toBe('5m/300s 1m/60s');
+    // 7d: 1h covers from, then 5m and 1m where they keep data.
+    expect(plan(await ask(7 * DAY))).toBe('1h/3600s 5m/300s 1m/60s');
+    // 90d: 1d covers from.
+    expect(plan(await ask(90 * DAY))).toBe('1d/86400s 1h/3600s 5m/300s 1m/60s');
+    // A step: never finer than the tier's bucket; equal steps of neighbouring tiers read the coarser one.
+    expect(plan(await ask(HOUR, 30_000))).toBe('raw/30s');
+    expect(plan(await ask(2 * HOUR, 5 * MIN))).toBe('1m/300s');
+    expect(plan(await ask(DAY, HOUR))).toBe('5m/3600s');
+    expect(plan(await ask(7 * DAY, HOUR))).toBe('1h/3600s');
+    // Where even 1d exceeds the budget (two series, one point), 1d answers, cut.
+    await new PgSampleStore(pool).insert(['a', 'b'].map((host) => ({ name: 'cut', tags: { host }, ts: NOW, value: 1 })));
+    const cut = await queryHistory(pool, { name: 'cut', tags: {}, from: NOW - 2 * HOUR, to: NOW, maxPoints: 1, retention, now: NOW });
+    expect(cut.tier).toBe('1d');
+    expect(cut.truncated).toBe(true);
+    expect(cut.series.flatMap((s) => s.points)).toHaveLength(1);
+    // The numbers of a stitched answer: every sample counted once.
+    const day = await queryHistory(pool, { name: 'choice', tags: {}, from: NOW - DAY, to: NOW, agg: 'sum', maxPoints: 1000, retention, now: NOW });
+    expect(day.series[0]!.points.reduce((n, p) => n + p[1], 0)).toBe((1439 * 1440) / 2);
+  });
+
+  it('counts a late sample (older than folded ones) whether it is still pending or folded, once', async () => {
+    const store = new PgSampleStore(pool);
+    const t = Math.floor(NOW / HOUR) * HOUR - HOUR;
+    await store.insert([{ name: 'late', tags: {}, ts: t + 30 * MIN, value: 10 }]);
+    await foldRollups();
+    await store.insert([{ name: 'late', tags: {}, ts: t + 5 * MIN, value: 2 }]);
+    for (const folded of [false, true]) {
+      if (folded) await foldRollups();
+      for (const tier of ['1m', '5m', '1h', '1d'] as const) {
+        const answer = await queryHistory(pool, { name: 'late', tags: {}, from: t, to: t + HOUR - 1, step: HOUR, agg: 'sum', maxPoints: 100, retention: onlyFrom(tier), now: NOW });
+        const [point] = answer.series[0]!.points;
+        expect(point![1], `${tier}, folded: ${folded}`).toBe(12);
+        expect(point!.slice(2)).toEqual([2, 10]);
+      }
+    }
+  });
+
+  it('answers nothing for an unknown metric, and rejects a range that runs backwards', async () => {
+    const retention = onlyFrom('raw');
+    expect(await queryHistory(pool, { name: 'nothing', tags: {}, from: NOW - HOUR, to: NOW, maxPoints: 10, retention, now: NOW })).toMatchObject({ tier: 'raw', series: [], truncated: false });
+    await expect(queryHistory(pool, { name: 'nothing', tags: {}, from: NOW, to: NOW - 1, maxPoints: 10, retention })).rejects.toThrow(RangeError);
+  });
+});
