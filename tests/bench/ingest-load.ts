@@ -1,0 +1,152 @@
+/**
+ * The ingest bench's load: 100-sample JSON messages over 10,000 series, published to JetStream with acks,
+ * pipelined (a window of messages in flight), optionally paced by a gate or a fixed rate.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { JetStreamClient } from 'nats';
+
+export const METRIC = 'bench_ingest';
+export const SERIES = 10_000;
+export const SAMPLES_PER_MESSAGE = 100;
+/** Messages that cover every series once; message `m` carries the series of group `m % GROUPS`. */
+export const GROUPS = SERIES / SAMPLES_PER_MESSAGE;
+
+/** Series key the suite gives series `i` (the store's `seriesKey`: name{tag="value"}). */
+export function seriesKeyOf(i: number): string {
+  return `${METRIC}{series=${JSON.stringify(String(i))}}`;
+}
+
+/** One built message. */
+export interface BuiltMessage {
+  seq: number;
+  group: number;
+  /** The timestamp (epoch ms) of all its samples. */
+  ts: number;
+  data: Uint8Array;
+}
+
+/**
+ * Builds the messages. Every sample of a message has ts = the moment it was built (just before it is
+ * published), bumped by 1 ms past the previous message of the same group when the clock has not moved, so
+ * each (series, ts) pair is published once and counting stored rows is exact. Built by string concatenation:
+ * the bench runs on the same 2 cores as the suite, so its own CPU matters.
+ */
+export class MessageFactory {
+  private readonly lastTs = new Array<number>(GROUPS).fill(0);
+  private next = 0;
+
+  build(): BuiltMessage {
+    const seq = this.next++;
+    const group = seq % GROUPS;
+    const ts = Math.max(Date.now(), this.lastTs[group]! + 1);
+    this.lastTs[group] = ts;
+    const first = group * SAMPLES_PER_MESSAGE;
+    let json = '{"samples":[';
+    for (let i = 0; i < SAMPLES_PER_MESSAGE; i++) {
+      if (i > 0) json += ',';
+      json += `{"name":"${METRIC}","value":${seq + i / 1000},"ts":${ts},"tags":{"series":"${first + i}"}}`;
+    }
+    json += ']}';
+    return { seq, group, ts, data: Buffer.from(json) };
+  }
+}
+
+/** How one publishing phase runs. */
+export interface PublishOptions {
+  js: JetStreamClient;
+  subject: string;
+  factory: MessageFactory;
+  /** Prefix of the Nats-Msg-Id of each message, so a retried publish is stored once. */
+  idPrefix: string;
+  /** Messages published but not yet acknowledged by JetStream, at most. */
+  window: number;
+  /** Milliseconds the phase publishes for. */
+  durationMs: number;
+  /** Stop after this many messages, if sooner. */
+  maxMessages?: number;
+  /** When given, no new message is published while it returns false (backlog pacing). */
+  gate?: () => boolean;
+  /** When given, messages are published on a fixed schedule of this many per second (no faster). */
+  ratePerS?: number;
+  /** Called just before each message is handed to the client. */
+  onPublish?: (msg: BuiltMessage, at: number) => void;
+}
+
+/** What a phase published. */
+export interface PublishResult {
+  /** Messages JetStream acknowledged (stored). */
+  acked: number;
+  /** Messages that still failed after every retry (their fate is unknown). */
+  failed: number;
+  /** Retries after a failed publish. */
+  retries: number;
+  /** performance.now() of the first publish and of the last ack. */
+  firstAt: number;
+  lastAckAt: number;
+  /** performance.now() when publishing stopped (the last message was handed over). */
+  stoppedAt: number;
+  /** Milliseconds spent waiting at the gate. */
+  gatedMs: number;
+}
+
+const ATTEMPTS = 5;
+
+/** Publishes until the duration is over, then waits for every ack. */
+export async function publishPhase(opts: PublishOptions): Promise<PublishResult> {
+  const result: PublishResult = { acked: 0, failed: 0, retries: 0, firstAt: NaN, lastAckAt: NaN, stoppedAt: NaN, gatedMs: 0 };
+  let inFlight = 0;
+  let wake: (() => void) | undefined;
+  const released = () => {
+    inFlight--;
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+
+  const send = async (msg: BuiltMessage): Promise<void> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await opts.js.publish(opts.subject, msg.data, { msgID: `${opts.idPrefix}-${msg.seq}`, timeout: 30_000 });
+        result.acked++;
+        result.lastAckAt = performance.now();
+        return;
+      } catch (err) {
+        if (attempt >= ATTEMPTS) {
+          result.failed++;
+          console.error(`  publish of message ${msg.seq} failed ${ATTEMPTS} times: ${String(err)}`);
+          return;
+        }
+        result.retries++;
+        await sleep(200 * attempt);
+      }
+    }
+  };
+
+  const start = performance.now();
+  const end = start + opts.durationMs;
+  let n = 0;
+  for (;;) {
+    if (inFlight >= opts.window) await new Promise<void>((r) => (wake = r));
+    if (opts.gate && !opts.gate()) {
+      const gatedFrom = performance.now();
+      while (!opts.gate() && performance.now() < end) await sleep(2);
+      result.gatedMs += performance.now() - gatedFrom;
+    }
+    if (opts.ratePerS) {
+      const due = start + (n * 1000) / opts.ratePerS;
+      const wait = due - performance.now();
+      if (wait > 1) await sleep(wait);
+    }
+    const now = performance.now();
+    if (now >= end || n >= (opts.maxMessages ?? Infinity)) break;
+    const msg = opts.factory.build();
+    if (n === 0) result.firstAt = now;
+    n++;
+    opts.onPublish?.(msg, now);
+    inFlight++;
+    void send(msg).finally(released);
+  }
+  result.stoppedAt = performance.now();
+  while (inFlight > 0) await new Promise<void>((r) => (wake = r));
+  return result;
+}
