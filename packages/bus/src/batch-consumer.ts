@@ -14,6 +14,8 @@ export interface BatchConsumerOptions {
   /** Milliseconds before a failed batch is delivered again. */
   retryDelayMs: number;
   onError: (err: unknown, batch: JsMsg[]) => void;
+  /** Batches handled at the same time (default 1). */
+  concurrency?: number;
 }
 
 /** A running batch consumer. */
@@ -32,7 +34,8 @@ export async function consumeBatches(bus: Bus, name: ConsumerName, handler: Batc
   const consumer = await bus.js.consumers.get(stream, name);
   let buffer: JsMsg[] = [];
   let timer: NodeJS.Timeout | undefined;
-  let flushing: Promise<void> | undefined;
+  const inFlight = new Set<Promise<void>>();
+  const concurrency = Math.max(1, options.concurrency ?? 1);
 
   const handle = async (batch: JsMsg[]): Promise<void> => {
     try {
@@ -44,23 +47,24 @@ export async function consumeBatches(bus: Bus, name: ConsumerName, handler: Batc
     }
   };
 
+  // Up to `concurrency` batches are handled at once, so the store is working while the next batch is decoded.
   const flush = (): void => {
     clearTimeout(timer);
     timer = undefined;
-    if (flushing) return;
-    flushing = (async () => {
-      while (buffer.length > 0) {
-        const batch = buffer.slice(0, options.maxBatch);
-        buffer = buffer.slice(batch.length);
-        await handle(batch);
-      }
-    })().finally(() => {
-      flushing = undefined;
-    });
+    while (buffer.length > 0 && inFlight.size < concurrency) {
+      const batch = buffer.slice(0, options.maxBatch);
+      buffer = buffer.slice(batch.length);
+      const running: Promise<void> = handle(batch).finally(() => {
+        inFlight.delete(running);
+        if (buffer.length >= options.maxBatch) flush();
+        else if (buffer.length > 0) timer ??= setTimeout(flush, options.lingerMs);
+      });
+      inFlight.add(running);
+    }
   };
 
   const messages: ConsumerMessages = await consumer.consume({
-    max_messages: options.maxBatch * 2,
+    max_messages: options.maxBatch * (Math.max(1, options.concurrency ?? 1) + 1),
     callback: (msg) => {
       buffer.push(msg);
       if (buffer.length >= options.maxBatch) flush();
@@ -72,7 +76,10 @@ export async function consumeBatches(bus: Bus, name: ConsumerName, handler: Batc
     async stop() {
       await messages.close();
       flush();
-      while (flushing) await flushing;
+      while (inFlight.size > 0 || buffer.length > 0) {
+        await Promise.all(inFlight);
+        flush();
+      }
     },
   };
 }

@@ -57,6 +57,7 @@ await runService({
     );
     const consumer = await consumeBatches(bus, 'storage', handler, {
       maxBatch: config.core.batchSize,
+      concurrency: config.core.workers,
       lingerMs: 10,
       retryDelayMs: 1000,
       onError: (err, batch) => logger.error('storing failed; batch will be redelivered', { err, messages: batch.length }),
