@@ -101,6 +101,7 @@ beforeAll(async () => {
     TMON_ALERTS__DELIVERY_BACKOFF_MS: '200',
     TMON_ALERTS__DELIVERY_ATTEMPTS: '3',
     TMON_ALERTS__SWEEP_INTERVAL: '0.2',
+    TMON_ALERTS__BREAKER_RESET_SECONDS: '1',
     // A killed replica's unacknowledged work is taken over after core.timeout; short here.
     TMON_CORE__TIMEOUT: '3',
     // Short re-notification intervals so the test sees them.
@@ -275,6 +276,11 @@ describe('alerting, end to end', () => {
     } finally {
       failNext = 0;
     }
+    // The failures opened the webhook's circuit breaker: a notification now waits for it instead of failing.
+    publish([{ name: 'doomed_metric', value: 1, tags: { after: 'breaker' } }]);
+    const later = await waitFor(() => webhooksFor('Doomed').flatMap((n) => n.alerts).find((a: any) => a.labels.after === 'breaker'), 15_000, 'delivered once the breaker closed');
+    const { body } = await api('/alerts/history?rule=Doomed');
+    expect(body.alerts.find((a: any) => a.id === later.id).events.map((e: any) => e.kind)).not.toContain('delivery-failed');
   });
 
   it('cancels a pending alert whose condition clears before `for` has passed, notifying no one', async () => {

@@ -116,7 +116,8 @@ describe('the backup service', () => {
 
   it('reports a failed scheduled backup as a stored metric and raises the BackupFailed alert', async () => {
     // A file where the backup directory should be makes every backup fail.
-    await rm(backupsDir(), { recursive: true, force: true });
+    // A scheduled backup may be writing into it right now; retry until it is gone.
+    await rm(backupsDir(), { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
     await writeFile(backupsDir(), 'not a directory');
     const failed = await waitFor(async () => {
       const { body } = await api('/metrics/current?name=backup_failed&tag.kind=incremental', adminToken);

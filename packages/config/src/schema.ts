@@ -179,6 +179,8 @@ export const ConfigSchema = z.object({
       deliveryAttempts: z.number().int().positive().default(5),
       /** Milliseconds of the first retry delay; it doubles each attempt. */
       deliveryBackoffMs: z.number().int().positive().default(1000),
+      /** Seconds a channel's open circuit breaker waits before trying the receiver again (deliveries wait too). */
+      breakerResetSeconds: z.number().positive().default(30),
       /** Seconds between evaluations of timers (`for`, no-data, re-notification, keep_firing_for). */
       sweepInterval: z.number().positive().default(1),
       channels: z

@@ -44,6 +44,7 @@ await runService({
 
     const channels = createChannels(config.alerts.channels, {
       registry,
+      resetTimeoutMs: config.alerts.breakerResetSeconds * 1000,
       publishDashboard: async (n) => bus.publish(SUBJECTS.dashboardNotifications, [], n),
     });
     const record = async (ctx: NotifyContext, why: string, detail: object) => {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { Queue, UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
+import { DelayedError, Queue, UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Alert, alertKeys, ChannelName, Notification } from '@terminusa/alerting';
 import type { Logger } from '@terminusa/runtime';
@@ -123,7 +123,7 @@ export class DeliveryQueue {
   start(concurrency: number, lockMs: number): void {
     this.worker = new Worker(
       'alert-notifications',
-      async (job: Job) => {
+      async (job: Job, token?: string) => {
         if (job.name === 'flush') return this.flush(job.data as FlushJob);
         const { channel, notification } = job.data as DeliverJob;
         const target = this.channels.get(channel);
@@ -132,6 +132,12 @@ export class DeliveryQueue {
           await target.send(notification);
         } catch (err) {
           if (err instanceof DeliveryError && !err.retryable) throw new UnrecoverableError(err.message);
+          // An open circuit defers the delivery until the breaker tries again, without spending an attempt:
+          // a receiver that was down for a while still gets what happened meanwhile.
+          if (err instanceof DeliveryError && err.retryAfterMs !== undefined && token) {
+            await job.moveToDelayed(Date.now() + err.retryAfterMs, token);
+            throw new DelayedError();
+          }
           throw err;
         }
         for (const alert of notification.alerts) await this.report.delivered(alert, notification, channel);

@@ -56,18 +56,20 @@ export class BreakerChannel implements Channel {
   readonly #breaker: CircuitBreaker<[Notification], void>;
   readonly #metrics: ChannelMetrics;
   readonly #breakerTimeoutMs: number;
+  readonly #resetTimeoutMs: number;
 
   constructor(inner: Channel & { readonly timeoutMs?: number }, options: BreakerOptions) {
     this.name = inner.name;
     this.#metrics = channelMetrics(options.registry);
     this.#breakerTimeoutMs = (options.timeoutMs ?? inner.timeoutMs ?? 10_000) + BREAKER_TIMEOUT_MARGIN_MS;
+    this.#resetTimeoutMs = options.resetTimeoutMs ?? DEFAULT_RESET_TIMEOUT_MS;
     // Every failure counts, permanent ones too: a receiver that refuses everything should not be hammered either.
     this.#breaker = new CircuitBreaker((n: Notification) => inner.send(n), {
       name: inner.name,
       timeout: this.#breakerTimeoutMs,
       errorThresholdPercentage: 50,
       volumeThreshold: 3,
-      resetTimeout: options.resetTimeoutMs ?? DEFAULT_RESET_TIMEOUT_MS,
+      resetTimeout: this.#resetTimeoutMs,
     });
     this.#breaker.on('open', () => this.#setState('open'));
     this.#breaker.on('halfOpen', () => this.#setState('half-open'));
@@ -105,7 +107,7 @@ export class BreakerChannel implements Channel {
         return [new DeliveryError(this.name, `${this.name} delivery did not finish within ${this.#breakerTimeoutMs} ms`, { retryable: true }), 'failed_retryable'];
       }
       // EOPENBREAKER, or a second send while the half-open trial is still running (or after shutdown).
-      return [new DeliveryError(this.name, `circuit open for ${this.name}`, { retryable: true }), 'circuit_open'];
+      return [new DeliveryError(this.name, `circuit open for ${this.name}`, { retryable: true, retryAfterMs: this.#resetTimeoutMs }), 'circuit_open'];
     }
     // A channel should only throw DeliveryErrors; anything else is kept as the cause and retried.
     return [new DeliveryError(this.name, `${this.name} delivery failed unexpectedly`, { retryable: true, cause: err }), 'failed_retryable'];

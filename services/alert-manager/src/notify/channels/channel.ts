@@ -10,15 +10,18 @@ export interface Channel {
 export class DeliveryError extends Error {
   override readonly name = 'DeliveryError';
   readonly retryable: boolean;
+  /** When set, retry no sooner than this many milliseconds (an open circuit), without spending an attempt. */
+  readonly retryAfterMs?: number;
   readonly status?: number;
 
   constructor(
     readonly channel: ChannelName,
     message: string,
-    options: { retryable: boolean; status?: number; cause?: unknown },
+    options: { retryable: boolean; status?: number; cause?: unknown; retryAfterMs?: number },
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.retryable = options.retryable;
+    if (options.retryAfterMs !== undefined) this.retryAfterMs = options.retryAfterMs;
     if (options.status !== undefined) this.status = options.status;
   }
 }
