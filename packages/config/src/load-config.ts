@@ -133,3 +133,17 @@ function deepFreeze<T>(value: T): T {
   }
   return value;
 }
+
+/** Exit code of a process whose configuration is invalid (sysexits EX_CONFIG). */
+export const EXIT_CONFIG = 78;
+
+/** For entry points (services, command-line tools): the configuration, or every problem on stderr and exit 78. */
+export function loadConfigOrExit(options: LoadConfigOptions = {}, program = 'terminusa'): Readonly<Config> {
+  try {
+    return loadConfig(options);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`${program}: ${err.message}\n`);
+    process.exit(EXIT_CONFIG);
+  }
+}

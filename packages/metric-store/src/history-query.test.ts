@@ -4,7 +4,7 @@ import type pg from 'pg';
 import type { Sample } from '@terminusa/bus';
 import { createTestNamespace, type TestNamespace } from '@terminusa/testkit';
 import { createPool, migrate } from '@terminusa/database';
-import { PgSampleStore, TIER_BUCKET_MS, TIERS, type Tier } from './index.ts';
+import { foldRollups as fold, PartitionManager, PgSampleStore, TIERS, type Tier } from './index.ts';
 import { queryHistory, tierRetentionMs, type HistoryAgg, type HistoryAnswer, type HistoryQuery } from './history-query.ts';
 
 const MIN = 60_000;
@@ -25,20 +25,9 @@ afterEach(async () => {
   await ns.cleanup();
 });
 
-/** The fold statement of services/storage/src/rollup/fold-rollups.ts (copied: a package test does not reach into a service). */
+/** Folds pending rows into the rollups as the storage service does. */
 async function foldRollups(): Promise<void> {
-  const tiers = Object.keys(TIER_BUCKET_MS) as (keyof typeof TIER_BUCKET_MS)[];
-  const foldInto = (tier: keyof typeof TIER_BUCKET_MS) => `INSERT INTO rollup_${tier} AS r (series_id, bucket, count, sum, min, max, last, last_ts)
-    SELECT series_id, date_bin('${TIER_BUCKET_MS[tier] / 1000} seconds', ts, 'epoch'), count(*), sum(value), min(value), max(value), (array_agg(value ORDER BY ts DESC))[1], max(ts)
-      FROM moved GROUP BY 1, 2
-    ON CONFLICT (series_id, bucket) DO UPDATE SET
-      count = r.count + EXCLUDED.count, sum = r.sum + EXCLUDED.sum,
-      min = LEAST(r.min, EXCLUDED.min), max = GREATEST(r.max, EXCLUDED.max),
-      last = CASE WHEN EXCLUDED.last_ts >= r.last_ts THEN EXCLUDED.last ELSE r.last END,
-      last_ts = GREATEST(r.last_ts, EXCLUDED.last_ts)`;
-  await pool.query(`WITH moved AS (DELETE FROM rollup_pending RETURNING series_id, ts, value),
-    ${tiers.map((t) => `f${t} AS (${foldInto(t)} RETURNING 1)`).join(',\n')}
-    SELECT count(*) FROM moved`);
+  await fold(pool, new PartitionManager(pool));
 }
 
 /** Retention under which `tier` is the finest tier covering anything: finer tiers keep nothing. */

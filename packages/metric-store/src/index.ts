@@ -10,3 +10,4 @@ export { TIERS, TIER_BUCKET_MS, TIER_TABLE } from './tiers.ts';
 export type { Tier } from './tiers.ts';
 export { queryHistory, tierRetentionMs, HISTORY_AGGS } from './history-query.ts';
 export type { HistoryAgg, HistoryAnswer, HistoryPoint, HistoryQuery, HistoryQueryFn, HistoryRequest, HistorySegment } from './history-query.ts';
+export { foldRollups } from './fold-rollups.ts';

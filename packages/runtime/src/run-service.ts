@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { connect, type NatsConnection } from 'nats';
 import type { Registry } from 'prom-client';
-import { ConfigError, loadConfig, type Config } from '@terminusa/config';
+import { loadConfig, loadConfigOrExit, type Config } from '@terminusa/config';
 import { Bus, ensureStreams } from '@terminusa/bus';
 import { createLogger, type Logger } from './logger.ts';
 import { Health } from './health.ts';
@@ -65,16 +65,7 @@ export interface RunningService {
  */
 export async function runService(def: ServiceDefinition, options: RunOptions = {}): Promise<RunningService> {
   const handleSignals = options.handleSignals ?? true;
-  let config: Readonly<Config>;
-  try {
-    config = options.config ?? loadConfig();
-  } catch (err) {
-    if (err instanceof ConfigError && handleSignals) {
-      process.stderr.write(`${def.name}: ${err.message}\n`);
-      process.exit(78);
-    }
-    throw err;
-  }
+  const config = options.config ?? (handleSignals ? loadConfigOrExit({}, def.name) : loadConfig());
 
   const instance = `${hostname()}-${process.pid}-${randomBytes(2).toString('hex')}`;
   const logger = createLogger(config.log, { service: def.name, instance });

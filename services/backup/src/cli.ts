@@ -1,23 +1,13 @@
 import { Command, Option } from 'commander';
-import { ConfigError, loadConfig } from '@terminusa/config';
+import { loadConfigOrExit } from '@terminusa/config';
 import { createPool, ensureDatabase, migrate } from '@terminusa/database';
 import { BackupOperations } from './backup-operations.ts';
 import { BackupVerificationError } from './errors.ts';
 
 /** Exit codes scripts can test. */
-const EXIT = { OK: 0, FAILED: 1, USAGE: 2, REFUSED: 3, CONFIG: 78 } as const;
+const EXIT = { OK: 0, FAILED: 1, USAGE: 2, REFUSED: 3 } as const;
 
-const config = (() => {
-  try {
-    return loadConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`);
-      process.exit(EXIT.CONFIG);
-    }
-    throw err;
-  }
-})();
+const config = loadConfigOrExit({}, 'tmon-backup');
 
 /** Runs one command against the configured database, closing the pool afterwards and mapping errors to exit codes. */
 async function withOps(work: (ops: BackupOperations) => Promise<void>): Promise<void> {

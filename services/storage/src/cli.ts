@@ -1,24 +1,13 @@
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
-import { ConfigError, loadConfig } from '@terminusa/config';
+import { loadConfigOrExit } from '@terminusa/config';
 import { createPool, ensureDatabase, migrate } from '@terminusa/database';
-import { PartitionManager, TIERS, type Tier } from '@terminusa/metric-store';
+import { foldRollups, PartitionManager, TIERS, type Tier, tierRetentionMs } from '@terminusa/metric-store';
 import { ArchiveIndex } from './archive/archive-index.ts';
 import { loadArchive } from './archive/archive-partition.ts';
-import { applyRetention, retentionMs } from './retention/apply-retention.ts';
-import { foldRollups } from './rollup/fold-rollups.ts';
+import { applyRetention } from './retention/apply-retention.ts';
 
-const config = (() => {
-  try {
-    return loadConfig();
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`);
-      process.exit(78);
-    }
-    throw err;
-  }
-})();
+const config = loadConfigOrExit({}, 'tmon-storage');
 const archive = new ArchiveIndex(join(config.dataDir, 'archive'));
 const time = (text: string) => {
   const ms = /^\d+$/.test(text) ? Number(text) : Date.parse(text);
@@ -72,7 +61,7 @@ program
   .description('archive and drop data past retention now')
   .action(() =>
     withPool(async (pool) => {
-      const report = await applyRetention(pool, new PartitionManager(pool), archive, retentionMs(config));
+      const report = await applyRetention(pool, new PartitionManager(pool), archive, tierRetentionMs(config));
       process.stdout.write(`${JSON.stringify(report)}\n`);
     }),
   );

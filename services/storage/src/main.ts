@@ -3,11 +3,10 @@ import { Redis } from 'ioredis';
 import { Counter } from 'prom-client';
 import { consumeBatches, ensureConsumer } from '@terminusa/bus';
 import { openDatabase } from '@terminusa/database';
-import { PartitionManager, PgSampleStore, RedisCurrentStore } from '@terminusa/metric-store';
+import { foldRollups, PartitionManager, PgSampleStore, RedisCurrentStore, tierRetentionMs } from '@terminusa/metric-store';
 import { runService } from '@terminusa/runtime';
 import { ArchiveIndex } from './archive/archive-index.ts';
-import { applyRetention, retentionMs } from './retention/apply-retention.ts';
-import { foldRollups } from './rollup/fold-rollups.ts';
+import { applyRetention } from './retention/apply-retention.ts';
 import { startStorageJobs } from './schedule/storage-jobs.ts';
 import { storeSampleBatches } from './store-sample-batches.ts';
 
@@ -35,7 +34,7 @@ await runService({
       {
         fold: async () => folded.inc(await foldRollups(pool, partitions)),
         retention: async () => {
-          const report = await applyRetention(pool, partitions, archive, retentionMs(config));
+          const report = await applyRetention(pool, partitions, archive, tierRetentionMs(config));
           archived.inc(report.archived);
           if (report.dropped.length || report.deletedFromDefault) logger.info('retention applied', { ...report });
         },

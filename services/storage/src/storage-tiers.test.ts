@@ -3,12 +3,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import { createPool, migrate } from '@terminusa/database';
-import { PartitionManager, PgSampleStore } from '@terminusa/metric-store';
+import { foldRollups, PartitionManager, PgSampleStore, tierRetentionMs } from '@terminusa/metric-store';
 import { createTestNamespace, type TestNamespace } from '@terminusa/testkit';
 import { ArchiveIndex } from './archive/archive-index.ts';
 import { loadArchive } from './archive/archive-partition.ts';
-import { applyRetention, retentionMs } from './retention/apply-retention.ts';
-import { foldRollups } from './rollup/fold-rollups.ts';
+import { applyRetention } from './retention/apply-retention.ts';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -78,7 +77,7 @@ describe('retention and the archive', () => {
     expect(before).toHaveLength(500);
 
     const index = new ArchiveIndex(join(ns.env.DATA_DIR!, 'archive'));
-    const retention = retentionMs(ns.config);
+    const retention = tierRetentionMs(ns.config);
     const report = await applyRetention(pool, partitions, index, retention, now);
     expect(report.dropped.some((p) => p.startsWith('samples_p'))).toBe(true);
     expect(await snapshot()).toEqual([]);

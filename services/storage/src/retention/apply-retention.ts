@@ -1,20 +1,7 @@
 import pg from 'pg';
-import { durationMs, type Config } from '@terminusa/config';
 import { TIER_TABLE, TIERS, type PartitionManager, type Tier } from '@terminusa/metric-store';
 import type { ArchiveIndex } from '../archive/archive-index.ts';
 import { archiveRange } from '../archive/archive-partition.ts';
-
-/** How long each tier is kept: raw from storage.retention.raw, the rollups from aggregation.retention (the seed's AGGREGATION table wins). */
-export function retentionMs(config: Readonly<Config>): Record<Tier, number> {
-  const agg = config.aggregation.retention;
-  return {
-    raw: durationMs(config.storage.retention.raw),
-    '1m': durationMs(agg['1m'] ?? '2h'),
-    '5m': durationMs(agg['5m'] ?? '24h'),
-    '1h': durationMs(agg['1h'] ?? '7d'),
-    '1d': durationMs(agg['1d'] ?? '90d'),
-  };
-}
 
 /** What one retention run did. */
 export interface RetentionReport {

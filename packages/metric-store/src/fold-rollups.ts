@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { withTransaction } from '@terminusa/database';
-import { TIER_BUCKET_MS, type PartitionManager } from '@terminusa/metric-store';
+import { TIER_BUCKET_MS } from './tiers.ts';
+import type { PartitionManager } from './partitions.ts';
 
 /** Rows folded per statement, so a backlog is worked off in bounded transactions. */
 const FOLD_BATCH = 200_000;
