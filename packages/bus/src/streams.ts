@@ -22,7 +22,7 @@ const STREAM_LIMITS: Record<StreamName, Partial<StreamConfig>> = {
 };
 
 /** Creates or updates every stream of the suite; safe to run from every replica at every start. */
-export async function ensureStreams(jsm: JetStreamManager, ns: Namespace): Promise<void> {
+export async function ensureStreams(jsm: JetStreamManager, ns: Namespace, options: { replicas?: number } = {}): Promise<void> {
   for (const [name, def] of Object.entries(STREAMS) as [StreamName, (typeof STREAMS)[StreamName]][]) {
     const config: Partial<StreamConfig> = {
       name: ns.stream(name),
@@ -31,6 +31,8 @@ export async function ensureStreams(jsm: JetStreamManager, ns: Namespace): Promi
       storage: StorageType.File,
       discard: DiscardPolicy.Old,
       duplicate_window: nanos(2 * 60_000),
+      // In a JetStream cluster, 3 replicas let a stream survive the loss of any one server.
+      num_replicas: options.replicas ?? 1,
       ...STREAM_LIMITS[name],
     };
     await upsert(
@@ -47,6 +49,8 @@ export interface ConsumerOptions {
   ackWaitSeconds: number;
   /** Messages handed out but not yet acknowledged, across all replicas. */
   maxAckPending: number;
+  /** Copies of the consumer's state in a JetStream cluster (as many as its stream's). */
+  replicas?: number;
 }
 
 /** Creates or updates one of the suite's durable consumers. */
@@ -61,6 +65,7 @@ export async function ensureConsumer(jsm: JetStreamManager, ns: Namespace, name:
     ack_wait: nanos(options.ackWaitSeconds * 1000),
     max_ack_pending: options.maxAckPending,
     max_deliver: -1,
+    num_replicas: options.replicas ?? 1,
   };
   await upsert(
     () => jsm.consumers.info(stream, name),

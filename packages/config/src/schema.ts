@@ -26,6 +26,8 @@ export const ConfigSchema = z.object({
   nats: z
     .object({
       url: z.string().min(1).default('nats://127.0.0.1:4222'),
+      /** JetStream replicas of the suite's streams and consumers: 1 on one server, 3 in a cluster. */
+      replicas: z.number().int().min(1).max(5).default(1),
       /** Namespace for subjects, streams and consumers; empty in production, unique per test. */
       prefix: z.string().regex(/^([A-Za-z0-9_-]+)?$/, 'letters, digits, _ and - only').default(''),
     })

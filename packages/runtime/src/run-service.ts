@@ -89,7 +89,7 @@ export async function runService(def: ServiceDefinition, options: RunOptions = {
   });
 
   const bus = new Bus(nc, config.nats.prefix);
-  await ensureStreams(await nc.jetstreamManager(), bus.ns);
+  await ensureStreams(await nc.jetstreamManager(), bus.ns, { replicas: config.nats.replicas });
 
   const stopSteps: { name: string; stop: () => Promise<void> | void }[] = [];
   const context: ServiceContext = {

@@ -107,7 +107,7 @@ await runService({
     onStop('ack calls', () => ack.unsubscribe());
 
     // Intake last, so every stage it feeds is ready; it is stopped first.
-    await ensureConsumer(await bus.nc.jetstreamManager(), bus.ns, 'alert-manager', { ackWaitSeconds: config.core.timeout, maxAckPending: config.core.queueSize });
+    await ensureConsumer(await bus.nc.jetstreamManager(), bus.ns, 'alert-manager', { ackWaitSeconds: config.core.timeout, maxAckPending: config.core.queueSize, replicas: config.nats.replicas });
     const consumer = await consumeBatches(
       bus,
       'alert-manager',

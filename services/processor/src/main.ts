@@ -35,6 +35,7 @@ await runService({
     await ensureConsumer(await bus.nc.jetstreamManager(), bus.ns, 'processor', {
       ackWaitSeconds: config.core.timeout,
       maxAckPending: config.core.queueSize,
+      replicas: config.nats.replicas,
     });
     const consumer = await consumeBatches(
       bus,

@@ -46,6 +46,7 @@ await runService({
     await ensureConsumer(await bus.nc.jetstreamManager(), bus.ns, 'storage', {
       ackWaitSeconds: config.core.timeout,
       maxAckPending: config.core.queueSize,
+      replicas: config.nats.replicas,
     });
     const handler = storeSampleBatches(
       bus,

@@ -1,0 +1,316 @@
+import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
+import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
+import { Ingress, NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
+import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
+import { ConfigMap, Namespace, Secret, Service } from 'kubernetes-models/v1';
+import type { IContainer, IProbe, ISecurityContext } from 'kubernetes-models/v1';
+import type { INetworkPolicyIngressRule } from 'kubernetes-models/networking.k8s.io/v1';
+import type { Config } from '@terminusa/config';
+import type { ServiceName } from '@terminusa/runtime';
+import { OPS_PORTS, SERVICES, type Overlay } from './overlays.ts';
+
+/** Any rendered Kubernetes object: kubernetes-models objects validate against the API schemas. */
+export interface Manifest {
+  readonly apiVersion: string;
+  readonly kind: string;
+  readonly metadata?: { readonly name?: string; readonly namespace?: string };
+  validate(): void;
+  toJSON(): unknown;
+}
+
+/** One rendered file: its name in the overlay's directory and the objects in it. */
+export interface ManifestFile {
+  readonly file: string;
+  readonly objects: readonly Manifest[];
+}
+
+export const CONFIG_MAP_NAME = 'terminusa-config';
+export const SECRET_NAME = 'terminusa-secrets';
+/** What the Secret template holds instead of real values; replace before applying. */
+export const SECRET_PLACEHOLDER = 'CHANGE_ME';
+const PART_OF = 'terminusa-monitoring';
+const NATS_REPLICAS = 3;
+const NATS_CLIENT_PORT = 4222;
+const NATS_CLUSTER_PORT = 6222;
+const NATS_MONITOR_PORT = 8222;
+
+function labels(component: string): Record<string, string> {
+  return { 'app.kubernetes.io/name': component, 'app.kubernetes.io/part-of': PART_OF };
+}
+const selector = (component: string) => ({ 'app.kubernetes.io/name': component });
+const meta = (o: Overlay, name: string, component = name) => ({ name, namespace: o.namespace, labels: { ...labels(component), 'terminusa.io/overlay': o.name } });
+
+/** A URL of the configuration with its host swapped for an in-cluster Service and any password removed. */
+function inCluster(url: string, host: string): string {
+  const u = new URL(url);
+  u.hostname = host;
+  u.password = '';
+  return u.toString().replace(/\/$/, '');
+}
+
+function namespace(o: Overlay): Namespace {
+  return new Namespace({ metadata: { name: o.namespace, labels: { 'app.kubernetes.io/part-of': PART_OF } } });
+}
+
+function configMap(o: Overlay, config: Readonly<Config>): ConfigMap {
+  return new ConfigMap({
+    metadata: meta(o, CONFIG_MAP_NAME, 'config'),
+    data: {
+      NATS_URL: `nats://nats:${NATS_CLIENT_PORT}`,
+      DATABASE_URL: inCluster(config.database.url, 'postgres'),
+      REDIS_URL: inCluster(config.redis.url, 'redis'),
+      DATA_DIR: '/data',
+      LOG_LEVEL: o.logLevel,
+      SHUTDOWN_TIMEOUT: String(config.shutdownTimeout),
+      // Every stream and consumer on all three NATS servers, so the loss of one loses nothing.
+      TMON_NATS__REPLICAS: String(NATS_REPLICAS),
+    },
+  });
+}
+
+function secret(o: Overlay): Secret {
+  return new Secret({
+    metadata: meta(o, SECRET_NAME, 'secrets'),
+    type: 'Opaque',
+    stringData: {
+      ADMIN_PASSWORD: SECRET_PLACEHOLDER,
+      JWT_SECRET: SECRET_PLACEHOLDER,
+      DATABASE_PASSWORD: SECRET_PLACEHOLDER,
+    },
+  });
+}
+
+const RESTRICTED: ISecurityContext = {
+  runAsNonRoot: true,
+  readOnlyRootFilesystem: true,
+  allowPrivilegeEscalation: false,
+  capabilities: { drop: ['ALL'] },
+};
+
+function healthProbe(path: string, port: string, config: Readonly<Config>, failureThreshold: number): IProbe {
+  return { httpGet: { path, port }, timeoutSeconds: config.loadBalance.timeout, periodSeconds: 10, failureThreshold };
+}
+
+function ports(name: ServiceName, config: Readonly<Config>) {
+  const ops = [{ name: 'ops', containerPort: OPS_PORTS[name], protocol: 'TCP' as const }];
+  return name === 'api-gateway' ? [{ name: 'http', containerPort: config.gateway.port, protocol: 'TCP' as const }, ...ops] : ops;
+}
+
+function deployment(o: Overlay, name: ServiceName, config: Readonly<Config>): Deployment {
+  const container: IContainer = {
+    name,
+    image: o.image,
+    imagePullPolicy: 'IfNotPresent',
+    env: [
+      { name: 'SERVICE', value: name },
+      // node-postgres reads the password from PGPASSWORD; DATABASE_URL carries none.
+      { name: 'PGPASSWORD', valueFrom: { secretKeyRef: { name: SECRET_NAME, key: 'DATABASE_PASSWORD' } } },
+    ],
+    envFrom: [{ configMapRef: { name: CONFIG_MAP_NAME } }, { secretRef: { name: SECRET_NAME } }],
+    ports: ports(name, config),
+    livenessProbe: healthProbe('/health/live', 'ops', config, 3),
+    readinessProbe: healthProbe('/health/ready', 'ops', config, 3),
+    startupProbe: healthProbe('/health/live', 'ops', config, 30),
+    resources: { requests: { ...o.resources.requests }, limits: { ...o.resources.limits } },
+    securityContext: RESTRICTED,
+    volumeMounts: [
+      { name: 'data', mountPath: '/data' },
+      { name: 'tmp', mountPath: '/tmp' },
+    ],
+  };
+  return new Deployment({
+    metadata: meta(o, name),
+    spec: {
+      replicas: o.scaling[name].min,
+      selector: { matchLabels: selector(name) },
+      strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
+      template: {
+        metadata: { labels: labels(name) },
+        spec: {
+          terminationGracePeriodSeconds: config.shutdownTimeout + 10,
+          automountServiceAccountToken: false,
+          securityContext: { runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, fsGroup: 10001, seccompProfile: { type: 'RuntimeDefault' } },
+          affinity: {
+            podAntiAffinity: {
+              preferredDuringSchedulingIgnoredDuringExecution: [
+                { weight: 100, podAffinityTerm: { topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: selector(name) } } },
+              ],
+            },
+          },
+          containers: [container],
+          volumes: [
+            { name: 'data', emptyDir: {} },
+            { name: 'tmp', emptyDir: {} },
+          ],
+        },
+      },
+    },
+  });
+}
+
+function service(o: Overlay, name: ServiceName, config: Readonly<Config>): Service {
+  return new Service({
+    metadata: meta(o, name),
+    spec: {
+      type: 'ClusterIP',
+      selector: selector(name),
+      ports: ports(name, config).map((p) => ({ name: p.name, port: p.containerPort, targetPort: p.name, protocol: 'TCP' as const })),
+    },
+  });
+}
+
+function autoscaler(o: Overlay, name: ServiceName): HorizontalPodAutoscaler {
+  const s = o.scaling[name];
+  return new HorizontalPodAutoscaler({
+    metadata: meta(o, name),
+    spec: {
+      scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name },
+      minReplicas: s.min,
+      maxReplicas: s.max,
+      metrics: [{ type: 'Resource', resource: { name: s.metric, target: { type: 'Utilization', averageUtilization: s.target } } }],
+    },
+  });
+}
+
+function disruptionBudget(o: Overlay, name: string): PodDisruptionBudget {
+  return new PodDisruptionBudget({ metadata: meta(o, name), spec: { minAvailable: 1, selector: { matchLabels: selector(name) } } });
+}
+
+const fromNamespace = (o: Overlay) => ({ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': o.namespace } } });
+
+function networkPolicies(o: Overlay, config: Readonly<Config>): NetworkPolicy[] {
+  const deny = new NetworkPolicy({
+    metadata: meta(o, 'default-deny-ingress', 'network-policy'),
+    spec: { podSelector: {}, policyTypes: ['Ingress'] },
+  });
+  const perService = SERVICES.map((name) => {
+    const ingress: INetworkPolicyIngressRule[] = [{ from: [fromNamespace(o)], ports: [{ protocol: 'TCP', port: OPS_PORTS[name] }] }];
+    // No `from`: the gateway's HTTP port is open to every source, the ingress controller included.
+    if (name === 'api-gateway') ingress.push({ ports: [{ protocol: 'TCP', port: config.gateway.port }] });
+    return new NetworkPolicy({
+      metadata: meta(o, `allow-${name}`, name),
+      spec: { podSelector: { matchLabels: selector(name) }, policyTypes: ['Ingress'], ingress },
+    });
+  });
+  const nats = new NetworkPolicy({
+    metadata: meta(o, 'allow-nats', 'nats'),
+    spec: {
+      podSelector: { matchLabels: selector('nats') },
+      policyTypes: ['Ingress'],
+      ingress: [
+        { from: [fromNamespace(o)], ports: [{ protocol: 'TCP', port: NATS_CLIENT_PORT }, { protocol: 'TCP', port: NATS_MONITOR_PORT }] },
+        { from: [{ podSelector: { matchLabels: selector('nats') } }], ports: [{ protocol: 'TCP', port: NATS_CLUSTER_PORT }] },
+      ],
+    },
+  });
+  return [deny, ...perService, nats];
+}
+
+function ingress(o: Overlay): Ingress {
+  return new Ingress({
+    metadata: meta(o, 'api-gateway', 'api-gateway'),
+    spec: {
+      ingressClassName: 'nginx',
+      rules: [
+        {
+          host: o.ingressHost,
+          http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'api-gateway', port: { name: 'http' } } } }] },
+        },
+      ],
+    },
+  });
+}
+
+function nats(o: Overlay): Manifest[] {
+  const headless = 'nats-headless';
+  const routes = Array.from({ length: NATS_REPLICAS }, (_, i) => `nats://nats-${i}.${headless}.${o.namespace}.svc.cluster.local:${NATS_CLUSTER_PORT}`);
+  const natsPorts = [
+    { name: 'client', containerPort: NATS_CLIENT_PORT, protocol: 'TCP' as const },
+    { name: 'cluster', containerPort: NATS_CLUSTER_PORT, protocol: 'TCP' as const },
+    { name: 'monitor', containerPort: NATS_MONITOR_PORT, protocol: 'TCP' as const },
+  ];
+  const client = new Service({
+    metadata: meta(o, 'nats'),
+    spec: { type: 'ClusterIP', selector: selector('nats'), ports: [{ name: 'client', port: NATS_CLIENT_PORT, targetPort: 'client', protocol: 'TCP' as const }] },
+  });
+  const headlessService = new Service({
+    metadata: meta(o, headless, 'nats'),
+    spec: {
+      clusterIP: 'None',
+      publishNotReadyAddresses: true,
+      selector: selector('nats'),
+      ports: natsPorts.map((p) => ({ name: p.name, port: p.containerPort, targetPort: p.name, protocol: 'TCP' as const })),
+    },
+  });
+  const statefulSet = new StatefulSet({
+    metadata: meta(o, 'nats'),
+    spec: {
+      serviceName: headless,
+      replicas: NATS_REPLICAS,
+      podManagementPolicy: 'Parallel',
+      selector: { matchLabels: selector('nats') },
+      template: {
+        metadata: { labels: labels('nats') },
+        spec: {
+          terminationGracePeriodSeconds: 60,
+          automountServiceAccountToken: false,
+          securityContext: { runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, fsGroup: 1000, seccompProfile: { type: 'RuntimeDefault' } },
+          affinity: {
+            podAntiAffinity: {
+              preferredDuringSchedulingIgnoredDuringExecution: [
+                { weight: 100, podAffinityTerm: { topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: selector('nats') } } },
+              ],
+            },
+          },
+          containers: [
+            {
+              name: 'nats',
+              image: 'nats:2.10-alpine',
+              args: [
+                '--name=$(POD_NAME)',
+                '--jetstream',
+                '--store_dir=/data',
+                `--http_port=${NATS_MONITOR_PORT}`,
+                '--cluster_name=terminusa',
+                `--cluster=nats://0.0.0.0:${NATS_CLUSTER_PORT}`,
+                // Every pod lists all three; a server drops the route to itself.
+                `--routes=${routes.join(',')}`,
+              ],
+              env: [{ name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }],
+              ports: natsPorts,
+              livenessProbe: { httpGet: { path: '/healthz?js-enabled-only=true', port: 'monitor' }, periodSeconds: 10, timeoutSeconds: 5 },
+              readinessProbe: { httpGet: { path: '/healthz?js-server-only=true', port: 'monitor' }, periodSeconds: 10, timeoutSeconds: 5 },
+              startupProbe: { httpGet: { path: '/healthz', port: 'monitor' }, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 90 },
+              resources: { requests: { ...o.natsResources.requests }, limits: { ...o.natsResources.limits } },
+              securityContext: RESTRICTED,
+              volumeMounts: [{ name: 'jetstream', mountPath: '/data' }],
+            },
+          ],
+        },
+      },
+      volumeClaimTemplates: [
+        {
+          metadata: { name: 'jetstream' },
+          spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: o.natsStorage } } },
+        },
+      ],
+    },
+  });
+  return [client, headlessService, statefulSet, disruptionBudget(o, 'nats')];
+}
+
+/** Every manifest of one overlay, grouped into the files render writes. */
+export function buildManifests(o: Overlay, config: Readonly<Config>): ManifestFile[] {
+  return [
+    { file: 'namespace.yaml', objects: [namespace(o)] },
+    { file: 'configmap.yaml', objects: [configMap(o, config)] },
+    { file: 'secret.yaml', objects: [secret(o)] },
+    ...SERVICES.map((name) => ({
+      file: `${name}.yaml`,
+      objects: [deployment(o, name, config), service(o, name, config), autoscaler(o, name), disruptionBudget(o, name)],
+    })),
+    { file: 'network-policies.yaml', objects: networkPolicies(o, config) },
+    { file: 'ingress.yaml', objects: [ingress(o)] },
+    { file: 'nats.yaml', objects: nats(o) },
+  ];
+}

@@ -1,0 +1,100 @@
+import { readFileSync } from 'node:fs';
+import { loadConfig, type Config } from '@terminusa/config';
+import { SERVICE_OPS_PORTS, type ServiceName } from '@terminusa/runtime';
+
+/** The six services, in the order their manifests are rendered. */
+export const SERVICES: readonly ServiceName[] = ['collector', 'processor', 'storage', 'alert-manager', 'backup', 'api-gateway'];
+
+/** Ops (health and metrics) port of each service: the runtime's own table, so they cannot drift. */
+export const OPS_PORTS: Readonly<Record<ServiceName, number>> = SERVICE_OPS_PORTS;
+
+export interface Autoscaling {
+  readonly min: number;
+  readonly max: number;
+  readonly metric: 'cpu' | 'memory';
+  /** Average utilization in percent of the requests. */
+  readonly target: number;
+}
+
+export interface ResourceSettings {
+  readonly requests: { readonly cpu: string; readonly memory: string };
+  readonly limits: { readonly cpu: string; readonly memory: string };
+}
+
+/** Everything that differs between the rendered sets of manifests. */
+export interface Overlay {
+  readonly name: 'base' | 'dev' | 'prod';
+  readonly namespace: string;
+  readonly image: string;
+  readonly logLevel: string;
+  readonly resources: ResourceSettings;
+  readonly scaling: Readonly<Record<ServiceName, Autoscaling>>;
+  readonly ingressHost: string;
+  readonly natsStorage: string;
+  readonly natsResources: ResourceSettings;
+}
+
+/** The suite's defaults: the single source of every number below. */
+export function defaultConfig(): Readonly<Config> {
+  return loadConfig({ env: {} });
+}
+
+/** The suite's version, which tags the image. */
+export function suiteVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+/** Autoscaling of each service as the configuration's scaling settings give it. */
+export function scalingFromConfig(config: Readonly<Config>): Record<ServiceName, Autoscaling> {
+  const fromSetting = (s: Config['scaling']['collectors']): Autoscaling =>
+    s.targetMemory !== undefined && s.targetCpu === undefined
+      ? { min: s.min, max: s.max, metric: 'memory', target: s.targetMemory }
+      : { min: s.min, max: s.max, metric: 'cpu', target: s.targetCpu ?? 75 };
+  const other: Autoscaling = { min: 2, max: 4, metric: 'cpu', target: 75 };
+  return {
+    collector: fromSetting(config.scaling.collectors),
+    processor: fromSetting(config.scaling.processors),
+    storage: other,
+    'alert-manager': other,
+    backup: other,
+    'api-gateway': other,
+  };
+}
+
+const PROD_RESOURCES: ResourceSettings = { requests: { cpu: '250m', memory: '512Mi' }, limits: { cpu: '2', memory: '2Gi' } };
+const DEV_RESOURCES: ResourceSettings = { requests: { cpu: '50m', memory: '128Mi' }, limits: { cpu: '500m', memory: '512Mi' } };
+
+/** The overlays as data: `base` and `prod` carry the configuration's numbers, `dev` runs small. */
+export function overlays(config: Readonly<Config> = defaultConfig(), version = suiteVersion()): Record<Overlay['name'], Overlay> {
+  const scaling = scalingFromConfig(config);
+  const prod: Overlay = {
+    name: 'prod',
+    namespace: 'monitoring',
+    image: `terminusa/monitoring:${version}`,
+    logLevel: config.log.level,
+    resources: PROD_RESOURCES,
+    scaling,
+    ingressHost: 'monitoring.terminusa.example',
+    natsStorage: '10Gi',
+    natsResources: { requests: { cpu: '250m', memory: '512Mi' }, limits: { cpu: '1', memory: '1Gi' } },
+  };
+  const devScaling = Object.fromEntries(
+    SERVICES.map((s) => [s, { ...scaling[s], min: 1, max: Math.min(scaling[s].max, 2) }]),
+  ) as Record<ServiceName, Autoscaling>;
+  return {
+    base: { ...prod, name: 'base' },
+    prod,
+    dev: {
+      ...prod,
+      name: 'dev',
+      namespace: 'monitoring-dev',
+      logLevel: 'debug',
+      resources: DEV_RESOURCES,
+      scaling: devScaling,
+      ingressHost: 'monitoring-dev.terminusa.example',
+      natsStorage: '1Gi',
+      natsResources: { requests: { cpu: '50m', memory: '128Mi' }, limits: { cpu: '500m', memory: '512Mi' } },
+    },
+  };
+}
