@@ -1,9 +1,8 @@
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { BreakerChannel } from './breaker.ts';
-import { DeliveryError } from './channel.ts';
 import { startTestReceiver, type TestReceiver } from './http-test-receiver.ts';
-import { testNotification } from './test-notifications.ts';
+import { testNotification, failure } from './test-notifications.ts';
 import { WebhookChannel } from './webhook-channel.ts';
 
 const RESET_MS = 300;
@@ -27,15 +26,6 @@ async function breakerTo(...answers: Array<number | 'hang'>): Promise<{ receiver
 async function metricValue(registry: Registry, name: string, labels: Record<string, string>): Promise<number | undefined> {
   const metric = await registry.getSingleMetric(name)?.get();
   return metric?.values.find((v) => Object.entries(labels).every(([k, want]) => v.labels[k] === want))?.value;
-}
-
-async function failure(p: Promise<unknown>): Promise<DeliveryError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(DeliveryError);
-  return err as DeliveryError;
 }
 
 describe('BreakerChannel', () => {

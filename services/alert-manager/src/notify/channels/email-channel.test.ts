@@ -3,9 +3,8 @@ import { inspect } from 'node:util';
 import { simpleParser } from 'mailparser';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DeliveryError } from './channel.ts';
 import { EmailChannel, type EmailSettings } from './email-channel.ts';
-import { testNotification } from './test-notifications.ts';
+import { testNotification, failure } from './test-notifications.ts';
 
 const PASSWORD = 'smtp-password-SECRET-77';
 
@@ -50,15 +49,6 @@ function settings(port: number, overrides: Partial<EmailSettings> = {}): EmailSe
 
 function smtpError(message: string, responseCode: number): Error {
   return Object.assign(new Error(message), { responseCode });
-}
-
-async function failure(p: Promise<unknown>): Promise<DeliveryError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(DeliveryError);
-  return err as DeliveryError;
 }
 
 describe('EmailChannel', () => {

@@ -1,9 +1,8 @@
 import { inspect } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DeliveryError } from './channel.ts';
 import { startTestReceiver, type TestReceiver } from './http-test-receiver.ts';
 import { MAX_SLACK_ALERTS, SlackChannel, type SlackMessage } from './slack-channel.ts';
-import { testNotification } from './test-notifications.ts';
+import { testNotification, failure } from './test-notifications.ts';
 
 const SECRET_PATH = '/services/T000/B000/SECRETTOKEN';
 
@@ -16,15 +15,6 @@ afterEach(async () => {
 async function slackTo(...answers: Array<number | 'hang'>): Promise<{ receiver: TestReceiver; channel: SlackChannel }> {
   receiver = await startTestReceiver(...answers);
   return { receiver, channel: new SlackChannel({ webhookUrl: `${receiver.url}${SECRET_PATH}`, channel: '#ops' }, { timeoutMs: 300 }) };
-}
-
-async function failure(p: Promise<unknown>): Promise<DeliveryError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(DeliveryError);
-  return err as DeliveryError;
 }
 
 describe('SlackChannel', () => {

@@ -1,4 +1,6 @@
+import { expect } from 'vitest';
 import type { Alert, Notification } from '@terminusa/alerting';
+import { DeliveryError } from './channel.ts';
 
 const STARTS_AT = Date.UTC(2026, 0, 15, 9, 30, 0);
 
@@ -32,4 +34,14 @@ export function testNotification(count = 1, overrides: Partial<Notification> = {
     ),
     ...overrides,
   };
+}
+
+/** The DeliveryError a send rejects with (fails the test when it resolves or rejects with anything else). */
+export async function failure(p: Promise<unknown>): Promise<DeliveryError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(DeliveryError);
+  return err as DeliveryError;
 }

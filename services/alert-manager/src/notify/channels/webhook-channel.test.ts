@@ -1,9 +1,8 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { inspect } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DeliveryError } from './channel.ts';
 import { startTestReceiver, type TestReceiver } from './http-test-receiver.ts';
-import { testNotification } from './test-notifications.ts';
+import { testNotification, failure } from './test-notifications.ts';
 import { WebhookChannel, type WebhookPayload } from './webhook-channel.ts';
 
 const SECRET = 'hmac-secret-0123456789abcdef';
@@ -18,15 +17,6 @@ afterEach(async () => {
 async function webhookTo(...answers: Array<number | 'hang'>): Promise<{ receiver: TestReceiver; channel: WebhookChannel }> {
   receiver = await startTestReceiver(...answers);
   return { receiver, channel: new WebhookChannel({ url: `${receiver.url}/hooks/tmon?token=${URL_TOKEN}`, secret: SECRET }, { timeoutMs: 300 }) };
-}
-
-async function failure(p: Promise<unknown>): Promise<DeliveryError> {
-  const err = await p.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(err).toBeInstanceOf(DeliveryError);
-  return err as DeliveryError;
 }
 
 describe('WebhookChannel', () => {
