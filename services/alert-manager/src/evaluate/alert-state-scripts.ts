@@ -10,14 +10,19 @@
 
 /** Shared Lua: emit a transition to the outbox and keep the active set, timers and id index in step. */
 const TRANSITION = `
-local function transition(h, key, to, now, kind)
-  local from = h.state or 'inactive'
+-- Appends one event of the alert's life to the outbox, with everything the relay needs to record and notify it.
+local function emit(h, key, kind, from, to, now)
   h.seq = tostring((tonumber(h.seq) or 0) + 1)
-  h.state = to
-  redis.call('XADD', KEYS[4], '*', 'key', key, 'id', h.id, 'seq', h.seq, 'kind', kind or to, 'from', from, 'to', to,
+  redis.call('XADD', KEYS[4], '*', 'key', key, 'id', h.id, 'seq', h.seq, 'kind', kind, 'from', from, 'to', to,
     'at', tostring(now), 'value', tostring(h.value or 0), 'labels', h.labels or '{}', 'rule', h.rule or '', 'severity', h.severity or '',
     'channels', h.channels or '[]', 'notified', h.notified or '[]', 'since', h.since or '', 'firedAt', h.firedAt or '',
     'summaryTpl', h.summaryTpl or '', 'messageTpl', h.messageTpl or '', 'ackBy', h.ackBy or '', 'ackAt', h.ackAt or '', 'ackComment', h.ackComment or '')
+end
+
+local function transition(h, key, to, now, kind)
+  local from = h.state or 'inactive'
+  h.state = to
+  emit(h, key, kind or to, from, to, now)
   if to == 'pending' or to == 'firing' then
     redis.call('ZADD', KEYS[3], tonumber(h.since), key)
     redis.call('HSET', KEYS[6], h.id, key)
@@ -195,11 +200,7 @@ elseif h.state == 'firing' and h.keepUntil and h.keepUntil ~= '' and now >= tonu
 end
 if h.state == 'firing' and (not h.ackBy or h.ackBy == '') and h.notifyDue and h.notifyDue ~= '' and now >= tonumber(h.notifyDue) then
   h.notifyDue = tostring(now + tonumber(h.renotifyMs))
-  h.seq = tostring((tonumber(h.seq) or 0) + 1)
-  redis.call('XADD', KEYS[4], '*', 'key', key, 'id', h.id, 'seq', h.seq, 'kind', 'renotify', 'from', 'firing', 'to', 'firing',
-    'at', tostring(now), 'value', h.value or '0', 'labels', h.labels or '{}', 'rule', h.rule or '', 'severity', h.severity or '',
-    'channels', h.channels or '[]', 'notified', h.notified or '[]', 'since', h.since or '', 'firedAt', h.firedAt or '',
-    'summaryTpl', h.summaryTpl or '', 'messageTpl', h.messageTpl or '', 'ackBy', '', 'ackAt', '', 'ackComment', '')
+  emit(h, key, 'renotify', 'firing', 'firing', now)
 end
 finish(h, key, now)
 return h.state
@@ -216,11 +217,7 @@ local h = load(key)
 if h.id ~= ARGV[1] or (h.state ~= 'firing' and h.state ~= 'pending') then return 'missing' end
 if h.ackBy and h.ackBy ~= '' then return 'already' end
 h.ackBy = ARGV[3]; h.ackAt = tostring(now); h.ackComment = ARGV[4]
-h.seq = tostring((tonumber(h.seq) or 0) + 1)
-redis.call('XADD', KEYS[4], '*', 'key', key, 'id', h.id, 'seq', h.seq, 'kind', 'acknowledged', 'from', h.state, 'to', h.state,
-  'at', tostring(now), 'value', h.value or '0', 'labels', h.labels or '{}', 'rule', h.rule or '', 'severity', h.severity or '',
-  'channels', h.channels or '[]', 'notified', h.notified or '[]', 'since', h.since or '', 'firedAt', h.firedAt or '',
-  'summaryTpl', h.summaryTpl or '', 'messageTpl', h.messageTpl or '', 'ackBy', h.ackBy, 'ackAt', h.ackAt, 'ackComment', h.ackComment)
+emit(h, key, 'acknowledged', h.state, h.state, now)
 finish(h, key, now)
 return h.state
 `;
