@@ -1,0 +1,1 @@
+process.stdout.write('tmon: not built yet\n');
