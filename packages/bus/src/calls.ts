@@ -34,6 +34,22 @@ export const BackupSummarySchema = z.strictObject({
 /** A listed backup. */
 export type BackupSummary = z.infer<typeof BackupSummarySchema>;
 
+/** The tiers of the metric history, finest first, as archives name them. */
+export const ARCHIVE_TIERS = ['raw', '1m', '5m', '1h', '1d'] as const;
+
+/** One archived range of one tier: a gzip file of COPY text rows under `<DATA_DIR>/archive`. */
+export const ArchiveEntrySchema = z.strictObject({
+  tier: z.enum(ARCHIVE_TIERS),
+  file: z.string(),
+  from: z.number(),
+  to: z.number(),
+  rows: z.number().int(),
+  bytes: z.number().int(),
+  archivedAt: z.string(),
+});
+/** An archived range. */
+export type ArchiveEntry = z.infer<typeof ArchiveEntrySchema>;
+
 /** Every request/reply call of the suite. */
 export const CALLS = {
   /** Acknowledge an active alert: its re-notification stops. */
@@ -79,5 +95,19 @@ export const CALLS = {
     subject: 'backup.command.verify',
     request: z.strictObject({ id: z.string().regex(/^[A-Za-z0-9_-]{1,100}$/, 'a backup id') }),
     reply: z.union([z.strictObject({ ok: z.literal(true), chunks: z.number().int(), rows: z.number().int(), bytes: z.number().int() }), CallErrorSchema]),
+  }),
+  /** The ranges retention moved to the archive, per tier. */
+  archiveList: call({
+    subject: 'storage.command.archive-list',
+    request: z.strictObject({}),
+    reply: z.union([z.strictObject({ archives: z.array(ArchiveEntrySchema) }), CallErrorSchema]),
+  }),
+  /** Load the archived rows of a tier overlapping [from, to) back into its table; rows already present are skipped. */
+  archiveLoad: call({
+    subject: 'storage.command.archive-load',
+    request: z
+      .strictObject({ tier: z.enum(ARCHIVE_TIERS), from: z.number().int().nonnegative(), to: z.number().int().positive(), requestedBy: z.string().optional() })
+      .refine((r) => r.from < r.to, { message: 'from must be before to', path: ['from'] }),
+    reply: z.union([z.strictObject({ rows: z.number().int(), files: z.number().int() }), CallErrorSchema]),
   }),
 } as const;

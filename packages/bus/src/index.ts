@@ -27,5 +27,5 @@ export type { ConsumerOptions } from './streams.ts';
 export { consumeBatches } from './batch-consumer.ts';
 export type { BatchConsumer, BatchConsumerOptions, BatchHandler } from './batch-consumer.ts';
 export { InvalidMessageError, describeIssues, fieldPath } from './errors.ts';
-export { CALLS, CallErrorSchema, BackupSummarySchema } from './calls.ts';
-export type { CallDef, BackupSummary } from './calls.ts';
+export { CALLS, CallErrorSchema, BackupSummarySchema, ArchiveEntrySchema, ARCHIVE_TIERS } from './calls.ts';
+export type { CallDef, BackupSummary, ArchiveEntry } from './calls.ts';

@@ -5,6 +5,7 @@ import { consumeBatches, ensureConsumer } from '@terminusa/bus';
 import { openDatabase } from '@terminusa/database';
 import { foldRollups, PartitionManager, PgSampleStore, RedisCurrentStore, tierRetentionMs } from '@terminusa/metric-store';
 import { runService } from '@terminusa/runtime';
+import { serveArchiveCalls } from './archive/archive-calls.ts';
 import { ArchiveIndex } from './archive/archive-index.ts';
 import { applyRetention } from './retention/apply-retention.ts';
 import { startStorageJobs } from './schedule/storage-jobs.ts';
@@ -42,6 +43,10 @@ await runService({
       logger,
     );
     onStop('storage jobs', () => jobs.stop());
+
+    // The gateway's archive calls; registered after the stores, so they stop before the pool closes.
+    const calls = serveArchiveCalls(bus, pool, archive, logger);
+    onStop('archive calls', () => calls.forEach((s) => s.unsubscribe()));
 
     await ensureConsumer(await bus.nc.jetstreamManager(), bus.ns, 'storage', {
       ackWaitSeconds: config.core.timeout,

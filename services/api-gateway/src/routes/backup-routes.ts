@@ -1,11 +1,18 @@
 import { z } from 'zod';
-import { CALLS } from '@terminusa/bus';
+import { ARCHIVE_TIERS, CALLS } from '@terminusa/bus';
 import type { ServiceCaller } from '../http/call-service.ts';
 import { route, type RouteSpec } from '../http/route.ts';
+import { TimeParam } from './metrics-routes.ts';
 
 const BackupId = z.object({ id: z.string().regex(/^[A-Za-z0-9_-]{1,100}$/, 'a backup id') });
 
-/** Backups for admins: list, start one now, verify one; each a call to the backup service. */
+// JSON bodies may give a time as a number as well as the query's string forms.
+const BodyTime = z.union([z.number().int().nonnegative(), TimeParam]);
+const ArchiveLoadBody = z
+  .strictObject({ tier: z.enum(ARCHIVE_TIERS), from: BodyTime, to: BodyTime })
+  .refine((b) => b.from < b.to, { message: 'from must be before to', path: ['from'] });
+
+/** Backups and the metric archive for admins: each a call to the backup or the storage service. */
 export function backupRoutes(calls: ServiceCaller): RouteSpec[] {
   return [
     route({ method: 'get', path: '/backups', access: 'admin', tag: 'backups', summary: 'List backups and archive files', handle: ({ res }) => calls.answer(res, 'backup', CALLS.backupList, {}) }),
@@ -57,6 +64,18 @@ export function backupRoutes(calls: ServiceCaller): RouteSpec[] {
       params: BackupId,
       responses: { 200: 'verified', 404: 'no such backup', 422: 'damaged' },
       handle: ({ params, res }) => calls.answer(res, 'backup', CALLS.backupVerify, { id: params.id }),
+    }),
+    route({ method: 'get', path: '/archives', access: 'admin', tag: 'backups', summary: 'Ranges of metric history moved to the archive by retention, per tier', handle: ({ res }) => calls.answer(res, 'storage', CALLS.archiveList, {}) }),
+    route({
+      method: 'post',
+      path: '/archives/load',
+      access: 'admin',
+      tag: 'backups',
+      summary: 'Load the archived rows of a tier between from and to (ISO-8601 or epoch ms) back into the history; rows already present are skipped',
+      audit: 'archive-load',
+      body: ArchiveLoadBody,
+      responses: { 200: 'loaded: rows and files' },
+      handle: ({ body, res, principal }) => calls.answer(res, 'storage', CALLS.archiveLoad, { ...body, requestedBy: principal!.subject }),
     }),
   ];
 }

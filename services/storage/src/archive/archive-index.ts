@@ -1,18 +1,10 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
+import { ArchiveEntrySchema, type ArchiveEntry } from '@terminusa/bus';
 
-const EntrySchema = z.strictObject({
-  tier: z.enum(['raw', '1m', '5m', '1h', '1d']),
-  file: z.string(),
-  from: z.number(),
-  to: z.number(),
-  rows: z.number().int(),
-  bytes: z.number().int(),
-  archivedAt: z.string(),
-});
-/** One archived range of one tier: a gzip file of COPY text rows. */
-export type ArchiveEntry = z.infer<typeof EntrySchema>;
+// The entry's schema is the bus's, so what `archiveList` answers is exactly what the index holds.
+export type { ArchiveEntry };
 
 /** The index of `<DATA_DIR>/archive`, rewritten atomically whenever an entry is added. */
 export class ArchiveIndex {
@@ -24,7 +16,7 @@ export class ArchiveIndex {
 
   async entries(): Promise<ArchiveEntry[]> {
     try {
-      return z.array(EntrySchema).parse(JSON.parse(await readFile(this.path, 'utf8')));
+      return z.array(ArchiveEntrySchema).parse(JSON.parse(await readFile(this.path, 'utf8')));
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw err;
