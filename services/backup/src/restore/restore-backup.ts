@@ -5,6 +5,7 @@ import copyStreams from 'pg-copy-streams';
 import { chunkAad, openChunk } from '../format/chunk-cipher.ts';
 import type { Manifest } from '../format/manifest.ts';
 import type { Keyring } from '../keys/keyring.ts';
+import { BackupVerificationError, VERIFY_FAILURES } from '../errors.ts';
 import { verifyChain } from './verify-backup.ts';
 
 /** Progress of one table during a restore. */
@@ -45,7 +46,9 @@ export interface RestoreResult {
  * temporary table and `INSERT … ON CONFLICT DO UPDATE`, so a restore run twice gives the same database.
  */
 export async function restoreBackup(req: RestoreRequest): Promise<RestoreResult> {
-  const chain = await verifyChain(req.backupsDir, req.id, req.keyring);
+  // The seal (signature, sha256, GCM tag of every chunk) is checked before the database is touched; row
+  // counts are checked as each chunk loads, which saves decompressing everything twice.
+  const chain = await verifyChain(req.backupsDir, req.id, req.keyring, 'seal');
   let rows = 0;
   let bytes = 0;
   for (const { manifest } of chain) {
@@ -88,8 +91,12 @@ async function restoreTable(req: RestoreRequest, manifest: Manifest, table: Mani
         progress.bytes += b;
         req.onProgress?.({ ...progress });
       };
+      const before = progress.rows;
       if (upsert) await upsertInBatches(client, plain, cols, upsert, req.batchSize, count);
       else await pipeline(plain, countingTap(count), client.query(copyStreams.from(`COPY ${copyTarget} (${cols}) FROM STDIN`)));
+      if (progress.rows - before !== chunk.rows) {
+        throw new BackupVerificationError(VERIFY_FAILURES.ROW_COUNT_MISMATCH, manifest.id, `chunk ${chunk.file} holds ${progress.rows - before} rows, the manifest says ${chunk.rows}`);
+      }
     }
     if (upsert) await client.query('DROP TABLE restore_batch');
     if (rebuild) {

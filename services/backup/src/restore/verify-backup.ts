@@ -2,12 +2,18 @@ import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { BackupVerificationError, KeyMissingError, VERIFY_FAILURES } from '../errors.ts';
-import { chunkAad, fileSha256, readChunkInto } from '../format/chunk-cipher.ts';
+import { checkChunkSeal, chunkAad, fileSha256, readChunkInto } from '../format/chunk-cipher.ts';
 import { readVerifiedManifest, type Manifest } from '../format/manifest.ts';
 import type { Keyring } from '../keys/keyring.ts';
 
 /** Chunks checked at the same time. */
 const VERIFY_PARALLELISM = 4;
+
+/**
+ * How deep a verification reads: `seal` checks each chunk's sha256 and GCM tag in one read of the file;
+ * `full` also decompresses every chunk and counts its rows and bytes against the manifest.
+ */
+export type VerifyDepth = 'seal' | 'full';
 
 /** Result of a successful verification. */
 export interface VerifiedBackup {
@@ -18,10 +24,10 @@ export interface VerifiedBackup {
 }
 
 /**
- * Checks one backup completely without touching any database: the manifest signature, then for every chunk
- * its presence, its sha256, its GCM tag (by decrypting it all) and its row count.
+ * Checks one backup without touching any database: the manifest signature, then for every chunk its
+ * presence, its sha256 and its GCM tag, and at `full` depth its row count.
  */
-export async function verifyBackup(backupsDir: string, id: string, keyring: Keyring): Promise<VerifiedBackup> {
+export async function verifyBackup(backupsDir: string, id: string, keyring: Keyring, depth: VerifyDepth = 'full'): Promise<VerifiedBackup> {
   const manifest = await readVerifiedManifest(backupsDir, id, keyring);
   let key: Buffer;
   try {
@@ -37,7 +43,7 @@ export async function verifyBackup(backupsDir: string, id: string, keyring: Keyr
   // Chunks are checked side by side: decrypting and hashing is CPU work that spreads over the cores.
   const worker = async () => {
     for (let chunk = queue.shift(); chunk; chunk = queue.shift()) {
-      const checked = await verifyChunk(backupsDir, manifest, key, chunk);
+      const checked = await verifyChunk(backupsDir, manifest, key, chunk, depth);
       bytes += chunk.bytes;
       rows += checked.rows;
     }
@@ -51,6 +57,7 @@ async function verifyChunk(
   manifest: Manifest,
   key: Buffer,
   chunk: Manifest['tables'][number]['chunks'][number] & { what: string },
+  depth: VerifyDepth,
 ): Promise<{ rows: number }> {
   const id = manifest.id;
   const path = join(backupsDir, id, chunk.file);
@@ -59,8 +66,16 @@ async function verifyChunk(
   } catch {
     throw new BackupVerificationError(VERIFY_FAILURES.CHUNK_MISSING, id, `chunk ${chunk.file} (${chunk.what}) is missing`);
   }
+  const aad = chunkAad(id, chunk.file, manifest.keyId);
+  const isTable = chunk.what.startsWith('table');
+  if (depth === 'seal') {
+    const seal = await checkChunkSeal(path, key, aad);
+    if (seal.sha256 !== chunk.sha256) throw checksumMismatch(id, chunk, seal.sha256);
+    if (!seal.tagValid) throw new BackupVerificationError(VERIFY_FAILURES.DECRYPT_FAILED, id, `chunk ${chunk.file} (${chunk.what}) does not decrypt: its GCM tag does not match`);
+    return { rows: isTable ? chunk.rows : 0 };
+  }
   const sha = await fileSha256(path);
-  if (sha !== chunk.sha256) throw new BackupVerificationError(VERIFY_FAILURES.CHECKSUM_MISMATCH, id, `chunk ${chunk.file} (${chunk.what}) has sha256 ${sha}, the manifest says ${chunk.sha256}`);
+  if (sha !== chunk.sha256) throw checksumMismatch(id, chunk, sha);
   let lines = 0;
   let plain = 0;
   const counter = new Writable({
@@ -71,19 +86,22 @@ async function verifyChunk(
     },
   });
   try {
-    await readChunkInto(path, key, chunkAad(id, chunk.file, manifest.keyId), counter);
+    await readChunkInto(path, key, aad, counter);
   } catch (err) {
     throw new BackupVerificationError(VERIFY_FAILURES.DECRYPT_FAILED, id, `chunk ${chunk.file} (${chunk.what}) does not decrypt: ${(err as Error).message}`, { cause: err });
   }
-  const isTable = chunk.what.startsWith('table');
   if (plain !== chunk.rawBytes || (isTable && lines !== chunk.rows)) {
     throw new BackupVerificationError(VERIFY_FAILURES.ROW_COUNT_MISMATCH, id, `chunk ${chunk.file} holds ${lines} rows / ${plain} bytes, the manifest says ${chunk.rows} / ${chunk.rawBytes}`);
   }
   return { rows: isTable ? lines : 0 };
 }
 
-/** The backups a restore of `id` needs, oldest (the full) first, each verified completely. */
-export async function verifyChain(backupsDir: string, id: string, keyring: Keyring): Promise<VerifiedBackup[]> {
+function checksumMismatch(id: string, chunk: { file: string; what: string; sha256: string }, sha: string): BackupVerificationError {
+  return new BackupVerificationError(VERIFY_FAILURES.CHECKSUM_MISMATCH, id, `chunk ${chunk.file} (${chunk.what}) has sha256 ${sha}, the manifest says ${chunk.sha256}`);
+}
+
+/** The backups a restore of `id` needs, oldest (the full) first, each verified to `depth`. */
+export async function verifyChain(backupsDir: string, id: string, keyring: Keyring, depth: VerifyDepth = 'full'): Promise<VerifiedBackup[]> {
   const chain: VerifiedBackup[] = [];
   const seen = new Set<string>();
   for (let current: string | null = id; current; ) {
@@ -91,7 +109,7 @@ export async function verifyChain(backupsDir: string, id: string, keyring: Keyri
     seen.add(current);
     let verified: VerifiedBackup;
     try {
-      verified = await verifyBackup(backupsDir, current, keyring);
+      verified = await verifyBackup(backupsDir, current, keyring, depth);
     } catch (err) {
       if (err instanceof BackupVerificationError && err.code === VERIFY_FAILURES.MISSING_BACKUP && current !== id) {
         throw new BackupVerificationError(VERIFY_FAILURES.CHAIN_BROKEN, id, `it builds on ${current}, which is missing`);
