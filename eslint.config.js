@@ -16,6 +16,11 @@ export default tseslint.config(
     },
   },
   {
+    // The dashboard's browser code (preact .tsx); named so ESLint lints .tsx whatever the shared presets match.
+    files: ['packages/dashboard/web/**/*.ts', 'packages/dashboard/web/**/*.tsx'],
+    languageOptions: { globals: { window: 'readonly', document: 'readonly', location: 'readonly', sessionStorage: 'readonly', WebSocket: 'readonly', addEventListener: 'readonly', removeEventListener: 'readonly', atob: 'readonly', ResizeObserver: 'readonly', FormData: 'readonly', URLSearchParams: 'readonly' } },
+  },
+  {
     files: ['**/*.test.ts', 'tests/**/*.ts'],
     rules: { '@typescript-eslint/no-explicit-any': 'off', '@typescript-eslint/no-non-null-assertion': 'off' },
   },

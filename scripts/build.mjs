@@ -1,10 +1,14 @@
 // Bundles each service with everything it imports into services/<name>/dist/main.js, so a container image
-// needs only Node.js and that one file (no node_modules).
+// needs only Node.js and that one file (no node_modules), plus the web dashboard the gateway serves.
 import { build } from 'esbuild';
-import { readdirSync } from 'node:fs';
+import { cpSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { tsImport } from 'tsx/esm/api';
 
 const root = new URL('..', import.meta.url).pathname;
+const { buildDashboard } = await tsImport('../packages/dashboard/src/index.ts', import.meta.url);
+const dashboardDir = await buildDashboard();
+console.log('built packages/dashboard/dist');
 for (const name of readdirSync(join(root, 'services'))) {
   await build({
     entryPoints: [join(root, 'services', name, 'src', 'main.ts')],
@@ -15,10 +19,14 @@ for (const name of readdirSync(join(root, 'services'))) {
     target: 'node20',
     sourcemap: true,
     // pg's optional native binding is never installed.
-    external: ['pg-native'],
+    // esbuild builds the dashboard, which a service bundle never does.
+    external: ['pg-native', 'esbuild'],
     // CommonJS dependencies call require() for Node built-ins; an ESM bundle needs one to give them.
     banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
     logLevel: 'warning',
   });
   console.log(`built services/${name}/dist/main.js`);
 }
+// The gateway's bundle finds the dashboard beside it (see DASHBOARD_DIR), so an image that copies dist/ serves it.
+cpSync(dashboardDir, join(root, 'services', 'api-gateway', 'dist', 'dashboard'), { recursive: true });
+console.log('copied the dashboard to services/api-gateway/dist/dashboard');

@@ -1,5 +1,10 @@
 // Starts the six services as one process each, with prefixed logs; Ctrl-C (SIGINT) stops them all gracefully.
 import concurrently from 'concurrently';
+import { tsImport } from 'tsx/esm/api';
+
+// The gateway serves the dashboard at /, so its bundle is built from the current sources first.
+const { buildDashboard } = await tsImport('../packages/dashboard/src/index.ts', import.meta.url);
+await buildDashboard();
 
 const SERVICES = ['storage', 'processor', 'alert-manager', 'backup', 'collector', 'api-gateway'];
 

@@ -9,6 +9,7 @@ import type { Config } from '@terminusa/config';
 import type { HistoryQueryFn, PgSampleStore, RedisCurrentStore } from '@terminusa/metric-store';
 import type { PgAlertStore, RedisAlertReader } from '@terminusa/alerting';
 import type { Health, Logger } from '@terminusa/runtime';
+import { DASHBOARD_DIR, dashboardBuilt } from '@terminusa/dashboard';
 import type { PgAuditLog } from './audit-log.ts';
 import { authenticator } from './auth/authenticate.ts';
 import type { LoginGuard } from './auth/login-guard.ts';
@@ -63,6 +64,25 @@ export function gatewayRoutes(deps: GatewayDeps): RouteSpec[] {
   return routes;
 }
 
+/**
+ * The web dashboard's static files at `/` (public: the sign-in page loads without a token; the data comes from the
+ * API). Mounted after the API routes, so an API path always wins over a file name; pages are hash routes (`#/alerts`).
+ */
+function dashboardFiles(dir: string): Router {
+  const files = Router();
+  // The bundle has no inline scripts; uPlot sets element styles. No upgrade-insecure-requests: a gateway reached over
+  // plain HTTP on a LAN address must still load its own assets.
+  files.use(
+    helmet.contentSecurityPolicy({
+      useDefaults: false,
+      directives: { defaultSrc: ["'self'"], scriptSrc: ["'self'"], styleSrc: ["'self'", "'unsafe-inline'"], imgSrc: ["'self'", 'data:'], connectSrc: ["'self'"], objectSrc: ["'none'"], baseUri: ["'self'"], frameAncestors: ["'self'"], formAction: ["'self'"] },
+    }),
+  );
+  files.get(['/', '/index.html'], (_req, res, next) => (dashboardBuilt(dir) ? next() : sendProblem(res, 503, 'the dashboard is not built: run `pnpm build` (or `pnpm start`, which builds it)')));
+  files.use(express.static(dir, { index: 'index.html', fallthrough: true }));
+  return files;
+}
+
 /** The gateway's HTTP API: `/health` and login are public; every other route needs a token or API key with its role. */
 export function createApp(deps: GatewayDeps, routes: readonly RouteSpec[] = gatewayRoutes(deps)): Express {
   const { config, redis, logger } = deps;
@@ -97,6 +117,7 @@ export function createApp(deps: GatewayDeps, routes: readonly RouteSpec[] = gate
   const router = Router();
   mountRoutes(router, routes, authenticate, deps.audit.record);
   app.use(router);
+  app.use(dashboardFiles(DASHBOARD_DIR));
 
   app.use((req, res) => sendProblem(res, 404, `no route ${req.method} ${req.path}`));
   app.use(errorHandler(logger));

@@ -1,0 +1,71 @@
+import type { ApiClient } from './api-client.ts';
+import type { Alert, AlertEvent } from './api-types.ts';
+import type { LiveSocket } from './live-socket.ts';
+
+/** Events after which an alert is no longer active. */
+const ENDING = new Set<AlertEvent['kind']>(['resolved', 'inactive']);
+
+/** The active alerts: loaded once from `/alerts/active`, then kept current by the live stream's alert events. */
+export class ActiveAlerts {
+  #alerts = new Map<string, Alert>();
+  #loaded = false;
+  readonly #listeners = new Set<() => void>();
+  #stop: (() => void) | undefined;
+
+  constructor(
+    private readonly api: ApiClient,
+    private readonly live: LiveSocket,
+  ) {}
+
+  /** Active alerts, most severe and oldest first. */
+  get list(): Alert[] {
+    const rank = { critical: 0, warning: 1, info: 2 } as const;
+    return [...this.#alerts.values()].sort((a, b) => rank[a.severity] - rank[b.severity] || a.startsAt - b.startsAt);
+  }
+
+  /** Whether the first load has answered. */
+  get loaded(): boolean {
+    return this.#loaded;
+  }
+
+  /** Subscribes to alert events, then loads the current set (events arriving meanwhile are kept). */
+  async start(): Promise<void> {
+    if (this.#stop) return;
+    this.#stop = this.live.subscribeAlerts((event) => this.#apply(event));
+    const { alerts } = await this.api.get<{ alerts: Alert[] }>('/alerts/active');
+    // An event newer than the snapshot wins: it came from the stream after the read.
+    for (const alert of alerts) if (!this.#alerts.has(alert.id)) this.#alerts.set(alert.id, alert);
+    this.#loaded = true;
+    this.#changed();
+  }
+
+  /** Stops following events and forgets the alerts (sign-out). */
+  stop(): void {
+    this.#stop?.();
+    this.#stop = undefined;
+    this.#alerts = new Map();
+    this.#loaded = false;
+  }
+
+  /** Replaces one alert with a newer copy (the answer of an acknowledgement). */
+  update(alert: Alert): void {
+    this.#alerts.set(alert.id, alert);
+    this.#changed();
+  }
+
+  /** Calls `listener` on every change; returns the unsubscribe. */
+  subscribe(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #apply(event: AlertEvent): void {
+    if (ENDING.has(event.kind)) this.#alerts.delete(event.alert.id);
+    else this.#alerts.set(event.alert.id, event.alert);
+    this.#changed();
+  }
+
+  #changed(): void {
+    for (const listener of this.#listeners) listener();
+  }
+}

@@ -1,0 +1,52 @@
+import { useRef } from 'preact/hooks';
+import type uPlot from 'uplot';
+import { formatValue, type Unit } from '../format-value.ts';
+import { SERIES_COLORS, timeChartOptions, useUplot } from './use-uplot.ts';
+
+/** Props of {@link LiveChart}. */
+export interface LiveChartProps {
+  title: string;
+  unit: Unit;
+  labels: string[];
+  data: uPlot.AlignedData;
+  latest: number | undefined;
+  /** Identify the chart for tests and styling (`data-metric`, `data-host`). */
+  metric: string;
+  host: string;
+}
+
+/** A small live time chart with its newest value as a label (also in `data-latest`, which tests read). */
+export function LiveChart({ title, unit, labels, data, latest, metric, host }: LiveChartProps) {
+  const container = useRef<HTMLDivElement>(null);
+  const series: uPlot.Series[] = labels.map((label, i) => ({
+    label,
+    stroke: SERIES_COLORS[i % SERIES_COLORS.length],
+    width: 1.5,
+    value: (_u, v) => formatValue(v ?? undefined, unit),
+  }));
+  useUplot(
+    container,
+    labels.join('|'),
+    (width) =>
+      timeChartOptions(width, 140, series, {
+        axes: [
+          { stroke: '#c9d1d9', grid: { stroke: 'rgba(201,209,217,0.12)' } },
+          { stroke: '#c9d1d9', grid: { stroke: 'rgba(201,209,217,0.12)' }, size: 70, values: (_u, splits) => splits.map((v) => formatValue(v, unit)) },
+        ],
+        ...(unit === 'percent' ? { scales: { y: { range: [0, 100] } } } : {}),
+      }),
+    data,
+  );
+  const latestText = formatValue(latest, unit);
+  return (
+    <figure class="chart live-chart" data-metric={metric} data-host={host} data-latest={latest ?? ''} data-points={data[0].length}>
+      <figcaption>
+        <span>{title}</span>
+        <output class="latest" aria-label={`${title} now`}>
+          {latestText}
+        </output>
+      </figcaption>
+      <div ref={container} class="plot" role="img" aria-label={`${title} of ${host}, now ${latestText}`} />
+    </figure>
+  );
+}

@@ -1,0 +1,70 @@
+import type uPlot from 'uplot';
+
+/** How points of one timestamp combine within a series: the last one wins, or they add up (e.g. over interfaces). */
+export type Combine = 'last' | 'sum';
+
+/**
+ * Points of a few labelled series over a sliding time window, turned into uPlot's aligned columns on demand.
+ * Each update replaces the point at its timestamp, so a redelivered sample does not count twice.
+ */
+export class SeriesWindow {
+  readonly #series = new Map<string, Map<number, Map<string, number>>>();
+
+  constructor(
+    readonly windowMs: number,
+    private readonly combine: Combine = 'last',
+  ) {}
+
+  /** Records `value` of series `label` at `ts`; `part` names the contribution when points are summed. */
+  add(label: string, ts: number, value: number, part = ''): void {
+    let points = this.#series.get(label);
+    if (!points) this.#series.set(label, (points = new Map()));
+    let parts = points.get(ts);
+    if (!parts) points.set(ts, (parts = new Map()));
+    if (this.combine === 'last') parts.clear();
+    parts.set(part, value);
+  }
+
+  /** The series' labels, sorted. */
+  get labels(): string[] {
+    return [...this.#series.keys()].sort();
+  }
+
+  /** The newest value of the first series, the one a chart's label shows. */
+  get latest(): number | undefined {
+    const first = this.labels[0];
+    const points = first === undefined ? undefined : this.#series.get(first);
+    if (!points?.size) return undefined;
+    const ts = Math.max(...points.keys());
+    return this.#value(points.get(ts)!);
+  }
+
+  /** Time (seconds) and one column per label, over the window ending at the newest point; old points are dropped. */
+  aligned(): uPlot.AlignedData {
+    let newest = -Infinity;
+    for (const points of this.#series.values()) for (const ts of points.keys()) newest = Math.max(newest, ts);
+    const cutoff = newest - this.windowMs;
+    const times = new Set<number>();
+    for (const points of this.#series.values()) {
+      for (const ts of [...points.keys()]) {
+        if (ts < cutoff) points.delete(ts);
+        else times.add(ts);
+      }
+    }
+    const xs = [...times].sort((a, b) => a - b);
+    const columns = this.labels.map((label) => {
+      const points = this.#series.get(label)!;
+      return xs.map((ts) => {
+        const parts = points.get(ts);
+        return parts ? this.#value(parts) : null;
+      });
+    });
+    return [xs.map((ts) => ts / 1000), ...columns];
+  }
+
+  #value(parts: Map<string, number>): number {
+    let sum = 0;
+    for (const v of parts.values()) sum += v;
+    return sum;
+  }
+}

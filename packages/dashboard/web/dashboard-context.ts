@@ -1,0 +1,32 @@
+import { createContext } from 'preact';
+import { useContext, useEffect, useState } from 'preact/hooks';
+import type { ActiveAlerts } from './active-alerts.ts';
+import type { ApiClient } from './api-client.ts';
+import type { LiveSocket } from './live-socket.ts';
+import type { Session } from './session.ts';
+
+/** What every page reaches: the API, the live stream, the active alerts and the signed-in session. */
+export interface Dashboard {
+  api: ApiClient;
+  live: LiveSocket;
+  alerts: ActiveAlerts;
+  session: Session;
+}
+
+/** The dashboard's shared services, provided by the app once signed in. */
+export const DashboardContext = createContext<Dashboard | undefined>(undefined);
+
+/** The shared services; only rendered inside a signed-in app. */
+export function useDashboard(): Dashboard {
+  const value = useContext(DashboardContext);
+  if (!value) throw new Error('useDashboard outside the signed-in app');
+  return value;
+}
+
+/** The active alerts, re-rendering the caller on every change. */
+export function useActiveAlerts() {
+  const { alerts } = useDashboard();
+  const [, setVersion] = useState(0);
+  useEffect(() => alerts.subscribe(() => setVersion((v) => v + 1)), [alerts]);
+  return alerts;
+}

@@ -1,0 +1,73 @@
+import type { Server } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import express, { Router } from 'express';
+import { Redis } from 'ioredis';
+import { RedisCurrentStore } from '@terminusa/metric-store';
+import { createTestNamespace, type TestNamespace } from '@terminusa/testkit';
+import type { Role } from '../auth/principal.ts';
+import { sendProblem } from '../http/problem.ts';
+import { mountRoutes } from '../http/route.ts';
+import { metricsRoutes } from './metrics-routes.ts';
+
+let ns: TestNamespace;
+let redis: Redis;
+let server: Server;
+let base: string;
+
+/** The metric routes mounted as the gateway mounts them, over a current-value store in the test's Redis prefix. */
+beforeAll(async () => {
+  ns = await createTestNamespace();
+  redis = new Redis(ns.config.redis.url);
+  const current = new RedisCurrentStore(redis, ns.config.redis.prefix, 600);
+  const ts = Date.now();
+  await current.update([
+    { name: 'players_online', value: 10, ts, tags: { region: 'eu', shard: '7' } },
+    { name: 'players_online', value: 12, ts, tags: { region: 'us' } },
+    { name: 'system_cpu_usage_percent', value: 40, ts, tags: { host: 'a' } },
+    { name: 'queue:depth', value: 3, ts, tags: {} },
+  ]);
+  const app = express();
+  const router = Router();
+  mountRoutes(
+    router,
+    metricsRoutes({ redis, config: ns.config, current } as unknown as Parameters<typeof metricsRoutes>[0]),
+    async (req, res) => {
+      const role = req.get('x-test-role') as Role | undefined;
+      if (!role) return void sendProblem(res, 401, 'no credential');
+      return { kind: 'user', subject: `${role}-user`, role, id: 'test' };
+    },
+    async () => undefined,
+  );
+  app.use(router);
+  server = app.listen(0, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+  base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+});
+afterAll(async () => {
+  server?.close();
+  redis?.disconnect();
+  await ns?.cleanup();
+});
+
+async function names(query: string, role: Role | 'none' = 'viewer') {
+  const res = await fetch(`${base}/metrics/names${query}`, { headers: role === 'none' ? {} : { 'x-test-role': role } });
+  return { status: res.status, body: (await res.json()) as any };
+}
+
+describe('GET /metrics/names', () => {
+  it('lists each metric with a current value once, sorted, without the tag index keys', async () => {
+    const { status, body } = await names('');
+    expect(status).toBe(200);
+    expect(body).toEqual({ names: ['players_online', 'queue:depth', 'system_cpu_usage_percent'], truncated: false });
+  });
+
+  it('narrows by a part of the name in any case, and cuts at limit', async () => {
+    expect((await names('?q=CPU')).body.names).toEqual(['system_cpu_usage_percent']);
+    expect((await names('?limit=1')).body).toEqual({ names: ['players_online'], truncated: true });
+  });
+
+  it('needs a credential and refuses a bad limit', async () => {
+    expect((await names('', 'none')).status).toBe(401);
+    expect((await names('?limit=0')).status).toBe(400);
+  });
+});
