@@ -1,0 +1,89 @@
+import { readFile } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { z } from 'zod';
+import { printResult, withFormatOptions, type CommandContext, type FormatOptions } from '../command-context.ts';
+import { CliError, NotFoundError } from '../errors.ts';
+import { EXIT } from '../exit-codes.ts';
+import { formatJson, type Table } from '../output.ts';
+
+const RuleSchema = z.looseObject({
+  name: z.string(),
+  type: z.string(),
+  metric: z.string(),
+  severity: z.string(),
+  aggregation: z.string().optional(),
+  window: z.number().optional(),
+  comparator: z.string().optional(),
+  threshold: z.number().optional(),
+  for: z.number().optional(),
+  enabled: z.boolean().optional(),
+});
+const ListAnswer = z.object({ rules: z.array(z.object({ rule: RuleSchema, source: z.string(), updatedBy: z.string().nullable() })) });
+
+/** The outcome of validating one rules file. */
+export interface ValidationReport {
+  file: string;
+  ok: boolean;
+  rules: string[];
+  problems: { rule: string; field: string; reason: string }[];
+}
+
+/** The condition of a rule in one line, e.g. `avg(5m) > 90 for 2m` or `no data for 3m`. */
+function condition(rule: z.infer<typeof RuleSchema>): string {
+  const secs = (ms: number | undefined) => (ms ? `${ms / 1000}s` : '');
+  if (rule.type === 'nodata') return `no data for ${secs(rule.for)}`;
+  const agg = rule.aggregation && rule.aggregation !== 'last' ? `${rule.aggregation}(${secs(rule.window)}) ` : '';
+  return `${agg}${rule.comparator ?? '?'} ${rule.threshold ?? '?'}${rule.for ? ` for ${secs(rule.for)}` : ''}`;
+}
+
+/**
+ * Validates a rules file offline with the alert-manager's own parser (`parseRulesFile` of `@terminusa/alerting`),
+ * so a file that passes here is a file the alert-manager takes.
+ */
+export async function validateRulesFile(file: string): Promise<ValidationReport> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`no such file: ${file}`);
+    throw new CliError(`cannot read ${file}: ${(err as Error).message}`);
+  }
+  // Loaded on demand: the alerting package pulls in database drivers no other command needs.
+  const { parseRulesFile, RulesFileError } = await import('@terminusa/alerting');
+  try {
+    return { file, ok: true, rules: parseRulesFile(text, file).map((r) => r.name), problems: [] };
+  } catch (err) {
+    if (!(err instanceof RulesFileError)) throw err;
+    return { file, ok: false, rules: [], problems: err.problems.map(({ rule, field, reason }) => ({ rule, field, reason })) };
+  }
+}
+
+/** `tmon rules list|validate`. */
+export function registerRuleCommands(program: Command, ctx: CommandContext): void {
+  const rules = program.command('rules').description('alert rules');
+
+  withFormatOptions(rules.command('list').description('every rule, from the rules file and the API (GET /rules)')).action(async (opts: FormatOptions) => {
+    const answer = await (await ctx.client()).get('/rules', ListAnswer);
+    printResult(ctx, opts, answer, (): Table => ({
+      headers: ['name', 'type', 'metric', 'condition', 'severity', 'enabled', 'source'],
+      rows: answer.rules.map(({ rule, source }) => [rule.name, rule.type, rule.metric, condition(rule), rule.severity, rule.enabled === false ? 'no' : 'yes', source]),
+    }));
+  });
+
+  rules
+    .command('validate')
+    .description('check rules files offline with the alert-manager\'s parser; exit 1 naming each wrong rule and field')
+    .argument('<files...>', 'YAML rules files (rules: [...])')
+    .option('--json', 'print one report per file as JSON')
+    .action(async (files: string[], opts: { json?: boolean }) => {
+      const reports: ValidationReport[] = [];
+      for (const file of files) reports.push(await validateRulesFile(file));
+      if (opts.json) ctx.out(formatJson(reports));
+      else
+        for (const r of reports) {
+          if (r.ok) ctx.out(`${r.file}: ok, ${r.rules.length} rule(s): ${r.rules.join(', ')}\n`);
+          else ctx.err(`${r.file}: invalid\n${r.problems.map((p) => `  rule ${p.rule}: ${p.field}: ${p.reason}\n`).join('')}`);
+        }
+      if (reports.some((r) => !r.ok)) throw new CliError(`${reports.filter((r) => !r.ok).length} of ${reports.length} file(s) invalid`, EXIT.failure);
+    });
+}

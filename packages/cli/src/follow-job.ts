@@ -1,0 +1,55 @@
+import { Presets, SingleBar } from 'cli-progress';
+import { z } from 'zod';
+import { CliError } from './errors.ts';
+import type { GatewayClient } from './gateway-client.ts';
+
+/** A backup or restore job as `GET /backups/jobs/{jobId}` answers it. */
+export const JobSchema = z.looseObject({
+  jobId: z.string(),
+  name: z.string(),
+  state: z.string(),
+  progress: z.unknown(),
+  result: z.unknown(),
+  failedReason: z.string().optional(),
+});
+/** A job's state. */
+export type Job = z.infer<typeof JobSchema>;
+
+/** Restores report the tables done so far; backups report no progress. */
+const TableProgress = z.object({ tables: z.record(z.string(), z.object({ rows: z.number(), bytes: z.number() })) });
+
+/** How to show a job while it runs. */
+export interface FollowOptions {
+  /** Shown before the bar, e.g. `restore 20260101T000000Z-full`. */
+  label: string;
+  /** Tables the job will go through, when known: the bar's total. */
+  tables?: number;
+  /** Draw a progress bar (on standard error, when it is a terminal). */
+  bar: boolean;
+  pollMs?: number;
+}
+
+/** Polls a job until it completes (returns it) or fails (throws with the reason), with a progress bar of tables done. */
+export async function followJob(client: GatewayClient, jobId: string, options: FollowOptions): Promise<Job> {
+  const total = Math.max(1, options.tables ?? 1);
+  const bar = options.bar
+    ? new SingleBar({ format: `${options.label} [{bar}] {value}/{total} tables | {state} | {duration_formatted}`, stream: process.stderr, hideCursor: true, etaBuffer: 20 }, Presets.shades_classic)
+    : undefined;
+  bar?.start(total, 0, { state: 'queued' });
+  try {
+    for (;;) {
+      const job = await client.get(`/backups/jobs/${encodeURIComponent(jobId)}`, JobSchema);
+      const done = TableProgress.safeParse(job.progress);
+      const tables = done.success ? Object.keys(done.data.tables).length : 0;
+      if (job.state === 'completed') {
+        bar?.update(total, { state: 'completed' });
+        return job;
+      }
+      if (job.state === 'failed') throw new CliError(`${options.label} failed: ${job.failedReason ?? 'no reason given'}`);
+      bar?.update(Math.min(tables, total), { state: job.state });
+      await new Promise((r) => setTimeout(r, options.pollMs ?? 500));
+    }
+  } finally {
+    bar?.stop();
+  }
+}
