@@ -32,7 +32,7 @@ function shapeOf(answer: HistoryAnswer): ChartShape {
       for (const p of s.points) values[index.get(p[0])!] = pick(p) ?? null;
       return values;
     };
-    series.push({ label: formatTags(s.tags), stroke: color, width: 1.5, value: (_u, v) => formatValue(v ?? undefined) });
+    series.push({ label: Object.keys(s.tags).length ? formatTags(s.tags) : answer.name, stroke: color, width: 1.5, spanGaps: true, value: (_u, v) => formatValue(v ?? undefined) });
     columns.push(column((p) => p[1]));
     if (banded) {
       const valueIdx = series.length;

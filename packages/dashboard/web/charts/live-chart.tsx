@@ -10,18 +10,23 @@ export interface LiveChartProps {
   labels: string[];
   data: uPlot.AlignedData;
   latest: number | undefined;
+  /** Width of the time axis: the chart always shows this much, ending at its newest point. */
+  windowMs: number;
   /** Identify the chart for tests and styling (`data-metric`, `data-host`). */
   metric: string;
   host: string;
 }
 
 /** A small live time chart with its newest value as a label (also in `data-latest`, which tests read). */
-export function LiveChart({ title, unit, labels, data, latest, metric, host }: LiveChartProps) {
+export function LiveChart({ title, unit, labels, data, latest, windowMs, metric, host }: LiveChartProps) {
   const container = useRef<HTMLDivElement>(null);
   const series: uPlot.Series[] = labels.map((label, i) => ({
     label,
     stroke: SERIES_COLORS[i % SERIES_COLORS.length],
     width: 1.5,
+    spanGaps: true,
+    // Dots while a series has only a few points in view, so a new host's first samples are visible.
+    points: { show: (_u, _si, i0, i1) => i1 - i0 < 5, size: 6 },
     value: (_u, v) => formatValue(v ?? undefined, unit),
   }));
   useUplot(
@@ -33,7 +38,13 @@ export function LiveChart({ title, unit, labels, data, latest, metric, host }: L
           { stroke: '#c9d1d9', grid: { stroke: 'rgba(201,209,217,0.12)' } },
           { stroke: '#c9d1d9', grid: { stroke: 'rgba(201,209,217,0.12)' }, size: 70, values: (_u, splits) => splits.map((v) => formatValue(v, unit)) },
         ],
-        ...(unit === 'percent' ? { scales: { y: { range: [0, 100] } } } : {}),
+        scales: {
+          // A fixed window, so the first sample of a new host sits at the right edge instead of filling the axis.
+          // A little room on the right keeps the newest point's dot inside the plot.
+          x: { time: true, range: (_u, _min, max) => [max - windowMs / 1000, max + windowMs / 50_000] },
+          y: { range: unit === 'percent' ? [0, 100] : (_u, _min, max) => [0, max > 0 ? max * 1.15 : 1] },
+        },
+        legend: { show: labels.length > 1, live: false },
       }),
     data,
   );

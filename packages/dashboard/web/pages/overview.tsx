@@ -15,7 +15,7 @@ function HostPanel({ host, metrics }: { host: string; metrics: HostMetrics }) {
         {HOST_CHARTS.map((chart) => {
           const window = metrics.window(host, chart.id);
           if (!window) return <p key={chart.id} class="muted chart-empty">{chart.title}: no data yet</p>;
-          return <LiveChart key={chart.id} title={chart.title} unit={chart.unit} labels={window.labels} data={window.aligned()} latest={window.latest} metric={chart.metrics[0]!} host={host} />;
+          return <LiveChart key={chart.id} title={chart.title} unit={chart.unit} labels={window.labels} data={window.aligned()} latest={window.latest} windowMs={HOST_WINDOW_MS} metric={chart.metrics[0]!} host={host} />;
         })}
       </div>
     </section>

@@ -1,0 +1,226 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect, type NatsConnection } from 'nats';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { startSuite, waitFor, type RunningSuite } from '@terminusa/testkit';
+
+const ARTIFACTS = join(process.cwd(), 'test-artifacts');
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
+const RULES = `rules:
+  - { name: BrowserHot, metric: browser_temp, comparator: ">", threshold: 90, severity: critical, summary: "Too hot on {{host}}", message: "temperature {{value}}" }
+`;
+/** The host whose live samples the tests publish (the names show in the committed screenshot). */
+const HOST = 'game-eu-2';
+const VIEWER = { username: 'viewer1', password: 'viewer-password-123' };
+
+let suite: RunningSuite;
+let nc: NatsConnection;
+let browser: Browser;
+let rulesDir: string;
+const consoleErrors: string[] = [];
+
+/** Publishes samples the way a game service does, on the suite's namespace. */
+function publish(samples: { name: string; value: number; ts?: number; tags?: Record<string, string> }[]): void {
+  nc.publish(`${suite.ns.id}.metrics.ingest.browser`, new TextEncoder().encode(JSON.stringify({ samples })));
+}
+
+/** Half an hour of a host's system metrics, so the overview starts with drawn history (and the screenshot shows it). */
+function publishHostHistory(host: string): void {
+  const now = Date.now();
+  for (let i = 30; i >= 1; i--) {
+    const ts = now - i * 60_000;
+    const wave = Math.sin(i / 4);
+    publish([
+      { name: 'system_cpu_usage_percent', value: 35 + 20 * wave + (i % 3) * 4, ts, tags: { host, cpu: 'total' } },
+      { name: 'system_memory_used_percent', value: 61 + 3 * Math.cos(i / 6), ts, tags: { host } },
+      { name: 'system_disk_used_percent', value: 72 + i / 30, ts, tags: { host, mount: '/', device: '/dev/sda1' } },
+      { name: 'system_disk_used_percent', value: 41, ts, tags: { host, mount: '/var/lib/postgresql', device: '/dev/sdb1' } },
+      { name: 'system_network_receive_bytes_per_second', value: 2_400_000 + 900_000 * wave, ts, tags: { host, interface: 'eth0' } },
+      { name: 'system_network_transmit_bytes_per_second', value: 1_100_000 + 500_000 * Math.cos(i / 3), ts, tags: { host, interface: 'eth0' } },
+    ]);
+  }
+}
+
+async function signIn(context: BrowserContext, username: string, password: string): Promise<Page> {
+  const page = await context.newPage();
+  page.on('console', (msg) => msg.type() === 'error' && consoleErrors.push(msg.text()));
+  page.on('pageerror', (err) => consoleErrors.push(err.message));
+  await page.goto(`${suite.base}/#/overview`);
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.locator('[data-live="live"]').waitFor({ timeout: 10_000 });
+  return page;
+}
+
+const shot = (page: Page, name: string) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
+
+beforeAll(async () => {
+  await mkdir(ARTIFACTS, { recursive: true });
+  rulesDir = await mkdtemp(join(tmpdir(), 'tmon-browser-'));
+  await writeFile(join(rulesDir, 'alert-rules.yaml'), RULES);
+  suite = await startSuite({
+    services: ['processor', 'storage', 'alert-manager'],
+    env: { ALERT_RULES_FILE: join(rulesDir, 'alert-rules.yaml'), TMON_ALERTS__GROUP_WAIT: '1', TMON_ALERTS__SWEEP_INTERVAL: '0.2', LOG_LEVEL: 'warn' },
+  });
+  nc = await connect({ servers: suite.ns.config.nats.url });
+  browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
+  publishHostHistory('game-eu-1');
+  await waitFor(
+    async () => ((await suite.api('/metrics/history?name=system_network_transmit_bytes_per_second&from=' + (Date.now() - 3_600_000))).body.series?.[0]?.points.length === 30 ? true : undefined),
+    20_000,
+    'host history stored',
+  );
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await nc?.close();
+  await suite?.stop();
+  await rm(rulesDir, { recursive: true, force: true });
+});
+
+describe('the dashboard served by the gateway', () => {
+  let context: BrowserContext;
+  let page: Page;
+
+  beforeAll(async () => {
+    context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  });
+  afterAll(() => context?.close());
+
+  it('serves the sign-in page without a token and signs the admin in', async () => {
+    const res = await fetch(`${suite.base}/`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/text\/html/);
+    const signInPage = await context.newPage();
+    await signInPage.goto(suite.base);
+    await signInPage.getByRole('button', { name: 'Sign in' }).waitFor();
+    await shot(signInPage, 'sign-in');
+    await signInPage.close();
+
+    page = await signIn(context, 'admin', suite.adminPassword);
+    await expect(page.locator('.who').textContent()).resolves.toContain('admin (admin)');
+  });
+
+  it('draws a sample published on NATS on a live chart within 2 seconds', async () => {
+    // The stored history of game-eu-1 is drawn from /metrics/history first.
+    await page.locator('figure[data-host="game-eu-1"][data-metric="system_network_receive_bytes_per_second"]').waitFor();
+    // A first live sample proves the subscription is in place before the timed one.
+    publish([{ name: 'system_cpu_usage_percent', value: 12, tags: { host: 'game-us-1', cpu: 'total' } }]);
+    await page.locator('figure[data-host="game-us-1"][data-metric="system_cpu_usage_percent"][data-latest="12"]').waitFor({ timeout: 10_000 });
+
+    const chart = page.locator(`figure[data-host="${HOST}"][data-metric="system_cpu_usage_percent"]`);
+    const started = Date.now();
+    publish([{ name: 'system_cpu_usage_percent', value: 42.5, tags: { host: HOST, cpu: 'total' } }]);
+    await page.locator(`figure[data-host="${HOST}"][data-metric="system_cpu_usage_percent"][data-latest="42.5"]`).waitFor({ timeout: 2_000 });
+    expect(Date.now() - started).toBeLessThan(2_000);
+    await expect(chart.locator('output.latest').textContent()).resolves.toBe('42.5 %');
+    // The next sample moves the same chart: it is live, not a one-off draw.
+    publish([{ name: 'system_cpu_usage_percent', value: 57.25, tags: { host: HOST, cpu: 'total' } }]);
+    await page.locator(`figure[data-host="${HOST}"][data-metric="system_cpu_usage_percent"][data-latest="57.25"]`).waitFor({ timeout: 2_000 });
+  });
+
+  it('shows an alert when a sample breaches a rule, live on the overview counts and the alerts page', async () => {
+    publish([{ name: 'browser_temp', value: 95, tags: { host: HOST } }]);
+    await page.locator('li[data-severity="critical"] strong[data-count="1"]').waitFor({ timeout: 10_000 });
+    await page.locator('figure[data-host="game-eu-1"] canvas').first().waitFor();
+    await shot(page, 'overview');
+
+    await page.getByRole('link', { name: 'Alerts' }).click();
+    const card = page.locator('li.alert-card[data-rule="BrowserHot"]');
+    await card.waitFor({ timeout: 10_000 });
+    await expect(card.getAttribute('class')).resolves.toContain('sev-critical');
+    await expect(card.textContent()).resolves.toContain(`Too hot on ${HOST}`);
+    await expect(page.locator('.alert-list').getAttribute('aria-live')).resolves.toBe('polite');
+  });
+
+  it('hides the acknowledge button from a viewer', async () => {
+    const created = await suite.api('/users', { method: 'POST', body: JSON.stringify({ ...VIEWER, role: 'viewer' }) });
+    expect(created.status).toBe(201);
+    const viewerContext = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true });
+    try {
+      const viewerPage = await signIn(viewerContext, VIEWER.username, VIEWER.password);
+      await viewerPage.getByRole('link', { name: 'Alerts' }).click();
+      const card = viewerPage.locator('li.alert-card[data-rule="BrowserHot"]');
+      await card.waitFor({ timeout: 10_000 });
+      await expect(card.getByRole('button').count()).resolves.toBe(0);
+      await expect(viewerPage.getByRole('link', { name: 'Admin' }).count()).resolves.toBe(0);
+      await shot(viewerPage, 'alerts-viewer-phone');
+    } finally {
+      await viewerContext.close();
+    }
+  });
+
+  it('acknowledges the alert with a comment', async () => {
+    const card = page.locator('li.alert-card[data-rule="BrowserHot"]');
+    await card.getByRole('button', { name: 'Acknowledge' }).click();
+    await card.getByLabel('Comment').fill('looking into the cooling');
+    await card.getByRole('button', { name: 'Confirm acknowledge' }).click();
+    await page.locator('li.alert-card[data-rule="BrowserHot"][data-acked="yes"]').waitFor({ timeout: 10_000 });
+    await expect(card.textContent()).resolves.toContain('Acknowledged by admin');
+    await expect(card.textContent()).resolves.toContain('looking into the cooling');
+    await expect(card.getByRole('button', { name: 'Acknowledge' }).count()).resolves.toBe(0);
+    const { body } = await suite.api('/alerts/active');
+    expect(body.alerts.find((a: any) => a.rule === 'BrowserHot').ack).toMatchObject({ by: 'admin', comment: 'looking into the cooling' });
+  });
+
+  it('creates a silence from the alert with its labels pre-filled, lists it and expires it', async () => {
+    const card = page.locator('li.alert-card[data-rule="BrowserHot"]');
+    await card.getByRole('button', { name: 'Silence…' }).click();
+    const matchers = page.getByLabel('Matchers (label=value, all must match)');
+    await expect(matchers.inputValue()).resolves.toContain('alertname=BrowserHot');
+    await expect(matchers.inputValue()).resolves.toContain(`host=${HOST}`);
+    await page.getByLabel('Why').fill('maintenance of the cooling');
+    await page.getByRole('button', { name: 'Create silence' }).click();
+    const row = page.locator('tr[data-silence-id]', { hasText: 'maintenance of the cooling' });
+    await row.waitFor({ timeout: 5_000 });
+    await page.locator('.history-table tbody tr').first().waitFor({ timeout: 10_000 });
+    await shot(page, 'alerts');
+    await row.getByRole('button', { name: 'Expire' }).click();
+    await row.waitFor({ state: 'detached', timeout: 5_000 });
+    expect((await suite.api('/silences')).body.silences).toEqual([]);
+  });
+
+  it('draws history in the explorer, found by searching the metric name', async () => {
+    const now = Date.now();
+    publish(Array.from({ length: 20 }, (_, i) => ({ name: 'browser_latency_ms', value: 80 + 30 * Math.sin(i / 3), ts: now - (20 - i) * 30_000, tags: { region: i % 2 ? 'eu' : 'us' } })));
+    await waitFor(async () => ((await suite.api(`/metrics/history?name=browser_latency_ms&from=${now - 3_600_000}`)).body.series?.length === 2 ? true : undefined), 15_000, 'latency history stored');
+
+    await page.getByRole('link', { name: 'Explorer' }).click();
+    const metric = page.getByLabel('Metric');
+    await metric.fill('latency');
+    await page.locator('#metric-names option[value="browser_latency_ms"]').waitFor({ state: 'attached', timeout: 5_000 });
+    await metric.fill('browser_latency_ms');
+    await page.getByLabel('Time range').selectOption('15m');
+    await page.getByRole('button', { name: 'Draw' }).click();
+    const chart = page.locator('figure.history-chart[data-metric="browser_latency_ms"]');
+    await chart.waitFor({ timeout: 5_000 });
+    await expect(chart.getAttribute('data-points')).resolves.toBe('20');
+    await expect(chart.locator('canvas').count()).resolves.toBeGreaterThan(0);
+
+    await page.getByLabel('Tag filters').fill('region=eu');
+    await page.getByLabel('Aggregation').selectOption('max');
+    await page.getByLabel('Time range').selectOption('1h');
+    await page.getByRole('button', { name: 'Draw' }).click();
+    // max over the eu series only: one combined series of the 10 eu samples, in buckets.
+    await page.locator('.series-table tbody tr').nth(1).waitFor({ state: 'detached', timeout: 5_000 });
+    await page.getByRole('button', { name: 'Draw' }).waitFor();
+    await expect(page.locator('.series-table tbody tr').count()).resolves.toBe(1);
+    await expect(chart.getAttribute('data-points')).resolves.not.toBe('0');
+    await shot(page, 'explorer');
+  });
+
+  it('shows users, API keys and backups to the admin', async () => {
+    await page.getByRole('link', { name: 'Admin' }).click();
+    await page.locator(`tr[data-user="${VIEWER.username}"]`).waitFor({ timeout: 5_000 });
+    await page.getByRole('heading', { name: 'Backups' }).waitFor();
+    await shot(page, 'admin');
+  });
+
+  it('loads without violating the content security policy', () => {
+    expect(consoleErrors.filter((e) => /Content Security Policy|Refused to/i.test(e))).toEqual([]);
+  });
+});
