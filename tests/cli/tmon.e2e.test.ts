@@ -1,0 +1,305 @@
+import { spawn } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect, type NatsConnection } from 'nats';
+import { freePort, startSuite, waitFor, type RunningSuite } from '@terminusa/testkit';
+
+/** The real binary, as a user runs it. */
+const TMON = join(process.cwd(), 'packages', 'cli', 'bin', 'tmon.mjs');
+const VIEWER = { username: 'cli-viewer', password: 'cli-viewer-password-1' };
+
+let suite: RunningSuite;
+let nc: NatsConnection;
+let home: string;
+let configDir: string;
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `tmon args` with HOME and XDG_CONFIG_HOME in a temporary directory and TMON_URL at the suite's gateway;
+ * `env` adds or (with undefined) removes variables.
+ */
+function tmon(args: string[], options: { env?: Record<string, string | undefined>; input?: string } = {}): Promise<Run> {
+  const env: Record<string, string> = { PATH: process.env.PATH ?? '', HOME: home, XDG_CONFIG_HOME: configDir, TMON_URL: suite.base };
+  for (const [k, v] of Object.entries(options.env ?? {})) {
+    if (v === undefined) delete env[k];
+    else env[k] = v;
+  }
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [TMON, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(options.input ?? '');
+  });
+}
+
+/** Runs tmon and parses its standard output as JSON, failing with its stderr when it did not exit 0. */
+async function tmonJson(args: string[], options?: Parameters<typeof tmon>[1]): Promise<any> {
+  const run = await tmon([...args, '--json'], options);
+  if (run.code !== 0) throw new Error(`tmon ${args.join(' ')} exited ${run.code}: ${run.stderr}`);
+  return JSON.parse(run.stdout);
+}
+
+/** Publishes samples as a game service does, on the namespace's ingest subject. */
+function publish(samples: { name: string; value: number; tags?: Record<string, string>; ts?: number }[]): void {
+  nc.publish(`${suite.ns.id}.metrics.ingest.cli`, new TextEncoder().encode(JSON.stringify({ samples })));
+}
+
+/** A CSV document as rows of cells (no quoted cells in these tests). */
+const csvRows = (text: string) => text.trim().split(/\r?\n/).map((line) => line.split(','));
+
+beforeAll(async () => {
+  home = await mkdtemp(join(tmpdir(), 'tmon-e2e-'));
+  configDir = join(home, 'config');
+  suite = await startSuite({ services: ['processor', 'storage', 'alert-manager', 'backup'] });
+  nc = await connect({ servers: suite.ns.config.nats.url });
+  expect((await suite.api('/users', { method: 'POST', body: JSON.stringify({ ...VIEWER, role: 'viewer' }) })).status).toBe(201);
+}, 90_000);
+
+afterAll(async () => {
+  await nc?.close();
+  await suite?.stop();
+  await rm(home, { recursive: true, force: true });
+});
+
+// Each step spawns the CLI a few times (about a second each on a busy machine).
+describe('tmon against a running suite', { timeout: 90_000 }, () => {
+  it('answers every command and subcommand with --help, and usage errors with exit 2', async () => {
+    const help = await tmon(['backup', 'restore', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('--into <database>');
+    expect((await tmon(['metrics', 'history'])).code).toBe(2);
+    const badAgg = await tmon(['metrics', 'history', 'x', '--agg', 'median']);
+    expect(badAgg.code).toBe(2);
+    expect(badAgg.stderr).toMatch(/median.*invalid|Allowed choices/i);
+    expect((await tmon(['no-such-command'])).code).toBe(2);
+  });
+
+  it('says to log in when there is no login, with exit 4', async () => {
+    const run = await tmon(['alerts', 'list']);
+    expect(run.code).toBe(4);
+    expect(run.stderr).toContain('not logged in');
+    expect(run.stderr).toContain('run tmon login');
+  });
+
+  it('refuses a wrong password with exit 4 and stores nothing', async () => {
+    const run = await tmon(['login', '--username', 'admin', '--password-stdin'], { input: 'wrong-password\n' });
+    expect(run.code).toBe(4);
+    expect(run.stderr).toContain('wrong username or password');
+    await expect(stat(join(configDir, 'tmon', 'credentials.json'))).rejects.toThrow(/ENOENT/);
+  });
+
+  it('logs in from a script, storing the token in a file only its owner can read', async () => {
+    const run = await tmon(['login', '--username', 'admin', '--password-stdin'], { input: `${suite.adminPassword}\n` });
+    expect(run.code, run.stderr).toBe(0);
+    const file = join(configDir, 'tmon', 'credentials.json');
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+    const stored = JSON.parse(await readFile(file, 'utf8'));
+    expect(stored).toMatchObject({ url: suite.base, username: 'admin', token: expect.any(String) });
+    expect(Date.parse(stored.expiresAt)).toBeGreaterThan(Date.now());
+    // The stored login names its gateway, so later commands need no TMON_URL.
+    const services = await tmon(['services'], { env: { TMON_URL: undefined } });
+    expect(services.code, services.stderr).toBe(0);
+  });
+
+  it('reports health with a non-zero exit while a service is down, and lists the discovered instances', async () => {
+    const health = await tmon(['health']);
+    // The collector is not started in this suite, so the suite is degraded.
+    expect(health.code).toBe(1);
+    expect(health.stdout).toContain('status: degraded');
+    expect(health.stdout).toMatch(/collector\s+down\s+0/);
+    expect(health.stdout).toMatch(/storage\s+up\s+1/);
+    expect(health.stderr).toContain('the suite is degraded');
+    const services = await tmon(['services']);
+    expect(services.stdout).toMatch(/^SERVICE\s+INSTANCE\s+HOST/);
+    for (const name of ['api-gateway', 'processor', 'storage', 'alert-manager', 'backup']) expect(services.stdout).toMatch(new RegExp(`^${name}\\s+\\S+-\\d+-`, 'm'));
+    expect((await tmonJson(['services'])).services.backup.instances).toBe(1);
+  });
+
+  it('shows current values of a metric published on NATS, filtered by --tag, as a table, JSON and CSV', async () => {
+    const now = Date.now();
+    publish([
+      { name: 'cli_players', value: 42, tags: { region: 'eu', shard: '1' }, ts: now },
+      { name: 'cli_players', value: 7, tags: { region: 'us', shard: '2' }, ts: now },
+    ]);
+    const all = await waitFor(async () => {
+      const answer = await tmonJson(['metrics', 'current', 'cli_players']);
+      return answer.values.length === 2 ? answer : undefined;
+    }, 20_000, 'both series current', 300);
+    expect(all.values.map((v: any) => v.value).sort()).toEqual([42, 7].sort());
+    const table = await tmon(['metrics', 'current', 'cli_players', '--tag', 'region=eu']);
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(/^REGION\s+SHARD\s+VALUE\s+TIME\n/);
+    expect(table.stdout).toMatch(/^eu\s+1\s+42\s+\d{4}-/m);
+    expect(table.stdout).not.toContain('us');
+    const csv = csvRows((await tmon(['metrics', 'current', 'cli_players', '--csv', '-t', 'shard=2'])).stdout);
+    expect(csv).toEqual([['region', 'shard', 'value', 'time'], ['us', '2', '7', new Date(now).toISOString()]]);
+    expect((await tmon(['metrics', 'current', 'cli_players', '--tag', 'bad-key=1'])).code).toBe(2);
+  });
+
+  it('shows history as a table with a sparkline per series, and as JSON and CSV', async () => {
+    const now = Date.now();
+    const values = [3, 9, 4, 12, 6];
+    publish(values.map((value, i) => ({ name: 'cli_latency', value, tags: { route: 'login' }, ts: now - (values.length - i) * 60_000 })));
+    const json = await waitFor(async () => {
+      const answer = await tmonJson(['metrics', 'history', 'cli_latency', '--from', '1h']);
+      return answer.series[0]?.points.length === values.length ? answer : undefined;
+    }, 20_000, 'five stored points', 300);
+    expect(json.series[0].points.map((p: number[]) => p[1])).toEqual(values);
+    const table = await tmon(['metrics', 'history', 'cli_latency', '--from', 'now-1h', '--to', 'now']);
+    expect(table.code).toBe(0);
+    expect(table.stdout).toMatch(/^TIME\s+ROUTE\s+VALUE\n/);
+    expect(table.stdout.match(/^\d{4}-\S+\s+login\s+\d+$/gm)).toHaveLength(5);
+    expect(table.stdout).toMatch(/cli_latency\{route=login\}\s+[▁▂▃▄▅▆▇█]{5}\s+min 3\s+max 12\s+last 6/);
+    expect(table.stderr).toContain('1 series, 5 points from the raw tier');
+    const csv = csvRows((await tmon(['metrics', 'history', 'cli_latency', '--from', '1h', '--csv'])).stdout);
+    expect(csv[0]).toEqual(['time', 'route', 'value']);
+    expect(csv.slice(1).map((r) => Number(r[2]))).toEqual(values);
+    const stepped = await tmonJson(['metrics', 'history', 'cli_latency', '--from', '1h', '--step', '1h', '--agg', 'max']);
+    expect(stepped.step).toBeGreaterThanOrEqual(3_600_000);
+    expect(Math.max(...stepped.series[0].points.map((p: number[]) => p[1]))).toBe(12);
+  });
+
+  it('lists rules, lists a firing alert and acknowledges it', async () => {
+    const rule = { name: 'CliQueueDeep', metric: 'cli_queue_depth', comparator: '>', threshold: 100, severity: 'warning', channels: ['dashboard'] };
+    expect((await suite.api('/rules', { method: 'POST', body: JSON.stringify(rule) })).status).toBe(201);
+    const rules = await tmon(['rules', 'list']);
+    expect(rules.stdout).toMatch(/^CliQueueDeep\s+threshold\s+cli_queue_depth\s+> 100\s+warning\s+yes\s+api$/m);
+    // The alert-manager reloads rules on the change notice; publish until the rule has seen a breach.
+    const alert = await waitFor(async () => {
+      publish([{ name: 'cli_queue_depth', value: 500, tags: { queue: 'matchmaking' }, ts: Date.now() }]);
+      const answer = await tmonJson(['alerts', 'list', '--state', 'firing']);
+      return answer.alerts.find((a: any) => a.rule === 'CliQueueDeep');
+    }, 30_000, 'the alert firing', 500);
+    const list = await tmon(['alerts', 'list', '--label', 'queue=matchmaking']);
+    expect(list.stdout).toMatch(new RegExp(`^${alert.id}\\s+CliQueueDeep\\s+warning\\s+firing\\s+`, 'm'));
+    const ack = await tmon(['alerts', 'ack', alert.id, '--comment', 'looking into it']);
+    expect(ack.code, ack.stderr).toBe(0);
+    expect(ack.stderr).toContain(`acknowledged ${alert.id}`);
+    const acked = await waitFor(async () => (await tmonJson(['alerts', 'list'])).alerts.find((a: any) => a.id === alert.id && a.ack), 10_000, 'the ack', 300);
+    expect(acked.ack).toMatchObject({ by: 'admin', comment: 'looking into it' });
+    const history = await waitFor(async () => (await tmonJson(['alerts', 'history', '--rule', 'CliQueueDeep'])).alerts.find((a: any) => a.id === alert.id), 10_000, 'the alert in history', 300);
+    expect(history.rule).toBe('CliQueueDeep');
+    const missing = await tmon(['alerts', 'ack', '00000000-0000-4000-8000-000000000000']);
+    expect(missing.code).toBe(6);
+    expect((await tmon(['alerts', 'ack', 'not-a-uuid'])).code).toBe(2);
+  });
+
+  it('adds, lists and expires a silence', async () => {
+    const added = await tmon(['silences', 'add', 'queue=matchmaking', 'rule=~"Cli.*"', '--comment', 'maintenance window', '--duration', '30m']);
+    expect(added.code, added.stderr).toBe(0);
+    const id = added.stdout.trim();
+    expect(id).toMatch(/^[0-9a-f-]{36}$/);
+    const listed = await tmonJson(['silences', 'list']);
+    expect(listed.silences.find((s: any) => s.id === id)).toMatchObject({ comment: 'maintenance window', createdBy: 'admin', matchers: [{ tag: 'queue', op: '=', value: 'matchmaking' }, { tag: 'rule', op: '=~', value: 'Cli.*' }] });
+    expect((await tmon(['silences', 'list'])).stdout).toMatch(new RegExp(`^${id}\\s+queue="matchmaking" rule=~"Cli\\.\\*"\\s+`, 'm'));
+    expect((await tmon(['silences', 'add', 'queue=x', '--duration', '1h'])).code).toBe(2);
+    expect((await tmon(['silences', 'add', 'queue', '--comment', 'x'])).code).toBe(2);
+    expect((await tmon(['silences', 'expire', id])).code).toBe(0);
+    expect((await tmonJson(['silences', 'list'])).silences.some((s: any) => s.id === id)).toBe(false);
+    expect((await tmon(['silences', 'expire', id])).code).toBe(6);
+  });
+
+  it('validates rules files offline: a good file passes, a bad one names each wrong rule and field', async () => {
+    const good = join(home, 'good-rules.yaml');
+    const bad = join(home, 'bad-rules.yaml');
+    await writeFile(good, 'rules:\n  - { name: HighCpu, metric: cpu_percent, aggregation: avg, window: 5m, comparator: ">", threshold: 90, severity: critical }\n');
+    await writeFile(bad, 'rules:\n  - { name: Fine, metric: up, comparator: "<", threshold: 1, severity: info }\n  - { name: Broken, metric: up, comparator: ">", threshold: high, severity: loud }\n');
+    // No gateway is needed: this one points nowhere.
+    const ok = await tmon(['rules', 'validate', good], { env: { TMON_URL: 'http://127.0.0.1:1' } });
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toBe(`${good}: ok, 1 rule(s): HighCpu\n`);
+    const refused = await tmon(['rules', 'validate', good, bad]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain(`${bad}: invalid`);
+    expect(refused.stderr).toMatch(/rule Broken: threshold: /);
+    expect(refused.stderr).toMatch(/rule Broken: severity: /);
+    expect(refused.stderr).not.toContain('rule Fine');
+    const reports = JSON.parse((await tmon(['rules', 'validate', bad, '--json'])).stdout);
+    expect(reports[0]).toMatchObject({ file: bad, ok: false });
+    expect(reports[0].problems.map((p: any) => p.field).sort()).toEqual(['severity', 'threshold']);
+    expect((await tmon(['rules', 'validate', join(home, 'missing.yaml')])).code).toBe(6);
+  });
+
+  it('takes a backup and waits for it, lists and verifies it', async () => {
+    const run = await tmon(['backup', 'run', '--kind', 'full']);
+    expect(run.code, run.stderr).toBe(0);
+    const id = run.stdout.trim();
+    expect(run.stderr).toContain('full backup taken');
+    const listed = await tmonJson(['backup', 'list']);
+    expect(listed.backups.find((b: any) => b.id === id)).toMatchObject({ kind: 'full', rows: expect.any(Number) });
+    expect((await tmon(['backup', 'list'])).stdout).toMatch(new RegExp(`^${id}\\s+full\\s+`, 'm'));
+    const verified = await tmon(['backup', 'verify', id]);
+    expect(verified.code, verified.stderr).toBe(0);
+    expect(verified.stdout).toMatch(new RegExp(`^${id}: ok, \\d+ chunks, \\d+ rows`));
+    expect((await tmon(['backup', 'verify', 'no-such-backup'])).code).toBe(6);
+    const queued = await tmon(['backup', 'run', '--kind', 'incremental', '--no-wait']);
+    expect(queued.code).toBe(0);
+    const job = await waitFor(async () => {
+      const j = JSON.parse((await tmon(['backup', 'job', queued.stdout.trim()])).stdout);
+      return j.state === 'completed' ? j : undefined;
+    }, 30_000, 'the incremental backup job', 300);
+    expect(job.result.id).toBeTruthy();
+    expect((await tmon(['backup', 'restore', id])).code).toBe(2);
+  });
+
+  it('lists the archive and loads a range from it', async () => {
+    const list = await tmon(['archive', 'list']);
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.stdout).toMatch(/^TIER\s+FROM\s+TO\s+ROWS/);
+    expect(await tmonJson(['archive', 'list'])).toEqual({ archives: [] });
+    const load = await tmon(['archive', 'load', '--tier', 'raw', '--from', '2d', '--to', 'now']);
+    expect(load.code, load.stderr).toBe(0);
+    expect(load.stdout).toBe('loaded 0 rows from 0 file(s) into raw\n');
+    expect((await tmon(['archive', 'load', '--tier', '2m', '--from', '2d', '--to', 'now'])).code).toBe(2);
+  });
+
+  it('tells a viewer which role a command needs, with exit 5, and lets them read', async () => {
+    const token = await suite.login(VIEWER.username, VIEWER.password);
+    const run = await tmon(['backup', 'run'], { env: { TMON_TOKEN: token } });
+    expect(run.code).toBe(5);
+    expect(run.stderr).toContain('needs the admin role; you have viewer');
+    expect((await tmon(['silences', 'add', 'a=b', '-c', 'x'], { env: { TMON_TOKEN: token } })).stderr).toContain('needs the operator role');
+    expect((await tmon(['metrics', 'current', 'cli_players'], { env: { TMON_TOKEN: token } })).code).toBe(0);
+  });
+
+  it('answers an invalid or expired token with exit 4 and "run tmon login"', async () => {
+    const invalid = await tmon(['alerts', 'list'], { env: { TMON_TOKEN: 'not-a-token' } });
+    expect(invalid.code).toBe(4);
+    expect(invalid.stderr).toContain('run tmon login');
+    const expiredDir = join(home, 'expired');
+    const stored = JSON.parse(await readFile(join(configDir, 'tmon', 'credentials.json'), 'utf8'));
+    await mkdir(join(expiredDir, 'tmon'), { recursive: true });
+    await writeFile(join(expiredDir, 'tmon', 'credentials.json'), JSON.stringify({ ...stored, expiresAt: new Date(Date.now() - 1000).toISOString() }), { mode: 0o600 });
+    const expired = await tmon(['alerts', 'list'], { env: { XDG_CONFIG_HOME: expiredDir } });
+    expect(expired.code).toBe(4);
+    expect(expired.stderr).toMatch(/login of admin .* expired at .*; run tmon login/);
+  });
+
+  it('exits 3 naming the gateway when it cannot be reached', async () => {
+    const port = await freePort();
+    const run = await tmon(['services'], { env: { TMON_URL: `http://127.0.0.1:${port}`, TMON_TOKEN: 'any' } });
+    expect(run.code).toBe(3);
+    expect(run.stderr).toContain(`cannot reach the gateway at http://127.0.0.1:${port}: ECONNREFUSED`);
+  });
+
+  it('logs out: the token is revoked at the gateway and the file removed', async () => {
+    const file = join(configDir, 'tmon', 'credentials.json');
+    const { token } = JSON.parse(await readFile(file, 'utf8'));
+    const run = await tmon(['logout']);
+    expect(run.code, run.stderr).toBe(0);
+    await expect(stat(file)).rejects.toThrow(/ENOENT/);
+    expect((await tmon(['alerts', 'list'], { env: { TMON_TOKEN: token } })).code).toBe(4);
+    expect((await tmon(['alerts', 'list'])).code).toBe(4);
+  });
+});
