@@ -22,10 +22,11 @@
  * Prints a readable summary, then as the last line one JSON object for scripts to pick up.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { connect, type ConsumerInfo, type JetStreamManager, type NatsConnection } from 'nats';
+import { connect, type NatsConnection } from 'nats';
 import pg from 'pg';
-import { createTestNamespace, freePort, startServiceProcess, waitFor, type ServiceProcess, type TestNamespace } from '@terminusa/testkit';
-import { METRIC, MessageFactory, SAMPLES_PER_MESSAGE, SERIES, publishPhase, seriesKeyOf, type BuiltMessage } from './ingest-load.ts';
+import { createTestNamespace, waitFor, type TestNamespace } from '@terminusa/testkit';
+import { MessageFactory, SAMPLES_PER_MESSAGE, SERIES, publishPhase, seriesKeyOf, type BuiltMessage } from './ingest-load.ts';
+import { PipelineMonitor, countStored, startIngestReplicas, stopProcess, type MonitorPoint, type Replica } from './ingest-pipeline.ts';
 import { copyLimit, dropScratchSchema, jetstreamLimit } from './raw-limits.ts';
 import { CpuSampler, memoryMiB, pidsByComm, type CpuGroup, type CpuReport } from './proc-stats.ts';
 import { PgActivitySampler, PgBackends } from './pg-activity.ts';
@@ -72,7 +73,6 @@ const POLL_MS = envNumber('BENCH_POLL_MS', 50);
 const WARMUP_MESSAGES = envNumber('BENCH_WARMUP_MESSAGES', 3 * (SERIES / SAMPLES_PER_MESSAGE));
 const DRAIN_TIMEOUT_MS = envNumber('BENCH_DRAIN_TIMEOUT_S', 600) * 1000;
 const REPLICAS = replicasArg();
-const STOP_GRACE_MS = 10_000;
 
 // ---------------------------------------------------------------------------------------------------------
 // Helpers
@@ -89,133 +89,6 @@ function quantile(sorted: readonly number[], q: number): number {
 
 function log(line = ''): void {
   console.log(line);
-}
-
-/** A started service replica and its ops port. */
-interface Replica {
-  label: string;
-  proc: ServiceProcess;
-  opsPort: number;
-}
-
-async function stopProcess(p: ServiceProcess): Promise<void> {
-  if (p.child.exitCode !== null || p.child.signalCode !== null) return;
-  p.kill('SIGTERM');
-  const ended = await Promise.race([p.exited.then(() => true), sleep(STOP_GRACE_MS).then(() => false)]);
-  if (!ended) {
-    log(`  ${p.name} (pid ${p.child.pid}) did not stop within ${STOP_GRACE_MS / 1000} s of SIGTERM; SIGKILL`);
-    p.kill('SIGKILL');
-    await p.exited;
-  }
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// Pipeline monitor: consumer backlogs (for pacing and drain) and the storage's stored-samples counter
-// ---------------------------------------------------------------------------------------------------------
-
-interface MonitorPoint {
-  at: number;
-  /** Sum of tmon_storage_samples_stored_total over the storage replicas. */
-  stored: number;
-  /** INGEST messages not yet acked by the processor (undelivered + in work). */
-  ingest: number;
-  /** SAMPLES messages not yet acked by the storage. */
-  samples: number;
-}
-
-const backlogOf = (info: ConsumerInfo) => info.num_pending + info.num_ack_pending;
-
-class PipelineMonitor {
-  readonly timeline: MonitorPoint[] = [];
-  latest: MonitorPoint = { at: 0, stored: 0, ingest: 0, samples: 0 };
-  private running = true;
-  private readonly loop: Promise<void>;
-  private errors = 0;
-
-  constructor(
-    private readonly jsm: JetStreamManager,
-    private readonly ns: TestNamespace,
-    private readonly storage: readonly Replica[],
-    intervalMs = 100,
-  ) {
-    this.loop = (async () => {
-      while (this.running) {
-        const started = performance.now();
-        try {
-          this.record(await this.read());
-        } catch (err) {
-          if (this.errors++ < 3) log(`  monitor: ${String(err)}`);
-        }
-        await sleep(Math.max(0, intervalMs - (performance.now() - started)));
-      }
-    })();
-  }
-
-  /** Reads both consumers and the stored counters now. */
-  async read(): Promise<MonitorPoint> {
-    const [processor, storage, stored] = await Promise.all([
-      this.jsm.consumers.info(`${this.ns.id}_INGEST`, 'processor'),
-      this.jsm.consumers.info(`${this.ns.id}_SAMPLES`, 'storage'),
-      Promise.all(this.storage.map((r) => storedCounter(r.opsPort))),
-    ]);
-    return { at: performance.now(), stored: stored.reduce((s, v) => s + v, 0), ingest: backlogOf(processor), samples: backlogOf(storage) };
-  }
-
-  private record(point: MonitorPoint): void {
-    this.latest = point;
-    this.timeline.push(point);
-  }
-
-  get backlog(): number {
-    return this.latest.ingest + this.latest.samples;
-  }
-
-  /** Waits until both consumers have nothing left and the stored counter stopped moving; returns the last reading. */
-  async drained(timeoutMs: number): Promise<{ point: MonitorPoint; drained: boolean }> {
-    let previous: MonitorPoint | undefined;
-    try {
-      const point = await waitFor(
-        async () => {
-          const now = await this.read();
-          const done = now.ingest === 0 && now.samples === 0 && previous !== undefined && previous.stored === now.stored && previous.ingest === 0 && previous.samples === 0;
-          previous = now;
-          return done ? now : undefined;
-        },
-        timeoutMs,
-        'the pipeline to drain',
-        500,
-      );
-      return { point, drained: true };
-    } catch {
-      return { point: previous ?? (await this.read()), drained: false };
-    }
-  }
-
-  /** The stored counter as of the last reading at or before `at`. */
-  storedAt(at: number): number {
-    let value = this.timeline[0]?.stored ?? 0;
-    for (const p of this.timeline) {
-      if (p.at > at) break;
-      value = p.stored;
-    }
-    return value;
-  }
-
-  /** performance.now() of the first reading at which the stored counter had reached `value`. */
-  reachedAt(value: number, after: number): number {
-    return this.timeline.find((p) => p.at >= after && p.stored >= value)?.at ?? NaN;
-  }
-
-  async stop(): Promise<void> {
-    this.running = false;
-    await this.loop;
-  }
-}
-
-async function storedCounter(opsPort: number): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${opsPort}/metrics`)).text();
-  const m = /^tmon_storage_samples_stored_total(?:\{[^}]*\})? ([0-9.eE+-]+)$/m.exec(text);
-  return m ? Number(m[1]) : 0;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -304,28 +177,6 @@ class LatencyProbe {
     this.running = false;
     await this.loop;
   }
-}
-
-// ---------------------------------------------------------------------------------------------------------
-// Counting in PostgreSQL
-// ---------------------------------------------------------------------------------------------------------
-
-interface Counted {
-  /** Rows of bench_ingest in samples. */
-  rows: number;
-  /** Distinct (series_id, ts) pairs among them. */
-  pairs: number;
-  /** Pairs stored more than once. */
-  doubled: number;
-}
-
-async function countStored(db: pg.Client): Promise<Counted> {
-  const { rows } = await db.query<{ rows: string; pairs: string; doubled: string }>(
-    `SELECT coalesce(sum(c), 0)::bigint AS rows, count(*)::bigint AS pairs, count(*) FILTER (WHERE c > 1)::bigint AS doubled
-       FROM (SELECT count(*) AS c FROM samples s JOIN series se ON se.id = s.series_id WHERE se.name = $1 GROUP BY s.series_id, s.ts) g`,
-    [METRIC],
-  );
-  return { rows: Number(rows[0]!.rows), pairs: Number(rows[0]!.pairs), doubled: Number(rows[0]!.doubled) };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -426,29 +277,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 
 async function startReplicas(): Promise<void> {
   if (!ns) throw new Error('no namespace');
-  // TMON_* settings of the bench's environment (core.batchSize, core.workers, …) go to the services too.
-  const passthrough = Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[0].startsWith('TMON_') && e[1] !== undefined));
-  for (const name of ['processor', 'storage']) {
-    for (let i = 1; i <= REPLICAS; i++) {
-      const opsPort = await freePort();
-      const env = { ...ns.env, ...passthrough, LOG_LEVEL: 'warn', OPS_PORT: String(opsPort), TMON_OPS__HOST: '127.0.0.1', TMON_INGEST__MAX_SERIES_PER_METRIC: '20000' };
-      replicas.push({ label: REPLICAS > 1 ? `${name}#${i}` : name, proc: startServiceProcess(name, env), opsPort });
-    }
-  }
-  for (const r of replicas) {
-    await waitFor(
-      async () => {
-        if (r.proc.child.exitCode !== null) throw new Error(`${r.label} exited with ${r.proc.child.exitCode}`);
-        const res = await fetch(`http://127.0.0.1:${r.opsPort}/health/ready`);
-        return res.status === 200 ? true : undefined;
-      },
-      90_000,
-      `${r.label} ready`,
-      200,
-    ).catch((err: unknown) => {
-      throw new Error(`${String(err)}\n--- ${r.label} output ---\n${r.proc.output()}`);
-    });
-  }
+  await startIngestReplicas(ns, REPLICAS, replicas);
 }
 
 async function main(): Promise<void> {
