@@ -7,3 +7,5 @@ export type { HealthCheck } from './health.ts';
 export { createRegistry } from './metrics.ts';
 export { discoverInstances } from './discovery.ts';
 export type { DiscoveredInstance, InstanceMetadata } from './discovery.ts';
+export { natsServers } from './nats-servers.ts';
+export type { NatsServers } from './nats-servers.ts';

@@ -9,6 +9,7 @@ import { Health } from './health.ts';
 import { createRegistry } from './metrics.ts';
 import { startOpsServer } from './ops-server.ts';
 import { registerInstance } from './discovery.ts';
+import { natsServers } from './nats-servers.ts';
 
 /** The six services of the suite, with the ops port each uses when none is configured. */
 export const SERVICE_OPS_PORTS = {
@@ -74,7 +75,7 @@ export async function runService(def: ServiceDefinition, options: RunOptions = {
   const ops = await startOpsServer(health, registry, config.ops.host, config.ops.port ?? SERVICE_OPS_PORTS[def.name]);
 
   const nc = await connect({
-    servers: config.nats.url,
+    ...natsServers(config.nats.url),
     name: `${def.name}-${instance}`,
     maxReconnectAttempts: -1,
     reconnectTimeWait: 1000,
