@@ -78,7 +78,12 @@ function dashboardFiles(dir: string): Router {
       directives: { defaultSrc: ["'self'"], scriptSrc: ["'self'"], styleSrc: ["'self'", "'unsafe-inline'"], imgSrc: ["'self'", 'data:'], connectSrc: ["'self'"], objectSrc: ["'none'"], baseUri: ["'self'"], frameAncestors: ["'self'"], formAction: ["'self'"] },
     }),
   );
-  files.get(['/', '/index.html'], (_req, res, next) => (dashboardBuilt(dir) ? next() : sendProblem(res, 503, 'the dashboard is not built: run `pnpm build` (or `pnpm start`, which builds it)')));
+  // Middleware rather than a route: the route table (gatewayRoutes) stays the only place API routes are declared.
+  files.use((req, res, next) =>
+    (req.path === '/' || req.path === '/index.html') && (req.method === 'GET' || req.method === 'HEAD') && !dashboardBuilt(dir)
+      ? sendProblem(res, 503, 'the dashboard is not built: run `pnpm build` (or `pnpm start`, which builds it)')
+      : next(),
+  );
   files.use(express.static(dir, { index: 'index.html', fallthrough: true }));
   return files;
 }
