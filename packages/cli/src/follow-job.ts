@@ -32,9 +32,9 @@ export interface FollowOptions {
 /** Polls a job until it completes (returns it) or fails (throws with the reason), with a progress bar of tables done. */
 export async function followJob(client: GatewayClient, jobId: string, options: FollowOptions): Promise<Job> {
   const total = Math.max(1, options.tables ?? 1);
-  const bar = options.bar
-    ? new SingleBar({ format: `${options.label} [{bar}] {value}/{total} tables | {state} | {duration_formatted}`, stream: process.stderr, hideCursor: true, etaBuffer: 20 }, Presets.shades_classic)
-    : undefined;
+  // Without a known total the bar only fills at the end, so no count is shown that would read as "0 of 1".
+  const count = options.tables ? ' {value}/{total} tables |' : '';
+  const bar = options.bar ? new SingleBar({ format: `${options.label} [{bar}]${count} {state} | {duration_formatted}`, stream: process.stderr, hideCursor: true }, Presets.shades_classic) : undefined;
   bar?.start(total, 0, { state: 'queued' });
   try {
     for (;;) {

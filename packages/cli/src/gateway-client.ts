@@ -32,11 +32,15 @@ export class GatewayClient {
     private readonly credential: Credential,
     private readonly timeoutMs = 60_000,
   ) {
+    let base: URL | undefined;
     try {
-      this.base = new URL(url);
+      base = new URL(url);
     } catch {
-      throw new UsageError(`not a URL: ${url} (give --url or TMON_URL like http://127.0.0.1:8080)`);
+      // Reported below with the form expected.
     }
+    // `localhost:8080` parses as a URL of scheme "localhost:", so the scheme is checked too.
+    if (!base || (base.protocol !== 'http:' && base.protocol !== 'https:')) throw new UsageError(`not an http(s) URL: ${url} (give --url or TMON_URL like http://127.0.0.1:8080)`);
+    this.base = base;
   }
 
   /** GET `path` and parse the answer with `schema`. */
