@@ -92,4 +92,17 @@ describe('cardinality guard on Redis', () => {
       for (const r of replicas) r.disconnect();
     }
   });
+
+  it('remembers admitted series, so a known series costs no round trip to Redis', async () => {
+    const { index, send } = setup(3, 1000);
+    await send(shards(0, 3));
+    // Without a round trip nothing is written: after the keys are gone, known series still pass and stay unwritten.
+    await redis.del(index.metricKey('players_online'), index.totalKey);
+    const again = await send(shards(0, 3));
+    expect(again.rejections).toEqual([]);
+    expect(await redis.scard(index.metricKey('players_online'))).toBe(0);
+    // A series it has not seen goes to Redis as before.
+    await send(shards(3, 4));
+    expect(await redis.smembers(index.metricKey('players_online'))).toEqual(['players_online{shard="3"}']);
+  });
 });

@@ -39,15 +39,24 @@ return refused
 `;
 
 const COMMAND = 'tmonAdmitSeries';
+
+/** Admitted series remembered per replica; past this many the memory starts over rather than grow without bound. */
+const KNOWN_LIMIT = 1_000_000;
+/** How long an admitted series is remembered, so a reset of the Redis keys by an operator takes effect. */
+const KNOWN_TTL_MS = 5 * 60_000;
 type AdmitCommand = (numKeys: number, ...args: (string | number)[]) => Promise<(number | string)[]>;
 
 /**
  * Known series in Redis: one set of series keys per metric name (`<prefix>series:<name>`) and a counter of
  * all of them (`<prefix>series-total`), exact rather than estimated since a limit is enforced on them.
  * Series stay known until their keys are removed, so a series that stopped reporting still holds its place.
+ * Each replica remembers the series it saw admitted: in steady state every series is known and a message
+ * costs no round trip to Redis at all.
  */
 export class RedisSeriesIndex implements SeriesIndex {
   private readonly admitScript: AdmitCommand;
+  private known = new Set<string>();
+  private knownSince = Date.now();
 
   constructor(
     redis: Redis,
@@ -69,8 +78,13 @@ export class RedisSeriesIndex implements SeriesIndex {
     return `${this.prefix}series-total`;
   }
 
-  async admit(series: readonly { name: string; key: string }[]): Promise<Map<string, CardinalityRefusal>> {
+  async admit(all: readonly { name: string; key: string }[]): Promise<Map<string, CardinalityRefusal>> {
     const refused = new Map<string, CardinalityRefusal>();
+    if (this.known.size > KNOWN_LIMIT || Date.now() - this.knownSince > KNOWN_TTL_MS) {
+      this.known = new Set();
+      this.knownSince = Date.now();
+    }
+    const series = all.filter((s) => !this.known.has(s.key));
     if (series.length === 0) return refused;
     const keys = [this.totalKey, ...series.map((s) => this.metricKey(s.name))];
     const reply = await this.admitScript(keys.length, ...keys, this.limits.maxSeriesPerMetric, this.limits.maxSeriesTotal, ...series.map((s) => s.key));
@@ -78,6 +92,7 @@ export class RedisSeriesIndex implements SeriesIndex {
       const limit = reply[i + 1] as CardinalityLimit;
       refused.set(series[Number(reply[i]) - 1]!.key, { limit, max: this.limits[limit] });
     }
+    for (const s of series) if (!refused.has(s.key)) this.known.add(s.key);
     return refused;
   }
 }
