@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from 'nats';
+import pg from 'pg';
 import { freePort, startSuite, waitFor, type RunningSuite } from '@terminusa/testkit';
 
 /** The real binary, as a user runs it. */
@@ -55,6 +56,8 @@ function publish(samples: { name: string; value: number; tags?: Record<string, s
   nc.publish(`${suite.ns.id}.metrics.ingest.cli`, new TextEncoder().encode(JSON.stringify({ samples })));
 }
 
+const drillDatabase = () => `${suite.ns.id}_cli_drill`;
+
 /** A CSV document as rows of cells (no quoted cells in these tests). */
 const csvRows = (text: string) => text.trim().split(/\r?\n/).map((line) => line.split(','));
 
@@ -67,6 +70,12 @@ beforeAll(async () => {
 }, 90_000);
 
 afterAll(async () => {
+  if (suite) {
+    // The restore drill's database; the restore job may still hold a connection for a moment.
+    const admin = new pg.Client({ connectionString: suite.env.DATABASE_URL });
+    await admin.connect();
+    await waitFor(() => admin.query(`DROP DATABASE IF EXISTS ${drillDatabase()}`).then(() => true), 10_000, 'drill database dropped', 200).finally(() => admin.end());
+  }
   await nc?.close();
   await suite?.stop();
   await rm(home, { recursive: true, force: true });
@@ -231,7 +240,7 @@ describe('tmon against a running suite', { timeout: 90_000 }, () => {
     expect((await tmon(['rules', 'validate', join(home, 'missing.yaml')])).code).toBe(6);
   });
 
-  it('takes a backup and waits for it, lists and verifies it', async () => {
+  it('takes a backup and waits for it, lists, verifies and restores it into a drill database', async () => {
     const run = await tmon(['backup', 'run', '--kind', 'full']);
     expect(run.code, run.stderr).toBe(0);
     const id = run.stdout.trim();
@@ -250,7 +259,13 @@ describe('tmon against a running suite', { timeout: 90_000 }, () => {
       return j.state === 'completed' ? j : undefined;
     }, 30_000, 'the incremental backup job', 300);
     expect(job.result.id).toBeTruthy();
-    expect((await tmon(['backup', 'restore', id])).code).toBe(2);
+    const live = await tmon(['backup', 'restore', id]);
+    expect(live.code).toBe(2);
+    expect(live.stderr).toContain('add --yes');
+    const drill = await tmon(['backup', 'restore', id, '--into', drillDatabase()]);
+    expect(drill.code, drill.stderr).toBe(0);
+    expect(drill.stderr).toContain(`restored ${id} into ${drillDatabase()}`);
+    expect((await tmon(['backup', 'restore', 'no-such-backup', '--into', drillDatabase()])).code).toBe(6);
   });
 
   it('lists the archive and loads a range from it', async () => {
