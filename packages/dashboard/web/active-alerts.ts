@@ -11,6 +11,7 @@ export class ActiveAlerts {
   #loaded = false;
   readonly #listeners = new Set<() => void>();
   #stop: (() => void) | undefined;
+  #stopStatus: (() => void) | undefined;
 
   constructor(
     private readonly api: ApiClient,
@@ -32,9 +33,18 @@ export class ActiveAlerts {
   async start(): Promise<void> {
     if (this.#stop) return;
     this.#stop = this.live.subscribeAlerts((event) => this.#apply(event));
+    // Events sent while the stream was down are lost, so a reconnect reads the whole set again.
+    this.#stopStatus = this.live.onStatus((status) => {
+      if (status === 'live' && this.#loaded) this.#load(true).catch((err: Error) => console.warn('active alerts:', err.message));
+    });
+    await this.#load(false);
+  }
+
+  async #load(replace: boolean): Promise<void> {
     const { alerts } = await this.api.get<{ alerts: Alert[] }>('/alerts/active');
-    // An event newer than the snapshot wins: it came from the stream after the read.
-    for (const alert of alerts) if (!this.#alerts.has(alert.id)) this.#alerts.set(alert.id, alert);
+    if (replace) this.#alerts = new Map(alerts.map((a) => [a.id, a]));
+    // On the first load an event newer than the snapshot wins: it came from the stream after the read.
+    else for (const alert of alerts) if (!this.#alerts.has(alert.id)) this.#alerts.set(alert.id, alert);
     this.#loaded = true;
     this.#changed();
   }
@@ -42,7 +52,9 @@ export class ActiveAlerts {
   /** Stops following events and forgets the alerts (sign-out). */
   stop(): void {
     this.#stop?.();
+    this.#stopStatus?.();
     this.#stop = undefined;
+    this.#stopStatus = undefined;
     this.#alerts = new Map();
     this.#loaded = false;
   }

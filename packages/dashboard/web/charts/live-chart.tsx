@@ -39,9 +39,16 @@ export function LiveChart({ title, unit, labels, data, latest, windowMs, metric,
           { stroke: '#c9d1d9', grid: { stroke: 'rgba(201,209,217,0.12)' }, size: 70, values: (_u, splits) => splits.map((v) => formatValue(v, unit)) },
         ],
         scales: {
-          // A fixed window, so the first sample of a new host sits at the right edge instead of filling the axis.
-          // A little room on the right keeps the newest point's dot inside the plot.
-          x: { time: true, range: (_u, _min, max) => [max - windowMs / 1000, max + windowMs / 50_000] },
+          // A fixed window ending just after the newest point (room for its dot), so a new host's first sample sits
+          // at the right edge; not auto, because uPlot widens a one-point auto range to years.
+          x: {
+            time: true,
+            auto: false,
+            range: (u) => {
+              const newest = u.data[0].at(-1) ?? Date.now() / 1000;
+              return [newest - windowMs / 1000, newest + windowMs / 50_000];
+            },
+          },
           y: { range: unit === 'percent' ? [0, 100] : (_u, _min, max) => [0, max > 0 ? max * 1.15 : 1] },
         },
         legend: { show: labels.length > 1, live: false },

@@ -42,7 +42,18 @@ export function ServicesPanel() {
           {Object.entries(health?.services ?? {}).map(([name, s]) => (
             <tr key={name} data-service={name}>
               <th scope="row">{name}</th>
-              <td title={s.live.map((i) => `${i.instance} on ${i.host}, v${i.version}, since ${i.started}`).join('\n')}>{s.instances}</td>
+              <td>
+                {s.instances}
+                {s.live.length > 0 && (
+                  <ul class="instances muted">
+                    {s.live.map((i) => (
+                      <li key={i.instance} title={`v${i.version}, since ${i.started}`}>
+                        {i.instance}
+                      </li>
+                    ))}
+                  </ul>
+                )}
+              </td>
               <td>
                 <span class={`status status-${s.status}`}>{s.status}</span>
               </td>
