@@ -7,6 +7,7 @@ import { withTransaction } from '@terminusa/database';
 import type { Sample } from '@terminusa/bus';
 import { seriesKey, sortTags } from './series-key.ts';
 import { PartitionManager } from './partitions.ts';
+import { sampleCopyRows } from './sample-copy-rows.ts';
 
 /** Series ids kept in memory; past this many the cache starts over rather than grow without bound. */
 const SERIES_CACHE_LIMIT = 1_000_000;
@@ -62,14 +63,9 @@ export class PgSampleStore {
       const fresh = new Set(rows.map((r) => r.id));
       const samples = unique.filter((m) => fresh.has(m.id)).flatMap((m) => m.samples);
       if (samples.length > 0) {
-        const ids = await this.resolveSeries(client, samples);
-        let text = '';
-        samples.forEach((s, i) => {
-          text += `${ids[i]}\t${new Date(s.ts).toISOString()}\t${s.value}\n`;
-        });
-        const data = Buffer.from(text);
-        await pipeline(Readable.from([data]), client.query(copyStreams.from('COPY samples (series_id, ts, value) FROM STDIN')));
-        await pipeline(Readable.from([data]), client.query(copyStreams.from('COPY rollup_pending (series_id, ts, value) FROM STDIN')));
+        const data = sampleCopyRows(await this.resolveSeries(client, samples), samples);
+        await pipeline(Readable.from([data]), client.query(copyStreams.from('COPY samples (series_id, ts, value) FROM STDIN (FORMAT binary)')));
+        await pipeline(Readable.from([data]), client.query(copyStreams.from('COPY rollup_pending (series_id, ts, value) FROM STDIN (FORMAT binary)')));
       }
       return { stored: samples.length, duplicates: unique.length - fresh.size };
     });

@@ -54,6 +54,16 @@ describe('PgSampleStore', () => {
     expect(capped.series.flatMap((s) => s.points)).toHaveLength(2);
   });
 
+  it('stores timestamps and values exactly, either side of PostgreSQL\'s epoch, fractions of a millisecond cut off', async () => {
+    const store = new PgSampleStore(pool);
+    const points: [number, number][] = [[946684799999, -0.5], [946684800000, 0], [946684800123.9, 1e300], [946684801001, Number.MIN_VALUE]];
+    await store.insert(points.map(([ts, v]) => sample('exact_values', ts, v)));
+    const { series } = await store.history('exact_values', {}, 0, 2e12, 100);
+    expect(series[0]!.points).toEqual(points.map(([ts, v]) => [Math.trunc(ts), v]));
+    const { rows } = await pool.query("SELECT count(*)::int AS n FROM rollup_pending p JOIN series s ON s.id = p.series_id WHERE s.name = 'exact_values'");
+    expect(rows[0].n).toBe(4);
+  });
+
   it('keeps concurrent writers consistent: new series created once, a message redelivered to four replicas stored once', async () => {
     const batch = (w: number) => Array.from({ length: 200 }, (_, i) => sample('concurrent_total', 1000 + w, i, { id: String(i % 50) }));
     const distinct = await Promise.all([0, 1, 2, 3].map((w) => new PgSampleStore(pool).write([{ id: `c${w}`, samples: batch(w) }])));
