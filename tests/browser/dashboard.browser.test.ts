@@ -220,6 +220,19 @@ describe('the dashboard served by the gateway', () => {
     await shot(page, 'admin');
   });
 
+  it('can be used from the keyboard: skip link first, then the pages', async () => {
+    await page.reload();
+    await page.locator('[data-live="live"]').waitFor({ timeout: 10_000 });
+    await page.keyboard.press('Tab');
+    await expect(page.evaluate(() => (globalThis as any).document.activeElement?.textContent?.trim())).resolves.toBe('Skip to content');
+    await page.keyboard.press('Tab');
+    await expect(page.evaluate(() => (globalThis as any).document.activeElement?.textContent?.trim())).resolves.toBe('Overview');
+    await page.keyboard.press('Tab');
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'Explorer', level: 1 }).waitFor();
+    await expect(page.evaluate(() => (globalThis as any).document.activeElement?.id)).resolves.toBe('content');
+  });
+
   it('loads without violating the content security policy', () => {
     expect(consoleErrors.filter((e) => /Content Security Policy|Refused to/i.test(e))).toEqual([]);
   });

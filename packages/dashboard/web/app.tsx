@@ -1,4 +1,4 @@
-import { useEffect, useMemo, useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { ActiveAlerts } from './active-alerts.ts';
 import { ApiClient } from './api-client.ts';
 import { logout } from './auth-api.ts';
@@ -48,8 +48,12 @@ export function App({ sessions }: { sessions: SessionStore }) {
   useEffect(() => {
     if (session) services.live.reauthenticate(session.token);
   }, [session?.token, services]);
+  const firstPage = useRef(true);
   useEffect(() => {
     document.title = `${page[0]!.toUpperCase()}${page.slice(1)} · Terminusa Monitoring`;
+    // After a page change, keyboard and screen-reader users continue at the new page's content, not at the nav link.
+    if (!firstPage.current) document.getElementById('content')?.focus();
+    firstPage.current = false;
   }, [page]);
 
   if (!session) return <SignInPage onSignedIn={(s) => sessions.set(s)} />;
