@@ -154,6 +154,9 @@ describe('tmon against a running suite', { timeout: 90_000 }, () => {
     const csv = csvRows((await tmon(['metrics', 'current', 'cli_players', '--csv', '-t', 'shard=2'])).stdout);
     expect(csv).toEqual([['region', 'shard', 'value', 'time'], ['us', '2', '7', new Date(now).toISOString()]]);
     expect((await tmon(['metrics', 'current', 'cli_players', '--tag', 'bad-key=1'])).code).toBe(2);
+    // Without a name: the metrics there are.
+    expect((await tmonJson(['metrics', 'current'])).names).toContain('cli_players');
+    expect((await tmon(['metrics', 'current'])).stdout).toMatch(/^METRIC\n(.*\n)*cli_players\n/);
   });
 
   it('shows history as a table with a sparkline per series, and as JSON and CSV', async () => {

@@ -98,6 +98,19 @@ export class PgSampleStore {
     return keys.map((k) => this.seriesIds.get(k)!);
   }
 
+  /** Names of every metric with stored series, sorted; a walk of the name index, one probe per distinct name. */
+  async names(): Promise<string[]> {
+    const { rows } = await this.pool.query<{ name: string }>(
+      `WITH RECURSIVE n AS (
+         (SELECT name FROM series ORDER BY name LIMIT 1)
+         UNION ALL
+         SELECT (SELECT s.name FROM series s WHERE s.name > n.name ORDER BY s.name LIMIT 1) FROM n WHERE n.name IS NOT NULL
+       )
+       SELECT name FROM n WHERE name IS NOT NULL`,
+    );
+    return rows.map((r) => r.name);
+  }
+
   /** Raw points of every series of `name` whose tags include `tags`, between `from` and `to` (epoch ms, inclusive). */
   async history(name: string, tags: Record<string, string>, from: number, to: number, maxPoints: number): Promise<{ series: SeriesPoints[]; truncated: boolean }> {
     const { rows } = await this.pool.query<{ id: string; tags: Record<string, string>; ts: string; value: number }>(

@@ -7,6 +7,7 @@ import { parseTagArg, tagQuery } from '../tag-args.ts';
 import { parseTime } from '../time-args.ts';
 
 const Tags = z.record(z.string(), z.string());
+const NamesAnswer = z.object({ names: z.array(z.string()), truncated: z.boolean() });
 const CurrentAnswer = z.object({ name: z.string(), values: z.array(z.object({ tags: Tags, ts: z.number(), value: z.number() })) });
 /** A history point: `[ts, value]` raw, `[start, value, min, max]` in buckets. */
 const Point = z.array(z.number().nullable()).min(2);
@@ -61,10 +62,16 @@ export function registerMetricsCommands(program: Command, ctx: CommandContext): 
   withFormatOptions(
     metrics
       .command('current')
-      .description('the current value of every series of a metric (GET /metrics/current)')
-      .argument('<name>', 'metric name, e.g. players_online')
+      .description('the current value of every series of a metric (GET /metrics/current); without a name, the metrics there are (GET /metrics/names)')
+      .argument('[name]', 'metric name, e.g. players_online')
       .option('-t, --tag <key=value>', 'only series with this tag (repeatable)', parseTagArg, {}),
-  ).action(async (name: string, opts: FormatOptions & { tag: Record<string, string> }) => {
+  ).action(async (name: string | undefined, opts: FormatOptions & { tag: Record<string, string> }) => {
+    if (name === undefined) {
+      const listing = await (await ctx.client()).get('/metrics/names', NamesAnswer, { query: { limit: 1000 } });
+      printResult(ctx, opts, listing, () => ({ headers: ['metric'], rows: listing.names.map((n) => [n]) }));
+      if (listing.truncated && !opts.json) ctx.err('(the first 1000 names; name one to see its series)\n');
+      return;
+    }
     const answer = await (await ctx.client()).get('/metrics/current', CurrentAnswer, { query: { name, ...tagQuery(opts.tag, 'tag') } });
     if (!answer.values.length && !opts.json) ctx.err(`no current values of ${name}${Object.keys(opts.tag).length ? ` with ${formatTags(opts.tag)}` : ''}\n`);
     printResult(ctx, opts, answer, () => {

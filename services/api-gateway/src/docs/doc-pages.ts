@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 /** The pages served as `GET /docs/<page>`, each rendered from `<docsDir>/<page>.md`. */
-export const DOC_PAGES = ['setup', 'admin', 'dev', 'architecture', 'alerting', 'backup'] as const;
+export const DOC_PAGES = ['setup', 'admin', 'dev', 'architecture', 'alerting', 'backup', 'deploy', 'dashboard', 'cli'] as const;
 /** One docs page name. */
 export type DocPage = (typeof DOC_PAGES)[number];
 

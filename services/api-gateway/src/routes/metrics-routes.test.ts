@@ -1,8 +1,9 @@
 import type { Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import express, { Router } from 'express';
-import { Redis } from 'ioredis';
-import { RedisCurrentStore } from '@terminusa/metric-store';
+import type pg from 'pg';
+import { createPool, migrate } from '@terminusa/database';
+import { PgSampleStore } from '@terminusa/metric-store';
 import { createTestNamespace, type TestNamespace } from '@terminusa/testkit';
 import type { Role } from '../auth/principal.ts';
 import { sendProblem } from '../http/problem.ts';
@@ -10,17 +11,18 @@ import { mountRoutes } from '../http/route.ts';
 import { metricsRoutes } from './metrics-routes.ts';
 
 let ns: TestNamespace;
-let redis: Redis;
+let pool: pg.Pool;
 let server: Server;
 let base: string;
 
-/** The metric routes mounted as the gateway mounts them, over a current-value store in the test's Redis prefix. */
+/** The metric routes mounted as the gateway mounts them, over a sample store in the test's schema. */
 beforeAll(async () => {
   ns = await createTestNamespace();
-  redis = new Redis(ns.config.redis.url);
-  const current = new RedisCurrentStore(redis, ns.config.redis.prefix, 600);
+  pool = createPool(ns.config.database, 'test');
+  await migrate(pool, ns.config.database.schema);
+  const history = new PgSampleStore(pool);
   const ts = Date.now();
-  await current.update([
+  await history.insert([
     { name: 'players_online', value: 10, ts, tags: { region: 'eu', shard: '7' } },
     { name: 'players_online', value: 12, ts, tags: { region: 'us' } },
     { name: 'system_cpu_usage_percent', value: 40, ts, tags: { host: 'a' } },
@@ -30,7 +32,7 @@ beforeAll(async () => {
   const router = Router();
   mountRoutes(
     router,
-    metricsRoutes({ redis, config: ns.config, current } as unknown as Parameters<typeof metricsRoutes>[0]),
+    metricsRoutes({ history } as unknown as Parameters<typeof metricsRoutes>[0]),
     async (req, res) => {
       const role = req.get('x-test-role') as Role | undefined;
       if (!role) return void sendProblem(res, 401, 'no credential');
@@ -45,7 +47,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   server?.close();
-  redis?.disconnect();
+  await pool?.end();
   await ns?.cleanup();
 });
 
@@ -55,7 +57,7 @@ async function names(query: string, role: Role | 'none' = 'viewer') {
 }
 
 describe('GET /metrics/names', () => {
-  it('lists each metric with a current value once, sorted, without the tag index keys', async () => {
+  it('lists each metric with stored series once, sorted', async () => {
     const { status, body } = await names('');
     expect(status).toBe(200);
     expect(body).toEqual({ names: ['players_online', 'queue:depth', 'system_cpu_usage_percent'], truncated: false });

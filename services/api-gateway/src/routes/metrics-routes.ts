@@ -1,8 +1,7 @@
 import type { Request } from 'express';
-import type { Redis } from 'ioredis';
 import { z } from 'zod';
 import { IngestMessageSchema, IngestSampleSchema, METRIC_NAME, SOURCE, SUBJECTS, TAG_KEY, type Bus } from '@terminusa/bus';
-import { durationMs, type Config } from '@terminusa/config';
+import { durationMs } from '@terminusa/config';
 import { HISTORY_AGGS, type HistoryQueryFn, type PgSampleStore, type RedisCurrentStore } from '@terminusa/metric-store';
 import { sendProblem } from '../http/problem.ts';
 import { parseOr400 } from '../http/request-errors.ts';
@@ -78,32 +77,16 @@ function tagQuery(req: Request): Record<string, unknown> {
   return tags;
 }
 
-/** How long a listing of metric names is reused: a SCAN walks the whole key space, and names change slowly. */
+/** How long a listing of metric names is reused: names change slowly, and a search box asks on every key. */
 const NAMES_CACHE_MS = 10_000;
 
-/**
- * Names of the metrics that have a current value, from the keys of the current-value store (one hash
- * `<prefix>current:<name>` per metric, beside its tag index sets `<prefix>current:<name>|k=v`), sorted.
- */
-function metricNameLister(redis: Redis, prefix: string): () => Promise<string[]> {
+/** `list`, its answer reused for NAMES_CACHE_MS; a failed answer is not kept, so the next request tries again. */
+function cachedNames(list: () => Promise<string[]>): () => Promise<string[]> {
   let cached: { at: number; names: Promise<string[]> } | undefined;
-  const scan = async () => {
-    const names = new Set<string>();
-    const head = `${prefix}current:`;
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${head}*`, 'COUNT', 1000);
-      cursor = next;
-      // Metric names never hold '|', so a key with one is a tag index set.
-      for (const key of keys) if (!key.includes('|')) names.add(key.slice(head.length));
-    } while (cursor !== '0');
-    return [...names].sort();
-  };
   return () => {
     if (!cached || Date.now() - cached.at > NAMES_CACHE_MS) {
-      const names = scan();
+      const names = list();
       cached = { at: Date.now(), names };
-      // A failed scan is not kept, so the next request tries again.
       names.catch(() => (cached = undefined));
     }
     return cached.names;
@@ -114,18 +97,17 @@ function metricNameLister(redis: Redis, prefix: string): () => Promise<string[]>
  * The metric endpoints of the seed: current values, history and custom metrics. History is answered by
  * `historyQuery` (rollup tiers, steps, aggregation); without it, by raw points from `history`.
  */
-export function metricsRoutes(deps: { bus: Bus; history: PgSampleStore; historyQuery?: HistoryQueryFn; current: RedisCurrentStore; maxPoints: number; redis: Redis; config: Readonly<Config> }): RouteSpec[] {
-  let names: (() => Promise<string[]>) | undefined;
+export function metricsRoutes(deps: { bus: Bus; history: PgSampleStore; historyQuery?: HistoryQueryFn; current: RedisCurrentStore; maxPoints: number }): RouteSpec[] {
+  const names = cachedNames(() => deps.history.names());
   return [
     route({
       method: 'get',
       path: '/metrics/names',
       access: 'viewer',
       tag: 'metrics',
-      summary: 'Names of the metrics that have a current value, sorted; q narrows them to names containing it (any case)',
+      summary: 'Names of the metrics with stored history, sorted; q narrows them to names containing it (any case)',
       query: NamesQuery,
       async handle({ query, res }) {
-        names ??= metricNameLister(deps.redis, deps.config.redis.prefix);
         const q = query.q?.toLowerCase();
         const matching = (await names()).filter((n) => !q || n.toLowerCase().includes(q));
         res.json({ names: matching.slice(0, query.limit), truncated: matching.length > query.limit });
