@@ -9,7 +9,7 @@ import { Keyring } from './keys/keyring.ts';
 import { restoreBackup, type RestoreProgress, type RestoreResult } from './restore/restore-backup.ts';
 import { verifyBackup, type VerifiedBackup } from './restore/verify-backup.ts';
 import { pruneBackups } from './retention/prune-backups.ts';
-import { takeBackup } from './take/take-backup.ts';
+import { takeBackup, type TableDone } from './take/take-backup.ts';
 
 /** Where the backup service keeps its files, from the configuration. */
 export function backupPaths(config: Readonly<Config>): { backupsDir: string; keyring: string; archiveDir: string } {
@@ -37,7 +37,7 @@ export class BackupOperations {
   }
 
   /** Takes a backup, then prunes what retention no longer keeps. */
-  async run(kind: 'full' | 'incremental', includeArchives = false, now = new Date()): Promise<{ manifest: Manifest; pruned: string[] }> {
+  async run(kind: 'full' | 'incremental', includeArchives = false, now = new Date(), onTable?: (progress: TableDone) => void): Promise<{ manifest: Manifest; pruned: string[] }> {
     const keyring = await this.keyring();
     const configFiles = [...new Set([...(this.config.configFile ? [this.config.configFile] : []), ...this.config.backup.files])];
     const manifest = await takeBackup({
@@ -50,6 +50,7 @@ export class BackupOperations {
       configFiles,
       ...(includeArchives ? { archiveDir: this.paths.archiveDir } : {}),
       now,
+      ...(onTable ? { onTable } : {}),
     });
     const pruned = await this.prune(now);
     return { manifest, pruned };

@@ -66,8 +66,11 @@ describe('backup and restore', () => {
   });
 
   it('restores a full backup into an empty schema equal row by row, twice with the same result', async () => {
-    const { manifest } = await ops.run('full');
+    const taken: string[] = [];
+    const { manifest } = await ops.run('full', false, new Date(), (p) => taken.push(`${p.table}:${p.rows}/${p.totalTables}`));
     expect(manifest.kind).toBe('full');
+    // The backup reported each table as it was written, with the count of all of them.
+    expect(taken).toEqual(manifest.tables.map((t) => `${t.table}:${t.rows}/${manifest.tables.length}`));
     expect(manifest.tables.find((x) => x.table === 'samples')!.rows).toBe(5000);
     expect(manifest.tables.find((x) => x.table === 'samples')!.chunks.length).toBeGreaterThan(1);
     const files = await readdir(join(ops.paths.backupsDir, manifest.id));

@@ -61,7 +61,12 @@ export async function startBackupQueue(
       }
       const started = performance.now();
       try {
-        const { manifest, pruned } = await ops.run(data.kind, data.includeArchives);
+        // Progress in the shape restores report it: the tables done so far, and how many there are.
+        const tables: Record<string, { rows: number; bytes: number }> = {};
+        const { manifest, pruned } = await ops.run(data.kind, data.includeArchives, new Date(), (p) => {
+          tables[p.table] = { rows: p.rows, bytes: p.bytes };
+          job.updateProgress({ tables, totalTables: p.totalTables }).catch((err: unknown) => logger.warn('backup progress not recorded', { jobId: job.id, err }));
+        });
         const chunks = [...manifest.tables.flatMap((t) => t.chunks), ...manifest.files.map((f) => f.chunk)];
         const outcome: BackupOutcome = {
           kind: manifest.kind,

@@ -25,6 +25,16 @@ export interface BackupRequest {
   /** When set, the archive files in this directory are included (full backups only). */
   archiveDir?: string;
   now?: Date;
+  /** Called after each table with its rows and bytes, and how many tables there are in all. */
+  onTable?: (progress: TableDone) => void;
+}
+
+/** One table written into a backup. */
+export interface TableDone {
+  table: string;
+  rows: number;
+  bytes: number;
+  totalTables: number;
 }
 
 /**
@@ -54,7 +64,9 @@ export async function takeBackup(req: BackupRequest): Promise<Manifest> {
     if (catalog.length === 0) throw new Error(`schema ${req.schema} has no tables: is this the suite's database and schema?`);
     for (const info of catalog) {
       const chunks = await copyTable(client, req.schema, info, previous?.watermark, (file) => new ChunkWriter(join(tmpDir, file), file, key.key, chunkAad(id, file, key.id)), req.chunkBytes);
-      tables.push({ ...info, rows: chunks.reduce((n, c) => n + c.rows, 0), chunks });
+      const rows = chunks.reduce((n, c) => n + c.rows, 0);
+      tables.push({ ...info, rows, chunks });
+      req.onTable?.({ table: info.table, rows, bytes: chunks.reduce((n, c) => n + c.rawBytes, 0), totalTables: catalog.length });
     }
     await client.query('COMMIT');
 
