@@ -8,12 +8,19 @@ const FOLD_BATCH = 200_000;
 
 const TIERS = Object.keys(TIER_BUCKET_MS) as (keyof typeof TIER_BUCKET_MS)[];
 
-/** One tier's additive upsert of the moved rows: count and sum add up, min/max widen, last follows the newest ts. */
+/**
+ * One tier's additive upsert from the moved rows' 1-minute partial aggregates (`m1`): count and sum add up,
+ * min/max widen, last follows the newest ts. Every tier's width is a whole number of minutes aligned to the
+ * epoch, so binning the minute buckets gives the same buckets as binning the raw rows, at a fraction of the rows.
+ */
 function foldInto(tier: keyof typeof TIER_BUCKET_MS): string {
   const width = `${TIER_BUCKET_MS[tier] / 1000} seconds`;
+  const source =
+    tier === '1m'
+      ? 'SELECT series_id, bucket, count, sum, min, max, last, last_ts FROM m1'
+      : `SELECT series_id, date_bin('${width}', bucket, 'epoch'), sum(count), sum(sum), min(min), max(max), (array_agg(last ORDER BY last_ts DESC))[1], max(last_ts) FROM m1 GROUP BY 1, 2`;
   return `INSERT INTO rollup_${tier} AS r (series_id, bucket, count, sum, min, max, last, last_ts)
-    SELECT series_id, date_bin('${width}', ts, 'epoch'), count(*), sum(value), min(value), max(value), (array_agg(value ORDER BY ts DESC))[1], max(ts)
-      FROM moved GROUP BY 1, 2
+    ${source}
     ON CONFLICT (series_id, bucket) DO UPDATE SET
       count = r.count + EXCLUDED.count, sum = r.sum + EXCLUDED.sum,
       min = LEAST(r.min, EXCLUDED.min), max = GREATEST(r.max, EXCLUDED.max),
@@ -37,6 +44,11 @@ export async function foldRollups(pool: pg.Pool, partitions: PartitionManager): 
       const ctes = TIERS.map((t) => `f${t} AS (${foldInto(t)} RETURNING 1)`).join(',\n');
       const { rows: counted } = await client.query<{ n: string }>(
         `WITH moved AS (DELETE FROM rollup_pending WHERE ctid = ANY (ARRAY(SELECT ctid FROM rollup_pending LIMIT ${FOLD_BATCH})) RETURNING series_id, ts, value),
+         m1 AS (
+           SELECT series_id, date_bin('60 seconds', ts, 'epoch') AS bucket, count(*) AS count, sum(value) AS sum, min(value) AS min, max(value) AS max,
+                  (array_agg(value ORDER BY ts DESC))[1] AS last, max(ts) AS last_ts
+             FROM moved GROUP BY 1, 2
+         ),
          ${ctes}
          SELECT count(*) AS n FROM moved`,
       );
