@@ -44,19 +44,19 @@ export class RedisCurrentStore {
 
   /** Records the newest sample of each series in `samples`. */
   async update(samples: readonly Sample[]): Promise<void> {
-    const latest = new Map<string, Sample>();
-    for (const s of samples) {
-      const field = JSON.stringify(sortTags(s.tags));
-      const id = `${s.name}\u0000${field}`;
+    const latest = new Map<string, { field: string; sample: Sample }>();
+    for (const sample of samples) {
+      const field = JSON.stringify(sortTags(sample.tags));
+      const id = `${sample.name}\u0000${field}`;
       const seen = latest.get(id);
-      if (!seen || seen.ts <= s.ts) latest.set(id, s);
+      if (!seen || seen.sample.ts <= sample.ts) latest.set(id, { field, sample });
     }
     if (latest.size === 0) return;
     const keys: string[] = [];
     const args: string[] = [String(this.ttlSeconds)];
-    for (const s of latest.values()) {
-      keys.push(this.key(s.name));
-      args.push(JSON.stringify(sortTags(s.tags)), String(s.ts), String(s.value));
+    for (const { field, sample } of latest.values()) {
+      keys.push(this.key(sample.name));
+      args.push(field, String(sample.ts), String(sample.value));
     }
     await this.redis.eval(UPDATE_SCRIPT, keys.length, ...keys, ...args);
   }
