@@ -1,6 +1,6 @@
 export { ConfigSchema, DurationSchema } from './schema.ts';
 export type { Config } from './schema.ts';
-export { loadConfig, loadConfigOrExit, ENV_VARIABLES, EXIT_CONFIG } from './load-config.ts';
+export { loadConfig, loadConfigOrExit, ENV_VARIABLES, EXIT_CONFIG, FILE_VARIABLES } from './load-config.ts';
 export type { LoadConfigOptions } from './load-config.ts';
 export { ConfigError } from './errors.ts';
 export type { ConfigProblem } from './errors.ts';

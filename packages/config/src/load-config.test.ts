@@ -49,6 +49,37 @@ describe('loadConfig', () => {
     expect(loadConfig({ env: { ADMIN_PASSWORD: '123456789012' } }).auth.adminPassword).toBe('123456789012');
   });
 
+  it('reads NATS_PASSWORD_FILE (and the other secrets) from a file and puts the password into nats.url', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tmon-config-'));
+    writeFileSync(join(dir, 'nats_password'), 'p@ss:w/rd 1\n');
+    writeFileSync(join(dir, 'admin_password'), 'a-long-admin-password');
+    const config = loadConfig({
+      env: { NATS_URL: 'nats://processor@nats:4222', NATS_PASSWORD_FILE: join(dir, 'nats_password'), ADMIN_PASSWORD_FILE: join(dir, 'admin_password') },
+    });
+    expect(config.nats.password).toBe('p@ss:w/rd 1');
+    expect(config.nats.url).toBe(`nats://processor:${encodeURIComponent('p@ss:w/rd 1')}@nats:4222`);
+    expect(config.auth.adminPassword).toBe('a-long-admin-password');
+    // Several servers: every one that names the user gets the password.
+    const cluster = loadConfig({ env: { NATS_URL: 'nats://storage@nats-0:4222,nats://storage@nats-1:4222', NATS_PASSWORD: '1234' } });
+    expect(cluster.nats.url).toBe('nats://storage:1234@nats-0:4222,nats://storage:1234@nats-1:4222');
+  });
+
+  it('refuses a NATS password without a user, a missing secret file, or both a variable and its file', () => {
+    const problems = (env: NodeJS.ProcessEnv) => {
+      try {
+        loadConfig({ env });
+      } catch (err) {
+        return (err as ConfigError).problems.map((p) => `${p.path} (${p.source})`);
+      }
+      return [];
+    };
+    expect(problems({ NATS_URL: 'nats://nats:4222', NATS_PASSWORD: 'pw' })).toEqual(['nats.password (env NATS_PASSWORD)']);
+    expect(problems({ NATS_URL: 'nats://u@nats:4222', NATS_PASSWORD_FILE: '/nonexistent/tmon-secret' })).toEqual(['nats.password (env NATS_PASSWORD_FILE)']);
+    expect(problems({ JWT_SECRET: 'a-jwt-secret-long-enough-for-the-schema-0123456789', JWT_SECRET_FILE: '/nonexistent/tmon-secret' })).toEqual(['auth.jwtSecret (env JWT_SECRET_FILE)']);
+    const noPassword = loadConfig({ env: { NATS_URL: 'nats://u@nats:4222' } }).nats;
+    expect([noPassword.url, noPassword.password]).toEqual(['nats://u@nats:4222', undefined]);
+  });
+
   it('returns a frozen object', () => {
     const config = loadConfig({ env: {} });
     expect(Object.isFrozen(config.core)).toBe(true);

@@ -20,10 +20,17 @@ export const ENV_VARIABLES: Readonly<Record<string, string>> = {
   LOG_LEVEL: 'log.level',
   LOG_FILE: 'log.file',
   SHUTDOWN_TIMEOUT: 'shutdownTimeout',
+  NATS_PASSWORD: 'nats.password',
   ADMIN_PASSWORD: 'auth.adminPassword',
   JWT_SECRET: 'auth.jwtSecret',
   ALERT_RULES_FILE: 'alerts.rulesFile',
 };
+
+/**
+ * Secrets that may also come from a file: `<NAME>_FILE` holds the path (a Docker or Kubernetes secret), read
+ * once at load, without its final newline. Setting both `<NAME>` and `<NAME>_FILE` is a problem.
+ */
+export const FILE_VARIABLES: readonly string[] = ['NATS_PASSWORD', 'ADMIN_PASSWORD', 'JWT_SECRET'];
 
 /** Any other setting: TMON_<PATH> with `__` between levels, e.g. TMON_CORE__BATCH_SIZE=200. */
 const GENERIC_PREFIX = 'TMON_';
@@ -60,6 +67,22 @@ export function loadConfig(options: LoadConfigOptions = {}): Readonly<Config> {
     setPath(tree, path, envValue(path, raw));
     sources.set(path, `env ${name}`);
   }
+  for (const name of FILE_VARIABLES) {
+    const fileVar = `${name}_FILE`;
+    const path = ENV_VARIABLES[name]!;
+    const secretFile = env[fileVar];
+    if (!secretFile) continue;
+    if (env[name]) {
+      problems.push({ path, message: `set ${name} or ${fileVar}, not both`, source: `env ${fileVar}` });
+      continue;
+    }
+    try {
+      setPath(tree, path, readFileSync(secretFile, 'utf8').replace(/\r?\n$/, ''));
+      sources.set(path, `env ${fileVar}`);
+    } catch (err) {
+      problems.push({ path, message: (err as Error).message, source: `env ${fileVar}` });
+    }
+  }
   if (options.overrides) mergeInto(tree, options.overrides, 'overrides', sources, '');
   if (file) tree.configFile = file;
 
@@ -70,8 +93,38 @@ export function loadConfig(options: LoadConfigOptions = {}): Readonly<Config> {
       problems.push({ path, message: issue.message, source: sourceOf(path, sources) });
     }
   }
+  if (result.success && result.data.nats.password !== undefined) {
+    const url = withNatsPassword(result.data.nats.url, result.data.nats.password);
+    if (url === undefined) problems.push({ path: 'nats.password', message: 'needs a user in nats.url (nats://<user>@host:4222)', source: sourceOf('nats.password', sources) });
+    else result.data.nats.url = url;
+  }
   if (problems.length > 0 || !result.success) throw new ConfigError(problems);
   return deepFreeze(result.data);
+}
+
+/**
+ * `url` (one server URL or several, comma-separated) with `password` set on every URL that names a user;
+ * undefined when none does. The runtime's `natsServers` takes the credentials from there.
+ */
+function withNatsPassword(url: string, password: string): string | undefined {
+  let withUser = 0;
+  const out = url.split(',').map((raw) => {
+    const s = raw.trim();
+    if (!s) return s;
+    const hasScheme = /^[a-z]+:\/\//i.test(s);
+    let parsed: URL;
+    try {
+      parsed = new URL(hasScheme ? s : `nats://${s}`);
+    } catch {
+      return s;
+    }
+    if (!parsed.username) return s;
+    withUser++;
+    parsed.password = encodeURIComponent(password);
+    const text = parsed.toString().replace(/\/$/, '');
+    return hasScheme ? text : text.replace(/^nats:\/\//, '');
+  });
+  return withUser > 0 ? out.join(',') : undefined;
 }
 
 function genericPath(name: string): string | undefined {
@@ -84,7 +137,7 @@ function genericPath(name: string): string | undefined {
 }
 
 /** Environment values are strings; numbers, booleans and JSON arrays/objects are read as such, except for known text settings. */
-const TEXT_SETTINGS = new Set(['auth.adminPassword', 'auth.jwtSecret', 'nats.prefix', 'redis.prefix', 'database.schema', 'alerts.channels.email.password', 'alerts.channels.webhook.secret']);
+const TEXT_SETTINGS = new Set(['nats.password', 'auth.adminPassword', 'auth.jwtSecret', 'nats.prefix', 'redis.prefix', 'database.schema', 'alerts.channels.email.password', 'alerts.channels.webhook.secret']);
 function envValue(path: string, raw: string): unknown {
   if (TEXT_SETTINGS.has(path)) return raw;
   try {

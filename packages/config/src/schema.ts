@@ -26,6 +26,11 @@ export const ConfigSchema = z.object({
   nats: z
     .object({
       url: z.string().min(1).default('nats://127.0.0.1:4222'),
+      /**
+       * Password of the user named in `url` (`nats://processor@nats:4222`), usually from a secret file
+       * (`NATS_PASSWORD_FILE`); loadConfig writes it into `url`, where the runtime's `natsServers` finds it.
+       */
+      password: z.string().min(1).optional(),
       /** JetStream replicas of the suite's streams and consumers: 1 on one server, 3 in a cluster. */
       replicas: z.number().int().min(1).max(5).default(1),
       /** Namespace for subjects, streams and consumers; empty in production, unique per test. */
