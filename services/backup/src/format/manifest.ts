@@ -31,6 +31,8 @@ export const ManifestSchema = z.strictObject({
       table: z.string(),
       columns: z.array(z.string()),
       primaryKey: z.array(z.string()),
+      /** The COPY format of the table's chunks; backups from before binary chunks have none and are text. */
+      encoding: z.enum(['text', 'binary']).default('text'),
       rows: z.number().int().nonnegative(),
       chunks: z.array(ChunkSchema),
     }),

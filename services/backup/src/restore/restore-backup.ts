@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import copyStreams from 'pg-copy-streams';
@@ -6,6 +7,7 @@ import { chunkAad, openChunk } from '../format/chunk-cipher.ts';
 import type { Manifest } from '../format/manifest.ts';
 import type { Keyring } from '../keys/keyring.ts';
 import { BackupVerificationError, VERIFY_FAILURES } from '../errors.ts';
+import { copyOptions, framing, rowScanner, type RowEncoding } from '../format/copy-rows.ts';
 import { verifyChain } from './verify-backup.ts';
 
 /** Progress of one table during a restore. */
@@ -77,6 +79,7 @@ async function restoreTable(req: RestoreRequest, manifest: Manifest, table: Mani
     const empty = existing.length === 0;
     const upsert = empty ? undefined : upsertSql(name, table);
     if (upsert) await client.query(`CREATE TEMP TABLE restore_batch (LIKE ${name}) ON COMMIT DELETE ROWS`);
+    const format = copyOptions(table.encoding);
     // An empty table is filled in one transaction with its indexes dropped and rebuilt after the load, as
     // pg_restore does: one sorted index build is far cheaper than an index update per row. A crash rolls
     // the whole transaction back, indexes included.
@@ -92,8 +95,8 @@ async function restoreTable(req: RestoreRequest, manifest: Manifest, table: Mani
         req.onProgress?.({ ...progress });
       };
       const before = progress.rows;
-      if (upsert) await upsertInBatches(client, plain, cols, upsert, req.batchSize, count);
-      else await pipeline(plain, countingTap(count), client.query(copyStreams.from(`COPY ${copyTarget} (${cols}) FROM STDIN`)));
+      if (upsert) await upsertInBatches(client, plain, table.encoding, `COPY restore_batch (${cols}) FROM STDIN${format}`, upsert, req.batchSize, count);
+      else await pipeline(plain, countingTap(table.encoding, count), client.query(copyStreams.from(`COPY ${copyTarget} (${cols}) FROM STDIN${format}`)));
       if (progress.rows - before !== chunk.rows) {
         throw new BackupVerificationError(VERIFY_FAILURES.ROW_COUNT_MISMATCH, manifest.id, `chunk ${chunk.file} holds ${progress.rows - before} rows, the manifest says ${chunk.rows}`);
       }
@@ -167,28 +170,25 @@ function upsertSql(name: string, table: Manifest['tables'][number]): string {
   return `INSERT INTO ${name} (${cols.join(', ')}) SELECT ${cols.join(', ')} FROM restore_batch ON CONFLICT (${table.primaryKey.map((c) => pg.escapeIdentifier(c)).join(', ')}) ${onConflict}`;
 }
 
-/** Splits the COPY text into batches of whole rows and upserts each batch in its own transaction. */
+/** Splits a chunk into batches of whole rows and upserts each batch, as a COPY stream of its own, in its own transaction. */
 async function upsertInBatches(
   client: pg.PoolClient,
   plain: NodeJS.ReadableStream,
-  cols: string,
+  encoding: RowEncoding,
+  copyBatch: string,
   upsert: string,
   batchSize: number,
   count: (rows: number, bytes: number) => void,
 ): Promise<void> {
+  const { header, trailer } = framing(encoding);
+  const scanner = rowScanner(encoding);
   let pending: Buffer[] = [];
   let pendingRows = 0;
   let pendingBytes = 0;
-  let partial = Buffer.alloc(0);
   const flush = async () => {
     if (pendingRows === 0) return;
     await client.query('BEGIN');
-    await pipeline(
-      (async function* () {
-        yield* pending;
-      })(),
-      client.query(copyStreams.from(`COPY restore_batch (${cols}) FROM STDIN`)),
-    );
+    await pipeline(Readable.from([header, ...pending, trailer]), client.query(copyStreams.from(copyBatch)));
     await client.query(upsert);
     await client.query('COMMIT');
     count(pendingRows, pendingBytes);
@@ -197,30 +197,35 @@ async function upsertInBatches(
     pendingBytes = 0;
   };
   for await (const part of plain as AsyncIterable<Buffer>) {
-    let data = partial.length ? Buffer.concat([partial, part]) : part;
+    const { bytes, ends } = scanner.push(part);
     let start = 0;
-    for (let nl = data.indexOf(10); nl !== -1; nl = data.indexOf(10, start)) {
-      const line = data.subarray(start, nl + 1);
-      pending.push(line);
+    for (const end of ends) {
       pendingRows++;
-      pendingBytes += line.length;
-      start = nl + 1;
-      if (pendingRows >= batchSize) await flush();
+      if (pendingRows >= batchSize) {
+        pending.push(bytes.subarray(start, end));
+        pendingBytes += end - start;
+        start = end;
+        await flush();
+      }
     }
-    partial = Buffer.from(data.subarray(start));
-    data = Buffer.alloc(0);
+    if (start < bytes.length) {
+      pending.push(bytes.subarray(start));
+      pendingBytes += bytes.length - start;
+    }
   }
+  scanner.end();
   await flush();
 }
 
-function countingTap(count: (rows: number, bytes: number) => void) {
+/** Passes a chunk through unchanged while counting its rows. */
+function countingTap(encoding: RowEncoding, count: (rows: number, bytes: number) => void) {
   return async function* (source: AsyncIterable<Buffer>) {
+    const scanner = rowScanner(encoding);
     for await (const part of source) {
-      let rows = 0;
-      for (let i = part.indexOf(10); i !== -1; i = part.indexOf(10, i + 1)) rows++;
-      count(rows, part.length);
+      count(scanner.push(part).ends.length, part.length);
       yield part;
     }
+    scanner.end();
   };
 }
 

@@ -7,9 +7,8 @@ import { chunkAad, ChunkWriter, type ChunkSummary } from '../format/chunk-cipher
 import { listBackupIds, MANIFEST_FILE, readVerifiedManifest, SIGNATURE_FILE, signManifest, type Manifest } from '../format/manifest.ts';
 import type { Keyring } from '../keys/keyring.ts';
 import { BackupVerificationError } from '../errors.ts';
+import { copyOptions, encodingFor, framing, rowScanner, type RowEncoding } from '../format/copy-rows.ts';
 import { listTables, type TableInfo } from './table-catalog.ts';
-
-const NEWLINE = 0x0a;
 
 /** What to back up and where. */
 export interface BackupRequest {
@@ -63,9 +62,10 @@ export async function takeBackup(req: BackupRequest): Promise<Manifest> {
     const catalog = await listTables(client, req.schema);
     if (catalog.length === 0) throw new Error(`schema ${req.schema} has no tables: is this the suite's database and schema?`);
     for (const info of catalog) {
-      const chunks = await copyTable(client, req.schema, info, previous?.watermark, (file) => new ChunkWriter(join(tmpDir, file), file, key.key, chunkAad(id, file, key.id)), req.chunkBytes);
+      const encoding = encodingFor(info.types);
+      const chunks = await copyTable(client, req.schema, info, encoding, previous?.watermark, (file) => new ChunkWriter(join(tmpDir, file), file, key.key, chunkAad(id, file, key.id)), req.chunkBytes);
       const rows = chunks.reduce((n, c) => n + c.rows, 0);
-      tables.push({ ...info, rows, chunks });
+      tables.push({ table: info.table, columns: info.columns, primaryKey: info.primaryKey, encoding, rows, chunks });
       req.onTable?.({ table: info.table, rows, bytes: chunks.reduce((n, c) => n + c.rawBytes, 0), totalTables: catalog.length });
     }
     await client.query('COMMIT');
@@ -122,14 +122,16 @@ async function newestBackup(backupsDir: string, keyring: Keyring): Promise<Manif
 }
 
 /**
- * Streams one table out with COPY (text format: one row per line), into as many chunks as `chunkBytes` needs.
- * With a watermark, only rows written by transactions from that snapshot on are copied (`age(xmin)` copes
- * with transaction-id wraparound; a row may appear in two consecutive backups, which restore tolerates).
+ * Streams one table out with COPY in `encoding`, into as many chunks as `chunkBytes` needs, each cut at a row
+ * boundary and framed as a complete COPY stream of its own. With a watermark, only rows written by
+ * transactions from that snapshot on are copied (`age(xmin)` copes with transaction-id wraparound; a row may
+ * appear in two consecutive backups, which restore tolerates).
  */
 async function copyTable(
   client: pg.PoolClient,
   schema: string,
   info: TableInfo,
+  encoding: RowEncoding,
   watermark: string | undefined,
   newChunk: (file: string) => ChunkWriter,
   chunkBytes: number,
@@ -140,34 +142,33 @@ async function copyTable(
   const source = watermark
     ? `(SELECT ${cols} FROM ${table} WHERE age(xmin) <= age((${BigInt(watermark) % 4294967296n})::text::xid))`
     : `(SELECT ${cols} FROM ${table})`;
-  const stream = client.query(copyStreams.to(`COPY ${source} TO STDOUT`));
+  const stream = client.query(copyStreams.to(`COPY ${source} TO STDOUT${copyOptions(encoding)}`));
+  const { header, trailer } = framing(encoding);
+  const scanner = rowScanner(encoding);
   const chunks: ChunkSummary[] = [];
   let writer: ChunkWriter | undefined;
-  const file = () => `${info.table}-${String(chunks.length).padStart(4, '0')}.chunk`;
+  const open = async () => {
+    const chunk = newChunk(`${info.table}-${String(chunks.length).padStart(4, '0')}.chunk`);
+    if (header.length) await chunk.write(header, 0);
+    return chunk;
+  };
+  const close = async (chunk: ChunkWriter) => {
+    if (trailer.length) await chunk.write(trailer, 0);
+    chunks.push(await chunk.close());
+  };
   for await (const part of stream as AsyncIterable<Buffer>) {
-    writer ??= newChunk(file());
-    let data = part;
-    if (writer.size + data.length > chunkBytes) {
-      // Cut only at a row boundary.
-      const cut = data.lastIndexOf(NEWLINE) + 1;
-      if (cut > 0 && writer.size > 0) {
-        await writer.write(data.subarray(0, cut), countRows(data.subarray(0, cut)));
-        chunks.push(await writer.close());
-        writer = newChunk(file());
-        data = data.subarray(cut);
-      }
+    const { bytes, ends } = scanner.push(part);
+    if (ends.length === 0) continue;
+    writer ??= await open();
+    if (writer.size + bytes.length > chunkBytes && writer.size > header.length) {
+      await close(writer);
+      writer = await open();
     }
-    if (data.length) await writer.write(data, countRows(data));
+    await writer.write(bytes, ends.length);
   }
-  writer ??= newChunk(file());
-  chunks.push(await writer.close());
+  scanner.end();
+  await close(writer ?? (await open()));
   return chunks;
-}
-
-function countRows(data: Buffer): number {
-  let rows = 0;
-  for (let i = data.indexOf(NEWLINE); i !== -1; i = data.indexOf(NEWLINE, i + 1)) rows++;
-  return rows;
 }
 
 async function listArchiveFiles(dir: string): Promise<string[]> {
