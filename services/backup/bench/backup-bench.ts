@@ -163,7 +163,7 @@ async function main(): Promise<void> {
     const ratio = (a: number, b: number) => (b > 0 ? `${fmt(a / b)}x` : '-');
     const line = (cells: string[]) => console.log(`${cells[0]!.padEnd(22)}${cells.slice(1).map((c) => c.padStart(14)).join('')}`);
     console.log('');
-    console.log(`rows ${ROWS.toLocaleString('en')}; table+index size ${fmt(tableBytes / MB, 1)} MB; raw COPY text ${fmt(rawBytes / MB, 1)} MB; fill ${fmt(fill.s)} s, vacuum ${fmt(vacuum.s)} s`);
+    console.log(`rows ${ROWS.toLocaleString('en')}; table+index size ${fmt(tableBytes / MB, 1)} MB; raw COPY data (text and binary) ${fmt(rawBytes / MB, 1)} MB; fill ${fmt(fill.s)} s, vacuum ${fmt(vacuum.s)} s`);
     line(['', 'ours', 'pg', 'ours / pg']);
     line(['backup s', fmt(backup.s), fmt(dump.s), ratio(backup.s, dump.s)]);
     line(['backup MB on disk', fmt(backupBytes / MB), fmt(dumpBytes / MB), ratio(backupBytes, dumpBytes)]);
