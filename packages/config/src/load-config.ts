@@ -28,7 +28,7 @@ export const ENV_VARIABLES: Readonly<Record<string, string>> = {
 
 /**
  * Secrets that may also come from a file: `<NAME>_FILE` holds the path (a Docker or Kubernetes secret), read
- * once at load, without its final newline. Setting both `<NAME>` and `<NAME>_FILE` is a problem.
+ * once at load, without trailing newlines (as `$(cat file)` in a shell). Setting both `<NAME>` and `<NAME>_FILE` is a problem.
  */
 export const FILE_VARIABLES: readonly string[] = ['NATS_PASSWORD', 'ADMIN_PASSWORD', 'JWT_SECRET'];
 
@@ -77,7 +77,7 @@ export function loadConfig(options: LoadConfigOptions = {}): Readonly<Config> {
       continue;
     }
     try {
-      setPath(tree, path, readFileSync(secretFile, 'utf8').replace(/\r?\n$/, ''));
+      setPath(tree, path, readFileSync(secretFile, 'utf8').replace(/[\r\n]+$/, ''));
       sources.set(path, `env ${fileVar}`);
     } catch (err) {
       problems.push({ path, message: (err as Error).message, source: `env ${fileVar}` });

@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { Ajv2019 } from 'ajv/dist/2019.js';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { NATS_USERS, natsPasswordVariable, renderNatsServerConfig } from './nats-permissions.ts';
+import { NATS_CONFIG_FILE } from './render.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
 const SERVICES = ['collector', 'processor', 'alert-manager', 'storage', 'backup', 'api-gateway'];
@@ -34,6 +36,16 @@ function composeValidator() {
   const ajv = new Ajv2019({ strict: false, allErrors: true, validateFormats: false });
   ajv.removeKeyword('id');
   return ajv.compile(schema);
+}
+
+/** The secret that holds a NATS user's password. */
+const natsSecret = (user: string) => `nats_password_${user.replace(/-/g, '_')}`;
+/** The nats service's start script (`sh -c`), as written in the file ($$ not yet unescaped). */
+function natsScript(): string {
+  const nats = compose.services.nats;
+  expect(nats.entrypoint).toEqual(['sh', '-c']);
+  expect(nats.command).toHaveLength(1);
+  return String(nats.command[0]);
 }
 
 describe('docker-compose.yml', () => {
@@ -68,7 +80,9 @@ describe('docker-compose.yml', () => {
   }
 
   it('runs nats with JetStream, postgres with a password file and redis with AOF', () => {
-    expect(compose.services.nats.command).toEqual(['-js', '-sd', '/data']);
+    expect(natsScript()).toMatch(/^exec nats-server -c \/etc\/nats\/nats\.conf$/m);
+    expect(compose.services.nats.volumes).toEqual(['nats-data:/data']);
+    expect(readFileSync(NATS_CONFIG_FILE, 'utf8')).toMatch(/^jetstream \{\n {2}store_dir: "\/data"\n\}$/m);
     expect(compose.services.postgres.environment.POSTGRES_PASSWORD_FILE).toBe('/run/secrets/postgres_password');
     expect(compose.services.postgres.secrets).toContain('postgres_password');
     expect(compose.services.redis.command.join(' ')).toContain('--appendonly yes');
@@ -89,15 +103,73 @@ describe('docker-compose.yml', () => {
 
   it('declares the secrets as files and every service uses only declared ones', () => {
     const declared = compose.secrets;
-    for (const name of ['admin_password', 'jwt_secret', 'postgres_password']) {
+    for (const name of ['admin_password', 'jwt_secret', 'postgres_password', ...NATS_USERS.map(natsSecret)]) {
       expect(declared[name].file).toBe(`./deploy/secrets/${name}.txt`);
     }
     for (const name of SERVICES) {
-      expect(compose.services[name].secrets).toEqual(['admin_password', 'jwt_secret', 'postgres_password']);
+      expect(compose.services[name].secrets).toEqual(['admin_password', 'jwt_secret', 'postgres_password', { source: natsSecret(name), target: 'nats_password' }]);
     }
     for (const s of Object.values<any>(compose.services)) {
-      for (const used of s.secrets ?? []) expect(Object.keys(declared)).toContain(used);
+      for (const used of s.secrets ?? []) expect(Object.keys(declared)).toContain(typeof used === 'string' ? used : used.source);
     }
+  });
+
+  it('runs nats with deploy/nats/nats.conf, which includes the generated permissions.conf', () => {
+    const nats = compose.services.nats;
+    expect(nats.image).toMatch(/^nats:2\.10-alpine$/); // a shell for the script; the plain image has none
+    expect(compose.configs).toEqual({ nats_conf: { file: './deploy/nats/nats.conf' }, nats_permissions: { file: './deploy/nats/permissions.conf' } });
+    expect(nats.configs).toEqual([
+      { source: 'nats_conf', target: '/etc/nats/nats.conf' },
+      { source: 'nats_permissions', target: '/etc/nats/permissions.conf' },
+    ]);
+    const conf = readFileSync(NATS_CONFIG_FILE, 'utf8');
+    expect(conf, 'run pnpm k8s:render').toBe(renderNatsServerConfig());
+    expect(conf).toMatch(/^include \.\/permissions\.conf$/m);
+    expect(conf).toMatch(/^http_port: 8222$/m);
+    // The health check asks the monitoring port whether JetStream is up; nothing of NATS is published.
+    expect(nats.healthcheck.test).toEqual(['CMD', 'wget', '-q', '-O', '/dev/null', 'http://127.0.0.1:8222/healthz?js-enabled-only=true']);
+    expect(nats.ports).toBeUndefined();
+  });
+
+  it('gives the nats server every user’s password from its own secret, and no default', () => {
+    const nats = compose.services.nats;
+    expect(nats.secrets).toEqual(NATS_USERS.map(natsSecret));
+    const script = natsScript();
+    expect(script).toMatch(/^set -e$/m);
+    for (const user of NATS_USERS) {
+      expect(script).toContain(`${natsPasswordVariable(user)}="$$(pw ${natsSecret(user)})"`);
+      expect(script).toMatch(new RegExp(`^export .*\\b${natsPasswordVariable(user)}\\b`, 'm'));
+    }
+    // `pw` refuses a missing or empty secret rather than starting with an empty password.
+    expect(script).toContain('[ -s "/run/secrets/$$1" ] || {');
+    expect(nats.environment).toBeUndefined();
+  });
+
+  for (const name of SERVICES) {
+    it(`${name} connects to NATS as its own user with the password from its secret`, () => {
+      const s = compose.services[name];
+      expect(s.environment.NATS_URL).toBe(`nats://${name}@nats:4222`);
+      expect(s.environment.NATS_PASSWORD_FILE).toBe('/run/secrets/nats_password');
+      expect(s.environment.NATS_PASSWORD).toBeUndefined();
+      const nats = s.secrets.filter((x: unknown) => typeof x === 'object' || String(x).startsWith('nats_password'));
+      expect(nats).toEqual([{ source: natsSecret(name), target: 'nats_password' }]);
+    });
+  }
+
+  it('holds no password literal anywhere in the file', () => {
+    /** Credentials in a URL, and PASSWORD/SECRET variables given a value that is neither a secret file nor read from one. */
+    const literals = (text: string) => [
+      ...[...text.matchAll(/[a-z]+:\/\/[^/@\s"']*:[^/@\s"']*@/gi)].map((m) => m[0]),
+      ...[...text.matchAll(/\b([A-Z_]*(?:PASSWORD|SECRET)[A-Z_]*)\s*[:=]\s*"?([^\s"},]+)/g)]
+        .filter((m) => !/^\/run\/secrets\/|^\$\$\((cat|pw) /.test(`${m[2]} `))
+        .map((m) => m[0]),
+    ];
+    const text = readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8');
+    expect(literals(text)).toEqual([]);
+    expect(text.match(/PASSWORD/g)!.length).toBeGreaterThan(10);
+    // A literal is noticed.
+    expect(literals(text.replace('NATS_PASSWORD_FILE: /run/secrets/nats_password', 'NATS_PASSWORD: hunter2'))).toEqual(['NATS_PASSWORD: hunter2']);
+    expect(literals(text.replace('nats://processor@nats', 'nats://processor:pw@nats'))).toHaveLength(1);
   });
 
   it('holds no plain-text passwords or secrets in any environment', () => {

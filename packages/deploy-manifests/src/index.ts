@@ -1,7 +1,16 @@
-export { buildManifests, CONFIG_MAP_NAME, SECRET_NAME, SECRET_PLACEHOLDER } from './manifests.ts';
+export { buildManifests, CONFIG_MAP_NAME, NATS_CONFIG_MAP_NAME, NATS_SECRET_NAME, SECRET_NAME, SECRET_PLACEHOLDER } from './manifests.ts';
 export type { Manifest, ManifestFile } from './manifests.ts';
 export { overlays, scalingFromConfig, defaultConfig, suiteVersion, SERVICES, OPS_PORTS } from './overlays.ts';
 export type { Overlay, Autoscaling, ResourceSettings } from './overlays.ts';
-export { renderAll, writeAll, overlayDir, K8S_DIR, NATS_PERMISSIONS_FILE, writeNatsPermissions } from './render.ts';
-export { NATS_NEEDS, natsPermissions, producerPermissions, natsPasswordVariable, renderNatsPermissions } from './nats-permissions.ts';
+export { renderAll, writeAll, overlayDir, K8S_DIR, NATS_CONFIG_FILE, NATS_PERMISSIONS_FILE, writeNatsPermissions } from './render.ts';
+export {
+  NATS_CONFIG_DIR,
+  NATS_NEEDS,
+  NATS_USERS,
+  natsPermissions,
+  producerPermissions,
+  natsPasswordVariable,
+  renderNatsPermissions,
+  renderNatsServerConfig,
+} from './nats-permissions.ts';
 export type { NatsNeeds, NatsPermissions } from './nats-permissions.ts';

@@ -2,7 +2,23 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { buildManifests, defaultConfig, K8S_DIR, overlayDir, overlays, renderAll, SECRET_PLACEHOLDER, SERVICES } from './index.ts';
+import {
+  buildManifests,
+  defaultConfig,
+  K8S_DIR,
+  NATS_CONFIG_FILE,
+  NATS_CONFIG_MAP_NAME,
+  NATS_PERMISSIONS_FILE,
+  NATS_SECRET_NAME,
+  NATS_USERS,
+  natsPasswordVariable,
+  overlayDir,
+  overlays,
+  renderAll,
+  SECRET_NAME,
+  SECRET_PLACEHOLDER,
+  SERVICES,
+} from './index.ts';
 
 const config = defaultConfig();
 const all = overlays(config);
@@ -73,11 +89,65 @@ describe('deploy manifests', () => {
         .flatMap((f) => onDisk(overlay, f))
         .filter((d) => d?.kind === 'Secret');
       expect(secrets.length).toBeGreaterThan(0);
+      expect(secrets.map((s) => s.metadata.name).sort()).toEqual([NATS_SECRET_NAME, SECRET_NAME].sort());
+      const keys: Record<string, string[]> = { [SECRET_NAME]: ['ADMIN_PASSWORD', 'DATABASE_PASSWORD', 'JWT_SECRET'], [NATS_SECRET_NAME]: NATS_USERS.map(natsPasswordVariable).sort() };
       for (const s of secrets) {
         expect(s.data).toBeUndefined();
-        expect(Object.keys(s.stringData).sort()).toEqual(['ADMIN_PASSWORD', 'DATABASE_PASSWORD', 'JWT_SECRET']);
+        expect(Object.keys(s.stringData).sort()).toEqual(keys[s.metadata.name as string]);
         for (const v of Object.values(s.stringData)) expect(v).toBe(SECRET_PLACEHOLDER);
       }
+    }
+  });
+
+  it('every service connects to NATS as its own user, with its password from the NATS Secret', () => {
+    for (const overlay of ['base', 'dev', 'prod']) {
+      expect(onDisk(overlay, 'configmap.yaml')[0].data.NATS_URL, 'no shared NATS_URL').toBeUndefined();
+      for (const s of SERVICES) {
+        const c = onDisk(overlay, `${s}.yaml`).find((d) => d.kind === 'Deployment').spec.template.spec.containers[0];
+        const env = (name: string) => c.env.filter((e: any) => e.name === name);
+        expect(env('NATS_URL'), `${overlay}/${s}`).toEqual([{ name: 'NATS_URL', value: `nats://${s}@nats:4222` }]);
+        expect(env('NATS_PASSWORD'), `${overlay}/${s}`).toEqual([
+          { name: 'NATS_PASSWORD', valueFrom: { secretKeyRef: { name: NATS_SECRET_NAME, key: natsPasswordVariable(s) } } },
+        ]);
+        // Only its own password: the NATS Secret is not imported whole.
+        expect(c.envFrom.map((e: any) => e.secretRef?.name).filter(Boolean)).toEqual([SECRET_NAME]);
+        // Every other secret-looking variable comes from a Secret too.
+        for (const e of c.env.filter((x: any) => /PASSWORD|SECRET/.test(x.name))) expect(e.valueFrom?.secretKeyRef, `${overlay}/${s} ${e.name}`).toBeDefined();
+      }
+    }
+  });
+
+  it('the NATS StatefulSet runs nats.conf with the permissions from a ConfigMap and the passwords from the Secret', () => {
+    for (const overlay of ['base', 'dev', 'prod']) {
+      const docs = onDisk(overlay, 'nats.yaml');
+      const cm = docs.find((d) => d.kind === 'ConfigMap' && d.metadata.name === NATS_CONFIG_MAP_NAME);
+      expect(cm.data['nats.conf']).toBe(readFileSync(NATS_CONFIG_FILE, 'utf8'));
+      expect(cm.data['permissions.conf']).toBe(readFileSync(NATS_PERMISSIONS_FILE, 'utf8'));
+      expect(cm.data['nats.conf']).toMatch(/^include \.\/permissions\.conf$/m);
+      const pod = docs.find((d) => d.kind === 'StatefulSet').spec.template.spec;
+      const c = pod.containers[0];
+      expect(c.args[0]).toBe('--config=/etc/nats/nats.conf');
+      // Still a 3-node cluster: the flags add the name, the cluster and the routes to the file's settings.
+      expect(c.args).toEqual(expect.arrayContaining(['--name=$(POD_NAME)', '--cluster_name=terminusa', '--cluster=nats://0.0.0.0:6222']));
+      expect(c.args.find((a: string) => a.startsWith('--routes=')).split(',')).toHaveLength(3);
+      expect(c.envFrom).toEqual([{ secretRef: { name: NATS_SECRET_NAME } }]);
+      expect(c.volumeMounts).toContainEqual({ name: 'config', mountPath: '/etc/nats', readOnly: true });
+      expect(pod.volumes).toEqual([{ name: 'config', configMap: { name: NATS_CONFIG_MAP_NAME } }]);
+      expect(docs.find((d) => d.kind === 'StatefulSet').spec.template.metadata.annotations['terminusa.io/nats-config-sha256']).toMatch(/^[0-9a-f]{64}$/);
+    }
+  });
+
+  it('no password literal in any rendered file', () => {
+    for (const [path, text] of renderAll(config)) {
+      expect(text, path).not.toMatch(/[a-z]+:\/\/[^/@\s"']*:[^/@\s"']*@/i);
+      // In the NATS permissions, every password is a variable of the server's environment.
+      for (const m of text.matchAll(/^\s*password:\s*(.*)$/gm)) expect(m[1], path).toMatch(/^\$TMON_NATS_PASSWORD_[A-Z_]+$/);
+    }
+    for (const file of [NATS_CONFIG_FILE, NATS_PERMISSIONS_FILE]) {
+      const text = readFileSync(file, 'utf8');
+      const passwords = [...text.matchAll(/^\s*password:\s*(.*)$/gm)].map((m) => m[1]);
+      expect(passwords.every((p) => /^\$TMON_NATS_PASSWORD_[A-Z_]+$/.test(p!)), file).toBe(true);
+      if (file === NATS_PERMISSIONS_FILE) expect(passwords).toHaveLength(NATS_USERS.length);
     }
   });
 });

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
 import { Ingress, NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
@@ -7,6 +8,7 @@ import type { IContainer, IProbe, ISecurityContext } from 'kubernetes-models/v1'
 import type { INetworkPolicyIngressRule } from 'kubernetes-models/networking.k8s.io/v1';
 import type { Config } from '@terminusa/config';
 import type { ServiceName } from '@terminusa/runtime';
+import { NATS_CLIENT_PORT, NATS_CONFIG_DIR, NATS_MONITOR_PORT, NATS_USERS, natsPasswordVariable, renderNatsPermissions, renderNatsServerConfig } from './nats-permissions.ts';
 import { OPS_PORTS, SERVICES, type Overlay } from './overlays.ts';
 
 /** Any rendered Kubernetes object: kubernetes-models objects validate against the API schemas. */
@@ -26,13 +28,18 @@ export interface ManifestFile {
 
 export const CONFIG_MAP_NAME = 'terminusa-config';
 export const SECRET_NAME = 'terminusa-secrets';
+/**
+ * The NATS users' passwords, `TMON_NATS_PASSWORD_<USER>`: all of them in the NATS server's environment, each
+ * service its own as NATS_PASSWORD. Apart from SECRET_NAME, which every service imports whole.
+ */
+export const NATS_SECRET_NAME = 'terminusa-nats-users';
+/** nats.conf and permissions.conf of the NATS StatefulSet (deploy/nats/). */
+export const NATS_CONFIG_MAP_NAME = 'nats-config';
 /** What the Secret template holds instead of real values; replace before applying. */
 export const SECRET_PLACEHOLDER = 'CHANGE_ME';
 const PART_OF = 'terminusa-monitoring';
 const NATS_REPLICAS = 3;
-const NATS_CLIENT_PORT = 4222;
 const NATS_CLUSTER_PORT = 6222;
-const NATS_MONITOR_PORT = 8222;
 
 function labels(component: string): Record<string, string> {
   return { 'app.kubernetes.io/name': component, 'app.kubernetes.io/part-of': PART_OF };
@@ -56,7 +63,7 @@ function configMap(o: Overlay, config: Readonly<Config>): ConfigMap {
   return new ConfigMap({
     metadata: meta(o, CONFIG_MAP_NAME, 'config'),
     data: {
-      NATS_URL: `nats://nats:${NATS_CLIENT_PORT}`,
+      // NATS_URL (with the service's own user) and NATS_PASSWORD are set per Deployment.
       DATABASE_URL: inCluster(config.database.url, 'postgres'),
       REDIS_URL: inCluster(config.redis.url, 'redis'),
       DATA_DIR: '/data',
@@ -68,16 +75,23 @@ function configMap(o: Overlay, config: Readonly<Config>): ConfigMap {
   });
 }
 
-function secret(o: Overlay): Secret {
-  return new Secret({
-    metadata: meta(o, SECRET_NAME, 'secrets'),
-    type: 'Opaque',
-    stringData: {
-      ADMIN_PASSWORD: SECRET_PLACEHOLDER,
-      JWT_SECRET: SECRET_PLACEHOLDER,
-      DATABASE_PASSWORD: SECRET_PLACEHOLDER,
-    },
-  });
+function secrets(o: Overlay): Secret[] {
+  return [
+    new Secret({
+      metadata: meta(o, SECRET_NAME, 'secrets'),
+      type: 'Opaque',
+      stringData: {
+        ADMIN_PASSWORD: SECRET_PLACEHOLDER,
+        JWT_SECRET: SECRET_PLACEHOLDER,
+        DATABASE_PASSWORD: SECRET_PLACEHOLDER,
+      },
+    }),
+    new Secret({
+      metadata: meta(o, NATS_SECRET_NAME, 'nats'),
+      type: 'Opaque',
+      stringData: Object.fromEntries(NATS_USERS.map((u) => [natsPasswordVariable(u), SECRET_PLACEHOLDER])),
+    }),
+  ];
 }
 
 const RESTRICTED: ISecurityContext = {
@@ -103,6 +117,9 @@ function deployment(o: Overlay, name: ServiceName, config: Readonly<Config>): De
     imagePullPolicy: 'IfNotPresent',
     env: [
       { name: 'SERVICE', value: name },
+      // Its own NATS user (deploy/nats/permissions.conf); the password is written into the URL by the config.
+      { name: 'NATS_URL', value: `nats://${name}@nats:${NATS_CLIENT_PORT}` },
+      { name: 'NATS_PASSWORD', valueFrom: { secretKeyRef: { name: NATS_SECRET_NAME, key: natsPasswordVariable(name) } } },
       // node-postgres reads the password from PGPASSWORD; DATABASE_URL carries none.
       { name: 'PGPASSWORD', valueFrom: { secretKeyRef: { name: SECRET_NAME, key: 'DATABASE_PASSWORD' } } },
     ],
@@ -229,6 +246,10 @@ function nats(o: Overlay): Manifest[] {
     { name: 'cluster', containerPort: NATS_CLUSTER_PORT, protocol: 'TCP' as const },
     { name: 'monitor', containerPort: NATS_MONITOR_PORT, protocol: 'TCP' as const },
   ];
+  const config = new ConfigMap({
+    metadata: meta(o, NATS_CONFIG_MAP_NAME, 'nats'),
+    data: { 'nats.conf': renderNatsServerConfig(), 'permissions.conf': renderNatsPermissions() },
+  });
   const client = new Service({
     metadata: meta(o, 'nats'),
     spec: { type: 'ClusterIP', selector: selector('nats'), ports: [{ name: 'client', port: NATS_CLIENT_PORT, targetPort: 'client', protocol: 'TCP' as const }] },
@@ -250,7 +271,8 @@ function nats(o: Overlay): Manifest[] {
       podManagementPolicy: 'Parallel',
       selector: { matchLabels: selector('nats') },
       template: {
-        metadata: { labels: labels('nats') },
+        // A change of nats.conf or permissions.conf rolls the pods, which read them only at start.
+        metadata: { labels: labels('nats'), annotations: { 'terminusa.io/nats-config-sha256': createHash('sha256').update(JSON.stringify(config.data)).digest('hex') } },
         spec: {
           terminationGracePeriodSeconds: 60,
           automountServiceAccountToken: false,
@@ -267,25 +289,31 @@ function nats(o: Overlay): Manifest[] {
               name: 'nats',
               image: 'nats:2.10-alpine',
               args: [
+                // JetStream on /data, monitoring and the users with their permissions (nats-server refuses a
+                // store_dir given twice); the flags add the server's name and the cluster.
+                `--config=${NATS_CONFIG_DIR}/nats.conf`,
                 '--name=$(POD_NAME)',
-                '--jetstream',
-                '--store_dir=/data',
-                `--http_port=${NATS_MONITOR_PORT}`,
                 '--cluster_name=terminusa',
                 `--cluster=nats://0.0.0.0:${NATS_CLUSTER_PORT}`,
                 // Every pod lists all three; a server drops the route to itself.
                 `--routes=${routes.join(',')}`,
               ],
               env: [{ name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }],
+              // TMON_NATS_PASSWORD_<USER> of every user, read by permissions.conf.
+              envFrom: [{ secretRef: { name: NATS_SECRET_NAME } }],
               ports: natsPorts,
               livenessProbe: { httpGet: { path: '/healthz?js-enabled-only=true', port: 'monitor' }, periodSeconds: 10, timeoutSeconds: 5 },
               readinessProbe: { httpGet: { path: '/healthz?js-server-only=true', port: 'monitor' }, periodSeconds: 10, timeoutSeconds: 5 },
               startupProbe: { httpGet: { path: '/healthz', port: 'monitor' }, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 90 },
               resources: { requests: { ...o.natsResources.requests }, limits: { ...o.natsResources.limits } },
               securityContext: RESTRICTED,
-              volumeMounts: [{ name: 'jetstream', mountPath: '/data' }],
+              volumeMounts: [
+                { name: 'jetstream', mountPath: '/data' },
+                { name: 'config', mountPath: NATS_CONFIG_DIR, readOnly: true },
+              ],
             },
           ],
+          volumes: [{ name: 'config', configMap: { name: NATS_CONFIG_MAP_NAME } }],
         },
       },
       volumeClaimTemplates: [
@@ -296,7 +324,7 @@ function nats(o: Overlay): Manifest[] {
       ],
     },
   });
-  return [client, headlessService, statefulSet, disruptionBudget(o, 'nats')];
+  return [config, client, headlessService, statefulSet, disruptionBudget(o, 'nats')];
 }
 
 /** Every manifest of one overlay, grouped into the files render writes. */
@@ -304,7 +332,7 @@ export function buildManifests(o: Overlay, config: Readonly<Config>): ManifestFi
   return [
     { file: 'namespace.yaml', objects: [namespace(o)] },
     { file: 'configmap.yaml', objects: [configMap(o, config)] },
-    { file: 'secret.yaml', objects: [secret(o)] },
+    { file: 'secret.yaml', objects: secrets(o) },
     ...SERVICES.map((name) => ({
       file: `${name}.yaml`,
       objects: [deployment(o, name, config), service(o, name, config), autoscaler(o, name), disruptionBudget(o, name)],
