@@ -165,11 +165,13 @@ class Params {
 }
 
 /**
- * One stretch as (group, bucket, value, min, max) rows. Rollup rows and the not yet folded rows of rollup_pending
- * are read in one statement (one snapshot), so a fold running meanwhile moves a row from one to the other unseen:
- * each row counts once. Raw samples already hold the pending rows, so the raw tier reads samples alone.
+ * One stretch as one JSON array of points per group, built by the server: parsing one JSON text costs the
+ * gateway's single thread far less than a row of five text fields per point. Rollup rows and the not yet
+ * folded rows of rollup_pending are read in one statement (one snapshot), so a fold running meanwhile moves a
+ * row from one to the other unseen: each row counts once. Raw samples already hold the pending rows, so the
+ * raw tier reads samples alone.
  */
-function segmentStatement(seg: HistorySegment, grouping: Grouping, agg: HistoryAgg, limit: number): { name: string; text: string; values: unknown[] } {
+function segmentStatement(seg: HistorySegment, grouping: Grouping, agg: HistoryAgg, limit: number): { name?: string; text: string; values: unknown[] } {
   const p = new Params();
   const ids = p.add(grouping.ids);
   const groups = p.add(grouping.group);
@@ -186,22 +188,30 @@ function segmentStatement(seg: HistorySegment, grouping: Grouping, agg: HistoryA
         ];
   // Counts are summed as float8 (exact to 2^53) and times taken with date_part: numeric arithmetic would double the cost.
   const value = { avg: 'sum(p.sum) / sum(p.count::float8)', min: 'min(p.min)', max: 'max(p.max)', sum: 'sum(p.sum)' }[agg];
-  // Each group's points come back as one JSON array built by the server: parsing one JSON text is far cheaper
-  // for the gateway than a row (and five text fields) per point.
   const point = seg.step ? 'json_build_array(ts, value, min, max)' : 'json_build_array(ts, value)';
+  const pointRows = `SELECT sel.g, round(date_part('epoch', p.b) * 1000) AS ts, ${value} AS value, min(p.min) AS min, max(p.max) AS max
+      FROM parts p JOIN sel ON sel.id = p.series_id
+     GROUP BY sel.g, p.b
+     ORDER BY sel.g, p.b
+     LIMIT ${p.add(limit)}`;
   const text = `WITH sel AS (SELECT * FROM unnest(${ids}::bigint[], ${groups}::int[]) AS t(id, g)),
     parts AS (${parts.join('\n UNION ALL ')}),
-    points AS (
-      SELECT sel.g, round(date_part('epoch', p.b) * 1000) AS ts, ${value} AS value, min(p.min) AS min, max(p.max) AS max
-        FROM parts p JOIN sel ON sel.id = p.series_id
-       GROUP BY sel.g, p.b
-       ORDER BY sel.g, p.b
-       LIMIT ${p.add(limit)}
-    )
+    points AS (${pointRows})
     SELECT g, json_agg(${point} ORDER BY ts)::text AS points FROM points GROUP BY g`;
-  // A handful of statement shapes (tier × step × aggregation) serve every query: named, each connection
-  // parses and plans each shape once instead of on every request.
-  return { name: `history-${createHash('sha1').update(text).digest('hex').slice(0, 20)}`, text, values: p.values };
+  // A read of one series (a dashboard panel, asked again and again) is a named statement, so each connection
+  // plans its shape once: planning costs about as much as running it. A read of many series is planned for its
+  // ids and range every time, because the generic plan PostgreSQL would settle on reads 100 series several
+  // times slower.
+  const name = grouping.ids.length === 1 ? `history-${createHash('sha1').update(text).digest('hex').slice(0, 20)}` : undefined;
+  return { ...(name ? { name } : {}), text, values: p.values };
+}
+
+/** Reads one stretch: the points of each of `groups` groups. */
+async function readSegment(pool: pg.Pool, statement: { name?: string; text: string; values: unknown[] }, groups: number): Promise<HistoryPoint[][]> {
+  const points: HistoryPoint[][] = Array.from({ length: groups }, () => []);
+  const { rows } = await pool.query<{ g: number; points: string }>(statement);
+  for (const r of rows) points[r.g] = JSON.parse(r.points) as HistoryPoint[];
+  return points;
 }
 
 /** Points a plan answers with: buckets per answered series, raw stretches counted (up to `limit`). */
@@ -217,7 +227,7 @@ async function estimatePoints(pool: pg.Pool, segments: readonly HistorySegment[]
     if (seg.step || points > q.maxPoints) continue;
     // Raw has no fixed rate, so its rows are counted, never more than it takes to know they are too many.
     const { rows } = await pool.query<{ n: number }>({
-      name: 'history-count-raw',
+      ...(grouping.ids.length === 1 ? { name: 'history-count-raw' } : {}),
       text: 'SELECT count(*)::int AS n FROM (SELECT 1 FROM samples WHERE series_id = ANY($1::bigint[]) AND ts >= $2 AND ts < $3 LIMIT $4) x',
       values: [grouping.ids, new Date(seg.start), new Date(seg.end), q.maxPoints - points + 1],
     });
@@ -251,6 +261,7 @@ function validate(q: HistoryQuery): void {
 export async function queryHistory(pool: pg.Pool, q: HistoryQuery): Promise<HistoryAnswer> {
   validate(q);
   const now = q.now ?? Date.now();
+  // Named: its generic plan (the name index, then the tags) is the right one for any name and filter.
   const { rows: found } = await pool.query<{ id: string; tags: Record<string, string> }>({
     name: 'history-series',
     text: 'SELECT id, tags FROM series WHERE name = $1 AND tags @> $2::jsonb ORDER BY key',
@@ -267,14 +278,9 @@ export async function queryHistory(pool: pg.Pool, q: HistoryQuery): Promise<Hist
   }
   const agg = q.agg ?? 'avg';
   // Stretches split the rows by time, so reading them in separate statements, in parallel, still counts each row once.
-  const results = found.length === 0 ? [] : await Promise.all(segments.map((seg) => pool.query<{ g: number; points: string }>(segmentStatement(seg, grouping, agg, q.maxPoints + 1))));
-  const points: HistoryPoint[][] = grouping.tags.map(() => []);
-  for (const result of results) {
-    for (const r of result.rows) {
-      const into = points[r.g]!;
-      for (const p of JSON.parse(r.points) as HistoryPoint[]) into.push(p);
-    }
-  }
+  // Stretches are read in parallel, then joined in time order.
+  const read = found.length === 0 ? [] : await Promise.all(segments.map((seg) => readSegment(pool, segmentStatement(seg, grouping, agg, q.maxPoints + 1), grouping.tags.length)));
+  const points: HistoryPoint[][] = grouping.tags.map((_, g) => read.flatMap((stretch) => stretch[g]!));
   let room = q.maxPoints;
   let truncated = false;
   const series: HistoryAnswer['series'] = [];
