@@ -82,6 +82,14 @@ describe('deploy manifests', () => {
     }
   });
 
+  it('applies no Secret: the templates stay out of the kustomization, so a forgotten Secret stops the pods rather than a placeholder becoming the password', () => {
+    for (const overlay of ['base', 'dev', 'prod']) {
+      const { resources } = onDisk(overlay, 'kustomization.yaml')[0];
+      expect(resources).not.toContain('secret.template.yaml');
+      for (const file of resources as string[]) expect(onDisk(overlay, file).filter((d) => d?.kind === 'Secret'), `${overlay}/${file}`).toEqual([]);
+    }
+  });
+
   it('no Secret holds a real value', () => {
     for (const overlay of ['base', 'dev', 'prod']) {
       const secrets = readdirSync(join(K8S_DIR, overlayDir(overlay as 'base')))

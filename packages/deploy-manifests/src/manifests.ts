@@ -24,6 +24,8 @@ export interface Manifest {
 export interface ManifestFile {
   readonly file: string;
   readonly objects: readonly Manifest[];
+  /** A template to fill in and apply by hand, never part of `kubectl apply -k` (the Secrets' placeholders). */
+  readonly template?: boolean;
 }
 
 export const CONFIG_MAP_NAME = 'terminusa-config';
@@ -332,7 +334,9 @@ export function buildManifests(o: Overlay, config: Readonly<Config>): ManifestFi
   return [
     { file: 'namespace.yaml', objects: [namespace(o)] },
     { file: 'configmap.yaml', objects: [configMap(o, config)] },
-    { file: 'secret.yaml', objects: secrets(o) },
+    // Applied with the rest, the placeholders would become the passwords: a Deployment whose Secret was
+    // not created on purpose must fail to start instead.
+    { file: 'secret.template.yaml', objects: secrets(o), template: true },
     ...SERVICES.map((name) => ({
       file: `${name}.yaml`,
       objects: [deployment(o, name, config), service(o, name, config), autoscaler(o, name), disruptionBudget(o, name)],

@@ -25,7 +25,7 @@ export function renderAll(config: Readonly<Config> = defaultConfig()): Map<strin
     for (const { file, objects } of files) {
       out.set(join(dir, file), HEADER + objects.map((o) => toYaml(o.toJSON())).join('---\n'));
     }
-    const kustomization = { apiVersion: 'kustomize.config.k8s.io/v1beta1', kind: 'Kustomization', resources: files.map((f) => f.file) };
+    const kustomization = { apiVersion: 'kustomize.config.k8s.io/v1beta1', kind: 'Kustomization', resources: files.filter((f) => !f.template).map((f) => f.file) };
     out.set(join(dir, 'kustomization.yaml'), HEADER + toYaml(kustomization));
   }
   return out;
