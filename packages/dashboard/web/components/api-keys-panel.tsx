@@ -1,31 +1,14 @@
-import { useEffect, useState } from 'preact/hooks';
-import { ApiError } from '../api-client.ts';
+import { useState } from 'preact/hooks';
 import type { ApiKey, Role } from '../api-types.ts';
 import { useDashboard } from '../dashboard-context.ts';
 import { formatTime } from '../format-value.ts';
+import { useListing } from '../use-listing.ts';
 
 /** API keys: list, create (the secret is shown once), revoke (`/api-keys`, admin only). */
 export function ApiKeysPanel() {
   const { api } = useDashboard();
-  const [keys, setKeys] = useState<ApiKey[]>([]);
+  const { items: keys, error, act } = useListing<ApiKey>('/api-keys', 'apiKeys');
   const [secret, setSecret] = useState('');
-  const [error, setError] = useState('');
-  const [version, setVersion] = useState(0);
-  useEffect(() => {
-    api
-      .get<{ apiKeys: ApiKey[] }>('/api-keys')
-      .then((a) => setKeys(a.apiKeys))
-      .catch((err: Error) => setError(err.message));
-  }, [api, version]);
-  const act = async (call: () => Promise<unknown>) => {
-    try {
-      await call();
-      setError('');
-      setVersion((v) => v + 1);
-    } catch (err) {
-      setError(err instanceof ApiError ? err.detail : String(err));
-    }
-  };
   const create = (event: SubmitEvent) => {
     event.preventDefault();
     const form = event.currentTarget as HTMLFormElement;

@@ -1,30 +1,14 @@
-import { useEffect, useState } from 'preact/hooks';
-import { ApiError } from '../api-client.ts';
 import type { Silence } from '../api-types.ts';
 import { useDashboard } from '../dashboard-context.ts';
 import { formatTime } from '../format-value.ts';
 import { hasRole } from '../session.ts';
+import { useListing } from '../use-listing.ts';
 
 /** Silences that have not ended, each expirable by operators and admins; `version` reloads the list. */
 export function SilenceList({ version }: { version: number }) {
   const { api, session } = useDashboard();
-  const [silences, setSilences] = useState<Silence[]>([]);
-  const [error, setError] = useState('');
-  const [reload, setReload] = useState(0);
-  useEffect(() => {
-    api
-      .get<{ silences: Silence[] }>('/silences')
-      .then((a) => setSilences(a.silences))
-      .catch((err: Error) => setError(err.message));
-  }, [api, version, reload]);
-  const expire = async (id: string) => {
-    try {
-      await api.delete(`/silences/${id}`);
-      setReload((r) => r + 1);
-    } catch (err) {
-      setError(err instanceof ApiError ? err.detail : String(err));
-    }
-  };
+  const { items: silences, error, act } = useListing<Silence>('/silences', 'silences', version);
+  const expire = (id: string) => act(() => api.delete(`/silences/${id}`));
   return (
     <section class="card" aria-labelledby="silences-title">
       <h2 id="silences-title">Silences</h2>

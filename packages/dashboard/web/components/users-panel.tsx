@@ -1,32 +1,14 @@
-import { useEffect, useState } from 'preact/hooks';
-import { ApiError } from '../api-client.ts';
 import type { Role, User } from '../api-types.ts';
 import { useDashboard } from '../dashboard-context.ts';
 import { formatTime } from '../format-value.ts';
+import { useListing } from '../use-listing.ts';
 
 const ROLES: Role[] = ['viewer', 'operator', 'admin'];
 
 /** Users: list, create, change role, disable or enable (`/users`, admin only). */
 export function UsersPanel() {
   const { api } = useDashboard();
-  const [users, setUsers] = useState<User[]>([]);
-  const [error, setError] = useState('');
-  const [version, setVersion] = useState(0);
-  useEffect(() => {
-    api
-      .get<{ users: User[] }>('/users')
-      .then((a) => setUsers(a.users))
-      .catch((err: Error) => setError(err.message));
-  }, [api, version]);
-  const act = async (call: () => Promise<unknown>) => {
-    try {
-      await call();
-      setError('');
-      setVersion((v) => v + 1);
-    } catch (err) {
-      setError(err instanceof ApiError ? err.detail : String(err));
-    }
-  };
+  const { items: users, error, act } = useListing<User>('/users', 'users');
   const create = (event: SubmitEvent) => {
     event.preventDefault();
     const form = event.currentTarget as HTMLFormElement;
