@@ -240,7 +240,8 @@ describe('the dashboard served by the gateway', () => {
     await page.keyboard.press('Tab');
     await page.keyboard.press('Enter');
     await page.getByRole('heading', { name: 'Explorer', level: 1 }).waitFor();
-    await expect(page.evaluate(() => (globalThis as any).document.activeElement?.id)).resolves.toBe('content');
+    // Focus moves to the new page's content once it has rendered (an effect after the render, so wait for it).
+    await page.waitForFunction(() => (globalThis as any).document.activeElement?.id === 'content', undefined, { timeout: 5_000 });
   });
 
   it('loads without violating the content security policy', () => {
