@@ -280,7 +280,10 @@ export async function queryHistory(pool: pg.Pool, q: HistoryQuery): Promise<Hist
   // Stretches split the rows by time, so reading them in separate statements, in parallel, still counts each row once.
   // Stretches are read in parallel, then joined in time order.
   const read = found.length === 0 ? [] : await Promise.all(segments.map((seg) => readSegment(pool, segmentStatement(seg, grouping, agg, q.maxPoints + 1), grouping.tags.length)));
-  const points: HistoryPoint[][] = grouping.tags.map((_, g) => read.flatMap((stretch) => stretch[g]!));
+  const points: HistoryPoint[][] = grouping.tags.map((_, g) => {
+    const parts = read.map((stretch) => stretch[g]!).filter((part) => part.length > 0);
+    return parts.length === 1 ? parts[0]! : ([] as HistoryPoint[]).concat(...parts);
+  });
   let room = q.maxPoints;
   let truncated = false;
   const series: HistoryAnswer['series'] = [];
