@@ -1,13 +1,11 @@
-import type { Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import express, { Router } from 'express';
 import { connect, type NatsConnection } from 'nats';
 import { Bus, CALLS, type ArchiveEntry } from '@terminusa/bus';
 import { createTestNamespace, type TestNamespace } from '@terminusa/testkit';
 import type { Role } from '../auth/principal.ts';
 import { ServiceCaller } from '../http/call-service.ts';
-import { sendProblem } from '../http/problem.ts';
-import { mountRoutes, type AuditSink } from '../http/route.ts';
+import type { AuditSink } from '../http/route.ts';
+import { serveRoutes, TEST_ROLE_HEADER, type RoutesUnderTest } from '../http/routes-under-test.ts';
 import { backupRoutes } from './backup-routes.ts';
 
 const ENTRY: ArchiveEntry = { tier: '1m', file: '1m/20260101T000000Z_20260102T000000Z.tsv.gz', from: 1767225600000, to: 1767312000000, rows: 42, bytes: 900, archivedAt: '2026-01-03T00:00:00.000Z' };
@@ -15,7 +13,7 @@ const ENTRY: ArchiveEntry = { tier: '1m', file: '1m/20260101T000000Z_20260102T00
 let ns: TestNamespace;
 let nc: NatsConnection;
 let bus: Bus;
-let server: Server;
+let server: RoutesUnderTest;
 let base: string;
 const audited: Parameters<AuditSink>[0][] = [];
 const loads: unknown[] = [];
@@ -25,26 +23,11 @@ beforeAll(async () => {
   ns = await createTestNamespace();
   nc = await connect({ servers: ns.config.nats.url });
   bus = new Bus(nc, ns.config.nats.prefix);
-  const app = express();
-  app.use(express.json());
-  const router = Router();
-  mountRoutes(
-    router,
-    backupRoutes(new ServiceCaller(bus, 1000)),
-    async (req, res) => {
-      const role = req.get('x-test-role') as Role | undefined;
-      if (!role) return void sendProblem(res, 401, 'no credential');
-      return { kind: 'user', subject: `${role}-user`, role, id: 'test' };
-    },
-    async (entry) => void audited.push(entry),
-  );
-  app.use(router);
-  server = app.listen(0, '127.0.0.1');
-  await new Promise((r) => server.once('listening', r));
-  base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  server = await serveRoutes(backupRoutes(new ServiceCaller(bus, 1000)), async (entry) => void audited.push(entry));
+  base = server.base;
 });
 afterAll(async () => {
-  server?.close();
+  await server?.close();
   await nc?.close();
   await ns?.cleanup();
 });
@@ -52,7 +35,7 @@ afterAll(async () => {
 async function call(method: string, path: string, role: Role | undefined, body?: unknown) {
   const res = await fetch(`${base}${path}`, {
     method,
-    headers: { 'content-type': 'application/json', ...(role ? { 'x-test-role': role } : {}) },
+    headers: { 'content-type': 'application/json', ...(role ? { [TEST_ROLE_HEADER]: role } : {}) },
     ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
   });
   return { status: res.status, type: res.headers.get('content-type') ?? '', body: (await res.json()) as any };

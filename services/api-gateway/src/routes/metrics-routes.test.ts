@@ -1,18 +1,15 @@
-import type { Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import express, { Router } from 'express';
 import type pg from 'pg';
 import { createPool, migrate } from '@terminusa/database';
 import { PgSampleStore } from '@terminusa/metric-store';
 import { createTestNamespace, type TestNamespace } from '@terminusa/testkit';
 import type { Role } from '../auth/principal.ts';
-import { sendProblem } from '../http/problem.ts';
-import { mountRoutes } from '../http/route.ts';
+import { serveRoutes, TEST_ROLE_HEADER, type RoutesUnderTest } from '../http/routes-under-test.ts';
 import { metricsRoutes } from './metrics-routes.ts';
 
 let ns: TestNamespace;
 let pool: pg.Pool;
-let server: Server;
+let server: RoutesUnderTest;
 let base: string;
 
 /** The metric routes mounted as the gateway mounts them, over a sample store in the test's schema. */
@@ -28,31 +25,17 @@ beforeAll(async () => {
     { name: 'system_cpu_usage_percent', value: 40, ts, tags: { host: 'a' } },
     { name: 'queue:depth', value: 3, ts, tags: {} },
   ]);
-  const app = express();
-  const router = Router();
-  mountRoutes(
-    router,
-    metricsRoutes({ history } as unknown as Parameters<typeof metricsRoutes>[0]),
-    async (req, res) => {
-      const role = req.get('x-test-role') as Role | undefined;
-      if (!role) return void sendProblem(res, 401, 'no credential');
-      return { kind: 'user', subject: `${role}-user`, role, id: 'test' };
-    },
-    async () => undefined,
-  );
-  app.use(router);
-  server = app.listen(0, '127.0.0.1');
-  await new Promise((r) => server.once('listening', r));
-  base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  server = await serveRoutes(metricsRoutes({ history } as unknown as Parameters<typeof metricsRoutes>[0]));
+  base = server.base;
 });
 afterAll(async () => {
-  server?.close();
+  await server?.close();
   await pool?.end();
   await ns?.cleanup();
 });
 
 async function names(query: string, role: Role | 'none' = 'viewer') {
-  const res = await fetch(`${base}/metrics/names${query}`, { headers: role === 'none' ? {} : { 'x-test-role': role } });
+  const res = await fetch(`${base}/metrics/names${query}`, { headers: role === 'none' ? {} : { [TEST_ROLE_HEADER]: role } });
   return { status: res.status, body: (await res.json()) as any };
 }
 
