@@ -1,33 +1,24 @@
-import { useEffect, useState } from 'preact/hooks';
-import { ApiError } from '../api-client.ts';
+import { useState } from 'preact/hooks';
 import type { BackupSummary } from '../api-types.ts';
 import { useDashboard } from '../dashboard-context.ts';
 import { formatTime, formatValue } from '../format-value.ts';
+import { useListing } from '../use-listing.ts';
 
 /** Backups: list, start one now, verify one (`/backups`, admin only; each a call to the backup service). */
 export function BackupsPanel() {
   const { api } = useDashboard();
-  const [backups, setBackups] = useState<BackupSummary[]>([]);
+  const [reload, setReload] = useState(0);
+  const { items: backups, error, act } = useListing<BackupSummary>('/backups', 'backups', reload);
   const [kind, setKind] = useState<'full' | 'incremental'>('full');
   const [status, setStatus] = useState('');
-  const [error, setError] = useState('');
-  const [version, setVersion] = useState(0);
-  useEffect(() => {
-    api
-      .get<{ backups: BackupSummary[] }>('/backups')
-      .then((a) => setBackups(a.backups))
-      .catch((err: Error) => setError(err instanceof ApiError ? err.detail : err.message));
-  }, [api, version]);
+  // The status line says what is under way, then what came of it; a failure shows as the listing's error.
   const run = async (what: string, call: () => Promise<string>) => {
     setStatus(`${what}…`);
-    setError('');
-    try {
-      setStatus(await call());
-      setVersion((v) => v + 1);
-    } catch (err) {
-      setStatus('');
-      setError(err instanceof ApiError ? err.detail : String(err));
-    }
+    let outcome = '';
+    await act(async () => {
+      outcome = await call();
+    });
+    setStatus(outcome);
   };
   const start = () => run(`starting a ${kind} backup`, async () => `backup queued as job ${(await api.post<{ jobId: string }>('/backups', { kind })).jobId}`);
   const verify = (id: string) =>
@@ -49,7 +40,7 @@ export function BackupsPanel() {
         <button type="button" onClick={() => void start()}>
           Start backup
         </button>
-        <button type="button" class="secondary" onClick={() => setVersion((v) => v + 1)}>
+        <button type="button" class="secondary" onClick={() => setReload((r) => r + 1)}>
           Reload list
         </button>
       </div>
