@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from 'nats';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { startSuite, waitFor, type RunningSuite } from '@terminusa/testkit';
+import { startSuite, STARTUP_MS, waitFor, type RunningSuite } from '@terminusa/testkit';
 
 const ARTIFACTS = join(process.cwd(), 'test-artifacts');
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
@@ -73,7 +73,7 @@ beforeAll(async () => {
     20_000,
     'host history stored',
   );
-}, 120_000);
+}, STARTUP_MS + 30_000);
 
 afterAll(async () => {
   await browser?.close();

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser } from 'playwright-core';
-import { startSuite, waitFor, type RunningSuite } from '@terminusa/testkit';
+import { startSuite, STARTUP_MS, waitFor, type RunningSuite } from '@terminusa/testkit';
 
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
 
@@ -11,7 +11,7 @@ let browser: Browser;
 beforeAll(async () => {
   suite = await startSuite({ services: [], env: { TMON_AUTH__TOKEN_EXPIRY: '65', TMON_AUTH__REFRESH_WINDOW: '62', LOG_LEVEL: 'warn' } });
   browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
-}, 120_000);
+}, STARTUP_MS + 30_000);
 
 afterAll(async () => {
   await browser?.close();

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from 'nats';
 import pg from 'pg';
-import { freePort, startSuite, waitFor, type RunningSuite } from '@terminusa/testkit';
+import { freePort, startSuite, STARTUP_MS, waitFor, type RunningSuite } from '@terminusa/testkit';
 
 /** The real binary, as a user runs it. */
 const TMON = join(process.cwd(), 'packages', 'cli', 'bin', 'tmon.mjs');
@@ -67,7 +67,7 @@ beforeAll(async () => {
   suite = await startSuite({ services: ['processor', 'storage', 'alert-manager', 'backup'] });
   nc = await connect({ servers: suite.ns.config.nats.url });
   expect((await suite.api('/users', { method: 'POST', body: JSON.stringify({ ...VIEWER, role: 'viewer' }) })).status).toBe(201);
-}, 90_000);
+}, STARTUP_MS + 30_000);
 
 afterAll(async () => {
   if (suite) {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from 'nats';
 import { SMTPServer } from 'smtp-server';
-import { createTestNamespace, freePort, startServiceProcess, waitFor, type ServiceProcess, type TestNamespace } from '@terminusa/testkit';
+import { createTestNamespace, freePort, startServiceProcess, STARTUP_MS, waitFor, type ServiceProcess, type TestNamespace } from '@terminusa/testkit';
 
 const ADMIN_PASSWORD = 'alerting-e2e-password-7';
 const WEBHOOK_SECRET = 'webhook-secret-for-the-e2e-test';
@@ -116,11 +116,11 @@ beforeAll(async () => {
   await waitFor(async () => {
     const body = (await (await fetch(`${base}/health`)).json()) as { services: Record<string, { instances: number }> };
     return body.services['alert-manager']!.instances === 1 && body.services.processor!.instances === 1 ? true : undefined;
-  }, 60_000, 'alert-manager, processor and gateway up', 250);
+  }, STARTUP_MS, 'alert-manager, processor and gateway up', 250);
   const login = await fetch(`${base}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD }) });
   token = ((await login.json()) as { token: string }).token;
   await waitFor(async () => ((await api('/rules')).body.rules.length === 10 ? true : undefined), 10_000, 'rules loaded');
-}, 90_000);
+}, STARTUP_MS + 30_000);
 
 afterAll(async () => {
   for (const p of procs) p.kill('SIGKILL');

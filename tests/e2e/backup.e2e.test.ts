@@ -2,7 +2,7 @@ import { readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { createTestNamespace, freePort, startServiceProcess, waitFor, type ServiceProcess, type TestNamespace } from '@terminusa/testkit';
+import { createTestNamespace, freePort, startServiceProcess, STARTUP_MS, waitFor, type ServiceProcess, type TestNamespace } from '@terminusa/testkit';
 
 const ADMIN_PASSWORD = 'backup-e2e-password-42';
 let ns: TestNamespace;
@@ -34,14 +34,14 @@ beforeAll(async () => {
     return body.services.backup!.instances === 2 && body.services.storage!.instances === 1 && body.services.processor!.instances === 1 && body.services['alert-manager']!.instances === 1
       ? true
       : undefined;
-  }, 60_000, 'two backup replicas, storage, processor and alert-manager up', 250);
+  }, STARTUP_MS, 'two backup replicas, storage, processor and alert-manager up', 250);
   const login = await fetch(`${base}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD }) });
   adminToken = ((await login.json()) as { token: string }).token;
   const created = await api('/users', adminToken, { method: 'POST', body: JSON.stringify({ username: 'viewer-bob', password: 'viewer-bob-password', role: 'viewer' }) });
   expect(created.status).toBe(201);
   const viewerLogin = await fetch(`${base}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'viewer-bob', password: 'viewer-bob-password' }) });
   viewerToken = ((await viewerLogin.json()) as { token: string }).token;
-}, 90_000);
+}, STARTUP_MS + 30_000);
 
 afterAll(async () => {
   for (const p of procs) p.kill('SIGKILL');

@@ -4,5 +4,5 @@ export { waitFor } from './wait-for.ts';
 export { startServiceProcess } from './service-process.ts';
 export type { ServiceProcess } from './service-process.ts';
 export { freePort } from './free-port.ts';
-export { startSuite } from './running-suite.ts';
+export { startSuite, STARTUP_MS } from './running-suite.ts';
 export type { RunningSuite, ServiceName, SuiteOptions } from './running-suite.ts';

@@ -3,6 +3,12 @@ import { freePort } from './free-port.ts';
 import { startServiceProcess, type ServiceProcess } from './service-process.ts';
 import { waitFor } from './wait-for.ts';
 
+/**
+ * How long tests wait for services started as processes to be up: the whole test suite starts dozens of
+ * them at once on two cores, each compiling its TypeScript at start, so a minute is sometimes not enough.
+ */
+export const STARTUP_MS = 150_000;
+
 /** The suite's services, as `services/<name>` names them. */
 export type ServiceName = 'collector' | 'processor' | 'storage' | 'alert-manager' | 'backup' | 'api-gateway';
 
@@ -55,7 +61,7 @@ export async function startSuite(options: SuiteOptions): Promise<RunningSuite> {
         const body = (await res.json()) as { services?: Record<string, { instances: number }> };
         return options.services.every((name) => (body.services?.[name]?.instances ?? 0) > 0) ? true : undefined;
       },
-      60_000,
+      STARTUP_MS,
       `gateway and ${options.services.join(', ')} discovered`,
       250,
     );
