@@ -8,8 +8,8 @@
  *    table with a (series_id, ts) b-tree index, 10,000 rows per COPY.
  * 2. Sustained load: processor and storage run as processes (`--replicas N` of each); 100-sample messages over
  *    10,000 series (`bench_ingest{series=i}`) are published with JetStream acks, BENCH_WINDOW in flight, for
- *    BENCH_SECONDS, as fast as the suite keeps up: publishing pauses while the pipeline's backlog (INGEST
- *    messages the processor has not acked + SAMPLES messages the storage has not acked) is at BENCH_MAX_PENDING.
+ *    BENCH_SECONDS, as fast as the suite keeps up: publishing pauses while the pipeline's backlog (messages
+ *    published whose samples the storage has not stored yet) is at BENCH_MAX_PENDING.
  *    After the publisher stops and the pipeline drained: stored vs published in PostgreSQL (lost, doubled),
  *    samples/s from the first publish to the last sample stored, publish-to-queryable latency, peak RSS, CPU%.
  * 3. Overload (BENCH_OVERLOAD=1, default): twice the measured rate for BENCH_OVERLOAD_SECONDS without backlog
@@ -349,7 +349,7 @@ async function main(): Promise<void> {
   const gate = () => monitor.backlog < MAX_PENDING;
 
   // Warm-up: every series is created once (INSERT INTO series), JITs and pools warm; then drained.
-  const warm = await publishPhase({ js, subject, factory, idPrefix, window: WINDOW, durationMs: 120_000, maxMessages: WARMUP_MESSAGES, gate });
+  const warm = await publishPhase({ js, subject, factory, idPrefix, window: WINDOW, durationMs: 120_000, maxMessages: WARMUP_MESSAGES, gate, onPublish: () => monitor.published() });
   const warmDrain = await monitor.drained(DRAIN_TIMEOUT_MS);
   if (!warmDrain.drained) throw new Error('the warm-up did not drain');
   let published = warm.acked;
@@ -363,7 +363,10 @@ async function main(): Promise<void> {
   const mainRss = new RssSampler(replicas);
   const main = await publishPhase({
     js, subject, factory, idPrefix, window: WINDOW, durationMs: SECONDS * 1000, gate,
-    onPublish: (msg, at) => probe.track('main', msg, at),
+    onPublish: (msg, at) => {
+      monitor.published();
+      probe.track('main', msg, at);
+    },
   });
   const mainCpuReport = mainCpu.stop();
   const mainActivity = await activity.stop();
@@ -387,7 +390,7 @@ async function main(): Promise<void> {
   log(`  sustained end to end: ${fmt(samplesPerS)} samples/s (${fmt(samplesPerS / SAMPLES_PER_MESSAGE)} messages/s) over ${fmt(e2eSeconds, 1)} s from the first publish to the last sample stored`);
   log(`  publish-to-queryable latency (${mainLatency.n} probes, ${probe.unseen('main')} unseen; poll every ${POLL_MS} ms, mean query ${fmt(probe.meanPollMs, 1)} ms; upper bounds): ` +
     `p50 ${fmt(mainLatency.p50)} ms, p90 ${fmt(mainLatency.p90)} ms, p99 ${fmt(mainLatency.p99)} ms, max ${fmt(mainLatency.max)} ms`);
-  log(`  stored samples/s, and backlog in messages (INGEST, before the processor + SAMPLES, before the storage), every 5 s:`);
+  log(`  stored samples/s, and backlog in messages (INGEST messages before the processor + SAMPLES messages, each a processor batch, before the storage), every 5 s:`);
   printTimeline(monitor.timeline, main.firstAt, lastStoredAt);
   const queued = meanBacklog(monitor.timeline, main.firstAt, main.stoppedAt);
   log(`  mean backlog while publishing: ${fmt(queued.ingest)} messages before the processor, ${fmt(queued.samples)} before the storage ` +

@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { ConsumerInfo, JetStreamManager } from 'nats';
 import type pg from 'pg';
 import { freePort, startServiceProcess, waitFor, type ServiceProcess, type TestNamespace } from '@terminusa/testkit';
-import { METRIC } from './ingest-load.ts';
+import { METRIC, SAMPLES_PER_MESSAGE } from './ingest-load.ts';
 
 const STOP_GRACE_MS = 10_000;
 
@@ -85,8 +85,19 @@ export class PipelineMonitor {
     this.timeline.push(point);
   }
 
+  private sent = 0;
+
+  /** Counts a message handed to the publisher. */
+  published(): void {
+    this.sent++;
+  }
+
+  /**
+   * Messages handed to the publisher whose samples are not stored yet. Counted in samples rather than from the
+   * consumers' pending counts, because a SAMPLES message carries a whole processor batch of ingest messages.
+   */
   get backlog(): number {
-    return this.latest.ingest + this.latest.samples;
+    return this.sent - this.latest.stored / SAMPLES_PER_MESSAGE;
   }
 
   /** Waits until both consumers have nothing left and the stored counter stopped moving; returns the last reading. */

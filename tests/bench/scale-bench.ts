@@ -131,12 +131,12 @@ async function main(): Promise<void> {
     const started = await startIngestReplicas(ns, pairs, replicas);
     const monitor = new PipelineMonitor(jsm, ns, started.filter((r) => r.proc.name === 'storage'));
     const gate = () => monitor.backlog < MAX_PENDING;
-    const warm = await publishPhase({ js, subject, factory, idPrefix, window: WINDOW, durationMs: 60_000, maxMessages: 2 * GROUPS, gate });
+    const warm = await publishPhase({ js, subject, factory, idPrefix, window: WINDOW, durationMs: 60_000, maxMessages: 2 * GROUPS, gate, onPublish: () => monitor.published() });
     published += warm.acked;
     if (!(await monitor.drained(DRAIN_TIMEOUT_MS)).drained) throw new Error(`the warm-up with ${pairs} pair(s) did not drain`);
     const before = await countStored(db);
     const cpu = new CpuSampler(cpuGroups(started));
-    const run = await publishPhase({ js, subject, factory, idPrefix, window: WINDOW, durationMs: SECONDS * 1000, gate });
+    const run = await publishPhase({ js, subject, factory, idPrefix, window: WINDOW, durationMs: SECONDS * 1000, gate, onPublish: () => monitor.published() });
     const cpuReport = cpu.stop();
     published += run.acked;
     const drain = await monitor.drained(DRAIN_TIMEOUT_MS);

@@ -21,7 +21,7 @@ afterAll(async () => {
   await ns.cleanup();
 });
 
-const batch = (i: number) => ({ source: 'test', samples: [{ name: 'm', value: i, ts: i, tags: {} }] });
+const batch = (i: number) => ({ parts: [{ id: `test:${i}`, source: 'test', samples: [{ name: 'm', value: i, ts: i, tags: {} }] }] });
 
 describe('Bus', () => {
   it('captures a core publish on the ingest subject in the INGEST stream', async () => {
@@ -42,9 +42,9 @@ describe('Bus', () => {
   });
 
   it('validates on receive and reports every wrong field', () => {
-    const decoded = bus.decode(SUBJECTS.samples, 'x', new TextEncoder().encode('{"source":"a","samples":[{"name":"m","value":"1","ts":1,"tags":{}}]}'));
+    const decoded = bus.decode(SUBJECTS.samples, 'x', new TextEncoder().encode('{"parts":[{"id":"a:1","source":"a","samples":[{"name":"m","value":"1","ts":1,"tags":{}}]}]}'));
     expect(decoded.ok).toBe(false);
-    if (!decoded.ok) expect(decoded.error.issues).toEqual([{ field: 'samples[0].value', reason: expect.stringContaining('expected number') }]);
+    if (!decoded.ok) expect(decoded.error.issues).toEqual([{ field: 'parts[0].samples[0].value', reason: expect.stringContaining('expected number') }]);
   });
 
   it('shares a durable consumer between replicas: each message handled once, a failed batch redelivered', async () => {
@@ -55,7 +55,7 @@ describe('Bus', () => {
         failOnce = false;
         throw new Error('simulated write failure');
       }
-      for (const m of msgs) seen[replica]!.push(bus.decode(SUBJECTS.samples, m.subject, m.data).ok ? (JSON.parse(new TextDecoder().decode(m.data)) as ReturnType<typeof batch>).samples[0]!.value : -1);
+      for (const m of msgs) seen[replica]!.push(bus.decode(SUBJECTS.samples, m.subject, m.data).ok ? (JSON.parse(new TextDecoder().decode(m.data)) as ReturnType<typeof batch>).parts[0]!.samples[0]!.value : -1);
     };
     const options = { maxBatch: 10, lingerMs: 5, retryDelayMs: 100, onError: () => undefined };
     const replicas = [await consumeBatches(bus, 'storage', handler(0), options), await consumeBatches(bus, 'storage', handler(1), options)];

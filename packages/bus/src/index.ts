@@ -8,6 +8,9 @@ export {
   IngestMessageSchema,
   SampleSchema,
   SampleBatchSchema,
+  SamplePartSchema,
+  isSampleBatch,
+  samplesOf,
   DeadLetterSchema,
   RejectionSchema,
   HealthReportSchema,
@@ -21,7 +24,8 @@ export {
   TAG_KEY,
   SOURCE,
 } from './schemas.ts';
-export type { IngestSample, Sample, SampleBatch, DeadLetter, Rejection, HealthReport, Alert, AlertEvent, GameEvent } from './schemas.ts';
+export type { IngestSample, Sample, SampleBatch, SamplePart, DeadLetter, Rejection, HealthReport, Alert, AlertEvent, GameEvent } from './schemas.ts';
+export { sampleBatchBodies } from './sample-batches.ts';
 export { ensureStreams, ensureConsumer } from './streams.ts';
 export type { ConsumerOptions } from './streams.ts';
 export { consumeBatches } from './batch-consumer.ts';

@@ -48,13 +48,62 @@ export const SampleSchema = z.strictObject({
 /** A normalized sample as it travels between processor, storage and alerting. */
 export type Sample = z.infer<typeof SampleSchema>;
 
-/** Body of `metrics.samples`: a normalized batch from one ingest message. */
-export const SampleBatchSchema = z.strictObject({
+/** The accepted samples of one ingest message, under that message's idempotency id. */
+export const SamplePartSchema = z.strictObject({
+  /** `<INGEST stream>:<seq>`: the same on every redelivery, so storage keeps each part once. */
+  id: z.string().min(1),
   source: z.string().regex(SOURCE),
   samples: z.array(SampleSchema),
 });
+/** The samples of one ingest message. */
+export type SamplePart = z.infer<typeof SamplePartSchema>;
+
+/**
+ * Body of `metrics.samples`: the accepted parts of a batch of ingest messages. One message per processed batch
+ * (split to fit the server's max payload) rather than one per ingest message, because every bus message costs
+ * the processor, the server and each consumer about as much as a hundred samples do.
+ */
+export const SampleBatchSchema = z.strictObject({
+  parts: z.array(SamplePartSchema).min(1),
+});
 /** A normalized batch. */
 export type SampleBatch = z.infer<typeof SampleBatchSchema>;
+
+/** The samples of every part of a batch, in order. */
+export function samplesOf(batch: SampleBatch): Sample[] {
+  return batch.parts.length === 1 ? batch.parts[0]!.samples : batch.parts.flatMap((p) => p.samples);
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function isSample(v: unknown): boolean {
+  if (!isPlainObject(v)) return false;
+  const { name, value, ts, tags } = v;
+  // With all four fields present below, four keys means no unknown one.
+  if (Object.keys(v).length !== 4) return false;
+  if (typeof name !== 'string' || !METRIC_NAME.test(name)) return false;
+  if (typeof value !== 'number' || !Number.isFinite(value) || !Number.isSafeInteger(ts)) return false;
+  if (!isPlainObject(tags)) return false;
+  for (const k in tags) if (typeof tags[k] !== 'string') return false;
+  return true;
+}
+
+/**
+ * A structural check that accepts only what `SampleBatchSchema` accepts, at a fraction of its cost per sample;
+ * whatever it declines is judged (and explained) by the schema. A property test holds the two together.
+ */
+export function isSampleBatch(v: unknown): v is SampleBatch {
+  if (!isPlainObject(v) || Object.keys(v).length !== 1 || !Array.isArray(v.parts) || v.parts.length === 0) return false;
+  for (const part of v.parts as unknown[]) {
+    if (!isPlainObject(part) || Object.keys(part).length !== 3) return false;
+    const { id, source, samples } = part;
+    if (typeof id !== 'string' || id.length === 0 || typeof source !== 'string' || !SOURCE.test(source) || !Array.isArray(samples)) return false;
+    for (const s of samples) if (!isSample(s)) return false;
+  }
+  return true;
+}
 
 /** One reason a message or sample was refused. */
 export const RejectionSchema = z.strictObject({

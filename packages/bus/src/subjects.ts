@@ -3,6 +3,7 @@ import {
   DeadLetterSchema,
   IngestMessageSchema,
   SampleBatchSchema,
+  isSampleBatch,
   HealthReportSchema,
   AlertEventSchema,
   DashboardNotificationSchema,
@@ -16,6 +17,8 @@ export interface SubjectDef<S extends z.ZodType, P extends string[]> {
   readonly filter: string;
   readonly build: (...params: P) => string;
   readonly schema: S;
+  /** A cheap check that accepts only what `schema` accepts, for subjects whose messages carry many items. */
+  readonly accepts?: (value: unknown) => boolean;
   readonly stream?: StreamName;
 }
 
@@ -49,7 +52,7 @@ export const SUBJECTS = {
     stream: 'INGEST',
   }),
   /** The processor forwards validated batches here. */
-  samples: subject({ filter: 'metrics.samples', build: () => 'metrics.samples', schema: SampleBatchSchema, stream: 'SAMPLES' }),
+  samples: subject({ filter: 'metrics.samples', build: () => 'metrics.samples', schema: SampleBatchSchema, accepts: isSampleBatch, stream: 'SAMPLES' }),
   /** Refused messages, kept with their reasons. */
   deadLetter: subject({
     filter: 'metrics.deadletter.>',

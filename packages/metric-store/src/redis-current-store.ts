@@ -12,21 +12,44 @@ export interface CurrentValue {
 
 // A redelivered or late batch must not overwrite a newer value, so the timestamp comparison happens in Redis.
 // A series seen for the first time is also added to one index set per tag, so a filtered read need not
-// parse every series of the metric. ARGV: ttl, then (field, ts, value) per key.
+// parse every series of the metric. Fields are read and written a chunk at a time (HMGET, HSET) rather than
+// one call each, which is most of a script's cost; chunks stay well below Lua's limit on unpacked values.
+// ARGV: ttl, then per key: its field count n and n × (field, ts, value).
 const UPDATE_SCRIPT = `
 local ttl = ARGV[1]
-local touched = {}
+local at = 2
+local CHUNK = 1000
 for i = 1, #KEYS do
-  local field, ts, value = ARGV[i*3-1], ARGV[i*3], ARGV[i*3+1]
-  local current = redis.call('HGET', KEYS[i], field)
-  if not current or tonumber(string.match(current, '^(%S+)')) <= tonumber(ts) then
-    if redis.call('HSET', KEYS[i], field, ts .. ' ' .. value) == 1 then
-      for k, v in pairs(cjson.decode(field)) do redis.call('SADD', KEYS[i] .. '|' .. k .. '=' .. v, field) end
+  local key = KEYS[i]
+  local n = tonumber(ARGV[at])
+  at = at + 1
+  for first = 0, n - 1, CHUNK do
+    local last = math.min(first + CHUNK, n) - 1
+    local fields = {}
+    for j = first, last do fields[#fields + 1] = ARGV[at + j * 3] end
+    local current = redis.call('HMGET', key, unpack(fields))
+    local writes = {}
+    local added = {}
+    for j = first, last do
+      local field, ts, value = ARGV[at + j * 3], ARGV[at + j * 3 + 1], ARGV[at + j * 3 + 2]
+      local seen = current[j - first + 1]
+      if not seen then
+        added[#added + 1] = field
+        writes[#writes + 1] = field
+        writes[#writes + 1] = ts .. ' ' .. value
+      elseif tonumber(string.match(seen, '^(%S+)')) <= tonumber(ts) then
+        writes[#writes + 1] = field
+        writes[#writes + 1] = ts .. ' ' .. value
+      end
+    end
+    if #writes > 0 then redis.call('HSET', key, unpack(writes)) end
+    for _, field in ipairs(added) do
+      for k, v in pairs(cjson.decode(field)) do redis.call('SADD', key .. '|' .. k .. '=' .. v, field) end
     end
   end
-  touched[KEYS[i]] = true
+  at = at + n * 3
+  redis.call('EXPIRE', key, ttl)
 end
-for key in pairs(touched) do redis.call('EXPIRE', key, ttl) end
 return 0
 `;
 
@@ -44,19 +67,21 @@ export class RedisCurrentStore {
 
   /** Records the newest sample of each series in `samples`. */
   async update(samples: readonly Sample[]): Promise<void> {
-    const latest = new Map<string, { field: string; sample: Sample }>();
+    const byName = new Map<string, Map<string, Sample>>();
     for (const sample of samples) {
+      let latest = byName.get(sample.name);
+      if (!latest) byName.set(sample.name, (latest = new Map()));
       const field = JSON.stringify(sortTags(sample.tags));
-      const id = `${sample.name}\u0000${field}`;
-      const seen = latest.get(id);
-      if (!seen || seen.sample.ts <= sample.ts) latest.set(id, { field, sample });
+      const seen = latest.get(field);
+      if (!seen || seen.ts <= sample.ts) latest.set(field, sample);
     }
-    if (latest.size === 0) return;
+    if (byName.size === 0) return;
     const keys: string[] = [];
-    const args: string[] = [String(this.ttlSeconds)];
-    for (const { field, sample } of latest.values()) {
-      keys.push(this.key(sample.name));
-      args.push(field, String(sample.ts), String(sample.value));
+    const args: (string | number)[] = [this.ttlSeconds];
+    for (const [name, latest] of byName) {
+      keys.push(this.key(name));
+      args.push(latest.size);
+      for (const [field, sample] of latest) args.push(field, sample.ts, sample.value);
     }
     await this.redis.eval(UPDATE_SCRIPT, keys.length, ...keys, ...args);
   }

@@ -1,7 +1,11 @@
-/** Tags sorted by key, so the same tag set always has the same identity. */
+/** Tags sorted by key, so the same tag set always has the same identity; tags already in order are returned as they are. */
 export function sortTags(tags: Readonly<Record<string, string>>): Record<string, string> {
+  const keys = Object.keys(tags);
+  let inOrder = true;
+  for (let i = 1; i < keys.length && inOrder; i++) inOrder = keys[i - 1]! < keys[i]!;
+  if (inOrder) return tags as Record<string, string>;
   const sorted: Record<string, string> = {};
-  for (const key of Object.keys(tags).sort()) sorted[key] = tags[key]!;
+  for (const key of keys.sort()) sorted[key] = tags[key]!;
   return sorted;
 }
 

@@ -104,5 +104,22 @@ describe('RedisCurrentStore', () => {
     expect(await store.read('idx_metric', { shard: '3' })).toEqual([{ name: 'idx_metric', tags: { region: 'eu', shard: '3' }, ts: 2000, value: 7 }]);
     expect(await redis.scard(`${ns.config.redis.prefix}current:idx_metric|shard=3`)).toBe(1);
   });
-});
 
+  it('updates thousands of series of one metric in one batch, older values in the same batch kept back', async () => {
+    const store = new RedisCurrentStore(redis, ns.config.redis.prefix, 60);
+    const pods = 2_500;
+    await store.update(Array.from({ length: pods }, (_, i) => sample('big_metric', 1000, i, { pod: String(i) })));
+    // Newer values for the even pods, an older one for every pod: only the newer ones may land.
+    await store.update([
+      ...Array.from({ length: pods / 2 }, (_, k) => sample('big_metric', 2000, 100_000 + 2 * k, { pod: String(2 * k) })),
+      ...Array.from({ length: pods }, (_, i) => sample('big_metric', 500, 1e6, { pod: String(i) })),
+      sample('other_metric', 1000, 1, {}),
+    ]);
+    const values = await store.read('big_metric', {});
+    expect(values).toHaveLength(pods);
+    const byPod = new Map(values.map((v) => [Number(v.tags.pod), v]));
+    for (let i = 0; i < pods; i++) expect(byPod.get(i)).toMatchObject(i % 2 === 0 ? { ts: 2000, value: 100_000 + i } : { ts: 1000, value: i });
+    expect(await store.read('big_metric', { pod: '2499' })).toEqual([{ name: 'big_metric', tags: { pod: '2499' }, ts: 1000, value: 2499 }]);
+    expect(await store.read('other_metric', {})).toEqual([{ name: 'other_metric', tags: {}, ts: 1000, value: 1 }]);
+  });
+});

@@ -6,3 +6,4 @@ export type { ServiceProcess } from './service-process.ts';
 export { freePort } from './free-port.ts';
 export { startSuite, STARTUP_MS } from './running-suite.ts';
 export type { RunningSuite, ServiceName, SuiteOptions } from './running-suite.ts';
+export { oneMistake, wrongValues } from './one-mistake.ts';

@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { Counter, Histogram } from 'prom-client';
 import { PgAlertStore, RedisAlertReader } from '@terminusa/alerting';
-import { CALLS, consumeBatches, ensureConsumer, SUBJECTS } from '@terminusa/bus';
+import { CALLS, consumeBatches, ensureConsumer, samplesOf, SUBJECTS } from '@terminusa/bus';
 import { openDatabase } from '@terminusa/database';
 import { runService } from '@terminusa/runtime';
 import { AlertStateCommands } from './evaluate/alert-state-commands.ts';
@@ -115,7 +115,7 @@ await runService({
         const end = evalSeconds.startTimer();
         const samples = messages.flatMap((m) => {
           const decoded = bus.decode(SUBJECTS.samples, m.subject, m.data);
-          return decoded.ok ? decoded.value.samples : [];
+          return decoded.ok ? samplesOf(decoded.value) : [];
         });
         evaluated.inc(await evaluateBatch(samples, rules.rules, state, config.alerts.levels));
         end();

@@ -27,18 +27,19 @@ function fieldLabel(field: string): string {
 
 /** Runs every message of a batch through the pipeline and routes the results; resolves once all are durable. */
 export function handleIngestBatch({ bus, logger, processMessage, workers, counters }: IngestBatchDeps): BatchHandler {
-  return (messages) =>
-    processConcurrently(messages, workers, async (msg) => {
-      const work: IngestWork = {
-        subject: bus.ns.relative(msg.subject) ?? msg.subject,
-        raw: msg.data,
-        receivedAt: Math.floor(msg.info.timestampNanos / 1e6),
-        seq: msg.seq,
-        rejections: [],
-      };
-      await processMessage(work);
+  return async (messages) => {
+    const works: IngestWork[] = messages.map((msg) => ({
+      subject: bus.ns.relative(msg.subject) ?? msg.subject,
+      raw: msg.data,
+      receivedAt: Math.floor(msg.info.timestampNanos / 1e6),
+      seq: msg.seq,
+      rejections: [],
+    }));
+    await processConcurrently(works, workers, async (work) => processMessage(work));
+    await routeResults(bus, logger, works);
+    for (const work of works) {
       counters.accepted(work.samples?.length ?? 0);
       for (const r of work.rejections) counters.rejected(fieldLabel(r.field));
-      await routeResults(bus, logger, msg, work);
-    });
+    }
+  };
 }

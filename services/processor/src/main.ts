@@ -49,6 +49,8 @@ await runService({
       }),
       {
         maxBatch: config.core.batchSize,
+        // Batches overlap, so one is validated while another waits for its JetStream acks.
+        concurrency: config.core.workers,
         lingerMs: 5,
         retryDelayMs: 1000,
         onError: (err, batch) => logger.error('processing failed; batch will be redelivered', { err, messages: batch.length }),

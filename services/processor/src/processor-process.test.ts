@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from 'nats';
 import { createTestNamespace, startServiceProcess, waitFor, type ServiceProcess, type TestNamespace } from '@terminusa/testkit';
-import { DeadLetterSchema, SampleBatchSchema, type DeadLetter, type Sample } from '@terminusa/bus';
+import { DeadLetterSchema, SampleBatchSchema, type DeadLetter, type SamplePart } from '@terminusa/bus';
 
 // The processor as a real process in its own namespace: game events in, counter samples out; bad input to the
 // dead-letter stream with its reasons.
@@ -9,15 +9,16 @@ let ns: TestNamespace;
 let proc: ServiceProcess;
 let nc: NatsConnection;
 let opsPort: number;
-const batches: { source: string; samples: Sample[] }[] = [];
+/** Every part (the samples of one ingest message) the processor forwarded. */
+const batches: SamplePart[] = [];
 const letters: DeadLetter[] = [];
 const encode = (value: unknown) => new TextEncoder().encode(typeof value === 'string' ? value : JSON.stringify(value));
 
-async function collect<T>(stream: string, parse: (data: Uint8Array) => T, into: T[]): Promise<void> {
+async function collect<T>(stream: string, parse: (data: Uint8Array) => T[], into: T[]): Promise<void> {
   const consumer = await nc.jetstream().consumers.get(stream);
   const messages = await consumer.consume();
   void (async () => {
-    for await (const m of messages) into.push(parse(m.data));
+    for await (const m of messages) into.push(...parse(m.data));
   })();
 }
 
@@ -31,8 +32,8 @@ beforeAll(async () => {
   }, 30_000, 'the processor to start', 100);
   nc = await connect({ servers: ns.config.nats.url });
   const decode = (data: Uint8Array) => JSON.parse(new TextDecoder().decode(data)) as unknown;
-  await collect(`${ns.id}_SAMPLES`, (d) => SampleBatchSchema.parse(decode(d)), batches);
-  await collect(`${ns.id}_DEADLETTER`, (d) => DeadLetterSchema.parse(decode(d)), letters);
+  await collect(`${ns.id}_SAMPLES`, (d) => SampleBatchSchema.parse(decode(d)).parts, batches);
+  await collect(`${ns.id}_DEADLETTER`, (d) => [DeadLetterSchema.parse(decode(d))], letters);
 }, 60_000);
 
 afterAll(async () => {

@@ -1,6 +1,10 @@
-import { SUBJECTS, type Bus, type DeadLetter, type JsMsg } from '@terminusa/bus';
+import { createHash } from 'node:crypto';
+import { SUBJECTS, sampleBatchBodies, type Bus, type DeadLetter, type SamplePart } from '@terminusa/bus';
 import type { Logger } from '@terminusa/runtime';
 import type { IngestWork } from './pipeline/index.ts';
+
+/** Room left in a message for the headers JetStream adds to a publish. */
+const HEADER_ROOM = 4096;
 
 /** Decoded raw bytes for the dead letter, as text when they are valid UTF-8. */
 function rawForDeadLetter(raw: Uint8Array): Pick<DeadLetter, 'raw' | 'rawEncoding'> {
@@ -11,30 +15,43 @@ function rawForDeadLetter(raw: Uint8Array): Pick<DeadLetter, 'raw' | 'rawEncodin
   }
 }
 
+/** The idempotency id of an ingest message: its stream and sequence, the same on every redelivery. */
+function messageId(bus: Bus, work: IngestWork): string {
+  return `${bus.ns.stream('INGEST')}:${work.seq}`;
+}
+
 /**
- * Forwards the accepted samples of a processed message and keeps the refused part on the dead-letter subject.
- * Both publishes carry a message id derived from the ingest stream sequence, so a redelivery after a crash
- * is dropped by JetStream's duplicate window instead of being forwarded twice.
+ * Forwards the accepted samples of a processed batch as few `metrics.samples` messages as fit the server's max
+ * payload, one part per ingest message, and keeps each message's refused part on the dead-letter subject.
+ * Every publish carries a message id derived from the ingest stream sequences, so a redelivered batch is
+ * dropped by JetStream's duplicate window; a redelivery in another grouping is a new message whose parts
+ * storage recognizes by their ids.
  */
-export async function routeResults(bus: Bus, logger: Logger, msg: JsMsg, work: IngestWork): Promise<void> {
+export async function routeResults(bus: Bus, logger: Logger, works: readonly IngestWork[]): Promise<void> {
   const writes: Promise<void>[] = [];
-  const id = `${bus.ns.stream('INGEST')}:${msg.seq}`;
-  const source = work.source ?? '_invalid';
-  const samples = (work.samples ?? []).map((s) => s.sample);
-  if (samples.length > 0) {
-    writes.push(bus.persist(SUBJECTS.samples, [], { source, samples }, `samples:${id}`));
+  const parts: SamplePart[] = [];
+  for (const work of works) {
+    const id = messageId(bus, work);
+    const source = work.source ?? '_invalid';
+    const samples = (work.samples ?? []).map((s) => s.sample);
+    if (samples.length > 0) parts.push({ id, source, samples });
+    if (work.rejections.length > 0) {
+      const accepted = samples.length;
+      logger.warn('rejected metric input', { subject: work.subject, accepted, rejected: work.rejections.slice(0, 10), rejectedCount: work.rejections.length });
+      writes.push(
+        bus.persist(
+          SUBJECTS.deadLetter,
+          [source],
+          { subject: work.subject, receivedAt: work.receivedAt, rejections: work.rejections, accepted, ...rawForDeadLetter(work.raw) },
+          `deadletter:${id}`,
+        ),
+      );
+    }
   }
-  if (work.rejections.length > 0) {
-    const accepted = samples.length;
-    logger.warn('rejected metric input', { subject: work.subject, accepted, rejected: work.rejections.slice(0, 10), rejectedCount: work.rejections.length });
-    writes.push(
-      bus.persist(
-        SUBJECTS.deadLetter,
-        [source],
-        { subject: work.subject, receivedAt: work.receivedAt, rejections: work.rejections, accepted, ...rawForDeadLetter(work.raw) },
-        `deadletter:${id}`,
-      ),
-    );
+  const maxBytes = (bus.nc.info?.max_payload ?? 1024 * 1024) - HEADER_ROOM;
+  for (const { body, ids } of sampleBatchBodies(parts, maxBytes)) {
+    const msgID = `samples:${createHash('sha1').update(ids.join('\n')).digest('base64url')}`;
+    writes.push(bus.persistEncoded(SUBJECTS.samples, [], body, msgID));
   }
   await Promise.all(writes);
 }

@@ -10,24 +10,18 @@ export interface StoreCounters {
 }
 
 /**
- * The idempotency key of a SAMPLES message: the processor's Nats-Msg-Id (derived from the ingest stream
- * sequence), so a batch the processor published twice, even outside JetStream's duplicate window, is one.
- */
-function messageId(msg: JsMsg): string {
-  return msg.headers?.get('Nats-Msg-Id') || `${msg.info.stream}:${msg.seq}`;
-}
-
-/**
  * Writes a batch of sample messages: history to PostgreSQL in one transaction, then current values to Redis.
  * Resolving means both are durable, so the caller may ack; a redelivered message stores nothing new.
  */
 export function storeSampleBatches(bus: Bus, history: PgSampleStore, current: RedisCurrentStore, counters: StoreCounters, logger: Logger) {
   return async (messages: JsMsg[]): Promise<void> => {
+    // Each part is one ingest message under its idempotency id, so one the processor published twice, even
+    // outside JetStream's duplicate window or grouped differently, is stored once.
     const batches: SampleMessage[] = [];
     for (const msg of messages) {
       const decoded = bus.decode(SUBJECTS.samples, msg.subject, msg.data);
       if (decoded.ok) {
-        batches.push({ id: messageId(msg), samples: decoded.value.samples });
+        batches.push(...decoded.value.parts);
       } else {
         // Only the processor publishes here, so this is a bug upstream; retrying would not fix it.
         counters.invalid(1);

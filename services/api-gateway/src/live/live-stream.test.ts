@@ -197,8 +197,10 @@ describe('the live stream', () => {
     for (let i = 0; i < 5; i++) {
       const published = performance.now();
       await bus.persist(SUBJECTS.samples, [], {
-        source: 't',
-        samples: [sample('system_cpu_usage', i), sample('system_memory_used', i), sample('players_online', i, { shard: 'eu' }), sample('players_online_total', i)],
+        parts: [
+          { id: `t:${i}`, source: 't', samples: [sample('system_cpu_usage', i), sample('system_memory_used', i)] },
+          { id: `t:${i}b`, source: 't', samples: [sample('players_online', i, { shard: 'eu' }), sample('players_online_total', i)] },
+        ],
       });
       const frame = await client.next('samples');
       latencies.push(frame.at - published);
@@ -210,7 +212,7 @@ describe('the live stream', () => {
 
     client.send({ type: 'unsubscribe', metrics: ['system_cpu_*'] });
     expect((await client.next('subscribed')).message.metrics).toEqual(['players_online']);
-    await bus.persist(SUBJECTS.samples, [], { source: 't', samples: [sample('system_cpu_usage', 9), sample('players_online', 9)] });
+    await bus.persist(SUBJECTS.samples, [], { parts: [{ id: 't', source: 't', samples: [sample('system_cpu_usage', 9), sample('players_online', 9)] }] });
     expect((await client.next('samples')).message.samples.map((s: Sample) => s.name)).toEqual(['players_online']);
     await new Promise((r) => setTimeout(r, 100));
     expect(client.samples().filter((s) => !['system_cpu_usage', 'players_online'].includes(s.name))).toEqual([]);
@@ -263,8 +265,8 @@ describe('the live stream', () => {
     let probes = 0;
     // Enough to fill the kernel's socket buffers on both ends, after which the gateway would start buffering.
     for (let round = 0; round < 1_000 && live.clients() === 2; round++) {
-      bus.publish(SUBJECTS.samples, [], { source: 'flood', samples: batch });
-      bus.publish(SUBJECTS.samples, [], { source: 'probe', samples: [sample('probe', probes++)] });
+      bus.publish(SUBJECTS.samples, [], { parts: [{ id: 'flood', source: 'flood', samples: batch }] });
+      bus.publish(SUBJECTS.samples, [], { parts: [{ id: 'probe', source: 'probe', samples: [sample('probe', probes++)] }] });
       published += JSON.stringify(batch).length;
       await nc.flush();
     }
@@ -275,7 +277,7 @@ describe('the live stream', () => {
     (slow.ws as any)._socket.resume();
     expect(await slow.closed).toMatchObject({ code: 4008, reason: 'too slow' });
 
-    bus.publish(SUBJECTS.samples, [], { source: 'probe', samples: [sample('probe', -1)] });
+    bus.publish(SUBJECTS.samples, [], { parts: [{ id: 'probe', source: 'probe', samples: [sample('probe', -1)] }] });
     await waitFor(() => (normal.samples().some((s) => s.value === -1) ? true : undefined), 5_000, 'the probe after the drop');
     expect(normal.samples().map((s) => s.value)).toEqual([...Array.from({ length: probes }, (_, i) => i), -1]);
     expect(normal.ws.readyState).toBe(WebSocket.OPEN);

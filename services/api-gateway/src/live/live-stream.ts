@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import type { Subscription } from 'nats';
 import type { Registry } from 'prom-client';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { SUBJECTS, type Bus, type InvalidMessageError, type Sample } from '@terminusa/bus';
+import { SUBJECTS, samplesOf, type Bus, type InvalidMessageError, type Sample } from '@terminusa/bus';
 import type { Logger } from '@terminusa/runtime';
 import type { TokenService } from '../auth/tokens.ts';
 import type { PgUserStore } from '../auth/user-store.ts';
@@ -175,7 +175,7 @@ export class LiveStream {
     let opened = false;
     // The sample firehose is decoded only while someone watches it.
     if (wantSamples && !this.#samples) {
-      this.#samples = this.#bus.subscribe(SUBJECTS.samples, (batch) => this.#fanOutSamples(batch.samples), this.#onInvalid);
+      this.#samples = this.#bus.subscribe(SUBJECTS.samples, (batch) => this.#fanOutSamples(samplesOf(batch)), this.#onInvalid);
       opened = true;
     } else if (!wantSamples && this.#samples) {
       this.#samples.unsubscribe();

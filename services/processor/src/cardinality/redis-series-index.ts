@@ -84,8 +84,10 @@ export class RedisSeriesIndex implements SeriesIndex {
       this.known = new Set();
       this.knownSince = Date.now();
     }
-    const series = all.filter((s) => !this.known.has(s.key));
-    if (series.length === 0) return refused;
+    const unknown = new Map<string, string>();
+    for (const s of all) if (!this.known.has(s.key)) unknown.set(s.key, s.name);
+    if (unknown.size === 0) return refused;
+    const series = [...unknown].map(([key, name]) => ({ key, name }));
     const keys = [this.totalKey, ...series.map((s) => this.metricKey(s.name))];
     const reply = await this.admitScript(keys.length, ...keys, this.limits.maxSeriesPerMetric, this.limits.maxSeriesTotal, ...series.map((s) => s.key));
     for (let i = 0; i < reply.length; i += 2) {

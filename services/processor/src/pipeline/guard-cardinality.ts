@@ -11,7 +11,7 @@ export interface CardinalityRefusal {
 
 /** The series known so far, shared by every processor replica, and the limits on new ones. */
 export interface SeriesIndex {
-  /** Adds the new series among `series` while the limits allow, atomically; returns the refused ones by series key. */
+  /** Adds the new series among `series` (a key may repeat) while the limits allow, atomically; returns the refused ones by series key. */
   admit(series: readonly { name: string; key: string }[]): Promise<Map<string, CardinalityRefusal>>;
 }
 
@@ -28,8 +28,7 @@ export function guardCardinality(index: SeriesIndex, onRefused: (metric: string)
   return async (work) => {
     const samples = work.samples ?? [];
     if (samples.length === 0) return;
-    const series = new Map(samples.map((s) => [s.series, s.sample.name]));
-    const refused = await index.admit([...series].map(([key, name]) => ({ key, name })));
+    const refused = await index.admit(samples.map((s) => ({ key: s.series, name: s.sample.name })));
     if (refused.size === 0) return;
     work.samples = samples.filter((s) => {
       const refusal = refused.get(s.series);
