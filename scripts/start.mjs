@@ -12,7 +12,7 @@ const SERVICES = ['storage', 'processor', 'alert-manager', 'backup', 'collector'
 process.env.ALERT_RULES_FILE ??= 'deploy/config/alert-rules.yaml';
 
 const { result } = concurrently(
-  SERVICES.map((name) => ({ name, command: `node --import tsx services/${name}/src/main.ts` })),
+  SERVICES.map((name) => ({ name, command: `node --max-semi-space-size=32 --import tsx services/${name}/src/main.ts` })),
   { prefix: 'name', killOthersOn: ['failure'], killSignal: 'SIGTERM', restartTries: 0 },
 );
 result.then(

@@ -16,6 +16,12 @@ export interface BatchConsumerOptions {
   onError: (err: unknown, batch: JsMsg[]) => void;
   /** Batches handled at the same time (default 1). */
   concurrency?: number;
+  /**
+   * Most payload bytes in one batch (a message larger than that is a batch on its own). When set, the pull is
+   * bounded in bytes as well, for streams whose messages are large (a SAMPLES message holds a processor batch):
+   * a count alone would let hundreds of megabytes into memory.
+   */
+  maxBatchBytes?: number;
 }
 
 /** A running batch consumer. */
@@ -32,7 +38,8 @@ export interface BatchConsumer {
 export async function consumeBatches(bus: Bus, name: ConsumerName, handler: BatchHandler, options: BatchConsumerOptions): Promise<BatchConsumer> {
   const { stream } = bus.consumerTarget(name);
   const consumer = await bus.js.consumers.get(stream, name);
-  let buffer: JsMsg[] = [];
+  const buffer: JsMsg[] = [];
+  let bufferBytes = 0;
   let timer: NodeJS.Timeout | undefined;
   const inFlight = new Set<Promise<void>>();
   const concurrency = Math.max(1, options.concurrency ?? 1);
@@ -47,30 +54,47 @@ export async function consumeBatches(bus: Bus, name: ConsumerName, handler: Batc
     }
   };
 
+  const maxBytes = options.maxBatchBytes ?? Infinity;
+  const full = () => buffer.length >= options.maxBatch || bufferBytes >= maxBytes;
+
+  /** The next batch off the buffer: up to maxBatch messages and maxBatchBytes bytes, at least one message. */
+  const take = (): JsMsg[] => {
+    let n = 0;
+    let bytes = 0;
+    while (n < buffer.length && n < options.maxBatch && (n === 0 || bytes + buffer[n]!.data.length <= maxBytes)) bytes += buffer[n++]!.data.length;
+    bufferBytes -= bytes;
+    return buffer.splice(0, n);
+  };
+
   // Up to `concurrency` batches are handled at once, so the store is working while the next batch is decoded.
   const flush = (): void => {
     clearTimeout(timer);
     timer = undefined;
     while (buffer.length > 0 && inFlight.size < concurrency) {
-      const batch = buffer.slice(0, options.maxBatch);
-      buffer = buffer.slice(batch.length);
+      const batch = take();
       const running: Promise<void> = handle(batch).finally(() => {
         inFlight.delete(running);
-        if (buffer.length >= options.maxBatch) flush();
+        if (full()) flush();
         else if (buffer.length > 0) timer ??= setTimeout(flush, options.lingerMs);
       });
       inFlight.add(running);
     }
   };
 
-  const messages: ConsumerMessages = await consumer.consume({
-    max_messages: options.maxBatch * (Math.max(1, options.concurrency ?? 1) + 1),
-    callback: (msg) => {
-      buffer.push(msg);
-      if (buffer.length >= options.maxBatch) flush();
-      else timer ??= setTimeout(flush, options.lingerMs);
-    },
-  });
+  const maxMessages = options.maxBatch * (concurrency + 1);
+  // A pull must take at least one message of the largest size the server accepts, or that message would never come.
+  const maxPayload = bus.nc.info?.max_payload ?? 1024 * 1024;
+  const callback = (msg: JsMsg): void => {
+    buffer.push(msg);
+    bufferBytes += msg.data.length;
+    if (full()) flush();
+    else timer ??= setTimeout(flush, options.lingerMs);
+  };
+  const messages: ConsumerMessages = await consumer.consume(
+    options.maxBatchBytes === undefined
+      ? { max_messages: maxMessages, callback }
+      : { max_bytes: Math.max(options.maxBatchBytes * (concurrency + 1), 2 * maxPayload), callback },
+  );
 
   return {
     async stop() {

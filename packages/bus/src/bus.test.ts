@@ -68,4 +68,30 @@ describe('Bus', () => {
     expect(seen[1]!.length).toBeGreaterThan(0);
     expect(failOnce).toBe(false);
   });
+
+  it('bounds a batch in bytes when asked, a message larger than the bound travelling alone', async () => {
+    const jsm = await nc.jetstreamManager();
+    await ensureConsumer(jsm, bus.ns, 'alert-manager', { ackWaitSeconds: 2, maxAckPending: 1000 });
+    const pad = 'x'.repeat(1000);
+    const big = (i: number) => ({ parts: [{ id: `big:${i}`, source: 'test', samples: [{ name: 'm', value: i, ts: i, tags: { pad } }] }] });
+    const batches: number[][] = [];
+    const consumer = await consumeBatches(
+      bus,
+      'alert-manager',
+      async (msgs) => {
+        batches.push(msgs.map((m) => m.data.length));
+      },
+      { maxBatch: 100, maxBatchBytes: 3500, lingerMs: 20, retryDelayMs: 100, onError: () => undefined },
+    );
+    // The stream already holds the earlier tests' small messages; these 30 come after them.
+    await Promise.all(Array.from({ length: 30 }, (_, i) => bus.persist(SUBJECTS.samples, [], big(i))));
+    await bus.persist(SUBJECTS.samples, [], { parts: [{ id: 'huge', source: 'test', samples: [{ name: 'm', value: 1, ts: 1, tags: { pad: 'y'.repeat(5000) } }] }] });
+    await waitFor(() => (batches.flat().filter((n) => n > 1000).length >= 31 ? true : undefined), 15_000, 'the large messages handled');
+    await consumer.stop();
+    for (const batch of batches) {
+      if (batch.length > 1) expect(batch.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(3500);
+    }
+    expect(batches.filter((b) => b.some((n) => n > 5000))).toEqual([[expect.any(Number)]]);
+    expect(batches.flat().filter((n) => n > 1000 && n < 5000)).toHaveLength(30);
+  });
 });

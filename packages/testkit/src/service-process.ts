@@ -15,9 +15,12 @@ export interface ServiceProcess {
   kill(signal: NodeJS.Signals): void;
 }
 
-/** Starts `services/<name>/src/main.ts` with the given environment. */
+/** The Node flags every deployment of a service runs with (deploy/Dockerfile, scripts/start.mjs). */
+const NODE_FLAGS = ['--max-semi-space-size=32'];
+
+/** Starts `services/<name>/src/main.ts` with the given environment; with PROF_DIR set, each writes a CPU profile there. */
 export function startServiceProcess(name: string, env: Record<string, string>): ServiceProcess {
-  const child = spawn(process.execPath, [...(process.env.PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.PROF_DIR}/${name}`] : []), '--import', 'tsx', join(ROOT, 'services', name, 'src', 'main.ts')], {
+  const child = spawn(process.execPath, [...(process.env.PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.PROF_DIR}/${name}`] : []), ...NODE_FLAGS, '--import', 'tsx', join(ROOT, 'services', name, 'src', 'main.ts')], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { Counter } from 'prom-client';
-import { consumeBatches, ensureConsumer } from '@terminusa/bus';
+import { consumeBatches, ensureConsumer, SAMPLE_BATCH_BYTES } from '@terminusa/bus';
 import { openDatabase } from '@terminusa/database';
 import { foldRollups, PartitionManager, PgSampleStore, RedisCurrentStore, tierRetentionMs } from '@terminusa/metric-store';
 import { runService } from '@terminusa/runtime';
@@ -62,6 +62,7 @@ await runService({
     );
     const consumer = await consumeBatches(bus, 'storage', handler, {
       maxBatch: config.core.batchSize,
+      maxBatchBytes: SAMPLE_BATCH_BYTES,
       concurrency: config.core.workers,
       lingerMs: 10,
       retryDelayMs: 1000,
