@@ -165,6 +165,20 @@ const MIGRATIONS: { version: number; sql: string }[] = [
       CREATE INDEX rollup_1d_covering ON rollup_1d (series_id, bucket) INCLUDE (count, sum, min, max);
     `,
   },
+  {
+    // The storage writes rollup_pending reduced per series and minute of a batch (ts and value: the minute's
+    // newest sample), so a series sampled often costs the write and the fold one row a minute, not one a
+    // sample. sum, min and max stay NULL for a row of one sample: it reads as before (value), and rows in the
+    // old shape, from an older storage or a backup, are still right.
+    version: 6,
+    sql: `
+      ALTER TABLE rollup_pending
+        ADD COLUMN count bigint NOT NULL DEFAULT 1,
+        ADD COLUMN sum double precision,
+        ADD COLUMN min double precision,
+        ADD COLUMN max double precision;
+    `,
+  },
 ];
 
 /** Creates the schema and applies pending migrations; replicas starting together wait on one advisory lock. */

@@ -3,7 +3,7 @@ import { withTransaction } from '@terminusa/database';
 import { TIER_BUCKET_MS } from './tiers.ts';
 import type { PartitionManager } from './partitions.ts';
 
-/** Rows folded per statement, so a backlog is worked off in bounded transactions. */
+/** rollup_pending rows folded per statement, so a backlog is worked off in bounded transactions. */
 const FOLD_BATCH = 200_000;
 
 const TIERS = Object.keys(TIER_BUCKET_MS) as (keyof typeof TIER_BUCKET_MS)[];
@@ -31,7 +31,8 @@ function foldInto(tier: keyof typeof TIER_BUCKET_MS): string {
 /**
  * Folds the rows written since the last fold into every rollup tier (1m, 5m, 1h, 1d). Moving a row out of
  * rollup_pending and adding it to the tiers is one statement, so a row is counted exactly once, and a late
- * sample simply adds to its (older) bucket. Returns the number of raw rows folded.
+ * sample simply adds to its (older) bucket. A row is the samples of a series in one minute (count, sum, min,
+ * max, and ts/value of the newest; sum, min and max NULL for one sample). Returns the number of samples folded.
  */
 export async function foldRollups(pool: pg.Pool, partitions: PartitionManager): Promise<number> {
   let total = 0;
@@ -42,19 +43,19 @@ export async function foldRollups(pool: pg.Pool, partitions: PartitionManager): 
     for (const tier of TIERS) await partitions.ensure(tier, min.getTime(), max.getTime());
     const folded = await withTransaction(pool, async (client) => {
       const ctes = TIERS.map((t) => `f${t} AS (${foldInto(t)} RETURNING 1)`).join(',\n');
-      const { rows: counted } = await client.query<{ n: string }>(
-        `WITH moved AS (DELETE FROM rollup_pending WHERE ctid = ANY (ARRAY(SELECT ctid FROM rollup_pending LIMIT ${FOLD_BATCH})) RETURNING series_id, ts, value),
+      const { rows: counted } = await client.query<{ rows: string; samples: string }>(
+        `WITH moved AS (DELETE FROM rollup_pending WHERE ctid = ANY (ARRAY(SELECT ctid FROM rollup_pending LIMIT ${FOLD_BATCH})) RETURNING series_id, ts, value, count, sum, min, max),
          m1 AS (
-           SELECT series_id, date_bin('60 seconds', ts, 'epoch') AS bucket, count(*) AS count, sum(value) AS sum, min(value) AS min, max(value) AS max,
-                  (array_agg(value ORDER BY ts DESC))[1] AS last, max(ts) AS last_ts
+           SELECT series_id, date_bin('60 seconds', ts, 'epoch') AS bucket, sum(count)::bigint AS count, sum(coalesce(sum, value)) AS sum,
+                  min(coalesce(min, value)) AS min, max(coalesce(max, value)) AS max, (array_agg(value ORDER BY ts DESC))[1] AS last, max(ts) AS last_ts
              FROM moved GROUP BY 1, 2
          ),
          ${ctes}
-         SELECT count(*) AS n FROM moved`,
+         SELECT count(*) AS rows, coalesce(sum(count), 0)::bigint AS samples FROM moved`,
       );
-      return Number(counted[0]!.n);
+      return { rows: Number(counted[0]!.rows), samples: Number(counted[0]!.samples) };
     });
-    total += folded;
-    if (folded < FOLD_BATCH) return total;
+    total += folded.samples;
+    if (folded.rows < FOLD_BATCH) return total;
   }
 }

@@ -184,7 +184,7 @@ function segmentStatement(seg: HistorySegment, grouping: Grouping, agg: HistoryA
       ? [`SELECT series_id, ${at('ts')} AS b, 1::bigint AS count, value AS sum, value AS min, value AS max FROM samples WHERE series_id = ANY(${ids}::bigint[]) AND ts >= ${start} AND ts < ${end}`]
       : [
           `SELECT series_id, ${seg.step === TIER_BUCKET_MS[seg.tier] ? 'bucket' : at('bucket')} AS b, count, sum, min, max FROM ${TIER_TABLE[seg.tier].table} WHERE series_id = ANY(${ids}::bigint[]) AND bucket >= ${start} AND bucket < ${end}`,
-          `SELECT series_id, ${at('ts')}, 1::bigint, value, value, value FROM rollup_pending WHERE series_id = ANY(${ids}::bigint[]) AND ts >= ${start} AND ts < ${end}`,
+          `SELECT series_id, ${at('ts')}, count, coalesce(sum, value), coalesce(min, value), coalesce(max, value) FROM rollup_pending WHERE series_id = ANY(${ids}::bigint[]) AND ts >= ${start} AND ts < ${end}`,
         ];
   // Counts are summed as float8 (exact to 2^53) and times taken with date_part: numeric arithmetic would double the cost.
   const value = { avg: 'sum(p.sum) / sum(p.count::float8)', min: 'min(p.min)', max: 'max(p.max)', sum: 'sum(p.sum)' }[agg];

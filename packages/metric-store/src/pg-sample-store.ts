@@ -8,6 +8,7 @@ import type { Sample } from '@terminusa/bus';
 import { seriesKey, sortTags } from './series-key.ts';
 import { PartitionManager } from './partitions.ts';
 import { sampleCopyRows } from './sample-copy-rows.ts';
+import { minutePartialRows } from './minute-partials.ts';
 
 /** Series ids kept in memory; past this many the cache starts over rather than grow without bound. */
 const SERIES_CACHE_LIMIT = 1_000_000;
@@ -33,10 +34,16 @@ export interface WriteResult {
   duplicates: number;
 }
 
+/** Streams `data` into the server with a COPY … FROM STDIN statement. */
+async function copyIn(client: pg.PoolClient, statement: string, data: Buffer): Promise<void> {
+  await pipeline(Readable.from([data]), client.query(copyStreams.from(statement)));
+}
+
 /**
- * Sample history in PostgreSQL: series identities, raw samples in daily partitions, and the rows waiting to be
- * folded into the rollups. A message's samples and its idempotency record commit in one transaction, so a
- * redelivered message stores nothing twice, without a unique index on every sample.
+ * Sample history in PostgreSQL: series identities, raw samples in daily partitions, and the samples waiting to
+ * be folded into the rollups, reduced per series and minute. A message's samples and its idempotency record
+ * commit in one transaction, so a redelivered message stores nothing twice, without a unique index on every
+ * sample.
  */
 export class PgSampleStore {
   private readonly seriesIds = new Map<string, number>();
@@ -63,9 +70,9 @@ export class PgSampleStore {
       const fresh = new Set(rows.map((r) => r.id));
       const samples = unique.filter((m) => fresh.has(m.id)).flatMap((m) => m.samples);
       if (samples.length > 0) {
-        const data = sampleCopyRows(await this.resolveSeries(client, samples), samples);
-        await pipeline(Readable.from([data]), client.query(copyStreams.from('COPY samples (series_id, ts, value) FROM STDIN (FORMAT binary)')));
-        await pipeline(Readable.from([data]), client.query(copyStreams.from('COPY rollup_pending (series_id, ts, value) FROM STDIN (FORMAT binary)')));
+        const ids = await this.resolveSeries(client, samples);
+        await copyIn(client, 'COPY samples (series_id, ts, value) FROM STDIN (FORMAT binary)', sampleCopyRows(ids, samples));
+        await copyIn(client, 'COPY rollup_pending (series_id, ts, value, count, sum, min, max) FROM STDIN (FORMAT binary)', minutePartialRows(ids, samples).data);
       }
       return { stored: samples.length, duplicates: unique.length - fresh.size };
     });
@@ -78,24 +85,37 @@ export class PgSampleStore {
 
   /** Series id of each sample, creating unknown series; keys are sorted so concurrent replicas lock in one order. */
   private async resolveSeries(client: pg.PoolClient, samples: readonly Sample[]): Promise<number[]> {
-    const keys = samples.map((s) => seriesKey(s.name, s.tags));
-    const missing = new Map<string, Sample>();
-    keys.forEach((key, i) => {
-      if (!this.seriesIds.has(key)) missing.set(key, samples[i]!);
-    });
+    // The cache is keyed by name and the JSON of the sorted tags, which the engine builds far faster than the
+    // series key; the key is built only for series not seen before.
+    const ids = new Array<number>(samples.length);
+    const missing = new Map<string, { identity: string; sample: Sample }>();
+    const unresolved: [index: number, identity: string][] = [];
+    for (let i = 0; i < samples.length; i++) {
+      const s = samples[i]!;
+      const identity = `${s.name}\u0000${JSON.stringify(sortTags(s.tags))}`;
+      const id = this.seriesIds.get(identity);
+      if (id !== undefined) {
+        ids[i] = id;
+        continue;
+      }
+      unresolved.push([i, identity]);
+      if (!missing.has(identity)) missing.set(identity, { identity, sample: s });
+    }
     if (missing.size > 0) {
-      const sortedKeys = [...missing.keys()].sort();
+      const byKey = new Map([...missing.values()].map((m) => [seriesKey(m.sample.name, m.sample.tags), m]));
+      const sortedKeys = [...byKey.keys()].sort();
       const { rows } = await client.query<{ id: string; key: string }>(
         `INSERT INTO series (key, name, tags)
          SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[])
          ON CONFLICT (key) DO UPDATE SET key = EXCLUDED.key
          RETURNING id, key`,
-        [sortedKeys, sortedKeys.map((k) => missing.get(k)!.name), sortedKeys.map((k) => JSON.stringify(sortTags(missing.get(k)!.tags)))],
+        [sortedKeys, sortedKeys.map((k) => byKey.get(k)!.sample.name), sortedKeys.map((k) => JSON.stringify(sortTags(byKey.get(k)!.sample.tags)))],
       );
       if (this.seriesIds.size + rows.length > SERIES_CACHE_LIMIT) this.seriesIds.clear();
-      for (const row of rows) this.seriesIds.set(row.key, Number(row.id));
+      for (const row of rows) this.seriesIds.set(byKey.get(row.key)!.identity, Number(row.id));
+      for (const [i, identity] of unresolved) ids[i] = this.seriesIds.get(identity)!;
     }
-    return keys.map((k) => this.seriesIds.get(k)!);
+    return ids;
   }
 
   /** Names of every metric with stored series, sorted; a walk of the name index, one probe per distinct name. */

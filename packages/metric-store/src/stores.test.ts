@@ -60,8 +60,15 @@ describe('PgSampleStore', () => {
     await store.insert(points.map(([ts, v]) => sample('exact_values', ts, v)));
     const { series } = await store.history('exact_values', {}, 0, 2e12, 100);
     expect(series[0]!.points).toEqual(points.map(([ts, v]) => [Math.trunc(ts), v]));
-    const { rows } = await pool.query("SELECT count(*)::int AS n FROM rollup_pending p JOIN series s ON s.id = p.series_id WHERE s.name = 'exact_values'");
-    expect(rows[0].n).toBe(4);
+    // Waiting for the fold: one row per series and minute, ts and value of the minute's newest sample.
+    const { rows } = await pool.query(
+      `SELECT extract(epoch FROM p.ts) * 1000 AS ts, p.value, p.count::int, p.sum, p.min, p.max FROM rollup_pending p JOIN series s ON s.id = p.series_id
+        WHERE s.name = 'exact_values' ORDER BY p.ts`,
+    );
+    expect(rows.map((r) => ({ ...r, ts: Number(r.ts) }))).toEqual([
+      { ts: 946684799999, value: -0.5, count: 1, sum: null, min: null, max: null },
+      { ts: 946684801001, value: Number.MIN_VALUE, count: 3, sum: 1e300 + Number.MIN_VALUE, min: 0, max: 1e300 },
+    ]);
   });
 
   it('keeps concurrent writers consistent: new series created once, a message redelivered to four replicas stored once', async () => {
