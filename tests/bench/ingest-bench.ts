@@ -6,7 +6,8 @@
  * 1. Raw limits, before the suite runs (nothing else of ours competes): (a) JetStream publish alone of the same
  *    100-sample JSON messages into a scratch stream, (b) PostgreSQL COPY alone of the same rows into a scratch
  *    table with a (series_id, ts) b-tree index, 10,000 rows per COPY.
- * 2. Sustained load: processor and storage run as processes (`--replicas N` of each); 100-sample messages over
+ * 2. Sustained load: processor, storage and alert-manager (BENCH_ALERTING=0: without it; its rules are the
+ *    configuration's default) run as processes (`--replicas N` of each); 100-sample messages over
  *    10,000 series (`bench_ingest{series=i}`) are published with JetStream acks, BENCH_WINDOW in flight, for
  *    BENCH_SECONDS, as fast as the suite keeps up: publishing pauses while the pipeline's backlog (messages
  *    published whose samples the storage has not stored yet) is at BENCH_MAX_PENDING.
@@ -73,6 +74,8 @@ const POLL_MS = envNumber('BENCH_POLL_MS', 50);
 const WARMUP_MESSAGES = envNumber('BENCH_WARMUP_MESSAGES', 3 * (SERIES / SAMPLES_PER_MESSAGE));
 const DRAIN_TIMEOUT_MS = envNumber('BENCH_DRAIN_TIMEOUT_S', 600) * 1000;
 const REPLICAS = replicasArg();
+/** Whether the alert-manager runs too (default): it reads every sample from SAMPLES, as in the deployed suite. */
+const ALERTING = (process.env.BENCH_ALERTING ?? '1') !== '0';
 
 // ---------------------------------------------------------------------------------------------------------
 // Helpers
@@ -277,12 +280,12 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 
 async function startReplicas(): Promise<void> {
   if (!ns) throw new Error('no namespace');
-  await startIngestReplicas(ns, REPLICAS, replicas);
+  await startIngestReplicas(ns, REPLICAS, replicas, { alerting: ALERTING });
 }
 
 async function main(): Promise<void> {
   log(`ingest bench: ${SERIES.toLocaleString('en-US')} series, ${SAMPLES_PER_MESSAGE} samples per message, ${WINDOW} publishes in flight, ` +
-    `${SECONDS} s sustained (backlog ≤ ${MAX_PENDING} messages)${OVERLOAD ? `, ${OVERLOAD_SECONDS} s overload` : ''}, ${REPLICAS} replica(s) each of processor and storage`);
+    `${SECONDS} s sustained (backlog ≤ ${MAX_PENDING} messages)${OVERLOAD ? `, ${OVERLOAD_SECONDS} s overload` : ''}, ${REPLICAS} replica(s) each of processor and storage${ALERTING ? " and alert-manager" : ""}`);
   ns = await createTestNamespace();
   log(`namespace ${ns.id}`);
   nc = await connect({ servers: ns.config.nats.url, name: 'ingest-bench publisher' });

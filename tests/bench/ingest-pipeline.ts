@@ -173,10 +173,10 @@ export async function countStored(db: pg.Client): Promise<Counted> {
  * Starts `count` processor and `count` storage replicas in `ns`, each with its own ops port, and waits until
  * each is ready. TMON_* settings of the bench's environment (core.batchSize, core.workers, …) go to them too.
  */
-export async function startIngestReplicas(ns: TestNamespace, count: number, into: Replica[] = []): Promise<Replica[]> {
+export async function startIngestReplicas(ns: TestNamespace, count: number, into: Replica[] = [], options: { alerting?: boolean } = {}): Promise<Replica[]> {
   const passthrough = Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[0].startsWith('TMON_') && e[1] !== undefined));
   const started: Replica[] = [];
-  for (const name of ['processor', 'storage']) {
+  for (const name of ['processor', 'storage', ...(options.alerting ? ['alert-manager'] : [])]) {
     for (let i = 1; i <= count; i++) {
       const opsPort = await freePort();
       const env = { ...ns.env, ...passthrough, LOG_LEVEL: 'warn', OPS_PORT: String(opsPort), TMON_OPS__HOST: '127.0.0.1', TMON_INGEST__MAX_SERIES_PER_METRIC: '20000' };

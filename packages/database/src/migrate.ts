@@ -179,6 +179,15 @@ const MIGRATIONS: { version: number; sql: string }[] = [
         ADD COLUMN max double precision;
     `,
   },
+  {
+    // Every history read of a rollup tier also reads rollup_pending for its series and range. Between folds
+    // it holds seconds of ingest (at 130k samples/s, 5 s is 650k rows), and without an index each read
+    // scanned all of it: a one-series read went from 3 ms to 70 ms under load.
+    version: 7,
+    sql: `
+      CREATE INDEX rollup_pending_series_ts ON rollup_pending (series_id, ts);
+    `,
+  },
 ];
 
 /** Creates the schema and applies pending migrations; replicas starting together wait on one advisory lock. */

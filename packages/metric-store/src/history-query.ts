@@ -166,7 +166,9 @@ class Params {
 
 /**
  * One stretch as one JSON array of points per group, built by the server: parsing one JSON text costs the
- * gateway's single thread far less than a row of five text fields per point. Rollup rows and the not yet
+ * gateway's single thread far less than a row of five text fields per point. The text is concatenated rather
+ * than built with json_build_array/json_agg, which cost a fifth of a 100-series read; float8's text is the
+ * shortest that reads back as the same double, and every value is finite, so it is valid JSON. Rollup rows and the not yet
  * folded rows of rollup_pending are read in one statement (one snapshot), so a fold running meanwhile moves a
  * row from one to the other unseen: each row counts once. Raw samples already hold the pending rows, so the
  * raw tier reads samples alone.
@@ -188,7 +190,7 @@ function segmentStatement(seg: HistorySegment, grouping: Grouping, agg: HistoryA
         ];
   // Counts are summed as float8 (exact to 2^53) and times taken with date_part: numeric arithmetic would double the cost.
   const value = { avg: 'sum(p.sum) / sum(p.count::float8)', min: 'min(p.min)', max: 'max(p.max)', sum: 'sum(p.sum)' }[agg];
-  const point = seg.step ? 'json_build_array(ts, value, min, max)' : 'json_build_array(ts, value)';
+  const point = seg.step ? `'[' || ts || ',' || value || ',' || min || ',' || max || ']'` : `'[' || ts || ',' || value || ']'`;
   const pointRows = `SELECT sel.g, round(date_part('epoch', p.b) * 1000) AS ts, ${value} AS value, min(p.min) AS min, max(p.max) AS max
       FROM parts p JOIN sel ON sel.id = p.series_id
      GROUP BY sel.g, p.b
@@ -197,7 +199,7 @@ function segmentStatement(seg: HistorySegment, grouping: Grouping, agg: HistoryA
   const text = `WITH sel AS (SELECT * FROM unnest(${ids}::bigint[], ${groups}::int[]) AS t(id, g)),
     parts AS (${parts.join('\n UNION ALL ')}),
     points AS (${pointRows})
-    SELECT g, json_agg(${point} ORDER BY ts)::text AS points FROM points GROUP BY g`;
+    SELECT g, '[' || string_agg(${point}, ',' ORDER BY ts) || ']' AS points FROM points GROUP BY g`;
   // A read of one series (a dashboard panel, asked again and again) is a named statement, so each connection
   // plans its shape once: planning costs about as much as running it. A read of many series is planned for its
   // ids and range every time, because the generic plan PostgreSQL would settle on reads 100 series several

@@ -3,7 +3,8 @@
  * 10,000 series of `bench_query` (tags `id` 0…9999 and `shard` = id mod 100) with 7 days of history, written
  * straight with SQL generate_series: rollup_1h and rollup_1d over 7 days, rollup_5m over the last 24 h,
  * rollup_1m over the last 2 h, raw samples (one per series and minute) over the last hour, and the newest
- * minute's samples also waiting in rollup_pending. The values are synthetic; the bench times reads, not sums.
+ * minute's samples waiting in rollup_pending beside 650,000 more rows over the last 5 s (what a 5 s fold
+ * interval leaves there at 130,000 samples/s). The values are synthetic; the bench times reads, not sums.
  *
  *   pnpm bench:query
  *
@@ -70,11 +71,22 @@ async function loadRollup(pool: pg.Pool, tier: Exclude<Tier, 'raw'>, from: numbe
   return rowCount ?? 0;
 }
 
-/** Raw samples of every series, one a minute from `from` to `to`; the newest minute's also wait in rollup_pending. */
+/** Samples waiting for the fold, as while ingesting: 5 s (the fold interval) at 130,000 samples/s, one row each. */
+const PENDING_ROWS = 650_000;
+
+/**
+ * Raw samples of every series, one a minute from `from` to `to`; the newest minute's also wait in rollup_pending,
+ * beside a fold interval's worth of ingest over the last 5 s.
+ */
 async function loadRaw(pool: pg.Pool, from: number, to: number): Promise<number> {
   const select = `SELECT s.id, t, 50 + 10 * sin(extract(epoch FROM t) / 3600 + s.id) FROM series s CROSS JOIN generate_series($1::timestamptz, $2::timestamptz, interval '1 minute') AS t`;
   const { rowCount } = await pool.query(`INSERT INTO samples (series_id, ts, value) ${select}`, [new Date(from), new Date(to)]);
   await pool.query(`INSERT INTO rollup_pending (series_id, ts, value) ${select}`, [new Date(to), new Date(to)]);
+  await pool.query(
+    `INSERT INTO rollup_pending (series_id, ts, value)
+     SELECT (SELECT min(id) FROM series) + g % ${SERIES}, $1::timestamptz - (g % 5000) * interval '1 millisecond', 1 FROM generate_series(1, ${PENDING_ROWS}) g`,
+    [new Date(to)],
+  );
   return rowCount ?? 0;
 }
 
