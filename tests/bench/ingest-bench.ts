@@ -27,7 +27,7 @@ import { connect, type NatsConnection } from 'nats';
 import pg from 'pg';
 import { createTestNamespace, waitFor, type TestNamespace } from '@terminusa/testkit';
 import { MessageFactory, SAMPLES_PER_MESSAGE, SERIES, publishPhase, seriesKeyOf, type BuiltMessage } from './ingest-load.ts';
-import { PipelineMonitor, countStored, startIngestReplicas, stopProcess, type MonitorPoint, type Replica } from './ingest-pipeline.ts';
+import { PipelineMonitor, countStored, startIngestReplicas, stopProcess, storedCounter, type MonitorPoint, type Replica } from './ingest-pipeline.ts';
 import { copyLimit, dropScratchSchema, jetstreamLimit } from './raw-limits.ts';
 import { CpuSampler, memoryMiB, pidsByComm, type CpuGroup, type CpuReport } from './proc-stats.ts';
 import { PgActivitySampler, PgBackends } from './pg-activity.ts';
@@ -361,6 +361,8 @@ async function main(): Promise<void> {
   // The measured run.
   const before = await countStored(db);
   const storedBefore = monitor.latest.stored;
+  const pendingRows = async () => (await Promise.all(storage.map((r) => storedCounter(r.opsPort, 'tmon_storage_rollup_pending_rows_total')))).reduce((a, b) => a + b, 0);
+  const pendingBefore = await pendingRows();
   const mainCpu = new CpuSampler(suiteGroups, 1000, (pid) => backends.describe(pid));
   const activity = new PgActivitySampler(await extraClient(ns), storagePgPids);
   const mainRss = new RssSampler(replicas);
@@ -390,6 +392,8 @@ async function main(): Promise<void> {
   log(`  drained${mainDrain.drained ? '' : ' — NOT within the timeout'}: last sample stored ${fmt((lastStoredAt - main.stoppedAt) / 1000, 1)} s after the publisher stopped`);
   log(`  stored ${fmt(mainStoredRows)} of ${fmt(main.acked * SAMPLES_PER_MESSAGE)} samples (counter: ${fmt(mainDrain.point.stored - storedBefore)}); ` +
     `lost ${fmt(mainLost)}, doubled ${fmt(afterMain.doubled)} (all ${fmt(published * SAMPLES_PER_MESSAGE)} published so far vs ${fmt(afterMain.pairs)} distinct (series, ts) stored)`);
+  const pendingWritten = (await pendingRows()) - pendingBefore;
+  log(`  rows written for the fold: ${fmt(pendingWritten)} (${fmt((mainDrain.point.stored - storedBefore) / Math.max(1, pendingWritten), 2)} samples per row: a series' samples in one minute of one batch share a row)`);
   log(`  sustained end to end: ${fmt(samplesPerS)} samples/s (${fmt(samplesPerS / SAMPLES_PER_MESSAGE)} messages/s) over ${fmt(e2eSeconds, 1)} s from the first publish to the last sample stored`);
   log(`  publish-to-queryable latency (${mainLatency.n} probes, ${probe.unseen('main')} unseen; poll every ${POLL_MS} ms, mean query ${fmt(probe.meanPollMs, 1)} ms; upper bounds): ` +
     `p50 ${fmt(mainLatency.p50)} ms, p90 ${fmt(mainLatency.p90)} ms, p99 ${fmt(mainLatency.p99)} ms, max ${fmt(mainLatency.max)} ms`);

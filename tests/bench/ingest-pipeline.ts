@@ -143,9 +143,9 @@ export class PipelineMonitor {
 }
 
 /** `tmon_storage_samples_stored_total` of the storage replica on `opsPort`. */
-export async function storedCounter(opsPort: number): Promise<number> {
+export async function storedCounter(opsPort: number, metric = 'tmon_storage_samples_stored_total'): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${opsPort}/metrics`)).text();
-  const m = /^tmon_storage_samples_stored_total(?:\{[^}]*\})? ([0-9.eE+-]+)$/m.exec(text);
+  const m = new RegExp(`^${metric}(?:\\{[^}]*\\})? ([0-9.eE+-]+)$`, 'm').exec(text);
   return m ? Number(m[1]) : 0;
 }
 

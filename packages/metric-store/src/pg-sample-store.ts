@@ -32,6 +32,8 @@ export interface WriteResult {
   stored: number;
   /** Messages that had been stored before (redeliveries). */
   duplicates: number;
+  /** Rows written for the fold: one per series and minute of the batch, so stored / pendingRows is how much a batch reduced. */
+  pendingRows: number;
 }
 
 /** Streams `data` into the server with a COPY … FROM STDIN statement. */
@@ -55,7 +57,7 @@ export class PgSampleStore {
 
   /** Stores the samples of messages not seen before, in one transaction, streamed with COPY. */
   async write(messages: readonly SampleMessage[]): Promise<WriteResult> {
-    if (messages.length === 0) return { stored: 0, duplicates: 0 };
+    if (messages.length === 0) return { stored: 0, duplicates: 0, pendingRows: 0 };
     // The same message twice in one batch (a redelivery overtaking its original) counts once.
     const unique = [...new Map(messages.map((m) => [m.id, m])).values()];
     let min = Infinity;
@@ -69,12 +71,15 @@ export class PgSampleStore {
       const { rows } = await client.query<{ id: string }>('INSERT INTO ingested_messages (id) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING RETURNING id', [unique.map((m) => m.id)]);
       const fresh = new Set(rows.map((r) => r.id));
       const samples = unique.filter((m) => fresh.has(m.id)).flatMap((m) => m.samples);
+      let pendingRows = 0;
       if (samples.length > 0) {
         const ids = await this.resolveSeries(client, samples);
         await copyIn(client, 'COPY samples (series_id, ts, value) FROM STDIN (FORMAT binary)', sampleCopyRows(ids, samples));
-        await copyIn(client, 'COPY rollup_pending (series_id, ts, value, count, sum, min, max) FROM STDIN (FORMAT binary)', minutePartialRows(ids, samples).data);
+        const partials = minutePartialRows(ids, samples);
+        await copyIn(client, 'COPY rollup_pending (series_id, ts, value, count, sum, min, max) FROM STDIN (FORMAT binary)', partials.data);
+        pendingRows = partials.rows;
       }
-      return { stored: samples.length, duplicates: unique.length - fresh.size };
+      return { stored: samples.length, duplicates: unique.length - fresh.size, pendingRows };
     });
   }
 

@@ -25,6 +25,11 @@ await runService({
     const stored = new Counter({ name: 'tmon_storage_samples_stored_total', help: 'Samples written to history', registers: [registry] });
     const duplicates = new Counter({ name: 'tmon_storage_duplicate_messages_total', help: 'Redelivered messages whose samples were already stored', registers: [registry] });
     const invalid = new Counter({ name: 'tmon_storage_invalid_batches_total', help: 'Sample batches that failed validation', registers: [registry] });
+    const pending = new Counter({
+      name: 'tmon_storage_rollup_pending_rows_total',
+      help: 'Rows written for the fold, one per series and minute of a batch (samples stored / this = how much batches reduce)',
+      registers: [registry],
+    });
     const folded = new Counter({ name: 'tmon_storage_rollup_folded_total', help: 'Samples folded into the rollup tiers', registers: [registry] });
     const archived = new Counter({ name: 'tmon_storage_archived_rows_total', help: 'Rows written to the archive by retention', registers: [registry] });
 
@@ -57,13 +62,13 @@ await runService({
       bus,
       new PgSampleStore(pool),
       new RedisCurrentStore(redis, config.redis.prefix, config.cache.metrics.ttl),
-      { stored: (n) => stored.inc(n), duplicates: (n) => duplicates.inc(n), invalid: (n) => invalid.inc(n) },
+      { stored: (n) => stored.inc(n), duplicates: (n) => duplicates.inc(n), pendingRows: (n) => pending.inc(n), invalid: (n) => invalid.inc(n) },
       logger,
     );
     const consumer = await consumeBatches(bus, 'storage', handler, {
       maxBatch: config.core.batchSize,
       maxBatchBytes: SAMPLE_BATCH_BYTES,
-      concurrency: config.core.workers,
+      concurrency: config.storage.writers,
       lingerMs: 10,
       retryDelayMs: 1000,
       onError: (err, batch) => logger.error('storing failed; batch will be redelivered', { err, messages: batch.length }),

@@ -6,6 +6,7 @@ import type { Logger } from '@terminusa/runtime';
 export interface StoreCounters {
   stored(n: number): void;
   duplicates(n: number): void;
+  pendingRows(n: number): void;
   invalid(n: number): void;
 }
 
@@ -28,9 +29,10 @@ export function storeSampleBatches(bus: Bus, history: PgSampleStore, current: Re
         logger.error('invalid sample batch dropped', { err: decoded.error.message, seq: msg.seq });
       }
     }
-    const { stored, duplicates } = await history.write(batches);
+    const { stored, duplicates, pendingRows } = await history.write(batches);
     await current.update(batches.flatMap((b) => b.samples));
     counters.stored(stored);
     counters.duplicates(duplicates);
+    counters.pendingRows(pendingRows);
   };
 }
