@@ -38,3 +38,13 @@ export function sampleBatchBodies(parts: readonly SamplePart[], maxBytes: number
  * whole processor batch, so a count of messages alone would not bound a consumer's memory. About 40,000 samples.
  */
 export const SAMPLE_BATCH_BYTES = 4 * 1024 * 1024;
+
+/**
+ * The in-flight limit (max ack pending) of a `metrics.samples` consumer. `core.queueSize` counts ingest
+ * messages, and a SAMPLES message carries up to `core.batchSize` of them, so the same bound in SAMPLES messages
+ * is the quotient. The messages a client pulls wait in its memory until acked, so queueSize whole batches would
+ * be hundreds of megabytes in a consumer that falls behind.
+ */
+export function sampleMessagesInFlight(core: { queueSize: number; batchSize: number }): number {
+  return Math.max(2, Math.ceil(core.queueSize / core.batchSize));
+}

@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { Counter, Histogram } from 'prom-client';
 import { PgAlertStore, RedisAlertReader } from '@terminusa/alerting';
-import { CALLS, consumeBatches, ensureConsumer, SAMPLE_BATCH_BYTES, samplesOf, SUBJECTS } from '@terminusa/bus';
+import { CALLS, consumeBatches, ensureConsumer, SAMPLE_BATCH_BYTES, sampleMessagesInFlight, samplesOf, SUBJECTS } from '@terminusa/bus';
 import { openDatabase } from '@terminusa/database';
 import { runService } from '@terminusa/runtime';
 import { AlertStateCommands } from './evaluate/alert-state-commands.ts';
@@ -107,7 +107,11 @@ await runService({
     onStop('ack calls', () => ack.unsubscribe());
 
     // Intake last, so every stage it feeds is ready; it is stopped first.
-    await ensureConsumer(await bus.nc.jetstreamManager(), bus.ns, 'alert-manager', { ackWaitSeconds: config.core.timeout, maxAckPending: config.core.queueSize, replicas: config.nats.replicas });
+    await ensureConsumer(await bus.nc.jetstreamManager(), bus.ns, 'alert-manager', {
+      ackWaitSeconds: config.core.timeout,
+      maxAckPending: sampleMessagesInFlight(config.core),
+      replicas: config.nats.replicas,
+    });
     const consumer = await consumeBatches(
       bus,
       'alert-manager',
