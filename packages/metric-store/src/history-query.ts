@@ -168,10 +168,10 @@ class Params {
  * One stretch as one JSON array of points per group, built by the server: parsing one JSON text costs the
  * gateway's single thread far less than a row of five text fields per point. The text is concatenated rather
  * than built with json_build_array/json_agg, which cost a fifth of a 100-series read; float8's text is the
- * shortest that reads back as the same double, and every value is finite, so it is valid JSON. Rollup rows and the not yet
- * folded rows of rollup_pending are read in one statement (one snapshot), so a fold running meanwhile moves a
- * row from one to the other unseen: each row counts once. Raw samples already hold the pending rows, so the
- * raw tier reads samples alone.
+ * shortest that reads back as the same double, and every value is finite, so it is valid JSON. Rollup rows and
+ * the not yet folded rows of rollup_pending are read in one statement (one snapshot), so a fold running
+ * meanwhile moves a row from one to the other unseen: each row counts once. Raw samples already hold the
+ * pending rows, so the raw tier reads samples alone.
  */
 function segmentStatement(seg: HistorySegment, grouping: Grouping, agg: HistoryAgg, limit: number): { name?: string; text: string; values: unknown[] } {
   const p = new Params();
