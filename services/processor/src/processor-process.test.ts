@@ -12,6 +12,8 @@ let opsPort: number;
 /** Every part (the samples of one ingest message) the processor forwarded. */
 const batches: SamplePart[] = [];
 const letters: DeadLetter[] = [];
+/** Every SAMPLES message: its size and the ids of its parts. */
+const bodies: { bytes: number; ids: string[] }[] = [];
 const encode = (value: unknown) => new TextEncoder().encode(typeof value === 'string' ? value : JSON.stringify(value));
 
 async function collect<T>(stream: string, parse: (data: Uint8Array) => T[], into: T[]): Promise<void> {
@@ -34,6 +36,7 @@ beforeAll(async () => {
   const decode = (data: Uint8Array) => JSON.parse(new TextDecoder().decode(data)) as unknown;
   await collect(`${ns.id}_SAMPLES`, (d) => SampleBatchSchema.parse(decode(d)).parts, batches);
   await collect(`${ns.id}_DEADLETTER`, (d) => [DeadLetterSchema.parse(decode(d))], letters);
+  await collect(`${ns.id}_SAMPLES`, (d) => [{ bytes: d.length, ids: SampleBatchSchema.parse(decode(d)).parts.map((p) => p.id) }], bodies);
 }, 60_000);
 
 afterAll(async () => {
@@ -124,6 +127,28 @@ describe('the processor as a process', () => {
     nc.publish(`${ns.id}.metrics.ingest.card2`, encode({ samples: series(0, 3) }));
     await nc.flush();
     await waitFor(() => (batches.some((b) => b.source === 'card2' && b.samples.length === 3) ? true : undefined), 10_000, 'known series to pass');
+  });
+
+  it('splits a batch larger than the max payload of the server over several SAMPLES messages, each ingest message once', async () => {
+    // 12 messages of ~180 KB (100 samples of one series with long tags each): a batch of six or more of them
+    // is past the 1 MiB max payload, and a publish that large would fail and leave the batch redelivered forever.
+    const tags = Object.fromEntries(Array.from({ length: 8 }, (_, i) => [`t${i}`, 'x'.repeat(200)]));
+    const t0 = Date.now() - 60_000;
+    for (let m = 0; m < 12; m++) {
+      nc.publish(`${ns.id}.metrics.ingest.big`, encode({ samples: Array.from({ length: 100 }, (_, i) => ({ name: `big_${m}`, value: i, ts: t0 + i, tags })) }));
+    }
+    await nc.flush();
+    const parts = await waitFor(() => {
+      const found = batches.filter((b) => b.source === 'big');
+      return found.length >= 12 ? found : undefined;
+    }, 20_000, 'the 12 large messages forwarded');
+    const ids = new Set(parts.map((p) => p.id));
+    expect(ids.size).toBe(12);
+    expect(parts.map((p) => p.samples.length)).toEqual(Array(12).fill(100));
+    const carrying = bodies.filter((b) => b.ids.some((id) => ids.has(id)));
+    expect(carrying.length).toBeGreaterThan(1);
+    for (const body of carrying) expect(body.bytes).toBeLessThanOrEqual(nc.info!.max_payload);
+    expect(carrying.flatMap((b) => b.ids).sort()).toEqual([...ids].sort());
   });
 
   it('stops cleanly on SIGTERM', async () => {
