@@ -1,6 +1,6 @@
 import type { ConsumerMessages, JsMsg } from 'nats';
 import type { Bus } from './bus.ts';
-import type { ConsumerName } from './subjects.ts';
+import { CONSUMERS, type ConsumerName } from './subjects.ts';
 
 /** Handles a batch of messages; must make their effect durable before it resolves. */
 export type BatchHandler = (messages: JsMsg[]) => Promise<void>;
@@ -17,9 +17,10 @@ export interface BatchConsumerOptions {
   /** Batches handled at the same time (default 1). */
   concurrency?: number;
   /**
-   * Most payload bytes in one batch (a message larger than that is a batch on its own). When set, the pull is
-   * bounded in bytes as well, for streams whose messages are large (a SAMPLES message holds a processor batch):
-   * a count alone would let hundreds of megabytes into memory.
+   * Most payload bytes in one batch (a message larger than that is a batch on its own); defaults to the
+   * consumer's `batchBytes` in CONSUMERS. When set, the pull is bounded in bytes as well, for streams whose
+   * messages are large (a SAMPLES message holds a processor batch): a count alone would let hundreds of megabytes
+   * into memory.
    */
   maxBatchBytes?: number;
 }
@@ -54,7 +55,9 @@ export async function consumeBatches(bus: Bus, name: ConsumerName, handler: Batc
     }
   };
 
-  const maxBytes = options.maxBatchBytes ?? Infinity;
+  const def = CONSUMERS[name];
+  const batchBytes = options.maxBatchBytes ?? ('batchBytes' in def ? def.batchBytes : undefined);
+  const maxBytes = batchBytes ?? Infinity;
   const full = () => buffer.length >= options.maxBatch || bufferBytes >= maxBytes;
 
   /** The next batch off the buffer: up to maxBatch messages and maxBatchBytes bytes, at least one message. */
@@ -91,9 +94,9 @@ export async function consumeBatches(bus: Bus, name: ConsumerName, handler: Batc
     else timer ??= setTimeout(flush, options.lingerMs);
   };
   const messages: ConsumerMessages = await consumer.consume(
-    options.maxBatchBytes === undefined
+    batchBytes === undefined
       ? { max_messages: maxMessages, callback }
-      : { max_bytes: Math.max(options.maxBatchBytes * (concurrency + 1), 2 * maxPayload), callback },
+      : { max_bytes: Math.max(batchBytes * (concurrency + 1), 2 * maxPayload), callback },
   );
 
   return {

@@ -34,8 +34,9 @@ export function sampleBatchBodies(parts: readonly SamplePart[], maxBytes: number
 }
 
 /**
- * Most bytes of `metrics.samples` messages a consumer takes in one batch (`maxBatchBytes`): a message holds a
- * whole processor batch, so a count of messages alone would not bound a consumer's memory. About 40,000 samples.
+ * Most bytes of `metrics.samples` messages a consumer takes in one batch (its `batchBytes` in CONSUMERS): a
+ * message holds a whole processor batch, so a count of messages alone would not bound a consumer's memory.
+ * About 40,000 samples.
  */
 export const SAMPLE_BATCH_BYTES = 4 * 1024 * 1024;
 

@@ -10,6 +10,7 @@ import {
   AlertConfigChangedSchema,
   GameEventSchema,
 } from './schemas.ts';
+import { SAMPLE_BATCH_BYTES } from './sample-batches.ts';
 
 /** A subject family: how its name is built, the schema of its messages, and the stream that keeps them (if any). */
 export interface SubjectDef<S extends z.ZodType, P extends string[]> {
@@ -78,8 +79,9 @@ export const SUBJECTS = {
 export const CONSUMERS = {
   // Reads the whole INGEST stream: metric messages and game events (a 2.9 consumer has one filter).
   processor: { stream: 'INGEST', filter: '>' },
-  storage: { stream: 'SAMPLES', filter: SUBJECTS.samples.filter },
-  'alert-manager': { stream: 'SAMPLES', filter: SUBJECTS.samples.filter },
-} as const satisfies Record<string, { stream: StreamName; filter: string }>;
+  // A SAMPLES message holds a whole processor batch, so these batch (and pull) by bytes as well as by count.
+  storage: { stream: 'SAMPLES', filter: SUBJECTS.samples.filter, batchBytes: SAMPLE_BATCH_BYTES },
+  'alert-manager': { stream: 'SAMPLES', filter: SUBJECTS.samples.filter, batchBytes: SAMPLE_BATCH_BYTES },
+} as const satisfies Record<string, { stream: StreamName; filter: string; batchBytes?: number }>;
 /** Name of one of the suite's durable consumers. */
 export type ConsumerName = keyof typeof CONSUMERS;

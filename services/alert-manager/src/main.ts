@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { Counter, Histogram } from 'prom-client';
 import { PgAlertStore, RedisAlertReader } from '@terminusa/alerting';
-import { CALLS, consumeBatches, ensureConsumer, SAMPLE_BATCH_BYTES, sampleMessagesInFlight, samplesOf, SUBJECTS } from '@terminusa/bus';
+import { CALLS, consumeBatches, ensureConsumer, sampleMessagesInFlight, samplesOf, SUBJECTS } from '@terminusa/bus';
 import { openDatabase } from '@terminusa/database';
 import { runService } from '@terminusa/runtime';
 import { AlertStateCommands } from './evaluate/alert-state-commands.ts';
@@ -124,7 +124,7 @@ await runService({
         evaluated.inc(await evaluateBatch(samples, rules.rules, state, config.alerts.levels));
         end();
       },
-      { maxBatch: config.core.batchSize, maxBatchBytes: SAMPLE_BATCH_BYTES, lingerMs: 2, retryDelayMs: 500, onError: (err) => logger.error('evaluation failed; batch will be redelivered', { err }) },
+      { maxBatch: config.core.batchSize, lingerMs: 2, retryDelayMs: 500, onError: (err) => logger.error('evaluation failed; batch will be redelivered', { err }) },
     );
     onStop('samples consumer', () => consumer.stop());
   },

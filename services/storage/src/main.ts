@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { Counter } from 'prom-client';
-import { consumeBatches, ensureConsumer, SAMPLE_BATCH_BYTES, sampleMessagesInFlight } from '@terminusa/bus';
+import { consumeBatches, ensureConsumer, sampleMessagesInFlight } from '@terminusa/bus';
 import { openDatabase } from '@terminusa/database';
 import { foldRollups, PartitionManager, PgSampleStore, RedisCurrentStore, tierRetentionMs } from '@terminusa/metric-store';
 import { runService } from '@terminusa/runtime';
@@ -67,7 +67,6 @@ await runService({
     );
     const consumer = await consumeBatches(bus, 'storage', handler, {
       maxBatch: config.core.batchSize,
-      maxBatchBytes: SAMPLE_BATCH_BYTES,
       concurrency: config.storage.writers,
       lingerMs: 10,
       retryDelayMs: 1000,
