@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { endianness } from 'node:os';
 import type pg from 'pg';
 import { durationMs, type Config } from '@terminusa/config';
 import { sortTags } from './series-key.ts';
@@ -155,6 +156,12 @@ function groupSeries(found: readonly { id: string; tags: Record<string, string> 
   return grouping;
 }
 
+/** The part of a grouping that answers its first `n` groups. */
+function firstGroups(grouping: Grouping, n: number): Grouping {
+  const kept = grouping.ids.map((_, i) => i).filter((i) => grouping.group[i]! < n);
+  return { ids: kept.map((i) => grouping.ids[i]!), group: kept.map((i) => grouping.group[i]!), tags: grouping.tags.slice(0, n) };
+}
+
 /** Placeholders for one statement's parameters, numbered as they are added. */
 class Params {
   readonly values: unknown[] = [];
@@ -164,55 +171,132 @@ class Params {
   }
 }
 
+/** A group's rows as columns of big-endian float8 (as float8send writes them): epoch ms, then sample values or partial buckets. */
+type RowColumns = { key: string; ts: Buffer } & ({ value: Buffer } | { count: Buffer; sum: Buffer; min: Buffer; max: Buffer });
+
+/** One stretch's statement, and whether its rows are keyed by series id (mapped to their group here) or by group index. */
+interface SegmentRead {
+  name?: string;
+  text: string;
+  values: unknown[];
+  keyedBySeries: boolean;
+}
+
 /**
- * One stretch as one JSON array of points per group, built by the server: parsing one JSON text costs the
- * gateway's single thread far less than a row of five text fields per point. The text is concatenated rather
- * than built with json_build_array/json_agg, which cost a fifth of a 100-series read; float8's text is the
- * shortest that reads back as the same double, and every value is finite, so it is valid JSON. Rollup rows and
- * the not yet folded rows of rollup_pending are read in one statement (one snapshot), so a fold running
- * meanwhile moves a row from one to the other unseen: each row counts once. Raw samples already hold the
- * pending rows, so the raw tier reads samples alone.
+ * The statement of one stretch. When every answered series is one stored series and the stretch reads its tier at
+ * the tier's own resolution, its rows already are its points: they are returned as they are, and the few that share
+ * a bucket (rollup rows and the not yet folded rows of rollup_pending) are merged by {@link pointsOf}. Otherwise
+ * PostgreSQL reduces the rows of each group and bucket first, which keeps what travels to the size of the answer.
+ * Neither sorts: sorting every row cost more than half of a 100-series read, so rows are grouped by hashing and put
+ * in time order here. Each group's rows travel as a few columns of packed float8 (float8send, string_agg): building
+ * and parsing number texts cost PostgreSQL and the gateway's single thread several times more. Rollup rows and
+ * rollup_pending are read in one statement (one snapshot), so a fold running meanwhile moves a row from one to the
+ * other unseen: each row counts once. Raw samples already hold the pending rows, so the raw tier reads samples alone.
  */
-function segmentStatement(seg: HistorySegment, grouping: Grouping, agg: HistoryAgg, limit: number): { name?: string; text: string; values: unknown[] } {
+function segmentStatement(seg: HistorySegment, grouping: Grouping): SegmentRead {
   const p = new Params();
   const ids = p.add(grouping.ids);
-  const groups = p.add(grouping.group);
-  const step = seg.step ? p.add(`${seg.step} milliseconds`) : undefined;
   const start = p.add(new Date(seg.start));
   const end = p.add(new Date(seg.end));
-  const at = (col: string) => (step ? `date_bin(${step}::interval, ${col}, 'epoch')` : col);
-  const parts =
-    seg.tier === 'raw'
-      ? [`SELECT series_id, ${at('ts')} AS b, 1::bigint AS count, value AS sum, value AS min, value AS max FROM samples WHERE series_id = ANY(${ids}::bigint[]) AND ts >= ${start} AND ts < ${end}`]
-      : [
-          `SELECT series_id, ${seg.step === TIER_BUCKET_MS[seg.tier] ? 'bucket' : at('bucket')} AS b, count, sum, min, max FROM ${TIER_TABLE[seg.tier].table} WHERE series_id = ANY(${ids}::bigint[]) AND bucket >= ${start} AND bucket < ${end}`,
-          `SELECT series_id, ${at('ts')}, count, coalesce(sum, value), coalesce(min, value), coalesce(max, value) FROM rollup_pending WHERE series_id = ANY(${ids}::bigint[]) AND ts >= ${start} AND ts < ${end}`,
-        ];
-  // Counts are summed as float8 (exact to 2^53) and times taken with date_part: numeric arithmetic would double the cost.
-  const value = { avg: 'sum(p.sum) / sum(p.count::float8)', min: 'min(p.min)', max: 'max(p.max)', sum: 'sum(p.sum)' }[agg];
-  const point = seg.step ? `'[' || ts || ',' || value || ',' || min || ',' || max || ']'` : `'[' || ts || ',' || value || ']'`;
-  const pointRows = `SELECT sel.g, round(date_part('epoch', p.b) * 1000) AS ts, ${value} AS value, min(p.min) AS min, max(p.max) AS max
-      FROM parts p JOIN sel ON sel.id = p.series_id
-     GROUP BY sel.g, p.b
-     ORDER BY sel.g, p.b
-     LIMIT ${p.add(limit)}`;
-  const text = `WITH sel AS (SELECT * FROM unnest(${ids}::bigint[], ${groups}::int[]) AS t(id, g)),
-    parts AS (${parts.join('\n UNION ALL ')}),
-    points AS (${pointRows})
-    SELECT g, '[' || string_agg(${point}, ',' ORDER BY ts) || ']' AS points FROM points GROUP BY g`;
+  const oneSeriesPerGroup = grouping.tags.length === grouping.ids.length;
+  const asStored = oneSeriesPerGroup && (seg.tier === 'raw' ? seg.step === 0 : seg.step === TIER_BUCKET_MS[seg.tier]);
+  const packed = (col: string, as: string) => `string_agg(float8send(${col}), ''::bytea) AS ${as}`;
+  const epochMs = (col: string) => `round(date_part('epoch', ${col}) * 1000)`;
+  let text: string;
+  if (asStored && seg.tier === 'raw') {
+    text = `SELECT series_id::text AS key, ${packed(epochMs('ts'), 'ts')}, ${packed('value', 'value')}
+      FROM samples WHERE series_id = ANY(${ids}::bigint[]) AND ts >= ${start} AND ts < ${end} GROUP BY series_id`;
+  } else {
+    const step = seg.step && !asStored ? p.add(`${seg.step} milliseconds`) : undefined;
+    const at = (col: string) => (step ? `date_bin(${step}::interval, ${col}, 'epoch')` : col);
+    const parts =
+      seg.tier === 'raw'
+        ? [`SELECT series_id, ${at('ts')} AS b, 1::float8 AS count, value AS sum, value AS min, value AS max FROM samples WHERE series_id = ANY(${ids}::bigint[]) AND ts >= ${start} AND ts < ${end}`]
+        : [
+            `SELECT series_id, ${seg.step === TIER_BUCKET_MS[seg.tier] ? 'bucket' : at('bucket')} AS b, count::float8 AS count, sum, min, max FROM ${TIER_TABLE[seg.tier].table} WHERE series_id = ANY(${ids}::bigint[]) AND bucket >= ${start} AND bucket < ${end}`,
+            `SELECT series_id, ${at('ts')}, count::float8, coalesce(sum, value), coalesce(min, value), coalesce(max, value) FROM rollup_pending WHERE series_id = ANY(${ids}::bigint[]) AND ts >= ${start} AND ts < ${end}`,
+          ];
+    const columns = [packed(epochMs('b'), 'ts'), packed('count', 'count'), packed('sum', 'sum'), packed('min', 'min'), packed('max', 'max')].join(', ');
+    if (asStored) {
+      text = `WITH parts AS (${parts.join('\n UNION ALL ')})
+        SELECT series_id::text AS key, ${columns} FROM parts GROUP BY series_id`;
+    } else {
+      // Counts are summed as float8 (exact to 2^53): numeric arithmetic would double the cost.
+      text = `WITH sel AS (SELECT * FROM unnest(${ids}::bigint[], ${p.add(grouping.group)}::int[]) AS t(id, g)),
+        parts AS (${parts.join('\n UNION ALL ')}),
+        cells AS (SELECT sel.g, p.b, sum(p.count) AS count, sum(p.sum) AS sum, min(p.min) AS min, max(p.max) AS max
+          FROM parts p JOIN sel ON sel.id = p.series_id GROUP BY sel.g, p.b)
+        SELECT g::text AS key, ${columns} FROM cells GROUP BY g`;
+    }
+  }
   // A read of one series (a dashboard panel, asked again and again) is a named statement, so each connection
   // plans its shape once: planning costs about as much as running it. A read of many series is planned for its
   // ids and range every time, because the generic plan PostgreSQL would settle on reads 100 series several
   // times slower.
   const name = grouping.ids.length === 1 ? `history-${createHash('sha1').update(text).digest('hex').slice(0, 20)}` : undefined;
-  return { ...(name ? { name } : {}), text, values: p.values };
+  return { ...(name ? { name } : {}), text, values: p.values, keyedBySeries: asStored };
 }
 
-/** Reads one stretch: the points of each of `groups` groups. */
-async function readSegment(pool: pg.Pool, statement: { name?: string; text: string; values: unknown[] }, groups: number): Promise<HistoryPoint[][]> {
-  const points: HistoryPoint[][] = Array.from({ length: groups }, () => []);
-  const { rows } = await pool.query<{ g: number; points: string }>(statement);
-  for (const r of rows) points[r.g] = JSON.parse(r.points) as HistoryPoint[];
+/** The doubles of a float8send column, in a fresh aligned array in this machine's byte order. */
+function float64s(packed: Buffer): Float64Array {
+  const copy = new Uint8Array(packed.length);
+  copy.set(packed);
+  if (HOST_LITTLE_ENDIAN) Buffer.from(copy.buffer).swap64();
+  return new Float64Array(copy.buffer);
+}
+const HOST_LITTLE_ENDIAN = endianness() === 'LE';
+
+/** One group's points from its rows: binned by `step`, in time order, the rows of one bucket merged. */
+function pointsOf(rows: RowColumns, step: number, agg: HistoryAgg): HistoryPoint[] {
+  const times = float64s(rows.ts);
+  const n = times.length;
+  let sorted = true;
+  for (let i = 0; i < n; i++) {
+    if (step) times[i] = Math.floor(times[i]! / step) * step;
+    if (i > 0 && times[i]! < times[i - 1]!) sorted = false;
+  }
+  const order = sorted ? undefined : Array.from({ length: n }, (_, k) => k).sort((a, b) => times[a]! - times[b]!);
+  // A sample is a bucket of one: its value is its sum, min and max.
+  const sums = float64s('value' in rows ? rows.value : rows.sum);
+  const counts = 'value' in rows ? undefined : float64s(rows.count);
+  const mins = 'value' in rows ? sums : float64s(rows.min);
+  const maxs = 'value' in rows ? sums : float64s(rows.max);
+  const points: HistoryPoint[] = [];
+  let ts = NaN;
+  let count = 0;
+  let sum = 0;
+  let min = Infinity;
+  let max = -Infinity;
+  const flush = () => {
+    const value = agg === 'avg' ? sum / count : agg === 'sum' ? sum : agg === 'min' ? min : max;
+    points.push(step ? [ts, value, min, max] : [ts, value]);
+  };
+  for (let k = 0; k < n; k++) {
+    const i = order ? order[k]! : k;
+    if (times[i] !== ts) {
+      if (count > 0) flush();
+      ts = times[i]!;
+      count = 0;
+      sum = 0;
+      min = Infinity;
+      max = -Infinity;
+    }
+    count += counts ? counts[i]! : 1;
+    sum += sums[i]!;
+    if (mins[i]! < min) min = mins[i]!;
+    if (maxs[i]! > max) max = maxs[i]!;
+  }
+  if (count > 0) flush();
+  return points;
+}
+
+/** Reads one stretch: the points of each group of `grouping`. */
+async function readSegment(pool: pg.Pool, seg: HistorySegment, grouping: Grouping, agg: HistoryAgg): Promise<HistoryPoint[][]> {
+  const read = segmentStatement(seg, grouping);
+  const { rows } = await pool.query<RowColumns>(read);
+  const groupOfSeries = read.keyedBySeries ? new Map(grouping.ids.map((id, i) => [id, grouping.group[i]!])) : undefined;
+  const points: HistoryPoint[][] = Array.from({ length: grouping.tags.length }, () => []);
+  for (const r of rows) points[groupOfSeries ? groupOfSeries.get(r.key)! : Number(r.key)] = pointsOf(r, seg.step, agg);
   return points;
 }
 
@@ -253,7 +337,8 @@ function validate(q: HistoryQuery): void {
  * rollups 1m, 5m, 1h, 1d; a rollup answers with the step raised to its bucket. For each candidate the range is
  * planned with {@link planSegments} (the finest tier at least as fine as the candidate that covers each part,
  * stitched at aligned boundaries), and the first plan whose points stay within `maxPoints` is taken: answered
- * series × buckets per stretch, plus the raw rows counted. When none fits, the 1d plan is read and cut.
+ * series × buckets per stretch, plus the raw rows counted. When none fits, the 1d plan is read for as many answered
+ * series as it fits (at least one, whose points are then cut), and the answer is marked truncated.
  *
  * Values: a bucket is `[start, start + step)` aligned to the epoch (as the rollups' date_bin), whole, for every
  * bucket that meets `from..to`; avg = Σsum / Σcount, min = min(min), max = max(max), sum = Σsum, over the
@@ -269,25 +354,33 @@ export async function queryHistory(pool: pg.Pool, q: HistoryQuery): Promise<Hist
     text: 'SELECT id, tags FROM series WHERE name = $1 AND tags @> $2::jsonb ORDER BY key',
     values: [q.name, JSON.stringify(q.tags)],
   });
-  const grouping = groupSeries(found, q);
+  const matched = groupSeries(found, q);
+  let grouping = matched;
   const targets = TIERS.filter((tier) => tier !== 'raw' || q.step === undefined || q.step < RAW_STEP_LIMIT_MS);
   let segments = planSegments(targets[0]!, q, now);
+  let cut = false;
   if (found.length > 0) {
     for (const target of targets) {
       segments = planSegments(target, q, now);
-      if ((await estimatePoints(pool, segments, grouping, q, now)) <= q.maxPoints) break;
+      const estimate = await estimatePoints(pool, segments, grouping, q, now);
+      if (estimate <= q.maxPoints) break;
+      // Even the coarsest plan has too many points: only the groups that fit are read (at least one, then cut).
+      if (target === targets.at(-1)) {
+        grouping = firstGroups(matched, Math.max(1, Math.floor(q.maxPoints / (estimate / matched.tags.length))));
+        cut = grouping.tags.length < matched.tags.length;
+      }
     }
   }
   const agg = q.agg ?? 'avg';
-  // Stretches split the rows by time, so reading them in separate statements, in parallel, still counts each row once.
-  // Stretches are read in parallel, then joined in time order.
-  const read = found.length === 0 ? [] : await Promise.all(segments.map((seg) => readSegment(pool, segmentStatement(seg, grouping, agg, q.maxPoints + 1), grouping.tags.length)));
+  // Stretches split the rows by time, so reading them in separate statements, in parallel, still counts each
+  // row once; they are joined in time order.
+  const read = found.length === 0 ? [] : await Promise.all(segments.map((seg) => readSegment(pool, seg, grouping, agg)));
   const points: HistoryPoint[][] = grouping.tags.map((_, g) => {
     const parts = read.map((stretch) => stretch[g]!).filter((part) => part.length > 0);
     return parts.length === 1 ? parts[0]! : ([] as HistoryPoint[]).concat(...parts);
   });
   let room = q.maxPoints;
-  let truncated = false;
+  let truncated = cut;
   const series: HistoryAnswer['series'] = [];
   grouping.tags.forEach((tags, g) => {
     const all = points[g]!;
