@@ -100,7 +100,7 @@ function classify(state: string | null, query: string | null): string {
   if (state === 'idle') return 'idle in the pool';
   if (state === 'idle in transaction') return 'in transaction, waiting for the storage process';
   const q = (query ?? '').trimStart();
-  if (q.startsWith('COPY samples')) return 'COPY samples';
+  if (q.startsWith('COPY sample_blocks')) return 'COPY sample_blocks';
   if (q.startsWith('COPY rollup_pending')) return 'COPY rollup_pending';
   if (q.startsWith('INSERT INTO ingested_messages')) return 'INSERT ingested_messages (idempotency)';
   if (q.startsWith('INSERT INTO series')) return 'INSERT series';

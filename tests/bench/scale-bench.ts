@@ -114,7 +114,7 @@ async function main(): Promise<void> {
   const copyRaw = await copyLimit(ns.config.database.url, scratchSchema, RAW_SECONDS);
   await dropScratchSchema(ns.config.database.url, scratchSchema);
   scratchSchema = undefined;
-  log(`  PostgreSQL COPY alone:   ${fmt(copyRaw.perS)} rows/s (the storage COPYs each sample twice: samples and rollup_pending)`);
+  log(`  PostgreSQL COPY alone:   ${fmt(copyRaw.perS)} rows/s (per sample row with a b-tree; the storage writes blocks and pending rows, one each per series and minute of a batch)`);
 
   db = new pg.Client({ connectionString: ns.config.database.url, application_name: 'scale-bench' });
   await db.connect();

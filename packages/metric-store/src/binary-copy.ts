@@ -12,9 +12,9 @@ export class BinaryCopyWriter {
   private readonly buf: Buffer;
   private at = HEADER_BYTES;
 
-  /** Room for `rows` rows of `fields` fields each (every field takes at most 12 bytes). */
-  constructor(rows: number, fields: number) {
-    this.buf = Buffer.allocUnsafe(HEADER_BYTES + rows * (2 + fields * 12) + 2);
+  /** Room for `rows` rows of `fields` scalar fields each (every one takes at most 12 bytes), plus `arrayBytes` for arrays. */
+  constructor(rows: number, fields: number, arrayBytes = 0) {
+    this.buf = Buffer.allocUnsafe(HEADER_BYTES + rows * (2 + fields * 12) + arrayBytes + 2);
     SIGNATURE.copy(this.buf, 0);
     this.buf.writeInt32BE(0, SIGNATURE.length);
     this.buf.writeInt32BE(0, SIGNATURE.length + 4);
@@ -47,6 +47,21 @@ export class BinaryCopyWriter {
     this.buf.writeInt32BE(8, this.at);
     this.buf.writeDoubleBE(v, this.at + 4);
     this.at += 12;
+    return this;
+  }
+
+  /**
+   * Starts a one-dimensional array field of `length` elements of type `elementOid`, without NULLs; the elements
+   * follow as fields (8 bytes each: int8, timestamptz or float8). Takes 24 bytes, then 12 per element.
+   */
+  array(elementOid: number, length: number): this {
+    this.buf.writeInt32BE(20 + 12 * length, this.at);
+    this.buf.writeInt32BE(1, this.at + 4);
+    this.buf.writeInt32BE(0, this.at + 8);
+    this.buf.writeInt32BE(elementOid, this.at + 12);
+    this.buf.writeInt32BE(length, this.at + 16);
+    this.buf.writeInt32BE(1, this.at + 20);
+    this.at += 24;
     return this;
   }
 

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { endianness } from 'node:os';
 import type pg from 'pg';
 import { durationMs, type Config } from '@terminusa/config';
+import { rawSamplesSql } from './raw-samples.ts';
 import { sortTags } from './series-key.ts';
 import { TIER_BUCKET_MS, TIER_TABLE, TIERS, type Tier } from './tiers.ts';
 
@@ -205,13 +206,13 @@ function segmentStatement(seg: HistorySegment, grouping: Grouping): SegmentRead 
   let text: string;
   if (asStored && seg.tier === 'raw') {
     text = `SELECT series_id::text AS key, ${packed(epochMs('ts'), 'ts')}, ${packed('value', 'value')}
-      FROM samples WHERE series_id = ANY(${ids}::bigint[]) AND ts >= ${start} AND ts < ${end} GROUP BY series_id`;
+      FROM (${rawSamplesSql(`ANY(${ids}::bigint[])`, start, end)}) s GROUP BY series_id`;
   } else {
     const step = seg.step && !asStored ? p.add(`${seg.step} milliseconds`) : undefined;
     const at = (col: string) => (step ? `date_bin(${step}::interval, ${col}, 'epoch')` : col);
     const parts =
       seg.tier === 'raw'
-        ? [`SELECT series_id, ${at('ts')} AS b, 1::float8 AS count, value AS sum, value AS min, value AS max FROM samples WHERE series_id = ANY(${ids}::bigint[]) AND ts >= ${start} AND ts < ${end}`]
+        ? [`SELECT series_id, ${at('ts')} AS b, 1::float8 AS count, value AS sum, value AS min, value AS max FROM (${rawSamplesSql(`ANY(${ids}::bigint[])`, start, end)}) s`]
         : [
             `SELECT series_id, ${seg.step === TIER_BUCKET_MS[seg.tier] ? 'bucket' : at('bucket')} AS b, count::float8 AS count, sum, min, max FROM ${TIER_TABLE[seg.tier].table} WHERE series_id = ANY(${ids}::bigint[]) AND bucket >= ${start} AND bucket < ${end}`,
             `SELECT series_id, ${at('ts')}, count::float8, coalesce(sum, value), coalesce(min, value), coalesce(max, value) FROM rollup_pending WHERE series_id = ANY(${ids}::bigint[]) AND ts >= ${start} AND ts < ${end}`,
@@ -314,7 +315,7 @@ async function estimatePoints(pool: pg.Pool, segments: readonly HistorySegment[]
     // Raw has no fixed rate, so its rows are counted, never more than it takes to know they are too many.
     const { rows } = await pool.query<{ n: number }>({
       ...(grouping.ids.length === 1 ? { name: 'history-count-raw' } : {}),
-      text: 'SELECT count(*)::int AS n FROM (SELECT 1 FROM samples WHERE series_id = ANY($1::bigint[]) AND ts >= $2 AND ts < $3 LIMIT $4) x',
+      text: `SELECT count(*)::int AS n FROM (${rawSamplesSql('ANY($1::bigint[])', '$2', '$3')} LIMIT $4) x`,
       values: [grouping.ids, new Date(seg.start), new Date(seg.end), q.maxPoints - points + 1],
     });
     points += rows[0]!.n;

@@ -7,8 +7,8 @@ import { withTransaction } from '@terminusa/database';
 import type { Sample } from '@terminusa/bus';
 import { seriesKey, sortTags } from './series-key.ts';
 import { PartitionManager } from './partitions.ts';
-import { sampleCopyRows } from './sample-copy-rows.ts';
-import { minutePartialRows } from './minute-partials.ts';
+import { groupByMinute, pendingRows, sampleBlockRows } from './minute-groups.ts';
+import { rawSamplesSql } from './raw-samples.ts';
 
 /** Series ids kept in memory; past this many the cache starts over rather than grow without bound. */
 const SERIES_CACHE_LIMIT = 1_000_000;
@@ -32,7 +32,7 @@ export interface WriteResult {
   stored: number;
   /** Messages that had been stored before (redeliveries). */
   duplicates: number;
-  /** Rows written for the fold: one per series and minute of the batch, so stored / pendingRows is how much a batch reduced. */
+  /** Rows written for the fold (and raw blocks): one per series and minute of the batch, so stored / pendingRows is how much a batch reduced. */
   pendingRows: number;
 }
 
@@ -42,8 +42,8 @@ async function copyIn(client: pg.PoolClient, statement: string, data: Buffer): P
 }
 
 /**
- * Sample history in PostgreSQL: series identities, raw samples in daily partitions, and the samples waiting to
- * be folded into the rollups, reduced per series and minute. A message's samples and its idempotency record
+ * Sample history in PostgreSQL: series identities, raw samples in daily partitions as blocks (the samples of a
+ * series in one minute of a batch), and the samples waiting to be folded into the rollups, reduced alike. A message's samples and its idempotency record
  * commit in one transaction, so a redelivered message stores nothing twice, without a unique index on every
  * sample.
  */
@@ -71,15 +71,15 @@ export class PgSampleStore {
       const { rows } = await client.query<{ id: string }>('INSERT INTO ingested_messages (id) SELECT unnest($1::text[]) ON CONFLICT DO NOTHING RETURNING id', [unique.map((m) => m.id)]);
       const fresh = new Set(rows.map((r) => r.id));
       const samples = unique.filter((m) => fresh.has(m.id)).flatMap((m) => m.samples);
-      let pendingRows = 0;
+      let pending = 0;
       if (samples.length > 0) {
         const ids = await this.resolveSeries(client, samples);
-        await copyIn(client, 'COPY samples (series_id, ts, value) FROM STDIN (FORMAT binary)', sampleCopyRows(ids, samples));
-        const partials = minutePartialRows(ids, samples);
-        await copyIn(client, 'COPY rollup_pending (series_id, ts, value, count, sum, min, max) FROM STDIN (FORMAT binary)', partials.data);
-        pendingRows = partials.rows;
+        const groups = groupByMinute(ids, samples);
+        await copyIn(client, 'COPY sample_blocks (series_id, ts_min, ts_max, ts, value) FROM STDIN (FORMAT binary)', sampleBlockRows(groups, samples, samples.length));
+        await copyIn(client, 'COPY rollup_pending (series_id, ts, value, count, sum, min, max) FROM STDIN (FORMAT binary)', pendingRows(groups));
+        pending = groups.length;
       }
-      return { stored: samples.length, duplicates: unique.length - fresh.size, pendingRows };
+      return { stored: samples.length, duplicates: unique.length - fresh.size, pendingRows: pending };
     });
   }
 
@@ -140,9 +140,8 @@ export class PgSampleStore {
   async history(name: string, tags: Record<string, string>, from: number, to: number, maxPoints: number): Promise<{ series: SeriesPoints[]; truncated: boolean }> {
     const { rows } = await this.pool.query<{ id: string; tags: Record<string, string>; ts: string; value: number }>(
       `SELECT s.id, s.tags, round(extract(epoch FROM p.ts) * 1000)::bigint AS ts, p.value
-         FROM series s JOIN samples p ON p.series_id = s.id
+         FROM series s CROSS JOIN LATERAL (${rawSamplesSql('s.id', 'to_timestamp($3 / 1000.0)', 'to_timestamp($4 / 1000.0)', true)}) p
         WHERE s.name = $1 AND s.tags @> $2::jsonb
-          AND p.ts >= to_timestamp($3 / 1000.0) AND p.ts <= to_timestamp($4 / 1000.0)
         ORDER BY s.id, p.ts
         LIMIT $5`,
       [name, JSON.stringify(tags), from, to, maxPoints + 1],

@@ -8,7 +8,8 @@ export const TIER_BUCKET_MS: Record<Exclude<Tier, 'raw'>, number> = { '1m': 60_0
 
 /** The PostgreSQL table of a tier, and the column its partitions range over. */
 export const TIER_TABLE: Record<Tier, { table: string; column: string; partitionMs: number }> = {
-  raw: { table: 'samples', column: 'ts', partitionMs: 86_400_000 },
+  // Raw samples are stored in blocks (a series' samples in one minute of a batch), partitioned by their first sample.
+  raw: { table: 'sample_blocks', column: 'ts_min', partitionMs: 86_400_000 },
   // 1m rows live two hours by default, so hourly partitions let retention drop them on time.
   '1m': { table: 'rollup_1m', column: 'bucket', partitionMs: 3_600_000 },
   '5m': { table: 'rollup_5m', column: 'bucket', partitionMs: 86_400_000 },

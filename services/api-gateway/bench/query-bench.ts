@@ -81,7 +81,8 @@ const PENDING_ROWS = 650_000;
  */
 async function loadRaw(pool: pg.Pool, from: number, to: number): Promise<number> {
   const select = `SELECT s.id, t, 50 + 10 * sin(extract(epoch FROM t) / 3600 + s.id) FROM series s CROSS JOIN generate_series($1::timestamptz, $2::timestamptz, interval '1 minute') AS t`;
-  const { rowCount } = await pool.query(`INSERT INTO samples (series_id, ts, value) ${select}`, [new Date(from), new Date(to)]);
+  // One sample a minute: each is a block of one, as the storage writes it.
+  const { rowCount } = await pool.query(`INSERT INTO sample_blocks (series_id, ts_min, ts_max, ts, value) SELECT id, t, t, ARRAY[t], ARRAY[v] FROM (${select}) x(id, t, v)`, [new Date(from), new Date(to)]);
   await pool.query(`INSERT INTO rollup_pending (series_id, ts, value) ${select}`, [new Date(to), new Date(to)]);
   await pool.query(
     `INSERT INTO rollup_pending (series_id, ts, value)

@@ -114,17 +114,20 @@ async function main(): Promise<void> {
            FROM generate_series(1, ${SERIES}) g`,
       );
       await live!.query(
-        `INSERT INTO samples
-         SELECT s.id, to_timestamp(1764115200 + t * 10), random() * 100
-           FROM series s CROSS JOIN generate_series(1, ${ROWS / SERIES}) t`,
+        // Stored as the storage stores them: a block per series and minute (six samples 10 s apart).
+        `INSERT INTO sample_blocks
+         SELECT id, min(ts), max(ts), array_agg(ts ORDER BY ts), array_agg(v ORDER BY ts)
+           FROM (SELECT s.id, to_timestamp(1764115200 + t * 10) AS ts, random() * 100 AS v
+                   FROM series s CROSS JOIN generate_series(1, ${ROWS / SERIES}) t) x
+          GROUP BY id, date_trunc('minute', ts)`,
       );
     });
     const vacuum = await timed('vacuum analyze', async () => {
       await live!.query('VACUUM ANALYZE series');
-      await live!.query('VACUUM ANALYZE samples');
+      await live!.query('VACUUM ANALYZE sample_blocks');
     });
     const { rows: sizeRows } = await live.query<{ bytes: string }>(
-      `SELECT (pg_total_relation_size('samples') + pg_total_relation_size('series'))::text AS bytes`,
+      `SELECT (pg_total_relation_size('sample_blocks') + pg_total_relation_size('series'))::text AS bytes`,
     );
     const tableBytes = Number(sizeRows[0]!.bytes);
 
@@ -136,8 +139,9 @@ async function main(): Promise<void> {
     const chunks = [...manifest.tables.flatMap((t) => t.chunks), ...manifest.files.map((f) => f.chunk)];
     const backupBytes = chunks.reduce((n, c) => n + c.bytes, 0);
     const rawBytes = chunks.reduce((n, c) => n + c.rawBytes, 0);
-    const backedUpSamples = manifest.tables.find((t) => t.table === 'samples')?.rows ?? 0;
-    if (backedUpSamples !== ROWS) throw new Error(`backup holds ${backedUpSamples} sample rows, expected ${ROWS}`);
+    const backedUpBlocks = manifest.tables.find((t) => t.table === 'sample_blocks')?.rows ?? 0;
+    const { rows: blockRows } = await live.query<{ n: string }>('SELECT count(*)::text AS n FROM sample_blocks');
+    if (backedUpBlocks !== Number(blockRows[0]!.n)) throw new Error(`backup holds ${backedUpBlocks} sample blocks, expected ${blockRows[0]!.n}`);
 
     // 3. pg_dump of the same schema.
     const dumpFile = join(config.dataDir, 'bench.dump');

@@ -71,8 +71,9 @@ describe('backup and restore', () => {
     expect(manifest.kind).toBe('full');
     // The backup reported each table as it was written, with the count of all of them.
     expect(taken).toEqual(manifest.tables.map((t) => `${t.table}:${t.rows}/${manifest.tables.length}`));
-    expect(manifest.tables.find((x) => x.table === 'samples')!.rows).toBe(5000);
-    expect(manifest.tables.find((x) => x.table === 'samples')!.chunks.length).toBeGreaterThan(1);
+    // 5,000 samples of 50 series, 100 each within one minute: 50 blocks.
+    expect(manifest.tables.find((x) => x.table === 'sample_blocks')!.rows).toBe(50);
+    expect(manifest.tables.find((x) => x.table === 'sample_blocks')!.chunks.length).toBeGreaterThan(1);
     const files = await readdir(join(ops.paths.backupsDir, manifest.id));
     for (const f of files) expect((await stat(join(ops.paths.backupsDir, manifest.id, f))).mode & 0o777).toBe(0o600);
     const chunk = await readFile(join(ops.paths.backupsDir, manifest.id, manifest.tables[0]!.chunks[0]!.file));
@@ -82,7 +83,7 @@ describe('backup and restore', () => {
     const progress: string[] = [];
     const result = await restoreOps.restore(manifest.id, target.pool, (p) => p.done && progress.push(`${p.table}:${p.rows}`));
     expect(result.rows).toBe(manifest.tables.reduce((n, x) => n + x.rows, 0));
-    expect(progress).toContain('samples:5000');
+    expect(progress).toContain('sample_blocks:50');
     expect(await snapshot(target.pool, target.schema)).toEqual(await snapshot(live, config.database.schema));
     await restoreOps.restore(manifest.id, target.pool);
     expect(await snapshot(target.pool, target.schema)).toEqual(await snapshot(live, config.database.schema));
@@ -98,10 +99,10 @@ describe('backup and restore', () => {
       await live.query(`UPDATE series SET tags = tags || jsonb_build_object('rev', '${i}') WHERE id = (SELECT min(id) FROM series)`);
       const { manifest } = await ops.run('incremental');
       expect(manifest.kind).toBe('incremental');
-      const sampleRows = manifest.tables.find((x) => x.table === 'samples')!.rows;
-      // An incremental holds what changed since the previous backup, not the whole table.
-      expect(sampleRows).toBeGreaterThanOrEqual(300);
-      expect(sampleRows).toBeLessThan(1000);
+      const blockRows = manifest.tables.find((x) => x.table === 'sample_blocks')!.rows;
+      // An incremental holds what changed since the previous backup (the 300 samples' 50 blocks), not the whole table.
+      expect(blockRows).toBeGreaterThanOrEqual(50);
+      expect(blockRows).toBeLessThan(100);
       expect(manifest.tables.find((x) => x.table === 'series')!.rows).toBeGreaterThanOrEqual(1);
     }
     const newest = (await ops.list()).at(-1)!;

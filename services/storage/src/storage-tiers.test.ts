@@ -75,22 +75,25 @@ describe('retention and the archive', () => {
       (await pool.query("SELECT s.series_id, s.ts, s.value FROM samples s JOIN series se ON se.id = s.series_id WHERE se.name = 'old_metric' ORDER BY 1, 2")).rows.map((r) => `${r.series_id}|${r.ts.toISOString()}|${r.value}`);
     const before = await snapshot();
     expect(before).toHaveLength(500);
+    // Raw samples are archived and loaded back as the blocks they are stored in (a series' samples in a minute).
+    const blocks = (await pool.query("SELECT count(*)::int AS n FROM sample_blocks b JOIN series se ON se.id = b.series_id WHERE se.name = 'old_metric'")).rows[0].n;
+    expect(blocks).toBeLessThan(500);
 
     const index = new ArchiveIndex(join(ns.env.DATA_DIR!, 'archive'));
     const retention = tierRetentionMs(ns.config);
     const report = await applyRetention(pool, partitions, index, retention, now);
-    expect(report.dropped.some((p) => p.startsWith('samples_p'))).toBe(true);
+    expect(report.dropped.some((p) => p.startsWith('sample_blocks_p'))).toBe(true);
     expect(await snapshot()).toEqual([]);
     const fresh = await pool.query("SELECT count(*)::int AS n FROM samples s JOIN series se ON se.id = s.series_id WHERE se.name = 'fresh_metric'");
     expect(fresh.rows[0].n).toBe(1);
     const entries = await index.entries();
     const raw = entries.filter((e) => e.tier === 'raw');
-    expect(raw.reduce((n, e) => n + e.rows, 0)).toBe(500);
+    expect(raw.reduce((n, e) => n + e.rows, 0)).toBe(blocks);
     expect((await readdir(join(ns.env.DATA_DIR!, 'archive', 'raw'))).filter((f) => f.endsWith('.tsv.gz'))).toHaveLength(raw.length);
     // The 1m tier (2 h retention) of that day went to the archive too.
     expect(entries.some((e) => e.tier === '1m')).toBe(true);
 
-    expect(await loadArchive(pool, index, 'raw', old - HOUR, old + HOUR)).toBe(500);
+    expect(await loadArchive(pool, index, 'raw', old - HOUR, old + HOUR)).toBe(blocks);
     expect(await snapshot()).toEqual(before);
     expect(await loadArchive(pool, index, 'raw', old - HOUR, old + HOUR)).toBe(0);
 

@@ -51,7 +51,8 @@ export async function loadArchive(pool: pg.Pool, index: ArchiveIndex, tier: Tier
       await client.query('BEGIN');
       await client.query(`CREATE TEMP TABLE archive_load (LIKE ${pg.escapeIdentifier(table)}) ON COMMIT DROP`);
       await pipeline(createReadStream(join(index.dir, e.file)), createGunzip(), client.query(copyStreams.from('COPY archive_load FROM STDIN')) as unknown as Writable);
-      const key = tier === 'raw' ? 'series_id, ts, value' : 'series_id, bucket';
+      // A raw block is identified by its series, start and samples (two writes of one minute are two blocks).
+      const key = tier === 'raw' ? 'series_id, ts_min, ts, value' : 'series_id, bucket';
       const { rowCount } = await client.query(`INSERT INTO ${pg.escapeIdentifier(table)} SELECT * FROM archive_load a WHERE NOT EXISTS (SELECT 1 FROM ${pg.escapeIdentifier(table)} t WHERE (${key.split(', ').map((k) => `t.${k} = a.${k}`).join(' AND ')}))`);
       await client.query('COMMIT');
       loaded += rowCount ?? 0;
