@@ -251,6 +251,19 @@ describe('queryHistory', () => {
     }
   });
 
+  it('cuts raw blocks exactly at from and to: a block (one series, one minute) may straddle either end', async () => {
+    const minute = Math.floor(NOW / MIN) * MIN - 10 * MIN;
+    // One write: each series' six samples form one block.
+    await new PgSampleStore(pool).insert(['a', 'b'].flatMap((host) => [0, 10, 20, 30, 40, 50].map((s) => ({ name: 'cut_raw', tags: { host }, ts: minute + s * 1000, value: s }))));
+    const ask = (agg?: HistoryAgg) => queryHistory(pool, { name: 'cut_raw', tags: {}, from: minute + 15_000, to: minute + 30_000, agg, maxPoints: 100, retention: onlyFrom('raw'), now: NOW });
+    const alone = await ask();
+    expect(alone.series.map((x) => x.points)).toEqual([
+      [[minute + 20_000, 20], [minute + 30_000, 30]],
+      [[minute + 20_000, 20], [minute + 30_000, 30]],
+    ]);
+    expect((await ask('sum')).series.map((x) => x.points)).toEqual([[[minute + 20_000, 40], [minute + 30_000, 60]]]);
+  });
+
   it('answers nothing for an unknown metric, and rejects a range that runs backwards', async () => {
     const retention = onlyFrom('raw');
     expect(await queryHistory(pool, { name: 'nothing', tags: {}, from: NOW - HOUR, to: NOW, maxPoints: 10, retention, now: NOW })).toMatchObject({ tier: 'raw', series: [], truncated: false });

@@ -9,7 +9,8 @@ export function rawSamplesSql(series: string, start: string, end: string, endInc
   const before = endInclusive ? '<=' : '<';
   start = `(${start})::timestamptz`;
   end = `(${end})::timestamptz`;
-  return `SELECT b.series_id, u.ts, u.value FROM sample_blocks b CROSS JOIN LATERAL unnest(b.ts, b.value) AS u(ts, value)
+  // One unnest and a subscript: unnest of two arrays at once ran the unpacking twice as slow.
+  return `SELECT b.series_id, u.ts, b.value[u.i] AS value FROM sample_blocks b CROSS JOIN LATERAL unnest(b.ts) WITH ORDINALITY AS u(ts, i)
      WHERE b.series_id = ${series} AND b.ts_min > ${start} - interval '1 minute' AND b.ts_min ${before} ${end}
        AND u.ts >= ${start} AND u.ts ${before} ${end}`;
 }
