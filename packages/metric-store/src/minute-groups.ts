@@ -15,7 +15,7 @@ export interface MinuteGroup {
   sum: number;
   min: number;
   max: number;
-  /** Time span of the samples (whole epoch ms). */
+  /** The oldest sample's time (whole epoch ms). */
   first: number;
   /** The newest sample: its time and value (`last`). */
   ts: number;
@@ -60,9 +60,9 @@ export function groupByMinute(ids: readonly number[], samples: readonly Sample[]
  * A block is indexed once for all its samples, which is what makes raw storage cheap: a b-tree entry per sample
  * cost PostgreSQL about three times the heap write.
  */
-export function sampleBlockRows(groups: readonly MinuteGroup[], samples: readonly Sample[], total: number): Buffer {
+export function sampleBlockRows(groups: readonly MinuteGroup[], samples: readonly Sample[]): Buffer {
   // Two arrays a row: 24 bytes of header each, 12 bytes a sample each.
-  const out = new BinaryCopyWriter(groups.length, 3, 48 * groups.length + 24 * total);
+  const out = new BinaryCopyWriter(groups.length, 3, 48 * groups.length + 24 * samples.length);
   for (const g of groups) {
     out.row(5).int8(g.seriesId).timestamp(g.first).timestamp(g.ts);
     out.array(TIMESTAMPTZ_OID, g.samples.length);

@@ -75,7 +75,7 @@ export class PgSampleStore {
       if (samples.length > 0) {
         const ids = await this.resolveSeries(client, samples);
         const groups = groupByMinute(ids, samples);
-        await copyIn(client, 'COPY sample_blocks (series_id, ts_min, ts_max, ts, value) FROM STDIN (FORMAT binary)', sampleBlockRows(groups, samples, samples.length));
+        await copyIn(client, 'COPY sample_blocks (series_id, ts_min, ts_max, ts, value) FROM STDIN (FORMAT binary)', sampleBlockRows(groups, samples));
         await copyIn(client, 'COPY rollup_pending (series_id, ts, value, count, sum, min, max) FROM STDIN (FORMAT binary)', pendingRows(groups));
         pending = groups.length;
       }
