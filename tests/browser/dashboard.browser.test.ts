@@ -5,9 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from 'nats';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { startSuite, STARTUP_MS, waitFor, type RunningSuite } from '@terminusa/testkit';
+import { CHROMIUM_ARGS, SETTLE_MS } from './browser-settings.ts';
 
 const ARTIFACTS = join(process.cwd(), 'test-artifacts');
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
 const RULES = `rules:
   - { name: BrowserHot, metric: browser_temp, comparator: ">", threshold: 90, severity: critical, summary: "Too hot on {{host}}", message: "temperature {{value}}" }
 `;
@@ -51,7 +51,7 @@ async function signIn(context: BrowserContext, username: string, password: strin
   await page.getByLabel('Username').fill(username);
   await page.getByLabel('Password').fill(password);
   await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.locator('[data-live="live"]').waitFor({ timeout: 10_000 });
+  await page.locator('[data-live="live"]').waitFor({ timeout: SETTLE_MS });
   return page;
 }
 
@@ -110,7 +110,7 @@ describe('the dashboard served by the gateway', () => {
     await page.locator('figure[data-host="game-eu-1"][data-metric="system_network_receive_bytes_per_second"]').waitFor();
     // A first live sample proves the subscription is in place before the timed one.
     publish([{ name: 'system_cpu_usage_percent', value: 12, tags: { host: 'game-us-1', cpu: 'total' } }]);
-    await page.locator('figure[data-host="game-us-1"][data-metric="system_cpu_usage_percent"][data-latest="12"]').waitFor({ timeout: 10_000 });
+    await page.locator('figure[data-host="game-us-1"][data-metric="system_cpu_usage_percent"][data-latest="12"]').waitFor({ timeout: SETTLE_MS });
 
     const chart = page.locator(`figure[data-host="${HOST}"][data-metric="system_cpu_usage_percent"]`);
     const started = Date.now();
@@ -125,13 +125,13 @@ describe('the dashboard served by the gateway', () => {
 
   it('shows an alert when a sample breaches a rule, live on the overview counts and the alerts page', async () => {
     publish([{ name: 'browser_temp', value: 95, tags: { host: HOST } }]);
-    await page.locator('li[data-severity="critical"] strong[data-count="1"]').waitFor({ timeout: 10_000 });
+    await page.locator('li[data-severity="critical"] strong[data-count="1"]').waitFor({ timeout: SETTLE_MS });
     await page.locator('figure[data-host="game-eu-1"] canvas').first().waitFor();
     await shot(page, 'overview');
 
     await page.getByRole('link', { name: 'Alerts' }).click();
     const card = page.locator('li.alert-card[data-rule="BrowserHot"]');
-    await card.waitFor({ timeout: 10_000 });
+    await card.waitFor({ timeout: SETTLE_MS });
     await expect(card.getAttribute('class')).resolves.toContain('sev-critical');
     await expect(card.textContent()).resolves.toContain(`Too hot on ${HOST}`);
     await expect(page.locator('.alert-list').getAttribute('aria-live')).resolves.toBe('polite');
@@ -145,7 +145,7 @@ describe('the dashboard served by the gateway', () => {
       const viewerPage = await signIn(viewerContext, VIEWER.username, VIEWER.password);
       await viewerPage.getByRole('link', { name: 'Alerts' }).click();
       const card = viewerPage.locator('li.alert-card[data-rule="BrowserHot"]');
-      await card.waitFor({ timeout: 10_000 });
+      await card.waitFor({ timeout: SETTLE_MS });
       await expect(card.getByRole('button').count()).resolves.toBe(0);
       await expect(viewerPage.getByRole('link', { name: 'Admin' }).count()).resolves.toBe(0);
       await shot(viewerPage, 'alerts-viewer-phone');
@@ -159,7 +159,7 @@ describe('the dashboard served by the gateway', () => {
     await card.getByRole('button', { name: 'Acknowledge' }).click();
     await card.getByLabel('Comment').fill('looking into the cooling');
     await card.getByRole('button', { name: 'Confirm acknowledge' }).click();
-    await page.locator('li.alert-card[data-rule="BrowserHot"][data-acked="yes"]').waitFor({ timeout: 10_000 });
+    await page.locator('li.alert-card[data-rule="BrowserHot"][data-acked="yes"]').waitFor({ timeout: SETTLE_MS });
     await expect(card.textContent()).resolves.toContain('Acknowledged by admin');
     await expect(card.textContent()).resolves.toContain('looking into the cooling');
     await expect(card.getByRole('button', { name: 'Acknowledge' }).count()).resolves.toBe(0);
@@ -177,7 +177,7 @@ describe('the dashboard served by the gateway', () => {
     await page.getByRole('button', { name: 'Create silence' }).click();
     const row = page.locator('tr[data-silence-id]', { hasText: 'maintenance of the cooling' });
     await row.waitFor({ timeout: 5_000 });
-    await page.locator('.history-table tbody tr').first().waitFor({ timeout: 10_000 });
+    await page.locator('.history-table tbody tr').first().waitFor({ timeout: SETTLE_MS });
     await shot(page, 'alerts');
     await row.getByRole('button', { name: 'Expire' }).click();
     await row.waitFor({ state: 'detached', timeout: 5_000 });
@@ -232,7 +232,7 @@ describe('the dashboard served by the gateway', () => {
 
   it('can be used from the keyboard: skip link first, then the pages', async () => {
     await page.reload();
-    await page.locator('[data-live="live"]').waitFor({ timeout: 10_000 });
+    await page.locator('[data-live="live"]').waitFor({ timeout: SETTLE_MS });
     await page.keyboard.press('Tab');
     await expect(page.evaluate(() => (globalThis as any).document.activeElement?.textContent?.trim())).resolves.toBe('Skip to content');
     await page.keyboard.press('Tab');

@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser } from 'playwright-core';
 import { startSuite, STARTUP_MS, waitFor, type RunningSuite } from '@terminusa/testkit';
-
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
+import { CHROMIUM_ARGS, SETTLE_MS } from './browser-settings.ts';
 
 let suite: RunningSuite;
 let browser: Browser;
@@ -26,7 +25,7 @@ describe('the dashboard session', () => {
     await page.getByLabel('Username').fill('admin');
     await page.getByLabel('Password').fill(suite.adminPassword);
     await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.locator('[data-live="live"]').waitFor({ timeout: 10_000 });
+    await page.locator('[data-live="live"]').waitFor({ timeout: SETTLE_MS });
     // Runs in the page, where sessionStorage exists; Node's types do not know it.
     const tokenNow = () => page.evaluate(() => (JSON.parse((globalThis as any).sessionStorage.getItem('tmon.session') ?? '{}') as { token?: string }).token);
     const first = await tokenNow();
@@ -41,7 +40,7 @@ describe('the dashboard session', () => {
     expect((await suite.api('/services', { token: first! })).status).toBe(401);
     expect((await suite.api('/services', { token: second })).status).toBe(200);
     await page.reload();
-    await page.locator('[data-live="live"]').waitFor({ timeout: 10_000 });
+    await page.locator('[data-live="live"]').waitFor({ timeout: SETTLE_MS });
     await page.getByRole('link', { name: 'Alerts' }).click();
     await page.getByRole('heading', { name: 'History' }).waitFor();
 
