@@ -111,7 +111,7 @@ describe('3-node NATS cluster', () => {
     // The suite's own stream and consumer setup, as every service runs it at start (nats.replicas = 3).
     await waitFor(() => ensureStreams(jsm, ns, { replicas: 3 }).then(() => true), 30_000, 'the R3 streams to be created', 250);
     await waitFor(
-      () => ensureConsumer(jsm, ns, DURABLE, { ackWaitSeconds: 30, maxAckPending: 1_000, replicas: 3 }).then(() => true),
+      () => ensureConsumer(jsm, ns, DURABLE, { ackWaitSeconds: 30, core: { queueSize: 1_000, batchSize: 100 }, replicas: 3 }).then(() => true),
       30_000,
       'the R3 processor consumer to be created',
       250,

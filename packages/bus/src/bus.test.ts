@@ -14,7 +14,7 @@ beforeAll(async () => {
   const jsm = await nc.jetstreamManager();
   await ensureStreams(jsm, bus.ns);
   await ensureStreams(jsm, bus.ns); // a second replica starting: no error, same streams
-  await ensureConsumer(jsm, bus.ns, 'storage', { ackWaitSeconds: 2, maxAckPending: 1000 });
+  await ensureConsumer(jsm, bus.ns, 'storage', { ackWaitSeconds: 2, core: { queueSize: 1000, batchSize: 1 } });
 });
 afterAll(async () => {
   await nc.close();
@@ -69,9 +69,21 @@ describe('Bus', () => {
     expect(failOnce).toBe(false);
   });
 
+  it('gives each consumer its in-flight limit from the CORE_CONFIG limits: ingest messages, or the SAMPLES messages holding them', async () => {
+    const jsm = await nc.jetstreamManager();
+    const core = { queueSize: 1000, batchSize: 100 };
+    await ensureConsumer(jsm, bus.ns, 'processor', { ackWaitSeconds: 2, core });
+    await ensureConsumer(jsm, bus.ns, 'alert-manager', { ackWaitSeconds: 2, core });
+    expect((await jsm.consumers.info(bus.ns.stream('INGEST'), 'processor')).config.max_ack_pending).toBe(1000);
+    // A SAMPLES message carries up to batchSize ingest messages: 1000 of those are 10 SAMPLES messages.
+    expect((await jsm.consumers.info(bus.ns.stream('SAMPLES'), 'alert-manager')).config.max_ack_pending).toBe(10);
+    // Back to the bound the next test's consumer was made with.
+    await ensureConsumer(jsm, bus.ns, 'alert-manager', { ackWaitSeconds: 2, core: { queueSize: 1000, batchSize: 1 } });
+  });
+
   it('bounds a batch in bytes when asked, a message larger than the bound travelling alone', async () => {
     const jsm = await nc.jetstreamManager();
-    await ensureConsumer(jsm, bus.ns, 'alert-manager', { ackWaitSeconds: 2, maxAckPending: 1000 });
+    await ensureConsumer(jsm, bus.ns, 'alert-manager', { ackWaitSeconds: 2, core: { queueSize: 1000, batchSize: 1 } });
     const pad = 'x'.repeat(1000);
     const big = (i: number) => ({ parts: [{ id: `big:${i}`, source: 'test', samples: [{ name: 'm', value: i, ts: i, tags: { pad } }] }] });
     const batches: number[][] = [];

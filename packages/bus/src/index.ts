@@ -25,7 +25,7 @@ export {
   SOURCE,
 } from './schemas.ts';
 export type { IngestSample, Sample, SampleBatch, SamplePart, DeadLetter, Rejection, HealthReport, Alert, AlertEvent, GameEvent } from './schemas.ts';
-export { sampleBatchBodies, sampleMessagesInFlight } from './sample-batches.ts';
+export { sampleBatchBodies, type InFlightLimits } from './sample-batches.ts';
 export { ensureStreams, ensureConsumer } from './streams.ts';
 export type { ConsumerOptions } from './streams.ts';
 export { consumeBatches } from './batch-consumer.ts';

@@ -40,12 +40,20 @@ export function sampleBatchBodies(parts: readonly SamplePart[], maxBytes: number
  */
 export const SAMPLE_BATCH_BYTES = 4 * 1024 * 1024;
 
+/** The CORE_CONFIG limits that bound a consumer's in-flight messages. */
+export interface InFlightLimits {
+  /** Ingest messages in flight. */
+  queueSize: number;
+  /** Ingest messages per processor batch. */
+  batchSize: number;
+}
+
 /**
  * The in-flight limit (max ack pending) of a `metrics.samples` consumer. `core.queueSize` counts ingest
  * messages, and a SAMPLES message carries up to `core.batchSize` of them, so the same bound in SAMPLES messages
  * is the quotient. The messages a client pulls wait in its memory until acked, so queueSize whole batches would
  * be hundreds of megabytes in a consumer that falls behind.
  */
-export function sampleMessagesInFlight(core: { queueSize: number; batchSize: number }): number {
+export function sampleMessagesInFlight(core: InFlightLimits): number {
   return Math.max(2, Math.ceil(core.queueSize / core.batchSize));
 }

@@ -11,6 +11,7 @@ import {
 } from 'nats';
 import { CONSUMERS, STREAMS, type ConsumerName, type StreamName } from './subjects.ts';
 import type { Namespace } from './namespace.ts';
+import type { InFlightLimits } from './sample-batches.ts';
 
 const HOUR_MS = 3_600_000;
 
@@ -47,8 +48,8 @@ export async function ensureStreams(jsm: JetStreamManager, ns: Namespace, option
 export interface ConsumerOptions {
   /** Seconds before an unacknowledged message is delivered again. */
   ackWaitSeconds: number;
-  /** Messages handed out but not yet acknowledged, across all replicas. */
-  maxAckPending: number;
+  /** CORE_CONFIG limits: the consumer's max ack pending (messages handed out, not yet acked, over all replicas) is its `inFlight` of them. */
+  core: InFlightLimits;
   /** Copies of the consumer's state in a JetStream cluster (as many as its stream's). */
   replicas?: number;
 }
@@ -63,7 +64,7 @@ export async function ensureConsumer(jsm: JetStreamManager, ns: Namespace, name:
     deliver_policy: DeliverPolicy.All,
     filter_subject: ns.subject(def.filter),
     ack_wait: nanos(options.ackWaitSeconds * 1000),
-    max_ack_pending: options.maxAckPending,
+    max_ack_pending: def.inFlight(options.core),
     max_deliver: -1,
     num_replicas: options.replicas ?? 1,
   };

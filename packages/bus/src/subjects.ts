@@ -10,7 +10,7 @@ import {
   AlertConfigChangedSchema,
   GameEventSchema,
 } from './schemas.ts';
-import { SAMPLE_BATCH_BYTES } from './sample-batches.ts';
+import { SAMPLE_BATCH_BYTES, sampleMessagesInFlight, type InFlightLimits } from './sample-batches.ts';
 
 /** A subject family: how its name is built, the schema of its messages, and the stream that keeps them (if any). */
 export interface SubjectDef<S extends z.ZodType, P extends string[]> {
@@ -75,13 +75,16 @@ export const SUBJECTS = {
   }),
 } as const;
 
-/** Durable consumers of the suite: each is shared by all replicas of its service, so each message is handled once. */
+/**
+ * Durable consumers of the suite: each is shared by all replicas of its service, so each message is handled once.
+ * `inFlight` is its max ack pending under the CORE_CONFIG limits.
+ */
 export const CONSUMERS = {
   // Reads the whole INGEST stream: metric messages and game events (a 2.9 consumer has one filter).
-  processor: { stream: 'INGEST', filter: '>' },
+  processor: { stream: 'INGEST', filter: '>', inFlight: (core: InFlightLimits) => core.queueSize },
   // A SAMPLES message holds a whole processor batch, so these batch (and pull) by bytes as well as by count.
-  storage: { stream: 'SAMPLES', filter: SUBJECTS.samples.filter, batchBytes: SAMPLE_BATCH_BYTES },
-  'alert-manager': { stream: 'SAMPLES', filter: SUBJECTS.samples.filter, batchBytes: SAMPLE_BATCH_BYTES },
-} as const satisfies Record<string, { stream: StreamName; filter: string; batchBytes?: number }>;
+  storage: { stream: 'SAMPLES', filter: SUBJECTS.samples.filter, batchBytes: SAMPLE_BATCH_BYTES, inFlight: sampleMessagesInFlight },
+  'alert-manager': { stream: 'SAMPLES', filter: SUBJECTS.samples.filter, batchBytes: SAMPLE_BATCH_BYTES, inFlight: sampleMessagesInFlight },
+} as const satisfies Record<string, { stream: StreamName; filter: string; batchBytes?: number; inFlight: (core: InFlightLimits) => number }>;
 /** Name of one of the suite's durable consumers. */
 export type ConsumerName = keyof typeof CONSUMERS;

@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { Counter, Histogram } from 'prom-client';
 import { PgAlertStore, RedisAlertReader } from '@terminusa/alerting';
-import { CALLS, consumeBatches, ensureConsumer, sampleMessagesInFlight, samplesOf, SUBJECTS } from '@terminusa/bus';
+import { CALLS, consumeBatches, ensureConsumer, samplesOf, SUBJECTS } from '@terminusa/bus';
 import { openDatabase } from '@terminusa/database';
 import { runService } from '@terminusa/runtime';
 import { AlertStateCommands } from './evaluate/alert-state-commands.ts';
@@ -109,7 +109,7 @@ await runService({
     // Intake last, so every stage it feeds is ready; it is stopped first.
     await ensureConsumer(await bus.nc.jetstreamManager(), bus.ns, 'alert-manager', {
       ackWaitSeconds: config.core.timeout,
-      maxAckPending: sampleMessagesInFlight(config.core),
+      core: config.core,
       replicas: config.nats.replicas,
     });
     const consumer = await consumeBatches(

@@ -34,7 +34,7 @@ await runService({
 
     await ensureConsumer(await bus.nc.jetstreamManager(), bus.ns, 'processor', {
       ackWaitSeconds: config.core.timeout,
-      maxAckPending: config.core.queueSize,
+      core: config.core,
       replicas: config.nats.replicas,
     });
     const consumer = await consumeBatches(

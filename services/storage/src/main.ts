@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { Counter } from 'prom-client';
-import { consumeBatches, ensureConsumer, sampleMessagesInFlight } from '@terminusa/bus';
+import { consumeBatches, ensureConsumer } from '@terminusa/bus';
 import { openDatabase } from '@terminusa/database';
 import { foldRollups, PartitionManager, PgSampleStore, RedisCurrentStore, tierRetentionMs } from '@terminusa/metric-store';
 import { runService } from '@terminusa/runtime';
@@ -55,7 +55,7 @@ await runService({
 
     await ensureConsumer(await bus.nc.jetstreamManager(), bus.ns, 'storage', {
       ackWaitSeconds: config.core.timeout,
-      maxAckPending: sampleMessagesInFlight(config.core),
+      core: config.core,
       replicas: config.nats.replicas,
     });
     const handler = storeSampleBatches(
