@@ -2,51 +2,34 @@ import { readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
-import { createTestNamespace, freePort, startServiceProcess, STARTUP_MS, waitFor, type ServiceProcess, type TestNamespace } from '@terminusa/testkit';
+import { startSuite, waitFor, STARTUP_MS, type RunningSuite } from '@terminusa/testkit';
 
-const ADMIN_PASSWORD = 'backup-e2e-password-42';
-let ns: TestNamespace;
-let env: Record<string, string>;
-let base: string;
-let adminToken: string;
+let suite: RunningSuite;
 let viewerToken: string;
-const procs: ServiceProcess[] = [];
 
-
-async function api(path: string, token: string, init: RequestInit = {}): Promise<{ status: number; body: any }> {
-  const res = await fetch(`${base}${path}`, { ...init, headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` } });
-  return { status: res.status, body: await res.json() };
-}
-
-const backupsDir = () => join(env.DATA_DIR!, 'backups');
+const api = (path: string, token: string, init: RequestInit = {}) => suite.api(path, { ...init, token });
+const backupsDir = () => join(suite.env.DATA_DIR!, 'backups');
 const listed = async () => (await readdir(backupsDir())).filter((d) => !d.startsWith('.')).sort();
 
 beforeAll(async () => {
-  ns = await createTestNamespace();
-  const port = await freePort();
-  // Every second, so the test sees several scheduled runs; two replicas must not both take one.
-  env = { ...ns.env, GATEWAY_PORT: String(port), GATEWAY_HOST: '127.0.0.1', OPS_PORT: '0', ADMIN_PASSWORD, LOG_LEVEL: 'info', TMON_BACKUP__SCHEDULE__INCREMENTAL: '* * * * * *', TMON_BACKUP__SCHEDULE__FULL: '0 0 1 1 *', TMON_CORE__TIMEOUT: '5' };
-  base = `http://127.0.0.1:${port}`;
-  env.ALERT_RULES_FILE = join(process.cwd(), 'deploy', 'config', 'alert-rules.yaml');
-  for (const name of ['storage', 'processor', 'backup', 'backup', 'alert-manager', 'api-gateway']) procs.push(startServiceProcess(name, env));
-  await waitFor(async () => {
-    const body = (await (await fetch(`${base}/health`)).json()) as { services: Record<string, { instances: number }> };
-    return body.services.backup!.instances === 2 && body.services.storage!.instances === 1 && body.services.processor!.instances === 1 && body.services['alert-manager']!.instances === 1
-      ? true
-      : undefined;
-  }, STARTUP_MS, 'two backup replicas, storage, processor and alert-manager up', 250);
-  const login = await fetch(`${base}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD }) });
-  adminToken = ((await login.json()) as { token: string }).token;
-  const created = await api('/users', adminToken, { method: 'POST', body: JSON.stringify({ username: 'viewer-bob', password: 'viewer-bob-password', role: 'viewer' }) });
+  suite = await startSuite({
+    // Two backup replicas: each scheduled backup must still run once.
+    services: ['storage', 'processor', 'backup', 'backup', 'alert-manager'],
+    // Every second, so the test sees several scheduled runs; the full one only on New Year.
+    env: {
+      LOG_LEVEL: 'info',
+      TMON_BACKUP__SCHEDULE__INCREMENTAL: '* * * * * *',
+      TMON_BACKUP__SCHEDULE__FULL: '0 0 1 1 *',
+      TMON_CORE__TIMEOUT: '5',
+      ALERT_RULES_FILE: join(process.cwd(), 'deploy', 'config', 'alert-rules.yaml'),
+    },
+  });
+  const created = await suite.api('/users', { method: 'POST', body: JSON.stringify({ username: 'viewer-bob', password: 'viewer-bob-password', role: 'viewer' }) });
   expect(created.status).toBe(201);
-  const viewerLogin = await fetch(`${base}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'viewer-bob', password: 'viewer-bob-password' }) });
-  viewerToken = ((await viewerLogin.json()) as { token: string }).token;
+  viewerToken = await suite.login('viewer-bob', 'viewer-bob-password');
 }, STARTUP_MS + 30_000);
 
-afterAll(async () => {
-  for (const p of procs) p.kill('SIGKILL');
-  await ns?.cleanup();
-});
+afterAll(() => suite?.stop());
 
 describe('the backup service', () => {
   it('runs each scheduled backup once, however many replicas run', async () => {
@@ -55,7 +38,7 @@ describe('the backup service', () => {
     // The first has nothing to build on and is a full one; the rest are incrementals of the chain.
     expect(ids.slice(1).every((id) => id.includes('-incremental-'))).toBe(true);
     // Each backup came from its own scheduler tick (BullMQ job ids carry the tick), none run by both replicas.
-    const taken = procs
+    const taken = suite.procs
       .filter((p) => p.name === 'backup')
       .flatMap((p) => p.output().split('\n').filter((l) => l.includes('"message":"backup taken"')))
       .map((l) => JSON.parse(l) as { jobId: string; backupId: string });
@@ -70,47 +53,47 @@ describe('the backup service', () => {
     expect((await api('/backups', viewerToken)).status).toBe(403);
     expect((await api('/backups', viewerToken, { method: 'POST', body: '{}' })).status).toBe(403);
 
-    const started = await api('/backups', adminToken, { method: 'POST', body: JSON.stringify({ kind: 'full' }) });
+    const started = await api('/backups', suite.adminToken, { method: 'POST', body: JSON.stringify({ kind: 'full' }) });
     expect(started.status).toBe(202);
     expect(started.body.jobId).toBeTruthy();
     const full = await waitFor(async () => {
-      const { body } = await api('/backups', adminToken);
+      const { body } = await api('/backups', suite.adminToken);
       return (body.backups as { id: string; kind: string }[]).find((b) => b.kind === 'full' && b.id > (body.backups[0]?.id ?? ''));
     }, 15_000, 'the requested full backup');
-    const verified = await api(`/backups/${full.id}/verify`, adminToken, { method: 'POST' });
+    const verified = await api(`/backups/${full.id}/verify`, suite.adminToken, { method: 'POST' });
     expect(verified).toMatchObject({ status: 200, body: { ok: true, rows: expect.any(Number) } });
-    expect((await api('/backups/no-such-backup/verify', adminToken, { method: 'POST' })).status).toBe(404);
-    expect((await api('/backups/..%2Fetc/verify', adminToken, { method: 'POST' })).status).toBe(400);
-    expect((await api('/backups', adminToken, { method: 'POST', body: JSON.stringify({ kind: 'weekly' }) })).body.fields[0].field).toBe('kind');
+    expect((await api('/backups/no-such-backup/verify', suite.adminToken, { method: 'POST' })).status).toBe(404);
+    expect((await api('/backups/..%2Fetc/verify', suite.adminToken, { method: 'POST' })).status).toBe(400);
+    expect((await api('/backups', suite.adminToken, { method: 'POST', body: JSON.stringify({ kind: 'weekly' }) })).body.fields[0].field).toBe('kind');
   });
 
   it('restores a backup through the gateway into a drill database, with progress, after verifying it', async () => {
-    const { body } = await api('/backups', adminToken);
+    const { body } = await api('/backups', suite.adminToken);
     const full = (body.backups as { id: string; kind: string; rows: number }[]).filter((b) => b.kind === 'full').at(-1)!;
-    const drill = `${ns.id}_drill`;
-    expect((await api(`/backups/${full.id}/restore`, adminToken, { method: 'POST', body: JSON.stringify({ intoDatabase: drill }) })).status).toBe(400);
+    const drill = `${suite.ns.id}_drill`;
+    expect((await api(`/backups/${full.id}/restore`, suite.adminToken, { method: 'POST', body: JSON.stringify({ intoDatabase: drill }) })).status).toBe(400);
     expect((await api(`/backups/${full.id}/restore`, viewerToken, { method: 'POST', body: JSON.stringify({ confirm: true, intoDatabase: drill }) })).status).toBe(403);
-    expect((await api('/backups/no-such-backup/restore', adminToken, { method: 'POST', body: JSON.stringify({ confirm: true, intoDatabase: drill }) })).status).toBe(404);
-    const queued = await api(`/backups/${full.id}/restore`, adminToken, { method: 'POST', body: JSON.stringify({ confirm: true, intoDatabase: drill }) });
+    expect((await api('/backups/no-such-backup/restore', suite.adminToken, { method: 'POST', body: JSON.stringify({ confirm: true, intoDatabase: drill }) })).status).toBe(404);
+    const queued = await api(`/backups/${full.id}/restore`, suite.adminToken, { method: 'POST', body: JSON.stringify({ confirm: true, intoDatabase: drill }) });
     expect(queued.status).toBe(202);
     const job = await waitFor(async () => {
-      const { body: j } = await api(`/backups/jobs/${queued.body.jobId}`, adminToken);
+      const { body: j } = await api(`/backups/jobs/${queued.body.jobId}`, suite.adminToken);
       if (j.state === 'failed') throw new Error(j.failedReason);
       return j.state === 'completed' ? j : undefined;
     }, 30_000, 'the restore job', 200);
     expect(job.result.backups).toEqual([full.id]);
     expect(job.progress.tables.series.rows).toBeGreaterThan(0);
-    const url = new URL(env.DATABASE_URL!);
+    const url = new URL(suite.env.DATABASE_URL!);
     url.pathname = `/${drill}`;
-    const db = new pg.Pool({ connectionString: url.toString(), options: `-c search_path=${env.DATABASE_SCHEMA}` });
+    const db = new pg.Pool({ connectionString: url.toString(), options: `-c search_path=${suite.env.DATABASE_SCHEMA}` });
     const { rows } = await db.query('SELECT count(*)::int AS n FROM series');
     expect(rows[0].n).toBe(job.progress.tables.series.rows);
     await db.end();
-    const admin = new pg.Client({ connectionString: env.DATABASE_URL });
+    const admin = new pg.Client({ connectionString: suite.env.DATABASE_URL });
     await admin.connect();
     await waitFor(() => admin.query(`DROP DATABASE IF EXISTS ${drill}`).then(() => true), 10_000, 'drill database dropped', 200);
     await admin.end();
-    const audit = await api('/audit?action=backup-restore', adminToken);
+    const audit = await api('/audit?action=backup-restore', suite.adminToken);
     expect(audit.body.entries[0]).toMatchObject({ actor: 'admin', action: 'backup-restore' });
   });
 
@@ -120,14 +103,14 @@ describe('the backup service', () => {
     await rm(backupsDir(), { recursive: true, force: true, maxRetries: 20, retryDelay: 100 });
     await writeFile(backupsDir(), 'not a directory');
     const failed = await waitFor(async () => {
-      const { body } = await api('/metrics/current?name=backup_failed&tag.kind=incremental', adminToken);
+      const { body } = await api('/metrics/current?name=backup_failed&tag.kind=incremental', suite.adminToken);
       return body.values?.[0]?.value === 1 ? body.values[0] : undefined;
     }, 15_000, 'backup_failed = 1');
     expect(failed.tags).toEqual({ kind: 'incremental' });
-    const backup = procs.find((p) => p.name === 'backup' && p.output().includes('"message":"backup failed"'))!;
+    const backup = suite.procs.find((p) => p.name === 'backup' && p.output().includes('"message":"backup failed"'))!;
     expect(backup).toBeDefined();
     const alert = await waitFor(async () => {
-      const { body } = await api('/alerts/active?severity=critical', adminToken);
+      const { body } = await api('/alerts/active?severity=critical', suite.adminToken);
       return body.alerts?.find((a: { rule: string }) => a.rule === 'BackupFailed');
     }, 15_000, 'the BackupFailed alert');
     expect(alert).toMatchObject({ state: 'firing', labels: { kind: 'incremental' }, summary: 'The incremental backup failed' });
@@ -135,11 +118,17 @@ describe('the backup service', () => {
   });
 
   it('leaves no listed backup when killed mid-way', async () => {
-    const db = new pg.Pool({ connectionString: env.DATABASE_URL, options: `-c search_path=${env.DATABASE_SCHEMA}` });
+    const db = new pg.Pool({ connectionString: suite.env.DATABASE_URL, options: `-c search_path=${suite.env.DATABASE_SCHEMA}` });
     await db.query(`INSERT INTO series (key, name, tags) SELECT 'kill_test{i="' || g || '"}', 'kill_test', jsonb_build_object('i', g::text) FROM generate_series(1, 100) g`);
-    await db.query(`INSERT INTO samples SELECT s.id, to_timestamp(g), g FROM series s CROSS JOIN generate_series(1, 3000) g WHERE s.name = 'kill_test'`);
+    // 300,000 samples, a second apart: blocks of a series' minute, as the storage writes them.
+    await db.query(
+      `INSERT INTO sample_blocks
+       SELECT s.id, min(t), max(t), array_agg(t ORDER BY t), array_agg(g::float8 ORDER BY t)
+         FROM series s CROSS JOIN generate_series(1, 3000) g CROSS JOIN LATERAL to_timestamp(g) t
+        WHERE s.name = 'kill_test' GROUP BY s.id, date_trunc('minute', t)`,
+    );
     await db.end();
-    const cliEnv = { ...env, DATA_DIR: join(env.DATA_DIR!, 'cli'), TMON_BACKUP__CHUNK_BYTES: '65536' };
+    const cliEnv = { ...suite.env, DATA_DIR: join(suite.env.DATA_DIR!, 'cli'), TMON_BACKUP__CHUNK_BYTES: '65536' };
     const { spawn } = await import('node:child_process');
     const cli = spawn(process.execPath, [join(process.cwd(), 'services/backup/bin/tmon-backup.mjs'), 'run'], { env: { PATH: process.env.PATH ?? '', ...cliEnv }, stdio: 'ignore' });
     const dir = join(cliEnv.DATA_DIR, 'backups');

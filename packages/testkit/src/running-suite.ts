@@ -35,12 +35,13 @@ export interface RunningSuite {
 
 /** What to start: the gateway always runs; `env` is added over the namespace's settings. */
 export interface SuiteOptions {
+  /** A service named twice runs as two replicas. */
   services: Exclude<ServiceName, 'api-gateway'>[];
   env?: Record<string, string>;
   nsOverrides?: Record<string, unknown>;
 }
 
-/** Starts the gateway and `services`, waits until each is discovered on NATS and signs the first admin in. */
+/** Starts the gateway and `services`, waits until each replica is discovered on NATS and signs the first admin in. */
 export async function startSuite(options: SuiteOptions): Promise<RunningSuite> {
   const ns = await createTestNamespace(options.nsOverrides);
   const port = await freePort();
@@ -59,7 +60,7 @@ export async function startSuite(options: SuiteOptions): Promise<RunningSuite> {
         const res = await fetch(`${base}/health`).catch(() => undefined);
         if (!res) return undefined;
         const body = (await res.json()) as { services?: Record<string, { instances: number }> };
-        return options.services.every((name) => (body.services?.[name]?.instances ?? 0) > 0) ? true : undefined;
+        return options.services.every((name) => (body.services?.[name]?.instances ?? 0) >= options.services.filter((n) => n === name).length) ? true : undefined;
       },
       STARTUP_MS,
       `gateway and ${options.services.join(', ')} discovered`,
