@@ -238,6 +238,8 @@ function segmentStatement(seg: HistorySegment, grouping: Grouping): SegmentRead 
   return { ...(name ? { name } : {}), text, values: p.values, keyedBySeries: asStored };
 }
 
+const HOST_LITTLE_ENDIAN = endianness() === 'LE';
+
 /** The doubles of a float8send column, in a fresh aligned array in this machine's byte order. */
 function float64s(packed: Buffer): Float64Array {
   const copy = new Uint8Array(packed.length);
@@ -245,7 +247,6 @@ function float64s(packed: Buffer): Float64Array {
   if (HOST_LITTLE_ENDIAN) Buffer.from(copy.buffer).swap64();
   return new Float64Array(copy.buffer);
 }
-const HOST_LITTLE_ENDIAN = endianness() === 'LE';
 
 /** One group's points from its rows: binned by `step`, in time order, the rows of one bucket merged. */
 function pointsOf(rows: RowColumns, step: number, agg: HistoryAgg): HistoryPoint[] {
