@@ -234,6 +234,15 @@ const MIGRATIONS: { version: number; sql: string }[] = [
         SELECT s.ts AS timestamp, se.name AS type, s.value, se.tags
           FROM samples s JOIN series se ON se.id = s.series_id;
     `,
+  },  {
+    // The samples view unpacks blocks with one unnest and a subscript: unnest of the two arrays at once took
+    // twice as long (as measured for history reads, which do the same).
+    version: 9,
+    sql: `
+      CREATE OR REPLACE VIEW samples AS
+        SELECT b.series_id, u.ts, b.value[u.i] AS value
+          FROM sample_blocks b CROSS JOIN LATERAL unnest(b.ts) WITH ORDINALITY AS u(ts, i);
+    `,
   },
 ];
 
