@@ -234,7 +234,8 @@ const MIGRATIONS: { version: number; sql: string }[] = [
         SELECT s.ts AS timestamp, se.name AS type, s.value, se.tags
           FROM samples s JOIN series se ON se.id = s.series_id;
     `,
-  },  {
+  },
+  {
     // The samples view unpacks blocks with one unnest and a subscript: unnest of the two arrays at once took
     // twice as long (as measured for history reads, which do the same).
     version: 9,
