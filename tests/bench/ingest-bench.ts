@@ -27,7 +27,7 @@ import { connect, type NatsConnection } from 'nats';
 import pg from 'pg';
 import { createTestNamespace, waitFor, type TestNamespace } from '@terminusa/testkit';
 import { MessageFactory, SAMPLES_PER_MESSAGE, SERIES, publishPhase, seriesKeyOf, type BuiltMessage } from './ingest-load.ts';
-import { PipelineMonitor, countStored, startIngestReplicas, stopProcess, storedCounter, type MonitorPoint, type Replica } from './ingest-pipeline.ts';
+import { PipelineMonitor, countStored, startIngestReplicas, stopProcess, storageCounter, type MonitorPoint, type Replica } from './ingest-pipeline.ts';
 import { copyLimit, dropScratchSchema, jetstreamLimit } from './raw-limits.ts';
 import { CpuSampler, memoryMiB, pidsByComm, type CpuGroup, type CpuReport } from './proc-stats.ts';
 import { PgActivitySampler, PgBackends } from './pg-activity.ts';
@@ -361,7 +361,7 @@ async function main(): Promise<void> {
   // The measured run.
   const before = await countStored(db);
   const storedBefore = monitor.latest.stored;
-  const pendingRows = async () => (await Promise.all(storage.map((r) => storedCounter(r.opsPort, 'tmon_storage_rollup_pending_rows_total')))).reduce((a, b) => a + b, 0);
+  const pendingRows = async () => (await Promise.all(storage.map((r) => storageCounter(r.opsPort, 'tmon_storage_rollup_pending_rows_total')))).reduce((a, b) => a + b, 0);
   const pendingBefore = await pendingRows();
   const mainCpu = new CpuSampler(suiteGroups, 1000, (pid) => backends.describe(pid));
   const activity = new PgActivitySampler(await extraClient(ns), storagePgPids);

@@ -75,7 +75,7 @@ export class PipelineMonitor {
     const [processor, storage, stored] = await Promise.all([
       this.jsm.consumers.info(`${this.ns.id}_INGEST`, 'processor'),
       this.jsm.consumers.info(`${this.ns.id}_SAMPLES`, 'storage'),
-      Promise.all(this.storage.map((r) => storedCounter(r.opsPort))),
+      Promise.all(this.storage.map((r) => storageCounter(r.opsPort))),
     ]);
     return { at: performance.now(), stored: stored.reduce((s, v) => s + v, 0), ingest: backlogOf(processor), samples: backlogOf(storage) };
   }
@@ -142,8 +142,8 @@ export class PipelineMonitor {
   }
 }
 
-/** `tmon_storage_samples_stored_total` of the storage replica on `opsPort`. */
-export async function storedCounter(opsPort: number, metric = 'tmon_storage_samples_stored_total'): Promise<number> {
+/** The counter `metric` (by default `tmon_storage_samples_stored_total`) of the storage replica on `opsPort`. */
+export async function storageCounter(opsPort: number, metric = 'tmon_storage_samples_stored_total'): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${opsPort}/metrics`)).text();
   const m = new RegExp(`^${metric}(?:\\{[^}]*\\})? ([0-9.eE+-]+)$`, 'm').exec(text);
   return m ? Number(m[1]) : 0;

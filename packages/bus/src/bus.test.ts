@@ -77,8 +77,6 @@ describe('Bus', () => {
     expect((await jsm.consumers.info(bus.ns.stream('INGEST'), 'processor')).config.max_ack_pending).toBe(1000);
     // A SAMPLES message carries up to batchSize ingest messages: 1000 of those are 10 SAMPLES messages.
     expect((await jsm.consumers.info(bus.ns.stream('SAMPLES'), 'alert-manager')).config.max_ack_pending).toBe(10);
-    // Back to the bound the next test's consumer was made with.
-    await ensureConsumer(jsm, bus.ns, 'alert-manager', { ackWaitSeconds: 2, core: { queueSize: 1000, batchSize: 1 } });
   });
 
   it('bounds a batch in bytes when asked, a message larger than the bound travelling alone', async () => {

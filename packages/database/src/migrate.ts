@@ -2,6 +2,11 @@ import pg from 'pg';
 import { withTransaction } from './transaction.ts';
 
 /** Schema changes in order; an applied version is never edited, only followed by a new one. */
+/** The seed's metrics shape, for ad-hoc SQL (created with samples, again when samples became a view of blocks). */
+const METRICS_VIEW = `CREATE VIEW metrics AS
+        SELECT s.ts AS timestamp, se.name AS type, s.value, se.tags
+          FROM samples s JOIN series se ON se.id = s.series_id;`;
+
 const MIGRATIONS: { version: number; sql: string }[] = [
   {
     version: 1,
@@ -148,10 +153,7 @@ const MIGRATIONS: { version: number; sql: string }[] = [
       CREATE TABLE rollup_1d (LIKE rollup_1m INCLUDING ALL) PARTITION BY RANGE (bucket);
       CREATE TABLE rollup_1d_default PARTITION OF rollup_1d DEFAULT;
 
-      -- The seed's metrics shape, for ad-hoc SQL.
-      CREATE VIEW metrics AS
-        SELECT s.ts AS timestamp, se.name AS type, s.value, se.tags
-          FROM samples s JOIN series se ON se.id = s.series_id;
+      ${METRICS_VIEW}
     `,
   },
   {
@@ -229,10 +231,7 @@ const MIGRATIONS: { version: number; sql: string }[] = [
         END $$;
       CREATE TRIGGER samples_insert INSTEAD OF INSERT ON samples FOR EACH ROW EXECUTE FUNCTION samples_insert();
 
-      -- The seed's metrics shape, for ad-hoc SQL.
-      CREATE VIEW metrics AS
-        SELECT s.ts AS timestamp, se.name AS type, s.value, se.tags
-          FROM samples s JOIN series se ON se.id = s.series_id;
+      ${METRICS_VIEW}
     `,
   },
   {

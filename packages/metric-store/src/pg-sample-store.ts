@@ -43,9 +43,9 @@ async function copyIn(client: pg.PoolClient, statement: string, data: Buffer): P
 
 /**
  * Sample history in PostgreSQL: series identities, raw samples in daily partitions as blocks (the samples of a
- * series in one minute of a batch), and the samples waiting to be folded into the rollups, reduced alike. A message's samples and its idempotency record
- * commit in one transaction, so a redelivered message stores nothing twice, without a unique index on every
- * sample.
+ * series in one minute of a batch), and the samples waiting to be folded into the rollups, reduced alike. A
+ * message's samples and its idempotency record commit in one transaction, so a redelivered message stores
+ * nothing twice, without a unique index on every sample.
  */
 export class PgSampleStore {
   private readonly seriesIds = new Map<string, number>();
