@@ -28,8 +28,10 @@ async function api(path: string, init: RequestInit = {}): Promise<{ status: numb
 const encode = (value: unknown) => new TextEncoder().encode(typeof value === 'string' ? value : JSON.stringify(value));
 const ingest = (source: string) => `${ns.id}.metrics.ingest.${source}`;
 
+/** The raw points of `name` from the last hour (inside raw retention, so answered sample by sample). */
 async function storedPoints(name: string): Promise<[string, number][]> {
-  const { status, body } = await api(`/metrics/history?name=${name}&from=0&to=${Date.now() + 60_000}`);
+  const { status, body } = await api(`/metrics/history?name=${name}&from=${Date.now() - 3_600_000}&to=${Date.now() + 60_000}`);
+  expect(body.tier).toBe('raw');
   expect(status).toBe(200);
   return (body.series as { tags: Record<string, string>; points: [number, number][] }[]).flatMap((s) => s.points.map(([ts]) => [JSON.stringify(s.tags), ts] as [string, number]));
 }

@@ -174,7 +174,8 @@ describe('queryHistory', () => {
   });
 
   it('stitches coarse tiers for the old part to finer ones for the recent part, with no gap and nothing twice', { timeout: 240_000 }, async () => {
-    // Kept 3 h raw, 5 h 1m, 10 h 5m, longer 1h: a 20 h range reads 1h, 5m, 1m and raw (or with a step, the tiers that give it).
+    // Kept 3 h raw, 5 h 1m, 10 h 5m, longer 1h: with a fine step a 20 h range reads 1h, 5m, 1m and raw (those that
+    // give the step); without one, the tier that covers from, throughout.
     const retention: Record<Tier, number> = { raw: 3 * HOUR, '1m': 5 * HOUR, '5m': 10 * HOUR, '1h': 10_000 * DAY, '1d': 10_000 * DAY };
     await fc.assert(
       fc.asyncProperty(history, fc.constantFrom(undefined, 20_000, MIN, 2 * MIN, 10 * MIN), fc.constantFrom<HistoryAgg | undefined>(undefined, 'sum', 'min', 'max'), async (h, step, agg) => {
@@ -182,7 +183,8 @@ describe('queryHistory', () => {
         const q = { name, ...range(h), step, agg, maxPoints: 1_000_000, retention, now: NOW };
         const answer = await queryHistory(pool, q);
         expectMatches(answer, rows, q);
-        if (q.to > NOW - 2 * HOUR && q.from < NOW - 11 * HOUR) expect(answer.segments.length).toBeGreaterThanOrEqual(2);
+        if (step !== undefined && q.to > NOW - 2 * HOUR && q.from < NOW - 11 * HOUR) expect(answer.segments.length).toBeGreaterThanOrEqual(2);
+        if (step === undefined) expect(new Set(answer.segments.map((s) => s.step)).size).toBe(1);
         // Every stretch starts where its tier keeps data and is of a tier no finer than the one after it.
         for (const [i, seg] of answer.segments.entries()) {
           if (i > 0) expect(seg.start).toBeGreaterThanOrEqual(NOW - retention[seg.tier]);
@@ -212,12 +214,15 @@ describe('queryHistory', () => {
     expect(plan(await ask(HOUR))).toBe('raw/0s');
     // 2h: 1,440 raw points do not; 1m keeps 2 h.
     expect(plan(await ask(2 * HOUR))).toBe('1m/60s');
-    // 1d: raw does not fit; 5m is the finest tier covering a day, and 1m answers the last 2 h.
-    expect(plan(await ask(DAY))).toBe('5m/300s 1m/60s');
-    // 7d: 1h covers from, then 5m and 1m where they keep data.
-    expect(plan(await ask(7 * DAY))).toBe('1h/3600s 5m/300s 1m/60s');
-    // 90d: 1d covers from.
-    expect(plan(await ask(90 * DAY))).toBe('1d/86400s 1h/3600s 5m/300s 1m/60s');
+    // 1d: raw does not fit; 5m is the finest tier covering a day, and without a step its 5 min hold throughout.
+    expect(plan(await ask(DAY))).toBe('5m/300s');
+    // 7d: 1h covers from; 90d: 1d covers from.
+    expect(plan(await ask(7 * DAY))).toBe('1h/3600s');
+    expect(plan(await ask(90 * DAY))).toBe('1d/86400s');
+    // A step finer than the covering tier's bucket: each part from the finest tier that holds it, stitched.
+    expect(plan(await ask(DAY, MIN))).toBe('5m/300s 1m/60s');
+    expect(plan(await ask(7 * DAY, MIN))).toBe('1h/3600s 5m/300s 1m/60s');
+    expect(plan(await ask(90 * DAY, MIN))).toBe('1d/86400s 1h/3600s 5m/300s 1m/60s');
     // A step: never finer than the tier's bucket; equal steps of neighbouring tiers read the coarser one.
     expect(plan(await ask(HOUR, 30_000))).toBe('raw/30s');
     expect(plan(await ask(2 * HOUR, 5 * MIN))).toBe('1m/300s');

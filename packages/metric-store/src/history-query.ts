@@ -324,6 +324,18 @@ async function estimatePoints(pool: pg.Pool, segments: readonly HistorySegment[]
   return points;
 }
 
+/**
+ * The plan of a candidate tier. Without a step the answer keeps one step throughout, the bucket of the finest tier
+ * that covers `from` (as Graphite and RRDtool read the finest archive that covers the whole range): evenly spaced
+ * points whose bands mean the same everywhere, and no more points than that step needs. Finer tiers are stitched in
+ * only when a step finer than that bucket is asked for.
+ */
+function planFor(target: Tier, q: HistoryQuery, now: number): HistorySegment[] {
+  const segments = planSegments(target, q, now);
+  const coveringStep = segments[0]!.step;
+  return q.step === undefined && coveringStep ? planSegments(target, { ...q, step: coveringStep }, now) : segments;
+}
+
 function validate(q: HistoryQuery): void {
   if (!Number.isSafeInteger(q.from) || !Number.isSafeInteger(q.to) || q.from > q.to) throw new RangeError(`from and to must be epoch ms with from <= to, got ${q.from}..${q.to}`);
   if (!Number.isSafeInteger(q.maxPoints) || q.maxPoints < 1) throw new RangeError(`maxPoints must be a positive integer, got ${q.maxPoints}`);
@@ -337,8 +349,9 @@ function validate(q: HistoryQuery): void {
  *
  * Tier choice: the candidates, finest first, are raw (only without a step or with a step under 1 min) and the
  * rollups 1m, 5m, 1h, 1d; a rollup answers with the step raised to its bucket. For each candidate the range is
- * planned with {@link planSegments} (the finest tier at least as fine as the candidate that covers each part,
- * stitched at aligned boundaries), and the first plan whose points stay within `maxPoints` is taken: answered
+ * planned with {@link planFor} (without a step, one step throughout: the bucket of the finest tier covering `from`;
+ * with a finer step, the finest tier at least as fine as the candidate that covers each part, stitched at aligned
+ * boundaries), and the first plan whose points stay within `maxPoints` is taken: answered
  * series × buckets per stretch, plus the raw rows counted. When none fits, the 1d plan is read for as many answered
  * series as it fits (at least one, whose points are then cut), and the answer is marked truncated.
  *
@@ -359,11 +372,11 @@ export async function queryHistory(pool: pg.Pool, q: HistoryQuery): Promise<Hist
   const matched = groupSeries(found, q);
   let grouping = matched;
   const targets = TIERS.filter((tier) => tier !== 'raw' || q.step === undefined || q.step < RAW_STEP_LIMIT_MS);
-  let segments = planSegments(targets[0]!, q, now);
+  let segments = planFor(targets[0]!, q, now);
   let cut = false;
   if (found.length > 0) {
     for (const target of targets) {
-      segments = planSegments(target, q, now);
+      segments = planFor(target, q, now);
       const estimate = await estimatePoints(pool, segments, grouping, q, now);
       if (estimate <= q.maxPoints) break;
       // Even the coarsest plan has too many points: only the groups that fit are read (at least one, then cut).

@@ -34,7 +34,7 @@ const StepParam = z
     }
     return ms;
   })
-  .describe('bucket width: a duration such as 30s, 5m, 1h, or milliseconds; raised to the bucket of the tier that answers');
+  .describe('bucket width: a duration such as 30s, 5m, 1h, or milliseconds; raised to the bucket of the tier that answers. Without it: raw points where raw covers from, else the bucket of the finest tier covering from, throughout');
 
 /** Comma-separated tag keys whose values group series. */
 const GroupByParam = z
