@@ -118,6 +118,7 @@ await runService({
       async (messages) => {
         const end = evalSeconds.startTimer();
         const samples = messages.flatMap((m) => {
+          if (!rules.rules.mayMatch(m.data)) return [];
           const decoded = bus.decode(SUBJECTS.samples, m.subject, m.data);
           return decoded.ok ? samplesOf(decoded.value) : [];
         });

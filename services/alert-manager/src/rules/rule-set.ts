@@ -6,6 +6,7 @@ import type { Sample } from '@terminusa/bus';
 export class RuleSet {
   private readonly byMetric = new Map<string, Rule[]>();
   private readonly byName = new Map<string, Rule>();
+  private readonly quotedMetrics: Buffer[];
 
   constructor(readonly rules: readonly Rule[]) {
     for (const rule of rules) {
@@ -15,6 +16,18 @@ export class RuleSet {
       list.push(rule);
       this.byMetric.set(rule.metric, list);
     }
+    this.quotedMetrics = [...this.byMetric.keys()].map((metric) => Buffer.from(JSON.stringify(metric)));
+  }
+
+  /**
+   * False when a JSON body cannot hold a sample any rule watches: none of the watched metric names appears in it
+   * as a JSON string. Metric names need no escaping (the processor admits only [a-zA-Z_:][a-zA-Z0-9_:]*), so a
+   * sample of a watched metric always shows its name so; a tag value that equals one only costs a parse. Most
+   * batches hold no watched metric, and a byte search is far cheaper than parsing them.
+   */
+  mayMatch(body: Uint8Array): boolean {
+    const bytes = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+    return this.quotedMetrics.some((quoted) => bytes.includes(quoted));
   }
 
   /** The enabled rule with this name. */

@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import { parseRulesFile } from '@terminusa/alerting';
+import { sampleBatchBodies, type Sample } from '@terminusa/bus';
+import { RuleSet } from './rule-set.ts';
+
+const RULES = `
+rules:
+  - name: QueueDeep
+    metric: game_queue_depth
+    comparator: ">"
+    threshold: 100
+    severity: warning
+    summary: "queue deep"
+    message: "queue at {{value}}"
+  - name: Off
+    metric: game_disabled_metric
+    enabled: false
+    comparator: ">"
+    threshold: 1
+    severity: info
+    summary: "off"
+    message: "off"
+`;
+
+const body = (...samples: Sample[]) => sampleBatchBodies([{ id: 'm1', samples }], 1 << 20)[0]!.body;
+const sample = (name: string, tags: Record<string, string> = {}): Sample => ({ name, tags, ts: 1_700_000_000_000, value: 1 });
+
+describe('a rule set skipping sample batches no rule can match', () => {
+  const rules = new RuleSet(parseRulesFile(RULES, 'rules.yaml'));
+
+  it('parses a batch that holds a watched metric, wherever it sits in the batch', () => {
+    expect(rules.mayMatch(body(sample('game_queue_depth', { shard: '1' })))).toBe(true);
+    expect(rules.mayMatch(body(...Array.from({ length: 50 }, (_, i) => sample('other_metric', { i: String(i) })), sample('game_queue_depth')))).toBe(true);
+  });
+
+  it('skips a batch of unwatched metrics, one of a disabled rule, and one whose name only contains a watched name', () => {
+    expect(rules.mayMatch(body(sample('other_metric'), sample('players_online', { region: 'eu' })))).toBe(false);
+    expect(rules.mayMatch(body(sample('game_disabled_metric')))).toBe(false);
+    expect(rules.mayMatch(body(sample('game_queue_depth_max')))).toBe(false);
+  });
+
+  it('reads a body that is a view into a larger buffer only within its bounds', () => {
+    const inside = body(sample('other_metric'));
+    const around = Buffer.concat([Buffer.from('"game_queue_depth"'), inside, Buffer.from('"game_queue_depth"')]);
+    expect(rules.mayMatch(around.subarray(18, 18 + inside.byteLength))).toBe(false);
+  });
+
+  it('matches nothing without enabled rules', () => {
+    expect(new RuleSet([]).mayMatch(body(sample('game_queue_depth')))).toBe(false);
+  });
+});
