@@ -249,3 +249,45 @@ describe('backup and restore', () => {
     expect(ids.every((id) => !id.startsWith('.'))).toBe(true);
   });
 });
+
+describe('a backup taken before raw samples were stored in blocks (schema version 7)', () => {
+  it('restores into the current schema: its sample rows become blocks, and the schema stays current', async () => {
+    const old = `${ns.id}_v7`;
+    const target = `${ns.id}_v7restore`;
+    const oldPool = createPool({ ...config.database, schema: old }, 'backup-v7');
+    const targetPool = createPool({ ...config.database, schema: target }, 'restore-v7');
+    try {
+      await migrate(oldPool, old, 7);
+      // Three series, 200 samples each a second apart (crossing minutes), written as version 7 wrote them: a row each.
+      await oldPool.query(`INSERT INTO series (key, name, tags) SELECT 'legacy{s="' || s || '"}', 'legacy', jsonb_build_object('s', s::text) FROM generate_series(1, 3) s`);
+      await oldPool.query(
+        `INSERT INTO samples (series_id, ts, value)
+         SELECT id, to_timestamp(1764115200 + i), id * 1000 + i FROM series CROSS JOIN generate_series(0, 199) i`,
+      );
+      const oldOps = new BackupOperations({ ...config, database: { ...config.database, schema: old }, backup: { ...config.backup, dir: join(config.dataDir, 'backups-v7') } }, oldPool);
+      const { manifest } = await oldOps.run('full');
+      expect(manifest.tables.map((x) => x.table)).toContain('samples');
+      expect(manifest.tables.map((x) => x.table)).not.toContain('sample_blocks');
+
+      // The target is what the suite's current version creates on start.
+      await migrate(targetPool, target);
+      const restoreOps = new BackupOperations({ ...config, database: { ...config.database, schema: target }, backup: { ...config.backup, dir: join(config.dataDir, 'backups-v7') } }, targetPool);
+      await restoreOps.restore(manifest.id, targetPool);
+      const rows = (pool: pg.Pool) => pool.query(`SELECT se.key, round(extract(epoch FROM s.ts))::int AS ts, s.value FROM samples s JOIN series se ON se.id = s.series_id ORDER BY 1, 2`).then((r) => r.rows);
+      expect(await rows(targetPool)).toHaveLength(600);
+      expect(await rows(targetPool)).toEqual(await rows(oldPool));
+      expect(Number((await targetPool.query('SELECT count(*) AS n FROM sample_blocks')).rows[0].n)).toBeGreaterThan(0);
+      // Again, into the now filled schema (rows merged, not copied): nothing doubled.
+      await restoreOps.restore(manifest.id, targetPool);
+      expect(await rows(targetPool)).toEqual(await rows(oldPool));
+      // A restart of the suite finds the schema current and migrates nothing (the backup's version rows did not lower it).
+      await migrate(targetPool, target);
+      expect((await targetPool.query('SELECT max(version) AS v FROM schema_migrations')).rows[0].v).toBe((await live.query('SELECT max(version) AS v FROM schema_migrations')).rows[0].v);
+    } finally {
+      await oldPool.query(`DROP SCHEMA ${pg.escapeIdentifier(old)} CASCADE`);
+      await targetPool.query(`DROP SCHEMA ${pg.escapeIdentifier(target)} CASCADE`);
+      await oldPool.end();
+      await targetPool.end();
+    }
+  });
+});
