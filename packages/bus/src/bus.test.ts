@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from 'nats';
 import { createTestNamespace, waitFor, type TestNamespace } from '@terminusa/testkit';
-import { Bus, consumeBatches, ensureConsumer, ensureStreams, SUBJECTS, type JsMsg } from './index.ts';
+import { Bus, consumeBatches, encodeSampleBatch, ensureConsumer, ensureStreams, SUBJECTS, type JsMsg } from './index.ts';
 
 let ns: TestNamespace;
 let nc: NatsConnection;
@@ -42,9 +42,22 @@ describe('Bus', () => {
   });
 
   it('validates on receive and reports every wrong field', () => {
-    const decoded = bus.decode(SUBJECTS.samples, 'x', new TextEncoder().encode('{"parts":[{"id":"a:1","source":"a","samples":[{"name":"m","value":"1","ts":1,"tags":{}}]}]}'));
+    const decoded = bus.decode(SUBJECTS.deadLetter, 'x', new TextEncoder().encode('{"subject":"s","receivedAt":"1","rejections":[{"field":"f"}],"accepted":0,"raw":"","rawEncoding":"utf8"}'));
     expect(decoded.ok).toBe(false);
-    if (!decoded.ok) expect(decoded.error.issues).toEqual([{ field: 'parts[0].samples[0].value', reason: expect.stringContaining('expected number') }]);
+    if (!decoded.ok) {
+      expect(decoded.error.issues).toEqual([
+        { field: 'receivedAt', reason: expect.stringContaining('expected number') },
+        { field: 'rejections[0].reason', reason: expect.stringContaining('expected string') },
+      ]);
+    }
+  });
+
+  it('decodes packed sample batches with their codec, and names the wrong field of a bad one', () => {
+    const batch = { parts: [{ id: 'a:1', source: 'a', samples: [{ name: 'm', value: 1, ts: 1, tags: { k: 'v' } }] }] };
+    expect(bus.decode(SUBJECTS.samples, 'x', encodeSampleBatch(batch))).toEqual({ ok: true, value: batch });
+    const json = bus.decode(SUBJECTS.samples, 'x', new TextEncoder().encode(JSON.stringify(batch)));
+    expect(json.ok).toBe(false);
+    if (!json.ok) expect(json.error.issues).toEqual([{ field: '(message)', reason: 'not a sample batch (version TSB1)' }]);
   });
 
   it('shares a durable consumer between replicas: each message handled once, a failed batch redelivered', async () => {
@@ -55,7 +68,7 @@ describe('Bus', () => {
         failOnce = false;
         throw new Error('simulated write failure');
       }
-      for (const m of msgs) seen[replica]!.push(bus.decode(SUBJECTS.samples, m.subject, m.data).ok ? (JSON.parse(new TextDecoder().decode(m.data)) as ReturnType<typeof batch>).parts[0]!.samples[0]!.value : -1);
+      for (const m of msgs) seen[replica]!.push(((d) => (d.ok ? d.value.parts[0]!.samples[0]!.value : -1))(bus.decode(SUBJECTS.samples, m.subject, m.data)));
     };
     const options = { maxBatch: 10, lingerMs: 5, retryDelayMs: 100, onError: () => undefined };
     const replicas = [await consumeBatches(bus, 'storage', handler(0), options), await consumeBatches(bus, 'storage', handler(1), options)];

@@ -15,6 +15,11 @@ type AnyDef = SubjectDef<z.ZodType, any[]>;
 type Params<D> = D extends SubjectDef<z.ZodType, infer P> ? P : never;
 type Payload<D> = D extends SubjectDef<infer S, string[]> ? z.infer<S> : never;
 
+/** A payload in its subject's wire form. */
+function encode<D extends AnyDef>(def: D, payload: Payload<D>): Uint8Array {
+  return def.codec ? def.codec.encode(payload) : json.encode(payload);
+}
+
 /** Typed access to the suite's subjects on one NATS connection, inside one namespace. */
 export class Bus {
   readonly ns: Namespace;
@@ -35,13 +40,20 @@ export class Bus {
 
   /** Parses and validates a payload against a subject's schema. */
   decode<D extends AnyDef>(def: D, subject: string, data: Uint8Array): Decoded<Payload<D>> {
+    if (def.codec) {
+      try {
+        return { ok: true, value: def.codec.decode(data) as Payload<D> };
+      } catch (err) {
+        const { field = '(message)', reason = (err as Error).message } = err as { field?: string; reason?: string };
+        return { ok: false, error: new InvalidMessageError(subject, [{ field, reason }]) };
+      }
+    }
     let parsed: unknown;
     try {
       parsed = json.decode(data);
     } catch (err) {
       return { ok: false, error: new InvalidMessageError(subject, [{ field: '(message)', reason: `malformed JSON: ${(err as Error).message}` }]) };
     }
-    if (def.accepts?.(parsed)) return { ok: true, value: parsed as Payload<D> };
     const result = def.schema.safeParse(parsed);
     return result.success
       ? { ok: true, value: result.data as Payload<D> }
@@ -50,12 +62,12 @@ export class Bus {
 
   /** Core publish (fire and forget). */
   publish<D extends AnyDef>(def: D, params: Params<D>, payload: Payload<D>): void {
-    this.nc.publish(this.subject(def, ...params), json.encode(payload));
+    this.nc.publish(this.subject(def, ...params), encode(def, payload));
   }
 
   /** JetStream publish that resolves once the stream has stored the message; `msgID` makes a retry a no-op. */
   async persist<D extends AnyDef>(def: D, params: Params<D>, payload: Payload<D>, msgID?: string): Promise<void> {
-    await this.js.publish(this.subject(def, ...params), json.encode(payload), msgID ? { msgID } : undefined);
+    await this.js.publish(this.subject(def, ...params), encode(def, payload), msgID ? { msgID } : undefined);
   }
 
   /** JetStream publish of a body already encoded from the subject's type (see `sampleBatchBodies`). */

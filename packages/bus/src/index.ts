@@ -2,14 +2,13 @@ export { Bus } from './bus.ts';
 export type { Decoded, JsMsg } from './bus.ts';
 export { Namespace } from './namespace.ts';
 export { SUBJECTS, STREAMS, CONSUMERS } from './subjects.ts';
-export type { SubjectDef, StreamName, ConsumerName } from './subjects.ts';
+export type { SubjectDef, BodyCodec, StreamName, ConsumerName } from './subjects.ts';
 export {
   IngestSampleSchema,
   IngestMessageSchema,
   SampleSchema,
   SampleBatchSchema,
   SamplePartSchema,
-  isSampleBatch,
   samplesOf,
   DeadLetterSchema,
   RejectionSchema,
@@ -25,7 +24,8 @@ export {
   SOURCE,
 } from './schemas.ts';
 export type { IngestSample, Sample, SampleBatch, SamplePart, DeadLetter, Rejection, HealthReport, Alert, AlertEvent, GameEvent } from './schemas.ts';
-export { sampleBatchBodies, type InFlightLimits } from './sample-batches.ts';
+export type { InFlightLimits } from './sample-batches.ts';
+export { sampleBatchBodies, encodeSampleBatch, decodeSampleBatch, sampleNameMarker, SampleBatchFormatError } from './sample-batch-codec.ts';
 export { ensureStreams, ensureConsumer } from './streams.ts';
 export type { ConsumerOptions } from './streams.ts';
 export { consumeBatches } from './batch-consumer.ts';

@@ -74,37 +74,6 @@ export function samplesOf(batch: SampleBatch): Sample[] {
   return batch.parts.length === 1 ? batch.parts[0]!.samples : batch.parts.flatMap((p) => p.samples);
 }
 
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function isSample(v: unknown): boolean {
-  if (!isPlainObject(v)) return false;
-  const { name, value, ts, tags } = v;
-  // With all four fields present below, four keys means no unknown one.
-  if (Object.keys(v).length !== 4) return false;
-  if (typeof name !== 'string' || !METRIC_NAME.test(name)) return false;
-  if (typeof value !== 'number' || !Number.isFinite(value) || !Number.isSafeInteger(ts)) return false;
-  if (!isPlainObject(tags)) return false;
-  for (const k in tags) if (typeof tags[k] !== 'string') return false;
-  return true;
-}
-
-/**
- * A structural check that accepts only what `SampleBatchSchema` accepts, at a fraction of its cost per sample;
- * whatever it declines is judged (and explained) by the schema. A property test holds the two together.
- */
-export function isSampleBatch(v: unknown): v is SampleBatch {
-  if (!isPlainObject(v) || Object.keys(v).length !== 1 || !Array.isArray(v.parts) || v.parts.length === 0) return false;
-  for (const part of v.parts as unknown[]) {
-    if (!isPlainObject(part) || Object.keys(part).length !== 3) return false;
-    const { id, source, samples } = part;
-    if (typeof id !== 'string' || id.length === 0 || typeof source !== 'string' || !SOURCE.test(source) || !Array.isArray(samples)) return false;
-    for (const s of samples) if (!isSample(s)) return false;
-  }
-  return true;
-}
-
 /** One reason a message or sample was refused. */
 export const RejectionSchema = z.strictObject({
   /** Index of the refused sample, absent when the whole message was refused. */

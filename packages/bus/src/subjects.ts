@@ -3,7 +3,6 @@ import {
   DeadLetterSchema,
   IngestMessageSchema,
   SampleBatchSchema,
-  isSampleBatch,
   HealthReportSchema,
   AlertEventSchema,
   DashboardNotificationSchema,
@@ -11,6 +10,7 @@ import {
   GameEventSchema,
 } from './schemas.ts';
 import { SAMPLE_BATCH_BYTES, sampleMessagesInFlight, type InFlightLimits } from './sample-batches.ts';
+import { decodeSampleBatch, encodeSampleBatch } from './sample-batch-codec.ts';
 
 /** A subject family: how its name is built, the schema of its messages, and the stream that keeps them (if any). */
 export interface SubjectDef<S extends z.ZodType, P extends string[]> {
@@ -18,9 +18,15 @@ export interface SubjectDef<S extends z.ZodType, P extends string[]> {
   readonly filter: string;
   readonly build: (...params: P) => string;
   readonly schema: S;
-  /** A cheap check that accepts only what `schema` accepts, for subjects whose messages carry many items. */
-  readonly accepts?: (value: unknown) => boolean;
+  /** The wire form of subjects whose messages carry many items, when not JSON: it checks what `schema` requires as it decodes. */
+  readonly codec?: BodyCodec<z.infer<S>>;
   readonly stream?: StreamName;
+}
+
+/** Encodes and decodes a subject's bodies; `decode` throws an error with a `field` on a malformed body. */
+export interface BodyCodec<T> {
+  encode(value: T): Uint8Array;
+  decode(data: Uint8Array): T;
 }
 
 /** JetStream streams of the suite, relative to the namespace prefix. */
@@ -52,8 +58,14 @@ export const SUBJECTS = {
     schema: GameEventSchema,
     stream: 'INGEST',
   }),
-  /** The processor forwards validated batches here. */
-  samples: subject({ filter: 'metrics.samples', build: () => 'metrics.samples', schema: SampleBatchSchema, accepts: isSampleBatch, stream: 'SAMPLES' }),
+  /** The processor forwards validated batches here, packed (see sample-batch-codec.ts). */
+  samples: subject({
+    filter: 'metrics.samples',
+    build: () => 'metrics.samples',
+    schema: SampleBatchSchema,
+    codec: { encode: encodeSampleBatch, decode: decodeSampleBatch },
+    stream: 'SAMPLES',
+  }),
   /** Refused messages, kept with their reasons. */
   deadLetter: subject({
     filter: 'metrics.deadletter.>',

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from 'nats';
 import { createTestNamespace, startServiceProcess, waitFor, type ServiceProcess, type TestNamespace } from '@terminusa/testkit';
-import { DeadLetterSchema, SampleBatchSchema, type DeadLetter, type SamplePart } from '@terminusa/bus';
+import { DeadLetterSchema, decodeSampleBatch, type DeadLetter, type SamplePart } from '@terminusa/bus';
 
 // The processor as a real process in its own namespace: game events in, counter samples out; bad input to the
 // dead-letter stream with its reasons.
@@ -34,9 +34,9 @@ beforeAll(async () => {
   }, 30_000, 'the processor to start', 100);
   nc = await connect({ servers: ns.config.nats.url });
   const decode = (data: Uint8Array) => JSON.parse(new TextDecoder().decode(data)) as unknown;
-  await collect(`${ns.id}_SAMPLES`, (d) => SampleBatchSchema.parse(decode(d)).parts, batches);
+  await collect(`${ns.id}_SAMPLES`, (d) => decodeSampleBatch(d).parts, batches);
   await collect(`${ns.id}_DEADLETTER`, (d) => [DeadLetterSchema.parse(decode(d))], letters);
-  await collect(`${ns.id}_SAMPLES`, (d) => [{ bytes: d.length, ids: SampleBatchSchema.parse(decode(d)).parts.map((p) => p.id) }], bodies);
+  await collect(`${ns.id}_SAMPLES`, (d) => [{ bytes: d.length, ids: decodeSampleBatch(d).parts.map((p) => p.id) }], bodies);
 }, 60_000);
 
 afterAll(async () => {

@@ -1,12 +1,12 @@
 import { CHANNELS, matchesAll, type ChannelName, type Rule } from '@terminusa/alerting';
 import type { Config } from '@terminusa/config';
-import type { Sample } from '@terminusa/bus';
+import { sampleNameMarker, type Sample } from '@terminusa/bus';
 
 /** The rules in force, indexed by metric name so a batch only meets the rules that can match it. */
 export class RuleSet {
   private readonly byMetric = new Map<string, Rule[]>();
   private readonly byName = new Map<string, Rule>();
-  private readonly quotedMetrics: Buffer[];
+  private readonly metricMarkers: Buffer[];
 
   constructor(readonly rules: readonly Rule[]) {
     for (const rule of rules) {
@@ -16,18 +16,17 @@ export class RuleSet {
       list.push(rule);
       this.byMetric.set(rule.metric, list);
     }
-    this.quotedMetrics = [...this.byMetric.keys()].map((metric) => Buffer.from(JSON.stringify(metric)));
+    this.metricMarkers = [...this.byMetric.keys()].map(sampleNameMarker);
   }
 
   /**
-   * False when a JSON body cannot hold a sample any rule watches: none of the watched metric names appears in it
-   * as a JSON string. Metric names need no escaping (the processor admits only [a-zA-Z_:][a-zA-Z0-9_:]*), so a
-   * sample of a watched metric always shows its name so; a tag value that equals one only costs a parse. Most
-   * batches hold no watched metric, and a byte search is far cheaper than parsing them.
+   * False when a sample batch body cannot hold a sample any rule watches: it holds none of the watched metric
+   * names as an entry of a name table (bytes that may also occur by chance elsewhere, which only costs a decode).
+   * Most batches hold no watched metric, and a byte search is far cheaper than decoding them.
    */
   mayMatch(body: Uint8Array): boolean {
     const bytes = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
-    return this.quotedMetrics.some((quoted) => bytes.includes(quoted));
+    return this.metricMarkers.some((marker) => bytes.includes(marker));
   }
 
   /** The enabled rule with this name. */

@@ -1,0 +1,101 @@
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { decodeSampleBatch, encodeSampleBatch, SampleBatchFormatError, SampleBatchSchema, sampleBatchBodies, sampleNameMarker, type SampleBatch, type SamplePart } from './index.ts';
+
+const validName = fc.stringMatching(/^[a-zA-Z_:][a-zA-Z0-9_:]{0,20}$/);
+const validSample = fc.record({
+  name: validName,
+  value: fc.double({ noNaN: true, noDefaultInfinity: true }),
+  ts: fc.integer({ min: -(2 ** 40), max: 2 ** 45 }),
+  tags: fc.dictionary(fc.string({ maxLength: 8 }), fc.string({ maxLength: 8 }), { maxKeys: 4 }),
+});
+const validPart = fc.record({ id: fc.string({ minLength: 1, maxLength: 10 }), source: fc.stringMatching(/^[A-Za-z0-9_-]{1,10}$/), samples: fc.array(validSample, { maxLength: 4 }) });
+const validBatch = fc.record({ parts: fc.array(validPart, { minLength: 1, maxLength: 3 }) });
+
+/** What decoding throws, or undefined when it decodes. */
+function refusal(body: Uint8Array): SampleBatchFormatError | undefined {
+  try {
+    decodeSampleBatch(body);
+    return undefined;
+  } catch (err) {
+    if (!(err instanceof SampleBatchFormatError)) throw err;
+    return err;
+  }
+}
+
+describe('the packed form of metrics.samples bodies', () => {
+  it('decodes every valid batch to what was encoded, a batch the schema accepts', () => {
+    fc.assert(
+      fc.property(validBatch, (batch) => {
+        const decoded = decodeSampleBatch(encodeSampleBatch(batch));
+        expect(decoded).toEqual(batch);
+        expect(SampleBatchSchema.safeParse(decoded).success).toBe(true);
+      }),
+    );
+  });
+
+  it('refuses every truncated body with a named field, and decodes a damaged one only into a valid batch', () => {
+    fc.assert(
+      fc.property(validBatch, fc.nat(), fc.nat(), fc.integer({ min: 0, max: 255 }), (batch, cut, at, byte) => {
+        const body = Buffer.from(encodeSampleBatch(batch));
+        const truncated = body.subarray(0, cut % body.length);
+        expect(refusal(truncated)?.field).toEqual(expect.any(String));
+        const damaged = Buffer.from(body);
+        damaged[at % damaged.length] = byte;
+        if (!refusal(damaged)) expect(SampleBatchSchema.safeParse(decodeSampleBatch(damaged)).success).toBe(true);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('names the wrong field of a bad body', () => {
+    const batch = (value: number, name = 'm', ts = 1): SampleBatch => ({ parts: [{ id: 'a:1', source: 'a', samples: [{ name: 'ok', value: 1, ts: 1, tags: {} }, { name, value, ts, tags: { k: 'v' } }] }] });
+    expect(refusal(new TextEncoder().encode('{"parts":[]}'))).toMatchObject({ field: '(message)', reason: 'not a sample batch (version TSB1)' });
+    expect(refusal(encodeSampleBatch(batch(Infinity)))).toMatchObject({ field: 'parts[0].samples[1].value', reason: 'not a finite number' });
+    expect(refusal(encodeSampleBatch(batch(1, 'm', 1.5)))).toMatchObject({ field: 'parts[0].samples[1].ts' });
+    expect(refusal(encodeSampleBatch(batch(1, '9lives')))).toMatchObject({ field: 'parts[0].names[1]', reason: 'not a metric name' });
+    const body = Buffer.from(encodeSampleBatch(batch(1)));
+    const tags = body.indexOf('{"k":"v"}');
+    body.write('["v"]    ', tags);
+    expect(refusal(body)).toMatchObject({ field: 'parts[0].samples[1].tags', reason: 'not an object' });
+    expect(refusal(Buffer.concat([encodeSampleBatch(batch(1)), Buffer.from([0])]))).toMatchObject({ field: '(message)', reason: '1 bytes after the last part' });
+  });
+
+  it('sorts tags by key on the wire, and gives the samples of one series one frozen tags object', () => {
+    const { parts } = decodeSampleBatch(encodeSampleBatch({ parts: [{ id: 'a:1', source: 'a', samples: [1, 2].map((ts) => ({ name: 'm', value: ts, ts, tags: { z: '1', a: '2' } })) }] }));
+    const [first, second] = parts[0]!.samples;
+    expect(Object.keys(first!.tags)).toEqual(['a', 'z']);
+    expect(second!.tags).toBe(first!.tags);
+    expect(Object.isFrozen(first!.tags)).toBe(true);
+  });
+
+  it('holds the marker of each metric name it carries, and not that of a longer name sharing its start', () => {
+    const body = Buffer.from(encodeSampleBatch({ parts: [{ id: 'a:1', source: 'a', samples: [{ name: 'queue_depth_max', value: 1, ts: 1, tags: { note: 'queue_depth' } }] }] }));
+    expect(body.includes(sampleNameMarker('queue_depth_max'))).toBe(true);
+    expect(body.includes(sampleNameMarker('queue_depth'))).toBe(false);
+  });
+});
+
+describe('sampleBatchBodies', () => {
+  const part = (i: number, n: number): SamplePart => ({ id: `INGEST:${i}`, source: 'game', samples: Array.from({ length: n }, (_, j) => ({ name: 'm', value: j, ts: 1, tags: { é: 'ü' } })) });
+
+  it('splits parts into bodies within the byte limit, in order, each body a valid batch', () => {
+    const parts = Array.from({ length: 40 }, (_, i) => part(i, 1 + (i % 7)));
+    const bodies = sampleBatchBodies(parts, 300);
+    expect(bodies.length).toBeGreaterThan(1);
+    const decoded = bodies.map(({ body }) => decodeSampleBatch(body));
+    expect(decoded.flatMap((b) => b.parts)).toEqual(parts);
+    expect(bodies.map((b) => b.ids)).toEqual(decoded.map((b) => b.parts.map((p) => p.id)));
+    for (const { body } of bodies) expect(body.byteLength).toBeLessThanOrEqual(300);
+  });
+
+  it('sends a part larger than the limit on its own', () => {
+    const bodies = sampleBatchBodies([part(1, 1), part(2, 50), part(3, 1)], 500);
+    expect(bodies.map((b) => b.ids)).toEqual([['INGEST:1'], ['INGEST:2'], ['INGEST:3']]);
+    expect(bodies[1]!.body.byteLength).toBeGreaterThan(500);
+  });
+
+  it('makes no body of no parts', () => {
+    expect(sampleBatchBodies([], 1000)).toEqual([]);
+  });
+});
