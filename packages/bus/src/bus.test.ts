@@ -52,12 +52,16 @@ describe('Bus', () => {
     }
   });
 
-  it('decodes packed sample batches with their codec, and names the wrong field of a bad one', () => {
+  it('decodes packed sample batches with their codec, and the JSON ones of processors before it against the schema', () => {
     const batch = { parts: [{ id: 'a:1', source: 'a', samples: [{ name: 'm', value: 1, ts: 1, tags: { k: 'v' } }] }] };
     expect(bus.decode(SUBJECTS.samples, 'x', encodeSampleBatch(batch))).toEqual({ ok: true, value: batch });
-    const json = bus.decode(SUBJECTS.samples, 'x', new TextEncoder().encode(JSON.stringify(batch)));
-    expect(json.ok).toBe(false);
-    if (!json.ok) expect(json.error.issues).toEqual([{ field: '(message)', reason: 'not a sample batch (version TSB1)' }]);
+    const damaged = Buffer.from(encodeSampleBatch(batch)).subarray(0, -1);
+    expect(bus.decode(SUBJECTS.samples, 'x', damaged)).toMatchObject({ ok: false, error: { issues: [{ field: 'parts[0].samples[0].value', reason: 'body ends early' }] } });
+    // A rolling upgrade: what an older processor left in the stream is still stored.
+    expect(bus.decode(SUBJECTS.samples, 'x', new TextEncoder().encode(JSON.stringify(batch)))).toEqual({ ok: true, value: batch });
+    const wrong = bus.decode(SUBJECTS.samples, 'x', new TextEncoder().encode('{"parts":[{"id":"a:1","source":"a","samples":[{"name":"m","value":"1","ts":1,"tags":{}}]}]}'));
+    expect(wrong.ok).toBe(false);
+    if (!wrong.ok) expect(wrong.error.issues).toEqual([{ field: 'parts[0].samples[0].value', reason: expect.stringContaining('expected number') }]);
   });
 
   it('shares a durable consumer between replicas: each message handled once, a failed batch redelivered', async () => {

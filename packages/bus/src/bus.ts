@@ -40,7 +40,7 @@ export class Bus {
 
   /** Parses and validates a payload against a subject's schema. */
   decode<D extends AnyDef>(def: D, subject: string, data: Uint8Array): Decoded<Payload<D>> {
-    if (def.codec) {
+    if (def.codec?.recognizes(data)) {
       try {
         return { ok: true, value: def.codec.decode(data) as Payload<D> };
       } catch (err) {

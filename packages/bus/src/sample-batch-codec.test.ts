@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { decodeSampleBatch, encodeSampleBatch, SampleBatchFormatError, SampleBatchSchema, sampleBatchBodies, sampleNameMarker, type SampleBatch, type SamplePart } from './index.ts';
+import { decodeSampleBatch, encodeSampleBatch, isPackedSampleBatch, SampleBatchFormatError, SampleBatchSchema, sampleBatchBodies, sampleNameMarker, type SampleBatch, type SamplePart } from './index.ts';
 
 const validName = fc.stringMatching(/^[a-zA-Z_:][a-zA-Z0-9_:]{0,20}$/);
 const validSample = fc.record({
@@ -51,6 +51,7 @@ describe('the packed form of metrics.samples bodies', () => {
   it('names the wrong field of a bad body', () => {
     const batch = (value: number, name = 'm', ts = 1): SampleBatch => ({ parts: [{ id: 'a:1', source: 'a', samples: [{ name: 'ok', value: 1, ts: 1, tags: {} }, { name, value, ts, tags: { k: 'v' } }] }] });
     expect(refusal(new TextEncoder().encode('{"parts":[]}'))).toMatchObject({ field: '(message)', reason: 'not a sample batch (version TSB1)' });
+    expect(isPackedSampleBatch(new TextEncoder().encode('{"parts":[]}'))).toBe(false);
     expect(refusal(encodeSampleBatch(batch(Infinity)))).toMatchObject({ field: 'parts[0].samples[1].value', reason: 'not a finite number' });
     expect(refusal(encodeSampleBatch(batch(1, 'm', 1.5)))).toMatchObject({ field: 'parts[0].samples[1].ts' });
     expect(refusal(encodeSampleBatch(batch(1, '9lives')))).toMatchObject({ field: 'parts[0].names[1]', reason: 'not a metric name' });

@@ -116,6 +116,11 @@ export function sampleNameMarker(name: string): Buffer {
   return marker;
 }
 
+/** Whether a body is in the packed form (its first bytes); JSON bodies of processors before it are read as JSON. */
+export function isPackedSampleBatch(data: Uint8Array): boolean {
+  return data.byteLength >= MAGIC.length && Buffer.from(data.buffer, data.byteOffset, MAGIC.length).equals(MAGIC);
+}
+
 /** A body that is not a well-formed sample batch; `field` says where it went wrong. */
 export class SampleBatchFormatError extends Error {
   constructor(
@@ -193,7 +198,7 @@ const MIN_SAMPLE_BYTES = 4 + 4 + 2 + 8 + 8;
  */
 export function decodeSampleBatch(data: Uint8Array): SampleBatch {
   const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  if (buf.length < MAGIC.length || !buf.subarray(0, MAGIC.length).equals(MAGIC)) throw new SampleBatchFormatError('(message)', 'not a sample batch (version TSB1)');
+  if (!isPackedSampleBatch(buf)) throw new SampleBatchFormatError('(message)', 'not a sample batch (version TSB1)');
   const r = new Reader(buf);
   r.at = MAGIC.length;
   // Where the reader is, for the error: part, sample (or name) index, and field.

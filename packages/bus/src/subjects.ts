@@ -10,7 +10,7 @@ import {
   GameEventSchema,
 } from './schemas.ts';
 import { SAMPLE_BATCH_BYTES, sampleMessagesInFlight, type InFlightLimits } from './sample-batches.ts';
-import { decodeSampleBatch, encodeSampleBatch } from './sample-batch-codec.ts';
+import { decodeSampleBatch, encodeSampleBatch, isPackedSampleBatch } from './sample-batch-codec.ts';
 
 /** A subject family: how its name is built, the schema of its messages, and the stream that keeps them (if any). */
 export interface SubjectDef<S extends z.ZodType, P extends string[]> {
@@ -26,6 +26,8 @@ export interface SubjectDef<S extends z.ZodType, P extends string[]> {
 /** Encodes and decodes a subject's bodies; `decode` throws an error with a `field` on a malformed body. */
 export interface BodyCodec<T> {
   encode(value: T): Uint8Array;
+  /** Whether a body is in this form; others are read as JSON against the schema (bodies of older versions). */
+  recognizes(data: Uint8Array): boolean;
   decode(data: Uint8Array): T;
 }
 
@@ -63,7 +65,7 @@ export const SUBJECTS = {
     filter: 'metrics.samples',
     build: () => 'metrics.samples',
     schema: SampleBatchSchema,
-    codec: { encode: encodeSampleBatch, decode: decodeSampleBatch },
+    codec: { encode: encodeSampleBatch, recognizes: isPackedSampleBatch, decode: decodeSampleBatch },
     stream: 'SAMPLES',
   }),
   /** Refused messages, kept with their reasons. */

@@ -46,6 +46,10 @@ describe('a rule set skipping sample batches no rule can match', () => {
     expect(rules.mayMatch(around.subarray(watched.byteLength, watched.byteLength + inside.byteLength))).toBe(false);
   });
 
+  it('decodes a JSON body of an older processor rather than skip it', () => {
+    expect(rules.mayMatch(new TextEncoder().encode(JSON.stringify({ parts: [{ id: 'm1', source: 'test', samples: [sample('other_metric')] }] })))).toBe(true);
+  });
+
   it('matches nothing without enabled rules', () => {
     expect(new RuleSet([]).mayMatch(body(sample('game_queue_depth')))).toBe(false);
   });

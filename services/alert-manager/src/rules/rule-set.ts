@@ -1,6 +1,6 @@
 import { CHANNELS, matchesAll, type ChannelName, type Rule } from '@terminusa/alerting';
 import type { Config } from '@terminusa/config';
-import { sampleNameMarker, type Sample } from '@terminusa/bus';
+import { isPackedSampleBatch, sampleNameMarker, type Sample } from '@terminusa/bus';
 
 /** The rules in force, indexed by metric name so a batch only meets the rules that can match it. */
 export class RuleSet {
@@ -25,6 +25,8 @@ export class RuleSet {
    * Most batches hold no watched metric, and a byte search is far cheaper than decoding them.
    */
   mayMatch(body: Uint8Array): boolean {
+    // A JSON body of an older processor is decoded and matched as it is.
+    if (!isPackedSampleBatch(body)) return true;
     const bytes = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
     return this.metricMarkers.some((marker) => bytes.includes(marker));
   }
