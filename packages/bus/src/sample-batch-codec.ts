@@ -7,11 +7,11 @@ import { METRIC_NAME, SOURCE, type Sample, type SampleBatch, type SamplePart } f
  *
  *   body    = "TSB1" u32:partCount part*
  *   part    = str:id str:source u32:nameCount str:name* u32:sampleCount sample*
- *   sample  = u32:nameIndex str:tags f64:ts f64:value      (tags: the JSON of the tags, keys sorted)
+ *   sample  = u32:nameIndex str:tags f64:ts f64:value      (tags: the JSON of the tags object)
  *   str     = u32:byteLength utf8
  *
  * Integers and doubles are little-endian. A part's metric names are written once, in a table, and each sample
- * points into it; the tags travel as the JSON text the storage and the current-value hash key series by.
+ * points into it; the tags travel as JSON text, which the reader parses once per series (see parseTags).
  */
 const MAGIC = Buffer.from('TSB1');
 
@@ -56,18 +56,10 @@ function writePart(w: Writer, part: SamplePart): void {
   w.u32(part.samples.length);
   for (const s of part.samples) {
     w.u32(names.get(s.name)!);
-    w.str(JSON.stringify(sortedTags(s.tags)));
+    w.str(JSON.stringify(s.tags));
     w.f64(s.ts);
     w.f64(s.value);
   }
-}
-
-function sortedTags(tags: Readonly<Record<string, string>>): Readonly<Record<string, string>> {
-  const keys = Object.keys(tags);
-  for (let i = 1; i < keys.length; i++) {
-    if (keys[i - 1]! > keys[i]!) return Object.fromEntries(keys.sort().map((k) => [k, tags[k]!]));
-  }
-  return tags;
 }
 
 /**
