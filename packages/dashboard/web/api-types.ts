@@ -1,4 +1,5 @@
-// The shapes the gateway's API answers, as the dashboard reads them (the gateway's OpenAPI document at /docs/api is the reference).
+// The shapes the gateway's API answers, as the dashboard reads them (the gateway's OpenAPI document at /docs/api is the reference;
+// services/api-gateway/src/dashboard-contract.ts checks the gateway's own types against these at compile time).
 
 /** A role of the gateway, least to most. */
 export type Role = 'viewer' | 'operator' | 'admin';
