@@ -28,7 +28,7 @@ const sample = (name: string, tags: Record<string, string> = {}): Sample => ({ n
 describe('a rule set skipping sample batches no rule can match', () => {
   const rules = new RuleSet(parseRulesFile(RULES, 'rules.yaml'));
 
-  it('parses a batch that holds a watched metric, wherever it sits in the batch', () => {
+  it('decodes a batch that holds a watched metric, wherever it sits in the batch', () => {
     expect(rules.mayMatch(body(sample('game_queue_depth', { shard: '1' })))).toBe(true);
     expect(rules.mayMatch(body(...Array.from({ length: 50 }, (_, i) => sample('other_metric', { i: String(i) })), sample('game_queue_depth')))).toBe(true);
   });
