@@ -90,8 +90,12 @@ export const DeadLetterSchema = z.strictObject({
   receivedAt: z.number().int(),
   rejections: z.array(RejectionSchema).min(1),
   accepted: z.number().int().nonnegative(),
+  /** Rejections past those listed, when listing them all would not fit in one message. */
+  rejectionsNotListed: z.number().int().positive().optional(),
   raw: z.string(),
   rawEncoding: z.enum(['utf8', 'base64']),
+  /** Bytes of the message after those `raw` keeps, when all of it would not fit in one message. */
+  rawBytesNotKept: z.number().int().positive().optional(),
 });
 /** A refused message kept for inspection. */
 export type DeadLetter = z.infer<typeof DeadLetterSchema>;

@@ -151,6 +151,18 @@ describe('the processor as a process', () => {
     expect(carrying.flatMap((b) => b.ids).sort()).toEqual([...ids].sort());
   });
 
+  it('dead-letters a message of 10,000 refused samples within the max payload, and goes on with the next', async () => {
+    nc.publish(`${ns.id}.metrics.ingest.allbad`, encode({ samples: Array.from({ length: 10_000 }, (_, i) => ({ name: 'all_bad', value: `v${i}` })) }));
+    nc.publish(`${ns.id}.metrics.ingest.afterbad`, encode({ samples: [{ name: 'after_bad', value: 1 }] }));
+    await nc.flush();
+    const letter = await letterOn('metrics.ingest.allbad');
+    expect(letter.accepted).toBe(0);
+    expect(letter.rejections[0]).toMatchObject({ index: 0, field: 'samples[0].value', reason: expect.stringContaining('expected number') });
+    expect(letter.rejections.length + (letter.rejectionsNotListed ?? 0)).toBe(10_000);
+    expect(letter.raw.length + (letter.rawBytesNotKept ?? 0)).toBe(Buffer.byteLength(JSON.stringify({ samples: Array.from({ length: 10_000 }, (_, i) => ({ name: 'all_bad', value: `v${i}` })) })));
+    await waitFor(() => (samplesNamed('after_bad').length === 1 ? true : undefined), 10_000, 'the next message forwarded');
+  });
+
   it('stops cleanly on SIGTERM', async () => {
     proc.kill('SIGTERM');
     expect(await proc.exited).toBe(0);

@@ -1,19 +1,10 @@
 import { createHash } from 'node:crypto';
-import { SUBJECTS, sampleBatchBodies, type Bus, type DeadLetter, type SamplePart } from '@terminusa/bus';
+import { SUBJECTS, deadLetterOf, sampleBatchBodies, type Bus, type SamplePart } from '@terminusa/bus';
 import type { Logger } from '@terminusa/runtime';
 import type { IngestWork } from './pipeline/index.ts';
 
 /** Room left in a message for the headers JetStream adds to a publish. */
 const HEADER_ROOM = 4096;
-
-/** Decoded raw bytes for the dead letter, as text when they are valid UTF-8. */
-function rawForDeadLetter(raw: Uint8Array): Pick<DeadLetter, 'raw' | 'rawEncoding'> {
-  try {
-    return { raw: new TextDecoder('utf-8', { fatal: true }).decode(raw), rawEncoding: 'utf8' };
-  } catch {
-    return { raw: Buffer.from(raw).toString('base64'), rawEncoding: 'base64' };
-  }
-}
 
 /** The idempotency id of an ingest message: its stream and sequence, the same on every redelivery. */
 function messageId(bus: Bus, work: IngestWork): string {
@@ -28,6 +19,7 @@ function messageId(bus: Bus, work: IngestWork): string {
  * storage recognizes by their ids.
  */
 export async function routeResults(bus: Bus, logger: Logger, works: readonly IngestWork[]): Promise<void> {
+  const maxBytes = (bus.nc.info?.max_payload ?? 1024 * 1024) - HEADER_ROOM;
   const writes: Promise<void>[] = [];
   const parts: SamplePart[] = [];
   for (const work of works) {
@@ -42,13 +34,12 @@ export async function routeResults(bus: Bus, logger: Logger, works: readonly Ing
         bus.persist(
           SUBJECTS.deadLetter,
           [source],
-          { subject: work.subject, receivedAt: work.receivedAt, rejections: work.rejections, accepted, ...rawForDeadLetter(work.raw) },
+          deadLetterOf({ subject: work.subject, receivedAt: work.receivedAt, rejections: work.rejections, accepted }, work.raw, maxBytes),
           `deadletter:${id}`,
         ),
       );
     }
   }
-  const maxBytes = (bus.nc.info?.max_payload ?? 1024 * 1024) - HEADER_ROOM;
   for (const { body, ids } of sampleBatchBodies(parts, maxBytes)) {
     const msgID = `samples:${createHash('sha1').update(ids.join('\n')).digest('base64url')}`;
     writes.push(bus.persistEncoded(SUBJECTS.samples, [], body, msgID));
