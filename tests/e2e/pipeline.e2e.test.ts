@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, consumerOpts, type NatsConnection } from 'nats';
 import { createTestNamespace, freePort, startServiceProcess, waitFor, type ServiceProcess, type TestNamespace } from '@terminusa/testkit';
-import { DeadLetterSchema, type DeadLetter } from '@terminusa/bus';
+import { DeadLetterSchema, encodeSampleBatch, type DeadLetter } from '@terminusa/bus';
 
 const SERVICES = ['storage', 'processor', 'alert-manager', 'backup', 'collector', 'api-gateway'] as const;
 const ADMIN_PASSWORD = 'e2e-admin-password-0123';
@@ -171,6 +171,26 @@ describe('the first path, end to end', () => {
     expect(rejections).toBeGreaterThanOrEqual(7);
     const { body } = await api('/metrics/current?name=players_online');
     expect(body.values.length).toBeGreaterThan(0);
+  });
+
+  it('keeps a SAMPLES body the storage cannot decode whole on the dead-letter subject, and stores the good one beside it', async () => {
+    const js = nc.jetstream();
+    const batch = (name: string, id: string) => ({ parts: [{ id, source: 'e2e', samples: [{ name, value: 7, ts: Date.now() - 1000, tags: { k: 'v' } }] }] });
+    const damaged = Buffer.from(encodeSampleBatch(batch('samples_damaged', 'e2e-damaged:1'))).subarray(0, -3);
+    await js.publish(`${ns.id}.metrics.samples`, damaged);
+    await js.publish(`${ns.id}.metrics.samples`, encodeSampleBatch(batch('samples_good', 'e2e-good:1')));
+    const good = await waitFor(async () => {
+      const { body } = await api('/metrics/current?name=samples_good');
+      return body.values.length ? body.values : undefined;
+    }, 10_000, 'the good body stored');
+    expect(good[0]).toMatchObject({ value: 7, tags: { k: 'v' } });
+    const letter = await waitFor(async () => (await readDeadLetters(1)).find((l) => l.subject === 'metrics.samples'), 10_000, 'the damaged body dead-lettered');
+    expect(letter).toMatchObject({ accepted: 0, rawEncoding: 'base64', rejections: [{ field: 'parts[0].samples[0].value', reason: 'body ends early' }] });
+    expect(Buffer.from(letter.raw, 'base64')).toEqual(damaged);
+    const health = (await (await fetch(`${base}/health`)).json()) as { services: Record<string, { live: { opsPort: number }[] }> };
+    const counted = await (await fetch(`http://127.0.0.1:${health.services.storage!.live[0]!.opsPort}/metrics`)).text();
+    expect(counted).toMatch(/^tmon_storage_invalid_batches_total(\{[^}]*\})? 1$/m);
+    expect(procs.get('storage')!.child.exitCode).toBeNull();
   });
 
   it('accepts custom metrics over HTTP and names the bad field of a bad one', async () => {

@@ -1,5 +1,8 @@
 import type { DeadLetter, Rejection } from './schemas.ts';
 
+/** The source under which the storage dead-letters a SAMPLES body it cannot decode (the sources of its parts are inside it). */
+export const SAMPLES_DEAD_LETTER_SOURCE = '_samples';
+
 /** What a dead letter says of a refused message besides the message itself. */
 export type Refusal = Pick<DeadLetter, 'subject' | 'receivedAt' | 'rejections' | 'accepted'>;
 

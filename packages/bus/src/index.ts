@@ -26,7 +26,7 @@ export {
 export type { IngestSample, Sample, SampleBatch, SamplePart, DeadLetter, Rejection, HealthReport, Alert, AlertEvent, GameEvent } from './schemas.ts';
 export type { InFlightLimits } from './sample-batches.ts';
 export { sampleBatchBodies, encodeSampleBatch, decodeSampleBatch, isPackedSampleBatch, sampleNameMarker, SampleBatchFormatError } from './sample-batch-codec.ts';
-export { deadLetterOf, type Refusal } from './dead-letters.ts';
+export { deadLetterOf, SAMPLES_DEAD_LETTER_SOURCE, type Refusal } from './dead-letters.ts';
 export { ensureStreams, ensureConsumer } from './streams.ts';
 export type { ConsumerOptions } from './streams.ts';
 export { consumeBatches } from './batch-consumer.ts';

@@ -1,4 +1,4 @@
-import { CALLS, CONSUMERS, Namespace, STREAMS, SUBJECTS, type ConsumerName, type StreamName } from '@terminusa/bus';
+import { CALLS, CONSUMERS, Namespace, SAMPLES_DEAD_LETTER_SOURCE, STREAMS, SUBJECTS, type ConsumerName, type StreamName } from '@terminusa/bus';
 import type { ServiceName as Service } from '@terminusa/runtime';
 import { SERVICES } from './overlays.ts';
 
@@ -43,7 +43,8 @@ export const NATS_NEEDS: Record<Service, NatsNeeds> = {
     calls: [],
     discovers: false,
   },
-  storage: { publishes: [], subscribes: [], consumes: ['storage'], serves: ['archiveList', 'archiveLoad'], calls: [], discovers: false },
+  // Dead-letters a SAMPLES body it cannot decode.
+  storage: { publishes: [{ subject: 'deadLetter', params: [SAMPLES_DEAD_LETTER_SOURCE] }], subscribes: [], consumes: ['storage'], serves: ['archiveList', 'archiveLoad'], calls: [], discovers: false },
   'alert-manager': {
     publishes: [{ subject: 'alertEvents' }, { subject: 'dashboardNotifications' }, { subject: 'alertConfigChanged' }],
     subscribes: ['alertConfigChanged'],
