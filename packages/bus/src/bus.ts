@@ -15,6 +15,9 @@ type AnyDef = SubjectDef<z.ZodType, any[]>;
 type Params<D> = D extends SubjectDef<z.ZodType, infer P> ? P : never;
 type Payload<D> = D extends SubjectDef<infer S, string[]> ? z.infer<S> : never;
 
+/** Room left in a message for the headers JetStream adds to a publish (Nats-Msg-Id and the like). */
+const HEADER_ROOM = 4096;
+
 /** A payload in its subject's wire form. */
 function encode<D extends AnyDef>(def: D, payload: Payload<D>): Uint8Array {
   return def.codec ? def.codec.encode(payload) : json.encode(payload);
@@ -31,6 +34,11 @@ export class Bus {
   ) {
     this.ns = new Namespace(prefix);
     this.js = nc.jetstream();
+  }
+
+  /** Most bytes of a body that one message of this server carries, with room left for the headers JetStream adds. */
+  get maxBodyBytes(): number {
+    return (this.nc.info?.max_payload ?? 1024 * 1024) - HEADER_ROOM;
   }
 
   /** Absolute subject of one member of a subject family. */

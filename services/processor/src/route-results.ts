@@ -3,9 +3,6 @@ import { SUBJECTS, deadLetterOf, sampleBatchBodies, type Bus, type SamplePart } 
 import type { Logger } from '@terminusa/runtime';
 import type { IngestWork } from './pipeline/index.ts';
 
-/** Room left in a message for the headers JetStream adds to a publish. */
-const HEADER_ROOM = 4096;
-
 /** The idempotency id of an ingest message: its stream and sequence, the same on every redelivery. */
 function messageId(bus: Bus, work: IngestWork): string {
   return `${bus.ns.stream('INGEST')}:${work.seq}`;
@@ -19,7 +16,7 @@ function messageId(bus: Bus, work: IngestWork): string {
  * storage recognizes by their ids.
  */
 export async function routeResults(bus: Bus, logger: Logger, works: readonly IngestWork[]): Promise<void> {
-  const maxBytes = (bus.nc.info?.max_payload ?? 1024 * 1024) - HEADER_ROOM;
+  const maxBytes = bus.maxBodyBytes;
   const writes: Promise<void>[] = [];
   const parts: SamplePart[] = [];
   for (const work of works) {

@@ -10,9 +10,6 @@ export interface StoreCounters {
   invalid(n: number): void;
 }
 
-/** Room left in a message for the headers JetStream adds to a publish. */
-const HEADER_ROOM = 4096;
-
 /**
  * Writes a batch of sample messages: history to PostgreSQL in one transaction, then current values to Redis.
  * Resolving means both are durable, so the caller may ack; a redelivered message stores nothing new. A body that
@@ -25,7 +22,6 @@ export function storeSampleBatches(bus: Bus, history: PgSampleStore, current: Re
     // outside JetStream's duplicate window or grouped differently, is stored once.
     const batches: SampleMessage[] = [];
     const deadLetters: Promise<void>[] = [];
-    const maxBytes = (bus.nc.info?.max_payload ?? 1024 * 1024) - HEADER_ROOM;
     for (const msg of messages) {
       const decoded = bus.decode(SUBJECTS.samples, msg.subject, msg.data);
       if (decoded.ok) {
@@ -33,12 +29,12 @@ export function storeSampleBatches(bus: Bus, history: PgSampleStore, current: Re
         continue;
       }
       // Only the processor publishes here, so this is a bug upstream: keep the body for whoever fixes it.
-      counters.invalid(1);
       logger.error('invalid sample batch dead-lettered', { err: decoded.error.message, seq: msg.seq });
       const refusal = { subject: bus.ns.relative(msg.subject) ?? msg.subject, receivedAt: Date.now(), rejections: decoded.error.issues, accepted: 0 };
-      deadLetters.push(bus.persist(SUBJECTS.deadLetter, [SAMPLES_DEAD_LETTER_SOURCE], deadLetterOf(refusal, msg.data, maxBytes), `deadletter:${bus.ns.stream('SAMPLES')}:${msg.seq}`));
+      deadLetters.push(bus.persist(SUBJECTS.deadLetter, [SAMPLES_DEAD_LETTER_SOURCE], deadLetterOf(refusal, msg.data, bus.maxBodyBytes), `deadletter:${bus.ns.stream('SAMPLES')}:${msg.seq}`));
     }
     await Promise.all(deadLetters);
+    counters.invalid(deadLetters.length);
     const { stored, duplicates, pendingRows } = await history.write(batches);
     await current.update(batches.flatMap((b) => b.samples));
     counters.stored(stored);
