@@ -2,7 +2,7 @@ export { PgSampleStore } from './pg-sample-store.ts';
 export type { SeriesPoints } from './pg-sample-store.ts';
 export { RedisCurrentStore } from './redis-current-store.ts';
 export type { CurrentValue } from './redis-current-store.ts';
-export { seriesKey, sortTags, matchesTags } from './series-key.ts';
+export { seriesKey, sortTags, matchesTags, tagsIdentity } from './series-key.ts';
 export type { SampleMessage, WriteResult } from './pg-sample-store.ts';
 export { PartitionManager, partitionFor } from './partitions.ts';
 export type { Partition } from './partitions.ts';

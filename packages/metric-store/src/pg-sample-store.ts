@@ -5,7 +5,7 @@ import type pg from 'pg';
 import copyStreams from 'pg-copy-streams';
 import { withTransaction } from '@terminusa/database';
 import type { Sample } from '@terminusa/bus';
-import { seriesKey, sortTags } from './series-key.ts';
+import { seriesKey, sortTags, tagsIdentity } from './series-key.ts';
 import { PartitionManager } from './partitions.ts';
 import { groupByMinute, pendingRows, sampleBlockRows } from './minute-groups.ts';
 import { rawSamplesSql } from './raw-samples.ts';
@@ -48,7 +48,9 @@ async function copyIn(client: pg.PoolClient, statement: string, data: Buffer): P
  * nothing twice, without a unique index on every sample.
  */
 export class PgSampleStore {
-  private readonly seriesIds = new Map<string, number>();
+  /** Series ids by metric name, then by tags identity (tagsIdentity). */
+  private seriesIds = new Map<string, Map<string, number>>();
+  private cachedIds = 0;
   private readonly partitions: PartitionManager;
 
   constructor(private readonly pool: pg.Pool) {
@@ -90,35 +92,43 @@ export class PgSampleStore {
 
   /** Series id of each sample, creating unknown series; keys are sorted so concurrent replicas lock in one order. */
   private async resolveSeries(client: pg.PoolClient, samples: readonly Sample[]): Promise<number[]> {
-    // The cache is keyed by name and the JSON of the sorted tags, which the engine builds far faster than the
-    // series key; the key is built only for series not seen before.
+    // Looked up by name, then by the tags' identity, which a decoded batch builds once per series; the series
+    // key is built only for series not seen before.
     const ids = new Array<number>(samples.length);
-    const missing = new Map<string, { identity: string; sample: Sample }>();
-    const unresolved: [index: number, identity: string][] = [];
+    const missing = new Map<string, Sample>();
+    const unresolved: [index: number, key: string][] = [];
     for (let i = 0; i < samples.length; i++) {
       const s = samples[i]!;
-      const identity = `${s.name}\u0000${JSON.stringify(sortTags(s.tags))}`;
-      const id = this.seriesIds.get(identity);
+      const id = this.seriesIds.get(s.name)?.get(tagsIdentity(s.tags));
       if (id !== undefined) {
         ids[i] = id;
         continue;
       }
-      unresolved.push([i, identity]);
-      if (!missing.has(identity)) missing.set(identity, { identity, sample: s });
+      const key = seriesKey(s.name, s.tags);
+      unresolved.push([i, key]);
+      if (!missing.has(key)) missing.set(key, s);
     }
     if (missing.size > 0) {
-      const byKey = new Map([...missing.values()].map((m) => [seriesKey(m.sample.name, m.sample.tags), m]));
-      const sortedKeys = [...byKey.keys()].sort();
+      const sortedKeys = [...missing.keys()].sort();
       const { rows } = await client.query<{ id: string; key: string }>(
         `INSERT INTO series (key, name, tags)
          SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[])
          ON CONFLICT (key) DO UPDATE SET key = EXCLUDED.key
          RETURNING id, key`,
-        [sortedKeys, sortedKeys.map((k) => byKey.get(k)!.sample.name), sortedKeys.map((k) => JSON.stringify(sortTags(byKey.get(k)!.sample.tags)))],
+        [sortedKeys, sortedKeys.map((k) => missing.get(k)!.name), sortedKeys.map((k) => tagsIdentity(missing.get(k)!.tags))],
       );
-      if (this.seriesIds.size + rows.length > SERIES_CACHE_LIMIT) this.seriesIds.clear();
-      for (const row of rows) this.seriesIds.set(byKey.get(row.key)!.identity, Number(row.id));
-      for (const [i, identity] of unresolved) ids[i] = this.seriesIds.get(identity)!;
+      if (this.cachedIds + rows.length > SERIES_CACHE_LIMIT) {
+        this.seriesIds = new Map();
+        this.cachedIds = 0;
+      }
+      const idOfKey = new Map(rows.map((row) => [row.key, Number(row.id)]));
+      for (const [key, s] of missing) {
+        let byTags = this.seriesIds.get(s.name);
+        if (!byTags) this.seriesIds.set(s.name, (byTags = new Map()));
+        byTags.set(tagsIdentity(s.tags), idOfKey.get(key)!);
+        this.cachedIds++;
+      }
+      for (const [i, key] of unresolved) ids[i] = idOfKey.get(key)!;
     }
     return ids;
   }

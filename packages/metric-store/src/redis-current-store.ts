@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { Sample } from '@terminusa/bus';
-import { matchesTags, sortTags } from './series-key.ts';
+import { matchesTags, tagsIdentity } from './series-key.ts';
 
 /** The latest value of one series. */
 export interface CurrentValue {
@@ -71,7 +71,7 @@ export class RedisCurrentStore {
     for (const sample of samples) {
       let latest = byName.get(sample.name);
       if (!latest) byName.set(sample.name, (latest = new Map()));
-      const field = JSON.stringify(sortTags(sample.tags));
+      const field = tagsIdentity(sample.tags);
       const seen = latest.get(field);
       if (!seen || seen.ts <= sample.ts) latest.set(field, sample);
     }

@@ -9,6 +9,20 @@ export function sortTags(tags: Readonly<Record<string, string>>): Record<string,
   return sorted;
 }
 
+const identities = new WeakMap<object, string>();
+
+/**
+ * The JSON of tags sorted by key: the identity of a tag set, and the field of the current-value hash. Remembered
+ * for frozen tags objects, which cannot change: a decoded sample batch gives every sample of a series one frozen
+ * tags object, so its identity is built once rather than for every sample.
+ */
+export function tagsIdentity(tags: Readonly<Record<string, string>>): string {
+  if (!Object.isFrozen(tags)) return JSON.stringify(sortTags(tags));
+  let identity = identities.get(tags);
+  if (identity === undefined) identities.set(tags, (identity = JSON.stringify(sortTags(tags))));
+  return identity;
+}
+
 /** Identity of a series in Prometheus notation: `name{a="1",b="2"}`, tags sorted. */
 export function seriesKey(name: string, tags: Readonly<Record<string, string>>): string {
   const keys = Object.keys(tags).sort();
