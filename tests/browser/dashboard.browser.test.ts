@@ -199,7 +199,8 @@ describe('the dashboard served by the gateway', () => {
     const chart = page.locator('figure.history-chart[data-metric="browser_latency_ms"]');
     await chart.waitFor({ timeout: 5_000 });
     await expect(chart.getAttribute('data-points')).resolves.toBe('20');
-    await expect(chart.locator('canvas').count()).resolves.toBeGreaterThan(0);
+    // uPlot draws once the figure is laid out (it needs the width), a moment after the figure appears.
+    await chart.locator('canvas').first().waitFor({ state: 'attached', timeout: SETTLE_MS });
 
     await page.getByLabel('Tag filters').fill('region=eu');
     await page.getByLabel('Aggregation').selectOption('max');
