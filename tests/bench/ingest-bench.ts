@@ -25,6 +25,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type NatsConnection } from 'nats';
 import pg from 'pg';
+import { rawSamplesSql } from '@terminusa/metric-store';
 import { createTestNamespace, waitFor, type TestNamespace } from '@terminusa/testkit';
 import { MessageFactory, SAMPLES_PER_MESSAGE, SERIES, publishPhase, seriesKeyOf, type BuiltMessage } from './ingest-load.ts';
 import { PipelineMonitor, countStored, startIngestReplicas, stopProcess, storageCounter, type MonitorPoint, type Replica } from './ingest-pipeline.ts';
@@ -105,11 +106,10 @@ function log(line = ''): void {
  * Method: for each sampled message we note when its publish began (performance.now()) and the exact
  * (series key, ts) of its first sample. A message's 100 samples are committed in one transaction together
  * with its idempotency record (PgSampleStore.write), so the first sample being visible means the whole message
- * is. Every POLL_MS one query asks which of the still-unseen probes exist, by short range scans of the
- * (series_id, ts_min) index of sample_blocks: a block holds one minute of a series at most, so only blocks that
- * start in the minute up to ts can hold it (without that lower bound each lookup read every earlier block of
- * its series, and under overload the probes cost PostgreSQL 40 % of a core). ts is passed as the same ISO text
- * the storage writes, so equality is exact. (Looking at max(ts) per series instead would be wrong here: messages are
+ * is. Every POLL_MS one query asks which of the still-unseen probes exist, reading raw samples as history reads
+ * do (rawSamplesSql: only the blocks that start in the minute up to ts; without that bound each lookup read every
+ * earlier block of its series, and under overload the probes cost PostgreSQL 40 % of a core). ts is passed as the
+ * same ISO text the storage writes, so equality is exact. (Looking at max(ts) per series instead would be wrong here: messages are
  * processed concurrently and by several replicas, so a later message of a series can be stored before an
  * earlier one.) A row that a query sees was committed before that query's snapshot, which is taken just after
  * we send it, and after the previous query's; so latency = (send time of the first query that sees it) −
@@ -144,10 +144,9 @@ class LatencyProbe {
     const seqs = [...this.pending.keys()];
     const probes = seqs.map((s) => this.pending.get(s)!);
     const { rows } = await this.db.query<{ i: number }>(
-      `SELECT u.i FROM unnest($1::text[], $2::timestamptz[], $3::int[]) AS u(key, ts, i)
-         JOIN series se ON se.key = u.key
-        WHERE EXISTS (SELECT 1 FROM sample_blocks b
-                       WHERE b.series_id = se.id AND b.ts_min > u.ts - interval '1 minute' AND b.ts_min <= u.ts AND b.ts_max >= u.ts AND u.ts = ANY(b.ts))`,
+      `SELECT p.i FROM unnest($1::text[], $2::timestamptz[], $3::int[]) AS p(key, ts, i)
+         JOIN series se ON se.key = p.key
+        WHERE EXISTS (${rawSamplesSql('se.id', 'p.ts', 'p.ts', true)})`,
       [probes.map((p) => p.key), probes.map((p) => p.iso), probes.map((_, i) => i)],
     );
     this.polls++;

@@ -17,8 +17,12 @@ const MAGIC = Buffer.from('TSB1');
 
 /** A growing buffer that values are appended to. */
 class Writer {
-  buf = Buffer.allocUnsafe(64 * 1024);
   at = 0;
+  buf: Buffer;
+
+  constructor(capacity = 64 * 1024) {
+    this.buf = Buffer.allocUnsafe(capacity);
+  }
 
   private room(bytes: number): void {
     if (this.at + bytes <= this.buf.length) return;
@@ -101,11 +105,9 @@ export function encodeSampleBatch(batch: SampleBatch): Uint8Array {
  * reader that only wants some metrics can skip a body without any of these by a byte search.
  */
 export function sampleNameMarker(name: string): Buffer {
-  const bytes = Buffer.from(name);
-  const marker = Buffer.allocUnsafe(4 + bytes.length);
-  marker.writeUInt32LE(bytes.length, 0);
-  bytes.copy(marker, 4);
-  return marker;
+  const w = new Writer(16);
+  w.str(name);
+  return w.buf.subarray(0, w.at);
 }
 
 /** Whether a body is in the packed form (its first bytes); JSON bodies of processors before it are read as JSON. */

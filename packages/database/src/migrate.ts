@@ -1,12 +1,12 @@
 import pg from 'pg';
 import { withTransaction } from './transaction.ts';
 
-/** Schema changes in order; an applied version is never edited, only followed by a new one. */
 /** The seed's metrics shape, for ad-hoc SQL (created with samples, again when samples became a view of blocks). */
 const METRICS_VIEW = `CREATE VIEW metrics AS
         SELECT s.ts AS timestamp, se.name AS type, s.value, se.tags
           FROM samples s JOIN series se ON se.id = s.series_id;`;
 
+/** Schema changes in order; an applied version is never edited, only followed by a new one. */
 const MIGRATIONS: { version: number; sql: string }[] = [
   {
     version: 1,

@@ -11,3 +11,4 @@ export type { Tier } from './tiers.ts';
 export { queryHistory, tierRetentionMs, HISTORY_AGGS } from './history-query.ts';
 export type { HistoryAgg, HistoryAnswer, HistoryPoint, HistoryQuery, HistoryQueryFn, HistoryRequest, HistorySegment } from './history-query.ts';
 export { foldRollups } from './fold-rollups.ts';
+export { rawSamplesSql } from './raw-samples.ts';

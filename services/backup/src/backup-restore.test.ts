@@ -264,14 +264,16 @@ describe('a backup taken before raw samples were stored in blocks (schema versio
         `INSERT INTO samples (series_id, ts, value)
          SELECT id, to_timestamp(1764115200 + i), id * 1000 + i FROM series CROSS JOIN generate_series(0, 199) i`,
       );
-      const oldOps = new BackupOperations({ ...config, database: { ...config.database, schema: old }, backup: { ...config.backup, dir: join(config.dataDir, 'backups-v7') } }, oldPool);
-      const { manifest } = await oldOps.run('full');
+      // Both sides share a backups directory of their own, apart from the other tests' backups.
+      const opsOn = (schema: string, pool: pg.Pool) =>
+        new BackupOperations({ ...config, database: { ...config.database, schema }, backup: { ...config.backup, dir: join(config.dataDir, 'backups-v7') } }, pool);
+      const { manifest } = await opsOn(old, oldPool).run('full');
       expect(manifest.tables.map((x) => x.table)).toContain('samples');
       expect(manifest.tables.map((x) => x.table)).not.toContain('sample_blocks');
 
       // The target is what the suite's current version creates on start.
       await migrate(targetPool, target);
-      const restoreOps = new BackupOperations({ ...config, database: { ...config.database, schema: target }, backup: { ...config.backup, dir: join(config.dataDir, 'backups-v7') } }, targetPool);
+      const restoreOps = opsOn(target, targetPool);
       await restoreOps.restore(manifest.id, targetPool);
       const rows = (pool: pg.Pool) => pool.query(`SELECT se.key, round(extract(epoch FROM s.ts))::int AS ts, s.value FROM samples s JOIN series se ON se.id = s.series_id ORDER BY 1, 2`).then((r) => r.rows);
       expect(await rows(targetPool)).toHaveLength(600);
