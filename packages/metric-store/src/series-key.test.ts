@@ -8,7 +8,7 @@ describe('tagsIdentity', () => {
     expect(tagsIdentity({})).toBe('{}');
   });
 
-  it('follows a tags object that can still change, and remembers only frozen ones', () => {
+  it('follows a tags object that can still change (only frozen ones are remembered)', () => {
     const open: Record<string, string> = { host: 'a' };
     expect(tagsIdentity(open)).toBe('{"host":"a"}');
     open.host = 'b';
