@@ -1,20 +1,48 @@
 // Starts the six services as one process each, with prefixed logs; Ctrl-C (SIGINT) stops them all gracefully.
+// Raw samples live in VictoriaMetrics: VM_URL (or the config file) points at one; when none is set and nothing
+// answers on the default port, the embedded default is started from PATH with its data under DATA_DIR.
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import concurrently from 'concurrently';
 import { tsImport } from 'tsx/esm/api';
 
 // The gateway serves the dashboard at /, so its bundle is built from the current sources first.
 const { buildDashboard } = await tsImport('../packages/dashboard/src/index.ts', import.meta.url);
 await buildDashboard();
+const { loadConfigOrExit, durationMs } = await tsImport('../packages/config/src/index.ts', import.meta.url);
+const config = loadConfigOrExit({}, 'start');
 
 const SERVICES = ['storage', 'processor', 'alert-manager', 'backup', 'collector', 'api-gateway'];
 
 // The sample rules on the collector's metrics, unless the operator points elsewhere.
 process.env.ALERT_RULES_FILE ??= 'deploy/config/alert-rules.yaml';
 
-const { result } = concurrently(
-  SERVICES.map((name) => ({ name, command: `node --max-semi-space-size=32 --import tsx services/${name}/src/main.ts` })),
-  { prefix: 'name', killOthersOn: ['failure'], killSignal: 'SIGTERM', restartTries: 0 },
-);
+const answers = async (url) => {
+  try {
+    return (await fetch(`${url}/health`, { signal: AbortSignal.timeout(1000) })).ok;
+  } catch {
+    return false;
+  }
+};
+
+const commands = [];
+const engineUrl = new URL(config.storage.engine.url);
+if (!process.env.VM_URL && !(await answers(config.storage.engine.url))) {
+  const dataPath = resolve(join(config.dataDir, 'victoria-metrics'));
+  mkdirSync(dataPath, { recursive: true });
+  // Whole days: the engine's retention has a granularity of a day; history past raw retention reads the rollups.
+  const days = Math.max(1, Math.ceil(durationMs(config.storage.retention.raw) / 86_400_000));
+  commands.push({
+    name: 'victoria-metrics',
+    command: `victoria-metrics -storageDataPath=${dataPath} -httpListenAddr=${engineUrl.hostname}:${engineUrl.port || 8428} -retentionPeriod=${days}d -dedup.minScrapeInterval=1ms -loggerLevel=WARN`,
+  });
+  // The services start once the engine answers.
+  commands.push(...SERVICES.map((name) => ({ name, command: `node scripts/wait-for-url.mjs ${config.storage.engine.url}/health && node --max-semi-space-size=32 --import tsx services/${name}/src/main.ts` })));
+} else {
+  commands.push(...SERVICES.map((name) => ({ name, command: `node --max-semi-space-size=32 --import tsx services/${name}/src/main.ts` })));
+}
+
+const { result } = concurrently(commands, { prefix: 'name', killOthersOn: ['failure'], killSignal: 'SIGTERM', restartTries: 0 });
 result.then(
   () => process.exit(0),
   () => process.exit(1),

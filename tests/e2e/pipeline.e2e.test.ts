@@ -71,7 +71,7 @@ describe('the first path, end to end', () => {
     const body = (await res.json()) as { status: string; dependencies: Record<string, { ok: boolean }>; services: Record<string, { instances: number; live: { opsPort: number }[] }> };
     expect(res.status).toBe(200);
     expect(body.status).toBe('ok');
-    expect(Object.keys(body.dependencies).sort()).toEqual(['nats', 'postgres', 'redis']);
+    expect(Object.keys(body.dependencies).sort()).toEqual(['engine', 'nats', 'postgres', 'redis']);
     expect(Object.values(body.dependencies).every((d) => d.ok)).toBe(true);
     for (const name of SERVICES) expect(body.services[name]!.instances, name).toBe(1);
     const ops = body.services.storage!.live[0]!.opsPort;

@@ -24,6 +24,9 @@ export const ENV_VARIABLES: Readonly<Record<string, string>> = {
   ADMIN_PASSWORD: 'auth.adminPassword',
   JWT_SECRET: 'auth.jwtSecret',
   ALERT_RULES_FILE: 'alerts.rulesFile',
+  VM_URL: 'storage.engine.url',
+  VM_WRITE_URL: 'storage.engine.writeUrl',
+  VM_NAMESPACE: 'storage.engine.namespace',
 };
 
 /**
@@ -137,7 +140,7 @@ function genericPath(name: string): string | undefined {
 }
 
 /** Environment values are strings; numbers, booleans and JSON arrays/objects are read as such, except for known text settings. */
-const TEXT_SETTINGS = new Set(['nats.password', 'auth.adminPassword', 'auth.jwtSecret', 'nats.prefix', 'redis.prefix', 'database.schema', 'alerts.channels.email.password', 'alerts.channels.webhook.secret']);
+const TEXT_SETTINGS = new Set(['nats.password', 'auth.adminPassword', 'auth.jwtSecret', 'nats.prefix', 'redis.prefix', 'database.schema', 'storage.engine.namespace', 'storage.engine.url', 'storage.engine.writeUrl', 'alerts.channels.email.password', 'alerts.channels.webhook.secret']);
 function envValue(path: string, raw: string): unknown {
   if (TEXT_SETTINGS.has(path)) return raw;
   try {

@@ -156,7 +156,31 @@ export const ConfigSchema = z.object({
     .prefault({}),
   storage: z
     .object({
-      /** Seconds between folds of new samples into the rollup tiers. */
+      /** The time-series engine that holds raw samples (VictoriaMetrics' HTTP API). */
+      engine: z
+        .object({
+          /** Where reads go, and writes unless `writeUrl` is set (`VM_URL`); nothing answering here at `pnpm start` starts an embedded one. */
+          url: z.string().url().default('http://127.0.0.1:8428'),
+          /** Where writes go when they go elsewhere than reads, e.g. vminsert of the cluster edition (`VM_WRITE_URL`). */
+          writeUrl: z.string().url().optional(),
+          /**
+           * How the storage knows a batch is on the engine's disk before it acks: `snapshot` (single node: a snapshot
+           * flushes every in-memory part to disk, fsynced) or `replication` (cluster: vminsert answers once
+           * replicationFactor vmstorage nodes hold the rows).
+           */
+          durability: z.enum(['snapshot', 'replication']).default('snapshot'),
+          /** Value of the label `tmon_ns` put on every series written and required of every read; empty in production, unique per test (`VM_NAMESPACE`). */
+          namespace: z.string().regex(/^([A-Za-z0-9_-]+)?$/, 'letters, digits, _ and - only').default(''),
+          /** Milliseconds an engine request may take before it fails (the batch is then redelivered). */
+          timeoutMs: z.number().int().positive().default(30_000),
+        })
+        .prefault({}),
+      /**
+       * How long a minute must have been over before its rollups are computed from the engine; samples of a
+       * minute that arrive later mark it to be computed again, so this only trades recomputation for freshness.
+       */
+      rollupSettle: DurationSchema.default('30s'),
+      /** Seconds between rollup runs (the 1m/5m/1h/1d tiers computed from the engine). */
       foldInterval: z.number().positive().default(5),
       /**
        * Write transactions a storage replica runs at once. One (measured best by bench:ingest on 2 cores: 135k
@@ -271,6 +295,12 @@ export const ConfigSchema = z.object({
       chunkBytes: z.number().int().positive().default(16 * 1024 * 1024),
       /** Configuration files saved with every backup (the config file itself is always included when set). */
       files: z.array(z.string()).default([]),
+      /**
+       * The engine's data directory (its -storageDataPath) as this service sees it, e.g. /vm-storage in compose:
+       * every backup then holds an engine snapshot read from `<dir>/snapshots/` (single node, durability snapshot).
+       * Empty: backups hold no engine data.
+       */
+      engineDataDir: z.string().default(''),
     })
     .prefault({}),
   recovery: z

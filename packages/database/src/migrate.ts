@@ -244,6 +244,43 @@ const MIGRATIONS: { version: number; sql: string }[] = [
           FROM sample_blocks b CROSS JOIN LATERAL unnest(b.ts) WITH ORDINALITY AS u(ts, i);
     `,
   },
+  {
+    // Raw samples move to the time-series engine (VictoriaMetrics). The rollup tiers stay here, computed from
+    // the engine: rollup_watermarks says up to where each tier has been computed, rollup_dirty which (metric,
+    // minute) must be computed again because samples arrived after it was. What rollup_pending still holds is
+    // folded in one last time. The blocks stay, renamed, until \`tmon-storage move-raw\` has moved them to the
+    // engine and drops them; the views over them go (the engine answers PromQL and exports, see docs/architecture.md).
+    version: 10,
+    sql: `
+      ${['1m', '5m', '1h', '1d']
+        .map(
+          (tier) => `INSERT INTO rollup_${tier} AS r (series_id, bucket, count, sum, min, max, last, last_ts)
+        SELECT series_id, date_bin('${{ '1m': 60, '5m': 300, '1h': 3600, '1d': 86400 }[tier]} seconds', ts, 'epoch'), sum(count), sum(coalesce(sum, value)),
+               min(coalesce(min, value)), max(coalesce(max, value)), (array_agg(value ORDER BY ts DESC))[1], max(ts)
+          FROM rollup_pending GROUP BY 1, 2
+        ON CONFLICT (series_id, bucket) DO UPDATE SET
+          count = r.count + EXCLUDED.count, sum = r.sum + EXCLUDED.sum, min = LEAST(r.min, EXCLUDED.min), max = GREATEST(r.max, EXCLUDED.max),
+          last = CASE WHEN EXCLUDED.last_ts >= r.last_ts THEN EXCLUDED.last ELSE r.last END, last_ts = GREATEST(r.last_ts, EXCLUDED.last_ts);`,
+        )
+        .join('\n')}
+      DROP TABLE rollup_pending;
+      DROP TABLE ingested_messages;
+      DROP VIEW metrics;
+      DROP VIEW samples;
+      DROP FUNCTION samples_insert();
+      ALTER TABLE sample_blocks RENAME TO legacy_sample_blocks;
+
+      CREATE TABLE rollup_watermarks (tier text PRIMARY KEY, until timestamptz NOT NULL);
+      INSERT INTO rollup_watermarks
+        SELECT t, date_bin(w::interval, now(), 'epoch') FROM (VALUES ('1m', '60 seconds'), ('5m', '300 seconds'), ('1h', '3600 seconds'), ('1d', '86400 seconds')) AS v(t, w);
+      CREATE TABLE rollup_dirty (
+        name text NOT NULL,
+        minute timestamptz NOT NULL,
+        claim uuid,
+        PRIMARY KEY (name, minute)
+      );
+    `,
+  },
 ];
 
 /**

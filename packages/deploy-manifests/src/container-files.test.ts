@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { NATS_USERS, natsPasswordVariable, renderNatsServerConfig } from './nats-permissions.ts';
 import { NATS_CONFIG_FILE } from './render.ts';
+import { VM_IMAGE, VM_READERS, VM_SINGLE_NODE_ARGS, VM_STORAGE_PATH, vmReadUrl } from './victoria-metrics.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
 const SERVICES = ['collector', 'processor', 'alert-manager', 'storage', 'backup', 'api-gateway'];
@@ -180,6 +181,38 @@ describe('docker-compose.yml', () => {
         if (key.endsWith('_URL')) expect(String(value), `${name}.${key}`).not.toMatch(/\/\/[^/@]*:[^/@]*@/);
       }
     }
+  });
+
+  it('runs VictoriaMetrics single node with the StatefulSet’s flags, a named volume and a health check', () => {
+    const vm = compose.services['victoria-metrics'];
+    expect(vm.image).toBe('victoriametrics/victoria-metrics:v1.79.5');
+    expect(vm.image).toBe(VM_IMAGE);
+    // The image's entrypoint is the server: `command` holds only its flags, the generator's.
+    expect(vm.command).toEqual(['-storageDataPath=/storage', '-retentionPeriod=1d', '-dedup.minScrapeInterval=1ms', '-httpListenAddr=:8428']);
+    expect(vm.command).toEqual(VM_SINGLE_NODE_ARGS);
+    expect(vm.volumes).toEqual([`vm-data:${VM_STORAGE_PATH}`]);
+    expect(compose.volumes).toHaveProperty('vm-data');
+    expect(vm.healthcheck.test).toEqual(['CMD', 'wget', '-q', '-O', '/dev/null', 'http://127.0.0.1:8428/health']);
+    expect(vm.networks).toEqual(['monitoring']);
+    expect(vm.ports).toBeUndefined();
+    expect(vm.deploy.restart_policy).toEqual({ condition: 'on-failure' });
+  });
+
+  it('sets VM_URL on storage, api-gateway and backup only, which start after victoria-metrics', () => {
+    expect([...VM_READERS].sort()).toEqual(['api-gateway', 'backup', 'storage']);
+    for (const [name, s] of Object.entries<any>(compose.services)) {
+      const uses = ['storage', 'api-gateway', 'backup'].includes(name);
+      expect(s.environment?.VM_URL, name).toBe(uses ? 'http://victoria-metrics:8428' : undefined);
+      expect(s.environment?.VM_WRITE_URL, `${name}: single node takes writes at VM_URL`).toBeUndefined();
+      if (SERVICES.includes(name)) expect(s.depends_on.includes('victoria-metrics'), name).toBe(uses);
+    }
+    expect(compose.services.storage.environment.VM_URL).toBe(vmReadUrl({ edition: 'single-node', storage: '', resources: { requests: { cpu: '', memory: '' }, limits: { cpu: '', memory: '' } } }));
+  });
+
+  it('gives only the backup the engine’s volume, read-only at /vm-storage (snapshots under /vm-storage/snapshots/)', () => {
+    expect(compose.services.backup.volumes).toEqual(['backups:/data', 'vm-data:/vm-storage:ro']);
+    const mounting = Object.entries<any>(compose.services).filter(([, s]) => (s.volumes ?? []).some((v: string) => v.startsWith('vm-data:')));
+    expect(mounting.map(([n]) => n).sort()).toEqual(['backup', 'victoria-metrics']);
   });
 
   it('declares every named volume it mounts', () => {

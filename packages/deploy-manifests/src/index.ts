@@ -1,7 +1,19 @@
 export { buildManifests, CONFIG_MAP_NAME, NATS_CONFIG_MAP_NAME, NATS_SECRET_NAME, SECRET_NAME, SECRET_PLACEHOLDER } from './manifests.ts';
 export type { Manifest, ManifestFile } from './manifests.ts';
 export { overlays, scalingFromConfig, defaultConfig, suiteVersion, SERVICES, OPS_PORTS } from './overlays.ts';
-export type { Overlay, Autoscaling, ResourceSettings } from './overlays.ts';
+export type { Overlay, Autoscaling, ResourceSettings, TimeSeriesEngine, SingleNodeEngine, ClusterEngine } from './overlays.ts';
+export {
+  VM_IMAGE,
+  VM_PORT,
+  VM_READERS,
+  VM_SINGLE_NODE_ARGS,
+  VM_STORAGE_PATH,
+  VM_VERSION,
+  VM_WRITER,
+  vmEnv,
+  vmReadUrl,
+  vmWriteUrl,
+} from './victoria-metrics.ts';
 export { renderAll, writeAll, overlayDir, K8S_DIR, NATS_CONFIG_FILE, NATS_PERMISSIONS_FILE, writeNatsPermissions } from './render.ts';
 export {
   NATS_CONFIG_DIR,

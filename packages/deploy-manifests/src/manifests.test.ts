@@ -2,6 +2,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
+import { loadConfig } from '@terminusa/config';
 import {
   buildManifests,
   defaultConfig,
@@ -18,10 +19,16 @@ import {
   SECRET_NAME,
   SECRET_PLACEHOLDER,
   SERVICES,
+  VM_IMAGE,
+  VM_READERS,
+  VM_SINGLE_NODE_ARGS,
 } from './index.ts';
 
 const config = defaultConfig();
 const all = overlays(config);
+/** Every rendered overlay: base, dev, prod and the cluster edition's. */
+const OVERLAYS = Object.keys(all);
+const SINGLE_NODE = ['base', 'dev', 'prod'];
 
 function onDisk(overlay: string, file: string): any[] {
   return parseAllDocuments(readFileSync(join(K8S_DIR, overlayDir(overlay as 'base'), file), 'utf8')).map((d) => d.toJS());
@@ -39,7 +46,8 @@ describe('deploy manifests', () => {
   it('the files under k8s/ are exactly what render produces (regenerate with pnpm k8s:render)', () => {
     const rendered = renderAll(config);
     for (const [path, text] of rendered) expect(readFileSync(join(K8S_DIR, path), 'utf8'), path).toBe(text);
-    for (const dir of ['base', 'overlays/dev', 'overlays/prod']) {
+    expect([...OVERLAYS].sort()).toEqual(['base', 'cluster', 'dev', 'prod']);
+    for (const dir of OVERLAYS.map((o) => overlayDir(o as 'base'))) {
       const yamlFiles = readdirSync(join(K8S_DIR, dir)).filter((f) => f.endsWith('.yaml'));
       expect(yamlFiles.map((f) => join(dir, f)).sort()).toEqual([...rendered.keys()].filter((k) => k.startsWith(`${dir}/`)).sort());
     }
@@ -48,7 +56,7 @@ describe('deploy manifests', () => {
   it('the committed HPAs carry the configuration scaling settings', () => {
     const hpa = (overlay: string, service: string) => onDisk(overlay, `${service}.yaml`).find((d) => d.kind === 'HorizontalPodAutoscaler');
     const { collectors, processors } = config.scaling;
-    for (const overlay of ['base', 'prod']) {
+    for (const overlay of ['base', 'prod', 'cluster']) {
       const c = hpa(overlay, 'collector');
       expect([c.spec.minReplicas, c.spec.maxReplicas]).toEqual([collectors.min, collectors.max]);
       expect(c.spec.metrics[0].resource).toEqual({ name: 'cpu', target: { type: 'Utilization', averageUtilization: collectors.targetCpu } });
@@ -67,7 +75,7 @@ describe('deploy manifests', () => {
   });
 
   it('probes point at /health on the ops port with the load-balance timeout', () => {
-    for (const overlay of ['base', 'dev', 'prod']) {
+    for (const overlay of OVERLAYS) {
       for (const s of SERVICES) {
         const docs = onDisk(overlay, `${s}.yaml`);
         const pod = docs.find((d) => d.kind === 'Deployment').spec.template.spec;
@@ -83,7 +91,7 @@ describe('deploy manifests', () => {
   });
 
   it('applies no Secret: the templates stay out of the kustomization, so a forgotten Secret stops the pods rather than a placeholder becoming the password', () => {
-    for (const overlay of ['base', 'dev', 'prod']) {
+    for (const overlay of OVERLAYS) {
       const { resources } = onDisk(overlay, 'kustomization.yaml')[0];
       expect(resources).not.toContain('secret.template.yaml');
       for (const file of resources as string[]) expect(onDisk(overlay, file).filter((d) => d?.kind === 'Secret'), `${overlay}/${file}`).toEqual([]);
@@ -91,7 +99,7 @@ describe('deploy manifests', () => {
   });
 
   it('no Secret holds a real value', () => {
-    for (const overlay of ['base', 'dev', 'prod']) {
+    for (const overlay of OVERLAYS) {
       const secrets = readdirSync(join(K8S_DIR, overlayDir(overlay as 'base')))
         .filter((f) => f.endsWith('.yaml'))
         .flatMap((f) => onDisk(overlay, f))
@@ -108,7 +116,7 @@ describe('deploy manifests', () => {
   });
 
   it('every service connects to NATS as its own user, with its password from the NATS Secret', () => {
-    for (const overlay of ['base', 'dev', 'prod']) {
+    for (const overlay of OVERLAYS) {
       expect(onDisk(overlay, 'configmap.yaml')[0].data.NATS_URL, 'no shared NATS_URL').toBeUndefined();
       for (const s of SERVICES) {
         const c = onDisk(overlay, `${s}.yaml`).find((d) => d.kind === 'Deployment').spec.template.spec.containers[0];
@@ -126,7 +134,7 @@ describe('deploy manifests', () => {
   });
 
   it('the NATS StatefulSet runs nats.conf with the permissions from a ConfigMap and the passwords from the Secret', () => {
-    for (const overlay of ['base', 'dev', 'prod']) {
+    for (const overlay of OVERLAYS) {
       const docs = onDisk(overlay, 'nats.yaml');
       const cm = docs.find((d) => d.kind === 'ConfigMap' && d.metadata.name === NATS_CONFIG_MAP_NAME);
       expect(cm.data['nats.conf']).toBe(readFileSync(NATS_CONFIG_FILE, 'utf8'));
@@ -143,6 +151,127 @@ describe('deploy manifests', () => {
       expect(pod.volumes).toEqual([{ name: 'config', configMap: { name: NATS_CONFIG_MAP_NAME } }]);
       expect(docs.find((d) => d.kind === 'StatefulSet').spec.template.metadata.annotations['terminusa.io/nats-config-sha256']).toMatch(/^[0-9a-f]{64}$/);
     }
+  });
+
+  it('runs VictoriaMetrics single node as a StatefulSet of one pod with its own PVC and probes on /health', () => {
+    for (const overlay of SINGLE_NODE) {
+      const docs = onDisk(overlay, 'victoria-metrics.yaml');
+      expect(onDisk(overlay, 'kustomization.yaml')[0].resources).toContain('victoria-metrics.yaml');
+      const sts = docs.find((d) => d.kind === 'StatefulSet');
+      expect(sts.metadata.name).toBe('victoria-metrics');
+      expect(sts.spec.replicas).toBe(1);
+      expect(sts.spec.serviceName).toBe('victoria-metrics');
+      const c = sts.spec.template.spec.containers[0];
+      expect(c.image).toBe('victoriametrics/victoria-metrics:v1.79.5');
+      expect(c.args).toEqual(['-storageDataPath=/storage', '-retentionPeriod=1d', '-dedup.minScrapeInterval=1ms', '-httpListenAddr=:8428']);
+      expect(c.ports).toEqual([{ name: 'http', containerPort: 8428, protocol: 'TCP' }]);
+      for (const probe of [c.livenessProbe, c.readinessProbe]) expect(probe.httpGet).toEqual({ path: '/health', port: 'http' });
+      // The data on a PersistentVolumeClaim of 20Gi, mounted where -storageDataPath points.
+      expect(sts.spec.volumeClaimTemplates).toEqual([
+        { metadata: { name: 'storage' }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '20Gi' } } } },
+      ]);
+      expect(c.volumeMounts).toContainEqual({ name: 'storage', mountPath: '/storage' });
+      expect(sts.spec.template.spec.volumes.map((v: any) => v.name)).not.toContain('storage');
+      expect(c.securityContext).toMatchObject({ runAsNonRoot: true, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+      // The Service the URL names, headless for the StatefulSet, on the pod's port 8428.
+      const svc = docs.find((d) => d.kind === 'Service');
+      expect(svc.metadata.name).toBe('victoria-metrics');
+      expect(svc.spec.clusterIP).toBe('None');
+      expect(svc.spec.selector).toEqual(sts.spec.selector.matchLabels);
+      expect(sts.spec.template.metadata.labels).toMatchObject(svc.spec.selector);
+      expect(svc.spec.ports).toEqual([{ name: 'http', port: 8428, targetPort: 'http', protocol: 'TCP' }]);
+    }
+    expect(VM_IMAGE).toBe('victoriametrics/victoria-metrics:v1.79.5');
+    expect(VM_SINGLE_NODE_ARGS).toEqual(onDisk('prod', 'victoria-metrics.yaml').find((d) => d.kind === 'StatefulSet').spec.template.spec.containers[0].args);
+  });
+
+  it('sets VM_URL on storage, api-gateway and backup only, and VM_WRITE_URL only on the cluster edition’s storage', () => {
+    expect([...VM_READERS].sort()).toEqual(['api-gateway', 'backup', 'storage']);
+    const single = { read: 'http://victoria-metrics:8428' };
+    const urls: Record<string, { read: string; write?: string }> = {
+      base: single,
+      dev: single,
+      prod: single,
+      cluster: { read: 'http://vmselect:8481/select/0/prometheus', write: 'http://vminsert:8480/insert/0/prometheus' },
+    };
+    for (const overlay of OVERLAYS) {
+      // Not in the ConfigMap every service imports.
+      expect(Object.keys(onDisk(overlay, 'configmap.yaml')[0].data).filter((k) => k.startsWith('VM_'))).toEqual([]);
+      for (const s of SERVICES) {
+        const c = onDisk(overlay, `${s}.yaml`).find((d) => d.kind === 'Deployment').spec.template.spec.containers[0];
+        const expected: { name: string; value: string }[] = [];
+        if (['storage', 'api-gateway', 'backup'].includes(s)) expected.push({ name: 'VM_URL', value: urls[overlay]!.read });
+        if (s === 'storage' && urls[overlay]!.write) expected.push({ name: 'VM_WRITE_URL', value: urls[overlay]!.write });
+        expect(c.env.filter((e: any) => e.name.startsWith('VM_')), `${overlay}/${s}`).toEqual(expected);
+        expect(c.env.filter((e: any) => e.name.startsWith('TMON_STORAGE__ENGINE')).length, `${overlay}/${s}`).toBe(overlay === 'cluster' && s === 'storage' ? 1 : 0);
+        if (s !== 'storage') continue;
+        // What the storage's configuration makes of them (storage.engine): single node reads and writes at VM_URL.
+        const env = Object.fromEntries(c.env.filter((e: any) => 'value' in e).map((e: any) => [e.name, e.value]));
+        const engine = loadConfig({ env }).storage.engine;
+        expect(engine.url).toBe(urls[overlay]!.read);
+        expect(engine.writeUrl).toBe(urls[overlay]!.write);
+        expect(engine.durability, overlay).toBe(overlay === 'cluster' ? 'replication' : 'snapshot');
+      }
+    }
+  });
+
+  it('the cluster overlay runs vmstorage (2 nodes, a PVC each), vminsert with replicationFactor 2 and vmselect with deduplication', () => {
+    const { resources } = onDisk('cluster', 'kustomization.yaml')[0];
+    expect(resources).toContain('victoria-metrics-cluster.yaml');
+    expect(resources).not.toContain('victoria-metrics.yaml');
+    const docs = onDisk('cluster', 'victoria-metrics-cluster.yaml');
+    const find = (kind: string, name: string) => docs.find((d) => d.kind === kind && d.metadata.name === name);
+    const container = (kind: string, name: string) => find(kind, name).spec.template.spec.containers[0];
+
+    const storage = find('StatefulSet', 'vmstorage');
+    expect(storage.spec.replicas).toBe(2);
+    expect(storage.spec.serviceName).toBe('vmstorage');
+    expect(storage.spec.volumeClaimTemplates).toEqual([
+      { metadata: { name: 'storage' }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '20Gi' } } } },
+    ]);
+    expect(container('StatefulSet', 'vmstorage').image).toBe('victoriametrics/vmstorage:v1.79.5-cluster');
+    expect(container('StatefulSet', 'vmstorage').args).toEqual(
+      expect.arrayContaining(['-storageDataPath=/storage', '-retentionPeriod=1d', '-vminsertAddr=:8400', '-vmselectAddr=:8401']),
+    );
+    expect(container('StatefulSet', 'vmstorage').volumeMounts).toContainEqual({ name: 'storage', mountPath: '/storage' });
+    // Headless, so vmstorage-0.vmstorage and vmstorage-1.vmstorage resolve to the pods.
+    expect(find('Service', 'vmstorage').spec.clusterIP).toBe('None');
+    expect(find('Service', 'vmstorage').spec.ports.map((p: any) => p.port)).toEqual([8482, 8400, 8401]);
+
+    const insert = container('Deployment', 'vminsert');
+    expect(insert.image).toBe('victoriametrics/vminsert:v1.79.5-cluster');
+    expect(insert.args).toEqual(['-storageNode=vmstorage-0.vmstorage:8400,vmstorage-1.vmstorage:8400', '-replicationFactor=2', '-httpListenAddr=:8480']);
+    const select = container('Deployment', 'vmselect');
+    expect(select.image).toBe('victoriametrics/vmselect:v1.79.5-cluster');
+    // vmselect reads from vmstorage's vmselect port, 8401 (8400 takes vminsert's writes).
+    expect(select.args).toEqual(['-storageNode=vmstorage-0.vmstorage:8401,vmstorage-1.vmstorage:8401', '-dedup.minScrapeInterval=1ms', '-httpListenAddr=:8481']);
+    expect(all.cluster.timeSeries).toMatchObject({ edition: 'cluster', storageNodes: 2, replicationFactor: 2 });
+
+    for (const [name, port] of [['vminsert', 8480], ['vmselect', 8481], ['vmstorage', 8482]] as const) {
+      const c = container(name === 'vmstorage' ? 'StatefulSet' : 'Deployment', name);
+      expect(c.ports[0]).toEqual({ name: 'http', containerPort: port, protocol: 'TCP' });
+      for (const probe of [c.livenessProbe, c.readinessProbe]) expect(probe.httpGet, name).toEqual({ path: '/health', port: 'http' });
+      expect(c.securityContext).toMatchObject({ runAsNonRoot: true, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+      expect(find('Service', name).spec.selector).toEqual({ 'app.kubernetes.io/name': name });
+      expect(find('PodDisruptionBudget', name).spec.minAvailable).toBe(1);
+    }
+    expect(find('Service', 'vminsert').spec.ports).toEqual([{ name: 'http', port: 8480, targetPort: 'http', protocol: 'TCP' }]);
+    expect(find('Service', 'vmselect').spec.ports).toEqual([{ name: 'http', port: 8481, targetPort: 'http', protocol: 'TCP' }]);
+    expect(docs.filter((d) => d.metadata.name === 'victoria-metrics')).toEqual([]);
+  });
+
+  it('lets only the services that use the engine through the default deny', () => {
+    const allowed = (overlay: string, name: string) => {
+      const p = onDisk(overlay, 'network-policies.yaml').find((d) => d.metadata.name === `allow-${name}`);
+      return p.spec.ingress.map((r: any) => [r.from[0].podSelector.matchExpressions[0].values, r.ports[0].port]);
+    };
+    for (const overlay of SINGLE_NODE) expect(allowed(overlay, 'victoria-metrics')).toEqual([[['storage', 'api-gateway', 'backup'], 8428]]);
+    expect(allowed('cluster', 'vminsert')).toEqual([[['storage'], 8480]]);
+    expect(allowed('cluster', 'vmselect')).toEqual([[['storage', 'api-gateway', 'backup'], 8481]]);
+    expect(allowed('cluster', 'vmstorage')).toEqual([
+      [['vminsert'], 8400],
+      [['vmselect'], 8401],
+    ]);
   });
 
   it('no password literal in any rendered file', () => {

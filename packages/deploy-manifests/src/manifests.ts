@@ -10,6 +10,18 @@ import type { Config } from '@terminusa/config';
 import type { ServiceName } from '@terminusa/runtime';
 import { NATS_CLIENT_PORT, NATS_CONFIG_DIR, NATS_MONITOR_PORT, NATS_USERS, natsPasswordVariable, renderNatsPermissions, renderNatsServerConfig } from './nats-permissions.ts';
 import { OPS_PORTS, SERVICES, type Overlay } from './overlays.ts';
+import {
+  clusterManifests,
+  singleNodeManifests,
+  VM_PORT,
+  VM_READERS,
+  VM_WRITER,
+  VMINSERT_PORT,
+  VMSELECT_PORT,
+  VMSTORAGE_INSERT_PORT,
+  VMSTORAGE_SELECT_PORT,
+  vmEnv,
+} from './victoria-metrics.ts';
 
 /** Any rendered Kubernetes object: kubernetes-models objects validate against the API schemas. */
 export interface Manifest {
@@ -124,6 +136,8 @@ function deployment(o: Overlay, name: ServiceName, config: Readonly<Config>): De
       { name: 'NATS_PASSWORD', valueFrom: { secretKeyRef: { name: NATS_SECRET_NAME, key: natsPasswordVariable(name) } } },
       // node-postgres reads the password from PGPASSWORD; DATABASE_URL carries none.
       { name: 'PGPASSWORD', valueFrom: { secretKeyRef: { name: SECRET_NAME, key: 'DATABASE_PASSWORD' } } },
+      // The time-series engine, only for the services that use it (not in the shared ConfigMap).
+      ...vmEnv(o.timeSeries, name),
     ],
     envFrom: [{ configMapRef: { name: CONFIG_MAP_NAME } }, { secretRef: { name: SECRET_NAME } }],
     ports: ports(name, config),
@@ -222,7 +236,34 @@ function networkPolicies(o: Overlay, config: Readonly<Config>): NetworkPolicy[] 
       ],
     },
   });
-  return [deny, ...perService, nats];
+  return [deny, ...perService, nats, ...engineNetworkPolicies(o)];
+}
+
+/** Pods of these services, in the policy's namespace. */
+const fromServices = (names: readonly string[]) => ({
+  podSelector: { matchExpressions: [{ key: 'app.kubernetes.io/name', operator: 'In', values: [...names] }] },
+});
+
+/** The engine is reached only by the services that use it, and the cluster's parts only by each other. */
+function engineNetworkPolicies(o: Overlay): NetworkPolicy[] {
+  const allow = (component: string, rules: { from: readonly string[]; port: number }[]) =>
+    new NetworkPolicy({
+      metadata: meta(o, `allow-${component}`, component),
+      spec: {
+        podSelector: { matchLabels: selector(component) },
+        policyTypes: ['Ingress'],
+        ingress: rules.map((r) => ({ from: [fromServices(r.from)], ports: [{ protocol: 'TCP', port: r.port }] })),
+      },
+    });
+  if (o.timeSeries.edition === 'single-node') return [allow('victoria-metrics', [{ from: VM_READERS, port: VM_PORT }])];
+  return [
+    allow('vminsert', [{ from: [VM_WRITER], port: VMINSERT_PORT }]),
+    allow('vmselect', [{ from: VM_READERS, port: VMSELECT_PORT }]),
+    allow('vmstorage', [
+      { from: ['vminsert'], port: VMSTORAGE_INSERT_PORT },
+      { from: ['vmselect'], port: VMSTORAGE_SELECT_PORT },
+    ]),
+  ];
 }
 
 function ingress(o: Overlay): Ingress {
@@ -329,6 +370,16 @@ function nats(o: Overlay): Manifest[] {
   return [config, client, headlessService, statefulSet, disruptionBudget(o, 'nats')];
 }
 
+/** The time-series engine's file: the single node, or the cluster edition with its PodDisruptionBudgets. */
+function timeSeries(o: Overlay): ManifestFile {
+  const context = { meta: (name: string) => meta(o, name), labels };
+  if (o.timeSeries.edition === 'single-node') return { file: 'victoria-metrics.yaml', objects: singleNodeManifests(context, o.timeSeries) };
+  return {
+    file: 'victoria-metrics-cluster.yaml',
+    objects: [...clusterManifests(context, o.timeSeries), ...['vmstorage', 'vminsert', 'vmselect'].map((name) => disruptionBudget(o, name))],
+  };
+}
+
 /** Every manifest of one overlay, grouped into the files render writes. */
 export function buildManifests(o: Overlay, config: Readonly<Config>): ManifestFile[] {
   return [
@@ -344,5 +395,6 @@ export function buildManifests(o: Overlay, config: Readonly<Config>): ManifestFi
     { file: 'network-policies.yaml', objects: networkPolicies(o, config) },
     { file: 'ingress.yaml', objects: [ingress(o)] },
     { file: 'nats.yaml', objects: nats(o) },
+    timeSeries(o),
   ];
 }

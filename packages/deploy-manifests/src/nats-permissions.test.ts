@@ -8,8 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from 'nats';
-import pg from 'pg';
-import { createTestNamespace, freePort, startServiceProcess, waitFor, type ServiceProcess, type TestNamespace } from '@terminusa/testkit';
+import { createTestNamespace, freePort, TEST_SERVERS, startServiceProcess, waitFor, type ServiceProcess, type TestNamespace } from '@terminusa/testkit';
 import { NATS_PERMISSIONS_FILE } from './render.ts';
 import { natsPasswordVariable, renderNatsPermissions } from './nats-permissions.ts';
 import { SERVICES } from './overlays.ts';
@@ -168,19 +167,15 @@ describe('NATS permissions per service', () => {
       throw new Error(`${String(err)}\n${serverLog.slice(-3000)}\n${procs.map((p) => `--- ${p.name}\n${p.output().slice(-1500)}`).join('\n')}`);
     });
 
-    // A producer's JetStream publish goes through processor and storage into PostgreSQL.
+    // A producer's JetStream publish goes through processor and storage into the engine.
     const producer = await connectAs('producer');
     const samples = Array.from({ length: 20 }, (_, i) => ({ name: 'perm_check', value: i, tags: { i: String(i) } }));
     await producer.jetstream().publish(subject('metrics.ingest.game'), JSON.stringify({ samples }));
-    const db = new pg.Pool({ connectionString: ns.env.DATABASE_URL, options: `-c search_path=${ns.env.DATABASE_SCHEMA}`, max: 1 });
-    try {
-      await waitFor(async () => {
-        const { rows } = await db.query<{ n: number }>("SELECT count(*)::int AS n FROM samples s JOIN series r ON r.id = s.series_id WHERE r.name = 'perm_check'");
-        return rows[0]!.n === 20 ? true : undefined;
-      }, 30_000, 'the samples stored', 250);
-    } finally {
-      await db.end();
-    }
+    await waitFor(async () => {
+      const url = `${TEST_SERVERS.vmUrl}/api/v1/export?${new URLSearchParams({ 'match[]': 'perm_check', extra_label: `tmon_ns=${ns.id}` })}`;
+      const lines = (await (await fetch(url)).text()).split('\n').filter(Boolean);
+      return lines.length === 20 ? true : undefined;
+    }, 30_000, 'the samples stored', 250);
 
     // The gateway calls backup (request/reply) and its login works; the collector's scrapes reach the stream.
     const login = await fetch(`${base}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: 'nats-permissions-admin-pw' }) });

@@ -21,9 +21,33 @@ export interface ResourceSettings {
   readonly limits: { readonly cpu: string; readonly memory: string };
 }
 
+/** VictoriaMetrics single node: one StatefulSet pod with its volume. */
+export interface SingleNodeEngine {
+  readonly edition: 'single-node';
+  /** Size of the PersistentVolumeClaim. */
+  readonly storage: string;
+  readonly resources: ResourceSettings;
+}
+
+/** The cluster edition: vmstorage nodes (a StatefulSet), vminsert and vmselect (Deployments). */
+export interface ClusterEngine {
+  readonly edition: 'cluster';
+  readonly storageNodes: number;
+  /** Copies vminsert writes of each sample, on distinct vmstorage nodes. */
+  readonly replicationFactor: number;
+  /** Size of each vmstorage node's PersistentVolumeClaim. */
+  readonly storage: string;
+  readonly storageResources: ResourceSettings;
+  /** Replicas of vminsert and of vmselect. */
+  readonly frontendReplicas: number;
+  readonly frontendResources: ResourceSettings;
+}
+
+export type TimeSeriesEngine = SingleNodeEngine | ClusterEngine;
+
 /** Everything that differs between the rendered sets of manifests. */
 export interface Overlay {
-  readonly name: 'base' | 'dev' | 'prod';
+  readonly name: 'base' | 'dev' | 'prod' | 'cluster';
   readonly namespace: string;
   readonly image: string;
   readonly logLevel: string;
@@ -32,6 +56,8 @@ export interface Overlay {
   readonly ingressHost: string;
   readonly natsStorage: string;
   readonly natsResources: ResourceSettings;
+  /** Where the raw samples live: VictoriaMetrics single node, or its cluster edition (`cluster`). */
+  readonly timeSeries: TimeSeriesEngine;
 }
 
 /** The suite's defaults: the single source of every number below. */
@@ -63,9 +89,14 @@ export function scalingFromConfig(config: Readonly<Config>): Record<ServiceName,
 }
 
 const PROD_RESOURCES: ResourceSettings = { requests: { cpu: '250m', memory: '512Mi' }, limits: { cpu: '2', memory: '2Gi' } };
+/** VictoriaMetrics single node and each vmstorage node. */
+const VM_RESOURCES: ResourceSettings = { requests: { cpu: '250m', memory: '512Mi' }, limits: { cpu: '2', memory: '4Gi' } };
 const DEV_RESOURCES: ResourceSettings = { requests: { cpu: '50m', memory: '128Mi' }, limits: { cpu: '500m', memory: '512Mi' } };
 
-/** The overlays as data: `base` and `prod` carry the configuration's numbers, `dev` runs small. */
+/**
+ * The overlays as data: `base` and `prod` carry the configuration's numbers, `dev` runs small, and `cluster` is
+ * `prod` with the cluster edition of VictoriaMetrics instead of the single node.
+ */
 export function overlays(config: Readonly<Config> = defaultConfig(), version = suiteVersion()): Record<Overlay['name'], Overlay> {
   const scaling = scalingFromConfig(config);
   const prod: Overlay = {
@@ -78,6 +109,7 @@ export function overlays(config: Readonly<Config> = defaultConfig(), version = s
     ingressHost: 'monitoring.terminusa.example',
     natsStorage: '10Gi',
     natsResources: { requests: { cpu: '250m', memory: '512Mi' }, limits: { cpu: '1', memory: '1Gi' } },
+    timeSeries: { edition: 'single-node', storage: '20Gi', resources: VM_RESOURCES },
   };
   const devScaling = Object.fromEntries(
     SERVICES.map((s) => [s, { ...scaling[s], min: 1, max: Math.min(scaling[s].max, 2) }]),
@@ -85,6 +117,21 @@ export function overlays(config: Readonly<Config> = defaultConfig(), version = s
   return {
     base: { ...prod, name: 'base' },
     prod,
+    // The cluster edition splits the engine's URL in two: VM_URL (reads, vmselect) for storage, api-gateway and
+    // backup, and VM_WRITE_URL (writes, vminsert) for the storage alone. Single node uses VM_URL for both.
+    cluster: {
+      ...prod,
+      name: 'cluster',
+      timeSeries: {
+        edition: 'cluster',
+        storageNodes: 2,
+        replicationFactor: 2,
+        storage: '20Gi',
+        storageResources: VM_RESOURCES,
+        frontendReplicas: 2,
+        frontendResources: { requests: { cpu: '100m', memory: '256Mi' }, limits: { cpu: '1', memory: '1Gi' } },
+      },
+    },
     dev: {
       ...prod,
       name: 'dev',
@@ -95,6 +142,7 @@ export function overlays(config: Readonly<Config> = defaultConfig(), version = s
       ingressHost: 'monitoring-dev.terminusa.example',
       natsStorage: '1Gi',
       natsResources: { requests: { cpu: '50m', memory: '128Mi' }, limits: { cpu: '500m', memory: '512Mi' } },
+      timeSeries: { edition: 'single-node', storage: '20Gi', resources: { requests: { cpu: '50m', memory: '256Mi' }, limits: { cpu: '1', memory: '1Gi' } } },
     },
   };
 }

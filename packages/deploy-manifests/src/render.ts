@@ -37,7 +37,7 @@ export const K8S_DIR = fileURLToPath(new URL('../../../k8s/', import.meta.url));
 /** Writes every overlay under k8s/, removing stale YAML files in the rendered directories. */
 export function writeAll(root = K8S_DIR): string[] {
   const files = renderAll();
-  for (const name of ['base', 'dev', 'prod'] as const) {
+  for (const name of Object.keys(overlays()) as Overlay['name'][]) {
     const dir = join(root, overlayDir(name));
     mkdirSync(dir, { recursive: true });
     for (const f of readdirSync(dir)) if (f.endsWith('.yaml')) rmSync(join(dir, f));

@@ -4,7 +4,7 @@ import type pg from 'pg';
 import type { Sample } from '@terminusa/bus';
 import { createTestNamespace, type TestNamespace } from '@terminusa/testkit';
 import { createPool, migrate } from '@terminusa/database';
-import { foldRollups as fold, PartitionManager, PgSampleStore, TIERS, type Tier } from './index.ts';
+import { computeRollups, PartitionManager, SampleStore, SeriesIds, TIERS, VictoriaMetrics, type Tier } from './index.ts';
 import { queryHistory, tierRetentionMs, type HistoryAgg, type HistoryAnswer, type HistoryQuery } from './history-query.ts';
 
 const MIN = 60_000;
@@ -14,20 +14,24 @@ const NOW = Date.now();
 
 let ns: TestNamespace;
 let pool: pg.Pool;
+let engine: VictoriaMetrics;
+let stores: { pool: pg.Pool; engine: VictoriaMetrics };
 
 beforeEach(async () => {
   ns = await createTestNamespace();
   pool = createPool(ns.config.database, 'test');
   await migrate(pool, ns.config.database.schema);
+  engine = new VictoriaMetrics(ns.config.storage.engine);
+  stores = { pool, engine };
 });
 afterEach(async () => {
   await pool.end();
   await ns.cleanup();
 });
 
-/** Folds pending rows into the rollups as the storage service does. */
+/** Computes the rollups from the engine as the storage service's job does, every minute up to now counted as settled. */
 async function foldRollups(): Promise<void> {
-  await fold(pool, new PartitionManager(pool));
+  await computeRollups({ pool, engine, partitions: new PartitionManager(pool), series: new SeriesIds(pool), settleMs: 0, rawRetentionMs: 10_000 * DAY });
 }
 
 /** Retention under which `tier` is the finest tier covering anything: finer tiers keep nothing. */
@@ -99,7 +103,8 @@ function expectMatches(answer: HistoryAnswer, rows: readonly Row[], q: Pick<Hist
 const history = fc.record({
   series: fc.integer({ min: 1, max: 4 }),
   // Unbiased ages: fast-check's bias toward small numbers would keep nearly every row in the newest minutes.
-  rows: fc.array(fc.record({ series: fc.nat(3), age: fc.noBias(fc.integer({ min: 0, max: 20 * HOUR })), value: fc.double({ min: -1e6, max: 1e6, noNaN: true }) }), { minLength: 1, maxLength: 80 }),
+  // The engine keeps about 15 significant digits (it stores decimals), so values carry at most 12.
+  rows: fc.array(fc.record({ series: fc.nat(3), age: fc.noBias(fc.integer({ min: 0, max: 20 * HOUR })), value: fc.integer({ min: -1e12, max: 1e12 }).map((v) => v / 1e6) }), { minLength: 1, maxLength: 80 }),
   split: fc.nat(),
   fromAge: fc.noBias(fc.integer({ min: MIN, max: 21 * HOUR })),
   toAge: fc.oneof(fc.constant(0), fc.noBias(fc.integer({ min: 0, max: 21 * HOUR }))),
@@ -108,16 +113,22 @@ const history = fc.record({
 type History = typeof history extends fc.Arbitrary<infer T> ? T : never;
 
 let run = 0;
-/** Writes a generated history in two batches: the first folded, the second left pending (late rows among it). */
-async function load(h: History): Promise<{ name: string; rows: Row[]; pending: Row[] }> {
+/**
+ * Writes a generated history in two batches with a rollup run between them and after them: the second batch's
+ * rows are late (before the 1m watermark) where they are older than the first run. A series holds one sample per
+ * timestamp, as in the engine, so rows repeating one are dropped here.
+ */
+async function load(h: History): Promise<{ name: string; rows: Row[] }> {
   const name = `prop_${run++}`;
-  const rows = h.rows.map((r) => ({ series: r.series % h.series, ts: NOW - r.age, value: r.value }));
+  const seen = new Set<string>();
+  const rows = h.rows.map((r) => ({ series: r.series % h.series, ts: NOW - r.age, value: r.value })).filter((r) => !seen.has(`${r.series}:${r.ts}`) && seen.add(`${r.series}:${r.ts}`));
   const cut = h.split % (rows.length + 1);
-  const store = new PgSampleStore(pool);
+  const store = new SampleStore(pool, engine);
   if (cut > 0) await store.insert(toSamples(name, rows.slice(0, cut)));
   await foldRollups();
   if (cut < rows.length) await store.insert(toSamples(name, rows.slice(cut)));
-  return { name, rows, pending: rows.slice(cut) };
+  await foldRollups();
+  return { name, rows };
 }
 
 const range = (h: History) => {
@@ -140,7 +151,7 @@ describe('queryHistory', () => {
     { tier: '1d', step: DAY, answered: DAY },
   ];
 
-  it('answers every tier and step as a direct computation over the raw rows, part pending or all folded', { timeout: 240_000 }, async () => {
+  it('answers every tier and step as a direct computation over the raw rows, late rows included', { timeout: 240_000 }, async () => {
     const check = async (name: string, rows: Row[], h: History) => {
       for (const c of CASES) {
         const base = { name, ...range(h), step: c.step, maxPoints: 1_000_000, retention: onlyFrom(c.tier), now: NOW };
@@ -152,7 +163,7 @@ describe('queryHistory', () => {
           { groupBy: ['region', 'missing'] },
         ];
         for (const v of variants) {
-          const answer = await queryHistory(pool, { ...base, ...v });
+          const answer = await queryHistory(stores, { ...base, ...v });
           expect(answer.tier).toBe(c.tier);
           expect(answer.step).toBe(c.answered);
           expect(answer.truncated).toBe(false);
@@ -162,11 +173,7 @@ describe('queryHistory', () => {
     };
     await fc.assert(
       fc.asyncProperty(history, async (h) => {
-        const { name, rows, pending } = await load(h);
-        const { rows: left } = await pool.query('SELECT coalesce(sum(count), 0)::int AS n FROM rollup_pending');
-        expect(left[0].n).toBe(pending.length);
-        await check(name, rows, h);
-        await foldRollups();
+        const { name, rows } = await load(h);
         await check(name, rows, h);
       }),
       { numRuns: 20 },
@@ -181,7 +188,7 @@ describe('queryHistory', () => {
       fc.asyncProperty(history, fc.constantFrom(undefined, 20_000, MIN, 2 * MIN, 10 * MIN), fc.constantFrom<HistoryAgg | undefined>(undefined, 'sum', 'min', 'max'), async (h, step, agg) => {
         const { name, rows } = await load(h);
         const q = { name, ...range(h), step, agg, maxPoints: 1_000_000, retention, now: NOW };
-        const answer = await queryHistory(pool, q);
+        const answer = await queryHistory(stores, q);
         expectMatches(answer, rows, q);
         if (step !== undefined && q.to > NOW - 2 * HOUR && q.from < NOW - 11 * HOUR) expect(answer.segments.length).toBeGreaterThanOrEqual(2);
         if (step === undefined) expect(new Set(answer.segments.map((s) => s.step)).size).toBe(1);
@@ -191,7 +198,7 @@ describe('queryHistory', () => {
           if (i > 0) expect(TIERS.indexOf(seg.tier)).toBeLessThan(TIERS.indexOf(answer.segments[i - 1]!.tier));
         }
         // Summed over the whole answer, each raw row of the covered range counts exactly once.
-        const sums = await queryHistory(pool, { ...q, agg: 'sum' });
+        const sums = await queryHistory(stores, { ...q, agg: 'sum' });
         const covered = rows.filter((r) => (!h.region || seriesTags(r.series).region === h.region) && r.ts >= sums.segments[0]!.start && r.ts < sums.segments.at(-1)!.end);
         const total = sums.series.flatMap((s) => s.points).reduce((n, p) => n + p[1], 0);
         expect(Math.abs(total - covered.reduce((n, r) => n + r.value, 0))).toBeLessThanOrEqual(1e-9 * covered.reduce((n, r) => n + Math.abs(r.value), 0));
@@ -203,11 +210,11 @@ describe('queryHistory', () => {
   it('picks the tier for 1h, 2h, 1d, 7d and 90d ranges under the configured retention and a 1,000-point budget', async () => {
     // One series sampled every 5 s for the last 2 h: 720 raw points an hour.
     const samples: Sample[] = Array.from({ length: 1440 }, (_, i) => ({ name: 'choice', tags: { host: 'a' }, ts: NOW - i * 5000, value: i }));
-    await new PgSampleStore(pool).insert(samples);
+    await new SampleStore(pool, engine).insert(samples);
     await foldRollups();
     const retention = tierRetentionMs(ns.config);
     expect(retention).toEqual({ raw: DAY, '1m': 2 * HOUR, '5m': DAY, '1h': 7 * DAY, '1d': 90 * DAY });
-    const ask = (span: number, step?: number) => queryHistory(pool, { name: 'choice', tags: {}, from: NOW - span, to: NOW, step, maxPoints: 1000, retention, now: NOW });
+    const ask = (span: number, step?: number) => queryHistory(stores, { name: 'choice', tags: {}, from: NOW - span, to: NOW, step, maxPoints: 1000, retention, now: NOW });
     const plan = (a: HistoryAnswer) => a.segments.map((s) => `${s.tier}/${s.step / 1000}s`).join(' ');
 
     // 1h: 720 raw points fit.
@@ -229,38 +236,41 @@ describe('queryHistory', () => {
     expect(plan(await ask(DAY, HOUR))).toBe('5m/3600s');
     expect(plan(await ask(7 * DAY, HOUR))).toBe('1h/3600s');
     // Where even 1d exceeds the budget (two series, one point), 1d answers, cut.
-    await new PgSampleStore(pool).insert(['a', 'b'].map((host) => ({ name: 'cut', tags: { host }, ts: NOW, value: 1 })));
-    const cut = await queryHistory(pool, { name: 'cut', tags: {}, from: NOW - 2 * HOUR, to: NOW, maxPoints: 1, retention, now: NOW });
+    await new SampleStore(pool, engine).insert(['a', 'b'].map((host) => ({ name: 'cut', tags: { host }, ts: NOW, value: 1 })));
+    await foldRollups();
+    const cut = await queryHistory(stores, { name: 'cut', tags: {}, from: NOW - 2 * HOUR, to: NOW, maxPoints: 1, retention, now: NOW });
     expect(cut.tier).toBe('1d');
     expect(cut.truncated).toBe(true);
     expect(cut.series.flatMap((s) => s.points)).toHaveLength(1);
     // The numbers of a stitched answer: every sample counted once.
-    const day = await queryHistory(pool, { name: 'choice', tags: {}, from: NOW - DAY, to: NOW, agg: 'sum', maxPoints: 1000, retention, now: NOW });
+    const day = await queryHistory(stores, { name: 'choice', tags: {}, from: NOW - DAY, to: NOW, agg: 'sum', maxPoints: 1000, retention, now: NOW });
     expect(day.series[0]!.points.reduce((n, p) => n + p[1], 0)).toBe((1439 * 1440) / 2);
   });
 
-  it('counts a late sample (older than folded ones) whether it is still pending or folded, once', async () => {
-    const store = new PgSampleStore(pool);
+  it('counts a late sample (older than computed rollups) once the next run has computed its minute again, and a rewrite never', async () => {
+    const store = new SampleStore(pool, engine);
     const t = Math.floor(NOW / HOUR) * HOUR - HOUR;
     await store.insert([{ name: 'late', tags: {}, ts: t + 30 * MIN, value: 10 }]);
     await foldRollups();
-    await store.insert([{ name: 'late', tags: {}, ts: t + 5 * MIN, value: 2 }]);
-    for (const folded of [false, true]) {
-      if (folded) await foldRollups();
-      for (const tier of ['1m', '5m', '1h', '1d'] as const) {
-        const answer = await queryHistory(pool, { name: 'late', tags: {}, from: t, to: t + HOUR - 1, step: HOUR, agg: 'sum', maxPoints: 100, retention: onlyFrom(tier), now: NOW });
-        const [point] = answer.series[0]!.points;
-        expect(point![1], `${tier}, folded: ${folded}`).toBe(12);
-        expect(point!.slice(2)).toEqual([2, 10]);
-      }
+    expect((await store.write([{ id: 'late', samples: [{ name: 'late', tags: {}, ts: t + 5 * MIN, value: 2 }] }])).lateMinutes).toBe(1);
+    await foldRollups();
+    // The same samples written again (a redelivery) change nothing.
+    await store.insert([{ name: 'late', tags: {}, ts: t + 5 * MIN, value: 2 }, { name: 'late', tags: {}, ts: t + 30 * MIN, value: 10 }]);
+    await foldRollups();
+    for (const tier of ['1m', '5m', '1h', '1d'] as const) {
+      const answer = await queryHistory(stores, { name: 'late', tags: {}, from: t, to: t + HOUR - 1, step: HOUR, agg: 'sum', maxPoints: 100, retention: onlyFrom(tier), now: NOW });
+      const [point] = answer.series[0]!.points;
+      expect(point![1], tier).toBe(12);
+      expect(point!.slice(2)).toEqual([2, 10]);
     }
+    const { rows } = await pool.query("SELECT count::int FROM rollup_1h r JOIN series s ON s.id = r.series_id WHERE s.name = 'late'");
+    expect(rows).toEqual([{ count: 2 }]);
   });
 
-  it('cuts raw blocks exactly at from and to: a block (one series, one minute) may straddle either end', async () => {
+  it('cuts raw samples exactly at from and to', async () => {
     const minute = Math.floor(NOW / MIN) * MIN - 10 * MIN;
-    // One write: each series' six samples form one block.
-    await new PgSampleStore(pool).insert(['a', 'b'].flatMap((host) => [0, 10, 20, 30, 40, 50].map((s) => ({ name: 'cut_raw', tags: { host }, ts: minute + s * 1000, value: s }))));
-    const ask = (agg?: HistoryAgg) => queryHistory(pool, { name: 'cut_raw', tags: {}, from: minute + 15_000, to: minute + 30_000, agg, maxPoints: 100, retention: onlyFrom('raw'), now: NOW });
+    await new SampleStore(pool, engine).insert(['a', 'b'].flatMap((host) => [0, 10, 20, 30, 40, 50].map((s) => ({ name: 'cut_raw', tags: { host }, ts: minute + s * 1000, value: s }))));
+    const ask = (agg?: HistoryAgg) => queryHistory(stores, { name: 'cut_raw', tags: {}, from: minute + 15_000, to: minute + 30_000, agg, maxPoints: 100, retention: onlyFrom('raw'), now: NOW });
     const alone = await ask();
     expect(alone.series.map((x) => x.points)).toEqual([
       [[minute + 20_000, 20], [minute + 30_000, 30]],
@@ -271,7 +281,7 @@ describe('queryHistory', () => {
 
   it('answers nothing for an unknown metric, and rejects a range that runs backwards', async () => {
     const retention = onlyFrom('raw');
-    expect(await queryHistory(pool, { name: 'nothing', tags: {}, from: NOW - HOUR, to: NOW, maxPoints: 10, retention, now: NOW })).toMatchObject({ tier: 'raw', series: [], truncated: false });
-    await expect(queryHistory(pool, { name: 'nothing', tags: {}, from: NOW, to: NOW - 1, maxPoints: 10, retention })).rejects.toThrow(RangeError);
+    expect(await queryHistory(stores, { name: 'nothing', tags: {}, from: NOW - HOUR, to: NOW, maxPoints: 10, retention, now: NOW })).toMatchObject({ tier: 'raw', series: [], truncated: false });
+    await expect(queryHistory(stores, { name: 'nothing', tags: {}, from: NOW, to: NOW - 1, maxPoints: 10, retention })).rejects.toThrow(RangeError);
   });
 });

@@ -2,9 +2,17 @@ import { createHash } from 'node:crypto';
 import { endianness } from 'node:os';
 import type pg from 'pg';
 import { durationMs, type Config } from '@terminusa/config';
-import { rawSamplesSql } from './raw-samples.ts';
-import { sortTags } from './series-key.ts';
-import { TIER_BUCKET_MS, TIER_TABLE, TIERS, type Tier } from './tiers.ts';
+import { tagsOfLabels } from './engine/import-lines.ts';
+import { selector, type VictoriaMetrics } from './engine/victoria-metrics.ts';
+import { readWatermarks, type Watermarks } from './rollup/watermarks.ts';
+import { sortTags, tagsIdentity } from './series-key.ts';
+import { ROLLUP_TIERS, TIER_BUCKET_MS, TIER_TABLE, TIERS, type RollupTier, type Tier } from './tiers.ts';
+
+/** Where history is read from: the rollup tiers in PostgreSQL and the raw samples in the engine. */
+export interface HistoryStores {
+  pool: pg.Pool;
+  engine: VictoriaMetrics;
+}
 
 /** How the values of one bucket, and of series combined, are reduced. */
 export const HISTORY_AGGS = ['avg', 'min', 'max', 'sum'] as const;
@@ -127,12 +135,14 @@ export function planSegments(target: Tier, q: Pick<HistoryQuery, 'from' | 'to' |
 /** Output series: each matching series' index into `tags`, which holds the tags each answered series carries. */
 interface Grouping {
   ids: string[];
+  /** Each matching series' tags identity, as the engine's labels give it back. */
+  identities: string[];
   group: number[];
   tags: Record<string, string>[];
 }
 
 function groupSeries(found: readonly { id: string; tags: Record<string, string> }[], q: HistoryQuery): Grouping {
-  const grouping: Grouping = { ids: found.map((s) => s.id), group: [], tags: [] };
+  const grouping: Grouping = { ids: found.map((s) => s.id), identities: found.map((s) => tagsIdentity(s.tags)), group: [], tags: [] };
   const index = new Map<string, number>();
   for (const s of found) {
     let key: string;
@@ -160,7 +170,7 @@ function groupSeries(found: readonly { id: string; tags: Record<string, string> 
 /** The part of a grouping that answers its first `n` groups. */
 function firstGroups(grouping: Grouping, n: number): Grouping {
   const kept = grouping.ids.map((_, i) => i).filter((i) => grouping.group[i]! < n);
-  return { ids: kept.map((i) => grouping.ids[i]!), group: kept.map((i) => grouping.group[i]!), tags: grouping.tags.slice(0, n) };
+  return { ids: kept.map((i) => grouping.ids[i]!), identities: kept.map((i) => grouping.identities[i]!), group: kept.map((i) => grouping.group[i]!), tags: grouping.tags.slice(0, n) };
 }
 
 /** Placeholders for one statement's parameters, numbered as they are added. */
@@ -172,8 +182,17 @@ class Params {
   }
 }
 
-/** A group's rows as columns of big-endian float8 (as float8send writes them): epoch ms, then sample values or partial buckets. */
-type RowColumns = { key: string; ts: Buffer } & ({ value: Buffer } | { count: Buffer; sum: Buffer; min: Buffer; max: Buffer });
+/** A group's rows as columns of big-endian float8 (as float8send writes them): epoch ms, then partial buckets. */
+type RowColumns = { key: string; ts: Buffer; count: Buffer; sum: Buffer; min: Buffer; max: Buffer };
+
+/** Rows of one answered series: times, and per row a partial bucket (a raw sample is a bucket of one, `count` absent). */
+interface Columns {
+  ts: ArrayLike<number>;
+  count?: ArrayLike<number>;
+  sum: ArrayLike<number>;
+  min: ArrayLike<number>;
+  max: ArrayLike<number>;
+}
 
 /** One stretch's statement, and whether its rows are keyed by series id (mapped to their group here) or by group index. */
 interface SegmentRead {
@@ -183,52 +202,64 @@ interface SegmentRead {
   keyedBySeries: boolean;
 }
 
+/** A range `[start, end)` of a stretch read from one rollup tier. */
+interface TierPart {
+  tier: RollupTier;
+  start: number;
+  end: number;
+}
+
 /**
- * The statement of one stretch. When every answered series is one stored series and the stretch reads its tier at
- * the tier's own resolution, its rows already are its points: they are returned as they are, and the few that share
- * a bucket (rollup rows and the not yet folded rows of rollup_pending) are merged by {@link pointsOf}. Otherwise
+ * The rollup rows a stretch of `seg.tier` reads: its own buckets up to where that tier has been computed, then
+ * each finer tier up to its own watermark. What lies past the 1m watermark comes from the engine's raw samples.
+ * Watermarks are bucket-aligned and each tier's is at most the finer one's, so every bucket is read whole from one
+ * tier and no row counts twice.
+ */
+function tierParts(seg: HistorySegment, marks: Watermarks): TierPart[] {
+  const parts: TierPart[] = [];
+  let from = seg.start;
+  for (const tier of ROLLUP_TIERS.slice(0, ROLLUP_TIERS.indexOf(seg.tier as RollupTier) + 1).reverse()) {
+    const end = Math.min(seg.end, marks[tier]);
+    if (end > from) parts.push({ tier, start: from, end });
+    from = Math.max(from, marks[tier]);
+  }
+  return parts;
+}
+
+/**
+ * The statement of a stretch's rollup rows. When every answered series is one stored series and the stretch reads
+ * its tier at the tier's own resolution, its rows already are its points: they are returned as they are, and the few
+ * that share a bucket (a finer tier's rows past the tier's watermark) are merged by {@link pointsOf}. Otherwise
  * PostgreSQL reduces the rows of each group and bucket first, which keeps what travels to the size of the answer.
  * Neither sorts: sorting every row cost more than half of a 100-series read, so rows are grouped by hashing and put
  * in time order here. Each group's rows travel as a few columns of packed float8 (float8send, string_agg): building
- * and parsing number texts cost PostgreSQL and the gateway's single thread several times more. Rollup rows and
- * rollup_pending are read in one statement (one snapshot), so a fold running meanwhile moves a row from one to the
- * other unseen: each row counts once. Raw samples already hold the pending rows, so the raw tier reads samples alone.
+ * and parsing number texts cost PostgreSQL and the gateway's single thread several times more.
  */
-function segmentStatement(seg: HistorySegment, grouping: Grouping): SegmentRead {
+function segmentStatement(seg: HistorySegment, tiers: readonly TierPart[], grouping: Grouping): SegmentRead {
   const p = new Params();
   const ids = p.add(grouping.ids);
-  const start = p.add(new Date(seg.start));
-  const end = p.add(new Date(seg.end));
   const oneSeriesPerGroup = grouping.tags.length === grouping.ids.length;
-  const asStored = oneSeriesPerGroup && (seg.tier === 'raw' ? seg.step === 0 : seg.step === TIER_BUCKET_MS[seg.tier]);
+  const asStored = oneSeriesPerGroup && seg.tier !== 'raw' && seg.step === TIER_BUCKET_MS[seg.tier];
   const packed = (col: string, as: string) => `string_agg(float8send(${col}), ''::bytea) AS ${as}`;
   const epochMs = (col: string) => `round(date_part('epoch', ${col}) * 1000)`;
+  let step: string | undefined;
+  const parts = tiers.map((part) => {
+    const at = !asStored && seg.step !== TIER_BUCKET_MS[part.tier] ? `date_bin(${(step ??= p.add(`${seg.step} milliseconds`))}::interval, bucket, 'epoch')` : 'bucket';
+    return `SELECT series_id, ${at} AS b, count::float8 AS count, sum, min, max FROM ${TIER_TABLE[part.tier].table}
+      WHERE series_id = ANY(${ids}::bigint[]) AND bucket >= ${p.add(new Date(part.start))} AND bucket < ${p.add(new Date(part.end))}`;
+  });
+  const columns = [packed(epochMs('b'), 'ts'), packed('count', 'count'), packed('sum', 'sum'), packed('min', 'min'), packed('max', 'max')].join(', ');
   let text: string;
-  if (asStored && seg.tier === 'raw') {
-    text = `SELECT series_id::text AS key, ${packed(epochMs('ts'), 'ts')}, ${packed('value', 'value')}
-      FROM (${rawSamplesSql(`ANY(${ids}::bigint[])`, start, end)}) s GROUP BY series_id`;
+  if (asStored) {
+    text = `WITH parts AS (${parts.join('\n UNION ALL ')})
+      SELECT series_id::text AS key, ${columns} FROM parts GROUP BY series_id`;
   } else {
-    const step = seg.step && !asStored ? p.add(`${seg.step} milliseconds`) : undefined;
-    const at = (col: string) => (step ? `date_bin(${step}::interval, ${col}, 'epoch')` : col);
-    const parts =
-      seg.tier === 'raw'
-        ? [`SELECT series_id, ${at('ts')} AS b, 1::float8 AS count, value AS sum, value AS min, value AS max FROM (${rawSamplesSql(`ANY(${ids}::bigint[])`, start, end)}) s`]
-        : [
-            `SELECT series_id, ${seg.step === TIER_BUCKET_MS[seg.tier] ? 'bucket' : at('bucket')} AS b, count::float8 AS count, sum, min, max FROM ${TIER_TABLE[seg.tier].table} WHERE series_id = ANY(${ids}::bigint[]) AND bucket >= ${start} AND bucket < ${end}`,
-            `SELECT series_id, ${at('ts')}, count::float8, coalesce(sum, value), coalesce(min, value), coalesce(max, value) FROM rollup_pending WHERE series_id = ANY(${ids}::bigint[]) AND ts >= ${start} AND ts < ${end}`,
-          ];
-    const columns = [packed(epochMs('b'), 'ts'), packed('count', 'count'), packed('sum', 'sum'), packed('min', 'min'), packed('max', 'max')].join(', ');
-    if (asStored) {
-      text = `WITH parts AS (${parts.join('\n UNION ALL ')})
-        SELECT series_id::text AS key, ${columns} FROM parts GROUP BY series_id`;
-    } else {
-      // Counts are summed as float8 (exact to 2^53): numeric arithmetic would double the cost.
-      text = `WITH sel AS (SELECT * FROM unnest(${ids}::bigint[], ${p.add(grouping.group)}::int[]) AS t(id, g)),
-        parts AS (${parts.join('\n UNION ALL ')}),
-        cells AS (SELECT sel.g, p.b, sum(p.count) AS count, sum(p.sum) AS sum, min(p.min) AS min, max(p.max) AS max
-          FROM parts p JOIN sel ON sel.id = p.series_id GROUP BY sel.g, p.b)
-        SELECT g::text AS key, ${columns} FROM cells GROUP BY g`;
-    }
+    // Counts are summed as float8 (exact to 2^53): numeric arithmetic would double the cost.
+    text = `WITH sel AS (SELECT * FROM unnest(${ids}::bigint[], ${p.add(grouping.group)}::int[]) AS t(id, g)),
+      parts AS (${parts.join('\n UNION ALL ')}),
+      cells AS (SELECT sel.g, p.b, sum(p.count) AS count, sum(p.sum) AS sum, min(p.min) AS min, max(p.max) AS max
+        FROM parts p JOIN sel ON sel.id = p.series_id GROUP BY sel.g, p.b)
+      SELECT g::text AS key, ${columns} FROM cells GROUP BY g`;
   }
   // A read of one series (a dashboard panel, asked again and again) is a named statement, so each connection
   // plans its shape once: planning costs about as much as running it. A read of many series is planned for its
@@ -248,21 +279,35 @@ function float64s(packed: Buffer): Float64Array {
   return new Float64Array(copy.buffer);
 }
 
+/** Rows from several reads of one series or group, as one set of columns. */
+function concatColumns(parts: readonly Columns[]): Columns {
+  if (parts.length === 1) return parts[0]!;
+  const n = parts.reduce((sum, part) => sum + part.ts.length, 0);
+  const out = { ts: new Float64Array(n), count: new Float64Array(n), sum: new Float64Array(n), min: new Float64Array(n), max: new Float64Array(n) };
+  let at = 0;
+  for (const part of parts) {
+    out.ts.set(part.ts, at);
+    if (part.count) out.count.set(part.count, at);
+    else out.count.fill(1, at, at + part.ts.length);
+    out.sum.set(part.sum, at);
+    out.min.set(part.min, at);
+    out.max.set(part.max, at);
+    at += part.ts.length;
+  }
+  return out;
+}
+
 /** One group's points from its rows: binned by `step`, in time order, the rows of one bucket merged. */
-function pointsOf(rows: RowColumns, step: number, agg: HistoryAgg): HistoryPoint[] {
-  const times = float64s(rows.ts);
-  const n = times.length;
+function pointsOf(rows: Columns, step: number, agg: HistoryAgg): HistoryPoint[] {
+  const n = rows.ts.length;
+  const times = new Float64Array(n);
   let sorted = true;
   for (let i = 0; i < n; i++) {
-    if (step) times[i] = Math.floor(times[i]! / step) * step;
+    times[i] = step ? Math.floor(rows.ts[i]! / step) * step : rows.ts[i]!;
     if (i > 0 && times[i]! < times[i - 1]!) sorted = false;
   }
   const order = sorted ? undefined : Array.from({ length: n }, (_, k) => k).sort((a, b) => times[a]! - times[b]!);
-  // A sample is a bucket of one: its value is its sum, min and max.
-  const sums = float64s('value' in rows ? rows.value : rows.sum);
-  const counts = 'value' in rows ? undefined : float64s(rows.count);
-  const mins = 'value' in rows ? sums : float64s(rows.min);
-  const maxs = 'value' in rows ? sums : float64s(rows.max);
+  const { count: counts, sum: sums, min: mins, max: maxs } = rows;
   const points: HistoryPoint[] = [];
   let ts = NaN;
   let count = 0;
@@ -292,18 +337,39 @@ function pointsOf(rows: RowColumns, step: number, agg: HistoryAgg): HistoryPoint
   return points;
 }
 
+/** The engine's raw samples of the grouping's series in `[start, end)`, as columns per group. */
+async function readRaw(stores: HistoryStores, q: HistoryQuery, grouping: Grouping, start: number, end: number): Promise<Columns[][]> {
+  const groupOf = new Map(grouping.identities.map((identity, i) => [identity, grouping.group[i]!]));
+  const out: Columns[][] = grouping.tags.map(() => []);
+  for await (const s of stores.engine.export(selector(q.name, q.tags), start, end - 1)) {
+    const g = groupOf.get(tagsIdentity(tagsOfLabels(s.labels)));
+    if (g === undefined) continue;
+    out[g]!.push({ ts: s.timestamps, sum: s.values, min: s.values, max: s.values });
+  }
+  return out;
+}
+
 /** Reads one stretch: the points of each group of `grouping`. */
-async function readSegment(pool: pg.Pool, seg: HistorySegment, grouping: Grouping, agg: HistoryAgg): Promise<HistoryPoint[][]> {
-  const read = segmentStatement(seg, grouping);
-  const { rows } = await pool.query<RowColumns>(read);
-  const groupOfSeries = read.keyedBySeries ? new Map(grouping.ids.map((id, i) => [id, grouping.group[i]!])) : undefined;
-  const points: HistoryPoint[][] = Array.from({ length: grouping.tags.length }, () => []);
-  for (const r of rows) points[groupOfSeries ? groupOfSeries.get(r.key)! : Number(r.key)] = pointsOf(r, seg.step, agg);
-  return points;
+async function readSegment(stores: HistoryStores, q: HistoryQuery, seg: HistorySegment, grouping: Grouping, agg: HistoryAgg, marks: Watermarks): Promise<HistoryPoint[][]> {
+  const tiers = seg.tier === 'raw' ? [] : tierParts(seg, marks);
+  const rawStart = seg.tier === 'raw' ? seg.start : Math.max(seg.start, marks['1m']);
+  const statement = tiers.length ? segmentStatement(seg, tiers, grouping) : undefined;
+  const [rows, raw] = await Promise.all([
+    statement ? stores.pool.query<RowColumns>(statement) : undefined,
+    rawStart < seg.end ? readRaw(stores, q, grouping, rawStart, seg.end) : undefined,
+  ]);
+  const columns: Columns[][] = raw ?? grouping.tags.map(() => []);
+  if (rows) {
+    const groupOfSeries = statement!.keyedBySeries ? new Map(grouping.ids.map((id, i) => [id, grouping.group[i]!])) : undefined;
+    for (const r of rows.rows) {
+      columns[groupOfSeries ? groupOfSeries.get(r.key)! : Number(r.key)]!.push({ ts: float64s(r.ts), count: float64s(r.count), sum: float64s(r.sum), min: float64s(r.min), max: float64s(r.max) });
+    }
+  }
+  return columns.map((parts) => (parts.length ? pointsOf(concatColumns(parts), seg.step, agg) : []));
 }
 
 /** Points a plan answers with: buckets per answered series, raw stretches counted (up to `limit`). */
-async function estimatePoints(pool: pg.Pool, segments: readonly HistorySegment[], grouping: Grouping, q: HistoryQuery, now: number): Promise<number> {
+async function estimatePoints(stores: HistoryStores, segments: readonly HistorySegment[], grouping: Grouping, q: HistoryQuery, now: number): Promise<number> {
   let points = 0;
   for (const seg of segments) {
     if (!seg.step) continue;
@@ -313,13 +379,9 @@ async function estimatePoints(pool: pg.Pool, segments: readonly HistorySegment[]
   }
   for (const seg of segments) {
     if (seg.step || points > q.maxPoints) continue;
-    // Raw has no fixed rate, so its rows are counted, never more than it takes to know they are too many.
-    const { rows } = await pool.query<{ n: number }>({
-      ...(grouping.ids.length === 1 ? { name: 'history-count-raw' } : {}),
-      text: `SELECT count(*)::int AS n FROM (${rawSamplesSql('ANY($1::bigint[])', '$2', '$3')} LIMIT $4) x`,
-      values: [grouping.ids, new Date(seg.start), new Date(seg.end), q.maxPoints - points + 1],
-    });
-    points += rows[0]!.n;
+    // Raw has no fixed rate, so its samples are counted by the engine.
+    const counted = await stores.engine.query(`sum(count_over_time(${selector(q.name, q.tags)}[${seg.end - seg.start}ms]))`, seg.end - 1);
+    points += counted[0]?.value ?? 0;
   }
   return points;
 }
@@ -360,11 +422,11 @@ function validate(q: HistoryQuery): void {
  * rollup rows and the not yet folded rows of the bucket and over the combined series. Raw without a step answers
  * each sample time in `from..to` (samples of combined series at one time are reduced alike).
  */
-export async function queryHistory(pool: pg.Pool, q: HistoryQuery): Promise<HistoryAnswer> {
+export async function queryHistory(stores: HistoryStores, q: HistoryQuery): Promise<HistoryAnswer> {
   validate(q);
   const now = q.now ?? Date.now();
   // Named: its generic plan (the name index, then the tags) is the right one for any name and filter.
-  const { rows: found } = await pool.query<{ id: string; tags: Record<string, string> }>({
+  const { rows: found } = await stores.pool.query<{ id: string; tags: Record<string, string> }>({
     name: 'history-series',
     text: 'SELECT id, tags FROM series WHERE name = $1 AND tags @> $2::jsonb ORDER BY key',
     values: [q.name, JSON.stringify(q.tags)],
@@ -377,7 +439,7 @@ export async function queryHistory(pool: pg.Pool, q: HistoryQuery): Promise<Hist
   if (found.length > 0) {
     for (const target of targets) {
       segments = planFor(target, q, now);
-      const estimate = await estimatePoints(pool, segments, grouping, q, now);
+      const estimate = await estimatePoints(stores, segments, grouping, q, now);
       if (estimate <= q.maxPoints) break;
       // Even the coarsest plan has too many points: only the groups that fit are read (at least one, then cut).
       if (target === targets.at(-1)) {
@@ -389,7 +451,8 @@ export async function queryHistory(pool: pg.Pool, q: HistoryQuery): Promise<Hist
   const agg = q.agg ?? 'avg';
   // Stretches split the rows by time, so reading them in separate statements, in parallel, still counts each
   // row once; they are joined in time order.
-  const read = found.length === 0 ? [] : await Promise.all(segments.map((seg) => readSegment(pool, seg, grouping, agg)));
+  const marks = found.length === 0 ? undefined : await readWatermarks(stores.pool);
+  const read = marks ? await Promise.all(segments.map((seg) => readSegment(stores, q, seg, grouping, agg, marks))) : [];
   const points: HistoryPoint[][] = grouping.tags.map((_, g) => {
     const parts = read.map((stretch) => stretch[g]!).filter((part) => part.length > 0);
     return parts.length === 1 ? parts[0]! : ([] as HistoryPoint[]).concat(...parts);

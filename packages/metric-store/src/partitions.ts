@@ -1,5 +1,5 @@
 import pg from 'pg';
-import { TIER_TABLE, type Tier } from './tiers.ts';
+import { TIER_TABLE, type RollupTier as Tier } from './tiers.ts';
 
 /** One partition of a tier's table. */
 export interface Partition {

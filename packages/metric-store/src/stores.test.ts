@@ -4,16 +4,18 @@ import type pg from 'pg';
 import type { Sample } from '@terminusa/bus';
 import { createTestNamespace, type TestNamespace } from '@terminusa/testkit';
 import { createPool, migrate } from '@terminusa/database';
-import { PgSampleStore, RedisCurrentStore } from './index.ts';
+import { RedisCurrentStore, SampleStore, VictoriaMetrics } from './index.ts';
 
 let ns: TestNamespace;
 let pool: pg.Pool;
 let redis: Redis;
+let engine: VictoriaMetrics;
 
 beforeAll(async () => {
   ns = await createTestNamespace();
   pool = createPool(ns.config.database, 'test');
   await migrate(pool, ns.config.database.schema);
+  engine = new VictoriaMetrics(ns.config.storage.engine);
   redis = new Redis(ns.config.redis.url);
 });
 afterAll(async () => {
@@ -24,64 +26,48 @@ afterAll(async () => {
 
 const sample = (name: string, ts: number, value: number, tags: Record<string, string> = {}): Sample => ({ name, ts, value, tags });
 
-describe('PgSampleStore', () => {
-  it('stores the samples of a message once, however often the message is written', async () => {
-    const store = new PgSampleStore(pool);
+describe('SampleStore', () => {
+  const engineSamples = async (name: string) => {
+    const series = await engine.exportAll(`{__name__="${name}"}`, 0, 4e12);
+    return series.flatMap((s) => s.timestamps.map((ts, i) => [s.labels.region ?? s.labels.id ?? '', ts, s.values[i]]));
+  };
+
+  it('stores the samples of a message once in the engine, however often the message is written', async () => {
+    const store = new SampleStore(pool, engine);
     const samples = [sample('players_online', 1000, 1, { region: 'eu' }), sample('players_online', 2000, 2, { region: 'eu' }), sample('players_online', 1000, 5, { region: 'us' })];
-    // Both eu samples lie in one minute of one series: one row waits for the fold for them.
-    expect(await store.write([{ id: 'm1', samples }])).toEqual({ stored: 3, duplicates: 0, pendingRows: 2 });
-    expect(await store.write([{ id: 'm1', samples }])).toEqual({ stored: 0, duplicates: 1, pendingRows: 0 });
+    expect(await store.write([{ id: 'm1', samples }])).toMatchObject({ stored: 3 });
+    await store.write([{ id: 'm1', samples }]);
     // A second store (another replica) with a cold series cache, and the message twice in one batch.
-    expect(await new PgSampleStore(pool).write([{ id: 'm1', samples }, { id: 'm1', samples }])).toEqual({ stored: 0, duplicates: 1, pendingRows: 0 });
-    const { rows } = await pool.query("SELECT count(*)::int AS n FROM samples s JOIN series se ON se.id = s.series_id WHERE se.name = 'players_online'");
-    expect(rows[0].n).toBe(3);
+    await new SampleStore(pool, engine).write([{ id: 'm1', samples }, { id: 'm1', samples }]);
+    expect((await engineSamples('players_online')).sort()).toEqual([['eu', 1000, 1], ['eu', 2000, 2], ['us', 1000, 5]].sort());
     const { rows: series } = await pool.query("SELECT count(*)::int AS n FROM series WHERE name = 'players_online'");
     expect(series[0].n).toBe(2);
   });
 
-  it('answers history by name, tag filter and inclusive time range, with millisecond timestamps', async () => {
-    const store = new PgSampleStore(pool);
-    await store.insert([sample('latency_ms', 1764115200123, 10, { shard: '1' }), sample('latency_ms', 1764115201123, 11, { shard: '1' }), sample('latency_ms', 1764115200500, 20, { shard: '2' })]);
-    const all = await store.history('latency_ms', {}, 1764115200123, 1764115201123, 100);
-    expect(all.truncated).toBe(false);
-    expect(all.series).toEqual([
-      { name: 'latency_ms', tags: { shard: '1' }, points: [[1764115200123, 10], [1764115201123, 11]] },
-      { name: 'latency_ms', tags: { shard: '2' }, points: [[1764115200500, 20]] },
-    ]);
-    const one = await store.history('latency_ms', { shard: '2' }, 0, Date.now(), 100);
-    expect(one.series.map((s) => s.tags)).toEqual([{ shard: '2' }]);
-    const capped = await store.history('latency_ms', {}, 0, Date.now(), 2);
-    expect(capped.truncated).toBe(true);
-    expect(capped.series.flatMap((s) => s.points)).toHaveLength(2);
-  });
-
-  it('stores timestamps and values exactly, either side of PostgreSQL\'s epoch, fractions of a millisecond cut off', async () => {
-    const store = new PgSampleStore(pool);
-    const points: [number, number][] = [[946684799999, -0.5], [946684800000, 0], [946684800123.9, 1e300], [946684801001, Number.MIN_VALUE]];
+  it('stores timestamps exactly, either side of PostgreSQL\'s epoch, fractions of a millisecond cut off, values to the engine\'s precision', async () => {
+    const store = new SampleStore(pool, engine);
+    const points: [number, number][] = [[946684799999, -0.5], [946684800000, 0], [946684800123.9, 123456.789], [946684801001, 1e-6]];
     await store.insert(points.map(([ts, v]) => sample('exact_values', ts, v)));
-    const { series } = await store.history('exact_values', {}, 0, 2e12, 100);
-    expect(series[0]!.points).toEqual(points.map(([ts, v]) => [Math.trunc(ts), v]));
-    // Waiting for the fold: one row per series and minute, ts and value of the minute's newest sample.
-    const { rows } = await pool.query(
-      `SELECT extract(epoch FROM p.ts) * 1000 AS ts, p.value, p.count::int, p.sum, p.min, p.max FROM rollup_pending p JOIN series s ON s.id = p.series_id
-        WHERE s.name = 'exact_values' ORDER BY p.ts`,
-    );
-    expect(rows.map((r) => ({ ...r, ts: Number(r.ts) }))).toEqual([
-      { ts: 946684799999, value: -0.5, count: 1, sum: null, min: null, max: null },
-      { ts: 946684801001, value: Number.MIN_VALUE, count: 3, sum: 1e300 + Number.MIN_VALUE, min: 0, max: 1e300 },
-    ]);
+    expect(await engineSamples('exact_values')).toEqual(points.map(([ts, v]) => ['', Math.trunc(ts), v]));
   });
 
   it('keeps concurrent writers consistent: new series created once, a message redelivered to four replicas stored once', async () => {
-    const batch = (w: number) => Array.from({ length: 200 }, (_, i) => sample('concurrent_total', 1000 + w, i, { id: String(i % 50) }));
-    const distinct = await Promise.all([0, 1, 2, 3].map((w) => new PgSampleStore(pool).write([{ id: `c${w}`, samples: batch(w) }])));
-    expect(distinct.reduce((n, r) => n + r.stored, 0)).toBe(800);
-    const same = await Promise.all([0, 1, 2, 3].map(() => new PgSampleStore(pool).write([{ id: 'redelivered', samples: batch(9) }])));
-    expect(same.map((r) => r.stored).sort()).toEqual([0, 0, 0, 200]);
+    const batch = (w: number) => Array.from({ length: 200 }, (_, i) => sample('concurrent_total', 1000 + w + 10 * Math.floor(i / 50), i, { id: String(i % 50) }));
+    await Promise.all([0, 1, 2, 3].map((w) => new SampleStore(pool, engine).write([{ id: `c${w}`, samples: batch(w) }])));
+    await Promise.all([0, 1, 2, 3].map(() => new SampleStore(pool, engine).write([{ id: 'redelivered', samples: batch(9) }])));
     const { rows } = await pool.query("SELECT count(*)::int AS n FROM series WHERE name = 'concurrent_total'");
     expect(rows[0].n).toBe(50);
-    const { rows: stored } = await pool.query("SELECT count(*)::int AS n FROM samples s JOIN series se ON se.id = s.series_id WHERE se.name = 'concurrent_total'");
-    expect(stored[0].n).toBe(1000);
+    expect(await engineSamples('concurrent_total')).toHaveLength(1000);
+  });
+
+  it('marks the minutes of samples older than the 1m watermark, once per metric and minute, and only those', async () => {
+    const store = new SampleStore(pool, engine);
+    const { rows } = await pool.query<{ until: Date }>("SELECT until FROM rollup_watermarks WHERE tier = '1m'");
+    const until = rows[0]!.until.getTime();
+    const result = await store.insert([sample('late_a', until - 1, 1), sample('late_a', until - 2, 2, { x: '1' }), sample('late_b', until - 61_000, 3), sample('late_a', until, 4)]);
+    expect(result).toBe(4);
+    const { rows: marks } = await pool.query<{ name: string; minute: Date }>("SELECT name, minute FROM rollup_dirty WHERE name LIKE 'late%' ORDER BY name");
+    expect(marks.map((m) => [m.name, m.minute.getTime()])).toEqual([['late_a', until - 60_000], ['late_b', until - 120_000]]);
   });
 });
 

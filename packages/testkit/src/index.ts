@@ -4,6 +4,8 @@ export { waitFor } from './wait-for.ts';
 export { startServiceProcess } from './service-process.ts';
 export type { ServiceProcess } from './service-process.ts';
 export { freePort } from './free-port.ts';
+export { createEngineProcess } from './engine-process.ts';
+export type { EngineProcess } from './engine-process.ts';
 export { startSuite, STARTUP_MS } from './running-suite.ts';
 export type { RunningSuite, ServiceName, SuiteOptions } from './running-suite.ts';
 export { oneMistake, wrongValues } from './one-mistake.ts';

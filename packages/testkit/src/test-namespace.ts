@@ -14,9 +14,10 @@ export const TEST_SERVERS = {
   natsUrl: process.env.NATS_URL ?? 'nats://127.0.0.1:4222',
   databaseUrl: process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/terminusa_test',
   redisUrl: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+  vmUrl: process.env.VM_URL ?? 'http://127.0.0.1:8428',
 };
 
-/** An isolated slice of the real servers for one test: NATS subject/stream prefix, PostgreSQL schema, Redis key prefix, data dir. */
+/** An isolated slice of the real servers for one test: NATS subject/stream prefix, PostgreSQL schema, Redis key prefix, the engine's `tmon_ns` label, data dir. */
 export interface TestNamespace {
   readonly id: string;
   readonly config: Readonly<Config>;
@@ -38,6 +39,8 @@ export async function createTestNamespace(overrides: Record<string, unknown> = {
     DATABASE_SCHEMA: id,
     REDIS_URL: TEST_SERVERS.redisUrl,
     REDIS_PREFIX: `${id}:`,
+    VM_URL: TEST_SERVERS.vmUrl,
+    VM_NAMESPACE: id,
     DATA_DIR: dataDir,
     LOG_LEVEL: 'warn',
   };
@@ -47,7 +50,7 @@ export async function createTestNamespace(overrides: Record<string, unknown> = {
     config,
     env,
     async cleanup() {
-      await Promise.allSettled([dropStreams(id), dropSchema(id), dropKeys(`${id}:`), rm(dataDir, { recursive: true, force: true })]);
+      await Promise.allSettled([dropStreams(id), dropSchema(id), dropKeys(`${id}:`), dropSeries(id), rm(dataDir, { recursive: true, force: true })]);
     },
   };
 }
@@ -71,6 +74,10 @@ async function dropSchema(schema: string): Promise<void> {
   } finally {
     await client.end();
   }
+}
+
+async function dropSeries(namespace: string): Promise<void> {
+  await fetch(`${TEST_SERVERS.vmUrl}/api/v1/admin/tsdb/delete_series`, { method: 'POST', body: new URLSearchParams({ 'match[]': `{tmon_ns="${namespace}"}` }) });
 }
 
 async function dropKeys(prefix: string): Promise<void> {

@@ -6,7 +6,7 @@ import helmet from 'helmet';
 import type { Redis } from 'ioredis';
 import type { Bus } from '@terminusa/bus';
 import type { Config } from '@terminusa/config';
-import type { HistoryQueryFn, PgSampleStore, RedisCurrentStore } from '@terminusa/metric-store';
+import type { HistoryQueryFn, RedisCurrentStore, SampleStore } from '@terminusa/metric-store';
 import type { PgAlertStore, RedisAlertReader } from '@terminusa/alerting';
 import type { Health, Logger } from '@terminusa/runtime';
 import { DASHBOARD_DIR, dashboardBuilt } from '@terminusa/dashboard';
@@ -35,10 +35,10 @@ export interface GatewayDeps {
   redis: Redis;
   health: Health;
   logger: Logger;
-  history: PgSampleStore;
+  history: Pick<SampleStore, 'names'>;
   current: RedisCurrentStore;
   /** History at the right tier (rollups, stitching); without it, raw points only. */
-  historyQuery?: HistoryQueryFn;
+  historyQuery: HistoryQueryFn;
   alerts: RedisAlertReader;
   alertStore: PgAlertStore;
   users: PgUserStore;

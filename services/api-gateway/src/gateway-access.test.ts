@@ -9,7 +9,7 @@ import { PgAlertStore, RedisAlertReader } from '@terminusa/alerting';
 import { Bus, ensureStreams } from '@terminusa/bus';
 import { loadConfig, type Config } from '@terminusa/config';
 import { createPool, migrate } from '@terminusa/database';
-import { PgSampleStore, RedisCurrentStore } from '@terminusa/metric-store';
+import { queryHistory, RedisCurrentStore, SampleStore, tierRetentionMs, VictoriaMetrics } from '@terminusa/metric-store';
 import { createLogger, Health } from '@terminusa/runtime';
 import { createTestNamespace, waitFor, type TestNamespace } from '@terminusa/testkit';
 import { createApp, gatewayRoutes, type GatewayDeps } from './app.ts';
@@ -44,7 +44,8 @@ async function startGateway(overrides: Record<string, unknown> = {}): Promise<{ 
     redis,
     health,
     logger,
-    history: new PgSampleStore(pool),
+    history: new SampleStore(pool, new VictoriaMetrics(config.storage.engine)),
+    historyQuery: (q) => queryHistory({ pool, engine: new VictoriaMetrics(config.storage.engine) }, { ...q, retention: tierRetentionMs(config) }),
     current: new RedisCurrentStore(redis, config.redis.prefix, 60),
     alerts: new RedisAlertReader(redis, config.redis.prefix),
     alertStore: new PgAlertStore(pool),

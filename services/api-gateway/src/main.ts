@@ -2,7 +2,7 @@ import { createServer } from 'node:http';
 import { Redis } from 'ioredis';
 import { PgAlertStore, RedisAlertReader } from '@terminusa/alerting';
 import { openDatabase } from '@terminusa/database';
-import { PgSampleStore, queryHistory, RedisCurrentStore, tierRetentionMs } from '@terminusa/metric-store';
+import { queryHistory, RedisCurrentStore, SampleStore, tierRetentionMs, VictoriaMetrics } from '@terminusa/metric-store';
 import { runService } from '@terminusa/runtime';
 import { PgAuditLog } from './audit-log.ts';
 import { ensureFirstAdmin } from './auth/first-admin.ts';
@@ -29,6 +29,8 @@ await runService({
     onStop('redis', () => void redis.disconnect());
     health.add('redis', async () => void (await redis.ping()));
 
+    const engine = new VictoriaMetrics(config.storage.engine);
+    health.add('engine', () => engine.health());
     const retention = tierRetentionMs(config);
     const users = new PgUserStore(pool);
     await ensureFirstAdmin(config, users, logger);
@@ -39,9 +41,9 @@ await runService({
       redis,
       health,
       logger,
-      history: new PgSampleStore(pool),
+      history: new SampleStore(pool, engine),
       current: new RedisCurrentStore(redis, config.redis.prefix, config.cache.metrics.ttl),
-      historyQuery: (q) => queryHistory(pool, { ...q, retention }),
+      historyQuery: (q) => queryHistory({ pool, engine }, { ...q, retention }),
       alerts: new RedisAlertReader(redis, config.redis.prefix),
       alertStore: new PgAlertStore(pool),
       users,

@@ -2,13 +2,17 @@ import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { loadConfigOrExit } from '@terminusa/config';
 import { createPool, ensureDatabase, migrate } from '@terminusa/database';
-import { foldRollups, PartitionManager, TIERS, type Tier, tierRetentionMs } from '@terminusa/metric-store';
+import { durationMs } from '@terminusa/config';
+import { computeRollups, PartitionManager, SeriesIds, TIERS, type Tier, tierRetentionMs, VictoriaMetrics } from '@terminusa/metric-store';
 import { ArchiveIndex } from './archive/archive-index.ts';
 import { loadArchive } from './archive/archive-partition.ts';
+import { loadRawArchive } from './archive/archive-raw.ts';
+import { moveLegacyRaw } from './legacy/move-legacy-raw.ts';
 import { applyRetention } from './retention/apply-retention.ts';
 
 const config = loadConfigOrExit({}, 'tmon-storage');
 const archive = new ArchiveIndex(join(config.dataDir, 'archive'));
+const engine = new VictoriaMetrics(config.storage.engine);
 const time = (text: string) => {
   const ms = /^\d+$/.test(text) ? Number(text) : Date.parse(text);
   if (!Number.isFinite(ms)) throw new Error(`not a time: ${text} (epoch ms or ISO-8601)`);
@@ -45,12 +49,16 @@ archiveCmd
 
 archiveCmd
   .command('load')
-  .description('load an archived range back into its table (rows already present are skipped)')
+  .description('load an archived range back: rollups into their table (rows already present are skipped), raw into the engine of VM_URL (samples already there are kept once)')
   .addOption(new Option('--tier <tier>').choices([...TIERS]).makeOptionMandatory())
   .requiredOption('--from <time>', 'start, epoch ms or ISO-8601')
   .requiredOption('--to <time>', 'end, epoch ms or ISO-8601')
   .action((opts: { tier: Tier; from: string; to: string }) =>
     withPool(async (pool) => {
+      if (opts.tier === 'raw') {
+        process.stdout.write(`loaded ${await loadRawArchive(engine, archive, time(opts.from), time(opts.to))} samples into the engine\n`);
+        return;
+      }
       const rows = await loadArchive(pool, archive, opts.tier, time(opts.from), time(opts.to));
       process.stdout.write(`loaded ${rows} rows into ${opts.tier}\n`);
     }),
@@ -61,14 +69,24 @@ program
   .description('archive and drop data past retention now')
   .action(() =>
     withPool(async (pool) => {
-      const report = await applyRetention(pool, new PartitionManager(pool), archive, tierRetentionMs(config));
+      const report = await applyRetention(pool, engine, new PartitionManager(pool), archive, tierRetentionMs(config));
       process.stdout.write(`${JSON.stringify(report)}\n`);
     }),
   );
 
 program
   .command('fold')
-  .description('fold samples written since the last fold into the rollup tiers now')
-  .action(() => withPool(async (pool) => void process.stdout.write(`folded ${await foldRollups(pool, new PartitionManager(pool))} samples\n`)));
+  .description('compute the rollup tiers from the engine now, up to the last settled minute')
+  .action(() =>
+    withPool(async (pool) => {
+      const ctx = { pool, engine, partitions: new PartitionManager(pool), series: new SeriesIds(pool), settleMs: durationMs(config.storage.rollupSettle), rawRetentionMs: tierRetentionMs(config).raw };
+      process.stdout.write(`${JSON.stringify(await computeRollups(ctx))}\n`);
+    }),
+  );
+
+program
+  .command('move-raw')
+  .description('move raw samples an older version kept in PostgreSQL (legacy_sample_blocks) into the engine, then drop them')
+  .action(() => withPool(async (pool) => void process.stdout.write(`${JSON.stringify(await moveLegacyRaw(pool, engine))}\n`)));
 
 await program.parseAsync(process.argv);

@@ -3,7 +3,8 @@ import { Redis } from 'ioredis';
 import { Counter } from 'prom-client';
 import { consumeBatches, ensureConsumer } from '@terminusa/bus';
 import { openDatabase } from '@terminusa/database';
-import { foldRollups, PartitionManager, PgSampleStore, RedisCurrentStore, tierRetentionMs } from '@terminusa/metric-store';
+import { durationMs } from '@terminusa/config';
+import { computeRollups, PartitionManager, RedisCurrentStore, SampleStore, SeriesIds, tierRetentionMs, VictoriaMetrics } from '@terminusa/metric-store';
 import { runService } from '@terminusa/runtime';
 import { serveArchiveCalls } from './archive/archive-calls.ts';
 import { ArchiveIndex } from './archive/archive-index.ts';
@@ -13,34 +14,36 @@ import { storeSampleBatches } from './store-sample-batches.ts';
 
 await runService({
   name: 'storage',
-  description: 'stores metric history in PostgreSQL and current values in Redis, exactly once; rolls up, retains and archives it',
+  description: 'stores raw samples in the time-series engine and current values in Redis, exactly once; computes the rollups, retains and archives them',
   async start({ config, bus, logger, registry, health, onStop }) {
     const pool = await openDatabase(config, 'storage', { health, onStop });
+    const engine = new VictoriaMetrics(config.storage.engine);
+    health.add('engine', () => engine.health());
 
     const redis = new Redis(config.redis.url, { lazyConnect: true, maxRetriesPerRequest: 3 });
     await redis.connect();
     onStop('redis', () => void redis.disconnect());
     health.add('redis', async () => void (await redis.ping()));
 
-    const stored = new Counter({ name: 'tmon_storage_samples_stored_total', help: 'Samples written to history', registers: [registry] });
-    const duplicates = new Counter({ name: 'tmon_storage_duplicate_messages_total', help: 'Redelivered messages whose samples were already stored', registers: [registry] });
+    const stored = new Counter({ name: 'tmon_storage_samples_stored_total', help: 'Samples written to the engine (a redelivered one again: the engine keeps it once)', registers: [registry] });
+    const late = new Counter({ name: 'tmon_storage_late_minutes_total', help: 'Minutes marked to have their rollups computed again because samples came after them', registers: [registry] });
     const invalid = new Counter({ name: 'tmon_storage_invalid_batches_total', help: 'Sample batches that failed validation', registers: [registry] });
-    const pending = new Counter({
-      name: 'tmon_storage_rollup_pending_rows_total',
-      help: 'Rows written for the fold, one per series and minute of a batch (samples stored / this = how much batches reduce)',
-      registers: [registry],
-    });
-    const folded = new Counter({ name: 'tmon_storage_rollup_folded_total', help: 'Samples folded into the rollup tiers', registers: [registry] });
-    const archived = new Counter({ name: 'tmon_storage_archived_rows_total', help: 'Rows written to the archive by retention', registers: [registry] });
+    const rolledUp = new Counter({ name: 'tmon_storage_rollup_minutes_total', help: '(metric, minute) pairs whose rollups were computed from the engine', registers: [registry] });
+    const archived = new Counter({ name: 'tmon_storage_archived_rows_total', help: 'Rollup rows and raw samples written to the archive by retention', registers: [registry] });
 
     const partitions = new PartitionManager(pool);
     const archive = new ArchiveIndex(join(config.dataDir, 'archive'));
+    const retention = tierRetentionMs(config);
+    const series = new SeriesIds(pool);
     const jobs = await startStorageJobs(
       config,
       {
-        fold: async () => folded.inc(await foldRollups(pool, partitions)),
+        fold: async () => {
+          const report = await computeRollups({ pool, engine, partitions, series, settleMs: durationMs(config.storage.rollupSettle), rawRetentionMs: retention.raw });
+          rolledUp.inc(report.minutes);
+        },
         retention: async () => {
-          const report = await applyRetention(pool, partitions, archive, tierRetentionMs(config));
+          const report = await applyRetention(pool, engine, partitions, archive, retention);
           archived.inc(report.archived);
           if (report.dropped.length || report.deletedFromDefault) logger.info('retention applied', { ...report });
         },
@@ -50,7 +53,7 @@ await runService({
     onStop('storage jobs', () => jobs.stop());
 
     // The gateway's archive calls; registered after the stores, so they stop before the pool closes.
-    const calls = serveArchiveCalls(bus, pool, archive, logger);
+    const calls = serveArchiveCalls(bus, pool, engine, archive, logger);
     onStop('archive calls', () => calls.forEach((s) => s.unsubscribe()));
 
     await ensureConsumer(await bus.nc.jetstreamManager(), bus.ns, 'storage', {
@@ -60,9 +63,9 @@ await runService({
     });
     const handler = storeSampleBatches(
       bus,
-      new PgSampleStore(pool),
+      new SampleStore(pool, engine),
       new RedisCurrentStore(redis, config.redis.prefix, config.cache.metrics.ttl),
-      { stored: (n) => stored.inc(n), duplicates: (n) => duplicates.inc(n), pendingRows: (n) => pending.inc(n), invalid: (n) => invalid.inc(n) },
+      { stored: (n) => stored.inc(n), lateMinutes: (n) => late.inc(n), invalid: (n) => invalid.inc(n) },
       logger,
     );
     const consumer = await consumeBatches(bus, 'storage', handler, {

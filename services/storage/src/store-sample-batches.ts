@@ -1,25 +1,23 @@
 import { SAMPLES_DEAD_LETTER_SOURCE, SUBJECTS, deadLetterOf, type Bus, type JsMsg } from '@terminusa/bus';
-import type { PgSampleStore, RedisCurrentStore, SampleMessage } from '@terminusa/metric-store';
+import type { RedisCurrentStore, SampleMessage, SampleStore } from '@terminusa/metric-store';
 import type { Logger } from '@terminusa/runtime';
 
 /** Counts the storage step reports. */
 export interface StoreCounters {
   stored(n: number): void;
-  duplicates(n: number): void;
-  pendingRows(n: number): void;
+  lateMinutes(n: number): void;
   invalid(n: number): void;
 }
 
 /**
- * Writes a batch of sample messages: history to PostgreSQL in one transaction, then current values to Redis.
- * Resolving means both are durable, so the caller may ack; a redelivered message stores nothing new. A body that
+ * Writes a batch of sample messages: raw samples to the engine (resolving once they are on its disk), then
+ * current values to Redis. Resolving means both are durable, so the caller may ack; a redelivered message
+ * stores nothing new (the engine keeps one sample per series and timestamp). A body that
  * does not decode is kept whole on the dead-letter subject (it cannot be stored, and retrying would not change
  * that), counted and logged; the good bodies beside it are stored.
  */
-export function storeSampleBatches(bus: Bus, history: PgSampleStore, current: RedisCurrentStore, counters: StoreCounters, logger: Logger) {
+export function storeSampleBatches(bus: Bus, history: SampleStore, current: RedisCurrentStore, counters: StoreCounters, logger: Logger) {
   return async (messages: JsMsg[]): Promise<void> => {
-    // Each part is one ingest message under its idempotency id, so one the processor published twice, even
-    // outside JetStream's duplicate window or grouped differently, is stored once.
     const batches: SampleMessage[] = [];
     const deadLetters: Promise<void>[] = [];
     for (const msg of messages) {
@@ -35,10 +33,9 @@ export function storeSampleBatches(bus: Bus, history: PgSampleStore, current: Re
     }
     await Promise.all(deadLetters);
     counters.invalid(deadLetters.length);
-    const { stored, duplicates, pendingRows } = await history.write(batches);
+    const { stored, lateMinutes } = await history.write(batches);
     await current.update(batches.flatMap((b) => b.samples));
     counters.stored(stored);
-    counters.duplicates(duplicates);
-    counters.pendingRows(pendingRows);
+    counters.lateMinutes(lateMinutes);
   };
 }

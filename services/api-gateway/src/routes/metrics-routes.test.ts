@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import { createPool, migrate } from '@terminusa/database';
-import { PgSampleStore } from '@terminusa/metric-store';
+import { SampleStore, VictoriaMetrics } from '@terminusa/metric-store';
 import { createTestNamespace, type TestNamespace } from '@terminusa/testkit';
 import type { Role } from '../auth/principal.ts';
 import { serveRoutes, TEST_ROLE_HEADER, type RoutesUnderTest } from '../http/routes-under-test.ts';
@@ -17,7 +17,7 @@ beforeAll(async () => {
   ns = await createTestNamespace();
   pool = createPool(ns.config.database, 'test');
   await migrate(pool, ns.config.database.schema);
-  const history = new PgSampleStore(pool);
+  const history = new SampleStore(pool, new VictoriaMetrics(ns.config.storage.engine));
   const ts = Date.now();
   await history.insert([
     { name: 'players_online', value: 10, ts, tags: { region: 'eu', shard: '7' } },

@@ -2,8 +2,7 @@ import type { Request } from 'express';
 import { z } from 'zod';
 import { IngestMessageSchema, IngestSampleSchema, METRIC_NAME, SOURCE, SUBJECTS, TAG_KEY, type Bus } from '@terminusa/bus';
 import { durationMs } from '@terminusa/config';
-import { HISTORY_AGGS, type HistoryQueryFn, type PgSampleStore, type RedisCurrentStore } from '@terminusa/metric-store';
-import { sendProblem } from '../http/problem.ts';
+import { HISTORY_AGGS, type HistoryQueryFn, type RedisCurrentStore, type SampleStore } from '@terminusa/metric-store';
 import { parseOr400 } from '../http/request-errors.ts';
 import { route, type RouteSpec } from '../http/route.ts';
 
@@ -95,9 +94,9 @@ function cachedNames(list: () => Promise<string[]>): () => Promise<string[]> {
 
 /**
  * The metric endpoints of the seed: current values, history and custom metrics. History is answered by
- * `historyQuery` (rollup tiers, steps, aggregation); without it, by raw points from `history`.
+ * `historyQuery` (the rollup tiers and the engine's raw samples, steps, aggregation).
  */
-export function metricsRoutes(deps: { bus: Bus; history: PgSampleStore; historyQuery?: HistoryQueryFn; current: RedisCurrentStore; maxPoints: number }): RouteSpec[] {
+export function metricsRoutes(deps: { bus: Bus; history: Pick<SampleStore, 'names'>; historyQuery: HistoryQueryFn; current: RedisCurrentStore; maxPoints: number }): RouteSpec[] {
   const names = cachedNames(() => deps.history.names());
   return [
     route({
@@ -133,23 +132,13 @@ export function metricsRoutes(deps: { bus: Bus; history: PgSampleStore; historyQ
       tag: 'metrics',
       summary: 'Points of a metric between from and to (ISO-8601 or epoch ms), raw or in buckets of step from the rollup tiers, optionally combined by agg and groupBy',
       query: HistoryQuery,
-      responses: { 503: 'step, agg or groupBy asked of a gateway without rollup queries' },
       async handle({ query, req, res }) {
         const tags = parseOr400(TagFilter, tagQuery(req), res, 'tag filter');
         if (!tags) return;
         const limit = Math.min(query.limit ?? deps.maxPoints, deps.maxPoints);
         const { name, from, to, step, agg, groupBy } = query;
-        if (deps.historyQuery) {
-          const answer = await deps.historyQuery({ name, tags, from, to, step, agg, groupBy, maxPoints: limit });
-          res.json({ name, from, to, tier: answer.tier, step: answer.step, truncated: answer.truncated, segments: answer.segments, series: answer.series });
-          return;
-        }
-        if (step !== undefined || agg !== undefined || groupBy !== undefined) {
-          sendProblem(res, 503, 'this gateway answers raw history only: step, agg and groupBy are not available');
-          return;
-        }
-        const { series, truncated } = await deps.history.history(name, tags, from, to, limit);
-        res.json({ name, from, to, tier: 'raw', step: 0, truncated, series: series.map(({ tags: t, points }) => ({ tags: t, points })) });
+        const answer = await deps.historyQuery({ name, tags, from, to, step, agg, groupBy, maxPoints: limit });
+        res.json({ name, from, to, tier: answer.tier, step: answer.step, truncated: answer.truncated, segments: answer.segments, series: answer.series });
       },
     }),
     route({

@@ -6,10 +6,10 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
 import pg from 'pg';
 import copyStreams from 'pg-copy-streams';
-import { TIER_TABLE, type Tier } from '@terminusa/metric-store';
+import { TIER_TABLE, type RollupTier as Tier } from '@terminusa/metric-store';
 import type { ArchiveEntry, ArchiveIndex } from './archive-index.ts';
 
-/** Writes the rows of `tier` in [from, to) to a gzip file in the archive and records it; returns the entry. */
+/** Writes the rows of rollup `tier` in [from, to) to a gzip file in the archive and records it; returns the entry. */
 export async function archiveRange(pool: pg.Pool, index: ArchiveIndex, tier: Tier, source: string, from: number, to: number): Promise<ArchiveEntry> {
   const { column } = TIER_TABLE[tier];
   const stamp = (ms: number) => new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
@@ -51,9 +51,7 @@ export async function loadArchive(pool: pg.Pool, index: ArchiveIndex, tier: Tier
       await client.query('BEGIN');
       await client.query(`CREATE TEMP TABLE archive_load (LIKE ${pg.escapeIdentifier(table)}) ON COMMIT DROP`);
       await pipeline(createReadStream(join(index.dir, e.file)), createGunzip(), client.query(copyStreams.from('COPY archive_load FROM STDIN')) as unknown as Writable);
-      // A raw block is identified by its series, start and samples (two writes of one minute are two blocks).
-      const key = tier === 'raw' ? 'series_id, ts_min, ts, value' : 'series_id, bucket';
-      const { rowCount } = await client.query(`INSERT INTO ${pg.escapeIdentifier(table)} SELECT * FROM archive_load a WHERE NOT EXISTS (SELECT 1 FROM ${pg.escapeIdentifier(table)} t WHERE (${key.split(', ').map((k) => `t.${k} = a.${k}`).join(' AND ')}))`);
+      const { rowCount } = await client.query(`INSERT INTO ${pg.escapeIdentifier(table)} SELECT * FROM archive_load a WHERE NOT EXISTS (SELECT 1 FROM ${pg.escapeIdentifier(table)} t WHERE t.series_id = a.series_id AND t.bucket = a.bucket)`);
       await client.query('COMMIT');
       loaded += rowCount ?? 0;
     } catch (err) {

@@ -1,7 +1,8 @@
 import pg from 'pg';
-import { TIER_TABLE, TIERS, type PartitionManager, type Tier } from '@terminusa/metric-store';
+import { ROLLUP_TIERS, TIER_TABLE, type PartitionManager, type Tier, type VictoriaMetrics } from '@terminusa/metric-store';
 import type { ArchiveIndex } from '../archive/archive-index.ts';
 import { archiveRange } from '../archive/archive-partition.ts';
+import { archiveRawHours } from '../archive/archive-raw.ts';
 
 /** What one retention run did. */
 export interface RetentionReport {
@@ -11,15 +12,17 @@ export interface RetentionReport {
 }
 
 /**
- * Removes data past each tier's retention by dropping whole partitions, after writing them to the archive.
+ * Removes rollup rows past each tier's retention by dropping whole partitions, after writing them to the archive.
  * Rows past retention in a default partition (restored or loaded-back data) are archived and deleted.
- * Ranges already in the archive (loaded back earlier) are not archived twice.
+ * Ranges already in the archive (loaded back earlier) are not archived twice. Raw samples leave the engine by
+ * its own retention; every hour of them is archived here first, as soon as it is over.
  */
-export async function applyRetention(pool: pg.Pool, partitions: PartitionManager, index: ArchiveIndex, retention: Record<Tier, number>, now = Date.now()): Promise<RetentionReport> {
+export async function applyRetention(pool: pg.Pool, engine: VictoriaMetrics, partitions: PartitionManager, index: ArchiveIndex, retention: Record<Tier, number>, now = Date.now()): Promise<RetentionReport> {
   const report: RetentionReport = { dropped: [], archived: 0, deletedFromDefault: 0 };
+  for (const entry of await archiveRawHours(pool, engine, index, retention.raw, now)) report.archived += entry.rows;
   const archived = await index.entries();
   const already = (tier: Tier, from: number, to: number) => archived.some((e) => e.tier === tier && e.from <= from && e.to >= to);
-  for (const tier of TIERS) {
+  for (const tier of ROLLUP_TIERS) {
     const cutoff = now - retention[tier];
     const { table, column } = TIER_TABLE[tier];
     for (const p of await partitions.list(tier)) {
@@ -43,7 +46,5 @@ export async function applyRetention(pool: pg.Pool, partitions: PartitionManager
       report.deletedFromDefault += rowCount ?? 0;
     }
   }
-  // Idempotency records need only outlive the longest a message can be redelivered; raw retention bounds that.
-  await pool.query('DELETE FROM ingested_messages WHERE at < $1', [new Date(now - retention.raw)]);
   return report;
 }

@@ -1,0 +1,224 @@
+import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
+import { Service } from 'kubernetes-models/v1';
+import type { IContainer, IEnvVar, IPodSecurityContext, IProbe, ISecurityContext } from 'kubernetes-models/v1';
+import type { ServiceName } from '@terminusa/runtime';
+import type { ClusterEngine, ResourceSettings, SingleNodeEngine, TimeSeriesEngine } from './overlays.ts';
+
+/**
+ * The time-series engine that holds the raw samples: VictoriaMetrics, the single-node server (Debian's
+ * `victoria-metrics` 1.79 in development, the upstream image in the deployments) or its cluster edition.
+ */
+export const VM_VERSION = 'v1.79.5';
+export const VM_IMAGE = `victoriametrics/victoria-metrics:${VM_VERSION}`;
+export const VMSTORAGE_IMAGE = `victoriametrics/vmstorage:${VM_VERSION}-cluster`;
+export const VMINSERT_IMAGE = `victoriametrics/vminsert:${VM_VERSION}-cluster`;
+export const VMSELECT_IMAGE = `victoriametrics/vmselect:${VM_VERSION}-cluster`;
+
+/** HTTP port of the single-node server; the cluster components' ports are their defaults. */
+export const VM_PORT = 8428;
+export const VMINSERT_PORT = 8480;
+export const VMSELECT_PORT = 8481;
+export const VMSTORAGE_HTTP_PORT = 8482;
+/** vmstorage's ports for vminsert (writes) and vmselect (reads). */
+export const VMSTORAGE_INSERT_PORT = 8400;
+export const VMSTORAGE_SELECT_PORT = 8401;
+
+/** Where the engine keeps its data; the backup copies snapshots from `<this>/snapshots/`. */
+export const VM_STORAGE_PATH = '/storage';
+/** Raw samples are kept for a day; the rollup tiers keep the history. */
+const RETENTION = '-retentionPeriod=1d';
+/** Timestamps are in milliseconds: samples of a series at the same millisecond are one sample (a redelivered batch, a replica). */
+const DEDUP = '-dedup.minScrapeInterval=1ms';
+
+/** The single-node server's flags, the same in docker-compose.yml and the StatefulSet. */
+export const VM_SINGLE_NODE_ARGS: readonly string[] = [`-storageDataPath=${VM_STORAGE_PATH}`, RETENTION, DEDUP, `-httpListenAddr=:${VM_PORT}`];
+
+/** The services that read the samples (`VM_URL`); of them, `storage` alone writes (import API, snapshots). */
+export const VM_READERS: readonly ServiceName[] = ['storage', 'api-gateway', 'backup'];
+export const VM_WRITER: ServiceName = 'storage';
+
+/** The base URL a service reads from: the single node itself, or vmselect of tenant 0. */
+export function vmReadUrl(engine: TimeSeriesEngine): string {
+  return engine.edition === 'single-node' ? `http://victoria-metrics:${VM_PORT}` : `http://vmselect:${VMSELECT_PORT}/select/0/prometheus`;
+}
+
+/** The base URL the storage writes to: vminsert of tenant 0 in the cluster edition. */
+export function vmWriteUrl(engine: TimeSeriesEngine): string {
+  return engine.edition === 'single-node' ? vmReadUrl(engine) : `http://vminsert:${VMINSERT_PORT}/insert/0/prometheus`;
+}
+
+/**
+ * The engine's variables of one service's container: `VM_URL` (storage.engine.url) for the readers. The single
+ * node answers reads and writes at one URL, so VM_URL serves both; only the cluster edition splits them, and gives
+ * the storage `VM_WRITE_URL` (storage.engine.writeUrl, vminsert) and replication as its durability (vminsert
+ * answers once replicationFactor nodes hold the rows; there is no /snapshot/create on vminsert).
+ */
+export function vmEnv(engine: TimeSeriesEngine, service: ServiceName): IEnvVar[] {
+  if (!VM_READERS.includes(service)) return [];
+  const env: IEnvVar[] = [{ name: 'VM_URL', value: vmReadUrl(engine) }];
+  if (engine.edition === 'cluster' && service === VM_WRITER) {
+    env.push({ name: 'VM_WRITE_URL', value: vmWriteUrl(engine) }, { name: 'TMON_STORAGE__ENGINE__DURABILITY', value: 'replication' });
+  }
+  return env;
+}
+
+/** The overlay's metadata and pod labels, as the suite's other objects have them (manifests.ts). */
+export interface EngineContext {
+  readonly meta: (name: string) => { name: string; namespace: string; labels: Record<string, string> };
+  readonly labels: (component: string) => Record<string, string>;
+}
+
+const selector = (component: string) => ({ 'app.kubernetes.io/name': component });
+
+/** The upstream images run as root by default; nothing in them needs it. */
+const POD_SECURITY: IPodSecurityContext = { runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, fsGroup: 1000, seccompProfile: { type: 'RuntimeDefault' } };
+const RESTRICTED: ISecurityContext = { runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } };
+
+function healthProbes(port: string): Pick<IContainer, 'livenessProbe' | 'readinessProbe'> {
+  const probe = (failureThreshold: number): IProbe => ({ httpGet: { path: '/health', port }, periodSeconds: 10, timeoutSeconds: 5, failureThreshold });
+  return { livenessProbe: probe(6), readinessProbe: probe(3) };
+}
+
+const spread = (component: string) => ({
+  podAntiAffinity: {
+    preferredDuringSchedulingIgnoredDuringExecution: [
+      { weight: 100, podAffinityTerm: { topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: selector(component) } } },
+    ],
+  },
+});
+
+const resources = (r: ResourceSettings) => ({ requests: { ...r.requests }, limits: { ...r.limits } });
+
+function servicePorts(ports: readonly { name: string; containerPort: number }[]) {
+  return ports.map((p) => ({ name: p.name, port: p.containerPort, targetPort: p.name, protocol: 'TCP' as const }));
+}
+
+/** A StatefulSet with one PersistentVolumeClaim per pod at VM_STORAGE_PATH, and a /tmp of its own. */
+function statefulSet(c: EngineContext, name: string, replicas: number, storage: string, container: IContainer): StatefulSet {
+  return new StatefulSet({
+    metadata: c.meta(name),
+    spec: {
+      // The headless Service of the same name gives each pod its DNS name (vmstorage-0.vmstorage).
+      serviceName: name,
+      replicas,
+      podManagementPolicy: 'Parallel',
+      selector: { matchLabels: selector(name) },
+      template: {
+        metadata: { labels: c.labels(name) },
+        spec: {
+          // The engine flushes its in-memory parts on SIGTERM.
+          terminationGracePeriodSeconds: 60,
+          automountServiceAccountToken: false,
+          securityContext: POD_SECURITY,
+          affinity: spread(name),
+          containers: [{ ...container, volumeMounts: [{ name: 'storage', mountPath: VM_STORAGE_PATH }, { name: 'tmp', mountPath: '/tmp' }] }],
+          volumes: [{ name: 'tmp', emptyDir: {} }],
+        },
+      },
+      volumeClaimTemplates: [{ metadata: { name: 'storage' }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage } } } }],
+    },
+  });
+}
+
+function headlessService(c: EngineContext, name: string, ports: readonly { name: string; containerPort: number }[]): Service {
+  return new Service({ metadata: c.meta(name), spec: { clusterIP: 'None', selector: selector(name), ports: servicePorts(ports) } });
+}
+
+/** VictoriaMetrics single node: a StatefulSet of one pod and its headless Service `victoria-metrics`. */
+export function singleNodeManifests(c: EngineContext, engine: SingleNodeEngine): [Service, StatefulSet] {
+  const name = 'victoria-metrics';
+  const ports = [{ name: 'http', containerPort: VM_PORT, protocol: 'TCP' as const }];
+  const container: IContainer = {
+    name,
+    image: VM_IMAGE,
+    imagePullPolicy: 'IfNotPresent',
+    args: [...VM_SINGLE_NODE_ARGS],
+    ports,
+    ...healthProbes('http'),
+    resources: resources(engine.resources),
+    securityContext: RESTRICTED,
+  };
+  return [headlessService(c, name, ports), statefulSet(c, name, 1, engine.storage, container)];
+}
+
+/** The addresses vminsert or vmselect reach every vmstorage node at, through the headless Service. */
+function storageNodes(engine: ClusterEngine, port: number): string {
+  return Array.from({ length: engine.storageNodes }, (_, i) => `vmstorage-${i}.vmstorage:${port}`).join(',');
+}
+
+function frontend(c: EngineContext, engine: ClusterEngine, name: 'vminsert' | 'vmselect', image: string, port: number, args: string[]): [Deployment, Service] {
+  const ports = [{ name: 'http', containerPort: port, protocol: 'TCP' as const }];
+  const deployment = new Deployment({
+    metadata: c.meta(name),
+    spec: {
+      replicas: engine.frontendReplicas,
+      selector: { matchLabels: selector(name) },
+      strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
+      template: {
+        metadata: { labels: c.labels(name) },
+        spec: {
+          automountServiceAccountToken: false,
+          securityContext: POD_SECURITY,
+          affinity: spread(name),
+          containers: [
+            {
+              name,
+              image,
+              imagePullPolicy: 'IfNotPresent',
+              args: [...args, `-httpListenAddr=:${port}`],
+              ports,
+              ...healthProbes('http'),
+              resources: resources(engine.frontendResources),
+              securityContext: RESTRICTED,
+              // vmselect keeps temporary search results under /tmp.
+              volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
+            },
+          ],
+          volumes: [{ name: 'tmp', emptyDir: {} }],
+        },
+      },
+    },
+  });
+  const service = new Service({ metadata: c.meta(name), spec: { type: 'ClusterIP', selector: selector(name), ports: servicePorts(ports) } });
+  return [deployment, service];
+}
+
+/**
+ * The cluster edition: `vmstorage` (StatefulSet, one PVC per node, headless Service), `vminsert` (writes,
+ * replicated to replicationFactor nodes) and `vmselect` (reads; the 1 ms deduplication merges the replicas'
+ * copies of a sample), each Deployment with a ClusterIP Service.
+ */
+export function clusterManifests(c: EngineContext, engine: ClusterEngine): (Service | StatefulSet | Deployment)[] {
+  const storagePorts = [
+    { name: 'http', containerPort: VMSTORAGE_HTTP_PORT, protocol: 'TCP' as const },
+    { name: 'vminsert', containerPort: VMSTORAGE_INSERT_PORT, protocol: 'TCP' as const },
+    { name: 'vmselect', containerPort: VMSTORAGE_SELECT_PORT, protocol: 'TCP' as const },
+  ];
+  const vmstorage = statefulSet(c, 'vmstorage', engine.storageNodes, engine.storage, {
+    name: 'vmstorage',
+    image: VMSTORAGE_IMAGE,
+    imagePullPolicy: 'IfNotPresent',
+    args: [
+      `-storageDataPath=${VM_STORAGE_PATH}`,
+      RETENTION,
+      DEDUP,
+      `-httpListenAddr=:${VMSTORAGE_HTTP_PORT}`,
+      `-vminsertAddr=:${VMSTORAGE_INSERT_PORT}`,
+      `-vmselectAddr=:${VMSTORAGE_SELECT_PORT}`,
+    ],
+    ports: storagePorts,
+    ...healthProbes('http'),
+    resources: resources(engine.storageResources),
+    securityContext: RESTRICTED,
+  });
+  return [
+    headlessService(c, 'vmstorage', storagePorts),
+    vmstorage,
+    // vminsert talks to vmstorage's vminsert port (8400), vmselect to its vmselect port (8401).
+    ...frontend(c, engine, 'vminsert', VMINSERT_IMAGE, VMINSERT_PORT, [
+      `-storageNode=${storageNodes(engine, VMSTORAGE_INSERT_PORT)}`,
+      `-replicationFactor=${engine.replicationFactor}`,
+    ]),
+    ...frontend(c, engine, 'vmselect', VMSELECT_IMAGE, VMSELECT_PORT, [`-storageNode=${storageNodes(engine, VMSTORAGE_SELECT_PORT)}`, DEDUP]),
+  ];
+}

@@ -1,0 +1,168 @@
+import type { Config } from '@terminusa/config';
+
+/** The label that keeps one namespace's series apart on a shared engine (tests; empty in production). */
+export const NAMESPACE_LABEL = 'tmon_ns';
+
+/** One series as the engine exports it: its labels (`__name__` included) and its samples in time order. */
+export interface EngineSeries {
+  labels: Record<string, string>;
+  timestamps: number[];
+  values: number[];
+}
+
+/** A series selector for `name` and exact tag values: `{__name__="cpu",host="a"}` (no name: every series). */
+export function selector(name: string | undefined, tags: Readonly<Record<string, string>> = {}): string {
+  const quote = (v: string) => JSON.stringify(v);
+  const matchers = [name === undefined ? '__name__!=""' : `__name__=${quote(name)}`, ...Object.entries(tags).map(([k, v]) => `${k}=${quote(v)}`)];
+  return `{${matchers.join(',')}}`;
+}
+
+/** Epoch ms as the engine's time parameters take it: seconds with a fraction. */
+const seconds = (ms: number) => (ms / 1000).toFixed(3);
+
+/** Failure of an engine request, with the status and the engine's own words. */
+export class EngineError extends Error {
+  constructor(
+    message: string,
+    readonly status?: number,
+  ) {
+    super(message);
+    this.name = 'EngineError';
+  }
+}
+
+/**
+ * VictoriaMetrics over its HTTP API: the raw samples' store. Writes go through the JSON-lines import, reads
+ * through export (raw samples) and the query API; every request carries the namespace as `extra_label`, which
+ * the engine adds to every written series and requires of every read.
+ */
+export class VictoriaMetrics {
+  readonly readUrl: string;
+  readonly writeUrl: string;
+  private readonly extra: Record<string, string>;
+  private readonly timeoutMs: number;
+  private readonly snapshots: boolean;
+  private syncing?: Promise<void>;
+  private queued?: Promise<void>;
+
+  constructor(engine: Readonly<Config['storage']['engine']>) {
+    this.readUrl = engine.url.replace(/\/+$/, '');
+    this.writeUrl = (engine.writeUrl ?? engine.url).replace(/\/+$/, '');
+    this.extra = engine.namespace ? { extra_label: `${NAMESPACE_LABEL}=${engine.namespace}` } : {};
+    this.timeoutMs = engine.timeoutMs;
+    this.snapshots = engine.durability === 'snapshot';
+  }
+
+  private async request(base: string, path: string, params: Record<string, string>, init: RequestInit = {}): Promise<Response> {
+    const url = `${base}${path}?${new URLSearchParams({ ...this.extra, ...params })}`;
+    let res: Response;
+    try {
+      res = await fetch(url, { ...init, signal: AbortSignal.timeout(this.timeoutMs) });
+    } catch (err) {
+      throw new EngineError(`engine ${path}: ${(err as Error).message}`);
+    }
+    if (!res.ok) throw new EngineError(`engine ${path}: ${res.status} ${(await res.text()).slice(0, 300)}`, res.status);
+    return res;
+  }
+
+  /** Writes JSON lines (`{"metric":{…},"values":[…],"timestamps":[…]}`); resolves once the engine has parsed them. */
+  async import(lines: string): Promise<void> {
+    if (lines.length === 0) return;
+    await (await this.request(this.writeUrl, '/api/v1/import', {}, { method: 'POST', body: lines })).arrayBuffer();
+  }
+
+  /** Writes the engine's native export format (the archive's files) back. */
+  async importNative(body: Uint8Array): Promise<void> {
+    await (await this.request(this.writeUrl, '/api/v1/import/native', {}, { method: 'POST', body })).arrayBuffer();
+  }
+
+  /**
+   * Resolves once everything imported before the call is on the engine's disk. The single node keeps the last
+   * second of rows in memory, and a snapshot is the one request that flushes them to files (fsynced), so each sync
+   * takes one snapshot and deletes it. Callers that arrive while a sync runs share the next one, as a group commit:
+   * their rows may have landed after the running one began.
+   */
+  sync(): Promise<void> {
+    if (!this.snapshots) return Promise.resolve();
+    if (!this.syncing) {
+      this.syncing = this.snapshotOnce().finally(() => (this.syncing = undefined));
+      return this.syncing;
+    }
+    this.queued ??= this.syncing
+      .catch(() => undefined)
+      .then(() => {
+        this.queued = undefined;
+        return this.sync();
+      });
+    return this.queued;
+  }
+
+  private async snapshotOnce(): Promise<void> {
+    const name = await this.createSnapshot();
+    await this.deleteSnapshot(name);
+  }
+
+  /** Creates a snapshot (hard links of every part, in-memory rows flushed first) and returns its name. */
+  async createSnapshot(): Promise<string> {
+    const body = (await (await this.request(this.writeUrl, '/snapshot/create', {})).json()) as { status?: string; snapshot?: string; msg?: string };
+    if (body.status !== 'ok' || !body.snapshot) throw new EngineError(`engine /snapshot/create: ${body.msg ?? JSON.stringify(body)}`);
+    return body.snapshot;
+  }
+
+  async deleteSnapshot(name: string): Promise<void> {
+    await (await this.request(this.writeUrl, '/snapshot/delete', { snapshot: name })).arrayBuffer();
+  }
+
+  /** Raw samples of the series matching `match` with `start <= ts <= end` (epoch ms), one series at a time as the engine streams them. */
+  async *export(match: string, start: number, end: number): AsyncGenerator<EngineSeries> {
+    const res = await this.request(this.readUrl, '/api/v1/export', {}, { method: 'POST', body: new URLSearchParams({ 'match[]': match, start: seconds(start), end: seconds(end) }) });
+    const decoder = new TextDecoder();
+    let rest = '';
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      rest += decoder.decode(chunk, { stream: true });
+      let nl: number;
+      while ((nl = rest.indexOf('\n')) >= 0) {
+        const line = rest.slice(0, nl);
+        rest = rest.slice(nl + 1);
+        if (line) yield parseSeries(line);
+      }
+    }
+    rest += decoder.decode();
+    if (rest.trim()) yield parseSeries(rest);
+  }
+
+  /** Every series matching `match` between `start` and `end`, collected. */
+  async exportAll(match: string, start: number, end: number): Promise<EngineSeries[]> {
+    const all: EngineSeries[] = [];
+    for await (const s of this.export(match, start, end)) all.push(s);
+    return all;
+  }
+
+  /** The samples of `match` between `start` and `end` in the engine's native format (for the archive). */
+  async exportNative(match: string, start: number, end: number): Promise<Uint8Array> {
+    const res = await this.request(this.readUrl, '/api/v1/export/native', {}, { method: 'POST', body: new URLSearchParams({ 'match[]': match, start: seconds(start), end: seconds(end) }) });
+    return new Uint8Array(await res.arrayBuffer());
+  }
+
+  /** An instant query (PromQL/MetricsQL) at `time` (epoch ms): each series' labels and value. */
+  async query(expr: string, time: number): Promise<{ metric: Record<string, string>; value: number }[]> {
+    const res = await this.request(this.readUrl, '/api/v1/query', {}, { method: 'POST', body: new URLSearchParams({ query: expr, time: seconds(time), nocache: '1' }) });
+    const body = (await res.json()) as { data: { result: { metric: Record<string, string>; value: [number, string] }[] } };
+    return body.data.result.map((r) => ({ metric: r.metric, value: Number(r.value[1]) }));
+  }
+
+  /** Deletes every series matching `match` (tools and tests; the engine frees the space at its next merge). */
+  async deleteSeries(match: string): Promise<void> {
+    await (await this.request(this.writeUrl, '/api/v1/admin/tsdb/delete_series', {}, { method: 'POST', body: new URLSearchParams({ 'match[]': match }) })).arrayBuffer();
+  }
+
+  /** Throws unless the engine answers its health check. */
+  async health(): Promise<void> {
+    await (await this.request(this.readUrl, '/health', {})).arrayBuffer();
+  }
+}
+
+function parseSeries(line: string): EngineSeries {
+  const parsed = JSON.parse(line) as { metric: Record<string, string>; values: number[]; timestamps: number[] };
+  return { labels: parsed.metric, timestamps: parsed.timestamps, values: parsed.values };
+}

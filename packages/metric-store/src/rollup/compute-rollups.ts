@@ -1,0 +1,182 @@
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type pg from 'pg';
+import copyStreams from 'pg-copy-streams';
+import { withTransaction } from '@terminusa/database';
+import { selector, type VictoriaMetrics } from '../engine/victoria-metrics.ts';
+import { tagsOfLabels } from '../engine/import-lines.ts';
+import type { PartitionManager } from '../partitions.ts';
+import type { SeriesIds } from '../series-ids.ts';
+import { TIER_BUCKET_MS, type RollupTier } from '../tiers.ts';
+import { BucketRows } from './bucket-rows.ts';
+import { ALL_METRICS, claimDirty, clearClaimed, markDirty, type DirtyMinute } from './dirty-minutes.ts';
+import { readWatermarks, setWatermark } from './watermarks.ts';
+
+const MINUTE_MS = TIER_BUCKET_MS['1m'];
+const FIVE_MINUTES_MS = TIER_BUCKET_MS['5m'];
+/** Marks worked per claim, so one run's transactions stay bounded. */
+const CLAIM_LIMIT = 2_000;
+/** Each coarser tier computed from the one before it. */
+const CASCADE: [fine: RollupTier, coarse: RollupTier][] = [
+  ['1m', '5m'],
+  ['5m', '1h'],
+  ['1h', '1d'],
+];
+
+const alignDown = (t: number, step: number) => Math.floor(t / step) * step;
+
+/** What a rollup run needs. */
+export interface RollupContext {
+  pool: pg.Pool;
+  engine: VictoriaMetrics;
+  partitions: PartitionManager;
+  series: SeriesIds;
+  /** How long a minute must have been over before it is computed (ms). */
+  settleMs: number;
+  /** How far back the engine holds raw samples (ms): the 1m watermark never starts further back. */
+  rawRetentionMs: number;
+  now?: number;
+}
+
+/** What one run did. */
+export interface RollupReport {
+  /** (metric, minute) marks worked (one for all metrics when a minute is reached). */
+  minutes: number;
+  /** Rows written to the 1m tier from the engine's samples. */
+  rows: number;
+}
+
+/**
+ * Computes the rollup tiers from the engine's raw samples. Each value is computed whole from the samples the
+ * engine holds, never added to, so a run repeated, a minute computed twice or a sample written twice (the engine
+ * keeps one per series and timestamp) changes nothing: that is what makes the tiers exact without a PostgreSQL
+ * row per sample. One run at a time (the storage's BullMQ scheduler):
+ * 1. the 1m watermark moves to the last minute over for `settleMs`, marking each minute it passes for every metric;
+ * 2. each marked (metric, minute) is read from the engine and its 1m rows replaced; a minute whose 5m bucket was
+ *    already computed (a late sample) has that bucket read whole from the engine and replaced too, then its 1h and
+ *    1d buckets recomputed from the 5m and 1h rows of its series;
+ * 3. the 5m, 1h and 1d watermarks follow the finer tier, each computing its buckets from the finer tier's rows.
+ */
+export async function computeRollups(ctx: RollupContext): Promise<RollupReport> {
+  const now = ctx.now ?? Date.now();
+  await advanceMinutes(ctx, now);
+  const report: RollupReport = { minutes: 0, rows: 0 };
+  for (;;) {
+    const { claim, minutes } = await claimDirty(ctx.pool, CLAIM_LIMIT);
+    if (minutes.length === 0) break;
+    report.minutes += minutes.length;
+    for (const [name, ofName] of groupBy(minutes, (m) => m.name)) {
+      for (const [window, inWindow] of groupBy(ofName, (m) => alignDown(m.minute, FIVE_MINUTES_MS))) report.rows += await recompute(ctx, claim, name, window, inWindow.map((m) => m.minute));
+    }
+    if (minutes.length < CLAIM_LIMIT) break;
+  }
+  for (const [fine, coarse] of CASCADE) await cascade(ctx, fine, coarse);
+  return report;
+}
+
+/** Step 1: moves the 1m watermark and marks the minutes it passes, in one transaction. */
+async function advanceMinutes(ctx: RollupContext, now: number): Promise<void> {
+  const target = alignDown(now - ctx.settleMs, MINUTE_MS);
+  await withTransaction(ctx.pool, async (client) => {
+    const marks = await readWatermarks(client, true);
+    if (target <= marks['1m']) return;
+    const passed: DirtyMinute[] = [];
+    for (let m = Math.max(marks['1m'], alignDown(now - ctx.rawRetentionMs, MINUTE_MS)); m < target; m += MINUTE_MS) passed.push({ name: ALL_METRICS, minute: m });
+    if (passed.length) await markDirty(client, passed);
+    await setWatermark(client, '1m', target);
+  });
+}
+
+/** Step 2 for one metric (or all) and one 5-minute window: its marked minutes, or the whole window when its 5m bucket was computed before. */
+async function recompute(ctx: RollupContext, claim: string, name: string, window: number, minutes: number[]): Promise<number> {
+  const marks = await readWatermarks(ctx.pool);
+  const wholeWindow = window + FIVE_MINUTES_MS <= marks['5m'];
+  const from = wholeWindow ? window : Math.min(...minutes);
+  const to = wholeWindow ? window + FIVE_MINUTES_MS : Math.max(...minutes) + MINUTE_MS;
+  const rows1m = new BucketRows(MINUTE_MS);
+  const rows5m = new BucketRows(FIVE_MINUTES_MS);
+  const match = selector(name === ALL_METRICS ? undefined : name);
+  // A minute of every metric is read on its own, so one read of a large fleet stays a minute's worth.
+  const step = name === ALL_METRICS ? MINUTE_MS : to - from;
+  for (let start = from; start < to; start += step) {
+    const end = Math.min(to, start + step);
+    const pending: { labels: Record<string, string>; timestamps: number[]; values: number[] }[] = [];
+    const flush = async () => {
+      const ids = await ctx.series.resolve(pending.map((s) => ({ name: s.labels.__name__!, tags: tagsOfLabels(s.labels) })));
+      pending.forEach((s, i) => {
+        rows1m.add(ids[i]!, s.timestamps, s.values, start, end);
+        if (wholeWindow) rows5m.add(ids[i]!, s.timestamps, s.values, from, to);
+      });
+      pending.length = 0;
+    };
+    for await (const series of ctx.engine.export(match, start, end - 1)) {
+      pending.push(series);
+      if (pending.length >= 5_000) await flush();
+    }
+    await flush();
+  }
+  if (rows1m.length) await ctx.partitions.ensure('1m', from, to - 1);
+  if (rows5m.length) await ctx.partitions.ensure('5m', window, window);
+  const affected = [...new Set(rows5m.seriesIds)];
+  await withTransaction(ctx.pool, async (client) => {
+    await replaceRows(client, '1m', rows1m);
+    await replaceRows(client, '5m', rows5m);
+    if (affected.length) {
+      for (const [fine, coarse] of CASCADE.slice(1)) {
+        const bucket = alignDown(window, TIER_BUCKET_MS[coarse]);
+        if (bucket + TIER_BUCKET_MS[coarse] > marks[coarse]) break;
+        await ctx.partitions.ensure(coarse, bucket, bucket);
+        await client.query(rollUpSql(fine, coarse, true), [new Date(bucket), new Date(bucket + TIER_BUCKET_MS[coarse]), affected]);
+      }
+    }
+    await clearClaimed(client, claim, [name], from, to);
+  });
+  return rows1m.length;
+}
+
+/** Step 3: computes `coarse` buckets from `fine` rows up to where `fine` is complete. */
+async function cascade(ctx: RollupContext, fine: RollupTier, coarse: RollupTier): Promise<void> {
+  const marks = await readWatermarks(ctx.pool);
+  const target = alignDown(marks[fine], TIER_BUCKET_MS[coarse]);
+  if (target <= marks[coarse]) return;
+  await ctx.partitions.ensure(coarse, marks[coarse], target - 1);
+  await withTransaction(ctx.pool, async (client) => {
+    const locked = await readWatermarks(client, true);
+    if (target <= locked[coarse]) return;
+    await client.query(rollUpSql(fine, coarse, false), [new Date(locked[coarse]), new Date(target)]);
+    await setWatermark(client, coarse, target);
+  });
+}
+
+/** Replaces the `coarse` rows of `[$1, $2)` (of the series `$3`, when `someSeries`) with the sums of the `fine` rows under them. */
+function rollUpSql(fine: RollupTier, coarse: RollupTier, someSeries: boolean): string {
+  return `INSERT INTO rollup_${coarse} AS r (series_id, bucket, count, sum, min, max, last, last_ts)
+    SELECT series_id, date_bin('${TIER_BUCKET_MS[coarse] / 1000} seconds', bucket, 'epoch'), sum(count), sum(sum), min(min), max(max),
+           (array_agg(last ORDER BY last_ts DESC))[1], max(last_ts)
+      FROM rollup_${fine} WHERE bucket >= $1 AND bucket < $2 ${someSeries ? 'AND series_id = ANY($3::bigint[])' : ''}
+     GROUP BY 1, 2
+    ON CONFLICT (series_id, bucket) DO UPDATE SET
+      count = EXCLUDED.count, sum = EXCLUDED.sum, min = EXCLUDED.min, max = EXCLUDED.max, last = EXCLUDED.last, last_ts = EXCLUDED.last_ts`;
+}
+
+/** Replaces rows of `tier` with `rows` (a COPY into a scratch table, then one upsert). */
+async function replaceRows(client: pg.PoolClient, tier: RollupTier, rows: BucketRows): Promise<void> {
+  if (rows.length === 0) return;
+  await client.query('CREATE TEMP TABLE IF NOT EXISTS rollup_stage (LIKE rollup_1m) ON COMMIT DELETE ROWS');
+  await pipeline(Readable.from([rows.copyData()]), client.query(copyStreams.from('COPY rollup_stage (series_id, bucket, count, sum, min, max, last, last_ts) FROM STDIN (FORMAT binary)')));
+  await client.query(`INSERT INTO rollup_${tier} AS r SELECT * FROM rollup_stage
+    ON CONFLICT (series_id, bucket) DO UPDATE SET
+      count = EXCLUDED.count, sum = EXCLUDED.sum, min = EXCLUDED.min, max = EXCLUDED.max, last = EXCLUDED.last, last_ts = EXCLUDED.last_ts`);
+  await client.query('TRUNCATE rollup_stage');
+}
+
+function groupBy<T, K>(items: readonly T[], key: (item: T) => K): Map<K, T[]> {
+  const groups = new Map<K, T[]>();
+  for (const item of items) {
+    const k = key(item);
+    const group = groups.get(k);
+    if (group) group.push(item);
+    else groups.set(k, [item]);
+  }
+  return groups;
+}

@@ -1,0 +1,59 @@
+import { randomUUID } from 'node:crypto';
+import type pg from 'pg';
+import type { Sample } from '@terminusa/bus';
+
+const MINUTE_MS = 60_000;
+
+/** Marks every minute: the rollup run reads all metrics of it (a minute it has just reached). */
+export const ALL_METRICS = '';
+
+/** A (metric, minute) whose rollups must be computed (again) from the engine. */
+export interface DirtyMinute {
+  name: string;
+  minute: number;
+}
+
+/**
+ * Marks the (metric, minute) pairs of `samples` that lie before the 1m watermark, i.e. whose rollups were already
+ * computed without them. Called after the engine holds the samples: the rollup run moves the watermark before it
+ * reads the engine, so a sample is either read by that run or marked here. A mark being worked on is un-claimed,
+ * so it is computed once more after the run that missed this sample.
+ */
+export async function markLate(db: pg.Pool, samples: readonly Sample[]): Promise<number> {
+  const { rows } = await db.query<{ until: Date }>({ name: 'rollup-watermark-1m', text: "SELECT until FROM rollup_watermarks WHERE tier = '1m'" });
+  const until = rows[0]!.until.getTime();
+  const late = new Map<string, DirtyMinute>();
+  for (const s of samples) {
+    if (s.ts >= until) continue;
+    const minute = Math.floor(s.ts / MINUTE_MS) * MINUTE_MS;
+    late.set(`${s.name}\n${minute}`, { name: s.name, minute });
+  }
+  if (late.size > 0) await markDirty(db, [...late.values()]);
+  return late.size;
+}
+
+/** Marks minutes to be computed again; a mark being worked on is un-claimed, so its run does not clear it. */
+export async function markDirty(db: pg.Pool | pg.PoolClient, minutes: readonly DirtyMinute[]): Promise<void> {
+  const sorted = [...minutes].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.minute - b.minute));
+  await db.query(
+    `INSERT INTO rollup_dirty (name, minute) SELECT * FROM unnest($1::text[], $2::timestamptz[])
+     ON CONFLICT (name, minute) DO UPDATE SET claim = NULL`,
+    [sorted.map((m) => m.name), sorted.map((m) => new Date(m.minute))],
+  );
+}
+
+/** Claims every mark (up to `limit`, oldest first) under a fresh token, which {@link clearClaimed} clears once the work is stored. */
+export async function claimDirty(db: pg.Pool, limit: number): Promise<{ claim: string; minutes: DirtyMinute[] }> {
+  const claim = randomUUID();
+  const { rows } = await db.query<{ name: string; minute: Date }>(
+    `UPDATE rollup_dirty SET claim = $1 WHERE (name, minute) IN (SELECT name, minute FROM rollup_dirty ORDER BY minute, name LIMIT $2 FOR UPDATE SKIP LOCKED)
+     RETURNING name, minute`,
+    [claim, limit],
+  );
+  return { claim, minutes: rows.map((r) => ({ name: r.name, minute: r.minute.getTime() })) };
+}
+
+/** Clears the claimed marks of `names` in `[from, to)` that nobody marked again since. */
+export async function clearClaimed(db: pg.PoolClient, claim: string, names: readonly string[], from: number, to: number): Promise<void> {
+  await db.query('DELETE FROM rollup_dirty WHERE claim = $1 AND name = ANY($2::text[]) AND minute >= $3 AND minute < $4', [claim, names, new Date(from), new Date(to)]);
+}

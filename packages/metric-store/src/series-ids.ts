@@ -1,0 +1,63 @@
+import type pg from 'pg';
+import { seriesKey, tagsIdentity } from './series-key.ts';
+
+/** Series ids kept in memory; past this many the cache starts over rather than grow without bound. */
+const CACHE_LIMIT = 1_000_000;
+
+/** A series to resolve: its name and tags. */
+export interface SeriesRef {
+  name: string;
+  tags: Readonly<Record<string, string>>;
+}
+
+/**
+ * The `series` table's ids (what the rollup tiers and history reads key series by), created on first sight and
+ * cached by name, then tags identity: the samples of a decoded batch share one frozen tags object per series, so
+ * the identity is built once per series and the key only for series not seen before.
+ */
+export class SeriesIds {
+  private ids = new Map<string, Map<string, number>>();
+  private cached = 0;
+
+  constructor(private readonly db: pg.Pool) {}
+
+  /** The id of each series, creating unknown ones; keys are sorted so concurrent replicas lock rows in one order. */
+  async resolve(series: readonly SeriesRef[], client: pg.Pool | pg.PoolClient = this.db): Promise<number[]> {
+    const out = new Array<number>(series.length);
+    const missing = new Map<string, SeriesRef>();
+    const unresolved: [index: number, key: string][] = [];
+    for (let i = 0; i < series.length; i++) {
+      const s = series[i]!;
+      const id = this.ids.get(s.name)?.get(tagsIdentity(s.tags));
+      if (id !== undefined) {
+        out[i] = id;
+        continue;
+      }
+      const key = seriesKey(s.name, s.tags);
+      unresolved.push([i, key]);
+      if (!missing.has(key)) missing.set(key, s);
+    }
+    if (missing.size === 0) return out;
+    const keys = [...missing.keys()].sort();
+    const { rows } = await client.query<{ id: string; key: string }>(
+      `INSERT INTO series (key, name, tags)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[])
+       ON CONFLICT (key) DO UPDATE SET key = EXCLUDED.key
+       RETURNING id, key`,
+      [keys, keys.map((k) => missing.get(k)!.name), keys.map((k) => tagsIdentity(missing.get(k)!.tags))],
+    );
+    if (this.cached + rows.length > CACHE_LIMIT) {
+      this.ids = new Map();
+      this.cached = 0;
+    }
+    const idOfKey = new Map(rows.map((row) => [row.key, Number(row.id)]));
+    for (const [key, s] of missing) {
+      let byTags = this.ids.get(s.name);
+      if (!byTags) this.ids.set(s.name, (byTags = new Map()));
+      byTags.set(tagsIdentity(s.tags), idOfKey.get(key)!);
+      this.cached++;
+    }
+    for (const [i, key] of unresolved) out[i] = idOfKey.get(key)!;
+    return out;
+  }
+}

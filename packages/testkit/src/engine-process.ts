@@ -1,0 +1,46 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from './free-port.ts';
+import { waitFor } from './wait-for.ts';
+
+/** A VictoriaMetrics process of a test's own (to crash it), on a free port with its data in a temporary dir. */
+export interface EngineProcess {
+  readonly url: string;
+  readonly dataDir: string;
+  /** Starts it (again, on the same port and data, as a supervisor would) and waits until it answers. */
+  start(): Promise<void>;
+  /** Sends a signal and waits for the process to end. */
+  kill(signal: NodeJS.Signals): Promise<void>;
+  /** Stops it and removes its data. */
+  cleanup(): Promise<void>;
+}
+
+/** Creates (not starts) an engine process with the flags the suite ships: one sample per series and timestamp kept. */
+export async function createEngineProcess(): Promise<EngineProcess> {
+  const port = await freePort();
+  const dataDir = await mkdtemp(join(tmpdir(), 'tmon-vm-'));
+  const url = `http://127.0.0.1:${port}`;
+  let child: ChildProcess | undefined;
+  let exited: Promise<void> = Promise.resolve();
+  const engine: EngineProcess = {
+    url,
+    dataDir,
+    async start() {
+      child = spawn('victoria-metrics', [`-storageDataPath=${dataDir}`, `-httpListenAddr=127.0.0.1:${port}`, '-retentionPeriod=100y', '-dedup.minScrapeInterval=1ms', '-loggerLevel=ERROR'], { stdio: 'ignore' });
+      const proc = child;
+      exited = new Promise((resolve) => proc.once('exit', () => resolve()));
+      await waitFor(async () => ((await fetch(`${url}/health`).catch(() => undefined))?.ok ? true : undefined), 20_000, 'the engine to answer', 50);
+    },
+    async kill(signal) {
+      child?.kill(signal);
+      await exited;
+    },
+    async cleanup() {
+      await engine.kill('SIGKILL');
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+  return engine;
+}

@@ -1,0 +1,52 @@
+import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { readWatermarks, selector, type VictoriaMetrics } from '@terminusa/metric-store';
+import type pg from 'pg';
+import type { ArchiveEntry, ArchiveIndex } from './archive-index.ts';
+
+const HOUR_MS = 3_600_000;
+const stamp = (ms: number) => new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+
+/**
+ * Writes each raw hour that is over (its rollups computed) and still in the engine to the archive, in the
+ * engine's native export format, before the engine's retention removes it. Hours already archived are skipped,
+ * so a run after downtime archives whatever is still there. Returns the entries written.
+ */
+export async function archiveRawHours(pool: pg.Pool, engine: VictoriaMetrics, index: ArchiveIndex, rawRetentionMs: number, now = Date.now()): Promise<ArchiveEntry[]> {
+  const marks = await readWatermarks(pool);
+  const archived = new Set((await index.entries()).filter((e) => e.tier === 'raw').map((e) => e.from));
+  const written: ArchiveEntry[] = [];
+  const first = Math.ceil((now - rawRetentionMs) / HOUR_MS) * HOUR_MS;
+  for (let hour = first; hour + HOUR_MS <= marks['1m']; hour += HOUR_MS) {
+    if (archived.has(hour)) continue;
+    const samples = (await engine.query(`sum(count_over_time(${selector(undefined)}[1h]))`, hour + HOUR_MS - 1))[0]?.value ?? 0;
+    // An empty hour leaves no file; it is looked at again next run, in case late samples fill it.
+    if (samples === 0) continue;
+    const data = await engine.exportNative(selector(undefined), hour, hour + HOUR_MS - 1);
+    const file = join('raw', `${stamp(hour)}_${stamp(hour + HOUR_MS)}.native`);
+    const path = join(index.dir, file);
+    await mkdir(join(index.dir, 'raw'), { recursive: true });
+    // Through a temporary name: a crash leaves no file that looks complete.
+    await writeFile(`${path}.tmp`, data);
+    await rename(`${path}.tmp`, path);
+    const entry: ArchiveEntry = { tier: 'raw', file, from: hour, to: hour + HOUR_MS, rows: samples, bytes: (await stat(path)).size, archivedAt: new Date().toISOString() };
+    await index.add(entry);
+    written.push(entry);
+  }
+  return written;
+}
+
+/**
+ * Loads archived raw hours overlapping `[from, to)` into the engine; it keeps one sample per series and
+ * timestamp, so loading twice adds nothing. The engine drops samples older than its own retention: to look at
+ * old hours, point VM_URL at an engine with a longer one. Returns the samples the files hold.
+ */
+export async function loadRawArchive(engine: VictoriaMetrics, index: ArchiveIndex, from: number, to: number): Promise<number> {
+  let samples = 0;
+  for (const e of (await index.entries()).filter((entry) => entry.tier === 'raw' && entry.from < to && entry.to > from)) {
+    await engine.importNative(await readFile(join(index.dir, e.file)));
+    samples += e.rows;
+  }
+  await engine.sync();
+  return samples;
+}
