@@ -120,12 +120,12 @@ describe('the backup service', () => {
   it('leaves no listed backup when killed mid-way', async () => {
     const db = new pg.Pool({ connectionString: suite.env.DATABASE_URL, options: `-c search_path=${suite.env.DATABASE_SCHEMA}` });
     await db.query(`INSERT INTO series (key, name, tags) SELECT 'kill_test{i="' || g || '"}', 'kill_test', jsonb_build_object('i', g::text) FROM generate_series(1, 100) g`);
-    // 300,000 samples, a second apart: blocks of a series' minute, as the storage writes them.
+    // 300,000 1-minute rollup rows (3,000 minutes of 100 series): enough for a backup that takes a while.
     await db.query(
-      `INSERT INTO sample_blocks
-       SELECT s.id, min(t), max(t), array_agg(t ORDER BY t), array_agg(g::float8 ORDER BY t)
-         FROM series s CROSS JOIN generate_series(1, 3000) g CROSS JOIN LATERAL to_timestamp(g) t
-        WHERE s.name = 'kill_test' GROUP BY s.id, date_trunc('minute', t)`,
+      `INSERT INTO rollup_1m (series_id, bucket, count, sum, min, max, last, last_ts)
+       SELECT s.id, b, 60, g, g, g, g, b + interval '59 seconds'
+         FROM series s CROSS JOIN generate_series(1, 3000) g CROSS JOIN LATERAL to_timestamp(g * 60) b
+        WHERE s.name = 'kill_test'`,
     );
     await db.end();
     const cliEnv = { ...suite.env, DATA_DIR: join(suite.env.DATA_DIR!, 'cli'), TMON_BACKUP__CHUNK_BYTES: '65536' };

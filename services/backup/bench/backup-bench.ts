@@ -1,7 +1,9 @@
 /**
  * Compares our backup / restore / verify with pg_dump / pg_restore on the same machine and the same data.
  *
- *   BENCH_ROWS=200000 BENCH_ROUNDS=1 pnpm bench:backup      (default 5,000,000 sample rows, 2 rounds)
+ *   BENCH_ROWS=200000 BENCH_ROUNDS=1 pnpm bench:backup      (default 5,000,000 rollup_1m rows, 2 rounds)
+ *
+ * The big table is `rollup_1m` (raw samples live in the time-series engine, whose snapshot this does not time).
  *
  * Prints a table of the figures, then as the last line one JSON object for scripts to pick up.
  */
@@ -69,8 +71,8 @@ async function ourRestore(config: Readonly<Config>, id: string, targetSchema: st
         firstProgressAt ??= performance.now();
       }),
     );
-    const { rows } = await target.query<{ n: string }>('SELECT count(*)::text AS n FROM samples');
-    if (Number(rows[0]!.n) !== ROWS) throw new Error(`restore gave ${rows[0]!.n} sample rows, expected ${ROWS}`);
+    const { rows } = await target.query<{ n: string }>('SELECT count(*)::text AS n FROM rollup_1m');
+    if (Number(rows[0]!.n) !== ROWS) throw new Error(`restore gave ${rows[0]!.n} rollup rows, expected ${ROWS}`);
     // Until the first progress event the restore verifies the chain; after it, rows are loaded.
     return { s, value, verifyS: firstProgressAt === undefined ? 0 : (firstProgressAt - restoreStart) / 1000 };
   } finally {
@@ -85,8 +87,8 @@ async function pgRestoreOnce(url: string, schema: string, dumpFile: string, data
   try {
     const pgrUrl = dbUrl(url, database);
     const { s } = await timed(`pg_restore (round ${r})`, () => run('pg_restore', ['-d', pgrUrl, dumpFile], { maxBuffer: 16 * MB }));
-    const { rows } = await admin(pgrUrl, (c) => c.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${pg.escapeIdentifier(schema)}.samples`));
-    if (Number(rows[0]!.n) !== ROWS) throw new Error(`pg_restore gave ${rows[0]!.n} sample rows, expected ${ROWS}`);
+    const { rows } = await admin(pgrUrl, (c) => c.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${pg.escapeIdentifier(schema)}.rollup_1m`));
+    if (Number(rows[0]!.n) !== ROWS) throw new Error(`pg_restore gave ${rows[0]!.n} rollup rows, expected ${ROWS}`);
     return s;
   } finally {
     await admin(url, (c) => c.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(database)} WITH (FORCE)`)).catch((e: unknown) => console.error('drop database:', e));
@@ -101,7 +103,7 @@ async function main(): Promise<void> {
     const config: Readonly<Config> = ns.config;
     const url = ns.env.DATABASE_URL!;
     const schema = config.database.schema;
-    console.log(`backup bench: ${ROWS.toLocaleString('en')} sample rows over ${SERIES.toLocaleString('en')} series, schema ${schema}`);
+    console.log(`backup bench: ${ROWS.toLocaleString('en')} rollup_1m rows over ${SERIES.toLocaleString('en')} series, schema ${schema}`);
 
     live = createPool(config.database, 'backup-bench');
     await migrate(live, schema);
@@ -114,20 +116,19 @@ async function main(): Promise<void> {
            FROM generate_series(1, ${SERIES}) g`,
       );
       await live!.query(
-        // Stored as the storage stores them: a block per series and minute (six samples 10 s apart).
-        `INSERT INTO sample_blocks
-         SELECT id, min(ts), max(ts), array_agg(ts ORDER BY ts), array_agg(v ORDER BY ts)
-           FROM (SELECT s.id, to_timestamp(1764115200 + t * 10) AS ts, random() * 100 AS v
-                   FROM series s CROSS JOIN generate_series(1, ${ROWS / SERIES}) t) x
-          GROUP BY id, date_trunc('minute', ts)`,
+        // One row per series and minute, as the rollup job writes them (six samples 10 s apart each).
+        `INSERT INTO rollup_1m (series_id, bucket, count, sum, min, max, last, last_ts)
+         SELECT s.id, b, 6, v * 6, v - 1, v + 1, v, b + interval '50 seconds'
+           FROM series s CROSS JOIN generate_series(1, ${ROWS / SERIES}) t
+           CROSS JOIN LATERAL to_timestamp(1764115200 + t * 60) b CROSS JOIN LATERAL (SELECT random() * 100 + 0 * t AS v) r`,
       );
     });
     const vacuum = await timed('vacuum analyze', async () => {
       await live!.query('VACUUM ANALYZE series');
-      await live!.query('VACUUM ANALYZE sample_blocks');
+      await live!.query('VACUUM ANALYZE rollup_1m');
     });
     const { rows: sizeRows } = await live.query<{ bytes: string }>(
-      `SELECT (pg_total_relation_size('sample_blocks') + pg_total_relation_size('series'))::text AS bytes`,
+      `SELECT (pg_total_relation_size('rollup_1m_default') + pg_total_relation_size('series'))::text AS bytes`,
     );
     const tableBytes = Number(sizeRows[0]!.bytes);
 
@@ -139,9 +140,8 @@ async function main(): Promise<void> {
     const chunks = [...manifest.tables.flatMap((t) => t.chunks), ...manifest.files.map((f) => f.chunk)];
     const backupBytes = chunks.reduce((n, c) => n + c.bytes, 0);
     const rawBytes = chunks.reduce((n, c) => n + c.rawBytes, 0);
-    const backedUpBlocks = manifest.tables.find((t) => t.table === 'sample_blocks')?.rows ?? 0;
-    const { rows: blockRows } = await live.query<{ n: string }>('SELECT count(*)::text AS n FROM sample_blocks');
-    if (backedUpBlocks !== Number(blockRows[0]!.n)) throw new Error(`backup holds ${backedUpBlocks} sample blocks, expected ${blockRows[0]!.n}`);
+    const backedUpRollups = manifest.tables.find((t) => t.table === 'rollup_1m')?.rows ?? 0;
+    if (backedUpRollups !== ROWS) throw new Error(`backup holds ${backedUpRollups} rollup rows, expected ${ROWS}`);
 
     // 3. pg_dump of the same schema.
     const dumpFile = join(config.dataDir, 'bench.dump');

@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import type pg from 'pg';
 import type { BackupSummary } from '@terminusa/bus';
 import type { Config } from '@terminusa/config';
+import { VictoriaMetrics } from '@terminusa/metric-store';
 import { BackupVerificationError } from './errors.ts';
 import { listBackupIds, readVerifiedManifest, type Manifest } from './format/manifest.ts';
 import { Keyring } from './keys/keyring.ts';
@@ -10,6 +11,7 @@ import { restoreBackup, type RestoreProgress, type RestoreResult } from './resto
 import { verifyBackup, type VerifiedBackup } from './restore/verify-backup.ts';
 import { pruneBackups } from './retention/prune-backups.ts';
 import { takeBackup, type TableDone } from './take/take-backup.ts';
+import type { EngineSource } from './take/engine-snapshot.ts';
 
 /** Where the backup service keeps its files, from the configuration. */
 export function backupPaths(config: Readonly<Config>): { backupsDir: string; keyring: string; archiveDir: string } {
@@ -40,6 +42,7 @@ export class BackupOperations {
   async run(kind: 'full' | 'incremental', includeArchives = false, now = new Date(), onTable?: (progress: TableDone) => void): Promise<{ manifest: Manifest; pruned: string[] }> {
     const keyring = await this.keyring();
     const configFiles = [...new Set([...(this.config.configFile ? [this.config.configFile] : []), ...this.config.backup.files])];
+    const engine = this.engineSource();
     const manifest = await takeBackup({
       pool: this.pool,
       schema: this.config.database.schema,
@@ -49,11 +52,22 @@ export class BackupOperations {
       chunkBytes: this.config.backup.chunkBytes,
       configFiles,
       ...(includeArchives ? { archiveDir: this.paths.archiveDir } : {}),
+      ...(engine ? { engine } : {}),
       now,
       ...(onTable ? { onTable } : {}),
     });
     const pruned = await this.prune(now);
     return { manifest, pruned };
+  }
+
+  /** The engine whose snapshot goes into every backup, when `backup.engineDataDir` is set. */
+  private engineSource(): EngineSource | undefined {
+    const dataDir = this.config.backup.engineDataDir;
+    if (!dataDir) return undefined;
+    if (this.config.storage.engine.durability !== 'snapshot') {
+      throw new Error('backup.engineDataDir needs a single-node engine (storage.engine.durability snapshot); back a cluster up with its own tools');
+    }
+    return { engine: new VictoriaMetrics(this.config.storage.engine), dataDir: resolve(dataDir) };
   }
 
   /** Deletes backups past retention, keeping every base a kept incremental needs; damaged backups are left for a human. */
@@ -83,7 +97,7 @@ export class BackupOperations {
     const { manifests, damaged } = await this.manifests();
     const out: BackupSummary[] = damaged.map((d) => ({ id: d.id, kind: d.id.includes('-incremental-') ? 'incremental' : 'full', createdAt: '', previous: null, keyId: '', tables: 0, rows: 0, bytes: 0, files: 0, damaged: d.error }));
     for (const m of manifests) {
-      const chunks = [...m.tables.flatMap((t) => t.chunks), ...m.files.map((f) => f.chunk)];
+      const chunks = [...m.tables.flatMap((t) => t.chunks), ...m.files.map((f) => f.chunk), ...(m.engine?.files ?? []).flatMap((f) => f.chunks)];
       out.push({
         id: m.id,
         kind: m.kind,
@@ -116,8 +130,11 @@ export class BackupOperations {
     return verifyBackup(this.paths.backupsDir, id, await this.keyring());
   }
 
-  /** Verifies the chain of `id`, then restores it into `target` (the live database or another one). */
-  async restore(id: string, target: pg.Pool, onProgress?: (p: RestoreProgress) => void): Promise<RestoreResult> {
+  /**
+   * Verifies the chain of `id`, then restores it into `target` (the live database or another one), and with
+   * `engineDataDir` its engine snapshot into that directory (missing or empty; for a stopped engine to start on).
+   */
+  async restore(id: string, target: pg.Pool, onProgress?: (p: RestoreProgress) => void, engineDataDir?: string): Promise<RestoreResult> {
     return restoreBackup({
       backupsDir: this.paths.backupsDir,
       id,
@@ -126,6 +143,7 @@ export class BackupOperations {
       schema: this.config.database.schema,
       parallelTables: this.config.recovery.parallelRestore ? this.config.core.workers : 1,
       batchSize: this.config.recovery.batchSize,
+      ...(engineDataDir === undefined ? {} : { engineDataDir }),
       ...(onProgress ? { onProgress } : {}),
     });
   }

@@ -1,13 +1,17 @@
-import { readFile, readdir, writeFile, mkdir, stat } from 'node:fs/promises';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { constants } from 'node:fs';
+import { access, mkdtemp, readFile, readdir, rm, writeFile, mkdir, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { loadConfig, type Config } from '@terminusa/config';
-import { PgSampleStore } from '@terminusa/metric-store';
 import { createPool, ensureDatabase, migrate } from '@terminusa/database';
-import { createTestNamespace, TEST_SERVERS, waitFor, type TestNamespace } from '@terminusa/testkit';
+import { SampleStore, selector, VictoriaMetrics, type EngineSeries } from '@terminusa/metric-store';
+import { createTestNamespace, freePort, TEST_SERVERS, waitFor, type TestNamespace } from '@terminusa/testkit';
 import { BackupOperations } from './backup-operations.ts';
 import { BackupVerificationError } from './errors.ts';
+import { partOf } from './take/engine-snapshot.ts';
 
 let ns: TestNamespace;
 let config: Readonly<Config>;
@@ -18,7 +22,7 @@ let t = 1_764_115_200_000;
 /** Every row of every table of the schema, in primary-key order, as text. */
 async function snapshot(pool: pg.Pool, schema: string): Promise<Record<string, string[]>> {
   const out: Record<string, string[]> = {};
-  for (const table of ['series', 'samples', 'schema_migrations']) {
+  for (const table of ['series', 'rollup_1m', 'schema_migrations']) {
     const { rows } = await pool.query(`SELECT t::text AS row FROM ${pg.escapeIdentifier(schema)}.${table} t ORDER BY 1`);
     out[table] = rows.map((r: { row: string }) => r.row.replace(/,"?\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+\+\d\d"?\)$/, ')'));
   }
@@ -26,11 +30,27 @@ async function snapshot(pool: pg.Pool, schema: string): Promise<Record<string, s
   return out;
 }
 
-async function addSamples(n: number, series = 50): Promise<void> {
-  const store = new PgSampleStore(live);
-  const samples = Array.from({ length: n }, (_, i) => ({ name: 'players_online', value: i, ts: t + Math.floor(i / series), tags: { shard: String(i % series), note: "it's \\ \"quoted\"\ttab" } }));
-  t += Math.ceil(n / series) + 1;
-  expect(await store.insert(samples)).toBe(n);
+/**
+ * `minutes` 1-minute rollup rows for each of `series` series (created when missing; their tags hold quotes,
+ * a backslash and a tab), in minutes after the previous call's: the relational bulk of a backup.
+ */
+async function addRollups(minutes: number, series = 50): Promise<void> {
+  await live.query(
+    `INSERT INTO series (key, name, tags)
+     SELECT 'players_online{shard="' || g || '"}', 'players_online', jsonb_build_object('shard', g::text, 'note', $2::text)
+       FROM generate_series(0, $1::int - 1) g
+     ON CONFLICT (key) DO NOTHING`,
+    [series, "it's \\ \"quoted\"\ttab"],
+  );
+  const { rowCount } = await live.query(
+    `INSERT INTO rollup_1m (series_id, bucket, count, sum, min, max, last, last_ts)
+     SELECT s.id, b, 6, m * 6 + s.id, m, m + s.id, m + 0.5, b + interval '50 seconds'
+       FROM series s CROSS JOIN generate_series(0, $2::int - 1) m CROSS JOIN LATERAL to_timestamp($1::float8 / 1000 + m * 60) b
+      WHERE s.name = 'players_online' AND (s.tags->>'shard')::int < $3::int`,
+    [t, minutes, series],
+  );
+  t += minutes * 60_000;
+  expect(rowCount).toBe(minutes * series);
 }
 
 /** A fresh, empty copy of the suite's schema to restore into. */
@@ -48,7 +68,7 @@ beforeAll(async () => {
   live = createPool(config.database, 'backup-test');
   await migrate(live, config.database.schema);
   ops = new BackupOperations(config, live);
-  await addSamples(5000);
+  await addRollups(100);
 });
 afterAll(async () => {
   await live.end();
@@ -71,9 +91,12 @@ describe('backup and restore', () => {
     expect(manifest.kind).toBe('full');
     // The backup reported each table as it was written, with the count of all of them.
     expect(taken).toEqual(manifest.tables.map((t) => `${t.table}:${t.rows}/${manifest.tables.length}`));
-    // 5,000 samples of 50 series, 100 each within one minute: 50 blocks.
-    expect(manifest.tables.find((x) => x.table === 'sample_blocks')!.rows).toBe(50);
-    expect(manifest.tables.find((x) => x.table === 'sample_blocks')!.chunks.length).toBeGreaterThan(1);
+    // 50 series with 100 minutes of rollups each: 5,000 rows, more than one chunk's worth.
+    expect(manifest.tables.find((x) => x.table === 'series')!.rows).toBe(50);
+    expect(manifest.tables.find((x) => x.table === 'rollup_1m')!.rows).toBe(5000);
+    expect(manifest.tables.find((x) => x.table === 'rollup_1m')!.chunks.length).toBeGreaterThan(1);
+    // Raw samples are the engine's: no table of them is left in PostgreSQL to back up.
+    expect(manifest.tables.map((x) => x.table)).not.toContain('samples');
     const files = await readdir(join(ops.paths.backupsDir, manifest.id));
     for (const f of files) expect((await stat(join(ops.paths.backupsDir, manifest.id, f))).mode & 0o777).toBe(0o600);
     const chunk = await readFile(join(ops.paths.backupsDir, manifest.id, manifest.tables[0]!.chunks[0]!.file));
@@ -83,26 +106,26 @@ describe('backup and restore', () => {
     const progress: string[] = [];
     const result = await restoreOps.restore(manifest.id, target.pool, (p) => p.done && progress.push(`${p.table}:${p.rows}`));
     expect(result.rows).toBe(manifest.tables.reduce((n, x) => n + x.rows, 0));
-    expect(progress).toContain('sample_blocks:50');
+    expect(progress).toContain('rollup_1m:5000');
     expect(await snapshot(target.pool, target.schema)).toEqual(await snapshot(live, config.database.schema));
     await restoreOps.restore(manifest.id, target.pool);
     expect(await snapshot(target.pool, target.schema)).toEqual(await snapshot(live, config.database.schema));
     // Sequences were moved past the restored ids: a new series gets a fresh id.
-    await new PgSampleStore(target.pool).insert([{ name: 'new_metric', value: 1, ts: 1, tags: {} }]);
+    await target.pool.query(`INSERT INTO series (key, name, tags) VALUES ('new_metric', 'new_metric', '{}')`);
   });
 
   it('restores a full and three incrementals equal to the live database, changed rows included', async () => {
     await ops.run('full');
     for (let i = 0; i < 3; i++) {
-      await addSamples(300);
-      // Samples are append-only; rows of keyed tables change, and the incremental carries the change.
+      await addRollups(6);
+      // New minutes are appended; rows of keyed tables change, and the incremental carries the change.
       await live.query(`UPDATE series SET tags = tags || jsonb_build_object('rev', '${i}') WHERE id = (SELECT min(id) FROM series)`);
       const { manifest } = await ops.run('incremental');
       expect(manifest.kind).toBe('incremental');
-      const blockRows = manifest.tables.find((x) => x.table === 'sample_blocks')!.rows;
-      // An incremental holds what changed since the previous backup (the 300 samples' 50 blocks), not the whole table.
-      expect(blockRows).toBeGreaterThanOrEqual(50);
-      expect(blockRows).toBeLessThan(100);
+      const rollupRows = manifest.tables.find((x) => x.table === 'rollup_1m')!.rows;
+      // An incremental holds what changed since the previous backup (the 300 new minutes' rows), not the whole table.
+      expect(rollupRows).toBeGreaterThanOrEqual(300);
+      expect(rollupRows).toBeLessThan(600);
       expect(manifest.tables.find((x) => x.table === 'series')!.rows).toBeGreaterThanOrEqual(1);
     }
     const newest = (await ops.list()).at(-1)!;
@@ -146,7 +169,7 @@ describe('backup and restore', () => {
       expect(err).toBeInstanceOf(BackupVerificationError);
       expect((err as BackupVerificationError).code).toBe(code);
       await expect(ops.verify(id)).rejects.toMatchObject({ code });
-      const { rows } = await target.pool.query('SELECT (SELECT count(*) FROM samples)::int + (SELECT count(*) FROM series)::int AS n');
+      const { rows } = await target.pool.query('SELECT (SELECT count(*) FROM rollup_1m)::int + (SELECT count(*) FROM series)::int AS n');
       expect(rows[0].n).toBe(0);
     }
 
@@ -250,46 +273,108 @@ describe('backup and restore', () => {
   });
 });
 
-describe('a backup taken before raw samples were stored in blocks (schema version 7)', () => {
-  it('restores into the current schema: its sample rows become blocks, and the schema stays current', async () => {
-    const old = `${ns.id}_v7`;
-    const target = `${ns.id}_v7restore`;
-    const oldPool = createPool({ ...config.database, schema: old }, 'backup-v7');
-    const targetPool = createPool({ ...config.database, schema: target }, 'restore-v7');
-    try {
-      await migrate(oldPool, old, 7);
-      // Three series, 200 samples each a second apart (crossing minutes), written as version 7 wrote them: a row each.
-      await oldPool.query(`INSERT INTO series (key, name, tags) SELECT 'legacy{s="' || s || '"}', 'legacy', jsonb_build_object('s', s::text) FROM generate_series(1, 3) s`);
-      await oldPool.query(
-        `INSERT INTO samples (series_id, ts, value)
-         SELECT id, to_timestamp(1764115200 + i), id * 1000 + i FROM series CROSS JOIN generate_series(0, 199) i`,
-      );
-      // Both sides share a backups directory of their own, apart from the other tests' backups.
-      const opsOn = (schema: string, pool: pg.Pool) =>
-        new BackupOperations({ ...config, database: { ...config.database, schema }, backup: { ...config.backup, dir: join(config.dataDir, 'backups-v7') } }, pool);
-      const { manifest } = await opsOn(old, oldPool).run('full');
-      expect(manifest.tables.map((x) => x.table)).toContain('samples');
-      expect(manifest.tables.map((x) => x.table)).not.toContain('sample_blocks');
+describe('the engine snapshot in every backup', () => {
+  /** The live engine's data directory (its -storageDataPath), which the backup reads snapshots from. */
+  const vmDataDir = process.env.VM_DATA_DIR ?? '/var/lib/victoria-metrics-ci';
+  let engineOps: BackupOperations;
+  let engine: VictoriaMetrics;
+  let second: ChildProcess | undefined;
+  let tmp: string;
 
-      // The target is what the suite's current version creates on start.
-      await migrate(targetPool, target);
-      const restoreOps = opsOn(target, targetPool);
-      await restoreOps.restore(manifest.id, targetPool);
-      const rows = (pool: pg.Pool) => pool.query(`SELECT se.key, round(extract(epoch FROM s.ts))::int AS ts, s.value FROM samples s JOIN series se ON se.id = s.series_id ORDER BY 1, 2`).then((r) => r.rows);
-      expect(await rows(targetPool)).toHaveLength(600);
-      expect(await rows(targetPool)).toEqual(await rows(oldPool));
-      expect(Number((await targetPool.query('SELECT count(*) AS n FROM sample_blocks')).rows[0].n)).toBeGreaterThan(0);
-      // Again, into the now filled schema (rows merged, not copied): nothing doubled.
-      await restoreOps.restore(manifest.id, targetPool);
-      expect(await rows(targetPool)).toEqual(await rows(oldPool));
-      // A restart of the suite finds the schema current and migrates nothing (the backup's version rows did not lower it).
-      await migrate(targetPool, target);
-      expect((await targetPool.query('SELECT max(version) AS v FROM schema_migrations')).rows[0].v).toBe((await live.query('SELECT max(version) AS v FROM schema_migrations')).rows[0].v);
-    } finally {
-      await oldPool.query(`DROP SCHEMA ${pg.escapeIdentifier(old)} CASCADE`);
-      await targetPool.query(`DROP SCHEMA ${pg.escapeIdentifier(target)} CASCADE`);
-      await oldPool.end();
-      await targetPool.end();
+  beforeAll(async () => {
+    try {
+      await access(join(vmDataDir, 'snapshots'), constants.R_OK | constants.X_OK);
+    } catch (err) {
+      throw new Error(`the live engine's data directory ${vmDataDir} is not readable here (${(err as Error).message}); set VM_DATA_DIR to the -storageDataPath of the engine at ${config.storage.engine.url}`);
     }
+    tmp = await mkdtemp(join(tmpdir(), 'tmon-engine-restore-'));
+    engineOps = new BackupOperations({ ...config, backup: { ...config.backup, dir: join(config.dataDir, 'backups-engine'), engineDataDir: vmDataDir } }, live);
+    engine = new VictoriaMetrics(config.storage.engine);
+  });
+  afterAll(async () => {
+    if (second && second.exitCode === null) {
+      second.kill('SIGINT');
+      await new Promise((r) => second!.once('exit', r));
+    }
+    await rm(tmp, { recursive: true, force: true });
+  });
+
+  let ts = 1_764_201_600_000;
+  async function writeSamples(n: number): Promise<void> {
+    const samples = Array.from({ length: n }, (_, i) => ({ name: 'engine_backup', value: i / 3, ts: ts + i * 1000, tags: { host: `h${i % 5}` } }));
+    ts += n * 1000;
+    expect(await new SampleStore(live, engine).insert(samples)).toBe(n);
+  }
+  const sorted = (all: EngineSeries[]) => all.map((s) => JSON.stringify(s)).sort();
+
+  it('restores the engine files of a full and an incremental into a new directory an engine starts on, with the same samples', async () => {
+    await writeSamples(500);
+    const full = (await engineOps.run('full')).manifest;
+    expect(full.engine!.parts.length).toBeGreaterThan(0);
+    expect(full.engine!.files.length).toBeGreaterThan(0);
+    await writeSamples(300);
+    const incr = (await engineOps.run('incremental')).manifest;
+    expect(incr.kind).toBe('incremental');
+    // The incremental carries only part directories its base lacks (and the few files outside part directories).
+    const base = new Set(full.engine!.parts);
+    const carried = new Set(incr.engine!.files.map((f) => partOf(f.path)).filter((p) => p !== undefined));
+    expect(carried.size).toBeGreaterThan(0);
+    for (const p of carried) expect(base.has(p)).toBe(false);
+    await expect(engineOps.verify(incr.id)).resolves.toMatchObject({ chunks: expect.any(Number) });
+
+    const target = await emptyTarget(`e${Math.random().toString(36).slice(2, 8)}`);
+    const dir = join(tmp, 'restored');
+    try {
+      const restoreOps = new BackupOperations({ ...config, backup: { ...config.backup, dir: join(config.dataDir, 'backups-engine') }, database: { ...config.database, schema: target.schema } }, target.pool);
+      const result = await restoreOps.restore(incr.id, target.pool, undefined, dir);
+      expect(result.backups).toEqual([full.id, incr.id]);
+      expect(result.engine!.files).toBeGreaterThan(0);
+      expect(await snapshot(target.pool, target.schema)).toEqual(await snapshot(live, config.database.schema));
+      // A restore never writes into a directory that holds anything (a running engine's, say).
+      await expect(restoreOps.restore(incr.id, target.pool, undefined, dir)).rejects.toThrow(/not empty/);
+    } finally {
+      await target.pool.query(`DROP SCHEMA ${pg.escapeIdentifier(target.schema)} CASCADE`);
+      await target.pool.end();
+    }
+
+    const port = await freePort();
+    second = spawn('victoria-metrics', [`-storageDataPath=${dir}`, `-httpListenAddr=127.0.0.1:${port}`, '-dedup.minScrapeInterval=1ms', '-retentionPeriod=100y', '-loggerLevel=WARN'], { stdio: 'ignore' });
+    const restored = new VictoriaMetrics({ ...config.storage.engine, url: `http://127.0.0.1:${port}` });
+    await waitFor(() => restored.health().then(() => true, () => undefined), 20_000, 'the second engine to start', 100);
+    const match = selector('engine_backup');
+    const expected = await engine.exportAll(match, 0, Date.now() + 86_400_000);
+    expect(expected.reduce((n, s) => n + s.values.length, 0)).toBe(800);
+    expect(sorted(await restored.exportAll(match, 0, Date.now() + 86_400_000))).toEqual(sorted(expected));
+    second.kill('SIGINT');
+    await new Promise((r) => second!.once('exit', r));
+  });
+
+  describe('refuses a backup whose engine files were damaged', () => {
+    async function damaged(damage: (path: string) => Promise<void>): Promise<string> {
+      const { manifest } = await engineOps.run('full');
+      await damage(join(engineOps.paths.backupsDir, manifest.id, manifest.engine!.files.at(-1)!.chunks[0]!.file));
+      return manifest.id;
+    }
+    async function expectRefused(id: string, code: string) {
+      await expect(engineOps.verify(id)).rejects.toMatchObject({ code });
+      const dir = join(tmp, `refused-${code}`);
+      await expect(engineOps.restore(id, live, undefined, dir)).rejects.toMatchObject({ code });
+      // Nothing was written.
+      await expect(readdir(dir)).rejects.toMatchObject({ code: 'ENOENT' });
+    }
+
+    it('one flipped byte in an engine chunk', async () => {
+      const id = await damaged(async (path) => {
+        const bytes = await readFile(path);
+        bytes[bytes.length >> 1]! ^= 0x01;
+        await writeFile(path, bytes);
+      });
+      await expectRefused(id, 'checksum-mismatch');
+    });
+
+    it('a missing engine chunk', async () => {
+      const id = await damaged((path) => rm(path));
+      await expectRefused(id, 'chunk-missing');
+    });
   });
 });

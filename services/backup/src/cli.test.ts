@@ -3,7 +3,6 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
-import { PgSampleStore } from '@terminusa/metric-store';
 import { createPool, migrate } from '@terminusa/database';
 import { createTestNamespace, type TestNamespace } from '@terminusa/testkit';
 
@@ -24,7 +23,7 @@ async function cli(...args: string[]): Promise<{ code: number; stdout: string; s
 
 async function tableRows(): Promise<string[]> {
   const { rows } = await pool.query<{ r: string }>(
-    "SELECT 'series ' || s::text AS r FROM series s UNION ALL SELECT 'samples ' || p::text FROM samples p ORDER BY 1",
+    "SELECT 'series ' || s::text AS r FROM series s UNION ALL SELECT 'rollup_1m ' || p::text FROM rollup_1m p ORDER BY 1",
   );
   return rows.map((x) => x.r);
 }
@@ -33,7 +32,13 @@ beforeAll(async () => {
   ns = await createTestNamespace();
   pool = createPool(ns.config.database, 'cli-test');
   await migrate(pool, ns.config.database.schema);
-  await new PgSampleStore(pool).insert(Array.from({ length: 2500 }, (_, i) => ({ name: 'cli_metric', value: i / 7, ts: 1_764_115_200_000 + i, tags: { k: String(i % 25) } })));
+  // 25 series with 100 minutes of 1-minute rollups each.
+  await pool.query(`INSERT INTO series (key, name, tags) SELECT 'cli_metric{k="' || g || '"}', 'cli_metric', jsonb_build_object('k', g::text) FROM generate_series(0, 24) g`);
+  await pool.query(
+    `INSERT INTO rollup_1m (series_id, bucket, count, sum, min, max, last, last_ts)
+     SELECT s.id, to_timestamp(1764115200 + m * 60), 60, m / 7.0, 0, m, m / 7.0, to_timestamp(1764115259 + m * 60)
+       FROM series s CROSS JOIN generate_series(0, 99) m`,
+  );
 });
 afterAll(async () => {
   await pool.end();
@@ -46,17 +51,17 @@ describe('tmon-backup', () => {
     const taken = await cli('--json', 'run', '--kind', 'full');
     expect(taken.code).toBe(0);
     const { id, rows } = JSON.parse(taken.stdout) as { id: string; rows: number };
-    // 25 series, and their 2,500 samples in 25 blocks (each series' samples lie in one minute).
-    expect(rows).toBeGreaterThanOrEqual(50);
+    // 25 series, and their 2,500 rollup rows.
+    expect(rows).toBeGreaterThanOrEqual(2525);
 
     const listed = JSON.parse((await cli('--json', 'list')).stdout) as { backups: { id: string }[] };
     expect(listed.backups.map((b) => b.id)).toEqual([id]);
     expect((await cli('verify', id)).stdout).toContain(`${id}: ok`);
 
-    await pool.query('TRUNCATE series, sample_blocks');
+    await pool.query('TRUNCATE series, rollup_1m');
     const restored = await cli('restore', id);
     expect(restored.code).toBe(0);
-    expect(restored.stderr).toMatch(/sample_blocks: 25 rows/);
+    expect(restored.stderr).toMatch(/rollup_1m: 2500 rows/);
     expect(await tableRows()).toEqual(before);
   });
 
@@ -69,5 +74,6 @@ describe('tmon-backup', () => {
     const help = await cli('--help');
     expect(help.code).toBe(0);
     expect(help.stdout).toContain('restore [options] <id>');
+    expect((await cli('restore', '--help')).stdout).toContain('--engine-data-dir <dir>');
   });
 });

@@ -40,7 +40,12 @@ program
     withOps(async (ops) => {
       const { manifest, pruned } = await ops.run(opts.kind, opts.includeArchives ?? false);
       const rows = manifest.tables.reduce((n, t) => n + t.rows, 0);
-      print(program.opts().json, { id: manifest.id, kind: manifest.kind, rows, pruned }, `${manifest.id}: ${manifest.kind}, ${rows} rows in ${manifest.tables.length} tables, ${manifest.durationMs} ms${pruned.length ? `; pruned ${pruned.join(', ')}` : ''}`);
+      const engineFiles = manifest.engine?.files.length;
+      print(
+        program.opts().json,
+        { id: manifest.id, kind: manifest.kind, rows, engineFiles: engineFiles ?? null, pruned },
+        `${manifest.id}: ${manifest.kind}, ${rows} rows in ${manifest.tables.length} tables${engineFiles === undefined ? '' : `, ${engineFiles} engine files`}, ${manifest.durationMs} ms${pruned.length ? `; pruned ${pruned.join(', ')}` : ''}`,
+      );
     }),
   );
 
@@ -71,16 +76,23 @@ program
   .command('restore <id>')
   .description('verify the backup and the chain it builds on, then restore it')
   .option('--into <database-url>', 'restore into this database (created if missing) instead of the configured one, e.g. for a restore drill')
-  .action((id: string, opts: { into?: string }) =>
+  .option('--engine-data-dir <dir>', "also write the backup's engine snapshot into this missing or empty directory (then start victoria-metrics with -storageDataPath=<dir>; never a running engine's directory)")
+  .action((id: string, opts: { into?: string; engineDataDir?: string }) =>
     withOps(async (ops) => {
       if (opts.into) await ensureDatabase(opts.into);
       const target = createPool(opts.into ? { ...config.database, url: opts.into } : config.database, 'tmon-backup-restore');
       try {
         await migrate(target, config.database.schema);
-        const result = await ops.restore(id, target, (p) => {
-          if (p.done) process.stderr.write(`  ${p.backupId} ${p.table}: ${p.rows} rows, ${mb(p.bytes)}\n`);
-        });
-        print(program.opts().json, { ok: true, ...result }, `restored ${result.backups.join(' → ')}: ${result.rows} rows, ${mb(result.bytes)}`);
+        const result = await ops.restore(
+          id,
+          target,
+          (p) => {
+            if (p.done) process.stderr.write(`  ${p.backupId} ${p.table}: ${p.rows} rows, ${mb(p.bytes)}\n`);
+          },
+          opts.engineDataDir,
+        );
+        const engine = result.engine ? `; engine data: ${result.engine.files} files, ${mb(result.engine.bytes)} in ${result.engine.dir} (start victoria-metrics with -storageDataPath=${result.engine.dir})` : '';
+        print(program.opts().json, { ok: true, ...result }, `restored ${result.backups.join(' → ')}: ${result.rows} rows, ${mb(result.bytes)}${engine}`);
       } finally {
         await target.end();
       }

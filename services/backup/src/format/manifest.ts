@@ -37,6 +37,19 @@ export const ManifestSchema = z.strictObject({
       chunks: z.array(ChunkSchema),
     }),
   ),
+  /**
+   * The engine's snapshot (absent when backups hold no engine data): every directory, every part directory it
+   * held, and the files this backup carries (in an incremental, only those of part directories its base lacks,
+   * plus the files outside part directories), each file cut into chunks like the tables.
+   */
+  engine: z
+    .strictObject({
+      snapshot: z.string(),
+      dirs: z.array(z.string()),
+      parts: z.array(z.string()),
+      files: z.array(z.strictObject({ path: z.string(), bytes: z.number().int().nonnegative(), chunks: z.array(ChunkSchema) })),
+    })
+    .optional(),
   /** Configuration files and archive files, each as one chunk. */
   files: z.array(z.strictObject({ kind: z.enum(['config', 'archive']), path: z.string(), chunk: ChunkSchema })),
   durationMs: z.number().nonnegative(),

@@ -9,6 +9,7 @@ import type { Keyring } from '../keys/keyring.ts';
 import { BackupVerificationError, VERIFY_FAILURES } from '../errors.ts';
 import { copyOptions, framing, rowScanner, type RowEncoding } from '../format/copy-rows.ts';
 import { verifyChain } from './verify-backup.ts';
+import { restoreEngineData, type EngineRestoreResult } from './restore-engine.ts';
 
 /** Progress of one table during a restore. */
 export interface RestoreProgress {
@@ -31,6 +32,8 @@ export interface RestoreRequest {
   parallelTables: number;
   /** Rows per upsert batch (RECOVERY_CONFIG batch_size). */
   batchSize: number;
+  /** When set, the backup's engine snapshot is written into this directory (missing or empty) before the tables are restored. */
+  engineDataDir?: string;
   onProgress?: (progress: RestoreProgress) => void;
 }
 
@@ -39,6 +42,8 @@ export interface RestoreResult {
   backups: string[];
   rows: number;
   bytes: number;
+  /** The engine files written, when an engine data directory was given. */
+  engine?: EngineRestoreResult;
 }
 
 /**
@@ -51,6 +56,8 @@ export async function restoreBackup(req: RestoreRequest): Promise<RestoreResult>
   // The seal (signature, sha256, GCM tag of every chunk) is checked before the database is touched; row
   // counts are checked as each chunk loads, which saves decompressing everything twice.
   const chain = await verifyChain(req.backupsDir, req.id, req.keyring, 'seal');
+  // The engine files first: a directory that is not empty is refused before the database is touched.
+  const engine = req.engineDataDir === undefined ? undefined : await restoreEngineData(req.backupsDir, chain.map((c) => c.manifest), req.keyring, req.engineDataDir);
   let rows = 0;
   let bytes = 0;
   for (const { manifest } of chain) {
@@ -65,7 +72,7 @@ export async function restoreBackup(req: RestoreRequest): Promise<RestoreResult>
     await Promise.all(Array.from({ length: Math.max(1, req.parallelTables) }, worker));
   }
   await resetSequences(req.target, req.schema, chain[chain.length - 1]!.manifest);
-  return { backups: chain.map((c) => c.manifest.id), rows, bytes };
+  return { backups: chain.map((c) => c.manifest.id), rows, bytes, ...(engine ? { engine } : {}) };
 }
 
 async function restoreTable(req: RestoreRequest, manifest: Manifest, table: Manifest['tables'][number]): Promise<{ rows: number; bytes: number }> {
@@ -157,7 +164,7 @@ async function dropIndexes(client: pg.PoolClient, schema: string, table: string)
 
 /**
  * The statement that merges a batch into a table that has rows already: by primary key (later values win), or
- * for a table without one (raw samples), by skipping rows already present with all the same values.
+ * for a table without one, by skipping rows already present with all the same values.
  */
 function upsertSql(name: string, table: Manifest['tables'][number]): string {
   const cols = table.columns.map((c) => pg.escapeIdentifier(c));

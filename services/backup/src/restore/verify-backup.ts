@@ -40,6 +40,7 @@ export async function verifyBackup(backupsDir: string, id: string, keyring: Keyr
   const chunks: VerifyChunk[] = [
     ...manifest.tables.flatMap((t) => t.chunks.map((c) => ({ ...c, what: `table ${t.table}`, encoding: t.encoding }))),
     ...manifest.files.map((f) => ({ ...f.chunk, what: `${f.kind} file ${f.path}` })),
+    ...(manifest.engine?.files ?? []).flatMap((f) => f.chunks.map((c) => ({ ...c, what: `engine file ${f.path}` }))),
   ];
   let bytes = 0;
   let rows = 0;

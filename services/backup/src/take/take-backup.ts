@@ -9,6 +9,7 @@ import type { Keyring } from '../keys/keyring.ts';
 import { BackupVerificationError } from '../errors.ts';
 import { copyOptions, encodingFor, framing, rowScanner, type RowEncoding } from '../format/copy-rows.ts';
 import { listTables, type TableInfo } from './table-catalog.ts';
+import { backupEngineSnapshot, type EngineSource } from './engine-snapshot.ts';
 
 /** What to back up and where. */
 export interface BackupRequest {
@@ -23,6 +24,8 @@ export interface BackupRequest {
   configFiles: readonly string[];
   /** When set, the archive files in this directory are included (full backups only). */
   archiveDir?: string;
+  /** When set, the engine's snapshot is included (an incremental: the part directories its base lacks). */
+  engine?: EngineSource;
   now?: Date;
   /** Called after each table with its rows and bytes, and how many tables there are in all. */
   onTable?: (progress: TableDone) => void;
@@ -40,7 +43,8 @@ export interface TableDone {
  * Takes a backup in one consistent snapshot: every table streamed out with COPY, cut into chunks, each
  * gzip + AES-256-GCM; then the signed manifest. It is written under a temporary name and renamed only when
  * complete, so a crash never leaves a backup that looks whole. An incremental holds the rows written since
- * the previous backup's snapshot; with no previous backup it becomes a full one.
+ * the previous backup's snapshot; with no previous backup it becomes a full one. With `engine`, the engine's
+ * snapshot files go in first, chunked and sealed the same way.
  */
 export async function takeBackup(req: BackupRequest): Promise<Manifest> {
   const started = Date.now();
@@ -52,9 +56,14 @@ export async function takeBackup(req: BackupRequest): Promise<Manifest> {
   const tmpDir = join(req.backupsDir, `.tmp-${id}`);
   await mkdir(tmpDir, { recursive: true, mode: 0o700 });
   const key = req.keyring.current();
+  const newChunk = (file: string) => new ChunkWriter(join(tmpDir, file), file, key.key, chunkAad(id, file, key.id));
 
-  const client = await req.pool.connect();
+  let client: pg.PoolClient | undefined;
   try {
+    // The engine's snapshot is taken before PostgreSQL's, so every series the engine holds samples of (its row is
+    // written before the samples) is in the tables' snapshot too.
+    const engine = req.engine ? await backupEngineSnapshot(req.engine, new Set(previous?.engine?.parts ?? []), newChunk, req.chunkBytes) : undefined;
+    client = await req.pool.connect();
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     const { rows } = await client.query<{ xmin: string }>('SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin');
     const watermark = rows[0]!.xmin;
@@ -63,7 +72,7 @@ export async function takeBackup(req: BackupRequest): Promise<Manifest> {
     if (catalog.length === 0) throw new Error(`schema ${req.schema} has no tables: is this the suite's database and schema?`);
     for (const info of catalog) {
       const encoding = encodingFor(info.types);
-      const chunks = await copyTable(client, req.schema, info, encoding, previous?.watermark, (file) => new ChunkWriter(join(tmpDir, file), file, key.key, chunkAad(id, file, key.id)), req.chunkBytes);
+      const chunks = await copyTable(client, req.schema, info, encoding, previous?.watermark, newChunk, req.chunkBytes);
       const rows = chunks.reduce((n, c) => n + c.rows, 0);
       tables.push({ table: info.table, columns: info.columns, primaryKey: info.primaryKey, encoding, rows, chunks });
       req.onTable?.({ table: info.table, rows, bytes: chunks.reduce((n, c) => n + c.rawBytes, 0), totalTables: catalog.length });
@@ -73,7 +82,7 @@ export async function takeBackup(req: BackupRequest): Promise<Manifest> {
     const files: Manifest['files'] = [];
     const addFile = async (kind: 'config' | 'archive', path: string, index: number) => {
       const file = `${kind}-${String(index).padStart(4, '0')}-${basename(path)}.chunk`;
-      const writer = new ChunkWriter(join(tmpDir, file), file, key.key, chunkAad(id, file, key.id));
+      const writer = newChunk(file);
       await writer.write(await readFile(path), 1);
       files.push({ kind, path, chunk: await writer.close() });
     };
@@ -91,6 +100,7 @@ export async function takeBackup(req: BackupRequest): Promise<Manifest> {
       keyId: key.id,
       signingKeyId: req.keyring.signingKey().id,
       tables,
+      ...(engine ? { engine } : {}),
       files,
       durationMs: Date.now() - started,
     };
@@ -100,11 +110,11 @@ export async function takeBackup(req: BackupRequest): Promise<Manifest> {
     await rename(tmpDir, join(req.backupsDir, id));
     return manifest;
   } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
+    await client?.query('ROLLBACK').catch(() => undefined);
     await rm(tmpDir, { recursive: true, force: true });
     throw err;
   } finally {
-    client.release();
+    client?.release();
   }
 }
 

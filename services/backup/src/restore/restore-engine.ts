@@ -1,0 +1,82 @@
+import { createWriteStream } from 'node:fs';
+import { mkdir, readdir } from 'node:fs/promises';
+import { join, relative, resolve, sep } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { BackupVerificationError, VERIFY_FAILURES } from '../errors.ts';
+import { chunkAad, openChunk } from '../format/chunk-cipher.ts';
+import type { Manifest } from '../format/manifest.ts';
+import type { Keyring } from '../keys/keyring.ts';
+import { partOf } from '../take/engine-snapshot.ts';
+
+/** Files written at the same time. */
+const WRITE_PARALLELISM = 4;
+
+/** Totals of an engine restore. */
+export interface EngineRestoreResult {
+  dir: string;
+  files: number;
+  bytes: number;
+}
+
+/**
+ * Writes the engine snapshot of the newest backup of `chain` (verified, oldest first) into `targetDir`, which
+ * must be missing or empty: a data directory for a stopped engine to be started on. Each part directory the
+ * snapshot held comes from the backup of the chain that carries it; the other files from the newest backup.
+ */
+export async function restoreEngineData(backupsDir: string, chain: readonly Manifest[], keyring: Keyring, targetDir: string): Promise<EngineRestoreResult> {
+  const newest = chain[chain.length - 1]!;
+  const snapshot = newest.engine;
+  if (!snapshot) throw new Error(`backup ${newest.id} holds no engine data (backup.engineDataDir was not set when it was taken)`);
+  const dir = resolve(targetDir);
+  const existing = await readdir(dir).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return [];
+    throw err;
+  });
+  if (existing.length > 0) throw new Error(`${dir} is not empty: engine data is restored only into an empty directory, never into a running engine's`);
+
+  const wanted = new Set(snapshot.parts);
+  const plan = new Map<string, { manifest: Manifest; file: NonNullable<Manifest['engine']>['files'][number] }>();
+  for (const manifest of chain) {
+    for (const file of manifest.engine?.files ?? []) {
+      const part = partOf(file.path);
+      if (part ? wanted.has(part) : manifest === newest) plan.set(file.path, { manifest, file });
+    }
+  }
+  const found = new Set([...plan.keys()].map(partOf));
+  const lacking = snapshot.parts.filter((p) => !found.has(p));
+  if (lacking.length > 0) throw new BackupVerificationError(VERIFY_FAILURES.CHAIN_BROKEN, newest.id, `no backup of the chain carries engine part ${lacking[0]} (${lacking.length} missing)`);
+
+  const inside = (path: string) => {
+    const full = resolve(dir, path);
+    const rel = relative(dir, full);
+    if (rel === '' || rel.startsWith('..') || rel.split(sep).includes('..')) throw new Error(`engine path ${path} leaves the target directory`);
+    return full;
+  };
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  for (const d of snapshot.dirs) await mkdir(inside(d), { recursive: true });
+
+  let bytes = 0;
+  const queue = [...plan.values()];
+  const worker = async () => {
+    for (let next = queue.shift(); next; next = queue.shift()) {
+      const { manifest, file } = next;
+      const key = keyring.dataKey(manifest.keyId);
+      const path = inside(file.path);
+      await mkdir(join(path, '..'), { recursive: true });
+      let written = 0;
+      const plain = async function* () {
+        for (const chunk of file.chunks) {
+          for await (const data of (await openChunk(join(backupsDir, manifest.id, chunk.file), key, chunkAad(manifest.id, chunk.file, manifest.keyId))) as AsyncIterable<Buffer>) {
+            written += data.length;
+            yield data;
+          }
+        }
+      };
+      await pipeline(plain, createWriteStream(path, { flags: 'wx', mode: 0o644 }));
+      if (written !== file.bytes) throw new BackupVerificationError(VERIFY_FAILURES.ROW_COUNT_MISMATCH, manifest.id, `engine file ${file.path} holds ${written} bytes, the manifest says ${file.bytes}`);
+      bytes += written;
+    }
+  };
+  await Promise.all(Array.from({ length: WRITE_PARALLELISM }, worker));
+  return { dir, files: plan.size, bytes };
+}
