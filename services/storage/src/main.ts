@@ -18,6 +18,7 @@ await runService({
   async start({ config, bus, logger, registry, health, onStop }) {
     const pool = await openDatabase(config, 'storage', { health, onStop });
     const engine = new VictoriaMetrics(config.storage.engine);
+    await engine.checkDeduplication();
     health.add('engine', () => engine.health());
 
     const redis = new Redis(config.redis.url, { lazyConnect: true, maxRetriesPerRequest: 3 });

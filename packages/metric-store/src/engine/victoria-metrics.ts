@@ -156,6 +156,20 @@ export class VictoriaMetrics {
     await (await this.request(this.writeUrl, '/api/v1/admin/tsdb/delete_series', {}, { method: 'POST', body: new URLSearchParams({ 'match[]': match }) })).arrayBuffer();
   }
 
+  /**
+   * Throws unless the engine keeps one sample per series and timestamp (`-dedup.minScrapeInterval` set), which
+   * is what makes a redelivered batch harmless. Only a single node is asked: in the cluster edition the flag
+   * belongs to vmstorage and vmselect, which the suite does not reach.
+   */
+  async checkDeduplication(): Promise<void> {
+    if (!this.snapshots) return;
+    const flags = await (await this.request(this.readUrl, '/flags', {})).text();
+    const value = /^-dedup\.minScrapeInterval="([^"]*)"/m.exec(flags)?.[1];
+    if (!value || /^0+(ms|s|m|h)?$/.test(value)) {
+      throw new EngineError(`the engine at ${this.readUrl} runs without -dedup.minScrapeInterval: a redelivered batch would be stored twice; start it with -dedup.minScrapeInterval=1ms`);
+    }
+  }
+
   /** Throws unless the engine answers its health check. */
   async health(): Promise<void> {
     await (await this.request(this.readUrl, '/health', {})).arrayBuffer();
