@@ -27,14 +27,12 @@ export interface WriteResult {
  * marked to be computed again, both after the engine holds the samples, so whoever reads a mark finds them there.
  */
 export class SampleStore {
-  private readonly series: SeriesIds;
-
   constructor(
     private readonly pool: pg.Pool,
     private readonly engine: VictoriaMetrics,
-  ) {
-    this.series = new SeriesIds(pool);
-  }
+    /** Shared with the rollups in one process, so each series' id is held once. */
+    private readonly series = new SeriesIds(pool),
+  ) {}
 
   async write(messages: readonly SampleMessage[]): Promise<WriteResult> {
     const samples = messages.length === 1 ? messages[0]!.samples : messages.flatMap((m) => m.samples);

@@ -1,8 +1,12 @@
 import type pg from 'pg';
 import { seriesKey, tagsIdentity } from './series-key.ts';
 
-/** Series ids kept in memory; past this many the cache starts over rather than grow without bound. */
-const CACHE_LIMIT = 1_000_000;
+/**
+ * Series ids kept in memory; past this many the cache starts over rather than grow without bound. Twice the
+ * processor's default ingest.maxSeriesTotal (1,000,000), so a full fleet never makes it start over (about 150
+ * bytes a series).
+ */
+const CACHE_LIMIT = 2_000_000;
 
 /** A series to resolve: its name and tags. */
 export interface SeriesRef {

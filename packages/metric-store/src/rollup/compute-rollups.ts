@@ -50,7 +50,7 @@ export interface RollupReport {
  * Computes the rollup tiers from the engine's raw samples. Each value is computed whole from the samples the
  * engine holds, never added to, so a run repeated, a minute computed twice or a sample written twice (the engine
  * keeps one per series and timestamp) changes nothing: that is what makes the tiers exact without a PostgreSQL
- * row per sample. One run at a time (the storage's BullMQ scheduler):
+ * row per sample. One run at a time (the storage's BullMQ scheduler, and an advisory lock across replicas):
  * 1. the 1m watermark moves to the last minute over for `settleMs`, marking each minute it passes for every metric;
  * 2. each marked (metric, minute) is read from the engine and its 1m rows replaced; a minute whose 5m bucket was
  *    already computed (a late sample) has that bucket read whole from the engine and replaced too, then its 1h and
@@ -58,6 +58,22 @@ export interface RollupReport {
  * 3. the 5m, 1h and 1d watermarks follow the finer tier, each computing its buckets from the finer tier's rows.
  */
 export async function computeRollups(ctx: RollupContext): Promise<RollupReport> {
+  // One run at a time across replicas: a scheduled run that finds another still going leaves the work to it.
+  const lock = await ctx.pool.connect();
+  try {
+    const { rows } = await lock.query<{ ok: boolean }>("SELECT pg_try_advisory_lock(hashtext('terminusa-rollups:' || current_schema())) AS ok");
+    if (!rows[0]!.ok) return { minutes: 0, rows: 0 };
+    try {
+      return await runOnce(ctx);
+    } finally {
+      await lock.query("SELECT pg_advisory_unlock(hashtext('terminusa-rollups:' || current_schema()))");
+    }
+  } finally {
+    lock.release();
+  }
+}
+
+async function runOnce(ctx: RollupContext): Promise<RollupReport> {
   const now = ctx.now ?? Date.now();
   await advanceMinutes(ctx, now);
   const report: RollupReport = { minutes: 0, rows: 0 };
