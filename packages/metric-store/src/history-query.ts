@@ -407,19 +407,21 @@ function validate(q: HistoryQuery): void {
 }
 
 /**
- * Answers a history query from the tiers: the series of `name` whose tags include `tags`, between `from` and `to`.
+ * Answers a history query from the tiers and the engine: the series of `name` whose tags include `tags`, between
+ * `from` and `to`.
  *
  * Tier choice: the candidates, finest first, are raw (only without a step or with a step under 1 min) and the
  * rollups 1m, 5m, 1h, 1d; a rollup answers with the step raised to its bucket. For each candidate the range is
  * planned with {@link planFor} (without a step, one step throughout: the bucket of the finest tier covering `from`;
  * with a finer step, the finest tier at least as fine as the candidate that covers each part, stitched at aligned
  * boundaries), and the first plan whose points stay within `maxPoints` is taken: answered
- * series × buckets per stretch, plus the raw rows counted. When none fits, the 1d plan is read for as many answered
+ * series × buckets per stretch, plus the raw samples the engine counts. When none fits, the 1d plan is read for as many answered
  * series as it fits (at least one, whose points are then cut), and the answer is marked truncated.
  *
  * Values: a bucket is `[start, start + step)` aligned to the epoch (as the rollups' date_bin), whole, for every
  * bucket that meets `from..to`; avg = Σsum / Σcount, min = min(min), max = max(max), sum = Σsum, over the
- * rollup rows and the not yet folded rows of the bucket and over the combined series. Raw without a step answers
+ * rows of the tier up to its watermark, of finer tiers up to theirs and the engine's raw samples after the 1m
+ * watermark, and over the combined series. Raw without a step answers
  * each sample time in `from..to` (samples of combined series at one time are reduced alike).
  */
 export async function queryHistory(stores: HistoryStores, q: HistoryQuery): Promise<HistoryAnswer> {
