@@ -113,7 +113,7 @@ async function recompute(ctx: RollupContext, claim: string, name: string, window
   const rows5m = new BucketRows(FIVE_MINUTES_MS);
   const match = selector(name === ALL_METRICS ? undefined : name);
   // A minute of every metric is read on its own, so one read of a large fleet stays a minute's worth.
-  const step = name === ALL_METRICS ? MINUTE_MS : to - from;
+  const step = name === ALL_METRICS && !wholeWindow ? MINUTE_MS : to - from;
   for (let start = from; start < to; start += step) {
     const end = Math.min(to, start + step);
     const pending: { labels: Record<string, string>; timestamps: number[]; values: number[] }[] = [];
