@@ -1,37 +1,45 @@
 /**
- * Measures end-to-end ingestion of the suite on this machine — JetStream publish → processor → SAMPLES →
- * storage → PostgreSQL — and compares it with the raw limits of its parts, against the real NATS, PostgreSQL
- * and Redis, in a fresh namespace:
+ * Ingestion of the suite on this machine through its public door — 100-sample JSON messages published on
+ * JetStream (`metrics.ingest.<source>`) → processor → SAMPLES → storage → VictoriaMetrics — with the shipped
+ * default settings, side by side with the engine alone in the same run. Real NATS, PostgreSQL, Redis and
+ * VictoriaMetrics; each suite phase in a fresh test namespace (its own streams, schema, Redis prefix and engine
+ * label `tmon_ns`, so runs and phases do not see each other's series or limits).
  *
- * 1. Raw limits, before the suite runs (nothing else of ours competes): (a) JetStream publish alone of the same
- *    100-sample JSON messages into a scratch stream, (b) PostgreSQL COPY alone of the same rows into a scratch
- *    table with a (series_id, ts) b-tree index, 10,000 rows per COPY.
- * 2. Sustained load: processor, storage and alert-manager (BENCH_ALERTING=0: without it; its rules are the
- *    configuration's default) run as processes (`--replicas N` of each); 100-sample messages over
- *    10,000 series (`bench_ingest{series=i}`) are published with JetStream acks, BENCH_WINDOW in flight, for
- *    BENCH_SECONDS, as fast as the suite keeps up: publishing pauses while the pipeline's backlog (messages
- *    published whose samples the storage has not stored yet) is at BENCH_MAX_PENDING.
- *    After the publisher stops and the pipeline drained: stored vs published in PostgreSQL (lost, doubled),
- *    samples/s from the first publish to the last sample stored, publish-to-queryable latency, peak RSS, CPU%.
- * 3. Overload (BENCH_OVERLOAD=1, default): twice the measured rate for BENCH_OVERLOAD_SECONDS (60) without backlog
- *    pacing; after the drain nothing may be lost, and VmRSS of each process is sampled every 5 s.
+ * (a) Backfill: a day of 10,000 series (`bench_backfill{series=i}`) at 1-minute resolution, oldest minute first,
+ *     each message 100 series of one minute, published as fast as the suite takes it (publishing pauses while
+ *     BENCH_MAX_PENDING messages are not stored yet), measured from the first publish until the engine's
+ *     count_over_time finds every sample. The processor refuses samples older than storage.retention.raw (1d) at
+ *     receipt, so the day ends at the current minute and starts BENCH_BACKFILL_MINUTES (1436, i.e. 4 minutes short of a
+ *     day) before it; published oldest first, the oldest minute is the first to arrive.
+ *     Beside it, the engine alone (after the suite's services stopped, so nothing of the suite competes): the same
+ *     samples imported into a second, fresh VictoriaMetrics started by the bench (free port, temporary
+ *     -storageDataPath, -dedup.minScrapeInterval=1ms -retentionPeriod=100y), JSON lines, 4 requests in flight, each
+ *     100 series × 144 minutes; timed from the first request until its count_over_time finds every sample.
+ * (b) Live fleet: BENCH_LIVE_SERIES series (default 1,000,000) each sending one sample every 15 s for
+ *     BENCH_LIVE_SECONDS (default 300): messages of 100 series at a fixed rate of series / 100 / 15 per second,
+ *     series spread over 100 metric names (`bench_live_00`…`bench_live_99`, series / 100 each, within the shipped
+ *     cardinality guard of 10,000 series per name and 1,000,000 in all). Reported: the stored rate, publish-to-
+ *     queryable p50/p99 of a random BENCH_LATENCY_SAMPLE of the messages (probed with the engine's
+ *     /api/v1/export), VmRSS of every process every 5 s (processor, storage, alert-manager, the engine,
+ *     nats-server, redis-server, postgres), and lost/doubled counted in the engine per series
+ *     (count_over_time against what was published to it).
+ * (c) Hot series (BENCH_HOT_SECONDS, default 60; 0 skips it): the former headline, 10,000 series as fast as the
+ *     suite takes them, in the backfill's namespace. A secondary figure only.
  *
  *   pnpm bench:ingest
- *   BENCH_SECONDS=30 pnpm bench:ingest -- --replicas 2
- *   TMON_CORE__BATCH_SIZE=200 BENCH_OVERLOAD=0 pnpm bench:ingest     (TMON_* settings are passed to the services)
+ *   BENCH_LIVE_SERIES=100000 BENCH_LIVE_SECONDS=60 pnpm bench:ingest
+ *   TMON_CORE__BATCH_SIZE=200 pnpm bench:ingest         (TMON_* settings are passed to the services and printed)
  *
  * Prints a readable summary, then as the last line one JSON object for scripts to pick up.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type NatsConnection } from 'nats';
-import pg from 'pg';
-import { rawSamplesSql } from '@terminusa/metric-store';
-import { createTestNamespace, waitFor, type TestNamespace } from '@terminusa/testkit';
-import { MessageFactory, SAMPLES_PER_MESSAGE, SERIES, publishPhase, seriesKeyOf, type BuiltMessage } from './ingest-load.ts';
-import { PipelineMonitor, countStored, startIngestReplicas, stopProcess, storageCounter, type MonitorPoint, type Replica } from './ingest-pipeline.ts';
-import { copyLimit, dropScratchSchema, jetstreamLimit } from './raw-limits.ts';
-import { CpuSampler, memoryMiB, pidsByComm, type CpuGroup, type CpuReport } from './proc-stats.ts';
-import { PgActivitySampler, PgBackends } from './pg-activity.ts';
+import { NAMESPACE_LABEL, VictoriaMetrics, selector } from '@terminusa/metric-store';
+import { createEngineProcess, createTestNamespace, waitFor, type EngineProcess, type TestNamespace } from '@terminusa/testkit';
+import { GROUPS, MessageFactory, METRIC, SAMPLES_PER_MESSAGE, SERIES, publishPhase, type BuiltMessage, type MessageSource } from './ingest-load.ts';
+import { PipelineMonitor, countStored, startIngestReplicas, stopProcess, type Counted, type Replica } from './ingest-pipeline.ts';
+import { CpuSampler, memoryMiB, pidsByComm, type CpuReport } from './proc-stats.ts';
+import { readFileSync } from 'node:fs';
 
 // ---------------------------------------------------------------------------------------------------------
 // Settings
@@ -44,40 +52,25 @@ function envNumber(name: string, dflt: number, check: (n: number) => boolean = (
   return n;
 }
 
-function replicasArg(): number {
-  const argv = process.argv.slice(2);
-  const i = argv.findIndex((a) => a === '--replicas' || a.startsWith('--replicas='));
-  const raw = i < 0 ? process.env.BENCH_REPLICAS : argv[i]!.includes('=') ? argv[i]!.split('=')[1] : argv[i + 1];
-  const n = raw === undefined ? 1 : Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--replicas must be a positive integer, got ${raw}`);
-  return n;
-}
-
-const SECONDS = envNumber('BENCH_SECONDS', 60);
-const OVERLOAD = (process.env.BENCH_OVERLOAD ?? '1') !== '0';
-// As long as the sustained phase: a minute at twice the capacity shows whether memory stays flat while queues grow.
-const OVERLOAD_SECONDS = envNumber('BENCH_OVERLOAD_SECONDS', 60);
-const RAW_SECONDS = envNumber('BENCH_RAW_SECONDS', 10);
+const MINUTE_MS = 60_000;
+const BACKFILL_SERIES = 10_000;
+const BACKFILL_METRIC = 'bench_backfill';
+const BACKFILL_MINUTES = envNumber('BENCH_BACKFILL_MINUTES', 1436, (n) => Number.isInteger(n) && n > 0 && n < 1440);
+const LIVE_NAMES = 100;
+const LIVE_SERIES = envNumber('BENCH_LIVE_SERIES', 1_000_000, (n) => Number.isInteger(n) && n % (LIVE_NAMES * SAMPLES_PER_MESSAGE) === 0);
+const LIVE_SECONDS = envNumber('BENCH_LIVE_SECONDS', 300);
+const LIVE_INTERVAL_MS = 15_000;
+const HOT_SECONDS = envNumber('BENCH_HOT_SECONDS', 60, (n) => n >= 0);
 /** Publishes awaiting their JetStream ack, at most. */
 const WINDOW = envNumber('BENCH_WINDOW', 256);
-/**
- * Backlog of the pipeline (messages published but not yet stored) at which publishing pauses: beyond what the
- * suite itself admits in flight, a backlog is only queueing delay added to every sample's latency. The default
- * is that admission: core.queueSize (1000) ingest messages at the processor (its max-ack-pending) plus as many
- * again in SAMPLES messages at the storage (sampleMessagesInFlight). A fuller pipeline works in fuller batches:
- * on the 2-core test machine 1000 gave ~121k samples/s at p50 0.6 s, 2000 ~142k at p50 1.3 s.
- */
+/** Backlog (messages published, not yet stored) at which the as-fast-as-it-takes publishers pause. */
 const MAX_PENDING = envNumber('BENCH_MAX_PENDING', 2000);
-/** Share of messages whose publish-to-queryable latency is measured. */
 const LATENCY_SAMPLE = envNumber('BENCH_LATENCY_SAMPLE', 0.01, (n) => n > 0 && n <= 1);
-/** Milliseconds between the visibility queries of the latency probe. */
-const POLL_MS = envNumber('BENCH_POLL_MS', 50);
-/** Messages published (and drained) before the measured run: creates all 10,000 series, warms the JITs. */
-const WARMUP_MESSAGES = envNumber('BENCH_WARMUP_MESSAGES', 3 * (SERIES / SAMPLES_PER_MESSAGE));
-const DRAIN_TIMEOUT_MS = envNumber('BENCH_DRAIN_TIMEOUT_S', 600) * 1000;
-const REPLICAS = replicasArg();
-/** Whether the alert-manager runs too (default): it reads every sample from SAMPLES, as in the deployed suite. */
+const POLL_MS = envNumber('BENCH_POLL_MS', 100);
+const DRAIN_TIMEOUT_MS = envNumber('BENCH_DRAIN_TIMEOUT_S', 900) * 1000;
 const ALERTING = (process.env.BENCH_ALERTING ?? '1') !== '0';
+/** Settings changed from the shipped defaults for this run (TMON_* in the environment go to the services). */
+const CHANGED = Object.entries(process.env).filter(([k]) => k.startsWith('TMON_')).map(([k, v]) => `${k}=${v}`);
 
 // ---------------------------------------------------------------------------------------------------------
 // Helpers
@@ -86,7 +79,6 @@ const ALERTING = (process.env.BENCH_ALERTING ?? '1') !== '0';
 const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : String(n));
 const round = (n: number, digits = 0) => (Number.isFinite(n) ? Math.round(n * 10 ** digits) / 10 ** digits : null);
 
-/** The q-quantile (0..1) of ascending values, nearest rank. */
 function quantile(sorted: readonly number[], q: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length, Math.max(1, Math.ceil(q * sorted.length))) - 1]!;
@@ -96,76 +88,144 @@ function log(line = ''): void {
   console.log(line);
 }
 
+function cmdline(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
+  } catch {
+    return '';
+  }
+}
+
+/** Pids of the VictoriaMetrics processes whose command line contains `needle` (comm is cut to 15 characters). */
+function enginePids(needle: string): number[] {
+  return pidsByComm('victoria-metric').filter((pid) => cmdline(pid).includes(needle));
+}
+
 // ---------------------------------------------------------------------------------------------------------
-// Publish-to-queryable latency
+// Loads
+// ---------------------------------------------------------------------------------------------------------
+
+/** A message of 100 series of `name` (tags series=first…first+99), all at `ts`. */
+function buildMessage(seq: number, group: number, name: string, first: number, ts: number): BuiltMessage {
+  let json = '{"samples":[';
+  for (let i = 0; i < SAMPLES_PER_MESSAGE; i++) {
+    if (i > 0) json += ',';
+    json += `{"name":"${name}","value":${(seq % 1000) + i / 1000},"ts":${ts},"tags":{"series":"${first + i}"}}`;
+  }
+  json += ']}';
+  return { seq, group, ts, name, firstSeries: String(first), data: Buffer.from(json) };
+}
+
+/** The backfill: minute by minute, oldest first; each minute 100 messages of 100 series. */
+class BackfillSource implements MessageSource {
+  private next = 0;
+  readonly groups = BACKFILL_SERIES / SAMPLES_PER_MESSAGE;
+  readonly total = this.groups * BACKFILL_MINUTES;
+  constructor(readonly start: number) {}
+  get end(): number {
+    return this.start + (BACKFILL_MINUTES - 1) * MINUTE_MS;
+  }
+  build(): BuiltMessage {
+    const seq = this.next++;
+    const group = seq % this.groups;
+    return buildMessage(seq, group, BACKFILL_METRIC, group * SAMPLES_PER_MESSAGE, this.start + Math.floor(seq / this.groups) * MINUTE_MS);
+  }
+}
+
+/** The live fleet: group g is series (g mod perName)·100… of name ⌊g / groupsPerName⌋; every group once per round. */
+class LiveFleet implements MessageSource {
+  private next = 0;
+  readonly groups = LIVE_SERIES / SAMPLES_PER_MESSAGE;
+  readonly groupsPerName = this.groups / LIVE_NAMES;
+  readonly builtPerGroup = new Array<number>(this.groups).fill(0);
+  readonly lastTs = new Array<number>(this.groups).fill(0);
+  build(): BuiltMessage {
+    const seq = this.next++;
+    const group = seq % this.groups;
+    // A series sends every 15 s, so its timestamps never repeat; bumped only in case the clock stood still.
+    const ts = Math.max(Date.now(), this.lastTs[group]! + 1);
+    this.lastTs[group] = ts;
+    this.builtPerGroup[group]!++;
+    return buildMessage(seq, group, LiveFleet.nameOf(Math.floor(group / this.groupsPerName)), (group % this.groupsPerName) * SAMPLES_PER_MESSAGE, ts);
+  }
+  /** Samples published to a series of name index `n`. */
+  expected(n: number, series: number): number {
+    return this.builtPerGroup[n * this.groupsPerName + Math.floor(series / SAMPLES_PER_MESSAGE)] ?? 0;
+  }
+  static nameOf(n: number): string {
+    return `bench_live_${String(n).padStart(2, '0')}`;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Publish-to-queryable latency, read from the engine
 // ---------------------------------------------------------------------------------------------------------
 
 /**
- * Publish-to-queryable latency of a random ~1 % of the messages.
- *
- * Method: for each sampled message we note when its publish began (performance.now()) and the exact
- * (series key, ts) of its first sample. A message's 100 samples are committed in one transaction together
- * with its idempotency record (PgSampleStore.write), so the first sample being visible means the whole message
- * is. Every POLL_MS one query asks which of the still-unseen probes exist, reading raw samples as history reads
- * do (rawSamplesSql: only the blocks that start in the minute up to ts; without that bound each lookup read every
- * earlier block of its series, and under overload the probes cost PostgreSQL 40 % of a core). ts is passed as the
- * same ISO text the storage writes, so equality is exact. (Looking at max(ts) per series instead would be wrong here: messages are
- * processed concurrently and by several replicas, so a later message of a series can be stored before an
- * earlier one.) A row that a query sees was committed before that query's snapshot, which is taken just after
- * we send it, and after the previous query's; so latency = (send time of the first query that sees it) −
- * (publish start) is an upper bound, at most one poll interval plus one query's time above the truth.
+ * Publish-to-queryable latency of a random share of the messages. For each probed message: when its publish
+ * began and the (name, series, ts) of its first sample. A message's samples are acked by the storage together,
+ * after the engine holds them on disk, so its first sample being exported means the message is queryable. Every
+ * POLL_MS one `/api/v1/export` (the namespace's extra_label; one match[] per unseen probe, start..end spanning
+ * their timestamps) asks which exist; latency = send time of the first export that returns it − publish start,
+ * an upper bound by at most one poll interval plus one request.
  */
 class LatencyProbe {
-  private readonly pending = new Map<number, { key: string; iso: string; at: number; phase: string }>();
+  private readonly pending = new Map<number, { name: string; series: string; ts: number; at: number; phase: string }>();
   readonly results = new Map<string, number[]>();
   private running = true;
   private loop: Promise<void> | undefined;
   polls = 0;
   private pollMs = 0;
 
-  constructor(private readonly db: pg.Client) {}
+  constructor(
+    private readonly url: string,
+    private readonly namespace: string,
+  ) {}
 
   track(phase: string, msg: BuiltMessage, at: number): void {
     if (Math.random() >= LATENCY_SAMPLE) return;
-    this.pending.set(msg.seq, { key: seriesKeyOf(msg.group * SAMPLES_PER_MESSAGE), iso: new Date(msg.ts).toISOString(), at, phase });
+    this.pending.set(msg.seq, { name: msg.name, series: msg.firstSeries, ts: msg.ts, at, phase });
   }
 
   start(): void {
     this.loop = (async () => {
       while (this.running) {
         const sentAt = performance.now();
-        if (this.pending.size > 0) await this.poll(sentAt);
+        if (this.pending.size > 0) await this.poll(sentAt).catch((err: unknown) => log(`  probe: ${String(err)}`));
         await sleep(Math.max(1, POLL_MS - (performance.now() - sentAt)));
       }
     })();
   }
 
   private async poll(sentAt: number): Promise<void> {
-    const seqs = [...this.pending.keys()];
-    const probes = seqs.map((s) => this.pending.get(s)!);
-    const { rows } = await this.db.query<{ i: number }>(
-      `SELECT p.i FROM unnest($1::text[], $2::timestamptz[], $3::int[]) AS p(key, ts, i)
-         JOIN series se ON se.key = p.key
-        WHERE EXISTS (${rawSamplesSql('se.id', 'p.ts', 'p.ts', true)})`,
-      [probes.map((p) => p.key), probes.map((p) => p.iso), probes.map((_, i) => i)],
-    );
+    const probes = [...this.pending].slice(0, 500);
+    const body = new URLSearchParams({ extra_label: `${NAMESPACE_LABEL}=${this.namespace}` });
+    for (const key of new Set(probes.map(([, p]) => selector(p.name, { series: p.series })))) body.append('match[]', key);
+    body.set('start', (Math.min(...probes.map(([, p]) => p.ts)) / 1000).toFixed(3));
+    body.set('end', (Math.max(...probes.map(([, p]) => p.ts)) / 1000).toFixed(3));
+    const res = await fetch(`${this.url}/api/v1/export`, { method: 'POST', body });
+    if (!res.ok) throw new Error(`export ${res.status}: ${(await res.text()).slice(0, 200)}`);
+    const seen = new Set<string>();
+    for (const line of (await res.text()).split('\n')) {
+      if (!line) continue;
+      const s = JSON.parse(line) as { metric: Record<string, string>; timestamps: number[] };
+      for (const ts of s.timestamps) seen.add(`${s.metric.__name__}|${s.metric.series}|${ts}`);
+    }
     this.polls++;
     this.pollMs += performance.now() - sentAt;
-    for (const { i } of rows) {
-      const probe = probes[i]!;
-      this.pending.delete(seqs[i]!);
-      const list = this.results.get(probe.phase) ?? [];
-      list.push(sentAt - probe.at);
-      this.results.set(probe.phase, list);
+    for (const [seq, p] of probes) {
+      if (!seen.has(`${p.name}|${p.series}|${p.ts}`)) continue;
+      this.pending.delete(seq);
+      const list = this.results.get(p.phase) ?? [];
+      list.push(sentAt - p.at);
+      this.results.set(p.phase, list);
     }
   }
 
-  /** Probes of `phase` not seen (yet). */
   unseen(phase: string): number {
     return [...this.pending.values()].filter((p) => p.phase === phase).length;
   }
 
-  /** Waits until every probe was seen or `timeoutMs` passed. */
   async settle(timeoutMs: number): Promise<void> {
     await waitFor(() => (this.pending.size === 0 ? true : undefined), timeoutMs, 'latency probes', 50).catch(() => undefined);
   }
@@ -174,9 +234,9 @@ class LatencyProbe {
     return this.pollMs / Math.max(1, this.polls);
   }
 
-  stats(phase: string): { n: number; p50: number; p90: number; p99: number; max: number } {
-    const sorted = [...(this.results.get(phase) ?? [])].sort((a, b) => a - b);
-    return { n: sorted.length, p50: quantile(sorted, 0.5), p90: quantile(sorted, 0.9), p99: quantile(sorted, 0.99), max: sorted[sorted.length - 1] ?? NaN };
+  stats(...phases: string[]): { n: number; p50: number; p99: number; max: number } {
+    const sorted = phases.flatMap((p) => this.results.get(p) ?? []).sort((a, b) => a - b);
+    return { n: sorted.length, p50: quantile(sorted, 0.5), p99: quantile(sorted, 0.99), max: sorted[sorted.length - 1] ?? NaN };
   }
 
   async stop(): Promise<void> {
@@ -186,17 +246,22 @@ class LatencyProbe {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Memory
+// Memory of every process
 // ---------------------------------------------------------------------------------------------------------
 
-/** VmRSS of every replica every `intervalMs`, from now until stopped. */
+interface Watched {
+  label: string;
+  pids: () => number[];
+}
+
+/** VmRSS (summed over a group's pids) every `intervalMs`. */
 class RssSampler {
-  readonly rows: { t: number; rss: (number | undefined)[] }[] = [];
+  readonly rows: { t: number; rss: number[] }[] = [];
   private readonly timer: NodeJS.Timeout;
   private readonly t0 = performance.now();
 
   constructor(
-    private readonly replicas: readonly Replica[],
+    readonly watched: readonly Watched[],
     intervalMs = 5000,
   ) {
     this.sample();
@@ -204,7 +269,7 @@ class RssSampler {
   }
 
   private sample(): void {
-    this.rows.push({ t: (performance.now() - this.t0) / 1000, rss: this.replicas.map((r) => memoryMiB(r.proc.child.pid!)?.rss) });
+    this.rows.push({ t: (performance.now() - this.t0) / 1000, rss: this.watched.map((w) => w.pids().reduce((s, pid) => s + (memoryMiB(pid)?.rss ?? 0), 0)) });
   }
 
   stop(): void {
@@ -212,300 +277,273 @@ class RssSampler {
     this.sample();
   }
 
-  first(i: number): number {
-    return this.rows[0]?.rss[i] ?? NaN;
-  }
-
   max(i: number): number {
     return Math.max(...this.rows.map((r) => r.rss[i] ?? -Infinity));
   }
 
   print(): void {
-    log(`    ${'t (s)'.padStart(6)}  ${this.replicas.map((r) => r.label.padStart(13)).join('')}`);
-    for (const row of this.rows) log(`    ${fmt(row.t).padStart(6)}  ${row.rss.map((v) => (v === undefined ? '—' : `${fmt(v)} MiB`).padStart(13)).join('')}`);
+    log(`    ${'t (s)'.padStart(6)}  ${this.watched.map((w) => w.label.padStart(16)).join('')}`);
+    const step = Math.max(1, Math.ceil(this.rows.length / 20));
+    this.rows.forEach((row, i) => {
+      if (i % step === 0 || i === this.rows.length - 1) log(`    ${fmt(row.t).padStart(6)}  ${row.rss.map((v) => `${fmt(v)} MiB`.padStart(16)).join('')}`);
+    });
   }
 }
 
 function cpuLine(report: CpuReport): string {
-  const others = report.others.filter((o) => o.percent >= 5);
-  return `${report.groups.map((g) => `${g.label} ${fmt(g.percent)} %`).join(', ')}; machine ${fmt(report.machinePercent)} % of ${report.cores} cores` +
-    (others.length ? `; others: ${others.map((o) => `${o.name} ${fmt(o.percent)} %`).join('; ')}` : '');
-}
-
-/** CPU per process; with `samplesPerS`, also the CPU time each spends per sample. */
-function printCpu(report: CpuReport, samplesPerS?: number): void {
-  const sorted = [...report.groups].sort((a, b) => b.percent - a.percent);
-  log(`    over ${fmt(report.seconds, 1)} s; % of one core (this machine has ${report.cores}, so ${report.cores * 100} % is all of it)` +
-    `${samplesPerS ? `, and CPU µs per sample at ${fmt(samplesPerS)} samples/s` : ''}:`);
-  const perSample = (percent: number) => (samplesPerS ? `${fmt((percent / 100) * (1e6 / samplesPerS), 1).padStart(8)} µs` : '');
-  for (const g of sorted) log(`      ${g.label.padEnd(34)} ${fmt(g.percent, 1).padStart(6)} %${perSample(g.percent)}`);
-  const ours = report.groups.reduce((s, g) => s + g.percent, 0);
-  log(`      ${'everything else on the machine'.padEnd(34)} ${fmt(Math.max(0, report.machinePercent * report.cores - ours), 1).padStart(6)} %`);
-  log(`      ${'whole machine'.padEnd(34)} ${fmt(report.machinePercent, 1).padStart(6)} % of all cores`);
-  const others = report.others.filter((o) => o.percent >= 1);
-  if (others.length) log(`    busiest other processes: ${others.map((o) => `${o.name} ${fmt(o.percent)} %`).join('; ')}`);
+  return `${[...report.groups].sort((a, b) => b.percent - a.percent).map((g) => `${g.label} ${fmt(g.percent)} %`).join(', ')}; machine ${fmt(report.machinePercent)} % of ${report.cores} cores`;
 }
 
 // ---------------------------------------------------------------------------------------------------------
 // The run
 // ---------------------------------------------------------------------------------------------------------
 
-let ns: TestNamespace | undefined;
-let nc: NatsConnection | undefined;
-let monitorNc: NatsConnection | undefined;
+const spaces: TestNamespace[] = [];
+const connections: NatsConnection[] = [];
 const replicas: Replica[] = [];
-const clients: pg.Client[] = [];
-let scratchStream: string | undefined;
-let scratchSchema: string | undefined;
+let solo: EngineProcess | undefined;
 let cleaned: Promise<void> | undefined;
+
+async function stopReplicas(): Promise<void> {
+  await Promise.allSettled(replicas.map((r) => stopProcess(r.proc)));
+  replicas.splice(0, replicas.length);
+}
 
 function cleanup(): Promise<void> {
   cleaned ??= (async () => {
-    await Promise.allSettled(replicas.map((r) => stopProcess(r.proc)));
-    await Promise.allSettled(clients.map((c) => c.end()));
-    if (scratchStream && nc) {
-      const jsm = await nc.jetstreamManager();
-      await jsm.streams.delete(scratchStream).catch(() => undefined);
-    }
-    if (scratchSchema && ns) await dropScratchSchema(ns.config.database.url, scratchSchema).catch(() => undefined);
-    await Promise.allSettled([nc?.close(), monitorNc?.close()]);
-    await ns?.cleanup();
+    await stopReplicas();
+    await Promise.allSettled(connections.map((c) => c.close()));
+    await solo?.cleanup().catch(() => undefined);
+    await Promise.allSettled(spaces.map((s) => s.cleanup()));
   })();
   return cleaned;
 }
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
-    log(`\n${signal}: stopping the services and removing the namespace…`);
+    log(`\n${signal}: stopping the services and removing the namespaces…`);
     void cleanup().finally(() => process.exit(130));
   });
 }
 
-async function startReplicas(): Promise<void> {
-  if (!ns) throw new Error('no namespace');
-  await startIngestReplicas(ns, REPLICAS, replicas, { alerting: ALERTING });
+/** A fresh namespace with the suite's ingest services running in it, a NATS connection and a pipeline monitor. */
+async function startPhase(label: string): Promise<{ ns: TestNamespace; nc: NatsConnection; monitor: PipelineMonitor; engine: VictoriaMetrics }> {
+  const ns = await createTestNamespace();
+  spaces.push(ns);
+  const nc = await connect({ servers: ns.config.nats.url, name: `ingest-bench ${label}` });
+  connections.push(nc);
+  await startIngestReplicas(ns, 1, replicas, { alerting: ALERTING });
+  const monitor = new PipelineMonitor(await nc.jetstreamManager(), ns, replicas.filter((r) => r.proc.name === 'storage'));
+  log(`  namespace ${ns.id}; started ${replicas.map((r) => `${r.label} (pid ${r.proc.child.pid})`).join(', ')}`);
+  return { ns, nc, monitor, engine: new VictoriaMetrics({ ...ns.config.storage.engine, timeoutMs: 300_000 }) };
+}
+
+/** Polls the engine's count until it holds `total` samples; resolves with the send time of the poll that found them. */
+async function queryableAt(count: () => Promise<Counted>, total: number, timeoutMs: number): Promise<{ at: number; counted: Counted }> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const at = performance.now();
+    const counted = await count();
+    if (counted.rows >= total || performance.now() > deadline) {
+      if (counted.rows < total) log(`  NOT all queryable: ${fmt(counted.rows)} of ${fmt(total)} after waiting ${fmt(timeoutMs / 1000)} s; timed to the last count`);
+      return { at, counted };
+    }
+    await sleep(250);
+  }
+}
+
+/** (a') The engine alone: the backfill's samples into a fresh VictoriaMetrics, JSON lines, 4 requests in flight. */
+async function engineBackfill(start: number): Promise<{ perS: number; seconds: number; rssMiB: number; counted: Counted }> {
+  solo = await createEngineProcess();
+  await solo.start();
+  const pids = () => enginePids(solo!.dataDir);
+  const client = new VictoriaMetrics({ url: solo.url, durability: 'snapshot', syncIntervalMs: 1000, namespace: '', timeoutMs: 300_000 });
+  const minutesPerRequest = 144;
+  const seriesPerRequest = 100;
+  const jobs: { first: number; m0: number }[] = [];
+  for (let first = 0; first < BACKFILL_SERIES; first += seriesPerRequest) for (let m0 = 0; m0 < BACKFILL_MINUTES; m0 += minutesPerRequest) jobs.push({ first, m0 });
+  let peak = 0;
+  const rssTimer = setInterval(() => (peak = Math.max(peak, pids().reduce((s, pid) => s + (memoryMiB(pid)?.rss ?? 0), 0))), 1000);
+  const total = BACKFILL_SERIES * BACKFILL_MINUTES;
+  const t0 = performance.now();
+  let next = 0;
+  const worker = async () => {
+    while (next < jobs.length) {
+      const { first, m0 } = jobs[next++]!;
+      const ts: number[] = [];
+      for (let m = m0; m < Math.min(BACKFILL_MINUTES, m0 + minutesPerRequest); m++) ts.push(start + m * MINUTE_MS);
+      const tsText = ts.join(',');
+      let body = '';
+      for (let i = first; i < first + seriesPerRequest; i++) {
+        body += `{"metric":{"__name__":"${BACKFILL_METRIC}","series":"${i}"},"values":[${ts.map((_, k) => ((m0 + k) * 100 + Math.floor(i / 100)) % 1000 + (i % 100) / 1000).join(',')}],"timestamps":[${tsText}]}\n`;
+      }
+      await client.import(body);
+    }
+  };
+  await Promise.all([worker(), worker(), worker(), worker()]);
+  const end = start + (BACKFILL_MINUTES - 1) * MINUTE_MS;
+  const done = await queryableAt(() => countStored(client, BACKFILL_METRIC, start, end), total, 120_000);
+  clearInterval(rssTimer);
+  const seconds = (done.at - t0) / 1000;
+  await solo.cleanup();
+  solo = undefined;
+  return { perS: total / seconds, seconds, rssMiB: peak, counted: done.counted };
 }
 
 async function main(): Promise<void> {
-  log(`ingest bench: ${SERIES.toLocaleString('en-US')} series, ${SAMPLES_PER_MESSAGE} samples per message, ${WINDOW} publishes in flight, ` +
-    `${SECONDS} s sustained (backlog ≤ ${MAX_PENDING} messages)${OVERLOAD ? `, ${OVERLOAD_SECONDS} s overload` : ''}, ${REPLICAS} replica(s) each of processor and storage${ALERTING ? " and alert-manager" : ""}`);
-  ns = await createTestNamespace();
-  log(`namespace ${ns.id}`);
-  nc = await connect({ servers: ns.config.nats.url, name: 'ingest-bench publisher' });
-  monitorNc = await connect({ servers: ns.config.nats.url, name: 'ingest-bench monitor' });
-  const js = nc.jetstream();
-  const jsm = await monitorNc.jetstreamManager();
+  log(`ingest bench: shipped defaults${CHANGED.length ? ` except ${CHANGED.join(', ')}` : ''}; ${ALERTING ? 'processor, storage and alert-manager' : 'processor and storage'}, one replica each; ` +
+    `${SAMPLES_PER_MESSAGE} samples per message, ${WINDOW} publishes in flight`);
+  const sharedEngine = () => enginePids(new URL(process.env.VM_URL ?? 'http://127.0.0.1:8428').host);
   const natsPids = pidsByComm('nats-server');
   const redisPids = pidsByComm('redis-server');
-  const infra: CpuGroup[] = [
-    { label: 'bench (this process)', pids: () => [process.pid] },
-    { label: 'nats-server', pids: () => natsPids },
-    { label: 'postgres (all)', pids: () => pidsByComm('postgres') },
-    { label: 'redis-server', pids: () => redisPids },
-  ];
-
-  // 1. Raw limits ------------------------------------------------------------------------------------------
-  log(`\n1. Raw limits (${RAW_SECONDS} s each, before the suite runs)`);
-  let cpu = new CpuSampler(infra);
-  scratchStream = `${ns.id}_BENCH_SCRATCH`;
-  const jsRaw = await jetstreamLimit(js, await nc.jetstreamManager(), ns.id, RAW_SECONDS, WINDOW);
-  const jsCpu = cpu.stop();
-  await jsm.streams.delete(jsRaw.stream).catch(() => undefined);
-  scratchStream = undefined;
-  log(`  (a) JetStream publish alone: ${fmt(jsRaw.perS)} samples/s (${fmt(jsRaw.perS / SAMPLES_PER_MESSAGE)} messages/s, ${fmt(jsRaw.result.acked)} acked, ${jsRaw.result.failed} failed)`);
-  log(`      cpu: ${cpuLine(jsCpu)}`);
-  scratchSchema = `${ns.id}_copybench`;
-  cpu = new CpuSampler(infra);
-  const copyRaw = await copyLimit(ns.config.database.url, scratchSchema, RAW_SECONDS);
-  const copyCpu = cpu.stop();
-  await dropScratchSchema(ns.config.database.url, scratchSchema);
-  scratchSchema = undefined;
-  log(`  (b) PostgreSQL COPY alone:   ${fmt(copyRaw.perS)} rows/s (${fmt(copyRaw.rows)} rows in chunks of 10,000, one connection, b-tree on (series_id, ts))`);
-  log(`      cpu: ${cpuLine(copyCpu)}`);
-
-  // 2. The suite --------------------------------------------------------------------------------------------
-  log(`\n2. Sustained end-to-end load`);
-  await startReplicas();
-  log(`  started ${replicas.map((r) => `${r.label} (pid ${r.proc.child.pid})`).join(', ')}`);
-  const db = new pg.Client({ connectionString: ns.config.database.url, application_name: 'ingest-bench' });
-  const probeDb = new pg.Client({ connectionString: ns.config.database.url, application_name: 'ingest-bench latency probe' });
-  for (const c of [db, probeDb]) {
-    clients.push(c);
-    await c.connect();
-    await c.query(`SET search_path TO ${pg.escapeIdentifier(ns.config.database.schema)}`);
-  }
-  const storage = replicas.filter((r) => r.proc.name === 'storage');
-  const monitor = new PipelineMonitor(jsm, ns, storage);
-  // PostgreSQL's CPU split by whom a backend serves: each storage replica, this bench, and the rest.
-  const backends = new PgBackends(db, [...storage.map((r) => ({ label: r.label, pid: r.proc.child.pid! })), { label: 'bench', pid: process.pid }]);
-  await backends.refresh();
-  const storagePgPids = () => storage.flatMap((r) => backends.of(r.label));
-  const suiteGroups: CpuGroup[] = [
+  const watched = (): Watched[] => [
     ...replicas.map((r) => ({ label: r.label, pids: () => [r.proc.child.pid!] })),
-    ...storage.map((r) => ({ label: `postgres ← ${r.label}'s backends`, pids: () => backends.of(r.label) })),
-    { label: 'postgres ← bench queries', pids: () => backends.of('bench') },
-    { label: 'postgres, the rest (bg, others)', pids: () => pidsByComm('postgres').filter((p) => !backends.all().includes(p)) },
-    ...infra.filter((g) => !g.label.startsWith('postgres')),
+    { label: 'victoria-metrics', pids: sharedEngine },
+    { label: 'nats-server', pids: () => natsPids },
+    { label: 'redis-server', pids: () => redisPids },
+    { label: 'postgres (all)', pids: () => pidsByComm('postgres') },
   ];
-  const probe = new LatencyProbe(probeDb);
+
+  // (a) Backfill ---------------------------------------------------------------------------------------------
+  log(`\n(a) Backfill: ${fmt(BACKFILL_SERIES)} series × ${fmt(BACKFILL_MINUTES)} minutes, oldest first, as fast as the suite takes it`);
+  const a = await startPhase('backfill');
+  const js = a.nc.jetstream();
+  // The day ends at the current minute, computed just before publishing: its oldest minute is 1440 − BACKFILL_MINUTES minutes younger than the raw retention.
+  const dayEnd = Math.floor(Date.now() / MINUTE_MS) * MINUTE_MS;
+  const backfill = new BackfillSource(dayEnd - (BACKFILL_MINUTES - 1) * MINUTE_MS);
+  const backfillTotal = backfill.total * SAMPLES_PER_MESSAGE;
+  log(`  ${new Date(backfill.start).toISOString()} … ${new Date(backfill.end).toISOString()}: ${fmt(backfillTotal)} samples in ${fmt(backfill.total)} messages`);
+  const bfRss = new RssSampler(watched());
+  const bfCpu = new CpuSampler(watched().filter((w) => w.label !== 'postgres (all)'));
+  const bf = await publishPhase({
+    js, subject: `${a.ns.id}.metrics.ingest.backfill`, factory: backfill, idPrefix: `${a.ns.id}-backfill`, window: WINDOW,
+    durationMs: DRAIN_TIMEOUT_MS, maxMessages: backfill.total, gate: () => a.monitor.backlog < MAX_PENDING, onPublish: () => a.monitor.published(),
+  });
+  log(`  published ${fmt(bf.acked)} messages in ${fmt((bf.stoppedAt - bf.firstAt) / 1000, 1)} s (paused at the backlog limit ${fmt((100 * bf.gatedMs) / (bf.stoppedAt - bf.firstAt))} % of the time); ${bf.failed} failed, ${bf.retries} retries`);
+  await waitFor(() => (a.monitor.latest.stored >= backfillTotal ? true : undefined), DRAIN_TIMEOUT_MS, 'the backfill stored', 200).catch(() => undefined);
+  const bfExpected = { each: () => BACKFILL_MINUTES, total: backfillTotal };
+  const bfDone = await queryableAt(() => countStored(a.engine, BACKFILL_METRIC, backfill.start, backfill.end, bfExpected), backfillTotal, 60_000);
+  const bfCpuReport = bfCpu.stop();
+  bfRss.stop();
+  const bfSeconds = (bfDone.at - bf.firstAt) / 1000;
+  const backfillPerS = bfDone.counted.rows / bfSeconds;
+  log(`  suite: ${fmt(backfillPerS)} samples/s from the first publish until all were queryable (${fmt(bfSeconds, 1)} s); ` +
+    `engine holds ${fmt(bfDone.counted.rows)} of ${fmt(backfillTotal)}; lost ${fmt(bfDone.counted.lost)}, doubled ${fmt(bfDone.counted.doubled)}`);
+  log(`  CPU while backfilling: ${cpuLine(bfCpuReport)}`);
+  log(`  peak VmRSS: ${bfRss.watched.map((w, i) => `${w.label} ${fmt(bfRss.max(i))} MiB`).join(', ')}`);
+
+  // (c) Hot series, in the backfill's namespace (secondary) ---------------------------------------------------
+  let hot: { perS: number; lost: number; doubled: number } | undefined;
+  if (HOT_SECONDS > 0) {
+    log(`\n(c) Hot series (secondary): ${fmt(SERIES)} series of ${METRIC}, as fast as the suite takes them, ${HOT_SECONDS} s`);
+    const factory = new MessageFactory();
+    const storedBefore = a.monitor.latest.stored;
+    const from = Date.now();
+    const run = await publishPhase({
+      js, subject: `${a.ns.id}.metrics.ingest.bench`, factory, idPrefix: `${a.ns.id}-hot`, window: WINDOW, durationMs: HOT_SECONDS * 1000,
+      gate: () => a.monitor.backlog < MAX_PENDING, onPublish: () => a.monitor.published(),
+    });
+    const drain = await a.monitor.drained(DRAIN_TIMEOUT_MS);
+    const lastAt = a.monitor.reachedAt(drain.point.stored, run.firstAt);
+    const published = factory.builtPerGroup.reduce((s, n) => s + n, 0) * SAMPLES_PER_MESSAGE;
+    const counted = await countStored(a.engine, METRIC, from - 1000, Date.now() + 1000, { each: (tags) => factory.builtPerGroup[Math.floor(Number(tags.series) / SAMPLES_PER_MESSAGE)] ?? 0, total: published });
+    hot = { perS: counted.rows / ((lastAt - run.firstAt) / 1000), lost: counted.lost, doubled: counted.doubled };
+    log(`  ${fmt(hot.perS)} samples/s from the first publish to the last stored (${fmt(drain.point.stored - storedBefore)} stored${drain.drained ? '' : ', NOT drained'}); ` +
+      `lost ${fmt(hot.lost)}, doubled ${fmt(hot.doubled)} (of ${fmt(published)} published, ${GROUPS} messages a round)`);
+  }
+  await a.monitor.stop();
+  await stopReplicas();
+
+  // (a') The engine alone, with nothing of the suite running --------------------------------------------------
+  const engineAlone = await engineBackfill(backfill.start);
+  log(`\n(a') Engine alone, the same backfill (fresh VictoriaMetrics, JSON lines, 4 requests in flight, 100 series × 144 min each): ${fmt(engineAlone.perS)} samples/s ` +
+    `(${fmt(engineAlone.counted.rows)} queryable after ${fmt(engineAlone.seconds, 1)} s; its peak RSS ${fmt(engineAlone.rssMiB)} MiB)`);
+  log(`  → the suite backfills at ${fmt((100 * backfillPerS) / engineAlone.perS, 1)} % of the engine alone`);
+
+  // (b) Live fleet -------------------------------------------------------------------------------------------
+  const rate = LIVE_SERIES / SAMPLES_PER_MESSAGE / (LIVE_INTERVAL_MS / 1000);
+  log(`\n(b) Live fleet: ${fmt(LIVE_SERIES)} series (${LIVE_NAMES} names × ${fmt(LIVE_SERIES / LIVE_NAMES)}) every ${LIVE_INTERVAL_MS / 1000} s for ${LIVE_SECONDS} s: ` +
+    `${fmt(rate)} messages/s, ${fmt(rate * SAMPLES_PER_MESSAGE)} samples/s offered`);
+  const b = await startPhase('live');
+  const fleet = new LiveFleet();
+  const probe = new LatencyProbe(b.ns.config.storage.engine.url.replace(/\/+$/, ''), b.ns.id);
   probe.start();
-  const subject = `${ns.id}.metrics.ingest.bench`;
-  const factory = new MessageFactory();
-  const idPrefix = `${ns.id}-load`;
-  const gate = () => monitor.backlog < MAX_PENDING;
-
-  // Warm-up: every series is created once (INSERT INTO series), JITs and pools warm; then drained.
-  const warm = await publishPhase({ js, subject, factory, idPrefix, window: WINDOW, durationMs: 120_000, maxMessages: WARMUP_MESSAGES, gate, onPublish: () => monitor.published() });
-  const warmDrain = await monitor.drained(DRAIN_TIMEOUT_MS);
-  if (!warmDrain.drained) throw new Error('the warm-up did not drain');
-  let published = warm.acked;
-  log(`  warm-up: ${fmt(warm.acked)} messages (${fmt(warm.acked * SAMPLES_PER_MESSAGE)} samples) stored; all ${fmt(SERIES)} series exist`);
-
-  // The measured run.
-  const before = await countStored(db);
-  const storedBefore = monitor.latest.stored;
-  const pendingRows = async () => (await Promise.all(storage.map((r) => storageCounter(r.opsPort, 'tmon_storage_rollup_pending_rows_total')))).reduce((a, b) => a + b, 0);
-  const pendingBefore = await pendingRows();
-  const mainCpu = new CpuSampler(suiteGroups, 1000, (pid) => backends.describe(pid));
-  const activity = new PgActivitySampler(await extraClient(ns), storagePgPids);
-  const mainRss = new RssSampler(replicas);
-  const main = await publishPhase({
-    js, subject, factory, idPrefix, window: WINDOW, durationMs: SECONDS * 1000, gate,
+  const liveRss = new RssSampler(watched());
+  const liveCpu = new CpuSampler(watched().filter((w) => w.label !== 'postgres (all)'));
+  const liveFrom = Date.now();
+  const storedBefore = b.monitor.latest.stored;
+  let round0 = 0;
+  const live = await publishPhase({
+    js: b.nc.jetstream(), subject: `${b.ns.id}.metrics.ingest.fleet`, factory: fleet, idPrefix: `${b.ns.id}-live`, window: WINDOW,
+    durationMs: LIVE_SECONDS * 1000, ratePerS: rate,
     onPublish: (msg, at) => {
-      monitor.published();
-      probe.track('main', msg, at);
+      b.monitor.published();
+      if (msg.seq < fleet.groups) round0++;
+      probe.track(msg.seq < fleet.groups ? 'first round' : 'steady', msg, at);
     },
   });
-  const mainCpuReport = mainCpu.stop();
-  const mainActivity = await activity.stop();
-  published += main.acked;
-  log(`  published ${fmt(main.acked)} messages (${fmt(main.acked * SAMPLES_PER_MESSAGE)} samples) in ${fmt((main.stoppedAt - main.firstAt) / 1000, 1)} s; ` +
-    `paused at the backlog limit ${fmt((100 * main.gatedMs) / (main.stoppedAt - main.firstAt))} % of the time; ${main.failed} failed, ${main.retries} retries`);
-  const mainDrain = await monitor.drained(DRAIN_TIMEOUT_MS);
-  mainRss.stop();
-  await probe.settle(5000);
-  const afterMain = await countStored(db);
-  const mainStoredRows = afterMain.rows - before.rows;
-  const lastStoredAt = monitor.reachedAt(mainDrain.point.stored, main.firstAt);
-  const e2eSeconds = (lastStoredAt - main.firstAt) / 1000;
-  const samplesPerS = mainStoredRows / e2eSeconds;
-  const mainLost = Math.max(0, published * SAMPLES_PER_MESSAGE - afterMain.pairs);
-  const mainLatency = probe.stats('main');
-  const hwmMain = replicas.map((r) => ({ label: r.label, ...memoryMiB(r.proc.child.pid!) }));
-  log(`  drained${mainDrain.drained ? '' : ' — NOT within the timeout'}: last sample stored ${fmt((lastStoredAt - main.stoppedAt) / 1000, 1)} s after the publisher stopped`);
-  log(`  stored ${fmt(mainStoredRows)} of ${fmt(main.acked * SAMPLES_PER_MESSAGE)} samples (counter: ${fmt(mainDrain.point.stored - storedBefore)}); ` +
-    `lost ${fmt(mainLost)}, doubled ${fmt(afterMain.doubled)} (all ${fmt(published * SAMPLES_PER_MESSAGE)} published so far vs ${fmt(afterMain.pairs)} distinct (series, ts) stored)`);
-  const pendingWritten = (await pendingRows()) - pendingBefore;
-  log(`  rows written for the fold: ${fmt(pendingWritten)} (${fmt((mainDrain.point.stored - storedBefore) / Math.max(1, pendingWritten), 2)} samples per row: a series' samples in one minute of one batch share a row)`);
-  log(`  sustained end to end: ${fmt(samplesPerS)} samples/s (${fmt(samplesPerS / SAMPLES_PER_MESSAGE)} messages/s) over ${fmt(e2eSeconds, 1)} s from the first publish to the last sample stored`);
-  log(`  publish-to-queryable latency (${mainLatency.n} probes, ${probe.unseen('main')} unseen; poll every ${POLL_MS} ms, mean query ${fmt(probe.meanPollMs, 1)} ms; upper bounds): ` +
-    `p50 ${fmt(mainLatency.p50)} ms, p90 ${fmt(mainLatency.p90)} ms, p99 ${fmt(mainLatency.p99)} ms, max ${fmt(mainLatency.max)} ms`);
-  log(`  stored samples/s, and backlog in messages (INGEST messages before the processor + SAMPLES messages, each a processor batch, before the storage), every 5 s:`);
-  printTimeline(monitor.timeline, main.firstAt, lastStoredAt);
-  const queued = meanBacklog(monitor.timeline, main.firstAt, main.stoppedAt);
-  log(`  mean backlog while publishing: ${fmt(queued.ingest)} messages before the processor, ${fmt(queued.samples)} before the storage ` +
-    `(the queue builds up in front of the slowest stage)`);
-  log(`  CPU while publishing:`);
-  // Per sample stored while publishing (the counter at the publisher's stop minus at its start).
-  const storedWhilePublishing = monitor.storedAt(main.stoppedAt) - monitor.storedAt(main.firstAt);
-  printCpu(mainCpuReport, storedWhilePublishing / ((main.stoppedAt - main.firstAt) / 1000));
-  log(`  what the storage's PostgreSQL backends were doing while publishing (sampled every 100 ms; % of wall time, summed over backends):`);
-  for (const a of mainActivity.activity) log(`      ${a.what.padEnd(48)} ${fmt(a.percent, 1).padStart(6)} %`);
-  if (mainActivity.waits.length) log(`    of which waiting on: ${mainActivity.waits.slice(0, 6).map((w) => `${w.what} ${fmt(w.percent, 1)} %`).join(', ')}`);
-  log(`  VmRSS every 5 s:`);
-  mainRss.print();
-  log(`  peak RSS (VmHWM) after the sustained run: ${hwmMain.map((h) => `${h.label} ${fmt(h.hwm ?? NaN)} MiB`).join(', ')}`);
-
-  // 3. Overload --------------------------------------------------------------------------------------------
-  let overloadLost = 0;
-  let finalCount = afterMain;
-  if (OVERLOAD) {
-    const rate = (2 * samplesPerS) / SAMPLES_PER_MESSAGE;
-    log(`\n3. Overload: ${fmt(rate)} messages/s (2 × the sustained rate) for ${OVERLOAD_SECONDS} s, no backlog pacing`);
-    const overCpu = new CpuSampler(suiteGroups, 1000, (pid) => backends.describe(pid));
-    const overRss = new RssSampler(replicas);
-    const over = await publishPhase({
-      js, subject, factory, idPrefix, window: WINDOW, durationMs: OVERLOAD_SECONDS * 1000, ratePerS: rate,
-      onPublish: (msg, at) => probe.track('overload', msg, at),
-    });
-    const overCpuReport = overCpu.stop();
-    published += over.acked;
-    const peakBacklog = Math.max(...monitor.timeline.filter((p) => p.at >= over.firstAt).map((p) => p.ingest + p.samples));
-    log(`  published ${fmt(over.acked)} messages at ${fmt(over.acked / ((over.stoppedAt - over.firstAt) / 1000))} messages/s; ${over.failed} failed; peak backlog ${fmt(peakBacklog)} messages`);
-    const overDrain = await monitor.drained(DRAIN_TIMEOUT_MS);
-    overRss.stop();
-    await probe.settle(5000);
-    finalCount = await countStored(db);
-    const lastAt = monitor.reachedAt(overDrain.point.stored, over.firstAt);
-    overloadLost = Math.max(0, published * SAMPLES_PER_MESSAGE - finalCount.pairs) - mainLost;
-    const overLatency = probe.stats('overload');
-    log(`  drained${overDrain.drained ? '' : ' — NOT within the timeout'} ${fmt((lastAt - over.stoppedAt) / 1000, 1)} s after the publisher stopped; ` +
-      `stored ${fmt(finalCount.rows - afterMain.rows)} of ${fmt(over.acked * SAMPLES_PER_MESSAGE)}; lost ${fmt(overloadLost)}, doubled (whole run) ${fmt(finalCount.doubled)}`);
-    log(`  stored ${fmt((finalCount.rows - afterMain.rows) / ((lastAt - over.firstAt) / 1000))} samples/s on average from the first publish to the last sample stored`);
-    log(`  latency under overload (queueing included): p50 ${fmt(overLatency.p50)} ms, p99 ${fmt(overLatency.p99)} ms (${overLatency.n} probes)`);
-    log(`  CPU while publishing:`);
-    printCpu(overCpuReport);
-    log(`  VmRSS every 5 s (overload, then drain):`);
-    overRss.print();
-    log(`  RSS growth over the overload: ${replicas.map((r, i) => `${r.label} ${fmt(overRss.max(i) - overRss.first(i))} MiB (max ${fmt(overRss.max(i))} MiB)`).join(', ')}`);
-  }
+  const liveCpuReport = liveCpu.stop();
+  const publishSeconds = (live.stoppedAt - live.firstAt) / 1000;
+  log(`  published ${fmt(live.acked)} messages in ${fmt(publishSeconds, 1)} s = ${fmt(live.acked / publishSeconds)} messages/s (offered ${fmt(rate)}); ${live.failed} failed, ${live.retries} retries; ` +
+    `backlog when publishing stopped: ${fmt(b.monitor.backlog)} messages`);
+  const liveDrain = await b.monitor.drained(DRAIN_TIMEOUT_MS);
+  liveRss.stop();
+  await probe.settle(10_000);
   await probe.stop();
-  await monitor.stop();
-  await backends.stop();
-  const hwmEnd = replicas.map((r) => ({ label: r.label, ...memoryMiB(r.proc.child.pid!) }));
+  const lastStoredAt = b.monitor.reachedAt(liveDrain.point.stored, live.firstAt);
+  const storedLive = liveDrain.point.stored - storedBefore;
+  const liveSeconds = (lastStoredAt - live.firstAt) / 1000;
+  const liveTo = Date.now();
+  let liveCount: Counted = { rows: 0, pairs: 0, doubled: 0, lost: 0, series: 0 };
+  for (let n = 0; n < LIVE_NAMES; n++) {
+    const total = Array.from({ length: fleet.groupsPerName }, (_, g) => fleet.builtPerGroup[n * fleet.groupsPerName + g]!).reduce((s, v) => s + v, 0) * SAMPLES_PER_MESSAGE;
+    const c = await countStored(b.engine, LiveFleet.nameOf(n), liveFrom - 1000, liveTo, { each: (tags) => fleet.expected(n, Number(tags.series)), total });
+    liveCount = { rows: liveCount.rows + c.rows, pairs: liveCount.pairs + c.pairs, doubled: liveCount.doubled + c.doubled, lost: liveCount.lost + c.lost, series: liveCount.series + c.series };
+  }
+  const livePerS = storedLive / liveSeconds;
+  const all = probe.stats('first round', 'steady');
+  const steady = probe.stats('steady');
+  const first = probe.stats('first round');
+  log(`  drained${liveDrain.drained ? '' : ' — NOT within the timeout'} ${fmt((lastStoredAt - live.stoppedAt) / 1000, 1)} s after the publisher stopped; ` +
+    `${fmt(livePerS)} samples/s stored from the first publish to the last stored (${fmt(storedLive)} in ${fmt(liveSeconds, 1)} s)`);
+  log(`  engine holds ${fmt(liveCount.rows)} samples of ${fmt(liveCount.series)} series; lost ${fmt(liveCount.lost)}, doubled ${fmt(liveCount.doubled)} (per series, against what was published to it)`);
+  log(`  publish-to-queryable (${all.n} probes, ${probe.unseen('steady') + probe.unseen('first round')} unseen; export every ${POLL_MS} ms, mean ${fmt(probe.meanPollMs, 1)} ms; upper bounds): ` +
+    `p50 ${fmt(all.p50)} ms, p99 ${fmt(all.p99)} ms, max ${fmt(all.max)} ms; first round (${fmt(round0)} messages, every series new) p50 ${fmt(first.p50)} / p99 ${fmt(first.p99)} ms; ` +
+    `after it p50 ${fmt(steady.p50)} / p99 ${fmt(steady.p99)} ms`);
+  log(`  CPU while publishing: ${cpuLine(liveCpuReport)}`);
+  log(`  VmRSS (every 5 s; victoria-metrics is the shared engine, postgres all its processes):`);
+  liveRss.print();
+  const peaks = liveRss.watched.map((w, i) => ({ label: w.label, mib: liveRss.max(i) }));
+  const rssMiB = peaks.filter((p) => p.label !== 'nats-server' && p.label !== 'redis-server' && p.label !== 'postgres (all)').reduce((s, p) => s + p.mib, 0);
+  log(`  peak VmRSS: ${peaks.map((p) => `${p.label} ${fmt(p.mib)} MiB`).join(', ')}; services + engine ${fmt(rssMiB)} MiB`);
+  await b.monitor.stop();
+  await stopReplicas();
 
-  // Summary ------------------------------------------------------------------------------------------------
-  const lost = Math.max(0, published * SAMPLES_PER_MESSAGE - finalCount.pairs);
-  log(`\nSummary`);
-  log(`  sustained end to end        ${fmt(samplesPerS).padStart(12)} samples/s   (p50 ${fmt(mainLatency.p50)} ms, p99 ${fmt(mainLatency.p99)} ms publish → queryable)`);
-  log(`  JetStream publish alone     ${fmt(jsRaw.perS).padStart(12)} samples/s   → the suite reaches ${fmt((100 * samplesPerS) / jsRaw.perS, 1)} % of it`);
-  log(`  PostgreSQL COPY alone       ${fmt(copyRaw.perS).padStart(12)} rows/s      → the suite reaches ${fmt((100 * samplesPerS) / copyRaw.perS, 1)} % of it ` +
-    `(per sample row with a b-tree; the storage writes blocks and pending rows, one each per series and minute of a batch)`);
-  log(`  lost ${lost}, doubled ${finalCount.doubled} (${fmt(published * SAMPLES_PER_MESSAGE)} samples published in all, ${fmt(finalCount.rows)} rows stored)`);
-  log(`  peak RSS (VmHWM): ${hwmEnd.map((h) => `${h.label} ${fmt(h.hwm ?? NaN)} MiB`).join(', ')}`);
-  const top = [...mainCpuReport.groups].sort((a, b) => b.percent - a.percent);
-  log(`  busiest while sustained: ${top.slice(0, 3).map((g) => `${g.label} ${fmt(g.percent)} %`).join(', ')}; machine ${fmt(mainCpuReport.machinePercent)} % of ${mainCpuReport.cores} cores`);
+  // Summary --------------------------------------------------------------------------------------------------
+  const lost = bfDone.counted.lost + liveCount.lost;
+  const doubled = bfDone.counted.doubled + liveCount.doubled;
+  log(`\nSummary${CHANGED.length ? ` (settings changed from the shipped defaults: ${CHANGED.join(', ')})` : ' (shipped defaults)'}`);
+  log(`  live fleet ${fmt(LIVE_SERIES)} series / 15 s   ${fmt(livePerS).padStart(10)} samples/s stored (offered ${fmt(rate * SAMPLES_PER_MESSAGE)}), p50 ${fmt(all.p50)} ms, p99 ${fmt(all.p99)} ms publish → queryable`);
+  log(`  backfill of a day, suite      ${fmt(backfillPerS).padStart(10)} samples/s until queryable`);
+  log(`  backfill of a day, engine     ${fmt(engineAlone.perS).padStart(10)} samples/s until queryable → suite/engine ${fmt(backfillPerS / engineAlone.perS, 3)}`);
+  if (hot) log(`  hot 10,000 series (secondary) ${fmt(hot.perS).padStart(10)} samples/s`);
+  log(`  lost ${fmt(lost)}, doubled ${fmt(doubled)}; peak RSS of the services + engine during the live fleet ${fmt(rssMiB)} MiB`);
 
   await cleanup();
   console.log(
     JSON.stringify({
       bench: 'ingest',
-      samples_per_s: round(samplesPerS),
-      p50_ms: round(mainLatency.p50, 1),
-      p99_ms: round(mainLatency.p99, 1),
+      samples_per_s: round(livePerS),
+      backfill_per_s: round(backfillPerS),
+      engine_backfill_per_s: round(engineAlone.perS),
+      ratio_to_engine: round(backfillPerS / engineAlone.perS, 3),
+      live_series: LIVE_SERIES,
+      live_p99_ms: round(all.p99, 1),
       lost,
-      doubled: finalCount.doubled,
-      jetstream_limit_per_s: round(jsRaw.perS),
-      copy_limit_per_s: round(copyRaw.perS),
+      doubled,
+      rss_mib: round(rssMiB),
     }),
   );
-}
-
-/** One more connection in the namespace's schema, closed at cleanup. */
-async function extraClient(space: TestNamespace): Promise<pg.Client> {
-  const c = new pg.Client({ connectionString: space.config.database.url, application_name: 'ingest-bench activity' });
-  clients.push(c);
-  await c.connect();
-  return c;
-}
-
-function meanBacklog(timeline: readonly MonitorPoint[], from: number, to: number): { ingest: number; samples: number } {
-  const points = timeline.filter((p) => p.at >= from && p.at <= to);
-  const n = Math.max(1, points.length);
-  return { ingest: points.reduce((s, p) => s + p.ingest, 0) / n, samples: points.reduce((s, p) => s + p.samples, 0) / n };
-}
-
-function printTimeline(timeline: readonly MonitorPoint[], from: number, to: number): void {
-  const points = timeline.filter((p) => p.at >= from && p.at <= to + 100);
-  let last = points[0];
-  if (!last) return;
-  const cells: string[] = [];
-  for (const p of points) {
-    if (p.at - last.at < 5000 && p !== points[points.length - 1]) continue;
-    cells.push(`${fmt((p.at - from) / 1000).padStart(3)} s: ${fmt((p.stored - last.stored) / ((p.at - last.at) / 1000)).padStart(7)}/s, ${fmt(p.ingest).padStart(5)} + ${fmt(p.samples).padStart(5)}`);
-    last = p;
-  }
-  for (let i = 0; i < cells.length; i += 3) log(`    ${cells.slice(i, i + 3).join('   ')}`);
 }
 
 main().catch(async (err: unknown) => {

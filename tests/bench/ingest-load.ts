@@ -22,7 +22,15 @@ export interface BuiltMessage {
   group: number;
   /** The timestamp (epoch ms) of all its samples. */
   ts: number;
+  /** Metric name and `series` tag of its first sample (what a latency probe looks for). */
+  name: string;
+  firstSeries: string;
   data: Uint8Array;
+}
+
+/** What a publishing phase takes its messages from. */
+export interface MessageSource {
+  build(): BuiltMessage;
 }
 
 /**
@@ -31,8 +39,10 @@ export interface BuiltMessage {
  * each (series, ts) pair is published once and counting stored rows is exact. Built by string concatenation:
  * the bench runs on the same 2 cores as the suite, so its own CPU matters.
  */
-export class MessageFactory {
+export class MessageFactory implements MessageSource {
   private readonly lastTs = new Array<number>(GROUPS).fill(0);
+  /** Messages built per group: each series of group g was published builtPerGroup[g] times. */
+  readonly builtPerGroup = new Array<number>(GROUPS).fill(0);
   private next = 0;
 
   build(): BuiltMessage {
@@ -40,6 +50,7 @@ export class MessageFactory {
     const group = seq % GROUPS;
     const ts = Math.max(Date.now(), this.lastTs[group]! + 1);
     this.lastTs[group] = ts;
+    this.builtPerGroup[group]!++;
     const first = group * SAMPLES_PER_MESSAGE;
     let json = '{"samples":[';
     for (let i = 0; i < SAMPLES_PER_MESSAGE; i++) {
@@ -47,7 +58,7 @@ export class MessageFactory {
       json += `{"name":"${METRIC}","value":${seq + i / 1000},"ts":${ts},"tags":{"series":"${first + i}"}}`;
     }
     json += ']}';
-    return { seq, group, ts, data: Buffer.from(json) };
+    return { seq, group, ts, name: METRIC, firstSeries: String(first), data: Buffer.from(json) };
   }
 }
 
@@ -55,7 +66,7 @@ export class MessageFactory {
 export interface PublishOptions {
   js: JetStreamClient;
   subject: string;
-  factory: MessageFactory;
+  factory: MessageSource;
   /** Prefix of the Nats-Msg-Id of each message, so a retried publish is stored once. */
   idPrefix: string;
   /** Messages published but not yet acknowledged by JetStream, at most. */

@@ -1,11 +1,11 @@
 /**
  * The ingest pipeline as the ingest and scale benches run it: processor and storage replicas started as
  * processes, a monitor of both durable consumers' backlogs and of the storage's stored-samples counters, and the
- * exact count of the load's samples in PostgreSQL.
+ * count of the load's samples in the engine (VictoriaMetrics).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ConsumerInfo, JetStreamManager } from 'nats';
-import type pg from 'pg';
+import { selector, tagsOfLabels, type VictoriaMetrics } from '@terminusa/metric-store';
 import { freePort, startServiceProcess, waitFor, type ServiceProcess, type TestNamespace } from '@terminusa/testkit';
 import { METRIC, SAMPLES_PER_MESSAGE } from './ingest-load.ts';
 
@@ -149,24 +149,45 @@ export async function storageCounter(opsPort: number, metric = 'tmon_storage_sam
   return m ? Number(m[1]) : 0;
 }
 
-/** The load's samples in PostgreSQL. */
+/** The load's samples as the engine counts them. */
 export interface Counted {
-  /** Rows of bench_ingest in samples. */
+  /** Samples of the metric the engine holds (it keeps one per series and timestamp: each is a distinct (series, ts) pair). */
   rows: number;
-  /** Distinct (series_id, ts) pairs among them. */
+  /** Distinct (series, ts) pairs among them (the same as rows: the engine deduplicates per millisecond). */
   pairs: number;
-  /** Pairs stored more than once. */
+  /** Samples beyond what was published, summed per series (only with `expectedOf`; else 0). */
   doubled: number;
+  /** Samples published but not held, summed per series (only with `expectedOf`; else 0). */
+  lost: number;
+  /** Series found. */
+  series: number;
 }
 
-/** Counts the load's rows, distinct (series, ts) pairs and pairs stored twice, in the namespace's schema. */
-export async function countStored(db: pg.Client): Promise<Counted> {
-  const { rows } = await db.query<{ rows: string; pairs: string; doubled: string }>(
-    `SELECT coalesce(sum(c), 0)::bigint AS rows, count(*)::bigint AS pairs, count(*) FILTER (WHERE c > 1)::bigint AS doubled
-       FROM (SELECT count(*) AS c FROM samples s JOIN series se ON se.id = s.series_id WHERE se.name = $1 GROUP BY s.series_id, s.ts) g`,
-    [METRIC],
-  );
-  return { rows: Number(rows[0]!.rows), pairs: Number(rows[0]!.pairs), doubled: Number(rows[0]!.doubled) };
+/**
+ * Counts the samples of `name` in the engine per series, with `count_over_time` over [from, to] (epoch ms, both
+ * inclusive) in the namespace (the client's extra_label). With `expectedOf` (samples published of a series, by its
+ * tags), each series' count is compared with it: what is missing is lost, what is beyond it doubled.
+ */
+export async function countStored(
+  engine: VictoriaMetrics,
+  name = METRIC,
+  from = Date.now() - 2 * 86_400_000,
+  to = Date.now() + 600_000,
+  expectedOf?: { each: (tags: Record<string, string>) => number; total: number },
+): Promise<Counted> {
+  const result = await engine.query(`count_over_time(${selector(name)}[${Math.max(1, to - from + 1)}ms])`, to);
+  let rows = 0;
+  let doubled = 0;
+  let held = 0;
+  for (const r of result) {
+    rows += r.value;
+    if (expectedOf) {
+      const expected = expectedOf.each(tagsOfLabels(r.metric));
+      doubled += Math.max(0, r.value - expected);
+      held += Math.min(r.value, expected);
+    }
+  }
+  return { rows, pairs: rows, doubled, lost: expectedOf ? Math.max(0, expectedOf.total - held) : 0, series: result.length };
 }
 
 /**
@@ -179,7 +200,8 @@ export async function startIngestReplicas(ns: TestNamespace, count: number, into
   for (const name of ['processor', 'storage', ...(options.alerting ? ['alert-manager'] : [])]) {
     for (let i = 1; i <= count; i++) {
       const opsPort = await freePort();
-      const env = { ...ns.env, ...passthrough, LOG_LEVEL: 'warn', OPS_PORT: String(opsPort), TMON_OPS__HOST: '127.0.0.1', TMON_INGEST__MAX_SERIES_PER_METRIC: '20000' };
+      // Shipped defaults (the cardinality guard included); only TMON_* settings of the bench's environment change them.
+      const env = { ...ns.env, LOG_LEVEL: 'warn', OPS_PORT: String(opsPort), TMON_OPS__HOST: '127.0.0.1', ...passthrough };
       const replica = { label: count > 1 ? `${name}#${i}` : name, proc: startServiceProcess(name, env), opsPort };
       started.push(replica);
       // Added at once, so a failure below still stops every process started so far.

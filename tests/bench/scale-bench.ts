@@ -18,7 +18,7 @@
  * `{"bench":"scale","samples_per_s":[r1,r2,r3],...}`.
  */
 import { connect, type NatsConnection } from 'nats';
-import pg from 'pg';
+import { VictoriaMetrics } from '@terminusa/metric-store';
 import { createTestNamespace, type TestNamespace } from '@terminusa/testkit';
 import { GROUPS, MessageFactory, SAMPLES_PER_MESSAGE, SERIES, publishPhase } from './ingest-load.ts';
 import { PipelineMonitor, countStored, startIngestReplicas, stopProcess, type Replica } from './ingest-pipeline.ts';
@@ -59,14 +59,13 @@ interface Round {
 let ns: TestNamespace | undefined;
 let nc: NatsConnection | undefined;
 const replicas: Replica[] = [];
-let db: pg.Client | undefined;
+let db: VictoriaMetrics | undefined;
 let scratchSchema: string | undefined;
 let cleaned: Promise<void> | undefined;
 
 function cleanup(): Promise<void> {
   cleaned ??= (async () => {
     await Promise.allSettled(replicas.map((r) => stopProcess(r.proc)));
-    await db?.end().catch(() => undefined);
     if (scratchSchema && ns) await dropScratchSchema(ns.config.database.url, scratchSchema).catch(() => undefined);
     await nc?.close().catch(() => undefined);
     await ns?.cleanup();
@@ -116,9 +115,8 @@ async function main(): Promise<void> {
   scratchSchema = undefined;
   log(`  PostgreSQL COPY alone:   ${fmt(copyRaw.perS)} rows/s (per sample row with a b-tree; the storage writes blocks and pending rows, one each per series and minute of a batch)`);
 
-  db = new pg.Client({ connectionString: ns.config.database.url, application_name: 'scale-bench' });
-  await db.connect();
-  await db.query(`SET search_path TO ${pg.escapeIdentifier(ns.config.database.schema)}`);
+  // The load's samples are counted in the engine, in the namespace (its tmon_ns label).
+  db = new VictoriaMetrics({ ...ns.config.storage.engine, timeoutMs: 120_000 });
   const subject = `${ns.id}.metrics.ingest.bench`;
   // One factory for the whole run: timestamps keep rising per series, so every stored row is one published sample.
   const factory = new MessageFactory();

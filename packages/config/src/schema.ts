@@ -169,6 +169,8 @@ export const ConfigSchema = z.object({
            * replicationFactor vmstorage nodes hold the rows).
            */
           durability: z.enum(['snapshot', 'replication']).default('snapshot'),
+          /** Fewest milliseconds between two snapshots (`durability: snapshot`); batches written meanwhile wait for the next one together. */
+          syncIntervalMs: z.number().int().nonnegative().default(1000),
           /** Value of the label `tmon_ns` put on every series written and required of every read; empty in production, unique per test (`VM_NAMESPACE`). */
           namespace: z.string().regex(/^([A-Za-z0-9_-]+)?$/, 'letters, digits, _ and - only').default(''),
           /** Milliseconds an engine request may take before it fails (the batch is then redelivered). */
@@ -183,11 +185,10 @@ export const ConfigSchema = z.object({
       /** Seconds between rollup runs (the 1m/5m/1h/1d tiers computed from the engine). */
       foldInterval: z.number().positive().default(5),
       /**
-       * Write transactions a storage replica runs at once. One (measured best by bench:ingest on 2 cores: 135k
-       * samples/s against 101k with 4): what arrives during a write makes the next batch bigger, so there are
-       * fewer transactions and more samples of a series per minute share one pending row. Scale with replicas.
+       * Batches a storage replica writes at once. Each waits, after its import, for the engine's next sync
+       * (`engine.syncIntervalMs`), so more batches keep the engine fed meanwhile.
        */
-      writers: z.number().int().positive().default(1),
+      writers: z.number().int().positive().default(4),
       /** Seconds between retention runs (archive, then drop past-retention partitions). */
       retentionInterval: z.number().positive().default(600),
       retention: z

@@ -1,22 +1,34 @@
 /**
- * Benchmark of history queries: `queryHistory` called in-process (no HTTP) on a fresh test namespace holding
- * 10,000 series of `bench_query` (tags `id` 0…9999 and `shard` = id mod 100) with 7 days of history, written
- * straight with SQL generate_series: rollup_1h and rollup_1d over 7 days, rollup_5m over the last 24 h,
- * rollup_1m over the last 2 h, raw samples (one per series and minute) over the last hour, and the newest
- * minute's samples waiting in rollup_pending beside 650,000 more rows over the last 5 s (what a 5 s fold
- * interval leaves there at 130,000 samples/s). The values are synthetic; the bench times reads, not sums.
+ * Benchmark of history reads through the gateway's HTTP API, beside the engine's own query API for the same data
+ * and range, in one run, on a fresh test namespace (the gateway started as a process; PostgreSQL, Redis, NATS and
+ * the shared VictoriaMetrics are the real servers, the namespace's series carry its `tmon_ns` label).
+ *
+ * Data: 10,000 series of `bench_query` (tags `id` 0…9999 and `shard` = id mod 100).
+ * - Raw samples, one per series and minute over the last 24 h (the raw retention) plus the current minute,
+ *   imported into VictoriaMetrics through its JSON-lines import API (`/api/v1/import`, the namespace as
+ *   extra_label), as the storage writes them.
+ * - Rollup rows written with SQL generate_series, each tier up to its watermark (rollup_watermarks, set to the
+ *   start of the current bucket, as the rollup job leaves them): rollup_1m over the last 2 h, rollup_5m over 24 h,
+ *   rollup_1h over 7 days, rollup_1d over 90 days. Values are synthetic; the bench times reads, not sums.
  *
  *   pnpm bench:query
+ *   BENCH_QUERY_RUNS=100 pnpm bench:query
  *
- * Times 200 runs (after 3 warm-ups) of each range 1h, 1d, 7d, 90d ending now, for one series (tag.id=7) and for
- * 100 series (tag.shard=7), with the gateway's point budget (100,000) and the configured retention, except raw,
- * which is given as the hour it holds here. Prints a table with the tiers read, then as the last line one JSON
- * object for scripts to pick up.
+ * Cases: ranges 1h, 24h, 7d, 90d ending now, for one series (tag.id=…) and for 100 series (tag.shard=…), each
+ * request asking for a different series or group (ids spread over the 10,000; the 100 groups in turn), paced under
+ * the gateway's shipped per-principal rate limit (100/s) so no request is refused. Each is timed over HTTP as a client
+ * sees it (GET /metrics/history, admin token, JSON parsed), and then the same selection, range and step
+ * (the gateway's answer's step; 1 min where it answered raw points) as VictoriaMetrics' own
+ * `/api/v1/query_range` of `avg_over_time(selector[step])` (nocache=1, the same extra_label), also over HTTP.
+ * The engine holds only the raw samples, i.e. the last 24 h, as the suite's engine does; for 7d and 90d it
+ * therefore reads a day of raw samples where the gateway reads rollup rows.
+ *
+ * Prints a table with the tiers read, then as the last line one JSON object for scripts to pick up.
  */
 import type pg from 'pg';
-import { createPool, migrate } from '@terminusa/database';
-import { PartitionManager, queryHistory, seriesKey, tierRetentionMs, TIER_BUCKET_MS, type HistoryAnswer, type Tier } from '@terminusa/metric-store';
-import { createTestNamespace, type TestNamespace } from '@terminusa/testkit';
+import { createPool } from '@terminusa/database';
+import { NAMESPACE_LABEL, PartitionManager, TIER_BUCKET_MS, VictoriaMetrics, selector, seriesKey, type RollupTier } from '@terminusa/metric-store';
+import { startSuite, type RunningSuite } from '@terminusa/testkit';
 
 const NAME = 'bench_query';
 const SERIES = 10_000;
@@ -24,28 +36,29 @@ const SHARDS = 100;
 const MINUTE_MS = 60_000;
 const HOUR_MS = 60 * MINUTE_MS;
 const DAY_MS = 24 * HOUR_MS;
-/** The gateway's budget (MAX_HISTORY_POINTS in services/api-gateway/src/main.ts). */
-const MAX_POINTS = 100_000;
-// Enough runs that p99 is not simply the slowest one (of 50 it would be).
-const RUNS = 200;
+const RUNS = Number(process.env.BENCH_QUERY_RUNS ?? 200);
 const WARMUP = 3;
+/** The gateway's shipped rate limit is 100 requests per second per principal: requests start at most this often. */
+const MIN_GAP_MS = 12;
 const RANGES = [
   { label: '1h', ms: HOUR_MS },
-  { label: '1d', ms: DAY_MS },
+  { label: '24h', ms: DAY_MS },
   { label: '7d', ms: 7 * DAY_MS },
   { label: '90d', ms: 90 * DAY_MS },
 ] as const;
+/** The n-th request's tag filter: single series spread over all ids, groups in turn. */
 const SELECTIONS = [
-  { series: 1, tags: { id: '7' } },
-  { series: 100, tags: { shard: '7' } },
+  { series: 1, tags: (n: number): Record<string, string> => ({ id: String((n * 4_999) % SERIES) }) },
+  { series: 100, tags: (n: number): Record<string, string> => ({ shard: String(n % SHARDS) }) },
 ] as const;
 
-/** How far back each rollup tier is loaded. */
-const LOADED: Record<Exclude<Tier, 'raw'>, number> = { '1m': 2 * HOUR_MS, '5m': DAY_MS, '1h': 7 * DAY_MS, '1d': 7 * DAY_MS };
+/** How far back each rollup tier is loaded (up to its watermark). */
+const LOADED: Record<RollupTier, number> = { '1m': 2 * HOUR_MS, '5m': DAY_MS, '1h': 7 * DAY_MS, '1d': 90 * DAY_MS };
 
 const fmt = (n: number, digits = 1) => n.toFixed(digits);
 const round2 = (n: number) => Math.round(n * 100) / 100;
 const percentile = (sorted: readonly number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function loadSeries(pool: pg.Pool): Promise<void> {
   const ids = Array.from({ length: SERIES }, (_, i) => i);
@@ -57,130 +70,181 @@ async function loadSeries(pool: pg.Pool): Promise<void> {
   ]);
 }
 
-/** One tier's rows for every series and bucket from `from` to `to` (bucket starts), one sample a minute. */
-async function loadRollup(pool: pg.Pool, tier: Exclude<Tier, 'raw'>, from: number, to: number): Promise<number> {
+/** One tier's rows for every series and bucket start in [from, to), as if from one sample a minute. */
+async function loadRollup(pool: pg.Pool, tier: RollupTier, from: number, to: number): Promise<number> {
   const width = TIER_BUCKET_MS[tier];
-  const perBucket = width / MINUTE_MS;
   const { rowCount } = await pool.query(
     `INSERT INTO rollup_${tier} (series_id, bucket, count, sum, min, max, last, last_ts)
      SELECT s.id, b, $4::bigint, $4 * v, v - 5, v + 5, v, b + $3::interval - interval '1 minute'
        FROM series s
-      CROSS JOIN generate_series($1::timestamptz, $2::timestamptz, $3::interval) AS b
+      CROSS JOIN generate_series($1::timestamptz, $2::timestamptz - $3::interval, $3::interval) AS b
       CROSS JOIN LATERAL (SELECT 50 + 10 * sin(extract(epoch FROM b) / 3600 + s.id)) AS x(v)`,
-    [new Date(from), new Date(to), `${width} milliseconds`, perBucket],
+    [new Date(from), new Date(to), `${width} milliseconds`, width / MINUTE_MS],
   );
   return rowCount ?? 0;
 }
 
-/** Samples waiting for the fold, as while ingesting: 5 s (the fold interval) at 130,000 samples/s, one row each. */
-const PENDING_ROWS = 650_000;
-
-/**
- * Raw samples of every series, one a minute from `from` to `to`; the newest minute's also wait in rollup_pending,
- * beside a fold interval's worth of ingest over the last 5 s.
- */
-async function loadRaw(pool: pg.Pool, from: number, to: number): Promise<number> {
-  const select = `SELECT s.id, t, 50 + 10 * sin(extract(epoch FROM t) / 3600 + s.id) FROM series s CROSS JOIN generate_series($1::timestamptz, $2::timestamptz, interval '1 minute') AS t`;
-  // One sample a minute: each is a block of one, as the storage writes it.
-  const { rowCount } = await pool.query(`INSERT INTO sample_blocks (series_id, ts_min, ts_max, ts, value) SELECT id, t, t, ARRAY[t], ARRAY[v] FROM (${select}) x(id, t, v)`, [new Date(from), new Date(to)]);
-  await pool.query(`INSERT INTO rollup_pending (series_id, ts, value) ${select}`, [new Date(to), new Date(to)]);
-  await pool.query(
-    `INSERT INTO rollup_pending (series_id, ts, value)
-     SELECT (SELECT min(id) FROM series) + g % ${SERIES}, $1::timestamptz - (g % 5000) * interval '1 millisecond', 1 FROM generate_series(1, ${PENDING_ROWS}) g`,
-    [new Date(to)],
-  );
-  return rowCount ?? 0;
+/** Raw samples of every series, one a minute in [from, to], through the engine's import API, 4 requests in flight. */
+async function loadRaw(engine: VictoriaMetrics, from: number, to: number): Promise<number> {
+  const ts: number[] = [];
+  for (let t = from; t <= to; t += MINUTE_MS) ts.push(t);
+  const tsText = ts.join(',');
+  const perRequest = 100;
+  let next = 0;
+  const worker = async () => {
+    while (next < SERIES) {
+      const first = next;
+      next += perRequest;
+      let body = '';
+      for (let i = first; i < Math.min(SERIES, first + perRequest); i++) {
+        const values = ts.map((t) => Math.round((50 + 10 * Math.sin(t / HOUR_MS + i)) * 100) / 100);
+        body += `{"metric":{"__name__":"${NAME}","id":"${i}","shard":"${i % SHARDS}"},"values":[${values.join(',')}],"timestamps":[${tsText}]}\n`;
+      }
+      await engine.import(body);
+    }
+  };
+  await Promise.all([worker(), worker(), worker(), worker()]);
+  await engine.sync();
+  return SERIES * ts.length;
 }
 
-async function load(pool: pg.Pool, now: number): Promise<void> {
+async function load(pool: pg.Pool, engine: VictoriaMetrics, now: number): Promise<void> {
   const partitions = new PartitionManager(pool);
   let t = performance.now();
   await loadSeries(pool);
   console.log(`loaded ${SERIES.toLocaleString('en')} series in ${fmt((performance.now() - t) / 1000, 2)} s`);
-  for (const tier of Object.keys(LOADED) as (keyof typeof LOADED)[]) {
+  for (const tier of Object.keys(LOADED) as RollupTier[]) {
     const width = TIER_BUCKET_MS[tier];
     const to = Math.floor(now / width) * width;
     const from = Math.floor((now - LOADED[tier]) / width) * width;
     await partitions.ensure(tier, from, to);
     t = performance.now();
     const rows = await loadRollup(pool, tier, from, to);
-    console.log(`loaded ${rows.toLocaleString('en')} rows of rollup_${tier} in ${fmt((performance.now() - t) / 1000, 2)} s`);
+    await pool.query('UPDATE rollup_watermarks SET until = $2 WHERE tier = $1', [tier, new Date(to)]);
+    console.log(`loaded ${rows.toLocaleString('en')} rows of rollup_${tier} in ${fmt((performance.now() - t) / 1000, 2)} s (watermark ${new Date(to).toISOString()})`);
   }
   const to = Math.floor(now / MINUTE_MS) * MINUTE_MS;
-  const from = to - HOUR_MS + MINUTE_MS;
-  await partitions.ensure('raw', from, to);
   t = performance.now();
-  const rows = await loadRaw(pool, from, to);
-  console.log(`loaded ${rows.toLocaleString('en')} raw samples in ${fmt((performance.now() - t) / 1000, 2)} s`);
-  // Autovacuum would gather statistics soon after a bulk load like this; the bench does not wait for it.
+  const samples = await loadRaw(engine, to - DAY_MS, to);
+  console.log(`imported ${samples.toLocaleString('en')} raw samples into VictoriaMetrics in ${fmt((performance.now() - t) / 1000, 2)} s`);
   t = performance.now();
   await pool.query('VACUUM ANALYZE');
   console.log(`vacuum analyze in ${fmt((performance.now() - t) / 1000, 2)} s`);
-  await pool.query('ANALYZE series, samples, rollup_pending, rollup_1m, rollup_5m, rollup_1h, rollup_1d');
 }
 
 interface Case {
   range: string;
   series: number;
-  tier: Tier;
+  tier: string;
   plan: string;
   points: number;
   p50_ms: number;
   p99_ms: number;
+  engine_step_s: number;
+  engine_points: number;
+  engine_p50_ms: number;
+  engine_p99_ms: number;
 }
 
-async function measure(pool: pg.Pool, retention: Record<Tier, number>, now: number): Promise<Case[]> {
+interface Answer {
+  tier: string;
+  step: number;
+  segments: { tier: string }[];
+  series: { points: unknown[] }[];
+}
+
+async function timed<T>(n: number, warmup: number, run: (i: number) => Promise<T>): Promise<{ times: number[]; last: T }> {
+  let last: T | undefined;
+  for (let i = 0; i < warmup; i++) last = await run(RUNS + i);
+  const times: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const started = performance.now();
+    last = await run(i);
+    const ms = performance.now() - started;
+    times.push(ms);
+    if (ms < MIN_GAP_MS) await sleep(MIN_GAP_MS - ms);
+  }
+  return { times: times.sort((a, b) => a - b), last: last! };
+}
+
+async function measure(suite: RunningSuite, now: number): Promise<Case[]> {
   const cases: Case[] = [];
+  const engineUrl = suite.ns.config.storage.engine.url.replace(/\/+$/, '');
+  const extra = `${NAMESPACE_LABEL}=${suite.ns.id}`;
   for (const range of RANGES) {
     for (const selection of SELECTIONS) {
-      const ask = () => queryHistory(pool, { name: NAME, tags: selection.tags, from: now - range.ms, to: now, maxPoints: MAX_POINTS, retention, now });
-      let answer: HistoryAnswer = await ask();
-      if (answer.series.length !== selection.series) throw new Error(`${range.label}: ${answer.series.length} series answered, expected ${selection.series}`);
-      for (let i = 1; i < WARMUP; i++) await ask();
-      const times: number[] = [];
-      for (let i = 0; i < RUNS; i++) {
-        const started = performance.now();
-        answer = await ask();
-        times.push(performance.now() - started);
-      }
-      times.sort((a, b) => a - b);
+      const from = now - range.ms;
+      const gateway = await timed(RUNS, WARMUP, async (i) => {
+        const params = new URLSearchParams({ name: NAME, from: String(from), to: String(now) });
+        for (const [k, v] of Object.entries(selection.tags(i))) params.set(`tag.${k}`, v);
+        const res = await fetch(`${suite.base}/metrics/history?${params}`, { headers: { authorization: `Bearer ${suite.adminToken}` } });
+        const body = (await res.json()) as Answer;
+        if (res.status !== 200) throw new Error(`${range.label}/${selection.series}: the gateway answered ${res.status}: ${JSON.stringify(body).slice(0, 300)}`);
+        if (body.series.length !== selection.series) throw new Error(`${range.label}: ${body.series.length} series answered, expected ${selection.series}`);
+        return body;
+      });
+      const answer = gateway.last;
+      const stepS = Math.max(60, answer.step / 1000);
+      const engine = await timed(RUNS, WARMUP, async (i) => {
+        const body = new URLSearchParams({
+          query: `avg_over_time(${selector(NAME, selection.tags(i))}[${stepS}s])`,
+          start: (from / 1000).toFixed(3),
+          end: (now / 1000).toFixed(3),
+          step: `${stepS}s`,
+          nocache: '1',
+          extra_label: extra,
+        });
+        const res = await fetch(`${engineUrl}/api/v1/query_range`, { method: 'POST', body });
+        const json = (await res.json()) as { data?: { result: { values: unknown[] }[] } };
+        if (res.status !== 200 || !json.data) throw new Error(`engine ${range.label}/${selection.series}: ${res.status} ${JSON.stringify(json).slice(0, 300)}`);
+        return json.data.result;
+      });
       cases.push({
         range: range.label,
         series: selection.series,
         tier: answer.tier,
         plan: answer.segments.map((s) => s.tier).join('+'),
         points: answer.series.reduce((n, s) => n + s.points.length, 0),
-        p50_ms: round2(percentile(times, 50)),
-        p99_ms: round2(percentile(times, 99)),
+        p50_ms: round2(percentile(gateway.times, 50)),
+        p99_ms: round2(percentile(gateway.times, 99)),
+        engine_step_s: stepS,
+        engine_points: engine.last.reduce((n, s) => n + s.values.length, 0),
+        engine_p50_ms: round2(percentile(engine.times, 50)),
+        engine_p99_ms: round2(percentile(engine.times, 99)),
       });
+      const c = cases.at(-1)!;
+      console.log(`  ${c.range} × ${c.series}: gateway p50 ${fmt(c.p50_ms)} ms p99 ${fmt(c.p99_ms)} ms (${c.plan}, ${c.points} points); engine p50 ${fmt(c.engine_p50_ms)} ms p99 ${fmt(c.engine_p99_ms)} ms`);
     }
   }
   return cases;
 }
 
-let ns: TestNamespace | undefined;
+let suite: RunningSuite | undefined;
 let pool: pg.Pool | undefined;
 try {
-  ns = await createTestNamespace();
-  pool = createPool(ns.config.database, 'query-bench');
-  await migrate(pool, ns.config.database.schema);
+  suite = await startSuite({ services: [] });
+  console.log(`query bench: namespace ${suite.ns.id}, gateway ${suite.base}, engine ${suite.ns.config.storage.engine.url}; ${RUNS} requests per case after ${WARMUP} warm-ups`);
+  pool = createPool(suite.ns.config.database, 'query-bench');
+  const engine = new VictoriaMetrics({ ...suite.ns.config.storage.engine, timeoutMs: 300_000 });
   const now = Date.now();
-  await load(pool, now);
-  // Raw samples were loaded for the last hour only, so the planner is told raw keeps an hour.
-  const retention = { ...tierRetentionMs(ns.config), raw: HOUR_MS };
-  const cases = await measure(pool, retention, now);
-  console.log('\nrange  series  tier  read from               points  p50 ms  p99 ms');
+  await load(pool, engine, now);
+  const cases = await measure(suite, now);
+  console.log('\nrange  series  tier  read from               points  p50 ms  p99 ms | engine step  points  p50 ms  p99 ms');
   for (const c of cases) {
-    console.log(`${c.range.padEnd(6)} ${String(c.series).padStart(6)}  ${c.tier.padEnd(4)}  ${c.plan.padEnd(22)} ${String(c.points).padStart(6)}  ${fmt(c.p50_ms).padStart(6)}  ${fmt(c.p99_ms).padStart(6)}`);
+    console.log(
+      `${c.range.padEnd(6)} ${String(c.series).padStart(6)}  ${c.tier.padEnd(4)}  ${c.plan.padEnd(22)} ${String(c.points).padStart(6)}  ${fmt(c.p50_ms).padStart(6)}  ${fmt(c.p99_ms).padStart(6)} | ` +
+        `${`${c.engine_step_s}s`.padStart(11)}  ${String(c.engine_points).padStart(6)}  ${fmt(c.engine_p50_ms).padStart(6)}  ${fmt(c.engine_p99_ms).padStart(6)}`,
+    );
   }
   console.log(
     JSON.stringify({
       bench: 'query',
       p99_ms_max: Math.max(...cases.map((c) => c.p99_ms)),
-      cases: cases.map(({ range, series, tier, p50_ms, p99_ms }) => ({ range, series, tier, p50_ms, p99_ms })),
+      engine_p99_ms_max: Math.max(...cases.map((c) => c.engine_p99_ms)),
+      cases: cases.map(({ range, series, tier, p50_ms, p99_ms, engine_p50_ms, engine_p99_ms }) => ({ range, series, tier, p50_ms, p99_ms, engine_p50_ms, engine_p99_ms })),
     }),
   );
 } finally {
   await pool?.end();
-  await ns?.cleanup();
+  await suite?.stop();
 }
