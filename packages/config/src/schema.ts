@@ -188,7 +188,7 @@ export const ConfigSchema = z.object({
        * Batches a storage replica writes at once. Each waits, after its import, for the engine's next sync
        * (`engine.syncIntervalMs`), so more batches keep the engine fed meanwhile.
        */
-      writers: z.number().int().positive().default(4),
+      writers: z.number().int().positive().default(16),
       /** Seconds between retention runs (archive, then drop past-retention partitions). */
       retentionInterval: z.number().positive().default(600),
       retention: z

@@ -277,6 +277,7 @@ const MIGRATIONS: { version: number; sql: string }[] = [
         name text NOT NULL,
         minute timestamptz NOT NULL,
         claim uuid,
+        marked_at timestamptz NOT NULL,
         PRIMARY KEY (name, minute)
       );
     `,

@@ -14,6 +14,7 @@ import { readWatermarks, setWatermark } from './watermarks.ts';
 
 const MINUTE_MS = TIER_BUCKET_MS['1m'];
 const FIVE_MINUTES_MS = TIER_BUCKET_MS['5m'];
+const HOUR_MS = TIER_BUCKET_MS['1h'];
 /** Marks worked per claim, so one run's transactions stay bounded. */
 const CLAIM_LIMIT = 2_000;
 /** Each coarser tier computed from the one before it. */
@@ -52,9 +53,9 @@ export interface RollupReport {
  * keeps one per series and timestamp) changes nothing: that is what makes the tiers exact without a PostgreSQL
  * row per sample. One run at a time (the storage's BullMQ scheduler, and an advisory lock across replicas):
  * 1. the 1m watermark moves to the last minute over for `settleMs`, marking each minute it passes for every metric;
- * 2. each marked (metric, minute) is read from the engine and its 1m rows replaced; a minute whose 5m bucket was
- *    already computed (a late sample) has that bucket read whole from the engine and replaced too, then its 1h and
- *    1d buckets recomputed from the 5m and 1h rows of its series;
+ * 2. each marked (metric, minute), once nobody has marked it for `settleMs`, is read from the engine and its 1m
+ *    rows replaced; a minute whose 5m bucket was already computed (a late sample) has that bucket read whole from
+ *    the engine and replaced too, then its 1h and 1d buckets recomputed from the 5m and 1h rows of its series;
  * 3. the 5m, 1h and 1d watermarks follow the finer tier, each computing its buckets from the finer tier's rows.
  */
 export async function computeRollups(ctx: RollupContext): Promise<RollupReport> {
@@ -78,11 +79,11 @@ async function runOnce(ctx: RollupContext): Promise<RollupReport> {
   await advanceMinutes(ctx, now);
   const report: RollupReport = { minutes: 0, rows: 0 };
   for (;;) {
-    const { claim, minutes } = await claimDirty(ctx.pool, CLAIM_LIMIT);
+    const { claim, minutes } = await claimDirty(ctx.pool, CLAIM_LIMIT, ctx.settleMs);
     if (minutes.length === 0) break;
     report.minutes += minutes.length;
     for (const [name, ofName] of groupBy(minutes, (m) => m.name)) {
-      for (const [window, inWindow] of groupBy(ofName, (m) => alignDown(m.minute, FIVE_MINUTES_MS))) report.rows += await recompute(ctx, claim, name, window, inWindow.map((m) => m.minute));
+      for (const [hour, inHour] of groupBy(ofName, (m) => alignDown(m.minute, HOUR_MS))) report.rows += await recompute(ctx, claim, name, hour, inHour.map((m) => m.minute));
     }
     if (minutes.length < CLAIM_LIMIT) break;
   }
@@ -98,22 +99,13 @@ async function advanceMinutes(ctx: RollupContext, now: number): Promise<void> {
     if (target <= marks['1m']) return;
     const passed: DirtyMinute[] = [];
     for (let m = Math.max(marks['1m'], alignDown(now - ctx.rawRetentionMs, MINUTE_MS)); m < target; m += MINUTE_MS) passed.push({ name: ALL_METRICS, minute: m });
-    if (passed.length) await markDirty(client, passed);
+    if (passed.length) await markDirty(client, passed, true);
     await setWatermark(client, '1m', target);
   });
 }
 
-/** Step 2 for one metric (or all) and one 5-minute window: its marked minutes, or the whole window when its 5m bucket was computed before. */
-async function recompute(ctx: RollupContext, claim: string, name: string, window: number, minutes: number[]): Promise<number> {
-  const marks = await readWatermarks(ctx.pool);
-  const wholeWindow = window + FIVE_MINUTES_MS <= marks['5m'];
-  const from = wholeWindow ? window : Math.min(...minutes);
-  const to = wholeWindow ? window + FIVE_MINUTES_MS : Math.max(...minutes) + MINUTE_MS;
-  const rows1m = new BucketRows(MINUTE_MS);
-  const rows5m = new BucketRows(FIVE_MINUTES_MS);
-  const match = selector(name === ALL_METRICS ? undefined : name);
-  // A minute of every metric is read on its own, so one read of a large fleet stays a minute's worth.
-  const step = name === ALL_METRICS && !wholeWindow ? MINUTE_MS : to - from;
+/** Reads `[from, to)` of `match` from the engine into 1m rows, and into 5m rows when `whole` (a whole 5-minute window). */
+async function readWindow(ctx: RollupContext, match: string, from: number, to: number, step: number, rows1m: BucketRows, rows5m: BucketRows | undefined): Promise<void> {
   for (let start = from; start < to; start += step) {
     const end = Math.min(to, start + step);
     const pending: { labels: Record<string, string>; timestamps: number[]; values: number[] }[] = [];
@@ -121,7 +113,7 @@ async function recompute(ctx: RollupContext, claim: string, name: string, window
       const ids = await ctx.series.resolve(pending.map((s) => ({ name: s.labels.__name__!, tags: tagsOfLabels(s.labels) })));
       pending.forEach((s, i) => {
         rows1m.add(ids[i]!, s.timestamps, s.values, start, end);
-        if (wholeWindow) rows5m.add(ids[i]!, s.timestamps, s.values, from, to);
+        rows5m?.add(ids[i]!, s.timestamps, s.values, from, to);
       });
       pending.length = 0;
     };
@@ -131,21 +123,41 @@ async function recompute(ctx: RollupContext, claim: string, name: string, window
     }
     await flush();
   }
-  if (rows1m.length) await ctx.partitions.ensure('1m', from, to - 1);
-  if (rows5m.length) await ctx.partitions.ensure('5m', window, window);
+}
+
+/**
+ * Step 2 for one metric (or all) and one hour: per 5-minute window its marked minutes, or the whole window when
+ * its 5m bucket was computed before (a late sample), read from the engine; then, in one transaction, the rows
+ * replaced, the hour's 1h and its day's 1d rows of the series whose 5m rows changed recomputed, and the marks
+ * cleared. One transaction per hour, not per window: a backfill's late minutes recompute each hour and day once.
+ */
+async function recompute(ctx: RollupContext, claim: string, name: string, hour: number, minutes: number[]): Promise<number> {
+  const marks = await readWatermarks(ctx.pool);
+  const rows1m = new BucketRows(MINUTE_MS);
+  const rows5m = new BucketRows(FIVE_MINUTES_MS);
+  const match = selector(name === ALL_METRICS ? undefined : name);
+  for (const [window, inWindow] of groupBy(minutes, (m) => alignDown(m, FIVE_MINUTES_MS))) {
+    const whole = window + FIVE_MINUTES_MS <= marks['5m'];
+    const from = whole ? window : Math.min(...inWindow);
+    const to = whole ? window + FIVE_MINUTES_MS : Math.max(...inWindow) + MINUTE_MS;
+    // A minute of every metric is read on its own, so one read of a large fleet stays a minute's worth.
+    await readWindow(ctx, match, from, to, name === ALL_METRICS && !whole ? MINUTE_MS : to - from, rows1m, whole ? rows5m : undefined);
+  }
+  if (rows1m.length) await ctx.partitions.ensure('1m', hour, hour + HOUR_MS - 1);
+  if (rows5m.length) await ctx.partitions.ensure('5m', hour, hour);
   const affected = [...new Set(rows5m.seriesIds)];
   await withTransaction(ctx.pool, async (client) => {
     await replaceRows(client, '1m', rows1m);
     await replaceRows(client, '5m', rows5m);
     if (affected.length) {
       for (const [fine, coarse] of CASCADE.slice(1)) {
-        const bucket = alignDown(window, TIER_BUCKET_MS[coarse]);
+        const bucket = alignDown(hour, TIER_BUCKET_MS[coarse]);
         if (bucket + TIER_BUCKET_MS[coarse] > marks[coarse]) break;
         await ctx.partitions.ensure(coarse, bucket, bucket);
         await client.query(rollUpSql(fine, coarse, true), [new Date(bucket), new Date(bucket + TIER_BUCKET_MS[coarse]), affected]);
       }
     }
-    await clearClaimed(client, claim, [name], from, to);
+    await clearClaimed(client, claim, [name], hour, hour + HOUR_MS);
   });
   return rows1m.length;
 }

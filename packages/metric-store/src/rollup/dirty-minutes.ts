@@ -32,23 +32,28 @@ export async function markLate(db: pg.Pool, samples: readonly Sample[]): Promise
   return late.size;
 }
 
-/** Marks minutes to be computed again; a mark being worked on is un-claimed, so its run does not clear it. */
-export async function markDirty(db: pg.Pool | pg.PoolClient, minutes: readonly DirtyMinute[]): Promise<void> {
+/**
+ * Marks minutes to be computed again; a mark being worked on is un-claimed, so its run does not clear it. A late
+ * mark waits until nobody has marked it for the settle time (a backfill marks each minute many times); minutes the
+ * watermark passes (`settled`) are due at once.
+ */
+export async function markDirty(db: pg.Pool | pg.PoolClient, minutes: readonly DirtyMinute[], settled = false): Promise<void> {
   const sorted = [...minutes].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.minute - b.minute));
   await db.query(
-    `INSERT INTO rollup_dirty (name, minute) SELECT * FROM unnest($1::text[], $2::timestamptz[])
-     ON CONFLICT (name, minute) DO UPDATE SET claim = NULL`,
+    `INSERT INTO rollup_dirty (name, minute, marked_at) SELECT n, m, ${settled ? "'-infinity'::timestamptz" : 'now()'} FROM unnest($1::text[], $2::timestamptz[]) AS t(n, m)
+     ON CONFLICT (name, minute) DO UPDATE SET claim = NULL, marked_at = GREATEST(rollup_dirty.marked_at, EXCLUDED.marked_at)`,
     [sorted.map((m) => m.name), sorted.map((m) => new Date(m.minute))],
   );
 }
 
-/** Claims every mark (up to `limit`, oldest first) under a fresh token, which {@link clearClaimed} clears once the work is stored. */
-export async function claimDirty(db: pg.Pool, limit: number): Promise<{ claim: string; minutes: DirtyMinute[] }> {
+/** Claims the marks nobody touched for `settleMs` (up to `limit`, oldest first) under a fresh token, which {@link clearClaimed} clears once the work is stored. */
+export async function claimDirty(db: pg.Pool, limit: number, settleMs: number): Promise<{ claim: string; minutes: DirtyMinute[] }> {
   const claim = randomUUID();
   const { rows } = await db.query<{ name: string; minute: Date }>(
-    `UPDATE rollup_dirty SET claim = $1 WHERE (name, minute) IN (SELECT name, minute FROM rollup_dirty ORDER BY minute, name LIMIT $2 FOR UPDATE SKIP LOCKED)
+    `UPDATE rollup_dirty SET claim = $1 WHERE (name, minute) IN (
+       SELECT name, minute FROM rollup_dirty WHERE marked_at <= now() - $3::interval ORDER BY minute, name LIMIT $2 FOR UPDATE SKIP LOCKED)
      RETURNING name, minute`,
-    [claim, limit],
+    [claim, limit, `${settleMs} milliseconds`],
   );
   return { claim, minutes: rows.map((r) => ({ name: r.name, minute: r.minute.getTime() })) };
 }
