@@ -17,9 +17,7 @@ beforeAll(async () => {
   await engine.start();
   client = new VictoriaMetrics({ ...ns.config.storage.engine, url: engine.url });
   // Messages a batch held when its write failed come back after the ack wait (core.timeout); short here.
-  // The shipped sync interval: batches acked together after one snapshot are what a crash must not lose.
-  const env: Record<string, string> = { ...ns.env, VM_URL: engine.url, OPS_PORT: '0', TMON_CORE__TIMEOUT: '3' };
-  delete env.TMON_STORAGE__ENGINE__SYNC_INTERVAL_MS;
+  const env = { ...ns.env, VM_URL: engine.url, OPS_PORT: '0', TMON_CORE__TIMEOUT: '3' };
   for (const name of ['processor', 'storage']) procs.push(startServiceProcess(name, env));
   nc = await connect({ servers: ns.config.nats.url });
   // Core publishes before the streams and consumers exist would be dropped.

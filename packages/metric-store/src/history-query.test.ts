@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type pg from 'pg';
 import type { Sample } from '@terminusa/bus';
-import { createTestNamespace, type TestNamespace } from '@terminusa/testkit';
+import { createTestNamespace, QUICK_SYNC, type TestNamespace } from '@terminusa/testkit';
 import { createPool, migrate } from '@terminusa/database';
 import { computeRollups, PartitionManager, SampleStore, SeriesIds, TIERS, VictoriaMetrics, type Tier } from './index.ts';
 import { queryHistory, tierRetentionMs, type HistoryAgg, type HistoryAnswer, type HistoryQuery } from './history-query.ts';
@@ -18,7 +18,7 @@ let engine: VictoriaMetrics;
 let stores: { pool: pg.Pool; engine: VictoriaMetrics };
 
 beforeEach(async () => {
-  ns = await createTestNamespace();
+  ns = await createTestNamespace(QUICK_SYNC);
   pool = createPool(ns.config.database, 'test');
   await migrate(pool, ns.config.database.schema);
   engine = new VictoriaMetrics(ns.config.storage.engine);

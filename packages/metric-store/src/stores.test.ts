@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import type pg from 'pg';
 import type { Sample } from '@terminusa/bus';
-import { createTestNamespace, type TestNamespace } from '@terminusa/testkit';
+import { createTestNamespace, QUICK_SYNC, type TestNamespace } from '@terminusa/testkit';
 import { createPool, migrate } from '@terminusa/database';
 import { RedisCurrentStore, SampleStore, VictoriaMetrics } from './index.ts';
 
@@ -12,7 +12,7 @@ let redis: Redis;
 let engine: VictoriaMetrics;
 
 beforeAll(async () => {
-  ns = await createTestNamespace();
+  ns = await createTestNamespace(QUICK_SYNC);
   pool = createPool(ns.config.database, 'test');
   await migrate(pool, ns.config.database.schema);
   engine = new VictoriaMetrics(ns.config.storage.engine);

@@ -1,4 +1,4 @@
-export { createTestNamespace, TEST_SERVERS } from './test-namespace.ts';
+export { createTestNamespace, QUICK_SYNC, TEST_SERVERS } from './test-namespace.ts';
 export type { TestNamespace } from './test-namespace.ts';
 export { waitFor } from './wait-for.ts';
 export { startServiceProcess } from './service-process.ts';

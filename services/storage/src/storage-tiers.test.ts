@@ -5,7 +5,7 @@ import type pg from 'pg';
 import type { Sample } from '@terminusa/bus';
 import { createPool, migrate } from '@terminusa/database';
 import { computeRollups, PartitionManager, SampleStore, SeriesIds, tierRetentionMs, VictoriaMetrics } from '@terminusa/metric-store';
-import { createTestNamespace, type TestNamespace } from '@terminusa/testkit';
+import { createTestNamespace, QUICK_SYNC, type TestNamespace } from '@terminusa/testkit';
 import { ArchiveIndex } from './archive/archive-index.ts';
 import { loadRawArchive } from './archive/archive-raw.ts';
 import { applyRetention } from './retention/apply-retention.ts';
@@ -19,7 +19,7 @@ let partitions: PartitionManager;
 let store: SampleStore;
 
 beforeAll(async () => {
-  ns = await createTestNamespace();
+  ns = await createTestNamespace(QUICK_SYNC);
   pool = createPool(ns.config.database, 'storage-test');
   await migrate(pool, ns.config.database.schema);
   engine = new VictoriaMetrics(ns.config.storage.engine);

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import { createPool, migrate } from '@terminusa/database';
 import { VictoriaMetrics } from '@terminusa/metric-store';
-import { createTestNamespace, type TestNamespace } from '@terminusa/testkit';
+import { createTestNamespace, QUICK_SYNC, type TestNamespace } from '@terminusa/testkit';
 import { moveLegacyRaw } from './move-legacy-raw.ts';
 
 let ns: TestNamespace;
@@ -10,7 +10,7 @@ let pool: pg.Pool;
 let engine: VictoriaMetrics;
 
 beforeAll(async () => {
-  ns = await createTestNamespace();
+  ns = await createTestNamespace(QUICK_SYNC);
   pool = createPool(ns.config.database, 'test');
   engine = new VictoriaMetrics(ns.config.storage.engine);
 });
