@@ -22,3 +22,14 @@ export interface InFlightLimits {
 export function sampleMessagesInFlight(core: InFlightLimits): number {
   return Math.max(2, Math.ceil(core.queueSize / core.batchSize));
 }
+
+/**
+ * The in-flight limit of the storage's `metrics.samples` consumer: ten times {@link sampleMessagesInFlight}. The
+ * storage acks a message only after the engine's next sync (up to `storage.engine.syncIntervalMs`), so with the
+ * alert-manager's limit it could take in ten messages a sync: a live fleet's small batches queued up behind that
+ * (bench:ingest, 100,000 series at 15 s). Batches under load are large, so its memory still stays bounded by the
+ * pull's bytes.
+ */
+export function storageMessagesInFlight(core: InFlightLimits): number {
+  return 10 * sampleMessagesInFlight(core);
+}

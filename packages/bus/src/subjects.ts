@@ -9,7 +9,7 @@ import {
   AlertConfigChangedSchema,
   GameEventSchema,
 } from './schemas.ts';
-import { SAMPLE_BATCH_BYTES, sampleMessagesInFlight, type InFlightLimits } from './sample-batches.ts';
+import { SAMPLE_BATCH_BYTES, sampleMessagesInFlight, storageMessagesInFlight, type InFlightLimits } from './sample-batches.ts';
 import { decodeSampleBatch, encodeSampleBatch, isPackedSampleBatch } from './sample-batch-codec.ts';
 
 /** A subject family: how its name is built, the schema of its messages, and the stream that keeps them (if any). */
@@ -97,7 +97,7 @@ export const CONSUMERS = {
   // Reads the whole INGEST stream: metric messages and game events (a 2.9 consumer has one filter).
   processor: { stream: 'INGEST', filter: '>', inFlight: (core: InFlightLimits) => core.queueSize },
   // A SAMPLES message holds a whole processor batch, so these batch (and pull) by bytes as well as by count.
-  storage: { stream: 'SAMPLES', filter: SUBJECTS.samples.filter, batchBytes: SAMPLE_BATCH_BYTES, inFlight: sampleMessagesInFlight },
+  storage: { stream: 'SAMPLES', filter: SUBJECTS.samples.filter, batchBytes: SAMPLE_BATCH_BYTES, inFlight: storageMessagesInFlight },
   'alert-manager': { stream: 'SAMPLES', filter: SUBJECTS.samples.filter, batchBytes: SAMPLE_BATCH_BYTES, inFlight: sampleMessagesInFlight },
 } as const satisfies Record<string, { stream: StreamName; filter: string; batchBytes?: number; inFlight: (core: InFlightLimits) => number }>;
 /** Name of one of the suite's durable consumers. */

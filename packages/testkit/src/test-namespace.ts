@@ -19,7 +19,7 @@ export const TEST_SERVERS = {
 
 /**
  * Overrides for tests that write small batches one after another and wait for each: the engine synced every 50 ms
- * instead of every second (the shipped `storage.engine.syncIntervalMs`).
+ * instead of every 250 ms (the shipped `storage.engine.syncIntervalMs`).
  */
 export const QUICK_SYNC = { storage: { engine: { syncIntervalMs: 50 } } };
 
