@@ -5,7 +5,7 @@ import { durationMs, type Config } from '@terminusa/config';
 import { tagsOfLabels } from './engine/import-lines.ts';
 import { selector, type VictoriaMetrics } from './engine/victoria-metrics.ts';
 import { readWatermarks, type Watermarks } from './rollup/watermarks.ts';
-import { sortTags, tagsIdentity } from './series-key.ts';
+import { seriesKey, sortTags, tagsIdentity } from './series-key.ts';
 import { ROLLUP_TIERS, TIER_BUCKET_MS, TIER_TABLE, TIERS, type RollupTier, type Tier } from './tiers.ts';
 
 /** Where history is read from: the rollup tiers in PostgreSQL and the raw samples in the engine. */
@@ -141,7 +141,34 @@ interface Grouping {
   tags: Record<string, string>[];
 }
 
-function groupSeries(found: readonly { id: string; tags: Record<string, string> }[], q: HistoryQuery): Grouping {
+/** A series a query answers: its id in `series` ('' while only the engine knows it: no rollup rows yet) and tags. */
+interface FoundSeries {
+  id: string;
+  tags: Record<string, string>;
+}
+
+/**
+ * The series of `name` whose tags include the filter: those PostgreSQL knows (the rollups' series, kept as long as
+ * the tiers) and those with raw samples in the engine in the range, which the rollups may not have seen yet.
+ */
+async function findSeries(stores: HistoryStores, q: HistoryQuery, now: number): Promise<FoundSeries[]> {
+  const rawFrom = Math.max(q.from, now - q.retention.raw);
+  const [{ rows }, labels] = await Promise.all([
+    // Named: its generic plan (the name index, then the tags) is the right one for any name and filter.
+    stores.pool.query<FoundSeries>({ name: 'history-series', text: 'SELECT id, tags FROM series WHERE name = $1 AND tags @> $2::jsonb', values: [q.name, JSON.stringify(q.tags)] }),
+    rawFrom <= q.to ? stores.engine.series(selector(q.name, q.tags), rawFrom, q.to) : [],
+  ]);
+  const byKey = new Map<string, FoundSeries>();
+  for (const r of rows) byKey.set(seriesKey(q.name, r.tags), r);
+  for (const l of labels) {
+    const tags = tagsOfLabels(l);
+    const key = seriesKey(q.name, tags);
+    if (!byKey.has(key)) byKey.set(key, { id: '', tags });
+  }
+  return [...byKey.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([, s]) => s);
+}
+
+function groupSeries(found: readonly FoundSeries[], q: HistoryQuery): Grouping {
   const grouping: Grouping = { ids: found.map((s) => s.id), identities: found.map((s) => tagsIdentity(s.tags)), group: [], tags: [] };
   const index = new Map<string, number>();
   for (const s of found) {
@@ -154,7 +181,7 @@ function groupSeries(found: readonly { id: string; tags: Record<string, string> 
       key = '';
       tags = {};
     } else {
-      key = s.id;
+      key = tagsIdentity(s.tags);
       tags = sortTags(s.tags);
     }
     let g = index.get(key);
@@ -237,7 +264,9 @@ function tierParts(seg: HistorySegment, marks: Watermarks): TierPart[] {
  */
 function segmentStatement(seg: HistorySegment, tiers: readonly TierPart[], grouping: Grouping): SegmentRead {
   const p = new Params();
-  const ids = p.add(grouping.ids);
+  // Series only the engine knows yet have no rollup rows.
+  const stored = grouping.ids.flatMap((id, i) => (id ? [i] : []));
+  const ids = p.add(stored.map((i) => grouping.ids[i]!));
   const oneSeriesPerGroup = grouping.tags.length === grouping.ids.length;
   const asStored = oneSeriesPerGroup && seg.tier !== 'raw' && seg.step === TIER_BUCKET_MS[seg.tier];
   const packed = (col: string, as: string) => `string_agg(float8send(${col}), ''::bytea) AS ${as}`;
@@ -255,7 +284,7 @@ function segmentStatement(seg: HistorySegment, tiers: readonly TierPart[], group
       SELECT series_id::text AS key, ${columns} FROM parts GROUP BY series_id`;
   } else {
     // Counts are summed as float8 (exact to 2^53): numeric arithmetic would double the cost.
-    text = `WITH sel AS (SELECT * FROM unnest(${ids}::bigint[], ${p.add(grouping.group)}::int[]) AS t(id, g)),
+    text = `WITH sel AS (SELECT * FROM unnest(${ids}::bigint[], ${p.add(stored.map((i) => grouping.group[i]!))}::int[]) AS t(id, g)),
       parts AS (${parts.join('\n UNION ALL ')}),
       cells AS (SELECT sel.g, p.b, sum(p.count) AS count, sum(p.sum) AS sum, min(p.min) AS min, max(p.max) AS max
         FROM parts p JOIN sel ON sel.id = p.series_id GROUP BY sel.g, p.b)
@@ -265,7 +294,7 @@ function segmentStatement(seg: HistorySegment, tiers: readonly TierPart[], group
   // plans its shape once: planning costs about as much as running it. A read of many series is planned for its
   // ids and range every time, because the generic plan PostgreSQL would settle on reads 100 series several
   // times slower.
-  const name = grouping.ids.length === 1 ? `history-${createHash('sha1').update(text).digest('hex').slice(0, 20)}` : undefined;
+  const name = stored.length === 1 ? `history-${createHash('sha1').update(text).digest('hex').slice(0, 20)}` : undefined;
   return { ...(name ? { name } : {}), text, values: p.values, keyedBySeries: asStored };
 }
 
@@ -353,14 +382,14 @@ async function readRaw(stores: HistoryStores, q: HistoryQuery, grouping: Groupin
 async function readSegment(stores: HistoryStores, q: HistoryQuery, seg: HistorySegment, grouping: Grouping, agg: HistoryAgg, marks: Watermarks): Promise<HistoryPoint[][]> {
   const tiers = seg.tier === 'raw' ? [] : tierParts(seg, marks);
   const rawStart = seg.tier === 'raw' ? seg.start : Math.max(seg.start, marks['1m']);
-  const statement = tiers.length ? segmentStatement(seg, tiers, grouping) : undefined;
+  const statement = tiers.length && grouping.ids.some(Boolean) ? segmentStatement(seg, tiers, grouping) : undefined;
   const [rows, raw] = await Promise.all([
     statement ? stores.pool.query<RowColumns>(statement) : undefined,
     rawStart < seg.end ? readRaw(stores, q, grouping, rawStart, seg.end) : undefined,
   ]);
   const columns: Columns[][] = raw ?? grouping.tags.map(() => []);
   if (rows) {
-    const groupOfSeries = statement!.keyedBySeries ? new Map(grouping.ids.map((id, i) => [id, grouping.group[i]!])) : undefined;
+    const groupOfSeries = statement!.keyedBySeries ? new Map(grouping.ids.flatMap((id, i) => (id ? [[id, grouping.group[i]!] as const] : []))) : undefined;
     for (const r of rows.rows) {
       columns[groupOfSeries ? groupOfSeries.get(r.key)! : Number(r.key)]!.push({ ts: float64s(r.ts), count: float64s(r.count), sum: float64s(r.sum), min: float64s(r.min), max: float64s(r.max) });
     }
@@ -427,12 +456,7 @@ function validate(q: HistoryQuery): void {
 export async function queryHistory(stores: HistoryStores, q: HistoryQuery): Promise<HistoryAnswer> {
   validate(q);
   const now = q.now ?? Date.now();
-  // Named: its generic plan (the name index, then the tags) is the right one for any name and filter.
-  const { rows: found } = await stores.pool.query<{ id: string; tags: Record<string, string> }>({
-    name: 'history-series',
-    text: 'SELECT id, tags FROM series WHERE name = $1 AND tags @> $2::jsonb ORDER BY key',
-    values: [q.name, JSON.stringify(q.tags)],
-  });
+  const found = await findSeries(stores, q, now);
   const matched = groupSeries(found, q);
   let grouping = matched;
   const targets = TIERS.filter((tier) => tier !== 'raw' || q.step === undefined || q.step < RAW_STEP_LIMIT_MS);

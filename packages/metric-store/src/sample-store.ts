@@ -4,7 +4,6 @@ import type { Sample } from '@terminusa/bus';
 import { importLines } from './engine/import-lines.ts';
 import type { VictoriaMetrics } from './engine/victoria-metrics.ts';
 import { markLate } from './rollup/dirty-minutes.ts';
-import { SeriesIds } from './series-ids.ts';
 
 /** Samples of one bus message (one ingest message under its idempotency id). */
 export interface SampleMessage {
@@ -22,22 +21,20 @@ export interface WriteResult {
 /**
  * Raw samples in the time-series engine, exactly once. A write resolves only when the engine holds the samples
  * on disk ({@link VictoriaMetrics.sync}); the engine keeps one sample per series and timestamp
- * (`-dedup.minScrapeInterval=1ms`), so a redelivered message writes nothing twice. New series are also recorded
- * in PostgreSQL (the rollups' and history's series ids), and minutes whose rollups were already computed are
- * marked to be computed again, both after the engine holds the samples, so whoever reads a mark finds them there.
+ * (`-dedup.minScrapeInterval=1ms`), so a redelivered message writes nothing twice. Minutes whose rollups were
+ * already computed are then marked to be computed again, after the engine holds the samples, so whoever reads a
+ * mark finds them there. Nothing else touches PostgreSQL: new series get their ids from the rollups, and history
+ * finds series the rollups have not seen yet in the engine (a fleet's first minute was a million upserts here).
  */
 export class SampleStore {
   constructor(
     private readonly pool: pg.Pool,
     private readonly engine: VictoriaMetrics,
-    /** Shared with the rollups in one process, so each series' id is held once. */
-    private readonly series = new SeriesIds(pool),
   ) {}
 
   async write(messages: readonly SampleMessage[]): Promise<WriteResult> {
     const samples = messages.length === 1 ? messages[0]!.samples : messages.flatMap((m) => m.samples);
     if (samples.length === 0) return { stored: 0, lateMinutes: 0 };
-    await this.series.resolve(samples);
     await this.engine.import(importLines(samples));
     await this.engine.sync();
     const lateMinutes = await markLate(this.pool, samples);
@@ -49,9 +46,10 @@ export class SampleStore {
     return (await this.write([{ id: randomUUID(), samples }])).stored;
   }
 
-  /** Names of every metric with stored series, sorted; a walk of the name index, one probe per distinct name. */
-  async names(): Promise<string[]> {
-    const { rows } = await this.pool.query<{ name: string }>(
+  /** Names of every metric with stored series, sorted: those of the rollups' series and those in the engine's last day. */
+  async names(now = Date.now()): Promise<string[]> {
+    // A walk of the name index, one probe per distinct name.
+    const rollups = this.pool.query<{ name: string }>(
       `WITH RECURSIVE n AS (
          (SELECT name FROM series ORDER BY name LIMIT 1)
          UNION ALL
@@ -59,6 +57,7 @@ export class SampleStore {
        )
        SELECT name FROM n WHERE name IS NOT NULL`,
     );
-    return rows.map((r) => r.name);
+    const [{ rows }, recent] = await Promise.all([rollups, this.engine.names(now - 86_400_000, now)]);
+    return [...new Set([...rows.map((r) => r.name), ...recent])].sort();
   }
 }

@@ -64,7 +64,7 @@ await runService({
     });
     const handler = storeSampleBatches(
       bus,
-      new SampleStore(pool, engine, series),
+      new SampleStore(pool, engine),
       new RedisCurrentStore(redis, config.redis.prefix, config.cache.metrics.ttl),
       { stored: (n) => stored.inc(n), lateMinutes: (n) => late.inc(n), invalid: (n) => invalid.inc(n) },
       logger,

@@ -148,6 +148,18 @@ export class VictoriaMetrics {
     return all;
   }
 
+  /** The label sets of the series matching `match` that hold samples between `start` and `end` (the engine narrows by day). */
+  async series(match: string, start: number, end: number): Promise<Record<string, string>[]> {
+    const res = await this.request(this.readUrl, '/api/v1/series', {}, { method: 'POST', body: new URLSearchParams({ 'match[]': match, start: seconds(start), end: seconds(end) }) });
+    return ((await res.json()) as { data: Record<string, string>[] }).data;
+  }
+
+  /** Every metric name with samples between `start` and `end`. */
+  async names(start: number, end: number): Promise<string[]> {
+    const res = await this.request(this.readUrl, '/api/v1/label/__name__/values', { start: seconds(start), end: seconds(end) });
+    return ((await res.json()) as { data: string[] }).data;
+  }
+
   /** The samples of `match` between `start` and `end` in the engine's native format (for the archive). */
   async exportNative(match: string, start: number, end: number): Promise<Uint8Array> {
     const res = await this.request(this.readUrl, '/api/v1/export/native', {}, { method: 'POST', body: new URLSearchParams({ 'match[]': match, start: seconds(start), end: seconds(end) }) });
