@@ -25,7 +25,7 @@ export {
 } from './schemas.ts';
 export type { IngestSample, Sample, SampleBatch, SamplePart, DeadLetter, Rejection, HealthReport, Alert, AlertEvent, GameEvent } from './schemas.ts';
 export type { InFlightLimits } from './sample-batches.ts';
-export { sampleBatchBodies, encodeSampleBatch, decodeSampleBatch, isPackedSampleBatch, sampleNameMarker, SampleBatchFormatError } from './sample-batch-codec.ts';
+export { sampleBatchBodies, encodeSampleBatch, decodeSampleBatch, isPackedSampleBatch, sampleNameMarker, SampleBatchFormatError, TAGS_JSON } from './sample-batch-codec.ts';
 export { deadLetterOf, SAMPLES_DEAD_LETTER_SOURCE, type Refusal } from './dead-letters.ts';
 export { ensureStreams, ensureConsumer } from './streams.ts';
 export type { ConsumerOptions } from './streams.ts';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { decodeSampleBatch, encodeSampleBatch, isPackedSampleBatch, SampleBatchFormatError, SampleBatchSchema, sampleBatchBodies, sampleNameMarker, type SampleBatch, type SamplePart } from './index.ts';
+import { decodeSampleBatch, encodeSampleBatch, isPackedSampleBatch, SampleBatchFormatError, SampleBatchSchema, sampleBatchBodies, sampleNameMarker, TAGS_JSON, type SampleBatch, type SamplePart } from './index.ts';
 
 const validName = fc.stringMatching(/^[a-zA-Z_:][a-zA-Z0-9_:]{0,20}$/);
 const validSample = fc.record({
@@ -68,6 +68,21 @@ describe('the packed form of metrics.samples bodies', () => {
     expect(first!.tags).toEqual({ a: '2', z: '1' });
     expect(second!.tags).toBe(first!.tags);
     expect(Object.isFrozen(first!.tags)).toBe(true);
+  });
+
+  it('keeps a decoded tags object\'s JSON on it only when that JSON is canonical (keys sorted, no spacing)', () => {
+    const decoded = (json: string) => {
+      const body = Buffer.from(encodeSampleBatch({ parts: [{ id: 'a:1', source: 'a', samples: [{ name: 'm', value: 1, ts: 1, tags: { a: '2' } }] }] }));
+      const at = body.indexOf('{"a":"2"}');
+      const patched = Buffer.concat([body.subarray(0, at - 4), Buffer.alloc(4), Buffer.from(json), body.subarray(at + 9)]);
+      patched.writeUInt32LE(Buffer.byteLength(json), at - 4);
+      return decodeSampleBatch(patched).parts[0]!.samples[0]!.tags as { [TAGS_JSON]?: string };
+    };
+    expect(decoded('{"a":"2","z":"é"}')[TAGS_JSON]).toBe('{"a":"2","z":"é"}');
+    expect(Object.keys(decoded('{"a":"2","z":"1"}'))).toEqual(['a', 'z']);
+    expect(JSON.stringify(decoded('{"a":"2","z":"1"}'))).toBe('{"a":"2","z":"1"}');
+    expect(decoded('{"z":"1","a":"2"}')[TAGS_JSON]).toBeUndefined();
+    expect(decoded('{"a": "2"}')[TAGS_JSON]).toBeUndefined();
   });
 
   it('holds the marker of each metric name it carries, and not that of a longer name sharing its start', () => {

@@ -1,3 +1,5 @@
+import { TAGS_JSON } from '@terminusa/bus';
+
 /** Tags sorted by key, so the same tag set always has the same identity; tags already in order are returned as they are. */
 export function sortTags(tags: Readonly<Record<string, string>>): Record<string, string> {
   const keys = Object.keys(tags);
@@ -12,11 +14,13 @@ export function sortTags(tags: Readonly<Record<string, string>>): Record<string,
 const identities = new WeakMap<object, string>();
 
 /**
- * The JSON of tags sorted by key: the identity of a tag set, and the field of the current-value hash. Remembered
- * for frozen tags objects, which cannot change: a decoded sample batch gives every sample of a series one frozen
- * tags object, so its identity is built once rather than for every sample.
+ * The JSON of tags sorted by key: the identity of a tag set, and the field of the current-value hash. A decoded
+ * sample batch's tags carry it already (TAGS_JSON); otherwise it is remembered for frozen tags objects, which
+ * cannot change, so it is built once per series rather than for every sample.
  */
 export function tagsIdentity(tags: Readonly<Record<string, string>>): string {
+  const decoded = (tags as { [TAGS_JSON]?: string })[TAGS_JSON];
+  if (decoded !== undefined) return decoded;
   if (!Object.isFrozen(tags)) return JSON.stringify(sortTags(tags));
   let identity = identities.get(tags);
   if (identity === undefined) identities.set(tags, (identity = JSON.stringify(sortTags(tags))));

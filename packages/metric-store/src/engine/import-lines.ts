@@ -8,18 +8,28 @@ import { NAMESPACE_LABEL } from './victoria-metrics.ts';
  * series), so no object is built per sample.
  */
 export function importLines(samples: readonly Sample[]): string {
-  const bySeries = new Map<string, { ts: number[]; values: number[] }>();
+  // Keyed by strings that exist already (the name from the batch's name table, the identity from the tags), whose
+  // hashes V8 keeps: a key built per sample cost a sixth of the storage's time with a million series.
+  const byName = new Map<string, Map<string, { ts: number[]; values: number[] }>>();
   for (const s of samples) {
+    let bySeries = byName.get(s.name);
+    if (!bySeries) byName.set(s.name, (bySeries = new Map()));
     const identity = tagsIdentity(s.tags);
-    const key = identity === '{}' ? `{"__name__":${JSON.stringify(s.name)}}` : `{"__name__":${JSON.stringify(s.name)},${identity.slice(1)}`;
-    let series = bySeries.get(key);
-    if (!series) bySeries.set(key, (series = { ts: [], values: [] }));
-    series.ts.push(Math.trunc(s.ts));
-    series.values.push(s.value);
+    const series = bySeries.get(identity);
+    if (series) {
+      series.ts.push(Math.trunc(s.ts));
+      series.values.push(s.value);
+    } else bySeries.set(identity, { ts: [Math.trunc(s.ts)], values: [s.value] });
   }
-  let body = '';
-  for (const [metric, { ts, values }] of bySeries) body += `{"metric":${metric},"values":[${values.join(',')}],"timestamps":[${ts.join(',')}]}\n`;
-  return body;
+  const lines: string[] = [];
+  for (const [name, bySeries] of byName) {
+    const head = `{"metric":{"__name__":${JSON.stringify(name)}`;
+    for (const [identity, { ts, values }] of bySeries) {
+      const labels = identity === '{}' ? '}' : `,${identity.slice(1)}`;
+      lines.push(`${head}${labels},"values":[${values.join(',')}],"timestamps":[${ts.join(',')}]}`);
+    }
+  }
+  return lines.length ? `${lines.join('\n')}\n` : '';
 }
 
 /** A series' tags from the engine's labels: all but its name and the namespace label. */
