@@ -23,6 +23,13 @@ export interface BatchConsumerOptions {
    * into memory.
    */
   maxBatchBytes?: number;
+  /**
+   * When set, every this many milliseconds the messages waiting in the buffer or being handled are marked in
+   * progress (`working()`), so JetStream does not deliver them again while this process is alive and merely
+   * behind: a redelivery of a queued message doubled the work exactly when there was too much of it. Set it well
+   * under the consumer's ack wait; a crashed process stops marking, and its messages come back after the ack wait.
+   */
+  progressEveryMs?: number;
 }
 
 /** A running batch consumer. */
@@ -44,16 +51,27 @@ export async function consumeBatches(bus: Bus, name: ConsumerName, handler: Batc
   let timer: NodeJS.Timeout | undefined;
   const inFlight = new Set<Promise<void>>();
   const concurrency = Math.max(1, options.concurrency ?? 1);
+  const handling = new Set<JsMsg[]>();
 
   const handle = async (batch: JsMsg[]): Promise<void> => {
+    handling.add(batch);
     try {
       await handler(batch);
       for (const m of batch) m.ack();
     } catch (err) {
       options.onError(err, batch);
       for (const m of batch) m.nak(options.retryDelayMs);
+    } finally {
+      handling.delete(batch);
     }
   };
+  const progress = options.progressEveryMs
+    ? setInterval(() => {
+        for (const m of buffer) m.working();
+        for (const batch of handling) for (const m of batch) m.working();
+      }, options.progressEveryMs)
+    : undefined;
+  progress?.unref();
 
   const def = CONSUMERS[name];
   const batchBytes = options.maxBatchBytes ?? ('batchBytes' in def ? def.batchBytes : undefined);
@@ -101,6 +119,7 @@ export async function consumeBatches(bus: Bus, name: ConsumerName, handler: Batc
 
   return {
     async stop() {
+      clearInterval(progress);
       await messages.close();
       flush();
       while (inFlight.size > 0 || buffer.length > 0) {

@@ -94,6 +94,42 @@ describe('Bus', () => {
     expect((await jsm.consumers.info(bus.ns.stream('INGEST'), 'processor')).config.max_ack_pending).toBe(1000);
     // A SAMPLES message carries up to batchSize ingest messages: 1000 of those are 10 SAMPLES messages.
     expect((await jsm.consumers.info(bus.ns.stream('SAMPLES'), 'alert-manager')).config.max_ack_pending).toBe(10);
+    // The storage acks only after the engine's sync, so it takes in ten times as many.
+    await ensureConsumer(jsm, bus.ns, 'storage', { ackWaitSeconds: 2, core });
+    expect((await jsm.consumers.info(bus.ns.stream('SAMPLES'), 'storage')).config.max_ack_pending).toBe(100);
+    await ensureConsumer(jsm, bus.ns, 'storage', { ackWaitSeconds: 2, core: { queueSize: 1000, batchSize: 1 } });
+  });
+
+  it('marks messages in progress while they wait and are handled, so a handler slower than the ack wait sees each once', async () => {
+    const jsm = await nc.jetstreamManager();
+    await ensureConsumer(jsm, bus.ns, 'processor', { ackWaitSeconds: 1, core: { queueSize: 1000, batchSize: 100 } });
+    const seen: { seq: number; redelivery: number }[] = [];
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const consumer = await consumeBatches(
+      bus,
+      'processor',
+      async (msgs) => {
+        for (const m of msgs) seen.push({ seq: m.seq, redelivery: m.info.redeliveryCount });
+        await released;
+      },
+      { maxBatch: 1, lingerMs: 5, retryDelayMs: 100, onError: () => undefined, progressEveryMs: 200 },
+    );
+    for (let i = 0; i < 3; i++) nc.publish(bus.subject(SUBJECTS.ingest, 'slow'), new TextEncoder().encode('{"samples":[]}'));
+    await nc.flush();
+    await waitFor(() => (seen.length > 0 ? true : undefined), 5000, 'the first batch');
+    // Three ack waits with the first batch in hand and the others queued behind it: the condition under test.
+    const waited = Date.now();
+    await waitFor(() => (Date.now() - waited > 3000 ? true : undefined), 5000, 'three ack waits', 100);
+    release();
+    await waitFor(async () => {
+      const info = await jsm.consumers.info(bus.ns.stream('INGEST'), 'processor');
+      return info.num_pending === 0 && info.num_ack_pending === 0 ? true : undefined;
+    }, 10_000, 'every message acked');
+    await consumer.stop();
+    expect(seen.length).toBeGreaterThanOrEqual(3);
+    expect(new Set(seen.map((s) => s.seq)).size).toBe(seen.length);
+    expect(seen.every((s) => s.redelivery === 1)).toBe(true);
   });
 
   it('bounds a batch in bytes when asked, a message larger than the bound travelling alone', async () => {
