@@ -10,11 +10,10 @@ export interface EngineSeries {
   values: number[];
 }
 
-/** A series selector for `name` and exact tag values: `{__name__="cpu",host="a"}` (no name: every series). */
-export function selector(name: string | undefined, tags: Readonly<Record<string, string>> = {}): string {
+/** A series selector for `name` and exact tag values: `{__name__="cpu",host="a"}`. */
+export function selector(name: string, tags: Readonly<Record<string, string>> = {}): string {
   const quote = (v: string) => JSON.stringify(v);
-  const matchers = [name === undefined ? '__name__!=""' : `__name__=${quote(name)}`, ...Object.entries(tags).map(([k, v]) => `${k}=${quote(v)}`)];
-  return `{${matchers.join(',')}}`;
+  return `{${[`__name__=${quote(name)}`, ...Object.entries(tags).map(([k, v]) => `${k}=${quote(v)}`)].join(',')}}`;
 }
 
 /** Epoch ms as the engine's time parameters take it: seconds with a fraction. */
@@ -47,10 +46,17 @@ export class VictoriaMetrics {
   private runningSync?: Promise<void>;
   private lastSyncAt = 0;
 
+  /**
+   * A selector of every series of this namespace. By the namespace label when there is one: the engine resolves
+   * `{__name__=~".+"}` by walking every series it holds, every namespace's, before the label narrows them.
+   */
+  readonly everySeries: string;
+
   constructor(engine: Readonly<Config['storage']['engine']>) {
     this.readUrl = engine.url.replace(/\/+$/, '');
     this.writeUrl = (engine.writeUrl ?? engine.url).replace(/\/+$/, '');
     this.extra = engine.namespace ? { extra_label: `${NAMESPACE_LABEL}=${engine.namespace}` } : {};
+    this.everySeries = engine.namespace ? `{${NAMESPACE_LABEL}=${JSON.stringify(engine.namespace)}}` : '{__name__=~".+"}';
     this.timeoutMs = engine.timeoutMs;
     this.snapshots = engine.durability === 'snapshot';
     this.syncIntervalMs = engine.syncIntervalMs;

@@ -135,7 +135,7 @@ async function recompute(ctx: RollupContext, claim: string, name: string, hour: 
   const marks = await readWatermarks(ctx.pool);
   const rows1m = new BucketRows(MINUTE_MS);
   const rows5m = new BucketRows(FIVE_MINUTES_MS);
-  const match = selector(name === ALL_METRICS ? undefined : name);
+  const match = name === ALL_METRICS ? ctx.engine.everySeries : selector(name);
   for (const [window, inWindow] of groupBy(minutes, (m) => alignDown(m, FIVE_MINUTES_MS))) {
     const whole = window + FIVE_MINUTES_MS <= marks['5m'];
     const from = whole ? window : Math.min(...inWindow);

@@ -1,6 +1,6 @@
 import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readWatermarks, selector, type VictoriaMetrics } from '@terminusa/metric-store';
+import { readWatermarks, type VictoriaMetrics } from '@terminusa/metric-store';
 import type pg from 'pg';
 import type { ArchiveEntry, ArchiveIndex } from './archive-index.ts';
 
@@ -19,10 +19,10 @@ export async function archiveRawHours(pool: pg.Pool, engine: VictoriaMetrics, in
   const first = Math.ceil((now - rawRetentionMs) / HOUR_MS) * HOUR_MS;
   for (let hour = first; hour + HOUR_MS <= marks['1m']; hour += HOUR_MS) {
     if (archived.has(hour)) continue;
-    const samples = (await engine.query(`sum(count_over_time(${selector(undefined)}[1h]))`, hour + HOUR_MS - 1))[0]?.value ?? 0;
+    const samples = (await engine.query(`sum(count_over_time(${engine.everySeries}[1h]))`, hour + HOUR_MS - 1))[0]?.value ?? 0;
     // An empty hour leaves no file; it is looked at again next run, in case late samples fill it.
     if (samples === 0) continue;
-    const data = await engine.exportNative(selector(undefined), hour, hour + HOUR_MS - 1);
+    const data = await engine.exportNative(engine.everySeries, hour, hour + HOUR_MS - 1);
     const file = join('raw', `${stamp(hour)}_${stamp(hour + HOUR_MS)}.native`);
     const path = join(index.dir, file);
     await mkdir(join(index.dir, 'raw'), { recursive: true });
