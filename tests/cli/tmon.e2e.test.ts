@@ -64,7 +64,8 @@ const csvRows = (text: string) => text.trim().split(/\r?\n/).map((line) => line.
 beforeAll(async () => {
   home = await mkdtemp(join(tmpdir(), 'tmon-e2e-'));
   configDir = join(home, 'config');
-  suite = await startSuite({ services: ['processor', 'storage', 'alert-manager', 'backup'] });
+  // Minutes are rolled up 2 s after they end instead of 30 s, so the stepped history below is not kept waiting.
+  suite = await startSuite({ services: ['processor', 'storage', 'alert-manager', 'backup'], env: { TMON_STORAGE__ROLLUP_SETTLE: '2s' } });
   nc = await connect({ servers: suite.ns.config.nats.url });
   expect((await suite.api('/users', { method: 'POST', body: JSON.stringify({ ...VIEWER, role: 'viewer' }) })).status).toBe(201);
 }, STARTUP_MS + 30_000);
@@ -177,7 +178,11 @@ describe('tmon against a running suite', { timeout: 90_000 }, () => {
     const csv = csvRows((await tmon(['metrics', 'history', 'cli_latency', '--from', '1h', '--csv'])).stdout);
     expect(csv[0]).toEqual(['time', 'route', 'value']);
     expect(csv.slice(1).map((r) => Number(r[2]))).toEqual(values);
-    const stepped = await tmonJson(['metrics', 'history', 'cli_latency', '--from', '1h', '--step', '1h', '--agg', 'max']);
+    // The samples are minutes old, later than their minutes were rolled up: the rollups count them after the next run.
+    const stepped = await waitFor(async () => {
+      const answer = await tmonJson(['metrics', 'history', 'cli_latency', '--from', '1h', '--step', '1h', '--agg', 'max']);
+      return answer.series[0]?.points.some((p: number[]) => p[1] === 12) ? answer : undefined;
+    }, 30_000, 'the late samples in the rollups', 500);
     expect(stepped.step).toBeGreaterThanOrEqual(3_600_000);
     expect(Math.max(...stepped.series[0].points.map((p: number[]) => p[1]))).toBe(12);
   });
