@@ -63,7 +63,8 @@ beforeAll(async () => {
   await writeFile(join(rulesDir, 'alert-rules.yaml'), RULES);
   suite = await startSuite({
     services: ['processor', 'storage', 'alert-manager'],
-    env: { ALERT_RULES_FILE: join(rulesDir, 'alert-rules.yaml'), TMON_ALERTS__GROUP_WAIT: '1', TMON_ALERTS__SWEEP_INTERVAL: '0.2', LOG_LEVEL: 'warn' },
+    // Minutes rolled up 2 s after they end instead of 30 s: the host history below is published minutes late.
+    env: { ALERT_RULES_FILE: join(rulesDir, 'alert-rules.yaml'), TMON_ALERTS__GROUP_WAIT: '1', TMON_ALERTS__SWEEP_INTERVAL: '0.2', TMON_STORAGE__ROLLUP_SETTLE: '2s', LOG_LEVEL: 'warn' },
   });
   nc = await connect({ servers: suite.ns.config.nats.url });
   browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
@@ -73,7 +74,14 @@ beforeAll(async () => {
     20_000,
     'host history stored',
   );
-}, STARTUP_MS + 30_000);
+  // Charts read buckets from the rollups, which count these late samples once the next run has computed their minutes.
+  await waitFor(
+    async () => ((await suite.api('/metrics/history?step=60000&name=system_network_transmit_bytes_per_second&from=' + (Date.now() - 3_600_000))).body.series?.[0]?.points.length === 30 ? true : undefined),
+    30_000,
+    'host history rolled up',
+    250,
+  );
+}, STARTUP_MS + 60_000);
 
 afterAll(async () => {
   await browser?.close();
@@ -188,6 +196,14 @@ describe('the dashboard served by the gateway', () => {
     const now = Date.now();
     publish(Array.from({ length: 20 }, (_, i) => ({ name: 'browser_latency_ms', value: 80 + 30 * Math.sin(i / 3), ts: now - (20 - i) * 30_000, tags: { region: i % 2 ? 'eu' : 'us' } })));
     await waitFor(async () => ((await suite.api(`/metrics/history?name=browser_latency_ms&from=${now - 3_600_000}`)).body.series?.length === 2 ? true : undefined), 15_000, 'latency history stored');
+    // The samples are up to 10 minutes old, later than their minutes were rolled up; the chart below reads buckets.
+    const euMinutes = new Set(Array.from({ length: 20 }, (_, i) => i).filter((i) => i % 2).map((i) => Math.floor((now - (20 - i) * 30_000) / 60_000))).size;
+    await waitFor(
+      async () => ((await suite.api(`/metrics/history?name=browser_latency_ms&tag.region=eu&agg=max&step=60000&from=${now - 3_600_000}`)).body.series?.[0]?.points.length === euMinutes ? true : undefined),
+      30_000,
+      'latency history rolled up',
+      250,
+    );
 
     await page.getByRole('link', { name: 'Explorer' }).click();
     const metric = page.getByLabel('Metric');
