@@ -2,6 +2,9 @@ import type { ConsumerMessages, JsMsg } from 'nats';
 import type { Bus } from './bus.ts';
 import { CONSUMERS, type ConsumerName } from './subjects.ts';
 
+/** How long a batch in hand is marked in progress at most (see BatchConsumerOptions.progressEveryMs). */
+export const MAX_IN_HAND_MS = 5 * 60_000;
+
 /** Handles a batch of messages; must make their effect durable before it resolves. */
 export type BatchHandler = (messages: JsMsg[]) => Promise<void>;
 
@@ -28,6 +31,8 @@ export interface BatchConsumerOptions {
    * progress (`working()`), so JetStream does not deliver them again while this process is alive and merely
    * behind: a redelivery of a queued message doubled the work exactly when there was too much of it. Set it well
    * under the consumer's ack wait; a crashed process stops marking, and its messages come back after the ack wait.
+   * A batch in hand is marked for at most {@link MAX_IN_HAND_MS}: a handler stuck that long lets its messages go to
+   * another replica rather than hold them forever.
    */
   progressEveryMs?: number;
 }
@@ -51,10 +56,11 @@ export async function consumeBatches(bus: Bus, name: ConsumerName, handler: Batc
   let timer: NodeJS.Timeout | undefined;
   const inFlight = new Set<Promise<void>>();
   const concurrency = Math.max(1, options.concurrency ?? 1);
-  const handling = new Set<JsMsg[]>();
+  /** Batches in hand, with when their handling began. */
+  const handling = new Map<JsMsg[], number>();
 
   const handle = async (batch: JsMsg[]): Promise<void> => {
-    handling.add(batch);
+    handling.set(batch, Date.now());
     try {
       await handler(batch);
       for (const m of batch) m.ack();
@@ -68,7 +74,8 @@ export async function consumeBatches(bus: Bus, name: ConsumerName, handler: Batc
   const progress = options.progressEveryMs
     ? setInterval(() => {
         for (const m of buffer) m.working();
-        for (const batch of handling) for (const m of batch) m.working();
+        const since = Date.now() - MAX_IN_HAND_MS;
+        for (const [batch, began] of handling) if (began > since) for (const m of batch) m.working();
       }, options.progressEveryMs)
     : undefined;
   progress?.unref();
