@@ -65,9 +65,12 @@ await runService({
       bus.serve(
         CALLS.backupJob,
         async (req) => {
+          // The state first, then the job: read the other way round, a job completing in between showed as
+          // completed without its result.
+          const state = await backups.queue.getJobState(req.jobId);
           const job = await backups.queue.getJob(req.jobId);
-          if (!job) return { error: `no job ${req.jobId}`, code: 'missing-job' };
-          return { jobId: job.id!, name: job.name, state: await job.getState(), progress: job.progress, result: job.returnvalue ?? null, ...(job.failedReason ? { failedReason: job.failedReason } : {}) };
+          if (!job || state === 'unknown') return { error: `no job ${req.jobId}`, code: 'missing-job' };
+          return { jobId: job.id!, name: job.name, state, progress: job.progress, result: job.returnvalue ?? null, ...(job.failedReason ? { failedReason: job.failedReason } : {}) };
         },
         'backup',
       ),
