@@ -1,5 +1,5 @@
 import { generateKeyPairSync, randomBytes, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { link, mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { z } from 'zod';
 import { KeyMissingError } from '../errors.ts';
@@ -51,13 +51,19 @@ export class Keyring {
       ],
     };
     await mkdir(dirname(path), { recursive: true });
+    // Written whole under a name of its own, then linked into place: a replica starting beside this one either
+    // finds no keyring or a complete one (created in place with 'wx', it could read it half written).
+    const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+    await writeFile(tmp, JSON.stringify(file, null, 2), { mode: 0o600 });
     try {
-      await writeFile(path, JSON.stringify(file, null, 2), { mode: 0o600, flag: 'wx' });
+      await link(tmp, path);
       return new Keyring(path, file);
     } catch (err) {
       // Another replica created it first; use theirs.
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       return Keyring.open(path, now);
+    } finally {
+      await unlink(tmp).catch(() => undefined);
     }
   }
 
