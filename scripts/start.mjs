@@ -27,7 +27,8 @@ const answers = async (url) => {
 
 const commands = [];
 const engineUrl = new URL(config.storage.engine.url);
-if (!process.env.VM_URL && !(await answers(config.storage.engine.url))) {
+const embedded = !process.env.VM_URL && !(await answers(config.storage.engine.url));
+if (embedded) {
   const dataPath = resolve(join(config.dataDir, 'victoria-metrics'));
   mkdirSync(dataPath, { recursive: true });
   // Whole days: the engine's retention has a granularity of a day; history past raw retention reads the rollups.
@@ -36,11 +37,10 @@ if (!process.env.VM_URL && !(await answers(config.storage.engine.url))) {
     name: 'victoria-metrics',
     command: `victoria-metrics -storageDataPath=${dataPath} -httpListenAddr=${engineUrl.hostname}:${engineUrl.port || 8428} -retentionPeriod=${days}d -dedup.minScrapeInterval=1ms -loggerLevel=WARN`,
   });
-  // The services start once the engine answers.
-  commands.push(...SERVICES.map((name) => ({ name, command: `node scripts/wait-for-url.mjs ${config.storage.engine.url}/health && node --max-semi-space-size=32 --import tsx services/${name}/src/main.ts` })));
-} else {
-  commands.push(...SERVICES.map((name) => ({ name, command: `node --max-semi-space-size=32 --import tsx services/${name}/src/main.ts` })));
 }
+// With an embedded engine, the services start once it answers.
+const waitForEngine = embedded ? `node scripts/wait-for-url.mjs ${config.storage.engine.url}/health && ` : '';
+commands.push(...SERVICES.map((name) => ({ name, command: `${waitForEngine}node --max-semi-space-size=32 --import tsx services/${name}/src/main.ts` })));
 
 const { result } = concurrently(commands, { prefix: 'name', killOthersOn: ['failure'], killSignal: 'SIGTERM', restartTries: 0 });
 result.then(

@@ -456,7 +456,8 @@ function validate(q: HistoryQuery): void {
 export async function queryHistory(stores: HistoryStores, q: HistoryQuery): Promise<HistoryAnswer> {
   validate(q);
   const now = q.now ?? Date.now();
-  const found = await findSeries(stores, q, now);
+  // The watermarks are read beside the series: a read needs both, and neither depends on the other.
+  const [found, marks] = await Promise.all([findSeries(stores, q, now), readWatermarks(stores.pool)]);
   const matched = groupSeries(found, q);
   let grouping = matched;
   const targets = TIERS.filter((tier) => tier !== 'raw' || q.step === undefined || q.step < RAW_STEP_LIMIT_MS);
@@ -477,8 +478,7 @@ export async function queryHistory(stores: HistoryStores, q: HistoryQuery): Prom
   const agg = q.agg ?? 'avg';
   // Stretches split the rows by time, so reading them in separate statements, in parallel, still counts each
   // row once; they are joined in time order.
-  const marks = found.length === 0 ? undefined : await readWatermarks(stores.pool);
-  const read = marks ? await Promise.all(segments.map((seg) => readSegment(stores, q, seg, grouping, agg, marks))) : [];
+  const read = found.length === 0 ? [] : await Promise.all(segments.map((seg) => readSegment(stores, q, seg, grouping, agg, marks)));
   const points: HistoryPoint[][] = grouping.tags.map((_, g) => {
     const parts = read.map((stretch) => stretch[g]!).filter((part) => part.length > 0);
     return parts.length === 1 ? parts[0]! : ([] as HistoryPoint[]).concat(...parts);

@@ -13,7 +13,7 @@ export { ROLLUP_TIERS, TIERS, TIER_BUCKET_MS, TIER_TABLE } from './tiers.ts';
 export type { RollupTier, Tier } from './tiers.ts';
 export { queryHistory, tierRetentionMs, HISTORY_AGGS } from './history-query.ts';
 export type { HistoryAgg, HistoryAnswer, HistoryPoint, HistoryQuery, HistoryQueryFn, HistoryRequest, HistorySegment, HistoryStores } from './history-query.ts';
-export { computeRollups } from './rollup/compute-rollups.ts';
+export { computeRollups, rollupSettings } from './rollup/compute-rollups.ts';
 export type { RollupContext, RollupReport } from './rollup/compute-rollups.ts';
 export { readWatermarks } from './rollup/watermarks.ts';
 export type { Watermarks } from './rollup/watermarks.ts';

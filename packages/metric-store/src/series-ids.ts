@@ -26,7 +26,7 @@ export class SeriesIds {
   constructor(private readonly db: pg.Pool) {}
 
   /** The id of each series, creating unknown ones; keys are sorted so concurrent replicas lock rows in one order. */
-  async resolve(series: readonly SeriesRef[], client: pg.Pool | pg.PoolClient = this.db): Promise<number[]> {
+  async resolve(series: readonly SeriesRef[]): Promise<number[]> {
     const out = new Array<number>(series.length);
     const missing = new Map<string, SeriesRef>();
     const unresolved: [index: number, key: string][] = [];
@@ -43,7 +43,7 @@ export class SeriesIds {
     }
     if (missing.size === 0) return out;
     const keys = [...missing.keys()].sort();
-    const { rows } = await client.query<{ id: string; key: string }>(
+    const { rows } = await this.db.query<{ id: string; key: string }>(
       `INSERT INTO series (key, name, tags)
        SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[])
        ON CONFLICT (key) DO UPDATE SET key = EXCLUDED.key

@@ -17,20 +17,25 @@ export interface EngineProcess {
   cleanup(): Promise<void>;
 }
 
-/** Creates (not starts) an engine process with the flags the suite ships: one sample per series and timestamp kept. */
-export async function createEngineProcess(): Promise<EngineProcess> {
-  const port = await freePort();
+/**
+ * Creates (not starts) an engine process with the flags the suite ships (one sample per series and timestamp
+ * kept), on `host`:`port` (default: a free port of 127.0.0.1), with a long retention: tests write samples of any age.
+ */
+export async function createEngineProcess(at: { host?: string; port?: number } = {}): Promise<EngineProcess> {
+  const host = at.host ?? '127.0.0.1';
+  const port = at.port ?? (await freePort());
   const dataDir = await mkdtemp(join(tmpdir(), 'tmon-vm-'));
-  const url = `http://127.0.0.1:${port}`;
+  const url = `http://${host}:${port}`;
   let child: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
   const engine: EngineProcess = {
     url,
     dataDir,
     async start() {
-      child = spawn('victoria-metrics', [`-storageDataPath=${dataDir}`, `-httpListenAddr=127.0.0.1:${port}`, '-retentionPeriod=100y', '-dedup.minScrapeInterval=1ms', '-loggerLevel=ERROR'], { stdio: 'ignore' });
+      child = spawn('victoria-metrics', [`-storageDataPath=${dataDir}`, `-httpListenAddr=${host}:${port}`, '-retentionPeriod=100y', '-dedup.minScrapeInterval=1ms', '-loggerLevel=ERROR'], { stdio: 'ignore' });
       const proc = child;
       exited = new Promise((resolve) => proc.once('exit', () => resolve()));
+      proc.once('error', (err) => process.stderr.write(`cannot start victoria-metrics (apt-get install -y victoria-metrics): ${err.message}\n`));
       await waitFor(async () => ((await fetch(`${url}/health`).catch(() => undefined))?.ok ? true : undefined), 20_000, 'the engine to answer', 50);
     },
     async kill(signal) {

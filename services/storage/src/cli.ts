@@ -2,8 +2,7 @@ import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { loadConfigOrExit } from '@terminusa/config';
 import { createPool, ensureDatabase, migrate } from '@terminusa/database';
-import { durationMs } from '@terminusa/config';
-import { computeRollups, PartitionManager, SeriesIds, TIERS, type Tier, tierRetentionMs, VictoriaMetrics } from '@terminusa/metric-store';
+import { computeRollups, PartitionManager, rollupSettings, SeriesIds, TIERS, type Tier, tierRetentionMs, VictoriaMetrics } from '@terminusa/metric-store';
 import { ArchiveIndex } from './archive/archive-index.ts';
 import { loadArchive } from './archive/archive-partition.ts';
 import { loadRawArchive } from './archive/archive-raw.ts';
@@ -79,7 +78,7 @@ program
   .description('compute the rollup tiers from the engine now, up to the last settled minute')
   .action(() =>
     withPool(async (pool) => {
-      const ctx = { pool, engine, partitions: new PartitionManager(pool), series: new SeriesIds(pool), settleMs: durationMs(config.storage.rollupSettle), rawRetentionMs: tierRetentionMs(config).raw };
+      const ctx = { pool, engine, partitions: new PartitionManager(pool), series: new SeriesIds(pool), ...rollupSettings(config) };
       process.stdout.write(`${JSON.stringify(await computeRollups(ctx))}\n`);
     }),
   );

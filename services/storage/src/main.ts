@@ -3,8 +3,7 @@ import { Redis } from 'ioredis';
 import { Counter } from 'prom-client';
 import { consumeBatches, ensureConsumer } from '@terminusa/bus';
 import { openDatabase } from '@terminusa/database';
-import { durationMs } from '@terminusa/config';
-import { computeRollups, PartitionManager, RedisCurrentStore, SampleStore, SeriesIds, tierRetentionMs, VictoriaMetrics } from '@terminusa/metric-store';
+import { computeRollups, PartitionManager, RedisCurrentStore, rollupSettings, SampleStore, SeriesIds, tierRetentionMs, VictoriaMetrics } from '@terminusa/metric-store';
 import { runService } from '@terminusa/runtime';
 import { serveArchiveCalls } from './archive/archive-calls.ts';
 import { ArchiveIndex } from './archive/archive-index.ts';
@@ -40,7 +39,7 @@ await runService({
       config,
       {
         fold: async () => {
-          const report = await computeRollups({ pool, engine, partitions, series, settleMs: durationMs(config.storage.rollupSettle), rawRetentionMs: retention.raw });
+          const report = await computeRollups({ pool, engine, partitions, series, ...rollupSettings(config) });
           rolledUp.inc(report.minutes);
         },
         retention: async () => {

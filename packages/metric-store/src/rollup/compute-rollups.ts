@@ -2,6 +2,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import copyStreams from 'pg-copy-streams';
+import { durationMs, type Config } from '@terminusa/config';
 import { withTransaction } from '@terminusa/database';
 import { selector, type VictoriaMetrics } from '../engine/victoria-metrics.ts';
 import { tagsOfLabels } from '../engine/import-lines.ts';
@@ -37,6 +38,11 @@ export interface RollupContext {
   /** How far back the engine holds raw samples (ms): the 1m watermark never starts further back. */
   rawRetentionMs: number;
   now?: number;
+}
+
+/** The settings of {@link RollupContext} that come from the configuration. */
+export function rollupSettings(config: Readonly<Config>): Pick<RollupContext, 'settleMs' | 'rawRetentionMs'> {
+  return { settleMs: durationMs(config.storage.rollupSettle), rawRetentionMs: durationMs(config.storage.retention.raw) };
 }
 
 /** What one run did. */

@@ -60,8 +60,9 @@ export async function takeBackup(req: BackupRequest): Promise<Manifest> {
 
   let client: pg.PoolClient | undefined;
   try {
-    // The engine's snapshot is taken before PostgreSQL's, so every series the engine holds samples of (its row is
-    // written before the samples) is in the tables' snapshot too.
+    // The engine's snapshot first, then PostgreSQL's: not one atomic snapshot, so samples written in between may be
+    // in the restored rollups but not in the restored engine (docs/backup.md, Limits). Series the rollups had not
+    // seen yet need no row: history finds them in the engine, and the next rollup run gives them one.
     const engine = req.engine ? await backupEngineSnapshot(req.engine, new Set(previous?.engine?.parts ?? []), newChunk, req.chunkBytes) : undefined;
     client = await req.pool.connect();
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
