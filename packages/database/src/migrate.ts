@@ -282,6 +282,31 @@ const MIGRATIONS: { version: number; sql: string }[] = [
       );
     `,
   },
+  {
+    // rollup_1d moves from daily to 30-day partitions (TIER_TABLE): each old partition's rows go into the new one
+    // covering them. A range whose rows already sit in the default partition keeps its rows there.
+    version: 11,
+    sql: `
+      CREATE TEMP TABLE rollup_1d_moved ON COMMIT DROP AS SELECT * FROM rollup_1d WHERE false;
+      DO $$
+      DECLARE r record;
+      BEGIN
+        FOR r IN SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+                  WHERE i.inhparent = 'rollup_1d'::regclass AND c.relname <> 'rollup_1d_default' LOOP
+          EXECUTE format('INSERT INTO rollup_1d_moved SELECT * FROM %I', r.relname);
+          EXECUTE format('DROP TABLE %I', r.relname);
+        END LOOP;
+        FOR r IN SELECT DISTINCT floor(extract(epoch FROM bucket) / 2592000) * 2592000 AS from_s FROM rollup_1d_moved LOOP
+          BEGIN
+            EXECUTE format('CREATE TABLE %I PARTITION OF rollup_1d FOR VALUES FROM (%L) TO (%L)',
+              'rollup_1d_p' || to_char(to_timestamp(r.from_s) AT TIME ZONE 'UTC', 'YYYYMMDD'), to_timestamp(r.from_s), to_timestamp(r.from_s + 2592000));
+          EXCEPTION WHEN check_violation THEN NULL;
+          END;
+        END LOOP;
+      END $$;
+      INSERT INTO rollup_1d SELECT * FROM rollup_1d_moved;
+    `,
+  },
 ];
 
 /**

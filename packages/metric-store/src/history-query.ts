@@ -456,11 +456,15 @@ function validate(q: HistoryQuery): void {
 export async function queryHistory(stores: HistoryStores, q: HistoryQuery): Promise<HistoryAnswer> {
   validate(q);
   const now = q.now ?? Date.now();
+  const targets = TIERS.filter((tier) => tier !== 'raw' || q.step === undefined || q.step < RAW_STEP_LIMIT_MS);
+  if (targets[0] === 'raw') {
+    const answered = await readRawOnly(stores, q, now);
+    if (answered) return answered;
+  }
   // The watermarks are read beside the series: a read needs both, and neither depends on the other.
   const [found, marks] = await Promise.all([findSeries(stores, q, now), readWatermarks(stores.pool)]);
   const matched = groupSeries(found, q);
   let grouping = matched;
-  const targets = TIERS.filter((tier) => tier !== 'raw' || q.step === undefined || q.step < RAW_STEP_LIMIT_MS);
   let segments = planFor(targets[0]!, q, now);
   let cut = false;
   if (found.length > 0) {
@@ -483,7 +487,48 @@ export async function queryHistory(stores: HistoryStores, q: HistoryQuery): Prom
     const parts = read.map((stretch) => stretch[g]!).filter((part) => part.length > 0);
     return parts.length === 1 ? parts[0]! : ([] as HistoryPoint[]).concat(...parts);
   });
-  let room = q.maxPoints;
+  return answerOf(segments, grouping, points, q.maxPoints, cut);
+}
+
+/**
+ * A read wholly inside raw retention and without a step of a minute or more, answered by one export from the
+ * engine, which holds every sample there (the rollups only sum them up): no series lookup, no count first. The
+ * export is abandoned as soon as it holds more than `maxPoints` samples, and undefined returned: the caller then
+ * plans a coarser tier, as it would have from the count.
+ */
+async function readRawOnly(stores: HistoryStores, q: HistoryQuery, now: number): Promise<HistoryAnswer | undefined> {
+  const segments = planFor('raw', q, now);
+  const seg = segments[0]!;
+  if (segments.length !== 1 || seg.tier !== 'raw') return undefined;
+  const exported: { key: string; found: FoundSeries; columns: Columns }[] = [];
+  let samples = 0;
+  for await (const s of stores.engine.export(selector(q.name, q.tags), seg.start, seg.end - 1)) {
+    samples += s.timestamps.length;
+    if (samples > q.maxPoints) return undefined;
+    const tags = tagsOfLabels(s.labels);
+    exported.push({ key: seriesKey(q.name, tags), found: { id: '', tags }, columns: { ts: s.timestamps, sum: s.values, min: s.values, max: s.values } });
+  }
+  // In the order of the general path: by series key.
+  exported.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const grouping = groupSeries(
+    exported.map((e) => e.found),
+    q,
+  );
+  const columns: Columns[][] = grouping.tags.map(() => []);
+  exported.forEach((e, i) => columns[grouping.group[i]!]!.push(e.columns));
+  const agg = q.agg ?? 'avg';
+  return answerOf(
+    segments,
+    grouping,
+    columns.map((parts) => (parts.length ? pointsOf(concatColumns(parts), seg.step, agg) : [])),
+    q.maxPoints,
+    false,
+  );
+}
+
+/** The answer from each group's points: groups without points left out, at most `maxPoints` points in all. */
+function answerOf(segments: HistorySegment[], grouping: Grouping, points: HistoryPoint[][], maxPoints: number, cut: boolean): HistoryAnswer {
+  let room = maxPoints;
   let truncated = cut;
   const series: HistoryAnswer['series'] = [];
   grouping.tags.forEach((tags, g) => {

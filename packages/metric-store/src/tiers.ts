@@ -17,5 +17,7 @@ export const TIER_TABLE: Record<RollupTier, { table: string; column: string; par
   '1m': { table: 'rollup_1m', column: 'bucket', partitionMs: 3_600_000 },
   '5m': { table: 'rollup_5m', column: 'bucket', partitionMs: 86_400_000 },
   '1h': { table: 'rollup_1h', column: 'bucket', partitionMs: 86_400_000 },
-  '1d': { table: 'rollup_1d', column: 'bucket', partitionMs: 86_400_000 },
+  // A partition per 30 days: a 90-day read of 100 series descends each partition's index once per series, and
+  // daily partitions made that 9,000 descents (200 ms). Rows stay until their whole partition is past retention.
+  '1d': { table: 'rollup_1d', column: 'bucket', partitionMs: 30 * 86_400_000 },
 };
