@@ -72,6 +72,17 @@ export const ConfigSchema = z.object({
           loginPerMinute: z.number().int().positive().default(20),
         })
         .prefault({}),
+      /** The Prometheus query API (`/api/v1/query`, `/api/v1/query_range`, …) that Grafana reads through. */
+      promql: z
+        .object({
+          /** Longest a query may run, at the engine and at the gateway; a request's own `timeout` may only shorten it. */
+          timeout: DurationSchema.default('30s'),
+          /** Most points per series a range query may ask for, (end - start) / step, as Prometheus' 11,000. */
+          maxPoints: z.number().int().positive().default(11_000),
+          /** Most samples (points of every series) in one query answer; the gateway reads no more of an answer than they take. */
+          maxSamples: z.number().int().positive().default(1_000_000),
+        })
+        .prefault({}),
     })
     .prefault({}),
   /** Port of the per-service ops server (/health, /metrics); unset: the service's own default, 0: a free one. */
@@ -145,6 +156,10 @@ export const ConfigSchema = z.object({
     .object({
       maxMessageBytes: z.number().int().positive().default(512 * 1024),
       maxSamplesPerMessage: z.number().int().positive().default(10_000),
+      /** Most bytes of one remote_write or OTLP request the gateway takes, compressed and again decompressed. */
+      maxRequestBytes: z.number().int().positive().default(16 * 1024 * 1024),
+      /** Samples per INGEST message the gateway publishes for a remote_write or OTLP request. */
+      gatewayMessageSamples: z.number().int().positive().default(1000),
       /** A sample may be at most this far in the future (clock skew). */
       maxFutureMs: z.number().int().nonnegative().default(10 * 60_000),
       /** Cardinality guard: most series per metric name, and in total; new series past a limit are refused. */

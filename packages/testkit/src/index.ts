@@ -9,3 +9,5 @@ export type { EngineProcess } from './engine-process.ts';
 export { startSuite, STARTUP_MS } from './running-suite.ts';
 export type { RunningSuite, ServiceName, SuiteOptions } from './running-suite.ts';
 export { oneMistake, wrongValues } from './one-mistake.ts';
+export { startPrometheus } from './prometheus-process.ts';
+export type { PrometheusProcess } from './prometheus-process.ts';

@@ -9,6 +9,7 @@ import type { Config } from '@terminusa/config';
 import type { HistoryQueryFn, RedisCurrentStore, SampleStore } from '@terminusa/metric-store';
 import type { PgAlertStore, RedisAlertReader } from '@terminusa/alerting';
 import type { Health, Logger } from '@terminusa/runtime';
+import type { Registry } from 'prom-client';
 import { DASHBOARD_DIR, dashboardBuilt } from '@terminusa/dashboard';
 import type { PgAuditLog } from './audit-log.ts';
 import { authenticator } from './auth/authenticate.ts';
@@ -24,6 +25,9 @@ import { alertRoutes } from './routes/alert-routes.ts';
 import { authRoutes } from './routes/auth-routes.ts';
 import { backupRoutes } from './routes/backup-routes.ts';
 import { healthRoutes } from './routes/health-routes.ts';
+import { ingestRoutes } from './routes/ingest-routes.ts';
+import { ingestMetrics } from './ingest/ingest-metrics.ts';
+import { SamplePublisher } from './ingest/sample-publisher.ts';
 import { metricsRoutes } from './routes/metrics-routes.ts';
 import { userRoutes } from './routes/user-routes.ts';
 import { docsRoutes } from './docs/docs-routes.ts';
@@ -47,6 +51,8 @@ export interface GatewayDeps {
   audit: PgAuditLog;
   calls: ServiceCaller;
   maxPoints: number;
+  /** Where the gateway's own metrics are registered; without it they are not recorded. */
+  registry?: Registry;
 }
 
 /** Every route of the gateway, each with its access declared: the one table that routing, docs and tests read. */
@@ -58,6 +64,7 @@ export function gatewayRoutes(deps: GatewayDeps): RouteSpec[] {
     ...alertRoutes({ bus: deps.bus, reader: deps.alerts, store: deps.alertStore, calls: deps.calls }),
     ...backupRoutes(deps.calls),
     ...userRoutes(deps.users, deps.audit),
+    ...ingestRoutes({ publisher: new SamplePublisher(deps.bus, deps.config.ingest.gatewayMessageSamples), metrics: ingestMetrics(deps.registry), maxRequestBytes: deps.config.ingest.maxRequestBytes }),
   ];
   // The API document describes this very table, its own routes included.
   routes.push(...docsRoutes(() => routes, resolve(deps.config.gateway.docsDir)));

@@ -20,6 +20,7 @@ import { TokenService } from './auth/tokens.ts';
 import { PgUserStore } from './auth/user-store.ts';
 import { ServiceCaller } from './http/call-service.ts';
 import type { RouteSpec } from './http/route.ts';
+import { ROLES, type Role } from './auth/principal.ts';
 
 const JWT_SECRET = 'a-test-secret-of-at-least-32-characters!!';
 const ADMIN_PASSWORD = 'gateway-access-admin-pw';
@@ -99,6 +100,7 @@ beforeAll(async () => {
     expect((await call(main.base, 'post', '/users', tokens.admin, { username: `${role}-user`, password: `${role}-password-123`, role })).status).toBe(201);
     tokens[role] = await login(main.base, `${role}-user`, `${role}-password-123`);
   }
+  tokens.producer = (await call(main.base, 'post', '/api-keys', tokens.admin, { name: 'game-producer', role: 'producer' })).body.secret;
 });
 afterAll(async () => {
   for (const s of servers) s.close();
@@ -123,7 +125,7 @@ describe('the route table', () => {
     walk(app.router.stack);
     expect(mounted.length).toBeGreaterThanOrEqual(routes.length);
     for (const m of mounted) expect(declared, `${m} is mounted without a declaration`).toContain(m);
-    for (const r of routes) expect(['public', 'viewer', 'operator', 'admin']).toContain(r.access);
+    for (const r of routes) expect(['public', 'producer', 'viewer', 'operator', 'admin']).toContain(r.access);
     expect(routes.filter((r) => r.access === 'public').map((r) => r.path).sort()).toEqual(['/auth/login', '/health']);
   });
 
@@ -133,15 +135,15 @@ describe('the route table', () => {
     const expired = await new SignJWT({ role: 'admin' }).setProtectedHeader({ alg: 'HS256' }).setIssuer('terminusa-monitoring').setSubject('admin').setJti(randomUUID()).setIssuedAt(now - 7200).setExpirationTime(now - 3600).sign(key);
     const foreign = await new SignJWT({ role: 'admin' }).setProtectedHeader({ alg: 'HS256' }).setIssuer('terminusa-monitoring').setSubject('admin').setJti(randomUUID()).setIssuedAt(now).setExpirationTime(now + 600).sign(new TextEncoder().encode('another-secret-another-secret-another!!'));
     const unsigned = `${Buffer.from(JSON.stringify({ alg: 'none', typ: 'JWT' })).toString('base64url')}.${Buffer.from(JSON.stringify({ role: 'admin', sub: 'admin', iss: 'terminusa-monitoring', jti: randomUUID(), exp: now + 600 })).toString('base64url')}.`;
-    const ranks = ['viewer', 'operator', 'admin'];
     const routes: RouteSpec[] = gatewayRoutes(main.deps).filter((r) => r.access !== 'public' && r.path !== '/auth/logout');
     for (const r of routes) {
       const path = concretePath(r.path);
       const body = r.method === 'get' ? undefined : {};
       for (const bad of [undefined, expired, foreign, unsigned]) expect((await call(main.base, r.method, path, bad, body)).status, `${r.method} ${r.path} with a bad token`).toBe(401);
-      for (const role of ranks) {
+      for (const role of ROLES) {
         const res = await call(main.base, r.method, path, tokens[role], body);
-        const allowed = ranks.indexOf(role) >= ranks.indexOf(r.access);
+        // The producer role may only push samples; the others read from viewer up (operators and admins push too).
+        const allowed = role === 'producer' ? r.access === 'producer' : r.access === 'producer' ? role !== 'viewer' : ROLES.indexOf(role) >= ROLES.indexOf(r.access as Role);
         if (allowed) expect([401, 403], `${role} on ${r.method} ${r.path}: ${res.status}`).not.toContain(res.status);
         else expect(res.status, `${role} on ${r.method} ${r.path}`).toBe(403);
         if (res.status >= 400 && res.status !== 404) expect(res.body, `${r.method} ${r.path}`).toMatchObject({ status: res.status, title: expect.any(String), detail: expect.any(String) });

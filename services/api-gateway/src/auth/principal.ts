@@ -1,7 +1,19 @@
-/** Roles of the suite, from least to most privileged (seed ACCESS_LEVELS: viewer reads, operator writes, admin all). */
-export const ROLES = ['viewer', 'operator', 'admin'] as const;
+/**
+ * Roles of the suite. `producer` only writes samples (remote_write, OTLP, custom metrics) and reads nothing; the
+ * others read, from least to most privileged (seed ACCESS_LEVELS: viewer reads, operator writes, admin all).
+ */
+export const ROLES = ['producer', 'viewer', 'operator', 'admin'] as const;
 /** One role. */
 export type Role = (typeof ROLES)[number];
+
+/**
+ * Whether `role` may call what needs `access`: writing samples (`producer`) is open to producers, operators and
+ * admins; everything else needs at least the role asked for, and is closed to producers.
+ */
+export function mayAccess(role: Role, access: Role): boolean {
+  if (access === 'producer') return role !== 'viewer';
+  return role !== 'producer' && ROLES.indexOf(role) >= ROLES.indexOf(access);
+}
 
 /** Who is calling: a signed-in user (bearer token) or an API key. */
 export interface Principal {

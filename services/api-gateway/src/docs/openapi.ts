@@ -97,7 +97,7 @@ export function buildOpenApi(routes: readonly RouteSpec[], info: { version: stri
     info: {
       title: 'Terminusa Monitoring API',
       version: info.version,
-      description: 'The HTTP API of the monitoring suite. Public operations need no token; every other one needs `Authorization: Bearer <token or API key>` with at least the role in its `x-required-role` (viewer < operator < admin).',
+      description: 'The HTTP API of the monitoring suite. Public operations need no token; every other one needs `Authorization: Bearer <token or API key>` with at least the role in its `x-required-role` (viewer < operator < admin; `producer` API keys may only push samples, which operators and admins may too).',
     },
     tags: tags.map((name) => ({ name })),
     paths,

@@ -1,7 +1,7 @@
 import type { Request, RequestHandler, Response, Router } from 'express';
 import { z } from 'zod';
 import type { Principal, Role } from '../auth/principal.ts';
-import { ROLES } from '../auth/principal.ts';
+import { mayAccess } from '../auth/principal.ts';
 import { sendProblem } from './problem.ts';
 import { parseOr400 } from './request-errors.ts';
 
@@ -45,7 +45,7 @@ export function mountRoutes(router: Router, routes: readonly RouteSpec[], authen
       if (spec.access !== 'public') {
         principal = await authenticate(req, res);
         if (!principal) return;
-        if (ROLES.indexOf(principal.role) < ROLES.indexOf(spec.access)) return sendProblem(res, 403, `this needs the ${spec.access} role; you have ${principal.role}`);
+        if (!mayAccess(principal.role, spec.access)) return sendProblem(res, 403, `this needs the ${spec.access} role; you have ${principal.role}`);
       }
       const params = parseOr400(spec.params ?? z.any(), req.params, res, 'path');
       if (params === undefined && spec.params) return;

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import type { Principal } from '../auth/principal.ts';
+import { mayAccess, type Principal } from '../auth/principal.ts';
 import type { TokenService } from '../auth/tokens.ts';
 import { isApiKey, type PgUserStore } from '../auth/user-store.ts';
 import { BEARER_SUBPROTOCOL_PREFIX } from './live-protocol.ts';
@@ -14,7 +14,7 @@ export type LiveAuthenticate = (credential: string) => Promise<Principal | undef
  * is refused whatever the reason, as on the HTTP API.
  */
 export function liveAuthenticator(tokens: TokenService, users: PgUserStore): LiveAuthenticate {
-  return async (credential) => {
+  const principalOf = async (credential: string): Promise<Principal | undefined> => {
     if (isApiKey(credential)) {
       const key = await users.verifyApiKey(credential);
       return key && { kind: 'api-key', subject: key.name, role: key.role, id: key.id };
@@ -24,6 +24,11 @@ export function liveAuthenticator(tokens: TokenService, users: PgUserStore): Liv
     const user = await users.byUsername(claims.subject);
     if (!user || user.disabled) return undefined;
     return { kind: 'user', subject: claims.subject, role: user.role, id: claims.tokenId, expiresAt: claims.expiresAt };
+  };
+  // The stream is a read: a producer's credential is refused like an invalid one.
+  return async (credential) => {
+    const principal = await principalOf(credential);
+    return principal && mayAccess(principal.role, 'viewer') ? principal : undefined;
   };
 }
 

@@ -144,7 +144,7 @@ export function metricsRoutes(deps: { bus: Bus; history: Pick<SampleStore, 'name
     route({
       method: 'post',
       path: '/metrics/custom',
-      access: 'operator',
+      access: 'producer',
       tag: 'metrics',
       summary: 'Push custom metrics (the body of metrics.ingest.<source>); an Idempotency-Key header makes a retry a no-op',
       query: CustomQuery,

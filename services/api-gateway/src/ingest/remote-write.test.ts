@@ -1,0 +1,92 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect, type NatsConnection } from 'nats';
+import { compressSync } from 'snappy';
+import { startSuite, type RunningSuite } from '@terminusa/testkit';
+import { WriteRequestType } from './remote-write-proto.ts';
+import { decodeRemoteWrite } from './remote-write.ts';
+
+/** Prometheus' staleness marker, as it sends it when a series disappears. */
+const STALE_NAN = new DataView(new Uint8Array([0x7f, 0xf0, 0, 0, 0, 0, 0, 0x02]).buffer).getFloat64(0);
+
+// Samples as objects, not [value, ts] pairs: V8 rewrites a NaN stored in an array of doubles to the plain NaN.
+function writeRequest(series: { labels: Record<string, string>; samples: { value: number; timestamp: number }[] }[]): Buffer {
+  const message = WriteRequestType.fromObject({ timeseries: series.map((s) => ({ labels: Object.entries(s.labels).map(([name, value]) => ({ name, value })), samples: s.samples })) });
+  return compressSync(Buffer.from(WriteRequestType.encode(message).finish())) as Buffer;
+}
+
+describe('decodeRemoteWrite', () => {
+  it('maps __name__ to the name and the other labels to tags, and leaves out what the pipeline does not store', () => {
+    const body = writeRequest([
+      { labels: { __name__: 'up', job: 'game', instance: 'eu-1:9100' }, samples: [{ value: 1, timestamp: 1_700_000_000_000 }, { value: STALE_NAN, timestamp: 1_700_000_015_000 }] },
+      { labels: { __name__: 'ratio', job: 'game' }, samples: [{ value: NaN, timestamp: 1_700_000_000_000 }, { value: Infinity, timestamp: 1_700_000_000_001 }, { value: 0.5, timestamp: 1_700_000_000_002 }] },
+    ]);
+    expect(decodeRemoteWrite(body, 1 << 20)).toEqual({
+      samples: [
+        { name: 'up', value: 1, ts: 1_700_000_000_000, tags: { job: 'game', instance: 'eu-1:9100' } },
+        { name: 'ratio', value: 0.5, ts: 1_700_000_000_002, tags: { job: 'game' } },
+      ],
+      dropped: { stale: 1, non_finite: 2 },
+    });
+  });
+
+  it('refuses a body that is not snappy, not a WriteRequest, has a series without a name or is too large', () => {
+    expect(() => decodeRemoteWrite(Buffer.from('not snappy at all'), 1 << 20)).toThrow(/snappy/);
+    expect(() => decodeRemoteWrite(compressSync(Buffer.from([0xff, 0xff, 0xff])) as Buffer, 1 << 20)).toThrow(/WriteRequest/);
+    expect(() => decodeRemoteWrite(writeRequest([{ labels: { job: 'x' }, samples: [{ value: 1, timestamp: 1 }] }]), 1 << 20)).toThrow(/timeseries\[0\] has no __name__/);
+    expect(() => decodeRemoteWrite(writeRequest([{ labels: { __name__: 'big' }, samples: [{ value: 1, timestamp: 1 }] }]), 4)).toThrow(/more than the 4 taken/);
+  });
+});
+
+describe('POST /api/v1/write', () => {
+  let suite: RunningSuite;
+  let nc: NatsConnection;
+  let producerKey: string;
+  let viewerKey: string;
+
+  beforeAll(async () => {
+    // The gateway alone: what it publishes stays in the INGEST stream, where the test counts it.
+    suite = await startSuite({ services: [] });
+    nc = await connect({ servers: suite.ns.config.nats.url });
+    producerKey = (await suite.api('/api-keys', { method: 'POST', body: JSON.stringify({ name: 'prom-eu', role: 'producer' }) })).body.secret;
+    viewerKey = (await suite.api('/api-keys', { method: 'POST', body: JSON.stringify({ name: 'grafana', role: 'viewer' }) })).body.secret;
+  });
+  afterAll(async () => {
+    await nc?.close();
+    await suite?.stop();
+  });
+
+  const post = (body: Uint8Array, key?: string, encoding = 'snappy') =>
+    fetch(`${suite.base}/api/v1/write`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-protobuf', 'content-encoding': encoding, 'x-prometheus-remote-write-version': '0.1.0', ...(key ? { authorization: `Bearer ${key}` } : {}) },
+      body,
+    });
+  const ingestMessages = async () => (await (await nc.jetstreamManager()).streams.info(`${suite.ns.id}_INGEST`)).state.messages;
+
+  it('takes a request once: 204, its samples in INGEST under the key name as source, and a retry stored no second time', async () => {
+    const now = Date.now();
+    const body = writeRequest(Array.from({ length: 3 }, (_, i) => ({ labels: { __name__: 'rw_players', zone: `z${i}` }, samples: [{ value: i, timestamp: now }] })));
+    const before = await ingestMessages();
+    expect((await post(body, producerKey)).status).toBe(204);
+    expect(await ingestMessages()).toBe(before + 1);
+    expect((await post(body, producerKey)).status).toBe(204);
+    expect(await ingestMessages()).toBe(before + 1);
+
+    const msg = await (await nc.jetstreamManager()).streams.getMessage(`${suite.ns.id}_INGEST`, { last_by_subj: `${suite.ns.id}.metrics.ingest.prom-eu` });
+    expect(msg.json()).toEqual({ samples: [0, 1, 2].map((i) => ({ name: 'rw_players', value: i, ts: now, tags: { zone: `z${i}` } })) });
+  });
+
+  it('answers 400 with the reason for a body no retry can fix, 401 without a key and 403 to a reader', async () => {
+    const bad = await post(Buffer.from('garbage'), producerKey);
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { detail: string }).detail).toMatch(/snappy/);
+    const plain = await post(Buffer.from('x'), producerKey, 'identity');
+    expect(plain.status).toBe(400);
+    expect(((await plain.json()) as { detail: string }).detail).toMatch(/Content-Encoding must be snappy/);
+    const good = writeRequest([{ labels: { __name__: 'rw_auth' }, samples: [{ value: 1, timestamp: Date.now() }] }]);
+    expect((await post(good)).status).toBe(401);
+    expect((await post(good, viewerKey)).status).toBe(403);
+    // A producer reads nothing.
+    expect((await fetch(`${suite.base}/metrics/names`, { headers: { authorization: `Bearer ${producerKey}` } })).status).toBe(403);
+  });
+});

@@ -1,0 +1,73 @@
+import { uncompressSync } from 'snappy';
+import type { IngestSample } from '@terminusa/bus';
+import { WriteRequestType, type WriteRequest } from './remote-write-proto.ts';
+
+/** A request body that is not a remote-write 1.0 request: answered 400, which Prometheus drops without retrying. */
+export class BadPayloadError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'BadPayloadError';
+  }
+}
+
+/** Why a sample of a request was left out (counted, not refused: the rest of the request is good). */
+export type DropReason = 'stale' | 'non_finite' | 'native_histogram';
+
+/** The samples of a request, and how many were left out and why. */
+export interface DecodedSamples {
+  samples: IngestSample[];
+  dropped: Partial<Record<DropReason, number>>;
+}
+
+/** Prometheus' staleness marker: a NaN with this bit pattern (value.StaleNaN). */
+const STALE_NAN_HIGH = 0x7ff00000;
+const STALE_NAN_LOW = 0x00000002;
+const bits = new DataView(new ArrayBuffer(8));
+function isStaleMarker(value: number): boolean {
+  bits.setFloat64(0, value);
+  return bits.getUint32(0) === STALE_NAN_HIGH && bits.getUint32(4) === STALE_NAN_LOW;
+}
+
+/**
+ * The samples of a remote-write 1.0 body (protobuf `WriteRequest`, snappy block-compressed): `__name__` becomes
+ * the sample's name and every other label a tag. Values the pipeline does not store are counted and left out:
+ * staleness markers (the suite has no staleness: a series simply stops), other NaN and infinities, and native
+ * histograms (remote-write 1.0 senders send classic `_bucket` series unless told otherwise).
+ */
+export function decodeRemoteWrite(compressed: Uint8Array, maxBytes: number): DecodedSamples {
+  let body: Buffer;
+  try {
+    body = uncompressSync(Buffer.from(compressed.buffer, compressed.byteOffset, compressed.byteLength)) as Buffer;
+  } catch (err) {
+    throw new BadPayloadError(`the body is not snappy block-compressed: ${(err as Error).message}`);
+  }
+  if (body.length > maxBytes) throw new BadPayloadError(`the decompressed body is ${body.length} bytes, more than the ${maxBytes} taken`);
+  let request: WriteRequest;
+  try {
+    request = WriteRequestType.decode(body) as unknown as WriteRequest;
+  } catch (err) {
+    throw new BadPayloadError(`the body is not a remote-write WriteRequest: ${(err as Error).message}`);
+  }
+  const samples: IngestSample[] = [];
+  const dropped: DecodedSamples['dropped'] = {};
+  const drop = (reason: DropReason, n: number) => (dropped[reason] = (dropped[reason] ?? 0) + n);
+  for (const [i, series] of (request.timeseries ?? []).entries()) {
+    let name: string | undefined;
+    const tags: Record<string, string> = {};
+    for (const label of series.labels ?? []) {
+      if (label.name === '__name__') name = label.value;
+      else tags[label.name] = label.value;
+    }
+    if (!name) throw new BadPayloadError(`timeseries[${i}] has no __name__ label`);
+    if (series.histograms?.length) drop('native_histogram', series.histograms.length);
+    for (const s of series.samples ?? []) {
+      if (!Number.isFinite(s.value)) {
+        drop(isStaleMarker(s.value) ? 'stale' : 'non_finite', 1);
+        continue;
+      }
+      const ts = typeof s.timestamp === 'number' ? s.timestamp : s.timestamp.toNumber();
+      samples.push({ name, value: s.value, ts, tags });
+    }
+  }
+  return { samples, dropped };
+}

@@ -1,0 +1,81 @@
+import { createServer, type Server } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { VictoriaMetrics } from '@terminusa/metric-store';
+import { startPrometheus, startServiceProcess, startSuite, waitFor, type PrometheusProcess, type RunningSuite, type ServiceProcess } from '@terminusa/testkit';
+
+// Debian's Prometheus scrapes an exporter every second and remote-writes to the gateway, whose samples go
+// through the processor and the storage into the engine: what Prometheus holds, the suite holds, once, through
+// a SIGKILL of the gateway (Prometheus retries what was not acknowledged).
+let suite: RunningSuite;
+let prometheus: PrometheusProcess | undefined;
+let exporter: Server;
+let gateway: ServiceProcess | undefined;
+let scrapes = 0;
+
+beforeAll(async () => {
+  suite = await startSuite({ services: ['processor', 'storage'] });
+  exporter = createServer((_req, res) => {
+    scrapes++;
+    res.setHeader('content-type', 'text/plain; version=0.0.4');
+    res.end(`# TYPE rw_logins_total counter\nrw_logins_total{zone="eu"} ${scrapes * 10}\n# TYPE rw_players gauge\nrw_players{zone="eu"} ${scrapes % 7}.5\n`);
+  });
+  await new Promise<void>((resolve) => exporter.listen(0, '127.0.0.1', resolve));
+  const key = (await suite.api('/api-keys', { method: 'POST', body: JSON.stringify({ name: 'prometheus-eu', role: 'producer' }) })).body.secret as string;
+  const target = `127.0.0.1:${(exporter.address() as { port: number }).port}`;
+  prometheus = await startPrometheus(`
+global: { scrape_interval: 1s, evaluation_interval: 1s }
+scrape_configs:
+  - job_name: game
+    static_configs: [{ targets: ['${target}'] }]
+remote_write:
+  - url: ${suite.base}/api/v1/write
+    authorization: { type: Bearer, credentials: ${key} }
+    queue_config: { batch_send_deadline: 1s, min_backoff: 100ms, max_backoff: 1s }
+`);
+}, 120_000);
+
+afterAll(async () => {
+  await prometheus?.stop();
+  gateway?.kill('SIGKILL');
+  exporter?.close();
+  await suite?.stop();
+});
+
+/** Every sample of `selector` in the engine, as `ts=value`. */
+async function ours(selector: string): Promise<string[]> {
+  const engine = new VictoriaMetrics(suite.ns.config.storage.engine);
+  const series = await engine.exportAll(selector, 0, Date.now() + 60_000);
+  return series.flatMap((s) => s.timestamps.map((ts, i) => `${ts}=${s.values[i]}`)).sort();
+}
+
+/** Every sample Prometheus holds of `selector` up to `until` (epoch ms), as `ts=value`. */
+async function theirs(selector: string, until: number): Promise<string[]> {
+  const url = `${prometheus!.url}/api/v1/query?${new URLSearchParams({ query: `${selector}[1h]`, time: String(until / 1000) })}`;
+  const body = (await (await fetch(url)).json()) as { data: { result: { values: [number, string][] }[] } };
+  return body.data.result.flatMap((r) => r.values.map(([t, v]) => `${Math.round(t * 1000)}=${Number(v)}`)).sort();
+}
+
+describe('Prometheus remote_write into the suite', () => {
+  it('stores what Prometheus scraped, each sample once, with job and instance as tags, through a gateway crash', async () => {
+    const selector = 'rw_logins_total{job="game",zone="eu"}';
+    await waitFor(async () => ((await ours(selector)).length >= 5 ? true : undefined), 60_000, 'five remote-written samples stored', 250);
+
+    // The gateway dies mid-stream and comes back; Prometheus holds what was not acknowledged and sends it again.
+    suite.procs[0]!.kill('SIGKILL');
+    await suite.procs[0]!.exited;
+    const down = scrapes;
+    await waitFor(async () => (scrapes >= down + 3 ? true : undefined), 30_000, 'scrapes while the gateway is down', 100);
+    gateway = startServiceProcess('api-gateway', suite.env);
+    const restartedAt = Date.now();
+    await waitFor(async () => ((await ours(selector)).some((s) => Number(s.split('=')[0]) > restartedAt) ? true : undefined), 60_000, 'samples after the restart', 250);
+
+    const stored = await ours(selector);
+    const last = Math.max(...stored.map((s) => Number(s.split('=')[0])));
+    const scraped = await theirs(selector, last);
+    expect(scraped.length).toBeGreaterThanOrEqual(8);
+    expect(stored).toEqual(scraped);
+    const engine = new VictoriaMetrics(suite.ns.config.storage.engine);
+    const [series] = await engine.exportAll(selector, 0, Date.now());
+    expect(series!.labels).toMatchObject({ __name__: 'rw_logins_total', job: 'game', zone: 'eu', instance: expect.stringMatching(/^127\.0\.0\.1:\d+$/) });
+  }, 180_000);
+});
