@@ -248,6 +248,52 @@ describe('tmon against a running suite', { timeout: 90_000 }, () => {
     expect((await tmon(['rules', 'validate', join(home, 'missing.yaml')])).code).toBe(6);
   });
 
+  it('validates Prometheus rule files and runs their unit tests in promtool, offline', async () => {
+    const rules = join(home, 'game.rules.yml');
+    await writeFile(
+      rules,
+      'groups:\n  - name: game\n    rules:\n      - alert: QueueBacklog\n        expr: queue_depth > 100\n        for: 1m\n        labels: { severity: critical }\n      - record: zone:queue_depth:sum\n        expr: sum by (zone) (queue_depth)\n',
+    );
+    const offline = { env: { TMON_URL: 'http://127.0.0.1:1' } };
+    const ok = await tmon(['rules', 'validate', rules], offline);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toBe(`${rules}: ok, 2 rule(s): QueueBacklog, zone:queue_depth:sum\n`);
+
+    const test = (expected: string) => `rule_files: [game.rules.yml]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'queue_depth{zone="eu"}'
+        values: '50 150 150 150'
+    alert_rule_test:
+      - eval_time: 3m
+        alertname: QueueBacklog
+        exp_alerts:
+          - exp_labels: { severity: critical, zone: eu }
+    promql_expr_test:
+      - expr: zone:queue_depth:sum
+        eval_time: 2m
+        exp_samples:
+          - labels: 'zone:queue_depth:sum{zone="eu"}'
+            value: ${expected}
+`;
+    await writeFile(join(home, 'passing.test.yml'), test('150'));
+    await writeFile(join(home, 'failing.test.yml'), test('999'));
+    const passed = await tmon(['rules', 'test', join(home, 'passing.test.yml')], offline);
+    expect(passed.code, passed.stdout + passed.stderr).toBe(0);
+    expect(passed.stdout).toContain('SUCCESS');
+    const failed = await tmon(['rules', 'test', join(home, 'failing.test.yml')], offline);
+    expect(failed.code).toBe(1);
+    expect(failed.stdout + failed.stderr).toMatch(/exp: .*9\.99E\+02/);
+
+    await writeFile(join(home, 'broken.rules.yml'), 'groups:\n  - name: g\n    rules:\n      - alert: Broken\n        expr: sum(\n');
+    await writeFile(join(home, 'broken.test.yml'), 'rule_files: [broken.rules.yml]\ntests: []\n');
+    const refused = await tmon(['rules', 'test', join(home, 'broken.test.yml')], offline);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/rule Broken: expr: not valid PromQL/);
+  });
+
   it('takes a backup and waits for it, lists, verifies and restores it into a drill database', async () => {
     const run = await tmon(['backup', 'run', '--kind', 'full']);
     expect(run.code, run.stderr).toBe(0);

@@ -1,5 +1,7 @@
-export { RuleSchema, ThresholdRuleSchema, NoDataRuleSchema, MatcherSchema, RulesFileSchema, SEVERITIES, CHANNELS } from './rule-schema.ts';
-export type { Rule, RuleInput, Matcher, Severity, ChannelName } from './rule-schema.ts';
+export { RuleSchema, ThresholdRuleSchema, NoDataRuleSchema, PromqlRuleSchema, RecordingRuleSchema, MatcherSchema, RulesFileSchema, SEVERITIES, CHANNELS } from './rule-schema.ts';
+export type { Rule, RuleInput, Matcher, Severity, ChannelName, StreamRule, PromqlRule, AlertRule } from './rule-schema.ts';
+export { promqlSyntaxError } from './promql-syntax.ts';
+export { prometheusDuration } from './prometheus-rule-groups.ts';
 export { parseRulesFile, parseRulesFileEntries, RulesFileError } from './parse-rules-file.ts';
 export type { RuleProblem } from './parse-rules-file.ts';
 export { ALERT_STATES } from './alert.ts';

@@ -1,5 +1,6 @@
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { describeIssues } from '@terminusa/bus';
+import { fromPrometheusGroups, PrometheusRuleFileSchema } from './prometheus-rule-groups.ts';
 import { RuleSchema, RulesFileSchema, type Rule } from './rule-schema.ts';
 
 /** One problem in a rules file: which file, which rule, which field. */
@@ -18,7 +19,10 @@ export class RulesFileError extends Error {
   }
 }
 
-/** Parses and validates a whole rules file; any problem refuses the whole file, with every problem listed. */
+/**
+ * Parses and validates a whole rules file, the suite's (`rules: [...]`) or Prometheus' (`groups: [...]`); any problem
+ * refuses the whole file, with every problem listed.
+ */
 export function parseRulesFile(text: string, file: string): Rule[] {
   return parseRulesFileEntries(text, file).map((e) => e.rule);
 }
@@ -32,12 +36,25 @@ export function parseRulesFileEntries(text: string, file: string): { rule: Rule;
     const where = err instanceof YAMLParseError && err.linePos ? ` at line ${err.linePos[0].line}` : '';
     throw new RulesFileError([{ file, rule: '(file)', field: '(yaml)', reason: `not valid YAML${where}: ${(err as Error).message.split('\n')[0]}` }]);
   }
-  const top = RulesFileSchema.safeParse(doc ?? {});
-  if (!top.success) throw new RulesFileError(describeIssues(top.error).map((i) => ({ file, rule: '(file)', field: i.field, reason: i.reason })));
   const problems: RuleProblem[] = [];
+  let inputs: unknown[];
+  if (doc && typeof doc === 'object' && 'groups' in doc) {
+    // A Prometheus rule file, loaded unchanged: its rules are turned into the suite's form, then validated alike.
+    const groups = PrometheusRuleFileSchema.safeParse(doc);
+    if (!groups.success) throw new RulesFileError(describeIssues(groups.error).map((i) => ({ file, rule: '(file)', field: i.field, reason: i.reason })));
+    inputs = [];
+    for (const converted of fromPrometheusGroups(groups.data)) {
+      if (converted.ok) inputs.push(converted.input);
+      else for (const p of converted.problems) problems.push({ file, rule: converted.rule, ...p });
+    }
+  } else {
+    const top = RulesFileSchema.safeParse(doc ?? {});
+    if (!top.success) throw new RulesFileError(describeIssues(top.error).map((i) => ({ file, rule: '(file)', field: i.field, reason: i.reason })));
+    inputs = top.data.rules;
+  }
   const rules: { rule: Rule; input: unknown }[] = [];
   const names = new Set<string>();
-  top.data.rules.forEach((raw, index) => {
+  inputs.forEach((raw, index) => {
     const label = typeof (raw as { name?: unknown })?.name === 'string' ? (raw as { name: string }).name : `#${index + 1}`;
     const parsed = RuleSchema.safeParse(raw);
     if (!parsed.success) {

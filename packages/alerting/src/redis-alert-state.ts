@@ -19,6 +19,8 @@ export function alertKeys(prefix: string) {
     outbox: `${base}outbox`,
     /** Hash: alert id → state key. */
     ids: `${base}ids`,
+    /** String: the replica evaluating a PromQL rule at one instant (expires after two intervals). */
+    evaluationClaim: (rule: string, at: number) => `${base}evaluation:${rule}:${at}`,
     /** String: when the open notification group started (expires just before the group is flushed). */
     groupOpen: (groupKey: string) => `${base}group-open:${groupKey}`,
     /** Set: alerts waiting in a notification group is `<groupSet>:<started>`. */

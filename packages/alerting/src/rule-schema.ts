@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { DurationSchema, durationMs } from '@terminusa/config';
 import { METRIC_NAME, TAG_KEY } from '@terminusa/bus';
+import { promqlSyntaxError } from './promql-syntax.ts';
 
 /** Severities of the seed's alert_levels. */
 export const SEVERITIES = ['critical', 'warning', 'info'] as const;
@@ -68,21 +69,71 @@ export const NoDataRuleSchema = z.strictObject({
   for: Duration.refine((ms) => ms > 0, 'a no-data rule needs a duration'),
 });
 
-/** An alert rule; `type` defaults to `threshold`. */
+/** A PromQL expression, checked against Prometheus' grammar. */
+const PromqlExpr = z
+  .string()
+  .min(1, 'required')
+  .superRefine((expr, ctx) => {
+    const problem = promqlSyntaxError(expr);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
+
+/** How often a PromQL rule is evaluated through the engine (Prometheus' default evaluation interval is 1m; ours 15 s). */
+const EVALUATION_INTERVAL_MS = 15_000;
+
+/**
+ * A PromQL alert rule, as Prometheus' `alert:` rules: every series `expr` returns at an evaluation is a breach of
+ * its own alert (labelled with the series' labels), with the same states, silences, grouping and channels as a
+ * threshold rule's.
+ */
+export const PromqlRuleSchema = z.strictObject({
+  name: common.name,
+  type: z.literal('promql'),
+  expr: PromqlExpr,
+  for: Duration.default(0),
+  keepFiringFor: Duration.default(0),
+  interval: Duration.default(EVALUATION_INTERVAL_MS).refine((ms) => ms >= 1000, 'at least 1s'),
+  severity: common.severity,
+  summary: common.summary,
+  message: common.message,
+  labels: common.labels,
+  channels: common.channels,
+  enabled: common.enabled,
+});
+
+/** A recording rule, as Prometheus' `record:` rules: `expr`'s series written every interval as samples of `record`. */
+export const RecordingRuleSchema = z.strictObject({
+  // Named after the series it records, which may hold colons (`job:requests:rate5m`).
+  name: z.string().regex(/^[A-Za-z_:][A-Za-z0-9_:-]{0,199}$/, 'recording rule names are a metric name, optionally followed by -<n>'),
+  type: z.literal('record'),
+  record: z.string().regex(METRIC_NAME, 'metric names must match [a-zA-Z_:][a-zA-Z0-9_:]*'),
+  expr: PromqlExpr,
+  interval: Duration.default(EVALUATION_INTERVAL_MS).refine((ms) => ms >= 1000, 'at least 1s'),
+  labels: common.labels,
+  enabled: common.enabled,
+});
+
+/** An alert or recording rule; `type` defaults to `threshold`. */
 export const RuleSchema = z
   .preprocess(
     (v) => (v && typeof v === 'object' && !Array.isArray(v) && !('type' in v) ? { ...v, type: 'threshold' } : v),
-    z.discriminatedUnion('type', [ThresholdRuleSchema, NoDataRuleSchema]),
+    z.discriminatedUnion('type', [ThresholdRuleSchema, NoDataRuleSchema, PromqlRuleSchema, RecordingRuleSchema]),
   )
   .superRefine((rule, ctx) => {
     if (rule.type === 'threshold' && rule.aggregation !== 'last' && rule.window <= 0) {
       ctx.addIssue({ code: 'custom', path: ['window'], message: `aggregation ${rule.aggregation} needs a window` });
     }
   });
-/** A validated alert rule (durations in milliseconds). */
+/** A validated rule (durations in milliseconds). */
 export type Rule = z.infer<typeof RuleSchema>;
+/** A rule evaluated on the metric stream as samples arrive: threshold and no-data rules. */
+export type StreamRule = Extract<Rule, { type: 'threshold' | 'nodata' }>;
+/** A rule evaluated through the engine every interval: PromQL alert and recording rules. */
+export type PromqlRule = Extract<Rule, { type: 'promql' | 'record' }>;
+/** A rule that raises alerts: every rule but a recording rule. */
+export type AlertRule = Exclude<Rule, { type: 'record' }>;
 /** A rule as written in a file or an API request. */
 export type RuleInput = z.input<typeof RuleSchema>;
 
-/** The rules file: `rules: [...]`. */
+/** The suite's rules file: `rules: [...]`. */
 export const RulesFileSchema = z.strictObject({ rules: z.array(z.unknown()) });

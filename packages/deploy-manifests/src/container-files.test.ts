@@ -198,10 +198,10 @@ describe('docker-compose.yml', () => {
     expect(vm.deploy.restart_policy).toEqual({ condition: 'on-failure' });
   });
 
-  it('sets VM_URL on storage, api-gateway and backup only, which start after victoria-metrics', () => {
-    expect([...VM_READERS].sort()).toEqual(['api-gateway', 'backup', 'storage']);
+  it('sets VM_URL on storage, api-gateway, backup and alert-manager only, which start after victoria-metrics', () => {
+    expect([...VM_READERS].sort()).toEqual(['alert-manager', 'api-gateway', 'backup', 'storage']);
     for (const [name, s] of Object.entries<any>(compose.services)) {
-      const uses = ['storage', 'api-gateway', 'backup'].includes(name);
+      const uses = ['storage', 'api-gateway', 'backup', 'alert-manager'].includes(name);
       expect(s.environment?.VM_URL, name).toBe(uses ? 'http://victoria-metrics:8428' : undefined);
       expect(s.environment?.VM_WRITE_URL, `${name}: single node takes writes at VM_URL`).toBeUndefined();
       if (SERVICES.includes(name)) expect(s.depends_on.includes('victoria-metrics'), name).toBe(uses);

@@ -185,8 +185,8 @@ describe('deploy manifests', () => {
     expect(VM_SINGLE_NODE_ARGS).toEqual(onDisk('prod', 'victoria-metrics.yaml').find((d) => d.kind === 'StatefulSet').spec.template.spec.containers[0].args);
   });
 
-  it('sets VM_URL on storage, api-gateway and backup only, and VM_WRITE_URL only on the cluster edition’s storage', () => {
-    expect([...VM_READERS].sort()).toEqual(['api-gateway', 'backup', 'storage']);
+  it('sets VM_URL on storage, api-gateway, backup and alert-manager only, and VM_WRITE_URL only on the cluster edition’s storage', () => {
+    expect([...VM_READERS].sort()).toEqual(['alert-manager', 'api-gateway', 'backup', 'storage']);
     const single = { read: 'http://victoria-metrics:8428' };
     const urls: Record<string, { read: string; write?: string }> = {
       base: single,
@@ -200,7 +200,7 @@ describe('deploy manifests', () => {
       for (const s of SERVICES) {
         const c = onDisk(overlay, `${s}.yaml`).find((d) => d.kind === 'Deployment').spec.template.spec.containers[0];
         const expected: { name: string; value: string }[] = [];
-        if (['storage', 'api-gateway', 'backup'].includes(s)) expected.push({ name: 'VM_URL', value: urls[overlay]!.read });
+        if (['storage', 'api-gateway', 'backup', 'alert-manager'].includes(s)) expected.push({ name: 'VM_URL', value: urls[overlay]!.read });
         if (s === 'storage' && urls[overlay]!.write) expected.push({ name: 'VM_WRITE_URL', value: urls[overlay]!.write });
         expect(c.env.filter((e: any) => e.name.startsWith('VM_')), `${overlay}/${s}`).toEqual(expected);
         expect(c.env.filter((e: any) => e.name.startsWith('TMON_STORAGE__ENGINE')).length, `${overlay}/${s}`).toBe(overlay === 'cluster' && s === 'storage' ? 1 : 0);
@@ -265,9 +265,9 @@ describe('deploy manifests', () => {
       const p = onDisk(overlay, 'network-policies.yaml').find((d) => d.metadata.name === `allow-${name}`);
       return p.spec.ingress.map((r: any) => [r.from[0].podSelector.matchExpressions[0].values, r.ports[0].port]);
     };
-    for (const overlay of SINGLE_NODE) expect(allowed(overlay, 'victoria-metrics')).toEqual([[['storage', 'api-gateway', 'backup'], 8428]]);
+    for (const overlay of SINGLE_NODE) expect(allowed(overlay, 'victoria-metrics')).toEqual([[['storage', 'api-gateway', 'backup', 'alert-manager'], 8428]]);
     expect(allowed('cluster', 'vminsert')).toEqual([[['storage'], 8480]]);
-    expect(allowed('cluster', 'vmselect')).toEqual([[['storage', 'api-gateway', 'backup'], 8481]]);
+    expect(allowed('cluster', 'vmselect')).toEqual([[['storage', 'api-gateway', 'backup', 'alert-manager'], 8481]]);
     expect(allowed('cluster', 'vmstorage')).toEqual([
       [['vminsert'], 8400],
       [['vmselect'], 8401],

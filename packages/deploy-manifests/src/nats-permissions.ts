@@ -46,7 +46,8 @@ export const NATS_NEEDS: Record<Service, NatsNeeds> = {
   // Dead-letters a SAMPLES body it cannot decode.
   storage: { publishes: [{ subject: 'deadLetter', params: [SAMPLES_DEAD_LETTER_SOURCE] }], subscribes: [], consumes: ['storage'], serves: ['archiveList', 'archiveLoad'], calls: [], discovers: false },
   'alert-manager': {
-    publishes: [{ subject: 'alertEvents' }, { subject: 'dashboardNotifications' }, { subject: 'alertConfigChanged' }],
+    // Recording rules publish their samples as the `rules` source.
+    publishes: [{ subject: 'alertEvents' }, { subject: 'dashboardNotifications' }, { subject: 'alertConfigChanged' }, { subject: 'ingest', params: ['rules'] }],
     subscribes: ['alertConfigChanged'],
     consumes: ['alert-manager'],
     serves: ['alertAck'],

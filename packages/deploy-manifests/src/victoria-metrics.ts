@@ -33,8 +33,11 @@ const DEDUP = '-dedup.minScrapeInterval=1ms';
 /** The single-node server's flags, the same in docker-compose.yml and the StatefulSet. */
 export const VM_SINGLE_NODE_ARGS: readonly string[] = [`-storageDataPath=${VM_STORAGE_PATH}`, RETENTION, DEDUP, `-httpListenAddr=:${VM_PORT}`];
 
-/** The services that read the samples (`VM_URL`); of them, `storage` alone writes (import API, snapshots). */
-export const VM_READERS: readonly ServiceName[] = ['storage', 'api-gateway', 'backup'];
+/**
+ * The services that read the samples (`VM_URL`; the alert-manager evaluates PromQL rules); of them, `storage`
+ * alone writes (import API, snapshots).
+ */
+export const VM_READERS: readonly ServiceName[] = ['storage', 'api-gateway', 'backup', 'alert-manager'];
 export const VM_WRITER: ServiceName = 'storage';
 
 /** The base URL a service reads from: the single node itself, or vmselect of tenant 0. */

@@ -3,10 +3,13 @@ import { Counter, Histogram } from 'prom-client';
 import { PgAlertStore, RedisAlertReader } from '@terminusa/alerting';
 import { CALLS, consumeBatches, ensureConsumer, samplesOf, SUBJECTS } from '@terminusa/bus';
 import { openDatabase } from '@terminusa/database';
+import { VictoriaMetrics } from '@terminusa/metric-store';
 import { runService } from '@terminusa/runtime';
 import { AlertStateCommands } from './evaluate/alert-state-commands.ts';
 import { evaluateBatch } from './evaluate/evaluate-batch.ts';
 import { scheduleSweeps } from './evaluate/sweep-timers.ts';
+import { evaluatePromqlRule } from './evaluate/promql-rules.ts';
+import { scheduleRuleEvaluations } from './evaluate/rule-schedule.ts';
 import { RuleSource } from './rules/rule-source.ts';
 import { relayOutbox } from './outbox/relay-outbox.ts';
 import { handleAlertEvent } from './outbox/handle-alert-event.ts';
@@ -85,6 +88,28 @@ await runService({
 
     const sweeps = scheduleSweeps(state, () => rules.rules, config.alerts.sweepInterval * 1000, logger);
     onStop('timer sweeps', () => sweeps.stop());
+
+    // PromQL alert and recording rules, evaluated through the engine on their interval by one replica each time.
+    const engine = new VictoriaMetrics(config.storage.engine);
+    health.add('engine', () => engine.health());
+    const promqlEvaluations = new Counter({ name: 'tmon_alert_promql_evaluations_total', help: 'PromQL rule evaluations, by kind and outcome', labelNames: ['kind', 'outcome'], registers: [registry] });
+    const promqlDeps = { engine, state, bus, levels: config.alerts.levels, samplesPerMessage: config.ingest.gatewayMessageSamples };
+    const promqlRules = scheduleRuleEvaluations({
+      rules: () => rules.rules,
+      redis,
+      claimKey: (rule, at) => state.keys.evaluationClaim(rule, at),
+      instance,
+      evaluate: async (rule, at) => {
+        await evaluatePromqlRule(rule, at, promqlDeps);
+        promqlEvaluations.inc({ kind: rule.type, outcome: 'ok' });
+      },
+      onError: (rule, err) => {
+        promqlEvaluations.inc({ kind: rule.type, outcome: 'failed' });
+        logger.warn('PromQL rule evaluation failed; the next interval tries again', { rule: rule.name, err: (err as Error).message });
+      },
+      logger,
+    });
+    onStop('PromQL rules', () => promqlRules.stop());
 
     const configChanged = bus.subscribe(
       SUBJECTS.alertConfigChanged,

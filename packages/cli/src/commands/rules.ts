@@ -1,4 +1,6 @@
+import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { printResult, withFormatOptions, type CommandContext, type FormatOptions } from '../command-context.ts';
@@ -9,8 +11,9 @@ import { formatJson, type Table } from '../output.ts';
 const RuleSchema = z.looseObject({
   name: z.string(),
   type: z.string(),
-  metric: z.string(),
-  severity: z.string(),
+  metric: z.string().optional(),
+  expr: z.string().optional(),
+  severity: z.string().optional(),
   aggregation: z.string().optional(),
   window: z.number().optional(),
   comparator: z.string().optional(),
@@ -28,10 +31,11 @@ export interface ValidationReport {
   problems: { rule: string; field: string; reason: string }[];
 }
 
-/** The condition of a rule in one line, e.g. `avg(5m) > 90 for 2m` or `no data for 3m`. */
+/** The condition of a rule in one line, e.g. `avg(5m) > 90 for 2m`, `no data for 3m` or its PromQL expression. */
 function condition(rule: z.infer<typeof RuleSchema>): string {
   const secs = (ms: number | undefined) => (ms ? `${ms / 1000}s` : '');
   if (rule.type === 'nodata') return `no data for ${secs(rule.for)}`;
+  if (rule.type === 'promql' || rule.type === 'record') return `${rule.expr ?? '?'}${rule.for ? ` for ${secs(rule.for)}` : ''}`;
   const agg = rule.aggregation && rule.aggregation !== 'last' ? `${rule.aggregation}(${secs(rule.window)}) ` : '';
   return `${agg}${rule.comparator ?? '?'} ${rule.threshold ?? '?'}${rule.for ? ` for ${secs(rule.for)}` : ''}`;
 }
@@ -58,7 +62,7 @@ export async function validateRulesFile(file: string): Promise<ValidationReport>
   }
 }
 
-/** `tmon rules list|validate`. */
+/** `tmon rules list|validate|test`. */
 export function registerRuleCommands(program: Command, ctx: CommandContext): void {
   const rules = program.command('rules').description('alert rules');
 
@@ -66,14 +70,14 @@ export function registerRuleCommands(program: Command, ctx: CommandContext): voi
     const answer = await (await ctx.client()).get('/rules', ListAnswer);
     printResult(ctx, opts, answer, (): Table => ({
       headers: ['name', 'type', 'metric', 'condition', 'severity', 'enabled', 'source'],
-      rows: answer.rules.map(({ rule, source }) => [rule.name, rule.type, rule.metric, condition(rule), rule.severity, rule.enabled === false ? 'no' : 'yes', source]),
+      rows: answer.rules.map(({ rule, source }) => [rule.name, rule.type, rule.metric ?? '', condition(rule), rule.severity ?? '', rule.enabled === false ? 'no' : 'yes', source]),
     }));
   });
 
   rules
     .command('validate')
     .description('check rules files offline with the alert-manager\'s parser; exit 1 naming each wrong rule and field')
-    .argument('<files...>', 'YAML rules files (rules: [...])')
+    .argument('<files...>', 'YAML rules files: the suite\'s (rules: [...]) or Prometheus\' (groups: [...])')
     .option('--json', 'print one report per file as JSON')
     .action(async (files: string[], opts: { json?: boolean }) => {
       const reports: ValidationReport[] = [];
@@ -86,4 +90,39 @@ export function registerRuleCommands(program: Command, ctx: CommandContext): voi
         }
       if (reports.some((r) => !r.ok)) throw new CliError(`${reports.filter((r) => !r.ok).length} of ${reports.length} file(s) invalid`, EXIT.failure);
     });
+
+  rules
+    .command('test')
+    .description('run Prometheus rule unit tests (promtool test rules files) after checking their rule files with the alert-manager\'s parser')
+    .argument('<files...>', 'unit test files (rule_files, evaluation_interval, tests: [...]), as `promtool test rules` reads them')
+    .action(async (files: string[]) => {
+      const code = await testRuleFiles(files, ctx);
+      if (code !== 0) throw new CliError('rule unit tests failed', EXIT.failure);
+    });
+}
+
+/**
+ * Runs `promtool test rules`-style unit test files. Every rule file they name must be one the alert-manager
+ * takes (checked first, with its parser) and in Prometheus' format; the tests then run in Prometheus' own
+ * `promtool` (Debian's `prometheus` package), whose PromQL engine is the reference the suite's rules follow.
+ * Returns promtool's exit code.
+ */
+export async function testRuleFiles(files: string[], ctx: CommandContext): Promise<number> {
+  const { parse } = await import('yaml');
+  for (const file of files) {
+    const doc = parse(await readFile(file, 'utf8')) as { rule_files?: string[] } | null;
+    for (const ruleFile of doc?.rule_files ?? []) {
+      const path = resolve(dirname(file), ruleFile);
+      const report = await validateRulesFile(path);
+      if (!report.ok) throw new CliError(`${path}: invalid\n${report.problems.map((p) => `  rule ${p.rule}: ${p.field}: ${p.reason}`).join('\n')}`, EXIT.failure);
+      if (!/^\s*groups\s*:/m.test(await readFile(path, 'utf8'))) throw new CliError(`${path}: unit tests run Prometheus rule files (groups: [...]); threshold and no-data rules of the suite's format are tested with the alert-manager's own tests`, EXIT.usage);
+    }
+  }
+  return new Promise((done, fail) => {
+    const child = spawn('promtool', ['test', 'rules', ...files], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.on('data', (d: Buffer) => ctx.out(d.toString()));
+    child.stderr.on('data', (d: Buffer) => ctx.err(d.toString()));
+    child.once('error', (err) => fail(new CliError(`cannot run promtool (apt-get install -y prometheus): ${err.message}`, EXIT.failure)));
+    child.once('exit', (code) => done(code ?? 1));
+  });
 }

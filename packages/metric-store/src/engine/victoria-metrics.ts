@@ -30,6 +30,20 @@ export class EngineError extends Error {
   }
 }
 
+/** An engine answer larger than its caller would hold. */
+export class EngineAnswerTooLarge extends EngineError {
+  constructor(path: string, maxBytes: number) {
+    super(`engine ${path}: the answer is larger than ${maxBytes} bytes`);
+    this.name = 'EngineAnswerTooLarge';
+  }
+}
+
+/** The engine's answer to a Prometheus API call: its status, and its body (parsed when it is JSON). */
+export interface PrometheusAnswer {
+  status: number;
+  body: unknown;
+}
+
 /**
  * VictoriaMetrics over its HTTP API: the raw samples' store. Writes go through the JSON-lines import, reads
  * through export (raw samples) and the query API; every request carries the namespace as `extra_label`, which
@@ -175,8 +189,35 @@ export class VictoriaMetrics {
   /** An instant query (PromQL/MetricsQL) at `time` (epoch ms): each series' labels and value. */
   async query(expr: string, time: number): Promise<{ metric: Record<string, string>; value: number }[]> {
     const res = await this.request(this.readUrl, '/api/v1/query', {}, { method: 'POST', body: new URLSearchParams({ query: expr, time: seconds(time), nocache: '1' }) });
-    const body = (await res.json()) as { data: { result: { metric: Record<string, string>; value: [number, string] }[] } };
-    return body.data.result.map((r) => ({ metric: r.metric, value: Number(r.value[1]) }));
+    const body = (await res.json()) as { data: { resultType: string; result: unknown } };
+    // A scalar (`vector(1) * 2` is a vector, `2 * 3` a scalar) answers as one series without labels.
+    if (body.data.resultType === 'scalar') return [{ metric: {}, value: Number((body.data.result as [number, string])[1]) }];
+    return (body.data.result as { metric: Record<string, string>; value: [number, string] }[]).map((r) => ({ metric: r.metric, value: Number(r.value[1]) }));
+  }
+
+  /**
+   * Forwards a call of the Prometheus HTTP API (`/api/v1/query`, `/api/v1/series`, …) as a form POST and returns the
+   * engine's answer whatever its status. The namespace's extra_label rides in the URL, and `params` may not set the
+   * engine's own filters (`extra_label`, `extra_filters[]`): only this client scopes a read. Throws EngineError when
+   * the engine is unreachable or `signal` aborts, EngineAnswerTooLarge past `maxBytes` (read no further).
+   */
+  async prometheusApi(path: string, params: URLSearchParams, options: { signal?: AbortSignal; maxBytes?: number } = {}): Promise<PrometheusAnswer> {
+    const form = new URLSearchParams([...params].filter(([key]) => !key.startsWith('extra_')));
+    let res: Response;
+    let text: string;
+    try {
+      res = await fetch(`${this.readUrl}${path}?${new URLSearchParams(this.extra)}`, { method: 'POST', body: form, signal: options.signal ?? AbortSignal.timeout(this.timeoutMs) });
+      text = await readText(res, path, options.maxBytes ?? Number.POSITIVE_INFINITY);
+    } catch (err) {
+      if (err instanceof EngineAnswerTooLarge) throw err;
+      throw new EngineError(`engine ${path}: ${(err as Error).message}`);
+    }
+    if (!/json/.test(res.headers.get('content-type') ?? '')) return { status: res.status, body: text };
+    try {
+      return { status: res.status, body: JSON.parse(text) as unknown };
+    } catch {
+      return { status: res.status, body: text };
+    }
   }
 
   /** Deletes every series matching `match` (tools and tests; the engine frees the space at its next merge). */
@@ -202,6 +243,21 @@ export class VictoriaMetrics {
   async health(): Promise<void> {
     await (await this.request(this.readUrl, '/health', {})).arrayBuffer();
   }
+}
+
+/** The body of `res` as text, cancelled once it passes `maxBytes`. */
+async function readText(res: Response, path: string, maxBytes: number): Promise<string> {
+  if (!res.body) return '';
+  const decoder = new TextDecoder();
+  let text = '';
+  let size = 0;
+  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+    size += chunk.byteLength;
+    // Leaving the loop by a throw cancels the stream, so the rest of the answer is never read.
+    if (size > maxBytes) throw new EngineAnswerTooLarge(path, maxBytes);
+    text += decoder.decode(chunk, { stream: true });
+  }
+  return text + decoder.decode();
 }
 
 function parseSeries(line: string): EngineSeries {

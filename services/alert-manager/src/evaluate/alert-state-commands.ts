@@ -1,6 +1,6 @@
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
 import { alertKeys } from '@terminusa/alerting';
-import { ACK_SCRIPT, EVALUATE_SCRIPT, MARK_NOTIFIED_SCRIPT, SWEEP_SCRIPT } from './alert-state-scripts.ts';
+import { ACK_SCRIPT, CONDITION_SCRIPT, EVALUATE_SCRIPT, MARK_NOTIFIED_SCRIPT, SWEEP_SCRIPT } from './alert-state-scripts.ts';
 
 type Cmd = (...args: (string | number)[]) => Promise<string>;
 
@@ -14,6 +14,7 @@ export class AlertStateCommands {
   ) {
     this.keys = alertKeys(prefix);
     redis.defineCommand('tmonEvaluate', { numberOfKeys: 6, lua: EVALUATE_SCRIPT });
+    redis.defineCommand('tmonCondition', { numberOfKeys: 6, lua: CONDITION_SCRIPT });
     redis.defineCommand('tmonSweep', { numberOfKeys: 6, lua: SWEEP_SCRIPT });
     redis.defineCommand('tmonAck', { numberOfKeys: 6, lua: ACK_SCRIPT });
     redis.defineCommand('tmonMarkNotified', { numberOfKeys: 1, lua: MARK_NOTIFIED_SCRIPT });
@@ -26,6 +27,18 @@ export class AlertStateCommands {
 
   private cmd(name: string): Cmd {
     return (this.redis as unknown as Record<string, Cmd>)[name]!.bind(this.redis);
+  }
+
+  /** Queues on `pipeline` one evaluation of an engine-decided condition for a rule's group: breaching with `value`, or not. */
+  conditionIn(pipeline: ChainableCommander, rule: string, group: string, newId: string, now: number, meta: object, breach: boolean, value: number): void {
+    const stateKey = this.keys.state(rule, group);
+    (pipeline as unknown as Record<string, (...a: (string | number)[]) => void>).tmonCondition!(...this.scriptKeys(stateKey, `${stateKey}:unused`), newId, now, JSON.stringify(meta), breach ? '1' : '0', String(value));
+  }
+
+  /** The groups of `rule` with a pending or firing alert. */
+  async activeGroups(rule: string): Promise<string[]> {
+    const prefix = this.keys.state(rule, '');
+    return (await this.redis.zrange(this.keys.active, 0, -1)).filter((key) => key.startsWith(prefix)).map((key) => key.slice(prefix.length));
   }
 
   /** Runs the timers of a state key; `ruleExists` false ends its alerts. */

@@ -94,6 +94,14 @@ local function step(h, key, breach, now)
     end
   end
 end
+
+-- The rule's current definition, carried by every evaluation (a changed rule applies from its next evaluation).
+local function apply_meta(h, meta, now)
+  h.rule = meta.rule; h.severity = meta.severity; h.labels = meta.labels; h.channels = meta.channels
+  h.summaryTpl = meta.summaryTpl; h.messageTpl = meta.messageTpl; h.renotifyMs = tostring(meta.renotifyMs)
+  h.forMs = tostring(meta.forMs); h.keepMs = tostring(meta.keepMs); h.nodataMs = meta.nodataMs and tostring(meta.nodataMs) or ''
+  h.lastSeen = tostring(now)
+end
 `;
 
 /**
@@ -108,10 +116,7 @@ local key = KEYS[1]
 local now = tonumber(ARGV[2])
 local meta = cjson.decode(ARGV[3])
 local h = load(key)
-h.rule = meta.rule; h.severity = meta.severity; h.labels = meta.labels; h.channels = meta.channels
-h.summaryTpl = meta.summaryTpl; h.messageTpl = meta.messageTpl; h.renotifyMs = tostring(meta.renotifyMs)
-h.forMs = tostring(meta.forMs); h.keepMs = tostring(meta.keepMs); h.nodataMs = meta.nodataMs and tostring(meta.nodataMs) or ''
-h.lastSeen = tostring(now)
+apply_meta(h, meta, now)
 
 if meta.type == 'nodata' then
   -- Data arrived: a firing no-data alert resolves, and the watch re-arms from now.
@@ -166,6 +171,26 @@ else
 end
 h.value = tostring(value)
 step(h, key, compare(value, meta.cmp, meta.threshold), now)
+finish(h, key, now)
+return h.state
+`;
+
+/**
+ * Applies one evaluation of a rule whose condition the engine decides (a PromQL rule): the series of the group
+ * was returned (breach '1', with its value) or not ('0'); the same states and timers as a threshold rule's.
+ * KEYS as EVALUATE_SCRIPT (window unused); ARGV: newAlertId, now, meta JSON (as EVALUATE_SCRIPT's), breach, value.
+ * Returns the state after it.
+ */
+export const CONDITION_SCRIPT = `${TRANSITION}
+local key = KEYS[1]
+local now = tonumber(ARGV[2])
+local h = load(key)
+local breach = ARGV[4] == '1'
+-- A group that is not active has nothing to end.
+if not breach and not h.state then return 'inactive' end
+apply_meta(h, cjson.decode(ARGV[3]), now)
+if breach then h.value = ARGV[5] end
+step(h, key, breach, now)
 finish(h, key, now)
 return h.state
 `;

@@ -1,21 +1,32 @@
-import { CHANNELS, matchesAll, type ChannelName, type Rule } from '@terminusa/alerting';
+import { CHANNELS, matchesAll, type AlertRule, type ChannelName, type PromqlRule, type Rule, type StreamRule } from '@terminusa/alerting';
 import type { Config } from '@terminusa/config';
 import { isPackedSampleBatch, sampleNameMarker, type Sample } from '@terminusa/bus';
 
-/** The rules in force, indexed by metric name so a batch only meets the rules that can match it. */
+/**
+ * The rules in force: the stream rules indexed by metric name so a batch only meets the rules that can match it,
+ * and the PromQL rules the engine evaluates on their interval.
+ */
 export class RuleSet {
-  private readonly byMetric = new Map<string, Rule[]>();
+  private readonly byMetric = new Map<string, StreamRule[]>();
   private readonly byName = new Map<string, Rule>();
   private readonly metricMarkers: Buffer[];
+  /** Enabled PromQL alert and recording rules. */
+  readonly promql: readonly PromqlRule[];
 
   constructor(readonly rules: readonly Rule[]) {
+    const promql: PromqlRule[] = [];
     for (const rule of rules) {
       if (!rule.enabled) continue;
       this.byName.set(rule.name, rule);
+      if (rule.type === 'promql' || rule.type === 'record') {
+        promql.push(rule);
+        continue;
+      }
       const list = this.byMetric.get(rule.metric) ?? [];
       list.push(rule);
       this.byMetric.set(rule.metric, list);
     }
+    this.promql = promql;
     this.metricMarkers = [...this.byMetric.keys()].map(sampleNameMarker);
   }
 
@@ -36,14 +47,14 @@ export class RuleSet {
     return this.byName.get(name);
   }
 
-  /** Enabled rules whose metric and matchers select this sample. */
-  matching(sample: Sample): Rule[] {
+  /** Enabled stream rules whose metric and matchers select this sample. */
+  matching(sample: Sample): StreamRule[] {
     return (this.byMetric.get(sample.name) ?? []).filter((r) => matchesAll(r.matchers, sample.tags));
   }
 }
 
 /** The tags that identify a rule's group for a sample: its `groupBy` tags, or all tags (one alert per series). */
-export function groupTags(rule: Rule, tags: Readonly<Record<string, string>>): Record<string, string> {
+export function groupTags(rule: StreamRule, tags: Readonly<Record<string, string>>): Record<string, string> {
   const keys = (rule.groupBy ?? Object.keys(tags)).slice().sort();
   const out: Record<string, string> = {};
   for (const k of keys) if (tags[k] !== undefined) out[k] = tags[k];
@@ -51,7 +62,7 @@ export function groupTags(rule: Rule, tags: Readonly<Record<string, string>>): R
 }
 
 /** The channels an alert of this rule goes to: the rule's override, else its severity's (`all` = every channel). */
-export function channelsFor(rule: Rule, levels: Config['alerts']['levels']): ChannelName[] {
+export function channelsFor(rule: AlertRule, levels: Config['alerts']['levels']): ChannelName[] {
   if (rule.channels) return rule.channels;
   const configured = levels[rule.severity].channels;
   return configured.includes('all') ? [...CHANNELS] : (configured as ChannelName[]);

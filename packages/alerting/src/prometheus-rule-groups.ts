@@ -1,0 +1,94 @@
+import { z } from 'zod';
+import { describeIssues } from '@terminusa/bus';
+import { SEVERITIES, type Severity } from './rule-schema.ts';
+
+/** A Prometheus rule file: `groups: [{name, interval, rules: [...]}]`. */
+export const PrometheusRuleFileSchema = z.strictObject({
+  groups: z.array(
+    z.strictObject({
+      name: z.string().min(1),
+      interval: z.string().optional(),
+      limit: z.number().int().nonnegative().optional(),
+      query_offset: z.string().optional(),
+      rules: z.array(z.unknown()),
+    }),
+  ),
+});
+
+const Labels = z.record(z.string(), z.string());
+const AlertingRule = z.strictObject({
+  alert: z.string().min(1),
+  expr: z.string(),
+  for: z.string().optional(),
+  keep_firing_for: z.string().optional(),
+  labels: Labels.optional(),
+  annotations: Labels.optional(),
+});
+const RecordingRule = z.strictObject({ record: z.string().min(1), expr: z.string(), labels: Labels.optional() });
+
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000, y: 31_536_000_000 };
+
+/** A Prometheus duration (`1h30m`, `90s`, `0s`) in ms, as our rules write it (`5400000ms`); undefined when it is not one. */
+export function prometheusDuration(text: string): string | undefined {
+  if (!/^(\d+(ms|y|w|d|h|m|s))+$/.test(text)) return undefined;
+  let ms = 0;
+  for (const [, n, unit] of text.matchAll(/(\d+)(ms|y|w|d|h|m|s)/g)) ms += Number(n) * UNIT_MS[unit!]!;
+  return `${ms}ms`;
+}
+
+/** One rule of a Prometheus file as the suite writes it, or the problems that keep it out. */
+export type ConvertedRule = { ok: true; input: Record<string, unknown> } | { ok: false; rule: string; problems: { field: string; reason: string }[] };
+
+/**
+ * The rules of a Prometheus rule file in the suite's form, so they go through the same validation and storage as
+ * the suite's own rules. An alert's severity is its `severity` label (warning when it has none we know), its
+ * summary and message the `summary` and `description` annotations; the group's interval is each rule's. Rule
+ * names must be unique in the suite and an alert name need not be in Prometheus, so a repeated name gets `-2`,
+ * `-3`…, while the `alertname` label keeps the name as written.
+ */
+export function fromPrometheusGroups(file: z.infer<typeof PrometheusRuleFileSchema>): ConvertedRule[] {
+  const out: ConvertedRule[] = [];
+  const seen = new Map<string, number>();
+  const unique = (name: string) => {
+    const n = (seen.get(name) ?? 0) + 1;
+    seen.set(name, n);
+    return n === 1 ? name : `${name}-${n}`;
+  };
+  for (const group of file.groups) {
+    const interval = group.interval === undefined ? undefined : prometheusDuration(group.interval);
+    group.rules.forEach((raw, index) => {
+      const where = `${group.name}[${index}]`;
+      const duration = (field: string, text: string | undefined) => (text === undefined ? {} : { [field]: prometheusDuration(text) ?? text });
+      const alerting = AlertingRule.safeParse(raw);
+      if (alerting.success) {
+        const { alert, expr, labels = {}, annotations = {} } = alerting.data;
+        const severity: Severity = (SEVERITIES as readonly string[]).includes(labels.severity ?? '') ? (labels.severity as Severity) : 'warning';
+        out.push({
+          ok: true,
+          input: {
+            name: unique(alert),
+            type: 'promql',
+            expr,
+            ...duration('for', alerting.data.for),
+            ...duration('keepFiringFor', alerting.data.keep_firing_for),
+            ...(interval ? { interval } : group.interval ? { interval: group.interval } : {}),
+            severity,
+            labels: { ...labels, alertname: alert },
+            ...(annotations.summary ? { summary: annotations.summary } : {}),
+            ...(annotations.description ? { message: annotations.description } : {}),
+          },
+        });
+        return;
+      }
+      const recording = RecordingRule.safeParse(raw);
+      if (recording.success) {
+        const { record, expr, labels = {} } = recording.data;
+        out.push({ ok: true, input: { name: unique(record), type: 'record', record, expr, ...(interval ? { interval } : group.interval ? { interval: group.interval } : {}), labels } });
+        return;
+      }
+      const isAlert = raw !== null && typeof raw === 'object' && 'alert' in raw;
+      out.push({ ok: false, rule: where, problems: describeIssues((isAlert ? alerting : recording).error!).map((i) => ({ field: i.field, reason: i.reason })) });
+    });
+  }
+  return out;
+}
