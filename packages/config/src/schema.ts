@@ -160,6 +160,8 @@ export const ConfigSchema = z.object({
       maxRequestBytes: z.number().int().positive().default(16 * 1024 * 1024),
       /** Samples per INGEST message the gateway publishes for a remote_write or OTLP request. */
       gatewayMessageSamples: z.number().int().positive().default(1000),
+      /** Pushed requests are refused (429, Retry-After) while the processor has more INGEST messages than this unhandled. */
+      maxBacklogMessages: z.number().int().positive().default(20_000),
       /** A sample may be at most this far in the future (clock skew). */
       maxFutureMs: z.number().int().nonnegative().default(10 * 60_000),
       /** Cardinality guard: most series per metric name, and in total; new series past a limit are refused. */

@@ -6,7 +6,7 @@ import helmet from 'helmet';
 import type { Redis } from 'ioredis';
 import type { Bus } from '@terminusa/bus';
 import type { Config } from '@terminusa/config';
-import type { HistoryQueryFn, RedisCurrentStore, SampleStore } from '@terminusa/metric-store';
+import type { HistoryQueryFn, RedisCurrentStore, SampleStore, VictoriaMetrics } from '@terminusa/metric-store';
 import type { PgAlertStore, RedisAlertReader } from '@terminusa/alerting';
 import type { Health, Logger } from '@terminusa/runtime';
 import type { Registry } from 'prom-client';
@@ -27,8 +27,10 @@ import { backupRoutes } from './routes/backup-routes.ts';
 import { healthRoutes } from './routes/health-routes.ts';
 import { ingestRoutes } from './routes/ingest-routes.ts';
 import { ingestMetrics } from './ingest/ingest-metrics.ts';
+import { PipelineBacklog } from './ingest/pipeline-backlog.ts';
 import { SamplePublisher } from './ingest/sample-publisher.ts';
 import { metricsRoutes } from './routes/metrics-routes.ts';
+import { prometheusRoutes } from './prometheus/prometheus-routes.ts';
 import { userRoutes } from './routes/user-routes.ts';
 import { docsRoutes } from './docs/docs-routes.ts';
 
@@ -51,6 +53,8 @@ export interface GatewayDeps {
   audit: PgAuditLog;
   calls: ServiceCaller;
   maxPoints: number;
+  /** The engine of raw samples, which answers the Prometheus query API. */
+  engine: VictoriaMetrics;
   /** Where the gateway's own metrics are registered; without it they are not recorded. */
   registry?: Registry;
 }
@@ -61,10 +65,16 @@ export function gatewayRoutes(deps: GatewayDeps): RouteSpec[] {
     ...healthRoutes(deps.health, deps.bus),
     ...authRoutes({ users: deps.users, tokens: deps.tokens, guard: deps.guard, refreshWindow: deps.config.auth.refreshWindow, logger: deps.logger, audit: deps.audit.record }),
     ...metricsRoutes(deps),
+    ...prometheusRoutes({ engine: deps.engine, settings: deps.config.gateway.promql }),
     ...alertRoutes({ bus: deps.bus, reader: deps.alerts, store: deps.alertStore, calls: deps.calls }),
     ...backupRoutes(deps.calls),
     ...userRoutes(deps.users, deps.audit),
-    ...ingestRoutes({ publisher: new SamplePublisher(deps.bus, deps.config.ingest.gatewayMessageSamples), metrics: ingestMetrics(deps.registry), maxRequestBytes: deps.config.ingest.maxRequestBytes }),
+    ...ingestRoutes({
+      publisher: new SamplePublisher(deps.bus, deps.config.ingest.gatewayMessageSamples),
+      backlog: new PipelineBacklog(deps.bus, deps.config.ingest.maxBacklogMessages),
+      metrics: ingestMetrics(deps.registry),
+      maxRequestBytes: deps.config.ingest.maxRequestBytes,
+    }),
   ];
   // The API document describes this very table, its own routes included.
   routes.push(...docsRoutes(() => routes, resolve(deps.config.gateway.docsDir)));
@@ -119,7 +129,11 @@ export function createApp(deps: GatewayDeps, routes: readonly RouteSpec[] = gate
   const logins = new RateLimit(redis, `${prefix}login`, limits.loginPerMinute, 60);
   app.use((req, res, next) => (req.path === '/health' ? next() : perAddress.middleware((r) => r.ip ?? '')(req, res, next)));
   app.post('/auth/login', logins.middleware((r) => r.ip ?? ''));
-  app.use(express.json({ limit: config.ingest.maxMessageBytes }));
+  // OTLP/HTTP reads its own raw body (JSON or protobuf, gzip or not), so the JSON parser leaves /v1/metrics alone.
+  const json = express.json({ limit: config.ingest.maxMessageBytes });
+  app.use((req, res, next) => (req.path === '/v1/metrics' ? next() : json(req, res, next)));
+  // PromQL clients (Grafana) POST their parameters as a form; even a long list of match[] stays far below this.
+  app.use(express.urlencoded({ extended: false, limit: '1mb' }));
 
   const identify = authenticator(deps.tokens, deps.users);
   const authenticate: Authenticate = async (req, res) => {

@@ -52,6 +52,7 @@ await runService({
       audit: new PgAuditLog(pool),
       calls: new ServiceCaller(bus, config.core.timeout * 1000),
       maxPoints: MAX_HISTORY_POINTS,
+      engine,
       registry,
     });
     const server = createServer(app);

@@ -4,7 +4,7 @@ import { Marked } from 'marked';
 import { DOC_PAGES, type DocPage } from './doc-pages.ts';
 import { htmlPage } from './html-page.ts';
 
-const PAGE_LINK = /^(?:\.\/)?(?:docs\/)?([a-z]+)\.md(#.*)?$/;
+const PAGE_LINK = /^(?:\.\/)?(?:docs\/)?([a-z-]+)\.md(#.*)?$/;
 
 // The pages link each other as files (`alerting.md`); served, they are `/docs/alerting`.
 const markdown = new Marked({

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from 'nats';
 import { compressSync } from 'snappy';
-import { startSuite, type RunningSuite } from '@terminusa/testkit';
+import { Bus, ensureConsumer } from '@terminusa/bus';
+import { startSuite, waitFor, type RunningSuite } from '@terminusa/testkit';
 import { WriteRequestType } from './remote-write-proto.ts';
 import { decodeRemoteWrite } from './remote-write.ts';
 
@@ -88,5 +89,37 @@ describe('POST /api/v1/write', () => {
     expect((await post(good, viewerKey)).status).toBe(403);
     // A producer reads nothing.
     expect((await fetch(`${suite.base}/metrics/names`, { headers: { authorization: `Bearer ${producerKey}` } })).status).toBe(403);
+  });
+});
+
+describe('POST /api/v1/write while the processor is behind', () => {
+  it('answers 429 with Retry-After once the INGEST backlog is over ingest.maxBacklogMessages', async () => {
+    const suite = await startSuite({ services: [], env: { TMON_INGEST__MAX_BACKLOG_MESSAGES: '2' } });
+    const nc = await connect({ servers: suite.ns.config.nats.url });
+    try {
+      // The processor's consumer, with no processor reading it: every accepted request stays in its backlog.
+      await ensureConsumer(await nc.jetstreamManager(), new Bus(nc, suite.ns.config.nats.prefix).ns, 'processor', { ackWaitSeconds: 30, core: suite.ns.config.core });
+      const key = (await suite.api('/api-keys', { method: 'POST', body: JSON.stringify({ name: 'prom-busy', role: 'producer' }) })).body.secret as string;
+      let n = 0;
+      const refused = await waitFor(
+        async () => {
+          const res = await fetch(`${suite.base}/api/v1/write`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/x-protobuf', 'content-encoding': 'snappy', authorization: `Bearer ${key}` },
+            body: writeRequest([{ labels: { __name__: 'rw_busy' }, samples: [{ value: n++, timestamp: Date.now() }] }]),
+          });
+          return res.status === 429 ? res : undefined;
+        },
+        15_000,
+        'a 429 once the backlog is over 2 messages',
+        100,
+      );
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect(((await refused.json()) as { detail: string }).detail).toMatch(/the pipeline is behind \(\d+ messages/);
+      expect(n).toBeGreaterThan(2);
+    } finally {
+      await nc.close();
+      await suite.stop();
+    }
   });
 });

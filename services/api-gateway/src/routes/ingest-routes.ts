@@ -6,14 +6,21 @@ import { sendProblem } from '../http/problem.ts';
 import { route, type RouteSpec } from '../http/route.ts';
 import type { IngestMetrics } from '../ingest/ingest-metrics.ts';
 import { BadPayloadError, decodeRemoteWrite, type DecodedSamples, type DropReason } from '../ingest/remote-write.ts';
+import { decodeOtlpMetrics, type OtlpFormat } from '../ingest/otlp/decode-otlp.ts';
+import { BodyTooLargeError, gunzipBody } from '../ingest/otlp/gunzip-body.ts';
+import type { PipelineBacklog } from '../ingest/pipeline-backlog.ts';
 import { PipelineBusyError, SamplePublisher } from '../ingest/sample-publisher.ts';
 
 /** What the push endpoints need. */
 export interface IngestRouteDeps {
   publisher: SamplePublisher;
+  backlog: PipelineBacklog;
   metrics: IngestMetrics;
   maxRequestBytes: number;
 }
+
+/** How long a sender is asked to wait while the processor catches up. */
+const BACKLOG_RETRY_AFTER_S = 5;
 
 /** The source subject token of a principal's samples: an API key's name where it is one token, else the protocol. */
 function sourceOf(principal: Principal | undefined, protocol: string): string {
@@ -35,11 +42,20 @@ async function rawBody(req: Request, res: Response, limit: number): Promise<Buff
 }
 
 /**
- * Decodes a pushed request and puts its samples into the pipeline: 204 once JetStream holds them, 400 naming what
- * is wrong with a body no retry can fix, 503 with Retry-After when the pipeline did not take them (the sender
- * retries, and the retry is not stored twice).
+ * Decodes a pushed request and puts its samples into the pipeline: `accepted` (204 unless told) once JetStream
+ * holds them, 400 naming what is wrong with a body no retry can fix, 429 with Retry-After while the processor is
+ * behind, 503 with Retry-After when JetStream did not take them (the sender retries, and the retry is not stored
+ * twice).
  */
-async function takePush(deps: IngestRouteDeps, protocol: string, body: Uint8Array, decode: () => DecodedSamples, principal: Principal | undefined, res: Response): Promise<void> {
+async function takePush(
+  deps: IngestRouteDeps,
+  protocol: string,
+  body: Uint8Array,
+  decode: () => DecodedSamples,
+  principal: Principal | undefined,
+  res: Response,
+  accepted: (res: Response) => void = (r) => void r.status(204).end(),
+): Promise<void> {
   let decoded: DecodedSamples;
   try {
     decoded = decode();
@@ -49,6 +65,12 @@ async function takePush(deps: IngestRouteDeps, protocol: string, body: Uint8Arra
     return sendProblem(res, 400, err.message);
   }
   for (const [reason, n] of Object.entries(decoded.dropped)) deps.metrics.dropped(protocol, reason as DropReason, n);
+  const backlog = await deps.backlog.over();
+  if (backlog !== undefined) {
+    deps.metrics.refused(protocol, 429);
+    res.set('Retry-After', String(BACKLOG_RETRY_AFTER_S));
+    return sendProblem(res, 429, `the pipeline is behind (${backlog} messages not yet processed); retry later`);
+  }
   const source = sourceOf(principal, protocol);
   try {
     await deps.publisher.publish(source, decoded.samples, SamplePublisher.requestId(protocol, source, body));
@@ -59,7 +81,18 @@ async function takePush(deps: IngestRouteDeps, protocol: string, body: Uint8Arra
     return sendProblem(res, 503, err.message);
   }
   deps.metrics.accepted(protocol, decoded.samples.length);
-  res.status(204).end();
+  accepted(res);
+}
+
+/** OTLP/HTTP's encoding of a request by its Content-Type (parameters such as charset aside); undefined for others. */
+function otlpFormat(contentType: string | undefined): OtlpFormat | undefined {
+  const type = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
+  return type === 'application/x-protobuf' ? 'protobuf' : type === 'application/json' ? 'json' : undefined;
+}
+
+/** OTLP's answer to an export taken whole: an empty `ExportMetricsServiceResponse`, in the request's encoding. */
+function otlpAccepted(format: OtlpFormat): (res: Response) => void {
+  return (res) => void (format === 'protobuf' ? res.status(200).type('application/x-protobuf').end(Buffer.alloc(0)) : res.status(200).json({}));
 }
 
 /** The push endpoints of the Prometheus and OpenTelemetry protocols, for the `producer` role and up. */
@@ -81,6 +114,41 @@ export function ingestRoutes(deps: IngestRouteDeps): RouteSpec[] {
         const body = await rawBody(req, res, deps.maxRequestBytes);
         if (!body) return;
         await takePush(deps, 'remote_write', body, () => decodeRemoteWrite(body, deps.maxRequestBytes), principal, res);
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/v1/metrics',
+      access: 'producer',
+      tag: 'ingest',
+      summary: 'OpenTelemetry OTLP/HTTP metrics receiver (protobuf or JSON, gzip or not): samples into the same pipeline as every other sample',
+      responses: {
+        200: 'accepted: stored by JetStream (an empty ExportMetricsServiceResponse)',
+        413: 'body too large, compressed or decompressed',
+        415: 'neither application/x-protobuf nor application/json, or a Content-Encoding other than gzip',
+        503: 'the pipeline did not take it; retry after Retry-After',
+      },
+      async handle({ req, res, principal }) {
+        const format = otlpFormat(req.get('content-type'));
+        const encoding = (req.get('content-encoding') ?? 'identity').trim().toLowerCase();
+        if (!format || (encoding !== 'gzip' && encoding !== 'identity')) {
+          deps.metrics.refused('otlp', 415);
+          const detail = !format ? `Content-Type must be application/x-protobuf or application/json, got ${req.get('content-type') || 'none'}` : `Content-Encoding must be gzip or none, got ${encoding}`;
+          return sendProblem(res, 415, detail, { title: 'Unsupported Media Type' });
+        }
+        const raw = await rawBody(req, res, deps.maxRequestBytes);
+        if (!raw) return;
+        let body: Uint8Array = raw;
+        try {
+          if (encoding === 'gzip') body = gunzipBody(raw, deps.maxRequestBytes);
+        } catch (err) {
+          if (!(err instanceof BadPayloadError || err instanceof BodyTooLargeError)) throw err;
+          const status = err instanceof BodyTooLargeError ? 413 : 400;
+          deps.metrics.refused('otlp', status);
+          return sendProblem(res, status, err.message);
+        }
+        // The digest is of the decompressed request, so a retry is known whether or not it is compressed alike.
+        await takePush(deps, 'otlp', body, () => decodeOtlpMetrics(body, format), principal, res, otlpAccepted(format));
       },
     }),
   ];

@@ -1,0 +1,23 @@
+import { gunzipSync } from 'node:zlib';
+import { BadPayloadError } from '../remote-write.ts';
+
+/** A body that decompresses to more than the gateway takes: answered 413, as a body that large sent plainly is. */
+export class BodyTooLargeError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'BodyTooLargeError';
+  }
+}
+
+/**
+ * A gzip body decompressed, stopping at `maxBytes` so a small bomb cannot fill the memory: BodyTooLargeError past
+ * it, BadPayloadError when the body is not gzip.
+ */
+export function gunzipBody(body: Uint8Array, maxBytes: number): Buffer {
+  try {
+    return gunzipSync(body, { maxOutputLength: maxBytes });
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') throw new BodyTooLargeError(`the body is more than the ${maxBytes} bytes taken once decompressed`);
+    throw new BadPayloadError(`the body is not gzip (Content-Encoding: gzip): ${(err as Error).message}`);
+  }
+}

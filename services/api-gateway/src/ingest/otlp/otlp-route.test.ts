@@ -1,0 +1,100 @@
+import { gzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect, type NatsConnection } from 'nats';
+import { startSuite, type RunningSuite } from '@terminusa/testkit';
+import { ExportMetricsServiceRequestType } from './otlp-proto.ts';
+
+const str = (key: string, value: string) => ({ key, value: { stringValue: value } });
+
+/** An OTLP/JSON request of one gauge point per value, from service `lobby` instance `l-1`. */
+function request(name: string, values: number[], at: number) {
+  const dataPoints = values.map((v, i) => ({ attributes: [str('room', `r${i}`)], timeUnixNano: `${at}000000`, asDouble: v }));
+  return { resourceMetrics: [{ resource: { attributes: [str('service.name', 'lobby'), str('service.instance.id', 'l-1')] }, scopeMetrics: [{ metrics: [{ name, unit: '{player}', gauge: { dataPoints } }] }] }] };
+}
+const protobuf = (body: object) => Buffer.from(ExportMetricsServiceRequestType.encode(ExportMetricsServiceRequestType.fromObject(body)).finish());
+
+describe('POST /v1/metrics', () => {
+  let suite: RunningSuite;
+  let nc: NatsConnection;
+  let producerKey: string;
+  let viewerKey: string;
+
+  beforeAll(async () => {
+    // The gateway alone: what it publishes stays in the INGEST stream, where the test reads it.
+    suite = await startSuite({ services: [] });
+    nc = await connect({ servers: suite.ns.config.nats.url });
+    producerKey = (await suite.api('/api-keys', { method: 'POST', body: JSON.stringify({ name: 'otel-eu', role: 'producer' }) })).body.secret;
+    viewerKey = (await suite.api('/api-keys', { method: 'POST', body: JSON.stringify({ name: 'grafana', role: 'viewer' }) })).body.secret;
+  });
+  afterAll(async () => {
+    await nc?.close();
+    await suite?.stop();
+  });
+
+  const post = (body: Uint8Array | string, type: string, headers: Record<string, string> = {}, key: string | null = producerKey) =>
+    fetch(`${suite.base}/v1/metrics`, { method: 'POST', headers: { 'content-type': type, ...(key ? { authorization: `Bearer ${key}` } : {}), ...headers }, body });
+  const ingestMessages = async () => (await (await nc.jetstreamManager()).streams.info(`${suite.ns.id}_INGEST`)).state.messages;
+  const lastMessage = async () => (await (await nc.jetstreamManager()).streams.getMessage(`${suite.ns.id}_INGEST`, { last_by_subj: `${suite.ns.id}.metrics.ingest.otel-eu` })).json<{ samples: unknown[] }>();
+
+  it('takes protobuf once: 200 with an empty protobuf response, the samples in INGEST under the key name, a retry (gzip or not) not stored twice', async () => {
+    const now = Date.now();
+    const body = protobuf(request('lobby.players', [3, 5], now));
+    const before = await ingestMessages();
+    const res = await post(body, 'application/x-protobuf');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^application\/x-protobuf/);
+    expect((await res.arrayBuffer()).byteLength).toBe(0);
+    expect(await ingestMessages()).toBe(before + 1);
+    expect(await lastMessage()).toEqual({
+      samples: [0, 1].map((i) => ({ name: 'lobby_players', value: [3, 5][i], ts: now, tags: { job: 'lobby', instance: 'l-1', room: `r${i}` } })),
+    });
+
+    expect((await post(body, 'application/x-protobuf')).status).toBe(200);
+    expect((await post(gzipSync(body), 'application/x-protobuf', { 'content-encoding': 'gzip' })).status).toBe(200);
+    expect(await ingestMessages()).toBe(before + 1);
+  });
+
+  it('takes JSON, gzip or not, past the JSON parser of the other routes: 200 with {}', async () => {
+    const now = Date.now();
+    const res = await post(JSON.stringify(request('lobby.queue', [7], now)), 'application/json; charset=utf-8');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(await res.json()).toEqual({});
+    expect((await lastMessage()).samples).toEqual([{ name: 'lobby_queue', value: 7, ts: now, tags: { job: 'lobby', instance: 'l-1', room: 'r0' } }]);
+
+    const zipped = await post(gzipSync(JSON.stringify(request('lobby.queue', [8], now + 1))), 'application/json', { 'content-encoding': 'gzip' });
+    expect(zipped.status).toBe(200);
+    expect((await lastMessage()).samples).toEqual([{ name: 'lobby_queue', value: 8, ts: now + 1, tags: { job: 'lobby', instance: 'l-1', room: 'r0' } }]);
+  });
+
+  it('answers 415 to another content type or encoding, 400 with the reason to an undecodable body, 413 to a bomb', async () => {
+    const detail = async (res: Response) => ((await res.json()) as { detail: string }).detail;
+    const text = await post('up 1', 'text/plain');
+    expect(text.status).toBe(415);
+    expect(await detail(text)).toMatch(/Content-Type must be application\/x-protobuf or application\/json, got text\/plain/);
+    const brotli = await post('{}', 'application/json', { 'content-encoding': 'br' });
+    expect(brotli.status).toBe(415);
+    expect(await detail(brotli)).toMatch(/Content-Encoding must be gzip or none, got br/);
+
+    const json = await post('{"resourceMetrics": {}}', 'application/json');
+    expect(json.status).toBe(400);
+    expect(await detail(json)).toMatch(/not an OTLP ExportMetricsServiceRequest in JSON: .*resourceMetrics: expected array/);
+    const proto = await post(Buffer.from([0x0a, 0x05, 0x0a]), 'application/x-protobuf');
+    expect(proto.status).toBe(400);
+    expect(await detail(proto)).toMatch(/in protobuf/);
+    const notGzip = await post('{}', 'application/json', { 'content-encoding': 'gzip' });
+    expect(notGzip.status).toBe(400);
+    expect(await detail(notGzip)).toMatch(/not gzip/);
+
+    // A few KiB that decompress past ingest.maxRequestBytes (16 MiB).
+    const bomb = await post(gzipSync(Buffer.alloc(17 << 20, 0x20)), 'application/json', { 'content-encoding': 'gzip' });
+    expect(bomb.status).toBe(413);
+    expect(await detail(bomb)).toMatch(/once decompressed/);
+  });
+
+  it('answers 401 without a key and 403 to a reader', async () => {
+    const body = protobuf(request('lobby.auth', [1], Date.now()));
+    expect((await post(body, 'application/x-protobuf', {}, null)).status).toBe(401);
+    expect((await post(body, 'application/x-protobuf', {}, viewerKey)).status).toBe(403);
+  });
+});

@@ -1,0 +1,129 @@
+import type { IngestSample } from '@terminusa/bus';
+import type { DecodedSamples, DropReason } from '../remote-write.ts';
+import { exponentialBuckets, type ClassicBucket } from './exponential-buckets.ts';
+import { floatLabel } from './float-label.ts';
+import { attributeLabels, resourceIdentity, targetInfoLabels } from './otlp-labels.ts';
+import { metricName, type NameKind } from './otlp-names.ts';
+import { NO_RECORDED_VALUE, TEMPORALITY, type ExportMetricsServiceRequest, type ExponentialHistogramDataPoint, type HistogramDataPoint, type KeyValue, type Metric, type NumberDataPoint, type SummaryDataPoint } from './otlp-proto.ts';
+
+/** A sample of a data point before its time is known to be good. */
+type Candidate = { name: string; value: number; tags: Record<string, string> };
+
+/** What every point of a metric kind has. */
+type Point = { attributes?: KeyValue[]; timeUnixNano?: string; flags?: number };
+
+/** Epoch milliseconds of an OTLP time (nanoseconds as decimal digits); 0 when it was not sent. */
+function millis(nanos: string | undefined): number {
+  return nanos ? Number(BigInt(nanos) / 1_000_000n) : 0;
+}
+
+const numberValue = (p: NumberDataPoint): number => (p.asDouble !== undefined ? p.asDouble : Number(p.asInt ?? 0));
+
+/** `_bucket` (cumulative, `+Inf` = the count), `_sum` when the point has one, `_count`. */
+function histogramSamples(name: string, tags: Record<string, string>, buckets: ClassicBucket[], count: number, sum: number | undefined): Candidate[] {
+  const out: Candidate[] = buckets.map((b) => ({ name: `${name}_bucket`, value: b.count, tags: { ...tags, le: floatLabel(b.le) } }));
+  out.push({ name: `${name}_bucket`, value: count, tags: { ...tags, le: '+Inf' } });
+  if (sum !== undefined) out.push({ name: `${name}_sum`, value: sum, tags });
+  out.push({ name: `${name}_count`, value: count, tags });
+  return out;
+}
+
+/** Explicit bounds, each bucket with the counts of those below it added (OTLP's bucket counts are per bucket). */
+function explicitBuckets(p: HistogramDataPoint): ClassicBucket[] {
+  const bounds = p.explicitBounds ?? [];
+  const counts = p.bucketCounts ?? [];
+  const buckets: ClassicBucket[] = [];
+  let below = 0;
+  for (let i = 0; i < bounds.length && i < counts.length; i++) {
+    below += Number(counts[i]);
+    buckets.push({ le: bounds[i]!, count: below });
+  }
+  return buckets;
+}
+
+/** How a metric is read: the name kind it is stored under, and each point with the samples it makes. */
+interface Reading {
+  kind: NameKind;
+  /** Why every point is left out, when the metric as a whole cannot be stored. */
+  refused?: DropReason;
+  points: { point: Point; samples(name: string, tags: Record<string, string>): Candidate[] }[];
+}
+
+/** Each point of a metric with the samples it makes. */
+function each<P extends Point>(points: P[] | undefined, samples: (name: string, point: P, tags: Record<string, string>) => Candidate[]): Reading['points'] {
+  return (points ?? []).map((point) => ({ point, samples: (name, tags) => samples(name, point, tags) }));
+}
+
+/** Sums and histograms say whether their points are deltas or running totals; one that says neither cannot be read. */
+const unspecified = (temporality: number | undefined): DropReason | undefined => ((temporality ?? TEMPORALITY.unspecified) === TEMPORALITY.unspecified ? 'unspecified_temporality' : undefined);
+
+/** The reading of a metric by its kind; undefined for a metric that carries no data. */
+function readingOf(metric: Metric): Reading | undefined {
+  const { gauge, sum, histogram, exponentialHistogram, summary } = metric;
+  const number = (name: string, p: NumberDataPoint, tags: Record<string, string>): Candidate[] => [{ name, value: numberValue(p), tags }];
+  if (gauge) return { kind: 'gauge', points: each(gauge.dataPoints, number) };
+  if (sum) {
+    // A delta point is the increase over its own interval: stored as it is, and not named a counter (`_total`).
+    const kind: NameKind = !sum.isMonotonic ? 'other' : sum.aggregationTemporality === TEMPORALITY.delta ? 'delta_counter' : 'counter';
+    return { kind, refused: unspecified(sum.aggregationTemporality), points: each(sum.dataPoints, number) };
+  }
+  if (histogram) {
+    const points = each(histogram.dataPoints, (name, p: HistogramDataPoint, tags) => histogramSamples(name, tags, explicitBuckets(p), Number(p.count ?? 0), p.sum));
+    return { kind: 'other', refused: unspecified(histogram.aggregationTemporality), points };
+  }
+  if (exponentialHistogram) {
+    const points = each(exponentialHistogram.dataPoints, (name, p: ExponentialHistogramDataPoint, tags) => histogramSamples(name, tags, exponentialBuckets(p), Number(p.count ?? 0), p.sum));
+    return { kind: 'other', refused: unspecified(exponentialHistogram.aggregationTemporality), points };
+  }
+  if (summary) {
+    const points = each(summary.dataPoints, (name, p: SummaryDataPoint, tags) => [
+      ...(p.quantileValues ?? []).map((q) => ({ name, value: q.value ?? 0, tags: { ...tags, quantile: floatLabel(q.quantile ?? 0) } })),
+      { name: `${name}_sum`, value: p.sum ?? 0, tags },
+      { name: `${name}_count`, value: Number(p.count ?? 0), tags },
+    ]);
+    return { kind: 'other', points };
+  }
+  return undefined;
+}
+
+/**
+ * The samples of an OTLP metrics request, mapped as Prometheus' OTLP receiver maps them so that queries and
+ * dashboards written for Prometheus work unchanged; docs/otlp.md lists the rules, the drops and the differences.
+ */
+export function otlpToSamples(request: ExportMetricsServiceRequest): DecodedSamples {
+  const samples: IngestSample[] = [];
+  const dropped: DecodedSamples['dropped'] = {};
+  const drop = (reason: DropReason, n: number) => {
+    if (n > 0) dropped[reason] = (dropped[reason] ?? 0) + n;
+  };
+  for (const rm of request.resourceMetrics ?? []) {
+    const resource = rm.resource?.attributes ?? [];
+    const identity = resourceIdentity(resource);
+    let latest = 0;
+    for (const scope of rm.scopeMetrics ?? []) {
+      for (const metric of scope.metrics ?? []) {
+        const reading = readingOf(metric);
+        if (!reading) continue;
+        const name = metricName(metric.name ?? '', metric.unit ?? '', reading.kind);
+        for (const { point, samples: samplesOf } of reading.points) {
+          const ts = millis(point.timeUnixNano);
+          latest = Math.max(latest, ts);
+          const candidates = samplesOf(name, attributeLabels(point.attributes ?? [], identity));
+          // The point's samples are made before it is refused, so the drop is counted in samples as remote_write's are.
+          const refused = !name ? 'invalid_name' : (reading.refused ?? (ts <= 0 ? 'no_timestamp' : (point.flags ?? 0) & NO_RECORDED_VALUE ? 'no_recorded_value' : undefined));
+          if (refused) {
+            drop(refused, candidates.length);
+            continue;
+          }
+          for (const c of candidates) {
+            if (Number.isFinite(c.value)) samples.push({ name: c.name, value: c.value, ts, tags: c.tags });
+            else drop('non_finite', 1);
+          }
+        }
+      }
+    }
+    const info = latest > 0 ? targetInfoLabels(resource) : undefined;
+    if (info) samples.push({ name: 'target_info', value: 1, ts: latest, tags: info });
+  }
+  return { samples, dropped };
+}

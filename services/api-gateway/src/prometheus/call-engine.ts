@@ -1,0 +1,64 @@
+import { durationMs, type Config } from '@terminusa/config';
+import { EngineAnswerTooLarge, type VictoriaMetrics } from '@terminusa/metric-store';
+import { engineFailure, PrometheusError } from './prometheus-errors.ts';
+import { durationParam, engineSeconds } from './prometheus-params.ts';
+
+/** `gateway.promql` in the units the code works in. */
+export interface PromqlLimits {
+  timeoutMs: number;
+  maxPoints: number;
+  maxSamples: number;
+}
+
+/** The limits of `gateway.promql`, read once when the routes are built. */
+export function promqlLimits(settings: Readonly<Config['gateway']['promql']>): PromqlLimits {
+  return { timeoutMs: durationMs(settings.timeout), maxPoints: settings.maxPoints, maxSamples: settings.maxSamples };
+}
+
+/**
+ * Bytes one sample may take in the engine's JSON (`[1796228678.123,"-1.2345678901234567e+308"],` and a share of its
+ * series' labels), rounded up: the gateway reads at most maxSamples of them, so no answer it would refuse is held whole.
+ */
+const BYTES_PER_SAMPLE = 64;
+
+/** What a forwarded call needs: the engine, the limits, and the caller hanging up. */
+export interface PrometheusContext {
+  engine: Pick<VictoriaMetrics, 'prometheusApi'>;
+  limits: PromqlLimits;
+  /** Aborts when the caller goes away, so the engine stops working for no one. */
+  signal: AbortSignal;
+}
+
+/** The body of a successful Prometheus API answer. */
+export interface PrometheusSuccess<T> {
+  status: 'success';
+  data: T;
+  warnings?: string[];
+}
+
+/** Prometheus' words for a query past its sample limit, with the setting that set it. */
+export function tooManySamples(limits: PromqlLimits, detail: string): PrometheusError {
+  return new PrometheusError('execution', `query processing would load too many samples into memory in query execution: ${detail} (gateway.promql.maxSamples=${limits.maxSamples})`);
+}
+
+/**
+ * Calls the engine's `path` with `params` and returns its success body; every failure as a PrometheusError. The call
+ * gets the configured timeout, or the request's own `timeout` when shorter: passed to the engine, which stops
+ * there, and enforced here as well, since the engine checks its deadline only now and then.
+ */
+export async function callEngine<T>(ctx: PrometheusContext, path: string, params: URLSearchParams, form: URLSearchParams, blamed = 'query'): Promise<PrometheusSuccess<T>> {
+  const timeoutMs = Math.max(0, Math.min(ctx.limits.timeoutMs, durationParam(form, 'timeout') ?? Number.POSITIVE_INFINITY));
+  params.set('timeout', engineSeconds(timeoutMs));
+  const timeout = AbortSignal.timeout(timeoutMs);
+  let answer: Awaited<ReturnType<VictoriaMetrics['prometheusApi']>>;
+  try {
+    answer = await ctx.engine.prometheusApi(path, params, { signal: AbortSignal.any([timeout, ctx.signal]), maxBytes: ctx.limits.maxSamples * BYTES_PER_SAMPLE });
+  } catch (err) {
+    if (err instanceof EngineAnswerTooLarge) throw tooManySamples(ctx.limits, `the engine's answer is larger than ${ctx.limits.maxSamples * BYTES_PER_SAMPLE} bytes`);
+    if (timeout.aborted) throw new PrometheusError('timeout', `query timed out in expression evaluation: it ran longer than ${timeoutMs} ms`);
+    throw new PrometheusError('unavailable', (err as Error).message);
+  }
+  const body = answer.body as PrometheusSuccess<T> | undefined;
+  if (answer.status !== 200 || body?.status !== 'success') throw engineFailure(answer.status, answer.body, blamed);
+  return body;
+}

@@ -1,0 +1,56 @@
+import { callEngine, tooManySamples, type PrometheusContext, type PrometheusSuccess } from './call-engine.ts';
+import { invalidParameter, PrometheusError } from './prometheus-errors.ts';
+import { durationParam, engineSeconds, timeParam } from './prometheus-params.ts';
+import { stripQueryData } from './strip-namespace.ts';
+
+/** A query's `data`: its result type and result (a vector, a matrix, a scalar or a string). */
+export interface QueryData {
+  resultType: string;
+  result: unknown;
+}
+
+function queryParam(form: URLSearchParams): string {
+  const query = form.get('query') ?? '';
+  if (query.trim() === '') throw invalidParameter('query', 'no expression found in input');
+  return query;
+}
+
+/** The samples an answer holds: a point per vector element, every point of a matrix, one for a scalar or string. */
+function samplesOf(data: QueryData): number {
+  if (!Array.isArray(data.result)) return 1;
+  if (data.resultType !== 'matrix') return data.result.length;
+  return (data.result as { values?: unknown[]; histograms?: unknown[] }[]).reduce((n, s) => n + (s.values?.length ?? 0) + (s.histograms?.length ?? 0), 0);
+}
+
+/** The engine's answer checked against the sample limit, with the namespace label taken off. */
+function answerOf(ctx: PrometheusContext, body: PrometheusSuccess<QueryData>): PrometheusSuccess<QueryData> {
+  const samples = samplesOf(body.data);
+  if (samples > ctx.limits.maxSamples) throw tooManySamples(ctx.limits, `the answer holds ${samples} samples`);
+  return { ...body, data: stripQueryData(body.data) };
+}
+
+/** `/api/v1/query`: `query` evaluated at `time` (now when absent). */
+export async function instantQuery(ctx: PrometheusContext, form: URLSearchParams): Promise<PrometheusSuccess<QueryData>> {
+  const time = timeParam(form, 'time', Date.now());
+  const params = new URLSearchParams({ query: queryParam(form), time: engineSeconds(time) });
+  return answerOf(ctx, await callEngine<QueryData>(ctx, '/api/v1/query', params, form));
+}
+
+/**
+ * `/api/v1/query_range`: `query` evaluated from `start` to `end` every `step`, checked in Prometheus' order and
+ * words; a step giving a series more than maxPoints points is refused before the engine is asked.
+ */
+export async function rangeQuery(ctx: PrometheusContext, form: URLSearchParams): Promise<PrometheusSuccess<QueryData>> {
+  const start = timeParam(form, 'start');
+  const end = timeParam(form, 'end');
+  if (end < start) throw new PrometheusError('bad_data', 'end timestamp must not be before start time');
+  const step = durationParam(form, 'step', true)!;
+  if (step <= 0) throw new PrometheusError('bad_data', 'zero or negative query resolution step widths are not accepted. Try a positive integer');
+  const { maxPoints } = ctx.limits;
+  if (Math.floor((end - start) / step) > maxPoints) {
+    throw new PrometheusError('bad_data', `exceeded maximum resolution of ${maxPoints.toLocaleString('en-US')} points per timeseries. Try decreasing the query resolution (?step=XX)`);
+  }
+  // The engine counts in whole milliseconds; a finer step is the shortest it takes.
+  const params = new URLSearchParams({ query: queryParam(form), start: engineSeconds(start), end: engineSeconds(end), step: engineSeconds(Math.max(1, Math.round(step))) });
+  return answerOf(ctx, await callEngine<QueryData>(ctx, '/api/v1/query_range', params, form));
+}

@@ -1,0 +1,316 @@
+import type { Server } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { connect, type NatsConnection } from 'nats';
+import type pg from 'pg';
+import { PgAlertStore, RedisAlertReader } from '@terminusa/alerting';
+import { Bus, ensureStreams } from '@terminusa/bus';
+import { loadConfig } from '@terminusa/config';
+import { createPool, migrate } from '@terminusa/database';
+import { queryHistory, RedisCurrentStore, SampleStore, tierRetentionMs, VictoriaMetrics } from '@terminusa/metric-store';
+import { createLogger, Health } from '@terminusa/runtime';
+import { createTestNamespace, QUICK_SYNC, waitFor, type TestNamespace } from '@terminusa/testkit';
+import { createApp, type GatewayDeps } from '../app.ts';
+import { PgAuditLog } from '../audit-log.ts';
+import { ensureFirstAdmin } from '../auth/first-admin.ts';
+import { LoginGuard } from '../auth/login-guard.ts';
+import { TokenService } from '../auth/tokens.ts';
+import { PgUserStore } from '../auth/user-store.ts';
+import { ServiceCaller } from '../http/call-service.ts';
+
+const ADMIN_PASSWORD = 'prometheus-api-admin-pw';
+const JWT_SECRET = 'a-test-secret-of-at-least-32-characters!!';
+/** The samples start 40 minutes ago on a whole minute, one every 15 s for 30 minutes. */
+const T0 = Math.floor(Date.now() / 60_000) * 60_000 - 40 * 60_000;
+const SCRAPE_MS = 15_000;
+const POINTS = 121;
+/** An instant in the middle of the samples, in the epoch seconds the API speaks. */
+const AT = (T0 + 20 * 60_000) / 1000;
+const RANGE = { start: String(T0 / 1000), end: String((T0 + 30 * 60_000) / 1000) };
+
+let ns: TestNamespace;
+let other: TestNamespace;
+let pool: pg.Pool;
+let redis: Redis;
+let nc: NatsConnection;
+const servers: Server[] = [];
+let base: string;
+let viewerKey: string;
+
+/** A JSON line of the engine's import: a counter rising `perSecond`, or a constant gauge when `gauge` is set. */
+function line(labels: Record<string, string>, perSecond: number, gauge?: number): string {
+  const timestamps = Array.from({ length: POINTS }, (_, i) => T0 + i * SCRAPE_MS);
+  const values = timestamps.map((_, i) => gauge ?? (i * SCRAPE_MS * perSecond) / 1000);
+  return JSON.stringify({ metric: labels, values, timestamps });
+}
+
+async function write(namespace: TestNamespace, lines: string[]): Promise<void> {
+  const engine = new VictoriaMetrics(namespace.config.storage.engine);
+  await engine.import(`${lines.join('\n')}\n`);
+  await engine.sync();
+}
+
+/** A gateway app on a free port with `promql` settings, built as main.ts builds it. */
+async function startGateway(promql: Record<string, unknown> = {}): Promise<string> {
+  const config = loadConfig({
+    env: { ...ns.env, ADMIN_PASSWORD, JWT_SECRET, LOG_LEVEL: 'error' },
+    overrides: { gateway: { promql, rateLimit: { perPrincipal: 100_000, perAddress: 100_000, loginPerMinute: 100_000 } } },
+  });
+  const logger = createLogger(config.log, { service: 'api-gateway', instance: 'test' });
+  const bus = new Bus(nc, config.nats.prefix);
+  const health = new Health('api-gateway', 'test');
+  health.setReady(true);
+  const users = new PgUserStore(pool);
+  await ensureFirstAdmin(config, users, logger);
+  const engine = new VictoriaMetrics(config.storage.engine);
+  const deps: GatewayDeps = {
+    config,
+    bus,
+    redis,
+    health,
+    logger,
+    history: new SampleStore(pool, engine),
+    historyQuery: (q) => queryHistory({ pool, engine }, { ...q, retention: tierRetentionMs(config) }),
+    current: new RedisCurrentStore(redis, config.redis.prefix, 60),
+    alerts: new RedisAlertReader(redis, config.redis.prefix),
+    alertStore: new PgAlertStore(pool),
+    users,
+    tokens: await TokenService.fromConfig(config, redis),
+    guard: new LoginGuard(redis, config.redis.prefix, config.auth.maxAttempts, config.auth.lockout),
+    audit: new PgAuditLog(pool),
+    calls: new ServiceCaller(bus, 500),
+    maxPoints: 1000,
+    engine,
+  };
+  const server = createApp(deps).listen(0, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+  servers.push(server);
+  return `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+}
+
+/** Calls a Prometheus endpoint as Grafana does: GET with a query string, or POST with a form body. */
+async function prom(path: string, params: Record<string, string | string[]> = {}, options: { method?: 'GET' | 'POST'; token?: string | null; at?: string } = {}): Promise<{ status: number; body: any; text: string }> {
+  const form = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) for (const v of Array.isArray(value) ? value : [value]) form.append(key, v);
+  const token = options.token === undefined ? viewerKey : options.token;
+  const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+  const url = `${options.at ?? base}${path}`;
+  const res = options.method === 'POST' ? await fetch(url, { method: 'POST', headers, body: form }) : await fetch(`${url}?${form}`, { headers });
+  const text = await res.text();
+  return { status: res.status, body: JSON.parse(text), text };
+}
+
+beforeAll(async () => {
+  ns = await createTestNamespace(QUICK_SYNC);
+  other = await createTestNamespace(QUICK_SYNC);
+  pool = createPool(ns.config.database, 'prometheus-api-test');
+  await migrate(pool, ns.config.database.schema);
+  redis = new Redis(ns.config.redis.url);
+  nc = await connect({ servers: ns.config.nats.url });
+  await ensureStreams(await nc.jetstreamManager(), new Bus(nc, ns.config.nats.prefix).ns);
+  await write(ns, [
+    line({ __name__: 'http_requests_total', job: 'api', instance: 'a' }, 1),
+    line({ __name__: 'http_requests_total', job: 'api', instance: 'b' }, 2),
+    line({ __name__: 'http_requests_total', job: 'web', instance: 'c' }, 5),
+    line({ __name__: 'temperature_celsius', room: 'lab' }, 0, 20),
+  ]);
+  await write(other, [line({ __name__: 'http_requests_total', job: 'secret', instance: 'z' }, 7), line({ __name__: 'secret_only_total', job: 'secret' }, 1)]);
+  base = await startGateway();
+  const login = await fetch(`${base}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD }) });
+  const adminToken = ((await login.json()) as { token: string }).token;
+  const key = await fetch(`${base}/api-keys`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${adminToken}` }, body: JSON.stringify({ name: 'grafana', role: 'viewer' }) });
+  viewerKey = ((await key.json()) as { secret: string }).secret;
+  await waitFor(async () => ((await prom('/api/v1/series', { 'match[]': '{__name__=~".+"}', ...RANGE })).body.data?.length === 4 ? true : undefined), 10_000, 'the samples visible through the gateway');
+});
+afterAll(async () => {
+  for (const s of servers) s.close();
+  await pool?.end();
+  redis?.disconnect();
+  await nc?.close();
+  await Promise.all([ns?.cleanup(), other?.cleanup()]);
+});
+
+describe('PromQL queries', () => {
+  it('answers an instant query with rate, sum by and arithmetic, in Prometheus JSON', async () => {
+    const bySum = await prom('/api/v1/query', { query: 'sum by (job) (rate(http_requests_total[1m]))', time: String(AT) });
+    expect(bySum.status).toBe(200);
+    expect(bySum.body.status).toBe('success');
+    expect(bySum.body.data.resultType).toBe('vector');
+    const byJob = Object.fromEntries(bySum.body.data.result.map((r: any) => [r.metric.job, r.value]));
+    expect(byJob).toEqual({ api: [AT, '3'], web: [AT, '5'] });
+
+    const arithmetic = await prom('/api/v1/query', { query: 'sum(rate(http_requests_total{job="api"}[1m])) * 2 + 1', time: new Date(AT * 1000).toISOString() });
+    expect(arithmetic.body.data.result).toEqual([{ metric: {}, value: [AT, '7'] }]);
+    const fahrenheit = await prom('/api/v1/query', { query: 'temperature_celsius * 9 / 5 + 32', time: String(AT) });
+    expect(fahrenheit.body.data.result).toEqual([{ metric: { room: 'lab' }, value: [AT, '68'] }]);
+    const scalar = await prom('/api/v1/query', { query: '1 + 2', time: String(AT) });
+    expect(scalar.body.data).toMatchObject({ resultType: expect.stringMatching(/scalar|vector/) });
+  });
+
+  it('answers a range query every step', async () => {
+    const start = (T0 + 10 * 60_000) / 1000;
+    const res = await prom('/api/v1/query_range', { query: 'sum(rate(http_requests_total[1m]))', start: String(start), end: String(start + 300), step: '60' });
+    expect(res.status).toBe(200);
+    expect(res.body.data.resultType).toBe('matrix');
+    expect(res.body.data.result).toEqual([{ metric: {}, values: [0, 1, 2, 3, 4, 5].map((i) => [start + i * 60, '8']) }]);
+    const byInstance = await prom('/api/v1/query_range', { query: 'rate(http_requests_total{job="api"}[2m])', start: String(start), end: String(start + 120), step: '1m' });
+    expect(byInstance.body.data.result.map((s: any) => [s.metric, s.values.map((v: any) => v[1])])).toEqual([
+      [{ job: 'api', instance: 'a' }, ['1', '1', '1']],
+      [{ job: 'api', instance: 'b' }, ['2', '2', '2']],
+    ]);
+  });
+
+  it('answers a POST form exactly as the same GET', async () => {
+    const params = { query: 'sum by (job) (rate(http_requests_total[5m]))', start: RANGE.start, end: RANGE.end, step: '300' };
+    const get = await prom('/api/v1/query_range', params);
+    const post = await prom('/api/v1/query_range', params, { method: 'POST' });
+    expect(post.status).toBe(200);
+    expect(post.body).toEqual(get.body);
+    expect(post.body.data.result).toHaveLength(2);
+    for (const path of ['/api/v1/series', '/api/v1/labels', '/api/v1/label/job/values']) {
+      const form = { 'match[]': ['http_requests_total{job="api"}', 'temperature_celsius'], ...RANGE };
+      expect((await prom(path, form, { method: 'POST' })).body, path).toEqual((await prom(path, form)).body);
+    }
+  });
+});
+
+describe('the namespace label', () => {
+  it('appears in no answer, and the label lists hold only this namespace', async () => {
+    const series = await prom('/api/v1/series', { 'match[]': 'http_requests_total', ...RANGE });
+    expect(series.body.data.sort((a: any, b: any) => a.instance.localeCompare(b.instance))).toEqual([
+      { __name__: 'http_requests_total', job: 'api', instance: 'a' },
+      { __name__: 'http_requests_total', job: 'api', instance: 'b' },
+      { __name__: 'http_requests_total', job: 'web', instance: 'c' },
+    ]);
+    expect((await prom('/api/v1/labels', RANGE)).body.data.sort()).toEqual(['__name__', 'instance', 'job', 'room']);
+    expect((await prom('/api/v1/label/job/values', RANGE)).body.data).toEqual(['api', 'web']);
+    expect((await prom('/api/v1/label/__name__/values', RANGE)).body.data).toEqual(['http_requests_total', 'temperature_celsius']);
+    expect((await prom('/api/v1/label/tmon_ns/values', RANGE)).body).toEqual({ status: 'success', data: [] });
+
+    const answers = [
+      series,
+      await prom('/api/v1/labels', { 'match[]': 'http_requests_total', ...RANGE }),
+      await prom('/api/v1/query', { query: 'http_requests_total', time: String(AT) }),
+      await prom('/api/v1/query', { query: 'rate(http_requests_total[1m])', time: String(AT) }),
+      await prom('/api/v1/query_range', { query: 'http_requests_total', ...RANGE, step: '5m' }),
+      await prom('/api/v1/query', { query: 'http_requests_total{tmon_ns!=""}', time: String(AT) }),
+    ];
+    for (const answer of answers) {
+      expect(answer.status).toBe(200);
+      expect(answer.text).not.toContain('tmon_ns');
+      expect(answer.text).not.toContain(ns.id);
+    }
+  });
+
+  it("keeps another namespace's series out of reach, even when a matcher names it", async () => {
+    const named = `{tmon_ns="${other.id}"}`;
+    expect((await prom('/api/v1/query', { query: `http_requests_total${named}`, time: String(AT) })).body.data.result).toEqual([]);
+    expect((await prom('/api/v1/query', { query: `count(http_requests_total{tmon_ns=~".+"})`, time: String(AT) })).body.data.result).toEqual([{ metric: {}, value: [AT, '3'] }]);
+    expect((await prom('/api/v1/query', { query: 'secret_only_total', time: String(AT) })).body.data.result).toEqual([]);
+    expect((await prom('/api/v1/query_range', { query: `sum(rate({__name__=~".+", job="secret"}[1m]))`, ...RANGE, step: '60' })).body.data.result).toEqual([]);
+    expect((await prom('/api/v1/series', { 'match[]': named, ...RANGE })).body.data).toEqual([]);
+    expect((await prom('/api/v1/series', { 'match[]': '{job="secret"}', ...RANGE })).body.data).toEqual([]);
+    expect((await prom('/api/v1/labels', { 'match[]': named, ...RANGE })).body.data).not.toContain('job');
+    expect((await prom('/api/v1/label/job/values', { 'match[]': named, ...RANGE })).body.data).toEqual([]);
+    // The engine's own filters cannot be smuggled in either.
+    const smuggled = await prom('/api/v1/query', { query: 'http_requests_total', time: String(AT), extra_label: `tmon_ns=${other.id}`, 'extra_filters[]': named });
+    expect(smuggled.body.data.result).toHaveLength(3);
+    const everything = await prom('/api/v1/label/__name__/values', RANGE);
+    expect(everything.body.data).not.toContain('secret_only_total');
+  });
+});
+
+describe('failures', () => {
+  it("answer in Prometheus' error shape and status", async () => {
+    const syntax = await prom('/api/v1/query', { query: 'sum(rate(http_requests_total[1m])', time: String(AT) });
+    expect(syntax.status).toBe(400);
+    expect(syntax.body).toEqual({ status: 'error', errorType: 'bad_data', error: expect.stringMatching(/^invalid parameter "query": /) });
+    const postSyntax = await prom('/api/v1/query_range', { query: 'rate(http_requests_total[5m]', ...RANGE, step: '60' }, { method: 'POST' });
+    expect(postSyntax.status).toBe(400);
+    expect(postSyntax.body.errorType).toBe('bad_data');
+
+    const badMatch = await prom('/api/v1/series', { 'match[]': 'http_requests_total{', ...RANGE });
+    expect(badMatch.status).toBe(400);
+    expect(badMatch.body).toMatchObject({ status: 'error', errorType: 'bad_data', error: expect.stringMatching(/^invalid parameter "match\[\]": /) });
+
+    // An evaluation error: the engine quotes the clashing label sets, which must not show the namespace label.
+    const clash = await prom('/api/v1/query', { query: 'http_requests_total + on(job) http_requests_total', time: String(AT) });
+    expect(clash.status).toBe(422);
+    expect(clash.body).toMatchObject({ status: 'error', errorType: 'execution', error: expect.stringContaining('duplicate time series') });
+    expect(clash.text).not.toContain('tmon_ns');
+    expect(clash.text).not.toContain(ns.id);
+
+    const cases: [string, Record<string, string>, string][] = [
+      ['/api/v1/query', {}, 'invalid parameter "query": no expression found in input'],
+      ['/api/v1/query', { query: 'up', time: 'yesterday' }, 'invalid parameter "time": cannot parse "yesterday" to a valid timestamp'],
+      ['/api/v1/query_range', { query: 'up', end: RANGE.end, step: '60' }, 'invalid parameter "start": cannot parse "" to a valid timestamp'],
+      ['/api/v1/query_range', { query: 'up', start: RANGE.end, end: RANGE.start, step: '60' }, 'end timestamp must not be before start time'],
+      ['/api/v1/query_range', { query: 'up', ...RANGE, step: 'often' }, 'invalid parameter "step": cannot parse "often" to a valid duration'],
+      ['/api/v1/query_range', { query: 'up', ...RANGE, step: '0' }, 'zero or negative query resolution step widths are not accepted. Try a positive integer'],
+      ['/api/v1/series', RANGE, 'no match[] parameter provided'],
+      ['/api/v1/label/bad-name/values', {}, 'invalid label name: "bad-name"'],
+      ['/api/v1/query', { query: 'up', timeout: 'soon' }, 'invalid parameter "timeout": cannot parse "soon" to a valid duration'],
+    ];
+    for (const [path, params, error] of cases) {
+      const res = await prom(path, params);
+      expect(res.status, `${path} ${JSON.stringify(params)}`).toBe(400);
+      expect(res.body, `${path} ${JSON.stringify(params)}`).toEqual({ status: 'error', errorType: 'bad_data', error });
+    }
+  });
+
+  it('refuses a range query of more than 11,000 points per series before asking the engine', async () => {
+    const res = await prom('/api/v1/query_range', { query: 'http_requests_total', start: '0', end: '100000', step: '1' });
+    expect(res.status).toBe(400);
+    expect(res.body).toEqual({ status: 'error', errorType: 'bad_data', error: 'exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)' });
+    // 11,000 steps are still taken.
+    expect((await prom('/api/v1/query_range', { query: 'http_requests_total', start: '0', end: '11000', step: '1' })).status).toBe(200);
+  });
+
+  it('refuses answers past maxSamples and queries past the timeout, with the settings named', async () => {
+    const small = await startGateway({ maxSamples: 10 });
+    const range = { query: 'rate(http_requests_total[1m])', start: String(AT), end: String(AT + 300), step: '60' };
+    const tooMany = await prom('/api/v1/query_range', range, { at: small });
+    expect(tooMany.status).toBe(422);
+    expect(tooMany.body).toMatchObject({ status: 'error', errorType: 'execution', error: expect.stringContaining('gateway.promql.maxSamples=10') });
+    expect(tooMany.body.error).toMatch(/^query processing would load too many samples into memory in query execution/);
+    expect((await prom('/api/v1/query', { query: 'sum(http_requests_total)', time: String(AT) }, { at: small })).status).toBe(200);
+
+    // Every series at 10,588 points: milliseconds of the engine's work and a megabyte to read, far past 1 ms.
+    const heavy = { query: '{__name__=~"http_requests_total|temperature_celsius"}', ...RANGE, step: '0.17' };
+    const hasty = await startGateway({ timeout: '1ms' });
+    const late = await prom('/api/v1/query_range', heavy, { at: hasty });
+    expect(late.status).toBe(503);
+    expect(late.body).toMatchObject({ status: 'error', errorType: 'timeout', error: expect.stringContaining('1 ms') });
+    expect((await prom('/api/v1/query_range', { ...heavy, timeout: '1h' }, { at: hasty })).status).toBe(503);
+    // A request may shorten the timeout, never lengthen it.
+    expect((await prom('/api/v1/query_range', heavy)).status).toBe(200);
+    expect((await prom('/api/v1/query_range', { ...heavy, timeout: '0.001' })).status).toBe(503);
+  });
+});
+
+describe('access and the informational endpoints', () => {
+  it('take a viewer API key, refuse a missing or wrong token with 401', async () => {
+    expect((await prom('/api/v1/query', { query: '1', time: String(AT) })).status).toBe(200);
+    for (const path of ['/api/v1/query', '/api/v1/query_range', '/api/v1/series', '/api/v1/labels', '/api/v1/label/job/values', '/api/v1/metadata', '/api/v1/status/buildinfo', '/api/v1/query_exemplars']) {
+      for (const method of ['GET', 'POST'] as const) {
+        expect((await prom(path, { query: '1' }, { method, token: null })).status, `${method} ${path}`).toBe(401);
+        expect((await prom(path, { query: '1' }, { method, token: 'tmk_aaaaaaaaaaaa_not-a-key' })).status, `${method} ${path}`).toBe(401);
+      }
+    }
+  });
+
+  it("answer buildinfo as a Prometheus 2.42 naming the suite, no metadata and no exemplars", async () => {
+    const build = await prom('/api/v1/status/buildinfo');
+    expect(build.status).toBe(200);
+    expect(build.body).toMatchObject({ status: 'success', data: { version: '2.42.0', application: 'Terminusa Monitoring' } });
+    expect(build.body.data.features).toBeUndefined();
+    expect((await prom('/api/v1/metadata', { metric: 'http_requests_total' })).body).toEqual({ status: 'success', data: {} });
+    expect((await prom('/api/v1/query_exemplars', { query: 'http_requests_total', ...RANGE }, { method: 'POST' })).body).toEqual({ status: 'success', data: [] });
+  });
+
+  it('cuts listings at limit with Prometheus\' warning', async () => {
+    const res = await prom('/api/v1/label/__name__/values', { ...RANGE, limit: '1' });
+    expect(res.body).toEqual({ status: 'success', data: ['http_requests_total'], warnings: ['results truncated due to limit'] });
+    expect((await prom('/api/v1/series', { 'match[]': 'http_requests_total', ...RANGE, limit: '2' })).body.data).toHaveLength(2);
+  });
+});

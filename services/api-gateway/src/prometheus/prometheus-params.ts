@@ -1,0 +1,64 @@
+import type { Request } from 'express';
+import { invalidParameter } from './prometheus-errors.ts';
+
+/** Prometheus' own words for the start and end of time, which its clients send for an open range. */
+const OPEN_TIMES = new Set(['-292273086-05-16T16:47:06Z', '292277025-08-18T07:12:54.999999999Z']);
+const FLOAT = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$/;
+/** Prometheus' duration syntax: units from years down to milliseconds, each at most once, in that order. */
+const DURATION = /^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$/;
+const DURATION_UNITS_MS = [365 * 86_400_000, 7 * 86_400_000, 86_400_000, 3_600_000, 60_000, 1000, 1];
+/** The widest time JavaScript dates hold, in epoch ms. */
+const MAX_TIME_MS = 8.64e15;
+
+/** The request's parameters as Prometheus reads them: a POST's form fields first, then the URL's query string. */
+export function formOf(req: Request): URLSearchParams {
+  const form = new URLSearchParams();
+  const add = (source: unknown) => {
+    for (const [key, value] of Object.entries((source ?? {}) as Record<string, unknown>)) {
+      for (const v of Array.isArray(value) ? value : [value]) if (typeof v === 'string') form.append(key, v);
+    }
+  };
+  if (req.is('application/x-www-form-urlencoded')) add(req.body);
+  add(req.query);
+  return form;
+}
+
+/** Epoch ms of a Prometheus time parameter (seconds with a fraction, or RFC 3339); `fallback` when it is absent. */
+export function timeParam(form: URLSearchParams, name: string, fallback?: number): number {
+  const text = form.get(name) ?? '';
+  if (text === '' && fallback !== undefined) return fallback;
+  const ms = FLOAT.test(text) ? Math.round(Number(text) * 1000) : RFC3339.test(text) ? Date.parse(text) : NaN;
+  if (!Number.isFinite(ms) || Math.abs(ms) > MAX_TIME_MS) throw invalidParameter(name, `cannot parse ${JSON.stringify(text)} to a valid timestamp`);
+  return ms;
+}
+
+/** Epoch ms of a time parameter that may leave a range open (absent, or Prometheus' start or end of time): undefined then. */
+export function openTimeParam(form: URLSearchParams, name: string): number | undefined {
+  const text = form.get(name) ?? '';
+  return text === '' || OPEN_TIMES.has(text) ? undefined : timeParam(form, name);
+}
+
+/** Milliseconds of a Prometheus duration parameter (seconds with a fraction, or `1h30m`); undefined when it is absent. */
+export function durationParam(form: URLSearchParams, name: string, required = false): number | undefined {
+  const text = form.get(name) ?? '';
+  if (text === '' && !required) return undefined;
+  let ms = NaN;
+  if (FLOAT.test(text)) ms = Number(text) * 1000;
+  else if (text !== '' && DURATION.test(text)) ms = DURATION.exec(text)!.slice(1).reduce((sum, n, i) => sum + Number(n ?? 0) * DURATION_UNITS_MS[i]!, 0);
+  if (!Number.isFinite(ms) || Math.abs(ms) > MAX_TIME_MS) throw invalidParameter(name, `cannot parse ${JSON.stringify(text)} to a valid duration`);
+  return ms;
+}
+
+/** A positive `limit` parameter; undefined when it is absent. */
+export function limitParam(form: URLSearchParams): number | undefined {
+  const text = form.get('limit') ?? '';
+  if (text === '') return undefined;
+  if (!/^\d+$/.test(text) || Number(text) < 1) throw invalidParameter('limit', 'limit must be a positive integer');
+  return Number(text);
+}
+
+/** Epoch ms as the engine's time and duration parameters take them: seconds with a fraction. */
+export function engineSeconds(ms: number): string {
+  return String(ms / 1000);
+}
