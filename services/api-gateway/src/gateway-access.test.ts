@@ -5,20 +5,13 @@ import { Redis } from 'ioredis';
 import { SignJWT } from 'jose';
 import { connect, type NatsConnection } from 'nats';
 import type pg from 'pg';
-import { PgAlertStore, RedisAlertReader } from '@terminusa/alerting';
 import { Bus, ensureStreams } from '@terminusa/bus';
 import { loadConfig, type Config } from '@terminusa/config';
 import { createPool, migrate } from '@terminusa/database';
-import { queryHistory, RedisCurrentStore, SampleStore, tierRetentionMs, VictoriaMetrics } from '@terminusa/metric-store';
 import { createLogger, Health } from '@terminusa/runtime';
 import { createTestNamespace, waitFor, type TestNamespace } from '@terminusa/testkit';
+import { gatewayDeps } from './gateway-deps.ts';
 import { createApp, gatewayRoutes, type GatewayDeps } from './app.ts';
-import { PgAuditLog } from './audit-log.ts';
-import { ensureFirstAdmin } from './auth/first-admin.ts';
-import { LoginGuard } from './auth/login-guard.ts';
-import { TokenService } from './auth/tokens.ts';
-import { PgUserStore } from './auth/user-store.ts';
-import { ServiceCaller } from './http/call-service.ts';
 import type { RouteSpec } from './http/route.ts';
 import { ROLES, type Role } from './auth/principal.ts';
 
@@ -34,30 +27,9 @@ const servers: Server[] = [];
 async function startGateway(overrides: Record<string, unknown> = {}): Promise<{ base: string; deps: GatewayDeps; config: Readonly<Config> }> {
   const config = loadConfig({ env: { ...ns.env, ADMIN_PASSWORD, JWT_SECRET, LOG_LEVEL: 'error' }, overrides: { gateway: { rateLimit: { perPrincipal: 100_000, perAddress: 100_000, loginPerMinute: 100_000 } }, ...overrides } });
   const logger = createLogger(config.log, { service: 'api-gateway', instance: 'test' });
-  const bus = new Bus(nc, config.nats.prefix);
   const health = new Health('api-gateway', 'test');
   health.setReady(true);
-  const users = new PgUserStore(pool);
-  await ensureFirstAdmin(config, users, logger);
-  const deps: GatewayDeps = {
-    config,
-    bus,
-    redis,
-    health,
-    logger,
-    history: new SampleStore(pool, new VictoriaMetrics(config.storage.engine)),
-    historyQuery: (q) => queryHistory({ pool, engine: new VictoriaMetrics(config.storage.engine) }, { ...q, retention: tierRetentionMs(config) }),
-    current: new RedisCurrentStore(redis, config.redis.prefix, 60),
-    alerts: new RedisAlertReader(redis, config.redis.prefix),
-    alertStore: new PgAlertStore(pool),
-    users,
-    tokens: await TokenService.fromConfig(config, redis),
-    guard: new LoginGuard(redis, config.redis.prefix, config.auth.maxAttempts, config.auth.lockout),
-    audit: new PgAuditLog(pool),
-    calls: new ServiceCaller(bus, 500),
-    maxPoints: 1000,
-    engine: new VictoriaMetrics(config.storage.engine),
-  };
+  const deps = await gatewayDeps({ config, pool, redis, bus: new Bus(nc, config.nats.prefix), health, logger }, { maxPoints: 1000, callTimeoutMs: 500 });
   const server = createApp(deps).listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));
   servers.push(server);

@@ -3,20 +3,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { connect, type NatsConnection } from 'nats';
 import type pg from 'pg';
-import { PgAlertStore, RedisAlertReader } from '@terminusa/alerting';
 import { Bus, ensureStreams } from '@terminusa/bus';
 import { loadConfig } from '@terminusa/config';
 import { createPool, migrate } from '@terminusa/database';
-import { queryHistory, RedisCurrentStore, SampleStore, tierRetentionMs, VictoriaMetrics } from '@terminusa/metric-store';
+import { VictoriaMetrics } from '@terminusa/metric-store';
 import { createLogger, Health } from '@terminusa/runtime';
 import { createTestNamespace, QUICK_SYNC, waitFor, type TestNamespace } from '@terminusa/testkit';
-import { createApp, type GatewayDeps } from '../app.ts';
-import { PgAuditLog } from '../audit-log.ts';
-import { ensureFirstAdmin } from '../auth/first-admin.ts';
-import { LoginGuard } from '../auth/login-guard.ts';
-import { TokenService } from '../auth/tokens.ts';
-import { PgUserStore } from '../auth/user-store.ts';
-import { ServiceCaller } from '../http/call-service.ts';
+import { gatewayDeps } from '../gateway-deps.ts';
+import { createApp } from '../app.ts';
 
 const ADMIN_PASSWORD = 'prometheus-api-admin-pw';
 const JWT_SECRET = 'a-test-secret-of-at-least-32-characters!!';
@@ -57,31 +51,9 @@ async function startGateway(promql: Record<string, unknown> = {}): Promise<strin
     overrides: { gateway: { promql, rateLimit: { perPrincipal: 100_000, perAddress: 100_000, loginPerMinute: 100_000 } } },
   });
   const logger = createLogger(config.log, { service: 'api-gateway', instance: 'test' });
-  const bus = new Bus(nc, config.nats.prefix);
   const health = new Health('api-gateway', 'test');
   health.setReady(true);
-  const users = new PgUserStore(pool);
-  await ensureFirstAdmin(config, users, logger);
-  const engine = new VictoriaMetrics(config.storage.engine);
-  const deps: GatewayDeps = {
-    config,
-    bus,
-    redis,
-    health,
-    logger,
-    history: new SampleStore(pool, engine),
-    historyQuery: (q) => queryHistory({ pool, engine }, { ...q, retention: tierRetentionMs(config) }),
-    current: new RedisCurrentStore(redis, config.redis.prefix, 60),
-    alerts: new RedisAlertReader(redis, config.redis.prefix),
-    alertStore: new PgAlertStore(pool),
-    users,
-    tokens: await TokenService.fromConfig(config, redis),
-    guard: new LoginGuard(redis, config.redis.prefix, config.auth.maxAttempts, config.auth.lockout),
-    audit: new PgAuditLog(pool),
-    calls: new ServiceCaller(bus, 500),
-    maxPoints: 1000,
-    engine,
-  };
+  const deps = await gatewayDeps({ config, pool, redis, bus: new Bus(nc, config.nats.prefix), health, logger }, { maxPoints: 1000, callTimeoutMs: 500 });
   const server = createApp(deps).listen(0, '127.0.0.1');
   await new Promise((r) => server.once('listening', r));
   servers.push(server);

@@ -1,0 +1,58 @@
+import type { Redis } from 'ioredis';
+import type pg from 'pg';
+import type { Registry } from 'prom-client';
+import { PgAlertStore, RedisAlertReader } from '@terminusa/alerting';
+import type { Bus } from '@terminusa/bus';
+import type { Config } from '@terminusa/config';
+import { queryHistory, RedisCurrentStore, SampleStore, tierRetentionMs, VictoriaMetrics } from '@terminusa/metric-store';
+import type { Health, Logger } from '@terminusa/runtime';
+import type { GatewayDeps } from './app.ts';
+import { PgAuditLog } from './audit-log.ts';
+import { ensureFirstAdmin } from './auth/first-admin.ts';
+import { LoginGuard } from './auth/login-guard.ts';
+import { TokenService } from './auth/tokens.ts';
+import { PgUserStore } from './auth/user-store.ts';
+import { ServiceCaller } from './http/call-service.ts';
+
+/** Most points one history answer holds; a larger range is cut and marked `truncated`. */
+export const MAX_HISTORY_POINTS = 100_000;
+
+/** The clients the gateway's stores are built on. */
+export interface GatewayClients {
+  config: Readonly<Config>;
+  pool: pg.Pool;
+  redis: Redis;
+  bus: Bus;
+  health: Health;
+  logger: Logger;
+  registry?: Registry;
+}
+
+/**
+ * Everything the gateway's routes read from and write to, built from its clients (and the first admin made
+ * when there is none): main.ts and the gateway's tests build it alike. The gateway reads history, current
+ * values and alerts straight from the stores instead of asking the services over NATS: one hop less on every
+ * dashboard query, and reads keep working while they restart.
+ */
+export async function gatewayDeps(clients: GatewayClients, limits: { maxPoints?: number; callTimeoutMs?: number } = {}): Promise<GatewayDeps> {
+  const { config, pool, redis, bus, logger } = clients;
+  const engine = new VictoriaMetrics(config.storage.engine);
+  const retention = tierRetentionMs(config);
+  const users = new PgUserStore(pool);
+  await ensureFirstAdmin(config, users, logger);
+  return {
+    ...clients,
+    engine,
+    history: new SampleStore(pool, engine),
+    current: new RedisCurrentStore(redis, config.redis.prefix, config.cache.metrics.ttl),
+    historyQuery: (q) => queryHistory({ pool, engine }, { ...q, retention }),
+    alerts: new RedisAlertReader(redis, config.redis.prefix),
+    alertStore: new PgAlertStore(pool),
+    users,
+    tokens: await TokenService.fromConfig(config, redis),
+    guard: new LoginGuard(redis, config.redis.prefix, config.auth.maxAttempts, config.auth.lockout),
+    audit: new PgAuditLog(pool),
+    calls: new ServiceCaller(bus, limits.callTimeoutMs ?? config.core.timeout * 1000),
+    maxPoints: limits.maxPoints ?? MAX_HISTORY_POINTS,
+  };
+}
