@@ -7,7 +7,7 @@ import { VictoriaMetrics } from '@terminusa/metric-store';
 import { BackupVerificationError } from './errors.ts';
 import { listBackupIds, readVerifiedManifest, type Manifest } from './format/manifest.ts';
 import { Keyring } from './keys/keyring.ts';
-import { restoreBackup, type RestoreProgress, type RestoreResult } from './restore/restore-backup.ts';
+import { restoreBackup, type RestoreRequest, type RestoreResult } from './restore/restore-backup.ts';
 import { verifyBackup, type VerifiedBackup } from './restore/verify-backup.ts';
 import { pruneBackups } from './retention/prune-backups.ts';
 import { takeBackup, type TableDone } from './take/take-backup.ts';
@@ -133,8 +133,9 @@ export class BackupOperations {
   /**
    * Verifies the chain of `id`, then restores it into `target` (the live database or another one), and with
    * `engineDataDir` its engine snapshot into that directory (missing or empty; for a stopped engine to start on).
+   * `prepareTarget` (creating and migrating a drill database) runs only once the chain is verified.
    */
-  async restore(id: string, target: pg.Pool, onProgress?: (p: RestoreProgress) => void, engineDataDir?: string): Promise<RestoreResult> {
+  async restore(id: string, target: pg.Pool, options: Pick<RestoreRequest, 'onProgress' | 'engineDataDir' | 'prepareTarget'> = {}): Promise<RestoreResult> {
     return restoreBackup({
       backupsDir: this.paths.backupsDir,
       id,
@@ -143,8 +144,7 @@ export class BackupOperations {
       schema: this.config.database.schema,
       parallelTables: this.config.recovery.parallelRestore ? this.config.core.workers : 1,
       batchSize: this.config.recovery.batchSize,
-      ...(engineDataDir === undefined ? {} : { engineDataDir }),
-      ...(onProgress ? { onProgress } : {}),
+      ...options,
     });
   }
 

@@ -104,7 +104,7 @@ describe('backup and restore', () => {
 
     const restoreOps = new BackupOperations({ ...config, database: { ...config.database, schema: target.schema } }, target.pool);
     const progress: string[] = [];
-    const result = await restoreOps.restore(manifest.id, target.pool, (p) => p.done && progress.push(`${p.table}:${p.rows}`));
+    const result = await restoreOps.restore(manifest.id, target.pool, { onProgress: (p) => p.done && progress.push(`${p.table}:${p.rows}`) });
     expect(result.rows).toBe(manifest.tables.reduce((n, x) => n + x.rows, 0));
     expect(progress).toContain('rollup_1m:5000');
     expect(await snapshot(target.pool, target.schema)).toEqual(await snapshot(live, config.database.schema));
@@ -326,12 +326,12 @@ describe('the engine snapshot in every backup', () => {
     const dir = join(tmp, 'restored');
     try {
       const restoreOps = new BackupOperations({ ...config, backup: { ...config.backup, dir: join(config.dataDir, 'backups-engine') }, database: { ...config.database, schema: target.schema } }, target.pool);
-      const result = await restoreOps.restore(incr.id, target.pool, undefined, dir);
+      const result = await restoreOps.restore(incr.id, target.pool, { engineDataDir: dir });
       expect(result.backups).toEqual([full.id, incr.id]);
       expect(result.engine!.files).toBeGreaterThan(0);
       expect(await snapshot(target.pool, target.schema)).toEqual(await snapshot(live, config.database.schema));
       // A restore never writes into a directory that holds anything (a running engine's, say).
-      await expect(restoreOps.restore(incr.id, target.pool, undefined, dir)).rejects.toThrow(/not empty/);
+      await expect(restoreOps.restore(incr.id, target.pool, { engineDataDir: dir })).rejects.toThrow(/not empty/);
     } finally {
       await target.pool.query(`DROP SCHEMA ${pg.escapeIdentifier(target.schema)} CASCADE`);
       await target.pool.end();
@@ -358,7 +358,7 @@ describe('the engine snapshot in every backup', () => {
     async function expectRefused(id: string, code: string) {
       await expect(engineOps.verify(id)).rejects.toMatchObject({ code });
       const dir = join(tmp, `refused-${code}`);
-      await expect(engineOps.restore(id, live, undefined, dir)).rejects.toMatchObject({ code });
+      await expect(engineOps.restore(id, live, { engineDataDir: dir })).rejects.toMatchObject({ code });
       // Nothing was written.
       await expect(readdir(dir)).rejects.toMatchObject({ code: 'ENOENT' });
     }

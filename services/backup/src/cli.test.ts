@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -63,6 +64,25 @@ describe('tmon-backup', () => {
     expect(restored.code).toBe(0);
     expect(restored.stderr).toMatch(/rollup_1m: 2500 rows/);
     expect(await tableRows()).toEqual(before);
+  });
+
+  it('refuses a damaged backup before it connects to any database: a drill target is not even created', async () => {
+    const taken = JSON.parse((await cli('--json', 'run', '--kind', 'full')).stdout) as { id: string };
+    const dir = join(ns.env.DATA_DIR!, 'backups', taken.id);
+    const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as { tables: { chunks: { file: string }[] }[] };
+    const chunk = join(dir, manifest.tables.find((t) => t.chunks.length > 0)!.chunks[0]!.file);
+    const bytes = await readFile(chunk);
+    bytes[bytes.length >> 1]! ^= 0x01;
+    await writeFile(chunk, bytes);
+
+    const drill = `${ns.id}_refused_drill`;
+    const url = new URL(ns.config.database.url);
+    url.pathname = `/${drill}`;
+    const refused = await cli('restore', taken.id, '--into', url.toString());
+    expect(refused.code).toBe(3);
+    expect(refused.stderr).toContain('checksum-mismatch');
+    const { rows } = await pool.query('SELECT count(*)::int AS n FROM pg_database WHERE datname = $1', [drill]);
+    expect(rows[0].n).toBe(0);
   });
 
   it('answers with exit codes scripts can test', async () => {

@@ -11,7 +11,7 @@ const config = loadConfigOrExit({}, 'tmon-backup');
 
 /** Runs one command against the configured database, closing the pool afterwards and mapping errors to exit codes. */
 async function withOps(work: (ops: BackupOperations) => Promise<void>): Promise<void> {
-  await ensureDatabase(config.database.url);
+  // Connects on first use only: verify, and a restore refused by verification, touch no database.
   const pool = createPool(config.database, 'tmon-backup');
   try {
     await work(new BackupOperations(config, pool));
@@ -79,18 +79,19 @@ program
   .option('--engine-data-dir <dir>', "also write the backup's engine snapshot into this missing or empty directory (then start victoria-metrics with -storageDataPath=<dir>; never a running engine's directory)")
   .action((id: string, opts: { into?: string; engineDataDir?: string }) =>
     withOps(async (ops) => {
-      if (opts.into) await ensureDatabase(opts.into);
+      // The pool connects on its first query, which comes after the backup is verified: a refused backup touches no database.
       const target = createPool(opts.into ? { ...config.database, url: opts.into } : config.database, 'tmon-backup-restore');
       try {
-        await migrate(target, config.database.schema);
-        const result = await ops.restore(
-          id,
-          target,
-          (p) => {
+        const result = await ops.restore(id, target, {
+          onProgress: (p) => {
             if (p.done) process.stderr.write(`  ${p.backupId} ${p.table}: ${p.rows} rows, ${mb(p.bytes)}\n`);
           },
-          opts.engineDataDir,
-        );
+          prepareTarget: async () => {
+            if (opts.into) await ensureDatabase(opts.into);
+            await migrate(target, config.database.schema);
+          },
+          ...(opts.engineDataDir === undefined ? {} : { engineDataDir: opts.engineDataDir }),
+        });
         const engine = result.engine ? `; engine data: ${result.engine.files} files, ${mb(result.engine.bytes)} in ${result.engine.dir} (start victoria-metrics with -storageDataPath=${result.engine.dir})` : '';
         print(program.opts().json, { ok: true, ...result }, `restored ${result.backups.join(' → ')}: ${result.rows} rows, ${mb(result.bytes)}${engine}`);
       } finally {

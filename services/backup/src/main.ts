@@ -20,18 +20,25 @@ await runService({
     // A restore drill goes to another database on the same server; only its name comes from the request.
     const restore = async (data: { id: string; intoDatabase?: string }, progress: (p: object) => Promise<void>) => {
       let target = pool;
+      let prepareTarget: (() => Promise<void>) | undefined;
       if (data.intoDatabase) {
         const url = new URL(config.database.url);
         url.pathname = `/${data.intoDatabase}`;
-        await ensureDatabase(url.toString());
-        target = createPool({ ...config.database, url: url.toString() }, 'terminusa-backup-restore');
-        await migrate(target, config.database.schema);
+        const drill = (target = createPool({ ...config.database, url: url.toString() }, 'terminusa-backup-restore'));
+        // Only once the backup is verified: a refused one creates no database.
+        prepareTarget = async () => {
+          await ensureDatabase(url.toString());
+          await migrate(drill, config.database.schema);
+        };
       }
       try {
         const tables: Record<string, { rows: number; bytes: number }> = {};
-        const result = await ops.restore(data.id, target, (p) => {
-          tables[p.table] = { rows: p.rows, bytes: p.bytes };
-          if (p.done) void progress({ tables });
+        const result = await ops.restore(data.id, target, {
+          onProgress: (p) => {
+            tables[p.table] = { rows: p.rows, bytes: p.bytes };
+            if (p.done) void progress({ tables });
+          },
+          ...(prepareTarget ? { prepareTarget } : {}),
         });
         return { ...result, tables };
       } finally {

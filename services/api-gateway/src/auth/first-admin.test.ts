@@ -1,4 +1,5 @@
-import { readFile, stat } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createTestNamespace, freePort, startServiceProcess, waitFor, type ServiceProcess, type TestNamespace } from '@terminusa/testkit';
@@ -46,3 +47,54 @@ describe('the first admin', () => {
     expect(output).not.toContain(token);
   });
 });
+
+describe('an existing admin', () => {
+  it('is not given a new password file beside an existing database, and tmon-gateway reset-password sets one, audited', async () => {
+    const first = await createTestNamespace();
+    try {
+      const port = await freePort();
+      const env = { ...first.env, GATEWAY_PORT: String(port), GATEWAY_HOST: '127.0.0.1', OPS_PORT: '0' };
+      const up = async (proc: ServiceProcess) => {
+        await waitFor(async () => ((await fetch(`http://127.0.0.1:${port}/health`).catch(() => undefined))?.status === 200 ? true : undefined), 30_000, 'gateway up', 200);
+        return proc;
+      };
+      // The first start creates the admin; then the data folder is wiped, as a second checkout or a new volume would.
+      let proc = await up(startServiceProcess('api-gateway', env));
+      proc.kill('SIGKILL');
+      await proc.exited;
+      await rm(join(first.env.DATA_DIR!, 'admin-password'));
+      proc = await up(startServiceProcess('api-gateway', env));
+      await expect(stat(join(first.env.DATA_DIR!, 'admin-password'))).rejects.toThrow(/ENOENT/);
+      expect(proc.output()).toContain('the admin exists, so no admin-password file is written');
+      expect(proc.output()).toContain('tmon-gateway.mjs reset-password');
+
+      const reset = await run(['reset-password', 'admin'], env);
+      expect(reset.code, reset.stderr).toBe(0);
+      const password = reset.stdout.trim();
+      expect(password.length).toBeGreaterThanOrEqual(20);
+      const login = await fetch(`http://127.0.0.1:${port}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password }) });
+      expect(login.status).toBe(200);
+      const { token } = (await login.json()) as { token: string };
+      const audit = (await (await fetch(`http://127.0.0.1:${port}/audit?action=user.password-reset`, { headers: { authorization: `Bearer ${token}` } })).json()) as { entries: { actor: string; detail: { username: string } }[] };
+      expect(audit.entries).toEqual([expect.objectContaining({ actor: expect.stringMatching(/^local:/), detail: expect.objectContaining({ username: 'admin' }) })]);
+      expect((await run(['reset-password', 'nobody'], env)).code).toBe(6);
+      proc.kill('SIGKILL');
+      await proc.exited;
+    } finally {
+      await first.cleanup();
+    }
+  });
+});
+
+/** Runs `tmon-gateway` with `env`, as an operator would on a host that reaches the database. */
+function run(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(import.meta.dirname, '..', '..', 'bin', 'tmon-gateway.mjs'), ...args], { env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env } });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}

@@ -56,3 +56,11 @@ describe('GET /metrics/names', () => {
     expect((await names('?limit=0')).status).toBe(400);
   });
 });
+
+describe('GET /metrics/history', () => {
+  it('answers 400 naming the field for a time no Date holds, instead of failing inside the query', async () => {
+    const res = await fetch(`${base}/metrics/history?name=a&from=0&to=99999999999999999`, { headers: { [TEST_ROLE_HEADER]: 'viewer' } });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { fields: { field: string }[] }).fields).toEqual([expect.objectContaining({ field: 'to' })]);
+  });
+});

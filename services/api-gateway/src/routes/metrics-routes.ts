@@ -12,11 +12,14 @@ const MAX_STEP_MS = 366 * 24 * HOUR_MS;
 /** The most tag keys one history query groups by. */
 const MAX_GROUP_BY = 16;
 
-/** A point in time given as epoch milliseconds or an ISO-8601 string. */
+/** The latest time a JavaScript Date holds (year 275760): later epoch milliseconds are not a time. */
+const MAX_TIME_MS = 8.64e15;
+
+/** A point in time given as epoch milliseconds or an ISO-8601 string, from 1970 to the latest a Date holds. */
 export const TimeParam = z.string().transform((text, ctx) => {
   const ms = /^\d+$/.test(text) ? Number(text) : Date.parse(text);
-  if (!Number.isFinite(ms)) {
-    ctx.addIssue({ code: 'custom', message: 'expected epoch milliseconds or an ISO-8601 time' });
+  if (!Number.isFinite(ms) || ms < 0 || ms > MAX_TIME_MS) {
+    ctx.addIssue({ code: 'custom', message: `expected epoch milliseconds (0 to ${MAX_TIME_MS}) or an ISO-8601 time` });
     return z.NEVER;
   }
   return ms;

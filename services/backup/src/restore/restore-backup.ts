@@ -35,6 +35,8 @@ export interface RestoreRequest {
   /** When set, the backup's engine snapshot is written into this directory (missing or empty) before the tables are restored. */
   engineDataDir?: string;
   onProgress?: (progress: RestoreProgress) => void;
+  /** Makes the target ready (creates and migrates a drill database); run only after the chain is verified. */
+  prepareTarget?: () => Promise<void>;
 }
 
 /** Totals of a finished restore. */
@@ -58,6 +60,7 @@ export async function restoreBackup(req: RestoreRequest): Promise<RestoreResult>
   const chain = await verifyChain(req.backupsDir, req.id, req.keyring, 'seal');
   // The engine files first: a directory that is not empty is refused before the database is touched.
   const engine = req.engineDataDir === undefined ? undefined : await restoreEngineData(req.backupsDir, chain.map((c) => c.manifest), req.keyring, req.engineDataDir);
+  await req.prepareTarget?.();
   let rows = 0;
   let bytes = 0;
   for (const { manifest } of chain) {

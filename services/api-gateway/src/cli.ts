@@ -1,0 +1,55 @@
+import { randomBytes } from 'node:crypto';
+import { hostname, userInfo } from 'node:os';
+import { Command } from 'commander';
+import { loadConfigOrExit } from '@terminusa/config';
+import { createPool, ensureDatabase, migrate } from '@terminusa/database';
+import { PgAuditLog } from './audit-log.ts';
+import { PgUserStore } from './auth/user-store.ts';
+
+const config = loadConfigOrExit({}, 'tmon-gateway');
+
+/** Reads all of stdin (a password piped in). */
+async function readStdin(): Promise<string> {
+  let text = '';
+  for await (const chunk of process.stdin) text += String(chunk);
+  return text.trim();
+}
+
+const program = new Command('tmon-gateway')
+  .description('Operator commands of the gateway, run where the database and configuration are reachable (settings from the environment and CONFIG_FILE)')
+  .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
+
+program
+  .command('reset-password')
+  .description('set a new password for a user (a forgotten admin password included): generated and printed once, or read from stdin; recorded in the audit log')
+  .argument('<username>')
+  .option('--stdin', 'read the new password from stdin instead of generating one')
+  .action(async (username: string, opts: { stdin?: boolean }) => {
+    await ensureDatabase(config.database.url);
+    const pool = createPool(config.database, 'tmon-gateway');
+    try {
+      await migrate(pool, config.database.schema);
+      const users = new PgUserStore(pool);
+      const user = await users.byUsername(username);
+      if (!user) {
+        process.stderr.write(`error: no user ${username}\n`);
+        process.exitCode = 6;
+        return;
+      }
+      const password = opts.stdin ? await readStdin() : randomBytes(18).toString('base64url');
+      if (password.length < 12) {
+        process.stderr.write('error: a password has at least 12 characters\n');
+        process.exitCode = 2;
+        return;
+      }
+      await users.update(user.id, { password });
+      // Who ran it is the operating-system account on this host: the database does not know them.
+      await new PgAuditLog(pool).record({ actor: `local:${userInfo().username}@${hostname()}`, action: 'user.password-reset', target: `/users/${user.id}`, detail: { username, by: 'tmon-gateway reset-password' }, address: '', requestId: '' });
+      if (opts.stdin) process.stderr.write(`password of ${username} set\n`);
+      else process.stdout.write(`${password}\n`);
+    } finally {
+      await pool.end();
+    }
+  });
+
+await program.parseAsync();
