@@ -80,6 +80,15 @@ describe('loadConfig', () => {
     expect([noPassword.url, noPassword.password]).toEqual(['nats://u@nats:4222', undefined]);
   });
 
+  it('refuses a file whose keys would reach Object.prototype, and pollutes nothing', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'tmon-config-')), 'config.yaml');
+    writeFileSync(file, '__proto__:\n  polluted: yes\ngateway:\n  constructor:\n    prototype:\n      polluted: yes\n');
+    expect(() => loadConfig({ env: {}, file })).toThrow(/__proto__: not a setting/);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect(loadConfig({ env: { TMON___PROTO____POLLUTED: 'yes' } }).gateway.port).toBe(8080);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
   it('returns a frozen object', () => {
     const config = loadConfig({ env: {} });
     expect(Object.isFrozen(config.core)).toBe(true);

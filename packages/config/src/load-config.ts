@@ -152,6 +152,7 @@ function envValue(path: string, raw: string): unknown {
 
 function setPath(tree: Tree, path: string, value: unknown): void {
   const keys = path.split('.');
+  if (keys.some((key) => PROTOTYPE_KEYS.has(key))) return;
   let node = tree;
   for (const key of keys.slice(0, -1)) {
     const next = node[key];
@@ -160,9 +161,13 @@ function setPath(tree: Tree, path: string, value: unknown): void {
   node[keys[keys.length - 1]!] = value;
 }
 
+/** Keys that would reach an object's prototype if merged: a file holding one is refused, not merged. */
+const PROTOTYPE_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
 function mergeInto(tree: Tree, from: Tree, source: string, sources: Map<string, string>, base: string): void {
   for (const [key, value] of Object.entries(from)) {
     const path = base ? `${base}.${key}` : key;
+    if (PROTOTYPE_KEYS.has(key)) throw new Error(`${path}: not a setting (a key that would change every object)`);
     if (value && typeof value === 'object' && !Array.isArray(value)) {
       const existing = tree[key];
       const target = (existing && typeof existing === 'object' && !Array.isArray(existing) ? existing : (tree[key] = {})) as Tree;

@@ -135,6 +135,18 @@ describe('backup and restore', () => {
     expect(await snapshot(target.pool, target.schema)).toEqual(await snapshot(live, config.database.schema));
   });
 
+  it('never lets a restore into the live database bring back a revoked API key or a disabled user', async () => {
+    await live.query(`INSERT INTO users (id, username, password_hash, role) VALUES ('00000000-0000-4000-8000-000000000001', 'leaver', 'x', 'operator') ON CONFLICT DO NOTHING`);
+    await live.query(`INSERT INTO api_keys (id, name, key_hash, role, created_by) VALUES ('leakedkey001', 'leaked', 'x', 'operator', 'admin') ON CONFLICT DO NOTHING`);
+    const { manifest } = await ops.run('full');
+    // After the backup the key leaks and is revoked, the user leaves and is disabled; then the backup is restored.
+    await live.query(`UPDATE api_keys SET revoked_at = now() WHERE id = 'leakedkey001'`);
+    await live.query(`UPDATE users SET disabled = true WHERE username = 'leaver'`);
+    await ops.restore(manifest.id, live);
+    expect((await live.query(`SELECT revoked_at IS NOT NULL AS revoked FROM api_keys WHERE id = 'leakedkey001'`)).rows[0].revoked).toBe(true);
+    expect((await live.query(`SELECT disabled FROM users WHERE username = 'leaver'`)).rows[0].disabled).toBe(true);
+  });
+
   it('restores into another database named for a restore drill', async () => {
     const { manifest } = await ops.run('full');
     const url = new URL(TEST_SERVERS.databaseUrl);

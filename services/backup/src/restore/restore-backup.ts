@@ -166,6 +166,15 @@ async function dropIndexes(client: pg.PoolClient, schema: string, table: string)
 }
 
 /**
+ * Columns a restore into a live database never rolls back: an API key revoked or a user disabled after the
+ * backup was taken stays so (the row as of the backup would silently let a revoked credential in again).
+ */
+const NEVER_ROLLED_BACK: Record<string, Record<string, (live: string, restored: string) => string>> = {
+  api_keys: { revoked_at: (live, restored) => `COALESCE(${live}, ${restored})` },
+  users: { disabled: (live, restored) => `(${live} OR ${restored})` },
+};
+
+/**
  * The statement that merges a batch into a table that has rows already: by primary key (later values win), or
  * for a table without one, by skipping rows already present with all the same values.
  */
@@ -175,7 +184,13 @@ function upsertSql(name: string, table: Manifest['tables'][number]): string {
     const same = cols.map((c) => `t.${c} IS NOT DISTINCT FROM b.${c}`).join(' AND ');
     return `INSERT INTO ${name} (${cols.join(', ')}) SELECT ${cols.map((c) => `b.${c}`).join(', ')} FROM restore_batch b WHERE NOT EXISTS (SELECT 1 FROM ${name} t WHERE ${same})`;
   }
-  const rest = table.columns.filter((c) => !table.primaryKey.includes(c)).map((c) => `${pg.escapeIdentifier(c)} = EXCLUDED.${pg.escapeIdentifier(c)}`);
+  const sticky = NEVER_ROLLED_BACK[table.table] ?? {};
+  const rest = table.columns
+    .filter((c) => !table.primaryKey.includes(c))
+    .map((c) => {
+      const col = pg.escapeIdentifier(c);
+      return `${col} = ${sticky[c] ? sticky[c](`${name}.${col}`, `EXCLUDED.${col}`) : `EXCLUDED.${col}`}`;
+    });
   const onConflict = rest.length ? `DO UPDATE SET ${rest.join(', ')}` : 'DO NOTHING';
   return `INSERT INTO ${name} (${cols.join(', ')}) SELECT ${cols.join(', ')} FROM restore_batch ON CONFLICT (${table.primaryKey.map((c) => pg.escapeIdentifier(c)).join(', ')}) ${onConflict}`;
 }
