@@ -113,12 +113,13 @@ beforeAll(async () => {
   base = `http://127.0.0.1:${port}`;
   nc = await connect({ servers: ns.config.nats.url });
   for (const name of ['processor', 'alert-manager', 'api-gateway']) procs.push(startServiceProcess(name, env));
-  await waitFor(async () => {
-    const body = (await (await fetch(`${base}/health`)).json()) as { services: Record<string, { instances: number }> };
-    return body.services['alert-manager']!.instances === 1 && body.services.processor!.instances === 1 ? true : undefined;
-  }, STARTUP_MS, 'alert-manager, processor and gateway up', 250);
+  await waitFor(async () => ((await fetch(`${base}/health`).catch(() => undefined))?.ok ? true : undefined), STARTUP_MS, 'the gateway up', 250);
   const login = await fetch(`${base}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD }) });
   token = ((await login.json()) as { token: string }).token;
+  await waitFor(async () => {
+    const { body } = await api('/health/details');
+    return body.services['alert-manager']!.instances === 1 && body.services.processor!.instances === 1 ? true : undefined;
+  }, STARTUP_MS, 'alert-manager and processor up', 250);
   await waitFor(async () => ((await api('/rules')).body.rules.length === 10 ? true : undefined), 10_000, 'rules loaded');
 }, STARTUP_MS + 30_000);
 
@@ -327,10 +328,7 @@ describe('alerting, end to end', () => {
     const first = procs.find((p) => p.name === 'alert-manager')!;
     const second = startServiceProcess('alert-manager', env);
     procs.push(second);
-    await waitFor(async () => {
-      const body = (await (await fetch(`${base}/health`)).json()) as { services: Record<string, { instances: number }> };
-      return body.services['alert-manager']!.instances === 2 ? true : undefined;
-    }, 30_000, 'two alert-manager replicas');
+    await waitFor(async () => ((await api('/health/details')).body.services['alert-manager']!.instances === 2 ? true : undefined), 30_000, 'two alert-manager replicas');
     await api('/rules', { method: 'POST', body: JSON.stringify({ name: 'Crash', metric: 'crash_metric', comparator: '>', threshold: 0, severity: 'warning', channels: ['webhook'] }) });
     await new Promise((r) => setTimeout(r, 500));
     for (let i = 0; i < 50; i++) publish([{ name: 'crash_metric', value: 1, tags: { n: String(i) } }]);

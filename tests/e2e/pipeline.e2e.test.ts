@@ -66,8 +66,12 @@ afterAll(async () => {
 });
 
 describe('the first path, end to end', () => {
-  it('reports every service instance and every dependency at /health without a token', async () => {
-    const res = await fetch(`${base}/health`);
+  it('says only up or down at /health without a token, and every service instance and dependency at /health/details with one', async () => {
+    const open = await fetch(`${base}/health`);
+    expect(open.status).toBe(200);
+    expect(await open.json()).toEqual({ status: 'ok' });
+    expect((await fetch(`${base}/health/details`)).status).toBe(401);
+    const res = await fetch(`${base}/health/details`, { headers: { authorization: `Bearer ${token}` } });
     const body = (await res.json()) as { status: string; dependencies: Record<string, { ok: boolean }>; services: Record<string, { instances: number; live: { opsPort: number }[] }> };
     expect(res.status).toBe(200);
     expect(body.status).toBe('ok');
@@ -164,7 +168,7 @@ describe('the first path, end to end', () => {
 
     const processor = procs.get('processor')!;
     expect(processor.child.exitCode).toBeNull();
-    const health = (await (await fetch(`${base}/health`)).json()) as { services: Record<string, { live: { opsPort: number }[] }> };
+    const health = (await api('/health/details')).body as { services: Record<string, { live: { opsPort: number }[] }> };
     const opsPort = health.services.processor!.live[0]!.opsPort;
     const counted = await (await fetch(`http://127.0.0.1:${opsPort}/metrics`)).text();
     const rejections = [...counted.matchAll(/^tmon_processor_rejections_total\{[^}]*\} (\d+)$/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
@@ -187,7 +191,7 @@ describe('the first path, end to end', () => {
     const letter = await waitFor(async () => (await readDeadLetters(1)).find((l) => l.subject === 'metrics.samples'), 10_000, 'the damaged body dead-lettered');
     expect(letter).toMatchObject({ accepted: 0, rawEncoding: 'base64', rejections: [{ field: 'parts[0].samples[0].value', reason: 'body ends early' }] });
     expect(Buffer.from(letter.raw, 'base64')).toEqual(damaged);
-    const health = (await (await fetch(`${base}/health`)).json()) as { services: Record<string, { live: { opsPort: number }[] }> };
+    const health = (await api('/health/details')).body as { services: Record<string, { live: { opsPort: number }[] }> };
     // Counted once the dead letter is stored, which the stream shows a moment before the storage hears of it.
     const counted = /^tmon_storage_invalid_batches_total(\{[^}]*\})? 1$/m;
     await waitFor(async () => (counted.test(await (await fetch(`http://127.0.0.1:${health.services.storage!.live[0]!.opsPort}/metrics`)).text()) ? true : undefined), 5000, 'the invalid body counted');

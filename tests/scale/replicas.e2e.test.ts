@@ -191,7 +191,7 @@ beforeAll(async () => {
   try {
     await waitFor(
       async () => {
-        const res = await fetch(`http://127.0.0.1:${replicas[1]!.gatewayPort}/health`).catch(() => undefined);
+        const res = await fetch(`http://127.0.0.1:${replicas[1]!.gatewayPort}/health/details`, { headers: { authorization: `Bearer ${suite.adminToken}` } }).catch(() => undefined);
         const body = res && ((await res.json()) as { services?: Record<string, { instances: number }> });
         return ['api-gateway', 'processor', 'storage', 'alert-manager', 'backup', 'collector'].every((s) => (body?.services?.[s]?.instances ?? 0) === 2) ? true : undefined;
       },

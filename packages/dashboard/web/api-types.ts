@@ -91,7 +91,7 @@ export interface ServiceInstance {
   endpoints: { name: string; requests: number; errors: number; averageProcessingMs: number }[];
 }
 
-/** `GET /health`: the gateway's dependencies and every service's live instances. */
+/** `GET /health/details`: the gateway's dependencies and every service's live instances. */
 export interface HealthAnswer {
   status: 'ok' | 'degraded' | 'down';
   dependencies: Record<string, { ok: boolean; latencyMs?: number; error?: string }>;

@@ -155,9 +155,15 @@ describe('NATS permissions per service', () => {
     }
     const base = `http://127.0.0.1:${gatewayPort}`;
     // The gateway finds every service through $SRV discovery, answered under allow_responses.
+    let adminToken: string | undefined;
     await waitFor(
       async () => {
-        const body = (await (await fetch(`${base}/health`)).json()) as { services: Record<string, { instances: number }> };
+        // Which instances are up is a signed-in detail: a token first, once the gateway answers.
+        adminToken ??= await fetch(`${base}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: 'nats-permissions-admin-pw' }) })
+          .then(async (res) => (res.ok ? ((await res.json()) as { token: string }).token : undefined))
+          .catch(() => undefined);
+        if (!adminToken) return undefined;
+        const body = (await (await fetch(`${base}/health/details`, { headers: { authorization: `Bearer ${adminToken}` } })).json()) as { services: Record<string, { instances: number }> };
         return SERVICES.every((s) => (body.services[s]?.instances ?? 0) === 1) ? true : undefined;
       },
       90_000,

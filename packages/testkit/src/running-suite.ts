@@ -54,10 +54,19 @@ export async function startSuite(options: SuiteOptions): Promise<RunningSuite> {
     await Promise.all(procs.map((p) => p.exited));
     await ns.cleanup();
   };
+  const login = async (username: string, password: string) => {
+    const res = await fetch(`${base}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password }) });
+    if (res.status !== 200) throw new Error(`login of ${username} answered ${res.status}: ${await res.text()}`);
+    return ((await res.json()) as { token: string }).token;
+  };
+  let adminToken = '';
   try {
+    await waitFor(async () => ((await fetch(`${base}/health`).catch(() => undefined))?.ok ? true : undefined), STARTUP_MS, 'the gateway to answer', 250);
+    adminToken = await login('admin', adminPassword);
+    // Which instances are up is a detail for signed-in users.
     await waitFor(
       async () => {
-        const res = await fetch(`${base}/health`).catch(() => undefined);
+        const res = await fetch(`${base}/health/details`, { headers: { authorization: `Bearer ${adminToken}` } }).catch(() => undefined);
         if (!res) return undefined;
         const body = (await res.json()) as { services?: Record<string, { instances: number }> };
         return options.services.every((name) => (body.services?.[name]?.instances ?? 0) >= options.services.filter((n) => n === name).length) ? true : undefined;
@@ -71,12 +80,6 @@ export async function startSuite(options: SuiteOptions): Promise<RunningSuite> {
     await stop();
     throw new Error(`${(err as Error).message}\n${logs}`);
   }
-  const login = async (username: string, password: string) => {
-    const res = await fetch(`${base}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password }) });
-    if (res.status !== 200) throw new Error(`login of ${username} answered ${res.status}: ${await res.text()}`);
-    return ((await res.json()) as { token: string }).token;
-  };
-  const adminToken = await login('admin', adminPassword);
   const api = async (path: string, init: RequestInit & { token?: string } = {}) => {
     const { token = adminToken, ...rest } = init;
     const res = await fetch(`${base}${path}`, { ...rest, headers: { 'content-type': 'application/json', authorization: `Bearer ${token}`, ...(rest.headers as Record<string, string>) } });

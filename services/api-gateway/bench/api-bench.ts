@@ -188,10 +188,19 @@ async function main(): Promise<void> {
     console.log(`api bench: namespace ${ns.id}; ${CONNECTIONS} connections, ${DURATION_S} s per run`);
 
     for (const name of SERVICES) procs.push(startServiceProcess(name, env));
+    let token = '';
     try {
+      await waitFor(async () => ((await fetch(`${base}/health`).catch(() => undefined))?.ok ? true : undefined), 90_000, 'the gateway to answer', 250);
+      const login = await fetch(`${base}/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD }),
+      });
+      if (login.status !== 200) throw new Error(`login answered ${login.status}: ${await login.text()}`);
+      token = ((await login.json()) as { token: string }).token;
       await waitFor(
         async () => {
-          const res = await fetch(`${base}/health`).catch(() => undefined);
+          const res = await fetch(`${base}/health/details`, { headers: { authorization: `Bearer ${token}` } }).catch(() => undefined);
           if (!res) return undefined;
           const body = (await res.json()) as { status: string; dependencies: Record<string, { ok: boolean }>; services: Record<string, { instances: number }> };
           // Only three of the suite's services run here, so the gateway says `degraded`, not `ok`: ready is a 200,
@@ -208,13 +217,6 @@ async function main(): Promise<void> {
       throw err;
     }
 
-    const login = await fetch(`${base}/auth/login`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD }),
-    });
-    if (login.status !== 200) throw new Error(`login answered ${login.status}: ${await login.text()}`);
-    const token = ((await login.json()) as { token: string }).token;
     const api: Api = async <T>(path: string) => {
       const res = await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${token}` } });
       return { status: res.status, body: (await res.json()) as T };

@@ -37,10 +37,10 @@ export function registerServiceCommands(program: Command, ctx: CommandContext): 
 
   program
     .command('health')
-    .description('the gateway\'s dependencies and every service\'s instances (GET /health, no login needed); exit 1 unless ok')
+    .description('the gateway\'s dependencies and every service\'s instances (GET /health/details, signed in); exit 1 unless ok')
     .option('--json', 'print the gateway\'s answer as JSON')
     .action(async (opts: { json?: boolean }) => {
-      const answer = await (await ctx.client()).get('/health', HealthAnswer, { anonymous: true, answers: [503] });
+      const answer = await (await ctx.client()).get('/health/details', HealthAnswer, { answers: [503] });
       if (opts.json) ctx.out(formatJson(answer));
       else {
         ctx.out(`status: ${answer.status}\n\n`);

@@ -5,7 +5,7 @@ import { useDashboard } from '../dashboard-context.ts';
 /** How often discovery is asked again: instances come and go on the scale of minutes, and discovery is not on the live stream. */
 const REFRESH_MS = 15_000;
 
-/** Each service with its live instances and status, and the gateway's dependencies, from `GET /health`. */
+/** Each service with its live instances and status, and the gateway's dependencies, from `GET /health/details`. */
 export function ServicesPanel() {
   const { api } = useDashboard();
   const [health, setHealth] = useState<HealthAnswer | undefined>();
@@ -14,7 +14,7 @@ export function ServicesPanel() {
     let stopped = false;
     const load = () =>
       api
-        .get<HealthAnswer>('/health')
+        .get<HealthAnswer>('/health/details')
         .then((h) => !stopped && (setHealth(h), setError('')))
         .catch((err: Error) => !stopped && setError(err.message));
     void load();

@@ -2,7 +2,14 @@ import { discoverInstances, SERVICE_OPS_PORTS, type Health } from '@terminusa/ru
 import type { Bus } from '@terminusa/bus';
 import { route, type RouteSpec } from '../http/route.ts';
 
-/** `GET /health` (public, no secrets) and `GET /services` (discovered instances with their stats). */
+/** How long one health report is reused: a flood of anonymous `/health` requests runs the checks once a second. */
+const REPORT_REUSE_MS = 1000;
+
+/**
+ * `GET /health` (public: up, degraded or down, and nothing else), `GET /health/details` (the gateway's
+ * dependencies with their errors, and every service's live instances with their hosts: for viewers) and
+ * `GET /services` (discovered instances with their stats).
+ */
 export function healthRoutes(health: Health, bus: Bus): RouteSpec[] {
   const services = async () => {
     const instances = await discoverInstances(bus.nc, bus.ns.prefix).catch(() => []);
@@ -13,18 +20,39 @@ export function healthRoutes(health: Health, bus: Bus): RouteSpec[] {
       }),
     );
   };
+  const report = async () => {
+    const [own, all] = await Promise.all([health.report(), services()]);
+    const allUp = Object.values(all).every((s) => s.status === 'up');
+    return { ready: own.ready, status: !own.ready ? 'down' : allUp ? 'ok' : 'degraded', dependencies: own.checks, services: all };
+  };
+  let last: { at: number; report: ReturnType<typeof report> } | undefined;
+  const current = () => {
+    if (!last || Date.now() - last.at >= REPORT_REUSE_MS) last = { at: Date.now(), report: report() };
+    return last.report;
+  };
   return [
     route({
       method: 'get',
       path: '/health',
       access: 'public',
       tag: 'health',
-      summary: "The gateway's dependencies and every service's live instances",
+      summary: 'Whether the suite is up (ok), partly up (degraded) or the gateway cannot serve (down); details need a token',
+      responses: { 200: 'ok or degraded', 503: 'the gateway cannot serve' },
+      async handle({ res }) {
+        const { ready, status } = await current();
+        res.status(ready ? 200 : 503).json({ status });
+      },
+    }),
+    route({
+      method: 'get',
+      path: '/health/details',
+      access: 'viewer',
+      tag: 'health',
+      summary: "The gateway's dependencies (with their errors) and every service's live instances",
       responses: { 200: 'ready', 503: 'the gateway cannot serve' },
       async handle({ res }) {
-        const [own, all] = await Promise.all([health.report(), services()]);
-        const allUp = Object.values(all).every((s) => s.status === 'up');
-        res.status(own.ready ? 200 : 503).json({ status: !own.ready ? 'down' : allUp ? 'ok' : 'degraded', dependencies: own.checks, services: all });
+        const { ready, ...details } = await current();
+        res.status(ready ? 200 : 503).json(details);
       },
     }),
     route({
