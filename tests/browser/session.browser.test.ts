@@ -50,4 +50,40 @@ describe('the dashboard session', () => {
     await expect(tokenNow()).resolves.toBeUndefined();
     await context.close();
   });
+
+  it('returns to the sign-in page within seconds when the user is signed out elsewhere, and refuses ?token= on /ws', async () => {
+    // The first test's sign-out revoked every admin token, the suite's included: a new sign-in makes the user.
+    const admin = await suite.login('admin', suite.adminPassword);
+    const user = { username: 'elsewhere', password: 'elsewhere-password-1' };
+    expect((await suite.api('/users', { method: 'POST', token: admin, body: JSON.stringify({ ...user, role: 'viewer' }) })).status).toBe(201);
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(suite.base);
+    await page.getByLabel('Username').fill(user.username);
+    await page.getByLabel('Password').fill(user.password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.locator('[data-live="live"]').waitFor({ timeout: SETTLE_MS });
+
+    // Signing out from the command line (another session of the same user) ends the tab's session too: its live
+    // stream is closed with 4401 and the dashboard, asking the API, gets 401 and shows the sign-in page.
+    const signedOut = Date.now();
+    const other = await suite.login(user.username, user.password);
+    expect((await suite.api('/auth/logout', { method: 'POST', token: other })).status).toBe(204);
+    await page.getByRole('button', { name: 'Sign in' }).waitFor({ timeout: 5_000 });
+    console.log(`dashboard back at the sign-in page ${Date.now() - signedOut} ms after a sign-out elsewhere`);
+
+    // A credential in the /ws URL is refused outright (it would be in access logs), even a valid one.
+    const fresh = await suite.login(user.username, user.password);
+    const outcome = await page.evaluate(
+      (url) =>
+        new Promise<string>((resolve) => {
+          const ws = new WebSocket(url);
+          ws.onopen = () => resolve('open');
+          ws.onclose = (event) => resolve(`closed ${event.code}`);
+        }),
+      `${suite.base.replace(/^http/, 'ws')}/ws?token=${fresh}`,
+    );
+    expect(outcome).toBe('closed 1006');
+    await context.close();
+  });
 });

@@ -8,6 +8,8 @@ export { ALERT_STATES } from './alert.ts';
 export type { Alert, AlertState, Notification } from './alert.ts';
 export { renderTemplate } from './render-template.ts';
 export { matchesAll } from './match-labels.ts';
+export { compileLabelRegex, labelRegexProblem, LabelRegexError, MAX_LABEL_REGEX_LENGTH } from './label-regex.ts';
+export type { LabelRegex } from './label-regex.ts';
 export { alertKeys, alertFromState, RedisAlertReader } from './redis-alert-state.ts';
 export { PgAlertStore } from './pg-alert-store.ts';
 export type { AlertEvent, Silence } from './pg-alert-store.ts';

@@ -1,4 +1,5 @@
 import type pg from 'pg';
+import { describeIssues } from '@terminusa/bus';
 import { withTransaction } from '@terminusa/database';
 import type { Alert } from './alert.ts';
 import { RuleSchema, type Matcher, type Rule } from './rule-schema.ts';
@@ -93,9 +94,16 @@ export class PgAlertStore {
   }
 
   /** Every stored rule, with where it came from. */
-  async rules(): Promise<{ rule: Rule; source: string; updatedBy: string }[]> {
-    const { rows } = await this.pool.query<{ definition: unknown; source: string; updated_by: string }>('SELECT definition, source, updated_by FROM alert_rules ORDER BY name');
-    return rows.map((r) => ({ rule: RuleSchema.parse(r.definition), source: r.source, updatedBy: r.updated_by }));
+  async rules(onUnusable: (name: string, reason: string) => void = () => undefined): Promise<{ rule: Rule; source: string; updatedBy: string }[]> {
+    const { rows } = await this.pool.query<{ name: string; definition: unknown; source: string; updated_by: string }>('SELECT name, definition, source, updated_by FROM alert_rules ORDER BY name');
+    // A rule stored by an earlier version that today's schema refuses (a backtracking-only regex) is left out and
+    // reported, rather than failing every rule with it.
+    return rows.flatMap((r) => {
+      const parsed = RuleSchema.safeParse(r.definition);
+      if (parsed.success) return [{ rule: parsed.data, source: r.source, updatedBy: r.updated_by }];
+      onUnusable(r.name, describeIssues(parsed.error).map((i) => `${i.field}: ${i.reason}`).join('; '));
+      return [];
+    });
   }
 
   /** Creates or replaces an API rule; refuses to overwrite a rule that a rules file defines. */

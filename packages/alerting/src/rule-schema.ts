@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { DurationSchema, durationMs } from '@terminusa/config';
 import { METRIC_NAME, TAG_KEY } from '@terminusa/bus';
+import { labelRegexProblem } from './label-regex.ts';
 import { promqlSyntaxError } from './promql-syntax.ts';
 
 /** Severities of the seed's alert_levels. */
@@ -15,7 +16,7 @@ export type ChannelName = (typeof CHANNELS)[number];
 
 const Duration = DurationSchema.transform((d) => durationMs(d));
 
-/** One tag matcher: equality, inequality or a (fully anchored) regular expression. */
+/** One tag matcher: equality, inequality or a fully anchored regular expression in RE2 syntax (label-regex.ts). */
 export const MatcherSchema = z
   .strictObject({
     tag: z.string().regex(TAG_KEY, 'tag keys must match [a-zA-Z_][a-zA-Z0-9_]*'),
@@ -24,11 +25,9 @@ export const MatcherSchema = z
   })
   .superRefine((m, ctx) => {
     if (m.op !== '=~' && m.op !== '!~') return;
-    try {
-      new RegExp(`^(?:${m.value})$`);
-    } catch (err) {
-      ctx.addIssue({ code: 'custom', path: ['value'], message: `not a regular expression: ${(err as Error).message}` });
-    }
+    // RE2 syntax, compiled as matchesAll will run it (and cached for it): invalid, unsupported or too long is refused.
+    const problem = labelRegexProblem(m.value);
+    if (problem) ctx.addIssue({ code: 'custom', path: ['value'], message: problem });
   });
 /** A tag matcher. */
 export type Matcher = z.infer<typeof MatcherSchema>;

@@ -27,8 +27,9 @@ export type { IngestSample, Sample, SampleBatch, SamplePart, DeadLetter, Rejecti
 export type { InFlightLimits } from './sample-batches.ts';
 export { sampleBatchBodies, encodeSampleBatch, decodeSampleBatch, isPackedSampleBatch, sampleNameMarker, SampleBatchFormatError, TAGS_JSON } from './sample-batch-codec.ts';
 export { deadLetterOf, SAMPLES_DEAD_LETTER_SOURCE, type Refusal } from './dead-letters.ts';
-export { ensureStreams, ensureConsumer } from './streams.ts';
-export type { ConsumerOptions } from './streams.ts';
+export { ensureStreams, ensureConsumer, consumerConfig, bindStreams, bindConsumer, isPermissionError } from './streams.ts';
+export type { ConsumerOptions, BindOptions } from './streams.ts';
+export { inboxPrefix } from './inbox.ts';
 export { consumeBatches } from './batch-consumer.ts';
 export type { BatchConsumer, BatchConsumerOptions, BatchHandler } from './batch-consumer.ts';
 export { InvalidMessageError, describeIssues, fieldPath } from './errors.ts';

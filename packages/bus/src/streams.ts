@@ -5,7 +5,9 @@ import {
   RetentionPolicy,
   StorageType,
   nanos,
+  ErrorCode,
   type ConsumerConfig,
+  type ConsumerInfo,
   type JetStreamManager,
   type StreamConfig,
 } from 'nats';
@@ -54,11 +56,10 @@ export interface ConsumerOptions {
   replicas?: number;
 }
 
-/** Creates or updates one of the suite's durable consumers. */
-export async function ensureConsumer(jsm: JetStreamManager, ns: Namespace, name: ConsumerName, options: ConsumerOptions): Promise<void> {
+/** The configuration of one of the suite's durable consumers under `options`. */
+export function consumerConfig(ns: Namespace, name: ConsumerName, options: ConsumerOptions): Partial<ConsumerConfig> {
   const def = CONSUMERS[name];
-  const stream = ns.stream(def.stream);
-  const config: Partial<ConsumerConfig> = {
+  return {
     durable_name: name,
     ack_policy: AckPolicy.Explicit,
     deliver_policy: DeliverPolicy.All,
@@ -68,11 +69,68 @@ export async function ensureConsumer(jsm: JetStreamManager, ns: Namespace, name:
     max_deliver: -1,
     num_replicas: options.replicas ?? 1,
   };
+}
+
+/** Creates or updates one of the suite's durable consumers. */
+export async function ensureConsumer(jsm: JetStreamManager, ns: Namespace, name: ConsumerName, options: ConsumerOptions): Promise<void> {
+  const stream = ns.stream(CONSUMERS[name].stream);
+  const config = consumerConfig(ns, name, options);
   await upsert(
     () => jsm.consumers.info(stream, name),
     () => jsm.consumers.add(stream, config),
     () => jsm.consumers.update(stream, name, config),
   );
+}
+
+/** How a service that may not create streams or consumers waits for the ones the NATS bootstrap creates. */
+export interface BindOptions {
+  /** Milliseconds between two looks (default 2000). */
+  retryMs?: number;
+  /** Told once per missing stream or consumer (`INGEST`, `INGEST/processor`) before waiting for it. */
+  onMissing?: (what: string) => void;
+  /** Gives up waiting (the service is stopping). */
+  signal?: AbortSignal;
+}
+
+/**
+ * Waits until every stream of the suite exists, without creating or changing any: for a NATS user allowed
+ * only `$JS.API.STREAM.INFO` (the streams belong to the bootstrap identity, see `ensureStreams`).
+ */
+export async function bindStreams(jsm: JetStreamManager, ns: Namespace, options: BindOptions = {}): Promise<void> {
+  for (const name of Object.keys(STREAMS) as StreamName[]) {
+    const stream = ns.stream(name);
+    await waitUntilExists(() => jsm.streams.info(stream), stream, options);
+  }
+}
+
+/** Waits until one of the suite's durable consumers exists, without creating or changing it; returns its info. */
+export async function bindConsumer(jsm: JetStreamManager, ns: Namespace, name: ConsumerName, options: BindOptions = {}): Promise<ConsumerInfo> {
+  const stream = ns.stream(CONSUMERS[name].stream);
+  return waitUntilExists(() => jsm.consumers.info(stream, name), `${stream}/${name}`, options);
+}
+
+async function waitUntilExists<T>(info: () => Promise<T>, what: string, options: BindOptions): Promise<T> {
+  let told = false;
+  for (;;) {
+    try {
+      return await info();
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+    if (!told) options.onMissing?.(what);
+    told = true;
+    options.signal?.throwIfAborted();
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, options.retryMs ?? 2000);
+      options.signal?.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+    });
+    options.signal?.throwIfAborted();
+  }
+}
+
+/** Whether NATS refused a request (or publish) for want of permission: `-ERR 'Permissions Violation …'`. */
+export function isPermissionError(err: unknown): boolean {
+  return (err as { code?: string })?.code === ErrorCode.PermissionsViolation;
 }
 
 /** Add if missing, update if present; a replica that loses the race to add updates instead. */

@@ -12,7 +12,10 @@ describe('loadConfig', () => {
     expect(config.storage.retention).toEqual({ raw: '1d', hourly: '7d', daily: '30d' });
     expect(config.aggregation.retention).toEqual({ '1m': '2h', '5m': '24h', '1h': '7d', '1d': '90d' });
     expect(config.alerts.levels.warning).toEqual({ timeout: 1800, channels: ['email', 'slack'] });
-    expect(config.auth).toMatchObject({ tokenExpiry: 3600, refreshWindow: 300, maxAttempts: 5 });
+    expect(config.auth).toMatchObject({ tokenExpiry: 3600, refreshWindow: 300, maxAttempts: 5, maxAttemptsPerAddress: 20, lockout: 900 });
+    expect(config.gateway.trustProxy).toEqual(['loopback']);
+    expect(config.auth.sessionLifetime).toBe(43_200);
+    expect(config.gateway.live).toEqual({ maxConnections: 2000, maxConnectionsPerPrincipal: 20, recheckInterval: 30 });
     expect(config.scaling.collectors).toEqual({ min: 2, max: 10, targetCpu: 70 });
     expect(config.backup.schedule).toEqual({ full: '0 0 * * 0', incremental: '0 0 * * *' });
     expect(config.nats.url).toBe('nats://127.0.0.1:4222');
@@ -43,6 +46,21 @@ describe('loadConfig', () => {
       expect(problems).toEqual(['core.batchSize (env TMON_CORE__BATCH_SIZE)', 'gateway.port (env GATEWAY_PORT)', 'log.level (env LOG_LEVEL)']);
       expect((err as Error).message).toContain('gateway.port');
     }
+  });
+
+  it('reads gateway.trustProxy from TMON_GATEWAY__TRUST_PROXY or a file, and refuses true and what is no address', () => {
+    const trust = (value: string) => loadConfig({ env: { TMON_GATEWAY__TRUST_PROXY: value } }).gateway.trustProxy;
+    expect(trust('1')).toBe(1);
+    expect(trust('false')).toBe(false);
+    expect(trust('loopback, 10.0.0.0/8, fd00::/8')).toEqual(['loopback', '10.0.0.0/8', 'fd00::/8']);
+    expect(trust('["uniquelocal","192.0.2.7"]')).toEqual(['uniquelocal', '192.0.2.7']);
+    const file = join(mkdtempSync(join(tmpdir(), 'tmon-config-')), 'terminusa.yaml');
+    writeFileSync(file, 'gateway:\n  trustProxy: "2"\n');
+    expect(loadConfig({ env: { CONFIG_FILE: file } }).gateway.trustProxy).toBe(2);
+    for (const bad of ['true', 'ingress', '10.0.0.0/33', '-1']) {
+      expect(() => trust(bad), bad).toThrow(/gateway\.trustProxy.*env TMON_GATEWAY__TRUST_PROXY/);
+    }
+    expect(() => trust('true')).toThrow(/any client could name its own address/);
   });
 
   it('keeps passwords as text even when they look like numbers', () => {

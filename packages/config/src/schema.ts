@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 /** A duration written as the seed writes them (`2h`, `7d`, `30s`), or a number of seconds. */
@@ -7,6 +8,35 @@ export const DurationSchema = z.union([
 ]);
 
 const seconds = (dflt: number) => z.number().int().positive().default(dflt);
+
+const PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+/** One entry of a `trust proxy` list: a name proxy-addr knows, an address, or an address with a prefix length or netmask. */
+function isProxyEntry(entry: string): boolean {
+  if (PROXY_NAMES.has(entry)) return true;
+  const [address, range, ...rest] = entry.split('/');
+  const version = isIP(address ?? '');
+  if (!version || rest.length) return false;
+  if (range === undefined) return true;
+  if (/^\d{1,3}$/.test(range)) return Number(range) <= (version === 4 ? 32 : 128);
+  return version === 4 && isIP(range) === 4;
+}
+
+/**
+ * Express `trust proxy` as a setting: a hop count, `false`, or addresses/CIDRs/names. Checked here, since Express
+ * would only throw on the first request. A hop count written as text (`"1"`, as YAML or an env value may give it)
+ * is read as a number, and `"false"` as false.
+ */
+const TrustProxySchema = z.preprocess(
+  (v) => (typeof v === 'string' && /^\s*\d+\s*$/.test(v) ? Number(v) : v === 'false' ? false : typeof v === 'string' ? v.split(',').map((e) => e.trim()).filter(Boolean) : v),
+  z.union([
+    z.number().int().nonnegative(),
+    z.literal(false),
+    z
+      .array(z.string())
+      .min(1, 'name at least one proxy, or set false')
+      .refine((list) => list.every(isProxyEntry), 'expected addresses, CIDRs (10.0.0.0/8), loopback, linklocal or uniquelocal'),
+  ], { error: (issue) => (issue.input === true || issue.input === 'true' ? 'true would trust every hop, so any client could name its own address; give the hop count or the proxies\' addresses' : undefined) }),
+);
 const port = (dflt: number) => z.number().int().min(0).max(65535).default(dflt);
 
 const AlertLevelSchema = z.object({
@@ -35,6 +65,18 @@ export const ConfigSchema = z.object({
       replicas: z.number().int().min(1).max(5).default(1),
       /** Namespace for subjects, streams and consumers; empty in production, unique per test. */
       prefix: z.string().regex(/^([A-Za-z0-9_-]+)?$/, 'letters, digits, _ and - only').default(''),
+      /**
+       * Whether a service creates and updates the streams and its durable consumer at start (local development,
+       * tests: one NATS user or none). false where NATS users have least privilege (compose, k8s): the NATS
+       * bootstrap (`tmon-nats-bootstrap`, a Job / one-shot service) creates them, and a service only binds to
+       * them, waiting until they exist. docs/deploy.md §4.
+       */
+      manageStreams: z.boolean().default(true),
+      /** TLS to NATS: PEM files of the CA that signed the server's certificate and, for mutual TLS, the client's certificate and key. */
+      tls: z
+        .object({ ca: z.string().min(1).optional(), cert: z.string().min(1).optional(), key: z.string().min(1).optional() })
+        .refine((t) => (t.cert === undefined) === (t.key === undefined), 'set cert and key together (mutual TLS), or neither')
+        .optional(),
     })
     .prefault({}),
   database: z
@@ -57,8 +99,14 @@ export const ConfigSchema = z.object({
     .object({
       port: port(8080),
       host: z.string().default('0.0.0.0'),
-      /** Express `trust proxy`: which hops may set X-Forwarded-For (e.g. `loopback`, `10.0.0.0/8`, a hop count). */
-      trustProxy: z.union([z.string(), z.number(), z.boolean()]).default('loopback'),
+      /**
+       * Express `trust proxy`: which hops in front of the gateway may name the client in X-Forwarded-For, so that
+       * rate limits and the login lock-out count the client's address, not the proxy's. A hop count (`1`: the
+       * Kubernetes Ingress controller); addresses, CIDRs and the names `loopback`, `linklocal`, `uniquelocal`
+       * (comma-separated or a list); or `false`: no hop, the connection's peer is the client. Never `true`, which
+       * would take the left-most X-Forwarded-For entry, written by the client itself. docs/deploy.md §7.
+       */
+      trustProxy: TrustProxySchema.prefault('loopback'),
       /** The markdown pages served at /docs/<page>. */
       docsDir: z.string().default('docs'),
       /** Origins allowed by CORS; empty: CORS off. */
@@ -81,6 +129,17 @@ export const ConfigSchema = z.object({
           maxPoints: z.number().int().positive().default(11_000),
           /** Most samples (points of every series) in one query answer; the gateway reads no more of an answer than they take. */
           maxSamples: z.number().int().positive().default(1_000_000),
+        })
+        .prefault({}),
+      /** The live stream (`GET /ws`): connection caps per gateway replica, and how often open connections' credentials are checked again. */
+      live: z
+        .object({
+          /** Open connections one replica takes, authenticated or not; more are answered 503. */
+          maxConnections: z.number().int().positive().default(2000),
+          /** Open connections of one user (all its tokens) or one API key on one replica; more are answered 429 (or closed with 4429). */
+          maxConnectionsPerPrincipal: z.number().int().positive().default(20),
+          /** Seconds between two checks of every open connection's credential, the safety net behind revocation events. */
+          recheckInterval: seconds(30),
         })
         .prefault({}),
     })
@@ -274,8 +333,16 @@ export const ConfigSchema = z.object({
     .object({
       tokenExpiry: seconds(3600),
       refreshWindow: seconds(300),
+      /** Seconds a session lasts after sign-in whatever its refreshes; no token of it outlives this (12 h). */
+      sessionLifetime: seconds(43_200),
+      /** Failed logins for one username from one client address before that pair is locked out (others are not). */
       maxAttempts: z.number().int().positive().default(5),
-      /** Seconds logins stay refused after `maxAttempts` failures for a user or from an address. */
+      /** Failed logins from one client address, whatever the usernames, before every login from it is locked out. */
+      maxAttemptsPerAddress: z.number().int().positive().default(20),
+      /**
+       * Seconds failures are counted for, from the first; once a limit above is reached, that pair or address is
+       * refused (429) for this long from the failure that reached it.
+       */
       lockout: seconds(900),
       /** Password of the first admin; generated into <dataDir>/admin-password when unset. */
       adminPassword: z.string().min(12, 'at least 12 characters').optional(),

@@ -27,7 +27,11 @@ export function App({ sessions }: { sessions: SessionStore }) {
   const page = useHashRoute();
   const services = useMemo(() => {
     const api = new ApiClient(sessions);
-    const live = new LiveSocket(() => sessions.current?.token);
+    // A stream refused with the session's own token: an API call tells whether the session is over (a 401 signs out).
+    const live = new LiveSocket(
+      () => sessions.current?.token,
+      () => void api.get('/silences').catch(() => undefined),
+    );
     return { api, live, alerts: new ActiveAlerts(api, live) };
   }, [sessions]);
   const [liveStatus, setLiveStatus] = useState<LiveStatus>('offline');

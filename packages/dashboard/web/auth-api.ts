@@ -3,9 +3,9 @@ import { sessionFromToken, type Session } from './session.ts';
 
 async function tokenCall(path: string, init: RequestInit): Promise<Session> {
   const res = await fetch(path, init);
-  const json = (await res.json().catch(() => ({}))) as { token?: string; expiresAt?: string; detail?: string };
+  const json = (await res.json().catch(() => ({}))) as { token?: string; expiresAt?: string; sessionExpiresAt?: string; detail?: string };
   if (!res.ok || !json.token || !json.expiresAt) throw new ApiError(res.status, json.detail ?? res.statusText);
-  return sessionFromToken({ token: json.token, expiresAt: json.expiresAt });
+  return sessionFromToken({ token: json.token, expiresAt: json.expiresAt, sessionExpiresAt: json.sessionExpiresAt });
 }
 
 /** `POST /auth/login`: a session for a username and password. */
@@ -13,7 +13,7 @@ export function login(username: string, password: string): Promise<Session> {
   return tokenCall('/auth/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password }) });
 }
 
-/** `POST /auth/refresh`: a new session, or 'refused' when the token can no longer be refreshed (401). */
+/** `POST /auth/refresh`: a new token of the session, or 'refused' when the token can no longer be refreshed (401: revoked, or the session ended). */
 export async function refreshToken(token: string): Promise<Session | 'refused'> {
   try {
     return await tokenCall('/auth/refresh', { method: 'POST', headers: { authorization: `Bearer ${token}` } });
@@ -23,7 +23,7 @@ export async function refreshToken(token: string): Promise<Session | 'refused'> 
   }
 }
 
-/** `POST /auth/logout`: revokes the token; a failure does not keep anyone signed in. */
+/** `POST /auth/logout`: signs the user out everywhere (every token revoked); a failure does not keep anyone signed in. */
 export async function logout(token: string): Promise<void> {
   await fetch('/auth/logout', { method: 'POST', headers: { authorization: `Bearer ${token}` } }).catch(() => undefined);
 }

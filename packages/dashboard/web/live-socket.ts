@@ -5,8 +5,13 @@ export type LiveStatus = 'connecting' | 'live' | 'offline';
 
 /** Subprotocol the gateway's live stream speaks. */
 const LIVE_SUBPROTOCOL = 'tmon.live.v1';
-/** The gateway's close code for bad or expired credentials: reconnecting with the same token would not help. */
+/**
+ * The gateway's close code for bad, expired or revoked credentials (sign-out elsewhere, a new password, a changed
+ * role, a disabled user, an ended session): reconnecting with the same token would not help.
+ */
 const CLOSE_UNAUTHORIZED = 4401;
+/** The gateway's close code when this user has its most live connections open already (other tabs). */
+const CLOSE_TOO_MANY = 4429;
 const MAX_BACKOFF_MS = 15_000;
 
 type ServerMessage =
@@ -42,7 +47,14 @@ export class LiveSocket {
   /** How many subscriptions want each pattern, so a pattern is unsubscribed only when nobody wants it. */
   readonly #patternCounts = new Map<string, number>();
 
-  constructor(private readonly token: () => string | undefined) {}
+  /**
+   * `token` gives the session's current token; `refused` is called with the token the gateway refused (4401) while
+   * it is still the session's, so the app can find out whether the session is over.
+   */
+  constructor(
+    private readonly token: () => string | undefined,
+    private readonly refused: (token: string) => void = () => undefined,
+  ) {}
 
   /** The connection's state. */
   get status(): LiveStatus {
@@ -133,8 +145,16 @@ export class LiveSocket {
       this.#ready = false;
       this.#setStatus('offline');
       if (this.#closed) return;
-      // A refused token is replaced by the session refresh or sign-out; trying again later picks up whichever comes.
-      const delay = event.code === CLOSE_UNAUTHORIZED ? MAX_BACKOFF_MS : this.#backoffMs;
+      let delay = this.#backoffMs;
+      if (event.code === CLOSE_UNAUTHORIZED) {
+        // A token replaced meanwhile (a refresh) is tried at once; the same token is reported, and tried again late,
+        // by when the session is refreshed or signed out.
+        const current = this.token();
+        if (current === token) this.refused(token);
+        delay = current && current !== token ? 0 : MAX_BACKOFF_MS;
+      } else if (event.code === CLOSE_TOO_MANY) {
+        delay = MAX_BACKOFF_MS;
+      }
       this.#backoffMs = Math.min(this.#backoffMs * 2, MAX_BACKOFF_MS);
       this.#retry = setTimeout(() => this.#connect(), delay);
     };

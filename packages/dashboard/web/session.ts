@@ -5,6 +5,8 @@ export interface Session {
   token: string;
   /** Epoch ms. */
   expiresAt: number;
+  /** Epoch ms the session ends (auth.sessionLifetime after sign-in): no refresh reaches past it. */
+  sessionExpiresAt?: number;
   subject: string;
   role: Role;
 }
@@ -26,10 +28,12 @@ function claimsOf(token: string): { sub?: string; role?: string } {
 }
 
 /** A session from a login or refresh answer. */
-export function sessionFromToken(answer: { token: string; expiresAt: string }): Session {
+export function sessionFromToken(answer: { token: string; expiresAt: string; sessionExpiresAt?: string | undefined }): Session {
   const claims = claimsOf(answer.token);
   const role = claims.role === 'admin' || claims.role === 'operator' ? claims.role : 'viewer';
-  return { token: answer.token, expiresAt: Date.parse(answer.expiresAt), subject: claims.sub ?? '', role };
+  const session: Session = { token: answer.token, expiresAt: Date.parse(answer.expiresAt), subject: claims.sub ?? '', role };
+  if (answer.sessionExpiresAt) session.sessionExpiresAt = Date.parse(answer.sessionExpiresAt);
+  return session;
 }
 
 /** Whether `role` is at least `least`. */
@@ -40,7 +44,7 @@ export function hasRole(role: Role, least: Role): boolean {
 
 /**
  * The token in memory and in sessionStorage (so a reload keeps the tab signed in, but a new tab or a closed browser
- * does not), with a timer that refreshes it inside its refresh window.
+ * does not), with a timer that refreshes it inside its refresh window, or signs out when it expires with its session.
  */
 export class SessionStore {
   #session: Session | undefined;
@@ -71,7 +75,9 @@ export class SessionStore {
     clearTimeout(this.#timer);
     if (session) {
       sessionStorage.setItem(STORAGE_KEY, JSON.stringify(session));
-      this.#schedule(session, Math.max(0, session.expiresAt - REFRESH_LEAD_MS - Date.now()));
+      // A token that lasts until its session's end cannot be refreshed: the session simply ends with it.
+      const last = session.sessionExpiresAt !== undefined && session.expiresAt >= session.sessionExpiresAt;
+      this.#schedule(session, Math.max(0, session.expiresAt - (last ? 0 : REFRESH_LEAD_MS) - Date.now()));
     } else {
       sessionStorage.removeItem(STORAGE_KEY);
     }

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { Ajv2019 } from 'ajv/dist/2019.js';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { loadConfig } from '@terminusa/config';
 import { NATS_USERS, natsPasswordVariable, renderNatsServerConfig } from './nats-permissions.ts';
 import { NATS_CONFIG_FILE } from './render.ts';
 import { VM_IMAGE, VM_READERS, VM_SINGLE_NODE_ARGS, VM_STORAGE_PATH, vmReadUrl } from './victoria-metrics.ts';
@@ -69,10 +70,12 @@ describe('docker-compose.yml', () => {
       expect(s.build).toMatchObject({ context: '.', dockerfile: 'deploy/Dockerfile' });
       expect(s.environment.SERVICE).toBe(name);
       expect(String(s.environment.OPS_PORT)).toBe('9100');
-      expect(s.deploy.replicas).toBe(2);
+      // The gateway runs once per node, since it binds its node's port 8080 (see the ports test below).
+      if (name === 'api-gateway') expect(s.deploy).toMatchObject({ mode: 'global' });
+      else expect(s.deploy.replicas).toBe(2);
       expect(s.deploy.resources.limits).toEqual({ cpus: '2', memory: '2G' });
       expect(s.deploy.restart_policy).toEqual({ condition: 'on-failure' });
-      expect(s.deploy.update_config).toEqual({ parallelism: 1, order: 'start-first', failure_action: 'rollback' });
+      expect(s.deploy.update_config).toEqual({ parallelism: 1, order: name === 'api-gateway' ? 'stop-first' : 'start-first', failure_action: 'rollback' });
       expect(s.healthcheck.timeout).toBe('5s');
       expect(s.healthcheck.interval).toBe('10s');
       expect(s.healthcheck.test.join(' ')).toContain('http://127.0.0.1:9100/health/live');
@@ -89,10 +92,18 @@ describe('docker-compose.yml', () => {
     expect(compose.services.redis.command.join(' ')).toContain('--appendonly yes');
   });
 
-  it('publishes only the gateway on 8080', () => {
+  it('publishes only the gateway, on 8080 in host mode, trusting no proxy', () => {
     const published = Object.entries(compose.services).filter(([, s]: [string, any]) => s.ports);
     expect(published.map(([n]) => n)).toEqual(['api-gateway']);
-    expect(compose.services['api-gateway'].ports).toEqual(['8080:8080']);
+    const gateway = compose.services['api-gateway'];
+    // Host mode, not the routing mesh, whose load balancer would replace every client's address with its own.
+    expect(gateway.ports).toEqual([{ target: 8080, published: 8080, protocol: 'tcp', mode: 'host' }]);
+    // So the connection's peer is the client, and X-Forwarded-For (written by nobody but the client) is ignored.
+    expect(gateway.environment.TMON_GATEWAY__TRUST_PROXY).toBe('false');
+    expect(loadConfig({ env: { TMON_GATEWAY__TRUST_PROXY: gateway.environment.TMON_GATEWAY__TRUST_PROXY } }).gateway.trustProxy).toBe(false);
+    // A host port is bound once per node: one gateway per node (no replica count), and an update stops the old one first.
+    expect(gateway.deploy.replicas).toBeUndefined();
+    expect(gateway.deploy.update_config.order).toBe('stop-first');
   });
 
   it('uses one attachable overlay network on 172.20.0.0/16', () => {

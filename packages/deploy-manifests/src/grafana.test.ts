@@ -213,7 +213,7 @@ describe('the data source', () => {
     expect(Number(url.port)).toBe(config.gateway.port);
     expect(compose.services[url.hostname], 'a compose service of that name').toBeDefined();
     expect(compose.services[url.hostname].environment.SERVICE).toBe('api-gateway');
-    expect(compose.services[url.hostname].ports).toContain(`${config.gateway.port}:${config.gateway.port}`);
+    expect(compose.services[url.hostname].ports).toContainEqual(expect.objectContaining({ target: config.gateway.port, published: config.gateway.port }));
     const k8s = parseAllDocuments(readFileSync(join(ROOT, 'k8s', 'base', 'api-gateway.yaml'), 'utf8')).map((d) => d.toJS());
     const service = k8s.find((o) => o.kind === 'Service' && o.metadata.name === url.hostname);
     expect(service.spec.ports.map((p: any) => p.port)).toContain(config.gateway.port);

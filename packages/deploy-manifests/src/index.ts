@@ -1,4 +1,4 @@
-export { buildManifests, CONFIG_MAP_NAME, NATS_CONFIG_MAP_NAME, NATS_SECRET_NAME, SECRET_NAME, SECRET_PLACEHOLDER } from './manifests.ts';
+export { buildManifests, NATS_BOOTSTRAP_COMMAND, CONFIG_MAP_NAME, GATEWAY_TRUST_PROXY, NATS_CONFIG_MAP_NAME, NATS_SECRET_NAME, SECRET_NAME, SECRET_PLACEHOLDER } from './manifests.ts';
 export type { Manifest, ManifestFile } from './manifests.ts';
 export { overlays, scalingFromConfig, defaultConfig, suiteVersion, SERVICES, OPS_PORTS } from './overlays.ts';
 export type { Overlay, Autoscaling, ResourceSettings, TimeSeriesEngine, SingleNodeEngine, ClusterEngine } from './overlays.ts';
@@ -18,11 +18,20 @@ export { renderAll, writeAll, overlayDir, K8S_DIR, NATS_CONFIG_FILE, NATS_PERMIS
 export {
   NATS_CONFIG_DIR,
   NATS_NEEDS,
+  NATS_TLS_DIR,
   NATS_USERS,
+  RESERVED_PRODUCER_NAMES,
+  bootstrapPermissions,
+  inboxSubscription,
   natsPermissions,
   producerPermissions,
   natsPasswordVariable,
   renderNatsPermissions,
   renderNatsServerConfig,
+  shippedProducers,
 } from './nats-permissions.ts';
-export type { NatsNeeds, NatsPermissions } from './nats-permissions.ts';
+export type { NatsNeeds, NatsPermissions, NatsServerTls } from './nats-permissions.ts';
+export { PRODUCERS_FILE, newProducerKey, producerNameProblem, readProducers, writeProducers } from './producers.ts';
+export type { Producer } from './producers.ts';
+export { applyProducerCommand } from './nats-producer.ts';
+export type { ProducerCommand } from './nats-producer.ts';

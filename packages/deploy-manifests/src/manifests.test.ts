@@ -6,6 +6,7 @@ import { loadConfig } from '@terminusa/config';
 import {
   buildManifests,
   defaultConfig,
+  GATEWAY_TRUST_PROXY,
   K8S_DIR,
   NATS_CONFIG_FILE,
   NATS_CONFIG_MAP_NAME,
@@ -183,6 +184,22 @@ describe('deploy manifests', () => {
     }
     expect(VM_IMAGE).toBe('victoriametrics/victoria-metrics:v1.79.5');
     expect(VM_SINGLE_NODE_ARGS).toEqual(onDisk('prod', 'victoria-metrics.yaml').find((d) => d.kind === 'StatefulSet').spec.template.spec.containers[0].args);
+  });
+
+  it('has the gateway trust one hop, the Ingress controller, the only way in from outside', () => {
+    expect(loadConfig({ env: { [GATEWAY_TRUST_PROXY.name]: GATEWAY_TRUST_PROXY.value } }).gateway.trustProxy).toBe(1);
+    for (const overlay of OVERLAYS) {
+      expect(Object.keys(onDisk(overlay, 'configmap.yaml')[0].data)).not.toContain(GATEWAY_TRUST_PROXY.name);
+      for (const s of SERVICES) {
+        const c = onDisk(overlay, `${s}.yaml`).find((d) => d.kind === 'Deployment').spec.template.spec.containers[0];
+        expect(c.env.filter((e: any) => e.name === GATEWAY_TRUST_PROXY.name), `${overlay}/${s}`).toEqual(s === 'api-gateway' ? [{ ...GATEWAY_TRUST_PROXY }] : []);
+      }
+      // No NodePort or LoadBalancer: from outside the cluster, requests reach the gateway through the Ingress only.
+      expect(onDisk(overlay, 'api-gateway.yaml').find((d) => d.kind === 'Service').spec.type).toBe('ClusterIP');
+      const [ingress] = onDisk(overlay, 'ingress.yaml');
+      expect(ingress.spec.ingressClassName).toBe('nginx');
+      expect(ingress.spec.rules.flatMap((r: any) => r.http.paths.map((p: any) => p.backend.service.name))).toEqual(['api-gateway']);
+    }
   });
 
   it('sets VM_URL on storage, api-gateway, backup and alert-manager only, and VM_WRITE_URL only on the cluster edition’s storage', () => {

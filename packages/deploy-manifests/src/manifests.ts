@@ -1,14 +1,24 @@
 import { createHash } from 'node:crypto';
 import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
+import { Job } from 'kubernetes-models/batch/v1';
 import { Ingress, NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { ConfigMap, Namespace, Secret, Service } from 'kubernetes-models/v1';
-import type { IContainer, IProbe, ISecurityContext } from 'kubernetes-models/v1';
+import type { IContainer, IPodTemplateSpec, IProbe, ISecurityContext } from 'kubernetes-models/v1';
 import type { INetworkPolicyIngressRule } from 'kubernetes-models/networking.k8s.io/v1';
 import type { Config } from '@terminusa/config';
-import type { ServiceName } from '@terminusa/runtime';
-import { NATS_CLIENT_PORT, NATS_CONFIG_DIR, NATS_MONITOR_PORT, NATS_USERS, natsPasswordVariable, renderNatsPermissions, renderNatsServerConfig } from './nats-permissions.ts';
+import { BOOTSTRAP_USER, type ServiceName } from '@terminusa/runtime';
+import {
+  NATS_CLIENT_PORT,
+  NATS_CONFIG_DIR,
+  NATS_MONITOR_PORT,
+  NATS_USERS,
+  natsPasswordVariable,
+  renderNatsPermissions,
+  renderNatsServerConfig,
+  shippedProducers,
+} from './nats-permissions.ts';
 import { OPS_PORTS, SERVICES, type Overlay } from './overlays.ts';
 import {
   clusterManifests,
@@ -51,6 +61,14 @@ export const NATS_SECRET_NAME = 'terminusa-nats-users';
 export const NATS_CONFIG_MAP_NAME = 'nats-config';
 /** What the Secret template holds instead of real values; replace before applying. */
 export const SECRET_PLACEHOLDER = 'CHANGE_ME';
+/**
+ * The gateway's `gateway.trustProxy` here: one hop, the Ingress controller (ingress-nginx), which proxies to the
+ * gateway's pods and, in its default configuration (use-forwarded-headers off), sets X-Forwarded-For to the one
+ * address it took the connection from. The gateway takes that last entry; whatever a client wrote before it is
+ * ignored. A hop count rather than the controller's addresses, which differ with every cluster's pod network.
+ * Clients inside the cluster that reach the gateway's Service directly are trusted alike (docs/deploy.md §7).
+ */
+export const GATEWAY_TRUST_PROXY = { name: 'TMON_GATEWAY__TRUST_PROXY', value: '1' } as const;
 const PART_OF = 'terminusa-monitoring';
 const NATS_REPLICAS = 3;
 const NATS_CLUSTER_PORT = 6222;
@@ -85,6 +103,8 @@ function configMap(o: Overlay, config: Readonly<Config>): ConfigMap {
       SHUTDOWN_TIMEOUT: String(config.shutdownTimeout),
       // Every stream and consumer on all three NATS servers, so the loss of one loses nothing.
       TMON_NATS__REPLICAS: String(NATS_REPLICAS),
+      // The services' NATS users may not create streams or consumers: the nats-bootstrap Job does, the services bind.
+      TMON_NATS__MANAGE_STREAMS: 'false',
     },
   });
 }
@@ -138,6 +158,8 @@ function deployment(o: Overlay, name: ServiceName, config: Readonly<Config>): De
       { name: 'PGPASSWORD', valueFrom: { secretKeyRef: { name: SECRET_NAME, key: 'DATABASE_PASSWORD' } } },
       // The time-series engine, only for the services that use it (not in the shared ConfigMap).
       ...vmEnv(o.timeSeries, name),
+      // Which hop in front of the gateway names the client: the Ingress controller.
+      ...(name === 'api-gateway' ? [{ ...GATEWAY_TRUST_PROXY }] : []),
     ],
     envFrom: [{ configMapRef: { name: CONFIG_MAP_NAME } }, { secretRef: { name: SECRET_NAME } }],
     ports: ports(name, config),
@@ -291,7 +313,7 @@ function nats(o: Overlay): Manifest[] {
   ];
   const config = new ConfigMap({
     metadata: meta(o, NATS_CONFIG_MAP_NAME, 'nats'),
-    data: { 'nats.conf': renderNatsServerConfig(), 'permissions.conf': renderNatsPermissions() },
+    data: { 'nats.conf': renderNatsServerConfig(), 'permissions.conf': renderNatsPermissions('', shippedProducers()) },
   });
   const client = new Service({
     metadata: meta(o, 'nats'),
@@ -370,6 +392,49 @@ function nats(o: Overlay): Manifest[] {
   return [config, client, headlessService, statefulSet, disruptionBudget(o, 'nats')];
 }
 
+/** The command of the image that creates the suite's streams and durable consumers (packages/runtime nats-bootstrap-main.ts). */
+export const NATS_BOOTSTRAP_COMMAND = ['node', 'tools/nats-bootstrap.mjs'] as const;
+
+/**
+ * The NATS bootstrap as a Job: as the `bootstrap` user, it creates or updates every stream and durable consumer
+ * with the settings of the shared ConfigMap (replicas, core.timeout, core.queueSize), retrying until the NATS
+ * cluster is up; the services only bind to them (TMON_NATS__MANAGE_STREAMS=false) and wait until they exist.
+ * A Job's pod template cannot change, so its name carries a hash of the template and the ConfigMap's data: a new
+ * image or new settings make a new Job, which runs again; finished Jobs are removed after a day.
+ */
+function natsBootstrapJob(o: Overlay, config: Readonly<Config>): Job {
+  const container: IContainer = {
+    name: 'nats-bootstrap',
+    image: o.image,
+    imagePullPolicy: 'IfNotPresent',
+    // The image's entrypoint (tini) stays; this replaces its CMD (a service).
+    args: [...NATS_BOOTSTRAP_COMMAND],
+    env: [
+      { name: 'NATS_URL', value: `nats://${BOOTSTRAP_USER}@nats:${NATS_CLIENT_PORT}` },
+      { name: 'NATS_PASSWORD', valueFrom: { secretKeyRef: { name: NATS_SECRET_NAME, key: natsPasswordVariable(BOOTSTRAP_USER) } } },
+    ],
+    envFrom: [{ configMapRef: { name: CONFIG_MAP_NAME } }],
+    resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { cpu: '500m', memory: '256Mi' } },
+    securityContext: RESTRICTED,
+    volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
+  };
+  const template: IPodTemplateSpec = {
+    metadata: { labels: labels('nats-bootstrap') },
+    spec: {
+      restartPolicy: 'OnFailure',
+      automountServiceAccountToken: false,
+      securityContext: { runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, seccompProfile: { type: 'RuntimeDefault' } },
+      containers: [container],
+      volumes: [{ name: 'tmp', emptyDir: {} }],
+    },
+  };
+  const hash = createHash('sha256').update(JSON.stringify([template, configMap(o, config).data])).digest('hex').slice(0, 10);
+  return new Job({
+    metadata: meta(o, `nats-bootstrap-${hash}`, 'nats-bootstrap'),
+    spec: { backoffLimit: 10, ttlSecondsAfterFinished: 86_400, template },
+  });
+}
+
 /** The time-series engine's file: the single node, or the cluster edition with its PodDisruptionBudgets. */
 function timeSeries(o: Overlay): ManifestFile {
   const context = { meta: (name: string) => meta(o, name), labels };
@@ -395,6 +460,7 @@ export function buildManifests(o: Overlay, config: Readonly<Config>): ManifestFi
     { file: 'network-policies.yaml', objects: networkPolicies(o, config) },
     { file: 'ingress.yaml', objects: [ingress(o)] },
     { file: 'nats.yaml', objects: nats(o) },
+    { file: 'nats-bootstrap.yaml', objects: [natsBootstrapJob(o, config)] },
     timeSeries(o),
   ];
 }

@@ -1,6 +1,7 @@
-import { CALLS, CONSUMERS, Namespace, SAMPLES_DEAD_LETTER_SOURCE, STREAMS, SUBJECTS, type ConsumerName, type StreamName } from '@terminusa/bus';
-import type { ServiceName as Service } from '@terminusa/runtime';
+import { CALLS, CONSUMERS, inboxPrefix, Namespace, SAMPLES_DEAD_LETTER_SOURCE, STREAMS, SUBJECTS, type ConsumerName, type StreamName } from '@terminusa/bus';
+import { BOOTSTRAP_USER, type ServiceName as Service } from '@terminusa/runtime';
 import { SERVICES } from './overlays.ts';
+import { PRODUCERS_FILE, producerNameProblem, readProducers, type Producer } from './producers.ts';
 
 type SubjectKey = keyof typeof SUBJECTS;
 type CallKey = keyof typeof CALLS;
@@ -11,8 +12,10 @@ export interface NatsNeeds {
   publishes: { subject: SubjectKey; params?: string[] }[];
   /** Core subscriptions. */
   subscribes: SubjectKey[];
-  /** Durable consumers it pulls from (and creates or updates at start). */
+  /** Durable consumers it pulls from (made by the bootstrap; the service looks them up, pulls and acks). */
   consumes: ConsumerName[];
+  /** Durable consumers whose state it reads (`$JS.API.CONSUMER.INFO` only), e.g. the gateway the processor's backlog. */
+  inspects: ConsumerName[];
   /** Calls it answers, in a queue group. */
   serves: CallKey[];
   /** Calls it makes. */
@@ -22,14 +25,15 @@ export interface NatsNeeds {
 }
 
 /**
- * What each service does on NATS. Every service also runs `ensureStreams` at start, registers with the
- * services API and answers its health endpoint (`runService`), which `natsPermissions` adds to all.
+ * What each service does on NATS. Every service also looks up the streams at start (`prepareStreams`), registers
+ * with the services API and answers its health endpoint (`runService`), which `natsPermissions` adds to all.
  */
 export const NATS_NEEDS: Record<Service, NatsNeeds> = {
   collector: {
     publishes: [{ subject: 'ingest', params: ['collector'] }, { subject: 'ingest', params: ['scrape'] }, { subject: 'ingest', params: ['probe'] }],
     subscribes: [],
     consumes: [],
+    inspects: [],
     serves: [],
     calls: [],
     // Scrapes the suite's own instances, found through discovery.
@@ -39,17 +43,19 @@ export const NATS_NEEDS: Record<Service, NatsNeeds> = {
     publishes: [{ subject: 'samples' }, { subject: 'deadLetter' }],
     subscribes: [],
     consumes: ['processor'],
+    inspects: [],
     serves: [],
     calls: [],
     discovers: false,
   },
   // Dead-letters a SAMPLES body it cannot decode.
-  storage: { publishes: [{ subject: 'deadLetter', params: [SAMPLES_DEAD_LETTER_SOURCE] }], subscribes: [], consumes: ['storage'], serves: ['archiveList', 'archiveLoad'], calls: [], discovers: false },
+  storage: { publishes: [{ subject: 'deadLetter', params: [SAMPLES_DEAD_LETTER_SOURCE] }], subscribes: [], consumes: ['storage'], inspects: [], serves: ['archiveList', 'archiveLoad'], calls: [], discovers: false },
   'alert-manager': {
     // Recording rules publish their samples as the `rules` source.
     publishes: [{ subject: 'alertEvents' }, { subject: 'dashboardNotifications' }, { subject: 'alertConfigChanged' }, { subject: 'ingest', params: ['rules'] }],
     subscribes: ['alertConfigChanged'],
     consumes: ['alert-manager'],
+    inspects: [],
     serves: ['alertAck'],
     calls: [],
     discovers: false,
@@ -58,6 +64,7 @@ export const NATS_NEEDS: Record<Service, NatsNeeds> = {
     publishes: [{ subject: 'ingest', params: ['backup'] }],
     subscribes: [],
     consumes: [],
+    inspects: [],
     serves: ['backupRun', 'backupList', 'backupRestore', 'backupJob', 'backupVerify'],
     calls: [],
     discovers: false,
@@ -67,6 +74,8 @@ export const NATS_NEEDS: Record<Service, NatsNeeds> = {
     publishes: [{ subject: 'ingest' }, { subject: 'alertConfigChanged' }],
     subscribes: ['samples', 'alertEvents', 'dashboardNotifications'],
     consumes: [],
+    // Ingest answers 429 while the processor's backlog (its consumer's pending and unacked) is over the limit.
+    inspects: ['processor'],
     serves: [],
     calls: ['alertAck', 'backupRun', 'backupList', 'backupRestore', 'backupJob', 'backupVerify', 'archiveList', 'archiveLoad'],
     // GET /health lists the live instances of every service.
@@ -78,6 +87,8 @@ export const NATS_NEEDS: Record<Service, NatsNeeds> = {
 export interface NatsPermissions {
   publish: string[];
   subscribe: string[];
+  /** May answer requests it received (publish once to their reply subjects): for users that serve calls. */
+  allowResponses: boolean;
 }
 
 const unique = (xs: string[]) => [...new Set(xs)];
@@ -87,41 +98,39 @@ function subjectOf(ns: Namespace, key: SubjectKey, params?: string[]): string {
   return ns.subject(params ? def.build(...params) : def.filter);
 }
 
-/** The JetStream API subjects a pull consumer's replicas use: look it up, create or update it, pull, ack. */
+const streamNames = (ns: Namespace) => (Object.keys(STREAMS) as StreamName[]).map((s) => ns.stream(s));
+const consumerStream = (ns: Namespace, name: ConsumerName) => ns.stream(CONSUMERS[name].stream);
+
+/** What a replica of a consuming service does with its own durable consumer: look it up, pull, ack (and nak, in progress). */
 function consumerApi(ns: Namespace, name: ConsumerName): string[] {
-  const stream = ns.stream(CONSUMERS[name].stream);
-  return [
-    `$JS.API.CONSUMER.INFO.${stream}.${name}`,
-    // nats.js names the filter in the subject when there is one (server 2.9+); older servers use DURABLE.CREATE.
-    `$JS.API.CONSUMER.CREATE.${stream}.${name}`,
-    `$JS.API.CONSUMER.CREATE.${stream}.${name}.>`,
-    `$JS.API.CONSUMER.DURABLE.CREATE.${stream}.${name}`,
-    `$JS.API.CONSUMER.MSG.NEXT.${stream}.${name}`,
-    `$JS.ACK.${stream}.${name}.>`,
-  ];
+  const stream = consumerStream(ns, name);
+  return [`$JS.API.CONSUMER.INFO.${stream}.${name}`, `$JS.API.CONSUMER.MSG.NEXT.${stream}.${name}`, `$JS.ACK.${stream}.${name}.>`];
 }
+
+/** The subscription of a user's own inbox: every reply, JetStream API answer, publish ack and pulled message it gets. */
+export const inboxSubscription = (user: string) => `${inboxPrefix(user)}.>`;
 
 /**
  * The permissions of one service in namespace `prefix` (empty in production), derived from its `NATS_NEEDS`
- * and the subject map. Replies to requests it receives (calls, discovery, health) are allowed by
- * `allow_responses`, so no service may publish into another's inbox otherwise.
+ * and the subject map. It binds to the streams and its consumer the bootstrap made (INFO only: no create, update
+ * or delete), subscribes to its own inbox `_INBOX_<service>` only, and answers the requests it receives (calls,
+ * discovery, health) under `allow_responses`, so it may not publish into another's inbox otherwise.
  */
 export function natsPermissions(service: Service, prefix = ''): NatsPermissions {
   const ns = new Namespace(prefix);
   const needs = NATS_NEEDS[service];
-  const streams = (Object.keys(STREAMS) as StreamName[]).map((s) => ns.stream(s));
   const publish = [
     ...needs.publishes.map((p) => subjectOf(ns, p.subject, p.params)),
     ...needs.calls.map((c) => ns.subject(CALLS[c].subject)),
     ...needs.consumes.flatMap((c) => consumerApi(ns, c)),
-    // ensureStreams at every start: account info, then each stream's info and create or update.
+    ...needs.inspects.map((c) => `$JS.API.CONSUMER.INFO.${consumerStream(ns, c)}.${c}`),
+    // prepareStreams at every start: account info (nats.js' jetstreamManager), then each stream's info.
     '$JS.API.INFO',
-    ...streams.flatMap((s) => [`$JS.API.STREAM.INFO.${s}`, `$JS.API.STREAM.CREATE.${s}`, `$JS.API.STREAM.UPDATE.${s}`]),
+    ...streamNames(ns).map((s) => `$JS.API.STREAM.INFO.${s}`),
     ...(needs.discovers ? ['$SRV.>'] : []),
   ];
   const subscribe = [
-    // Replies to its own requests, JetStream API answers and publish acks, pulled consumer messages.
-    '_INBOX.>',
+    inboxSubscription(service),
     ...needs.subscribes.map((s) => subjectOf(ns, s)),
     ...needs.serves.map((c) => ns.subject(CALLS[c].subject)),
     // The services API: $SRV.<verb>, $SRV.<verb>.<service>, $SRV.<verb>.<service>.<id>; and its health endpoint.
@@ -130,29 +139,100 @@ export function natsPermissions(service: Service, prefix = ''): NatsPermissions 
     `$SRV.*.${service}.>`,
     subjectOf(ns, 'health', [service, '*']),
   ];
-  return { publish: unique(publish), subscribe: unique(subscribe) };
+  return { publish: unique(publish), subscribe: unique(subscribe), allowResponses: true };
 }
 
-/** Game services and other producers: metric messages and events, nothing else. */
-export function producerPermissions(prefix = ''): NatsPermissions {
+/**
+ * The bootstrap identity (`pnpm nats:bootstrap`, the compose service and k8s Job nats-bootstrap): creates and
+ * updates the suite's streams and durable consumers, and nothing else; no deletes, no messages.
+ */
+export function bootstrapPermissions(prefix = ''): NatsPermissions {
   const ns = new Namespace(prefix);
-  return { publish: [subjectOf(ns, 'ingest'), subjectOf(ns, 'events')], subscribe: ['_INBOX.>'] };
+  const publish = [
+    '$JS.API.INFO',
+    ...streamNames(ns).flatMap((s) => [`$JS.API.STREAM.INFO.${s}`, `$JS.API.STREAM.CREATE.${s}`, `$JS.API.STREAM.UPDATE.${s}`]),
+    ...(Object.keys(CONSUMERS) as ConsumerName[]).flatMap((name) => {
+      const stream = consumerStream(ns, name);
+      return [
+        `$JS.API.CONSUMER.INFO.${stream}.${name}`,
+        // nats.js names the filter in the subject when there is one (server 2.9+); older servers use DURABLE.CREATE.
+        `$JS.API.CONSUMER.CREATE.${stream}.${name}`,
+        `$JS.API.CONSUMER.CREATE.${stream}.${name}.>`,
+        `$JS.API.CONSUMER.DURABLE.CREATE.${stream}.${name}`,
+      ];
+    }),
+  ];
+  return { publish: unique(publish), subscribe: [inboxSubscription(BOOTSTRAP_USER)], allowResponses: false };
 }
 
-/** Every user of permissions.conf: one per service, `producer` for game services and `admin`. */
-export const NATS_USERS: readonly string[] = [...SERVICES, 'producer', 'admin'];
+/**
+ * One game service (or other producer): publishes as its own source only, core or JetStream (a JetStream publish
+ * is a request to the subject itself, its ack comes to the producer's inbox), and reads nothing but that inbox.
+ * No JetStream API at all: it cannot create, change or delete a stream, nor read one.
+ */
+export function producerPermissions(name: string, prefix = ''): NatsPermissions {
+  const ns = new Namespace(prefix);
+  return {
+    publish: [subjectOf(ns, 'ingest', [name]), ns.subject(`${SUBJECTS.events.build(name, '')}>`)],
+    subscribe: [inboxSubscription(name)],
+    allowResponses: false,
+  };
+}
+
+/** The users of permissions.conf with a password: one per service, `bootstrap` and `admin`. Producers log in with an NKEY. */
+export const NATS_USERS: readonly string[] = [...SERVICES, BOOTSTRAP_USER, 'admin'];
+
+/** Names no producer may take: the suite's users (their inboxes) and the sources the suite publishes as. */
+export const RESERVED_PRODUCER_NAMES: readonly string[] = unique([
+  ...NATS_USERS,
+  ...Object.values(NATS_NEEDS).flatMap((n) => n.publishes.filter((p) => p.subject === 'ingest' && p.params).map((p) => p.params![0]!)),
+]);
 
 export const NATS_CLIENT_PORT = 4222;
 export const NATS_MONITOR_PORT = 8222;
 /** Where the shipped deployments mount nats.conf and permissions.conf in the NATS container. */
 export const NATS_CONFIG_DIR = '/etc/nats';
 
+/** The producers of the shipped deployments (deploy/nats/producers.json), checked against the suite's own names. */
+export function shippedProducers(file = PRODUCERS_FILE): Producer[] {
+  return readProducers(file, RESERVED_PRODUCER_NAMES);
+}
+
+/** TLS of the NATS server's client port: PEM files as the server sees them. */
+export interface NatsServerTls {
+  certFile: string;
+  keyFile: string;
+  /** The CA of client certificates, with `verify`: every client must present one (mutual TLS). */
+  caFile?: string;
+  verify?: boolean;
+}
+
+/** Where the shipped deployments would mount the NATS server's certificate (commented out in nats.conf). */
+export const NATS_TLS_DIR = `${NATS_CONFIG_DIR}/tls`;
+
+function tlsBlock(tls: NatsServerTls | undefined): string[] {
+  const body = (t: NatsServerTls) => [
+    `  cert_file: ${quote(t.certFile)}`,
+    `  key_file: ${quote(t.keyFile)}`,
+    ...(t.caFile ? [`  ca_file: ${quote(t.caFile)}`] : []),
+    ...(t.verify ? ['  verify: true'] : []),
+    '  timeout: 5',
+  ];
+  if (tls) return ['# TLS on the client port: clients set nats.tls (docs/deploy.md §4).', 'tls {', ...body(tls), '}'];
+  return [
+    '# TLS on the client port (docs/deploy.md §4): mount the server certificate under /etc/nats/tls, uncomment, and',
+    '# give every client nats.tls.ca (TMON_NATS__TLS__CA); with verify, also nats.tls.cert and nats.tls.key (mutual TLS).',
+    ...['tls {', ...body({ certFile: `${NATS_TLS_DIR}/tls.crt`, keyFile: `${NATS_TLS_DIR}/tls.key`, caFile: `${NATS_TLS_DIR}/ca.crt`, verify: true }), '}'].map((l) => `# ${l}`),
+  ];
+}
+
 /**
  * The NATS server's configuration in the shipped deployments (deploy/nats/nats.conf: docker-compose.yml and
- * the k8s StatefulSet): JetStream on /data, monitoring (`/healthz`) on 8222 and the users of permissions.conf,
- * which lies beside it. The k8s StatefulSet adds its name and the cluster on the command line.
+ * the k8s StatefulSet): JetStream on /data, monitoring (`/healthz`) on 8222, TLS (commented out unless `tls` is
+ * given) and the users of permissions.conf, which lies beside it. The k8s StatefulSet adds its name and the
+ * cluster on the command line.
  */
-export function renderNatsServerConfig(): string {
+export function renderNatsServerConfig(options: { tls?: NatsServerTls } = {}): string {
   return [
     '# Generated by packages/deploy-manifests (pnpm k8s:render). Do not edit by hand.',
     '# The NATS server of docker-compose.yml and of the k8s StatefulSet: nats-server -c nats.conf, with permissions.conf',
@@ -163,7 +243,8 @@ export function renderNatsServerConfig(): string {
     'jetstream {',
     '  store_dir: "/data"',
     '}',
-    '# Every client logs in: one user per service with only its own subjects.',
+    ...tlsBlock(options.tls),
+    '# Every client logs in: one user per service with only its own subjects, the bootstrap, admin and the producers.',
     'include ./permissions.conf',
     '',
   ].join('\n');
@@ -177,34 +258,50 @@ export function natsPasswordVariable(user: string): string {
 const quote = (s: string) => JSON.stringify(s);
 const list = (xs: string[], indent: string) => `[\n${xs.map((x) => `${indent}  ${quote(x)}`).join(',\n')}\n${indent}]`;
 
+function permissionLines(permissions: NatsPermissions): string[] {
+  return [
+    `      permissions: {`,
+    `        publish: { allow: ${list(permissions.publish, '        ')} }`,
+    `        subscribe: { allow: ${list(permissions.subscribe, '        ')} }`,
+    ...(permissions.allowResponses ? [`        allow_responses: true`] : []),
+    `      }`,
+  ];
+}
+
 function userBlock(user: string, permissions?: NatsPermissions): string {
   const lines = [`    {`, `      user: ${quote(user)}`, `      password: $${natsPasswordVariable(user)}`];
-  if (permissions) {
-    lines.push(
-      `      permissions: {`,
-      `        publish: { allow: ${list(permissions.publish, '        ')} }`,
-      `        subscribe: { allow: ${list(permissions.subscribe, '        ')} }`,
-      `        allow_responses: true`,
-      `      }`,
-    );
-  }
+  if (permissions) lines.push(...permissionLines(permissions));
   lines.push(`    }`);
   return lines.join('\n');
 }
 
+function producerBlock(producer: Producer, prefix: string): string {
+  return [`    {`, `      # producer ${producer.name}`, `      nkey: ${quote(producer.nkey)}`, ...permissionLines(producerPermissions(producer.name, prefix)), `    }`].join('\n');
+}
+
 /**
  * The NATS server configuration fragment (`include` it from nats-server.conf): one user per service with only
- * its own subjects, a `producer` user for game services, and an `admin` user with every permission (streams by
- * hand, the `nats` CLI). Passwords come from the server's environment (`TMON_NATS_PASSWORD_<USER>`).
+ * its own subjects, the `bootstrap` user that makes the streams and consumers, an `admin` user with every
+ * permission (the `nats` CLI), and one NKEY user per producer (deploy/nats/producers.json, `pnpm nats:producer`).
+ * Passwords come from the server's environment (`TMON_NATS_PASSWORD_<USER>`); producers hold their own seeds.
  */
-export function renderNatsPermissions(prefix = ''): string {
-  const users = NATS_USERS.map((u) =>
-    u === 'admin' ? userBlock(u) : userBlock(u, u === 'producer' ? producerPermissions(prefix) : natsPermissions(u as Service, prefix)),
-  );
+export function renderNatsPermissions(prefix = '', producers: readonly Producer[] = []): string {
+  for (const p of producers) {
+    const problem = producerNameProblem(p.name, RESERVED_PRODUCER_NAMES);
+    if (problem) throw new Error(`producer ${p.name}: ${problem}`);
+  }
+  const users = [
+    ...SERVICES.map((u) => userBlock(u, natsPermissions(u, prefix))),
+    userBlock(BOOTSTRAP_USER, bootstrapPermissions(prefix)),
+    userBlock('admin'),
+    ...producers.map((p) => producerBlock(p, prefix)),
+  ];
   return [
-    '# Generated by packages/deploy-manifests (pnpm k8s:render) from the subject map of @terminusa/bus. Do not edit by hand.',
+    '# Generated by packages/deploy-manifests (pnpm k8s:render) from the subject map of @terminusa/bus and',
+    '# deploy/nats/producers.json (pnpm nats:producer). Do not edit by hand.',
     '# Included by nats.conf; set TMON_NATS_PASSWORD_<USER> in the server\'s environment, and give each service its',
     '# user in NATS_URL (nats://<service>@nats:4222) and its password in NATS_PASSWORD_FILE or NATS_PASSWORD.',
+    '# Every client sets its inbox prefix to _INBOX_<user> (_INBOX_<producer> for a producer) and may read only there.',
     'authorization {',
     '  users = [',
     users.join(',\n'),

@@ -13,7 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from 'nats';
 import { parse, parseAllDocuments } from 'yaml';
 import { loadConfig } from '@terminusa/config';
-import { natsServers } from '@terminusa/runtime';
+import { bootstrapNats, createLogger, natsConnectOptions, prepareStreams } from '@terminusa/runtime';
+import { Bus } from '@terminusa/bus';
 import { freePort, waitFor } from '@terminusa/testkit';
 import { NATS_USERS, natsPasswordVariable } from './nats-permissions.ts';
 import { SERVICES } from './overlays.ts';
@@ -42,10 +43,13 @@ function natsScript(secretDir: string, extraFlags: string): string {
   return script.replaceAll('/run/secrets/', `${secretDir}/`).replace(exec, `exec ${NATS_SERVER} -c ${join(etc, 'nats.conf')} ${extraFlags}`);
 }
 
-/** A service's connection as compose configures it: its user in NATS_URL, its password in NATS_PASSWORD_FILE. */
+/**
+ * A service's connection as compose configures it: its user in NATS_URL, its password in NATS_PASSWORD_FILE, and
+ * its own inbox prefix (_INBOX_<service>) as the runtime sets it.
+ */
 async function connectAsService(user: string, passwordFile = join(secrets, natsSecret(user))): Promise<NatsConnection> {
   const config = loadConfig({ env: { NATS_URL: `nats://${user}@127.0.0.1:${port}`, NATS_PASSWORD_FILE: passwordFile } });
-  const nc = await connect({ ...natsServers(config.nats.url), reconnect: false });
+  const nc = await connect({ ...natsConnectOptions(config.nats, user), reconnect: false });
   conns.push(nc);
   return nc;
 }
@@ -96,6 +100,21 @@ describe('the shipped NATS configuration (docker-compose.yml, deploy/nats/nats.c
       const info = await (await nc.jetstreamManager()).getAccountInfo();
       expect(info, service).toBeDefined();
     }
+  });
+
+  it('lets the bootstrap user make the streams and consumers, which a service then binds to and cannot make', async () => {
+    const logger = createLogger(loadConfig({ env: { LOG_LEVEL: 'error' } }).log, { service: 'test', instance: 'test' });
+    // The shipped file is for production: no namespace prefix.
+    const env = (user: string) => ({ NATS_URL: `nats://${user}@127.0.0.1:${port}`, NATS_PASSWORD_FILE: join(secrets, natsSecret(user)) });
+    const processorConfig = loadConfig({ env: env('processor') });
+    const processor = await connect({ ...natsConnectOptions(processorConfig.nats, 'processor'), reconnect: false });
+    conns.push(processor);
+    const bus = new Bus(processor, '');
+    await expect(prepareStreams(processor, bus, processorConfig, logger)).rejects.toThrow(/manageStreams/);
+    const report = await bootstrapNats(loadConfig({ env: env('bootstrap') }), logger);
+    expect(report.streams).toEqual(['INGEST', 'SAMPLES', 'DEADLETTER']);
+    await prepareStreams(processor, bus, loadConfig({ env: { ...env('processor'), TMON_NATS__MANAGE_STREAMS: 'false' } }), logger);
+    expect((await (await processor.jetstreamManager()).consumers.info('INGEST', 'processor')).config.durable_name).toBe('processor');
   });
 
   it('refuses clients without a user, with a wrong password or with another service’s password', async () => {

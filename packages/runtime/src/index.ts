@@ -9,3 +9,7 @@ export { discoverInstances } from './discovery.ts';
 export type { DiscoveredInstance, InstanceMetadata } from './discovery.ts';
 export { natsServers } from './nats-servers.ts';
 export type { NatsServers } from './nats-servers.ts';
+export { natsConnectOptions } from './nats-connection.ts';
+export { prepareStreams, prepareConsumer, suiteConsumerOptions } from './jetstream-setup.ts';
+export { bootstrapNats, BOOTSTRAP_USER } from './nats-bootstrap.ts';
+export type { BootstrapReport, BootstrapOptions } from './nats-bootstrap.ts';

@@ -3,13 +3,14 @@ import { randomBytes } from 'node:crypto';
 import { connect, type NatsConnection } from 'nats';
 import type { Registry } from 'prom-client';
 import { loadConfig, loadConfigOrExit, type Config } from '@terminusa/config';
-import { Bus, ensureStreams } from '@terminusa/bus';
+import { Bus } from '@terminusa/bus';
 import { createLogger, type Logger } from './logger.ts';
 import { Health } from './health.ts';
 import { createRegistry } from './metrics.ts';
 import { startOpsServer } from './ops-server.ts';
 import { registerInstance } from './discovery.ts';
-import { natsServers } from './nats-servers.ts';
+import { natsConnectOptions } from './nats-connection.ts';
+import { prepareStreams } from './jetstream-setup.ts';
 
 /** The six services of the suite, with the ops port each uses when none is configured. */
 export const SERVICE_OPS_PORTS = {
@@ -61,8 +62,9 @@ export interface RunningService {
 }
 
 /**
- * The one bootstrap of every service: config, logger, metrics, ops server, NATS, streams, discovery,
- * the service's own components, and an ordered, bounded shutdown on SIGTERM/SIGINT.
+ * The one bootstrap of every service: config, logger, metrics, ops server, NATS, streams (created, or bound to
+ * when `nats.manageStreams` is false), discovery, the service's own components, and an ordered, bounded
+ * shutdown on SIGTERM/SIGINT.
  */
 export async function runService(def: ServiceDefinition, options: RunOptions = {}): Promise<RunningService> {
   const handleSignals = options.handleSignals ?? true;
@@ -75,7 +77,8 @@ export async function runService(def: ServiceDefinition, options: RunOptions = {
   const ops = await startOpsServer(health, registry, config.ops.host, config.ops.port ?? SERVICE_OPS_PORTS[def.name]);
 
   const nc = await connect({
-    ...natsServers(config.nats.url),
+    // Its servers and credentials, its own inbox prefix (_INBOX_<service>) and TLS when configured.
+    ...natsConnectOptions(config.nats, def.name),
     name: `${def.name}-${instance}`,
     maxReconnectAttempts: -1,
     reconnectTimeWait: 1000,
@@ -90,7 +93,7 @@ export async function runService(def: ServiceDefinition, options: RunOptions = {
   });
 
   const bus = new Bus(nc, config.nats.prefix);
-  await ensureStreams(await nc.jetstreamManager(), bus.ns, { replicas: config.nats.replicas });
+  await prepareStreams(nc, bus, config, logger);
 
   const stopSteps: { name: string; stop: () => Promise<void> | void }[] = [];
   const context: ServiceContext = {

@@ -1,10 +1,10 @@
 import { Redis } from 'ioredis';
 import { Counter, Histogram } from 'prom-client';
 import { PgAlertStore, RedisAlertReader } from '@terminusa/alerting';
-import { CALLS, consumeBatches, ensureConsumer, samplesOf, SUBJECTS } from '@terminusa/bus';
+import { CALLS, consumeBatches, samplesOf, SUBJECTS } from '@terminusa/bus';
 import { openDatabase } from '@terminusa/database';
 import { VictoriaMetrics } from '@terminusa/metric-store';
-import { runService } from '@terminusa/runtime';
+import { prepareConsumer, runService } from '@terminusa/runtime';
 import { AlertStateCommands } from './evaluate/alert-state-commands.ts';
 import { evaluateBatch } from './evaluate/evaluate-batch.ts';
 import { scheduleSweeps } from './evaluate/sweep-timers.ts';
@@ -132,11 +132,8 @@ await runService({
     onStop('ack calls', () => ack.unsubscribe());
 
     // Intake last, so every stage it feeds is ready; it is stopped first.
-    await ensureConsumer(await bus.nc.jetstreamManager(), bus.ns, 'alert-manager', {
-      ackWaitSeconds: config.core.timeout,
-      core: config.core,
-      replicas: config.nats.replicas,
-    });
+    // Created or updated here in development; made by the NATS bootstrap where users have least privilege.
+    await prepareConsumer({ config, bus, logger }, 'alert-manager');
     const consumer = await consumeBatches(
       bus,
       'alert-manager',

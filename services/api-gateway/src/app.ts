@@ -68,7 +68,7 @@ export function gatewayRoutes(deps: GatewayDeps): RouteSpec[] {
     ...prometheusRoutes({ engine: deps.engine, settings: deps.config.gateway.promql }),
     ...alertRoutes({ bus: deps.bus, reader: deps.alerts, store: deps.alertStore, calls: deps.calls }),
     ...backupRoutes(deps.calls),
-    ...userRoutes(deps.users, deps.audit),
+    ...userRoutes(deps.users, deps.audit, deps.tokens),
     ...ingestRoutes({
       publisher: new SamplePublisher(deps.bus, deps.config.ingest.gatewayMessageSamples),
       backlog: new PipelineBacklog(deps.bus, deps.config.ingest.maxBacklogMessages),

@@ -1,3 +1,4 @@
+import type { Express } from 'express';
 import type { Redis } from 'ioredis';
 import type pg from 'pg';
 import type { Registry } from 'prom-client';
@@ -13,6 +14,9 @@ import { LoginGuard } from './auth/login-guard.ts';
 import { TokenService } from './auth/tokens.ts';
 import { PgUserStore } from './auth/user-store.ts';
 import { ServiceCaller } from './http/call-service.ts';
+import { clientAddressOf } from './http/client-address.ts';
+import { RateLimit } from './http/rate-limit.ts';
+import { LiveStream } from './live/index.ts';
 
 /** Most points one history answer holds; a larger range is cut and marked `truncated`. */
 export const MAX_HISTORY_POINTS = 100_000;
@@ -50,9 +54,30 @@ export async function gatewayDeps(clients: GatewayClients, limits: { maxPoints?:
     alertStore: new PgAlertStore(pool),
     users,
     tokens: await TokenService.fromConfig(config, redis),
-    guard: new LoginGuard(redis, config.redis.prefix, config.auth.maxAttempts, config.auth.lockout),
+    guard: new LoginGuard(redis, config.redis.prefix, { maxAttempts: config.auth.maxAttempts, maxAttemptsPerAddress: config.auth.maxAttemptsPerAddress, lockoutSeconds: config.auth.lockout }),
     audit: new PgAuditLog(pool),
     calls: new ServiceCaller(bus, limits.callTimeoutMs ?? config.core.timeout * 1000),
     maxPoints: limits.maxPoints ?? MAX_HISTORY_POINTS,
   };
+}
+
+/**
+ * The live stream (`GET /ws`) of a gateway whose HTTP API is `app`, with gateway.live's limits; its upgrades count
+ * against the same per-address limit as the API's requests (the same Redis counter), by the address `app` sees.
+ * Attach it to the server that serves `app`.
+ */
+export function gatewayLiveStream(deps: GatewayDeps, app: Express): LiveStream {
+  const { config } = deps;
+  return new LiveStream({
+    bus: deps.bus,
+    tokens: deps.tokens,
+    users: deps.users,
+    logger: deps.logger,
+    ...(deps.registry ? { registry: deps.registry } : {}),
+    maxConnections: config.gateway.live.maxConnections,
+    maxConnectionsPerPrincipal: config.gateway.live.maxConnectionsPerPrincipal,
+    recheckMs: config.gateway.live.recheckInterval * 1000,
+    addressLimit: new RateLimit(deps.redis, `${config.redis.prefix}ratelimit:addr`, config.gateway.rateLimit.perAddress, 1),
+    clientAddress: clientAddressOf(app),
+  });
 }

@@ -3,8 +3,7 @@ import { Redis } from 'ioredis';
 import { openDatabase } from '@terminusa/database';
 import { runService } from '@terminusa/runtime';
 import { createApp } from './app.ts';
-import { gatewayDeps } from './gateway-deps.ts';
-import { LiveStream } from './live/index.ts';
+import { gatewayDeps, gatewayLiveStream } from './gateway-deps.ts';
 
 await runService({
   name: 'api-gateway',
@@ -25,8 +24,8 @@ await runService({
       server.once('error', reject);
       server.listen(config.gateway.port, config.gateway.host, resolve);
     });
-    const live = new LiveStream({ bus, tokens: deps.tokens, users: deps.users, logger, registry });
-    live.attach(server);
+    const live = gatewayLiveStream(deps, app);
+    await live.attach(server);
     logger.info('gateway listening', { port: config.gateway.port });
     onStop(
       'http server',

@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { Counter } from 'prom-client';
-import { consumeBatches, ensureConsumer } from '@terminusa/bus';
-import { runService } from '@terminusa/runtime';
+import { consumeBatches } from '@terminusa/bus';
+import { prepareConsumer, runService } from '@terminusa/runtime';
 import { ingestLimits, ingestPipeline } from './pipeline/index.ts';
 import { RedisSeriesIndex } from './cardinality/redis-series-index.ts';
 import { RedisEventCounters } from './events/redis-event-counters.ts';
@@ -32,11 +32,8 @@ await runService({
       onCardinalityRefused: (metric) => cardinality.inc({ metric }),
     });
 
-    await ensureConsumer(await bus.nc.jetstreamManager(), bus.ns, 'processor', {
-      ackWaitSeconds: config.core.timeout,
-      core: config.core,
-      replicas: config.nats.replicas,
-    });
+    // Created or updated here in development; made by the NATS bootstrap where users have least privilege.
+    await prepareConsumer({ config, bus, logger }, 'processor');
     const consumer = await consumeBatches(
       bus,
       'processor',

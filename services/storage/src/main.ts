@@ -1,10 +1,10 @@
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { Counter } from 'prom-client';
-import { consumeBatches, ensureConsumer } from '@terminusa/bus';
+import { consumeBatches } from '@terminusa/bus';
 import { openDatabase } from '@terminusa/database';
 import { computeRollups, PartitionManager, RedisCurrentStore, rollupSettings, SampleStore, SeriesIds, tierRetentionMs, VictoriaMetrics } from '@terminusa/metric-store';
-import { runService } from '@terminusa/runtime';
+import { prepareConsumer, runService } from '@terminusa/runtime';
 import { serveArchiveCalls } from './archive/archive-calls.ts';
 import { ArchiveIndex } from './archive/archive-index.ts';
 import { applyRetention } from './retention/apply-retention.ts';
@@ -56,11 +56,8 @@ await runService({
     const calls = serveArchiveCalls(bus, pool, engine, archive, logger);
     onStop('archive calls', () => calls.forEach((s) => s.unsubscribe()));
 
-    await ensureConsumer(await bus.nc.jetstreamManager(), bus.ns, 'storage', {
-      ackWaitSeconds: config.core.timeout,
-      core: config.core,
-      replicas: config.nats.replicas,
-    });
+    // Created or updated here in development; made by the NATS bootstrap where users have least privilege.
+    await prepareConsumer({ config, bus, logger }, 'storage');
     const handler = storeSampleBatches(
       bus,
       new SampleStore(pool, engine),

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { describe, expect, it } from 'vitest';
 import { parseRulesFile } from '@terminusa/alerting';
 import { sampleBatchBodies, type Sample } from '@terminusa/bus';
@@ -52,5 +53,35 @@ describe('a rule set skipping sample batches no rule can match', () => {
 
   it('matches nothing without enabled rules', () => {
     expect(new RuleSet([]).mayMatch(body(sample('game_queue_depth')))).toBe(false);
+  });
+});
+
+describe('a rule set selecting the rules of a sample by regex matchers', () => {
+  const rules = new RuleSet(
+    parseRulesFile(
+      `
+rules:
+  - { name: Backtracking, metric: web_latency, matchers: [{ tag: host, op: "=~", value: "(a+)+$" }], comparator: ">", threshold: 1, severity: warning }
+  - { name: NotBacktracking, metric: web_latency, matchers: [{ tag: host, op: "!~", value: "(a+)+$" }], comparator: ">", threshold: 1, severity: info }
+`,
+      'rules.yaml',
+    ),
+  );
+  const names = (tags: Record<string, string>) => rules.matching(sample('web_latency', tags)).map((r) => r.name);
+
+  it('matches as RE2, fully anchored', () => {
+    expect(names({ host: 'aaaa' })).toEqual(['Backtracking']);
+    expect(names({ host: 'aaab' })).toEqual(['NotBacktracking']);
+  });
+
+  it('answers (a+)+$ on a crafted 100,000-character tag within milliseconds, as it does for every sample', () => {
+    names({ host: `${'b'.repeat(1000)}!` });
+    const started = performance.now();
+    const cpu = process.cpuUsage();
+    expect(names({ host: `${'a'.repeat(100_000)}!` })).toEqual(['NotBacktracking']);
+    const used = process.cpuUsage(cpu);
+    // ~2 ms here; the backtracking RegExp used before never returned. CPU time is bounded tightly, wall time loosely.
+    expect((used.user + used.system) / 1000).toBeLessThan(250);
+    expect(performance.now() - started).toBeLessThan(2000);
   });
 });

@@ -64,7 +64,8 @@ export class RuleSource {
   /** Loads every stored rule. */
   async reload(): Promise<void> {
     try {
-      this.current = new RuleSet((await this.store.rules()).map((r) => r.rule));
+      const unusable = (rule: string, reason: string) => this.logger.error('a stored rule is not valid any more and is left out; fix or delete it', { rule, reason });
+      this.current = new RuleSet((await this.store.rules(unusable)).map((r) => r.rule));
     } catch (err) {
       this.logger.error('could not load rules; keeping the ones in force', { err });
     }

@@ -2,7 +2,7 @@ import type { Request, Response } from 'express';
 import { sendProblem } from '../http/problem.ts';
 import type { Authenticate } from '../http/route.ts';
 import type { Principal } from './principal.ts';
-import type { TokenService } from './tokens.ts';
+import { TokenRefused, type TokenService } from './tokens.ts';
 import { isApiKey, type PgUserStore } from './user-store.ts';
 
 /** How long a user's role and status are trusted before PostgreSQL is asked again. */
@@ -10,16 +10,19 @@ const USER_CACHE_MS = 5000;
 
 /**
  * Finds the principal of a request from `Authorization: Bearer <token or API key>` (or `X-API-Key`).
- * A token's user is re-checked (disabled users and changed roles take effect within seconds).
+ * A token must verify (signature, `aud`, expiry, session lifetime, not revoked: one Redis round trip), and its
+ * user is re-checked in PostgreSQL (cached 5 s, and forgotten as soon as the user's tokens were revoked, so a
+ * role changed by an admin never outlives the sign-in that follows it).
  */
 export function authenticator(tokens: TokenService, users: PgUserStore): Authenticate {
-  const cache = new Map<string, { at: number; role: Principal['role'] | undefined }>();
-  const currentRole = async (username: string) => {
+  const cache = new Map<string, { at: number; revokedAt: number | undefined; role: Principal['role'] | undefined }>();
+  const currentRole = async (username: string, revokedAt: number | undefined) => {
     const hit = cache.get(username);
-    if (hit && Date.now() - hit.at < USER_CACHE_MS) return hit.role;
+    if (hit && hit.revokedAt === revokedAt && Date.now() - hit.at < USER_CACHE_MS) return hit.role;
     const user = await users.byUsername(username);
     const role = user && !user.disabled ? user.role : undefined;
-    cache.set(username, { at: Date.now(), role });
+    if (cache.size > 10_000) cache.clear();
+    cache.set(username, { at: Date.now(), revokedAt, role });
     return role;
   };
 
@@ -31,21 +34,24 @@ export function authenticator(tokens: TokenService, users: PgUserStore): Authent
       return undefined;
     }
     let principal: Principal | undefined;
+    let refusal = 'invalid, expired or revoked credentials';
     if (isApiKey(bearer)) {
       const key = await users.verifyApiKey(bearer);
       if (key) principal = { kind: 'api-key', subject: key.name, role: key.role, id: key.id };
     } else {
       try {
         const claims = await tokens.verify(bearer);
-        const role = await currentRole(claims.subject);
-        if (role) principal = { kind: 'user', subject: claims.subject, role, id: claims.tokenId, expiresAt: claims.expiresAt };
-      } catch {
-        principal = undefined;
+        const role = await currentRole(claims.subject, claims.userRevokedAt);
+        if (role) principal = { kind: 'user', subject: claims.subject, role, id: claims.tokenId, expiresAt: claims.expiresAt, session: claims.session };
+      } catch (err) {
+        // Only a refusal is a 401; a store that does not answer is an error of the gateway.
+        if (!(err instanceof TokenRefused)) throw err;
+        if (err.reason === 'session-ended') refusal = err.message;
       }
     }
     if (!principal) {
       res.set('WWW-Authenticate', 'Bearer error="invalid_token"');
-      sendProblem(res, 401, 'invalid, expired or revoked credentials');
+      sendProblem(res, 401, refusal);
       return undefined;
     }
     res.locals.principal = principal;

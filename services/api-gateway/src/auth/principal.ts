@@ -15,6 +15,16 @@ export function mayAccess(role: Role, access: Role): boolean {
   return role !== 'producer' && ROLES.indexOf(role) >= ROLES.indexOf(access);
 }
 
+/** One sign-in: every token refreshed from it carries the same id and sign-in time. */
+export interface Session {
+  /** `sid`: a random id given at sign-in. */
+  id: string;
+  /** `auth_time`: when the user signed in, epoch seconds with millisecond precision (Redis' clock). */
+  authTime: number;
+  /** Epoch seconds the session ends (`auth_time` + auth.sessionLifetime): no token of it is valid later. */
+  endsAt: number;
+}
+
 /** Who is calling: a signed-in user (bearer token) or an API key. */
 export interface Principal {
   kind: 'user' | 'api-key';
@@ -25,4 +35,6 @@ export interface Principal {
   id: string;
   /** Epoch seconds a token expires (users only). */
   expiresAt?: number;
+  /** The sign-in a token belongs to (users only): kept across refreshes, it ends auth.sessionLifetime after sign-in. */
+  session?: Session;
 }

@@ -1,10 +1,11 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
-import { SignJWT, jwtVerify, type JWTPayload } from 'jose';
+import { errors, SignJWT, jwtVerify, type JWTPayload } from 'jose';
 import type { Config } from '@terminusa/config';
 import { readOrCreateSecret } from './secret-file.ts';
-import { ROLES, type Role } from './principal.ts';
+import { ROLES, type Role, type Session } from './principal.ts';
+import { RevocationChannel } from './revocations.ts';
 
 /** What a valid token says about its bearer. */
 export interface TokenClaims {
@@ -13,54 +14,190 @@ export interface TokenClaims {
   tokenId: string;
   /** Epoch seconds. */
   expiresAt: number;
+  session: Session;
+  /** Epoch ms of the user's last "revoke every token" (tokens of sessions begun earlier are refused); undefined when there was none lately. */
+  userRevokedAt: number | undefined;
+}
+
+/** A token just issued. */
+export interface IssuedToken {
+  token: string;
+  /** Epoch seconds. */
+  expiresAt: number;
+  session: Session;
+}
+
+/** Why a token was refused: `session-ended` when its session is older than auth.sessionLifetime. */
+export type RefusalReason = 'invalid' | 'expired' | 'revoked' | 'session-ended';
+
+/** A token that does not authenticate its bearer, and why. */
+export class TokenRefused extends Error {
+  override readonly name = 'TokenRefused';
+  constructor(
+    readonly reason: RefusalReason,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 const ISSUER = 'terminusa-monitoring';
+/** The `aud` of the gateway's tokens, required on every token it accepts. */
+export const AUDIENCE = 'terminusa-api';
 
-/** Issues, verifies and revokes the gateway's bearer tokens (HS256 JWTs with a `kid`, so keys can rotate). */
+/**
+ * Sets the user's "revoked before" mark to Redis' clock now (never moving it back) and announces it, in one step,
+ * so a listener that hears the event finds the mark already written. Returns the mark (epoch ms).
+ */
+const REVOKE_USER_SCRIPT = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if current > now then now = current end
+redis.call('SET', KEYS[1], now, 'PX', ARGV[1])
+redis.call('PUBLISH', ARGV[2], ARGV[3])
+return now
+`;
+
+/**
+ * Issues, verifies and revokes the gateway's bearer tokens (HS256 JWTs with a `kid`, so keys can rotate; `aud`
+ * terminusa-api). A token belongs to a session (`sid`, `auth_time`) that ends auth.sessionLifetime after sign-in,
+ * however often it is refreshed. Revocation is in Redis, shared by all replicas: a denylist by `jti` for one
+ * token, and per user a mark that refuses every token of a session begun before it; a user's revocation is also
+ * announced on the {@link RevocationChannel} for the live stream.
+ */
 export class TokenService {
   private constructor(
     private readonly key: Uint8Array,
     private readonly kid: string,
-    private readonly expirySeconds: number,
+    private readonly settings: { expirySeconds: number; sessionLifetimeSeconds: number },
     private readonly redis: Redis,
-    private readonly revokedPrefix: string,
+    private readonly prefix: string,
+    readonly revocations: RevocationChannel,
   ) {}
 
   /** Uses JWT_SECRET when configured, otherwise a secret generated once into `<dataDir>/jwt-secret` (mode 0600). */
   static async fromConfig(config: Readonly<Config>, redis: Redis): Promise<TokenService> {
     const secret = config.auth.jwtSecret ?? (await readOrCreateSecret(join(config.dataDir, 'jwt-secret'), 48)).value;
     const kid = createHash('sha256').update(secret).digest('hex').slice(0, 12);
-    return new TokenService(new TextEncoder().encode(secret), kid, config.auth.tokenExpiry, redis, `${config.redis.prefix}revoked:`);
+    return new TokenService(
+      new TextEncoder().encode(secret),
+      kid,
+      { expirySeconds: config.auth.tokenExpiry, sessionLifetimeSeconds: config.auth.sessionLifetime },
+      redis,
+      config.redis.prefix,
+      new RevocationChannel(redis, config.redis.prefix),
+    );
   }
 
-  /** A signed token for `subject` with `role`, valid for the configured expiry. */
-  async issue(subject: string, role: Role): Promise<{ token: string; expiresAt: number }> {
+  /** Seconds a session lasts after sign-in (auth.sessionLifetime). */
+  get sessionLifetime(): number {
+    return this.settings.sessionLifetimeSeconds;
+  }
+
+  /**
+   * A signed token for `subject` with `role`, valid for the configured expiry but never past its session's end.
+   * Without `session` it starts a new one (a sign-in); a refresh passes the session of the token it replaces.
+   */
+  async issue(subject: string, role: Role, session?: Pick<Session, 'id' | 'authTime'>): Promise<IssuedToken> {
+    // The sign-in time comes from Redis' clock, the one the per-user revocation mark is set by.
+    const authTime = session?.authTime ?? (await this.redisNowMs()) / 1000;
+    const sid = session?.id ?? randomUUID();
+    const endsAt = Math.floor(authTime + this.settings.sessionLifetimeSeconds);
     const now = Math.floor(Date.now() / 1000);
-    const expiresAt = now + this.expirySeconds;
-    const token = await new SignJWT({ role })
+    if (endsAt <= now) throw new TokenRefused('session-ended', sessionEndedMessage(this.settings.sessionLifetimeSeconds));
+    const expiresAt = Math.min(now + this.settings.expirySeconds, endsAt);
+    const token = await new SignJWT({ role, sid, auth_time: authTime })
       .setProtectedHeader({ alg: 'HS256', kid: this.kid, typ: 'JWT' })
       .setIssuer(ISSUER)
+      .setAudience(AUDIENCE)
       .setSubject(subject)
       .setJti(randomUUID())
       .setIssuedAt(now)
       .setExpirationTime(expiresAt)
       .sign(this.key);
-    return { token, expiresAt };
+    return { token, expiresAt, session: { id: sid, authTime, endsAt } };
   }
 
-  /** The claims of a valid, unrevoked token; rejects an expired, forged, revoked or malformed one (and `alg: none`). */
+  /**
+   * The claims of a valid, unrevoked token of a live session; rejects with {@link TokenRefused} an expired, forged,
+   * revoked or malformed one, one without `aud` terminusa-api, one of an ended session (and `alg: none`).
+   * One Redis round trip.
+   */
   async verify(token: string): Promise<TokenClaims> {
-    const { payload } = await jwtVerify<JWTPayload & { role?: string }>(token, this.key, { issuer: ISSUER, algorithms: ['HS256'] });
+    let payload: JWTPayload & { role?: unknown; sid?: unknown; auth_time?: unknown };
+    try {
+      ({ payload } = await jwtVerify(token, this.key, { issuer: ISSUER, audience: AUDIENCE, algorithms: ['HS256'], requiredClaims: ['sub', 'jti', 'exp', 'iat', 'sid', 'auth_time'] }));
+    } catch (err) {
+      // The signature was checked before the expiry, so the payload of an expired token is the gateway's own.
+      if (err instanceof errors.JWTExpired) {
+        const authTime = err.payload.auth_time;
+        if (typeof authTime === 'number' && this.sessionEnded(authTime)) throw new TokenRefused('session-ended', sessionEndedMessage(this.settings.sessionLifetimeSeconds));
+        throw new TokenRefused('expired', 'token expired');
+      }
+      throw new TokenRefused('invalid', (err as Error).message);
+    }
     const role = ROLES.find((r) => r === payload.role);
-    if (!role || !payload.sub || !payload.jti || !payload.exp) throw new Error('token lacks required claims');
-    if (await this.redis.exists(this.revokedPrefix + payload.jti)) throw new Error('token revoked');
-    return { subject: payload.sub, role, tokenId: payload.jti, expiresAt: payload.exp };
+    const { sub, jti, exp, sid, auth_time: authTime } = payload;
+    if (!role || !sub || !jti || !exp || typeof sid !== 'string' || typeof authTime !== 'number') throw new TokenRefused('invalid', 'token lacks required claims');
+    // A lowered auth.sessionLifetime applies to sessions already begun.
+    if (this.sessionEnded(authTime)) throw new TokenRefused('session-ended', sessionEndedMessage(this.settings.sessionLifetimeSeconds));
+    const [revoked, mark] = await this.redis.mget(this.tokenKey(jti), this.userKey(sub));
+    if (revoked) throw new TokenRefused('revoked', 'token revoked');
+    const userRevokedAt = mark ? Number(mark) : undefined;
+    if (userRevokedAt !== undefined && Math.round(authTime * 1000) < userRevokedAt) throw new TokenRefused('revoked', 'token revoked');
+    return { subject: sub, role, tokenId: jti, expiresAt: exp, session: { id: sid, authTime, endsAt: Math.floor(authTime + this.settings.sessionLifetimeSeconds) }, userRevokedAt };
   }
 
-  /** Revokes a token until it would have expired anyway (a denylist by `jti`, shared by all gateway replicas). */
+  /**
+   * Revokes one token until it would have expired anyway (a denylist by `jti`): the token a refresh replaced. Not
+   * announced: its session goes on in the new token, which a live stream is handed without reconnecting.
+   */
   async revoke(claims: { tokenId: string; expiresAt: number }): Promise<void> {
     const ttl = Math.max(1, claims.expiresAt - Math.floor(Date.now() / 1000));
-    await this.redis.set(this.revokedPrefix + claims.tokenId, '1', 'EX', ttl);
+    await this.redis.set(this.tokenKey(claims.tokenId), '1', 'EX', ttl);
   }
+
+  /**
+   * Revokes every token of `subject` issued so far, on every replica: tokens of sessions begun before now are
+   * refused, sign-ins from now on are not. Kept for a session lifetime, after which no such token is valid anyway.
+   */
+  async revokeUser(subject: string): Promise<void> {
+    const ttlMs = (Math.max(this.settings.sessionLifetimeSeconds, this.settings.expirySeconds) + 60) * 1000;
+    await this.redis.eval(REVOKE_USER_SCRIPT, 1, this.userKey(subject), ttlMs, this.revocations.channel, this.revocations.encode({ kind: 'user', subject }));
+  }
+
+  /** Announces that an API key was revoked (in PostgreSQL, which every request checks already), for the live stream. */
+  async apiKeyRevoked(keyId: string): Promise<void> {
+    await this.revocations.publish({ kind: 'api-key', keyId });
+  }
+
+  /** Whether the session begun at `authTime` has ended: its end is in whole seconds, as a token's `exp`. */
+  private sessionEnded(authTime: number): boolean {
+    return Math.floor(authTime + this.settings.sessionLifetimeSeconds) <= Date.now() / 1000;
+  }
+
+  private async redisNowMs(): Promise<number> {
+    const [seconds, micros] = await this.redis.time();
+    return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+  }
+
+  private tokenKey(jti: string): string {
+    return `${this.prefix}revoked:${jti}`;
+  }
+
+  private userKey(subject: string): string {
+    return `${this.prefix}auth:user-revoked:${subject}`;
+  }
+}
+
+/** What a client of an ended session is told. */
+export function sessionEndedMessage(lifetimeSeconds: number): string {
+  return `the session ended: sessions last ${describeSeconds(lifetimeSeconds)} after sign-in (auth.sessionLifetime), refreshes included; sign in again`;
+}
+
+function describeSeconds(s: number): string {
+  if (s % 3600 === 0) return `${s / 3600} h`;
+  if (s % 60 === 0) return `${s / 60} min`;
+  return `${s} s`;
 }

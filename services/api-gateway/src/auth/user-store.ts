@@ -74,14 +74,19 @@ export class PgUserStore {
     return rows[0] ? toUser(rows[0]) : undefined;
   }
 
-  /** Changes role, status or password; undefined when there is no such user. */
-  async update(id: string, change: { role?: Role; disabled?: boolean; password?: string }): Promise<User | undefined> {
+  /** Changes role, status or password; the user before and after, or undefined when there is no such user. */
+  async update(id: string, change: { role?: Role; disabled?: boolean; password?: string }): Promise<{ user: User; before: User } | undefined> {
     const { rows } = await this.pool.query(
-      `UPDATE users SET role = COALESCE($2, role), disabled = COALESCE($3, disabled), password_hash = COALESCE($4, password_hash), updated_at = now()
-        WHERE id = $1 RETURNING id, username, role, disabled, created_at`,
+      `WITH old AS (SELECT id, role, disabled FROM users WHERE id = $1 FOR UPDATE)
+       UPDATE users u SET role = COALESCE($2, u.role), disabled = COALESCE($3, u.disabled), password_hash = COALESCE($4, u.password_hash), updated_at = now()
+         FROM old WHERE u.id = old.id
+         RETURNING u.id, u.username, u.role, u.disabled, u.created_at, old.role AS old_role, old.disabled AS old_disabled`,
       [id, change.role ?? null, change.disabled ?? null, change.password ? await hashPassword(change.password) : null],
     );
-    return rows[0] ? toUser(rows[0]) : undefined;
+    const row = rows[0];
+    if (!row) return undefined;
+    const user = toUser(row);
+    return { user, before: { ...user, role: row.old_role, disabled: row.old_disabled } };
   }
 
   /** Creates an API key; the returned secret is shown once and only its hash is kept. */

@@ -146,7 +146,7 @@ describe('buildOpenApi', () => {
 });
 
 describe('buildOpenApi on the real route modules', () => {
-  const table = [...metricsRoutes({} as never), ...alertRoutes({} as never), ...userRoutes({} as never, {} as never)];
+  const table = [...metricsRoutes({} as never), ...alertRoutes({} as never), ...userRoutes({} as never, {} as never, {} as never)];
 
   it('describes every route of the table, with every $ref resolving', () => {
     const doc: OpenApiDocument = buildOpenApi(table, { version: '0.1.0' });

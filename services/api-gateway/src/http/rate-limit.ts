@@ -36,6 +36,20 @@ export class RateLimit {
     }
   }
 
+  /**
+   * Counts one use for `key` outside an Express request (a WebSocket upgrade): the seconds to wait when over the
+   * limit, 0 when allowed.
+   */
+  async take(key: string): Promise<number> {
+    try {
+      await this.limiter.consume(key);
+      return 0;
+    } catch (err) {
+      if (!(err instanceof RateLimiterRes)) throw err;
+      return Math.max(1, Math.ceil(err.msBeforeNext / 1000));
+    }
+  }
+
   /** The same as middleware, keyed by what `key` picks from the request. */
   middleware(key: (req: Parameters<RequestHandler>[0]) => string): RequestHandler {
     return async (req, res, next) => {

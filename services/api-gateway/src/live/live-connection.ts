@@ -2,12 +2,13 @@ import type { RawData, WebSocket } from 'ws';
 import type { Sample } from '@terminusa/bus';
 import type { Logger } from '@terminusa/runtime';
 import type { Principal } from '../auth/principal.ts';
+import type { Revocation } from '../auth/revocations.ts';
 import type { LiveAuthenticate } from './live-auth.ts';
 import { CLOSE_CODES, encodeServerMessage, MAX_PATTERNS, parseClientMessage, type ServerMessage } from './live-protocol.ts';
 import { MetricPatternSet } from './metric-pattern.ts';
 
 /** Why the gateway ended a connection, the label of `tmon_gateway_ws_dropped_total`. */
-export const DROP_REASONS = ['unauthorized', 'expired', 'slow', 'unresponsive', 'flooding'] as const;
+export const DROP_REASONS = ['unauthorized', 'expired', 'revoked', 'over-cap', 'slow', 'unresponsive', 'flooding'] as const;
 /** One reason a connection was dropped. */
 export type DropReason = (typeof DROP_REASONS)[number];
 
@@ -15,6 +16,8 @@ export type DropReason = (typeof DROP_REASONS)[number];
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Client messages waiting behind a slow authentication or subscription before the client counts as flooding. */
 const MAX_QUEUED_MESSAGES = 32;
+/** Checks of one credential in a row while revocations keep arriving during them; the last one stands. */
+const MAX_AUTH_ROUNDS = 3;
 
 /** What a connection needs from the stream that owns it. */
 export interface LiveConnectionOptions {
@@ -30,25 +33,36 @@ export interface LiveConnectionOptions {
   interestsChanged: () => Promise<void>;
   /** The connection stopped taking messages (called once); `reason` is set when the gateway dropped it. */
   ended: (reason?: DropReason) => void;
+  /** Counts the connection for its (new) principal; false when that principal has its most connections already. */
+  admit: (principal: Principal) => boolean;
+  /** Grows with every revocation event the stream hears: a check that saw it change is made again. */
+  revocationEpoch: () => number;
 }
 
 /** One client of the live stream: its authentication, subscriptions, pending samples and timers. */
 export class LiveConnection {
   #principal: Principal | undefined;
+  /** The credential the principal was found with, checked again on revocations. */
+  #credential: string | undefined;
   readonly #patterns = new MetricPatternSet(MAX_PATTERNS);
   #alerts = false;
   #pending: string[] = [];
   #alive = true;
   #ended = false;
   #queued = 0;
+  #recheckQueued = false;
   #inbox: Promise<void> = Promise.resolve();
   #authTimer: NodeJS.Timeout | undefined;
   #expiryTimer: NodeJS.Timeout | undefined;
   #terminateTimer: NodeJS.Timeout | undefined;
 
+  /**
+   * `initial` is what the upgrade carried: a credential with its principal when it was checked already (undefined:
+   * it is checked now, and refused with 4401), or none, when the first message must authenticate.
+   */
   constructor(
     private readonly socket: WebSocket,
-    credential: string | undefined,
+    initial: { credential: string; principal: Principal | undefined } | undefined,
     private readonly options: LiveConnectionOptions,
   ) {
     socket.on('message', (data, isBinary) => this.#receive(data, isBinary));
@@ -59,7 +73,56 @@ export class LiveConnection {
       this.#end();
     });
     this.#authTimer = setTimeout(() => this.#drop(CLOSE_CODES.unauthorized, 'authentication timed out', 'unauthorized'), options.authTimeoutMs);
-    if (credential) this.#enqueue(() => this.#authenticate(credential));
+    if (initial?.principal) {
+      const { credential, principal } = initial;
+      this.#enqueue(async () => this.#become(credential, principal));
+    } else if (initial) {
+      this.#enqueue(() => this.#authenticate(initial.credential));
+    }
+  }
+
+  /** Who the connection is authenticated as, if it is. */
+  get principal(): Principal | undefined {
+    return this.#principal;
+  }
+
+  /** Whether a revocation may concern this connection's credential. */
+  affectedBy(event: Revocation): boolean {
+    const p = this.#principal;
+    if (!p) return false;
+    switch (event.kind) {
+      case 'user':
+        return p.kind === 'user' && p.subject === event.subject;
+      case 'api-key':
+        return p.kind === 'api-key' && p.id === event.keyId;
+    }
+  }
+
+  /**
+   * Checks the connection's credential again (after a revocation, or periodically) and closes it with 4401 when it
+   * no longer authenticates; `authenticate` may be shared by the connections of one sweep. A store that does not
+   * answer leaves the connection open: the next check decides.
+   */
+  recheck(authenticate: LiveAuthenticate = this.options.authenticate): void {
+    // One waiting check is enough: it reads the state as it is when it runs (a store that hangs does not pile them up).
+    if (this.#ended || !this.#credential || this.#recheckQueued) return;
+    this.#recheckQueued = true;
+    this.#enqueue(async () => {
+      this.#recheckQueued = false;
+      const credential = this.#credential;
+      if (this.#ended || !credential) return;
+      let principal: Principal | undefined;
+      try {
+        principal = await this.#check(credential, authenticate);
+      } catch (err) {
+        this.options.logger.warn('live stream cannot re-check a credential', { error: (err as Error).message, subject: this.#principal?.subject });
+        return;
+      }
+      // A newer `auth` message may have replaced the credential meanwhile; its own check stands.
+      if (this.#ended || credential !== this.#credential) return;
+      if (!principal) return this.#drop(CLOSE_CODES.unauthorized, 'credentials revoked or no longer valid', 'revoked');
+      this.#principal = principal;
+    });
   }
 
   /** Whether samples should be offered to this connection. */
@@ -137,7 +200,7 @@ export class LiveConnection {
     });
   }
 
-  // Messages are handled one at a time, in order, so a subscribe sent right after a `?token=` upgrade waits for its authentication.
+  // Messages are handled one at a time, in order, so a subscribe sent right after a `bearer.` upgrade waits for its authentication.
   #enqueue(task: () => Promise<void>): void {
     this.#inbox = this.#inbox.then(task).catch((err: unknown) => {
       this.options.logger.warn('live stream message failed', { error: (err as Error).message, subject: this.#principal?.subject });
@@ -173,7 +236,7 @@ export class LiveConnection {
   async #authenticate(credential: string): Promise<void> {
     let principal: Principal | undefined;
     try {
-      principal = await this.options.authenticate(credential);
+      principal = await this.#check(credential, this.options.authenticate);
     } catch (err) {
       this.options.logger.warn('live stream cannot authenticate', { error: (err as Error).message });
       this.#drop(CLOSE_CODES.internalError, 'authentication unavailable, reconnect later');
@@ -184,8 +247,33 @@ export class LiveConnection {
       this.#drop(CLOSE_CODES.unauthorized, 'invalid, expired or revoked credentials', 'unauthorized');
       return;
     }
+    this.#become(credential, principal);
+  }
+
+  /**
+   * Checks a credential; when a revocation event arrived during the check (which may have read the state before
+   * it), checks again, so no connection starts on a credential revoked while it was being checked.
+   */
+  async #check(credential: string, authenticate: LiveAuthenticate): Promise<Principal | undefined> {
+    let principal: Principal | undefined;
+    for (let round = 0; round < MAX_AUTH_ROUNDS; round++) {
+      const epoch = this.options.revocationEpoch();
+      principal = await authenticate(credential);
+      if (!principal || epoch === this.options.revocationEpoch()) break;
+    }
+    return principal;
+  }
+
+  /** Takes `principal` as the connection's: counted for it (or closed with 4429 over its cap), expiry armed, `ready` sent. */
+  #become(credential: string, principal: Principal): void {
+    if (this.#ended) return;
+    if (!this.options.admit(principal)) {
+      this.#drop(CLOSE_CODES.tooManyConnections, `too many live connections for ${principal.subject}`, 'over-cap');
+      return;
+    }
     // A later `auth` message replaces the principal, so a client can hand over a refreshed token without reconnecting.
     this.#principal = principal;
+    this.#credential = credential;
     clearTimeout(this.#authTimer);
     this.#armExpiry(principal.expiresAt);
     this.#reply({ type: 'ready', subject: principal.subject, role: principal.role, ...(principal.expiresAt ? { expiresAt: principal.expiresAt } : {}) });
@@ -213,6 +301,7 @@ export class LiveConnection {
     if (this.#ended) return;
     this.#ended = true;
     this.#pending = [];
+    this.#credential = undefined;
     clearTimeout(this.#authTimer);
     clearTimeout(this.#expiryTimer);
     if (dropped) this.options.logger.info('live client dropped', { reason: dropped, subject: this.#principal?.subject });

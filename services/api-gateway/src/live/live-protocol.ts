@@ -18,7 +18,10 @@ export const CLOSE_CODES = {
   policyViolation: 1008,
   internalError: 1011,
   tooSlow: 4008,
+  /** Bad, expired or revoked credentials, or a session that ended: reconnecting with the same credential will not help. */
   unauthorized: 4401,
+  /** The principal has gateway.live.maxConnectionsPerPrincipal connections open on this replica already. */
+  tooManyConnections: 4429,
 } as const;
 
 const PatternSchema = z

@@ -12,6 +12,7 @@ import { createLogger, type Logger } from '@terminusa/runtime';
 import { createTestNamespace, waitFor, type TestNamespace } from '@terminusa/testkit';
 import { TokenService } from '../auth/tokens.ts';
 import { PgUserStore } from '../auth/user-store.ts';
+import { RateLimit } from '../http/rate-limit.ts';
 import { LIVE_SUBPROTOCOL, LiveStream, type LiveStreamDeps } from './index.ts';
 
 let ns: TestNamespace;
@@ -57,14 +58,16 @@ async function startLive(settings: Partial<LiveStreamDeps> = {}) {
   const registry = new Registry();
   const live = new LiveStream({ bus, tokens, users, logger, registry, ...settings });
   const server = createServer((_req, res) => void res.writeHead(404).end());
-  live.attach(server);
+  await live.attach(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   cleanups.push(async () => {
     await live.close();
     await new Promise<void>((resolve) => server.close(() => resolve()));
   });
-  const dropped = async (reason: string) => (await registry.getSingleMetric('tmon_gateway_ws_dropped_total')!.get()).values.find((v) => v.labels.reason === reason)?.value;
-  return { live, url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}/ws`, dropped, registry };
+  const counted = (metric: string) => async (reason: string) => (await registry.getSingleMetric(metric)!.get()).values.find((v) => v.labels.reason === reason)?.value;
+  const dropped = counted('tmon_gateway_ws_dropped_total');
+  const refused = counted('tmon_gateway_ws_refused_total');
+  return { live, url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}/ws`, dropped, refused, registry };
 }
 
 interface Frame {
@@ -111,6 +114,24 @@ class Client {
   }
 }
 
+/** The HTTP status an upgrade is answered with (101 when it succeeds), and the body of a refusal. */
+async function upgradeAnswer(url: string, protocols: string[] = []): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {
+  const ws = new WebSocket(url, protocols);
+  cleanups.push(async () => void ws.terminate());
+  return new Promise((resolve, reject) => {
+    ws.once('open', () => resolve({ status: 101, body: '', headers: {} }));
+    ws.once('unexpected-response', (_req, res) => {
+      let body = '';
+      res.on('data', (chunk: Buffer) => (body += String(chunk)));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
+    });
+    ws.once('error', reject);
+  });
+}
+
+/** A client authenticated by the `bearer.` subprotocol. */
+const bearer = (credential: string) => [LIVE_SUBPROTOCOL, `bearer.${credential}`];
+
 async function readyClient(url: string, patterns?: { metrics?: string[]; alerts?: boolean }): Promise<Client> {
   const client = new Client(url);
   await new Promise((resolve) => client.ws.once('open', resolve));
@@ -146,26 +167,142 @@ describe('the live stream', () => {
     expect(await dropped('unauthorized')).toBe(3);
   });
 
-  it('takes a credential from ?token= or a bearer subprotocol, and API keys', async () => {
-    const { url, live } = await startLive();
+  it('takes a credential from a bearer subprotocol or the first message, API keys too, and refuses one in the URL', async () => {
+    const { url, live, refused } = await startLive();
     const { secret } = await users.createApiKey('grafana-bridge', 'operator', 'alice');
 
-    const byKey = new Client(`${url}?token=${encodeURIComponent(secret)}`);
+    const byKey = new Client(url, { protocols: bearer(secret) });
     expect((await byKey.next('ready')).message).toEqual({ type: 'ready', subject: 'grafana-bridge', role: 'operator' });
 
-    const byProtocol = new Client(url, { protocols: [LIVE_SUBPROTOCOL, `bearer.${token}`] });
+    const byProtocol = new Client(url, { protocols: bearer(token) });
     expect((await byProtocol.next('ready')).message).toMatchObject({ subject: 'alice' });
     expect(byProtocol.ws.protocol).toBe(LIVE_SUBPROTOCOL);
 
-    // A subscribe sent before the URL token is checked waits for it instead of being refused.
-    const hasty = new Client(`${url}?token=${token}`);
+    // A subscribe sent before the upgrade's credential is checked waits for it instead of being refused.
+    const hasty = new Client(url, { protocols: bearer(token) });
     hasty.ws.once('open', () => hasty.send({ type: 'subscribe', alerts: true }));
     await hasty.next('ready');
     expect((await hasty.next('subscribed')).message).toEqual({ type: 'subscribed', metrics: [], alerts: true });
     expect(live.clients()).toBe(3);
 
+    // A credential in the URL would be written to proxy logs: such an upgrade is refused, whatever else it carries.
+    for (const query of [`?token=${token}`, `?token=${encodeURIComponent(secret)}`, `?access_token=${token}`]) {
+      const answer = await upgradeAnswer(`${url}${query}`);
+      expect(answer.status, query).toBe(400);
+      expect(answer.body).toMatch(/not accepted.*first message/);
+    }
+    expect((await upgradeAnswer(`${url}?token=${token}`, bearer(token))).status).toBe(400);
+    expect(await refused('credential-in-url')).toBe(4);
+    expect(live.clients()).toBe(3);
+
     await users.revokeApiKey(secret.split('_')[1]!);
-    expect((await new Client(`${url}?token=${secret}`).closed).code).toBe(4401);
+    const revoked = new Client(url, { protocols: bearer(secret) });
+    expect((await revoked.closed).code).toBe(4401);
+  });
+
+  it('closes a connection within a second of a revocation of its user’s tokens or its API key', async () => {
+    const { url, dropped } = await startLive();
+    await users.create('bob', 'bob-password-123', 'viewer');
+    const first = await tokens.issue('bob', 'viewer');
+    const second = await tokens.issue('bob', 'viewer');
+    const { key, secret } = await users.createApiKey('wallboard', 'viewer', 'alice');
+    const [one, two, byKey, bystander] = await Promise.all([first.token, second.token, secret, token].map(async (credential) => {
+      const client = new Client(url, { protocols: bearer(credential) });
+      await client.next('ready');
+      return client;
+    }));
+
+    const closedWithin = async (client: Client, revoke: () => Promise<unknown>) => {
+      const started = Date.now();
+      await revoke();
+      const closed = await client.closed;
+      expect(closed).toMatchObject({ code: 4401, reason: 'credentials revoked or no longer valid' });
+      return closed.at - started;
+    };
+    // Both tokens of bob end with one revocation of his tokens.
+    const revokedAt = Date.now();
+    await tokens.revokeUser('bob');
+    const delays = [];
+    for (const client of [one!, two!]) {
+      const closed = await client.closed;
+      expect(closed).toMatchObject({ code: 4401, reason: 'credentials revoked or no longer valid' });
+      delays.push(closed.at - revokedAt);
+    }
+    delays.push(
+      await closedWithin(byKey!, async () => {
+        await users.revokeApiKey(key.id);
+        await tokens.apiKeyRevoked(key.id);
+      }),
+    );
+    console.log(`live connections closed after revocation in ${delays.join(', ')} ms`);
+    for (const ms of delays) expect(ms).toBeLessThan(1_000);
+    expect(await dropped('revoked')).toBe(3);
+    expect(bystander!.ws.readyState).toBe(WebSocket.OPEN);
+  });
+
+  it('re-checks every connection periodically, so a revocation never announced ends it too', async () => {
+    const { url } = await startLive({ recheckMs: 200 });
+    const { key, secret } = await users.createApiKey('silent-revoke', 'viewer', 'alice');
+    const client = new Client(url, { protocols: bearer(secret) });
+    await client.next('ready');
+    // A token replaced by a refresh is not announced (its session goes on): a stream left on it ends at the next check.
+    const replaced = await tokens.issue('alice', 'viewer');
+    const stale = new Client(url, { protocols: bearer(replaced.token) });
+    await stale.next('ready');
+    const keeper = await readyClient(url);
+    // Revoked in PostgreSQL only, as an operator might with SQL: no event is published.
+    await users.revokeApiKey(key.id);
+    await tokens.revoke({ tokenId: (await tokens.verify(replaced.token)).tokenId, expiresAt: replaced.expiresAt });
+    expect((await client.closed).code).toBe(4401);
+    expect((await stale.closed).code).toBe(4401);
+    expect(keeper.ws.readyState).toBe(WebSocket.OPEN);
+  });
+
+  it('caps connections per user or key (429 at the upgrade, 4429 after a first-message sign-in) and in total (503)', async () => {
+    const { url, live, refused, dropped } = await startLive({ maxConnectionsPerPrincipal: 2, maxConnections: 4 });
+    await users.create('carol', 'carol-password-123', 'viewer');
+    // Two tokens of one user count together: the cap is per user, not per token.
+    const carol = [(await tokens.issue('carol', 'viewer')).token, (await tokens.issue('carol', 'viewer')).token];
+    const first = new Client(url, { protocols: bearer(carol[0]!) });
+    const second = new Client(url, { protocols: bearer(carol[1]!) });
+    await Promise.all([first.next('ready'), second.next('ready')]);
+
+    const answer = await upgradeAnswer(url, bearer(carol[0]!));
+    expect(answer.status).toBe(429);
+    expect(answer.body).toMatch(/too many live connections for carol/);
+    expect(await refused('over-cap')).toBe(1);
+    const late = new Client(url);
+    late.ws.once('open', () => late.send({ type: 'auth', token: carol[1] }));
+    expect(await late.closed).toMatchObject({ code: 4429, reason: 'too many live connections for carol' });
+    expect(await dropped('over-cap')).toBe(1);
+
+    // Another principal is not affected; past 4 connections in all (authenticated or not), upgrades get 503.
+    const alice = new Client(url, { protocols: bearer(token) });
+    await alice.next('ready');
+    const pending = new Client(url);
+    await new Promise((resolve) => pending.ws.once('open', resolve));
+    expect(live.clients()).toBe(4);
+    const full = await upgradeAnswer(url);
+    expect(full.status).toBe(503);
+    expect(full.headers['retry-after']).toBe('5');
+    expect(await refused('full')).toBe(1);
+
+    // A closed connection gives its place back.
+    first.ws.close();
+    pending.ws.close();
+    await waitFor(() => (live.clients() === 2 ? true : undefined), 5_000, 'two connections closed');
+    const again = new Client(url, { protocols: bearer(carol[0]!) });
+    expect((await again.next('ready')).message).toMatchObject({ subject: 'carol' });
+  });
+
+  it('counts every upgrade against the per-address limit', async () => {
+    const addressLimit = new RateLimit(redis, `${ns.config.redis.prefix}ratelimit:live-test`, 3, 60);
+    const { url, refused } = await startLive({ addressLimit });
+    for (let i = 0; i < 3; i++) expect((await upgradeAnswer(url, bearer(token))).status).toBe(101);
+    const limited = await upgradeAnswer(url, bearer(token));
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+    expect(await refused('rate-limited')).toBe(1);
   });
 
   it('answers invalid messages with an error and keeps the socket open', async () => {
@@ -289,7 +426,7 @@ describe('the live stream', () => {
     // Expiry is in whole seconds: start just after a second begins so the token lives about a full second.
     await new Promise((r) => setTimeout(r, 1_010 - (Date.now() % 1_000)));
     const { token: brief, expiresAt } = await shortLived.issue('alice', 'viewer');
-    const client = new Client(`${url}?token=${brief}`);
+    const client = new Client(url, { protocols: bearer(brief) });
     expect((await client.next('ready')).message.expiresAt).toBe(expiresAt);
     const closed = await client.closed;
     expect(closed).toMatchObject({ code: 4401, reason: 'token expired' });
@@ -300,8 +437,8 @@ describe('the live stream', () => {
 
   it('terminates a client that misses a pong', async () => {
     const { url, live, dropped } = await startLive({ heartbeatMs: 100 });
-    const mute = new Client(`${url}?token=${token}`, { autoPong: false });
-    const lively = new Client(`${url}?token=${token}`);
+    const mute = new Client(url, { protocols: bearer(token), autoPong: false });
+    const lively = new Client(url, { protocols: bearer(token) });
     await Promise.all([mute.next('ready'), lively.next('ready')]);
     expect((await mute.closed).code).toBe(1006);
     expect(await dropped('unresponsive')).toBe(1);

@@ -5,11 +5,15 @@ import type { Registry } from 'prom-client';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { SUBJECTS, samplesOf, type Bus, type InvalidMessageError, type Sample } from '@terminusa/bus';
 import type { Logger } from '@terminusa/runtime';
+import { addressKey } from '../auth/login-guard.ts';
+import type { Principal } from '../auth/principal.ts';
+import type { Revocation } from '../auth/revocations.ts';
 import type { TokenService } from '../auth/tokens.ts';
 import type { PgUserStore } from '../auth/user-store.ts';
-import { liveAuthenticator, upgradeCredential, type LiveAuthenticate } from './live-auth.ts';
+import type { RateLimit } from '../http/rate-limit.ts';
+import { credentialInUrl, liveAuthenticator, principalKey, upgradeCredential, type LiveAuthenticate } from './live-auth.ts';
 import { LiveConnection } from './live-connection.ts';
-import { liveMetrics, type LiveMetrics } from './live-metrics.ts';
+import { liveMetrics, type LiveMetrics, type RefusalReason } from './live-metrics.ts';
 import { CLOSE_CODES, encodeServerMessage, LIVE_PATH, LIVE_SUBPROTOCOL } from './live-protocol.ts';
 
 /** Milliseconds between two `samples` frames to a client. */
@@ -20,6 +24,12 @@ export const DEFAULT_HEARTBEAT_MS = 15_000;
 export const DEFAULT_MAX_BUFFERED_BYTES = 1024 * 1024;
 /** Milliseconds a new connection has to authenticate. */
 export const DEFAULT_AUTH_TIMEOUT_MS = 5_000;
+/** Open connections one stream takes (gateway.live.maxConnections). */
+export const DEFAULT_MAX_CONNECTIONS = 2_000;
+/** Open connections of one user or API key (gateway.live.maxConnectionsPerPrincipal). */
+export const DEFAULT_MAX_CONNECTIONS_PER_PRINCIPAL = 20;
+/** Milliseconds between two checks of every connection's credential (gateway.live.recheckInterval). */
+export const DEFAULT_RECHECK_MS = 30_000;
 
 /** Samples one connection holds between ticks before sending them early. */
 const MAX_PENDING_SAMPLES = 10_000;
@@ -27,19 +37,32 @@ const MAX_PENDING_SAMPLES = 10_000;
 const CLOSE_GRACE_MS = 2_000;
 /** Largest client frame; the largest valid message (100 patterns of 200 characters) is about 21 KB. */
 const MAX_CLIENT_FRAME_BYTES = 64 * 1024;
+/** Seconds a client refused for a full stream is asked to wait. */
+const FULL_RETRY_AFTER_S = 5;
 
 /** What the live stream reads from, and its settings. */
 export interface LiveStreamDeps {
   bus: Bus;
+  /** Verifies tokens, and carries the revocation events the stream listens to. */
   tokens: TokenService;
   users: PgUserStore;
   logger: Logger;
-  /** Where `tmon_gateway_ws_clients` and `tmon_gateway_ws_dropped_total` are registered; none without it. */
+  /** Where `tmon_gateway_ws_clients`, `tmon_gateway_ws_dropped_total` and `tmon_gateway_ws_refused_total` are registered; none without it. */
   registry?: Registry;
   tickMs?: number;
   heartbeatMs?: number;
   maxBufferedBytes?: number;
   authTimeoutMs?: number;
+  /** Open connections, authenticated or not, beyond which upgrades are answered 503. */
+  maxConnections?: number;
+  /** Open connections of one user or API key, beyond which its upgrades are answered 429 (or closed with 4429). */
+  maxConnectionsPerPrincipal?: number;
+  /** Milliseconds between two checks of every open connection's credential, behind the revocation events. */
+  recheckMs?: number;
+  /** The HTTP API's per-address request limit, which every upgrade counts against too (none without it). */
+  addressLimit?: RateLimit;
+  /** The client address of an upgrade as the HTTP API sees it (behind trusted proxies); the peer's address by default. */
+  clientAddress?: (req: IncomingMessage) => string;
 }
 
 /**
@@ -47,10 +70,13 @@ export interface LiveStreamDeps {
  *
  * Protocol (JSON text frames):
  * - Authentication: the first message is `{"type":"auth","token":"<JWT or tmk_ API key>"}`, within 5 s. A browser may
- *   instead put the credential in the URL (`/ws?token=…`) or offer the subprotocols `tmon.live.v1` and `bearer.<token>`.
- *   The gateway answers `{"type":"ready","subject":…,"role":…,"expiresAt"?:…}`, or closes with 4401 and a reason.
- *   A token's connection is closed with 4401 when the token expires (API keys do not expire); sending another `auth`
- *   with a fresh token before then keeps the connection.
+ *   instead offer the subprotocols `tmon.live.v1` and `bearer.<token>`. A credential in the URL (`?token=`) is refused
+ *   with 400: URLs are written to proxy and access logs. The gateway answers
+ *   `{"type":"ready","subject":…,"role":…,"expiresAt"?:…}`, or closes with 4401 and a reason.
+ * - A connection lasts as long as its credential: it is closed with 4401 when the token expires (API keys do not),
+ *   within a second when the token, its user's tokens (sign-out, new password, changed role, disabled user) or the
+ *   API key are revoked on any replica (events on Redis pub/sub), and at the latest at the next periodic re-check
+ *   (every 30 s) should an event be missed. Sending another `auth` with a fresh token before then keeps it.
  * - `{"type":"subscribe","metrics":["system_cpu_*","players_online"],"alerts":true}` adds metric patterns (`*` matches any
  *   run of characters; at most 100 per connection) and/or turns alerts on; `{"type":"unsubscribe",…}` removes patterns
  *   and/or (with `"alerts":true`) turns alerts off. Both are answered with `{"type":"subscribed","metrics":[…],"alerts":…}`
@@ -61,18 +87,39 @@ export interface LiveStreamDeps {
  * - Heartbeat: a ping every 15 s; a client that has not answered the previous ping is terminated.
  * - A client with more than 1 MiB unread when the gateway sends to it is closed with 4008 ("too slow") and destroyed
  *   2 s later; the gateway never buffers for it. Shutdown closes every client with 1001.
+ * - Limits: every upgrade counts against the per-address request limit (429); at most 2,000 connections (503) and
+ *   20 per user or API key (429 at the upgrade when the credential comes with it, else a close with 4429) per replica.
  *
  * One core NATS subscription per subject serves every client, opened while some client wants it (core subscriptions
  * also see what is published to JetStream, without any consumer state).
  */
 export class LiveStream {
   readonly #bus: Bus;
+  readonly #tokens: TokenService;
   readonly #logger: Logger;
   readonly #authenticate: LiveAuthenticate;
   readonly #metrics: LiveMetrics;
-  readonly #settings: { tickMs: number; heartbeatMs: number; maxBufferedBytes: number; authTimeoutMs: number };
+  readonly #settings: {
+    tickMs: number;
+    heartbeatMs: number;
+    maxBufferedBytes: number;
+    authTimeoutMs: number;
+    maxConnections: number;
+    maxConnectionsPerPrincipal: number;
+    recheckMs: number;
+  };
+  readonly #addressLimit: RateLimit | undefined;
+  readonly #clientAddress: (req: IncomingMessage) => string;
   readonly #wss: WebSocketServer;
   readonly #connections = new Map<WebSocket, LiveConnection>();
+  /** The connections of each principal (principalKey), and the key each connection is counted under. */
+  readonly #byPrincipal = new Map<string, Set<LiveConnection>>();
+  readonly #principalOf = new Map<LiveConnection, string>();
+  /** Upgrades admitted past the connection cap whose sockets are not connections yet. */
+  #reserved = 0;
+  /** Grows with every revocation event (see LiveConnection's checks). */
+  #revocationEpoch = 0;
+  #stopListening: Promise<() => Promise<void>> | undefined;
   #samples: Subscription | undefined;
   #alerts: Subscription[] = [];
   #registered: Promise<void> = Promise.resolve();
@@ -82,6 +129,7 @@ export class LiveStream {
 
   constructor(deps: LiveStreamDeps) {
     this.#bus = deps.bus;
+    this.#tokens = deps.tokens;
     this.#logger = deps.logger;
     this.#authenticate = liveAuthenticator(deps.tokens, deps.users);
     this.#metrics = liveMetrics(deps.registry, () => this.clients());
@@ -90,7 +138,12 @@ export class LiveStream {
       heartbeatMs: deps.heartbeatMs ?? DEFAULT_HEARTBEAT_MS,
       maxBufferedBytes: deps.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES,
       authTimeoutMs: deps.authTimeoutMs ?? DEFAULT_AUTH_TIMEOUT_MS,
+      maxConnections: deps.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
+      maxConnectionsPerPrincipal: deps.maxConnectionsPerPrincipal ?? DEFAULT_MAX_CONNECTIONS_PER_PRINCIPAL,
+      recheckMs: deps.recheckMs ?? DEFAULT_RECHECK_MS,
     };
+    this.#addressLimit = deps.addressLimit;
+    this.#clientAddress = deps.clientAddress ?? ((req) => req.socket.remoteAddress ?? '');
     this.#wss = new WebSocketServer({
       noServer: true,
       maxPayload: MAX_CLIENT_FRAME_BYTES,
@@ -100,8 +153,11 @@ export class LiveStream {
     });
   }
 
-  /** Serves `GET /ws` upgrades of `server` and starts the tick and heartbeat timers. */
-  attach(server: Server): void {
+  /**
+   * Serves `GET /ws` upgrades of `server`, starts the tick, heartbeat and re-check timers, and listens to revocation
+   * events; resolves once it does (a revocation announced later reaches it).
+   */
+  async attach(server: Server): Promise<void> {
     if (this.#server) throw new Error('the live stream is already attached to a server');
     this.#server = server;
     server.on('upgrade', this.#onUpgrade);
@@ -112,7 +168,20 @@ export class LiveStream {
       setInterval(() => {
         for (const connection of this.#connections.values()) connection.heartbeat();
       }, this.#settings.heartbeatMs),
+      setInterval(() => this.#recheckAll(), this.#settings.recheckMs),
     ];
+    this.#stopListening = this.#tokens.revocations.listen(
+      {
+        revoked: (event) => this.#revoked(event),
+        // Events published while the subscription was down are lost: every connection is checked instead.
+        missedSome: () => {
+          this.#revocationEpoch++;
+          this.#recheckAll();
+        },
+      },
+      (error) => this.#logger.warn('live stream skipped an invalid revocation event', { error }),
+    );
+    await this.#stopListening;
   }
 
   /** Open connections, authenticated or not. */
@@ -133,24 +202,72 @@ export class LiveStream {
     for (const sub of this.#alerts) sub.unsubscribe();
     this.#samples = undefined;
     this.#alerts = [];
+    const stop = await this.#stopListening?.catch(() => undefined);
     const gone = [...this.#wss.clients].map((ws) => new Promise<void>((resolve) => (ws.readyState === ws.CLOSED ? resolve() : ws.once('close', () => resolve()))));
     for (const connection of [...this.#connections.values()]) connection.close(CLOSE_CODES.goingAway, 'server shutting down');
-    await Promise.all(gone);
+    await Promise.all([...gone, stop?.()]);
     await new Promise<void>((resolve) => this.#wss.close(() => resolve()));
   }
 
   readonly #onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     if (new URL(req.url ?? '/', 'http://gateway').pathname !== LIVE_PATH) {
       // Another listener may serve that path; when there is none the request still needs an answer.
-      if (this.#server?.listenerCount('upgrade') === 1) refuse(socket, '404 Not Found');
+      if (this.#server?.listenerCount('upgrade') === 1) refuse(socket, 404);
       return;
     }
-    if (this.#closing) return refuse(socket, '503 Service Unavailable');
-    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#accept(ws, upgradeCredential(req)));
+    if (this.#closing) return refuse(socket, 503);
+    // Until ws takes the socket, a client that goes away must not leave an unhandled error behind.
+    const onError = () => socket.destroy();
+    socket.on('error', onError);
+    this.#admit(req, socket, head)
+      .catch((err: unknown) => {
+        this.#logger.warn('live stream cannot admit a connection', { error: (err as Error).message });
+        this.#refuse(socket, 503, 'unavailable', { 'Retry-After': String(FULL_RETRY_AFTER_S) });
+      })
+      .finally(() => socket.off('error', onError));
   };
 
-  #accept(ws: WebSocket, credential: string | undefined): void {
-    const connection = new LiveConnection(ws, credential, {
+  /** Checks an upgrade against the limits (and its credential, when it carries one) before completing it. */
+  async #admit(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    if (this.#addressLimit) {
+      const wait = await this.#addressLimit.take(addressKey(this.#clientAddress(req)));
+      if (wait > 0) return this.#refuse(socket, 429, 'rate-limited', { 'Retry-After': String(wait) }, 'rate limit of this address exceeded');
+    }
+    if (credentialInUrl(req)) {
+      return this.#refuse(socket, 400, 'credential-in-url', {}, 'credentials in the URL are not accepted: send {"type":"auth","token":"…"} as the first message, or offer the subprotocols tmon.live.v1 and bearer.<token>');
+    }
+    // Checked and reserved in one synchronous step: upgrades being authenticated count as connections already.
+    if (this.#connections.size + this.#reserved >= this.#settings.maxConnections) {
+      return this.#refuse(socket, 503, 'full', { 'Retry-After': String(FULL_RETRY_AFTER_S) }, 'the live stream of this gateway is full');
+    }
+    this.#reserved++;
+    try {
+      const credential = upgradeCredential(req);
+      const epoch = this.#revocationEpoch;
+      // A refused credential is refused after the upgrade, with 4401, which a browser can read (an HTTP status it cannot).
+      const principal = credential === undefined ? undefined : await this.#authenticate(credential);
+      if (principal && !this.#hasRoomFor(principal)) {
+        return this.#refuse(socket, 429, 'over-cap', {}, `too many live connections for ${principal.subject}`);
+      }
+      if (this.#closing) return refuse(socket, 503);
+      this.#wss.handleUpgrade(req, socket, head, (ws) => {
+        const connection = this.#accept(ws, credential, principal);
+        // A revocation heard while the credential was being checked may concern it: check again.
+        if (principal && epoch !== this.#revocationEpoch) connection.recheck();
+      });
+    } finally {
+      // handleUpgrade completes (or aborts) synchronously: the socket is a connection now, or gone.
+      this.#reserved--;
+    }
+  }
+
+  #refuse(socket: Duplex, status: number, reason: RefusalReason, headers: Record<string, string> = {}, detail?: string): void {
+    this.#metrics.refused(reason);
+    refuse(socket, status, headers, detail);
+  }
+
+  #accept(ws: WebSocket, credential: string | undefined, principal: Principal | undefined): LiveConnection {
+    const connection: LiveConnection = new LiveConnection(ws, credential === undefined ? undefined : { credential, principal }, {
       authenticate: this.#authenticate,
       logger: this.#logger,
       authTimeoutMs: this.#settings.authTimeoutMs,
@@ -158,13 +275,63 @@ export class LiveStream {
       maxPendingSamples: MAX_PENDING_SAMPLES,
       closeGraceMs: CLOSE_GRACE_MS,
       interestsChanged: () => this.#syncSubscriptions(),
+      admit: (p) => this.#count(connection, p),
+      revocationEpoch: () => this.#revocationEpoch,
       ended: (reason) => {
         this.#connections.delete(ws);
+        this.#uncount(connection);
         if (reason) this.#metrics.dropped(reason);
         this.#syncSubscriptions().catch((err: unknown) => this.#logger.warn('live stream cannot update its subscriptions', { error: (err as Error).message }));
       },
     });
     this.#connections.set(ws, connection);
+    return connection;
+  }
+
+  #hasRoomFor(principal: Principal): boolean {
+    return (this.#byPrincipal.get(principalKey(principal))?.size ?? 0) < this.#settings.maxConnectionsPerPrincipal;
+  }
+
+  /** Counts `connection` for `principal` (moving it from another principal's count); false when there is no room. */
+  #count(connection: LiveConnection, principal: Principal): boolean {
+    const key = principalKey(principal);
+    if (this.#principalOf.get(connection) === key) return true;
+    if (!this.#hasRoomFor(principal)) return false;
+    this.#uncount(connection);
+    const set = this.#byPrincipal.get(key) ?? new Set();
+    set.add(connection);
+    this.#byPrincipal.set(key, set);
+    this.#principalOf.set(connection, key);
+    return true;
+  }
+
+  #uncount(connection: LiveConnection): void {
+    const key = this.#principalOf.get(connection);
+    if (key === undefined) return;
+    this.#principalOf.delete(connection);
+    const set = this.#byPrincipal.get(key);
+    set?.delete(connection);
+    if (set && !set.size) this.#byPrincipal.delete(key);
+  }
+
+  /** A revocation event: the connections it may concern check their credentials again. */
+  #revoked(event: Revocation): void {
+    this.#revocationEpoch++;
+    for (const connection of this.#connections.values()) if (connection.affectedBy(event)) connection.recheck();
+  }
+
+  /** Checks every authenticated connection's credential again, each distinct credential once (until a revocation is heard). */
+  #recheckAll(): void {
+    const checks = new Map<string, Promise<Principal | undefined>>();
+    const epoch = this.#revocationEpoch;
+    const authenticate: LiveAuthenticate = (credential) => {
+      // A check shared before a revocation may have read the state before it: after one, each connection checks anew.
+      if (epoch !== this.#revocationEpoch) return this.#authenticate(credential);
+      let check = checks.get(credential);
+      if (!check) checks.set(credential, (check = this.#authenticate(credential)));
+      return check;
+    };
+    for (const connection of this.#connections.values()) if (connection.principal) connection.recheck(authenticate);
   }
 
   /** Opens the subscriptions some client wants and closes those none does; resolves once NATS has the new ones. */
@@ -215,8 +382,14 @@ export class LiveStream {
   };
 }
 
-/** Answers an upgrade the live stream does not take with a bare HTTP status. */
-function refuse(socket: Duplex, status: string): void {
+const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 404: 'Not Found', 429: 'Too Many Requests', 503: 'Service Unavailable' };
+
+/** Answers an upgrade the live stream does not take with an HTTP status (and a line of text saying why). */
+function refuse(socket: Duplex, status: number, headers: Record<string, string> = {}, detail = ''): void {
+  if (socket.destroyed) return;
   socket.on('error', () => socket.destroy());
-  socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  const body = detail ? `${detail}\n` : '';
+  const lines = [`HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? ''}`, 'Connection: close', 'Content-Type: text/plain; charset=utf-8', `Content-Length: ${Buffer.byteLength(body)}`];
+  for (const [name, value] of Object.entries(headers)) lines.push(`${name}: ${value}`);
+  socket.end(`${lines.join('\r\n')}\r\n\r\n${body}`);
 }

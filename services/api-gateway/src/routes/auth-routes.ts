@@ -1,17 +1,23 @@
 import { z } from 'zod';
 import type { Logger } from '@terminusa/runtime';
 import type { LoginGuard } from '../auth/login-guard.ts';
-import { DUMMY_HASH, verifyPassword } from '../auth/password-hash.ts';
-import type { TokenService } from '../auth/tokens.ts';
+import { DUMMY_HASH, needsRehash, verifyPassword } from '../auth/password-hash.ts';
+import type { IssuedToken, TokenService } from '../auth/tokens.ts';
 import type { PgUserStore } from '../auth/user-store.ts';
 import { sendProblem } from '../http/problem.ts';
 import { route, type AuditSink, type RouteSpec } from '../http/route.ts';
 
 const LoginBody = z.strictObject({ username: z.string().min(1).max(128), password: z.string().min(1).max(1024) });
+const PasswordChangeBody = z.strictObject({ currentPassword: z.string().min(1).max(1024), newPassword: z.string().min(12, 'at least 12 characters').max(1024) });
 
-/** Sign-in, refresh inside the last `refreshWindow` seconds of a token, and sign-out (revocation). */
+const isoOf = (epochSeconds: number) => new Date(epochSeconds * 1000).toISOString();
+
+/**
+ * Sign-in, refresh inside the last `refreshWindow` seconds of a token (never past the session's end,
+ * auth.sessionLifetime after sign-in), sign-out (every token of the user) and a user's own password change.
+ */
 export function authRoutes(deps: { users: PgUserStore; tokens: TokenService; guard: LoginGuard; refreshWindow: number; logger: Logger; audit: AuditSink }): RouteSpec[] {
-  const tokenAnswer = (t: { token: string; expiresAt: number }) => ({ token: t.token, tokenType: 'Bearer', expiresAt: new Date(t.expiresAt * 1000).toISOString() });
+  const tokenAnswer = (t: IssuedToken) => ({ token: t.token, tokenType: 'Bearer', expiresAt: isoOf(t.expiresAt), sessionExpiresAt: isoOf(t.session.endsAt) });
   return [
     route({
       method: 'post',
@@ -20,27 +26,42 @@ export function authRoutes(deps: { users: PgUserStore; tokens: TokenService; gua
       tag: 'auth',
       summary: 'Exchange a username and password for a bearer token',
       body: LoginBody,
-      responses: { 200: 'a token', 401: 'wrong username or password', 429: 'locked out after too many failures' },
+      responses: { 200: 'a token', 401: 'wrong username or password', 429: 'locked out after too many failures for this user from this address, or from this address' },
       async handle({ body, req, res }) {
         const address = req.ip ?? '';
-        const locked = await deps.guard.lockedFor(body.username, address);
-        if (locked > 0) {
-          deps.logger.warn('login refused during lock-out', { username: body.username, address, retryAfter: locked });
-          res.set('Retry-After', String(locked));
-          return sendProblem(res, 429, `too many failed logins; try again in ${locked} s`);
+        const requestId = String(res.locals.requestId ?? '');
+        // The typed name is logged only as a salted hash: it is sometimes a password typed into the wrong field.
+        const user = await deps.guard.digest(body.username);
+        // Counted before the hash is checked, in one step with the lock check: parallel guesses get no more tries.
+        const attempt = await deps.guard.reserve(body.username, address);
+        if (!attempt.allowed) {
+          deps.logger.warn('login refused during lock-out', { user, address, scope: attempt.scope, retryAfter: attempt.retryAfter });
+          res.set('Retry-After', String(attempt.retryAfter));
+          const whose = attempt.scope === 'address' ? 'from this address' : 'for this user from this address';
+          return sendProblem(res, 429, `too many failed logins ${whose}; try again in ${attempt.retryAfter} s`);
         }
-        const user = await deps.users.credentials(body.username);
-        // Hash even for an unknown user, so response time does not reveal which names exist.
-        const ok = (await verifyPassword(body.password, user?.passwordHash ?? DUMMY_HASH)) && user !== undefined && !user.disabled;
-        if (!ok || !user) {
-          const lockout = await deps.guard.failed(body.username, address);
-          deps.logger.warn('login failed', { username: body.username, address, lockedOutFor: lockout || undefined });
-          await deps.audit({ actor: body.username, action: 'login-failed', target: '/auth/login', detail: {}, address, requestId: String(res.locals.requestId ?? '') });
+        let account: Awaited<ReturnType<PgUserStore['credentials']>>;
+        let ok: boolean;
+        try {
+          account = await deps.users.credentials(body.username);
+          // Hash even for an unknown user, so response time does not reveal which names exist.
+          ok = (await verifyPassword(body.password, account?.passwordHash ?? DUMMY_HASH)) && account !== undefined && !account.disabled;
+        } catch (err) {
+          // No answer about the password was given: the attempt does not count.
+          await deps.guard.abandoned(attempt).catch(() => undefined);
+          throw err;
+        }
+        if (!ok || !account) {
+          deps.logger.warn('login failed', { user, address, known: account !== undefined, lockedOut: attempt.last || undefined });
+          // The audit log names an existing account; a name that matches none is kept only as its hash.
+          await deps.audit({ actor: account?.username ?? `unknown-user:${user}`, action: 'login-failed', target: '/auth/login', detail: {}, address, requestId });
           return sendProblem(res, 401, 'wrong username or password');
         }
-        await deps.guard.succeeded(body.username);
-        await deps.audit({ actor: user.username, action: 'login', target: '/auth/login', detail: { role: user.role }, address, requestId: String(res.locals.requestId ?? '') });
-        res.json(tokenAnswer(await deps.tokens.issue(user.username, user.role)));
+        await deps.guard.succeeded(attempt);
+        // A hash stored at an older, weaker setting is replaced while the password is at hand.
+        if (needsRehash(account.passwordHash)) await deps.users.update(account.id, { password: body.password });
+        await deps.audit({ actor: account.username, action: 'login', target: '/auth/login', detail: { role: account.role }, address, requestId });
+        res.json(tokenAnswer(await deps.tokens.issue(account.username, account.role)));
       },
     }),
     route({
@@ -48,14 +69,23 @@ export function authRoutes(deps: { users: PgUserStore; tokens: TokenService; gua
       path: '/auth/refresh',
       access: 'viewer',
       tag: 'auth',
-      summary: 'A new token for a valid one that is inside its last refresh window; the old one is revoked',
-      responses: { 200: 'a new token', 409: 'not yet inside the refresh window' },
+      summary: "A new token of the same session for a valid one inside its last refresh window, never past the session's end; the old one is revoked",
+      responses: {
+        200: 'a new token',
+        401: 'the session ended (auth.sessionLifetime after sign-in): sign in again',
+        409: "not yet inside the refresh window, or the token lasts until the session's end already",
+      },
       async handle({ res, principal }) {
-        if (principal!.kind !== 'user') return sendProblem(res, 400, 'API keys are not refreshed');
-        const left = principal!.expiresAt! - Math.floor(Date.now() / 1000);
+        const { kind, subject, role, id, expiresAt, session } = principal!;
+        if (kind !== 'user' || expiresAt === undefined || !session) return sendProblem(res, 400, 'API keys are not refreshed');
+        const left = expiresAt - Math.floor(Date.now() / 1000);
         if (left > deps.refreshWindow) return sendProblem(res, 409, `tokens are refreshed in their last ${deps.refreshWindow} s; this one has ${left} s left`);
-        const fresh = await deps.tokens.issue(principal!.subject, principal!.role);
-        await deps.tokens.revoke({ tokenId: principal!.id, expiresAt: principal!.expiresAt! });
+        // A refresh moves the token's end, never the session's: the absolute lifetime counts from the sign-in.
+        if (session.endsAt <= expiresAt) {
+          return sendProblem(res, 409, `this token lasts until its session ends (${isoOf(session.endsAt)}, auth.sessionLifetime after sign-in) and cannot be refreshed further; sign in again before then`);
+        }
+        const fresh = await deps.tokens.issue(subject, role, session);
+        await deps.tokens.revoke({ tokenId: id, expiresAt });
         res.json(tokenAnswer(fresh));
       },
     }),
@@ -64,12 +94,34 @@ export function authRoutes(deps: { users: PgUserStore; tokens: TokenService; gua
       path: '/auth/logout',
       access: 'viewer',
       tag: 'auth',
-      summary: 'Revoke the token of this request',
+      summary: "Sign out everywhere: revoke every token of this request's user (its live streams close); nothing for an API key",
       audit: 'logout',
       responses: { 204: 'revoked' },
       async handle({ res, principal }) {
-        if (principal!.kind === 'user') await deps.tokens.revoke({ tokenId: principal!.id, expiresAt: principal!.expiresAt! });
+        if (principal!.kind === 'user') await deps.tokens.revokeUser(principal!.subject);
         res.status(204).end();
+      },
+    }),
+    route({
+      method: 'post',
+      path: '/auth/password',
+      access: 'viewer',
+      tag: 'auth',
+      summary: "Change one's own password: every token of the user is revoked, and the answer is a token of a new session",
+      audit: 'password-change',
+      body: PasswordChangeBody,
+      responses: { 200: 'changed; a new token', 400: 'an API key has no password', 403: 'the current password is wrong' },
+      async handle({ body, res, principal }) {
+        if (principal!.kind !== 'user') return sendProblem(res, 400, 'API keys have no password');
+        const account = await deps.users.credentials(principal!.subject);
+        if (!account || account.disabled || !(await verifyPassword(body.currentPassword, account.passwordHash))) {
+          deps.logger.warn('password change refused: wrong current password', { username: principal!.subject });
+          return sendProblem(res, 403, 'the current password is wrong');
+        }
+        await deps.users.update(account.id, { password: body.newPassword });
+        await deps.tokens.revokeUser(account.username);
+        // Issued after the revocation: the caller stays signed in, every other session of the user ends.
+        res.json(tokenAnswer(await deps.tokens.issue(account.username, account.role)));
       },
     }),
   ];

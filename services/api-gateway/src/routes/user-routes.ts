@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { PgAuditLog } from '../audit-log.ts';
 import { ROLES } from '../auth/principal.ts';
+import type { TokenService } from '../auth/tokens.ts';
 import type { PgUserStore } from '../auth/user-store.ts';
 import { sendProblem } from '../http/problem.ts';
 import { route, type RouteSpec } from '../http/route.ts';
@@ -11,8 +12,11 @@ const Role = z.enum(ROLES);
 const UserId = z.object({ id: z.string().uuid('a user id') });
 const KeyId = z.object({ id: z.string().regex(/^[a-z0-9]{12}$/, 'an API key id') });
 
-/** Users, API keys and the audit log: admins only. */
-export function userRoutes(users: PgUserStore, audit: PgAuditLog): RouteSpec[] {
+/**
+ * Users, API keys and the audit log: admins only. A new password, a changed role or disabling a user revokes every
+ * token of that user; a revoked API key stops at once, on the live stream too.
+ */
+export function userRoutes(users: PgUserStore, audit: PgAuditLog, tokens: TokenService): RouteSpec[] {
   return [
     route({ method: 'get', path: '/users', access: 'admin', tag: 'admin', summary: 'List users', handle: async ({ res }) => void res.json({ users: await users.list() }) }),
     route({
@@ -35,14 +39,17 @@ export function userRoutes(users: PgUserStore, audit: PgAuditLog): RouteSpec[] {
       path: '/users/:id',
       access: 'admin',
       tag: 'admin',
-      summary: "Change a user's role, disable or enable it, or reset its password",
+      summary: "Change a user's role, disable or enable it, or reset its password; all but enabling sign the user out everywhere",
       audit: 'user-change',
       params: UserId,
       body: z.strictObject({ role: Role.optional(), disabled: z.boolean().optional(), password: Password.optional() }).refine((b) => Object.keys(b).length > 0, 'change something'),
       responses: { 200: 'changed', 404: 'no such user' },
       async handle({ params, body, res }) {
-        const user = await users.update(params.id, body);
-        if (!user) return sendProblem(res, 404, `no user ${params.id}`);
+        const changed = await users.update(params.id, body);
+        if (!changed) return sendProblem(res, 404, `no user ${params.id}`);
+        const { user, before } = changed;
+        // Tokens carry the role they were issued with; none may outlive the password, role or status they were given under.
+        if (body.password !== undefined || user.role !== before.role || (user.disabled && !before.disabled)) await tokens.revokeUser(user.username);
         res.json({ user });
       },
     }),
@@ -72,6 +79,8 @@ export function userRoutes(users: PgUserStore, audit: PgAuditLog): RouteSpec[] {
       responses: { 204: 'revoked', 404: 'no such live key' },
       async handle({ params, res }) {
         if (!(await users.revokeApiKey(params.id))) return sendProblem(res, 404, `no live API key ${params.id}`);
+        // Requests check the key in PostgreSQL each time; live streams hear it here (and re-check on their own).
+        await tokens.apiKeyRevoked(params.id);
         res.status(204).end();
       },
     }),

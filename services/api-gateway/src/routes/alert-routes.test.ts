@@ -1,0 +1,108 @@
+import { performance } from 'node:perf_hooks';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type pg from 'pg';
+import { Redis } from 'ioredis';
+import { alertKeys, PgAlertStore, RedisAlertReader } from '@terminusa/alerting';
+import { createPool, migrate } from '@terminusa/database';
+import { createTestNamespace, type TestNamespace } from '@terminusa/testkit';
+import { serveRoutes, TEST_ROLE_HEADER, type RoutesUnderTest } from '../http/routes-under-test.ts';
+import { alertRoutes } from './alert-routes.ts';
+
+let ns: TestNamespace;
+let pool: pg.Pool;
+let redis: Redis;
+let server: RoutesUnderTest;
+const published: unknown[] = [];
+/** A tag value crafted against `(a+)+$`: 100,000 × `a`, then a character that fails the match at the end. */
+const CRAFTED = `${'a'.repeat(100_000)}!`;
+const ACTIVE = { crafted: '11111111-1111-4111-8111-111111111111', plain: '22222222-2222-4222-8222-222222222222' };
+
+/** The alert routes as the gateway mounts them, over the real store and the active alerts in Redis. */
+beforeAll(async () => {
+  ns = await createTestNamespace();
+  pool = createPool(ns.config.database, 'test');
+  await migrate(pool, ns.config.database.schema);
+  redis = new Redis(ns.config.redis.url);
+  // Two active alerts, as the alert-manager keeps them: one labelled with the crafted value, one with `aaaa`.
+  const keys = alertKeys(ns.config.redis.prefix);
+  for (const [name, id, host] of [['crafted', ACTIVE.crafted, CRAFTED], ['plain', ACTIVE.plain, 'aaaa']] as const) {
+    const state = keys.state('HostDown', name);
+    await redis.hset(state, { id, rule: 'HostDown', severity: 'warning', state: 'firing', labels: JSON.stringify({ alertname: 'HostDown', host }), value: '1', since: String(Date.now()) });
+    await redis.zadd(keys.active, Date.now(), state);
+  }
+  const bus = { publish: (...args: unknown[]) => void published.push(args) };
+  server = await serveRoutes(alertRoutes({ bus, reader: new RedisAlertReader(redis, ns.config.redis.prefix), store: new PgAlertStore(pool), calls: {} } as unknown as Parameters<typeof alertRoutes>[0]));
+});
+afterAll(async () => {
+  await server?.close();
+  redis?.disconnect();
+  await pool?.end();
+  await ns?.cleanup();
+});
+
+async function post(path: string, body: unknown): Promise<{ status: number; body: any }> {
+  const res = await fetch(`${server.base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', [TEST_ROLE_HEADER]: 'operator' }, body: JSON.stringify(body) });
+  return { status: res.status, body: await res.json() };
+}
+
+const silence = (value: string) => ({ matchers: [{ tag: 'host', op: '=~', value }], duration: 3600, comment: 'maintenance' });
+
+describe('POST /silences with a regex matcher', () => {
+  it('reports the active alerts it matches, the crafted one answered within milliseconds', async () => {
+    // The engine's code warmed up on another pattern: what is timed is the attack, not the first load of re2js.
+    expect((await post('/silences', silence('(b+)+$'))).body.matchesActive).toEqual([]);
+    const loopDelay = monitorEventLoop();
+    const started = performance.now();
+    const cpu = process.cpuUsage();
+    const res = await post('/silences', silence('(a+)+$'));
+    const used = process.cpuUsage(cpu);
+    const elapsedMs = performance.now() - started;
+    const maxLoopDelayMs = loopDelay.stop();
+    expect(res.status).toBe(201);
+    expect(res.body.matchesActive).toEqual([ACTIVE.plain]);
+    // Here 65–95 ms for the whole request (PostgreSQL, and Redis reading the 100,000-character label, included),
+    // ~45 ms of CPU, the event loop never held longer than ~45 ms; the RegExp used before never returned, and the
+    // gateway served nothing else meanwhile. CPU time and the loop's delay are bounded tightly, wall time loosely.
+    expect((used.user + used.system) / 1000).toBeLessThan(500);
+    expect(elapsedMs).toBeLessThan(3000);
+    expect(maxLoopDelayMs).toBeLessThan(1000);
+  });
+
+  it('refuses invalid, unsupported and too long patterns with a 400 naming the field', async () => {
+    for (const [value, reason] of [
+      ['(', /^not a regular expression \(RE2 syntax\): missing closing \)/],
+      ['(?<!db)-.*', /lookbehind `\(\?<!` is not supported; RE2 syntax.*has no lookahead, lookbehind or backreferences/],
+      ['(a)\\1', /backreference `\\1` is not supported/],
+      ['x'.repeat(1001), /^too long: 1,001 characters, at most 1,000$/],
+    ] as const) {
+      const res = await post('/silences', silence(value));
+      expect(res.status, value.slice(0, 20)).toBe(400);
+      expect(res.body.fields).toEqual([{ field: 'matchers[0].value', reason: expect.stringMatching(reason) }]);
+    }
+  });
+});
+
+describe('POST /rules with a regex matcher', () => {
+  it('refuses a pattern RE2 does not take with a 400 naming the field', async () => {
+    const res = await post('/rules', { name: 'WebSlow', metric: 'web_latency', matchers: [{ tag: 'host', op: '=~', value: '(?=web).*' }], comparator: '>', threshold: 1, severity: 'warning' });
+    expect(res.status).toBe(400);
+    expect(res.body.fields).toEqual([{ field: 'matchers[0].value', reason: expect.stringMatching(/^not a regular expression \(RE2 syntax\): lookahead `\(\?=` is not supported/) }]);
+  });
+});
+
+/** The largest delay of the event loop (this process runs the gateway's routes) between start and stop, in ms. */
+function monitorEventLoop(): { stop(): number } {
+  let max = 0;
+  let last = performance.now();
+  const timer = setInterval(() => {
+    const now = performance.now();
+    max = Math.max(max, now - last);
+    last = now;
+  }, 1);
+  return {
+    stop() {
+      clearInterval(timer);
+      return Math.max(max, performance.now() - last);
+    },
+  };
+}
