@@ -21,6 +21,8 @@ const bundle = (entry, outfile) =>
     // pg's optional native binding is never installed.
     // esbuild builds the dashboard, which a service bundle never does.
     external: ['pg-native', 'esbuild'],
+    // Native addons (snappy, argon2) are copied beside the bundle, which requires them by that relative path.
+    loader: { '.node': 'copy' },
     // CommonJS dependencies call require() for Node built-ins; an ESM bundle needs one to give them.
     banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
     logLevel: 'warning',
