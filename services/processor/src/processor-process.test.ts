@@ -145,7 +145,11 @@ describe('the processor as a process', () => {
     const ids = new Set(parts.map((p) => p.id));
     expect(ids.size).toBe(12);
     expect(parts.map((p) => p.samples.length)).toEqual(Array(12).fill(100));
-    const carrying = bodies.filter((b) => b.ids.some((id) => ids.has(id)));
+    // The raw bodies arrive on their own consumer, which may trail the parsed parts.
+    const carrying = await waitFor(() => {
+      const found = bodies.filter((b) => b.ids.some((id) => ids.has(id)));
+      return found.flatMap((b) => b.ids).filter((id) => ids.has(id)).length >= ids.size ? found : undefined;
+    }, 20_000, 'the bodies carrying the 12 messages');
     expect(carrying.length).toBeGreaterThan(1);
     for (const body of carrying) expect(body.bytes).toBeLessThanOrEqual(nc.info!.max_payload);
     expect(carrying.flatMap((b) => b.ids).sort()).toEqual([...ids].sort());
