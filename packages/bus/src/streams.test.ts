@@ -68,11 +68,17 @@ describe('bindStreams and bindConsumer', () => {
     const bus = new Bus(nc, `${ns.id}b`);
     const jsm = await nc.jetstreamManager();
     const missing: string[] = [];
+    // Lookups counted, so the test knows retries happened instead of sleeping and hoping they did.
+    const lookup = jsm.streams.info.bind(jsm.streams);
+    let lookups = 0;
+    jsm.streams.info = (...args: Parameters<typeof lookup>) => {
+      lookups++;
+      return lookup(...args);
+    };
     const bound = bindStreams(jsm, bus.ns, { retryMs: 50, onMissing: (what) => missing.push(what) }).then(() =>
       bindConsumer(jsm, bus.ns, 'storage', { retryMs: 50, onMissing: (what) => missing.push(what) }),
     );
-    await waitFor(() => (missing.length > 0 ? true : undefined), 5000, 'the first missing stream');
-    await new Promise((r) => setTimeout(r, 200));
+    await waitFor(() => (lookups >= 4 ? true : undefined), 5000, 'three retries of the first missing stream');
     expect(missing).toEqual([`${ns.id}b_INGEST`]);
 
     // The bootstrap comes along.

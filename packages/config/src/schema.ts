@@ -217,8 +217,8 @@ export const ConfigSchema = z.object({
       maxSamplesPerMessage: z.number().int().positive().default(10_000),
       /** Most bytes of one remote_write or OTLP request the gateway takes, compressed and again decompressed. */
       maxRequestBytes: z.number().int().positive().default(16 * 1024 * 1024),
-      /** Samples per INGEST message the gateway publishes for a remote_write or OTLP request. */
-      gatewayMessageSamples: z.number().int().positive().default(1000),
+      /** Samples per INGEST message the suite publishes itself: remote_write and OTLP requests, recording rules' results. */
+      publishedMessageSamples: z.number().int().positive().default(1000),
       /** Pushed requests are refused (429, Retry-After) while the processor has more INGEST messages than this unhandled. */
       maxBacklogMessages: z.number().int().positive().default(20_000),
       /** A sample may be at most this far in the future (clock skew). */

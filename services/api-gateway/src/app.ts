@@ -18,7 +18,7 @@ import type { TokenService } from './auth/tokens.ts';
 import type { PgUserStore } from './auth/user-store.ts';
 import type { ServiceCaller } from './http/call-service.ts';
 import { sendProblem } from './http/problem.ts';
-import { RateLimit } from './http/rate-limit.ts';
+import { gatewayRateLimits } from './http/rate-limit.ts';
 import { errorHandler } from './http/request-errors.ts';
 import { mountRoutes, type Authenticate, type RouteSpec } from './http/route.ts';
 import { alertRoutes } from './routes/alert-routes.ts';
@@ -70,7 +70,7 @@ export function gatewayRoutes(deps: GatewayDeps): RouteSpec[] {
     ...backupRoutes(deps.calls),
     ...userRoutes(deps.users, deps.audit, deps.tokens),
     ...ingestRoutes({
-      publisher: new SamplePublisher(deps.bus, deps.config.ingest.gatewayMessageSamples),
+      publisher: new SamplePublisher(deps.bus, deps.config.ingest.publishedMessageSamples),
       backlog: new PipelineBacklog(deps.bus, deps.config.ingest.maxBacklogMessages),
       metrics: ingestMetrics(deps.registry),
       maxRequestBytes: deps.config.ingest.maxRequestBytes,
@@ -122,11 +122,7 @@ export function createApp(deps: GatewayDeps, routes: readonly RouteSpec[] = gate
   app.use(helmet());
   if (config.gateway.corsOrigins.length) app.use(cors({ origin: [...config.gateway.corsOrigins], credentials: false }));
 
-  const limits = config.gateway.rateLimit;
-  const prefix = `${config.redis.prefix}ratelimit:`;
-  const perAddress = new RateLimit(redis, `${prefix}addr`, limits.perAddress, 1);
-  const perPrincipal = new RateLimit(redis, `${prefix}principal`, limits.perPrincipal, 1);
-  const logins = new RateLimit(redis, `${prefix}login`, limits.loginPerMinute, 60);
+  const { perAddress, perPrincipal, logins } = gatewayRateLimits(redis, config.redis.prefix, config.gateway.rateLimit);
   app.use((req, res, next) => (req.path === '/health' ? next() : perAddress.middleware((r) => r.ip ?? '')(req, res, next)));
   app.post('/auth/login', logins.middleware((r) => r.ip ?? ''));
   // OTLP/HTTP reads its own raw body (JSON or protobuf, gzip or not), so the JSON parser leaves /v1/metrics alone.

@@ -15,7 +15,7 @@ import { TokenService } from './auth/tokens.ts';
 import { PgUserStore } from './auth/user-store.ts';
 import { ServiceCaller } from './http/call-service.ts';
 import { clientAddressOf } from './http/client-address.ts';
-import { RateLimit } from './http/rate-limit.ts';
+import { gatewayRateLimits } from './http/rate-limit.ts';
 import { LiveStream } from './live/index.ts';
 
 /** Most points one history answer holds; a larger range is cut and marked `truncated`. */
@@ -77,7 +77,7 @@ export function gatewayLiveStream(deps: GatewayDeps, app: Express): LiveStream {
     maxConnections: config.gateway.live.maxConnections,
     maxConnectionsPerPrincipal: config.gateway.live.maxConnectionsPerPrincipal,
     recheckMs: config.gateway.live.recheckInterval * 1000,
-    addressLimit: new RateLimit(deps.redis, `${config.redis.prefix}ratelimit:addr`, config.gateway.rateLimit.perAddress, 1),
+    addressLimit: gatewayRateLimits(deps.redis, config.redis.prefix, config.gateway.rateLimit).perAddress,
     clientAddress: clientAddressOf(app),
   });
 }

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { PromqlRule } from '@terminusa/alerting';
-import { SUBJECTS, type Bus, type IngestSample } from '@terminusa/bus';
+import { persistSamples, type Bus, type IngestSample } from '@terminusa/bus';
 import type { Config } from '@terminusa/config';
 import { NAMESPACE_LABEL, type VictoriaMetrics } from '@terminusa/metric-store';
 import type { AlertStateCommands } from './alert-state-commands.ts';
@@ -69,12 +69,7 @@ export async function evaluateRecordingRule(rule: Extract<PromqlRule, { type: 'r
     // The pipeline stores finite numbers only (as Prometheus' NaN results of a division by zero are left out).
     if (Number.isFinite(r.value)) samples.push({ name: rule.record, value: r.value, ts: at, tags: { ...seriesLabels(r.metric), ...rule.labels } });
   }
-  const published: Promise<void>[] = [];
-  for (let i = 0; i * deps.samplesPerMessage < samples.length; i++) {
-    const chunk = samples.slice(i * deps.samplesPerMessage, (i + 1) * deps.samplesPerMessage);
-    published.push(deps.bus.persist(SUBJECTS.ingest, [RECORDING_SOURCE], { samples: chunk }, `record:${rule.name}:${at}:${i}`));
-  }
-  await Promise.all(published);
+  await persistSamples(deps.bus, RECORDING_SOURCE, samples, deps.samplesPerMessage, `record:${rule.name}:${at}`);
   return samples.length;
 }
 

@@ -1,5 +1,6 @@
 import type { RequestHandler, Response } from 'express';
 import type { Redis } from 'ioredis';
+import type { Config } from '@terminusa/config';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { sendProblem } from './problem.ts';
 
@@ -60,4 +61,17 @@ export class RateLimit {
       }
     };
   }
+}
+
+/**
+ * The gateway's limits, one Redis counter each whoever counts: per client address (API requests and /ws upgrades
+ * alike), per token or API key, and sign-ins per address and minute.
+ */
+export function gatewayRateLimits(redis: Redis, prefix: string, limits: Readonly<Config['gateway']['rateLimit']>): { perAddress: RateLimit; perPrincipal: RateLimit; logins: RateLimit } {
+  const key = `${prefix}ratelimit:`;
+  return {
+    perAddress: new RateLimit(redis, `${key}addr`, limits.perAddress, 1),
+    perPrincipal: new RateLimit(redis, `${key}principal`, limits.perPrincipal, 1),
+    logins: new RateLimit(redis, `${key}login`, limits.loginPerMinute, 60),
+  };
 }

@@ -1,5 +1,5 @@
 import { Counter, type Registry } from 'prom-client';
-import type { DropReason } from './remote-write.ts';
+import type { DropReason } from './decoded-samples.ts';
 
 /** What the gateway's push endpoints report. */
 export interface IngestMetrics {

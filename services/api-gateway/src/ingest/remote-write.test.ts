@@ -16,12 +16,12 @@ function writeRequest(series: { labels: Record<string, string>; samples: { value
 }
 
 describe('decodeRemoteWrite', () => {
-  it('maps __name__ to the name and the other labels to tags, and leaves out what the pipeline does not store', () => {
+  it('maps __name__ to the name and the other labels to tags, and leaves out what the pipeline does not store', async () => {
     const body = writeRequest([
       { labels: { __name__: 'up', job: 'game', instance: 'eu-1:9100' }, samples: [{ value: 1, timestamp: 1_700_000_000_000 }, { value: STALE_NAN, timestamp: 1_700_000_015_000 }] },
       { labels: { __name__: 'ratio', job: 'game' }, samples: [{ value: NaN, timestamp: 1_700_000_000_000 }, { value: Infinity, timestamp: 1_700_000_000_001 }, { value: 0.5, timestamp: 1_700_000_000_002 }] },
     ]);
-    expect(decodeRemoteWrite(body, 1 << 20)).toEqual({
+    expect(await decodeRemoteWrite(body, 1 << 20)).toEqual({
       samples: [
         { name: 'up', value: 1, ts: 1_700_000_000_000, tags: { job: 'game', instance: 'eu-1:9100' } },
         { name: 'ratio', value: 0.5, ts: 1_700_000_000_002, tags: { job: 'game' } },
@@ -30,11 +30,11 @@ describe('decodeRemoteWrite', () => {
     });
   });
 
-  it('refuses a body that is not snappy, not a WriteRequest, has a series without a name or is too large', () => {
-    expect(() => decodeRemoteWrite(Buffer.from('not snappy at all'), 1 << 20)).toThrow(/snappy/);
-    expect(() => decodeRemoteWrite(compressSync(Buffer.from([0xff, 0xff, 0xff])) as Buffer, 1 << 20)).toThrow(/WriteRequest/);
-    expect(() => decodeRemoteWrite(writeRequest([{ labels: { job: 'x' }, samples: [{ value: 1, timestamp: 1 }] }]), 1 << 20)).toThrow(/timeseries\[0\] has no __name__/);
-    expect(() => decodeRemoteWrite(writeRequest([{ labels: { __name__: 'big' }, samples: [{ value: 1, timestamp: 1 }] }]), 4)).toThrow(/more than the 4 taken/);
+  it('refuses a body that is not snappy, not a WriteRequest, has a series without a name or is too large', async () => {
+    await expect(decodeRemoteWrite(Buffer.from('not snappy at all'), 1 << 20)).rejects.toThrow(/snappy/);
+    await expect(decodeRemoteWrite(compressSync(Buffer.from([0xff, 0xff, 0xff])) as Buffer, 1 << 20)).rejects.toThrow(/WriteRequest/);
+    await expect(decodeRemoteWrite(writeRequest([{ labels: { job: 'x' }, samples: [{ value: 1, timestamp: 1 }] }]), 1 << 20)).rejects.toThrow(/timeseries\[0\] has no __name__/);
+    await expect(decodeRemoteWrite(writeRequest([{ labels: { __name__: 'big' }, samples: [{ value: 1, timestamp: 1 }] }]), 4)).rejects.toThrow(/more than the 4 taken/);
   });
 });
 

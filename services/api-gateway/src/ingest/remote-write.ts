@@ -1,23 +1,7 @@
-import { uncompressSync } from 'snappy';
+import { uncompress } from 'snappy';
 import type { IngestSample } from '@terminusa/bus';
+import { BadPayloadError, type DecodedSamples, type DropReason } from './decoded-samples.ts';
 import { WriteRequestType, type WriteRequest } from './remote-write-proto.ts';
-
-/** A request body that is not a remote-write 1.0 request: answered 400, which Prometheus drops without retrying. */
-export class BadPayloadError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'BadPayloadError';
-  }
-}
-
-/** Why a sample of a request was left out (counted, not refused: the rest of the request is good); docs/otlp.md explains OTLP's. */
-export type DropReason = 'stale' | 'non_finite' | 'native_histogram' | 'no_recorded_value' | 'no_timestamp' | 'unspecified_temporality' | 'invalid_name';
-
-/** The samples of a request, and how many were left out and why. */
-export interface DecodedSamples {
-  samples: IngestSample[];
-  dropped: Partial<Record<DropReason, number>>;
-}
 
 /** Prometheus' staleness marker: a NaN with this bit pattern (value.StaleNaN). */
 const STALE_NAN_HIGH = 0x7ff00000;
@@ -34,10 +18,11 @@ function isStaleMarker(value: number): boolean {
  * staleness markers (the suite has no staleness: a series simply stops), other NaN and infinities, and native
  * histograms (remote-write 1.0 senders send classic `_bucket` series unless told otherwise).
  */
-export function decodeRemoteWrite(compressed: Uint8Array, maxBytes: number): DecodedSamples {
+export async function decodeRemoteWrite(compressed: Uint8Array, maxBytes: number): Promise<DecodedSamples> {
   let body: Buffer;
   try {
-    body = uncompressSync(Buffer.from(compressed.buffer, compressed.byteOffset, compressed.byteLength)) as Buffer;
+    // Off the event loop: a 16 MiB body would hold every other request for tens of milliseconds.
+    body = (await uncompress(Buffer.from(compressed.buffer, compressed.byteOffset, compressed.byteLength))) as Buffer;
   } catch (err) {
     throw new BadPayloadError(`the body is not snappy block-compressed: ${(err as Error).message}`);
   }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { SUBJECTS, type Bus, type IngestSample } from '@terminusa/bus';
+import { persistSamples, type Bus, type IngestSample } from '@terminusa/bus';
 
 /** The pipeline did not take a request's samples (JetStream unreachable, slow or full): the sender should retry. */
 export class PipelineBusyError extends Error {
@@ -34,13 +34,8 @@ export class SamplePublisher {
   }
 
   async publish(source: string, samples: readonly IngestSample[], requestId: string): Promise<void> {
-    const messages: Promise<void>[] = [];
-    for (let at = 0, part = 0; at < samples.length; at += this.samplesPerMessage, part++) {
-      const chunk = samples.slice(at, at + this.samplesPerMessage);
-      messages.push(this.bus.persist(SUBJECTS.ingest, [source], { samples: chunk }, `${requestId}:${part}`));
-    }
     try {
-      await Promise.all(messages);
+      await persistSamples(this.bus, source, samples, this.samplesPerMessage, requestId);
     } catch (err) {
       throw new PipelineBusyError(`the pipeline did not take the samples: ${(err as Error).message}`, RETRY_AFTER_S);
     }

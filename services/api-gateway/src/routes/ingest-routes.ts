@@ -5,7 +5,8 @@ import type { Principal } from '../auth/principal.ts';
 import { sendProblem } from '../http/problem.ts';
 import { route, type RouteSpec } from '../http/route.ts';
 import type { IngestMetrics } from '../ingest/ingest-metrics.ts';
-import { BadPayloadError, decodeRemoteWrite, type DecodedSamples, type DropReason } from '../ingest/remote-write.ts';
+import { BadPayloadError, type DecodedSamples, type DropReason } from '../ingest/decoded-samples.ts';
+import { decodeRemoteWrite } from '../ingest/remote-write.ts';
 import { decodeOtlpMetrics, type OtlpFormat } from '../ingest/otlp/decode-otlp.ts';
 import { BodyTooLargeError, gunzipBody } from '../ingest/otlp/gunzip-body.ts';
 import type { PipelineBacklog } from '../ingest/pipeline-backlog.ts';
@@ -51,14 +52,14 @@ async function takePush(
   deps: IngestRouteDeps,
   protocol: string,
   body: Uint8Array,
-  decode: () => DecodedSamples,
+  decode: () => DecodedSamples | Promise<DecodedSamples>,
   principal: Principal | undefined,
   res: Response,
   accepted: (res: Response) => void = (r) => void r.status(204).end(),
 ): Promise<void> {
   let decoded: DecodedSamples;
   try {
-    decoded = decode();
+    decoded = await decode();
   } catch (err) {
     if (!(err instanceof BadPayloadError)) throw err;
     deps.metrics.refused(protocol, 400);
@@ -140,7 +141,7 @@ export function ingestRoutes(deps: IngestRouteDeps): RouteSpec[] {
         if (!raw) return;
         let body: Uint8Array = raw;
         try {
-          if (encoding === 'gzip') body = gunzipBody(raw, deps.maxRequestBytes);
+          if (encoding === 'gzip') body = await gunzipBody(raw, deps.maxRequestBytes);
         } catch (err) {
           if (!(err instanceof BadPayloadError || err instanceof BodyTooLargeError)) throw err;
           const status = err instanceof BodyTooLargeError ? 413 : 400;

@@ -1,5 +1,5 @@
 import protojson from 'protobufjs/ext/protojson.js';
-import { BadPayloadError, type DecodedSamples } from '../remote-write.ts';
+import { BadPayloadError, type DecodedSamples } from '../decoded-samples.ts';
 import { ExportMetricsServiceRequestType, PLAIN, type ExportMetricsServiceRequest } from './otlp-proto.ts';
 import { otlpToSamples } from './otlp-to-samples.ts';
 

@@ -1,5 +1,8 @@
-import { gunzipSync } from 'node:zlib';
-import { BadPayloadError } from '../remote-write.ts';
+import { gunzip } from 'node:zlib';
+import { promisify } from 'node:util';
+import { BadPayloadError } from '../decoded-samples.ts';
+
+const gunzipAsync = promisify(gunzip);
 
 /** A body that decompresses to more than the gateway takes: answered 413, as a body that large sent plainly is. */
 export class BodyTooLargeError extends Error {
@@ -13,9 +16,10 @@ export class BodyTooLargeError extends Error {
  * A gzip body decompressed, stopping at `maxBytes` so a small bomb cannot fill the memory: BodyTooLargeError past
  * it, BadPayloadError when the body is not gzip.
  */
-export function gunzipBody(body: Uint8Array, maxBytes: number): Buffer {
+export async function gunzipBody(body: Uint8Array, maxBytes: number): Promise<Buffer> {
   try {
-    return gunzipSync(body, { maxOutputLength: maxBytes });
+    // On the thread pool, not the event loop.
+    return await gunzipAsync(body, { maxOutputLength: maxBytes });
   } catch (err) {
     if ((err as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') throw new BodyTooLargeError(`the body is more than the ${maxBytes} bytes taken once decompressed`);
     throw new BadPayloadError(`the body is not gzip (Content-Encoding: gzip): ${(err as Error).message}`);

@@ -1,5 +1,5 @@
 import type { IngestSample } from '@terminusa/bus';
-import type { DecodedSamples, DropReason } from '../remote-write.ts';
+import type { DecodedSamples, DropReason } from '../decoded-samples.ts';
 import { exponentialBuckets, type ClassicBucket } from './exponential-buckets.ts';
 import { floatLabel } from './float-label.ts';
 import { attributeLabels, resourceIdentity, targetInfoLabels } from './otlp-labels.ts';
