@@ -2,7 +2,7 @@
 // needs only Node.js and that one file (no node_modules), plus the web dashboard the gateway serves.
 import { build } from 'esbuild';
 import { cpSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { tsImport } from 'tsx/esm/api';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -27,9 +27,23 @@ const bundle = (entry, outfile) =>
     banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
     logLevel: 'warning',
   });
+// A service reads its Lua scripts at startup from beside the module that runs them (new URL('./x.lua', import.meta.url)).
+// In the bundle every module's URL is main.js's, so the scripts are copied beside it; two with one name would collide.
+const copyLuaScripts = (service) => {
+  const src = join(root, 'services', service, 'src');
+  const copied = new Map();
+  for (const file of readdirSync(src, { recursive: true }).filter((f) => f.endsWith('.lua'))) {
+    const name = basename(file);
+    if (copied.has(name)) throw new Error(`services/${service}/src: ${copied.get(name)} and ${file} would both be dist/${name}; rename one`);
+    copied.set(name, file);
+    cpSync(join(src, file), join(root, 'services', service, 'dist', name));
+  }
+  return copied.size;
+};
 for (const name of readdirSync(join(root, 'services'))) {
   await bundle(join(root, 'services', name, 'src', 'main.ts'), join(root, 'services', name, 'dist', 'main.js'));
-  console.log(`built services/${name}/dist/main.js`);
+  const scripts = copyLuaScripts(name);
+  console.log(`built services/${name}/dist/main.js${scripts ? ` with ${scripts} Lua scripts` : ''}`);
 }
 // The NATS bootstrap (streams and durable consumers, as the `bootstrap` user): the image runs it as
 // `node tools/nats-bootstrap.mjs` (the compose service and the Kubernetes Job nats-bootstrap).

@@ -35,10 +35,21 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type NatsConnection } from 'nats';
 import { NAMESPACE_LABEL, VictoriaMetrics, selector } from '@terminusa/metric-store';
-import { createEngineProcess, createTestNamespace, waitFor, type EngineProcess, type TestNamespace } from '@terminusa/testkit';
+import {
+  CpuSampler,
+  createEngineProcess,
+  createTestNamespace,
+  memoryMiB,
+  pidsByComm,
+  quantile,
+  stopProcess,
+  waitFor,
+  type CpuReport,
+  type EngineProcess,
+  type TestNamespace,
+} from '@terminusa/testkit';
 import { GROUPS, MessageFactory, METRIC, SAMPLES_PER_MESSAGE, SERIES, publishPhase, type BuiltMessage, type MessageSource } from './ingest-load.ts';
-import { PipelineMonitor, countStored, startIngestReplicas, stopProcess, type Counted, type Replica } from './ingest-pipeline.ts';
-import { CpuSampler, memoryMiB, pidsByComm, type CpuReport } from './proc-stats.ts';
+import { PipelineMonitor, countStored, startIngestReplicas, type Counted, type Replica } from './ingest-pipeline.ts';
 import { readFileSync } from 'node:fs';
 
 // ---------------------------------------------------------------------------------------------------------
@@ -78,11 +89,6 @@ const CHANGED = Object.entries(process.env).filter(([k]) => k.startsWith('TMON_'
 
 const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : String(n));
 const round = (n: number, digits = 0) => (Number.isFinite(n) ? Math.round(n * 10 ** digits) / 10 ** digits : null);
-
-function quantile(sorted: readonly number[], q: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length, Math.max(1, Math.ceil(q * sorted.length))) - 1]!;
-}
 
 function log(line = ''): void {
   console.log(line);

@@ -81,6 +81,8 @@ export interface PublishOptions {
   ratePerS?: number;
   /** Called just before each message is handed to the client. */
   onPublish?: (msg: BuiltMessage, at: number) => void;
+  /** Stops publishing when aborted, before the duration is over (a background load). */
+  signal?: AbortSignal;
 }
 
 /** What a phase published. */
@@ -149,7 +151,7 @@ export async function publishPhase(opts: PublishOptions): Promise<PublishResult>
       if (wait > 1) await sleep(wait);
     }
     const now = performance.now();
-    if (now >= end || n >= (opts.maxMessages ?? Infinity)) break;
+    if (now >= end || n >= (opts.maxMessages ?? Infinity) || opts.signal?.aborted) break;
     const msg = opts.factory.build();
     if (n === 0) result.firstAt = now;
     n++;

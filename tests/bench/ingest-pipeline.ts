@@ -9,25 +9,11 @@ import { selector, tagsOfLabels, type VictoriaMetrics } from '@terminusa/metric-
 import { freePort, startServiceProcess, waitFor, type ServiceProcess, type TestNamespace } from '@terminusa/testkit';
 import { METRIC, SAMPLES_PER_MESSAGE } from './ingest-load.ts';
 
-const STOP_GRACE_MS = 10_000;
-
 /** A started service replica and its ops port. */
 export interface Replica {
   label: string;
   proc: ServiceProcess;
   opsPort: number;
-}
-
-/** SIGTERM, then SIGKILL if it has not ended after 10 s. */
-export async function stopProcess(p: ServiceProcess): Promise<void> {
-  if (p.child.exitCode !== null || p.child.signalCode !== null) return;
-  p.kill('SIGTERM');
-  const ended = await Promise.race([p.exited.then(() => true), sleep(STOP_GRACE_MS).then(() => false)]);
-  if (!ended) {
-    console.log(`  ${p.name} (pid ${p.child.pid}) did not stop within ${STOP_GRACE_MS / 1000} s of SIGTERM; SIGKILL`);
-    p.kill('SIGKILL');
-    await p.exited;
-  }
 }
 
 /** One reading of the pipeline. */
@@ -191,18 +177,27 @@ export async function countStored(
 }
 
 /**
- * Starts `count` processor and `count` storage replicas in `ns`, each with its own ops port, and waits until
- * each is ready. TMON_* settings of the bench's environment (core.batchSize, core.workers, …) go to them too.
+ * Starts `count` processor and `count` storage replicas in `ns` (and as many alert-managers with `alerting`), each
+ * with its own ops port, and waits until each is ready. TMON_* settings of the bench's environment (core.batchSize,
+ * core.workers, …) go to them too.
  */
 export async function startIngestReplicas(ns: TestNamespace, count: number, into: Replica[] = [], options: { alerting?: boolean } = {}): Promise<Replica[]> {
+  return startReplicas(ns, ['processor', 'storage', ...(options.alerting ? ['alert-manager'] : [])], count, into);
+}
+
+/**
+ * Starts `count` replicas of each service of `names` in `ns`, each with its own ops port, and waits until each is
+ * ready. TMON_* settings of the bench's environment go to them, then `env` (a bench's own settings, e.g. its rules).
+ */
+export async function startReplicas(ns: TestNamespace, names: readonly string[], count: number, into: Replica[] = [], env: Record<string, string> = {}): Promise<Replica[]> {
   const passthrough = Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[0].startsWith('TMON_') && e[1] !== undefined));
   const started: Replica[] = [];
-  for (const name of ['processor', 'storage', ...(options.alerting ? ['alert-manager'] : [])]) {
+  for (const name of names) {
     for (let i = 1; i <= count; i++) {
       const opsPort = await freePort();
       // Shipped defaults (the cardinality guard included); only TMON_* settings of the bench's environment change them.
-      const env = { ...ns.env, LOG_LEVEL: 'warn', OPS_PORT: String(opsPort), TMON_OPS__HOST: '127.0.0.1', ...passthrough };
-      const replica = { label: count > 1 ? `${name}#${i}` : name, proc: startServiceProcess(name, env), opsPort };
+      const replicaEnv = { ...ns.env, LOG_LEVEL: 'warn', OPS_PORT: String(opsPort), TMON_OPS__HOST: '127.0.0.1', ...passthrough, ...env };
+      const replica = { label: count > 1 ? `${name}#${i}` : name, proc: startServiceProcess(name, replicaEnv), opsPort };
       started.push(replica);
       // Added at once, so a failure below still stops every process started so far.
       into.push(replica);

@@ -53,7 +53,7 @@ import { createServer, type Server } from 'node:http';
 import { availableParallelism, loadavg } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { NAMESPACE_LABEL } from '@terminusa/metric-store';
-import { createTestNamespace, startPrometheus, startSuite, TEST_SERVERS, type PrometheusProcess, type RunningSuite, type TestNamespace } from '@terminusa/testkit';
+import { createTestNamespace, quantile, startPrometheus, startSuite, TEST_SERVERS, type PrometheusProcess, type RunningSuite, type TestNamespace } from '@terminusa/testkit';
 
 // ---------------------------------------------------------------------------------------------------------
 // Settings
@@ -95,11 +95,6 @@ const EVENT_TO = Math.floor(SECONDS * 0.6);
 const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : String(n));
 const round = (n: number, digits = 0) => (Number.isFinite(n) ? Math.round(n * 10 ** digits) / 10 ** digits : null);
 const iso = (ms: number) => new Date(ms).toISOString();
-
-function quantile(sorted: readonly number[], q: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length, Math.max(1, Math.ceil(q * sorted.length))) - 1]!;
-}
 
 function log(line = ''): void {
   console.log(line);

@@ -19,11 +19,10 @@
  */
 import { connect, type NatsConnection } from 'nats';
 import { VictoriaMetrics } from '@terminusa/metric-store';
-import { createTestNamespace, type TestNamespace } from '@terminusa/testkit';
+import { CpuSampler, createTestNamespace, pidsByComm, stopProcess, type CpuGroup, type CpuReport, type TestNamespace } from '@terminusa/testkit';
 import { GROUPS, MessageFactory, SAMPLES_PER_MESSAGE, SERIES, publishPhase } from './ingest-load.ts';
-import { PipelineMonitor, countStored, startIngestReplicas, stopProcess, type Replica } from './ingest-pipeline.ts';
+import { PipelineMonitor, countStored, startIngestReplicas, type Replica } from './ingest-pipeline.ts';
 import { copyLimit, dropScratchSchema, jetstreamLimit } from './raw-limits.ts';
-import { CpuSampler, pidsByComm, type CpuGroup, type CpuReport } from './proc-stats.ts';
 
 function envNumber(name: string, dflt: number): number {
   const raw = process.env[name];

@@ -160,6 +160,28 @@ describe('tmon against a running suite', { timeout: 90_000 }, () => {
     expect((await tmon(['metrics', 'current'])).stdout).toMatch(/^METRIC\n(.*\n)*cli_players\n/);
   });
 
+  it('publishes samples to NATS as a game service does: JSON, standard input and --metric, acked by the stream', async () => {
+    const nats = { NATS_URL: suite.ns.config.nats.url, NATS_PREFIX: suite.ns.id };
+    const json = await tmon(['publish', 'game', '{"samples":[{"name":"cli_published","value":1234,"tags":{"region":"eu","shard":"7"}}]}'], { env: nats });
+    expect(json.code, json.stderr).toBe(0);
+    expect(json.stderr).toMatch(new RegExp(`^published to ${suite.ns.id}\\.metrics\\.ingest\\.game: stream ${suite.ns.id}_INGEST, sequence \\d+\\n$`));
+    const piped = await tmon(['publish', 'game'], { env: nats, input: '{"samples":[{"name":"cli_published","value":5,"tags":{"region":"us","shard":"1"}}]}' });
+    expect(piped.code, piped.stderr).toBe(0);
+    const flags = await tmon(['publish', 'game', '--metric', 'cli_published=9', '--tag', 'region=ap', '--tag', 'shard=2'], { env: nats });
+    expect(flags.code, flags.stderr).toBe(0);
+    const current = await waitFor(async () => {
+      const answer = await tmonJson(['metrics', 'current', 'cli_published']);
+      return answer.values.length === 3 ? answer : undefined;
+    }, 20_000, 'the three published series current', 300);
+    expect(Object.fromEntries(current.values.map((v: any) => [v.tags.region, v.value]))).toEqual({ eu: 1234, us: 5, ap: 9 });
+
+    expect((await tmon(['publish', 'game', 'not json'], { env: nats })).code).toBe(2);
+    expect((await tmon(['publish', 'game', '--metric', 'cli_published=abc'], { env: nats })).code).toBe(2);
+    const unreachable = await tmon(['publish', 'game', '--metric', 'x=1', '--nats-url', `nats://127.0.0.1:${await freePort()}`]);
+    expect(unreachable.code).toBe(3);
+    expect(unreachable.stderr).toContain('cannot reach NATS');
+  });
+
   it('shows history as a table with a sparkline per series, and as JSON and CSV', async () => {
     const now = Date.now();
     const values = [3, 9, 4, 12, 6];

@@ -2,9 +2,11 @@ import { createServer as createHttpServer, type IncomingMessage, type Server } f
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect, type NatsConnection } from 'nats';
+import { Redis } from 'ioredis';
+import { connect, type JetStreamManager, type NatsConnection } from 'nats';
 import { SMTPServer } from 'smtp-server';
-import { createTestNamespace, freePort, startServiceProcess, STARTUP_MS, waitFor, type ServiceProcess, type TestNamespace } from '@terminusa/testkit';
+import { alertKeys } from '@terminusa/alerting';
+import { alertPipelineIdle as idleAlertPipeline, createTestNamespace, freePort, startServiceProcess, STARTUP_MS, waitFor, type ServiceProcess, type TestNamespace } from '@terminusa/testkit';
 
 const ADMIN_PASSWORD = 'alerting-e2e-password-7';
 const WEBHOOK_SECRET = 'webhook-secret-for-the-e2e-test';
@@ -18,6 +20,8 @@ interface Received {
 let ns: TestNamespace;
 let env: Record<string, string>;
 let nc: NatsConnection;
+let jsm: JetStreamManager;
+let redis: Redis;
 let base: string;
 let token: string;
 let rulesFile: string;
@@ -37,6 +41,21 @@ async function api(path: string, init: RequestInit = {}): Promise<{ status: numb
 /** Publishes samples the way a game service does. */
 function publish(samples: { name: string; value: number; tags?: Record<string, string> }[]): void {
   nc.publish(`${ns.id}.metrics.ingest.e2e`, new TextEncoder().encode(JSON.stringify({ samples })));
+}
+
+/** Resolves when the alert-managers have nothing in hand; throws naming what they still have (see the testkit's). */
+const alertPipelineIdle = () =>
+  idleAlertPipeline(jsm, redis, { natsPrefix: ns.config.nats.prefix, redisPrefix: ns.config.redis.prefix, outbox: alertKeys(ns.config.redis.prefix).outbox });
+
+/** Rule evaluations each alert-manager replica counted, by its ops port. */
+async function evaluationsByReplica(): Promise<Map<number, number>> {
+  const { body } = await api('/health/details');
+  const counts = new Map<number, number>();
+  for (const { opsPort } of body.services['alert-manager'].live as { opsPort: number }[]) {
+    const text = await (await fetch(`http://127.0.0.1:${opsPort}/metrics`)).text();
+    counts.set(opsPort, Number(/^tmon_alert_evaluations_total(?:\{[^}]*\})? (\S+)$/m.exec(text)?.[1] ?? 0));
+  }
+  return counts;
 }
 
 /** Webhook notifications (parsed) that contain an alert of `rule`. */
@@ -112,6 +131,8 @@ beforeAll(async () => {
   };
   base = `http://127.0.0.1:${port}`;
   nc = await connect({ servers: ns.config.nats.url });
+  jsm = await nc.jetstreamManager();
+  redis = new Redis(ns.config.redis.url);
   for (const name of ['processor', 'alert-manager', 'api-gateway']) procs.push(startServiceProcess(name, env));
   await waitFor(async () => ((await fetch(`${base}/health`).catch(() => undefined))?.ok ? true : undefined), STARTUP_MS, 'the gateway up', 250);
   const login = await fetch(`${base}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD }) });
@@ -126,6 +147,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const p of procs) p.kill('SIGKILL');
   await nc?.close();
+  redis?.disconnect();
   receiver?.close();
   smtp?.close();
   await ns?.cleanup();
@@ -193,8 +215,11 @@ describe('alerting, end to end', () => {
       return a?.events.some((e: any) => e.kind === 'inhibited') ? a : undefined;
     }, 10_000, 'inhibited recorded');
     expect(history.state).toBe('firing');
-    await new Promise((r) => setTimeout(r, 1500));
+    await waitFor(alertPipelineIdle, 15_000, 'the alert pipeline idle');
     expect(webhooksFor('ShardSlow').flatMap((n) => n.alerts).map((a: any) => a.labels.shard)).toEqual(['s10']);
+    // Resolved, so its re-notifications every 2 s (critical) do not keep the pipeline busy in later tests.
+    publish([{ name: 'shard_up', value: 1, tags: { shard: 's9' } }]);
+    await waitFor(async () => ((await api('/alerts/active?label.shard=s9')).body.alerts.some((a: any) => a.rule === 'ShardDown') ? undefined : true), 10_000, 'ShardDown resolved');
   });
 
   it('notifies no one for a silenced alert but still records it, and a silence expires', async () => {
@@ -211,6 +236,9 @@ describe('alerting, end to end', () => {
     expect((await api('/silences')).body.silences).toEqual([]);
     publish([{ name: 'silenced_metric', value: 1, tags: { n: '2' } }]);
     await waitFor(() => webhooksFor('Silenced')[0], 10_000, 'notified once the silence ended');
+    // Resolved, so their re-notifications every 2 s (critical) do not keep the pipeline busy in later tests.
+    publish([{ name: 'silenced_metric', value: 0, tags: { n: '1' } }, { name: 'silenced_metric', value: 0, tags: { n: '2' } }]);
+    await waitFor(async () => ((await api('/alerts/active')).body.alerts.some((a: any) => a.rule === 'Silenced') ? undefined : true), 10_000, 'the Silenced alerts resolved');
   });
 
   it('re-notifies an unacknowledged critical alert at its interval and stops once it is acknowledged', async () => {
@@ -235,12 +263,17 @@ describe('alerting, end to end', () => {
   it('damps flapping with keep_firing_for', async () => {
     publish([{ name: 'flap_metric', value: 20, tags: { k: 'f' } }]);
     await waitFor(() => webhooksFor('Flappy')[0], 10_000, 'flappy fired');
-    publish([{ name: 'flap_metric', value: 1, tags: { k: 'f' } }]);
-    await new Promise((r) => setTimeout(r, 800));
-    publish([{ name: 'flap_metric', value: 20, tags: { k: 'f' } }]);
-    await new Promise((r) => setTimeout(r, 800));
-    publish([{ name: 'flap_metric', value: 1, tags: { k: 'f' } }]);
-    expect((await api('/alerts/active')).body.alerts.filter((a: any) => a.rule === 'Flappy')).toHaveLength(1);
+    // Each flip is evaluated on its own: the next is published once the alert shows the value of the last.
+    const flappy = async (value: number) => {
+      const alerts = (await api('/alerts/active')).body.alerts.filter((a: any) => a.rule === 'Flappy');
+      return alerts.length === 1 && alerts[0].value === value ? alerts : undefined;
+    };
+    for (const value of [1, 20, 1]) {
+      publish([{ name: 'flap_metric', value, tags: { k: 'f' } }]);
+      await waitFor(() => flappy(value), 10_000, `Flappy evaluated at ${value}`);
+    }
+    // The last flip ended the breach, yet the alert keeps firing for keep_firing_for.
+    expect(await flappy(1)).toMatchObject([{ state: 'firing' }]);
     const resolved = await waitFor(() => webhooksFor('Flappy').find((n) => n.status === 'resolved'), 10_000, 'flappy resolved after keep_firing_for');
     expect(resolved.alerts[0].resolvedAt - resolved.alerts[0].firedAt).toBeGreaterThanOrEqual(3000);
     expect(webhooksFor('Flappy').filter((n) => n.status === 'firing')).toHaveLength(1);
@@ -259,7 +292,8 @@ describe('alerting, end to end', () => {
     publish([{ name: 'flaky_metric', value: 1, tags: { k: 'x' } }]);
     const hooks = await waitFor(() => (webhooksFor('Flaky').length ? webhooksFor('Flaky') : undefined), 15_000, 'delivered after retries');
     expect(failNext).toBe(0);
-    await new Promise((r) => setTimeout(r, 1000));
+    // No retry is left to run: the delivery queue is empty.
+    await waitFor(alertPipelineIdle, 15_000, 'the alert pipeline idle');
     expect(webhooksFor('Flaky')).toHaveLength(hooks.length);
     expect(hooks).toHaveLength(1);
   });
@@ -294,8 +328,11 @@ describe('alerting, end to end', () => {
       return a?.events.some((e: any) => e.kind === 'inactive') ? a : undefined;
     }, 10_000, 'pending → inactive recorded');
     expect(history.events.map((e: any) => e.kind)).toEqual(['pending', 'inactive']);
-    await new Promise((r) => setTimeout(r, 2500));
+    // A sentinel pending after the cancelled one: it fires after its `for`, later than the cancelled one would have.
+    publish([{ name: 'latency_ms', value: 900, tags: { route: '/sentinel' } }]);
+    await waitFor(() => webhooksFor('SlowLatency').flatMap((n) => n.alerts).find((a: any) => a.labels.route === '/sentinel'), 15_000, 'the sentinel fired');
     expect(webhooksFor('SlowLatency').flatMap((n) => n.alerts).filter((a: any) => a.labels.route === '/cancel')).toEqual([]);
+    publish([{ name: 'latency_ms', value: 100, tags: { route: '/sentinel' } }]);
   });
 
   it('refuses a bad rules file and keeps the rules in force; takes a good one without restart', async () => {
@@ -317,9 +354,13 @@ describe('alerting, end to end', () => {
     expect(bad.status).toBe(400);
     expect(bad.body.fields[0].field).toBe('threshold');
     expect((await api('/rules/QueueDeep', { method: 'PUT', body: JSON.stringify({ metric: 'x', comparator: '>', threshold: 1, severity: 'info' }) })).status).toBe(409);
-    await new Promise((r) => setTimeout(r, 300));
-    publish([{ name: 'api_metric', value: 10 }]);
-    await waitFor(() => webhooksFor('ApiRule')[0], 10_000, 'API rule fires');
+    // The alert-manager loads the rule when told it changed; a sample that comes before is not matched, so it is sent
+    // again until the rule fires.
+    await waitFor(() => {
+      if (webhooksFor('ApiRule')[0]) return true;
+      publish([{ name: 'api_metric', value: 10 }]);
+      return undefined;
+    }, 10_000, 'API rule fires', 250);
     expect((await api('/rules/ApiRule', { method: 'DELETE' })).status).toBe(204);
     expect((await api('/rules/ApiRule', { method: 'DELETE' })).status).toBe(404);
   });
@@ -328,20 +369,44 @@ describe('alerting, end to end', () => {
     const first = procs.find((p) => p.name === 'alert-manager')!;
     const second = startServiceProcess('alert-manager', env);
     procs.push(second);
-    await waitFor(async () => ((await api('/health/details')).body.services['alert-manager']!.instances === 2 ? true : undefined), 30_000, 'two alert-manager replicas');
+    // Each replica by the ops port its counters are read on (its instance name holds its process id).
+    const replicas = await waitFor(async () => {
+      const live = (await api('/health/details')).body.services['alert-manager'].live as { instance: string; opsPort: number }[];
+      const found = new Map([first, second].map((p) => [live.find((i) => i.instance.includes(`-${p.child.pid}-`))?.opsPort, p] as const));
+      return found.size === 2 && !found.has(undefined) ? (found as Map<number, ServiceProcess>) : undefined;
+    }, 30_000, 'two alert-manager replicas', 250);
+    const known = await evaluationsByReplica();
     await api('/rules', { method: 'POST', body: JSON.stringify({ name: 'Crash', metric: 'crash_metric', comparator: '>', threshold: 0, severity: 'warning', channels: ['webhook'] }) });
-    await new Promise((r) => setTimeout(r, 500));
+    // A replica without the rule yet would drop crash samples unevaluated: probes below the threshold are sent until
+    // both replicas have evaluated one.
+    await waitFor(async () => {
+      publish([{ name: 'crash_metric', value: 0, tags: { n: 'probe' } }]);
+      const counts = await evaluationsByReplica();
+      return counts.size === 2 && [...counts].every(([port, n]) => n > (known.get(port) ?? 0)) ? true : undefined;
+    }, 20_000, 'both replicas evaluating the Crash rule', 100);
+    // Every probe evaluated, so the counts below rise only with the crash samples.
+    await waitFor(alertPipelineIdle, 15_000, 'the alert pipeline idle');
+    const before = await evaluationsByReplica();
     for (let i = 0; i < 50; i++) publish([{ name: 'crash_metric', value: 1, tags: { n: String(i) } }]);
-    await new Promise((r) => setTimeout(r, 30));
-    first.kill('SIGKILL');
-    await first.exited;
+    // The replica that took crash samples is killed as soon as it has evaluated some: it dies with their state
+    // changes, relaying and notifications in hand.
+    const victim = await waitFor(async () => {
+      for (const [port, n] of await evaluationsByReplica()) if (n > before.get(port)!) return replicas.get(port)!;
+      return undefined;
+    }, 10_000, 'a replica evaluating crash samples', 5);
+    victim.kill('SIGKILL');
+    await victim.exited;
     const ids = await waitFor(() => {
       const alerts = webhooksFor('Crash').flatMap((n) => n.alerts.filter((a: any) => a.rule === 'Crash'));
       return alerts.length >= 50 ? alerts.map((a: any) => a.labels.n) : undefined;
     }, 40_000, 'all 50 alerts notified');
-    await new Promise((r) => setTimeout(r, 1500));
+    // What the killed replica held comes back after core.timeout (3 s); once nothing is pending anywhere, every
+    // delivery there will be has been made.
+    await waitFor(alertPipelineIdle, 30_000, 'the alert pipeline idle');
     const final = webhooksFor('Crash').flatMap((n) => n.alerts.filter((a: any) => a.rule === 'Crash')).map((a: any) => a.labels.n);
-    expect(final.sort()).toEqual(Array.from({ length: 50 }, (_, i) => String(i)).sort());
+    // Any alert delivered twice, named with the notifications that carried it.
+    const doubled = [...new Set(final.filter((n: string, i: number) => final.indexOf(n) !== i))].map((n) => `${n} in ${webhooksFor('Crash').filter((x) => x.alerts.some((a: any) => a.labels.n === n)).map((x) => x.id).join(' and ')}`);
+    expect(final.sort(), `delivered twice: ${doubled.join('; ')}`).toEqual(Array.from({ length: 50 }, (_, i) => String(i)).sort());
     expect(ids.length).toBe(50);
   }, 90_000);
 });

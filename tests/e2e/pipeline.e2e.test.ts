@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, consumerOpts, type NatsConnection } from 'nats';
-import { createTestNamespace, freePort, startServiceProcess, waitFor, type ServiceProcess, type TestNamespace } from '@terminusa/testkit';
+import { createTestNamespace, freePort, ingestPipelineIdle, startServiceProcess, waitFor, type ServiceProcess, type TestNamespace } from '@terminusa/testkit';
 import { DeadLetterSchema, encodeSampleBatch, type DeadLetter } from '@terminusa/bus';
 
 const SERVICES = ['storage', 'processor', 'alert-manager', 'backup', 'collector', 'api-gateway'] as const;
@@ -134,8 +134,10 @@ describe('the first path, end to end', () => {
     }, 30_000, 'all 10,000 samples stored');
     expect(points).toHaveLength(10_000);
     expect(new Set(points.map(([tags, ts]) => `${tags}@${ts}`)).size).toBe(10_000);
-    // Nothing more arrives later: the count stays exact.
-    await new Promise((r) => setTimeout(r, 1500));
+    // Nothing more arrives later: once the processor and storage consumers have nothing pending or unacknowledged
+    // (what the killed replicas held was delivered again and done), the count stays exact.
+    const jsm = await nc.jetstreamManager();
+    await waitFor(() => ingestPipelineIdle(jsm, ns.config.nats.prefix), 30_000, 'the processor and storage consumers drained', 100);
     expect(await storedPoints('e2e_load')).toHaveLength(10_000);
   }, 60_000);
 

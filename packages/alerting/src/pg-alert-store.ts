@@ -1,14 +1,13 @@
 import type pg from 'pg';
-import { describeIssues } from '@terminusa/bus';
+import { describeIssues, type Alert, type AlertHistoryKind } from '@terminusa/bus';
 import { withTransaction } from '@terminusa/database';
-import type { Alert } from './alert.ts';
 import { RuleSchema, type Matcher, type Rule } from './rule-schema.ts';
 
-/** One recorded event of an alert's life: a transition, an acknowledgement, a notification or its failure. */
-export interface AlertEvent {
+/** One recorded event of an alert's history: a transition, an acknowledgement, a notification or its failure. */
+export interface AlertHistoryEvent {
   id: string;
   alertId: string;
-  kind: 'pending' | 'firing' | 'resolved' | 'inactive' | 'acknowledged' | 'notified' | 'delivery-failed' | 'silenced' | 'inhibited' | 'renotified';
+  kind: AlertHistoryKind;
   at: number;
   detail: Record<string, unknown>;
 }
@@ -28,7 +27,7 @@ export class PgAlertStore {
   constructor(private readonly pool: pg.Pool) {}
 
   /** Records the alert's latest state and one event; an event id seen before is ignored, so replays are harmless. */
-  async record(alert: Alert, event: AlertEvent): Promise<void> {
+  async record(alert: Alert, event: AlertHistoryEvent): Promise<void> {
     await this.pool.query(
       `WITH a AS (
          INSERT INTO alerts (id, rule, severity, state, summary, message, labels, value, created_at, fired_at, resolved_at, acked_at, acked_by, ack_comment, updated_at)
@@ -50,14 +49,14 @@ export class PgAlertStore {
   }
 
   /** Adds an event to an alert already recorded (notified, delivery-failed, …). */
-  async addEvent(event: AlertEvent): Promise<void> {
+  async addEvent(event: AlertHistoryEvent): Promise<void> {
     await this.pool.query('INSERT INTO alert_events (id, alert_id, kind, at, detail) VALUES ($1, $2, $3, to_timestamp($4 / 1000.0), $5) ON CONFLICT (id) DO NOTHING', [
       event.id, event.alertId, event.kind, event.at, JSON.stringify(event.detail),
     ]);
   }
 
   /** Alerts created in [from, to], newest first, filtered, one page at a time (keyset on created_at, id). */
-  async history(q: { from: number; to: number; severity?: string; rule?: string; limit: number; before?: { at: number; id: string } }): Promise<{ alerts: (Alert & { events: AlertEvent[] })[] }> {
+  async history(q: { from: number; to: number; severity?: string; rule?: string; limit: number; before?: { at: number; id: string } }): Promise<{ alerts: (Alert & { events: AlertHistoryEvent[] })[] }> {
     const { rows } = await this.pool.query(
       `SELECT a.*, round(extract(epoch FROM a.created_at) * 1000)::bigint AS created_ms,
               round(extract(epoch FROM a.fired_at) * 1000)::bigint AS fired_ms,
@@ -88,7 +87,7 @@ export class PgAlertStore {
         ...(r.resolved_ms ? { resolvedAt: Number(r.resolved_ms) } : {}),
         ...(r.acked_by ? { ack: { by: r.acked_by, at: Number(r.acked_ms), ...(r.ack_comment ? { comment: r.ack_comment } : {}) } } : {}),
         channels: [],
-        events: (r.events as { id: string; kind: AlertEvent['kind']; at: string; detail: Record<string, unknown> }[]).map((e) => ({ id: e.id, alertId: r.id, kind: e.kind, at: Number(e.at), detail: e.detail })),
+        events: (r.events as { id: string; kind: AlertHistoryKind; at: string; detail: Record<string, unknown> }[]).map((e) => ({ id: e.id, alertId: r.id, kind: e.kind, at: Number(e.at), detail: e.detail })),
       })),
     };
   }

@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import { describeIssues } from '@terminusa/bus';
-import { SEVERITIES, type Severity } from './rule-schema.ts';
+import { describeIssues, SEVERITIES, type Severity } from '@terminusa/bus';
 
 /** A Prometheus rule file: `groups: [{name, interval, rules: [...]}]`. */
 export const PrometheusRuleFileSchema = z.strictObject({

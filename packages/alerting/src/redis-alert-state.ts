@@ -1,7 +1,6 @@
 import type { Redis } from 'ioredis';
-import type { Alert, AlertState } from './alert.ts';
+import type { Alert, AlertState, ChannelName, Severity } from '@terminusa/bus';
 import { renderTemplate } from './render-template.ts';
-import type { ChannelName, Severity } from './rule-schema.ts';
 
 /** Where alert state lives in Redis, under the suite's key prefix. */
 export function alertKeys(prefix: string) {

@@ -1,18 +1,8 @@
 import { z } from 'zod';
 import { DurationSchema, durationMs } from '@terminusa/config';
-import { METRIC_NAME, TAG_KEY } from '@terminusa/bus';
+import { CHANNELS, METRIC_NAME, SEVERITIES, TAG_KEY } from '@terminusa/bus';
 import { labelRegexProblem } from './label-regex.ts';
 import { promqlSyntaxError } from './promql-syntax.ts';
-
-/** Severities of the seed's alert_levels. */
-export const SEVERITIES = ['critical', 'warning', 'info'] as const;
-/** An alert's severity. */
-export type Severity = (typeof SEVERITIES)[number];
-
-/** Notification channels. */
-export const CHANNELS = ['slack', 'email', 'webhook', 'dashboard'] as const;
-/** A notification channel. */
-export type ChannelName = (typeof CHANNELS)[number];
 
 const Duration = DurationSchema.transform((d) => durationMs(d));
 

@@ -15,8 +15,8 @@ export {
   RejectionSchema,
   HealthReportSchema,
   AlertSchema,
-  AlertEventSchema,
-  DashboardNotificationSchema,
+  AlertTransitionSchema,
+  NotificationSchema,
   AlertConfigChangedSchema,
   TagsSchema,
   GameEventSchema,
@@ -24,7 +24,9 @@ export {
   TAG_KEY,
   SOURCE,
 } from './schemas.ts';
-export type { IngestSample, Sample, SampleBatch, SamplePart, DeadLetter, Rejection, HealthReport, Alert, AlertEvent, GameEvent } from './schemas.ts';
+export type { IngestSample, Sample, SampleBatch, SamplePart, DeadLetter, Rejection, HealthReport, Alert, AlertTransition, Notification, GameEvent } from './schemas.ts';
+export { SEVERITIES, ALERT_STATES, ACTIVE_ALERT_STATES, CHANNELS, ALERT_TRANSITION_KINDS, ALERT_HISTORY_KINDS, HISTORY_KIND_OF_TRANSITION } from './alert-vocabulary.ts';
+export type { Severity, AlertState, ChannelName, AlertTransitionKind, AlertHistoryKind } from './alert-vocabulary.ts';
 export type { InFlightLimits } from './sample-batches.ts';
 export { sampleBatchBodies, encodeSampleBatch, decodeSampleBatch, isPackedSampleBatch, sampleNameMarker, SampleBatchFormatError, TAGS_JSON } from './sample-batch-codec.ts';
 export { deadLetterOf, SAMPLES_DEAD_LETTER_SOURCE, type Refusal } from './dead-letters.ts';

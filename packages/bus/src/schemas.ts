@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ALERT_STATES, ALERT_TRANSITION_KINDS, CHANNELS, SEVERITIES } from './alert-vocabulary.ts';
 
 /** Prometheus metric-name rule. */
 export const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
@@ -116,8 +117,8 @@ export type HealthReport = z.infer<typeof HealthReportSchema>;
 export const AlertSchema = z.strictObject({
   id: z.string(),
   rule: z.string(),
-  severity: z.enum(['critical', 'warning', 'info']),
-  state: z.enum(['inactive', 'pending', 'firing', 'resolved']),
+  severity: z.enum(SEVERITIES),
+  state: z.enum(ALERT_STATES),
   labels: z.record(z.string(), z.string()),
   value: z.number(),
   summary: z.string(),
@@ -126,29 +127,33 @@ export const AlertSchema = z.strictObject({
   firedAt: z.number().optional(),
   resolvedAt: z.number().optional(),
   ack: z.strictObject({ by: z.string(), at: z.number(), comment: z.string().optional() }).optional(),
-  channels: z.array(z.enum(['slack', 'email', 'webhook', 'dashboard'])),
+  channels: z.array(z.enum(CHANNELS)),
 });
 /** An alert. */
 export type Alert = z.infer<typeof AlertSchema>;
 
-/** Body of `alerts.events`: one change in an alert's life, for dashboards and other consumers. */
-export const AlertEventSchema = z.strictObject({
-  kind: z.enum(['pending', 'firing', 'resolved', 'inactive', 'acknowledged', 'renotify']),
+/** Body of `alerts.events`: one alert transition (a change in an alert's life), for dashboards and other consumers. */
+export const AlertTransitionSchema = z.strictObject({
+  kind: z.enum(ALERT_TRANSITION_KINDS),
   seq: z.number().int(),
   at: z.number(),
   alert: AlertSchema,
 });
-/** An alert event. */
-export type AlertEvent = z.infer<typeof AlertEventSchema>;
+/** An alert transition. */
+export type AlertTransition = z.infer<typeof AlertTransitionSchema>;
 
-/** Body of `alerts.notifications.dashboard`: a notification for the dashboard channel. */
-export const DashboardNotificationSchema = z.strictObject({
+/** One message to on-call, as every channel sends it and `alerts.notifications.dashboard` carries it: one alert, or a group that shares its group labels. */
+export const NotificationSchema = z.strictObject({
+  /** Stable id of this notification (group and window), used as the idempotency key by receivers. */
   id: z.string(),
   status: z.enum(['firing', 'resolved']),
+  /** True when this repeats an unacknowledged firing alert. */
   repeat: z.boolean(),
   groupLabels: z.record(z.string(), z.string()),
   alerts: z.array(AlertSchema),
 });
+/** A notification. */
+export type Notification = z.infer<typeof NotificationSchema>;
 
 /** Body of `alerts.config.changed`: rules or silences changed; replicas reload them. */
 export const AlertConfigChangedSchema = z.strictObject({ what: z.enum(['rules', 'silences']), by: z.string() });

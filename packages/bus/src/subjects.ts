@@ -4,8 +4,8 @@ import {
   IngestMessageSchema,
   SampleBatchSchema,
   HealthReportSchema,
-  AlertEventSchema,
-  DashboardNotificationSchema,
+  AlertTransitionSchema,
+  NotificationSchema,
   AlertConfigChangedSchema,
   GameEventSchema,
 } from './schemas.ts';
@@ -76,9 +76,9 @@ export const SUBJECTS = {
     stream: 'DEADLETTER',
   }),
   /** Every change of every alert (core publish), for dashboards and other consumers. */
-  alertEvents: subject({ filter: 'alerts.events', build: () => 'alerts.events', schema: AlertEventSchema }),
+  alertEvents: subject({ filter: 'alerts.events', build: () => 'alerts.events', schema: AlertTransitionSchema }),
   /** Notifications of the dashboard channel. */
-  dashboardNotifications: subject({ filter: 'alerts.notifications.dashboard', build: () => 'alerts.notifications.dashboard', schema: DashboardNotificationSchema }),
+  dashboardNotifications: subject({ filter: 'alerts.notifications.dashboard', build: () => 'alerts.notifications.dashboard', schema: NotificationSchema }),
   /** Rules or silences changed; alert-manager replicas reload them at once. */
   alertConfigChanged: subject({ filter: 'alerts.config.changed', build: () => 'alerts.config.changed', schema: AlertConfigChangedSchema }),
   /** Health of one instance over NATS (a discovery endpoint). */

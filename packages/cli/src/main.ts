@@ -5,6 +5,7 @@ import { registerArchiveCommands } from './commands/archive.ts';
 import { registerAuthCommands } from './commands/auth.ts';
 import { registerBackupCommands } from './commands/backup.ts';
 import { registerMetricsCommands } from './commands/metrics.ts';
+import { registerPublishCommand } from './commands/publish.ts';
 import { registerRuleCommands } from './commands/rules.ts';
 import { registerServiceCommands } from './commands/services.ts';
 import { registerSilenceCommands } from './commands/silences.ts';
@@ -18,7 +19,7 @@ const env = readEnvironment();
 const store = new CredentialStore(env.configDir);
 
 const program = new Command('tmon')
-  .description('Terminusa Monitoring from the command line, over the gateway\'s HTTP API.\nExit codes: 0 ok, 1 failure, 2 usage, 3 gateway unreachable, 4 not authenticated, 5 forbidden, 6 not found (docs/cli.md).')
+  .description('Terminusa Monitoring from the command line, over the gateway\'s HTTP API (and NATS for tmon publish).\nExit codes: 0 ok, 1 failure, 2 usage, 3 gateway unreachable, 4 not authenticated, 5 forbidden, 6 not found (docs/cli.md).')
   .option('--url <url>', 'gateway base URL (env TMON_URL; default: the stored login\'s, else http://127.0.0.1:8080)')
   .option('--token <token>', 'bearer token or API key (env TMON_TOKEN; default: the stored login)')
   .showSuggestionAfterError()
@@ -43,6 +44,7 @@ registerRuleCommands(program, ctx);
 registerServiceCommands(program, ctx);
 registerBackupCommands(program, ctx);
 registerArchiveCommands(program, ctx);
+registerPublishCommand(program, ctx);
 
 try {
   await program.parseAsync(process.argv);

@@ -5,3 +5,5 @@ export type { LoadConfigOptions } from './load-config.ts';
 export { ConfigError } from './errors.ts';
 export type { ConfigProblem } from './errors.ts';
 export { durationMs } from './durations.ts';
+export { SERVICE_NAMES } from './service-names.ts';
+export type { ServiceName } from './service-names.ts';

@@ -98,6 +98,56 @@ describe('loadConfig', () => {
     expect([noPassword.url, noPassword.password]).toEqual(['nats://u@nats:4222', undefined]);
   });
 
+  it('reads the PostgreSQL and Redis passwords (or whole URLs) from files and puts the passwords into the URLs', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tmon-config-'));
+    writeFileSync(join(dir, 'database_password'), 'db p@ss:w/rd%\n');
+    writeFileSync(join(dir, 'redis_password'), '0123456789');
+    const config = loadConfig({
+      env: {
+        DATABASE_URL: 'postgres://terminusa@postgres:5432/terminusa',
+        DATABASE_PASSWORD_FILE: join(dir, 'database_password'),
+        REDIS_URL: 'redis://redis:6379',
+        REDIS_PASSWORD_FILE: join(dir, 'redis_password'),
+      },
+    });
+    expect(config.database.password).toBe('db p@ss:w/rd%');
+    expect(config.database.url).toBe(`postgres://terminusa:${encodeURIComponent('db p@ss:w/rd%')}@postgres:5432/terminusa`);
+    // node-postgres and ioredis decode the userinfo back to the password.
+    expect(decodeURIComponent(new URL(config.database.url).password)).toBe('db p@ss:w/rd%');
+    expect(config.redis.password).toBe('0123456789');
+    expect(config.redis.url).toBe('redis://:0123456789@redis:6379');
+    expect(loadConfig({ env: { REDIS_URL: 'rediss://monitoring@redis:6380/2', REDIS_PASSWORD: 'pw' } }).redis.url).toBe('rediss://monitoring:pw@redis:6380/2');
+    // The whole URL may be the secret instead.
+    writeFileSync(join(dir, 'redis_url'), 'redis://:from-file@redis:6379\n');
+    expect(loadConfig({ env: { REDIS_URL_FILE: join(dir, 'redis_url') } }).redis.url).toBe('redis://:from-file@redis:6379');
+    // Without either, the URLs stay as given.
+    const plain = loadConfig({ env: { REDIS_URL: 'redis://redis:6379' } }).redis;
+    expect([plain.url, plain.password]).toEqual(['redis://redis:6379', undefined]);
+  });
+
+  it('refuses a database password without a role in the URL, a URL that holds one already, or a variable with its file', () => {
+    const problems = (env: NodeJS.ProcessEnv) => {
+      try {
+        loadConfig({ env });
+      } catch (err) {
+        return (err as ConfigError).problems.map((p) => `${p.path} (${p.source}): ${p.message}`);
+      }
+      return [];
+    };
+    expect(problems({ DATABASE_URL: 'postgres://postgres:5432/terminusa', DATABASE_PASSWORD: 'pw' })).toEqual([
+      'database.password (env DATABASE_PASSWORD): needs a user in the URL (postgres://<role>@host:5432/<database>)',
+    ]);
+    expect(problems({ REDIS_URL: 'redis://:old@redis:6379', REDIS_PASSWORD: 'new' })).toEqual([
+      'redis.password (env REDIS_PASSWORD): the URL holds a password already; set it in one place',
+    ]);
+    expect(problems({ REDIS_URL: 'redis:///0', REDIS_PASSWORD: 'pw' })).toEqual([
+      'redis.password (env REDIS_PASSWORD): the URL has no host to give the password to',
+    ]);
+    expect(problems({ REDIS_PASSWORD: 'pw', REDIS_PASSWORD_FILE: '/nonexistent/tmon-secret' })).toEqual([
+      'redis.password (env REDIS_PASSWORD_FILE): set REDIS_PASSWORD or REDIS_PASSWORD_FILE, not both',
+    ]);
+  });
+
   it('refuses a file whose keys would reach Object.prototype, and pollutes nothing', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'tmon-config-')), 'config.yaml');
     writeFileSync(file, '__proto__:\n  polluted: yes\ngateway:\n  constructor:\n    prototype:\n      polluted: yes\n');

@@ -21,6 +21,8 @@ export const ENV_VARIABLES: Readonly<Record<string, string>> = {
   LOG_FILE: 'log.file',
   SHUTDOWN_TIMEOUT: 'shutdownTimeout',
   NATS_PASSWORD: 'nats.password',
+  DATABASE_PASSWORD: 'database.password',
+  REDIS_PASSWORD: 'redis.password',
   ADMIN_PASSWORD: 'auth.adminPassword',
   JWT_SECRET: 'auth.jwtSecret',
   ALERT_RULES_FILE: 'alerts.rulesFile',
@@ -33,7 +35,7 @@ export const ENV_VARIABLES: Readonly<Record<string, string>> = {
  * Secrets that may also come from a file: `<NAME>_FILE` holds the path (a Docker or Kubernetes secret), read
  * once at load, without trailing newlines (as `$(cat file)` in a shell). Setting both `<NAME>` and `<NAME>_FILE` is a problem.
  */
-export const FILE_VARIABLES: readonly string[] = ['NATS_PASSWORD', 'ADMIN_PASSWORD', 'JWT_SECRET'];
+export const FILE_VARIABLES: readonly string[] = ['NATS_PASSWORD', 'ADMIN_PASSWORD', 'JWT_SECRET', 'DATABASE_PASSWORD', 'DATABASE_URL', 'REDIS_PASSWORD', 'REDIS_URL'];
 
 /** Any other setting: TMON_<PATH> with `__` between levels, e.g. TMON_CORE__BATCH_SIZE=200. */
 const GENERIC_PREFIX = 'TMON_';
@@ -101,6 +103,15 @@ export function loadConfig(options: LoadConfigOptions = {}): Readonly<Config> {
     if (url === undefined) problems.push({ path: 'nats.password', message: 'needs a user in nats.url (nats://<user>@host:4222)', source: sourceOf('nats.password', sources) });
     else result.data.nats.url = url;
   }
+  if (result.success) {
+    for (const [section, needsUser] of [['database', true], ['redis', false]] as const) {
+      const { url, password } = result.data[section];
+      if (password === undefined) continue;
+      const withPassword = withUrlPassword(url, password, needsUser);
+      if (typeof withPassword === 'string') result.data[section].url = withPassword;
+      else problems.push({ path: `${section}.password`, message: withPassword.problem, source: sourceOf(`${section}.password`, sources) });
+    }
+  }
   if (problems.length > 0 || !result.success) throw new ConfigError(problems);
   return deepFreeze(result.data);
 }
@@ -130,6 +141,24 @@ function withNatsPassword(url: string, password: string): string | undefined {
   return withUser > 0 ? out.join(',') : undefined;
 }
 
+/**
+ * One server URL (PostgreSQL, Redis) with `password` set in it, or why it cannot be: no host to carry it, no user
+ * where the server needs one, or a password already written in the URL (two places to change, one ignored).
+ */
+function withUrlPassword(url: string, password: string, needsUser: boolean): string | { problem: string } {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return { problem: 'the URL it belongs to is not a URL' };
+  }
+  if (parsed.password) return { problem: 'the URL holds a password already; set it in one place' };
+  if (needsUser && !parsed.username) return { problem: 'needs a user in the URL (postgres://<role>@host:5432/<database>)' };
+  parsed.password = encodeURIComponent(password);
+  if (!parsed.password) return { problem: 'the URL has no host to give the password to' };
+  return parsed.toString();
+}
+
 function genericPath(name: string): string | undefined {
   if (!name.startsWith(GENERIC_PREFIX) || name.length === GENERIC_PREFIX.length) return undefined;
   return name
@@ -140,7 +169,7 @@ function genericPath(name: string): string | undefined {
 }
 
 /** Environment values are strings; numbers, booleans and JSON arrays/objects are read as such, except for known text settings. */
-const TEXT_SETTINGS = new Set(['nats.password', 'auth.adminPassword', 'auth.jwtSecret', 'nats.prefix', 'redis.prefix', 'database.schema', 'storage.engine.namespace', 'storage.engine.url', 'storage.engine.writeUrl', 'alerts.channels.email.password', 'alerts.channels.webhook.secret']);
+const TEXT_SETTINGS = new Set(['nats.password', 'database.password', 'redis.password', 'auth.adminPassword', 'auth.jwtSecret', 'nats.prefix', 'redis.prefix', 'database.schema', 'storage.engine.namespace', 'storage.engine.url', 'storage.engine.writeUrl', 'alerts.channels.email.password', 'alerts.channels.webhook.secret']);
 function envValue(path: string, raw: string): unknown {
   if (TEXT_SETTINGS.has(path)) return raw;
   try {

@@ -82,6 +82,11 @@ export const ConfigSchema = z.object({
   database: z
     .object({
       url: z.string().min(1).default('postgres://postgres@127.0.0.1:5432/terminusa'),
+      /**
+       * Password of the role named in `url`, usually from a secret file (`DATABASE_PASSWORD_FILE`); loadConfig
+       * writes it into `url`, so every connection (pool, restore drill) carries it.
+       */
+      password: z.string().min(1).optional(),
       schema: z.string().regex(/^[a-z_][a-z0-9_]*$/, 'a lower-case SQL identifier').default('public'),
       poolSize: z.number().int().positive().default(10),
     })
@@ -89,6 +94,8 @@ export const ConfigSchema = z.object({
   redis: z
     .object({
       url: z.string().min(1).default('redis://127.0.0.1:6379'),
+      /** Password of Redis (`requirepass`, or of the ACL user named in `url`), e.g. from `REDIS_PASSWORD_FILE`; loadConfig writes it into `url`. */
+      password: z.string().min(1).optional(),
       prefix: z.string().default('tmon:'),
     })
     .prefault({}),

@@ -4,7 +4,8 @@ export { buildDashboard } from './build-dashboard.ts';
 export type {
   Sample as DashboardSample,
   Alert as DashboardAlert,
-  AlertEvent as DashboardAlertEvent,
+  AlertTransition as DashboardAlertTransition,
+  AlertHistoryEvent as DashboardAlertHistoryEvent,
   Silence as DashboardSilence,
   BackupSummary as DashboardBackupSummary,
   CurrentValue as DashboardCurrentValue,

@@ -1,9 +1,9 @@
 import type { ApiClient } from './api-client.ts';
-import type { Alert, AlertEvent } from './api-types.ts';
+import type { Alert, AlertTransition } from './api-types.ts';
 import type { LiveSocket } from './live-socket.ts';
 
 /** Events after which an alert is no longer active. */
-const ENDING = new Set<AlertEvent['kind']>(['resolved', 'inactive']);
+const ENDING = new Set<AlertTransition['kind']>(['resolved', 'inactive']);
 
 /** The active alerts: loaded once from `/alerts/active`, then kept current by the live stream's alert events. */
 export class ActiveAlerts {
@@ -71,7 +71,7 @@ export class ActiveAlerts {
     return () => this.#listeners.delete(listener);
   }
 
-  #apply(event: AlertEvent): void {
+  #apply(event: AlertTransition): void {
     if (ENDING.has(event.kind)) this.#alerts.delete(event.alert.id);
     else this.#alerts.set(event.alert.id, event.alert);
     this.#changed();

@@ -1,12 +1,13 @@
 // The shapes the gateway's API answers, as the dashboard reads them (the gateway's OpenAPI document at /docs/api is the reference;
-// services/api-gateway/src/dashboard-contract.ts checks the gateway's own types against these at compile time).
+// services/api-gateway/src/dashboard-contract.ts checks the gateway's own types against these at compile time). The alert
+// vocabulary is not restated: it comes from the bus's dependency-free module, which the browser bundle can take.
+import type { AlertHistoryKind, AlertState, AlertTransitionKind, Severity } from '@terminusa/bus/alert-vocabulary';
+
+export { SEVERITIES } from '@terminusa/bus/alert-vocabulary';
+export type { Severity } from '@terminusa/bus/alert-vocabulary';
 
 /** A role of the gateway, least to most. */
 export type Role = 'viewer' | 'operator' | 'admin';
-/** Severities of alert rules, most urgent first. */
-export const SEVERITIES = ['critical', 'warning', 'info'] as const;
-/** One alert severity. */
-export type Severity = (typeof SEVERITIES)[number];
 
 /** A normalized sample as the live stream pushes it. */
 export interface Sample {
@@ -21,7 +22,7 @@ export interface Alert {
   id: string;
   rule: string;
   severity: Severity;
-  state: 'inactive' | 'pending' | 'firing' | 'resolved';
+  state: AlertState;
   labels: Record<string, string>;
   value: number;
   summary: string;
@@ -33,12 +34,20 @@ export interface Alert {
   channels: string[];
 }
 
-/** One change in an alert's life (`alerts.events`). */
-export interface AlertEvent {
-  kind: 'pending' | 'firing' | 'resolved' | 'inactive' | 'acknowledged' | 'renotify';
+/** One alert transition, a change in an alert's life (`alerts.events`, pushed by the live stream). */
+export interface AlertTransition {
+  kind: AlertTransitionKind;
   seq: number;
   at: number;
   alert: Alert;
+}
+
+/** One recorded event of an alert's history (`/alerts/history`). */
+export interface AlertHistoryEvent {
+  id: string;
+  kind: AlertHistoryKind;
+  at: number;
+  detail: Record<string, unknown>;
 }
 
 /** A label matcher of a silence. */

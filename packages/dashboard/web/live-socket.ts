@@ -1,4 +1,4 @@
-import type { AlertEvent, Sample } from './api-types.ts';
+import type { AlertTransition, Sample } from './api-types.ts';
 
 /** The state of the live connection, shown in the header. */
 export type LiveStatus = 'connecting' | 'live' | 'offline';
@@ -18,7 +18,7 @@ type ServerMessage =
   | { type: 'ready'; role: string }
   | { type: 'subscribed' }
   | { type: 'samples'; samples: Sample[] }
-  | { type: 'alert'; event: AlertEvent }
+  | { type: 'alert'; event: AlertTransition }
   | { type: 'notification' }
   | { type: 'error'; error: string };
 
@@ -42,7 +42,7 @@ export class LiveSocket {
   #retry: ReturnType<typeof setTimeout> | undefined;
   #status: LiveStatus = 'offline';
   readonly #metricSubs = new Set<MetricSubscription>();
-  readonly #alertListeners = new Set<(event: AlertEvent) => void>();
+  readonly #alertListeners = new Set<(event: AlertTransition) => void>();
   readonly #statusListeners = new Set<(status: LiveStatus) => void>();
   /** How many subscriptions want each pattern, so a pattern is unsubscribed only when nobody wants it. */
   readonly #patternCounts = new Map<string, number>();
@@ -96,7 +96,7 @@ export class LiveSocket {
   }
 
   /** Calls `listener` with every alert event; returns the unsubscribe. */
-  subscribeAlerts(listener: (event: AlertEvent) => void): () => void {
+  subscribeAlerts(listener: (event: AlertTransition) => void): () => void {
     this.#alertListeners.add(listener);
     if (this.#alertListeners.size === 1) this.#send({ type: 'subscribe', alerts: true });
     return () => {

@@ -1,9 +1,12 @@
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { loadConfig } from '@terminusa/config';
+import { loadConfig, type ServiceName } from '@terminusa/config';
 import { composeValidator } from './compose-schema.ts';
+import { DATABASE_ROLE, secretGrants } from './manifests.ts';
 import { NATS_USERS, natsPasswordVariable, renderNatsServerConfig } from './nats-permissions.ts';
 import { NATS_CONFIG_FILE } from './render.ts';
 import { VM_IMAGE, VM_READERS, VM_SINGLE_NODE_ARGS, VM_STORAGE_PATH, vmReadUrl } from './victoria-metrics.ts';
@@ -28,6 +31,16 @@ const instructions = dockerfile
 
 /** The secret that holds a NATS user's password. */
 const natsSecret = (user: string) => `nats_password_${user.replace(/-/g, '_')}`;
+/** The compose secret of each variable a service reads from a file: the same grants as its k8s secretKeyRefs. */
+const COMPOSE_SECRET: Record<string, (service: string) => string | { source: string; target: string }> = {
+  NATS_PASSWORD: (service) => ({ source: natsSecret(service), target: 'nats_password' }),
+  DATABASE_PASSWORD: () => 'database_password',
+  REDIS_PASSWORD: () => 'redis_password',
+  ADMIN_PASSWORD: () => 'admin_password',
+  JWT_SECRET: () => 'jwt_secret',
+};
+const secretTarget = (grant: string | { target: string }) => (typeof grant === 'string' ? grant : grant.target);
+const secretSource = (grant: string | { source: string }) => (typeof grant === 'string' ? grant : grant.source);
 /** The nats service's start script (`sh -c`), as written in the file ($$ not yet unescaped). */
 function natsScript(): string {
   const nats = compose.services.nats;
@@ -101,21 +114,85 @@ describe('docker-compose.yml', () => {
 
   it('declares the secrets as files and every service uses only declared ones', () => {
     const declared = compose.secrets;
-    for (const name of ['admin_password', 'jwt_secret', 'postgres_password', ...NATS_USERS.map(natsSecret)]) {
+    for (const name of ['admin_password', 'jwt_secret', 'postgres_password', 'database_password', 'redis_password', ...NATS_USERS.map(natsSecret)]) {
       expect(declared[name].file).toBe(`./deploy/secrets/${name}.txt`);
     }
-    for (const name of SERVICES) {
-      expect(compose.services[name].secrets).toEqual(['admin_password', 'jwt_secret', 'postgres_password', { source: natsSecret(name), target: 'nats_password' }]);
-    }
     for (const s of Object.values<any>(compose.services)) {
-      for (const used of s.secrets ?? []) expect(Object.keys(declared)).toContain(typeof used === 'string' ? used : used.source);
+      for (const used of s.secrets ?? []) expect(Object.keys(declared)).toContain(secretSource(used));
     }
+  });
+
+  for (const name of SERVICES) {
+    it(`${name} is given only the secrets it reads (the k8s grants), each through its *_FILE variable`, () => {
+      const s = compose.services[name];
+      const grants = secretGrants(name as ServiceName);
+      expect(s.secrets).toEqual(expect.arrayContaining(grants.map((g) => COMPOSE_SECRET[g.env]!(name))));
+      expect(s.secrets).toHaveLength(grants.length);
+      for (const g of grants) expect(s.environment[`${g.env}_FILE`], `${name} ${g.env}_FILE`).toBe(`/run/secrets/${secretTarget(COMPOSE_SECRET[g.env]!(name))}`);
+      const fileVariables = Object.keys(s.environment).filter((k) => k.endsWith('_FILE') && /PASSWORD|SECRET/.test(k));
+      expect(fileVariables.sort()).toEqual(grants.map((g) => `${g.env}_FILE`).sort());
+      // The superuser's password is PostgreSQL's and its bootstrap's only; the gateway's secrets the gateway's.
+      expect(s.secrets).not.toContain('postgres_password');
+      if (name !== 'api-gateway') expect(s.secrets.filter((x: unknown) => x === 'jwt_secret' || x === 'admin_password'), name).toEqual([]);
+      // No shell in front: the image's CMD runs (backup's script only moves an old keyring first).
+      if (name !== 'backup') expect(s.command, name).toBeUndefined();
+    });
+  }
+
+  it('what the services’ configuration makes of the compose environment and secret files', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tmon-compose-secrets-'));
+    const value = (secret: string) => `${secret}-0123456789abcdef-0123456789abcdef`;
+    for (const secret of Object.keys(compose.secrets)) writeFileSync(join(dir, secret), `${value(secret)}\n`);
+    for (const name of SERVICES) {
+      const s = compose.services[name];
+      // The file each target names, as Docker mounts it under /run/secrets/<target>.
+      for (const grant of s.secrets) writeFileSync(join(dir, secretTarget(grant)), `${value(secretSource(grant))}\n`);
+      const env = Object.fromEntries(Object.entries<any>(s.environment).map(([k, v]) => [k, String(v).replace('/run/secrets/', `${dir}/`)]));
+      const config = loadConfig({ env });
+      expect(config.nats.url).toBe(`nats://${name}:${value(natsSecret(name))}@nats:4222`);
+      expect(config.redis.url).toBe(`redis://:${value('redis_password')}@redis:6379`);
+      if (s.environment.DATABASE_URL) expect(config.database.url).toBe(`postgres://${DATABASE_ROLE}:${value('database_password')}@postgres:5432/terminusa`);
+      else expect(config.database.password, name).toBeUndefined();
+      expect([config.auth.jwtSecret, config.auth.adminPassword], name).toEqual(name === 'api-gateway' ? [value('jwt_secret'), value('admin_password')] : [undefined, undefined]);
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('runs postgres with the superuser’s password, and a one-shot postgres-bootstrap that makes the services’ role with deploy/postgres/roles.sql', () => {
+    expect(compose.services.postgres.secrets).toEqual(['postgres_password']);
+    const boot = compose.services['postgres-bootstrap'];
+    expect(boot.image).toBe(compose.services.postgres.image);
+    expect(boot.configs).toEqual([{ source: 'postgres_roles', target: '/etc/terminusa/roles.sql' }]);
+    expect(compose.configs.postgres_roles).toEqual({ file: './deploy/postgres/roles.sql' });
+    expect(boot.secrets).toEqual(['postgres_password', 'database_password']);
+    expect(boot.deploy.restart_policy.condition).toBe('on-failure');
+    expect(boot.entrypoint).toEqual(['sh', '-c']);
+    const script = String(boot.command[0]);
+    expect(script).toMatch(/^set -e$/m);
+    expect(script).toContain('PGPASSWORD="$$(cat /run/secrets/postgres_password)" DATABASE_PASSWORD="$$(cat /run/secrets/database_password)"');
+    expect(script).toMatch(/exec psql -h postgres -U postgres -d postgres -v ON_ERROR_STOP=1 -f \/etc\/terminusa\/roles\.sql$/m);
+    // Only the superuser's holders see its password.
+    const holders = Object.entries<any>(compose.services).filter(([, s]) => (s.secrets ?? []).some((x: unknown) => secretSource(x as string) === 'postgres_password'));
+    expect(holders.map(([n]) => n).sort()).toEqual(['postgres', 'postgres-bootstrap']);
+  });
+
+  it('runs redis with a password from its secret, given on standard input, and AOF', () => {
+    const redis = compose.services.redis;
+    expect(redis.secrets).toEqual(['redis_password']);
+    expect(redis.command.slice(0, 2)).toEqual(['sh', '-c']);
+    const script = String(redis.command[2]);
+    expect(script).toContain('[ -s /run/secrets/redis_password ] || {');
+    expect(script).toMatch(/^exec docker-entrypoint\.sh redis-server - --appendonly yes <<EOF\nrequirepass "\$\$\(cat \/run\/secrets\/redis_password\)"\nEOF\n?$/m);
+    expect(script).not.toContain('--requirepass');
+    // Everyone who reads Redis has its password; nobody else.
+    const holders = Object.entries<any>(compose.services).filter(([, s]) => (s.secrets ?? []).includes('redis_password'));
+    expect(holders.map(([n]) => n).sort()).toEqual(['redis', ...SERVICES].sort());
   });
 
   it('runs nats with deploy/nats/nats.conf, which includes the generated permissions.conf', () => {
     const nats = compose.services.nats;
     expect(nats.image).toMatch(/^nats:2\.10-alpine$/); // a shell for the script; the plain image has none
-    expect(compose.configs).toEqual({ nats_conf: { file: './deploy/nats/nats.conf' }, nats_permissions: { file: './deploy/nats/permissions.conf' } });
+    expect(compose.configs).toMatchObject({ nats_conf: { file: './deploy/nats/nats.conf' }, nats_permissions: { file: './deploy/nats/permissions.conf' } });
     expect(nats.configs).toEqual([
       { source: 'nats_conf', target: '/etc/nats/nats.conf' },
       { source: 'nats_permissions', target: '/etc/nats/permissions.conf' },
@@ -207,9 +284,44 @@ describe('docker-compose.yml', () => {
   });
 
   it('gives only the backup the engine’s volume, read-only at /vm-storage (snapshots under /vm-storage/snapshots/)', () => {
-    expect(compose.services.backup.volumes).toEqual(['backups:/data', 'vm-data:/vm-storage:ro']);
+    expect(compose.services.backup.volumes).toEqual(['backups:/data', 'backup-keys:/keys', 'vm-data:/vm-storage:ro']);
     const mounting = Object.entries<any>(compose.services).filter(([, s]) => (s.volumes ?? []).some((v: string) => v.startsWith('vm-data:')));
     expect(mounting.map(([n]) => n).sort()).toEqual(['backup', 'victoria-metrics']);
+  });
+
+  it('keeps the backup keyring on a volume of its own, apart from the backups, and moves an older release’s keyring there once', () => {
+    const backup = compose.services.backup;
+    const config = loadConfig({ env: Object.fromEntries(Object.entries<any>(backup.environment).filter(([k]) => !k.endsWith('_FILE'))) });
+    expect(config.backup.keyring).toBe('/keys/backup-keyring.json');
+    expect(config.backup.dir ?? `${config.dataDir}/backups`).toBe('/data/backups');
+    expect(compose.volumes).toHaveProperty('backup-keys');
+    const mounting = Object.entries<any>(compose.services).filter(([, s]) => (s.volumes ?? []).some((v: string) => v.startsWith('backup-keys:')));
+    expect(mounting.map(([n]) => n)).toEqual(['backup']);
+    // The image makes /keys for the node user, so a new named volume takes that owner.
+    expect(dockerfile).toMatch(/^RUN mkdir -p \/data \/keys && chown node:node \/data \/keys$/m);
+    // The script moves /data/backup-keyring.json (where older releases kept it) to /keys once, then runs the image's program.
+    expect(backup.command.slice(0, 2)).toEqual(['sh', '-c']);
+    const script = String(backup.command[2]).replace(/\$\$/g, '$');
+    expect(script).toMatch(/if \[ -f \/data\/backup-keyring\.json \] && \[ ! -e \/keys\/backup-keyring\.json \]/);
+    const cmd = /^CMD \["sh", "-c", "(exec node .*)"\]$/m.exec(dockerfile)![1]!;
+    expect(script.trim().split('\n').at(-1)).toBe(cmd);
+    // Run with both directories moved to a temporary one: the keyring moves once, and a keyring in place is kept.
+    const root = mkdtempSync(join(tmpdir(), 'tmon-keyring-move-'));
+    mkdirSync(join(root, 'data'));
+    mkdirSync(join(root, 'keys'));
+    const run = () => {
+      const r = spawnSync('sh', ['-c', script.replaceAll('/data/', `${root}/data/`).replaceAll('/keys/', `${root}/keys/`).replace(cmd, 'exit 0')], { encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+    };
+    writeFileSync(join(root, 'data', 'backup-keyring.json'), 'old release keyring', { mode: 0o600 });
+    run();
+    expect(existsSync(join(root, 'data', 'backup-keyring.json'))).toBe(false);
+    expect(readFileSync(join(root, 'keys', 'backup-keyring.json'), 'utf8')).toBe('old release keyring');
+    expect(statSync(join(root, 'keys', 'backup-keyring.json')).mode & 0o777).toBe(0o600);
+    writeFileSync(join(root, 'data', 'backup-keyring.json'), 'stray');
+    run();
+    expect(readFileSync(join(root, 'keys', 'backup-keyring.json'), 'utf8')).toBe('old release keyring');
+    rmSync(root, { recursive: true, force: true });
   });
 
   it('declares every named volume it mounts', () => {

@@ -1,6 +1,23 @@
-export { buildManifests, NATS_BOOTSTRAP_COMMAND, CONFIG_MAP_NAME, GATEWAY_TRUST_PROXY, NATS_CONFIG_MAP_NAME, NATS_SECRET_NAME, SECRET_NAME, SECRET_PLACEHOLDER } from './manifests.ts';
-export type { Manifest, ManifestFile } from './manifests.ts';
-export { overlays, scalingFromConfig, defaultConfig, suiteVersion, SERVICES, OPS_PORTS } from './overlays.ts';
+export {
+  buildManifests,
+  secretGrants,
+  BACKUP_KEYS_DIR,
+  CONFIG_MAP_NAME,
+  DATABASE_ROLE,
+  DATABASE_SECRET_NAME,
+  DATABASE_USERS,
+  GATEWAY_SECRET_NAME,
+  GATEWAY_TRUST_PROXY,
+  INGRESS_TLS_SECRET_NAME,
+  NATS_BOOTSTRAP_COMMAND,
+  NATS_CONFIG_MAP_NAME,
+  NATS_SECRET_NAME,
+  REDIS_SECRET_NAME,
+  REDIS_USERS,
+  SECRET_PLACEHOLDER,
+} from './manifests.ts';
+export type { Manifest, ManifestFile, SecretGrant } from './manifests.ts';
+export { overlays, scalingFromConfig, defaultConfig, suiteVersion, OPS_PORTS } from './overlays.ts';
 export type { Overlay, Autoscaling, ResourceSettings, TimeSeriesEngine, SingleNodeEngine, ClusterEngine } from './overlays.ts';
 export {
   VM_IMAGE,

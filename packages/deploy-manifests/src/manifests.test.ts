@@ -1,12 +1,19 @@
 import { readFileSync, readdirSync } from 'node:fs';
+import { posix } from 'node:path';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { loadConfig } from '@terminusa/config';
+import { loadConfig, SERVICE_NAMES } from '@terminusa/config';
 import {
+  BACKUP_KEYS_DIR,
   buildManifests,
+  DATABASE_ROLE,
+  DATABASE_SECRET_NAME,
+  DATABASE_USERS,
   defaultConfig,
+  GATEWAY_SECRET_NAME,
   GATEWAY_TRUST_PROXY,
+  INGRESS_TLS_SECRET_NAME,
   K8S_DIR,
   NATS_CONFIG_FILE,
   NATS_CONFIG_MAP_NAME,
@@ -16,10 +23,10 @@ import {
   natsPasswordVariable,
   overlayDir,
   overlays,
+  REDIS_SECRET_NAME,
+  REDIS_USERS,
   renderAll,
-  SECRET_NAME,
   SECRET_PLACEHOLDER,
-  SERVICES,
   VM_IMAGE,
   VM_READERS,
   VM_SINGLE_NODE_ARGS,
@@ -33,6 +40,31 @@ const SINGLE_NODE = ['base', 'dev', 'prod'];
 
 function onDisk(overlay: string, file: string): any[] {
   return parseAllDocuments(readFileSync(join(K8S_DIR, overlayDir(overlay as 'base'), file), 'utf8')).map((d) => d.toJS());
+}
+
+const container = (overlay: string, s: string) => onDisk(overlay, `${s}.yaml`).find((d) => d.kind === 'Deployment').spec.template.spec.containers[0];
+
+/** `<Secret>/<key>` of every secretKeyRef and `<Secret>/*` of every Secret imported whole, in a container. */
+function secretRefs(c: any): string[] {
+  return [
+    ...(c.env ?? []).filter((e: any) => e.valueFrom?.secretKeyRef).map((e: any) => `${e.valueFrom.secretKeyRef.name}/${e.valueFrom.secretKeyRef.key}`),
+    ...(c.envFrom ?? []).filter((e: any) => e.secretRef).map((e: any) => `${e.secretRef.name}/*`),
+  ].sort();
+}
+
+const REPO = join(K8S_DIR, '..');
+/** What a service's own code (services/<name>/src, tests left out) opens: PostgreSQL, Redis, the gateway's secrets. */
+function usesOf(service: string): { database: boolean; redis: boolean; gatewaySecrets: boolean } {
+  const dir = join(REPO, 'services', service, 'src');
+  const text = readdirSync(dir, { recursive: true, encoding: 'utf8' })
+    .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'))
+    .map((f) => readFileSync(join(dir, f), 'utf8'))
+    .join('\n');
+  return {
+    database: /\b(openDatabase|createPool)\(/.test(text),
+    redis: /\b(openRedis|createRedis|redisOptions)\(|new Redis\(|config\.redis\b/.test(text),
+    gatewaySecrets: /\bauth\.(jwtSecret|adminPassword)\b/.test(text),
+  };
 }
 
 describe('deploy manifests', () => {
@@ -72,12 +104,12 @@ describe('deploy manifests', () => {
     // The suite's documented defaults, so a change of the configuration is noticed here too.
     expect(collectors).toMatchObject({ min: 2, max: 10, targetCpu: 70 });
     expect(processors).toMatchObject({ min: 2, max: 8, targetMemory: 80 });
-    for (const s of SERVICES) expect(hpa('dev', s).spec.minReplicas).toBe(1);
+    for (const s of SERVICE_NAMES) expect(hpa('dev', s).spec.minReplicas).toBe(1);
   });
 
   it('probes point at /health on the ops port with the load-balance timeout', () => {
     for (const overlay of OVERLAYS) {
-      for (const s of SERVICES) {
+      for (const s of SERVICE_NAMES) {
         const docs = onDisk(overlay, `${s}.yaml`);
         const pod = docs.find((d) => d.kind === 'Deployment').spec.template.spec;
         const c = pod.containers[0];
@@ -106,8 +138,13 @@ describe('deploy manifests', () => {
         .flatMap((f) => onDisk(overlay, f))
         .filter((d) => d?.kind === 'Secret');
       expect(secrets.length).toBeGreaterThan(0);
-      expect(secrets.map((s) => s.metadata.name).sort()).toEqual([NATS_SECRET_NAME, SECRET_NAME].sort());
-      const keys: Record<string, string[]> = { [SECRET_NAME]: ['ADMIN_PASSWORD', 'DATABASE_PASSWORD', 'JWT_SECRET'], [NATS_SECRET_NAME]: NATS_USERS.map(natsPasswordVariable).sort() };
+      expect(secrets.map((s) => s.metadata.name).sort()).toEqual([DATABASE_SECRET_NAME, GATEWAY_SECRET_NAME, NATS_SECRET_NAME, REDIS_SECRET_NAME].sort());
+      const keys: Record<string, string[]> = {
+        [GATEWAY_SECRET_NAME]: ['ADMIN_PASSWORD', 'JWT_SECRET'],
+        [DATABASE_SECRET_NAME]: ['DATABASE_PASSWORD'],
+        [REDIS_SECRET_NAME]: ['REDIS_PASSWORD'],
+        [NATS_SECRET_NAME]: NATS_USERS.map(natsPasswordVariable).sort(),
+      };
       for (const s of secrets) {
         expect(s.data).toBeUndefined();
         expect(Object.keys(s.stringData).sort()).toEqual(keys[s.metadata.name as string]);
@@ -119,15 +156,15 @@ describe('deploy manifests', () => {
   it('every service connects to NATS as its own user, with its password from the NATS Secret', () => {
     for (const overlay of OVERLAYS) {
       expect(onDisk(overlay, 'configmap.yaml')[0].data.NATS_URL, 'no shared NATS_URL').toBeUndefined();
-      for (const s of SERVICES) {
+      for (const s of SERVICE_NAMES) {
         const c = onDisk(overlay, `${s}.yaml`).find((d) => d.kind === 'Deployment').spec.template.spec.containers[0];
         const env = (name: string) => c.env.filter((e: any) => e.name === name);
         expect(env('NATS_URL'), `${overlay}/${s}`).toEqual([{ name: 'NATS_URL', value: `nats://${s}@nats:4222` }]);
         expect(env('NATS_PASSWORD'), `${overlay}/${s}`).toEqual([
           { name: 'NATS_PASSWORD', valueFrom: { secretKeyRef: { name: NATS_SECRET_NAME, key: natsPasswordVariable(s) } } },
         ]);
-        // Only its own password: the NATS Secret is not imported whole.
-        expect(c.envFrom.map((e: any) => e.secretRef?.name).filter(Boolean)).toEqual([SECRET_NAME]);
+        // Only its own password: no Secret is imported whole.
+        expect(c.envFrom.map((e: any) => e.secretRef?.name).filter(Boolean)).toEqual([]);
         // Every other secret-looking variable comes from a Secret too.
         for (const e of c.env.filter((x: any) => /PASSWORD|SECRET/.test(x.name))) expect(e.valueFrom?.secretKeyRef, `${overlay}/${s} ${e.name}`).toBeDefined();
       }
@@ -190,7 +227,7 @@ describe('deploy manifests', () => {
     expect(loadConfig({ env: { [GATEWAY_TRUST_PROXY.name]: GATEWAY_TRUST_PROXY.value } }).gateway.trustProxy).toBe(1);
     for (const overlay of OVERLAYS) {
       expect(Object.keys(onDisk(overlay, 'configmap.yaml')[0].data)).not.toContain(GATEWAY_TRUST_PROXY.name);
-      for (const s of SERVICES) {
+      for (const s of SERVICE_NAMES) {
         const c = onDisk(overlay, `${s}.yaml`).find((d) => d.kind === 'Deployment').spec.template.spec.containers[0];
         expect(c.env.filter((e: any) => e.name === GATEWAY_TRUST_PROXY.name), `${overlay}/${s}`).toEqual(s === 'api-gateway' ? [{ ...GATEWAY_TRUST_PROXY }] : []);
       }
@@ -214,7 +251,7 @@ describe('deploy manifests', () => {
     for (const overlay of OVERLAYS) {
       // Not in the ConfigMap every service imports.
       expect(Object.keys(onDisk(overlay, 'configmap.yaml')[0].data).filter((k) => k.startsWith('VM_'))).toEqual([]);
-      for (const s of SERVICES) {
+      for (const s of SERVICE_NAMES) {
         const c = onDisk(overlay, `${s}.yaml`).find((d) => d.kind === 'Deployment').spec.template.spec.containers[0];
         const expected: { name: string; value: string }[] = [];
         if (['storage', 'api-gateway', 'backup', 'alert-manager'].includes(s)) expected.push({ name: 'VM_URL', value: urls[overlay]!.read });
@@ -289,6 +326,109 @@ describe('deploy manifests', () => {
       [['vminsert'], 8400],
       [['vmselect'], 8401],
     ]);
+  });
+
+  it('gives each service the keys of the Secrets it uses and no other: the gateway alone sees JWT_SECRET and ADMIN_PASSWORD', () => {
+    // The source is the judge: what each service's code opens decides what it may read.
+    const uses = Object.fromEntries(SERVICE_NAMES.map((s) => [s, usesOf(s)]));
+    expect(SERVICE_NAMES.filter((s) => uses[s]!.database)).toEqual([...DATABASE_USERS].sort((a, b) => SERVICE_NAMES.indexOf(a) - SERVICE_NAMES.indexOf(b)));
+    expect(SERVICE_NAMES.filter((s) => uses[s]!.redis)).toEqual([...REDIS_USERS]);
+    expect(SERVICE_NAMES.filter((s) => uses[s]!.gatewaySecrets)).toEqual(['api-gateway']);
+    expect(DATABASE_USERS).not.toContain('collector');
+    for (const overlay of OVERLAYS) {
+      for (const s of SERVICE_NAMES) {
+        const u = uses[s]!;
+        const expected = [
+          `${NATS_SECRET_NAME}/${natsPasswordVariable(s)}`,
+          ...(u.database ? [`${DATABASE_SECRET_NAME}/DATABASE_PASSWORD`] : []),
+          ...(u.redis ? [`${REDIS_SECRET_NAME}/REDIS_PASSWORD`] : []),
+          ...(u.gatewaySecrets ? [`${GATEWAY_SECRET_NAME}/ADMIN_PASSWORD`, `${GATEWAY_SECRET_NAME}/JWT_SECRET`] : []),
+        ].sort();
+        const c = container(overlay, s);
+        expect(secretRefs(c), `${overlay}/${s}`).toEqual(expected);
+        const names = c.env.map((e: any) => e.name);
+        expect(names.includes('JWT_SECRET') || names.includes('ADMIN_PASSWORD'), `${overlay}/${s}`).toBe(s === 'api-gateway');
+        expect(names.includes('DATABASE_URL'), `${overlay}/${s}: no database URL where PostgreSQL is not used`).toBe(u.database);
+      }
+      // Nor the NATS pods or the bootstrap Job: the NATS Secret only.
+      const sts = onDisk(overlay, 'nats.yaml').find((d) => d.kind === 'StatefulSet').spec.template.spec.containers[0];
+      expect(secretRefs(sts)).toEqual([`${NATS_SECRET_NAME}/*`]);
+      const job = onDisk(overlay, 'nats-bootstrap.yaml')[0].spec.template.spec.containers[0];
+      expect(secretRefs(job)).toEqual([`${NATS_SECRET_NAME}/${natsPasswordVariable('bootstrap')}`]);
+      // And no secret in the ConfigMap every service imports.
+      expect(Object.keys(onDisk(overlay, 'configmap.yaml')[0].data).filter((k) => /PASSWORD|SECRET|DATABASE_URL/.test(k)), overlay).toEqual([]);
+    }
+  });
+
+  it('Redis requires a password: every service that uses it gets REDIS_PASSWORD, which the config writes into REDIS_URL', () => {
+    for (const overlay of OVERLAYS) {
+      const data = onDisk(overlay, 'configmap.yaml')[0].data;
+      expect(data.REDIS_URL).toBe('redis://redis:6379');
+      for (const s of REDIS_USERS) {
+        const c = container(overlay, s);
+        expect(c.env.filter((e: any) => e.name === 'REDIS_PASSWORD'), `${overlay}/${s}`).toEqual([
+          { name: 'REDIS_PASSWORD', valueFrom: { secretKeyRef: { name: REDIS_SECRET_NAME, key: 'REDIS_PASSWORD' } } },
+        ]);
+        // What the service's configuration makes of it, with the Secret's value in place.
+        const env = { ...data, ...Object.fromEntries(c.env.map((e: any) => [e.name, e.value ?? `${e.name.toLowerCase()}-0123456789abcdef-0123456789abcdef`])) };
+        expect(loadConfig({ env }).redis.url, `${overlay}/${s}`).toBe('redis://:redis_password-0123456789abcdef-0123456789abcdef@redis:6379');
+      }
+    }
+  });
+
+  it('services log in to PostgreSQL as the terminusa role made by deploy/postgres/roles.sql, never as the superuser', () => {
+    const rolesSql = readFileSync(join(REPO, 'deploy', 'postgres', 'roles.sql'), 'utf8');
+    expect(rolesSql).toMatch(new RegExp(`^\\s*\\\\set role ${DATABASE_ROLE}$`, 'm'));
+    expect(rolesSql).toMatch(/NOSUPERUSER NOCREATEROLE CREATEDB/);
+    expect(DATABASE_ROLE).not.toBe('postgres');
+    for (const overlay of OVERLAYS) {
+      for (const s of DATABASE_USERS) {
+        const c = container(overlay, s);
+        const pw = 'pw-0123456789abcdef-0123456789abcdef';
+        const env = Object.fromEntries(c.env.map((e: any) => [e.name, e.value ?? pw]));
+        expect(env.DATABASE_URL, `${overlay}/${s}`).toBe(`postgres://${DATABASE_ROLE}@postgres:5432/terminusa`);
+        expect(env.PGPASSWORD, 'the config carries the password, not node-postgres’ PGPASSWORD').toBeUndefined();
+        expect(loadConfig({ env }).database.url).toBe(`postgres://${DATABASE_ROLE}:${pw}@postgres:5432/terminusa`);
+      }
+    }
+  });
+
+  it('keeps the backups and, on a volume of its own, the backup keyring on PersistentVolumeClaims, not on an emptyDir', () => {
+    for (const overlay of OVERLAYS) {
+      const docs = onDisk(overlay, 'backup.yaml');
+      const claims = Object.fromEntries(docs.filter((d) => d.kind === 'PersistentVolumeClaim').map((d) => [d.metadata.name, d.spec]));
+      expect(Object.keys(claims).sort()).toEqual(['backup-data', 'backup-keys']);
+      // Every replica writes backups and reads a keyring another one may have rotated.
+      for (const spec of Object.values<any>(claims)) expect(spec.accessModes).toEqual(['ReadWriteMany']);
+      expect(claims['backup-data'].resources.requests.storage).toBe(all[overlay as 'prod'].backupStorage);
+      const pod = docs.find((d) => d.kind === 'Deployment').spec.template.spec;
+      const c = pod.containers[0];
+      const volumeOf = (path: string) => {
+        const mount = c.volumeMounts
+          .filter((m: any) => path === m.mountPath || path.startsWith(`${m.mountPath}/`))
+          .sort((a: any, b: any) => b.mountPath.length - a.mountPath.length)[0];
+        return pod.volumes.find((v: any) => v.name === mount.name);
+      };
+      const env = Object.fromEntries(c.env.filter((e: any) => 'value' in e).map((e: any) => [e.name, e.value]));
+      const settings = loadConfig({ env: { ...onDisk(overlay, 'configmap.yaml')[0].data, ...env } });
+      const keyring = settings.backup.keyring!;
+      const backups = settings.backup.dir ?? posix.join(settings.dataDir, 'backups');
+      expect(posix.dirname(keyring)).toBe(BACKUP_KEYS_DIR);
+      expect(volumeOf(keyring), `${overlay}: keyring`).toEqual({ name: 'keys', persistentVolumeClaim: { claimName: 'backup-keys' } });
+      expect(volumeOf(backups), `${overlay}: backups`).toEqual({ name: 'data', persistentVolumeClaim: { claimName: 'backup-data' } });
+      // The other services keep their scratch /data on an emptyDir.
+      const collector = onDisk(overlay, 'collector.yaml').find((d) => d.kind === 'Deployment').spec.template.spec;
+      expect(collector.volumes.find((v: any) => v.name === 'data')).toEqual({ name: 'data', emptyDir: {} });
+    }
+  });
+
+  it('serves the Ingress over TLS, with the certificate from its own Secret', () => {
+    for (const overlay of OVERLAYS) {
+      const [ingress] = onDisk(overlay, 'ingress.yaml');
+      expect(ingress.spec.tls).toEqual([{ hosts: [all[overlay as 'prod'].ingressHost], secretName: INGRESS_TLS_SECRET_NAME }]);
+      expect(ingress.spec.rules.map((r: any) => r.host)).toEqual(ingress.spec.tls[0].hosts);
+      expect(ingress.metadata.annotations['nginx.ingress.kubernetes.io/ssl-redirect']).toBe('true');
+    }
   });
 
   it('no password literal in any rendered file', () => {

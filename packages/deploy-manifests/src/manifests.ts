@@ -4,11 +4,11 @@ import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
 import { Job } from 'kubernetes-models/batch/v1';
 import { Ingress, NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
-import { ConfigMap, Namespace, Secret, Service } from 'kubernetes-models/v1';
-import type { IContainer, IPodTemplateSpec, IProbe, ISecurityContext } from 'kubernetes-models/v1';
+import { ConfigMap, Namespace, PersistentVolumeClaim, Secret, Service } from 'kubernetes-models/v1';
+import type { IContainer, IEnvVar, IPodTemplateSpec, IProbe, ISecurityContext, IVolume } from 'kubernetes-models/v1';
 import type { INetworkPolicyIngressRule } from 'kubernetes-models/networking.k8s.io/v1';
-import type { Config } from '@terminusa/config';
-import { BOOTSTRAP_USER, type ServiceName } from '@terminusa/runtime';
+import { SERVICE_NAMES, type Config, type ServiceName } from '@terminusa/config';
+import { BOOTSTRAP_USER } from '@terminusa/runtime';
 import {
   NATS_CLIENT_PORT,
   NATS_CONFIG_DIR,
@@ -19,7 +19,7 @@ import {
   renderNatsServerConfig,
   shippedProducers,
 } from './nats-permissions.ts';
-import { OPS_PORTS, SERVICES, type Overlay } from './overlays.ts';
+import { OPS_PORTS, type Overlay } from './overlays.ts';
 import {
   clusterManifests,
   singleNodeManifests,
@@ -51,12 +51,28 @@ export interface ManifestFile {
 }
 
 export const CONFIG_MAP_NAME = 'terminusa-config';
-export const SECRET_NAME = 'terminusa-secrets';
+/** The gateway's own secrets (ADMIN_PASSWORD, JWT_SECRET): no other service can mint tokens or sign in as admin. */
+export const GATEWAY_SECRET_NAME = 'terminusa-gateway';
+/** DATABASE_PASSWORD, the password of DATABASE_ROLE, for the services that use PostgreSQL. */
+export const DATABASE_SECRET_NAME = 'terminusa-database';
+/** REDIS_PASSWORD, Redis' `requirepass`, for the services that use Redis. */
+export const REDIS_SECRET_NAME = 'terminusa-redis';
 /**
  * The NATS users' passwords, `TMON_NATS_PASSWORD_<USER>`: all of them in the NATS server's environment, each
- * service its own as NATS_PASSWORD. Apart from SECRET_NAME, which every service imports whole.
+ * service its own as NATS_PASSWORD.
  */
 export const NATS_SECRET_NAME = 'terminusa-nats-users';
+/**
+ * The PostgreSQL role the services log in as: owner of the suite's database and schema, not a superuser
+ * (deploy/postgres/roles.sql creates it). One role per service is not done yet (docs/deploy.md §8).
+ */
+export const DATABASE_ROLE = 'terminusa';
+/** The services that open PostgreSQL (openDatabase in their code; manifests.test.ts checks the list against the sources). */
+export const DATABASE_USERS: readonly ServiceName[] = ['storage', 'alert-manager', 'backup', 'api-gateway'];
+/** The services that open Redis (all six: caches, rate limits, BullMQ queues, the collector's system state). */
+export const REDIS_USERS: readonly ServiceName[] = SERVICE_NAMES;
+/** Where the backup service keeps its keyring in a pod: a volume of its own, apart from the backups it encrypts. */
+export const BACKUP_KEYS_DIR = '/keys';
 /** nats.conf and permissions.conf of the NATS StatefulSet (deploy/nats/). */
 export const NATS_CONFIG_MAP_NAME = 'nats-config';
 /** What the Secret template holds instead of real values; replace before applying. */
@@ -79,11 +95,12 @@ function labels(component: string): Record<string, string> {
 const selector = (component: string) => ({ 'app.kubernetes.io/name': component });
 const meta = (o: Overlay, name: string, component = name) => ({ name, namespace: o.namespace, labels: { ...labels(component), 'terminusa.io/overlay': o.name } });
 
-/** A URL of the configuration with its host swapped for an in-cluster Service and any password removed. */
-function inCluster(url: string, host: string): string {
+/** A URL of the configuration with its host swapped for an in-cluster Service, any password removed and, if given, another user. */
+function inCluster(url: string, host: string, user?: string): string {
   const u = new URL(url);
   u.hostname = host;
   u.password = '';
+  if (user !== undefined) u.username = user;
   return u.toString().replace(/\/$/, '');
 }
 
@@ -95,8 +112,8 @@ function configMap(o: Overlay, config: Readonly<Config>): ConfigMap {
   return new ConfigMap({
     metadata: meta(o, CONFIG_MAP_NAME, 'config'),
     data: {
-      // NATS_URL (with the service's own user) and NATS_PASSWORD are set per Deployment.
-      DATABASE_URL: inCluster(config.database.url, 'postgres'),
+      // NATS_URL (with the service's own user), DATABASE_URL and the passwords are set per Deployment, for the
+      // services that use them; the URLs here carry none.
       REDIS_URL: inCluster(config.redis.url, 'redis'),
       DATA_DIR: '/data',
       LOG_LEVEL: o.logLevel,
@@ -109,17 +126,31 @@ function configMap(o: Overlay, config: Readonly<Config>): ConfigMap {
   });
 }
 
+/** One secret a service gets: the variable it reads, and the Secret and key that hold it. */
+export interface SecretGrant {
+  readonly env: string;
+  readonly secret: string;
+  readonly key: string;
+}
+
+/** Every secret a service reads, and only those: its own NATS password and whatever it opens. */
+export function secretGrants(name: ServiceName): SecretGrant[] {
+  const grants: SecretGrant[] = [{ env: 'NATS_PASSWORD', secret: NATS_SECRET_NAME, key: natsPasswordVariable(name) }];
+  if (DATABASE_USERS.includes(name)) grants.push({ env: 'DATABASE_PASSWORD', secret: DATABASE_SECRET_NAME, key: 'DATABASE_PASSWORD' });
+  if (REDIS_USERS.includes(name)) grants.push({ env: 'REDIS_PASSWORD', secret: REDIS_SECRET_NAME, key: 'REDIS_PASSWORD' });
+  if (name === 'api-gateway') {
+    grants.push({ env: 'ADMIN_PASSWORD', secret: GATEWAY_SECRET_NAME, key: 'ADMIN_PASSWORD' }, { env: 'JWT_SECRET', secret: GATEWAY_SECRET_NAME, key: 'JWT_SECRET' });
+  }
+  return grants;
+}
+
 function secrets(o: Overlay): Secret[] {
+  const placeholder = (name: string, component: string, keys: readonly string[]) =>
+    new Secret({ metadata: meta(o, name, component), type: 'Opaque', stringData: Object.fromEntries(keys.map((k) => [k, SECRET_PLACEHOLDER])) });
   return [
-    new Secret({
-      metadata: meta(o, SECRET_NAME, 'secrets'),
-      type: 'Opaque',
-      stringData: {
-        ADMIN_PASSWORD: SECRET_PLACEHOLDER,
-        JWT_SECRET: SECRET_PLACEHOLDER,
-        DATABASE_PASSWORD: SECRET_PLACEHOLDER,
-      },
-    }),
+    placeholder(GATEWAY_SECRET_NAME, 'api-gateway', ['ADMIN_PASSWORD', 'JWT_SECRET']),
+    placeholder(DATABASE_SECRET_NAME, 'postgres', ['DATABASE_PASSWORD']),
+    placeholder(REDIS_SECRET_NAME, 'redis', ['REDIS_PASSWORD']),
     new Secret({
       metadata: meta(o, NATS_SECRET_NAME, 'nats'),
       type: 'Opaque',
@@ -144,24 +175,45 @@ function ports(name: ServiceName, config: Readonly<Config>) {
   return name === 'api-gateway' ? [{ name: 'http', containerPort: config.gateway.port, protocol: 'TCP' as const }, ...ops] : ops;
 }
 
+/** The backup service's volumes: the backups and, apart from them, the keyring that decrypts and signs them. */
+function backupVolumeClaims(o: Overlay): PersistentVolumeClaim[] {
+  // ReadWriteMany: every replica writes backups and reads the keyring another one rotated.
+  const claim = (name: string, storage: string) =>
+    new PersistentVolumeClaim({
+      metadata: meta(o, name, 'backup'),
+      spec: { accessModes: ['ReadWriteMany'], resources: { requests: { storage } } },
+    });
+  return [claim('backup-data', o.backupStorage), claim('backup-keys', '1Gi')];
+}
+
 function deployment(o: Overlay, name: ServiceName, config: Readonly<Config>): Deployment {
+  const isBackup = name === 'backup';
+  const env: IEnvVar[] = [
+    { name: 'SERVICE', value: name },
+    // Its own NATS user (deploy/nats/permissions.conf); the password is written into the URL by the config.
+    { name: 'NATS_URL', value: `nats://${name}@nats:${NATS_CLIENT_PORT}` },
+    // The config writes DATABASE_PASSWORD and REDIS_PASSWORD into these URLs, as NATS_PASSWORD into NATS_URL.
+    ...(DATABASE_USERS.includes(name) ? [{ name: 'DATABASE_URL', value: inCluster(config.database.url, 'postgres', DATABASE_ROLE) }] : []),
+    ...secretGrants(name).map((g) => ({ name: g.env, valueFrom: { secretKeyRef: { name: g.secret, key: g.key } } })),
+    // The time-series engine, only for the services that use it (not in the shared ConfigMap).
+    ...vmEnv(o.timeSeries, name),
+    // Which hop in front of the gateway names the client: the Ingress controller.
+    ...(name === 'api-gateway' ? [{ ...GATEWAY_TRUST_PROXY }] : []),
+    // Backups and archive under /data (a PersistentVolumeClaim), the keyring on a volume of its own.
+    ...(isBackup ? [{ name: 'TMON_BACKUP__KEYRING', value: `${BACKUP_KEYS_DIR}/backup-keyring.json` }] : []),
+  ];
+  const volumes: IVolume[] = [
+    isBackup ? { name: 'data', persistentVolumeClaim: { claimName: 'backup-data' } } : { name: 'data', emptyDir: {} },
+    { name: 'tmp', emptyDir: {} },
+    ...(isBackup ? [{ name: 'keys', persistentVolumeClaim: { claimName: 'backup-keys' } }] : []),
+  ];
   const container: IContainer = {
     name,
     image: o.image,
     imagePullPolicy: 'IfNotPresent',
-    env: [
-      { name: 'SERVICE', value: name },
-      // Its own NATS user (deploy/nats/permissions.conf); the password is written into the URL by the config.
-      { name: 'NATS_URL', value: `nats://${name}@nats:${NATS_CLIENT_PORT}` },
-      { name: 'NATS_PASSWORD', valueFrom: { secretKeyRef: { name: NATS_SECRET_NAME, key: natsPasswordVariable(name) } } },
-      // node-postgres reads the password from PGPASSWORD; DATABASE_URL carries none.
-      { name: 'PGPASSWORD', valueFrom: { secretKeyRef: { name: SECRET_NAME, key: 'DATABASE_PASSWORD' } } },
-      // The time-series engine, only for the services that use it (not in the shared ConfigMap).
-      ...vmEnv(o.timeSeries, name),
-      // Which hop in front of the gateway names the client: the Ingress controller.
-      ...(name === 'api-gateway' ? [{ ...GATEWAY_TRUST_PROXY }] : []),
-    ],
-    envFrom: [{ configMapRef: { name: CONFIG_MAP_NAME } }, { secretRef: { name: SECRET_NAME } }],
+    env,
+    // Settings only: every secret is a secretKeyRef above, of the keys this service reads.
+    envFrom: [{ configMapRef: { name: CONFIG_MAP_NAME } }],
     ports: ports(name, config),
     livenessProbe: healthProbe('/health/live', 'ops', config, 3),
     readinessProbe: healthProbe('/health/ready', 'ops', config, 3),
@@ -171,6 +223,7 @@ function deployment(o: Overlay, name: ServiceName, config: Readonly<Config>): De
     volumeMounts: [
       { name: 'data', mountPath: '/data' },
       { name: 'tmp', mountPath: '/tmp' },
+      ...(isBackup ? [{ name: 'keys', mountPath: BACKUP_KEYS_DIR }] : []),
     ],
   };
   return new Deployment({
@@ -193,10 +246,7 @@ function deployment(o: Overlay, name: ServiceName, config: Readonly<Config>): De
             },
           },
           containers: [container],
-          volumes: [
-            { name: 'data', emptyDir: {} },
-            { name: 'tmp', emptyDir: {} },
-          ],
+          volumes,
         },
       },
     },
@@ -238,7 +288,7 @@ function networkPolicies(o: Overlay, config: Readonly<Config>): NetworkPolicy[] 
     metadata: meta(o, 'default-deny-ingress', 'network-policy'),
     spec: { podSelector: {}, policyTypes: ['Ingress'] },
   });
-  const perService = SERVICES.map((name) => {
+  const perService = SERVICE_NAMES.map((name) => {
     const ingress: INetworkPolicyIngressRule[] = [{ from: [fromNamespace(o)], ports: [{ protocol: 'TCP', port: OPS_PORTS[name] }] }];
     // No `from`: the gateway's HTTP port is open to every source, the ingress controller included.
     if (name === 'api-gateway') ingress.push({ ports: [{ protocol: 'TCP', port: config.gateway.port }] });
@@ -288,11 +338,23 @@ function engineNetworkPolicies(o: Overlay): NetworkPolicy[] {
   ];
 }
 
+/**
+ * The Secret (`kubernetes.io/tls`, keys tls.crt and tls.key) the Ingress serves HTTPS with. Create it, or let
+ * cert-manager make it: add the annotation `cert-manager.io/cluster-issuer: <issuer>` to the Ingress
+ * (docs/deploy.md §8); without it, ingress-nginx answers HTTPS with its self-signed default certificate.
+ */
+export const INGRESS_TLS_SECRET_NAME = 'terminusa-ingress-tls';
+
 function ingress(o: Overlay): Ingress {
   return new Ingress({
-    metadata: meta(o, 'api-gateway', 'api-gateway'),
+    metadata: {
+      ...meta(o, 'api-gateway', 'api-gateway'),
+      // Plain HTTP is redirected to HTTPS (ingress-nginx does so by default once `tls` is set; stated for clarity).
+      annotations: { 'nginx.ingress.kubernetes.io/ssl-redirect': 'true' },
+    },
     spec: {
       ingressClassName: 'nginx',
+      tls: [{ hosts: [o.ingressHost], secretName: INGRESS_TLS_SECRET_NAME }],
       rules: [
         {
           host: o.ingressHost,
@@ -453,9 +515,9 @@ export function buildManifests(o: Overlay, config: Readonly<Config>): ManifestFi
     // Applied with the rest, the placeholders would become the passwords: a Deployment whose Secret was
     // not created on purpose must fail to start instead.
     { file: 'secret.template.yaml', objects: secrets(o), template: true },
-    ...SERVICES.map((name) => ({
+    ...SERVICE_NAMES.map((name) => ({
       file: `${name}.yaml`,
-      objects: [deployment(o, name, config), service(o, name, config), autoscaler(o, name), disruptionBudget(o, name)],
+      objects: [...(name === 'backup' ? backupVolumeClaims(o) : []), deployment(o, name, config), service(o, name, config), autoscaler(o, name), disruptionBudget(o, name)],
     })),
     { file: 'network-policies.yaml', objects: networkPolicies(o, config) },
     { file: 'ingress.yaml', objects: [ingress(o)] },

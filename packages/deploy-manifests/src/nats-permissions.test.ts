@@ -12,13 +12,12 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, ErrorCode, nkeyAuthenticator, type JetStreamManager, type NatsConnection } from 'nats';
 import { Bus, CALLS, consumeBatches, ensureStreams, inboxPrefix, isPermissionError, type JsMsg } from '@terminusa/bus';
-import { loadConfig } from '@terminusa/config';
+import { loadConfig, SERVICE_NAMES } from '@terminusa/config';
 import { bootstrapNats, createLogger, natsConnectOptions, prepareConsumer, prepareStreams, type Logger } from '@terminusa/runtime';
 import { createTestNamespace, freePort, TEST_SERVERS, startServiceProcess, waitFor, type ServiceProcess, type TestNamespace } from '@terminusa/testkit';
 import { NATS_PERMISSIONS_FILE } from './render.ts';
 import { NATS_USERS, natsPasswordVariable, renderNatsPermissions, shippedProducers } from './nats-permissions.ts';
 import { newProducerKey, type Producer } from './producers.ts';
-import { SERVICES } from './overlays.ts';
 
 const NATS_SERVER = process.env.NATS_SERVER_BIN ?? '/usr/sbin/nats-server';
 const ROOT = join(import.meta.dirname, '..', '..', '..');
@@ -338,7 +337,7 @@ describe('the six services under their own users', () => {
     const adminJsm = await (await connectAs('admin')).jetstreamManager();
     for (const s of ['INGEST', 'SAMPLES', 'DEADLETTER']) await adminJsm.streams.delete(stream(s)).catch(() => undefined);
     const gatewayPort = await freePort();
-    for (const service of SERVICES) {
+    for (const service of SERVICE_NAMES) {
       const env = {
         ...ns.env,
         NATS_URL: natsUrl(service),
@@ -387,7 +386,7 @@ describe('the six services under their own users', () => {
         // Which instances are up is a signed-in detail.
         const res = await fetch(`${base}/health/details`, { headers: { authorization: `Bearer ${token}` } });
         const body = (await res.json()) as { services?: Record<string, { instances: number }> };
-        return SERVICES.every((s) => (body.services?.[s]?.instances ?? 0) === 1) ? true : undefined;
+        return SERVICE_NAMES.every((s) => (body.services?.[s]?.instances ?? 0) === 1) ? true : undefined;
       },
       150_000,
       'every service discovered by the gateway',

@@ -1,6 +1,6 @@
 import { CALLS, CONSUMERS, inboxPrefix, Namespace, SAMPLES_DEAD_LETTER_SOURCE, STREAMS, SUBJECTS, type ConsumerName, type StreamName } from '@terminusa/bus';
-import { BOOTSTRAP_USER, type ServiceName as Service } from '@terminusa/runtime';
-import { SERVICES } from './overlays.ts';
+import { SERVICE_NAMES, type ServiceName as Service } from '@terminusa/config';
+import { BOOTSTRAP_USER } from '@terminusa/runtime';
 import { PRODUCERS_FILE, producerNameProblem, readProducers, type Producer } from './producers.ts';
 
 type SubjectKey = keyof typeof SUBJECTS;
@@ -180,7 +180,7 @@ export function producerPermissions(name: string, prefix = ''): NatsPermissions 
 }
 
 /** The users of permissions.conf with a password: one per service, `bootstrap` and `admin`. Producers log in with an NKEY. */
-export const NATS_USERS: readonly string[] = [...SERVICES, BOOTSTRAP_USER, 'admin'];
+export const NATS_USERS: readonly string[] = [...SERVICE_NAMES, BOOTSTRAP_USER, 'admin'];
 
 /** Names no producer may take: the suite's users (their inboxes) and the sources the suite publishes as. */
 export const RESERVED_PRODUCER_NAMES: readonly string[] = unique([
@@ -291,7 +291,7 @@ export function renderNatsPermissions(prefix = '', producers: readonly Producer[
     if (problem) throw new Error(`producer ${p.name}: ${problem}`);
   }
   const users = [
-    ...SERVICES.map((u) => userBlock(u, natsPermissions(u, prefix))),
+    ...SERVICE_NAMES.map((u) => userBlock(u, natsPermissions(u, prefix))),
     userBlock(BOOTSTRAP_USER, bootstrapPermissions(prefix)),
     userBlock('admin'),
     ...producers.map((p) => producerBlock(p, prefix)),

@@ -1,9 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { loadConfig, type Config } from '@terminusa/config';
-import { SERVICE_OPS_PORTS, type ServiceName } from '@terminusa/runtime';
-
-/** The six services, in the order their manifests are rendered. */
-export const SERVICES: readonly ServiceName[] = ['collector', 'processor', 'storage', 'alert-manager', 'backup', 'api-gateway'];
+import { loadConfig, SERVICE_NAMES, type Config, type ServiceName } from '@terminusa/config';
+import { SERVICE_OPS_PORTS } from '@terminusa/runtime';
 
 /** Ops (health and metrics) port of each service: the runtime's own table, so they cannot drift. */
 export const OPS_PORTS: Readonly<Record<ServiceName, number>> = SERVICE_OPS_PORTS;
@@ -56,6 +53,8 @@ export interface Overlay {
   readonly ingressHost: string;
   readonly natsStorage: string;
   readonly natsResources: ResourceSettings;
+  /** Size of the backup service's volume (backups and archive; the keyring has a small one of its own). */
+  readonly backupStorage: string;
   /** Where the raw samples live: VictoriaMetrics single node, or its cluster edition (`cluster`). */
   readonly timeSeries: TimeSeriesEngine;
 }
@@ -109,10 +108,11 @@ export function overlays(config: Readonly<Config> = defaultConfig(), version = s
     ingressHost: 'monitoring.terminusa.example',
     natsStorage: '10Gi',
     natsResources: { requests: { cpu: '250m', memory: '512Mi' }, limits: { cpu: '1', memory: '1Gi' } },
+    backupStorage: '50Gi',
     timeSeries: { edition: 'single-node', storage: '20Gi', resources: VM_RESOURCES },
   };
   const devScaling = Object.fromEntries(
-    SERVICES.map((s) => [s, { ...scaling[s], min: 1, max: Math.min(scaling[s].max, 2) }]),
+    SERVICE_NAMES.map((s) => [s, { ...scaling[s], min: 1, max: Math.min(scaling[s].max, 2) }]),
   ) as Record<ServiceName, Autoscaling>;
   return {
     base: { ...prod, name: 'base' },
@@ -141,6 +141,7 @@ export function overlays(config: Readonly<Config> = defaultConfig(), version = s
       scaling: devScaling,
       ingressHost: 'monitoring-dev.terminusa.example',
       natsStorage: '1Gi',
+      backupStorage: '5Gi',
       natsResources: { requests: { cpu: '50m', memory: '128Mi' }, limits: { cpu: '500m', memory: '512Mi' } },
       timeSeries: { edition: 'single-node', storage: '20Gi', resources: { requests: { cpu: '50m', memory: '256Mi' }, limits: { cpu: '1', memory: '1Gi' } } },
     },

@@ -12,12 +12,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from 'nats';
 import { parse, parseAllDocuments } from 'yaml';
-import { loadConfig } from '@terminusa/config';
+import { loadConfig, SERVICE_NAMES } from '@terminusa/config';
 import { bootstrapNats, createLogger, natsConnectOptions, prepareStreams } from '@terminusa/runtime';
 import { Bus } from '@terminusa/bus';
 import { freePort, waitFor } from '@terminusa/testkit';
 import { NATS_USERS, natsPasswordVariable } from './nats-permissions.ts';
-import { SERVICES } from './overlays.ts';
 import { NATS_CONFIG_FILE, NATS_PERMISSIONS_FILE } from './render.ts';
 
 const NATS_SERVER = process.env.NATS_SERVER_BIN ?? '/usr/sbin/nats-server';
@@ -94,7 +93,7 @@ describe('the shipped NATS configuration (docker-compose.yml, deploy/nats/nats.c
   });
 
   it('lets every service in as its own user, with the password from its secret file, and JetStream works for it', async () => {
-    for (const service of SERVICES) {
+    for (const service of SERVICE_NAMES) {
       const nc = await connectAsService(service);
       // $JS.API.INFO is in every service's permissions: JetStream is enabled for the users' account.
       const info = await (await nc.jetstreamManager()).getAccountInfo();

@@ -1,7 +1,7 @@
 import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
 import { Service } from 'kubernetes-models/v1';
 import type { IContainer, IEnvVar, IPodSecurityContext, IProbe, ISecurityContext } from 'kubernetes-models/v1';
-import type { ServiceName } from '@terminusa/runtime';
+import type { ServiceName } from '@terminusa/config';
 import type { ClusterEngine, ResourceSettings, SingleNodeEngine, TimeSeriesEngine } from './overlays.ts';
 
 /**

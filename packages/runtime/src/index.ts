@@ -1,5 +1,5 @@
 export { runService, SERVICE_OPS_PORTS } from './run-service.ts';
-export type { ServiceContext, ServiceDefinition, ServiceName, RunOptions, RunningService } from './run-service.ts';
+export type { ServiceContext, ServiceDefinition, RunOptions, RunningService } from './run-service.ts';
 export { createLogger } from './logger.ts';
 export type { Logger } from './logger.ts';
 export { Health } from './health.ts';
@@ -13,3 +13,6 @@ export { natsConnectOptions } from './nats-connection.ts';
 export { prepareStreams, prepareConsumer, suiteConsumerOptions } from './jetstream-setup.ts';
 export { bootstrapNats, BOOTSTRAP_USER } from './nats-bootstrap.ts';
 export type { BootstrapReport, BootstrapOptions } from './nats-bootstrap.ts';
+export { createRedis, openRedis, redisOptions } from './redis-connection.ts';
+export type { RedisUse, RedisLifecycle, RedisClientOptions } from './redis-connection.ts';
+export { startConsumer } from './start-consumer.ts';

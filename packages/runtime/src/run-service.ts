@@ -2,7 +2,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { connect, type NatsConnection } from 'nats';
 import type { Registry } from 'prom-client';
-import { loadConfig, loadConfigOrExit, type Config } from '@terminusa/config';
+import { loadConfig, loadConfigOrExit, type Config, type ServiceName } from '@terminusa/config';
 import { Bus } from '@terminusa/bus';
 import { createLogger, type Logger } from './logger.ts';
 import { Health } from './health.ts';
@@ -12,7 +12,7 @@ import { registerInstance } from './discovery.ts';
 import { natsConnectOptions } from './nats-connection.ts';
 import { prepareStreams } from './jetstream-setup.ts';
 
-/** The six services of the suite, with the ops port each uses when none is configured. */
+/** The ops port each of the suite's services uses when none is configured. */
 export const SERVICE_OPS_PORTS = {
   collector: 9101,
   processor: 9102,
@@ -20,9 +20,7 @@ export const SERVICE_OPS_PORTS = {
   storage: 9104,
   backup: 9105,
   'api-gateway': 9106,
-} as const;
-/** Name of one of the suite's services. */
-export type ServiceName = keyof typeof SERVICE_OPS_PORTS;
+} as const satisfies Record<ServiceName, number>;
 
 /** Everything a service needs from the runtime, built once by `runService`. */
 export interface ServiceContext {

@@ -1,3 +1,4 @@
+import type { ServiceName } from '@terminusa/config';
 import { createTestNamespace, type TestNamespace } from './test-namespace.ts';
 import { freePort } from './free-port.ts';
 import { startServiceProcess, type ServiceProcess } from './service-process.ts';
@@ -8,9 +9,6 @@ import { waitFor } from './wait-for.ts';
  * them at once on two cores, each compiling its TypeScript at start, so a minute is sometimes not enough.
  */
 export const STARTUP_MS = 150_000;
-
-/** The suite's services, as `services/<name>` names them. */
-export type ServiceName = 'collector' | 'processor' | 'storage' | 'alert-manager' | 'backup' | 'api-gateway';
 
 /** Services started as real processes in their own namespace, with the gateway in front and an admin signed in. */
 export interface RunningSuite {

@@ -3,7 +3,9 @@ import { hostname, userInfo } from 'node:os';
 import { Command } from 'commander';
 import { loadConfigOrExit } from '@terminusa/config';
 import { createPool, ensureDatabase, migrate } from '@terminusa/database';
+import { createRedis } from '@terminusa/runtime';
 import { PgAuditLog } from './audit-log.ts';
+import { TokenService } from './auth/tokens.ts';
 import { PgUserStore } from './auth/user-store.ts';
 
 const config = loadConfigOrExit({}, 'tmon-gateway');
@@ -43,6 +45,16 @@ program
         return;
       }
       await users.update(user.id, { password });
+      // Whoever knew the old password may hold its tokens: every session of the user ends, as on the API.
+      const redis = createRedis(config, 'commands', 'tmon-gateway');
+      try {
+        await (await TokenService.fromConfig(config, redis)).revokeUser(user.username);
+      } catch (err) {
+        process.stderr.write(`error: the password is set, but the sessions of ${username} could not be ended (Redis: ${(err as Error).message}); run again once Redis is reachable\n`);
+        process.exitCode = 1;
+      } finally {
+        redis.disconnect();
+      }
       // Who ran it is the operating-system account on this host: the database does not know them.
       await new PgAuditLog(pool).record({ actor: `local:${userInfo().username}@${hostname()}`, action: 'user.password-reset', target: `/users/${user.id}`, detail: { username, by: 'tmon-gateway reset-password' }, address: '', requestId: '' });
       if (opts.stdin) process.stderr.write(`password of ${username} set\n`);

@@ -4,11 +4,12 @@
  * against what the dashboard reads: `pnpm typecheck` fails when an answer no longer gives the dashboard a field it
  * reads, or gives it in another type. Nothing imports this module; the compiler is its only reader.
  */
-import type { Alert, Silence } from '@terminusa/alerting';
-import type { AlertEvent, BackupSummary, Sample } from '@terminusa/bus';
+import type { Alert, AlertHistoryEvent, Silence } from '@terminusa/alerting';
+import type { AlertTransition, BackupSummary, Sample } from '@terminusa/bus';
 import type {
   DashboardAlert,
-  DashboardAlertEvent,
+  DashboardAlertHistoryEvent,
+  DashboardAlertTransition,
   DashboardBackupSummary,
   DashboardCurrentValue,
   DashboardHistoryPoint,
@@ -24,7 +25,8 @@ type Gives<Answer extends Read, Read> = [Answer, Read];
 export type DashboardContract = [
   Gives<Sample, DashboardSample>,
   Gives<Alert, DashboardAlert>,
-  Gives<AlertEvent, DashboardAlertEvent>,
+  Gives<AlertTransition, DashboardAlertTransition>,
+  Gives<AlertHistoryEvent, DashboardAlertHistoryEvent>,
   Gives<Silence, DashboardSilence>,
   Gives<BackupSummary, DashboardBackupSummary>,
   Gives<CurrentValue, DashboardCurrentValue>,

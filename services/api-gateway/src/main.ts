@@ -1,20 +1,16 @@
 import { createServer } from 'node:http';
-import { Redis } from 'ioredis';
 import { openDatabase } from '@terminusa/database';
-import { runService } from '@terminusa/runtime';
+import { openRedis, runService } from '@terminusa/runtime';
 import { createApp } from './app.ts';
 import { gatewayDeps, gatewayLiveStream } from './gateway-deps.ts';
 
 await runService({
   name: 'api-gateway',
   description: 'the HTTP API of the suite for dashboards, scripts and game services',
-  async start({ config, bus, logger, health, registry, onStop }) {
-    const pool = await openDatabase(config, 'api-gateway', { health, onStop });
-
-    const redis = new Redis(config.redis.url, { lazyConnect: true, maxRetriesPerRequest: 3 });
-    await redis.connect();
-    onStop('redis', () => void redis.disconnect());
-    health.add('redis', async () => void (await redis.ping()));
+  async start(ctx) {
+    const { config, bus, logger, health, registry, onStop } = ctx;
+    const pool = await openDatabase(config, 'api-gateway', ctx);
+    const redis = await openRedis(ctx, 'api-gateway');
 
     const deps = await gatewayDeps({ config, pool, redis, bus, health, logger, registry });
     health.add('engine', () => deps.engine.health());

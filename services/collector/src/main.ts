@@ -1,7 +1,6 @@
 import { hostname } from 'node:os';
-import { Redis } from 'ioredis';
 import { loadConfig } from '@terminusa/config';
-import { runService } from '@terminusa/runtime';
+import { openRedis, runService } from '@terminusa/runtime';
 import { createCollectorMetrics } from './collector-metrics.ts';
 import { samplePublisher, SAMPLE_SOURCES } from './publish-samples.ts';
 import { watchConfigFile } from './reload/watch-config-file.ts';
@@ -11,14 +10,14 @@ import { startSystemCollection } from './system/system-collection.ts';
 await runService({
   name: 'collector',
   description: "collects this host's system metrics, scrapes Prometheus targets and runs probes, and publishes them on NATS",
-  async start({ config, bus, logger, registry, health, instance, onStop }) {
+  async start(ctx) {
+    const { config, bus, logger, registry, health, instance, onStop } = ctx;
     const metrics = createCollectorMetrics(registry);
     const publish = samplePublisher(bus, () => config.core.batchSize, (source, n) => metrics.samplesPublished.inc({ source }, n));
     const { mode } = config.collection;
 
     if (mode !== 'jobs') {
-      const redis = new Redis(config.redis.url, { maxRetriesPerRequest: 3 });
-      health.add('redis', async () => void (await redis.ping()));
+      const redis = await openRedis(ctx, 'collector');
       const system = startSystemCollection({
         redis,
         keyPrefix: config.redis.prefix,
@@ -29,7 +28,6 @@ await runService({
         logger,
         onCollected: () => metrics.jobsRun.inc({ kind: 'system' }),
       });
-      onStop('redis (system lock)', () => void redis.disconnect());
       onStop('system collection', () => system.stop());
     }
 

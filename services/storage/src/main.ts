@@ -1,35 +1,25 @@
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
-import { Counter } from 'prom-client';
-import { consumeBatches } from '@terminusa/bus';
 import { openDatabase } from '@terminusa/database';
 import { computeRollups, PartitionManager, RedisCurrentStore, rollupSettings, SampleStore, SeriesIds, tierRetentionMs, VictoriaMetrics } from '@terminusa/metric-store';
-import { prepareConsumer, runService } from '@terminusa/runtime';
+import { openRedis, runService, startConsumer } from '@terminusa/runtime';
 import { serveArchiveCalls } from './archive/archive-calls.ts';
 import { ArchiveIndex } from './archive/archive-index.ts';
 import { applyRetention } from './retention/apply-retention.ts';
 import { startStorageJobs } from './schedule/storage-jobs.ts';
+import { createStorageMetrics } from './storage-metrics.ts';
 import { storeSampleBatches } from './store-sample-batches.ts';
 
 await runService({
   name: 'storage',
   description: 'stores raw samples in the time-series engine and current values in Redis, exactly once; computes the rollups, retains and archives them',
-  async start({ config, bus, logger, registry, health, onStop }) {
-    const pool = await openDatabase(config, 'storage', { health, onStop });
+  async start(ctx) {
+    const { config, bus, logger, registry, health, onStop } = ctx;
+    const pool = await openDatabase(config, 'storage', ctx);
     const engine = new VictoriaMetrics(config.storage.engine);
     await engine.checkDeduplication();
     health.add('engine', () => engine.health());
-
-    const redis = new Redis(config.redis.url, { lazyConnect: true, maxRetriesPerRequest: 3 });
-    await redis.connect();
-    onStop('redis', () => void redis.disconnect());
-    health.add('redis', async () => void (await redis.ping()));
-
-    const stored = new Counter({ name: 'tmon_storage_samples_stored_total', help: 'Samples written to the engine (a redelivered one again: the engine keeps it once)', registers: [registry] });
-    const late = new Counter({ name: 'tmon_storage_late_minutes_total', help: 'Minutes marked to have their rollups computed again because samples came after them', registers: [registry] });
-    const invalid = new Counter({ name: 'tmon_storage_invalid_batches_total', help: 'Sample batches that failed validation', registers: [registry] });
-    const rolledUp = new Counter({ name: 'tmon_storage_rollup_minutes_total', help: '(metric, minute) pairs whose rollups were computed from the engine', registers: [registry] });
-    const archived = new Counter({ name: 'tmon_storage_archived_rows_total', help: 'Rollup rows and raw samples written to the archive by retention', registers: [registry] });
+    const redis = await openRedis(ctx, 'storage');
+    const metrics = createStorageMetrics(registry);
 
     const partitions = new PartitionManager(pool);
     const archive = new ArchiveIndex(join(config.dataDir, 'archive'));
@@ -40,11 +30,11 @@ await runService({
       {
         fold: async () => {
           const report = await computeRollups({ pool, engine, partitions, series, ...rollupSettings(config) });
-          rolledUp.inc(report.minutes);
+          metrics.rolledUpMinutes.inc(report.minutes);
         },
         retention: async () => {
           const report = await applyRetention(pool, engine, partitions, archive, retention);
-          archived.inc(report.archived);
+          metrics.archivedRows.inc(report.archived);
           if (report.dropped.length || report.deletedFromDefault) logger.info('retention applied', { ...report });
         },
       },
@@ -56,16 +46,14 @@ await runService({
     const calls = serveArchiveCalls(bus, pool, engine, archive, logger);
     onStop('archive calls', () => calls.forEach((s) => s.unsubscribe()));
 
-    // Created or updated here in development; made by the NATS bootstrap where users have least privilege.
-    await prepareConsumer({ config, bus, logger }, 'storage');
     const handler = storeSampleBatches(
       bus,
       new SampleStore(pool, engine),
       new RedisCurrentStore(redis, config.redis.prefix, config.cache.metrics.ttl),
-      { stored: (n) => stored.inc(n), lateMinutes: (n) => late.inc(n), invalid: (n) => invalid.inc(n) },
+      { stored: (n) => metrics.stored.inc(n), lateMinutes: (n) => metrics.lateMinutes.inc(n), invalid: (n) => metrics.invalidBatches.inc(n) },
       logger,
     );
-    const consumer = await consumeBatches(bus, 'storage', handler, {
+    await startConsumer(ctx, 'storage', handler, {
       maxBatch: config.core.batchSize,
       concurrency: config.storage.writers,
       lingerMs: 10,
@@ -73,6 +61,5 @@ await runService({
       progressEveryMs: (config.core.timeout * 1000) / 3,
       onError: (err, batch) => logger.error('storing failed; batch will be redelivered', { err, messages: batch.length }),
     });
-    onStop('samples consumer', () => consumer.stop());
   },
 });

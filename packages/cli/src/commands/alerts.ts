@@ -1,11 +1,12 @@
 import { Option, type Command } from 'commander';
 import { z } from 'zod';
+// The dependency-free entry, not the package index: that would load the NATS client at every start of the CLI.
+import { ACTIVE_ALERT_STATES, SEVERITIES } from '@terminusa/bus/alert-vocabulary';
 import { printResult, withFormatOptions, type CommandContext, type FormatOptions } from '../command-context.ts';
 import { formatNumber, formatTags, formatTime, type Table } from '../output.ts';
 import { parseTagArg, tagQuery } from '../tag-args.ts';
 import { parseTime } from '../time-args.ts';
 
-const SEVERITIES = ['critical', 'warning', 'info'] as const;
 const AlertSchema = z.looseObject({
   id: z.string(),
   rule: z.string(),
@@ -41,7 +42,7 @@ export function registerAlertCommands(program: Command, ctx: CommandContext): vo
       .command('list')
       .description('active (pending and firing) alerts (GET /alerts/active)')
       .addOption(new Option('--severity <severity>').choices(SEVERITIES))
-      .addOption(new Option('--state <state>').choices(['pending', 'firing']))
+      .addOption(new Option('--state <state>').choices(ACTIVE_ALERT_STATES))
       .option('-l, --label <key=value>', 'only alerts with this label (repeatable)', parseTagArg, {}),
   ).action(async (opts: FormatOptions & { severity?: string; state?: string; label: Record<string, string> }) => {
     const answer = await (await ctx.client()).get('/alerts/active', ActiveAnswer, { query: { severity: opts.severity, state: opts.state, ...tagQuery(opts.label, 'label') } });

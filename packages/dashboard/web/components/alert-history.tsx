@@ -1,6 +1,6 @@
 import { useEffect, useState } from 'preact/hooks';
 import { ApiError } from '../api-client.ts';
-import { SEVERITIES, type Alert, type AlertEvent } from '../api-types.ts';
+import { SEVERITIES, type Alert, type AlertHistoryEvent } from '../api-types.ts';
 import { useDashboard } from '../dashboard-context.ts';
 import { formatTags, formatTime } from '../format-value.ts';
 
@@ -11,7 +11,7 @@ const SPANS = [
   { id: '30d', label: 'last 30 days', ms: 30 * 86_400_000 },
 ];
 
-type HistoryAlert = Alert & { events: AlertEvent[] };
+type HistoryAlert = Alert & { events: AlertHistoryEvent[] };
 
 /** Past and present alerts from `/alerts/history`, filtered by time span, severity and rule, one page at a time. */
 export function AlertHistory() {

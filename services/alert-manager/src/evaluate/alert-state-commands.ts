@@ -29,6 +29,12 @@ export class AlertStateCommands {
     return (this.redis as unknown as Record<string, Cmd>)[name]!.bind(this.redis);
   }
 
+  /** Queues on `pipeline` one evaluation of a stream rule for a group with a batch's (series, ts, value) `triples`. */
+  evaluateIn(pipeline: ChainableCommander, rule: string, group: string, newId: string, now: number, meta: object, triples: readonly (string | number)[]): void {
+    const keys = this.scriptKeys(this.keys.state(rule, group), this.keys.window(rule, group));
+    (pipeline as unknown as Record<string, (...a: (string | number)[]) => void>).tmonEvaluate!(...keys, newId, now, JSON.stringify(meta), ...triples);
+  }
+
   /** Queues on `pipeline` one evaluation of an engine-decided condition for a rule's group: breaching with `value`, or not. */
   conditionIn(pipeline: ChainableCommander, rule: string, group: string, newId: string, now: number, meta: object, breach: boolean, value: number): void {
     const stateKey = this.keys.state(rule, group);

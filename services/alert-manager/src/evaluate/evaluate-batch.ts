@@ -39,8 +39,7 @@ export async function evaluateBatch(samples: readonly Sample[], rules: RuleSet, 
         ? { agg: rule.aggregation, windowMs: rule.window, cmp: rule.comparator, threshold: rule.threshold }
         : { nodataMs: rule.for }),
     };
-    const keys = state.scriptKeys(state.keys.state(rule.name, groupKey), state.keys.window(rule.name, groupKey));
-    (pipeline as unknown as Record<string, (...a: (string | number)[]) => void>).tmonEvaluate!(...keys, randomUUID(), now, JSON.stringify(meta), ...triples);
+    state.evaluateIn(pipeline, rule.name, groupKey, randomUUID(), now, meta, triples);
   }
   const results = (await pipeline.exec()) ?? [];
   for (const [err] of results) if (err) throw err;

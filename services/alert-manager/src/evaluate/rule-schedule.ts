@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { PromqlRule } from '@terminusa/alerting';
 import type { Logger } from '@terminusa/runtime';
 import type { RuleSet } from '../rules/rule-set.ts';
+import { evaluatePromqlRule, type PromqlRuleDeps } from './promql-rules.ts';
 
 /** What the schedule needs. */
 export interface RuleScheduleOptions {
@@ -52,4 +53,26 @@ export function scheduleRuleEvaluations(options: RuleScheduleOptions): { stop():
       await Promise.all(running);
     },
   };
+}
+
+/** What the PromQL rules' schedule counts: each evaluation by the rule's kind and whether it succeeded. */
+export type CountPromqlEvaluation = (kind: PromqlRule['type'], outcome: 'ok' | 'failed') => void;
+
+/** Evaluates the PromQL alert and recording rules in force through the engine, each on its interval by one replica. */
+export function schedulePromqlRules(rules: () => RuleSet, deps: PromqlRuleDeps, instance: string, count: CountPromqlEvaluation, logger: Logger): { stop(): Promise<void> } {
+  return scheduleRuleEvaluations({
+    rules,
+    redis: deps.state.redis,
+    claimKey: (rule, at) => deps.state.keys.evaluationClaim(rule, at),
+    instance,
+    evaluate: async (rule, at) => {
+      await evaluatePromqlRule(rule, at, deps);
+      count(rule.type, 'ok');
+    },
+    onError: (rule, err) => {
+      count(rule.type, 'failed');
+      logger.warn('PromQL rule evaluation failed; the next interval tries again', { rule: rule.name, err: (err as Error).message });
+    },
+    logger,
+  });
 }

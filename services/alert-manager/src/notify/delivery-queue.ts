@@ -1,135 +1,62 @@
-import { createHash } from 'node:crypto';
 import { DelayedError, Queue, UnrecoverableError, Worker, type ConnectionOptions, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
-import type { Alert, alertKeys, ChannelName, Notification } from '@terminusa/alerting';
 import type { Logger } from '@terminusa/runtime';
-import { DeliveryError, type Channel } from './channels/index.ts';
-import type { NotifyStage } from './notify-stage.ts';
+import { DeliveryError } from './channels/index.ts';
+import type { DeliveryLog } from './dedup-stage.ts';
+import type { Delivery, DeliveryAttempts, DeliveryJobs, RetryPolicy } from './deliver-stage.ts';
+import type { FlushTimer, GroupFlush } from './group-stage.ts';
 
-/** A delivery of one notification to one channel. */
-interface DeliverJob {
-  channel: ChannelName;
-  notification: Notification;
-}
-/** The end of a group's wait: its gathered alerts go out as one notification per channel. */
-interface FlushJob {
-  setKey: string;
-  notificationId: string;
-  status: Notification['status'];
-  repeat: boolean;
-  groupLabels: Record<string, string>;
-}
-/** A member of a waiting group. */
-interface GroupMember {
-  alert: Alert;
-  channels: ChannelName[];
-}
+/** The BullMQ queue of the notification path; its name is part of the Redis keys, so jobs queued before an upgrade run after it. */
+const QUEUE = 'alert-notifications';
 
-/** Settings of the delivery queue. */
-export interface DeliverySettings {
-  groupWaitMs: number;
-  groupBy: readonly string[];
-  attempts: number;
-  backoffMs: number;
+/** What the queue's worker runs: the end of a group's wait, and the attempts of deliveries. */
+export interface DeliveryWork extends DeliveryAttempts {
+  flush(flush: GroupFlush): Promise<void>;
 }
-
-/** What deliveries report back: success and final failure per alert, for the alert history. */
-export interface DeliveryReport {
-  delivered(alert: Alert, notification: Notification, channel: ChannelName): Promise<void>;
-  failed(alert: Alert, notification: Notification, channel: ChannelName, error: string): Promise<void>;
-}
-
-/** KEYS[1]: the group's open marker; ARGV: set key prefix, member, now, open ms. Returns the open group's start. */
-const JOIN_GROUP_SCRIPT = `
-local opened = redis.call('GET', KEYS[1])
-if not opened then
-  opened = ARGV[3]
-  redis.call('SET', KEYS[1], opened, 'PX', ARGV[4])
-end
-local set = ARGV[1] .. ':' .. opened
-redis.call('SADD', set, ARGV[2])
-redis.call('PEXPIRE', set, 3600000)
-return opened
-`;
-
-const hash = (s: string) => createHash('sha1').update(s).digest('hex').slice(0, 16);
 
 /**
- * Notifications as BullMQ jobs on Redis. Each delivery is a job with a deterministic id (notification and
- * channel), so replaying an event adds nothing twice; it is retried with exponential backoff, and a channel's
- * permanent refusal ends it at once. Grouping: alerts sharing their group labels within `groupWaitMs` are
- * gathered in a Redis set and sent by one delayed flush job as one notification.
+ * The notification path's jobs on Redis (BullMQ): `deliver` jobs, one per notification and channel with that
+ * delivery's id, tried with exponential backoff until one attempt succeeds, the channel refuses for good, or the
+ * attempts are spent; and delayed `flush` jobs that end a group's wait. Completed deliveries are kept a day and failed
+ * ones a week, which is how long a replayed delivery is recognized.
  */
-export class DeliveryQueue {
+export class DeliveryQueue implements DeliveryJobs, DeliveryLog, FlushTimer {
   private readonly queue: Queue;
   private worker: Worker | undefined;
 
   constructor(
     private readonly connection: ConnectionOptions,
     private readonly prefix: string,
-    private readonly redis: Redis,
-    private readonly keys: Pick<ReturnType<typeof alertKeys>, 'groupOpen' | 'groupSet'>,
-    private readonly settings: DeliverySettings,
-    private readonly channels: ReadonlyMap<ChannelName, Channel>,
-    private readonly report: DeliveryReport,
     private readonly logger: Logger,
   ) {
-    this.queue = new Queue('alert-notifications', { connection, prefix });
+    this.queue = new Queue(QUEUE, { connection, prefix });
   }
 
-  /** The last stage of the notification path: group, or deliver at once. */
-  stage(markNotified: (alert: Alert, channels: ChannelName[]) => Promise<void>): NotifyStage {
-    return async (ctx) => {
-      const { alert, kind, seq } = ctx.event;
-      const status = kind === 'resolved' ? 'resolved' : 'firing';
-      const repeat = kind === 'renotify';
-      if (status === 'firing') await markNotified(alert, ctx.channels);
-      const groupLabels: Record<string, string> = {};
-      for (const l of this.settings.groupBy) if (alert.labels[l] !== undefined) groupLabels[l] = alert.labels[l];
-      if (this.settings.groupWaitMs <= 0) {
-        const notification: Notification = { id: `${alert.id}-${seq}`, status, repeat, groupLabels, alerts: [alert] };
-        await this.deliverAll(notification, ctx.channels);
-        return;
-      }
-      const now = Date.now();
-      const gk = hash(`${JSON.stringify(groupLabels)}|${status}|${repeat}`);
-      const wait = this.settings.groupWaitMs;
-      // The first alert of a group opens it (as Alertmanager's group_wait); alerts arriving while it is open
-      // join it. The group closes to newcomers just before its flush runs, so none joins a flushed group.
-      const opened = Number(
-        await this.redis.eval(JOIN_GROUP_SCRIPT, 1, this.keys.groupOpen(gk), this.keys.groupSet(gk), JSON.stringify({ alert, channels: ctx.channels } satisfies GroupMember), now, Math.max(1, wait - Math.min(100, wait / 10))),
-      );
-      const setKey = `${this.keys.groupSet(gk)}:${opened}`;
-      const flush: FlushJob = { setKey, notificationId: `${gk}-${opened}`, status, repeat, groupLabels };
-      await this.queue.add('flush', flush, { jobId: `flush-${gk}-${opened}`, delay: Math.max(0, opened + wait - now), removeOnComplete: { age: 86_400 }, removeOnFail: { age: 86_400 } });
-    };
+  async enqueue(id: string, delivery: Delivery, retry: RetryPolicy): Promise<void> {
+    await this.queue.add('deliver', delivery, {
+      jobId: id,
+      attempts: retry.attempts,
+      backoff: { type: 'exponential', delay: retry.backoffMs },
+      removeOnComplete: { age: 86_400 },
+      removeOnFail: { age: 7 * 86_400 },
+    });
   }
 
-  private async deliverAll(notification: Notification, channels: readonly ChannelName[]): Promise<void> {
-    await Promise.all(
-      channels.map((channel) =>
-        this.queue.add('deliver', { channel, notification } satisfies DeliverJob, {
-          jobId: `deliver-${notification.id}-${channel}`,
-          attempts: this.settings.attempts,
-          backoff: { type: 'exponential', delay: this.settings.backoffMs },
-          removeOnComplete: { age: 86_400 },
-          removeOnFail: { age: 7 * 86_400 },
-        }),
-      ),
-    );
+  async has(id: string): Promise<boolean> {
+    return (await this.queue.getJob(id)) !== undefined;
   }
 
-  /** Starts the worker that flushes groups and delivers; a job held by a dead worker is retried after `lockMs`. */
-  start(concurrency: number, lockMs: number): void {
+  async flushAfter(id: string, flush: GroupFlush, delayMs: number): Promise<void> {
+    await this.queue.add('flush', flush, { jobId: id, delay: delayMs, removeOnComplete: { age: 86_400 }, removeOnFail: { age: 86_400 } });
+  }
+
+  /** Starts the worker; a job held by a dead worker is run again after `lockMs`. */
+  start(work: DeliveryWork, concurrency: number, lockMs: number): void {
     this.worker = new Worker(
-      'alert-notifications',
+      QUEUE,
       async (job: Job, token?: string) => {
-        if (job.name === 'flush') return this.flush(job.data as FlushJob);
-        const { channel, notification } = job.data as DeliverJob;
-        const target = this.channels.get(channel);
-        if (!target) throw new UnrecoverableError(`channel ${channel} is not configured`);
+        if (job.name === 'flush') return work.flush(job.data as GroupFlush);
         try {
-          await target.send(notification);
+          await work.attempt(job.data as Delivery);
         } catch (err) {
           if (err instanceof DeliveryError && !err.retryable) throw new UnrecoverableError(err.message);
           // An open circuit defers the delivery until the breaker tries again, without spending an attempt:
@@ -140,28 +67,17 @@ export class DeliveryQueue {
           }
           throw err;
         }
-        for (const alert of notification.alerts) await this.report.delivered(alert, notification, channel);
       },
       { connection: this.connection, prefix: this.prefix, concurrency, lockDuration: lockMs, stalledInterval: lockMs },
     );
     this.worker.on('failed', (job, err) => {
       if (!job || job.name !== 'deliver') return;
       const final = err instanceof UnrecoverableError || err.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
-      const { channel, notification } = job.data as DeliverJob;
-      this.logger.warn('notification delivery failed', { channel, notification: notification.id, attempt: job.attemptsMade, final, error: err.message });
-      if (final) for (const alert of notification.alerts) void this.report.failed(alert, notification, channel, err.message).catch(() => undefined);
+      const delivery = job.data as Delivery;
+      this.logger.warn('notification delivery failed', { channel: delivery.channel, notification: delivery.notification.id, attempt: job.attemptsMade, final, error: err.message });
+      if (final) void work.gaveUp(delivery, err.message).catch((failure: unknown) => this.logger.error('a failed delivery was not recorded', { err: failure, notification: delivery.notification.id }));
     });
     this.worker.on('error', (err) => this.logger.error('delivery worker error', { err }));
-  }
-
-  private async flush(job: FlushJob): Promise<void> {
-    const members = (await this.redis.smembers(job.setKey)).map((m) => JSON.parse(m) as GroupMember);
-    const channels = new Set(members.flatMap((m) => m.channels));
-    for (const channel of channels) {
-      const alerts = members.filter((m) => m.channels.includes(channel)).map((m) => m.alert);
-      await this.deliverAll({ id: job.notificationId, status: job.status, repeat: job.repeat, groupLabels: job.groupLabels, alerts }, [channel]);
-    }
-    await this.redis.del(job.setKey);
   }
 
   async close(): Promise<void> {

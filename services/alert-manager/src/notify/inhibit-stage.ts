@@ -1,5 +1,5 @@
 import type { Alert, RedisAlertReader } from '@terminusa/alerting';
-import type { NotifyStage } from './notify-stage.ts';
+import type { NotifyStage, RecordSuppression } from './notify-stage.ts';
 
 /** True when a firing critical alert shares every one of `equal` labels with `alert` (and has them all). */
 export function inhibitedBy(alert: Alert, active: readonly Alert[], equal: readonly string[]): Alert | undefined {
@@ -13,7 +13,7 @@ export function inhibitedBy(alert: Alert, active: readonly Alert[], equal: reado
 const ACTIVE_CACHE_MS = 200;
 
 /** Stops warnings and infos while a critical alert with the same `equal` labels fires. */
-export function inhibitStage(reader: RedisAlertReader, equal: readonly string[], record: (ctx: Parameters<NotifyStage>[0], why: string, detail: object) => Promise<void>): NotifyStage {
+export function inhibitStage(reader: RedisAlertReader, equal: readonly string[], record: RecordSuppression): NotifyStage {
   let cached: { at: number; alerts: Promise<Alert[]> } | undefined;
   const active = () => {
     if (!cached || Date.now() - cached.at > ACTIVE_CACHE_MS) cached = { at: Date.now(), alerts: reader.active() };

@@ -1,19 +1,42 @@
-import type { ChannelName } from '@terminusa/alerting';
+import type { ChannelName, Notification } from '@terminusa/alerting';
 import type { OutboxEvent } from '../outbox/outbox-event.ts';
 
-/** One alert event on its way to on-call. */
-export interface NotifyContext {
-  readonly event: OutboxEvent;
-  channels: ChannelName[];
-  /** Why it stops here (silenced, inhibited, nowhere to send), if it does. */
+/** What every stage's context carries: why the notification stops here, once a stage stopped it. */
+export interface StageContext {
+  /** Why it stops here (silenced, inhibited, nowhere to send, already delivered), if it does. */
   stoppedBy?: string;
 }
 
-/** One step of the notification path; it may narrow the channels or stop the event. */
-export type NotifyStage = (ctx: NotifyContext) => Promise<void>;
+/** One alert event on its way to on-call: what the stages before grouping see. */
+export interface NotifyContext extends StageContext {
+  readonly event: OutboxEvent;
+  channels: ChannelName[];
+}
 
-/** Runs stages in order until one stops the event (alertmanager's MultiStage). */
-export function notifyPipeline(...stages: NotifyStage[]): NotifyStage {
+/** One notification (of one alert, or of a group) on its way to one channel: what the stages after grouping see. */
+export interface DeliveryContext extends StageContext {
+  /** The delivery's id, one per notification and channel: a replayed delivery has the same one. */
+  readonly id: string;
+  readonly notification: Notification;
+  readonly channel: ChannelName;
+}
+
+/** The context of delivering `notification` to `channel`. */
+export function deliveryOf(notification: Notification, channel: ChannelName): DeliveryContext {
+  return { id: `deliver-${notification.id}-${channel}`, notification, channel };
+}
+
+/** One step of the notification path (alertmanager's Stage); it may narrow what goes on, or stop it. */
+export type NotifyStage<C extends StageContext = NotifyContext> = (ctx: C) => Promise<void>;
+
+/** Why the silence and inhibit stages stop an event; each is written in the alert's history. */
+export type SuppressionReason = 'silenced' | 'inhibited';
+
+/** Records that an event was not sent, and why (the alert history's `silenced` and `inhibited` rows). */
+export type RecordSuppression = (ctx: NotifyContext, why: SuppressionReason, detail: Record<string, unknown>) => Promise<void>;
+
+/** Runs stages in order until one stops the context (alertmanager's MultiStage). */
+export function notifyPipeline<C extends StageContext>(...stages: NotifyStage<C>[]): NotifyStage<C> {
   return async (ctx) => {
     for (const stage of stages) {
       if (ctx.stoppedBy) return;

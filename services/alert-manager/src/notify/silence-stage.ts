@@ -1,5 +1,5 @@
 import { matchesAll, type PgAlertStore, type Silence } from '@terminusa/alerting';
-import type { NotifyStage } from './notify-stage.ts';
+import type { NotifyStage, RecordSuppression } from './notify-stage.ts';
 
 /** Active silences, read from PostgreSQL at most every `maxAgeMs` (or at once after `invalidate`). */
 export class SilenceCache {
@@ -26,7 +26,7 @@ export class SilenceCache {
 }
 
 /** Stops a notification when a silence matches the alert's labels; the alert's state changes are still recorded. */
-export function silenceStage(cache: SilenceCache, record: (ctx: Parameters<NotifyStage>[0], why: string, detail: object) => Promise<void>): NotifyStage {
+export function silenceStage(cache: SilenceCache, record: RecordSuppression): NotifyStage {
   return async (ctx) => {
     const silence = (await cache.active()).find((s) => matchesAll(s.matchers, ctx.event.alert.labels));
     if (!silence) return;

@@ -1,16 +1,7 @@
-import { SUBJECTS, type Bus } from '@terminusa/bus';
-import type { AlertEvent, PgAlertStore } from '@terminusa/alerting';
+import { HISTORY_KIND_OF_TRANSITION, SUBJECTS, type Bus } from '@terminusa/bus';
+import type { PgAlertStore } from '@terminusa/alerting';
 import type { NotifyContext, NotifyStage } from '../notify/notify-stage.ts';
 import type { OutboxEvent } from './outbox-event.ts';
-
-const HISTORY_KIND: Record<OutboxEvent['kind'], AlertEvent['kind']> = {
-  pending: 'pending',
-  firing: 'firing',
-  resolved: 'resolved',
-  inactive: 'inactive',
-  acknowledged: 'acknowledged',
-  renotify: 'renotified',
-};
 
 /**
  * What happens to each relayed state change, in order: it is recorded in the alert history, published on
@@ -22,7 +13,7 @@ export function handleAlertEvent(store: PgAlertStore, bus: Bus, notify: NotifySt
     await store.record(event.alert, {
       id: `${event.alert.id}:${event.seq}`,
       alertId: event.alert.id,
-      kind: HISTORY_KIND[event.kind],
+      kind: HISTORY_KIND_OF_TRANSITION[event.kind],
       at: event.at,
       detail: { from: event.from, to: event.alert.state, value: event.alert.value, ...(event.alert.ack ? { ack: event.alert.ack } : {}) },
     });

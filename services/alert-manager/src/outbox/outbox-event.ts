@@ -1,4 +1,5 @@
 import type { Alert, AlertState, ChannelName, Severity } from '@terminusa/alerting';
+import type { AlertTransitionKind } from '@terminusa/bus';
 import { renderTemplate } from '@terminusa/alerting';
 
 /** One entry of the outbox stream: a state change written atomically with it. */
@@ -6,7 +7,7 @@ export interface OutboxEvent {
   streamId: string;
   stateKey: string;
   seq: number;
-  kind: 'pending' | 'firing' | 'resolved' | 'inactive' | 'acknowledged' | 'renotify';
+  kind: AlertTransitionKind;
   from: AlertState;
   at: number;
   alert: Alert;
@@ -41,7 +42,7 @@ export function decodeOutboxEvent(streamId: string, fields: string[]): OutboxEve
     streamId,
     stateKey: f.key!,
     seq: Number(f.seq),
-    kind: f.kind as OutboxEvent['kind'],
+    kind: f.kind as AlertTransitionKind,
     from: f.from as AlertState,
     at,
     alert,

@@ -78,6 +78,13 @@ describe('an existing admin', () => {
       const audit = (await (await fetch(`http://127.0.0.1:${port}/audit?action=user.password-reset`, { headers: { authorization: `Bearer ${token}` } })).json()) as { entries: { actor: string; detail: { username: string } }[] };
       expect(audit.entries).toEqual([expect.objectContaining({ actor: expect.stringMatching(/^local:/), detail: expect.objectContaining({ username: 'admin' }) })]);
       expect((await run(['reset-password', 'nobody'], env)).code).toBe(6);
+
+      // A second reset ends the sessions the old password opened.
+      const me = () => fetch(`http://127.0.0.1:${port}/users`, { headers: { authorization: `Bearer ${token}` } });
+      expect((await me()).status).toBe(200);
+      const again = await run(['reset-password', 'admin'], env);
+      expect(again.code, again.stderr).toBe(0);
+      expect((await me()).status).toBe(401);
       proc.kill('SIGKILL');
       await proc.exited;
     } finally {

@@ -74,17 +74,27 @@ export class PgUserStore {
     return rows[0] ? toUser(rows[0]) : undefined;
   }
 
-  /** Changes role, status or password; the user before and after, or undefined when there is no such user. */
-  async update(id: string, change: { role?: Role; disabled?: boolean; password?: string }): Promise<{ user: User; before: User } | undefined> {
+  /**
+   * Changes role, status or password; the user before and after, `last-admin` when the change would leave no enabled
+   * admin (nobody could manage users again), or undefined when there is no such user. The enabled admins are locked
+   * for the check, so two admins demoting each other at once cannot both succeed.
+   */
+  async update(id: string, change: { role?: Role; disabled?: boolean; password?: string }): Promise<{ user: User; before: User } | 'last-admin' | undefined> {
     const { rows } = await this.pool.query(
-      `WITH old AS (SELECT id, role, disabled FROM users WHERE id = $1 FOR UPDATE)
+      `WITH old AS (SELECT id, role, disabled FROM users WHERE id = $1 FOR UPDATE),
+            admins AS (SELECT id FROM users WHERE role = 'admin' AND NOT disabled FOR UPDATE),
+            others AS (SELECT count(*) AS n FROM admins WHERE id <> $1),
+            allowed AS (SELECT old.*, (others.n > 0 OR (COALESCE($2, old.role) = 'admin' AND NOT COALESCE($3, old.disabled))) AS ok FROM old, others)
        UPDATE users u SET role = COALESCE($2, u.role), disabled = COALESCE($3, u.disabled), password_hash = COALESCE($4, u.password_hash), updated_at = now()
-         FROM old WHERE u.id = old.id
-         RETURNING u.id, u.username, u.role, u.disabled, u.created_at, old.role AS old_role, old.disabled AS old_disabled`,
+         FROM allowed WHERE u.id = allowed.id AND allowed.ok
+         RETURNING u.id, u.username, u.role, u.disabled, u.created_at, allowed.role AS old_role, allowed.disabled AS old_disabled`,
       [id, change.role ?? null, change.disabled ?? null, change.password ? await hashPassword(change.password) : null],
     );
     const row = rows[0];
-    if (!row) return undefined;
+    if (!row) {
+      const exists = await this.pool.query('SELECT 1 FROM users WHERE id = $1', [id]);
+      return exists.rowCount ? 'last-admin' : undefined;
+    }
     const user = toUser(row);
     return { user, before: { ...user, role: row.old_role, disabled: row.old_disabled } };
   }

@@ -22,7 +22,7 @@ export {
   parseClientMessage,
   encodeServerMessage,
 } from './live-protocol.ts';
-export type { ClientMessage, ServerMessage, DashboardNotification } from './live-protocol.ts';
+export type { ClientMessage, ServerMessage } from './live-protocol.ts';
 export { DROP_REASONS } from './live-connection.ts';
 export type { DropReason } from './live-connection.ts';
 export { REFUSAL_REASONS } from './live-metrics.ts';

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { describeIssues, type AlertEvent, type DashboardNotificationSchema, type Sample } from '@terminusa/bus';
+import { describeIssues, type AlertTransition, type Notification, type Sample } from '@terminusa/bus';
 import type { Role } from '../auth/principal.ts';
 import { isMetricPattern, MAX_PATTERN_STARS } from './metric-pattern.ts';
 
@@ -50,16 +50,13 @@ export const ClientMessageSchema = z.discriminatedUnion('type', [AuthMessageSche
 /** A validated client message. */
 export type ClientMessage = z.infer<typeof ClientMessageSchema>;
 
-/** A dashboard notification as published on `alerts.notifications.dashboard`. */
-export type DashboardNotification = z.infer<typeof DashboardNotificationSchema>;
-
 /** Any message the gateway sends. */
 export type ServerMessage =
   | { type: 'ready'; subject: string; role: Role; expiresAt?: number }
   | { type: 'subscribed'; metrics: string[]; alerts: boolean }
   | { type: 'samples'; samples: Sample[] }
-  | { type: 'alert'; event: AlertEvent }
-  | { type: 'notification'; notification: DashboardNotification }
+  | { type: 'alert'; event: AlertTransition }
+  | { type: 'notification'; notification: Notification }
   | { type: 'error'; error: string };
 
 /** A client frame parsed and validated, or why it is not a valid message. */

@@ -6,7 +6,7 @@ import type pg from 'pg';
 import { Registry } from 'prom-client';
 import WebSocket from 'ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Bus, ensureStreams, SUBJECTS, type AlertEvent, type Sample } from '@terminusa/bus';
+import { Bus, ensureStreams, SUBJECTS, type AlertTransition, type Sample } from '@terminusa/bus';
 import { createPool, migrate } from '@terminusa/database';
 import { createLogger, type Logger } from '@terminusa/runtime';
 import { createTestNamespace, waitFor, type TestNamespace } from '@terminusa/testkit';
@@ -351,15 +351,20 @@ describe('the live stream', () => {
     expect((await client.next('subscribed')).message.metrics).toEqual(['players_online']);
     await bus.persist(SUBJECTS.samples, [], { parts: [{ id: 't', source: 't', samples: [sample('system_cpu_usage', 9), sample('players_online', 9)] }] });
     expect((await client.next('samples')).message.samples.map((s: Sample) => s.name)).toEqual(['players_online']);
-    await new Promise((r) => setTimeout(r, 100));
+    // A sentinel for each client, published last: a sample either should not have had arrives before it does.
+    await bus.persist(SUBJECTS.samples, [], { parts: [{ id: 'sentinel', source: 't', samples: [sample('players_online', -1), sample('disk_sentinel', -1)] }] });
+    expect((await client.next('samples')).message.samples).toEqual([expect.objectContaining({ name: 'players_online', value: -1 })]);
+    expect((await other.next('samples')).message.samples.map((s: Sample) => s.name)).toEqual(['disk_sentinel']);
     expect(client.samples().filter((s) => !['system_cpu_usage', 'players_online'].includes(s.name))).toEqual([]);
-    expect(other.frames.filter((f) => f.message.type === 'samples')).toEqual([]);
+    expect(other.samples().map((s) => s.name)).toEqual(['disk_sentinel']);
   });
 
   it('sends alert events and dashboard notifications to clients subscribed to alerts', async () => {
     const { url } = await startLive();
     const watcher = await readyClient(url, { alerts: true });
     const bystander = await readyClient(url, { metrics: ['*'] });
+    // Keeps the gateway subscribed to alerts after the watcher leaves, and shows when an event has been fanned out.
+    const witness = await readyClient(url, { alerts: true });
     const alert = {
       id: 'a1',
       rule: 'high_cpu',
@@ -372,8 +377,8 @@ describe('the live stream', () => {
       startsAt: Date.now() - 60_000,
       firedAt: Date.now(),
       channels: ['dashboard'],
-    } satisfies AlertEvent['alert'];
-    const event: AlertEvent = { kind: 'firing', seq: 42, at: Date.now(), alert };
+    } satisfies AlertTransition['alert'];
+    const event: AlertTransition = { kind: 'firing', seq: 42, at: Date.now(), alert };
     bus.publish(SUBJECTS.alertEvents, [], event);
     expect((await watcher.next('alert')).message).toEqual({ type: 'alert', event });
 
@@ -383,8 +388,12 @@ describe('the live stream', () => {
     watcher.send({ type: 'unsubscribe', alerts: true });
     expect((await watcher.next('subscribed')).message.alerts).toBe(false);
     bus.publish(SUBJECTS.alertEvents, [], { ...event, seq: 43 });
-    await nc.flush();
-    await new Promise((r) => setTimeout(r, 150));
+    await witness.next('alert');
+    expect((await witness.next('alert')).message.event.seq).toBe(43);
+    // Event 43 went to every connection at once, before the answers to these: a frame sent in error comes first.
+    watcher.send({ type: 'unsubscribe', alerts: true });
+    bystander.send({ type: 'subscribe', metrics: ['*'] });
+    await Promise.all([watcher.next('subscribed'), bystander.next('subscribed')]);
     expect(watcher.frames.filter((f) => f.message.type === 'alert')).toHaveLength(1);
     expect(bystander.frames.filter((f) => f.message.type === 'alert' || f.message.type === 'notification')).toEqual([]);
   });
@@ -442,7 +451,10 @@ describe('the live stream', () => {
     await Promise.all([mute.next('ready'), lively.next('ready')]);
     expect((await mute.closed).code).toBe(1006);
     expect(await dropped('unresponsive')).toBe(1);
-    await new Promise((r) => setTimeout(r, 300));
+    // Each ping is sent only after the pong to the previous one was checked: two more pings, two more checks passed.
+    let pings = 0;
+    lively.ws.on('ping', () => pings++);
+    await waitFor(() => (pings >= 2 ? true : undefined), 5_000, 'two more pings of the client that answers');
     expect(lively.ws.readyState).toBe(WebSocket.OPEN);
     expect(live.clients()).toBe(1);
   });

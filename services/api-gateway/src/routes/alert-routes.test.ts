@@ -5,7 +5,7 @@ import { Redis } from 'ioredis';
 import { alertKeys, PgAlertStore, RedisAlertReader } from '@terminusa/alerting';
 import { createPool, migrate } from '@terminusa/database';
 import { createTestNamespace, type TestNamespace } from '@terminusa/testkit';
-import { serveRoutes, TEST_ROLE_HEADER, type RoutesUnderTest } from '../http/routes-under-test.ts';
+import { serveRoutes, TEST_ROLE_HEADER, type RoutesUnderTest } from '../../test-support/routes-under-test.ts';
 import { alertRoutes } from './alert-routes.ts';
 
 let ns: TestNamespace;

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Request } from 'express';
 import { z } from 'zod';
 import { MatcherSchema, matchesAll, RuleSchema, SEVERITIES, type PgAlertStore, type RedisAlertReader } from '@terminusa/alerting';
-import { CALLS, SUBJECTS, TAG_KEY, type Bus } from '@terminusa/bus';
+import { ACTIVE_ALERT_STATES, CALLS, SUBJECTS, TAG_KEY, type Bus } from '@terminusa/bus';
 import type { ServiceCaller } from '../http/call-service.ts';
 import { sendProblem } from '../http/problem.ts';
 import { route, type RouteSpec } from '../http/route.ts';
@@ -10,7 +10,7 @@ import { parseOr400 } from '../http/request-errors.ts';
 import { TimeParam as Time } from './metrics-routes.ts';
 
 const DAY_MS = 86_400_000;
-const ActiveQuery = z.looseObject({ severity: z.enum(SEVERITIES).optional(), state: z.enum(['pending', 'firing']).optional() });
+const ActiveQuery = z.looseObject({ severity: z.enum(SEVERITIES).optional(), state: z.enum(ACTIVE_ALERT_STATES).optional() });
 const HistoryQuery = z.object({
   from: Time.optional(),
   to: Time.optional(),

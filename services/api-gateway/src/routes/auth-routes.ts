@@ -110,14 +110,29 @@ export function authRoutes(deps: { users: PgUserStore; tokens: TokenService; gua
       summary: "Change one's own password: every token of the user is revoked, and the answer is a token of a new session",
       audit: 'password-change',
       body: PasswordChangeBody,
-      responses: { 200: 'changed; a new token', 400: 'an API key has no password', 403: 'the current password is wrong' },
-      async handle({ body, res, principal }) {
+      responses: { 200: 'changed; a new token', 400: 'an API key has no password', 403: 'the current password is wrong', 429: 'too many wrong current passwords: the sign-in lock-out' },
+      async handle({ body, req, res, principal }) {
         if (principal!.kind !== 'user') return sendProblem(res, 400, 'API keys have no password');
-        const account = await deps.users.credentials(principal!.subject);
-        if (!account || account.disabled || !(await verifyPassword(body.currentPassword, account.passwordHash))) {
-          deps.logger.warn('password change refused: wrong current password', { username: principal!.subject });
+        // Counted as sign-ins are: a stolen token must not become a way to guess the password behind it.
+        const attempt = await deps.guard.reserve(principal!.subject, req.ip ?? '');
+        if (!attempt.allowed) {
+          res.set('Retry-After', String(attempt.retryAfter));
+          return sendProblem(res, 429, `too many wrong passwords; try again in ${attempt.retryAfter} s`);
+        }
+        let account: Awaited<ReturnType<PgUserStore['credentials']>>;
+        let ok: boolean;
+        try {
+          account = await deps.users.credentials(principal!.subject);
+          ok = account !== undefined && !account.disabled && (await verifyPassword(body.currentPassword, account.passwordHash));
+        } catch (err) {
+          await deps.guard.abandoned(attempt).catch(() => undefined);
+          throw err;
+        }
+        if (!ok || !account) {
+          deps.logger.warn('password change refused: wrong current password', { username: principal!.subject, lockedOut: attempt.last || undefined });
           return sendProblem(res, 403, 'the current password is wrong');
         }
+        await deps.guard.succeeded(attempt);
         await deps.users.update(account.id, { password: body.newPassword });
         await deps.tokens.revokeUser(account.username);
         // Issued after the revocation: the caller stays signed in, every other session of the user ends.

@@ -5,7 +5,7 @@ import { createTestNamespace, type TestNamespace } from '@terminusa/testkit';
 import type { Role } from '../auth/principal.ts';
 import { ServiceCaller } from '../http/call-service.ts';
 import type { AuditSink } from '../http/route.ts';
-import { serveRoutes, TEST_ROLE_HEADER, type RoutesUnderTest } from '../http/routes-under-test.ts';
+import { serveRoutes, TEST_ROLE_HEADER, type RoutesUnderTest } from '../../test-support/routes-under-test.ts';
 import { backupRoutes } from './backup-routes.ts';
 
 const ENTRY: ArchiveEntry = { tier: '1m', file: '1m/20260101T000000Z_20260102T000000Z.tsv.gz', from: 1767225600000, to: 1767312000000, rows: 42, bytes: 900, archivedAt: '2026-01-03T00:00:00.000Z' };

@@ -4,7 +4,7 @@ import { createPool, migrate } from '@terminusa/database';
 import { SampleStore, VictoriaMetrics } from '@terminusa/metric-store';
 import { createTestNamespace, type TestNamespace } from '@terminusa/testkit';
 import type { Role } from '../auth/principal.ts';
-import { serveRoutes, TEST_ROLE_HEADER, type RoutesUnderTest } from '../http/routes-under-test.ts';
+import { serveRoutes, TEST_ROLE_HEADER, type RoutesUnderTest } from '../../test-support/routes-under-test.ts';
 import { metricsRoutes } from './metrics-routes.ts';
 
 let ns: TestNamespace;

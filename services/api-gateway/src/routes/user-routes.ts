@@ -43,10 +43,11 @@ export function userRoutes(users: PgUserStore, audit: PgAuditLog, tokens: TokenS
       audit: 'user-change',
       params: UserId,
       body: z.strictObject({ role: Role.optional(), disabled: z.boolean().optional(), password: Password.optional() }).refine((b) => Object.keys(b).length > 0, 'change something'),
-      responses: { 200: 'changed', 404: 'no such user' },
+      responses: { 200: 'changed', 404: 'no such user', 409: 'the last enabled admin would be demoted or disabled' },
       async handle({ params, body, res }) {
         const changed = await users.update(params.id, body);
         if (!changed) return sendProblem(res, 404, `no user ${params.id}`);
+        if (changed === 'last-admin') return sendProblem(res, 409, 'this is the last enabled admin: make another user admin first');
         const { user, before } = changed;
         // Tokens carry the role they were issued with; none may outlive the password, role or status they were given under.
         if (body.password !== undefined || user.role !== before.role || (user.disabled && !before.disabled)) await tokens.revokeUser(user.username);

@@ -1,6 +1,6 @@
 import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Config } from '@terminusa/config';
-import type { Logger } from '@terminusa/runtime';
+import { redisOptions, type Logger } from '@terminusa/runtime';
 import type { BackupOperations } from '../backup-operations.ts';
 
 /** Jobs of the backup queue. */
@@ -37,7 +37,7 @@ export async function startBackupQueue(
   onOutcome: (outcome: BackupOutcome) => void,
   restore: RestoreRunner,
 ): Promise<{ queue: Queue; stop(): Promise<void> }> {
-  const connection: ConnectionOptions = { url: config.redis.url, maxRetriesPerRequest: null };
+  const connection: ConnectionOptions = redisOptions(config, 'blocking');
   const prefix = `${config.redis.prefix}bull`;
   const queue = new Queue('backup', { connection, prefix });
   await queue.upsertJobScheduler('full-backup', { pattern: config.backup.schedule.full }, { name: 'backup', data: { kind: 'full', includeArchives: false } });

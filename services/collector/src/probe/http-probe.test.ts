@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runHttpProbe } from './http-probe.ts';
+import { bodyMatcher, runHttpProbe } from './http-probe.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'collector-tls-'));
 let cert: Buffer;
@@ -37,6 +37,16 @@ describe('runHttpProbe', () => {
     expect(value(report, 'probe_body_match')).toBe(1);
     expect(value(report, 'probe_tls_cert_days_left')).toBeGreaterThan(29);
     expect(value(report, 'probe_tls_cert_days_left')).toBeLessThanOrEqual(30);
+  });
+
+  it('matches the body with an RE2 pattern in linear time, and text that is no pattern literally', () => {
+    expect(bodyMatcher('status: (ok|degraded)')('{"status: ok"}')).toBe(true);
+    expect(bodyMatcher('^ready$')('not ready')).toBe(false);
+    expect(bodyMatcher('a[b')('xa[by')).toBe(true);
+    // Backtracking takes minutes on this; RE2 answers at once.
+    const started = performance.now();
+    expect(bodyMatcher('(a+)+$')(`${'a'.repeat(100_000)}b`)).toBe(false);
+    expect(performance.now() - started).toBeLessThan(2000);
   });
 
   it('fails on a certificate it does not trust', async () => {

@@ -2,6 +2,7 @@ import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import type { Config } from '@terminusa/config';
+import { RE2JS } from 're2js';
 import type { ProbeReport } from './probe-report.ts';
 
 /** A configured HTTP probe. */
@@ -52,11 +53,15 @@ export async function runHttpProbe(probe: HttpProbe, options: HttpProbeOptions):
   return { success, samples, ...(error ? { error } : {}) };
 }
 
-/** `bodyMatch` is a regular expression, as in blackbox_exporter; text that is not a valid one is matched literally. */
-function bodyMatcher(pattern: string): (body: string) => boolean {
+/**
+ * `bodyMatch` is a regular expression in RE2 syntax, as in blackbox_exporter (Go's regexp), matched in time linear in
+ * the body: a pattern in the configuration cannot make a probe backtrack for minutes over a large page. Text that is
+ * not a valid pattern is matched literally.
+ */
+export function bodyMatcher(pattern: string): (body: string) => boolean {
   try {
-    const re = new RegExp(pattern);
-    return (body) => re.test(body);
+    const re = RE2JS.compile(pattern);
+    return (body) => re.matcher(body).find();
   } catch {
     return (body) => body.includes(pattern);
   }

@@ -1,7 +1,7 @@
 import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Bus } from '@terminusa/bus';
 import type { Config } from '@terminusa/config';
-import type { Logger } from '@terminusa/runtime';
+import { redisOptions, type Logger } from '@terminusa/runtime';
 import type { CollectorMetrics } from '../collector-metrics.ts';
 import { SAMPLE_SOURCES, type PublishSamples } from '../publish-samples.ts';
 import { runHttpProbe } from '../probe/http-probe.ts';
@@ -48,7 +48,7 @@ export interface CollectorJobs {
 export async function startCollectorJobs(deps: CollectorJobsDeps): Promise<CollectorJobs> {
   const { bus, logger, metrics, publish } = deps;
   let config = deps.config;
-  const connection: ConnectionOptions = { url: config.redis.url, maxRetriesPerRequest: null };
+  const connection: ConnectionOptions = redisOptions(config, 'blocking');
   const prefix = `${config.redis.prefix}bull`;
   const queue = new Queue(COLLECTOR_QUEUE, { connection, prefix });
   // Locks last at most one period, so a job held by a dead worker is retried within the next period; the lock of a

@@ -36,7 +36,9 @@ describe('system metrics with two replicas on one host', () => {
     await waitFor(() => system.find((s) => s.name === 'system_load1'), 15_000, 'the first system collection');
     const from = (Math.floor(Date.now() / INTERVAL_MS) + 2) * INTERVAL_MS;
     const to = from + 5 * INTERVAL_MS;
-    await new Promise((r) => setTimeout(r, to - Date.now() + 500));
+    // The collection of the interval after `to`'s is the sentinel: a second replica's collection of a watched
+    // interval, which would start at the same moment as the winner's, has arrived by the time it has.
+    await waitFor(() => system.find((s) => s.name === 'system_load1' && s.ts! >= to + INTERVAL_MS), to + INTERVAL_MS - Date.now() + 20_000, 'the collection after the watched intervals');
     const loads = system.filter((s) => s.name === 'system_load1' && s.ts! >= from && s.ts! < to);
     const perInterval = new Map<number, number>();
     for (const s of loads) perInterval.set(Math.floor(s.ts! / INTERVAL_MS), (perInterval.get(Math.floor(s.ts! / INTERVAL_MS)) ?? 0) + 1);
@@ -53,5 +55,5 @@ describe('system metrics with two replicas on one host', () => {
     const cpus = new Set(system.filter((s) => s.name === 'system_cpu_usage_percent' && s.ts! >= from).map((s) => s.tags!.cpu));
     expect(cpus).toContain('total');
     expect(cpus.size).toBeGreaterThan(1);
-  }, 30_000);
+  }, 60_000);
 });

@@ -1,6 +1,6 @@
 import { Queue, Worker, type ConnectionOptions } from 'bullmq';
 import type { Config } from '@terminusa/config';
-import type { Logger } from '@terminusa/runtime';
+import { redisOptions, type Logger } from '@terminusa/runtime';
 
 /** The storage service's periodic jobs and what each does. */
 export interface StorageJobs {
@@ -13,7 +13,7 @@ export interface StorageJobs {
  * replica, so two replicas never fold or drop the same rows at once.
  */
 export async function startStorageJobs(config: Readonly<Config>, jobs: StorageJobs, logger: Logger): Promise<{ stop(): Promise<void> }> {
-  const connection: ConnectionOptions = { url: config.redis.url, maxRetriesPerRequest: null };
+  const connection: ConnectionOptions = redisOptions(config, 'blocking');
   const prefix = `${config.redis.prefix}bull`;
   const queue = new Queue('storage', { connection, prefix });
   const every = (s: number) => Math.max(1000, Math.round(s * 1000));

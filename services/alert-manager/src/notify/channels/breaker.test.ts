@@ -1,8 +1,8 @@
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
+import { startTestReceiver, waitFor, type TestReceiver } from '@terminusa/testkit';
+import { testNotification, failure } from '../../../test-support/test-notifications.ts';
 import { BreakerChannel } from './breaker.ts';
-import { startTestReceiver, type TestReceiver } from './http-test-receiver.ts';
-import { testNotification, failure } from './test-notifications.ts';
 import { WebhookChannel } from './webhook-channel.ts';
 
 const RESET_MS = 300;
@@ -34,7 +34,9 @@ describe('BreakerChannel', () => {
     const state = () => metricValue(registry, 'tmon_alert_channel_breaker_state', { channel: 'webhook' });
     expect(await state()).toBe(0);
 
+    let opening = 0;
     for (let i = 0; i < 3; i++) {
+      opening = Date.now();
       const err = await failure(breaker.send(testNotification()));
       expect([err.retryable, err.status]).toEqual([true, 500]);
     }
@@ -49,8 +51,8 @@ describe('BreakerChannel', () => {
     expect(receiver.requests).toHaveLength(3);
 
     receiver.answer(200);
-    await new Promise((resolve) => setTimeout(resolve, RESET_MS + 100));
-    expect(await state()).toBe(1);
+    await waitFor(async () => ((await state()) === 1 ? true : undefined), RESET_MS + 5_000, 'the breaker half-open', 10);
+    expect(Date.now() - opening).toBeGreaterThanOrEqual(RESET_MS);
     await breaker.send(testNotification());
     expect(breaker.state).toBe('closed');
     expect(await state()).toBe(0);
@@ -64,9 +66,14 @@ describe('BreakerChannel', () => {
 
   it('opens again when the half-open trial fails', async () => {
     const { breaker, registry } = await breakerTo(500);
-    for (let i = 0; i < 3; i++) await failure(breaker.send(testNotification()));
-    await new Promise((resolve) => setTimeout(resolve, RESET_MS + 100));
-    expect(breaker.state).toBe('half-open');
+    let opening = 0;
+    for (let i = 0; i < 3; i++) {
+      opening = Date.now();
+      await failure(breaker.send(testNotification()));
+    }
+    expect(breaker.state).toBe('open');
+    await waitFor(() => (breaker.state === 'half-open' ? true : undefined), RESET_MS + 5_000, 'the breaker half-open', 10);
+    expect(Date.now() - opening).toBeGreaterThanOrEqual(RESET_MS);
     const trial = await failure(breaker.send(testNotification()));
     expect(trial.status).toBe(500);
     expect(breaker.state).toBe('open');

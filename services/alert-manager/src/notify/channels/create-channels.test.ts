@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { DeliveryError } from './channel.ts';
 import { createChannels } from './create-channels.ts';
 import { DashboardChannel } from './dashboard-channel.ts';
-import { testNotification } from './test-notifications.ts';
+import { testNotification } from '../../../test-support/test-notifications.ts';
 
 function channelSettings(channels: unknown) {
   return ConfigSchema.parse({ alerts: { channels } }).alerts.channels;

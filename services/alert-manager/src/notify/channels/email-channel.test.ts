@@ -4,7 +4,7 @@ import { simpleParser } from 'mailparser';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EmailChannel, type EmailSettings } from './email-channel.ts';
-import { testNotification, failure } from './test-notifications.ts';
+import { testNotification, failure } from '../../../test-support/test-notifications.ts';
 
 const PASSWORD = 'smtp-password-SECRET-77';
 

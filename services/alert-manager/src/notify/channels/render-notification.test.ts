@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { notificationTitle, renderNotification } from './render-notification.ts';
-import { testAlert, testNotification } from './test-notifications.ts';
+import { testAlert, testNotification } from '../../../test-support/test-notifications.ts';
 
 describe('renderNotification', () => {
   it('titles a firing group with its count of firing alerts and a resolved one without', () => {

@@ -1,8 +1,8 @@
 import { inspect } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startTestReceiver, type TestReceiver } from './http-test-receiver.ts';
+import { startTestReceiver, type TestReceiver } from '@terminusa/testkit';
 import { MAX_SLACK_ALERTS, SlackChannel, type SlackMessage } from './slack-channel.ts';
-import { testNotification, failure } from './test-notifications.ts';
+import { testNotification, failure } from '../../../test-support/test-notifications.ts';
 
 const SECRET_PATH = '/services/T000/B000/SECRETTOKEN';
 

@@ -1,8 +1,8 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { inspect } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startTestReceiver, type TestReceiver } from './http-test-receiver.ts';
-import { testNotification, failure } from './test-notifications.ts';
+import { startTestReceiver, type TestReceiver } from '@terminusa/testkit';
+import { testNotification, failure } from '../../../test-support/test-notifications.ts';
 import { WebhookChannel, type WebhookPayload } from './webhook-channel.ts';
 
 const SECRET = 'hmac-secret-0123456789abcdef';

@@ -1,5 +1,9 @@
 /**
- * Compares our backup / restore / verify with pg_dump / pg_restore on the same machine and the same data.
+ * Compares our backup / restore / verify with pg_dump / pg_restore on the same machine and the same data, with the
+ * shipped settings on both sides: our restore loads `core.workers` tables at once (`recovery.parallelRestore`), and
+ * pg_restore runs with as many jobs (`pg_restore -j <workers>`). Both restore into nothing: pg_restore creates the
+ * schema from the dump, ours migrates a fresh schema as a restore drill does (`prepareTarget`), and that time counts
+ * in ours as pg_restore's DDL counts in its.
  *
  *   BENCH_ROWS=200000 BENCH_ROUNDS=1 pnpm bench:backup      (default 5,000,000 rollup_1m rows, 2 rounds)
  *
@@ -16,7 +20,7 @@ import pg from 'pg';
 import type { Config } from '@terminusa/config';
 import { createPool, migrate } from '@terminusa/database';
 import { createTestNamespace, type TestNamespace } from '@terminusa/testkit';
-import { BackupOperations } from '../src/backup-operations.ts';
+import { BackupOperations } from '../../services/backup/src/backup-operations.ts';
 
 const run = promisify(execFile);
 const SERIES = 10_000;
@@ -56,37 +60,43 @@ async function admin<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<
   }
 }
 
-/** Our restore into a fresh, migrated, empty schema, which is dropped afterwards. */
+/**
+ * Our restore into a schema that does not exist yet: the restore verifies the chain, then creates and migrates the
+ * schema (as a restore drill's `prepareTarget` does), then loads the rows. The schema is dropped afterwards.
+ */
 async function ourRestore(config: Readonly<Config>, id: string, targetSchema: string, r: number) {
   const target = createPool({ ...config.database, schema: targetSchema }, 'backup-bench-restore');
   try {
-    await migrate(target, targetSchema);
-    await target.query('DELETE FROM schema_migrations');
     // restore() writes into the schema of its own configuration, so the target needs its own operations.
     const restoreOps = new BackupOperations({ ...config, database: { ...config.database, schema: targetSchema } }, target);
-    let firstProgressAt: number | undefined;
     const restoreStart = performance.now();
+    let schemaFrom = NaN;
+    let schemaUntil = NaN;
     const { value, s } = await timed(`our restore (round ${r})`, () =>
-      restoreOps.restore(id, target, () => {
-        firstProgressAt ??= performance.now();
+      restoreOps.restore(id, target, {
+        prepareTarget: async () => {
+          schemaFrom = performance.now();
+          await migrate(target, targetSchema);
+          schemaUntil = performance.now();
+        },
       }),
     );
     const { rows } = await target.query<{ n: string }>('SELECT count(*)::text AS n FROM rollup_1m');
     if (Number(rows[0]!.n) !== ROWS) throw new Error(`restore gave ${rows[0]!.n} rollup rows, expected ${ROWS}`);
-    // Until the first progress event the restore verifies the chain; after it, rows are loaded.
-    return { s, value, verifyS: firstProgressAt === undefined ? 0 : (firstProgressAt - restoreStart) / 1000 };
+    // Before prepareTarget the restore verifies the chain; after it, rows are loaded.
+    return { s, value, verifyS: (schemaFrom - restoreStart) / 1000, schemaS: (schemaUntil - schemaFrom) / 1000 };
   } finally {
     await target.query(`DROP SCHEMA IF EXISTS ${pg.escapeIdentifier(targetSchema)} CASCADE`).catch((e: unknown) => console.error('drop schema:', e));
     await target.end().catch(() => undefined);
   }
 }
 
-/** pg_restore into a new database (it restores into the dumped schema name), which is dropped afterwards. */
-async function pgRestoreOnce(url: string, schema: string, dumpFile: string, database: string, r: number): Promise<number> {
+/** `pg_restore -j <jobs>` into a new, empty database (it creates the dumped schema there), which is dropped afterwards. */
+async function pgRestoreOnce(url: string, schema: string, dumpFile: string, database: string, jobs: number, r: number): Promise<number> {
   await admin(url, (c) => c.query(`CREATE DATABASE ${pg.escapeIdentifier(database)}`));
   try {
     const pgrUrl = dbUrl(url, database);
-    const { s } = await timed(`pg_restore (round ${r})`, () => run('pg_restore', ['-d', pgrUrl, dumpFile], { maxBuffer: 16 * MB }));
+    const { s } = await timed(`pg_restore -j ${jobs} (round ${r})`, () => run('pg_restore', ['-j', String(jobs), '-d', pgrUrl, dumpFile], { maxBuffer: 16 * MB }));
     const { rows } = await admin(pgrUrl, (c) => c.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${pg.escapeIdentifier(schema)}.rollup_1m`));
     if (Number(rows[0]!.n) !== ROWS) throw new Error(`pg_restore gave ${rows[0]!.n} rollup rows, expected ${ROWS}`);
     return s;
@@ -103,7 +113,9 @@ async function main(): Promise<void> {
     const config: Readonly<Config> = ns.config;
     const url = ns.env.DATABASE_URL!;
     const schema = config.database.schema;
-    console.log(`backup bench: ${ROWS.toLocaleString('en')} rollup_1m rows over ${SERIES.toLocaleString('en')} series, schema ${schema}`);
+    // The tables our restore loads at once with the shipped settings; pg_restore gets as many jobs.
+    const workers = config.recovery.parallelRestore ? config.core.workers : 1;
+    console.log(`backup bench: ${ROWS.toLocaleString('en')} rollup_1m rows over ${SERIES.toLocaleString('en')} series, schema ${schema}; restores with ${workers} workers`);
 
     live = createPool(config.database, 'backup-bench');
     await migrate(live, schema);
@@ -153,14 +165,13 @@ async function main(): Promise<void> {
 
     // 5. Restores, ours and pg_restore taking turns, ROUNDS times each: the machine's background load
     // varies over a run, and alternating spreads it over both sides; the best round of each is compared.
-    const ourRounds: { s: number; verifyS: number; value: Awaited<ReturnType<BackupOperations['restore']>> }[] = [];
+    const ourRounds: Awaited<ReturnType<typeof ourRestore>>[] = [];
     const pgRounds: number[] = [];
     for (let r = 1; r <= ROUNDS; r++) {
       ourRounds.push(await ourRestore(config, manifest.id, `${ns.id}_r${r}`, r));
-      pgRounds.push(await pgRestoreOnce(url, schema, dumpFile, `${ns.id}_pgr${r}`, r));
+      pgRounds.push(await pgRestoreOnce(url, schema, dumpFile, `${ns.id}_pgr${r}`, workers, r));
     }
     const restore = ourRounds.reduce((a, b) => (b.s < a.s ? b : a));
-    const restoreVerifyS = restore.verifyS;
     const pgRestore = { s: Math.min(...pgRounds) };
 
     // 6. Report.
@@ -168,13 +179,15 @@ async function main(): Promise<void> {
     const line = (cells: string[]) => console.log(`${cells[0]!.padEnd(22)}${cells.slice(1).map((c) => c.padStart(14)).join('')}`);
     console.log('');
     console.log(`rows ${ROWS.toLocaleString('en')}; table+index size ${fmt(tableBytes / MB, 1)} MB; raw COPY data (text and binary) ${fmt(rawBytes / MB, 1)} MB; fill ${fmt(fill.s)} s, vacuum ${fmt(vacuum.s)} s`);
+    console.log(`restores: ours loads ${workers} tables at once and creates its schema first; pg_restore -j ${workers} into an empty database`);
     line(['', 'ours', 'pg', 'ours / pg']);
     line(['backup s', fmt(backup.s), fmt(dump.s), ratio(backup.s, dump.s)]);
     line(['backup MB on disk', fmt(backupBytes / MB), fmt(dumpBytes / MB), ratio(backupBytes, dumpBytes)]);
     line(['backup MB/s (raw)', fmt(rawBytes / MB / backup.s), fmt(rawBytes / MB / dump.s), ratio(dump.s, backup.s)]);
     line([`restore s (best of ${ROUNDS})`, fmt(restore.s), fmt(pgRestore.s), ratio(restore.s, pgRestore.s)]);
-    line(['  of which verify s', fmt(restoreVerifyS), '-', '-']);
-    line(['  of which load s', fmt(restore.s - restoreVerifyS), fmt(pgRestore.s), ratio(restore.s - restoreVerifyS, pgRestore.s)]);
+    line(['  of which verify s', fmt(restore.verifyS), '-', '-']);
+    line(['  schema + load s', fmt(restore.s - restore.verifyS), fmt(pgRestore.s), ratio(restore.s - restore.verifyS, pgRestore.s)]);
+    line(['    of which schema s', fmt(restore.schemaS), '-', '-']);
     line(['restore rows/s', fmt(ROWS / restore.s, 0), fmt(ROWS / pgRestore.s, 0), ratio(pgRestore.s, restore.s)]);
     line(['verify s', fmt(verify.s), '-', '-']);
     console.log(`(rows/s and MB/s ratios are speed ratios: below 1x means ours is slower)`);
@@ -186,7 +199,10 @@ async function main(): Promise<void> {
         backup_s: round(backup.s),
         pg_dump_s: round(dump.s),
         restore_s: round(restore.s),
+        restore_verify_s: round(restore.verifyS),
+        restore_schema_s: round(restore.schemaS),
         pg_restore_s: round(pgRestore.s),
+        restore_workers: workers,
         verify_s: round(verify.s),
         rounds: ROUNDS,
       }),

@@ -1,5 +1,5 @@
 /**
- * Reads CPU time and memory of processes from /proc (Linux), for the ingest bench.
+ * CPU time and memory of processes from /proc (Linux), for the benches.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 
@@ -73,7 +73,7 @@ function commandLine(pid: number): string {
   try {
     const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
     if (args.length === 0) return `pid ${pid}`;
-    // "node --require … --import … services/x/bench/y.ts": the program and its last argument say what it is.
+    // "node --require … --import … tests/bench/y.ts": the program and its last argument say what it is.
     const line = args.length > 2 ? `${args[0]} … ${args.slice(-2).join(' ')}` : args.join(' ');
     return `${line.length > 100 ? `…${line.slice(-99)}` : line} (pid ${pid})`;
   } catch {

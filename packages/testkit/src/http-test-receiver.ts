@@ -12,7 +12,7 @@ export interface ReceivedRequest {
 /** How a test receiver answers a request: with a status, or not at all. */
 export type ReceiverAnswer = number | 'hang';
 
-/** A real HTTP server on a free local port that records requests, for the channel tests. */
+/** A real HTTP server on a free local port that records requests, for tests of HTTP clients (notification channels, webhooks). */
 export interface TestReceiver {
   /** Base URL, e.g. `http://127.0.0.1:40123`. */
   url: string;

@@ -13,8 +13,19 @@ declare module 'autocannon' {
     p99: number;
     p99_9: number;
   }
+  /** One request of a run; `setupRequest` may change it before each send (autocannon calls it every time). */
+  interface RequestParams {
+    method?: string;
+    path?: string;
+    headers?: Record<string, string>;
+    body?: string;
+  }
+  interface Request extends RequestParams {
+    setupRequest?: (request: RequestParams, context: Record<string, unknown>) => RequestParams;
+  }
   interface Options {
     url: string;
+    requests?: Request[];
     method?: string;
     headers?: Record<string, string>;
     connections?: number;

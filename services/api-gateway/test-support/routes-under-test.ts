@@ -1,8 +1,8 @@
 import type { Server } from 'node:http';
 import express, { Router } from 'express';
-import type { Role } from '../auth/principal.ts';
-import { sendProblem } from './problem.ts';
-import { mountRoutes, type AuditSink, type RouteSpec } from './route.ts';
+import type { Role } from '../src/auth/principal.ts';
+import { sendProblem } from '../src/http/problem.ts';
+import { mountRoutes, type AuditSink, type RouteSpec } from '../src/http/route.ts';
 
 /** Header a route test names its caller's role in, instead of signing a token. */
 export const TEST_ROLE_HEADER = 'x-test-role';

@@ -1,6 +1,6 @@
 import { expect } from 'vitest';
 import type { Alert, Notification } from '@terminusa/alerting';
-import { DeliveryError } from './channel.ts';
+import { DeliveryError } from '../src/notify/channels/channel.ts';
 
 const STARTS_AT = Date.UTC(2026, 0, 15, 9, 30, 0);
 

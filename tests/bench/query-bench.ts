@@ -25,10 +25,11 @@
  *
  * Prints a table with the tiers read, then as the last line one JSON object for scripts to pick up.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import { createPool } from '@terminusa/database';
 import { NAMESPACE_LABEL, PartitionManager, TIER_BUCKET_MS, VictoriaMetrics, selector, seriesKey, type RollupTier } from '@terminusa/metric-store';
-import { startSuite, type RunningSuite } from '@terminusa/testkit';
+import { quantile, startSuite, type RunningSuite } from '@terminusa/testkit';
 
 const NAME = 'bench_query';
 const SERIES = 10_000;
@@ -57,8 +58,6 @@ const LOADED: Record<RollupTier, number> = { '1m': 2 * HOUR_MS, '5m': DAY_MS, '1
 
 const fmt = (n: number, digits = 1) => n.toFixed(digits);
 const round2 = (n: number) => Math.round(n * 100) / 100;
-const percentile = (sorted: readonly number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function loadSeries(pool: pg.Pool): Promise<void> {
   const ids = Array.from({ length: SERIES }, (_, i) => i);
@@ -205,12 +204,12 @@ async function measure(suite: RunningSuite, now: number): Promise<Case[]> {
         tier: answer.tier,
         plan: answer.segments.map((s) => s.tier).join('+'),
         points: answer.series.reduce((n, s) => n + s.points.length, 0),
-        p50_ms: round2(percentile(gateway.times, 50)),
-        p99_ms: round2(percentile(gateway.times, 99)),
+        p50_ms: round2(quantile(gateway.times, 0.5)),
+        p99_ms: round2(quantile(gateway.times, 0.99)),
         engine_step_s: stepS,
         engine_points: engine.last.reduce((n, s) => n + s.values.length, 0),
-        engine_p50_ms: round2(percentile(engine.times, 50)),
-        engine_p99_ms: round2(percentile(engine.times, 99)),
+        engine_p50_ms: round2(quantile(engine.times, 0.5)),
+        engine_p99_ms: round2(quantile(engine.times, 0.99)),
       });
       const c = cases.at(-1)!;
       console.log(`  ${c.range} × ${c.series}: gateway p50 ${fmt(c.p50_ms)} ms p99 ${fmt(c.p99_ms)} ms (${c.plan}, ${c.points} points); engine p50 ${fmt(c.engine_p50_ms)} ms p99 ${fmt(c.engine_p99_ms)} ms`);

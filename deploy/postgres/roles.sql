@@ -1,0 +1,68 @@
+-- The PostgreSQL role the suite's services log in as: owner of the suite's database and schema, so it can run the
+-- migrations, create and drop partitions (storage), and restore (backup); CREATEDB for the database itself and for
+-- restore drills; not a superuser (no COPY ... PROGRAM, no reading server files, no other database's data).
+--
+-- Run as a superuser with psql 15 or later, once per server and again after changing the password; it is
+-- idempotent, and it hands over to the role whatever an older release created as `postgres`:
+--   DATABASE_PASSWORD='<the role's password>' psql -h <host> -U postgres -d postgres -v ON_ERROR_STOP=1 -f deploy/postgres/roles.sql
+-- Variables (psql -v): role (default terminusa), db (terminusa), schema (public; the services' database.schema).
+-- The password comes from the environment variable DATABASE_PASSWORD, or from -v password=... .
+-- docker-compose.yml runs it as the one-shot postgres-bootstrap; on Kubernetes run it by hand (docs/deploy.md §8).
+--
+-- Not done yet: one role per service with only the tables it uses (docs/deploy.md §8 lists what that needs).
+
+\set ON_ERROR_STOP on
+\if :{?role}
+\else
+  \set role terminusa
+\endif
+\if :{?db}
+\else
+  \set db terminusa
+\endif
+\if :{?schema}
+\else
+  \set schema public
+\endif
+\if :{?password}
+\else
+  \getenv password DATABASE_PASSWORD
+\endif
+\if :{?password}
+\else
+  \set password ''
+\endif
+SELECT length(:'password') = 0 AS password_missing \gset
+\if :password_missing
+  DO $$ BEGIN RAISE EXCEPTION 'roles.sql: set DATABASE_PASSWORD (the password of the role the services log in as)'; END $$;
+\endif
+
+SELECT format('CREATE ROLE %I', :'role') WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'role') \gexec
+ALTER ROLE :"role" WITH LOGIN NOSUPERUSER NOCREATEROLE CREATEDB NOREPLICATION NOBYPASSRLS PASSWORD :'password';
+
+SELECT format('CREATE DATABASE %I OWNER %I', :'db', :'role') WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'db') \gexec
+ALTER DATABASE :"db" OWNER TO :"role";
+
+\connect :"db"
+SET client_min_messages = warning;
+CREATE SCHEMA IF NOT EXISTS :"schema" AUTHORIZATION :"role";
+ALTER SCHEMA :"schema" OWNER TO :"role";
+
+-- What an older release (or the image's POSTGRES_DB) created as another role: tables, partitions, views and
+-- sequences of their own (a serial column's sequence follows its table), then functions.
+SELECT format('ALTER %s %I.%I OWNER TO %I',
+              CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END,
+              n.nspname, c.relname, :'role')
+  FROM pg_class c
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE n.nspname = :'schema'
+   AND c.relkind IN ('r', 'p', 'v', 'm', 'S')
+   AND c.relowner <> (SELECT oid FROM pg_roles WHERE rolname = :'role')
+   AND NOT (c.relkind = 'S' AND EXISTS (SELECT FROM pg_depend d
+                                         WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype IN ('a', 'i')))
+ ORDER BY c.relkind, c.relname \gexec
+SELECT format('ALTER ROUTINE %s OWNER TO %I', p.oid::regprocedure, :'role')
+  FROM pg_proc p
+  JOIN pg_namespace n ON n.oid = p.pronamespace
+ WHERE n.nspname = :'schema'
+   AND p.proowner <> (SELECT oid FROM pg_roles WHERE rolname = :'role') \gexec

@@ -1,0 +1,138 @@
+/**
+ * deploy/postgres/roles.sql against the real PostgreSQL the tests use, under a role and databases of this test's
+ * own: the role it makes is no superuser, yet the services' whole life works as it (every migration, partitions
+ * created and dropped as storage does, a restore drill's database), on a fresh server and on one an older release
+ * migrated as `postgres`. The services' connection is configured as in compose and k8s: DATABASE_URL names the
+ * role, the password comes separately (DATABASE_PASSWORD) and the config writes it into the URL.
+ */
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { loadConfig } from '@terminusa/config';
+import { createPool, ensureDatabase, migrate } from '@terminusa/database';
+import { TEST_SERVERS } from '@terminusa/testkit';
+
+const ROLES_SQL = join(import.meta.dirname, '..', '..', '..', 'deploy', 'postgres', 'roles.sql');
+const id = `tmon_roles_${randomBytes(4).toString('hex')}`;
+const role = id;
+/** A URL of the test server as the superuser (the tests' own login), on database `db`. */
+const adminUrl = (db: string) => Object.assign(new URL(TEST_SERVERS.databaseUrl), { pathname: `/${db}` }).toString();
+const databases = new Set<string>();
+const pools: pg.Pool[] = [];
+
+/** psql with roles.sql, as the compose postgres-bootstrap runs it. */
+function runRolesSql(db: string, password: string | undefined) {
+  databases.add(db);
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH };
+  if (password !== undefined) env.DATABASE_PASSWORD = password;
+  return spawnSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-v', `role=${role}`, '-v', `db=${db}`, '-f', ROLES_SQL, adminUrl('postgres')], { env, encoding: 'utf8' });
+}
+
+/** The database settings a service gets: its role in DATABASE_URL, the password apart. */
+function serviceDatabase(db: string, password: string) {
+  const url = Object.assign(new URL(adminUrl(db)), { username: role, password: '' }).toString();
+  return loadConfig({ env: { DATABASE_URL: url, DATABASE_PASSWORD: password } }).database;
+}
+
+async function asSuperuser<T>(db: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({ connectionString: adminUrl(db) });
+  await client.connect();
+  try {
+    return await fn(client);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Objects of the schema not owned by the role: what a service could not alter. */
+async function foreignObjects(db: string): Promise<string[]> {
+  return asSuperuser(db, async (c) => {
+    const { rows } = await c.query<{ name: string }>(
+      `SELECT c.relname AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'S') AND pg_get_userbyid(c.relowner) <> $1
+       UNION ALL
+       SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+        WHERE n.nspname = 'public' AND pg_get_userbyid(p.proowner) <> $1`,
+      [role],
+    );
+    return rows.map((r) => r.name).sort();
+  });
+}
+
+/** What the services do as the role, beyond the migrations: storage's partitions, a restore drill's database. */
+async function serviceWork(db: string, password: string): Promise<void> {
+  const settings = serviceDatabase(db, password);
+  expect(new URL(settings.url).username).toBe(role);
+  await ensureDatabase(settings.url);
+  const pool = createPool(settings, 'roles-test');
+  pools.push(pool);
+  await migrate(pool, settings.schema);
+  const { rows } = await pool.query<{ current_user: string; rolsuper: boolean }>('SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user');
+  expect(rows).toEqual([{ current_user: role, rolsuper: false }]);
+  // storage: a partition of a rollup tier made and, past retention, dropped.
+  await pool.query(`CREATE TABLE rollup_1d_roles_test PARTITION OF rollup_1d FOR VALUES FROM ('1990-01-01') TO ('1990-01-02')`);
+  await pool.query('DROP TABLE rollup_1d_roles_test');
+  // backup: a restore drill restores into a database of its own, which it creates and migrates.
+  const drill = `${db}_drill`;
+  databases.add(drill);
+  const drillUrl = Object.assign(new URL(settings.url), { pathname: `/${drill}` }).toString();
+  await ensureDatabase(drillUrl);
+  const drillPool = createPool({ ...settings, url: drillUrl }, 'roles-test-drill');
+  pools.push(drillPool);
+  await migrate(drillPool, settings.schema);
+  // Not a superuser: no reading the server's files.
+  await expect(pool.query(`SELECT pg_read_file('postgresql.conf')`)).rejects.toThrow(/permission denied/);
+}
+
+afterAll(async () => {
+  await Promise.allSettled(pools.map((p) => p.end()));
+  await asSuperuser('postgres', async (c) => {
+    for (const db of databases) await c.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(db)} WITH (FORCE)`);
+    await c.query(`DROP ROLE IF EXISTS ${pg.escapeIdentifier(role)}`);
+  });
+});
+
+describe('deploy/postgres/roles.sql', () => {
+  it('refuses to run without a password, and makes nothing', async () => {
+    const run = runRolesSql(`${id}_nopw`, undefined);
+    expect(run.status).not.toBe(0);
+    expect(run.stderr).toMatch(/set DATABASE_PASSWORD/);
+    const { rowCount } = await asSuperuser('postgres', (c) => c.query('SELECT FROM pg_roles WHERE rolname = $1', [role]));
+    expect(rowCount).toBe(0);
+  });
+
+  it('on a fresh server: makes the role (no superuser) and its database, and the services run every migration and their work as it', async () => {
+    const db = `${id}_fresh`;
+    const run = runRolesSql(db, 'first-password');
+    expect(run.status, run.stderr).toBe(0);
+    const [r] = await asSuperuser('postgres', async (c) =>
+      (await c.query('SELECT rolsuper, rolcreatedb, rolcreaterole, rolcanlogin, rolreplication, rolbypassrls FROM pg_roles WHERE rolname = $1', [role])).rows,
+    );
+    expect(r).toEqual({ rolsuper: false, rolcreatedb: true, rolcreaterole: false, rolcanlogin: true, rolreplication: false, rolbypassrls: false });
+    const [owner] = await asSuperuser('postgres', async (c) => (await c.query('SELECT pg_get_userbyid(datdba) AS owner FROM pg_database WHERE datname = $1', [db])).rows);
+    expect(owner).toEqual({ owner: role });
+    await serviceWork(db, 'first-password');
+    expect(await foreignObjects(db)).toEqual([]);
+  });
+
+  it('on a database an older release migrated as postgres: hands every object over, and the next migrations run as the role', async () => {
+    const db = `${id}_older`;
+    databases.add(db);
+    await ensureDatabase(adminUrl(db));
+    const old = new pg.Pool({ connectionString: adminUrl(db), max: 1 });
+    pools.push(old);
+    await migrate(old, 'public', 10);
+    expect((await foreignObjects(db)).length).toBeGreaterThan(20);
+    const run = runRolesSql(db, 'second-password');
+    expect(run.status, run.stderr).toBe(0);
+    expect(await foreignObjects(db)).toEqual([]);
+    // Migration 11 alters tables made by postgres before; the role now owns them.
+    await serviceWork(db, 'second-password');
+    // Again, as at every compose deploy: nothing to do, no error.
+    const again = runRolesSql(db, 'second-password');
+    expect(again.status, again.stderr).toBe(0);
+    expect(again.stderr).toBe('');
+  });
+});

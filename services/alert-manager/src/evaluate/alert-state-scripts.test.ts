@@ -1,0 +1,311 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { RuleSchema } from '@terminusa/alerting';
+import type { Sample } from '@terminusa/bus';
+import { createTestNamespace, type TestNamespace } from '@terminusa/testkit';
+import { decodeOutboxEvent, type OutboxEvent } from '../outbox/outbox-event.ts';
+import { RuleSet } from '../rules/rule-set.ts';
+import { AlertStateCommands } from './alert-state-commands.ts';
+import { evaluateBatch } from './evaluate-batch.ts';
+import { sweepTimers } from './sweep-timers.ts';
+
+const T0 = Date.UTC(2026, 5, 1, 12);
+const S = 1000;
+
+let ns: TestNamespace;
+let redis: Redis;
+let replica: Redis;
+let cases = 0;
+
+beforeAll(async () => {
+  ns = await createTestNamespace();
+  redis = new Redis(ns.config.redis.url);
+  replica = new Redis(ns.config.redis.url);
+});
+afterAll(async () => {
+  redis?.disconnect();
+  replica?.disconnect();
+  await ns?.cleanup();
+});
+
+/** The alert-state commands of one test: its own key prefix inside the namespace, on `client` (one per replica). */
+function commands(client = redis, prefix = `${ns.config.redis.prefix}case${++cases}:`): AlertStateCommands {
+  return new AlertStateCommands(client, prefix);
+}
+
+const rules = (...inputs: Record<string, unknown>[]) => new RuleSet(inputs.map((r) => RuleSchema.parse(r)));
+const sample = (name: string, value: number, tags: Record<string, string>, ts: number): Sample => ({ name, value, tags, ts });
+const evaluate = (state: AlertStateCommands, set: RuleSet, now: number, ...samples: Sample[]) => evaluateBatch(samples, set, state, ns.config.alerts.levels, now);
+
+/** Every entry of the outbox, oldest first. */
+async function outbox(state: AlertStateCommands): Promise<OutboxEvent[]> {
+  return (await state.redis.xrange(state.keys.outbox, '-', '+')).map(([id, fields]) => decodeOutboxEvent(id, fields));
+}
+
+/** The transitions in the outbox, as `kind from→to`. */
+async function transitions(state: AlertStateCommands): Promise<string[]> {
+  return (await outbox(state)).map((e) => `${e.kind} ${e.from}→${e.alert.state}`);
+}
+
+/** The state hash of one group of a rule. */
+const stateOf = (state: AlertStateCommands, rule: string, group: Record<string, string>) => state.redis.hgetall(state.keys.state(rule, JSON.stringify(group)));
+
+describe('the alert-state scripts', () => {
+  const hot = { name: 'Hot', metric: 'cpu', comparator: '>', threshold: 90, severity: 'critical', summary: '{{host}} at {{value}}', channels: ['webhook'] };
+
+  it('fire at once on a breach of a rule without `for`, writing the transition with everything the relay needs', async () => {
+    const state = commands();
+    expect(await evaluate(state, rules(hot), T0, sample('cpu', 95, { host: 'a' }, T0))).toBe(1);
+
+    const [firing, ...more] = await outbox(state);
+    expect(more).toEqual([]);
+    expect(firing).toMatchObject({ kind: 'firing', from: 'inactive', seq: 1, at: T0, notified: [], stateKey: state.keys.state('Hot', '{"host":"a"}') });
+    expect(firing!.alert).toMatchObject({ rule: 'Hot', severity: 'critical', state: 'firing', labels: { host: 'a', alertname: 'Hot' }, value: 95, summary: 'a at 95', startsAt: T0, firedAt: T0, channels: ['webhook'] });
+    // The active set, the id index and the re-notification timer move with the transition.
+    expect(await redis.zrange(state.keys.active, 0, -1)).toEqual([firing!.stateKey]);
+    expect(await redis.hget(state.keys.ids, firing!.alert.id)).toBe(firing!.stateKey);
+    expect(Number(await redis.zscore(state.keys.timers, firing!.stateKey))).toBe(T0 + ns.config.alerts.levels.critical.timeout * S);
+
+    // A later breach of a firing alert is no transition.
+    await evaluate(state, rules(hot), T0 + S, sample('cpu', 99, { host: 'a' }, T0 + S));
+    expect(await transitions(state)).toEqual(['firing inactive→firing']);
+    expect((await stateOf(state, 'Hot', { host: 'a' })).value).toBe('99');
+  });
+
+  it('keep a rule with `for` pending, then fire by the timer sweep once `for` has passed', async () => {
+    const state = commands();
+    const slow = rules({ ...hot, name: 'Slow', for: '30s' });
+    await evaluate(state, slow, T0, sample('cpu', 95, { host: 'a' }, T0), sample('cpu', 95, { host: 'b' }, T0));
+    await evaluate(state, slow, T0 + 10 * S, sample('cpu', 96, { host: 'a' }, T0 + 10 * S));
+    expect(await transitions(state)).toEqual(['pending inactive→pending', 'pending inactive→pending']);
+
+    expect(await sweepTimers(state, slow, T0 + 30 * S - 1)).toBe(0);
+    // Both by the sweep, without a new sample.
+    expect(await sweepTimers(state, slow, T0 + 30 * S)).toBe(2);
+    const events = await outbox(state);
+    expect(events.slice(2).map((e) => [e.kind, e.from, e.alert.labels.host, e.seq])).toEqual([
+      ['firing', 'pending', 'a', 2],
+      ['firing', 'pending', 'b', 2],
+    ]);
+    expect(events[2]!.alert.id).toBe(events[0]!.alert.id);
+    expect(events[2]!.alert).toMatchObject({ startsAt: T0, firedAt: T0 + 30 * S });
+  });
+
+  it('fire a pending alert on a sample once `for` has passed', async () => {
+    const state = commands();
+    const slow = rules({ ...hot, name: 'Slow', for: '30s' });
+    await evaluate(state, slow, T0, sample('cpu', 95, { host: 'a' }, T0));
+    await evaluate(state, slow, T0 + 31 * S, sample('cpu', 95, { host: 'a' }, T0 + 31 * S));
+    expect(await transitions(state)).toEqual(['pending inactive→pending', 'firing pending→firing']);
+  });
+
+  it('end a pending alert whose condition clears before `for`, leaving no state behind', async () => {
+    const state = commands();
+    const slow = rules({ ...hot, name: 'Slow', for: '30s' });
+    await evaluate(state, slow, T0, sample('cpu', 95, { host: 'a' }, T0));
+    await evaluate(state, slow, T0 + 5 * S, sample('cpu', 20, { host: 'a' }, T0 + 5 * S));
+    expect(await transitions(state)).toEqual(['pending inactive→pending', 'inactive pending→inactive']);
+    expect(await stateOf(state, 'Slow', { host: 'a' })).toEqual({});
+    expect(await redis.zcard(state.keys.active)).toBe(0);
+    expect(await redis.hlen(state.keys.ids)).toBe(0);
+    expect(await redis.zcard(state.keys.timers)).toBe(0);
+  });
+
+  it('resolve a firing alert when its condition clears; the next breach is a new alert', async () => {
+    const state = commands();
+    await evaluate(state, rules(hot), T0, sample('cpu', 95, { host: 'a' }, T0));
+    await evaluate(state, rules(hot), T0 + S, sample('cpu', 10, { host: 'a' }, T0 + S));
+    const [firing, resolved] = await outbox(state);
+    expect(resolved).toMatchObject({ kind: 'resolved', from: 'firing', seq: 2, at: T0 + S });
+    expect(resolved!.alert).toMatchObject({ id: firing!.alert.id, state: 'resolved', resolvedAt: T0 + S, value: 10 });
+    expect(await stateOf(state, 'Hot', { host: 'a' })).toEqual({});
+    expect(await redis.zcard(state.keys.active)).toBe(0);
+    expect(await redis.zcard(state.keys.timers)).toBe(0);
+
+    await evaluate(state, rules(hot), T0 + 2 * S, sample('cpu', 95, { host: 'a' }, T0 + 2 * S));
+    const again = (await outbox(state))[2]!;
+    expect(again).toMatchObject({ kind: 'firing', from: 'inactive', seq: 1 });
+    expect(again.alert.id).not.toBe(firing!.alert.id);
+  });
+
+  it('damp flapping with keep_firing_for: a firing alert stays firing through short clears and resolves after the last', async () => {
+    const state = commands();
+    const flappy = rules({ ...hot, name: 'Flappy', keepFiringFor: '10s' });
+    const at = (s: number, value: number) => evaluate(state, flappy, T0 + s * S, sample('cpu', value, { host: 'a' }, T0 + s * S));
+    await at(0, 95);
+    await at(1, 10);
+    expect((await stateOf(state, 'Flappy', { host: 'a' })).keepUntil).toBe(String(T0 + 11 * S));
+    await at(2, 95);
+    expect((await stateOf(state, 'Flappy', { host: 'a' })).keepUntil).toBe('');
+    await at(3, 10);
+    await at(12, 10);
+    expect(await transitions(state)).toEqual(['firing inactive→firing']);
+    await at(13, 10);
+    expect(await transitions(state)).toEqual(['firing inactive→firing', 'resolved firing→resolved']);
+  });
+
+  it('resolve a kept alert by the timer sweep when keep_firing_for ends without samples', async () => {
+    const state = commands();
+    const flappy = rules({ ...hot, name: 'Flappy', keepFiringFor: '10s' });
+    await evaluate(state, flappy, T0, sample('cpu', 95, { host: 'a' }, T0));
+    await evaluate(state, flappy, T0 + S, sample('cpu', 10, { host: 'a' }, T0 + S));
+    expect(await sweepTimers(state, flappy, T0 + 11 * S - 1)).toBe(0);
+    expect(await sweepTimers(state, flappy, T0 + 11 * S)).toBe(1);
+    expect(await transitions(state)).toEqual(['firing inactive→firing', 'resolved firing→resolved']);
+  });
+
+  it('re-notify an unacknowledged firing alert when due, and stop once it is acknowledged', async () => {
+    const state = commands();
+    const renotifyMs = ns.config.alerts.levels.critical.timeout * S;
+    await evaluate(state, rules(hot), T0, sample('cpu', 95, { host: 'a' }, T0));
+    const id = (await outbox(state))[0]!.alert.id;
+
+    expect(await sweepTimers(state, rules(hot), T0 + renotifyMs)).toBe(1);
+    const stateKey = state.keys.state('Hot', '{"host":"a"}');
+    expect(Number(await redis.zscore(state.keys.timers, stateKey))).toBe(T0 + 2 * renotifyMs);
+
+    expect(await state.ack(id, 'oncall', 'looking', T0 + renotifyMs + S)).toBe('firing');
+    expect(await state.ack(id, 'someone-else', undefined, T0 + renotifyMs + 2 * S)).toBe('already');
+    // Acknowledged and with no other timer, it leaves the timers: no sweep finds it due again.
+    expect(await redis.zscore(state.keys.timers, stateKey)).toBeNull();
+    expect(await sweepTimers(state, rules(hot), T0 + 3 * renotifyMs)).toBe(0);
+
+    const events = await outbox(state);
+    expect(events.map((e) => `${e.kind} ${e.from}→${e.alert.state}`)).toEqual(['firing inactive→firing', 'renotify firing→firing', 'acknowledged firing→firing']);
+    expect(events[2]!.alert.ack).toEqual({ by: 'oncall', at: T0 + renotifyMs + S, comment: 'looking' });
+
+    // Resolved, it cannot be acknowledged; nor can an alert that never was.
+    await evaluate(state, rules(hot), T0 + 3 * renotifyMs, sample('cpu', 10, { host: 'a' }, T0 + 3 * renotifyMs));
+    expect((await outbox(state)).at(-1)!.alert.ack).toEqual({ by: 'oncall', at: T0 + renotifyMs + S, comment: 'looking' });
+    expect(await state.ack(id, 'oncall', undefined, T0 + 4 * renotifyMs)).toBe('missing');
+    expect(await state.ack('00000000-0000-4000-8000-000000000000', 'oncall', undefined, T0)).toBe('missing');
+  });
+
+  it('acknowledge a pending alert too, and a breach after its resolution starts unacknowledged', async () => {
+    const state = commands();
+    const slow = rules({ ...hot, name: 'Slow', for: '30s' });
+    await evaluate(state, slow, T0, sample('cpu', 95, { host: 'a' }, T0));
+    const id = (await outbox(state))[0]!.alert.id;
+    expect(await state.ack(id, 'oncall', undefined, T0 + S)).toBe('pending');
+    await evaluate(state, slow, T0 + 2 * S, sample('cpu', 10, { host: 'a' }, T0 + 2 * S));
+    await evaluate(state, slow, T0 + 3 * S, sample('cpu', 95, { host: 'a' }, T0 + 3 * S));
+    const events = await outbox(state);
+    expect(events.map((e) => e.kind)).toEqual(['pending', 'acknowledged', 'inactive', 'pending']);
+    expect(events[3]!.alert.ack).toBeUndefined();
+  });
+
+  it('fire a no-data alert when a group goes quiet for the rule’s duration, resolve it when data returns, and watch again', async () => {
+    const state = commands();
+    const heartbeat = rules({ name: 'Quiet', type: 'nodata', metric: 'heartbeat', groupBy: ['svc'], for: '5s', severity: 'warning', channels: ['webhook'] });
+    await evaluate(state, heartbeat, T0, sample('heartbeat', 1, { svc: 'x', pod: 'p1' }, T0));
+    expect(await transitions(state)).toEqual([]);
+    expect((await stateOf(state, 'Quiet', { svc: 'x' })).state).toBe('inactive');
+
+    expect(await sweepTimers(state, heartbeat, T0 + 5 * S - 1)).toBe(0);
+    await sweepTimers(state, heartbeat, T0 + 5 * S);
+    await evaluate(state, heartbeat, T0 + 6 * S, sample('heartbeat', 1, { svc: 'x', pod: 'p2' }, T0 + 6 * S));
+    await sweepTimers(state, heartbeat, T0 + 11 * S);
+    const events = await outbox(state);
+    expect(events.map((e) => `${e.kind} ${e.from}→${e.alert.state}`)).toEqual(['firing inactive→firing', 'resolved firing→resolved', 'firing inactive→firing']);
+    expect(events[0]!.alert).toMatchObject({ labels: { svc: 'x', alertname: 'Quiet' }, startsAt: T0, firedAt: T0 + 5 * S });
+    expect(events[2]!.alert.id).not.toBe(events[0]!.alert.id);
+    expect(events[2]!.alert.startsAt).toBe(T0 + 6 * S);
+  });
+
+  it('end the alerts of a deleted rule at the next sweep', async () => {
+    const state = commands();
+    const slow = rules({ ...hot, name: 'Slow', for: '30s' });
+    await evaluate(state, rules(hot), T0, sample('cpu', 95, { host: 'a' }, T0));
+    await evaluate(state, slow, T0, sample('cpu', 95, { host: 'a' }, T0));
+    expect(await state.sweep(state.keys.state('Hot', '{"host":"a"}'), 'unused', T0 + S, false)).toBe('removed');
+    expect(await state.sweep(state.keys.state('Slow', '{"host":"a"}'), 'unused', T0 + S, false)).toBe('removed');
+    expect(await transitions(state)).toEqual(['firing inactive→firing', 'pending inactive→pending', 'resolved firing→resolved', 'inactive pending→inactive']);
+    expect(await redis.zcard(state.keys.active)).toBe(0);
+    expect(await state.sweep(state.keys.state('Hot', '{"host":"a"}'), 'unused', T0 + 2 * S, false)).toBe('gone');
+  });
+
+  it('keep the channels told of a firing alert, so its resolution carries them', async () => {
+    const state = commands();
+    await evaluate(state, rules(hot), T0, sample('cpu', 95, { host: 'a' }, T0));
+    const id = (await outbox(state))[0]!.alert.id;
+    await state.markNotified(id, ['webhook', 'slack']);
+    // An id the state no longer holds changes nothing.
+    await state.markNotified('00000000-0000-4000-8000-000000000000', ['email']);
+    await evaluate(state, rules(hot), T0 + S, sample('cpu', 10, { host: 'a' }, T0 + S));
+    expect((await outbox(state))[1]).toMatchObject({ kind: 'resolved', notified: ['webhook', 'slack'] });
+  });
+
+  it('aggregate a window: the average of the samples in it, older ones dropped', async () => {
+    const state = commands();
+    const avg = rules({ ...hot, name: 'AvgHot', aggregation: 'avg', window: '1m', threshold: 50 });
+    await evaluate(state, avg, T0, sample('cpu', 40, { host: 'a' }, T0));
+    await evaluate(state, avg, T0 + S, sample('cpu', 70, { host: 'a' }, T0 + S));
+    expect((await outbox(state)).map((e) => [e.kind, e.alert.value])).toEqual([['firing', 55]]);
+    // A minute on, only the last two samples are in the window: (70 + 20) / 2 = 45.
+    await evaluate(state, avg, T0 + 61 * S, sample('cpu', 20, { host: 'a' }, T0 + 61 * S));
+    expect((await outbox(state)).map((e) => [e.kind, e.alert.value])).toEqual([['firing', 55], ['resolved', 45]]);
+  });
+
+  it('aggregate a rate per second over the window, taking a drop for a counter reset', async () => {
+    const state = commands();
+    const rate = rules({ ...hot, name: 'Busy', metric: 'requests_total', aggregation: 'rate', window: '1m', threshold: 5 });
+    await evaluate(state, rate, T0, sample('requests_total', 100, { host: 'a' }, T0), sample('requests_total', 150, { host: 'a' }, T0 + 10 * S));
+    expect(await transitions(state)).toEqual([]);
+    expect((await stateOf(state, 'Busy', { host: 'a' })).value).toBe('5');
+    // 150 → 80 is a reset: the increase since is 80, over the 20 s from the first sample.
+    await evaluate(state, rate, T0 + 20 * S, sample('requests_total', 80, { host: 'a' }, T0 + 20 * S));
+    expect((await outbox(state)).map((e) => [e.kind, e.alert.value])).toEqual([]);
+    expect((await stateOf(state, 'Busy', { host: 'a' })).value).toBe('4');
+    await evaluate(state, rate, T0 + 30 * S, sample('requests_total', 400, { host: 'a' }, T0 + 30 * S));
+    expect((await outbox(state)).map((e) => [e.kind, e.alert.value])).toEqual([['firing', 10]]);
+  });
+
+  it('apply an engine-decided condition (PromQL rules) with the same states; a clear group that is not active writes nothing', async () => {
+    const state = commands();
+    const meta = { rule: 'Engine', severity: 'warning', labels: '{"host":"a","alertname":"Engine"}', channels: '["webhook"]', summaryTpl: '', messageTpl: '', renotifyMs: 60_000, forMs: 10_000, keepMs: 0, type: 'promql' };
+    const condition = async (now: number, breach: boolean, value: number, group = '{"host":"a"}') => {
+      const pipeline = redis.pipeline();
+      state.conditionIn(pipeline, 'Engine', group, randomUUID(), now, meta, breach, value);
+      for (const [err] of (await pipeline.exec()) ?? []) if (err) throw err;
+    };
+    await condition(T0, false, 0, '{"host":"never"}');
+    await condition(T0, true, 7);
+    await condition(T0 + 10 * S, true, 8);
+    expect(await state.activeGroups('Engine')).toEqual(['{"host":"a"}']);
+    await condition(T0 + 20 * S, false, 0);
+    const events = await outbox(state);
+    expect(events.map((e) => `${e.kind} ${e.from}→${e.alert.state}`)).toEqual(['pending inactive→pending', 'firing pending→firing', 'resolved firing→resolved']);
+    expect(events[1]!.alert.value).toBe(8);
+    expect(await state.activeGroups('Engine')).toEqual([]);
+  });
+});
+
+describe('two replicas running the state scripts on the same keys', () => {
+  it('make one transition when both evaluate the same samples at once', async () => {
+    const prefix = `${ns.config.redis.prefix}case${++cases}:`;
+    const [a, b] = [commands(redis, prefix), commands(replica, prefix)];
+    const set = rules({ name: 'Hot', metric: 'cpu', comparator: '>', threshold: 90, severity: 'critical', channels: ['webhook'] });
+    const samples = Array.from({ length: 50 }, (_, i) => sample('cpu', 95, { host: `h${i}` }, T0));
+    await Promise.all([evaluate(a, set, T0, ...samples), evaluate(b, set, T0, ...samples), evaluate(a, set, T0, ...samples.slice().reverse())]);
+    const events = await outbox(a);
+    expect(events.map((e) => e.kind)).toEqual(Array(50).fill('firing'));
+    expect(new Set(events.map((e) => e.alert.labels.host)).size).toBe(50);
+    expect(await redis.hlen(a.keys.ids)).toBe(50);
+  });
+
+  it('fire a due pending alert once when both sweep at once, and acknowledge it once', async () => {
+    const prefix = `${ns.config.redis.prefix}case${++cases}:`;
+    const [a, b] = [commands(redis, prefix), commands(replica, prefix)];
+    const set = rules({ name: 'Slow', metric: 'cpu', comparator: '>', threshold: 90, for: '30s', severity: 'critical', channels: ['webhook'] });
+    await evaluate(a, set, T0, ...Array.from({ length: 20 }, (_, i) => sample('cpu', 95, { host: `h${i}` }, T0)));
+    await Promise.all([sweepTimers(a, set, T0 + 30 * S), sweepTimers(b, set, T0 + 30 * S)]);
+    const fired = (await outbox(a)).filter((e) => e.kind === 'firing');
+    expect(fired).toHaveLength(20);
+
+    const id = fired[0]!.alert.id;
+    const answers = await Promise.all([a.ack(id, 'one', undefined, T0 + 31 * S), b.ack(id, 'other', undefined, T0 + 31 * S)]);
+    expect(answers.sort()).toEqual(['already', 'firing']);
+    expect((await outbox(a)).filter((e) => e.kind === 'acknowledged')).toHaveLength(1);
+  });
+});

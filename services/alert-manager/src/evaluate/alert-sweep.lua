@@ -1,0 +1,34 @@
+-- Runs the timers of one state key that are due: pending -> firing after `for`, firing -> resolved after
+-- keep_firing_for, no data for the rule's duration -> firing, and re-notification of an unacknowledged alert.
+-- KEYS as alert-evaluate.lua's; ARGV: newAlertId, now, ruleExists ('1'|'0').
+-- Returns the state after it, 'removed' (the rule was deleted) or 'gone' (no such state).
+-- Runs after alert-transition.lua, whose functions (load, apply_meta, step, transition, emit, finish) it calls.
+
+local key = KEYS[1]
+local now = tonumber(ARGV[2])
+local h = load(key)
+if not h.state then redis.call('ZREM', KEYS[5], key); return 'gone' end
+if ARGV[3] == '0' then
+  -- The rule was deleted: its alerts end.
+  if h.state == 'firing' then transition(h, key, 'resolved', now) elseif h.state == 'pending' then transition(h, key, 'inactive', now) else h.state = 'inactive' end
+  finish(h, key, now)
+  return 'removed'
+end
+if h.nodataMs and h.nodataMs ~= '' then
+  if h.state ~= 'firing' and now - tonumber(h.lastSeen) >= tonumber(h.nodataMs) then
+    h.id = ARGV[1]; h.since = h.lastSeen; h.firedAt = tostring(now); h.notified = '[]'; h.value = '0'
+    h.ackBy = ''; h.ackAt = ''; h.ackComment = ''
+    h.notifyDue = tostring(now + tonumber(h.renotifyMs))
+    transition(h, key, 'firing', now)
+  end
+elseif h.state == 'pending' then
+  step(h, key, h.breach == '1', now)
+elseif h.state == 'firing' and h.keepUntil and h.keepUntil ~= '' and now >= tonumber(h.keepUntil) then
+  transition(h, key, 'resolved', now)
+end
+if h.state == 'firing' and (not h.ackBy or h.ackBy == '') and h.notifyDue and h.notifyDue ~= '' and now >= tonumber(h.notifyDue) then
+  h.notifyDue = tostring(now + tonumber(h.renotifyMs))
+  emit(h, key, 'renotify', 'firing', 'firing', now)
+end
+finish(h, key, now)
+return h.state

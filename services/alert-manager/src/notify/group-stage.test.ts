@@ -1,0 +1,115 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { alertKeys, type Alert, type ChannelName } from '@terminusa/alerting';
+import { createTestNamespace, waitFor, type TestNamespace } from '@terminusa/testkit';
+import type { OutboxEvent } from '../outbox/outbox-event.ts';
+import { groupStage, type FlushTimer, type GroupFlush, type GroupSettings } from './group-stage.ts';
+import type { DeliveryContext, NotifyContext } from './notify-stage.ts';
+import { RedisNotificationGroups } from './redis-notification-groups.ts';
+
+let ns: TestNamespace;
+let redis: Redis;
+let cases = 0;
+
+beforeAll(async () => {
+  ns = await createTestNamespace();
+  redis = new Redis(ns.config.redis.url);
+});
+afterAll(async () => {
+  redis?.disconnect();
+  await ns?.cleanup();
+});
+
+/** Flushes asked for, by id: the delivery queue's delayed jobs, run here when the test says. */
+class RecordedFlushes implements FlushTimer {
+  readonly asked = new Map<string, { flush: GroupFlush; delayMs: number; times: number }>();
+  async flushAfter(id: string, flush: GroupFlush, delayMs: number): Promise<void> {
+    const seen = this.asked.get(id);
+    this.asked.set(id, { flush, delayMs, times: (seen?.times ?? 0) + 1 });
+  }
+}
+
+/** A group stage of the test's own (its key prefix inside the namespace), with what it handed on and asked for. */
+function setup(settings: GroupSettings) {
+  const keys = alertKeys(`${ns.config.redis.prefix}case${++cases}:`);
+  const flushes = new RecordedFlushes();
+  const delivered: DeliveryContext[] = [];
+  const stage = groupStage(new RedisNotificationGroups(redis, keys), flushes, settings, async (ctx) => void delivered.push(ctx));
+  return { keys, flushes, delivered, stage };
+}
+
+function context(id: string, labels: Record<string, string>, channels: ChannelName[], kind: OutboxEvent['kind'] = 'firing', seq = 1): NotifyContext {
+  const alert: Alert = { id, rule: labels.alertname ?? 'R', severity: 'warning', state: kind === 'resolved' ? 'resolved' : 'firing', labels, value: 1, summary: '', message: '', startsAt: 0, channels };
+  return { event: { streamId: '1-0', stateKey: `state:${id}`, seq, kind, from: 'pending', at: 0, alert, notified: [] }, channels };
+}
+
+/** The group key of a flush: its notification id is `<group key>-<opened>`. */
+const groupKeyOf = (flush: GroupFlush) => flush.notificationId.split('-')[0]!;
+
+describe('the group stage', () => {
+  it('without a wait, hands each alert on at once as its own notification, one per channel', async () => {
+    const { stage, delivered, flushes } = setup({ groupWaitMs: 0, groupBy: ['alertname'] });
+    await stage.stage(context('a1', { alertname: 'Hot', host: 'h1' }, ['webhook', 'slack'], 'renotify', 3));
+    expect(flushes.asked.size).toBe(0);
+    expect(delivered.map((d) => [d.id, d.channel])).toEqual([
+      ['deliver-a1-3-webhook', 'webhook'],
+      ['deliver-a1-3-slack', 'slack'],
+    ]);
+    expect(delivered[0]!.notification).toMatchObject({ id: 'a1-3', status: 'firing', repeat: true, groupLabels: { alertname: 'Hot' } });
+    expect(delivered[0]!.notification.alerts.map((a) => a.id)).toEqual(['a1']);
+  });
+
+  it('gathers alerts sharing their group labels into one group and one flush, then one notification per channel with that channel’s alerts', async () => {
+    const { stage, delivered, flushes, keys } = setup({ groupWaitMs: 60_000, groupBy: ['alertname'] });
+    await stage.stage(context('a1', { alertname: 'Hot', host: 'h1' }, ['webhook']));
+    await stage.stage(context('a2', { alertname: 'Hot', host: 'h2' }, ['webhook', 'slack']));
+    // Replayed after a crash: the same member joins the same group, and the same flush is asked for.
+    await stage.stage(context('a2', { alertname: 'Hot', host: 'h2' }, ['webhook', 'slack']));
+    expect(delivered).toEqual([]);
+    expect(flushes.asked.size).toBe(1);
+    const [id, asked] = [...flushes.asked][0]!;
+    expect(asked.times).toBe(3);
+    expect(asked.delayMs).toBeGreaterThan(59_000);
+    expect(id).toBe(`flush-${asked.flush.notificationId}`);
+    expect(asked.flush).toMatchObject({ status: 'firing', repeat: false, groupLabels: { alertname: 'Hot' } });
+    // The group is open to newcomers until just before its flush.
+    expect(await redis.pttl(keys.groupOpen(groupKeyOf(asked.flush)))).toBeGreaterThan(58_000);
+
+    await stage.flush(asked.flush);
+    const byChannel = Object.fromEntries(delivered.map((d) => [d.channel, d]));
+    expect(Object.keys(byChannel).sort()).toEqual(['slack', 'webhook']);
+    expect(byChannel.webhook!.notification.alerts.map((a) => a.id).sort()).toEqual(['a1', 'a2']);
+    expect(byChannel.slack!.notification.alerts.map((a) => a.id)).toEqual(['a2']);
+    expect(byChannel.webhook!.id).toBe(`deliver-${asked.flush.notificationId}-webhook`);
+    expect(await redis.exists(asked.flush.setKey)).toBe(0);
+  });
+
+  it('keeps apart alerts of other group labels, resolutions and re-notifications', async () => {
+    const { stage, flushes } = setup({ groupWaitMs: 60_000, groupBy: ['alertname'] });
+    await stage.stage(context('a1', { alertname: 'Hot' }, ['webhook']));
+    await stage.stage(context('a2', { alertname: 'Cold' }, ['webhook']));
+    await stage.stage(context('a3', { alertname: 'Hot' }, ['webhook'], 'resolved'));
+    await stage.stage(context('a4', { alertname: 'Hot' }, ['webhook'], 'renotify'));
+    await stage.stage(context('a5', { alertname: 'Hot' }, ['webhook']));
+    expect([...flushes.asked.values()].map((f) => [f.flush.groupLabels.alertname, f.flush.status, f.flush.repeat, f.times])).toEqual([
+      ['Hot', 'firing', false, 2],
+      ['Cold', 'firing', false, 1],
+      ['Hot', 'resolved', false, 1],
+      ['Hot', 'firing', true, 1],
+    ]);
+  });
+
+  it('opens a new group for alerts that come once the group closed', async () => {
+    const { stage, flushes, delivered, keys } = setup({ groupWaitMs: 50, groupBy: ['alertname'] });
+    await stage.stage(context('a1', { alertname: 'Hot' }, ['webhook']));
+    const [first] = [...flushes.asked.values()];
+    // The open marker expires just before the flush is due; a newcomer then starts the next group.
+    await waitFor(async () => ((await redis.exists(keys.groupOpen(groupKeyOf(first!.flush)))) === 0 ? true : undefined), 5000, 'the group closed');
+    await stage.stage(context('a2', { alertname: 'Hot' }, ['webhook']));
+    const [, second] = [...flushes.asked.values()];
+    expect(second!.flush.notificationId).not.toBe(first!.flush.notificationId);
+    await stage.flush(first!.flush);
+    await stage.flush(second!.flush);
+    expect(delivered.map((d) => d.notification.alerts.map((a) => a.id))).toEqual([['a1'], ['a2']]);
+  });
+});

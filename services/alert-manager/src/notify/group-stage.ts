@@ -1,0 +1,91 @@
+import { createHash } from 'node:crypto';
+import type { Alert, ChannelName, Notification } from '@terminusa/alerting';
+import { deliveryOf, type DeliveryContext, type NotifyContext, type NotifyStage } from './notify-stage.ts';
+
+/** How alerts are gathered into notifications (Alertmanager's group_wait and group_by). */
+export interface GroupSettings {
+  /** How long a group stays open after its first alert; 0 sends every alert on its own at once. */
+  groupWaitMs: number;
+  groupBy: readonly string[];
+}
+
+/** An alert waiting in a group, with the channels it goes to. */
+export interface GroupMember {
+  alert: Alert;
+  channels: ChannelName[];
+}
+
+/** The end of a group's wait: its gathered alerts go out as one notification per channel. */
+export interface GroupFlush {
+  /** Where the group's members wait. */
+  setKey: string;
+  notificationId: string;
+  status: Notification['status'];
+  repeat: boolean;
+  groupLabels: Record<string, string>;
+}
+
+/** Where the alerts of open groups wait (Redis in production: RedisNotificationGroups). */
+export interface NotificationGroups {
+  /**
+   * Adds `member` to the open group `groupKey`, opening it at `now` for `openMs` when none is open; returns when the
+   * group it joined opened, and where its members wait. The same `event` joining again (a replay) gets the group it
+   * joined the first time, even when that group was flushed since, so it is not sent in a second one.
+   */
+  join(groupKey: string, member: GroupMember, now: number, openMs: number, event: string): Promise<{ opened: number; setKey: string }>;
+  members(setKey: string): Promise<GroupMember[]>;
+  remove(setKey: string): Promise<void>;
+}
+
+/** What ends a group's wait (a delayed job on the delivery queue): runs `flush` once, after `delayMs`, however often it is asked. */
+export interface FlushTimer {
+  flushAfter(id: string, flush: GroupFlush, delayMs: number): Promise<void>;
+}
+
+/** The group stage: its place in the notification path, and what the timer runs at the end of a group's wait. */
+export interface GroupStage {
+  readonly stage: NotifyStage<NotifyContext>;
+  flush(flush: GroupFlush): Promise<void>;
+}
+
+const hash = (s: string) => createHash('sha1').update(s).digest('hex').slice(0, 16);
+
+/**
+ * Gathers alerts that share their `groupBy` labels, status and repeat flag for `groupWaitMs`, and hands each group
+ * to `next` as one notification per channel (holding the group's alerts sent to that channel). Without a wait, each
+ * alert is its own notification at once. Notification ids are deterministic (the alert's event, or the group and
+ * when it opened), so a replayed event yields the same deliveries.
+ */
+export function groupStage(groups: NotificationGroups, timer: FlushTimer, settings: GroupSettings, next: NotifyStage<DeliveryContext>): GroupStage {
+  const stage: NotifyStage<NotifyContext> = async (ctx) => {
+    const { alert, kind, seq } = ctx.event;
+    const status = kind === 'resolved' ? 'resolved' : 'firing';
+    const repeat = kind === 'renotify';
+    const groupLabels: Record<string, string> = {};
+    for (const l of settings.groupBy) if (alert.labels[l] !== undefined) groupLabels[l] = alert.labels[l];
+    if (settings.groupWaitMs <= 0) {
+      const notification: Notification = { id: `${alert.id}-${seq}`, status, repeat, groupLabels, alerts: [alert] };
+      await Promise.all(ctx.channels.map((channel) => next(deliveryOf(notification, channel))));
+      return;
+    }
+    const now = Date.now();
+    const gk = hash(`${JSON.stringify(groupLabels)}|${status}|${repeat}`);
+    const wait = settings.groupWaitMs;
+    // The first alert of a group opens it (as Alertmanager's group_wait); alerts arriving while it is open join it.
+    // The group closes to newcomers just before its flush runs, so none joins a flushed group.
+    const { opened, setKey } = await groups.join(gk, { alert, channels: ctx.channels }, now, Math.max(1, wait - Math.min(100, wait / 10)), `${alert.id}:${seq}`);
+    await timer.flushAfter(`flush-${gk}-${opened}`, { setKey, notificationId: `${gk}-${opened}`, status, repeat, groupLabels }, Math.max(0, opened + wait - now));
+  };
+
+  const flush = async (job: GroupFlush): Promise<void> => {
+    const members = await groups.members(job.setKey);
+    const channels = new Set(members.flatMap((m) => m.channels));
+    for (const channel of channels) {
+      const alerts = members.filter((m) => m.channels.includes(channel)).map((m) => m.alert);
+      await next(deliveryOf({ id: job.notificationId, status: job.status, repeat: job.repeat, groupLabels: job.groupLabels, alerts }, channel));
+    }
+    await groups.remove(job.setKey);
+  };
+
+  return { stage, flush };
+}

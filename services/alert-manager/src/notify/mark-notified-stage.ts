@@ -1,0 +1,17 @@
+import type { ChannelName } from '@terminusa/alerting';
+import type { NotifyStage } from './notify-stage.ts';
+
+/** Where the channels told of a firing alert are kept (the alert's state in Redis). */
+export interface NotifiedChannels {
+  markNotified(alertId: string, channels: ChannelName[]): Promise<void>;
+}
+
+/**
+ * Remembers the channels a firing (or re-notified) alert goes to, before it waits in a group, so its resolution
+ * goes to the same ones even when it comes while the firing notification is still on its way.
+ */
+export function markNotifiedStage(notified: NotifiedChannels): NotifyStage {
+  return async (ctx) => {
+    if (ctx.event.kind !== 'resolved') await notified.markNotified(ctx.event.alert.id, ctx.channels);
+  };
+}

@@ -1,0 +1,55 @@
+import type { Redis } from 'ioredis';
+import type { alertKeys, ChannelName, RedisAlertReader } from '@terminusa/alerting';
+import type { Config } from '@terminusa/config';
+import { redisOptions, type Logger } from '@terminusa/runtime';
+import type { Channel } from './channels/index.ts';
+import { dedupStage } from './dedup-stage.ts';
+import { channelDeliveries, deliverStage } from './deliver-stage.ts';
+import { DeliveryQueue } from './delivery-queue.ts';
+import { groupStage } from './group-stage.ts';
+import { inhibitStage } from './inhibit-stage.ts';
+import { markNotifiedStage, type NotifiedChannels } from './mark-notified-stage.ts';
+import type { NotificationHistory } from './notification-history.ts';
+import { notifyPipeline, type DeliveryContext, type NotifyStage } from './notify-stage.ts';
+import { RedisNotificationGroups } from './redis-notification-groups.ts';
+import { routeStage } from './route-stage.ts';
+import { silenceStage, type SilenceCache } from './silence-stage.ts';
+
+/** What the notification path is built from. */
+export interface NotificationPipelineDeps {
+  redis: Redis;
+  keys: Pick<ReturnType<typeof alertKeys>, 'groupOpen' | 'groupSet'>;
+  silences: SilenceCache;
+  activeAlerts: RedisAlertReader;
+  notified: NotifiedChannels;
+  channels: ReadonlyMap<ChannelName, Channel>;
+  history: NotificationHistory;
+  logger: Logger;
+}
+
+/** The running notification path: where alert events enter it, and its stop. */
+export interface NotificationPipeline {
+  readonly notify: NotifyStage;
+  close(): Promise<void>;
+}
+
+/**
+ * Assembles the notification path in one place, as alertmanager's PipelineBuilder does, and starts the worker that
+ * runs its queued part: silence → inhibit → route → mark notified → group, then for each notification and channel
+ * dedup → deliver with retry. The stages' history rows go to `history`.
+ */
+export function startNotificationPipeline(config: Pick<Config, 'alerts' | 'core' | 'redis'>, deps: NotificationPipelineDeps): NotificationPipeline {
+  const { alerts } = config;
+  const queue = new DeliveryQueue(redisOptions(config, 'blocking'), `${config.redis.prefix}bull`, deps.logger);
+  const deliver = notifyPipeline<DeliveryContext>(dedupStage(queue), deliverStage(queue, { attempts: alerts.deliveryAttempts, backoffMs: alerts.deliveryBackoffMs }));
+  const group = groupStage(new RedisNotificationGroups(deps.redis, deps.keys), queue, { groupWaitMs: alerts.groupWait * 1000, groupBy: alerts.groupBy }, deliver);
+  const notify = notifyPipeline(
+    silenceStage(deps.silences, deps.history.suppressed),
+    inhibitStage(deps.activeAlerts, alerts.inhibitEqual, deps.history.suppressed),
+    routeStage(new Set(deps.channels.keys())),
+    markNotifiedStage(deps.notified),
+    group.stage,
+  );
+  queue.start({ flush: group.flush, ...channelDeliveries(deps.channels, deps.history) }, config.core.workers, config.core.timeout * 1000);
+  return { notify, close: () => queue.close() };
+}

@@ -1,0 +1,79 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { alertKeys, type Alert } from '@terminusa/alerting';
+import { createTestNamespace, waitFor, type TestNamespace } from '@terminusa/testkit';
+import { RedisNotificationGroups } from './redis-notification-groups.ts';
+
+let ns: TestNamespace;
+let redis: Redis;
+let replica: Redis;
+let cases = 0;
+
+beforeAll(async () => {
+  ns = await createTestNamespace();
+  redis = new Redis(ns.config.redis.url);
+  replica = new Redis(ns.config.redis.url);
+});
+afterAll(async () => {
+  redis?.disconnect();
+  replica?.disconnect();
+  await ns?.cleanup();
+});
+
+const T0 = Date.UTC(2026, 5, 1, 12);
+const member = (id: string) => ({ alert: { id, rule: 'Hot', severity: 'warning', state: 'firing', labels: {}, value: 1, summary: '', message: '', startsAt: 0, channels: ['webhook'] } satisfies Alert, channels: ['webhook' as const] });
+/** Notification groups under a key prefix of the test's own inside the namespace. */
+const keysOfCase = () => alertKeys(`${ns.config.redis.prefix}case${++cases}:`);
+
+describe('the join-group script', () => {
+  it('opens a group with the first member and adds the next ones to it while it is open', async () => {
+    const keys = keysOfCase();
+    const groups = new RedisNotificationGroups(redis, keys);
+    const first = await groups.join('g', member('a1'), T0, 60_000, 'a1:1');
+    const second = await groups.join('g', member('a2'), T0 + 500, 60_000, 'a2:1');
+    // Replayed: the same member again.
+    await groups.join('g', member('a2'), T0 + 600, 60_000, 'a2:1');
+    expect(first).toEqual({ opened: T0, setKey: `${keys.groupSet('g')}:${T0}` });
+    expect(second).toEqual(first);
+    expect((await groups.members(first.setKey)).map((m) => m.alert.id).sort()).toEqual(['a1', 'a2']);
+    expect(await redis.pttl(keys.groupOpen('g'))).toBeGreaterThan(59_000);
+    // The members outlive a lost flush by an hour at most.
+    expect(await redis.pttl(first.setKey)).toBeGreaterThan(3_590_000);
+
+    await groups.remove(first.setKey);
+    expect(await groups.members(first.setKey)).toEqual([]);
+  });
+
+  it('opens the next group once the open one closed', async () => {
+    const keys = keysOfCase();
+    const groups = new RedisNotificationGroups(redis, keys);
+    const first = await groups.join('g', member('a1'), T0, 30, 'a1:1');
+    await waitFor(async () => ((await redis.exists(keys.groupOpen('g'))) === 0 ? true : undefined), 5000, 'the group closed');
+    const next = await groups.join('g', member('a2'), T0 + 1000, 30, 'a2:1');
+    expect(next).toEqual({ opened: T0 + 1000, setKey: `${keys.groupSet('g')}:${T0 + 1000}` });
+    expect((await groups.members(first.setKey)).map((m) => m.alert.id)).toEqual(['a1']);
+    expect((await groups.members(next.setKey)).map((m) => m.alert.id)).toEqual(['a2']);
+  });
+
+  it('gives a replayed event the group it joined the first time, even after that group closed', async () => {
+    const keys = keysOfCase();
+    const groups = new RedisNotificationGroups(redis, keys);
+    const first = await groups.join('g', member('a1'), T0, 30, 'a1:7');
+    await waitFor(async () => ((await redis.exists(keys.groupOpen('g'))) === 0 ? true : undefined), 5000, 'the group closed');
+    await groups.remove(first.setKey);
+    // The replica that handled it died before acknowledging it: the event comes again, after the flush.
+    expect(await groups.join('g', member('a1'), T0 + 4000, 30, 'a1:7')).toEqual(first);
+    expect(await redis.exists(keys.groupOpen('g'))).toBe(0);
+    expect(await groups.members(first.setKey)).toEqual([]);
+    // The alert's next event is news: it opens a new group.
+    expect((await groups.join('g', member('a1'), T0 + 5000, 30, 'a1:8')).opened).toBe(T0 + 5000);
+  });
+
+  it('puts members that two replicas add at once into one group', async () => {
+    const keys = keysOfCase();
+    const [a, b] = [new RedisNotificationGroups(redis, keys), new RedisNotificationGroups(replica, keys)];
+    const joined = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? a : b).join('g', member(`a${i}`), T0 + i, 60_000, `a${i}:1`)));
+    expect(new Set(joined.map((j) => j.setKey)).size).toBe(1);
+    expect(await a.members(joined[0]!.setKey)).toHaveLength(40);
+  });
+});

@@ -1,0 +1,52 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type pg from 'pg';
+import { createPool, migrate } from '@terminusa/database';
+import { createTestNamespace, type TestNamespace } from '@terminusa/testkit';
+import { PgUserStore } from './user-store.ts';
+
+let ns: TestNamespace;
+let pool: pg.Pool;
+let users: PgUserStore;
+
+beforeAll(async () => {
+  ns = await createTestNamespace();
+  pool = createPool(ns.config.database, 'user-store-test');
+  await migrate(pool, ns.config.database.schema);
+  users = new PgUserStore(pool);
+});
+
+afterAll(async () => {
+  await pool?.end();
+  await ns?.cleanup();
+});
+
+describe('the last enabled admin', () => {
+  it('cannot be demoted or disabled; another admin can, and a missing user is undefined', async () => {
+    await users.ensureAdmin('root', 'root-password-123');
+    const root = (await users.byUsername('root'))!;
+    expect(await users.update(root.id, { role: 'operator' })).toBe('last-admin');
+    expect(await users.update(root.id, { disabled: true })).toBe('last-admin');
+    // Changing its password, or setting what it has, is not losing an admin.
+    expect(await users.update(root.id, { password: 'another-password-1', role: 'admin' })).toMatchObject({ user: { role: 'admin', disabled: false } });
+
+    const second = (await users.create('second-admin', 'second-password-1', 'admin'))!;
+    expect(await users.update(root.id, { role: 'viewer' })).toMatchObject({ user: { role: 'viewer' }, before: { role: 'admin' } });
+    expect(await users.update(second.id, { disabled: true })).toBe('last-admin');
+    expect(await users.update(root.id, { role: 'admin' })).toMatchObject({ user: { role: 'admin' } });
+    expect(await users.update('00000000-0000-4000-8000-000000000000', { role: 'viewer' })).toBeUndefined();
+  });
+
+  it('survives two admins demoting each other at the same moment: one change wins, one admin is left', async () => {
+    const a = (await users.create('race-a', 'race-a-password-1', 'admin'))!;
+    const b = (await users.create('race-b', 'race-b-password-1', 'admin'))!;
+    // Only these two are enabled admins now.
+    await pool.query("UPDATE users SET role = 'viewer' WHERE role = 'admin' AND id NOT IN ($1, $2)", [a.id, b.id]);
+    for (let round = 0; round < 5; round++) {
+      const outcomes = await Promise.all([users.update(a.id, { role: 'viewer' }), users.update(b.id, { disabled: true })]);
+      expect(outcomes.filter((o) => o === 'last-admin')).toHaveLength(1);
+      const { rows } = await pool.query("SELECT count(*)::int AS n FROM users WHERE role = 'admin' AND NOT disabled");
+      expect(rows[0].n).toBe(1);
+      await pool.query("UPDATE users SET role = 'admin', disabled = false WHERE id IN ($1, $2)", [a.id, b.id]);
+    }
+  });
+});
