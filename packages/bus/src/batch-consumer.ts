@@ -2,6 +2,12 @@ import type { ConsumerMessages, JsMsg } from 'nats';
 import type { Bus } from './bus.ts';
 import { CONSUMERS, type ConsumerName } from './subjects.ts';
 
+/** How long one byte-bounded pull waits on the server for messages before it is asked again. */
+const FETCH_EXPIRES_MS = 5000;
+
+/** What a message may carry beside its payload (subject, headers), counted with the largest payload in a byte bound. */
+const PULL_OVERHEAD_BYTES = 32 * 1024;
+
 /** How long a batch in hand is marked in progress at most (see BatchConsumerOptions.progressEveryMs). */
 export const MAX_IN_HAND_MS = 5 * 60_000;
 
@@ -59,6 +65,9 @@ export async function consumeBatches(bus: Bus, name: ConsumerName, handler: Batc
   /** Batches in hand, with when their handling began. */
   const handling = new Map<JsMsg[], number>();
 
+  /** Payload bytes received and not yet acked or nak'ed: what a byte-bounded pull waits on. */
+  let held = 0;
+  let roomFreed: (() => void) | undefined;
   const handle = async (batch: JsMsg[]): Promise<void> => {
     handling.set(batch, Date.now());
     try {
@@ -69,6 +78,8 @@ export async function consumeBatches(bus: Bus, name: ConsumerName, handler: Batc
       for (const m of batch) m.nak(options.retryDelayMs);
     } finally {
       handling.delete(batch);
+      for (const m of batch) held -= m.data.length;
+      roomFreed?.();
     }
   };
   const progress = options.progressEveryMs
@@ -109,25 +120,62 @@ export async function consumeBatches(bus: Bus, name: ConsumerName, handler: Batc
     }
   };
 
-  const maxMessages = options.maxBatch * (concurrency + 1);
-  // A pull must take at least one message of the largest size the server accepts, or that message would never come.
-  const maxPayload = bus.nc.info?.max_payload ?? 1024 * 1024;
   const callback = (msg: JsMsg): void => {
     buffer.push(msg);
     bufferBytes += msg.data.length;
+    held += msg.data.length;
     if (full()) flush();
     else timer ??= setTimeout(flush, options.lingerMs);
   };
-  const messages: ConsumerMessages = await consumer.consume(
+  // Byte-bounded pulls count every message as the largest the server accepts, so any message fits in a pull.
+  const maxPayload = bus.nc.info?.max_payload ?? 1024 * 1024;
+  const perMessage = maxPayload + PULL_OVERHEAD_BYTES;
+  const intake =
     batchBytes === undefined
-      ? { max_messages: maxMessages, callback }
-      : { max_bytes: Math.max(batchBytes * (concurrency + 1), 2 * maxPayload), callback },
-  );
+      ? await consumer.consume({ max_messages: options.maxBatch * (concurrency + 1), callback })
+      : pullByBytes(consumer, Math.max(batchBytes * (concurrency + 1), 2 * perMessage), perMessage);
+
+  /**
+   * Pulls with one fetch at a time, for as many messages as fit in `limit` bytes less what is held, counting each as
+   * the largest the server takes, once what is held fell to half of `limit`: memory stays bounded whatever the sizes.
+   * Counted, not nats.js' byte-bounded pulls: those ask for the bytes they believe are left, and a pull that ends on
+   * its message count leaves bytes behind it never gets back, until every pull is smaller than the next message and
+   * the consumer stops for good (seen under load with SAMPLES messages of mixed sizes).
+   */
+  function pullByBytes(source: typeof consumer, limit: number, perMessage: number): { close(): Promise<void> } {
+    let stopped = false;
+    let fetching: ConsumerMessages | undefined;
+    const loop = (async () => {
+      while (!stopped) {
+        if (held > limit / 2) {
+          await new Promise<void>((resolve) => (roomFreed = resolve));
+          roomFreed = undefined;
+          continue;
+        }
+        try {
+          fetching = await source.fetch({ max_messages: Math.max(1, Math.floor((limit - held) / perMessage)), expires: FETCH_EXPIRES_MS });
+          for await (const msg of fetching) callback(msg);
+        } catch (err) {
+          if (stopped) break;
+          options.onError(err, []);
+          await new Promise((resolve) => setTimeout(resolve, options.retryDelayMs));
+        }
+      }
+    })();
+    return {
+      async close() {
+        stopped = true;
+        roomFreed?.();
+        fetching?.stop();
+        await loop;
+      },
+    };
+  }
 
   return {
     async stop() {
       clearInterval(progress);
-      await messages.close();
+      await intake.close();
       flush();
       while (inFlight.size > 0 || buffer.length > 0) {
         await Promise.all(inFlight);

@@ -157,4 +157,40 @@ describe('Bus', () => {
     expect(batches.filter((b) => b.some((n) => n > 5000))).toEqual([[expect.any(Number)]]);
     expect(batches.flat().filter((n) => n > 1000 && n < 5000)).toHaveLength(30);
   });
+
+  it('keeps pulling by bytes through messages of mixed sizes up to the largest the server takes', async () => {
+    // nats.js' own byte-bounded consume stopped for good on this: its refills shrank below the next message.
+    const own = await createTestNamespace();
+    const ownNc = await connect({ servers: own.config.nats.url });
+    try {
+      const ownBus = new Bus(ownNc, own.config.nats.prefix);
+      const jsm = await ownNc.jetstreamManager();
+      await ensureStreams(jsm, ownBus.ns);
+      await ensureConsumer(jsm, ownBus.ns, 'storage', { ackWaitSeconds: 30, core: { queueSize: 1000, batchSize: 100 } });
+      const maxPayload = ownNc.info!.max_payload;
+      // Small ones first: pulls that end on their message count, as a live fleet's small batches do; then large ones.
+      let size = 7;
+      const small = Array.from({ length: 400 }, () => 200 + ((size = (size * 7919) % 5000)));
+      const large = Array.from({ length: 40 }, () => maxPayload - 4096 - ((size = (size * 7919) % 300_000)));
+      const sizes = [...small, ...large];
+      const js = ownNc.jetstream();
+      for (const n of sizes) await js.publish(ownBus.ns.subject(SUBJECTS.samples.filter), new Uint8Array(n));
+      let handled = 0;
+      const consumer = await consumeBatches(
+        ownBus,
+        'storage',
+        async (msgs) => {
+          await new Promise((resolve) => setTimeout(resolve, 5));
+          handled += msgs.length;
+        },
+        { maxBatch: 100, concurrency: 2, lingerMs: 5, retryDelayMs: 100, onError: () => undefined },
+      );
+      await waitFor(() => (handled >= sizes.length ? true : undefined), 30_000, `all ${sizes.length} messages handled`);
+      await consumer.stop();
+      expect(handled).toBe(sizes.length);
+    } finally {
+      await ownNc.close();
+      await own.cleanup();
+    }
+  });
 });

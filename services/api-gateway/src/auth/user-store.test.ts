@@ -41,7 +41,7 @@ describe('the last enabled admin', () => {
     const b = (await users.create('race-b', 'race-b-password-1', 'admin'))!;
     // Only these two are enabled admins now.
     await pool.query("UPDATE users SET role = 'viewer' WHERE role = 'admin' AND id NOT IN ($1, $2)", [a.id, b.id]);
-    for (let round = 0; round < 5; round++) {
+    for (let round = 0; round < 20; round++) {
       const outcomes = await Promise.all([users.update(a.id, { role: 'viewer' }), users.update(b.id, { disabled: true })]);
       expect(outcomes.filter((o) => o === 'last-admin')).toHaveLength(1);
       const { rows } = await pool.query("SELECT count(*)::int AS n FROM users WHERE role = 'admin' AND NOT disabled");

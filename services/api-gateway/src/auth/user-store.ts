@@ -1,5 +1,6 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type pg from 'pg';
+import { withTransaction } from '@terminusa/database';
 import type { Role } from './principal.ts';
 import { hashPassword } from './password-hash.ts';
 
@@ -76,27 +77,28 @@ export class PgUserStore {
 
   /**
    * Changes role, status or password; the user before and after, `last-admin` when the change would leave no enabled
-   * admin (nobody could manage users again), or undefined when there is no such user. The enabled admins are locked
-   * for the check, so two admins demoting each other at once cannot both succeed.
+   * admin (nobody could manage users again), or undefined when there is no such user. The user and the enabled
+   * admins are locked in id order first, so two admins demoting each other at once neither both succeed nor deadlock.
    */
   async update(id: string, change: { role?: Role; disabled?: boolean; password?: string }): Promise<{ user: User; before: User } | 'last-admin' | undefined> {
-    const { rows } = await this.pool.query(
-      `WITH old AS (SELECT id, role, disabled FROM users WHERE id = $1 FOR UPDATE),
-            admins AS (SELECT id FROM users WHERE role = 'admin' AND NOT disabled FOR UPDATE),
-            others AS (SELECT count(*) AS n FROM admins WHERE id <> $1),
-            allowed AS (SELECT old.*, (others.n > 0 OR (COALESCE($2, old.role) = 'admin' AND NOT COALESCE($3, old.disabled))) AS ok FROM old, others)
-       UPDATE users u SET role = COALESCE($2, u.role), disabled = COALESCE($3, u.disabled), password_hash = COALESCE($4, u.password_hash), updated_at = now()
-         FROM allowed WHERE u.id = allowed.id AND allowed.ok
-         RETURNING u.id, u.username, u.role, u.disabled, u.created_at, allowed.role AS old_role, allowed.disabled AS old_disabled`,
-      [id, change.role ?? null, change.disabled ?? null, change.password ? await hashPassword(change.password) : null],
-    );
-    const row = rows[0];
-    if (!row) {
-      const exists = await this.pool.query('SELECT 1 FROM users WHERE id = $1', [id]);
-      return exists.rowCount ? 'last-admin' : undefined;
-    }
-    const user = toUser(row);
-    return { user, before: { ...user, role: row.old_role, disabled: row.old_disabled } };
+    const passwordHash = change.password ? await hashPassword(change.password) : null;
+    return withTransaction(this.pool, async (client) => {
+      const { rows: locked } = await client.query<{ id: string; role: Role; disabled: boolean }>(
+        "SELECT id, role, disabled FROM users WHERE id = $1 OR (role = 'admin' AND NOT disabled) ORDER BY id FOR UPDATE",
+        [id],
+      );
+      const old = locked.find((r) => r.id === id);
+      if (!old) return undefined;
+      const staysAdmin = (change.role ?? old.role) === 'admin' && !(change.disabled ?? old.disabled);
+      if (!staysAdmin && !locked.some((r) => r.id !== id && r.role === 'admin' && !r.disabled)) return 'last-admin';
+      const { rows } = await client.query(
+        `UPDATE users SET role = COALESCE($2, role), disabled = COALESCE($3, disabled), password_hash = COALESCE($4, password_hash), updated_at = now()
+          WHERE id = $1 RETURNING id, username, role, disabled, created_at`,
+        [id, change.role ?? null, change.disabled ?? null, passwordHash],
+      );
+      const user = toUser(rows[0]);
+      return { user, before: { ...user, role: old.role, disabled: old.disabled } };
+    });
   }
 
   /** Creates an API key; the returned secret is shown once and only its hash is kept. */
