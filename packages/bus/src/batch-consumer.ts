@@ -4,6 +4,8 @@ import { CONSUMERS, type ConsumerName } from './subjects.ts';
 
 /** How long one byte-bounded pull waits on the server for messages before it is asked again. */
 const FETCH_EXPIRES_MS = 5000;
+/** How long past its expiry a pull may still be delivering before it is given up (its messages are redelivered). */
+const FETCH_GRACE_MS = 2000;
 
 /** What a message may carry beside its payload (subject, headers), counted with the largest payload in a byte bound. */
 const PULL_OVERHEAD_BYTES = 32 * 1024;
@@ -154,7 +156,15 @@ export async function consumeBatches(bus: Bus, name: ConsumerName, handler: Batc
         }
         try {
           fetching = await source.fetch({ max_messages: Math.max(1, Math.floor((limit - held) / perMessage)), expires: FETCH_EXPIRES_MS });
-          for await (const msg of fetching) callback(msg);
+          // A pull the server ended without nats.js seeing its last message (a restart, a lost status) would
+          // otherwise hold this loop forever: a pull is over by its expiry, whatever the client believes.
+          const pull = fetching;
+          const overdue = setTimeout(() => pull.stop(), FETCH_EXPIRES_MS + FETCH_GRACE_MS);
+          try {
+            for await (const msg of pull) callback(msg);
+          } finally {
+            clearTimeout(overdue);
+          }
         } catch (err) {
           if (stopped) break;
           options.onError(err, []);
