@@ -15,4 +15,6 @@ export type DropReason = 'stale' | 'non_finite' | 'native_histogram' | 'no_recor
 export interface DecodedSamples {
   samples: IngestSample[];
   dropped: Partial<Record<DropReason, number>>;
+  /** The protocol's own points of which a sample was left out, where it counts them (OTLP's `rejected_data_points`). */
+  rejectedPoints?: number;
 }

@@ -9,6 +9,7 @@ import { BadPayloadError, type DecodedSamples, type DropReason } from '../ingest
 import { decodeRemoteWrite } from '../ingest/remote-write.ts';
 import { decodeOtlpMetrics, type OtlpFormat } from '../ingest/otlp/decode-otlp.ts';
 import { BodyTooLargeError, gunzipBody } from '../ingest/otlp/gunzip-body.ts';
+import { ExportMetricsServiceResponseType } from '../ingest/otlp/otlp-proto.ts';
 import type { PipelineBacklog } from '../ingest/pipeline-backlog.ts';
 import { PipelineBusyError, SamplePublisher } from '../ingest/sample-publisher.ts';
 
@@ -55,7 +56,7 @@ async function takePush(
   decode: () => DecodedSamples | Promise<DecodedSamples>,
   principal: Principal | undefined,
   res: Response,
-  accepted: (res: Response) => void = (r) => void r.status(204).end(),
+  accepted: (res: Response, decoded: DecodedSamples) => void = (r) => void r.status(204).end(),
 ): Promise<void> {
   let decoded: DecodedSamples;
   try {
@@ -82,7 +83,7 @@ async function takePush(
     return sendProblem(res, 503, err.message);
   }
   deps.metrics.accepted(protocol, decoded.samples.length);
-  accepted(res);
+  accepted(res, decoded);
 }
 
 /** OTLP/HTTP's encoding of a request by its Content-Type (parameters such as charset aside); undefined for others. */
@@ -91,9 +92,19 @@ function otlpFormat(contentType: string | undefined): OtlpFormat | undefined {
   return type === 'application/x-protobuf' ? 'protobuf' : type === 'application/json' ? 'json' : undefined;
 }
 
-/** OTLP's answer to an export taken whole: an empty `ExportMetricsServiceResponse`, in the request's encoding. */
-function otlpAccepted(format: OtlpFormat): (res: Response) => void {
-  return (res) => void (format === 'protobuf' ? res.status(200).type('application/x-protobuf').end(Buffer.alloc(0)) : res.status(200).json({}));
+/**
+ * OTLP's answer to a taken export, in the request's encoding: an empty `ExportMetricsServiceResponse`, or one whose
+ * `partial_success` counts the points left out and says why, which the SDKs and the collector log for their owner.
+ */
+function otlpAccepted(format: OtlpFormat): (res: Response, decoded: DecodedSamples) => void {
+  return (res, decoded) => {
+    const rejected = decoded.rejectedPoints ?? 0;
+    const reasons = Object.entries(decoded.dropped).map(([reason, n]) => `${reason} ${n}`).join(', ');
+    const partialSuccess = rejected > 0 ? { rejectedDataPoints: rejected, errorMessage: `${rejected} data points not stored in full (samples left out: ${reasons}); see docs/otlp.md` } : undefined;
+    if (format === 'json') return void res.status(200).json(partialSuccess ? { partialSuccess: { ...partialSuccess, rejectedDataPoints: String(rejected) } } : {});
+    const message = ExportMetricsServiceResponseType.fromObject(partialSuccess ? { partialSuccess } : {});
+    res.status(200).type('application/x-protobuf').end(Buffer.from(ExportMetricsServiceResponseType.encode(message).finish()));
+  };
 }
 
 /** The push endpoints of the Prometheus and OpenTelemetry protocols, for the `producer` role and up. */
@@ -124,7 +135,7 @@ export function ingestRoutes(deps: IngestRouteDeps): RouteSpec[] {
       tag: 'ingest',
       summary: 'OpenTelemetry OTLP/HTTP metrics receiver (protobuf or JSON, gzip or not): samples into the same pipeline as every other sample',
       responses: {
-        200: 'accepted: stored by JetStream (an empty ExportMetricsServiceResponse)',
+        200: 'accepted: stored by JetStream (an ExportMetricsServiceResponse, with partial_success when points were left out)',
         413: 'body too large, compressed or decompressed',
         415: 'neither application/x-protobuf nor application/json, or a Content-Encoding other than gzip',
         503: 'the pipeline did not take it; retry after Retry-After',

@@ -37,7 +37,7 @@ describe('decodeOtlpMetrics', () => {
         },
       ],
     };
-    expect(decodeOtlpMetrics(json(body), 'json')).toEqual({ samples: [{ name: 'lobby_joins_total', value: 12, ts: T, tags: { job: 'lobby' } }], dropped: { non_finite: 1 } });
+    expect(decodeOtlpMetrics(json(body), 'json')).toEqual({ samples: [{ name: 'lobby_joins_total', value: 12, ts: T, tags: { job: 'lobby' } }], dropped: { non_finite: 1 }, rejectedPoints: 1 });
   });
 
   it('takes the proto field names too (snake_case), as protobuf JSON readers do', () => {

@@ -11,6 +11,13 @@ package opentelemetry.proto;
 message ExportMetricsServiceRequest {
   repeated ResourceMetrics resource_metrics = 1;
 }
+message ExportMetricsServiceResponse {
+  ExportMetricsPartialSuccess partial_success = 1;
+}
+message ExportMetricsPartialSuccess {
+  int64 rejected_data_points = 1;
+  string error_message = 2;
+}
 message ResourceMetrics {
   Resource resource = 1;
   repeated ScopeMetrics scope_metrics = 2;
@@ -129,7 +136,9 @@ message KeyValue {
 }
 `;
 
-export const ExportMetricsServiceRequestType = protobuf.parse(PROTO).root.lookupType('opentelemetry.proto.ExportMetricsServiceRequest');
+const root = protobuf.parse(PROTO).root;
+export const ExportMetricsServiceRequestType = root.lookupType('opentelemetry.proto.ExportMetricsServiceRequest');
+export const ExportMetricsServiceResponseType = root.lookupType('opentelemetry.proto.ExportMetricsServiceResponse');
 
 /**
  * How a decoded request is read: as a plain object with only the fields that were sent, 64-bit integers as decimal

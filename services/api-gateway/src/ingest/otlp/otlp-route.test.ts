@@ -2,7 +2,7 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from 'nats';
 import { startSuite, type RunningSuite } from '@terminusa/testkit';
-import { ExportMetricsServiceRequestType } from './otlp-proto.ts';
+import { ExportMetricsServiceRequestType, ExportMetricsServiceResponseType } from './otlp-proto.ts';
 
 const str = (key: string, value: string) => ({ key, value: { stringValue: value } });
 
@@ -90,6 +90,20 @@ describe('POST /v1/metrics', () => {
     const bomb = await post(gzipSync(Buffer.alloc(17 << 20, 0x20)), 'application/json', { 'content-encoding': 'gzip' });
     expect(bomb.status).toBe(413);
     expect(await detail(bomb)).toMatch(/once decompressed/);
+  });
+
+  it('stores the good points beside non-finite ones and reports the rest as a partial success, in either encoding', async () => {
+    const now = Date.now();
+    const res = await post(JSON.stringify(request('lobby.mixed', [1, Number.NaN, 2], now)).replace('null', '"NaN"'), 'application/json');
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ partialSuccess: { rejectedDataPoints: '1', errorMessage: expect.stringMatching(/^1 data points not stored in full \(samples left out: non_finite 1\)/) } });
+    expect((await lastMessage()).samples).toEqual([0, 2].map((i) => ({ name: 'lobby_mixed', value: i === 0 ? 1 : 2, ts: now, tags: { job: 'lobby', instance: 'l-1', room: `r${i}` } })));
+
+    const proto = await post(protobuf(request('lobby.mixed', [Number.POSITIVE_INFINITY, 3], now + 1)), 'application/x-protobuf');
+    expect(proto.status).toBe(200);
+    const answer = ExportMetricsServiceResponseType.toObject(ExportMetricsServiceResponseType.decode(new Uint8Array(await proto.arrayBuffer())), { longs: Number });
+    expect(answer).toEqual({ partialSuccess: { rejectedDataPoints: 1, errorMessage: expect.stringContaining('non_finite 1') } });
+    expect((await lastMessage()).samples).toEqual([{ name: 'lobby_mixed', value: 3, ts: now + 1, tags: { job: 'lobby', instance: 'l-1', room: 'r1' } }]);
   });
 
   it('answers 401 without a key and 403 to a reader', async () => {

@@ -194,10 +194,12 @@ describe('OTLP metrics to samples', () => {
       // The histogram's flagged point would have made 4 samples: 2 buckets, _sum and _count.
       dropped: { no_recorded_value: 5, non_finite: 3, no_timestamp: 1, unspecified_temporality: 2, invalid_name: 1 },
     });
+    // Points, as OTLP's partial success counts them: gone 1, h 1, nan 2, h2 1 (its sum), timeless 1, odd 2, '...' 1.
+    expect(decode(body).rejectedPoints).toBe(9);
   });
 
   it('takes an empty request and resources without metrics', () => {
-    expect(decode({})).toEqual({ samples: [], dropped: {} });
-    expect(decode({ resourceMetrics: [{ resource: RESOURCE }, { scopeMetrics: [{ metrics: [{ name: 'nothing' }] }] }] })).toEqual({ samples: [], dropped: {} });
+    expect(decode({})).toEqual({ samples: [], dropped: {}, rejectedPoints: 0 });
+    expect(decode({ resourceMetrics: [{ resource: RESOURCE }, { scopeMetrics: [{ metrics: [{ name: 'nothing' }] }] }] })).toEqual({ samples: [], dropped: {}, rejectedPoints: 0 });
   });
 });

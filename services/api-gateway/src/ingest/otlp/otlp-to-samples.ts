@@ -93,6 +93,7 @@ function readingOf(metric: Metric): Reading | undefined {
 export function otlpToSamples(request: ExportMetricsServiceRequest): DecodedSamples {
   const samples: IngestSample[] = [];
   const dropped: DecodedSamples['dropped'] = {};
+  let rejectedPoints = 0;
   const drop = (reason: DropReason, n: number) => {
     if (n > 0) dropped[reason] = (dropped[reason] ?? 0) + n;
   };
@@ -113,17 +114,18 @@ export function otlpToSamples(request: ExportMetricsServiceRequest): DecodedSamp
           const refused = !name ? 'invalid_name' : (reading.refused ?? (ts <= 0 ? 'no_timestamp' : (point.flags ?? 0) & NO_RECORDED_VALUE ? 'no_recorded_value' : undefined));
           if (refused) {
             drop(refused, candidates.length);
+            rejectedPoints++;
             continue;
           }
-          for (const c of candidates) {
-            if (Number.isFinite(c.value)) samples.push({ name: c.name, value: c.value, ts, tags: c.tags });
-            else drop('non_finite', 1);
-          }
+          const finite = candidates.filter((c) => Number.isFinite(c.value));
+          for (const c of finite) samples.push({ name: c.name, value: c.value, ts, tags: c.tags });
+          drop('non_finite', candidates.length - finite.length);
+          if (finite.length < candidates.length) rejectedPoints++;
         }
       }
     }
     const info = latest > 0 ? targetInfoLabels(resource) : undefined;
     if (info) samples.push({ name: 'target_info', value: 1, ts: latest, tags: info });
   }
-  return { samples, dropped };
+  return { samples, dropped, rejectedPoints };
 }
