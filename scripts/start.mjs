@@ -9,10 +9,8 @@ import { tsImport } from 'tsx/esm/api';
 // The gateway serves the dashboard at /, so its bundle is built from the current sources first.
 const { buildDashboard } = await tsImport('../packages/dashboard/src/index.ts', import.meta.url);
 await buildDashboard();
-const { loadConfigOrExit, durationMs } = await tsImport('../packages/config/src/index.ts', import.meta.url);
+const { loadConfigOrExit, durationMs, SERVICE_NAMES } = await tsImport('../packages/config/src/index.ts', import.meta.url);
 const config = loadConfigOrExit({}, 'start');
-
-const SERVICES = ['storage', 'processor', 'alert-manager', 'backup', 'collector', 'api-gateway'];
 
 // The sample rules on the collector's metrics, unless the operator points elsewhere.
 process.env.ALERT_RULES_FILE ??= 'deploy/config/alert-rules.yaml';
@@ -40,7 +38,7 @@ if (embedded) {
 }
 // With an embedded engine, the services start once it answers.
 const waitForEngine = embedded ? `node scripts/wait-for-url.mjs ${config.storage.engine.url}/health && ` : '';
-commands.push(...SERVICES.map((name) => ({ name, command: `${waitForEngine}node --max-semi-space-size=32 --import tsx services/${name}/src/main.ts` })));
+commands.push(...SERVICE_NAMES.map((name) => ({ name, command: `${waitForEngine}node --max-semi-space-size=32 --import tsx services/${name}/src/main.ts` })));
 
 const { result } = concurrently(commands, { prefix: 'name', killOthersOn: ['failure'], killSignal: 'SIGTERM', restartTries: 0 });
 result.then(

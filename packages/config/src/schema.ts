@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { CHANNELS } from '@terminusa/bus/alert-vocabulary';
 
 /** A duration written as the seed writes them (`2h`, `7d`, `30s`), or a number of seconds. */
 export const DurationSchema = z.union([
@@ -41,7 +42,7 @@ const port = (dflt: number) => z.number().int().min(0).max(65535).default(dflt);
 
 const AlertLevelSchema = z.object({
   timeout: z.number().int().positive(),
-  channels: z.array(z.enum(['all', 'email', 'slack', 'webhook', 'dashboard'])).min(1),
+  channels: z.array(z.enum(['all', ...CHANNELS])).min(1),
 });
 
 const ScalingSchema = z.object({
