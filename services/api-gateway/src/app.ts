@@ -12,6 +12,7 @@ import type { Health, Logger } from '@terminusa/runtime';
 import type { Registry } from 'prom-client';
 import { DASHBOARD_DIR, dashboardBuilt } from '@terminusa/dashboard';
 import type { PgAuditLog } from './audit-log.ts';
+import type { ApiKeyCache } from './auth/api-key-cache.ts';
 import { authenticator } from './auth/authenticate.ts';
 import type { LoginGuard } from './auth/login-guard.ts';
 import type { TokenService } from './auth/tokens.ts';
@@ -48,6 +49,8 @@ export interface GatewayDeps {
   alerts: RedisAlertReader;
   alertStore: PgAlertStore;
   users: PgUserStore;
+  /** Verifies API keys from memory, listening to revocations; close it on shutdown. */
+  apiKeys: ApiKeyCache;
   tokens: TokenService;
   guard: LoginGuard;
   audit: PgAuditLog;
@@ -131,7 +134,7 @@ export function createApp(deps: GatewayDeps, routes: readonly RouteSpec[] = gate
   // PromQL clients (Grafana) POST their parameters as a form; even a long list of match[] stays far below this.
   app.use(express.urlencoded({ extended: false, limit: '1mb' }));
 
-  const identify = authenticator(deps.tokens, deps.users);
+  const identify = authenticator(deps.tokens, deps.users, deps.apiKeys);
   const authenticate: Authenticate = async (req, res) => {
     const principal = await identify(req, res);
     return principal && (await perPrincipal.check(principal.id, res)) ? principal : undefined;

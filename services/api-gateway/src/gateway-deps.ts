@@ -9,6 +9,7 @@ import { queryHistory, RedisCurrentStore, SampleStore, tierRetentionMs, Victoria
 import type { Health, Logger } from '@terminusa/runtime';
 import type { GatewayDeps } from './app.ts';
 import { PgAuditLog } from './audit-log.ts';
+import { ApiKeyCache } from './auth/api-key-cache.ts';
 import { ensureFirstAdmin } from './auth/first-admin.ts';
 import { LoginGuard } from './auth/login-guard.ts';
 import { TokenService } from './auth/tokens.ts';
@@ -34,16 +35,20 @@ export interface GatewayClients {
 
 /**
  * Everything the gateway's routes read from and write to, built from its clients (and the first admin made
- * when there is none): main.ts and the gateway's tests build it alike. The gateway reads history, current
- * values and alerts straight from the stores instead of asking the services over NATS: one hop less on every
- * dashboard query, and reads keep working while they restart.
+ * when there is none), with the API key cache listening to revocations (stopped by {@link closeGatewayDeps}):
+ * main.ts and the gateway's tests build it alike. The gateway reads history, current values and alerts straight
+ * from the stores instead of asking the services over NATS: one hop less on every dashboard query, and reads keep
+ * working while they restart.
  */
 export async function gatewayDeps(clients: GatewayClients, limits: { maxPoints?: number; callTimeoutMs?: number } = {}): Promise<GatewayDeps> {
   const { config, pool, redis, bus, logger } = clients;
   const engine = new VictoriaMetrics(config.storage.engine);
   const retention = tierRetentionMs(config);
-  const users = new PgUserStore(pool);
+  const users = new PgUserStore(pool, { logger });
   await ensureFirstAdmin(config, users, logger);
+  const tokens = await TokenService.fromConfig(config, redis);
+  const apiKeys = new ApiKeyCache(users);
+  await apiKeys.listen(tokens.revocations, (error) => logger.warn('API key cache skipped an invalid revocation event', { error }));
   return {
     ...clients,
     engine,
@@ -53,12 +58,19 @@ export async function gatewayDeps(clients: GatewayClients, limits: { maxPoints?:
     alerts: new RedisAlertReader(redis, config.redis.prefix),
     alertStore: new PgAlertStore(pool),
     users,
-    tokens: await TokenService.fromConfig(config, redis),
+    apiKeys,
+    tokens,
     guard: new LoginGuard(redis, config.redis.prefix, { maxAttempts: config.auth.maxAttempts, maxAttemptsPerAddress: config.auth.maxAttemptsPerAddress, lockoutSeconds: config.auth.lockout }),
     audit: new PgAuditLog(pool),
     calls: new ServiceCaller(bus, limits.callTimeoutMs ?? config.core.timeout * 1000),
     maxPoints: limits.maxPoints ?? MAX_HISTORY_POINTS,
   };
+}
+
+/** Stops the API key cache's subscription and writes the pending last uses of API keys; before the pool ends. */
+export async function closeGatewayDeps(deps: Pick<GatewayDeps, 'apiKeys' | 'users'>): Promise<void> {
+  await deps.apiKeys.close();
+  await deps.users.close();
 }
 
 /**

@@ -2,7 +2,7 @@ import { createServer } from 'node:http';
 import { openDatabase } from '@terminusa/database';
 import { openRedis, runService } from '@terminusa/runtime';
 import { createApp } from './app.ts';
-import { gatewayDeps, gatewayLiveStream } from './gateway-deps.ts';
+import { closeGatewayDeps, gatewayDeps, gatewayLiveStream } from './gateway-deps.ts';
 
 await runService({
   name: 'api-gateway',
@@ -13,6 +13,8 @@ await runService({
     const redis = await openRedis(ctx, 'api-gateway');
 
     const deps = await gatewayDeps({ config, pool, redis, bus, health, logger, registry });
+    // Registered before the HTTP server so it stops after it (no more uses to mark) and before PostgreSQL closes.
+    onStop('api keys', () => closeGatewayDeps(deps));
     health.add('engine', () => deps.engine.health());
     const app = createApp(deps);
     const server = createServer(app);

@@ -1,6 +1,7 @@
 import type { Request, Response } from 'express';
 import { sendProblem } from '../http/problem.ts';
 import type { Authenticate } from '../http/route.ts';
+import type { ApiKeyCache } from './api-key-cache.ts';
 import type { Principal } from './principal.ts';
 import { TokenRefused, type TokenService } from './tokens.ts';
 import { isApiKey, type PgUserStore } from './user-store.ts';
@@ -12,9 +13,10 @@ const USER_CACHE_MS = 5000;
  * Finds the principal of a request from `Authorization: Bearer <token or API key>` (or `X-API-Key`).
  * A token must verify (signature, `aud`, expiry, session lifetime, not revoked: one Redis round trip), and its
  * user is re-checked in PostgreSQL (cached 5 s, and forgotten as soon as the user's tokens were revoked, so a
- * role changed by an admin never outlives the sign-in that follows it).
+ * role changed by an admin never outlives the sign-in that follows it). An API key is verified by `apiKeys`
+ * (held 5 s in memory, forgotten at once when revoked on any replica).
  */
-export function authenticator(tokens: TokenService, users: PgUserStore): Authenticate {
+export function authenticator(tokens: TokenService, users: PgUserStore, apiKeys: ApiKeyCache): Authenticate {
   const cache = new Map<string, { at: number; revokedAt: number | undefined; role: Principal['role'] | undefined }>();
   const currentRole = async (username: string, revokedAt: number | undefined) => {
     const hit = cache.get(username);
@@ -36,7 +38,7 @@ export function authenticator(tokens: TokenService, users: PgUserStore): Authent
     let principal: Principal | undefined;
     let refusal = 'invalid, expired or revoked credentials';
     if (isApiKey(bearer)) {
-      const key = await users.verifyApiKey(bearer);
+      const key = await apiKeys.verify(bearer);
       if (key) principal = { kind: 'api-key', subject: key.name, role: key.role, id: key.id };
     } else {
       try {

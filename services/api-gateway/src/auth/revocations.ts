@@ -22,9 +22,11 @@ export interface RevocationListener {
  * Announces revocations to every gateway replica over Redis pub/sub (`<prefix>auth:revocations`), where the
  * revocations themselves are written: a listener that hears an event finds the new state in Redis already.
  * Pub/sub delivers at most once and only to connected listeners, so listeners also re-check on their own.
+ * {@link publish} also tells this instance's own listeners before it returns, so they may hear an event twice.
  */
 export class RevocationChannel {
   readonly channel: string;
+  readonly #local = new Set<RevocationListener>();
 
   constructor(
     private readonly redis: Redis,
@@ -38,8 +40,12 @@ export class RevocationChannel {
     return JSON.stringify(event);
   }
 
-  /** Announces an event (after its state was written). */
+  /**
+   * Announces an event (after its state was written): to this instance's listeners at once, so the replica that
+   * revoked never answers from what it held, then to every replica over Redis.
+   */
   async publish(event: Revocation): Promise<void> {
+    for (const listener of this.#local) listener.revoked(event);
     await this.redis.publish(this.channel, this.encode(event));
   }
 
@@ -69,7 +75,9 @@ export class RevocationChannel {
     await sub.connect();
     await sub.subscribe(this.channel);
     subscribedOnce = true;
+    this.#local.add(listener);
     return async () => {
+      this.#local.delete(listener);
       sub.removeAllListeners('message');
       await sub.quit().catch(() => sub.disconnect());
     };

@@ -167,7 +167,7 @@ export class TokenService {
     await this.redis.eval(REVOKE_USER_SCRIPT, 1, this.userKey(subject), ttlMs, this.revocations.channel, this.revocations.encode({ kind: 'user', subject }));
   }
 
-  /** Announces that an API key was revoked (in PostgreSQL, which every request checks already), for the live stream. */
+  /** Announces that an API key was revoked (in PostgreSQL), for the API key caches and live streams of every replica, this one's at once. */
   async apiKeyRevoked(keyId: string): Promise<void> {
     await this.revocations.publish({ kind: 'api-key', keyId });
   }

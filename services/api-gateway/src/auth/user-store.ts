@@ -1,6 +1,8 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { withTransaction } from '@terminusa/database';
+import type { Logger } from '@terminusa/runtime';
+import { ApiKeyLastUse } from './api-key-last-use.ts';
 import type { Role } from './principal.ts';
 import { hashPassword } from './password-hash.ts';
 
@@ -27,6 +29,12 @@ export interface ApiKey {
 /** API keys are `tmk_<id>_<secret>`: the id finds the row, the secret is checked against its sha256. */
 const API_KEY = /^tmk_([a-z0-9]{12})_([A-Za-z0-9_-]{43})$/;
 
+/** A presented API key taken apart: its id, and the sha256 of its secret (the secret itself is not kept). */
+export interface PresentedApiKey {
+  id: string;
+  secretHash: Buffer;
+}
+
 const toUser = (r: { id: string; username: string; role: Role; disabled: boolean; created_at: Date }): User => ({
   id: r.id,
   username: r.username,
@@ -35,9 +43,25 @@ const toUser = (r: { id: string; username: string; role: Role; disabled: boolean
   createdAt: r.created_at.toISOString(),
 });
 
-/** Users and API keys in PostgreSQL. */
+/**
+ * Users and API keys in PostgreSQL. An API key's use is marked in memory and its `last_used_at` written in the
+ * background, at most once a minute per key ({@link ApiKeyLastUse}); {@link close} writes what is pending.
+ */
 export class PgUserStore {
-  constructor(private readonly pool: pg.Pool) {}
+  readonly #lastUse: ApiKeyLastUse;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    options: { logger?: Pick<Logger, 'warn'> } = {},
+  ) {
+    this.#lastUse = new ApiKeyLastUse(
+      (keyIds) => this.touchApiKeys(keyIds),
+      (error, keyIds) =>
+        options.logger
+          ? options.logger.warn('cannot write the last use of API keys', { error: error.message, keyIds })
+          : process.emitWarning(`cannot write the last use of API keys ${keyIds.join(', ')}: ${error.message}`),
+    );
+  }
 
   /** Creates the first admin if there is none; true when it was created now. */
   async ensureAdmin(username: string, password: string): Promise<boolean> {
@@ -126,13 +150,36 @@ export class PgUserStore {
     return (rowCount ?? 0) > 0;
   }
 
-  /** The live key a presented `tmk_…` string stands for. */
-  async verifyApiKey(presented: string): Promise<ApiKey | undefined> {
-    const m = API_KEY.exec(presented);
-    if (!m) return undefined;
-    const { rows } = await this.pool.query('UPDATE api_keys SET last_used_at = now() WHERE id = $1 AND key_hash = $2 AND revoked_at IS NULL RETURNING *', [m[1], sha256(m[2]!)]);
-    return rows[0] ? toKey(rows[0]) : undefined;
+  /** The live key a presented `tmk_…` string stands for, read from PostgreSQL (a read only: its use is written later). */
+  async verifyApiKey(presented: string | PresentedApiKey): Promise<ApiKey | undefined> {
+    const key = typeof presented === 'string' ? parseApiKey(presented) : presented;
+    if (!key) return undefined;
+    const { rows } = await this.pool.query('SELECT * FROM api_keys WHERE id = $1 AND key_hash = $2 AND revoked_at IS NULL', [key.id, key.secretHash.toString('hex')]);
+    if (!rows[0]) return undefined;
+    this.#lastUse.used(key.id);
+    return toKey(rows[0]);
   }
+
+  /** Marks a use of a key verified without asking PostgreSQL (from a cache); written with the others. */
+  apiKeyUsed(keyId: string): void {
+    this.#lastUse.used(keyId);
+  }
+
+  /** Sets `last_used_at` of these keys to now. */
+  async touchApiKeys(keyIds: readonly string[]): Promise<void> {
+    await this.pool.query('UPDATE api_keys SET last_used_at = now() WHERE id = ANY($1::text[])', [keyIds]);
+  }
+
+  /** Writes the pending last uses of API keys and stops marking new ones; call before the pool ends. */
+  close(): Promise<void> {
+    return this.#lastUse.close();
+  }
+}
+
+/** The id and secret hash of a `tmk_<id>_<secret>` string; undefined when it is not shaped as one. */
+export function parseApiKey(presented: string): PresentedApiKey | undefined {
+  const m = API_KEY.exec(presented);
+  return m ? { id: m[1]!, secretHash: createHash('sha256').update(m[2]!).digest() } : undefined;
 }
 
 /** Whether a bearer credential is an API key rather than a token. */

@@ -54,7 +54,7 @@ export function userRoutes(users: PgUserStore, audit: PgAuditLog, tokens: TokenS
         res.json({ user });
       },
     }),
-    route({ method: 'get', path: '/api-keys', access: 'admin', tag: 'admin', summary: 'List API keys (never their secrets)', handle: async ({ res }) => void res.json({ apiKeys: await users.listApiKeys() }) }),
+    route({ method: 'get', path: '/api-keys', access: 'admin', tag: 'admin', summary: 'List API keys (never their secrets); `lastUsedAt` is written at most once a minute per key, so it may lag a use by up to a minute', handle: async ({ res }) => void res.json({ apiKeys: await users.listApiKeys() }) }),
     route({
       method: 'post',
       path: '/api-keys',
@@ -80,7 +80,7 @@ export function userRoutes(users: PgUserStore, audit: PgAuditLog, tokens: TokenS
       responses: { 204: 'revoked', 404: 'no such live key' },
       async handle({ params, res }) {
         if (!(await users.revokeApiKey(params.id))) return sendProblem(res, 404, `no live API key ${params.id}`);
-        // Requests check the key in PostgreSQL each time; live streams hear it here (and re-check on their own).
+        // The API key caches of every replica (this one before the answer) and the live streams hear it here.
         await tokens.apiKeyRevoked(params.id);
         res.status(204).end();
       },
