@@ -56,10 +56,20 @@ describe('the engine under the storage', () => {
     publish(70, 100);
     await nc.flush();
     await engine.start();
+    let seen: string[] = [];
     const all = await waitFor(async () => {
-      const s = await stored('crash_load');
-      return s.length >= 10_000 ? s : undefined;
-    }, 60_000, 'all 10,000 samples stored', 200);
+      seen = await stored('crash_load');
+      return seen.length >= 10_000 ? seen : undefined;
+    }, 60_000, 'all 10,000 samples stored', 200).catch((err: Error) => {
+      // Which messages are missing, whole or in part, tells a lost ack from a stuck consumer.
+      const perMessage = new Map<number, number>();
+      for (const s of seen) {
+        const m = (Number(s.split('@')[1]!.split('=')[0]) - t0) / 10;
+        perMessage.set(m, (perMessage.get(m) ?? 0) + 1);
+      }
+      const short = Array.from({ length: 100 }, (_, m) => m).filter((m) => perMessage.get(m) !== 100).map((m) => `${m}:${perMessage.get(m) ?? 0}`);
+      throw new Error(`${err.message}: ${seen.length} stored; messages short (index:samples) ${short.join(' ')}\n${procs.map((p) => p.output().slice(-4000)).join('\n')}`);
+    });
     const want = Array.from({ length: 100 }, (_, m) => Array.from({ length: 100 }, (_, i) => `${i}@${t0 + m * 10}=${m * 100 + i}`)).flat();
     expect(all.sort()).toEqual(want.sort());
   }, 120_000);

@@ -1,8 +1,8 @@
 export { SampleStore } from './sample-store.ts';
 export type { SampleMessage, WriteResult } from './sample-store.ts';
 export { SeriesIds } from './series-ids.ts';
-export { VictoriaMetrics, EngineError, EngineAnswerTooLarge, NAMESPACE_LABEL, selector } from './engine/victoria-metrics.ts';
-export type { EngineSeries, PrometheusAnswer } from './engine/victoria-metrics.ts';
+export { VictoriaMetrics, EngineError, EngineAnswerTooLarge, EngineRestarted, NAMESPACE_LABEL, selector } from './engine/victoria-metrics.ts';
+export type { EngineSeries, PrometheusAnswer, WriteMark } from './engine/victoria-metrics.ts';
 export { importLines, tagsOfLabels } from './engine/import-lines.ts';
 export { RedisCurrentStore } from './redis-current-store.ts';
 export type { CurrentValue } from './redis-current-store.ts';

@@ -35,8 +35,7 @@ export class SampleStore {
   async write(messages: readonly SampleMessage[]): Promise<WriteResult> {
     const samples = messages.length === 1 ? messages[0]!.samples : messages.flatMap((m) => m.samples);
     if (samples.length === 0) return { stored: 0, lateMinutes: 0 };
-    await this.engine.import(importLines(samples));
-    await this.engine.sync();
+    await this.engine.sync(await this.engine.import(importLines(samples)));
     const lateMinutes = await markLate(this.pool, samples);
     return { stored: samples.length, lateMinutes };
   }

@@ -30,12 +30,37 @@ export class EngineError extends Error {
   }
 }
 
+/** The engine restarted between a write and the sync after it: rows it held in memory may be gone, so write them again. */
+export class EngineRestarted extends EngineError {
+  constructor() {
+    super('the engine restarted since these rows were written: rows it had not flushed may be lost; write them again');
+    this.name = 'EngineRestarted';
+  }
+}
+
+/**
+ * Which engine process made a snapshot. VictoriaMetrics names snapshots `<UTC time>-<hex counter>`, the counter
+ * starting at the process' start time in nanoseconds and counting every snapshot anyone makes: two snapshots of
+ * one process differ by the few made between them, two processes by at least the first one's life in nanoseconds.
+ */
+function snapshotCounter(name: string): bigint | undefined {
+  const hex = /-([0-9A-Fa-f]{8,16})$/.exec(name)?.[1];
+  return hex === undefined ? undefined : BigInt(`0x${hex}`);
+}
+/** More snapshots than anyone makes between two of one client's, and fewer nanoseconds than an engine lives. */
+const SAME_PROCESS_MAX_STEP = 1_000_000n;
+
 /** An engine answer larger than its caller would hold. */
 export class EngineAnswerTooLarge extends EngineError {
   constructor(path: string, maxBytes: number) {
     super(`engine ${path}: the answer is larger than ${maxBytes} bytes`);
     this.name = 'EngineAnswerTooLarge';
   }
+}
+
+/** What {@link VictoriaMetrics.sync} needs of a write: the engine restarts its client had seen before it. */
+export interface WriteMark {
+  readonly restarts: number;
 }
 
 /** The engine's answer to a Prometheus API call: its status, and its body (parsed when it is JSON). */
@@ -59,6 +84,10 @@ export class VictoriaMetrics {
   private nextSync?: Promise<void>;
   private runningSync?: Promise<void>;
   private lastSyncAt = 0;
+  /** Engine restarts this client has seen between its snapshots; a write survives a sync only if none came after it. */
+  private restarts = 0;
+  private lastSnapshotCounter?: bigint;
+  private firstSnapshot?: Promise<void>;
 
   /**
    * A selector of every series of this namespace. By the namespace label when there is one: the engine resolves
@@ -88,15 +117,30 @@ export class VictoriaMetrics {
     return res;
   }
 
-  /** Writes JSON lines (`{"metric":{…},"values":[…],"timestamps":[…]}`); resolves once the engine has parsed them. */
-  async import(lines: string): Promise<void> {
-    if (lines.length === 0) return;
-    await (await this.request(this.writeUrl, '/api/v1/import', {}, { method: 'POST', body: lines })).arrayBuffer();
+  /**
+   * Writes JSON lines (`{"metric":{…},"values":[…],"timestamps":[…]}`); resolves once the engine has parsed them,
+   * with the mark to pass to {@link sync}.
+   */
+  async import(lines: string): Promise<WriteMark> {
+    const mark = await this.writeMark();
+    if (lines.length > 0) await (await this.request(this.writeUrl, '/api/v1/import', {}, { method: 'POST', body: lines })).arrayBuffer();
+    return mark;
   }
 
-  /** Writes the engine's native export format (the archive's files) back. */
-  async importNative(body: Uint8Array): Promise<void> {
+  /** Writes the engine's native export format (the archive's files) back; the mark is for {@link sync}. */
+  async importNative(body: Uint8Array): Promise<WriteMark> {
+    const mark = await this.writeMark();
     await (await this.request(this.writeUrl, '/api/v1/import/native', {}, { method: 'POST', body })).arrayBuffer();
+    return mark;
+  }
+
+  /** The restarts seen before a write, after a first snapshot tells which engine process writes go to. */
+  private async writeMark(): Promise<WriteMark> {
+    if (this.snapshots && this.lastSnapshotCounter === undefined) {
+      this.firstSnapshot ??= this.snapshotOnce().finally(() => (this.firstSnapshot = undefined));
+      await this.firstSnapshot;
+    }
+    return { restarts: this.restarts };
   }
 
   /**
@@ -105,11 +149,16 @@ export class VictoriaMetrics {
    * sync is one snapshot, deleted at once. Callers share the next snapshot that starts after their call (a group
    * commit), and snapshots start at most every `syncIntervalMs`: one per batch made the engine write a tiny part
    * per batch and spend half a core merging them (bench:ingest's live fleet fell behind at 6,700 samples/s).
+   * Pass the mark of the writes it vouches for: a sync after which the snapshot came from another engine process
+   * than the one before those writes (it was killed and restarted in between) rejects with {@link EngineRestarted}.
    */
-  sync(): Promise<void> {
+  sync(written: WriteMark = { restarts: this.restarts }): Promise<void> {
     if (!this.snapshots) return Promise.resolve();
     this.nextSync ??= this.scheduleSync();
-    return this.nextSync;
+    // A process that took the rows and died before this snapshot took them with it, whatever the snapshot says.
+    return this.nextSync.then(() => {
+      if (this.restarts !== written.restarts) throw new EngineRestarted();
+    });
   }
 
   private async scheduleSync(): Promise<void> {
@@ -130,6 +179,12 @@ export class VictoriaMetrics {
   private async snapshotOnce(): Promise<void> {
     const name = await this.createSnapshot();
     await this.deleteSnapshot(name);
+    const counter = snapshotCounter(name);
+    if (counter === undefined) return;
+    const previous = this.lastSnapshotCounter;
+    this.lastSnapshotCounter = counter;
+    const step = previous === undefined ? 0n : counter > previous ? counter - previous : previous - counter;
+    if (step >= SAME_PROCESS_MAX_STEP) this.restarts++;
   }
 
   /** Creates a snapshot (hard links of every part, in-memory rows flushed first) and returns its name. */

@@ -1,6 +1,6 @@
 import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readWatermarks, type VictoriaMetrics } from '@terminusa/metric-store';
+import { readWatermarks, type VictoriaMetrics, type WriteMark } from '@terminusa/metric-store';
 import type pg from 'pg';
 import type { ArchiveEntry, ArchiveIndex } from './archive-index.ts';
 
@@ -43,10 +43,12 @@ export async function archiveRawHours(pool: pg.Pool, engine: VictoriaMetrics, in
  */
 export async function loadRawArchive(engine: VictoriaMetrics, index: ArchiveIndex, from: number, to: number): Promise<number> {
   let samples = 0;
+  let first: WriteMark | undefined;
   for (const e of (await index.entries()).filter((entry) => entry.tier === 'raw' && entry.from < to && entry.to > from)) {
-    await engine.importNative(await readFile(join(index.dir, e.file)));
+    const mark = await engine.importNative(await readFile(join(index.dir, e.file)));
+    first ??= mark;
     samples += e.rows;
   }
-  await engine.sync();
+  await engine.sync(first);
   return samples;
 }

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { withTransaction } from '@terminusa/database';
-import { importLines, type VictoriaMetrics } from '@terminusa/metric-store';
+import { importLines, type VictoriaMetrics, type WriteMark } from '@terminusa/metric-store';
 import type { Sample } from '@terminusa/bus';
 
 /** Blocks read and written to the engine at a time. */
@@ -16,6 +16,7 @@ export async function moveLegacyRaw(pool: pg.Pool, engine: VictoriaMetrics): Pro
   if (!rows[0]!.present) return { blocks: 0, samples: 0 };
   let blocks = 0;
   let samples = 0;
+  let first: WriteMark | undefined;
   await withTransaction(pool, async (client) => {
     await client.query(`DECLARE legacy NO SCROLL CURSOR FOR
       SELECT s.name, s.tags, array(SELECT round(extract(epoch FROM t) * 1000)::float8 FROM unnest(b.ts) t) AS ts, b.value
@@ -25,13 +26,14 @@ export async function moveLegacyRaw(pool: pg.Pool, engine: VictoriaMetrics): Pro
       if (chunk.length === 0) break;
       const batch: Sample[] = [];
       for (const b of chunk) b.ts.forEach((ts, i) => batch.push({ name: b.name, tags: b.tags, ts, value: b.value[i]! }));
-      await engine.import(importLines(batch));
+      const mark = await engine.import(importLines(batch));
+      first ??= mark;
       blocks += chunk.length;
       samples += batch.length;
     }
     await client.query('CLOSE legacy');
   });
-  await engine.sync();
+  await engine.sync(first);
   await pool.query('DROP TABLE legacy_sample_blocks CASCADE');
   return { blocks, samples };
 }
