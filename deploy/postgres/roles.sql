@@ -1,4 +1,4 @@
--- The PostgreSQL role the suite's services log in as: owner of the suite's database and schema, so it can run the
+-- The PostgreSQL role storage and backup log in as: owner of the suite's database and schema, so it can run the
 -- migrations, create and drop partitions (storage), and restore (backup); CREATEDB for the database itself and for
 -- restore drills; not a superuser (no COPY ... PROGRAM, no reading server files, no other database's data).
 --
@@ -9,7 +9,12 @@
 -- The password comes from the environment variable DATABASE_PASSWORD, or from -v password=... .
 -- docker-compose.yml runs it as the one-shot postgres-bootstrap; on Kubernetes run it by hand (docs/deploy.md §8).
 --
--- Not done yet: one role per service with only the tables it uses (docs/deploy.md §8 lists what that needs).
+-- It also makes the login roles of the gateway and the alert-manager, which run no DDL (database.migrate false):
+-- gateway_role (default terminusa_gateway) with GATEWAY_DATABASE_PASSWORD (or -v gateway_password=...),
+-- alert_manager_role (terminusa_alert_manager) with ALERT_MANAGER_DATABASE_PASSWORD (or -v alert_manager_password=...);
+-- a role whose password is not given is skipped with a NOTICE. Here they get CONNECT and USAGE on the schema only:
+-- their tables are granted by the owner at each start of storage or backup, after the migrations
+-- (packages/database service-grants.ts), so the list lives with the code that uses the tables.
 
 \set ON_ERROR_STOP on
 \if :{?role}
@@ -24,9 +29,33 @@
 \else
   \set schema public
 \endif
+\if :{?gateway_role}
+\else
+  \set gateway_role terminusa_gateway
+\endif
+\if :{?alert_manager_role}
+\else
+  \set alert_manager_role terminusa_alert_manager
+\endif
 \if :{?password}
 \else
   \getenv password DATABASE_PASSWORD
+\endif
+\if :{?gateway_password}
+\else
+  \getenv gateway_password GATEWAY_DATABASE_PASSWORD
+\endif
+\if :{?gateway_password}
+\else
+  \set gateway_password ''
+\endif
+\if :{?alert_manager_password}
+\else
+  \getenv alert_manager_password ALERT_MANAGER_DATABASE_PASSWORD
+\endif
+\if :{?alert_manager_password}
+\else
+  \set alert_manager_password ''
 \endif
 \if :{?password}
 \else
@@ -40,6 +69,19 @@ SELECT length(:'password') = 0 AS password_missing \gset
 SELECT format('CREATE ROLE %I', :'role') WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'role') \gexec
 ALTER ROLE :"role" WITH LOGIN NOSUPERUSER NOCREATEROLE CREATEDB NOREPLICATION NOBYPASSRLS PASSWORD :'password';
 
+-- The services' own roles: login, nothing else (no roles, no databases; owning nothing, they run no DDL).
+SELECT format('DO $notice$ BEGIN RAISE NOTICE %L; END $notice$',
+              format('roles.sql: %s not set: role %s not made or changed (the service configured to log in as it cannot)', v.variable, v.name))
+  FROM (VALUES (:'gateway_role', :'gateway_password', 'GATEWAY_DATABASE_PASSWORD'),
+               (:'alert_manager_role', :'alert_manager_password', 'ALERT_MANAGER_DATABASE_PASSWORD')) AS v(name, password, variable)
+ WHERE v.password = '' \gexec
+SELECT format('CREATE ROLE %I', v.name)
+  FROM (VALUES (:'gateway_role', :'gateway_password'), (:'alert_manager_role', :'alert_manager_password')) AS v(name, password)
+ WHERE v.password <> '' AND NOT EXISTS (SELECT FROM pg_roles WHERE rolname = v.name) \gexec
+SELECT format('ALTER ROLE %I WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD %L', v.name, v.password)
+  FROM (VALUES (:'gateway_role', :'gateway_password'), (:'alert_manager_role', :'alert_manager_password')) AS v(name, password)
+ WHERE v.password <> '' \gexec
+
 SELECT format('CREATE DATABASE %I OWNER %I', :'db', :'role') WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'db') \gexec
 ALTER DATABASE :"db" OWNER TO :"role";
 
@@ -47,6 +89,13 @@ ALTER DATABASE :"db" OWNER TO :"role";
 SET client_min_messages = warning;
 CREATE SCHEMA IF NOT EXISTS :"schema" AUTHORIZATION :"role";
 ALTER SCHEMA :"schema" OWNER TO :"role";
+
+-- Only the roles named here may connect or create in the schema (PostgreSQL grants CONNECT and TEMP to PUBLIC).
+REVOKE ALL ON DATABASE :"db" FROM PUBLIC;
+REVOKE CREATE ON SCHEMA :"schema" FROM PUBLIC;
+SELECT format('GRANT CONNECT ON DATABASE %I TO %I', :'db', v.name), format('GRANT USAGE ON SCHEMA %I TO %I', :'schema', v.name)
+  FROM (VALUES (:'gateway_role'), (:'alert_manager_role')) AS v(name)
+ WHERE EXISTS (SELECT FROM pg_roles WHERE rolname = v.name) \gexec
 
 -- What an older release (or the image's POSTGRES_DB) created as another role: tables, partitions, views and
 -- sequences of their own (a serial column's sequence follows its table), then functions.

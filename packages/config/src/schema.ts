@@ -9,6 +9,8 @@ export const DurationSchema = z.union([
 ]);
 
 const seconds = (dflt: number) => z.number().int().positive().default(dflt);
+/** A schema or role name as written unquoted in SQL. */
+const SqlIdentifier = z.string().regex(/^[a-z_][a-z0-9_]*$/, 'a lower-case SQL identifier');
 
 const PROXY_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
 /** One entry of a `trust proxy` list: a name proxy-addr knows, an address, or an address with a prefix length or netmask. */
@@ -88,8 +90,25 @@ export const ConfigSchema = z.object({
        * writes it into `url`, so every connection (pool, restore drill) carries it.
        */
       password: z.string().min(1).optional(),
-      schema: z.string().regex(/^[a-z_][a-z0-9_]*$/, 'a lower-case SQL identifier').default('public'),
+      schema: SqlIdentifier.default('public'),
       poolSize: z.number().int().positive().default(10),
+      /**
+       * Whether this service creates and migrates the schema (and grants the roles of `roles` their tables): true
+       * for the owner role; false for a service logging in as a role of its own, which cannot run DDL and waits instead.
+       */
+      migrate: z.boolean().default(true),
+      /** Seconds a service with `migrate: false` waits for the owner's migrations and grants before its start fails. */
+      migrationTimeout: seconds(120),
+      /**
+       * The login roles of the services that do not log in as the owner (deploy/postgres/roles.sql makes them); the
+       * owner grants each the tables its code uses (packages/database service-grants.ts), if the role exists.
+       */
+      roles: z
+        .object({
+          apiGateway: SqlIdentifier.default('terminusa_gateway'),
+          alertManager: SqlIdentifier.default('terminusa_alert_manager'),
+        })
+        .prefault({}),
     })
     .prefault({}),
   redis: z
@@ -387,6 +406,11 @@ export const ConfigSchema = z.object({
       dir: z.string().optional(),
       /** The keyring file (mode 0600); default `<dataDir>/backup-keyring.json`. */
       keyring: z.string().optional(),
+      /**
+       * The signing key file (`tmon-backup signing-key create`), read only: when set, it signs and checks the
+       * manifests and the keyring holds data keys only; unset, the keyring's own signing key does (one file).
+       */
+      signingKey: z.string().min(1).optional(),
       /** Uncompressed bytes of table data per chunk. */
       chunkBytes: z.number().int().positive().default(16 * 1024 * 1024),
       /** Configuration files saved with every backup (the config file itself is always included when set). */

@@ -1,5 +1,10 @@
 export { ensureDatabase, createPool } from './database.ts';
-export { migrate } from './migrate.ts';
+export { migrate, SCHEMA_VERSION } from './migrate.ts';
 export { withTransaction } from './transaction.ts';
 export { openDatabase } from './open-database.ts';
 export type { DatabaseLifecycle } from './open-database.ts';
+export { prepareSchema } from './prepare-schema.ts';
+export type { SchemaLog } from './prepare-schema.ts';
+export { grantServiceRoles, restrictedService, SERVICE_GRANTS } from './service-grants.ts';
+export type { RestrictedService, TablePrivilege } from './service-grants.ts';
+export { SchemaNotReadyError } from './errors.ts';

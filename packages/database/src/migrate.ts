@@ -309,6 +309,9 @@ const MIGRATIONS: { version: number; sql: string }[] = [
   },
 ];
 
+/** The schema version this code is written for: the last migration's. */
+export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
+
 /**
  * Creates the schema and applies pending migrations (up to version `upTo`, by default all); replicas starting
  * together wait on one advisory lock.

@@ -6,7 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { loadConfig, type ServiceName } from '@terminusa/config';
 import { composeValidator } from './compose-schema.ts';
-import { DATABASE_ROLE, secretGrants } from './manifests.ts';
+import { databaseRole, OWN_DATABASE_ROLES, secretGrants } from './manifests.ts';
+import { defaultConfig } from './overlays.ts';
 import { NATS_USERS, natsPasswordVariable, renderNatsServerConfig } from './nats-permissions.ts';
 import { NATS_CONFIG_FILE } from './render.ts';
 import { VM_IMAGE, VM_READERS, VM_SINGLE_NODE_ARGS, VM_STORAGE_PATH, vmReadUrl } from './victoria-metrics.ts';
@@ -34,7 +35,9 @@ const natsSecret = (user: string) => `nats_password_${user.replace(/-/g, '_')}`;
 /** The compose secret of each variable a service reads from a file: the same grants as its k8s secretKeyRefs. */
 const COMPOSE_SECRET: Record<string, (service: string) => string | { source: string; target: string }> = {
   NATS_PASSWORD: (service) => ({ source: natsSecret(service), target: 'nats_password' }),
-  DATABASE_PASSWORD: () => 'database_password',
+  // The gateway's and the alert-manager's own roles' passwords, mounted under the name the owner's has elsewhere.
+  DATABASE_PASSWORD: (service) =>
+    OWN_DATABASE_ROLES[service as ServiceName] ? { source: `database_password_${service === 'api-gateway' ? 'gateway' : service.replace(/-/g, '_')}`, target: 'database_password' } : 'database_password',
   REDIS_PASSWORD: () => 'redis_password',
   ADMIN_PASSWORD: () => 'admin_password',
   JWT_SECRET: () => 'jwt_secret',
@@ -114,7 +117,7 @@ describe('docker-compose.yml', () => {
 
   it('declares the secrets as files and every service uses only declared ones', () => {
     const declared = compose.secrets;
-    for (const name of ['admin_password', 'jwt_secret', 'postgres_password', 'database_password', 'redis_password', ...NATS_USERS.map(natsSecret)]) {
+    for (const name of ['admin_password', 'jwt_secret', 'postgres_password', 'database_password', 'database_password_gateway', 'database_password_alert_manager', 'redis_password', ...NATS_USERS.map(natsSecret)]) {
       expect(declared[name].file).toBe(`./deploy/secrets/${name}.txt`);
     }
     for (const s of Object.values<any>(compose.services)) {
@@ -151,25 +154,38 @@ describe('docker-compose.yml', () => {
       const config = loadConfig({ env });
       expect(config.nats.url).toBe(`nats://${name}:${value(natsSecret(name))}@nats:4222`);
       expect(config.redis.url).toBe(`redis://:${value('redis_password')}@redis:6379`);
-      if (s.environment.DATABASE_URL) expect(config.database.url).toBe(`postgres://${DATABASE_ROLE}:${value('database_password')}@postgres:5432/terminusa`);
-      else expect(config.database.password, name).toBeUndefined();
+      if (s.environment.DATABASE_URL) {
+        // Storage and backup as the owner, migrating; the gateway and the alert-manager as their own roles, waiting for it.
+        const password = value(secretSource(COMPOSE_SECRET.DATABASE_PASSWORD!(name)));
+        expect(config.database.url, name).toBe(`postgres://${databaseRole(name as ServiceName, defaultConfig())}:${password}@postgres:5432/terminusa`);
+        expect(config.database.migrate, name).toBe(OWN_DATABASE_ROLES[name as ServiceName] === undefined);
+      } else expect(config.database.password, name).toBeUndefined();
       expect([config.auth.jwtSecret, config.auth.adminPassword], name).toEqual(name === 'api-gateway' ? [value('jwt_secret'), value('admin_password')] : [undefined, undefined]);
     }
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('runs postgres with the superuser’s password, and a one-shot postgres-bootstrap that makes the services’ role with deploy/postgres/roles.sql', () => {
+  it('runs postgres with the superuser’s password, and a one-shot postgres-bootstrap that makes the services’ roles with deploy/postgres/roles.sql', () => {
     expect(compose.services.postgres.secrets).toEqual(['postgres_password']);
     const boot = compose.services['postgres-bootstrap'];
     expect(boot.image).toBe(compose.services.postgres.image);
     expect(boot.configs).toEqual([{ source: 'postgres_roles', target: '/etc/terminusa/roles.sql' }]);
     expect(compose.configs.postgres_roles).toEqual({ file: './deploy/postgres/roles.sql' });
-    expect(boot.secrets).toEqual(['postgres_password', 'database_password']);
+    expect(boot.secrets).toEqual(['postgres_password', 'database_password', 'database_password_gateway', 'database_password_alert_manager']);
     expect(boot.deploy.restart_policy.condition).toBe('on-failure');
     expect(boot.entrypoint).toEqual(['sh', '-c']);
     const script = String(boot.command[0]);
     expect(script).toMatch(/^set -e$/m);
     expect(script).toContain('PGPASSWORD="$$(cat /run/secrets/postgres_password)" DATABASE_PASSWORD="$$(cat /run/secrets/database_password)"');
+    // The variables roles.sql reads for the services' own roles, each from its secret; every secret checked non-empty first.
+    expect(script).toContain('GATEWAY_DATABASE_PASSWORD="$$(cat /run/secrets/database_password_gateway)"');
+    expect(script).toContain('ALERT_MANAGER_DATABASE_PASSWORD="$$(cat /run/secrets/database_password_alert_manager)"');
+    expect(script).toMatch(/^\s*for s in postgres_password database_password database_password_gateway database_password_alert_manager; do$/m);
+    // Who holds an own role's password: that service and the bootstrap.
+    for (const [secret, service] of [['database_password_gateway', 'api-gateway'], ['database_password_alert_manager', 'alert-manager']]) {
+      const holders = Object.entries<any>(compose.services).filter(([, s]) => (s.secrets ?? []).some((x: unknown) => secretSource(x as string) === secret));
+      expect(holders.map(([n]) => n).sort(), secret).toEqual([service, 'postgres-bootstrap'].sort());
+    }
     expect(script).toMatch(/exec psql -h postgres -U postgres -d postgres -v ON_ERROR_STOP=1 -f \/etc\/terminusa\/roles\.sql$/m);
     // Only the superuser's holders see its password.
     const holders = Object.entries<any>(compose.services).filter(([, s]) => (s.secrets ?? []).some((x: unknown) => secretSource(x as string) === 'postgres_password'));
@@ -226,7 +242,7 @@ describe('docker-compose.yml', () => {
       expect(s.environment.NATS_URL).toBe(`nats://${name}@nats:4222`);
       expect(s.environment.NATS_PASSWORD_FILE).toBe('/run/secrets/nats_password');
       expect(s.environment.NATS_PASSWORD).toBeUndefined();
-      const nats = s.secrets.filter((x: unknown) => typeof x === 'object' || String(x).startsWith('nats_password'));
+      const nats = s.secrets.filter((x: any) => secretSource(x).startsWith('nats_password'));
       expect(nats).toEqual([{ source: natsSecret(name), target: 'nats_password' }]);
     });
   }
@@ -293,6 +309,8 @@ describe('docker-compose.yml', () => {
     const backup = compose.services.backup;
     const config = loadConfig({ env: Object.fromEntries(Object.entries<any>(backup.environment).filter(([k]) => !k.endsWith('_FILE'))) });
     expect(config.backup.keyring).toBe('/keys/backup-keyring.json');
+    // A signing key file of its own is opt-in (docker-compose.yml's comment): without one the keyring's key signs.
+    expect(config.backup.signingKey).toBeUndefined();
     expect(config.backup.dir ?? `${config.dataDir}/backups`).toBe('/data/backups');
     expect(compose.volumes).toHaveProperty('backup-keys');
     const mounting = Object.entries<any>(compose.services).filter(([, s]) => (s.volumes ?? []).some((v: string) => v.startsWith('backup-keys:')));

@@ -6,10 +6,14 @@ import { parseAllDocuments } from 'yaml';
 import { loadConfig, SERVICE_NAMES } from '@terminusa/config';
 import {
   BACKUP_KEYS_DIR,
+  BACKUP_SIGNING_DIR,
+  BACKUP_SIGNING_SECRET_NAME,
   buildManifests,
   DATABASE_ROLE,
   DATABASE_SECRET_NAME,
   DATABASE_USERS,
+  databasePasswordKey,
+  databaseRole,
   defaultConfig,
   GATEWAY_SECRET_NAME,
   GATEWAY_TRUST_PROXY,
@@ -21,7 +25,9 @@ import {
   NATS_SECRET_NAME,
   NATS_USERS,
   natsPasswordVariable,
+  NO_MIGRATE,
   overlayDir,
+  OWN_DATABASE_ROLES,
   overlays,
   REDIS_SECRET_NAME,
   REDIS_USERS,
@@ -141,7 +147,7 @@ describe('deploy manifests', () => {
       expect(secrets.map((s) => s.metadata.name).sort()).toEqual([DATABASE_SECRET_NAME, GATEWAY_SECRET_NAME, NATS_SECRET_NAME, REDIS_SECRET_NAME].sort());
       const keys: Record<string, string[]> = {
         [GATEWAY_SECRET_NAME]: ['ADMIN_PASSWORD', 'JWT_SECRET'],
-        [DATABASE_SECRET_NAME]: ['DATABASE_PASSWORD'],
+        [DATABASE_SECRET_NAME]: ['ALERT_MANAGER_DATABASE_PASSWORD', 'DATABASE_PASSWORD', 'GATEWAY_DATABASE_PASSWORD'],
         [REDIS_SECRET_NAME]: ['REDIS_PASSWORD'],
         [NATS_SECRET_NAME]: NATS_USERS.map(natsPasswordVariable).sort(),
       };
@@ -340,7 +346,8 @@ describe('deploy manifests', () => {
         const u = uses[s]!;
         const expected = [
           `${NATS_SECRET_NAME}/${natsPasswordVariable(s)}`,
-          ...(u.database ? [`${DATABASE_SECRET_NAME}/DATABASE_PASSWORD`] : []),
+          // The owner's password for storage and backup, its own role's for the gateway and the alert-manager.
+          ...(u.database ? [`${DATABASE_SECRET_NAME}/${s === 'api-gateway' ? 'GATEWAY_DATABASE_PASSWORD' : s === 'alert-manager' ? 'ALERT_MANAGER_DATABASE_PASSWORD' : 'DATABASE_PASSWORD'}`] : []),
           ...(u.redis ? [`${REDIS_SECRET_NAME}/REDIS_PASSWORD`] : []),
           ...(u.gatewaySecrets ? [`${GATEWAY_SECRET_NAME}/ADMIN_PASSWORD`, `${GATEWAY_SECRET_NAME}/JWT_SECRET`] : []),
         ].sort();
@@ -376,19 +383,33 @@ describe('deploy manifests', () => {
     }
   });
 
-  it('services log in to PostgreSQL as the terminusa role made by deploy/postgres/roles.sql, never as the superuser', () => {
+  it('storage and backup log in to PostgreSQL as the terminusa role, the gateway and the alert-manager as their own roles (all made by deploy/postgres/roles.sql), never as the superuser', () => {
     const rolesSql = readFileSync(join(REPO, 'deploy', 'postgres', 'roles.sql'), 'utf8');
     expect(rolesSql).toMatch(new RegExp(`^\\s*\\\\set role ${DATABASE_ROLE}$`, 'm'));
     expect(rolesSql).toMatch(/NOSUPERUSER NOCREATEROLE CREATEDB/);
     expect(DATABASE_ROLE).not.toBe('postgres');
+    // roles.sql's defaults are the configuration's, and its password variables the Secret's keys.
+    const own = { 'api-gateway': ['gateway_role', 'terminusa_gateway'], 'alert-manager': ['alert_manager_role', 'terminusa_alert_manager'] } as const;
+    expect(Object.keys(OWN_DATABASE_ROLES).sort()).toEqual(Object.keys(own).sort());
+    for (const [s, [variable, role]] of Object.entries(own)) {
+      expect(databaseRole(s as 'api-gateway', config)).toBe(role);
+      expect(rolesSql).toMatch(new RegExp(`^\\s*\\\\set ${variable} ${role}$`, 'm'));
+      expect(rolesSql).toContain(`\\getenv ${variable.replace(/_role$/, '_password')} ${databasePasswordKey(s as 'api-gateway')}`);
+    }
+    expect(rolesSql).toMatch(/NOSUPERUSER NOCREATEDB NOCREATEROLE/);
     for (const overlay of OVERLAYS) {
       for (const s of DATABASE_USERS) {
         const c = container(overlay, s);
         const pw = 'pw-0123456789abcdef-0123456789abcdef';
         const env = Object.fromEntries(c.env.map((e: any) => [e.name, e.value ?? pw]));
-        expect(env.DATABASE_URL, `${overlay}/${s}`).toBe(`postgres://${DATABASE_ROLE}@postgres:5432/terminusa`);
+        const role = OWN_DATABASE_ROLES[s] ? own[s as keyof typeof own][1] : DATABASE_ROLE;
+        expect(env.DATABASE_URL, `${overlay}/${s}`).toBe(`postgres://${role}@postgres:5432/terminusa`);
         expect(env.PGPASSWORD, 'the config carries the password, not node-postgres’ PGPASSWORD').toBeUndefined();
-        expect(loadConfig({ env }).database.url).toBe(`postgres://${DATABASE_ROLE}:${pw}@postgres:5432/terminusa`);
+        const settings = loadConfig({ env }).database;
+        expect(settings.url).toBe(`postgres://${role}:${pw}@postgres:5432/terminusa`);
+        // Only the owner migrates; a role without DDL waits for it.
+        expect(settings.migrate, `${overlay}/${s}`).toBe(!OWN_DATABASE_ROLES[s]);
+        expect(c.env.filter((e: any) => e.name === NO_MIGRATE.name), `${overlay}/${s}`).toEqual(OWN_DATABASE_ROLES[s] ? [{ ...NO_MIGRATE }] : []);
       }
     }
   });
@@ -419,6 +440,25 @@ describe('deploy manifests', () => {
       // The other services keep their scratch /data on an emptyDir.
       const collector = onDisk(overlay, 'collector.yaml').find((d) => d.kind === 'Deployment').spec.template.spec;
       expect(collector.volumes.find((v: any) => v.name === 'data')).toEqual({ name: 'data', emptyDir: {} });
+    }
+  });
+
+  it('mounts the backup signing key read-only from an optional Secret of its own, used only once backup.signingKey names it', () => {
+    for (const overlay of OVERLAYS) {
+      const pod = onDisk(overlay, 'backup.yaml').find((d) => d.kind === 'Deployment').spec.template.spec;
+      const c = pod.containers[0];
+      expect(pod.volumes).toContainEqual({ name: 'signing-key', secret: { secretName: BACKUP_SIGNING_SECRET_NAME, optional: true, defaultMode: 0o400 } });
+      expect(c.volumeMounts).toContainEqual({ name: 'signing-key', mountPath: BACKUP_SIGNING_DIR, readOnly: true });
+      // Apart from the keyring's volume, so a copy of the keyring carries no signing key.
+      expect(BACKUP_SIGNING_DIR.startsWith(`${BACKUP_KEYS_DIR}/`)).toBe(false);
+      // A cluster without the Secret keeps working: nothing in the rendered settings asks for the file.
+      const env = Object.fromEntries(c.env.filter((e: any) => 'value' in e).map((e: any) => [e.name, e.value]));
+      expect(loadConfig({ env: { ...onDisk(overlay, 'configmap.yaml')[0].data, ...env } }).backup.signingKey).toBeUndefined();
+      // No other pod mounts it.
+      for (const name of SERVICE_NAMES.filter((n) => n !== 'backup')) {
+        const other = onDisk(overlay, `${name}.yaml`).find((d) => d.kind === 'Deployment').spec.template.spec;
+        expect(JSON.stringify(other.volumes), `${overlay} ${name}`).not.toContain(BACKUP_SIGNING_SECRET_NAME);
+      }
     }
   });
 

@@ -53,7 +53,10 @@ export interface ManifestFile {
 export const CONFIG_MAP_NAME = 'terminusa-config';
 /** The gateway's own secrets (ADMIN_PASSWORD, JWT_SECRET): no other service can mint tokens or sign in as admin. */
 export const GATEWAY_SECRET_NAME = 'terminusa-gateway';
-/** DATABASE_PASSWORD, the password of DATABASE_ROLE, for the services that use PostgreSQL. */
+/**
+ * The PostgreSQL passwords, each service's as its DATABASE_PASSWORD: the key DATABASE_PASSWORD (of DATABASE_ROLE) for
+ * storage and backup, and the key of its own role for the gateway and the alert-manager (OWN_DATABASE_ROLES).
+ */
 export const DATABASE_SECRET_NAME = 'terminusa-database';
 /** REDIS_PASSWORD, Redis' `requirepass`, for the services that use Redis. */
 export const REDIS_SECRET_NAME = 'terminusa-redis';
@@ -63,16 +66,44 @@ export const REDIS_SECRET_NAME = 'terminusa-redis';
  */
 export const NATS_SECRET_NAME = 'terminusa-nats-users';
 /**
- * The PostgreSQL role the services log in as: owner of the suite's database and schema, not a superuser
- * (deploy/postgres/roles.sql creates it). One role per service is not done yet (docs/deploy.md §8).
+ * The PostgreSQL role storage and backup log in as: owner of the suite's database and schema, not a superuser
+ * (deploy/postgres/roles.sql creates it); they migrate, grant the other roles, and run partition and restore DDL.
  */
 export const DATABASE_ROLE = 'terminusa';
+/**
+ * The services that log in as a role of their own, without DDL (docs/deploy.md §8): its `database.roles` setting and
+ * the Secret key (the variable roles.sql reads) of its password.
+ */
+export const OWN_DATABASE_ROLES: Readonly<Partial<Record<ServiceName, { setting: keyof Config['database']['roles']; passwordKey: string }>>> = {
+  'api-gateway': { setting: 'apiGateway', passwordKey: 'GATEWAY_DATABASE_PASSWORD' },
+  'alert-manager': { setting: 'alertManager', passwordKey: 'ALERT_MANAGER_DATABASE_PASSWORD' },
+};
+/** Set on the services of OWN_DATABASE_ROLES: their role cannot migrate, so they wait for the owner's migrations and grants. */
+export const NO_MIGRATE = { name: 'TMON_DATABASE__MIGRATE', value: 'false' } as const;
+
+/** The role a service that uses PostgreSQL logs in as. */
+export function databaseRole(name: ServiceName, config: Readonly<Config>): string {
+  const own = OWN_DATABASE_ROLES[name];
+  return own ? config.database.roles[own.setting] : DATABASE_ROLE;
+}
+
+/** The key of the database Secret holding a service's DATABASE_PASSWORD. */
+export function databasePasswordKey(name: ServiceName): string {
+  return OWN_DATABASE_ROLES[name]?.passwordKey ?? 'DATABASE_PASSWORD';
+}
 /** The services that open PostgreSQL (openDatabase in their code; manifests.test.ts checks the list against the sources). */
 export const DATABASE_USERS: readonly ServiceName[] = ['storage', 'alert-manager', 'backup', 'api-gateway'];
 /** The services that open Redis (all six: caches, rate limits, BullMQ queues, the collector's system state). */
 export const REDIS_USERS: readonly ServiceName[] = SERVICE_NAMES;
 /** Where the backup service keeps its keyring in a pod: a volume of its own, apart from the backups it encrypts. */
 export const BACKUP_KEYS_DIR = '/keys';
+/**
+ * The Secret that holds the backup signing key (key `signing-key.json`, made by `tmon-backup signing-key create`),
+ * apart from the keyring; optional, so a cluster without it keeps the keyring's own signing key.
+ */
+export const BACKUP_SIGNING_SECRET_NAME = 'terminusa-backup-signing';
+/** Where the backup pod mounts that Secret, read-only; `backup.signingKey` names the file in it to use it. */
+export const BACKUP_SIGNING_DIR = '/signing';
 /** nats.conf and permissions.conf of the NATS StatefulSet (deploy/nats/). */
 export const NATS_CONFIG_MAP_NAME = 'nats-config';
 /** What the Secret template holds instead of real values; replace before applying. */
@@ -136,7 +167,7 @@ export interface SecretGrant {
 /** Every secret a service reads, and only those: its own NATS password and whatever it opens. */
 export function secretGrants(name: ServiceName): SecretGrant[] {
   const grants: SecretGrant[] = [{ env: 'NATS_PASSWORD', secret: NATS_SECRET_NAME, key: natsPasswordVariable(name) }];
-  if (DATABASE_USERS.includes(name)) grants.push({ env: 'DATABASE_PASSWORD', secret: DATABASE_SECRET_NAME, key: 'DATABASE_PASSWORD' });
+  if (DATABASE_USERS.includes(name)) grants.push({ env: 'DATABASE_PASSWORD', secret: DATABASE_SECRET_NAME, key: databasePasswordKey(name) });
   if (REDIS_USERS.includes(name)) grants.push({ env: 'REDIS_PASSWORD', secret: REDIS_SECRET_NAME, key: 'REDIS_PASSWORD' });
   if (name === 'api-gateway') {
     grants.push({ env: 'ADMIN_PASSWORD', secret: GATEWAY_SECRET_NAME, key: 'ADMIN_PASSWORD' }, { env: 'JWT_SECRET', secret: GATEWAY_SECRET_NAME, key: 'JWT_SECRET' });
@@ -149,7 +180,7 @@ function secrets(o: Overlay): Secret[] {
     new Secret({ metadata: meta(o, name, component), type: 'Opaque', stringData: Object.fromEntries(keys.map((k) => [k, SECRET_PLACEHOLDER])) });
   return [
     placeholder(GATEWAY_SECRET_NAME, 'api-gateway', ['ADMIN_PASSWORD', 'JWT_SECRET']),
-    placeholder(DATABASE_SECRET_NAME, 'postgres', ['DATABASE_PASSWORD']),
+    placeholder(DATABASE_SECRET_NAME, 'postgres', ['DATABASE_PASSWORD', ...Object.values(OWN_DATABASE_ROLES).map((r) => r.passwordKey)]),
     placeholder(REDIS_SECRET_NAME, 'redis', ['REDIS_PASSWORD']),
     new Secret({
       metadata: meta(o, NATS_SECRET_NAME, 'nats'),
@@ -193,7 +224,8 @@ function deployment(o: Overlay, name: ServiceName, config: Readonly<Config>): De
     // Its own NATS user (deploy/nats/permissions.conf); the password is written into the URL by the config.
     { name: 'NATS_URL', value: `nats://${name}@nats:${NATS_CLIENT_PORT}` },
     // The config writes DATABASE_PASSWORD and REDIS_PASSWORD into these URLs, as NATS_PASSWORD into NATS_URL.
-    ...(DATABASE_USERS.includes(name) ? [{ name: 'DATABASE_URL', value: inCluster(config.database.url, 'postgres', DATABASE_ROLE) }] : []),
+    ...(DATABASE_USERS.includes(name) ? [{ name: 'DATABASE_URL', value: inCluster(config.database.url, 'postgres', databaseRole(name, config)) }] : []),
+    ...(OWN_DATABASE_ROLES[name] ? [{ ...NO_MIGRATE }] : []),
     ...secretGrants(name).map((g) => ({ name: g.env, valueFrom: { secretKeyRef: { name: g.secret, key: g.key } } })),
     // The time-series engine, only for the services that use it (not in the shared ConfigMap).
     ...vmEnv(o.timeSeries, name),
@@ -206,6 +238,8 @@ function deployment(o: Overlay, name: ServiceName, config: Readonly<Config>): De
     isBackup ? { name: 'data', persistentVolumeClaim: { claimName: 'backup-data' } } : { name: 'data', emptyDir: {} },
     { name: 'tmp', emptyDir: {} },
     ...(isBackup ? [{ name: 'keys', persistentVolumeClaim: { claimName: 'backup-keys' } }] : []),
+    // Optional: without the Secret the directory is empty and, backup.signingKey unset, nothing reads it.
+    ...(isBackup ? [{ name: 'signing-key', secret: { secretName: BACKUP_SIGNING_SECRET_NAME, optional: true, defaultMode: 0o400 } }] : []),
   ];
   const container: IContainer = {
     name,
@@ -223,7 +257,7 @@ function deployment(o: Overlay, name: ServiceName, config: Readonly<Config>): De
     volumeMounts: [
       { name: 'data', mountPath: '/data' },
       { name: 'tmp', mountPath: '/tmp' },
-      ...(isBackup ? [{ name: 'keys', mountPath: BACKUP_KEYS_DIR }] : []),
+      ...(isBackup ? [{ name: 'keys', mountPath: BACKUP_KEYS_DIR }, { name: 'signing-key', mountPath: BACKUP_SIGNING_DIR, readOnly: true }] : []),
     ],
   };
   return new Deployment({

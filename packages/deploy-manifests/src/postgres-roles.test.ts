@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { loadConfig } from '@terminusa/config';
-import { createPool, ensureDatabase, migrate } from '@terminusa/database';
-import { TEST_SERVERS } from '@terminusa/testkit';
+import { createPool, ensureDatabase, grantServiceRoles, migrate, prepareSchema, SERVICE_GRANTS } from '@terminusa/database';
+import { createRoleDatabase, TEST_ROLE_PASSWORDS, TEST_SERVERS, type RoleDatabase } from '@terminusa/testkit';
 
 const ROLES_SQL = join(import.meta.dirname, '..', '..', '..', 'deploy', 'postgres', 'roles.sql');
 const id = `tmon_roles_${randomBytes(4).toString('hex')}`;
@@ -130,9 +130,100 @@ describe('deploy/postgres/roles.sql', () => {
     expect(await foreignObjects(db)).toEqual([]);
     // Migration 11 alters tables made by postgres before; the role now owns them.
     await serviceWork(db, 'second-password');
-    // Again, as at every compose deploy: nothing to do, no error.
+    // Again, as at every compose deploy: nothing to do, no error; only the services' own roles, given no password, are skipped.
     const again = runRolesSql(db, 'second-password');
     expect(again.status, again.stderr).toBe(0);
+    expect(again.stderr.trim().split('\n').map((l) => l.replace(/^.*NOTICE: +/, ''))).toEqual([
+      'roles.sql: GATEWAY_DATABASE_PASSWORD not set: role terminusa_gateway not made or changed (the service configured to log in as it cannot)',
+      'roles.sql: ALERT_MANAGER_DATABASE_PASSWORD not set: role terminusa_alert_manager not made or changed (the service configured to log in as it cannot)',
+    ]);
+  });
+});
+
+describe('deploy/postgres/roles.sql: the gateway’s and the alert-manager’s own roles', () => {
+  const made: RoleDatabase[] = [];
+  const rolePools: pg.Pool[] = [];
+  afterAll(async () => {
+    await Promise.allSettled(rolePools.map((p) => p.end()));
+    await Promise.allSettled(made.map((d) => d.cleanup()));
+  });
+  /** A role database made by roles.sql, its owner migrated and granting, as storage starts. */
+  async function migrated(): Promise<{ rdb: RoleDatabase; owner: pg.Pool }> {
+    const rdb = createRoleDatabase();
+    made.push(rdb);
+    const run = rdb.runRolesSql();
+    expect(run.status, run.stderr).toBe(0);
+    const settings = rdb.config('owner').database;
+    const owner = createPool(settings, 'roles-test-owner');
+    rolePools.push(owner);
+    await prepareSchema(owner, settings, 'storage', { info: () => undefined });
+    return { rdb, owner };
+  }
+  /** Every table privilege a role holds in the schema, as `table:PRIVILEGE`. */
+  async function privileges(db: string, role: string): Promise<string[]> {
+    return asSuperuser(db, async (c) => {
+      const { rows } = await c.query<{ p: string }>(
+        `SELECT table_name || ':' || privilege_type AS p FROM information_schema.role_table_grants WHERE grantee = $1 AND table_schema = 'public'`,
+        [role],
+      );
+      return rows.map((r) => r.p).sort();
+    });
+  }
+  const listed = (service: keyof typeof SERVICE_GRANTS) =>
+    Object.entries(SERVICE_GRANTS[service])
+      .flatMap(([table, privs]) => privs.map((p) => `${table}:${p}`))
+      .sort();
+
+  it('makes them login roles without DDL rights, with CONNECT and the schema’s USAGE only, and takes CONNECT, TEMP and CREATE from PUBLIC; idempotent', async () => {
+    const rdb = createRoleDatabase();
+    made.push(rdb);
+    // Without the alert-manager's password: its role is skipped with a notice, the rest is made.
+    const first = rdb.runRolesSql({ owner: TEST_ROLE_PASSWORDS.owner, apiGateway: TEST_ROLE_PASSWORDS.apiGateway });
+    expect(first.status, first.stderr).toBe(0);
+    expect(first.stderr).toMatch(new RegExp(`NOTICE: +roles.sql: ALERT_MANAGER_DATABASE_PASSWORD not set: role ${rdb.roles.alertManager} not made`));
+    const roles = async () =>
+      asSuperuser('postgres', async (c) => (await c.query('SELECT rolname, rolsuper, rolcreatedb, rolcreaterole, rolcanlogin, rolreplication, rolbypassrls FROM pg_roles WHERE rolname = ANY($1) ORDER BY rolname', [[rdb.roles.apiGateway, rdb.roles.alertManager]])).rows);
+    const own = { rolsuper: false, rolcreatedb: false, rolcreaterole: false, rolcanlogin: true, rolreplication: false, rolbypassrls: false };
+    expect(await roles()).toEqual([{ rolname: rdb.roles.apiGateway, ...own }]);
+    const again = rdb.runRolesSql();
+    expect(again.status, again.stderr).toBe(0);
     expect(again.stderr).toBe('');
+    expect(await roles()).toEqual([rdb.roles.alertManager, rdb.roles.apiGateway].sort().map((rolname) => ({ rolname, ...own })));
+    const acl = await asSuperuser(rdb.db, async (c) => (await c.query<{ db: string[]; schema: string[] }>(
+      `SELECT (SELECT datacl::text[] FROM pg_database WHERE datname = current_database()) AS db, (SELECT nspacl::text[] FROM pg_namespace WHERE nspname = 'public') AS schema`,
+    )).rows[0]!);
+    expect(acl.db.sort()).toEqual([`${rdb.roles.owner}=CTc/${rdb.roles.owner}`, `${rdb.roles.apiGateway}=c/${rdb.roles.owner}`, `${rdb.roles.alertManager}=c/${rdb.roles.owner}`].sort());
+    // PUBLIC keeps USAGE on the schema (PostgreSQL 15's default) but not CREATE; CONNECT is what keeps others out.
+    expect(acl.schema.sort()).toEqual([`=U/${rdb.roles.owner}`, `${rdb.roles.owner}=UC/${rdb.roles.owner}`, `${rdb.roles.apiGateway}=U/${rdb.roles.owner}`, `${rdb.roles.alertManager}=U/${rdb.roles.owner}`].sort());
+    // Nothing granted on tables yet: the owner does that after migrating.
+    expect(await privileges(rdb.db, rdb.roles.apiGateway)).toEqual([]);
+  });
+
+  it('the owner grants each role exactly its list after the migrations, and converges when run again', async () => {
+    const { rdb, owner } = await migrated();
+    expect(await privileges(rdb.db, rdb.roles.apiGateway)).toEqual(listed('apiGateway'));
+    expect(await privileges(rdb.db, rdb.roles.alertManager)).toEqual(listed('alertManager'));
+    // The gateway's serial audit_log ids: USAGE on their sequence, which comes with INSERT.
+    const seq = await asSuperuser(rdb.db, async (c) => (await c.query(`SELECT has_sequence_privilege($1, 'audit_log_id_seq', 'USAGE') AS gw, has_sequence_privilege($2, 'audit_log_id_seq', 'USAGE') AS am`, [rdb.roles.apiGateway, rdb.roles.alertManager])).rows[0]);
+    expect(seq).toEqual({ gw: true, am: false });
+    // A privilege granted by hand (or left by an older list) goes at the next owner start.
+    await asSuperuser(rdb.db, (c) => c.query(`GRANT ALL ON series, users TO ${pg.escapeIdentifier(rdb.roles.alertManager)}`));
+    expect(await privileges(rdb.db, rdb.roles.alertManager)).toContain('users:TRUNCATE');
+    expect(await grantServiceRoles(owner, 'public', rdb.config('owner').database.roles)).toEqual([rdb.roles.apiGateway, rdb.roles.alertManager]);
+    expect(await privileges(rdb.db, rdb.roles.alertManager)).toEqual(listed('alertManager'));
+    // A role that does not exist is skipped.
+    expect(await grantServiceRoles(owner, 'public', { apiGateway: `${rdb.roles.apiGateway}_missing`, alertManager: rdb.roles.alertManager })).toEqual([rdb.roles.alertManager]);
+  });
+
+  it('a partitioned table is read through its parent with the parent’s grant alone, never a partition directly', async () => {
+    const { rdb, owner } = await migrated();
+    await owner.query(`CREATE TABLE rollup_1h_roles_test PARTITION OF rollup_1h FOR VALUES FROM ('1990-01-01') TO ('1990-01-02')`);
+    await owner.query(`INSERT INTO rollup_1h VALUES (1, '1990-01-01T05:00Z', 2, 3, 1, 2, 2, '1990-01-01T05:30Z'), (1, '2990-01-01T05:00Z', 1, 1, 1, 1, 1, '2990-01-01T05:00Z')`);
+    const gateway = createPool(rdb.config('apiGateway').database, 'roles-test-gateway');
+    rolePools.push(gateway);
+    const { rows } = await gateway.query<{ n: number }>('SELECT count(*)::int AS n FROM rollup_1h WHERE series_id = 1');
+    expect(rows).toEqual([{ n: 2 }]);
+    await expect(gateway.query('SELECT * FROM rollup_1h_roles_test')).rejects.toThrow(/permission denied for table rollup_1h_roles_test/);
+    await expect(gateway.query('SELECT * FROM rollup_1h_default')).rejects.toThrow(/permission denied/);
   });
 });

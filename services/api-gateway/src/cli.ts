@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
 import { Command } from 'commander';
 import { loadConfigOrExit } from '@terminusa/config';
-import { createPool, ensureDatabase, migrate } from '@terminusa/database';
+import { createPool, ensureDatabase, prepareSchema } from '@terminusa/database';
 import { createRedis } from '@terminusa/runtime';
 import { PgAuditLog } from './audit-log.ts';
 import { TokenService } from './auth/tokens.ts';
@@ -27,10 +27,10 @@ program
   .argument('<username>')
   .option('--stdin', 'read the new password from stdin instead of generating one')
   .action(async (username: string, opts: { stdin?: boolean }) => {
-    await ensureDatabase(config.database.url);
+    if (config.database.migrate) await ensureDatabase(config.database.url);
     const pool = createPool(config.database, 'tmon-gateway');
     try {
-      await migrate(pool, config.database.schema);
+      await prepareSchema(pool, config.database, 'api-gateway', { info: (message) => process.stderr.write(`${message}\n`) });
       const users = new PgUserStore(pool);
       const user = await users.byUsername(username);
       if (!user) {

@@ -7,6 +7,7 @@ import { VictoriaMetrics } from '@terminusa/metric-store';
 import { BackupVerificationError } from './errors.ts';
 import { listBackupIds, readVerifiedManifest, type Manifest } from './format/manifest.ts';
 import { Keyring } from './keys/keyring.ts';
+import { createSigningKeyFile, readSigningKeyFile, type CreatedSigningKey } from './keys/signing-key.ts';
 import { restoreBackup, type RestoreRequest, type RestoreResult } from './restore/restore-backup.ts';
 import { verifyBackup, type VerifiedBackup } from './restore/verify-backup.ts';
 import { pruneBackups } from './retention/prune-backups.ts';
@@ -14,10 +15,11 @@ import { takeBackup, type TableDone } from './take/take-backup.ts';
 import type { EngineSource } from './take/engine-snapshot.ts';
 
 /** Where the backup service keeps its files, from the configuration. */
-export function backupPaths(config: Readonly<Config>): { backupsDir: string; keyring: string; archiveDir: string } {
+export function backupPaths(config: Readonly<Config>): { backupsDir: string; keyring: string; signingKey: string | undefined; archiveDir: string } {
   return {
     backupsDir: resolve(config.backup.dir ?? join(config.dataDir, 'backups')),
     keyring: resolve(config.backup.keyring ?? join(config.dataDir, 'backup-keyring.json')),
+    signingKey: config.backup.signingKey === undefined ? undefined : resolve(config.backup.signingKey),
     archiveDir: resolve(join(config.dataDir, 'archive')),
   };
 }
@@ -35,7 +37,7 @@ export class BackupOperations {
 
   /** The keyring is read afresh for every operation, so a rotation by another replica is seen at once. */
   keyring(): Promise<Keyring> {
-    return Keyring.open(this.paths.keyring);
+    return Keyring.open(this.paths.keyring, { signingKeyFile: this.paths.signingKey });
   }
 
   /** Takes a backup, then prunes what retention no longer keeps. */
@@ -148,10 +150,36 @@ export class BackupOperations {
     });
   }
 
+  /**
+   * Writes a new signing key file to `path`, keeping the public keys of every signing key trusted now (the
+   * configured signing key file's, or else the keyring's) so every backup that verifies today still does.
+   */
+  async createSigningKey(path: string, now = new Date()): Promise<CreatedSigningKey> {
+    const configured = this.paths.signingKey;
+    const retired = configured !== undefined && (await exists(configured)) ? (await readSigningKeyFile(configured)).trusted : await Keyring.signingPublicKeys(this.paths.keyring);
+    return createSigningKeyFile(resolve(path), retired, now);
+  }
+
+  /** Removes from the keyring the signing keys a configured signing key file has replaced; their ids. */
+  async dropKeyringSigningKeys(): Promise<string[]> {
+    if (this.paths.signingKey === undefined) throw new Error("backup.signingKey is not set: the keyring's signing key is the one in use");
+    return (await this.keyring()).dropIgnoredSigningKeys();
+  }
+
   /** Adds a new data key when the current one is older than the rotation period (or always, when forced). */
   async rotateKey(force = false, now = new Date()): Promise<string | undefined> {
     const keyring = await this.keyring();
     if (!force && !keyring.needsRotation(this.config.encryption.keyRotation, now)) return undefined;
     return (await keyring.rotate(now)).id;
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
   }
 }

@@ -285,6 +285,115 @@ describe('backup and restore', () => {
   });
 });
 
+describe('the signing key in a file of its own, apart from the keyring of data keys', () => {
+  let dir: string;
+  let target: { pool: pg.Pool; schema: string };
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'tmon-backup-signing-'));
+    target = await emptyTarget(`s${Math.random().toString(36).slice(2, 8)}`);
+    return async () => {
+      await target.pool.query(`DROP SCHEMA ${pg.escapeIdentifier(target.schema)} CASCADE`);
+      await target.pool.end();
+      await rm(dir, { recursive: true, force: true });
+    };
+  });
+
+  /** Operations on the live database with backups, keyring and (when given) signing key file under the test's directory. */
+  const opsWith = (signingKey?: string, pool = live, schema = config.database.schema) =>
+    new BackupOperations(
+      { ...config, database: { ...config.database, schema }, backup: { ...config.backup, dir: join(dir, 'backups'), keyring: join(dir, 'keys', 'keyring.json'), ...(signingKey ? { signingKey } : {}) } },
+      pool,
+    );
+  const refusal = (promise: Promise<unknown>) => promise.then(() => expect.unreachable('expected a refusal'), (err: unknown) => err as BackupVerificationError);
+
+  it('backs up a full and an incremental signed by the file, verifies and restores them; the keyring holds data keys only', async () => {
+    const signingKey = join(dir, 'signing', 'signing-key.json');
+    const made = await opsWith().createSigningKey(signingKey);
+    const signed = opsWith(signingKey);
+    const full = await signed.run('full');
+    await addRollups(3);
+    const incremental = await signed.run('incremental');
+    expect(incremental.manifest.previous).toBe(full.manifest.id);
+    for (const { manifest } of [full, incremental]) {
+      expect(manifest.signingKeyId).toBe(made.id);
+      await expect(signed.verify(manifest.id)).resolves.toMatchObject({ rows: expect.any(Number) });
+    }
+    const restoreOps = opsWith(signingKey, target.pool, target.schema);
+    expect((await restoreOps.restore(incremental.manifest.id, target.pool)).backups).toEqual([full.manifest.id, incremental.manifest.id]);
+    expect(await snapshot(target.pool, target.schema)).toEqual(await snapshot(live, config.database.schema));
+
+    const ring = JSON.parse(await readFile(signed.paths.keyring, 'utf8')) as Record<string, unknown>;
+    expect(Object.keys(ring).sort()).toEqual(['dataKeys', 'version']);
+    // Neither the keyring nor a backup carries the signing key.
+    const privateLines = (JSON.parse(await readFile(signingKey, 'utf8')) as { signingKey: { privateKey: string } }).signingKey.privateKey.split('\n').filter((l) => l && !l.startsWith('-----'));
+    const files = [signed.paths.keyring, ...(await readdir(join(dir, 'backups'), { recursive: true, withFileTypes: true })).filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name))];
+    for (const file of files) {
+      const content = await readFile(file);
+      for (const line of privateLines) expect(content.includes(Buffer.from(line)), file).toBe(false);
+    }
+  });
+
+  it('refuses a manifest changed after it was signed', async () => {
+    const signingKey = join(dir, 'signing-key.json');
+    await opsWith().createSigningKey(signingKey);
+    const signed = opsWith(signingKey);
+    const { manifest } = await signed.run('full');
+    const path = join(dir, 'backups', manifest.id, 'manifest.json');
+    await writeFile(path, (await readFile(path, 'utf8')).replace(/"rows": (\d+)/, (_, n: string) => `"rows": ${Number(n) + 1}`));
+    expect((await refusal(signed.verify(manifest.id))).code).toBe('signature-invalid');
+    expect((await refusal(opsWith(signingKey, target.pool, target.schema).restore(manifest.id, target.pool))).code).toBe('signature-invalid');
+  });
+
+  it('refuses a backup signed with another signing key file, with the same keyring, even under the real key’s id', async () => {
+    const signingKey = join(dir, 'signing-key.json');
+    const real = await opsWith().createSigningKey(signingKey);
+    const signed = opsWith(signingKey);
+    await signed.keyring();
+
+    // Someone with the keyring (every data key) and a signing key of their own.
+    const other = join(dir, 'other-signing-key.json');
+    await opsWith().createSigningKey(other);
+    const byOther = (await opsWith(other).run('full')).manifest.id;
+    const otherRefused = await refusal(signed.verify(byOther));
+    expect(otherRefused.code).toBe('key-missing');
+    expect(otherRefused.message).toContain(`is not in the signing key file ${signingKey}`);
+
+    const forged = join(dir, 'forged-signing-key.json');
+    const otherFile = JSON.parse(await readFile(other, 'utf8')) as { signingKey: { id: string } };
+    otherFile.signingKey.id = real.id;
+    await writeFile(forged, JSON.stringify(otherFile), { mode: 0o600 });
+    const byForged = (await opsWith(forged).run('full')).manifest.id;
+    expect((await refusal(signed.verify(byForged))).code).toBe('signature-invalid');
+    expect((await refusal(opsWith(signingKey, target.pool, target.schema).restore(byForged, target.pool))).code).toBe('signature-invalid');
+    const listed = await signed.list();
+    expect(listed.filter((b) => b.damaged).map((b) => b.id).sort()).toEqual([byOther, byForged].sort());
+  });
+
+  it('moves a one-file keyring to a signing key file: backups signed before still verify, and an incremental restores across the move', async () => {
+    const oneFile = opsWith();
+    const before = await oneFile.run('full');
+    const oldSigningKey = before.manifest.signingKeyId;
+
+    const signingKey = join(dir, 'signing-key.json');
+    const made = await opsWith(signingKey).createSigningKey(signingKey);
+    expect(made.retired).toEqual([oldSigningKey]);
+    const signed = opsWith(signingKey);
+    expect((await signed.keyring()).ignoredSigningKeyIds).toEqual([oldSigningKey]);
+    await addRollups(3);
+    const after = await signed.run('incremental');
+    expect(after.manifest.signingKeyId).toBe(made.id);
+
+    expect(await signed.dropKeyringSigningKeys()).toEqual([oldSigningKey]);
+    expect(JSON.parse(await readFile(signed.paths.keyring, 'utf8'))).not.toHaveProperty('signingKeys');
+    await expect(signed.verify(before.manifest.id)).resolves.toMatchObject({ rows: expect.any(Number) });
+    const restoreOps = opsWith(signingKey, target.pool, target.schema);
+    expect((await restoreOps.restore(after.manifest.id, target.pool)).backups).toEqual([before.manifest.id, after.manifest.id]);
+    expect(await snapshot(target.pool, target.schema)).toEqual(await snapshot(live, config.database.schema));
+    // The keyring alone now signs nothing.
+    await expect(oneFile.run('full')).rejects.toThrow(/holds no signing key/);
+  });
+});
+
 describe('the engine snapshot in every backup', () => {
   /** The live engine's data directory (its -storageDataPath), which the backup reads snapshots from. */
   const vmDataDir = process.env.VM_DATA_DIR ?? '/var/lib/victoria-metrics-ci';

@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,8 +14,13 @@ let ns: TestNamespace;
 let pool: pg.Pool;
 
 async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return cliWith({}, ...args);
+}
+
+/** Runs tmon-backup with `env` over the test namespace's environment. */
+async function cliWith(env: Record<string, string>, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH ?? '', ...ns.env } });
+    const { stdout, stderr } = await run(process.execPath, [CLI, ...args], { env: { PATH: process.env.PATH ?? '', ...ns.env, ...env } });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
@@ -95,5 +101,65 @@ describe('tmon-backup', () => {
     expect(help.code).toBe(0);
     expect(help.stdout).toContain('restore [options] <id>');
     expect((await cli('restore', '--help')).stdout).toContain('--engine-data-dir <dir>');
+  });
+});
+
+describe('tmon-backup signing-key', () => {
+  let dir: string;
+  let env: Record<string, string>;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'tmon-cli-signing-'));
+    env = { TMON_BACKUP__DIR: join(dir, 'backups'), TMON_BACKUP__KEYRING: join(dir, 'keyring.json') };
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+  const privateLines = async (file: string) =>
+    (JSON.parse(await readFile(file, 'utf8')) as { signingKey: { privateKey: string } }).signingKey.privateKey.split('\n').filter((l) => l && !l.startsWith('-----'));
+
+  it('writes a signing key file (mode 0600) printing only its public key, which then signs while the keyring keeps data keys only', async () => {
+    const before = JSON.parse((await cliWith(env, '--json', 'run')).stdout) as { id: string };
+    const file = join(dir, 'signing', 'signing-key.json');
+    const made = await cliWith(env, 'signing-key', 'create', file);
+    expect(made.code).toBe(0);
+    expect(made.stdout).toMatch(/^signing key sig-\d{8}-[0-9a-f]{6} written to /);
+    expect(made.stdout).toMatch(/fingerprint SHA256:[A-Za-z0-9+/]{43}\n-----BEGIN PUBLIC KEY-----/);
+    expect(made.stdout).toMatch(/kept for older backups: sig-/);
+    expect((await stat(file)).mode & 0o777).toBe(0o600);
+    for (const line of await privateLines(file)) expect(made.stdout + made.stderr).not.toContain(line);
+
+    const again = await cliWith(env, 'signing-key', 'create', file);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain(`signing key file ${file} exists already`);
+
+    // The setting from the environment, as the manifests set it.
+    const signed = { ...env, TMON_BACKUP__SIGNING_KEY: file };
+    const after = JSON.parse((await cliWith(signed, '--json', 'run')).stdout) as { id: string };
+    expect((await cliWith(signed, 'verify', after.id)).stdout).toContain(`${after.id}: ok`);
+    expect(JSON.parse((await cliWith(signed, '--json', 'signing-key', 'drop-from-keyring')).stdout)).toEqual({ dropped: [expect.stringMatching(/^sig-/)] });
+    expect(JSON.parse(await readFile(env.TMON_BACKUP__KEYRING!, 'utf8'))).not.toHaveProperty('signingKeys');
+    expect((await cliWith(signed, 'verify', before.id)).stdout).toContain(`${before.id}: ok`);
+
+    // Without the signing key file the keyring verifies nothing and signs nothing.
+    const alone = await cliWith(env, 'verify', after.id);
+    expect(alone.code).toBe(1);
+    expect(alone.stderr).toContain('holds no signing key: set backup.signingKey');
+  });
+
+  it('refuses a missing or damaged signing key file by name, without printing the key', async () => {
+    const missing = join(dir, 'absent.json');
+    const absent = await cliWith({ ...env, TMON_BACKUP__SIGNING_KEY: missing }, 'run');
+    expect(absent.code).toBe(1);
+    expect(absent.stderr).toBe(`error: signing key file ${missing} does not exist; make it with \`tmon-backup signing-key create <file>\`\n`);
+
+    const good = join(dir, 'good.json');
+    expect((await cliWith(env, 'signing-key', 'create', good)).code).toBe(0);
+    const lines = await privateLines(good);
+    const damaged = join(dir, 'damaged.json');
+    await writeFile(damaged, (await readFile(good, 'utf8')).slice(0, 300), { mode: 0o600 });
+    const refused = await cliWith({ ...env, TMON_BACKUP__SIGNING_KEY: damaged }, 'run');
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toBe(`error: signing key file ${damaged} is not JSON\n`);
+    for (const line of lines) expect(refused.stdout + refused.stderr).not.toContain(line);
   });
 });

@@ -121,4 +121,30 @@ program
     }),
   );
 
+const signingKey = program.command('signing-key').description('the signing key as a file of its own (backup.signingKey), apart from the data keys');
+
+signingKey
+  .command('create <file>')
+  .description('write a new signing key to <file> (mode 0600; never an existing file), keeping the public keys that check older backups; prints only its public key')
+  .action((file: string) =>
+    withOps(async (ops) => {
+      const made = await ops.createSigningKey(file);
+      print(
+        program.opts().json,
+        { id: made.id, file, fingerprint: made.fingerprint, publicKey: made.publicKeyPem, retired: made.retired },
+        `signing key ${made.id} written to ${file}\nfingerprint ${made.fingerprint}\n${made.publicKeyPem.trimEnd()}\nkept for older backups: ${made.retired.join(', ') || 'none'}\nnext: set backup.signingKey (TMON_BACKUP__SIGNING_KEY) to this file, restart, then run \`tmon-backup signing-key drop-from-keyring\``,
+      );
+    }),
+  );
+
+signingKey
+  .command('drop-from-keyring')
+  .description('remove from the keyring the signing keys backup.signingKey has replaced, once it keeps their public keys')
+  .action(() =>
+    withOps(async (ops) => {
+      const dropped = await ops.dropKeyringSigningKeys();
+      print(program.opts().json, { dropped }, dropped.length ? `removed signing keys ${dropped.join(', ')} from the keyring` : 'the keyring holds no signing key');
+    }),
+  );
+
 await program.parseAsync(process.argv);

@@ -26,10 +26,35 @@ export class BackupVerificationError extends Error {
   }
 }
 
-/** A key the backup needs is not in the keyring. */
+/** A key the backup needs is not in the keyring (or, for a signing key, not in the signing key file). */
 export class KeyMissingError extends Error {
   override readonly name = 'KeyMissingError';
-  constructor(readonly keyId: string) {
-    super(`key ${keyId} is not in the keyring`);
+  constructor(
+    readonly keyId: string,
+    where = 'the keyring',
+  ) {
+    super(`key ${keyId} is not in ${where}`);
+  }
+}
+
+/** The configured signing key file is missing, unreadable or malformed; the message never holds key material. */
+export class SigningKeyFileError extends Error {
+  override readonly name = 'SigningKeyFileError';
+  constructor(
+    readonly path: string,
+    problem: string,
+  ) {
+    super(`signing key file ${path} ${problem}`);
+  }
+}
+
+/** The keyring file is unreadable or malformed; the message never holds key material. */
+export class KeyringFileError extends Error {
+  override readonly name = 'KeyringFileError';
+  constructor(
+    readonly path: string,
+    problem: string,
+  ) {
+    super(`keyring ${path} ${problem}`);
   }
 }

@@ -17,7 +17,14 @@ await runService({
     const ops = new BackupOperations(config, pool);
     await mkdir(ops.paths.backupsDir, { recursive: true, mode: 0o700 });
     health.add('backup-dir', () => access(ops.paths.backupsDir, constants.W_OK));
-    await ops.keyring();
+    const keyring = await ops.keyring();
+    logger.info('backup keys ready', { keyring: ops.paths.keyring, signingKeyFile: ops.paths.signingKey ?? null, signingKeyId: keyring.signingKey().id });
+    if (keyring.ignoredSigningKeyIds.length > 0) {
+      logger.warn("the keyring's own signing keys are ignored: backup.signingKey signs and checks the manifests; remove them with `tmon-backup signing-key drop-from-keyring`", {
+        keyring: ops.paths.keyring,
+        ignored: keyring.ignoredSigningKeyIds,
+      });
+    }
 
     const backups = await startBackupQueue(config, ops, logger, outcomeReporter(registry, bus, logger), restoreRunner(config, ops, pool));
     health.add('redis', async () => void (await backups.queue.count()));

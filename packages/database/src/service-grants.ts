@@ -1,0 +1,88 @@
+import pg from 'pg';
+import type { Config } from '@terminusa/config';
+import { withTransaction } from './transaction.ts';
+
+/** A table privilege a restricted service may hold; never TRUNCATE, REFERENCES or TRIGGER, and no DDL at all. */
+export type TablePrivilege = 'SELECT' | 'INSERT' | 'UPDATE' | 'DELETE';
+
+/** The services that log in as a role of their own, by their key in `database.roles`. */
+export type RestrictedService = keyof Config['database']['roles'];
+
+/**
+ * What each restricted service's code reads and writes, table by table, found from the SQL of the service and of
+ * the package classes it constructs; a table not listed is refused to it. A partitioned table is granted as its
+ * parent, through which the code queries it. USAGE on a table's serial sequences comes with INSERT.
+ */
+export const SERVICE_GRANTS: Readonly<Record<RestrictedService, Readonly<Record<string, readonly TablePrivilege[]>>>> = {
+  apiGateway: {
+    // Whether the owner has migrated (openDatabase with database.migrate false).
+    schema_migrations: ['SELECT'],
+    // PgUserStore (users, API keys; no deletes: users are disabled, keys revoked) and PgAuditLog.
+    users: ['SELECT', 'INSERT', 'UPDATE'],
+    api_keys: ['SELECT', 'INSERT', 'UPDATE'],
+    audit_log: ['SELECT', 'INSERT'],
+    // PgAlertStore: alert history is read, rules and silences are managed through the API.
+    alerts: ['SELECT'],
+    alert_events: ['SELECT'],
+    alert_rules: ['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
+    silences: ['SELECT', 'INSERT', 'UPDATE'],
+    // SampleStore.names and queryHistory: the series and the rollup tiers up to their watermarks.
+    series: ['SELECT'],
+    rollup_1m: ['SELECT'],
+    rollup_5m: ['SELECT'],
+    rollup_1h: ['SELECT'],
+    rollup_1d: ['SELECT'],
+    rollup_watermarks: ['SELECT'],
+  },
+  alertManager: {
+    schema_migrations: ['SELECT'],
+    // PgAlertStore: record (alert upserts with their events), addEvent, syncFileRules and rules, silences.
+    alerts: ['SELECT', 'INSERT', 'UPDATE'],
+    alert_events: ['SELECT', 'INSERT'],
+    alert_rules: ['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
+    silences: ['SELECT'],
+  },
+};
+
+/** The restricted service a service name stands for (`api-gateway` → `apiGateway`), if it is one. */
+export function restrictedService(service: string): RestrictedService | undefined {
+  const key = service.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+  return Object.hasOwn(SERVICE_GRANTS, key) ? (key as RestrictedService) : undefined;
+}
+
+/**
+ * Makes each existing role of `roles` hold exactly its service's privileges in `schema`: everything on the schema's
+ * tables and sequences revoked, then the list granted, in one transaction under the migrations' lock, so a table
+ * added by a later migration is granted at the owner's next start and a privilege dropped from the list goes.
+ * Roles that do not exist (roles.sql not run for them) are skipped. Returns the roles granted.
+ */
+export async function grantServiceRoles(pool: pg.Pool, schema: string, roles: Config['database']['roles']): Promise<string[]> {
+  return withTransaction(pool, async (client) => {
+    await client.query('SELECT pg_advisory_xact_lock(hashtext($1))', [`terminusa-migrate:${schema}`]);
+    const wanted = Object.entries(roles) as [RestrictedService, string][];
+    const { rows } = await client.query<{ rolname: string }>('SELECT rolname FROM pg_roles WHERE rolname = ANY($1::text[])', [wanted.map(([, role]) => role)]);
+    const present = new Set(rows.map((r) => r.rolname));
+    const granted: string[] = [];
+    const s = pg.escapeIdentifier(schema);
+    for (const [service, role] of wanted) {
+      if (!present.has(role)) continue;
+      const r = pg.escapeIdentifier(role);
+      await client.query(`REVOKE ALL ON ALL TABLES IN SCHEMA ${s} FROM ${r}`);
+      await client.query(`REVOKE ALL ON ALL SEQUENCES IN SCHEMA ${s} FROM ${r}`);
+      for (const [table, privileges] of Object.entries(SERVICE_GRANTS[service])) {
+        const t = `${s}.${pg.escapeIdentifier(table)}`;
+        await client.query(`GRANT ${privileges.join(', ')} ON TABLE ${t} TO ${r}`);
+        if (!privileges.includes('INSERT')) continue;
+        const { rows: sequences } = await client.query<{ name: string }>(
+          `SELECT format('%I.%I', n.nspname, c.relname) AS name
+             FROM pg_depend d JOIN pg_class c ON c.oid = d.objid JOIN pg_namespace n ON n.oid = c.relnamespace
+            WHERE d.classid = 'pg_class'::regclass AND d.refobjid = $1::regclass AND c.relkind = 'S' AND d.deptype IN ('a', 'i')`,
+          [t],
+        );
+        for (const q of sequences) await client.query(`GRANT USAGE ON SEQUENCE ${q.name} TO ${r}`);
+      }
+      granted.push(role);
+    }
+    return granted;
+  });
+}
