@@ -191,8 +191,9 @@ describe('the first path, end to end', () => {
     }, 10_000, 'the good body stored');
     expect(good[0]).toMatchObject({ value: 7, tags: { k: 'v' } });
     const letter = await waitFor(async () => (await readDeadLetters(1)).find((l) => l.subject === 'metrics.samples'), 10_000, 'the damaged body dead-lettered');
-    expect(letter).toMatchObject({ accepted: 0, rawEncoding: 'base64', rejections: [{ field: 'parts[0].samples[0].value', reason: 'body ends early' }] });
-    expect(Buffer.from(letter.raw, 'base64')).toEqual(damaged);
+    expect(letter).toMatchObject({ accepted: 0, rejections: [{ field: 'parts[0].samples[0].value', reason: 'body ends early' }] });
+    // Kept as text when the bytes happen to be UTF-8 (they hold a timestamp, so that varies), else in base64.
+    expect(Buffer.from(letter.raw, letter.rawEncoding === 'utf8' ? 'utf8' : 'base64')).toEqual(damaged);
     const health = (await api('/health/details')).body as { services: Record<string, { live: { opsPort: number }[] }> };
     // Counted once the dead letter is stored, which the stream shows a moment before the storage hears of it.
     const counted = /^tmon_storage_invalid_batches_total(\{[^}]*\})? 1$/m;
