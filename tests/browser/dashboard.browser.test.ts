@@ -192,6 +192,7 @@ describe('the dashboard served by the gateway', () => {
     expect((await suite.api('/silences')).body.silences).toEqual([]);
   });
 
+  // Its waits (storage 15 s, rollups 30 s, the page's own) add up to more than the default 30 s test timeout.
   it('draws history in the explorer, found by searching the metric name', async () => {
     const now = Date.now();
     publish(Array.from({ length: 20 }, (_, i) => ({ name: 'browser_latency_ms', value: 80 + 30 * Math.sin(i / 3), ts: now - (20 - i) * 30_000, tags: { region: i % 2 ? 'eu' : 'us' } })));
@@ -228,7 +229,7 @@ describe('the dashboard served by the gateway', () => {
     await expect(page.locator('.series-table tbody tr').count()).resolves.toBe(1);
     await expect(chart.getAttribute('data-points')).resolves.not.toBe('0');
     await shot(page, 'explorer');
-  });
+  }, 90_000);
 
   it('shows users, API keys and backups to the admin', async () => {
     await page.getByRole('link', { name: 'Admin' }).click();
