@@ -48,7 +48,8 @@ export async function startSuite(options: SuiteOptions): Promise<RunningSuite> {
   const base = `http://127.0.0.1:${port}`;
   const procs = ['api-gateway', ...options.services].map((name) => startServiceProcess(name, env));
   const stop = async () => {
-    for (const p of procs) p.kill('SIGKILL');
+    // A CPU profile is written only on a graceful exit.
+    for (const p of procs) p.kill(process.env.PROF_DIR ? 'SIGTERM' : 'SIGKILL');
     await Promise.all(procs.map((p) => p.exited));
     await ns.cleanup();
   };
