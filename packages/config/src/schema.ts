@@ -107,6 +107,7 @@ export const ConfigSchema = z.object({
         .object({
           apiGateway: SqlIdentifier.default('terminusa_gateway'),
           alertManager: SqlIdentifier.default('terminusa_alert_manager'),
+          storage: SqlIdentifier.default('terminusa_storage'),
         })
         .prefault({}),
     })

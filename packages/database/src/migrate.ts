@@ -307,6 +307,40 @@ const MIGRATIONS: { version: number; sql: string }[] = [
       INSERT INTO rollup_1d SELECT * FROM rollup_1d_moved;
     `,
   },
+  {
+    // The storage logs in as a role of its own, which owns nothing and so may not create or drop partitions: it
+    // calls these two functions, which run as their owner (the migrating role) and do only that, only to the
+    // rollup tables. The search path is pinned with pg_temp last, so no temporary object can stand in for a table;
+    // EXECUTE is taken from PUBLIC and granted to the storage role alone (service-grants.ts).
+    version: 12,
+    sql: `
+      CREATE FUNCTION rollup_partition_create(tier_table text, part text, from_ts timestamptz, to_ts timestamptz) RETURNS void
+        LANGUAGE plpgsql SECURITY DEFINER AS $$
+      BEGIN
+        IF tier_table NOT IN ('rollup_1m', 'rollup_5m', 'rollup_1h', 'rollup_1d') OR part !~ ('^' || tier_table || '_p[0-9]{8}(t[0-9]{2})?$') THEN
+          RAISE EXCEPTION 'not a rollup partition: % of %', part, tier_table USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        EXECUTE format('CREATE TABLE IF NOT EXISTS %I PARTITION OF %I FOR VALUES FROM (%L) TO (%L)', part, tier_table, from_ts, to_ts);
+      END $$;
+      CREATE FUNCTION rollup_partition_drop(part text) RETURNS void
+        LANGUAGE plpgsql SECURITY DEFINER AS $$
+      BEGIN
+        IF part !~ '^rollup_(1m|5m|1h|1d)_p[0-9]{8}(t[0-9]{2})?$' OR NOT EXISTS (
+             SELECT FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+              WHERE c.relname = part AND c.relnamespace = current_schema()::regnamespace
+                AND i.inhparent = to_regclass(substring(part FROM '^(rollup_[0-9a-z]+)_p'))) THEN
+          RAISE EXCEPTION 'not a rollup partition: %', part USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        EXECUTE format('DROP TABLE %I', part);
+      END $$;
+      DO $$
+      BEGIN
+        EXECUTE format('ALTER FUNCTION rollup_partition_create(text, text, timestamptz, timestamptz) SET search_path = %I, pg_temp', current_schema());
+        EXECUTE format('ALTER FUNCTION rollup_partition_drop(text) SET search_path = %I, pg_temp', current_schema());
+      END $$;
+      REVOKE EXECUTE ON FUNCTION rollup_partition_create(text, text, timestamptz, timestamptz), rollup_partition_drop(text) FROM PUBLIC;
+    `,
+  },
 ];
 
 /** The schema version this code is written for: the last migration's. */

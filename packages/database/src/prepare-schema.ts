@@ -3,7 +3,7 @@ import pg from 'pg';
 import type { Config } from '@terminusa/config';
 import { SchemaNotReadyError } from './errors.ts';
 import { migrate, SCHEMA_VERSION } from './migrate.ts';
-import { grantServiceRoles, restrictedService, SERVICE_GRANTS, type TablePrivilege } from './service-grants.ts';
+import { grantServiceRoles, restrictedService, SERVICE_GRANTS, SERVICE_ROUTINES, type TablePrivilege } from './service-grants.ts';
 
 /** Where prepareSchema tells what it did or waits for (a service's logger). */
 export interface SchemaLog {
@@ -28,10 +28,11 @@ export async function prepareSchema(pool: pg.Pool, settings: Config['database'],
   }
   const restricted = restrictedService(service);
   const needs: Readonly<Record<string, readonly TablePrivilege[]>> = restricted ? SERVICE_GRANTS[restricted] : { schema_migrations: ['SELECT'] };
+  const routines = restricted ? SERVICE_ROUTINES[restricted] : [];
   const started = Date.now();
   let told: string | undefined;
   for (;;) {
-    const reason = await schemaShortfall(pool, settings.schema, needs);
+    const reason = await schemaShortfall(pool, settings.schema, needs, routines);
     if (reason === undefined) {
       if (told !== undefined) log.info('schema ready: migrated and granted by the owner', { schema: settings.schema, version: SCHEMA_VERSION });
       return;
@@ -49,8 +50,8 @@ export async function prepareSchema(pool: pg.Pool, settings: Config['database'],
   }
 }
 
-/** Why the schema is not yet usable by the current role with `needs`, or undefined when it is. */
-async function schemaShortfall(pool: pg.Pool, schema: string, needs: Readonly<Record<string, readonly TablePrivilege[]>>): Promise<string | undefined> {
+/** Why the schema is not yet usable by the current role with `needs` and `routines`, or undefined when it is. */
+async function schemaShortfall(pool: pg.Pool, schema: string, needs: Readonly<Record<string, readonly TablePrivilege[]>>, routines: readonly string[]): Promise<string | undefined> {
   let namespace: { usage: boolean } | undefined;
   try {
     namespace = (await pool.query<{ usage: boolean }>(`SELECT has_schema_privilege(oid, 'USAGE') AS usage FROM pg_namespace WHERE nspname = $1`, [schema])).rows[0];
@@ -77,5 +78,12 @@ async function schemaShortfall(pool: pg.Pool, schema: string, needs: Readonly<Re
   if (version < SCHEMA_VERSION) return `at version ${version}`;
   const missing = rows.filter(denied);
   if (missing.length > 0) return `role ${rows[0]!.role} lacks ${missing.map((r) => (r.found ? `${r.priv} on ${r.name}` : `table ${r.name}`)).join(', ')}`;
+  if (routines.length === 0) return undefined;
+  const { rows: callable } = await pool.query<{ routine: string; granted: boolean | null }>(
+    `SELECT x.routine, has_function_privilege(to_regprocedure(format('%I.', $1::text) || x.routine), 'EXECUTE') AS granted FROM unnest($2::text[]) AS x(routine)`,
+    [schema, routines],
+  );
+  const uncallable = callable.filter((r) => !r.granted);
+  if (uncallable.length > 0) return `role ${rows[0]!.role} may not call ${uncallable.map((r) => r.routine).join(', ')}`;
   return undefined;
 }

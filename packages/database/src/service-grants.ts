@@ -42,6 +42,35 @@ export const SERVICE_GRANTS: Readonly<Record<RestrictedService, Readonly<Record<
     alert_rules: ['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
     silences: ['SELECT'],
   },
+  storage: {
+    schema_migrations: ['SELECT'],
+    // SeriesIds (ids for new series: INSERT … ON CONFLICT DO UPDATE) and SampleStore.names.
+    series: ['SELECT', 'INSERT', 'UPDATE'],
+    // computeRollups (upserts of each tier), the archive's load-back and retention's deletes past a tier's cutoff.
+    rollup_1m: ['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
+    rollup_5m: ['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
+    rollup_1h: ['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
+    rollup_1d: ['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
+    // applyRetention names each default partition: restored or loaded-back rows past retention are archived and deleted.
+    rollup_1m_default: ['SELECT', 'DELETE'],
+    rollup_5m_default: ['SELECT', 'DELETE'],
+    rollup_1h_default: ['SELECT', 'DELETE'],
+    rollup_1d_default: ['SELECT', 'DELETE'],
+    // DirtyMinutes: minutes to roll up again, claimed by one replica at a time.
+    rollup_dirty: ['SELECT', 'INSERT', 'UPDATE', 'DELETE'],
+    // Read FOR UPDATE and advanced by computeRollups.
+    rollup_watermarks: ['SELECT', 'UPDATE'],
+  },
+};
+
+/**
+ * The functions each restricted service may call, by signature: DDL it needs, done by the owner's SECURITY DEFINER
+ * functions of migration 12 (the storage creates and drops rollup partitions). Nobody else may call them.
+ */
+export const SERVICE_ROUTINES: Readonly<Record<RestrictedService, readonly string[]>> = {
+  apiGateway: [],
+  alertManager: [],
+  storage: ['rollup_partition_create(text, text, timestamptz, timestamptz)', 'rollup_partition_drop(text)'],
 };
 
 /** The restricted service a service name stands for (`api-gateway` → `apiGateway`), if it is one. */
@@ -52,7 +81,7 @@ export function restrictedService(service: string): RestrictedService | undefine
 
 /**
  * Makes each existing role of `roles` hold exactly its service's privileges in `schema`: everything on the schema's
- * tables and sequences revoked, then the list granted, in one transaction under the migrations' lock, so a table
+ * tables, sequences and functions revoked, then the lists granted, in one transaction under the migrations' lock, so a table
  * added by a later migration is granted at the owner's next start and a privilege dropped from the list goes.
  * Roles that do not exist (roles.sql not run for them) are skipped. Returns the roles granted.
  */
@@ -69,6 +98,8 @@ export async function grantServiceRoles(pool: pg.Pool, schema: string, roles: Co
       const r = pg.escapeIdentifier(role);
       await client.query(`REVOKE ALL ON ALL TABLES IN SCHEMA ${s} FROM ${r}`);
       await client.query(`REVOKE ALL ON ALL SEQUENCES IN SCHEMA ${s} FROM ${r}`);
+      await client.query(`REVOKE ALL ON ALL FUNCTIONS IN SCHEMA ${s} FROM ${r}`);
+      for (const routine of SERVICE_ROUTINES[service]) await client.query(`GRANT EXECUTE ON FUNCTION ${s}.${routine} TO ${r}`);
       for (const [table, privileges] of Object.entries(SERVICE_GRANTS[service])) {
         const t = `${s}.${pg.escapeIdentifier(table)}`;
         await client.query(`GRANT ${privileges.join(', ')} ON TABLE ${t} TO ${r}`);

@@ -35,7 +35,7 @@ const natsSecret = (user: string) => `nats_password_${user.replace(/-/g, '_')}`;
 /** The compose secret of each variable a service reads from a file: the same grants as its k8s secretKeyRefs. */
 const COMPOSE_SECRET: Record<string, (service: string) => string | { source: string; target: string }> = {
   NATS_PASSWORD: (service) => ({ source: natsSecret(service), target: 'nats_password' }),
-  // The gateway's and the alert-manager's own roles' passwords, mounted under the name the owner's has elsewhere.
+  // The gateway's, the alert-manager's and storage's own roles' passwords, mounted under the name the owner's has in the backup.
   DATABASE_PASSWORD: (service) =>
     OWN_DATABASE_ROLES[service as ServiceName] ? { source: `database_password_${service === 'api-gateway' ? 'gateway' : service.replace(/-/g, '_')}`, target: 'database_password' } : 'database_password',
   REDIS_PASSWORD: () => 'redis_password',
@@ -117,7 +117,7 @@ describe('docker-compose.yml', () => {
 
   it('declares the secrets as files and every service uses only declared ones', () => {
     const declared = compose.secrets;
-    for (const name of ['admin_password', 'jwt_secret', 'postgres_password', 'database_password', 'database_password_gateway', 'database_password_alert_manager', 'redis_password', ...NATS_USERS.map(natsSecret)]) {
+    for (const name of ['admin_password', 'jwt_secret', 'postgres_password', 'database_password', 'database_password_gateway', 'database_password_alert_manager', 'database_password_storage', 'redis_password', ...NATS_USERS.map(natsSecret)]) {
       expect(declared[name].file).toBe(`./deploy/secrets/${name}.txt`);
     }
     for (const s of Object.values<any>(compose.services)) {
@@ -155,7 +155,7 @@ describe('docker-compose.yml', () => {
       expect(config.nats.url).toBe(`nats://${name}:${value(natsSecret(name))}@nats:4222`);
       expect(config.redis.url).toBe(`redis://:${value('redis_password')}@redis:6379`);
       if (s.environment.DATABASE_URL) {
-        // Storage and backup as the owner, migrating; the gateway and the alert-manager as their own roles, waiting for it.
+        // The backup as the owner, migrating; the gateway, the alert-manager and storage as their own roles, waiting for it.
         const password = value(secretSource(COMPOSE_SECRET.DATABASE_PASSWORD!(name)));
         expect(config.database.url, name).toBe(`postgres://${databaseRole(name as ServiceName, defaultConfig())}:${password}@postgres:5432/terminusa`);
         expect(config.database.migrate, name).toBe(OWN_DATABASE_ROLES[name as ServiceName] === undefined);
@@ -171,7 +171,7 @@ describe('docker-compose.yml', () => {
     expect(boot.image).toBe(compose.services.postgres.image);
     expect(boot.configs).toEqual([{ source: 'postgres_roles', target: '/etc/terminusa/roles.sql' }]);
     expect(compose.configs.postgres_roles).toEqual({ file: './deploy/postgres/roles.sql' });
-    expect(boot.secrets).toEqual(['postgres_password', 'database_password', 'database_password_gateway', 'database_password_alert_manager']);
+    expect(boot.secrets).toEqual(['postgres_password', 'database_password', 'database_password_gateway', 'database_password_alert_manager', 'database_password_storage']);
     expect(boot.deploy.restart_policy.condition).toBe('on-failure');
     expect(boot.entrypoint).toEqual(['sh', '-c']);
     const script = String(boot.command[0]);
@@ -180,12 +180,16 @@ describe('docker-compose.yml', () => {
     // The variables roles.sql reads for the services' own roles, each from its secret; every secret checked non-empty first.
     expect(script).toContain('GATEWAY_DATABASE_PASSWORD="$$(cat /run/secrets/database_password_gateway)"');
     expect(script).toContain('ALERT_MANAGER_DATABASE_PASSWORD="$$(cat /run/secrets/database_password_alert_manager)"');
-    expect(script).toMatch(/^\s*for s in postgres_password database_password database_password_gateway database_password_alert_manager; do$/m);
+    expect(script).toContain('STORAGE_DATABASE_PASSWORD="$$(cat /run/secrets/database_password_storage)"');
+    expect(script).toMatch(/^\s*for s in postgres_password database_password database_password_gateway database_password_alert_manager database_password_storage; do$/m);
     // Who holds an own role's password: that service and the bootstrap.
-    for (const [secret, service] of [['database_password_gateway', 'api-gateway'], ['database_password_alert_manager', 'alert-manager']]) {
+    for (const [secret, service] of [['database_password_gateway', 'api-gateway'], ['database_password_alert_manager', 'alert-manager'], ['database_password_storage', 'storage']]) {
       const holders = Object.entries<any>(compose.services).filter(([, s]) => (s.secrets ?? []).some((x: unknown) => secretSource(x as string) === secret));
       expect(holders.map(([n]) => n).sort(), secret).toEqual([service, 'postgres-bootstrap'].sort());
     }
+    // The owner's password: the backup (the one service left logging in as the owner) and the bootstrap.
+    const owners = Object.entries<any>(compose.services).filter(([, s]) => (s.secrets ?? []).some((x: unknown) => secretSource(x as string) === 'database_password'));
+    expect(owners.map(([n]) => n).sort()).toEqual(['backup', 'postgres-bootstrap']);
     expect(script).toMatch(/exec psql -h postgres -U postgres -d postgres -v ON_ERROR_STOP=1 -f \/etc\/terminusa\/roles\.sql$/m);
     // Only the superuser's holders see its password.
     const holders = Object.entries<any>(compose.services).filter(([, s]) => (s.secrets ?? []).some((x: unknown) => secretSource(x as string) === 'postgres_password'));

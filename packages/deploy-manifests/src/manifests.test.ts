@@ -147,7 +147,7 @@ describe('deploy manifests', () => {
       expect(secrets.map((s) => s.metadata.name).sort()).toEqual([DATABASE_SECRET_NAME, GATEWAY_SECRET_NAME, NATS_SECRET_NAME, REDIS_SECRET_NAME].sort());
       const keys: Record<string, string[]> = {
         [GATEWAY_SECRET_NAME]: ['ADMIN_PASSWORD', 'JWT_SECRET'],
-        [DATABASE_SECRET_NAME]: ['ALERT_MANAGER_DATABASE_PASSWORD', 'DATABASE_PASSWORD', 'GATEWAY_DATABASE_PASSWORD'],
+        [DATABASE_SECRET_NAME]: ['ALERT_MANAGER_DATABASE_PASSWORD', 'DATABASE_PASSWORD', 'GATEWAY_DATABASE_PASSWORD', 'STORAGE_DATABASE_PASSWORD'],
         [REDIS_SECRET_NAME]: ['REDIS_PASSWORD'],
         [NATS_SECRET_NAME]: NATS_USERS.map(natsPasswordVariable).sort(),
       };
@@ -346,8 +346,8 @@ describe('deploy manifests', () => {
         const u = uses[s]!;
         const expected = [
           `${NATS_SECRET_NAME}/${natsPasswordVariable(s)}`,
-          // The owner's password for storage and backup, its own role's for the gateway and the alert-manager.
-          ...(u.database ? [`${DATABASE_SECRET_NAME}/${s === 'api-gateway' ? 'GATEWAY_DATABASE_PASSWORD' : s === 'alert-manager' ? 'ALERT_MANAGER_DATABASE_PASSWORD' : 'DATABASE_PASSWORD'}`] : []),
+          // The owner's password for backup, its own role's for the gateway, the alert-manager and storage.
+          ...(u.database ? [`${DATABASE_SECRET_NAME}/${({ 'api-gateway': 'GATEWAY_DATABASE_PASSWORD', 'alert-manager': 'ALERT_MANAGER_DATABASE_PASSWORD', storage: 'STORAGE_DATABASE_PASSWORD' } as Record<string, string>)[s] ?? 'DATABASE_PASSWORD'}`] : []),
           ...(u.redis ? [`${REDIS_SECRET_NAME}/REDIS_PASSWORD`] : []),
           ...(u.gatewaySecrets ? [`${GATEWAY_SECRET_NAME}/ADMIN_PASSWORD`, `${GATEWAY_SECRET_NAME}/JWT_SECRET`] : []),
         ].sort();
@@ -383,14 +383,20 @@ describe('deploy manifests', () => {
     }
   });
 
-  it('storage and backup log in to PostgreSQL as the terminusa role, the gateway and the alert-manager as their own roles (all made by deploy/postgres/roles.sql), never as the superuser', () => {
+  it('backup logs in to PostgreSQL as the terminusa role, the gateway, the alert-manager and storage as their own roles (all made by deploy/postgres/roles.sql), never as the superuser', () => {
     const rolesSql = readFileSync(join(REPO, 'deploy', 'postgres', 'roles.sql'), 'utf8');
     expect(rolesSql).toMatch(new RegExp(`^\\s*\\\\set role ${DATABASE_ROLE}$`, 'm'));
     expect(rolesSql).toMatch(/NOSUPERUSER NOCREATEROLE CREATEDB/);
     expect(DATABASE_ROLE).not.toBe('postgres');
     // roles.sql's defaults are the configuration's, and its password variables the Secret's keys.
-    const own = { 'api-gateway': ['gateway_role', 'terminusa_gateway'], 'alert-manager': ['alert_manager_role', 'terminusa_alert_manager'] } as const;
+    const own = {
+      'api-gateway': ['gateway_role', 'terminusa_gateway'],
+      'alert-manager': ['alert_manager_role', 'terminusa_alert_manager'],
+      storage: ['storage_role', 'terminusa_storage'],
+    } as const;
     expect(Object.keys(OWN_DATABASE_ROLES).sort()).toEqual(Object.keys(own).sort());
+    // The backup alone stays the owner: a restore needs DDL, a drill CREATEDB.
+    expect(DATABASE_USERS.filter((s) => !OWN_DATABASE_ROLES[s])).toEqual(['backup']);
     for (const [s, [variable, role]] of Object.entries(own)) {
       expect(databaseRole(s as 'api-gateway', config)).toBe(role);
       expect(rolesSql).toMatch(new RegExp(`^\\s*\\\\set ${variable} ${role}$`, 'm'));

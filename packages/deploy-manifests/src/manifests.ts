@@ -55,7 +55,7 @@ export const CONFIG_MAP_NAME = 'terminusa-config';
 export const GATEWAY_SECRET_NAME = 'terminusa-gateway';
 /**
  * The PostgreSQL passwords, each service's as its DATABASE_PASSWORD: the key DATABASE_PASSWORD (of DATABASE_ROLE) for
- * storage and backup, and the key of its own role for the gateway and the alert-manager (OWN_DATABASE_ROLES).
+ * backup, and the key of its own role for the gateway, the alert-manager and storage (OWN_DATABASE_ROLES).
  */
 export const DATABASE_SECRET_NAME = 'terminusa-database';
 /** REDIS_PASSWORD, Redis' `requirepass`, for the services that use Redis. */
@@ -66,8 +66,8 @@ export const REDIS_SECRET_NAME = 'terminusa-redis';
  */
 export const NATS_SECRET_NAME = 'terminusa-nats-users';
 /**
- * The PostgreSQL role storage and backup log in as: owner of the suite's database and schema, not a superuser
- * (deploy/postgres/roles.sql creates it); they migrate, grant the other roles, and run partition and restore DDL.
+ * The PostgreSQL role backup logs in as: owner of the suite's database and schema, not a superuser
+ * (deploy/postgres/roles.sql creates it); it migrates, grants the other roles, and runs restore DDL.
  */
 export const DATABASE_ROLE = 'terminusa';
 /**
@@ -77,6 +77,8 @@ export const DATABASE_ROLE = 'terminusa';
 export const OWN_DATABASE_ROLES: Readonly<Partial<Record<ServiceName, { setting: keyof Config['database']['roles']; passwordKey: string }>>> = {
   'api-gateway': { setting: 'apiGateway', passwordKey: 'GATEWAY_DATABASE_PASSWORD' },
   'alert-manager': { setting: 'alertManager', passwordKey: 'ALERT_MANAGER_DATABASE_PASSWORD' },
+  // Partitions through the owner's SECURITY DEFINER functions (migration 12), temporary tables with TEMP.
+  storage: { setting: 'storage', passwordKey: 'STORAGE_DATABASE_PASSWORD' },
 };
 /** Set on the services of OWN_DATABASE_ROLES: their role cannot migrate, so they wait for the owner's migrations and grants. */
 export const NO_MIGRATE = { name: 'TMON_DATABASE__MIGRATE', value: 'false' } as const;

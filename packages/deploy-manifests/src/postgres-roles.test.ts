@@ -1,8 +1,8 @@
 /**
  * deploy/postgres/roles.sql against the real PostgreSQL the tests use, under a role and databases of this test's
- * own: the role it makes is no superuser, yet the services' whole life works as it (every migration, partitions
- * created and dropped as storage does, a restore drill's database), on a fresh server and on one an older release
- * migrated as `postgres`. The services' connection is configured as in compose and k8s: DATABASE_URL names the
+ * own: the owner role it makes is no superuser, yet the owner's whole life works as it (every migration, partitions
+ * created and dropped as the partition functions storage calls do, a restore drill's database), on a fresh server
+ * and on one an older release migrated as `postgres`; and the services' own roles (gateway, alert-manager, storage). The services' connection is configured as in compose and k8s: DATABASE_URL names the
  * role, the password comes separately (DATABASE_PASSWORD) and the config writes it into the URL.
  */
 import { spawnSync } from 'node:child_process';
@@ -61,7 +61,7 @@ async function foreignObjects(db: string): Promise<string[]> {
   });
 }
 
-/** What the services do as the role, beyond the migrations: storage's partitions, a restore drill's database. */
+/** What is done as the owner, beyond the migrations: partition DDL (storage's, through the owner's functions), a restore drill's database. */
 async function serviceWork(db: string, password: string): Promise<void> {
   const settings = serviceDatabase(db, password);
   expect(new URL(settings.url).username).toBe(role);
@@ -71,7 +71,7 @@ async function serviceWork(db: string, password: string): Promise<void> {
   await migrate(pool, settings.schema);
   const { rows } = await pool.query<{ current_user: string; rolsuper: boolean }>('SELECT current_user, rolsuper FROM pg_roles WHERE rolname = current_user');
   expect(rows).toEqual([{ current_user: role, rolsuper: false }]);
-  // storage: a partition of a rollup tier made and, past retention, dropped.
+  // A partition of a rollup tier made and, past retention, dropped: what rollup_partition_create / _drop run as the owner.
   await pool.query(`CREATE TABLE rollup_1d_roles_test PARTITION OF rollup_1d FOR VALUES FROM ('1990-01-01') TO ('1990-01-02')`);
   await pool.query('DROP TABLE rollup_1d_roles_test');
   // backup: a restore drill restores into a database of its own, which it creates and migrates.
@@ -136,18 +136,19 @@ describe('deploy/postgres/roles.sql', () => {
     expect(again.stderr.trim().split('\n').map((l) => l.replace(/^.*NOTICE: +/, ''))).toEqual([
       'roles.sql: GATEWAY_DATABASE_PASSWORD not set: role terminusa_gateway not made or changed (the service configured to log in as it cannot)',
       'roles.sql: ALERT_MANAGER_DATABASE_PASSWORD not set: role terminusa_alert_manager not made or changed (the service configured to log in as it cannot)',
+      'roles.sql: STORAGE_DATABASE_PASSWORD not set: role terminusa_storage not made or changed (the service configured to log in as it cannot)',
     ]);
   });
 });
 
-describe('deploy/postgres/roles.sql: the gateway’s and the alert-manager’s own roles', () => {
+describe('deploy/postgres/roles.sql: the gateway’s, the alert-manager’s and storage’s own roles', () => {
   const made: RoleDatabase[] = [];
   const rolePools: pg.Pool[] = [];
   afterAll(async () => {
     await Promise.allSettled(rolePools.map((p) => p.end()));
     await Promise.allSettled(made.map((d) => d.cleanup()));
   });
-  /** A role database made by roles.sql, its owner migrated and granting, as storage starts. */
+  /** A role database made by roles.sql, its owner migrated and granting, as backup starts. */
   async function migrated(): Promise<{ rdb: RoleDatabase; owner: pg.Pool }> {
     const rdb = createRoleDatabase();
     made.push(rdb);
@@ -156,7 +157,7 @@ describe('deploy/postgres/roles.sql: the gateway’s and the alert-manager’s o
     const settings = rdb.config('owner').database;
     const owner = createPool(settings, 'roles-test-owner');
     rolePools.push(owner);
-    await prepareSchema(owner, settings, 'storage', { info: () => undefined });
+    await prepareSchema(owner, settings, 'backup', { info: () => undefined });
     return { rdb, owner };
   }
   /** Every table privilege a role holds in the schema, as `table:PRIVILEGE`. */
@@ -174,45 +175,95 @@ describe('deploy/postgres/roles.sql: the gateway’s and the alert-manager’s o
       .flatMap(([table, privs]) => privs.map((p) => `${table}:${p}`))
       .sort();
 
-  it('makes them login roles without DDL rights, with CONNECT and the schema’s USAGE only, and takes CONNECT, TEMP and CREATE from PUBLIC; idempotent', async () => {
+  it('makes them login roles without DDL rights, with CONNECT and the schema’s USAGE (and TEMP for storage alone), and takes CONNECT, TEMP and CREATE from PUBLIC; idempotent', async () => {
     const rdb = createRoleDatabase();
     made.push(rdb);
     // Without the alert-manager's password: its role is skipped with a notice, the rest is made.
-    const first = rdb.runRolesSql({ owner: TEST_ROLE_PASSWORDS.owner, apiGateway: TEST_ROLE_PASSWORDS.apiGateway });
+    const first = rdb.runRolesSql({ owner: TEST_ROLE_PASSWORDS.owner, apiGateway: TEST_ROLE_PASSWORDS.apiGateway, storage: TEST_ROLE_PASSWORDS.storage });
     expect(first.status, first.stderr).toBe(0);
-    expect(first.stderr).toMatch(new RegExp(`NOTICE: +roles.sql: ALERT_MANAGER_DATABASE_PASSWORD not set: role ${rdb.roles.alertManager} not made`));
+    expect(first.stderr.trim().split('\n')).toEqual([expect.stringMatching(new RegExp(`NOTICE: +roles.sql: ALERT_MANAGER_DATABASE_PASSWORD not set: role ${rdb.roles.alertManager} not made`))]);
+    const own = [rdb.roles.apiGateway, rdb.roles.alertManager, rdb.roles.storage];
     const roles = async () =>
-      asSuperuser('postgres', async (c) => (await c.query('SELECT rolname, rolsuper, rolcreatedb, rolcreaterole, rolcanlogin, rolreplication, rolbypassrls FROM pg_roles WHERE rolname = ANY($1) ORDER BY rolname', [[rdb.roles.apiGateway, rdb.roles.alertManager]])).rows);
-    const own = { rolsuper: false, rolcreatedb: false, rolcreaterole: false, rolcanlogin: true, rolreplication: false, rolbypassrls: false };
-    expect(await roles()).toEqual([{ rolname: rdb.roles.apiGateway, ...own }]);
+      asSuperuser('postgres', async (c) => (await c.query('SELECT rolname, rolsuper, rolcreatedb, rolcreaterole, rolcanlogin, rolreplication, rolbypassrls FROM pg_roles WHERE rolname = ANY($1) ORDER BY rolname', [own])).rows);
+    const login = { rolsuper: false, rolcreatedb: false, rolcreaterole: false, rolcanlogin: true, rolreplication: false, rolbypassrls: false };
+    expect(await roles()).toEqual([rdb.roles.apiGateway, rdb.roles.storage].sort().map((rolname) => ({ rolname, ...login })));
     const again = rdb.runRolesSql();
     expect(again.status, again.stderr).toBe(0);
     expect(again.stderr).toBe('');
-    expect(await roles()).toEqual([rdb.roles.alertManager, rdb.roles.apiGateway].sort().map((rolname) => ({ rolname, ...own })));
+    expect(await roles()).toEqual([...own].sort().map((rolname) => ({ rolname, ...login })));
     const acl = await asSuperuser(rdb.db, async (c) => (await c.query<{ db: string[]; schema: string[] }>(
       `SELECT (SELECT datacl::text[] FROM pg_database WHERE datname = current_database()) AS db, (SELECT nspacl::text[] FROM pg_namespace WHERE nspname = 'public') AS schema`,
     )).rows[0]!);
-    expect(acl.db.sort()).toEqual([`${rdb.roles.owner}=CTc/${rdb.roles.owner}`, `${rdb.roles.apiGateway}=c/${rdb.roles.owner}`, `${rdb.roles.alertManager}=c/${rdb.roles.owner}`].sort());
+    // CONNECT for each; TEMP (T) for storage alone, whose rollups and archive load-back use temporary tables.
+    expect(acl.db.sort()).toEqual(
+      [`${rdb.roles.owner}=CTc/${rdb.roles.owner}`, `${rdb.roles.apiGateway}=c/${rdb.roles.owner}`, `${rdb.roles.alertManager}=c/${rdb.roles.owner}`, `${rdb.roles.storage}=Tc/${rdb.roles.owner}`].sort(),
+    );
     // PUBLIC keeps USAGE on the schema (PostgreSQL 15's default) but not CREATE; CONNECT is what keeps others out.
-    expect(acl.schema.sort()).toEqual([`=U/${rdb.roles.owner}`, `${rdb.roles.owner}=UC/${rdb.roles.owner}`, `${rdb.roles.apiGateway}=U/${rdb.roles.owner}`, `${rdb.roles.alertManager}=U/${rdb.roles.owner}`].sort());
+    expect(acl.schema.sort()).toEqual(
+      [`=U/${rdb.roles.owner}`, `${rdb.roles.owner}=UC/${rdb.roles.owner}`, ...own.map((r) => `${r}=U/${rdb.roles.owner}`)].sort(),
+    );
+    const rights = await asSuperuser(rdb.db, async (c) => (await c.query<{ role: string; connect: boolean; temp: boolean; create: boolean; usage: boolean; schemaCreate: boolean }>(
+      `SELECT r AS role, has_database_privilege(r, current_database(), 'CONNECT') AS connect, has_database_privilege(r, current_database(), 'TEMP') AS temp,
+              has_database_privilege(r, current_database(), 'CREATE') AS create, has_schema_privilege(r, 'public', 'USAGE') AS usage,
+              has_schema_privilege(r, 'public', 'CREATE') AS "schemaCreate"
+         FROM unnest($1::text[]) AS r ORDER BY r`,
+      [own],
+    )).rows);
+    expect(rights).toEqual([...own].sort().map((role) => ({ role, connect: true, temp: role === rdb.roles.storage, create: false, usage: true, schemaCreate: false })));
     // Nothing granted on tables yet: the owner does that after migrating.
-    expect(await privileges(rdb.db, rdb.roles.apiGateway)).toEqual([]);
+    for (const role of own) expect(await privileges(rdb.db, role), role).toEqual([]);
+  });
+
+  it('storage’s role may create the temporary tables its rollups and archive load-back use; the gateway’s and the alert-manager’s may not', async () => {
+    const rdb = createRoleDatabase();
+    made.push(rdb);
+    const run = rdb.runRolesSql();
+    expect(run.status, run.stderr).toBe(0);
+    const temp = async (login: 'storage' | 'apiGateway' | 'alertManager') => {
+      const client = new pg.Client({ connectionString: rdb.config(login).database.url });
+      await client.connect();
+      try {
+        await client.query('BEGIN');
+        await client.query('CREATE TEMP TABLE roles_test_stage (v int) ON COMMIT DROP');
+        await client.query('INSERT INTO roles_test_stage VALUES (1)');
+        await client.query('COMMIT');
+      } finally {
+        await client.end();
+      }
+    };
+    await temp('storage');
+    await expect(temp('apiGateway')).rejects.toThrow(/permission denied to create temporary tables/);
+    await expect(temp('alertManager')).rejects.toThrow(/permission denied to create temporary tables/);
   });
 
   it('the owner grants each role exactly its list after the migrations, and converges when run again', async () => {
     const { rdb, owner } = await migrated();
     expect(await privileges(rdb.db, rdb.roles.apiGateway)).toEqual(listed('apiGateway'));
     expect(await privileges(rdb.db, rdb.roles.alertManager)).toEqual(listed('alertManager'));
+    expect(await privileges(rdb.db, rdb.roles.storage)).toEqual(listed('storage'));
+    // The partition functions of migration 12: storage's role alone may call them (not PUBLIC, not the others).
+    const execute = await asSuperuser(rdb.db, async (c) => (await c.query<{ role: string; create: boolean; drop: boolean }>(
+      `SELECT r AS role, has_function_privilege(r, 'rollup_partition_create(text, text, timestamptz, timestamptz)', 'EXECUTE') AS create,
+              has_function_privilege(r, 'rollup_partition_drop(text)', 'EXECUTE') AS drop
+         FROM unnest($1::text[]) AS r ORDER BY r`,
+      [[rdb.roles.apiGateway, rdb.roles.alertManager, rdb.roles.storage, 'public']],
+    )).rows);
+    expect(execute).toEqual(
+      [rdb.roles.apiGateway, rdb.roles.alertManager, rdb.roles.storage, 'public'].sort().map((role) => ({ role, create: role === rdb.roles.storage, drop: role === rdb.roles.storage })),
+    );
     // The gateway's serial audit_log ids: USAGE on their sequence, which comes with INSERT.
     const seq = await asSuperuser(rdb.db, async (c) => (await c.query(`SELECT has_sequence_privilege($1, 'audit_log_id_seq', 'USAGE') AS gw, has_sequence_privilege($2, 'audit_log_id_seq', 'USAGE') AS am`, [rdb.roles.apiGateway, rdb.roles.alertManager])).rows[0]);
     expect(seq).toEqual({ gw: true, am: false });
+    // Storage's new series ids: USAGE on series' sequence, which comes with its INSERT; the readers of series have none.
+    const seriesSeq = await asSuperuser(rdb.db, async (c) => (await c.query(`SELECT has_sequence_privilege($1, 'series_id_seq', 'USAGE') AS st, has_sequence_privilege($2, 'series_id_seq', 'USAGE') AS gw`, [rdb.roles.storage, rdb.roles.apiGateway])).rows[0]);
+    expect(seriesSeq).toEqual({ st: true, gw: false });
     // A privilege granted by hand (or left by an older list) goes at the next owner start.
     await asSuperuser(rdb.db, (c) => c.query(`GRANT ALL ON series, users TO ${pg.escapeIdentifier(rdb.roles.alertManager)}`));
     expect(await privileges(rdb.db, rdb.roles.alertManager)).toContain('users:TRUNCATE');
-    expect(await grantServiceRoles(owner, 'public', rdb.config('owner').database.roles)).toEqual([rdb.roles.apiGateway, rdb.roles.alertManager]);
+    expect(await grantServiceRoles(owner, 'public', rdb.config('owner').database.roles)).toEqual([rdb.roles.apiGateway, rdb.roles.alertManager, rdb.roles.storage]);
     expect(await privileges(rdb.db, rdb.roles.alertManager)).toEqual(listed('alertManager'));
     // A role that does not exist is skipped.
-    expect(await grantServiceRoles(owner, 'public', { apiGateway: `${rdb.roles.apiGateway}_missing`, alertManager: rdb.roles.alertManager })).toEqual([rdb.roles.alertManager]);
+    expect(await grantServiceRoles(owner, 'public', { apiGateway: `${rdb.roles.apiGateway}_missing`, alertManager: rdb.roles.alertManager, storage: rdb.roles.storage })).toEqual([rdb.roles.alertManager, rdb.roles.storage]);
   });
 
   it('a partitioned table is read through its parent with the parent’s grant alone, never a partition directly', async () => {

@@ -1,4 +1,4 @@
-import pg from 'pg';
+import type pg from 'pg';
 import { TIER_TABLE, type RollupTier as Tier } from './tiers.ts';
 
 /** One partition of a tier's table. */
@@ -32,10 +32,8 @@ export class PartitionManager {
       const p = partitionFor(tier, t);
       if (this.known.has(p.name)) continue;
       try {
-        await this.pool.query(
-          `CREATE TABLE IF NOT EXISTS ${pg.escapeIdentifier(p.name)} PARTITION OF ${pg.escapeIdentifier(table)}
-             FOR VALUES FROM ('${new Date(p.from).toISOString()}') TO ('${new Date(p.to).toISOString()}')`,
-        );
+        // Through the owner's function: the storage's role owns no table, so it may not run the DDL itself.
+        await this.pool.query('SELECT rollup_partition_create($1, $2, $3, $4)', [table, p.name, new Date(p.from), new Date(p.to)]);
       } catch (err) {
         const code = (err as { code?: string }).code;
         // 42P07: another replica created it first; 23514: its rows already sit in the default partition.
@@ -60,8 +58,9 @@ export class PartitionManager {
     return parts.sort((a, b) => a.from - b.from);
   }
 
-  /** Forgets a dropped partition, so it is created again if data for it arrives. */
-  forget(name: string): void {
+  /** Drops a partition of a rollup table (through the owner's function, as {@link ensure} creates one) and forgets it. */
+  async drop(name: string): Promise<void> {
+    await this.pool.query('SELECT rollup_partition_drop($1)', [name]);
     this.known.delete(name);
   }
 }

@@ -8,7 +8,7 @@ import { TEST_SERVERS } from './test-namespace.ts';
 /** deploy/postgres/roles.sql, which the compose postgres-bootstrap runs. */
 export const ROLES_SQL = join(import.meta.dirname, '..', '..', '..', 'deploy', 'postgres', 'roles.sql');
 
-/** Who logs in: the owner role (storage, backup) or a restricted service's own role. */
+/** Who logs in: the owner role (backup) or a restricted service's own role. */
 export type RoleLogin = 'owner' | keyof Config['database']['roles'];
 
 /** The passwords roles.sql reads from the environment, by the role they are for; a role left out is skipped. */
@@ -33,19 +33,20 @@ const PASSWORD_VARIABLES: Record<RoleLogin, string> = {
   owner: 'DATABASE_PASSWORD',
   apiGateway: 'GATEWAY_DATABASE_PASSWORD',
   alertManager: 'ALERT_MANAGER_DATABASE_PASSWORD',
+  storage: 'STORAGE_DATABASE_PASSWORD',
 };
-const ROLE_VARIABLES: Record<RoleLogin, string> = { owner: 'role', apiGateway: 'gateway_role', alertManager: 'alert_manager_role' };
+const ROLE_VARIABLES: Record<RoleLogin, string> = { owner: 'role', apiGateway: 'gateway_role', alertManager: 'alert_manager_role', storage: 'storage_role' };
 
 /** The default password of each login in a test. */
-export const TEST_ROLE_PASSWORDS: Readonly<Record<RoleLogin, string>> = { owner: 'owner-pw-0123456789', apiGateway: 'gateway-pw-0123456789', alertManager: 'alert-pw-0123456789' };
+export const TEST_ROLE_PASSWORDS: Readonly<Record<RoleLogin, string>> = { owner: 'owner-pw-0123456789', apiGateway: 'gateway-pw-0123456789', alertManager: 'alert-pw-0123456789', storage: 'storage-pw-0123456789' };
 
 /** A URL of the test server as the superuser, on database `db`. */
 const adminUrl = (db: string) => Object.assign(new URL(TEST_SERVERS.databaseUrl), { pathname: `/${db}` }).toString();
 
-/** Names a database and three roles for one test; nothing is made until runRolesSql. */
+/** Names a database and four roles for one test; nothing is made until runRolesSql. */
 export function createRoleDatabase(): RoleDatabase {
   const id = `tmon_rdb_${randomBytes(4).toString('hex')}`;
-  const roles = { owner: `${id}_owner`, apiGateway: `${id}_gw`, alertManager: `${id}_am` };
+  const roles = { owner: `${id}_owner`, apiGateway: `${id}_gw`, alertManager: `${id}_am`, storage: `${id}_st` };
   return {
     db: id,
     roles,
@@ -62,7 +63,7 @@ export function createRoleDatabase(): RoleDatabase {
           DATABASE_URL: url,
           DATABASE_PASSWORD: TEST_ROLE_PASSWORDS[login],
           TMON_DATABASE__MIGRATE: String(login === 'owner'),
-          TMON_DATABASE__ROLES: JSON.stringify({ apiGateway: roles.apiGateway, alertManager: roles.alertManager }),
+          TMON_DATABASE__ROLES: JSON.stringify({ apiGateway: roles.apiGateway, alertManager: roles.alertManager, storage: roles.storage }),
           VM_URL: TEST_SERVERS.vmUrl,
           VM_NAMESPACE: id,
           LOG_LEVEL: 'warn',

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { loadConfigOrExit } from '@terminusa/config';
-import { createPool, ensureDatabase, migrate } from '@terminusa/database';
+import { createPool, ensureDatabase, prepareSchema } from '@terminusa/database';
 import { computeRollups, PartitionManager, rollupSettings, SeriesIds, TIERS, type Tier, tierRetentionMs, VictoriaMetrics } from '@terminusa/metric-store';
 import { ArchiveIndex } from './archive/archive-index.ts';
 import { loadArchive } from './archive/archive-partition.ts';
@@ -18,12 +18,15 @@ const time = (text: string) => {
   return ms;
 };
 
-/** Runs one command against the configured database; errors become exit code 1 with the message on stderr. */
+/**
+ * Runs one command against the configured database, prepared as the storage service prepares it (migrated as the
+ * owner; as the storage's own role, waited for); errors become exit code 1 with the message on stderr.
+ */
 async function withPool(work: (pool: ReturnType<typeof createPool>) => Promise<void>): Promise<void> {
-  await ensureDatabase(config.database.url);
+  if (config.database.migrate) await ensureDatabase(config.database.url);
   const pool = createPool(config.database, 'tmon-storage');
   try {
-    await migrate(pool, config.database.schema);
+    await prepareSchema(pool, config.database, 'storage', { info: (message) => process.stderr.write(`${message}\n`) });
     await work(pool);
   } catch (err) {
     process.stderr.write(`error: ${(err as Error).message}\n`);

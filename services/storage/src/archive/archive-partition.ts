@@ -9,7 +9,7 @@ import copyStreams from 'pg-copy-streams';
 import { TIER_TABLE, type RollupTier as Tier } from '@terminusa/metric-store';
 import type { ArchiveEntry, ArchiveIndex } from './archive-index.ts';
 
-/** Writes the rows of rollup `tier` in [from, to) to a gzip file in the archive and records it; returns the entry. */
+/** Writes the rows of rollup `tier` in [from, to), read from table `source` (the tier's table or its default partition), to a gzip file in the archive and records it; returns the entry. */
 export async function archiveRange(pool: pg.Pool, index: ArchiveIndex, tier: Tier, source: string, from: number, to: number): Promise<ArchiveEntry> {
   const { column } = TIER_TABLE[tier];
   const stamp = (ms: number) => new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');

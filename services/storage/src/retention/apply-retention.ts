@@ -27,11 +27,12 @@ export async function applyRetention(pool: pg.Pool, engine: VictoriaMetrics, par
     const { table, column } = TIER_TABLE[tier];
     for (const p of await partitions.list(tier)) {
       if (p.to > cutoff) continue;
+      // Read through the parent over exactly the partition's bounds (which selects that partition alone): the
+      // storage's role may read the tier's table but not each partition by name.
       if (!already(tier, p.from, p.to)) {
-        report.archived += (await archiveRange(pool, index, tier, p.name, p.from, p.to)).rows;
+        report.archived += (await archiveRange(pool, index, tier, table, p.from, p.to)).rows;
       }
-      await pool.query(`DROP TABLE ${pg.escapeIdentifier(p.name)}`);
-      partitions.forget(p.name);
+      await partitions.drop(p.name);
       report.dropped.push(p.name);
     }
     const def = `${table}_default`;
