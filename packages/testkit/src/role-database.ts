@@ -1,6 +1,7 @@
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { loadConfig, type Config } from '@terminusa/config';
 import { TEST_SERVERS } from './test-namespace.ts';
@@ -75,6 +76,14 @@ export function createRoleDatabase(): RoleDatabase {
       const client = new pg.Client({ connectionString: adminUrl('postgres') });
       await client.connect();
       try {
+        // pg's Pool.end() resolves before its clients' connections have closed; a FORCE drop meanwhile would end
+        // them with an error their pool no longer listens for (an unhandled error in the test run). So wait for
+        // them to go, and force only what is still open after that.
+        for (let waited = 0; waited < 5000; waited += 50) {
+          const { rows } = await client.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1', [id]);
+          if (rows[0]!.n === 0) break;
+          await sleep(50);
+        }
         await client.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(id)} WITH (FORCE)`);
         for (const role of Object.values(roles)) await client.query(`DROP ROLE IF EXISTS ${pg.escapeIdentifier(role)}`);
       } finally {
