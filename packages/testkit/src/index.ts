@@ -20,4 +20,4 @@ export { CpuSampler, cpuSeconds, memoryMiB, pidsByComm } from './proc-stats.ts';
 export type { CpuGroup, CpuReport } from './proc-stats.ts';
 export { alertPipelineIdle, consumerWork, ingestPipelineIdle, outboxWork } from './pipeline-idle.ts';
 export { createRoleDatabase, ROLES_SQL, TEST_ROLE_PASSWORDS } from './role-database.ts';
-export type { RoleDatabase, RoleLogin, RolePasswords } from './role-database.ts';
+export type { RoleDatabase, RoleLogin, RolePasswords, RolePools } from './role-database.ts';

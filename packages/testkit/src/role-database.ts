@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { loadConfig, type Config } from '@terminusa/config';
+import { createPool, openDatabase, prepareSchema } from '@terminusa/database';
 import { TEST_SERVERS } from './test-namespace.ts';
 
 /** deploy/postgres/roles.sql, which the compose postgres-bootstrap runs. */
@@ -26,8 +27,20 @@ export interface RoleDatabase {
   runRolesSql(passwords?: RolePasswords): SpawnSyncReturns<string>;
   /** The configuration of a service logging in as `login` (the owner migrates; the others wait for it). */
   config(login: RoleLogin, overrides?: Record<string, unknown>): Readonly<Config>;
-  /** Drops the database and the roles. */
+  /**
+   * Opens the database as `service` does at start when it begins before the owner (as it may in compose or k8s):
+   * resolves once it logs that it waits for the owner's migrations, having created nothing (else it rejects); then
+   * migrates and grants as the owner, and resolves with both pools when the service's start has completed.
+   */
+  openBeforeOwner(login: Exclude<RoleLogin, 'owner'>, service: string): Promise<RolePools>;
+  /** Drops the database and the roles (after ending the pools openBeforeOwner made). */
   cleanup(): Promise<void>;
+}
+
+/** A service's pool, logged in as its own role, and the owner's pool, on a role database. */
+export interface RolePools {
+  service: pg.Pool;
+  owner: pg.Pool;
 }
 
 const PASSWORD_VARIABLES: Record<RoleLogin, string> = {
@@ -48,6 +61,7 @@ const adminUrl = (db: string) => Object.assign(new URL(TEST_SERVERS.databaseUrl)
 export function createRoleDatabase(): RoleDatabase {
   const id = `tmon_rdb_${randomBytes(4).toString('hex')}`;
   const roles = { owner: `${id}_owner`, apiGateway: `${id}_gw`, alertManager: `${id}_am`, storage: `${id}_st` };
+  const ends: (() => Promise<void>)[] = [];
   return {
     db: id,
     roles,
@@ -72,7 +86,24 @@ export function createRoleDatabase(): RoleDatabase {
         overrides,
       });
     },
+    async openBeforeOwner(login, service) {
+      let waiting!: () => void;
+      const isWaiting = new Promise<void>((resolve) => (waiting = resolve));
+      const opened = openDatabase(this.config(login), service, {
+        health: { add: () => undefined },
+        onStop: (_, end) => void ends.push(end),
+        logger: { info: (message) => void (/^waiting for the owner role to migrate schema /.test(message) && waiting()) },
+      });
+      await Promise.race([isWaiting, opened.then(() => Promise.reject(new Error(`${service} started without waiting for the owner`)))]);
+      const owner = createPool(this.config('owner').database, `${service}-role-test-owner`);
+      ends.push(() => owner.end());
+      const { rows } = await owner.query<{ t: string | null }>(`SELECT to_regclass('schema_migrations') AS t`);
+      if (rows[0]!.t !== null) throw new Error(`schema_migrations exists before the owner migrated: ${service} created it`);
+      await prepareSchema(owner, this.config('owner').database, 'backup', { info: () => undefined });
+      return { service: await opened, owner };
+    },
     async cleanup() {
+      for (const end of ends.splice(0).reverse()) await end();
       const client = new pg.Client({ connectionString: adminUrl('postgres') });
       await client.connect();
       try {

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import { PgAlertStore, RuleSchema } from '@terminusa/alerting';
-import { createPool, openDatabase, prepareSchema, SchemaNotReadyError } from '@terminusa/database';
+import { createPool, prepareSchema, SchemaNotReadyError } from '@terminusa/database';
 import { queryHistory, SampleStore, tierRetentionMs, VictoriaMetrics } from '@terminusa/metric-store';
 import { createRoleDatabase, type RoleDatabase } from '@terminusa/testkit';
 import { PgAuditLog } from './audit-log.ts';
@@ -16,42 +16,15 @@ const HOUR = 3_600_000;
 let rdb: RoleDatabase;
 let owner: pg.Pool;
 let gateway: pg.Pool;
-const stops: (() => Promise<void>)[] = [];
-
-/** A service lifecycle that records its log lines and calls back on the first one matching `awaited`. */
-function lifecycle(awaited?: { pattern: RegExp; seen: () => void }) {
-  const lines: string[] = [];
-  return {
-    lines,
-    health: { add: () => undefined },
-    onStop: (_: string, stop: () => Promise<void>) => void stops.push(stop),
-    logger: {
-      info(message: string) {
-        lines.push(message);
-        if (awaited?.pattern.test(message)) awaited.seen();
-      },
-    },
-  };
-}
 
 beforeAll(async () => {
   rdb = createRoleDatabase();
   const run = rdb.runRolesSql();
   expect(run.status, run.stderr).toBe(0);
-  // The gateway starts first, as it may in compose or k8s: it waits until storage (the owner) has started.
-  let waiting!: () => void;
-  const isWaiting = new Promise<void>((resolve) => (waiting = resolve));
-  const started = openDatabase(rdb.config('apiGateway'), 'api-gateway', lifecycle({ pattern: /^waiting for the owner role to migrate schema public/, seen: waiting }));
-  await isWaiting;
-  owner = createPool(rdb.config('owner').database, 'gateway-role-test-owner');
-  // It created nothing meanwhile (it could not, and must not try).
-  expect((await owner.query(`SELECT to_regclass('schema_migrations') AS t`)).rows).toEqual([{ t: null }]);
-  await prepareSchema(owner, rdb.config('owner').database, 'storage', { info: () => undefined });
-  gateway = await started;
+  // The gateway starts first, as it may in compose or k8s: it waits until the owner (the backup) has started.
+  ({ service: gateway, owner } = await rdb.openBeforeOwner('apiGateway', 'api-gateway'));
 });
 afterAll(async () => {
-  for (const stop of stops.reverse()) await stop();
-  await owner?.end();
   await rdb.cleanup();
 });
 

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import type { Sample } from '@terminusa/bus';
-import { createPool, openDatabase, prepareSchema } from '@terminusa/database';
+import { createPool } from '@terminusa/database';
 import { computeRollups, PartitionManager, SampleStore, SeriesIds, tierRetentionMs, VictoriaMetrics } from '@terminusa/metric-store';
 import { createRoleDatabase, type RoleDatabase } from '@terminusa/testkit';
 import { ArchiveIndex } from './archive/archive-index.ts';
@@ -26,34 +26,20 @@ let storage: pg.Pool;
 let gateway: pg.Pool;
 let engine: VictoriaMetrics;
 let dataDir: string;
-const stops: (() => Promise<void>)[] = [];
 
 beforeAll(async () => {
   rdb = createRoleDatabase();
   const run = rdb.runRolesSql();
   expect(run.status, run.stderr).toBe(0);
   // The storage starts before the owner (the backup), as it may in compose or k8s: it waits, creating nothing.
-  let waiting!: () => void;
-  const isWaiting = new Promise<void>((resolve) => (waiting = resolve));
-  const started = openDatabase(rdb.config('storage'), 'storage', {
-    health: { add: () => undefined },
-    onStop: (_: string, stop: () => Promise<void>) => void stops.push(stop),
-    logger: { info: (message: string) => void (/^waiting for the owner role to migrate schema public/.test(message) && waiting()) },
-  });
-  await isWaiting;
-  owner = createPool(rdb.config('owner').database, 'storage-role-test-owner');
-  expect((await owner.query(`SELECT to_regclass('schema_migrations') AS t`)).rows).toEqual([{ t: null }]);
-  await prepareSchema(owner, rdb.config('owner').database, 'backup', { info: () => undefined });
-  storage = await started;
+  ({ service: storage, owner } = await rdb.openBeforeOwner('storage', 'storage'));
   gateway = createPool(rdb.config('apiGateway').database, 'storage-role-test-gateway');
   engine = new VictoriaMetrics(rdb.config('storage').storage.engine);
   dataDir = await mkdtemp(join(tmpdir(), 'storage-role-'));
 });
 afterAll(async () => {
   await engine?.deleteSeries(`{__name__="${NAME}"}`).catch(() => undefined);
-  for (const stop of stops.reverse()) await stop();
   await gateway?.end();
-  await owner?.end();
   await rdb.cleanup();
   if (dataDir) await rm(dataDir, { recursive: true, force: true });
 });
