@@ -397,15 +397,21 @@ async function readSegment(stores: HistoryStores, q: HistoryQuery, seg: HistoryS
   return columns.map((parts) => (parts.length ? pointsOf(concatColumns(parts), seg.step, agg) : []));
 }
 
-/** Points a plan answers with: buckets per answered series, raw stretches counted (up to `limit`). */
-async function estimatePoints(stores: HistoryStores, segments: readonly HistorySegment[], grouping: Grouping, q: HistoryQuery, now: number): Promise<number> {
+/** Buckets a plan's stretches of rollups (or of raw with a step) answer with for `groups` answered series. */
+function bucketPoints(segments: readonly HistorySegment[], groups: number, q: HistoryQuery, now: number): number {
   let points = 0;
   for (const seg of segments) {
     if (!seg.step) continue;
     // Data older than its tier's retention is gone (or about to be), so an open-ended `from` does not count.
     const start = Math.max(seg.start, alignDown(now - q.retention[seg.tier], seg.step));
-    points += grouping.tags.length * Math.max(0, Math.ceil((seg.end - start) / seg.step));
+    points += groups * Math.max(0, Math.ceil((seg.end - start) / seg.step));
   }
+  return points;
+}
+
+/** Points a plan answers with: buckets per answered series, raw stretches counted (up to `limit`). */
+async function estimatePoints(stores: HistoryStores, segments: readonly HistorySegment[], grouping: Grouping, q: HistoryQuery, now: number): Promise<number> {
+  let points = bucketPoints(segments, grouping.tags.length, q, now);
   for (const seg of segments) {
     if (seg.step || points > q.maxPoints) continue;
     // Raw has no fixed rate, so its samples are counted by the engine.
@@ -461,6 +467,8 @@ export async function queryHistory(stores: HistoryStores, q: HistoryQuery): Prom
     const answered = await readRawOnly(stores, q, now);
     if (answered) return answered;
   }
+  const oneStretch = await readOneStretch(stores, q, targets[0]!, now);
+  if (oneStretch) return oneStretch;
   // The watermarks are read beside the series: a read needs both, and neither depends on the other.
   const [found, marks] = await Promise.all([findSeries(stores, q, now), readWatermarks(stores.pool)]);
   const matched = groupSeries(found, q);
@@ -524,6 +532,98 @@ async function readRawOnly(stores: HistoryStores, q: HistoryQuery, now: number):
     q.maxPoints,
     false,
   );
+}
+
+/**
+ * The 1m watermark each pool's reads saw last: a lower bound of the current one, since watermarks only move
+ * forward (a restore may move them back, which {@link readOneStretch} notices). It lets the raw tail be read from
+ * the engine at the same time as the rows, rather than after the watermarks.
+ */
+const lastOneMinuteMark = new WeakMap<pg.Pool, number>();
+
+/** A row of {@link oneStretchStatement}: a series with its rows (null when it has none in range), and the 1m watermark the rows end at. */
+type StretchRow = { key: string | null; tags: Record<string, string> | null; ts: Buffer | null; count: Buffer | null; sum: Buffer | null; min: Buffer | null; max: Buffer | null; mark: number };
+
+/**
+ * One statement for a stretch of one rollup tier: the series of the name and tag filter, each with its rows of the
+ * tier up to its watermark and of each finer tier up to its own (as {@link tierParts} divides them), and the 1m
+ * watermark the rows end at, read in the same snapshot as the rows. At least one row comes back (the watermark).
+ */
+function oneStretchStatement(q: HistoryQuery, seg: HistorySegment): { text: string; values: unknown[] } {
+  const tiers = ROLLUP_TIERS.slice(0, ROLLUP_TIERS.indexOf(seg.tier as RollupTier) + 1).reverse();
+  const mark = (tier: RollupTier) => `m.m${tier}`;
+  const parts = tiers.map((tier, i) => {
+    const from = ['$3::timestamptz', ...tiers.slice(0, i).map(mark)];
+    return `SELECT series_id, bucket, count::float8 AS count, sum, min, max FROM ${TIER_TABLE[tier].table}, m
+      WHERE series_id IN (SELECT id FROM s) AND bucket >= GREATEST(${from.join(', ')}) AND bucket < LEAST($4::timestamptz, ${mark(tier)})`;
+  });
+  const packed = (expr: string, as: string) => `string_agg(float8send(${expr}), ''::bytea) AS ${as}`;
+  const text = `WITH m AS (SELECT ${ROLLUP_TIERS.map((tier) => `max(until) FILTER (WHERE tier = '${tier}') AS m${tier}`).join(', ')} FROM rollup_watermarks),
+      s AS (SELECT id, tags FROM series WHERE name = $1 AND tags @> $2::jsonb),
+      parts AS (${parts.join('\n UNION ALL ')}),
+      r AS (SELECT series_id, ${packed("round(date_part('epoch', bucket) * 1000)", 'ts')}, ${['count', 'sum', 'min', 'max'].map((c) => packed(c, c)).join(', ')} FROM parts GROUP BY series_id)
+    SELECT s.id::text AS key, s.tags, r.ts, r.count, r.sum, r.min, r.max, round(date_part('epoch', m.m1m) * 1000)::float8 AS mark
+      FROM m LEFT JOIN (s LEFT JOIN r ON r.series_id = s.id) ON true`;
+  return { text, values: [q.name, JSON.stringify(q.tags), new Date(seg.start), new Date(seg.end)] };
+}
+
+/**
+ * A read of one stretch of a rollup tier, each series answered alone (no agg, no groupBy): the common dashboard
+ * read, in one round trip. The series, their rows and the watermarks come in one statement while the engine's raw
+ * samples after the 1m watermark are exported beside it, from the watermark this pool saw last (the samples before
+ * the one the statement read are then dropped). Undefined when the query is not of that kind, or when its answer
+ * would hold more than maxPoints buckets: the general path then plans a coarser tier.
+ */
+async function readOneStretch(stores: HistoryStores, q: HistoryQuery, target: Tier, now: number): Promise<HistoryAnswer | undefined> {
+  if (q.agg !== undefined || q.groupBy !== undefined) return undefined;
+  const segments = planFor(target, q, now);
+  const seg = segments[0]!;
+  if (segments.length !== 1 || seg.tier === 'raw') return undefined;
+  let hint = lastOneMinuteMark.get(stores.pool);
+  if (hint === undefined) lastOneMinuteMark.set(stores.pool, (hint = (await readWatermarks(stores.pool))['1m']));
+  const exportFrom = (from: number) => (Math.max(seg.start, from) < seg.end ? exportRaw(stores.engine, q, Math.max(seg.start, from), seg.end) : Promise.resolve([]));
+  const [{ rows }, tail] = await Promise.all([stores.pool.query<StretchRow>(oneStretchStatement(q, seg)), exportFrom(hint)]);
+  const mark = rows[0]!.mark;
+  lastOneMinuteMark.set(stores.pool, mark);
+  // The watermark moved back (a restore): the raw samples between it and the one seen before are read too.
+  if (mark < hint) tail.push(...(await exportRaw(stores.engine, q, Math.max(seg.start, mark), Math.min(seg.end, hint))));
+
+  const found = new Map<string, { tags: Record<string, string>; parts: Columns[] }>();
+  const entry = (tags: Record<string, string>) => {
+    const key = seriesKey(q.name, tags);
+    let e = found.get(key);
+    if (!e) found.set(key, (e = { tags, parts: [] }));
+    return e;
+  };
+  for (const r of rows) {
+    if (r.key === null) continue;
+    const e = entry(r.tags!);
+    if (r.ts) e.parts.push({ ts: float64s(r.ts), count: float64s(r.count!), sum: float64s(r.sum!), min: float64s(r.min!), max: float64s(r.max!) });
+  }
+  for (const s of tail) {
+    // Samples the rows already hold (before the watermark the statement read) are left out.
+    const first = s.timestamps.findIndex((t) => t >= mark);
+    if (first < 0) continue;
+    const values = s.values.slice(first);
+    entry(s.tags).parts.push({ ts: s.timestamps.slice(first), sum: values, min: values, max: values });
+  }
+  const ordered = [...found.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([, e]) => e);
+  if (bucketPoints(segments, ordered.length, q, now) > q.maxPoints) return undefined;
+  const grouping: Grouping = { ids: [], identities: [], group: [], tags: ordered.map((e) => sortTags(e.tags)) };
+  return answerOf(
+    segments,
+    grouping,
+    ordered.map((e) => (e.parts.length ? pointsOf(concatColumns(e.parts), seg.step, 'avg') : [])),
+    q.maxPoints,
+    false,
+  );
+}
+
+/** The engine's raw samples of the query's series in `[start, end)`, with their tags. */
+async function exportRaw(engine: VictoriaMetrics, q: HistoryQuery, start: number, end: number): Promise<{ tags: Record<string, string>; timestamps: number[]; values: number[] }[]> {
+  const out: { tags: Record<string, string>; timestamps: number[]; values: number[] }[] = [];
+  for await (const s of engine.export(selector(q.name, q.tags), start, end - 1)) out.push({ tags: tagsOfLabels(s.labels), timestamps: s.timestamps, values: s.values });
+  return out;
 }
 
 /** The answer from each group's points: groups without points left out, at most `maxPoints` points in all. */
