@@ -39,8 +39,15 @@ export {
 } from './victoria-metrics.ts';
 export { renderAll, writeAll, overlayDir, K8S_DIR, NATS_CONFIG_FILE, NATS_PERMISSIONS_FILE, writeNatsPermissions } from './render.ts';
 export {
+  NATS_CLUSTER_ADVERTISE_VARIABLE,
+  NATS_CLUSTER_CONFIG,
+  NATS_CLUSTER_NAME,
+  NATS_CLUSTER_PORT,
   NATS_CONFIG_DIR,
   NATS_NEEDS,
+  NATS_ROUTE_PASSWORD_VARIABLE,
+  NATS_ROUTE_USER,
+  NATS_SERVER_NAME_VARIABLE,
   NATS_TLS_DIR,
   NATS_USERS,
   RESERVED_PRODUCER_NAMES,
@@ -49,6 +56,8 @@ export {
   natsPermissions,
   producerPermissions,
   natsPasswordVariable,
+  natsRouteUrlVariable,
+  renderNatsClusterConfig,
   renderNatsPermissions,
   renderNatsServerConfig,
   shippedProducers,

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { readFileSync, readdirSync } from 'node:fs';
 import { posix } from 'node:path';
 import { join } from 'node:path';
@@ -19,12 +20,15 @@ import {
   GATEWAY_TRUST_PROXY,
   INGRESS_TLS_SECRET_NAME,
   K8S_DIR,
+  NATS_CLUSTER_CONFIG,
   NATS_CONFIG_FILE,
   NATS_CONFIG_MAP_NAME,
   NATS_PERMISSIONS_FILE,
+  NATS_ROUTE_PASSWORD_VARIABLE,
   NATS_SECRET_NAME,
   NATS_USERS,
   natsPasswordVariable,
+  natsRouteUrlVariable,
   NO_MIGRATE,
   overlayDir,
   OWN_DATABASE_ROLES,
@@ -149,7 +153,7 @@ describe('deploy manifests', () => {
         [GATEWAY_SECRET_NAME]: ['ADMIN_PASSWORD', 'JWT_SECRET'],
         [DATABASE_SECRET_NAME]: ['ALERT_MANAGER_DATABASE_PASSWORD', 'DATABASE_PASSWORD', 'GATEWAY_DATABASE_PASSWORD', 'STORAGE_DATABASE_PASSWORD'],
         [REDIS_SECRET_NAME]: ['REDIS_PASSWORD'],
-        [NATS_SECRET_NAME]: NATS_USERS.map(natsPasswordVariable).sort(),
+        [NATS_SECRET_NAME]: [...NATS_USERS.map(natsPasswordVariable), NATS_ROUTE_PASSWORD_VARIABLE].sort(),
       };
       for (const s of secrets) {
         expect(s.data).toBeUndefined();
@@ -177,23 +181,42 @@ describe('deploy manifests', () => {
     }
   });
 
-  it('the NATS StatefulSet runs nats.conf with the permissions from a ConfigMap and the passwords from the Secret', () => {
+  it('the NATS StatefulSet runs nats-cluster.conf (nats.conf and the cluster) with the permissions from a ConfigMap and the passwords from the Secret', () => {
     for (const overlay of OVERLAYS) {
       const docs = onDisk(overlay, 'nats.yaml');
       const cm = docs.find((d) => d.kind === 'ConfigMap' && d.metadata.name === NATS_CONFIG_MAP_NAME);
+      expect(Object.keys(cm.data).sort()).toEqual([NATS_CLUSTER_CONFIG, 'nats.conf', 'permissions.conf']);
       expect(cm.data['nats.conf']).toBe(readFileSync(NATS_CONFIG_FILE, 'utf8'));
       expect(cm.data['permissions.conf']).toBe(readFileSync(NATS_PERMISSIONS_FILE, 'utf8'));
       expect(cm.data['nats.conf']).toMatch(/^include \.\/permissions\.conf$/m);
-      const pod = docs.find((d) => d.kind === 'StatefulSet').spec.template.spec;
+      // The cluster is Kubernetes' only: compose's single server runs nats.conf, which has none.
+      expect(cm.data['nats.conf']).not.toMatch(/^\s*cluster\b/m);
+      const clusterConf: string = cm.data[NATS_CLUSTER_CONFIG];
+      expect(clusterConf).toMatch(/^include \.\/nats\.conf$/m);
+      expect(clusterConf).toMatch(/^cluster \{\n {2}name: terminusa\n {2}listen: "0\.0\.0\.0:6222"$/m);
+      expect(clusterConf).toMatch(/^ {2}authorization \{\n {4}user: "route"\n {4}password: \$TMON_NATS_ROUTE_PASSWORD$/m);
+      expect(clusterConf).toMatch(/^ {2}routes: \[\n {4}\$TMON_NATS_ROUTE_URL_0\n {4}\$TMON_NATS_ROUTE_URL_1\n {4}\$TMON_NATS_ROUTE_URL_2\n {2}\]$/m);
+      // Route TLS shipped commented out (nats-routes.test.ts runs it).
+      expect(clusterConf).toMatch(/^ {2}# tls \{$/m);
+      const statefulSet = docs.find((d) => d.kind === 'StatefulSet');
+      const pod = statefulSet.spec.template.spec;
       const c = pod.containers[0];
-      expect(c.args[0]).toBe('--config=/etc/nats/nats.conf');
-      // Still a 3-node cluster: the flags add the name, the cluster and the routes to the file's settings.
-      expect(c.args).toEqual(expect.arrayContaining(['--name=$(POD_NAME)', '--cluster_name=terminusa', '--cluster=nats://0.0.0.0:6222']));
-      expect(c.args.find((a: string) => a.startsWith('--routes=')).split(',')).toHaveLength(3);
+      // Everything is in the file: no cluster flags.
+      expect(c.args).toEqual(['--config=/etc/nats/nats-cluster.conf']);
+      // Still a 3-node cluster: every pod routes to all three as the route user, with the Secret's route password.
+      const env = Object.fromEntries(c.env.map((e: any) => [e.name, e]));
+      expect(env.POD_NAME).toEqual({ name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } });
+      const namespace = all[overlay as 'prod'].namespace;
+      expect(env.TMON_NATS_CLUSTER_ADVERTISE.value).toBe(`$(POD_NAME).nats-headless.${namespace}.svc.cluster.local:6222`);
+      for (let i = 0; i < 3; i++) {
+        expect(env[natsRouteUrlVariable(i)].value).toBe(`nats-route://route:$(TMON_NATS_ROUTE_PASSWORD)@nats-${i}.nats-headless.${namespace}.svc.cluster.local:6222`);
+      }
+      expect(env[natsRouteUrlVariable(3)]).toBeUndefined();
       expect(c.envFrom).toEqual([{ secretRef: { name: NATS_SECRET_NAME } }]);
       expect(c.volumeMounts).toContainEqual({ name: 'config', mountPath: '/etc/nats', readOnly: true });
       expect(pod.volumes).toEqual([{ name: 'config', configMap: { name: NATS_CONFIG_MAP_NAME } }]);
-      expect(docs.find((d) => d.kind === 'StatefulSet').spec.template.metadata.annotations['terminusa.io/nats-config-sha256']).toMatch(/^[0-9a-f]{64}$/);
+      // The hash covers all three files: a change of any rolls the pods.
+      expect(statefulSet.spec.template.metadata.annotations['terminusa.io/nats-config-sha256']).toBe(createHash('sha256').update(JSON.stringify(cm.data)).digest('hex'));
     }
   });
 
@@ -479,9 +502,10 @@ describe('deploy manifests', () => {
 
   it('no password literal in any rendered file', () => {
     for (const [path, text] of renderAll(config)) {
-      expect(text, path).not.toMatch(/[a-z]+:\/\/[^/@\s"']*:[^/@\s"']*@/i);
-      // In the NATS permissions, every password is a variable of the server's environment.
-      for (const m of text.matchAll(/^\s*password:\s*(.*)$/gm)) expect(m[1], path).toMatch(/^\$TMON_NATS_PASSWORD_[A-Z_]+$/);
+      // A URL's password may only be a Kubernetes reference to a variable (the NATS route URLs: $(TMON_NATS_ROUTE_PASSWORD)).
+      for (const m of text.matchAll(/[a-z]+:\/\/[^/@\s"']*:([^/@\s"']*)@/gi)) expect(m[1], `${path}: ${m[0]}`).toBe(`$(${NATS_ROUTE_PASSWORD_VARIABLE})`);
+      // In the NATS configuration, every password is a variable of the server's environment.
+      for (const m of text.matchAll(/^\s*password:\s*(.*)$/gm)) expect(m[1], path).toMatch(/^\$(TMON_NATS_PASSWORD_[A-Z_]+|TMON_NATS_ROUTE_PASSWORD)$/);
     }
     for (const file of [NATS_CONFIG_FILE, NATS_PERMISSIONS_FILE]) {
       const text = readFileSync(file, 'utf8');

@@ -11,10 +11,18 @@ import { SERVICE_NAMES, type Config, type ServiceName } from '@terminusa/config'
 import { BOOTSTRAP_USER } from '@terminusa/runtime';
 import {
   NATS_CLIENT_PORT,
+  NATS_CLUSTER_ADVERTISE_VARIABLE,
+  NATS_CLUSTER_CONFIG,
+  NATS_CLUSTER_PORT,
   NATS_CONFIG_DIR,
   NATS_MONITOR_PORT,
+  NATS_ROUTE_PASSWORD_VARIABLE,
+  NATS_ROUTE_USER,
+  NATS_SERVER_NAME_VARIABLE,
   NATS_USERS,
   natsPasswordVariable,
+  natsRouteUrlVariable,
+  renderNatsClusterConfig,
   renderNatsPermissions,
   renderNatsServerConfig,
   shippedProducers,
@@ -62,7 +70,7 @@ export const DATABASE_SECRET_NAME = 'terminusa-database';
 export const REDIS_SECRET_NAME = 'terminusa-redis';
 /**
  * The NATS users' passwords, `TMON_NATS_PASSWORD_<USER>`: all of them in the NATS server's environment, each
- * service its own as NATS_PASSWORD.
+ * service its own as NATS_PASSWORD; and the cluster routes' password, TMON_NATS_ROUTE_PASSWORD, the NATS servers' only.
  */
 export const NATS_SECRET_NAME = 'terminusa-nats-users';
 /**
@@ -106,7 +114,7 @@ export const BACKUP_KEYS_DIR = '/keys';
 export const BACKUP_SIGNING_SECRET_NAME = 'terminusa-backup-signing';
 /** Where the backup pod mounts that Secret, read-only; `backup.signingKey` names the file in it to use it. */
 export const BACKUP_SIGNING_DIR = '/signing';
-/** nats.conf and permissions.conf of the NATS StatefulSet (deploy/nats/). */
+/** nats.conf and permissions.conf of the NATS StatefulSet (deploy/nats/), and nats-cluster.conf, which it runs. */
 export const NATS_CONFIG_MAP_NAME = 'nats-config';
 /** What the Secret template holds instead of real values; replace before applying. */
 export const SECRET_PLACEHOLDER = 'CHANGE_ME';
@@ -120,7 +128,6 @@ export const SECRET_PLACEHOLDER = 'CHANGE_ME';
 export const GATEWAY_TRUST_PROXY = { name: 'TMON_GATEWAY__TRUST_PROXY', value: '1' } as const;
 const PART_OF = 'terminusa-monitoring';
 const NATS_REPLICAS = 3;
-const NATS_CLUSTER_PORT = 6222;
 
 function labels(component: string): Record<string, string> {
   return { 'app.kubernetes.io/name': component, 'app.kubernetes.io/part-of': PART_OF };
@@ -187,7 +194,7 @@ function secrets(o: Overlay): Secret[] {
     new Secret({
       metadata: meta(o, NATS_SECRET_NAME, 'nats'),
       type: 'Opaque',
-      stringData: Object.fromEntries(NATS_USERS.map((u) => [natsPasswordVariable(u), SECRET_PLACEHOLDER])),
+      stringData: Object.fromEntries([...NATS_USERS.map(natsPasswordVariable), NATS_ROUTE_PASSWORD_VARIABLE].map((k) => [k, SECRET_PLACEHOLDER])),
     }),
   ];
 }
@@ -403,7 +410,13 @@ function ingress(o: Overlay): Ingress {
 
 function nats(o: Overlay): Manifest[] {
   const headless = 'nats-headless';
-  const routes = Array.from({ length: NATS_REPLICAS }, (_, i) => `nats://nats-${i}.${headless}.${o.namespace}.svc.cluster.local:${NATS_CLUSTER_PORT}`);
+  const podHost = (pod: string) => `${pod}.${headless}.${o.namespace}.svc.cluster.local:${NATS_CLUSTER_PORT}`;
+  // nats-cluster.conf reads each route's URL whole (nats-server expands no variable inside a string): Kubernetes
+  // writes the route password of the Secret (envFrom) into it. Every pod lists all three; a server drops the route to itself.
+  const routes = Array.from({ length: NATS_REPLICAS }, (_, i) => ({
+    name: natsRouteUrlVariable(i),
+    value: `nats-route://${NATS_ROUTE_USER}:$(${NATS_ROUTE_PASSWORD_VARIABLE})@${podHost(`nats-${i}`)}`,
+  }));
   const natsPorts = [
     { name: 'client', containerPort: NATS_CLIENT_PORT, protocol: 'TCP' as const },
     { name: 'cluster', containerPort: NATS_CLUSTER_PORT, protocol: 'TCP' as const },
@@ -411,7 +424,11 @@ function nats(o: Overlay): Manifest[] {
   ];
   const config = new ConfigMap({
     metadata: meta(o, NATS_CONFIG_MAP_NAME, 'nats'),
-    data: { 'nats.conf': renderNatsServerConfig(), 'permissions.conf': renderNatsPermissions('', shippedProducers()) },
+    data: {
+      'nats.conf': renderNatsServerConfig(),
+      'permissions.conf': renderNatsPermissions('', shippedProducers()),
+      [NATS_CLUSTER_CONFIG]: renderNatsClusterConfig({ replicas: NATS_REPLICAS }),
+    },
   });
   const client = new Service({
     metadata: meta(o, 'nats'),
@@ -434,7 +451,7 @@ function nats(o: Overlay): Manifest[] {
       podManagementPolicy: 'Parallel',
       selector: { matchLabels: selector('nats') },
       template: {
-        // A change of nats.conf or permissions.conf rolls the pods, which read them only at start.
+        // A change of nats.conf, permissions.conf or nats-cluster.conf rolls the pods, which read them only at start.
         metadata: { labels: labels('nats'), annotations: { 'terminusa.io/nats-config-sha256': createHash('sha256').update(JSON.stringify(config.data)).digest('hex') } },
         spec: {
           terminationGracePeriodSeconds: 60,
@@ -451,18 +468,15 @@ function nats(o: Overlay): Manifest[] {
             {
               name: 'nats',
               image: 'nats:2.10-alpine',
-              args: [
-                // JetStream on /data, monitoring and the users with their permissions (nats-server refuses a
-                // store_dir given twice); the flags add the server's name and the cluster.
-                `--config=${NATS_CONFIG_DIR}/nats.conf`,
-                '--name=$(POD_NAME)',
-                '--cluster_name=terminusa',
-                `--cluster=nats://0.0.0.0:${NATS_CLUSTER_PORT}`,
-                // Every pod lists all three; a server drops the route to itself.
-                `--routes=${routes.join(',')}`,
+              // nats.conf (JetStream on /data, monitoring, the users with their permissions) and the cluster: its
+              // name, the routes and their password and TLS, all in the file; no flags.
+              args: [`--config=${NATS_CONFIG_DIR}/${NATS_CLUSTER_CONFIG}`],
+              env: [
+                { name: NATS_SERVER_NAME_VARIABLE, valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+                { name: NATS_CLUSTER_ADVERTISE_VARIABLE, value: podHost(`$(${NATS_SERVER_NAME_VARIABLE})`) },
+                ...routes,
               ],
-              env: [{ name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }],
-              // TMON_NATS_PASSWORD_<USER> of every user, read by permissions.conf.
+              // TMON_NATS_PASSWORD_<USER> of every user, read by permissions.conf, and TMON_NATS_ROUTE_PASSWORD.
               envFrom: [{ secretRef: { name: NATS_SECRET_NAME } }],
               ports: natsPorts,
               livenessProbe: { httpGet: { path: '/healthz?js-enabled-only=true', port: 'monitor' }, periodSeconds: 10, timeoutSeconds: 5 },

@@ -14,6 +14,7 @@ import { natsConnectOptions } from '@terminusa/runtime';
 import { freePort, waitFor } from '@terminusa/testkit';
 import { NATS_TLS_DIR, NATS_USERS, natsPasswordVariable, renderNatsPermissions, renderNatsServerConfig } from './nats-permissions.ts';
 import { NATS_CONFIG_FILE } from './render.ts';
+import { makeCa, makeCertificate } from './test-certificates.ts';
 
 const NATS_SERVER = process.env.NATS_SERVER_BIN ?? '/usr/sbin/nats-server';
 const password = (user: string) => `tls-${user}-${process.pid}`;
@@ -25,22 +26,11 @@ let serverLog = '';
 const conns: NatsConnection[] = [];
 const file = (name: string) => join(dir, name);
 
-function openssl(...args: string[]): void {
-  const run = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
-  if (run.status !== 0) throw new Error(`openssl ${args.join(' ')}: ${run.stderr}`);
-}
-
 /** A CA, a server certificate for 127.0.0.1 and a client certificate, all signed by the CA. */
 function makeCertificates(): void {
-  openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=tmon test CA', '-keyout', 'ca.key', '-out', 'ca.crt');
-  for (const [name, ext] of [
-    ['server', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth'],
-    ['client', 'extendedKeyUsage=clientAuth'],
-  ] as const) {
-    writeFileSync(file(`${name}.ext`), `${ext}\n`);
-    openssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${name}`, '-keyout', `${name}.key`, '-out', `${name}.csr`);
-    openssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '1', '-extfile', `${name}.ext`, '-out', `${name}.crt`);
-  }
+  makeCa(dir);
+  makeCertificate(dir, 'server', 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth');
+  makeCertificate(dir, 'client', 'extendedKeyUsage=clientAuth');
 }
 
 /** A service's settings as compose or k8s would give them, TLS files included. */
@@ -98,8 +88,7 @@ describe('NATS over TLS', () => {
   it('refuses a server certificate from another CA', async () => {
     const other = mkdtempSync(join(tmpdir(), 'tmon-nats-tls-other-'));
     try {
-      const run = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=other CA', '-keyout', join(other, 'ca.key'), '-out', join(other, 'ca.crt')], { encoding: 'utf8' });
-      expect(run.status, run.stderr).toBe(0);
+      makeCa(other, 'ca', 'other CA');
       await expect(connectAs('processor', { ...ALL_TLS, TMON_NATS__TLS__CA: join(other, 'ca.crt') })).rejects.toThrow();
     } finally {
       rmSync(other, { recursive: true, force: true });

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from 'nats';
-import { parse, parseAllDocuments } from 'yaml';
+import { parse } from 'yaml';
 import { loadConfig, SERVICE_NAMES } from '@terminusa/config';
 import { bootstrapNats, createLogger, natsConnectOptions, prepareStreams } from '@terminusa/runtime';
 import { Bus } from '@terminusa/bus';
@@ -143,18 +143,6 @@ describe('the shipped NATS configuration (docker-compose.yml, deploy/nats/nats.c
     const bad = spawnSync(NATS_SERVER, ['-t', '-c', join(etc, 'nats.conf')], { env: { PATH: process.env.PATH, ...env }, encoding: 'utf8' });
     expect(bad.status).not.toBe(0);
     expect(bad.stderr + bad.stdout).toMatch(/TMON_NATS_PASSWORD_ADMIN/);
-  });
-
-  it('nats-server -t accepts the k8s StatefulSet’s flags (name, cluster, routes) next to the shipped config', () => {
-    const statefulSet = parseAllDocuments(readFileSync(join(ROOT, 'k8s', 'overlays', 'prod', 'nats.yaml'), 'utf8'))
-      .map((d) => d.toJS())
-      .find((d) => d.kind === 'StatefulSet');
-    const container = statefulSet.spec.template.spec.containers[0];
-    const args = (container.args as string[]).map((a) => a.replace(`--config=/etc/nats/nats.conf`, `--config=${join(etc, 'nats.conf')}`).replace('$(POD_NAME)', 'nats-0'));
-    expect(args.some((a) => a.startsWith('--routes='))).toBe(true);
-    const env = Object.fromEntries(NATS_USERS.map((u) => [natsPasswordVariable(u), password(u)]));
-    const run = spawnSync(NATS_SERVER, ['-t', ...args], { env: { PATH: process.env.PATH, ...env }, encoding: 'utf8' });
-    expect(run.status, run.stderr + run.stdout).toBe(0);
   });
 
   it('the compose script refuses to start when a password secret is missing or empty', () => {
