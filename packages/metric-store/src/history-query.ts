@@ -370,8 +370,8 @@ function pointsOf(rows: Columns, step: number, agg: HistoryAgg): HistoryPoint[] 
 async function readRaw(stores: HistoryStores, q: HistoryQuery, grouping: Grouping, start: number, end: number): Promise<Columns[][]> {
   const groupOf = new Map(grouping.identities.map((identity, i) => [identity, grouping.group[i]!]));
   const out: Columns[][] = grouping.tags.map(() => []);
-  for await (const s of stores.engine.export(selector(q.name, q.tags), start, end - 1)) {
-    const g = groupOf.get(tagsIdentity(tagsOfLabels(s.labels)));
+  for (const s of await exportRaw(stores.engine, q, start, end)) {
+    const g = groupOf.get(tagsIdentity(s.tags));
     if (g === undefined) continue;
     out[g]!.push({ ts: s.timestamps, sum: s.values, min: s.values, max: s.values });
   }
