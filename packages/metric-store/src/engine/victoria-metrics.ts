@@ -1,4 +1,5 @@
 import type { Config } from '@terminusa/config';
+import { request, type Dispatcher } from 'undici';
 
 /** The label that keeps one namespace's series apart on a shared engine (tests; empty in production). */
 export const NAMESPACE_LABEL = 'tmon_ns';
@@ -105,16 +106,16 @@ export class VictoriaMetrics {
     this.syncIntervalMs = engine.syncIntervalMs;
   }
 
-  private async request(base: string, path: string, params: Record<string, string>, init: RequestInit = {}): Promise<Response> {
+  private async request(base: string, path: string, params: Record<string, string>, call: Call = {}): Promise<BodyReadable> {
     const url = `${base}${path}?${new URLSearchParams({ ...this.extra, ...params })}`;
-    let res: Response;
+    let res: Dispatcher.ResponseData;
     try {
-      res = await fetch(url, { ...init, signal: AbortSignal.timeout(this.timeoutMs) });
+      res = await send(url, { ...call, signal: AbortSignal.timeout(this.timeoutMs) });
     } catch (err) {
       throw new EngineError(`engine ${path}: ${(err as Error).message}`);
     }
-    if (!res.ok) throw new EngineError(`engine ${path}: ${res.status} ${(await res.text()).slice(0, 300)}`, res.status);
-    return res;
+    if (res.statusCode >= 300) throw new EngineError(`engine ${path}: ${res.statusCode} ${(await res.body.text()).slice(0, 300)}`, res.statusCode);
+    return res.body;
   }
 
   /**
@@ -203,7 +204,7 @@ export class VictoriaMetrics {
     const res = await this.request(this.readUrl, '/api/v1/export', {}, { method: 'POST', body: new URLSearchParams({ 'match[]': match, start: seconds(start), end: seconds(end) }) });
     const decoder = new TextDecoder();
     let rest = '';
-    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+    for await (const chunk of res as AsyncIterable<Uint8Array>) {
       rest += decoder.decode(chunk, { stream: true });
       let nl: number;
       while ((nl = rest.indexOf('\n')) >= 0) {
@@ -258,20 +259,20 @@ export class VictoriaMetrics {
    */
   async prometheusApi(path: string, params: URLSearchParams, options: { signal?: AbortSignal; maxBytes?: number } = {}): Promise<PrometheusAnswer> {
     const form = new URLSearchParams([...params].filter(([key]) => !key.startsWith('extra_')));
-    let res: Response;
+    let res: Dispatcher.ResponseData;
     let text: string;
     try {
-      res = await fetch(`${this.readUrl}${path}?${new URLSearchParams(this.extra)}`, { method: 'POST', body: form, signal: options.signal ?? AbortSignal.timeout(this.timeoutMs) });
-      text = await readText(res, path, options.maxBytes ?? Number.POSITIVE_INFINITY);
+      res = await send(`${this.readUrl}${path}?${new URLSearchParams(this.extra)}`, { method: 'POST', body: form, signal: options.signal ?? AbortSignal.timeout(this.timeoutMs) });
+      text = await readText(res.body, path, options.maxBytes ?? Number.POSITIVE_INFINITY);
     } catch (err) {
       if (err instanceof EngineAnswerTooLarge) throw err;
       throw new EngineError(`engine ${path}: ${(err as Error).message}`);
     }
-    if (!/json/.test(res.headers.get('content-type') ?? '')) return { status: res.status, body: text };
+    if (!/json/.test(String(res.headers['content-type'] ?? ''))) return { status: res.statusCode, body: text };
     try {
-      return { status: res.status, body: JSON.parse(text) as unknown };
+      return { status: res.statusCode, body: JSON.parse(text) as unknown };
     } catch {
-      return { status: res.status, body: text };
+      return { status: res.statusCode, body: text };
     }
   }
 
@@ -300,15 +301,32 @@ export class VictoriaMetrics {
   }
 }
 
-/** The body of `res` as text, cancelled once it passes `maxBytes`. */
-async function readText(res: Response, path: string, maxBytes: number): Promise<string> {
-  if (!res.body) return '';
+type BodyReadable = Dispatcher.ResponseData['body'];
+
+/** An engine call: GET with the parameters in the URL, or POST with a body (a form or the lines to import). */
+interface Call {
+  method?: 'GET' | 'POST';
+  body?: string | Uint8Array | URLSearchParams;
+  signal?: AbortSignal;
+}
+
+/**
+ * One call through undici's request API rather than fetch: fetch's web streams cost about 0.8 ms a call on the
+ * 2-core test machine, a third of what the engine itself takes to answer a query.
+ */
+function send(url: string, { method = 'GET', body, signal }: Call): Promise<Dispatcher.ResponseData> {
+  const form = body instanceof URLSearchParams;
+  return request(url, { method, signal, body: form ? body.toString() : body, headers: form ? { 'content-type': 'application/x-www-form-urlencoded' } : undefined });
+}
+
+/** The body as text, cancelled once it passes `maxBytes`. */
+async function readText(body: BodyReadable, path: string, maxBytes: number): Promise<string> {
   const decoder = new TextDecoder();
   let text = '';
   let size = 0;
-  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+  for await (const chunk of body as AsyncIterable<Uint8Array>) {
     size += chunk.byteLength;
-    // Leaving the loop by a throw cancels the stream, so the rest of the answer is never read.
+    // Leaving the loop by a throw destroys the stream, so the rest of the answer is never read.
     if (size > maxBytes) throw new EngineAnswerTooLarge(path, maxBytes);
     text += decoder.decode(chunk, { stream: true });
   }
