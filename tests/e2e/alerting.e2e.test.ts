@@ -2,7 +2,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server } f
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { connect, type JetStreamManager, type NatsConnection } from 'nats';
 import { SMTPServer } from 'smtp-server';
 import { alertKeys } from '@terminusa/alerting';
@@ -132,7 +132,7 @@ beforeAll(async () => {
   base = `http://127.0.0.1:${port}`;
   nc = await connect({ servers: ns.config.nats.url });
   jsm = await nc.jetstreamManager();
-  redis = new Redis(ns.config.redis.url);
+  redis = ns.redis();
   for (const name of ['processor', 'alert-manager', 'api-gateway']) procs.push(startServiceProcess(name, env));
   await waitFor(async () => ((await fetch(`${base}/health`).catch(() => undefined))?.ok ? true : undefined), STARTUP_MS, 'the gateway up', 250);
   const login = await fetch(`${base}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD }) });
@@ -147,7 +147,6 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const p of procs) p.kill('SIGKILL');
   await nc?.close();
-  redis?.disconnect();
   receiver?.close();
   smtp?.close();
   await ns?.cleanup();

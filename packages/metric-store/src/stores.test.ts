@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Redis } from 'ioredis';
+import { type Redis } from 'ioredis';
 import type pg from 'pg';
 import type { Sample } from '@terminusa/bus';
 import { createTestNamespace, QUICK_SYNC, type TestNamespace } from '@terminusa/testkit';
@@ -16,11 +16,10 @@ beforeAll(async () => {
   pool = createPool(ns.config.database, 'test');
   await migrate(pool, ns.config.database.schema);
   engine = new VictoriaMetrics(ns.config.storage.engine);
-  redis = new Redis(ns.config.redis.url);
+  redis = ns.redis();
 });
 afterAll(async () => {
   await pool.end();
-  redis.disconnect();
   await ns.cleanup();
 });
 

@@ -29,7 +29,9 @@ export interface TestNamespace {
   readonly config: Readonly<Config>;
   /** The same settings as environment variables, for services started as processes. */
   readonly env: Record<string, string>;
-  /** Removes the streams, schema, keys and files the test made. */
+  /** A client of the test Redis (one per simulated replica), disconnected by {@link cleanup}. */
+  redis(): Redis;
+  /** Disconnects the namespace's Redis clients and removes the streams, schema, keys and files the test made. */
   cleanup(): Promise<void>;
 }
 
@@ -51,11 +53,18 @@ export async function createTestNamespace(overrides: Record<string, unknown> = {
     LOG_LEVEL: 'warn',
   };
   const config = loadConfig({ env, overrides });
+  const clients: Redis[] = [];
   return {
     id,
     config,
     env,
+    redis() {
+      const client = new Redis(config.redis.url);
+      clients.push(client);
+      return client;
+    },
     async cleanup() {
+      for (const client of clients.splice(0)) client.disconnect();
       await Promise.allSettled([dropStreams(id), dropSchema(id), dropKeys(`${id}:`), dropSeries(id), rm(dataDir, { recursive: true, force: true })]);
     },
   };

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { decodeJwt, SignJWT } from 'jose';
 import { connect, type NatsConnection } from 'nats';
 import type pg from 'pg';
@@ -113,7 +113,7 @@ beforeAll(async () => {
   ns = await createTestNamespace();
   pool = createPool(ns.config.database, 'gateway-test');
   await migrate(pool, ns.config.database.schema);
-  redis = new Redis(ns.config.redis.url);
+  redis = ns.redis();
   nc = await connect({ servers: ns.config.nats.url });
   const bus = new Bus(nc, ns.config.nats.prefix);
   await ensureStreams(await nc.jetstreamManager(), bus.ns);
@@ -137,7 +137,6 @@ afterAll(async () => {
   for (const live of lives) await live.close();
   for (const s of servers) s.close();
   await pool.end();
-  redis.disconnect();
   await nc.close();
   await ns.cleanup();
 });

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { RuleSchema } from '@terminusa/alerting';
 import type { Sample } from '@terminusa/bus';
 import { createTestNamespace, type TestNamespace } from '@terminusa/testkit';
@@ -20,12 +20,10 @@ let cases = 0;
 
 beforeAll(async () => {
   ns = await createTestNamespace();
-  redis = new Redis(ns.config.redis.url);
-  replica = new Redis(ns.config.redis.url);
+  redis = ns.redis();
+  replica = ns.redis();
 });
 afterAll(async () => {
-  redis?.disconnect();
-  replica?.disconnect();
   await ns?.cleanup();
 });
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { connect, type NatsConnection } from 'nats';
 import { RuleSchema, type PromqlRule } from '@terminusa/alerting';
 import { Bus, ensureStreams } from '@terminusa/bus';
@@ -16,14 +16,13 @@ const T0 = Date.UTC(2026, 11, 1, 12);
 
 beforeAll(async () => {
   ns = await createTestNamespace(QUICK_SYNC);
-  redis = new Redis(ns.config.redis.url);
+  redis = ns.redis();
   nc = await connect({ servers: ns.config.nats.url });
   const bus = new Bus(nc, ns.config.nats.prefix);
   await ensureStreams(await nc.jetstreamManager(), bus.ns);
   deps = { engine: new VictoriaMetrics(ns.config.storage.engine), state: new AlertStateCommands(redis, ns.config.redis.prefix), bus, levels: ns.config.alerts.levels, samplesPerMessage: 1000 };
 });
 afterAll(async () => {
-  redis?.disconnect();
   await nc?.close();
   await ns?.cleanup();
 });

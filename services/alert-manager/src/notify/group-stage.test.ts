@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Redis } from 'ioredis';
+import { type Redis } from 'ioredis';
 import { alertKeys, type Alert, type ChannelName } from '@terminusa/alerting';
 import { createTestNamespace, waitFor, type TestNamespace } from '@terminusa/testkit';
 import type { OutboxEvent } from '../outbox/outbox-event.ts';
@@ -13,10 +13,9 @@ let cases = 0;
 
 beforeAll(async () => {
   ns = await createTestNamespace();
-  redis = new Redis(ns.config.redis.url);
+  redis = ns.redis();
 });
 afterAll(async () => {
-  redis?.disconnect();
   await ns?.cleanup();
 });
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Redis } from 'ioredis';
+import { type Redis } from 'ioredis';
 import { alertKeys, type Alert } from '@terminusa/alerting';
 import { createTestNamespace, waitFor, type TestNamespace } from '@terminusa/testkit';
 import { RedisNotificationGroups } from './redis-notification-groups.ts';
@@ -11,12 +11,10 @@ let cases = 0;
 
 beforeAll(async () => {
   ns = await createTestNamespace();
-  redis = new Redis(ns.config.redis.url);
-  replica = new Redis(ns.config.redis.url);
+  redis = ns.redis();
+  replica = ns.redis();
 });
 afterAll(async () => {
-  redis?.disconnect();
-  replica?.disconnect();
   await ns?.cleanup();
 });
 

@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { createLogger } from '@terminusa/runtime';
 import { createTestNamespace, waitFor, type TestNamespace } from '@terminusa/testkit';
 import type { OutboxEvent } from './outbox-event.ts';
@@ -15,13 +15,12 @@ const running: { stop(): Promise<void> }[] = [];
 
 beforeAll(async () => {
   ns = await createTestNamespace();
-  redis = new Redis(ns.config.redis.url);
+  redis = ns.redis();
 });
 afterEach(async () => {
   await Promise.all(running.splice(0).map((relay) => relay.stop()));
 });
 afterAll(async () => {
-  redis?.disconnect();
   await ns?.cleanup();
 });
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { createTestNamespace, waitFor, type TestNamespace } from '@terminusa/testkit';
 import { addressKey, LoginGuard, type Refusal, type Reservation } from './login-guard.ts';
 
@@ -15,10 +15,9 @@ const reserved = (r: Reservation | Refusal): Reservation => {
 
 beforeAll(async () => {
   ns = await createTestNamespace();
-  redis = new Redis(ns.config.redis.url);
+  redis = ns.redis();
 });
 afterAll(async () => {
-  redis.disconnect();
   await ns.cleanup();
 });
 

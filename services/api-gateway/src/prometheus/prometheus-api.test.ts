@@ -1,6 +1,6 @@
 import type { Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { connect, type NatsConnection } from 'nats';
 import type pg from 'pg';
 import { Bus, ensureStreams } from '@terminusa/bus';
@@ -77,7 +77,7 @@ beforeAll(async () => {
   other = await createTestNamespace(QUICK_SYNC);
   pool = createPool(ns.config.database, 'prometheus-api-test');
   await migrate(pool, ns.config.database.schema);
-  redis = new Redis(ns.config.redis.url);
+  redis = ns.redis();
   nc = await connect({ servers: ns.config.nats.url });
   await ensureStreams(await nc.jetstreamManager(), new Bus(nc, ns.config.nats.prefix).ns);
   await write(ns, [
@@ -97,7 +97,6 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const s of servers) s.close();
   await pool?.end();
-  redis?.disconnect();
   await nc?.close();
   await Promise.all([ns?.cleanup(), other?.cleanup()]);
 });

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
-import { Redis } from 'ioredis';
+import { type Redis } from 'ioredis';
 import { alertKeys, PgAlertStore, RedisAlertReader } from '@terminusa/alerting';
 import { createPool, migrate } from '@terminusa/database';
 import { createTestNamespace, type TestNamespace } from '@terminusa/testkit';
@@ -22,7 +22,7 @@ beforeAll(async () => {
   ns = await createTestNamespace();
   pool = createPool(ns.config.database, 'test');
   await migrate(pool, ns.config.database.schema);
-  redis = new Redis(ns.config.redis.url);
+  redis = ns.redis();
   // Two active alerts, as the alert-manager keeps them: one labelled with the crafted value, one with `aaaa`.
   const keys = alertKeys(ns.config.redis.prefix);
   for (const [name, id, host] of [['crafted', ACTIVE.crafted, CRAFTED], ['plain', ACTIVE.plain, 'aaaa']] as const) {
@@ -35,7 +35,6 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await server?.close();
-  redis?.disconnect();
   await pool?.end();
   await ns?.cleanup();
 });
