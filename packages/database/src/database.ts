@@ -35,6 +35,9 @@ export function createPool(config: Config['database'], applicationName: string):
     connectionString: config.url,
     max: config.poolSize,
     application_name: applicationName,
-    options: `-c search_path=${config.schema}`,
+    // Named (prepared) statements keep one generic plan: PostgreSQL would otherwise plan the history reads again on
+    // every call, since partition pruning makes their custom plans look cheaper; a generic plan prunes when it runs.
+    // Unnamed statements, nearly all, are planned per call either way.
+    options: `-c search_path=${config.schema} -c plan_cache_mode=force_generic_plan`,
   });
 }

@@ -549,7 +549,7 @@ type StretchRow = { key: string | null; tags: Record<string, string> | null; ts:
  * tier up to its watermark and of each finer tier up to its own (as {@link tierParts} divides them), and the 1m
  * watermark the rows end at, read in the same snapshot as the rows. At least one row comes back (the watermark).
  */
-function oneStretchStatement(q: HistoryQuery, seg: HistorySegment): { text: string; values: unknown[] } {
+function oneStretchStatement(q: HistoryQuery, seg: HistorySegment): { name: string; text: string; values: unknown[] } {
   const tiers = ROLLUP_TIERS.slice(0, ROLLUP_TIERS.indexOf(seg.tier as RollupTier) + 1).reverse();
   const mark = (tier: RollupTier) => `m.m${tier}`;
   const parts = tiers.map((tier, i) => {
@@ -564,7 +564,9 @@ function oneStretchStatement(q: HistoryQuery, seg: HistorySegment): { text: stri
       r AS (SELECT series_id, ${packed("round(date_part('epoch', bucket) * 1000)", 'ts')}, ${['count', 'sum', 'min', 'max'].map((c) => packed(c, c)).join(', ')} FROM parts GROUP BY series_id)
     SELECT s.id::text AS key, s.tags, r.ts, r.count, r.sum, r.min, r.max, round(date_part('epoch', m.m1m) * 1000)::float8 AS mark
       FROM m LEFT JOIN (s LEFT JOIN r ON r.series_id = s.id) ON true`;
-  return { text, values: [q.name, JSON.stringify(q.tags), new Date(seg.start), new Date(seg.end)] };
+  // Prepared once per tier and connection, and planned once (the pools' plan_cache_mode): planning the union over
+  // every tier's partitions took half of the statement's 2 ms for one series.
+  return { name: `history-stretch-${seg.tier}`, text, values: [q.name, JSON.stringify(q.tags), new Date(seg.start), new Date(seg.end)] };
 }
 
 /**
