@@ -43,7 +43,7 @@ module.exports = {
       name: 'no-vitest-in-shipped-code',
       severity: 'error',
       comment:
-        'Code under src/ ships; only its tests (*.test.ts), vitest global setups and the test support itself (@terminusa/testkit, services/<name>/test-support/) may import vitest.',
+        'Code under src/ ships; only its tests (*.test.ts), vitest global setups and the test support itself (@terminusa/testkit, <package or service>/test-support/) may import vitest.',
       from: { path: '^(packages|services)/[^/]+/src/', pathNot: ['\\.test\\.ts$', '\\.global-setup\\.ts$', '^packages/testkit/'] },
       to: { path: '(^|/)node_modules/(vitest|@vitest/[^/]+)/' },
     },

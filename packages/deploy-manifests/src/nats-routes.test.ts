@@ -32,7 +32,7 @@ import {
   renderNatsServerConfig,
   type NatsServerTls,
 } from './nats-permissions.ts';
-import { makeCa, makeCertificate } from './test-certificates.ts';
+import { makeCa, makeCertificate } from '../test-support/test-certificates.ts';
 
 const NATS_SERVER = process.env.NATS_SERVER_BIN ?? '/usr/sbin/nats-server';
 const ROOT = join(import.meta.dirname, '..', '..', '..');

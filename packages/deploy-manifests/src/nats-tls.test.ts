@@ -14,7 +14,7 @@ import { natsConnectOptions } from '@terminusa/runtime';
 import { freePort, waitFor } from '@terminusa/testkit';
 import { NATS_TLS_DIR, NATS_USERS, natsPasswordVariable, renderNatsPermissions, renderNatsServerConfig } from './nats-permissions.ts';
 import { NATS_CONFIG_FILE } from './render.ts';
-import { makeCa, makeCertificate } from './test-certificates.ts';
+import { makeCa, makeCertificate } from '../test-support/test-certificates.ts';
 
 const NATS_SERVER = process.env.NATS_SERVER_BIN ?? '/usr/sbin/nats-server';
 const password = (user: string) => `tls-${user}-${process.pid}`;
