@@ -201,10 +201,10 @@ export class VictoriaMetrics {
 
   /** Raw samples of the series matching `match` with `start <= ts <= end` (epoch ms), one series at a time as the engine streams them. */
   async *export(match: string, start: number, end: number): AsyncGenerator<EngineSeries> {
-    const res = await this.request(this.readUrl, '/api/v1/export', {}, { method: 'POST', body: new URLSearchParams({ 'match[]': match, start: seconds(start), end: seconds(end) }) });
+    const body = await this.request(this.readUrl, '/api/v1/export', {}, { method: 'POST', body: new URLSearchParams({ 'match[]': match, start: seconds(start), end: seconds(end) }) });
     const decoder = new TextDecoder();
     let rest = '';
-    for await (const chunk of res as AsyncIterable<Uint8Array>) {
+    for await (const chunk of body as AsyncIterable<Uint8Array>) {
       rest += decoder.decode(chunk, { stream: true });
       let nl: number;
       while ((nl = rest.indexOf('\n')) >= 0) {
@@ -226,20 +226,20 @@ export class VictoriaMetrics {
 
   /** The label sets of the series matching `match` that hold samples between `start` and `end` (the engine narrows by day). */
   async series(match: string, start: number, end: number): Promise<Record<string, string>[]> {
-    const res = await this.request(this.readUrl, '/api/v1/series', {}, { method: 'POST', body: new URLSearchParams({ 'match[]': match, start: seconds(start), end: seconds(end) }) });
-    return ((await res.json()) as { data: Record<string, string>[] }).data;
+    const body = await this.request(this.readUrl, '/api/v1/series', {}, { method: 'POST', body: new URLSearchParams({ 'match[]': match, start: seconds(start), end: seconds(end) }) });
+    return ((await body.json()) as { data: Record<string, string>[] }).data;
   }
 
   /** Every metric name with samples between `start` and `end`. */
   async names(start: number, end: number): Promise<string[]> {
-    const res = await this.request(this.readUrl, '/api/v1/label/__name__/values', { start: seconds(start), end: seconds(end) });
-    return ((await res.json()) as { data: string[] }).data;
+    const body = await this.request(this.readUrl, '/api/v1/label/__name__/values', { start: seconds(start), end: seconds(end) });
+    return ((await body.json()) as { data: string[] }).data;
   }
 
   /** The samples of `match` between `start` and `end` in the engine's native format (for the archive). */
   async exportNative(match: string, start: number, end: number): Promise<Uint8Array> {
-    const res = await this.request(this.readUrl, '/api/v1/export/native', {}, { method: 'POST', body: new URLSearchParams({ 'match[]': match, start: seconds(start), end: seconds(end) }) });
-    return new Uint8Array(await res.arrayBuffer());
+    const body = await this.request(this.readUrl, '/api/v1/export/native', {}, { method: 'POST', body: new URLSearchParams({ 'match[]': match, start: seconds(start), end: seconds(end) }) });
+    return new Uint8Array(await body.arrayBuffer());
   }
 
   /** An instant query (PromQL/MetricsQL) at `time` (epoch ms): each series' labels and value. */
