@@ -153,7 +153,11 @@ describe('the dashboard served by the gateway', () => {
       const viewerPage = await signIn(viewerContext, VIEWER.username, VIEWER.password);
       await viewerPage.getByRole('link', { name: 'Alerts' }).click();
       const card = viewerPage.locator('li.alert-card[data-rule="BrowserHot"]');
-      await card.waitFor({ timeout: SETTLE_MS });
+      // A miss (once in a CI run, 2026-12-03) leaves a screenshot and what the page showed, to tell why.
+      await card.waitFor({ timeout: SETTLE_MS }).catch(async (err: unknown) => {
+        await shot(viewerPage, 'alerts-viewer-phone-failed');
+        throw new Error(`${String(err)}\n--- the viewer's page ---\n${(await viewerPage.locator('body').innerText({ timeout: 2_000 }).catch(String)).slice(0, 2000)}`);
+      });
       await expect(card.getByRole('button').count()).resolves.toBe(0);
       await expect(viewerPage.getByRole('link', { name: 'Admin' }).count()).resolves.toBe(0);
       await shot(viewerPage, 'alerts-viewer-phone');
