@@ -11,13 +11,16 @@ let prometheus: PrometheusProcess | undefined;
 let exporter: Server;
 let gateway: ServiceProcess | undefined;
 let scrapes = 0;
+/** Whether the exporter still exposes the lobby's series; a lobby closing is a series gone from the next scrape. */
+let lobbyOpen = true;
 
 beforeAll(async () => {
   suite = await startSuite({ services: ['processor', 'storage'] });
   exporter = createServer((_req, res) => {
     scrapes++;
     res.setHeader('content-type', 'text/plain; version=0.0.4');
-    res.end(`# TYPE rw_logins_total counter\nrw_logins_total{zone="eu"} ${scrapes * 10}\n# TYPE rw_players gauge\nrw_players{zone="eu"} ${scrapes % 7}.5\n`);
+    const lobby = lobbyOpen ? `# TYPE rw_lobby_players gauge\nrw_lobby_players{lobby="l1"} ${scrapes % 5}\n` : '';
+    res.end(`# TYPE rw_logins_total counter\nrw_logins_total{zone="eu"} ${scrapes * 10}\n# TYPE rw_players gauge\nrw_players{zone="eu"} ${scrapes % 7}.5\n${lobby}`);
   });
   await new Promise<void>((resolve) => exporter.listen(0, '127.0.0.1', resolve));
   const key = (await suite.api('/api-keys', { method: 'POST', body: JSON.stringify({ name: 'prometheus-eu', role: 'producer' }) })).body.secret as string;
@@ -77,5 +80,21 @@ describe('Prometheus remote_write into the suite', () => {
     const engine = new VictoriaMetrics(suite.ns.config.storage.engine);
     const [series] = await engine.exportAll(selector, 0, Date.now());
     expect(series!.labels).toMatchObject({ __name__: 'rw_logins_total', job: 'game', zone: 'eu', instance: expect.stringMatching(/^127\.0\.0\.1:\d+$/) });
+  }, 180_000);
+
+  it('stops answering for a series once Prometheus marks it stale, as Prometheus does', async () => {
+    const query = async (expr: string) => (await suite.api(`/api/v1/query?${new URLSearchParams({ query: expr })}`)).body.data.result as { metric: Record<string, string> }[];
+    await waitFor(async () => ((await query('rw_lobby_players')).length === 1 ? true : undefined), 60_000, 'the lobby series answered', 250);
+    lobbyOpen = false;
+    // Prometheus writes a staleness marker at the first scrape without the series. The engine answers a query for
+    // "now" as of 30 s ago (its -search.latencyOffset), so absent() turns true about 30 s later; without the marker
+    // the engine would still find the last sample inside an instant query's lookbehind window for five minutes.
+    await waitFor(async () => ((await query('absent(rw_lobby_players)')).length === 1 ? true : undefined), 90_000, 'absent() of the stopped series', 250);
+    expect(await query('rw_lobby_players')).toEqual([]);
+    expect(await query('rw_players')).toHaveLength(1);
+    // The marker is no sample: what the series held is what Prometheus scraped.
+    const stored = await ours('rw_lobby_players');
+    expect(stored.length).toBeGreaterThan(0);
+    expect(stored).toEqual(await theirs('rw_lobby_players', Date.now()));
   }, 180_000);
 });

@@ -11,6 +11,8 @@ export {
   SampleBatchSchema,
   SamplePartSchema,
   samplesOf,
+  STALE_MARKER,
+  isStaleMarker,
   DeadLetterSchema,
   RejectionSchema,
   HealthReportSchema,

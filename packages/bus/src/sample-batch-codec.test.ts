@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { decodeSampleBatch, encodeSampleBatch, isPackedSampleBatch, SampleBatchFormatError, SampleBatchSchema, sampleBatchBodies, sampleNameMarker, TAGS_JSON, type SampleBatch, type SamplePart } from './index.ts';
+import { decodeSampleBatch, encodeSampleBatch, isPackedSampleBatch, isStaleMarker, STALE_MARKER, SampleBatchFormatError, SampleBatchSchema, sampleBatchBodies, sampleNameMarker, TAGS_JSON, type SampleBatch, type SamplePart } from './index.ts';
 
 const validName = fc.stringMatching(/^[a-zA-Z_:][a-zA-Z0-9_:]{0,20}$/);
 const validSample = fc.record({
@@ -52,7 +52,7 @@ describe('the packed form of metrics.samples bodies', () => {
     const batch = (value: number, name = 'm', ts = 1): SampleBatch => ({ parts: [{ id: 'a:1', source: 'a', samples: [{ name: 'ok', value: 1, ts: 1, tags: {} }, { name, value, ts, tags: { k: 'v' } }] }] });
     expect(refusal(new TextEncoder().encode('{"parts":[]}'))).toMatchObject({ field: '(message)', reason: 'not a sample batch (version TSB1)' });
     expect(isPackedSampleBatch(new TextEncoder().encode('{"parts":[]}'))).toBe(false);
-    expect(refusal(encodeSampleBatch(batch(Infinity)))).toMatchObject({ field: 'parts[0].samples[1].value', reason: 'not a finite number' });
+    expect(refusal(encodeSampleBatch(batch(Infinity)))).toMatchObject({ field: 'parts[0].samples[1].value', reason: 'not a finite number or a staleness marker' });
     expect(refusal(encodeSampleBatch(batch(1, 'm', 1.5)))).toMatchObject({ field: 'parts[0].samples[1].ts' });
     expect(refusal(encodeSampleBatch(batch(1, '9lives')))).toMatchObject({ field: 'parts[0].names[1]', reason: 'not a metric name' });
     const body = Buffer.from(encodeSampleBatch(batch(1)));
@@ -60,6 +60,13 @@ describe('the packed form of metrics.samples bodies', () => {
     body.write('["v"]    ', tags);
     expect(refusal(body)).toMatchObject({ field: 'parts[0].samples[1].tags', reason: 'not an object' });
     expect(refusal(Buffer.concat([encodeSampleBatch(batch(1)), Buffer.from([0])]))).toMatchObject({ field: '(message)', reason: '1 bytes after the last part' });
+  });
+
+  it('carries a staleness marker as one, a batch the schema accepts', () => {
+    const decoded = decodeSampleBatch(encodeSampleBatch({ parts: [{ id: 'a:1', source: 'a', samples: [{ name: 'm', value: STALE_MARKER, ts: 5, tags: {} }] }] }));
+    expect(isStaleMarker(decoded.parts[0]!.samples[0]!)).toBe(true);
+    expect(isStaleMarker({ value: 0 })).toBe(false);
+    expect(SampleBatchSchema.safeParse(decoded).success).toBe(true);
   });
 
   it('gives the samples of one series one frozen tags object', () => {

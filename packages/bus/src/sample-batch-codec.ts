@@ -199,7 +199,7 @@ const MIN_SAMPLE_BYTES = 4 + 4 + 2 + 8 + 8;
 
 /**
  * Decodes a `metrics.samples` body, checking what `SampleBatchSchema` requires (metric names, sources, integer
- * timestamps, finite values, string tag values); throws a {@link SampleBatchFormatError} naming the first wrong
+ * timestamps, finite values or staleness markers, string tag values); throws a {@link SampleBatchFormatError} naming the first wrong
  * field. Samples of one series share one frozen tags object.
  */
 export function decodeSampleBatch(data: Uint8Array): SampleBatch {
@@ -250,7 +250,8 @@ export function decodeSampleBatch(data: Uint8Array): SampleBatch {
         if (!Number.isSafeInteger(ts)) throw fail('not integer epoch milliseconds');
         field = 'value';
         const value = r.f64();
-        if (!Number.isFinite(value)) throw fail('not a finite number');
+        // NaN is a staleness marker (STALE_MARKER); infinities never enter the suite.
+        if (!Number.isFinite(value) && !Number.isNaN(value)) throw fail('not a finite number or a staleness marker');
         samples[i] = { name, value, ts, tags: tags as Record<string, string> };
       }
       parts.push({ id, source, samples });

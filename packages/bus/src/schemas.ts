@@ -15,13 +15,21 @@ export const TagsSchema = z
   .record(z.string().regex(TAG_KEY, 'tag keys must match [a-zA-Z_][a-zA-Z0-9_]*'), z.string().max(256, 'tag values are at most 256 characters'))
   .refine((tags) => Object.keys(tags).length <= MAX_TAGS, `at most ${MAX_TAGS} tags`);
 
-/** One sample as a game service publishes it: `ts` (epoch ms) and `tags` are optional. */
-export const IngestSampleSchema = z.strictObject({
-  name: z.string().max(200, 'names are at most 200 characters').regex(METRIC_NAME, 'names must match [a-zA-Z_:][a-zA-Z0-9_:]*'),
-  value: z.number().refine(Number.isFinite, 'must be a finite number'),
-  ts: z.number().int('must be integer epoch milliseconds').positive('must be epoch milliseconds').optional(),
-  tags: TagsSchema.optional(),
-});
+/**
+ * One sample as a game service publishes it: `ts` (epoch ms) and `tags` are optional. `stale: true` in place of a
+ * value marks the series stale at `ts` (Prometheus' staleness marker): it has stopped, so queries at and after that
+ * time no longer see its last value, and `absent()` is true at once rather than after the lookback window.
+ */
+export const IngestSampleSchema = z
+  .strictObject({
+    name: z.string().max(200, 'names are at most 200 characters').regex(METRIC_NAME, 'names must match [a-zA-Z_:][a-zA-Z0-9_:]*'),
+    value: z.number().refine(Number.isFinite, 'must be a finite number').optional(),
+    stale: z.literal(true, 'must be true (a staleness marker) or absent').optional(),
+    ts: z.number().int('must be integer epoch milliseconds').positive('must be epoch milliseconds').optional(),
+    tags: TagsSchema.optional(),
+  })
+  .refine((s) => s.stale === undefined || s.value === undefined, { path: ['value'], message: 'a staleness marker (stale: true) has no value' })
+  .refine((s) => s.stale !== undefined || s.value !== undefined, { path: ['value'], message: 'must be a finite number' });
 /** One sample as a producer sends it. */
 export type IngestSample = z.infer<typeof IngestSampleSchema>;
 
@@ -39,10 +47,21 @@ export const GameEventSchema = z.looseObject({
 /** A game event. */
 export type GameEvent = z.infer<typeof GameEventSchema>;
 
-/** A validated sample with every field present; tags sorted by key. */
+/**
+ * The value a normalized sample carries as a staleness marker: NaN, as in Prometheus (whose marker is one NaN bit
+ * pattern). Every value that enters the suite is finite, so on the bus a NaN can only be a marker.
+ */
+export const STALE_MARKER = Number.NaN;
+
+/** Whether a normalized sample is a staleness marker rather than a value. */
+export function isStaleMarker(sample: { value: number }): boolean {
+  return Number.isNaN(sample.value);
+}
+
+/** A validated sample with every field present (a staleness marker's value is {@link STALE_MARKER}); tags sorted by key. */
 export const SampleSchema = z.strictObject({
   name: z.string().regex(METRIC_NAME),
-  value: z.number(),
+  value: z.union([z.number(), z.nan()], { error: 'expected number (or NaN, a staleness marker)' }),
   ts: z.number().int(),
   tags: z.record(z.string(), z.string()),
 });

@@ -4,6 +4,8 @@ export { SeriesIds } from './series-ids.ts';
 export { VictoriaMetrics, EngineError, EngineAnswerTooLarge, EngineRestarted, NAMESPACE_LABEL, selector } from './engine/victoria-metrics.ts';
 export type { EngineSeries, PrometheusAnswer, WriteMark } from './engine/victoria-metrics.ts';
 export { importLines, tagsOfLabels } from './engine/import-lines.ts';
+export { WriteRequestType, PROMETHEUS_STALE_NAN, isPrometheusStaleNaN } from './engine/remote-write-proto.ts';
+export type { WriteRequest } from './engine/remote-write-proto.ts';
 export { RedisCurrentStore } from './redis-current-store.ts';
 export type { CurrentValue } from './redis-current-store.ts';
 export { seriesKey, sortTags, matchesTags, tagsIdentity } from './series-key.ts';

@@ -86,7 +86,7 @@ export class RedisCurrentStore {
     await this.redis.eval(UPDATE_SCRIPT, keys.length, ...keys, ...args);
   }
 
-  /** Current values of `name` whose tags include `filter`; a filtered read uses the tag index sets. */
+  /** Current values of `name` whose tags include `filter`, but those of stopped series; a filtered read uses the tag index sets. */
   async read(name: string, filter: Record<string, string>): Promise<CurrentValue[]> {
     const key = this.key(name);
     const entries = Object.entries(filter);
@@ -112,7 +112,10 @@ export class RedisCurrentStore {
       const tags = JSON.parse(field) as Record<string, string>;
       if (!matchesTags(tags, filter)) continue;
       const space = raw.indexOf(' ');
-      values.push({ name, tags, ts: Number(raw.slice(0, space)), value: Number(raw.slice(space + 1)) });
+      const value = Number(raw.slice(space + 1));
+      // A staleness marker (NaN) is kept as the newest entry, so an older value delivered late cannot come back.
+      if (Number.isNaN(value)) continue;
+      values.push({ name, tags, ts: Number(raw.slice(0, space)), value });
     }
     return values;
   }

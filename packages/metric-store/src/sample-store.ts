@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
-import type { Sample } from '@terminusa/bus';
+import { isStaleMarker, type Sample } from '@terminusa/bus';
 import { importLines } from './engine/import-lines.ts';
 import type { VictoriaMetrics } from './engine/victoria-metrics.ts';
 import { markLate } from './rollup/dirty-minutes.ts';
@@ -33,11 +33,15 @@ export class SampleStore {
   ) {}
 
   async write(messages: readonly SampleMessage[]): Promise<WriteResult> {
-    const samples = messages.length === 1 ? messages[0]!.samples : messages.flatMap((m) => m.samples);
-    if (samples.length === 0) return { stored: 0, lateMinutes: 0 };
-    await this.engine.sync(await this.engine.import(importLines(samples)));
+    const all = messages.length === 1 ? messages[0]!.samples : messages.flatMap((m) => m.samples);
+    if (all.length === 0) return { stored: 0, lateMinutes: 0 };
+    // Staleness markers are rare (a series stops) and take another way in; they change no rollup.
+    const stale = all.filter(isStaleMarker);
+    const samples = stale.length === 0 ? all : all.filter((s) => !isStaleMarker(s));
+    const marks = await Promise.all([this.engine.import(importLines(samples)), ...(stale.length ? [this.engine.writeStaleMarkers(stale)] : [])]);
+    await Promise.all(marks.map((mark) => this.engine.sync(mark)));
     const lateMinutes = await markLate(this.pool, samples);
-    return { stored: samples.length, lateMinutes };
+    return { stored: all.length, lateMinutes };
   }
 
   /** Stores samples as one new message (tools and tests that have no bus message). */

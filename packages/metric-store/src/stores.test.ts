@@ -1,10 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Redis } from 'ioredis';
 import type pg from 'pg';
-import type { Sample } from '@terminusa/bus';
+import { STALE_MARKER, type Sample } from '@terminusa/bus';
 import { createTestNamespace, QUICK_SYNC, type TestNamespace } from '@terminusa/testkit';
 import { createPool, migrate } from '@terminusa/database';
-import { RedisCurrentStore, SampleStore, SeriesIds, VictoriaMetrics } from './index.ts';
+import { NAMESPACE_LABEL, RedisCurrentStore, SampleStore, SeriesIds, VictoriaMetrics } from './index.ts';
 
 let ns: TestNamespace;
 let pool: pg.Pool;
@@ -57,6 +57,20 @@ describe('SampleStore', () => {
     expect(await engineSamples('concurrent_total')).toHaveLength(1000);
   });
 
+  it('stores a staleness marker: queries stop seeing the series there, exports and redeliveries hold no extra sample', async () => {
+    const store = new SampleStore(pool, engine);
+    const T = 1_700_000_000_000;
+    const tags = { region: 'eu' };
+    const samples = [sample('players_gone', T, 1, tags), sample('players_gone', T + 15_000, 2, tags), sample('players_gone', T + 30_000, 3, tags), sample('players_gone', T + 45_000, STALE_MARKER, tags)];
+    expect(await store.write([{ id: 'stale1', samples }])).toMatchObject({ stored: 4 });
+    await store.write([{ id: 'stale1', samples }]);
+    expect(await engine.query('players_gone', T + 30_000)).toEqual([{ metric: { __name__: 'players_gone', region: 'eu', [NAMESPACE_LABEL]: ns.config.storage.engine.namespace }, value: 3 }]);
+    // Without the marker the engine would still answer 3 here: the last sample is inside the lookbehind window.
+    expect(await engine.query('players_gone', T + 50_000)).toEqual([]);
+    expect(await engine.query('absent(players_gone)', T + 50_000)).toEqual([expect.objectContaining({ value: 1 })]);
+    expect(await engineSamples('players_gone')).toEqual([['eu', T, 1], ['eu', T + 15_000, 2], ['eu', T + 30_000, 3]]);
+  });
+
   it('gives each series one id, however many resolve it at once', async () => {
     const series = Array.from({ length: 200 }, (_, i) => ({ name: 'id_total', tags: { id: String(i % 50) } }));
     const resolved = await Promise.all([0, 1, 2, 3].map(() => new SeriesIds(pool).resolve(series)));
@@ -88,6 +102,18 @@ describe('RedisCurrentStore', () => {
     expect(await store.read('players_online', { region: 'us' })).toEqual([{ name: 'players_online', tags: { region: 'us' }, ts: 1500, value: 7 }]);
     expect(await store.read('unknown_metric', {})).toEqual([]);
     expect(await redis.ttl(`${ns.config.redis.prefix}current:players_online`)).toBeGreaterThan(0);
+  });
+
+  it('stops answering a series whose newest sample is a staleness marker, until a newer value comes', async () => {
+    const store = new RedisCurrentStore(redis, ns.config.redis.prefix, 60);
+    await store.update([sample('lobby_players', 1000, 5, { lobby: 'a' }), sample('lobby_players', 1000, 6, { lobby: 'b' })]);
+    await store.update([sample('lobby_players', 2000, STALE_MARKER, { lobby: 'a' }), sample('lobby_players', 500, STALE_MARKER, { lobby: 'b' })]);
+    // A late, older value does not bring the stopped series back; the older marker does not hide b's newer value.
+    await store.update([sample('lobby_players', 1500, 9, { lobby: 'a' })]);
+    expect(await store.read('lobby_players', {})).toEqual([{ name: 'lobby_players', tags: { lobby: 'b' }, ts: 1000, value: 6 }]);
+    expect(await store.read('lobby_players', { lobby: 'a' })).toEqual([]);
+    await store.update([sample('lobby_players', 3000, 1, { lobby: 'a' })]);
+    expect(await store.read('lobby_players', { lobby: 'a' })).toEqual([{ name: 'lobby_players', tags: { lobby: 'a' }, ts: 3000, value: 1 }]);
   });
 
   it('answers tag filters from its index, and forgets series whose values expired', async () => {

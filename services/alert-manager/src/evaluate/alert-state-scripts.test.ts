@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import { RuleSchema } from '@terminusa/alerting';
-import type { Sample } from '@terminusa/bus';
+import { STALE_MARKER, type Sample } from '@terminusa/bus';
 import { createTestNamespace, type TestNamespace } from '@terminusa/testkit';
 import { decodeOutboxEvent, type OutboxEvent } from '../outbox/outbox-event.ts';
 import { RuleSet } from '../rules/rule-set.ts';
@@ -125,6 +125,14 @@ describe('the alert-state scripts', () => {
     const again = (await outbox(state))[2]!;
     expect(again).toMatchObject({ kind: 'firing', from: 'inactive', seq: 1 });
     expect(again.alert.id).not.toBe(firing!.alert.id);
+  });
+
+  it('leave an alert as it is on a staleness marker: it says the series stopped, not what it measured', async () => {
+    const state = commands();
+    await evaluate(state, rules(hot), T0, sample('cpu', 95, { host: 'a' }, T0));
+    expect(await evaluate(state, rules(hot), T0 + S, sample('cpu', STALE_MARKER, { host: 'a' }, T0 + S))).toBe(0);
+    expect(await transitions(state)).toEqual(['firing inactive→firing']);
+    expect((await stateOf(state, 'Hot', { host: 'a' })).value).toBe('95');
   });
 
   it('damp flapping with keep_firing_for: a firing alert stays firing through short clears and resolves after the last', async () => {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Sample } from '@terminusa/bus';
+import { isStaleMarker, type Sample } from '@terminusa/bus';
 import type { Config } from '@terminusa/config';
 import type { AlertStateCommands } from './alert-state-commands.ts';
 import { channelsFor, groupTags, type RuleSet } from '../rules/rule-set.ts';
@@ -7,11 +7,13 @@ import { channelsFor, groupTags, type RuleSet } from '../rules/rule-set.ts';
 /**
  * Evaluates a batch of samples against the rules that match them, as the batch arrives: samples are grouped
  * per rule and series (or group), and each group is evaluated by one atomic script, all in one round trip.
- * A breach of a rule without `for` is a firing alert when this resolves.
+ * A breach of a rule without `for` is a firing alert when this resolves. A staleness marker says a series
+ * stopped, not what it measured: no threshold judges it, and to a no-data rule it is no data.
  */
 export async function evaluateBatch(samples: readonly Sample[], rules: RuleSet, state: AlertStateCommands, levels: Config['alerts']['levels'], now = Date.now()): Promise<number> {
   const entries = new Map<string, { rule: ReturnType<RuleSet['matching']>[number]; group: Record<string, string>; triples: (string | number)[] }>();
   for (const sample of samples) {
+    if (isStaleMarker(sample)) continue;
     for (const rule of rules.matching(sample)) {
       const group = groupTags(rule, sample.tags);
       const id = `${rule.name}\u0000${JSON.stringify(group)}`;

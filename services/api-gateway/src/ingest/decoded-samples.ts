@@ -9,7 +9,7 @@ export class BadPayloadError extends Error {
 }
 
 /** Why a sample of a request was left out (counted, not refused: the rest of the request is good); docs/otlp.md explains OTLP's. */
-export type DropReason = 'stale' | 'non_finite' | 'native_histogram' | 'no_recorded_value' | 'no_timestamp' | 'unspecified_temporality' | 'invalid_name';
+export type DropReason = 'non_finite' | 'native_histogram' | 'no_timestamp' | 'unspecified_temporality' | 'invalid_name';
 
 /** The samples of a pushed request, and how many were left out and why. */
 export interface DecodedSamples {

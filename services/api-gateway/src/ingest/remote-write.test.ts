@@ -3,7 +3,7 @@ import { connect, type NatsConnection } from 'nats';
 import { compressSync } from 'snappy';
 import { Bus, ensureConsumer } from '@terminusa/bus';
 import { startSuite, waitFor, type RunningSuite } from '@terminusa/testkit';
-import { WriteRequestType } from './remote-write-proto.ts';
+import { WriteRequestType } from '@terminusa/metric-store';
 import { decodeRemoteWrite } from './remote-write.ts';
 
 /** Prometheus' staleness marker, as it sends it when a series disappears. */
@@ -16,7 +16,7 @@ function writeRequest(series: { labels: Record<string, string>; samples: { value
 }
 
 describe('decodeRemoteWrite', () => {
-  it('maps __name__ to the name and the other labels to tags, and leaves out what the pipeline does not store', async () => {
+  it('maps __name__ to the name and the other labels to tags, keeps staleness markers and leaves out other NaN and infinities', async () => {
     const body = writeRequest([
       { labels: { __name__: 'up', job: 'game', instance: 'eu-1:9100' }, samples: [{ value: 1, timestamp: 1_700_000_000_000 }, { value: STALE_NAN, timestamp: 1_700_000_015_000 }] },
       { labels: { __name__: 'ratio', job: 'game' }, samples: [{ value: NaN, timestamp: 1_700_000_000_000 }, { value: Infinity, timestamp: 1_700_000_000_001 }, { value: 0.5, timestamp: 1_700_000_000_002 }] },
@@ -24,9 +24,10 @@ describe('decodeRemoteWrite', () => {
     expect(await decodeRemoteWrite(body, 1 << 20)).toEqual({
       samples: [
         { name: 'up', value: 1, ts: 1_700_000_000_000, tags: { job: 'game', instance: 'eu-1:9100' } },
+        { name: 'up', stale: true, ts: 1_700_000_015_000, tags: { job: 'game', instance: 'eu-1:9100' } },
         { name: 'ratio', value: 0.5, ts: 1_700_000_000_002, tags: { job: 'game' } },
       ],
-      dropped: { stale: 1, non_finite: 2 },
+      dropped: { non_finite: 2 },
     });
   });
 

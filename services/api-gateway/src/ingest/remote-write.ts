@@ -1,22 +1,14 @@
 import { uncompress } from 'snappy';
 import type { IngestSample } from '@terminusa/bus';
 import { BadPayloadError, type DecodedSamples, type DropReason } from './decoded-samples.ts';
-import { WriteRequestType, type WriteRequest } from './remote-write-proto.ts';
-
-/** Prometheus' staleness marker: a NaN with this bit pattern (value.StaleNaN). */
-const STALE_NAN_HIGH = 0x7ff00000;
-const STALE_NAN_LOW = 0x00000002;
-const bits = new DataView(new ArrayBuffer(8));
-function isStaleMarker(value: number): boolean {
-  bits.setFloat64(0, value);
-  return bits.getUint32(0) === STALE_NAN_HIGH && bits.getUint32(4) === STALE_NAN_LOW;
-}
+import { WriteRequestType, isPrometheusStaleNaN, type WriteRequest } from '@terminusa/metric-store';
 
 /**
  * The samples of a remote-write 1.0 body (protobuf `WriteRequest`, snappy block-compressed): `__name__` becomes
- * the sample's name and every other label a tag. Values the pipeline does not store are counted and left out:
- * staleness markers (the suite has no staleness: a series simply stops), other NaN and infinities, and native
- * histograms (remote-write 1.0 senders send classic `_bucket` series unless told otherwise).
+ * the sample's name and every other label a tag. A staleness marker (a target gone, a series no longer exposed)
+ * becomes a `stale: true` sample, so queries stop seeing the series at once, as in Prometheus. Values the pipeline
+ * does not store are counted and left out: other NaN and infinities, and native histograms (remote-write 1.0
+ * senders send classic `_bucket` series unless told otherwise).
  */
 export async function decodeRemoteWrite(compressed: Uint8Array, maxBytes: number): Promise<DecodedSamples> {
   let body: Buffer;
@@ -46,12 +38,10 @@ export async function decodeRemoteWrite(compressed: Uint8Array, maxBytes: number
     if (!name) throw new BadPayloadError(`timeseries[${i}] has no __name__ label`);
     if (series.histograms?.length) drop('native_histogram', series.histograms.length);
     for (const s of series.samples ?? []) {
-      if (!Number.isFinite(s.value)) {
-        drop(isStaleMarker(s.value) ? 'stale' : 'non_finite', 1);
-        continue;
-      }
       const ts = typeof s.timestamp === 'number' ? s.timestamp : s.timestamp.toNumber();
-      samples.push({ name, value: s.value, ts, tags });
+      if (Number.isFinite(s.value)) samples.push({ name, value: s.value, ts, tags });
+      else if (isPrometheusStaleNaN(s.value)) samples.push({ name, stale: true, ts, tags });
+      else drop('non_finite', 1);
     }
   }
   return { samples, dropped };

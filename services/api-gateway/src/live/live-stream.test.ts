@@ -6,7 +6,7 @@ import type pg from 'pg';
 import { Registry } from 'prom-client';
 import WebSocket from 'ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Bus, ensureStreams, SUBJECTS, type AlertTransition, type Sample } from '@terminusa/bus';
+import { Bus, ensureStreams, STALE_MARKER, SUBJECTS, type AlertTransition, type Sample } from '@terminusa/bus';
 import { createPool, migrate } from '@terminusa/database';
 import { createLogger, type Logger } from '@terminusa/runtime';
 import { createTestNamespace, waitFor, type TestNamespace } from '@terminusa/testkit';
@@ -349,8 +349,9 @@ describe('the live stream', () => {
 
     client.send({ type: 'unsubscribe', metrics: ['system_cpu_*'] });
     expect((await client.next('subscribed')).message.metrics).toEqual(['players_online']);
-    await bus.persist(SUBJECTS.samples, [], { parts: [{ id: 't', source: 't', samples: [sample('system_cpu_usage', 9), sample('players_online', 9)] }] });
-    expect((await client.next('samples')).message.samples.map((s: Sample) => s.name)).toEqual(['players_online']);
+    // A staleness marker is no value to chart: it is not sent.
+    await bus.persist(SUBJECTS.samples, [], { parts: [{ id: 't', source: 't', samples: [sample('system_cpu_usage', 9), sample('players_online', 9), sample('players_online', STALE_MARKER, { shard: 'eu' })] }] });
+    expect((await client.next('samples')).message.samples.map((s: Sample) => [s.name, s.value])).toEqual([['players_online', 9]]);
     // A sentinel for each client, published last: a sample either should not have had arrives before it does.
     await bus.persist(SUBJECTS.samples, [], { parts: [{ id: 'sentinel', source: 't', samples: [sample('players_online', -1), sample('disk_sentinel', -1)] }] });
     expect((await client.next('samples')).message.samples).toEqual([expect.objectContaining({ name: 'players_online', value: -1 })]);

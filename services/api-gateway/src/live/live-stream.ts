@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import type { Subscription } from 'nats';
 import type { Registry } from 'prom-client';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { SUBJECTS, samplesOf, type Bus, type InvalidMessageError, type Sample } from '@terminusa/bus';
+import { SUBJECTS, isStaleMarker, samplesOf, type Bus, type InvalidMessageError, type Sample } from '@terminusa/bus';
 import type { Logger } from '@terminusa/runtime';
 import { addressKey } from '../auth/login-guard.ts';
 import type { Principal } from '../auth/principal.ts';
@@ -342,7 +342,7 @@ export class LiveStream {
     let opened = false;
     // The sample firehose is decoded only while someone watches it.
     if (wantSamples && !this.#samples) {
-      this.#samples = this.#bus.subscribe(SUBJECTS.samples, (batch) => this.#fanOutSamples(samplesOf(batch)), this.#onInvalid);
+      this.#samples = this.#bus.subscribe(SUBJECTS.samples, (batch) => this.#fanOutSamples(samplesOf(batch).filter((s) => !isStaleMarker(s))), this.#onInvalid);
       opened = true;
     } else if (!wantSamples && this.#samples) {
       this.#samples.unsubscribe();

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { isStaleMarker } from '@terminusa/bus';
 import { validateMessage, type IngestLimits, type IngestWork } from './index.ts';
 
 const RECEIVED_AT = 1_764_115_200_000;
@@ -63,6 +64,25 @@ describe('metric messages', () => {
   ])('rejects a %s value (JSON has no such number, so it arrives as null)', async (_case, value) => {
     const work = await process({ samples: [{ name: 'a', value }] });
     expect(work.rejections[0]).toMatchObject({ index: 0, field: 'samples[0].value' });
+  });
+
+  it('takes a staleness marker (stale: true, no value) as a sample whose value is the marker', async () => {
+    const work = await process({ samples: [{ name: 'players_online', stale: true, ts: RECEIVED_AT - 1, tags: { shard: '7' } }] });
+    expect(work.rejections).toEqual([]);
+    expect(samplesOf(work)).toEqual([{ name: 'players_online', value: Number.NaN, ts: RECEIVED_AT - 1, tags: { shard: '7' } }]);
+    expect(isStaleMarker(samplesOf(work)![0]!)).toBe(true);
+  });
+
+  it.each([
+    ['a value beside stale: true', { name: 'a', value: 1, stale: true }, /staleness marker .* has no value/],
+    ['neither a value nor stale: true', { name: 'a' }, /must be a finite number/],
+    ['stale: false', { name: 'a', value: 1, stale: false }, /must be true/],
+  ])('rejects %s', async (_case, sample, reason) => {
+    const work = await process({ samples: [{ name: 'ok', value: 1 }, sample] });
+    expect(samplesOf(work)!.map((s) => s.name)).toEqual(['ok']);
+    expect(work.rejections).toHaveLength(1);
+    expect(work.rejections[0]).toMatchObject({ index: 1, field: expect.stringMatching(/^samples\[1\]\.(value|stale)$/) });
+    expect(work.rejections[0]!.reason).toMatch(reason);
   });
 
   it('rejects wrong types field by field', async () => {

@@ -1,10 +1,14 @@
+import { STALE_MARKER } from '@terminusa/bus';
 import { seriesKey, sortTags } from '@terminusa/metric-store';
 import type { Stage } from './stage.ts';
 
-/** Fills the defaults (a missing timestamp is the stream's receipt time, missing tags are empty), sorts tags and keys each series. */
+/**
+ * Fills the defaults (a missing timestamp is the stream's receipt time, missing tags are empty), sorts tags, keys
+ * each series, and gives a staleness marker its value (STALE_MARKER).
+ */
 export const normalize: Stage = (work) => {
   work.samples = (work.valid ?? []).map(({ index, sample }) => {
     const tags = sortTags(sample.tags ?? {});
-    return { field: `samples[${index}]`, index, series: seriesKey(sample.name, tags), sample: { name: sample.name, value: sample.value, ts: sample.ts ?? work.receivedAt, tags } };
+    return { field: `samples[${index}]`, index, series: seriesKey(sample.name, tags), sample: { name: sample.name, value: sample.stale ? STALE_MARKER : sample.value!, ts: sample.ts ?? work.receivedAt, tags } };
   });
 };

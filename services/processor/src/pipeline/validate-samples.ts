@@ -16,6 +16,7 @@ export function fastSample(candidate: unknown, limits: TagLimits): IngestSample 
   for (const key in c) if (key !== 'name' && key !== 'value' && key !== 'ts' && key !== 'tags') return undefined;
   const { name, value, ts, tags } = c;
   if (typeof name !== 'string' || name.length > 200 || !METRIC_NAME.test(name)) return undefined;
+  // A staleness marker (no value, `stale: true`) is rare: the schema judges it.
   if (typeof value !== 'number' || !Number.isFinite(value)) return undefined;
   if (ts !== undefined && !(Number.isSafeInteger(ts) && (ts as number) > 0)) return undefined;
   if (tags !== undefined) {
@@ -31,7 +32,7 @@ export function fastSample(candidate: unknown, limits: TagLimits): IngestSample 
 
 /** The sample schema under the configured tag limits. */
 export function ingestSampleSchema(limits: TagLimits) {
-  return IngestSampleSchema.extend({ tags: tagsSchema(limits).optional() });
+  return IngestSampleSchema.safeExtend({ tags: tagsSchema(limits).optional() });
 }
 
 /** Validates each sample on its own: a bad one is rejected with its reason, the good ones beside it go on. */

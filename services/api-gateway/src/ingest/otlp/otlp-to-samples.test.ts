@@ -175,10 +175,28 @@ describe('OTLP metrics to samples', () => {
     expect(data(body).samples[0]!.ts).toBe(1_700_000_000_123);
   });
 
-  it('leaves out and counts: no recorded value, non-finite values, no time, no temporality, no name', () => {
+  it('writes a staleness marker for each series of a point flagged "no recorded value", as Prometheus does', () => {
     const body = request([
-      { name: 'gone', gauge: { dataPoints: [{ timeUnixNano: ns(T), asDouble: 0, flags: 1 }, { timeUnixNano: ns(T), asDouble: 5 }] } },
+      { name: 'gone', gauge: { dataPoints: [{ timeUnixNano: ns(T), asDouble: 0, flags: 1 }, { timeUnixNano: ns(T + 1), asDouble: 5 }] } },
       { name: 'h', histogram: { aggregationTemporality: 2, dataPoints: [{ timeUnixNano: ns(T), count: '1', sum: 1, bucketCounts: ['1', '0'], explicitBounds: [1], flags: 1 }] } },
+    ]);
+    expect(data(body)).toEqual({
+      samples: [
+        { name: 'gone', stale: true, ts: T, tags: ID },
+        { name: 'gone', value: 5, ts: T + 1, tags: ID },
+        { name: 'h_bucket', stale: true, ts: T, tags: { ...ID, le: '1' } },
+        { name: 'h_bucket', stale: true, ts: T, tags: { ...ID, le: '+Inf' } },
+        { name: 'h_sum', stale: true, ts: T, tags: ID },
+        { name: 'h_count', stale: true, ts: T, tags: ID },
+      ],
+      dropped: {},
+    });
+    expect(decode(body).rejectedPoints).toBe(0);
+  });
+
+  it('leaves out and counts: non-finite values, no time, no temporality, no name', () => {
+    const body = request([
+      { name: 'gone', gauge: { dataPoints: [{ timeUnixNano: ns(T), asDouble: 5 }] } },
       { name: 'nan', gauge: { dataPoints: [{ timeUnixNano: ns(T), asDouble: 'NaN' }, { timeUnixNano: ns(T), asDouble: '-Infinity' }] } },
       { name: 'h2', histogram: { aggregationTemporality: 2, dataPoints: [{ timeUnixNano: ns(T), count: '0', sum: 'NaN' }] } },
       { name: 'timeless', gauge: { dataPoints: [{ asDouble: 1 }] } },
@@ -191,11 +209,10 @@ describe('OTLP metrics to samples', () => {
         { name: 'h2_bucket', value: 0, ts: T, tags: { ...ID, le: '+Inf' } },
         { name: 'h2_count', value: 0, ts: T, tags: ID },
       ],
-      // The histogram's flagged point would have made 4 samples: 2 buckets, _sum and _count.
-      dropped: { no_recorded_value: 5, non_finite: 3, no_timestamp: 1, unspecified_temporality: 2, invalid_name: 1 },
+      dropped: { non_finite: 3, no_timestamp: 1, unspecified_temporality: 2, invalid_name: 1 },
     });
-    // Points, as OTLP's partial success counts them: gone 1, h 1, nan 2, h2 1 (its sum), timeless 1, odd 2, '...' 1.
-    expect(decode(body).rejectedPoints).toBe(9);
+    // Points, as OTLP's partial success counts them: nan 2, h2 1 (its sum), timeless 1, odd 2, '...' 1.
+    expect(decode(body).rejectedPoints).toBe(7);
   });
 
   it('takes an empty request and resources without metrics', () => {

@@ -111,10 +111,15 @@ export function otlpToSamples(request: ExportMetricsServiceRequest): DecodedSamp
           latest = Math.max(latest, ts);
           const candidates = samplesOf(name, attributeLabels(point.attributes ?? [], identity));
           // The point's samples are made before it is refused, so the drop is counted in samples as remote_write's are.
-          const refused = !name ? 'invalid_name' : (reading.refused ?? (ts <= 0 ? 'no_timestamp' : (point.flags ?? 0) & NO_RECORDED_VALUE ? 'no_recorded_value' : undefined));
+          const refused = !name ? 'invalid_name' : (reading.refused ?? (ts <= 0 ? 'no_timestamp' : undefined));
           if (refused) {
             drop(refused, candidates.length);
             rejectedPoints++;
+            continue;
+          }
+          // OTel's staleness: the series stopped. A staleness marker for each of the point's series, as Prometheus writes.
+          if ((point.flags ?? 0) & NO_RECORDED_VALUE) {
+            for (const c of candidates) samples.push({ name: c.name, stale: true, ts, tags: c.tags });
             continue;
           }
           const finite = candidates.filter((c) => Number.isFinite(c.value));
