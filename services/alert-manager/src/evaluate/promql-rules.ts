@@ -58,18 +58,33 @@ export async function evaluateAlertRule(rule: Extract<PromqlRule, { type: 'promq
   return breaching.size;
 }
 
+/** How many evaluation intervals a recording rule's series list outlives its last evaluation (a rule removed leaves none behind). */
+const RECORDED_TTL_INTERVALS = 10;
+
 /**
  * One evaluation of a recording rule at `at`: the expression's series become samples of `record` at `at`,
- * published into the pipeline like any producer's (validated, stored, alerted on). Their message ids come from the
- * rule and the instant, so an evaluation repeated after a crash is stored once. Returns how many samples.
+ * published into the pipeline like any producer's (validated, stored, alerted on), and each series the last
+ * evaluation wrote that this one does not gets a staleness marker at `at`, as Prometheus writes one: queries stop
+ * seeing it at once. Their message ids come from the rule and the instant, so an evaluation repeated after a crash
+ * is stored once. Returns how many samples, markers included.
  */
 export async function evaluateRecordingRule(rule: Extract<PromqlRule, { type: 'record' }>, at: number, deps: PromqlRuleDeps): Promise<number> {
+  const recordedKey = deps.state.keys.recorded(rule.name);
+  const [result, before] = await Promise.all([deps.engine.query(rule.expr, at), deps.state.redis.get(recordedKey)]);
   const samples: IngestSample[] = [];
-  for (const r of await deps.engine.query(rule.expr, at)) {
+  const written = new Set<string>();
+  for (const r of result) {
     // The pipeline stores finite numbers only (as Prometheus' NaN results of a division by zero are left out).
-    if (Number.isFinite(r.value)) samples.push({ name: rule.record, value: r.value, ts: at, tags: { ...seriesLabels(r.metric), ...rule.labels } });
+    if (!Number.isFinite(r.value)) continue;
+    const tags = { ...seriesLabels(r.metric), ...rule.labels };
+    samples.push({ name: rule.record, value: r.value, ts: at, tags });
+    written.add(JSON.stringify(tags));
+  }
+  for (const tags of JSON.parse(before ?? '[]') as string[]) {
+    if (!written.has(tags)) samples.push({ name: rule.record, stale: true, ts: at, tags: JSON.parse(tags) as Record<string, string> });
   }
   await persistSamples(deps.bus, RECORDING_SOURCE, samples, deps.samplesPerMessage, `record:${rule.name}:${at}`);
+  await deps.state.redis.set(recordedKey, JSON.stringify([...written]), 'PX', RECORDED_TTL_INTERVALS * rule.interval);
   return samples.length;
 }
 
