@@ -20,7 +20,7 @@ export function alertKeys(prefix: string) {
     ids: `${base}ids`,
     /** String: the replica evaluating a PromQL rule at one instant (expires after two intervals). */
     evaluationClaim: (rule: string, at: number) => `${base}evaluation:${rule}:${at}`,
-    /** String: the JSON list of the series (their tags' JSON) a recording rule wrote at its last evaluation. */
+    /** String: the series a recording rule wrote at its last evaluation (WrittenSeries). */
     recorded: (rule: string) => `${base}recorded:${rule}`,
     /** String: when the open notification group started (expires just before the group is flushed). */
     groupOpen: (groupKey: string) => `${base}group-open:${groupKey}`,

@@ -7,6 +7,7 @@ export { importLines, tagsOfLabels } from './engine/import-lines.ts';
 export { WriteRequestType, PROMETHEUS_STALE_NAN, isPrometheusStaleNaN } from './engine/remote-write-proto.ts';
 export type { WriteRequest } from './engine/remote-write-proto.ts';
 export { RedisCurrentStore } from './redis-current-store.ts';
+export { WrittenSeries } from './written-series.ts';
 export type { CurrentValue } from './redis-current-store.ts';
 export { seriesKey, sortTags, matchesTags, tagsIdentity } from './series-key.ts';
 export { PartitionManager, partitionFor } from './partitions.ts';

@@ -15,9 +15,9 @@ await runService({
     const metrics = createCollectorMetrics(registry);
     const publish = samplePublisher(bus, () => config.core.batchSize, (source, n) => metrics.samplesPublished.inc({ source }, n));
     const { mode } = config.collection;
+    const redis = await openRedis(ctx, 'collector');
 
     if (mode !== 'jobs') {
-      const redis = await openRedis(ctx, 'collector');
       const system = startSystemCollection({
         redis,
         keyPrefix: config.redis.prefix,
@@ -32,7 +32,7 @@ await runService({
     }
 
     if (mode !== 'system') {
-      const jobs = await startCollectorJobs({ config, bus, logger, metrics, publish });
+      const jobs = await startCollectorJobs({ config, bus, redis, logger, metrics, publish });
       health.add('queue', async () => void (await jobs.queue.count()));
       onStop('collector jobs', () => jobs.stop());
       if (config.configFile) {

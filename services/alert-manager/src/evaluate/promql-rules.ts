@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { PromqlRule } from '@terminusa/alerting';
 import { persistSamples, type Bus, type IngestSample } from '@terminusa/bus';
 import type { Config } from '@terminusa/config';
-import { NAMESPACE_LABEL, type VictoriaMetrics } from '@terminusa/metric-store';
+import { NAMESPACE_LABEL, WrittenSeries, type VictoriaMetrics } from '@terminusa/metric-store';
 import type { AlertStateCommands } from './alert-state-commands.ts';
 import { channelsFor } from '../rules/rule-set.ts';
 
@@ -69,22 +69,15 @@ const RECORDED_TTL_INTERVALS = 10;
  * is stored once. Returns how many samples, markers included.
  */
 export async function evaluateRecordingRule(rule: Extract<PromqlRule, { type: 'record' }>, at: number, deps: PromqlRuleDeps): Promise<number> {
-  const recordedKey = deps.state.keys.recorded(rule.name);
-  const [result, before] = await Promise.all([deps.engine.query(rule.expr, at), deps.state.redis.get(recordedKey)]);
+  const written = new WrittenSeries(deps.state.redis, deps.state.keys.recorded(rule.name), RECORDED_TTL_INTERVALS * rule.interval);
   const samples: IngestSample[] = [];
-  const written = new Set<string>();
-  for (const r of result) {
+  for (const r of await deps.engine.query(rule.expr, at)) {
     // The pipeline stores finite numbers only (as Prometheus' NaN results of a division by zero are left out).
-    if (!Number.isFinite(r.value)) continue;
-    const tags = { ...seriesLabels(r.metric), ...rule.labels };
-    samples.push({ name: rule.record, value: r.value, ts: at, tags });
-    written.add(JSON.stringify(tags));
+    if (Number.isFinite(r.value)) samples.push({ name: rule.record, value: r.value, ts: at, tags: { ...seriesLabels(r.metric), ...rule.labels } });
   }
-  for (const tags of JSON.parse(before ?? '[]') as string[]) {
-    if (!written.has(tags)) samples.push({ name: rule.record, stale: true, ts: at, tags: JSON.parse(tags) as Record<string, string> });
-  }
+  samples.push(...(await written.markersFor(samples, at)));
   await persistSamples(deps.bus, RECORDING_SOURCE, samples, deps.samplesPerMessage, `record:${rule.name}:${at}`);
-  await deps.state.redis.set(recordedKey, JSON.stringify([...written]), 'PX', RECORDED_TTL_INTERVALS * rule.interval);
+  await written.remember(samples);
   return samples.length;
 }
 

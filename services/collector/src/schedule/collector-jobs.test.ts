@@ -35,6 +35,8 @@ let metrics: CollectorMetrics;
 let registry: Registry;
 const servers: Server[] = [];
 const received: Received[] = [];
+/** Whether the `fickle` target still exposes its lobby series; closing the lobby takes it out of the next scrape. */
+let lobbyOpen = true;
 
 async function listen(handler: RequestListener): Promise<string> {
   const server = createServer(handler);
@@ -54,6 +56,7 @@ beforeAll(async () => {
     else if (req.url === '/status') res.writeHead(200).end('<html>all systems operational</html>');
     else res.writeHead(404).end();
   });
+  const fickle = await listen((_req, res) => res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(`lobby_count 1\n${lobbyOpen ? 'lobby_players{lobby="l1"} 3\n' : ''}`));
   // Answers only after three seconds, well past the one-second timeout.
   const slow = await listen((_req, res) => void setTimeout(() => res.writeHead(200).end('slow 1\n'), 3000).unref());
   const tcp = createTcpServer((socket) => socket.end());
@@ -73,6 +76,7 @@ beforeAll(async () => {
         { name: 'good', url: `${good}/metrics`, healthPath: '/healthz', tags: { team: 'core' } },
         { name: 'down', url: `http://127.0.0.1:${closedPort}/metrics` },
         { name: 'slow', url: `${slow}/metrics` },
+        { name: 'fickle', url: `${fickle}/metrics` },
       ],
       probes: [
         { kind: 'http', name: 'status-page', url: `${good}/status`, bodyMatch: 'operational', tags: { tier: 'web' } },
@@ -96,7 +100,7 @@ beforeAll(async () => {
   registry = new Registry();
   metrics = createCollectorMetrics(registry);
   const logger = createLogger(ns.config.log, { service: 'collector', instance: 'jobs-test' });
-  jobs = await startCollectorJobs({ config: ns.config, bus, logger, metrics, publish: samplePublisher(bus, () => ns.config.core.batchSize) });
+  jobs = await startCollectorJobs({ config: ns.config, bus, redis: ns.redis(), logger, metrics, publish: samplePublisher(bus, () => ns.config.core.batchSize) });
 });
 
 afterAll(async () => {
@@ -130,6 +134,18 @@ describe('app scrapes', () => {
     expect((await latest('scrape', 'scrape_samples_dropped', { job: 'good' })).value).toBe(1);
     const counted = await registry.getSingleMetricAsString('tmon_collector_scrape_samples_dropped_total');
     expect(counted).toMatch(/target="good",reason="nonfinite"\} [1-9]/);
+  });
+
+  it('marks a series gone from the scrape stale, once, as Prometheus does', async () => {
+    await latest('scrape', 'lobby_players', { job: 'fickle' });
+    lobbyOpen = false;
+    const marker = await waitFor(() => samples('scrape', 'lobby_players', { job: 'fickle' }).find((r) => r.sample.stale)?.sample, 10_000, 'the staleness marker');
+    expect(marker).toEqual({ name: 'lobby_players', stale: true, ts: expect.any(Number), tags: expect.objectContaining({ job: 'fickle', lobby: 'l1' }) });
+    // Two more scrapes of the target, then the count: the marker came once, the series still exposed got none.
+    const seen = samples('scrape', 'up', { job: 'fickle' }).length;
+    await waitFor(() => (samples('scrape', 'up', { job: 'fickle' }).length >= seen + 2 ? true : undefined), 10_000, 'two more scrapes');
+    expect(samples('scrape', 'lobby_players', { job: 'fickle' }).filter((r) => r.sample.stale)).toHaveLength(1);
+    expect(samples('scrape', 'lobby_count', { job: 'fickle' }).filter((r) => r.sample.stale)).toEqual([]);
   });
 
   it('records up=0 and target_healthy=0 for a target that is down', async () => {

@@ -1,6 +1,8 @@
 import { Queue, Worker, type ConnectionOptions, type Job } from 'bullmq';
 import type { Bus } from '@terminusa/bus';
+import type { Redis } from 'ioredis';
 import type { Config } from '@terminusa/config';
+import { WrittenSeries } from '@terminusa/metric-store';
 import { redisOptions, type Logger } from '@terminusa/runtime';
 import type { CollectorMetrics } from '../collector-metrics.ts';
 import { SAMPLE_SOURCES, type PublishSamples } from '../publish-samples.ts';
@@ -16,10 +18,15 @@ export const COLLECTOR_QUEUE = 'collector';
 /** Shortest time between two checks that every scheduler still has its next run. */
 const MIN_RECONCILE_MS = 10_000;
 
+/** How many scrape intervals a target's list of scraped series outlives its last scrape (a target removed leaves none). */
+const WRITTEN_TTL_INTERVALS = 10;
+
 /** What the collector jobs need. */
 export interface CollectorJobsDeps {
   config: Readonly<Config>;
   bus: Bus;
+  /** Where each target's scraped series are remembered between scrapes (for staleness markers). */
+  redis: Redis;
   logger: Logger;
   metrics: CollectorMetrics;
   publish: PublishSamples;
@@ -46,7 +53,7 @@ export interface CollectorJobs {
  * extra state machine to write.
  */
 export async function startCollectorJobs(deps: CollectorJobsDeps): Promise<CollectorJobs> {
-  const { bus, logger, metrics, publish } = deps;
+  const { bus, redis, logger, metrics, publish } = deps;
   let config = deps.config;
   const connection: ConnectionOptions = redisOptions(config, 'blocking');
   const prefix = `${config.redis.prefix}bull`;
@@ -61,7 +68,12 @@ export async function startCollectorJobs(deps: CollectorJobsDeps): Promise<Colle
     if (report.nonFinite > 0) metrics.samplesDropped.inc({ target: target.job, reason: 'nonfinite' }, report.nonFinite);
     if (report.invalid > 0) metrics.samplesDropped.inc({ target: target.job, reason: 'invalid' }, report.invalid);
     if (!report.up) logger.info('target down', { target: target.job, url: target.url, error: report.error });
-    await publish(SAMPLE_SOURCES.scrape, report.samples);
+    // As Prometheus: a series gone from the scrape, or every series of a failed one, is marked stale; samples with a
+    // timestamp of their own are not (their time is the exporter's, not the scrape's).
+    const written = new WrittenSeries(redis, `${config.redis.prefix}collector:written:${target.job}:${target.url}`, WRITTEN_TTL_INTERVALS * config.collection.intervals.app * 1000);
+    const scraped = report.samples.filter((s) => s.ts === report.ts);
+    await publish(SAMPLE_SOURCES.scrape, [...report.samples, ...(await written.markersFor(scraped, report.ts))]);
+    await written.remember(scraped);
   };
 
   const probe = async (definition: Probe) => {

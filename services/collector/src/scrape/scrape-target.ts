@@ -12,6 +12,8 @@ export interface ScrapeTarget {
 
 /** What one scrape of a target produced; `samples` holds the scraped samples and the per-target `up`, duration and health ones. */
 export interface ScrapeReport {
+  /** When the scrape started: the time of its samples (those without a timestamp of their own) and of `up`. */
+  ts: number;
   up: boolean;
   healthy: boolean;
   samples: IngestSample[];
@@ -57,7 +59,7 @@ export async function scrapeTarget(target: ScrapeTarget, options: ScrapeOptions)
   meta('scrape_samples_dropped', nonFinite + invalid);
   meta('target_healthy', health.healthy ? 1 : 0);
   meta('target_health_latency_seconds', health.seconds);
-  return { up: scrape.exposition !== undefined, healthy: health.healthy, samples, nonFinite, invalid, ...(scrape.error ? { error: scrape.error } : {}) };
+  return { ts, up: scrape.exposition !== undefined, healthy: health.healthy, samples, nonFinite, invalid, ...(scrape.error ? { error: scrape.error } : {}) };
 }
 
 /**
