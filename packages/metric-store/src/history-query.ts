@@ -570,14 +570,14 @@ function oneStretchStatement(q: HistoryQuery, seg: HistorySegment): { name: stri
 }
 
 /**
- * A read of one stretch of a rollup tier, each series answered alone (no agg, no groupBy): the common dashboard
- * read, in one round trip. The series, their rows and the watermarks come in one statement while the engine's raw
- * samples after the 1m watermark are exported beside it, from the watermark this pool saw last (the samples before
- * the one the statement read are then dropped). Undefined when the query is not of that kind, or when its answer
- * would hold more than maxPoints buckets: the general path then plans a coarser tier.
+ * A read of one stretch of a rollup tier (the common dashboard read, grouped or not) in one round trip. The series,
+ * their rows and the watermarks come in one statement while the engine's raw samples after the 1m watermark are
+ * exported beside it, from the watermark this pool saw last (the samples before the one the statement read are
+ * then dropped); the series are then grouped as the general path groups them. Undefined when the query reads more
+ * than one stretch, or when its answer would hold more than maxPoints buckets: the general path then plans a
+ * coarser tier, or cuts groups.
  */
 async function readOneStretch(stores: HistoryStores, q: HistoryQuery, target: Tier, now: number): Promise<HistoryAnswer | undefined> {
-  if (q.agg !== undefined || q.groupBy !== undefined) return undefined;
   const segments = planFor(target, q, now);
   const seg = segments[0]!;
   if (segments.length !== 1 || seg.tier === 'raw') return undefined;
@@ -609,13 +609,20 @@ async function readOneStretch(stores: HistoryStores, q: HistoryQuery, target: Ti
     const values = s.values.slice(first);
     entry(s.tags).parts.push({ ts: s.timestamps.slice(first), sum: values, min: values, max: values });
   }
+  // In the order of the general path: series by key, groups as their first series comes.
   const ordered = [...found.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).map(([, e]) => e);
-  if (bucketPoints(segments, ordered.length, q, now) > q.maxPoints) return undefined;
-  const grouping: Grouping = { ids: [], identities: [], group: [], tags: ordered.map((e) => sortTags(e.tags)) };
+  const grouping = groupSeries(
+    ordered.map((e) => ({ id: '', tags: e.tags })),
+    q,
+  );
+  if (bucketPoints(segments, grouping.tags.length, q, now) > q.maxPoints) return undefined;
+  const columns: Columns[][] = grouping.tags.map(() => []);
+  ordered.forEach((e, i) => columns[grouping.group[i]!]!.push(...e.parts));
+  const agg = q.agg ?? 'avg';
   return answerOf(
     segments,
     grouping,
-    ordered.map((e) => (e.parts.length ? pointsOf(concatColumns(e.parts), seg.step, 'avg') : [])),
+    columns.map((parts) => (parts.length ? pointsOf(concatColumns(parts), seg.step, agg) : [])),
     q.maxPoints,
     false,
   );
