@@ -199,8 +199,8 @@ const MIN_SAMPLE_BYTES = 4 + 4 + 2 + 8 + 8;
 
 /**
  * Decodes a `metrics.samples` body, checking what `SampleBatchSchema` requires (metric names, sources, integer
- * timestamps, finite values or staleness markers, string tag values); throws a {@link SampleBatchFormatError} naming the first wrong
- * field. Samples of one series share one frozen tags object.
+ * timestamps, finite values or staleness markers, string tag values); throws a {@link SampleBatchFormatError}
+ * naming the first wrong field. Samples of one series share one frozen tags object.
  */
 export function decodeSampleBatch(data: Uint8Array): SampleBatch {
   const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);

@@ -15,7 +15,7 @@ export interface IngestMetrics {
 export function ingestMetrics(registry: Registry | undefined): IngestMetrics {
   if (!registry) return { accepted: () => undefined, dropped: () => undefined, refused: () => undefined };
   const accepted = new Counter({ name: 'tmon_gateway_pushed_samples_total', help: 'Samples taken from remote_write and OTLP requests, by protocol', labelNames: ['protocol'], registers: [registry] });
-  const dropped = new Counter({ name: 'tmon_gateway_push_dropped_samples_total', help: 'Samples of pushed requests left out (see DropReason: NaN and infinities, native histograms, OTLP points without a value or time), by protocol and reason', labelNames: ['protocol', 'reason'], registers: [registry] });
+  const dropped = new Counter({ name: 'tmon_gateway_push_dropped_samples_total', help: 'Samples of pushed requests left out (see DropReason: NaN and infinities, native histograms, OTLP points without a time), by protocol and reason', labelNames: ['protocol', 'reason'], registers: [registry] });
   const refused = new Counter({ name: 'tmon_gateway_push_refused_total', help: 'Pushed requests refused, by protocol and HTTP status', labelNames: ['protocol', 'status'], registers: [registry] });
   return {
     accepted: (protocol, n) => accepted.inc({ protocol }, n),
