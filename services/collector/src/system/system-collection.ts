@@ -1,12 +1,16 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Redis } from 'ioredis';
 import type { IngestSample } from '@terminusa/bus';
+import { WrittenSeries } from '@terminusa/metric-store';
 import type { Logger } from '@terminusa/runtime';
 import { collectSystemMetrics } from './collect-system-metrics.ts';
 import { readHostCounters, type HostCounters } from './host-counters.ts';
 
 /** Time between two counter readings when no recent baseline exists, so even the first collection has CPU percentages and rates. */
 const PRIME_MS = 1000;
+
+/** How many intervals a host's list of collected series outlives its last collection. */
+const WRITTEN_TTL_INTERVALS = 10;
 
 /** What the system collection needs. */
 export interface SystemCollectionOptions {
@@ -27,12 +31,14 @@ export interface SystemCollectionOptions {
  * Collects this host's system metrics at the start of every interval, once per host however many collectors run on
  * it: each replica tries `SET <prefix>collector:system:<host>:<intervalStart> <instance> NX PX <interval>` and only
  * the winner collects. The winner keeps the counters it read in Redis, so the next winner, whichever replica that
- * is, computes rates over exactly the time since the last collection.
+ * is, computes rates over exactly the time since the last collection. A series gone since the last collection (a
+ * disk unmounted, a container's network interface removed) gets a staleness marker, as a scrape's would.
  */
 export function startSystemCollection(options: SystemCollectionOptions): { stop(): Promise<void> } {
   const intervalMs = options.intervalSeconds * 1000;
   const hostKey = `${options.keyPrefix}collector:system:${options.tags.host}`;
   const countersKey = `${hostKey}:counters`;
+  const written = new WrittenSeries(options.redis, `${hostKey}:written`, WRITTEN_TTL_INTERVALS * intervalMs);
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
   let stopped = false;
@@ -49,7 +55,8 @@ export function startSystemCollection(options: SystemCollectionOptions): { stop(
     const { samples, counters } = await collectSystemMetrics(options.tags, baseline);
     // Kept three intervals: a baseline older than that (every collector was down) would average over the outage.
     await options.redis.set(countersKey, JSON.stringify(counters), 'PX', 3 * intervalMs);
-    await options.publish(samples);
+    await options.publish([...samples, ...(await written.markersFor(samples, counters.at))]);
+    await written.remember(samples);
     options.onCollected();
   };
 
