@@ -30,7 +30,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type JetStreamClient, type JetStreamManager, type NatsConnection } from 'nats';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { parseRulesFile, type Notification } from '@terminusa/alerting';
 import { CpuSampler, createTestNamespace, pidsByComm, stopProcess, summarize, waitFor, type Summary, type TestNamespace } from '@terminusa/testkit';
 import { GROUPS, MessageFactory, SAMPLES_PER_MESSAGE, publishPhase, type PublishResult } from './ingest-load.ts';
@@ -598,7 +598,7 @@ async function main(): Promise<void> {
     const jsm: JetStreamManager = await nc.jetstreamManager();
     monitor = new PipelineMonitor(jsm, ns, pipeline.filter((r) => r.proc.name === 'storage'));
     const ingest: Ingest = { js: nc.jetstream(), jsm, ns, subject: `${ns.id}.metrics.ingest.load`, factory: new MessageFactory(), idPrefix: `${ns.id}-load`, monitor };
-    redis = new Redis(ns.config.redis.url);
+    redis = ns.redis();
 
     console.log(`\n1. ingest capacity (100-sample messages over 10,000 series as fast as stored, ${CAPACITY_SECONDS} s; the alert-manager evaluates every sample)`);
     const capacity = await measureCapacity(ingest);
@@ -681,7 +681,6 @@ async function main(): Promise<void> {
     await monitor?.stop().catch(() => undefined);
     await Promise.allSettled(procs.map((p) => stopProcess(p.proc, 5000)));
     await nc?.close().catch(() => undefined);
-    redis?.disconnect();
     if (receiver) {
       receiver.server.closeAllConnections();
       await new Promise((r) => receiver!.server.close(r));

@@ -15,7 +15,7 @@ import type { AddressInfo } from 'node:net';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { connect, type JetStreamClient, type JetStreamManager, type NatsConnection } from 'nats';
 import { alertKeys } from '@terminusa/alerting';
 import { VictoriaMetrics } from '@terminusa/metric-store';
@@ -230,7 +230,7 @@ beforeAll(async () => {
   nc = await connect({ servers: suite.ns.config.nats.url });
   js = nc.jetstream();
   jsm = await nc.jetstreamManager();
-  redis = new Redis(suite.ns.config.redis.url);
+  redis = suite.ns.redis();
   try {
     await waitFor(
       async () => {
@@ -256,7 +256,6 @@ afterAll(async () => {
   targets?.closeAllConnections();
   targets?.close();
   await nc?.close();
-  redis?.disconnect();
   await suite?.stop();
 });
 

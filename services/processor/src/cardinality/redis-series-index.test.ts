@@ -1,20 +1,20 @@
-import { afterAll, beforeEach, afterEach, describe, expect, it } from 'vitest';
-import { Redis } from 'ioredis';
-import { createTestNamespace, TEST_SERVERS, type TestNamespace } from '@terminusa/testkit';
+import { beforeEach, afterEach, describe, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
+import { createTestNamespace, type TestNamespace } from '@terminusa/testkit';
 import { ingestPipeline, type IngestLimits, type IngestWork } from '../pipeline/index.ts';
 import { RedisEventCounters } from '../events/redis-event-counters.ts';
 import { RedisSeriesIndex } from './redis-series-index.ts';
 
 const LIMITS: IngestLimits = { maxMessageBytes: 1 << 20, maxSamplesPerMessage: 1000, maxTags: 32, maxTagValueLength: 256, maxFutureMs: 600_000, maxAgeMs: 86_400_000 };
-const redis = new Redis(TEST_SERVERS.redisUrl);
+let redis: Redis;
 let ns: TestNamespace;
 let seq = 0;
 
 beforeEach(async () => {
   ns = await createTestNamespace();
+  redis = ns.redis();
 });
 afterEach(async () => ns.cleanup());
-afterAll(() => redis.disconnect());
 
 function setup(maxSeriesPerMetric: number, maxSeriesTotal: number) {
   const refusedMetrics: string[] = [];
@@ -75,22 +75,18 @@ describe('cardinality guard on Redis', () => {
   });
 
   it('never lets concurrent replicas together exceed a limit', async () => {
-    const replicas = [new Redis(TEST_SERVERS.redisUrl), new Redis(TEST_SERVERS.redisUrl), new Redis(TEST_SERVERS.redisUrl)];
-    try {
-      const indexes = replicas.map((r) => new RedisSeriesIndex(r, ns.config.redis.prefix, { maxSeriesPerMetric: 3, maxSeriesTotal: 5 }));
-      const results = await Promise.all(
-        indexes.map((index, replica) => index.admit(Array.from({ length: 5 }, (_, i) => ({ name: 'm', key: `m{r="${replica}",i="${i}"}` })))),
-      );
-      expect(results.reduce((admitted, refused) => admitted + 5 - refused.size, 0)).toBe(3);
-      expect(await redis.scard(indexes[0]!.metricKey('m'))).toBe(3);
+    const replicas = [ns.redis(), ns.redis(), ns.redis()];
+    const indexes = replicas.map((r) => new RedisSeriesIndex(r, ns.config.redis.prefix, { maxSeriesPerMetric: 3, maxSeriesTotal: 5 }));
+    const results = await Promise.all(
+      indexes.map((index, replica) => index.admit(Array.from({ length: 5 }, (_, i) => ({ name: 'm', key: `m{r="${replica}",i="${i}"}` })))),
+    );
+    expect(results.reduce((admitted, refused) => admitted + 5 - refused.size, 0)).toBe(3);
+    expect(await redis.scard(indexes[0]!.metricKey('m'))).toBe(3);
 
-      const others = await Promise.all(indexes.map((index, replica) => index.admit([{ name: `n${replica}`, key: `n${replica}` }])));
-      expect(others.filter((refused) => refused.size === 0)).toHaveLength(2);
-      expect(others.flatMap((refused) => [...refused.values()])).toEqual([{ limit: 'maxSeriesTotal', max: 5 }]);
-      expect(await redis.get(indexes[0]!.totalKey)).toBe('5');
-    } finally {
-      for (const r of replicas) r.disconnect();
-    }
+    const others = await Promise.all(indexes.map((index, replica) => index.admit([{ name: `n${replica}`, key: `n${replica}` }])));
+    expect(others.filter((refused) => refused.size === 0)).toHaveLength(2);
+    expect(others.flatMap((refused) => [...refused.values()])).toEqual([{ limit: 'maxSeriesTotal', max: 5 }]);
+    expect(await redis.get(indexes[0]!.totalKey)).toBe('5');
   });
 
   it('remembers admitted series, so a known series costs no round trip to Redis', async () => {

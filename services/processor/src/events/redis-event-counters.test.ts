@@ -1,23 +1,23 @@
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Redis } from 'ioredis';
-import { createTestNamespace, TEST_SERVERS, type TestNamespace } from '@terminusa/testkit';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
+import { createTestNamespace, type TestNamespace } from '@terminusa/testkit';
 import { ingestPipeline, type IngestLimits, type IngestWork, type Stage } from '../pipeline/index.ts';
 import { RedisSeriesIndex } from '../cardinality/redis-series-index.ts';
 import { RedisEventCounters } from './redis-event-counters.ts';
 
 const LIMITS: IngestLimits = { maxMessageBytes: 1 << 20, maxSamplesPerMessage: 1000, maxTags: 32, maxTagValueLength: 256, maxFutureMs: 600_000, maxAgeMs: 86_400_000 };
-const redis = new Redis(TEST_SERVERS.redisUrl);
+let redis: Redis;
 let ns: TestNamespace;
 let run: Stage;
 let counters: RedisEventCounters;
 
 beforeEach(async () => {
   ns = await createTestNamespace();
+  redis = ns.redis();
   counters = new RedisEventCounters(redis, ns.config.redis.prefix);
   run = ingestPipeline(LIMITS, { series: new RedisSeriesIndex(redis, ns.config.redis.prefix, { maxSeriesPerMetric: 3, maxSeriesTotal: 100 }), counters, onCardinalityRefused: () => undefined });
 });
 afterEach(async () => ns.cleanup());
-afterAll(() => redis.disconnect());
 
 async function deliver(seq: number, body: unknown, subject = 'events.game.match_started', receivedAt = Date.now()): Promise<IngestWork> {
   const work: IngestWork = { subject, raw: new TextEncoder().encode(JSON.stringify(body)), receivedAt, seq, rejections: [] };
