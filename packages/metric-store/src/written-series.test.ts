@@ -15,7 +15,7 @@ afterAll(() => ns.cleanup());
 describe('WrittenSeries', () => {
   it('marks each series of the last round that this round lacks, once, whichever replica writes the round', async () => {
     const key = `${ns.config.redis.prefix}written:test`;
-    const [replicaA, replicaB] = [new WrittenSeries(redis, key, 60_000), new WrittenSeries(ns.redis(), key, 60_000)];
+    const [replicaA, replicaB] = [new WrittenSeries(redis, key, 6_000), new WrittenSeries(ns.redis(), key, 6_000)];
     const round1 = [
       { name: 'disk_used', value: 1, tags: { host: 'h', mount: '/' } },
       { name: 'disk_used', value: 2, tags: { mount: '/data', host: 'h' } },

@@ -2,6 +2,9 @@ import type { Redis } from 'ioredis';
 import type { IngestSample } from '@terminusa/bus';
 import { sortTags } from './series-key.ts';
 
+/** How many rounds a round's list of series outlives it: a late or skipped round still finds it. */
+const KEPT_ROUNDS = 10;
+
 /**
  * The series a producer that writes in rounds (a scrape target, a recording rule) wrote in its last round, kept in
  * Redis so that whichever replica runs the next round can give each series it no longer writes a staleness marker,
@@ -12,8 +15,8 @@ export class WrittenSeries {
   constructor(
     private readonly redis: Redis,
     private readonly key: string,
-    /** How long a round's list outlives it: a producer gone for longer (a target or rule removed) leaves nothing behind. */
-    private readonly ttlMs: number,
+    /** Time between two rounds: a round's list is kept for KEPT_ROUNDS of them, so a producer gone (a target or rule removed) leaves nothing behind. */
+    private readonly intervalMs: number,
   ) {}
 
   /** Staleness markers at `ts` for the series of the last round that `samples` (this round's) do not hold. */
@@ -33,7 +36,7 @@ export class WrittenSeries {
   /** Records this round's series (call it once the round's samples are published, so a failed round is marked again). */
   async remember(samples: readonly IngestSample[]): Promise<void> {
     const series = new Set(samples.filter((s) => !s.stale).map(identity));
-    await this.redis.set(this.key, JSON.stringify([...series]), 'PX', this.ttlMs);
+    await this.redis.set(this.key, JSON.stringify([...series]), 'PX', KEPT_ROUNDS * this.intervalMs);
   }
 }
 

@@ -58,9 +58,6 @@ export async function evaluateAlertRule(rule: Extract<PromqlRule, { type: 'promq
   return breaching.size;
 }
 
-/** How many evaluation intervals a recording rule's series list outlives its last evaluation (a rule removed leaves none behind). */
-const RECORDED_TTL_INTERVALS = 10;
-
 /**
  * One evaluation of a recording rule at `at`: the expression's series become samples of `record` at `at`,
  * published into the pipeline like any producer's (validated, stored, alerted on), and each series the last
@@ -69,7 +66,7 @@ const RECORDED_TTL_INTERVALS = 10;
  * is stored once. Returns how many samples, markers included.
  */
 export async function evaluateRecordingRule(rule: Extract<PromqlRule, { type: 'record' }>, at: number, deps: PromqlRuleDeps): Promise<number> {
-  const written = new WrittenSeries(deps.state.redis, deps.state.keys.recorded(rule.name), RECORDED_TTL_INTERVALS * rule.interval);
+  const written = new WrittenSeries(deps.state.redis, deps.state.keys.recorded(rule.name), rule.interval);
   const samples: IngestSample[] = [];
   for (const r of await deps.engine.query(rule.expr, at)) {
     // The pipeline stores finite numbers only (as Prometheus' NaN results of a division by zero are left out).

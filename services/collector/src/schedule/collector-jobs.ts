@@ -18,9 +18,6 @@ export const COLLECTOR_QUEUE = 'collector';
 /** Shortest time between two checks that every scheduler still has its next run. */
 const MIN_RECONCILE_MS = 10_000;
 
-/** How many scrape intervals a target's list of scraped series outlives its last scrape (a target removed leaves none). */
-const WRITTEN_TTL_INTERVALS = 10;
-
 /** What the collector jobs need. */
 export interface CollectorJobsDeps {
   config: Readonly<Config>;
@@ -70,7 +67,7 @@ export async function startCollectorJobs(deps: CollectorJobsDeps): Promise<Colle
     if (!report.up) logger.info('target down', { target: target.job, url: target.url, error: report.error });
     // As Prometheus: a series gone from the scrape, or every series of a failed one, is marked stale; samples with a
     // timestamp of their own are not (their time is the exporter's, not the scrape's).
-    const written = new WrittenSeries(redis, `${config.redis.prefix}collector:written:${target.job}:${target.url}`, WRITTEN_TTL_INTERVALS * config.collection.intervals.app * 1000);
+    const written = new WrittenSeries(redis, `${config.redis.prefix}collector:written:${target.job}:${target.url}`, config.collection.intervals.app * 1000);
     const scraped = report.samples.filter((s) => s.ts === report.ts);
     await publish(SAMPLE_SOURCES.scrape, [...report.samples, ...(await written.markersFor(scraped, report.ts))]);
     await written.remember(scraped);

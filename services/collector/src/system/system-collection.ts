@@ -9,9 +9,6 @@ import { readHostCounters, type HostCounters } from './host-counters.ts';
 /** Time between two counter readings when no recent baseline exists, so even the first collection has CPU percentages and rates. */
 const PRIME_MS = 1000;
 
-/** How many intervals a host's list of collected series outlives its last collection. */
-const WRITTEN_TTL_INTERVALS = 10;
-
 /** What the system collection needs. */
 export interface SystemCollectionOptions {
   redis: Redis;
@@ -38,7 +35,7 @@ export function startSystemCollection(options: SystemCollectionOptions): { stop(
   const intervalMs = options.intervalSeconds * 1000;
   const hostKey = `${options.keyPrefix}collector:system:${options.tags.host}`;
   const countersKey = `${hostKey}:counters`;
-  const written = new WrittenSeries(options.redis, `${hostKey}:written`, WRITTEN_TTL_INTERVALS * intervalMs);
+  const written = new WrittenSeries(options.redis, `${hostKey}:written`, intervalMs);
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> | undefined;
   let stopped = false;
