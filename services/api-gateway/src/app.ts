@@ -18,6 +18,7 @@ import type { LoginGuard } from './auth/login-guard.ts';
 import type { TokenService } from './auth/tokens.ts';
 import type { PgUserStore } from './auth/user-store.ts';
 import type { ServiceCaller } from './http/call-service.ts';
+import { admission, admissionOf } from './http/admission.ts';
 import { sendProblem } from './http/problem.ts';
 import { gatewayRateLimits } from './http/rate-limit.ts';
 import { errorHandler } from './http/request-errors.ts';
@@ -126,7 +127,7 @@ export function createApp(deps: GatewayDeps, routes: readonly RouteSpec[] = gate
   if (config.gateway.corsOrigins.length) app.use(cors({ origin: [...config.gateway.corsOrigins], credentials: false }));
 
   const { perAddress, perPrincipal, logins } = gatewayRateLimits(redis, config.redis.prefix, config.gateway.rateLimit);
-  app.use((req, res, next) => (req.path === '/health' ? next() : perAddress.middleware((r) => r.ip ?? '')(req, res, next)));
+  app.use(admission({ tokens: deps.tokens, apiKeys: deps.apiKeys, perAddress, perPrincipal }));
   app.post('/auth/login', logins.middleware((r) => r.ip ?? ''));
   // OTLP/HTTP reads its own raw body (JSON or protobuf, gzip or not), so the JSON parser leaves /v1/metrics alone.
   const json = express.json({ limit: config.ingest.maxMessageBytes });
@@ -136,8 +137,9 @@ export function createApp(deps: GatewayDeps, routes: readonly RouteSpec[] = gate
 
   const identify = authenticator(deps.tokens, deps.users, deps.apiKeys);
   const authenticate: Authenticate = async (req, res) => {
-    const principal = await identify(req, res);
-    return principal && (await perPrincipal.check(principal.id, res)) ? principal : undefined;
+    const { credential, principal: counted, marks } = admissionOf(res);
+    const principal = await identify(req, res, credential, marks);
+    return principal && perPrincipal.admit(res, counted ?? (await perPrincipal.consume(principal.id))) ? principal : undefined;
   };
   const router = Router();
   mountRoutes(router, routes, authenticate, deps.audit.record);

@@ -48,13 +48,8 @@ export class ApiKeyCache {
   async verify(presented: string): Promise<VerifiedApiKey | undefined> {
     const parsed = parseApiKey(presented);
     if (!parsed) return undefined;
-    const hit = this.#entries.get(parsed.id);
-    if (hit && Date.now() - hit.at < this.#settings.ttlMs) {
-      // A key's id always goes with one secret: a different one is wrong without asking PostgreSQL.
-      if (!timingSafeEqual(hit.secretHash, parsed.secretHash)) return undefined;
-      this.users.apiKeyUsed(hit.key.id);
-      return hit.key;
-    }
+    const held = this.#held(parsed);
+    if (held !== 'ask') return held;
     // A check begun before a revocation is not shared with requests that come after it.
     const epoch = this.#epoch;
     const flight = `${epoch}:${parsed.id}:${parsed.secretHash.toString('hex')}`;
@@ -72,6 +67,24 @@ export class ApiKeyCache {
       this.#inFlight.set(flight, check);
     }
     return check;
+  }
+
+  /**
+   * What memory alone says of a presented key: the key, undefined when it is malformed or wrong, or `ask` when only
+   * PostgreSQL can tell ({@link verify} then asks).
+   */
+  held(presented: string): VerifiedApiKey | undefined | 'ask' {
+    const parsed = parseApiKey(presented);
+    return parsed ? this.#held(parsed) : undefined;
+  }
+
+  #held(parsed: NonNullable<ReturnType<typeof parseApiKey>>): VerifiedApiKey | undefined | 'ask' {
+    const hit = this.#entries.get(parsed.id);
+    if (!hit || Date.now() - hit.at >= this.#settings.ttlMs) return 'ask';
+    // A key's id always goes with one secret: a different one is wrong without asking PostgreSQL.
+    if (!timingSafeEqual(hit.secretHash, parsed.secretHash)) return undefined;
+    this.users.apiKeyUsed(hit.key.id);
+    return hit.key;
   }
 
   /** Drops one key (it was revoked). */

@@ -4,6 +4,14 @@ import type { Config } from '@terminusa/config';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { sendProblem } from './problem.ts';
 
+/** One counted use: allowed or not, and the counter's state for the RateLimit headers. */
+export interface RateLimitVerdict {
+  allowed: boolean;
+  state: RateLimiterRes;
+}
+
+const retryAfterSeconds = (state: RateLimiterRes) => Math.max(1, Math.ceil(state.msBeforeNext / 1000));
+
 /** A request limit on Redis, so it holds across gateway replicas; answers 429 with Retry-After and RateLimit-* headers. */
 export class RateLimit {
   private readonly limiter: RateLimiterRedis;
@@ -25,16 +33,26 @@ export class RateLimit {
 
   /** Counts one request for `key`; false (after answering 429) when over the limit. */
   async check(key: string, res: Response): Promise<boolean> {
+    return this.admit(res, await this.consume(key));
+  }
+
+  /** Counts one use for `key` and says whether it is allowed, answering nothing: {@link admit} answers. */
+  async consume(key: string): Promise<RateLimitVerdict> {
     try {
-      this.headers(res, await this.limiter.consume(key));
-      return true;
+      return { allowed: true, state: await this.limiter.consume(key) };
     } catch (err) {
       if (!(err instanceof RateLimiterRes)) throw err;
-      this.headers(res, err);
-      res.set('Retry-After', String(Math.max(1, Math.ceil(err.msBeforeNext / 1000))));
-      sendProblem(res, 429, `rate limit of ${this.points} requests per ${this.durationSeconds} s exceeded`);
-      return false;
+      return { allowed: false, state: err };
     }
+  }
+
+  /** Sets the RateLimit headers of `verdict`; false after answering 429 with Retry-After when it refused. */
+  admit(res: Response, verdict: RateLimitVerdict): boolean {
+    this.headers(res, verdict.state);
+    if (verdict.allowed) return true;
+    res.set('Retry-After', String(retryAfterSeconds(verdict.state)));
+    sendProblem(res, 429, `rate limit of ${this.points} requests per ${this.durationSeconds} s exceeded`);
+    return false;
   }
 
   /**
@@ -42,13 +60,8 @@ export class RateLimit {
    * limit, 0 when allowed.
    */
   async take(key: string): Promise<number> {
-    try {
-      await this.limiter.consume(key);
-      return 0;
-    } catch (err) {
-      if (!(err instanceof RateLimiterRes)) throw err;
-      return Math.max(1, Math.ceil(err.msBeforeNext / 1000));
-    }
+    const verdict = await this.consume(key);
+    return verdict.allowed ? 0 : retryAfterSeconds(verdict.state);
   }
 
   /** The same as middleware, keyed by what `key` picks from the request. */

@@ -1,0 +1,51 @@
+/**
+ * TokenService against the namespace's real Redis: a token whose signature verified once is held (by digest) so a
+ * dashboard's next request skips the HMAC, but its expiry, its session and its revocation are still checked at every
+ * use, and a token differing by one character is verified on its own.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '@terminusa/config';
+import { createTestNamespace, waitFor, type TestNamespace } from '@terminusa/testkit';
+import { TokenService } from './tokens.ts';
+
+const JWT_SECRET = 'a-tokens-test-secret-of-at-least-32-characters';
+let ns: TestNamespace;
+
+beforeAll(async () => {
+  ns = await createTestNamespace();
+});
+afterAll(async () => {
+  await ns?.cleanup();
+});
+
+const service = (auth: Record<string, unknown>) => TokenService.fromConfig(loadConfig({ env: { ...ns.env, JWT_SECRET }, overrides: { auth } }), ns.redis());
+
+describe('TokenService.verify of a token seen before', () => {
+  it('refuses it once it expired, though its signature verified while it was valid', async () => {
+    const tokens = await service({ tokenExpiry: 1 });
+    const issued = await tokens.issue('alice', 'viewer');
+    expect((await tokens.verify(issued.token)).subject).toBe('alice');
+    expect((await tokens.verify(issued.token)).tokenId).toBeTruthy();
+    await waitFor(() => (Date.now() / 1000 >= issued.expiresAt ? true : undefined), 5_000, 'the token to expire');
+    await expect(tokens.verify(issued.token)).rejects.toMatchObject({ reason: 'expired' });
+  });
+
+  it('refuses it once revoked, and refuses a copy with one character of its signature changed', async () => {
+    const tokens = await service({});
+    const issued = await tokens.issue('bob', 'operator');
+    const claims = await tokens.verify(issued.token);
+    const last = issued.token.at(-1) === 'A' ? 'B' : 'A';
+    await expect(tokens.verify(`${issued.token.slice(0, -1)}${last}`)).rejects.toMatchObject({ reason: 'invalid' });
+    await tokens.revoke(claims);
+    await expect(tokens.verify(issued.token)).rejects.toMatchObject({ reason: 'revoked' });
+  });
+
+  it('refuses every token of a user whose tokens were all revoked, held ones included', async () => {
+    const tokens = await service({});
+    const issued = await tokens.issue('carol', 'admin');
+    await tokens.verify(issued.token);
+    await tokens.revokeUser('carol');
+    await expect(tokens.verify(issued.token)).rejects.toMatchObject({ reason: 'revoked' });
+    expect((await tokens.verify((await tokens.issue('carol', 'admin')).token)).subject).toBe('carol');
+  });
+});
