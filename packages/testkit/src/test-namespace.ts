@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'nats';
 import pg from 'pg';
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 import { loadConfig, type Config } from '@terminusa/config';
 import { STREAMS, Namespace, type StreamName } from '@terminusa/bus';
 import { ensureDatabase } from '@terminusa/database';
@@ -29,8 +29,8 @@ export interface TestNamespace {
   readonly config: Readonly<Config>;
   /** The same settings as environment variables, for services started as processes. */
   readonly env: Record<string, string>;
-  /** A client of the test Redis (one per simulated replica), disconnected by {@link cleanup}. */
-  redis(): Redis;
+  /** A client of the test Redis (one per simulated replica), with `options` over ioredis' defaults; disconnected by {@link cleanup}. */
+  redis(options?: RedisOptions): Redis;
   /** Disconnects the namespace's Redis clients and removes the streams, schema, keys and files the test made. */
   cleanup(): Promise<void>;
 }
@@ -58,8 +58,8 @@ export async function createTestNamespace(overrides: Record<string, unknown> = {
     id,
     config,
     env,
-    redis() {
-      const client = new Redis(config.redis.url);
+    redis(options: RedisOptions = {}) {
+      const client = new Redis(config.redis.url, options);
       clients.push(client);
       return client;
     },

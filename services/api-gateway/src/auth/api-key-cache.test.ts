@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { connect, type NatsConnection } from 'nats';
 import type pg from 'pg';
 import { Bus } from '@terminusa/bus';
@@ -39,9 +39,7 @@ function countedPool(name: string): { pool: pg.Pool; statements: string[] } {
 
 /** A Redis connection of its own, named so the test can find it (and its subscriptions) in CLIENT LIST. */
 function namedRedis(name: string): Redis {
-  const redis = new Redis(ns.config.redis.url, { connectionName: `${ns.id}-${name}` });
-  closers.push(() => redis.disconnect());
-  return redis;
+  return ns.redis({ connectionName: `${ns.id}-${name}` });
 }
 
 /** A gateway replica on its own PostgreSQL pool and Redis connection, built as main.ts builds it. */

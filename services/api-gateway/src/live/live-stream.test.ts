@@ -1,6 +1,6 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { connect, type NatsConnection } from 'nats';
 import type pg from 'pg';
 import { Registry } from 'prom-client';
@@ -30,7 +30,7 @@ beforeAll(async () => {
   nc = await connect({ servers: ns.config.nats.url });
   bus = new Bus(nc, ns.config.nats.prefix);
   await ensureStreams(await nc.jetstreamManager(), bus.ns);
-  redis = new Redis(ns.config.redis.url, { lazyConnect: true, maxRetriesPerRequest: 3 });
+  redis = ns.redis({ lazyConnect: true, maxRetriesPerRequest: 3 });
   await redis.connect();
   pool = createPool(ns.config.database, 'test');
   await migrate(pool, ns.config.database.schema);
@@ -44,7 +44,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await nc?.close();
   await pool?.end();
-  redis?.disconnect();
   await ns?.cleanup();
 });
 
