@@ -30,7 +30,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import { createPool } from '@terminusa/database';
 import { NAMESPACE_LABEL, PartitionManager, TIER_BUCKET_MS, VictoriaMetrics, selector, seriesKey, type RollupTier } from '@terminusa/metric-store';
-import { quantile, startSuite, type RunningSuite } from '@terminusa/testkit';
+import { createEngineProcess, quantile, startSuite, type EngineProcess, type RunningSuite } from '@terminusa/testkit';
 
 const NAME = 'bench_query';
 const SERIES = 10_000;
@@ -194,9 +194,8 @@ async function timed<T>(n: number, warmup: number, run: (i: number) => Promise<T
   return { times: times.sort((a, b) => a - b), last: last! };
 }
 
-async function measure(suite: RunningSuite, now: number): Promise<Case[]> {
+async function measure(suite: RunningSuite, engineUrl: string, now: number): Promise<Case[]> {
   const cases: Case[] = [];
-  const engineUrl = suite.ns.config.storage.engine.url.replace(/\/+$/, '');
   const extra = `${NAMESPACE_LABEL}=${suite.ns.id}`;
   for (const range of RANGES) {
     for (const selection of SELECTIONS) {
@@ -247,18 +246,23 @@ async function measure(suite: RunningSuite, now: number): Promise<Case[]> {
 }
 
 let suite: RunningSuite | undefined;
+let engineProcess: EngineProcess | undefined;
 let pool: pg.Pool | undefined;
 try {
-  suite = await startSuite({ services: [] });
-  console.log(`query bench: namespace ${suite.ns.id}, gateway ${suite.base}, engine ${suite.ns.config.storage.engine.url}; ${RUNS} requests per case after ${WARMUP} warm-ups`);
+  // An engine of the bench's own, started fresh: one that served other runs that day (their data, deleted series)
+  // answers and merges differently, and this bench's 36 million samples stay out of the one tests share.
+  engineProcess = await createEngineProcess();
+  await engineProcess.start();
+  suite = await startSuite({ services: [], env: { VM_URL: engineProcess.url } });
+  console.log(`query bench: namespace ${suite.ns.id}, gateway ${suite.base}, engine ${engineProcess.url} (fresh); ${RUNS} requests per case after ${WARMUP} warm-ups`);
   pool = createPool(suite.ns.config.database, 'query-bench');
-  const engine = new VictoriaMetrics({ ...suite.ns.config.storage.engine, timeoutMs: 300_000 });
+  const engine = new VictoriaMetrics({ ...suite.ns.config.storage.engine, url: engineProcess.url, timeoutMs: 300_000 });
   const now = Date.now();
   await load(pool, engine, now);
   const settling = performance.now();
-  await engineSettled(suite.ns.config.storage.engine.url);
+  await engineSettled(engineProcess.url);
   console.log(`the engine's background merges of the import done after ${fmt((performance.now() - settling) / 1000, 2)} s`);
-  const cases = await measure(suite, now);
+  const cases = await measure(suite, engineProcess.url, now);
   console.log('\nrange  series  tier  read from               points  p50 ms  p99 ms | engine step  points  p50 ms  p99 ms');
   for (const c of cases) {
     console.log(
@@ -277,4 +281,5 @@ try {
 } finally {
   await pool?.end();
   await suite?.stop();
+  await engineProcess?.cleanup();
 }

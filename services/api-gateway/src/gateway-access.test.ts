@@ -482,6 +482,19 @@ describe('rate limits', () => {
   });
 });
 
+describe('rate limits and authentication', () => {
+  it('answer a refused token 401, not 429, though its count was taken beside the address count', async () => {
+    const gw = await startGateway({ gateway: { rateLimit: { ...OPEN_RATE_LIMITS, perPrincipal: 3 } } });
+    const token = await login(gw.base, 'viewer-user', 'viewer-password-123');
+    const first = await Promise.all(Array.from({ length: 10 }, () => call(gw.base, 'get', '/rules', token)));
+    expect(first.filter((r) => r.status === 429).length).toBeGreaterThan(0);
+    // The sign-out is counted too: it is asked again until the token's window has room.
+    await waitFor(async () => ((await call(gw.base, 'post', '/auth/logout', token)).status === 204 ? true : undefined), 10_000, 'the sign-out', 200);
+    const after = await Promise.all(Array.from({ length: 10 }, () => call(gw.base, 'get', '/rules', token)));
+    expect(after.map((r) => r.status)).toEqual(Array(10).fill(401));
+  });
+});
+
 describe('live stream limits', () => {
   it('count each upgrade against the per-address request limit, by the address a trusted proxy names', async () => {
     const gw = await startGateway({ gateway: { rateLimit: { ...OPEN_RATE_LIMITS, perAddress: 3 } } });
