@@ -1,7 +1,8 @@
 /**
  * Benchmark of history reads through the gateway's HTTP API, beside the engine's own query API for the same data
- * and range, in one run, on a fresh test namespace (the gateway started as a process; PostgreSQL, Redis, NATS and
- * the shared VictoriaMetrics are the real servers, the namespace's series carry its `tmon_ns` label).
+ * and range, in one run, on a fresh test namespace (the gateway started as a process; PostgreSQL, Redis and NATS
+ * are the real servers, VictoriaMetrics a process of the bench's own started fresh, for the gateway and for the
+ * bench alike; the namespace's series carry its `tmon_ns` label).
  *
  * Data: 10,000 series of `bench_query` (tags `id` 0…9999 and `shard` = id mod 100).
  * - Raw samples, one per series and minute over the last 24 h (the raw retention) plus the current minute,
