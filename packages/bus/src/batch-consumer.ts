@@ -47,7 +47,7 @@ export interface BatchConsumerOptions {
 
 /** A running batch consumer. */
 export interface BatchConsumer {
-  /** Stops pulling, finishes (and acks) the batches in hand, hands what is buffered back to JetStream (nak), and returns once nothing is in flight. */
+  /** Stops pulling, finishes (and acks) the batch in hand, and returns once nothing is in flight. */
   stop(): Promise<void>;
 }
 
@@ -186,16 +186,11 @@ export async function consumeBatches(bus: Bus, name: ConsumerName, handler: Batc
     async stop() {
       clearInterval(progress);
       await intake.close();
-      // Only the batches in hand are finished: what waits in the buffer goes back to JetStream at once, for another
-      // replica or the next start, so a stop under a backlog ends within seconds, not after the whole buffer.
-      clearTimeout(timer);
-      timer = undefined;
-      for (const m of buffer.splice(0)) {
-        held -= m.data.length;
-        m.nak();
+      flush();
+      while (inFlight.size > 0 || buffer.length > 0) {
+        await Promise.all(inFlight);
+        flush();
       }
-      bufferBytes = 0;
-      while (inFlight.size > 0) await Promise.all(inFlight);
     },
   };
 }
