@@ -7,6 +7,8 @@ import { isApiKey, type PgUserStore } from './user-store.ts';
 
 /** How long a user's role and status are trusted before PostgreSQL is asked again. */
 const USER_CACHE_MS = 5000;
+/** What a refused credential is told: no hint which check it failed. */
+const REFUSED = 'invalid, expired or revoked credentials';
 
 /**
  * A request's credential as far as memory tells, before any round trip: a token whose signature and session
@@ -40,8 +42,6 @@ export async function readCredential(req: Request, tokens: TokenService, apiKeys
 export function principalIdOf(credential: Credential): string | undefined {
   return credential.kind === 'token' ? credential.signed.tokenId : credential.kind === 'api-key' ? credential.key.id : undefined;
 }
-
-const REFUSED = 'invalid, expired or revoked credentials';
 
 /** Finishes authenticating a request from its {@link Credential}; answers 401 itself and returns undefined when refused. */
 export type Identify = (req: Request, res: Response, credential: Credential, marks?: RevocationMarks) => Promise<Principal | undefined>;

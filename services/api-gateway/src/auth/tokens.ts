@@ -157,6 +157,8 @@ export class TokenService {
       if (this.sessionEnded(known.session.authTime)) throw new TokenRefused('session-ended', sessionEndedMessage(this.settings.sessionLifetimeSeconds));
       return known;
     }
+    // An expired one is not held on; jose says why it is refused.
+    if (known) this.#signed.delete(digest);
     const signed = await this.#verifySignature(token);
     if (this.#signed.size >= SIGNED_TOKENS_HELD) this.#signed.clear();
     this.#signed.set(digest, signed);
