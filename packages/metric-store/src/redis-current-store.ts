@@ -53,6 +53,12 @@ end
 return 0
 `;
 
+/**
+ * Series per script call, at most: a batch of a large fleet holds tens of thousands of series, and one call with
+ * all of them overflowed the stack spreading its arguments (and would hold Redis for the whole batch).
+ */
+const FIELDS_PER_CALL = 5_000;
+
 /** Current value of every series in Redis: one hash per metric name, one field per tag set. */
 export class RedisCurrentStore {
   constructor(
@@ -75,15 +81,26 @@ export class RedisCurrentStore {
       const seen = latest.get(field);
       if (!seen || seen.ts <= sample.ts) latest.set(field, sample);
     }
-    if (byName.size === 0) return;
-    const keys: string[] = [];
-    const args: (string | number)[] = [this.ttlSeconds];
+    const calls: { keys: string[]; args: (string | number)[] }[] = [];
+    let call = { keys: [] as string[], args: [this.ttlSeconds] as (string | number)[] };
+    let fields = 0;
     for (const [name, latest] of byName) {
-      keys.push(this.key(name));
-      args.push(latest.size);
-      for (const [field, sample] of latest) args.push(field, sample.ts, sample.value);
+      const entries = [...latest];
+      for (let first = 0; first < entries.length; first += FIELDS_PER_CALL) {
+        if (fields >= FIELDS_PER_CALL) {
+          calls.push(call);
+          call = { keys: [], args: [this.ttlSeconds] };
+          fields = 0;
+        }
+        const part = entries.slice(first, first + FIELDS_PER_CALL);
+        call.keys.push(this.key(name));
+        call.args.push(part.length);
+        for (const [field, sample] of part) call.args.push(field, sample.ts, sample.value);
+        fields += part.length;
+      }
     }
-    await this.redis.eval(UPDATE_SCRIPT, keys.length, ...keys, ...args);
+    if (call.keys.length > 0) calls.push(call);
+    await Promise.all(calls.map((c) => this.redis.eval(UPDATE_SCRIPT, c.keys.length, ...c.keys, ...c.args)));
   }
 
   /** Current values of `name` whose tags include `filter`, but those of stopped series; a filtered read uses the tag index sets. */

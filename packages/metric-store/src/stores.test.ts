@@ -147,4 +147,15 @@ describe('RedisCurrentStore', () => {
     expect(await store.read('big_metric', { pod: '2499' })).toEqual([{ name: 'big_metric', tags: { pod: '2499' }, ts: 1000, value: 2499 }]);
     expect(await store.read('other_metric', {})).toEqual([{ name: 'other_metric', tags: {}, ts: 1000, value: 1 }]);
   });
+
+  it('updates a large fleet\'s batch of 60,000 series at once (one call with them all overflowed the stack)', async () => {
+    const store = new RedisCurrentStore(redis, ns.config.redis.prefix, 60);
+    const perName = 30_000;
+    const names = ['fleet_a', 'fleet_b'];
+    await store.update(names.flatMap((name) => Array.from({ length: perName }, (_, i) => sample(name, 1000, i, { series: String(i) }))));
+    for (const name of names) {
+      expect(await redis.hlen(`${ns.config.redis.prefix}current:${name}`)).toBe(perName);
+      expect(await store.read(name, { series: '29999' })).toEqual([{ name, tags: { series: '29999' }, ts: 1000, value: 29_999 }]);
+    }
+  });
 });

@@ -207,9 +207,26 @@ export class VictoriaMetrics {
     if (step >= SAME_PROCESS_MAX_STEP) this.restarts++;
   }
 
+  /**
+   * Runs `call` again while the engine answers 503 (busy), for up to the request timeout: the single node counts a
+   * snapshot among its few concurrent searches and refuses it while exports run, and failing a sync for that made
+   * the storage hand whole batches back to be written again.
+   */
+  private async busyRetried<T>(call: () => Promise<T>): Promise<T> {
+    const deadline = Date.now() + this.timeoutMs;
+    for (let wait = 100; ; wait = Math.min(wait * 2, 2000)) {
+      try {
+        return await call();
+      } catch (err) {
+        if (!(err instanceof EngineError) || err.status !== 503 || Date.now() + wait > deadline) throw err;
+        await new Promise((resolve) => setTimeout(resolve, wait));
+      }
+    }
+  }
+
   /** Creates a snapshot (hard links of every part, in-memory rows flushed first) and returns its name. */
   async createSnapshot(): Promise<string> {
-    const body = (await (await this.request(this.writeUrl, '/snapshot/create', {})).json()) as { status?: string; snapshot?: string; msg?: string };
+    const body = (await (await this.busyRetried(() => this.request(this.writeUrl, '/snapshot/create', {}))).json()) as { status?: string; snapshot?: string; msg?: string };
     if (body.status !== 'ok' || !body.snapshot) throw new EngineError(`engine /snapshot/create: ${body.msg ?? JSON.stringify(body)}`);
     return body.snapshot;
   }
