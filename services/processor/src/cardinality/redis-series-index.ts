@@ -55,7 +55,12 @@ type AdmitCommand = (numKeys: number, ...args: (string | number)[]) => Promise<(
  */
 export class RedisSeriesIndex implements SeriesIndex {
   private readonly admitScript: AdmitCommand;
-  private known = new Set<string>();
+  /**
+   * Admitted series by metric name: a set per name stays small (the guard bounds it), and looking a fresh key up
+   * in one set of a million took a microsecond, a sixth of the processor's work per sample on a million-series fleet.
+   */
+  private known = new Map<string, Set<string>>();
+  private knownCount = 0;
   private knownSince = Date.now();
 
   constructor(
@@ -80,12 +85,13 @@ export class RedisSeriesIndex implements SeriesIndex {
 
   async admit(all: readonly { name: string; key: string }[]): Promise<Map<string, CardinalityRefusal>> {
     const refused = new Map<string, CardinalityRefusal>();
-    if (this.known.size > KNOWN_LIMIT || Date.now() - this.knownSince > KNOWN_TTL_MS) {
-      this.known = new Set();
+    if (this.knownCount > KNOWN_LIMIT || Date.now() - this.knownSince > KNOWN_TTL_MS) {
+      this.known = new Map();
+      this.knownCount = 0;
       this.knownSince = Date.now();
     }
     const unknown = new Map<string, string>();
-    for (const s of all) if (!this.known.has(s.key)) unknown.set(s.key, s.name);
+    for (const s of all) if (!this.known.get(s.name)?.has(s.key)) unknown.set(s.key, s.name);
     if (unknown.size === 0) return refused;
     const series = [...unknown].map(([key, name]) => ({ key, name }));
     const keys = [this.totalKey, ...series.map((s) => this.metricKey(s.name))];
@@ -94,7 +100,13 @@ export class RedisSeriesIndex implements SeriesIndex {
       const limit = reply[i + 1] as CardinalityLimit;
       refused.set(series[Number(reply[i]) - 1]!.key, { limit, max: this.limits[limit] });
     }
-    for (const s of series) if (!refused.has(s.key)) this.known.add(s.key);
+    for (const s of series) {
+      if (refused.has(s.key)) continue;
+      let ofName = this.known.get(s.name);
+      if (!ofName) this.known.set(s.name, (ofName = new Set()));
+      ofName.add(s.key);
+      this.knownCount++;
+    }
     return refused;
   }
 }
