@@ -55,9 +55,9 @@ return 0
 
 /**
  * Series per script call, at most: a batch of a large fleet holds tens of thousands of series, and one call with
- * all of them overflowed the stack spreading its arguments (and would hold Redis for the whole batch).
+ * all of them (three arguments each) overflowed the stack spreading its arguments past about 130,000.
  */
-const FIELDS_PER_CALL = 5_000;
+const FIELDS_PER_CALL = 10_000;
 
 /** Current value of every series in Redis: one hash per metric name, one field per tag set. */
 export class RedisCurrentStore {
@@ -86,17 +86,18 @@ export class RedisCurrentStore {
     let fields = 0;
     for (const [name, latest] of byName) {
       const entries = [...latest];
-      for (let first = 0; first < entries.length; first += FIELDS_PER_CALL) {
-        if (fields >= FIELDS_PER_CALL) {
+      for (let first = 0; first < entries.length; ) {
+        if (fields === FIELDS_PER_CALL) {
           calls.push(call);
           call = { keys: [], args: [this.ttlSeconds] };
           fields = 0;
         }
-        const part = entries.slice(first, first + FIELDS_PER_CALL);
+        const part = entries.slice(first, first + FIELDS_PER_CALL - fields);
         call.keys.push(this.key(name));
         call.args.push(part.length);
         for (const [field, sample] of part) call.args.push(field, sample.ts, sample.value);
         fields += part.length;
+        first += part.length;
       }
     }
     if (call.keys.length > 0) calls.push(call);
