@@ -19,9 +19,10 @@ export interface EngineProcess {
 
 /**
  * Creates (not starts) an engine process with the flags the suite ships (one sample per series and timestamp
- * kept), on `host`:`port` (default: a free port of 127.0.0.1), with a long retention: tests write samples of any age.
+ * kept), on `host`:`port` (default: a free port of 127.0.0.1), with a long retention: tests write samples of any age;
+ * `flags` are added (a test's own limits).
  */
-export async function createEngineProcess(at: { host?: string; port?: number } = {}): Promise<EngineProcess> {
+export async function createEngineProcess(at: { host?: string; port?: number; flags?: readonly string[] } = {}): Promise<EngineProcess> {
   const host = at.host ?? '127.0.0.1';
   const port = at.port ?? (await freePort());
   const dataDir = await mkdtemp(join(tmpdir(), 'tmon-vm-'));
@@ -32,7 +33,7 @@ export async function createEngineProcess(at: { host?: string; port?: number } =
     url,
     dataDir,
     async start() {
-      child = spawn('victoria-metrics', [`-storageDataPath=${dataDir}`, `-httpListenAddr=${host}:${port}`, '-retentionPeriod=100y', '-dedup.minScrapeInterval=1ms', '-loggerLevel=ERROR'], { stdio: 'ignore' });
+      child = spawn('victoria-metrics', [`-storageDataPath=${dataDir}`, `-httpListenAddr=${host}:${port}`, '-retentionPeriod=100y', '-dedup.minScrapeInterval=1ms', '-loggerLevel=ERROR', ...(at.flags ?? [])], { stdio: 'ignore' });
       const proc = child;
       exited = new Promise((resolve) => proc.once('exit', () => resolve()));
       proc.once('error', (err) => process.stderr.write(`cannot start victoria-metrics (apt-get install -y victoria-metrics): ${err.message}\n`));

@@ -1,0 +1,59 @@
+import { request } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createEngineProcess, createTestNamespace, waitFor, type EngineProcess, type TestNamespace } from '@terminusa/testkit';
+import { VictoriaMetrics } from './victoria-metrics.ts';
+
+// The single node counts a snapshot among its concurrent searches: one export in progress takes this engine's only place.
+let ns: TestNamespace;
+let engine: EngineProcess;
+let client: VictoriaMetrics;
+
+beforeAll(async () => {
+  ns = await createTestNamespace();
+  engine = await createEngineProcess({ flags: ['-search.maxConcurrentRequests=1', '-search.maxQueueDuration=10ms'] });
+  await engine.start();
+  client = new VictoriaMetrics({ ...ns.config.storage.engine, url: engine.url, durability: 'snapshot' });
+  // Enough samples that their export fills the socket's buffers and waits on a reader that does not read.
+  const at = Date.now() - 3_600_000;
+  const lines = Array.from({ length: 10_000 }, (_, i) =>
+    JSON.stringify({ metric: { __name__: 'busy_metric', series: String(i) }, values: Array.from({ length: 100 }, (_, k) => k), timestamps: Array.from({ length: 100 }, (_, k) => at + k * 1000) }),
+  );
+  await client.sync(await client.import(`${lines.join('\n')}\n`));
+}, 60_000);
+
+afterAll(async () => {
+  await engine?.cleanup();
+  await ns?.cleanup();
+});
+
+const selectRefusals = async () => Number(/^vm_concurrent_select_limit_timeout_total (\S+)$/m.exec(await (await fetch(`${engine.url}/metrics`)).text())?.[1] ?? 0);
+
+/** Starts an export of every sample and reads none of it, so the engine's one search place stays taken until `release`. */
+function holdSearchPlace(): Promise<{ release(): void }> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${engine.url}/api/v1/export?match[]=${encodeURIComponent('{__name__="busy_metric"}')}`, (res) => {
+      res.pause();
+      resolve({ release: () => req.destroy() });
+    });
+    // Also the listener for the abort that `release` causes (a rejection after the resolve changes nothing).
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('VictoriaMetrics while the engine is busy', () => {
+  it('takes a snapshot once the engine has room again instead of failing on its 503', async () => {
+    const held = await holdSearchPlace();
+    try {
+      // The engine refuses a snapshot now: that is the state the client must ride out.
+      expect((await fetch(`${engine.url}/snapshot/create`)).status).toBe(503);
+      const before = await selectRefusals();
+      const snapshot = client.createSnapshot();
+      await waitFor(async () => ((await selectRefusals()) > before ? true : undefined), 10_000, 'the engine refusing the client once');
+      held.release();
+      expect(await snapshot).toMatch(/^\d{14}-[0-9A-Fa-f]{8,16}$/);
+    } finally {
+      held.release();
+    }
+  }, 60_000);
+});
