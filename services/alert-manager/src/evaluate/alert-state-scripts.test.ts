@@ -242,6 +242,14 @@ describe('the alert-state scripts', () => {
     expect((await outbox(state))[1]).toMatchObject({ kind: 'resolved', notified: ['webhook', 'slack'] });
   });
 
+  it('evaluate a group of a large fleet: 60,000 samples of one group in a batch (one call with them all overflowed the stack)', async () => {
+    const state = commands();
+    const byRegion = rules({ ...hot, name: 'RegionHot', groupBy: ['region'], summary: '{{region}} at {{value}}' });
+    const batch = Array.from({ length: 60_000 }, (_, i) => sample('cpu', i === 59_999 ? 99 : 50, { host: `h${i}`, region: 'eu' }, T0 + i));
+    await evaluateBatch(batch, byRegion, state, ns.config.alerts.levels, T0 + 60_000);
+    expect((await outbox(state)).map((e) => [e.kind, e.alert.value])).toEqual([['firing', 99]]);
+  });
+
   it('aggregate a window: the average of the samples in it, older ones dropped', async () => {
     const state = commands();
     const avg = rules({ ...hot, name: 'AvgHot', aggregation: 'avg', window: '1m', threshold: 50 });

@@ -4,6 +4,9 @@ import type { Config } from '@terminusa/config';
 import type { AlertStateCommands } from './alert-state-commands.ts';
 import { channelsFor, groupTags, type RuleSet } from '../rules/rule-set.ts';
 
+/** A group's samples per script call, at most, as (series, ts, value) triples: spread arguments overflow past about 130,000. */
+const TRIPLES_PER_CALL = 3 * 10_000;
+
 /**
  * Evaluates a batch of samples against the rules that match them, as the batch arrives: samples are grouped
  * per rule and series (or group), and each group is evaluated by one atomic script, all in one round trip.
@@ -41,7 +44,10 @@ export async function evaluateBatch(samples: readonly Sample[], rules: RuleSet, 
         ? { agg: rule.aggregation, windowMs: rule.window, cmp: rule.comparator, threshold: rule.threshold }
         : { nodataMs: rule.for }),
     };
-    state.evaluateIn(pipeline, rule.name, groupKey, randomUUID(), now, meta, triples);
+    // As if the batch had come in parts (a batch's bounds are arbitrary): one call with a fleet's samples overflowed the stack.
+    for (let first = 0; first < triples.length; first += TRIPLES_PER_CALL) {
+      state.evaluateIn(pipeline, rule.name, groupKey, randomUUID(), now, meta, triples.slice(first, first + TRIPLES_PER_CALL));
+    }
   }
   const results = (await pipeline.exec()) ?? [];
   for (const [err] of results) if (err) throw err;
