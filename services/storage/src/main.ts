@@ -28,8 +28,8 @@ await runService({
     const jobs = await startStorageJobs(
       config,
       {
-        fold: async () => {
-          const report = await computeRollups({ pool, engine, partitions, series, ...rollupSettings(config) });
+        fold: async (signal) => {
+          const report = await computeRollups({ pool, engine, partitions, series, signal, ...rollupSettings(config) });
           metrics.rolledUpMinutes.inc(report.minutes);
         },
         retention: async () => {

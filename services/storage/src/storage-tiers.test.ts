@@ -78,6 +78,37 @@ describe('rollups', () => {
     }
     expect((await pool.query('SELECT count(*)::int AS n FROM rollup_dirty')).rows[0].n).toBe(0);
   });
+  it('stop between units of work when aborted, keeping their marks, and the next run computes them', async () => {
+    const now = Date.now();
+    await rollUp();
+    // Older than the 1m watermark: marked late, computed by the runs below.
+    const samples: Sample[] = Array.from({ length: 720 }, (_, i) => ({ name: 'stopped_fold', value: i % 17, ts: now - 4 * HOUR + i * 10_000, tags: { s: String(i % 2) } }));
+    await store.insert(samples);
+    const marks = async () => (await pool.query("SELECT count(*)::int AS n FROM rollup_dirty WHERE name = 'stopped_fold'")).rows[0].n as number;
+    const marked = await marks();
+    expect(marked).toBeGreaterThan(0);
+
+    const aborted = AbortSignal.abort();
+    expect(await computeRollups({ pool, engine, partitions, series: new SeriesIds(pool), settleMs: 0, rawRetentionMs: DAY, signal: aborted })).toEqual({ minutes: 0, rows: 0, stopped: true });
+
+    // Aborted while the engine is read (after the first window's series are resolved): nothing of that hour is written.
+    const controller = new AbortController();
+    class AbortingIds extends SeriesIds {
+      override async resolve(series: Parameters<SeriesIds['resolve']>[0]) {
+        controller.abort();
+        return super.resolve(series);
+      }
+    }
+    const report = await computeRollups({ pool, engine, partitions, series: new AbortingIds(pool), settleMs: 0, rawRetentionMs: DAY, signal: controller.signal });
+    expect(report).toMatchObject({ rows: 0, stopped: true });
+    expect(await fromTier('1m', 'stopped_fold', now)).toEqual([]);
+    expect(await marks()).toBe(marked);
+
+    await rollUp();
+    expect(await marks()).toBe(0);
+    const { rows } = await pool.query<{ until: Date }>("SELECT until FROM rollup_watermarks WHERE tier = '1m'");
+    expect(await fromTier('1m', 'stopped_fold', rows[0]!.until.getTime())).toEqual(fromSamples(60_000, samples));
+  });
 });
 
 describe('retention and the archive', () => {

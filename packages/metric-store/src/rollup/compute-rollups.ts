@@ -38,6 +38,11 @@ export interface RollupContext {
   /** How far back the engine holds raw samples (ms): the 1m watermark never starts further back. */
   rawRetentionMs: number;
   now?: number;
+  /**
+   * Ends the run early, between two units of work, when aborted (the storage shutting down): each unit is its own
+   * transaction and marks stay until their unit is stored, so the next run picks up where this one stopped.
+   */
+  signal?: AbortSignal;
 }
 
 /** The settings of {@link RollupContext} that come from the configuration. */
@@ -51,6 +56,8 @@ export interface RollupReport {
   minutes: number;
   /** Rows written to the 1m tier from the engine's samples. */
   rows: number;
+  /** Whether the run ended early on its signal. */
+  stopped?: boolean;
 }
 
 /**
@@ -84,16 +91,30 @@ async function runOnce(ctx: RollupContext): Promise<RollupReport> {
   const now = ctx.now ?? Date.now();
   await advanceMinutes(ctx, now);
   const report: RollupReport = { minutes: 0, rows: 0 };
+  const stopped = () => (ctx.signal?.aborted ? (report.stopped = true) : false);
   for (;;) {
+    if (stopped()) return report;
     const { claim, minutes } = await claimDirty(ctx.pool, CLAIM_LIMIT, ctx.settleMs);
     if (minutes.length === 0) break;
     report.minutes += minutes.length;
     for (const [name, ofName] of groupBy(minutes, (m) => m.name)) {
-      for (const [hour, inHour] of groupBy(ofName, (m) => alignDown(m.minute, HOUR_MS))) report.rows += await recompute(ctx, claim, name, hour, inHour.map((m) => m.minute));
+      for (const [hour, inHour] of groupBy(ofName, (m) => alignDown(m.minute, HOUR_MS))) {
+        if (stopped()) return report;
+        try {
+          report.rows += await recompute(ctx, claim, name, hour, inHour.map((m) => m.minute));
+        } catch (err) {
+          // Stopped while reading the engine: nothing of this hour was written yet.
+          if (stopped()) return report;
+          throw err;
+        }
+      }
     }
     if (minutes.length < CLAIM_LIMIT) break;
   }
-  for (const [fine, coarse] of CASCADE) await cascade(ctx, fine, coarse);
+  for (const [fine, coarse] of CASCADE) {
+    if (stopped()) return report;
+    await cascade(ctx, fine, coarse);
+  }
   return report;
 }
 
@@ -116,6 +137,8 @@ async function readWindow(ctx: RollupContext, match: string, from: number, to: n
     const end = Math.min(to, start + step);
     const pending: { labels: Record<string, string>; timestamps: number[]; values: number[] }[] = [];
     const flush = async () => {
+      // A minute of a large fleet takes many seconds to read: a shutdown does not wait for it.
+      ctx.signal?.throwIfAborted();
       const ids = await ctx.series.resolve(pending.map((s) => ({ name: s.labels.__name__!, tags: tagsOfLabels(s.labels) })));
       pending.forEach((s, i) => {
         rows1m.add(ids[i]!, s.timestamps, s.values, start, end);

@@ -4,7 +4,8 @@ import { redisOptions, type Logger } from '@terminusa/runtime';
 
 /** The storage service's periodic jobs and what each does. */
 export interface StorageJobs {
-  fold(): Promise<unknown>;
+  /** Ends early (its work kept for the next run) once `signal` is aborted. */
+  fold(signal: AbortSignal): Promise<unknown>;
   retention(): Promise<unknown>;
 }
 
@@ -21,12 +22,14 @@ export async function startStorageJobs(config: Readonly<Config>, jobs: StorageJo
   await queue.upsertJobScheduler('retention', { every: every(config.storage.retentionInterval) }, { name: 'retention', opts: { removeOnComplete: 100, removeOnFail: 100 } });
   const worker = new Worker(
     'storage',
-    async (job) => (job.name === 'fold' ? jobs.fold() : jobs.retention()),
+    async (job, _token, signal) => (job.name === 'fold' ? jobs.fold(signal ?? new AbortController().signal) : jobs.retention()),
     { connection, prefix, concurrency: 1, lockDuration: 60_000 },
   );
   worker.on('failed', (job, err) => logger.error('storage job failed', { job: job?.name, err }));
   return {
     async stop() {
+      // A fold run over a large fleet takes longer than a shutdown may: it stops between units of work.
+      worker.cancelAllJobs('the storage is stopping');
       await worker.close();
       await queue.close();
     },
