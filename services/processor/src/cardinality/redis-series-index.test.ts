@@ -89,6 +89,22 @@ describe('cardinality guard on Redis', () => {
     expect(await redis.get(indexes[0]!.totalKey)).toBe('5');
   });
 
+  it('answers each of many calls at once with its own refusals, the limit held across all of them', async () => {
+    const index = new RedisSeriesIndex(redis, ns.config.redis.prefix, { maxSeriesPerMetric: 30, maxSeriesTotal: 1000 });
+    // Twenty messages at once, five new series each, and a series every one of them repeats.
+    const calls = Array.from({ length: 20 }, (_, c) => [...Array.from({ length: 5 }, (_, i) => ({ name: 'm', key: `m{c="${c}",i="${i}"}` })), { name: 'm', key: 'm{shared="1"}' }]);
+    const results = await Promise.all(calls.map((series) => index.admit(series)));
+    results.forEach((refused, c) => {
+      for (const key of refused.keys()) expect(calls[c]!.map((s) => s.key)).toContain(key);
+    });
+    const admitted = new Set(calls.flatMap((series, c) => series.filter((s) => !results[c]!.has(s.key)).map((s) => s.key)));
+    expect(admitted.size).toBe(30);
+    expect(new Set(await redis.smembers(index.metricKey('m')))).toEqual(admitted);
+    expect(await redis.get(index.totalKey)).toBe('30');
+    // What was refused stays refused, and an admitted series passes.
+    expect((await index.admit([{ name: 'm', key: 'm{c="19",i="4"}' }])).size).toBe(admitted.has('m{c="19",i="4"}') ? 0 : 1);
+  });
+
   it('remembers admitted series, so a known series costs no round trip to Redis', async () => {
     const { index, send } = setup(3, 1000);
     await send(shards(0, 3));
