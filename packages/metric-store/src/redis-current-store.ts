@@ -118,12 +118,14 @@ export class RedisCurrentStore {
       const sets = entries.map(([k, v]) => `${key}|${k}=${v}`);
       const candidates = sets.length === 1 ? await this.redis.smembers(sets[0]!) : await this.redis.sinter(...sets);
       if (candidates.length === 0) return [];
-      const raw = await this.redis.hmget(key, ...candidates);
+      // In parts: spreading a whole large metric's candidates as one call's arguments overflows the stack.
+      const parts = chunks(candidates, FIELDS_PER_CALL);
+      const raw = (await Promise.all(parts.map((part) => this.redis.hmget(key, ...part)))).flat();
       fields = [];
       const gone: string[] = [];
       candidates.forEach((field, i) => (raw[i] == null ? gone.push(field) : fields.push([field, raw[i]!])));
       // Series whose hash expired leave index entries behind; drop them as they are met.
-      if (gone.length) await Promise.all(sets.map((set) => this.redis.srem(set, ...gone)));
+      if (gone.length) await Promise.all(sets.flatMap((set) => chunks(gone, FIELDS_PER_CALL).map((part) => this.redis.srem(set, ...part))));
     }
     // Sorted by the field (the JSON of the sorted tags), compared as plain strings: a stable order for
     // clients, without serializing tags again for every comparison.
@@ -140,4 +142,10 @@ export class RedisCurrentStore {
     }
     return values;
   }
+}
+
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const parts: T[][] = [];
+  for (let i = 0; i < items.length; i += size) parts.push(items.slice(i, i + size));
+  return parts;
 }

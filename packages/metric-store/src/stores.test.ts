@@ -158,4 +158,16 @@ describe('RedisCurrentStore', () => {
       expect(await store.read(name, { series: '29999' })).toEqual([{ name, tags: { series: '29999' }, ts: 1000, value: 29_999 }]);
     }
   });
+
+  it('reads a tag shared by 150,000 series of a metric, and drops their index entries once the hash expired', async () => {
+    const store = new RedisCurrentStore(redis, ns.config.redis.prefix, 60);
+    const count = 150_000;
+    await store.update(Array.from({ length: count }, (_, i) => sample('wide_metric', 1000, i, { region: 'eu', series: String(i) })));
+    const values = await store.read('wide_metric', { region: 'eu' });
+    expect(values).toHaveLength(count);
+    expect(values.find((v) => v.tags.series === '149999')).toEqual({ name: 'wide_metric', tags: { region: 'eu', series: '149999' }, ts: 1000, value: 149_999 });
+    await redis.del(`${ns.config.redis.prefix}current:wide_metric`);
+    expect(await store.read('wide_metric', { region: 'eu' })).toEqual([]);
+    expect(await redis.scard(`${ns.config.redis.prefix}current:wide_metric|region=eu`)).toBe(0);
+  });
 });

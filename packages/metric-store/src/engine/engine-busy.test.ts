@@ -56,4 +56,19 @@ describe('VictoriaMetrics while the engine is busy', () => {
       held.release();
     }
   }, 60_000);
+
+  it('exports (a rollup run\'s read) once the engine has room again instead of failing on its 503', async () => {
+    const held = await holdSearchPlace();
+    try {
+      const before = await selectRefusals();
+      const exported = client.exportAll('{__name__="busy_metric",series="7"}', Date.now() - 7_200_000, Date.now());
+      await waitFor(async () => ((await selectRefusals()) > before ? true : undefined), 10_000, 'the engine refusing the client once');
+      held.release();
+      const series = await exported;
+      expect(series).toHaveLength(1);
+      expect(series[0]!.values).toEqual(Array.from({ length: 100 }, (_, k) => k));
+    } finally {
+      held.release();
+    }
+  }, 60_000);
 });

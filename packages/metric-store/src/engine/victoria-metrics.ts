@@ -210,7 +210,7 @@ export class VictoriaMetrics {
   /**
    * Runs `call` again while the engine answers 503 (busy), for up to the request timeout: the single node counts a
    * snapshot among its few concurrent searches and refuses it while exports run, and failing a sync for that made
-   * the storage hand whole batches back to be written again.
+   * the storage hand whole batches back to be written again; an export refused so failed a whole rollup run.
    */
   private async busyRetried<T>(call: () => Promise<T>): Promise<T> {
     const deadline = Date.now() + this.timeoutMs;
@@ -237,7 +237,8 @@ export class VictoriaMetrics {
 
   /** Raw samples of the series matching `match` with `start <= ts <= end` (epoch ms), one series at a time as the engine streams them. */
   async *export(match: string, start: number, end: number): AsyncGenerator<EngineSeries> {
-    const body = await this.request(this.readUrl, '/api/v1/export', {}, { method: 'POST', body: new URLSearchParams({ 'match[]': match, start: seconds(start), end: seconds(end) }) });
+    // Ridden out like a snapshot: a rollup run's export refused while the engine is busy failed the whole run.
+    const body = await this.busyRetried(() => this.request(this.readUrl, '/api/v1/export', {}, { method: 'POST', body: new URLSearchParams({ 'match[]': match, start: seconds(start), end: seconds(end) }) }));
     const decoder = new TextDecoder();
     let rest = '';
     for await (const chunk of body as AsyncIterable<Uint8Array>) {
