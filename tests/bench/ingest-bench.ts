@@ -23,6 +23,8 @@
  *     /api/v1/export), VmRSS of every process every 5 s (processor, storage, alert-manager, the engine,
  *     nats-server, redis-server, postgres), and lost/doubled counted in the engine per series
  *     (count_over_time against what was published to it).
+ * (b') The engine alone, the fleet's schedule: the same series and rate imported into a fresh VictoriaMetrics (one
+ *     sample per series per line, 10,000 series a request, sent at its turn), for the same BENCH_LIVE_SECONDS.
  * (c) Hot series (BENCH_HOT_SECONDS, default 60; 0 skips it): the former headline, 10,000 series as fast as the
  *     suite takes them, in the backfill's namespace. A secondary figure only.
  *
@@ -37,6 +39,7 @@ import { connect, type NatsConnection } from 'nats';
 import { NAMESPACE_LABEL, VictoriaMetrics, selector } from '@terminusa/metric-store';
 import {
   CpuSampler,
+  cpuSeconds,
   createEngineProcess,
   createTestNamespace,
   memoryMiB,
@@ -396,6 +399,75 @@ async function engineBackfill(start: number): Promise<{ perS: number; seconds: n
   return { perS: total / seconds, seconds, rssMiB: peak, counted: done.counted };
 }
 
+/**
+ * (b') The engine alone, the live fleet's schedule: every 15 s each series' sample, imported into a fresh
+ * VictoriaMetrics as JSON lines of one sample per series (the storage's lines), 10,000 series a request, each request
+ * sent at its turn in the schedule (the suite's offered rate), up to 4 in flight. A request late on its turn is the
+ * engine falling behind (a request is timed from its turn to the engine's answer). Its CPU is read from /proc, for the first round (every series new) and the rounds after.
+ */
+async function engineFleet(): Promise<{ perS: number; lagP99Ms: number; lagMaxMs: number; firstRoundCpuS: number; steadyCpuPct: number; counted: Counted }> {
+  solo = await createEngineProcess();
+  await solo.start();
+  const pids = enginePids(solo.dataDir);
+  const cpu = () => pids.reduce((s, pid) => s + (cpuSeconds(pid) ?? 0), 0);
+  const client = new VictoriaMetrics({ url: solo.url, durability: 'snapshot', syncIntervalMs: 1000, namespace: '', timeoutMs: 300_000 });
+  const perRequest = 10_000;
+  const perName = LIVE_SERIES / LIVE_NAMES;
+  const requestsPerRound = LIVE_SERIES / perRequest;
+  const everyMs = LIVE_INTERVAL_MS / requestsPerRound;
+  const total = Math.floor((LIVE_SECONDS * 1000) / everyMs);
+  const sentPerRequest = new Array<number>(requestsPerRound).fill(0);
+  const lags: number[] = [];
+  const t0 = performance.now();
+  const from = Date.now();
+  const cpu0 = cpu();
+  let cpuAfterFirst: number | undefined;
+  let firstRoundEnd = 0;
+  let next = 0;
+  const worker = async () => {
+    while (next < total) {
+      const k = next++;
+      const due = t0 + k * everyMs;
+      const wait = due - performance.now();
+      if (wait > 0) await sleep(wait);
+      const r = k % requestsPerRound;
+      const first = r * perRequest;
+      const ts = Date.now();
+      let body = '';
+      for (let i = first; i < first + perRequest; i++) body += `{"metric":{"__name__":"${LiveFleet.nameOf(Math.floor(i / perName))}","series":"${i % perName}"},"values":[${(k % 1000) + (i % 100) / 1000}],"timestamps":[${ts}]}\n`;
+      await client.import(body);
+      sentPerRequest[r]!++;
+      lags.push(performance.now() - due);
+      if (k === requestsPerRound - 1) {
+        cpuAfterFirst = cpu();
+        firstRoundEnd = performance.now();
+      }
+    }
+  };
+  await Promise.all([worker(), worker(), worker(), worker()]);
+  await client.sync();
+  const end = performance.now();
+  const cpuEnd = cpu();
+  const to = Date.now();
+  let counted: Counted = { rows: 0, pairs: 0, doubled: 0, lost: 0, series: 0 };
+  for (let n = 0; n < LIVE_NAMES; n++) {
+    const c = await countStored(client, LiveFleet.nameOf(n), from - 1000, to, { each: (tags) => sentPerRequest[Math.floor((n * perName + Number(tags.series)) / perRequest)]!, total: 0 });
+    counted = { rows: counted.rows + c.rows, pairs: counted.pairs + c.pairs, doubled: counted.doubled + c.doubled, lost: 0, series: counted.series + c.series };
+  }
+  const published = sentPerRequest.reduce((s, v) => s + v, 0) * perRequest;
+  counted.lost = Math.max(0, published - (counted.rows - counted.doubled));
+  await solo.cleanup();
+  solo = undefined;
+  return {
+    perS: counted.rows / ((end - t0) / 1000),
+    lagP99Ms: quantile([...lags].sort((x, y) => x - y), 0.99),
+    lagMaxMs: Math.max(...lags),
+    firstRoundCpuS: (cpuAfterFirst ?? cpuEnd) - cpu0,
+    steadyCpuPct: cpuAfterFirst === undefined ? NaN : (100 * (cpuEnd - cpuAfterFirst)) / ((end - firstRoundEnd) / 1000),
+    counted,
+  };
+}
+
 async function main(): Promise<void> {
   log(`ingest bench: shipped defaults${CHANGED.length ? ` except ${CHANGED.join(', ')}` : ''}; ${ALERTING ? 'processor, storage and alert-manager' : 'processor and storage'}, one replica each; ` +
     `${SAMPLES_PER_MESSAGE} samples per message, ${WINDOW} publishes in flight`);
@@ -525,11 +597,19 @@ async function main(): Promise<void> {
   await b.monitor.stop();
   await stopReplicas();
 
+  // (b') The engine alone, the fleet's schedule, with nothing of the suite running -----------------------------
+  const fleetAlone = await engineFleet();
+  log(`\n(b') Engine alone, the same fleet schedule (fresh VictoriaMetrics, JSON lines of one sample per series, 10,000 series a request at its turn, up to 4 in flight): ` +
+    `${fmt(fleetAlone.perS)} samples/s stored; requests answered after their turn p99 ${fmt(fleetAlone.lagP99Ms)} ms, max ${fmt(fleetAlone.lagMaxMs)} ms; ` +
+    `lost ${fmt(fleetAlone.counted.lost)}, doubled ${fmt(fleetAlone.counted.doubled)}`);
+  log(`  its CPU: the first round (every series new) ${fmt(fleetAlone.firstRoundCpuS, 1)} s of CPU; after it ${fmt(fleetAlone.steadyCpuPct)} % of a core`);
+
   // Summary --------------------------------------------------------------------------------------------------
   const lost = bfDone.counted.lost + liveCount.lost;
   const doubled = bfDone.counted.doubled + liveCount.doubled;
   log(`\nSummary${CHANGED.length ? ` (settings changed from the shipped defaults: ${CHANGED.join(', ')})` : ' (shipped defaults)'}`);
   log(`  live fleet ${fmt(LIVE_SERIES)} series / 15 s   ${fmt(livePerS).padStart(10)} samples/s stored (offered ${fmt(rate * SAMPLES_PER_MESSAGE)}), p50 ${fmt(all.p50)} ms, p99 ${fmt(all.p99)} ms publish → queryable`);
+  log(`  live fleet, engine alone       ${fmt(fleetAlone.perS).padStart(10)} samples/s stored, answered after their turn p99 ${fmt(fleetAlone.lagP99Ms)} ms → suite/engine ${fmt(livePerS / fleetAlone.perS, 3)}`);
   log(`  backfill of a day, suite      ${fmt(backfillPerS).padStart(10)} samples/s until queryable`);
   log(`  backfill of a day, engine     ${fmt(engineAlone.perS).padStart(10)} samples/s until queryable → suite/engine ${fmt(backfillPerS / engineAlone.perS, 3)}`);
   if (hot) log(`  hot 10,000 series (secondary) ${fmt(hot.perS).padStart(10)} samples/s`);
@@ -545,6 +625,8 @@ async function main(): Promise<void> {
       ratio_to_engine: round(backfillPerS / engineAlone.perS, 3),
       live_series: LIVE_SERIES,
       live_p99_ms: round(all.p99, 1),
+      engine_live_per_s: round(fleetAlone.perS),
+      live_ratio_to_engine: round(livePerS / fleetAlone.perS, 3),
       lost,
       doubled,
       rss_mib: round(rssMiB),
