@@ -1,13 +1,13 @@
 /**
  * Ingestion throughput with 1, 2 and 3 processor + storage replica pairs on this machine, side by side, against
- * the raw limits of JetStream publish and PostgreSQL COPY measured in the same run, in a fresh namespace on the
- * real NATS, PostgreSQL and Redis:
+ * the raw limits of JetStream publish and the engine's import measured in the same run, in a fresh namespace on the
+ * real NATS, PostgreSQL, Redis and VictoriaMetrics:
  *
  * 1. Raw limits (BENCH_RAW_SECONDS each, before any service runs): JetStream publish alone of the same
- *    100-sample messages, PostgreSQL COPY alone of the same rows (`raw-limits.ts`).
+ *    100-sample messages, the engine's import alone of the same samples into a fresh engine (`raw-limits.ts`).
  * 2. For each count of pairs (BENCH_PAIRS, default `1,2,3`): start that many processors and storages, warm up
  *    (every series exists, JITs warm), then publish for BENCH_SECONDS as fast as the pipeline keeps up (paused
- *    while its backlog is at BENCH_MAX_PENDING messages), wait for the drain, count what PostgreSQL holds (lost,
+ *    while its backlog is at BENCH_MAX_PENDING messages), wait for the drain, count what the engine holds (lost,
  *    doubled) and stop the replicas. Throughput = samples stored / (last sample stored − first publish). CPU of
  *    each kind of process and of the whole machine is sampled meanwhile, to show where the time goes.
  *
@@ -22,7 +22,7 @@ import { VictoriaMetrics } from '@terminusa/metric-store';
 import { CpuSampler, createTestNamespace, pidsByComm, stopProcess, type CpuGroup, type CpuReport, type TestNamespace } from '@terminusa/testkit';
 import { GROUPS, MessageFactory, SAMPLES_PER_MESSAGE, SERIES, publishPhase } from './ingest-load.ts';
 import { PipelineMonitor, countStored, startIngestReplicas, type Replica } from './ingest-pipeline.ts';
-import { copyLimit, dropScratchSchema, jetstreamLimit } from './raw-limits.ts';
+import { engineLimit, jetstreamLimit } from './raw-limits.ts';
 
 function envNumber(name: string, dflt: number): number {
   const raw = process.env[name];
@@ -59,13 +59,11 @@ let ns: TestNamespace | undefined;
 let nc: NatsConnection | undefined;
 const replicas: Replica[] = [];
 let db: VictoriaMetrics | undefined;
-let scratchSchema: string | undefined;
 let cleaned: Promise<void> | undefined;
 
 function cleanup(): Promise<void> {
   cleaned ??= (async () => {
     await Promise.allSettled(replicas.map((r) => stopProcess(r.proc)));
-    if (scratchSchema && ns) await dropScratchSchema(ns.config.database.url, scratchSchema).catch(() => undefined);
     await nc?.close().catch(() => undefined);
     await ns?.cleanup();
   })();
@@ -87,6 +85,8 @@ function cpuGroups(running: readonly Replica[]): CpuGroup[] {
   return [
     { label: 'processors', pids: of('processor') },
     { label: 'storages', pids: of('storage') },
+    // The engine's command name, cut to the kernel's 15 characters.
+    { label: 'victoria-metrics', pids: () => pidsByComm('victoria-metric') },
     { label: 'postgres', pids: () => pidsByComm('postgres') },
     { label: 'nats-server', pids: () => natsPids },
     { label: 'redis-server', pids: () => redisPids },
@@ -108,11 +108,8 @@ async function main(): Promise<void> {
   const jsRaw = await jetstreamLimit(js, jsm, ns.id, RAW_SECONDS, WINDOW);
   await jsm.streams.delete(jsRaw.stream).catch(() => undefined);
   log(`  JetStream publish alone: ${fmt(jsRaw.perS)} samples/s`);
-  scratchSchema = `${ns.id}_copybench`;
-  const copyRaw = await copyLimit(ns.config.database.url, scratchSchema, RAW_SECONDS);
-  await dropScratchSchema(ns.config.database.url, scratchSchema);
-  scratchSchema = undefined;
-  log(`  PostgreSQL COPY alone:   ${fmt(copyRaw.perS)} rows/s (per sample row with a b-tree; the storage writes blocks and pending rows, one each per series and minute of a batch)`);
+  const engineRaw = await engineLimit(RAW_SECONDS);
+  log(`  VictoriaMetrics import alone: ${fmt(engineRaw.perS)} samples/s (a fresh engine; JSON lines of 10,000 series × 10 samples, each request made durable by a snapshot, 4 in flight)`);
 
   // The load's samples are counted in the engine, in the namespace (its tmon_ns label).
   db = new VictoriaMetrics({ ...ns.config.storage.engine, timeoutMs: 120_000 });
@@ -154,7 +151,7 @@ async function main(): Promise<void> {
 
   const base = rounds[0]!.samplesPerS;
   log(`\nSummary (CPU in % of one core while publishing; ${rounds[0]!.cpu.cores} cores = ${rounds[0]!.cpu.cores * 100} %)`);
-  const header = ['pairs', 'samples/s', 'vs 1 pair', 'per pair', 'paused', 'machine', 'processors', 'storages', 'postgres', 'nats', 'redis', 'bench'];
+  const header = ['pairs', 'samples/s', 'vs 1 pair', 'per pair', 'paused', 'machine', 'processors', 'storages', 'engine', 'postgres', 'nats', 'redis', 'bench'];
   log(`  ${header.map((h, i) => (i === 0 ? h.padEnd(6) : h.padStart(11))).join('')}`);
   for (const r of rounds) {
     const cells = [
@@ -163,11 +160,11 @@ async function main(): Promise<void> {
       fmt(r.samplesPerS / r.pairs),
       `${fmt(100 * r.gatedShare)} %`,
       `${fmt(r.cpu.machinePercent)} %`,
-      ...['processors', 'storages', 'postgres', 'nats-server', 'redis-server', 'bench'].map((l) => `${fmt(percentOf(r.cpu, l))} %`),
+      ...['processors', 'storages', 'victoria-metrics', 'postgres', 'nats-server', 'redis-server', 'bench'].map((l) => `${fmt(percentOf(r.cpu, l))} %`),
     ];
     log(`  ${String(r.pairs).padEnd(6)}${cells.map((c) => c.padStart(11)).join('')}`);
   }
-  log(`  JetStream publish alone ${fmt(jsRaw.perS)} samples/s; PostgreSQL COPY alone ${fmt(copyRaw.perS)} rows/s (${fmt(copyRaw.perS / 2)} samples/s at two COPYs each)`);
+  log(`  JetStream publish alone ${fmt(jsRaw.perS)} samples/s; VictoriaMetrics import alone ${fmt(engineRaw.perS)} samples/s`);
   log(`  lost ${lost}, doubled ${final.doubled} over the whole run (${fmt(published * SAMPLES_PER_MESSAGE)} samples published)`);
   const others = rounds.flatMap((r) => r.cpu.others).filter((o) => o.percent >= 10);
   if (others.length) log(`  other busy processes on the machine: ${others.slice(0, 5).map((o) => `${o.name} ${fmt(o.percent)} %`).join('; ')}`);
@@ -182,7 +179,7 @@ async function main(): Promise<void> {
       machine_cpu_percent: rounds.map((r) => round(r.cpu.machinePercent)),
       cores: rounds[0]!.cpu.cores,
       jetstream_limit_per_s: round(jsRaw.perS),
-      copy_limit_rows_per_s: round(copyRaw.perS),
+      engine_limit_per_s: round(engineRaw.perS),
       lost,
       doubled: final.doubled,
     }),
