@@ -66,7 +66,7 @@ const KEYS_PER_CALL = 20_000;
 
 /** A call of {@link RedisSeriesIndex.admit} waiting for its script call. */
 interface WaitingAdmit {
-  unknown: Map<string, string[]>;
+  unknown: Map<string, Set<string>>;
   size: number;
   resolve(refused: Map<string, CardinalityRefusal>): void;
   reject(err: unknown): void;
@@ -119,14 +119,15 @@ export class RedisSeriesIndex implements SeriesIndex {
       this.knownCount = 0;
       this.knownSince = Date.now();
     }
-    // The series not known yet, by metric name in order of first appearance (a key may repeat).
-    const unknown = new Map<string, string[]>();
+    // The series not known yet, each once, by metric name in order of first appearance.
+    const unknown = new Map<string, Set<string>>();
     let size = 0;
     for (const s of all) {
       if (this.known.get(s.name)?.has(s.key)) continue;
-      const ofName = unknown.get(s.name);
-      if (ofName) ofName.push(s.key);
-      else unknown.set(s.name, [s.key]);
+      let ofName = unknown.get(s.name);
+      if (!ofName) unknown.set(s.name, (ofName = new Set()));
+      if (ofName.has(s.key)) continue;
+      ofName.add(s.key);
       size++;
     }
     if (size === 0) return new Map();
@@ -156,19 +157,19 @@ export class RedisSeriesIndex implements SeriesIndex {
 
   private async send(group: readonly WaitingAdmit[]): Promise<void> {
     try {
-      const merged = new Map<string, string[]>();
+      const merged = new Map<string, Set<string>>();
       for (const { unknown } of group) {
         for (const [name, ofName] of unknown) {
           const keys = merged.get(name);
-          if (keys) for (const key of ofName) keys.push(key);
-          else merged.set(name, [...ofName]);
+          if (keys) for (const key of ofName) keys.add(key);
+          else merged.set(name, new Set(ofName));
         }
       }
       const keys = [this.totalKey];
       const args: (string | number)[] = [this.limits.maxSeriesPerMetric, this.limits.maxSeriesTotal];
       for (const [name, ofName] of merged) {
         keys.push(this.metricKey(name));
-        args.push(ofName.length);
+        args.push(ofName.size);
         for (const key of ofName) args.push(key);
       }
       const reply = await this.admitScript(keys.length, ...keys, ...args);
