@@ -361,12 +361,30 @@ async function queryableAt(count: () => Promise<Counted>, total: number, timeout
   }
 }
 
+/** A client of an engine the bench started for itself (no namespace label: it holds only the bench's samples). */
+function soloClient(url: string): VictoriaMetrics {
+  return new VictoriaMetrics({ url, durability: 'snapshot', syncIntervalMs: 1000, namespace: '', timeoutMs: 300_000 });
+}
+
+/** The live fleet's samples in `engine` between `from` and `to`, per metric name, against `expected(n, series)`: what was sent to series `series` of name `n`. */
+async function countFleet(engine: VictoriaMetrics, from: number, to: number, expected: (n: number, series: number) => number): Promise<Counted> {
+  const perName = LIVE_SERIES / LIVE_NAMES;
+  const all: Counted = { rows: 0, pairs: 0, doubled: 0, lost: 0, series: 0 };
+  for (let n = 0; n < LIVE_NAMES; n++) {
+    let total = 0;
+    for (let series = 0; series < perName; series++) total += expected(n, series);
+    const c = await countStored(engine, LiveFleet.nameOf(n), from, to, { each: (tags) => expected(n, Number(tags.series)), total });
+    for (const k of ['rows', 'pairs', 'doubled', 'lost', 'series'] as const) all[k] += c[k];
+  }
+  return all;
+}
+
 /** (a') The engine alone: the backfill's samples into a fresh VictoriaMetrics, JSON lines, 4 requests in flight. */
 async function engineBackfill(start: number): Promise<{ perS: number; seconds: number; rssMiB: number; counted: Counted }> {
   solo = await createEngineProcess();
   await solo.start();
   const pids = () => enginePids(solo!.dataDir);
-  const client = new VictoriaMetrics({ url: solo.url, durability: 'snapshot', syncIntervalMs: 1000, namespace: '', timeoutMs: 300_000 });
+  const client = soloClient(solo.url);
   const minutesPerRequest = 144;
   const seriesPerRequest = 100;
   const jobs: { first: number; m0: number }[] = [];
@@ -403,14 +421,15 @@ async function engineBackfill(start: number): Promise<{ perS: number; seconds: n
  * (b') The engine alone, the live fleet's schedule: every 15 s each series' sample, imported into a fresh
  * VictoriaMetrics as JSON lines of one sample per series (the storage's lines), 10,000 series a request, each request
  * sent at its turn in the schedule (the suite's offered rate), up to 4 in flight. A request late on its turn is the
- * engine falling behind (a request is timed from its turn to the engine's answer). Its CPU is read from /proc, for the first round (every series new) and the rounds after.
+ * engine falling behind (a request is timed from its turn to the engine's answer). Its CPU is read from /proc, for
+ * the first round (every series new) and the rounds after.
  */
 async function engineFleet(): Promise<{ perS: number; lagP99Ms: number; lagMaxMs: number; firstRoundCpuS: number; steadyCpuPct: number; counted: Counted }> {
   solo = await createEngineProcess();
   await solo.start();
   const pids = enginePids(solo.dataDir);
   const cpu = () => pids.reduce((s, pid) => s + (cpuSeconds(pid) ?? 0), 0);
-  const client = new VictoriaMetrics({ url: solo.url, durability: 'snapshot', syncIntervalMs: 1000, namespace: '', timeoutMs: 300_000 });
+  const client = soloClient(solo.url);
   const perRequest = 10_000;
   const perName = LIVE_SERIES / LIVE_NAMES;
   const requestsPerRound = LIVE_SERIES / perRequest;
@@ -449,13 +468,7 @@ async function engineFleet(): Promise<{ perS: number; lagP99Ms: number; lagMaxMs
   const end = performance.now();
   const cpuEnd = cpu();
   const to = Date.now();
-  let counted: Counted = { rows: 0, pairs: 0, doubled: 0, lost: 0, series: 0 };
-  for (let n = 0; n < LIVE_NAMES; n++) {
-    const c = await countStored(client, LiveFleet.nameOf(n), from - 1000, to, { each: (tags) => sentPerRequest[Math.floor((n * perName + Number(tags.series)) / perRequest)]!, total: 0 });
-    counted = { rows: counted.rows + c.rows, pairs: counted.pairs + c.pairs, doubled: counted.doubled + c.doubled, lost: 0, series: counted.series + c.series };
-  }
-  const published = sentPerRequest.reduce((s, v) => s + v, 0) * perRequest;
-  counted.lost = Math.max(0, published - (counted.rows - counted.doubled));
+  const counted = await countFleet(client, from - 1000, to, (n, series) => sentPerRequest[Math.floor((n * perName + series) / perRequest)]!);
   await solo.cleanup();
   solo = undefined;
   return {
@@ -572,12 +585,7 @@ async function main(): Promise<void> {
   const storedLive = liveDrain.point.stored - storedBefore;
   const liveSeconds = (lastStoredAt - live.firstAt) / 1000;
   const liveTo = Date.now();
-  let liveCount: Counted = { rows: 0, pairs: 0, doubled: 0, lost: 0, series: 0 };
-  for (let n = 0; n < LIVE_NAMES; n++) {
-    const total = Array.from({ length: fleet.groupsPerName }, (_, g) => fleet.builtPerGroup[n * fleet.groupsPerName + g]!).reduce((s, v) => s + v, 0) * SAMPLES_PER_MESSAGE;
-    const c = await countStored(b.engine, LiveFleet.nameOf(n), liveFrom - 1000, liveTo, { each: (tags) => fleet.expected(n, Number(tags.series)), total });
-    liveCount = { rows: liveCount.rows + c.rows, pairs: liveCount.pairs + c.pairs, doubled: liveCount.doubled + c.doubled, lost: liveCount.lost + c.lost, series: liveCount.series + c.series };
-  }
+  const liveCount = await countFleet(b.engine, liveFrom - 1000, liveTo, (n, series) => fleet.expected(n, series));
   const livePerS = storedLive / liveSeconds;
   const all = probe.stats('first round', 'steady');
   const steady = probe.stats('steady');
