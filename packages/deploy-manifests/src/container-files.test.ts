@@ -4,12 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { loadConfig, type ServiceName } from '@terminusa/config';
+import { loadConfig, SERVICE_NAMES, type ServiceName } from '@terminusa/config';
 import { composeValidator } from './compose-schema.ts';
 import { databaseRole, OWN_DATABASE_ROLES, secretGrants } from './manifests.ts';
 import { defaultConfig } from './overlays.ts';
 import { NATS_USERS, natsPasswordVariable, renderNatsServerConfig } from './nats-permissions.ts';
 import { NATS_CONFIG_FILE } from './render.ts';
+import { redisPasswordSecret, renderRedisAclRules } from './redis-acl.ts';
 import { VM_IMAGE, VM_READERS, VM_SINGLE_NODE_ARGS, VM_STORAGE_PATH, vmReadUrl } from './victoria-metrics.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
@@ -38,7 +39,7 @@ const COMPOSE_SECRET: Record<string, (service: string) => string | { source: str
   // The gateway's, the alert-manager's and storage's own roles' passwords, mounted under the name the owner's has in the backup.
   DATABASE_PASSWORD: (service) =>
     OWN_DATABASE_ROLES[service as ServiceName] ? { source: `database_password_${service === 'api-gateway' ? 'gateway' : service.replace(/-/g, '_')}`, target: 'database_password' } : 'database_password',
-  REDIS_PASSWORD: () => 'redis_password',
+  REDIS_PASSWORD: (service) => ({ source: redisPasswordSecret(service as ServiceName), target: 'redis_password' }),
   ADMIN_PASSWORD: () => 'admin_password',
   JWT_SECRET: () => 'jwt_secret',
 };
@@ -117,7 +118,7 @@ describe('docker-compose.yml', () => {
 
   it('declares the secrets as files and every service uses only declared ones', () => {
     const declared = compose.secrets;
-    for (const name of ['admin_password', 'jwt_secret', 'postgres_password', 'database_password', 'database_password_gateway', 'database_password_alert_manager', 'database_password_storage', 'redis_password', ...NATS_USERS.map(natsSecret)]) {
+    for (const name of ['admin_password', 'jwt_secret', 'postgres_password', 'database_password', 'database_password_gateway', 'database_password_alert_manager', 'database_password_storage', 'redis_password', ...SERVICES.map((s) => redisPasswordSecret(s as ServiceName)), ...NATS_USERS.map(natsSecret)]) {
       expect(declared[name].file).toBe(`./deploy/secrets/${name}.txt`);
     }
     for (const s of Object.values<any>(compose.services)) {
@@ -153,7 +154,7 @@ describe('docker-compose.yml', () => {
       const env = Object.fromEntries(Object.entries<any>(s.environment).map(([k, v]) => [k, String(v).replace('/run/secrets/', `${dir}/`)]));
       const config = loadConfig({ env });
       expect(config.nats.url).toBe(`nats://${name}:${value(natsSecret(name))}@nats:4222`);
-      expect(config.redis.url).toBe(`redis://:${value('redis_password')}@redis:6379`);
+      expect(config.redis.url).toBe(`redis://${name}:${value(redisPasswordSecret(name as ServiceName))}@redis:6379`);
       if (s.environment.DATABASE_URL) {
         // The backup as the owner, migrating; the gateway, the alert-manager and storage as their own roles, waiting for it.
         const password = value(secretSource(COMPOSE_SECRET.DATABASE_PASSWORD!(name)));
@@ -196,17 +197,24 @@ describe('docker-compose.yml', () => {
     expect(holders.map(([n]) => n).sort()).toEqual(['postgres', 'postgres-bootstrap']);
   });
 
-  it('runs redis with a password from its secret, given on standard input, and AOF', () => {
+  it('runs redis with an ACL user per service from deploy/redis/acl-rules.conf, passwords from secrets on standard input, and AOF', () => {
     const redis = compose.services.redis;
-    expect(redis.secrets).toEqual(['redis_password']);
+    expect(redis.secrets).toEqual(['redis_password', ...SERVICE_NAMES.map(redisPasswordSecret)]);
+    expect(redis.configs).toEqual([{ source: 'redis_acl_rules', target: '/etc/redis/acl-rules.conf' }]);
+    expect(compose.configs.redis_acl_rules).toEqual({ file: './deploy/redis/acl-rules.conf' });
+    expect(readFileSync(join(ROOT, 'deploy', 'redis', 'acl-rules.conf'), 'utf8')).toBe(renderRedisAclRules(defaultConfig().redis.prefix));
     expect(redis.command.slice(0, 2)).toEqual(['sh', '-c']);
     const script = String(redis.command[2]);
-    expect(script).toContain('[ -s /run/secrets/redis_password ] || {');
-    expect(script).toMatch(/^exec docker-entrypoint\.sh redis-server - --appendonly yes <<EOF\nrequirepass "\$\$\(cat \/run\/secrets\/redis_password\)"\nEOF\n?$/m);
+    expect(script).toMatch(/^exec docker-entrypoint\.sh redis-server - --appendonly yes <<EOF\n\$\$\(config\)\nEOF\n?$/m);
     expect(script).not.toContain('--requirepass');
-    // Everyone who reads Redis has its password; nobody else.
-    const holders = Object.entries<any>(compose.services).filter(([, s]) => (s.secrets ?? []).includes('redis_password'));
-    expect(holders.map(([n]) => n).sort()).toEqual(['redis', ...SERVICES].sort());
+    // Each service holds its own Redis password and no other; only Redis holds the default user's.
+    for (const name of SERVICES) {
+      const holders = Object.entries<any>(compose.services).filter(([, s]) => (s.secrets ?? []).some((x: unknown) => secretSource(x as string) === redisPasswordSecret(name as ServiceName)));
+      expect(holders.map(([n]) => n).sort(), name).toEqual(['redis', name].sort());
+      expect(compose.services[name].environment.REDIS_URL, name).toBe(`redis://${name}@redis:6379`);
+    }
+    const admins = Object.entries<any>(compose.services).filter(([, s]) => (s.secrets ?? []).includes('redis_password'));
+    expect(admins.map(([n]) => n)).toEqual(['redis']);
   });
 
   it('runs nats with deploy/nats/nats.conf, which includes the generated permissions.conf', () => {

@@ -37,7 +37,9 @@ export {
   vmReadUrl,
   vmWriteUrl,
 } from './victoria-metrics.ts';
-export { renderAll, writeAll, overlayDir, K8S_DIR, NATS_CONFIG_FILE, NATS_PERMISSIONS_FILE, writeNatsPermissions } from './render.ts';
+export { renderAll, writeAll, overlayDir, K8S_DIR, NATS_CONFIG_FILE, NATS_PERMISSIONS_FILE, REDIS_ACL_FILE, writeNatsPermissions, writeRedisAclRules } from './render.ts';
+export { REDIS_NEEDS, redisAclRules, redisPasswordKey, redisPasswordSecret, renderRedisAclRules } from './redis-acl.ts';
+export type { RedisNeeds } from './redis-acl.ts';
 export {
   NATS_CLUSTER_ADVERTISE_VARIABLE,
   NATS_CLUSTER_CONFIG,

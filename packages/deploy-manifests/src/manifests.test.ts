@@ -40,6 +40,7 @@ import {
   VM_IMAGE,
   VM_READERS,
   VM_SINGLE_NODE_ARGS,
+  redisPasswordKey,
 } from './index.ts';
 
 const config = defaultConfig();
@@ -152,7 +153,7 @@ describe('deploy manifests', () => {
       const keys: Record<string, string[]> = {
         [GATEWAY_SECRET_NAME]: ['ADMIN_PASSWORD', 'JWT_SECRET'],
         [DATABASE_SECRET_NAME]: ['ALERT_MANAGER_DATABASE_PASSWORD', 'DATABASE_PASSWORD', 'GATEWAY_DATABASE_PASSWORD', 'STORAGE_DATABASE_PASSWORD'],
-        [REDIS_SECRET_NAME]: ['REDIS_PASSWORD'],
+        [REDIS_SECRET_NAME]: REDIS_USERS.map(redisPasswordKey).sort(),
         [NATS_SECRET_NAME]: [...NATS_USERS.map(natsPasswordVariable), NATS_ROUTE_PASSWORD_VARIABLE].sort(),
       };
       for (const s of secrets) {
@@ -371,7 +372,7 @@ describe('deploy manifests', () => {
           `${NATS_SECRET_NAME}/${natsPasswordVariable(s)}`,
           // The owner's password for backup, its own role's for the gateway, the alert-manager and storage.
           ...(u.database ? [`${DATABASE_SECRET_NAME}/${({ 'api-gateway': 'GATEWAY_DATABASE_PASSWORD', 'alert-manager': 'ALERT_MANAGER_DATABASE_PASSWORD', storage: 'STORAGE_DATABASE_PASSWORD' } as Record<string, string>)[s] ?? 'DATABASE_PASSWORD'}`] : []),
-          ...(u.redis ? [`${REDIS_SECRET_NAME}/REDIS_PASSWORD`] : []),
+          ...(u.redis ? [`${REDIS_SECRET_NAME}/${redisPasswordKey(s)}`] : []),
           ...(u.gatewaySecrets ? [`${GATEWAY_SECRET_NAME}/ADMIN_PASSWORD`, `${GATEWAY_SECRET_NAME}/JWT_SECRET`] : []),
         ].sort();
         const c = container(overlay, s);
@@ -390,18 +391,19 @@ describe('deploy manifests', () => {
     }
   });
 
-  it('Redis requires a password: every service that uses it gets REDIS_PASSWORD, which the config writes into REDIS_URL', () => {
+  it('every service logs in to Redis as its own ACL user, with its own key of the Redis Secret, which the config writes into REDIS_URL', () => {
     for (const overlay of OVERLAYS) {
       const data = onDisk(overlay, 'configmap.yaml')[0].data;
-      expect(data.REDIS_URL).toBe('redis://redis:6379');
+      expect(data.REDIS_URL).toBeUndefined();
       for (const s of REDIS_USERS) {
         const c = container(overlay, s);
         expect(c.env.filter((e: any) => e.name === 'REDIS_PASSWORD'), `${overlay}/${s}`).toEqual([
-          { name: 'REDIS_PASSWORD', valueFrom: { secretKeyRef: { name: REDIS_SECRET_NAME, key: 'REDIS_PASSWORD' } } },
+          { name: 'REDIS_PASSWORD', valueFrom: { secretKeyRef: { name: REDIS_SECRET_NAME, key: redisPasswordKey(s) } } },
         ]);
+        expect(c.env.find((e: any) => e.name === 'REDIS_URL')?.value, `${overlay}/${s}`).toBe(`redis://${s}@redis:6379`);
         // What the service's configuration makes of it, with the Secret's value in place.
         const env = { ...data, ...Object.fromEntries(c.env.map((e: any) => [e.name, e.value ?? `${e.name.toLowerCase()}-0123456789abcdef-0123456789abcdef`])) };
-        expect(loadConfig({ env }).redis.url, `${overlay}/${s}`).toBe('redis://:redis_password-0123456789abcdef-0123456789abcdef@redis:6379');
+        expect(loadConfig({ env }).redis.url, `${overlay}/${s}`).toBe(`redis://${s}:redis_password-0123456789abcdef-0123456789abcdef@redis:6379`);
       }
     }
   });

@@ -28,6 +28,7 @@ import {
   shippedProducers,
 } from './nats-permissions.ts';
 import { OPS_PORTS, type Overlay } from './overlays.ts';
+import { redisPasswordKey } from './redis-acl.ts';
 import {
   clusterManifests,
   singleNodeManifests,
@@ -66,7 +67,7 @@ export const GATEWAY_SECRET_NAME = 'terminusa-gateway';
  * backup, and the key of its own role for the gateway, the alert-manager and storage (OWN_DATABASE_ROLES).
  */
 export const DATABASE_SECRET_NAME = 'terminusa-database';
-/** REDIS_PASSWORD, Redis' `requirepass`, for the services that use Redis. */
+/** `REDIS_PASSWORD_<SERVICE>`: each service's Redis ACL user's password (deploy/redis/acl-rules.conf), each only its own. */
 export const REDIS_SECRET_NAME = 'terminusa-redis';
 /**
  * The NATS users' passwords, `TMON_NATS_PASSWORD_<USER>`: all of them in the NATS server's environment, each
@@ -152,9 +153,8 @@ function configMap(o: Overlay, config: Readonly<Config>): ConfigMap {
   return new ConfigMap({
     metadata: meta(o, CONFIG_MAP_NAME, 'config'),
     data: {
-      // NATS_URL (with the service's own user), DATABASE_URL and the passwords are set per Deployment, for the
-      // services that use them; the URLs here carry none.
-      REDIS_URL: inCluster(config.redis.url, 'redis'),
+      // NATS_URL and REDIS_URL (with the service's own user), DATABASE_URL and the passwords are set per
+      // Deployment, for the services that use them.
       DATA_DIR: '/data',
       LOG_LEVEL: o.logLevel,
       SHUTDOWN_TIMEOUT: String(config.shutdownTimeout),
@@ -177,7 +177,7 @@ export interface SecretGrant {
 export function secretGrants(name: ServiceName): SecretGrant[] {
   const grants: SecretGrant[] = [{ env: 'NATS_PASSWORD', secret: NATS_SECRET_NAME, key: natsPasswordVariable(name) }];
   if (DATABASE_USERS.includes(name)) grants.push({ env: 'DATABASE_PASSWORD', secret: DATABASE_SECRET_NAME, key: databasePasswordKey(name) });
-  if (REDIS_USERS.includes(name)) grants.push({ env: 'REDIS_PASSWORD', secret: REDIS_SECRET_NAME, key: 'REDIS_PASSWORD' });
+  if (REDIS_USERS.includes(name)) grants.push({ env: 'REDIS_PASSWORD', secret: REDIS_SECRET_NAME, key: redisPasswordKey(name) });
   if (name === 'api-gateway') {
     grants.push({ env: 'ADMIN_PASSWORD', secret: GATEWAY_SECRET_NAME, key: 'ADMIN_PASSWORD' }, { env: 'JWT_SECRET', secret: GATEWAY_SECRET_NAME, key: 'JWT_SECRET' });
   }
@@ -190,7 +190,7 @@ function secrets(o: Overlay): Secret[] {
   return [
     placeholder(GATEWAY_SECRET_NAME, 'api-gateway', ['ADMIN_PASSWORD', 'JWT_SECRET']),
     placeholder(DATABASE_SECRET_NAME, 'postgres', ['DATABASE_PASSWORD', ...Object.values(OWN_DATABASE_ROLES).map((r) => r.passwordKey)]),
-    placeholder(REDIS_SECRET_NAME, 'redis', ['REDIS_PASSWORD']),
+    placeholder(REDIS_SECRET_NAME, 'redis', REDIS_USERS.map(redisPasswordKey)),
     new Secret({
       metadata: meta(o, NATS_SECRET_NAME, 'nats'),
       type: 'Opaque',
@@ -234,6 +234,8 @@ function deployment(o: Overlay, name: ServiceName, config: Readonly<Config>): De
     { name: 'NATS_URL', value: `nats://${name}@nats:${NATS_CLIENT_PORT}` },
     // The config writes DATABASE_PASSWORD and REDIS_PASSWORD into these URLs, as NATS_PASSWORD into NATS_URL.
     ...(DATABASE_USERS.includes(name) ? [{ name: 'DATABASE_URL', value: inCluster(config.database.url, 'postgres', databaseRole(name, config)) }] : []),
+    // Its own Redis ACL user (deploy/redis/acl-rules.conf).
+    ...(REDIS_USERS.includes(name) ? [{ name: 'REDIS_URL', value: inCluster(config.redis.url, 'redis', name) }] : []),
     ...(OWN_DATABASE_ROLES[name] ? [{ ...NO_MIGRATE }] : []),
     ...secretGrants(name).map((g) => ({ name: g.env, valueFrom: { secretKeyRef: { name: g.secret, key: g.key } } })),
     // The time-series engine, only for the services that use it (not in the shared ConfigMap).

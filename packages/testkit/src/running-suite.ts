@@ -36,6 +36,8 @@ export interface SuiteOptions {
   /** A service named twice runs as two replicas. */
   services: Exclude<ServiceName, 'api-gateway'>[];
   env?: Record<string, string>;
+  /** Added over `env` for one service's replicas (e.g. its own credentials). */
+  serviceEnv?: Partial<Record<ServiceName, Record<string, string>>>;
   nsOverrides?: Record<string, unknown>;
 }
 
@@ -46,7 +48,7 @@ export async function startSuite(options: SuiteOptions): Promise<RunningSuite> {
   const adminPassword = `admin-${ns.id}-password`;
   const env: Record<string, string> = { ...ns.env, GATEWAY_PORT: String(port), GATEWAY_HOST: '127.0.0.1', OPS_PORT: '0', ADMIN_PASSWORD: adminPassword, ...options.env };
   const base = `http://127.0.0.1:${port}`;
-  const procs = ['api-gateway', ...options.services].map((name) => startServiceProcess(name, env));
+  const procs = (['api-gateway', ...options.services] as ServiceName[]).map((name) => startServiceProcess(name, { ...env, ...options.serviceEnv?.[name] }));
   const stop = async () => {
     // A CPU profile is written only on a graceful exit.
     for (const p of procs) p.kill(process.env.PROF_DIR ? 'SIGTERM' : 'SIGKILL');
