@@ -41,6 +41,7 @@ import {
   CpuSampler,
   cpuSeconds,
   createEngineProcess,
+  ENGINE_COMM,
   createTestNamespace,
   memoryMiB,
   pidsByComm,
@@ -105,9 +106,9 @@ function cmdline(pid: number): string {
   }
 }
 
-/** Pids of the VictoriaMetrics processes whose command line contains `needle` (comm is cut to 15 characters). */
+/** Pids of the VictoriaMetrics processes whose command line contains `needle`. */
 function enginePids(needle: string): number[] {
-  return pidsByComm('victoria-metric').filter((pid) => cmdline(pid).includes(needle));
+  return pidsByComm(ENGINE_COMM).filter((pid) => cmdline(pid).includes(needle));
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@
  */
 import { connect, type NatsConnection } from 'nats';
 import { VictoriaMetrics } from '@terminusa/metric-store';
-import { CpuSampler, createTestNamespace, pidsByComm, stopProcess, type CpuGroup, type CpuReport, type TestNamespace } from '@terminusa/testkit';
+import { CpuSampler, createTestNamespace, ENGINE_COMM, pidsByComm, stopProcess, type CpuGroup, type CpuReport, type TestNamespace } from '@terminusa/testkit';
 import { GROUPS, MessageFactory, SAMPLES_PER_MESSAGE, SERIES, publishPhase } from './ingest-load.ts';
 import { PipelineMonitor, countStored, startIngestReplicas, type Replica } from './ingest-pipeline.ts';
 import { engineLimit, jetstreamLimit } from './raw-limits.ts';
@@ -86,7 +86,7 @@ function cpuGroups(running: readonly Replica[]): CpuGroup[] {
     { label: 'processors', pids: of('processor') },
     { label: 'storages', pids: of('storage') },
     // The engine's command name, cut to the kernel's 15 characters.
-    { label: 'victoria-metrics', pids: () => pidsByComm('victoria-metric') },
+    { label: 'victoria-metrics', pids: () => pidsByComm(ENGINE_COMM) },
     { label: 'postgres', pids: () => pidsByComm('postgres') },
     { label: 'nats-server', pids: () => natsPids },
     { label: 'redis-server', pids: () => redisPids },

@@ -5,6 +5,9 @@ import { join } from 'node:path';
 import { freePort } from './free-port.ts';
 import { waitFor } from './wait-for.ts';
 
+/** The engine's command name in /proc/<pid>/comm (`victoria-metrics`, cut to 15 characters), for `pidsByComm`. */
+export const ENGINE_COMM = 'victoria-metric';
+
 /** A VictoriaMetrics process of a test's own (to crash it), on a free port with its data in a temporary dir. */
 export interface EngineProcess {
   readonly url: string;
