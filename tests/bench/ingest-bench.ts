@@ -52,7 +52,7 @@ import {
   type EngineProcess,
   type TestNamespace,
 } from '@terminusa/testkit';
-import { GROUPS, MessageFactory, METRIC, SAMPLES_PER_MESSAGE, SERIES, publishPhase, type BuiltMessage, type MessageSource } from './ingest-load.ts';
+import { GROUPS, LiveFleet, MessageFactory, METRIC, SAMPLES_PER_MESSAGE, SERIES, buildMessage, publishPhase, type BuiltMessage, type MessageSource } from './ingest-load.ts';
 import { PipelineMonitor, countStored, startIngestReplicas, type Counted, type Replica } from './ingest-pipeline.ts';
 import { readFileSync } from 'node:fs';
 
@@ -115,17 +115,6 @@ function enginePids(needle: string): number[] {
 // Loads
 // ---------------------------------------------------------------------------------------------------------
 
-/** A message of 100 series of `name` (tags series=first…first+99), all at `ts`. */
-function buildMessage(seq: number, group: number, name: string, first: number, ts: number): BuiltMessage {
-  let json = '{"samples":[';
-  for (let i = 0; i < SAMPLES_PER_MESSAGE; i++) {
-    if (i > 0) json += ',';
-    json += `{"name":"${name}","value":${(seq % 1000) + i / 1000},"ts":${ts},"tags":{"series":"${first + i}"}}`;
-  }
-  json += ']}';
-  return { seq, group, ts, name, firstSeries: String(first), data: Buffer.from(json) };
-}
-
 /** The backfill: minute by minute, oldest first; each minute 100 messages of 100 series. */
 class BackfillSource implements MessageSource {
   private next = 0;
@@ -139,31 +128,6 @@ class BackfillSource implements MessageSource {
     const seq = this.next++;
     const group = seq % this.groups;
     return buildMessage(seq, group, BACKFILL_METRIC, group * SAMPLES_PER_MESSAGE, this.start + Math.floor(seq / this.groups) * MINUTE_MS);
-  }
-}
-
-/** The live fleet: group g is series (g mod perName)·100… of name ⌊g / groupsPerName⌋; every group once per round. */
-class LiveFleet implements MessageSource {
-  private next = 0;
-  readonly groups = LIVE_SERIES / SAMPLES_PER_MESSAGE;
-  readonly groupsPerName = this.groups / LIVE_NAMES;
-  readonly builtPerGroup = new Array<number>(this.groups).fill(0);
-  readonly lastTs = new Array<number>(this.groups).fill(0);
-  build(): BuiltMessage {
-    const seq = this.next++;
-    const group = seq % this.groups;
-    // A series sends every 15 s, so its timestamps never repeat; bumped only in case the clock stood still.
-    const ts = Math.max(Date.now(), this.lastTs[group]! + 1);
-    this.lastTs[group] = ts;
-    this.builtPerGroup[group]!++;
-    return buildMessage(seq, group, LiveFleet.nameOf(Math.floor(group / this.groupsPerName)), (group % this.groupsPerName) * SAMPLES_PER_MESSAGE, ts);
-  }
-  /** Samples published to a series of name index `n`. */
-  expected(n: number, series: number): number {
-    return this.builtPerGroup[n * this.groupsPerName + Math.floor(series / SAMPLES_PER_MESSAGE)] ?? 0;
-  }
-  static nameOf(n: number): string {
-    return `bench_live_${String(n).padStart(2, '0')}`;
   }
 }
 
@@ -557,7 +521,7 @@ async function main(): Promise<void> {
   log(`\n(b) Live fleet: ${fmt(LIVE_SERIES)} series (${LIVE_NAMES} names × ${fmt(LIVE_SERIES / LIVE_NAMES)}) every ${LIVE_INTERVAL_MS / 1000} s for ${LIVE_SECONDS} s: ` +
     `${fmt(rate)} messages/s, ${fmt(rate * SAMPLES_PER_MESSAGE)} samples/s offered`);
   const b = await startPhase('live');
-  const fleet = new LiveFleet();
+  const fleet = new LiveFleet(LIVE_SERIES, LIVE_NAMES);
   const probe = new LatencyProbe(b.ns.config.storage.engine.url.replace(/\/+$/, ''), b.ns.id);
   probe.start();
   const liveRss = new RssSampler(watched());

@@ -62,6 +62,49 @@ export class MessageFactory implements MessageSource {
   }
 }
 
+/** A message of 100 series of `name` (tags series=first…first+99), all at `ts`. */
+export function buildMessage(seq: number, group: number, name: string, first: number, ts: number): BuiltMessage {
+  let json = '{"samples":[';
+  for (let i = 0; i < SAMPLES_PER_MESSAGE; i++) {
+    if (i > 0) json += ',';
+    json += `{"name":"${name}","value":${(seq % 1000) + i / 1000},"ts":${ts},"tags":{"series":"${first + i}"}}`;
+  }
+  json += ']}';
+  return { seq, group, ts, name, firstSeries: String(first), data: Buffer.from(json) };
+}
+
+/** The live fleet: group g is series (g mod perName)·100… of name ⌊g / groupsPerName⌋; every group once per round. */
+export class LiveFleet implements MessageSource {
+  private next = 0;
+  readonly groups: number;
+  readonly groupsPerName: number;
+  readonly builtPerGroup: number[];
+  readonly lastTs: number[];
+  /** `series` over `names` metric names (`bench_live_00`…), each a whole number of messages. */
+  constructor(series: number, names: number) {
+    this.groups = series / SAMPLES_PER_MESSAGE;
+    this.groupsPerName = this.groups / names;
+    this.builtPerGroup = new Array<number>(this.groups).fill(0);
+    this.lastTs = new Array<number>(this.groups).fill(0);
+  }
+  build(): BuiltMessage {
+    const seq = this.next++;
+    const group = seq % this.groups;
+    // A series sends every 15 s, so its timestamps never repeat; bumped only in case the clock stood still.
+    const ts = Math.max(Date.now(), this.lastTs[group]! + 1);
+    this.lastTs[group] = ts;
+    this.builtPerGroup[group]!++;
+    return buildMessage(seq, group, LiveFleet.nameOf(Math.floor(group / this.groupsPerName)), (group % this.groupsPerName) * SAMPLES_PER_MESSAGE, ts);
+  }
+  /** Samples published to a series of name index `n`. */
+  expected(n: number, series: number): number {
+    return this.builtPerGroup[n * this.groupsPerName + Math.floor(series / SAMPLES_PER_MESSAGE)] ?? 0;
+  }
+  static nameOf(n: number): string {
+    return `bench_live_${String(n).padStart(2, '0')}`;
+  }
+}
+
 /** How one publishing phase runs. */
 export interface PublishOptions {
   js: JetStreamClient;

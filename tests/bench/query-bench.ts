@@ -25,13 +25,25 @@
  * gateway answers from rollup rows: besides the raw day it holds one sample an hour per series back to 91 days
  * (the suite's engine keeps only the raw day; the gateway never reads those older samples).
  *
- * Prints a table with the tiers read, then as the last line one JSON object for scripts to pick up.
+ * Two passes of the same cases: idle (nothing else running), then under a live fleet of BENCH_QUERY_FLEET series
+ * (default 1,000,000, as bench:ingest's: 100 names, one sample each every 15 s, 100-series JSON messages published
+ * on JetStream) ingested by a processor, storage and alert-manager started for it into the same engine. Under the
+ * fleet both sides read from an engine that is being written, on a machine the fleet keeps busy (on 2 cores the
+ * suite does not keep up with a million series, bench:ingest: what it measures there is reads on a saturated
+ * machine). BENCH_QUERY_FLEET=0 skips the second pass.
+ *
+ *   BENCH_QUERY_FLEET=100000 pnpm bench:query
+ *
+ * Prints a table per pass with the tiers read, then as the last line one JSON object for scripts to pick up
+ * (`fleet_*` for the second pass).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
+import { connect } from 'nats';
 import type pg from 'pg';
 import { createPool } from '@terminusa/database';
 import { NAMESPACE_LABEL, PartitionManager, TIER_BUCKET_MS, VictoriaMetrics, selector, seriesKey, type RollupTier } from '@terminusa/metric-store';
-import { createEngineProcess, quantile, startSuite, type EngineProcess, type RunningSuite } from '@terminusa/testkit';
+import { createEngineProcess, quantile, startServiceProcess, startSuite, STARTUP_MS, waitFor, type EngineProcess, type RunningSuite, type ServiceProcess } from '@terminusa/testkit';
+import { LiveFleet, SAMPLES_PER_MESSAGE, publishPhase } from './ingest-load.ts';
 
 const NAME = 'bench_query';
 const SERIES = 10_000;
@@ -40,6 +52,13 @@ const MINUTE_MS = 60_000;
 const HOUR_MS = 60 * MINUTE_MS;
 const DAY_MS = 24 * HOUR_MS;
 const RUNS = Number(process.env.BENCH_QUERY_RUNS ?? 200);
+/** Series of the live fleet the second pass reads under (every 15 s, as bench:ingest's); 0 skips that pass. */
+const FLEET_SERIES = Number(process.env.BENCH_QUERY_FLEET ?? 1_000_000);
+const FLEET_NAMES = 100;
+const FLEET_INTERVAL_S = 15;
+if (!Number.isInteger(FLEET_SERIES) || FLEET_SERIES < 0 || FLEET_SERIES % (FLEET_NAMES * SAMPLES_PER_MESSAGE) !== 0) {
+  throw new Error(`BENCH_QUERY_FLEET must be 0 or a multiple of ${FLEET_NAMES * SAMPLES_PER_MESSAGE}, got ${process.env.BENCH_QUERY_FLEET}`);
+}
 const WARMUP = 3;
 /** The gateway's shipped rate limit is 100 requests per second per principal: requests start at most this often. */
 const MIN_GAP_MS = 12;
@@ -246,6 +265,67 @@ async function measure(suite: RunningSuite, engineUrl: string, now: number): Pro
   return cases;
 }
 
+function printCases(title: string, cases: Case[]): void {
+  console.log(`\n${title}`);
+  console.log('range  series  tier  read from               points  p50 ms  p99 ms | engine step  points  p50 ms  p99 ms | p99 ratio');
+  for (const c of cases) {
+    console.log(
+      `${c.range.padEnd(6)} ${String(c.series).padStart(6)}  ${c.tier.padEnd(4)}  ${c.plan.padEnd(22)} ${String(c.points).padStart(6)}  ${fmt(c.p50_ms).padStart(6)}  ${fmt(c.p99_ms).padStart(6)} | ` +
+        `${`${c.engine_step_s}s`.padStart(11)}  ${String(c.engine_points).padStart(6)}  ${fmt(c.engine_p50_ms).padStart(6)}  ${fmt(c.engine_p99_ms).padStart(6)} | ${fmt(c.p99_ms / c.engine_p99_ms, 2).padStart(9)}`,
+    );
+  }
+}
+
+/**
+ * The same reads while a live fleet is ingested through the suite (processor, storage and alert-manager started
+ * for it, the bench publishing 100-series JSON messages on JetStream as bench:ingest's live fleet does): both sides
+ * read from the engine the storage writes into, on the same loaded machine. Reading starts once the fleet's first
+ * round (every series new) has been published.
+ */
+async function underFleet(suite: RunningSuite, engineUrl: string, now: number): Promise<{ cases: Case[]; offered: number; published: number }> {
+  const procs: ServiceProcess[] = ['processor', 'storage', 'alert-manager'].map((name) => startServiceProcess(name, suite.env));
+  const nc = await connect({ servers: suite.ns.config.nats.url, name: 'query-bench fleet' });
+  try {
+    await waitFor(
+      async () => {
+        const { body } = await suite.api('/health/details');
+        return ['processor', 'storage', 'alert-manager'].every((name) => (body.services?.[name]?.instances ?? 0) >= 1) ? true : undefined;
+      },
+      STARTUP_MS,
+      'processor, storage and alert-manager discovered',
+      250,
+    );
+    const fleet = new LiveFleet(FLEET_SERIES, FLEET_NAMES);
+    const rate = FLEET_SERIES / SAMPLES_PER_MESSAGE / FLEET_INTERVAL_S;
+    const stop = new AbortController();
+    let published = 0;
+    let reading = false;
+    const publishing = publishPhase({
+      js: nc.jetstream(),
+      subject: `${suite.ns.id}.metrics.ingest.fleet`,
+      factory: fleet,
+      idPrefix: `${suite.ns.id}-fleet`,
+      window: 256,
+      durationMs: 24 * 3_600_000,
+      ratePerS: rate,
+      signal: stop.signal,
+      onPublish: () => void (reading && published++),
+    });
+    let round = 0;
+    await waitFor(() => ((round = fleet.builtPerGroup.filter((n) => n > 0).length) >= fleet.groups ? true : undefined), 10 * MINUTE_MS, 'the fleet\'s first round published', 500);
+    console.log(`\nfleet: processor, storage and alert-manager started; first round of ${(round * SAMPLES_PER_MESSAGE).toLocaleString('en')} series published; reading`);
+    reading = true;
+    const cases = await measure(suite, engineUrl, now);
+    stop.abort();
+    await publishing;
+    return { cases, offered: rate * SAMPLES_PER_MESSAGE, published: published * SAMPLES_PER_MESSAGE };
+  } finally {
+    await nc.close();
+    for (const p of procs) p.kill('SIGKILL');
+    await Promise.all(procs.map((p) => p.exited));
+  }
+}
+
 let suite: RunningSuite | undefined;
 let engineProcess: EngineProcess | undefined;
 let pool: pg.Pool | undefined;
@@ -264,19 +344,24 @@ try {
   await engineSettled(engineProcess.url);
   console.log(`the engine's background merges of the import done after ${fmt((performance.now() - settling) / 1000, 2)} s`);
   const cases = await measure(suite, engineProcess.url, now);
-  console.log('\nrange  series  tier  read from               points  p50 ms  p99 ms | engine step  points  p50 ms  p99 ms');
-  for (const c of cases) {
-    console.log(
-      `${c.range.padEnd(6)} ${String(c.series).padStart(6)}  ${c.tier.padEnd(4)}  ${c.plan.padEnd(22)} ${String(c.points).padStart(6)}  ${fmt(c.p50_ms).padStart(6)}  ${fmt(c.p99_ms).padStart(6)} | ` +
-        `${`${c.engine_step_s}s`.padStart(11)}  ${String(c.engine_points).padStart(6)}  ${fmt(c.engine_p50_ms).padStart(6)}  ${fmt(c.engine_p99_ms).padStart(6)}`,
-    );
-  }
+  printCases('idle: nothing else running', cases);
+  const fleet = FLEET_SERIES > 0 ? await underFleet(suite, engineProcess.url, now) : undefined;
+  if (fleet) printCases(`under a live fleet of ${FLEET_SERIES.toLocaleString('en')} series every ${FLEET_INTERVAL_S} s (${fleet.offered.toLocaleString('en')} samples/s offered, ${fleet.published.toLocaleString('en')} published while reading)`, fleet.cases);
+  const summary = (list: Case[]) => list.map(({ range, series, tier, p50_ms, p99_ms, engine_p50_ms, engine_p99_ms }) => ({ range, series, tier, p50_ms, p99_ms, engine_p50_ms, engine_p99_ms }));
   console.log(
     JSON.stringify({
       bench: 'query',
       p99_ms_max: Math.max(...cases.map((c) => c.p99_ms)),
       engine_p99_ms_max: Math.max(...cases.map((c) => c.engine_p99_ms)),
-      cases: cases.map(({ range, series, tier, p50_ms, p99_ms, engine_p50_ms, engine_p99_ms }) => ({ range, series, tier, p50_ms, p99_ms, engine_p50_ms, engine_p99_ms })),
+      cases: summary(cases),
+      ...(fleet
+        ? {
+            fleet_series: FLEET_SERIES,
+            fleet_p99_ms_max: Math.max(...fleet.cases.map((c) => c.p99_ms)),
+            fleet_engine_p99_ms_max: Math.max(...fleet.cases.map((c) => c.engine_p99_ms)),
+            fleet_cases: summary(fleet.cases),
+          }
+        : {}),
     }),
   );
 } finally {
