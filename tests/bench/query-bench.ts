@@ -191,6 +191,9 @@ interface Case {
   engine_points: number;
   engine_p50_ms: number;
   engine_p99_ms: number;
+  /** Requests that failed, of RUNS (their time is in the quantiles). */
+  failed: number;
+  engine_failed: number;
 }
 
 interface Answer {
@@ -200,18 +203,34 @@ interface Answer {
   series: { points: unknown[] }[];
 }
 
-async function timed<T>(n: number, warmup: number, run: (i: number) => Promise<T>): Promise<{ times: number[]; last: T }> {
+/**
+ * Times `n` requests after `warmup` ones. A request that fails (an error status, an answer that is not what was
+ * asked) is counted, its first reason kept, and its time kept too: a client waited for it.
+ */
+async function timed<T>(n: number, warmup: number, run: (i: number) => Promise<T>): Promise<{ times: number[]; last: T; failed: number; firstFailure?: string }> {
   let last: T | undefined;
-  for (let i = 0; i < warmup; i++) last = await run(RUNS + i);
+  let failed = 0;
+  let firstFailure: string | undefined;
+  const attempt = async (i: number) => {
+    try {
+      last = await run(i);
+    } catch (err) {
+      failed++;
+      firstFailure ??= (err as Error).message.slice(0, 300);
+    }
+  };
+  for (let i = 0; i < warmup; i++) await attempt(RUNS + i);
+  failed = 0;
   const times: number[] = [];
   for (let i = 0; i < n; i++) {
     const started = performance.now();
-    last = await run(i);
+    await attempt(i);
     const ms = performance.now() - started;
     times.push(ms);
     if (ms < MIN_GAP_MS) await sleep(MIN_GAP_MS - ms);
   }
-  return { times: times.sort((a, b) => a - b), last: last! };
+  if (last === undefined) throw new Error(`every request failed: ${firstFailure}`);
+  return { times: times.sort((a, b) => a - b), last, failed, ...(firstFailure ? { firstFailure } : {}) };
 }
 
 async function measure(suite: RunningSuite, engineUrl: string, now: number): Promise<Case[]> {
@@ -224,8 +243,9 @@ async function measure(suite: RunningSuite, engineUrl: string, now: number): Pro
         const params = new URLSearchParams({ name: NAME, from: String(from), to: String(now) });
         for (const [k, v] of Object.entries(selection.tags(i))) params.set(`tag.${k}`, v);
         const res = await fetch(`${suite.base}/metrics/history?${params}`, { headers: { authorization: `Bearer ${suite.adminToken}` } });
-        const body = (await res.json()) as Answer;
-        if (res.status !== 200) throw new Error(`${range.label}/${selection.series}: the gateway answered ${res.status}: ${JSON.stringify(body).slice(0, 300)}`);
+        const text = await res.text();
+        if (res.status !== 200) throw new Error(`${range.label}/${selection.series}: the gateway answered ${res.status}: ${text.slice(0, 300)}`);
+        const body = JSON.parse(text) as Answer;
         if (body.series.length !== selection.series) throw new Error(`${range.label}: ${body.series.length} series answered, expected ${selection.series}`);
         return body;
       });
@@ -241,8 +261,10 @@ async function measure(suite: RunningSuite, engineUrl: string, now: number): Pro
           extra_label: extra,
         });
         const res = await fetch(`${engineUrl}/api/v1/query_range`, { method: 'POST', body });
-        const json = (await res.json()) as { data?: { result: { values: unknown[] }[] } };
-        if (res.status !== 200 || !json.data) throw new Error(`engine ${range.label}/${selection.series}: ${res.status} ${JSON.stringify(json).slice(0, 300)}`);
+        const text = await res.text();
+        if (res.status !== 200) throw new Error(`engine ${range.label}/${selection.series}: ${res.status} ${text.slice(0, 300)}`);
+        const json = JSON.parse(text) as { data?: { result: { values: unknown[] }[] } };
+        if (!json.data) throw new Error(`engine ${range.label}/${selection.series}: ${text.slice(0, 300)}`);
         return json.data.result;
       });
       cases.push({
@@ -257,9 +279,12 @@ async function measure(suite: RunningSuite, engineUrl: string, now: number): Pro
         engine_points: engine.last.reduce((n, s) => n + s.values.length, 0),
         engine_p50_ms: round2(quantile(engine.times, 0.5)),
         engine_p99_ms: round2(quantile(engine.times, 0.99)),
+        failed: gateway.failed,
+        engine_failed: engine.failed,
       });
       const c = cases.at(-1)!;
       console.log(`  ${c.range} × ${c.series}: gateway p50 ${fmt(c.p50_ms)} ms p99 ${fmt(c.p99_ms)} ms (${c.plan}, ${c.points} points); engine p50 ${fmt(c.engine_p50_ms)} ms p99 ${fmt(c.engine_p99_ms)} ms`);
+      for (const [side, t] of [['gateway', gateway], ['engine', engine]] as const) if (t.failed > 0) console.log(`    ${side}: ${t.failed} of ${RUNS} failed, first: ${t.firstFailure}`);
     }
   }
   return cases;
@@ -267,11 +292,11 @@ async function measure(suite: RunningSuite, engineUrl: string, now: number): Pro
 
 function printCases(title: string, cases: Case[]): void {
   console.log(`\n${title}`);
-  console.log('range  series  tier  read from               points  p50 ms  p99 ms | engine step  points  p50 ms  p99 ms | p99 ratio');
+  console.log('range  series  tier  read from               points  p50 ms  p99 ms failed | engine step  points  p50 ms  p99 ms failed | p99 ratio');
   for (const c of cases) {
     console.log(
-      `${c.range.padEnd(6)} ${String(c.series).padStart(6)}  ${c.tier.padEnd(4)}  ${c.plan.padEnd(22)} ${String(c.points).padStart(6)}  ${fmt(c.p50_ms).padStart(6)}  ${fmt(c.p99_ms).padStart(6)} | ` +
-        `${`${c.engine_step_s}s`.padStart(11)}  ${String(c.engine_points).padStart(6)}  ${fmt(c.engine_p50_ms).padStart(6)}  ${fmt(c.engine_p99_ms).padStart(6)} | ${fmt(c.p99_ms / c.engine_p99_ms, 2).padStart(9)}`,
+      `${c.range.padEnd(6)} ${String(c.series).padStart(6)}  ${c.tier.padEnd(4)}  ${c.plan.padEnd(22)} ${String(c.points).padStart(6)}  ${fmt(c.p50_ms).padStart(6)}  ${fmt(c.p99_ms).padStart(6)} ${String(c.failed).padStart(6)} | ` +
+        `${`${c.engine_step_s}s`.padStart(11)}  ${String(c.engine_points).padStart(6)}  ${fmt(c.engine_p50_ms).padStart(6)}  ${fmt(c.engine_p99_ms).padStart(6)} ${String(c.engine_failed).padStart(6)} | ${fmt(c.p99_ms / c.engine_p99_ms, 2).padStart(9)}`,
     );
   }
 }
@@ -347,7 +372,7 @@ try {
   printCases('idle: nothing else running', cases);
   const fleet = FLEET_SERIES > 0 ? await underFleet(suite, engineProcess.url, now) : undefined;
   if (fleet) printCases(`under a live fleet of ${FLEET_SERIES.toLocaleString('en')} series every ${FLEET_INTERVAL_S} s (${fleet.offered.toLocaleString('en')} samples/s offered, ${fleet.published.toLocaleString('en')} published while reading)`, fleet.cases);
-  const summary = (list: Case[]) => list.map(({ range, series, tier, p50_ms, p99_ms, engine_p50_ms, engine_p99_ms }) => ({ range, series, tier, p50_ms, p99_ms, engine_p50_ms, engine_p99_ms }));
+  const summary = (list: Case[]) => list.map(({ range, series, tier, p50_ms, p99_ms, engine_p50_ms, engine_p99_ms, failed, engine_failed }) => ({ range, series, tier, p50_ms, p99_ms, engine_p50_ms, engine_p99_ms, failed, engine_failed }));
   console.log(
     JSON.stringify({
       bench: 'query',
