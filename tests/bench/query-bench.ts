@@ -310,6 +310,7 @@ function printCases(title: string, cases: Case[]): void {
 async function underFleet(suite: RunningSuite, engineUrl: string, now: number): Promise<{ cases: Case[]; offered: number; published: number }> {
   const procs: ServiceProcess[] = ['processor', 'storage', 'alert-manager'].map((name) => startServiceProcess(name, suite.env));
   const nc = await connect({ servers: suite.ns.config.nats.url, name: 'query-bench fleet' });
+  const stop = new AbortController();
   try {
     await waitFor(
       async () => {
@@ -322,7 +323,6 @@ async function underFleet(suite: RunningSuite, engineUrl: string, now: number): 
     );
     const fleet = new LiveFleet(FLEET_SERIES, FLEET_NAMES);
     const rate = FLEET_SERIES / SAMPLES_PER_MESSAGE / FLEET_INTERVAL_S;
-    const stop = new AbortController();
     let published = 0;
     let reading = false;
     const publishing = publishPhase({
@@ -345,6 +345,7 @@ async function underFleet(suite: RunningSuite, engineUrl: string, now: number): 
     await publishing;
     return { cases, offered: rate * SAMPLES_PER_MESSAGE, published: published * SAMPLES_PER_MESSAGE };
   } finally {
+    stop.abort();
     await nc.close();
     for (const p of procs) p.kill('SIGKILL');
     await Promise.all(procs.map((p) => p.exited));
