@@ -56,6 +56,8 @@ const RUNS = Number(process.env.BENCH_QUERY_RUNS ?? 200);
 const FLEET_SERIES = Number(process.env.BENCH_QUERY_FLEET ?? 1_000_000);
 const FLEET_NAMES = 100;
 const FLEET_INTERVAL_S = 15;
+/** What the fleet is ingested through. */
+const FLEET_SERVICES = ['processor', 'storage', 'alert-manager'] as const;
 if (!Number.isInteger(FLEET_SERIES) || FLEET_SERIES < 0 || FLEET_SERIES % (FLEET_NAMES * SAMPLES_PER_MESSAGE) !== 0) {
   throw new Error(`BENCH_QUERY_FLEET must be 0 or a multiple of ${FLEET_NAMES * SAMPLES_PER_MESSAGE}, got ${process.env.BENCH_QUERY_FLEET}`);
 }
@@ -308,14 +310,14 @@ function printCases(title: string, cases: Case[]): void {
  * round (every series new) has been published.
  */
 async function underFleet(suite: RunningSuite, engineUrl: string, now: number): Promise<{ cases: Case[]; offered: number; published: number }> {
-  const procs: ServiceProcess[] = ['processor', 'storage', 'alert-manager'].map((name) => startServiceProcess(name, suite.env));
+  const procs: ServiceProcess[] = FLEET_SERVICES.map((name) => startServiceProcess(name, suite.env));
   const nc = await connect({ servers: suite.ns.config.nats.url, name: 'query-bench fleet' });
   const stop = new AbortController();
   try {
     await waitFor(
       async () => {
         const { body } = await suite.api('/health/details');
-        return ['processor', 'storage', 'alert-manager'].every((name) => (body.services?.[name]?.instances ?? 0) >= 1) ? true : undefined;
+        return FLEET_SERVICES.every((name) => (body.services?.[name]?.instances ?? 0) >= 1) ? true : undefined;
       },
       STARTUP_MS,
       'processor, storage and alert-manager discovered',
@@ -343,7 +345,7 @@ async function underFleet(suite: RunningSuite, engineUrl: string, now: number): 
     const cases = await measure(suite, engineUrl, now);
     stop.abort();
     await publishing;
-    return { cases, offered: rate * SAMPLES_PER_MESSAGE, published: published * SAMPLES_PER_MESSAGE };
+    return { cases, offered: Math.round(rate * SAMPLES_PER_MESSAGE), published: published * SAMPLES_PER_MESSAGE };
   } finally {
     stop.abort();
     await nc.close();
