@@ -41,8 +41,8 @@ import {
   CpuSampler,
   cpuSeconds,
   createEngineProcess,
-  ENGINE_COMM,
   createTestNamespace,
+  ENGINE_COMM,
   memoryMiB,
   pidsByComm,
   quantile,
@@ -52,7 +52,7 @@ import {
   type EngineProcess,
   type TestNamespace,
 } from '@terminusa/testkit';
-import { GROUPS, LiveFleet, MessageFactory, METRIC, SAMPLES_PER_MESSAGE, SERIES, buildMessage, publishPhase, type BuiltMessage, type MessageSource } from './ingest-load.ts';
+import { GROUPS, LIVE_FLEET, LiveFleet, MessageFactory, METRIC, SAMPLES_PER_MESSAGE, SERIES, buildMessage, publishPhase, type BuiltMessage, type MessageSource } from './ingest-load.ts';
 import { PipelineMonitor, countStored, startIngestReplicas, type Counted, type Replica } from './ingest-pipeline.ts';
 import { readFileSync } from 'node:fs';
 
@@ -71,10 +71,10 @@ const MINUTE_MS = 60_000;
 const BACKFILL_SERIES = 10_000;
 const BACKFILL_METRIC = 'bench_backfill';
 const BACKFILL_MINUTES = envNumber('BENCH_BACKFILL_MINUTES', 1436, (n) => Number.isInteger(n) && n > 0 && n < 1440);
-const LIVE_NAMES = 100;
+const LIVE_NAMES = LIVE_FLEET.names;
 const LIVE_SERIES = envNumber('BENCH_LIVE_SERIES', 1_000_000, (n) => Number.isInteger(n) && n % (LIVE_NAMES * SAMPLES_PER_MESSAGE) === 0);
 const LIVE_SECONDS = envNumber('BENCH_LIVE_SECONDS', 300);
-const LIVE_INTERVAL_MS = 15_000;
+const LIVE_INTERVAL_MS = LIVE_FLEET.intervalMs;
 const HOT_SECONDS = envNumber('BENCH_HOT_SECONDS', 60, (n) => n >= 0);
 /** Publishes awaiting their JetStream ack, at most. */
 const WINDOW = envNumber('BENCH_WINDOW', 256);

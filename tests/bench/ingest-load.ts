@@ -73,6 +73,9 @@ export function buildMessage(seq: number, group: number, name: string, first: nu
   return { seq, group, ts, name, firstSeries: String(first), data: Buffer.from(json) };
 }
 
+/** The live fleet's shape in bench:ingest and bench:query: its series over 100 metric names, each every 15 s. */
+export const LIVE_FLEET = { names: 100, intervalMs: 15_000 } as const;
+
 /** The live fleet: group g is series (g mod perName)·100… of name ⌊g / groupsPerName⌋; every group once per round. */
 export class LiveFleet implements MessageSource {
   private next = 0;
@@ -81,7 +84,7 @@ export class LiveFleet implements MessageSource {
   readonly builtPerGroup: number[];
   readonly lastTs: number[];
   /** `series` over `names` metric names (`bench_live_00`…), each a whole number of messages. */
-  constructor(series: number, names: number) {
+  constructor(series: number, names: number = LIVE_FLEET.names) {
     this.groups = series / SAMPLES_PER_MESSAGE;
     this.groupsPerName = this.groups / names;
     this.builtPerGroup = new Array<number>(this.groups).fill(0);

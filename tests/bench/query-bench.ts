@@ -42,8 +42,8 @@ import { connect } from 'nats';
 import type pg from 'pg';
 import { createPool } from '@terminusa/database';
 import { NAMESPACE_LABEL, PartitionManager, TIER_BUCKET_MS, VictoriaMetrics, selector, seriesKey, type RollupTier } from '@terminusa/metric-store';
-import { createEngineProcess, quantile, startServiceProcess, startSuite, STARTUP_MS, waitFor, type EngineProcess, type RunningSuite, type ServiceProcess } from '@terminusa/testkit';
-import { LiveFleet, SAMPLES_PER_MESSAGE, publishPhase } from './ingest-load.ts';
+import { createEngineProcess, quantile, startSuite, waitFor, type EngineProcess, type RunningSuite } from '@terminusa/testkit';
+import { LIVE_FLEET, LiveFleet, SAMPLES_PER_MESSAGE, publishPhase } from './ingest-load.ts';
 
 const NAME = 'bench_query';
 const SERIES = 10_000;
@@ -54,12 +54,10 @@ const DAY_MS = 24 * HOUR_MS;
 const RUNS = Number(process.env.BENCH_QUERY_RUNS ?? 200);
 /** Series of the live fleet the second pass reads under (every 15 s, as bench:ingest's); 0 skips that pass. */
 const FLEET_SERIES = Number(process.env.BENCH_QUERY_FLEET ?? 1_000_000);
-const FLEET_NAMES = 100;
-const FLEET_INTERVAL_S = 15;
 /** What the fleet is ingested through. */
 const FLEET_SERVICES = ['processor', 'storage', 'alert-manager'] as const;
-if (!Number.isInteger(FLEET_SERIES) || FLEET_SERIES < 0 || FLEET_SERIES % (FLEET_NAMES * SAMPLES_PER_MESSAGE) !== 0) {
-  throw new Error(`BENCH_QUERY_FLEET must be 0 or a multiple of ${FLEET_NAMES * SAMPLES_PER_MESSAGE}, got ${process.env.BENCH_QUERY_FLEET}`);
+if (!Number.isInteger(FLEET_SERIES) || FLEET_SERIES < 0 || FLEET_SERIES % (LIVE_FLEET.names * SAMPLES_PER_MESSAGE) !== 0) {
+  throw new Error(`BENCH_QUERY_FLEET must be 0 or a multiple of ${LIVE_FLEET.names * SAMPLES_PER_MESSAGE}, got ${process.env.BENCH_QUERY_FLEET}`);
 }
 const WARMUP = 3;
 /** The gateway's shipped rate limit is 100 requests per second per principal: requests start at most this often. */
@@ -310,21 +308,12 @@ function printCases(title: string, cases: Case[]): void {
  * round (every series new) has been published.
  */
 async function underFleet(suite: RunningSuite, engineUrl: string, now: number): Promise<{ cases: Case[]; offered: number; published: number }> {
-  const procs: ServiceProcess[] = FLEET_SERVICES.map((name) => startServiceProcess(name, suite.env));
+  const procs = await suite.startServices([...FLEET_SERVICES]);
   const nc = await connect({ servers: suite.ns.config.nats.url, name: 'query-bench fleet' });
   const stop = new AbortController();
   try {
-    await waitFor(
-      async () => {
-        const { body } = await suite.api('/health/details');
-        return FLEET_SERVICES.every((name) => (body.services?.[name]?.instances ?? 0) >= 1) ? true : undefined;
-      },
-      STARTUP_MS,
-      'processor, storage and alert-manager discovered',
-      250,
-    );
-    const fleet = new LiveFleet(FLEET_SERIES, FLEET_NAMES);
-    const rate = FLEET_SERIES / SAMPLES_PER_MESSAGE / FLEET_INTERVAL_S;
+    const fleet = new LiveFleet(FLEET_SERIES);
+    const rate = FLEET_SERIES / SAMPLES_PER_MESSAGE / (LIVE_FLEET.intervalMs / 1000);
     let published = 0;
     let reading = false;
     const publishing = publishPhase({
@@ -374,7 +363,7 @@ try {
   const cases = await measure(suite, engineProcess.url, now);
   printCases('idle: nothing else running', cases);
   const fleet = FLEET_SERIES > 0 ? await underFleet(suite, engineProcess.url, now) : undefined;
-  if (fleet) printCases(`under a live fleet of ${FLEET_SERIES.toLocaleString('en')} series every ${FLEET_INTERVAL_S} s (${fleet.offered.toLocaleString('en')} samples/s offered, ${fleet.published.toLocaleString('en')} published while reading)`, fleet.cases);
+  if (fleet) printCases(`under a live fleet of ${FLEET_SERIES.toLocaleString('en')} series every ${LIVE_FLEET.intervalMs / 1000} s (${fleet.offered.toLocaleString('en')} samples/s offered, ${fleet.published.toLocaleString('en')} published while reading)`, fleet.cases);
   const summary = (list: Case[]) => list.map(({ range, series, tier, p50_ms, p99_ms, engine_p50_ms, engine_p99_ms, failed, engine_failed }) => ({ range, series, tier, p50_ms, p99_ms, engine_p50_ms, engine_p99_ms, failed, engine_failed }));
   console.log(
     JSON.stringify({

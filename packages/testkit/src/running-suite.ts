@@ -27,6 +27,8 @@ export interface RunningSuite {
   // Tests assert on the JSON's shape themselves, as a user of the API would.
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   api(path: string, init?: RequestInit & { token?: string }): Promise<{ status: number; body: any }>;
+  /** Starts more service replicas with the suite's environment and waits until the gateway discovers them; `stop` ends them too. */
+  startServices(services: Exclude<ServiceName, 'api-gateway'>[]): Promise<ServiceProcess[]>;
   /** Kills every process and removes the namespace. */
   stop(): Promise<void>;
 }
@@ -61,21 +63,23 @@ export async function startSuite(options: SuiteOptions): Promise<RunningSuite> {
     return ((await res.json()) as { token: string }).token;
   };
   let adminToken = '';
-  try {
-    await waitFor(async () => ((await fetch(`${base}/health`).catch(() => undefined))?.ok ? true : undefined), STARTUP_MS, 'the gateway to answer', 250);
-    adminToken = await login('admin', adminPassword);
-    // Which instances are up is a detail for signed-in users.
-    await waitFor(
+  // Which instances are up is a detail for signed-in users: waits until the gateway sees `count(name)` of each.
+  const discovered = (names: readonly string[], count: (name: string) => number) =>
+    waitFor(
       async () => {
         const res = await fetch(`${base}/health/details`, { headers: { authorization: `Bearer ${adminToken}` } }).catch(() => undefined);
         if (!res) return undefined;
         const body = (await res.json()) as { services?: Record<string, { instances: number }> };
-        return options.services.every((name) => (body.services?.[name]?.instances ?? 0) >= options.services.filter((n) => n === name).length) ? true : undefined;
+        return names.every((name) => (body.services?.[name]?.instances ?? 0) >= count(name)) ? true : undefined;
       },
       STARTUP_MS,
-      `gateway and ${options.services.join(', ')} discovered`,
+      `gateway and ${names.join(', ')} discovered`,
       250,
     );
+  try {
+    await waitFor(async () => ((await fetch(`${base}/health`).catch(() => undefined))?.ok ? true : undefined), STARTUP_MS, 'the gateway to answer', 250);
+    adminToken = await login('admin', adminPassword);
+    await discovered(options.services, (name) => options.services.filter((n) => n === name).length);
   } catch (err) {
     const logs = procs.map((p) => `--- ${p.name}\n${p.output().slice(-2000)}`).join('\n');
     await stop();
@@ -87,5 +91,11 @@ export async function startSuite(options: SuiteOptions): Promise<RunningSuite> {
     const text = await res.text();
     return { status: res.status, body: text ? JSON.parse(text) : null };
   };
-  return { ns, env, base, adminPassword, adminToken, procs, login, api, stop };
+  const startServices = async (services: Exclude<ServiceName, 'api-gateway'>[]) => {
+    const started = services.map((name) => startServiceProcess(name, { ...env, ...options.serviceEnv?.[name] }));
+    procs.push(...started);
+    await discovered(services, (name) => procs.filter((p) => p.name === name).length);
+    return started;
+  };
+  return { ns, env, base, adminPassword, adminToken, procs, login, api, startServices, stop };
 }
