@@ -109,9 +109,10 @@ describe('docker-compose.yml', () => {
     expect(gateway.deploy.update_config.order).toBe('stop-first');
   });
 
-  it('uses one attachable overlay network on 172.20.0.0/16', () => {
+  it('uses one attachable, encrypted overlay network on 172.20.0.0/16', () => {
     const net = compose.networks.monitoring;
     expect(net.driver).toBe('overlay');
+    expect(net.driver_opts).toEqual({ encrypted: 'true' });
     expect(net.attachable).toBe(true);
     expect(net.ipam.config).toEqual([{ subnet: '172.20.0.0/16' }]);
   });
