@@ -136,6 +136,14 @@ describe('tmon against a running suite', { timeout: 90_000 }, () => {
     expect((await tmonJson(['services'])).services.backup.instances).toBe(1);
   });
 
+  it('lists a replica started later, and no longer once it has shut down on SIGTERM', async () => {
+    const [second] = await suite.startServices(['backup']);
+    expect((await tmonJson(['services'])).services.backup.instances).toBe(2);
+    second!.kill('SIGTERM');
+    expect(await second!.exited).toBe(0);
+    expect((await tmonJson(['services'])).services.backup.instances).toBe(1);
+  });
+
   it('shows current values of a metric published on NATS, filtered by --tag, as a table, JSON and CSV', async () => {
     const now = Date.now();
     publish([
