@@ -4,11 +4,16 @@ import type { LiveSocket } from './live-socket.ts';
 
 /** Events after which an alert is no longer active. */
 const ENDING = new Set<AlertTransition['kind']>(['resolved', 'inactive']);
+/** Delays before a failed first load is tried again: doubling from the first, at most the last. */
+const FIRST_RETRY_MS = 500;
+const MAX_RETRY_MS = 30_000;
 
 /** The active alerts: loaded once from `/alerts/active`, then kept current by the live stream's alert events. */
 export class ActiveAlerts {
   #alerts = new Map<string, Alert>();
   #loaded = false;
+  /** Counts starts, so a retry of a start that was stopped meanwhile ends. */
+  #starts = 0;
   readonly #listeners = new Set<() => void>();
   #stop: (() => void) | undefined;
   #stopStatus: (() => void) | undefined;
@@ -29,15 +34,29 @@ export class ActiveAlerts {
     return this.#loaded;
   }
 
-  /** Subscribes to alert events, then loads the current set (events arriving meanwhile are kept). */
+  /**
+   * Subscribes to alert events, then loads the current set (events arriving meanwhile are kept). A failed first
+   * load (a 429 or 5xx, the network) is tried again until it answers: the page would otherwise show no alert at all
+   * until the stream reconnects.
+   */
   async start(): Promise<void> {
     if (this.#stop) return;
+    const started = ++this.#starts;
     this.#stop = this.live.subscribeAlerts((event) => this.#apply(event));
     // Events sent while the stream was down are lost, so a reconnect reads the whole set again.
     this.#stopStatus = this.live.onStatus((status) => {
       if (status === 'live' && this.#loaded) this.#load(true).catch((err: Error) => console.warn('active alerts:', err.message));
     });
-    await this.#load(false);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.#load(false);
+      } catch (err) {
+        console.warn('active alerts:', (err as Error).message);
+      }
+      await new Promise((resolve) => setTimeout(resolve, Math.min(FIRST_RETRY_MS * 2 ** attempt, MAX_RETRY_MS)));
+      // Signed out (or out and in again) meanwhile: that start is over.
+      if (this.#starts !== started || !this.#stop) return;
+    }
   }
 
   async #load(replace: boolean): Promise<void> {
