@@ -163,18 +163,25 @@ describe('the dashboard served by the gateway', () => {
     const viewerContext = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true });
     // The gateway's first answer is replaced by a 503, as a restarting gateway or a proxy would answer.
     let refused = 0;
+    const loads: string[] = [];
     await viewerContext.route('**/alerts/active', async (route) => {
       if (refused++ === 0) await route.fulfill({ status: 503, contentType: 'application/problem+json', body: JSON.stringify({ detail: 'unavailable' }) });
       else await route.continue();
     });
+    viewerContext.on('response', (res) => res.url().endsWith('/alerts/active') && loads.push(`${new Date().toISOString()} ${res.status()}`));
     try {
       const viewerPage = await signIn(viewerContext, VIEWER.username, VIEWER.password);
+      const pageLog: string[] = [];
+      viewerPage.on('console', (msg) => pageLog.push(`${msg.type()}: ${msg.text()}`));
       await viewerPage.getByRole('link', { name: 'Alerts' }).click();
       const card = viewerPage.locator('li.alert-card[data-rule="BrowserHot"]');
-      // A miss (once in a CI run, 2026-12-03) leaves a screenshot and what the page showed, to tell why.
+      // A miss (2026-12-03, and 2026-12-04 with the list never loaded: fixed in useActiveAlerts) leaves a
+      // screenshot, what the page showed, its answers of /alerts/active and its console, to tell why.
       await card.waitFor({ timeout: SETTLE_MS }).catch(async (err: unknown) => {
         await shot(viewerPage, 'alerts-viewer-phone-failed');
-        throw new Error(`${String(err)}\n--- the viewer's page ---\n${(await viewerPage.locator('body').innerText({ timeout: 2_000 }).catch(String)).slice(0, 2000)}`);
+        const text = (await viewerPage.locator('body').innerText({ timeout: 2_000 }).catch(String)).slice(0, 2000);
+        const loaded = await viewerPage.locator('.alert-list').getAttribute('data-loaded', { timeout: 2_000 }).catch(String);
+        throw new Error(`${String(err)}\n--- the viewer's page (list loaded: ${loaded}) ---\n${text}\n--- /alerts/active answers ---\n${loads.join('\n')}\n--- console ---\n${pageLog.join('\n')}`);
       });
       expect(refused).toBeGreaterThanOrEqual(2);
       await expect(card.getByRole('button').count()).resolves.toBe(0);

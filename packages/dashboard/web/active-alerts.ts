@@ -14,6 +14,7 @@ export class ActiveAlerts {
   #loaded = false;
   /** Counts starts, so a retry of a start that was stopped meanwhile ends. */
   #starts = 0;
+  #version = 0;
   readonly #listeners = new Set<() => void>();
   #stop: (() => void) | undefined;
   #stopStatus: (() => void) | undefined;
@@ -96,7 +97,13 @@ export class ActiveAlerts {
     this.#changed();
   }
 
+  /** Counts changes, so a view can tell whether one came between its render and its subscription. */
+  get version(): number {
+    return this.#version;
+  }
+
   #changed(): void {
+    this.#version++;
     for (const listener of this.#listeners) listener();
   }
 }

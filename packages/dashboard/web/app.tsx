@@ -36,8 +36,17 @@ export function App({ sessions }: { sessions: SessionStore }) {
   }, [sessions]);
   const [liveStatus, setLiveStatus] = useState<LiveStatus>('offline');
 
-  useEffect(() => sessions.subscribe(setSession), [sessions]);
-  useEffect(() => services.live.onStatus(setLiveStatus), [services]);
+  // Each takes the current value once subscribed: a change between the render and the effect had no listener.
+  useEffect(() => {
+    const unsubscribe = sessions.subscribe(setSession);
+    setSession(sessions.current);
+    return unsubscribe;
+  }, [sessions]);
+  useEffect(() => {
+    const unsubscribe = services.live.onStatus(setLiveStatus);
+    setLiveStatus(services.live.status);
+    return unsubscribe;
+  }, [services]);
   const signedIn = session !== undefined;
   useEffect(() => {
     if (!signedIn) return;

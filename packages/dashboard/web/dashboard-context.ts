@@ -26,7 +26,14 @@ export function useDashboard(): Dashboard {
 /** The active alerts, re-rendering the caller on every change. */
 export function useActiveAlerts() {
   const { alerts } = useDashboard();
-  const [, setVersion] = useState(0);
-  useEffect(() => alerts.subscribe(() => setVersion((v) => v + 1)), [alerts]);
+  const [, setVersion] = useState(alerts.version);
+  const rendered = alerts.version;
+  useEffect(() => {
+    const unsubscribe = alerts.subscribe(() => setVersion(alerts.version));
+    // Effects run after the paint, late on a busy machine: a change in between (the first load answering) had no
+    // listener, and the page showed the alerts as not loaded until the next alert event.
+    if (alerts.version !== rendered) setVersion(alerts.version);
+    return unsubscribe;
+  }, [alerts]);
   return alerts;
 }
