@@ -269,17 +269,19 @@ describe('two replicas of every service', () => {
     // Each replica of the JetStream consumers handled a share of the stream, as its own counters show.
     const accepted = await countersOf('processor', 'tmon_processor_samples_accepted_total');
     const stored = await countersOf('storage', 'tmon_storage_samples_stored_total');
+    const redelivered = await countersOf('storage', 'tmon_storage_samples_redelivered_total');
     const evaluated = await countersOf('alert-manager', 'tmon_alert_evaluations_total');
-    const shares = JSON.stringify({ accepted, stored, evaluated });
+    const shares = JSON.stringify({ accepted, stored, redelivered, evaluated });
     expect(accepted.every((n) => n > 0), shares).toBe(true);
     expect(stored.every((n) => n > 0), shares).toBe(true);
     expect(evaluated.every((n) => n > 0), shares).toBe(true);
     // The scrapes' samples flow through too, so the counters hold a little more than the stream; but no more
-    // than the engine holds in all, which a sample written twice (by two replicas) would exceed.
+    // than the engine holds in all, which a sample written twice (by two replicas) would exceed. A message JetStream
+    // delivered again (its 3 s ack wait ran out on a busy machine) is written again, and counted as redelivered.
     const sum = (ns: number[]) => ns.reduce((a, b) => a + b, 0);
     expect(sum(stored), shares).toBeGreaterThanOrEqual(published);
     expect(sum(accepted), shares).toBeGreaterThanOrEqual(published);
-    expect(sum(stored), shares).toBeLessThanOrEqual(await engineSamples('{__name__!=""}'));
+    expect(sum(stored) - sum(redelivered), shares).toBeLessThanOrEqual(await engineSamples('{__name__!=""}'));
 
     // One breach, one notification, though two alert-managers evaluate and relay.
     breach('one');

@@ -13,7 +13,10 @@ export interface SampleMessage {
 
 /** Outcome of a write. */
 export interface WriteResult {
+  /** Samples written; staleness markers are not samples (the engine's exports and counts leave them out). */
   stored: number;
+  /** Staleness markers written (series that stopped). */
+  staleMarkers: number;
   /** (metric, minute) pairs marked for their rollups to be computed again: samples that came after them. */
   lateMinutes: number;
 }
@@ -34,17 +37,17 @@ export class SampleStore {
 
   async write(messages: readonly SampleMessage[]): Promise<WriteResult> {
     const all = messages.length === 1 ? messages[0]!.samples : messages.flatMap((m) => m.samples);
-    if (all.length === 0) return { stored: 0, lateMinutes: 0 };
+    if (all.length === 0) return { stored: 0, staleMarkers: 0, lateMinutes: 0 };
     // Staleness markers are rare (a series stops) and take another way in; they change no rollup.
     const stale = all.filter(isStaleMarker);
     const samples = stale.length === 0 ? all : all.filter((s) => !isStaleMarker(s));
     const marks = await Promise.all([this.engine.import(importLines(samples)), ...(stale.length ? [this.engine.writeStaleMarkers(stale)] : [])]);
     await Promise.all(marks.map((mark) => this.engine.sync(mark)));
     const lateMinutes = await markLate(this.pool, samples);
-    return { stored: all.length, lateMinutes };
+    return { stored: samples.length, staleMarkers: stale.length, lateMinutes };
   }
 
-  /** Stores samples as one new message (tools and tests that have no bus message). */
+  /** Stores samples as one new message (tools and tests that have no bus message); returns the samples written. */
   async insert(samples: readonly Sample[]): Promise<number> {
     return (await this.write([{ id: randomUUID(), samples }])).stored;
   }

@@ -50,7 +50,7 @@ await runService({
       bus,
       new SampleStore(pool, engine),
       new RedisCurrentStore(redis, config.redis.prefix, config.cache.metrics.ttl),
-      { stored: (n) => metrics.stored.inc(n), lateMinutes: (n) => metrics.lateMinutes.inc(n), invalid: (n) => metrics.invalidBatches.inc(n) },
+      { stored: (n) => metrics.stored.inc(n), staleMarkers: (n) => metrics.staleMarkers.inc(n), redelivered: (n) => metrics.redelivered.inc(n), lateMinutes: (n) => metrics.lateMinutes.inc(n), invalid: (n) => metrics.invalidBatches.inc(n) },
       logger,
     );
     await startConsumer(ctx, 'storage', handler, {

@@ -1,10 +1,13 @@
-import { SAMPLES_DEAD_LETTER_SOURCE, SUBJECTS, deadLetterOf, type Bus, type JsMsg } from '@terminusa/bus';
+import { SAMPLES_DEAD_LETTER_SOURCE, SUBJECTS, deadLetterOf, isStaleMarker, type Bus, type JsMsg } from '@terminusa/bus';
 import type { RedisCurrentStore, SampleMessage, SampleStore } from '@terminusa/metric-store';
 import type { Logger } from '@terminusa/runtime';
 
 /** Counts the storage step reports. */
 export interface StoreCounters {
   stored(n: number): void;
+  staleMarkers(n: number): void;
+  /** Samples of messages JetStream delivered again (an ack wait ran out, a replica died): written again, kept once. */
+  redelivered(n: number): void;
   lateMinutes(n: number): void;
   invalid(n: number): void;
 }
@@ -20,10 +23,12 @@ export function storeSampleBatches(bus: Bus, history: SampleStore, current: Redi
   return async (messages: JsMsg[]): Promise<void> => {
     const batches: SampleMessage[] = [];
     const deadLetters: Promise<void>[] = [];
+    let redelivered = 0;
     for (const msg of messages) {
       const decoded = bus.decode(SUBJECTS.samples, msg.subject, msg.data);
       if (decoded.ok) {
         batches.push(...decoded.value.parts);
+        if (msg.redelivered) for (const part of decoded.value.parts) redelivered += part.samples.filter((s) => !isStaleMarker(s)).length;
         continue;
       }
       // Only the processor publishes here, so this is a bug upstream: keep the body for whoever fixes it.
@@ -33,9 +38,11 @@ export function storeSampleBatches(bus: Bus, history: SampleStore, current: Redi
     }
     await Promise.all(deadLetters);
     counters.invalid(deadLetters.length);
-    const { stored, lateMinutes } = await history.write(batches);
+    const { stored, staleMarkers, lateMinutes } = await history.write(batches);
     await current.update(batches.flatMap((b) => b.samples));
     counters.stored(stored);
+    counters.staleMarkers(staleMarkers);
+    counters.redelivered(redelivered);
     counters.lateMinutes(lateMinutes);
   };
 }
