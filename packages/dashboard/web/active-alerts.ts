@@ -12,8 +12,6 @@ const MAX_RETRY_MS = 30_000;
 export class ActiveAlerts {
   #alerts = new Map<string, Alert>();
   #loaded = false;
-  /** Counts starts, so a retry of a start that was stopped meanwhile ends. */
-  #starts = 0;
   #version = 0;
   readonly #listeners = new Set<() => void>();
   #stop: (() => void) | undefined;
@@ -42,8 +40,8 @@ export class ActiveAlerts {
    */
   async start(): Promise<void> {
     if (this.#stop) return;
-    const started = ++this.#starts;
-    this.#stop = this.live.subscribeAlerts((event) => this.#apply(event));
+    const subscription = this.live.subscribeAlerts((event) => this.#apply(event));
+    this.#stop = subscription;
     // Events sent while the stream was down are lost, so a reconnect reads the whole set again.
     this.#stopStatus = this.live.onStatus((status) => {
       if (status === 'live' && this.#loaded) this.#load(true).catch((err: Error) => console.warn('active alerts:', err.message));
@@ -56,7 +54,7 @@ export class ActiveAlerts {
       }
       await new Promise((resolve) => setTimeout(resolve, Math.min(FIRST_RETRY_MS * 2 ** attempt, MAX_RETRY_MS)));
       // Signed out (or out and in again) meanwhile: that start is over.
-      if (this.#starts !== started || !this.#stop) return;
+      if (this.#stop !== subscription) return;
     }
   }
 

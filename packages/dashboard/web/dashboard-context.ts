@@ -27,12 +27,12 @@ export function useDashboard(): Dashboard {
 export function useActiveAlerts() {
   const { alerts } = useDashboard();
   const [, setVersion] = useState(alerts.version);
-  const rendered = alerts.version;
   useEffect(() => {
     const unsubscribe = alerts.subscribe(() => setVersion(alerts.version));
     // Effects run after the paint, late on a busy machine: a change in between (the first load answering) had no
-    // listener, and the page showed the alerts as not loaded until the next alert event.
-    if (alerts.version !== rendered) setVersion(alerts.version);
+    // listener, and the page showed the alerts as not loaded until the next alert event. An unchanged version
+    // renders nothing again.
+    setVersion(alerts.version);
     return unsubscribe;
   }, [alerts]);
   return alerts;
