@@ -3,7 +3,10 @@
  * JetStream (`metrics.ingest.<source>`) → processor → SAMPLES → storage → VictoriaMetrics — with the shipped
  * default settings, side by side with the engine alone in the same run. Real NATS, PostgreSQL, Redis and
  * VictoriaMetrics; each suite phase in a fresh test namespace (its own streams, schema, Redis prefix and engine
- * label `tmon_ns`, so runs and phases do not see each other's series or limits).
+ * label `tmon_ns`, so runs and phases do not see each other's series or limits) and with a fresh engine of its own
+ * (started by the bench with the suite's flags, as the engine alone is), so that the suite's resident memory —
+ * services and engine — is compared with the engine alone's on the same footing, and the shared engine of the
+ * tests keeps none of the bench's samples.
  *
  * (a) Backfill: a day of 10,000 series (`bench_backfill{series=i}`) at 1-minute resolution, oldest minute first,
  *     each message 100 series of one minute, published as fast as the suite takes it (publishing pauses while
@@ -276,6 +279,8 @@ const spaces: TestNamespace[] = [];
 const connections: NatsConnection[] = [];
 const replicas: Replica[] = [];
 let solo: EngineProcess | undefined;
+/** The engine of the suite phase running now. */
+let suiteEngine: EngineProcess | undefined;
 let cleaned: Promise<void> | undefined;
 
 async function stopReplicas(): Promise<void> {
@@ -288,6 +293,7 @@ function cleanup(): Promise<void> {
     await stopReplicas();
     await Promise.allSettled(connections.map((c) => c.close()));
     await solo?.cleanup().catch(() => undefined);
+    await suiteEngine?.cleanup().catch(() => undefined);
     await Promise.allSettled(spaces.map((s) => s.cleanup()));
   })();
   return cleaned;
@@ -300,16 +306,44 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-/** A fresh namespace with the suite's ingest services running in it, a NATS connection and a pipeline monitor. */
+/** A fresh namespace and engine with the suite's ingest services running in it, a NATS connection and a pipeline monitor. */
 async function startPhase(label: string): Promise<{ ns: TestNamespace; nc: NatsConnection; monitor: PipelineMonitor; engine: VictoriaMetrics }> {
-  const ns = await createTestNamespace();
+  suiteEngine = await createEngineProcess();
+  await suiteEngine.start();
+  const ns = await createTestNamespace({ storage: { engine: { url: suiteEngine.url } } });
   spaces.push(ns);
   const nc = await connect({ servers: ns.config.nats.url, name: `ingest-bench ${label}` });
   connections.push(nc);
-  await startIngestReplicas(ns, 1, replicas, { alerting: ALERTING });
+  await startIngestReplicas(ns, 1, replicas, { alerting: ALERTING, env: { VM_URL: suiteEngine.url } });
   const monitor = new PipelineMonitor(await nc.jetstreamManager(), ns, replicas.filter((r) => r.proc.name === 'storage'));
-  log(`  namespace ${ns.id}; started ${replicas.map((r) => `${r.label} (pid ${r.proc.child.pid})`).join(', ')}`);
+  log(`  namespace ${ns.id}, engine ${suiteEngine.url} (fresh); started ${replicas.map((r) => `${r.label} (pid ${r.proc.child.pid})`).join(', ')}`);
   return { ns, nc, monitor, engine: new VictoriaMetrics({ ...ns.config.storage.engine, timeoutMs: 300_000 }) };
+}
+
+/** Stops the phase's services, then its engine. */
+async function endPhase(): Promise<void> {
+  await stopReplicas();
+  await suiteEngine?.cleanup();
+  suiteEngine = undefined;
+}
+
+/** Peak VmRSS of the suite's own processes (services and engine; the servers it shares with other software apart). */
+function suiteRssMiB(sampler: RssSampler): number {
+  return sampler.watched.reduce((sum, w, i) => (['nats-server', 'redis-server', 'postgres (all)'].includes(w.label) ? sum : sum + sampler.max(i)), 0);
+}
+
+/** Peak VmRSS of a group of processes, read every second until `stop()`. */
+function peakRss(pids: () => number[]): { stop(): number } {
+  let peak = 0;
+  const read = () => (peak = Math.max(peak, pids().reduce((s, pid) => s + (memoryMiB(pid)?.rss ?? 0), 0)));
+  const timer = setInterval(read, 1000);
+  return {
+    stop() {
+      clearInterval(timer);
+      read();
+      return peak;
+    },
+  };
 }
 
 /** Polls the engine's count until it holds `total` samples; resolves with the send time of the poll that found them. */
@@ -354,8 +388,7 @@ async function engineBackfill(start: number): Promise<{ perS: number; seconds: n
   const seriesPerRequest = 100;
   const jobs: { first: number; m0: number }[] = [];
   for (let first = 0; first < BACKFILL_SERIES; first += seriesPerRequest) for (let m0 = 0; m0 < BACKFILL_MINUTES; m0 += minutesPerRequest) jobs.push({ first, m0 });
-  let peak = 0;
-  const rssTimer = setInterval(() => (peak = Math.max(peak, pids().reduce((s, pid) => s + (memoryMiB(pid)?.rss ?? 0), 0))), 1000);
+  const rss = peakRss(pids);
   const total = BACKFILL_SERIES * BACKFILL_MINUTES;
   const t0 = performance.now();
   let next = 0;
@@ -375,11 +408,11 @@ async function engineBackfill(start: number): Promise<{ perS: number; seconds: n
   await Promise.all([worker(), worker(), worker(), worker()]);
   const end = start + (BACKFILL_MINUTES - 1) * MINUTE_MS;
   const done = await queryableAt(() => countStored(client, BACKFILL_METRIC, start, end), total, 120_000);
-  clearInterval(rssTimer);
+  const rssMiB = rss.stop();
   const seconds = (done.at - t0) / 1000;
   await solo.cleanup();
   solo = undefined;
-  return { perS: total / seconds, seconds, rssMiB: peak, counted: done.counted };
+  return { perS: total / seconds, seconds, rssMiB, counted: done.counted };
 }
 
 /**
@@ -389,10 +422,11 @@ async function engineBackfill(start: number): Promise<{ perS: number; seconds: n
  * engine falling behind (a request is timed from its turn to the engine's answer). Its CPU is read from /proc, for
  * the first round (every series new) and the rounds after.
  */
-async function engineFleet(): Promise<{ perS: number; lagP99Ms: number; lagMaxMs: number; firstRoundCpuS: number; steadyCpuPct: number; counted: Counted }> {
+async function engineFleet(): Promise<{ perS: number; lagP99Ms: number; lagMaxMs: number; firstRoundCpuS: number; steadyCpuPct: number; rssMiB: number; counted: Counted }> {
   solo = await createEngineProcess();
   await solo.start();
   const pids = enginePids(solo.dataDir);
+  const rss = peakRss(() => pids);
   const cpu = () => pids.reduce((s, pid) => s + (cpuSeconds(pid) ?? 0), 0);
   const client = soloClient(solo.url);
   const perRequest = 10_000;
@@ -432,6 +466,7 @@ async function engineFleet(): Promise<{ perS: number; lagP99Ms: number; lagMaxMs
   await client.sync();
   const end = performance.now();
   const cpuEnd = cpu();
+  const rssMiB = rss.stop();
   const to = Date.now();
   const counted = await countFleet(client, from - 1000, to, (n, series) => sentPerRequest[Math.floor((n * perName + series) / perRequest)]!);
   await solo.cleanup();
@@ -442,6 +477,7 @@ async function engineFleet(): Promise<{ perS: number; lagP99Ms: number; lagMaxMs
     lagMaxMs: Math.max(...lags),
     firstRoundCpuS: (cpuAfterFirst ?? cpuEnd) - cpu0,
     steadyCpuPct: cpuAfterFirst === undefined ? NaN : (100 * (cpuEnd - cpuAfterFirst)) / ((end - firstRoundEnd) / 1000),
+    rssMiB,
     counted,
   };
 }
@@ -449,12 +485,12 @@ async function engineFleet(): Promise<{ perS: number; lagP99Ms: number; lagMaxMs
 async function main(): Promise<void> {
   log(`ingest bench: shipped defaults${CHANGED.length ? ` except ${CHANGED.join(', ')}` : ''}; ${ALERTING ? 'processor, storage and alert-manager' : 'processor and storage'}, one replica each; ` +
     `${SAMPLES_PER_MESSAGE} samples per message, ${WINDOW} publishes in flight`);
-  const sharedEngine = () => enginePids(new URL(process.env.VM_URL ?? 'http://127.0.0.1:8428').host);
+  const phaseEngine = () => (suiteEngine ? enginePids(suiteEngine.dataDir) : []);
   const natsPids = pidsByComm('nats-server');
   const redisPids = pidsByComm('redis-server');
   const watched = (): Watched[] => [
     ...replicas.map((r) => ({ label: r.label, pids: () => [r.proc.child.pid!] })),
-    { label: 'victoria-metrics', pids: sharedEngine },
+    { label: 'victoria-metrics', pids: phaseEngine },
     { label: 'nats-server', pids: () => natsPids },
     { label: 'redis-server', pids: () => redisPids },
     { label: 'postgres (all)', pids: () => pidsByComm('postgres') },
@@ -486,7 +522,8 @@ async function main(): Promise<void> {
   log(`  suite: ${fmt(backfillPerS)} samples/s from the first publish until all were queryable (${fmt(bfSeconds, 1)} s); ` +
     `engine holds ${fmt(bfDone.counted.rows)} of ${fmt(backfillTotal)}; lost ${fmt(bfDone.counted.lost)}, doubled ${fmt(bfDone.counted.doubled)}`);
   log(`  CPU while backfilling: ${cpuLine(bfCpuReport)}`);
-  log(`  peak VmRSS: ${bfRss.watched.map((w, i) => `${w.label} ${fmt(bfRss.max(i))} MiB`).join(', ')}`);
+  const bfRssMiB = suiteRssMiB(bfRss);
+  log(`  peak VmRSS: ${bfRss.watched.map((w, i) => `${w.label} ${fmt(bfRss.max(i))} MiB`).join(', ')}; services + engine ${fmt(bfRssMiB)} MiB`);
 
   // (c) Hot series, in the backfill's namespace (secondary) ---------------------------------------------------
   let hot: { perS: number; lost: number; doubled: number } | undefined;
@@ -508,13 +545,13 @@ async function main(): Promise<void> {
       `lost ${fmt(hot.lost)}, doubled ${fmt(hot.doubled)} (of ${fmt(published)} published, ${GROUPS} messages a round)`);
   }
   await a.monitor.stop();
-  await stopReplicas();
+  await endPhase();
 
   // (a') The engine alone, with nothing of the suite running --------------------------------------------------
   const engineAlone = await engineBackfill(backfill.start);
   log(`\n(a') Engine alone, the same backfill (fresh VictoriaMetrics, JSON lines, 4 requests in flight, 100 series × 144 min each): ${fmt(engineAlone.perS)} samples/s ` +
     `(${fmt(engineAlone.counted.rows)} queryable after ${fmt(engineAlone.seconds, 1)} s; its peak RSS ${fmt(engineAlone.rssMiB)} MiB)`);
-  log(`  → the suite backfills at ${fmt((100 * backfillPerS) / engineAlone.perS, 1)} % of the engine alone`);
+  log(`  → the suite backfills at ${fmt((100 * backfillPerS) / engineAlone.perS, 1)} % of the engine alone, its services + engine resident in ${fmt(bfRssMiB / engineAlone.rssMiB, 1)}× the engine alone's memory`);
 
   // (b) Live fleet -------------------------------------------------------------------------------------------
   const rate = LIVE_SERIES / SAMPLES_PER_MESSAGE / (LIVE_INTERVAL_MS / 1000);
@@ -562,20 +599,19 @@ async function main(): Promise<void> {
     `p50 ${fmt(all.p50)} ms, p99 ${fmt(all.p99)} ms, max ${fmt(all.max)} ms; first round (${fmt(round0)} messages, every series new) p50 ${fmt(first.p50)} / p99 ${fmt(first.p99)} ms; ` +
     `after it p50 ${fmt(steady.p50)} / p99 ${fmt(steady.p99)} ms`);
   log(`  CPU while publishing: ${cpuLine(liveCpuReport)}`);
-  log(`  VmRSS (every 5 s; victoria-metrics is the shared engine, postgres all its processes):`);
+  log(`  VmRSS (every 5 s; victoria-metrics is the phase's own engine, postgres all its processes):`);
   liveRss.print();
-  const peaks = liveRss.watched.map((w, i) => ({ label: w.label, mib: liveRss.max(i) }));
-  const rssMiB = peaks.filter((p) => p.label !== 'nats-server' && p.label !== 'redis-server' && p.label !== 'postgres (all)').reduce((s, p) => s + p.mib, 0);
-  log(`  peak VmRSS: ${peaks.map((p) => `${p.label} ${fmt(p.mib)} MiB`).join(', ')}; services + engine ${fmt(rssMiB)} MiB`);
+  const rssMiB = suiteRssMiB(liveRss);
+  log(`  peak VmRSS: ${liveRss.watched.map((w, i) => `${w.label} ${fmt(liveRss.max(i))} MiB`).join(', ')}; services + engine ${fmt(rssMiB)} MiB`);
   await b.monitor.stop();
-  await stopReplicas();
+  await endPhase();
 
   // (b') The engine alone, the fleet's schedule, with nothing of the suite running -----------------------------
   const fleetAlone = await engineFleet();
   log(`\n(b') Engine alone, the same fleet schedule (fresh VictoriaMetrics, JSON lines of one sample per series, 10,000 series a request at its turn, up to 4 in flight): ` +
     `${fmt(fleetAlone.perS)} samples/s stored; requests answered after their turn p99 ${fmt(fleetAlone.lagP99Ms)} ms, max ${fmt(fleetAlone.lagMaxMs)} ms; ` +
     `lost ${fmt(fleetAlone.counted.lost)}, doubled ${fmt(fleetAlone.counted.doubled)}`);
-  log(`  its CPU: the first round (every series new) ${fmt(fleetAlone.firstRoundCpuS, 1)} s of CPU; after it ${fmt(fleetAlone.steadyCpuPct)} % of a core`);
+  log(`  its CPU: the first round (every series new) ${fmt(fleetAlone.firstRoundCpuS, 1)} s of CPU; after it ${fmt(fleetAlone.steadyCpuPct)} % of a core; its peak RSS ${fmt(fleetAlone.rssMiB)} MiB`);
 
   // Summary --------------------------------------------------------------------------------------------------
   const lost = bfDone.counted.lost + liveCount.lost;
@@ -586,7 +622,9 @@ async function main(): Promise<void> {
   log(`  backfill of a day, suite      ${fmt(backfillPerS).padStart(10)} samples/s until queryable`);
   log(`  backfill of a day, engine     ${fmt(engineAlone.perS).padStart(10)} samples/s until queryable → suite/engine ${fmt(backfillPerS / engineAlone.perS, 3)}`);
   if (hot) log(`  hot 10,000 series (secondary) ${fmt(hot.perS).padStart(10)} samples/s`);
-  log(`  lost ${fmt(lost)}, doubled ${fmt(doubled)}; peak RSS of the services + engine during the live fleet ${fmt(rssMiB)} MiB`);
+  log(`  lost ${fmt(lost)}, doubled ${fmt(doubled)}`);
+  log(`  peak RSS, services + engine: live fleet ${fmt(rssMiB)} MiB, ${fmt(rssMiB / fleetAlone.rssMiB, 2)}× the engine alone's ${fmt(fleetAlone.rssMiB)} MiB; ` +
+    `backfill ${fmt(bfRssMiB)} MiB, ${fmt(bfRssMiB / engineAlone.rssMiB, 2)}× the engine alone's ${fmt(engineAlone.rssMiB)} MiB (nats-server, redis-server and postgres apart, above)`);
 
   await cleanup();
   console.log(
@@ -603,6 +641,10 @@ async function main(): Promise<void> {
       lost,
       doubled,
       rss_mib: round(rssMiB),
+      engine_rss_mib: round(fleetAlone.rssMiB),
+      rss_ratio_to_engine: round(rssMiB / fleetAlone.rssMiB, 2),
+      backfill_rss_mib: round(bfRssMiB),
+      engine_backfill_rss_mib: round(engineAlone.rssMiB),
     }),
   );
 }

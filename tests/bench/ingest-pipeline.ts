@@ -179,10 +179,10 @@ export async function countStored(
 /**
  * Starts `count` processor and `count` storage replicas in `ns` (and as many alert-managers with `alerting`), each
  * with its own ops port, and waits until each is ready. TMON_* settings of the bench's environment (core.batchSize,
- * core.workers, …) go to them too.
+ * core.workers, …) go to them too, then `options.env` (e.g. the engine of a phase of its own).
  */
-export async function startIngestReplicas(ns: TestNamespace, count: number, into: Replica[] = [], options: { alerting?: boolean } = {}): Promise<Replica[]> {
-  return startReplicas(ns, ['processor', 'storage', ...(options.alerting ? ['alert-manager'] : [])], count, into);
+export async function startIngestReplicas(ns: TestNamespace, count: number, into: Replica[] = [], options: { alerting?: boolean; env?: Record<string, string> } = {}): Promise<Replica[]> {
+  return startReplicas(ns, ['processor', 'storage', ...(options.alerting ? ['alert-manager'] : [])], count, into, options.env);
 }
 
 /**
