@@ -6,7 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ConsumerInfo, JetStreamManager } from 'nats';
 import { selector, tagsOfLabels, type VictoriaMetrics } from '@terminusa/metric-store';
-import { freePort, startServiceProcess, waitFor, type ServiceProcess, type TestNamespace } from '@terminusa/testkit';
+import { buildServiceBundles, freePort, startServiceProcess, waitFor, type ServiceProcess, type TestNamespace } from '@terminusa/testkit';
 import { METRIC, SAMPLES_PER_MESSAGE } from './ingest-load.ts';
 
 /** A started service replica and its ops port. */
@@ -188,8 +188,10 @@ export async function startIngestReplicas(ns: TestNamespace, count: number, into
 /**
  * Starts `count` replicas of each service of `names` in `ns`, each with its own ops port, and waits until each is
  * ready. TMON_* settings of the bench's environment go to them, then `env` (a bench's own settings, e.g. its rules).
+ * They run as the container image runs them: the bundles, built from the current sources at the first call.
  */
 export async function startReplicas(ns: TestNamespace, names: readonly string[], count: number, into: Replica[] = [], env: Record<string, string> = {}): Promise<Replica[]> {
+  buildServiceBundles();
   const passthrough = Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[0].startsWith('TMON_') && e[1] !== undefined));
   const started: Replica[] = [];
   for (const name of names) {
@@ -197,7 +199,7 @@ export async function startReplicas(ns: TestNamespace, names: readonly string[],
       const opsPort = await freePort();
       // Shipped defaults (the cardinality guard included); only TMON_* settings of the bench's environment change them.
       const replicaEnv = { ...ns.env, LOG_LEVEL: 'warn', OPS_PORT: String(opsPort), TMON_OPS__HOST: '127.0.0.1', ...passthrough, ...env };
-      const replica = { label: count > 1 ? `${name}#${i}` : name, proc: startServiceProcess(name, replicaEnv), opsPort };
+      const replica = { label: count > 1 ? `${name}#${i}` : name, proc: startServiceProcess(name, replicaEnv, 'bundle'), opsPort };
       started.push(replica);
       // Added at once, so a failure below still stops every process started so far.
       into.push(replica);

@@ -1,8 +1,8 @@
 export { createTestNamespace, QUICK_SYNC, TEST_SERVERS } from './test-namespace.ts';
 export type { TestNamespace } from './test-namespace.ts';
 export { waitFor } from './wait-for.ts';
-export { startServiceProcess } from './service-process.ts';
-export type { ServiceProcess } from './service-process.ts';
+export { buildServiceBundles, startServiceProcess } from './service-process.ts';
+export type { ServiceForm, ServiceProcess } from './service-process.ts';
 export { stopProcess } from './stop-process.ts';
 export { freePort } from './free-port.ts';
 export { startTestReceiver } from './http-test-receiver.ts';
