@@ -51,4 +51,20 @@ describe('TokenService.verify of a token seen before', () => {
     await expect(tokens.verify(issued.token)).rejects.toMatchObject({ reason: 'revoked' });
     expect((await tokens.verify((await tokens.issue('carol', 'admin')).token)).subject).toBe('carol');
   });
+
+  it('takes a sign-in after a revocation for one after it, also when the mark is ahead of the clock', async () => {
+    const tokens = await service({});
+    await tokens.revokeUser('dave');
+    // The mark lies a millisecond past the revocation (refusing a sign-in of that millisecond that came before it),
+    // and further when Redis' clock stepped back: a sign-in now begins at the mark, not before it.
+    const mark = ns.redis();
+    const key = `${ns.config.redis.prefix}auth:user-revoked:dave`;
+    await mark.set(key, String(Date.now() + 60_000), 'PX', 120_000);
+    const issued = await tokens.issue('dave', 'viewer');
+    expect(Math.round(issued.session.authTime * 1000)).toBe(Number(await mark.get(key)));
+    expect((await tokens.verify(issued.token)).subject).toBe('dave');
+    await tokens.revokeUser('dave');
+    expect(Number(await mark.get(key))).toBeGreaterThan(Math.round(issued.session.authTime * 1000));
+    await expect(tokens.verify(issued.token)).rejects.toMatchObject({ reason: 'revoked' });
+  });
 });

@@ -58,16 +58,31 @@ const SIGNED_TOKENS_HELD = 10_000;
 export const AUDIENCE = 'terminusa-api';
 
 /**
- * Sets the user's "revoked before" mark to Redis' clock now (never moving it back) and announces it, in one step,
- * so a listener that hears the event finds the mark already written. Returns the mark (epoch ms).
+ * Sets the user's "revoked before" mark to Redis' clock now plus a millisecond, or past the mark it has (sessions
+ * begun at that mark came after the last revocation and before this one), and announces it, in one step, so a
+ * listener that hears the event finds the mark already written. The millisecond refuses a sign-in of the
+ * revocation's own millisecond, which may have come before it; a sign-in after it begins no earlier than the mark
+ * ({@link SIGN_IN_TIME_SCRIPT}). Returns the mark (epoch ms).
  */
 const REVOKE_USER_SCRIPT = `
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + 1
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
-if current > now then now = current end
+if current >= now then now = current + 1 end
 redis.call('SET', KEYS[1], now, 'PX', ARGV[1])
 redis.call('PUBLISH', ARGV[2], ARGV[3])
+return now
+`;
+
+/**
+ * A sign-in's time (epoch ms): Redis' clock now, the clock the revocation marks are set by, or the user's mark when
+ * that is later, so a sign-in that Redis runs after a revocation is never taken for one before it.
+ */
+const SIGN_IN_TIME_SCRIPT = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local mark = tonumber(redis.call('GET', KEYS[1]) or '0')
+if mark > now then return mark end
 return now
 `;
 
@@ -115,8 +130,7 @@ export class TokenService {
    * Without `session` it starts a new one (a sign-in); a refresh passes the session of the token it replaces.
    */
   async issue(subject: string, role: Role, session?: Pick<Session, 'id' | 'authTime'>): Promise<IssuedToken> {
-    // The sign-in time comes from Redis' clock, the one the per-user revocation mark is set by.
-    const authTime = session?.authTime ?? (await this.redisNowMs()) / 1000;
+    const authTime = session?.authTime ?? Number(await this.redis.eval(SIGN_IN_TIME_SCRIPT, 1, this.userKey(subject))) / 1000;
     const sid = session?.id ?? randomUUID();
     const endsAt = Math.floor(authTime + this.settings.sessionLifetimeSeconds);
     const now = Math.floor(Date.now() / 1000);
@@ -226,11 +240,6 @@ export class TokenService {
   /** Whether the session begun at `authTime` has ended: its end is in whole seconds, as a token's `exp`. */
   private sessionEnded(authTime: number): boolean {
     return Math.floor(authTime + this.settings.sessionLifetimeSeconds) <= Date.now() / 1000;
-  }
-
-  private async redisNowMs(): Promise<number> {
-    const [seconds, micros] = await this.redis.time();
-    return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
   }
 
   private tokenKey(jti: string): string {
