@@ -5,7 +5,8 @@ import type { Sample } from '@terminusa/bus';
 import { createTestNamespace, QUICK_SYNC, type TestNamespace } from '@terminusa/testkit';
 import { createPool, migrate } from '@terminusa/database';
 import { computeRollups, PartitionManager, SampleStore, SeriesIds, TIERS, VictoriaMetrics, type Tier } from './index.ts';
-import { queryHistory, tierRetentionMs, type HistoryAgg, type HistoryAnswer, type HistoryQuery } from './history-query.ts';
+import { tierRetentionMs } from './tiers.ts';
+import { queryHistory, type HistoryAgg, type HistoryAnswer, type HistoryQuery } from './history-query.ts';
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;

@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { endianness } from 'node:os';
 import type pg from 'pg';
-import { durationMs, type Config } from '@terminusa/config';
 import { tagsOfLabels } from './engine/import-lines.ts';
 import { selector, type VictoriaMetrics } from './engine/victoria-metrics.ts';
 import { readWatermarks, type Watermarks } from './rollup/watermarks.ts';
@@ -36,7 +35,7 @@ export interface HistoryQuery {
   groupBy?: readonly string[];
   /** Most points the answer holds (over all series); more are cut and the answer is marked `truncated`. */
   maxPoints: number;
-  /** How long each tier keeps data (ms), as {@link tierRetentionMs} reads it from the config. */
+  /** How long each tier keeps data (ms), as `tierRetentionMs` (tiers.ts) reads it from the config. */
   retention: Readonly<Record<Tier, number>>;
   /** The present (epoch ms) that retention counts back from; defaults to the clock. */
   now?: number;
@@ -69,18 +68,6 @@ export interface HistoryAnswer {
 
 /** A function that answers history queries (the gateway gets one with the pool and retention bound). */
 export type HistoryQueryFn = (q: HistoryRequest) => Promise<HistoryAnswer>;
-
-/** How long each tier is kept (ms): raw from storage.retention.raw, the rollups from aggregation.retention. */
-export function tierRetentionMs(config: Readonly<Config>): Record<Tier, number> {
-  const agg = config.aggregation.retention;
-  return {
-    raw: durationMs(config.storage.retention.raw),
-    '1m': durationMs(agg['1m'] ?? '2h'),
-    '5m': durationMs(agg['5m'] ?? '24h'),
-    '1h': durationMs(agg['1h'] ?? '7d'),
-    '1d': durationMs(agg['1d'] ?? '90d'),
-  };
-}
 
 /** Steps below this are answered from raw samples; from it on only rollups answer (their finest bucket). */
 const RAW_STEP_LIMIT_MS = TIER_BUCKET_MS['1m'];

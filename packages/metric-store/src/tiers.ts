@@ -1,3 +1,5 @@
+import { durationMs, type Config } from '@terminusa/config';
+
 /** The storage tiers: raw samples and the rollups, finest first. */
 export const TIERS = ['raw', '1m', '5m', '1h', '1d'] as const;
 /** One tier. */
@@ -21,3 +23,15 @@ export const TIER_TABLE: Record<RollupTier, { table: string; column: string; par
   // daily partitions made that 9,000 descents (200 ms). Rows stay until their whole partition is past retention.
   '1d': { table: 'rollup_1d', column: 'bucket', partitionMs: 30 * 86_400_000 },
 };
+
+/** How long each tier is kept (ms): raw from storage.retention.raw, the rollups from aggregation.retention. */
+export function tierRetentionMs(config: Readonly<Config>): Record<Tier, number> {
+  const agg = config.aggregation.retention;
+  return {
+    raw: durationMs(config.storage.retention.raw),
+    '1m': durationMs(agg['1m'] ?? '2h'),
+    '5m': durationMs(agg['5m'] ?? '24h'),
+    '1h': durationMs(agg['1h'] ?? '7d'),
+    '1d': durationMs(agg['1d'] ?? '90d'),
+  };
+}

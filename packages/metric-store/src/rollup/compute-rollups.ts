@@ -8,7 +8,7 @@ import { selector, type VictoriaMetrics } from '../engine/victoria-metrics.ts';
 import { tagsOfLabels } from '../engine/import-lines.ts';
 import type { PartitionManager } from '../partitions.ts';
 import type { SeriesIds } from '../series-ids.ts';
-import { TIER_BUCKET_MS, type RollupTier } from '../tiers.ts';
+import { TIER_BUCKET_MS, tierRetentionMs, type RollupTier } from '../tiers.ts';
 import { BucketRows } from './bucket-rows.ts';
 import { ALL_METRICS, claimDirty, clearClaimed, markDirty, type DirtyMinute } from './dirty-minutes.ts';
 import { readWatermarks, setWatermark } from './watermarks.ts';
@@ -37,6 +37,12 @@ export interface RollupContext {
   settleMs: number;
   /** How far back the engine holds raw samples (ms): the 1m watermark never starts further back. */
   rawRetentionMs: number;
+  /**
+   * How long the 1m tier is kept (ms; unset: for ever). A late minute older than that, in a window whose 5m bucket is
+   * computed from the engine anyway, gets no 1m rows: retention would drop them unread, and a day's backfill wrote
+   * a 1m row per sample into PostgreSQL for nothing.
+   */
+  minuteRetentionMs?: number;
   now?: number;
   /**
    * Ends the run early, between two units of work, when aborted (the storage shutting down): each unit is its own
@@ -46,8 +52,9 @@ export interface RollupContext {
 }
 
 /** The settings of {@link RollupContext} that come from the configuration. */
-export function rollupSettings(config: Readonly<Config>): Pick<RollupContext, 'settleMs' | 'rawRetentionMs'> {
-  return { settleMs: durationMs(config.storage.rollupSettle), rawRetentionMs: durationMs(config.storage.retention.raw) };
+export function rollupSettings(config: Readonly<Config>): Pick<RollupContext, 'settleMs' | 'rawRetentionMs' | 'minuteRetentionMs'> {
+  const retention = tierRetentionMs(config);
+  return { settleMs: durationMs(config.storage.rollupSettle), rawRetentionMs: retention.raw, minuteRetentionMs: retention['1m'] };
 }
 
 /** What one run did. */
@@ -131,8 +138,8 @@ async function advanceMinutes(ctx: RollupContext, now: number): Promise<void> {
   });
 }
 
-/** Reads `[from, to)` of `match` from the engine into 1m rows, and into 5m rows when `whole` (a whole 5-minute window). */
-async function readWindow(ctx: RollupContext, match: string, from: number, to: number, step: number, rows1m: BucketRows, rows5m: BucketRows | undefined): Promise<void> {
+/** Reads `[from, to)` of `match` from the engine into 1m rows (unless they are not kept) and 5m rows (when a whole 5-minute window). */
+async function readWindow(ctx: RollupContext, match: string, from: number, to: number, step: number, rows1m: BucketRows | undefined, rows5m: BucketRows | undefined): Promise<void> {
   for (let start = from; start < to; start += step) {
     const end = Math.min(to, start + step);
     const pending: { labels: Record<string, string>; timestamps: number[]; values: number[] }[] = [];
@@ -141,7 +148,7 @@ async function readWindow(ctx: RollupContext, match: string, from: number, to: n
       ctx.signal?.throwIfAborted();
       const ids = await ctx.series.resolve(pending.map((s) => ({ name: s.labels.__name__!, tags: tagsOfLabels(s.labels) })));
       pending.forEach((s, i) => {
-        rows1m.add(ids[i]!, s.timestamps, s.values, start, end);
+        rows1m?.add(ids[i]!, s.timestamps, s.values, start, end);
         rows5m?.add(ids[i]!, s.timestamps, s.values, from, to);
       });
       pending.length = 0;
@@ -165,12 +172,16 @@ async function recompute(ctx: RollupContext, claim: string, name: string, hour: 
   const rows1m = new BucketRows(MINUTE_MS);
   const rows5m = new BucketRows(FIVE_MINUTES_MS);
   const match = name === ALL_METRICS ? ctx.engine.everySeries : selector(name);
+  // An hour of margin: retention drops the 1m tier an hourly partition at a time, and reads near its edge may still use it.
+  const oldestKept1m = ctx.minuteRetentionMs === undefined ? -Infinity : (ctx.now ?? Date.now()) - ctx.minuteRetentionMs - HOUR_MS;
   for (const [window, inWindow] of groupBy(minutes, (m) => alignDown(m, FIVE_MINUTES_MS))) {
     const whole = window + FIVE_MINUTES_MS <= marks['5m'];
     const from = whole ? window : Math.min(...inWindow);
     const to = whole ? window + FIVE_MINUTES_MS : Math.max(...inWindow) + MINUTE_MS;
+    // Only a whole window may go without 1m rows: otherwise the 5m cascade computes it from them later.
+    const keep1m = !whole || to > oldestKept1m;
     // A minute of every metric is read on its own, so one read of a large fleet stays a minute's worth.
-    await readWindow(ctx, match, from, to, name === ALL_METRICS && !whole ? MINUTE_MS : to - from, rows1m, whole ? rows5m : undefined);
+    await readWindow(ctx, match, from, to, name === ALL_METRICS && !whole ? MINUTE_MS : to - from, keep1m ? rows1m : undefined, whole ? rows5m : undefined);
   }
   if (rows1m.length) await ctx.partitions.ensure('1m', hour, hour + HOUR_MS - 1);
   if (rows5m.length) await ctx.partitions.ensure('5m', hour, hour);
