@@ -19,6 +19,9 @@
  *     -storageDataPath, -dedup.minScrapeInterval=1ms -retentionPeriod=100y), JSON lines, 4 requests in flight, each
  *     100 series × 144 minutes, then one snapshot (the storage's sync, which flushes the rows to disk); timed from
  *     the first request until its count_over_time finds every sample.
+ *     And the door alone: the same messages published by the same publisher into the suite's INGEST stream of a
+ *     fresh namespace with nothing consuming it, timed until JetStream acked the last: the most the suite's public
+ *     door takes of this workload on this machine, whatever happens after it.
  * (b) Live fleet: BENCH_LIVE_SERIES series (default 1,000,000) each sending one sample every 15 s for
  *     BENCH_LIVE_SECONDS (default 300): messages of 100 series at a fixed rate of series / 100 / 15 per second,
  *     series spread over 100 metric names (`bench_live_00`…`bench_live_99`, series / 100 each, within the shipped
@@ -40,12 +43,14 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type NatsConnection } from 'nats';
+import { Namespace, STREAMS, ensureStreams, type StreamName } from '@terminusa/bus';
 import { NAMESPACE_LABEL, VictoriaMetrics, selector } from '@terminusa/metric-store';
 import {
   CpuSampler,
   cpuSeconds,
   createEngineProcess,
   createTestNamespace,
+  TEST_SERVERS,
   ENGINE_COMM,
   memoryMiB,
   pidsByComm,
@@ -333,16 +338,13 @@ function suiteRssMiB(sampler: RssSampler): number {
   return sampler.watched.reduce((sum, w, i) => (['nats-server', 'redis-server', 'postgres (all)'].includes(w.label) ? sum : sum + sampler.max(i)), 0);
 }
 
-/** Peak VmRSS of a group of processes, read every second until `stop()`. */
-function peakRss(pids: () => number[]): { stop(): number } {
-  let peak = 0;
-  const read = () => (peak = Math.max(peak, pids().reduce((s, pid) => s + (memoryMiB(pid)?.rss ?? 0), 0)));
-  const timer = setInterval(read, 1000);
+/** Peak VmRSS of the engine alone's processes, read every second until `stop()`. */
+function engineRss(pids: () => number[]): { stop(): number } {
+  const sampler = new RssSampler([{ label: 'victoria-metrics', pids }], 1000);
   return {
     stop() {
-      clearInterval(timer);
-      read();
-      return peak;
+      sampler.stop();
+      return sampler.max(0);
     },
   };
 }
@@ -389,7 +391,7 @@ async function engineBackfill(start: number): Promise<{ perS: number; seconds: n
   const seriesPerRequest = 100;
   const jobs: { first: number; m0: number }[] = [];
   for (let first = 0; first < BACKFILL_SERIES; first += seriesPerRequest) for (let m0 = 0; m0 < BACKFILL_MINUTES; m0 += minutesPerRequest) jobs.push({ first, m0 });
-  const rss = peakRss(pids);
+  const rss = engineRss(pids);
   const total = BACKFILL_SERIES * BACKFILL_MINUTES;
   const t0 = performance.now();
   let next = 0;
@@ -419,6 +421,24 @@ async function engineBackfill(start: number): Promise<{ perS: number; seconds: n
   return { perS: total / seconds, seconds, rssMiB, counted: done.counted };
 }
 
+/** (a'') The door alone: the backfill's messages into the suite's INGEST stream of a fresh namespace, nothing consuming them. */
+async function doorBackfill(start: number): Promise<{ perS: number; seconds: number }> {
+  const ns = new Namespace(`door${Date.now().toString(36)}`);
+  const nc = await connect({ servers: TEST_SERVERS.natsUrl, name: 'ingest-bench door' });
+  const jsm = await nc.jetstreamManager();
+  try {
+    await ensureStreams(jsm, ns);
+    const source = new BackfillSource(start);
+    const run = await publishPhase({ js: nc.jetstream(), subject: ns.subject('metrics.ingest.backfill'), factory: source, idPrefix: `${ns.prefix}-door`, window: WINDOW, durationMs: DRAIN_TIMEOUT_MS, maxMessages: source.total });
+    const seconds = (run.lastAckAt - run.firstAt) / 1000;
+    return { perS: (run.acked * SAMPLES_PER_MESSAGE) / seconds, seconds };
+  } finally {
+    // The stream held every message (nothing consumed them): removed at once, not left for the next run.
+    await Promise.allSettled(Object.keys(STREAMS).map((name) => jsm.streams.delete(ns.stream(name as StreamName))));
+    await nc.close();
+  }
+}
+
 /**
  * (b') The engine alone, the live fleet's schedule: every 15 s each series' sample, imported into a fresh
  * VictoriaMetrics as JSON lines of one sample per series (the storage's lines), 10,000 series a request, each request
@@ -430,7 +450,7 @@ async function engineFleet(): Promise<{ perS: number; lagP99Ms: number; lagMaxMs
   solo = await createEngineProcess();
   await solo.start();
   const pids = enginePids(solo.dataDir);
-  const rss = peakRss(() => pids);
+  const rss = engineRss(() => pids);
   const cpu = () => pids.reduce((s, pid) => s + (cpuSeconds(pid) ?? 0), 0);
   const client = soloClient(solo.url);
   const perRequest = 10_000;
@@ -510,7 +530,7 @@ async function main(): Promise<void> {
   const backfillTotal = backfill.total * SAMPLES_PER_MESSAGE;
   log(`  ${new Date(backfill.start).toISOString()} … ${new Date(backfill.end).toISOString()}: ${fmt(backfillTotal)} samples in ${fmt(backfill.total)} messages`);
   const bfRss = new RssSampler(watched());
-  const bfCpu = new CpuSampler(watched().filter((w) => w.label !== 'postgres (all)'));
+  const bfCpu = new CpuSampler(watched());
   const bf = await publishPhase({
     js, subject: `${a.ns.id}.metrics.ingest.backfill`, factory: backfill, idPrefix: `${a.ns.id}-backfill`, window: WINDOW,
     durationMs: DRAIN_TIMEOUT_MS, maxMessages: backfill.total, gate: () => a.monitor.backlog < MAX_PENDING, onPublish: () => a.monitor.published(),
@@ -556,6 +576,9 @@ async function main(): Promise<void> {
   log(`\n(a') Engine alone, the same backfill (fresh VictoriaMetrics, JSON lines, 4 requests in flight, 100 series × 144 min each): ${fmt(engineAlone.perS)} samples/s ` +
     `(${fmt(engineAlone.counted.rows)} queryable after ${fmt(engineAlone.seconds, 1)} s; its peak RSS ${fmt(engineAlone.rssMiB)} MiB)`);
   log(`  → the suite backfills at ${fmt((100 * backfillPerS) / engineAlone.perS, 1)} % of the engine alone, its services + engine resident in ${fmt(bfRssMiB / engineAlone.rssMiB, 1)}× the engine alone's memory`);
+  const door = await doorBackfill(backfill.start);
+  log(`\n(a'') The door alone, the same messages (the suite's INGEST stream, nothing consuming it, ${WINDOW} publishes in flight): ${fmt(door.perS)} samples/s acked by JetStream (${fmt(door.seconds, 1)} s)`);
+  log(`  → JetStream alone takes ${fmt((100 * door.perS) / engineAlone.perS, 1)} % of the engine alone's rate; the suite backfills at ${fmt((100 * backfillPerS) / door.perS, 1)} % of its door's`);
 
   // (b) Live fleet -------------------------------------------------------------------------------------------
   const rate = LIVE_SERIES / SAMPLES_PER_MESSAGE / (LIVE_INTERVAL_MS / 1000);
@@ -566,7 +589,7 @@ async function main(): Promise<void> {
   const probe = new LatencyProbe(b.ns.config.storage.engine.url.replace(/\/+$/, ''), b.ns.id);
   probe.start();
   const liveRss = new RssSampler(watched());
-  const liveCpu = new CpuSampler(watched().filter((w) => w.label !== 'postgres (all)'));
+  const liveCpu = new CpuSampler(watched());
   const liveFrom = Date.now();
   const storedBefore = b.monitor.latest.stored;
   let round0 = 0;
@@ -625,6 +648,7 @@ async function main(): Promise<void> {
   log(`  live fleet, engine alone       ${fmt(fleetAlone.perS).padStart(10)} samples/s stored, answered after their turn p99 ${fmt(fleetAlone.lagP99Ms)} ms → suite/engine ${fmt(livePerS / fleetAlone.perS, 3)}`);
   log(`  backfill of a day, suite      ${fmt(backfillPerS).padStart(10)} samples/s until queryable`);
   log(`  backfill of a day, engine     ${fmt(engineAlone.perS).padStart(10)} samples/s until queryable → suite/engine ${fmt(backfillPerS / engineAlone.perS, 3)}`);
+  log(`  backfill of a day, door alone ${fmt(door.perS).padStart(10)} samples/s acked by JetStream → door/engine ${fmt(door.perS / engineAlone.perS, 3)}, suite/door ${fmt(backfillPerS / door.perS, 3)}`);
   if (hot) log(`  hot 10,000 series (secondary) ${fmt(hot.perS).padStart(10)} samples/s`);
   log(`  lost ${fmt(lost)}, doubled ${fmt(doubled)}`);
   log(`  peak RSS, services + engine: live fleet ${fmt(rssMiB)} MiB, ${fmt(rssMiB / fleetAlone.rssMiB, 2)}× the engine alone's ${fmt(fleetAlone.rssMiB)} MiB; ` +
@@ -638,6 +662,8 @@ async function main(): Promise<void> {
       backfill_per_s: round(backfillPerS),
       engine_backfill_per_s: round(engineAlone.perS),
       ratio_to_engine: round(backfillPerS / engineAlone.perS, 3),
+      door_backfill_per_s: round(door.perS),
+      door_ratio_to_engine: round(door.perS / engineAlone.perS, 3),
       live_series: LIVE_SERIES,
       live_p99_ms: round(all.p99, 1),
       engine_live_per_s: round(fleetAlone.perS),
