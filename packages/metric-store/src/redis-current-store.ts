@@ -62,12 +62,18 @@ return 0
  */
 const FIELDS_PER_CALL = 1_000;
 
-/** Current value of every series in Redis: one hash per metric name, one field per tag set. */
+/**
+ * Current value of every series in Redis: one hash per metric name, one field per tag set. A sample older than
+ * `maxSampleAgeMs` when it is written (a backfill, a producer's replay after an outage) goes to history only: it is
+ * not current, as an instant query's lookback leaves it out in Prometheus, and a day's backfill spent a fifth of the
+ * storage's time and Redis' writing every old sample here.
+ */
 export class RedisCurrentStore {
   constructor(
     private readonly redis: Redis,
     private readonly prefix: string,
     private readonly ttlSeconds: number,
+    private readonly maxSampleAgeMs = Infinity,
   ) {}
 
   private key(name: string): string {
@@ -77,7 +83,9 @@ export class RedisCurrentStore {
   /** Records the newest sample of each series in `samples`. */
   async update(samples: readonly Sample[]): Promise<void> {
     const byName = new Map<string, Map<string, Sample>>();
+    const oldest = Date.now() - this.maxSampleAgeMs;
     for (const sample of samples) {
+      if (sample.ts < oldest) continue;
       let latest = byName.get(sample.name);
       if (!latest) byName.set(sample.name, (latest = new Map()));
       const field = tagsIdentity(sample.tags);

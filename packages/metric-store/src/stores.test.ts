@@ -104,6 +104,15 @@ describe('RedisCurrentStore', () => {
     expect(await redis.ttl(`${ns.config.redis.prefix}current:players_online`)).toBeGreaterThan(0);
   });
 
+  it('leaves out samples older than its age limit (a backfill), and takes the newer ones beside them', async () => {
+    const store = new RedisCurrentStore(redis, ns.config.redis.prefix, 60, 3_600_000);
+    const now = Date.now();
+    await store.update([sample('backfilled_gauge', now - 2 * 3_600_000, 1, { s: 'a' }), sample('backfilled_gauge', now - 600_000, 2, { s: 'b' })]);
+    expect(await store.read('backfilled_gauge', {})).toEqual([{ name: 'backfilled_gauge', tags: { s: 'b' }, ts: now - 600_000, value: 2 }]);
+    // Not indexed either: a tag filter finds nothing of it.
+    expect(await redis.exists(`${ns.config.redis.prefix}current:backfilled_gauge|s=a`)).toBe(0);
+  });
+
   it('stops answering a series whose newest sample is a staleness marker, until a newer value comes', async () => {
     const store = new RedisCurrentStore(redis, ns.config.redis.prefix, 60);
     await store.update([sample('lobby_players', 1000, 5, { lobby: 'a' }), sample('lobby_players', 1000, 6, { lobby: 'b' })]);

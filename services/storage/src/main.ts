@@ -49,7 +49,8 @@ await runService({
     const handler = storeSampleBatches(
       bus,
       new SampleStore(pool, engine),
-      new RedisCurrentStore(redis, config.redis.prefix, config.cache.metrics.ttl),
+      // Current values are those younger than the cache keeps them: older samples go to history only.
+      new RedisCurrentStore(redis, config.redis.prefix, config.cache.metrics.ttl, config.cache.metrics.ttl * 1000),
       { stored: (n) => metrics.stored.inc(n), staleMarkers: (n) => metrics.staleMarkers.inc(n), redelivered: (n) => metrics.redelivered.inc(n), lateMinutes: (n) => metrics.lateMinutes.inc(n), invalid: (n) => metrics.invalidBatches.inc(n) },
       logger,
     );
