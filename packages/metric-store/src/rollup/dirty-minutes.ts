@@ -22,14 +22,25 @@ export interface DirtyMinute {
 export async function markLate(db: pg.Pool, samples: readonly Sample[]): Promise<number> {
   const { rows } = await db.query<{ until: Date }>({ name: 'rollup-watermark-1m', text: "SELECT until FROM rollup_watermarks WHERE tier = '1m'" });
   const until = rows[0]!.until.getTime();
-  const late = new Map<string, DirtyMinute>();
+  // Minutes by metric, and the run of samples of one (metric, minute) skipped at once: in a backfill every sample
+  // is late, and a string key per sample was a twentieth of the storage's time.
+  const late = new Map<string, Set<number>>();
+  let lastName: string | undefined;
+  let lastMinute = NaN;
   for (const s of samples) {
     if (s.ts >= until) continue;
     const minute = Math.floor(s.ts / MINUTE_MS) * MINUTE_MS;
-    late.set(`${s.name}\n${minute}`, { name: s.name, minute });
+    if (minute === lastMinute && s.name === lastName) continue;
+    lastName = s.name;
+    lastMinute = minute;
+    let minutes = late.get(s.name);
+    if (!minutes) late.set(s.name, (minutes = new Set()));
+    minutes.add(minute);
   }
-  if (late.size > 0) await markDirty(db, [...late.values()]);
-  return late.size;
+  const marks: DirtyMinute[] = [];
+  for (const [name, minutes] of late) for (const minute of minutes) marks.push({ name, minute });
+  if (marks.length > 0) await markDirty(db, marks);
+  return marks.length;
 }
 
 /**
