@@ -530,7 +530,8 @@ async function main(): Promise<void> {
   const backfillTotal = backfill.total * SAMPLES_PER_MESSAGE;
   log(`  ${new Date(backfill.start).toISOString()} … ${new Date(backfill.end).toISOString()}: ${fmt(backfillTotal)} samples in ${fmt(backfill.total)} messages`);
   const bfRss = new RssSampler(watched());
-  const bfCpu = new CpuSampler(watched());
+  // The bench itself builds and publishes the load on the same cores: its share is shown beside the suite's.
+  const bfCpu = new CpuSampler([...watched(), { label: 'bench publisher', pids: () => [process.pid] }]);
   const bf = await publishPhase({
     js, subject: `${a.ns.id}.metrics.ingest.backfill`, factory: backfill, idPrefix: `${a.ns.id}-backfill`, window: WINDOW,
     durationMs: DRAIN_TIMEOUT_MS, maxMessages: backfill.total, gate: () => a.monitor.backlog < MAX_PENDING, onPublish: () => a.monitor.published(),
@@ -589,7 +590,7 @@ async function main(): Promise<void> {
   const probe = new LatencyProbe(b.ns.config.storage.engine.url.replace(/\/+$/, ''), b.ns.id);
   probe.start();
   const liveRss = new RssSampler(watched());
-  const liveCpu = new CpuSampler(watched());
+  const liveCpu = new CpuSampler([...watched(), { label: 'bench publisher', pids: () => [process.pid] }]);
   const liveFrom = Date.now();
   const storedBefore = b.monitor.latest.stored;
   let round0 = 0;
