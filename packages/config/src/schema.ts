@@ -289,11 +289,6 @@ export const ConfigSchema = z.object({
        * minute that arrive later mark it to be computed again, so this only trades recomputation for freshness.
        */
       rollupSettle: DurationSchema.default('30s'),
-      /**
-       * The 1m watermark waits for the newest stored sample (a backlog is rolled up once it is stored, not computed
-       * empty and again as it comes), but stays at most this far behind now, so minutes are rolled up with nothing arriving.
-       */
-      rollupMaxWait: DurationSchema.default('5m'),
       /** Seconds between rollup runs (the 1m/5m/1h/1d tiers computed from the engine). */
       foldInterval: z.number().positive().default(5),
       /**

@@ -22,8 +22,8 @@ export const REDIS_NEEDS: Record<ServiceName, RedisNeeds> = {
   collector: { keys: ['collector:*'], reads: [], queues: ['collector'], channels: [] },
   // The cardinality guard's series index and the game events' counters.
   processor: { keys: ['series:*', 'series-total', 'events:*'], reads: [], queues: [], channels: [] },
-  // Current values; the newest sample stored (the rollups' watermark waits for it); the rollup and retention schedule.
-  storage: { keys: ['current:*', 'stored-until'], reads: [], queues: ['storage'], channels: [] },
+  // Current values; the rollup and retention schedule.
+  storage: { keys: ['current:*'], reads: [], queues: ['storage'], channels: [] },
   // Alert state, its outbox and notification groups; the delivery queue.
   'alert-manager': { keys: ['alerts:*'], reads: [], queues: ['alert-notifications'], channels: [] },
   backup: { keys: [], reads: [], queues: ['backup'], channels: [] },

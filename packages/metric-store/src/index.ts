@@ -19,5 +19,4 @@ export type { HistoryAgg, HistoryAnswer, HistoryPoint, HistoryQuery, HistoryQuer
 export { computeRollups, rollupSettings } from './rollup/compute-rollups.ts';
 export type { RollupContext, RollupReport } from './rollup/compute-rollups.ts';
 export { readWatermarks } from './rollup/watermarks.ts';
-export { StoredUntil } from './rollup/stored-until.ts';
 export type { Watermarks } from './rollup/watermarks.ts';

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { openDatabase } from '@terminusa/database';
-import { computeRollups, PartitionManager, RedisCurrentStore, rollupSettings, SampleStore, SeriesIds, StoredUntil, tierRetentionMs, VictoriaMetrics } from '@terminusa/metric-store';
+import { computeRollups, PartitionManager, RedisCurrentStore, rollupSettings, SampleStore, SeriesIds, tierRetentionMs, VictoriaMetrics } from '@terminusa/metric-store';
 import { openRedis, runService, startConsumer } from '@terminusa/runtime';
 import { serveArchiveCalls } from './archive/archive-calls.ts';
 import { ArchiveIndex } from './archive/archive-index.ts';
@@ -25,12 +25,11 @@ await runService({
     const archive = new ArchiveIndex(join(config.dataDir, 'archive'));
     const retention = tierRetentionMs(config);
     const series = new SeriesIds(pool);
-    const storedUntil = new StoredUntil(redis, config.redis.prefix);
     const jobs = await startStorageJobs(
       config,
       {
         fold: async (signal) => {
-          const report = await computeRollups({ pool, engine, partitions, series, signal, storedUntil: await storedUntil.read(), ...rollupSettings(config) });
+          const report = await computeRollups({ pool, engine, partitions, series, signal, ...rollupSettings(config) });
           metrics.rolledUpMinutes.inc(report.minutes);
         },
         retention: async () => {
@@ -52,7 +51,6 @@ await runService({
       new SampleStore(pool, engine),
       // Current values are those younger than the cache keeps them: older samples go to history only.
       new RedisCurrentStore(redis, config.redis.prefix, config.cache.metrics.ttl, config.cache.metrics.ttl * 1000),
-      storedUntil,
       { stored: (n) => metrics.stored.inc(n), staleMarkers: (n) => metrics.staleMarkers.inc(n), redelivered: (n) => metrics.redelivered.inc(n), lateMinutes: (n) => metrics.lateMinutes.inc(n), invalid: (n) => metrics.invalidBatches.inc(n) },
       logger,
     );

@@ -129,32 +129,6 @@ describe('rollups', () => {
     const hourMark = rows[0]!.until.getTime();
     expect(await fromTier('1h', 'backfilled', hourMark)).toEqual(fromSamples(HOUR, [...old, ...recent].filter((x) => x.ts < hourMark)));
   });
-  it('keep the 1m watermark behind the newest stored sample, and at most maxWait behind now', async () => {
-    // A namespace of its own: the watermarks go past the real now here, and never go back.
-    const own = await createTestNamespace(QUICK_SYNC);
-    const ownPool = createPool(own.config.database, 'storage-test-watermark');
-    try {
-      await migrate(ownPool, own.config.database.schema);
-      const run = (now: number, storedUntil: number | undefined, maxWaitMs: number) =>
-        computeRollups({ pool: ownPool, engine, partitions: new PartitionManager(ownPool), series: new SeriesIds(ownPool), settleMs: 30_000, rawRetentionMs: DAY, now, storedUntil, maxWaitMs });
-      const mark = async () => (await ownPool.query<{ until: Date }>("SELECT until FROM rollup_watermarks WHERE tier = '1m'")).rows[0]!.until.getTime();
-      const minute = (t: number) => Math.floor(t / 60_000) * 60_000;
-      // A new schema's watermark starts at its creation: these runs' clocks start an hour after it.
-      const t0 = Date.now() + HOUR;
-      // Samples stored up to 20 minutes ago, a backlog behind them: the watermark waits 30 s (settle) behind them.
-      await run(t0, t0 - 20 * 60_000, HOUR);
-      expect(await mark()).toBe(minute(t0 - 20 * 60_000 - 30_000));
-      // Nothing stored for longer than maxWait: the watermark follows now, maxWait behind.
-      await run(t0 + HOUR, t0 - 20 * 60_000, 10 * 60_000);
-      expect(await mark()).toBe(minute(t0 + HOUR - 10 * 60_000 - 30_000));
-      // Nothing recorded yet (a new installation): now, less settle.
-      await run(t0 + 2 * HOUR, undefined, 10 * 60_000);
-      expect(await mark()).toBe(minute(t0 + 2 * HOUR - 30_000));
-    } finally {
-      await ownPool.end();
-      await own.cleanup();
-    }
-  });
 });
 
 describe('retention and the archive', () => {

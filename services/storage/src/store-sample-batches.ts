@@ -1,5 +1,5 @@
 import { SAMPLES_DEAD_LETTER_SOURCE, SUBJECTS, deadLetterOf, isStaleMarker, type Bus, type JsMsg } from '@terminusa/bus';
-import type { RedisCurrentStore, SampleMessage, SampleStore, StoredUntil } from '@terminusa/metric-store';
+import type { RedisCurrentStore, SampleMessage, SampleStore } from '@terminusa/metric-store';
 import type { Logger } from '@terminusa/runtime';
 
 /** Counts the storage step reports. */
@@ -14,12 +14,12 @@ export interface StoreCounters {
 
 /**
  * Writes a batch of sample messages: raw samples to the engine (resolving once they are on its disk), then
- * current values to Redis, then the newest timestamp stored (the rollups' watermark waits for it). Resolving means both are durable, so the caller may ack; a redelivered message
+ * current values to Redis. Resolving means both are durable, so the caller may ack; a redelivered message
  * stores nothing new (the engine keeps one sample per series and timestamp). A body that
  * does not decode is kept whole on the dead-letter subject (it cannot be stored, and retrying would not change
  * that), counted and logged; the good bodies beside it are stored.
  */
-export function storeSampleBatches(bus: Bus, history: SampleStore, current: RedisCurrentStore, storedUntil: StoredUntil, counters: StoreCounters, logger: Logger) {
+export function storeSampleBatches(bus: Bus, history: SampleStore, current: RedisCurrentStore, counters: StoreCounters, logger: Logger) {
   return async (messages: JsMsg[]): Promise<void> => {
     const batches: SampleMessage[] = [];
     const deadLetters: Promise<void>[] = [];
@@ -39,11 +39,7 @@ export function storeSampleBatches(bus: Bus, history: SampleStore, current: Redi
     await Promise.all(deadLetters);
     counters.invalid(deadLetters.length);
     const { stored, staleMarkers, lateMinutes } = await history.write(batches);
-    const samples = batches.flatMap((b) => b.samples);
-    await current.update(samples);
-    let newest = -Infinity;
-    for (const sample of samples) if (sample.ts > newest) newest = sample.ts;
-    await storedUntil.record(newest);
+    await current.update(batches.flatMap((b) => b.samples));
     counters.stored(stored);
     counters.staleMarkers(staleMarkers);
     counters.redelivered(redelivered);

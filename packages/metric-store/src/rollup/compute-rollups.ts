@@ -43,13 +43,6 @@ export interface RollupContext {
    * a 1m row per sample into PostgreSQL for nothing.
    */
   minuteRetentionMs?: number;
-  /**
-   * The newest sample timestamp stored ({@link StoredUntil}; unset: now): the 1m watermark stays `settleMs` behind it,
-   * so minutes whose samples are still queued are not computed yet, but never more than `maxWaitMs` behind now (a
-   * suite that receives nothing still rolls its minutes up).
-   */
-  storedUntil?: number;
-  maxWaitMs?: number;
   now?: number;
   /**
    * Ends the run early, between two units of work, when aborted (the storage shutting down): each unit is its own
@@ -59,9 +52,9 @@ export interface RollupContext {
 }
 
 /** The settings of {@link RollupContext} that come from the configuration. */
-export function rollupSettings(config: Readonly<Config>): Pick<RollupContext, 'settleMs' | 'rawRetentionMs' | 'minuteRetentionMs' | 'maxWaitMs'> {
+export function rollupSettings(config: Readonly<Config>): Pick<RollupContext, 'settleMs' | 'rawRetentionMs' | 'minuteRetentionMs'> {
   const retention = tierRetentionMs(config);
-  return { settleMs: durationMs(config.storage.rollupSettle), rawRetentionMs: retention.raw, minuteRetentionMs: retention['1m'], maxWaitMs: durationMs(config.storage.rollupMaxWait) };
+  return { settleMs: durationMs(config.storage.rollupSettle), rawRetentionMs: retention.raw, minuteRetentionMs: retention['1m'] };
 }
 
 /** What one run did. */
@@ -79,8 +72,7 @@ export interface RollupReport {
  * engine holds, never added to, so a run repeated, a minute computed twice or a sample written twice (the engine
  * keeps one per series and timestamp) changes nothing: that is what makes the tiers exact without a PostgreSQL
  * row per sample. One run at a time (the storage's BullMQ scheduler, and an advisory lock across replicas):
- * 1. the 1m watermark moves to the last minute over for `settleMs` (and stored: `storedUntil`), marking each minute it
- *    passes for every metric;
+ * 1. the 1m watermark moves to the last minute over for `settleMs`, marking each minute it passes for every metric;
  * 2. each marked (metric, minute), once nobody has marked it for `settleMs`, is read from the engine and its 1m
  *    rows replaced; a minute whose 5m bucket was already computed (a late sample) has that bucket read whole from
  *    the engine and replaced too, then its 1h and 1d buckets recomputed from the 5m and 1h rows of its series;
@@ -135,8 +127,7 @@ async function runOnce(ctx: RollupContext): Promise<RollupReport> {
 
 /** Step 1: moves the 1m watermark and marks the minutes it passes, in one transaction. */
 async function advanceMinutes(ctx: RollupContext, now: number): Promise<void> {
-  const ingested = ctx.storedUntil === undefined ? now : Math.min(now, Math.max(ctx.storedUntil, now - (ctx.maxWaitMs ?? 0)));
-  const target = alignDown(ingested - ctx.settleMs, MINUTE_MS);
+  const target = alignDown(now - ctx.settleMs, MINUTE_MS);
   await withTransaction(ctx.pool, async (client) => {
     const marks = await readWatermarks(client, true);
     if (target <= marks['1m']) return;
