@@ -43,14 +43,13 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type NatsConnection } from 'nats';
-import { Namespace, STREAMS, ensureStreams, type StreamName } from '@terminusa/bus';
+import { Namespace, ensureStreams } from '@terminusa/bus';
 import { NAMESPACE_LABEL, VictoriaMetrics, selector } from '@terminusa/metric-store';
 import {
   CpuSampler,
   cpuSeconds,
   createEngineProcess,
   createTestNamespace,
-  TEST_SERVERS,
   ENGINE_COMM,
   memoryMiB,
   pidsByComm,
@@ -423,19 +422,19 @@ async function engineBackfill(start: number): Promise<{ perS: number; seconds: n
 
 /** (a'') The door alone: the backfill's messages into the suite's INGEST stream of a fresh namespace, nothing consuming them. */
 async function doorBackfill(start: number): Promise<{ perS: number; seconds: number }> {
-  const ns = new Namespace(`door${Date.now().toString(36)}`);
-  const nc = await connect({ servers: TEST_SERVERS.natsUrl, name: 'ingest-bench door' });
-  const jsm = await nc.jetstreamManager();
+  // A test namespace of its own: its cleanup removes the stream, which holds every message (nothing consumed them).
+  const ns = await createTestNamespace();
+  const nc = await connect({ servers: ns.config.nats.url, name: 'ingest-bench door' });
   try {
-    await ensureStreams(jsm, ns);
+    const bus = new Namespace(ns.id);
+    await ensureStreams(await nc.jetstreamManager(), bus);
     const source = new BackfillSource(start);
-    const run = await publishPhase({ js: nc.jetstream(), subject: ns.subject('metrics.ingest.backfill'), factory: source, idPrefix: `${ns.prefix}-door`, window: WINDOW, durationMs: DRAIN_TIMEOUT_MS, maxMessages: source.total });
+    const run = await publishPhase({ js: nc.jetstream(), subject: bus.subject('metrics.ingest.backfill'), factory: source, idPrefix: `${ns.id}-door`, window: WINDOW, durationMs: DRAIN_TIMEOUT_MS, maxMessages: source.total });
     const seconds = (run.lastAckAt - run.firstAt) / 1000;
     return { perS: (run.acked * SAMPLES_PER_MESSAGE) / seconds, seconds };
   } finally {
-    // The stream held every message (nothing consumed them): removed at once, not left for the next run.
-    await Promise.allSettled(Object.keys(STREAMS).map((name) => jsm.streams.delete(ns.stream(name as StreamName))));
     await nc.close();
+    await ns.cleanup();
   }
 }
 
@@ -519,6 +518,8 @@ async function main(): Promise<void> {
     { label: 'redis-server', pids: () => redisPids },
     { label: 'postgres (all)', pids: () => pidsByComm('postgres') },
   ];
+  // The bench itself builds and publishes the load on the same cores: its share is shown beside the suite's.
+  const cpuGroups = (): Watched[] => [...watched(), { label: 'bench publisher', pids: () => [process.pid] }];
 
   // (a) Backfill ---------------------------------------------------------------------------------------------
   log(`\n(a) Backfill: ${fmt(BACKFILL_SERIES)} series × ${fmt(BACKFILL_MINUTES)} minutes, oldest first, as fast as the suite takes it`);
@@ -530,8 +531,7 @@ async function main(): Promise<void> {
   const backfillTotal = backfill.total * SAMPLES_PER_MESSAGE;
   log(`  ${new Date(backfill.start).toISOString()} … ${new Date(backfill.end).toISOString()}: ${fmt(backfillTotal)} samples in ${fmt(backfill.total)} messages`);
   const bfRss = new RssSampler(watched());
-  // The bench itself builds and publishes the load on the same cores: its share is shown beside the suite's.
-  const bfCpu = new CpuSampler([...watched(), { label: 'bench publisher', pids: () => [process.pid] }]);
+  const bfCpu = new CpuSampler(cpuGroups());
   const bf = await publishPhase({
     js, subject: `${a.ns.id}.metrics.ingest.backfill`, factory: backfill, idPrefix: `${a.ns.id}-backfill`, window: WINDOW,
     durationMs: DRAIN_TIMEOUT_MS, maxMessages: backfill.total, gate: () => a.monitor.backlog < MAX_PENDING, onPublish: () => a.monitor.published(),
@@ -590,7 +590,7 @@ async function main(): Promise<void> {
   const probe = new LatencyProbe(b.ns.config.storage.engine.url.replace(/\/+$/, ''), b.ns.id);
   probe.start();
   const liveRss = new RssSampler(watched());
-  const liveCpu = new CpuSampler([...watched(), { label: 'bench publisher', pids: () => [process.pid] }]);
+  const liveCpu = new CpuSampler(cpuGroups());
   const liveFrom = Date.now();
   const storedBefore = b.monitor.latest.stored;
   let round0 = 0;
