@@ -23,7 +23,7 @@ export const REDIS_NEEDS: Record<ServiceName, RedisNeeds> = {
   // The cardinality guard's series index and the game events' counters.
   processor: { keys: ['series:*', 'series-total', 'events:*'], reads: [], queues: [], channels: [] },
   // Current values; the rollup and retention schedule.
-  storage: { keys: ['current:*'], reads: [], queues: ['storage'], channels: [] },
+  storage: { keys: ['current:*'], reads: [], queues: ['storage-fold', 'storage-retention'], channels: [] },
   // Alert state, its outbox and notification groups; the delivery queue.
   'alert-manager': { keys: ['alerts:*'], reads: [], queues: ['alert-notifications'], channels: [] },
   backup: { keys: [], reads: [], queues: ['backup'], channels: [] },

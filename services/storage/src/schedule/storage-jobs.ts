@@ -9,29 +9,35 @@ export interface StorageJobs {
   retention(): Promise<unknown>;
 }
 
+/** The BullMQ queue of each job: one queue each, so a fold never waits behind an archive run (or the reverse). */
+export const STORAGE_QUEUES = { fold: 'storage-fold', retention: 'storage-retention' } as const;
+
 /**
  * Folding and retention as BullMQ job schedulers: every replica declares them, and each run goes to one
- * replica, so two replicas never fold or drop the same rows at once.
+ * replica, so two replicas never fold or drop the same rows at once. Each has its own queue and worker
+ * (concurrency 1): archiving a large fleet's hour takes minutes, and the rollups must not fall that far behind.
  */
 export async function startStorageJobs(config: Readonly<Config>, jobs: StorageJobs, logger: Logger): Promise<{ stop(): Promise<void> }> {
   const connection: ConnectionOptions = redisOptions(config, 'blocking');
   const prefix = `${config.redis.prefix}bull`;
-  const queue = new Queue('storage', { connection, prefix });
   const every = (s: number) => Math.max(1000, Math.round(s * 1000));
-  await queue.upsertJobScheduler('fold-rollups', { every: every(config.storage.foldInterval) }, { name: 'fold', opts: { removeOnComplete: 100, removeOnFail: 100 } });
-  await queue.upsertJobScheduler('retention', { every: every(config.storage.retentionInterval) }, { name: 'retention', opts: { removeOnComplete: 100, removeOnFail: 100 } });
-  const worker = new Worker(
-    'storage',
-    async (job, _token, signal) => (job.name === 'fold' ? jobs.fold(signal ?? new AbortController().signal) : jobs.retention()),
-    { connection, prefix, concurrency: 1, lockDuration: 60_000 },
-  );
-  worker.on('failed', (job, err) => logger.error('storage job failed', { job: job?.name, err }));
+  const schedule = async (queueName: string, scheduler: string, seconds: number, run: (signal: AbortSignal) => Promise<unknown>) => {
+    const queue = new Queue(queueName, { connection, prefix });
+    await queue.upsertJobScheduler(scheduler, { every: every(seconds) }, { name: scheduler, opts: { removeOnComplete: 100, removeOnFail: 100 } });
+    const worker = new Worker(queueName, async (_job, _token, signal) => run(signal ?? new AbortController().signal), { connection, prefix, concurrency: 1, lockDuration: 60_000 });
+    worker.on('failed', (job, err) => logger.error('storage job failed', { job: job?.name, err }));
+    return { queue, worker };
+  };
+  const runs = [
+    await schedule(STORAGE_QUEUES.fold, 'fold-rollups', config.storage.foldInterval, (signal) => jobs.fold(signal)),
+    await schedule(STORAGE_QUEUES.retention, 'retention', config.storage.retentionInterval, () => jobs.retention()),
+  ];
   return {
     async stop() {
       // A fold run over a large fleet takes longer than a shutdown may: it stops between units of work.
-      worker.cancelAllJobs('the storage is stopping');
-      await worker.close();
-      await queue.close();
+      for (const { worker } of runs) worker.cancelAllJobs('the storage is stopping');
+      await Promise.all(runs.map(({ worker }) => worker.close()));
+      await Promise.all(runs.map(({ queue }) => queue.close()));
     },
   };
 }
