@@ -31,14 +31,10 @@ async function snapshot(pool: pg.Pool, schema: string): Promise<Record<string, s
 }
 
 /**
- * `minutes` 1-minute rollup rows for each of `series` series (created when missing; their tags hold quotes,
- * a backslash and a tab), in minutes after the previous call's: the relational bulk of a backup.
- */
-/**
  * Waits until every transaction of the cluster that was running when this is called has ended. A backup's watermark
  * is the oldest running transaction of the whole cluster (other tests' included): one still running from before
  * the rows just written would put them in the next incremental again (a CI run's incremental held the whole
- * table, 5,300 rows), which is safe but not what the size check below looks for.
+ * table, 5,300 rows), which is safe but not what the incrementals test's size check looks for.
  */
 async function settleTransactions(): Promise<void> {
   // A transaction id of our own: every transaction running now has an older one (a snapshot's xmax is only the
@@ -55,6 +51,10 @@ async function settleTransactions(): Promise<void> {
   );
 }
 
+/**
+ * `minutes` 1-minute rollup rows for each of `series` series (created when missing; their tags hold quotes,
+ * a backslash and a tab), in minutes after the previous call's: the relational bulk of a backup.
+ */
 async function addRollups(minutes: number, series = 50): Promise<void> {
   await live.query(
     `INSERT INTO series (key, name, tags)
