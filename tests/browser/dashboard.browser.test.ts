@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from 'nats';
-import pg from 'pg';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
-import { startSuite, STARTUP_MS, TEST_SERVERS, waitFor, type RunningSuite } from '@terminusa/testkit';
+import { createPool } from '@terminusa/database';
+import { startSuite, STARTUP_MS, waitFor, type RunningSuite } from '@terminusa/testkit';
 import { CHROMIUM_ARGS, SETTLE_MS } from './browser-settings.ts';
 
 const ARTIFACTS = join(process.cwd(), 'test-artifacts');
@@ -244,7 +244,7 @@ describe('the dashboard served by the gateway', () => {
       250,
     ).catch(async (err: unknown) => {
       // A miss (2026-12-04, 0 of 10 minutes under a full CI run) says what the rollups had done and the storage logged.
-      throw new Error(`${String(err)}\n--- rollups ---\n${await rollupState(suite.ns.id)}\n--- storage ---\n${suite.procs.find((p) => p.name === 'storage')?.output().slice(-3000)}`);
+      throw new Error(`${String(err)}\n--- rollups ---\n${await rollupState(suite.ns.config)}\n--- storage ---\n${suite.procs.find((p) => p.name === 'storage')?.output().slice(-3000)}`);
     });
 
     await page.getByRole('link', { name: 'Explorer' }).click();
@@ -309,17 +309,16 @@ describe('the dashboard served by the gateway', () => {
 });
 
 /** The rollups' watermarks and pending marks in the suite's schema, for a failure message. */
-async function rollupState(schema: string): Promise<string> {
-  const client = new pg.Client({ connectionString: TEST_SERVERS.databaseUrl });
+async function rollupState(config: RunningSuite['ns']['config']): Promise<string> {
+  const pool = createPool(config.database, 'browser-test');
   try {
-    await client.connect();
-    const marks = await client.query(`SELECT tier, until FROM ${pg.escapeIdentifier(schema)}.rollup_watermarks ORDER BY until`);
-    const dirty = await client.query(`SELECT name, minute, claim, marked_at FROM ${pg.escapeIdentifier(schema)}.rollup_dirty ORDER BY minute LIMIT 40`);
-    const rows = await client.query(`SELECT count(*)::int AS n, max(bucket) AS last FROM ${pg.escapeIdentifier(schema)}.rollup_1m`);
+    const marks = await pool.query('SELECT tier, until FROM rollup_watermarks ORDER BY until');
+    const dirty = await pool.query('SELECT name, minute, claim, marked_at FROM rollup_dirty ORDER BY minute LIMIT 40');
+    const rows = await pool.query('SELECT count(*)::int AS n, max(bucket) AS last FROM rollup_1m');
     return JSON.stringify({ now: new Date(), watermarks: marks.rows, dirty: dirty.rows, rollup1m: rows.rows[0] });
   } catch (err) {
     return String(err);
   } finally {
-    await client.end().catch(() => undefined);
+    await pool.end();
   }
 }

@@ -9,8 +9,11 @@ export interface StorageJobs {
   retention(): Promise<unknown>;
 }
 
-/** The BullMQ queue of each job: one queue each, so a fold never waits behind an archive run (or the reverse). */
-export const STORAGE_QUEUES = { fold: 'storage-fold', retention: 'storage-retention' } as const;
+/**
+ * The BullMQ queue of each job: one queue each, so a fold never waits behind an archive run (or the reverse).
+ * The storage's Redis ACL user (`REDIS_NEEDS` in deploy-manifests) names the same queues.
+ */
+const STORAGE_QUEUES = { fold: 'storage-fold', retention: 'storage-retention' } as const;
 
 /**
  * Folding and retention as BullMQ job schedulers: every replica declares them, and each run goes to one
