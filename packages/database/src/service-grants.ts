@@ -33,6 +33,8 @@ export const SERVICE_GRANTS: Readonly<Record<RestrictedService, Readonly<Record<
     rollup_1h: ['SELECT'],
     rollup_1d: ['SELECT'],
     rollup_watermarks: ['SELECT'],
+    // The minutes the 1m watermark passed that are not computed yet are read from the engine (readComputedWatermarks).
+    rollup_dirty: ['SELECT'],
   },
   alertManager: {
     schema_migrations: ['SELECT'],

@@ -284,6 +284,31 @@ describe('queryHistory', () => {
     expectMatches(await queryHistory(stores, q), [...rows, ...fresh], q);
   });
 
+  it('reads the minutes the 1m watermark passed but a fold run has not computed yet from the engine', async () => {
+    const name = 'passed';
+    const start = Math.floor(NOW / HOUR) * HOUR - 2 * HOUR;
+    const rows: Row[] = Array.from({ length: 60 }, (_, i) => ({ series: i % 2, ts: start + i * 30_000 + 5_000, value: i }));
+    await new SampleStore(pool, engine).insert(toSamples(name, rows));
+    await foldRollups();
+    // As a run over a large fleet leaves it while it computes: the 1m watermark moved past minutes 20–29, marked
+    // for every metric, no rows yet; the coarser tiers stop where the stored minutes end.
+    const cut = start + 20 * MIN;
+    await pool.query("DELETE FROM rollup_1m WHERE bucket >= $1", [new Date(cut)]);
+    await pool.query("UPDATE rollup_watermarks SET until = LEAST(until, $1) WHERE tier <> '1m'", [new Date(cut)]);
+    await pool.query("INSERT INTO rollup_dirty (name, minute, marked_at) SELECT '', m, '-infinity' FROM generate_series($1::timestamptz, $2::timestamptz, '1 minute') m", [new Date(cut), new Date(start + 29 * MIN)]);
+    const to = start + 30 * MIN - 1;
+    for (const q of [
+      // One stretch of 1m rows, then the engine.
+      { name, tags: {}, from: start, to, step: MIN, maxPoints: 10_000, retention: onlyFrom('1m'), now: NOW },
+      // 5m rows for the old part, 1m rows and the engine after it: two stretches.
+      { name, tags: {}, from: start, to, step: MIN, maxPoints: 10_000, retention: { ...onlyFrom('1m'), '1m': NOW - start - 10 * MIN }, now: NOW },
+    ]) {
+      const answer = await queryHistory(stores, q);
+      expectMatches(answer, rows, q);
+      expect(answer.series[0]!.points.at(-1)![0]).toBe(start + 29 * MIN);
+    }
+  });
+
   it('cuts raw samples exactly at from and to', async () => {
     const minute = Math.floor(NOW / MIN) * MIN - 10 * MIN;
     await new SampleStore(pool, engine).insert(['a', 'b'].flatMap((host) => [0, 10, 20, 30, 40, 50].map((s) => ({ name: 'cut_raw', tags: { host }, ts: minute + s * 1000, value: s }))));

@@ -3,7 +3,7 @@ import { endianness } from 'node:os';
 import type pg from 'pg';
 import { tagsOfLabels } from './engine/import-lines.ts';
 import { selector, type VictoriaMetrics } from './engine/victoria-metrics.ts';
-import { readWatermarks, type Watermarks } from './rollup/watermarks.ts';
+import { COMPUTED_WATERMARKS_SQL, readComputedWatermarks, type Watermarks } from './rollup/watermarks.ts';
 import { seriesKey, sortTags, tagsIdentity } from './series-key.ts';
 import { ROLLUP_TIERS, TIER_BUCKET_MS, TIER_TABLE, TIERS, type RollupTier, type Tier } from './tiers.ts';
 
@@ -457,7 +457,7 @@ export async function queryHistory(stores: HistoryStores, q: HistoryQuery): Prom
   const oneStretch = await readOneStretch(stores, q, targets[0]!, now);
   if (oneStretch) return oneStretch;
   // The watermarks are read beside the series: a read needs both, and neither depends on the other.
-  const [found, marks] = await Promise.all([findSeries(stores, q, now), readWatermarks(stores.pool)]);
+  const [found, marks] = await Promise.all([findSeries(stores, q, now), readComputedWatermarks(stores.pool)]);
   const matched = groupSeries(found, q);
   let grouping = matched;
   let segments = planFor(targets[0]!, q, now);
@@ -545,7 +545,7 @@ function oneStretchStatement(q: HistoryQuery, seg: HistorySegment): { name: stri
       WHERE series_id IN (SELECT id FROM s) AND bucket >= GREATEST(${from.join(', ')}) AND bucket < LEAST($4::timestamptz, ${mark(tier)})`;
   });
   const packed = (expr: string, as: string) => `string_agg(float8send(${expr}), ''::bytea) AS ${as}`;
-  const text = `WITH m AS (SELECT ${ROLLUP_TIERS.map((tier) => `max(until) FILTER (WHERE tier = '${tier}') AS m${tier}`).join(', ')} FROM rollup_watermarks),
+  const text = `WITH m AS (${COMPUTED_WATERMARKS_SQL}),
       s AS (SELECT id, tags FROM series WHERE name = $1 AND tags @> $2::jsonb),
       parts AS (${parts.join('\n UNION ALL ')}),
       r AS (SELECT series_id, ${packed("round(date_part('epoch', bucket) * 1000)", 'ts')}, ${['count', 'sum', 'min', 'max'].map((c) => packed(c, c)).join(', ')} FROM parts GROUP BY series_id)
@@ -569,7 +569,7 @@ async function readOneStretch(stores: HistoryStores, q: HistoryQuery, target: Ti
   const seg = segments[0]!;
   if (segments.length !== 1 || seg.tier === 'raw') return undefined;
   let hint = lastOneMinuteMark.get(stores.pool);
-  if (hint === undefined) lastOneMinuteMark.set(stores.pool, (hint = (await readWatermarks(stores.pool))['1m']));
+  if (hint === undefined) lastOneMinuteMark.set(stores.pool, (hint = (await readComputedWatermarks(stores.pool))['1m']));
   const exportFrom = (from: number) => (Math.max(seg.start, from) < seg.end ? exportRaw(stores.engine, q, Math.max(seg.start, from), seg.end) : Promise.resolve([]));
   const [{ rows }, tail] = await Promise.all([stores.pool.query<StretchRow>(oneStretchStatement(q, seg)), exportFrom(hint)]);
   const mark = rows[0]!.mark;
