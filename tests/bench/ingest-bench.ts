@@ -61,7 +61,7 @@ import {
   type TestNamespace,
 } from '@terminusa/testkit';
 import { GROUPS, LIVE_FLEET, LiveFleet, MessageFactory, METRIC, SAMPLES_PER_MESSAGE, SERIES, buildMessage, publishPhase, type BuiltMessage, type MessageSource } from './ingest-load.ts';
-import { PipelineMonitor, countStored, startIngestReplicas, type Counted, type Replica } from './ingest-pipeline.ts';
+import { PipelineMonitor, RollupLag, countStored, startIngestReplicas, type Counted, type Replica } from './ingest-pipeline.ts';
 import { readFileSync } from 'node:fs';
 
 // ---------------------------------------------------------------------------------------------------------
@@ -91,6 +91,7 @@ const MAX_PENDING = envNumber('BENCH_MAX_PENDING', 2000);
 const LATENCY_SAMPLE = envNumber('BENCH_LATENCY_SAMPLE', 0.01, (n) => n > 0 && n <= 1);
 const POLL_MS = envNumber('BENCH_POLL_MS', 100);
 const DRAIN_TIMEOUT_MS = envNumber('BENCH_DRAIN_TIMEOUT_S', 900) * 1000;
+const ROLLUP_WAIT_MS = envNumber('BENCH_ROLLUP_WAIT_S', 300) * 1000;
 const ALERTING = (process.env.BENCH_ALERTING ?? '1') !== '0';
 /** Settings changed from the shipped defaults for this run (TMON_* in the environment go to the services). */
 const CHANGED = Object.entries(process.env).filter(([k]) => k.startsWith('TMON_')).map(([k, v]) => `${k}=${v}`);
@@ -586,6 +587,7 @@ async function main(): Promise<void> {
   log(`\n(b) Live fleet: ${fmt(LIVE_SERIES)} series (${LIVE_NAMES} names × ${fmt(LIVE_SERIES / LIVE_NAMES)}) every ${LIVE_INTERVAL_MS / 1000} s for ${LIVE_SECONDS} s: ` +
     `${fmt(rate)} messages/s, ${fmt(rate * SAMPLES_PER_MESSAGE)} samples/s offered`);
   const b = await startPhase('live');
+  const rollups = new RollupLag(b.ns);
   const fleet = new LiveFleet(LIVE_SERIES, LIVE_NAMES);
   const probe = new LatencyProbe(b.ns.config.storage.engine.url.replace(/\/+$/, ''), b.ns.id);
   probe.start();
@@ -604,6 +606,9 @@ async function main(): Promise<void> {
     },
   });
   const liveCpuReport = liveCpu.stop();
+  const stoppedEpoch = Date.now();
+  rollups.track = false;
+  const rollupLagAtStopS = (stoppedEpoch - (await rollups.read())) / 1000;
   const publishSeconds = (live.stoppedAt - live.firstAt) / 1000;
   log(`  published ${fmt(live.acked)} messages in ${fmt(publishSeconds, 1)} s = ${fmt(live.acked / publishSeconds)} messages/s (offered ${fmt(rate)}); ${live.failed} failed, ${live.retries} retries; ` +
     `backlog when publishing stopped: ${fmt(b.monitor.backlog)} messages`);
@@ -626,6 +631,16 @@ async function main(): Promise<void> {
   log(`  publish-to-queryable (${all.n} probes, ${probe.unseen('steady') + probe.unseen('first round')} unseen; export every ${POLL_MS} ms, mean ${fmt(probe.meanPollMs, 1)} ms; upper bounds): ` +
     `p50 ${fmt(all.p50)} ms, p99 ${fmt(all.p99)} ms, max ${fmt(all.max)} ms; first round (${fmt(round0)} messages, every series new) p50 ${fmt(first.p50)} / p99 ${fmt(first.p99)} ms; ` +
     `after it p50 ${fmt(steady.p50)} / p99 ${fmt(steady.p99)} ms`);
+  // The minute publishing stopped in is the fleet's last; it is computed once the settle time after it has passed.
+  const lastMinuteEnd = Math.floor(stoppedEpoch / 60_000) * 60_000 + 60_000;
+  const caughtUpAt = await rollups.reached(lastMinuteEnd, ROLLUP_WAIT_MS);
+  await rollups.stop();
+  const rollupCaughtUpS = caughtUpAt === undefined ? undefined : (caughtUpAt - stoppedEpoch) / 1000;
+  log(`  1m rollups (computed up to the oldest minute still marked, read every 5 s): at most ${fmt(rollups.maxLagMs / 1000)} s behind the clock while publishing, ` +
+    `${fmt(rollupLagAtStopS)} s when it stopped; ` +
+    (rollupCaughtUpS === undefined
+      ? `NOT caught up with the fleet's last minute within ${ROLLUP_WAIT_MS / 1000} s (computed up to ${new Date(rollups.computedUpTo).toISOString()})`
+      : `caught up with the fleet's last minute ${fmt(rollupCaughtUpS)} s after publishing stopped (storage.rollupSettle ${b.ns.config.storage.rollupSettle} included)`));
   log(`  CPU while publishing: ${cpuLine(liveCpuReport)}`);
   log(`  VmRSS (every 5 s; victoria-metrics is the phase's own engine, postgres all its processes):`);
   liveRss.print();
@@ -669,6 +684,8 @@ async function main(): Promise<void> {
       live_p99_ms: round(all.p99, 1),
       engine_live_per_s: round(fleetAlone.perS),
       live_ratio_to_engine: round(livePerS / fleetAlone.perS, 3),
+      rollup_lag_max_s: round(rollups.maxLagMs / 1000),
+      rollup_caught_up_s: rollupCaughtUpS === undefined ? null : round(rollupCaughtUpS),
       lost,
       doubled,
       rss_mib: round(rssMiB),

@@ -5,6 +5,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ConsumerInfo, JetStreamManager } from 'nats';
+import { createPool } from '@terminusa/database';
 import { selector, tagsOfLabels, type VictoriaMetrics } from '@terminusa/metric-store';
 import { buildServiceBundles, freePort, startServiceProcess, waitFor, type ServiceProcess, type TestNamespace } from '@terminusa/testkit';
 import { METRIC, SAMPLES_PER_MESSAGE } from './ingest-load.ts';
@@ -125,6 +126,57 @@ export class PipelineMonitor {
   async stop(): Promise<void> {
     this.running = false;
     await this.loop;
+  }
+}
+
+/**
+ * How far the 1m rollups are behind, read from the namespace's database every `intervalMs`: they are computed up to
+ * the oldest minute still marked to be computed (or the 1m watermark when none is). History reads of rollup tiers
+ * miss what lies between that point and the watermark until the storage's fold runs reach it.
+ */
+export class RollupLag {
+  private readonly pool;
+  private running = true;
+  private readonly loop: Promise<void>;
+  /** Epoch ms up to which the 1m rollups were computed, as of the last reading. */
+  computedUpTo = 0;
+  /** Largest lag behind the clock seen while `track` was on (ms). */
+  maxLagMs = 0;
+  track = true;
+
+  constructor(ns: TestNamespace, intervalMs = 5_000) {
+    this.pool = createPool(ns.config.database, 'bench-rollup-lag');
+    this.loop = (async () => {
+      while (this.running) {
+        try {
+          await this.read();
+        } catch {
+          // The next reading tells.
+        }
+        await sleep(intervalMs);
+      }
+    })();
+  }
+
+  /** Reads the point the 1m rollups are computed up to. */
+  async read(): Promise<number> {
+    const { rows } = await this.pool.query<{ upto: Date }>(
+      `SELECT COALESCE((SELECT min(minute) FROM rollup_dirty), (SELECT until FROM rollup_watermarks WHERE tier = '1m')) AS upto`,
+    );
+    this.computedUpTo = rows[0]!.upto.getTime();
+    if (this.track) this.maxLagMs = Math.max(this.maxLagMs, Date.now() - this.computedUpTo);
+    return this.computedUpTo;
+  }
+
+  /** Waits until the 1m rollups are computed up to `epochMs`; resolves with when (Date.now()), or undefined on timeout. */
+  async reached(epochMs: number, timeoutMs: number): Promise<number | undefined> {
+    return waitFor(async () => ((await this.read()) >= epochMs ? Date.now() : undefined), timeoutMs, 'the 1m rollups to catch up', 1_000).catch(() => undefined);
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.loop;
+    await this.pool.end();
   }
 }
 
