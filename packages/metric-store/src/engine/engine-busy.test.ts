@@ -71,4 +71,17 @@ describe('VictoriaMetrics while the engine is busy', () => {
       held.release();
     }
   }, 60_000);
+
+  it('reads an export that takes longer than the request timeout in all, as long as it keeps coming', async () => {
+    // A rollup run's export of a million series under load takes longer than the timeout; each chunk comes soon.
+    const patient = new VictoriaMetrics({ ...ns.config.storage.engine, url: engine.url, timeoutMs: 1_000 });
+    const started = Date.now();
+    let series = 0;
+    for await (const s of patient.export('{__name__="busy_metric"}', Date.now() - 7_200_000, Date.now())) {
+      expect(s.values).toHaveLength(100);
+      if (++series % 1_000 === 0) await new Promise((resolve) => setTimeout(resolve, 150));
+    }
+    expect(series).toBe(10_000);
+    expect(Date.now() - started).toBeGreaterThan(1_000);
+  }, 60_000);
 });

@@ -112,7 +112,9 @@ export class VictoriaMetrics {
     const url = `${base}${path}?${new URLSearchParams({ ...this.extra, ...params })}`;
     let res: Dispatcher.ResponseData;
     try {
-      res = await send(url, { ...call, signal: AbortSignal.timeout(this.timeoutMs) });
+      // A streamed answer (an export) may take longer than the timeout in all, as long as it keeps coming: a rollup
+      // run's export of a million series under load took more than 30 s, failed, and the run started over for ever.
+      res = await send(url, call.streamed ? { ...call, idleTimeoutMs: this.timeoutMs } : { ...call, signal: AbortSignal.timeout(this.timeoutMs) });
     } catch (err) {
       throw new EngineError(`engine ${path}: ${(err as Error).message}`);
     }
@@ -238,7 +240,7 @@ export class VictoriaMetrics {
   /** Raw samples of the series matching `match` with `start <= ts <= end` (epoch ms), one series at a time as the engine streams them. */
   async *export(match: string, start: number, end: number): AsyncGenerator<EngineSeries> {
     // Ridden out like a snapshot: a rollup run's export refused while the engine is busy failed the whole run.
-    const body = await this.busyRetried(() => this.request(this.readUrl, '/api/v1/export', {}, { method: 'POST', body: new URLSearchParams({ 'match[]': match, start: seconds(start), end: seconds(end) }) }));
+    const body = await this.busyRetried(() => this.request(this.readUrl, '/api/v1/export', {}, { method: 'POST', body: new URLSearchParams({ 'match[]': match, start: seconds(start), end: seconds(end) }), streamed: true }));
     const decoder = new TextDecoder();
     let rest = '';
     for await (const chunk of body as AsyncIterable<Uint8Array>) {
@@ -275,7 +277,7 @@ export class VictoriaMetrics {
 
   /** The samples of `match` between `start` and `end` in the engine's native format (for the archive). */
   async exportNative(match: string, start: number, end: number): Promise<Uint8Array> {
-    const body = await this.request(this.readUrl, '/api/v1/export/native', {}, { method: 'POST', body: new URLSearchParams({ 'match[]': match, start: seconds(start), end: seconds(end) }) });
+    const body = await this.request(this.readUrl, '/api/v1/export/native', {}, { method: 'POST', body: new URLSearchParams({ 'match[]': match, start: seconds(start), end: seconds(end) }), streamed: true });
     return new Uint8Array(await body.arrayBuffer());
   }
 
@@ -346,15 +348,20 @@ interface Call {
   body?: string | Uint8Array | URLSearchParams;
   headers?: Record<string, string>;
   signal?: AbortSignal;
+  /** The answer is streamed: no limit on the whole call, only on the wait for its head and between its chunks. */
+  streamed?: boolean;
+  /** Most milliseconds to wait for the answer's head, and then between two chunks of its body. */
+  idleTimeoutMs?: number;
 }
 
 /**
  * One call through undici's request API rather than fetch: fetch's web streams cost about 0.8 ms a call on the
  * 2-core test machine, a third of what the engine itself takes to answer a query.
  */
-function send(url: string, { method = 'GET', body, headers, signal }: Call): Promise<Dispatcher.ResponseData> {
+function send(url: string, { method = 'GET', body, headers, signal, idleTimeoutMs }: Call): Promise<Dispatcher.ResponseData> {
   const form = body instanceof URLSearchParams;
-  return request(url, { method, signal, body: form ? body.toString() : body, headers: form ? { 'content-type': 'application/x-www-form-urlencoded' } : headers });
+  const idle = idleTimeoutMs === undefined ? {} : { headersTimeout: idleTimeoutMs, bodyTimeout: idleTimeoutMs };
+  return request(url, { method, signal, ...idle, body: form ? body.toString() : body, headers: form ? { 'content-type': 'application/x-www-form-urlencoded' } : headers });
 }
 
 /** The body as text, cancelled once it passes `maxBytes`. */
