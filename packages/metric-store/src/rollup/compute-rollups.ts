@@ -10,7 +10,7 @@ import type { PartitionManager } from '../partitions.ts';
 import type { SeriesIds } from '../series-ids.ts';
 import { TIER_BUCKET_MS, tierRetentionMs, type RollupTier } from '../tiers.ts';
 import { BucketRows } from './bucket-rows.ts';
-import { ALL_METRICS, claimDirty, clearClaimed, markDirty, type DirtyMinute } from './dirty-minutes.ts';
+import { ALL_METRICS, claimDirty, clearClaimed, markPassed } from './dirty-minutes.ts';
 import { readWatermarks, setWatermark } from './watermarks.ts';
 
 const MINUTE_MS = TIER_BUCKET_MS['1m'];
@@ -72,10 +72,12 @@ export interface RollupReport {
  * engine holds, never added to, so a run repeated, a minute computed twice or a sample written twice (the engine
  * keeps one per series and timestamp) changes nothing: that is what makes the tiers exact without a PostgreSQL
  * row per sample. One run at a time (the storage's BullMQ scheduler, and an advisory lock across replicas):
- * 1. the 1m watermark moves to the last minute over for `settleMs`, marking each minute it passes for every metric;
- * 2. each marked (metric, minute), once nobody has marked it for `settleMs`, is read from the engine and its 1m
- *    rows replaced; a minute whose 5m bucket was already computed (a late sample) has that bucket read whole from
- *    the engine and replaced too, then its 1h and 1d buckets recomputed from the 5m and 1h rows of its series;
+ * 1. the 1m watermark moves to the last minute over for `settleMs`, marking each minute it passes for every metric,
+ *    due once its whole 5-minute window has passed (reads take those minutes from the engine meanwhile);
+ * 2. each marked (metric, minute), once due (late marks: nobody has marked it for `settleMs`), is read from the
+ *    engine, a 5-minute window's marked minutes in one export, and its 1m rows replaced; a minute whose 5m bucket
+ *    was already computed (a late sample) has that bucket read whole from the engine and replaced too, then its
+ *    1h and 1d buckets recomputed from the 5m and 1h rows of its series;
  * 3. the 5m, 1h and 1d watermarks follow the finer tier, each computing its buckets from the finer tier's rows.
  */
 export async function computeRollups(ctx: RollupContext): Promise<RollupReport> {
@@ -131,34 +133,34 @@ async function advanceMinutes(ctx: RollupContext, now: number): Promise<void> {
   await withTransaction(ctx.pool, async (client) => {
     const marks = await readWatermarks(client, true);
     if (target <= marks['1m']) return;
-    const passed: DirtyMinute[] = [];
-    for (let m = Math.max(marks['1m'], alignDown(now - ctx.rawRetentionMs, MINUTE_MS)); m < target; m += MINUTE_MS) passed.push({ name: ALL_METRICS, minute: m });
-    if (passed.length) await markDirty(client, passed, true);
+    const passed: number[] = [];
+    for (let m = Math.max(marks['1m'], alignDown(now - ctx.rawRetentionMs, MINUTE_MS)); m < target; m += MINUTE_MS) passed.push(m);
+    if (passed.length) await markPassed(client, passed);
     await setWatermark(client, '1m', target);
   });
 }
 
-/** Reads `[from, to)` of `match` from the engine into 1m rows (unless they are not kept) and 5m rows (when a whole 5-minute window). */
-async function readWindow(ctx: RollupContext, match: string, from: number, to: number, step: number, rows1m: BucketRows | undefined, rows5m: BucketRows | undefined): Promise<void> {
-  for (let start = from; start < to; start += step) {
-    const end = Math.min(to, start + step);
-    const pending: { labels: Record<string, string>; timestamps: number[]; values: number[] }[] = [];
-    const flush = async () => {
-      // A minute of a large fleet takes many seconds to read: a shutdown does not wait for it.
-      ctx.signal?.throwIfAborted();
-      const ids = await ctx.series.resolve(pending.map((s) => ({ name: s.labels.__name__!, tags: tagsOfLabels(s.labels) })));
-      pending.forEach((s, i) => {
-        rows1m?.add(ids[i]!, s.timestamps, s.values, start, end);
-        rows5m?.add(ids[i]!, s.timestamps, s.values, from, to);
-      });
-      pending.length = 0;
-    };
-    for await (const series of ctx.engine.export(match, start, end - 1)) {
-      pending.push(series);
-      if (pending.length >= 5_000) await flush();
-    }
-    await flush();
+/**
+ * Reads `[from, to)` of `match` from the engine, in one export, into 1m rows (unless they are not kept) and 5m rows
+ * (when a whole 5-minute window).
+ */
+async function readWindow(ctx: RollupContext, match: string, from: number, to: number, rows1m: BucketRows | undefined, rows5m: BucketRows | undefined): Promise<void> {
+  const pending: { labels: Record<string, string>; timestamps: number[]; values: number[] }[] = [];
+  const flush = async () => {
+    // A window of a large fleet takes many seconds to read: a shutdown does not wait for it.
+    ctx.signal?.throwIfAborted();
+    const ids = await ctx.series.resolve(pending.map((s) => ({ name: s.labels.__name__!, tags: tagsOfLabels(s.labels) })));
+    pending.forEach((s, i) => {
+      rows1m?.add(ids[i]!, s.timestamps, s.values, from, to);
+      rows5m?.add(ids[i]!, s.timestamps, s.values, from, to);
+    });
+    pending.length = 0;
+  };
+  for await (const series of ctx.engine.export(match, from, to - 1)) {
+    pending.push(series);
+    if (pending.length >= 5_000) await flush();
   }
+  await flush();
 }
 
 /**
@@ -180,8 +182,7 @@ async function recompute(ctx: RollupContext, claim: string, name: string, hour: 
     const to = whole ? window + FIVE_MINUTES_MS : Math.max(...inWindow) + MINUTE_MS;
     // Only a whole window may go without 1m rows: otherwise the 5m cascade computes it from them later.
     const keep1m = !whole || to > oldestKept1m;
-    // A minute of every metric is read on its own, so one read of a large fleet stays a minute's worth.
-    await readWindow(ctx, match, from, to, name === ALL_METRICS && !whole ? MINUTE_MS : to - from, keep1m ? rows1m : undefined, whole ? rows5m : undefined);
+    await readWindow(ctx, match, from, to, keep1m ? rows1m : undefined, whole ? rows5m : undefined);
   }
   if (rows1m.length) await ctx.partitions.ensure('1m', hour, hour + HOUR_MS - 1);
   if (rows5m.length) await ctx.partitions.ensure('5m', hour, hour);
