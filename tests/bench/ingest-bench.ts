@@ -636,7 +636,7 @@ async function main(): Promise<void> {
   const caughtUpAt = await rollups.reached(lastMinuteEnd, ROLLUP_WAIT_MS);
   await rollups.stop();
   const rollupCaughtUpS = caughtUpAt === undefined ? undefined : (caughtUpAt - stoppedEpoch) / 1000;
-  log(`  1m rollups (computed up to the oldest minute still marked, read every 5 s): at most ${fmt(rollups.maxLagMs / 1000)} s behind the clock while publishing, ` +
+  log(`  1m rollups (computed up to the 1m mark history reads plan with, read every 5 s): at most ${fmt(rollups.maxLagMs / 1000)} s behind the clock while publishing, ` +
     `${fmt(rollupLagAtStopS)} s when it stopped; ` +
     (rollupCaughtUpS === undefined
       ? `NOT caught up with the fleet's last minute within ${ROLLUP_WAIT_MS / 1000} s (computed up to ${new Date(rollups.computedUpTo).toISOString()})`

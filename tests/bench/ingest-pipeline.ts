@@ -6,7 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ConsumerInfo, JetStreamManager } from 'nats';
 import { createPool } from '@terminusa/database';
-import { selector, tagsOfLabels, type VictoriaMetrics } from '@terminusa/metric-store';
+import { readComputedWatermarks, selector, tagsOfLabels, type VictoriaMetrics } from '@terminusa/metric-store';
 import { buildServiceBundles, freePort, startServiceProcess, waitFor, type ServiceProcess, type TestNamespace } from '@terminusa/testkit';
 import { METRIC, SAMPLES_PER_MESSAGE } from './ingest-load.ts';
 
@@ -130,9 +130,9 @@ export class PipelineMonitor {
 }
 
 /**
- * How far the 1m rollups are behind, read from the namespace's database every `intervalMs`: they are computed up to
- * the oldest minute still marked to be computed (or the 1m watermark when none is). History reads of rollup tiers
- * miss what lies between that point and the watermark until the storage's fold runs reach it.
+ * How far the 1m rollups are behind, read from the namespace's database every `intervalMs`: up to the 1m mark
+ * history reads plan with (readComputedWatermarks: the oldest minute passed but not computed yet, else the 1m
+ * watermark). Reads take what lies after it from the engine, which costs them more the further behind it is.
  */
 export class RollupLag {
   private readonly pool;
@@ -160,10 +160,7 @@ export class RollupLag {
 
   /** Reads the point the 1m rollups are computed up to. */
   async read(): Promise<number> {
-    const { rows } = await this.pool.query<{ upto: Date }>(
-      `SELECT COALESCE((SELECT min(minute) FROM rollup_dirty), (SELECT until FROM rollup_watermarks WHERE tier = '1m')) AS upto`,
-    );
-    this.computedUpTo = rows[0]!.upto.getTime();
+    this.computedUpTo = (await readComputedWatermarks(this.pool))['1m'];
     if (this.track) this.maxLagMs = Math.max(this.maxLagMs, Date.now() - this.computedUpTo);
     return this.computedUpTo;
   }

@@ -7,6 +7,7 @@ import { createPool, migrate } from '@terminusa/database';
 import { computeRollups, PartitionManager, SampleStore, SeriesIds, TIERS, VictoriaMetrics, type Tier } from './index.ts';
 import { tierRetentionMs } from './tiers.ts';
 import { queryHistory, type HistoryAgg, type HistoryAnswer, type HistoryQuery } from './history-query.ts';
+import { markPassed } from './rollup/dirty-minutes.ts';
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
@@ -295,7 +296,7 @@ describe('queryHistory', () => {
     const cut = start + 20 * MIN;
     await pool.query("DELETE FROM rollup_1m WHERE bucket >= $1", [new Date(cut)]);
     await pool.query("UPDATE rollup_watermarks SET until = LEAST(until, $1) WHERE tier <> '1m'", [new Date(cut)]);
-    await pool.query("INSERT INTO rollup_dirty (name, minute, marked_at) SELECT '', m, '-infinity' FROM generate_series($1::timestamptz, $2::timestamptz, '1 minute') m", [new Date(cut), new Date(start + 29 * MIN)]);
+    await markPassed(pool, Array.from({ length: 10 }, (_, i) => cut + i * MIN));
     const to = start + 30 * MIN - 1;
     for (const q of [
       // One stretch of 1m rows, then the engine.

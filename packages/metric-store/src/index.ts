@@ -18,5 +18,5 @@ export { queryHistory, HISTORY_AGGS } from './history-query.ts';
 export type { HistoryAgg, HistoryAnswer, HistoryPoint, HistoryQuery, HistoryQueryFn, HistoryRequest, HistorySegment, HistoryStores } from './history-query.ts';
 export { computeRollups, rollupSettings } from './rollup/compute-rollups.ts';
 export type { RollupContext, RollupReport } from './rollup/compute-rollups.ts';
-export { readWatermarks } from './rollup/watermarks.ts';
+export { readComputedWatermarks, readWatermarks } from './rollup/watermarks.ts';
 export type { Watermarks } from './rollup/watermarks.ts';

@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import type { Sample } from '@terminusa/bus';
+import { TIER_BUCKET_MS } from '../tiers.ts';
 
-const MINUTE_MS = 60_000;
-/** The window of minutes the watermark passes that are computed together (the 5m bucket). */
-const WINDOW_MS = 5 * MINUTE_MS;
+const MINUTE_MS = TIER_BUCKET_MS['1m'];
+/** The window of minutes the watermark passes that are computed together: the 5m bucket. */
+const WINDOW_MS = TIER_BUCKET_MS['5m'];
 
 /** Marks every minute: the rollup run reads all metrics of it (a minute it has just reached). */
 export const ALL_METRICS = '';
@@ -49,7 +50,7 @@ export async function markLate(db: pg.Pool, samples: readonly Sample[]): Promise
  * Marks minutes to be computed again; a mark being worked on is un-claimed, so its run does not clear it. A late
  * mark waits until nobody has marked it for the settle time (a backfill marks each minute many times).
  */
-export async function markDirty(db: pg.Pool | pg.PoolClient, minutes: readonly DirtyMinute[]): Promise<void> {
+async function markDirty(db: pg.Pool | pg.PoolClient, minutes: readonly DirtyMinute[]): Promise<void> {
   const sorted = [...minutes].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.minute - b.minute));
   await db.query(
     `INSERT INTO rollup_dirty (name, minute, marked_at) SELECT n, m, now() FROM unnest($1::text[], $2::timestamptz[]) AS t(n, m)
