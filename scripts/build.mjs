@@ -49,6 +49,10 @@ for (const name of readdirSync(join(root, 'services'))) {
 // `node tools/nats-bootstrap.mjs` (the compose service and the Kubernetes Job nats-bootstrap).
 await bundle(join(root, 'packages', 'runtime', 'src', 'nats-bootstrap-main.ts'), join(root, 'dist', 'tools', 'nats-bootstrap.mjs'));
 console.log('built dist/tools/nats-bootstrap.mjs');
+// The migrations, as the owner role: the image runs them as `node tools/db-migrate.mjs` (the compose service and the
+// Kubernetes Job db-migrate); no service logs in as the owner.
+await bundle(join(root, 'packages', 'runtime', 'src', 'db-migrate-main.ts'), join(root, 'dist', 'tools', 'db-migrate.mjs'));
+console.log('built dist/tools/db-migrate.mjs');
 // The gateway's bundle finds the dashboard beside it (see DASHBOARD_DIR), so an image that copies dist/ serves it.
 cpSync(dashboardDir, join(root, 'services', 'api-gateway', 'dist', 'dashboard'), { recursive: true });
 console.log('copied the dashboard to services/api-gateway/dist/dashboard');

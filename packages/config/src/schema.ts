@@ -94,7 +94,8 @@ export const ConfigSchema = z.object({
       poolSize: z.number().int().positive().default(10),
       /**
        * Whether this service creates and migrates the schema (and grants the roles of `roles` their tables): true
-       * for the owner role; false for a service logging in as a role of its own, which cannot run DDL and waits instead.
+       * for the owner role (a checkout's `pnpm start`, the one-shot `db-migrate` of compose and k8s); false for a
+       * service logging in as a role of its own, which cannot run DDL and waits instead.
        */
       migrate: z.boolean().default(true),
       /** Seconds a service with `migrate: false` waits for the owner's migrations and grants before its start fails. */
@@ -108,6 +109,7 @@ export const ConfigSchema = z.object({
           apiGateway: SqlIdentifier.default('terminusa_gateway'),
           alertManager: SqlIdentifier.default('terminusa_alert_manager'),
           storage: SqlIdentifier.default('terminusa_storage'),
+          backup: SqlIdentifier.default('terminusa_backup'),
         })
         .prefault({}),
     })

@@ -3,7 +3,7 @@ import pg from 'pg';
 import type { Config } from '@terminusa/config';
 import { SchemaNotReadyError } from './errors.ts';
 import { migrate, SCHEMA_VERSION } from './migrate.ts';
-import { grantServiceRoles, restrictedService, SERVICE_GRANTS, SERVICE_ROUTINES, type TablePrivilege } from './service-grants.ts';
+import { BASE_TABLES_SQL, grantServiceRoles, restrictedService, SCHEMA_WIDE_GRANTS, SERVICE_GRANTS, SERVICE_ROUTINES, type TablePrivilege } from './service-grants.ts';
 
 /** Where prepareSchema tells what it did or waits for (a service's logger). */
 export interface SchemaLog {
@@ -29,10 +29,11 @@ export async function prepareSchema(pool: pg.Pool, settings: Config['database'],
   const restricted = restrictedService(service);
   const needs: Readonly<Record<string, readonly TablePrivilege[]>> = restricted ? SERVICE_GRANTS[restricted] : { schema_migrations: ['SELECT'] };
   const routines = restricted ? SERVICE_ROUTINES[restricted] : [];
+  const wide = restricted ? SCHEMA_WIDE_GRANTS[restricted]?.tables : undefined;
   const started = Date.now();
   let told: string | undefined;
   for (;;) {
-    const reason = await schemaShortfall(pool, settings.schema, needs, routines);
+    const reason = await schemaShortfall(pool, settings.schema, wide ? await everyTable(pool, settings.schema, needs, wide) : needs, routines);
     if (reason === undefined) {
       if (told !== undefined) log.info('schema ready: migrated and granted by the owner', { schema: settings.schema, version: SCHEMA_VERSION });
       return;
@@ -48,6 +49,15 @@ export async function prepareSchema(pool: pg.Pool, settings: Config['database'],
     }
     await sleep(POLL_MS);
   }
+}
+
+/** `needs` and `privileges` on every base table the schema holds now (none while it does not exist). */
+async function everyTable(pool: pg.Pool, schema: string, needs: Readonly<Record<string, readonly TablePrivilege[]>>, privileges: readonly TablePrivilege[]): Promise<Record<string, readonly TablePrivilege[]>> {
+  const { rows } = await pool.query<{ name: string }>(BASE_TABLES_SQL, [schema]).catch((err: { code?: string }) => {
+    if (err.code === '3D000') return { rows: [] };
+    throw err;
+  });
+  return { schema_migrations: ['SELECT'], ...needs, ...Object.fromEntries(rows.map((r) => [r.name, privileges])) };
 }
 
 /** Why the schema is not yet usable by the current role with `needs` and `routines`, or undefined when it is. */

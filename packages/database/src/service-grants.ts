@@ -63,7 +63,24 @@ export const SERVICE_GRANTS: Readonly<Record<RestrictedService, Readonly<Record<
     // Read FOR UPDATE and advanced by computeRollups.
     rollup_watermarks: ['SELECT', 'UPDATE'],
   },
+  // Every table of the schema, whichever there are: see SCHEMA_WIDE_GRANTS.
+  backup: {},
 };
+
+/**
+ * Services granted on every base table of the schema rather than a list: the backup copies every table out
+ * (SELECT) and a restore merges rows back (INSERT … ON CONFLICT DO UPDATE), and sets each serial sequence past the
+ * restored ids (setval: UPDATE on the sequence). Never DELETE, TRUNCATE or DDL: a restore into a database whose
+ * tables it does not own loads through their indexes instead of dropping and rebuilding them.
+ */
+export const SCHEMA_WIDE_GRANTS: Readonly<Partial<Record<RestrictedService, { tables: readonly TablePrivilege[]; sequences: readonly string[] }>>> = {
+  backup: { tables: ['SELECT', 'INSERT', 'UPDATE'], sequences: ['USAGE', 'SELECT', 'UPDATE'] },
+};
+
+/** The names of the base tables of `schema` ($1): partitions are reached through their parent. */
+export const BASE_TABLES_SQL = `SELECT c.relname::text AS name FROM pg_class c
+  WHERE c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = $1) AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+  ORDER BY 1`;
 
 /**
  * The functions each restricted service may call, by signature: DDL it needs, done by the owner's SECURITY DEFINER
@@ -73,6 +90,7 @@ export const SERVICE_ROUTINES: Readonly<Record<RestrictedService, readonly strin
   apiGateway: [],
   alertManager: [],
   storage: ['rollup_partition_create(text, text, timestamptz, timestamptz)', 'rollup_partition_drop(text)'],
+  backup: [],
 };
 
 /** The restricted service a service name stands for (`api-gateway` → `apiGateway`), if it is one. */
@@ -102,6 +120,12 @@ export async function grantServiceRoles(pool: pg.Pool, schema: string, roles: Co
       await client.query(`REVOKE ALL ON ALL SEQUENCES IN SCHEMA ${s} FROM ${r}`);
       await client.query(`REVOKE ALL ON ALL FUNCTIONS IN SCHEMA ${s} FROM ${r}`);
       for (const routine of SERVICE_ROUTINES[service]) await client.query(`GRANT EXECUTE ON FUNCTION ${s}.${routine} TO ${r}`);
+      const wide = SCHEMA_WIDE_GRANTS[service];
+      if (wide) {
+        const { rows: tables } = await client.query<{ name: string }>(BASE_TABLES_SQL, [schema]);
+        for (const { name } of tables) await client.query(`GRANT ${wide.tables.join(', ')} ON TABLE ${s}.${pg.escapeIdentifier(name)} TO ${r}`);
+        await client.query(`GRANT ${wide.sequences.join(', ')} ON ALL SEQUENCES IN SCHEMA ${s} TO ${r}`);
+      }
       for (const [table, privileges] of Object.entries(SERVICE_GRANTS[service])) {
         const t = `${s}.${pg.escapeIdentifier(table)}`;
         await client.query(`GRANT ${privileges.join(', ')} ON TABLE ${t} TO ${r}`);

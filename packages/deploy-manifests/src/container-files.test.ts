@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { loadConfig, SERVICE_NAMES, type ServiceName } from '@terminusa/config';
 import { composeValidator } from './compose-schema.ts';
-import { databaseRole, OWN_DATABASE_ROLES, secretGrants } from './manifests.ts';
+import { DATABASE_ROLE, databaseRole, DB_MIGRATE_COMMAND, OWN_DATABASE_ROLES, secretGrants } from './manifests.ts';
 import { defaultConfig } from './overlays.ts';
 import { NATS_USERS, natsPasswordVariable, renderNatsServerConfig } from './nats-permissions.ts';
 import { NATS_CONFIG_FILE } from './render.ts';
@@ -36,9 +36,8 @@ const natsSecret = (user: string) => `nats_password_${user.replace(/-/g, '_')}`;
 /** The compose secret of each variable a service reads from a file: the same grants as its k8s secretKeyRefs. */
 const COMPOSE_SECRET: Record<string, (service: string) => string | { source: string; target: string }> = {
   NATS_PASSWORD: (service) => ({ source: natsSecret(service), target: 'nats_password' }),
-  // The gateway's, the alert-manager's and storage's own roles' passwords, mounted under the name the owner's has in the backup.
-  DATABASE_PASSWORD: (service) =>
-    OWN_DATABASE_ROLES[service as ServiceName] ? { source: `database_password_${service === 'api-gateway' ? 'gateway' : service.replace(/-/g, '_')}`, target: 'database_password' } : 'database_password',
+  // Each service's own role's password, mounted as database_password (the owner's secret's name, which db-migrate alone holds).
+  DATABASE_PASSWORD: (service) => ({ source: `database_password_${service === 'api-gateway' ? 'gateway' : service.replace(/-/g, '_')}`, target: 'database_password' }),
   REDIS_PASSWORD: (service) => ({ source: redisPasswordSecret(service as ServiceName), target: 'redis_password' }),
   ADMIN_PASSWORD: () => 'admin_password',
   JWT_SECRET: () => 'jwt_secret',
@@ -119,7 +118,7 @@ describe('docker-compose.yml', () => {
 
   it('declares the secrets as files and every service uses only declared ones', () => {
     const declared = compose.secrets;
-    for (const name of ['admin_password', 'jwt_secret', 'postgres_password', 'database_password', 'database_password_gateway', 'database_password_alert_manager', 'database_password_storage', 'redis_password', ...SERVICES.map((s) => redisPasswordSecret(s as ServiceName)), ...NATS_USERS.map(natsSecret)]) {
+    for (const name of ['admin_password', 'jwt_secret', 'postgres_password', 'database_password', 'database_password_gateway', 'database_password_alert_manager', 'database_password_storage', 'database_password_backup', 'redis_password', ...SERVICES.map((s) => redisPasswordSecret(s as ServiceName)), ...NATS_USERS.map(natsSecret)]) {
       expect(declared[name].file).toBe(`./deploy/secrets/${name}.txt`);
     }
     for (const s of Object.values<any>(compose.services)) {
@@ -157,10 +156,11 @@ describe('docker-compose.yml', () => {
       expect(config.nats.url).toBe(`nats://${name}:${value(natsSecret(name))}@nats:4222`);
       expect(config.redis.url).toBe(`redis://${name}:${value(redisPasswordSecret(name as ServiceName))}@redis:6379`);
       if (s.environment.DATABASE_URL) {
-        // The backup as the owner, migrating; the gateway, the alert-manager and storage as their own roles, waiting for it.
+        // Each as its own role, waiting for db-migrate's migrations.
         const password = value(secretSource(COMPOSE_SECRET.DATABASE_PASSWORD!(name)));
         expect(config.database.url, name).toBe(`postgres://${databaseRole(name as ServiceName, defaultConfig())}:${password}@postgres:5432/terminusa`);
-        expect(config.database.migrate, name).toBe(OWN_DATABASE_ROLES[name as ServiceName] === undefined);
+        expect(OWN_DATABASE_ROLES[name as ServiceName], name).toBeDefined();
+        expect(config.database.migrate, name).toBe(false);
       } else expect(config.database.password, name).toBeUndefined();
       expect([config.auth.jwtSecret, config.auth.adminPassword], name).toEqual(name === 'api-gateway' ? [value('jwt_secret'), value('admin_password')] : [undefined, undefined]);
     }
@@ -173,7 +173,7 @@ describe('docker-compose.yml', () => {
     expect(boot.image).toBe(compose.services.postgres.image);
     expect(boot.configs).toEqual([{ source: 'postgres_roles', target: '/etc/terminusa/roles.sql' }]);
     expect(compose.configs.postgres_roles).toEqual({ file: './deploy/postgres/roles.sql' });
-    expect(boot.secrets).toEqual(['postgres_password', 'database_password', 'database_password_gateway', 'database_password_alert_manager', 'database_password_storage']);
+    expect(boot.secrets).toEqual(['postgres_password', 'database_password', 'database_password_gateway', 'database_password_alert_manager', 'database_password_storage', 'database_password_backup']);
     expect(boot.deploy.restart_policy.condition).toBe('on-failure');
     expect(boot.entrypoint).toEqual(['sh', '-c']);
     const script = String(boot.command[0]);
@@ -183,15 +183,23 @@ describe('docker-compose.yml', () => {
     expect(script).toContain('GATEWAY_DATABASE_PASSWORD="$$(cat /run/secrets/database_password_gateway)"');
     expect(script).toContain('ALERT_MANAGER_DATABASE_PASSWORD="$$(cat /run/secrets/database_password_alert_manager)"');
     expect(script).toContain('STORAGE_DATABASE_PASSWORD="$$(cat /run/secrets/database_password_storage)"');
-    expect(script).toMatch(/^\s*for s in postgres_password database_password database_password_gateway database_password_alert_manager database_password_storage; do$/m);
+    expect(script).toContain('BACKUP_DATABASE_PASSWORD="$$(cat /run/secrets/database_password_backup)"');
+    expect(script).toMatch(/^\s*for s in postgres_password database_password database_password_gateway database_password_alert_manager database_password_storage database_password_backup; do$/m);
     // Who holds an own role's password: that service and the bootstrap.
-    for (const [secret, service] of [['database_password_gateway', 'api-gateway'], ['database_password_alert_manager', 'alert-manager'], ['database_password_storage', 'storage']]) {
+    for (const [secret, service] of [['database_password_gateway', 'api-gateway'], ['database_password_alert_manager', 'alert-manager'], ['database_password_storage', 'storage'], ['database_password_backup', 'backup']]) {
       const holders = Object.entries<any>(compose.services).filter(([, s]) => (s.secrets ?? []).some((x: unknown) => secretSource(x as string) === secret));
       expect(holders.map(([n]) => n).sort(), secret).toEqual([service, 'postgres-bootstrap'].sort());
     }
-    // The owner's password: the backup (the one service left logging in as the owner) and the bootstrap.
+    // The owner's password: the one-shot db-migrate, which logs in as the owner and migrates, and the bootstrap; no service.
     const owners = Object.entries<any>(compose.services).filter(([, s]) => (s.secrets ?? []).some((x: unknown) => secretSource(x as string) === 'database_password'));
-    expect(owners.map(([n]) => n).sort()).toEqual(['backup', 'postgres-bootstrap']);
+    expect(owners.map(([n]) => n).sort()).toEqual(['db-migrate', 'postgres-bootstrap']);
+    const migrate = compose.services['db-migrate'];
+    expect(migrate.command).toEqual([...DB_MIGRATE_COMMAND]);
+    expect(migrate.deploy.restart_policy.condition).toBe('on-failure');
+    const settings = loadConfig({ env: { ...migrate.environment, DATABASE_PASSWORD_FILE: undefined, DATABASE_PASSWORD: 'pw-0123456789abcdef' } }).database;
+    expect(settings.url).toBe(`postgres://${DATABASE_ROLE}:pw-0123456789abcdef@postgres:5432/terminusa`);
+    expect(settings.migrate).toBe(true);
+    expect(migrate.environment.DATABASE_PASSWORD_FILE).toBe('/run/secrets/database_password');
     expect(script).toMatch(/exec psql -h postgres -U postgres -d postgres -v ON_ERROR_STOP=1 -f \/etc\/terminusa\/roles\.sql$/m);
     // Only the superuser's holders see its password.
     const holders = Object.entries<any>(compose.services).filter(([, s]) => (s.secrets ?? []).some((x: unknown) => secretSource(x as string) === 'postgres_password'));

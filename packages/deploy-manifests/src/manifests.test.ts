@@ -13,6 +13,7 @@ import {
   DATABASE_ROLE,
   DATABASE_SECRET_NAME,
   DATABASE_USERS,
+  DB_MIGRATE_COMMAND,
   databasePasswordKey,
   databaseRole,
   defaultConfig,
@@ -152,7 +153,7 @@ describe('deploy manifests', () => {
       expect(secrets.map((s) => s.metadata.name).sort()).toEqual([DATABASE_SECRET_NAME, GATEWAY_SECRET_NAME, NATS_SECRET_NAME, REDIS_SECRET_NAME].sort());
       const keys: Record<string, string[]> = {
         [GATEWAY_SECRET_NAME]: ['ADMIN_PASSWORD', 'JWT_SECRET'],
-        [DATABASE_SECRET_NAME]: ['ALERT_MANAGER_DATABASE_PASSWORD', 'DATABASE_PASSWORD', 'GATEWAY_DATABASE_PASSWORD', 'STORAGE_DATABASE_PASSWORD'],
+        [DATABASE_SECRET_NAME]: ['ALERT_MANAGER_DATABASE_PASSWORD', 'BACKUP_DATABASE_PASSWORD', 'DATABASE_PASSWORD', 'GATEWAY_DATABASE_PASSWORD', 'STORAGE_DATABASE_PASSWORD'],
         [REDIS_SECRET_NAME]: REDIS_USERS.map(redisPasswordKey).sort(),
         [NATS_SECRET_NAME]: [...NATS_USERS.map(natsPasswordVariable), NATS_ROUTE_PASSWORD_VARIABLE].sort(),
       };
@@ -370,8 +371,8 @@ describe('deploy manifests', () => {
         const u = uses[s]!;
         const expected = [
           `${NATS_SECRET_NAME}/${natsPasswordVariable(s)}`,
-          // The owner's password for backup, its own role's for the gateway, the alert-manager and storage.
-          ...(u.database ? [`${DATABASE_SECRET_NAME}/${({ 'api-gateway': 'GATEWAY_DATABASE_PASSWORD', 'alert-manager': 'ALERT_MANAGER_DATABASE_PASSWORD', storage: 'STORAGE_DATABASE_PASSWORD' } as Record<string, string>)[s] ?? 'DATABASE_PASSWORD'}`] : []),
+          // Its own role's password, never the owner's (DATABASE_PASSWORD: the db-migrate Job's alone).
+          ...(u.database ? [`${DATABASE_SECRET_NAME}/${({ 'api-gateway': 'GATEWAY_DATABASE_PASSWORD', 'alert-manager': 'ALERT_MANAGER_DATABASE_PASSWORD', storage: 'STORAGE_DATABASE_PASSWORD', backup: 'BACKUP_DATABASE_PASSWORD' } as Record<string, string>)[s]}`] : []),
           ...(u.redis ? [`${REDIS_SECRET_NAME}/${redisPasswordKey(s)}`] : []),
           ...(u.gatewaySecrets ? [`${GATEWAY_SECRET_NAME}/ADMIN_PASSWORD`, `${GATEWAY_SECRET_NAME}/JWT_SECRET`] : []),
         ].sort();
@@ -408,7 +409,7 @@ describe('deploy manifests', () => {
     }
   });
 
-  it('backup logs in to PostgreSQL as the terminusa role, the gateway, the alert-manager and storage as their own roles (all made by deploy/postgres/roles.sql), never as the superuser', () => {
+  it('every service logs in to PostgreSQL as a role of its own (made by deploy/postgres/roles.sql), never as the owner or the superuser; the db-migrate Job alone as the owner', () => {
     const rolesSql = readFileSync(join(REPO, 'deploy', 'postgres', 'roles.sql'), 'utf8');
     expect(rolesSql).toMatch(new RegExp(`^\\s*\\\\set role ${DATABASE_ROLE}$`, 'm'));
     expect(rolesSql).toMatch(/NOSUPERUSER NOCREATEROLE CREATEDB/);
@@ -418,30 +419,45 @@ describe('deploy manifests', () => {
       'api-gateway': ['gateway_role', 'terminusa_gateway'],
       'alert-manager': ['alert_manager_role', 'terminusa_alert_manager'],
       storage: ['storage_role', 'terminusa_storage'],
+      backup: ['backup_role', 'terminusa_backup'],
     } as const;
     expect(Object.keys(OWN_DATABASE_ROLES).sort()).toEqual(Object.keys(own).sort());
-    // The backup alone stays the owner: a restore needs DDL, a drill CREATEDB.
-    expect(DATABASE_USERS.filter((s) => !OWN_DATABASE_ROLES[s])).toEqual(['backup']);
+    expect(DATABASE_USERS.filter((s) => !OWN_DATABASE_ROLES[s])).toEqual([]);
     for (const [s, [variable, role]] of Object.entries(own)) {
       expect(databaseRole(s as 'api-gateway', config)).toBe(role);
       expect(rolesSql).toMatch(new RegExp(`^\\s*\\\\set ${variable} ${role}$`, 'm'));
       expect(rolesSql).toContain(`\\getenv ${variable.replace(/_role$/, '_password')} ${databasePasswordKey(s as 'api-gateway')}`);
     }
-    expect(rolesSql).toMatch(/NOSUPERUSER NOCREATEDB NOCREATEROLE/);
+    // The services' roles make no databases, backup's alone (its restore drills).
+    expect(rolesSql).toMatch(/NOSUPERUSER %s NOCREATEROLE/);
+    expect(rolesSql).toContain(`CASE WHEN v.name = :'backup_role' THEN 'CREATEDB' ELSE 'NOCREATEDB' END`);
     for (const overlay of OVERLAYS) {
       for (const s of DATABASE_USERS) {
         const c = container(overlay, s);
         const pw = 'pw-0123456789abcdef-0123456789abcdef';
         const env = Object.fromEntries(c.env.map((e: any) => [e.name, e.value ?? pw]));
-        const role = OWN_DATABASE_ROLES[s] ? own[s as keyof typeof own][1] : DATABASE_ROLE;
+        const role = own[s as keyof typeof own][1];
         expect(env.DATABASE_URL, `${overlay}/${s}`).toBe(`postgres://${role}@postgres:5432/terminusa`);
         expect(env.PGPASSWORD, 'the config carries the password, not node-postgres’ PGPASSWORD').toBeUndefined();
         const settings = loadConfig({ env }).database;
         expect(settings.url).toBe(`postgres://${role}:${pw}@postgres:5432/terminusa`);
-        // Only the owner migrates; a role without DDL waits for it.
-        expect(settings.migrate, `${overlay}/${s}`).toBe(!OWN_DATABASE_ROLES[s]);
-        expect(c.env.filter((e: any) => e.name === NO_MIGRATE.name), `${overlay}/${s}`).toEqual(OWN_DATABASE_ROLES[s] ? [{ ...NO_MIGRATE }] : []);
+        // No service migrates: a role without DDL waits for db-migrate.
+        expect(settings.migrate, `${overlay}/${s}`).toBe(false);
+        expect(c.env.filter((e: any) => e.name === NO_MIGRATE.name), `${overlay}/${s}`).toEqual([{ ...NO_MIGRATE }]);
       }
+      // The owner's password reaches the db-migrate Job and nothing else.
+      const [job, ...rest] = onDisk(overlay, 'db-migrate.yaml');
+      expect(rest).toEqual([]);
+      expect(job.kind).toBe('Job');
+      expect(job.metadata.name).toMatch(/^db-migrate-[0-9a-f]{10}$/);
+      const m = job.spec.template.spec.containers[0];
+      expect(m.args).toEqual([...DB_MIGRATE_COMMAND]);
+      expect(m.env).toEqual([
+        { name: 'DATABASE_URL', value: `postgres://${DATABASE_ROLE}@postgres:5432/terminusa` },
+        { name: 'DATABASE_PASSWORD', valueFrom: { secretKeyRef: { name: DATABASE_SECRET_NAME, key: 'DATABASE_PASSWORD' } } },
+      ]);
+      expect(loadConfig({ env: { ...onDisk(overlay, 'configmap.yaml')[0].data, DATABASE_URL: m.env[0].value } }).database.migrate).toBe(true);
+      expect(onDisk(overlay, 'kustomization.yaml')[0].resources).toContain('db-migrate.yaml');
     }
   });
 

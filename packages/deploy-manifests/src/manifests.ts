@@ -63,8 +63,8 @@ export const CONFIG_MAP_NAME = 'terminusa-config';
 /** The gateway's own secrets (ADMIN_PASSWORD, JWT_SECRET): no other service can mint tokens or sign in as admin. */
 export const GATEWAY_SECRET_NAME = 'terminusa-gateway';
 /**
- * The PostgreSQL passwords, each service's as its DATABASE_PASSWORD: the key DATABASE_PASSWORD (of DATABASE_ROLE) for
- * backup, and the key of its own role for the gateway, the alert-manager and storage (OWN_DATABASE_ROLES).
+ * The PostgreSQL passwords, each as its holder's DATABASE_PASSWORD: the key DATABASE_PASSWORD (of DATABASE_ROLE) for
+ * the db-migrate Job alone, and the key of its own role for each service that opens the database (OWN_DATABASE_ROLES).
  */
 export const DATABASE_SECRET_NAME = 'terminusa-database';
 /** `REDIS_PASSWORD_<SERVICE>`: each service's Redis ACL user's password (deploy/redis/acl-rules.conf), each only its own. */
@@ -75,8 +75,8 @@ export const REDIS_SECRET_NAME = 'terminusa-redis';
  */
 export const NATS_SECRET_NAME = 'terminusa-nats-users';
 /**
- * The PostgreSQL role backup logs in as: owner of the suite's database and schema, not a superuser
- * (deploy/postgres/roles.sql creates it); it migrates, grants the other roles, and runs restore DDL.
+ * The PostgreSQL role the db-migrate Job logs in as: owner of the suite's database and schema, not a superuser
+ * (deploy/postgres/roles.sql creates it); it migrates and grants the services' roles. No service logs in as it.
  */
 export const DATABASE_ROLE = 'terminusa';
 /**
@@ -88,6 +88,8 @@ export const OWN_DATABASE_ROLES: Readonly<Partial<Record<ServiceName, { setting:
   'alert-manager': { setting: 'alertManager', passwordKey: 'ALERT_MANAGER_DATABASE_PASSWORD' },
   // Partitions through the owner's SECURITY DEFINER functions (migration 12), temporary tables with TEMP.
   storage: { setting: 'storage', passwordKey: 'STORAGE_DATABASE_PASSWORD' },
+  // Every table to copy out and merge back, TEMP, CREATEDB for restore drills; no DDL on the suite's tables.
+  backup: { setting: 'backup', passwordKey: 'BACKUP_DATABASE_PASSWORD' },
 };
 /** Set on the services of OWN_DATABASE_ROLES: their role cannot migrate, so they wait for the owner's migrations and grants. */
 export const NO_MIGRATE = { name: 'TMON_DATABASE__MIGRATE', value: 'false' } as const;
@@ -508,32 +510,29 @@ function nats(o: Overlay): Manifest[] {
 
 /** The command of the image that creates the suite's streams and durable consumers (packages/runtime nats-bootstrap-main.ts). */
 export const NATS_BOOTSTRAP_COMMAND = ['node', 'tools/nats-bootstrap.mjs'] as const;
+/** The command of the image that migrates the schema and grants the services' roles (packages/runtime db-migrate-main.ts). */
+export const DB_MIGRATE_COMMAND = ['node', 'tools/db-migrate.mjs'] as const;
 
 /**
- * The NATS bootstrap as a Job: as the `bootstrap` user, it creates or updates every stream and durable consumer
- * with the settings of the shared ConfigMap (replicas, core.timeout, core.queueSize), retrying until the NATS
- * cluster is up; the services only bind to them (TMON_NATS__MANAGE_STREAMS=false) and wait until they exist.
- * A Job's pod template cannot change, so its name carries a hash of the template and the ConfigMap's data: a new
- * image or new settings make a new Job, which runs again; finished Jobs are removed after a day.
+ * A one-shot of the image as a Job, retried until it succeeds, with the shared ConfigMap's settings. A Job's pod
+ * template cannot change, so its name carries a hash of the template and the ConfigMap's data: a new image or new
+ * settings make a new Job, which runs again; finished Jobs are removed after a day.
  */
-function natsBootstrapJob(o: Overlay, config: Readonly<Config>): Job {
+function oneShotJob(o: Overlay, config: Readonly<Config>, name: string, args: readonly string[], env: IContainer['env']): Job {
   const container: IContainer = {
-    name: 'nats-bootstrap',
+    name,
     image: o.image,
     imagePullPolicy: 'IfNotPresent',
     // The image's entrypoint (tini) stays; this replaces its CMD (a service).
-    args: [...NATS_BOOTSTRAP_COMMAND],
-    env: [
-      { name: 'NATS_URL', value: `nats://${BOOTSTRAP_USER}@nats:${NATS_CLIENT_PORT}` },
-      { name: 'NATS_PASSWORD', valueFrom: { secretKeyRef: { name: NATS_SECRET_NAME, key: natsPasswordVariable(BOOTSTRAP_USER) } } },
-    ],
+    args: [...args],
+    env,
     envFrom: [{ configMapRef: { name: CONFIG_MAP_NAME } }],
     resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { cpu: '500m', memory: '256Mi' } },
     securityContext: RESTRICTED,
     volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
   };
   const template: IPodTemplateSpec = {
-    metadata: { labels: labels('nats-bootstrap') },
+    metadata: { labels: labels(name) },
     spec: {
       restartPolicy: 'OnFailure',
       automountServiceAccountToken: false,
@@ -544,9 +543,32 @@ function natsBootstrapJob(o: Overlay, config: Readonly<Config>): Job {
   };
   const hash = createHash('sha256').update(JSON.stringify([template, configMap(o, config).data])).digest('hex').slice(0, 10);
   return new Job({
-    metadata: meta(o, `nats-bootstrap-${hash}`, 'nats-bootstrap'),
+    metadata: meta(o, `${name}-${hash}`, name),
     spec: { backoffLimit: 10, ttlSecondsAfterFinished: 86_400, template },
   });
+}
+
+/**
+ * The NATS bootstrap: as the `bootstrap` user, it creates or updates every stream and durable consumer with the
+ * settings of the shared ConfigMap (replicas, core.timeout, core.queueSize), retrying until the NATS cluster is up;
+ * the services only bind to them (TMON_NATS__MANAGE_STREAMS=false) and wait until they exist.
+ */
+function natsBootstrapJob(o: Overlay, config: Readonly<Config>): Job {
+  return oneShotJob(o, config, 'nats-bootstrap', NATS_BOOTSTRAP_COMMAND, [
+    { name: 'NATS_URL', value: `nats://${BOOTSTRAP_USER}@nats:${NATS_CLIENT_PORT}` },
+    { name: 'NATS_PASSWORD', valueFrom: { secretKeyRef: { name: NATS_SECRET_NAME, key: natsPasswordVariable(BOOTSTRAP_USER) } } },
+  ]);
+}
+
+/**
+ * The migrations: as the owner role (the only holder of its password), it migrates the schema and grants each
+ * service's role its tables, retrying until PostgreSQL answers; the services wait for it (TMON_DATABASE__MIGRATE=false).
+ */
+function dbMigrateJob(o: Overlay, config: Readonly<Config>): Job {
+  return oneShotJob(o, config, 'db-migrate', DB_MIGRATE_COMMAND, [
+    { name: 'DATABASE_URL', value: inCluster(config.database.url, 'postgres', DATABASE_ROLE) },
+    { name: 'DATABASE_PASSWORD', valueFrom: { secretKeyRef: { name: DATABASE_SECRET_NAME, key: 'DATABASE_PASSWORD' } } },
+  ]);
 }
 
 /** The time-series engine's file: the single node, or the cluster edition with its PodDisruptionBudgets. */
@@ -575,6 +597,7 @@ export function buildManifests(o: Overlay, config: Readonly<Config>): ManifestFi
     { file: 'ingress.yaml', objects: [ingress(o)] },
     { file: 'nats.yaml', objects: nats(o) },
     { file: 'nats-bootstrap.yaml', objects: [natsBootstrapJob(o, config)] },
+    { file: 'db-migrate.yaml', objects: [dbMigrateJob(o, config)] },
     timeSeries(o),
   ];
 }

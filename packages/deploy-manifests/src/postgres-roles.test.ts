@@ -2,7 +2,7 @@
  * deploy/postgres/roles.sql against the real PostgreSQL the tests use, under a role and databases of this test's
  * own: the owner role it makes is no superuser, yet the owner's whole life works as it (every migration, partitions
  * created and dropped as the partition functions storage calls do, a restore drill's database), on a fresh server
- * and on one an older release migrated as `postgres`; and the services' own roles (gateway, alert-manager, storage). The services' connection is configured as in compose and k8s: DATABASE_URL names the
+ * and on one an older release migrated as `postgres`; and the services' own roles (gateway, alert-manager, storage, backup). The services' connection is configured as in compose and k8s: DATABASE_URL names the
  * role, the password comes separately (DATABASE_PASSWORD) and the config writes it into the URL.
  */
 import { spawnSync } from 'node:child_process';
@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { loadConfig } from '@terminusa/config';
-import { createPool, ensureDatabase, grantServiceRoles, migrate, prepareSchema, SERVICE_GRANTS } from '@terminusa/database';
+import { BASE_TABLES_SQL, createPool, ensureDatabase, grantServiceRoles, migrate, prepareSchema, SERVICE_GRANTS } from '@terminusa/database';
 import { createRoleDatabase, TEST_ROLE_PASSWORDS, TEST_SERVERS, type RoleDatabase } from '@terminusa/testkit';
 
 const ROLES_SQL = join(import.meta.dirname, '..', '..', '..', 'deploy', 'postgres', 'roles.sql');
@@ -137,18 +137,19 @@ describe('deploy/postgres/roles.sql', () => {
       'roles.sql: GATEWAY_DATABASE_PASSWORD not set: role terminusa_gateway not made or changed (the service configured to log in as it cannot)',
       'roles.sql: ALERT_MANAGER_DATABASE_PASSWORD not set: role terminusa_alert_manager not made or changed (the service configured to log in as it cannot)',
       'roles.sql: STORAGE_DATABASE_PASSWORD not set: role terminusa_storage not made or changed (the service configured to log in as it cannot)',
+      'roles.sql: BACKUP_DATABASE_PASSWORD not set: role terminusa_backup not made or changed (the service configured to log in as it cannot)',
     ]);
   });
 });
 
-describe('deploy/postgres/roles.sql: the gateway’s, the alert-manager’s and storage’s own roles', () => {
+describe('deploy/postgres/roles.sql: the gateway’s, the alert-manager’s, storage’s and backup’s own roles', () => {
   const made: RoleDatabase[] = [];
   const rolePools: pg.Pool[] = [];
   afterAll(async () => {
     await Promise.allSettled(rolePools.map((p) => p.end()));
     await Promise.allSettled(made.map((d) => d.cleanup()));
   });
-  /** A role database made by roles.sql, its owner migrated and granting, as backup starts. */
+  /** A role database made by roles.sql, its owner migrated and granting, as db-migrate runs. */
   async function migrated(): Promise<{ rdb: RoleDatabase; owner: pg.Pool }> {
     const rdb = createRoleDatabase();
     made.push(rdb);
@@ -157,7 +158,7 @@ describe('deploy/postgres/roles.sql: the gateway’s, the alert-manager’s and 
     const settings = rdb.config('owner').database;
     const owner = createPool(settings, 'roles-test-owner');
     rolePools.push(owner);
-    await prepareSchema(owner, settings, 'backup', { info: () => undefined });
+    await prepareSchema(owner, settings, 'db-migrate', { info: () => undefined });
     return { rdb, owner };
   }
   /** Every table privilege a role holds in the schema, as `table:PRIVILEGE`. */
@@ -175,28 +176,31 @@ describe('deploy/postgres/roles.sql: the gateway’s, the alert-manager’s and 
       .flatMap(([table, privs]) => privs.map((p) => `${table}:${p}`))
       .sort();
 
-  it('makes them login roles without DDL rights, with CONNECT and the schema’s USAGE (and TEMP for storage alone), and takes CONNECT, TEMP and CREATE from PUBLIC; idempotent', async () => {
+  it('makes them login roles without DDL rights, with CONNECT and the schema’s USAGE (TEMP for storage and backup, CREATEDB for backup alone), and takes CONNECT, TEMP and CREATE from PUBLIC; idempotent', async () => {
     const rdb = createRoleDatabase();
     made.push(rdb);
     // Without the alert-manager's password: its role is skipped with a notice, the rest is made.
-    const first = rdb.runRolesSql({ owner: TEST_ROLE_PASSWORDS.owner, apiGateway: TEST_ROLE_PASSWORDS.apiGateway, storage: TEST_ROLE_PASSWORDS.storage });
+    const first = rdb.runRolesSql({ owner: TEST_ROLE_PASSWORDS.owner, apiGateway: TEST_ROLE_PASSWORDS.apiGateway, storage: TEST_ROLE_PASSWORDS.storage, backup: TEST_ROLE_PASSWORDS.backup });
     expect(first.status, first.stderr).toBe(0);
     expect(first.stderr.trim().split('\n')).toEqual([expect.stringMatching(new RegExp(`NOTICE: +roles.sql: ALERT_MANAGER_DATABASE_PASSWORD not set: role ${rdb.roles.alertManager} not made`))]);
-    const own = [rdb.roles.apiGateway, rdb.roles.alertManager, rdb.roles.storage];
+    const own = [rdb.roles.apiGateway, rdb.roles.alertManager, rdb.roles.storage, rdb.roles.backup];
     const roles = async () =>
       asSuperuser('postgres', async (c) => (await c.query('SELECT rolname, rolsuper, rolcreatedb, rolcreaterole, rolcanlogin, rolreplication, rolbypassrls FROM pg_roles WHERE rolname = ANY($1) ORDER BY rolname', [own])).rows);
     const login = { rolsuper: false, rolcreatedb: false, rolcreaterole: false, rolcanlogin: true, rolreplication: false, rolbypassrls: false };
-    expect(await roles()).toEqual([rdb.roles.apiGateway, rdb.roles.storage].sort().map((rolname) => ({ rolname, ...login })));
+    // Backup alone may create databases: its restore drills restore into one of their own.
+    const of = (rolname: string) => ({ rolname, ...login, rolcreatedb: rolname === rdb.roles.backup });
+    expect(await roles()).toEqual([rdb.roles.apiGateway, rdb.roles.storage, rdb.roles.backup].sort().map(of));
     const again = rdb.runRolesSql();
     expect(again.status, again.stderr).toBe(0);
     expect(again.stderr).toBe('');
-    expect(await roles()).toEqual([...own].sort().map((rolname) => ({ rolname, ...login })));
+    expect(await roles()).toEqual([...own].sort().map(of));
     const acl = await asSuperuser(rdb.db, async (c) => (await c.query<{ db: string[]; schema: string[] }>(
       `SELECT (SELECT datacl::text[] FROM pg_database WHERE datname = current_database()) AS db, (SELECT nspacl::text[] FROM pg_namespace WHERE nspname = 'public') AS schema`,
     )).rows[0]!);
-    // CONNECT for each; TEMP (T) for storage alone, whose rollups and archive load-back use temporary tables.
+    // CONNECT for each; TEMP (T) for storage, whose rollups and archive load-back use temporary tables, and backup,
+    // whose restore merges through one.
     expect(acl.db.sort()).toEqual(
-      [`${rdb.roles.owner}=CTc/${rdb.roles.owner}`, `${rdb.roles.apiGateway}=c/${rdb.roles.owner}`, `${rdb.roles.alertManager}=c/${rdb.roles.owner}`, `${rdb.roles.storage}=Tc/${rdb.roles.owner}`].sort(),
+      [`${rdb.roles.owner}=CTc/${rdb.roles.owner}`, `${rdb.roles.apiGateway}=c/${rdb.roles.owner}`, `${rdb.roles.alertManager}=c/${rdb.roles.owner}`, `${rdb.roles.storage}=Tc/${rdb.roles.owner}`, `${rdb.roles.backup}=Tc/${rdb.roles.owner}`].sort(),
     );
     // PUBLIC keeps USAGE on the schema (PostgreSQL 15's default) but not CREATE; CONNECT is what keeps others out.
     expect(acl.schema.sort()).toEqual(
@@ -209,17 +213,17 @@ describe('deploy/postgres/roles.sql: the gateway’s, the alert-manager’s and 
          FROM unnest($1::text[]) AS r ORDER BY r`,
       [own],
     )).rows);
-    expect(rights).toEqual([...own].sort().map((role) => ({ role, connect: true, temp: role === rdb.roles.storage, create: false, usage: true, schemaCreate: false })));
+    expect(rights).toEqual([...own].sort().map((role) => ({ role, connect: true, temp: role === rdb.roles.storage || role === rdb.roles.backup, create: false, usage: true, schemaCreate: false })));
     // Nothing granted on tables yet: the owner does that after migrating.
     for (const role of own) expect(await privileges(rdb.db, role), role).toEqual([]);
   });
 
-  it('storage’s role may create the temporary tables its rollups and archive load-back use; the gateway’s and the alert-manager’s may not', async () => {
+  it('storage’s and backup’s roles may create the temporary tables their rollups, archive load-back and restores use; the gateway’s and the alert-manager’s may not', async () => {
     const rdb = createRoleDatabase();
     made.push(rdb);
     const run = rdb.runRolesSql();
     expect(run.status, run.stderr).toBe(0);
-    const temp = async (login: 'storage' | 'apiGateway' | 'alertManager') => {
+    const temp = async (login: 'storage' | 'backup' | 'apiGateway' | 'alertManager') => {
       const client = new pg.Client({ connectionString: rdb.config(login).database.url });
       await client.connect();
       try {
@@ -232,6 +236,7 @@ describe('deploy/postgres/roles.sql: the gateway’s, the alert-manager’s and 
       }
     };
     await temp('storage');
+    await temp('backup');
     await expect(temp('apiGateway')).rejects.toThrow(/permission denied to create temporary tables/);
     await expect(temp('alertManager')).rejects.toThrow(/permission denied to create temporary tables/);
   });
@@ -241,6 +246,16 @@ describe('deploy/postgres/roles.sql: the gateway’s, the alert-manager’s and 
     expect(await privileges(rdb.db, rdb.roles.apiGateway)).toEqual(listed('apiGateway'));
     expect(await privileges(rdb.db, rdb.roles.alertManager)).toEqual(listed('alertManager'));
     expect(await privileges(rdb.db, rdb.roles.storage)).toEqual(listed('storage'));
+    // Backup: every base table (partitions through their parent), to copy out and merge back; no DELETE, no TRUNCATE.
+    const tables = await asSuperuser(rdb.db, async (c) => (await c.query<{ name: string }>(BASE_TABLES_SQL, ['public'])).rows.map((r) => r.name));
+    expect(tables).toEqual(expect.arrayContaining(['series', 'users', 'api_keys', 'alerts', 'rollup_1m', 'schema_migrations']));
+    expect(await privileges(rdb.db, rdb.roles.backup)).toEqual(tables.flatMap((t) => ['INSERT', 'SELECT', 'UPDATE'].map((p) => `${t}:${p}`)).sort());
+    // And every sequence, whose restore sets it past the restored ids (setval needs UPDATE).
+    const backupSeq = await asSuperuser(rdb.db, async (c) => (await c.query(
+      `SELECT bool_and(has_sequence_privilege($1, c.oid, 'UPDATE')) AS update, count(*) > 0 AS some FROM pg_class c WHERE c.relkind = 'S' AND c.relnamespace = 'public'::regnamespace`,
+      [rdb.roles.backup],
+    )).rows[0]);
+    expect(backupSeq).toEqual({ update: true, some: true });
     // The partition functions of migration 12: storage's role alone may call them (not PUBLIC, not the others).
     const execute = await asSuperuser(rdb.db, async (c) => (await c.query<{ role: string; create: boolean; drop: boolean }>(
       `SELECT r AS role, has_function_privilege(r, 'rollup_partition_create(text, text, timestamptz, timestamptz)', 'EXECUTE') AS create,
@@ -260,10 +275,14 @@ describe('deploy/postgres/roles.sql: the gateway’s, the alert-manager’s and 
     // A privilege granted by hand (or left by an older list) goes at the next owner start.
     await asSuperuser(rdb.db, (c) => c.query(`GRANT ALL ON series, users TO ${pg.escapeIdentifier(rdb.roles.alertManager)}`));
     expect(await privileges(rdb.db, rdb.roles.alertManager)).toContain('users:TRUNCATE');
-    expect(await grantServiceRoles(owner, 'public', rdb.config('owner').database.roles)).toEqual([rdb.roles.apiGateway, rdb.roles.alertManager, rdb.roles.storage]);
+    expect(await grantServiceRoles(owner, 'public', rdb.config('owner').database.roles)).toEqual([rdb.roles.apiGateway, rdb.roles.alertManager, rdb.roles.storage, rdb.roles.backup]);
     expect(await privileges(rdb.db, rdb.roles.alertManager)).toEqual(listed('alertManager'));
     // A role that does not exist is skipped.
-    expect(await grantServiceRoles(owner, 'public', { apiGateway: `${rdb.roles.apiGateway}_missing`, alertManager: rdb.roles.alertManager, storage: rdb.roles.storage })).toEqual([rdb.roles.alertManager, rdb.roles.storage]);
+    expect(await grantServiceRoles(owner, 'public', { apiGateway: `${rdb.roles.apiGateway}_missing`, alertManager: rdb.roles.alertManager, storage: rdb.roles.storage, backup: rdb.roles.backup })).toEqual([
+      rdb.roles.alertManager,
+      rdb.roles.storage,
+      rdb.roles.backup,
+    ]);
   });
 
   it('a partitioned table is read through its parent with the parent’s grant alone, never a partition directly', async () => {

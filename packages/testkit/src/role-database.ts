@@ -10,7 +10,7 @@ import { TEST_SERVERS } from './test-namespace.ts';
 /** deploy/postgres/roles.sql, which the compose postgres-bootstrap runs. */
 export const ROLES_SQL = join(import.meta.dirname, '..', '..', '..', 'deploy', 'postgres', 'roles.sql');
 
-/** Who logs in: the owner role (backup) or a restricted service's own role. */
+/** Who logs in: the owner role (the one-shot db-migrate) or a service's own role. */
 export type RoleLogin = 'owner' | keyof Config['database']['roles'];
 
 /** The passwords roles.sql reads from the environment, by the role they are for; a role left out is skipped. */
@@ -48,19 +48,20 @@ const PASSWORD_VARIABLES: Record<RoleLogin, string> = {
   apiGateway: 'GATEWAY_DATABASE_PASSWORD',
   alertManager: 'ALERT_MANAGER_DATABASE_PASSWORD',
   storage: 'STORAGE_DATABASE_PASSWORD',
+  backup: 'BACKUP_DATABASE_PASSWORD',
 };
-const ROLE_VARIABLES: Record<RoleLogin, string> = { owner: 'role', apiGateway: 'gateway_role', alertManager: 'alert_manager_role', storage: 'storage_role' };
+const ROLE_VARIABLES: Record<RoleLogin, string> = { owner: 'role', apiGateway: 'gateway_role', alertManager: 'alert_manager_role', storage: 'storage_role', backup: 'backup_role' };
 
 /** The default password of each login in a test. */
-export const TEST_ROLE_PASSWORDS: Readonly<Record<RoleLogin, string>> = { owner: 'owner-pw-0123456789', apiGateway: 'gateway-pw-0123456789', alertManager: 'alert-pw-0123456789', storage: 'storage-pw-0123456789' };
+export const TEST_ROLE_PASSWORDS: Readonly<Record<RoleLogin, string>> = { owner: 'owner-pw-0123456789', apiGateway: 'gateway-pw-0123456789', alertManager: 'alert-pw-0123456789', storage: 'storage-pw-0123456789', backup: 'backup-pw-0123456789' };
 
 /** A URL of the test server as the superuser, on database `db`. */
 const adminUrl = (db: string) => Object.assign(new URL(TEST_SERVERS.databaseUrl), { pathname: `/${db}` }).toString();
 
-/** Names a database and four roles for one test; nothing is made until runRolesSql. */
+/** Names a database and five roles for one test; nothing is made until runRolesSql. */
 export function createRoleDatabase(): RoleDatabase {
   const id = `tmon_rdb_${randomBytes(4).toString('hex')}`;
-  const roles = { owner: `${id}_owner`, apiGateway: `${id}_gw`, alertManager: `${id}_am`, storage: `${id}_st` };
+  const roles = { owner: `${id}_owner`, apiGateway: `${id}_gw`, alertManager: `${id}_am`, storage: `${id}_st`, backup: `${id}_bk` };
   const ends: (() => Promise<void>)[] = [];
   return {
     db: id,
@@ -78,7 +79,7 @@ export function createRoleDatabase(): RoleDatabase {
           DATABASE_URL: url,
           DATABASE_PASSWORD: TEST_ROLE_PASSWORDS[login],
           TMON_DATABASE__MIGRATE: String(login === 'owner'),
-          TMON_DATABASE__ROLES: JSON.stringify({ apiGateway: roles.apiGateway, alertManager: roles.alertManager, storage: roles.storage }),
+          TMON_DATABASE__ROLES: JSON.stringify({ apiGateway: roles.apiGateway, alertManager: roles.alertManager, storage: roles.storage, backup: roles.backup }),
           VM_URL: TEST_SERVERS.vmUrl,
           VM_NAMESPACE: id,
           LOG_LEVEL: 'warn',
@@ -99,7 +100,7 @@ export function createRoleDatabase(): RoleDatabase {
       ends.push(() => owner.end());
       const { rows } = await owner.query<{ t: string | null }>(`SELECT to_regclass('schema_migrations') AS t`);
       if (rows[0]!.t !== null) throw new Error(`schema_migrations exists before the owner migrated: ${service} created it`);
-      await prepareSchema(owner, this.config('owner').database, 'backup', { info: () => undefined });
+      await prepareSchema(owner, this.config('owner').database, 'db-migrate', { info: () => undefined });
       return { service: await opened, owner };
     },
     async cleanup() {

@@ -126,10 +126,10 @@ async function restoreTable(req: RestoreRequest, manifest: Manifest, table: Mani
   return { rows: progress.rows, bytes: progress.bytes };
 }
 
-/** The qualified name of a partitioned table's default partition when it is the table's only partition. */
+/** The qualified name of a partitioned table's default partition when it is the table's only partition and this role may write it directly. */
 async function soleDefaultPartition(client: pg.PoolClient, schema: string, table: string): Promise<string | undefined> {
   const { rows } = await client.query<{ name: string; is_default: boolean }>(
-    `SELECT c.relname AS name, pg_get_expr(c.relpartbound, c.oid) = 'DEFAULT' AS is_default
+    `SELECT c.relname AS name, pg_get_expr(c.relpartbound, c.oid) = 'DEFAULT' AND has_table_privilege(c.oid, 'INSERT') AS is_default
        FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
       WHERE i.inhparent = $1::regclass`,
     [`${pg.escapeIdentifier(schema)}.${pg.escapeIdentifier(table)}`],
@@ -139,7 +139,7 @@ async function soleDefaultPartition(client: pg.PoolClient, schema: string, table
 
 /**
  * Starts the load transaction and drops the table's indexes and primary/unique constraints; returns the
- * statements that recreate them. Tables that other tables reference keep their keys.
+ * statements that recreate them. Tables that other tables reference, and tables this role does not own, keep them.
  */
 async function dropIndexes(client: pg.PoolClient, schema: string, table: string): Promise<string[]> {
   await client.query('BEGIN');
@@ -149,6 +149,9 @@ async function dropIndexes(client: pg.PoolClient, schema: string, table: string)
   const name = `${pg.escapeIdentifier(schema)}.${pg.escapeIdentifier(table)}`;
   const { rows: referenced } = await client.query('SELECT 1 FROM pg_constraint WHERE confrelid = $1::regclass LIMIT 1', [name]);
   if (referenced.length > 0) return [];
+  // Only a table's owner may drop its indexes: the backup's own role (deploy/postgres/roles.sql) loads through them.
+  const { rows: owned } = await client.query<{ owned: boolean }>("SELECT pg_has_role(relowner, 'USAGE') AS owned FROM pg_class WHERE oid = $1::regclass", [name]);
+  if (!owned[0]!.owned) return [];
   const { rows: constraints } = await client.query<{ name: string; def: string }>(
     "SELECT conname AS name, pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE conrelid = $1::regclass AND contype IN ('p', 'u')",
     [name],

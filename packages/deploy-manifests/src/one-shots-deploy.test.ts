@@ -1,7 +1,9 @@
 /**
- * The NATS bootstrap in the shipped deployments: the k8s Job and the compose one-shot service run the image's
- * `node tools/nats-bootstrap.mjs` as the `bootstrap` NATS user, and the services are told to bind
- * (TMON_NATS__MANAGE_STREAMS=false). The bundle the image carries is built as scripts/build.mjs builds it and run.
+ * The one-shots of the shipped deployments. The NATS bootstrap: the k8s Job and the compose one-shot service run the
+ * image's `node tools/nats-bootstrap.mjs` as the `bootstrap` NATS user, and the services are told to bind
+ * (TMON_NATS__MANAGE_STREAMS=false). The migrations: `node tools/db-migrate.mjs` as the owner role, which no service
+ * logs in as (manifests.test.ts and container-files.test.ts check who holds its password). Each bundle the image
+ * carries is built as scripts/build.mjs builds it and run.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -11,9 +13,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 import { build } from 'esbuild';
 import { connect } from 'nats';
+import pg from 'pg';
 import { loadConfig } from '@terminusa/config';
-import { createTestNamespace, TEST_SERVERS } from '@terminusa/testkit';
-import { buildManifests, CONFIG_MAP_NAME, NATS_BOOTSTRAP_COMMAND, NATS_SECRET_NAME } from './manifests.ts';
+import { SCHEMA_VERSION } from '@terminusa/database';
+import { createRoleDatabase, createTestNamespace, TEST_SERVERS } from '@terminusa/testkit';
+import { buildManifests, CONFIG_MAP_NAME, DB_MIGRATE_COMMAND, NATS_BOOTSTRAP_COMMAND, NATS_SECRET_NAME } from './manifests.ts';
 import { NATS_USERS, natsPasswordVariable } from './nats-permissions.ts';
 import { defaultConfig, overlayDir, overlays } from './index.ts';
 import { K8S_DIR } from './render.ts';
@@ -24,8 +28,33 @@ const SERVICES = ['collector', 'processor', 'alert-manager', 'storage', 'backup'
 const onDisk = (overlay: string, file: string): any[] =>
   parseAllDocuments(readFileSync(join(K8S_DIR, overlayDir(overlay as 'base'), file), 'utf8')).map((d) => d.toJS());
 
-const dir = mkdtempSync(join(tmpdir(), 'tmon-nats-bootstrap-'));
+const dir = mkdtempSync(join(tmpdir(), 'tmon-one-shots-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Bundles a program of packages/runtime into `dir`/tools/`name`.mjs with the options of scripts/build.mjs. */
+async function bundleTool(main: string, name: string): Promise<void> {
+  await build({
+    entryPoints: [join(ROOT, 'packages', 'runtime', 'src', main)],
+    outfile: join(dir, 'tools', `${name}.mjs`),
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    external: ['pg-native', 'esbuild'],
+    banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
+    logLevel: 'warning',
+  });
+}
+
+/** Runs `command` (the image's form) in `dir` with only `env`; its exit code and output. */
+async function runTool(command: readonly string[], env: Record<string, string>): Promise<{ code: number | null; out: string }> {
+  const child = spawn(process.execPath, command.slice(1), { cwd: dir, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  return { code, out };
+}
 
 describe('the NATS bootstrap in Kubernetes', () => {
   for (const overlay of ['base', 'dev', 'prod', 'cluster']) {
@@ -100,30 +129,10 @@ describe('the NATS bootstrap in docker-compose.yml', () => {
   });
 
   it('the bundle runs on its own: it makes the streams and consumers and exits 0', async () => {
-    const outfile = join(dir, 'tools', 'nats-bootstrap.mjs');
-    // The options of scripts/build.mjs.
-    await build({
-      entryPoints: [join(ROOT, 'packages', 'runtime', 'src', 'nats-bootstrap-main.ts')],
-      outfile,
-      bundle: true,
-      platform: 'node',
-      format: 'esm',
-      target: 'node20',
-      external: ['pg-native', 'esbuild'],
-      banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
-      logLevel: 'warning',
-    });
+    await bundleTool('nats-bootstrap-main.ts', 'nats-bootstrap');
     const ns = await createTestNamespace();
     try {
-      const child = spawn(process.execPath, NATS_BOOTSTRAP_COMMAND.slice(1), {
-        cwd: dir,
-        env: { PATH: process.env.PATH ?? '', NATS_URL: TEST_SERVERS.natsUrl, NATS_PREFIX: ns.id, LOG_LEVEL: 'info' },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let out = '';
-      child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-      child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-      const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+      const { code, out } = await runTool(NATS_BOOTSTRAP_COMMAND, { NATS_URL: TEST_SERVERS.natsUrl, NATS_PREFIX: ns.id, LOG_LEVEL: 'info' });
       expect(code, out).toBe(0);
       const nc = await connect({ servers: TEST_SERVERS.natsUrl });
       try {
@@ -134,6 +143,44 @@ describe('the NATS bootstrap in docker-compose.yml', () => {
       }
     } finally {
       await ns.cleanup();
+    }
+  }, 60_000);
+});
+
+describe('the db-migrate one-shot', () => {
+  it('the image carries the bundle: scripts/build.mjs builds it and deploy/Dockerfile copies it to tools/', () => {
+    expect(readFileSync(join(ROOT, 'scripts', 'build.mjs'), 'utf8')).toMatch(/db-migrate-main\.ts'\), join\(root, 'dist', 'tools', 'db-migrate\.mjs'\)/);
+    expect(readFileSync(join(ROOT, 'deploy', 'Dockerfile'), 'utf8')).toContain('dist/tools/db-migrate.mjs');
+  });
+
+  it('the bundle runs on its own as the owner: it migrates and grants every service’s role, then exits 0; it exits 1 while PostgreSQL does not answer', async () => {
+    await bundleTool('db-migrate-main.ts', 'db-migrate');
+    const rdb = createRoleDatabase();
+    try {
+      const run = rdb.runRolesSql();
+      expect(run.status, run.stderr).toBe(0);
+      const owner = rdb.config('owner').database;
+      const env = { DATABASE_URL: owner.url, TMON_DATABASE__ROLES: JSON.stringify(owner.roles), LOG_LEVEL: 'info' };
+      // No PostgreSQL where it looks (not up yet): exit 1, for the restart policy to run it again; no password logged.
+      const down = await runTool(DB_MIGRATE_COMMAND, { ...env, DATABASE_URL: Object.assign(new URL(owner.url), { host: '127.0.0.1:1' }).toString() });
+      expect(down.code, down.out).toBe(1);
+      expect(down.out).toMatch(/"message":"database migration failed"/);
+      expect(down.out).not.toContain(new URL(owner.url).password);
+      const { code, out } = await runTool(DB_MIGRATE_COMMAND, env);
+      expect(code, out).toBe(0);
+      expect(out).toMatch(/"message":"schema migrated and the services’ roles granted"/);
+      // A service that waits for the owner (database.migrate false) now finds the schema ready at once.
+      const backup = new pg.Client({ connectionString: rdb.config('backup').database.url });
+      await backup.connect();
+      try {
+        const { rows } = await backup.query<{ version: number }>('SELECT max(version) AS version FROM schema_migrations');
+        expect(rows).toEqual([{ version: SCHEMA_VERSION }]);
+        expect((await backup.query('SELECT count(*)::int AS n FROM users')).rows).toEqual([{ n: 0 }]);
+      } finally {
+        await backup.end();
+      }
+    } finally {
+      await rdb.cleanup();
     }
   }, 60_000);
 });
