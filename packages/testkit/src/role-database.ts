@@ -33,7 +33,7 @@ export interface RoleDatabase {
    * migrates and grants as the owner, and resolves with both pools when the service's start has completed.
    */
   openBeforeOwner(login: Exclude<RoleLogin, 'owner'>, service: string): Promise<RolePools>;
-  /** Drops the database and the roles (after ending the pools openBeforeOwner made). */
+  /** Drops the database, any database its roles made, and the roles (after ending the pools openBeforeOwner made). */
   cleanup(): Promise<void>;
 }
 
@@ -117,6 +117,9 @@ export function createRoleDatabase(): RoleDatabase {
           await sleep(50);
         }
         await client.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(id)} WITH (FORCE)`);
+        // Databases the roles made (the backup's restore drills) must go before the roles can.
+        const { rows: made } = await client.query<{ name: string }>('SELECT datname AS name FROM pg_database WHERE pg_get_userbyid(datdba) = ANY($1::text[])', [Object.values(roles)]);
+        for (const { name } of made) await client.query(`DROP DATABASE ${pg.escapeIdentifier(name)} WITH (FORCE)`);
         for (const role of Object.values(roles)) await client.query(`DROP ROLE IF EXISTS ${pg.escapeIdentifier(role)}`);
       } finally {
         await client.end();

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import type { Config } from '@terminusa/config';
-import { createRoleDatabase, TEST_SERVERS, type RoleDatabase } from '@terminusa/testkit';
+import { createRoleDatabase, type RoleDatabase } from '@terminusa/testkit';
 import { BackupOperations } from './backup-operations.ts';
 import { restoreRunner } from './restore/restore-runner.ts';
 
@@ -22,17 +22,6 @@ let config: Readonly<Config>;
 let ops: BackupOperations;
 let dataDir: string;
 const drillDb = () => `${rdb.db}_drill`;
-
-/** Runs `sql` as the test server's superuser on `db`. */
-async function asSuperuser<T>(db: string, work: (c: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: Object.assign(new URL(TEST_SERVERS.databaseUrl), { pathname: `/${db}` }).toString() });
-  await client.connect();
-  try {
-    return await work(client);
-  } finally {
-    await client.end();
-  }
-}
 
 /** The rows of the tables a restore must bring back, as text. */
 async function rows(pool: pg.Pool): Promise<Record<string, string[]>> {
@@ -59,8 +48,7 @@ beforeAll(async () => {
   await owner.query(`INSERT INTO alert_rules (name, definition, source, updated_by) VALUES ('role-rule', '{"threshold": 1}', 'api', 'admin')`);
 });
 afterAll(async () => {
-  // A database the backup role created must go before the role can.
-  if (rdb) await asSuperuser('postgres', (c) => c.query(`DROP DATABASE IF EXISTS ${pg.escapeIdentifier(drillDb())} WITH (FORCE)`)).catch(() => undefined);
+  // The drill database too: the backup role made it.
   await rdb?.cleanup();
   if (dataDir) await rm(dataDir, { recursive: true, force: true });
 });
