@@ -23,6 +23,9 @@ const service = (auth: Record<string, unknown>) => TokenService.fromConfig(loadC
 describe('TokenService.verify of a token seen before', () => {
   it('refuses it once it expired, though its signature verified while it was valid', async () => {
     const tokens = await service({ tokenExpiry: 1 });
+    // Expiry is in whole seconds: issued late in a second, the token lived a few ms (it expired before its first
+    // verify in a CI run), so it is issued just after a second begins and lives about a full second.
+    await new Promise((r) => setTimeout(r, 1_010 - (Date.now() % 1_000)));
     const issued = await tokens.issue('alice', 'viewer');
     expect((await tokens.verify(issued.token)).subject).toBe('alice');
     expect((await tokens.verify(issued.token)).tokenId).toBeTruthy();
