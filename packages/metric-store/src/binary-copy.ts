@@ -7,17 +7,34 @@ const HEADER_BYTES = SIGNATURE.length + 8;
 const PG_EPOCH_MS = 946_684_800_000;
 const TWO_32 = 2 ** 32;
 
-/** Writes rows of int8, timestamptz and float8 fields as one binary COPY stream, into a buffer sized up front. */
+/** Where a piece of a binary COPY stream lies in it: the first piece carries the header, the last the trailer. */
+export interface CopyPiece {
+  first: boolean;
+  last: boolean;
+}
+
+/**
+ * Writes rows of int8, timestamptz and float8 fields as one binary COPY stream, into a buffer sized up front; or as
+ * one piece of such a stream, so that a large stream is built a piece at a time while the server reads the last.
+ */
 export class BinaryCopyWriter {
   private readonly buf: Buffer;
-  private at = HEADER_BYTES;
+  private at: number;
 
   /** Room for `rows` rows of `fields` scalar fields each (every one takes at most 12 bytes), plus `arrayBytes` for arrays. */
-  constructor(rows: number, fields: number, arrayBytes = 0) {
-    this.buf = Buffer.allocUnsafe(HEADER_BYTES + rows * (2 + fields * 12) + arrayBytes + 2);
-    SIGNATURE.copy(this.buf, 0);
-    this.buf.writeInt32BE(0, SIGNATURE.length);
-    this.buf.writeInt32BE(0, SIGNATURE.length + 4);
+  constructor(
+    rows: number,
+    fields: number,
+    arrayBytes = 0,
+    private readonly piece: CopyPiece = { first: true, last: true },
+  ) {
+    this.at = piece.first ? HEADER_BYTES : 0;
+    this.buf = Buffer.allocUnsafe(this.at + rows * (2 + fields * 12) + arrayBytes + 2);
+    if (piece.first) {
+      SIGNATURE.copy(this.buf, 0);
+      this.buf.writeInt32BE(0, SIGNATURE.length);
+      this.buf.writeInt32BE(0, SIGNATURE.length + 4);
+    }
   }
 
   /** Starts a row of `fields` fields. */
@@ -72,8 +89,9 @@ export class BinaryCopyWriter {
     return this;
   }
 
-  /** The stream: header, the rows written, trailer. */
+  /** The stream (or piece): header if first, the rows written, trailer if last. */
   finish(): Buffer {
+    if (!this.piece.last) return this.buf.subarray(0, this.at);
     this.buf.writeInt16BE(-1, this.at);
     return this.buf.subarray(0, this.at + 2);
   }

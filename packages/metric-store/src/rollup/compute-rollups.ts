@@ -232,7 +232,7 @@ function rollUpSql(fine: RollupTier, coarse: RollupTier, someSeries: boolean): s
 async function replaceRows(client: pg.PoolClient, tier: RollupTier, rows: BucketRows): Promise<void> {
   if (rows.length === 0) return;
   await client.query('CREATE TEMP TABLE IF NOT EXISTS rollup_stage (LIKE rollup_1m) ON COMMIT DELETE ROWS');
-  await pipeline(Readable.from([rows.copyData()]), client.query(copyStreams.from('COPY rollup_stage (series_id, bucket, count, sum, min, max, last, last_ts) FROM STDIN (FORMAT binary)')));
+  await pipeline(Readable.from(rows.copyData()), client.query(copyStreams.from('COPY rollup_stage (series_id, bucket, count, sum, min, max, last, last_ts) FROM STDIN (FORMAT binary)')));
   await client.query(`INSERT INTO rollup_${tier} AS r SELECT * FROM rollup_stage
     ON CONFLICT (series_id, bucket) DO UPDATE SET
       count = EXCLUDED.count, sum = EXCLUDED.sum, min = EXCLUDED.min, max = EXCLUDED.max, last = EXCLUDED.last, last_ts = EXCLUDED.last_ts`);
