@@ -1,21 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
-import { createPool, migrate } from '@terminusa/database';
-import { createTestNamespace, type TestNamespace } from '@terminusa/testkit';
+import { createTestDatabase } from '@terminusa/testkit';
 import { PgAlertStore } from './pg-alert-store.ts';
 
-let ns: TestNamespace;
 let pool: pg.Pool;
+let cleanup: () => Promise<void>;
 
 beforeAll(async () => {
-  ns = await createTestNamespace();
-  pool = createPool(ns.config.database, 'test');
-  await migrate(pool, ns.config.database.schema);
+  ({ pool, cleanup } = await createTestDatabase());
 });
-afterAll(async () => {
-  await pool.end();
-  await ns.cleanup();
-});
+afterAll(() => cleanup?.());
 
 describe('stored rules', () => {
   it('that today’s schema refuses (a regex only a backtracking engine runs) are left out and reported, the others load', async () => {

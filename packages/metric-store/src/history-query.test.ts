@@ -2,8 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type pg from 'pg';
 import type { Sample } from '@terminusa/bus';
-import { createTestNamespace, QUICK_SYNC, type TestNamespace } from '@terminusa/testkit';
-import { createPool, migrate } from '@terminusa/database';
+import { createTestDatabase, QUICK_SYNC, type TestNamespace } from '@terminusa/testkit';
 import { computeRollups, PartitionManager, SampleStore, SeriesIds, TIERS, VictoriaMetrics, type Tier } from './index.ts';
 import { tierRetentionMs } from './tiers.ts';
 import { queryHistory, type HistoryAgg, type HistoryAnswer, type HistoryQuery } from './history-query.ts';
@@ -16,20 +15,16 @@ const NOW = Date.now();
 
 let ns: TestNamespace;
 let pool: pg.Pool;
+let cleanup: () => Promise<void>;
 let engine: VictoriaMetrics;
 let stores: { pool: pg.Pool; engine: VictoriaMetrics };
 
 beforeEach(async () => {
-  ns = await createTestNamespace(QUICK_SYNC);
-  pool = createPool(ns.config.database, 'test');
-  await migrate(pool, ns.config.database.schema);
+  ({ ns, pool, cleanup } = await createTestDatabase({ overrides: QUICK_SYNC }));
   engine = new VictoriaMetrics(ns.config.storage.engine);
   stores = { pool, engine };
 });
-afterEach(async () => {
-  await pool.end();
-  await ns.cleanup();
-});
+afterEach(() => cleanup());
 
 /** Computes the rollups from the engine as the storage service's job does, every minute up to now counted as settled. */
 async function foldRollups(): Promise<void> {

@@ -1,21 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
-import { createPool, migrate } from '@terminusa/database';
-import { createTestNamespace, type TestNamespace } from '@terminusa/testkit';
+import { migrate } from '@terminusa/database';
+import { createTestDatabase, type TestNamespace } from '@terminusa/testkit';
 import { PartitionManager } from './partitions.ts';
 
 const DAY = 86_400_000;
 let ns: TestNamespace;
 let pool: pg.Pool;
+let cleanup: () => Promise<void>;
 
 beforeAll(async () => {
-  ns = await createTestNamespace();
-  pool = createPool(ns.config.database, 'test');
+  ({ ns, pool, cleanup } = await createTestDatabase({ migrate: false }));
 });
-afterAll(async () => {
-  await pool.end();
-  await ns.cleanup();
-});
+afterAll(() => cleanup?.());
 
 describe('rollup_1d partitions', () => {
   it('moves the daily partitions of schema version 10 into 30-day ones, every row kept', async () => {

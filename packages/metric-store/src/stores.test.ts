@@ -2,26 +2,21 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Redis } from 'ioredis';
 import type pg from 'pg';
 import { STALE_MARKER, type Sample } from '@terminusa/bus';
-import { createTestNamespace, QUICK_SYNC, type TestNamespace } from '@terminusa/testkit';
-import { createPool, migrate } from '@terminusa/database';
+import { createTestDatabase, QUICK_SYNC, type TestNamespace } from '@terminusa/testkit';
 import { NAMESPACE_LABEL, RedisCurrentStore, SampleStore, SeriesIds, VictoriaMetrics } from './index.ts';
 
 let ns: TestNamespace;
 let pool: pg.Pool;
+let cleanup: () => Promise<void>;
 let redis: Redis;
 let engine: VictoriaMetrics;
 
 beforeAll(async () => {
-  ns = await createTestNamespace(QUICK_SYNC);
-  pool = createPool(ns.config.database, 'test');
-  await migrate(pool, ns.config.database.schema);
+  ({ ns, pool, cleanup } = await createTestDatabase({ overrides: QUICK_SYNC }));
   engine = new VictoriaMetrics(ns.config.storage.engine);
   redis = ns.redis();
 });
-afterAll(async () => {
-  await pool.end();
-  await ns.cleanup();
-});
+afterAll(() => cleanup?.());
 
 const sample = (name: string, ts: number, value: number, tags: Record<string, string> = {}): Sample => ({ name, ts, value, tags });
 

@@ -1,5 +1,7 @@
 export { createTestNamespace, QUICK_SYNC, TEST_SERVERS } from './test-namespace.ts';
 export type { TestNamespace } from './test-namespace.ts';
+export { createTestDatabase } from './test-database.ts';
+export type { TestDatabase, TestDatabaseOptions } from './test-database.ts';
 export { waitFor } from './wait-for.ts';
 export { buildServiceBundles, startServiceProcess } from './service-process.ts';
 export type { ServiceForm, ServiceProcess } from './service-process.ts';

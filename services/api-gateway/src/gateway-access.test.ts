@@ -10,9 +10,8 @@ import type pg from 'pg';
 import WebSocket from 'ws';
 import { Bus, CALLS, ensureStreams } from '@terminusa/bus';
 import { loadConfig, type Config } from '@terminusa/config';
-import { createPool, migrate } from '@terminusa/database';
 import { createLogger, Health } from '@terminusa/runtime';
-import { createTestNamespace, waitFor, type TestNamespace } from '@terminusa/testkit';
+import { createTestDatabase, waitFor, type TestNamespace } from '@terminusa/testkit';
 import { gatewayDeps, gatewayLiveStream } from './gateway-deps.ts';
 import type { LiveStream } from './live/index.ts';
 import { createApp, gatewayRoutes, type GatewayDeps } from './app.ts';
@@ -23,6 +22,7 @@ const JWT_SECRET = 'a-test-secret-of-at-least-32-characters!!';
 const ADMIN_PASSWORD = 'gateway-access-admin-pw';
 let ns: TestNamespace;
 let pool: pg.Pool;
+let cleanup: () => Promise<void>;
 let redis: Redis;
 let nc: NatsConnection;
 const servers: Server[] = [];
@@ -110,9 +110,7 @@ let main: Awaited<ReturnType<typeof startGateway>>;
 const tokens: Record<string, string> = {};
 
 beforeAll(async () => {
-  ns = await createTestNamespace();
-  pool = createPool(ns.config.database, 'gateway-test');
-  await migrate(pool, ns.config.database.schema);
+  ({ ns, pool, cleanup } = await createTestDatabase({ applicationName: 'gateway-test' }));
   redis = ns.redis();
   nc = await connect({ servers: ns.config.nats.url });
   const bus = new Bus(nc, ns.config.nats.prefix);
@@ -136,9 +134,8 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const live of lives) await live.close();
   for (const s of servers) s.close();
-  await pool.end();
   await nc.close();
-  await ns.cleanup();
+  await cleanup();
 });
 
 describe('the route table', () => {

@@ -5,13 +5,13 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
-import { createPool, migrate } from '@terminusa/database';
-import { createTestNamespace, type TestNamespace } from '@terminusa/testkit';
+import { createTestDatabase, type TestNamespace } from '@terminusa/testkit';
 
 const run = promisify(execFile);
 const CLI = join(import.meta.dirname, '..', 'bin', 'tmon-backup.mjs');
 let ns: TestNamespace;
 let pool: pg.Pool;
+let cleanup: () => Promise<void>;
 
 async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return cliWith({}, ...args);
@@ -36,9 +36,7 @@ async function tableRows(): Promise<string[]> {
 }
 
 beforeAll(async () => {
-  ns = await createTestNamespace();
-  pool = createPool(ns.config.database, 'cli-test');
-  await migrate(pool, ns.config.database.schema);
+  ({ ns, pool, cleanup } = await createTestDatabase({ applicationName: 'cli-test' }));
   // 25 series with 100 minutes of 1-minute rollups each.
   await pool.query(`INSERT INTO series (key, name, tags) SELECT 'cli_metric{k="' || g || '"}', 'cli_metric', jsonb_build_object('k', g::text) FROM generate_series(0, 24) g`);
   await pool.query(
@@ -47,10 +45,7 @@ beforeAll(async () => {
        FROM series s CROSS JOIN generate_series(0, 99) m`,
   );
 });
-afterAll(async () => {
-  await pool.end();
-  await ns.cleanup();
-});
+afterAll(() => cleanup?.());
 
 describe('tmon-backup', () => {
   it('backs up, and after the live tables are wiped restores them equal row by row', async () => {

@@ -3,9 +3,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import type { Sample } from '@terminusa/bus';
-import { createPool, migrate } from '@terminusa/database';
 import { computeRollups, PartitionManager, SampleStore, SeriesIds, tierRetentionMs, VictoriaMetrics } from '@terminusa/metric-store';
-import { createTestNamespace, QUICK_SYNC, type TestNamespace } from '@terminusa/testkit';
+import { createTestDatabase, QUICK_SYNC, type TestNamespace } from '@terminusa/testkit';
 import { ArchiveIndex } from './archive/archive-index.ts';
 import { loadRawArchive } from './archive/archive-raw.ts';
 import { applyRetention } from './retention/apply-retention.ts';
@@ -14,22 +13,18 @@ const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 let ns: TestNamespace;
 let pool: pg.Pool;
+let cleanup: () => Promise<void>;
 let engine: VictoriaMetrics;
 let partitions: PartitionManager;
 let store: SampleStore;
 
 beforeAll(async () => {
-  ns = await createTestNamespace(QUICK_SYNC);
-  pool = createPool(ns.config.database, 'storage-test');
-  await migrate(pool, ns.config.database.schema);
+  ({ ns, pool, cleanup } = await createTestDatabase({ overrides: QUICK_SYNC, applicationName: 'storage-test' }));
   engine = new VictoriaMetrics(ns.config.storage.engine);
   partitions = new PartitionManager(pool);
   store = new SampleStore(pool, engine);
 });
-afterAll(async () => {
-  await pool.end();
-  await ns.cleanup();
-});
+afterAll(() => cleanup?.());
 
 const rollUp = () => computeRollups({ pool, engine, partitions, series: new SeriesIds(pool), settleMs: 0, rawRetentionMs: DAY });
 

@@ -3,21 +3,16 @@ import { pipeline } from 'node:stream/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import copyStreams from 'pg-copy-streams';
-import { createPool } from '@terminusa/database';
-import { createTestNamespace, type TestNamespace } from '@terminusa/testkit';
+import { createTestDatabase } from '@terminusa/testkit';
 import { BucketRows } from './bucket-rows.ts';
 
-let ns: TestNamespace;
 let pool: pg.Pool;
+let cleanup: () => Promise<void>;
 
 beforeAll(async () => {
-  ns = await createTestNamespace();
-  pool = createPool(ns.config.database, 'test');
+  ({ pool, cleanup } = await createTestDatabase({ migrate: false }));
 });
-afterAll(async () => {
-  await pool.end();
-  await ns.cleanup();
-});
+afterAll(() => cleanup?.());
 
 /** COPYs `rows` into a fresh temporary table of the rollup columns, in pieces of `rowsPerPiece`, and reads them back. */
 async function copied(rows: BucketRows, rowsPerPiece: number, table: string): Promise<string[]> {

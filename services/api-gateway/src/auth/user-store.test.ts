@@ -1,24 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
-import { createPool, migrate } from '@terminusa/database';
-import { createTestNamespace, type TestNamespace } from '@terminusa/testkit';
+import { createTestDatabase } from '@terminusa/testkit';
 import { PgUserStore } from './user-store.ts';
 
-let ns: TestNamespace;
 let pool: pg.Pool;
+let cleanup: () => Promise<void>;
 let users: PgUserStore;
 
 beforeAll(async () => {
-  ns = await createTestNamespace();
-  pool = createPool(ns.config.database, 'user-store-test');
-  await migrate(pool, ns.config.database.schema);
+  ({ pool, cleanup } = await createTestDatabase({ applicationName: 'user-store-test' }));
   users = new PgUserStore(pool);
 });
 
-afterAll(async () => {
-  await pool?.end();
-  await ns?.cleanup();
-});
+afterAll(() => cleanup?.());
 
 describe('the last enabled admin', () => {
   it('cannot be demoted or disabled; another admin can, and a missing user is undefined', async () => {

@@ -7,9 +7,8 @@ import { Registry } from 'prom-client';
 import WebSocket from 'ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Bus, ensureStreams, STALE_MARKER, SUBJECTS, type AlertTransition, type Sample } from '@terminusa/bus';
-import { createPool, migrate } from '@terminusa/database';
 import { createLogger, type Logger } from '@terminusa/runtime';
-import { createTestNamespace, waitFor, type TestNamespace } from '@terminusa/testkit';
+import { createTestDatabase, waitFor, type TestNamespace } from '@terminusa/testkit';
 import { TokenService } from '../auth/tokens.ts';
 import { PgUserStore } from '../auth/user-store.ts';
 import { RateLimit } from '../http/rate-limit.ts';
@@ -20,20 +19,19 @@ let nc: NatsConnection;
 let bus: Bus;
 let redis: Redis;
 let pool: pg.Pool;
+let cleanup: () => Promise<void>;
 let users: PgUserStore;
 let tokens: TokenService;
 let logger: Logger;
 let token: string;
 
 beforeAll(async () => {
-  ns = await createTestNamespace();
+  ({ ns, pool, cleanup } = await createTestDatabase());
   nc = await connect({ servers: ns.config.nats.url });
   bus = new Bus(nc, ns.config.nats.prefix);
   await ensureStreams(await nc.jetstreamManager(), bus.ns);
   redis = ns.redis({ lazyConnect: true, maxRetriesPerRequest: 3 });
   await redis.connect();
-  pool = createPool(ns.config.database, 'test');
-  await migrate(pool, ns.config.database.schema);
   users = new PgUserStore(pool);
   tokens = await TokenService.fromConfig(ns.config, redis);
   logger = createLogger(ns.config.log, { service: 'api-gateway', instance: 'live-test' });
@@ -43,13 +41,12 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await nc?.close();
-  await pool?.end();
-  await ns?.cleanup();
+  await cleanup?.();
 });
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  for (const undo of cleanups.splice(0).reverse()) await undo();
 });
 
 /** A LiveStream on its own HTTP server, as the gateway builds it. */

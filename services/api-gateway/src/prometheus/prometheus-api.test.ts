@@ -5,10 +5,9 @@ import { connect, type NatsConnection } from 'nats';
 import type pg from 'pg';
 import { Bus, ensureStreams } from '@terminusa/bus';
 import { loadConfig } from '@terminusa/config';
-import { createPool, migrate } from '@terminusa/database';
 import { VictoriaMetrics } from '@terminusa/metric-store';
 import { createLogger, Health } from '@terminusa/runtime';
-import { createTestNamespace, QUICK_SYNC, waitFor, type TestNamespace } from '@terminusa/testkit';
+import { createTestDatabase, createTestNamespace, QUICK_SYNC, waitFor, type TestNamespace } from '@terminusa/testkit';
 import { gatewayDeps } from '../gateway-deps.ts';
 import { createApp } from '../app.ts';
 
@@ -25,6 +24,7 @@ const RANGE = { start: String(T0 / 1000), end: String((T0 + 30 * 60_000) / 1000)
 let ns: TestNamespace;
 let other: TestNamespace;
 let pool: pg.Pool;
+let cleanup: () => Promise<void>;
 let redis: Redis;
 let nc: NatsConnection;
 const servers: Server[] = [];
@@ -73,10 +73,8 @@ async function prom(path: string, params: Record<string, string | string[]> = {}
 }
 
 beforeAll(async () => {
-  ns = await createTestNamespace(QUICK_SYNC);
+  ({ ns, pool, cleanup } = await createTestDatabase({ overrides: QUICK_SYNC, applicationName: 'prometheus-api-test' }));
   other = await createTestNamespace(QUICK_SYNC);
-  pool = createPool(ns.config.database, 'prometheus-api-test');
-  await migrate(pool, ns.config.database.schema);
   redis = ns.redis();
   nc = await connect({ servers: ns.config.nats.url });
   await ensureStreams(await nc.jetstreamManager(), new Bus(nc, ns.config.nats.prefix).ns);
@@ -96,9 +94,8 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   for (const s of servers) s.close();
-  await pool?.end();
   await nc?.close();
-  await Promise.all([ns?.cleanup(), other?.cleanup()]);
+  await Promise.all([cleanup?.(), other?.cleanup()]);
 });
 
 describe('PromQL queries', () => {

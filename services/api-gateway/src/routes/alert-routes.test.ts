@@ -3,13 +3,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import { type Redis } from 'ioredis';
 import { alertKeys, PgAlertStore, RedisAlertReader } from '@terminusa/alerting';
-import { createPool, migrate } from '@terminusa/database';
-import { createTestNamespace, type TestNamespace } from '@terminusa/testkit';
+import { createTestDatabase, type TestNamespace } from '@terminusa/testkit';
 import { serveRoutes, TEST_ROLE_HEADER, type RoutesUnderTest } from '../../test-support/routes-under-test.ts';
 import { alertRoutes } from './alert-routes.ts';
 
 let ns: TestNamespace;
 let pool: pg.Pool;
+let cleanup: () => Promise<void>;
 let redis: Redis;
 let server: RoutesUnderTest;
 const published: unknown[] = [];
@@ -19,9 +19,7 @@ const ACTIVE = { crafted: '11111111-1111-4111-8111-111111111111', plain: '222222
 
 /** The alert routes as the gateway mounts them, over the real store and the active alerts in Redis. */
 beforeAll(async () => {
-  ns = await createTestNamespace();
-  pool = createPool(ns.config.database, 'test');
-  await migrate(pool, ns.config.database.schema);
+  ({ ns, pool, cleanup } = await createTestDatabase());
   redis = ns.redis();
   // Two active alerts, as the alert-manager keeps them: one labelled with the crafted value, one with `aaaa`.
   const keys = alertKeys(ns.config.redis.prefix);
@@ -35,8 +33,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await server?.close();
-  await pool?.end();
-  await ns?.cleanup();
+  await cleanup?.();
 });
 
 async function post(path: string, body: unknown): Promise<{ status: number; body: any }> {

@@ -1,22 +1,20 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
-import { createPool, migrate } from '@terminusa/database';
 import { SampleStore, VictoriaMetrics } from '@terminusa/metric-store';
-import { createTestNamespace, type TestNamespace } from '@terminusa/testkit';
+import { createTestDatabase, type TestNamespace } from '@terminusa/testkit';
 import type { Role } from '../auth/principal.ts';
 import { serveRoutes, TEST_ROLE_HEADER, type RoutesUnderTest } from '../../test-support/routes-under-test.ts';
 import { metricsRoutes } from './metrics-routes.ts';
 
 let ns: TestNamespace;
 let pool: pg.Pool;
+let cleanup: () => Promise<void>;
 let server: RoutesUnderTest;
 let base: string;
 
 /** The metric routes mounted as the gateway mounts them, over a sample store in the test's schema. */
 beforeAll(async () => {
-  ns = await createTestNamespace();
-  pool = createPool(ns.config.database, 'test');
-  await migrate(pool, ns.config.database.schema);
+  ({ ns, pool, cleanup } = await createTestDatabase());
   const history = new SampleStore(pool, new VictoriaMetrics(ns.config.storage.engine));
   const ts = Date.now();
   await history.insert([
@@ -30,8 +28,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await server?.close();
-  await pool?.end();
-  await ns?.cleanup();
+  await cleanup?.();
 });
 
 async function names(query: string, role: Role | 'none' = 'viewer') {

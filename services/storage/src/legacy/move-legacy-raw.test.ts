@@ -1,23 +1,20 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
-import { createPool, migrate } from '@terminusa/database';
+import { migrate } from '@terminusa/database';
 import { VictoriaMetrics } from '@terminusa/metric-store';
-import { createTestNamespace, QUICK_SYNC, type TestNamespace } from '@terminusa/testkit';
+import { createTestDatabase, QUICK_SYNC, type TestNamespace } from '@terminusa/testkit';
 import { moveLegacyRaw } from './move-legacy-raw.ts';
 
 let ns: TestNamespace;
 let pool: pg.Pool;
+let cleanup: () => Promise<void>;
 let engine: VictoriaMetrics;
 
 beforeAll(async () => {
-  ns = await createTestNamespace(QUICK_SYNC);
-  pool = createPool(ns.config.database, 'test');
+  ({ ns, pool, cleanup } = await createTestDatabase({ overrides: QUICK_SYNC, migrate: false }));
   engine = new VictoriaMetrics(ns.config.storage.engine);
 });
-afterAll(async () => {
-  await pool.end();
-  await ns.cleanup();
-});
+afterAll(() => cleanup?.());
 
 describe('tmon-storage move-raw', () => {
   it('moves the raw samples an installation kept in PostgreSQL into the engine, once, then drops them', async () => {
