@@ -16,6 +16,9 @@ beforeEach(async () => {
 });
 afterEach(async () => ns.cleanup());
 
+/** A sample of metric `name` in series `series`, as far as the index reads it. */
+const of = (name: string, series: string) => ({ series, sample: { name } });
+
 function setup(maxSeriesPerMetric: number, maxSeriesTotal: number) {
   const refusedMetrics: string[] = [];
   const index = new RedisSeriesIndex(redis, ns.config.redis.prefix, { maxSeriesPerMetric, maxSeriesTotal });
@@ -78,12 +81,12 @@ describe('cardinality guard on Redis', () => {
     const replicas = [ns.redis(), ns.redis(), ns.redis()];
     const indexes = replicas.map((r) => new RedisSeriesIndex(r, ns.config.redis.prefix, { maxSeriesPerMetric: 3, maxSeriesTotal: 5 }));
     const results = await Promise.all(
-      indexes.map((index, replica) => index.admit(Array.from({ length: 5 }, (_, i) => ({ name: 'm', key: `m{r="${replica}",i="${i}"}` })))),
+      indexes.map((index, replica) => index.admit(Array.from({ length: 5 }, (_, i) => of('m', `m{r="${replica}",i="${i}"}`)))),
     );
     expect(results.reduce((admitted, refused) => admitted + 5 - refused.size, 0)).toBe(3);
     expect(await redis.scard(indexes[0]!.metricKey('m'))).toBe(3);
 
-    const others = await Promise.all(indexes.map((index, replica) => index.admit([{ name: `n${replica}`, key: `n${replica}` }])));
+    const others = await Promise.all(indexes.map((index, replica) => index.admit([of(`n${replica}`, `n${replica}`)])));
     expect(others.filter((refused) => refused.size === 0)).toHaveLength(2);
     expect(others.flatMap((refused) => [...refused.values()])).toEqual([{ limit: 'maxSeriesTotal', max: 5 }]);
     expect(await redis.get(indexes[0]!.totalKey)).toBe('5');
@@ -92,17 +95,17 @@ describe('cardinality guard on Redis', () => {
   it('answers each of many calls at once with its own refusals, the limit held across all of them', async () => {
     const index = new RedisSeriesIndex(redis, ns.config.redis.prefix, { maxSeriesPerMetric: 30, maxSeriesTotal: 1000 });
     // Twenty messages at once, five new series each, and a series every one of them repeats.
-    const calls = Array.from({ length: 20 }, (_, c) => [...Array.from({ length: 5 }, (_, i) => ({ name: 'm', key: `m{c="${c}",i="${i}"}` })), { name: 'm', key: 'm{shared="1"}' }]);
+    const calls = Array.from({ length: 20 }, (_, c) => [...Array.from({ length: 5 }, (_, i) => of('m', `m{c="${c}",i="${i}"}`)), of('m', 'm{shared="1"}')]);
     const results = await Promise.all(calls.map((series) => index.admit(series)));
     results.forEach((refused, c) => {
-      for (const key of refused.keys()) expect(calls[c]!.map((s) => s.key)).toContain(key);
+      for (const key of refused.keys()) expect(calls[c]!.map((s) => s.series)).toContain(key);
     });
-    const admitted = new Set(calls.flatMap((series, c) => series.filter((s) => !results[c]!.has(s.key)).map((s) => s.key)));
+    const admitted = new Set(calls.flatMap((series, c) => series.filter((s) => !results[c]!.has(s.series)).map((s) => s.series)));
     expect(admitted.size).toBe(30);
     expect(new Set(await redis.smembers(index.metricKey('m')))).toEqual(admitted);
     expect(await redis.get(index.totalKey)).toBe('30');
     // What was refused stays refused, and an admitted series passes.
-    expect((await index.admit([{ name: 'm', key: 'm{c="19",i="4"}' }])).size).toBe(admitted.has('m{c="19",i="4"}') ? 0 : 1);
+    expect((await index.admit([of('m', 'm{c="19",i="4"}')])).size).toBe(admitted.has('m{c="19",i="4"}') ? 0 : 1);
   });
 
   it('remembers admitted series, so a known series costs no round trip to Redis', async () => {

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { CardinalityLimit, CardinalityRefusal, SeriesIndex } from '../pipeline/index.ts';
+import type { CardinalityLimit, CardinalityRefusal, SeriesIndex, SeriesOfSample } from '../pipeline/index.ts';
 
 /** Most series per metric name and in total. */
 export interface SeriesLimits {
@@ -113,7 +113,7 @@ export class RedisSeriesIndex implements SeriesIndex {
     return `${this.prefix}series-total`;
   }
 
-  async admit(all: readonly { name: string; key: string }[]): Promise<Map<string, CardinalityRefusal>> {
+  async admit(all: readonly SeriesOfSample[]): Promise<Map<string, CardinalityRefusal>> {
     if (this.knownCount > KNOWN_LIMIT || Date.now() - this.knownSince > KNOWN_TTL_MS) {
       this.known = new Map();
       this.knownCount = 0;
@@ -122,12 +122,12 @@ export class RedisSeriesIndex implements SeriesIndex {
     // The series not known yet, each once, by metric name in order of first appearance.
     const unknown = new Map<string, Set<string>>();
     let size = 0;
-    for (const s of all) {
-      if (this.known.get(s.name)?.has(s.key)) continue;
-      let ofName = unknown.get(s.name);
-      if (!ofName) unknown.set(s.name, (ofName = new Set()));
-      if (ofName.has(s.key)) continue;
-      ofName.add(s.key);
+    for (const { series, sample } of all) {
+      if (this.known.get(sample.name)?.has(series)) continue;
+      let ofName = unknown.get(sample.name);
+      if (!ofName) unknown.set(sample.name, (ofName = new Set()));
+      if (ofName.has(series)) continue;
+      ofName.add(series);
       size++;
     }
     if (size === 0) return new Map();

@@ -1,4 +1,4 @@
-import type { Stage } from './stage.ts';
+import { sampleField, type Stage } from './stage.ts';
 
 /** The setting that refused a new series. */
 export type CardinalityLimit = 'maxSeriesPerMetric' | 'maxSeriesTotal';
@@ -9,10 +9,16 @@ export interface CardinalityRefusal {
   max: number;
 }
 
+/** What the index needs of a sample: its series key and its metric name (a sample of the pipeline is one). */
+export interface SeriesOfSample {
+  readonly series: string;
+  readonly sample: { readonly name: string };
+}
+
 /** The series known so far, shared by every processor replica, and the limits on new ones. */
 export interface SeriesIndex {
-  /** Adds the new series among `series` (a key may repeat) while the limits allow, atomically; returns the refused ones by series key. */
-  admit(series: readonly { name: string; key: string }[]): Promise<Map<string, CardinalityRefusal>>;
+  /** Adds the new series among `samples` (a series may repeat) while the limits allow, atomically; returns the refused ones by series key. */
+  admit(samples: readonly SeriesOfSample[]): Promise<Map<string, CardinalityRefusal>>;
 }
 
 function reason(name: string, key: string, refusal: CardinalityRefusal): string {
@@ -28,12 +34,12 @@ export function guardCardinality(index: SeriesIndex, onRefused: (metric: string)
   return async (work) => {
     const samples = work.samples ?? [];
     if (samples.length === 0) return;
-    const refused = await index.admit(samples.map((s) => ({ key: s.series, name: s.sample.name })));
+    const refused = await index.admit(samples);
     if (refused.size === 0) return;
     work.samples = samples.filter((s) => {
       const refusal = refused.get(s.series);
       if (!refusal) return true;
-      work.rejections.push({ ...(s.index === undefined ? {} : { index: s.index }), field: s.field, reason: reason(s.sample.name, s.series, refusal) });
+      work.rejections.push({ ...(s.index === undefined ? {} : { index: s.index }), field: sampleField(s), reason: reason(s.sample.name, s.series, refusal) });
       onRefused(s.sample.name);
       return false;
     });

@@ -12,7 +12,7 @@ import { countEvents, type EventCounters } from './count-events.ts';
 export type { IngestWork, Stage } from './stage.ts';
 export { ingestLimits } from './ingest-limits.ts';
 export type { IngestLimits } from './ingest-limits.ts';
-export type { SeriesIndex, CardinalityRefusal, CardinalityLimit } from './guard-cardinality.ts';
+export type { SeriesIndex, SeriesOfSample, CardinalityRefusal, CardinalityLimit } from './guard-cardinality.ts';
 export type { EventCounters, CounterIncrement } from './count-events.ts';
 
 /** The state the processor shares with its other replicas, in Redis. */

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isStaleMarker } from '@terminusa/bus';
 import { validateMessage, type IngestLimits, type IngestWork } from './index.ts';
+import { sampleField } from './stage.ts';
 
 const RECEIVED_AT = 1_764_115_200_000;
 const MINUTE = 60_000;
@@ -27,7 +28,7 @@ describe('metric messages', () => {
       { name: 'queue_depth', value: 3, ts: RECEIVED_AT, tags: {} },
     ]);
     expect(Object.keys(work.samples![0]!.sample.tags)).toEqual(['region', 'shard']);
-    expect(work.samples!.map((s) => [s.field, s.series])).toEqual([
+    expect(work.samples!.map((s) => [sampleField(s), s.series])).toEqual([
       ['samples[0]', 'players_online{region="eu",shard="7"}'],
       ['samples[1]', 'queue_depth'],
     ]);

@@ -9,6 +9,6 @@ import type { Stage } from './stage.ts';
 export const normalize: Stage = (work) => {
   work.samples = (work.valid ?? []).map(({ index, sample }) => {
     const tags = sortTags(sample.tags ?? {});
-    return { field: `samples[${index}]`, index, series: seriesKey(sample.name, tags), sample: { name: sample.name, value: sample.stale ? STALE_MARKER : sample.value!, ts: sample.ts ?? work.receivedAt, tags } };
+    return { index, series: seriesKey(sample.name, tags), sample: { name: sample.name, value: sample.stale ? STALE_MARKER : sample.value!, ts: sample.ts ?? work.receivedAt, tags } };
   });
 };

@@ -1,14 +1,18 @@
 import type { GameEvent, IngestSample, Rejection, Sample } from '@terminusa/bus';
 
-/** A normalized sample with its series identity and the field it is reported under when refused. */
+/** A normalized sample with its series identity and where it stood in its message. */
 export interface KeyedSample {
-  /** `samples[3]` for a sample of a metric message, `(event)` for a counter of a game event. */
-  readonly field: string;
   /** Position in the message's `samples`, absent for event counters. */
   readonly index?: number;
   /** Series key in Prometheus notation, `name{a="1",b="2"}`. */
   readonly series: string;
   sample: Sample;
+}
+
+/** The field a refused sample is reported under: `samples[3]` in a metric message, `(event)` for a game event's counter. */
+export function sampleField(s: KeyedSample): string {
+  // Built only on refusal: a string per accepted sample was garbage the processor paid for on every sample.
+  return s.index === undefined ? '(event)' : `samples[${s.index}]`;
 }
 
 /** A game event once its subject and body were checked. */
