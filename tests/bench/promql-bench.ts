@@ -694,8 +694,8 @@ async function run(): Promise<Record<string, unknown>> {
   const loadAtStart = loadavg()[0]!;
   suite = await startSuite({ services: ['processor', 'storage'] });
   second = await createTestNamespace();
-  const producer = (await suite.api('/api-keys', { method: 'POST', body: JSON.stringify({ name: 'prometheus-bench', role: 'producer' }) })).body.secret as string;
-  const viewer = (await suite.api('/api-keys', { method: 'POST', body: JSON.stringify({ name: 'grafana-bench', role: 'viewer' }) })).body.secret as string;
+  const producer = await suite.apiKey('prometheus-bench', 'producer');
+  const viewer = await suite.apiKey('grafana-bench', 'viewer');
   const ours = suiteApi(suite, viewer);
   const probe = await ours('/api/v1/query', { query: 'vector(1)' });
   if (probe.answer.status !== 'success') {

@@ -72,7 +72,7 @@ const EXPECTED: [string, Record<string, string>, number][] = [
 describe('OpenTelemetry SDK into the suite over OTLP/HTTP', () => {
   let key: string;
   beforeAll(async () => {
-    key = (await suite.api('/api-keys', { method: 'POST', body: JSON.stringify({ name: 'otel-eu', role: 'producer' }) })).body.secret as string;
+    key = await suite.apiKey('otel-eu', 'producer');
   });
 
   const cases: [string, () => PushMetricExporter][] = [

@@ -23,7 +23,7 @@ beforeAll(async () => {
     res.end(`# TYPE rw_logins_total counter\nrw_logins_total{zone="eu"} ${scrapes * 10}\n# TYPE rw_players gauge\nrw_players{zone="eu"} ${scrapes % 7}.5\n${lobby}`);
   });
   await new Promise<void>((resolve) => exporter.listen(0, '127.0.0.1', resolve));
-  const key = (await suite.api('/api-keys', { method: 'POST', body: JSON.stringify({ name: 'prometheus-eu', role: 'producer' }) })).body.secret as string;
+  const key = await suite.apiKey('prometheus-eu', 'producer');
   const target = `127.0.0.1:${(exporter.address() as { port: number }).port}`;
   prometheus = await startPrometheus(`
 global: { scrape_interval: 1s, evaluation_interval: 1s }

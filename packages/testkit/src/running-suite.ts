@@ -27,6 +27,8 @@ export interface RunningSuite {
   // Tests assert on the JSON's shape themselves, as a user of the API would.
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   api(path: string, init?: RequestInit & { token?: string }): Promise<{ status: number; body: any }>;
+  /** Creates an API key of `role` (one of the gateway's roles) as the admin and returns its secret. */
+  apiKey(name: string, role: string): Promise<string>;
   /** Starts more service replicas with the suite's environment and waits until the gateway discovers them; `stop` ends them too. */
   startServices(services: Exclude<ServiceName, 'api-gateway'>[]): Promise<ServiceProcess[]>;
   /** Kills every process and removes the namespace. */
@@ -91,11 +93,16 @@ export async function startSuite(options: SuiteOptions): Promise<RunningSuite> {
     const text = await res.text();
     return { status: res.status, body: text ? JSON.parse(text) : null };
   };
+  const apiKey = async (name: string, role: string) => {
+    const res = await api('/api-keys', { method: 'POST', body: JSON.stringify({ name, role }) });
+    if (res.status !== 201) throw new Error(`creating the API key ${name} answered ${res.status}: ${JSON.stringify(res.body)}`);
+    return res.body.secret as string;
+  };
   const startServices = async (services: Exclude<ServiceName, 'api-gateway'>[]) => {
     const started = services.map((name) => startServiceProcess(name, { ...env, ...options.serviceEnv?.[name] }));
     procs.push(...started);
     await discovered(services, (name) => procs.filter((p) => p.name === name).length);
     return started;
   };
-  return { ns, env, base, adminPassword, adminToken, procs, login, api, startServices, stop };
+  return { ns, env, base, adminPassword, adminToken, procs, login, api, apiKey, startServices, stop };
 }

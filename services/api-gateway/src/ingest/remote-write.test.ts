@@ -49,8 +49,8 @@ describe('POST /api/v1/write', () => {
     // The gateway alone: what it publishes stays in the INGEST stream, where the test counts it.
     suite = await startSuite({ services: [] });
     nc = await connect({ servers: suite.ns.config.nats.url });
-    producerKey = (await suite.api('/api-keys', { method: 'POST', body: JSON.stringify({ name: 'prom-eu', role: 'producer' }) })).body.secret;
-    viewerKey = (await suite.api('/api-keys', { method: 'POST', body: JSON.stringify({ name: 'grafana', role: 'viewer' }) })).body.secret;
+    producerKey = await suite.apiKey('prom-eu', 'producer');
+    viewerKey = await suite.apiKey('grafana', 'viewer');
   });
   afterAll(async () => {
     await nc?.close();
@@ -100,7 +100,7 @@ describe('POST /api/v1/write while the processor is behind', () => {
     try {
       // The processor's consumer, with no processor reading it: every accepted request stays in its backlog.
       await ensureConsumer(await nc.jetstreamManager(), new Bus(nc, suite.ns.config.nats.prefix).ns, 'processor', { ackWaitSeconds: 30, core: suite.ns.config.core });
-      const key = (await suite.api('/api-keys', { method: 'POST', body: JSON.stringify({ name: 'prom-busy', role: 'producer' }) })).body.secret as string;
+      const key = await suite.apiKey('prom-busy', 'producer');
       let n = 0;
       const refused = await waitFor(
         async () => {

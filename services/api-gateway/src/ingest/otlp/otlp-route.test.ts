@@ -23,8 +23,8 @@ describe('POST /v1/metrics', () => {
     // The gateway alone: what it publishes stays in the INGEST stream, where the test reads it.
     suite = await startSuite({ services: [] });
     nc = await connect({ servers: suite.ns.config.nats.url });
-    producerKey = (await suite.api('/api-keys', { method: 'POST', body: JSON.stringify({ name: 'otel-eu', role: 'producer' }) })).body.secret;
-    viewerKey = (await suite.api('/api-keys', { method: 'POST', body: JSON.stringify({ name: 'grafana', role: 'viewer' }) })).body.secret;
+    producerKey = await suite.apiKey('otel-eu', 'producer');
+    viewerKey = await suite.apiKey('grafana', 'viewer');
   });
   afterAll(async () => {
     await nc?.close();
