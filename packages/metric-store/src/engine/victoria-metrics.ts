@@ -19,6 +19,13 @@ export function selector(name: string, tags: Readonly<Record<string, string>> = 
   return `{${[`__name__=${quote(name)}`, ...Object.entries(tags).map(([k, v]) => `${k}=${quote(v)}`)].join(',')}}`;
 }
 
+/** A selector of every series of the metrics `names` (at least one): exact for one name, an alternation for more. */
+export function namesSelector(names: readonly string[]): string {
+  if (names.length === 1) return selector(names[0]!);
+  // The engine looks each literal of an alternation up in its index, as it does an exact name.
+  return `{__name__=~${JSON.stringify(names.map((n) => n.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|'))}}`;
+}
+
 /** Epoch ms as the engine's time parameters take it: seconds with a fraction. */
 const seconds = (ms: number) => (ms / 1000).toFixed(3);
 

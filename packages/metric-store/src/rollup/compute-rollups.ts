@@ -4,13 +4,14 @@ import type pg from 'pg';
 import copyStreams from 'pg-copy-streams';
 import { durationMs, type Config } from '@terminusa/config';
 import { withTransaction } from '@terminusa/database';
-import { selector, type VictoriaMetrics } from '../engine/victoria-metrics.ts';
+import { namesSelector, selector, type VictoriaMetrics } from '../engine/victoria-metrics.ts';
 import { tagsOfLabels } from '../engine/import-lines.ts';
 import type { PartitionManager } from '../partitions.ts';
 import type { SeriesIds } from '../series-ids.ts';
 import { TIER_BUCKET_MS, tierRetentionMs, type RollupTier } from '../tiers.ts';
 import { BucketRows } from './bucket-rows.ts';
 import { ALL_METRICS, claimDirty, clearClaimed, markPassed } from './dirty-minutes.ts';
+import { nameSlices, SERIES_PER_EXPORT } from './export-slices.ts';
 import { readWatermarks, setWatermark } from './watermarks.ts';
 
 const MINUTE_MS = TIER_BUCKET_MS['1m'];
@@ -44,6 +45,8 @@ export interface RollupContext {
    */
   minuteRetentionMs?: number;
   now?: number;
+  /** Series one export of every metric covers at most ({@link SERIES_PER_EXPORT}); tests set it low. */
+  seriesPerExport?: number;
   /**
    * Ends the run early, between two units of work, when aborted (the storage shutting down): each unit is its own
    * transaction and marks stay until their unit is stored, so the next run picks up where this one stopped.
@@ -141,10 +144,12 @@ async function advanceMinutes(ctx: RollupContext, now: number): Promise<void> {
 }
 
 /**
- * Reads `[from, to)` of `match` from the engine, in one export, into 1m rows (unless they are not kept) and 5m rows
- * (when a whole 5-minute window).
+ * Reads `[from, to)` of the metric `name` (or of every metric) from the engine into 1m rows (unless they are not
+ * kept) and 5m rows (when a whole 5-minute window). Every metric is read in exports of a bounded number of series
+ * (export-slices.ts), sized by the series each metric had in the windows read before.
  */
-async function readWindow(ctx: RollupContext, match: string, from: number, to: number, rows1m: BucketRows | undefined, rows5m: BucketRows | undefined): Promise<void> {
+async function readWindow(ctx: RollupContext, name: string, from: number, to: number, rows1m: BucketRows | undefined, rows5m: BucketRows | undefined): Promise<void> {
+  const matches = name === ALL_METRICS ? nameSlices(await ctx.engine.names(from, to - 1), (n) => ctx.series.countOf(n), ctx.seriesPerExport ?? SERIES_PER_EXPORT).map(namesSelector) : [selector(name)];
   const pending: { labels: Record<string, string>; timestamps: number[]; values: number[] }[] = [];
   const flush = async () => {
     // A window of a large fleet takes many seconds to read: a shutdown does not wait for it.
@@ -156,9 +161,11 @@ async function readWindow(ctx: RollupContext, match: string, from: number, to: n
     });
     pending.length = 0;
   };
-  for await (const series of ctx.engine.export(match, from, to - 1)) {
-    pending.push(series);
-    if (pending.length >= 5_000) await flush();
+  for (const match of matches) {
+    for await (const series of ctx.engine.export(match, from, to - 1)) {
+      pending.push(series);
+      if (pending.length >= 5_000) await flush();
+    }
   }
   await flush();
 }
@@ -173,7 +180,6 @@ async function recompute(ctx: RollupContext, claim: string, name: string, hour: 
   const marks = await readWatermarks(ctx.pool);
   const rows1m = new BucketRows(MINUTE_MS);
   const rows5m = new BucketRows(FIVE_MINUTES_MS);
-  const match = name === ALL_METRICS ? ctx.engine.everySeries : selector(name);
   // An hour of margin: retention drops the 1m tier an hourly partition at a time, and reads near its edge may still use it.
   const oldestKept1m = ctx.minuteRetentionMs === undefined ? -Infinity : (ctx.now ?? Date.now()) - ctx.minuteRetentionMs - HOUR_MS;
   for (const [window, inWindow] of groupBy(minutes, (m) => alignDown(m, FIVE_MINUTES_MS))) {
@@ -182,7 +188,7 @@ async function recompute(ctx: RollupContext, claim: string, name: string, hour: 
     const to = whole ? window + FIVE_MINUTES_MS : Math.max(...inWindow) + MINUTE_MS;
     // Only a whole window may go without 1m rows: otherwise the 5m cascade computes it from them later.
     const keep1m = !whole || to > oldestKept1m;
-    await readWindow(ctx, match, from, to, keep1m ? rows1m : undefined, whole ? rows5m : undefined);
+    await readWindow(ctx, name, from, to, keep1m ? rows1m : undefined, whole ? rows5m : undefined);
   }
   if (rows1m.length) await ctx.partitions.ensure('1m', hour, hour + HOUR_MS - 1);
   if (rows5m.length) await ctx.partitions.ensure('5m', hour, hour);

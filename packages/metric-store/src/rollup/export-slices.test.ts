@@ -1,0 +1,77 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type pg from 'pg';
+import type { Sample } from '@terminusa/bus';
+import { createTestDatabase, QUICK_SYNC, type TestNamespace } from '@terminusa/testkit';
+import { VictoriaMetrics } from '../engine/victoria-metrics.ts';
+import { PartitionManager } from '../partitions.ts';
+import { SampleStore } from '../sample-store.ts';
+import { SeriesIds } from '../series-ids.ts';
+import { computeRollups } from './compute-rollups.ts';
+import { nameSlices } from './export-slices.ts';
+
+describe('nameSlices', () => {
+  const counts: Record<string, number> = { a: 3, b: 3, big: 10, c: 1, fresh: 0 };
+  const count = (name: string) => counts[name] ?? 0;
+
+  it('packs names in their order into slices of at most the series given, a larger name alone', () => {
+    expect(nameSlices(['a', 'b', 'big', 'c', 'fresh'], count, 6)).toEqual([['a', 'b'], ['big'], ['c', 'fresh']]);
+    expect(nameSlices(['a', 'b', 'c'], count, 4)).toEqual([['a'], ['b', 'c']]);
+  });
+
+  it('counts a name not seen yet as one series, so a fresh process reads every metric in few exports', () => {
+    expect(nameSlices(['x', 'y', 'z'], () => 0, 2)).toEqual([['x', 'y'], ['z']]);
+  });
+
+  it('lists at most 500 names in one export, and nothing for no names', () => {
+    const names = Array.from({ length: 1201 }, (_, i) => `m${i}`);
+    expect(nameSlices(names, () => 1, 1e9).map((s) => s.length)).toEqual([500, 500, 201]);
+    expect(nameSlices([], count)).toEqual([]);
+  });
+});
+
+describe('the rollups of every metric, read in slices', () => {
+  let ns: TestNamespace;
+  let pool: pg.Pool;
+  let cleanup: () => Promise<void>;
+  beforeAll(async () => ({ ns, pool, cleanup } = await createTestDatabase({ overrides: QUICK_SYNC })));
+  afterAll(() => cleanup?.());
+
+  it('read each metric once, by name once its series are known, into exact rows', async () => {
+    const engine = new VictoriaMetrics(ns.config.storage.engine);
+    const matches: string[] = [];
+    const exportOf = engine.export.bind(engine);
+    engine.export = (match, start, end) => (matches.push(match), exportOf(match, start, end));
+    const now = Date.now();
+    // The tiers computed up to 15 minutes ago, as a running storage leaves them: the samples below are on time.
+    const start = Math.floor((now - 15 * 60_000) / 300_000) * 300_000;
+    for (const [tier, width] of [['1m', 60_000], ['5m', 300_000], ['1h', 3_600_000], ['1d', 86_400_000]] as const) {
+      await pool.query('UPDATE rollup_watermarks SET until = $2 WHERE tier = $1', [tier, new Date(Math.floor(start / width) * width)]);
+    }
+    // Three metrics of three series, a sample every 30 s since then: three 5-minute windows or more.
+    const samples: Sample[] = [];
+    for (let t = start; t < now; t += 30_000) {
+      for (const name of ['slice_a', 'slice_b', 'slice_c']) for (const s of ['0', '1', '2']) samples.push({ name, value: Math.round(t / 1000) % 17, ts: t, tags: { s } });
+    }
+    await new SampleStore(pool, engine).insert(samples);
+    // One cache for the run, as the storage keeps: series counted in one window size the exports of the next.
+    await computeRollups({ pool, engine, partitions: new PartitionManager(pool), series: new SeriesIds(pool), settleMs: 0, rawRetentionMs: 20 * 60_000, seriesPerExport: 4, now });
+
+    expect(matches).toContain('{__name__=~"slice_a|slice_b|slice_c"}');
+    for (const name of ['slice_a', 'slice_b', 'slice_c']) expect(matches).toContain(`{__name__="${name}"}`);
+    const { rows: marks } = await pool.query<{ until: Date }>("SELECT until FROM rollup_watermarks WHERE tier = '1m'");
+    // Minutes of a 5-minute window the watermark is still in are computed once it has passed.
+    const computed = Math.floor(marks[0]!.until.getTime() / 300_000) * 300_000;
+    expect(computed - start).toBeGreaterThanOrEqual(600_000);
+    const expected = new Map<string, { count: number; sum: number }>();
+    for (const x of samples.filter((x) => x.ts < computed)) {
+      const key = `${x.name}|${x.tags.s}|${Math.floor(x.ts / 60_000) * 60_000}`;
+      const cell = expected.get(key) ?? { count: 0, sum: 0 };
+      expected.set(key, { count: cell.count + 1, sum: cell.sum + x.value });
+    }
+    const { rows } = await pool.query<{ name: string; s: string; bucket: Date; count: number; sum: number }>(
+      "SELECT se.name, se.tags->>'s' AS s, r.bucket, r.count::int AS count, r.sum FROM rollup_1m r JOIN series se ON se.id = r.series_id WHERE r.bucket < $1",
+      [new Date(computed)],
+    );
+    expect(new Map(rows.map((r) => [`${r.name}|${r.s}|${r.bucket.getTime()}`, { count: r.count, sum: r.sum }]))).toEqual(expected);
+  });
+});
