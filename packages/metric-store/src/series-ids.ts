@@ -25,11 +25,6 @@ export class SeriesIds {
 
   constructor(private readonly db: pg.Pool) {}
 
-  /** How many series of metric `name` this cache holds: the series the rollups have read of it since the process started. */
-  countOf(name: string): number {
-    return this.ids.get(name)?.size ?? 0;
-  }
-
   /** The id of each series, creating unknown ones; keys are sorted so concurrent replicas lock rows in one order. */
   async resolve(series: readonly SeriesRef[]): Promise<number[]> {
     const out = new Array<number>(series.length);

@@ -282,6 +282,13 @@ export class VictoriaMetrics {
     return ((await body.json()) as { data: string[] }).data;
   }
 
+  /** Series per metric name on the UTC day of `at` (epoch ms), of the `top` names with the most. */
+  async seriesCountByName(at: number, top: number): Promise<Map<string, number>> {
+    const body = await this.request(this.readUrl, '/api/v1/status/tsdb', { topN: String(top), date: new Date(at).toISOString().slice(0, 10) });
+    const { data } = (await body.json()) as { data: { seriesCountByMetricName: { name: string; value: number }[] } };
+    return new Map(data.seriesCountByMetricName.map((e) => [e.name, e.value]));
+  }
+
   /** The samples of `match` between `start` and `end` in the engine's native format (for the archive). */
   async exportNative(match: string, start: number, end: number): Promise<Uint8Array> {
     const body = await this.request(this.readUrl, '/api/v1/export/native', {}, { method: 'POST', body: new URLSearchParams({ 'match[]': match, start: seconds(start), end: seconds(end) }), streamed: true });

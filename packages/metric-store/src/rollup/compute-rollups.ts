@@ -11,7 +11,7 @@ import type { SeriesIds } from '../series-ids.ts';
 import { TIER_BUCKET_MS, tierRetentionMs, type RollupTier } from '../tiers.ts';
 import { BucketRows } from './bucket-rows.ts';
 import { ALL_METRICS, claimDirty, clearClaimed, markPassed } from './dirty-minutes.ts';
-import { nameSlices, SERIES_PER_EXPORT } from './export-slices.ts';
+import { COUNTED_NAMES, nameSlices, SERIES_PER_EXPORT } from './export-slices.ts';
 import { readWatermarks, setWatermark } from './watermarks.ts';
 
 const MINUTE_MS = TIER_BUCKET_MS['1m'];
@@ -143,13 +143,19 @@ async function advanceMinutes(ctx: RollupContext, now: number): Promise<void> {
   });
 }
 
+/** Selectors of every metric with samples in `[from, to)`, in slices of a bounded number of series by the engine's count of that day. */
+async function everyMetricSlices(ctx: RollupContext, from: number, to: number): Promise<string[]> {
+  const [names, counts] = await Promise.all([ctx.engine.names(from, to - 1), ctx.engine.seriesCountByName(from, COUNTED_NAMES)]);
+  return nameSlices(names, (n) => counts.get(n) ?? 0, ctx.seriesPerExport ?? SERIES_PER_EXPORT).map(namesSelector);
+}
+
 /**
  * Reads `[from, to)` of the metric `name` (or of every metric) from the engine into 1m rows (unless they are not
  * kept) and 5m rows (when a whole 5-minute window). Every metric is read in exports of a bounded number of series
- * (export-slices.ts), sized by the series each metric had in the windows read before.
+ * (export-slices.ts).
  */
 async function readWindow(ctx: RollupContext, name: string, from: number, to: number, rows1m: BucketRows | undefined, rows5m: BucketRows | undefined): Promise<void> {
-  const matches = name === ALL_METRICS ? nameSlices(await ctx.engine.names(from, to - 1), (n) => ctx.series.countOf(n), ctx.seriesPerExport ?? SERIES_PER_EXPORT).map(namesSelector) : [selector(name)];
+  const matches = name === ALL_METRICS ? await everyMetricSlices(ctx, from, to) : [selector(name)];
   const pending: { labels: Record<string, string>; timestamps: number[]; values: number[] }[] = [];
   const flush = async () => {
     // A window of a large fleet takes many seconds to read: a shutdown does not wait for it.
