@@ -278,13 +278,14 @@ export class VictoriaMetrics {
 
   /** Every metric name with samples between `start` and `end`. */
   async names(start: number, end: number): Promise<string[]> {
-    const body = await this.request(this.readUrl, '/api/v1/label/__name__/values', { start: seconds(start), end: seconds(end) });
+    // Ridden out like an export: the rollups list the names of a window before they export it.
+    const body = await this.busyRetried(() => this.request(this.readUrl, '/api/v1/label/__name__/values', { start: seconds(start), end: seconds(end) }));
     return ((await body.json()) as { data: string[] }).data;
   }
 
   /** Series per metric name on the UTC day of `at` (epoch ms), of the `top` names with the most. */
   async seriesCountByName(at: number, top: number): Promise<Map<string, number>> {
-    const body = await this.request(this.readUrl, '/api/v1/status/tsdb', { topN: String(top), date: new Date(at).toISOString().slice(0, 10) });
+    const body = await this.busyRetried(() => this.request(this.readUrl, '/api/v1/status/tsdb', { topN: String(top), date: new Date(at).toISOString().slice(0, 10) }));
     const { data } = (await body.json()) as { data: { seriesCountByMetricName: { name: string; value: number }[] } };
     return new Map(data.seriesCountByMetricName.map((e) => [e.name, e.value]));
   }

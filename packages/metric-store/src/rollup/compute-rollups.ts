@@ -11,7 +11,7 @@ import type { SeriesIds } from '../series-ids.ts';
 import { TIER_BUCKET_MS, tierRetentionMs, type RollupTier } from '../tiers.ts';
 import { BucketRows } from './bucket-rows.ts';
 import { ALL_METRICS, claimDirty, clearClaimed, markPassed } from './dirty-minutes.ts';
-import { COUNTED_NAMES, nameSlices, SERIES_PER_EXPORT } from './export-slices.ts';
+import { COUNTED_NAMES, LISTED_NAMES_AT_MOST, nameSlices, SERIES_PER_EXPORT } from './export-slices.ts';
 import { readWatermarks, setWatermark } from './watermarks.ts';
 
 const MINUTE_MS = TIER_BUCKET_MS['1m'];
@@ -146,6 +146,8 @@ async function advanceMinutes(ctx: RollupContext, now: number): Promise<void> {
 /** Selectors of every metric with samples in `[from, to)`, in slices of a bounded number of series by the engine's count of that day. */
 async function everyMetricSlices(ctx: RollupContext, from: number, to: number): Promise<string[]> {
   const [names, counts] = await Promise.all([ctx.engine.names(from, to - 1), ctx.engine.seriesCountByName(from, COUNTED_NAMES)]);
+  // The engine lists at most -search.maxTagValues names: past that the list may be cut, and every series is one export.
+  if (names.length >= LISTED_NAMES_AT_MOST) return [ctx.engine.everySeries];
   return nameSlices(names, (n) => counts.get(n) ?? 0, ctx.seriesPerExport ?? SERIES_PER_EXPORT).map(namesSelector);
 }
 

@@ -11,6 +11,8 @@ export const SERIES_PER_EXPORT = 20_000;
  * share exports of up to {@link NAMES_PER_EXPORT} names. The count of a million series' day took it 0.1 s.
  */
 export const COUNTED_NAMES = 1000;
+/** Metric names the engine lists at most (VictoriaMetrics' `-search.maxTagValues`, 100,000 by default). */
+export const LISTED_NAMES_AT_MOST = 100_000;
 /** Names one export's alternation lists at most, so that its selector stays a short request. */
 const NAMES_PER_EXPORT = 500;
 
