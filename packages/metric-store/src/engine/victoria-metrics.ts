@@ -283,7 +283,10 @@ export class VictoriaMetrics {
     return ((await body.json()) as { data: string[] }).data;
   }
 
-  /** Series per metric name on the UTC day of `at` (epoch ms), of the `top` names with the most. */
+  /**
+   * Series per metric name on the UTC day of `at` (epoch ms), of the `top` names with the most (the engine counts
+   * 1,000 at most). Unlike the name list, it is answered for a namespace of any size.
+   */
   async seriesCountByName(at: number, top: number): Promise<Map<string, number>> {
     const body = await this.busyRetried(() => this.request(this.readUrl, '/api/v1/status/tsdb', { topN: String(top), date: new Date(at).toISOString().slice(0, 10) }));
     const { data } = (await body.json()) as { data: { seriesCountByMetricName: { name: string; value: number }[] } };

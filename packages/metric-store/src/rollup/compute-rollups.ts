@@ -4,7 +4,7 @@ import type pg from 'pg';
 import copyStreams from 'pg-copy-streams';
 import { durationMs, type Config } from '@terminusa/config';
 import { withTransaction } from '@terminusa/database';
-import { namesSelector, selector, type VictoriaMetrics } from '../engine/victoria-metrics.ts';
+import { EngineError, namesSelector, selector, type VictoriaMetrics } from '../engine/victoria-metrics.ts';
 import { tagsOfLabels } from '../engine/import-lines.ts';
 import type { PartitionManager } from '../partitions.ts';
 import type { SeriesIds } from '../series-ids.ts';
@@ -143,11 +143,24 @@ async function advanceMinutes(ctx: RollupContext, now: number): Promise<void> {
   });
 }
 
-/** Selectors of every metric with samples in `[from, to)`, in slices of a bounded number of series by the engine's count of that day. */
+/**
+ * Selectors of every metric with samples on the day of `[from, to)`, in slices of a bounded number of series by the
+ * engine's count of that day; one selector of every series when the engine cannot list the names.
+ */
 async function everyMetricSlices(ctx: RollupContext, from: number, to: number): Promise<string[]> {
-  const [names, counts] = await Promise.all([ctx.engine.names(from, to - 1), ctx.engine.seriesCountByName(from, COUNTED_NAMES)]);
-  // The engine lists at most -search.maxTagValues names: past that the list may be cut, and every series is one export.
-  if (names.length >= LISTED_NAMES_AT_MOST) return [ctx.engine.everySeries];
+  const counts = await ctx.engine.seriesCountByName(from, COUNTED_NAMES);
+  let names = [...counts.keys()];
+  if (counts.size >= COUNTED_NAMES) {
+    // More names than the engine counts: they are listed, which it refuses for a namespace of more series than its
+    // -search.maxUniqueTimeseries (300,000), and cuts at -search.maxTagValues names; either way one export reads all.
+    try {
+      names = await ctx.engine.names(from, to - 1);
+    } catch (err) {
+      if (err instanceof EngineError && err.status === 422) return [ctx.engine.everySeries];
+      throw err;
+    }
+    if (names.length >= LISTED_NAMES_AT_MOST) return [ctx.engine.everySeries];
+  }
   return nameSlices(names, (n) => counts.get(n) ?? 0, ctx.seriesPerExport ?? SERIES_PER_EXPORT).map(namesSelector);
 }
 

@@ -7,8 +7,9 @@
  */
 export const SERIES_PER_EXPORT = 20_000;
 /**
- * Metric names whose series the engine counts for the slicing (its largest); the rest count as one series each and
- * share exports of up to {@link NAMES_PER_EXPORT} names. The count of a million series' day took it 0.1 s.
+ * Metric names whose series the engine counts for the slicing, its largest: VictoriaMetrics' `/api/v1/status/tsdb`
+ * counts no more (the count of a million series' day took it 0.1 s). Past them names count as one series each and
+ * share exports of up to {@link NAMES_PER_EXPORT} names.
  */
 export const COUNTED_NAMES = 1000;
 /** Metric names the engine lists at most (VictoriaMetrics' `-search.maxTagValues`, 100,000 by default). */
