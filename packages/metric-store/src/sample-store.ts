@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type pg from 'pg';
 import { isStaleMarker, type Sample } from '@terminusa/bus';
 import { importLines } from './engine/import-lines.ts';
-import type { VictoriaMetrics } from './engine/victoria-metrics.ts';
+import { EngineError, type VictoriaMetrics } from './engine/victoria-metrics.ts';
 import { markLate } from './rollup/dirty-minutes.ts';
 
 /** Samples of one bus message (one ingest message under its idempotency id). */
@@ -52,6 +52,21 @@ export class SampleStore {
     return (await this.write([{ id: randomUUID(), samples }])).stored;
   }
 
+  /**
+   * The names with raw samples in the engine's last day. A namespace of more series than the engine's
+   * -search.maxUniqueTimeseries (300,000) is refused the list; the names it counts per day (its 1,000 largest) stand
+   * in, so that a large fleet still gets its names rather than an error.
+   */
+  private async recentNames(now: number): Promise<string[]> {
+    try {
+      return await this.engine.names(now - 86_400_000, now);
+    } catch (err) {
+      if (!(err instanceof EngineError && err.status === 422)) throw err;
+      const days = await Promise.all([now - 86_400_000, now].map((at) => this.engine.seriesCountByName(at)));
+      return [...new Set(days.flatMap((counts) => [...counts.keys()]))];
+    }
+  }
+
   /** Names of every metric with stored series, sorted: those of the rollups' series and those in the engine's last day. */
   async names(now = Date.now()): Promise<string[]> {
     // A walk of the name index, one probe per distinct name.
@@ -63,7 +78,7 @@ export class SampleStore {
        )
        SELECT name FROM n WHERE name IS NOT NULL`,
     );
-    const [{ rows }, recent] = await Promise.all([rollups, this.engine.names(now - 86_400_000, now)]);
+    const [{ rows }, recent] = await Promise.all([rollups, this.recentNames(now)]);
     return [...new Set([...rows.map((r) => r.name), ...recent])].sort();
   }
 }

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Redis } from 'ioredis';
 import type pg from 'pg';
 import { STALE_MARKER, type Sample } from '@terminusa/bus';
-import { createTestDatabase, QUICK_SYNC, type TestNamespace } from '@terminusa/testkit';
+import { createEngineProcess, createTestDatabase, QUICK_SYNC, type EngineProcess, type TestNamespace } from '@terminusa/testkit';
 import { NAMESPACE_LABEL, RedisCurrentStore, SampleStore, SeriesIds, VictoriaMetrics } from './index.ts';
 
 let ns: TestNamespace;
@@ -173,5 +173,27 @@ describe('RedisCurrentStore', () => {
     await redis.del(`${ns.config.redis.prefix}current:wide_metric`);
     expect(await store.read('wide_metric', { region: 'eu' })).toEqual([]);
     expect(await redis.scard(`${ns.config.redis.prefix}current:wide_metric|region=eu`)).toBe(0);
+  });
+});
+
+describe('SampleStore.names on an engine that will not list the names of that many series', () => {
+  let limited: EngineProcess;
+  beforeAll(async () => {
+    limited = await createEngineProcess({ flags: ['-search.maxUniqueTimeseries=5'] });
+    await limited.start();
+  });
+  afterAll(() => limited?.cleanup());
+
+  it('answers the names the engine counts instead of its refusal', async () => {
+    const db = await createTestDatabase({ overrides: { ...QUICK_SYNC, storage: { engine: { url: limited.url } } } });
+    try {
+      const store = new SampleStore(db.pool, new VictoriaMetrics(db.ns.config.storage.engine));
+      const now = Date.now();
+      await store.insert(['lobby_players', 'match_seconds', 'queue_depth'].flatMap((name) => Array.from({ length: 4 }, (_, i) => sample(name, now - 60_000, i, { id: String(i) }))));
+      await expect(new VictoriaMetrics(db.ns.config.storage.engine).names(now - 86_400_000, now)).rejects.toMatchObject({ status: 422 });
+      expect(await store.names(now)).toEqual(['lobby_players', 'match_seconds', 'queue_depth']);
+    } finally {
+      await db.cleanup();
+    }
   });
 });

@@ -19,6 +19,9 @@ export function selector(name: string, tags: Readonly<Record<string, string>> = 
   return `{${[`__name__=${quote(name)}`, ...Object.entries(tags).map(([k, v]) => `${k}=${quote(v)}`)].join(',')}}`;
 }
 
+/** Metric names the engine's series count per day answers at most (`/api/v1/status/tsdb`): its largest. */
+export const COUNTED_NAMES = 1000;
+
 /** A selector of every series of the metrics `names` (at least one): exact for one name, an alternation for more. */
 export function namesSelector(names: readonly string[]): string {
   if (names.length === 1) return selector(names[0]!);
@@ -284,11 +287,11 @@ export class VictoriaMetrics {
   }
 
   /**
-   * Series per metric name on the UTC day of `at` (epoch ms), of the `top` names with the most (the engine counts
-   * 1,000 at most). Unlike the name list, it is answered for a namespace of any size.
+   * Series per metric name on the UTC day of `at` (epoch ms), of the {@link COUNTED_NAMES} names with the most.
+   * Unlike the name list, it is answered for a namespace of any size (0.1 s for a million series).
    */
-  async seriesCountByName(at: number, top: number): Promise<Map<string, number>> {
-    const body = await this.busyRetried(() => this.request(this.readUrl, '/api/v1/status/tsdb', { topN: String(top), date: new Date(at).toISOString().slice(0, 10) }));
+  async seriesCountByName(at: number): Promise<Map<string, number>> {
+    const body = await this.busyRetried(() => this.request(this.readUrl, '/api/v1/status/tsdb', { topN: String(COUNTED_NAMES), date: new Date(at).toISOString().slice(0, 10) }));
     const { data } = (await body.json()) as { data: { seriesCountByMetricName: { name: string; value: number }[] } };
     return new Map(data.seriesCountByMetricName.map((e) => [e.name, e.value]));
   }

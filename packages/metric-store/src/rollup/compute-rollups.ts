@@ -4,14 +4,14 @@ import type pg from 'pg';
 import copyStreams from 'pg-copy-streams';
 import { durationMs, type Config } from '@terminusa/config';
 import { withTransaction } from '@terminusa/database';
-import { EngineError, namesSelector, selector, type VictoriaMetrics } from '../engine/victoria-metrics.ts';
+import { COUNTED_NAMES, EngineError, namesSelector, selector, type VictoriaMetrics } from '../engine/victoria-metrics.ts';
 import { tagsOfLabels } from '../engine/import-lines.ts';
 import type { PartitionManager } from '../partitions.ts';
 import type { SeriesIds } from '../series-ids.ts';
 import { TIER_BUCKET_MS, tierRetentionMs, type RollupTier } from '../tiers.ts';
 import { BucketRows } from './bucket-rows.ts';
 import { ALL_METRICS, claimDirty, clearClaimed, markPassed } from './dirty-minutes.ts';
-import { COUNTED_NAMES, LISTED_NAMES_AT_MOST, nameSlices, SERIES_PER_EXPORT } from './export-slices.ts';
+import { LISTED_NAMES_AT_MOST, nameSlices, SERIES_PER_EXPORT } from './export-slices.ts';
 import { readWatermarks, setWatermark } from './watermarks.ts';
 
 const MINUTE_MS = TIER_BUCKET_MS['1m'];
@@ -148,7 +148,7 @@ async function advanceMinutes(ctx: RollupContext, now: number): Promise<void> {
  * engine's count of that day; one selector of every series when the engine cannot list the names.
  */
 async function everyMetricSlices(ctx: RollupContext, from: number, to: number): Promise<string[]> {
-  const counts = await ctx.engine.seriesCountByName(from, COUNTED_NAMES);
+  const counts = await ctx.engine.seriesCountByName(from);
   let names = [...counts.keys()];
   if (counts.size >= COUNTED_NAMES) {
     // More names than the engine counts: they are listed, which it refuses for a namespace of more series than its

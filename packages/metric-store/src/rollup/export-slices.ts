@@ -6,15 +6,9 @@
  * one), so small metrics share one.
  */
 export const SERIES_PER_EXPORT = 20_000;
-/**
- * Metric names whose series the engine counts for the slicing, its largest: VictoriaMetrics' `/api/v1/status/tsdb`
- * counts no more (the count of a million series' day took it 0.1 s). Past them names count as one series each and
- * share exports of up to {@link NAMES_PER_EXPORT} names.
- */
-export const COUNTED_NAMES = 1000;
 /** Metric names the engine lists at most (VictoriaMetrics' `-search.maxTagValues`, 100,000 by default). */
 export const LISTED_NAMES_AT_MOST = 100_000;
-/** Names one export's alternation lists at most, so that its selector stays a short request. */
+/** Names one export's alternation lists at most, so that its selector stays a short request (names the engine did not count share them). */
 const NAMES_PER_EXPORT = 500;
 
 /**
