@@ -44,20 +44,26 @@ export function tooManySamples(limits: PromqlLimits, detail: string): Prometheus
 /**
  * Calls the engine's `path` with `params` and returns its success body; every failure as a PrometheusError. The call
  * gets the configured timeout, or the request's own `timeout` when shorter: passed to the engine, which stops
- * there, and enforced here as well, since the engine checks its deadline only now and then.
+ * there, and enforced here as well, since the engine checks its deadline only now and then (and not at all for an
+ * answer from its cache).
  */
 export async function callEngine<T>(ctx: PrometheusContext, path: string, params: URLSearchParams, form: URLSearchParams, blamed = 'query'): Promise<PrometheusSuccess<T>> {
   const timeoutMs = Math.max(0, Math.min(ctx.limits.timeoutMs, durationParam(form, 'timeout') ?? Number.POSITIVE_INFINITY));
   params.set('timeout', engineSeconds(timeoutMs));
   const timeout = AbortSignal.timeout(timeoutMs);
+  const timedOut = () => new PrometheusError('timeout', `query timed out in expression evaluation: it ran longer than ${timeoutMs} ms`);
+  const started = performance.now();
   let answer: Awaited<ReturnType<VictoriaMetrics['prometheusApi']>>;
   try {
     answer = await ctx.engine.prometheusApi(path, params, { signal: AbortSignal.any([timeout, ctx.signal]), maxBytes: ctx.limits.maxSamples * BYTES_PER_SAMPLE });
   } catch (err) {
     if (err instanceof EngineAnswerTooLarge) throw tooManySamples(ctx.limits, `the engine's answer is larger than ${ctx.limits.maxSamples * BYTES_PER_SAMPLE} bytes`);
-    if (timeout.aborted) throw new PrometheusError('timeout', `query timed out in expression evaluation: it ran longer than ${timeoutMs} ms`);
+    if (timeout.aborted) throw timedOut();
     throw new PrometheusError('unavailable', (err as Error).message);
   }
+  // The timer fires only when the event loop gets to it: an answer read whole in the same turn (a busy machine that
+  // paused this process while the engine answered) is past the deadline all the same.
+  if (performance.now() - started > timeoutMs) throw timedOut();
   const body = answer.body as PrometheusSuccess<T> | undefined;
   if (answer.status !== 200 || body?.status !== 'success') throw engineFailure(answer.status, answer.body, blamed);
   return body;
