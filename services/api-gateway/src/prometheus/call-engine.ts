@@ -44,8 +44,7 @@ export function tooManySamples(limits: PromqlLimits, detail: string): Prometheus
 /**
  * Calls the engine's `path` with `params` and returns its success body; every failure as a PrometheusError. The call
  * gets the configured timeout, or the request's own `timeout` when shorter: passed to the engine, which stops
- * there, and enforced here as well, since the engine checks its deadline only now and then (and not at all for an
- * answer from its cache).
+ * there, and enforced here as well, since the engine checks its deadline only now and then while it searches.
  */
 export async function callEngine<T>(ctx: PrometheusContext, path: string, params: URLSearchParams, form: URLSearchParams, blamed = 'query'): Promise<PrometheusSuccess<T>> {
   const timeoutMs = Math.max(0, Math.min(ctx.limits.timeoutMs, durationParam(form, 'timeout') ?? Number.POSITIVE_INFINITY));
@@ -61,8 +60,8 @@ export async function callEngine<T>(ctx: PrometheusContext, path: string, params
     if (timeout.aborted) throw timedOut();
     throw new PrometheusError('unavailable', (err as Error).message);
   }
-  // The timer fires only when the event loop gets to it: an answer read whole in the same turn (a busy machine that
-  // paused this process while the engine answered) is past the deadline all the same.
+  // The timer fires only when the event loop gets to it: an answer read whole before then (this process paused on a
+  // busy machine while the engine answered) may still be past the deadline.
   if (performance.now() - started > timeoutMs) throw timedOut();
   const body = answer.body as PrometheusSuccess<T> | undefined;
   if (answer.status !== 200 || body?.status !== 'success') throw engineFailure(answer.status, answer.body, blamed);
