@@ -7,7 +7,7 @@
  */
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createEngineProcess } from '@terminusa/testkit';
+import { startEngineProcess } from '@terminusa/testkit';
 
 const SERIES = 10_000;
 const INTERVAL_MS = 15_000;
@@ -43,8 +43,7 @@ function seriesLine(i: number, from: number, to: number, state: Float64Array): s
   return JSON.stringify({ metric: { __name__: metric, shard: String(i % 100), instance: `game-${Math.floor(i / 4)}` }, values, timestamps: ts });
 }
 
-const engine = await createEngineProcess();
-await engine.start();
+const engine = await startEngineProcess();
 try {
   const start = Math.floor((Date.now() - DAYS * DAY) / DAY) * DAY;
   const state = new Float64Array(SERIES).map((_, i) => (i % 4 === 3 ? 30 : 1000));

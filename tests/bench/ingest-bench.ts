@@ -48,7 +48,7 @@ import { NAMESPACE_LABEL, VictoriaMetrics, selector } from '@terminusa/metric-st
 import {
   CpuSampler,
   cpuSeconds,
-  createEngineProcess,
+  startEngineProcess,
   createTestNamespace,
   ENGINE_COMM,
   memoryMiB,
@@ -314,8 +314,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 
 /** A fresh namespace and engine with the suite's ingest services running in it, a NATS connection and a pipeline monitor. */
 async function startPhase(label: string): Promise<{ ns: TestNamespace; nc: NatsConnection; monitor: PipelineMonitor; engine: VictoriaMetrics }> {
-  suiteEngine = await createEngineProcess();
-  await suiteEngine.start();
+  suiteEngine = await startEngineProcess();
   const ns = await createTestNamespace({ storage: { engine: { url: suiteEngine.url } } });
   spaces.push(ns);
   const nc = await connect({ servers: ns.config.nats.url, name: `ingest-bench ${label}` });
@@ -383,8 +382,7 @@ async function countFleet(engine: VictoriaMetrics, from: number, to: number, exp
 
 /** (a') The engine alone: the backfill's samples into a fresh VictoriaMetrics, JSON lines, 4 requests in flight, then a sync (snapshot) as the storage makes. */
 async function engineBackfill(start: number): Promise<{ perS: number; seconds: number; rssMiB: number; counted: Counted }> {
-  solo = await createEngineProcess();
-  await solo.start();
+  solo = await startEngineProcess();
   const pids = () => enginePids(solo!.dataDir);
   const client = soloClient(solo.url);
   const minutesPerRequest = 144;
@@ -447,8 +445,7 @@ async function doorBackfill(start: number): Promise<{ perS: number; seconds: num
  * the first round (every series new) and the rounds after.
  */
 async function engineFleet(): Promise<{ perS: number; lagP99Ms: number; lagMaxMs: number; firstRoundCpuS: number; steadyCpuPct: number; rssMiB: number; counted: Counted }> {
-  solo = await createEngineProcess();
-  await solo.start();
+  solo = await startEngineProcess();
   const pids = enginePids(solo.dataDir);
   const rss = engineRss(() => pids);
   const cpu = () => pids.reduce((s, pid) => s + (cpuSeconds(pid) ?? 0), 0);

@@ -42,7 +42,7 @@ import { connect } from 'nats';
 import type pg from 'pg';
 import { createPool } from '@terminusa/database';
 import { NAMESPACE_LABEL, PartitionManager, TIER_BUCKET_MS, VictoriaMetrics, selector, seriesKey, type RollupTier } from '@terminusa/metric-store';
-import { createEngineProcess, quantile, startSuite, waitFor, type EngineProcess, type RunningSuite } from '@terminusa/testkit';
+import { startEngineProcess, quantile, startSuite, waitFor, type EngineProcess, type RunningSuite } from '@terminusa/testkit';
 import { LIVE_FLEET, LiveFleet, SAMPLES_PER_MESSAGE, publishPhase } from './ingest-load.ts';
 
 const NAME = 'bench_query';
@@ -349,8 +349,7 @@ let pool: pg.Pool | undefined;
 try {
   // An engine of the bench's own, started fresh: one that served other runs that day (their data, deleted series)
   // answers and merges differently, and this bench's 36 million samples stay out of the one tests share.
-  engineProcess = await createEngineProcess();
-  await engineProcess.start();
+  engineProcess = await startEngineProcess();
   suite = await startSuite({ services: [], env: { VM_URL: engineProcess.url } });
   console.log(`query bench: namespace ${suite.ns.id}, gateway ${suite.base}, engine ${engineProcess.url} (fresh); ${RUNS} requests per case after ${WARMUP} warm-ups`);
   pool = createPool(suite.ns.config.database, 'query-bench');

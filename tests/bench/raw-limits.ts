@@ -3,7 +3,7 @@
  */
 import { DiscardPolicy, RetentionPolicy, StorageType, nanos, type JetStreamClient, type JetStreamManager } from 'nats';
 import { VictoriaMetrics } from '@terminusa/metric-store';
-import { createEngineProcess } from '@terminusa/testkit';
+import { startEngineProcess } from '@terminusa/testkit';
 import { MessageFactory, SAMPLES_PER_MESSAGE, SERIES, publishPhase, type PublishResult } from './ingest-load.ts';
 
 /** JetStream alone: the same messages, the same window, into a scratch file-backed stream nobody consumes. */
@@ -38,8 +38,7 @@ export async function jetstreamLimit(
  * answered and a snapshot (the storage's durability step) is taken.
  */
 export async function engineLimit(seconds: number): Promise<{ perS: number; samples: number }> {
-  const engine = await createEngineProcess();
-  await engine.start();
+  const engine = await startEngineProcess();
   try {
     const client = new VictoriaMetrics({ url: engine.url, durability: 'snapshot', syncIntervalMs: 250, namespace: '', timeoutMs: 120_000 });
     const samplesPerSeries = 10;

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from 'nats';
 import { VictoriaMetrics } from '@terminusa/metric-store';
-import { createEngineProcess, createTestNamespace, startServiceProcess, waitFor, type EngineProcess, type ServiceProcess, type TestNamespace } from '@terminusa/testkit';
+import { startEngineProcess, createTestNamespace, startServiceProcess, waitFor, type EngineProcess, type ServiceProcess, type TestNamespace } from '@terminusa/testkit';
 
 // The raw-sample store crashing under the storage: every sample the storage acked was on the engine's disk, and
 // what it had not acked is delivered again and written once.
@@ -13,8 +13,7 @@ const procs: ServiceProcess[] = [];
 
 beforeAll(async () => {
   ns = await createTestNamespace();
-  engine = await createEngineProcess();
-  await engine.start();
+  engine = await startEngineProcess();
   client = new VictoriaMetrics({ ...ns.config.storage.engine, url: engine.url });
   // Messages a batch held when its write failed come back after the ack wait (core.timeout); short here.
   const env = { ...ns.env, VM_URL: engine.url, OPS_PORT: '0', TMON_CORE__TIMEOUT: '3' };

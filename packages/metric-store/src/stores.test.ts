@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Redis } from 'ioredis';
 import type pg from 'pg';
 import { STALE_MARKER, type Sample } from '@terminusa/bus';
-import { createEngineProcess, createTestDatabase, QUICK_SYNC, type EngineProcess, type TestNamespace } from '@terminusa/testkit';
+import { startEngineProcess, createTestDatabase, QUICK_SYNC, type EngineProcess, type TestNamespace } from '@terminusa/testkit';
 import { NAMESPACE_LABEL, RedisCurrentStore, SampleStore, SeriesIds, VictoriaMetrics } from './index.ts';
 
 let ns: TestNamespace;
@@ -179,8 +179,7 @@ describe('RedisCurrentStore', () => {
 describe('SampleStore.names on an engine that will not list the names of that many series', () => {
   let limited: EngineProcess;
   beforeAll(async () => {
-    limited = await createEngineProcess({ flags: ['-search.maxUniqueTimeseries=5'] });
-    await limited.start();
+    limited = await startEngineProcess({ flags: ['-search.maxUniqueTimeseries=5'] });
   });
   afterAll(() => limited?.cleanup());
 

@@ -53,3 +53,10 @@ export async function createEngineProcess(at: { host?: string; port?: number; fl
   };
   return engine;
 }
+
+/** {@link createEngineProcess}, started: the engine answers when this resolves. */
+export async function startEngineProcess(at: Parameters<typeof createEngineProcess>[0] = {}): Promise<EngineProcess> {
+  const engine = await createEngineProcess(at);
+  await engine.start();
+  return engine;
+}

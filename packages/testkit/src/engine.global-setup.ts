@@ -1,4 +1,4 @@
-import { createEngineProcess } from './engine-process.ts';
+import { startEngineProcess } from './engine-process.ts';
 import { TEST_SERVERS } from './test-namespace.ts';
 
 const answers = async (url: string) => (await fetch(`${url}/health`, { signal: AbortSignal.timeout(1000) }).catch(() => undefined))?.ok === true;
@@ -12,8 +12,7 @@ export default async function setup(): Promise<(() => Promise<void>) | void> {
   if (await answers(TEST_SERVERS.vmUrl)) return;
   if (process.env.VM_URL) throw new Error(`no VictoriaMetrics answers at VM_URL=${process.env.VM_URL}`);
   const { hostname, port } = new URL(TEST_SERVERS.vmUrl);
-  const engine = await createEngineProcess({ host: hostname, port: Number(port) });
-  await engine.start();
+  const engine = await startEngineProcess({ host: hostname, port: Number(port) });
   // The backup tests read the engine's snapshots from its data dir; test files inherit this.
   process.env.VM_DATA_DIR = engine.dataDir;
   return () => engine.cleanup();

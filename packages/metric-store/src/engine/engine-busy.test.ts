@@ -1,6 +1,6 @@
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEngineProcess, createTestNamespace, waitFor, type EngineProcess, type TestNamespace } from '@terminusa/testkit';
+import { startEngineProcess, createTestNamespace, waitFor, type EngineProcess, type TestNamespace } from '@terminusa/testkit';
 import { VictoriaMetrics } from './victoria-metrics.ts';
 
 // The single node counts a snapshot among its concurrent searches: one export in progress takes this engine's only place.
@@ -10,8 +10,7 @@ let client: VictoriaMetrics;
 
 beforeAll(async () => {
   ns = await createTestNamespace();
-  engine = await createEngineProcess({ flags: ['-search.maxConcurrentRequests=1', '-search.maxQueueDuration=10ms'] });
-  await engine.start();
+  engine = await startEngineProcess({ flags: ['-search.maxConcurrentRequests=1', '-search.maxQueueDuration=10ms'] });
   client = new VictoriaMetrics({ ...ns.config.storage.engine, url: engine.url, durability: 'snapshot' });
   // Enough samples that their export fills the socket's buffers and waits on a reader that does not read.
   const at = Date.now() - 3_600_000;

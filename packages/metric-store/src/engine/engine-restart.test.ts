@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createEngineProcess, createTestNamespace, type EngineProcess, type TestNamespace } from '@terminusa/testkit';
+import { startEngineProcess, createTestNamespace, type EngineProcess, type TestNamespace } from '@terminusa/testkit';
 import { EngineRestarted, VictoriaMetrics } from './victoria-metrics.ts';
 
 // A sync vouches for writes only if the engine process that took them is the one that flushed them.
@@ -9,8 +9,7 @@ let client: VictoriaMetrics;
 
 beforeAll(async () => {
   ns = await createTestNamespace();
-  engine = await createEngineProcess();
-  await engine.start();
+  engine = await startEngineProcess();
   client = new VictoriaMetrics({ ...ns.config.storage.engine, url: engine.url, durability: 'snapshot' });
 }, 60_000);
 

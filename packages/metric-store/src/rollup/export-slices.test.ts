@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Sample } from '@terminusa/bus';
-import { createEngineProcess, createTestDatabase, QUICK_SYNC, type EngineProcess } from '@terminusa/testkit';
+import { startEngineProcess, createTestDatabase, QUICK_SYNC, type EngineProcess } from '@terminusa/testkit';
 import { VictoriaMetrics } from '../engine/victoria-metrics.ts';
 import { PartitionManager } from '../partitions.ts';
 import { SampleStore } from '../sample-store.ts';
@@ -105,8 +105,7 @@ describe('the rollups of every metric, read in slices', () => {
   describe('on an engine that will not list the names of that many series', () => {
     let engine: EngineProcess;
     beforeAll(async () => {
-      engine = await createEngineProcess({ flags: ['-search.maxUniqueTimeseries=500'] });
-      await engine.start();
+      engine = await startEngineProcess({ flags: ['-search.maxUniqueTimeseries=500'] });
     });
     afterAll(() => engine?.cleanup());
 
