@@ -31,6 +31,7 @@ export { SEVERITIES, ALERT_STATES, ACTIVE_ALERT_STATES, CHANNELS, ALERT_TRANSITI
 export type { Severity, AlertState, ChannelName, AlertTransitionKind, AlertHistoryKind } from './alert-vocabulary.ts';
 export type { InFlightLimits } from './sample-batches.ts';
 export { sampleBatchBodies, encodeSampleBatch, decodeSampleBatch, isPackedSampleBatch, sampleNameMarker, SampleBatchFormatError, TAGS_JSON } from './sample-batch-codec.ts';
+export type { EncodablePart } from './sample-batch-codec.ts';
 export { deadLetterOf, SAMPLES_DEAD_LETTER_SOURCE, type Refusal } from './dead-letters.ts';
 export { ensureStreams, ensureConsumer, consumerConfig, bindStreams, bindConsumer, isPermissionError } from './streams.ts';
 export type { ConsumerOptions, BindOptions } from './streams.ts';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { decodeSampleBatch, encodeSampleBatch, isPackedSampleBatch, isStaleMarker, STALE_MARKER, SampleBatchFormatError, SampleBatchSchema, sampleBatchBodies, sampleNameMarker, TAGS_JSON, type SampleBatch, type SamplePart } from './index.ts';
+import { decodeSampleBatch, encodeSampleBatch, isPackedSampleBatch, isStaleMarker, STALE_MARKER, SampleBatchFormatError, SampleBatchSchema, sampleBatchBodies, sampleNameMarker, TAGS_JSON, type Sample, type SampleBatch, type SamplePart } from './index.ts';
 
 const validName = fc.stringMatching(/^[a-zA-Z_:][a-zA-Z0-9_:]{0,20}$/);
 const validSample = fc.record({
@@ -90,6 +90,18 @@ describe('the packed form of metrics.samples bodies', () => {
     expect(JSON.stringify(decoded('{"a":"2","z":"1"}'))).toBe('{"a":"2","z":"1"}');
     expect(decoded('{"z":"1","a":"2"}')[TAGS_JSON]).toBeUndefined();
     expect(decoded('{"a": "2"}')[TAGS_JSON]).toBeUndefined();
+  });
+
+  it('writes the tags JSON its producer built instead of serializing the tags again', () => {
+    // The object's keys out of order, its producer's JSON sorted: the body carries the JSON given.
+    const samples: Sample[] = [
+      { name: 'm', value: 1, ts: 1, tags: { b: 'é', a: '1' } },
+      { name: 'm', value: 2, ts: 2, tags: {} },
+    ];
+    const body = sampleBatchBodies([{ id: 'a:1', source: 'a', samples, tagsJson: ['{"a":"1","b":"é"}', '{}'] }], Infinity)[0]!.body;
+    const decoded = decodeSampleBatch(body).parts[0]!.samples;
+    expect(decoded.map((s) => (s.tags as { [TAGS_JSON]?: string })[TAGS_JSON])).toEqual(['{"a":"1","b":"é"}', '{}']);
+    expect(Buffer.from(body).includes('{"b":"é","a":"1"}')).toBe(false);
   });
 
   it('holds the marker of each metric name it carries, and not that of a longer name sharing its start', () => {

@@ -50,7 +50,15 @@ class Writer {
   }
 }
 
-function writePart(w: Writer, part: SamplePart): void {
+/**
+ * A part to encode, optionally with the JSON of each sample's tags as its producer already built it (the tags
+ * sorted by key, as the wire form carries them), so the processor serializes a sample's tags once, not twice.
+ */
+export interface EncodablePart extends SamplePart {
+  readonly tagsJson?: readonly string[];
+}
+
+function writePart(w: Writer, part: EncodablePart): void {
   w.str(part.id);
   w.str(part.source);
   const names = new Map<string, number>();
@@ -58,9 +66,11 @@ function writePart(w: Writer, part: SamplePart): void {
   w.u32(names.size);
   for (const name of names.keys()) w.str(name);
   w.u32(part.samples.length);
-  for (const s of part.samples) {
+  const { samples, tagsJson } = part;
+  for (let i = 0; i < samples.length; i++) {
+    const s = samples[i]!;
     w.u32(names.get(s.name)!);
-    w.str(JSON.stringify(s.tags));
+    w.str(tagsJson?.[i] ?? JSON.stringify(s.tags));
     w.f64(s.ts);
     w.f64(s.value);
   }
@@ -71,7 +81,7 @@ function writePart(w: Writer, part: SamplePart): void {
  * its own travels alone), with the ids of the parts each holds. Each part is encoded once; bodies are slices of
  * those encodings.
  */
-export function sampleBatchBodies(parts: readonly SamplePart[], maxBytes: number): { body: Uint8Array; ids: string[] }[] {
+export function sampleBatchBodies(parts: readonly EncodablePart[], maxBytes: number): { body: Uint8Array; ids: string[] }[] {
   const w = new Writer();
   const ends: number[] = [];
   for (const part of parts) {

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { SUBJECTS, deadLetterOf, sampleBatchBodies, type Bus, type SamplePart } from '@terminusa/bus';
+import { SUBJECTS, deadLetterOf, sampleBatchBodies, type Bus, type EncodablePart } from '@terminusa/bus';
 import type { Logger } from '@terminusa/runtime';
 import type { IngestWork } from './pipeline/index.ts';
 
@@ -18,12 +18,13 @@ function messageId(bus: Bus, work: IngestWork): string {
 export async function routeResults(bus: Bus, logger: Logger, works: readonly IngestWork[]): Promise<void> {
   const maxBytes = bus.maxBodyBytes;
   const writes: Promise<void>[] = [];
-  const parts: SamplePart[] = [];
+  const parts: EncodablePart[] = [];
   for (const work of works) {
     const id = messageId(bus, work);
     const source = work.source ?? '_invalid';
-    const samples = (work.samples ?? []).map((s) => s.sample);
-    if (samples.length > 0) parts.push({ id, source, samples });
+    const kept = work.samples ?? [];
+    const samples = kept.map((s) => s.sample);
+    if (samples.length > 0) parts.push({ id, source, samples, tagsJson: kept.map((s) => s.tagsJson) });
     if (work.rejections.length > 0) {
       const accepted = samples.length;
       logger.warn('rejected metric input', { subject: work.subject, accepted, rejected: work.rejections.slice(0, 10), rejectedCount: work.rejections.length });

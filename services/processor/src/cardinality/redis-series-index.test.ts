@@ -1,7 +1,7 @@
 import { beforeEach, afterEach, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import { createTestNamespace, type TestNamespace } from '@terminusa/testkit';
-import { ingestPipeline, type IngestLimits, type IngestWork } from '../pipeline/index.ts';
+import { ingestPipeline, seriesOf, type IngestLimits, type IngestWork } from '../pipeline/index.ts';
 import { RedisEventCounters } from '../events/redis-event-counters.ts';
 import { RedisSeriesIndex } from './redis-series-index.ts';
 
@@ -16,8 +16,8 @@ beforeEach(async () => {
 });
 afterEach(async () => ns.cleanup());
 
-/** A sample of metric `name` in series `series`, as far as the index reads it. */
-const of = (name: string, series: string) => ({ series, sample: { name } });
+/** A sample of metric `name` with `tags` (keys in order), as far as the index reads it. */
+const of = (name: string, tags: Record<string, string> = {}) => ({ tagsJson: JSON.stringify(tags), sample: { name, tags } });
 
 function setup(maxSeriesPerMetric: number, maxSeriesTotal: number) {
   const refusedMetrics: string[] = [];
@@ -38,7 +38,7 @@ describe('cardinality guard on Redis', () => {
   it('lets 3 of 5 new series of a metric pass, refuses 2 with the reason, and still passes known series', async () => {
     const { index, send, refusedMetrics } = setup(3, 1000);
     const first = await send([...shards(0, 5), { name: 'other_metric' }]);
-    expect(first.samples!.map((s) => s.series)).toEqual([
+    expect(first.samples!.map(seriesOf)).toEqual([
       'players_online{shard="0"}',
       'players_online{shard="1"}',
       'players_online{shard="2"}',
@@ -62,7 +62,7 @@ describe('cardinality guard on Redis', () => {
     const { index, send, refusedMetrics } = setup(100, 4);
     await send([{ name: 'a' }, { name: 'b' }, { name: 'c' }]);
     const work = await send([{ name: 'd', tags: { k: '1' } }, { name: 'd', tags: { k: '2' } }, { name: 'a' }, { name: 'e' }]);
-    expect(work.samples!.map((s) => s.series)).toEqual(['d{k="1"}', 'a']);
+    expect(work.samples!.map(seriesOf)).toEqual(['d{k="1"}', 'a']);
     expect(work.rejections.map((r) => r.field)).toEqual(['samples[1]', 'samples[3]']);
     expect(work.rejections[0]!.reason).toBe('cardinality limit: 4 series exist in total (ingest.maxSeriesTotal); the new series d{k="2"} is refused');
     expect(refusedMetrics).toEqual(['d', 'e']);
@@ -81,12 +81,12 @@ describe('cardinality guard on Redis', () => {
     const replicas = [ns.redis(), ns.redis(), ns.redis()];
     const indexes = replicas.map((r) => new RedisSeriesIndex(r, ns.config.redis.prefix, { maxSeriesPerMetric: 3, maxSeriesTotal: 5 }));
     const results = await Promise.all(
-      indexes.map((index, replica) => index.admit(Array.from({ length: 5 }, (_, i) => of('m', `m{r="${replica}",i="${i}"}`)))),
+      indexes.map((index, replica) => index.admit(Array.from({ length: 5 }, (_, i) => of('m', { i: String(i), r: String(replica) })))),
     );
     expect(results.reduce((admitted, refused) => admitted + 5 - refused.size, 0)).toBe(3);
     expect(await redis.scard(indexes[0]!.metricKey('m'))).toBe(3);
 
-    const others = await Promise.all(indexes.map((index, replica) => index.admit([of(`n${replica}`, `n${replica}`)])));
+    const others = await Promise.all(indexes.map((index, replica) => index.admit([of(`n${replica}`)])));
     expect(others.filter((refused) => refused.size === 0)).toHaveLength(2);
     expect(others.flatMap((refused) => [...refused.values()])).toEqual([{ limit: 'maxSeriesTotal', max: 5 }]);
     expect(await redis.get(indexes[0]!.totalKey)).toBe('5');
@@ -95,17 +95,17 @@ describe('cardinality guard on Redis', () => {
   it('answers each of many calls at once with its own refusals, the limit held across all of them', async () => {
     const index = new RedisSeriesIndex(redis, ns.config.redis.prefix, { maxSeriesPerMetric: 30, maxSeriesTotal: 1000 });
     // Twenty messages at once, five new series each, and a series every one of them repeats.
-    const calls = Array.from({ length: 20 }, (_, c) => [...Array.from({ length: 5 }, (_, i) => of('m', `m{c="${c}",i="${i}"}`)), of('m', 'm{shared="1"}')]);
+    const calls = Array.from({ length: 20 }, (_, c) => [...Array.from({ length: 5 }, (_, i) => of('m', { c: String(c), i: String(i) })), of('m', { shared: '1' })]);
     const results = await Promise.all(calls.map((series) => index.admit(series)));
     results.forEach((refused, c) => {
-      for (const key of refused.keys()) expect(calls[c]!.map((s) => s.series)).toContain(key);
+      for (const key of refused.keys()) expect(calls[c]!.map(seriesOf)).toContain(key);
     });
-    const admitted = new Set(calls.flatMap((series, c) => series.filter((s) => !results[c]!.has(s.series)).map((s) => s.series)));
+    const admitted = new Set(calls.flatMap((series, c) => series.map(seriesOf).filter((key) => !results[c]!.has(key))));
     expect(admitted.size).toBe(30);
     expect(new Set(await redis.smembers(index.metricKey('m')))).toEqual(admitted);
     expect(await redis.get(index.totalKey)).toBe('30');
     // What was refused stays refused, and an admitted series passes.
-    expect((await index.admit([of('m', 'm{c="19",i="4"}')])).size).toBe(admitted.has('m{c="19",i="4"}') ? 0 : 1);
+    expect((await index.admit([of('m', { c: '19', i: '4' })])).size).toBe(admitted.has('m{c="19",i="4"}') ? 0 : 1);
   });
 
   it('remembers admitted series, so a known series costs no round trip to Redis', async () => {

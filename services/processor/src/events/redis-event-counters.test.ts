@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import { createTestNamespace, type TestNamespace } from '@terminusa/testkit';
-import { ingestPipeline, type IngestLimits, type IngestWork, type Stage } from '../pipeline/index.ts';
+import { ingestPipeline, seriesOf, type IngestLimits, type IngestWork, type Stage } from '../pipeline/index.ts';
 import { RedisSeriesIndex } from '../cardinality/redis-series-index.ts';
 import { RedisEventCounters } from './redis-event-counters.ts';
 
@@ -66,7 +66,7 @@ describe('game events as counters in Redis', () => {
     await deliver(1, {}, 'events.game.login');
     await deliver(2, {}, 'events.lobby.login');
     const third = await deliver(3, { tags: { region: 'eu' } }, 'events.game.login');
-    expect(third.samples!.map((s) => [s.series, s.sample.value])).toEqual([['events_total{region="eu",source="game",type="login"}', 1]]);
+    expect(third.samples!.map((s) => [seriesOf(s), s.sample.value])).toEqual([['events_total{region="eu",source="game",type="login"}', 1]]);
     expect(Object.values(await redis.hgetall(counters.countersKey))).toEqual(['1', '1', '1']);
   });
 

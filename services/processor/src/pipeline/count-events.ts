@@ -1,4 +1,4 @@
-import type { Stage } from './stage.ts';
+import { seriesOf, type Stage } from './stage.ts';
 import { EVENTS_TOTAL } from './event-increments.ts';
 
 /** One increment of an event counter: `count` adds whole events, `sum` adds event values. */
@@ -27,7 +27,7 @@ export function countEvents(counters: EventCounters): Stage {
     if (!work.event || samples.length === 0) return;
     const totals = await counters.count(
       work.seq,
-      samples.map((s) => ({ series: s.series, kind: s.sample.name === EVENTS_TOTAL ? 'count' : 'sum', by: s.sample.value })),
+      samples.map((s) => ({ series: seriesOf(s), kind: s.sample.name === EVENTS_TOTAL ? 'count' : 'sum', by: s.sample.value })),
     );
     work.samples = samples.flatMap((s, i) => {
       const total = totals[i];

@@ -1,4 +1,4 @@
-import { seriesKey, sortTags } from '@terminusa/metric-store';
+import { sortTags } from '@terminusa/metric-store';
 import type { KeyedSample, Stage } from './stage.ts';
 
 /** Counter of game events, by source, type and the event's tags. */
@@ -15,7 +15,7 @@ export const eventIncrements: Stage = (work) => {
   const { type, body } = work.event;
   const tags = sortTags({ ...body.tags, source: work.source!, type });
   const ts = body.ts ?? work.receivedAt;
-  const counter = (name: string, value: number): KeyedSample => ({ series: seriesKey(name, tags), sample: { name, value, ts, tags } });
+  const counter = (name: string, value: number): KeyedSample => ({ tagsJson: JSON.stringify(tags), sample: { name, value, ts, tags } });
   work.samples = [counter(EVENTS_TOTAL, 1)];
   if (body.value !== undefined) work.samples.push(counter(EVENTS_VALUE_TOTAL, body.value));
 };

@@ -1,4 +1,4 @@
-import { sampleField, type Stage } from './stage.ts';
+import { sampleField, seriesOf, type Stage } from './stage.ts';
 
 /** The setting that refused a new series. */
 export type CardinalityLimit = 'maxSeriesPerMetric' | 'maxSeriesTotal';
@@ -9,15 +9,15 @@ export interface CardinalityRefusal {
   max: number;
 }
 
-/** What the index needs of a sample: its series key and its metric name (a sample of the pipeline is one). */
+/** What the index needs of a sample: its metric name and tags, and their JSON (a sample of the pipeline is one). */
 export interface SeriesOfSample {
-  readonly series: string;
-  readonly sample: { readonly name: string };
+  readonly tagsJson: string;
+  readonly sample: { readonly name: string; readonly tags: Readonly<Record<string, string>> };
 }
 
 /** The series known so far, shared by every processor replica, and the limits on new ones. */
 export interface SeriesIndex {
-  /** Adds the new series among `samples` (a series may repeat) while the limits allow, atomically; returns the refused ones by series key. */
+  /** Adds the new series among `samples` (a series may repeat) while the limits allow, atomically; returns the refused ones by series key ({@link seriesOf}). */
   admit(samples: readonly SeriesOfSample[]): Promise<Map<string, CardinalityRefusal>>;
 }
 
@@ -37,9 +37,10 @@ export function guardCardinality(index: SeriesIndex, onRefused: (metric: string)
     const refused = await index.admit(samples);
     if (refused.size === 0) return;
     work.samples = samples.filter((s) => {
-      const refusal = refused.get(s.series);
+      const series = seriesOf(s);
+      const refusal = refused.get(series);
       if (!refusal) return true;
-      work.rejections.push({ ...(s.index === undefined ? {} : { index: s.index }), field: sampleField(s), reason: reason(s.sample.name, s.series, refusal) });
+      work.rejections.push({ ...(s.index === undefined ? {} : { index: s.index }), field: sampleField(s), reason: reason(s.sample.name, series, refusal) });
       onRefused(s.sample.name);
       return false;
     });

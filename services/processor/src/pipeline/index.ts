@@ -10,6 +10,7 @@ import { guardCardinality, type SeriesIndex } from './guard-cardinality.ts';
 import { countEvents, type EventCounters } from './count-events.ts';
 
 export type { IngestWork, Stage } from './stage.ts';
+export { seriesOf } from './stage.ts';
 export { ingestLimits } from './ingest-limits.ts';
 export type { IngestLimits } from './ingest-limits.ts';
 export type { SeriesIndex, SeriesOfSample, CardinalityRefusal, CardinalityLimit } from './guard-cardinality.ts';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isStaleMarker } from '@terminusa/bus';
 import { validateMessage, type IngestLimits, type IngestWork } from './index.ts';
-import { sampleField } from './stage.ts';
+import { sampleField, seriesOf } from './stage.ts';
 
 const RECEIVED_AT = 1_764_115_200_000;
 const MINUTE = 60_000;
@@ -28,9 +28,9 @@ describe('metric messages', () => {
       { name: 'queue_depth', value: 3, ts: RECEIVED_AT, tags: {} },
     ]);
     expect(Object.keys(work.samples![0]!.sample.tags)).toEqual(['region', 'shard']);
-    expect(work.samples!.map((s) => [sampleField(s), s.series])).toEqual([
-      ['samples[0]', 'players_online{region="eu",shard="7"}'],
-      ['samples[1]', 'queue_depth'],
+    expect(work.samples!.map((s) => [sampleField(s), seriesOf(s), s.tagsJson])).toEqual([
+      ['samples[0]', 'players_online{region="eu",shard="7"}', '{"region":"eu","shard":"7"}'],
+      ['samples[1]', 'queue_depth', '{}'],
     ]);
   });
 
@@ -145,7 +145,8 @@ describe('game events', () => {
       { name: 'events_value_total', value: 2.5, ts: RECEIVED_AT - 5000, tags },
     ]);
     expect(Object.keys(work.samples![0]!.sample.tags)).toEqual(['map', 'mode', 'source', 'type']);
-    expect(work.samples![0]!.series).toBe('events_total{map="dust",mode="ranked",source="game",type="match_started"}');
+    expect(seriesOf(work.samples![0]!)).toBe('events_total{map="dust",mode="ranked",source="game",type="match_started"}');
+    expect(work.samples![0]!.tagsJson).toBe(JSON.stringify(tags));
   });
 
   it('counts an event without value or ts at the receipt time, with events_total only', async () => {

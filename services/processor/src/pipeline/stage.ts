@@ -1,12 +1,21 @@
 import type { GameEvent, IngestSample, Rejection, Sample } from '@terminusa/bus';
+import { seriesKey } from '@terminusa/metric-store';
 
 /** A normalized sample with its series identity and where it stood in its message. */
 export interface KeyedSample {
   /** Position in the message's `samples`, absent for event counters. */
   readonly index?: number;
-  /** Series key in Prometheus notation, `name{a="1",b="2"}`. */
-  readonly series: string;
+  /**
+   * The JSON of the sample's tags, sorted by key: its series among those of its metric name, as the bus carries
+   * it. Built once per sample and used for both: serializing the tags took a sixth of the processor's pipeline.
+   */
+  readonly tagsJson: string;
   sample: Sample;
+}
+
+/** The series key of a sample in Prometheus notation, `name{a="1",b="2"}`: what the cardinality sets and counters hold. */
+export function seriesOf(s: { readonly sample: Pick<Sample, 'name' | 'tags'> }): string {
+  return seriesKey(s.sample.name, s.sample.tags);
 }
 
 /** The field a refused sample is reported under: `samples[3]` in a metric message, `(event)` for a game event's counter. */
