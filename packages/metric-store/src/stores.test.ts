@@ -99,6 +99,15 @@ describe('RedisCurrentStore', () => {
     expect(await redis.ttl(`${ns.config.redis.prefix}current:players_online`)).toBeGreaterThan(0);
   });
 
+  it('keeps series apart whose tag values hold spaces, line breaks and quotes (a series travels to Redis as a line of text)', async () => {
+    const store = new RedisCurrentStore(redis, ns.config.redis.prefix, 60);
+    const odd = ['a b', 'a\nb', 'a" 1 {"x', ' '];
+    await store.update(odd.map((map, i) => sample('odd_tags', 1000 + i, i, { map })));
+    const values = await store.read('odd_tags', {});
+    expect(new Map(values.map((v) => [v.tags.map, [v.ts, v.value]]))).toEqual(new Map(odd.map((map, i) => [map, [1000 + i, i]])));
+    expect(await store.read('odd_tags', { map: 'a\nb' })).toEqual([{ name: 'odd_tags', tags: { map: 'a\nb' }, ts: 1001, value: 1 }]);
+  });
+
   it('leaves out samples older than its age limit (a backfill), and takes the newer ones beside them', async () => {
     const store = new RedisCurrentStore(redis, ns.config.redis.prefix, 60, 3_600_000);
     const now = Date.now();
