@@ -12,38 +12,42 @@ export interface CurrentValue {
 
 // A redelivered or late batch must not overwrite a newer value, so the timestamp comparison happens in Redis.
 // A series seen for the first time is also added to one index set per tag, so a filtered read need not
-// parse every series of the metric. Fields are read and written a call at a time (HMGET, HSET) rather than
-// one call each, which is most of a script's cost.
-// ARGV: ttl, then per key its entries as lines "<ts> <value> <field>" (a field is JSON, which holds no newline):
-// one argument per key rather than three per series, which cost the client more than the rest of a write.
+// parse every series of the metric. Fields are read and written a chunk at a time (HMGET, HSET) rather than
+// one call each, which is most of a script's cost; chunks stay well below Lua's limit on unpacked values.
+// ARGV: ttl, then per key: its field count n and n × (field, ts, value).
 const UPDATE_SCRIPT = `
 local ttl = ARGV[1]
+local at = 2
+local CHUNK = 1000
 for i = 1, #KEYS do
   local key = KEYS[i]
-  local fields, entries, stamps = {}, {}, {}
-  for entry, ts, field in string.gmatch(ARGV[i + 1], '((%S+) %S+) ([^\\n]*)\\n') do
-    fields[#fields + 1] = field
-    entries[#entries + 1] = entry
-    stamps[#stamps + 1] = ts
-  end
-  local current = redis.call('HMGET', key, unpack(fields))
-  local writes = {}
-  local added = {}
-  for j = 1, #fields do
-    local seen = current[j]
-    if not seen then
-      added[#added + 1] = fields[j]
-      writes[#writes + 1] = fields[j]
-      writes[#writes + 1] = entries[j]
-    elseif tonumber(string.match(seen, '^(%S+)')) <= tonumber(stamps[j]) then
-      writes[#writes + 1] = fields[j]
-      writes[#writes + 1] = entries[j]
+  local n = tonumber(ARGV[at])
+  at = at + 1
+  for first = 0, n - 1, CHUNK do
+    local last = math.min(first + CHUNK, n) - 1
+    local fields = {}
+    for j = first, last do fields[#fields + 1] = ARGV[at + j * 3] end
+    local current = redis.call('HMGET', key, unpack(fields))
+    local writes = {}
+    local added = {}
+    for j = first, last do
+      local field, ts, value = ARGV[at + j * 3], ARGV[at + j * 3 + 1], ARGV[at + j * 3 + 2]
+      local seen = current[j - first + 1]
+      if not seen then
+        added[#added + 1] = field
+        writes[#writes + 1] = field
+        writes[#writes + 1] = ts .. ' ' .. value
+      elseif tonumber(string.match(seen, '^(%S+)')) <= tonumber(ts) then
+        writes[#writes + 1] = field
+        writes[#writes + 1] = ts .. ' ' .. value
+      end
+    end
+    if #writes > 0 then redis.call('HSET', key, unpack(writes)) end
+    for _, field in ipairs(added) do
+      for k, v in pairs(cjson.decode(field)) do redis.call('SADD', key .. '|' .. k .. '=' .. v, field) end
     end
   end
-  if #writes > 0 then redis.call('HSET', key, unpack(writes)) end
-  for _, field in ipairs(added) do
-    for k, v in pairs(cjson.decode(field)) do redis.call('SADD', key .. '|' .. k .. '=' .. v, field) end
-  end
+  at = at + n * 3
   redis.call('EXPIRE', key, ttl)
 end
 return 0
@@ -51,7 +55,7 @@ return 0
 
 /**
  * Series per script call, at most: a batch of a large fleet holds tens of thousands of series, and one call with
- * all of them overflowed the stack spreading its arguments (then three a series) past about 130,000. A script
+ * all of them (three arguments each) overflowed the stack spreading its arguments past about 130,000. A script
  * holds Redis while it runs (2–6 µs a series), and a call of 10,000 series kept everyone else (the processors'
  * admissions, the alert-manager, the gateway's reads) waiting 50–70 ms at a time under a fleet's load; the calls of
  * a batch are sent at once, so smaller ones cost little more.
@@ -88,29 +92,24 @@ export class RedisCurrentStore {
       const seen = latest.get(field);
       if (!seen || seen.ts <= sample.ts) latest.set(field, sample);
     }
-    // Calls of at most FIELDS_PER_CALL series; a metric with more goes on in the next call under its key again.
     const calls: { keys: string[]; args: (string | number)[] }[] = [];
     let call = { keys: [] as string[], args: [this.ttlSeconds] as (string | number)[] };
     let fields = 0;
     for (const [name, latest] of byName) {
-      let lines = '';
-      const addLines = () => {
-        if (lines === '') return;
-        call.keys.push(this.key(name));
-        call.args.push(lines);
-        lines = '';
-      };
-      for (const [field, sample] of latest) {
+      const entries = [...latest];
+      for (let first = 0; first < entries.length; ) {
         if (fields === FIELDS_PER_CALL) {
-          addLines();
           calls.push(call);
           call = { keys: [], args: [this.ttlSeconds] };
           fields = 0;
         }
-        lines += `${sample.ts} ${sample.value} ${field}\n`;
-        fields++;
+        const part = entries.slice(first, first + FIELDS_PER_CALL - fields);
+        call.keys.push(this.key(name));
+        call.args.push(part.length);
+        for (const [field, sample] of part) call.args.push(field, sample.ts, sample.value);
+        fields += part.length;
+        first += part.length;
       }
-      addLines();
     }
     if (call.keys.length > 0) calls.push(call);
     await Promise.all(calls.map((c) => this.redis.eval(UPDATE_SCRIPT, c.keys.length, ...c.keys, ...c.args)));
