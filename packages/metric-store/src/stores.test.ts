@@ -99,7 +99,7 @@ describe('RedisCurrentStore', () => {
     expect(await redis.ttl(`${ns.config.redis.prefix}current:players_online`)).toBeGreaterThan(0);
   });
 
-  it('keeps series apart whose tag values hold spaces, line breaks and quotes (a series travels to Redis as a line of text)', async () => {
+  it('keeps series apart whose tag values hold spaces, line breaks and quotes', async () => {
     const store = new RedisCurrentStore(redis, ns.config.redis.prefix, 60);
     const odd = ['a b', 'a\nb', 'a" 1 {"x', ' '];
     await store.update(odd.map((map, i) => sample('odd_tags', 1000 + i, i, { map })));
