@@ -21,11 +21,11 @@ export interface EngineProcess {
 }
 
 /**
- * Creates (not starts) an engine process with the flags the suite ships (one sample per series and timestamp
- * kept), on `host`:`port` (default: a free port of 127.0.0.1), with a long retention: tests write samples of any age;
- * `flags` are added (a test's own limits).
+ * Starts an engine process with the flags the suite ships (one sample per series and timestamp kept), on
+ * `host`:`port` (default: a free port of 127.0.0.1), with a long retention: tests write samples of any age;
+ * `flags` are added (a test's own limits). It answers when this resolves.
  */
-export async function createEngineProcess(at: { host?: string; port?: number; flags?: readonly string[] } = {}): Promise<EngineProcess> {
+export async function startEngineProcess(at: { host?: string; port?: number; flags?: readonly string[] } = {}): Promise<EngineProcess> {
   const host = at.host ?? '127.0.0.1';
   const port = at.port ?? (await freePort());
   const dataDir = await mkdtemp(join(tmpdir(), 'tmon-vm-'));
@@ -51,12 +51,6 @@ export async function createEngineProcess(at: { host?: string; port?: number; fl
       await rm(dataDir, { recursive: true, force: true });
     },
   };
-  return engine;
-}
-
-/** {@link createEngineProcess}, started: the engine answers when this resolves. */
-export async function startEngineProcess(at: Parameters<typeof createEngineProcess>[0] = {}): Promise<EngineProcess> {
-  const engine = await createEngineProcess(at);
   await engine.start();
   return engine;
 }

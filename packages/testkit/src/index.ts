@@ -9,7 +9,7 @@ export { stopProcess } from './stop-process.ts';
 export { freePort } from './free-port.ts';
 export { startTestReceiver } from './http-test-receiver.ts';
 export type { ReceivedRequest, ReceiverAnswer, TestReceiver } from './http-test-receiver.ts';
-export { createEngineProcess, startEngineProcess, ENGINE_COMM } from './engine-process.ts';
+export { startEngineProcess, ENGINE_COMM } from './engine-process.ts';
 export type { EngineProcess } from './engine-process.ts';
 export { startSuite, STARTUP_MS } from './running-suite.ts';
 export type { RunningSuite, SuiteOptions } from './running-suite.ts';

@@ -15,7 +15,8 @@ export const eventIncrements: Stage = (work) => {
   const { type, body } = work.event;
   const tags = sortTags({ ...body.tags, source: work.source!, type });
   const ts = body.ts ?? work.receivedAt;
-  const counter = (name: string, value: number): KeyedSample => ({ tagsJson: JSON.stringify(tags), sample: { name, value, ts, tags } });
+  const tagsJson = JSON.stringify(tags);
+  const counter = (name: string, value: number): KeyedSample => ({ tagsJson, sample: { name, value, ts, tags } });
   work.samples = [counter(EVENTS_TOTAL, 1)];
   if (body.value !== undefined) work.samples.push(counter(EVENTS_VALUE_TOTAL, body.value));
 };
