@@ -3,6 +3,8 @@ export type { SampleMessage, WriteResult } from './sample-store.ts';
 export { SeriesIds } from './series-ids.ts';
 export { VictoriaMetrics, EngineError, EngineAnswerTooLarge, EngineRestarted, NAMESPACE_LABEL, selector } from './engine/victoria-metrics.ts';
 export type { EngineSeries, PrometheusAnswer, WriteMark } from './engine/victoria-metrics.ts';
+export { engineQuery } from './engine/engine-query.ts';
+export type { EngineQuery } from './engine/engine-query.ts';
 export { importLines, tagsOfLabels } from './engine/import-lines.ts';
 export { WriteRequestType, PROMETHEUS_STALE_NAN, isPrometheusStaleNaN } from './engine/remote-write-proto.ts';
 export type { WriteRequest } from './engine/remote-write-proto.ts';

@@ -1,6 +1,7 @@
 import { compress } from 'snappy';
 import type { Config } from '@terminusa/config';
 import { request, type Dispatcher } from 'undici';
+import { engineQuery } from './engine-query.ts';
 import { PROMETHEUS_STALE_NAN, WriteRequestType } from './remote-write-proto.ts';
 
 /** The label that keeps one namespace's series apart on a shared engine (tests; empty in production). */
@@ -302,9 +303,10 @@ export class VictoriaMetrics {
     return new Uint8Array(await body.arrayBuffer());
   }
 
-  /** An instant query (PromQL/MetricsQL) at `time` (epoch ms): each series' labels and value. */
+  /** An instant query (PromQL/MetricsQL, asked as {@link engineQuery} words it) at `time` (epoch ms): each series' labels and value. */
   async query(expr: string, time: number): Promise<{ metric: Record<string, string>; value: number }[]> {
-    const res = await this.request(this.readUrl, '/api/v1/query', {}, { method: 'POST', body: new URLSearchParams({ query: expr, time: seconds(time), nocache: '1' }) });
+    const form = new URLSearchParams({ query: engineQuery(expr).expr, time: seconds(time), nocache: '1' });
+    const res = await this.request(this.readUrl, '/api/v1/query', {}, { method: 'POST', body: form });
     const body = (await res.json()) as { data: { resultType: string; result: unknown } };
     // A scalar (`vector(1) * 2` is a vector, `2 * 3` a scalar) answers as one series without labels.
     if (body.data.resultType === 'scalar') return [{ metric: {}, value: Number((body.data.result as [number, string])[1]) }];

@@ -1,3 +1,4 @@
+import { engineQuery, type EngineQuery } from '@terminusa/metric-store';
 import { callEngine, tooManySamples, type PrometheusContext, type PrometheusSuccess } from './call-engine.ts';
 import { invalidParameter, PrometheusError } from './prometheus-errors.ts';
 import { durationParam, engineSeconds, timeParam } from './prometheus-params.ts';
@@ -9,10 +10,11 @@ export interface QueryData {
   result: unknown;
 }
 
-function queryParam(form: URLSearchParams): string {
+/** The `query` parameter, as the engine is asked it for Prometheus' answer. */
+function queryParam(form: URLSearchParams): EngineQuery {
   const query = form.get('query') ?? '';
   if (query.trim() === '') throw invalidParameter('query', 'no expression found in input');
-  return query;
+  return engineQuery(query);
 }
 
 /** The samples an answer holds: a point per vector element, every point of a matrix, one for a scalar or string. */
@@ -29,11 +31,23 @@ function answerOf(ctx: PrometheusContext, body: PrometheusSuccess<QueryData>): P
   return { ...body, data: stripQueryData(body.data) };
 }
 
+/**
+ * A scalar expression's instant answer as Prometheus gives it, `[time, "value"]`: the engine answers a vector of one
+ * series without labels, or of none where the value is NaN (`scalar()` of no series or of several).
+ */
+function asScalar(data: QueryData, time: number): QueryData {
+  if (data.resultType !== 'vector' || !Array.isArray(data.result) || data.result.length > 1) return data;
+  const only = data.result[0] as { value: [number, string] } | undefined;
+  return { resultType: 'scalar', result: only?.value ?? [time / 1000, 'NaN'] };
+}
+
 /** `/api/v1/query`: `query` evaluated at `time` (now when absent). */
 export async function instantQuery(ctx: PrometheusContext, form: URLSearchParams): Promise<PrometheusSuccess<QueryData>> {
   const time = timeParam(form, 'time', Date.now());
-  const params = new URLSearchParams({ query: queryParam(form), time: engineSeconds(time) });
-  return answerOf(ctx, await callEngine<QueryData>(ctx, '/api/v1/query', params, form));
+  const query = queryParam(form);
+  const params = new URLSearchParams({ query: query.expr, time: engineSeconds(time) });
+  const answer = answerOf(ctx, await callEngine<QueryData>(ctx, '/api/v1/query', params, form));
+  return query.scalar ? { ...answer, data: asScalar(answer.data, time) } : answer;
 }
 
 /**
@@ -51,6 +65,6 @@ export async function rangeQuery(ctx: PrometheusContext, form: URLSearchParams):
     throw new PrometheusError('bad_data', `exceeded maximum resolution of ${maxPoints.toLocaleString('en-US')} points per timeseries. Try decreasing the query resolution (?step=XX)`);
   }
   // The engine counts in whole milliseconds; a finer step is the shortest it takes.
-  const params = new URLSearchParams({ query: queryParam(form), start: engineSeconds(start), end: engineSeconds(end), step: engineSeconds(Math.max(1, Math.round(step))) });
+  const params = new URLSearchParams({ query: queryParam(form).expr, start: engineSeconds(start), end: engineSeconds(end), step: engineSeconds(Math.max(1, Math.round(step))) });
   return answerOf(ctx, await callEngine<QueryData>(ctx, '/api/v1/query_range', params, form));
 }

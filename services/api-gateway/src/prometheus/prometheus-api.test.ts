@@ -112,7 +112,24 @@ describe('PromQL queries', () => {
     const fahrenheit = await prom('/api/v1/query', { query: 'temperature_celsius * 9 / 5 + 32', time: String(AT) });
     expect(fahrenheit.body.data.result).toEqual([{ metric: { room: 'lab' }, value: [AT, '68'] }]);
     const scalar = await prom('/api/v1/query', { query: '1 + 2', time: String(AT) });
-    expect(scalar.body.data).toMatchObject({ resultType: expect.stringMatching(/scalar|vector/) });
+    expect(scalar.body.data).toEqual({ resultType: 'scalar', result: [AT, '3'] });
+  });
+
+  it("answers in Prometheus' shapes where the engine's differ: names dropped by functions, scalars as scalars", async () => {
+    const value = async (query: string) => (await prom('/api/v1/query', { query, time: String(AT) })).body.data;
+    // The engine keeps the series' name on these; Prometheus drops it on every function but last_over_time.
+    for (const query of ['max_over_time(temperature_celsius[5m])', 'round(temperature_celsius)', 'clamp_min(temperature_celsius, 0) > 1']) {
+      expect(await value(query), query).toEqual({ resultType: 'vector', result: [{ metric: { room: 'lab' }, value: [AT, '20'] }] });
+    }
+    expect((await value('last_over_time(temperature_celsius[5m])')).result[0].metric).toEqual({ __name__: 'temperature_celsius', room: 'lab' });
+    expect((await value('sum by (room) (max_over_time(temperature_celsius[5m]))')).result).toEqual([{ metric: { room: 'lab' }, value: [AT, '20'] }]);
+    expect(await value('time()')).toEqual({ resultType: 'scalar', result: [AT, String(AT)] });
+    expect(await value('scalar(sum(temperature_celsius)) * 2')).toEqual({ resultType: 'scalar', result: [AT, '40'] });
+    expect(await value('scalar(sum(no_such_metric))')).toEqual({ resultType: 'scalar', result: [AT, 'NaN'] });
+    // A MetricsQL extension is not PromQL: it goes to the engine as written.
+    expect((await value('WITH (t = temperature_celsius) t + 1')).result).toEqual([{ metric: { room: 'lab' }, value: [AT, '21'] }]);
+    const range = await prom('/api/v1/query_range', { query: 'round(temperature_celsius)', start: String(AT), end: String(AT + 60), step: '60' });
+    expect(range.body.data.result).toEqual([{ metric: { room: 'lab' }, values: [[AT, '20'], [AT + 60, '20']] }]);
   });
 
   it('answers a range query every step', async () => {

@@ -1,0 +1,26 @@
+import { describe, expect, it } from 'vitest';
+import { engineQuery } from './engine-query.ts';
+
+describe('engineQuery', () => {
+  it('wraps the functions whose names the engine keeps, but not under an aggregation that drops them anyway', () => {
+    const cases: [string, string][] = [
+      ['max_over_time(x{a="b"}[5m] @ start())', 'label_del(max_over_time(x{a="b"}[5m] @ start()), "__name__")'],
+      ['round(clamp_min(x, 1)) > 3', 'label_del(round(label_del(clamp_min(x, 1), "__name__")), "__name__") > 3'],
+      ['topk(3, round(x))', 'topk(3, label_del(round(x), "__name__"))'],
+      ['sum by (__name__) (round(x, 5))', 'sum by (__name__) (label_del(round(x, 5), "__name__"))'],
+      ['sum(max_over_time(x[5m]))', 'sum(max_over_time(x[5m]))'],
+      ['sum without (job) (min_over_time(x[1m]))', 'sum without (job) (min_over_time(x[1m]))'],
+      ['rate(x[1m]) + last_over_time(y[1m])', 'rate(x[1m]) + last_over_time(y[1m])'],
+    ];
+    for (const [promql, asked] of cases) expect(engineQuery(promql).expr, promql).toBe(asked);
+  });
+
+  it('flags the expressions of scalar type', () => {
+    for (const expr of ['time()', '-(1 + time())', 'scalar(sum(x)) * 2', '1 > bool 2', 'pi()']) expect(engineQuery(expr).scalar, expr).toBe(true);
+    for (const expr of ['x', 'scalar(sum(x)) * x', 'vector(1)', 'sum(x)', 'x[5m]']) expect(engineQuery(expr).scalar, expr).toBe(false);
+  });
+
+  it('leaves what is not PromQL to the engine as written', () => {
+    for (const expr of ['WITH (a = round(x)) a', 'round(x', 'rate(x)']) expect(engineQuery(expr)).toEqual({ expr, scalar: false });
+  });
+});

@@ -1,0 +1,92 @@
+import { parser } from '@prometheus-io/lezer-promql';
+
+/** A PromQL expression as the engine is asked it, and whether Prometheus would answer it as a scalar. */
+export interface EngineQuery {
+  expr: string;
+  /** Prometheus answers a scalar expression (`time()`, `scalar(…)`, `1 + 2`) as a scalar; the engine as a one-element vector. */
+  scalar: boolean;
+}
+
+/**
+ * Functions whose results the engine (VictoriaMetrics 1.79, measured function by function) names after their
+ * argument's series, where Prometheus drops the name: `max_over_time(x[5m])` is `{job="a"}` there, `x{job="a"}` here.
+ */
+const NAME_KEEPING = new Set(['avg_over_time', 'ceil', 'clamp', 'clamp_max', 'clamp_min', 'floor', 'holt_winters', 'max_over_time', 'min_over_time', 'predict_linear', 'quantile_over_time', 'round']);
+
+/** Aggregations whose output labels are their grouping's alone (topk, bottomk and limitk keep their series' labels). */
+const GROUPING = new Set(['sum', 'avg', 'min', 'max', 'count', 'group', 'stddev', 'stdvar', 'quantile', 'count_values']);
+
+/** Functions of scalar type in PromQL. */
+const SCALAR_FUNCTIONS = new Set(['time', 'scalar', 'pi']);
+
+type SyntaxNode = ReturnType<typeof parser.parse>['topNode'];
+
+const children = (node: SyntaxNode): SyntaxNode[] => {
+  const out: SyntaxNode[] = [];
+  for (let c = node.firstChild; c; c = c.nextSibling) out.push(c);
+  return out;
+};
+
+/** True when the call's result reaches an aggregation that drops the name anyway (`sum(max_over_time(x[5m]))`). */
+function nameDroppedAbove(call: SyntaxNode, text: string): boolean {
+  const aggregate = call.parent?.name === 'FunctionCallBody' ? call.parent.parent : null;
+  if (aggregate?.name !== 'AggregateExpr') return false;
+  const op = aggregate.getChild('AggregateOp');
+  if (!op || !GROUPING.has(text.slice(op.from, op.to).toLowerCase())) return false;
+  const modifier = aggregate.getChild('AggregateModifier');
+  // Prometheus drops the name under `without` too; `by (__name__)` is the one grouping that keeps it.
+  return !modifier || modifier.getChild('Without') !== null || !/\b__name__\b/.test(text.slice(modifier.from, modifier.to));
+}
+
+/** True when `node` is of PromQL's scalar type: a number, time(), scalar(…), pi(), or arithmetic of those alone. */
+function isScalar(node: SyntaxNode, text: string): boolean {
+  switch (node.name) {
+    case 'PromQL':
+    case 'ParenExpr':
+    case 'UnaryExpr': {
+      const inner = children(node).filter((c) => c.name !== 'UnaryOp' && c.name !== 'LineComment');
+      return inner.length === 1 && isScalar(inner[0]!, text);
+    }
+    case 'NumberDurationLiteral':
+      return true;
+    case 'BinaryExpr':
+      // Its operands are two of its children; the operator and modifiers are never scalar.
+      return children(node).filter((c) => isScalar(c, text)).length === 2;
+    case 'FunctionCall': {
+      const id = node.getChild('FunctionIdentifier');
+      return id !== null && SCALAR_FUNCTIONS.has(text.slice(id.from, id.to));
+    }
+    default:
+      return false;
+  }
+}
+
+/**
+ * `expr` rewritten so the engine answers it as Prometheus would where the two differ in shape: the name-keeping
+ * functions above are wrapped in `label_del(…, "__name__")` (not under an aggregation that drops the name anyway,
+ * which would cost the engine its streaming aggregation), and a scalar expression is flagged for its answer to be
+ * turned back into a scalar. Values are the engine's (MetricsQL does not extrapolate `rate`; docs/prometheus-api.md).
+ * An expression that is not PromQL (a MetricsQL extension, a typo) goes to the engine as it is, which answers it or
+ * says what is wrong.
+ */
+export function engineQuery(expr: string): EngineQuery {
+  const tree = parser.parse(expr);
+  let invalid = false;
+  const edits: { at: number; text: string }[] = [];
+  tree.iterate({
+    enter: (ref) => {
+      if (ref.type.isError) invalid = true;
+      if (invalid) return false;
+      if (ref.name !== 'FunctionCall') return undefined;
+      const id = ref.node.getChild('FunctionIdentifier');
+      if (!id || !NAME_KEEPING.has(expr.slice(id.from, id.to)) || nameDroppedAbove(ref.node, expr)) return undefined;
+      edits.push({ at: ref.from, text: 'label_del(' }, { at: ref.to, text: ', "__name__")' });
+      return undefined;
+    },
+  });
+  if (invalid) return { expr, scalar: false };
+  let out = expr;
+  // From the end, so earlier positions stay valid; an outer call opens before and closes after the inner ones.
+  for (const edit of edits.sort((a, b) => b.at - a.at)) out = out.slice(0, edit.at) + edit.text + out.slice(edit.at);
+  return { expr: out, scalar: isScalar(tree.topNode, expr) };
+}
