@@ -15,6 +15,15 @@ describe('engineQuery', () => {
     for (const [promql, asked] of cases) expect(engineQuery(promql).expr, promql).toBe(asked);
   });
 
+  it("asks for the engine's Prometheus-counting changes", () => {
+    const cases: [string, string][] = [
+      ['changes(x[5m])', 'changes_prometheus(x[5m])'],
+      ['sum(changes(x[5m])) > 2', 'sum(changes_prometheus(x[5m])) > 2'],
+      ['round(changes(x[5m]))', 'label_del(round(changes_prometheus(x[5m])), "__name__")'],
+    ];
+    for (const [promql, asked] of cases) expect(engineQuery(promql).expr, promql).toBe(asked);
+  });
+
   it('flags the expressions of scalar type', () => {
     for (const expr of ['time()', '-(1 + time())', 'scalar(sum(x)) * 2', '1 > bool 2', 'pi()']) expect(engineQuery(expr).scalar, expr).toBe(true);
     for (const expr of ['x', 'scalar(sum(x)) * x', 'vector(1)', 'sum(x)', 'x[5m]']) expect(engineQuery(expr).scalar, expr).toBe(false);

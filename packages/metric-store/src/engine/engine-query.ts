@@ -13,6 +13,12 @@ export interface EngineQuery {
  */
 const NAME_KEEPING = new Set(['avg_over_time', 'ceil', 'clamp', 'clamp_max', 'clamp_min', 'floor', 'holt_winters', 'max_over_time', 'min_over_time', 'predict_linear', 'quantile_over_time', 'round']);
 
+/**
+ * Functions whose MetricsQL namesakes count differently, by their engine function that counts as Prometheus does:
+ * MetricsQL's `changes` also counts the change from the last sample before the window into it.
+ */
+const PROMETHEUS_COUNTING: Readonly<Record<string, string>> = { changes: 'changes_prometheus' };
+
 /** Aggregations whose output labels are their grouping's alone (topk, bottomk and limitk keep their series' labels). */
 const GROUPING = new Set(['sum', 'avg', 'min', 'max', 'count', 'group', 'stddev', 'stdvar', 'quantile', 'count_values']);
 
@@ -62,8 +68,8 @@ function isScalar(node: SyntaxNode, text: string): boolean {
 }
 
 /**
- * `expr` rewritten so the engine answers it as Prometheus would where the two differ in shape: the name-keeping
- * functions above are wrapped in `label_del(…, "__name__")` (not under an aggregation that drops the name anyway,
+ * `expr` rewritten so the engine answers it as Prometheus would where the two differ in shape or count: `changes`
+ * becomes the engine's Prometheus-counting function, the name-keeping functions above are wrapped in `label_del(…, "__name__")` (not under an aggregation that drops the name anyway,
  * which would cost the engine its streaming aggregation), and a scalar expression is flagged for its answer to be
  * turned back into a scalar. Values are the engine's (MetricsQL does not extrapolate `rate`; docs/prometheus-api.md).
  * An expression that is not PromQL (a MetricsQL extension, a typo) goes to the engine as it is, which answers it or
@@ -72,21 +78,24 @@ function isScalar(node: SyntaxNode, text: string): boolean {
 export function engineQuery(expr: string): EngineQuery {
   const tree = parser.parse(expr);
   let invalid = false;
-  const edits: { at: number; text: string }[] = [];
+  // Text replacing [from, to) of the expression; an insertion has from = to.
+  const edits: { from: number; to: number; text: string }[] = [];
   tree.iterate({
     enter: (ref) => {
       if (ref.type.isError) invalid = true;
       if (invalid) return false;
       if (ref.name !== 'FunctionCall') return undefined;
       const id = ref.node.getChild('FunctionIdentifier');
-      if (!id || !NAME_KEEPING.has(expr.slice(id.from, id.to)) || nameDroppedAbove(ref.node, expr)) return undefined;
-      edits.push({ at: ref.from, text: 'label_del(' }, { at: ref.to, text: ', "__name__")' });
+      const name = id ? expr.slice(id.from, id.to) : '';
+      const counting = PROMETHEUS_COUNTING[name];
+      if (counting) edits.push({ from: id!.from, to: id!.to, text: counting });
+      if (NAME_KEEPING.has(name) && !nameDroppedAbove(ref.node, expr)) edits.push({ from: ref.from, to: ref.from, text: 'label_del(' }, { from: ref.to, to: ref.to, text: ', "__name__")' });
       return undefined;
     },
   });
   if (invalid) return { expr, scalar: false };
   let out = expr;
   // From the end, so earlier positions stay valid; an outer call opens before and closes after the inner ones.
-  for (const edit of edits.sort((a, b) => b.at - a.at)) out = out.slice(0, edit.at) + edit.text + out.slice(edit.at);
+  for (const edit of edits.sort((a, b) => b.from - a.from || b.to - a.to)) out = out.slice(0, edit.from) + edit.text + out.slice(edit.to);
   return { expr: out, scalar: isScalar(tree.topNode, expr) };
 }

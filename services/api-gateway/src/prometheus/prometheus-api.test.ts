@@ -126,6 +126,9 @@ describe('PromQL queries', () => {
     expect(await value('time()')).toEqual({ resultType: 'scalar', result: [AT, String(AT)] });
     expect(await value('scalar(sum(temperature_celsius)) * 2')).toEqual({ resultType: 'scalar', result: [AT, '40'] });
     expect(await value('scalar(sum(no_such_metric))')).toEqual({ resultType: 'scalar', result: [AT, 'NaN'] });
+    // Four samples in the window, three changes; MetricsQL's own changes() also counts the one into the window.
+    const changes = await prom('/api/v1/query', { query: 'changes(http_requests_total{instance="a"}[1m])', time: String(AT + 7) });
+    expect(changes.body.data.result).toEqual([{ metric: { job: 'api', instance: 'a' }, value: [AT + 7, '3'] }]);
     // A MetricsQL extension is not PromQL: it goes to the engine as written.
     expect((await value('WITH (t = temperature_celsius) t + 1')).result).toEqual([{ metric: { room: 'lab' }, value: [AT, '21'] }]);
     const range = await prom('/api/v1/query_range', { query: 'round(temperature_celsius)', start: String(AT), end: String(AT + 60), step: '60' });
