@@ -1,4 +1,7 @@
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
+import copyStreams from 'pg-copy-streams';
 import { durationMs, type Config } from '@terminusa/config';
 import { withTransaction } from '@terminusa/database';
 import { COUNTED_NAMES, EngineError, namesSelector, selector, type VictoriaMetrics } from '../engine/victoria-metrics.ts';
@@ -9,7 +12,6 @@ import { TIER_BUCKET_MS, tierRetentionMs, type RollupTier } from '../tiers.ts';
 import { BucketRows } from './bucket-rows.ts';
 import { ALL_METRICS, claimDirty, clearClaimed, markPassed } from './dirty-minutes.ts';
 import { LISTED_NAMES_AT_MOST, nameSlices, SERIES_PER_EXPORT } from './export-slices.ts';
-import { StagedRows, stageTable, type StagedTier } from './staged-rows.ts';
 import { readWatermarks, setWatermark } from './watermarks.ts';
 
 const MINUTE_MS = TIER_BUCKET_MS['1m'];
@@ -164,21 +166,20 @@ async function everyMetricSlices(ctx: RollupContext, from: number, to: number): 
 
 /**
  * Reads `[from, to)` of the metric `name` (or of every metric) from the engine into 1m rows (unless they are not
- * kept) and 5m rows (when a whole 5-minute window), staged as they come. Every metric is read in exports of a
- * bounded number of series (export-slices.ts).
+ * kept) and 5m rows (when a whole 5-minute window). Every metric is read in exports of a bounded number of series
+ * (export-slices.ts).
  */
-async function readWindow(ctx: RollupContext, name: string, from: number, to: number, tiers: readonly StagedTier[], staged: StagedRows): Promise<void> {
+async function readWindow(ctx: RollupContext, name: string, from: number, to: number, rows1m: BucketRows | undefined, rows5m: BucketRows | undefined): Promise<void> {
   const matches = name === ALL_METRICS ? await everyMetricSlices(ctx, from, to) : [selector(name)];
   const pending: { labels: Record<string, string>; timestamps: number[]; values: number[] }[] = [];
   const flush = async () => {
     // A window of a large fleet takes many seconds to read: a shutdown does not wait for it.
     ctx.signal?.throwIfAborted();
     const ids = await ctx.series.resolve(pending.map((s) => ({ name: s.labels.__name__!, tags: tagsOfLabels(s.labels) })));
-    for (const tier of tiers) {
-      const rows = new BucketRows(TIER_BUCKET_MS[tier]);
-      pending.forEach((s, i) => rows.add(ids[i]!, s.timestamps, s.values, from, to));
-      await staged.add(tier, rows);
-    }
+    pending.forEach((s, i) => {
+      rows1m?.add(ids[i]!, s.timestamps, s.values, from, to);
+      rows5m?.add(ids[i]!, s.timestamps, s.values, from, to);
+    });
     pending.length = 0;
   };
   for (const match of matches) {
@@ -192,44 +193,41 @@ async function readWindow(ctx: RollupContext, name: string, from: number, to: nu
 
 /**
  * Step 2 for one metric (or all) and one hour: per 5-minute window its marked minutes, or the whole window when
- * its 5m bucket was computed before (a late sample), read from the engine; then the rows replaced, the hour's 1h
- * and its day's 1d rows of the series whose 5m rows changed recomputed, and the marks cleared, in the transaction
- * the rows were staged in. One transaction per hour, not per window: a backfill's late minutes recompute each hour
- * and day once.
+ * its 5m bucket was computed before (a late sample), read from the engine; then, in one transaction, the rows
+ * replaced, the hour's 1h and its day's 1d rows of the series whose 5m rows changed recomputed, and the marks
+ * cleared. One transaction per hour, not per window: a backfill's late minutes recompute each hour and day once.
  */
 async function recompute(ctx: RollupContext, claim: string, name: string, hour: number, minutes: number[]): Promise<number> {
   const marks = await readWatermarks(ctx.pool);
+  const rows1m = new BucketRows(MINUTE_MS);
+  const rows5m = new BucketRows(FIVE_MINUTES_MS);
   // An hour of margin: retention drops the 1m tier an hourly partition at a time, and reads near its edge may still use it.
   const oldestKept1m = ctx.minuteRetentionMs === undefined ? -Infinity : (ctx.now ?? Date.now()) - ctx.minuteRetentionMs - HOUR_MS;
-  return withTransaction(ctx.pool, async (client) => {
-    const staged = new StagedRows(client);
-    for (const [window, inWindow] of groupBy(minutes, (m) => alignDown(m, FIVE_MINUTES_MS))) {
-      const whole = window + FIVE_MINUTES_MS <= marks['5m'];
-      const from = whole ? window : Math.min(...inWindow);
-      const to = whole ? window + FIVE_MINUTES_MS : Math.max(...inWindow) + MINUTE_MS;
-      // Only a whole window may go without 1m rows: otherwise the 5m cascade computes it from them later.
-      const keep1m = !whole || to > oldestKept1m;
-      const tiers: StagedTier[] = [...(keep1m ? ['1m' as const] : []), ...(whole ? ['5m' as const] : [])];
-      await readWindow(ctx, name, from, to, tiers, staged);
-    }
-    // Partitions are made on another connection; this transaction has touched no rollup table yet.
-    if (staged.count('1m')) await ctx.partitions.ensure('1m', hour, hour + HOUR_MS - 1);
-    if (staged.count('5m')) await ctx.partitions.ensure('5m', hour, hour);
-    await staged.apply('1m');
-    await staged.apply('5m');
-    if (staged.count('5m')) {
-      // The cascade selects the series by the scratch table, which nothing analyzes otherwise (a temp table).
-      await client.query(`ANALYZE ${stageTable('5m')}`);
+  for (const [window, inWindow] of groupBy(minutes, (m) => alignDown(m, FIVE_MINUTES_MS))) {
+    const whole = window + FIVE_MINUTES_MS <= marks['5m'];
+    const from = whole ? window : Math.min(...inWindow);
+    const to = whole ? window + FIVE_MINUTES_MS : Math.max(...inWindow) + MINUTE_MS;
+    // Only a whole window may go without 1m rows: otherwise the 5m cascade computes it from them later.
+    const keep1m = !whole || to > oldestKept1m;
+    await readWindow(ctx, name, from, to, keep1m ? rows1m : undefined, whole ? rows5m : undefined);
+  }
+  if (rows1m.length) await ctx.partitions.ensure('1m', hour, hour + HOUR_MS - 1);
+  if (rows5m.length) await ctx.partitions.ensure('5m', hour, hour);
+  const affected = [...new Set(rows5m.seriesIds)];
+  await withTransaction(ctx.pool, async (client) => {
+    await replaceRows(client, '1m', rows1m);
+    await replaceRows(client, '5m', rows5m);
+    if (affected.length) {
       for (const [fine, coarse] of CASCADE.slice(1)) {
         const bucket = alignDown(hour, TIER_BUCKET_MS[coarse]);
         if (bucket + TIER_BUCKET_MS[coarse] > marks[coarse]) break;
         await ctx.partitions.ensure(coarse, bucket, bucket);
-        await client.query(rollUpSql(fine, coarse, true), [new Date(bucket), new Date(bucket + TIER_BUCKET_MS[coarse])]);
+        await client.query(rollUpSql(fine, coarse, true), [new Date(bucket), new Date(bucket + TIER_BUCKET_MS[coarse]), affected]);
       }
     }
     await clearClaimed(client, claim, [name], hour, hour + HOUR_MS);
-    return staged.count('1m');
   });
+  return rows1m.length;
 }
 
 /** Step 3: computes `coarse` buckets from `fine` rows up to where `fine` is complete. */
@@ -246,18 +244,26 @@ async function cascade(ctx: RollupContext, fine: RollupTier, coarse: RollupTier)
   });
 }
 
-/**
- * Replaces the `coarse` rows of `[$1, $2)` with the sums of the `fine` rows under them; when `restaged`, only those
- * of the series whose 5m rows this transaction staged.
- */
-function rollUpSql(fine: RollupTier, coarse: RollupTier, restaged: boolean): string {
+/** Replaces the `coarse` rows of `[$1, $2)` (of the series `$3`, when `someSeries`) with the sums of the `fine` rows under them. */
+function rollUpSql(fine: RollupTier, coarse: RollupTier, someSeries: boolean): string {
   return `INSERT INTO rollup_${coarse} AS r (series_id, bucket, count, sum, min, max, last, last_ts)
     SELECT series_id, date_bin('${TIER_BUCKET_MS[coarse] / 1000} seconds', bucket, 'epoch'), sum(count), sum(sum), min(min), max(max),
            (array_agg(last ORDER BY last_ts DESC))[1], max(last_ts)
-      FROM rollup_${fine} WHERE bucket >= $1 AND bucket < $2 ${restaged ? `AND series_id IN (SELECT series_id FROM ${stageTable('5m')})` : ''}
+      FROM rollup_${fine} WHERE bucket >= $1 AND bucket < $2 ${someSeries ? 'AND series_id = ANY($3::bigint[])' : ''}
      GROUP BY 1, 2
     ON CONFLICT (series_id, bucket) DO UPDATE SET
       count = EXCLUDED.count, sum = EXCLUDED.sum, min = EXCLUDED.min, max = EXCLUDED.max, last = EXCLUDED.last, last_ts = EXCLUDED.last_ts`;
+}
+
+/** Replaces rows of `tier` with `rows` (a COPY into a scratch table, then one upsert). */
+async function replaceRows(client: pg.PoolClient, tier: RollupTier, rows: BucketRows): Promise<void> {
+  if (rows.length === 0) return;
+  await client.query('CREATE TEMP TABLE IF NOT EXISTS rollup_stage (LIKE rollup_1m) ON COMMIT DELETE ROWS');
+  await pipeline(Readable.from(rows.copyData()), client.query(copyStreams.from('COPY rollup_stage (series_id, bucket, count, sum, min, max, last, last_ts) FROM STDIN (FORMAT binary)')));
+  await client.query(`INSERT INTO rollup_${tier} AS r SELECT * FROM rollup_stage
+    ON CONFLICT (series_id, bucket) DO UPDATE SET
+      count = EXCLUDED.count, sum = EXCLUDED.sum, min = EXCLUDED.min, max = EXCLUDED.max, last = EXCLUDED.last, last_ts = EXCLUDED.last_ts`);
+  await client.query('TRUNCATE rollup_stage');
 }
 
 function groupBy<T, K>(items: readonly T[], key: (item: T) => K): Map<K, T[]> {
