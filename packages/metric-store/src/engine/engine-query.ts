@@ -69,11 +69,11 @@ function isScalar(node: SyntaxNode, text: string): boolean {
 
 /**
  * `expr` rewritten so the engine answers it as Prometheus would where the two differ in shape or count: `changes`
- * becomes the engine's Prometheus-counting function, the name-keeping functions above are wrapped in `label_del(…, "__name__")` (not under an aggregation that drops the name anyway,
- * which would cost the engine its streaming aggregation), and a scalar expression is flagged for its answer to be
- * turned back into a scalar. Values are the engine's (MetricsQL does not extrapolate `rate`; docs/prometheus-api.md).
- * An expression that is not PromQL (a MetricsQL extension, a typo) goes to the engine as it is, which answers it or
- * says what is wrong.
+ * becomes the engine's Prometheus-counting function, the name-keeping functions above are wrapped in
+ * `label_del(…, "__name__")` (not under an aggregation that drops the name anyway, which would cost the engine its
+ * streaming aggregation), and a scalar expression is flagged for its answer to be turned back into a scalar. Values
+ * are the engine's (MetricsQL does not extrapolate `rate`; docs/prometheus-api.md). An expression that is not PromQL
+ * (a MetricsQL extension, a typo) goes to the engine as it is, which answers it or says what is wrong.
  */
 export function engineQuery(expr: string): EngineQuery {
   const tree = parser.parse(expr);
