@@ -115,7 +115,7 @@ describe('PromQL queries', () => {
     expect(scalar.body.data).toEqual({ resultType: 'scalar', result: [AT, '3'] });
   });
 
-  it("answers in Prometheus' shapes where the engine's differ: names dropped by functions, scalars as scalars", async () => {
+  it("answers in Prometheus' shapes and counts where the engine's differ: names dropped by functions, scalars as scalars, changes()", async () => {
     const value = async (query: string) => (await prom('/api/v1/query', { query, time: String(AT) })).body.data;
     // The engine keeps the series' name on these; Prometheus drops it on every function but last_over_time.
     for (const query of ['max_over_time(temperature_celsius[5m])', 'round(temperature_celsius)', 'clamp_min(temperature_celsius, 0) > 1']) {
