@@ -4,9 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import type { Sample } from '@terminusa/bus';
 import { computeRollups, PartitionManager, SampleStore, SeriesIds, tierRetentionMs, VictoriaMetrics } from '@terminusa/metric-store';
-import { createTestDatabase, QUICK_SYNC, type TestNamespace } from '@terminusa/testkit';
+import { createTestDatabase, QUICK_SYNC, startEngineProcess, type EngineProcess, type TestNamespace } from '@terminusa/testkit';
 import { ArchiveIndex } from './archive/archive-index.ts';
-import { loadRawArchive } from './archive/archive-raw.ts';
+import { archiveRawHours, loadRawArchive } from './archive/archive-raw.ts';
 import { applyRetention } from './retention/apply-retention.ts';
 
 const HOUR = 3_600_000;
@@ -165,5 +165,38 @@ describe('retention and the archive', () => {
 
     await applyRetention(pool, engine, partitions, index, retention, now);
     expect((await index.entries()).filter((e) => e.tier === 'raw')).toHaveLength(raw.length);
+  });
+});
+
+describe('the raw archive on an engine that will not count that many series', () => {
+  let limited: EngineProcess;
+  beforeAll(async () => {
+    limited = await startEngineProcess({ flags: ['-search.maxUniqueTimeseries=5'] });
+  });
+  afterAll(() => limited?.cleanup());
+
+  it('archives the hour with its exact sample count', async () => {
+    const db = await createTestDatabase({ overrides: { ...QUICK_SYNC, storage: { engine: { url: limited.url } } } });
+    try {
+      const wide = new VictoriaMetrics(db.ns.config.storage.engine);
+      const now = Date.now();
+      const hour = Math.floor(now / HOUR) * HOUR - 2 * HOUR;
+      // 12 series, more than the engine selects for a query, 7 samples each.
+      await new SampleStore(db.pool, wide).insert(Array.from({ length: 84 }, (_, i) => ({ name: 'wide_metric', value: i, ts: hour + i * 30_000, tags: { player: String(i % 12) } })));
+      await expect(wide.query(`sum(count_over_time(${wide.everySeries}[1h]))`, hour + HOUR - 1)).rejects.toMatchObject({ status: 422 });
+      await computeRollups({ pool: db.pool, engine: wide, partitions: new PartitionManager(db.pool), series: new SeriesIds(db.pool), settleMs: 0, rawRetentionMs: DAY });
+      const index = new ArchiveIndex(join(db.ns.env.DATA_DIR!, 'archive'));
+      const written = await archiveRawHours(db.pool, wide, index, DAY, now);
+      expect(written.map((e) => [e.from, e.rows])).toEqual([[hour, 84]]);
+
+      await wide.deleteSeries(wide.everySeries);
+      expect(await wide.exportAll(wide.everySeries, hour, hour + HOUR)).toEqual([]);
+      expect(await loadRawArchive(wide, index, hour, hour + HOUR)).toBe(84);
+      const back = await wide.exportAll(wide.everySeries, hour, hour + HOUR);
+      expect(back).toHaveLength(12);
+      expect(back.reduce((n, s) => n + s.timestamps.length, 0)).toBe(84);
+    } finally {
+      await db.cleanup();
+    }
   });
 });

@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import { compress } from 'snappy';
 import type { Config } from '@terminusa/config';
 import { request, type Dispatcher } from 'undici';
@@ -160,8 +161,8 @@ export class VictoriaMetrics {
     return mark;
   }
 
-  /** Writes the engine's native export format (the archive's files) back; the mark is for {@link sync}. */
-  async importNative(body: Uint8Array): Promise<WriteMark> {
+  /** Writes the engine's native export format (the archive's files, streamed from disk) back; the mark is for {@link sync}. */
+  async importNative(body: Readable): Promise<WriteMark> {
     const mark = await this.writeMark();
     await (await this.request(this.writeUrl, '/api/v1/import/native', {}, { method: 'POST', body })).arrayBuffer();
     return mark;
@@ -297,10 +298,12 @@ export class VictoriaMetrics {
     return new Map(data.seriesCountByMetricName.map((e) => [e.name, e.value]));
   }
 
-  /** The samples of `match` between `start` and `end` in the engine's native format (for the archive). */
-  async exportNative(match: string, start: number, end: number): Promise<Uint8Array> {
-    const body = await this.request(this.readUrl, '/api/v1/export/native', {}, { method: 'POST', body: new URLSearchParams({ 'match[]': match, start: seconds(start), end: seconds(end) }), streamed: true });
-    return new Uint8Array(await body.arrayBuffer());
+  /**
+   * The samples of `match` between `start` and `end` in the engine's native format (for the archive), as the engine
+   * streams them: an hour of a million series is hundreds of megabytes, which the caller writes on as it comes.
+   */
+  async exportNative(match: string, start: number, end: number): Promise<Readable> {
+    return this.request(this.readUrl, '/api/v1/export/native', {}, { method: 'POST', body: new URLSearchParams({ 'match[]': match, start: seconds(start), end: seconds(end) }), streamed: true });
   }
 
   /** An instant query (PromQL/MetricsQL, asked as {@link engineQuery} words it) at `time` (epoch ms): each series' labels and value. */
@@ -368,7 +371,7 @@ type BodyReadable = Dispatcher.ResponseData['body'];
 /** An engine call: GET with the parameters in the URL, or POST with a body (a form or the lines to import). */
 interface Call {
   method?: 'GET' | 'POST';
-  body?: string | Uint8Array | URLSearchParams;
+  body?: string | Uint8Array | URLSearchParams | Readable;
   headers?: Record<string, string>;
   signal?: AbortSignal;
   /** The answer is streamed: no limit on the whole call, only on the wait for its head and between its chunks. */

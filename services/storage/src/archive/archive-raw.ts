@@ -1,5 +1,7 @@
-import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { readWatermarks, type VictoriaMetrics, type WriteMark } from '@terminusa/metric-store';
 import type pg from 'pg';
 import type { ArchiveEntry, ArchiveIndex } from './archive-index.ts';
@@ -8,7 +10,7 @@ const HOUR_MS = 3_600_000;
 const stamp = (ms: number) => new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
 
 /**
- * Writes each raw hour that is over (its rollups computed) and still in the engine to the archive, in the
+ * Writes each raw hour that is over (its 1h rollups computed) and still in the engine to the archive, in the
  * engine's native export format, before the engine's retention removes it. Hours already archived are skipped,
  * so a run after downtime archives whatever is still there. Returns the entries written.
  */
@@ -17,23 +19,32 @@ export async function archiveRawHours(pool: pg.Pool, engine: VictoriaMetrics, in
   const archived = new Set((await index.entries()).filter((e) => e.tier === 'raw').map((e) => e.from));
   const written: ArchiveEntry[] = [];
   const first = Math.ceil((now - rawRetentionMs) / HOUR_MS) * HOUR_MS;
-  for (let hour = first; hour + HOUR_MS <= marks['1m']; hour += HOUR_MS) {
+  for (let hour = first; hour + HOUR_MS <= marks['1h']; hour += HOUR_MS) {
     if (archived.has(hour)) continue;
-    const samples = (await engine.query(`sum(count_over_time(${engine.everySeries}[1h]))`, hour + HOUR_MS - 1))[0]?.value ?? 0;
+    const samples = await samplesOfHour(pool, hour);
     // An empty hour leaves no file; it is looked at again next run, in case late samples fill it.
     if (samples === 0) continue;
-    const data = await engine.exportNative(engine.everySeries, hour, hour + HOUR_MS - 1);
     const file = join('raw', `${stamp(hour)}_${stamp(hour + HOUR_MS)}.native`);
     const path = join(index.dir, file);
     await mkdir(join(index.dir, 'raw'), { recursive: true });
     // Through a temporary name: a crash leaves no file that looks complete.
-    await writeFile(`${path}.tmp`, data);
+    await pipeline(await engine.exportNative(engine.everySeries, hour, hour + HOUR_MS - 1), createWriteStream(`${path}.tmp`));
     await rename(`${path}.tmp`, path);
     const entry: ArchiveEntry = { tier: 'raw', file, from: hour, to: hour + HOUR_MS, rows: samples, bytes: (await stat(path)).size, archivedAt: new Date().toISOString() };
     await index.add(entry);
     written.push(entry);
   }
   return written;
+}
+
+/**
+ * The samples of the hour by its 1h rollups, which count every sample exactly. Not by the engine: it refuses
+ * `count_over_time` over more series than its -search.maxUniqueTimeseries (300,000), so a large fleet's hours
+ * were never archived.
+ */
+async function samplesOfHour(pool: pg.Pool, hour: number): Promise<number> {
+  const { rows } = await pool.query<{ samples: string | null }>('SELECT sum(count) AS samples FROM rollup_1h WHERE bucket = $1', [new Date(hour)]);
+  return Number(rows[0]?.samples ?? 0);
 }
 
 /**
@@ -45,7 +56,7 @@ export async function loadRawArchive(engine: VictoriaMetrics, index: ArchiveInde
   let samples = 0;
   let first: WriteMark | undefined;
   for (const e of (await index.entries()).filter((entry) => entry.tier === 'raw' && entry.from < to && entry.to > from)) {
-    const mark = await engine.importNative(await readFile(join(index.dir, e.file)));
+    const mark = await engine.importNative(createReadStream(join(index.dir, e.file)));
     first ??= mark;
     samples += e.rows;
   }
