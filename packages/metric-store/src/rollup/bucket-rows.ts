@@ -17,6 +17,11 @@ export class BucketRows {
     return this.buckets.length;
   }
 
+  /** Empties the rows (after they are written). */
+  clear(): void {
+    for (const column of [this.seriesIds, this.buckets, this.counts, this.sums, this.mins, this.maxs, this.lasts, this.lastTs]) column.length = 0;
+  }
+
   /** Adds the buckets of one series' samples (in time order) that fall in `[from, to)`. */
   add(seriesId: number, timestamps: readonly number[], values: readonly number[], from: number, to: number): void {
     let bucket = NaN;

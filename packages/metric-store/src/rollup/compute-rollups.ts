@@ -1,7 +1,4 @@
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
-import copyStreams from 'pg-copy-streams';
 import { durationMs, type Config } from '@terminusa/config';
 import { withTransaction } from '@terminusa/database';
 import { COUNTED_NAMES, EngineError, namesSelector, selector, type VictoriaMetrics } from '../engine/victoria-metrics.ts';
@@ -9,7 +6,7 @@ import { tagsOfLabels } from '../engine/import-lines.ts';
 import type { PartitionManager } from '../partitions.ts';
 import type { SeriesIds } from '../series-ids.ts';
 import { TIER_BUCKET_MS, tierRetentionMs, type RollupTier } from '../tiers.ts';
-import { BucketRows } from './bucket-rows.ts';
+import { HourRows } from './hour-rows.ts';
 import { ALL_METRICS, claimDirty, clearClaimed, markPassed } from './dirty-minutes.ts';
 import { LISTED_NAMES_AT_MOST, nameSlices, SERIES_PER_EXPORT } from './export-slices.ts';
 import { readWatermarks, setWatermark } from './watermarks.ts';
@@ -47,6 +44,8 @@ export interface RollupContext {
   now?: number;
   /** Series one export of every metric covers at most ({@link SERIES_PER_EXPORT}); tests set it low. */
   seriesPerExport?: number;
+  /** Rows held before they are written (hour-rows.ts' ROWS_PER_WRITE); tests set it low. */
+  rowsPerWrite?: number;
   /**
    * Ends the run early, between two units of work, when aborted (the storage shutting down): each unit is its own
    * transaction and marks stay until their unit is stored, so the next run picks up where this one stopped.
@@ -115,7 +114,7 @@ async function runOnce(ctx: RollupContext): Promise<RollupReport> {
         try {
           report.rows += await recompute(ctx, claim, name, hour, inHour.map((m) => m.minute));
         } catch (err) {
-          // Stopped while reading the engine: nothing of this hour was written yet.
+          // Stopped while reading the engine: the hour's marks stay, and the next run computes it again whole.
           if (stopped()) return report;
           throw err;
         }
@@ -166,41 +165,39 @@ async function everyMetricSlices(ctx: RollupContext, from: number, to: number): 
 
 /**
  * Reads `[from, to)` of the metric `name` (or of every metric) from the engine into 1m rows (unless they are not
- * kept) and 5m rows (when a whole 5-minute window). Every metric is read in exports of a bounded number of series
- * (export-slices.ts).
+ * kept) and 5m rows (when a whole 5-minute window), written as they fill. Every metric is read in exports of a
+ * bounded number of series (export-slices.ts).
  */
-async function readWindow(ctx: RollupContext, name: string, from: number, to: number, rows1m: BucketRows | undefined, rows5m: BucketRows | undefined): Promise<void> {
+async function readWindow(ctx: RollupContext, name: string, from: number, to: number, rows: HourRows, tiers: { '1m': boolean; '5m': boolean }): Promise<void> {
   const matches = name === ALL_METRICS ? await everyMetricSlices(ctx, from, to) : [selector(name)];
   const pending: { labels: Record<string, string>; timestamps: number[]; values: number[] }[] = [];
   const flush = async () => {
     // A window of a large fleet takes many seconds to read: a shutdown does not wait for it.
     ctx.signal?.throwIfAborted();
     const ids = await ctx.series.resolve(pending.map((s) => ({ name: s.labels.__name__!, tags: tagsOfLabels(s.labels) })));
-    pending.forEach((s, i) => {
-      rows1m?.add(ids[i]!, s.timestamps, s.values, from, to);
-      rows5m?.add(ids[i]!, s.timestamps, s.values, from, to);
-    });
+    pending.forEach((s, i) => rows.add(ids[i]!, s.timestamps, s.values, from, to, tiers));
     pending.length = 0;
+    await rows.writeIfFull();
   };
   for (const match of matches) {
     for await (const series of ctx.engine.export(match, from, to - 1)) {
       pending.push(series);
       if (pending.length >= 5_000) await flush();
     }
+    await flush();
   }
-  await flush();
 }
 
 /**
  * Step 2 for one metric (or all) and one hour: per 5-minute window its marked minutes, or the whole window when
- * its 5m bucket was computed before (a late sample), read from the engine; then, in one transaction, the rows
- * replaced, the hour's 1h and its day's 1d rows of the series whose 5m rows changed recomputed, and the marks
- * cleared. One transaction per hour, not per window: a backfill's late minutes recompute each hour and day once.
+ * its 5m bucket was computed before (a late sample), read from the engine, and its rows replaced as they are read
+ * ({@link HourRows}); then, in one transaction, the hour's 1h and its day's 1d rows of the series whose 5m rows
+ * changed recomputed, and the marks cleared. The coarser tiers once per hour, not per window: a backfill's late
+ * minutes recompute each hour and day once.
  */
 async function recompute(ctx: RollupContext, claim: string, name: string, hour: number, minutes: number[]): Promise<number> {
   const marks = await readWatermarks(ctx.pool);
-  const rows1m = new BucketRows(MINUTE_MS);
-  const rows5m = new BucketRows(FIVE_MINUTES_MS);
+  const rows = new HourRows(ctx.pool, ctx.partitions, hour, ctx.rowsPerWrite);
   // An hour of margin: retention drops the 1m tier an hourly partition at a time, and reads near its edge may still use it.
   const oldestKept1m = ctx.minuteRetentionMs === undefined ? -Infinity : (ctx.now ?? Date.now()) - ctx.minuteRetentionMs - HOUR_MS;
   for (const [window, inWindow] of groupBy(minutes, (m) => alignDown(m, FIVE_MINUTES_MS))) {
@@ -208,15 +205,11 @@ async function recompute(ctx: RollupContext, claim: string, name: string, hour: 
     const from = whole ? window : Math.min(...inWindow);
     const to = whole ? window + FIVE_MINUTES_MS : Math.max(...inWindow) + MINUTE_MS;
     // Only a whole window may go without 1m rows: otherwise the 5m cascade computes it from them later.
-    const keep1m = !whole || to > oldestKept1m;
-    await readWindow(ctx, name, from, to, keep1m ? rows1m : undefined, whole ? rows5m : undefined);
+    await readWindow(ctx, name, from, to, rows, { '1m': !whole || to > oldestKept1m, '5m': whole });
   }
-  if (rows1m.length) await ctx.partitions.ensure('1m', hour, hour + HOUR_MS - 1);
-  if (rows5m.length) await ctx.partitions.ensure('5m', hour, hour);
-  const affected = [...new Set(rows5m.seriesIds)];
+  await rows.write();
+  const affected = [...rows.seriesWith5m];
   await withTransaction(ctx.pool, async (client) => {
-    await replaceRows(client, '1m', rows1m);
-    await replaceRows(client, '5m', rows5m);
     if (affected.length) {
       for (const [fine, coarse] of CASCADE.slice(1)) {
         const bucket = alignDown(hour, TIER_BUCKET_MS[coarse]);
@@ -227,7 +220,7 @@ async function recompute(ctx: RollupContext, claim: string, name: string, hour: 
     }
     await clearClaimed(client, claim, [name], hour, hour + HOUR_MS);
   });
-  return rows1m.length;
+  return rows.written1m;
 }
 
 /** Step 3: computes `coarse` buckets from `fine` rows up to where `fine` is complete. */
@@ -253,17 +246,6 @@ function rollUpSql(fine: RollupTier, coarse: RollupTier, someSeries: boolean): s
      GROUP BY 1, 2
     ON CONFLICT (series_id, bucket) DO UPDATE SET
       count = EXCLUDED.count, sum = EXCLUDED.sum, min = EXCLUDED.min, max = EXCLUDED.max, last = EXCLUDED.last, last_ts = EXCLUDED.last_ts`;
-}
-
-/** Replaces rows of `tier` with `rows` (a COPY into a scratch table, then one upsert). */
-async function replaceRows(client: pg.PoolClient, tier: RollupTier, rows: BucketRows): Promise<void> {
-  if (rows.length === 0) return;
-  await client.query('CREATE TEMP TABLE IF NOT EXISTS rollup_stage (LIKE rollup_1m) ON COMMIT DELETE ROWS');
-  await pipeline(Readable.from(rows.copyData()), client.query(copyStreams.from('COPY rollup_stage (series_id, bucket, count, sum, min, max, last, last_ts) FROM STDIN (FORMAT binary)')));
-  await client.query(`INSERT INTO rollup_${tier} AS r SELECT * FROM rollup_stage
-    ON CONFLICT (series_id, bucket) DO UPDATE SET
-      count = EXCLUDED.count, sum = EXCLUDED.sum, min = EXCLUDED.min, max = EXCLUDED.max, last = EXCLUDED.last, last_ts = EXCLUDED.last_ts`);
-  await client.query('TRUNCATE rollup_stage');
 }
 
 function groupBy<T, K>(items: readonly T[], key: (item: T) => K): Map<K, T[]> {
