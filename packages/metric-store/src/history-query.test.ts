@@ -244,6 +244,42 @@ describe('queryHistory', () => {
     expect(day.series[0]!.points.reduce((n, p) => n + p[1], 0)).toBe((1439 * 1440) / 2);
   });
 
+  it('reads nothing it then throws away when the finer plans do not fit: no raw count, no hourly rows', async () => {
+    const retention = tierRetentionMs(ns.config);
+    // One series every 5 s for the last 2 h; two series with one sample each.
+    await new SampleStore(pool, engine).insert([
+      ...Array.from({ length: 1440 }, (_, i): Sample => ({ name: 'dense', tags: { host: 'a' }, ts: NOW - i * 5000, value: i })),
+      ...['a', 'b'].map((host): Sample => ({ name: 'pair', tags: { host }, ts: NOW - HOUR, value: 1 })),
+    ]);
+    await foldRollups();
+    const counts: string[] = [];
+    const stretchRows: unknown[] = [];
+    const spied = {
+      pool: new Proxy(pool, {
+        get: (target, key) =>
+          key === 'query'
+            ? async (statement: { name?: string }, ...rest: unknown[]) => {
+                const result = await (target.query as (...a: unknown[]) => Promise<{ rows: { ts: unknown }[] }>)(statement, ...rest);
+                if (statement?.name?.startsWith('history-stretch-')) stretchRows.push(...result.rows.map((r) => r.ts));
+                return result;
+              }
+            : Reflect.get(target, key),
+      }),
+      engine: Object.assign(Object.create(engine) as VictoriaMetrics, { query: (expr: string, at: number) => (counts.push(expr), engine.query(expr, at)) }),
+    };
+    // 2 h: 1,440 raw samples do not fit 1,000 points; the export that found so says as much as a count.
+    const twoHours = await queryHistory(spied, { name: 'dense', tags: {}, from: NOW - 2 * HOUR, to: NOW, maxPoints: 1000, retention, now: NOW });
+    expect(twoHours.tier).toBe('1m');
+    expect(counts).toEqual([]);
+    // 7 d of both series: 168 hourly buckets each do not fit 200 points, so the hourly stretch reads no rows.
+    stretchRows.length = 0;
+    const week = await queryHistory(spied, { name: 'pair', tags: {}, from: NOW - 7 * DAY, to: NOW, maxPoints: 200, retention, now: NOW });
+    expect(week.tier).toBe('1d');
+    expect(week.series).toHaveLength(2);
+    expect(stretchRows.length).toBeGreaterThan(0);
+    expect(stretchRows.every((ts) => ts === null)).toBe(true);
+  });
+
   it('counts a late sample (older than computed rollups) once the next run has computed its minute again, and a rewrite never', async () => {
     const store = new SampleStore(pool, engine);
     const t = Math.floor(NOW / HOUR) * HOUR - HOUR;
