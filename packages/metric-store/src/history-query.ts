@@ -285,8 +285,6 @@ function segmentStatement(seg: HistorySegment, tiers: readonly TierPart[], group
   return { ...(name ? { name } : {}), text, values: p.values, keyedBySeries: asStored };
 }
 
-const INT4_MAX = 2 ** 31 - 1;
-
 const HOST_LITTLE_ENDIAN = endianness() === 'LE';
 
 /** The doubles of a float8send column, in a fresh aligned array in this machine's byte order. */
@@ -534,6 +532,9 @@ async function readRawOnly(stores: HistoryStores, q: HistoryQuery, now: number):
  * the engine at the same time as the rows, rather than after the watermarks.
  */
 const lastOneMinuteMark = new WeakMap<pg.Pool, number>();
+
+/** The most series a stretch may read rows for (a PostgreSQL int): no bound. */
+const INT4_MAX = 2 ** 31 - 1;
 
 /** A row of {@link oneStretchStatement}: a series with its rows (null when it has none in range), and the 1m watermark the rows end at. */
 type StretchRow = { key: string | null; tags: Record<string, string> | null; ts: Buffer | null; count: Buffer | null; sum: Buffer | null; min: Buffer | null; max: Buffer | null; mark: number };

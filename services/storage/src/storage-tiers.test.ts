@@ -96,7 +96,8 @@ describe('rollups', () => {
     expect(await computeRollups({ pool, engine, partitions, series: new SeriesIds(pool), settleMs: 0, rawRetentionMs: DAY, signal: aborted })).toEqual({ minutes: 0, rows: 0, stopped: true });
 
     // Aborted while the engine is read (once this metric's first window is resolved, before its rows fill a write):
-    // nothing of that hour is written. A minute the watermark reached since the rollUp above is a unit of its own and may come first.
+    // nothing of that hour is written. A minute the watermark reached since the rollUp above is a unit of its own
+    // and may come first.
     const controller = new AbortController();
     class AbortingIds extends SeriesIds {
       override async resolve(series: Parameters<SeriesIds['resolve']>[0]) {
