@@ -1,25 +1,45 @@
 import { BinaryCopyWriter } from '../binary-copy.ts';
 
-/** Rows of one rollup tier: per (series, bucket) count, sum, min, max and the newest sample (last, last_ts). */
+/** The columns of {@link BucketRows}, in COPY order. */
+const COLUMNS = ['seriesIds', 'buckets', 'counts', 'sums', 'mins', 'maxs', 'lasts', 'lastTs'] as const;
+
+/**
+ * Rows of one rollup tier: per (series, bucket) count, sum, min, max and the newest sample (last, last_ts).
+ * Columns are typed arrays kept across {@link clear}: arrays grown by push left a copy behind at each growth, and a
+ * million-series window's rewritten copies (large objects, freed only by a full collection) held 200 MiB of the
+ * storage's heap at its peak.
+ */
 export class BucketRows {
-  readonly seriesIds: number[] = [];
-  readonly buckets: number[] = [];
-  readonly counts: number[] = [];
-  readonly sums: number[] = [];
-  readonly mins: number[] = [];
-  readonly maxs: number[] = [];
-  readonly lasts: number[] = [];
-  readonly lastTs: number[] = [];
+  private capacity = 0;
+  private size = 0;
+  seriesIds = new Float64Array(0);
+  buckets = new Float64Array(0);
+  counts = new Float64Array(0);
+  sums = new Float64Array(0);
+  mins = new Float64Array(0);
+  maxs = new Float64Array(0);
+  lasts = new Float64Array(0);
+  lastTs = new Float64Array(0);
 
   constructor(readonly width: number) {}
 
   get length(): number {
-    return this.buckets.length;
+    return this.size;
   }
 
-  /** Empties the rows (after they are written). */
+  /** Empties the rows (after they are written); the columns stay for the next rows. */
   clear(): void {
-    for (const column of [this.seriesIds, this.buckets, this.counts, this.sums, this.mins, this.maxs, this.lasts, this.lastTs]) column.length = 0;
+    this.size = 0;
+  }
+
+  /** Room for one more row: the columns doubled when full. */
+  private grow(): void {
+    this.capacity = Math.max(1024, this.capacity * 2);
+    for (const column of COLUMNS) {
+      const wider = new Float64Array(this.capacity);
+      wider.set(this[column].subarray(0, this.size));
+      this[column] = wider;
+    }
   }
 
   /** Adds the buckets of one series' samples (in time order) that fall in `[from, to)`. */
@@ -32,16 +52,17 @@ export class BucketRows {
       const v = values[i]!;
       const b = Math.floor(ts / this.width) * this.width;
       if (b !== bucket) {
+        if (this.size === this.capacity) this.grow();
         bucket = b;
-        at = this.buckets.length;
-        this.seriesIds.push(seriesId);
-        this.buckets.push(b);
-        this.counts.push(1);
-        this.sums.push(v);
-        this.mins.push(v);
-        this.maxs.push(v);
-        this.lasts.push(v);
-        this.lastTs.push(ts);
+        at = this.size++;
+        this.seriesIds[at] = seriesId;
+        this.buckets[at] = b;
+        this.counts[at] = 1;
+        this.sums[at] = v;
+        this.mins[at] = v;
+        this.maxs[at] = v;
+        this.lasts[at] = v;
+        this.lastTs[at] = ts;
         continue;
       }
       this.counts[at]!++;
