@@ -38,7 +38,7 @@ if (embedded) {
 }
 // With an embedded engine, the services start once it answers.
 const waitForEngine = embedded ? `node scripts/wait-for-url.mjs ${config.storage.engine.url}/health && ` : '';
-commands.push(...SERVICE_NAMES.map((name) => ({ name, command: `${waitForEngine}node --max-semi-space-size=32 --import tsx services/${name}/src/main.ts` })));
+commands.push(...SERVICE_NAMES.map((name) => ({ name, command: `${waitForEngine}node --max-semi-space-size=32 --expose-gc --import tsx services/${name}/src/main.ts` })));
 
 const { result } = concurrently(commands, { prefix: 'name', killOthersOn: ['failure'], killSignal: 'SIGTERM', restartTries: 0 });
 result.then(

@@ -15,8 +15,8 @@ export interface ServiceProcess {
   kill(signal: NodeJS.Signals): void;
 }
 
-/** The Node flags every deployment of a service runs with (deploy/Dockerfile, scripts/start.mjs). */
-const NODE_FLAGS = ['--max-semi-space-size=32'];
+/** The Node flags every deployment of a service runs with (deploy/Dockerfile, docker-compose.yml, scripts/start.mjs). */
+const NODE_FLAGS = ['--max-semi-space-size=32', '--expose-gc'];
 
 /**
  * How a service runs: from its TypeScript sources through tsx, as `pnpm start` and the tests run it, or as the

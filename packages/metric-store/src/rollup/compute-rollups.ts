@@ -7,6 +7,7 @@ import type { PartitionManager } from '../partitions.ts';
 import type { SeriesIds } from '../series-ids.ts';
 import { TIER_BUCKET_MS, tierRetentionMs, type RollupTier } from '../tiers.ts';
 import { HourRows } from './hour-rows.ts';
+import { relieveHeap } from './heap-relief.ts';
 import { ALL_METRICS, claimDirty, clearClaimed, markPassed } from './dirty-minutes.ts';
 import { LISTED_NAMES_AT_MOST, nameSlices, SERIES_PER_EXPORT } from './export-slices.ts';
 import { readWatermarks, setWatermark } from './watermarks.ts';
@@ -185,6 +186,7 @@ async function readWindow(ctx: RollupContext, name: string, from: number, to: nu
       if (pending.length >= 5_000) await flush();
     }
     await flush();
+    relieveHeap();
   }
 }
 
