@@ -43,13 +43,7 @@ export class SeriesIds {
     }
     if (missing.size === 0) return out;
     const keys = [...missing.keys()].sort();
-    const { rows } = await this.db.query<{ id: string; key: string }>(
-      `INSERT INTO series (key, name, tags)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[])
-       ON CONFLICT (key) DO UPDATE SET key = EXCLUDED.key
-       RETURNING id, key`,
-      [keys, keys.map((k) => missing.get(k)!.name), keys.map((k) => tagsIdentity(missing.get(k)!.tags))],
-    );
+    const rows = await this.lookUpOrCreate(keys, missing);
     if (this.cached + rows.length > CACHE_LIMIT) {
       this.ids = new Map();
       this.cached = 0;
@@ -63,5 +57,28 @@ export class SeriesIds {
     }
     for (const [i, key] of unresolved) out[i] = idOfKey.get(key)!;
     return out;
+  }
+
+  /**
+   * The ids of `keys` (sorted), creating the series that do not exist. Series that exist are read, not upserted: an
+   * upsert writes a new version of every row it returns, so a restarted storage's first rollup run rewrote the
+   * whole table (a million rows for the million-series fleet). A key another replica creates meanwhile is not
+   * returned by the insert and is read after it.
+   */
+  private async lookUpOrCreate(keys: readonly string[], missing: ReadonlyMap<string, SeriesRef>): Promise<{ id: string; key: string }[]> {
+    const { rows } = await this.db.query<{ id: string; key: string }>(
+      `WITH wanted AS (SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[]) AS w(key, name, tags)),
+         found AS (SELECT s.id, s.key FROM series s JOIN wanted w USING (key)),
+         added AS (INSERT INTO series (key, name, tags)
+           SELECT w.key, w.name, w.tags FROM wanted w WHERE NOT EXISTS (SELECT 1 FROM found f WHERE f.key = w.key) ORDER BY w.key
+           ON CONFLICT (key) DO NOTHING RETURNING id, key)
+       SELECT id, key FROM found UNION ALL SELECT id, key FROM added`,
+      [keys, keys.map((k) => missing.get(k)!.name), keys.map((k) => tagsIdentity(missing.get(k)!.tags))],
+    );
+    if (rows.length === keys.length) return rows;
+    const returned = new Set(rows.map((r) => r.key));
+    const raced = keys.filter((k) => !returned.has(k));
+    const again = await this.db.query<{ id: string; key: string }>('SELECT id, key FROM series WHERE key = ANY($1::text[])', [raced]);
+    return [...rows, ...again.rows];
   }
 }

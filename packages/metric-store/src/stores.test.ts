@@ -74,6 +74,19 @@ describe('SampleStore', () => {
     expect((await pool.query("SELECT count(*)::int AS n FROM series WHERE name = 'id_total'")).rows[0].n).toBe(50);
   });
 
+  it('reads the ids of series that exist without writing their rows again (a restarted storage resolves every series anew)', async () => {
+    const known = Array.from({ length: 30 }, (_, i) => ({ name: 'id_known', tags: { id: String(i) } }));
+    const first = await new SeriesIds(pool).resolve(known);
+    const versions = async () => (await pool.query<{ v: string }>("SELECT id::text || ':' || xmin::text AS v FROM series WHERE name = 'id_known' ORDER BY id")).rows.map((r) => r.v);
+    const before = await versions();
+    // A new resolver (nothing cached), with ten new series among the known ones.
+    const more = [...known, ...Array.from({ length: 10 }, (_, i) => ({ name: 'id_known', tags: { id: String(30 + i) } }))];
+    const again = await new SeriesIds(pool).resolve(more);
+    expect(again.slice(0, 30)).toEqual(first);
+    expect(new Set(again).size).toBe(40);
+    expect((await versions()).slice(0, 30)).toEqual(before);
+  });
+
   it('marks the minutes of samples older than the 1m watermark, once per metric and minute, and only those', async () => {
     const store = new SampleStore(pool, engine);
     const { rows } = await pool.query<{ until: Date }>("SELECT until FROM rollup_watermarks WHERE tier = '1m'");
