@@ -398,7 +398,7 @@ describe('deploy/Dockerfile', () => {
     expect(finalStage.some((l) => /apt-get install -y --no-install-recommends tini/.test(l))).toBe(true);
     expect(finalStage).toContain('ENTRYPOINT ["/usr/bin/tini", "--"]');
     expect(finalStage.some((l) => /^HEALTHCHECK .*\/health\/live/.test(l))).toBe(true);
-    expect(finalStage.some((l) => /^CMD \["sh", "-c", "exec node (--[\w-]+=\S+ )*services\/\$SERVICE\/dist\/main\.js"\]/.test(l))).toBe(true);
+    expect(finalStage.some((l) => /^CMD \["sh", "-c", "exec node (--[\w-]+(=\S+)? )*services\/\$SERVICE\/dist\/main\.js"\]/.test(l))).toBe(true);
   });
 
   it('sets production settings and copies no node_modules into the final stage', () => {
