@@ -18,7 +18,9 @@
  *     samples imported into a second, fresh VictoriaMetrics started by the bench (free port, temporary
  *     -storageDataPath, -dedup.minScrapeInterval=1ms -retentionPeriod=100y), JSON lines, 4 requests in flight, each
  *     100 series × 144 minutes, then one snapshot (the storage's sync, which flushes the rows to disk); timed from
- *     the first request until its count_over_time finds every sample.
+ *     the first request until its count_over_time finds every sample: the engine's cheapest shape, the headline's
+ *     comparison. Beside it the engine alone fed as the suite is fed: one sample a line, a minute of every series a
+ *     request, oldest first (`engine_sample_lines_backfill_per_s`).
  *     And the door alone: the same messages published by the same publisher into the suite's INGEST stream of a
  *     fresh namespace with nothing consuming it, timed until JetStream acked the last: the most the suite's public
  *     door takes of this workload on this machine, whatever happens after it.
@@ -380,31 +382,48 @@ async function countFleet(engine: VictoriaMetrics, from: number, to: number, exp
   return all;
 }
 
-/** (a') The engine alone: the backfill's samples into a fresh VictoriaMetrics, JSON lines, 4 requests in flight, then a sync (snapshot) as the storage makes. */
-async function engineBackfill(start: number): Promise<{ perS: number; seconds: number; rssMiB: number; counted: Counted }> {
+/** The value of backfill series `i` at minute `m` (minutes from the day's start), as the backfill's messages carry it. */
+const backfillValue = (i: number, m: number) => ((m * 100 + Math.floor(i / 100)) % 1000) + (i % 100) / 1000;
+
+/** The engine alone's import bodies in its cheapest shape: 100 series a request, each one line of 144 minutes. */
+function* seriesLineBodies(start: number): Generator<string> {
+  const minutesPerRequest = 144;
+  const seriesPerRequest = 100;
+  for (let first = 0; first < BACKFILL_SERIES; first += seriesPerRequest) {
+    for (let m0 = 0; m0 < BACKFILL_MINUTES; m0 += minutesPerRequest) {
+      const minutes: number[] = [];
+      for (let m = m0; m < Math.min(BACKFILL_MINUTES, m0 + minutesPerRequest); m++) minutes.push(m);
+      const tsText = minutes.map((m) => start + m * MINUTE_MS).join(',');
+      let body = '';
+      for (let i = first; i < first + seriesPerRequest; i++) {
+        body += `{"metric":{"__name__":"${BACKFILL_METRIC}","series":"${i}"},"values":[${minutes.map((m) => backfillValue(i, m)).join(',')}],"timestamps":[${tsText}]}\n`;
+      }
+      yield body;
+    }
+  }
+}
+
+/** The engine alone's import bodies shaped as the suite receives the samples: one sample a line, a minute of every series a request, oldest first. */
+function* sampleLineBodies(start: number): Generator<string> {
+  const prefix = Array.from({ length: BACKFILL_SERIES }, (_, i) => `{"metric":{"__name__":"${BACKFILL_METRIC}","series":"${i}"},"values":[`);
+  for (let m = 0; m < BACKFILL_MINUTES; m++) {
+    const ts = start + m * MINUTE_MS;
+    let body = '';
+    for (let i = 0; i < BACKFILL_SERIES; i++) body += `${prefix[i]}${backfillValue(i, m)}],"timestamps":[${ts}]}\n`;
+    yield body;
+  }
+}
+
+/** (a') The engine alone: the backfill's samples into a fresh VictoriaMetrics, JSON lines as `bodies` shapes them, 4 requests in flight, then a sync (snapshot) as the storage makes. */
+async function engineBackfill(start: number, bodies: Iterator<string>): Promise<{ perS: number; seconds: number; rssMiB: number; counted: Counted }> {
   solo = await startEngineProcess();
   const pids = () => enginePids(solo!.dataDir);
   const client = soloClient(solo.url);
-  const minutesPerRequest = 144;
-  const seriesPerRequest = 100;
-  const jobs: { first: number; m0: number }[] = [];
-  for (let first = 0; first < BACKFILL_SERIES; first += seriesPerRequest) for (let m0 = 0; m0 < BACKFILL_MINUTES; m0 += minutesPerRequest) jobs.push({ first, m0 });
   const rss = engineRss(pids);
   const total = BACKFILL_SERIES * BACKFILL_MINUTES;
   const t0 = performance.now();
-  let next = 0;
   const worker = async () => {
-    while (next < jobs.length) {
-      const { first, m0 } = jobs[next++]!;
-      const ts: number[] = [];
-      for (let m = m0; m < Math.min(BACKFILL_MINUTES, m0 + minutesPerRequest); m++) ts.push(start + m * MINUTE_MS);
-      const tsText = ts.join(',');
-      let body = '';
-      for (let i = first; i < first + seriesPerRequest; i++) {
-        body += `{"metric":{"__name__":"${BACKFILL_METRIC}","series":"${i}"},"values":[${ts.map((_, k) => ((m0 + k) * 100 + Math.floor(i / 100)) % 1000 + (i % 100) / 1000).join(',')}],"timestamps":[${tsText}]}\n`;
-      }
-      await client.import(body);
-    }
+    for (let body = bodies.next(); !body.done; body = bodies.next()) await client.import(body.value);
   };
   await Promise.all([worker(), worker(), worker(), worker()]);
   // What the storage does before it acks: a snapshot, which flushes the engine's in-memory rows to disk. Without it
@@ -571,10 +590,14 @@ async function main(): Promise<void> {
   await endPhase();
 
   // (a') The engine alone, with nothing of the suite running --------------------------------------------------
-  const engineAlone = await engineBackfill(backfill.start);
+  const engineAlone = await engineBackfill(backfill.start, seriesLineBodies(backfill.start));
   log(`\n(a') Engine alone, the same backfill (fresh VictoriaMetrics, JSON lines, 4 requests in flight, 100 series × 144 min each): ${fmt(engineAlone.perS)} samples/s ` +
     `(${fmt(engineAlone.counted.rows)} queryable after ${fmt(engineAlone.seconds, 1)} s; its peak RSS ${fmt(engineAlone.rssMiB)} MiB)`);
   log(`  → the suite backfills at ${fmt((100 * backfillPerS) / engineAlone.perS, 1)} % of the engine alone, its services + engine resident in ${fmt(bfRssMiB / engineAlone.rssMiB, 1)}× the engine alone's memory`);
+  // Beside it, the engine fed the lines as the suite gets the samples: the line shape alone moves its rate.
+  const engineSampleLines = await engineBackfill(backfill.start, sampleLineBodies(backfill.start));
+  log(`  the engine alone fed one sample a line, a minute of every series a request (as the messages carry them), oldest first: ${fmt(engineSampleLines.perS)} samples/s ` +
+    `(${fmt(engineSampleLines.seconds, 1)} s) → the suite backfills at ${fmt((100 * backfillPerS) / engineSampleLines.perS, 1)} % of it`);
   const door = await doorBackfill(backfill.start);
   log(`\n(a'') The door alone, the same messages (the suite's INGEST stream, nothing consuming it, ${WINDOW} publishes in flight): ${fmt(door.perS)} samples/s acked by JetStream (${fmt(door.seconds, 1)} s)`);
   log(`  → JetStream alone takes ${fmt((100 * door.perS) / engineAlone.perS, 1)} % of the engine alone's rate; the suite backfills at ${fmt((100 * backfillPerS) / door.perS, 1)} % of its door's`);
@@ -661,6 +684,7 @@ async function main(): Promise<void> {
   log(`  live fleet, engine alone       ${fmt(fleetAlone.perS).padStart(10)} samples/s stored, answered after their turn p99 ${fmt(fleetAlone.lagP99Ms)} ms → suite/engine ${fmt(livePerS / fleetAlone.perS, 3)}`);
   log(`  backfill of a day, suite      ${fmt(backfillPerS).padStart(10)} samples/s until queryable`);
   log(`  backfill of a day, engine     ${fmt(engineAlone.perS).padStart(10)} samples/s until queryable → suite/engine ${fmt(backfillPerS / engineAlone.perS, 3)}`);
+  log(`  … engine, a sample a line      ${fmt(engineSampleLines.perS).padStart(10)} samples/s until queryable → suite/engine ${fmt(backfillPerS / engineSampleLines.perS, 3)}`);
   log(`  backfill of a day, door alone ${fmt(door.perS).padStart(10)} samples/s acked by JetStream → door/engine ${fmt(door.perS / engineAlone.perS, 3)}, suite/door ${fmt(backfillPerS / door.perS, 3)}`);
   if (hot) log(`  hot 10,000 series (secondary) ${fmt(hot.perS).padStart(10)} samples/s`);
   log(`  lost ${fmt(lost)}, doubled ${fmt(doubled)}`);
@@ -675,6 +699,8 @@ async function main(): Promise<void> {
       backfill_per_s: round(backfillPerS),
       engine_backfill_per_s: round(engineAlone.perS),
       ratio_to_engine: round(backfillPerS / engineAlone.perS, 3),
+      engine_sample_lines_backfill_per_s: round(engineSampleLines.perS),
+      ratio_to_engine_sample_lines: round(backfillPerS / engineSampleLines.perS, 3),
       door_backfill_per_s: round(door.perS),
       door_ratio_to_engine: round(door.perS / engineAlone.perS, 3),
       live_series: LIVE_SERIES,
