@@ -12,14 +12,14 @@ const COLUMNS = ['seriesIds', 'buckets', 'counts', 'sums', 'mins', 'maxs', 'last
 export class BucketRows {
   private capacity = 0;
   private size = 0;
-  seriesIds = new Float64Array(0);
-  buckets = new Float64Array(0);
-  counts = new Float64Array(0);
-  sums = new Float64Array(0);
-  mins = new Float64Array(0);
-  maxs = new Float64Array(0);
-  lasts = new Float64Array(0);
-  lastTs = new Float64Array(0);
+  private seriesIds = new Float64Array(0);
+  private buckets = new Float64Array(0);
+  private counts = new Float64Array(0);
+  private sums = new Float64Array(0);
+  private mins = new Float64Array(0);
+  private maxs = new Float64Array(0);
+  private lasts = new Float64Array(0);
+  private lastTs = new Float64Array(0);
 
   constructor(readonly width: number) {}
 
