@@ -42,6 +42,9 @@
  *     namespace as extra_label), in turn, over HTTP as a client sees it (form POST, JSON parsed), request starts
  *     at least 12 ms apart (the gateway's shipped 100 requests/s per principal); p50/p99 over all of them per side.
  *     Prometheus answers from its own TSDB (no result cache); the scrapes and remote writes go on meanwhile.
+ * Beside the headline (shipped defaults), a second gateway of the suite with `storage.engine.rates: prometheus`
+ * (rate, increase and delta asked as Prometheus computes them) answers the same requests: its agreement in (b), and
+ * its latency in passes of its own after (c)'s, so that its heavier queries do not weigh on the headline's.
  *
  *   pnpm bench:promql
  *   BENCH_PROMQL_SECONDS=60 BENCH_PROMQL_REPS=2 pnpm bench:promql        (a quick run while developing)
@@ -53,7 +56,7 @@ import { createServer, type Server } from 'node:http';
 import { availableParallelism, loadavg } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { NAMESPACE_LABEL } from '@terminusa/metric-store';
-import { createTestNamespace, quantile, startPrometheus, startSuite, TEST_SERVERS, type PrometheusProcess, type RunningSuite, type TestNamespace } from '@terminusa/testkit';
+import { createTestNamespace, freePort, quantile, startPrometheus, startServiceProcess, startSuite, TEST_SERVERS, waitFor, type PrometheusProcess, type RunningSuite, type ServiceProcess, type TestNamespace } from '@terminusa/testkit';
 
 // ---------------------------------------------------------------------------------------------------------
 // Settings
@@ -577,10 +580,13 @@ interface Outcome {
   reasons: string[];
   /** The same requests of the engine alone against the Prometheus that remote-writes straight into it. */
   aloneReasons: string[];
+  /** The same requests of the gateway with `storage.engine.rates: prometheus`, against the same Prometheus. */
+  extrapolatedReasons: string[];
   promMs: number[];
   oursMs: number[];
   /** The same requests to the engine directly (its extra_label), not through the gateway. */
   engineMs: number[];
+  extrapolatedMs: number[];
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -665,6 +671,8 @@ async function waitComplete(label: string, promUrl: string, ours: Api, at: numbe
 
 let suite: RunningSuite | undefined;
 let second: TestNamespace | undefined;
+/** A second gateway of the suite asking rates as Prometheus computes them (`storage.engine.rates: prometheus`). */
+let extrapolating: ServiceProcess | undefined;
 const prometheuses: PrometheusProcess[] = [];
 const fleet = new Fleet();
 let cleaned: Promise<void> | undefined;
@@ -673,6 +681,8 @@ function cleanup(): Promise<void> {
   cleaned ??= (async () => {
     await Promise.allSettled(prometheuses.map((p) => p.stop()));
     await fleet.stop();
+    extrapolating?.kill('SIGKILL');
+    await extrapolating?.exited;
     await suite?.stop().catch(() => undefined);
     await second?.cleanup().catch(() => undefined);
   })();
@@ -701,6 +711,12 @@ async function run(): Promise<Record<string, unknown>> {
   if (probe.answer.status !== 'success') {
     throw new Error(`the suite's query API answered ${probe.answer.http} ${probe.answer.error ?? ''}: is the gateway's Prometheus API in? (for development, switch suiteApi to engineApi)`);
   }
+  // Beside the shipped gateway, one with the setting that asks rate, increase and delta as Prometheus computes them.
+  const port = await freePort();
+  extrapolating = startServiceProcess('api-gateway', { ...suite.env, GATEWAY_PORT: String(port), TMON_STORAGE__ENGINE__RATES: 'prometheus' });
+  const extrapolatingBase = `http://127.0.0.1:${port}`;
+  await waitFor(async () => ((await fetch(`${extrapolatingBase}/health`).catch(() => undefined))?.ok ? true : undefined), 60_000, 'the second gateway to answer', 250);
+  const oursExtrapolating = gatewayApi(extrapolatingBase, viewer);
   const vmUrl = TEST_SERVERS.vmUrl.replace(/\/+$/, '');
   const engineAlone = engineApi(vmUrl, second.id);
   log(`  namespaces: suite ${suite.ns.id}, engine alone ${second.id}; gateway ${suite.base}`);
@@ -765,15 +781,18 @@ async function run(): Promise<Record<string, unknown>> {
       const stepMs = q.stepMs ?? STEP_MS;
       requests.push({ label: `range step ${stepMs / 1000}s`, path: '/api/v1/query_range', params: { query: q.expr, start: String(rangeStart(stepMs) / 1000), end: String(T / 1000), step: String(stepMs / 1000) } });
     }
-    return { q, requests, reasons: [], aloneReasons: [], promMs: [], oursMs: [], engineMs: [] };
+    return { q, requests, reasons: [], aloneReasons: [], extrapolatedReasons: [], promMs: [], oursMs: [], engineMs: [], extrapolatedMs: [] };
   });
   log(`\n(b) ${outcomes.length} queries, each as instant queries at ${instants.map((e) => iso(e.at).slice(11, 19)).join(', ')} ` +
     `and (all but ${outcomes.filter((o) => o.q.instantOnly).length} range-vector ones) a range query ${iso(rangeStart(STEP_MS)).slice(11, 19)}…${iso(T).slice(11, 19)}`);
   const promAlone = prometheusApi(toEngine.url);
   for (const o of outcomes) {
     for (const r of o.requests) {
-      const why = difference((await prom(r.path, r.params)).answer, (await ours(r.path, r.params)).answer);
+      const promAnswer = (await prom(r.path, r.params)).answer;
+      const why = difference(promAnswer, (await ours(r.path, r.params)).answer);
       if (why) o.reasons.push(`${r.label}: ${why}`);
+      const whyExtrapolated = difference(promAnswer, (await oursExtrapolating(r.path, r.params)).answer);
+      if (whyExtrapolated) o.extrapolatedReasons.push(`${r.label}: ${whyExtrapolated}`);
       // The same query of the engine alone, against the Prometheus writing straight into it: is a difference the engine's?
       const whyAlone = difference((await promAlone(r.path, r.params)).answer, (await engineAlone(r.path, r.params)).answer);
       if (whyAlone) o.aloneReasons.push(`${r.label}: ${whyAlone}`);
@@ -799,9 +818,13 @@ async function run(): Promise<Record<string, unknown>> {
       }
     }
   }
+  // The gateway with Prometheus' rates after the headline's passes, not among them: its rates take the engine
+  // several times the work, which would weigh on the requests timed next to them.
+  for (let rep = 0; rep < REPS; rep++) for (const o of outcomes) for (const r of o.requests) o.extrapolatedMs.push((await oursExtrapolating(r.path, r.params)).ms);
   const allProm = outcomes.flatMap((o) => o.promMs).sort((a, b) => a - b);
   const allOurs = outcomes.flatMap((o) => o.oursMs).sort((a, b) => a - b);
   const allEngine = outcomes.flatMap((o) => o.engineMs).sort((a, b) => a - b);
+  const allExtrapolated = outcomes.flatMap((o) => o.extrapolatedMs).sort((a, b) => a - b);
 
   // Report ------------------------------------------------------------------------------------------------------
   log(`\n  #  agree  engine alone agrees  p50 ms: Prometheus  ours  engine  query`);
@@ -821,6 +844,9 @@ async function run(): Promise<Record<string, unknown>> {
   const agree = outcomes.length - disagreeing.length;
   const agreePct = (100 * agree) / outcomes.length;
   const lost = heldSuite.lost + heldEngine.lost;
+  const extrapolatedAgree = outcomes.filter((o) => o.extrapolatedReasons.length === 0).length;
+  const rateQueries = outcomes.filter((o) => /\b(rate|increase|delta)\(/.test(o.q.expr));
+  const rateTimes = (pick: (o: Outcome) => number[]) => rateQueries.flatMap(pick).sort((a, b) => a - b);
   log(`\nSummary (shipped defaults; ${SECONDS} s of data${EXTRA_SERIES ? `, ${fmt(EXTRA_SERIES)} extra series` : ''}; ` +
     `${availableParallelism()} cores, 1-minute load average ${fmt(loadAtStart, 1)} at the start, ${fmt(loadavg()[0]!, 1)} at the end)`);
   log(`  compatibility: ${agree} of ${outcomes.length} queries agree (${fmt(agreePct, 1)} %), each at ${instants.length} instants${outcomes.some((o) => !o.q.instantOnly) ? ' and over a range' : ''}; ` +
@@ -828,6 +854,11 @@ async function run(): Promise<Record<string, unknown>> {
   log(`  latency over HTTP, ${fmt(allProm.length)} requests a side: Prometheus p50 ${fmt(quantile(allProm, 0.5), 1)} ms, p99 ${fmt(quantile(allProm, 0.99), 1)} ms; ` +
     `the suite (gateway) p50 ${fmt(quantile(allOurs, 0.5), 1)} ms, p99 ${fmt(quantile(allOurs, 0.99), 1)} ms${rateLimited ? ` (${rateLimited} requests answered 429 and asked again)` : ''}; ` +
     `the engine directly p50 ${fmt(quantile(allEngine, 0.5), 1)} ms, p99 ${fmt(quantile(allEngine, 0.99), 1)} ms`);
+  log(`  beside the headline, a gateway with storage.engine.rates: prometheus (rate, increase and delta as Prometheus computes them): ` +
+    `${extrapolatedAgree} of ${outcomes.length} agree; p50 ${fmt(quantile(allExtrapolated, 0.5), 1)} ms, p99 ${fmt(quantile(allExtrapolated, 0.99), 1)} ms; ` +
+    `the ${rateQueries.length} queries with a rate, increase or delta p50 ${fmt(quantile(rateTimes((o) => o.extrapolatedMs), 0.5), 1)} ms, p99 ${fmt(quantile(rateTimes((o) => o.extrapolatedMs), 0.99), 1)} ms ` +
+    `(shipped: p50 ${fmt(quantile(rateTimes((o) => o.oursMs), 0.5), 1)} ms, p99 ${fmt(quantile(rateTimes((o) => o.oursMs), 0.99), 1)} ms; Prometheus p50 ${fmt(quantile(rateTimes((o) => o.promMs), 0.5), 1)} ms, p99 ${fmt(quantile(rateTimes((o) => o.promMs), 0.99), 1)} ms)`);
+  for (const o of outcomes.filter((x) => x.extrapolatedReasons.length > 0)) log(`    still differs with it: #${outcomes.indexOf(o) + 1} ${o.q.expr}: ${o.extrapolatedReasons[0]}`);
   const rwLine = (label: string, r: (typeof rw)[number], h: Holding) =>
     `  remote_write → ${label}: ${fmt(r.sentPerS)} samples/s sent (offered: ${fmt(r.offeredPerS)} samples/s scraped); ` +
     `failed ${fmt(r.failed)}, retried ${fmt(r.retried)}, dropped ${fmt(r.dropped)}, pending at the end ${fmt(r.pending)}; lost ${fmt(h.lost)} of ${fmt(h.samples)} held up to T`;
@@ -845,6 +876,8 @@ async function run(): Promise<Record<string, unknown>> {
     remote_write_per_s: round(rw[0]!.sentPerS),
     engine_remote_write_per_s: round(rw[1]!.sentPerS),
     lost,
+    prometheus_rates_agree: extrapolatedAgree,
+    prometheus_rates_p99_ms: round(quantile(allExtrapolated, 0.99), 1),
   };
 }
 

@@ -284,6 +284,13 @@ export const ConfigSchema = z.object({
           namespace: z.string().regex(/^([A-Za-z0-9_-]+)?$/, 'letters, digits, _ and - only').default(''),
           /** Milliseconds an engine request may take before it fails (the batch is then redelivered). */
           timeoutMs: z.number().int().positive().default(30_000),
+          /**
+           * How PromQL's `rate`, `increase` and `delta` are computed, in the gateway's query API and in PromQL rules:
+           * `engine` (MetricsQL's: from the last sample before the window, not extrapolated) or `prometheus`
+           * (Prometheus 2's extrapolation to the window's edges, the same answers as Prometheus; several times the
+           * engine's work per rate). docs/prometheus-api.md#rate-increase-and-delta
+           */
+          rates: z.enum(['engine', 'prometheus']).default('engine'),
         })
         .prefault({}),
       /**

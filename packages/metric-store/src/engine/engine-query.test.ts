@@ -24,6 +24,20 @@ describe('engineQuery', () => {
     for (const [promql, asked] of cases) expect(engineQuery(promql).expr, promql).toBe(asked);
   });
 
+  it("asks rate, increase and delta of a range selector as Prometheus computes them with rates: 'prometheus' (values: prometheus-rates.test.ts)", () => {
+    const asked = engineQuery('sum(rate(x{a="b"}[5m] offset 1m)) / sum(rate(x{a="b"}[5m] offset 1m)) + delta(y[1m] @ end())', 'prometheus').expr;
+    // One set of templates per distinct call, the calls replaced by their names.
+    expect(asked).toMatch(/^WITH \(.*\) sum\(\(__tmon_rate_0\)\) \/ sum\(\(__tmon_rate_0\)\) \+ \(__tmon_rate_1\)$/);
+    expect(asked).toContain('__tmon_rate_0_x = increase_prometheus(x{a="b"}[5m] offset 1m)');
+    expect(asked).toContain('__tmon_rate_0_e = round(time() * 1000) - (60000)');
+    expect(asked).toContain('(__tmon_rate_0_interval / __tmon_rate_0_sampled) / 300');
+    expect(asked).toContain('__tmon_rate_1_x = delta_prometheus(y[1m] @ end())');
+    expect(asked).toContain('__tmon_rate_1_e = round(end() * 1000) - (0)');
+    // A subquery's rate, and everything with the engine's semantics, stay as written.
+    expect(engineQuery('rate(x[5m:1m])', 'prometheus').expr).toBe('rate(x[5m:1m])');
+    expect(engineQuery('rate(x[5m])').expr).toBe('rate(x[5m])');
+  });
+
   it('flags the expressions of scalar type', () => {
     for (const expr of ['time()', '-(1 + time())', 'scalar(sum(x)) * 2', '1 > bool 2', 'pi()']) expect(engineQuery(expr).scalar, expr).toBe(true);
     for (const expr of ['x', 'scalar(sum(x)) * x', 'vector(1)', 'sum(x)', 'x[5m]']) expect(engineQuery(expr).scalar, expr).toBe(false);
@@ -31,5 +45,6 @@ describe('engineQuery', () => {
 
   it('leaves what is not PromQL to the engine as written', () => {
     for (const expr of ['WITH (a = round(x)) a', 'round(x', 'rate(x)']) expect(engineQuery(expr)).toEqual({ expr, scalar: false });
+    for (const expr of ['rate(x{a=}[5m])', 'increase(x[5m] offset)']) expect(engineQuery(expr, 'prometheus')).toEqual({ expr, scalar: false });
   });
 });

@@ -1,4 +1,12 @@
 import { parser } from '@prometheus-io/lezer-promql';
+import { extrapolatedRate, RATE_FUNCTIONS, rangeOfArgument, type RangeArgument } from './prometheus-rates.ts';
+
+/**
+ * How `rate`, `increase` and `delta` are computed: `engine`, MetricsQL's way (from the last sample before the window
+ * to the last in it, not extrapolated; one pass over the window), or `prometheus`, Prometheus 2's (the first to the
+ * last sample in the window, extrapolated towards its edges), asked as several passes (prometheus-rates.ts).
+ */
+export type RateSemantics = 'engine' | 'prometheus';
 
 /** A PromQL expression as the engine is asked it, and whether Prometheus would answer it as a scalar. */
 export interface EngineQuery {
@@ -72,14 +80,18 @@ function isScalar(node: SyntaxNode, text: string): boolean {
  * becomes the engine's Prometheus-counting function, the name-keeping functions above are wrapped in
  * `label_del(…, "__name__")` (not under an aggregation that drops the name anyway, which would cost the engine its
  * streaming aggregation), and a scalar expression is flagged for its answer to be turned back into a scalar. Values
- * are the engine's (MetricsQL does not extrapolate `rate`; docs/prometheus-api.md). An expression that is not PromQL
+ * are the engine's, except with `rates: 'prometheus'`: then each `rate`, `increase` and `delta` of a range selector
+ * is asked as Prometheus computes it (prometheus-rates.ts; docs/prometheus-api.md). An expression that is not PromQL
  * (a MetricsQL extension, a typo) goes to the engine as it is, which answers it or says what is wrong.
  */
-export function engineQuery(expr: string): EngineQuery {
+export function engineQuery(expr: string, rates: RateSemantics = 'engine'): EngineQuery {
   const tree = parser.parse(expr);
   let invalid = false;
   // Text replacing [from, to) of the expression; an insertion has from = to.
   const edits: { from: number; to: number; text: string }[] = [];
+  // The WITH templates of the extrapolated rates, and each one's name by its function and argument (asked once).
+  const templates: string[] = [];
+  const extrapolated = new Map<string, string>();
   tree.iterate({
     enter: (ref) => {
       if (ref.type.isError) invalid = true;
@@ -87,6 +99,11 @@ export function engineQuery(expr: string): EngineQuery {
       if (ref.name !== 'FunctionCall') return undefined;
       const id = ref.node.getChild('FunctionIdentifier');
       const name = id ? expr.slice(id.from, id.to) : '';
+      const range = rates === 'prometheus' && RATE_FUNCTIONS.has(name) ? rangeOfArgument(ref.node, expr) : undefined;
+      if (range) {
+        edits.push({ from: ref.from, to: ref.to, text: `(${templateOf(name, range, templates, extrapolated)})` });
+        return false;
+      }
       const counting = PROMETHEUS_COUNTING[name];
       if (counting) edits.push({ from: id!.from, to: id!.to, text: counting });
       if (NAME_KEEPING.has(name) && !nameDroppedAbove(ref.node, expr)) edits.push({ from: ref.from, to: ref.from, text: 'label_del(' }, { from: ref.to, to: ref.to, text: ', "__name__")' });
@@ -97,5 +114,20 @@ export function engineQuery(expr: string): EngineQuery {
   let out = expr;
   // From the end, so earlier positions stay valid; an outer call opens before and closes after the inner ones.
   for (const edit of edits.sort((a, b) => b.from - a.from || b.to - a.to)) out = out.slice(0, edit.from) + edit.text + out.slice(edit.to);
+  // Templates rather than the expressions written out: an extrapolated rate is some thirty rollups long.
+  if (templates.length > 0) out = `WITH (${templates.join(', ')}) ${out}`;
   return { expr: out, scalar: isScalar(tree.topNode, expr) };
+}
+
+/** The name of the template computing `fn` of `range` as Prometheus does, its templates added on first use. */
+function templateOf(fn: string, range: RangeArgument, templates: string[], names: Map<string, string>): string {
+  const key = `${fn}\u0000${range.text}`;
+  let name = names.get(key);
+  if (name === undefined) {
+    // Names under `__`, which Prometheus reserves: no metric of a user's is called so.
+    name = `__tmon_rate_${names.size}`;
+    names.set(key, name);
+    templates.push(...extrapolatedRate(fn, range, name));
+  }
+  return name;
 }

@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import { compress } from 'snappy';
 import type { Config } from '@terminusa/config';
 import { request, type Dispatcher } from 'undici';
-import { engineQuery } from './engine-query.ts';
+import { engineQuery, type EngineQuery, type RateSemantics } from './engine-query.ts';
 import { PROMETHEUS_STALE_NAN, WriteRequestType } from './remote-write-proto.ts';
 
 /** The label that keeps one namespace's series apart on a shared engine (tests; empty in production). */
@@ -96,6 +96,7 @@ export class VictoriaMetrics {
   private readonly timeoutMs: number;
   private readonly snapshots: boolean;
   private readonly syncIntervalMs: number;
+  private readonly rates: RateSemantics;
   private nextSync?: Promise<void>;
   private runningSync?: Promise<void>;
   private lastSyncAt = 0;
@@ -118,6 +119,7 @@ export class VictoriaMetrics {
     this.timeoutMs = engine.timeoutMs;
     this.snapshots = engine.durability === 'snapshot';
     this.syncIntervalMs = engine.syncIntervalMs;
+    this.rates = engine.rates;
   }
 
   private async request(base: string, path: string, params: Record<string, string>, call: Call = {}): Promise<BodyReadable> {
@@ -306,9 +308,14 @@ export class VictoriaMetrics {
     return this.request(this.readUrl, '/api/v1/export/native', {}, { method: 'POST', body: new URLSearchParams({ 'match[]': match, start: seconds(start), end: seconds(end) }), streamed: true });
   }
 
-  /** An instant query (PromQL/MetricsQL, asked as {@link engineQuery} words it) at `time` (epoch ms): each series' labels and value. */
+  /** A PromQL expression as this engine is asked it ({@link engineQuery}, with the configured rate semantics). */
+  promql(expr: string): EngineQuery {
+    return engineQuery(expr, this.rates);
+  }
+
+  /** An instant query (PromQL/MetricsQL, asked as {@link promql} words it) at `time` (epoch ms): each series' labels and value. */
   async query(expr: string, time: number): Promise<{ metric: Record<string, string>; value: number }[]> {
-    const form = new URLSearchParams({ query: engineQuery(expr).expr, time: seconds(time), nocache: '1' });
+    const form = new URLSearchParams({ query: this.promql(expr).expr, time: seconds(time), nocache: '1' });
     const res = await this.request(this.readUrl, '/api/v1/query', {}, { method: 'POST', body: form });
     const body = (await res.json()) as { data: { resultType: string; result: unknown } };
     // A scalar (`vector(1) * 2` is a vector, `2 * 3` a scalar) answers as one series without labels.

@@ -23,7 +23,7 @@ const BYTES_PER_SAMPLE = 64;
 
 /** What a forwarded call needs: the engine, the limits, and the caller hanging up. */
 export interface PrometheusContext {
-  engine: Pick<VictoriaMetrics, 'prometheusApi'>;
+  engine: Pick<VictoriaMetrics, 'prometheusApi' | 'promql'>;
   limits: PromqlLimits;
   /** Aborts when the caller goes away, so the engine stops working for no one. */
   signal: AbortSignal;

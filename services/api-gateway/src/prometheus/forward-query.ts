@@ -1,4 +1,4 @@
-import { engineQuery, type EngineQuery } from '@terminusa/metric-store';
+import type { EngineQuery } from '@terminusa/metric-store';
 import { callEngine, tooManySamples, type PrometheusContext, type PrometheusSuccess } from './call-engine.ts';
 import { invalidParameter, PrometheusError } from './prometheus-errors.ts';
 import { durationParam, engineSeconds, timeParam } from './prometheus-params.ts';
@@ -11,10 +11,10 @@ export interface QueryData {
 }
 
 /** The `query` parameter, as the engine is asked it for Prometheus' answer. */
-function queryParam(form: URLSearchParams): EngineQuery {
+function queryParam(ctx: PrometheusContext, form: URLSearchParams): EngineQuery {
   const query = form.get('query') ?? '';
   if (query.trim() === '') throw invalidParameter('query', 'no expression found in input');
-  return engineQuery(query);
+  return ctx.engine.promql(query);
 }
 
 /** The samples an answer holds: a point per vector element, every point of a matrix, one for a scalar or string. */
@@ -44,7 +44,7 @@ function asScalar(data: QueryData, time: number): QueryData {
 /** `/api/v1/query`: `query` evaluated at `time` (now when absent). */
 export async function instantQuery(ctx: PrometheusContext, form: URLSearchParams): Promise<PrometheusSuccess<QueryData>> {
   const time = timeParam(form, 'time', Date.now());
-  const query = queryParam(form);
+  const query = queryParam(ctx, form);
   const params = new URLSearchParams({ query: query.expr, time: engineSeconds(time) });
   const answer = answerOf(ctx, await callEngine<QueryData>(ctx, '/api/v1/query', params, form));
   return query.scalar ? { ...answer, data: asScalar(answer.data, time) } : answer;
@@ -65,6 +65,6 @@ export async function rangeQuery(ctx: PrometheusContext, form: URLSearchParams):
     throw new PrometheusError('bad_data', `exceeded maximum resolution of ${maxPoints.toLocaleString('en-US')} points per timeseries. Try decreasing the query resolution (?step=XX)`);
   }
   // The engine counts in whole milliseconds; a finer step is the shortest it takes.
-  const params = new URLSearchParams({ query: queryParam(form).expr, start: engineSeconds(start), end: engineSeconds(end), step: engineSeconds(Math.max(1, Math.round(step))) });
+  const params = new URLSearchParams({ query: queryParam(ctx, form).expr, start: engineSeconds(start), end: engineSeconds(end), step: engineSeconds(Math.max(1, Math.round(step))) });
   return answerOf(ctx, await callEngine<QueryData>(ctx, '/api/v1/query_range', params, form));
 }

@@ -32,7 +32,7 @@ type Answer = (ctx: PrometheusContext, form: URLSearchParams, req: Request) => P
  * each endpoint by GET (query string) and POST (form body), for viewers; the namespace label stays out of every
  * answer, and failures come in Prometheus' error shape.
  */
-export function prometheusRoutes(deps: { engine: Pick<VictoriaMetrics, 'prometheusApi'>; settings: Readonly<Config['gateway']['promql']> }): RouteSpec[] {
+export function prometheusRoutes(deps: { engine: Pick<VictoriaMetrics, 'prometheusApi' | 'promql'>; settings: Readonly<Config['gateway']['promql']> }): RouteSpec[] {
   const limits = promqlLimits(deps.settings);
   const api = (path: string, summary: string, query: z.ZodType, answer: Answer): RouteSpec[] =>
     (['get', 'post'] as const).map((method) =>
