@@ -44,11 +44,11 @@ async function write(namespace: TestNamespace, lines: string[]): Promise<void> {
   await engine.sync();
 }
 
-/** A gateway app on a free port with `promql` settings, built as main.ts builds it. */
-async function startGateway(promql: Record<string, unknown> = {}): Promise<string> {
+/** A gateway app on a free port with `promql` settings (and `engine` ones), built as main.ts builds it. */
+async function startGateway(promql: Record<string, unknown> = {}, engine: Record<string, unknown> = {}): Promise<string> {
   const config = loadConfig({
     env: { ...ns.env, ADMIN_PASSWORD, JWT_SECRET, LOG_LEVEL: 'error' },
-    overrides: { gateway: { promql, rateLimit: { perPrincipal: 100_000, perAddress: 100_000, loginPerMinute: 100_000 } } },
+    overrides: { gateway: { promql, rateLimit: { perPrincipal: 100_000, perAddress: 100_000, loginPerMinute: 100_000 } }, storage: { engine } },
   });
   const logger = createLogger(config.log, { service: 'api-gateway', instance: 'test' });
   const health = new Health('api-gateway', 'test');
@@ -133,6 +133,18 @@ describe('PromQL queries', () => {
     expect((await value('WITH (t = temperature_celsius) t + 1')).result).toEqual([{ metric: { room: 'lab' }, value: [AT, '21'] }]);
     const range = await prom('/api/v1/query_range', { query: 'round(temperature_celsius)', start: String(AT), end: String(AT + 60), step: '60' });
     expect(range.body.data.result).toEqual([{ metric: { room: 'lab' }, values: [[AT, '20'], [AT + 60, '20']] }]);
+  });
+
+  it("computes rate and increase as Prometheus does with storage.engine.rates: prometheus, and as the engine does by default", async () => {
+    const extrapolating = await startGateway({}, { rates: 'prometheus' });
+    // 50 s into the counters (from 0, one sample every 15 s): four samples in the window, 45 s apart end to end.
+    const time = String((T0 + 50_000) / 1000);
+    const increase = async (at: string) => (await prom('/api/v1/query', { query: 'increase(http_requests_total{instance="a"}[1m])', time }, { at })).body.data.result[0].value[1];
+    // Prometheus extrapolates to the zero point at the first sample and 5 s on to the window's end: 45 + 5 s at 1/s.
+    expect(await increase(extrapolating)).toBe('50');
+    expect(await increase(base)).toBe('45');
+    const rate = await prom('/api/v1/query', { query: 'sum(rate(http_requests_total{job="api"}[1m]))', time }, { at: extrapolating });
+    expect(Number(rate.body.data.result[0].value[1])).toBeCloseTo((50 + 100) / 60, 12);
   });
 
   it('answers a range query every step', async () => {
