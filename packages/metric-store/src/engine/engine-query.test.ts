@@ -30,7 +30,7 @@ describe('engineQuery', () => {
     expect(asked).toMatch(/^WITH \(.*\) sum\(\(__tmon_rate_0\)\) \/ sum\(\(__tmon_rate_0\)\) \+ \(__tmon_rate_1\)$/);
     expect(asked).toContain('__tmon_rate_0_x = increase_prometheus(x{a="b"}[5m] offset 1m)');
     expect(asked).toContain('__tmon_rate_0_e = round(time() * 1000) - (60000)');
-    expect(asked).toContain('(__tmon_rate_0_interval / __tmon_rate_0_sampled) / 300');
+    expect(asked).toContain('__tmon_rate_0 = (__tmon_rate_0_x * __tmon_rate_0_factor / 300) if (__tmon_rate_0_n >= 2)');
     expect(asked).toContain('__tmon_rate_1_x = delta_prometheus(y[1m] @ end())');
     expect(asked).toContain('__tmon_rate_1_e = round(end() * 1000) - (0)');
     // A subquery's rate, and everything with the engine's semantics, stay as written.

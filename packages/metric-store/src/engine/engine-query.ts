@@ -114,7 +114,7 @@ export function engineQuery(expr: string, rates: RateSemantics = 'engine'): Engi
   let out = expr;
   // From the end, so earlier positions stay valid; an outer call opens before and closes after the inner ones.
   for (const edit of edits.sort((a, b) => b.from - a.from || b.to - a.to)) out = out.slice(0, edit.from) + edit.text + out.slice(edit.to);
-  // Templates rather than the expressions written out: an extrapolated rate is some thirty rollups long.
+  // Templates rather than the expressions written out: an extrapolated rate is eighteen rollups long.
   if (templates.length > 0) out = `WITH (${templates.join(', ')}) ${out}`;
   return { expr: out, scalar: isScalar(tree.topNode, expr) };
 }

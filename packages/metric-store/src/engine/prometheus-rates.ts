@@ -10,11 +10,11 @@ import type { parser } from '@prometheus-io/lezer-promql';
  * functions otherwise (from the last sample before the window, not extrapolated). Its rollups give every input of
  * Prometheus' computation: the count, the first and last timestamps and the first value in the window
  * (`count_over_time`, `tfirst_over_time`, `tlast_over_time`, `first_over_time`) and the increase between the first
- * and the last sample (`increase_prometheus`, `delta_prometheus`); the arithmetic and the conditions are written
- * out in the same order as Prometheus', so the answers agree to the last bits or so. A condition is a comparison
+ * and the last sample (`increase_prometheus`, `delta_prometheus`); Prometheus' arithmetic and conditions are
+ * written out on them (in shares of the sampled interval), so the answers agree but for rounding. A condition is a comparison
  * that keeps the series where it holds, `or` the other branch for the rest: MetricsQL's `default` would fill only
  * the series the comparison kept somewhere, and drop the others. The engine evaluates each
- * rollup where it is used, about thirty per rate: several times the work of its own `rate`.
+ * rollup where it is used, eighteen per rate: several times the work of its own `rate`.
  */
 
 /** The functions computed so. */
@@ -90,7 +90,9 @@ function hasError(node: SyntaxNode): boolean {
 /**
  * WITH templates computing `fn` (rate, increase or delta) of `range` as Prometheus does; the last is `name`, the
  * result. Times are whole milliseconds (the engine's timestamps, rounded back from its seconds), so that the
- * durations are exact as Prometheus' are, then seconds as Prometheus divides them.
+ * durations are exact as Prometheus' are, then seconds as Prometheus divides them. The extrapolation is written
+ * as shares of the sampled interval (Prometheus' `extrapolateToInterval / sampledInterval`): the same value with
+ * two thirds of the rollups, since each use of a template is a pass of the engine over the window.
  */
 export function extrapolatedRate(fn: string, range: RangeArgument, name: string): string[] {
   const sel = range.text;
@@ -105,21 +107,22 @@ export function extrapolatedRate(fn: string, range: RangeArgument, name: string)
     // The window's end: the evaluation time (or the `@` time) less the offset.
     `${v('e')} = ${range.at} - (${range.offsetMs})`,
     `${v('sampled')} = (${v('l')} - ${v('f')}) / 1000`,
-    `${v('avg')} = ${v('sampled')} / (${v('n')} - 1)`,
-    `${v('threshold')} = ${v('avg')} * 1.1`,
     `${v('to_start')} = (${v('f')} - (${v('e')} - ${range.rangeMs})) / 1000`,
     `${v('to_end')} = (${v('e')} - ${v('l')}) / 1000`,
+    // Prometheus extrapolates by the time to an edge when it is under 1.1 average intervals, else by half an
+    // interval; an average interval is 1 / (n - 1) of the sampled one.
+    `${v('threshold')} = 1.1 / (${v('n')} - 1)`,
+    `${v('half')} = 0.5 / (${v('n')} - 1)`,
   ];
-  if (counter) {
-    // A counter is not extrapolated to before it would have been zero.
-    templates.push(
-      `${v('v')} = first_over_time(${sel})`,
-      `${v('start')} = (((${v('sampled')} * (${v('v')} / ${v('x')})) < ${v('to_start')}) if (${v('x')} > 0) if (${v('v')} >= 0)) or ${v('to_start')}`,
-    );
-  } else templates.push(`${v('start')} = ${v('to_start')}`);
+  // A counter is not extrapolated to before it would have been zero (its first value over its increase, in shares).
+  const start = counter
+    ? `(((${v('first')} / ${v('x')}) < (${v('to_start')} / ${v('sampled')})) if (${v('first')} >= 0)) or (${v('to_start')} / ${v('sampled')})`
+    : `${v('to_start')} / ${v('sampled')}`;
+  if (counter) templates.push(`${v('first')} = first_over_time(${sel})`);
   templates.push(
-    `${v('interval')} = ${v('sampled')} + ((${v('start')} < ${v('threshold')}) or (${v('avg')} / 2)) + ((${v('to_end')} < ${v('threshold')}) or (${v('avg')} / 2))`,
-    `${name} = (${v('x')} * ((${v('interval')} / ${v('sampled')})${fn === 'rate' ? ` / ${range.rangeMs / 1000}` : ''})) if (${v('n')} >= 2)`,
+    `${v('start')} = ${start}`,
+    `${v('factor')} = 1 + ((${v('start')} < ${v('threshold')}) or ${v('half')}) + (((${v('to_end')} / ${v('sampled')}) < ${v('threshold')}) or ${v('half')})`,
+    `${name} = (${v('x')} * ${v('factor')}${fn === 'rate' ? ` / ${range.rangeMs / 1000}` : ''}) if (${v('n')} >= 2)`,
   );
   return templates;
 }
