@@ -10,11 +10,11 @@ import type { parser } from '@prometheus-io/lezer-promql';
  * functions otherwise (from the last sample before the window, not extrapolated). Its rollups give every input of
  * Prometheus' computation: the count, the first and last timestamps and the first value in the window
  * (`count_over_time`, `tfirst_over_time`, `tlast_over_time`, `first_over_time`) and the increase between the first
- * and the last sample (`increase_prometheus`, `delta_prometheus`); Prometheus' arithmetic and conditions are
- * written out on them (in shares of the sampled interval), so the answers agree but for rounding. A condition is a comparison
- * that keeps the series where it holds, `or` the other branch for the rest: MetricsQL's `default` would fill only
- * the series the comparison kept somewhere, and drop the others. The engine evaluates each
- * rollup where it is used, eighteen per rate: several times the work of its own `rate`.
+ * and the last sample (`increase_prometheus`, `delta_prometheus`); Prometheus' arithmetic and conditions are written
+ * out on them (in shares of the sampled interval), so the answers agree but for rounding. A condition is a
+ * comparison that keeps the series where it holds, `or` the other branch for the rest: MetricsQL's `default` would
+ * fill only the series the comparison kept somewhere, and drop the others. The engine evaluates each rollup where it
+ * is used, eighteen per rate: several times the work of its own `rate`.
  */
 
 /** The functions computed so. */
