@@ -25,14 +25,14 @@ describe('engineQuery', () => {
   });
 
   it("asks rate, increase and delta of a range selector as Prometheus computes them with rates: 'prometheus' (values: prometheus-rates.test.ts)", () => {
-    const asked = engineQuery('sum(rate(x{a="b"}[5m] offset 1m)) / sum(rate(x{a="b"}[5m] offset 1m)) + delta(y[1m] @ end())', 'prometheus').expr;
-    // One set of templates per distinct call, the calls replaced by their names.
-    expect(asked).toMatch(/^WITH \(.*\) sum\(\(__tmon_rate_0\)\) \/ sum\(\(__tmon_rate_0\)\) \+ \(__tmon_rate_1\)$/);
-    expect(asked).toContain('__tmon_rate_0_x = increase_prometheus(x{a="b"}[5m] offset 1m)');
-    expect(asked).toContain('__tmon_rate_0_e = round(time() * 1000) - (60000)');
-    expect(asked).toContain('__tmon_rate_0 = (__tmon_rate_0_x * __tmon_rate_0_factor / 300) if (__tmon_rate_0_n >= 2)');
-    expect(asked).toContain('__tmon_rate_1_x = delta_prometheus(y[1m] @ end())');
-    expect(asked).toContain('__tmon_rate_1_e = round(end() * 1000) - (0)');
+    const asked = engineQuery('sum(rate(x{a="b"}[5m] offset 1m)) / sum(increase(x{a="b"}[5m] offset 1m)) + delta(y[1m] @ end())', 'prometheus').expr;
+    // Each function's template once, whatever the number of calls; the calls in their places.
+    expect(asked.match(/__tmon_increase\(__s, __e, __r\) = /g)).toHaveLength(1);
+    expect(asked.match(/__tmon_delta\(__s, __e, __r\) = /g)).toHaveLength(1);
+    expect(asked).toMatch(
+      /\) sum\(\(__tmon_increase\(x\{a="b"\}\[5m\] offset 1m, round\(time\(\) \* 1000\) - \(60000\), 300000\) \/ 300\)\) \/ sum\(__tmon_increase\(x\{a="b"\}\[5m\] offset 1m, round\(time\(\) \* 1000\) - \(60000\), 300000\)\) \+ __tmon_delta\(y\[1m\] @ end\(\), round\(end\(\) \* 1000\) - \(0\), 60000\)$/,
+    );
+    expect(engineQuery('increase(x[5m])', 'prometheus').expr).not.toContain('__tmon_delta');
     // A subquery's rate, and everything with the engine's semantics, stay as written.
     expect(engineQuery('rate(x[5m:1m])', 'prometheus').expr).toBe('rate(x[5m:1m])');
     expect(engineQuery('rate(x[5m])').expr).toBe('rate(x[5m])');

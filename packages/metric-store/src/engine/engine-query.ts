@@ -1,5 +1,5 @@
 import { parser } from '@prometheus-io/lezer-promql';
-import { extrapolatedRate, RATE_FUNCTIONS, rangeOfArgument, type RangeArgument } from './prometheus-rates.ts';
+import { extrapolatedCall, RATE_FUNCTIONS, RATE_TEMPLATES, rangeOfArgument } from './prometheus-rates.ts';
 
 /**
  * How `rate`, `increase` and `delta` are computed: `engine`, MetricsQL's way (from the last sample before the window
@@ -89,9 +89,8 @@ export function engineQuery(expr: string, rates: RateSemantics = 'engine'): Engi
   let invalid = false;
   // Text replacing [from, to) of the expression; an insertion has from = to.
   const edits: { from: number; to: number; text: string }[] = [];
-  // The WITH templates of the extrapolated rates, and each one's name by its function and argument (asked once).
-  const templates: string[] = [];
-  const extrapolated = new Map<string, string>();
+  // The WITH templates the extrapolated rates call.
+  const templates = new Set<string>();
   tree.iterate({
     enter: (ref) => {
       if (ref.type.isError) invalid = true;
@@ -101,7 +100,9 @@ export function engineQuery(expr: string, rates: RateSemantics = 'engine'): Engi
       const name = id ? expr.slice(id.from, id.to) : '';
       const range = rates === 'prometheus' && RATE_FUNCTIONS.has(name) ? rangeOfArgument(ref.node, expr) : undefined;
       if (range) {
-        edits.push({ from: ref.from, to: ref.to, text: `(${templateOf(name, range, templates, extrapolated)})` });
+        const { template, call } = extrapolatedCall(name, range);
+        templates.add(template);
+        edits.push({ from: ref.from, to: ref.to, text: call });
         return false;
       }
       const counting = PROMETHEUS_COUNTING[name];
@@ -114,20 +115,6 @@ export function engineQuery(expr: string, rates: RateSemantics = 'engine'): Engi
   let out = expr;
   // From the end, so earlier positions stay valid; an outer call opens before and closes after the inner ones.
   for (const edit of edits.sort((a, b) => b.from - a.from || b.to - a.to)) out = out.slice(0, edit.from) + edit.text + out.slice(edit.to);
-  // Templates rather than the expressions written out: an extrapolated rate is eighteen rollups long.
-  if (templates.length > 0) out = `WITH (${templates.join(', ')}) ${out}`;
+  if (templates.size > 0) out = `WITH (${[...templates].map((t) => RATE_TEMPLATES[t]).join(', ')}) ${out}`;
   return { expr: out, scalar: isScalar(tree.topNode, expr) };
-}
-
-/** The name of the template computing `fn` of `range` as Prometheus does, its templates added on first use. */
-function templateOf(fn: string, range: RangeArgument, templates: string[], names: Map<string, string>): string {
-  const key = `${fn}\u0000${range.text}`;
-  let name = names.get(key);
-  if (name === undefined) {
-    // Names under `__`, which Prometheus reserves: no metric of a user's is called so.
-    name = `__tmon_rate_${names.size}`;
-    names.set(key, name);
-    templates.push(...extrapolatedRate(fn, range, name));
-  }
-  return name;
 }

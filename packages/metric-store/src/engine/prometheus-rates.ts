@@ -13,8 +13,10 @@ import type { parser } from '@prometheus-io/lezer-promql';
  * and the last sample (`increase_prometheus`, `delta_prometheus`); Prometheus' arithmetic and conditions are written
  * out on them (in shares of the sampled interval), so the answers agree but for rounding. A condition is a
  * comparison that keeps the series where it holds, `or` the other branch for the rest: MetricsQL's `default` would
- * fill only the series the comparison kept somewhere, and drop the others. The engine evaluates each rollup where it
- * is used, eighteen per rate: several times the work of its own `rate`.
+ * fill only the series the comparison kept somewhere, and drop the others. They are function templates of MetricsQL's
+ * WITH, defined once per query whatever the number of calls and the length of their selectors (the engine refuses
+ * queries past 16 KB). The engine evaluates each rollup where it is used, eighteen per rate: several times the work
+ * of its own `rate`.
  */
 
 /** The functions computed so. */
@@ -88,41 +90,44 @@ function hasError(node: SyntaxNode): boolean {
 }
 
 /**
- * WITH templates computing `fn` (rate, increase or delta) of `range` as Prometheus does; the last is `name`, the
- * result. Times are whole milliseconds (the engine's timestamps, rounded back from its seconds), so that the
- * durations are exact as Prometheus' are, then seconds as Prometheus divides them. The extrapolation is written
- * as shares of the sampled interval (Prometheus' `extrapolateToInterval / sampledInterval`): the same value with
- * two thirds of the rollups, since each use of a template is a pass of the engine over the window.
+ * The body of Prometheus' extrapolated increase of the range `__s` (a counter's: resets added back, never
+ * extrapolated past its zero point; or a gauge's difference for `delta`) whose window ends at `__e` (epoch ms) and
+ * is `__r` ms long. Times are whole milliseconds (the engine's timestamps, rounded back from its seconds), so that
+ * the durations are exact as Prometheus' are. The extrapolation is written as shares of the sampled interval
+ * (Prometheus' `extrapolateToInterval / sampledInterval`): the same value with two thirds of the rollups of the
+ * straight form, since each use of a name is a pass of the engine over the window. Every name starts with `__`,
+ * which Prometheus reserves, so none is a metric of a user's.
  */
-export function extrapolatedRate(fn: string, range: RangeArgument, name: string): string[] {
-  const sel = range.text;
-  const v = (part: string) => `${name}_${part}`;
-  const counter = fn !== 'delta';
-  const templates = [
-    `${v('n')} = count_over_time(${sel})`,
-    `${v('f')} = round(tfirst_over_time(${sel}) * 1000)`,
-    `${v('l')} = round(tlast_over_time(${sel}) * 1000)`,
-    // The increase from the first sample in the window to the last, counter resets added back (delta: the difference).
-    `${v('x')} = ${counter ? 'increase_prometheus' : 'delta_prometheus'}(${sel})`,
-    // The window's end: the evaluation time (or the `@` time) less the offset.
-    `${v('e')} = ${range.at} - (${range.offsetMs})`,
-    `${v('sampled')} = (${v('l')} - ${v('f')}) / 1000`,
-    `${v('to_start')} = (${v('f')} - (${v('e')} - ${range.rangeMs})) / 1000`,
-    `${v('to_end')} = (${v('e')} - ${v('l')}) / 1000`,
-    // Prometheus extrapolates by the time to an edge when it is under 1.1 average intervals, else by half an
-    // interval; an average interval is 1 / (n - 1) of the sampled one.
-    `${v('threshold')} = 1.1 / (${v('n')} - 1)`,
-    `${v('half')} = 0.5 / (${v('n')} - 1)`,
+function increaseBody(counter: boolean): string {
+  const locals = [
+    '__n = count_over_time(__s)',
+    '__f = round(tfirst_over_time(__s) * 1000)',
+    '__l = round(tlast_over_time(__s) * 1000)',
+    `__x = ${counter ? 'increase_prometheus' : 'delta_prometheus'}(__s)`,
+    '__sampled = (__l - __f) / 1000',
+    '__to_start = (__f - (__e - __r)) / 1000',
+    '__to_end = (__e - __l) / 1000',
+    // By the time to an edge when under 1.1 average intervals, else by half an interval; one is 1 / (n - 1) of the sampled.
+    '__threshold = 1.1 / (__n - 1)',
+    '__half = 0.5 / (__n - 1)',
+    counter
+      ? '__first = first_over_time(__s), __start = (((__first / __x) < (__to_start / __sampled)) if (__first >= 0)) or (__to_start / __sampled)'
+      : '__start = __to_start / __sampled',
+    '__factor = 1 + ((__start < __threshold) or __half) + (((__to_end / __sampled) < __threshold) or __half)',
   ];
-  // A counter is not extrapolated to before it would have been zero (its first value over its increase, in shares).
-  const start = counter
-    ? `(((${v('first')} / ${v('x')}) < (${v('to_start')} / ${v('sampled')})) if (${v('first')} >= 0)) or (${v('to_start')} / ${v('sampled')})`
-    : `${v('to_start')} / ${v('sampled')}`;
-  if (counter) templates.push(`${v('first')} = first_over_time(${sel})`);
-  templates.push(
-    `${v('start')} = ${start}`,
-    `${v('factor')} = 1 + ((${v('start')} < ${v('threshold')}) or ${v('half')}) + (((${v('to_end')} / ${v('sampled')}) < ${v('threshold')}) or ${v('half')})`,
-    `${name} = (${v('x')} * ${v('factor')}${fn === 'rate' ? ` / ${range.rangeMs / 1000}` : ''}) if (${v('n')} >= 2)`,
-  );
-  return templates;
+  return `WITH (${locals.join(', ')}) (__x * __factor) if (__n >= 2)`;
+}
+
+/** The WITH function templates the calls of {@link extrapolatedCall} use, by name. */
+export const RATE_TEMPLATES: Readonly<Record<string, string>> = {
+  __tmon_increase: `__tmon_increase(__s, __e, __r) = ${increaseBody(true)}`,
+  __tmon_delta: `__tmon_delta(__s, __e, __r) = ${increaseBody(false)}`,
+};
+
+/** `fn` (rate, increase or delta) of `range` as Prometheus computes it: a call of one of {@link RATE_TEMPLATES}. */
+export function extrapolatedCall(fn: string, range: RangeArgument): { template: string; call: string } {
+  const template = fn === 'delta' ? '__tmon_delta' : '__tmon_increase';
+  // The window's end: the evaluation time (or the `@` time) less the offset.
+  const call = `${template}(${range.text}, ${range.at} - (${range.offsetMs}), ${range.rangeMs})`;
+  return { template, call: fn === 'rate' ? `(${call} / ${range.rangeMs / 1000})` : call };
 }
