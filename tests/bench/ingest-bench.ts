@@ -62,7 +62,7 @@ import {
   type EngineProcess,
   type TestNamespace,
 } from '@terminusa/testkit';
-import { GROUPS, LIVE_FLEET, LiveFleet, MessageFactory, METRIC, SAMPLES_PER_MESSAGE, SERIES, buildMessage, publishPhase, type BuiltMessage, type MessageSource } from './ingest-load.ts';
+import { GROUPS, LIVE_FLEET, LiveFleet, MessageFactory, METRIC, SAMPLES_PER_MESSAGE, SERIES, buildMessage, publishPhase, sampleValue, type BuiltMessage, type MessageSource } from './ingest-load.ts';
 import { PipelineMonitor, RollupLag, countStored, startIngestReplicas, type Counted, type Replica } from './ingest-pipeline.ts';
 import { readFileSync } from 'node:fs';
 
@@ -382,8 +382,8 @@ async function countFleet(engine: VictoriaMetrics, from: number, to: number, exp
   return all;
 }
 
-/** The value of backfill series `i` at minute `m` (minutes from the day's start), as the backfill's messages carry it. */
-const backfillValue = (i: number, m: number) => ((m * 100 + Math.floor(i / 100)) % 1000) + (i % 100) / 1000;
+/** The value of backfill series `i` at minute `m` (minutes from the day's start): its sample of the message BackfillSource builds. */
+const backfillValue = (i: number, m: number) => sampleValue(m * (BACKFILL_SERIES / SAMPLES_PER_MESSAGE) + Math.floor(i / SAMPLES_PER_MESSAGE), i % SAMPLES_PER_MESSAGE);
 
 /** The engine alone's import bodies in its cheapest shape: 100 series a request, each one line of 144 minutes. */
 function* seriesLineBodies(start: number): Generator<string> {

@@ -62,12 +62,15 @@ export class MessageFactory implements MessageSource {
   }
 }
 
+/** The value of the `index`-th sample of message `seq` ({@link buildMessage}); the engine alone is fed the same. */
+export const sampleValue = (seq: number, index: number): number => (seq % 1000) + index / 1000;
+
 /** A message of 100 series of `name` (tags series=first…first+99), all at `ts`. */
 export function buildMessage(seq: number, group: number, name: string, first: number, ts: number): BuiltMessage {
   let json = '{"samples":[';
   for (let i = 0; i < SAMPLES_PER_MESSAGE; i++) {
     if (i > 0) json += ',';
-    json += `{"name":"${name}","value":${(seq % 1000) + i / 1000},"ts":${ts},"tags":{"series":"${first + i}"}}`;
+    json += `{"name":"${name}","value":${sampleValue(seq, i)},"ts":${ts},"tags":{"series":"${first + i}"}}`;
   }
   json += ']}';
   return { seq, group, ts, name, firstSeries: String(first), data: Buffer.from(json) };

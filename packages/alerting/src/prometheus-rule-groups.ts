@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { describeIssues, SEVERITIES, type Severity } from '@terminusa/bus';
+import { prometheusDurationMs } from '@terminusa/config';
 
 /** A Prometheus rule file: `groups: [{name, interval, rules: [...]}]`. */
 export const PrometheusRuleFileSchema = z.strictObject({
@@ -25,14 +26,10 @@ const AlertingRule = z.strictObject({
 });
 const RecordingRule = z.strictObject({ record: z.string().min(1), expr: z.string(), labels: Labels.optional() });
 
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000, y: 31_536_000_000 };
-
 /** A Prometheus duration (`1h30m`, `90s`, `0s`) in ms, as our rules write it (`5400000ms`); undefined when it is not one. */
 export function prometheusDuration(text: string): string | undefined {
-  if (!/^(\d+(ms|y|w|d|h|m|s))+$/.test(text)) return undefined;
-  let ms = 0;
-  for (const [, n, unit] of text.matchAll(/(\d+)(ms|y|w|d|h|m|s)/g)) ms += Number(n) * UNIT_MS[unit!]!;
-  return `${ms}ms`;
+  const ms = prometheusDurationMs(text);
+  return ms === undefined ? undefined : `${ms}ms`;
 }
 
 /** One rule of a Prometheus file as the suite writes it, or the problems that keep it out. */

@@ -7,3 +7,13 @@ export function durationMs(value: number | string): number {
   if (!match) throw new RangeError(`not a duration: ${value}`);
   return Number(match[1]) * UNIT_MS[match[2] as keyof typeof UNIT_MS];
 }
+
+/** Prometheus' duration syntax: units from years down to milliseconds, each at most once, in that order (`1h30m`). */
+const PROMETHEUS_DURATION = /^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$/;
+const PROMETHEUS_UNITS_MS = [365 * 86_400_000, 7 * 86_400_000, 86_400_000, 3_600_000, 60_000, 1000, 1];
+
+/** Milliseconds of a Prometheus duration (`1h30m`, `500ms`, `0s`); undefined when the text is not one. */
+export function prometheusDurationMs(text: string): number | undefined {
+  const match = text === '' ? null : PROMETHEUS_DURATION.exec(text);
+  return match ? match.slice(1).reduce((sum, n, i) => sum + Number(n ?? 0) * PROMETHEUS_UNITS_MS[i]!, 0) : undefined;
+}

@@ -4,6 +4,6 @@ export { loadConfig, loadConfigOrExit, ENV_VARIABLES, EXIT_CONFIG, FILE_VARIABLE
 export type { LoadConfigOptions } from './load-config.ts';
 export { ConfigError } from './errors.ts';
 export type { ConfigProblem } from './errors.ts';
-export { durationMs } from './durations.ts';
+export { durationMs, prometheusDurationMs } from './durations.ts';
 export { SERVICE_NAMES } from './service-names.ts';
 export type { ServiceName } from './service-names.ts';

@@ -1,4 +1,5 @@
 import type { parser } from '@prometheus-io/lezer-promql';
+import { prometheusDurationMs } from '@terminusa/config';
 
 /**
  * Prometheus 2's `rate`, `increase` and `delta`, asked of the engine in MetricsQL.
@@ -34,15 +35,9 @@ export interface RangeArgument {
   at: string;
 }
 
-const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000, y: 365 * 86_400_000 };
-
-/** Milliseconds of a PromQL duration (`1h30m`, `500ms`, or a number of seconds); undefined if it is not one. */
+/** Milliseconds of a range or offset as PromQL writes it (`1h30m`, or a number of seconds); undefined if it is not one. */
 function durationMs(text: string): number | undefined {
-  if (/^\d+(\.\d+)?$/.test(text)) return Math.round(Number(text) * 1000);
-  if (!/^(\d+(ms|[smhdwy]))+$/.test(text)) return undefined;
-  let ms = 0;
-  for (const [, n, unit] of text.matchAll(/(\d+)(ms|[smhdwy])/g)) ms += Number(n) * UNIT_MS[unit!]!;
-  return ms;
+  return /^\d+(\.\d+)?$/.test(text) ? Math.round(Number(text) * 1000) : prometheusDurationMs(text);
 }
 
 /**

@@ -1,13 +1,11 @@
 import type { Request } from 'express';
+import { prometheusDurationMs } from '@terminusa/config';
 import { invalidParameter } from './prometheus-errors.ts';
 
 /** Prometheus' own words for the start and end of time, which its clients send for an open range. */
 const OPEN_TIMES = new Set(['-292273086-05-16T16:47:06Z', '292277025-08-18T07:12:54.999999999Z']);
 const FLOAT = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
 const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$/;
-/** Prometheus' duration syntax: units from years down to milliseconds, each at most once, in that order. */
-const DURATION = /^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$/;
-const DURATION_UNITS_MS = [365 * 86_400_000, 7 * 86_400_000, 86_400_000, 3_600_000, 60_000, 1000, 1];
 /** The widest time JavaScript dates hold, in epoch ms. */
 const MAX_TIME_MS = 8.64e15;
 
@@ -45,7 +43,7 @@ export function durationParam(form: URLSearchParams, name: string, required = fa
   if (text === '' && !required) return undefined;
   let ms = NaN;
   if (FLOAT.test(text)) ms = Number(text) * 1000;
-  else if (text !== '' && DURATION.test(text)) ms = DURATION.exec(text)!.slice(1).reduce((sum, n, i) => sum + Number(n ?? 0) * DURATION_UNITS_MS[i]!, 0);
+  else ms = prometheusDurationMs(text) ?? NaN;
   if (!Number.isFinite(ms) || Math.abs(ms) > MAX_TIME_MS) throw invalidParameter(name, `cannot parse ${JSON.stringify(text)} to a valid duration`);
   return ms;
 }
