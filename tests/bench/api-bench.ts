@@ -33,7 +33,7 @@ import { connect, type NatsConnection } from 'nats';
 import type pg from 'pg';
 import { createPool } from '@terminusa/database';
 import { SampleStore, VictoriaMetrics } from '@terminusa/metric-store';
-import { createTestNamespace, freePort, startServiceProcess, stopProcess, summarize, waitFor, type ServiceProcess, type Summary, type TestNamespace } from '@terminusa/testkit';
+import { buildServiceBundles, createTestNamespace, freePort, startServiceProcess, stopProcess, summarize, waitFor, type ServiceProcess, type Summary, type TestNamespace } from '@terminusa/testkit';
 
 const SERVICES = ['storage', 'processor', 'api-gateway'] as const;
 const ADMIN_PASSWORD = 'bench-admin-password-0123';
@@ -249,7 +249,8 @@ async function main(): Promise<void> {
         `runs a and b at ${rate} requests/s, run c with ${CONNECTIONS} connections; ${DURATION_S} s per run`,
     );
 
-    for (const name of SERVICES) procs.push(startServiceProcess(name, env));
+    buildServiceBundles();
+    for (const name of SERVICES) procs.push(startServiceProcess(name, env, 'bundle'));
     let token = '';
     try {
       await waitFor(async () => ((await fetch(`${base}/health`).catch(() => undefined))?.ok ? true : undefined), 90_000, 'the gateway to answer', 250);

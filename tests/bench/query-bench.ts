@@ -350,7 +350,7 @@ try {
   // An engine of the bench's own, started fresh: one that served other runs that day (their data, deleted series)
   // answers and merges differently, and this bench's 36 million samples stay out of the one tests share.
   engineProcess = await startEngineProcess();
-  suite = await startSuite({ services: [], env: { VM_URL: engineProcess.url } });
+  suite = await startSuite({ services: [], env: { VM_URL: engineProcess.url }, form: 'bundle' });
   console.log(`query bench: namespace ${suite.ns.id}, gateway ${suite.base}, engine ${engineProcess.url} (fresh); ${RUNS} requests per case after ${WARMUP} warm-ups`);
   pool = createPool(suite.ns.config.database, 'query-bench');
   const engine = new VictoriaMetrics({ ...suite.ns.config.storage.engine, url: engineProcess.url, timeoutMs: 300_000 });

@@ -1,7 +1,7 @@
 import type { ServiceName } from '@terminusa/config';
 import { createTestNamespace, type TestNamespace } from './test-namespace.ts';
 import { freePort } from './free-port.ts';
-import { startServiceProcess, type ServiceProcess } from './service-process.ts';
+import { buildServiceBundles, startServiceProcess, type ServiceForm, type ServiceProcess } from './service-process.ts';
 import { waitFor } from './wait-for.ts';
 
 /**
@@ -43,6 +43,8 @@ export interface SuiteOptions {
   /** Added over `env` for one service's replicas (e.g. its own credentials). */
   serviceEnv?: Partial<Record<ServiceName, Record<string, string>>>;
   nsOverrides?: Record<string, unknown>;
+  /** Sources through tsx (tests, the default) or the bundles the image runs (benchmarks: they measure what ships). */
+  form?: ServiceForm;
 }
 
 /** Starts the gateway and `services`, waits until each replica is discovered on NATS and signs the first admin in. */
@@ -52,7 +54,10 @@ export async function startSuite(options: SuiteOptions): Promise<RunningSuite> {
   const adminPassword = `admin-${ns.id}-password`;
   const env: Record<string, string> = { ...ns.env, GATEWAY_PORT: String(port), GATEWAY_HOST: '127.0.0.1', OPS_PORT: '0', ADMIN_PASSWORD: adminPassword, ...options.env };
   const base = `http://127.0.0.1:${port}`;
-  const procs = (['api-gateway', ...options.services] as ServiceName[]).map((name) => startServiceProcess(name, { ...env, ...options.serviceEnv?.[name] }));
+  const form = options.form ?? 'sources';
+  if (form === 'bundle') buildServiceBundles();
+  const start = (name: ServiceName) => startServiceProcess(name, { ...env, ...options.serviceEnv?.[name] }, form);
+  const procs = (['api-gateway', ...options.services] as ServiceName[]).map(start);
   const stop = async () => {
     // A CPU profile is written only on a graceful exit.
     for (const p of procs) p.kill(process.env.PROF_DIR ? 'SIGTERM' : 'SIGKILL');
@@ -99,7 +104,7 @@ export async function startSuite(options: SuiteOptions): Promise<RunningSuite> {
     return res.body.secret as string;
   };
   const startServices = async (services: Exclude<ServiceName, 'api-gateway'>[]) => {
-    const started = services.map((name) => startServiceProcess(name, { ...env, ...options.serviceEnv?.[name] }));
+    const started = services.map(start);
     procs.push(...started);
     await discovered(services, (name) => procs.filter((p) => p.name === name).length);
     return started;
