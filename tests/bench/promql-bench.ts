@@ -56,6 +56,7 @@ import { createServer, type Server } from 'node:http';
 import { availableParallelism, loadavg } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { NAMESPACE_LABEL } from '@terminusa/metric-store';
+import { APPENDED, DROPPED, FAILED, parseValue, PENDING, RETRIED, selfMetrics, SENT } from './prometheus-counters.ts';
 import { createTestNamespace, freePort, quantile, startPrometheus, startServiceProcess, startSuite, TEST_SERVERS, waitFor, type PrometheusProcess, type RunningSuite, type ServiceProcess, type TestNamespace } from '@terminusa/testkit';
 
 // ---------------------------------------------------------------------------------------------------------
@@ -314,12 +315,6 @@ const suiteApi = (suite: RunningSuite, viewerKey: string): Api => gatewayApi(sui
 // ---------------------------------------------------------------------------------------------------------
 // Comparing answers
 // ---------------------------------------------------------------------------------------------------------
-
-function parseValue(v: string): number {
-  if (v === '+Inf' || v === 'Inf') return Infinity;
-  if (v === '-Inf') return -Infinity;
-  return Number(v);
-}
 
 function labelsKey(labels: Labels, keepName = true): string {
   const name = keepName ? (labels.__name__ ?? '') : '';
@@ -593,24 +588,6 @@ interface Outcome {
 // Remote write: Prometheus' own counters, and what each side holds
 // ---------------------------------------------------------------------------------------------------------
 
-/** Prometheus' /metrics, summed over label sets, by metric name. */
-async function selfMetrics(url: string): Promise<Map<string, number>> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const sums = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{.*\})?\s+(\S+)/.exec(line);
-    if (m) sums.set(m[1]!, (sums.get(m[1]!) ?? 0) + parseValue(m[2]!));
-  }
-  return sums;
-}
-
-const SENT = 'prometheus_remote_storage_samples_total';
-const FAILED = 'prometheus_remote_storage_samples_failed_total';
-const RETRIED = 'prometheus_remote_storage_samples_retried_total';
-const DROPPED = 'prometheus_remote_storage_samples_dropped_total';
-const PENDING = 'prometheus_remote_storage_samples_pending';
-const APPENDED = 'prometheus_tsdb_head_samples_appended_total';
-
 /** Samples per series (name + labels) held up to `at`, over the last `windowS` seconds, through `api`. */
 async function held(api: Api, names: readonly string[], at: number, windowS: number): Promise<Map<string, number>> {
   const counts = new Map<string, number>();
@@ -702,7 +679,7 @@ async function run(): Promise<Record<string, unknown>> {
   log(`promql bench: ${INSTANCES} exporters × ${perInstance} series (+ game_event_players on ${EVENT_PODS} of them for a while${EXTRA_SERIES ? `, + ${fmt(EXTRA_SERIES)} extra gauges` : ''}), ` +
     `scraped every ${SCRAPE_MS / 1000} s for ${SECONDS} s by two Prometheus servers; suite: gateway, processor, storage, shipped defaults`);
   const loadAtStart = loadavg()[0]!;
-  suite = await startSuite({ services: ['processor', 'storage'] });
+  suite = await startSuite({ services: ['processor', 'storage'], form: 'bundle' });
   second = await createTestNamespace();
   const producer = await suite.apiKey('prometheus-bench', 'producer');
   const viewer = await suite.apiKey('grafana-bench', 'viewer');
@@ -713,7 +690,7 @@ async function run(): Promise<Record<string, unknown>> {
   }
   // Beside the shipped gateway, one with the setting that asks rate, increase and delta as Prometheus computes them.
   const port = await freePort();
-  extrapolating = startServiceProcess('api-gateway', { ...suite.env, GATEWAY_PORT: String(port), TMON_STORAGE__ENGINE__RATES: 'prometheus' });
+  extrapolating = startServiceProcess('api-gateway', { ...suite.env, GATEWAY_PORT: String(port), TMON_STORAGE__ENGINE__RATES: 'prometheus' }, 'bundle');
   const extrapolatingBase = `http://127.0.0.1:${port}`;
   await waitFor(async () => ((await fetch(`${extrapolatingBase}/health`).catch(() => undefined))?.ok ? true : undefined), 60_000, 'the second gateway to answer', 250);
   const oursExtrapolating = gatewayApi(extrapolatingBase, viewer);

@@ -98,3 +98,63 @@ describe('Prometheus remote_write into the suite', () => {
     expect(stored).toEqual(await theirs('rw_lobby_players', Date.now()));
   }, 180_000);
 });
+
+describe('Prometheus remote_write over the key\'s rate limit', () => {
+  let limited: RunningSuite | undefined;
+  let sender: PrometheusProcess | undefined;
+  let busyExporter: Server | undefined;
+
+  afterAll(async () => {
+    await sender?.stop();
+    busyExporter?.close();
+    await limited?.stop();
+  });
+
+  // Prometheus 2 drops a batch answered 429 as a non-recoverable error (unless `retry_on_http_429`) and retries a
+  // 5xx: the gateway slows such a sender down with 503, so that samples refused by a rate limit come again.
+  it('is slowed down with 503 and retried: nothing Prometheus scraped is dropped', async () => {
+    limited = await startSuite({ services: ['processor', 'storage'], env: { TMON_GATEWAY__RATE_LIMIT__PER_PRINCIPAL: '1' } });
+    let n = 0;
+    busyExporter = createServer((_req, res) => {
+      n++;
+      res.setHeader('content-type', 'text/plain; version=0.0.4');
+      res.end(`rw_limited_a ${n}\nrw_limited_b ${n * 2}\n`);
+    });
+    await new Promise<void>((resolve) => busyExporter!.listen(0, '127.0.0.1', resolve));
+    // The admin's own requests count against the same limit: each key is asked for until its second comes.
+    const keyOf = (name: string, role: string) => waitFor(() => limited!.apiKey(name, role).catch(() => undefined), 30_000, `the ${role} key`, 500);
+    const key = await keyOf('prometheus-limited', 'producer');
+    const viewer = await keyOf('limited-reader', 'viewer');
+    // Seven samples a scrape (two series, up and four scrape_* series: the names below) in batches of three: three requests a
+    // second against a limit of one.
+    sender = await startPrometheus(`
+global: { scrape_interval: 1s }
+scrape_configs:
+  - job_name: limited
+    static_configs: [{ targets: ['127.0.0.1:${(busyExporter.address() as { port: number }).port}'] }]
+remote_write:
+  - url: ${limited.base}/api/v1/write
+    authorization: { type: Bearer, credentials: ${key} }
+    queue_config: { max_samples_per_send: 3, batch_send_deadline: 100ms, min_backoff: 100ms, max_backoff: 1s }
+`);
+    await waitFor(async () => (n >= 4 ? true : undefined), 30_000, 'four scrapes', 100);
+    const until = Date.now() - 1000;
+    const held = async (url: string, headers: Record<string, string>) => {
+      // Per name: count_over_time drops the names, and up and the scrape_* series share their labels.
+      const names = ['rw_limited_a', 'rw_limited_b', 'up', 'scrape_duration_seconds', 'scrape_samples_scraped', 'scrape_samples_post_metric_relabeling', 'scrape_series_added'];
+      const query = new URLSearchParams({ query: names.map((name) => `sum(count_over_time(${name}{job="limited"}[10m]))`).join(' + '), time: String(until / 1000) });
+      const res = await fetch(`${url}/api/v1/query?${query}`, { headers });
+      if (!res.ok) throw new Error(`${url} answered ${res.status}: ${await res.text()}`);
+      const body = (await res.json()) as { data: { result: { value: [number, string] }[] } };
+      return Number(body.data.result[0]?.value[1] ?? 0);
+    };
+    const scraped = await held(sender.url, {});
+    expect(scraped).toBeGreaterThanOrEqual(14);
+    // The engine shows a sample 30 s after its time (-search.latencyOffset); the refused batches come later still.
+    await waitFor(async () => ((await held(limited!.base, { authorization: `Bearer ${viewer}` })) === scraped ? true : undefined), 120_000, `the ${scraped} samples Prometheus scraped, in the suite`, 1000);
+    const counters = await (await fetch(`${sender.url}/metrics`)).text();
+    const counter = (name: string) => Number(new RegExp(`^${name}\\{[^}]*\\} (\\S+)$`, 'm').exec(counters)?.[1] ?? NaN);
+    expect(counter('prometheus_remote_storage_samples_retried_total')).toBeGreaterThan(0);
+    expect(counter('prometheus_remote_storage_samples_failed_total')).toBe(0);
+  }, 240_000);
+});

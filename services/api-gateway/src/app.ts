@@ -20,7 +20,7 @@ import type { PgUserStore } from './auth/user-store.ts';
 import type { ServiceCaller } from './http/call-service.ts';
 import { admission, admissionOf } from './http/admission.ts';
 import { sendProblem } from './http/problem.ts';
-import { gatewayRateLimits } from './http/rate-limit.ts';
+import { gatewayRateLimits, pushBackStatus } from './http/rate-limit.ts';
 import { errorHandler } from './http/request-errors.ts';
 import { mountRoutes, type Authenticate, type RouteSpec } from './http/route.ts';
 import { alertRoutes } from './routes/alert-routes.ts';
@@ -139,7 +139,7 @@ export function createApp(deps: GatewayDeps, routes: readonly RouteSpec[] = gate
   const authenticate: Authenticate = async (req, res) => {
     const { credential, principal: counted, marks } = admissionOf(res);
     const principal = await identify(req, res, credential, marks);
-    return principal && perPrincipal.admit(res, counted ?? (await perPrincipal.consume(principal.id))) ? principal : undefined;
+    return principal && perPrincipal.admit(res, counted ?? (await perPrincipal.consume(principal.id)), pushBackStatus(req.path)) ? principal : undefined;
   };
   const router = Router();
   mountRoutes(router, routes, authenticate, deps.audit.record);

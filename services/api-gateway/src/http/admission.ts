@@ -2,7 +2,7 @@ import type { RequestHandler, Response } from 'express';
 import type { ApiKeyCache } from '../auth/api-key-cache.ts';
 import { principalIdOf, readCredential, type Credential } from '../auth/authenticate.ts';
 import type { RevocationMarks, TokenService } from '../auth/tokens.ts';
-import type { RateLimit, RateLimitVerdict } from './rate-limit.ts';
+import { pushBackStatus, type RateLimit, type RateLimitVerdict } from './rate-limit.ts';
 
 /** What the admission learnt of a request, for its authentication. */
 export interface Admission {
@@ -15,7 +15,7 @@ export interface Admission {
 
 /**
  * The limits every request but `/health` passes before the gateway parses its body or asks a database anything:
- * the client address's count (429 when over), and beside it, in the same Redis round trip, the principal's count and
+ * the client address's count (429 when over, 503 on remote_write: {@link pushBackStatus}), and beside it, in the same Redis round trip, the principal's count and
  * a token's revocation marks when memory alone verified the credential (a token's signature, an API key the cache
  * holds). The route's authentication then needs no round trip of its own, where it took three before: on this
  * 2-core machine each costs about 0.5 ms of waking processes when requests come a few ms apart.
@@ -32,7 +32,7 @@ export function admission(deps: { tokens: TokenService; apiKeys: ApiKeyCache; pe
         id === undefined ? undefined : deps.perPrincipal.consume(id),
         credential.kind === 'token' ? deps.tokens.revocationMarks(credential.signed) : undefined,
       ]);
-      if (!deps.perAddress.admit(res, address)) return;
+      if (!deps.perAddress.admit(res, address, pushBackStatus(req.path))) return;
       res.locals.admission = { credential, principal, marks } satisfies Admission;
       next();
     } catch (err) {

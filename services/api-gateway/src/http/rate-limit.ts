@@ -12,6 +12,18 @@ export interface RateLimitVerdict {
 
 const retryAfterSeconds = (state: RateLimiterRes) => Math.max(1, Math.ceil(state.msBeforeNext / 1000));
 
+/** The paths whose senders follow Prometheus remote-write 1.0: they must retry a 5xx, and may drop a 429. */
+const REMOTE_WRITE_PATHS: ReadonlySet<string> = new Set(['/api/v1/write']);
+
+/**
+ * The status of a request refused to slow its sender down: 429, except on remote_write, whose senders may drop a
+ * batch answered 429 (Prometheus 2 does, as a non-recoverable error, unless `retry_on_http_429`): there 503, which
+ * every one of them retries, so that nothing pushed is lost.
+ */
+export function pushBackStatus(path: string): 429 | 503 {
+  return REMOTE_WRITE_PATHS.has(path) ? 503 : 429;
+}
+
 /** A request limit on Redis, so it holds across gateway replicas; answers 429 with Retry-After and RateLimit-* headers. */
 export class RateLimit {
   private readonly limiter: RateLimiterRedis;
@@ -46,12 +58,12 @@ export class RateLimit {
     }
   }
 
-  /** Sets the RateLimit headers of `verdict`; false after answering 429 with Retry-After when it refused. */
-  admit(res: Response, verdict: RateLimitVerdict): boolean {
+  /** Sets the RateLimit headers of `verdict`; false after answering with Retry-After (429, or {@link pushBackStatus}'s) when it refused. */
+  admit(res: Response, verdict: RateLimitVerdict, status: 429 | 503 = 429): boolean {
     this.headers(res, verdict.state);
     if (verdict.allowed) return true;
     res.set('Retry-After', String(retryAfterSeconds(verdict.state)));
-    sendProblem(res, 429, `rate limit of ${this.points} requests per ${this.durationSeconds} s exceeded`);
+    sendProblem(res, status, `rate limit of ${this.points} requests per ${this.durationSeconds} s exceeded`);
     return false;
   }
 

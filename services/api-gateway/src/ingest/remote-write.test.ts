@@ -94,7 +94,7 @@ describe('POST /api/v1/write', () => {
 });
 
 describe('POST /api/v1/write while the processor is behind', () => {
-  it('answers 429 with Retry-After once the INGEST backlog is over ingest.maxBacklogMessages', async () => {
+  it('answers 503 with Retry-After once the INGEST backlog is over ingest.maxBacklogMessages, which every remote-write sender retries', async () => {
     const suite = await startSuite({ services: [], env: { TMON_INGEST__MAX_BACKLOG_MESSAGES: '2' } });
     const nc = await connect({ servers: suite.ns.config.nats.url });
     try {
@@ -109,10 +109,10 @@ describe('POST /api/v1/write while the processor is behind', () => {
             headers: { 'content-type': 'application/x-protobuf', 'content-encoding': 'snappy', authorization: `Bearer ${key}` },
             body: writeRequest([{ labels: { __name__: 'rw_busy' }, samples: [{ value: n++, timestamp: Date.now() }] }]),
           });
-          return res.status === 429 ? res : undefined;
+          return res.status === 503 ? res : undefined;
         },
         15_000,
-        'a 429 once the backlog is over 2 messages',
+        'a 503 once the backlog is over 2 messages',
         100,
       );
       expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);

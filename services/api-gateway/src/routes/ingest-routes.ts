@@ -3,6 +3,7 @@ import getRawBody from 'raw-body';
 import { SOURCE } from '@terminusa/bus';
 import type { Principal } from '../auth/principal.ts';
 import { sendProblem } from '../http/problem.ts';
+import { pushBackStatus } from '../http/rate-limit.ts';
 import { route, type RouteSpec } from '../http/route.ts';
 import type { IngestMetrics } from '../ingest/ingest-metrics.ts';
 import { BadPayloadError, type DecodedSamples, type DropReason } from '../ingest/decoded-samples.ts';
@@ -46,7 +47,7 @@ async function rawBody(req: Request, res: Response, limit: number): Promise<Buff
 /**
  * Decodes a pushed request and puts its samples into the pipeline: `accepted` (204 unless told) once JetStream
  * holds them, 400 naming what is wrong with a body no retry can fix, 429 with Retry-After while the processor is
- * behind, 503 with Retry-After when JetStream did not take them (the sender retries, and the retry is not stored
+ * behind (503 on remote_write: {@link pushBackStatus}), 503 with Retry-After when JetStream did not take them (the sender retries, and the retry is not stored
  * twice).
  */
 async function takePush(
@@ -55,6 +56,7 @@ async function takePush(
   body: Uint8Array,
   decode: () => DecodedSamples | Promise<DecodedSamples>,
   principal: Principal | undefined,
+  req: Request,
   res: Response,
   accepted: (res: Response, decoded: DecodedSamples) => void = (r) => void r.status(204).end(),
 ): Promise<void> {
@@ -69,9 +71,10 @@ async function takePush(
   for (const [reason, n] of Object.entries(decoded.dropped)) deps.metrics.dropped(protocol, reason as DropReason, n);
   const backlog = await deps.backlog.over();
   if (backlog !== undefined) {
-    deps.metrics.refused(protocol, 429);
+    const status = pushBackStatus(req.path);
+    deps.metrics.refused(protocol, status);
     res.set('Retry-After', String(BACKLOG_RETRY_AFTER_S));
-    return sendProblem(res, 429, `the pipeline is behind (${backlog} messages not yet processed); retry later`);
+    return sendProblem(res, status, `the pipeline is behind (${backlog} messages not yet processed); retry later`);
   }
   const source = sourceOf(principal, protocol);
   try {
@@ -116,7 +119,7 @@ export function ingestRoutes(deps: IngestRouteDeps): RouteSpec[] {
       access: 'producer',
       tag: 'ingest',
       summary: 'Prometheus remote_write 1.0 receiver (protobuf, snappy): samples into the same pipeline as every other sample',
-      responses: { 204: 'accepted: stored by JetStream', 413: 'body too large', 503: 'the pipeline did not take it; retry after Retry-After' },
+      responses: { 204: 'accepted: stored by JetStream', 413: 'body too large', 503: 'not taken now (the pipeline behind, a rate limit, JetStream): retry after Retry-After; never 429, which remote-write senders may drop' },
       async handle({ req, res, principal }) {
         const encoding = (req.get('content-encoding') ?? '').toLowerCase();
         if (encoding !== 'snappy') {
@@ -125,7 +128,7 @@ export function ingestRoutes(deps: IngestRouteDeps): RouteSpec[] {
         }
         const body = await rawBody(req, res, deps.maxRequestBytes);
         if (!body) return;
-        await takePush(deps, 'remote_write', body, () => decodeRemoteWrite(body, deps.maxRequestBytes), principal, res);
+        await takePush(deps, 'remote_write', body, () => decodeRemoteWrite(body, deps.maxRequestBytes), principal, req, res);
       },
     }),
     route({
@@ -160,7 +163,7 @@ export function ingestRoutes(deps: IngestRouteDeps): RouteSpec[] {
           return sendProblem(res, status, err.message);
         }
         // The digest is of the decompressed request, so a retry is known whether or not it is compressed alike.
-        await takePush(deps, 'otlp', body, () => decodeOtlpMetrics(body, format), principal, res, otlpAccepted(format));
+        await takePush(deps, 'otlp', body, () => decodeOtlpMetrics(body, format), principal, req, res, otlpAccepted(format));
       },
     }),
   ];
