@@ -5,7 +5,7 @@
  * whole; this one offers a fleet's worth, so that what a side sustains is its own figure, not the offer's.
  *
  * Workload: BENCH_RW_SERIES (default 100,000) gauges over BENCH_RW_TARGETS (20) exporter targets (node http servers,
- * Prometheus text format, 10 metric names), scraped by Debian's Prometheus 2.42 every BENCH_RW_INTERVAL_S (2 s) for
+ * Prometheus text format, 5,000 series a metric name, half the suite's limit per name), scraped by Debian's Prometheus 2.42 every BENCH_RW_INTERVAL_S (2 s) for
  * BENCH_RW_SECONDS (120 s): 50,000 samples/s offered, plus each target's `up` and `scrape_*` series. Prometheus runs
  * with its default queue_config, as an SRE's agent does, and remote-writes
  *   (1) to the suite: the gateway's `POST /api/v1/write` with a producer API key; gateway, processor, storage and
@@ -24,6 +24,7 @@
  *
  *   pnpm bench:remote-write
  *   BENCH_RW_SERIES=20000 BENCH_RW_SECONDS=60 pnpm bench:remote-write        (a quick run while developing)
+ *   BENCH_RW_SAMPLES_PER_SEND=2000 pnpm bench:remote-write                   (Prometheus as docs/remote-write.md sets it)
  *
  * Prints what it measures, then as the last line one JSON object for scripts to pick up.
  */
@@ -43,7 +44,11 @@ const TARGETS = envNumber('BENCH_RW_TARGETS', 20);
 const INTERVAL_S = envNumber('BENCH_RW_INTERVAL_S', 2);
 const SECONDS = envNumber('BENCH_RW_SECONDS', 120);
 const COMPLETE_S = envNumber('BENCH_RW_COMPLETE_S', 600);
-const NAMES = 10;
+/** Prometheus' `max_samples_per_send`; unset, its default (500 in 2.42), as an agent left unchanged sends. */
+const SAMPLES_PER_SEND = process.env.BENCH_RW_SAMPLES_PER_SEND ? envNumber('BENCH_RW_SAMPLES_PER_SEND', 500) : undefined;
+const QUEUE = SAMPLES_PER_SEND ? `\n    queue_config: { max_samples_per_send: ${SAMPLES_PER_SEND} }` : '';
+/** Series per metric name: half the shipped cardinality limit per name (`ingest.maxSeriesPerMetric`, 10,000). */
+const PER_NAME = 5000;
 const LATENCY_OFFSET_S = 30;
 const JOB = 'rw';
 
@@ -62,7 +67,7 @@ class Exporters {
       const server = createServer((_req, res) => {
         scrapes++;
         let body = '';
-        for (let i = t; i < SERIES; i += TARGETS) body += `rw_load_${i % NAMES}{series="${i}"} ${(i * 7 + scrapes) % 1000}\n`;
+        for (let i = t; i < SERIES; i += TARGETS) body += `rw_load_${Math.floor(i / PER_NAME)}{series="${i}"} ${(i * 7 + scrapes) % 1000}\n`;
         res.setHeader('content-type', 'text/plain; version=0.0.4');
         res.end(body);
       });
@@ -195,7 +200,7 @@ async function measure(side: Side, exporters: Exporters): Promise<SideResult> {
 async function main(): Promise<void> {
   console.log(
     `remote_write bench: ${fmt(SERIES)} series over ${TARGETS} targets scraped every ${INTERVAL_S} s for ${SECONDS} s ` +
-      `(${fmt(SERIES / INTERVAL_S)} samples/s offered) by Debian's Prometheus, default queue_config; one side at a time`,
+      `(${fmt(SERIES / INTERVAL_S)} samples/s offered) by Debian's Prometheus, ${SAMPLES_PER_SEND ? `max_samples_per_send ${SAMPLES_PER_SEND}` : 'default queue_config'}; one side at a time`,
   );
   const exporters = new Exporters();
   await exporters.start();
@@ -210,7 +215,7 @@ async function main(): Promise<void> {
     const ours = await measure(
       {
         label: `(1) Prometheus → the suite (gateway ${suite.base}, namespace ${suite.ns.id}, engine ${suiteEngine.url}, fresh)`,
-        remoteWrite: `  - url: ${suite.base}/api/v1/write\n    authorization: { type: Bearer, credentials: ${producer} }`,
+        remoteWrite: `  - url: ${suite.base}/api/v1/write\n    authorization: { type: Bearer, credentials: ${producer} }${QUEUE}`,
         queryUrl: suite.base,
         queryHeaders: { authorization: `Bearer ${viewer}` },
       },
@@ -222,10 +227,10 @@ async function main(): Promise<void> {
 
     const engine = await startEngineProcess();
     engines.push(engine);
-    const alone = await measure({ label: `(2) Prometheus → the engine alone (${engine.url}, fresh)`, remoteWrite: `  - url: ${engine.url}/api/v1/write`, queryUrl: engine.url, queryHeaders: {} }, exporters);
+    const alone = await measure({ label: `(2) Prometheus → the engine alone (${engine.url}, fresh)`, remoteWrite: `  - url: ${engine.url}/api/v1/write${QUEUE}`, queryUrl: engine.url, queryHeaders: {} }, exporters);
 
     const ratio = ours.sustainedPerS / alone.sustainedPerS;
-    console.log('\nSummary (shipped defaults; Prometheus with its default queue_config)');
+    console.log(`\nSummary (shipped defaults; Prometheus with ${SAMPLES_PER_SEND ? `max_samples_per_send ${SAMPLES_PER_SEND}` : 'its default queue_config'})`);
     console.log(`  offered                  ${fmt(ours.offeredPerS).padStart(9)} samples/s (suite's run), ${fmt(alone.offeredPerS)} (engine's)`);
     console.log(`  suite, sustained         ${fmt(ours.sustainedPerS).padStart(9)} samples/s; lost ${fmt(ours.lost)}, extra ${fmt(ours.extra)}; Prometheus retried ${fmt(ours.retried)}, dropped ${fmt(ours.dropped)}`);
     console.log(`  engine alone, sustained  ${fmt(alone.sustainedPerS).padStart(9)} samples/s; lost ${fmt(alone.lost)}, extra ${fmt(alone.extra)} → suite/engine ${fmt(ratio, 2)}`);
@@ -235,6 +240,7 @@ async function main(): Promise<void> {
         bench: 'remote_write',
         series: SERIES,
         interval_s: INTERVAL_S,
+        samples_per_send: SAMPLES_PER_SEND ?? null,
         offered_per_s: round(ours.offeredPerS),
         suite_per_s: round(ours.sustainedPerS),
         engine_per_s: round(alone.sustainedPerS),

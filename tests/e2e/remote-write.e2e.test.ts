@@ -1,6 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { VictoriaMetrics } from '@terminusa/metric-store';
+import { connect, type NatsConnection } from 'nats';
+import { Bus, ensureConsumer } from '@terminusa/bus';
 import { startPrometheus, startServiceProcess, startSuite, waitFor, type PrometheusProcess, type RunningSuite, type ServiceProcess } from '@terminusa/testkit';
 
 // Debian's Prometheus scrapes an exporter every second and remote-writes to the gateway, whose samples go
@@ -99,50 +101,58 @@ describe('Prometheus remote_write into the suite', () => {
   }, 180_000);
 });
 
-describe('Prometheus remote_write over the key\'s rate limit', () => {
-  let limited: RunningSuite | undefined;
+describe('Prometheus remote_write while the pipeline is behind', () => {
+  let behind: RunningSuite | undefined;
   let sender: PrometheusProcess | undefined;
   let busyExporter: Server | undefined;
+  let nc: NatsConnection | undefined;
 
   afterAll(async () => {
     await sender?.stop();
     busyExporter?.close();
-    await limited?.stop();
+    await nc?.close();
+    await behind?.stop();
   });
 
   // Prometheus 2 drops a batch answered 429 as a non-recoverable error (unless `retry_on_http_429`) and retries a
-  // 5xx: the gateway slows such a sender down with 503, so that samples refused by a rate limit come again.
-  it('is slowed down with 503 and retried: nothing Prometheus scraped is dropped', async () => {
-    limited = await startSuite({ services: ['processor', 'storage'], env: { TMON_GATEWAY__RATE_LIMIT__PER_PRINCIPAL: '1' } });
+  // 5xx: the gateway pushes back on remote_write with 503, so that the samples it refuses come again.
+  it('is pushed back with 503 and retries: nothing Prometheus scraped is dropped', async () => {
+    behind = await startSuite({ services: ['storage'], env: { TMON_INGEST__MAX_BACKLOG_MESSAGES: '2' } });
+    // The processor's consumer, with no processor yet: every accepted request stays in its backlog.
+    nc = await connect({ servers: behind.ns.config.nats.url });
+    await ensureConsumer(await nc.jetstreamManager(), new Bus(nc, behind.ns.config.nats.prefix).ns, 'processor', { ackWaitSeconds: 30, core: behind.ns.config.core });
     let n = 0;
     busyExporter = createServer((_req, res) => {
       n++;
       res.setHeader('content-type', 'text/plain; version=0.0.4');
-      res.end(`rw_limited_a ${n}\nrw_limited_b ${n * 2}\n`);
+      res.end(`rw_behind_a ${n}\nrw_behind_b ${n * 2}\n`);
     });
     await new Promise<void>((resolve) => busyExporter!.listen(0, '127.0.0.1', resolve));
-    // The admin's own requests count against the same limit: each key is asked for until its second comes.
-    const keyOf = (name: string, role: string) => waitFor(() => limited!.apiKey(name, role).catch(() => undefined), 30_000, `the ${role} key`, 500);
-    const key = await keyOf('prometheus-limited', 'producer');
-    const viewer = await keyOf('limited-reader', 'viewer');
-    // Seven samples a scrape (two series, up and four scrape_* series: the names below) in batches of three: three requests a
-    // second against a limit of one.
+    const key = await behind.apiKey('prometheus-behind', 'producer');
+    const viewer = await behind.apiKey('behind-reader', 'viewer');
+    // Seven samples a scrape (two series, up and four scrape_* series: the names below) in batches of three.
     sender = await startPrometheus(`
 global: { scrape_interval: 1s }
 scrape_configs:
-  - job_name: limited
+  - job_name: behind
     static_configs: [{ targets: ['127.0.0.1:${(busyExporter.address() as { port: number }).port}'] }]
 remote_write:
-  - url: ${limited.base}/api/v1/write
+  - url: ${behind.base}/api/v1/write
     authorization: { type: Bearer, credentials: ${key} }
     queue_config: { max_samples_per_send: 3, batch_send_deadline: 100ms, min_backoff: 100ms, max_backoff: 1s }
 `);
+    const counters = async () => {
+      const text = await (await fetch(`${sender!.url}/metrics`)).text();
+      return (name: string) => Number(new RegExp(`^${name}\\{[^}]*\\} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+    };
+    await waitFor(async () => ((await counters())('prometheus_remote_storage_samples_retried_total') > 0 ? true : undefined), 60_000, 'Prometheus retrying refused batches', 250);
+    await behind.startServices(['processor']);
     await waitFor(async () => (n >= 4 ? true : undefined), 30_000, 'four scrapes', 100);
     const until = Date.now() - 1000;
     const held = async (url: string, headers: Record<string, string>) => {
       // Per name: count_over_time drops the names, and up and the scrape_* series share their labels.
-      const names = ['rw_limited_a', 'rw_limited_b', 'up', 'scrape_duration_seconds', 'scrape_samples_scraped', 'scrape_samples_post_metric_relabeling', 'scrape_series_added'];
-      const query = new URLSearchParams({ query: names.map((name) => `sum(count_over_time(${name}{job="limited"}[10m]))`).join(' + '), time: String(until / 1000) });
+      const names = ['rw_behind_a', 'rw_behind_b', 'up', 'scrape_duration_seconds', 'scrape_samples_scraped', 'scrape_samples_post_metric_relabeling', 'scrape_series_added'];
+      const query = new URLSearchParams({ query: names.map((name) => `sum(count_over_time(${name}{job="behind"}[10m]))`).join(' + '), time: String(until / 1000) });
       const res = await fetch(`${url}/api/v1/query?${query}`, { headers });
       if (!res.ok) throw new Error(`${url} answered ${res.status}: ${await res.text()}`);
       const body = (await res.json()) as { data: { result: { value: [number, string] }[] } };
@@ -150,11 +160,8 @@ remote_write:
     };
     const scraped = await held(sender.url, {});
     expect(scraped).toBeGreaterThanOrEqual(14);
-    // The engine shows a sample 30 s after its time (-search.latencyOffset); the refused batches come later still.
-    await waitFor(async () => ((await held(limited!.base, { authorization: `Bearer ${viewer}` })) === scraped ? true : undefined), 120_000, `the ${scraped} samples Prometheus scraped, in the suite`, 1000);
-    const counters = await (await fetch(`${sender.url}/metrics`)).text();
-    const counter = (name: string) => Number(new RegExp(`^${name}\\{[^}]*\\} (\\S+)$`, 'm').exec(counters)?.[1] ?? NaN);
-    expect(counter('prometheus_remote_storage_samples_retried_total')).toBeGreaterThan(0);
-    expect(counter('prometheus_remote_storage_samples_failed_total')).toBe(0);
+    // The engine shows a sample 30 s after its time (-search.latencyOffset).
+    await waitFor(async () => ((await held(behind!.base, { authorization: `Bearer ${viewer}` })) === scraped ? true : undefined), 120_000, `the ${scraped} samples Prometheus scraped, in the suite`, 1000);
+    expect((await counters())('prometheus_remote_storage_samples_failed_total')).toBe(0);
   }, 240_000);
 });

@@ -20,7 +20,7 @@ import type { PgUserStore } from './auth/user-store.ts';
 import type { ServiceCaller } from './http/call-service.ts';
 import { admission, admissionOf } from './http/admission.ts';
 import { sendProblem } from './http/problem.ts';
-import { gatewayRateLimits, pushBackStatus } from './http/rate-limit.ts';
+import { countedByBacklog, gatewayRateLimits, pushBackStatus } from './http/rate-limit.ts';
 import { errorHandler } from './http/request-errors.ts';
 import { mountRoutes, type Authenticate, type RouteSpec } from './http/route.ts';
 import { alertRoutes } from './routes/alert-routes.ts';
@@ -137,9 +137,10 @@ export function createApp(deps: GatewayDeps, routes: readonly RouteSpec[] = gate
 
   const identify = authenticator(deps.tokens, deps.users, deps.apiKeys);
   const authenticate: Authenticate = async (req, res) => {
-    const { credential, principal: counted, marks } = admissionOf(res);
+    const { credential, principal: counted, marks, uncounted } = admissionOf(res);
     const principal = await identify(req, res, credential, marks);
-    return principal && perPrincipal.admit(res, counted ?? (await perPrincipal.consume(principal.id)), pushBackStatus(req.path)) ? principal : undefined;
+    if (!principal || uncounted || (principal.kind === 'api-key' && countedByBacklog(req.path))) return principal;
+    return perPrincipal.admit(res, counted ?? (await perPrincipal.consume(principal.id)), pushBackStatus(req.path)) ? principal : undefined;
   };
   const router = Router();
   mountRoutes(router, routes, authenticate, deps.audit.record);

@@ -124,3 +124,27 @@ describe('POST /api/v1/write while the processor is behind', () => {
     }
   });
 });
+
+describe('POST /api/v1/write and the request limits', () => {
+  it("leaves a known key's pushes out of the request counts, which still hold for its reads", async () => {
+    const suite = await startSuite({ services: [], env: { TMON_GATEWAY__RATE_LIMIT__PER_PRINCIPAL: '2' } });
+    try {
+      // The admin's own requests count against the same limit: each key is asked for until its second comes.
+      const keyOf = (name: string, role: string) => waitFor(() => suite.apiKey(name, role).catch(() => undefined), 30_000, `the ${role} key`, 500);
+      const producer = await keyOf('prom-many', 'producer');
+      const push = (i: number) =>
+        fetch(`${suite.base}/api/v1/write`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-protobuf', 'content-encoding': 'snappy', authorization: `Bearer ${producer}` },
+          body: writeRequest([{ labels: { __name__: 'rw_many' }, samples: [{ value: i, timestamp: Date.now() + i }] }]),
+        });
+      const pushes = await Promise.all(Array.from({ length: 20 }, (_, i) => push(i)));
+      expect(pushes.map((r) => r.status)).toEqual(Array(20).fill(204));
+      // The same key's other requests are counted: twenty at once pass two.
+      const reads = await Promise.all(Array.from({ length: 20 }, () => fetch(`${suite.base}/metrics/names`, { headers: { authorization: `Bearer ${producer}` } })));
+      expect(reads.filter((r) => r.status === 429).length).toBeGreaterThanOrEqual(18);
+    } finally {
+      await suite.stop();
+    }
+  });
+});

@@ -45,10 +45,24 @@ async function rawBody(req: Request, res: Response, limit: number): Promise<Buff
 }
 
 /**
+ * Answers 429 with Retry-After (503 on remote_write: {@link pushBackStatus}) and says so while the processor is
+ * behind. Asked before the body is read: a sender pushed back retries the same request, and decoding it each time
+ * would spend the CPU the pipeline is short of.
+ */
+async function pushedBack(deps: IngestRouteDeps, protocol: string, req: Request, res: Response): Promise<boolean> {
+  const backlog = await deps.backlog.over();
+  if (backlog === undefined) return false;
+  const status = pushBackStatus(req.path);
+  deps.metrics.refused(protocol, status);
+  res.set('Retry-After', String(BACKLOG_RETRY_AFTER_S));
+  sendProblem(res, status, `the pipeline is behind (${backlog} messages not yet processed); retry later`);
+  return true;
+}
+
+/**
  * Decodes a pushed request and puts its samples into the pipeline: `accepted` (204 unless told) once JetStream
- * holds them, 400 naming what is wrong with a body no retry can fix, 429 with Retry-After while the processor is
- * behind (503 on remote_write: {@link pushBackStatus}), 503 with Retry-After when JetStream did not take them (the sender retries, and the retry is not stored
- * twice).
+ * holds them, 400 naming what is wrong with a body no retry can fix, 503 with Retry-After when JetStream did not
+ * take them (the sender retries, and the retry is not stored twice).
  */
 async function takePush(
   deps: IngestRouteDeps,
@@ -56,7 +70,6 @@ async function takePush(
   body: Uint8Array,
   decode: () => DecodedSamples | Promise<DecodedSamples>,
   principal: Principal | undefined,
-  req: Request,
   res: Response,
   accepted: (res: Response, decoded: DecodedSamples) => void = (r) => void r.status(204).end(),
 ): Promise<void> {
@@ -69,13 +82,6 @@ async function takePush(
     return sendProblem(res, 400, err.message);
   }
   for (const [reason, n] of Object.entries(decoded.dropped)) deps.metrics.dropped(protocol, reason as DropReason, n);
-  const backlog = await deps.backlog.over();
-  if (backlog !== undefined) {
-    const status = pushBackStatus(req.path);
-    deps.metrics.refused(protocol, status);
-    res.set('Retry-After', String(BACKLOG_RETRY_AFTER_S));
-    return sendProblem(res, status, `the pipeline is behind (${backlog} messages not yet processed); retry later`);
-  }
   const source = sourceOf(principal, protocol);
   try {
     await deps.publisher.publish(source, decoded.samples, SamplePublisher.requestId(protocol, source, body));
@@ -126,9 +132,10 @@ export function ingestRoutes(deps: IngestRouteDeps): RouteSpec[] {
           deps.metrics.refused('remote_write', 400);
           return sendProblem(res, 400, `Content-Encoding must be snappy (remote-write 1.0), got ${encoding || 'none'}`);
         }
+        if (await pushedBack(deps, 'remote_write', req, res)) return;
         const body = await rawBody(req, res, deps.maxRequestBytes);
         if (!body) return;
-        await takePush(deps, 'remote_write', body, () => decodeRemoteWrite(body, deps.maxRequestBytes), principal, req, res);
+        await takePush(deps, 'remote_write', body, () => decodeRemoteWrite(body, deps.maxRequestBytes), principal, res);
       },
     }),
     route({
@@ -151,6 +158,7 @@ export function ingestRoutes(deps: IngestRouteDeps): RouteSpec[] {
           const detail = !format ? `Content-Type must be application/x-protobuf or application/json, got ${req.get('content-type') || 'none'}` : `Content-Encoding must be gzip or none, got ${encoding}`;
           return sendProblem(res, 415, detail, { title: 'Unsupported Media Type' });
         }
+        if (await pushedBack(deps, 'otlp', req, res)) return;
         const raw = await rawBody(req, res, deps.maxRequestBytes);
         if (!raw) return;
         let body: Uint8Array = raw;
@@ -163,7 +171,7 @@ export function ingestRoutes(deps: IngestRouteDeps): RouteSpec[] {
           return sendProblem(res, status, err.message);
         }
         // The digest is of the decompressed request, so a retry is known whether or not it is compressed alike.
-        await takePush(deps, 'otlp', body, () => decodeOtlpMetrics(body, format), principal, req, res, otlpAccepted(format));
+        await takePush(deps, 'otlp', body, () => decodeOtlpMetrics(body, format), principal, res, otlpAccepted(format));
       },
     }),
   ];
