@@ -111,6 +111,24 @@ describe('the packed form of metrics.samples bodies', () => {
   });
 });
 
+describe('decoded tags', () => {
+  it('are parsed once per series for a fleet of 300,000 series coming round in order', () => {
+    const fleet = 300_000;
+    const tagsOf = (i: number) => ({ instance: `10.0.${i % 250}.1:9100`, series: String(i) });
+    const bodies = sampleBatchBodies(
+      Array.from({ length: fleet / 1000 }, (_, m) => ({ id: `INGEST:${m}`, source: 'game', samples: Array.from({ length: 1000 }, (_, j) => ({ name: 'load', value: j, ts: 1, tags: tagsOf(m * 1000 + j) })) })),
+      1 << 20,
+    );
+    const round = () => bodies.flatMap(({ body }) => decodeSampleBatch(body).parts.flatMap((p) => p.samples.map((s) => s.tags)));
+    const first = round();
+    const second = round();
+    expect(second).toHaveLength(fleet);
+    // The same object again: found in memory, not parsed anew.
+    expect(second.filter((tags, i) => tags !== first[i]).length).toBe(0);
+    expect(second[fleet - 1]).toEqual(tagsOf(fleet - 1));
+  });
+});
+
 describe('sampleBatchBodies', () => {
   const part = (i: number, n: number): SamplePart => ({ id: `INGEST:${i}`, source: 'game', samples: Array.from({ length: n }, (_, j) => ({ name: 'm', value: j, ts: 1, tags: { é: 'ü' } })) });
 

@@ -135,7 +135,6 @@ export class SampleBatchFormatError extends Error {
   }
 }
 
-/** Tags by their JSON text: the same series arrives again and again, and its tags are parsed and checked once. */
 /**
  * A decoded tags object's JSON text, kept on the object itself (a symbol key: invisible to Object.keys and
  * JSON.stringify) when that text is already the canonical one, i.e. the series' tags identity: the storage needs
@@ -144,12 +143,32 @@ export class SampleBatchFormatError extends Error {
  */
 export const TAGS_JSON: unique symbol = Symbol.for('terminusa.tags-json');
 
-const TAGS_CACHE_LIMIT = 200_000;
-let tagsCache = new Map<string, Readonly<Record<string, string>>>();
+/**
+ * Tags by their JSON text, in two generations of at most TAGS_GENERATION series each: the same series arrives
+ * again and again, and its tags are parsed and checked once. A miss goes into the young generation; when it is full
+ * it becomes the old one, and the old one is dropped. A single map emptied when full missed on every sample as soon
+ * as a fleet had more series than it held, since a fleet's series come round in the same order: 3.5 µs a sample to
+ * decode with 200,100 series against 0.8 with 150,000, and bench:remote-write's storage spent a quarter of its time
+ * there. Two generations hold a fleet of up to twice as many (0.84 µs with 200,100, 1.0 with 400,000), with nothing
+ * to do on a hit; past that, misses cost what they did (3.8 µs with a million).
+ */
+const TAGS_GENERATION = 200_000;
+let youngTags = new Map<string, Readonly<Record<string, string>>>();
+let oldTags = new Map<string, Readonly<Record<string, string>>>();
+
+function rememberTags(json: string, tags: Readonly<Record<string, string>>): void {
+  if (youngTags.size >= TAGS_GENERATION) {
+    oldTags = youngTags;
+    youngTags = new Map();
+  }
+  youngTags.set(json, tags);
+}
 
 function parseTags(json: string, where: () => string): Readonly<Record<string, string>> {
-  const cached = tagsCache.get(json);
-  if (cached) return cached;
+  const young = youngTags.get(json);
+  if (young) return young;
+  const old = oldTags.get(json);
+  if (old) return old;
   let tags: unknown;
   try {
     tags = JSON.parse(json);
@@ -164,8 +183,7 @@ function parseTags(json: string, where: () => string): Readonly<Record<string, s
   if (sorted && JSON.stringify(tags) === json) Object.defineProperty(tags, TAGS_JSON, { value: json });
   // Shared by every sample of the series, so nobody may change them.
   Object.freeze(tags);
-  if (tagsCache.size >= TAGS_CACHE_LIMIT) tagsCache = new Map();
-  tagsCache.set(json, tags as Record<string, string>);
+  rememberTags(json, tags as Record<string, string>);
   return tags as Record<string, string>;
 }
 
