@@ -47,21 +47,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, type NatsConnection } from 'nats';
 import { Namespace, ensureStreams } from '@terminusa/bus';
 import { NAMESPACE_LABEL, VictoriaMetrics, selector } from '@terminusa/metric-store';
-import {
-  CpuSampler,
-  cpuSeconds,
-  startEngineProcess,
-  createTestNamespace,
-  ENGINE_COMM,
-  memoryMiB,
-  pidsByComm,
-  quantile,
-  stopProcess,
-  waitFor,
-  type CpuReport,
-  type EngineProcess,
-  type TestNamespace,
-} from '@terminusa/testkit';
+import { CpuSampler, cpuSeconds, createTestNamespace, ENGINE_COMM, envNumber, fmt, memoryMiB, pidsByComm, quantile, roundTo, startEngineProcess, stopProcess, waitFor, type CpuReport, type EngineProcess, type TestNamespace } from '@terminusa/testkit';
 import { GROUPS, LIVE_FLEET, LiveFleet, MessageFactory, METRIC, SAMPLES_PER_MESSAGE, SERIES, buildMessage, publishPhase, sampleValue, type BuiltMessage, type MessageSource } from './ingest-load.ts';
 import { PipelineMonitor, RollupLag, countStored, startIngestReplicas, type Counted, type Replica } from './ingest-pipeline.ts';
 import { readFileSync } from 'node:fs';
@@ -69,13 +55,6 @@ import { readFileSync } from 'node:fs';
 // ---------------------------------------------------------------------------------------------------------
 // Settings
 // ---------------------------------------------------------------------------------------------------------
-
-function envNumber(name: string, dflt: number, check: (n: number) => boolean = (n) => n > 0): number {
-  const raw = process.env[name];
-  const n = raw === undefined || raw === '' ? dflt : Number(raw);
-  if (!Number.isFinite(n) || !check(n)) throw new Error(`${name} must be a positive number, got ${raw}`);
-  return n;
-}
 
 const MINUTE_MS = 60_000;
 const BACKFILL_SERIES = 10_000;
@@ -101,9 +80,6 @@ const CHANGED = Object.entries(process.env).filter(([k]) => k.startsWith('TMON_'
 // ---------------------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------------------
-
-const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : String(n));
-const round = (n: number, digits = 0) => (Number.isFinite(n) ? Math.round(n * 10 ** digits) / 10 ** digits : null);
 
 function log(line = ''): void {
   console.log(line);
@@ -695,27 +671,27 @@ async function main(): Promise<void> {
   console.log(
     JSON.stringify({
       bench: 'ingest',
-      samples_per_s: round(livePerS),
-      backfill_per_s: round(backfillPerS),
-      engine_backfill_per_s: round(engineAlone.perS),
-      ratio_to_engine: round(backfillPerS / engineAlone.perS, 3),
-      engine_sample_lines_backfill_per_s: round(engineSampleLines.perS),
-      ratio_to_engine_sample_lines: round(backfillPerS / engineSampleLines.perS, 3),
-      door_backfill_per_s: round(door.perS),
-      door_ratio_to_engine: round(door.perS / engineAlone.perS, 3),
+      samples_per_s: roundTo(livePerS),
+      backfill_per_s: roundTo(backfillPerS),
+      engine_backfill_per_s: roundTo(engineAlone.perS),
+      ratio_to_engine: roundTo(backfillPerS / engineAlone.perS, 3),
+      engine_sample_lines_backfill_per_s: roundTo(engineSampleLines.perS),
+      ratio_to_engine_sample_lines: roundTo(backfillPerS / engineSampleLines.perS, 3),
+      door_backfill_per_s: roundTo(door.perS),
+      door_ratio_to_engine: roundTo(door.perS / engineAlone.perS, 3),
       live_series: LIVE_SERIES,
-      live_p99_ms: round(all.p99, 1),
-      engine_live_per_s: round(fleetAlone.perS),
-      live_ratio_to_engine: round(livePerS / fleetAlone.perS, 3),
-      rollup_lag_max_s: round(rollups.maxLagMs / 1000),
-      rollup_caught_up_s: rollupCaughtUpS === undefined ? null : round(rollupCaughtUpS),
+      live_p99_ms: roundTo(all.p99, 1),
+      engine_live_per_s: roundTo(fleetAlone.perS),
+      live_ratio_to_engine: roundTo(livePerS / fleetAlone.perS, 3),
+      rollup_lag_max_s: roundTo(rollups.maxLagMs / 1000),
+      rollup_caught_up_s: rollupCaughtUpS === undefined ? null : roundTo(rollupCaughtUpS),
       lost,
       doubled,
-      rss_mib: round(rssMiB),
-      engine_rss_mib: round(fleetAlone.rssMiB),
-      rss_ratio_to_engine: round(rssMiB / fleetAlone.rssMiB, 2),
-      backfill_rss_mib: round(bfRssMiB),
-      engine_backfill_rss_mib: round(engineAlone.rssMiB),
+      rss_mib: roundTo(rssMiB),
+      engine_rss_mib: roundTo(fleetAlone.rssMiB),
+      rss_ratio_to_engine: roundTo(rssMiB / fleetAlone.rssMiB, 2),
+      backfill_rss_mib: roundTo(bfRssMiB),
+      engine_backfill_rss_mib: roundTo(engineAlone.rssMiB),
     }),
   );
 }

@@ -57,18 +57,11 @@ import { availableParallelism, loadavg } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { NAMESPACE_LABEL } from '@terminusa/metric-store';
 import { APPENDED, DROPPED, FAILED, parseValue, PENDING, RETRIED, selfMetrics, SENT } from './prometheus-counters.ts';
-import { createTestNamespace, freePort, quantile, startPrometheus, startServiceProcess, startSuite, TEST_SERVERS, waitFor, type PrometheusProcess, type RunningSuite, type ServiceProcess, type TestNamespace } from '@terminusa/testkit';
+import { createTestNamespace, envNumber, fmt, freePort, isoTime, quantile, roundTo, startPrometheus, startServiceProcess, startSuite, TEST_SERVERS, waitFor, type PrometheusProcess, type RunningSuite, type ServiceProcess, type TestNamespace } from '@terminusa/testkit';
 
 // ---------------------------------------------------------------------------------------------------------
 // Settings
 // ---------------------------------------------------------------------------------------------------------
-
-function envNumber(name: string, dflt: number, check: (n: number) => boolean = (n) => n > 0): number {
-  const raw = process.env[name];
-  const n = raw === undefined || raw === '' ? dflt : Number(raw);
-  if (!Number.isFinite(n) || !check(n)) throw new Error(`${name} must be a valid number, got ${raw}`);
-  return n;
-}
 
 const SECONDS = envNumber('BENCH_PROMQL_SECONDS', 180, (n) => Number.isInteger(n) && n >= 60);
 const EXTRA_SERIES = envNumber('BENCH_PROMQL_SERIES', 0, (n) => Number.isInteger(n) && n >= 0);
@@ -95,10 +88,6 @@ const EVENT_TO = Math.floor(SECONDS * 0.6);
 // ---------------------------------------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------------------------------------
-
-const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : String(n));
-const round = (n: number, digits = 0) => (Number.isFinite(n) ? Math.round(n * 10 ** digits) / 10 ** digits : null);
-const iso = (ms: number) => new Date(ms).toISOString();
 
 function log(line = ''): void {
   console.log(line);
@@ -403,7 +392,7 @@ function difference(prom: Answer, ours: Answer): string | undefined {
       compared++;
       if (!sameValue(va, vb)) {
         diffs++;
-        if (!example) example = `${short(ka)} @${iso(t).slice(11, 19)}: ${va} vs ours ${vb}, relative ${(Math.abs(va - vb) / Math.max(Math.abs(va), Math.abs(vb))).toExponential(1)}`;
+        if (!example) example = `${short(ka)} @${isoTime(t).slice(11, 19)}: ${va} vs ours ${vb}, relative ${(Math.abs(va - vb) / Math.max(Math.abs(va), Math.abs(vb))).toExponential(1)}`;
       }
     }
     for (const t of pb.keys()) if (!pa.has(t)) pointsExtra++;
@@ -705,7 +694,7 @@ async function run(): Promise<Record<string, unknown>> {
   const toEngine = await startPrometheus(fleet.prometheusYml('engine', `  - url: '${vmUrl}/api/v1/write?extra_label=${NAMESPACE_LABEL}=${second.id}'\n    ${queue}`));
   prometheuses.push(toEngine);
   const startedAt = Date.now();
-  log(`  Prometheus → gateway ${toSuite.url}, Prometheus → engine ${toEngine.url}; started ${iso(startedAt)}`);
+  log(`  Prometheus → gateway ${toSuite.url}, Prometheus → engine ${toEngine.url}; started ${isoTime(startedAt)}`);
 
   // (a) remote_write while the fleet runs -------------------------------------------------------------------
   await sleep(10_000);
@@ -733,7 +722,7 @@ async function run(): Promise<Record<string, unknown>> {
   // T: the end of the run on a 15 s boundary; queries are asked once it lies past the engine's latency offset.
   const T = Math.floor((endAt - 5000) / STEP_MS) * STEP_MS;
   const windowS = Math.ceil((T - startedAt) / 1000) + 60;
-  log(`\nT = ${iso(T)}; waiting until each side holds what its Prometheus holds up to T…`);
+  log(`\nT = ${isoTime(T)}; waiting until each side holds what its Prometheus holds up to T…`);
   const heldSuite = await waitComplete('suite', toSuite.url, ours, T, windowS);
   const heldEngine = await waitComplete('engine alone', toEngine.url, engineAlone, T, windowS);
   log(`  suite: ${fmt(heldSuite.samples)} samples of ${fmt(heldSuite.series)} series; lost ${fmt(heldSuite.lost)}, extra ${fmt(heldSuite.extra)} (checked after ${fmt(heldSuite.waitedS, 1)} s)`);
@@ -760,8 +749,8 @@ async function run(): Promise<Record<string, unknown>> {
     }
     return { q, requests, reasons: [], aloneReasons: [], extrapolatedReasons: [], promMs: [], oursMs: [], engineMs: [], extrapolatedMs: [] };
   });
-  log(`\n(b) ${outcomes.length} queries, each as instant queries at ${instants.map((e) => iso(e.at).slice(11, 19)).join(', ')} ` +
-    `and (all but ${outcomes.filter((o) => o.q.instantOnly).length} range-vector ones) a range query ${iso(rangeStart(STEP_MS)).slice(11, 19)}…${iso(T).slice(11, 19)}`);
+  log(`\n(b) ${outcomes.length} queries, each as instant queries at ${instants.map((e) => isoTime(e.at).slice(11, 19)).join(', ')} ` +
+    `and (all but ${outcomes.filter((o) => o.q.instantOnly).length} range-vector ones) a range query ${isoTime(rangeStart(STEP_MS)).slice(11, 19)}…${isoTime(T).slice(11, 19)}`);
   const promAlone = prometheusApi(toEngine.url);
   for (const o of outcomes) {
     for (const r of o.requests) {
@@ -847,14 +836,14 @@ async function run(): Promise<Record<string, unknown>> {
     bench: 'promql',
     queries: outcomes.length,
     agree,
-    agree_pct: round(agreePct, 1),
-    ours_p99_ms: round(quantile(allOurs, 0.99), 1),
-    prometheus_p99_ms: round(quantile(allProm, 0.99), 1),
-    remote_write_per_s: round(rw[0]!.sentPerS),
-    engine_remote_write_per_s: round(rw[1]!.sentPerS),
+    agree_pct: roundTo(agreePct, 1),
+    ours_p99_ms: roundTo(quantile(allOurs, 0.99), 1),
+    prometheus_p99_ms: roundTo(quantile(allProm, 0.99), 1),
+    remote_write_per_s: roundTo(rw[0]!.sentPerS),
+    engine_remote_write_per_s: roundTo(rw[1]!.sentPerS),
     lost,
     prometheus_rates_agree: extrapolatedAgree,
-    prometheus_rates_p99_ms: round(quantile(allExtrapolated, 0.99), 1),
+    prometheus_rates_p99_ms: roundTo(quantile(allExtrapolated, 0.99), 1),
   };
 }
 

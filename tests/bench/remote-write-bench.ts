@@ -30,31 +30,22 @@
  */
 import { createServer, type Server } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startEngineProcess, startPrometheus, startSuite, waitFor, type EngineProcess, type PrometheusProcess, type RunningSuite } from '@terminusa/testkit';
+import { envNumber, fmt, isoTime, roundTo, startEngineProcess, startPrometheus, startSuite, waitFor, type EngineProcess, type PrometheusProcess, type RunningSuite } from '@terminusa/testkit';
 import { APPENDED, DROPPED, FAILED, RETRIED, selfMetrics, SENT } from './prometheus-counters.ts';
 
-function envNumber(name: string, dflt: number): number {
-  const n = Number(process.env[name] ?? dflt);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name} must be a positive integer, not ${process.env[name]}`);
-  return n;
-}
-
-const SERIES = envNumber('BENCH_RW_SERIES', 100_000);
-const TARGETS = envNumber('BENCH_RW_TARGETS', 20);
-const INTERVAL_S = envNumber('BENCH_RW_INTERVAL_S', 2);
-const SECONDS = envNumber('BENCH_RW_SECONDS', 120);
-const COMPLETE_S = envNumber('BENCH_RW_COMPLETE_S', 600);
+const wholePositive = (n: number) => Number.isInteger(n) && n > 0;
+const SERIES = envNumber('BENCH_RW_SERIES', 100_000, wholePositive);
+const TARGETS = envNumber('BENCH_RW_TARGETS', 20, wholePositive);
+const INTERVAL_S = envNumber('BENCH_RW_INTERVAL_S', 2, wholePositive);
+const SECONDS = envNumber('BENCH_RW_SECONDS', 120, wholePositive);
+const COMPLETE_S = envNumber('BENCH_RW_COMPLETE_S', 600, wholePositive);
 /** Prometheus' `max_samples_per_send`; unset, its default (500 in 2.42), as an agent left unchanged sends. */
-const SAMPLES_PER_SEND = process.env.BENCH_RW_SAMPLES_PER_SEND ? envNumber('BENCH_RW_SAMPLES_PER_SEND', 500) : undefined;
+const SAMPLES_PER_SEND = process.env.BENCH_RW_SAMPLES_PER_SEND ? envNumber('BENCH_RW_SAMPLES_PER_SEND', 500, wholePositive) : undefined;
 const QUEUE = SAMPLES_PER_SEND ? `\n    queue_config: { max_samples_per_send: ${SAMPLES_PER_SEND} }` : '';
 /** Series per metric name: half the shipped cardinality limit per name (`ingest.maxSeriesPerMetric`, 10,000). */
 const PER_NAME = 5000;
 const LATENCY_OFFSET_S = 30;
 const JOB = 'rw';
-
-const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : String(n));
-const round = (n: number, digits = 0) => (Number.isFinite(n) ? Math.round(n * 10 ** digits) / 10 ** digits : null);
-const iso = (ms: number) => new Date(ms).toISOString();
 
 /** The exporters: target t serves the series t, t + TARGETS, …, each a gauge whose value moves with every scrape. */
 class Exporters {
@@ -180,7 +171,7 @@ async function measure(side: Side, exporters: Exporters): Promise<SideResult> {
       dropped: m.get(DROPPED) ?? 0,
     };
     console.log(
-      `  ${iso(startedAt)} … T ${iso(T)}: offered ${fmt(offeredPerS)} samples/s; Prometheus holds ${fmt(theirs)} samples up to T; ` +
+      `  ${isoTime(startedAt)} … T ${isoTime(T)}: offered ${fmt(offeredPerS)} samples/s; Prometheus holds ${fmt(theirs)} samples up to T; ` +
         (completeAfterS === null
           ? `the side held only ${fmt(ours)} after ${COMPLETE_S} s more (NOT complete)`
           : keptUp
@@ -241,10 +232,10 @@ async function main(): Promise<void> {
         series: SERIES,
         interval_s: INTERVAL_S,
         samples_per_send: SAMPLES_PER_SEND ?? null,
-        offered_per_s: round(ours.offeredPerS),
-        suite_per_s: round(ours.sustainedPerS),
-        engine_per_s: round(alone.sustainedPerS),
-        ratio_to_engine: round(ratio, 3),
+        offered_per_s: roundTo(ours.offeredPerS),
+        suite_per_s: roundTo(ours.sustainedPerS),
+        engine_per_s: roundTo(alone.sustainedPerS),
+        ratio_to_engine: roundTo(ratio, 3),
         suite_kept_up: ours.keptUp,
         engine_kept_up: alone.keptUp,
         lost: ours.lost,

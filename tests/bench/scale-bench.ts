@@ -19,17 +19,10 @@
  */
 import { connect, type NatsConnection } from 'nats';
 import { VictoriaMetrics } from '@terminusa/metric-store';
-import { CpuSampler, createTestNamespace, ENGINE_COMM, pidsByComm, stopProcess, type CpuGroup, type CpuReport, type TestNamespace } from '@terminusa/testkit';
+import { CpuSampler, createTestNamespace, ENGINE_COMM, envNumber, fmt, pidsByComm, roundTo, stopProcess, type CpuGroup, type CpuReport, type TestNamespace } from '@terminusa/testkit';
 import { GROUPS, MessageFactory, SAMPLES_PER_MESSAGE, SERIES, publishPhase } from './ingest-load.ts';
 import { PipelineMonitor, countStored, startIngestReplicas, type Replica } from './ingest-pipeline.ts';
 import { engineLimit, jetstreamLimit } from './raw-limits.ts';
-
-function envNumber(name: string, dflt: number): number {
-  const raw = process.env[name];
-  const n = raw === undefined || raw === '' ? dflt : Number(raw);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number, got ${raw}`);
-  return n;
-}
 
 const SECONDS = envNumber('BENCH_SECONDS', 20);
 const RAW_SECONDS = envNumber('BENCH_RAW_SECONDS', 8);
@@ -40,8 +33,6 @@ const DRAIN_TIMEOUT_MS = envNumber('BENCH_DRAIN_TIMEOUT_S', 120) * 1000;
 const PAIRS = (process.env.BENCH_PAIRS ?? '1,2,3').split(',').map(Number);
 if (PAIRS.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`BENCH_PAIRS must list positive integers, got ${process.env.BENCH_PAIRS}`);
 
-const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : String(n));
-const round = (n: number, digits = 0) => (Number.isFinite(n) ? Math.round(n * 10 ** digits) / 10 ** digits : null);
 const log = (line = '') => console.log(line);
 
 /** What one count of pairs achieved. */
@@ -173,13 +164,13 @@ async function main(): Promise<void> {
   console.log(
     JSON.stringify({
       bench: 'scale',
-      samples_per_s: rounds.map((r) => round(r.samplesPerS)),
+      samples_per_s: rounds.map((r) => roundTo(r.samplesPerS)),
       pairs: rounds.map((r) => r.pairs),
-      speedup: rounds.map((r) => round(r.samplesPerS / base, 2)),
-      machine_cpu_percent: rounds.map((r) => round(r.cpu.machinePercent)),
+      speedup: rounds.map((r) => roundTo(r.samplesPerS / base, 2)),
+      machine_cpu_percent: rounds.map((r) => roundTo(r.cpu.machinePercent)),
       cores: rounds[0]!.cpu.cores,
-      jetstream_limit_per_s: round(jsRaw.perS),
-      engine_limit_per_s: round(engineRaw.perS),
+      jetstream_limit_per_s: roundTo(jsRaw.perS),
+      engine_limit_per_s: roundTo(engineRaw.perS),
       lost,
       doubled: final.doubled,
     }),

@@ -17,6 +17,7 @@ export { oneMistake, wrongValues } from './one-mistake.ts';
 export { startPrometheus } from './prometheus-process.ts';
 export type { PrometheusProcess } from './prometheus-process.ts';
 export { quantile, summarize } from './quantiles.ts';
+export { envNumber, fmt, isoTime, roundTo } from './bench-numbers.ts';
 export type { Summary } from './quantiles.ts';
 export { CpuSampler, cpuSeconds, memoryMiB, pidsByComm } from './proc-stats.ts';
 export type { CpuGroup, CpuReport } from './proc-stats.ts';

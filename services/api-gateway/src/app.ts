@@ -22,6 +22,7 @@ import { admission, admissionOf } from './http/admission.ts';
 import { sendProblem } from './http/problem.ts';
 import { countedByBacklog, gatewayRateLimits, pushBackStatus } from './http/rate-limit.ts';
 import { errorHandler } from './http/request-errors.ts';
+import { OTLP_METRICS_PATH } from './ingest/push-paths.ts';
 import { mountRoutes, type Authenticate, type RouteSpec } from './http/route.ts';
 import { alertRoutes } from './routes/alert-routes.ts';
 import { authRoutes } from './routes/auth-routes.ts';
@@ -131,7 +132,7 @@ export function createApp(deps: GatewayDeps, routes: readonly RouteSpec[] = gate
   app.post('/auth/login', logins.middleware((r) => r.ip ?? ''));
   // OTLP/HTTP reads its own raw body (JSON or protobuf, gzip or not), so the JSON parser leaves /v1/metrics alone.
   const json = express.json({ limit: config.ingest.maxMessageBytes });
-  app.use((req, res, next) => (req.path === '/v1/metrics' ? next() : json(req, res, next)));
+  app.use((req, res, next) => (req.path === OTLP_METRICS_PATH ? next() : json(req, res, next)));
   // PromQL clients (Grafana) POST their parameters as a form; even a long list of match[] stays far below this.
   app.use(express.urlencoded({ extended: false, limit: '1mb' }));
 

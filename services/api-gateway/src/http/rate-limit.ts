@@ -2,6 +2,7 @@ import type { RequestHandler, Response } from 'express';
 import type { Redis } from 'ioredis';
 import type { Config } from '@terminusa/config';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import { OTLP_METRICS_PATH, REMOTE_WRITE_PATH } from '../ingest/push-paths.ts';
 import { sendProblem } from './problem.ts';
 
 /** One counted use: allowed or not, and the counter's state for the RateLimit headers. */
@@ -12,11 +13,8 @@ export interface RateLimitVerdict {
 
 const retryAfterSeconds = (state: RateLimiterRes) => Math.max(1, Math.ceil(state.msBeforeNext / 1000));
 
-/** The paths whose senders follow Prometheus remote-write 1.0: they must retry a 5xx, and may drop a 429. */
-const REMOTE_WRITE_PATHS: ReadonlySet<string> = new Set(['/api/v1/write']);
-
 /** The push receivers of the Prometheus and OpenTelemetry protocols. */
-const PUSH_PATHS: ReadonlySet<string> = new Set(['/api/v1/write', '/v1/metrics']);
+const PUSH_PATHS: ReadonlySet<string> = new Set([REMOTE_WRITE_PATH, OTLP_METRICS_PATH]);
 
 /**
  * Whether a request of an API key is left out of the request counts: a push of samples, which the pipeline's
@@ -34,7 +32,7 @@ export function countedByBacklog(path: string): boolean {
  * every one of them retries, so that nothing pushed is lost.
  */
 export function pushBackStatus(path: string): 429 | 503 {
-  return REMOTE_WRITE_PATHS.has(path) ? 503 : 429;
+  return path === REMOTE_WRITE_PATH ? 503 : 429;
 }
 
 /** A request limit on Redis, so it holds across gateway replicas; answers 429 with Retry-After and RateLimit-* headers. */

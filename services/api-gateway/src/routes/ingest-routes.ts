@@ -12,6 +12,7 @@ import { decodeOtlpMetrics, type OtlpFormat } from '../ingest/otlp/decode-otlp.t
 import { BodyTooLargeError, gunzipBody } from '../ingest/otlp/gunzip-body.ts';
 import { ExportMetricsServiceResponseType } from '../ingest/otlp/otlp-proto.ts';
 import type { PipelineBacklog } from '../ingest/pipeline-backlog.ts';
+import { OTLP_METRICS_PATH, REMOTE_WRITE_PATH } from '../ingest/push-paths.ts';
 import { PipelineBusyError, SamplePublisher } from '../ingest/sample-publisher.ts';
 
 /** What the push endpoints need. */
@@ -121,7 +122,7 @@ export function ingestRoutes(deps: IngestRouteDeps): RouteSpec[] {
   return [
     route({
       method: 'post',
-      path: '/api/v1/write',
+      path: REMOTE_WRITE_PATH,
       access: 'producer',
       tag: 'ingest',
       summary: 'Prometheus remote_write 1.0 receiver (protobuf, snappy): samples into the same pipeline as every other sample',
@@ -140,7 +141,7 @@ export function ingestRoutes(deps: IngestRouteDeps): RouteSpec[] {
     }),
     route({
       method: 'post',
-      path: '/v1/metrics',
+      path: OTLP_METRICS_PATH,
       access: 'producer',
       tag: 'ingest',
       summary: 'OpenTelemetry OTLP/HTTP metrics receiver (protobuf or JSON, gzip or not): samples into the same pipeline as every other sample',
