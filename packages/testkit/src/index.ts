@@ -18,6 +18,7 @@ export { startPrometheus } from './prometheus-process.ts';
 export type { PrometheusProcess } from './prometheus-process.ts';
 export { quantile, summarize } from './quantiles.ts';
 export { envNumber, fmt, isoTime, roundTo } from './bench-numbers.ts';
+export { ingestBodySamples } from './ingest-body.ts';
 export type { Summary } from './quantiles.ts';
 export { CpuSampler, cpuSeconds, memoryMiB, pidsByComm } from './proc-stats.ts';
 export type { CpuGroup, CpuReport } from './proc-stats.ts';

@@ -4,7 +4,7 @@ import { connect, type NatsConnection } from 'nats';
 import { RuleSchema, type PromqlRule } from '@terminusa/alerting';
 import { Bus, ensureStreams } from '@terminusa/bus';
 import { VictoriaMetrics } from '@terminusa/metric-store';
-import { createTestNamespace, QUICK_SYNC, type TestNamespace } from '@terminusa/testkit';
+import { createTestNamespace, ingestBodySamples, QUICK_SYNC, type TestNamespace } from '@terminusa/testkit';
 import { AlertStateCommands } from './alert-state-commands.ts';
 import { evaluateAlertRule, evaluateRecordingRule, type PromqlRuleDeps } from './promql-rules.ts';
 
@@ -73,7 +73,7 @@ describe('PromQL alert rules', () => {
     await evaluateRecordingRule(record, T0 + 30_000, deps);
     expect((await jsm.streams.info(`${ns.id}_INGEST`)).state.messages).toBe(before + 1);
     const msg = await jsm.streams.getMessage(`${ns.id}_INGEST`, { last_by_subj: `${ns.id}.metrics.ingest.rules` });
-    expect(msg.json()).toEqual({ samples: [{ name: 'cpu:total', value: 107, ts: T0 + 30_000, tags: { scope: 'fleet' } }] });
+    expect(ingestBodySamples(msg.data)).toEqual([{ name: 'cpu:total', value: 107, ts: T0 + 30_000, tags: { scope: 'fleet' } }]);
   });
 
   it('marks a series stale when the expression stops returning it, as Prometheus does', async () => {
@@ -82,21 +82,19 @@ describe('PromQL alert rules', () => {
       await deps.engine.import(Object.entries(values).map(([host, v]) => JSON.stringify({ metric: { __name__: 'cpu_load', host }, values: [v], timestamps: [at] })).join('\n'));
       await deps.engine.sync();
     };
-    const published = async () => (await (await nc.jetstreamManager()).streams.getMessage(`${ns.id}_INGEST`, { last_by_subj: `${ns.id}.metrics.ingest.rules` })).json();
+    const published = async () => ingestBodySamples((await (await nc.jetstreamManager()).streams.getMessage(`${ns.id}_INGEST`, { last_by_subj: `${ns.id}.metrics.ingest.rules` })).data);
     const T1 = T0 + 600_000;
     await load(T1, { a: 90, b: 80 });
     expect(await evaluateRecordingRule(hot, T1, deps)).toBe(2);
     await load(T1 + 15_000, { a: 95, b: 10 });
     expect(await evaluateRecordingRule(hot, T1 + 15_000, deps)).toBe(2);
-    expect(await published()).toEqual({
-      samples: [
-        { name: 'cpu:hot', value: 95, ts: T1 + 15_000, tags: { host: 'a' } },
-        { name: 'cpu:hot', stale: true, ts: T1 + 15_000, tags: { host: 'b' } },
-      ],
-    });
+    expect(await published()).toEqual([
+      { name: 'cpu:hot', value: 95, ts: T1 + 15_000, tags: { host: 'a' } },
+      { name: 'cpu:hot', stale: true, ts: T1 + 15_000, tags: { host: 'b' } },
+    ]);
     // Marked once: the next evaluation writes only what the expression returns.
     await load(T1 + 30_000, { a: 91, b: 11 });
     expect(await evaluateRecordingRule(hot, T1 + 30_000, deps)).toBe(1);
-    expect(await published()).toEqual({ samples: [{ name: 'cpu:hot', value: 91, ts: T1 + 30_000, tags: { host: 'a' } }] });
+    expect(await published()).toEqual([{ name: 'cpu:hot', value: 91, ts: T1 + 30_000, tags: { host: 'a' } }]);
   });
 });

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from 'nats';
 import { compressSync } from 'snappy';
 import { Bus, ensureConsumer } from '@terminusa/bus';
-import { startSuite, waitFor, type RunningSuite } from '@terminusa/testkit';
+import { ingestBodySamples, startSuite, waitFor, type RunningSuite } from '@terminusa/testkit';
 import { WriteRequestType } from '@terminusa/metric-store';
 import { decodeRemoteWrite } from './remote-write.ts';
 
@@ -75,7 +75,7 @@ describe('POST /api/v1/write', () => {
     expect(await ingestMessages()).toBe(before + 1);
 
     const msg = await (await nc.jetstreamManager()).streams.getMessage(`${suite.ns.id}_INGEST`, { last_by_subj: `${suite.ns.id}.metrics.ingest.prom-eu` });
-    expect(msg.json()).toEqual({ samples: [0, 1, 2].map((i) => ({ name: 'rw_players', value: i, ts: now, tags: { zone: `z${i}` } })) });
+    expect(ingestBodySamples(msg.data)).toEqual([0, 1, 2].map((i) => ({ name: 'rw_players', value: i, ts: now, tags: { zone: `z${i}` } })));
   });
 
   it('answers 400 with the reason for a body no retry can fix, 401 without a key and 403 to a reader', async () => {

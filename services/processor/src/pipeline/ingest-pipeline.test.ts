@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { isStaleMarker } from '@terminusa/bus';
+import { encodeSampleBatch, isStaleMarker, type Sample } from '@terminusa/bus';
 import { validateMessage, type IngestLimits, type IngestWork } from './index.ts';
 import { sampleField, seriesOf } from './stage.ts';
 
@@ -17,6 +17,14 @@ async function process(body: unknown, subject = 'metrics.ingest.game'): Promise<
 }
 
 const samplesOf = (work: IngestWork) => work.samples?.map((s) => s.sample);
+
+/** Runs a body in the packed form the gateway and the rules publish (persist-samples.ts). */
+async function processPacked(samples: Sample[] | Uint8Array, limits = LIMITS): Promise<IngestWork> {
+  const raw = samples instanceof Uint8Array ? samples : encodeSampleBatch({ parts: [{ id: 'req:0', source: 'game', samples }] });
+  const work: IngestWork = { subject: 'metrics.ingest.game', raw, receivedAt: RECEIVED_AT, seq: 1, rejections: [] };
+  await validateMessage(limits)(work);
+  return work;
+}
 
 describe('metric messages', () => {
   it('normalizes a good message: default ts is the receipt time, tags sorted, missing tags empty, series keyed', async () => {
@@ -131,6 +139,55 @@ describe('metric messages', () => {
     expect(work.refused).toBe(true);
     expect(work.rejections[0]).toMatchObject({ field: 'subject' });
     expect(work.rejections[0]!.reason).toContain('unknown subject');
+  });
+});
+
+describe('packed metric messages', () => {
+  it('reads a packed body as its JSON would be read: tags sorted, their JSON noted, NaN a staleness marker', async () => {
+    const work = await processPacked([
+      { name: 'players_online', value: 1234, ts: RECEIVED_AT - 1, tags: { region: 'eu', shard: '7' } },
+      { name: 'queue_depth', value: 3, ts: RECEIVED_AT, tags: { shard: '7', region: 'eu' } },
+      { name: 'players_online', value: Number.NaN, ts: RECEIVED_AT, tags: {} },
+    ]);
+    expect(work.rejections).toEqual([]);
+    expect(work.source).toBe('game');
+    expect(samplesOf(work)).toEqual([
+      { name: 'players_online', value: 1234, ts: RECEIVED_AT - 1, tags: { region: 'eu', shard: '7' } },
+      { name: 'queue_depth', value: 3, ts: RECEIVED_AT, tags: { region: 'eu', shard: '7' } },
+      { name: 'players_online', value: Number.NaN, ts: RECEIVED_AT, tags: {} },
+    ]);
+    expect(Object.keys(work.samples![1]!.sample.tags)).toEqual(['region', 'shard']);
+    expect(work.samples!.map((s) => s.tagsJson)).toEqual(['{"region":"eu","shard":"7"}', '{"region":"eu","shard":"7"}', '{}']);
+    expect(isStaleMarker(samplesOf(work)![2]!)).toBe(true);
+  });
+
+  it('checks every sample as a JSON body\'s, refusing the bad ones by field and keeping the good', async () => {
+    const work = await processPacked([
+      { name: 'good', value: 1, ts: RECEIVED_AT, tags: {} },
+      { name: 'a', value: 1, ts: RECEIVED_AT, tags: { a: '1', b: '2', c: '3', d: '4' } },
+      { name: 'a'.repeat(201), value: 1, ts: RECEIVED_AT, tags: {} },
+    ]);
+    expect(work.refused).toBeUndefined();
+    expect(samplesOf(work)!.map((s) => s.name)).toEqual(['good']);
+    expect(work.rejections.map((r) => [r.field, r.reason])).toEqual([
+      ['samples[1].tags', expect.stringMatching(/at most 3 tags/)],
+      ['samples[2].name', expect.stringMatching(/at most 200/)],
+    ]);
+    const old = await processPacked([{ name: 'a', value: 1, ts: RECEIVED_AT - DAY - 1, tags: {} }, { name: 'b', value: 1, ts: RECEIVED_AT, tags: {} }]);
+    expect(old.rejections.map((r) => r.field)).toEqual(['samples[0].ts']);
+    expect(samplesOf(old)!.map((s) => s.name)).toEqual(['b']);
+  });
+
+  it.each([
+    ['a body cut short', () => encodeSampleBatch({ parts: [{ id: 'r', source: 'game', samples: [{ name: 'a', value: 1, ts: RECEIVED_AT, tags: {} }] }] }).subarray(0, 30), /malformed packed body: body ends early/],
+    ['an infinite value', () => encodeSampleBatch({ parts: [{ id: 'r', source: 'game', samples: [{ name: 'a', value: Number.POSITIVE_INFINITY, ts: RECEIVED_AT, tags: {} }] }] }), /malformed packed body: not a finite number/],
+    ['too many samples', () => encodeSampleBatch({ parts: [{ id: 'r', source: 'game', samples: [1, 2, 3, 4].map((value) => ({ name: 'a', value, ts: RECEIVED_AT, tags: {} })) }] }), /exceed the limit of 3/],
+    ['an oversized body', () => encodeSampleBatch({ parts: [{ id: 'r', source: 'game', samples: [{ name: 'a', value: 1, ts: RECEIVED_AT, tags: { pad: 'x'.repeat(5000) } }] }] }), /exceeds the limit of 4096/],
+  ])('refuses %s as a whole with its reason', async (_case, body, reason) => {
+    const work = await processPacked(body());
+    expect(work.refused).toBe(true);
+    expect(work.samples).toBeUndefined();
+    expect(work.rejections.map((r) => r.reason).join(' ')).toMatch(reason);
   });
 });
 

@@ -1,7 +1,7 @@
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from 'nats';
-import { startSuite, type RunningSuite } from '@terminusa/testkit';
+import { ingestBodySamples, startSuite, type RunningSuite } from '@terminusa/testkit';
 import { ExportMetricsServiceRequestType, ExportMetricsServiceResponseType } from './otlp-proto.ts';
 
 const str = (key: string, value: string) => ({ key, value: { stringValue: value } });
@@ -34,7 +34,7 @@ describe('POST /v1/metrics', () => {
   const post = (body: Uint8Array | string, type: string, headers: Record<string, string> = {}, key: string | null = producerKey) =>
     fetch(`${suite.base}/v1/metrics`, { method: 'POST', headers: { 'content-type': type, ...(key ? { authorization: `Bearer ${key}` } : {}), ...headers }, body });
   const ingestMessages = async () => (await (await nc.jetstreamManager()).streams.info(`${suite.ns.id}_INGEST`)).state.messages;
-  const lastMessage = async () => (await (await nc.jetstreamManager()).streams.getMessage(`${suite.ns.id}_INGEST`, { last_by_subj: `${suite.ns.id}.metrics.ingest.otel-eu` })).json<{ samples: unknown[] }>();
+  const lastMessage = async () => ({ samples: ingestBodySamples((await (await nc.jetstreamManager()).streams.getMessage(`${suite.ns.id}_INGEST`, { last_by_subj: `${suite.ns.id}.metrics.ingest.otel-eu` })).data) });
 
   it('takes protobuf once: 200 with an empty protobuf response, the samples in INGEST under the key name, a retry (gzip or not) not stored twice', async () => {
     const now = Date.now();
