@@ -140,9 +140,12 @@ describe('POST /api/v1/write and the request limits', () => {
         });
       const pushes = await Promise.all(Array.from({ length: 20 }, (_, i) => push(i)));
       expect(pushes.map((r) => r.status)).toEqual(Array(20).fill(204));
-      // The same key's other requests are counted: twenty at once pass two.
+      // The same key's other requests are counted: twenty at once pass two a window. A window is a second from its
+      // first request, so a burst that a busy machine stretches over `elapsed` ms meets at most ceil(elapsed / 1 s) + 1.
+      const started = performance.now();
       const reads = await Promise.all(Array.from({ length: 20 }, () => fetch(`${suite.base}/metrics/names`, { headers: { authorization: `Bearer ${producer}` } })));
-      expect(reads.filter((r) => r.status === 429).length).toBeGreaterThanOrEqual(18);
+      const windows = Math.ceil((performance.now() - started) / 1000) + 1;
+      expect(reads.filter((r) => r.status !== 429).length).toBeLessThanOrEqual(2 * windows);
     } finally {
       await suite.stop();
     }
