@@ -1,5 +1,5 @@
-import { IngestMessageSchema, SOURCE, SampleBatchFormatError, decodeSampleBatch, describeIssues, isPackedSampleBatch, type Sample } from '@terminusa/bus';
-import { refuse, type IngestWork, type Stage } from './stage.ts';
+import { IngestMessageSchema, SOURCE, SampleBatchFormatError, decodeSampleBatch, isPackedSampleBatch, type Sample } from '@terminusa/bus';
+import { refuse, refuseIssues, type IngestWork, type Stage } from './stage.ts';
 import type { IngestLimits } from './ingest-limits.ts';
 import { decodeBody, withinSize } from './decode-body.ts';
 
@@ -37,11 +37,7 @@ export function parseEnvelope(limits: Pick<IngestLimits, 'maxMessageBytes' | 'ma
       const body = decodeBody(work, limits.maxMessageBytes);
       if (!body.ok) return;
       const envelope = IngestMessageSchema.safeParse(body.value);
-      if (!envelope.success) {
-        for (const issue of describeIssues(envelope.error)) work.rejections.push(issue);
-        work.refused = true;
-        return;
-      }
+      if (!envelope.success) return refuseIssues(work, envelope.error);
       samples = envelope.data.samples;
     }
     if (samples.length > limits.maxSamplesPerMessage) {

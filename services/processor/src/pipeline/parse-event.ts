@@ -1,5 +1,5 @@
-import { GameEventSchema, SOURCE, describeIssues } from '@terminusa/bus';
-import { refuse, type Stage } from './stage.ts';
+import { GameEventSchema, SOURCE } from '@terminusa/bus';
+import { refuse, refuseIssues, type Stage } from './stage.ts';
 import type { IngestLimits } from './ingest-limits.ts';
 import { decodeBody } from './decode-body.ts';
 import { tagsSchema } from './tags-schema.ts';
@@ -22,11 +22,7 @@ export function parseEvent(limits: IngestLimits): Stage {
     const body = decodeBody(work, limits.maxMessageBytes);
     if (!body.ok) return;
     const event = schema.safeParse(body.value);
-    if (!event.success) {
-      for (const issue of describeIssues(event.error)) work.rejections.push(issue);
-      work.refused = true;
-      return;
-    }
+    if (!event.success) return refuseIssues(work, event.error);
     const reserved = EVENT_SUBJECT_TAGS.find((key) => event.data.tags?.[key] !== undefined);
     if (reserved) return refuse(work, `tags.${reserved}`, `the tag ${reserved} is taken from the subject events.<source>.<type>; an event may not set it`);
     const problem = event.data.ts === undefined ? undefined : timestampProblem(event.data.ts, work.receivedAt, limits);

@@ -1,4 +1,5 @@
-import type { GameEvent, IngestSample, Rejection, Sample } from '@terminusa/bus';
+import { describeIssues, type GameEvent, type IngestSample, type Rejection, type Sample } from '@terminusa/bus';
+import type { z } from 'zod';
 import { seriesKey } from '@terminusa/metric-store';
 
 /** A normalized sample with its series identity and where it stood in its message. */
@@ -67,6 +68,12 @@ export function pipeline(...stages: Stage[]): Stage {
 /** Refuses the whole message with one reason. */
 export function refuse(work: IngestWork, field: string, reason: string): void {
   work.rejections.push({ field, reason });
+  work.refused = true;
+}
+
+/** Refuses the whole message for every issue of a failed schema check, each under its field. */
+export function refuseIssues(work: IngestWork, error: z.ZodError): void {
+  work.rejections.push(...describeIssues(error));
   work.refused = true;
 }
 
