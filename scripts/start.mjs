@@ -9,7 +9,7 @@ import { tsImport } from 'tsx/esm/api';
 // The gateway serves the dashboard at /, so its bundle is built from the current sources first.
 const { buildDashboard } = await tsImport('../packages/dashboard/src/index.ts', import.meta.url);
 await buildDashboard();
-const { loadConfigOrExit, durationMs, SERVICE_NAMES } = await tsImport('../packages/config/src/index.ts', import.meta.url);
+const { loadConfigOrExit, durationMs, SERVICE_NAMES, SERVICE_NODE_FLAGS } = await tsImport('../packages/config/src/index.ts', import.meta.url);
 const config = loadConfigOrExit({}, 'start');
 
 // The sample rules on the collector's metrics, unless the operator points elsewhere.
@@ -38,7 +38,7 @@ if (embedded) {
 }
 // With an embedded engine, the services start once it answers.
 const waitForEngine = embedded ? `node scripts/wait-for-url.mjs ${config.storage.engine.url}/health && ` : '';
-commands.push(...SERVICE_NAMES.map((name) => ({ name, command: `${waitForEngine}node --max-semi-space-size=32 --expose-gc --import tsx services/${name}/src/main.ts` })));
+commands.push(...SERVICE_NAMES.map((name) => ({ name, command: `${waitForEngine}node ${SERVICE_NODE_FLAGS.join(' ')} --import tsx services/${name}/src/main.ts` })));
 
 const { result } = concurrently(commands, { prefix: 'name', killOthersOn: ['failure'], killSignal: 'SIGTERM', restartTries: 0 });
 result.then(

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { loadConfig, SERVICE_NAMES, type ServiceName } from '@terminusa/config';
+import { loadConfig, SERVICE_NAMES, SERVICE_NODE_FLAGS, type ServiceName } from '@terminusa/config';
 import { composeValidator } from './compose-schema.ts';
 import { DATABASE_ROLE, databaseRole, DB_MIGRATE_COMMAND, OWN_DATABASE_ROLES, secretGrants } from './manifests.ts';
 import { defaultConfig } from './overlays.ts';
@@ -398,7 +398,8 @@ describe('deploy/Dockerfile', () => {
     expect(finalStage.some((l) => /apt-get install -y --no-install-recommends tini/.test(l))).toBe(true);
     expect(finalStage).toContain('ENTRYPOINT ["/usr/bin/tini", "--"]');
     expect(finalStage.some((l) => /^HEALTHCHECK .*\/health\/live/.test(l))).toBe(true);
-    expect(finalStage.some((l) => /^CMD \["sh", "-c", "exec node (--[\w-]+(=\S+)? )*services\/\$SERVICE\/dist\/main\.js"\]/.test(l))).toBe(true);
+    // The flags every service runs with, as the config package lists them (start.mjs and the testkit use the list).
+    expect(finalStage).toContain(`CMD ["sh", "-c", "exec node ${SERVICE_NODE_FLAGS.join(' ')} services/$SERVICE/dist/main.js"]`);
   });
 
   it('sets production settings and copies no node_modules into the final stage', () => {

@@ -1,6 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
+import { SERVICE_NODE_FLAGS } from '@terminusa/config';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
@@ -15,9 +16,6 @@ export interface ServiceProcess {
   kill(signal: NodeJS.Signals): void;
 }
 
-/** The Node flags every deployment of a service runs with (deploy/Dockerfile, docker-compose.yml, scripts/start.mjs). */
-const NODE_FLAGS = ['--max-semi-space-size=32', '--expose-gc'];
-
 /**
  * How a service runs: from its TypeScript sources through tsx, as `pnpm start` and the tests run it, or as the
  * bundle the container image runs (`services/<name>/dist/main.js`, made by {@link buildServiceBundles}).
@@ -27,7 +25,7 @@ export type ServiceForm = 'sources' | 'bundle';
 /** Starts the service `name` with the given environment; with PROF_DIR set, each writes a CPU profile there. */
 export function startServiceProcess(name: string, env: Record<string, string>, form: ServiceForm = 'sources'): ServiceProcess {
   const entry = form === 'bundle' ? [join(ROOT, 'services', name, 'dist', 'main.js')] : ['--import', 'tsx', join(ROOT, 'services', name, 'src', 'main.ts')];
-  const child = spawn(process.execPath, [...(process.env.PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.PROF_DIR}/${name}`] : []), ...NODE_FLAGS, ...entry], {
+  const child = spawn(process.execPath, [...(process.env.PROF_DIR ? ['--cpu-prof', `--cpu-prof-dir=${process.env.PROF_DIR}/${name}`] : []), ...SERVICE_NODE_FLAGS, ...entry], {
     cwd: ROOT,
     // The image sets NODE_ENV=production (libraries such as express skip their development checks under it).
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...(form === 'bundle' ? { NODE_ENV: 'production' } : {}), ...env },
