@@ -56,8 +56,7 @@ import { createServer, type Server } from 'node:http';
 import { availableParallelism, loadavg } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { NAMESPACE_LABEL } from '@terminusa/metric-store';
-import { APPENDED, DROPPED, FAILED, parseValue, PENDING, RETRIED, selfMetrics, SENT } from './prometheus-counters.ts';
-import { createTestNamespace, envNumber, fmt, freePort, isoTime, quantile, roundTo, startPrometheus, startServiceProcess, startSuite, TEST_SERVERS, waitFor, type PrometheusProcess, type RunningSuite, type ServiceProcess, type TestNamespace } from '@terminusa/testkit';
+import { APPENDED, createTestNamespace, DROPPED, envNumber, FAILED, fmt, freePort, isoTime, parseValue, PENDING, quantile, RETRIED, roundTo, selfMetrics, SENT, startPrometheus, startServiceProcess, startSuite, TEST_SERVERS, waitFor, type PrometheusProcess, type RunningSuite, type ServiceProcess, type TestNamespace } from '@terminusa/testkit';
 
 // ---------------------------------------------------------------------------------------------------------
 // Settings

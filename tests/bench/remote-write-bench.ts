@@ -30,8 +30,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { envNumber, fmt, isoTime, roundTo, startEngineProcess, startPrometheus, startSuite, waitFor, type EngineProcess, type PrometheusProcess, type RunningSuite } from '@terminusa/testkit';
-import { APPENDED, DROPPED, FAILED, RETRIED, selfMetrics, SENT } from './prometheus-counters.ts';
+import { APPENDED, DROPPED, envNumber, FAILED, fmt, isoTime, RETRIED, roundTo, selfMetrics, SENT, startEngineProcess, startPrometheus, startSuite, waitFor, type EngineProcess, type PrometheusProcess, type RunningSuite } from '@terminusa/testkit';
 
 const wholePositive = (n: number) => Number.isInteger(n) && n > 0;
 const SERIES = envNumber('BENCH_RW_SERIES', 100_000, wholePositive);

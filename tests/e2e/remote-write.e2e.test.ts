@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { VictoriaMetrics } from '@terminusa/metric-store';
 import { connect, type NatsConnection } from 'nats';
 import { Bus, ensureConsumer } from '@terminusa/bus';
-import { startPrometheus, startServiceProcess, startSuite, waitFor, type PrometheusProcess, type RunningSuite, type ServiceProcess } from '@terminusa/testkit';
+import { FAILED, RETRIED, selfMetrics, startPrometheus, startServiceProcess, startSuite, waitFor, type PrometheusProcess, type RunningSuite, type ServiceProcess } from '@terminusa/testkit';
 
 // Debian's Prometheus scrapes an exporter every second and remote-writes to the gateway, whose samples go
 // through the processor and the storage into the engine: what Prometheus holds, the suite holds, once, through
@@ -141,11 +141,7 @@ remote_write:
     authorization: { type: Bearer, credentials: ${key} }
     queue_config: { max_samples_per_send: 3, batch_send_deadline: 100ms, min_backoff: 100ms, max_backoff: 1s }
 `);
-    const counters = async () => {
-      const text = await (await fetch(`${sender!.url}/metrics`)).text();
-      return (name: string) => Number(new RegExp(`^${name}\\{[^}]*\\} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
-    };
-    await waitFor(async () => ((await counters())('prometheus_remote_storage_samples_retried_total') > 0 ? true : undefined), 60_000, 'Prometheus retrying refused batches', 250);
+    await waitFor(async () => (((await selfMetrics(sender!.url)).get(RETRIED) ?? 0) > 0 ? true : undefined), 60_000, 'Prometheus retrying refused batches', 250);
     await behind.startServices(['processor']);
     await waitFor(async () => (n >= 4 ? true : undefined), 30_000, 'four scrapes', 100);
     const until = Date.now() - 1000;
@@ -162,6 +158,6 @@ remote_write:
     expect(scraped).toBeGreaterThanOrEqual(14);
     // The engine shows a sample 30 s after its time (-search.latencyOffset).
     await waitFor(async () => ((await held(behind!.base, { authorization: `Bearer ${viewer}` })) === scraped ? true : undefined), 120_000, `the ${scraped} samples Prometheus scraped, in the suite`, 1000);
-    expect((await counters())('prometheus_remote_storage_samples_failed_total')).toBe(0);
+    expect((await selfMetrics(sender.url)).get(FAILED)).toBe(0);
   }, 240_000);
 });

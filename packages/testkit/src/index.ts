@@ -16,6 +16,7 @@ export type { RunningSuite, SuiteOptions } from './running-suite.ts';
 export { oneMistake, wrongValues } from './one-mistake.ts';
 export { startPrometheus } from './prometheus-process.ts';
 export type { PrometheusProcess } from './prometheus-process.ts';
+export { APPENDED, DROPPED, FAILED, parseValue, PENDING, RETRIED, selfMetrics, SENT } from './prometheus-counters.ts';
 export { quantile, summarize } from './quantiles.ts';
 export { envNumber, fmt, isoTime, roundTo } from './bench-numbers.ts';
 export { ingestBodySamples } from './ingest-body.ts';

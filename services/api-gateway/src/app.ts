@@ -138,9 +138,10 @@ export function createApp(deps: GatewayDeps, routes: readonly RouteSpec[] = gate
 
   const identify = authenticator(deps.tokens, deps.users, deps.apiKeys);
   const authenticate: Authenticate = async (req, res) => {
-    const { credential, principal: counted, marks, uncounted } = admissionOf(res);
+    const { credential, principal: counted, marks } = admissionOf(res);
     const principal = await identify(req, res, credential, marks);
-    if (!principal || uncounted || (principal.kind === 'api-key' && countedByBacklog(req.path))) return principal;
+    // A key's pushes are not counted (countedByBacklog), whether memory or the database verified it.
+    if (!principal || (principal.kind === 'api-key' && countedByBacklog(req.path))) return principal;
     return perPrincipal.admit(res, counted ?? (await perPrincipal.consume(principal.id)), pushBackStatus(req.path)) ? principal : undefined;
   };
   const router = Router();

@@ -11,8 +11,6 @@ export interface Admission {
   principal?: RateLimitVerdict;
   /** A token's revocation marks, read beside the counts. */
   marks?: RevocationMarks;
-  /** Left out of the counts: a push of samples by an API key memory verified ({@link countedByBacklog}). */
-  uncounted?: boolean;
 }
 
 /**
@@ -30,7 +28,7 @@ export function admission(deps: { tokens: TokenService; apiKeys: ApiKeyCache; pe
     try {
       const credential = await readCredential(req, deps.tokens, deps.apiKeys);
       if (credential.kind === 'api-key' && countedByBacklog(req.path)) {
-        res.locals.admission = { credential, uncounted: true } satisfies Admission;
+        res.locals.admission = { credential } satisfies Admission;
         return next();
       }
       const id = principalIdOf(credential);

@@ -1,4 +1,4 @@
-/** Prometheus' own counters of its scrapes and remote writes, as the remote_write benches read them. */
+/** Prometheus' own counters of its scrapes and remote writes, as the remote_write benches and tests read them. */
 
 export const SENT = 'prometheus_remote_storage_samples_total';
 export const FAILED = 'prometheus_remote_storage_samples_failed_total';
