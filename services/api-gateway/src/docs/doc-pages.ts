@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 /** The pages served as `GET /docs/<page>`, each rendered from `<docsDir>/<page>.md`. */
-export const DOC_PAGES = ['setup', 'admin', 'dev', 'architecture', 'alerting', 'backup', 'deploy', 'dashboard', 'cli', 'remote-write', 'otlp', 'prometheus-api', 'grafana'] as const;
+export const DOC_PAGES = ['setup', 'admin', 'dev', 'architecture', 'alerting', 'backup', 'deploy', 'benchmarks', 'dashboard', 'cli', 'remote-write', 'otlp', 'prometheus-api', 'grafana'] as const;
 /** One docs page name. */
 export type DocPage = (typeof DOC_PAGES)[number];
 
