@@ -74,7 +74,7 @@ describe('the storage as its own database role', () => {
     await owner.query(`INSERT INTO rollup_1d VALUES ($1, to_timestamp($2 / 1000.0), 1, 7, 7, 7, 7, to_timestamp($2 / 1000.0))`, [ids[0]!.id, bucket]);
 
     const index = new ArchiveIndex(join(dataDir, 'archive'));
-    const report = await applyRetention(storage, engine, partitions, index, tierRetentionMs(rdb.config('storage')), now);
+    const report = await applyRetention(storage, engine, partitions, index, tierRetentionMs(rdb.config('storage')), { now });
     expect(report.dropped.some((p) => p.startsWith('rollup_1m_p'))).toBe(true);
     expect(report.deletedFromDefault).toBe(1);
     for (const name of report.dropped) expect((await owner.query(`SELECT to_regclass($1) AS t`, [name])).rows).toEqual([{ t: null }]);

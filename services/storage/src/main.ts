@@ -32,8 +32,8 @@ await runService({
           const report = await computeRollups({ pool, engine, partitions, series, signal, ...rollupSettings(config) });
           metrics.rolledUpMinutes.inc(report.minutes);
         },
-        retention: async () => {
-          const report = await applyRetention(pool, engine, partitions, archive, retention);
+        retention: async (signal) => {
+          const report = await applyRetention(pool, engine, partitions, archive, retention, { signal });
           metrics.archivedRows.inc(report.archived);
           if (report.dropped.length || report.deletedFromDefault) logger.info('retention applied', { ...report });
         },

@@ -146,7 +146,7 @@ describe('retention and the archive', () => {
 
     const index = new ArchiveIndex(join(ns.env.DATA_DIR!, 'archive'));
     const retention = tierRetentionMs(ns.config);
-    const report = await applyRetention(pool, engine, partitions, index, retention, now);
+    const report = await applyRetention(pool, engine, partitions, index, retention, { now });
     const raw = (await index.entries()).filter((e) => e.tier === 'raw');
     // The hours holding samples within raw retention (the other test's too); the 3-day-old samples are past it.
     const ours = raw.find((e) => e.from === hour)!;
@@ -165,8 +165,40 @@ describe('retention and the archive', () => {
     await loadRawArchive(engine, index, hour, hour + HOUR);
     expect(await snapshot()).toEqual(before);
 
-    await applyRetention(pool, engine, partitions, index, retention, now);
+    await applyRetention(pool, engine, partitions, index, retention, { now });
     expect((await index.entries()).filter((e) => e.tier === 'raw')).toHaveLength(raw.length);
+  });
+});
+
+describe('a retention run stopped midway', () => {
+  it('stops between archive files, and the next run archives the rest once', async () => {
+    const now = Date.now();
+    // Hours no other test of this file writes in: an hour's archived count is every series' in it.
+    const first = Math.floor(now / HOUR) * HOUR - 12 * HOUR;
+    for (const hour of [first, first + HOUR]) {
+      await store.insert(Array.from({ length: 60 }, (_, i) => ({ name: 'stopped_metric', value: i, ts: hour + i * 60_000, tags: { k: String(i % 3) } })));
+    }
+    await rollUp();
+    const dir = join(ns.env.DATA_DIR!, 'archive-stopped');
+    const index = new ArchiveIndex(dir);
+    const retention = tierRetentionMs(ns.config);
+    // Stopped as a shutdown would stop it, right after its first file.
+    const stop = new AbortController();
+    const add = index.add.bind(index);
+    index.add = async (entry) => {
+      await add(entry);
+      stop.abort(new Error('the storage is stopping'));
+    };
+    await expect(applyRetention(pool, engine, partitions, index, retention, { now, signal: stop.signal })).rejects.toThrow('the storage is stopping');
+    expect(await index.entries()).toHaveLength(1);
+
+    const again = new ArchiveIndex(dir);
+    await applyRetention(pool, engine, partitions, again, retention, { now });
+    const raw = (await again.entries()).filter((e) => e.tier === 'raw');
+    expect(raw.filter((e) => e.from === first || e.from === first + HOUR).map((e) => e.rows)).toEqual([60, 60]);
+    // Each hour once, and no temporary file left behind.
+    expect(new Set(raw.map((e) => e.from)).size).toBe(raw.length);
+    expect((await readdir(join(dir, 'raw'))).filter((f) => f.endsWith('.tmp'))).toEqual([]);
   });
 });
 
@@ -188,7 +220,7 @@ describe('the raw archive on an engine that will not count that many series', ()
       await expect(wide.query(`sum(count_over_time(${wide.everySeries}[1h]))`, hour + HOUR - 1)).rejects.toMatchObject({ status: 422 });
       await computeRollups({ pool: db.pool, engine: wide, partitions: new PartitionManager(db.pool), series: new SeriesIds(db.pool), settleMs: 0, rawRetentionMs: DAY });
       const index = new ArchiveIndex(join(db.ns.env.DATA_DIR!, 'archive'));
-      const written = await archiveRawHours(db.pool, wide, index, DAY, now);
+      const written = await archiveRawHours(db.pool, wide, index, DAY, { now });
       expect(written.map((e) => [e.from, e.rows])).toEqual([[hour, 84]]);
 
       await wide.deleteSeries(wide.everySeries);

@@ -304,8 +304,8 @@ export class VictoriaMetrics {
    * The samples of `match` between `start` and `end` in the engine's native format (for the archive), as the engine
    * streams them: an hour of a million series is hundreds of megabytes, which the caller writes on as it comes.
    */
-  async exportNative(match: string, start: number, end: number): Promise<Readable> {
-    return this.request(this.readUrl, '/api/v1/export/native', {}, { method: 'POST', body: new URLSearchParams({ 'match[]': match, start: seconds(start), end: seconds(end) }), streamed: true });
+  async exportNative(match: string, start: number, end: number, signal?: AbortSignal): Promise<Readable> {
+    return this.request(this.readUrl, '/api/v1/export/native', {}, { method: 'POST', body: new URLSearchParams({ 'match[]': match, start: seconds(start), end: seconds(end) }), streamed: true, signal });
   }
 
   /** A PromQL expression as this engine is asked it ({@link engineQuery}, with the configured rate semantics). */

@@ -10,7 +10,7 @@ import { TIER_TABLE, type RollupTier as Tier } from '@terminusa/metric-store';
 import type { ArchiveEntry, ArchiveIndex } from './archive-index.ts';
 
 /** Writes the rows of rollup `tier` in [from, to), read from table `source` (the tier's table or its default partition), to a gzip file in the archive and records it; returns the entry. */
-export async function archiveRange(pool: pg.Pool, index: ArchiveIndex, tier: Tier, source: string, from: number, to: number): Promise<ArchiveEntry> {
+export async function archiveRange(pool: pg.Pool, index: ArchiveIndex, tier: Tier, source: string, from: number, to: number, signal?: AbortSignal): Promise<ArchiveEntry> {
   const { column } = TIER_TABLE[tier];
   const stamp = (ms: number) => new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
   const file = join(tier, `${stamp(from)}_${stamp(to)}.tsv.gz`);
@@ -18,6 +18,7 @@ export async function archiveRange(pool: pg.Pool, index: ArchiveIndex, tier: Tie
   await mkdir(join(index.dir, tier), { recursive: true });
   const client = await pool.connect();
   let rows = 0;
+  let failed: Error | undefined;
   try {
     const copy = client.query(
       copyStreams.to(`COPY (SELECT * FROM ${pg.escapeIdentifier(source)} WHERE ${column} >= '${new Date(from).toISOString()}' AND ${column} < '${new Date(to).toISOString()}') TO STDOUT`),
@@ -28,11 +29,15 @@ export async function archiveRange(pool: pg.Pool, index: ArchiveIndex, tier: Tie
         yield part;
       }
     };
-    // Through a temporary name: a crash leaves no file that looks complete.
-    await pipeline(copy, count, createGzip(), createWriteStream(`${path}.tmp`));
+    // Through a temporary name: a crash or a shutdown midway leaves no file that looks complete.
+    await pipeline(copy, count, createGzip(), createWriteStream(`${path}.tmp`), { signal });
     await rename(`${path}.tmp`, path);
+  } catch (err) {
+    failed = err as Error;
+    throw err;
   } finally {
-    client.release();
+    // A COPY stopped midway leaves its connection inside it: closed, not handed back to the pool.
+    client.release(failed);
   }
   const entry: ArchiveEntry = { tier, file, from, to, rows, bytes: (await stat(path)).size, archivedAt: new Date().toISOString() };
   await index.add(entry);

@@ -9,26 +9,35 @@ import type { ArchiveEntry, ArchiveIndex } from './archive-index.ts';
 const HOUR_MS = 3_600_000;
 const stamp = (ms: number) => new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
 
+/** When a retention run happens and what stops it early. */
+export interface RetentionRun {
+  /** The present that retention counts back from; defaults to the clock. */
+  now?: number;
+  /** Aborted at shutdown: the run stops where it is, and what it had not archived is archived by the next one. */
+  signal?: AbortSignal;
+}
+
 /**
  * Writes each raw hour that is over (its 1h rollups computed) and still in the engine to the archive, in the
  * engine's native export format, before the engine's retention removes it. Hours already archived are skipped,
  * so a run after downtime archives whatever is still there. Returns the entries written.
  */
-export async function archiveRawHours(pool: pg.Pool, engine: VictoriaMetrics, index: ArchiveIndex, rawRetentionMs: number, now = Date.now()): Promise<ArchiveEntry[]> {
+export async function archiveRawHours(pool: pg.Pool, engine: VictoriaMetrics, index: ArchiveIndex, rawRetentionMs: number, { now = Date.now(), signal }: RetentionRun = {}): Promise<ArchiveEntry[]> {
   const marks = await readWatermarks(pool);
   const archived = new Set((await index.entries()).filter((e) => e.tier === 'raw').map((e) => e.from));
   const written: ArchiveEntry[] = [];
   const first = Math.ceil((now - rawRetentionMs) / HOUR_MS) * HOUR_MS;
   for (let hour = first; hour + HOUR_MS <= marks['1h']; hour += HOUR_MS) {
     if (archived.has(hour)) continue;
+    signal?.throwIfAborted();
     const samples = await samplesOfHour(pool, hour);
     // An empty hour leaves no file; it is looked at again next run, in case late samples fill it.
     if (samples === 0) continue;
     const file = join('raw', `${stamp(hour)}_${stamp(hour + HOUR_MS)}.native`);
     const path = join(index.dir, file);
     await mkdir(join(index.dir, 'raw'), { recursive: true });
-    // Through a temporary name: a crash leaves no file that looks complete.
-    await pipeline(await engine.exportNative(engine.everySeries, hour, hour + HOUR_MS - 1), createWriteStream(`${path}.tmp`));
+    // Through a temporary name: a crash or a shutdown midway leaves no file that looks complete.
+    await pipeline(await engine.exportNative(engine.everySeries, hour, hour + HOUR_MS - 1, signal), createWriteStream(`${path}.tmp`), { signal });
     await rename(`${path}.tmp`, path);
     const entry: ArchiveEntry = { tier: 'raw', file, from: hour, to: hour + HOUR_MS, rows: samples, bytes: (await stat(path)).size, archivedAt: new Date().toISOString() };
     await index.add(entry);

@@ -2,7 +2,7 @@ import pg from 'pg';
 import { ROLLUP_TIERS, TIER_TABLE, type PartitionManager, type Tier, type VictoriaMetrics } from '@terminusa/metric-store';
 import type { ArchiveIndex } from '../archive/archive-index.ts';
 import { archiveRange } from '../archive/archive-partition.ts';
-import { archiveRawHours } from '../archive/archive-raw.ts';
+import { archiveRawHours, type RetentionRun } from '../archive/archive-raw.ts';
 
 /** What one retention run did. */
 export interface RetentionReport {
@@ -15,11 +15,13 @@ export interface RetentionReport {
  * Removes rollup rows past each tier's retention by dropping whole partitions, after writing them to the archive.
  * Rows past retention in a default partition (restored or loaded-back data) are archived and deleted.
  * Ranges already in the archive (loaded back earlier) are not archived twice. Raw samples leave the engine by
- * its own retention; every hour of them is archived here first, as soon as it is over.
+ * its own retention; every hour of them is archived here first, as soon as it is over. Stopped by `run.signal`
+ * (a shutdown), it ends between or inside archive files, nothing dropped that was not archived.
  */
-export async function applyRetention(pool: pg.Pool, engine: VictoriaMetrics, partitions: PartitionManager, index: ArchiveIndex, retention: Record<Tier, number>, now = Date.now()): Promise<RetentionReport> {
+export async function applyRetention(pool: pg.Pool, engine: VictoriaMetrics, partitions: PartitionManager, index: ArchiveIndex, retention: Record<Tier, number>, run: RetentionRun = {}): Promise<RetentionReport> {
+  const { now = Date.now(), signal } = run;
   const report: RetentionReport = { dropped: [], archived: 0, deletedFromDefault: 0 };
-  for (const entry of await archiveRawHours(pool, engine, index, retention.raw, now)) report.archived += entry.rows;
+  for (const entry of await archiveRawHours(pool, engine, index, retention.raw, { now, signal })) report.archived += entry.rows;
   const archived = await index.entries();
   const already = (tier: Tier, from: number, to: number) => archived.some((e) => e.tier === tier && e.from <= from && e.to >= to);
   for (const tier of ROLLUP_TIERS) {
@@ -29,8 +31,9 @@ export async function applyRetention(pool: pg.Pool, engine: VictoriaMetrics, par
       if (p.to > cutoff) continue;
       // Read through the parent over exactly the partition's bounds (which selects that partition alone): the
       // storage's role may read the tier's table but not each partition by name.
+      signal?.throwIfAborted();
       if (!already(tier, p.from, p.to)) {
-        report.archived += (await archiveRange(pool, index, tier, table, p.from, p.to)).rows;
+        report.archived += (await archiveRange(pool, index, tier, table, p.from, p.to, signal)).rows;
       }
       await partitions.drop(p.name);
       report.dropped.push(p.name);
@@ -42,7 +45,8 @@ export async function applyRetention(pool: pg.Pool, engine: VictoriaMetrics, par
     if (rows[0]?.min && rows[0].max) {
       const from = rows[0].min.getTime();
       const to = rows[0].max.getTime() + 1;
-      if (!already(tier, from, to)) report.archived += (await archiveRange(pool, index, tier, def, from, to)).rows;
+      signal?.throwIfAborted();
+      if (!already(tier, from, to)) report.archived += (await archiveRange(pool, index, tier, def, from, to, signal)).rows;
       const { rowCount } = await pool.query(`DELETE FROM ${pg.escapeIdentifier(def)} WHERE ${column} < $1`, [new Date(cutoff)]);
       report.deletedFromDefault += rowCount ?? 0;
     }

@@ -1,4 +1,4 @@
-import { afterEach, describe, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '@terminusa/runtime';
 import { createTestNamespace, waitFor, type TestNamespace } from '@terminusa/testkit';
 import { startStorageJobs } from './storage-jobs.ts';
@@ -40,5 +40,27 @@ describe('the storage jobs', () => {
       endRetention();
       await jobs.stop();
     }
+  });
+
+  it('stop a retention run that is still going instead of waiting for it', async () => {
+    ns = await createTestNamespace();
+    const logger = createLogger({ ...ns.config.log, level: 'error' }, { service: 'storage', instance: 'jobs-test' });
+    let running: AbortSignal | undefined;
+    const jobs = await startStorageJobs(
+      ns.config,
+      {
+        fold: async () => {},
+        // An archive run of a large fleet's hour, which would take minutes: it ends only when told to stop.
+        retention: async (signal) => {
+          running = signal;
+          await new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }));
+        },
+      },
+      logger,
+    );
+    await waitFor(() => running, 20_000, 'retention run started');
+    // Without the signal reaching the run, stop() waits for it and the test times out.
+    await jobs.stop();
+    expect(running!.aborted).toBe(true);
   });
 });

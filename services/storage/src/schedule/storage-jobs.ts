@@ -6,7 +6,8 @@ import { redisOptions, type Logger } from '@terminusa/runtime';
 export interface StorageJobs {
   /** Ends early (its work kept for the next run) once `signal` is aborted. */
   fold(signal: AbortSignal): Promise<unknown>;
-  retention(): Promise<unknown>;
+  /** Ends early too: what it had not archived yet, the next run archives. */
+  retention(signal: AbortSignal): Promise<unknown>;
 }
 
 /**
@@ -27,17 +28,30 @@ export async function startStorageJobs(config: Readonly<Config>, jobs: StorageJo
   const schedule = async (queueName: string, scheduler: string, seconds: number, run: (signal: AbortSignal) => Promise<unknown>) => {
     const queue = new Queue(queueName, { connection, prefix });
     await queue.upsertJobScheduler(scheduler, { every: every(seconds) }, { name: scheduler, opts: { removeOnComplete: 100, removeOnFail: 100 } });
-    const worker = new Worker(queueName, async (_job, _token, signal) => run(signal ?? new AbortController().signal), { connection, prefix, concurrency: 1, lockDuration: 60_000 });
+    const worker = new Worker(
+      queueName,
+      async (_job, _token, given) => {
+        const signal = given ?? new AbortController().signal;
+        try {
+          return await run(signal);
+        } catch (err) {
+          // Stopped by a shutdown: not a failure, the next run carries on.
+          if (signal.aborted) return { stopped: true };
+          throw err;
+        }
+      },
+      { connection, prefix, concurrency: 1, lockDuration: 60_000 },
+    );
     worker.on('failed', (job, err) => logger.error('storage job failed', { job: job?.name, err }));
     return { queue, worker };
   };
   const runs = [
     await schedule(STORAGE_QUEUES.fold, 'fold-rollups', config.storage.foldInterval, (signal) => jobs.fold(signal)),
-    await schedule(STORAGE_QUEUES.retention, 'retention', config.storage.retentionInterval, () => jobs.retention()),
+    await schedule(STORAGE_QUEUES.retention, 'retention', config.storage.retentionInterval, (signal) => jobs.retention(signal)),
   ];
   return {
     async stop() {
-      // A fold run over a large fleet takes longer than a shutdown may: it stops between units of work.
+      // A fold or an archive run over a large fleet takes longer than a shutdown may: each stops where it is.
       for (const { worker } of runs) worker.cancelAllJobs('the storage is stopping');
       await Promise.all(runs.map(({ worker }) => worker.close()));
       await Promise.all(runs.map(({ queue }) => queue.close()));
