@@ -29,9 +29,9 @@ export async function applyRetention(pool: pg.Pool, engine: VictoriaMetrics, par
     const { table, column } = TIER_TABLE[tier];
     for (const p of await partitions.list(tier)) {
       if (p.to > cutoff) continue;
+      signal?.throwIfAborted();
       // Read through the parent over exactly the partition's bounds (which selects that partition alone): the
       // storage's role may read the tier's table but not each partition by name.
-      signal?.throwIfAborted();
       if (!already(tier, p.from, p.to)) {
         report.archived += (await archiveRange(pool, index, tier, table, p.from, p.to, signal)).rows;
       }
