@@ -115,6 +115,9 @@ export function createApp(deps: GatewayDeps, routes: readonly RouteSpec[] = gate
   const { config, redis, logger } = deps;
   const app = express();
   app.disable('x-powered-by');
+  // No ETag on answers: each hashed its whole body (2–3 ms for a 650 KB history answer) for a revalidation no client
+  // of live data asks for; the dashboard's static files keep theirs (express.static sets its own).
+  app.set('etag', false);
   app.set('trust proxy', config.gateway.trustProxy);
   app.use((req, res, next) => {
     const id = /^[A-Za-z0-9._-]{1,100}$/.test(req.get('x-request-id') ?? '') ? req.get('x-request-id')! : randomUUID();
