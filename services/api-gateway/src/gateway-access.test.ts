@@ -193,6 +193,14 @@ describe('the route table', () => {
   }, 60_000);
 });
 
+describe('answers', () => {
+  it('carry no ETag: no client revalidates live data, and hashing a large answer cost milliseconds', async () => {
+    const res = await fetch(`${main.base}/users`, { headers: { authorization: `Bearer ${tokens.admin}` } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('etag')).toBeNull();
+  });
+});
+
 describe('sign-in', () => {
   it('locks a user out from one address after 5 failures, answers 429 with Retry-After, and releases after the cool-down', async () => {
     const gw = await startGateway({ auth: { lockout: 2 } });
