@@ -174,8 +174,18 @@ export const ConfigSchema = z.object({
         .prefault({}),
     })
     .prefault({}),
-  /** Port of the per-service ops server (/health, /metrics); unset: the service's own default, 0: a free one. */
-  ops: z.object({ port: z.number().int().min(0).max(65535).optional(), host: z.string().default('0.0.0.0') }).prefault({}),
+  ops: z
+    .object({
+      /** Port of the per-service ops server (/health, /metrics); unset: the service's own default, 0: a free one. */
+      port: z.number().int().min(0).max(65535).optional(),
+      host: z.string().default('0.0.0.0'),
+      /**
+       * Bearer token a scraper shows to read `/metrics` (`OPS_METRICS_TOKEN`); the collector shows it to the suite's
+       * own instances. Unset: `/metrics` answers loopback clients only, so nothing off the host reads it unasked.
+       */
+      metricsToken: z.string().min(32, 'at least 32 characters').optional(),
+    })
+    .prefault({}),
   log: z
     .object({
       level: z.enum(['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly']).default('info'),

@@ -41,6 +41,7 @@ const COMPOSE_SECRET: Record<string, (service: string) => string | { source: str
   REDIS_PASSWORD: (service) => ({ source: redisPasswordSecret(service as ServiceName), target: 'redis_password' }),
   ADMIN_PASSWORD: () => 'admin_password',
   JWT_SECRET: () => 'jwt_secret',
+  OPS_METRICS_TOKEN: () => 'metrics_token',
 };
 const secretTarget = (grant: string | { target: string }) => (typeof grant === 'string' ? grant : grant.target);
 const secretSource = (grant: string | { source: string }) => (typeof grant === 'string' ? grant : grant.source);
@@ -133,7 +134,7 @@ describe('docker-compose.yml', () => {
       expect(s.secrets).toEqual(expect.arrayContaining(grants.map((g) => COMPOSE_SECRET[g.env]!(name))));
       expect(s.secrets).toHaveLength(grants.length);
       for (const g of grants) expect(s.environment[`${g.env}_FILE`], `${name} ${g.env}_FILE`).toBe(`/run/secrets/${secretTarget(COMPOSE_SECRET[g.env]!(name))}`);
-      const fileVariables = Object.keys(s.environment).filter((k) => k.endsWith('_FILE') && /PASSWORD|SECRET/.test(k));
+      const fileVariables = Object.keys(s.environment).filter((k) => k.endsWith('_FILE') && /PASSWORD|SECRET|TOKEN/.test(k));
       expect(fileVariables.sort()).toEqual(grants.map((g) => `${g.env}_FILE`).sort());
       // The superuser's password is PostgreSQL's and its bootstrap's only; the gateway's secrets the gateway's.
       expect(s.secrets).not.toContain('postgres_password');

@@ -18,6 +18,7 @@ import {
   databaseRole,
   defaultConfig,
   GATEWAY_SECRET_NAME,
+  METRICS_SECRET_NAME,
   GATEWAY_TRUST_PROXY,
   INGRESS_TLS_SECRET_NAME,
   K8S_DIR,
@@ -150,9 +151,10 @@ describe('deploy manifests', () => {
         .flatMap((f) => onDisk(overlay, f))
         .filter((d) => d?.kind === 'Secret');
       expect(secrets.length).toBeGreaterThan(0);
-      expect(secrets.map((s) => s.metadata.name).sort()).toEqual([DATABASE_SECRET_NAME, GATEWAY_SECRET_NAME, NATS_SECRET_NAME, REDIS_SECRET_NAME].sort());
+      expect(secrets.map((s) => s.metadata.name).sort()).toEqual([DATABASE_SECRET_NAME, GATEWAY_SECRET_NAME, METRICS_SECRET_NAME, NATS_SECRET_NAME, REDIS_SECRET_NAME].sort());
       const keys: Record<string, string[]> = {
         [GATEWAY_SECRET_NAME]: ['ADMIN_PASSWORD', 'JWT_SECRET'],
+        [METRICS_SECRET_NAME]: ['OPS_METRICS_TOKEN'],
         [DATABASE_SECRET_NAME]: ['ALERT_MANAGER_DATABASE_PASSWORD', 'BACKUP_DATABASE_PASSWORD', 'DATABASE_PASSWORD', 'GATEWAY_DATABASE_PASSWORD', 'STORAGE_DATABASE_PASSWORD'],
         [REDIS_SECRET_NAME]: REDIS_USERS.map(redisPasswordKey).sort(),
         [NATS_SECRET_NAME]: [...NATS_USERS.map(natsPasswordVariable), NATS_ROUTE_PASSWORD_VARIABLE].sort(),
@@ -371,6 +373,8 @@ describe('deploy manifests', () => {
         const u = uses[s]!;
         const expected = [
           `${NATS_SECRET_NAME}/${natsPasswordVariable(s)}`,
+          // Every ops server wants the scrapers' token for /metrics.
+          `${METRICS_SECRET_NAME}/OPS_METRICS_TOKEN`,
           // Its own role's password, never the owner's (DATABASE_PASSWORD: the db-migrate Job's alone).
           ...(u.database ? [`${DATABASE_SECRET_NAME}/${({ 'api-gateway': 'GATEWAY_DATABASE_PASSWORD', 'alert-manager': 'ALERT_MANAGER_DATABASE_PASSWORD', storage: 'STORAGE_DATABASE_PASSWORD', backup: 'BACKUP_DATABASE_PASSWORD' } as Record<string, string>)[s]}`] : []),
           ...(u.redis ? [`${REDIS_SECRET_NAME}/${redisPasswordKey(s)}`] : []),

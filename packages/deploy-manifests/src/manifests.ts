@@ -62,6 +62,8 @@ export interface ManifestFile {
 export const CONFIG_MAP_NAME = 'terminusa-config';
 /** The gateway's own secrets (ADMIN_PASSWORD, JWT_SECRET): no other service can mint tokens or sign in as admin. */
 export const GATEWAY_SECRET_NAME = 'terminusa-gateway';
+/** The token that reads every service's /metrics (OPS_METRICS_TOKEN): the services and whatever scrapes them hold it. */
+export const METRICS_SECRET_NAME = 'terminusa-metrics';
 /**
  * The PostgreSQL passwords, each as its holder's DATABASE_PASSWORD: the key DATABASE_PASSWORD (of DATABASE_ROLE) for
  * the db-migrate Job alone, and the key of its own role for each service that opens the database (OWN_DATABASE_ROLES).
@@ -175,9 +177,12 @@ export interface SecretGrant {
   readonly key: string;
 }
 
-/** Every secret a service reads, and only those: its own NATS password and whatever it opens. */
+/** Every secret a service reads, and only those: its own NATS password, the metrics token and whatever it opens. */
 export function secretGrants(name: ServiceName): SecretGrant[] {
-  const grants: SecretGrant[] = [{ env: 'NATS_PASSWORD', secret: NATS_SECRET_NAME, key: natsPasswordVariable(name) }];
+  const grants: SecretGrant[] = [
+    { env: 'NATS_PASSWORD', secret: NATS_SECRET_NAME, key: natsPasswordVariable(name) },
+    { env: 'OPS_METRICS_TOKEN', secret: METRICS_SECRET_NAME, key: 'OPS_METRICS_TOKEN' },
+  ];
   if (DATABASE_USERS.includes(name)) grants.push({ env: 'DATABASE_PASSWORD', secret: DATABASE_SECRET_NAME, key: databasePasswordKey(name) });
   if (REDIS_USERS.includes(name)) grants.push({ env: 'REDIS_PASSWORD', secret: REDIS_SECRET_NAME, key: redisPasswordKey(name) });
   if (name === 'api-gateway') {
@@ -191,6 +196,7 @@ function secrets(o: Overlay): Secret[] {
     new Secret({ metadata: meta(o, name, component), type: 'Opaque', stringData: Object.fromEntries(keys.map((k) => [k, SECRET_PLACEHOLDER])) });
   return [
     placeholder(GATEWAY_SECRET_NAME, 'api-gateway', ['ADMIN_PASSWORD', 'JWT_SECRET']),
+    placeholder(METRICS_SECRET_NAME, 'metrics', ['OPS_METRICS_TOKEN']),
     placeholder(DATABASE_SECRET_NAME, 'postgres', ['DATABASE_PASSWORD', ...Object.values(OWN_DATABASE_ROLES).map((r) => r.passwordKey)]),
     placeholder(REDIS_SECRET_NAME, 'redis', REDIS_USERS.map(redisPasswordKey)),
     new Secret({

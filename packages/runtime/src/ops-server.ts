@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { Health } from './health.ts';
+import { metricsAccess } from './metrics-access.ts';
 
 /** The per-service ops HTTP server: `/health`, `/health/live`, `/health/ready` and `/metrics`. */
 export interface OpsServer {
@@ -9,8 +10,11 @@ export interface OpsServer {
   close(): Promise<void>;
 }
 
-/** Starts the ops server; plain node:http keeps it independent of the service's own HTTP stack. */
-export async function startOpsServer(health: Health, registry: Registry, host: string, port: number): Promise<OpsServer> {
+/**
+ * Starts the ops server; plain node:http keeps it independent of the service's own HTTP stack. The health paths are
+ * public (probes carry no credentials); `/metrics` needs `metricsToken` ({@link metricsAccess}).
+ */
+export async function startOpsServer(health: Health, registry: Registry, host: string, port: number, metricsToken?: string): Promise<OpsServer> {
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     const reply = (status: number, type: string, body: string) => {
@@ -24,6 +28,11 @@ export async function startOpsServer(health: Health, registry: Registry, host: s
       return;
     }
     if (path === '/metrics') {
+      const access = metricsAccess(metricsToken, req.socket.remoteAddress, req.headers.authorization);
+      if (!access.allowed) {
+        if (access.status === 401) res.setHeader('www-authenticate', 'Bearer realm="metrics"');
+        return reply(access.status, 'application/json', JSON.stringify({ error: access.reason }));
+      }
       void registry.metrics().then((text) => reply(200, registry.contentType, text));
       return;
     }

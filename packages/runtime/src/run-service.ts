@@ -72,7 +72,7 @@ export async function runService(def: ServiceDefinition, options: RunOptions = {
   const logger = createLogger(config.log, { service: def.name, instance });
   const registry = createRegistry({ service: def.name, instance });
   const health = new Health(def.name, instance);
-  const ops = await startOpsServer(health, registry, config.ops.host, config.ops.port ?? SERVICE_OPS_PORTS[def.name]);
+  const ops = await startOpsServer(health, registry, config.ops.host, config.ops.port ?? SERVICE_OPS_PORTS[def.name], config.ops.metricsToken);
 
   const nc = await connect({
     // Its servers and credentials, its own inbox prefix (_INBOX_<service>) and TLS when configured.

@@ -89,7 +89,7 @@ export async function startCollectorJobs(deps: CollectorJobsDeps): Promise<Colle
       if (name === 'scrape') await scrape(data.target);
       else if (name === 'probe') await probe(data.probe);
       else {
-        const targets = await discoverSelfTargets(bus, config.nats.prefix);
+        const targets = await discoverSelfTargets(bus, config.nats.prefix, config.ops.metricsToken);
         const errors = await forEachLimited(targets, config.core.workers, scrape);
         if (errors.length > 0) throw new AggregateError(errors, `${errors.length} of ${targets.length} self scrapes could not be published`);
       }

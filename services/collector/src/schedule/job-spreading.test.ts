@@ -9,6 +9,8 @@ import { discoverInstances } from '@terminusa/runtime';
 import { createTestNamespace, startServiceProcess, waitFor, type ServiceProcess, type TestNamespace } from '@terminusa/testkit';
 
 const TARGETS = ['alpha', 'beta', 'gamma'];
+/** The collectors' metrics token: their scrapes of each other (the suite's own instances) must show it. */
+const METRICS_TOKEN = 'metrics-token-of-the-job-spreading-test';
 
 let ns: TestNamespace;
 let nc: NatsConnection;
@@ -45,7 +47,7 @@ function expectOnePerInterval(job: string, seen: IngestSample[]) {
 async function jobsRunPerReplica(): Promise<Map<string, number>> {
   const runs = new Map<string, number>();
   for (const instance of (await discoverInstances(nc, ns.id)).filter((i) => i.service === 'collector')) {
-    const text = await (await fetch(`http://127.0.0.1:${instance.opsPort}/metrics`)).text();
+    const text = await (await fetch(`http://127.0.0.1:${instance.opsPort}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } })).text();
     runs.set(instance.instance, [...text.matchAll(/^tmon_collector_jobs_run_total\{[^}]*\} (\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0));
   }
   return runs;
@@ -71,7 +73,7 @@ beforeAll(async () => {
       }
     },
   });
-  const env = { ...ns.env, CONFIG_FILE: configFile, OPS_PORT: '0', TMON_COLLECTION__MODE: 'jobs', TMON_COLLECTION__INTERVALS__APP: '1' };
+  const env = { ...ns.env, CONFIG_FILE: configFile, OPS_PORT: '0', TMON_COLLECTION__MODE: 'jobs', TMON_COLLECTION__INTERVALS__APP: '1', OPS_METRICS_TOKEN: METRICS_TOKEN };
   for (let i = 0; i < 3; i++) replicas.push(startServiceProcess('collector', env));
   await waitFor(async () => ((await discoverInstances(nc, ns.id)).filter((i) => i.service === 'collector').length === 3 ? true : undefined), 60_000, 'three collector replicas', 250);
   await waitFor(() => (TARGETS.every((t) => (ups.get(t)?.length ?? 0) > 0) ? true : undefined), 20_000, 'every target scraped');
@@ -96,8 +98,10 @@ describe('scrape jobs spread over three collector replicas', () => {
     const runs = await jobsRunPerReplica();
     expect(runs.size).toBe(3);
     expect([...runs.values()].filter((n) => n > 0).length, JSON.stringify([...runs])).toBeGreaterThanOrEqual(2);
-    // The suite's own instances are scraped too, through discovery: here, the three collectors.
-    await scrapesFrom('collector', since, 3);
+    // The suite's own instances are scraped too, through discovery: here, the three collectors, up only if the
+    // scrapes showed the metrics token (their /metrics refuses any other request).
+    const selfScrapes = await scrapesFrom('collector', since, 3);
+    expect(selfScrapes.map((s) => s.value)).toEqual([1, 1, 1]);
   }, 60_000);
 
   it('keeps scraping every target within an interval or two after a replica is SIGKILLed', async () => {

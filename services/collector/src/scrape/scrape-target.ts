@@ -8,6 +8,8 @@ export interface ScrapeTarget {
   url: string;
   healthUrl: string;
   tags: Record<string, string>;
+  /** The `Authorization` header of a scrape (the suite's own instances want their metrics token), never logged. */
+  authorization?: string;
 }
 
 /** What one scrape of a target produced; `samples` holds the scraped samples and the per-target `up`, duration and health ones. */
@@ -41,7 +43,7 @@ const ACCEPT = 'text/plain;version=0.0.4;q=1,application/openmetrics-text;q=0.5,
  */
 export async function scrapeTarget(target: ScrapeTarget, options: ScrapeOptions): Promise<ScrapeReport> {
   const ts = Date.now();
-  const [scrape, health] = await Promise.all([fetchExposition(target.url, options.timeoutMs), checkHealth(target.healthUrl, options.timeoutMs)]);
+  const [scrape, health] = await Promise.all([fetchExposition(target.url, options.timeoutMs, target.authorization), checkHealth(target.healthUrl, options.timeoutMs)]);
   const targetTags = { ...target.tags, job: target.job, instance: instanceOf(target.url) };
   const samples: IngestSample[] = [];
   let invalid = 0;
@@ -81,12 +83,12 @@ function instanceOf(url: string): string {
   return `${u.hostname}:${u.port || (u.protocol === 'https:' ? '443' : '80')}`;
 }
 
-async function fetchExposition(url: string, timeoutMs: number): Promise<{ exposition?: Exposition; seconds: number; error?: string }> {
+async function fetchExposition(url: string, timeoutMs: number, authorization?: string): Promise<{ exposition?: Exposition; seconds: number; error?: string }> {
   const started = performance.now();
   const seconds = () => (performance.now() - started) / 1000;
   try {
     // The signal bounds reading the body too, so a target that trickles its answer is cut off as well.
-    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), headers: { accept: ACCEPT } });
+    const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), headers: { accept: ACCEPT, ...(authorization ? { authorization } : {}) } });
     if (!res.ok) {
       await res.body?.cancel();
       return { seconds: seconds(), error: `HTTP ${res.status}` };
