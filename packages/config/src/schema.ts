@@ -213,6 +213,12 @@ export const ConfigSchema = z.object({
             /** Path of its health check, probed with the LOAD_BALANCE timeout. */
             healthPath: z.string().default('/health'),
             tags: z.record(z.string(), z.string()).default({}),
+            /**
+             * A file holding the bearer token the target wants for its metrics (Prometheus' `authorization:
+             * credentials_file`), read at every scrape so a rotated token is picked up; the token itself is never
+             * put in the job queue.
+             */
+            credentialsFile: z.string().min(1).optional(),
           }),
         )
         .default([]),

@@ -1,5 +1,8 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type RequestListener, type Server } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from 'nats';
 import { Registry } from 'prom-client';
@@ -37,6 +40,7 @@ const servers: Server[] = [];
 const received: Received[] = [];
 /** Whether the `fickle` target still exposes its lobby series; closing the lobby takes it out of the next scrape. */
 let lobbyOpen = true;
+const GUARD_TOKEN = 'token-of-a-guarded-target';
 
 async function listen(handler: RequestListener): Promise<string> {
   const server = createServer(handler);
@@ -57,6 +61,12 @@ beforeAll(async () => {
     else res.writeHead(404).end();
   });
   const fickle = await listen((_req, res) => res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(`lobby_count 1\n${lobbyOpen ? 'lobby_players{lobby="l1"} 3\n' : ''}`));
+  // Wants a bearer token, as the suite's own ops servers do: the collector reads it from the target's credentials file.
+  const guarded = await listen((req, res) =>
+    req.headers.authorization === `Bearer ${GUARD_TOKEN}` ? res.writeHead(200).end('guarded_work_total 4\n') : res.writeHead(401).end(),
+  );
+  const secrets = mkdtempSync(join(tmpdir(), 'tmon-collector-credentials-'));
+  writeFileSync(join(secrets, 'token'), `${GUARD_TOKEN}\n`);
   // Answers only after three seconds, well past the one-second timeout.
   const slow = await listen((_req, res) => void setTimeout(() => res.writeHead(200).end('slow 1\n'), 3000).unref());
   const tcp = createTcpServer((socket) => socket.end());
@@ -77,6 +87,9 @@ beforeAll(async () => {
         { name: 'down', url: `http://127.0.0.1:${closedPort}/metrics` },
         { name: 'slow', url: `${slow}/metrics` },
         { name: 'fickle', url: `${fickle}/metrics` },
+        { name: 'guarded', url: `${guarded}/metrics`, credentialsFile: join(secrets, 'token') },
+        { name: 'guarded-unreadable', url: `${guarded}/metrics`, credentialsFile: join(secrets, 'missing') },
+        { name: 'guarded-anonymous', url: `${guarded}/metrics` },
       ],
       probes: [
         { kind: 'http', name: 'status-page', url: `${good}/status`, bodyMatch: 'operational', tags: { tier: 'web' } },
@@ -134,6 +147,14 @@ describe('app scrapes', () => {
     expect((await latest('scrape', 'scrape_samples_dropped', { job: 'good' })).value).toBe(1);
     const counted = await registry.getSingleMetricAsString('tmon_collector_scrape_samples_dropped_total');
     expect(counted).toMatch(/target="good",reason="nonfinite"\} [1-9]/);
+  });
+
+  it("shows a target the bearer token of its credentials file, and fails the scrape when the file cannot be read", async () => {
+    expect((await latest('scrape', 'up', { job: 'guarded' })).value).toBe(1);
+    expect((await latest('scrape', 'guarded_work_total', { job: 'guarded' })).value).toBe(4);
+    expect((await latest('scrape', 'up', { job: 'guarded-unreadable' })).value).toBe(0);
+    expect((await latest('scrape', 'up', { job: 'guarded-anonymous' })).value).toBe(0);
+    expect(samples('scrape', 'guarded_work_total', { job: 'guarded-unreadable' })).toEqual([]);
   });
 
   it('marks a series gone from the scrape stale, once, as Prometheus does', async () => {

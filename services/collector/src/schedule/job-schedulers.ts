@@ -36,7 +36,7 @@ export function desiredSchedulers(collection: Config['collection']): SchedulerSp
   const specs: SchedulerSpec[] = collection.targets.map((t) => ({
     id: `scrape:${t.name}`,
     everyMs: appMs,
-    job: { name: 'scrape', data: { target: { job: t.name, url: t.url, healthUrl: new URL(t.healthPath, new URL(t.url).origin).href, tags: { ...t.tags } } } },
+    job: { name: 'scrape', data: { target: { job: t.name, url: t.url, healthUrl: new URL(t.healthPath, new URL(t.url).origin).href, tags: { ...t.tags }, ...(t.credentialsFile ? { credentialsFile: t.credentialsFile } : {}) } } },
   }));
   if (collection.scrapeSelf) specs.push({ id: 'discover-self', everyMs: appMs, job: { name: 'discover-self', data: {} } });
   for (const probe of collection.probes) specs.push({ id: `probe:${probe.name}`, everyMs: collection.intervals.custom * 1000, job: { name: 'probe', data: { probe } } });

@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { IngestSampleSchema, type IngestSample } from '@terminusa/bus';
 import { parsePrometheusText, type Exposition } from './parse-prometheus-text.ts';
 
@@ -10,6 +11,8 @@ export interface ScrapeTarget {
   tags: Record<string, string>;
   /** The `Authorization` header of a scrape (the suite's own instances want their metrics token), never logged. */
   authorization?: string;
+  /** Or a file holding the bearer token to show (a configured target's `credentialsFile`), read at each scrape. */
+  credentialsFile?: string;
 }
 
 /** What one scrape of a target produced; `samples` holds the scraped samples and the per-target `up`, duration and health ones. */
@@ -43,7 +46,7 @@ const ACCEPT = 'text/plain;version=0.0.4;q=1,application/openmetrics-text;q=0.5,
  */
 export async function scrapeTarget(target: ScrapeTarget, options: ScrapeOptions): Promise<ScrapeReport> {
   const ts = Date.now();
-  const [scrape, health] = await Promise.all([fetchExposition(target.url, options.timeoutMs, target.authorization), checkHealth(target.healthUrl, options.timeoutMs)]);
+  const [scrape, health] = await Promise.all([fetchExposition(target, options.timeoutMs), checkHealth(target.healthUrl, options.timeoutMs)]);
   const targetTags = { ...target.tags, job: target.job, instance: instanceOf(target.url) };
   const samples: IngestSample[] = [];
   let invalid = 0;
@@ -83,10 +86,22 @@ function instanceOf(url: string): string {
   return `${u.hostname}:${u.port || (u.protocol === 'https:' ? '443' : '80')}`;
 }
 
-async function fetchExposition(url: string, timeoutMs: number, authorization?: string): Promise<{ exposition?: Exposition; seconds: number; error?: string }> {
+/** The Authorization header a scrape of `target` shows, if any; a credentials file that cannot be read fails the scrape. */
+async function authorizationOf(target: ScrapeTarget): Promise<string | undefined> {
+  if (target.credentialsFile === undefined) return target.authorization;
+  try {
+    return `Bearer ${(await readFile(target.credentialsFile, 'utf8')).trim()}`;
+  } catch (err) {
+    throw new Error(`credentials file ${target.credentialsFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+}
+
+async function fetchExposition(target: ScrapeTarget, timeoutMs: number): Promise<{ exposition?: Exposition; seconds: number; error?: string }> {
+  const { url } = target;
   const started = performance.now();
   const seconds = () => (performance.now() - started) / 1000;
   try {
+    const authorization = await authorizationOf(target);
     // The signal bounds reading the body too, so a target that trickles its answer is cut off as well.
     const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs), headers: { accept: ACCEPT, ...(authorization ? { authorization } : {}) } });
     if (!res.ok) {
