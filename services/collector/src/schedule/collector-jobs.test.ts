@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type RequestListener, type Server } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -41,6 +41,8 @@ const received: Received[] = [];
 /** Whether the `fickle` target still exposes its lobby series; closing the lobby takes it out of the next scrape. */
 let lobbyOpen = true;
 const GUARD_TOKEN = 'token-of-a-guarded-target';
+/** Where the guarded target's credentials file is written. */
+const secrets = mkdtempSync(join(tmpdir(), 'tmon-collector-credentials-'));
 
 async function listen(handler: RequestListener): Promise<string> {
   const server = createServer(handler);
@@ -65,7 +67,6 @@ beforeAll(async () => {
   const guarded = await listen((req, res) =>
     req.headers.authorization === `Bearer ${GUARD_TOKEN}` ? res.writeHead(200).end('guarded_work_total 4\n') : res.writeHead(401).end(),
   );
-  const secrets = mkdtempSync(join(tmpdir(), 'tmon-collector-credentials-'));
   writeFileSync(join(secrets, 'token'), `${GUARD_TOKEN}\n`);
   // Answers only after three seconds, well past the one-second timeout.
   const slow = await listen((_req, res) => void setTimeout(() => res.writeHead(200).end('slow 1\n'), 3000).unref());
@@ -124,6 +125,7 @@ afterAll(async () => {
   }
   await nc?.close();
   await ns?.cleanup();
+  rmSync(secrets, { recursive: true, force: true });
 });
 
 describe('app scrapes', () => {
@@ -149,7 +151,7 @@ describe('app scrapes', () => {
     expect(counted).toMatch(/target="good",reason="nonfinite"\} [1-9]/);
   });
 
-  it("shows a target the bearer token of its credentials file, and fails the scrape when the file cannot be read", async () => {
+  it('shows a target the bearer token of its credentials file, and fails the scrape when the file cannot be read', async () => {
     expect((await latest('scrape', 'up', { job: 'guarded' })).value).toBe(1);
     expect((await latest('scrape', 'guarded_work_total', { job: 'guarded' })).value).toBe(4);
     expect((await latest('scrape', 'up', { job: 'guarded-unreadable' })).value).toBe(0);
