@@ -55,6 +55,9 @@ describe('the ops server', () => {
     expect(allowed.status).toBe(200);
     expect(await allowed.text()).toBe('\n');
     expect((await fetch(`${base}/health/live`)).status).toBe(200);
+    // Health answers everyone, its checks only the token's bearer.
+    expect(await (await fetch(`${base}/health`)).json()).toEqual({ status: 'down', ready: false });
+    expect(await (await fetch(`${base}/health`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()).toMatchObject({ service: 'test', instance: 'test-1', status: 'down', checks: {} });
     if (offLoopback) expect((await fetch(`http://${offLoopback}:${port}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(200);
   });
 
@@ -65,5 +68,7 @@ describe('the ops server', () => {
     expect(remote.status).toBe(403);
     expect(((await remote.json()) as { error: string }).error).toContain('ops.metricsToken');
     expect((await fetch(`http://${offLoopback}:${port}/health/live`)).status).toBe(200);
+    expect(await (await fetch(`http://${offLoopback}:${port}/health/ready`)).json()).toEqual({ status: 'down', ready: false });
+    expect(await (await fetch(`http://127.0.0.1:${port}/health/ready`)).json()).toMatchObject({ service: 'test', checks: {} });
   });
 });

@@ -12,7 +12,7 @@ export interface OpsServer {
 
 /**
  * Starts the ops server; plain node:http keeps it independent of the service's own HTTP stack. The health paths are
- * public (probes carry no credentials); `/metrics` needs `metricsToken` ({@link metricsAccess}).
+ * public (probes carry no credentials), their checks' details only for those `/metrics` is for ({@link metricsAccess}).
  */
 export async function startOpsServer(health: Health, registry: Registry, host: string, port: number, metricsToken?: string): Promise<OpsServer> {
   const server: Server = createServer((req, res) => {
@@ -23,12 +23,13 @@ export async function startOpsServer(health: Health, registry: Registry, host: s
     };
     if (req.method !== 'GET') return reply(405, 'application/json', '{"error":"method not allowed"}');
     if (path === '/health/live') return reply(200, 'application/json', '{"live":true}');
+    const access = metricsAccess(metricsToken, req.socket.remoteAddress, req.headers.authorization);
     if (path === '/health' || path === '/health/ready') {
-      void health.report().then((report) => reply(report.ready ? 200 : 503, 'application/json', JSON.stringify(report)));
+      // Its checks' errors name hosts and ports: whoever may not read the metrics gets the verdict alone.
+      void health.report().then((report) => reply(report.ready ? 200 : 503, 'application/json', JSON.stringify(access.allowed ? report : { status: report.status, ready: report.ready })));
       return;
     }
     if (path === '/metrics') {
-      const access = metricsAccess(metricsToken, req.socket.remoteAddress, req.headers.authorization);
       if (!access.allowed) {
         if (access.status === 401) res.setHeader('www-authenticate', 'Bearer realm="metrics"');
         return reply(access.status, 'application/json', JSON.stringify({ error: access.reason }));
