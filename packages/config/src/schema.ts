@@ -307,6 +307,12 @@ export const ConfigSchema = z.object({
            * engine's work per rate). docs/prometheus-api.md#rate-increase-and-delta
            */
           rates: z.enum(['engine', 'prometheus']).default('engine'),
+          /**
+           * Whether a PromQL range's or subquery's window takes a sample or point exactly at its start: `excluded`
+           * (`(t − d, t]`, the engine's and Prometheus 3's) or `included` (`[t − d, t]`, Prometheus 2's, whose
+           * subqueries then count one point more when t − d falls on their step). docs/prometheus-api.md#window-start
+           */
+          windowStart: z.enum(['excluded', 'included']).default('excluded'),
         })
         .prefault({}),
       /**

@@ -25,17 +25,31 @@ describe('engineQuery', () => {
   });
 
   it("asks rate, increase and delta of a range selector as Prometheus computes them with rates: 'prometheus' (values: prometheus-rates.test.ts)", () => {
-    const asked = engineQuery('sum(rate(x{a="b"}[5m] offset 1m)) / sum(increase(x{a="b"}[5m] offset 1m)) + delta(y[1m] @ end())', 'prometheus').expr;
+    const asked = engineQuery('sum(rate(x{a="b"}[5m] offset 1m)) / sum(increase(x{a="b"}[5m] offset 1m)) + delta(y[1m] @ end())', { rates: 'prometheus' }).expr;
     // Each function's template once, whatever the number of calls; the calls in their places.
     expect(asked.match(/__tmon_increase\(__s, __e, __r\) = /g)).toHaveLength(1);
     expect(asked.match(/__tmon_delta\(__s, __e, __r\) = /g)).toHaveLength(1);
     expect(asked).toMatch(
       /\) sum\(\(__tmon_increase\(x\{a="b"\}\[5m\] offset 1m, round\(time\(\) \* 1000\) - \(60000\), 300000\) \/ 300\)\) \/ sum\(__tmon_increase\(x\{a="b"\}\[5m\] offset 1m, round\(time\(\) \* 1000\) - \(60000\), 300000\)\) \+ __tmon_delta\(y\[1m\] @ end\(\), round\(end\(\) \* 1000\) - \(0\), 60000\)$/,
     );
-    expect(engineQuery('increase(x[5m])', 'prometheus').expr).not.toContain('__tmon_delta');
+    expect(engineQuery('increase(x[5m])', { rates: 'prometheus' }).expr).not.toContain('__tmon_delta');
     // A subquery's rate, and everything with the engine's semantics, stay as written.
-    expect(engineQuery('rate(x[5m:1m])', 'prometheus').expr).toBe('rate(x[5m:1m])');
+    expect(engineQuery('rate(x[5m:1m])', { rates: 'prometheus' }).expr).toBe('rate(x[5m:1m])');
     expect(engineQuery('rate(x[5m])').expr).toBe('rate(x[5m])');
+  });
+
+  it("lengthens every range and subquery by a millisecond with windowStart: 'included', and nothing else (values: prometheus-api.test.ts)", () => {
+    const included = { windowStart: 'included' } as const;
+    const cases: [string, string][] = [
+      ['count_over_time(sum(x)[1m:5s])', 'count_over_time(sum(x)[60001ms:5s])'],
+      ['max_over_time(rate(x[30s])[2m:] offset 1m)', 'label_del(max_over_time(rate(x[30001ms])[120001ms:] offset 1m), "__name__")'],
+      ['sum_over_time(x[1h30m] @ end()) > bool 2', 'sum_over_time(x[5400001ms] @ end()) > bool 2'],
+      ['x offset 5m', 'x offset 5m'],
+    ];
+    for (const [promql, asked] of cases) expect(engineQuery(promql, included).expr, promql).toBe(asked);
+    expect(engineQuery('count_over_time(sum(x)[1m:5s])').expr).toBe('count_over_time(sum(x)[1m:5s])');
+    // Prometheus' rates select the longer window, and extrapolate over the range as written.
+    expect(engineQuery('rate(x[5m] offset 1m)', { rates: 'prometheus', windowStart: 'included' }).expr).toMatch(/ \(__tmon_increase\(x\[300001ms\] offset 1m, round\(time\(\) \* 1000\) - \(60000\), 300000\) \/ 300\)$/);
   });
 
   it('flags the expressions of scalar type', () => {
@@ -45,6 +59,6 @@ describe('engineQuery', () => {
 
   it('leaves what is not PromQL to the engine as written', () => {
     for (const expr of ['WITH (a = round(x)) a', 'round(x', 'rate(x)']) expect(engineQuery(expr)).toEqual({ expr, scalar: false });
-    for (const expr of ['rate(x{a=}[5m])', 'increase(x[5m] offset)']) expect(engineQuery(expr, 'prometheus')).toEqual({ expr, scalar: false });
+    for (const expr of ['rate(x{a=}[5m])', 'increase(x[5m] offset)']) expect(engineQuery(expr, { rates: 'prometheus' })).toEqual({ expr, scalar: false });
   });
 });

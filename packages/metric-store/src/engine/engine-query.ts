@@ -1,5 +1,5 @@
 import { parser } from '@prometheus-io/lezer-promql';
-import { extrapolatedCall, RATE_FUNCTIONS, RATE_TEMPLATES, rangeOfArgument } from './prometheus-rates.ts';
+import { extrapolatedCall, RATE_FUNCTIONS, RATE_TEMPLATES, rangeOfArgument, widenedRange } from './prometheus-rates.ts';
 
 /**
  * How `rate`, `increase` and `delta` are computed: `engine`, MetricsQL's way (from the last sample before the window
@@ -7,6 +7,19 @@ import { extrapolatedCall, RATE_FUNCTIONS, RATE_TEMPLATES, rangeOfArgument } fro
  * last sample in the window, extrapolated towards its edges), asked as several passes (prometheus-rates.ts).
  */
 export type RateSemantics = 'engine' | 'prometheus';
+
+/**
+ * Whether a range selector's or subquery's window takes a sample or point exactly at its start: `excluded`
+ * (`(t − d, t]`, MetricsQL's and Prometheus 3's) or `included` (`[t − d, t]`, Prometheus 2's). A subquery's points
+ * lie on its step's grid, so the two differ whenever t − d does too.
+ */
+export type WindowStart = 'excluded' | 'included';
+
+/** How the PromQL functions that the engine computes otherwise than Prometheus are asked (`storage.engine`). */
+export interface QuerySemantics {
+  rates: RateSemantics;
+  windowStart: WindowStart;
+}
 
 /** A PromQL expression as the engine is asked it, and whether Prometheus would answer it as a scalar. */
 export interface EngineQuery {
@@ -81,10 +94,12 @@ function isScalar(node: SyntaxNode, text: string): boolean {
  * `label_del(…, "__name__")` (not under an aggregation that drops the name anyway, which would cost the engine its
  * streaming aggregation), and a scalar expression is flagged for its answer to be turned back into a scalar. Values
  * are the engine's, except with `rates: 'prometheus'`: then each `rate`, `increase` and `delta` of a range selector
- * is asked as Prometheus computes it (prometheus-rates.ts; docs/prometheus-api.md). An expression that is not PromQL
- * (a MetricsQL extension, a typo) goes to the engine as it is, which answers it or says what is wrong.
+ * is asked as Prometheus computes it (prometheus-rates.ts; docs/prometheus-api.md); and with `windowStart:
+ * 'included'` every range and subquery takes its window's start in. An expression that is not PromQL (a MetricsQL
+ * extension, a typo) goes to the engine as it is, which answers it or says what is wrong.
  */
-export function engineQuery(expr: string, rates: RateSemantics = 'engine'): EngineQuery {
+export function engineQuery(expr: string, semantics: Partial<QuerySemantics> = {}): EngineQuery {
+  const { rates = 'engine', windowStart = 'excluded' } = semantics;
   const tree = parser.parse(expr);
   let invalid = false;
   // Text replacing [from, to) of the expression; an insertion has from = to.
@@ -95,10 +110,15 @@ export function engineQuery(expr: string, rates: RateSemantics = 'engine'): Engi
     enter: (ref) => {
       if (ref.type.isError) invalid = true;
       if (invalid) return false;
+      if (windowStart === 'included' && (ref.name === 'MatrixSelector' || ref.name === 'SubqueryExpr')) {
+        const widened = widenedRange(ref.node, expr);
+        if (widened) edits.push(widened);
+        return undefined;
+      }
       if (ref.name !== 'FunctionCall') return undefined;
       const id = ref.node.getChild('FunctionIdentifier');
       const name = id ? expr.slice(id.from, id.to) : '';
-      const range = rates === 'prometheus' && RATE_FUNCTIONS.has(name) ? rangeOfArgument(ref.node, expr) : undefined;
+      const range = rates === 'prometheus' && RATE_FUNCTIONS.has(name) ? rangeOfArgument(ref.node, expr, windowStart === 'included') : undefined;
       if (range) {
         const { template, call } = extrapolatedCall(name, range);
         templates.add(template);

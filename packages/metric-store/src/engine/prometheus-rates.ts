@@ -27,7 +27,7 @@ type SyntaxNode = ReturnType<typeof parser.parse>['topNode'];
 
 /** A range selector as a rate function's argument: its text, window, offset and `@` time. */
 export interface RangeArgument {
-  /** The argument as written (`x{a="b"}[5m] offset 1m @ 100`), asked of every rollup. */
+  /** The argument as written (`x{a="b"}[5m] offset 1m @ 100`; its range a millisecond longer when `startIncluded`), asked of every rollup. */
   text: string;
   rangeMs: number;
   offsetMs: number;
@@ -36,15 +36,16 @@ export interface RangeArgument {
 }
 
 /** Milliseconds of a range or offset as PromQL writes it (`1h30m`, or a number of seconds); undefined if it is not one. */
-function durationMs(text: string): number | undefined {
+export function durationMs(text: string): number | undefined {
   return /^\d+(\.\d+)?$/.test(text) ? Math.round(Number(text) * 1000) : prometheusDurationMs(text);
 }
 
 /**
  * The range selector a call's only argument is (through `offset` and `@`), or undefined when it is anything else
- * (a subquery, a computed duration): such calls keep the engine's semantics.
+ * (a subquery, a computed duration): such calls keep the engine's semantics. With `startIncluded` its text selects a
+ * sample exactly at the window's start too (see {@link widenedRange}); the window's length stays the range's.
  */
-export function rangeOfArgument(call: SyntaxNode, expr: string): RangeArgument | undefined {
+export function rangeOfArgument(call: SyntaxNode, expr: string, startIncluded = false): RangeArgument | undefined {
   const body = call.getChild('FunctionCallBody');
   const args = body ? [...childrenOf(body)].filter((c) => !['(', ')', ','].includes(c.name)) : [];
   if (args.length !== 1 || hasError(args[0]!)) return undefined;
@@ -72,7 +73,20 @@ export function rangeOfArgument(call: SyntaxNode, expr: string): RangeArgument |
   const duration = node.getChild('DurationExpr');
   const rangeMs = duration ? durationMs(expr.slice(duration.from, duration.to)) : undefined;
   if (rangeMs === undefined || rangeMs <= 0) return undefined;
-  return { text: expr.slice(arg.from, arg.to), rangeMs, offsetMs, at };
+  const text = startIncluded ? `${expr.slice(arg.from, duration!.from)}${rangeMs + 1}ms${expr.slice(duration!.to, arg.to)}` : expr.slice(arg.from, arg.to);
+  return { text, rangeMs, offsetMs, at };
+}
+
+/**
+ * The edit that makes a range selector's or subquery's window (`node`) take a sample or point exactly at its start,
+ * as Prometheus 2 does (`[t − d, t]`), where the engine, like Prometheus 3, leaves it out (`(t − d, t]`): its range
+ * one millisecond longer, the engine's timestamps being whole milliseconds. Undefined for a computed range.
+ */
+export function widenedRange(node: SyntaxNode, expr: string): { from: number; to: number; text: string } | undefined {
+  // A subquery's first duration is its range, the second its step.
+  const duration = node.getChild('DurationExpr');
+  const ms = duration ? durationMs(expr.slice(duration.from, duration.to)) : undefined;
+  return ms === undefined || ms <= 0 ? undefined : { from: duration!.from, to: duration!.to, text: `${ms + 1}ms` };
 }
 
 function* childrenOf(node: SyntaxNode): Generator<SyntaxNode> {

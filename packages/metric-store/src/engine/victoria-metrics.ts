@@ -2,7 +2,7 @@ import type { Readable } from 'node:stream';
 import { compress } from 'snappy';
 import type { Config } from '@terminusa/config';
 import { request, type Dispatcher } from 'undici';
-import { engineQuery, type EngineQuery, type RateSemantics } from './engine-query.ts';
+import { engineQuery, type EngineQuery, type QuerySemantics } from './engine-query.ts';
 import { PROMETHEUS_STALE_NAN, WriteRequestType } from './remote-write-proto.ts';
 
 /** The label that keeps one namespace's series apart on a shared engine (tests; empty in production). */
@@ -96,7 +96,7 @@ export class VictoriaMetrics {
   private readonly timeoutMs: number;
   private readonly snapshots: boolean;
   private readonly syncIntervalMs: number;
-  private readonly rates: RateSemantics;
+  private readonly semantics: QuerySemantics;
   private nextSync?: Promise<void>;
   private runningSync?: Promise<void>;
   private lastSyncAt = 0;
@@ -119,7 +119,7 @@ export class VictoriaMetrics {
     this.timeoutMs = engine.timeoutMs;
     this.snapshots = engine.durability === 'snapshot';
     this.syncIntervalMs = engine.syncIntervalMs;
-    this.rates = engine.rates;
+    this.semantics = { rates: engine.rates, windowStart: engine.windowStart };
   }
 
   private async request(base: string, path: string, params: Record<string, string>, call: Call = {}): Promise<BodyReadable> {
@@ -308,9 +308,9 @@ export class VictoriaMetrics {
     return this.request(this.readUrl, '/api/v1/export/native', {}, { method: 'POST', body: new URLSearchParams({ 'match[]': match, start: seconds(start), end: seconds(end) }), streamed: true, signal });
   }
 
-  /** A PromQL expression as this engine is asked it ({@link engineQuery}, with the configured rate semantics). */
+  /** A PromQL expression as this engine is asked it ({@link engineQuery}, with the configured rates and window start). */
   promql(expr: string): EngineQuery {
-    return engineQuery(expr, this.rates);
+    return engineQuery(expr, this.semantics);
   }
 
   /** An instant query (PromQL/MetricsQL, asked as {@link promql} words it) at `time` (epoch ms): each series' labels and value. */

@@ -147,6 +147,17 @@ describe('PromQL queries', () => {
     expect(Number(rate.body.data.result[0].value[1])).toBeCloseTo((50 + 100) / 60, 12);
   });
 
+  it("takes a sample or subquery point at its window's start in with storage.engine.windowStart: included, as Prometheus 2 does", async () => {
+    const closed = await startGateway({}, { windowStart: 'included' });
+    const count = async (at: string, query: string) => (await prom('/api/v1/query', { query, time: String(AT) }, { at })).body.data.result[0].value[1];
+    // A sample every 15 s, one at AT − 60 s: the window (AT − 1m, AT] holds four, [AT − 1m, AT] five.
+    expect(await count(base, 'count_over_time(http_requests_total{instance="a"}[1m])')).toBe('4');
+    expect(await count(closed, 'count_over_time(http_requests_total{instance="a"}[1m])')).toBe('5');
+    // A subquery's points lie on its step's grid, and AT − 1m is on it.
+    expect(await count(base, 'count_over_time(sum(http_requests_total)[1m:15s])')).toBe('4');
+    expect(await count(closed, 'count_over_time(sum(http_requests_total)[1m:15s])')).toBe('5');
+  });
+
   it('answers a range query every step', async () => {
     const start = (T0 + 10 * 60_000) / 1000;
     const res = await prom('/api/v1/query_range', { query: 'sum(rate(http_requests_total[1m]))', start: String(start), end: String(start + 300), step: '60' });
