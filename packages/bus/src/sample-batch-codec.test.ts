@@ -127,6 +127,30 @@ describe('decoded tags', () => {
     expect(second.filter((tags, i) => tags !== first[i]).length).toBe(0);
     expect(second[fleet - 1]).toEqual(tagsOf(fleet - 1));
   });
+
+  it('are the same, frozen and carrying their JSON, for a fleet of more series than they remember (500,000)', () => {
+    // Past two generations of 200,000 the second round parses the series it no longer holds and lets them go.
+    const fleet = 500_000;
+    const tagsOf = (i: number) => ({ instance: `10.0.${i % 250}.1:9100`, series: String(i) });
+    const bodies = sampleBatchBodies(
+      Array.from({ length: fleet / 1000 }, (_, m) => ({ id: `INGEST:${m}`, source: 'game', samples: Array.from({ length: 1000 }, (_, j) => ({ name: 'load', value: j, ts: 1, tags: tagsOf(m * 1000 + j) })) })),
+      1 << 20,
+    );
+    const round = () => bodies.flatMap(({ body }) => decodeSampleBatch(body).parts.flatMap((p) => p.samples.map((s) => s.tags)));
+    const first = round();
+    const second = round();
+    expect(second).toHaveLength(fleet);
+    // Series from the start of the round (parsed again) and from its end (still held), every 997th of them.
+    for (let i = 0; i < fleet; i += 997) {
+      const tags = second[i] as Record<string, string> & { [TAGS_JSON]?: string };
+      expect(tags).toEqual(tagsOf(i));
+      expect(tags[TAGS_JSON]).toBe(JSON.stringify(tagsOf(i)));
+      expect(Object.isFrozen(tags)).toBe(true);
+    }
+    // Some were found in memory, the others parsed again.
+    expect(second.some((tags, i) => tags === first[i])).toBe(true);
+    expect(second.some((tags, i) => tags !== first[i])).toBe(true);
+  });
 });
 
 describe('sampleBatchBodies', () => {
