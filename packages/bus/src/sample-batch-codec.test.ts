@@ -112,16 +112,20 @@ describe('the packed form of metrics.samples bodies', () => {
 });
 
 describe('decoded tags', () => {
-  it('are parsed once per series for a fleet of 300,000 series coming round in order', () => {
-    const fleet = 300_000;
-    const tagsOf = (i: number) => ({ instance: `10.0.${i % 250}.1:9100`, series: String(i) });
+  const tagsOf = (i: number) => ({ instance: `10.0.${i % 250}.1:9100`, series: String(i) });
+  /** Two rounds of a fleet of `fleet` series, each series once a round, in the same order: the tags decoded. */
+  function twoRounds(fleet: number): [Sample['tags'][], Sample['tags'][]] {
     const bodies = sampleBatchBodies(
       Array.from({ length: fleet / 1000 }, (_, m) => ({ id: `INGEST:${m}`, source: 'game', samples: Array.from({ length: 1000 }, (_, j) => ({ name: 'load', value: j, ts: 1, tags: tagsOf(m * 1000 + j) })) })),
       1 << 20,
     );
     const round = () => bodies.flatMap(({ body }) => decodeSampleBatch(body).parts.flatMap((p) => p.samples.map((s) => s.tags)));
-    const first = round();
-    const second = round();
+    return [round(), round()];
+  }
+
+  it('are parsed once per series for a fleet of 300,000 series coming round in order', () => {
+    const fleet = 300_000;
+    const [first, second] = twoRounds(fleet);
     expect(second).toHaveLength(fleet);
     // The same object again: found in memory, not parsed anew.
     expect(second.filter((tags, i) => tags !== first[i]).length).toBe(0);
@@ -131,14 +135,7 @@ describe('decoded tags', () => {
   it('are the same, frozen and carrying their JSON, for a fleet of more series than they remember (500,000)', () => {
     // Past two generations of 200,000 the second round parses the series it no longer holds and lets them go.
     const fleet = 500_000;
-    const tagsOf = (i: number) => ({ instance: `10.0.${i % 250}.1:9100`, series: String(i) });
-    const bodies = sampleBatchBodies(
-      Array.from({ length: fleet / 1000 }, (_, m) => ({ id: `INGEST:${m}`, source: 'game', samples: Array.from({ length: 1000 }, (_, j) => ({ name: 'load', value: j, ts: 1, tags: tagsOf(m * 1000 + j) })) })),
-      1 << 20,
-    );
-    const round = () => bodies.flatMap(({ body }) => decodeSampleBatch(body).parts.flatMap((p) => p.samples.map((s) => s.tags)));
-    const first = round();
-    const second = round();
+    const [first, second] = twoRounds(fleet);
     expect(second).toHaveLength(fleet);
     // Series from the start of the round (parsed again) and from its end (still held), every 997th of them.
     for (let i = 0; i < fleet; i += 997) {
