@@ -36,7 +36,7 @@ export interface RangeArgument {
 }
 
 /** Milliseconds of a range or offset as PromQL writes it (`1h30m`, or a number of seconds); undefined if it is not one. */
-export function durationMs(text: string): number | undefined {
+function durationMs(text: string): number | undefined {
   return /^\d+(\.\d+)?$/.test(text) ? Math.round(Number(text) * 1000) : prometheusDurationMs(text);
 }
 
