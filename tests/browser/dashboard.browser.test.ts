@@ -315,7 +315,12 @@ async function rollupState(config: RunningSuite['ns']['config']): Promise<string
     const marks = await pool.query('SELECT tier, until FROM rollup_watermarks ORDER BY until');
     const dirty = await pool.query('SELECT name, minute, claim, marked_at FROM rollup_dirty ORDER BY minute LIMIT 40');
     const rows = await pool.query('SELECT count(*)::int AS n, max(bucket) AS last FROM rollup_1m');
-    return JSON.stringify({ now: new Date(), watermarks: marks.rows, dirty: dirty.rows, rollup1m: rows.rows[0] });
+    // The test's metric per series: which minutes its rows hold (a miss of 2026-12-06 found every mark cleared).
+    const latency = await pool.query(
+      `SELECT s.tags, array_agg(to_char(r.bucket AT TIME ZONE 'UTC', 'HH24:MI') ORDER BY r.bucket) AS minutes
+         FROM series s LEFT JOIN rollup_1m r ON r.series_id = s.id WHERE s.name = 'browser_latency_ms' GROUP BY s.tags`,
+    );
+    return JSON.stringify({ now: new Date(), watermarks: marks.rows, dirty: dirty.rows, rollup1m: rows.rows[0], browserLatency1m: latency.rows });
   } catch (err) {
     return String(err);
   } finally {
