@@ -1,25 +1,12 @@
 import { parser } from '@prometheus-io/lezer-promql';
+import type { Config } from '@terminusa/config';
 import { extrapolatedCall, RATE_FUNCTIONS, RATE_TEMPLATES, rangeOfArgument, widenedRange } from './prometheus-rates.ts';
 
 /**
- * How `rate`, `increase` and `delta` are computed: `engine`, MetricsQL's way (from the last sample before the window
- * to the last in it, not extrapolated; one pass over the window), or `prometheus`, Prometheus 2's (the first to the
- * last sample in the window, extrapolated towards its edges), asked as several passes (prometheus-rates.ts).
+ * How the PromQL functions that the engine computes otherwise than Prometheus are asked: the settings
+ * `storage.engine.rates` and `storage.engine.windowStart`, whose values and meanings the config schema states.
  */
-export type RateSemantics = 'engine' | 'prometheus';
-
-/**
- * Whether a range selector's or subquery's window takes a sample or point exactly at its start: `excluded`
- * (`(t − d, t]`, MetricsQL's and Prometheus 3's) or `included` (`[t − d, t]`, Prometheus 2's). A subquery's points
- * lie on its step's grid, so the two differ whenever t − d does too.
- */
-export type WindowStart = 'excluded' | 'included';
-
-/** How the PromQL functions that the engine computes otherwise than Prometheus are asked (`storage.engine`). */
-export interface QuerySemantics {
-  rates: RateSemantics;
-  windowStart: WindowStart;
-}
+export type QuerySemantics = Pick<Config['storage']['engine'], 'rates' | 'windowStart'>;
 
 /** A PromQL expression as the engine is asked it, and whether Prometheus would answer it as a scalar. */
 export interface EngineQuery {

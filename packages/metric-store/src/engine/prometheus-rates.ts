@@ -73,7 +73,8 @@ export function rangeOfArgument(call: SyntaxNode, expr: string, startIncluded = 
   const duration = node.getChild('DurationExpr');
   const rangeMs = duration ? durationMs(expr.slice(duration.from, duration.to)) : undefined;
   if (rangeMs === undefined || rangeMs <= 0) return undefined;
-  const text = startIncluded ? `${expr.slice(arg.from, duration!.from)}${rangeMs + 1}ms${expr.slice(duration!.to, arg.to)}` : expr.slice(arg.from, arg.to);
+  const widened = startIncluded ? widenedRange(node, expr) : undefined;
+  const text = widened ? `${expr.slice(arg.from, widened.from)}${widened.text}${expr.slice(widened.to, arg.to)}` : expr.slice(arg.from, arg.to);
   return { text, rangeMs, offsetMs, at };
 }
 
