@@ -20,7 +20,7 @@ import type { PgUserStore } from './auth/user-store.ts';
 import type { ServiceCaller } from './http/call-service.ts';
 import { admission, admissionOf } from './http/admission.ts';
 import { sendProblem } from './http/problem.ts';
-import { countedByBacklog, gatewayRateLimits, pushBackStatus } from './http/rate-limit.ts';
+import { countedByBacklog, pushBackStatus, type GatewayRateLimits } from './http/rate-limit.ts';
 import { errorHandler } from './http/request-errors.ts';
 import { OTLP_METRICS_PATH } from './ingest/push-paths.ts';
 import { mountRoutes, type Authenticate, type RouteSpec } from './http/route.ts';
@@ -55,6 +55,8 @@ export interface GatewayDeps {
   apiKeys: ApiKeyCache;
   tokens: TokenService;
   guard: LoginGuard;
+  /** The request limits, one set per gateway: its HTTP API and its live stream spend the same leases. */
+  rateLimits: GatewayRateLimits;
   audit: PgAuditLog;
   calls: ServiceCaller;
   maxPoints: number;
@@ -112,7 +114,7 @@ function dashboardFiles(dir: string): Router {
 
 /** The gateway's HTTP API: `/health` and login are public; every other route needs a token or API key with its role. */
 export function createApp(deps: GatewayDeps, routes: readonly RouteSpec[] = gatewayRoutes(deps)): Express {
-  const { config, redis, logger } = deps;
+  const { config, logger } = deps;
   const app = express();
   app.disable('x-powered-by');
   // No ETag on answers: each hashed its whole body (2–3 ms for a 650 KB history answer) for a revalidation no client
@@ -130,7 +132,7 @@ export function createApp(deps: GatewayDeps, routes: readonly RouteSpec[] = gate
   app.use(helmet());
   if (config.gateway.corsOrigins.length) app.use(cors({ origin: [...config.gateway.corsOrigins], credentials: false }));
 
-  const { perAddress, perPrincipal, logins } = gatewayRateLimits(redis, config.redis.prefix, config.gateway.rateLimit);
+  const { perAddress, perPrincipal, logins } = deps.rateLimits;
   app.use(admission({ tokens: deps.tokens, apiKeys: deps.apiKeys, perAddress, perPrincipal }));
   app.post('/auth/login', logins.middleware((r) => r.ip ?? ''));
   // OTLP/HTTP reads its own raw body (JSON or protobuf, gzip or not), so the JSON parser leaves /v1/metrics alone.

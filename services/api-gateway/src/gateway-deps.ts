@@ -60,6 +60,7 @@ export async function gatewayDeps(clients: GatewayClients, limits: { maxPoints?:
     users,
     apiKeys,
     tokens,
+    rateLimits: gatewayRateLimits(redis, config.redis.prefix, config.gateway.rateLimit),
     guard: new LoginGuard(redis, config.redis.prefix, { maxAttempts: config.auth.maxAttempts, maxAttemptsPerAddress: config.auth.maxAttemptsPerAddress, lockoutSeconds: config.auth.lockout }),
     audit: new PgAuditLog(pool),
     calls: new ServiceCaller(bus, limits.callTimeoutMs ?? config.core.timeout * 1000),
@@ -89,7 +90,7 @@ export function gatewayLiveStream(deps: GatewayDeps, app: Express): LiveStream {
     maxConnections: config.gateway.live.maxConnections,
     maxConnectionsPerPrincipal: config.gateway.live.maxConnectionsPerPrincipal,
     recheckMs: config.gateway.live.recheckInterval * 1000,
-    addressLimit: gatewayRateLimits(deps.redis, config.redis.prefix, config.gateway.rateLimit).perAddress,
+    addressLimit: deps.rateLimits.perAddress,
     clientAddress: clientAddressOf(app),
   });
 }

@@ -16,9 +16,10 @@ export interface Admission {
 /**
  * The limits every request but `/health` passes before the gateway parses its body or asks a database anything:
  * the client address's count (429 when over, 503 on remote_write: {@link pushBackStatus}), and beside it, in the
- * same Redis round trip, the principal's count and a token's revocation marks when memory alone verified the
- * credential (a token's signature, an API key the cache holds). The route's authentication then needs no round trip of its own, where it took three before: on this
- * 2-core machine each costs about 0.5 ms of waking processes when requests come a few ms apart.
+ * same Redis round trip if any, the principal's count and a token's revocation marks when memory alone verified the
+ * credential (a token's signature, an API key the cache holds). The counts are mostly spent from leases held in
+ * memory (rate-limit.ts), so an API key's request usually needs no round trip at all: on this 2-core machine each
+ * costs about 0.5 ms of waking processes when requests come a few ms apart.
  * The principal's verdict is applied only once the credential authenticated, so a refused one still gets its 401.
  * A push of samples by an API key memory verified is not counted: the pipeline's backlog slows it down.
  */
