@@ -20,7 +20,6 @@ import type { PgUserStore } from './auth/user-store.ts';
 import type { ServiceCaller } from './http/call-service.ts';
 import { admission, admissionOf } from './http/admission.ts';
 import { sendProblem } from './http/problem.ts';
-import { answerCompression } from './http/answer-compression.ts';
 import { countedByBacklog, pushBackStatus, type GatewayRateLimits } from './http/rate-limit.ts';
 import { errorHandler } from './http/request-errors.ts';
 import { OTLP_METRICS_PATH } from './ingest/push-paths.ts';
@@ -131,7 +130,6 @@ export function createApp(deps: GatewayDeps, routes: readonly RouteSpec[] = gate
     next();
   });
   app.use(helmet());
-  app.use(answerCompression());
   if (config.gateway.corsOrigins.length) app.use(cors({ origin: [...config.gateway.corsOrigins], credentials: false }));
 
   const { perAddress, perPrincipal, logins } = deps.rateLimits;

@@ -199,16 +199,6 @@ describe('answers', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('etag')).toBeNull();
   });
-
-  it('are gzipped when large and the client accepts it, as Prometheus and the engine answer theirs', async () => {
-    const doc = (encoding: string) => fetch(`${main.base}/docs/api`, { headers: { authorization: `Bearer ${tokens.admin}`, 'accept-encoding': encoding } });
-    const zipped = await doc('gzip');
-    expect(zipped.headers.get('content-encoding')).toBe('gzip');
-    expect(((await zipped.json()) as { openapi: string }).openapi).toBe('3.1.0');
-    const plain = await doc('identity');
-    expect(plain.headers.get('content-encoding')).toBeNull();
-    expect(((await plain.json()) as { openapi: string }).openapi).toBe('3.1.0');
-  });
 });
 
 describe('sign-in', () => {
