@@ -182,7 +182,8 @@ describe('queryHistory', () => {
     // give the step); without one, the tier that covers from, throughout.
     const retention: Record<Tier, number> = { raw: 3 * HOUR, '1m': 5 * HOUR, '5m': 10 * HOUR, '1h': 10_000 * DAY, '1d': 10_000 * DAY };
     await fc.assert(
-      fc.asyncProperty(history, fc.constantFrom(undefined, 20_000, MIN, 2 * MIN, 10 * MIN), fc.constantFrom<HistoryAgg | undefined>(undefined, 'sum', 'min', 'max'), async (h, step, agg) => {
+      // 5 min: the last stretch is 5m at its own bucket, with the 1m rows past the 5m watermark summed into it.
+      fc.asyncProperty(history, fc.constantFrom(undefined, 20_000, MIN, 2 * MIN, 5 * MIN, 10 * MIN), fc.constantFrom<HistoryAgg | undefined>(undefined, 'sum', 'min', 'max'), async (h, step, agg) => {
         const { name, rows } = await load(h);
         const q = { name, ...range(h), step, agg, maxPoints: 1_000_000, retention, now: NOW };
         const answer = await queryHistory(stores, q);
@@ -338,6 +339,28 @@ describe('queryHistory', () => {
       const answer = await queryHistory(stores, q);
       expectMatches(answer, rows, q);
       expect(answer.series[0]!.points.at(-1)![0]).toBe(start + 29 * MIN);
+    }
+  });
+
+  it('sums finer tiers\' rows past a tier\'s watermark into its buckets, in one stretch and in stitched ones', async () => {
+    const name = 'behind';
+    const start = Math.floor(NOW / HOUR) * HOUR - 4 * HOUR;
+    const rows: Row[] = Array.from({ length: 480 }, (_, i) => ({ series: i % 2, ts: start + i * 30_000 + 5_000, value: (i * 7919) % 1000 }));
+    await new SampleStore(pool, engine).insert(toSamples(name, rows));
+    await foldRollups();
+    // As a run that has not caught up leaves them: 1h rows for the first hour, 5m rows up to 2.5 h, 1m rows after.
+    await pool.query("UPDATE rollup_watermarks SET until = $1 WHERE tier IN ('1h', '1d')", [new Date(start + HOUR)]);
+    await pool.query("UPDATE rollup_watermarks SET until = $1 WHERE tier = '5m'", [new Date(start + 150 * MIN)]);
+    const to = start + 4 * HOUR - 1;
+    for (const q of [
+      // One stretch of 1h: 5m and 1m rows summed into hours.
+      { name, tags: {}, from: start, to, maxPoints: 10_000, retention: onlyFrom('1h'), now: NOW },
+      // 1h for the first two hours (5m rows summed into the second), then 5m (1m rows summed into 5 minutes).
+      { name, tags: {}, from: start, to, step: 5 * MIN, maxPoints: 10_000, retention: { ...onlyFrom('1h'), '5m': NOW - start - 2 * HOUR }, now: NOW },
+    ]) {
+      const answer = await queryHistory(stores, q);
+      expectMatches(answer, rows, q);
+      expect(answer.series).toHaveLength(2);
     }
   });
 

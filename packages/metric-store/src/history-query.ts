@@ -251,12 +251,12 @@ function tierParts(seg: HistorySegment, marks: Watermarks): TierPart[] {
 
 /**
  * The statement of a stretch's rollup rows. When every answered series is one stored series and the stretch reads
- * its tier at the tier's own resolution, its rows already are its points: they are returned as they are, and the few
- * that share a bucket (a finer tier's rows past the tier's watermark) are merged by {@link pointsOf}. Otherwise
+ * its tier at the tier's own resolution, its rows already are its points: they are returned as they are, a finer
+ * tier's rows past the tier's watermark summed into its buckets, and the few that still share a bucket (two finer
+ * tiers' in one) are merged by {@link pointsOf}. Otherwise
  * PostgreSQL reduces the rows of each group and bucket first, which keeps what travels to the size of the answer.
  * Neither sorts: sorting every row cost more than half of a 100-series read, so rows are grouped by hashing and put
- * in time order here. Each group's rows travel as a few columns of packed float8 (float8send, string_agg): building
- * and parsing number texts cost PostgreSQL and the gateway's single thread several times more.
+ * in time order here. Each group's rows travel as a few {@link packed} columns.
  */
 function segmentStatement(seg: HistorySegment, tiers: readonly TierPart[], grouping: Grouping): SegmentRead {
   const p = new Params();
@@ -268,9 +268,12 @@ function segmentStatement(seg: HistorySegment, tiers: readonly TierPart[], group
   const epochMs = (col: string) => `round(date_part('epoch', ${col}) * 1000)`;
   let step: string | undefined;
   const parts = tiers.map((part) => {
-    const at = !asStored && seg.step !== TIER_BUCKET_MS[part.tier] ? `date_bin(${(step ??= p.add(`${seg.step} milliseconds`))}::interval, bucket, 'epoch')` : 'bucket';
-    return `SELECT series_id, ${at} AS b, count::float8 AS count, sum, min, max FROM ${TIER_TABLE[part.tier].table}
+    const binned = seg.step !== TIER_BUCKET_MS[part.tier];
+    const at = binned ? `date_bin(${(step ??= p.add(`${seg.step} milliseconds`))}::interval, bucket, 'epoch')` : 'bucket';
+    const rows = `SELECT series_id, ${at} AS b, count::float8 AS count, sum, min, max FROM ${TIER_TABLE[part.tier].table}
       WHERE series_id = ANY(${ids}::bigint[]) AND bucket >= ${p.add(new Date(part.start))} AND bucket < ${p.add(new Date(part.end))}`;
+    // A finer tier's rows past the stretch's tier's watermark, summed into its buckets (as in oneStretchStatement).
+    return asStored && binned ? `SELECT series_id, b, sum(count) AS count, sum(sum) AS sum, min(min) AS min, max(max) AS max FROM (${rows}) AS f GROUP BY 1, 2` : rows;
   });
   const columns = [packed(epochMs('b'), 'ts'), packed('count', 'count'), packed('sum', 'sum'), packed('min', 'min'), packed('max', 'max')].join(', ');
   let text: string;
