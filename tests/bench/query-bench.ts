@@ -18,9 +18,10 @@
  * Cases: ranges 1h, 24h, 7d, 90d ending now, for one series (tag.id=…) and for 100 series (tag.shard=…), each
  * request asking for a different series or group (ids spread over the 10,000; the 100 groups in turn), paced under
  * the gateway's shipped per-principal rate limit (100/s) so no request is refused. Each is timed over HTTP as a client
- * sees it (GET /metrics/history, admin token, JSON parsed), and then the same selection, range and step
+ * sees it (GET /metrics/history, admin token, JSON parsed), and beside each the same selection, range and step
  * (the gateway's answer's step; 1 min where it answered raw points) as VictoriaMetrics' own
- * `/api/v1/query_range` of `avg_over_time(selector[step])` (nocache=1, the same extra_label), also over HTTP.
+ * `/api/v1/query_range` of `avg_over_time(selector[step])` (nocache=1, the same extra_label), also over HTTP: the
+ * two sides take turns request by request, so both meet the same machine.
  * The engine alone must answer the 7d and 90d reads from samples over the whole range, as many points as the
  * gateway answers from rollup rows: besides the raw day it holds one sample an hour per series back to 91 days
  * (the suite's engine keeps only the raw day; the gateway never reads those older samples).
@@ -203,34 +204,47 @@ interface Answer {
   series: { points: unknown[] }[];
 }
 
+/** What {@link timedInTurn} measured of one side: sorted times, the last answer, failures. */
+interface Timed<T> {
+  times: number[];
+  last: T;
+  failed: number;
+  firstFailure?: string;
+}
+
 /**
- * Times `n` requests after `warmup` ones. A request that fails (an error status, an answer that is not what was
- * asked) is counted, its first reason kept, and its time kept too: a client waited for it.
+ * Times `n` requests of each side after `warmup` ones, the sides taking turns request by request (gateway, engine,
+ * gateway, …), so both meet the same machine: timed one side after the other, the first side of the first case read
+ * while a fleet's first round was still being stored, the second after. A request that fails (an error status, an
+ * answer that is not what was asked) is counted, its first reason kept, and its time kept too: a client waited for it.
  */
-async function timed<T>(n: number, warmup: number, run: (i: number) => Promise<T>): Promise<{ times: number[]; last: T; failed: number; firstFailure?: string }> {
-  let last: T | undefined;
-  let failed = 0;
-  let firstFailure: string | undefined;
-  const attempt = async (i: number) => {
+async function timedInTurn<A, B>(n: number, warmup: number, sides: [(i: number) => Promise<A>, (i: number) => Promise<B>]): Promise<[Timed<A>, Timed<B>]> {
+  const state = sides.map(() => ({ times: [] as number[], last: undefined as unknown, failed: 0, firstFailure: undefined as string | undefined }));
+  const attempt = async (side: number, i: number) => {
+    const s = state[side]!;
     try {
-      last = await run(i);
+      s.last = await sides[side]!(i);
     } catch (err) {
-      failed++;
-      firstFailure ??= (err as Error).message.slice(0, 300);
+      s.failed++;
+      s.firstFailure ??= (err as Error).message.slice(0, 300);
     }
   };
-  for (let i = 0; i < warmup; i++) await attempt(RUNS + i);
-  failed = 0;
-  const times: number[] = [];
+  for (let i = 0; i < warmup; i++) for (let side = 0; side < sides.length; side++) await attempt(side, RUNS + i);
+  for (const s of state) s.failed = 0;
   for (let i = 0; i < n; i++) {
-    const started = performance.now();
-    await attempt(i);
-    const ms = performance.now() - started;
-    times.push(ms);
-    if (ms < MIN_GAP_MS) await sleep(MIN_GAP_MS - ms);
+    for (let side = 0; side < sides.length; side++) {
+      const started = performance.now();
+      await attempt(side, i);
+      const ms = performance.now() - started;
+      state[side]!.times.push(ms);
+      if (ms < MIN_GAP_MS) await sleep(MIN_GAP_MS - ms);
+    }
   }
-  if (last === undefined) throw new Error(`every request failed: ${firstFailure}`);
-  return { times: times.sort((a, b) => a - b), last, failed, ...(firstFailure ? { firstFailure } : {}) };
+  const done = state.map((s) => {
+    if (s.last === undefined) throw new Error(`every request failed: ${s.firstFailure}`);
+    return { times: s.times.sort((a, b) => a - b), last: s.last, failed: s.failed, ...(s.firstFailure ? { firstFailure: s.firstFailure } : {}) };
+  });
+  return [done[0] as Timed<A>, done[1] as Timed<B>];
 }
 
 async function measure(suite: RunningSuite, engineUrl: string, now: number): Promise<Case[]> {
@@ -239,7 +253,7 @@ async function measure(suite: RunningSuite, engineUrl: string, now: number): Pro
   for (const range of RANGES) {
     for (const selection of SELECTIONS) {
       const from = now - range.ms;
-      const gateway = await timed(RUNS, WARMUP, async (i) => {
+      const askGateway = async (i: number): Promise<Answer> => {
         const params = new URLSearchParams({ name: NAME, from: String(from), to: String(now) });
         for (const [k, v] of Object.entries(selection.tags(i))) params.set(`tag.${k}`, v);
         const res = await fetch(`${suite.base}/metrics/history?${params}`, { headers: { authorization: `Bearer ${suite.adminToken}` } });
@@ -248,10 +262,10 @@ async function measure(suite: RunningSuite, engineUrl: string, now: number): Pro
         const body = JSON.parse(text) as Answer;
         if (body.series.length !== selection.series) throw new Error(`${range.label}: ${body.series.length} series answered, expected ${selection.series}`);
         return body;
-      });
-      const answer = gateway.last;
-      const stepS = Math.max(60, answer.step / 1000);
-      const engine = await timed(RUNS, WARMUP, async (i) => {
+      };
+      // The engine is asked at the step the gateway answers with.
+      const stepS = Math.max(60, (await askGateway(RUNS + WARMUP)).step / 1000);
+      const askEngine = async (i: number) => {
         const body = new URLSearchParams({
           query: `avg_over_time(${selector(NAME, selection.tags(i))}[${stepS}s])`,
           start: (from / 1000).toFixed(3),
@@ -266,7 +280,9 @@ async function measure(suite: RunningSuite, engineUrl: string, now: number): Pro
         const json = JSON.parse(text) as { data?: { result: { values: unknown[] }[] } };
         if (!json.data) throw new Error(`engine ${range.label}/${selection.series}: ${text.slice(0, 300)}`);
         return json.data.result;
-      });
+      };
+      const [gateway, engine] = await timedInTurn(RUNS, WARMUP, [askGateway, askEngine]);
+      const answer = gateway.last;
       cases.push({
         range: range.label,
         series: selection.series,
