@@ -205,6 +205,10 @@ class Params {
  */
 const packed = (expr: string, as: string) => `encode(string_agg(float8send(${expr}), ''::bytea), 'base64') AS ${as}`;
 
+/** Partial buckets of `rows` (series_id, bucket, count, sum, min, max) summed per series and `bucket`, an expression of theirs. */
+const summedInto = (bucket: string, rows: string) =>
+  `SELECT series_id, ${bucket}, sum(count) AS count, sum(sum) AS sum, min(min) AS min, max(max) AS max FROM (${rows}) AS f GROUP BY 1, 2`;
+
 /** A group's rows as {@link packed} columns: epoch ms, then partial buckets. */
 type RowColumns = { key: string; ts: string; count: string; sum: string; min: string; max: string };
 
@@ -273,7 +277,7 @@ function segmentStatement(seg: HistorySegment, tiers: readonly TierPart[], group
     const rows = `SELECT series_id, ${at} AS b, count::float8 AS count, sum, min, max FROM ${TIER_TABLE[part.tier].table}
       WHERE series_id = ANY(${ids}::bigint[]) AND bucket >= ${p.add(new Date(part.start))} AND bucket < ${p.add(new Date(part.end))}`;
     // A finer tier's rows past the stretch's tier's watermark, summed into its buckets (as in oneStretchStatement).
-    return asStored && binned ? `SELECT series_id, b, sum(count) AS count, sum(sum) AS sum, min(min) AS min, max(max) AS max FROM (${rows}) AS f GROUP BY 1, 2` : rows;
+    return asStored && binned ? summedInto('b', rows) : rows;
   });
   const columns = [packed(epochMs('b'), 'ts'), packed('count', 'count'), packed('sum', 'sum'), packed('min', 'min'), packed('max', 'max')].join(', ');
   let text: string;
@@ -570,10 +574,7 @@ function oneStretchStatement(q: HistoryQuery, seg: HistorySegment, maxSeries: nu
   });
   const ownAsStored = seg.step === TIER_BUCKET_MS[seg.tier as RollupTier];
   const [asStored, binned] = ownAsStored ? [parts.slice(0, 1), parts.slice(1)] : [[], parts];
-  const bins = binned.length
-    ? [`SELECT series_id, date_bin($6::interval, bucket, 'epoch') AS bucket, sum(count) AS count, sum(sum) AS sum, min(min) AS min, max(max) AS max
-        FROM (${binned.join('\n UNION ALL ')}) AS f GROUP BY 1, 2`]
-    : [];
+  const bins = binned.length ? [summedInto("date_bin($6::interval, bucket, 'epoch') AS bucket", binned.join('\n UNION ALL '))] : [];
   const text = `WITH m AS (${COMPUTED_WATERMARKS_SQL}),
       s AS (SELECT id, tags FROM series WHERE name = $1 AND tags @> $2::jsonb),
       parts AS (${[...asStored, ...bins].join('\n UNION ALL ')}),

@@ -6,9 +6,7 @@ interface Lease {
   until: number;
   /** Points of the lease not spent yet. */
   left: number;
-  /** Whether Redis counted the window up to the limit: once `left` is spent, requests are refused until `until`. */
-  full: boolean;
-  /** The window's count as Redis last answered it, for the RateLimit headers. */
+  /** The window's count as Redis last answered it: at the limit, requests are refused until `until` once `left` is spent. */
   consumed: number;
   /** The lease being taken, which requests arriving meanwhile wait for instead of taking one each. */
   taking?: Promise<void>;
@@ -52,11 +50,11 @@ export class PointLeases {
           lease.left--;
           return { allowed: true, state: this.state(lease, now) };
         }
-        if (lease.full) return { allowed: false, state: this.state(lease, now) };
+        if (lease.consumed >= this.limit) return { allowed: false, state: this.state(lease, now) };
       }
       if (!lease) {
         if (this.leases.size >= SWEEP_AT && now >= this.nextSweep) this.sweep(now);
-        this.leases.set(key, (lease = { until: 0, left: 0, full: false, consumed: 0 }));
+        this.leases.set(key, (lease = { until: 0, left: 0, consumed: 0 }));
       }
       const taking = this.renew(key, lease);
       lease.taking = taking;
@@ -83,7 +81,6 @@ export class PointLeases {
     // Redis counts the whole lease even when it refuses: what was below the limit before it is still granted.
     const before = res.consumedPoints - this.leaseSize;
     lease.left = Math.max(0, Math.min(this.leaseSize, this.limit - before));
-    lease.full = res.consumedPoints >= this.limit;
     lease.consumed = res.consumedPoints;
     lease.until = Date.now() + res.msBeforeNext;
   }
