@@ -6,9 +6,9 @@ import { join, resolve } from 'node:path';
 import concurrently from 'concurrently';
 import { tsImport } from 'tsx/esm/api';
 
-// The gateway serves the dashboard at /, so its bundle is built from the current sources first.
-const { buildDashboard } = await tsImport('../packages/dashboard/src/index.ts', import.meta.url);
-await buildDashboard();
+// The gateway serves the dashboard at /, so its bundle is built from the current sources first (when they changed).
+const { buildDashboard, dashboardCurrent } = await tsImport('../packages/dashboard/src/index.ts', import.meta.url);
+if (!(await dashboardCurrent())) await buildDashboard();
 const { loadConfigOrExit, durationMs, SERVICE_NAMES, SERVICE_NODE_FLAGS } = await tsImport('../packages/config/src/index.ts', import.meta.url);
 const config = loadConfigOrExit({}, 'start');
 
@@ -26,8 +26,8 @@ const answers = async (url) => {
 const commands = [];
 const engineUrl = new URL(config.storage.engine.url);
 const embedded = !process.env.VM_URL && !(await answers(config.storage.engine.url));
+const dataPath = resolve(join(config.dataDir, 'victoria-metrics'));
 if (embedded) {
-  const dataPath = resolve(join(config.dataDir, 'victoria-metrics'));
   mkdirSync(dataPath, { recursive: true });
   // Whole days: the engine's retention has a granularity of a day; history past raw retention reads the rollups.
   const days = Math.max(1, Math.ceil(durationMs(config.storage.retention.raw) / 86_400_000));
@@ -38,7 +38,15 @@ if (embedded) {
 }
 // With an embedded engine, the services start once it answers.
 const waitForEngine = embedded ? `node scripts/wait-for-url.mjs ${config.storage.engine.url}/health && ` : '';
-commands.push(...SERVICE_NAMES.map((name) => ({ name, command: `${waitForEngine}node ${SERVICE_NODE_FLAGS.join(' ')} --import tsx services/${name}/src/main.ts` })));
+// The embedded engine's files are this machine's, so every backup holds its snapshot unless the operator said otherwise.
+const backupEnv = embedded && !config.backup.engineDataDir ? { TMON_BACKUP__ENGINE_DATA_DIR: dataPath } : {};
+commands.push(
+  ...SERVICE_NAMES.map((name) => ({
+    name,
+    command: `${waitForEngine}node ${SERVICE_NODE_FLAGS.join(' ')} --import tsx services/${name}/src/main.ts`,
+    ...(name === 'backup' ? { env: backupEnv } : {}),
+  })),
+);
 
 const { result } = concurrently(commands, { prefix: 'name', killOthersOn: ['failure'], killSignal: 'SIGTERM', restartTries: 0 });
 result.then(

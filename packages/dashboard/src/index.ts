@@ -1,5 +1,5 @@
 export { DASHBOARD_DIR, dashboardBuilt } from './dashboard-dir.ts';
-export { buildDashboard } from './build-dashboard.ts';
+export { buildDashboard, dashboardCurrent } from './build-dashboard.ts';
 /** Shapes of the gateway's answers as the dashboard reads them, for the gateway to check its own types against. */
 export type {
   Sample as DashboardSample,

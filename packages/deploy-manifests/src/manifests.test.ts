@@ -513,6 +513,38 @@ describe('deploy manifests', () => {
     }
   });
 
+  it("puts the single node's snapshot in every backup: the engine's volume mounted read-only where backup.engineDataDir points, on the engine's node", () => {
+    for (const overlay of SINGLE_NODE) {
+      const pod = onDisk(overlay, 'backup.yaml').find((d) => d.kind === 'Deployment').spec.template.spec;
+      const c = pod.containers[0];
+      const env = Object.fromEntries(c.env.filter((e: any) => 'value' in e).map((e: any) => [e.name, e.value]));
+      const settings = loadConfig({ env: { ...onDisk(overlay, 'configmap.yaml')[0].data, ...env } });
+      expect(settings.backup.engineDataDir, overlay).toBe('/vm-storage');
+      expect(settings.storage.engine.durability).toBe('snapshot');
+      const mount = c.volumeMounts.find((m: any) => m.mountPath === settings.backup.engineDataDir);
+      expect(mount, overlay).toEqual({ name: 'engine', mountPath: '/vm-storage', readOnly: true });
+      // The claim the engine's StatefulSet makes for its pod: <template>-<statefulset>-0.
+      const sts = onDisk(overlay, 'victoria-metrics.yaml').find((d) => d.kind === 'StatefulSet');
+      const claim = `${sts.spec.volumeClaimTemplates[0].metadata.name}-${sts.metadata.name}-0`;
+      expect(pod.volumes.find((v: any) => v.name === mount.name)).toEqual({ name: 'engine', persistentVolumeClaim: { claimName: claim, readOnly: true } });
+      // ReadWriteOnce is granted to one node: the backup pods go where the engine's pod is, and may read its group's files.
+      expect(pod.affinity.podAffinity.requiredDuringSchedulingIgnoredDuringExecution).toEqual([
+        { topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: sts.spec.selector.matchLabels } },
+      ]);
+      expect(pod.securityContext.supplementalGroups).toEqual([sts.spec.template.spec.securityContext.fsGroup]);
+      // No other pod mounts the engine's volume.
+      for (const name of SERVICE_NAMES.filter((n) => n !== 'backup')) {
+        const other = onDisk(overlay, `${name}.yaml`).find((d) => d.kind === 'Deployment').spec.template.spec;
+        expect(JSON.stringify(other.volumes), `${overlay} ${name}`).not.toContain(claim);
+      }
+    }
+    // The cluster edition has no snapshot to read (durability replication): its backups hold no engine data.
+    const cluster = onDisk('cluster', 'backup.yaml').find((d) => d.kind === 'Deployment').spec.template.spec;
+    expect(cluster.containers[0].env.map((e: any) => e.name)).not.toContain('TMON_BACKUP__ENGINE_DATA_DIR');
+    expect(cluster.affinity.podAffinity).toBeUndefined();
+    expect(cluster.volumes.map((v: any) => v.name)).not.toContain('engine');
+  });
+
   it('serves the Ingress over TLS, with the certificate from its own Secret', () => {
     for (const overlay of OVERLAYS) {
       const [ingress] = onDisk(overlay, 'ingress.yaml');

@@ -31,6 +31,7 @@ import { OPS_PORTS, type Overlay } from './overlays.ts';
 import { redisPasswordKey } from './redis-acl.ts';
 import {
   clusterManifests,
+  engineBackupAccess,
   singleNodeManifests,
   VM_PORT,
   VM_READERS,
@@ -236,6 +237,8 @@ function backupVolumeClaims(o: Overlay): PersistentVolumeClaim[] {
 
 function deployment(o: Overlay, name: ServiceName, config: Readonly<Config>): Deployment {
   const isBackup = name === 'backup';
+  // The single node's snapshot in every backup: its volume, read-only, on the engine's node.
+  const engineAccess = isBackup ? engineBackupAccess(o.timeSeries) : undefined;
   const env: IEnvVar[] = [
     { name: 'SERVICE', value: name },
     // Its own NATS user (deploy/nats/permissions.conf); the password is written into the URL by the config.
@@ -252,6 +255,7 @@ function deployment(o: Overlay, name: ServiceName, config: Readonly<Config>): De
     ...(name === 'api-gateway' ? [{ ...GATEWAY_TRUST_PROXY }] : []),
     // Backups and archive under /data (a PersistentVolumeClaim), the keyring on a volume of its own.
     ...(isBackup ? [{ name: 'TMON_BACKUP__KEYRING', value: `${BACKUP_KEYS_DIR}/backup-keyring.json` }] : []),
+    ...(engineAccess?.env ?? []),
   ];
   const volumes: IVolume[] = [
     isBackup ? { name: 'data', persistentVolumeClaim: { claimName: 'backup-data' } } : { name: 'data', emptyDir: {} },
@@ -259,6 +263,7 @@ function deployment(o: Overlay, name: ServiceName, config: Readonly<Config>): De
     ...(isBackup ? [{ name: 'keys', persistentVolumeClaim: { claimName: 'backup-keys' } }] : []),
     // Optional: without the Secret the directory is empty and, backup.signingKey unset, nothing reads it.
     ...(isBackup ? [{ name: 'signing-key', secret: { secretName: BACKUP_SIGNING_SECRET_NAME, optional: true, defaultMode: 0o400 } }] : []),
+    ...(engineAccess ? [engineAccess.volume] : []),
   ];
   const container: IContainer = {
     name,
@@ -277,6 +282,7 @@ function deployment(o: Overlay, name: ServiceName, config: Readonly<Config>): De
       { name: 'data', mountPath: '/data' },
       { name: 'tmp', mountPath: '/tmp' },
       ...(isBackup ? [{ name: 'keys', mountPath: BACKUP_KEYS_DIR }, { name: 'signing-key', mountPath: BACKUP_SIGNING_DIR, readOnly: true }] : []),
+      ...(engineAccess ? [engineAccess.mount] : []),
     ],
   };
   return new Deployment({
@@ -290,8 +296,16 @@ function deployment(o: Overlay, name: ServiceName, config: Readonly<Config>): De
         spec: {
           terminationGracePeriodSeconds: config.shutdownTimeout + 10,
           automountServiceAccountToken: false,
-          securityContext: { runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, fsGroup: 10001, seccompProfile: { type: 'RuntimeDefault' } },
+          securityContext: {
+            runAsNonRoot: true,
+            runAsUser: 10001,
+            runAsGroup: 10001,
+            fsGroup: 10001,
+            ...(engineAccess ? { supplementalGroups: engineAccess.supplementalGroups } : {}),
+            seccompProfile: { type: 'RuntimeDefault' },
+          },
           affinity: {
+            ...engineAccess?.affinity,
             podAntiAffinity: {
               preferredDuringSchedulingIgnoredDuringExecution: [
                 { weight: 100, podAffinityTerm: { topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: selector(name) } } },

@@ -1,6 +1,6 @@
 import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
 import { Service } from 'kubernetes-models/v1';
-import type { IContainer, IEnvVar, IPodSecurityContext, IProbe, ISecurityContext } from 'kubernetes-models/v1';
+import type { IAffinity, IContainer, IEnvVar, IPodSecurityContext, IProbe, ISecurityContext, IVolume, IVolumeMount } from 'kubernetes-models/v1';
 import type { ServiceName } from '@terminusa/config';
 import type { ClusterEngine, ResourceSettings, SingleNodeEngine, TimeSeriesEngine } from './overlays.ts';
 
@@ -40,6 +40,42 @@ export const VM_SINGLE_NODE_ARGS: readonly string[] = [`-storageDataPath=${VM_ST
 export const VM_READERS: readonly ServiceName[] = ['storage', 'api-gateway', 'backup', 'alert-manager'];
 export const VM_WRITER: ServiceName = 'storage';
 
+/** Where the backup pod mounts the single node's volume, read-only; `backup.engineDataDir`, as in docker-compose.yml. */
+export const BACKUP_ENGINE_DIR = '/vm-storage';
+/** The engine's own group (its pod's fsGroup), which the backup pod joins to read the engine's files. */
+const ENGINE_GROUP = 1000;
+/** The claim the StatefulSet `victoria-metrics` makes for its one pod from its template `storage`. */
+export const SINGLE_NODE_CLAIM = 'storage-victoria-metrics-0';
+
+/** What the backup pod needs to put the single node's snapshot in every backup. */
+export interface EngineBackupAccess {
+  env: IEnvVar[];
+  volume: IVolume;
+  mount: IVolumeMount;
+  affinity: Pick<IAffinity, 'podAffinity'>;
+  supplementalGroups: number[];
+}
+
+/**
+ * The single node's volume for the backup pod, read-only: a snapshot is hard links in the engine's own directories,
+ * so only a pod that mounts the volume can read one. The claim is ReadWriteOnce, which a node grants to every pod
+ * on it, so backup pods run on the engine's node. None for the cluster edition, backed up with its own tools.
+ */
+export function engineBackupAccess(engine: TimeSeriesEngine): EngineBackupAccess | undefined {
+  if (engine.edition !== 'single-node') return undefined;
+  return {
+    env: [{ name: 'TMON_BACKUP__ENGINE_DATA_DIR', value: BACKUP_ENGINE_DIR }],
+    volume: { name: 'engine', persistentVolumeClaim: { claimName: SINGLE_NODE_CLAIM, readOnly: true } },
+    mount: { name: 'engine', mountPath: BACKUP_ENGINE_DIR, readOnly: true },
+    affinity: {
+      podAffinity: {
+        requiredDuringSchedulingIgnoredDuringExecution: [{ topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: selector('victoria-metrics') } }],
+      },
+    },
+    supplementalGroups: [ENGINE_GROUP],
+  };
+}
+
 /** The base URL a service reads from: the single node itself, or vmselect of tenant 0. */
 export function vmReadUrl(engine: TimeSeriesEngine): string {
   return engine.edition === 'single-node' ? `http://victoria-metrics:${VM_PORT}` : `http://vmselect:${VMSELECT_PORT}/select/0/prometheus`;
@@ -74,7 +110,7 @@ export interface EngineContext {
 const selector = (component: string) => ({ 'app.kubernetes.io/name': component });
 
 /** The upstream images run as root by default; nothing in them needs it. */
-const POD_SECURITY: IPodSecurityContext = { runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, fsGroup: 1000, seccompProfile: { type: 'RuntimeDefault' } };
+const POD_SECURITY: IPodSecurityContext = { runAsNonRoot: true, runAsUser: 1000, runAsGroup: ENGINE_GROUP, fsGroup: ENGINE_GROUP, seccompProfile: { type: 'RuntimeDefault' } };
 const RESTRICTED: ISecurityContext = { runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } };
 
 function healthProbes(port: string): Pick<IContainer, 'livenessProbe' | 'readinessProbe'> {

@@ -26,6 +26,11 @@ await runService({
       });
     }
 
+    // Said once at start, since every backup then lacks the raw samples and nothing else would tell.
+    if (!config.backup.engineDataDir && config.storage.engine.durability === 'snapshot') {
+      logger.warn("backups hold no raw samples: set backup.engineDataDir to the engine's -storageDataPath as this service sees it (docs/backup.md)", { engine: config.storage.engine.url });
+    }
+
     const backups = await startBackupQueue(config, ops, logger, outcomeReporter(registry, bus, logger), restoreRunner(config, ops, pool));
     health.add('redis', async () => void (await backups.queue.count()));
     onStop('backup queue', () => backups.stop());
