@@ -78,10 +78,11 @@ export interface WriteMark {
   readonly restarts: number;
 }
 
-/** The engine's answer to a Prometheus API call: its status, and its body (parsed when it is JSON). */
+/** The engine's answer to a Prometheus API call: its status, its body (parsed when it is JSON) and the body's text. */
 export interface PrometheusAnswer {
   status: number;
   body: unknown;
+  text: string;
 }
 
 /**
@@ -340,11 +341,11 @@ export class VictoriaMetrics {
       if (err instanceof EngineAnswerTooLarge) throw err;
       throw new EngineError(`engine ${path}: ${(err as Error).message}`);
     }
-    if (!/json/.test(String(res.headers['content-type'] ?? ''))) return { status: res.statusCode, body: text };
+    if (!/json/.test(String(res.headers['content-type'] ?? ''))) return { status: res.statusCode, body: text, text };
     try {
-      return { status: res.statusCode, body: JSON.parse(text) as unknown };
+      return { status: res.statusCode, body: JSON.parse(text) as unknown, text };
     } catch {
-      return { status: res.statusCode, body: text };
+      return { status: res.statusCode, body: text, text };
     }
   }
 

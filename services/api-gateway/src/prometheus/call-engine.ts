@@ -41,12 +41,23 @@ export function tooManySamples(limits: PromqlLimits, detail: string): Prometheus
   return new PrometheusError('execution', `query processing would load too many samples into memory in query execution: ${detail} (gateway.promql.maxSamples=${limits.maxSamples})`);
 }
 
+/** A successful answer of the engine: parsed, and as the text it came in. */
+export interface EngineSuccess<T> {
+  body: PrometheusSuccess<T>;
+  text: string;
+}
+
+/** {@link callEngineAnswer}'s parsed body alone. */
+export async function callEngine<T>(ctx: PrometheusContext, path: string, params: URLSearchParams, form: URLSearchParams, blamed = 'query'): Promise<PrometheusSuccess<T>> {
+  return (await callEngineAnswer<T>(ctx, path, params, form, blamed)).body;
+}
+
 /**
- * Calls the engine's `path` with `params` and returns its success body; every failure as a PrometheusError. The call
+ * Calls the engine's `path` with `params` and returns its success answer; every failure as a PrometheusError. The call
  * gets the configured timeout, or the request's own `timeout` when shorter: passed to the engine, which stops
  * there, and enforced here as well, since the engine checks its deadline only now and then while it searches.
  */
-export async function callEngine<T>(ctx: PrometheusContext, path: string, params: URLSearchParams, form: URLSearchParams, blamed = 'query'): Promise<PrometheusSuccess<T>> {
+export async function callEngineAnswer<T>(ctx: PrometheusContext, path: string, params: URLSearchParams, form: URLSearchParams, blamed = 'query'): Promise<EngineSuccess<T>> {
   const timeoutMs = Math.max(0, Math.min(ctx.limits.timeoutMs, durationParam(form, 'timeout') ?? Number.POSITIVE_INFINITY));
   params.set('timeout', engineSeconds(timeoutMs));
   const timeout = AbortSignal.timeout(timeoutMs);
@@ -65,5 +76,5 @@ export async function callEngine<T>(ctx: PrometheusContext, path: string, params
   if (performance.now() - started > timeoutMs) throw timedOut();
   const body = answer.body as PrometheusSuccess<T> | undefined;
   if (answer.status !== 200 || body?.status !== 'success') throw engineFailure(answer.status, answer.body, blamed);
-  return body;
+  return { body, text: answer.text };
 }

@@ -1,8 +1,9 @@
 import type { EngineQuery } from '@terminusa/metric-store';
-import { callEngine, tooManySamples, type PrometheusContext, type PrometheusSuccess } from './call-engine.ts';
+import { AnswerText } from './answer-text.ts';
+import { callEngineAnswer, tooManySamples, type EngineSuccess, type PrometheusContext, type PrometheusSuccess } from './call-engine.ts';
 import { invalidParameter, PrometheusError } from './prometheus-errors.ts';
 import { durationParam, engineSeconds, timeParam } from './prometheus-params.ts';
-import { stripQueryData } from './strip-namespace.ts';
+import { stripNamespaceText, stripQueryData } from './strip-namespace.ts';
 
 /** A query's `data`: its result type and result (a vector, a matrix, a scalar or a string). */
 export interface QueryData {
@@ -25,10 +26,17 @@ function samplesOf(data: QueryData): number {
 }
 
 /** The engine's answer checked against the sample limit, with the namespace label taken off. */
-function answerOf(ctx: PrometheusContext, body: PrometheusSuccess<QueryData>): PrometheusSuccess<QueryData> {
+function parsedAnswerOf(ctx: PrometheusContext, body: PrometheusSuccess<QueryData>): PrometheusSuccess<QueryData> {
   const samples = samplesOf(body.data);
   if (samples > ctx.limits.maxSamples) throw tooManySamples(ctx.limits, `the answer holds ${samples} samples`);
   return { ...body, data: stripQueryData(body.data) };
+}
+
+/** {@link parsedAnswerOf}, passed on as the engine's own text when it can be. */
+function answerOf(ctx: PrometheusContext, { body, text }: EngineSuccess<QueryData>): PrometheusSuccess<QueryData> | AnswerText {
+  const parsed = parsedAnswerOf(ctx, body);
+  const stripped = stripNamespaceText(text);
+  return stripped === undefined ? parsed : new AnswerText(stripped);
 }
 
 /**
@@ -42,19 +50,21 @@ function asScalar(data: QueryData, time: number): QueryData {
 }
 
 /** `/api/v1/query`: `query` evaluated at `time` (now when absent). */
-export async function instantQuery(ctx: PrometheusContext, form: URLSearchParams): Promise<PrometheusSuccess<QueryData>> {
+export async function instantQuery(ctx: PrometheusContext, form: URLSearchParams): Promise<PrometheusSuccess<QueryData> | AnswerText> {
   const time = timeParam(form, 'time', Date.now());
   const query = queryParam(ctx, form);
   const params = new URLSearchParams({ query: query.expr, time: engineSeconds(time) });
-  const answer = answerOf(ctx, await callEngine<QueryData>(ctx, '/api/v1/query', params, form));
-  return query.scalar ? { ...answer, data: asScalar(answer.data, time) } : answer;
+  const answer = await callEngineAnswer<QueryData>(ctx, '/api/v1/query', params, form);
+  if (!query.scalar) return answerOf(ctx, answer);
+  const parsed = parsedAnswerOf(ctx, answer.body);
+  return { ...parsed, data: asScalar(parsed.data, time) };
 }
 
 /**
  * `/api/v1/query_range`: `query` evaluated from `start` to `end` every `step`, checked in Prometheus' order and
  * words; a step giving a series more than maxPoints points is refused before the engine is asked.
  */
-export async function rangeQuery(ctx: PrometheusContext, form: URLSearchParams): Promise<PrometheusSuccess<QueryData>> {
+export async function rangeQuery(ctx: PrometheusContext, form: URLSearchParams): Promise<PrometheusSuccess<QueryData> | AnswerText> {
   const start = timeParam(form, 'start');
   const end = timeParam(form, 'end');
   if (end < start) throw new PrometheusError('bad_data', 'end timestamp must not be before start time');
@@ -66,5 +76,5 @@ export async function rangeQuery(ctx: PrometheusContext, form: URLSearchParams):
   }
   // The engine counts in whole milliseconds; a finer step is the shortest it takes.
   const params = new URLSearchParams({ query: queryParam(ctx, form).expr, start: engineSeconds(start), end: engineSeconds(end), step: engineSeconds(Math.max(1, Math.round(step))) });
-  return answerOf(ctx, await callEngine<QueryData>(ctx, '/api/v1/query_range', params, form));
+  return answerOf(ctx, await callEngineAnswer<QueryData>(ctx, '/api/v1/query_range', params, form));
 }

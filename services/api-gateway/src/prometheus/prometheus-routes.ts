@@ -3,6 +3,7 @@ import { z } from 'zod';
 import type { Config } from '@terminusa/config';
 import type { VictoriaMetrics } from '@terminusa/metric-store';
 import { route, type RouteSpec } from '../http/route.ts';
+import { AnswerText } from './answer-text.ts';
 import { promqlLimits, type PrometheusContext } from './call-engine.ts';
 import { labelNames, labelValues, metricMetadata, seriesQuery } from './forward-labels.ts';
 import { instantQuery, rangeQuery } from './forward-query.ts';
@@ -50,7 +51,9 @@ export function prometheusRoutes(deps: { engine: Pick<VictoriaMetrics, 'promethe
             if (!res.writableFinished) gone.abort();
           });
           try {
-            res.json(await answer({ engine: deps.engine, limits, signal: gone.signal }, formOf(req), req));
+            const body = await answer({ engine: deps.engine, limits, signal: gone.signal }, formOf(req), req);
+            if (body instanceof AnswerText) res.type('json').send(body.json);
+            else res.json(body);
           } catch (err) {
             if (!(err instanceof PrometheusError)) throw err;
             sendPrometheusError(res, err);

@@ -24,6 +24,24 @@ const QUOTED = '"(?:[^"\\\\]|\\\\.)*"';
 /** The namespace label as the engine's messages print a label set: `{i="1", tmon_ns="t0f3", job="a"}`. */
 const IN_TEXT = [new RegExp(`,\\s*${NAMESPACE_LABEL}=${QUOTED}`, 'g'), new RegExp(`${NAMESPACE_LABEL}=${QUOTED},?\\s*`, 'g')];
 
+/**
+ * The namespace label's pairs in a JSON text, with the comma that joins each to its neighbour. A label name cannot
+ * hold a quote and a quote inside a string is escaped, so `"tmon_ns":"` begins a key and its value wherever it is.
+ */
+const PAIR_IN_JSON = new RegExp(`,"${NAMESPACE_LABEL}":${QUOTED}|"${NAMESPACE_LABEL}":${QUOTED},?`, 'g');
+
+/**
+ * A query answer's JSON text without the namespace label in any series' labels, as {@link stripQueryData} of it
+ * parsed gives it, so the engine's text passes on rather than being written again (0.4 ms per 100 KB of matrix);
+ * undefined when the label's name is still in it after (spaced JSON, or a value that quotes it): the caller then
+ * takes the parsed way.
+ */
+export function stripNamespaceText(text: string): string | undefined {
+  if (!text.includes(`"${NAMESPACE_LABEL}"`)) return text;
+  const stripped = text.replace(PAIR_IN_JSON, '');
+  return stripped.includes(`"${NAMESPACE_LABEL}"`) ? undefined : stripped;
+}
+
 /** An engine message without the namespace label in the label sets it quotes. */
 export function scrubNamespace(text: string): string {
   return IN_TEXT.reduce((scrubbed, pattern) => scrubbed.replace(pattern, ''), text);
