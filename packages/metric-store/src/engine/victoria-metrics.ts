@@ -78,11 +78,29 @@ export interface WriteMark {
   readonly restarts: number;
 }
 
-/** The engine's answer to a Prometheus API call: its status, its body (parsed when it is JSON) and the body's text. */
-export interface PrometheusAnswer {
-  status: number;
-  body: unknown;
-  text: string;
+/** The engine's answer to a Prometheus API call: its status, the body's text, and the body parsed when it is JSON. */
+export class PrometheusAnswer {
+  private parsed: { value: unknown } | undefined;
+
+  constructor(
+    readonly status: number,
+    readonly text: string,
+    private readonly json: boolean,
+  ) {}
+
+  /** Parsed on first use: a large answer passed on as text costs the gateway no parse (3 ms for 370 KB). */
+  get body(): unknown {
+    if (this.parsed === undefined) {
+      let value: unknown = this.text;
+      try {
+        if (this.json) value = JSON.parse(this.text) as unknown;
+      } catch {
+        // Not JSON after all: the text, as for any other type.
+      }
+      this.parsed = { value };
+    }
+    return this.parsed.value;
+  }
 }
 
 /**
@@ -341,12 +359,7 @@ export class VictoriaMetrics {
       if (err instanceof EngineAnswerTooLarge) throw err;
       throw new EngineError(`engine ${path}: ${(err as Error).message}`);
     }
-    if (!/json/.test(String(res.headers['content-type'] ?? ''))) return { status: res.statusCode, body: text, text };
-    try {
-      return { status: res.statusCode, body: JSON.parse(text) as unknown, text };
-    } catch {
-      return { status: res.statusCode, body: text, text };
-    }
+    return new PrometheusAnswer(res.statusCode, text, /json/.test(String(res.headers['content-type'] ?? '')));
   }
 
   /** Deletes every series matching `match` (tools and tests; the engine frees the space at its next merge). */

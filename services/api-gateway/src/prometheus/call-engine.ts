@@ -41,11 +41,14 @@ export function tooManySamples(limits: PromqlLimits, detail: string): Prometheus
   return new PrometheusError('execution', `query processing would load too many samples into memory in query execution: ${detail} (gateway.promql.maxSamples=${limits.maxSamples})`);
 }
 
-/** A successful answer of the engine: parsed, and as the text it came in. */
+/** A successful answer of the engine: as the text it came in, and parsed (on first use). */
 export interface EngineSuccess<T> {
-  body: PrometheusSuccess<T>;
-  text: string;
+  readonly text: string;
+  readonly body: PrometheusSuccess<T>;
 }
+
+/** How the engine begins every successful answer, which tells one without parsing it. */
+const SUCCESS_START = '{"status":"success"';
 
 /** {@link callEngineAnswer}'s parsed body alone. */
 export async function callEngine<T>(ctx: PrometheusContext, path: string, params: URLSearchParams, form: URLSearchParams, blamed = 'query'): Promise<PrometheusSuccess<T>> {
@@ -74,7 +77,12 @@ export async function callEngineAnswer<T>(ctx: PrometheusContext, path: string, 
   // The timer fires only when the event loop gets to it: an answer read whole before then (this process paused on a
   // busy machine while the engine answered) may still be past the deadline.
   if (performance.now() - started > timeoutMs) throw timedOut();
-  const body = answer.body as PrometheusSuccess<T> | undefined;
-  if (answer.status !== 200 || body?.status !== 'success') throw engineFailure(answer.status, answer.body, blamed);
-  return { body, text: answer.text };
+  const succeeded = answer.status === 200 && (answer.text.startsWith(SUCCESS_START) || (answer.body as PrometheusSuccess<T> | undefined)?.status === 'success');
+  if (!succeeded) throw engineFailure(answer.status, answer.body, blamed);
+  return {
+    text: answer.text,
+    get body() {
+      return answer.body as PrometheusSuccess<T>;
+    },
+  };
 }

@@ -1,4 +1,5 @@
 import type { EngineQuery } from '@terminusa/metric-store';
+import { samplesInText } from './answer-samples.ts';
 import { AnswerText } from './answer-text.ts';
 import { callEngineAnswer, tooManySamples, type EngineSuccess, type PrometheusContext, type PrometheusSuccess } from './call-engine.ts';
 import { invalidParameter, PrometheusError } from './prometheus-errors.ts';
@@ -18,25 +19,17 @@ function queryParam(ctx: PrometheusContext, form: URLSearchParams): EngineQuery 
   return ctx.engine.promql(query);
 }
 
-/** The samples an answer holds: a point per vector element, every point of a matrix, one for a scalar or string. */
-function samplesOf(data: QueryData): number {
-  if (!Array.isArray(data.result)) return 1;
-  if (data.resultType !== 'matrix') return data.result.length;
-  return (data.result as { values?: unknown[]; histograms?: unknown[] }[]).reduce((n, s) => n + (s.values?.length ?? 0) + (s.histograms?.length ?? 0), 0);
-}
-
-/** The engine's answer checked against the sample limit, with the namespace label taken off. */
-function parsedAnswerOf(ctx: PrometheusContext, body: PrometheusSuccess<QueryData>): PrometheusSuccess<QueryData> {
-  const samples = samplesOf(body.data);
+/** Refuses an answer of more samples than the limit. */
+function checkSamples(ctx: PrometheusContext, answer: EngineSuccess<QueryData>): void {
+  const samples = samplesInText(answer.text);
   if (samples > ctx.limits.maxSamples) throw tooManySamples(ctx.limits, `the answer holds ${samples} samples`);
-  return { ...body, data: stripQueryData(body.data) };
 }
 
-/** {@link parsedAnswerOf}, passed on as the engine's own text when it can be. */
-function answerOf(ctx: PrometheusContext, { body, text }: EngineSuccess<QueryData>): PrometheusSuccess<QueryData> | AnswerText {
-  const parsed = parsedAnswerOf(ctx, body);
-  const stripped = stripNamespaceText(text);
-  return stripped === undefined ? parsed : new AnswerText(stripped);
+/** The engine's answer checked against the sample limit, with the namespace label taken off: as its own text when it can be. */
+function answerOf(ctx: PrometheusContext, answer: EngineSuccess<QueryData>): PrometheusSuccess<QueryData> | AnswerText {
+  checkSamples(ctx, answer);
+  const stripped = stripNamespaceText(answer.text);
+  return stripped === undefined ? { ...answer.body, data: stripQueryData(answer.body.data) } : new AnswerText(stripped);
 }
 
 /**
@@ -56,8 +49,8 @@ export async function instantQuery(ctx: PrometheusContext, form: URLSearchParams
   const params = new URLSearchParams({ query: query.expr, time: engineSeconds(time) });
   const answer = await callEngineAnswer<QueryData>(ctx, '/api/v1/query', params, form);
   if (!query.scalar) return answerOf(ctx, answer);
-  const parsed = parsedAnswerOf(ctx, answer.body);
-  return { ...parsed, data: asScalar(parsed.data, time) };
+  checkSamples(ctx, answer);
+  return { ...answer.body, data: asScalar(stripQueryData(answer.body.data), time) };
 }
 
 /**

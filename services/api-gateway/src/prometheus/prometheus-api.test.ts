@@ -285,6 +285,12 @@ describe('failures', () => {
     expect(tooMany.body).toMatchObject({ status: 'error', errorType: 'execution', error: expect.stringContaining('gateway.promql.maxSamples=10') });
     expect(tooMany.body.error).toMatch(/^query processing would load too many samples into memory in query execution/);
     expect((await prom('/api/v1/query', { query: 'sum(http_requests_total)', time: String(AT) }, { at: small })).status).toBe(200);
+    // Counted exactly, point by point: ten pass and eleven are refused, both answers far under the 640 bytes read at most.
+    const points = (n: number) => prom('/api/v1/query_range', { query: 'vector(1)', start: String(AT), end: String(AT + 60 * (n - 1)), step: '60' }, { at: small });
+    expect((await points(10)).body.data.result[0].values).toHaveLength(10);
+    const eleven = await points(11);
+    expect(eleven.status).toBe(422);
+    expect(eleven.body.error).toContain('the answer holds 11 samples');
 
     // Every series at 10,588 points: milliseconds of the engine's work and a megabyte to read, far past 1 ms.
     const heavy = { query: '{__name__=~"http_requests_total|temperature_celsius"}', ...RANGE, step: '0.17' };
