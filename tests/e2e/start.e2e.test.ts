@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestNamespace, freePort, STARTUP_MS, waitFor, type TestNamespace } from '@terminusa/testkit';
+import { createTestNamespace, freePort, healthAnswers, STARTUP_MS, waitFor, type TestNamespace } from '@terminusa/testkit';
 
 // `pnpm start` as the README's first line runs it: no VM_URL and nothing on the engine's port, so it starts the
 // embedded engine with its data under DATA_DIR, and every backup holds that engine's snapshot.
@@ -14,14 +14,6 @@ let output = '';
 let base: string;
 let engineUrl: string;
 const ADMIN_PASSWORD = 'start-admin-password-1';
-
-const answers = async (url: string) => {
-  try {
-    return (await fetch(url, { signal: AbortSignal.timeout(1000) })).ok;
-  } catch {
-    return false;
-  }
-};
 
 beforeAll(async () => {
   ns = await createTestNamespace();
@@ -50,7 +42,7 @@ beforeAll(async () => {
   });
   start.stdout!.on('data', (d: Buffer) => (output += d.toString()));
   start.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-  await waitFor(async () => ((await answers(`${base}/health`)) ? true : undefined), STARTUP_MS, 'the gateway of pnpm start').catch((err: unknown) => {
+  await waitFor(async () => ((await healthAnswers(base)) ? true : undefined), STARTUP_MS, 'the gateway of pnpm start').catch((err: unknown) => {
     throw new Error(`${String(err)}\n${output.slice(-3000)}`);
   });
 }, STARTUP_MS + 10_000);
@@ -63,7 +55,7 @@ afterAll(async () => {
 
 describe('pnpm start', () => {
   it('starts the embedded engine, puts its snapshot in every backup, and stops it all on Ctrl-C', async () => {
-    expect(await answers(`${engineUrl}/health`)).toBe(true);
+    expect(await healthAnswers(engineUrl)).toBe(true);
     const login = await fetch(`${base}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD }) });
     const { token } = (await login.json()) as { token: string };
     const api = async (path: string, init: RequestInit = {}) => {
@@ -90,6 +82,6 @@ describe('pnpm start', () => {
     process.kill(-start.pid!, 'SIGINT');
     const code = await new Promise<number | null>((resolve) => start.once('exit', resolve));
     expect(code, output.slice(-3000)).toBe(0);
-    expect(await answers(`${engineUrl}/health`)).toBe(false);
+    expect(await healthAnswers(engineUrl)).toBe(false);
   });
 });

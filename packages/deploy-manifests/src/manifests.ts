@@ -32,6 +32,7 @@ import { redisPasswordKey } from './redis-acl.ts';
 import {
   clusterManifests,
   engineBackupAccess,
+  SINGLE_NODE_NAME,
   singleNodeManifests,
   VM_PORT,
   VM_READERS,
@@ -394,7 +395,7 @@ function engineNetworkPolicies(o: Overlay): NetworkPolicy[] {
         ingress: rules.map((r) => ({ from: [fromServices(r.from)], ports: [{ protocol: 'TCP', port: r.port }] })),
       },
     });
-  if (o.timeSeries.edition === 'single-node') return [allow('victoria-metrics', [{ from: VM_READERS, port: VM_PORT }])];
+  if (o.timeSeries.edition === 'single-node') return [allow(SINGLE_NODE_NAME, [{ from: VM_READERS, port: VM_PORT }])];
   return [
     allow('vminsert', [{ from: [VM_WRITER], port: VMINSERT_PORT }]),
     allow('vmselect', [{ from: VM_READERS, port: VMSELECT_PORT }]),

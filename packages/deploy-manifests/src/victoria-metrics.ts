@@ -41,11 +41,15 @@ export const VM_READERS: readonly ServiceName[] = ['storage', 'api-gateway', 'ba
 export const VM_WRITER: ServiceName = 'storage';
 
 /** Where the backup pod mounts the single node's volume, read-only; `backup.engineDataDir`, as in docker-compose.yml. */
-export const BACKUP_ENGINE_DIR = '/vm-storage';
+const BACKUP_ENGINE_DIR = '/vm-storage';
 /** The engine's own group (its pod's fsGroup), which the backup pod joins to read the engine's files. */
 const ENGINE_GROUP = 1000;
-/** The claim the StatefulSet `victoria-metrics` makes for its one pod from its template `storage`. */
-export const SINGLE_NODE_CLAIM = 'storage-victoria-metrics-0';
+/** The single node's StatefulSet, Service and pod label. */
+export const SINGLE_NODE_NAME = 'victoria-metrics';
+/** The claim template of every engine StatefulSet, mounted at VM_STORAGE_PATH. */
+const DATA_CLAIM = 'storage';
+/** The claim the single node's StatefulSet makes for its one pod: `<template>-<statefulset>-<ordinal>`. */
+const SINGLE_NODE_CLAIM = `${DATA_CLAIM}-${SINGLE_NODE_NAME}-0`;
 
 /** What the backup pod needs to put the single node's snapshot in every backup. */
 export interface EngineBackupAccess {
@@ -69,7 +73,7 @@ export function engineBackupAccess(engine: TimeSeriesEngine): EngineBackupAccess
     mount: { name: 'engine', mountPath: BACKUP_ENGINE_DIR, readOnly: true },
     affinity: {
       podAffinity: {
-        requiredDuringSchedulingIgnoredDuringExecution: [{ topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: selector('victoria-metrics') } }],
+        requiredDuringSchedulingIgnoredDuringExecution: [{ topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: selector(SINGLE_NODE_NAME) } }],
       },
     },
     supplementalGroups: [ENGINE_GROUP],
@@ -150,11 +154,11 @@ function statefulSet(c: EngineContext, name: string, replicas: number, storage: 
           automountServiceAccountToken: false,
           securityContext: POD_SECURITY,
           affinity: spread(name),
-          containers: [{ ...container, volumeMounts: [{ name: 'storage', mountPath: VM_STORAGE_PATH }, { name: 'tmp', mountPath: '/tmp' }] }],
+          containers: [{ ...container, volumeMounts: [{ name: DATA_CLAIM, mountPath: VM_STORAGE_PATH }, { name: 'tmp', mountPath: '/tmp' }] }],
           volumes: [{ name: 'tmp', emptyDir: {} }],
         },
       },
-      volumeClaimTemplates: [{ metadata: { name: 'storage' }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage } } } }],
+      volumeClaimTemplates: [{ metadata: { name: DATA_CLAIM }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage } } } }],
     },
   });
 }
@@ -165,7 +169,7 @@ function headlessService(c: EngineContext, name: string, ports: readonly { name:
 
 /** VictoriaMetrics single node: a StatefulSet of one pod and its headless Service `victoria-metrics`. */
 export function singleNodeManifests(c: EngineContext, engine: SingleNodeEngine): [Service, StatefulSet] {
-  const name = 'victoria-metrics';
+  const name = SINGLE_NODE_NAME;
   const ports = [{ name: 'http', containerPort: VM_PORT, protocol: 'TCP' as const }];
   const container: IContainer = {
     name,

@@ -1,7 +1,6 @@
 import { startEngineProcess } from './engine-process.ts';
+import { healthAnswers } from './health-answers.ts';
 import { TEST_SERVERS } from './test-namespace.ts';
-
-const answers = async (url: string) => (await fetch(`${url}/health`, { signal: AbortSignal.timeout(1000) }).catch(() => undefined))?.ok === true;
 
 /**
  * Vitest global setup (vitest.config.ts): the tests need a VictoriaMetrics at VM_URL (127.0.0.1:8428 by default),
@@ -9,7 +8,7 @@ const answers = async (url: string) => (await fetch(`${url}/health`, { signal: A
  * run (the machine's apt package) and stopped after.
  */
 export default async function setup(): Promise<(() => Promise<void>) | void> {
-  if (await answers(TEST_SERVERS.vmUrl)) return;
+  if (await healthAnswers(TEST_SERVERS.vmUrl)) return;
   if (process.env.VM_URL) throw new Error(`no VictoriaMetrics answers at VM_URL=${process.env.VM_URL}`);
   const { hostname, port } = new URL(TEST_SERVERS.vmUrl);
   const engine = await startEngineProcess({ host: hostname, port: Number(port) });

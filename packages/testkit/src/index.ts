@@ -7,6 +7,7 @@ export { buildServiceBundles, startServiceProcess } from './service-process.ts';
 export type { ServiceForm, ServiceProcess } from './service-process.ts';
 export { stopProcess } from './stop-process.ts';
 export { freePort } from './free-port.ts';
+export { healthAnswers } from './health-answers.ts';
 export { startTestReceiver } from './http-test-receiver.ts';
 export type { ReceivedRequest, ReceiverAnswer, TestReceiver } from './http-test-receiver.ts';
 export { startEngineProcess, ENGINE_COMM } from './engine-process.ts';
