@@ -40,4 +40,10 @@ describe('stripNamespaceText', () => {
     expect(stripNamespaceText(quoting)).toBe(quoting);
     expect(stripNamespaceText('{"data":{"result":[{"metric":{"tmon_ns": "t1"}}]}}')).toBeUndefined();
   });
+
+  it('leaves a label name that ends in the label pair’s text to the parsed way', () => {
+    // The engine takes any label name; this one's JSON holds `"tmon_ns":"x"` from an escaped quote on.
+    expect(stripNamespaceText(answer('vector', [{ metric: { 'a"tmon_ns': 'x', tmon_ns: 't1' }, value: [1, '1'] }]))).toBeUndefined();
+    expect(stripNamespaceText(answer('vector', [{ metric: { tmon_ns: 't1', 'a"tmon_ns': 'x' }, value: [1, '1'] }]))).toBeUndefined();
+  });
 });

@@ -25,10 +25,12 @@ const QUOTED = '"(?:[^"\\\\]|\\\\.)*"';
 const IN_TEXT = [new RegExp(`,\\s*${NAMESPACE_LABEL}=${QUOTED}`, 'g'), new RegExp(`${NAMESPACE_LABEL}=${QUOTED},?\\s*`, 'g')];
 
 /**
- * The namespace label's pairs in a JSON text, with the comma that joins each to its neighbour. A label name cannot
- * hold a quote and a quote inside a string is escaped, so `"tmon_ns":"` begins a key and its value wherever it is.
+ * The namespace label's pairs in a JSON text, with the comma that joins each to its neighbour. A quote inside a
+ * string is escaped, so a raw quote after `{` or `,` opens a key; unanchored, the pair would also be found inside a
+ * label name that ends in an escaped quote and the label's name (`label_set(up, "a\"tmon_ns", "x")`), and the
+ * text cut there would not be JSON.
  */
-const PAIR_IN_JSON = new RegExp(`,"${NAMESPACE_LABEL}":${QUOTED}|"${NAMESPACE_LABEL}":${QUOTED},?`, 'g');
+const PAIR_IN_JSON = new RegExp(`,"${NAMESPACE_LABEL}":${QUOTED}|(?<=\\{)"${NAMESPACE_LABEL}":${QUOTED},?`, 'g');
 
 /**
  * A query answer's JSON text without the namespace label in any series' labels, as {@link stripQueryData} of it
