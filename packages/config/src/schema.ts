@@ -296,6 +296,13 @@ export const ConfigSchema = z.object({
            * next one together. Each snapshot costs the engine about 20 ms of CPU (hard links of every part), so 4 a second.
            */
           syncIntervalMs: z.number().int().nonnegative().default(250),
+          /**
+           * Snapshots older than this are deleted by the storage's retention runs (`durability: snapshot`): the storage
+           * and the backup delete each one they make, but a process killed in between leaves it, and a snapshot keeps
+           * every part it links from being merged away or dropped by the engine's retention, until its disk is full.
+           * Longer than any backup takes to read its snapshot (one read past it fails and is taken again).
+           */
+          snapshotMaxAge: DurationSchema.default('24h'),
           /** Value of the label `tmon_ns` put on every series written and required of every read; empty in production, unique per test (`VM_NAMESPACE`). */
           namespace: z.string().regex(/^([A-Za-z0-9_-]+)?$/, 'letters, digits, _ and - only').default(''),
           /** Milliseconds an engine request may take before it fails (the batch is then redelivered). */

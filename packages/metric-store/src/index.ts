@@ -1,7 +1,7 @@
 export { SampleStore } from './sample-store.ts';
 export type { SampleMessage, WriteResult } from './sample-store.ts';
 export { SeriesIds } from './series-ids.ts';
-export { VictoriaMetrics, EngineError, EngineAnswerTooLarge, EngineRestarted, NAMESPACE_LABEL, selector } from './engine/victoria-metrics.ts';
+export { VictoriaMetrics, EngineError, EngineAnswerTooLarge, EngineRestarted, NAMESPACE_LABEL, selector, snapshotTakenAt } from './engine/victoria-metrics.ts';
 export type { EngineSeries, PrometheusAnswer, WriteMark } from './engine/victoria-metrics.ts';
 export { engineQuery } from './engine/engine-query.ts';
 export type { EngineQuery } from './engine/engine-query.ts';

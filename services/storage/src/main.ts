@@ -5,6 +5,7 @@ import { openRedis, runService, startConsumer } from '@terminusa/runtime';
 import { serveArchiveCalls } from './archive/archive-calls.ts';
 import { ArchiveIndex } from './archive/archive-index.ts';
 import { applyRetention } from './retention/apply-retention.ts';
+import { snapshotMaxAgeMs } from './retention/stale-snapshots.ts';
 import { startStorageJobs } from './schedule/storage-jobs.ts';
 import { createStorageMetrics } from './storage-metrics.ts';
 import { storeSampleBatches } from './store-sample-batches.ts';
@@ -33,9 +34,9 @@ await runService({
           metrics.rolledUpMinutes.inc(report.minutes);
         },
         retention: async (signal) => {
-          const report = await applyRetention(pool, engine, partitions, archive, retention, { signal });
+          const report = await applyRetention(pool, engine, partitions, archive, retention, { signal, snapshotMaxAgeMs: snapshotMaxAgeMs(config) });
           metrics.archivedRows.inc(report.archived);
-          if (report.dropped.length || report.deletedFromDefault) logger.info('retention applied', { ...report });
+          if (report.dropped.length || report.deletedFromDefault || report.snapshotsDeleted.length) logger.info('retention applied', { ...report });
         },
       },
       logger,

@@ -62,6 +62,12 @@ function snapshotCounter(name: string): bigint | undefined {
   const hex = /-([0-9A-Fa-f]{8,16})$/.exec(name)?.[1];
   return hex === undefined ? undefined : BigInt(`0x${hex}`);
 }
+/** When a snapshot was taken (epoch ms, to the second), read from its name; undefined for a name of another form. */
+export function snapshotTakenAt(name: string): number | undefined {
+  const m = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})-/.exec(name);
+  return m ? Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!) : undefined;
+}
+
 /** More snapshots than anyone makes between two of one client's, and fewer nanoseconds than an engine lives. */
 const SAME_PROCESS_MAX_STEP = 1_000_000n;
 
@@ -268,6 +274,13 @@ export class VictoriaMetrics {
 
   async deleteSnapshot(name: string): Promise<void> {
     await (await this.request(this.writeUrl, '/snapshot/delete', { snapshot: name })).arrayBuffer();
+  }
+
+  /** The names of the engine's snapshots, oldest first. */
+  async listSnapshots(): Promise<string[]> {
+    const body = (await (await this.request(this.writeUrl, '/snapshot/list', {})).json()) as { status?: string; snapshots?: string[]; msg?: string };
+    if (body.status !== 'ok' || !Array.isArray(body.snapshots)) throw new EngineError(`engine /snapshot/list: ${body.msg ?? JSON.stringify(body)}`);
+    return body.snapshots.sort();
   }
 
   /** Raw samples of the series matching `match` with `start <= ts <= end` (epoch ms), one series at a time as the engine streams them. */

@@ -61,6 +61,7 @@ export async function backupEngineSnapshot(
     throw new Error(`cannot read the engine's snapshots in ${snapshotsDir} (${(err as Error).message}): backup.engineDataDir must be the engine's -storageDataPath, readable by this service`, { cause: err });
   }
   const snapshot = await source.engine.createSnapshot();
+  let copied = false;
   try {
     const root = join(snapshotsDir, snapshot);
     const { dirs, files } = await walk(root).catch((err: unknown) => {
@@ -84,8 +85,13 @@ export async function backupEngineSnapshot(
       if (bytes !== file.size) throw new Error(`engine snapshot file ${file.path} changed while it was read (${bytes} of ${file.size} bytes)`);
       carried.push({ path: file.path, bytes, chunks });
     }
+    copied = true;
     return { snapshot, dirs, parts, files: carried };
   } finally {
-    await source.engine.deleteSnapshot(snapshot);
+    // After a failed copy its error is the one to tell; a snapshot left then is deleted by the storage's retention
+    // (storage.engine.snapshotMaxAge), as is one left by a backup killed mid-copy.
+    await source.engine.deleteSnapshot(snapshot).catch((err: unknown) => {
+      if (copied) throw err;
+    });
   }
 }

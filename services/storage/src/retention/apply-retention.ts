@@ -3,12 +3,20 @@ import { ROLLUP_TIERS, TIER_TABLE, type PartitionManager, type Tier, type Victor
 import type { ArchiveIndex } from '../archive/archive-index.ts';
 import { archiveRange } from '../archive/archive-partition.ts';
 import { archiveRawHours, type RetentionRun } from '../archive/archive-raw.ts';
+import { deleteStaleSnapshots } from './stale-snapshots.ts';
 
 /** What one retention run did. */
 export interface RetentionReport {
   dropped: string[];
   archived: number;
   deletedFromDefault: number;
+  /** Engine snapshots left behind by killed processes, deleted. */
+  snapshotsDeleted: string[];
+}
+
+/** A retention run's moment and stop signal, and how old an engine snapshot may grow (none swept when unset). */
+export interface RetentionOptions extends RetentionRun {
+  snapshotMaxAgeMs?: number;
 }
 
 /**
@@ -16,11 +24,13 @@ export interface RetentionReport {
  * Rows past retention in a default partition (restored or loaded-back data) are archived and deleted.
  * Ranges already in the archive (loaded back earlier) are not archived twice. Raw samples leave the engine by
  * its own retention; every hour of them is archived here first, as soon as it is over. Stopped by `run.signal`
- * (a shutdown), it ends between or inside archive files, nothing dropped that was not archived.
+ * (a shutdown), it ends between or inside archive files, nothing dropped that was not archived. Engine snapshots
+ * older than `run.snapshotMaxAgeMs` go first.
  */
-export async function applyRetention(pool: pg.Pool, engine: VictoriaMetrics, partitions: PartitionManager, index: ArchiveIndex, retention: Record<Tier, number>, run: RetentionRun = {}): Promise<RetentionReport> {
+export async function applyRetention(pool: pg.Pool, engine: VictoriaMetrics, partitions: PartitionManager, index: ArchiveIndex, retention: Record<Tier, number>, run: RetentionOptions = {}): Promise<RetentionReport> {
   const { now = Date.now(), signal } = run;
-  const report: RetentionReport = { dropped: [], archived: 0, deletedFromDefault: 0 };
+  const report: RetentionReport = { dropped: [], archived: 0, deletedFromDefault: 0, snapshotsDeleted: [] };
+  if (run.snapshotMaxAgeMs !== undefined) report.snapshotsDeleted = await deleteStaleSnapshots(engine, run.snapshotMaxAgeMs, now);
   for (const entry of await archiveRawHours(pool, engine, index, retention.raw, { now, signal })) report.archived += entry.rows;
   const archived = await index.entries();
   const already = (tier: Tier, from: number, to: number) => archived.some((e) => e.tier === tier && e.from <= from && e.to >= to);
