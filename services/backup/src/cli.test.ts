@@ -52,6 +52,8 @@ describe('tmon-backup', () => {
     const before = await tableRows();
     const taken = await cli('--json', 'run', '--kind', 'full');
     expect(taken.code).toBe(0);
+    // No engine data directory is given here, so the backup lacks the raw samples, and says so.
+    expect(taken.stderr).toContain('warning: backups hold no raw samples');
     const { id, rows } = JSON.parse(taken.stdout) as { id: string; rows: number };
     // 25 series, and their 2,500 rollup rows.
     expect(rows).toBeGreaterThanOrEqual(2525);

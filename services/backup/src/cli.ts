@@ -3,6 +3,7 @@ import { loadConfigOrExit } from '@terminusa/config';
 import { createPool, ensureDatabase, migrate } from '@terminusa/database';
 import { BackupOperations } from './backup-operations.ts';
 import { BackupVerificationError } from './errors.ts';
+import { lacksEngineData, NO_ENGINE_DATA } from './report-setup.ts';
 
 /** Exit codes scripts can test. */
 const EXIT = { OK: 0, FAILED: 1, USAGE: 2, REFUSED: 3 } as const;
@@ -46,6 +47,7 @@ program
         { id: manifest.id, kind: manifest.kind, rows, engineFiles: engineFiles ?? null, pruned },
         `${manifest.id}: ${manifest.kind}, ${rows} rows in ${manifest.tables.length} tables${engineFiles === undefined ? '' : `, ${engineFiles} engine files`}, ${manifest.durationMs} ms${pruned.length ? `; pruned ${pruned.join(', ')}` : ''}`,
       );
+      if (lacksEngineData(config)) process.stderr.write(`warning: ${NO_ENGINE_DATA}\n`);
     }),
   );
 

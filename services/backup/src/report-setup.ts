@@ -2,6 +2,14 @@ import type { Config } from '@terminusa/config';
 import type { Logger } from '@terminusa/runtime';
 import type { BackupOperations } from './backup-operations.ts';
 
+/** What is said where backups will lack the raw samples: the service at start, `tmon-backup run` after each. */
+export const NO_ENGINE_DATA = "backups hold no raw samples: set backup.engineDataDir to the engine's -storageDataPath as this service sees it (docs/backup.md)";
+
+/** Whether backups taken with `config` lack the raw samples: a single-node engine whose data directory is not set. */
+export function lacksEngineData(config: Readonly<Config>): boolean {
+  return !config.backup.engineDataDir && config.storage.engine.durability === 'snapshot';
+}
+
 /**
  * Says at start which keys sign and encrypt, and warns of the two set-ups that leave every backup short without
  * failing one: signing keys in the keyring that are ignored, and an engine whose data this service cannot read.
@@ -16,7 +24,5 @@ export async function reportSetup(config: Readonly<Config>, ops: BackupOperation
     });
   }
   // Said once at start, since every backup then lacks the raw samples and nothing else would tell.
-  if (!config.backup.engineDataDir && config.storage.engine.durability === 'snapshot') {
-    logger.warn("backups hold no raw samples: set backup.engineDataDir to the engine's -storageDataPath as this service sees it (docs/backup.md)", { engine: config.storage.engine.url });
-  }
+  if (lacksEngineData(config)) logger.warn(NO_ENGINE_DATA, { engine: config.storage.engine.url });
 }
