@@ -1,7 +1,7 @@
 // Starts the six services as one process each, with prefixed logs; Ctrl-C (SIGINT) stops them all gracefully.
 // Raw samples live in VictoriaMetrics: VM_URL (or the config file) points at one; when none is set and nothing
 // answers on the default port, the embedded default is started from PATH with its data under DATA_DIR.
-import { mkdirSync } from 'node:fs';
+import { accessSync, constants, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import concurrently from 'concurrently';
 import { tsImport } from 'tsx/esm/api';
@@ -38,8 +38,30 @@ if (embedded) {
 }
 // With an embedded engine, the services start once it answers.
 const waitForEngine = embedded ? `node scripts/wait-for-url.mjs ${config.storage.engine.url}/health && ` : '';
-// The embedded engine's files are this machine's, so every backup holds its snapshot unless the operator said otherwise.
-const backupEnv = embedded && !config.backup.engineDataDir ? { TMON_BACKUP__ENGINE_DATA_DIR: dataPath } : {};
+
+/**
+ * The data directory of an engine already answering on this machine (one an earlier `pnpm start` left running when
+ * it was killed, or one started by hand), from its flags, when this user can read its snapshots there.
+ */
+const localDataPath = async (url) => {
+  if (!['127.0.0.1', 'localhost', '[::1]'].includes(new URL(url).hostname)) return undefined;
+  try {
+    const flags = await (await fetch(`${url}/flags`, { signal: AbortSignal.timeout(1000) })).text();
+    const path = /^-storageDataPath="(.+)"$/m.exec(flags)?.[1];
+    if (!path) return undefined;
+    accessSync(join(path, 'snapshots'), constants.R_OK | constants.X_OK);
+    return resolve(path);
+  } catch {
+    return undefined;
+  }
+};
+
+// An engine's files on this machine go into every backup unless the operator said otherwise.
+const backupDataPath = config.backup.engineDataDir ? undefined : embedded ? dataPath : await localDataPath(config.storage.engine.url);
+const backupEnv = backupDataPath ? { TMON_BACKUP__ENGINE_DATA_DIR: backupDataPath } : {};
+if (!embedded) {
+  console.log(`start: using the engine at ${config.storage.engine.url} (not started here: Ctrl-C leaves it running)${backupDataPath ? `; backups hold its data in ${backupDataPath}` : ''}`);
+}
 commands.push(
   ...SERVICE_NAMES.map((name) => ({
     name,
