@@ -532,6 +532,13 @@ describe('deploy manifests', () => {
         { topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: sts.spec.selector.matchLabels } },
       ]);
       expect(pod.securityContext.supplementalGroups).toEqual([sts.spec.template.spec.securityContext.fsGroup]);
+      // A new engine pod prefers the node where the backup pods hold its volume; no budget keeps the last backup pod
+      // on a node being drained (its replacement could not start until the volume is free).
+      const backupLabels = onDisk(overlay, 'backup.yaml').find((d) => d.kind === 'Deployment').spec.selector.matchLabels;
+      expect(sts.spec.template.spec.affinity.podAffinity.preferredDuringSchedulingIgnoredDuringExecution).toEqual([
+        { weight: 100, podAffinityTerm: { topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: backupLabels } } },
+      ]);
+      expect(onDisk(overlay, 'backup.yaml').filter((d) => d.kind === 'PodDisruptionBudget'), overlay).toEqual([]);
       // No other pod mounts the engine's volume.
       for (const name of SERVICE_NAMES.filter((n) => n !== 'backup')) {
         const other = onDisk(overlay, `${name}.yaml`).find((d) => d.kind === 'Deployment').spec.template.spec;
@@ -542,6 +549,7 @@ describe('deploy manifests', () => {
     const cluster = onDisk('cluster', 'backup.yaml').find((d) => d.kind === 'Deployment').spec.template.spec;
     expect(cluster.containers[0].env.map((e: any) => e.name)).not.toContain('TMON_BACKUP__ENGINE_DATA_DIR');
     expect(cluster.affinity.podAffinity).toBeUndefined();
+    expect(onDisk('cluster', 'backup.yaml').filter((d) => d.kind === 'PodDisruptionBudget')).toHaveLength(1);
     expect(cluster.volumes.map((v: any) => v.name)).not.toContain('engine');
   });
 

@@ -612,7 +612,15 @@ export function buildManifests(o: Overlay, config: Readonly<Config>): ManifestFi
     { file: 'secret.template.yaml', objects: secrets(o), template: true },
     ...SERVICE_NAMES.map((name) => ({
       file: `${name}.yaml`,
-      objects: [...(name === 'backup' ? backupVolumeClaims(o) : []), deployment(o, name, config), service(o, name, config), autoscaler(o, name), disruptionBudget(o, name)],
+      objects: [
+        ...(name === 'backup' ? backupVolumeClaims(o) : []),
+        deployment(o, name, config),
+        service(o, name, config),
+        autoscaler(o, name),
+        // Backup pods beside the single node all run on its node: a budget would not spread them, and would block
+        // draining that node (the last one waits for a replacement that cannot start until the volume is free).
+        ...(name === 'backup' && engineBackupAccess(o.timeSeries) ? [] : [disruptionBudget(o, name)]),
+      ],
     })),
     { file: 'network-policies.yaml', objects: networkPolicies(o, config) },
     { file: 'ingress.yaml', objects: [ingress(o)] },

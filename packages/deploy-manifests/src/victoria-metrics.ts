@@ -40,6 +40,8 @@ export const VM_SINGLE_NODE_ARGS: readonly string[] = [`-storageDataPath=${VM_ST
 export const VM_READERS: readonly ServiceName[] = ['storage', 'api-gateway', 'backup', 'alert-manager'];
 export const VM_WRITER: ServiceName = 'storage';
 
+/** The service whose pods mount the single node's volume beside it. */
+const ENGINE_BACKUP_READER: ServiceName = 'backup';
 /** Where the backup pod mounts the single node's volume, read-only; `backup.engineDataDir`, as in docker-compose.yml. */
 const BACKUP_ENGINE_DIR = '/vm-storage';
 /** The engine's own group (its pod's fsGroup), which the backup pod joins to read the engine's files. */
@@ -137,7 +139,7 @@ function servicePorts(ports: readonly { name: string; containerPort: number }[])
 }
 
 /** A StatefulSet with one PersistentVolumeClaim per pod at VM_STORAGE_PATH, and a /tmp of its own. */
-function statefulSet(c: EngineContext, name: string, replicas: number, storage: string, container: IContainer): StatefulSet {
+function statefulSet(c: EngineContext, name: string, replicas: number, storage: string, container: IContainer, affinity: IAffinity = spread(name)): StatefulSet {
   return new StatefulSet({
     metadata: c.meta(name),
     spec: {
@@ -153,7 +155,7 @@ function statefulSet(c: EngineContext, name: string, replicas: number, storage: 
           terminationGracePeriodSeconds: 60,
           automountServiceAccountToken: false,
           securityContext: POD_SECURITY,
-          affinity: spread(name),
+          affinity,
           containers: [{ ...container, volumeMounts: [{ name: DATA_CLAIM, mountPath: VM_STORAGE_PATH }, { name: 'tmp', mountPath: '/tmp' }] }],
           volumes: [{ name: 'tmp', emptyDir: {} }],
         },
@@ -181,7 +183,14 @@ export function singleNodeManifests(c: EngineContext, engine: SingleNodeEngine):
     resources: resources(engine.resources),
     securityContext: RESTRICTED,
   };
-  return [headlessService(c, name, ports), statefulSet(c, name, 1, engine.storage, container)];
+  // A new engine pod (a rollout, an eviction) goes back to the node whose backup pods hold its ReadWriteOnce
+  // volume (engineBackupAccess): on another node it could not attach the volume until they were gone.
+  const nearBackups: IAffinity = {
+    podAffinity: {
+      preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: { topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: selector(ENGINE_BACKUP_READER) } } }],
+    },
+  };
+  return [headlessService(c, name, ports), statefulSet(c, name, 1, engine.storage, container, nearBackups)];
 }
 
 /** The addresses vminsert or vmselect reach every vmstorage node at, through the headless Service. */
