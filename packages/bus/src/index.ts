@@ -1,5 +1,5 @@
 export { Bus } from './bus.ts';
-export { persistSamples } from './persist-samples.ts';
+export { persistSamples, SampleTooLargeError, type MessageLimits } from './persist-samples.ts';
 export type { Decoded, JsMsg } from './bus.ts';
 export { Namespace } from './namespace.ts';
 export { SUBJECTS, STREAMS, CONSUMERS } from './subjects.ts';

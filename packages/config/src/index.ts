@@ -7,3 +7,4 @@ export type { ConfigProblem } from './errors.ts';
 export { durationMs, prometheusDurationMs } from './durations.ts';
 export { SERVICE_NAMES, SERVICE_NODE_FLAGS } from './service-names.ts';
 export type { ServiceName } from './service-names.ts';
+export { publishedMessageLimits } from './message-limits.ts';

@@ -263,6 +263,12 @@ export const ConfigSchema = z.object({
       maxSamplesPerMessage: z.number().int().positive().default(10_000),
       /** Most bytes of one remote_write or OTLP request the gateway takes, compressed and again decompressed. */
       maxRequestBytes: z.number().int().positive().default(16 * 1024 * 1024),
+      /**
+       * Most samples one remote_write or OTLP request may make, counted as it is read (413 past it): Prometheus sends
+       * 500–2,000 a request, an OpenTelemetry Collector batch of 8,192 histogram points of 20 buckets 190,000; a
+       * hostile 16 MiB body could make 16 million (1-byte exponential histogram buckets), too many to hold.
+       */
+      maxSamplesPerRequest: z.number().int().positive().default(500_000),
       /** Samples per INGEST message the suite publishes itself: remote_write and OTLP requests, recording rules' results. */
       publishedMessageSamples: z.number().int().positive().default(1000),
       /** Pushed requests are refused (429, Retry-After) while the processor has more INGEST messages than this unhandled. */

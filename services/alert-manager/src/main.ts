@@ -1,5 +1,6 @@
 import { PgAlertStore, RedisAlertReader } from '@terminusa/alerting';
 import { SUBJECTS } from '@terminusa/bus';
+import { publishedMessageLimits } from '@terminusa/config';
 import { openDatabase } from '@terminusa/database';
 import { VictoriaMetrics } from '@terminusa/metric-store';
 import { openRedis, runService, startConsumer } from '@terminusa/runtime';
@@ -74,7 +75,7 @@ await runService({
     health.add('engine', () => engine.health());
     const promqlRules = schedulePromqlRules(
       () => rules.rules,
-      { engine, state, bus, levels: config.alerts.levels, samplesPerMessage: config.ingest.publishedMessageSamples },
+      { engine, state, bus, levels: config.alerts.levels, messageLimits: publishedMessageLimits(config) },
       instance,
       (kind, outcome) => metrics.promqlEvaluations.inc({ kind, outcome }),
       logger,

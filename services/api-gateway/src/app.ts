@@ -5,7 +5,7 @@ import express, { Router, type Express } from 'express';
 import helmet from 'helmet';
 import type { Redis } from 'ioredis';
 import type { Bus } from '@terminusa/bus';
-import type { Config } from '@terminusa/config';
+import { publishedMessageLimits, type Config } from '@terminusa/config';
 import type { HistoryQueryFn, RedisCurrentStore, SampleStore, VictoriaMetrics } from '@terminusa/metric-store';
 import type { PgAlertStore, RedisAlertReader } from '@terminusa/alerting';
 import type { Health, Logger } from '@terminusa/runtime';
@@ -77,10 +77,11 @@ export function gatewayRoutes(deps: GatewayDeps): RouteSpec[] {
     ...backupRoutes(deps.calls),
     ...userRoutes(deps.users, deps.audit, deps.tokens),
     ...ingestRoutes({
-      publisher: new SamplePublisher(deps.bus, deps.config.ingest.publishedMessageSamples),
+      publisher: new SamplePublisher(deps.bus, publishedMessageLimits(deps.config)),
       backlog: new PipelineBacklog(deps.bus, deps.config.ingest.maxBacklogMessages),
       metrics: ingestMetrics(deps.registry),
       maxRequestBytes: deps.config.ingest.maxRequestBytes,
+      maxRequestSamples: deps.config.ingest.maxSamplesPerRequest,
     }),
   ];
   // The API document describes this very table, its own routes included.

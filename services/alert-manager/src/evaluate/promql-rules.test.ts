@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import { connect, type NatsConnection } from 'nats';
 import { RuleSchema, type PromqlRule } from '@terminusa/alerting';
 import { Bus, ensureStreams } from '@terminusa/bus';
+import { publishedMessageLimits } from '@terminusa/config';
 import { VictoriaMetrics } from '@terminusa/metric-store';
 import { createTestNamespace, ingestBodySamples, QUICK_SYNC, type TestNamespace } from '@terminusa/testkit';
 import { AlertStateCommands } from './alert-state-commands.ts';
@@ -20,7 +21,7 @@ beforeAll(async () => {
   nc = await connect({ servers: ns.config.nats.url });
   const bus = new Bus(nc, ns.config.nats.prefix);
   await ensureStreams(await nc.jetstreamManager(), bus.ns);
-  deps = { engine: new VictoriaMetrics(ns.config.storage.engine), state: new AlertStateCommands(redis, ns.config.redis.prefix), bus, levels: ns.config.alerts.levels, samplesPerMessage: 1000 };
+  deps = { engine: new VictoriaMetrics(ns.config.storage.engine), state: new AlertStateCommands(redis, ns.config.redis.prefix), bus, levels: ns.config.alerts.levels, messageLimits: publishedMessageLimits(ns.config) };
 });
 afterAll(async () => {
   await nc?.close();

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { PromqlRule } from '@terminusa/alerting';
-import { persistSamples, type Bus, type IngestSample } from '@terminusa/bus';
+import { persistSamples, type Bus, type IngestSample, type MessageLimits } from '@terminusa/bus';
 import type { Config } from '@terminusa/config';
 import { NAMESPACE_LABEL, WrittenSeries, type VictoriaMetrics } from '@terminusa/metric-store';
 import type { AlertStateCommands } from './alert-state-commands.ts';
@@ -15,7 +15,8 @@ export interface PromqlRuleDeps {
   state: AlertStateCommands;
   bus: Bus;
   levels: Config['alerts']['levels'];
-  samplesPerMessage: number;
+  /** The INGEST messages a recording rule's results go in. */
+  messageLimits: MessageLimits;
 }
 
 /** A result series' labels, sorted, without its name and the engine's namespace label: what identifies its alert. */
@@ -73,7 +74,7 @@ export async function evaluateRecordingRule(rule: Extract<PromqlRule, { type: 'r
     if (Number.isFinite(r.value)) samples.push({ name: rule.record, value: r.value, ts: at, tags: { ...seriesLabels(r.metric), ...rule.labels } });
   }
   samples.push(...(await written.markersFor(samples, at)));
-  await persistSamples(deps.bus, RECORDING_SOURCE, samples, deps.samplesPerMessage, `record:${rule.name}:${at}`);
+  await persistSamples(deps.bus, RECORDING_SOURCE, samples, deps.messageLimits, `record:${rule.name}:${at}`);
   await written.remember(samples);
   return samples.length;
 }

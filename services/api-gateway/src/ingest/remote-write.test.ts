@@ -4,7 +4,8 @@ import { compressSync } from 'snappy';
 import { Bus, ensureConsumer } from '@terminusa/bus';
 import { ingestBodySamples, startSuite, waitFor, type RunningSuite } from '@terminusa/testkit';
 import { WriteRequestType } from '@terminusa/metric-store';
-import { decodeRemoteWrite } from './remote-write.ts';
+import { BodyTooLargeError, SampleBudget } from './decoded-samples.ts';
+import { decodeRemoteWrite, snappyLength } from './remote-write.ts';
 
 /** Prometheus' staleness marker, as it sends it when a series disappears. */
 const STALE_NAN = new DataView(new Uint8Array([0x7f, 0xf0, 0, 0, 0, 0, 0, 0x02]).buffer).getFloat64(0);
@@ -21,7 +22,7 @@ describe('decodeRemoteWrite', () => {
       { labels: { __name__: 'up', job: 'game', instance: 'eu-1:9100' }, samples: [{ value: 1, timestamp: 1_700_000_000_000 }, { value: STALE_NAN, timestamp: 1_700_000_015_000 }] },
       { labels: { __name__: 'ratio', job: 'game' }, samples: [{ value: NaN, timestamp: 1_700_000_000_000 }, { value: Infinity, timestamp: 1_700_000_000_001 }, { value: 0.5, timestamp: 1_700_000_000_002 }] },
     ]);
-    expect(await decodeRemoteWrite(body, 1 << 20)).toEqual({
+    expect(await decodeRemoteWrite(body, 1 << 20, new SampleBudget(1000))).toEqual({
       samples: [
         { name: 'up', value: 1, ts: 1_700_000_000_000, tags: { job: 'game', instance: 'eu-1:9100' } },
         { name: 'up', stale: true, ts: 1_700_000_015_000, tags: { job: 'game', instance: 'eu-1:9100' } },
@@ -32,10 +33,24 @@ describe('decodeRemoteWrite', () => {
   });
 
   it('refuses a body that is not snappy, not a WriteRequest, has a series without a name or is too large', async () => {
-    await expect(decodeRemoteWrite(Buffer.from('not snappy at all'), 1 << 20)).rejects.toThrow(/snappy/);
-    await expect(decodeRemoteWrite(compressSync(Buffer.from([0xff, 0xff, 0xff])) as Buffer, 1 << 20)).rejects.toThrow(/WriteRequest/);
-    await expect(decodeRemoteWrite(writeRequest([{ labels: { job: 'x' }, samples: [{ value: 1, timestamp: 1 }] }]), 1 << 20)).rejects.toThrow(/timeseries\[0\] has no __name__/);
-    await expect(decodeRemoteWrite(writeRequest([{ labels: { __name__: 'big' }, samples: [{ value: 1, timestamp: 1 }] }]), 4)).rejects.toThrow(/more than the 4 taken/);
+    await expect(decodeRemoteWrite(Buffer.from('not snappy at all'), 1 << 20, new SampleBudget(1000))).rejects.toThrow(/snappy/);
+    await expect(decodeRemoteWrite(compressSync(Buffer.from([0xff, 0xff, 0xff])) as Buffer, 1 << 20, new SampleBudget(1000))).rejects.toThrow(/WriteRequest/);
+    await expect(decodeRemoteWrite(writeRequest([{ labels: { job: 'x' }, samples: [{ value: 1, timestamp: 1 }] }]), 1 << 20, new SampleBudget(1000))).rejects.toThrow(/timeseries\[0\] has no __name__/);
+    await expect(decodeRemoteWrite(writeRequest([{ labels: { __name__: 'big' }, samples: [{ value: 1, timestamp: 1 }] }]), 4, new SampleBudget(1000))).rejects.toThrow(BodyTooLargeError);
+  });
+
+  it('refuses a body declaring more than it takes before decompressing it, and one making more samples than a request may', async () => {
+    const body = writeRequest([{ labels: { __name__: 'up' }, samples: [{ value: 1, timestamp: 1 }] }]);
+    expect(snappyLength(body)).toBe(WriteRequestType.encode(WriteRequestType.fromObject({ timeseries: [{ labels: [{ name: '__name__', value: 'up' }], samples: [{ value: 1, timestamp: 1 }] }] })).finish().length);
+    // Six bytes that declare 4 GiB - 1: refused from the length alone (decompressing would allocate it first).
+    const bomb = Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f, 0x00]);
+    expect(snappyLength(bomb)).toBe(2 ** 32 - 1);
+    await expect(decodeRemoteWrite(bomb, 16 << 20, new SampleBudget(1000))).rejects.toThrow(/decompresses to 4294967295 bytes, more than the 16777216 taken/);
+    // 2,000 samples of two series against a budget of 1,500.
+    const samples = Array.from({ length: 1000 }, (_, i) => ({ value: i, timestamp: i }));
+    const many = writeRequest([{ labels: { __name__: 'a' }, samples }, { labels: { __name__: 'b' }, samples }]);
+    await expect(decodeRemoteWrite(many, 1 << 20, new SampleBudget(1500))).rejects.toThrow(/more than 1500 samples, the most one request may \(ingest.maxSamplesPerRequest\)/);
+    expect((await decodeRemoteWrite(many, 1 << 20, new SampleBudget(2000))).samples).toHaveLength(2000);
   });
 });
 

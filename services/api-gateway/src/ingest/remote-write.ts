@@ -1,6 +1,6 @@
 import { uncompress } from 'snappy';
 import type { IngestSample } from '@terminusa/bus';
-import { BadPayloadError, type DecodedSamples, type DropReason } from './decoded-samples.ts';
+import { BadPayloadError, BodyTooLargeError, type DecodedSamples, type DropReason, type SampleBudget } from './decoded-samples.ts';
 import { WriteRequestType, isPrometheusStaleNaN, type WriteRequest } from '@terminusa/metric-store';
 
 /**
@@ -10,7 +10,11 @@ import { WriteRequestType, isPrometheusStaleNaN, type WriteRequest } from '@term
  * does not store are counted and left out: other NaN and infinities, and native histograms (remote-write 1.0
  * senders send classic `_bucket` series unless told otherwise).
  */
-export async function decodeRemoteWrite(compressed: Uint8Array, maxBytes: number): Promise<DecodedSamples> {
+export async function decodeRemoteWrite(compressed: Uint8Array, maxBytes: number, budget: SampleBudget): Promise<DecodedSamples> {
+  // Read before decompressing: the whole output is made first, and a few bytes may declare gigabytes.
+  const declared = snappyLength(compressed);
+  if (declared === undefined) throw new BadPayloadError('the body is not snappy block-compressed: no length at its start');
+  if (declared > maxBytes) throw new BodyTooLargeError(`the body decompresses to ${declared} bytes, more than the ${maxBytes} taken`);
   let body: Buffer;
   try {
     // Off the event loop: a 16 MiB body would hold every other request for tens of milliseconds.
@@ -18,7 +22,6 @@ export async function decodeRemoteWrite(compressed: Uint8Array, maxBytes: number
   } catch (err) {
     throw new BadPayloadError(`the body is not snappy block-compressed: ${(err as Error).message}`);
   }
-  if (body.length > maxBytes) throw new BadPayloadError(`the decompressed body is ${body.length} bytes, more than the ${maxBytes} taken`);
   let request: WriteRequest;
   try {
     request = WriteRequestType.decode(body) as unknown as WriteRequest;
@@ -37,6 +40,7 @@ export async function decodeRemoteWrite(compressed: Uint8Array, maxBytes: number
     }
     if (!name) throw new BadPayloadError(`timeseries[${i}] has no __name__ label`);
     if (series.histograms?.length) drop('native_histogram', series.histograms.length);
+    budget.take(series.samples?.length ?? 0);
     for (const s of series.samples ?? []) {
       const ts = typeof s.timestamp === 'number' ? s.timestamp : s.timestamp.toNumber();
       if (Number.isFinite(s.value)) samples.push({ name, value: s.value, ts, tags });
@@ -45,4 +49,14 @@ export async function decodeRemoteWrite(compressed: Uint8Array, maxBytes: number
     }
   }
   return { samples, dropped };
+}
+
+/** The uncompressed length a snappy block states first (a little-endian base-128 varint of up to 32 bits). */
+export function snappyLength(block: Uint8Array): number | undefined {
+  let length = 0;
+  for (let i = 0; i < 5 && i < block.length; i++) {
+    length += (block[i]! & 0x7f) * 2 ** (7 * i);
+    if ((block[i]! & 0x80) === 0) return length;
+  }
+  return undefined;
 }

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { persistSamples, type Bus, type IngestSample } from '@terminusa/bus';
+import { persistSamples, SampleTooLargeError, type Bus, type IngestSample, type MessageLimits } from '@terminusa/bus';
+import { BadPayloadError } from './decoded-samples.ts';
 
 /** The pipeline did not take a request's samples (JetStream unreachable, slow or full): the sender should retry. */
 export class PipelineBusyError extends Error {
@@ -25,7 +26,7 @@ const RETRY_AFTER_S = 1;
 export class SamplePublisher {
   constructor(
     private readonly bus: Bus,
-    private readonly samplesPerMessage: number,
+    private readonly limits: MessageLimits,
   ) {}
 
   /** The id a request's messages share: the protocol, the source and a digest of the request's bytes. */
@@ -35,8 +36,10 @@ export class SamplePublisher {
 
   async publish(source: string, samples: readonly IngestSample[], requestId: string): Promise<void> {
     try {
-      await persistSamples(this.bus, source, samples, this.samplesPerMessage, requestId);
+      await persistSamples(this.bus, source, samples, this.limits, requestId);
     } catch (err) {
+      // No retry makes such a sample fit: the sender is told the request is bad, and nothing of it was published.
+      if (err instanceof SampleTooLargeError) throw new BadPayloadError(err.message);
       throw new PipelineBusyError(`the pipeline did not take the samples: ${(err as Error).message}`, RETRY_AFTER_S);
     }
   }

@@ -6,10 +6,10 @@ import { sendProblem } from '../http/problem.ts';
 import { pushBackStatus } from '../http/rate-limit.ts';
 import { route, type RouteSpec } from '../http/route.ts';
 import type { IngestMetrics } from '../ingest/ingest-metrics.ts';
-import { BadPayloadError, type DecodedSamples, type DropReason } from '../ingest/decoded-samples.ts';
+import { BadPayloadError, BodyTooLargeError, SampleBudget, type DecodedSamples, type DropReason } from '../ingest/decoded-samples.ts';
 import { decodeRemoteWrite } from '../ingest/remote-write.ts';
 import { decodeOtlpMetrics, type OtlpFormat } from '../ingest/otlp/decode-otlp.ts';
-import { BodyTooLargeError, gunzipBody } from '../ingest/otlp/gunzip-body.ts';
+import { gunzipBody } from '../ingest/otlp/gunzip-body.ts';
 import { ExportMetricsServiceResponseType } from '../ingest/otlp/otlp-proto.ts';
 import type { PipelineBacklog } from '../ingest/pipeline-backlog.ts';
 import { OTLP_METRICS_PATH, REMOTE_WRITE_PATH } from '../ingest/push-paths.ts';
@@ -21,6 +21,8 @@ export interface IngestRouteDeps {
   backlog: PipelineBacklog;
   metrics: IngestMetrics;
   maxRequestBytes: number;
+  /** Most samples one request may make (ingest.maxSamplesPerRequest). */
+  maxRequestSamples: number;
 }
 
 /** How long a sender is asked to wait while the processor catches up. */
@@ -69,24 +71,29 @@ async function takePush(
   deps: IngestRouteDeps,
   protocol: string,
   body: Uint8Array,
-  decode: () => DecodedSamples | Promise<DecodedSamples>,
+  decode: (budget: SampleBudget) => DecodedSamples | Promise<DecodedSamples>,
   principal: Principal | undefined,
   res: Response,
   accepted: (res: Response, decoded: DecodedSamples) => void = (r) => void r.status(204).end(),
 ): Promise<void> {
   let decoded: DecodedSamples;
   try {
-    decoded = await decode();
+    decoded = await decode(new SampleBudget(deps.maxRequestSamples));
   } catch (err) {
-    if (!(err instanceof BadPayloadError)) throw err;
-    deps.metrics.refused(protocol, 400);
-    return sendProblem(res, 400, err.message);
+    if (!(err instanceof BadPayloadError || err instanceof BodyTooLargeError)) throw err;
+    const status = err instanceof BodyTooLargeError ? 413 : 400;
+    deps.metrics.refused(protocol, status);
+    return sendProblem(res, status, err.message);
   }
   for (const [reason, n] of Object.entries(decoded.dropped)) deps.metrics.dropped(protocol, reason as DropReason, n);
   const source = sourceOf(principal, protocol);
   try {
     await deps.publisher.publish(source, decoded.samples, SamplePublisher.requestId(protocol, source, body));
   } catch (err) {
+    if (err instanceof BadPayloadError) {
+      deps.metrics.refused(protocol, 400);
+      return sendProblem(res, 400, err.message);
+    }
     if (!(err instanceof PipelineBusyError)) throw err;
     deps.metrics.refused(protocol, 503);
     res.set('Retry-After', String(err.retryAfterSeconds));
@@ -136,7 +143,7 @@ export function ingestRoutes(deps: IngestRouteDeps): RouteSpec[] {
         if (await pushedBack(deps, 'remote_write', req, res)) return;
         const body = await rawBody(req, res, deps.maxRequestBytes);
         if (!body) return;
-        await takePush(deps, 'remote_write', body, () => decodeRemoteWrite(body, deps.maxRequestBytes), principal, res);
+        await takePush(deps, 'remote_write', body, (budget) => decodeRemoteWrite(body, deps.maxRequestBytes, budget), principal, res);
       },
     }),
     route({
@@ -172,7 +179,7 @@ export function ingestRoutes(deps: IngestRouteDeps): RouteSpec[] {
           return sendProblem(res, status, err.message);
         }
         // The digest is of the decompressed request, so a retry is known whether or not it is compressed alike.
-        await takePush(deps, 'otlp', body, () => decodeOtlpMetrics(body, format), principal, res, otlpAccepted(format));
+        await takePush(deps, 'otlp', body, (budget) => decodeOtlpMetrics(body, format, budget), principal, res, otlpAccepted(format));
       },
     }),
   ];

@@ -1,7 +1,8 @@
 import protojson from 'protobufjs/ext/protojson.js';
-import { BadPayloadError, type DecodedSamples } from '../decoded-samples.ts';
+import type { Message } from 'protobufjs';
+import { BadPayloadError, type DecodedSamples, type SampleBudget } from '../decoded-samples.ts';
 import { ExportMetricsServiceRequestType, PLAIN, type ExportMetricsServiceRequest } from './otlp-proto.ts';
-import { otlpToSamples } from './otlp-to-samples.ts';
+import { otlpToSamples, samplesMade } from './otlp-to-samples.ts';
 
 /** The two encodings of OTLP/HTTP. */
 export type OtlpFormat = 'protobuf' | 'json';
@@ -11,19 +12,22 @@ export type OtlpFormat = 'protobuf' | 'json';
  * OTLP/JSON is protobuf's JSON mapping (lowerCamelCase names, int64 as strings, enums as integers, `"NaN"`), with
  * unknown fields skipped as OTLP asks of receivers (which also skips exemplars' hex ids, left out of the schema).
  */
-function parseRequest(body: Uint8Array, format: OtlpFormat): ExportMetricsServiceRequest {
+function parseRequest(body: Uint8Array, format: OtlpFormat): Message {
   try {
-    const message =
-      format === 'protobuf'
-        ? ExportMetricsServiceRequestType.decode(body)
-        : protojson.fromJsonString(ExportMetricsServiceRequestType, new TextDecoder('utf-8', { fatal: true }).decode(body), { ignoreUnknownFields: true });
-    return ExportMetricsServiceRequestType.toObject(message, PLAIN) as ExportMetricsServiceRequest;
+    return format === 'protobuf'
+      ? ExportMetricsServiceRequestType.decode(body)
+      : protojson.fromJsonString(ExportMetricsServiceRequestType, new TextDecoder('utf-8', { fatal: true }).decode(body), { ignoreUnknownFields: true });
   } catch (err) {
     throw new BadPayloadError(`the body is not an OTLP ExportMetricsServiceRequest in ${format === 'protobuf' ? 'protobuf' : 'JSON'}: ${(err as Error).message}`);
   }
 }
 
-/** The samples of an OTLP/HTTP metrics body (already decompressed); BadPayloadError when it is not one. */
-export function decodeOtlpMetrics(body: Uint8Array, format: OtlpFormat): DecodedSamples {
-  return otlpToSamples(parseRequest(body, format));
+/**
+ * The samples of an OTLP/HTTP metrics body (already decompressed); BadPayloadError when it is not one. What it
+ * would make is counted against `budget` from the decoded message's array lengths, before any is made.
+ */
+export function decodeOtlpMetrics(body: Uint8Array, format: OtlpFormat, budget: SampleBudget): DecodedSamples {
+  const message = parseRequest(body, format);
+  budget.take(samplesMade(message as unknown as ExportMetricsServiceRequest));
+  return otlpToSamples(ExportMetricsServiceRequestType.toObject(message, PLAIN) as ExportMetricsServiceRequest);
 }

@@ -1,16 +1,8 @@
 import { gunzip } from 'node:zlib';
 import { promisify } from 'node:util';
-import { BadPayloadError } from '../decoded-samples.ts';
+import { BadPayloadError, BodyTooLargeError } from '../decoded-samples.ts';
 
 const gunzipAsync = promisify(gunzip);
-
-/** A body that decompresses to more than the gateway takes: answered 413, as a body that large sent plainly is. */
-export class BodyTooLargeError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'BodyTooLargeError';
-  }
-}
 
 /**
  * A gzip body decompressed, stopping at `maxBytes` so a small bomb cannot fill the memory: BodyTooLargeError past

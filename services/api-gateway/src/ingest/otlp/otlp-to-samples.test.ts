@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { BodyTooLargeError, SampleBudget } from '../decoded-samples.ts';
 import { decodeOtlpMetrics } from './decode-otlp.ts';
 import { ExportMetricsServiceRequestType } from './otlp-proto.ts';
 
@@ -18,8 +19,8 @@ const request = (metrics: Json[], resource: Json = RESOURCE) => ({ resourceMetri
  * made by protobufjs' fromObject, not by the ProtoJSON reader the gateway parses JSON with.
  */
 function decode(body: Json) {
-  const json = decodeOtlpMetrics(Buffer.from(JSON.stringify(body)), 'json');
-  const protobuf = decodeOtlpMetrics(ExportMetricsServiceRequestType.encode(ExportMetricsServiceRequestType.fromObject(body)).finish(), 'protobuf');
+  const json = decodeOtlpMetrics(Buffer.from(JSON.stringify(body)), 'json', new SampleBudget(100_000));
+  const protobuf = decodeOtlpMetrics(ExportMetricsServiceRequestType.encode(ExportMetricsServiceRequestType.fromObject(body)).finish(), 'protobuf', new SampleBudget(100_000));
   expect(protobuf).toEqual(json);
   return json;
 }
@@ -213,6 +214,16 @@ describe('OTLP metrics to samples', () => {
     });
     // Points, as OTLP's partial success counts them: nan 2, h2 1 (its sum), timeless 1, odd 2, '...' 1.
     expect(decode(body).rejectedPoints).toBe(7);
+  });
+
+  it('counts the samples a request makes against its budget before making any: an exponential histogram of 100,000 buckets', () => {
+    const point = { timeUnixNano: ns(T), count: '1', sum: 1, scale: 20, zeroCount: '0', positive: { offset: 0, bucketCounts: Array.from({ length: 100_000 }, () => '0') } };
+    const body = request([{ name: 'wide', exponentialHistogram: { aggregationTemporality: 2, dataPoints: [point] } }]);
+    const protobuf = ExportMetricsServiceRequestType.encode(ExportMetricsServiceRequestType.fromObject(body)).finish();
+    // Its 100,000 buckets, the zero bucket, +Inf, _sum, _count and the resource's target_info, at most.
+    expect(() => decodeOtlpMetrics(protobuf, 'protobuf', new SampleBudget(100_004))).toThrow(BodyTooLargeError);
+    expect(() => decodeOtlpMetrics(protobuf, 'protobuf', new SampleBudget(100_004))).toThrow(/more than 100004 samples/);
+    expect(decodeOtlpMetrics(protobuf, 'protobuf', new SampleBudget(100_005)).samples.length).toBeLessThanOrEqual(100_005);
   });
 
   it('takes an empty request and resources without metrics', () => {

@@ -87,6 +87,27 @@ function readingOf(metric: Metric): Reading | undefined {
 }
 
 /**
+ * The most samples `request` makes, from its arrays' lengths alone (a decoded message has the plain object's
+ * fields): a point of a gauge or sum 1, of a histogram its buckets, +Inf, _sum and _count, of a summary its
+ * quantiles, _sum and _count; a resource its `target_info`.
+ */
+export function samplesMade(request: ExportMetricsServiceRequest): number {
+  let n = 0;
+  for (const rm of request.resourceMetrics ?? []) {
+    n++;
+    for (const scope of rm.scopeMetrics ?? []) {
+      for (const m of scope.metrics ?? []) {
+        n += (m.gauge?.dataPoints?.length ?? 0) + (m.sum?.dataPoints?.length ?? 0);
+        for (const p of m.histogram?.dataPoints ?? []) n += (p.explicitBounds?.length ?? 0) + 3;
+        for (const p of m.exponentialHistogram?.dataPoints ?? []) n += (p.positive?.bucketCounts?.length ?? 0) + 4;
+        for (const p of m.summary?.dataPoints ?? []) n += (p.quantileValues?.length ?? 0) + 2;
+      }
+    }
+  }
+  return n;
+}
+
+/**
  * The samples of an OTLP metrics request, mapped as Prometheus' OTLP receiver maps them so that queries and
  * dashboards written for Prometheus work unchanged; docs/otlp.md lists the rules, the drops and the differences.
  */
