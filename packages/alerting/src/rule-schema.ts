@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { DurationSchema, durationMs } from '@terminusa/config';
-import { CHANNELS, METRIC_NAME, SEVERITIES, TAG_KEY } from '@terminusa/bus';
+import { CHANNELS, METRIC_NAME, SEVERITIES, TAG_KEY, TAG_KEY_RULE } from '@terminusa/bus';
 import { labelRegexProblem } from './label-regex.ts';
 import { promqlSyntaxError } from './promql-syntax.ts';
 
@@ -9,7 +9,7 @@ const Duration = DurationSchema.transform((d) => durationMs(d));
 /** One tag matcher: equality, inequality or a fully anchored regular expression in RE2 syntax (label-regex.ts). */
 export const MatcherSchema = z
   .strictObject({
-    tag: z.string().regex(TAG_KEY, 'tag keys must match [a-zA-Z_][a-zA-Z0-9_]*'),
+    tag: z.string().regex(TAG_KEY, TAG_KEY_RULE),
     op: z.enum(['=', '!=', '=~', '!~']).default('='),
     value: z.string(),
   })

@@ -13,7 +13,12 @@ export class InvalidMessageError extends Error {
 
 /** Turns zod issues into `field: reason` pairs, with array indices written as `samples[3].value`. */
 export function describeIssues(error: z.ZodError): { field: string; reason: string }[] {
-  return error.issues.map((issue) => ({ field: fieldPath(issue.path) || '(message)', reason: issue.message }));
+  return error.issues.map((issue) => ({ field: fieldPath(issue.path) || '(message)', reason: issueReason(issue) }));
+}
+
+/** Why a value was refused: a record's bad key, which zod tells as "Invalid key in record", by the key's own rule. */
+export function issueReason(issue: z.core.$ZodIssue): string {
+  return issue.code === 'invalid_key' && issue.issues.length > 0 ? issue.issues.map((i) => i.message).join('; ') : issue.message;
 }
 
 /** `['samples', 3, 'value']` → `samples[3].value`. */

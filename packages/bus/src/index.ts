@@ -24,6 +24,8 @@ export {
   GameEventSchema,
   METRIC_NAME,
   TAG_KEY,
+  TAG_KEY_RULE,
+  NAMESPACE_LABEL,
   SOURCE,
 } from './schemas.ts';
 export type { IngestSample, Sample, SampleBatch, SamplePart, DeadLetter, Rejection, HealthReport, Alert, AlertTransition, Notification, GameEvent } from './schemas.ts';
@@ -38,6 +40,6 @@ export type { ConsumerOptions, BindOptions } from './streams.ts';
 export { inboxPrefix } from './inbox.ts';
 export { consumeBatches } from './batch-consumer.ts';
 export type { BatchConsumer, BatchConsumerOptions, BatchHandler } from './batch-consumer.ts';
-export { InvalidMessageError, describeIssues, fieldPath } from './errors.ts';
+export { InvalidMessageError, describeIssues, fieldPath, issueReason } from './errors.ts';
 export { CALLS, CallErrorSchema, BackupSummarySchema, ArchiveEntrySchema, ARCHIVE_TIERS } from './calls.ts';
 export type { CallDef, BackupSummary, ArchiveEntry } from './calls.ts';

@@ -3,8 +3,16 @@ import { ALERT_STATES, ALERT_TRANSITION_KINDS, CHANNELS, SEVERITIES } from './al
 
 /** Prometheus metric-name rule. */
 export const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
-/** Prometheus label-name rule, used for tag keys. */
-export const TAG_KEY = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+/** The engine's label that keeps one namespace's series apart on a shared engine (tests; empty in production). */
+export const NAMESPACE_LABEL = 'tmon_ns';
+/**
+ * Prometheus' label-name rule, used for tag keys, less the names it reserves (`__` first) and the namespace label:
+ * the engine would read a `__name__` tag as the sample's name, and a `tmon_ns` one as its namespace (two series the
+ * rollups took for one).
+ */
+export const TAG_KEY = new RegExp(`^(?!__|${NAMESPACE_LABEL}$)[a-zA-Z_][a-zA-Z0-9_]*$`);
+/** What {@link TAG_KEY} asks, in words for a refusal. */
+export const TAG_KEY_RULE = `tag keys must match [a-zA-Z_][a-zA-Z0-9_]*, not begin with __ and not be ${NAMESPACE_LABEL}`;
 /** A source is one subject token. */
 export const SOURCE = /^[A-Za-z0-9_-]{1,64}$/;
 
@@ -12,7 +20,7 @@ const MAX_TAGS = 32;
 
 /** Tags of a sample: Prometheus-style keys, string values. */
 export const TagsSchema = z
-  .record(z.string().regex(TAG_KEY, 'tag keys must match [a-zA-Z_][a-zA-Z0-9_]*'), z.string().max(256, 'tag values are at most 256 characters'))
+  .record(z.string().regex(TAG_KEY, TAG_KEY_RULE), z.string().max(256, 'tag values are at most 256 characters'))
   .refine((tags) => Object.keys(tags).length <= MAX_TAGS, `at most ${MAX_TAGS} tags`);
 
 /**

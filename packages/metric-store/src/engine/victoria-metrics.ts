@@ -1,12 +1,12 @@
 import type { Readable } from 'node:stream';
 import { compress } from 'snappy';
+import { NAMESPACE_LABEL } from '@terminusa/bus';
 import type { Config } from '@terminusa/config';
 import { request, type Dispatcher } from 'undici';
 import { engineQuery, type EngineQuery, type QuerySemantics } from './engine-query.ts';
 import { PROMETHEUS_STALE_NAN, WriteRequestType } from './remote-write-proto.ts';
 
-/** The label that keeps one namespace's series apart on a shared engine (tests; empty in production). */
-export const NAMESPACE_LABEL = 'tmon_ns';
+export { NAMESPACE_LABEL };
 
 /** One series as the engine exports it: its labels (`__name__` included) and its samples in time order. */
 export interface EngineSeries {

@@ -1,6 +1,6 @@
 import type { Request } from 'express';
 import { z } from 'zod';
-import { IngestMessageSchema, IngestSampleSchema, METRIC_NAME, SOURCE, SUBJECTS, TAG_KEY, type Bus } from '@terminusa/bus';
+import { IngestMessageSchema, IngestSampleSchema, METRIC_NAME, SOURCE, SUBJECTS, TAG_KEY, TAG_KEY_RULE, type Bus } from '@terminusa/bus';
 import { durationMs } from '@terminusa/config';
 import { HISTORY_AGGS, type HistoryQueryFn, type RedisCurrentStore, type SampleStore } from '@terminusa/metric-store';
 import { parseOr400 } from '../http/request-errors.ts';
@@ -42,7 +42,7 @@ const StepParam = z
 const GroupByParam = z
   .string()
   .transform((text) => [...new Set(text.split(','))])
-  .pipe(z.array(z.string().regex(TAG_KEY, 'tag keys must match [a-zA-Z_][a-zA-Z0-9_]*')).max(MAX_GROUP_BY, `at most ${MAX_GROUP_BY} tag keys`))
+  .pipe(z.array(z.string().regex(TAG_KEY, TAG_KEY_RULE)).max(MAX_GROUP_BY, `at most ${MAX_GROUP_BY} tag keys`))
   .describe('comma-separated tag keys: series with the same values of these tags are combined with agg (default avg)');
 
 const MetricName = z.string({ error: 'required' }).regex(METRIC_NAME, 'names must match [a-zA-Z_:][a-zA-Z0-9_:]*');
@@ -72,7 +72,7 @@ const CustomQuery = z.object({ source: z.string().regex(SOURCE, 'one token of [A
 /** The body of `POST /metrics/custom`: the bus message, with every sample checked. */
 const CustomBody = IngestMessageSchema.extend({ samples: z.array(IngestSampleSchema).min(1, 'at least one sample') });
 
-const TagFilter = z.record(z.string().regex(TAG_KEY, 'tag keys must match [a-zA-Z_][a-zA-Z0-9_]*'), z.string());
+const TagFilter = z.record(z.string().regex(TAG_KEY, TAG_KEY_RULE), z.string());
 function tagQuery(req: Request): Record<string, unknown> {
   const tags: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(TagParams.parse(req.query))) if (key.startsWith('tag.')) tags[key.slice(4)] = value;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { TAG_KEY } from '@terminusa/bus';
+import { TAG_KEY, TAG_KEY_RULE } from '@terminusa/bus';
 import type { IngestLimits } from './ingest-limits.ts';
 
 /**
@@ -9,7 +9,7 @@ import type { IngestLimits } from './ingest-limits.ts';
 export function tagsSchema(limits: Pick<IngestLimits, 'maxTags' | 'maxTagValueLength'>) {
   return z
     .record(
-      z.string().regex(TAG_KEY, 'tag keys must match [a-zA-Z_][a-zA-Z0-9_]*'),
+      z.string().regex(TAG_KEY, TAG_KEY_RULE),
       z.string().max(limits.maxTagValueLength, `tag values are at most ${limits.maxTagValueLength} characters`),
     )
     .refine((tags) => Object.keys(tags).length <= limits.maxTags, `at most ${limits.maxTags} tags`);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { TAG_KEY } from '@terminusa/bus';
 import { oneMistake } from '@terminusa/testkit';
 import { fastSample, ingestSampleSchema } from './validate-samples.ts';
 
@@ -11,7 +12,7 @@ const validSample = fc.record(
     name: fc.stringMatching(/^[a-zA-Z_:][a-zA-Z0-9_:]{0,30}$/),
     value: fc.double({ noNaN: true, noDefaultInfinity: true }),
     ts: fc.integer({ min: 1, max: 2 ** 45 }),
-    tags: fc.dictionary(fc.stringMatching(/^[a-zA-Z_][a-zA-Z0-9_]{0,6}$/), fc.string({ maxLength: 8 }), { maxKeys: 3 }),
+    tags: fc.dictionary(fc.stringMatching(/^[a-zA-Z_][a-zA-Z0-9_]{0,6}$/).filter((key) => TAG_KEY.test(key)), fc.string({ maxLength: 8 }), { maxKeys: 3 }),
   },
   { requiredKeys: ['name', 'value'] },
 );

@@ -1,4 +1,4 @@
-import { IngestSampleSchema, METRIC_NAME, TAG_KEY, fieldPath, type IngestSample } from '@terminusa/bus';
+import { IngestSampleSchema, METRIC_NAME, TAG_KEY, fieldPath, issueReason, type IngestSample } from '@terminusa/bus';
 import type { Stage } from './stage.ts';
 import type { IngestLimits } from './ingest-limits.ts';
 import { tagsSchema } from './tags-schema.ts';
@@ -52,7 +52,7 @@ export function validateSamples(limits: TagLimits): Stage {
         return;
       }
       const issue = result.error.issues[0]!;
-      work.rejections.push({ index, field: fieldPath(['samples', index, ...issue.path]), reason: issue.message });
+      work.rejections.push({ index, field: fieldPath(['samples', index, ...issue.path]), reason: issueReason(issue) });
     });
   };
 }
