@@ -293,8 +293,9 @@ export const ConfigSchema = z.object({
           writeUrl: z.string().url().optional(),
           /**
            * How the storage knows a batch is on the engine's disk before it acks: `snapshot` (single node: a snapshot
-           * flushes every in-memory part to disk, fsynced) or `replication` (cluster: vminsert answers once
-           * replicationFactor vmstorage nodes hold the rows).
+           * flushes every in-memory part to disk, fsynced) or `replication` (cluster: vminsert has taken the rows, still
+           * in its memory on their way to replicationFactor vmstorage nodes: a vminsert killed within about a second
+           * loses them; docs/deploy.md §6).
            */
           durability: z.enum(['snapshot', 'replication']).default('snapshot'),
           /**

@@ -95,8 +95,8 @@ export function vmWriteUrl(engine: TimeSeriesEngine): string {
 /**
  * The engine's variables of one service's container: `VM_URL` (storage.engine.url) for the readers. The single
  * node answers reads and writes at one URL, so VM_URL serves both; only the cluster edition splits them, and gives
- * the storage `VM_WRITE_URL` (storage.engine.writeUrl, vminsert) and replication as its durability (vminsert
- * answers once replicationFactor nodes hold the rows; there is no /snapshot/create on vminsert).
+ * the storage `VM_WRITE_URL` (storage.engine.writeUrl, vminsert) and replication as its durability (there is no
+ * /snapshot/create on vminsert, whose answer means the rows are in its memory: docs/deploy.md §6 says what a crash loses).
  */
 export function vmEnv(engine: TimeSeriesEngine, service: ServiceName): IEnvVar[] {
   if (!VM_READERS.includes(service)) return [];
