@@ -9,7 +9,7 @@ import { tsImport } from 'tsx/esm/api';
 // The gateway serves the dashboard at /, so its bundle is built from the current sources first (when they changed).
 const { buildDashboard, dashboardCurrent } = await tsImport('../packages/dashboard/src/index.ts', import.meta.url);
 if (!(await dashboardCurrent())) await buildDashboard();
-const { loadConfigOrExit, durationMs, SERVICE_NAMES, SERVICE_NODE_FLAGS } = await tsImport('../packages/config/src/index.ts', import.meta.url);
+const { loadConfigOrExit, engineRetentionDays, SERVICE_NAMES, SERVICE_NODE_FLAGS } = await tsImport('../packages/config/src/index.ts', import.meta.url);
 const config = loadConfigOrExit({}, 'start');
 
 // The sample rules on the collector's metrics, unless the operator points elsewhere.
@@ -29,8 +29,8 @@ const embedded = !process.env.VM_URL && !(await answers(config.storage.engine.ur
 const dataPath = resolve(join(config.dataDir, 'victoria-metrics'));
 if (embedded) {
   mkdirSync(dataPath, { recursive: true });
-  // Whole days: the engine's retention has a granularity of a day; history past raw retention reads the rollups.
-  const days = Math.max(1, Math.ceil(durationMs(config.storage.retention.raw) / 86_400_000));
+  // History past raw retention reads the rollups; the engine keeps a day more than it (engineRetentionDays).
+  const days = engineRetentionDays(config);
   commands.push({
     name: 'victoria-metrics',
     command: `victoria-metrics -storageDataPath=${dataPath} -httpListenAddr=${engineUrl.hostname}:${engineUrl.port || 8428} -retentionPeriod=${days}d -dedup.minScrapeInterval=1ms -loggerLevel=WARN`,

@@ -234,7 +234,7 @@ describe('deploy manifests', () => {
       expect(sts.spec.serviceName).toBe('victoria-metrics');
       const c = sts.spec.template.spec.containers[0];
       expect(c.image).toBe('victoriametrics/victoria-metrics:v1.79.5');
-      expect(c.args).toEqual(['-storageDataPath=/storage', '-retentionPeriod=1d', '-dedup.minScrapeInterval=1ms', '-httpListenAddr=:8428']);
+      expect(c.args).toEqual(['-storageDataPath=/storage', '-retentionPeriod=2d', '-dedup.minScrapeInterval=1ms', '-httpListenAddr=:8428']);
       expect(c.ports).toEqual([{ name: 'http', containerPort: 8428, protocol: 'TCP' }]);
       for (const probe of [c.livenessProbe, c.readinessProbe]) expect(probe.httpGet).toEqual({ path: '/health', port: 'http' });
       // The data on a PersistentVolumeClaim of 20Gi, mounted where -storageDataPath points.
@@ -318,7 +318,7 @@ describe('deploy manifests', () => {
     ]);
     expect(container('StatefulSet', 'vmstorage').image).toBe('victoriametrics/vmstorage:v1.79.5-cluster');
     expect(container('StatefulSet', 'vmstorage').args).toEqual(
-      expect.arrayContaining(['-storageDataPath=/storage', '-retentionPeriod=1d', '-vminsertAddr=:8400', '-vmselectAddr=:8401']),
+      expect.arrayContaining(['-storageDataPath=/storage', '-retentionPeriod=2d', '-vminsertAddr=:8400', '-vmselectAddr=:8401']),
     );
     expect(container('StatefulSet', 'vmstorage').volumeMounts).toContainEqual({ name: 'storage', mountPath: '/storage' });
     // Headless, so vmstorage-0.vmstorage and vmstorage-1.vmstorage resolve to the pods.

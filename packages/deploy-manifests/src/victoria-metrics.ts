@@ -1,8 +1,8 @@
 import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
 import { Service } from 'kubernetes-models/v1';
 import type { IAffinity, IContainer, IEnvVar, IPodSecurityContext, IProbe, ISecurityContext, IVolume, IVolumeMount } from 'kubernetes-models/v1';
-import type { ServiceName } from '@terminusa/config';
-import type { ClusterEngine, ResourceSettings, SingleNodeEngine, TimeSeriesEngine } from './overlays.ts';
+import { engineRetentionDays, type ServiceName } from '@terminusa/config';
+import { defaultConfig, type ClusterEngine, type ResourceSettings, type SingleNodeEngine, type TimeSeriesEngine } from './overlays.ts';
 
 /**
  * The time-series engine that holds the raw samples: VictoriaMetrics, the single-node server (Debian's
@@ -25,8 +25,8 @@ export const VMSTORAGE_SELECT_PORT = 8401;
 
 /** Where the engine keeps its data; the backup copies snapshots from `<this>/snapshots/`. */
 export const VM_STORAGE_PATH = '/storage';
-/** Raw samples are kept for a day; the rollup tiers keep the history. */
-const RETENTION = '-retentionPeriod=1d';
+/** Raw samples are kept for `storage.retention.raw` and a day more (engineRetentionDays); the rollup tiers keep the history. */
+const RETENTION = `-retentionPeriod=${engineRetentionDays(defaultConfig())}d`;
 /** Timestamps are in milliseconds: samples of a series at the same millisecond are one sample (a redelivered batch, a replica). */
 const DEDUP = '-dedup.minScrapeInterval=1ms';
 
