@@ -1,5 +1,5 @@
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect as connectTcp, type AddressInfo } from 'node:net';
 import type { Redis } from 'ioredis';
 import { connect, type NatsConnection } from 'nats';
 import type pg from 'pg';
@@ -299,6 +299,21 @@ describe('the live stream', () => {
     expect(limited.status).toBe(429);
     expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
     expect(await refused('rate-limited')).toBe(1);
+  });
+
+  it('answers 400 to an upgrade whose target is not a URL, and goes on serving', async () => {
+    const { url } = await startLive();
+    const { port } = new URL(url);
+    // The absolute form, which Node passes on as the request's URL: parsed unguarded, it threw in the upgrade listener.
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = connectTcp(Number(port), '127.0.0.1', () => socket.write('GET http://999.999.999.999/ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n'));
+      let text = '';
+      socket.on('data', (chunk: Buffer) => (text += String(chunk)));
+      socket.on('end', () => resolve(text));
+      socket.on('error', reject);
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+    expect((await upgradeAnswer(url, bearer(token))).status).toBe(101);
   });
 
   it('answers invalid messages with an error and keeps the socket open', async () => {

@@ -210,7 +210,11 @@ export class LiveStream {
   }
 
   readonly #onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
-    if (new URL(req.url ?? '/', 'http://gateway').pathname !== LIVE_PATH) {
+    // Node takes an absolute-form target (`GET http://999.999.999.999/ws`) as the URL: unparsed, it would throw here,
+    // in an event listener, and stop the gateway.
+    const path = pathOf(req.url);
+    if (path === undefined) return refuse(socket, 400);
+    if (path !== LIVE_PATH) {
       // Another listener may serve that path; when there is none the request still needs an answer.
       if (this.#server?.listenerCount('upgrade') === 1) refuse(socket, 404);
       return;
@@ -392,4 +396,13 @@ function refuse(socket: Duplex, status: number, headers: Record<string, string> 
   const lines = [`HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? ''}`, 'Connection: close', 'Content-Type: text/plain; charset=utf-8', `Content-Length: ${Buffer.byteLength(body)}`];
   for (const [name, value] of Object.entries(headers)) lines.push(`${name}: ${value}`);
   socket.end(`${lines.join('\r\n')}\r\n\r\n${body}`);
+}
+
+/** The path of a request target, or undefined for one that is not a URL. */
+function pathOf(url: string | undefined): string | undefined {
+  try {
+    return new URL(url ?? '/', 'http://gateway').pathname;
+  } catch {
+    return undefined;
+  }
 }
