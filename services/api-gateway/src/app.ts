@@ -14,7 +14,7 @@ import { DASHBOARD_DIR, dashboardBuilt } from '@terminusa/dashboard';
 import type { PgAuditLog } from './audit-log.ts';
 import type { ApiKeyCache } from './auth/api-key-cache.ts';
 import { authenticator } from './auth/authenticate.ts';
-import type { LoginGuard } from './auth/login-guard.ts';
+import { addressKey, type LoginGuard } from './auth/login-guard.ts';
 import type { TokenService } from './auth/tokens.ts';
 import type { PgUserStore } from './auth/user-store.ts';
 import type { ServiceCaller } from './http/call-service.ts';
@@ -135,7 +135,7 @@ export function createApp(deps: GatewayDeps, routes: readonly RouteSpec[] = gate
 
   const { perAddress, perPrincipal, logins } = deps.rateLimits;
   app.use(admission({ tokens: deps.tokens, apiKeys: deps.apiKeys, perAddress, perPrincipal }));
-  app.post('/auth/login', logins.middleware((r) => r.ip ?? ''));
+  app.post('/auth/login', logins.middleware((r) => addressKey(r.ip ?? '')));
   // OTLP/HTTP reads its own raw body (JSON or protobuf, gzip or not), so the JSON parser leaves /v1/metrics alone.
   const json = express.json({ limit: config.ingest.maxMessageBytes });
   app.use((req, res, next) => (req.path === OTLP_METRICS_PATH ? next() : json(req, res, next)));

@@ -522,6 +522,19 @@ describe('live stream limits', () => {
     expect(await upgrade('198.51.100.7')).toBe(429);
     expect(await upgrade('198.51.100.8')).toBe(101);
   });
+
+  it('count the addresses of one IPv6 /64 as one client for HTTP requests too', async () => {
+    const gw = await startGateway({ gateway: { rateLimit: { ...OPEN_RATE_LIMITS, perAddress: 3 } } });
+    // Twenty addresses of one /64, one request each: counted apart, every one would pass; as one client at most
+    // three a second do (nine, were the twenty spread over three seconds on a busy machine).
+    let passed = 0;
+    for (let i = 1; i <= 20; i++) {
+      const res = await fetch(`${gw.base}/docs/api`, { headers: { 'x-forwarded-for': `2001:db8:0:7::${i.toString(16)}` } });
+      if (res.status !== 429) passed++;
+    }
+    expect(passed).toBeLessThanOrEqual(9);
+    expect((await fetch(`${gw.base}/docs/api`, { headers: { 'x-forwarded-for': '2001:db8:0:8::1' } })).status).not.toBe(429);
+  });
 });
 
 describe('hostile input', () => {

@@ -1,6 +1,7 @@
 import type { RequestHandler, Response } from 'express';
 import type { ApiKeyCache } from '../auth/api-key-cache.ts';
 import { principalIdOf, readCredential, type Credential } from '../auth/authenticate.ts';
+import { addressKey } from '../auth/login-guard.ts';
 import type { RevocationMarks, TokenService } from '../auth/tokens.ts';
 import { countedByBacklog, pushBackStatus, type RateLimit, type RateLimitVerdict } from './rate-limit.ts';
 
@@ -34,7 +35,8 @@ export function admission(deps: { tokens: TokenService; apiKeys: ApiKeyCache; pe
       }
       const id = principalIdOf(credential);
       const [address, principal, marks] = await Promise.all([
-        deps.perAddress.consume(req.ip ?? ''),
+        // Counted as the login guard and the live stream count a client: an IPv6 host by its /64.
+        deps.perAddress.consume(addressKey(req.ip ?? '')),
         id === undefined ? undefined : deps.perPrincipal.consume(id),
         credential.kind === 'token' ? deps.tokens.revocationMarks(credential.signed) : undefined,
       ]);
