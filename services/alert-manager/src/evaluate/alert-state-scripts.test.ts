@@ -231,6 +231,23 @@ describe('the alert-state scripts', () => {
     expect(await state.sweep(state.keys.state('Hot', '{"host":"a"}'), 'unused', T0 + 2 * S, false)).toBe('gone');
   });
 
+  it('let go of every group of a deleted no-data rule, firing or watching, timers included', async () => {
+    const state = commands();
+    const heartbeat = rules({ name: 'Quiet', type: 'nodata', metric: 'heartbeat', groupBy: ['svc'], for: '5s', severity: 'warning', channels: ['webhook'] });
+    await evaluate(state, heartbeat, T0, sample('heartbeat', 1, { svc: 'x' }, T0), sample('heartbeat', 1, { svc: 'y' }, T0));
+    // x goes quiet and fires; y is still watched.
+    await evaluate(state, heartbeat, T0 + 4 * S, sample('heartbeat', 1, { svc: 'y' }, T0 + 4 * S));
+    await sweepTimers(state, heartbeat, T0 + 5 * S);
+    expect((await stateOf(state, 'Quiet', { svc: 'x' })).state).toBe('firing');
+    expect((await stateOf(state, 'Quiet', { svc: 'y' })).state).toBe('inactive');
+
+    for (const svc of ['x', 'y']) expect(await state.sweep(state.keys.state('Quiet', JSON.stringify({ svc })), 'unused', T0 + 6 * S, false)).toBe('removed');
+    for (const svc of ['x', 'y']) expect(await redis.exists(state.keys.state('Quiet', JSON.stringify({ svc })))).toBe(0);
+    expect(await redis.zcard(state.keys.timers)).toBe(0);
+    expect(await redis.zcard(state.keys.active)).toBe(0);
+    expect((await transitions(state)).at(-1)).toBe('resolved firing→resolved');
+  });
+
   it('keep the channels told of a firing alert, so its resolution carries them', async () => {
     const state = commands();
     await evaluate(state, rules(hot), T0, sample('cpu', 95, { host: 'a' }, T0));

@@ -9,8 +9,10 @@ local now = tonumber(ARGV[2])
 local h = load(key)
 if not h.state then redis.call('ZREM', KEYS[5], key); return 'gone' end
 if ARGV[3] == '0' then
-  -- The rule was deleted: its alerts end.
+  -- The rule was deleted: its alerts end, and nothing of it is kept: a no-data rule's watch record would otherwise
+  -- be rewritten with a timer already due, every sweep, ahead of every other timer.
   if h.state == 'firing' then transition(h, key, 'resolved', now) elseif h.state == 'pending' then transition(h, key, 'inactive', now) else h.state = 'inactive' end
+  h.nodataMs = ''
   finish(h, key, now)
   return 'removed'
 end
