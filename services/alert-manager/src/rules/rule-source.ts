@@ -28,13 +28,16 @@ export class RuleSource {
     return this.current;
   }
 
-  /** Syncs the file, loads the rules and starts watching for changes. */
+  /**
+   * Syncs the file, loads the rules and starts watching for changes. Rejects when the rules cannot be loaded: with
+   * none in force, the sweeps would take every alert's rule for deleted and resolve them all.
+   */
   async start(): Promise<void> {
     if (this.file) {
       await this.syncFile();
       watchFile(this.file, { interval: 1000 }, () => void this.syncFile());
     }
-    await this.reload();
+    await this.load();
     this.timer = setInterval(() => void this.reload(), this.refreshMs);
   }
 
@@ -61,13 +64,17 @@ export class RuleSource {
     }
   }
 
-  /** Loads every stored rule. */
+  /** Loads every stored rule; keeps the ones in force when that fails. */
   async reload(): Promise<void> {
     try {
-      const unusable = (rule: string, reason: string) => this.logger.error('a stored rule is not valid any more and is left out; fix or delete it', { rule, reason });
-      this.current = new RuleSet((await this.store.rules(unusable)).map((r) => r.rule));
+      await this.load();
     } catch (err) {
       this.logger.error('could not load rules; keeping the ones in force', { err });
     }
+  }
+
+  private async load(): Promise<void> {
+    const unusable = (rule: string, reason: string) => this.logger.error('a stored rule is not valid any more and is left out; fix or delete it', { rule, reason });
+    this.current = new RuleSet((await this.store.rules(unusable)).map((r) => r.rule));
   }
 }

@@ -1,0 +1,37 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { PgAlertStore, RuleSchema } from '@terminusa/alerting';
+import { createLogger } from '@terminusa/runtime';
+import { createTestDatabase, type TestDatabase } from '@terminusa/testkit';
+import { RuleSource } from './rule-source.ts';
+
+let db: TestDatabase | undefined;
+afterEach(async () => {
+  await db?.cleanup();
+  db = undefined;
+});
+
+/** A rule source without a rules file, which is all the bus would be used for. */
+function source(store: PgAlertStore): RuleSource {
+  return new RuleSource(store, undefined as never, createLogger({ ...db!.ns.config.log, level: 'error' }, { service: 'alert-manager', instance: 'rule-source-test' }), undefined, 60_000);
+}
+
+describe('the rule source', () => {
+  it('starts with the stored rules in force', async () => {
+    db = await createTestDatabase({ applicationName: 'rule-source-test' });
+    const store = new PgAlertStore(db.pool);
+    const input = { name: 'Hot', metric: 'cpu', comparator: '>', threshold: 90, severity: 'warning', channels: ['webhook'] };
+    await store.saveRule(RuleSchema.parse(input), input, 'test');
+    const rules = source(store);
+    await rules.start();
+    rules.stop();
+    expect(rules.rules.rule('Hot')?.name).toBe('Hot');
+  });
+
+  it('refuses to start when the rules cannot be loaded, rather than run with none (every alert would be resolved)', async () => {
+    // The schema's tables are not there: every read of the rules fails.
+    db = await createTestDatabase({ applicationName: 'rule-source-test', migrate: false });
+    const rules = source(new PgAlertStore(db.pool));
+    await expect(rules.start()).rejects.toThrow(/alert_rules/);
+    rules.stop();
+  });
+});
