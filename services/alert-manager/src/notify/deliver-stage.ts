@@ -1,4 +1,5 @@
 import type { Alert, ChannelName, Notification } from '@terminusa/alerting';
+import type { Logger } from '@terminusa/runtime';
 import { DeliveryError, type Channel } from './channels/index.ts';
 import type { DeliveryContext, NotifyStage } from './notify-stage.ts';
 
@@ -39,14 +40,22 @@ export function deliverStage(jobs: DeliveryJobs, retry: RetryPolicy): NotifyStag
   };
 }
 
-/** Delivery attempts through the configured channels, each success and final failure reported per alert. */
-export function channelDeliveries(channels: ReadonlyMap<ChannelName, Channel>, report: DeliveryReport): DeliveryAttempts {
+/**
+ * Delivery attempts through the configured channels, each success and final failure reported per alert. A report
+ * that fails after a send went out is logged, not thrown: thrown, the job would be tried again and the on-call
+ * engineer told twice (or more) for want of a history row.
+ */
+export function channelDeliveries(channels: ReadonlyMap<ChannelName, Channel>, report: DeliveryReport, logger: Pick<Logger, 'error'>): DeliveryAttempts {
   return {
     async attempt({ channel, notification }) {
       const target = channels.get(channel);
       if (!target) throw new DeliveryError(channel, `channel ${channel} is not configured`, { retryable: false });
       await target.send(notification);
-      for (const alert of notification.alerts) await report.delivered(alert, notification, channel);
+      for (const alert of notification.alerts) {
+        await report.delivered(alert, notification, channel).catch((err: unknown) => {
+          logger.error('notification delivered, but its history not recorded', { channel, alert: alert.id, err });
+        });
+      }
     },
     async gaveUp({ channel, notification }, error) {
       await Promise.all(notification.alerts.map((alert) => report.failed(alert, notification, channel, error)));

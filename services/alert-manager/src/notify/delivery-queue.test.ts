@@ -39,21 +39,28 @@ class ScriptedChannel implements Channel {
 }
 
 /** A delivery queue of the test's own (a fresh BullMQ prefix), its worker started, behind the dedup and deliver stages. */
-function setup(channel: ScriptedChannel, retry: RetryPolicy) {
-  const queue = new DeliveryQueue(redisOptions(ns.config, 'blocking'), `${ns.config.redis.prefix}bull${++queues}`, createLogger({ ...ns.config.log, level: 'error' }, { service: 'alert-manager', instance: 'queue-test' }));
+function setup(channel: ScriptedChannel, retry: RetryPolicy, faults: { reportFails?: boolean; flushFailures?: number } = {}) {
+  const logger = createLogger({ ...ns.config.log, level: 'error' }, { service: 'alert-manager', instance: 'queue-test' });
+  const queue = new DeliveryQueue(redisOptions(ns.config, 'blocking'), `${ns.config.redis.prefix}bull${++queues}`, logger);
   running.push(queue);
   const delivered: string[] = [];
   const failed: { alert: string; error: string }[] = [];
   const flushed: { flush: GroupFlush; at: number }[] = [];
   const report: DeliveryReport = {
     async delivered(alert, n, to) {
+      if (faults.reportFails) throw new Error('the history database is down');
       delivered.push(`${alert.id}:${n.id}:${to}`);
     },
     async failed(alert, _n, _to, error) {
       failed.push({ alert: alert.id, error });
     },
   };
-  queue.start({ flush: async (flush) => void flushed.push({ flush, at: Date.now() }), ...channelDeliveries(new Map([[channel.name, channel]]), report) }, 2, 5000);
+  let flushFailures = faults.flushFailures ?? 0;
+  const flushWork = async (flush: GroupFlush) => {
+    if (flushFailures-- > 0) throw new Error('Redis went away');
+    flushed.push({ flush, at: Date.now() });
+  };
+  queue.start({ flush: flushWork, ...channelDeliveries(new Map([[channel.name, channel]]), report, logger) }, 2, 5000);
   const deliver = notifyPipeline<DeliveryContext>(dedupStage(queue), deliverStage(queue, retry));
   return { queue, deliver, delivered, failed, flushed };
 }
@@ -146,5 +153,22 @@ describe('the dedup and deliver stages on the delivery queue', () => {
     await queue.flushAfter('flush-g-2', { ...flush, notificationId: 'g-2' }, 0);
     await waitFor(() => (flushed.length > 1 ? true : undefined), 5000, 'the next flush');
     expect(flushed.map((f) => f.flush.notificationId)).toEqual(['g-1', 'g-2']);
+  });
+
+  it('try a flush again that failed (tried once, its group was lost)', async () => {
+    const { queue, flushed } = setup(new ScriptedChannel('webhook'), { attempts: 1, backoffMs: 10 }, { flushFailures: 1 });
+    const flush: GroupFlush = { setKey: 'k', notificationId: 'g-3', status: 'firing', repeat: false, groupLabels: {} };
+    await queue.flushAfter('flush-g-3', flush, 0);
+    await waitFor(() => (flushed.length > 0 ? true : undefined), 10_000, 'the flush tried again');
+    expect(flushed.map((f) => f.flush.notificationId)).toEqual(['g-3']);
+  });
+
+  it('send once when the delivery went out but its history could not be written', async () => {
+    const webhook = new ScriptedChannel('webhook');
+    const { queue, deliver } = setup(webhook, { attempts: 3, backoffMs: 10 }, { reportFails: true });
+    const ctx = deliveryOf(notification('n9', 'a9'), 'webhook');
+    await deliver(ctx);
+    await waitFor(async () => ((await queue.state(ctx.id)) === 'completed' ? true : undefined), 5000, 'the delivery completed');
+    expect(webhook.calls).toHaveLength(1);
   });
 });

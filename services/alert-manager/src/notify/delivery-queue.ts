@@ -13,6 +13,9 @@ export interface DeliveryWork extends DeliveryAttempts {
   flush(flush: GroupFlush): Promise<void>;
 }
 
+/** Tries of a group's flush, a second apart and doubling: about a minute in all. */
+const FLUSH_ATTEMPTS = 6;
+
 /**
  * The notification path's jobs on Redis (BullMQ): `deliver` jobs, one per notification and channel with that
  * delivery's id, tried with exponential backoff until one attempt succeeds, the channel refuses for good, or the
@@ -45,8 +48,17 @@ export class DeliveryQueue implements DeliveryJobs, DeliveryLog, FlushTimer {
     return (await this.queue.getJob(id)) !== undefined;
   }
 
+  /** Where the job `id` stands (completed, failed, delayed, …), or undefined when there is none. */
+  async state(id: string): Promise<string | undefined> {
+    return (await this.queue.getJob(id))?.getState();
+  }
+
+  /**
+   * Flushes a group after `delayMs`, tried again on failure (a Redis blip): tried once, a failed flush lost the whole
+   * group, since a replayed event finds the same job id. A flush run again enqueues the same delivery ids, kept once.
+   */
   async flushAfter(id: string, flush: GroupFlush, delayMs: number): Promise<void> {
-    await this.queue.add('flush', flush, { jobId: id, delay: delayMs, removeOnComplete: { age: 86_400 }, removeOnFail: { age: 86_400 } });
+    await this.queue.add('flush', flush, { jobId: id, delay: delayMs, attempts: FLUSH_ATTEMPTS, backoff: { type: 'exponential', delay: 1000 }, removeOnComplete: { age: 86_400 }, removeOnFail: { age: 86_400 } });
   }
 
   /** Starts the worker; a job held by a dead worker is run again after `lockMs`. */
@@ -71,6 +83,9 @@ export class DeliveryQueue implements DeliveryJobs, DeliveryLog, FlushTimer {
       { connection: this.connection, prefix: this.prefix, concurrency, lockDuration: lockMs, stalledInterval: lockMs },
     );
     this.worker.on('failed', (job, err) => {
+      if (job?.name === 'flush' && job.attemptsMade >= (job.opts.attempts ?? 1)) {
+        this.logger.error('a notification group was not flushed: its notifications are not sent', { group: job.id, error: err.message });
+      }
       if (!job || job.name !== 'deliver') return;
       const final = err instanceof UnrecoverableError || err.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
       const delivery = job.data as Delivery;

@@ -50,6 +50,6 @@ export function startNotificationPipeline(config: Pick<Config, 'alerts' | 'core'
     markNotifiedStage(deps.notified),
     group.stage,
   );
-  queue.start({ flush: group.flush, ...channelDeliveries(deps.channels, deps.history) }, config.core.workers, config.core.timeout * 1000);
+  queue.start({ flush: group.flush, ...channelDeliveries(deps.channels, deps.history, deps.logger) }, config.core.workers, config.core.timeout * 1000);
   return { notify, close: () => queue.close() };
 }
