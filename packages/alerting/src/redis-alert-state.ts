@@ -18,6 +18,8 @@ export function alertKeys(prefix: string) {
     outbox: `${base}outbox`,
     /** Hash: alert id → state key. */
     ids: `${base}ids`,
+    /** String: the channels an alert's firing notification went to, kept past its state (its resolution may come first). */
+    notified: (alertId: string) => `${base}notified:${alertId}`,
     /** String: the replica evaluating a PromQL rule at one instant (expires after two intervals). */
     evaluationClaim: (rule: string, at: number) => `${base}evaluation:${rule}:${at}`,
     /** String: the series a recording rule wrote at its last evaluation (WrittenSeries). */

@@ -1,6 +1,9 @@
 import type { ChainableCommander, Redis } from 'ioredis';
-import { alertKeys } from '@terminusa/alerting';
+import { alertKeys, type ChannelName } from '@terminusa/alerting';
 import { ACK_SCRIPT, CONDITION_SCRIPT, EVALUATE_SCRIPT, MARK_NOTIFIED_SCRIPT, SWEEP_SCRIPT } from './alert-state-scripts.ts';
+
+/** How long the channels told of an alert are kept apart from its state: far longer than the relay is ever behind. */
+const NOTIFIED_KEPT_S = 7 * 86_400;
 
 type Cmd = (...args: (string | number)[]) => Promise<string>;
 
@@ -60,8 +63,19 @@ export class AlertStateCommands {
   }
 
   /** Remembers the channels a firing alert was sent to, so its resolution goes to the same ones. */
+  /**
+   * Records the channels an alert was sent to: in its state, which its resolution copies when it is written, and
+   * apart, for a resolution written before the firing event was relayed (the relay behind, the alert gone already).
+   */
   async markNotified(id: string, channels: string[]): Promise<void> {
+    await this.redis.set(this.keys.notified(id), JSON.stringify(channels), 'EX', NOTIFIED_KEPT_S);
     const stateKey = await this.redis.hget(this.keys.ids, id);
     if (stateKey) await this.cmd('tmonMarkNotified')(stateKey, id, JSON.stringify(channels));
+  }
+
+  /** The channels an alert was last sent to, as {@link markNotified} kept them apart; none after a week. */
+  async notifiedChannels(id: string): Promise<ChannelName[]> {
+    const kept = await this.redis.get(this.keys.notified(id));
+    return kept ? (JSON.parse(kept) as ChannelName[]) : [];
   }
 }

@@ -6,6 +6,8 @@ import { STALE_MARKER, type Sample } from '@terminusa/bus';
 import { createTestNamespace, type TestNamespace } from '@terminusa/testkit';
 import { decodeOutboxEvent, type OutboxEvent } from '../outbox/outbox-event.ts';
 import { RuleSet } from '../rules/rule-set.ts';
+import type { NotifyContext } from '../notify/notify-stage.ts';
+import { routeStage } from '../notify/route-stage.ts';
 import { AlertStateCommands } from './alert-state-commands.ts';
 import { evaluateBatch } from './evaluate-batch.ts';
 import { sweepTimers } from './sweep-timers.ts';
@@ -257,6 +259,22 @@ describe('the alert-state scripts', () => {
     await state.markNotified('00000000-0000-4000-8000-000000000000', ['email']);
     await evaluate(state, rules(hot), T0 + S, sample('cpu', 10, { host: 'a' }, T0 + S));
     expect((await outbox(state))[1]).toMatchObject({ kind: 'resolved', notified: ['webhook', 'slack'] });
+  });
+
+  it('route a resolution written before its firing event was relayed to the channels the firing went to', async () => {
+    const state = commands();
+    // Fired and resolved while the relay was behind: the resolution is written with no channel told yet.
+    await evaluate(state, rules(hot), T0, sample('cpu', 95, { host: 'a' }, T0));
+    await evaluate(state, rules(hot), T0 + S, sample('cpu', 10, { host: 'a' }, T0 + S));
+    const [firing, resolved] = await outbox(state);
+    expect(resolved).toMatchObject({ kind: 'resolved', notified: [] });
+    // The relay now sends the firing notification, then routes the resolution.
+    await state.markNotified(firing!.alert.id, ['webhook']);
+    const route = routeStage(new Set(['webhook', 'email'] as const), state);
+    const ctx: NotifyContext = { event: resolved!, channels: [] };
+    await route(ctx);
+    expect(ctx.stoppedBy).toBeUndefined();
+    expect(ctx.channels).toEqual(['webhook']);
   });
 
   it('evaluate a group of a large fleet: 60,000 samples of one group in a batch (one call with them all overflowed the stack)', async () => {

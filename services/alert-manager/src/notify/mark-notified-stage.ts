@@ -4,6 +4,8 @@ import type { NotifyStage } from './notify-stage.ts';
 /** Where the channels told of a firing alert are kept (the alert's state in Redis). */
 export interface NotifiedChannels {
   markNotified(alertId: string, channels: ChannelName[]): Promise<void>;
+  /** The channels last recorded for the alert, kept past its state. */
+  notifiedChannels(alertId: string): Promise<ChannelName[]>;
 }
 
 /**

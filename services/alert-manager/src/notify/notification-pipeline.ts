@@ -46,7 +46,7 @@ export function startNotificationPipeline(config: Pick<Config, 'alerts' | 'core'
   const notify = notifyPipeline(
     silenceStage(deps.silences, deps.history.suppressed),
     inhibitStage(deps.activeAlerts, alerts.inhibitEqual, deps.history.suppressed),
-    routeStage(new Set(deps.channels.keys())),
+    routeStage(new Set(deps.channels.keys()), deps.notified),
     markNotifiedStage(deps.notified),
     group.stage,
   );
