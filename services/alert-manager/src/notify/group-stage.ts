@@ -19,6 +19,8 @@ export interface GroupMember {
 export interface GroupFlush {
   /** Where the group's members wait. */
   setKey: string;
+  /** The group's open marker, closed when the flush takes the members (absent from flushes queued by older releases). */
+  openKey?: string;
   notificationId: string;
   status: Notification['status'];
   repeat: boolean;
@@ -32,8 +34,9 @@ export interface NotificationGroups {
    * group it joined opened, and where its members wait. The same `event` joining again (a replay) gets the group it
    * joined the first time, even when that group was flushed since, so it is not sent in a second one.
    */
-  join(groupKey: string, member: GroupMember, now: number, openMs: number, event: string): Promise<{ opened: number; setKey: string }>;
-  members(setKey: string): Promise<GroupMember[]>;
+  join(groupKey: string, member: GroupMember, now: number, openMs: number, event: string): Promise<{ opened: number; setKey: string; openKey: string }>;
+  /** The group's members, the group closed to newcomers in the same step when it is still the open one. */
+  take(flush: Pick<GroupFlush, 'setKey' | 'openKey'>): Promise<GroupMember[]>;
   remove(setKey: string): Promise<void>;
 }
 
@@ -73,12 +76,12 @@ export function groupStage(groups: NotificationGroups, timer: FlushTimer, settin
     const wait = settings.groupWaitMs;
     // The first alert of a group opens it (as Alertmanager's group_wait); alerts arriving while it is open join it.
     // The group closes to newcomers just before its flush runs, so none joins a flushed group.
-    const { opened, setKey } = await groups.join(gk, { alert, channels: ctx.channels }, now, Math.max(1, wait - Math.min(100, wait / 10)), `${alert.id}:${seq}`);
-    await timer.flushAfter(`flush-${gk}-${opened}`, { setKey, notificationId: `${gk}-${opened}`, status, repeat, groupLabels }, Math.max(0, opened + wait - now));
+    const { opened, setKey, openKey } = await groups.join(gk, { alert, channels: ctx.channels }, now, Math.max(1, wait - Math.min(100, wait / 10)), `${alert.id}:${seq}`);
+    await timer.flushAfter(`flush-${gk}-${opened}`, { setKey, openKey, notificationId: `${gk}-${opened}`, status, repeat, groupLabels }, Math.max(0, opened + wait - now));
   };
 
   const flush = async (job: GroupFlush): Promise<void> => {
-    const members = await groups.members(job.setKey);
+    const members = await groups.take(job);
     const channels = new Set(members.flatMap((m) => m.channels));
     for (const channel of channels) {
       const alerts = members.filter((m) => m.channels.includes(channel)).map((m) => m.alert);
