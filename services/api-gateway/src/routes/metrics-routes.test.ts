@@ -4,7 +4,7 @@ import { SampleStore, VictoriaMetrics } from '@terminusa/metric-store';
 import { createTestDatabase, type TestNamespace } from '@terminusa/testkit';
 import type { Role } from '../auth/principal.ts';
 import { serveRoutes, TEST_ROLE_HEADER, type RoutesUnderTest } from '../../test-support/routes-under-test.ts';
-import { metricsRoutes } from './metrics-routes.ts';
+import { metricsRoutes, TimeParam } from './metrics-routes.ts';
 
 let ns: TestNamespace;
 let pool: pg.Pool;
@@ -59,5 +59,25 @@ describe('GET /metrics/history', () => {
     const res = await fetch(`${base}/metrics/history?name=a&from=0&to=99999999999999999`, { headers: { [TEST_ROLE_HEADER]: 'viewer' } });
     expect(res.status).toBe(400);
     expect(((await res.json()) as { fields: { field: string }[] }).fields).toEqual([expect.objectContaining({ field: 'to' })]);
+  });
+
+  it('answers 400 for the latest time a Date holds too, whose hour bucket would end past it', async () => {
+    const res = await fetch(`${base}/metrics/history?name=a&step=1h&from=0&to=8640000000000000`, { headers: { [TEST_ROLE_HEADER]: 'viewer' } });
+    expect(res.status).toBe(400);
+  });
+
+  it('answers 400 naming the tag for an empty tag value, which the engine and the rollups would read apart', async () => {
+    const res = await fetch(`${base}/metrics/history?name=a&tag.host=`, { headers: { [TEST_ROLE_HEADER]: 'viewer' } });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { fields: { field: string; reason: string }[] }).fields).toEqual([expect.objectContaining({ field: 'host', reason: 'tag values are not empty' })]);
+  });
+});
+
+describe('TimeParam', () => {
+  it('reads a date and time without an offset as UTC, as a date alone is', () => {
+    expect(TimeParam.parse('2024-01-01T00:00:00')).toBe(Date.UTC(2024, 0, 1));
+    expect(TimeParam.parse('2024-01-01T00:00')).toBe(Date.UTC(2024, 0, 1));
+    expect(TimeParam.parse('2024-01-01T01:00:00+01:00')).toBe(Date.UTC(2024, 0, 1));
+    expect(TimeParam.parse('2024-01-01')).toBe(Date.UTC(2024, 0, 1));
   });
 });

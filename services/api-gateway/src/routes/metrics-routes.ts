@@ -12,12 +12,19 @@ const MAX_STEP_MS = 366 * 24 * HOUR_MS;
 /** The most tag keys one history query groups by. */
 const MAX_GROUP_BY = 16;
 
-/** The latest time a JavaScript Date holds (year 275760): later epoch milliseconds are not a time. */
-const MAX_TIME_MS = 8.64e15;
+/**
+ * The latest time taken: the latest a JavaScript Date holds (year 275760) less the widest bucket, so the end of the
+ * bucket that holds it is still a time.
+ */
+const MAX_TIME_MS = 8.64e15 - MAX_STEP_MS;
 
-/** A point in time given as epoch milliseconds or an ISO-8601 string, from 1970 to the latest a Date holds. */
+/**
+ * A point in time given as epoch milliseconds or an ISO-8601 string, from 1970 to MAX_TIME_MS. A date and time
+ * without an offset is UTC, as a date alone is: JavaScript would read it in the server's time zone.
+ */
 export const TimeParam = z.string().transform((text, ctx) => {
-  const ms = /^\d+$/.test(text) ? Number(text) : Date.parse(text);
+  const utc = /T\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/.test(text) ? `${text}Z` : text;
+  const ms = /^\d+$/.test(text) ? Number(text) : Date.parse(utc);
   if (!Number.isFinite(ms) || ms < 0 || ms > MAX_TIME_MS) {
     ctx.addIssue({ code: 'custom', message: `expected epoch milliseconds (0 to ${MAX_TIME_MS}) or an ISO-8601 time` });
     return z.NEVER;
@@ -72,7 +79,8 @@ const CustomQuery = z.object({ source: z.string().regex(SOURCE, 'one token of [A
 /** The body of `POST /metrics/custom`: the bus message, with every sample checked. */
 const CustomBody = IngestMessageSchema.extend({ samples: z.array(IngestSampleSchema).min(1, 'at least one sample') });
 
-const TagFilter = z.record(z.string().regex(TAG_KEY, TAG_KEY_RULE), z.string());
+// An empty value would mean "no such tag" to the engine and match nothing in the rollups: refused, not half-read.
+const TagFilter = z.record(z.string().regex(TAG_KEY, TAG_KEY_RULE), z.string().min(1, 'tag values are not empty'));
 function tagQuery(req: Request): Record<string, unknown> {
   const tags: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(TagParams.parse(req.query))) if (key.startsWith('tag.')) tags[key.slice(4)] = value;
