@@ -233,6 +233,11 @@ describe('queryHistory', () => {
     expect(plan(await ask(2 * HOUR, 5 * MIN))).toBe('1m/300s');
     expect(plan(await ask(DAY, HOUR))).toBe('5m/3600s');
     expect(plan(await ask(7 * DAY, HOUR))).toBe('1h/3600s');
+    // A raw stretch binned into a step counts its samples too, since every one of them is read: over 25 h at 30 s
+    // the plan's buckets fit 3,000 points, but not with the 1,440 samples beside them.
+    const wide = await queryHistory(stores, { name: 'choice', tags: {}, from: NOW - 25 * HOUR, to: NOW, step: 30_000, maxPoints: 3000, retention, now: NOW });
+    expect(plan(wide)).not.toContain('raw');
+    expect(plan(await queryHistory(stores, { name: 'choice', tags: {}, from: NOW - 25 * HOUR, to: NOW, step: 30_000, maxPoints: 5000, retention, now: NOW }))).toContain('raw/30s');
     // Where even 1d exceeds the budget (two series, one point), 1d answers, cut.
     await new SampleStore(pool, engine).insert(['a', 'b'].map((host) => ({ name: 'cut', tags: { host }, ts: NOW, value: 1 })));
     await foldRollups();

@@ -416,8 +416,9 @@ function bucketPoints(segments: readonly HistorySegment[], groups: number, q: Hi
 async function estimatePoints(stores: HistoryStores, segments: readonly HistorySegment[], grouping: Grouping, q: HistoryQuery, now: number): Promise<number> {
   let points = bucketPoints(segments, grouping.tags.length, q, now);
   for (const seg of segments) {
-    if (seg.step || points > q.maxPoints) continue;
-    // Raw has no fixed rate, so its samples are counted by the engine.
+    if (seg.tier !== 'raw' || points > q.maxPoints) continue;
+    // Raw has no fixed rate, so its samples are counted by the engine; with a step too, since every one of them is
+    // exported to be binned here (24 h of a large fleet at 30 s buckets was read whole).
     const counted = await stores.engine.query(`sum(count_over_time(${selector(q.name, q.tags)}[${seg.end - seg.start}ms]))`, seg.end - 1);
     points += counted[0]?.value ?? 0;
   }
@@ -549,8 +550,11 @@ async function readRawOnly(stores: HistoryStores, q: HistoryQuery, now: number):
  */
 const lastOneMinuteMark = new WeakMap<pg.Pool, number>();
 
-/** The most series a stretch may read rows for (a PostgreSQL int): no bound. */
-const INT4_MAX = 2 ** 31 - 1;
+/**
+ * The most series a grouped or combined stretch reads rows for, binned here: past it the general path reads it,
+ * reduced per group in PostgreSQL (a fleet's `agg=avg` moved every series' rows into the gateway).
+ */
+const GROUPED_STRETCH_MAX_SERIES = 10_000;
 
 /** A row of {@link oneStretchStatement}: a series with its rows (null when it has none in range), and the 1m watermark the rows end at. */
 type StretchRow = { key: string | null; tags: Record<string, string> | null; ts: string | null; count: string | null; sum: string | null; min: string | null; max: string | null; mark: number };
@@ -604,10 +608,12 @@ async function readOneStretch(stores: HistoryStores, q: HistoryQuery, target: Ti
   const exportFrom = (from: number) => (Math.max(seg.start, from) < seg.end ? exportRaw(stores.engine, q, Math.max(seg.start, from), seg.end) : Promise.resolve([]));
   // Without groupBy or agg every series is a group of its own, so more series than the answer holds buckets for
   // need not be read: a 7-day read of 100 series read 16,800 hourly rows before the general path chose days.
-  const maxSeries = q.groupBy || q.agg ? INT4_MAX : Math.floor(q.maxPoints / Math.max(1, bucketPoints(segments, 1, q, now)));
+  const grouped = q.groupBy !== undefined || q.agg !== undefined;
+  const maxSeries = grouped ? GROUPED_STRETCH_MAX_SERIES : Math.floor(q.maxPoints / Math.max(1, bucketPoints(segments, 1, q, now)));
   const [{ rows }, tail] = await Promise.all([stores.pool.query<StretchRow>(oneStretchStatement(q, seg, maxSeries)), exportFrom(hint)]);
   const mark = rows[0]!.mark;
   lastOneMinuteMark.set(stores.pool, mark);
+  if (grouped && rows.filter((r) => r.key !== null).length > maxSeries) return undefined;
   // The watermark moved back (a restore): the raw samples between it and the one seen before are read too.
   if (mark < hint) tail.push(...(await exportRaw(stores.engine, q, Math.max(seg.start, mark), Math.min(seg.end, hint))));
 
