@@ -85,6 +85,11 @@ export class PgUserStore {
     return rows[0] ? toUser(rows[0]) : undefined;
   }
 
+  async byId(id: string): Promise<User | undefined> {
+    const { rows } = await this.pool.query('SELECT id, username, role, disabled, created_at FROM users WHERE id = $1', [id]);
+    return rows[0] ? toUser(rows[0]) : undefined;
+  }
+
   async list(): Promise<User[]> {
     const { rows } = await this.pool.query('SELECT id, username, role, disabled, created_at FROM users ORDER BY username');
     return rows.map(toUser);

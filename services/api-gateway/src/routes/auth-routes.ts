@@ -133,6 +133,9 @@ export function authRoutes(deps: { users: PgUserStore; tokens: TokenService; gua
           return sendProblem(res, 403, 'the current password is wrong');
         }
         await deps.guard.succeeded(attempt);
+        // Sessions end before the password changes, so no failure in between leaves the new password with the old
+        // sessions, and again after it, for a sign-in with the old password in between.
+        await deps.tokens.revokeUser(account.username);
         await deps.users.update(account.id, { password: body.newPassword });
         await deps.tokens.revokeUser(account.username);
         // Issued after the revocation: the caller stays signed in, every other session of the user ends.

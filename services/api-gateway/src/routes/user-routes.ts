@@ -45,13 +45,19 @@ export function userRoutes(users: PgUserStore, audit: PgAuditLog, tokens: TokenS
       body: z.strictObject({ role: Role.optional(), disabled: z.boolean().optional(), password: Password.optional() }).refine((b) => Object.keys(b).length > 0, 'change something'),
       responses: { 200: 'changed', 404: 'no such user', 409: 'the last enabled admin would be demoted or disabled' },
       async handle({ params, body, res }) {
+        // Tokens carry the role they were issued with; none may outlive the password, role or status they were given
+        // under. They are ended before the change is made (ended only after it, a failure in between, Redis away, left
+        // the change made, its sessions alive and no audit entry; a change refused below has signed the user out, no
+        // more) and again after it, for a sign-in that came in between.
+        const target = await users.byId(params.id);
+        if (!target) return sendProblem(res, 404, `no user ${params.id}`);
+        const endsSessions = body.password !== undefined || (body.role !== undefined && body.role !== target.role) || (body.disabled === true && !target.disabled);
+        if (endsSessions) await tokens.revokeUser(target.username);
         const changed = await users.update(params.id, body);
         if (!changed) return sendProblem(res, 404, `no user ${params.id}`);
         if (changed === 'last-admin') return sendProblem(res, 409, 'this is the last enabled admin: make another user admin first');
-        const { user, before } = changed;
-        // Tokens carry the role they were issued with; none may outlive the password, role or status they were given under.
-        if (body.password !== undefined || user.role !== before.role || (user.disabled && !before.disabled)) await tokens.revokeUser(user.username);
-        res.json({ user });
+        if (endsSessions) await tokens.revokeUser(target.username);
+        res.json({ user: changed.user });
       },
     }),
     route({ method: 'get', path: '/api-keys', access: 'admin', tag: 'admin', summary: 'List API keys (never their secrets); `lastUsedAt` is written at most once a minute per key, so it may lag a use by up to a minute', handle: async ({ res }) => void res.json({ apiKeys: await users.listApiKeys() }) }),
