@@ -35,4 +35,13 @@ describe('deadLetterOf', () => {
       { numRuns: 300 },
     );
   });
+
+  it('fits a rejection whose field is the sender’s huge tag key, cut and saying how much', () => {
+    const key = '\ufffd'.repeat(400_000);
+    const letter = deadLetterOf(refusal([{ index: 0, field: `samples[0].tags.${key}`, reason: 'tag keys must match [a-zA-Z_][a-zA-Z0-9_]*' }]), Buffer.alloc(400_000, 0xff), 64 * 1024);
+    expect(bytesOf(letter)).toBeLessThanOrEqual(64 * 1024);
+    expect(letter.rejections).toHaveLength(1);
+    expect(letter.rejections[0]!.field).toMatch(/^samples\[0\]\.tags\.\ufffd+… \(398992 more characters\)$/);
+    expect(letter.rejections[0]!.reason).toBe('tag keys must match [a-zA-Z_][a-zA-Z0-9_]*');
+  });
 });

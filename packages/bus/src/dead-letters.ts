@@ -28,15 +28,26 @@ function utf8Head(raw: Uint8Array, n: number): Uint8Array {
   return raw.subarray(0, end);
 }
 
+/** Characters a rejection's field or reason keeps in a dead letter: a field holds the sender's tag key, of any length. */
+const REJECTION_TEXT_CHARS = 1024;
+
+/** `text` cut to REJECTION_TEXT_CHARS, saying how much was cut. */
+function shortened(text: string): string {
+  return text.length <= REJECTION_TEXT_CHARS ? text : `${text.slice(0, REJECTION_TEXT_CHARS)}… (${text.length - REJECTION_TEXT_CHARS} more characters)`;
+}
+
 /**
  * The dead letter of a refused message, at most `maxBytes` of JSON. A message can be refused for every one of
  * thousands of samples, and a dead letter that does not fit in one NATS message could never be published: the
  * batch would fail and come back forever. So when everything does not fit, the first rejections are listed (at
  * least half the room, more when the raw message is small) and `rejectionsNotListed` counts the rest; the raw
  * message (text when it is UTF-8, else base64) gets the remaining room, its tail cut and counted in
- * `rawBytesNotKept`.
+ * `rawBytesNotKept`. A rejection's field and reason are cut to a thousand characters each, so the first one listed
+ * always fits: a tag key of 400,000 characters made a rejection larger than any message, and the batch came back
+ * forever.
  */
-export function deadLetterOf(refusal: Refusal, raw: Uint8Array, maxBytes: number): DeadLetter {
+export function deadLetterOf(given: Refusal, raw: Uint8Array, maxBytes: number): DeadLetter {
+  const refusal: Refusal = { ...given, rejections: given.rejections.map((r) => ({ ...r, field: shortened(r.field), reason: shortened(r.reason) })) };
   const rawEncoding = isUtf8(raw) ? 'utf8' : 'base64';
   const encode = (bytes: Uint8Array) => (rawEncoding === 'utf8' ? Buffer.from(bytes).toString('utf8') : Buffer.from(bytes).toString('base64'));
   const room = maxBytes - ENVELOPE_BYTES - jsonBytes(refusal.subject);

@@ -132,6 +132,14 @@ describe('decoded tags', () => {
     expect(second[fleet - 1]).toEqual(tagsOf(fleet - 1));
   });
 
+  it('are not remembered when their JSON is long (a sender\'s 400 KB tags would fill the memory, refused or not)', () => {
+    const tags = { k: 'x'.repeat(8192) };
+    const body = () => encodeSampleBatch({ parts: [{ id: 'big', source: 'game', samples: [{ name: 'm', value: 1, ts: 1, tags }] }] });
+    const [first, second] = [decodeSampleBatch(body()).parts[0]!.samples[0]!.tags, decodeSampleBatch(body()).parts[0]!.samples[0]!.tags];
+    expect(second).toEqual(first);
+    expect(second).not.toBe(first);
+  });
+
   it('are the same, frozen and carrying their JSON, for a fleet of more series than they remember (500,000)', () => {
     // Past two generations of 200,000 the second round parses the series it no longer holds and lets them go.
     const fleet = 500_000;

@@ -167,6 +167,13 @@ let oldTags = new Map<string, Readonly<Record<string, string>>>();
  */
 const JUDGED_LOOKUPS = 100_000;
 const SKIPPED_LOOKUPS = 2_000_000;
+/**
+ * The longest tags JSON remembered: real tags are a few hundred characters, and the generations are bounded by count,
+ * so remembering tags of any size (which the processor refuses only after decoding them) let a sender of 400 KB tags
+ * fill its memory.
+ */
+const REMEMBERED_TAGS_CHARS = 4096;
+
 let judged = 0;
 let missed = 0;
 let skipped = 0;
@@ -217,7 +224,7 @@ function parseTags(json: string, where: () => string): Readonly<Record<string, s
   if (sorted && JSON.stringify(tags) === json) Object.defineProperty(tags, TAGS_JSON, { value: json });
   // Shared by every sample of the series, so nobody may change them.
   Object.freeze(tags);
-  if (remembering(true)) rememberTags(json, tags as Record<string, string>);
+  if (json.length <= REMEMBERED_TAGS_CHARS && remembering(true)) rememberTags(json, tags as Record<string, string>);
   return tags as Record<string, string>;
 }
 

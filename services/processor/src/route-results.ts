@@ -12,8 +12,8 @@ function messageId(bus: Bus, work: IngestWork): string {
  * Forwards the accepted samples of a processed batch as few `metrics.samples` messages as fit the server's max
  * payload, one part per ingest message, and keeps each message's refused part on the dead-letter subject.
  * Every publish carries a message id derived from the ingest stream sequences, so a redelivered batch is
- * dropped by JetStream's duplicate window; a redelivery in another grouping is a new message whose parts
- * storage recognizes by their ids.
+ * dropped by JetStream's duplicate window; a redelivery in another grouping is a new message, whose samples the
+ * engine keeps once (one sample per series and timestamp).
  */
 export async function routeResults(bus: Bus, logger: Logger, works: readonly IngestWork[]): Promise<void> {
   const maxBytes = bus.maxBodyBytes;
