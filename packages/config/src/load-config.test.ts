@@ -157,6 +157,12 @@ describe('loadConfig', () => {
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
   });
 
+  it('refuses a scrape target whose URL holds a user or password (fetch would refuse it, quoting it in the log)', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'tmon-config-')), 'config.yaml');
+    writeFileSync(file, 'collection:\n  targets:\n    - name: app\n      url: http://scraper:s3cret@app:9100/metrics\n');
+    expect(() => loadConfig({ env: {}, file })).toThrow(/collection\.targets\.0\.url.*no user or password in the URL/);
+  });
+
   it('returns a frozen object', () => {
     const config = loadConfig({ env: {} });
     expect(Object.isFrozen(config.core)).toBe(true);

@@ -209,7 +209,11 @@ export const ConfigSchema = z.object({
         .array(
           z.strictObject({
             name: z.string().regex(/^[A-Za-z0-9_-]+$/),
-            url: z.string().url(),
+            // fetch refuses a URL with credentials, and its error (which the scrape logs) quotes the whole URL.
+            url: z
+              .string()
+              .url()
+              .refine((u) => !/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@/i.test(u), 'no user or password in the URL: put a bearer token in credentialsFile'),
             /** Path of its health check, probed with the LOAD_BALANCE timeout. */
             healthPath: z.string().default('/health'),
             tags: z.record(z.string(), z.string()).default({}),
@@ -224,6 +228,11 @@ export const ConfigSchema = z.object({
         .default([]),
       /** Scrape the suite's own services found through discovery as well. */
       scrapeSelf: z.boolean().default(true),
+      /**
+       * Most bytes of one target's answer and most samples in it (Prometheus' body_size_limit and sample_limit): a
+       * scrape past either fails (up 0) rather than hold the collector's memory; a million-series exporter needs more.
+       */
+      scrapeLimits: z.strictObject({ bodyBytes: z.number().int().positive().default(64 * 1024 * 1024), samples: z.number().int().positive().default(500_000) }).prefault({}),
       /** HTTP and TCP probes run every \`custom\` interval. */
       probes: z
         .array(

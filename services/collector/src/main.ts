@@ -13,7 +13,7 @@ await runService({
   async start(ctx) {
     const { config, bus, logger, registry, health, instance, onStop } = ctx;
     const metrics = createCollectorMetrics(registry);
-    const publish = samplePublisher(bus, () => config.core.batchSize, (source, n) => metrics.samplesPublished.inc({ source }, n));
+    const publish = samplePublisher(bus, () => ({ samples: config.core.batchSize, bytes: config.ingest.maxMessageBytes }), (source, n) => metrics.samplesPublished.inc({ source }, n));
     const { mode } = config.collection;
     const redis = await openRedis(ctx, 'collector');
 

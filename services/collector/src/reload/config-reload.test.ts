@@ -4,8 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from 'nats';
-import type { IngestSample } from '@terminusa/bus';
-import { createTestNamespace, startServiceProcess, waitFor, type ServiceProcess, type TestNamespace } from '@terminusa/testkit';
+import { createTestNamespace, ingestBodySamples, startServiceProcess, waitFor, type ServiceProcess, type TestNamespace } from '@terminusa/testkit';
 
 let ns: TestNamespace;
 let nc: NatsConnection;
@@ -30,7 +29,7 @@ beforeAll(async () => {
   nc = await connect({ servers: ns.config.nats.url });
   nc.subscribe(`${ns.id}.metrics.ingest.scrape`, {
     callback: (_err, msg) => {
-      for (const sample of (JSON.parse(new TextDecoder().decode(msg.data)) as { samples: IngestSample[] }).samples) {
+      for (const sample of ingestBodySamples(msg.data)) {
         if (sample.name === 'up') ups.set(sample.tags!.job!, [...(ups.get(sample.tags!.job!) ?? []), sample.ts!]);
       }
     },

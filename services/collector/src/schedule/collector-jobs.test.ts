@@ -8,7 +8,7 @@ import { connect, type NatsConnection } from 'nats';
 import { Registry } from 'prom-client';
 import { Bus, ensureStreams, type IngestSample } from '@terminusa/bus';
 import { createLogger } from '@terminusa/runtime';
-import { createTestNamespace, freePort, waitFor, type TestNamespace } from '@terminusa/testkit';
+import { createTestNamespace, freePort, ingestBodySamples, waitFor, type TestNamespace } from '@terminusa/testkit';
 import { createCollectorMetrics, type CollectorMetrics } from '../collector-metrics.ts';
 import { samplePublisher } from '../publish-samples.ts';
 import { startCollectorJobs, type CollectorJobs } from './collector-jobs.ts';
@@ -68,6 +68,9 @@ beforeAll(async () => {
     req.headers.authorization === `Bearer ${GUARD_TOKEN}` ? res.writeHead(200).end('guarded_work_total 4\n') : res.writeHead(401).end(),
   );
   writeFileSync(join(secrets, 'token'), `${GUARD_TOKEN}\n`);
+  // Answers more than the scrape limits take: 9 KB of bytes, or 300 samples.
+  const huge = await listen((_req, res) => res.writeHead(200).end(`big_label{v="${'x'.repeat(9000)}"} 1\n`));
+  const many = await listen((_req, res) => res.writeHead(200).end(Array.from({ length: 300 }, (_, i) => `many_series{i="${i}"} 1`).join('\n')));
   // Answers only after three seconds, well past the one-second timeout.
   const slow = await listen((_req, res) => void setTimeout(() => res.writeHead(200).end('slow 1\n'), 3000).unref());
   const tcp = createTcpServer((socket) => socket.end());
@@ -82,6 +85,7 @@ beforeAll(async () => {
       intervals: { app: 1, custom: 1 },
       mode: 'jobs',
       scrapeSelf: false,
+      scrapeLimits: { bodyBytes: 8192, samples: 200 },
       tags: { region: 'test' },
       targets: [
         { name: 'good', url: `${good}/metrics`, healthPath: '/healthz', tags: { team: 'core' } },
@@ -91,6 +95,8 @@ beforeAll(async () => {
         { name: 'guarded', url: `${guarded}/metrics`, credentialsFile: join(secrets, 'token') },
         { name: 'guarded-unreadable', url: `${guarded}/metrics`, credentialsFile: join(secrets, 'missing') },
         { name: 'guarded-anonymous', url: `${guarded}/metrics` },
+        { name: 'huge', url: `${huge}/metrics` },
+        { name: 'many', url: `${many}/metrics` },
       ],
       probes: [
         { kind: 'http', name: 'status-page', url: `${good}/status`, bodyMatch: 'operational', tags: { tier: 'web' } },
@@ -108,13 +114,13 @@ beforeAll(async () => {
   nc.subscribe(`${ns.id}.metrics.ingest.>`, {
     callback: (_err, msg) => {
       const source = msg.subject.split('.').at(-1)!;
-      for (const sample of (JSON.parse(new TextDecoder().decode(msg.data)) as { samples: IngestSample[] }).samples) received.push({ source, sample, at: Date.now() });
+      for (const sample of ingestBodySamples(msg.data)) received.push({ source, sample, at: Date.now() });
     },
   });
   registry = new Registry();
   metrics = createCollectorMetrics(registry);
   const logger = createLogger(ns.config.log, { service: 'collector', instance: 'jobs-test' });
-  jobs = await startCollectorJobs({ config: ns.config, bus, redis: ns.redis(), logger, metrics, publish: samplePublisher(bus, () => ns.config.core.batchSize) });
+  jobs = await startCollectorJobs({ config: ns.config, bus, redis: ns.redis(), logger, metrics, publish: samplePublisher(bus, () => ({ samples: ns.config.core.batchSize, bytes: ns.config.ingest.maxMessageBytes })) });
 });
 
 afterAll(async () => {
@@ -176,6 +182,14 @@ describe('app scrapes', () => {
     expect((await latest('scrape', 'target_healthy', { job: 'down' })).value).toBe(0);
     expect((await latest('scrape', 'scrape_samples_scraped', { job: 'down' })).value).toBe(0);
     expect(await registry.getSingleMetricAsString('tmon_collector_scrapes_total')).toMatch(/target="down",outcome="down"\} [1-9]/);
+  });
+
+  it('fails a scrape whose answer is larger, or holds more samples, than the scrape limits take', async () => {
+    for (const job of ['huge', 'many']) {
+      expect((await latest('scrape', 'up', { job })).value, job).toBe(0);
+      expect((await latest('scrape', 'scrape_samples_scraped', { job })).value, job).toBe(0);
+    }
+    expect(samples('scrape', 'many_series', {})).toEqual([]);
   });
 
   it('gives up on a slow target at the timeout without delaying the good target', async () => {

@@ -60,7 +60,7 @@ export async function startCollectorJobs(deps: CollectorJobsDeps): Promise<Colle
   const periodMs = Math.min(config.collection.intervals.app, config.collection.intervals.custom) * 1000;
 
   const scrape = async (target: ScrapeTarget) => {
-    const report = await scrapeTarget(target, { timeoutMs: Math.min(config.loadBalance.timeout, config.collection.intervals.app) * 1000, staticTags: config.collection.tags });
+    const report = await scrapeTarget(target, { timeoutMs: Math.min(config.loadBalance.timeout, config.collection.intervals.app) * 1000, staticTags: config.collection.tags, limits: config.collection.scrapeLimits });
     metrics.scrapes.inc({ target: target.job, outcome: report.up ? 'up' : 'down' });
     if (report.nonFinite > 0) metrics.samplesDropped.inc({ target: target.job, reason: 'nonfinite' }, report.nonFinite);
     if (report.invalid > 0) metrics.samplesDropped.inc({ target: target.job, reason: 'invalid' }, report.invalid);

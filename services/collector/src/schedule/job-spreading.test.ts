@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from 'nats';
 import type { IngestSample } from '@terminusa/bus';
 import { discoverInstances } from '@terminusa/runtime';
-import { createTestNamespace, startServiceProcess, waitFor, type ServiceProcess, type TestNamespace } from '@terminusa/testkit';
+import { createTestNamespace, ingestBodySamples, startServiceProcess, waitFor, type ServiceProcess, type TestNamespace } from '@terminusa/testkit';
 
 const TARGETS = ['alpha', 'beta', 'gamma'];
 /** The collectors' metrics token: their scrapes of each other (the suite's own instances) must show it. */
@@ -68,7 +68,7 @@ beforeAll(async () => {
   nc = await connect({ servers: ns.config.nats.url });
   nc.subscribe(`${ns.id}.metrics.ingest.scrape`, {
     callback: (_err, msg) => {
-      for (const sample of (JSON.parse(new TextDecoder().decode(msg.data)) as { samples: IngestSample[] }).samples) {
+      for (const sample of ingestBodySamples(msg.data)) {
         if (sample.name === 'up') ups.set(sample.tags!.job!, [...(ups.get(sample.tags!.job!) ?? []), sample]);
       }
     },

@@ -89,4 +89,13 @@ describe('parsePrometheusText', () => {
     }
     expect(() => parsePrometheusText('ok 1\nx{a="1"\n')).toThrow(/^line 2:/);
   });
+
+  it('reads labels named as an object\'s own properties like any other', () => {
+    expect(parsePrometheusText('x{constructor="a",toString="b",hasOwnProperty="c"} 1\n').samples[0]!.labels).toEqual({ constructor: 'a', toString: 'b', hasOwnProperty: 'c' });
+  });
+
+  it('stops reading past the most samples it may take, naming the line and the setting', () => {
+    expect(parsePrometheusText('a 1\nb 2\n', 2).samples).toHaveLength(2);
+    expect(() => parsePrometheusText('a 1\nb 2\nc 3\nd 4\n', 2)).toThrow(/^line 3: more than 2 samples \(collection\.scrapeLimits\.samples\)/);
+  });
 });

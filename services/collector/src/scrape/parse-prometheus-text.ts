@@ -37,7 +37,7 @@ const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*/;
  * Parses the Prometheus text format (0.0.4, and the OpenMetrics subset scrapers meet: `# EOF`, exemplars).
  * NaN and ±Inf values are counted and dropped, since an ingest sample must be a finite number.
  */
-export function parsePrometheusText(text: string): Exposition {
+export function parsePrometheusText(text: string, maxSamples = Number.POSITIVE_INFINITY): Exposition {
   const samples: ExposedSample[] = [];
   const types = new Map<string, MetricType>();
   let nonFinite = 0;
@@ -58,6 +58,8 @@ export function parsePrometheusText(text: string): Exposition {
     const sample = parseSampleLine(line, i + 1);
     if (Number.isFinite(sample.value)) samples.push(sample);
     else nonFinite++;
+    // Stopped as soon as it is past the limit: a few million short lines would otherwise be held as objects.
+    if (samples.length + nonFinite > maxSamples) throw new ExpositionParseError(i + 1, `more than ${maxSamples} samples (collection.scrapeLimits.samples)`);
   }
   return { samples, types, nonFinite };
 }
@@ -66,7 +68,8 @@ function parseSampleLine(line: string, lineNo: number): ExposedSample {
   const name = METRIC_NAME.exec(line)?.[0];
   if (!name) throw new ExpositionParseError(lineNo, 'expected a metric name');
   let pos = name.length;
-  const labels: Record<string, string> = {};
+  // No prototype: a label called constructor or toString is a label like any other.
+  const labels: Record<string, string> = Object.create(null) as Record<string, string>;
   if (line[pos] === '{') pos = parseLabels(line, pos + 1, labels, lineNo);
   const rest = line.slice(pos);
   if (rest !== '' && !/^[ \t]/.test(rest)) throw new ExpositionParseError(lineNo, `unexpected "${rest[0]}" after ${name}`);
@@ -107,7 +110,7 @@ function parseLabels(line: string, pos: number, labels: Record<string, string>, 
         else value += `\\${next ?? ''}`;
       } else value += c;
     }
-    if (label in labels) throw new ExpositionParseError(lineNo, `label ${label} given twice`);
+    if (Object.hasOwn(labels, label)) throw new ExpositionParseError(lineNo, `label ${label} given twice`);
     labels[label] = value;
     pos = skipSpaces(line, pos + 1);
     if (line[pos] === ',') pos++;

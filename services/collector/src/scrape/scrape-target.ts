@@ -35,9 +35,12 @@ export interface ScrapeOptions {
   timeoutMs: number;
   /** Tags of this collector, added where the target's own labels do not set them. */
   staticTags: Readonly<Record<string, string>>;
+  /** Most bytes of the answer and most samples in it (`collection.scrapeLimits`); past either the scrape fails. */
+  limits: { bodyBytes: number; samples: number };
 }
 
-const ACCEPT = 'text/plain;version=0.0.4;q=1,application/openmetrics-text;q=0.5,*/*;q=0.1';
+// The Prometheus text format only: OpenMetrics writes timestamps in seconds and types this parser does not read.
+const ACCEPT = 'text/plain;version=0.0.4;q=1,*/*;q=0.1';
 
 /**
  * Scrapes a target and checks its health at the same time, each within the timeout, and records `up`,
@@ -46,7 +49,7 @@ const ACCEPT = 'text/plain;version=0.0.4;q=1,application/openmetrics-text;q=0.5,
  */
 export async function scrapeTarget(target: ScrapeTarget, options: ScrapeOptions): Promise<ScrapeReport> {
   const ts = Date.now();
-  const [scrape, health] = await Promise.all([fetchExposition(target, options.timeoutMs), checkHealth(target.healthUrl, options.timeoutMs)]);
+  const [scrape, health] = await Promise.all([fetchExposition(target, options.timeoutMs, options.limits), checkHealth(target.healthUrl, options.timeoutMs)]);
   const targetTags = { ...target.tags, job: target.job, instance: instanceOf(target.url) };
   const samples: IngestSample[] = [];
   let invalid = 0;
@@ -74,7 +77,7 @@ export async function scrapeTarget(target: ScrapeTarget, options: ScrapeOptions)
  */
 function sampleTags(labels: Record<string, string>, targetTags: Record<string, string>, staticTags: Readonly<Record<string, string>>): Record<string, string> {
   const tags: Record<string, string> = {};
-  for (const [key, value] of Object.entries(labels)) if (value !== '') tags[key in targetTags ? `exported_${key}` : key] = value;
+  for (const [key, value] of Object.entries(labels)) if (value !== '') tags[Object.hasOwn(targetTags, key) ? `exported_${key}` : key] = value;
   Object.assign(tags, targetTags);
   for (const [key, value] of Object.entries(staticTags)) tags[key] ??= value;
   return tags;
@@ -96,7 +99,7 @@ async function authorizationOf(target: ScrapeTarget): Promise<string | undefined
   }
 }
 
-async function fetchExposition(target: ScrapeTarget, timeoutMs: number): Promise<{ exposition?: Exposition; seconds: number; error?: string }> {
+async function fetchExposition(target: ScrapeTarget, timeoutMs: number, limits: ScrapeOptions['limits']): Promise<{ exposition?: Exposition; seconds: number; error?: string }> {
   const { url } = target;
   const started = performance.now();
   const seconds = () => (performance.now() - started) / 1000;
@@ -108,8 +111,9 @@ async function fetchExposition(target: ScrapeTarget, timeoutMs: number): Promise
       await res.body?.cancel();
       return { seconds: seconds(), error: `HTTP ${res.status}` };
     }
-    const exposition = parsePrometheusText(await res.text());
-    return { exposition, seconds: seconds() };
+    const text = await bodyText(res, limits.bodyBytes);
+    if (text === undefined) return { seconds: seconds(), error: `the answer is larger than ${limits.bodyBytes} bytes (collection.scrapeLimits.bodyBytes)` };
+    return { exposition: parsePrometheusText(text, limits.samples), seconds: seconds() };
   } catch (err) {
     return { seconds: seconds(), error: describeFailure(err, timeoutMs) };
   }
@@ -119,7 +123,7 @@ async function checkHealth(url: string, timeoutMs: number): Promise<{ healthy: b
   const started = performance.now();
   try {
     const res = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
-    await res.arrayBuffer();
+    await res.body?.cancel();
     return { healthy: res.ok, seconds: (performance.now() - started) / 1000 };
   } catch {
     // Unreachable, refused or too slow: all mean unhealthy, and the latency recorded is how long we waited.
@@ -132,4 +136,17 @@ function describeFailure(err: unknown, timeoutMs: number): string {
   const e = err as Error & { cause?: { code?: string; message?: string } };
   if (e.name === 'TimeoutError' || e.name === 'AbortError') return `timed out after ${timeoutMs} ms`;
   return e.cause?.code ?? e.cause?.message ?? e.message ?? String(err);
+}
+
+/** The answer's text, read up to `maxBytes`; undefined (the rest not read) when it is longer. */
+async function bodyText(res: Response, maxBytes: number): Promise<string | undefined> {
+  const chunks: Uint8Array[] = [];
+  let bytes = 0;
+  for await (const chunk of res.body ?? []) {
+    bytes += chunk.byteLength;
+    // Leaving the loop cancels the rest of the body.
+    if (bytes > maxBytes) return undefined;
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }

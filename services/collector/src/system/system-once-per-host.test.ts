@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from 'nats';
 import type { IngestSample } from '@terminusa/bus';
 import { discoverInstances } from '@terminusa/runtime';
-import { createTestNamespace, startServiceProcess, waitFor, type ServiceProcess, type TestNamespace } from '@terminusa/testkit';
+import { createTestNamespace, ingestBodySamples, startServiceProcess, waitFor, type ServiceProcess, type TestNamespace } from '@terminusa/testkit';
 
 const INTERVAL_MS = 2000;
 
@@ -16,7 +16,7 @@ beforeAll(async () => {
   ns = await createTestNamespace();
   nc = await connect({ servers: ns.config.nats.url });
   nc.subscribe(`${ns.id}.metrics.ingest.collector`, {
-    callback: (_err, msg) => system.push(...(JSON.parse(new TextDecoder().decode(msg.data)) as { samples: IngestSample[] }).samples),
+    callback: (_err, msg) => system.push(...ingestBodySamples(msg.data)),
   });
   const env = { ...ns.env, OPS_PORT: '0', TMON_COLLECTION__MODE: 'all', TMON_COLLECTION__SCRAPE_SELF: 'false', TMON_COLLECTION__INTERVALS__SYSTEM: String(INTERVAL_MS / 1000) };
   for (let i = 0; i < 2; i++) replicas.push(startServiceProcess('collector', env));
