@@ -322,9 +322,16 @@ describe('docker-compose.yml', () => {
   });
 
   it('gives only the backup the engine’s volume, read-only at /vm-storage (snapshots under /vm-storage/snapshots/)', () => {
-    expect(compose.services.backup.volumes).toEqual(['backups:/data', 'backup-keys:/keys', 'vm-data:/vm-storage:ro']);
+    expect(compose.services.backup.volumes).toEqual(['backups:/data', 'backup-keys:/keys', 'vm-data:/vm-storage:ro', 'archive:/data/archive:ro']);
     const mounting = Object.entries<any>(compose.services).filter(([, s]) => (s.volumes ?? []).some((v: string) => v.startsWith('vm-data:')));
     expect(mounting.map(([n]) => n).sort()).toEqual(['backup', 'victoria-metrics']);
+  });
+
+  it('keeps the archive on a volume of its own, written by storage where its config puts it, read by the backup where its own does', () => {
+    const dirOf = (service: string) => loadConfig({ env: Object.fromEntries(Object.entries<any>(compose.services[service].environment).filter(([k]) => !k.endsWith('_FILE'))) }).dataDir;
+    expect(compose.services.storage.volumes).toEqual([`archive:${dirOf('storage')}/archive`]);
+    expect(compose.services.backup.volumes).toContain(`archive:${dirOf('backup')}/archive:ro`);
+    expect(compose.volumes).toHaveProperty('archive');
   });
 
   it('keeps the backup keyring on a volume of its own, apart from the backups, and moves an older release’s keyring there once', () => {

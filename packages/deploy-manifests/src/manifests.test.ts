@@ -553,6 +553,19 @@ describe('deploy manifests', () => {
     expect(cluster.volumes.map((v: any) => v.name)).not.toContain('engine');
   });
 
+  it('keeps the archive on a claim of its own, written by every storage replica and read by the backup', () => {
+    for (const overlay of OVERLAYS) {
+      const claim = onDisk(overlay, 'storage.yaml').find((d) => d.kind === 'PersistentVolumeClaim');
+      expect(claim.spec.accessModes, overlay).toEqual(['ReadWriteMany']);
+      for (const [service, readOnly] of [['storage', false], ['backup', true]] as const) {
+        const pod = onDisk(overlay, `${service}.yaml`).find((d) => d.kind === 'Deployment').spec.template.spec;
+        const volume = pod.volumes.find((v: any) => v.persistentVolumeClaim?.claimName === claim.metadata.name);
+        expect(volume, `${overlay} ${service}`).toBeDefined();
+        expect(pod.containers[0].volumeMounts.find((m: any) => m.name === volume.name), `${overlay} ${service}`).toEqual({ name: volume.name, mountPath: '/data/archive', readOnly });
+      }
+    }
+  });
+
   it('serves the Ingress over TLS, with the certificate from its own Secret', () => {
     for (const overlay of OVERLAYS) {
       const [ingress] = onDisk(overlay, 'ingress.yaml');

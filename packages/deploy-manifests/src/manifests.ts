@@ -236,6 +236,15 @@ function backupVolumeClaims(o: Overlay): PersistentVolumeClaim[] {
   return [claim('backup-data', o.backupStorage), claim('backup-keys', '1Gi')];
 }
 
+/** The storage's archive, mounted at `<DATA_DIR>/archive` by every storage replica and, read-only, by the backup. */
+const ARCHIVE_CLAIM = 'storage-archive';
+const ARCHIVE_DIR = '/data/archive';
+
+/** The archive's claim: ReadWriteMany, since every storage replica writes it (one retention run at a time). */
+function archiveVolumeClaim(o: Overlay): PersistentVolumeClaim {
+  return new PersistentVolumeClaim({ metadata: meta(o, ARCHIVE_CLAIM, 'storage'), spec: { accessModes: ['ReadWriteMany'], resources: { requests: { storage: o.backupStorage } } } });
+}
+
 function deployment(o: Overlay, name: ServiceName, config: Readonly<Config>): Deployment {
   const isBackup = name === 'backup';
   // The single node's snapshot in every backup: its volume, read-only, on the engine's node.
@@ -265,6 +274,8 @@ function deployment(o: Overlay, name: ServiceName, config: Readonly<Config>): De
     // Optional: without the Secret the directory is empty and, backup.signingKey unset, nothing reads it.
     ...(isBackup ? [{ name: 'signing-key', secret: { secretName: BACKUP_SIGNING_SECRET_NAME, optional: true, defaultMode: 0o400 } }] : []),
     ...(engineAccess ? [engineAccess.volume] : []),
+    // On the pod's own /data the archive died with the pod, and each replica kept one of its own.
+    ...(name === 'storage' || isBackup ? [{ name: 'archive', persistentVolumeClaim: { claimName: ARCHIVE_CLAIM, readOnly: isBackup } }] : []),
   ];
   const container: IContainer = {
     name,
@@ -284,6 +295,7 @@ function deployment(o: Overlay, name: ServiceName, config: Readonly<Config>): De
       { name: 'tmp', mountPath: '/tmp' },
       ...(isBackup ? [{ name: 'keys', mountPath: BACKUP_KEYS_DIR }, { name: 'signing-key', mountPath: BACKUP_SIGNING_DIR, readOnly: true }] : []),
       ...(engineAccess ? [engineAccess.mount] : []),
+      ...(name === 'storage' || isBackup ? [{ name: 'archive', mountPath: ARCHIVE_DIR, readOnly: isBackup }] : []),
     ],
   };
   return new Deployment({
@@ -614,6 +626,7 @@ export function buildManifests(o: Overlay, config: Readonly<Config>): ManifestFi
       file: `${name}.yaml`,
       objects: [
         ...(name === 'backup' ? backupVolumeClaims(o) : []),
+        ...(name === 'storage' ? [archiveVolumeClaim(o)] : []),
         deployment(o, name, config),
         service(o, name, config),
         autoscaler(o, name),
