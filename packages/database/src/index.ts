@@ -9,3 +9,4 @@ export type { SchemaLog } from './prepare-schema.ts';
 export { BASE_TABLES_SQL, grantServiceRoles, restrictedService, SCHEMA_WIDE_GRANTS, SERVICE_GRANTS } from './service-grants.ts';
 export type { RestrictedService, TablePrivilege } from './service-grants.ts';
 export { SchemaNotReadyError } from './errors.ts';
+export { whileLocked } from './session-lock.ts';

@@ -7,7 +7,7 @@ import { ArchiveIndex } from './archive/archive-index.ts';
 import { loadArchive } from './archive/archive-partition.ts';
 import { loadRawArchive } from './archive/archive-raw.ts';
 import { moveLegacyRaw } from './legacy/move-legacy-raw.ts';
-import { applyRetention } from './retention/apply-retention.ts';
+import { applyRetention, retentionSettings } from './retention/apply-retention.ts';
 
 const config = loadConfigOrExit({}, 'tmon-storage');
 const archive = new ArchiveIndex(join(config.dataDir, 'archive'));
@@ -71,7 +71,7 @@ program
   .description('archive and drop data past retention now')
   .action(() =>
     withPool(async (pool) => {
-      const report = await applyRetention(pool, engine, new PartitionManager(pool), archive, tierRetentionMs(config));
+      const report = await applyRetention(pool, engine, new PartitionManager(pool), archive, tierRetentionMs(config), retentionSettings(config));
       process.stdout.write(`${JSON.stringify(report)}\n`);
     }),
   );

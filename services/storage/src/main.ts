@@ -4,8 +4,7 @@ import { computeRollups, PartitionManager, RedisCurrentStore, rollupSettings, Sa
 import { openRedis, runService, startConsumer } from '@terminusa/runtime';
 import { serveArchiveCalls } from './archive/archive-calls.ts';
 import { ArchiveIndex } from './archive/archive-index.ts';
-import { applyRetention } from './retention/apply-retention.ts';
-import { snapshotMaxAgeMs } from './retention/stale-snapshots.ts';
+import { applyRetention, retentionSettings } from './retention/apply-retention.ts';
 import { startStorageJobs } from './schedule/storage-jobs.ts';
 import { createStorageMetrics } from './storage-metrics.ts';
 import { storeSampleBatches } from './store-sample-batches.ts';
@@ -34,7 +33,7 @@ await runService({
           metrics.rolledUpMinutes.inc(report.minutes);
         },
         retention: async (signal) => {
-          const report = await applyRetention(pool, engine, partitions, archive, retention, { signal, snapshotMaxAgeMs: snapshotMaxAgeMs(config) });
+          const report = await applyRetention(pool, engine, partitions, archive, retention, { signal, ...retentionSettings(config) });
           metrics.archivedRows.inc(report.archived);
           if (report.dropped.length || report.deletedFromDefault || report.snapshotsDeleted.length) logger.info('retention applied', { ...report });
         },

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { durationMs, type Config } from '@terminusa/config';
-import { withTransaction } from '@terminusa/database';
+import { whileLocked, withTransaction } from '@terminusa/database';
 import { COUNTED_NAMES, EngineError, namesSelector, selector, type VictoriaMetrics } from '../engine/victoria-metrics.ts';
 import { tagsOfLabels } from '../engine/import-lines.ts';
 import type { PartitionManager } from '../partitions.ts';
@@ -85,18 +85,7 @@ export interface RollupReport {
  */
 export async function computeRollups(ctx: RollupContext): Promise<RollupReport> {
   // One run at a time across replicas: a scheduled run that finds another still going leaves the work to it.
-  const lock = await ctx.pool.connect();
-  try {
-    const { rows } = await lock.query<{ ok: boolean }>("SELECT pg_try_advisory_lock(hashtext('terminusa-rollups:' || current_schema())) AS ok");
-    if (!rows[0]!.ok) return { minutes: 0, rows: 0 };
-    try {
-      return await runOnce(ctx);
-    } finally {
-      await lock.query("SELECT pg_advisory_unlock(hashtext('terminusa-rollups:' || current_schema()))");
-    }
-  } finally {
-    lock.release();
-  }
+  return (await whileLocked(ctx.pool, 'terminusa-rollups', () => runOnce(ctx))) ?? { minutes: 0, rows: 0 };
 }
 
 async function runOnce(ctx: RollupContext): Promise<RollupReport> {

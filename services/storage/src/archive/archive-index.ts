@@ -1,7 +1,8 @@
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { ArchiveEntrySchema, type ArchiveEntry } from '@terminusa/bus';
+import { renameDurably } from './durable-rename.ts';
 
 // The entry's schema is the bus's, so what `archiveList` answers is exactly what the index holds.
 export type { ArchiveEntry };
@@ -30,6 +31,6 @@ export class ArchiveIndex {
     await mkdir(dirname(this.path), { recursive: true });
     const tmp = `${this.path}.${process.pid}.tmp`;
     await writeFile(tmp, JSON.stringify(all, null, 2));
-    await rename(tmp, this.path);
+    await renameDurably(tmp, this.path);
   }
 }

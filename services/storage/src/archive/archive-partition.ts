@@ -1,5 +1,5 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, rename, stat } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -8,6 +8,7 @@ import pg from 'pg';
 import copyStreams from 'pg-copy-streams';
 import { TIER_TABLE, type RollupTier as Tier } from '@terminusa/metric-store';
 import type { ArchiveEntry, ArchiveIndex } from './archive-index.ts';
+import { renameDurably } from './durable-rename.ts';
 
 /** Writes the rows of rollup `tier` in [from, to), read from table `source` (the tier's table or its default partition), to a gzip file in the archive and records it; returns the entry. */
 export async function archiveRange(pool: pg.Pool, index: ArchiveIndex, tier: Tier, source: string, from: number, to: number, signal?: AbortSignal): Promise<ArchiveEntry> {
@@ -31,7 +32,7 @@ export async function archiveRange(pool: pg.Pool, index: ArchiveIndex, tier: Tie
     };
     // Through a temporary name: a crash or a shutdown midway leaves no file that looks complete.
     await pipeline(copy, count, createGzip(), createWriteStream(`${path}.tmp`), { signal });
-    await rename(`${path}.tmp`, path);
+    await renameDurably(`${path}.tmp`, path);
   } catch (err) {
     failed = err as Error;
     throw err;

@@ -1,10 +1,11 @@
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, rename, stat } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { readWatermarks, type VictoriaMetrics, type WriteMark } from '@terminusa/metric-store';
 import type pg from 'pg';
 import type { ArchiveEntry, ArchiveIndex } from './archive-index.ts';
+import { renameDurably } from './durable-rename.ts';
 
 const HOUR_MS = 3_600_000;
 const stamp = (ms: number) => new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
@@ -38,7 +39,7 @@ export async function archiveRawHours(pool: pg.Pool, engine: VictoriaMetrics, in
     await mkdir(join(index.dir, 'raw'), { recursive: true });
     // Through a temporary name: a crash or a shutdown midway leaves no file that looks complete.
     await pipeline(await engine.exportNative(engine.everySeries, hour, hour + HOUR_MS - 1, signal), createWriteStream(`${path}.tmp`), { signal });
-    await rename(`${path}.tmp`, path);
+    await renameDurably(`${path}.tmp`, path);
     const entry: ArchiveEntry = { tier: 'raw', file, from: hour, to: hour + HOUR_MS, rows: samples, bytes: (await stat(path)).size, archivedAt: new Date().toISOString() };
     await index.add(entry);
     written.push(entry);

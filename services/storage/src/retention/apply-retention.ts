@@ -1,9 +1,11 @@
 import pg from 'pg';
+import { engineRetentionDays, type Config } from '@terminusa/config';
+import { whileLocked } from '@terminusa/database';
 import { ROLLUP_TIERS, TIER_TABLE, type PartitionManager, type Tier, type VictoriaMetrics } from '@terminusa/metric-store';
 import type { ArchiveIndex } from '../archive/archive-index.ts';
 import { archiveRange } from '../archive/archive-partition.ts';
 import { archiveRawHours, type RetentionRun } from '../archive/archive-raw.ts';
-import { deleteStaleSnapshots } from './stale-snapshots.ts';
+import { deleteStaleSnapshots, snapshotMaxAgeMs } from './stale-snapshots.ts';
 
 /** What one retention run did. */
 export interface RetentionReport {
@@ -17,6 +19,17 @@ export interface RetentionReport {
 /** A retention run's moment and stop signal, and how old an engine snapshot may grow (none swept when unset). */
 export interface RetentionOptions extends RetentionRun {
   snapshotMaxAgeMs?: number;
+  /**
+   * How far back the engine holds raw samples (its -retentionPeriod; the raw retention when unset): hours older than
+   * the raw retention but still in the engine (after downtime) are archived too.
+   */
+  engineRetentionMs?: number;
+}
+
+/** The settings of retention runs that come from the configuration: how old a snapshot and a raw hour may get. */
+export function retentionSettings(config: Readonly<Config>): Pick<RetentionOptions, 'snapshotMaxAgeMs' | 'engineRetentionMs'> {
+  const snapshotMaxAge = snapshotMaxAgeMs(config);
+  return { ...(snapshotMaxAge === undefined ? {} : { snapshotMaxAgeMs: snapshotMaxAge }), engineRetentionMs: engineRetentionDays(config) * 86_400_000 };
 }
 
 /**
@@ -25,13 +38,18 @@ export interface RetentionOptions extends RetentionRun {
  * Ranges already in the archive (loaded back earlier) are not archived twice. Raw samples leave the engine by
  * its own retention; every hour of them is archived here first, as soon as it is over. Stopped by `run.signal`
  * (a shutdown), it ends between or inside archive files, nothing dropped that was not archived. Engine snapshots
- * older than `run.snapshotMaxAgeMs` go first.
+ * older than `run.snapshotMaxAgeMs` go first. One run at a time across replicas and `tmon-storage retention` (a
+ * run longer than the interval overlapped the next, two writers of one archive file and of the index).
  */
 export async function applyRetention(pool: pg.Pool, engine: VictoriaMetrics, partitions: PartitionManager, index: ArchiveIndex, retention: Record<Tier, number>, run: RetentionOptions = {}): Promise<RetentionReport> {
+  return (await whileLocked(pool, 'terminusa-retention', () => retain(pool, engine, partitions, index, retention, run))) ?? { dropped: [], archived: 0, deletedFromDefault: 0, snapshotsDeleted: [] };
+}
+
+async function retain(pool: pg.Pool, engine: VictoriaMetrics, partitions: PartitionManager, index: ArchiveIndex, retention: Record<Tier, number>, run: RetentionOptions): Promise<RetentionReport> {
   const { now = Date.now(), signal } = run;
   const report: RetentionReport = { dropped: [], archived: 0, deletedFromDefault: 0, snapshotsDeleted: [] };
   if (run.snapshotMaxAgeMs !== undefined) report.snapshotsDeleted = await deleteStaleSnapshots(engine, run.snapshotMaxAgeMs, now);
-  for (const entry of await archiveRawHours(pool, engine, index, retention.raw, { now, signal })) report.archived += entry.rows;
+  for (const entry of await archiveRawHours(pool, engine, index, run.engineRetentionMs ?? retention.raw, { now, signal })) report.archived += entry.rows;
   const archived = await index.entries();
   const already = (tier: Tier, from: number, to: number) => archived.some((e) => e.tier === tier && e.from <= from && e.to >= to);
   for (const tier of ROLLUP_TIERS) {

@@ -1,0 +1,48 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { whileLocked } from '@terminusa/database';
+import { PartitionManager, tierRetentionMs, VictoriaMetrics } from '@terminusa/metric-store';
+import { createTestDatabase, type TestDatabase } from '@terminusa/testkit';
+import { ArchiveIndex } from '../archive/archive-index.ts';
+import { applyRetention } from './apply-retention.ts';
+
+let db: TestDatabase;
+let dir: string;
+beforeAll(async () => {
+  db = await createTestDatabase({ applicationName: 'retention-test' });
+  dir = await mkdtemp(join(tmpdir(), 'tmon-retention-'));
+});
+afterAll(async () => {
+  await db?.cleanup();
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('a retention run', () => {
+  it('leaves the work to a run already going (another replica, or tmon-storage retention), and runs once it is over', async () => {
+    const run = () => applyRetention(db.pool, new VictoriaMetrics(db.ns.config.storage.engine), new PartitionManager(db.pool), new ArchiveIndex(dir), tierRetentionMs(db.ns.config));
+    let acquired!: () => void;
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const holding = whileLocked(db.pool, 'terminusa-retention', async () => {
+      acquired();
+      await held;
+      return 'ran';
+    });
+    await new Promise<void>((resolve) => (acquired = resolve));
+    // An hourly 1m partition of a day ago, past the 1m tier's retention: a run drops it.
+    const partitions = new PartitionManager(db.pool);
+    const dayAgo = Math.floor(Date.now() / 3_600_000) * 3_600_000 - 24 * 3_600_000;
+    await partitions.ensure('1m', dayAgo, dayAgo + 1);
+    const old = (await partitions.list('1m')).filter((p) => p.to <= dayAgo + 3_600_000).map((p) => p.name);
+    expect(old).toHaveLength(1);
+    // While another run holds the lock, this one returns at once and drops nothing.
+    expect(await run()).toEqual({ dropped: [], archived: 0, deletedFromDefault: 0, snapshotsDeleted: [] });
+    expect((await partitions.list('1m')).map((p) => p.name)).toEqual(expect.arrayContaining(old));
+    release();
+    expect(await holding).toBe('ran');
+    // Once it is over, the next run does the work.
+    expect((await run()).dropped).toEqual(old);
+  });
+});
