@@ -70,7 +70,12 @@ export async function callEngineAnswer<T>(ctx: PrometheusContext, path: string, 
   try {
     answer = await ctx.engine.prometheusApi(path, params, { signal: AbortSignal.any([timeout, ctx.signal]), maxBytes: ctx.limits.maxSamples * BYTES_PER_SAMPLE });
   } catch (err) {
-    if (err instanceof EngineAnswerTooLarge) throw tooManySamples(ctx.limits, `the engine's answer is larger than ${ctx.limits.maxSamples * BYTES_PER_SAMPLE} bytes`);
+    if (err instanceof EngineAnswerTooLarge) {
+      const bytes = ctx.limits.maxSamples * BYTES_PER_SAMPLE;
+      // Series and label lists hold no samples: said as the answer's size, with what to narrow.
+      if (blamed !== 'query') throw new PrometheusError('execution', `the answer is larger than ${bytes} bytes (${BYTES_PER_SAMPLE} for each of gateway.promql.maxSamples=${ctx.limits.maxSamples}): narrow match[], start and end, or pass limit`);
+      throw tooManySamples(ctx.limits, `the engine's answer is larger than ${bytes} bytes`);
+    }
     if (timeout.aborted) throw timedOut();
     throw new PrometheusError('unavailable', (err as Error).message);
   }

@@ -291,6 +291,11 @@ describe('failures', () => {
     const eleven = await points(11);
     expect(eleven.status).toBe(422);
     expect(eleven.body.error).toContain('the answer holds 11 samples');
+    // A series list holds no samples: an answer too large is told by its size, and how to narrow the request.
+    const tiny = await startGateway({ maxSamples: 2 });
+    const list = await prom('/api/v1/series', { 'match[]': '{__name__=~".+"}', ...RANGE }, { at: tiny });
+    expect(list.status).toBe(422);
+    expect(list.body.error).toMatch(/^the answer is larger than 128 bytes .*narrow match\[\], start and end, or pass limit$/);
 
     // Every series at 10,588 points: milliseconds of the engine's work and a megabyte to read, far past 1 ms.
     const heavy = { query: '{__name__=~"http_requests_total|temperature_celsius"}', ...RANGE, step: '0.17' };
