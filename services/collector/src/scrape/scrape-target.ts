@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { IngestSampleSchema, type IngestSample } from '@terminusa/bus';
 import { parsePrometheusText, type Exposition } from './parse-prometheus-text.ts';
 
@@ -13,6 +14,11 @@ export interface ScrapeTarget {
   authorization?: string;
   /** Or a file holding the bearer token to show (a configured target's `credentialsFile`), read at each scrape. */
   credentialsFile?: string;
+  /**
+   * Dialled over loopback by a replica on the target's own host (a discovered instance: its host name need not
+   * resolve there); its URL, and so its `instance` tag, stays the instance's host, whichever replica scrapes it.
+   */
+  loopbackOnOwnHost?: boolean;
 }
 
 /** What one scrape of a target produced; `samples` holds the scraped samples and the per-target `up`, duration and health ones. */
@@ -49,7 +55,7 @@ const ACCEPT = 'text/plain;version=0.0.4;q=1,*/*;q=0.1';
  */
 export async function scrapeTarget(target: ScrapeTarget, options: ScrapeOptions): Promise<ScrapeReport> {
   const ts = Date.now();
-  const [scrape, health] = await Promise.all([fetchExposition(target, options.timeoutMs, options.limits), checkHealth(target.healthUrl, options.timeoutMs)]);
+  const [scrape, health] = await Promise.all([fetchExposition(target, options.timeoutMs, options.limits), checkHealth(dialled(target, target.healthUrl), options.timeoutMs)]);
   const targetTags = { ...target.tags, job: target.job, instance: instanceOf(target.url) };
   const samples: IngestSample[] = [];
   let invalid = 0;
@@ -100,7 +106,7 @@ async function authorizationOf(target: ScrapeTarget): Promise<string | undefined
 }
 
 async function fetchExposition(target: ScrapeTarget, timeoutMs: number, limits: ScrapeOptions['limits']): Promise<{ exposition?: Exposition; seconds: number; error?: string }> {
-  const { url } = target;
+  const url = dialled(target, target.url);
   const started = performance.now();
   const seconds = () => (performance.now() - started) / 1000;
   try {
@@ -149,4 +155,13 @@ async function bodyText(res: Response, maxBytes: number): Promise<string | undef
     chunks.push(chunk);
   }
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/** The URL to dial for `url` of `target`: over loopback when the target asks for it and runs on this host. */
+function dialled(target: ScrapeTarget, url: string): string {
+  if (!target.loopbackOnOwnHost) return url;
+  const u = new URL(url);
+  if (u.hostname !== hostname()) return url;
+  u.hostname = '127.0.0.1';
+  return u.toString();
 }
