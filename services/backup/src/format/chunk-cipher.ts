@@ -1,7 +1,7 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes, type DecipherGCM } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
-import { PassThrough, type Readable, type Writable } from 'node:stream';
+import { PassThrough, Transform, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip, constants as zlib } from 'node:zlib';
 
@@ -113,13 +113,22 @@ export async function checkChunkSeal(path: string, key: Buffer, aad: string): Pr
 
 /**
  * The plain content of a chunk as a stream. The GCM tag is checked when the stream ends: a flipped byte, a
- * wrong key or wrong identity makes the stream fail instead of ending, so consume it to the end.
+ * wrong key or wrong identity makes the stream fail instead of ending, so consume it to the end. With `rawBytes`
+ * (the signed manifest's), the stream fails as soon as it holds more: a chunk replaced after it was verified could
+ * otherwise inflate without bound.
  */
-export async function openChunk(path: string, key: Buffer, aad: string): Promise<Readable> {
+export async function openChunk(path: string, key: Buffer, aad: string, rawBytes = Number.POSITIVE_INFINITY): Promise<Readable> {
   const { decipher, size } = await openDecipher(path, key, aad);
   const body = size - TAG_BYTES > HEADER_BYTES ? createReadStream(path, { start: HEADER_BYTES, end: size - TAG_BYTES - 1 }) : PassThrough.from([]);
   const out = new PassThrough();
-  pipeline(body, decipher, createGunzip(), out).catch((err: unknown) => out.destroy(err as Error));
+  let inflated = 0;
+  const bounded = new Transform({
+    transform(part: Buffer, _encoding, done) {
+      inflated += part.length;
+      done(inflated > rawBytes ? new Error(`chunk ${path} holds more than the ${rawBytes} bytes its manifest says`) : null, part);
+    },
+  });
+  pipeline(body, decipher, createGunzip(), bounded, out).catch((err: unknown) => out.destroy(err as Error));
   return out;
 }
 

@@ -98,7 +98,7 @@ async function restoreTable(req: RestoreRequest, manifest: Manifest, table: Mani
     // routing each row through the parent costs more than the copy itself.
     const copyTarget = upsert ? name : await soleDefaultPartition(client, req.schema, table.table) ?? name;
     for (const chunk of table.chunks) {
-      const plain = await openChunk(join(req.backupsDir, manifest.id, chunk.file), key, chunkAad(manifest.id, chunk.file, manifest.keyId));
+      const plain = await openChunk(join(req.backupsDir, manifest.id, chunk.file), key, chunkAad(manifest.id, chunk.file, manifest.keyId), chunk.rawBytes);
       const count = (n: number, b: number) => {
         progress.rows += n;
         progress.bytes += b;

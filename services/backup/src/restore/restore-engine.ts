@@ -66,7 +66,7 @@ export async function restoreEngineData(backupsDir: string, chain: readonly Mani
       let written = 0;
       const plain = async function* () {
         for (const chunk of file.chunks) {
-          for await (const data of (await openChunk(join(backupsDir, manifest.id, chunk.file), key, chunkAad(manifest.id, chunk.file, manifest.keyId))) as AsyncIterable<Buffer>) {
+          for await (const data of (await openChunk(join(backupsDir, manifest.id, chunk.file), key, chunkAad(manifest.id, chunk.file, manifest.keyId), chunk.rawBytes)) as AsyncIterable<Buffer>) {
             written += data.length;
             yield data;
           }

@@ -1,0 +1,38 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ChunkWriter, readChunkInto, openChunk } from './chunk-cipher.ts';
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'tmon-chunk-'));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const sink = () => new Writable({ write: (_chunk, _encoding, done) => done() });
+
+/** Reads a chunk to its end with `rawBytes` as its manifest's size. */
+async function readChunkIntoLimited(path: string, key: Buffer, rawBytes: number): Promise<void> {
+  const plain = await openChunk(path, key, 'aad', rawBytes);
+  await new Promise<void>((resolve, reject) => plain.on('error', reject).on('end', resolve).resume());
+}
+
+describe('a chunk read back', () => {
+  it('fails as soon as it holds more than the bytes its manifest says (a chunk replaced after it was verified, a zip bomb)', async () => {
+    const key = randomBytes(32);
+    const path = join(dir, 'c.chunk');
+    const writer = new ChunkWriter(path, 'c.chunk', key, 'aad');
+    // Ten megabytes of zeros: a few kilobytes on disk.
+    await writer.write(Buffer.alloc(10 << 20), 0);
+    const { rawBytes } = await writer.close();
+    expect(rawBytes).toBe(10 << 20);
+    await readChunkInto(path, key, 'aad', sink());
+    const said = 1 << 20;
+    await expect(readChunkIntoLimited(path, key, said)).rejects.toThrow(`holds more than the ${said} bytes its manifest says`);
+  });
+});
