@@ -35,7 +35,9 @@ export class SeriesWindow {
     const first = this.labels[0];
     const points = first === undefined ? undefined : this.#series.get(first);
     if (!points?.size) return undefined;
-    const ts = Math.max(...points.keys());
+    // A loop, not Math.max(...keys): spread over a hundred thousand points it overflowed the stack and blanked the page.
+    let ts = -Infinity;
+    for (const t of points.keys()) if (t > ts) ts = t;
     return this.#value(points.get(ts)!);
   }
 
