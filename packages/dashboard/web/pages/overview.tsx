@@ -22,6 +22,12 @@ function HostPanel({ host, metrics }: { host: string; metrics: HostMetrics }) {
   );
 }
 
+/**
+ * Host panels shown at most, in host order: each is up to four charts redrawn with every live update, and a
+ * producer can name as many hosts as the cardinality limit lets it (thousands froze the page).
+ */
+const MAX_HOST_PANELS = 50;
+
 /** The overview: live host charts over the WebSocket, the services and the active alert counts. */
 export function OverviewPage() {
   const { api, live } = useDashboard();
@@ -52,9 +58,14 @@ export function OverviewPage() {
         <ServicesPanel />
       </div>
       {hosts.length === 0 && <p class="muted">No host has reported system metrics in the last 30 minutes; the charts appear as the collector's samples arrive.</p>}
-      {hosts.map((host) => (
+      {hosts.slice(0, MAX_HOST_PANELS).map((host) => (
         <HostPanel key={host} host={host} metrics={metrics} />
       ))}
+      {hosts.length > MAX_HOST_PANELS && (
+        <p class="muted">
+          {hosts.length - MAX_HOST_PANELS} more hosts not shown: the explorer charts any of them.
+        </p>
+      )}
     </main>
   );
 }
