@@ -200,6 +200,25 @@ describe('a retention run stopped midway', () => {
     expect(new Set(raw.map((e) => e.from)).size).toBe(raw.length);
     expect((await readdir(join(dir, 'raw'))).filter((f) => f.endsWith('.tmp'))).toEqual([]);
   });
+
+  it('archives an hour again once late samples came into it, so the archive holds them too', async () => {
+    const now = Date.now();
+    // An hour no other test of this file writes in.
+    const hour = Math.floor(now / HOUR) * HOUR - 15 * HOUR;
+    await store.insert(Array.from({ length: 60 }, (_, i) => ({ name: 'late_archived', value: i, ts: hour + i * 60_000, tags: {} })));
+    await rollUp();
+    const index = new ArchiveIndex(join(ns.env.DATA_DIR!, 'archive-late'));
+    const retention = tierRetentionMs(ns.config);
+    await applyRetention(pool, engine, partitions, index, retention, { now });
+    const rowsOf = async () => (await index.entries()).find((e) => e.tier === 'raw' && e.from === hour)?.rows;
+    expect(await rowsOf()).toBe(60);
+    // A sample of that hour comes late; its minute is rolled up again, and the next run writes the hour again.
+    await store.insert([{ name: 'late_archived', value: 99, ts: hour + 30_500, tags: {} }]);
+    await rollUp();
+    await applyRetention(pool, engine, partitions, index, retention, { now });
+    expect(await rowsOf()).toBe(61);
+    expect((await index.entries()).filter((e) => e.tier === 'raw' && e.from === hour)).toHaveLength(1);
+  });
 });
 
 describe('the raw archive on an engine that will not count that many series', () => {

@@ -20,18 +20,20 @@ export interface RetentionRun {
 
 /**
  * Writes each raw hour that is over (its 1h rollups computed) and still in the engine to the archive, in the
- * engine's native export format, before the engine's retention removes it. Hours already archived are skipped,
- * so a run after downtime archives whatever is still there. Returns the entries written.
+ * engine's native export format, before the engine's retention removes it. An hour already archived with as many
+ * samples as its 1h rollups count now is skipped; one that got late samples since is written again, whole (late
+ * samples are taken up to the raw retention's age, long after their hour was first archived). So a run after
+ * downtime archives whatever is still there. Returns the entries written.
  */
 export async function archiveRawHours(pool: pg.Pool, engine: VictoriaMetrics, index: ArchiveIndex, rawRetentionMs: number, { now = Date.now(), signal }: RetentionRun = {}): Promise<ArchiveEntry[]> {
   const marks = await readWatermarks(pool);
-  const archived = new Set((await index.entries()).filter((e) => e.tier === 'raw').map((e) => e.from));
+  const archived = new Map((await index.entries()).filter((e) => e.tier === 'raw').map((e) => [e.from, e.rows]));
   const written: ArchiveEntry[] = [];
   const first = Math.ceil((now - rawRetentionMs) / HOUR_MS) * HOUR_MS;
   for (let hour = first; hour + HOUR_MS <= marks['1h']; hour += HOUR_MS) {
-    if (archived.has(hour)) continue;
     signal?.throwIfAborted();
     const samples = await samplesOfHour(pool, hour);
+    if (archived.get(hour) === samples) continue;
     // An empty hour leaves no file; it is looked at again next run, in case late samples fill it.
     if (samples === 0) continue;
     const file = join('raw', `${stamp(hour)}_${stamp(hour + HOUR_MS)}.native`);
