@@ -89,7 +89,9 @@ export async function computeRollups(ctx: RollupContext): Promise<RollupReport> 
 }
 
 async function runOnce(ctx: RollupContext): Promise<RollupReport> {
-  const now = ctx.now ?? Date.now();
+  // PostgreSQL's clock, which also says when a mark is due: with the storage's clock ahead of it, a window could pass
+  // the 1m watermark before its marks were due, and the 5m tier be built from 1m rows not written yet.
+  const now = ctx.now ?? Number((await ctx.pool.query<{ now: string }>("SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now")).rows[0]!.now);
   await advanceMinutes(ctx, now);
   const report: RollupReport = { minutes: 0, rows: 0 };
   const stopped = () => (ctx.signal?.aborted ? (report.stopped = true) : false);
