@@ -7,14 +7,14 @@ import type pg from 'pg';
  */
 export async function whileLocked<T>(pool: pg.Pool, name: string, work: () => Promise<T>): Promise<T | undefined> {
   const lock = await pool.connect();
-  const key = `hashtext('${name}:' || current_schema())`;
+  const key = "hashtext($1 || ':' || current_schema())";
   try {
-    const { rows } = await lock.query<{ ok: boolean }>(`SELECT pg_try_advisory_lock(${key}) AS ok`);
+    const { rows } = await lock.query<{ ok: boolean }>(`SELECT pg_try_advisory_lock(${key}) AS ok`, [name]);
     if (!rows[0]!.ok) return undefined;
     try {
       return await work();
     } finally {
-      await lock.query(`SELECT pg_advisory_unlock(${key})`);
+      await lock.query(`SELECT pg_advisory_unlock(${key})`, [name]);
     }
   } finally {
     lock.release();
