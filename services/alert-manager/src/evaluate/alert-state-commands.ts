@@ -73,9 +73,17 @@ export class AlertStateCommands {
     if (stateKey) await this.cmd('tmonMarkNotified')(stateKey, id, JSON.stringify(channels));
   }
 
-  /** The channels an alert was last sent to, as {@link markNotified} kept them apart; none after a week. */
-  async notifiedChannels(id: string): Promise<ChannelName[]> {
+  /**
+   * Records that a firing (or re-notified) alert's event reached the notification path, before it may be silenced or
+   * find no channel: its channels are none until {@link markNotified} says which.
+   */
+  async markRelayed(id: string): Promise<void> {
+    await this.redis.set(this.keys.notified(id), '[]', 'EX', NOTIFIED_KEPT_S, 'NX');
+  }
+
+  /** The channels an alert was last sent to, as {@link markNotified} kept them apart; undefined when its firing event has not reached the notification path (or a week has passed). */
+  async notifiedChannels(id: string): Promise<ChannelName[] | undefined> {
     const kept = await this.redis.get(this.keys.notified(id));
-    return kept ? (JSON.parse(kept) as ChannelName[]) : [];
+    return kept ? (JSON.parse(kept) as ChannelName[]) : undefined;
   }
 }

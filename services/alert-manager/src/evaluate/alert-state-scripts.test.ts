@@ -7,7 +7,7 @@ import { createTestNamespace, type TestNamespace } from '@terminusa/testkit';
 import { decodeOutboxEvent, type OutboxEvent } from '../outbox/outbox-event.ts';
 import { RuleSet } from '../rules/rule-set.ts';
 import type { NotifyContext } from '../notify/notify-stage.ts';
-import { routeStage } from '../notify/route-stage.ts';
+import { FiringNotRelayedYet, routeStage } from '../notify/route-stage.ts';
 import { AlertStateCommands } from './alert-state-commands.ts';
 import { evaluateBatch } from './evaluate-batch.ts';
 import { sweepTimers } from './sweep-timers.ts';
@@ -268,13 +268,24 @@ describe('the alert-state scripts', () => {
     await evaluate(state, rules(hot), T0 + S, sample('cpu', 10, { host: 'a' }, T0 + S));
     const [firing, resolved] = await outbox(state);
     expect(resolved).toMatchObject({ kind: 'resolved', notified: [] });
-    // The relay now sends the firing notification, then routes the resolution.
+    const route = routeStage(new Set(['webhook', 'email'] as const), state, () => T0 + 2 * S);
+    // Relayed first (another replica has the firing event): it waits, to be tried again.
+    await expect(route({ event: resolved!, channels: [] })).rejects.toThrow(FiringNotRelayedYet);
+    // The firing notification goes out; the resolution tried again goes to the same channel.
+    await state.markRelayed(firing!.alert.id);
     await state.markNotified(firing!.alert.id, ['webhook']);
-    const route = routeStage(new Set(['webhook', 'email'] as const), state);
     const ctx: NotifyContext = { event: resolved!, channels: [] };
     await route(ctx);
     expect(ctx.stoppedBy).toBeUndefined();
     expect(ctx.channels).toEqual(['webhook']);
+    // A firing silenced or sent nowhere was relayed all the same: its resolution goes nowhere, at once.
+    await evaluate(state, rules(hot), T0 + 2 * S, sample('cpu', 95, { host: 'b' }, T0 + 2 * S));
+    await evaluate(state, rules(hot), T0 + 3 * S, sample('cpu', 10, { host: 'b' }, T0 + 3 * S));
+    const [silencedFiring, silencedResolved] = (await outbox(state)).slice(2);
+    await state.markRelayed(silencedFiring!.alert.id);
+    const quiet: NotifyContext = { event: silencedResolved!, channels: [] };
+    await route(quiet);
+    expect(quiet.stoppedBy).toBe('no-channel');
   });
 
   it('evaluate a group of a large fleet: 60,000 samples of one group in a batch (one call with them all overflowed the stack)', async () => {

@@ -8,7 +8,7 @@ import { channelDeliveries, deliverStage } from './deliver-stage.ts';
 import { DeliveryQueue } from './delivery-queue.ts';
 import { groupStage } from './group-stage.ts';
 import { inhibitStage } from './inhibit-stage.ts';
-import { markNotifiedStage, type NotifiedChannels } from './mark-notified-stage.ts';
+import { markNotifiedStage, relayedStage, type NotifiedChannels } from './mark-notified-stage.ts';
 import type { NotificationHistory } from './notification-history.ts';
 import { notifyPipeline, type DeliveryContext, type NotifyStage } from './notify-stage.ts';
 import { RedisNotificationGroups } from './redis-notification-groups.ts';
@@ -35,7 +35,7 @@ export interface NotificationPipeline {
 
 /**
  * Assembles the notification path in one place, as alertmanager's PipelineBuilder does, and starts the worker that
- * runs its queued part: silence → inhibit → route → mark notified → group, then for each notification and channel
+ * runs its queued part: relayed → silence → inhibit → route → mark notified → group, then for each notification and channel
  * dedup → deliver with retry. The stages' history rows go to `history`.
  */
 export function startNotificationPipeline(config: Pick<Config, 'alerts' | 'core' | 'redis'>, deps: NotificationPipelineDeps): NotificationPipeline {
@@ -44,6 +44,7 @@ export function startNotificationPipeline(config: Pick<Config, 'alerts' | 'core'
   const deliver = notifyPipeline<DeliveryContext>(dedupStage(queue), deliverStage(queue, { attempts: alerts.deliveryAttempts, backoffMs: alerts.deliveryBackoffMs }));
   const group = groupStage(new RedisNotificationGroups(deps.redis, deps.keys), queue, { groupWaitMs: alerts.groupWait * 1000, groupBy: alerts.groupBy }, deliver);
   const notify = notifyPipeline(
+    relayedStage(deps.notified),
     silenceStage(deps.silences, deps.history.suppressed),
     inhibitStage(deps.activeAlerts, alerts.inhibitEqual, deps.history.suppressed),
     routeStage(new Set(deps.channels.keys()), deps.notified),

@@ -34,7 +34,8 @@ export async function relayOutbox(
       return true;
     } catch (err) {
       // Left pending: it is claimed again after claimIdleMs.
-      logger.error('outbox entry failed; it will be retried', { err, entry: event.streamId });
+      if ((err as { retryLater?: boolean }).retryLater) logger.info('outbox entry deferred; it will be retried', { reason: (err as Error).message, entry: event.streamId });
+      else logger.error('outbox entry failed; it will be retried', { err, entry: event.streamId });
       return false;
     }
   };
