@@ -85,10 +85,10 @@ export interface RollupReport {
  */
 export async function computeRollups(ctx: RollupContext): Promise<RollupReport> {
   // One run at a time across replicas: a scheduled run that finds another still going leaves the work to it.
-  return (await whileLocked(ctx.pool, 'terminusa-rollups', () => runOnce(ctx))) ?? { minutes: 0, rows: 0 };
+  return (await whileLocked(ctx.pool, 'terminusa-rollups', (held) => runOnce(ctx, held))) ?? { minutes: 0, rows: 0 };
 }
 
-async function runOnce(ctx: RollupContext): Promise<RollupReport> {
+async function runOnce(ctx: RollupContext, held: () => Promise<void>): Promise<RollupReport> {
   // PostgreSQL's clock, which also says when a mark is due: with the storage's clock ahead of it, a window could pass
   // the 1m watermark before its marks were due, and the 5m tier be built from 1m rows not written yet.
   const now = ctx.now ?? Number((await ctx.pool.query<{ now: string }>("SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now")).rows[0]!.now);
@@ -104,6 +104,7 @@ async function runOnce(ctx: RollupContext): Promise<RollupReport> {
       for (const [hour, inHour] of groupBy(ofName, (m) => alignDown(m.minute, HOUR_MS))) {
         if (stopped()) return report;
         try {
+          await held();
           report.rows += await recompute(ctx, claim, name, hour, inHour.map((m) => m.minute));
         } catch (err) {
           // Stopped while reading the engine: the hour's marks stay, and the next run computes it again whole.

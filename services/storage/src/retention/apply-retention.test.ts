@@ -45,4 +45,29 @@ describe('a retention run', () => {
     // Once it is over, the next run does the work.
     expect((await run()).dropped).toEqual(old);
   });
+
+  it('learns that its lock was lost with its connection before its next unit of work, so another run cannot overlap it', async () => {
+    const name = 'terminusa-lock-test';
+    const lockHolder = async () =>
+      (
+        await db.pool.query<{ pid: number }>(
+          "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1 AND objid::bigint = (hashtext($1 || ':' || current_schema())::bigint & 4294967295)",
+          [name],
+        )
+      ).rows.map((r) => r.pid);
+    const outcome = await whileLocked(db.pool, name, async (held) => {
+      await held();
+      const [pid] = await lockHolder();
+      expect(pid).toBeDefined();
+      await db.pool.query('SELECT pg_terminate_backend($1)', [pid]);
+      return held().then(
+        () => 'still held',
+        (err: Error) => err.message,
+      );
+    });
+    expect(outcome).toMatch(/^the advisory lock terminusa-lock-test was lost with its connection/);
+    // Free for the next run, on a connection of the pool that works.
+    expect(await lockHolder()).toEqual([]);
+    expect(await whileLocked(db.pool, name, async () => 'ran')).toBe('ran');
+  });
 });
