@@ -75,9 +75,17 @@ describe('GET /metrics/history', () => {
 
 describe('TimeParam', () => {
   it('reads a date and time without an offset as UTC, as a date alone is', () => {
-    expect(TimeParam.parse('2024-01-01T00:00:00')).toBe(Date.UTC(2024, 0, 1));
-    expect(TimeParam.parse('2024-01-01T00:00')).toBe(Date.UTC(2024, 0, 1));
-    expect(TimeParam.parse('2024-01-01T01:00:00+01:00')).toBe(Date.UTC(2024, 0, 1));
-    expect(TimeParam.parse('2024-01-01')).toBe(Date.UTC(2024, 0, 1));
+    // In a zone other than UTC (CI's), where JavaScript alone would read it as local time.
+    const zone = process.env.TZ;
+    process.env.TZ = 'America/New_York';
+    try {
+      expect(TimeParam.parse('2024-01-01T00:00:00')).toBe(Date.UTC(2024, 0, 1));
+      expect(TimeParam.parse('2024-01-01T00:00')).toBe(Date.UTC(2024, 0, 1));
+      expect(TimeParam.parse('2024-01-01T01:00:00+01:00')).toBe(Date.UTC(2024, 0, 1));
+      expect(TimeParam.parse('2024-01-01')).toBe(Date.UTC(2024, 0, 1));
+    } finally {
+      if (zone === undefined) delete process.env.TZ;
+      else process.env.TZ = zone;
+    }
   });
 });
