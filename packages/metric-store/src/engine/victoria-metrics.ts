@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { compress } from 'snappy';
 import { NAMESPACE_LABEL } from '@terminusa/bus';
@@ -13,6 +14,20 @@ export interface EngineSeries {
   labels: Record<string, string>;
   timestamps: number[];
   values: number[];
+}
+
+/** A label no series carries: a filter on it that matches every series makes a read's selector one the engine has not seen. */
+const FRESH_READ_LABEL = 'tmon_fresh_read';
+
+/**
+ * The form of a read of the series matching `match` between `start` and `end`, answered from the engine's index as it
+ * is now. VictoriaMetrics 1.79 caches which series a selector matches per day, and forgets those answers only when it
+ * flushes its index on its own (at most every 10 s): a series created after the selector was last asked stayed unseen
+ * until then, even after a snapshot, and the rollups computed a late minute of a new metric as empty. A filter unique
+ * to the read (`tmon_fresh_read!="<uuid>"`, true of every series) keys it apart from every answer cached before.
+ */
+function freshSelection(match: string, start: number, end: number): URLSearchParams {
+  return new URLSearchParams({ 'match[]': match, start: seconds(start), end: seconds(end), 'extra_filters[]': `{${FRESH_READ_LABEL}!="${randomUUID()}"}` });
 }
 
 /** A series selector for `name` and exact tag values: `{__name__="cpu",host="a"}`. */
@@ -286,7 +301,7 @@ export class VictoriaMetrics {
   /** Raw samples of the series matching `match` with `start <= ts <= end` (epoch ms), one series at a time as the engine streams them. */
   async *export(match: string, start: number, end: number): AsyncGenerator<EngineSeries> {
     // Ridden out like a snapshot: a rollup run's export refused while the engine is busy failed the whole run.
-    const body = await this.busyRetried(() => this.request(this.readUrl, '/api/v1/export', {}, { method: 'POST', body: new URLSearchParams({ 'match[]': match, start: seconds(start), end: seconds(end) }), streamed: true }));
+    const body = await this.busyRetried(() => this.request(this.readUrl, '/api/v1/export', {}, { method: 'POST', body: freshSelection(match, start, end), streamed: true }));
     const decoder = new TextDecoder();
     let rest = '';
     for await (const chunk of body as AsyncIterable<Uint8Array>) {
@@ -311,7 +326,7 @@ export class VictoriaMetrics {
 
   /** The label sets of the series matching `match` that hold samples between `start` and `end` (the engine narrows by day). */
   async series(match: string, start: number, end: number): Promise<Record<string, string>[]> {
-    const body = await this.request(this.readUrl, '/api/v1/series', {}, { method: 'POST', body: new URLSearchParams({ 'match[]': match, start: seconds(start), end: seconds(end) }) });
+    const body = await this.request(this.readUrl, '/api/v1/series', {}, { method: 'POST', body: freshSelection(match, start, end) });
     return ((await body.json()) as { data: Record<string, string>[] }).data;
   }
 
@@ -337,7 +352,7 @@ export class VictoriaMetrics {
    * streams them: an hour of a million series is hundreds of megabytes, which the caller writes on as it comes.
    */
   async exportNative(match: string, start: number, end: number, signal?: AbortSignal): Promise<Readable> {
-    return this.request(this.readUrl, '/api/v1/export/native', {}, { method: 'POST', body: new URLSearchParams({ 'match[]': match, start: seconds(start), end: seconds(end) }), streamed: true, signal });
+    return this.request(this.readUrl, '/api/v1/export/native', {}, { method: 'POST', body: freshSelection(match, start, end), streamed: true, signal });
   }
 
   /** A PromQL expression as this engine is asked it ({@link engineQuery}, with the configured rates and window start). */
