@@ -10,7 +10,7 @@ import { createPool, ensureDatabase, migrate } from '@terminusa/database';
 import { SampleStore, selector, VictoriaMetrics, type EngineSeries } from '@terminusa/metric-store';
 import { createTestNamespace, freePort, TEST_SERVERS, waitFor, type TestNamespace } from '@terminusa/testkit';
 import { BackupOperations } from './backup-operations.ts';
-import { BackupVerificationError } from './errors.ts';
+import { BackupVerificationError, RestoreIncompleteError } from './errors.ts';
 import { partOf } from './take/engine-snapshot.ts';
 
 let ns: TestNamespace;
@@ -189,6 +189,31 @@ describe('backup and restore', () => {
       await waitFor(() => admin.query(`DROP DATABASE ${pg.escapeIdentifier(`${ns.id}_drill`)}`).then(() => true), 5000, 'drill database dropped', 100);
       await admin.end();
     }
+  });
+
+  it('writes no row of a chunk replaced after the chain was verified, and says the restore stopped after writing', async () => {
+    const { manifest } = await ops.run('full');
+    const rollups = manifest.tables.find((x) => x.table === 'rollup_1m')!;
+    expect(rollups.chunks.length).toBeGreaterThan(2);
+    // A target whose rollup_1m has a row already: its rows are upserted in batches, each committed.
+    const restoreOps = new BackupOperations({ ...config, database: { ...config.database, schema: target.schema }, recovery: { ...config.recovery, batchSize: 10, parallelRestore: false } }, target.pool);
+    await restoreOps.restore(manifest.id, target.pool);
+    await target.pool.query("DELETE FROM rollup_1m WHERE bucket < '2100-01-01'");
+    await target.pool.query("INSERT INTO rollup_1m (series_id, bucket, count, sum, min, max, last, last_ts) SELECT min(id), '2100-01-01', 1, 1, 1, 1, 1, '2100-01-01' FROM series");
+    // The second chunk changes once the chain has been verified, before the first row goes in.
+    const replace = async () => {
+      const path = join(ops.paths.backupsDir, manifest.id, rollups.chunks[1]!.file);
+      const bytes = await readFile(path);
+      bytes[bytes.length >> 1]! ^= 0x01;
+      await writeFile(path, bytes);
+    };
+    const err = await restoreOps.restore(manifest.id, target.pool, { prepareTarget: replace }).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(RestoreIncompleteError);
+    expect((err as RestoreIncompleteError).message).toMatch(/stopped after it began writing/);
+    expect((err as RestoreIncompleteError).cause).toMatchObject({ code: 'checksum-mismatch' });
+    // The first chunk's rows went in, none of the second's.
+    const { rows } = await target.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM rollup_1m');
+    expect(rows[0]!.n).toBe(1 + rollups.chunks[0]!.rows);
   });
 
   describe('refuses a damaged backup with its own error, before touching the database', () => {

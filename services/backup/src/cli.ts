@@ -2,11 +2,11 @@ import { Command, Option } from 'commander';
 import { loadConfigOrExit } from '@terminusa/config';
 import { createPool, ensureDatabase, migrate } from '@terminusa/database';
 import { BackupOperations } from './backup-operations.ts';
-import { BackupVerificationError } from './errors.ts';
+import { BackupVerificationError, RestoreIncompleteError } from './errors.ts';
 import { lacksEngineData, NO_ENGINE_DATA } from './report-setup.ts';
 
-/** Exit codes scripts can test. */
-const EXIT = { OK: 0, FAILED: 1, USAGE: 2, REFUSED: 3 } as const;
+/** Exit codes scripts can test: REFUSED wrote nothing, INCOMPLETE failed after the restore began writing. */
+const EXIT = { OK: 0, FAILED: 1, USAGE: 2, REFUSED: 3, INCOMPLETE: 4 } as const;
 
 const config = loadConfigOrExit({}, 'tmon-backup');
 
@@ -18,7 +18,7 @@ async function withOps(work: (ops: BackupOperations) => Promise<void>): Promise<
     await work(new BackupOperations(config, pool));
   } catch (err) {
     process.stderr.write(`error: ${(err as Error).message}\n`);
-    process.exitCode = err instanceof BackupVerificationError ? EXIT.REFUSED : EXIT.FAILED;
+    process.exitCode = err instanceof BackupVerificationError ? EXIT.REFUSED : err instanceof RestoreIncompleteError ? EXIT.INCOMPLETE : EXIT.FAILED;
   } finally {
     await pool.end();
   }

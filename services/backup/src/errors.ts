@@ -26,6 +26,26 @@ export class BackupVerificationError extends Error {
   }
 }
 
+/**
+ * A restore that failed after it began writing the database: the tables listed were restored, the table being loaded
+ * when it failed was rolled back if it was empty before (one transaction) and holds the batches upserted before the
+ * failure otherwise. Running the restore again, once the cause is fixed, completes it.
+ */
+export class RestoreIncompleteError extends Error {
+  override readonly name = 'RestoreIncompleteError';
+  constructor(
+    readonly backupId: string,
+    readonly restored: readonly string[],
+    cause: unknown,
+  ) {
+    super(
+      `restore of ${backupId} stopped after it began writing the database: ${(cause as Error).message}; ` +
+        `${restored.length} table(s) were restored before it, a table that had rows may hold part of its batches: fix the cause and run the restore again`,
+      { cause },
+    );
+  }
+}
+
 /** A key the backup needs is not in the keyring (or, for a signing key, not in the signing key file). */
 export class KeyMissingError extends Error {
   override readonly name = 'KeyMissingError';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ChunkWriter, readChunkInto, openChunk } from './chunk-cipher.ts';
+import { ChunkWriter, readChunkInto, openChunk, readSealedChunk } from './chunk-cipher.ts';
 
 let dir: string;
 beforeEach(async () => {
@@ -34,5 +34,20 @@ describe('a chunk read back', () => {
     await readChunkInto(path, key, 'aad', sink());
     const said = 1 << 20;
     await expect(readChunkIntoLimited(path, key, said)).rejects.toThrow(`holds more than the ${said} bytes its manifest says`);
+  });
+
+  it('read sealed, is returned only whole and as its manifest says: checksum, tag and size', async () => {
+    const key = randomBytes(32);
+    const path = join(dir, 's.chunk');
+    const writer = new ChunkWriter(path, 's.chunk', key, 'aad');
+    await writer.write(Buffer.from('a\nb\n'), 2);
+    await writer.write(Buffer.alloc(1 << 20), 0);
+    const sealed = await writer.close();
+    expect((await readSealedChunk(path, key, 'aad', sealed)).subarray(0, 4).toString()).toBe('a\nb\n');
+    await expect(readSealedChunk(path, key, 'aad', { ...sealed, sha256: '0'.repeat(64) })).rejects.toMatchObject({ code: 'checksum-mismatch' });
+    await expect(readSealedChunk(path, randomBytes(32), 'aad', sealed)).rejects.toMatchObject({ code: 'decrypt-failed' });
+    await expect(readSealedChunk(path, key, 'other', sealed)).rejects.toMatchObject({ code: 'decrypt-failed' });
+    // A manifest that says fewer bytes than the chunk inflates to: refused without inflating past them.
+    await expect(readSealedChunk(path, key, 'aad', { ...sealed, rawBytes: 1024 })).rejects.toMatchObject({ code: 'row-count-mismatch' });
   });
 });

@@ -1,9 +1,11 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes, type DecipherGCM } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { open, stat } from 'node:fs/promises';
+import { open, readFile, stat } from 'node:fs/promises';
 import { PassThrough, Transform, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip, createGzip, constants as zlib } from 'node:zlib';
+import { promisify } from 'node:util';
+import { createGunzip, createGzip, gunzip, constants as zlib } from 'node:zlib';
+import { VERIFY_FAILURES, type VerifyFailure } from '../errors.ts';
 
 const MAGIC = Buffer.from('TMB1');
 const NONCE_BYTES = 12;
@@ -155,6 +157,49 @@ async function openDecipher(path: string, key: Buffer, aad: string): Promise<{ d
 /** Reads a whole chunk into `sink`; rejects if the file is damaged or the key is wrong. */
 export async function readChunkInto(path: string, key: Buffer, aad: string, sink: Writable): Promise<void> {
   await pipeline(await openChunk(path, key, aad), sink);
+}
+
+/** A chunk file that is not the one its manifest sealed; `code` is the verification failure it amounts to. */
+export class ChunkSealError extends Error {
+  override readonly name = 'ChunkSealError';
+  constructor(
+    readonly code: VerifyFailure,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const gunzipAsync = promisify(gunzip);
+
+/**
+ * The plain content of a chunk, checked whole before any of it is returned: the file read once into memory (a chunk
+ * is `backup.chunkBytes` before compression), its sha256 compared with the manifest's, its GCM tag checked, and no more
+ * than `rawBytes` inflated. A restore writes what this returns, so a chunk file replaced after its chain was verified
+ * is refused before its first row is written; a streamed chunk's tag is known only at its end, after rows went in.
+ */
+export async function readSealedChunk(path: string, key: Buffer, aad: string, sealed: { sha256: string; rawBytes: number }): Promise<Buffer> {
+  const file = await readFile(path);
+  const sha256 = createHash('sha256').update(file).digest('hex');
+  if (sha256 !== sealed.sha256) throw new ChunkSealError(VERIFY_FAILURES.CHECKSUM_MISMATCH, `has sha256 ${sha256}, the manifest says ${sealed.sha256}`);
+  if (file.length < HEADER_BYTES + TAG_BYTES || !file.subarray(0, MAGIC.length).equals(MAGIC)) throw new ChunkSealError(VERIFY_FAILURES.DECRYPT_FAILED, 'is not a chunk file');
+  const decipher = createDecipheriv('aes-256-gcm', key, file.subarray(MAGIC.length, HEADER_BYTES));
+  decipher.setAAD(Buffer.from(aad));
+  decipher.setAuthTag(file.subarray(file.length - TAG_BYTES));
+  let compressed: Buffer;
+  try {
+    compressed = Buffer.concat([decipher.update(file.subarray(HEADER_BYTES, file.length - TAG_BYTES)), decipher.final()]);
+  } catch {
+    throw new ChunkSealError(VERIFY_FAILURES.DECRYPT_FAILED, 'does not decrypt: its GCM tag does not match');
+  }
+  let plain: Buffer | undefined;
+  try {
+    plain = await gunzipAsync(compressed, { maxOutputLength: Math.max(1, sealed.rawBytes) });
+  } catch {
+    // Past maxOutputLength, or not gzip: either way not the content the manifest describes.
+  }
+  if (plain?.length !== sealed.rawBytes) throw new ChunkSealError(VERIFY_FAILURES.ROW_COUNT_MISMATCH, `does not inflate to the ${sealed.rawBytes} bytes its manifest says`);
+  return plain;
 }
 
 /** The additional authenticated data binding a chunk to its backup, file name and key. */

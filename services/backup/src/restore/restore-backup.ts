@@ -3,10 +3,10 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import copyStreams from 'pg-copy-streams';
-import { chunkAad, openChunk } from '../format/chunk-cipher.ts';
+import { ChunkSealError, chunkAad, readSealedChunk } from '../format/chunk-cipher.ts';
 import type { Manifest } from '../format/manifest.ts';
 import type { Keyring } from '../keys/keyring.ts';
-import { BackupVerificationError, VERIFY_FAILURES } from '../errors.ts';
+import { BackupVerificationError, RestoreIncompleteError, VERIFY_FAILURES } from '../errors.ts';
 import { copyOptions, framing, rowScanner, type RowEncoding } from '../format/copy-rows.ts';
 import { verifyChain } from './verify-backup.ts';
 import { restoreEngineData, type EngineRestoreResult } from './restore-engine.ts';
@@ -63,22 +63,30 @@ export async function restoreBackup(req: RestoreRequest): Promise<RestoreResult>
   await req.prepareTarget?.();
   let rows = 0;
   let bytes = 0;
-  for (const { manifest } of chain) {
-    const queue = [...manifest.tables];
-    const worker = async () => {
-      for (let table = queue.shift(); table; table = queue.shift()) {
-        const r = await restoreTable(req, manifest, table);
-        rows += r.rows;
-        bytes += r.bytes;
-      }
-    };
-    await Promise.all(Array.from({ length: Math.max(1, req.parallelTables) }, worker));
+  const written: string[] = [];
+  let committed = false;
+  try {
+    for (const { manifest } of chain) {
+      const queue = [...manifest.tables];
+      const worker = async () => {
+        for (let table = queue.shift(); table; table = queue.shift()) {
+          const r = await restoreTable(req, manifest, table, () => (committed = true));
+          rows += r.rows;
+          bytes += r.bytes;
+          written.push(`${manifest.id} ${table.table}`);
+        }
+      };
+      await Promise.all(Array.from({ length: Math.max(1, req.parallelTables) }, worker));
+    }
+    await resetSequences(req.target, req.schema, chain[chain.length - 1]!.manifest);
+  } catch (err) {
+    // Not "refused" once rows were committed: the operator must know the database is not as it was.
+    throw committed ? new RestoreIncompleteError(req.id, written, err) : err;
   }
-  await resetSequences(req.target, req.schema, chain[chain.length - 1]!.manifest);
   return { backups: chain.map((c) => c.manifest.id), rows, bytes, ...(engine ? { engine } : {}) };
 }
 
-async function restoreTable(req: RestoreRequest, manifest: Manifest, table: Manifest['tables'][number]): Promise<{ rows: number; bytes: number }> {
+async function restoreTable(req: RestoreRequest, manifest: Manifest, table: Manifest['tables'][number], onCommit: () => void): Promise<{ rows: number; bytes: number }> {
   const key = req.keyring.dataKey(manifest.keyId);
   const name = `${pg.escapeIdentifier(req.schema)}.${pg.escapeIdentifier(table.table)}`;
   const cols = table.columns.map((c) => pg.escapeIdentifier(c)).join(', ');
@@ -98,23 +106,21 @@ async function restoreTable(req: RestoreRequest, manifest: Manifest, table: Mani
     // routing each row through the parent costs more than the copy itself.
     const copyTarget = upsert ? name : await soleDefaultPartition(client, req.schema, table.table) ?? name;
     for (const chunk of table.chunks) {
-      const plain = await openChunk(join(req.backupsDir, manifest.id, chunk.file), key, chunkAad(manifest.id, chunk.file, manifest.keyId), chunk.rawBytes);
+      const content = await sealedContent(req, manifest, key, chunk, table.encoding);
+      const plain = Readable.from([content]);
       const count = (n: number, b: number) => {
         progress.rows += n;
         progress.bytes += b;
         req.onProgress?.({ ...progress });
       };
-      const before = progress.rows;
-      if (upsert) await upsertInBatches(client, plain, table.encoding, `COPY restore_batch (${cols}) FROM STDIN${format}`, upsert, req.batchSize, count);
+      if (upsert) await upsertInBatches(client, plain, table.encoding, `COPY restore_batch (${cols}) FROM STDIN${format}`, upsert, req.batchSize, count, onCommit);
       else await pipeline(plain, countingTap(table.encoding, count), client.query(copyStreams.from(`COPY ${copyTarget} (${cols}) FROM STDIN${format}`)));
-      if (progress.rows - before !== chunk.rows) {
-        throw new BackupVerificationError(VERIFY_FAILURES.ROW_COUNT_MISMATCH, manifest.id, `chunk ${chunk.file} holds ${progress.rows - before} rows, the manifest says ${chunk.rows}`);
-      }
     }
     if (upsert) await client.query('DROP TABLE restore_batch');
     if (rebuild) {
       for (const statement of rebuild) await client.query(statement);
       await client.query('COMMIT');
+      onCommit();
     }
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);
@@ -124,6 +130,25 @@ async function restoreTable(req: RestoreRequest, manifest: Manifest, table: Mani
   }
   req.onProgress?.({ ...progress, done: true });
   return { rows: progress.rows, bytes: progress.bytes };
+}
+
+/**
+ * A chunk's rows, checked whole (sha256, GCM tag, size, row count) before any of them is written: the chain was
+ * verified before the restore began, and this refuses a file replaced since, and a row count the seal cannot vouch for.
+ */
+async function sealedContent(req: RestoreRequest, manifest: Manifest, key: Buffer, chunk: Manifest['tables'][number]['chunks'][number], encoding: RowEncoding): Promise<Buffer> {
+  let content: Buffer;
+  try {
+    content = await readSealedChunk(join(req.backupsDir, manifest.id, chunk.file), key, chunkAad(manifest.id, chunk.file, manifest.keyId), chunk);
+  } catch (err) {
+    if (err instanceof ChunkSealError) throw new BackupVerificationError(err.code, manifest.id, `chunk ${chunk.file} ${err.message}`);
+    throw err;
+  }
+  const scanner = rowScanner(encoding);
+  const rows = scanner.push(content).ends.length;
+  scanner.end();
+  if (rows !== chunk.rows) throw new BackupVerificationError(VERIFY_FAILURES.ROW_COUNT_MISMATCH, manifest.id, `chunk ${chunk.file} holds ${rows} rows, the manifest says ${chunk.rows}`);
+  return content;
 }
 
 /** The qualified name of a partitioned table's default partition when it is the table's only partition and this role may write it directly. */
@@ -207,6 +232,7 @@ async function upsertInBatches(
   upsert: string,
   batchSize: number,
   count: (rows: number, bytes: number) => void,
+  onCommit: () => void,
 ): Promise<void> {
   const { header, trailer } = framing(encoding);
   const scanner = rowScanner(encoding);
@@ -219,6 +245,7 @@ async function upsertInBatches(
     await pipeline(Readable.from([header, ...pending, trailer]), client.query(copyStreams.from(copyBatch)));
     await client.query(upsert);
     await client.query('COMMIT');
+    onCommit();
     count(pendingRows, pendingBytes);
     pending = [];
     pendingRows = 0;
