@@ -6,7 +6,7 @@ import { computeRollups, PartitionManager, rollupSettings, SeriesIds, TIERS, typ
 import { ArchiveIndex } from './archive/archive-index.ts';
 import { loadArchive } from './archive/archive-partition.ts';
 import { loadRawArchive } from './archive/archive-raw.ts';
-import { moveLegacyRaw } from './legacy/move-legacy-raw.ts';
+import { moveKeepFrom, moveLegacyRaw } from './legacy/move-legacy-raw.ts';
 import { applyRetention, retentionSettings } from './retention/apply-retention.ts';
 
 const config = loadConfigOrExit({}, 'tmon-storage');
@@ -88,7 +88,12 @@ program
 
 program
   .command('move-raw')
-  .description('move raw samples an older version kept in PostgreSQL (legacy_sample_blocks) into the engine, then drop them')
-  .action(() => withPool(async (pool) => void process.stdout.write(`${JSON.stringify(await moveLegacyRaw(pool, engine))}\n`)));
+  .description('move raw samples an older version kept in PostgreSQL (legacy_sample_blocks) into the engine (older than it keeps: into the archive), then drop them')
+  .action(() =>
+    withPool(async (pool) => {
+      const keepFrom = moveKeepFrom(retentionSettings(config).engineRetentionMs!);
+      process.stdout.write(`${JSON.stringify(await moveLegacyRaw(pool, { engine, archive, keepFrom }))}\n`);
+    }),
+  );
 
 await program.parseAsync(process.argv);

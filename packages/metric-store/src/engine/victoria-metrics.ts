@@ -203,6 +203,13 @@ export class VictoriaMetrics {
     return mark;
   }
 
+  /** Writes a stream of JSON lines (a file of them, as {@link import} takes them); the mark is for {@link sync}. */
+  async importLinesFrom(body: Readable): Promise<WriteMark> {
+    const mark = await this.writeMark();
+    await (await this.request(this.writeUrl, '/api/v1/import', {}, { method: 'POST', body })).arrayBuffer();
+    return mark;
+  }
+
   /** Writes the engine's native export format (the archive's files, streamed from disk) back; the mark is for {@link sync}. */
   async importNative(body: Readable): Promise<WriteMark> {
     const mark = await this.writeMark();

@@ -8,7 +8,8 @@ import type { ArchiveEntry, ArchiveIndex } from './archive-index.ts';
 import { renameDurably } from './durable-rename.ts';
 
 const HOUR_MS = 3_600_000;
-const stamp = (ms: number) => new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+/** An archive file name's time: `20261207T031500Z`. */
+export const archiveFileStamp = (ms: number) => new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
 
 /** When a retention run happens and what stops it early. */
 export interface RetentionRun {
@@ -27,16 +28,24 @@ export interface RetentionRun {
  */
 export async function archiveRawHours(pool: pg.Pool, engine: VictoriaMetrics, index: ArchiveIndex, rawRetentionMs: number, { now = Date.now(), signal }: RetentionRun = {}): Promise<ArchiveEntry[]> {
   const marks = await readWatermarks(pool);
-  const archived = new Map((await index.entries()).filter((e) => e.tier === 'raw').map((e) => [e.from, e.rows]));
+  // Samples archived per hour: exported by retention (`.native`), or by a legacy move (`.legacy.jsonl`, see legacy/).
+  const exported = new Map<number, number>();
+  const legacy = new Map<number, number>();
+  for (const e of await index.entries()) {
+    if (e.tier !== 'raw') continue;
+    const of = e.file.endsWith('.native') ? exported : legacy;
+    of.set(e.from, (of.get(e.from) ?? 0) + e.rows);
+  }
   const written: ArchiveEntry[] = [];
   const first = Math.ceil((now - rawRetentionMs) / HOUR_MS) * HOUR_MS;
   for (let hour = first; hour + HOUR_MS <= marks['1h']; hour += HOUR_MS) {
     signal?.throwIfAborted();
-    const samples = await samplesOfHour(pool, hour);
-    if (archived.get(hour) === samples) continue;
+    // The engine holds the hour's samples that a legacy move did not archive.
+    const samples = (await samplesOfHour(pool, hour)) - (legacy.get(hour) ?? 0);
+    if (exported.get(hour) === samples) continue;
     // An empty hour leaves no file; it is looked at again next run, in case late samples fill it.
-    if (samples === 0) continue;
-    const file = join('raw', `${stamp(hour)}_${stamp(hour + HOUR_MS)}.native`);
+    if (samples <= 0) continue;
+    const file = join('raw', `${archiveFileStamp(hour)}_${archiveFileStamp(hour + HOUR_MS)}.native`);
     const path = join(index.dir, file);
     await mkdir(join(index.dir, 'raw'), { recursive: true });
     // Through a temporary name: a crash or a shutdown midway leaves no file that looks complete.
@@ -68,7 +77,9 @@ export async function loadRawArchive(engine: VictoriaMetrics, index: ArchiveInde
   let samples = 0;
   let first: WriteMark | undefined;
   for (const e of (await index.entries()).filter((entry) => entry.tier === 'raw' && entry.from < to && entry.to > from)) {
-    const mark = await engine.importNative(createReadStream(join(index.dir, e.file)));
+    // Hours retention exported are in the engine's native format; a legacy move's, in its JSON-lines import format.
+    const file = createReadStream(join(index.dir, e.file));
+    const mark = e.file.endsWith('.jsonl') ? await engine.importLinesFrom(file) : await engine.importNative(file);
     first ??= mark;
     samples += e.rows;
   }
