@@ -18,7 +18,9 @@ groups:
         annotations:
           summary: "{{ $labels.job }} fails {{ $value | humanizePercentage }}"
           description: "Errors above 5% on {{ .Labels.job }}"
+          runbook_url: https://runbooks.example.com/high-error-rate
   - name: fleet
+    query_offset: 0s
     rules:
       - alert: HighErrorRate
         expr: up == 0
@@ -37,10 +39,29 @@ describe('Prometheus rule files', () => {
       severity: 'critical',
       labels: { severity: 'critical', team: 'backend', alertname: 'HighErrorRate' },
       summary: '{{ $labels.job }} fails {{ $value | humanizePercentage }}',
-      message: 'Errors above 5% on {{ .Labels.job }}',
+      // The other annotations follow the description, so a runbook link reaches every notification.
+      message: 'Errors above 5% on {{ .Labels.job }}\nrunbook_url: https://runbooks.example.com/high-error-rate',
     });
     // A repeated alert name is a second rule of the suite, still alerting as HighErrorRate; no group interval: 15 s.
     expect(again).toMatchObject({ name: 'HighErrorRate-2', severity: 'warning', interval: 15_000, labels: { alertname: 'HighErrorRate' } });
+  });
+
+  it('refuses a group whose limit or query_offset would change what its rules say, rather than ignore them', () => {
+    const text = `
+groups:
+  - name: delayed
+    query_offset: 1m
+    limit: 10
+    rules:
+      - alert: Down
+        expr: up == 0
+`;
+    try {
+      parseRulesFile(text, 'delayed.yml');
+      expect.unreachable('a group with query_offset was loaded');
+    } catch (err) {
+      expect((err as RulesFileError).problems.map((p) => `${p.rule} ${p.field}`)).toEqual(['delayed limit', 'delayed query_offset']);
+    }
   });
 
   it('refuses the whole file with every problem named: bad PromQL, a bad duration, an unknown field', () => {

@@ -38,7 +38,7 @@ export type ConvertedRule = { ok: true; input: Record<string, unknown> } | { ok:
 /**
  * The rules of a Prometheus rule file in the suite's form, so they go through the same validation and storage as
  * the suite's own rules. An alert's severity is its `severity` label (warning when it has none we know), its
- * summary and message the `summary` and `description` annotations; the group's interval is each rule's. Rule
+ * summary the `summary` annotation and its message the `description` followed by the other annotations; the group's interval is each rule's. Rule
  * names must be unique in the suite and an alert name need not be in Prometheus, so a repeated name gets `-2`,
  * `-3`…, while the `alertname` label keeps the name as written.
  */
@@ -51,6 +51,17 @@ export function fromPrometheusGroups(file: z.infer<typeof PrometheusRuleFileSche
     return n === 1 ? name : `${name}-${n}`;
   };
   for (const group of file.groups) {
+    // Settings that change what a group's rules say, which the suite does not apply: refused rather than ignored.
+    const unsupported = [
+      ...(group.limit ? [{ field: 'limit', reason: 'a limit on the alerts or series a rule may produce is not supported; remove it' }] : []),
+      ...(group.query_offset !== undefined && prometheusDurationMs(group.query_offset) !== 0
+        ? [{ field: 'query_offset', reason: 'evaluating a group at an offset is not supported; write `offset` into its expressions instead' }]
+        : []),
+    ];
+    if (unsupported.length) {
+      out.push({ ok: false, rule: group.name, problems: unsupported });
+      continue;
+    }
     const interval = group.interval === undefined ? undefined : prometheusDuration(group.interval);
     group.rules.forEach((raw, index) => {
       const where = `${group.name}[${index}]`;
@@ -59,6 +70,9 @@ export function fromPrometheusGroups(file: z.infer<typeof PrometheusRuleFileSche
       if (alerting.success) {
         const { alert, expr, labels = {}, annotations = {} } = alerting.data;
         const severity: Severity = (SEVERITIES as readonly string[]).includes(labels.severity ?? '') ? (labels.severity as Severity) : 'warning';
+        // Annotations other than these two (a runbook_url, a dashboard link) follow the description, one line each.
+        const others = Object.entries(annotations).filter(([k]) => k !== 'summary' && k !== 'description');
+        const message = [...(annotations.description ? [annotations.description] : []), ...others.map(([k, v]) => `${k}: ${v}`)].join('\n');
         out.push({
           ok: true,
           input: {
@@ -71,7 +85,7 @@ export function fromPrometheusGroups(file: z.infer<typeof PrometheusRuleFileSche
             severity,
             labels: { ...labels, alertname: alert },
             ...(annotations.summary ? { summary: annotations.summary } : {}),
-            ...(annotations.description ? { message: annotations.description } : {}),
+            ...(message ? { message } : {}),
           },
         });
         return;

@@ -22,6 +22,8 @@ export function alertKeys(prefix: string) {
     notified: (alertId: string) => `${base}notified:${alertId}`,
     /** String: the replica evaluating a PromQL rule at one instant (expires after two intervals). */
     evaluationClaim: (rule: string, at: number) => `${base}evaluation:${rule}:${at}`,
+    /** The newest instant whose PromQL evaluation of a rule was applied: an older one finishing later is not applied. */
+    evaluatedAt: (rule: string) => `${base}evaluated:${rule}`,
     /** String: the series a recording rule wrote at its last evaluation (WrittenSeries). */
     recorded: (rule: string) => `${base}recorded:${rule}`,
     /** String: when the open notification group started (expires just before the group is flushed). */

@@ -382,6 +382,11 @@ export const ConfigSchema = z.object({
       breakerResetSeconds: z.number().positive().default(30),
       /** Seconds between evaluations of timers (`for`, no-data, re-notification, keep_firing_for). */
       sweepInterval: z.number().positive().default(1),
+      /**
+       * Seconds after its last sample (or its window, if longer) a threshold rule's pending or firing alert ends: a series
+       * that stopped reporting (a host shut down) resolves its alert, as a stale series' does in Prometheus (5-minute lookback).
+       */
+      staleAfter: z.number().positive().default(300),
       channels: z
         .object({
           slack: z.object({ webhookUrl: z.string().url(), channel: z.string().default('#monitoring') }).optional(),

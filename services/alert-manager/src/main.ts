@@ -92,7 +92,7 @@ await runService({
     await startConsumer(
       ctx,
       'alert-manager',
-      evaluateSampleBatches(bus, () => rules.rules, state, config.alerts.levels, {
+      evaluateSampleBatches(bus, () => rules.rules, state, config.alerts, {
         evaluated: (n) => metrics.evaluations.inc(n),
         startTimer: () => metrics.evaluationSeconds.startTimer(),
       }),

@@ -41,7 +41,7 @@ export class AlertStateCommands {
   /** Queues on `pipeline` one evaluation of an engine-decided condition for a rule's group: breaching with `value`, or not. */
   conditionIn(pipeline: ChainableCommander, rule: string, group: string, newId: string, now: number, meta: object, breach: boolean, value: number): void {
     const stateKey = this.keys.state(rule, group);
-    (pipeline as unknown as Record<string, (...a: (string | number)[]) => void>).tmonCondition!(...this.scriptKeys(stateKey, `${stateKey}:unused`), newId, now, JSON.stringify(meta), breach ? '1' : '0', String(value));
+    (pipeline as unknown as Record<string, (...a: (string | number)[]) => void>).tmonCondition!(...this.scriptKeys(stateKey, this.keys.evaluatedAt(rule)), newId, now, JSON.stringify(meta), breach ? '1' : '0', String(value));
   }
 
   /** The groups of `rule` with a pending or firing alert. */

@@ -10,7 +10,7 @@ import type { NotifyContext } from '../notify/notify-stage.ts';
 import { FiringNotRelayedYet, routeStage } from '../notify/route-stage.ts';
 import { AlertStateCommands } from './alert-state-commands.ts';
 import { evaluateBatch } from './evaluate-batch.ts';
-import { sweepTimers } from './sweep-timers.ts';
+import { endAlertsOfMissingRules, sweepTimers } from './sweep-timers.ts';
 
 const T0 = Date.UTC(2026, 5, 1, 12);
 const S = 1000;
@@ -36,7 +36,8 @@ function commands(client = redis, prefix = `${ns.config.redis.prefix}case${++cas
 
 const rules = (...inputs: Record<string, unknown>[]) => new RuleSet(inputs.map((r) => RuleSchema.parse(r)));
 const sample = (name: string, value: number, tags: Record<string, string>, ts: number): Sample => ({ name, value, tags, ts });
-const evaluate = (state: AlertStateCommands, set: RuleSet, now: number, ...samples: Sample[]) => evaluateBatch(samples, set, state, ns.config.alerts.levels, now);
+/** Evaluates `samples` as the stream does, with series never stale (a day) unless `staleAfter` (seconds) says otherwise. */
+const evaluate = (state: AlertStateCommands, set: RuleSet, now: number, ...samples: Sample[]) => evaluateBatch(samples, set, state, { ...ns.config.alerts, staleAfter: 86_400 }, now);
 
 /** Every entry of the outbox, oldest first. */
 async function outbox(state: AlertStateCommands): Promise<OutboxEvent[]> {
@@ -175,8 +176,8 @@ describe('the alert-state scripts', () => {
 
     expect(await state.ack(id, 'oncall', 'looking', T0 + renotifyMs + S)).toBe('firing');
     expect(await state.ack(id, 'someone-else', undefined, T0 + renotifyMs + 2 * S)).toBe('already');
-    // Acknowledged and with no other timer, it leaves the timers: no sweep finds it due again.
-    expect(await redis.zscore(state.keys.timers, stateKey)).toBeNull();
+    // Acknowledged, it is re-notified no more: its one timer left is its series going stale (a day, in these tests).
+    expect(Number(await redis.zscore(state.keys.timers, stateKey))).toBe(T0 + 86_400 * S);
     expect(await sweepTimers(state, rules(hot), T0 + 3 * renotifyMs)).toBe(0);
 
     const events = await outbox(state);
@@ -292,7 +293,7 @@ describe('the alert-state scripts', () => {
     const state = commands();
     const byRegion = rules({ ...hot, name: 'RegionHot', groupBy: ['region'], summary: '{{region}} at {{value}}' });
     const batch = Array.from({ length: 60_000 }, (_, i) => sample('cpu', i === 59_999 ? 99 : 50, { host: `h${i}`, region: 'eu' }, T0 + i));
-    await evaluateBatch(batch, byRegion, state, ns.config.alerts.levels, T0 + 60_000);
+    await evaluateBatch(batch, byRegion, state, ns.config.alerts, T0 + 60_000);
     expect((await outbox(state)).map((e) => [e.kind, e.alert.value])).toEqual([['firing', 99]]);
   });
 
@@ -338,6 +339,43 @@ describe('the alert-state scripts', () => {
     expect(events.map((e) => `${e.kind} ${e.from}→${e.alert.state}`)).toEqual(['pending inactive→pending', 'firing pending→firing', 'resolved firing→resolved']);
     expect(events[1]!.alert.value).toBe(8);
     expect(await state.activeGroups('Engine')).toEqual([]);
+    // An evaluation of an earlier instant that finishes late (a slow engine, another replica) is not applied.
+    await condition(T0 + 15 * S, true, 9);
+    expect(await outbox(state)).toHaveLength(3);
+    // `for` is judged by the next evaluation, not by a sweep in between on the last result.
+    await condition(T0 + 30 * S, true, 9);
+    expect(await sweepTimers(state, rules(), T0 + 40 * S)).toBe(0);
+    expect((await outbox(state)).map((e) => e.kind)).toEqual(['pending', 'firing', 'resolved', 'pending']);
+    await condition(T0 + 40 * S, true, 9);
+    expect((await outbox(state)).at(-1)!.kind).toBe('firing');
+  });
+
+  it('end a threshold alert whose series stopped reporting, after staleAfter or its window if longer', async () => {
+    const state = commands();
+    const alerts = { ...ns.config.alerts, staleAfter: 300 };
+    const warm = rules({ ...hot, name: 'Warm', severity: 'warning' }, { ...hot, name: 'WarmAvg', severity: 'warning', aggregation: 'avg', window: '10m' });
+    await evaluateBatch([sample('cpu', 95, { host: 'a' }, T0)], warm, state, alerts, T0);
+    await evaluateBatch([sample('cpu', 96, { host: 'a' }, T0 + 200 * S)], warm, state, alerts, T0 + 200 * S);
+    await sweepTimers(state, warm, T0 + 499 * S);
+    expect(await transitions(state)).toEqual(['firing inactive→firing', 'firing inactive→firing']);
+    // Five minutes without a sample: the plain rule's alert ends; the 10-minute window's waits for its window.
+    await sweepTimers(state, warm, T0 + 500 * S);
+    expect((await outbox(state)).slice(2).map((e) => [e.kind, e.alert.rule])).toEqual([['resolved', 'Warm']]);
+    await sweepTimers(state, warm, T0 + 800 * S);
+    expect((await outbox(state)).slice(3).map((e) => [e.kind, e.alert.rule])).toEqual([['resolved', 'WarmAvg']]);
+    expect(await redis.zcard(state.keys.active)).toBe(0);
+    expect(await redis.zcard(state.keys.timers)).toBe(0);
+  });
+
+  it('end an acknowledged alert, which has no timer, once its rule is gone from the rules', async () => {
+    const state = commands();
+    await evaluate(state, rules(hot), T0, sample('cpu', 95, { host: 'a' }, T0));
+    const id = (await outbox(state))[0]!.alert.id;
+    expect(await state.ack(id, 'oncall', undefined, T0 + S)).toBe('firing');
+    expect(await endAlertsOfMissingRules(state, rules(hot), T0 + 2 * S)).toBe(0);
+    expect(await endAlertsOfMissingRules(state, rules({ ...hot, name: 'Other' }), T0 + 2 * S)).toBe(1);
+    expect(await transitions(state)).toEqual(['firing inactive→firing', 'acknowledged firing→firing', 'resolved firing→resolved']);
+    expect(await redis.zcard(state.keys.active)).toBe(0);
   });
 });
 

@@ -1,5 +1,6 @@
 -- Runs the timers of one state key that are due: pending -> firing after `for`, firing -> resolved after
--- keep_firing_for, no data for the rule's duration -> firing, and re-notification of an unacknowledged alert.
+-- keep_firing_for, no data for the rule's duration -> firing, a threshold rule's series silent for its staleMs -> its
+-- alert ends, and re-notification of an unacknowledged alert.
 -- KEYS as alert-evaluate.lua's; ARGV: newAlertId, now, ruleExists ('1'|'0').
 -- Returns the state after it, 'removed' (the rule was deleted) or 'gone' (no such state).
 -- Runs after alert-transition.lua, whose functions (load, apply_meta, step, transition, emit, finish) it calls.
@@ -23,7 +24,10 @@ if h.nodataMs and h.nodataMs ~= '' then
     h.notifyDue = tostring(now + tonumber(h.renotifyMs))
     transition(h, key, 'firing', now)
   end
-elseif h.state == 'pending' then
+elseif h.staleMs and h.staleMs ~= '' and (h.state == 'pending' or h.state == 'firing') and now - tonumber(h.lastSeen) >= tonumber(h.staleMs) then
+  -- The series stopped reporting (a host shut down): nothing will judge the condition again, so the alert ends.
+  transition(h, key, h.state == 'firing' and 'resolved' or 'inactive', now)
+elseif h.state == 'pending' and h.type ~= 'promql' then
   step(h, key, h.breach == '1', now)
 elseif h.state == 'firing' and h.keepUntil and h.keepUntil ~= '' and now >= tonumber(h.keepUntil) then
   transition(h, key, 'resolved', now)

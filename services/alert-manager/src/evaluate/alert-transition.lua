@@ -4,7 +4,7 @@
 --
 -- State hash fields: id, rule, severity, state, value, breach, since, firedAt, lastTs, lastSeen, keepUntil,
 -- notifyDue, renotifyMs, seq, labels, channels, notified, summaryTpl, messageTpl, ackBy, ackAt, ackComment,
--- forMs, keepMs, nodataMs.
+-- forMs, keepMs, nodataMs, type, staleMs.
 
 -- Appends one event of the alert's life to the outbox, with everything the relay needs to record and notify it.
 local function emit(h, key, kind, from, to, now)
@@ -43,7 +43,9 @@ local function finish(h, key, now)
   redis.call('HSET', key, unpack(flat))
   local due = nil
   local function consider(t) if t and t ~= '' then t = tonumber(t); if not due or t < due then due = t end end end
-  if h.state == 'pending' and h.forMs then consider(tonumber(h.since) + tonumber(h.forMs)) end
+  -- A PromQL rule's `for` is judged by its next evaluation, never by a sweep between two of them on the last result.
+  if h.state == 'pending' and h.forMs and h.type ~= 'promql' then consider(tonumber(h.since) + tonumber(h.forMs)) end
+  if h.staleMs and h.staleMs ~= '' and (h.state == 'pending' or h.state == 'firing') then consider(tonumber(h.lastSeen) + tonumber(h.staleMs)) end
   if h.keepUntil and h.keepUntil ~= '' then consider(h.keepUntil) end
   if h.state == 'firing' and (not h.ackBy or h.ackBy == '') then consider(h.notifyDue) end
   if nodata and h.state ~= 'firing' then consider(tonumber(h.lastSeen) + tonumber(h.nodataMs)) end
@@ -96,5 +98,6 @@ local function apply_meta(h, meta, now)
   h.rule = meta.rule; h.severity = meta.severity; h.labels = meta.labels; h.channels = meta.channels
   h.summaryTpl = meta.summaryTpl; h.messageTpl = meta.messageTpl; h.renotifyMs = tostring(meta.renotifyMs)
   h.forMs = tostring(meta.forMs); h.keepMs = tostring(meta.keepMs); h.nodataMs = meta.nodataMs and tostring(meta.nodataMs) or ''
+  h.type = meta.type or ''; h.staleMs = meta.staleMs and tostring(meta.staleMs) or ''
   h.lastSeen = tostring(now)
 end

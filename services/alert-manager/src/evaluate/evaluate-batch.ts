@@ -13,7 +13,8 @@ const TRIPLES_PER_CALL = 3 * 10_000;
  * A breach of a rule without `for` is a firing alert when this resolves. A staleness marker says a series
  * stopped, not what it measured: no threshold judges it, and to a no-data rule it is no data.
  */
-export async function evaluateBatch(samples: readonly Sample[], rules: RuleSet, state: AlertStateCommands, levels: Config['alerts']['levels'], now = Date.now()): Promise<number> {
+export async function evaluateBatch(samples: readonly Sample[], rules: RuleSet, state: AlertStateCommands, alerts: Pick<Config['alerts'], 'levels' | 'staleAfter'>, now = Date.now()): Promise<number> {
+  const { levels } = alerts;
   const entries = new Map<string, { rule: ReturnType<RuleSet['matching']>[number]; group: Record<string, string>; triples: (string | number)[] }>();
   for (const sample of samples) {
     if (isStaleMarker(sample)) continue;
@@ -41,7 +42,7 @@ export async function evaluateBatch(samples: readonly Sample[], rules: RuleSet, 
       keepMs: rule.type === 'threshold' ? rule.keepFiringFor : 0,
       type: rule.type,
       ...(rule.type === 'threshold'
-        ? { agg: rule.aggregation, windowMs: rule.window, cmp: rule.comparator, threshold: rule.threshold }
+        ? { agg: rule.aggregation, windowMs: rule.window, cmp: rule.comparator, threshold: rule.threshold, staleMs: Math.max(rule.window, alerts.staleAfter * 1000) }
         : { nodataMs: rule.for }),
     };
     // As if the batch had come in parts (a batch's bounds are arbitrary): one call with a fleet's samples overflowed the stack.

@@ -17,7 +17,7 @@ export interface EvaluationCounters {
  * a sample any rule watches is skipped undecoded (RuleSet.mayMatch); one that does not decode is skipped too, since
  * the storage service dead-letters it. A batch that fails is redelivered and evaluated again.
  */
-export function evaluateSampleBatches(bus: Bus, rules: () => RuleSet, state: AlertStateCommands, levels: Config['alerts']['levels'], counters: EvaluationCounters): BatchHandler {
+export function evaluateSampleBatches(bus: Bus, rules: () => RuleSet, state: AlertStateCommands, alerts: Pick<Config['alerts'], 'levels' | 'staleAfter'>, counters: EvaluationCounters): BatchHandler {
   return async (messages) => {
     const end = counters.startTimer();
     const ruleSet = rules();
@@ -26,7 +26,7 @@ export function evaluateSampleBatches(bus: Bus, rules: () => RuleSet, state: Ale
       const decoded = bus.decode(SUBJECTS.samples, m.subject, m.data);
       return decoded.ok ? samplesOf(decoded.value) : [];
     });
-    counters.evaluated(await evaluateBatch(samples, ruleSet, state, levels));
+    counters.evaluated(await evaluateBatch(samples, ruleSet, state, alerts));
     end();
   };
 }

@@ -27,17 +27,25 @@ export interface RuleScheduleOptions {
 export function scheduleRuleEvaluations(options: RuleScheduleOptions): { stop(): Promise<void> } {
   const lastAt = new Map<string, number>();
   const running = new Set<Promise<unknown>>();
+  const busy = new Set<string>();
   const tick = async () => {
     const now = Date.now();
     for (const rule of options.rules().promql) {
       const at = Math.floor(now / rule.interval) * rule.interval;
       if ((lastAt.get(rule.name) ?? -1) >= at) continue;
+      // An instant that comes while the rule's last evaluation still runs here is skipped, as Prometheus skips a
+      // group's missed iterations; one applied late elsewhere is not applied (alert-condition.lua).
+      if (busy.has(rule.name)) continue;
       lastAt.set(rule.name, at);
       const claimed = await options.redis.set(options.claimKey(rule.name, at), options.instance, 'PX', rule.interval * 2, 'NX');
       if (claimed !== 'OK') continue;
+      busy.add(rule.name);
       const evaluation = options.evaluate(rule, at).catch((err: unknown) => options.onError(rule, err));
       running.add(evaluation);
-      void evaluation.finally(() => running.delete(evaluation));
+      void evaluation.finally(() => {
+        running.delete(evaluation);
+        busy.delete(rule.name);
+      });
     }
   };
   let ticking: Promise<void> | undefined;

@@ -15,11 +15,36 @@ export async function sweepTimers(state: AlertStateCommands, rules: RuleSet, now
   return due.length;
 }
 
-/** Sweeps every `intervalMs` until stopped. */
+/**
+ * Ends the pending and firing alerts of rules no longer in `rules` (deleted, renamed, disabled). An acknowledged alert
+ * has no timer of its own, so the sweep of due timers never came to it: it stayed firing, and a critical one
+ * inhibited its host's warnings, for ever. Returns how many ended.
+ */
+export async function endAlertsOfMissingRules(state: AlertStateCommands, rules: RuleSet, now = Date.now()): Promise<number> {
+  let ended = 0;
+  for (const stateKey of await state.redis.zrange(state.keys.active, 0, -1)) {
+    const rule = /:state:([^:]+):/.exec(stateKey)?.[1] ?? '';
+    if (rules.rule(rule) !== undefined) continue;
+    await state.sweep(stateKey, randomUUID(), now, false);
+    ended++;
+  }
+  return ended;
+}
+
+/** Sweeps every `intervalMs` until stopped; each new rule set (a reload, the first) ends the alerts of rules it lacks. */
 export function scheduleSweeps(state: AlertStateCommands, rules: () => RuleSet, intervalMs: number, logger: Logger): { stop(): Promise<void> } {
   let running: Promise<unknown> | undefined;
+  let checked: RuleSet | undefined;
+  const sweep = async () => {
+    const current = rules();
+    if (current !== checked) {
+      await endAlertsOfMissingRules(state, current);
+      checked = current;
+    }
+    await sweepTimers(state, current);
+  };
   const timer = setInterval(() => {
-    running ??= sweepTimers(state, rules())
+    running ??= sweep()
       .catch((err: unknown) => logger.error('timer sweep failed', { err }))
       .finally(() => (running = undefined));
   }, intervalMs);
