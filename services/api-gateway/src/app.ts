@@ -150,7 +150,9 @@ export function createApp(deps: GatewayDeps, routes: readonly RouteSpec[] = gate
     if (!principal || (principal.kind === 'api-key' && countedByBacklog(req.path))) return principal;
     return perPrincipal.admit(res, counted ?? (await perPrincipal.consume(principal.id)), pushBackStatus(req.path)) ? principal : undefined;
   };
-  const router = Router();
+  // Exact paths only: the checks above compare req.path exactly (the push-back status, the OTLP body), and Express
+  // otherwise routes `/api/v1/write/` or `/V1/metrics` to the same handlers past them (a 429 a sender drops, a 500).
+  const router = Router({ strict: true, caseSensitive: true });
   mountRoutes(router, routes, authenticate, deps.audit.record);
   app.use(router);
   app.use(dashboardFiles(DASHBOARD_DIR));

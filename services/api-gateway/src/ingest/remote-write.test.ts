@@ -32,6 +32,17 @@ describe('decodeRemoteWrite', () => {
     });
   });
 
+  it('leaves out, counted, a series whose name the pipeline refuses and a timestamp past epoch milliseconds, keeping the rest', async () => {
+    const body = writeRequest([
+      { labels: { __name__: 'http.server.requests', job: 'a' }, samples: [{ value: 1, timestamp: 1_700_000_000_000 }, { value: 2, timestamp: 1_700_000_015_000 }] },
+      { labels: { __name__: 'up', job: 'a' }, samples: [{ value: 1, timestamp: 1_700_000_000_000 }, { value: 1, timestamp: 2 ** 62 }] },
+    ]);
+    expect(await decodeRemoteWrite(body, 1 << 20, new SampleBudget(1000))).toEqual({
+      samples: [{ name: 'up', value: 1, ts: 1_700_000_000_000, tags: { job: 'a' } }],
+      dropped: { invalid_name: 2, invalid_timestamp: 1 },
+    });
+  });
+
   it('refuses a body that is not snappy, not a WriteRequest, has a series without a name or is too large', async () => {
     await expect(decodeRemoteWrite(Buffer.from('not snappy at all'), 1 << 20, new SampleBudget(1000))).rejects.toThrow(/snappy/);
     await expect(decodeRemoteWrite(compressSync(Buffer.from([0xff, 0xff, 0xff])) as Buffer, 1 << 20, new SampleBudget(1000))).rejects.toThrow(/WriteRequest/);
@@ -72,10 +83,10 @@ describe('POST /api/v1/write', () => {
     await suite?.stop();
   });
 
-  const post = (body: Uint8Array, key?: string, encoding = 'snappy') =>
+  const post = (body: Uint8Array, key?: string, encoding = 'snappy', contentType = 'application/x-protobuf') =>
     fetch(`${suite.base}/api/v1/write`, {
       method: 'POST',
-      headers: { 'content-type': 'application/x-protobuf', 'content-encoding': encoding, 'x-prometheus-remote-write-version': '0.1.0', ...(key ? { authorization: `Bearer ${key}` } : {}) },
+      headers: { 'content-type': contentType, 'content-encoding': encoding, 'x-prometheus-remote-write-version': '0.1.0', ...(key ? { authorization: `Bearer ${key}` } : {}) },
       body,
     });
   const ingestMessages = async () => (await (await nc.jetstreamManager()).streams.info(`${suite.ns.id}_INGEST`)).state.messages;
@@ -103,6 +114,20 @@ describe('POST /api/v1/write', () => {
     const good = writeRequest([{ labels: { __name__: 'rw_auth' }, samples: [{ value: 1, timestamp: Date.now() }] }]);
     expect((await post(good)).status).toBe(401);
     expect((await post(good, viewerKey)).status).toBe(403);
+    // A remote-write 2.0 request decodes as an empty 1.0 one: refused 415, nothing published, not answered 204 and lost.
+    const before = await ingestMessages();
+    const v2 = await post(good, producerKey, 'snappy', 'application/x-protobuf;proto=io.prometheus.write.v2.Request');
+    expect(v2.status).toBe(415);
+    expect(((await v2.json()) as { detail: string }).detail).toMatch(/only remote-write 1.0 .* got io.prometheus.write.v2.Request/);
+    expect((await post(good, producerKey, 'snappy', 'application/x-protobuf; proto=prometheus.WriteRequest')).status).toBe(204);
+    expect(await ingestMessages()).toBe(before + 1);
+    // Only the exact path is the receiver: the push-back status and the OTLP body are decided by it.
+    for (const path of ['/api/v1/write/', '/API/v1/write']) {
+      const res = await fetch(`${suite.base}${path}`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf', 'content-encoding': 'snappy', authorization: `Bearer ${producerKey}` }, body: good });
+      expect(res.status, path).toBe(404);
+    }
+    const otlp = await fetch(`${suite.base}/v1/metrics/`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${producerKey}` }, body: '{"resourceMetrics":[]}' });
+    expect(otlp.status).toBe(404);
     // A producer reads nothing.
     expect((await fetch(`${suite.base}/metrics/names`, { headers: { authorization: `Bearer ${producerKey}` } })).status).toBe(403);
   });

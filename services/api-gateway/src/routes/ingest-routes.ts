@@ -103,6 +103,18 @@ async function takePush(
   accepted(res, decoded);
 }
 
+/**
+ * The message a remote-write request's Content-Type names when it is not 1.0's `prometheus.WriteRequest` (which a
+ * bare `application/x-protobuf`, as 1.0 senders send, or none also mean); undefined for 1.0.
+ */
+export function remoteWriteMessage(contentType: string | undefined): string | undefined {
+  if (!contentType) return undefined;
+  const [type, ...params] = contentType.split(';').map((p) => p.trim());
+  if (type!.toLowerCase() !== 'application/x-protobuf') return contentType;
+  const proto = params.find((p) => p.toLowerCase().startsWith('proto='))?.slice('proto='.length).replace(/^"|"$/g, '');
+  return proto === undefined || proto === 'prometheus.WriteRequest' ? undefined : proto;
+}
+
 /** OTLP/HTTP's encoding of a request by its Content-Type (parameters such as charset aside); undefined for others. */
 function otlpFormat(contentType: string | undefined): OtlpFormat | undefined {
   const type = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
@@ -133,8 +145,14 @@ export function ingestRoutes(deps: IngestRouteDeps): RouteSpec[] {
       access: 'producer',
       tag: 'ingest',
       summary: 'Prometheus remote_write 1.0 receiver (protobuf, snappy): samples into the same pipeline as every other sample',
-      responses: { 204: 'accepted: stored by JetStream', 413: 'body too large', 503: 'not taken now (the pipeline behind, a rate limit, JetStream): retry after Retry-After; never 429, which remote-write senders may drop' },
+      responses: { 204: 'accepted: stored by JetStream', 413: 'body too large', 415: 'a message other than remote-write 1.0 (a 2.0 `io.prometheus.write.v2.Request`)', 503: 'not taken now (the pipeline behind, a rate limit, JetStream): retry after Retry-After; never 429, which remote-write senders may drop' },
       async handle({ req, res, principal }) {
+        // A remote-write 2.0 body decodes as an empty 1.0 one (its fields are others): answered 204 it was lost.
+        const message = remoteWriteMessage(req.get('content-type'));
+        if (message !== undefined) {
+          deps.metrics.refused('remote_write', 415);
+          return sendProblem(res, 415, `only remote-write 1.0 (prometheus.WriteRequest) is taken, got ${message}: set the sender's protobuf_message to prometheus.WriteRequest`, { title: 'Unsupported Media Type' });
+        }
         const encoding = (req.get('content-encoding') ?? '').toLowerCase();
         if (encoding !== 'snappy') {
           deps.metrics.refused('remote_write', 400);
