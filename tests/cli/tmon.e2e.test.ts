@@ -392,10 +392,10 @@ tests:
     expect(run.stderr).toContain(`cannot reach the gateway at http://127.0.0.1:${port}: ECONNREFUSED`);
   });
 
-  it('logs out: the token is revoked at the gateway and the file removed', async () => {
+  it('logs out: the stored token is revoked at its own gateway, whatever TMON_URL and TMON_TOKEN say, and the file removed', async () => {
     const file = join(configDir, 'tmon', 'credentials.json');
     const { token } = JSON.parse(await readFile(file, 'utf8'));
-    const run = await tmon(['logout']);
+    const run = await tmon(['logout'], { env: { TMON_URL: `http://127.0.0.1:${await freePort()}`, TMON_TOKEN: 'another-credential' } });
     expect(run.code, run.stderr).toBe(0);
     await expect(stat(file)).rejects.toThrow(/ENOENT/);
     expect((await tmon(['alerts', 'list'], { env: { TMON_TOKEN: token } })).code).toBe(4);

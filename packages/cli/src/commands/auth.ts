@@ -36,12 +36,14 @@ export function registerAuthCommands(program: Command, ctx: CommandContext): voi
 
   program
     .command('logout')
-    .description('revoke the token at the gateway (POST /auth/logout) and remove the stored login')
+    .description('revoke the stored token at the gateway it came from (POST /auth/logout) and remove the stored login')
     .action(async () => {
       let failure: CliError | undefined;
       try {
-        const client = await ctx.client();
-        await client.request('POST', '/auth/logout', z.unknown());
+        // The stored login's own gateway and token, whatever --url, --token or TMON_* say: another gateway or an API
+        // key would revoke nothing, and the stored token would stay valid while "logged out" was printed.
+        const login = await ctx.store.read();
+        if (login && Date.parse(login.expiresAt) > Date.now()) await new GatewayClient(login.url, { token: login.token }).request('POST', '/auth/logout', z.unknown());
       } catch (err) {
         // An expired or revoked token needs no revocation; anything else is reported after the local copy is gone.
         if (!(err instanceof NotAuthenticatedError)) failure = err instanceof CliError ? err : new CliError((err as Error).message);
