@@ -153,7 +153,7 @@ describe('the route table', () => {
     walk(app.router.stack);
     expect(mounted.length).toBeGreaterThanOrEqual(routes.length);
     for (const m of mounted) expect(declared, `${m} is mounted without a declaration`).toContain(m);
-    for (const r of routes) expect(['public', 'producer', 'viewer', 'operator', 'admin']).toContain(r.access);
+    for (const r of routes) expect(['public', 'signed-in', 'producer', 'viewer', 'operator', 'admin']).toContain(r.access);
     expect(routes.filter((r) => r.access === 'public').map((r) => r.path).sort()).toEqual(['/auth/login', '/health']);
   });
 
@@ -179,7 +179,8 @@ describe('the route table', () => {
       for (const role of ROLES) {
         const res = await call(main.base, r.method, path, tokens[role], body);
         // The producer role may only push samples; the others read from viewer up (operators and admins push too).
-        const allowed = role === 'producer' ? r.access === 'producer' : r.access === 'producer' ? role !== 'viewer' : ROLES.indexOf(role) >= ROLES.indexOf(r.access as Role);
+        const allowed =
+          r.access === 'signed-in' || (role === 'producer' ? r.access === 'producer' : r.access === 'producer' ? role !== 'viewer' : ROLES.indexOf(role) >= ROLES.indexOf(r.access as Role));
         // Enough role: a success, or a refusal of the empty request (400) or one the route declares (no such id, 409).
         const expected = (status: number) => (status >= 200 && status < 300) || status === 400 || (status < 500 && ![401, 403].includes(status) && String(status) in (r.responses ?? {}));
         if (allowed) expect(expected(res.status), `${role} on ${r.method} ${r.path}: ${res.status} ${JSON.stringify(res.body)}`).toBe(true);
@@ -381,6 +382,32 @@ describe('sessions', () => {
     expect((await call(main.base, 'post', '/auth/login', undefined, { username: user.username, password: 'a-new-password-1' })).status).toBe(401);
   });
 
+  it('revokes the API keys a disabled user made, and those above a demoted user’s new role', async () => {
+    const boss = await newUser('admin');
+    const token = await login(main.base, boss.username, boss.password);
+    const make = async (role: Role) => (await call(main.base, 'post', '/api-keys', token, { name: `${boss.username}-${role}`, role })).body.secret as string;
+    const [adminKey, operatorKey, producerKey] = [await make('admin'), await make('operator'), await make('producer')];
+    expect((await call(main.base, 'get', '/users', adminKey)).status).toBe(200);
+    // Made an operator: the admin key goes, the keys an operator may hold stay.
+    expect((await call(main.base, 'patch', `/users/${boss.id}`, tokens.admin, { role: 'operator' })).status).toBe(200);
+    expect((await call(main.base, 'patch', `/users/${boss.id}`, adminKey, { role: 'admin' })).status).toBe(401);
+    expect((await call(main.base, 'get', '/rules', operatorKey)).status).toBe(200);
+    // Disabled: every key they made goes.
+    expect((await call(main.base, 'patch', `/users/${boss.id}`, tokens.admin, { disabled: true })).status).toBe(200);
+    expect((await call(main.base, 'get', '/rules', operatorKey)).status).toBe(401);
+    expect((await call(main.base, 'post', '/metrics/custom', producerKey, { name: 'after_disable', value: 1 })).status).toBe(401);
+  });
+
+  it('lets a user of any role, a producer too, sign out, refresh and change its own password', async () => {
+    const producer = await newUser('producer');
+    const token = await login(main.base, producer.username, producer.password);
+    expect((await call(main.base, 'get', '/rules', token)).status).toBe(403);
+    expect((await call(main.base, 'post', '/auth/password', token, { currentPassword: producer.password, newPassword: 'a-producer-password-2' })).status).toBe(200);
+    const again = await login(main.base, producer.username, 'a-producer-password-2');
+    expect((await call(main.base, 'post', '/auth/logout', again)).status).toBe(204);
+    expect((await call(main.base, 'post', '/auth/logout', again)).status).toBe(401);
+  });
+
   it('lets a user change its own password: every other session ends, the caller gets a token of a new one', async () => {
     const other = await startGateway();
     const user = await newUser('operator');
@@ -397,7 +424,8 @@ describe('sessions', () => {
     expect((await call(other.base, 'get', '/rules', elsewhere)).status).toBe(401);
     expect((await call(other.base, 'get', '/rules', changed.body.token)).status).toBe(200);
     await login(other.base, user.username, 'a-fresh-passphrase');
-    expect((await call(main.base, 'post', '/auth/password', tokens.producer, { currentPassword: 'x', newPassword: 'a-fresh-passphrase' })).status).toBe(403);
+    // An API key has no password to change, whatever its role.
+    expect((await call(main.base, 'post', '/auth/password', tokens.producer, { currentPassword: 'x', newPassword: 'a-fresh-passphrase' })).status).toBe(400);
     const audit = await call(main.base, 'get', `/audit?actor=${user.username}&action=password-change`, tokens.admin);
     expect(audit.body.entries).toHaveLength(1);
 

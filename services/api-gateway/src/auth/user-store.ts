@@ -155,6 +155,13 @@ export class PgUserStore {
     return (rowCount ?? 0) > 0;
   }
 
+  /** Revokes the live keys `createdBy` made with one of `roles`; returns their ids. */
+  async revokeApiKeysCreatedBy(createdBy: string, roles: readonly string[]): Promise<string[]> {
+    if (roles.length === 0) return [];
+    const { rows } = await this.pool.query<{ id: string }>('UPDATE api_keys SET revoked_at = now() WHERE created_by = $1 AND role = ANY($2::text[]) AND revoked_at IS NULL RETURNING id', [createdBy, roles]);
+    return rows.map((r) => r.id);
+  }
+
   /** The live key a presented `tmk_…` string stands for, read from PostgreSQL (a read only: its use is written later). */
   async verifyApiKey(presented: string | PresentedApiKey): Promise<ApiKey | undefined> {
     const key = typeof presented === 'string' ? parseApiKey(presented) : presented;

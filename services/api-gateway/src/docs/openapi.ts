@@ -22,7 +22,7 @@ export interface OpenApiOperation {
   requestBody?: { required: boolean; content: { 'application/json': { schema: JsonSchema } } };
   responses: Record<string, unknown>;
   security: Array<Record<string, string[]>>;
-  'x-required-role'?: Role;
+  'x-required-role'?: Role | 'signed-in';
   'x-audit-action'?: string;
 }
 
@@ -97,7 +97,7 @@ export function buildOpenApi(routes: readonly RouteSpec[], info: { version: stri
     info: {
       title: 'Terminusa Monitoring API',
       version: info.version,
-      description: 'The HTTP API of the monitoring suite. Public operations need no token; every other one needs `Authorization: Bearer <token or API key>` with at least the role in its `x-required-role` (viewer < operator < admin; `producer` API keys may only push samples, which operators and admins may too).',
+      description: 'The HTTP API of the monitoring suite. Public operations need no token; every other one needs `Authorization: Bearer <token or API key>` with at least the role in its `x-required-role` (viewer < operator < admin; `signed-in`: any role; `producer` API keys may only push samples, which operators and admins may too).',
     },
     tags: tags.map((name) => ({ name })),
     paths,
@@ -132,7 +132,7 @@ function operationOf(spec: RouteSpec, operationId: string, schemas: Record<strin
   // Every `:name` of the path is a required parameter, even when the route declares no schema for it.
   for (const [, name] of spec.path.matchAll(/:(\w+)/g)) if (!pathParams.some((p) => p.name === name)) pathParams.push({ name: name!, in: 'path', required: true, schema: { type: 'string' } });
   const description = [
-    role ? `Requires the \`${role}\` role or higher.` : 'Public: needs no token.',
+    role === 'signed-in' ? 'Requires a token or API key of any role.' : role ? `Requires the \`${role}\` role or higher.` : 'Public: needs no token.',
     ...(spec.audit ? [`Recorded in the audit log as \`${spec.audit}\`.`] : []),
   ].join(' ');
   return {

@@ -5,8 +5,11 @@ import { mayAccess } from '../auth/principal.ts';
 import { sendProblem } from './problem.ts';
 import { parseOr400 } from './request-errors.ts';
 
-/** Who may call a route: anyone, or a bearer with at least this role. */
-export type Access = 'public' | Role;
+/**
+ * Who may call a route: anyone, any bearer whatever its role (`signed-in`: a user's own session, which a `producer`
+ * user ends or renews too), or a bearer with at least this role.
+ */
+export type Access = 'public' | 'signed-in' | Role;
 
 /** One HTTP route: its method, path, access, input schemas and handler; the single place its role is declared. */
 export interface RouteSpec<P extends z.ZodType = z.ZodType, Q extends z.ZodType = z.ZodType, B extends z.ZodType = z.ZodType> {
@@ -45,7 +48,7 @@ export function mountRoutes(router: Router, routes: readonly RouteSpec[], authen
       if (spec.access !== 'public') {
         principal = await authenticate(req, res);
         if (!principal) return;
-        if (!mayAccess(principal.role, spec.access)) return sendProblem(res, 403, `this needs the ${spec.access} role; you have ${principal.role}`);
+        if (spec.access !== 'signed-in' && !mayAccess(principal.role, spec.access)) return sendProblem(res, 403, `this needs the ${spec.access} role; you have ${principal.role}`);
       }
       const params = parseOr400(spec.params ?? z.any(), req.params, res, 'path');
       if (params === undefined && spec.params) return;

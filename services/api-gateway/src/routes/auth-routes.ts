@@ -67,7 +67,7 @@ export function authRoutes(deps: { users: PgUserStore; tokens: TokenService; gua
     route({
       method: 'post',
       path: '/auth/refresh',
-      access: 'viewer',
+      access: 'signed-in',
       tag: 'auth',
       summary: "A new token of the same session for a valid one inside its last refresh window, never past the session's end; the old one is revoked",
       responses: {
@@ -92,7 +92,7 @@ export function authRoutes(deps: { users: PgUserStore; tokens: TokenService; gua
     route({
       method: 'post',
       path: '/auth/logout',
-      access: 'viewer',
+      access: 'signed-in',
       tag: 'auth',
       summary: "Sign out everywhere: revoke every token of this request's user (its live streams close); nothing for an API key",
       audit: 'logout',
@@ -105,7 +105,7 @@ export function authRoutes(deps: { users: PgUserStore; tokens: TokenService; gua
     route({
       method: 'post',
       path: '/auth/password',
-      access: 'viewer',
+      access: 'signed-in',
       tag: 'auth',
       summary: "Change one's own password: every token of the user is revoked, and the answer is a token of a new session",
       audit: 'password-change',

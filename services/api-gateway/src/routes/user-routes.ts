@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { PgAuditLog } from '../audit-log.ts';
-import { ROLES } from '../auth/principal.ts';
+import { mayAccess, ROLES } from '../auth/principal.ts';
 import type { TokenService } from '../auth/tokens.ts';
 import type { PgUserStore } from '../auth/user-store.ts';
 import { sendProblem } from '../http/problem.ts';
@@ -57,6 +57,11 @@ export function userRoutes(users: PgUserStore, audit: PgAuditLog, tokens: TokenS
         if (!changed) return sendProblem(res, 404, `no user ${params.id}`);
         if (changed === 'last-admin') return sendProblem(res, 409, 'this is the last enabled admin: make another user admin first');
         if (endsSessions) await tokens.revokeUser(target.username);
+        // Keys the user made that the user may no longer hold (all of them once disabled): a demoted or disabled admin
+        // kept admin access through a key made before, enough to undo the change.
+        const now = changed.user;
+        const beyond = now.disabled ? [...ROLES] : ROLES.filter((role) => !mayAccess(now.role, role));
+        for (const id of await users.revokeApiKeysCreatedBy(target.username, beyond)) await tokens.apiKeyRevoked(id);
         res.json({ user: changed.user });
       },
     }),
