@@ -236,6 +236,32 @@ describe('the live stream', () => {
     expect(bystander!.ws.readyState).toBe(WebSocket.OPEN);
   });
 
+  it('refuses a credential revoked while its upgrade was being checked, at once and not at the next periodic check', async () => {
+    await users.create('carol', 'carol-password-123', 'viewer');
+    const credential = (await tokens.issue('carol', 'viewer')).token;
+    // The user's row is read after the revocation marks: held there, the revocation comes in between.
+    let reached!: () => void;
+    let release!: () => void;
+    const atUser = new Promise<void>((resolve) => (reached = resolve));
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const slowUsers = Object.create(users) as PgUserStore;
+    slowUsers.byUsername = async (name: string) => {
+      if (name === 'carol') {
+        reached();
+        await held;
+      }
+      return users.byUsername(name);
+    };
+    const { url } = await startLive({ users: slowUsers, recheckMs: 60_000 });
+    const client = new Client(url, { protocols: bearer(credential) });
+    await atUser;
+    // Heard by this replica's stream before it resolves (the channel tells local listeners first).
+    await tokens.revokeUser('carol');
+    release();
+    expect(await client.closed).toMatchObject({ code: 4401 });
+    expect(client.frames.map((f) => f.message.type)).not.toContain('ready');
+  });
+
   it('re-checks every connection periodically, so a revocation never announced ends it too', async () => {
     const { url } = await startLive({ recheckMs: 200 });
     const { key, secret } = await users.createApiKey('silent-revoke', 'viewer', 'alice');

@@ -254,11 +254,9 @@ export class LiveStream {
         return this.#refuse(socket, 429, 'over-cap', {}, `too many live connections for ${principal.subject}`);
       }
       if (this.#closing) return refuse(socket, 503);
-      this.#wss.handleUpgrade(req, socket, head, (ws) => {
-        const connection = this.#accept(ws, credential, principal);
-        // A revocation heard while the credential was being checked may concern it: check again.
-        if (principal && epoch !== this.#revocationEpoch) connection.recheck();
-      });
+      // A revocation heard while the credential was being checked may concern it: the connection checks it again
+      // before it is ready (a recheck came too early: the connection holds no credential until it is ready).
+      this.#wss.handleUpgrade(req, socket, head, (ws) => void this.#accept(ws, credential, epoch === this.#revocationEpoch ? principal : undefined));
     } finally {
       // handleUpgrade completes (or aborts) synchronously: the socket is a connection now, or gone.
       this.#reserved--;
