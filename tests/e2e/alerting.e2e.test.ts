@@ -120,6 +120,8 @@ beforeAll(async () => {
     TMON_ALERTS__DELIVERY_BACKOFF_MS: '200',
     TMON_ALERTS__DELIVERY_ATTEMPTS: '3',
     TMON_ALERTS__SWEEP_INTERVAL: '0.2',
+    // Alerts whose notification an inhibition or a silence stopped are looked at again every second, not every 30 s.
+    TMON_ALERTS__SUPPRESSED_RECHECK: '1',
     TMON_ALERTS__BREAKER_RESET_SECONDS: '1',
     // A killed replica's unacknowledged work is taken over after core.timeout; short here.
     TMON_CORE__TIMEOUT: '3',
@@ -202,7 +204,7 @@ describe('alerting, end to end', () => {
     expect(storms[0].groupLabels).toEqual({ alertname: 'Storm' });
   });
 
-  it('inhibits a warning while a critical alert with the same shard fires', async () => {
+  it('inhibits a warning while a critical alert with the same shard fires, and notifies it once the critical resolves', async () => {
     publish([{ name: 'shard_up', value: 0, tags: { shard: 's9' } }]);
     await waitFor(() => webhooksFor('ShardDown')[0], 10_000, 'critical fired');
     publish([{ name: 'shard_slow', value: 5, tags: { shard: 's9' } }, { name: 'shard_slow', value: 5, tags: { shard: 's10' } }]);
@@ -216,9 +218,14 @@ describe('alerting, end to end', () => {
     expect(history.state).toBe('firing');
     await waitFor(alertPipelineIdle, 15_000, 'the alert pipeline idle');
     expect(webhooksFor('ShardSlow').flatMap((n) => n.alerts).map((a: any) => a.labels.shard)).toEqual(['s10']);
-    // Resolved, so its re-notifications every 2 s (critical) do not keep the pipeline busy in later tests.
+    // The critical resolves: the warning it held back, still firing, is notified now, not at its re-notification time (30 min).
     publish([{ name: 'shard_up', value: 1, tags: { shard: 's9' } }]);
     await waitFor(async () => ((await api('/alerts/active?label.shard=s9')).body.alerts.some((a: any) => a.rule === 'ShardDown') ? undefined : true), 10_000, 'ShardDown resolved');
+    const released = await waitFor(() => webhooksFor('ShardSlow').find((n) => n.alerts.some((a: any) => a.labels.shard === 's9')), 10_000, 'the warning notified once no longer inhibited');
+    expect(released.status).toBe('firing');
+    expect(released.alerts.find((a: any) => a.labels.shard === 's9').state).toBe('firing');
+    publish([{ name: 'shard_slow', value: 0, tags: { shard: 's9' } }, { name: 'shard_slow', value: 0, tags: { shard: 's10' } }]);
+    await waitFor(async () => ((await api('/alerts/active')).body.alerts.some((a: any) => a.rule === 'ShardSlow') ? undefined : true), 10_000, 'the ShardSlow alerts resolved');
   });
 
   it('notifies no one for a silenced alert but still records it, and a silence expires', async () => {

@@ -22,6 +22,8 @@ export function alertKeys(prefix: string) {
     notified: (alertId: string) => `${base}notified:${alertId}`,
     /** String: the replica evaluating a PromQL rule at one instant (expires after two intervals). */
     evaluationClaim: (rule: string, at: number) => `${base}evaluation:${rule}:${at}`,
+    /** Sorted set: state keys of alerts whose notification was silenced or inhibited, by when they are looked at again. */
+    suppressed: `${base}suppressed`,
     /** The newest instant whose PromQL evaluation of a rule was applied: an older one finishing later is not applied. */
     evaluatedAt: (rule: string) => `${base}evaluated:${rule}`,
     /** String: the series a recording rule wrote at its last evaluation (WrittenSeries). */

@@ -387,6 +387,11 @@ export const ConfigSchema = z.object({
        * that stopped reporting (a host shut down) resolves its alert, as a stale series' does in Prometheus (5-minute lookback).
        */
       staleAfter: z.number().positive().default(300),
+      /**
+       * Seconds between looks at firing alerts whose notification a silence or an inhibition stopped: one no longer
+       * suppressed (the silence ended, the critical alert resolved) is notified then, not at its re-notification time.
+       */
+      suppressedRecheck: z.number().positive().default(30),
       channels: z
         .object({
           slack: z.object({ webhookUrl: z.string().url(), channel: z.string().default('#monitoring') }).optional(),

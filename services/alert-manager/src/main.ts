@@ -14,6 +14,7 @@ import { createChannels } from './notify/channels/index.ts';
 import { notificationHistory } from './notify/notification-history.ts';
 import { startNotificationPipeline } from './notify/notification-pipeline.ts';
 import { SilenceCache } from './notify/silence-stage.ts';
+import { SuppressedAlerts } from './notify/suppressed-alerts.ts';
 import { handleAlertEvent } from './outbox/handle-alert-event.ts';
 import { relayOutbox } from './outbox/relay-outbox.ts';
 import { followConfigChanges } from './rules/follow-config-changes.ts';
@@ -46,6 +47,7 @@ await runService({
       suppressed: (reason) => metrics.suppressed.inc({ reason }),
       delivery: (channel, outcome) => metrics.deliveries.inc({ channel, outcome }),
     });
+    const suppressed = new SuppressedAlerts(redis, state.keys.suppressed, config.alerts.suppressedRecheck * 1000);
     const notifications = startNotificationPipeline(config, {
       redis,
       keys: state.keys,
@@ -54,6 +56,7 @@ await runService({
       notified: state,
       channels,
       history,
+      suppressed,
       logger,
     });
     onStop('deliveries', () => notifications.close());
@@ -70,6 +73,8 @@ await runService({
 
     const sweeps = scheduleSweeps(state, () => rules.rules, config.alerts.sweepInterval * 1000, logger);
     onStop('timer sweeps', () => sweeps.stop());
+    const rechecks = suppressed.schedule(notifications.suppresses, (key, now) => state.notifyNow(key, now), config.alerts.sweepInterval * 1000, logger);
+    onStop('suppressed alerts rechecks', () => rechecks.stop());
 
     const engine = new VictoriaMetrics(config.storage.engine);
     health.add('engine', () => engine.health());

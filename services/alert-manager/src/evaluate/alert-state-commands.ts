@@ -1,6 +1,6 @@
 import type { ChainableCommander, Redis } from 'ioredis';
 import { alertKeys, type ChannelName } from '@terminusa/alerting';
-import { ACK_SCRIPT, CONDITION_SCRIPT, EVALUATE_SCRIPT, MARK_NOTIFIED_SCRIPT, SWEEP_SCRIPT } from './alert-state-scripts.ts';
+import { ACK_SCRIPT, CONDITION_SCRIPT, EVALUATE_SCRIPT, MARK_NOTIFIED_SCRIPT, NOTIFY_NOW_SCRIPT, SWEEP_SCRIPT } from './alert-state-scripts.ts';
 
 /** How long the channels told of an alert are kept apart from its state: far longer than the relay is ever behind. */
 const NOTIFIED_KEPT_S = 7 * 86_400;
@@ -21,6 +21,7 @@ export class AlertStateCommands {
     redis.defineCommand('tmonSweep', { numberOfKeys: 6, lua: SWEEP_SCRIPT });
     redis.defineCommand('tmonAck', { numberOfKeys: 6, lua: ACK_SCRIPT });
     redis.defineCommand('tmonMarkNotified', { numberOfKeys: 1, lua: MARK_NOTIFIED_SCRIPT });
+    redis.defineCommand('tmonNotifyNow', { numberOfKeys: 2, lua: NOTIFY_NOW_SCRIPT });
   }
 
   /** The six keys every state script touches, for one rule and group. */
@@ -53,6 +54,11 @@ export class AlertStateCommands {
   /** Runs the timers of a state key; `ruleExists` false ends its alerts. */
   sweep(stateKey: string, newId: string, now: number, ruleExists: boolean): Promise<string> {
     return this.cmd('tmonSweep')(...this.scriptKeys(stateKey, `${stateKey}:unused`), newId, now, ruleExists ? '1' : '0');
+  }
+
+  /** Makes a firing, unacknowledged alert's re-notification due at `now` (the sweep sends it); false when it is neither. */
+  async notifyNow(stateKey: string, now: number): Promise<boolean> {
+    return Number(await this.cmd('tmonNotifyNow')(stateKey, this.keys.timers, now)) === 1;
   }
 
   /** Acknowledges an alert by id; returns its state, 'missing' or 'already'. */

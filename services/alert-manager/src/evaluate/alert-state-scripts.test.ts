@@ -1,13 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
-import { RuleSchema } from '@terminusa/alerting';
+import { RuleSchema, type Alert } from '@terminusa/alerting';
 import { STALE_MARKER, type Sample } from '@terminusa/bus';
 import { createTestNamespace, type TestNamespace } from '@terminusa/testkit';
 import { decodeOutboxEvent, type OutboxEvent } from '../outbox/outbox-event.ts';
 import { RuleSet } from '../rules/rule-set.ts';
 import type { NotifyContext } from '../notify/notify-stage.ts';
 import { FiringNotRelayedYet, routeStage } from '../notify/route-stage.ts';
+import { SuppressedAlerts } from '../notify/suppressed-alerts.ts';
 import { AlertStateCommands } from './alert-state-commands.ts';
 import { evaluateBatch } from './evaluate-batch.ts';
 import { endAlertsOfMissingRules, sweepTimers } from './sweep-timers.ts';
@@ -365,6 +366,28 @@ describe('the alert-state scripts', () => {
     expect((await outbox(state)).slice(3).map((e) => [e.kind, e.alert.rule])).toEqual([['resolved', 'WarmAvg']]);
     expect(await redis.zcard(state.keys.active)).toBe(0);
     expect(await redis.zcard(state.keys.timers)).toBe(0);
+  });
+
+  it('re-notify at once a firing alert whose silence or inhibition lifted, and look again later at one still suppressed', async () => {
+    const state = commands();
+    const warm = rules({ ...hot, name: 'Warm', severity: 'warning' });
+    await evaluate(state, warm, T0, sample('cpu', 95, { host: 'a' }, T0), sample('cpu', 95, { host: 'b' }, T0));
+    const suppressed = new SuppressedAlerts(redis, state.keys.suppressed, 30 * S);
+    const [a, b] = ['a', 'b'].map((host) => state.keys.state('Warm', JSON.stringify({ host })));
+    await suppressed.remember(a!, T0);
+    await suppressed.remember(b!, T0);
+    const silenced = new Set(['a', 'b']);
+    const stillSuppressed = async (alert: Alert) => silenced.has(alert.labels.host!);
+    const notifyNow = (key: string, now: number) => state.notifyNow(key, now);
+    expect(await suppressed.recheck(stillSuppressed, notifyNow, T0 + 29 * S)).toBe(0);
+    expect(await suppressed.recheck(stillSuppressed, notifyNow, T0 + 30 * S)).toBe(0);
+    // The silence of host a is deleted: its alert is re-notified by the next sweep, not 30 minutes on.
+    silenced.delete('a');
+    expect(await suppressed.recheck(stillSuppressed, notifyNow, T0 + 60 * S)).toBe(1);
+    await sweepTimers(state, warm, T0 + 60 * S);
+    expect((await outbox(state)).map((e) => `${e.kind} ${e.alert.labels.host}`)).toEqual(['firing a', 'firing b', 'renotify a']);
+    expect(Number(await redis.zscore(state.keys.suppressed, b!))).toBe(T0 + 90 * S);
+    expect(await redis.zscore(state.keys.suppressed, a!)).toBeNull();
   });
 
   it('end an acknowledged alert, which has no timer, once its rule is gone from the rules', async () => {

@@ -26,5 +26,8 @@ export const SWEEP_SCRIPT = `${TRANSITION}\n${lua('alert-sweep.lua')}`;
 /** Acknowledges an active alert, which stops its re-notification (alert-ack.lua). */
 export const ACK_SCRIPT = `${TRANSITION}\n${lua('alert-ack.lua')}`;
 
+/** Makes a firing, unacknowledged alert's re-notification due now, when what stopped it lifted (alert-notify-now.lua). */
+export const NOTIFY_NOW_SCRIPT = lua('alert-notify-now.lua');
+
 /** Records the channels a firing alert was sent to, so its resolution goes to the same ones (alert-mark-notified.lua). */
 export const MARK_NOTIFIED_SCRIPT = lua('alert-mark-notified.lua');

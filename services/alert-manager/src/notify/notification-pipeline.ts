@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { alertKeys, ChannelName, RedisAlertReader } from '@terminusa/alerting';
+import { matchesAll, type Alert, type alertKeys, type ChannelName, type RedisAlertReader } from '@terminusa/alerting';
 import type { Config } from '@terminusa/config';
 import { redisOptions, type Logger } from '@terminusa/runtime';
 import type { Channel } from './channels/index.ts';
@@ -7,13 +7,14 @@ import { dedupStage } from './dedup-stage.ts';
 import { channelDeliveries, deliverStage } from './deliver-stage.ts';
 import { DeliveryQueue } from './delivery-queue.ts';
 import { groupStage } from './group-stage.ts';
-import { inhibitStage } from './inhibit-stage.ts';
+import { inhibitedBy, inhibitStage } from './inhibit-stage.ts';
 import { markNotifiedStage, relayedStage, type NotifiedChannels } from './mark-notified-stage.ts';
 import type { NotificationHistory } from './notification-history.ts';
-import { notifyPipeline, type DeliveryContext, type NotifyStage } from './notify-stage.ts';
+import { notifyPipeline, type DeliveryContext, type NotifyStage, type RecordSuppression } from './notify-stage.ts';
 import { RedisNotificationGroups } from './redis-notification-groups.ts';
 import { routeStage } from './route-stage.ts';
 import { silenceStage, type SilenceCache } from './silence-stage.ts';
+import type { SuppressedAlerts } from './suppressed-alerts.ts';
 
 /** What the notification path is built from. */
 export interface NotificationPipelineDeps {
@@ -24,12 +25,16 @@ export interface NotificationPipelineDeps {
   notified: NotifiedChannels;
   channels: ReadonlyMap<ChannelName, Channel>;
   history: NotificationHistory;
+  /** Where alerts whose firing was silenced or inhibited are remembered, to be notified once that lifts. */
+  suppressed: SuppressedAlerts;
   logger: Logger;
 }
 
 /** The running notification path: where alert events enter it, and its stop. */
 export interface NotificationPipeline {
   readonly notify: NotifyStage;
+  /** Whether a silence or an inhibition stops `alert`'s notification now. */
+  suppresses(alert: Alert): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -43,14 +48,20 @@ export function startNotificationPipeline(config: Pick<Config, 'alerts' | 'core'
   const queue = new DeliveryQueue(redisOptions(config, 'blocking'), `${config.redis.prefix}bull`, deps.logger);
   const deliver = notifyPipeline<DeliveryContext>(dedupStage(queue), deliverStage(queue, { attempts: alerts.deliveryAttempts, backoffMs: alerts.deliveryBackoffMs }));
   const group = groupStage(new RedisNotificationGroups(deps.redis, deps.keys), queue, { groupWaitMs: alerts.groupWait * 1000, groupBy: alerts.groupBy }, deliver);
+  const suppressed: RecordSuppression = async (ctx, why, detail) => {
+    await deps.history.suppressed(ctx, why, detail);
+    if (ctx.event.kind !== 'resolved') await deps.suppressed.remember(ctx.event.stateKey);
+  };
   const notify = notifyPipeline(
     relayedStage(deps.notified),
-    silenceStage(deps.silences, deps.history.suppressed),
-    inhibitStage(deps.activeAlerts, alerts.inhibitEqual, deps.history.suppressed),
+    silenceStage(deps.silences, suppressed),
+    inhibitStage(deps.activeAlerts, alerts.inhibitEqual, suppressed),
     routeStage(new Set(deps.channels.keys()), deps.notified),
     markNotifiedStage(deps.notified),
     group.stage,
   );
   queue.start({ flush: group.flush, ...channelDeliveries(deps.channels, deps.history, deps.logger) }, config.core.workers, config.core.timeout * 1000);
-  return { notify, close: () => queue.close() };
+  const suppresses = async (alert: Alert) =>
+    (await deps.silences.active()).some((s) => matchesAll(s.matchers, alert.labels)) || inhibitedBy(alert, await deps.activeAlerts.active(), alerts.inhibitEqual) !== undefined;
+  return { notify, suppresses, close: () => queue.close() };
 }
