@@ -120,6 +120,18 @@ describe('deploy manifests', () => {
     for (const s of SERVICE_NAMES) expect(hpa('dev', s).spec.minReplicas).toBe(1);
   });
 
+  it('leave the count of a scaled Deployment to its HPA, and let disruptions take one pod at a time', () => {
+    for (const overlay of OVERLAYS) {
+      const docs = readdirSync(join(K8S_DIR, overlayDir(overlay as 'base'))).filter((f) => f.endsWith('.yaml')).flatMap((f) => onDisk(overlay, f));
+      const scaled = new Set(docs.filter((d) => d.kind === 'HorizontalPodAutoscaler').map((d) => d.spec.scaleTargetRef.name));
+      expect(scaled.size, overlay).toBe(SERVICE_NAMES.length);
+      // A count beside the HPA sets a scaled-out service back to its minimum at every apply.
+      for (const d of docs.filter((x) => x.kind === 'Deployment' && scaled.has(x.metadata.name))) expect(d.spec.replicas, `${overlay} ${d.metadata.name}`).toBeUndefined();
+      // minAvailable 1 let two of three NATS servers go at once, and held every drain of a one-replica service.
+      for (const b of docs.filter((x) => x.kind === 'PodDisruptionBudget')) expect(b.spec, `${overlay} ${b.metadata.name}`).toEqual({ maxUnavailable: 1, selector: expect.anything() });
+    }
+  });
+
   it('probes point at /health on the ops port with the load-balance timeout', () => {
     for (const overlay of OVERLAYS) {
       for (const s of SERVICE_NAMES) {
@@ -340,7 +352,7 @@ describe('deploy manifests', () => {
       for (const probe of [c.livenessProbe, c.readinessProbe]) expect(probe.httpGet, name).toEqual({ path: '/health', port: 'http' });
       expect(c.securityContext).toMatchObject({ runAsNonRoot: true, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
       expect(find('Service', name).spec.selector).toEqual({ 'app.kubernetes.io/name': name });
-      expect(find('PodDisruptionBudget', name).spec.minAvailable).toBe(1);
+      expect(find('PodDisruptionBudget', name).spec).toMatchObject({ maxUnavailable: 1 });
     }
     expect(find('Service', 'vminsert').spec.ports).toEqual([{ name: 'http', port: 8480, targetPort: 'http', protocol: 'TCP' }]);
     expect(find('Service', 'vmselect').spec.ports).toEqual([{ name: 'http', port: 8481, targetPort: 'http', protocol: 'TCP' }]);

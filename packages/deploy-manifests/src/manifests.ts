@@ -300,8 +300,9 @@ function deployment(o: Overlay, name: ServiceName, config: Readonly<Config>): De
   };
   return new Deployment({
     metadata: meta(o, name),
+    // No `replicas`: the HorizontalPodAutoscaler owns the count (from its minReplicas up); a count here set a scaled-out
+    // service back to its minimum at every `kubectl apply`, mid-rollout and under load.
     spec: {
-      replicas: o.scaling[name].min,
       selector: { matchLabels: selector(name) },
       strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
       template: {
@@ -357,8 +358,12 @@ function autoscaler(o: Overlay, name: ServiceName): HorizontalPodAutoscaler {
   });
 }
 
+/**
+ * One pod at a time may be evicted. Not `minAvailable: 1`: it let two of NATS' three servers go at once (its streams
+ * lose their majority and every publish fails), and with one replica (the dev overlay) it held every drain for ever.
+ */
 function disruptionBudget(o: Overlay, name: string): PodDisruptionBudget {
-  return new PodDisruptionBudget({ metadata: meta(o, name), spec: { minAvailable: 1, selector: { matchLabels: selector(name) } } });
+  return new PodDisruptionBudget({ metadata: meta(o, name), spec: { maxUnavailable: 1, selector: { matchLabels: selector(name) } } });
 }
 
 const fromNamespace = (o: Overlay) => ({ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': o.namespace } } });
