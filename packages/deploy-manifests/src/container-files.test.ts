@@ -345,7 +345,7 @@ describe('docker-compose.yml', () => {
     const mounting = Object.entries<any>(compose.services).filter(([, s]) => (s.volumes ?? []).some((v: string) => v.startsWith('backup-keys:')));
     expect(mounting.map(([n]) => n)).toEqual(['backup']);
     // The image makes /keys for the node user, so a new named volume takes that owner.
-    expect(dockerfile).toMatch(/^RUN mkdir -p \/data \/keys && chown node:node \/data \/keys$/m);
+    expect(dockerfile).toMatch(/^RUN mkdir -p \/data \/data\/archive \/keys && chown node:node \/data \/data\/archive \/keys$/m);
     // The script moves /data/backup-keyring.json (where older releases kept it) to /keys once, then runs the image's program.
     expect(backup.command.slice(0, 2)).toEqual(['sh', '-c']);
     const script = String(backup.command[2]).replace(/\$\$/g, '$');
@@ -381,6 +381,20 @@ describe('docker-compose.yml', () => {
 describe('deploy/Dockerfile', () => {
   const froms = instructions.map((l, i) => [l, i] as const).filter(([l]) => /^FROM\s/i.test(l));
   const finalStage = instructions.slice(froms.at(-1)![1]);
+
+  it('makes every directory a named volume is mounted on writable by the user the services run as', () => {
+    // A new named volume takes the owner of the directory it is mounted on; one the image lacks stays root's.
+    const owned = finalStage.filter((l) => /^RUN .*chown node:node/.test(l)).flatMap((l) => /chown node:node ([^&]+)/.exec(l)![1]!.trim().split(/\s+/));
+    const named = new Set(Object.keys(compose.volumes ?? {}));
+    for (const [name, s] of Object.entries<any>(compose.services)) {
+      if (s.build?.dockerfile !== 'deploy/Dockerfile') continue;
+      for (const v of s.volumes ?? []) {
+        const [source, target, mode] = typeof v === 'string' ? v.split(':') : [v.source, v.target, v.read_only ? 'ro' : 'rw'];
+        if (!named.has(source) || mode === 'ro') continue;
+        expect(owned, `${name}: ${source} on ${target}`).toContain(target);
+      }
+    }
+  });
 
   it('builds in stages on node:22-bookworm-slim', () => {
     expect(froms.length).toBeGreaterThanOrEqual(2);
