@@ -56,10 +56,39 @@ describe('game events as counters in Redis', () => {
     const replay = await deliver(2, { value: 6 }, 'events.game.kill', receivedAt + 1);
     expect(replay.samples).toEqual(first.samples);
     expect(replay.samples!.map((s) => s.sample.value)).toEqual([2, 10]);
-    expect(await counters.count(2, [{ series: 'events_total{source="game",type="kill"}', kind: 'count', by: 1 }])).toEqual([2]);
+    expect((await counters.count(2, [{ series: 'events_total{source="game",type="kill"}', kind: 'count', by: 1, ts: 0 }])).totals![0]).toEqual({ total: 2, ts: receivedAt + 1 });
     const next = await deliver(3, {}, 'events.game.kill', receivedAt + 2);
     expect(next.samples!.map((s) => [s.sample.name, s.sample.value])).toEqual([['events_total', 3]]);
     expect(await redis.ttl(`${ns.config.redis.prefix}events:seen:2`)).toBeGreaterThan(86_000);
+  });
+
+  it('re-emits on a redelivery what the first delivery emitted, though later events were counted in between', async () => {
+    const t = Date.now();
+    const first = await deliver(1, { ts: t });
+    await deliver(2, { ts: t + 1 });
+    const replay = await deliver(1, { ts: t });
+    expect(replay.samples!.map((s) => [s.sample.value, s.sample.ts])).toEqual(first.samples!.map((s) => [s.sample.value, s.sample.ts]));
+    expect(replay.samples![0]!.sample.value).toBe(1);
+  });
+
+  it('never lets a counter go back in time: an event counted after a later one is stamped after it', async () => {
+    const t = Date.now();
+    const late = await deliver(1, { ts: t + 10, value: 1 });
+    const early = await deliver(2, { ts: t, value: 1 });
+    expect(late.samples!.map((s) => [s.sample.name, s.sample.value, s.sample.ts])).toEqual([['events_total', 1, t + 10], ['events_value_total', 1, t + 10]]);
+    // Stamped at t it would read 2 before 1 at t + 10: a counter reset to PromQL, and phantom increases.
+    expect(early.samples!.map((s) => [s.sample.name, s.sample.value, s.sample.ts])).toEqual([['events_total', 2, t + 11], ['events_value_total', 2, t + 11]]);
+  });
+
+  it('refuses an event whose value would take its sum past a double, counting nothing of it', async () => {
+    await deliver(1, { value: 1e308 });
+    const refused = await deliver(2, { value: 1e308 });
+    expect(refused.refused).toBe(true);
+    expect(refused.rejections).toEqual([{ field: 'value', reason: expect.stringMatching(/^the sum events_value_total\{.*\} would leave the range of a double$/) }]);
+    const totals = await redis.hgetall(counters.countersKey);
+    expect(totals['events_total{source="game",type="match_started"}']).toBe('1');
+    expect(Number(totals['events_value_total{source="game",type="match_started"}'])).toBe(1e308);
+    expect(await redis.exists(`${ns.config.redis.prefix}events:seen:2`)).toBe(0);
   });
 
   it('keeps counters apart by source, type and tags', async () => {

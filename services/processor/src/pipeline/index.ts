@@ -14,7 +14,7 @@ export { seriesOf } from './stage.ts';
 export { ingestLimits } from './ingest-limits.ts';
 export type { IngestLimits } from './ingest-limits.ts';
 export type { SeriesIndex, SeriesOfSample, CardinalityRefusal, CardinalityLimit } from './guard-cardinality.ts';
-export type { EventCounters, CounterIncrement } from './count-events.ts';
+export type { EventCounters, CounterIncrement, CounterTotals } from './count-events.ts';
 
 /** The state the processor shares with its other replicas, in Redis. */
 export interface SharedState {
