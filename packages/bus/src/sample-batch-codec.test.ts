@@ -171,10 +171,15 @@ describe('sampleBatchBodies', () => {
     for (const { body } of bodies) expect(body.byteLength).toBeLessThanOrEqual(300);
   });
 
-  it('sends a part larger than the limit on its own', () => {
-    const bodies = sampleBatchBodies([part(1, 1), part(2, 50), part(3, 1)], 500);
-    expect(bodies.map((b) => b.ids)).toEqual([['INGEST:1'], ['INGEST:2'], ['INGEST:3']]);
-    expect(bodies[1]!.body.byteLength).toBeGreaterThan(500);
+  it('cuts a part larger than the limit on its own into parts that fit, under ids derived from its own', () => {
+    const big = part(2, 50);
+    const bodies = sampleBatchBodies([part(1, 1), big, part(3, 1)], 500);
+    for (const { body } of bodies) expect(body.byteLength).toBeLessThanOrEqual(500);
+    const decoded = bodies.flatMap(({ body }) => decodeSampleBatch(body).parts);
+    expect(decoded.filter((p) => p.id.startsWith('INGEST:2/')).flatMap((p) => p.samples)).toEqual(big.samples);
+    expect(decoded.map((p) => p.id)).toEqual(['INGEST:1', ...decoded.map((p) => p.id).filter((id) => id.startsWith('INGEST:2/')), 'INGEST:3']);
+    // The same cut on a redelivery: the ids, and so the publishes' message ids, are the same.
+    expect(sampleBatchBodies([part(1, 1), big, part(3, 1)], 500).map((b) => b.ids)).toEqual(bodies.map((b) => b.ids));
   });
 
   it('makes no body of no parts', () => {

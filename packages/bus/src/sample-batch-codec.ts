@@ -77,19 +77,33 @@ function writePart(w: Writer, part: EncodablePart): void {
 }
 
 /**
- * `metrics.samples` bodies holding `parts` in order, each at most `maxBytes` long (a part longer than that on
- * its own travels alone), with the ids of the parts each holds. Each part is encoded once; bodies are slices of
- * those encodings.
+ * `metrics.samples` bodies holding `parts` in order, each at most `maxBytes` long, with the ids of the parts each
+ * holds. A part longer than that on its own is cut in halves until each fits (ids `<id>/1`, `<id>/2`, the same on
+ * a redelivery): sent whole, the server refused it, and the ingest message behind it was retried for ever. Each part
+ * is encoded once, bar those cut; bodies are slices of those encodings.
  */
 export function sampleBatchBodies(parts: readonly EncodablePart[], maxBytes: number): { body: Uint8Array; ids: string[] }[] {
   const w = new Writer();
   const ends: number[] = [];
-  for (const part of parts) {
-    writePart(w, part);
-    ends.push(w.at);
-  }
-  const bodies: { body: Uint8Array; ids: string[] }[] = [];
   const header = MAGIC.length + 4;
+  const placed: EncodablePart[] = [];
+  const write = (part: EncodablePart): void => {
+    const start = w.at;
+    writePart(w, part);
+    if (header + w.at - start <= maxBytes || part.samples.length < 2) {
+      placed.push(part);
+      ends.push(w.at);
+      return;
+    }
+    w.at = start;
+    const half = Math.ceil(part.samples.length / 2);
+    for (const [k, from, to] of [[1, 0, half], [2, half, part.samples.length]] as const) {
+      write({ id: `${part.id}/${k}`, source: part.source, samples: part.samples.slice(from, to), ...(part.tagsJson ? { tagsJson: part.tagsJson.slice(from, to) } : {}) });
+    }
+  };
+  for (const part of parts) write(part);
+  parts = placed;
+  const bodies: { body: Uint8Array; ids: string[] }[] = [];
   let first = 0;
   while (first < parts.length) {
     const start = first === 0 ? 0 : ends[first - 1]!;
