@@ -5,7 +5,7 @@ import type { Sample } from '@terminusa/bus';
 import { createTestDatabase, QUICK_SYNC, type TestNamespace } from '@terminusa/testkit';
 import { computeRollups, PartitionManager, SampleStore, SeriesIds, TIERS, VictoriaMetrics, type Tier } from './index.ts';
 import { tierRetentionMs } from './tiers.ts';
-import { queryHistory, type HistoryAgg, type HistoryAnswer, type HistoryQuery } from './history-query.ts';
+import { planSegments, queryHistory, type HistoryAgg, type HistoryAnswer, type HistoryQuery } from './history-query.ts';
 import { markPassed } from './rollup/dirty-minutes.ts';
 
 const MIN = 60_000;
@@ -385,5 +385,18 @@ describe('queryHistory', () => {
     const retention = onlyFrom('raw');
     expect(await queryHistory(stores, { name: 'nothing', tags: {}, from: NOW - HOUR, to: NOW, maxPoints: 10, retention, now: NOW })).toMatchObject({ tier: 'raw', series: [], truncated: false });
     await expect(queryHistory(stores, { name: 'nothing', tags: {}, from: NOW, to: NOW - 1, maxPoints: 10, retention })).rejects.toThrow(RangeError);
+  });
+});
+
+describe('planSegments', () => {
+  it('reads a range as long as a tier keeps from that tier, though the client\'s clock ran a little behind', () => {
+    const day = 86_400_000;
+    const retention: Record<Tier, number> = { raw: day, '1m': 2 * 3_600_000, '5m': day, '1h': 7 * day, '1d': 90 * day };
+    const now = Date.UTC(2026, 11, 7, 12);
+    // "Last 24 hours" from a browser whose clock is 50 ms behind the gateway's: the 5m tier, not an hourly first stretch.
+    expect(planSegments('5m', { from: now - day, to: now, step: 300_000, retention }, now + 50).map((s) => s.tier)).toEqual(['5m']);
+    expect(planSegments('1h', { from: now - 7 * day, to: now, step: 3_600_000, retention }, now + 50).map((s) => s.tier)).toEqual(['1h']);
+    // Past the grace it is the coarser tier's, as before.
+    expect(planSegments('5m', { from: now - day - 120_000, to: now, step: 300_000, retention }, now).map((s) => s.tier)[0]).toBe('1h');
   });
 });

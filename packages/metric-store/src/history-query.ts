@@ -71,6 +71,8 @@ export type HistoryQueryFn = (q: HistoryRequest) => Promise<HistoryAnswer>;
 
 /** Steps below this are answered from raw samples; from it on only rollups answer (their finest bucket). */
 const RAW_STEP_LIMIT_MS = TIER_BUCKET_MS['1m'];
+/** How far past a tier's retention a range may start and still be read from it (see planSegments). */
+const COVERAGE_GRACE_MS = 60_000;
 
 const alignDown = (t: number, step: number) => Math.floor(t / step) * step;
 const alignUp = (t: number, step: number) => Math.ceil(t / step) * step;
@@ -99,7 +101,9 @@ export function planSegments(target: Tier, q: Pick<HistoryQuery, 'from' | 'to' |
     const finer = chain.at(-1);
     if (finer === undefined || q.retention[tier] > q.retention[finer]) chain.push(tier);
   }
-  let oldest = chain.findIndex((tier) => q.from >= now - q.retention[tier]);
+  // A minute's grace: a client's "last 24 hours" computed on its own clock starts a few milliseconds before the 5m
+  // tier's 24 h, and was read from the 1h tier; retention drops whole partitions, so those rows are still there.
+  let oldest = chain.findIndex((tier) => q.from >= now - q.retention[tier] - COVERAGE_GRACE_MS);
   if (oldest < 0) oldest = chain.length - 1;
   const first = chain[oldest]!;
   const firstStep = tierStep(first, q.step);

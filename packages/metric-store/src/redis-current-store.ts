@@ -115,8 +115,13 @@ export class RedisCurrentStore {
     await Promise.all(calls.map((c) => this.redis.eval(UPDATE_SCRIPT, c.keys.length, ...c.keys, ...c.args)));
   }
 
-  /** Current values of `name` whose tags include `filter`, but those of stopped series; a filtered read uses the tag index sets. */
-  async read(name: string, filter: Record<string, string>): Promise<CurrentValue[]> {
+  /**
+   * Current values of `name` whose tags include `filter`, but those of stopped series (a staleness marker) and those
+   * older than `maxSampleAgeMs` (a series that stopped without one: the hash's TTL is renewed by any series of the
+   * metric, so a host gone days ago stayed "current"); a filtered read uses the tag index sets.
+   */
+  async read(name: string, filter: Record<string, string>, now = Date.now()): Promise<CurrentValue[]> {
+    const oldest = now - this.maxSampleAgeMs;
     const key = this.key(name);
     const entries = Object.entries(filter);
     let fields: [string, string][];
@@ -145,8 +150,9 @@ export class RedisCurrentStore {
       const space = raw.indexOf(' ');
       const value = Number(raw.slice(space + 1));
       // A staleness marker (NaN) is kept as the newest entry, so an older value delivered late cannot come back.
-      if (Number.isNaN(value)) continue;
-      values.push({ name, tags, ts: Number(raw.slice(0, space)), value });
+      const ts = Number(raw.slice(0, space));
+      if (Number.isNaN(value) || ts < oldest) continue;
+      values.push({ name, tags, ts, value });
     }
     return values;
   }

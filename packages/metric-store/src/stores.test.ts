@@ -130,6 +130,16 @@ describe('RedisCurrentStore', () => {
     expect(await redis.exists(`${ns.config.redis.prefix}current:backfilled_gauge|s=a`)).toBe(0);
   });
 
+  it('stops answering a series whose newest value is older than its age limit, though others of its metric renew the hash', async () => {
+    const store = new RedisCurrentStore(redis, ns.config.redis.prefix, 60, 3_600_000);
+    const now = Date.now();
+    await store.update([sample('hosts_up', now - 1000, 1, { host: 'gone' }), sample('hosts_up', now - 1000, 1, { host: 'here' })]);
+    await store.update([sample('hosts_up', now + 2 * 3_600_000, 1, { host: 'here' })]);
+    // Two hours on: only the host that kept reporting is current.
+    expect((await store.read('hosts_up', {}, now + 2 * 3_600_000)).map((v) => v.tags.host)).toEqual(['here']);
+    expect(await store.read('hosts_up', { host: 'gone' }, now + 2 * 3_600_000)).toEqual([]);
+  });
+
   it('stops answering a series whose newest sample is a staleness marker, until a newer value comes', async () => {
     const store = new RedisCurrentStore(redis, ns.config.redis.prefix, 60);
     await store.update([sample('lobby_players', 1000, 5, { lobby: 'a' }), sample('lobby_players', 1000, 6, { lobby: 'b' })]);

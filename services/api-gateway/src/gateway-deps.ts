@@ -53,7 +53,7 @@ export async function gatewayDeps(clients: GatewayClients, limits: { maxPoints?:
     ...clients,
     engine,
     history: new SampleStore(pool, engine),
-    current: new RedisCurrentStore(redis, config.redis.prefix, config.cache.metrics.ttl),
+    current: new RedisCurrentStore(redis, config.redis.prefix, config.cache.metrics.ttl, config.cache.metrics.ttl * 1000),
     historyQuery: (q) => queryHistory({ pool, engine }, { ...q, retention }),
     alerts: new RedisAlertReader(redis, config.redis.prefix),
     alertStore: new PgAlertStore(pool),
