@@ -40,7 +40,7 @@ export class HostMetrics {
   readonly #hosts = new Map<string, Map<HostChart['id'], SeriesWindow>>();
   readonly #chartsByMetric = new Map(HOST_CHARTS.flatMap((c) => c.metrics.map((m) => [m, c] as const)));
 
-  /** Hosts seen so far, sorted. */
+  /** Hosts with a point in the window, sorted. */
   get hosts(): string[] {
     return [...this.#hosts.keys()].sort();
   }
@@ -65,6 +65,15 @@ export class HostMetrics {
       window.add(label, sample.ts, sample.value, `${sample.name}|${sample.tags.interface ?? ''}`);
       kept = true;
     }
+    if (kept) this.#forgetSilentHosts();
     return kept;
+  }
+
+  /** Drops hosts with no point in the window ending at the newest point of any: a host gone kept its panel and place. */
+  #forgetSilentHosts(): void {
+    const newestOf = (charts: Map<HostChart['id'], SeriesWindow>) => Math.max(...[...charts.values()].map((w) => w.newest));
+    let newest = -Infinity;
+    for (const charts of this.#hosts.values()) newest = Math.max(newest, newestOf(charts));
+    for (const [host, charts] of this.#hosts) if (newestOf(charts) < newest - HOST_WINDOW_MS) this.#hosts.delete(host);
   }
 }

@@ -9,6 +9,8 @@ export type Combine = 'last' | 'sum';
  */
 export class SeriesWindow {
   readonly #series = new Map<string, Map<number, Map<string, number>>>();
+  #newest = -Infinity;
+  #prunedAt = -Infinity;
 
   constructor(
     readonly windowMs: number,
@@ -17,12 +19,38 @@ export class SeriesWindow {
 
   /** Records `value` of series `label` at `ts`; `part` names the contribution when points are summed. */
   add(label: string, ts: number, value: number, part = ''): void {
+    if (ts < this.#newest - this.windowMs) return;
+    if (ts > this.#newest) this.#newest = ts;
     let points = this.#series.get(label);
     if (!points) this.#series.set(label, (points = new Map()));
     let parts = points.get(ts);
     if (!parts) points.set(ts, (parts = new Map()));
     if (this.combine === 'last') parts.clear();
     parts.set(part, value);
+    // Old points go as new ones come, not only when drawn: a window never drawn (a host past the overview's first
+    // panels) kept every sample of a tab left open.
+    if (this.#newest - this.#prunedAt >= this.windowMs / 10) this.#prune();
+  }
+
+  /** The newest point's time (epoch ms); -Infinity when empty. */
+  get newest(): number {
+    return this.#newest;
+  }
+
+  /** Points held, over every series. */
+  get size(): number {
+    let n = 0;
+    for (const points of this.#series.values()) n += points.size;
+    return n;
+  }
+
+  #prune(): void {
+    const cutoff = this.#newest - this.windowMs;
+    for (const [label, points] of this.#series) {
+      for (const ts of [...points.keys()]) if (ts < cutoff) points.delete(ts);
+      if (points.size === 0) this.#series.delete(label);
+    }
+    this.#prunedAt = this.#newest;
   }
 
   /** The series' labels, sorted. */
