@@ -16,6 +16,8 @@ export class ActiveAlerts {
   readonly #listeners = new Set<() => void>();
   #stop: (() => void) | undefined;
   #stopStatus: (() => void) | undefined;
+  /** Changes heard while a load is in flight, applied again on top of its answer (which may predate them). */
+  readonly #heard = new Set<((alerts: Map<string, Alert>) => void)[]>();
 
   constructor(
     private readonly api: ApiClient,
@@ -59,10 +61,21 @@ export class ActiveAlerts {
   }
 
   async #load(replace: boolean): Promise<void> {
-    const { alerts } = await this.api.get<{ alerts: Alert[] }>('/alerts/active');
-    if (replace) this.#alerts = new Map(alerts.map((a) => [a.id, a]));
-    // On the first load an event newer than the snapshot wins: it came from the stream after the read.
-    else for (const alert of alerts) if (!this.#alerts.has(alert.id)) this.#alerts.set(alert.id, alert);
+    const heard: ((alerts: Map<string, Alert>) => void)[] = [];
+    this.#heard.add(heard);
+    let alerts: Alert[];
+    try {
+      ({ alerts } = await this.api.get<{ alerts: Alert[] }>('/alerts/active'));
+    } finally {
+      this.#heard.delete(heard);
+    }
+    // The answer may be older than the events heard while it was read (an alert resolved, or fired, meanwhile):
+    // they are applied again on top of it. Taken as it came, it brought back a resolved alert on the first load,
+    // and a reload after a reconnect lost one that fired during it.
+    const next = new Map(alerts.map((a) => [a.id, a]));
+    if (!replace) for (const [id, alert] of this.#alerts) next.set(id, alert);
+    for (const change of heard) change(next);
+    this.#alerts = next;
     this.#loaded = true;
     this.#changed();
   }
@@ -79,8 +92,7 @@ export class ActiveAlerts {
 
   /** Replaces one alert with a newer copy (the answer of an acknowledgement). */
   update(alert: Alert): void {
-    this.#alerts.set(alert.id, alert);
-    this.#changed();
+    this.#change((alerts) => alerts.set(alert.id, alert));
   }
 
   /** Calls `listener` on every change; returns the unsubscribe. */
@@ -90,8 +102,12 @@ export class ActiveAlerts {
   }
 
   #apply(event: AlertTransition): void {
-    if (ENDING.has(event.kind)) this.#alerts.delete(event.alert.id);
-    else this.#alerts.set(event.alert.id, event.alert);
+    this.#change((alerts) => (ENDING.has(event.kind) ? alerts.delete(event.alert.id) : alerts.set(event.alert.id, event.alert)));
+  }
+
+  #change(change: (alerts: Map<string, Alert>) => void): void {
+    change(this.#alerts);
+    for (const heard of this.#heard) heard.push(change);
     this.#changed();
   }
 
