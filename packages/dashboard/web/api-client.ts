@@ -44,8 +44,9 @@ export class ApiClient {
     const text = await res.text();
     const json: unknown = text ? JSON.parse(text) : undefined;
     if (!res.ok) {
-      // An expired or revoked token cannot be used again; the sign-in page takes over.
-      if (res.status === 401 && token && path !== '/auth/login') this.session.set(undefined);
+      // An expired or revoked token cannot be used again; the sign-in page takes over. Unless the session moved on to
+      // a refreshed token while this request was out (the refresh revokes the old one): that session is still good.
+      if (res.status === 401 && token && path !== '/auth/login' && token === this.session.current?.token) this.session.set(undefined);
       throw new ApiError(res.status, (json as { detail?: string } | undefined)?.detail ?? res.statusText);
     }
     return json as T;
