@@ -18,6 +18,8 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 const MAX_QUEUED_MESSAGES = 32;
 /** Checks of one credential in a row while revocations keep arriving during them; the last one stands. */
 const MAX_AUTH_ROUNDS = 3;
+/** `auth` messages with a new credential one connection may send a minute (a refreshed token is one every few minutes). */
+const MAX_AUTHS_PER_MINUTE = 10;
 
 /** What a connection needs from the stream that owns it. */
 export interface LiveConnectionOptions {
@@ -51,6 +53,8 @@ export class LiveConnection {
   #ended = false;
   #queued = 0;
   #recheckQueued = false;
+  /** When this connection's recent `auth` messages with a new credential came. */
+  #auths: number[] = [];
   #inbox: Promise<void> = Promise.resolve();
   #authTimer: NodeJS.Timeout | undefined;
   #expiryTimer: NodeJS.Timeout | undefined;
@@ -219,6 +223,10 @@ export class LiveConnection {
     const message = parsed.message;
     switch (message.type) {
       case 'auth':
+        // The credential in force again: nothing to check (a client that re-sends it on a timer cost a PostgreSQL
+        // query each time). Others are counted: each is a check against PostgreSQL and Redis.
+        if (message.token === this.#credential && this.#principal) return this.#reply(this.#ready(this.#principal));
+        if (this.#authsInWindow() > MAX_AUTHS_PER_MINUTE) return this.#drop(CLOSE_CODES.policyViolation, `more than ${MAX_AUTHS_PER_MINUTE} sign-ins a minute`, 'flooding');
         return this.#authenticate(message.token);
       case 'subscribe':
         if (message.metrics && !this.#patterns.add(message.metrics)) return this.#reply({ type: 'error', error: `at most ${MAX_PATTERNS} patterns per connection` });
@@ -276,7 +284,18 @@ export class LiveConnection {
     this.#credential = credential;
     clearTimeout(this.#authTimer);
     this.#armExpiry(principal.expiresAt);
-    this.#reply({ type: 'ready', subject: principal.subject, role: principal.role, ...(principal.expiresAt ? { expiresAt: principal.expiresAt } : {}) });
+    this.#reply(this.#ready(principal));
+  }
+
+  #ready(principal: Principal): ServerMessage {
+    return { type: 'ready', subject: principal.subject, role: principal.role, ...(principal.expiresAt ? { expiresAt: principal.expiresAt } : {}) };
+  }
+
+  /** Counts an `auth` message; returns how many came in the last minute. */
+  #authsInWindow(now = Date.now()): number {
+    this.#auths = this.#auths.filter((at) => at > now - 60_000);
+    this.#auths.push(now);
+    return this.#auths.length;
   }
 
   #armExpiry(expiresAt: number | undefined): void {

@@ -262,6 +262,29 @@ describe('the live stream', () => {
     expect(client.frames.map((f) => f.message.type)).not.toContain('ready');
   });
 
+  it('answers the credential in force again without checking it, and closes a connection that signs in more than 10 times a minute', async () => {
+    let lookups = 0;
+    const countedUsers = Object.create(users) as PgUserStore;
+    countedUsers.byUsername = async (name: string) => (lookups++, users.byUsername(name));
+    const { url } = await startLive({ users: countedUsers });
+    const first = (await tokens.issue('alice', 'viewer')).token;
+    const client = new Client(url, { protocols: bearer(first) });
+    await client.next('ready');
+    const before = lookups;
+    for (let i = 0; i < 5; i++) {
+      client.send({ type: 'auth', token: first });
+      await client.next('ready');
+    }
+    expect(lookups).toBe(before);
+    // New credentials are checked, up to ten a minute.
+    for (let i = 0; i < 10; i++) {
+      client.send({ type: 'auth', token: (await tokens.issue('alice', 'viewer')).token });
+      await client.next('ready');
+    }
+    client.send({ type: 'auth', token: (await tokens.issue('alice', 'viewer')).token });
+    expect(await client.closed).toMatchObject({ code: 1008, reason: 'more than 10 sign-ins a minute' });
+  });
+
   it('re-checks every connection periodically, so a revocation never announced ends it too', async () => {
     const { url } = await startLive({ recheckMs: 200 });
     const { key, secret } = await users.createApiKey('silent-revoke', 'viewer', 'alice');
