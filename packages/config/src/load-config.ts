@@ -18,6 +18,7 @@ export const ENV_VARIABLES: Readonly<Record<string, string>> = {
   GATEWAY_HOST: 'gateway.host',
   OPS_PORT: 'ops.port',
   OPS_METRICS_TOKEN: 'ops.metricsToken',
+  POD_IP: 'ops.address',
   LOG_LEVEL: 'log.level',
   LOG_FILE: 'log.file',
   SHUTDOWN_TIMEOUT: 'shutdownTimeout',

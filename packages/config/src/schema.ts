@@ -180,6 +180,11 @@ export const ConfigSchema = z.object({
       port: z.number().int().min(0).max(65535).optional(),
       host: z.string().default('0.0.0.0'),
       /**
+       * The address other hosts reach this instance's ops server at, advertised in discovery (`POD_IP`: Kubernetes'
+       * downward API sets it, since a Deployment pod's name does not resolve); unset: its host name.
+       */
+      address: z.string().min(1).optional(),
+      /**
        * Bearer token a scraper shows to read `/metrics` (`OPS_METRICS_TOKEN`); the collector shows it to the suite's
        * own instances. Unset: `/metrics` answers loopback clients only, so nothing off the host reads it unasked.
        */

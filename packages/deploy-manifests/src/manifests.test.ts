@@ -268,6 +268,16 @@ describe('deploy manifests', () => {
     expect(VM_SINGLE_NODE_ARGS).toEqual(onDisk('prod', 'victoria-metrics.yaml').find((d) => d.kind === 'StatefulSet').spec.template.spec.containers[0].args);
   });
 
+  it('gives every service its pod IP to advertise, where the collector\'s self-scrape reaches it', () => {
+    expect(loadConfig({ env: { POD_IP: '10.0.0.7' } }).ops.address).toBe('10.0.0.7');
+    for (const overlay of OVERLAYS) {
+      for (const s of SERVICE_NAMES) {
+        const c = onDisk(overlay, `${s}.yaml`).find((d) => d.kind === 'Deployment').spec.template.spec.containers[0];
+        expect(c.env.filter((e: any) => e.name === 'POD_IP'), `${overlay}/${s}`).toEqual([{ name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } }]);
+      }
+    }
+  });
+
   it('has the gateway trust one hop, the Ingress controller, the only way in from outside', () => {
     expect(loadConfig({ env: { [GATEWAY_TRUST_PROXY.name]: GATEWAY_TRUST_PROXY.value } }).gateway.trustProxy).toBe(1);
     for (const overlay of OVERLAYS) {

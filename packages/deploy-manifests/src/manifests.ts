@@ -251,6 +251,9 @@ function deployment(o: Overlay, name: ServiceName, config: Readonly<Config>): De
   const engineAccess = isBackup ? engineBackupAccess(o.timeSeries) : undefined;
   const env: IEnvVar[] = [
     { name: 'SERVICE', value: name },
+    // The address it advertises in discovery (ops.address), where the collector's self-scrape reaches its /metrics:
+    // a Deployment pod's name does not resolve in the cluster's DNS.
+    { name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
     // Its own NATS user (deploy/nats/permissions.conf); the password is written into the URL by the config.
     { name: 'NATS_URL', value: `nats://${name}@nats:${NATS_CLIENT_PORT}` },
     // The config writes DATABASE_PASSWORD and REDIS_PASSWORD into these URLs, as NATS_PASSWORD into NATS_URL.

@@ -9,6 +9,8 @@ export interface InstanceMetadata {
   namespace: string;
   instance: string;
   host: string;
+  /** Where other hosts reach the ops server (ops.address); empty: at `host`. */
+  address: string;
   opsPort: string;
   [key: string]: string;
 }
@@ -44,6 +46,8 @@ export interface DiscoveredInstance {
   id: string;
   instance: string;
   host: string;
+  /** Where other hosts reach its ops server: the advertised ops.address, else its host name. */
+  address: string;
   opsPort: number;
   version: string;
   /** Requests handled per endpoint, with errors and mean processing time. */
@@ -63,6 +67,7 @@ export async function discoverInstances(nc: NatsConnection, namespace: string, m
       id: stats.id,
       instance: meta.instance ?? stats.id,
       host: meta.host ?? '',
+      address: meta.address || meta.host || '',
       opsPort: Number(meta.opsPort ?? 0),
       version: stats.version,
       started: stats.started,

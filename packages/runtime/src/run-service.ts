@@ -110,7 +110,7 @@ export async function runService(def: ServiceDefinition, options: RunOptions = {
     service: def.name,
     version: def.version ?? '0.1.0',
     description: def.description,
-    metadata: { namespace: config.nats.prefix, instance, host: hostname(), opsPort: String(ops.port) },
+    metadata: { namespace: config.nats.prefix, instance, host: hostname(), address: config.ops.address ?? '', opsPort: String(ops.port) },
   });
   health.setReady(true);
   logger.info('service started', { opsPort: ops.port });

@@ -24,3 +24,14 @@ describe('a discovered instance on the scraping replica’s own host', () => {
     expect(report.samples.find((s) => s.name === 'self_work_total')?.tags).toEqual({ job: 'storage', instance: `${hostname()}:${port}` });
   });
 });
+
+describe('a discovered instance on another host', () => {
+  it('is dialled at the address it advertised (a pod IP; its pod name does not resolve) and keeps its host in the instance tag', async () => {
+    const origin = `http://pod-that-does-not-resolve.invalid:${port}`;
+    const target = { job: 'processor', url: `${origin}/metrics`, healthUrl: `${origin}/health`, tags: {}, loopbackOnOwnHost: true, dialAddress: '127.0.0.1' };
+    const report = await scrapeTarget(target, { timeoutMs: 5000, staticTags: {}, limits: { bodyBytes: 1 << 20, samples: 1000 } });
+    expect(report.error).toBeUndefined();
+    expect(report.up).toBe(true);
+    expect(report.samples.find((s) => s.name === 'self_work_total')?.tags).toEqual({ job: 'processor', instance: `pod-that-does-not-resolve.invalid:${port}` });
+  });
+});

@@ -19,6 +19,11 @@ export interface ScrapeTarget {
    * resolve there); its URL, and so its `instance` tag, stays the instance's host, whichever replica scrapes it.
    */
   loopbackOnOwnHost?: boolean;
+  /**
+   * Dialled at this address from other hosts (a discovered instance's advertised ops.address: a Kubernetes pod's
+   * name does not resolve, its IP does); its URL, and so its `instance` tag, stays the instance's host.
+   */
+  dialAddress?: string;
 }
 
 /** What one scrape of a target produced; `samples` holds the scraped samples and the per-target `up`, duration and health ones. */
@@ -159,9 +164,10 @@ async function bodyText(res: Response, maxBytes: number): Promise<string | undef
 
 /** The URL to dial for `url` of `target`: over loopback when the target asks for it and runs on this host. */
 function dialled(target: ScrapeTarget, url: string): string {
-  if (!target.loopbackOnOwnHost) return url;
+  if (!target.loopbackOnOwnHost && !target.dialAddress) return url;
   const u = new URL(url);
-  if (u.hostname !== hostname()) return url;
-  u.hostname = '127.0.0.1';
+  if (target.loopbackOnOwnHost && u.hostname === hostname()) u.hostname = '127.0.0.1';
+  else if (target.dialAddress) u.hostname = target.dialAddress.includes(':') ? `[${target.dialAddress}]` : target.dialAddress;
+  else return url;
   return u.toString();
 }

@@ -13,6 +13,14 @@ export async function discoverSelfTargets(bus: Bus, namespace: string, metricsTo
       // Named by its host whichever replica discovers or scrapes it (its series keep one instance tag); a replica on
       // that host dials it over loopback, since the host name need not resolve there (test hosts, some containers).
       const origin = `http://${instance.host}:${instance.opsPort}`;
-      return { job: instance.service, url: `${origin}/metrics`, healthUrl: `${origin}/health`, tags: {}, loopbackOnOwnHost: true, ...(metricsToken ? { authorization: `Bearer ${metricsToken}` } : {}) };
+      return {
+        job: instance.service,
+        url: `${origin}/metrics`,
+        healthUrl: `${origin}/health`,
+        tags: {},
+        loopbackOnOwnHost: true,
+        ...(instance.address !== instance.host ? { dialAddress: instance.address } : {}),
+        ...(metricsToken ? { authorization: `Bearer ${metricsToken}` } : {}),
+      };
     });
 }
