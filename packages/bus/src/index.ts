@@ -39,6 +39,7 @@ export { ensureStreams, ensureConsumer, consumerConfig, bindStreams, bindConsume
 export type { ConsumerOptions, BindOptions } from './streams.ts';
 export { inboxPrefix } from './inbox.ts';
 export { consumeBatches } from './batch-consumer.ts';
+export { whenCaughtUp, type CatchUpOptions } from './caught-up.ts';
 export type { BatchConsumer, BatchConsumerOptions, BatchHandler } from './batch-consumer.ts';
 export { InvalidMessageError, describeIssues, fieldPath, issueReason } from './errors.ts';
 export { CALLS, CallErrorSchema, BackupSummarySchema, ArchiveEntrySchema, ARCHIVE_TIERS } from './calls.ts';

@@ -16,3 +16,4 @@ export type { BootstrapReport, BootstrapOptions } from './nats-bootstrap.ts';
 export { createRedis, openRedis, redisOptions } from './redis-connection.ts';
 export type { RedisUse, RedisLifecycle, RedisClientOptions } from './redis-connection.ts';
 export { startConsumer } from './start-consumer.ts';
+export { startWhenCaughtUp } from './start-when-caught-up.ts';

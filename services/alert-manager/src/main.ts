@@ -3,7 +3,7 @@ import { SUBJECTS } from '@terminusa/bus';
 import { publishedMessageLimits } from '@terminusa/config';
 import { openDatabase } from '@terminusa/database';
 import { VictoriaMetrics } from '@terminusa/metric-store';
-import { openRedis, runService, startConsumer } from '@terminusa/runtime';
+import { openRedis, runService, startConsumer, startWhenCaughtUp } from '@terminusa/runtime';
 import { createAlertManagerMetrics } from './alert-manager-metrics.ts';
 import { serveAckCalls } from './evaluate/ack-calls.ts';
 import { AlertStateCommands } from './evaluate/alert-state-commands.ts';
@@ -71,10 +71,6 @@ await runService({
     );
     onStop('outbox relay', () => relay.stop());
 
-    const sweeps = scheduleSweeps(state, () => rules.rules, config.alerts.sweepInterval * 1000, logger);
-    onStop('timer sweeps', () => sweeps.stop());
-    const rechecks = suppressed.schedule(notifications.suppresses, (key, now) => state.notifyNow(key, now), config.alerts.sweepInterval * 1000, logger);
-    onStop('suppressed alerts rechecks', () => rechecks.stop());
 
     const engine = new VictoriaMetrics(config.storage.engine);
     health.add('engine', () => engine.health());
@@ -103,5 +99,12 @@ await runService({
       }),
       { maxBatch: config.core.batchSize, lingerMs: 2, retryDelayMs: 500, onError: (err) => logger.error('evaluation failed; batch will be redelivered', { err }) },
     );
+
+    // Timers are swept once the intake has caught up with the samples that came while no replica ran: until then a
+    // no-data rule's groups look silent, and a restart after an outage paged every one of them.
+    startWhenCaughtUp(ctx, 'alert-manager', 'timer sweeps', config.core.batchSize, () => [
+      scheduleSweeps(state, () => rules.rules, config.alerts.sweepInterval * 1000, logger),
+      suppressed.schedule(notifications.suppresses, (key, now) => state.notifyNow(key, now), config.alerts.sweepInterval * 1000, logger),
+    ]);
   },
 });

@@ -1,0 +1,34 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect, type NatsConnection } from 'nats';
+import { createTestNamespace, type TestNamespace } from '@terminusa/testkit';
+import { Bus, encodeSampleBatch, ensureConsumer, ensureStreams, SUBJECTS, whenCaughtUp } from './index.ts';
+
+let ns: TestNamespace;
+let nc: NatsConnection;
+let bus: Bus;
+
+beforeAll(async () => {
+  ns = await createTestNamespace();
+  nc = await connect({ servers: ns.config.nats.url });
+  bus = new Bus(nc, ns.config.nats.prefix);
+  const jsm = await nc.jetstreamManager();
+  await ensureStreams(jsm, bus.ns);
+  await ensureConsumer(jsm, bus.ns, 'alert-manager', { ackWaitSeconds: 30, core: { queueSize: 1000, batchSize: 10 } });
+});
+afterAll(async () => {
+  await nc.close();
+  await ns.cleanup();
+});
+
+describe('whenCaughtUp', () => {
+  it('waits while the consumer has more undelivered than it allows, resolves once delivered, and gives up after its time', async () => {
+    for (let i = 0; i < 5; i++) await bus.persistEncoded(SUBJECTS.samples, [], encodeSampleBatch({ parts: [{ id: `c:${i}`, source: 'test', samples: [{ name: 'm', value: i, ts: i, tags: {} }] }] }), `c:${i}`);
+    const { stream } = bus.consumerTarget('alert-manager');
+    expect(await whenCaughtUp(bus, 'alert-manager', { maxPending: 5, timeoutMs: 0 })).toBe(true);
+    expect(await whenCaughtUp(bus, 'alert-manager', { maxPending: 2, timeoutMs: 300, pollMs: 50 })).toBe(false);
+    const waiting = whenCaughtUp(bus, 'alert-manager', { maxPending: 2, timeoutMs: 10_000, pollMs: 50 });
+    const consumer = await bus.js.consumers.get(stream, 'alert-manager');
+    for await (const m of await consumer.fetch({ max_messages: 3, expires: 2000 })) m.ack();
+    expect(await waiting).toBe(true);
+  });
+});
