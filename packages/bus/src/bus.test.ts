@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from 'nats';
 import { createTestNamespace, waitFor, type TestNamespace } from '@terminusa/testkit';
-import { Bus, consumeBatches, encodeSampleBatch, ensureConsumer, ensureStreams, SUBJECTS, type JsMsg } from './index.ts';
+import { Bus, CALLS, consumeBatches, encodeSampleBatch, ensureConsumer, ensureStreams, SUBJECTS, type JsMsg } from './index.ts';
 
 let ns: TestNamespace;
 let nc: NatsConnection;
@@ -32,6 +32,25 @@ describe('Bus', () => {
       return s.state.messages > 0 ? s : undefined;
     }, 5000, 'ingest stream to hold the message');
     expect(info.config.subjects).toEqual([`${ns.id}.metrics.ingest.>`, `${ns.id}.events.>`]);
+  });
+
+  it('answers a call\'s refusal with its message, and any other failure with a generic one it hands over to log', async () => {
+    const failures: unknown[] = [];
+    const sub = bus.serve(
+      CALLS.backupVerify,
+      async (req) => {
+        if (req.id === 'refused') throw Object.assign(new Error('backup refused (chunk-missing): c.chunk is gone'), { code: 'chunk-missing' });
+        throw Object.assign(new Error("ENOENT: no such file or directory, open '/data/archive/index.json'"), { code: 'ENOENT' });
+      },
+      'backup',
+      (err) => failures.push(err),
+    );
+    await nc.flush();
+    expect(await bus.call(CALLS.backupVerify, { id: 'refused' }, 5000)).toEqual({ error: 'backup refused (chunk-missing): c.chunk is gone', code: 'chunk-missing' });
+    const failed = await bus.call(CALLS.backupVerify, { id: 'other' }, 5000);
+    expect(failed).toEqual({ error: 'the backup service failed to answer; its log says why', code: 'failed' });
+    expect(failures.map((e) => (e as Error).message)).toEqual(["ENOENT: no such file or directory, open '/data/archive/index.json'"]);
+    sub.unsubscribe();
   });
 
   it('drops a republished message with the same id (JetStream duplicate window)', async () => {

@@ -101,8 +101,17 @@ export class Bus {
     return result.data;
   }
 
-  /** Answers a call in a queue group, so each request is handled by one replica; a bad request gets an error reply. */
-  serve<Req extends z.ZodType, Rep extends z.ZodType>(def: CallDef<Req, Rep>, handler: (request: z.infer<Req>) => Promise<z.infer<Rep>>, queue: string): Subscription {
+  /**
+   * Answers a call in a queue group, so each request is handled by one replica; a bad request gets an error reply. A
+   * handler's refusal (an error whose `code` is a kebab-case word such as `missing-backup`) is answered with its
+   * message; any other failure with a generic one, handed to `onFailure` to log: its message (a path, SQL) stays there.
+   */
+  serve<Req extends z.ZodType, Rep extends z.ZodType>(
+    def: CallDef<Req, Rep>,
+    handler: (request: z.infer<Req>) => Promise<z.infer<Rep>>,
+    queue: string,
+    onFailure: (err: unknown) => void = () => undefined,
+  ): Subscription {
     const subject = this.ns.subject(def.subject);
     return this.nc.subscribe(subject, {
       queue,
@@ -122,7 +131,12 @@ export class Bus {
         }
         handler(request.data).then(
           (reply) => msg.respond(json.encode(reply)),
-          (e: unknown) => msg.respond(json.encode({ error: (e as Error).message, code: (e as { code?: string }).code ?? 'failed' })),
+          (e: unknown) => {
+            const code = (e as { code?: unknown }).code;
+            if (typeof code === 'string' && /^[a-z]+(-[a-z]+)+$/.test(code)) return msg.respond(json.encode({ error: (e as Error).message, code }));
+            onFailure(e);
+            msg.respond(json.encode({ error: `the ${queue} service failed to answer; its log says why`, code: 'failed' }));
+          },
         );
       },
     });

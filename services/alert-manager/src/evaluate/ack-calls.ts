@@ -18,5 +18,6 @@ export function serveAckCalls(bus: Bus, state: AlertStateCommands, logger: Logge
       return { ok: true as const, state: result };
     },
     'alert-manager',
+    (err) => logger.error('acknowledge call failed', { err }),
   );
 }

@@ -86,6 +86,32 @@ describe('POST /rules with a regex matcher', () => {
   });
 });
 
+describe('silences and the alert history', () => {
+  const get = async (path: string): Promise<{ status: number; body: any }> => {
+    const res = await fetch(`${server.base}${path}`, { headers: { [TEST_ROLE_HEADER]: 'operator' } });
+    return { status: res.status, body: await res.json() };
+  };
+
+  it('take a silence’s start and end as epoch ms, as tmon sends them, and refuse one longer than 90 days naming endsAt', async () => {
+    const now = Date.now();
+    const made = await post('/silences', { matchers: [{ tag: 'host', value: 'web-1' }], comment: 'maintenance', startsAt: now, endsAt: now + 3_600_000 });
+    expect(made.status).toBe(201);
+    expect(made.body.silence).toMatchObject({ startsAt: now, endsAt: now + 3_600_000 });
+    const forever = await post('/silences', { matchers: [{ tag: 'host', value: 'web-1' }], comment: 'maintenance', endsAt: 8_000_000_000_000_000 });
+    expect(forever.status).toBe(400);
+    expect(forever.body.fields.map((f: { field: string }) => f.field)).toEqual(['endsAt']);
+  });
+
+  it('answer a malformed history cursor 400 naming it, not 500 from the database', async () => {
+    for (const before of ['1_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', `99999999999999999999_${ACTIVE.plain}`, `9999999999999999_${ACTIVE.plain}`]) {
+      const res = await get(`/alerts/history?before=${before}`);
+      expect(res.status, before).toBe(400);
+      expect(res.body.fields.map((f: { field: string }) => f.field)).toEqual(['before']);
+    }
+    expect((await get(`/alerts/history?before=1700000000000_${ACTIVE.plain}`)).status).toBe(200);
+  });
+});
+
 /** The largest delay of the event loop (this process runs the gateway's routes) between start and stop, in ms. */
 function monitorEventLoop(): { stop(): number } {
   let max = 0;

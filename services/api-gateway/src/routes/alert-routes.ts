@@ -7,7 +7,7 @@ import type { ServiceCaller } from '../http/call-service.ts';
 import { sendProblem } from '../http/problem.ts';
 import { route, type RouteSpec } from '../http/route.ts';
 import { parseOr400 } from '../http/request-errors.ts';
-import { TimeParam as Time } from './metrics-routes.ts';
+import { BodyTime, TimeParam as Time } from './metrics-routes.ts';
 
 const DAY_MS = 86_400_000;
 const ActiveQuery = z.looseObject({ severity: z.enum(SEVERITIES).optional(), state: z.enum(ACTIVE_ALERT_STATES).optional() });
@@ -18,7 +18,12 @@ const HistoryQuery = z.object({
   rule: z.string().max(100).optional(),
   limit: z.coerce.number().int().min(1).max(500).default(100),
   /** The `next` cursor of the previous page. */
-  before: z.string().regex(/^\d+_[0-9a-f-]{36}$/, 'a cursor from a previous page').optional(),
+  before: z
+    .string()
+    .regex(/^\d{1,16}_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/, 'a cursor from a previous page')
+    .transform((cursor) => ({ at: Number(cursor.split('_')[0]), id: cursor.split('_')[1]! }))
+    .refine((c) => c.at <= 8.64e15, 'a cursor from a previous page')
+    .optional(),
 });
 const AlertId = z.object({ id: z.string().uuid('an alert id') });
 const AckBody = z.strictObject({ comment: z.string().max(2000).optional() });
@@ -26,13 +31,16 @@ const RuleName = z.object({ name: z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,99}
 const SilenceBody = z
   .strictObject({
     matchers: z.array(MatcherSchema).min(1, 'at least one matcher'),
-    startsAt: Time.optional(),
-    endsAt: Time.optional(),
+    // Numbers too: `tmon silences add --end` sends epoch ms, which a string-only time refused.
+    startsAt: BodyTime.optional(),
+    endsAt: BodyTime.optional(),
     /** Seconds from the start, instead of endsAt. */
     duration: z.number().int().positive().max(90 * 86_400).optional(),
     comment: z.string().min(1, 'say why').max(2000),
   })
-  .refine((s) => s.endsAt !== undefined || s.duration !== undefined, { message: 'give endsAt or duration', path: ['endsAt'] });
+  .refine((s) => s.endsAt !== undefined || s.duration !== undefined, { message: 'give endsAt or duration', path: ['endsAt'] })
+  // As long as `duration` may be: a silence that never ends is a rule switched off unseen.
+  .refine((s) => s.endsAt === undefined || s.endsAt - (s.startsAt ?? Date.now()) <= 90 * DAY_MS, { message: 'at most 90 days after the start', path: ['endsAt'] });
 const SilenceId = z.object({ id: z.string().uuid('a silence id') });
 
 function labelQuery(req: Request): Record<string, string> {
@@ -78,7 +86,7 @@ export function alertRoutes(deps: { bus: Bus; reader: RedisAlertReader; store: P
       query: HistoryQuery,
       async handle({ query, res }) {
         const to = query.to ?? Date.now();
-        const before = query.before ? { at: Number(query.before.split('_')[0]), id: query.before.split('_')[1]! } : undefined;
+        const before = query.before;
         const { alerts } = await deps.store.history({ from: query.from ?? to - DAY_MS, to, limit: query.limit, ...(query.severity ? { severity: query.severity } : {}), ...(query.rule ? { rule: query.rule } : {}), ...(before ? { before } : {}) });
         const last = alerts.at(-1);
         res.json({ alerts, next: alerts.length === query.limit && last ? `${last.startsAt}_${last.id}` : null });

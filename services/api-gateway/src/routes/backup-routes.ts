@@ -2,12 +2,10 @@ import { z } from 'zod';
 import { ARCHIVE_TIERS, CALLS } from '@terminusa/bus';
 import type { ServiceCaller } from '../http/call-service.ts';
 import { route, type RouteSpec } from '../http/route.ts';
-import { TimeParam } from './metrics-routes.ts';
+import { BodyTime } from './metrics-routes.ts';
 
 const BackupId = z.object({ id: z.string().regex(/^[A-Za-z0-9_-]{1,100}$/, 'a backup id') });
 
-// JSON bodies may give a time as a number as well as the query's string forms.
-const BodyTime = z.union([z.number().int().nonnegative(), TimeParam]);
 const ArchiveLoadBody = z
   .strictObject({ tier: z.enum(ARCHIVE_TIERS), from: BodyTime, to: BodyTime })
   .refine((b) => b.from < b.to, { message: 'from must be before to', path: ['from'] });

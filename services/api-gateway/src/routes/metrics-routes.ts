@@ -32,6 +32,9 @@ export const TimeParam = z.string().transform((text, ctx) => {
   return ms;
 });
 
+/** A time in a JSON body: epoch milliseconds as a number, or any of {@link TimeParam}'s string forms. */
+export const BodyTime = z.union([z.number().int().nonnegative().max(MAX_TIME_MS), TimeParam]);
+
 /** A bucket width given as a duration (30s, 5m, 1h, 1d) or as milliseconds. */
 const StepParam = z
   .string()

@@ -8,6 +8,7 @@ const GROUP = 'backup';
 
 /** Serves the gateway's backup calls: run, restore, job status, list and verify. */
 export function serveBackupCalls(bus: Bus, queue: Queue, ops: BackupOperations, logger: Logger): ReturnType<Bus['serve']>[] {
+  const failed = (err: unknown) => logger.error('backup call failed', { err });
   return [
     bus.serve(
       CALLS.backupRun,
@@ -16,6 +17,7 @@ export function serveBackupCalls(bus: Bus, queue: Queue, ops: BackupOperations, 
         return { jobId: job.id! };
       },
       GROUP,
+      failed,
     ),
     bus.serve(
       CALLS.backupRestore,
@@ -26,6 +28,7 @@ export function serveBackupCalls(bus: Bus, queue: Queue, ops: BackupOperations, 
         return { jobId: job.id! };
       },
       GROUP,
+      failed,
     ),
     bus.serve(
       CALLS.backupJob,
@@ -38,8 +41,9 @@ export function serveBackupCalls(bus: Bus, queue: Queue, ops: BackupOperations, 
         return { jobId: job.id!, name: job.name, state, progress: job.progress, result: job.returnvalue ?? null, ...(job.failedReason ? { failedReason: job.failedReason } : {}) };
       },
       GROUP,
+      failed,
     ),
-    bus.serve(CALLS.backupList, async () => ({ backups: await ops.list(), archives: await ops.archives() }), GROUP),
+    bus.serve(CALLS.backupList, async () => ({ backups: await ops.list(), archives: await ops.archives() }), GROUP, failed),
     bus.serve(
       CALLS.backupVerify,
       async (req) => {
@@ -48,6 +52,7 @@ export function serveBackupCalls(bus: Bus, queue: Queue, ops: BackupOperations, 
         return { ok: true as const, chunks: verified.chunks, rows: verified.rows, bytes: verified.bytes };
       },
       GROUP,
+      failed,
     ),
   ];
 }

@@ -8,8 +8,9 @@ import { loadRawArchive } from './archive-raw.ts';
 
 /** Answers the gateway's archive calls (list, load) in the queue group `storage`, so one replica answers each. */
 export function serveArchiveCalls(bus: Bus, pool: pg.Pool, engine: VictoriaMetrics, archive: ArchiveIndex, logger: Logger): ReturnType<Bus['serve']>[] {
+  const failed = (err: unknown) => logger.error('archive call failed', { err });
   return [
-    bus.serve(CALLS.archiveList, async () => ({ archives: await archive.entries() }), 'storage'),
+    bus.serve(CALLS.archiveList, async () => ({ archives: await archive.entries() }), 'storage', failed),
     bus.serve(
       CALLS.archiveLoad,
       async (req) => {
@@ -19,6 +20,7 @@ export function serveArchiveCalls(bus: Bus, pool: pg.Pool, engine: VictoriaMetri
         return { rows, files };
       },
       'storage',
+      failed,
     ),
   ];
 }
