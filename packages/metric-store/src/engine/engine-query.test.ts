@@ -42,7 +42,7 @@ describe('engineQuery', () => {
     const included = { windowStart: 'included' } as const;
     const cases: [string, string][] = [
       ['count_over_time(sum(x)[1m:5s])', 'count_over_time(sum(x)[60001ms:5s])'],
-      ['max_over_time(rate(x[30s])[2m:] offset 1m)', 'label_del(max_over_time(rate(x[30001ms])[120001ms:] offset 1m), "__name__")'],
+      ['max_over_time(rate(x[30s])[2m:] offset 1m)', 'label_del(max_over_time(rate(x[30001ms])[120001ms:1m] offset 1m), "__name__")'],
       ['sum_over_time(x[1h30m] @ end()) > bool 2', 'sum_over_time(x[5400001ms] @ end()) > bool 2'],
       ['x offset 5m', 'x offset 5m'],
     ];
@@ -50,6 +50,12 @@ describe('engineQuery', () => {
     expect(engineQuery('count_over_time(sum(x)[1m:5s])').expr).toBe('count_over_time(sum(x)[1m:5s])');
     // Prometheus' rates select the longer window, and extrapolate over the range as written.
     expect(engineQuery('rate(x[5m] offset 1m)', { rates: 'prometheus', windowStart: 'included' }).expr).toMatch(/ \(__tmon_increase\(x\[300001ms\] offset 1m, round\(time\(\) \* 1000\) - \(60000\), 300000\) \/ 300\)$/);
+  });
+
+  it("gives a subquery without a step Prometheus' default one, a minute, not the query's step", () => {
+    expect(engineQuery('count_over_time(vector(1)[10m:])').expr).toBe('count_over_time(vector(1)[10m:1m])');
+    expect(engineQuery('max_over_time(rate(x[5m])[1h:] offset 5m)').expr).toBe('label_del(max_over_time(rate(x[5m])[1h:1m] offset 5m), "__name__")');
+    expect(engineQuery('x[10m:30s]').expr).toBe('x[10m:30s]');
   });
 
   it('flags the expressions of scalar type', () => {

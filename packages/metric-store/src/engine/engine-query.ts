@@ -75,6 +75,20 @@ function isScalar(node: SyntaxNode, text: string): boolean {
   }
 }
 
+/** The step of a subquery that gives none, as Prometheus takes it: its evaluation interval, one minute by default. */
+const SUBQUERY_DEFAULT_STEP = '1m';
+
+/**
+ * The insertion giving a subquery without a step (`x[10m:]`) Prometheus' default one: the engine took the query's
+ * step instead (5 min for an instant query, Grafana's for a range), and `count_over_time(vector(1)[10m:])` was 2, not 10.
+ */
+function defaultSubqueryStep(node: SyntaxNode, expr: string): { from: number; to: number; text: string } | undefined {
+  const durations = node.getChildren('DurationExpr');
+  if (durations.length !== 1) return undefined;
+  const colon = expr.indexOf(':', durations[0]!.to);
+  return colon < 0 || colon >= node.to ? undefined : { from: colon + 1, to: colon + 1, text: SUBQUERY_DEFAULT_STEP };
+}
+
 /**
  * `expr` rewritten so the engine answers it as Prometheus would where the two differ in shape or count: `changes`
  * becomes the engine's Prometheus-counting function, the name-keeping functions above are wrapped in
@@ -97,6 +111,10 @@ export function engineQuery(expr: string, semantics: Partial<QuerySemantics> = {
     enter: (ref) => {
       if (ref.type.isError) invalid = true;
       if (invalid) return false;
+      if (ref.name === 'SubqueryExpr') {
+        const step = defaultSubqueryStep(ref.node, expr);
+        if (step) edits.push(step);
+      }
       if (windowStart === 'included' && (ref.name === 'MatrixSelector' || ref.name === 'SubqueryExpr')) {
         const widened = widenedRange(ref.node, expr);
         if (widened) edits.push(widened);

@@ -61,7 +61,8 @@ export async function callEngine<T>(ctx: PrometheusContext, path: string, params
  * there, and enforced here as well, since the engine checks its deadline only now and then while it searches.
  */
 export async function callEngineAnswer<T>(ctx: PrometheusContext, path: string, params: URLSearchParams, form: URLSearchParams, blamed = 'query'): Promise<EngineSuccess<T>> {
-  const timeoutMs = Math.max(0, Math.min(ctx.limits.timeoutMs, durationParam(form, 'timeout') ?? Number.POSITIVE_INFINITY));
+  // Whole milliseconds: AbortSignal.timeout throws on a fraction (`timeout=1.001` was a 500).
+  const timeoutMs = Math.floor(Math.max(0, Math.min(ctx.limits.timeoutMs, durationParam(form, 'timeout') ?? Number.POSITIVE_INFINITY)));
   params.set('timeout', engineSeconds(timeoutMs));
   const timeout = AbortSignal.timeout(timeoutMs);
   const timedOut = () => new PrometheusError('timeout', `query timed out in expression evaluation: it ran longer than ${timeoutMs} ms`);

@@ -46,7 +46,9 @@ function asScalar(data: QueryData, time: number): QueryData {
 export async function instantQuery(ctx: PrometheusContext, form: URLSearchParams): Promise<PrometheusSuccess<QueryData> | AnswerText> {
   const time = timeParam(form, 'time', Date.now());
   const query = queryParam(ctx, form);
-  const params = new URLSearchParams({ query: query.expr, time: engineSeconds(time) });
+  // nocache: with its cache on, the engine evaluates a time within -search.latencyOffset (30 s) of now 30 s earlier
+  // and labels the answer with the time asked: Grafana's instant and stat panels showed data 30 s old.
+  const params = new URLSearchParams({ query: query.expr, time: engineSeconds(time), nocache: '1' });
   const answer = await callEngineAnswer<QueryData>(ctx, '/api/v1/query', params, form);
   if (!query.scalar) return answerOf(ctx, answer);
   checkSamples(ctx, answer);
@@ -68,6 +70,10 @@ export async function rangeQuery(ctx: PrometheusContext, form: URLSearchParams):
     throw new PrometheusError('bad_data', `exceeded maximum resolution of ${maxPoints.toLocaleString('en-US')} points per timeseries. Try decreasing the query resolution (?step=XX)`);
   }
   // The engine counts in whole milliseconds; a finer step is the shortest it takes.
-  const params = new URLSearchParams({ query: queryParam(ctx, form).expr, start: engineSeconds(start), end: engineSeconds(end), step: engineSeconds(Math.max(1, Math.round(step))) });
+  const engineStep = Math.max(1, Math.round(step));
+  const params = new URLSearchParams({ query: queryParam(ctx, form).expr, start: engineSeconds(start), end: engineSeconds(end), step: engineSeconds(engineStep) });
+  // With its cache on, the engine moves a range off the step's grid onto it: points before `start`, at other times
+  // than Prometheus answers. A range on the grid (Grafana aligns its own) keeps the cache.
+  if (Math.round(start) % engineStep !== 0) params.set('nocache', '1');
   return answerOf(ctx, await callEngineAnswer<QueryData>(ctx, '/api/v1/query_range', params, form));
 }

@@ -171,6 +171,18 @@ describe('PromQL queries', () => {
     ]);
   });
 
+  it('evaluates an instant query at the time asked, now included, and a range at its start, off the step grid too', async () => {
+    // The engine's cache moved a time near now 30 s back (-search.latencyOffset) and a range onto the step's grid.
+    const now = await prom('/api/v1/query', { query: 'time()' });
+    const [at, value] = now.body.data.result as [number, string];
+    expect(Math.abs(Number(value) - at)).toBeLessThan(1);
+    const off = await prom('/api/v1/query_range', { query: 'time()', start: '1000.5', end: '4000.5', step: '60' });
+    expect(off.body.data.result[0].values[0]).toEqual([1000.5, '1000.5']);
+    expect(off.body.data.result[0].values).toHaveLength(51);
+    // A timeout of a fraction of a millisecond more is cut to whole ones, not a 500.
+    expect((await prom('/api/v1/query', { query: 'vector(1)', timeout: '1.001' })).status).not.toBe(500);
+  });
+
   it('answers a POST form exactly as the same GET', async () => {
     const params = { query: 'sum by (job) (rate(http_requests_total[5m]))', start: RANGE.start, end: RANGE.end, step: '300' };
     const get = await prom('/api/v1/query_range', params);
