@@ -17,7 +17,7 @@ describe('loadConfig', () => {
     expect(config.auth.sessionLifetime).toBe(43_200);
     expect(config.gateway.live).toEqual({ maxConnections: 2000, maxConnectionsPerPrincipal: 20, recheckInterval: 30 });
     expect(config.scaling.collectors).toEqual({ min: 2, max: 10, targetCpu: 70 });
-    expect(config.backup.schedule).toEqual({ full: '0 0 * * 0', incremental: '0 0 * * *' });
+    expect(config.backup.schedule).toEqual({ full: '0 0 * * 0', incremental: '0 0 * * 1-6' });
     expect(config.nats.url).toBe('nats://127.0.0.1:4222');
     expect(config.redis.url).toBe('redis://127.0.0.1:6379');
     expect(config.gateway.port).toBe(8080);

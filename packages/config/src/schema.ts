@@ -468,8 +468,11 @@ export const ConfigSchema = z.object({
     .prefault({}),
   backup: z
     .object({
-      /** Cron patterns of the scheduled backups. */
-      schedule: z.object({ full: z.string().default('0 0 * * 0'), incremental: z.string().default('0 0 * * *') }).prefault({}),
+      /**
+       * Cron patterns of the scheduled backups. No incremental on the full's day: at the same moment on two replicas
+       * the incremental could build on the day before and the week's full never became a base.
+       */
+      schedule: z.object({ full: z.string().default('0 0 * * 0'), incremental: z.string().default('0 0 * * 1-6') }).prefault({}),
       /** Days a backup is kept (a full stays while a kept incremental depends on it). */
       retention: z.object({ full: seconds(90), incremental: seconds(30) }).prefault({}),
       /** Where backups are written; default `<dataDir>/backups`. */

@@ -17,3 +17,4 @@ export { createRedis, openRedis, redisOptions } from './redis-connection.ts';
 export type { RedisUse, RedisLifecycle, RedisClientOptions } from './redis-connection.ts';
 export { startConsumer } from './start-consumer.ts';
 export { startWhenCaughtUp } from './start-when-caught-up.ts';
+export { renameDurably, synced } from './durable-files.ts';

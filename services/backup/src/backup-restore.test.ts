@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants } from 'node:fs';
-import { access, mkdtemp, readFile, readdir, rm, writeFile, mkdir, stat } from 'node:fs/promises';
+import { access, mkdtemp, readFile, readdir, rm, writeFile, mkdir, stat, utimes } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -326,10 +326,28 @@ describe('backup and restore', () => {
     await expect(aged.verify(incr)).resolves.toBeDefined();
   });
 
-  it('never lists an unfinished backup', async () => {
-    await mkdir(join(ops.paths.backupsDir, '.tmp-20260101T000000Z-full-abcdef'), { recursive: true });
+  it('never lists an unfinished backup, and prunes what one cut off a day ago left', async () => {
+    const left = join(ops.paths.backupsDir, '.tmp-20260101T000000Z-full-abcdef');
+    const running = join(ops.paths.backupsDir, '.tmp-20260101T000001Z-full-abcdef');
+    await mkdir(left, { recursive: true });
+    await mkdir(running, { recursive: true });
     const ids = (await ops.list()).map((b) => b.id);
     expect(ids.every((id) => !id.startsWith('.'))).toBe(true);
+    const dayAgo = new Date(Date.now() - 86_400_000 - 1000);
+    await utimes(left, dayAgo, dayAgo);
+    await ops.prune();
+    await expect(stat(left)).rejects.toThrow(/ENOENT/);
+    expect((await stat(running)).isDirectory()).toBe(true);
+  });
+
+  it('takes an incremental as a full when a chunk of the newest backup\'s chain is gone', async () => {
+    const { manifest: base } = await ops.run('full');
+    await rm(join(ops.paths.backupsDir, base.id, base.tables.find((t) => t.table === 'rollup_1m')!.chunks[0]!.file));
+    const { manifest: next } = await ops.run('incremental');
+    expect(next.kind).toBe('full');
+    expect(next.previous).toBeNull();
+    // A sound chain is built on again.
+    expect((await ops.run('incremental')).manifest).toMatchObject({ kind: 'incremental', previous: next.id });
   });
 });
 

@@ -5,6 +5,7 @@ import { PassThrough, Transform, type Readable, type Writable } from 'node:strea
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { createGunzip, createGzip, gunzip, constants as zlib } from 'node:zlib';
+import { synced } from '@terminusa/runtime';
 import { VERIFY_FAILURES, type VerifyFailure } from '../errors.ts';
 
 const MAGIC = Buffer.from('TMB1');
@@ -72,10 +73,11 @@ export class ChunkWriter {
     if (!this.input.write(data)) await new Promise<void>((resolve) => this.input.once('drain', resolve));
   }
 
-  /** Finishes the file and returns what the manifest records of it. */
+  /** Finishes the file, on disk (synced), and returns what the manifest records of it. */
   async close(): Promise<ChunkSummary> {
     this.input.end();
     await this.done;
+    await synced(this.path);
     return { file: this.file, sha256: this.hash.digest('hex'), bytes: this.bytes, rawBytes: this.rawBytes, rows: this.rows };
   }
 }

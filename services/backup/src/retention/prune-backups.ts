@@ -1,4 +1,4 @@
-import { rm } from 'node:fs/promises';
+import { readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Manifest } from '../format/manifest.ts';
 
@@ -27,9 +27,18 @@ export function backupsToPrune(manifests: readonly Manifest[], retention: Retent
   return manifests.filter((m) => !keep.has(m.id)).map((m) => m.id);
 }
 
-/** Deletes the backups retention no longer keeps; returns their ids. */
+/**
+ * Deletes the backups retention no longer keeps, and what backups cut off a day ago or more left (`.tmp-<id>`: a
+ * crash or a shutdown mid-copy leaves it, and nothing else ever removed it, a full backup's size each); returns the
+ * ids of the backups deleted. A backup under way writes into its directory every few seconds.
+ */
 export async function pruneBackups(backupsDir: string, manifests: readonly Manifest[], retention: RetentionDays, now = new Date()): Promise<string[]> {
   const doomed = backupsToPrune(manifests, retention, now);
   for (const id of doomed) await rm(join(backupsDir, id), { recursive: true, force: true });
+  for (const name of await readdir(backupsDir).catch(() => [] as string[])) {
+    if (!name.startsWith('.tmp-')) continue;
+    const path = join(backupsDir, name);
+    if (now.getTime() - (await stat(path)).mtimeMs >= DAY_MS) await rm(path, { recursive: true, force: true });
+  }
   return doomed;
 }

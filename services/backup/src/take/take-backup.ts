@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import pg from 'pg';
 import copyStreams from 'pg-copy-streams';
@@ -10,6 +10,8 @@ import { BackupVerificationError } from '../errors.ts';
 import { copyOptions, encodingFor, framing, rowScanner, type RowEncoding } from '../format/copy-rows.ts';
 import { listTables, type TableInfo } from './table-catalog.ts';
 import { backupEngineSnapshot, type EngineSource } from './engine-snapshot.ts';
+import { verifyChain } from '../restore/verify-backup.ts';
+import { renameDurably, synced } from '@terminusa/runtime';
 
 /** What to back up and where. */
 export interface BackupRequest {
@@ -108,7 +110,10 @@ export async function takeBackup(req: BackupRequest): Promise<Manifest> {
     const { json, signature } = signManifest(manifest, req.keyring);
     await writeFile(join(tmpDir, MANIFEST_FILE), json, { mode: 0o600 });
     await writeFile(join(tmpDir, SIGNATURE_FILE), signature, { mode: 0o600 });
-    await rename(tmpDir, join(req.backupsDir, id));
+    // Everything on disk before the backup is listed: older backups are pruned right after it, and after a power
+    // loss the pruning would survive while unsynced chunks came back empty. Chunks synced themselves on close.
+    await Promise.all([synced(join(tmpDir, MANIFEST_FILE)), synced(join(tmpDir, SIGNATURE_FILE))]);
+    await renameDurably(tmpDir, join(req.backupsDir, id));
     return manifest;
   } catch (err) {
     await client?.query('ROLLBACK').catch(() => undefined);
@@ -119,14 +124,27 @@ export async function takeBackup(req: BackupRequest): Promise<Manifest> {
   }
 }
 
-/** The newest backup whose manifest verifies: the base of the next incremental (a damaged one is skipped). */
+/**
+ * The base of the next incremental: the newest backup whose manifest verifies (a damaged one is skipped), when its
+ * whole chain's chunks are there and sealed as their manifests say; otherwise none, and a full backup is taken. A
+ * chunk gone or rotten in the chain made every incremental built on it unrestorable until the next full.
+ */
 async function newestBackup(backupsDir: string, keyring: Keyring): Promise<Manifest | undefined> {
   const ids = await listBackupIds(backupsDir);
   for (const id of ids.reverse()) {
+    let manifest: Manifest;
     try {
-      return await readVerifiedManifest(backupsDir, id, keyring);
+      manifest = await readVerifiedManifest(backupsDir, id, keyring);
     } catch (err) {
       if (!(err instanceof BackupVerificationError)) throw err;
+      continue;
+    }
+    try {
+      await verifyChain(backupsDir, id, keyring, 'seal');
+      return manifest;
+    } catch (err) {
+      if (!(err instanceof BackupVerificationError)) throw err;
+      return undefined;
     }
   }
   return undefined;

@@ -8,7 +8,7 @@ import pg from 'pg';
 import copyStreams from 'pg-copy-streams';
 import { TIER_TABLE, type RollupTier as Tier } from '@terminusa/metric-store';
 import type { ArchiveEntry, ArchiveIndex } from './archive-index.ts';
-import { renameDurably } from './durable-rename.ts';
+import { renameDurably } from '@terminusa/runtime';
 
 /** Writes the rows of rollup `tier` in [from, to), read from table `source` (the tier's table or its default partition), to a gzip file in the archive and records it; returns the entry. */
 export async function archiveRange(pool: pg.Pool, index: ArchiveIndex, tier: Tier, source: string, from: number, to: number, signal?: AbortSignal): Promise<ArchiveEntry> {

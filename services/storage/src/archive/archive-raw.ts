@@ -5,7 +5,7 @@ import { pipeline } from 'node:stream/promises';
 import { readWatermarks, type VictoriaMetrics, type WriteMark } from '@terminusa/metric-store';
 import type pg from 'pg';
 import type { ArchiveEntry, ArchiveIndex } from './archive-index.ts';
-import { renameDurably } from './durable-rename.ts';
+import { renameDurably } from '@terminusa/runtime';
 
 const HOUR_MS = 3_600_000;
 /** An archive file name's time: `20261207T031500Z`. */

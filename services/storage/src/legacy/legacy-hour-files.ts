@@ -4,7 +4,7 @@ import type { Sample } from '@terminusa/bus';
 import { importLines } from '@terminusa/metric-store';
 import type { ArchiveIndex } from '../archive/archive-index.ts';
 import { archiveFileStamp } from '../archive/archive-raw.ts';
-import { renameDurably } from '../archive/durable-rename.ts';
+import { renameDurably } from '@terminusa/runtime';
 
 const HOUR_MS = 3_600_000;
 

@@ -1,9 +1,10 @@
 import type pg from 'pg';
-import { withTransaction } from '@terminusa/database';
+import { whileLocked, withTransaction } from '@terminusa/database';
 import { importLines, type VictoriaMetrics, type WriteMark } from '@terminusa/metric-store';
 import type { Sample } from '@terminusa/bus';
 import type { ArchiveIndex } from '../archive/archive-index.ts';
 import { LegacyHourFiles } from './legacy-hour-files.ts';
+import { RETENTION_LOCK } from '../retention/apply-retention.ts';
 
 /** Blocks read and written at a time. */
 const CHUNK = 5_000;
@@ -50,16 +51,21 @@ export async function moveLegacyRaw(pool: pg.Pool, { engine, archive, keepFrom }
     samples += batch.length;
   });
   await engine.sync(first);
-  // Oldest first, so an hour is complete, and written, once a block starts after it.
-  const hours = new LegacyHourFiles(archive);
-  await eachChunk(pool, 'b.ts_min < $1 ORDER BY b.ts_min', [new Date(keepFrom)], async (chunk) => {
-    for (const b of chunk) {
-      await hours.completeBefore(Math.floor(b.ts[0]! / HOUR_MS) * HOUR_MS);
-      b.ts.forEach((ts, i) => ts < keepFrom && hours.add({ name: b.name, tags: b.tags, ts, value: b.value[i]! }));
-      if (b.ts[b.ts.length - 1]! < keepFrom) blocks++;
-    }
-  });
-  const archived = await hours.completeBefore(Number.POSITIVE_INFINITY);
+  // Oldest first, so an hour is complete, and written, once a block starts after it. Under the retention lock, which
+  // every writer of the archive's index holds (waited for: a retention run ends within minutes).
+  const toArchive = async () => {
+    const hours = new LegacyHourFiles(archive);
+    await eachChunk(pool, 'b.ts_min < $1 ORDER BY b.ts_min', [new Date(keepFrom)], async (chunk) => {
+      for (const b of chunk) {
+        await hours.completeBefore(Math.floor(b.ts[0]! / HOUR_MS) * HOUR_MS);
+        b.ts.forEach((ts, i) => ts < keepFrom && hours.add({ name: b.name, tags: b.tags, ts, value: b.value[i]! }));
+        if (b.ts[b.ts.length - 1]! < keepFrom) blocks++;
+      }
+    });
+    return hours.completeBefore(Number.POSITIVE_INFINITY);
+  };
+  let archived: number | undefined;
+  while ((archived = await whileLocked(pool, RETENTION_LOCK, toArchive)) === undefined) await new Promise((resolve) => setTimeout(resolve, 1000));
   await pool.query('DROP TABLE legacy_sample_blocks CASCADE');
   return { blocks, samples, archived };
 }

@@ -7,6 +7,9 @@ import { archiveRange } from '../archive/archive-partition.ts';
 import { archiveRawHours, type RetentionRun } from '../archive/archive-raw.ts';
 import { deleteStaleSnapshots, snapshotMaxAgeMs } from './stale-snapshots.ts';
 
+/** The advisory lock of whatever rewrites the archive's index: a retention run, a legacy move's archive phase. */
+export const RETENTION_LOCK = 'terminusa-retention';
+
 /** What one retention run did. */
 export interface RetentionReport {
   dropped: string[];
@@ -42,7 +45,7 @@ export function retentionSettings(config: Readonly<Config>): Pick<RetentionOptio
  * run longer than the interval overlapped the next, two writers of one archive file and of the index).
  */
 export async function applyRetention(pool: pg.Pool, engine: VictoriaMetrics, partitions: PartitionManager, index: ArchiveIndex, retention: Record<Tier, number>, run: RetentionOptions = {}): Promise<RetentionReport> {
-  return (await whileLocked(pool, 'terminusa-retention', () => retain(pool, engine, partitions, index, retention, run))) ?? { dropped: [], archived: 0, deletedFromDefault: 0, snapshotsDeleted: [] };
+  return (await whileLocked(pool, RETENTION_LOCK, () => retain(pool, engine, partitions, index, retention, run))) ?? { dropped: [], archived: 0, deletedFromDefault: 0, snapshotsDeleted: [] };
 }
 
 async function retain(pool: pg.Pool, engine: VictoriaMetrics, partitions: PartitionManager, index: ArchiveIndex, retention: Record<Tier, number>, run: RetentionOptions): Promise<RetentionReport> {
