@@ -119,17 +119,19 @@ describe('rollups', () => {
     const now = Date.now();
     const rollUpKeeping1m = () => computeRollups({ pool, engine, partitions, series: new SeriesIds(pool), settleMs: 0, rawRetentionMs: DAY, minuteRetentionMs: HOUR, now });
     await rollUpKeeping1m();
-    // A backfill after the watermarks passed: minutes 4 h old (past the 1m tier's hour and the hour of margin) and 40 minutes old.
+    // A backfill after the watermarks passed: minutes 4 h old, 90 minutes old (past the 1m tier's hour: retention may
+    // have archived and dropped their partition, which rows written now would bring back unarchived) and 40 minutes old.
     const at = (from: number) => Array.from({ length: 60 }, (_, i): Sample => ({ name: 'backfilled', value: (i * 5) % 11, ts: from + i * 10_000, tags: { s: String(i % 2) } }));
     const old = at(Math.floor((now - 4 * HOUR) / HOUR) * HOUR);
+    const past = at(Math.floor((now - 90 * 60_000) / 300_000) * 300_000);
     const recent = at(Math.floor((now - 40 * 60_000) / 300_000) * 300_000);
-    await store.insert([...old, ...recent]);
+    await store.insert([...old, ...past, ...recent]);
     await rollUpKeeping1m();
     expect(await fromTier('1m', 'backfilled', now)).toEqual(fromSamples(60_000, recent));
-    expect(await fromTier('5m', 'backfilled', now)).toEqual(fromSamples(300_000, [...old, ...recent]));
+    expect(await fromTier('5m', 'backfilled', now)).toEqual(fromSamples(300_000, [...old, ...past, ...recent]));
     const { rows } = await pool.query<{ until: Date }>("SELECT until FROM rollup_watermarks WHERE tier = '1h'");
     const hourMark = rows[0]!.until.getTime();
-    expect(await fromTier('1h', 'backfilled', hourMark)).toEqual(fromSamples(HOUR, [...old, ...recent].filter((x) => x.ts < hourMark)));
+    expect(await fromTier('1h', 'backfilled', hourMark)).toEqual(fromSamples(HOUR, [...old, ...past, ...recent].filter((x) => x.ts < hourMark)));
   });
 });
 

@@ -192,8 +192,9 @@ async function readWindow(ctx: RollupContext, name: string, from: number, to: nu
 async function recompute(ctx: RollupContext, claim: string, name: string, hour: number, minutes: number[]): Promise<number> {
   const marks = await readWatermarks(ctx.pool);
   const rows = new HourRows(ctx.pool, ctx.partitions, hour, ctx.rowsPerWrite);
-  // An hour of margin: retention drops the 1m tier an hourly partition at a time, and reads near its edge may still use it.
-  const oldestKept1m = ctx.minuteRetentionMs === undefined ? -Infinity : (ctx.now ?? Date.now()) - ctx.minuteRetentionMs - HOUR_MS;
+  // No margin past the retention: a partition retention archived and dropped would be made again by these rows and
+  // dropped again unarchived (its range counts as archived already). Reads past the edge take the 5m tier.
+  const oldestKept1m = ctx.minuteRetentionMs === undefined ? -Infinity : (ctx.now ?? Date.now()) - ctx.minuteRetentionMs;
   for (const [window, inWindow] of groupBy(minutes, (m) => alignDown(m, FIVE_MINUTES_MS))) {
     const whole = window + FIVE_MINUTES_MS <= marks['5m'];
     const from = whole ? window : Math.min(...inWindow);
