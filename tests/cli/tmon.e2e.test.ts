@@ -276,6 +276,12 @@ describe('tmon against a running suite', { timeout: 90_000 }, () => {
     expect(reports[0]).toMatchObject({ file: bad, ok: false });
     expect(reports[0].problems.map((p: any) => p.field).sort()).toEqual(['severity', 'threshold']);
     expect((await tmon(['rules', 'validate', join(home, 'missing.yaml')])).code).toBe(6);
+    // A missing test file or NKEY seed file too: one line, exit 6, no stack.
+    for (const args of [['rules', 'test', join(home, 'missing-tests.yml')], ['publish', 'game', '--metric', 'a=1', '--nkey-seed-file', join(home, 'missing.seed')]]) {
+      const run = await tmon(args);
+      expect(run.code, args.join(' ')).toBe(6);
+      expect(run.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
+    }
   });
 
   it('validates Prometheus rule files and runs their unit tests in promtool, offline', async () => {

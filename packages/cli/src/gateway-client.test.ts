@@ -22,6 +22,12 @@ beforeAll(async () => {
       return res.end(JSON.stringify({ status: Number(status), title: 'x', detail: `detail ${status}`, ...(status === '400' ? { fields: [{ field: 'step', reason: 'expected a duration' }] } : {}) }));
     }
     if (req.url === '/html') return res.writeHead(200, { 'content-type': 'text/html' }).end('<html>');
+    // Headers, part of a body, then the connection gone: a gateway restarting mid-answer.
+    if (req.url === '/broken') {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' });
+      res.write('{"ok":');
+      return setTimeout(() => res.socket?.destroy(), 20);
+    }
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ok: true, n: 1 }));
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -33,6 +39,10 @@ const code = (p: Promise<unknown>) => p.then(() => EXIT.ok, (err: CliError) => e
 
 describe('GatewayClient', () => {
   const client = () => new GatewayClient(base, { token: 'tok' });
+
+  it('takes an answer that breaks off after its headers for an unreachable gateway (exit 3), not a crash', async () => {
+    await expect(client().get('/broken', z.unknown())).rejects.toMatchObject({ exitCode: EXIT.unreachable, message: expect.stringMatching(/^cannot reach the gateway at /) });
+  });
 
   it('sends the bearer token, query parameters and a JSON body, and validates the answer', async () => {
     expect(await client().request('POST', '/x', z.object({ ok: z.boolean() }), { query: { name: 'm', 'tag.region': 'eu', skip: undefined }, body: { a: 1 } })).toEqual({ ok: true });

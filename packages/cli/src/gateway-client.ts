@@ -58,12 +58,14 @@ export class GatewayClient {
     if (options.body !== undefined) headers['content-type'] = 'application/json';
     const url = this.url(path, options.query);
     let res: Response;
+    let text: string;
     try {
       res = await fetch(url, { method, headers, signal: AbortSignal.timeout(this.timeoutMs), ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}) });
+      // Read here too: the answer can break off (a timeout, a gateway restarting) after its headers came.
+      text = await res.text();
     } catch (err) {
       throw new GatewayUnreachableError(`cannot reach the gateway at ${this.base.origin}: ${networkReason(err, this.timeoutMs)}`, err);
     }
-    const text = await res.text();
     if (!res.ok && !options.answers?.includes(res.status)) throw this.failure(res.status, text, `${method} ${url.pathname}`);
     let json: unknown = undefined;
     if (text) {

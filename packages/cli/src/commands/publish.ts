@@ -1,10 +1,10 @@
-import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { connect, nkeyAuthenticator, type ConnectionOptions } from 'nats';
 import { inboxPrefix, Namespace, SUBJECTS } from '@terminusa/bus';
 import type { CommandContext } from '../command-context.ts';
 import { CliError, GatewayUnreachableError, UsageError } from '../errors.ts';
 import { parseTagArg } from '../tag-args.ts';
+import { readInputFile } from '../read-input-file.ts';
 
 /** What `tmon publish` is given. */
 interface PublishOptions {
@@ -47,7 +47,7 @@ async function readStdin(): Promise<string> {
 
 /** How to reach NATS as producer `source`: its NKEY seed (file or NATS_NKEY_SEED) when one is given, its own inbox prefix. */
 async function connectOptions(source: string, opts: PublishOptions, env: NodeJS.ProcessEnv): Promise<ConnectionOptions> {
-  const seed = opts.nkeySeedFile ? (await readFile(opts.nkeySeedFile, 'utf8')).trim() : env.NATS_NKEY_SEED?.trim();
+  const seed = opts.nkeySeedFile ? (await readInputFile(opts.nkeySeedFile)).trim() : env.NATS_NKEY_SEED?.trim();
   return {
     servers: opts.natsUrl.split(','),
     inboxPrefix: inboxPrefix(source),

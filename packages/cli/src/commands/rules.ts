@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { printResult, withFormatOptions, type CommandContext, type FormatOptions } from '../command-context.ts';
-import { CliError, NotFoundError } from '../errors.ts';
+import { CliError, UsageError } from '../errors.ts';
+import { readInputFile } from '../read-input-file.ts';
 import { EXIT } from '../exit-codes.ts';
 import { formatJson, type Table } from '../output.ts';
 
@@ -45,13 +45,7 @@ function condition(rule: z.infer<typeof RuleSchema>): string {
  * so a file that passes here is a file the alert-manager takes.
  */
 export async function validateRulesFile(file: string): Promise<ValidationReport> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`no such file: ${file}`);
-    throw new CliError(`cannot read ${file}: ${(err as Error).message}`);
-  }
+  const text = await readInputFile(file);
   // Loaded on demand: the alerting package pulls in database drivers no other command needs.
   const { parseRulesFile, RulesFileError } = await import('@terminusa/alerting');
   try {
@@ -110,12 +104,18 @@ export function registerRuleCommands(program: Command, ctx: CommandContext): voi
 export async function testRuleFiles(files: string[], ctx: CommandContext): Promise<number> {
   const { parse } = await import('yaml');
   for (const file of files) {
-    const doc = parse(await readFile(file, 'utf8')) as { rule_files?: string[] } | null;
+    let doc: { rule_files?: string[] } | null;
+    try {
+      doc = parse(await readInputFile(file)) as { rule_files?: string[] } | null;
+    } catch (err) {
+      if (err instanceof CliError) throw err;
+      throw new UsageError(`${file}: not YAML: ${(err as Error).message.split('\n')[0]}`);
+    }
     for (const ruleFile of doc?.rule_files ?? []) {
       const path = resolve(dirname(file), ruleFile);
       const report = await validateRulesFile(path);
       if (!report.ok) throw new CliError(`${path}: invalid\n${report.problems.map((p) => `  rule ${p.rule}: ${p.field}: ${p.reason}`).join('\n')}`, EXIT.failure);
-      if (!/^\s*groups\s*:/m.test(await readFile(path, 'utf8'))) throw new CliError(`${path}: unit tests run Prometheus rule files (groups: [...]); threshold and no-data rules of the suite's format are tested with the alert-manager's own tests`, EXIT.usage);
+      if (!/^\s*groups\s*:/m.test(await readInputFile(path))) throw new CliError(`${path}: unit tests run Prometheus rule files (groups: [...]); threshold and no-data rules of the suite's format are tested with the alert-manager's own tests`, EXIT.usage);
     }
   }
   return new Promise((done, fail) => {
