@@ -1,7 +1,8 @@
 import { generateKeyPairSync, randomBytes, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
-import { link, mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { z } from 'zod';
+import { renameDurably, synced } from '@terminusa/runtime';
 import { KeyMissingError, KeyringFileError } from '../errors.ts';
 import { readSigningKeyFile, signingKeyId, SigningKeys, type PublicSigningKey } from './signing-key.ts';
 
@@ -122,9 +123,11 @@ export class Keyring {
   }
 
   private async write(file: KeyringFile): Promise<void> {
-    const tmp = `${this.path}.${process.pid}.tmp`;
+    // A name of its own (containers on one volume all run as pid 1), and on disk before it counts: a data key lost
+    // to a power cut after backups were sealed with it would make them unreadable.
+    const tmp = `${this.path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
     await writeFile(tmp, JSON.stringify(file, null, 2), { mode: 0o600 });
-    await rename(tmp, this.path);
+    await renameDurably(tmp, this.path);
     this.file = file;
   }
 }
@@ -170,8 +173,10 @@ async function createKeyringFile(path: string, withSigningKey: boolean, now: Dat
   // finds no keyring or a complete one (created in place with 'wx', it could read it half written).
   const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   await writeFile(tmp, JSON.stringify(file, null, 2), { mode: 0o600 });
+  await synced(tmp);
   try {
     await link(tmp, path);
+    await synced(dirname(path));
     return file;
   } catch (err) {
     // Another replica created it first; use theirs.
