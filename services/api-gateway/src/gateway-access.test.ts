@@ -497,6 +497,10 @@ describe('API keys', () => {
     expect(res.status).toBe(200);
     expect((await call(main.base, 'delete', `/api-keys/${op.body.apiKey.id}`, tokens.admin)).status).toBe(204);
     expect((await call(main.base, 'post', '/metrics/custom', op.body.secret, push)).status).toBe(401);
+    // Listed as live no more; with revoked=true, with its revocation.
+    expect((await call(main.base, 'get', '/api-keys', tokens.admin)).body.apiKeys.map((k: { id: string }) => k.id)).not.toContain(op.body.apiKey.id);
+    const all = (await call(main.base, 'get', '/api-keys?revoked=true', tokens.admin)).body.apiKeys;
+    expect(all.find((k: { id: string }) => k.id === op.body.apiKey.id).revoked).toBe(true);
   });
 });
 

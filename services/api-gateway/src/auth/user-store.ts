@@ -144,8 +144,9 @@ export class PgUserStore {
     return { key: toKey(rows[0]), secret: `tmk_${id}_${secret}` };
   }
 
-  async listApiKeys(): Promise<ApiKey[]> {
-    const { rows } = await this.pool.query('SELECT * FROM api_keys ORDER BY created_at');
+  /** The live keys, oldest first; the revoked ones too when `revoked`. */
+  async listApiKeys(revoked = false): Promise<ApiKey[]> {
+    const { rows } = await this.pool.query(`SELECT * FROM api_keys ${revoked ? '' : 'WHERE revoked_at IS NULL'} ORDER BY created_at`);
     return rows.map(toKey);
   }
 

@@ -65,7 +65,16 @@ export function userRoutes(users: PgUserStore, audit: PgAuditLog, tokens: TokenS
         res.json({ user: changed.user });
       },
     }),
-    route({ method: 'get', path: '/api-keys', access: 'admin', tag: 'admin', summary: 'List API keys (never their secrets); `lastUsedAt` is written at most once a minute per key, so it may lag a use by up to a minute', handle: async ({ res }) => void res.json({ apiKeys: await users.listApiKeys() }) }),
+    route({
+      method: 'get',
+      path: '/api-keys',
+      access: 'admin',
+      tag: 'admin',
+      summary: 'List the live API keys (never their secrets), the revoked ones too with `revoked=true`; `lastUsedAt` is written at most once a minute per key, so it may lag a use by up to a minute',
+      // Revoked keys stay for the audit trail: listed only when asked, or a CI that makes and revokes a key per run grows the list for ever.
+      query: z.object({ revoked: z.enum(['true', 'false']).default('false') }),
+      handle: async ({ query, res }) => void res.json({ apiKeys: await users.listApiKeys(query.revoked === 'true') }),
+    }),
     route({
       method: 'post',
       path: '/api-keys',
