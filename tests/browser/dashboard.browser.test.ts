@@ -285,7 +285,7 @@ describe('the dashboard served by the gateway', () => {
     const row = page.locator('tr', { has: page.getByRole('rowheader', { name: 'browser-key' }) });
     await row.getByRole('button', { name: 'Revoke' }).click();
     await row.getByText('revoked').waitFor({ timeout: 5_000 });
-    const { body } = await suite.api('/api-keys');
+    const { body } = await suite.api('/api-keys?revoked=true');
     expect(body.apiKeys.find((k: any) => k.name === 'browser-key')).toMatchObject({ revoked: true });
   });
 
