@@ -4,7 +4,7 @@ import { useDashboard } from '../dashboard-context.ts';
 import { formatTime } from '../format-value.ts';
 import { useListing } from '../use-listing.ts';
 
-/** API keys: list, create (the secret is shown once), revoke (`/api-keys`, admin only). */
+/** The live API keys: list, create (the secret is shown once), revoke (`/api-keys`, admin only). */
 export function ApiKeysPanel() {
   const { api } = useDashboard();
   const { items: keys, error, act } = useListing<ApiKey>('/api-keys', 'apiKeys');
@@ -43,13 +43,9 @@ export function ApiKeysPanel() {
                 </td>
                 <td>{k.lastUsedAt ? formatTime(Date.parse(k.lastUsedAt)) : 'never'}</td>
                 <td>
-                  {k.revoked ? (
-                    'revoked'
-                  ) : (
-                    <button type="button" class="secondary" onClick={() => void act(() => api.delete(`/api-keys/${k.id}`))}>
-                      Revoke
-                    </button>
-                  )}
+                  <button type="button" class="secondary" onClick={() => void act(() => api.delete(`/api-keys/${k.id}`))}>
+                    Revoke
+                  </button>
                 </td>
               </tr>
             ))}
