@@ -3,6 +3,7 @@ import { link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { z } from 'zod';
 import { KeyMissingError, SigningKeyFileError } from '../errors.ts';
+import { synced } from '@terminusa/runtime';
 
 const PublicKeySchema = z.strictObject({ id: z.string().min(1), createdAt: z.string(), publicKey: z.string() });
 
@@ -119,8 +120,11 @@ export async function createSigningKeyFile(path: string, retired: readonly Publi
   // nobody ever reads a half-written key.
   const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   await writeFile(tmp, JSON.stringify(file, null, 2), { mode: 0o600 });
+  // On disk before it is in place: backups signed with a key a power cut took back would not verify.
+  await synced(tmp);
   try {
     await link(tmp, path);
+    await synced(dirname(path));
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new SigningKeyFileError(path, 'exists already; write a new signing key to a new file (it keeps the public keys of the current one)');
     throw err;
