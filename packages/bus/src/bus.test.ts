@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from 'nats';
-import { createTestNamespace, waitFor, type TestNamespace } from '@terminusa/testkit';
+import { connectTestBus, createTestNamespace, waitFor, type TestNamespace } from '@terminusa/testkit';
 import { Bus, CALLS, consumeBatches, encodeSampleBatch, ensureConsumer, ensureStreams, SUBJECTS, type JsMsg } from './index.ts';
 
 let ns: TestNamespace;
@@ -9,10 +9,8 @@ let bus: Bus;
 
 beforeAll(async () => {
   ns = await createTestNamespace();
-  nc = await connect({ servers: ns.config.nats.url });
-  bus = new Bus(nc, ns.config.nats.prefix);
+  ({ nc, bus } = await connectTestBus(ns));
   const jsm = await nc.jetstreamManager();
-  await ensureStreams(jsm, bus.ns);
   await ensureStreams(jsm, bus.ns); // a second replica starting: no error, same streams
   await ensureConsumer(jsm, bus.ns, 'storage', { ackWaitSeconds: 2, core: { queueSize: 1000, batchSize: 1 } });
 });

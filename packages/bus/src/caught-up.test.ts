@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect, type NatsConnection } from 'nats';
-import { createTestNamespace, type TestNamespace } from '@terminusa/testkit';
-import { Bus, encodeSampleBatch, ensureConsumer, ensureStreams, SUBJECTS, whenCaughtUp } from './index.ts';
+import type { NatsConnection } from 'nats';
+import { connectTestBus, createTestNamespace, type TestNamespace } from '@terminusa/testkit';
+import { encodeSampleBatch, ensureConsumer, SUBJECTS, whenCaughtUp, type Bus } from './index.ts';
 
 let ns: TestNamespace;
 let nc: NatsConnection;
@@ -9,11 +9,8 @@ let bus: Bus;
 
 beforeAll(async () => {
   ns = await createTestNamespace();
-  nc = await connect({ servers: ns.config.nats.url });
-  bus = new Bus(nc, ns.config.nats.prefix);
-  const jsm = await nc.jetstreamManager();
-  await ensureStreams(jsm, bus.ns);
-  await ensureConsumer(jsm, bus.ns, 'alert-manager', { ackWaitSeconds: 30, core: { queueSize: 1000, batchSize: 10 } });
+  ({ nc, bus } = await connectTestBus(ns));
+  await ensureConsumer(await nc.jetstreamManager(), bus.ns, 'alert-manager', { ackWaitSeconds: 30, core: { queueSize: 1000, batchSize: 10 } });
 });
 afterAll(async () => {
   await nc.close();

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect, type NatsConnection } from 'nats';
-import { createTestNamespace, type TestNamespace } from '@terminusa/testkit';
-import { Bus, decodeSampleBatch, ensureStreams, persistSamples, SampleTooLargeError, type IngestSample } from './index.ts';
+import type { NatsConnection } from 'nats';
+import { connectTestBus, createTestNamespace, type TestNamespace } from '@terminusa/testkit';
+import { decodeSampleBatch, persistSamples, SampleTooLargeError, type Bus, type IngestSample } from './index.ts';
 
 let ns: TestNamespace;
 let nc: NatsConnection;
@@ -9,9 +9,7 @@ let bus: Bus;
 
 beforeAll(async () => {
   ns = await createTestNamespace();
-  nc = await connect({ servers: ns.config.nats.url });
-  bus = new Bus(nc, ns.config.nats.prefix);
-  await ensureStreams(await nc.jetstreamManager(), bus.ns);
+  ({ nc, bus } = await connectTestBus(ns));
 });
 afterAll(async () => {
   await nc.close();

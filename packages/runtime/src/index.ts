@@ -1,5 +1,6 @@
 export { runService, SERVICE_OPS_PORTS } from './run-service.ts';
 export type { ServiceContext, ServiceDefinition, RunOptions, RunningService } from './run-service.ts';
+export { repeatEvery } from './repeat-every.ts';
 export { createLogger } from './logger.ts';
 export type { Logger } from './logger.ts';
 export { Health } from './health.ts';

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Logger } from '@terminusa/runtime';
+import { repeatEvery, type Logger } from '@terminusa/runtime';
 import type { AlertStateCommands } from './alert-state-commands.ts';
 import type { RuleSet } from '../rules/rule-set.ts';
 
@@ -33,7 +33,6 @@ export async function endAlertsOfMissingRules(state: AlertStateCommands, rules: 
 
 /** Sweeps every `intervalMs` until stopped; each new rule set (a reload, the first) ends the alerts of rules it lacks. */
 export function scheduleSweeps(state: AlertStateCommands, rules: () => RuleSet, intervalMs: number, logger: Logger): { stop(): Promise<void> } {
-  let running: Promise<unknown> | undefined;
   let checked: RuleSet | undefined;
   const sweep = async () => {
     const current = rules();
@@ -43,15 +42,5 @@ export function scheduleSweeps(state: AlertStateCommands, rules: () => RuleSet, 
     }
     await sweepTimers(state, current);
   };
-  const timer = setInterval(() => {
-    running ??= sweep()
-      .catch((err: unknown) => logger.error('timer sweep failed', { err }))
-      .finally(() => (running = undefined));
-  }, intervalMs);
-  return {
-    async stop() {
-      clearInterval(timer);
-      await running;
-    },
-  };
+  return repeatEvery(intervalMs, sweep, (err) => logger.error('timer sweep failed', { err }));
 }

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { alertFromState, type Alert } from '@terminusa/alerting';
-import type { Logger } from '@terminusa/runtime';
+import { repeatEvery, type Logger } from '@terminusa/runtime';
 
 /** State keys looked at per recheck, at most. */
 const RECHECK_BATCH = 500;
@@ -45,17 +45,6 @@ export class SuppressedAlerts {
 
   /** Rechecks every `intervalMs` until stopped. */
   schedule(suppressed: (alert: Alert) => Promise<boolean>, notifyNow: (stateKey: string, now: number) => Promise<boolean>, intervalMs: number, logger: Logger): { stop(): Promise<void> } {
-    let running: Promise<unknown> | undefined;
-    const timer = setInterval(() => {
-      running ??= this.recheck(suppressed, notifyNow)
-        .catch((err: unknown) => logger.error('recheck of suppressed alerts failed', { err }))
-        .finally(() => (running = undefined));
-    }, intervalMs);
-    return {
-      async stop() {
-        clearInterval(timer);
-        await running;
-      },
-    };
+    return repeatEvery(intervalMs, () => this.recheck(suppressed, notifyNow), (err) => logger.error('recheck of suppressed alerts failed', { err }));
   }
 }
