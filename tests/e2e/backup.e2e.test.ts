@@ -1,4 +1,4 @@
-import { readdir, rm, writeFile } from 'node:fs/promises';
+import { readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
@@ -6,6 +6,8 @@ import { startSuite, waitFor, STARTUP_MS, type RunningSuite } from '@terminusa/t
 
 let suite: RunningSuite;
 let viewerToken: string;
+/** The full backup an admin asked for (the restore test restores it: it holds the first admin). */
+let requestedFull: string;
 
 const api = (path: string, token: string, init: RequestInit = {}) => suite.api(path, { ...init, token });
 const backupsDir = () => join(suite.env.DATA_DIR!, 'backups');
@@ -33,10 +35,19 @@ afterAll(() => suite?.stop());
 
 describe('the backup service', () => {
   it('runs each scheduled backup once, however many replicas run', async () => {
-    await waitFor(async () => ((await listed()).length >= 4 ? true : undefined), 40_000, 'four scheduled backups', 200);
-    const ids = await listed();
-    // The first has nothing to build on and is a full one; the rest are incrementals of the chain.
-    expect(ids.slice(1).every((id) => id.includes('-incremental-'))).toBe(true);
+    // A backup started before any was complete has nothing to build on and is a full one (a tick comes every second,
+    // and under load the first full takes longer); every one started well after the first was complete builds on it.
+    const backups = async () => {
+      const ids = await listed();
+      const manifests = await Promise.all(ids.map(async (id) => JSON.parse(await readFile(join(backupsDir(), id, 'manifest.json'), 'utf8')) as { kind: string; createdAt: string; durationMs: number }));
+      const firstDone = Math.min(...manifests.map((m) => Date.parse(m.createdAt) + m.durationMs));
+      return { ids, later: manifests.filter((m) => Date.parse(m.createdAt) > firstDone + 2_000) };
+    };
+    const { ids, later } = await waitFor(async () => {
+      const b = await backups();
+      return b.ids.length >= 4 && b.later.length >= 2 ? b : undefined;
+    }, 60_000, 'scheduled backups after the first was complete', 200);
+    expect(later.map((m) => m.kind)).toEqual(later.map(() => 'incremental'));
     // Each backup came from its own scheduler tick (BullMQ job ids carry the tick), none run by both replicas.
     const taken = suite.procs
       .filter((p) => p.name === 'backup')
@@ -56,10 +67,13 @@ describe('the backup service', () => {
     const started = await api('/backups', suite.adminToken, { method: 'POST', body: JSON.stringify({ kind: 'full' }) });
     expect(started.status).toBe(202);
     expect(started.body.jobId).toBeTruthy();
+    // The backup its job took (a scheduled one taken before any was complete is a full one too).
     const full = await waitFor(async () => {
-      const { body } = await api('/backups', suite.adminToken);
-      return (body.backups as { id: string; kind: string }[]).find((b) => b.kind === 'full' && b.id > (body.backups[0]?.id ?? ''));
+      const { body: job } = await api(`/backups/jobs/${started.body.jobId}`, suite.adminToken);
+      if (job.state === 'failed') throw new Error(job.failedReason);
+      return job.state === 'completed' ? { id: job.result.id as string } : undefined;
     }, 15_000, 'the requested full backup');
+    requestedFull = full.id;
     const verified = await api(`/backups/${full.id}/verify`, suite.adminToken, { method: 'POST' });
     expect(verified).toMatchObject({ status: 200, body: { ok: true, rows: expect.any(Number) } });
     expect((await api('/backups/no-such-backup/verify', suite.adminToken, { method: 'POST' })).status).toBe(404);
@@ -68,8 +82,7 @@ describe('the backup service', () => {
   });
 
   it('restores a backup through the gateway into a drill database, with progress, after verifying it', async () => {
-    const { body } = await api('/backups', suite.adminToken);
-    const full = (body.backups as { id: string; kind: string; rows: number }[]).filter((b) => b.kind === 'full').at(-1)!;
+    const full = { id: requestedFull };
     const drill = `${suite.ns.id}_drill`;
     expect((await api(`/backups/${full.id}/restore`, suite.adminToken, { method: 'POST', body: JSON.stringify({ intoDatabase: drill }) })).status).toBe(400);
     expect((await api(`/backups/${full.id}/restore`, viewerToken, { method: 'POST', body: JSON.stringify({ confirm: true, intoDatabase: drill }) })).status).toBe(403);
