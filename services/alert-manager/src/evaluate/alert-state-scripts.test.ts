@@ -377,7 +377,7 @@ describe('the alert-state scripts', () => {
     await suppressed.remember(a!, T0);
     await suppressed.remember(b!, T0);
     const silenced = new Set(['a', 'b']);
-    const stillSuppressed = async (alert: Alert) => silenced.has(alert.labels.host!);
+    const stillSuppressed = async () => (alert: Alert) => silenced.has(alert.labels.host!);
     const notifyNow = (key: string, now: number) => state.notifyNow(key, now);
     expect(await suppressed.recheck(stillSuppressed, notifyNow, T0 + 29 * S)).toBe(0);
     expect(await suppressed.recheck(stillSuppressed, notifyNow, T0 + 30 * S)).toBe(0);

@@ -5,11 +5,14 @@ import type { RuleSet } from '../rules/rule-set.ts';
 
 const SWEEP_BATCH = 500;
 
+/** The rule a state key (`…state:<rule>:<group>`) belongs to. */
+const ruleOf = (stateKey: string) => /:state:([^:]+):/.exec(stateKey)?.[1] ?? '';
+
 /** Runs every timer that is due: `for`, keep_firing_for, no-data and re-notification. Safe on every replica at once. */
 export async function sweepTimers(state: AlertStateCommands, rules: RuleSet, now = Date.now()): Promise<number> {
   const due = await state.redis.zrangebyscore(state.keys.timers, '-inf', now, 'LIMIT', 0, SWEEP_BATCH);
   for (const stateKey of due) {
-    const rule = /:state:([^:]+):/.exec(stateKey)?.[1] ?? '';
+    const rule = ruleOf(stateKey);
     await state.sweep(stateKey, randomUUID(), now, rules.rule(rule) !== undefined);
   }
   return due.length;
@@ -23,7 +26,7 @@ export async function sweepTimers(state: AlertStateCommands, rules: RuleSet, now
 export async function endAlertsOfMissingRules(state: AlertStateCommands, rules: RuleSet, now = Date.now()): Promise<number> {
   let ended = 0;
   for (const stateKey of await state.redis.zrange(state.keys.active, 0, -1)) {
-    const rule = /:state:([^:]+):/.exec(stateKey)?.[1] ?? '';
+    const rule = ruleOf(stateKey);
     if (rules.rule(rule) !== undefined) continue;
     await state.sweep(stateKey, randomUUID(), now, false);
     ended++;

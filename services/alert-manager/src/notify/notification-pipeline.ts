@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { matchesAll, type Alert, type alertKeys, type ChannelName, type RedisAlertReader } from '@terminusa/alerting';
+import type { alertKeys, ChannelName, RedisAlertReader } from '@terminusa/alerting';
 import type { Config } from '@terminusa/config';
 import { redisOptions, type Logger } from '@terminusa/runtime';
 import type { Channel } from './channels/index.ts';
@@ -13,8 +13,8 @@ import type { NotificationHistory } from './notification-history.ts';
 import { notifyPipeline, type DeliveryContext, type NotifyStage, type RecordSuppression } from './notify-stage.ts';
 import { RedisNotificationGroups } from './redis-notification-groups.ts';
 import { routeStage } from './route-stage.ts';
-import { silenceStage, type SilenceCache } from './silence-stage.ts';
-import type { SuppressedAlerts } from './suppressed-alerts.ts';
+import { silenceStage, silencing, type SilenceCache } from './silence-stage.ts';
+import type { SuppressedAlerts, Suppression } from './suppressed-alerts.ts';
 
 /** What the notification path is built from. */
 export interface NotificationPipelineDeps {
@@ -33,8 +33,8 @@ export interface NotificationPipelineDeps {
 /** The running notification path: where alert events enter it, and its stop. */
 export interface NotificationPipeline {
   readonly notify: NotifyStage;
-  /** Whether a silence or an inhibition stops `alert`'s notification now. */
-  suppresses(alert: Alert): Promise<boolean>;
+  /** Whether a silence or an inhibition stops an alert's notification now. */
+  readonly suppression: Suppression;
   close(): Promise<void>;
 }
 
@@ -61,7 +61,9 @@ export function startNotificationPipeline(config: Pick<Config, 'alerts' | 'core'
     group.stage,
   );
   queue.start({ flush: group.flush, ...channelDeliveries(deps.channels, deps.history, deps.logger) }, config.core.workers, config.core.timeout * 1000);
-  const suppresses = async (alert: Alert) =>
-    (await deps.silences.active()).some((s) => matchesAll(s.matchers, alert.labels)) || inhibitedBy(alert, await deps.activeAlerts.active(), alerts.inhibitEqual) !== undefined;
-  return { notify, suppresses, close: () => queue.close() };
+  const suppression: Suppression = async () => {
+    const [silences, active] = await Promise.all([deps.silences.active(), deps.activeAlerts.active()]);
+    return (alert) => silencing(silences, alert.labels) !== undefined || inhibitedBy(alert, active, alerts.inhibitEqual) !== undefined;
+  };
+  return { notify, suppression, close: () => queue.close() };
 }

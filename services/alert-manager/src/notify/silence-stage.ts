@@ -25,10 +25,15 @@ export class SilenceCache {
   }
 }
 
+/** The silence among `silences` that matches `labels`, if one does. */
+export function silencing(silences: readonly Silence[], labels: Readonly<Record<string, string>>): Silence | undefined {
+  return silences.find((s) => matchesAll(s.matchers, labels));
+}
+
 /** Stops a notification when a silence matches the alert's labels; the alert's state changes are still recorded. */
 export function silenceStage(cache: SilenceCache, record: RecordSuppression): NotifyStage {
   return async (ctx) => {
-    const silence = (await cache.active()).find((s) => matchesAll(s.matchers, ctx.event.alert.labels));
+    const silence = silencing(await cache.active(), ctx.event.alert.labels);
     if (!silence) return;
     ctx.stoppedBy = 'silenced';
     await record(ctx, 'silenced', { silence: silence.id, comment: silence.comment, createdBy: silence.createdBy });

@@ -2,6 +2,9 @@ import type { Redis } from 'ioredis';
 import { alertFromState, type Alert } from '@terminusa/alerting';
 import { repeatEvery, type Logger } from '@terminusa/runtime';
 
+/** Whether a silence or an inhibition stops an alert's notification, as of when it was called. */
+export type Suppression = () => Promise<(alert: Alert) => boolean>;
+
 /** State keys looked at per recheck, at most. */
 const RECHECK_BATCH = 500;
 
@@ -25,26 +28,30 @@ export class SuppressedAlerts {
   }
 
   /**
-   * Looks at the alerts due: `suppressed` says whether one is still silenced or inhibited, `notifyNow` makes its
-   * re-notification due. Safe on every replica at once (the state script re-notifies a firing alert once per sweep).
-   * Returns how many were re-notified.
+   * Looks at the alerts due: `suppression` gives, once per look (the silences and active alerts read once, not per
+   * alert), whether an alert is still silenced or inhibited; `notifyNow` makes its re-notification due. Safe on every
+   * replica at once (the state script re-notifies a firing alert once per sweep). Returns how many were re-notified.
    */
-  async recheck(suppressed: (alert: Alert) => Promise<boolean>, notifyNow: (stateKey: string, now: number) => Promise<boolean>, now = Date.now()): Promise<number> {
+  async recheck(suppression: Suppression, notifyNow: (stateKey: string, now: number) => Promise<boolean>, now = Date.now()): Promise<number> {
+    const due = await this.redis.zrangebyscore(this.key, '-inf', now, 'LIMIT', 0, RECHECK_BATCH);
+    if (due.length === 0) return 0;
+    const suppressed = await suppression();
     let notified = 0;
-    for (const stateKey of await this.redis.zrangebyscore(this.key, '-inf', now, 'LIMIT', 0, RECHECK_BATCH)) {
+    for (const stateKey of due) {
       const alert = alertFromState(await this.redis.hgetall(stateKey));
-      if (alert && alert.state === 'firing' && !alert.ack && (await suppressed(alert))) {
+      const firing = alert?.state === 'firing' && !alert.ack;
+      if (firing && suppressed(alert)) {
         await this.redis.zadd(this.key, now + this.recheckMs, stateKey);
         continue;
       }
-      if (alert && alert.state === 'firing' && !alert.ack && (await notifyNow(stateKey, now))) notified++;
+      if (firing && (await notifyNow(stateKey, now))) notified++;
       await this.redis.zrem(this.key, stateKey);
     }
     return notified;
   }
 
   /** Rechecks every `intervalMs` until stopped. */
-  schedule(suppressed: (alert: Alert) => Promise<boolean>, notifyNow: (stateKey: string, now: number) => Promise<boolean>, intervalMs: number, logger: Logger): { stop(): Promise<void> } {
+  schedule(suppressed: Suppression, notifyNow: (stateKey: string, now: number) => Promise<boolean>, intervalMs: number, logger: Logger): { stop(): Promise<void> } {
     return repeatEvery(intervalMs, () => this.recheck(suppressed, notifyNow), (err) => logger.error('recheck of suppressed alerts failed', { err }));
   }
 }

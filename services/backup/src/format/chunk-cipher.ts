@@ -149,11 +149,18 @@ async function openDecipher(path: string, key: Buffer, aad: string): Promise<{ d
   } finally {
     await handle.close();
   }
-  if (!header.subarray(0, MAGIC.length).equals(MAGIC)) throw new Error('not a chunk file (bad magic)');
-  const decipher = createDecipheriv('aes-256-gcm', key, header.subarray(MAGIC.length));
+  const decipher = decipherOf(header, tag, key, aad);
+  if (!decipher) throw new Error('not a chunk file (bad magic)');
+  return { decipher, size };
+}
+
+/** The decipher of a chunk from its header (magic, nonce) and GCM tag; undefined when the header is not a chunk's. */
+function decipherOf(header: Buffer, tag: Buffer, key: Buffer, aad: string): DecipherGCM | undefined {
+  if (!header.subarray(0, MAGIC.length).equals(MAGIC)) return undefined;
+  const decipher = createDecipheriv('aes-256-gcm', key, header.subarray(MAGIC.length, HEADER_BYTES));
   decipher.setAAD(Buffer.from(aad));
   decipher.setAuthTag(tag);
-  return { decipher, size };
+  return decipher;
 }
 
 /** Reads a whole chunk into `sink`; rejects if the file is damaged or the key is wrong. */
@@ -184,10 +191,8 @@ export async function readSealedChunk(path: string, key: Buffer, aad: string, se
   const file = await readFile(path);
   const sha256 = createHash('sha256').update(file).digest('hex');
   if (sha256 !== sealed.sha256) throw new ChunkSealError(VERIFY_FAILURES.CHECKSUM_MISMATCH, `has sha256 ${sha256}, the manifest says ${sealed.sha256}`);
-  if (file.length < HEADER_BYTES + TAG_BYTES || !file.subarray(0, MAGIC.length).equals(MAGIC)) throw new ChunkSealError(VERIFY_FAILURES.DECRYPT_FAILED, 'is not a chunk file');
-  const decipher = createDecipheriv('aes-256-gcm', key, file.subarray(MAGIC.length, HEADER_BYTES));
-  decipher.setAAD(Buffer.from(aad));
-  decipher.setAuthTag(file.subarray(file.length - TAG_BYTES));
+  const decipher = file.length < HEADER_BYTES + TAG_BYTES ? undefined : decipherOf(file.subarray(0, HEADER_BYTES), file.subarray(file.length - TAG_BYTES), key, aad);
+  if (!decipher) throw new ChunkSealError(VERIFY_FAILURES.DECRYPT_FAILED, 'is not a chunk file');
   let compressed: Buffer;
   try {
     compressed = Buffer.concat([decipher.update(file.subarray(HEADER_BYTES, file.length - TAG_BYTES)), decipher.final()]);
