@@ -25,6 +25,8 @@ export {
   METRIC_NAME,
   TAG_KEY,
   TAG_KEY_RULE,
+  TAG_VALUE_FORBIDDEN,
+  tagValueSchema,
   NAMESPACE_LABEL,
   SOURCE,
 } from './schemas.ts';

@@ -18,9 +18,23 @@ export const SOURCE = /^[A-Za-z0-9_-]{1,64}$/;
 
 const MAX_TAGS = 32;
 
+/** The character a tag value may not hold: PostgreSQL's text and jsonb cannot store it (the series table keeps tags). */
+export const TAG_VALUE_FORBIDDEN = '\u0000';
+
+/**
+ * A tag value of at most `maxLength` characters, without {@link TAG_VALUE_FORBIDDEN}: one such value, accepted, made
+ * every rollup run fail on its minute, for good.
+ */
+export function tagValueSchema(maxLength: number) {
+  return z
+    .string()
+    .max(maxLength, `tag values are at most ${maxLength} characters`)
+    .refine((v) => !v.includes(TAG_VALUE_FORBIDDEN), 'tag values may not contain the NUL character (U+0000)');
+}
+
 /** Tags of a sample: Prometheus-style keys, string values. */
 export const TagsSchema = z
-  .record(z.string().regex(TAG_KEY, TAG_KEY_RULE), z.string().max(256, 'tag values are at most 256 characters'))
+  .record(z.string().regex(TAG_KEY, TAG_KEY_RULE), tagValueSchema(256))
   .refine((tags) => Object.keys(tags).length <= MAX_TAGS, `at most ${MAX_TAGS} tags`);
 
 /**

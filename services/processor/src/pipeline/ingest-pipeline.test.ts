@@ -52,6 +52,17 @@ describe('metric messages', () => {
     ]);
   });
 
+  it('refuses a tag value holding NUL (PostgreSQL cannot store it) by its field, in JSON and packed bodies alike', async () => {
+    const samples = [
+      { name: 'ok_metric', value: 1, ts: RECEIVED_AT, tags: { zone: 'a' } },
+      { name: 'ok_metric', value: 2, ts: RECEIVED_AT, tags: { zone: 'a\u0000b' } },
+    ];
+    for (const work of [await process({ samples }), await processPacked(samples)]) {
+      expect(samplesOf(work)!.map((s) => s.value)).toEqual([1]);
+      expect(work.rejections).toEqual([{ index: 1, field: 'samples[1].tags.zone', reason: expect.stringMatching(/NUL/) }]);
+    }
+  });
+
   it.each([
     ['malformed JSON', '{"samples": [', '(message)', /malformed JSON/],
     ['missing samples', { metrics: [] }, '(message)', /samples|Unrecognized/],

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { TAG_KEY, TAG_KEY_RULE } from '@terminusa/bus';
+import { TAG_KEY, TAG_KEY_RULE, tagValueSchema } from '@terminusa/bus';
 import type { IngestLimits } from './ingest-limits.ts';
 
 /**
@@ -8,9 +8,6 @@ import type { IngestLimits } from './ingest-limits.ts';
  */
 export function tagsSchema(limits: Pick<IngestLimits, 'maxTags' | 'maxTagValueLength'>) {
   return z
-    .record(
-      z.string().regex(TAG_KEY, TAG_KEY_RULE),
-      z.string().max(limits.maxTagValueLength, `tag values are at most ${limits.maxTagValueLength} characters`),
-    )
+    .record(z.string().regex(TAG_KEY, TAG_KEY_RULE), tagValueSchema(limits.maxTagValueLength))
     .refine((tags) => Object.keys(tags).length <= limits.maxTags, `at most ${limits.maxTags} tags`);
 }

@@ -1,4 +1,4 @@
-import { IngestSampleSchema, METRIC_NAME, TAG_KEY, fieldPath, issueReason, type IngestSample } from '@terminusa/bus';
+import { IngestSampleSchema, METRIC_NAME, TAG_KEY, TAG_VALUE_FORBIDDEN, fieldPath, issueReason, type IngestSample } from '@terminusa/bus';
 import type { Stage } from './stage.ts';
 import type { IngestLimits } from './ingest-limits.ts';
 import { tagsSchema } from './tags-schema.ts';
@@ -24,7 +24,7 @@ export function fastSample(candidate: unknown, limits: TagLimits): IngestSample 
     let count = 0;
     for (const key in tags) {
       const v = (tags as Record<string, unknown>)[key];
-      if (++count > limits.maxTags || typeof v !== 'string' || v.length > limits.maxTagValueLength || !TAG_KEY.test(key)) return undefined;
+      if (++count > limits.maxTags || typeof v !== 'string' || v.length > limits.maxTagValueLength || v.includes(TAG_VALUE_FORBIDDEN) || !TAG_KEY.test(key)) return undefined;
     }
   }
   return c as IngestSample;
