@@ -43,6 +43,25 @@ export interface BatchConsumerOptions {
    * another replica rather than hold them forever.
    */
   progressEveryMs?: number;
+  /**
+   * When set, a batch that fails is handled again in halves, so the messages beside one the handler cannot take
+   * are handled (a handler is all-or-nothing and stores nothing twice on a redelivery, so a good message handled
+   * again is not doubled); when both halves fail as well, the failure is the store's, not a message's, and the whole
+   * batch comes back later. A message that fails alone `after` times, each time with other messages handled since
+   * its previous failure or the service's dependencies answering (`healthy`, asked only when nothing was handled),
+   * is given to `setAside` (a dead letter) and acked: a poison message otherwise came back until the stream let it
+   * go. In an outage nothing is handled and a dependency does not answer, so nothing is set aside.
+   */
+  poison?: { after: number; healthy: () => Promise<boolean>; setAside: (msg: JsMsg, err: unknown, failures: number) => Promise<void> };
+}
+
+/** Most messages whose failures a consumer remembers; past it, it starts over (a few hundred are in flight at once). */
+const MAX_REMEMBERED_FAILURES = 100_000;
+
+/** What a consumer remembers of a message that failed: its failures alone that count, and how many batches had succeeded at the last. */
+interface FailureRecord {
+  alone: number;
+  successesThen: number;
 }
 
 /** A running batch consumer. */
@@ -70,14 +89,67 @@ export async function consumeBatches(bus: Bus, name: ConsumerName, handler: Batc
   /** Payload bytes received and not yet acked or nak'ed: what a byte-bounded pull waits on. */
   let held = 0;
   let roomFreed: (() => void) | undefined;
+  /** Batches handled so far: a message's failures count against it only when others were handled in between. */
+  let successes = 0;
+  /** What `successes` was when each message in hand arrived. */
+  const arrivedAfter = new WeakMap<JsMsg, number>();
+  const failures = new Map<number, FailureRecord>();
+
+  /** Handles `batch` and acks it; the error when the handler failed. */
+  const attempt = async (batch: JsMsg[]): Promise<{ err: unknown } | undefined> => {
+    try {
+      await handler(batch);
+    } catch (err) {
+      return { err };
+    }
+    successes++;
+    for (const m of batch) {
+      m.ack();
+      failures.delete(m.seq);
+    }
+    return undefined;
+  };
+
+  /** `batch` failed and comes back after the retry delay, unless it is one message that failed alone often enough. */
+  const failed = async (batch: JsMsg[], err: unknown): Promise<void> => {
+    options.onError(err, batch);
+    if (failures.size > MAX_REMEMBERED_FAILURES) failures.clear();
+    for (const m of batch) {
+      const record = failures.get(m.seq) ?? { alone: 0, successesThen: arrivedAfter.get(m) ?? successes };
+      if (batch.length === 1 && (successes > record.successesThen || (await options.poison?.healthy()))) record.alone++;
+      record.successesThen = successes;
+      failures.set(m.seq, record);
+      if (options.poison && record.alone >= options.poison.after) {
+        try {
+          await options.poison.setAside(m, err, record.alone);
+          failures.delete(m.seq);
+          m.ack();
+          continue;
+        } catch (setAsideErr) {
+          options.onError(setAsideErr, [m]);
+        }
+      }
+      m.nak(options.retryDelayMs);
+    }
+  };
+
+  /** Handles the halves of a failed batch apart, down to the failing message (see BatchConsumerOptions.poison). */
+  const isolate = async (batch: JsMsg[], err: unknown): Promise<void> => {
+    const halves = [batch.slice(0, Math.ceil(batch.length / 2)), batch.slice(Math.ceil(batch.length / 2))];
+    const outcomes = [await attempt(halves[0]!), await attempt(halves[1]!)];
+    if (outcomes[0] && outcomes[1]) return failed(batch, err);
+    const i = outcomes[0] ? 0 : outcomes[1] ? 1 : -1;
+    if (i < 0) return;
+    if (halves[i]!.length === 1) return failed(halves[i]!, outcomes[i]!.err);
+    return isolate(halves[i]!, outcomes[i]!.err);
+  };
+
   const handle = async (batch: JsMsg[]): Promise<void> => {
     handling.set(batch, Date.now());
     try {
-      await handler(batch);
-      for (const m of batch) m.ack();
-    } catch (err) {
-      options.onError(err, batch);
-      for (const m of batch) m.nak(options.retryDelayMs);
+      const outcome = await attempt(batch);
+      if (outcome && options.poison && batch.length > 1) await isolate(batch, outcome.err);
+      else if (outcome) await failed(batch, outcome.err);
     } finally {
       handling.delete(batch);
       for (const m of batch) held -= m.data.length;
@@ -123,6 +195,7 @@ export async function consumeBatches(bus: Bus, name: ConsumerName, handler: Batc
   };
 
   const callback = (msg: JsMsg): void => {
+    arrivedAfter.set(msg, successes);
     buffer.push(msg);
     bufferBytes += msg.data.length;
     held += msg.data.length;

@@ -1,4 +1,4 @@
-import type { DeadLetter, Rejection } from './schemas.ts';
+import { SOURCE, type DeadLetter, type Rejection } from './schemas.ts';
 
 /** The source under which the storage dead-letters a SAMPLES body it cannot decode (the sources of its parts are inside it). */
 export const SAMPLES_DEAD_LETTER_SOURCE = '_samples';
@@ -82,4 +82,15 @@ export function deadLetterOf(given: Refusal, raw: Uint8Array, maxBytes: number):
     rawEncoding,
     ...(notKept > 0 ? { rawBytesNotKept: notKept } : {}),
   };
+}
+
+/**
+ * The source a queued message is dead-lettered under: the game service's for its own messages
+ * (`metrics.ingest.<source>`, `events.<source>.<type>`), {@link SAMPLES_DEAD_LETTER_SOURCE} for the processor's
+ * batches, `_invalid` when the subject names none.
+ */
+export function deadLetterSourceOf(subject: string): string {
+  const tokens = subject.split('.');
+  const source = tokens[0] === 'metrics' && tokens[1] === 'ingest' ? tokens[2] : tokens[0] === 'events' ? tokens[1] : tokens[0] === 'metrics' && tokens[1] === 'samples' ? SAMPLES_DEAD_LETTER_SOURCE : undefined;
+  return source !== undefined && SOURCE.test(source) ? source : '_invalid';
 }

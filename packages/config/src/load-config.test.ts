@@ -8,7 +8,7 @@ describe('loadConfig', () => {
   it('gives the seed numbers as defaults', () => {
     const config = loadConfig({ env: {} });
     expect(config.collection.intervals).toEqual({ system: 60, app: 30, custom: 300 });
-    expect(config.core).toEqual({ workers: 4, queueSize: 1000, batchSize: 100, timeout: 30 });
+    expect(config.core).toEqual({ workers: 4, queueSize: 1000, batchSize: 100, timeout: 30, deadLetterAfter: 5 });
     expect(config.storage.retention).toEqual({ raw: '1d', hourly: '7d', daily: '30d' });
     expect(config.aggregation.retention).toEqual({ '1m': '2h', '5m': '24h', '1h': '7d', '1d': '90d' });
     expect(config.alerts.levels.warning).toEqual({ timeout: 1800, channels: ['email', 'slack'] });

@@ -269,6 +269,12 @@ export const ConfigSchema = z.object({
       queueSize: z.number().int().positive().default(1000),
       batchSize: z.number().int().positive().default(100),
       timeout: seconds(30),
+      /**
+       * A queued message (INGEST, SAMPLES) whose handling failed this many times on its own, while other messages were
+       * handled between the failures, goes to the dead letters with the error rather than back to the queue: the
+       * failure is the message's, and retrying it would only cost work until the stream let it go unseen.
+       */
+      deadLetterAfter: z.number().int().positive().default(5),
     })
     .prefault({}),
   ingest: z

@@ -48,11 +48,17 @@ export const NATS_NEEDS: Record<Service, NatsNeeds> = {
     calls: [],
     discovers: false,
   },
-  // Dead-letters a SAMPLES body it cannot decode.
+  // Dead-letters a SAMPLES body it cannot decode or store.
   storage: { publishes: [{ subject: 'deadLetter', params: [SAMPLES_DEAD_LETTER_SOURCE] }], subscribes: [], consumes: ['storage'], inspects: [], serves: ['archiveList', 'archiveLoad'], calls: [], discovers: false },
   'alert-manager': {
-    // Recording rules publish their samples as the `rules` source.
-    publishes: [{ subject: 'alertEvents' }, { subject: 'dashboardNotifications' }, { subject: 'alertConfigChanged' }, { subject: 'ingest', params: ['rules'] }],
+    // Recording rules publish their samples as the `rules` source; a SAMPLES body it cannot evaluate is dead-lettered.
+    publishes: [
+      { subject: 'alertEvents' },
+      { subject: 'dashboardNotifications' },
+      { subject: 'alertConfigChanged' },
+      { subject: 'ingest', params: ['rules'] },
+      { subject: 'deadLetter', params: [SAMPLES_DEAD_LETTER_SOURCE] },
+    ],
     subscribes: ['alertConfigChanged'],
     consumes: ['alert-manager'],
     inspects: [],

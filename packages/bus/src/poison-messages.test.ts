@@ -1,0 +1,93 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { NatsConnection } from 'nats';
+import { connectTestBus, createTestNamespace, waitFor, type TestNamespace } from '@terminusa/testkit';
+import { consumeBatches, ensureConsumer, SUBJECTS, type Bus, type JsMsg } from './index.ts';
+
+let ns: TestNamespace;
+let nc: NatsConnection;
+let bus: Bus;
+
+beforeAll(async () => {
+  ns = await createTestNamespace();
+  ({ nc, bus } = await connectTestBus(ns));
+});
+afterAll(async () => {
+  await nc.close();
+  await ns.cleanup();
+});
+
+const text = (m: JsMsg) => new TextDecoder().decode(m.data);
+
+/** Publishes `bodies` on the INGEST stream, in order, each stored before the next. */
+async function publish(bodies: string[]): Promise<void> {
+  const js = nc.jetstream();
+  for (const body of bodies) await js.publish(bus.subject(SUBJECTS.ingest, 'game'), new TextEncoder().encode(body));
+}
+
+/** Waits until the processor's durable consumer has nothing pending or unacknowledged. */
+async function drained(): Promise<void> {
+  const jsm = await nc.jetstreamManager();
+  await waitFor(async () => {
+    const info = await jsm.consumers.info(bus.ns.stream('INGEST'), 'processor');
+    return info.num_pending === 0 && info.num_ack_pending === 0 ? true : undefined;
+  }, 20_000, 'every message acked');
+}
+
+describe('a message the handler cannot take', () => {
+  it('is handled apart from the good ones beside it, which are stored once, and after failing alone set aside once', async () => {
+    const jsm = await nc.jetstreamManager();
+    await ensureConsumer(jsm, bus.ns, 'processor', { ackWaitSeconds: 5, core: { queueSize: 1000, batchSize: 100 } });
+    const stored: string[] = [];
+    const setAside: { body: string; failures: number; err: string }[] = [];
+    const consumer = await consumeBatches(
+      bus,
+      'processor',
+      async (msgs) => {
+        if (msgs.some((m) => text(m) === 'poison')) throw new Error('cannot store this one');
+        stored.push(...msgs.map(text));
+      },
+      {
+        maxBatch: 20,
+        lingerMs: 50,
+        retryDelayMs: 100,
+        onError: () => undefined,
+        poison: { after: 3, healthy: async () => true, setAside: async (m, err, failures) => void setAside.push({ body: text(m), failures, err: (err as Error).message }) },
+      },
+    );
+    const good = Array.from({ length: 39 }, (_, i) => `good-${i}`);
+    await publish([...good.slice(0, 17), 'poison', ...good.slice(17)]);
+    await waitFor(() => (setAside.length > 0 ? true : undefined), 20_000, 'the poison message set aside');
+    await drained();
+    await consumer.stop();
+    expect(setAside).toEqual([{ body: 'poison', failures: 3, err: 'cannot store this one' }]);
+    expect(stored.sort()).toEqual(good.sort());
+  });
+
+  it('is not set aside while nothing is handled at all (the store is down): every message is stored once it is back', async () => {
+    const jsm = await nc.jetstreamManager();
+    await ensureConsumer(jsm, bus.ns, 'processor', { ackWaitSeconds: 5, core: { queueSize: 1000, batchSize: 100 } });
+    let down = true;
+    const deliveries = new Map<string, number>();
+    const stored: string[] = [];
+    const setAside: string[] = [];
+    const consumer = await consumeBatches(
+      bus,
+      'processor',
+      async (msgs) => {
+        for (const m of msgs) deliveries.set(text(m), m.info.redeliveryCount);
+        if (down) throw new Error('store unreachable');
+        stored.push(...msgs.map(text));
+      },
+      { maxBatch: 4, lingerMs: 50, retryDelayMs: 50, onError: () => undefined, poison: { after: 2, healthy: async () => !down, setAside: async (m) => void setAside.push(text(m)) } },
+    );
+    const bodies = Array.from({ length: 10 }, (_, i) => `outage-${i}`);
+    await publish(bodies);
+    // Every message delivered well past `after` times while the store is down: the condition under test.
+    await waitFor(() => (bodies.every((b) => (deliveries.get(b) ?? 0) >= 6) ? true : undefined), 20_000, 'every message delivered six times');
+    down = false;
+    await drained();
+    await consumer.stop();
+    expect(setAside).toEqual([]);
+    expect(stored.sort()).toEqual(bodies.sort());
+  });
+});

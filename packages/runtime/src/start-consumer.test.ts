@@ -1,0 +1,61 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect, type NatsConnection } from 'nats';
+import { DeadLetterSchema, SUBJECTS } from '@terminusa/bus';
+import { createTestNamespace, waitFor, type TestNamespace } from '@terminusa/testkit';
+import { runService, startConsumer } from './index.ts';
+
+let ns: TestNamespace;
+let nc: NatsConnection;
+
+beforeAll(async () => {
+  ns = await createTestNamespace({ ops: { port: 0, host: '127.0.0.1' }, shutdownTimeout: 1, core: { deadLetterAfter: 2 } });
+  nc = await connect({ servers: ns.config.nats.url });
+});
+afterAll(async () => {
+  await nc.close();
+  await ns.cleanup();
+});
+
+describe('startConsumer', () => {
+  it('dead-letters a message its handler keeps failing on alone, under its source with its raw body and the error', async () => {
+    const stored: string[] = [];
+    const service = await runService(
+      {
+        name: 'processor',
+        description: 'test service',
+        start: async (ctx) => {
+          await startConsumer(
+            ctx,
+            'processor',
+            async (msgs) => {
+              const bodies = msgs.map((m) => new TextDecoder().decode(m.data));
+              if (bodies.some((b) => b.includes('poison'))) throw new Error('column "x" cannot hold this');
+              stored.push(...bodies);
+            },
+            { maxBatch: 10, lingerMs: 20, retryDelayMs: 50, onError: () => undefined },
+          );
+        },
+      },
+      { config: ns.config, handleSignals: false },
+    );
+    try {
+      const { bus } = service.context;
+      const js = nc.jetstream();
+      for (const body of ['{"good":1}', '{"poison":true}', '{"good":2}']) await js.publish(bus.subject(SUBJECTS.ingest, 'game-a'), new TextEncoder().encode(body));
+      const jsm = await nc.jetstreamManager();
+      const stream = bus.ns.stream('DEADLETTER');
+      const letter = await waitFor(async () => {
+        const info = await jsm.streams.info(stream).catch(() => undefined);
+        if (!info || info.state.messages === 0) return undefined;
+        return jsm.streams.getMessage(stream, { seq: info.state.first_seq });
+      }, 20_000, 'the dead letter');
+      expect(letter.subject).toBe(bus.subject(SUBJECTS.deadLetter, 'game-a'));
+      const body = DeadLetterSchema.parse(letter.json());
+      expect(body).toMatchObject({ subject: 'metrics.ingest.game-a', raw: '{"poison":true}', rawEncoding: 'utf8', accepted: 0 });
+      expect(body.rejections).toEqual([{ field: '(message)', reason: expect.stringMatching(/^handling failed 2 times on this message alone.*: column "x" cannot hold this$/) }]);
+      expect(stored.sort()).toEqual(['{"good":1}', '{"good":2}']);
+    } finally {
+      await service.stop();
+    }
+  });
+});
