@@ -11,6 +11,7 @@ import { SampleStore, selector, VictoriaMetrics, type EngineSeries } from '@term
 import { createTestNamespace, freePort, TEST_SERVERS, waitFor, type TestNamespace } from '@terminusa/testkit';
 import { BackupOperations } from './backup-operations.ts';
 import { BackupVerificationError, RestoreIncompleteError } from './errors.ts';
+import { restoreEngineData } from './restore/restore-engine.ts';
 import { partOf } from './take/engine-snapshot.ts';
 
 let ns: TestNamespace;
@@ -562,6 +563,18 @@ describe('the engine snapshot in every backup', () => {
     it('a missing engine chunk', async () => {
       const id = await damaged((path) => rm(path));
       await expectRefused(id, 'chunk-missing');
+    });
+
+    it('an engine chunk replaced after the chain was verified: refused before a byte of it is written', async () => {
+      const { manifest } = await engineOps.run('full');
+      const file = manifest.engine!.files.find((f) => f.chunks.length === 1 && f.bytes > 0)!;
+      const chunk = join(engineOps.paths.backupsDir, manifest.id, file.chunks[0]!.file);
+      const bytes = await readFile(chunk);
+      bytes[bytes.length - 20]! ^= 0x01;
+      await writeFile(chunk, bytes);
+      const dir = join(tmp, 'replaced-after-verify');
+      await expect(restoreEngineData(engineOps.paths.backupsDir, [manifest], await engineOps.keyring(), dir)).rejects.toMatchObject({ code: 'checksum-mismatch' });
+      expect((await stat(join(dir, file.path)).catch(() => undefined))?.size ?? 0).toBe(0);
     });
   });
 });
