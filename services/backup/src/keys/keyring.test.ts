@@ -149,3 +149,17 @@ describe('a keyring with the signing key in a file of its own', () => {
     expect(await readFile(first, 'utf8')).toBe(before);
   });
 });
+
+describe('rotation', () => {
+  it('keeps every data key when replicas rotate at once: none lost, each one a backup may have been sealed with', async () => {
+    const path = join(dir, 'keyring.json');
+    await Keyring.open(path);
+    // Each opened before any rotation, as replicas holding the keyring they read when their backup began.
+    const replicas = await Promise.all(Array.from({ length: 8 }, () => Keyring.open(path)));
+    const added = await Promise.all(replicas.map((k) => k.rotate()));
+    const after = await Keyring.open(path);
+    expect(after.dataKeyIds()).toHaveLength(9);
+    for (const key of added) expect(after.dataKey(key.id)).toEqual(key.key);
+    expect((await stat(path)).mode & 0o777).toBe(0o600);
+  });
+});

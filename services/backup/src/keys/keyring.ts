@@ -1,12 +1,19 @@
 import { generateKeyPairSync, randomBytes, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
 import { link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { lock } from 'proper-lockfile';
 import { z } from 'zod';
 import { renameDurably, synced } from '@terminusa/runtime';
 import { KeyMissingError, KeyringFileError } from '../errors.ts';
 import { readSigningKeyFile, signingKeyId, SigningKeys, type PublicSigningKey } from './signing-key.ts';
 
 const DAY_MS = 86_400_000;
+
+/**
+ * The keyring's rewrite lock (`<keyring>.lock`, a directory, so it works on shared volumes): waited for up to about
+ * 10 s, and taken over when its holder stopped refreshing it for 10 s (a crashed replica).
+ */
+const KEYRING_LOCK = { realpath: false, stale: 10_000, retries: { retries: 60, minTimeout: 20, maxTimeout: 250 } };
 
 const KeyringFileSchema = z.strictObject({
   version: z.literal(1),
@@ -102,8 +109,9 @@ export class Keyring {
 
   /** Adds a new current data key; the file is replaced atomically and keeps mode 0600. */
   async rotate(now = new Date()): Promise<DataKey> {
-    await this.write({ ...this.file, dataKeys: [...this.file.dataKeys, newDataKey(now)] });
-    return this.current();
+    const added = newDataKey(now);
+    await this.update((file) => ({ ...file, dataKeys: [...file.dataKeys, added] }));
+    return { id: added.id, key: Buffer.from(added.key, 'base64'), createdAt: new Date(added.createdAt) };
   }
 
   /**
@@ -118,17 +126,28 @@ export class Keyring {
     if (untrusted.length > 0) {
       throw new KeyringFileError(this.path, `holds signing keys ${untrusted.join(', ')}, whose public keys ${this.signing.source} does not keep: backups they signed would no longer verify (make the signing key file with \`tmon-backup signing-key create\`, which keeps them)`);
     }
-    await this.write({ version: this.file.version, dataKeys: this.file.dataKeys });
+    await this.update((file) => ({ version: file.version, dataKeys: file.dataKeys }));
     return kept.map((k) => k.id);
   }
 
-  private async write(file: KeyringFile): Promise<void> {
-    // A name of its own (containers on one volume all run as pid 1), and on disk before it counts: a data key lost
-    // to a power cut after backups were sealed with it would make them unreadable.
-    const tmp = `${this.path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-    await writeFile(tmp, JSON.stringify(file, null, 2), { mode: 0o600 });
-    await renameDurably(tmp, this.path);
-    this.file = file;
+  /**
+   * Rewrites the file with `change` applied to what it holds now, under a lock: two replicas rotating at once (a
+   * scheduled backup and one asked for) each wrote the file they had read, and the data key of the first, which
+   * its backup was sealed with, was gone.
+   */
+  private async update(change: (file: KeyringFile) => KeyringFile): Promise<void> {
+    const release = await lock(this.path, KEYRING_LOCK);
+    try {
+      const file = change((await readKeyringFile(this.path)) ?? this.file);
+      // A name of its own (containers on one volume all run as pid 1), and on disk before it counts: a data key
+      // lost to a power cut after backups were sealed with it would make them unreadable.
+      const tmp = `${this.path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+      await writeFile(tmp, JSON.stringify(file, null, 2), { mode: 0o600 });
+      await renameDurably(tmp, this.path);
+      this.file = file;
+    } finally {
+      await release();
+    }
   }
 }
 
