@@ -369,6 +369,37 @@ tests:
     expect((await tmon(['archive', 'load', '--tier', '2m', '--from', '2d', '--to', 'now'])).code).toBe(2);
   });
 
+  it('lists the refused messages, shows one whole and replays it, which the processor judges again', async () => {
+    const body = { samples: [{ name: 'cli_ok', value: 1 }, { name: 'cli_bad', value: 1, tags: { zone: 'a\u0000b' } }] };
+    nc.publish(`${suite.ns.id}.metrics.ingest.cli-bad`, new TextEncoder().encode(JSON.stringify(body)));
+    const listed = await waitFor(async () => {
+      const page = await tmonJson(['dead-letters', 'list', '--source', 'cli-bad']);
+      return page.letters.length > 0 ? page : undefined;
+    }, 20_000, 'the dead letter listed');
+    const seq: number = listed.letters[0].seq;
+    expect(listed.letters).toEqual([expect.objectContaining({ source: 'cli-bad', subject: 'metrics.ingest.cli-bad', accepted: 1, rejections: [expect.objectContaining({ field: 'samples[1].tags.zone', reason: expect.stringMatching(/NUL/) })] })]);
+    const table = await tmon(['dead-letters', '--source', 'cli-bad']);
+    expect(table.code, table.stderr).toBe(0);
+    expect(table.stdout).toMatch(/^SEQ\s+STORED\s+SOURCE\s+SUBJECT/);
+    expect(table.stdout).toContain('samples[1].tags.zone: tag values may not contain the NUL character');
+    const shown = await tmon(['dead-letters', 'show', String(seq)]);
+    expect(JSON.parse(shown.stdout)).toMatchObject({ seq, raw: JSON.stringify(body) });
+
+    const replay = await tmon(['dead-letters', 'replay', String(seq)]);
+    expect(replay.code, replay.stderr).toBe(0);
+    expect(replay.stdout).toBe(`replayed dead letter ${seq} to metrics.ingest.cli-bad\n`);
+    // Refused again (nothing changed), so it comes back as a new dead letter; the old one is gone.
+    const again = await waitFor(async () => {
+      const page = await tmonJson(['dead-letters', 'list', '--source', 'cli-bad']);
+      return page.letters.length > 0 && page.letters[0].seq > seq ? page : undefined;
+    }, 20_000, 'the replayed message refused again');
+    expect(again.letters.map((l: { seq: number }) => l.seq)).toEqual([expect.any(Number)]);
+    expect((await tmon(['dead-letters', 'show', String(seq)])).code).toBe(6);
+    expect((await tmon(['dead-letters', 'replay', 'x'])).code).toBe(2);
+    const token = await suite.login(VIEWER.username, VIEWER.password);
+    expect((await tmon(['dead-letters'], { env: { TMON_TOKEN: token } })).code).toBe(5);
+  });
+
   it('tells a viewer which role a command needs, with exit 5, and lets them read', async () => {
     const token = await suite.login(VIEWER.username, VIEWER.password);
     const run = await tmon(['backup', 'run'], { env: { TMON_TOKEN: token } });

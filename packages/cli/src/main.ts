@@ -4,6 +4,7 @@ import { registerAlertCommands } from './commands/alerts.ts';
 import { registerArchiveCommands } from './commands/archive.ts';
 import { registerAuthCommands } from './commands/auth.ts';
 import { registerBackupCommands } from './commands/backup.ts';
+import { registerDeadLetterCommands } from './commands/dead-letters.ts';
 import { registerMetricsCommands } from './commands/metrics.ts';
 import { registerPublishCommand } from './commands/publish.ts';
 import { registerRuleCommands } from './commands/rules.ts';
@@ -44,6 +45,7 @@ registerRuleCommands(program, ctx);
 registerServiceCommands(program, ctx);
 registerBackupCommands(program, ctx);
 registerArchiveCommands(program, ctx);
+registerDeadLetterCommands(program, ctx);
 registerPublishCommand(program, ctx);
 
 try {

@@ -168,6 +168,12 @@ describe('NATS permissions per service', () => {
     expect(await canPublish(gateway, admin, subject('backup.command.list'))).toBe(true);
     expect(await canPublish(gateway, admin, subject('metrics.samples'))).toBe(false);
     expect(await canSubscribe(gateway, admin, subject('backup.command.list'))).toBe(false);
+    // The dead-letter routes read and remove dead letters, and replay them as what they came as; nothing else kept.
+    expect(await canPublish(gateway, admin, `$JS.API.STREAM.MSG.GET.${stream('DEADLETTER')}`)).toBe(true);
+    expect(await canPublish(gateway, admin, `$JS.API.STREAM.MSG.DELETE.${stream('DEADLETTER')}`)).toBe(true);
+    expect(await canPublish(gateway, admin, subject('events.game.kill'))).toBe(true);
+    expect(await canPublish(gateway, admin, `$JS.API.STREAM.MSG.GET.${stream('INGEST')}`)).toBe(false);
+    expect(await canPublish(gateway, admin, `$JS.API.STREAM.MSG.DELETE.${stream('SAMPLES')}`)).toBe(false);
   }, 60_000);
 
   it('let every client read its own inbox only: no _INBOX.>, no other user’s inbox', async () => {

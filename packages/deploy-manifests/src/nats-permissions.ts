@@ -16,6 +16,8 @@ export interface NatsNeeds {
   consumes: ConsumerName[];
   /** Durable consumers whose state it reads (`$JS.API.CONSUMER.INFO` only), e.g. the gateway the processor's backlog. */
   inspects: ConsumerName[];
+  /** Streams whose messages it reads by sequence and removes (`$JS.API.STREAM.MSG.GET`, `.DELETE`): the gateway the dead letters. */
+  browses: StreamName[];
   /** Calls it answers, in a queue group. */
   serves: CallKey[];
   /** Calls it makes. */
@@ -34,6 +36,7 @@ export const NATS_NEEDS: Record<Service, NatsNeeds> = {
     subscribes: [],
     consumes: [],
     inspects: [],
+    browses: [],
     serves: [],
     calls: [],
     // Scrapes the suite's own instances, found through discovery.
@@ -44,12 +47,13 @@ export const NATS_NEEDS: Record<Service, NatsNeeds> = {
     subscribes: [],
     consumes: ['processor'],
     inspects: [],
+    browses: [],
     serves: [],
     calls: [],
     discovers: false,
   },
   // Dead-letters a SAMPLES body it cannot decode or store.
-  storage: { publishes: [{ subject: 'deadLetter', params: [SAMPLES_DEAD_LETTER_SOURCE] }], subscribes: [], consumes: ['storage'], inspects: [], serves: ['archiveList', 'archiveLoad'], calls: [], discovers: false },
+  storage: { publishes: [{ subject: 'deadLetter', params: [SAMPLES_DEAD_LETTER_SOURCE] }], subscribes: [], consumes: ['storage'], inspects: [], browses: [], serves: ['archiveList', 'archiveLoad'], calls: [], discovers: false },
   'alert-manager': {
     // Recording rules publish their samples as the `rules` source; a SAMPLES body it cannot evaluate is dead-lettered.
     publishes: [
@@ -62,6 +66,7 @@ export const NATS_NEEDS: Record<Service, NatsNeeds> = {
     subscribes: ['alertConfigChanged'],
     consumes: ['alert-manager'],
     inspects: [],
+    browses: [],
     serves: ['alertAck'],
     calls: [],
     discovers: false,
@@ -71,17 +76,20 @@ export const NATS_NEEDS: Record<Service, NatsNeeds> = {
     subscribes: [],
     consumes: [],
     inspects: [],
+    browses: [],
     serves: ['backupRun', 'backupList', 'backupRestore', 'backupJob', 'backupVerify'],
     calls: [],
     discovers: false,
   },
   'api-gateway': {
-    // POST /metrics/custom?source= publishes for any source.
-    publishes: [{ subject: 'ingest' }, { subject: 'alertConfigChanged' }],
+    // POST /metrics/custom?source= publishes for any source; a dead letter's replay, to the subject it came on.
+    publishes: [{ subject: 'ingest' }, { subject: 'events' }, { subject: 'alertConfigChanged' }],
     subscribes: ['samples', 'alertEvents', 'dashboardNotifications'],
     consumes: [],
     // Ingest answers 429 while the processor's backlog (its consumer's pending and unacked) is over the limit.
     inspects: ['processor'],
+    // The dead-letter routes list refused messages, and remove the ones they replay.
+    browses: ['DEADLETTER'],
     serves: [],
     calls: ['alertAck', 'backupRun', 'backupList', 'backupRestore', 'backupJob', 'backupVerify', 'archiveList', 'archiveLoad'],
     // GET /health lists the live instances of every service.
@@ -130,6 +138,7 @@ export function natsPermissions(service: Service, prefix = ''): NatsPermissions 
     ...needs.calls.map((c) => ns.subject(CALLS[c].subject)),
     ...needs.consumes.flatMap((c) => consumerApi(ns, c)),
     ...needs.inspects.map((c) => `$JS.API.CONSUMER.INFO.${consumerStream(ns, c)}.${c}`),
+    ...needs.browses.flatMap((stream) => [`$JS.API.STREAM.MSG.GET.${ns.stream(stream)}`, `$JS.API.STREAM.MSG.DELETE.${ns.stream(stream)}`]),
     // prepareStreams at every start: account info (nats.js' jetstreamManager), then each stream's info.
     '$JS.API.INFO',
     ...streamNames(ns).map((s) => `$JS.API.STREAM.INFO.${s}`),

@@ -26,6 +26,7 @@ import { OTLP_METRICS_PATH } from './ingest/push-paths.ts';
 import { mountRoutes, type Authenticate, type RouteSpec } from './http/route.ts';
 import { alertRoutes } from './routes/alert-routes.ts';
 import { authRoutes } from './routes/auth-routes.ts';
+import { deadLetterRoutes } from './routes/dead-letter-routes.ts';
 import { backupRoutes } from './routes/backup-routes.ts';
 import { healthRoutes } from './routes/health-routes.ts';
 import { ingestRoutes } from './routes/ingest-routes.ts';
@@ -75,6 +76,7 @@ export function gatewayRoutes(deps: GatewayDeps): RouteSpec[] {
     ...prometheusRoutes({ engine: deps.engine, settings: deps.config.gateway.promql }),
     ...alertRoutes({ bus: deps.bus, reader: deps.alerts, store: deps.alertStore, calls: deps.calls }),
     ...backupRoutes(deps.calls),
+    ...deadLetterRoutes(deps.bus),
     ...userRoutes(deps.users, deps.audit, deps.tokens),
     ...ingestRoutes({
       publisher: new SamplePublisher(deps.bus, publishedMessageLimits(deps.config)),

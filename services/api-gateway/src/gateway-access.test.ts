@@ -103,7 +103,7 @@ async function login(base: string, username: string, password: string): Promise<
 
 /** A concrete path for a route, with plausible values in its parameters. */
 function concretePath(path: string): string {
-  return path.replace(':id', path.startsWith('/api-keys') ? 'abcdefabcdef' : path.startsWith('/backups') ? 'no-such-backup' : randomUUID()).replace(':name', 'NoSuchRule').replace(':page', 'setup');
+  return path.replace(':id', path.startsWith('/api-keys') ? 'abcdefabcdef' : path.startsWith('/backups') ? 'no-such-backup' : randomUUID()).replace(':name', 'NoSuchRule').replace(':page', 'setup').replace(':seq', '999999');
 }
 
 let main: Awaited<ReturnType<typeof startGateway>>;
