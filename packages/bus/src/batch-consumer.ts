@@ -46,14 +46,19 @@ export interface BatchConsumerOptions {
   /**
    * When set, a batch that fails is handled again in halves, so the messages beside one the handler cannot take
    * are handled (a handler is all-or-nothing and stores nothing twice on a redelivery, so a good message handled
-   * again is not doubled); when both halves fail as well, the failure is the store's, not a message's, and the whole
-   * batch comes back later. A message that fails alone `after` times, each time with other messages handled since
-   * its previous failure or the service's dependencies answering (`healthy`, asked only when nothing was handled),
-   * is given to `setAside` (a dead letter) and acked: a poison message otherwise came back until the stream let it
-   * go. In an outage nothing is handled and a dependency does not answer, so nothing is set aside.
+   * again is not doubled). When both halves fail too, they are taken apart further only if other batches were
+   * handled since the batch's messages arrived (two poison messages side by side); otherwise the failure is the
+   * store's, not a message's, and the whole batch comes back later. A message that fails alone comes back after a
+   * delay that doubles with each failure counted against it, up to MAX_RETRY_DELAY_MS; a failure counts when other
+   * batches were handled since its previous one, so in an outage, where nothing is handled, none does. After
+   * `after` counted failures it is given to `setAside` (a dead letter) and acked; without `setAside` it keeps
+   * coming back, for the stream to keep it until a release handles it.
    */
-  poison?: { after: number; healthy: () => Promise<boolean>; setAside: (msg: JsMsg, err: unknown, failures: number) => Promise<void> };
+  poison?: { after: number; setAside?: (msg: JsMsg, err: unknown, failures: number) => Promise<void> };
 }
+
+/** The longest a message failing alone waits before it comes back. */
+const MAX_RETRY_DELAY_MS = 60_000;
 
 /** Most messages whose failures a consumer remembers; past it, it starts over (a few hundred are in flight at once). */
 const MAX_REMEMBERED_FAILURES = 100_000;
@@ -116,10 +121,10 @@ export async function consumeBatches(bus: Bus, name: ConsumerName, handler: Batc
     if (failures.size > MAX_REMEMBERED_FAILURES) failures.clear();
     for (const m of batch) {
       const record = failures.get(m.seq) ?? { alone: 0, successesThen: arrivedAfter.get(m) ?? successes };
-      if (batch.length === 1 && (successes > record.successesThen || (await options.poison?.healthy()))) record.alone++;
+      if (batch.length === 1 && successes > record.successesThen) record.alone++;
       record.successesThen = successes;
       failures.set(m.seq, record);
-      if (options.poison && record.alone >= options.poison.after) {
+      if (options.poison?.setAside && record.alone >= options.poison.after) {
         try {
           await options.poison.setAside(m, err, record.alone);
           failures.delete(m.seq);
@@ -129,19 +134,24 @@ export async function consumeBatches(bus: Bus, name: ConsumerName, handler: Batc
           options.onError(setAsideErr, [m]);
         }
       }
-      m.nak(options.retryDelayMs);
+      m.nak(Math.min(MAX_RETRY_DELAY_MS, options.retryDelayMs * 2 ** record.alone));
     }
   };
 
-  /** Handles the halves of a failed batch apart, down to the failing message (see BatchConsumerOptions.poison). */
+  /** Whether other batches were handled since any message of `batch` arrived: the store works. */
+  const handledSince = (batch: JsMsg[]) => batch.some((m) => successes > (arrivedAfter.get(m) ?? successes));
+
+  /** Handles the halves of a failed batch apart, down to the failing messages (see BatchConsumerOptions.poison). */
   const isolate = async (batch: JsMsg[], err: unknown): Promise<void> => {
     const halves = [batch.slice(0, Math.ceil(batch.length / 2)), batch.slice(Math.ceil(batch.length / 2))];
     const outcomes = [await attempt(halves[0]!), await attempt(halves[1]!)];
-    if (outcomes[0] && outcomes[1]) return failed(batch, err);
-    const i = outcomes[0] ? 0 : outcomes[1] ? 1 : -1;
-    if (i < 0) return;
-    if (halves[i]!.length === 1) return failed(halves[i]!, outcomes[i]!.err);
-    return isolate(halves[i]!, outcomes[i]!.err);
+    if (outcomes[0] && outcomes[1] && !handledSince(batch)) return failed(batch, err);
+    for (const i of [0, 1]) {
+      const outcome = outcomes[i];
+      if (!outcome) continue;
+      if (halves[i]!.length === 1) await failed(halves[i]!, outcome.err);
+      else await isolate(halves[i]!, outcome.err);
+    }
   };
 
   const handle = async (batch: JsMsg[]): Promise<void> => {

@@ -28,9 +28,16 @@ const SCAN_PARALLELISM = 32;
 
 const manager = (bus: Bus): Promise<JetStreamManager> => bus.nc.jetstreamManager({ checkAPI: false });
 
-/** The dead letter at `seq`, or undefined when the stream no longer keeps it (or it is not one). */
+/** JetStream's error code for a sequence the stream does not hold (never written, removed, or aged out). */
+const NO_MESSAGE_FOUND = 10037;
+
+/** The dead letter at `seq`, or undefined when the stream no longer keeps it (or it is not one); other failures throw. */
 async function letterAt(jsm: JetStreamManager, bus: Bus, seq: number): Promise<StoredDeadLetter | undefined> {
-  const stored = await jsm.streams.getMessage(bus.ns.stream('DEADLETTER'), { seq }).catch(() => undefined);
+  const stored = await jsm.streams.getMessage(bus.ns.stream('DEADLETTER'), { seq }).catch((err: unknown) => {
+    // Anything else (a timeout, a refusal) would make a page silently shorter and its cursor skip letters.
+    if ((err as { api_error?: { err_code?: number } }).api_error?.err_code === NO_MESSAGE_FOUND) return undefined;
+    throw err;
+  });
   if (!stored) return undefined;
   const relative = bus.ns.relative(stored.subject) ?? stored.subject;
   const prefix = SUBJECTS.deadLetter.build('');

@@ -4,7 +4,7 @@ import { SOURCE, type DeadLetter, type Rejection } from './schemas.ts';
 export const SAMPLES_DEAD_LETTER_SOURCE = '_samples';
 
 /** What a dead letter says of a refused message besides the message itself. */
-export type Refusal = Pick<DeadLetter, 'subject' | 'receivedAt' | 'rejections' | 'accepted'>;
+export type Refusal = Pick<DeadLetter, 'subject' | 'receivedAt' | 'rejections' | 'accepted' | 'handlingFailures'>;
 
 /** Room for the rest of the dead letter: its other fields and JSON punctuation. */
 const ENVELOPE_BYTES = 1024;

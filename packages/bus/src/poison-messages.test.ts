@@ -51,16 +51,51 @@ describe('a message the handler cannot take', () => {
         lingerMs: 50,
         retryDelayMs: 100,
         onError: () => undefined,
-        poison: { after: 3, healthy: async () => true, setAside: async (m, err, failures) => void setAside.push({ body: text(m), failures, err: (err as Error).message }) },
+        poison: { after: 3, setAside: async (m, err, failures) => void setAside.push({ body: text(m), failures, err: (err as Error).message }) },
       },
     );
     const good = Array.from({ length: 39 }, (_, i) => `good-${i}`);
     await publish([...good.slice(0, 17), 'poison', ...good.slice(17)]);
-    await waitFor(() => (setAside.length > 0 ? true : undefined), 20_000, 'the poison message set aside');
+    // Its failures count only while other messages are handled between them: a trickle of good ones, as a fleet sends.
+    const trickle: string[] = [];
+    await waitFor(async () => {
+      if (setAside.length > 0) return true;
+      trickle.push(`later-${trickle.length}`);
+      await publish(trickle.slice(-1));
+      return undefined;
+    }, 30_000, 'the poison message set aside', 100);
     await drained();
     await consumer.stop();
     expect(setAside).toEqual([{ body: 'poison', failures: 3, err: 'cannot store this one' }]);
-    expect(stored.sort()).toEqual(good.sort());
+    expect(stored.sort()).toEqual([...good, ...trickle].sort());
+  });
+
+  it('is found beside another one: two poison messages side by side are taken apart and set aside, the rest stored', async () => {
+    const jsm = await nc.jetstreamManager();
+    await ensureConsumer(jsm, bus.ns, 'processor', { ackWaitSeconds: 5, core: { queueSize: 1000, batchSize: 100 } });
+    const stored: string[] = [];
+    const setAside: string[] = [];
+    const consumer = await consumeBatches(
+      bus,
+      'processor',
+      async (msgs) => {
+        if (msgs.some((m) => text(m).startsWith('twin'))) throw new Error('cannot store this one');
+        stored.push(...msgs.map(text));
+      },
+      { maxBatch: 8, lingerMs: 50, retryDelayMs: 50, onError: () => undefined, poison: { after: 2, setAside: async (m) => void setAside.push(text(m)) } },
+    );
+    await publish(['pair-0', 'pair-1', 'pair-2', 'twin-a', 'twin-b', 'pair-3', 'pair-4', 'pair-5']);
+    const trickle: string[] = [];
+    await waitFor(async () => {
+      if (setAside.length === 2) return true;
+      trickle.push(`pair-later-${trickle.length}`);
+      await publish(trickle.slice(-1));
+      return undefined;
+    }, 30_000, 'both poison messages set aside', 100);
+    await drained();
+    await consumer.stop();
+    expect(setAside.sort()).toEqual(['twin-a', 'twin-b']);
+    expect(stored.sort()).toEqual(['pair-0', 'pair-1', 'pair-2', 'pair-3', 'pair-4', 'pair-5', ...trickle].sort());
   });
 
   it('is not set aside while nothing is handled at all (the store is down): every message is stored once it is back', async () => {
@@ -78,7 +113,7 @@ describe('a message the handler cannot take', () => {
         if (down) throw new Error('store unreachable');
         stored.push(...msgs.map(text));
       },
-      { maxBatch: 4, lingerMs: 50, retryDelayMs: 50, onError: () => undefined, poison: { after: 2, healthy: async () => !down, setAside: async (m) => void setAside.push(text(m)) } },
+      { maxBatch: 4, lingerMs: 50, retryDelayMs: 50, onError: () => undefined, poison: { after: 2, setAside: async (m) => void setAside.push(text(m)) } },
     );
     const bodies = Array.from({ length: 10 }, (_, i) => `outage-${i}`);
     await publish(bodies);

@@ -138,6 +138,8 @@ export const DeadLetterSchema = z.strictObject({
   rawEncoding: z.enum(['utf8', 'base64']),
   /** Bytes of the message after those `raw` keeps, when all of it would not fit in one message. */
   rawBytesNotKept: z.number().int().positive().optional(),
+  /** Set when no check refused it but its handling failed this many times alone (core.deadLetterAfter). */
+  handlingFailures: z.number().int().positive().optional(),
 });
 /** A refused message kept for inspection. */
 export type DeadLetter = z.infer<typeof DeadLetterSchema>;

@@ -47,7 +47,8 @@ export function registerDeadLetterCommands(program: Command, ctx: CommandContext
         return [String(l.seq), formatTime(l.storedAt), l.source, l.subject, String(l.accepted), `${l.rejections[0]?.field}: ${l.rejections[0]?.reason}${more > 0 ? ` (+${more} more)` : ''}`];
       }),
     }));
-    if (page.before && !opts.json && !opts.csv) ctx.err(`older: tmon dead-letters list --before ${page.before}\n`);
+    const same = `${opts.source ? ` --source ${opts.source}` : ''}${opts.limit !== 50 ? ` --limit ${opts.limit}` : ''}`;
+    if (page.before && !opts.json && !opts.csv) ctx.err(`older: tmon dead-letters list${same} --before ${page.before}\n`);
   });
 
   letters

@@ -85,7 +85,8 @@ describe('dead-letter routes', () => {
     const after = await (await nc.jetstreamManager()).streams.info(bus.ns.stream('INGEST'));
     expect(after.state.messages).toBe((ingest?.state.messages ?? 0) + 1);
     const message = await (await nc.jetstreamManager()).streams.getMessage(bus.ns.stream('INGEST'), { seq: after.state.last_seq });
-    expect([message.subject, new TextDecoder().decode(message.data)]).toEqual([bus.ns.subject('events.game-b.kill'), '{"value":1}']);
+    // Dated when the stream first took it, as it would have been.
+    expect([message.subject, new TextDecoder().decode(message.data)]).toEqual([bus.ns.subject('events.game-b.kill'), '{"value":1,"ts":1767225600000}']);
     expect((await call('GET', `/dead-letters/${seqs[1]}`)).status).toBe(404);
     expect((await call('POST', `/dead-letters/${seqs[1]}/replay`)).status).toBe(404);
     expect(audited).toEqual([expect.objectContaining({ action: 'dead-letter-replay', detail: expect.objectContaining({ seq: String(seqs[1]), status: 202 }) })]);

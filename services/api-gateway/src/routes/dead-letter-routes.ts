@@ -1,12 +1,26 @@
 import { z } from 'zod';
-import { readDeadLetter, readDeadLetters, SOURCE, SUBJECTS, type Bus, type StoredDeadLetter } from '@terminusa/bus';
+import { readDeadLetter, readDeadLetters, SOURCE, type Bus, type StoredDeadLetter } from '@terminusa/bus';
 import { sendProblem } from '../http/problem.ts';
 import { route, type RouteSpec } from '../http/route.ts';
+import { replayOf } from './dead-letter-replay.ts';
 
 const Seq = z.object({ seq: z.coerce.number().int().positive() });
 
-/** The subjects a message refused at intake came on, which a replay publishes to again. */
-const REPLAYABLE = [SUBJECTS.ingest.filter, SUBJECTS.events.filter].map((filter) => filter.slice(0, -1));
+/** Tries to remove a replayed dead letter a few times (one already gone counts); why it could not, if it could not. */
+async function removeDeadLetter(bus: Bus, seq: number): Promise<string | undefined> {
+  let last = '';
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      await (await bus.nc.jetstreamManager({ checkAPI: false })).streams.deleteMessage(bus.ns.stream('DEADLETTER'), seq, false);
+      return undefined;
+    } catch (err) {
+      if (!(await readDeadLetter(bus, seq).catch(() => true))) return undefined;
+      last = (err as Error).message;
+      await new Promise((resolve) => setTimeout(resolve, 100 * (attempt + 1)));
+    }
+  }
+  return last;
+}
 
 /** A dead letter as the API answers it. */
 const shown = ({ seq, source, storedAt, letter }: StoredDeadLetter) => ({ seq, source, storedAt, ...letter });
@@ -14,7 +28,7 @@ const shown = ({ seq, source, storedAt, letter }: StoredDeadLetter) => ({ seq, s
 /**
  * The refused messages the DEADLETTER stream keeps (7 days), for operators: listed newest first, and one replayed
  * once what refused it is fixed (a limit raised, a release of the service that failed on it), published again to
- * the subject it came on and removed from the dead letters, so it is not replayed twice.
+ * the subject it came on (see replayOf) and removed from the dead letters, so it is not replayed twice.
  */
 export function deadLetterRoutes(bus: Bus): RouteSpec[] {
   return [
@@ -56,19 +70,21 @@ export function deadLetterRoutes(bus: Bus): RouteSpec[] {
       summary: 'Publish a refused message again to the subject it came on, and remove it from the dead letters',
       audit: 'dead-letter-replay',
       params: Seq,
-      responses: { 202: 'published again; the processor judges it as any message', 404: 'not kept', 409: 'cannot be replayed: its body was cut, or it was not refused at intake' },
+      responses: {
+        202: 'published again (of a metric message, the refused samples only); the processor judges it as any message',
+        404: 'not kept',
+        409: 'cannot be replayed: its body was cut, it was not refused at intake, or replaying it could store something twice',
+      },
       async handle({ params, res }) {
         const stored = await readDeadLetter(bus, params.seq);
         if (!stored) return sendProblem(res, 404, `no dead letter ${params.seq} is kept`);
-        const { subject, raw, rawEncoding, rawBytesNotKept } = stored.letter;
-        if (rawBytesNotKept) return sendProblem(res, 409, `dead letter ${params.seq} kept only the first part of its message (${rawBytesNotKept} bytes were cut to fit): it cannot be replayed`);
-        if (!REPLAYABLE.some((prefix) => subject.startsWith(prefix))) {
-          return sendProblem(res, 409, `dead letter ${params.seq} came on ${subject}: only messages refused at intake (metrics.ingest.<source>, events.<source>.<type>) are replayed`);
-        }
+        const replay = replayOf(stored.letter);
+        if ('refused' in replay) return sendProblem(res, 409, `dead letter ${params.seq} cannot be replayed: ${replay.refused}`);
         // The id makes a replay asked twice at once one message; the removal after it, one replay at all.
-        await bus.js.publish(bus.ns.subject(subject), Buffer.from(raw, rawEncoding), { msgID: `replay:${bus.ns.stream('DEADLETTER')}:${params.seq}` });
-        await (await bus.nc.jetstreamManager({ checkAPI: false })).streams.deleteMessage(bus.ns.stream('DEADLETTER'), params.seq, false);
-        res.status(202).json({ seq: params.seq, subject });
+        await bus.js.publish(bus.ns.subject(replay.subject), replay.body, { msgID: `replay:${bus.ns.stream('DEADLETTER')}:${params.seq}` });
+        const removal = await removeDeadLetter(bus, params.seq);
+        if (removal) return sendProblem(res, 500, `dead letter ${params.seq} was replayed to ${replay.subject} but could not be removed (${removal}): do not replay it again`);
+        res.status(202).json({ seq: params.seq, subject: replay.subject });
       },
     }),
   ];

@@ -10,10 +10,11 @@ import { readSigningKeyFile, signingKeyId, SigningKeys, type PublicSigningKey } 
 const DAY_MS = 86_400_000;
 
 /**
- * The keyring's rewrite lock (`<keyring>.lock`, a directory, so it works on shared volumes): waited for up to about
- * 10 s, and taken over when its holder stopped refreshing it for 10 s (a crashed replica).
+ * The keyring's rewrite lock (`<keyring>.lock`, a directory, so it works on shared volumes): taken over when its
+ * holder stopped refreshing it for a minute (a crashed replica; a minute, not seconds, so a replica whose clock is
+ * ahead of the volume's does not take a live lock), and waited for long enough to see that happen.
  */
-const KEYRING_LOCK = { realpath: false, stale: 10_000, retries: { retries: 60, minTimeout: 20, maxTimeout: 250 } };
+const KEYRING_LOCK = { realpath: false, stale: 60_000, retries: { retries: 400, minTimeout: 50, maxTimeout: 250 } };
 
 const KeyringFileSchema = z.strictObject({
   version: z.literal(1),
@@ -111,6 +112,8 @@ export class Keyring {
   async rotate(now = new Date()): Promise<DataKey> {
     const added = newDataKey(now);
     await this.update((file) => ({ ...file, dataKeys: [...file.dataKeys, added] }));
+    // A backup is sealed with this key next: it must be on disk, whatever another writer did.
+    if (!(await readKeyringFile(this.path))?.dataKeys.some((k) => k.id === added.id)) throw new KeyringFileError(this.path, 'was rewritten by another replica at the same time: the new data key is not in it');
     return { id: added.id, key: Buffer.from(added.key, 'base64'), createdAt: new Date(added.createdAt) };
   }
 
@@ -136,17 +139,23 @@ export class Keyring {
    * its backup was sealed with, was gone.
    */
   private async update(change: (file: KeyringFile) => KeyringFile): Promise<void> {
-    const release = await lock(this.path, KEYRING_LOCK);
+    let compromised: Error | undefined;
+    const release = await lock(this.path, { ...KEYRING_LOCK, onCompromised: (err) => void (compromised = err) });
     try {
       const file = change((await readKeyringFile(this.path)) ?? this.file);
       // A name of its own (containers on one volume all run as pid 1), and on disk before it counts: a data key
       // lost to a power cut after backups were sealed with it would make them unreadable.
       const tmp = `${this.path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
       await writeFile(tmp, JSON.stringify(file, null, 2), { mode: 0o600 });
+      if (compromised) {
+        await unlink(tmp);
+        throw new KeyringFileError(this.path, `was not rewritten: its lock was taken over meanwhile (${compromised.message})`);
+      }
       await renameDurably(tmp, this.path);
       this.file = file;
     } finally {
-      await release();
+      // A lock taken over is not ours to release.
+      await release().catch(() => undefined);
     }
   }
 }
