@@ -33,7 +33,7 @@ export class SampleBudget {
 }
 
 /** Why a sample of a request was left out (counted, not refused: the rest of the request is good); docs/otlp.md explains OTLP's. */
-export type DropReason = 'non_finite' | 'native_histogram' | 'no_timestamp' | 'unspecified_temporality' | 'invalid_name' | 'invalid_timestamp';
+export type DropReason = 'non_finite' | 'native_histogram' | 'no_timestamp' | 'unspecified_temporality' | 'invalid_name' | 'invalid_label' | 'invalid_timestamp';
 
 /** The samples of a pushed request, and how many were left out and why. */
 export interface DecodedSamples {

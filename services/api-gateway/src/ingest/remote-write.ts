@@ -1,5 +1,5 @@
 import { uncompress } from 'snappy';
-import { METRIC_NAME, type IngestSample } from '@terminusa/bus';
+import { METRIC_NAME, TAG_KEY, type IngestSample } from '@terminusa/bus';
 import { BadPayloadError, BodyTooLargeError, type DecodedSamples, type DropReason, type SampleBudget } from './decoded-samples.ts';
 import { WriteRequestType, isPrometheusStaleNaN, type WriteRequest } from '@terminusa/metric-store';
 
@@ -31,20 +31,27 @@ export async function decodeRemoteWrite(compressed: Uint8Array, maxBytes: number
   const samples: IngestSample[] = [];
   const dropped: DecodedSamples['dropped'] = {};
   const drop = (reason: DropReason, n: number) => (dropped[reason] = (dropped[reason] ?? 0) + n);
-  for (const [i, series] of (request.timeseries ?? []).entries()) {
+  for (const series of request.timeseries ?? []) {
     let name: string | undefined;
-    const tags: Record<string, string> = {};
+    // No prototype: a label named `__proto__` is a tag like any other, not a silent no-op.
+    const tags: Record<string, string> = Object.create(null) as Record<string, string>;
+    let labelsValid = true;
     for (const label of series.labels ?? []) {
       if (label.name === '__name__') name = label.value;
+      else if (!TAG_KEY.test(label.name) || Object.hasOwn(tags, label.name)) labelsValid = false;
       else tags[label.name] = label.value;
     }
-    if (!name) throw new BadPayloadError(`timeseries[${i}] has no __name__ label`);
     if (series.histograms?.length) drop('native_histogram', series.histograms.length);
     budget.take(series.samples?.length ?? 0);
-    // A name the pipeline refuses (Prometheus 3's UTF-8 names, `http.server.requests`) is left out here, counted: the
-    // packed message it would ride in is refused whole, with the good samples beside it.
-    if (!METRIC_NAME.test(name)) {
+    // A series the pipeline would refuse is left out here and counted, as Prometheus' own receiver skips an invalid
+    // one and keeps the rest: no name, or one it refuses (Prometheus 3's UTF-8 names, `http.server.requests`); a
+    // label name it refuses (UTF-8, `__` first, the namespace label) or given twice.
+    if (!name || !METRIC_NAME.test(name)) {
       drop('invalid_name', series.samples?.length ?? 0);
+      continue;
+    }
+    if (!labelsValid) {
+      drop('invalid_label', series.samples?.length ?? 0);
       continue;
     }
     for (const s of series.samples ?? []) {

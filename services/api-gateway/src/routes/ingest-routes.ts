@@ -145,7 +145,7 @@ export function ingestRoutes(deps: IngestRouteDeps): RouteSpec[] {
       access: 'producer',
       tag: 'ingest',
       summary: 'Prometheus remote_write 1.0 receiver (protobuf, snappy): samples into the same pipeline as every other sample',
-      responses: { 204: 'accepted: stored by JetStream', 413: 'body too large', 415: 'a message other than remote-write 1.0 (a 2.0 `io.prometheus.write.v2.Request`)', 503: 'not taken now (the pipeline behind, a rate limit, JetStream): retry after Retry-After; never 429, which remote-write senders may drop' },
+      responses: { 204: 'accepted: stored by JetStream', 413: 'body too large', 415: 'a message other than remote-write 1.0 (a 2.0 `io.prometheus.write.v2.Request`), or an encoding other than snappy', 503: 'not taken now (the pipeline behind, a rate limit, JetStream): retry after Retry-After; never 429, which remote-write senders may drop' },
       async handle({ req, res, principal }) {
         // A remote-write 2.0 body decodes as an empty 1.0 one (its fields are others): answered 204 it was lost.
         const message = remoteWriteMessage(req.get('content-type'));
@@ -153,10 +153,11 @@ export function ingestRoutes(deps: IngestRouteDeps): RouteSpec[] {
           deps.metrics.refused('remote_write', 415);
           return sendProblem(res, 415, `only remote-write 1.0 (prometheus.WriteRequest) is taken, got ${message}: set the sender's protobuf_message to prometheus.WriteRequest`, { title: 'Unsupported Media Type' });
         }
-        const encoding = (req.get('content-encoding') ?? '').toLowerCase();
+        // Remote-write 1.0 bodies are snappy whether or not the header says so, as Prometheus' own receiver takes them.
+        const encoding = (req.get('content-encoding') ?? 'snappy').toLowerCase();
         if (encoding !== 'snappy') {
-          deps.metrics.refused('remote_write', 400);
-          return sendProblem(res, 400, `Content-Encoding must be snappy (remote-write 1.0), got ${encoding || 'none'}`);
+          deps.metrics.refused('remote_write', 415);
+          return sendProblem(res, 415, `Content-Encoding must be snappy (remote-write 1.0), got ${encoding}`, { title: 'Unsupported Media Type' });
         }
         if (await pushedBack(deps, 'remote_write', req, res)) return;
         const body = await rawBody(req, res, deps.maxRequestBytes);
