@@ -42,7 +42,9 @@ describe('labelName', () => {
     ['a..b', 'a__b'],
     ['1st', 'key_1st'],
     ['_private', 'key_private'],
-    ['__reserved', '__reserved'],
+    // Names the pipeline reserves get the prefix, as `_x` does; Prometheus keeps them, and overwrites `__name__`.
+    ['__reserved', 'key__reserved'],
+    ['tmon_ns', 'key_tmon_ns'],
     ['ünï-code', 'key_n__code'],
     ['plain_name', 'plain_name'],
   ])('%s is %s', (key, expected) => {
@@ -52,6 +54,7 @@ describe('labelName', () => {
   it('gives no name for an empty key or one of nothing but separators', () => {
     expect(labelName('')).toBeUndefined();
     expect(labelName('...')).toBeUndefined();
+    expect(labelName('__name__')).toBeUndefined();
   });
 });
 

@@ -1,3 +1,5 @@
+import { NAMESPACE_LABEL } from '@terminusa/bus';
+
 /**
  * Metric and label names from OTLP's as Prometheus' OTLP receiver makes them by default (prometheus/otlptranslator,
  * `UnderscoreEscapingWithSuffixes`), so the series are those a Prometheus would hold.
@@ -84,12 +86,17 @@ export function metricName(name: string, unit: string, kind: NameKind): string {
 
 /**
  * The Prometheus label name of an OTLP attribute (`http.method` is `http_method`, `1st` is `key_1st`, `_x` is
- * `key_x`); undefined when nothing but `_` is left, which Prometheus refuses as a label name.
+ * `key_x`); undefined when nothing but `_` is left, which Prometheus refuses as a label name, and for `__name__`,
+ * which Prometheus overwrites with the metric's name. Names the pipeline reserves, which Prometheus would keep
+ * (`__x`, the namespace label), get the `key` prefix as `_x` does: left as they are, the processor refused the
+ * point's every sample behind a 200.
  */
 export function labelName(key: string): string | undefined {
   if (!key) return undefined;
   let name = key.replace(/[^a-zA-Z0-9_]/gu, '_');
+  if (name === '__name__') return undefined;
   if (/^[0-9]/.test(name)) name = `key_${name}`;
-  else if (name.startsWith('_') && !name.startsWith('__')) name = `key${name}`;
+  else if (name.startsWith('_') && !/^_+$/.test(name)) name = `key${name}`;
+  if (name === NAMESPACE_LABEL) name = `key_${name}`;
   return /^_+$/.test(name) ? undefined : name;
 }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { IngestSampleSchema } from '@terminusa/bus';
 import { BodyTooLargeError, SampleBudget } from '../decoded-samples.ts';
 import { decodeOtlpMetrics } from './decode-otlp.ts';
 import { ExportMetricsServiceRequestType } from './otlp-proto.ts';
@@ -31,6 +32,15 @@ const data = (body: Json) => {
 };
 
 describe('OTLP metrics to samples', () => {
+  it('makes only samples the pipeline takes from attributes it reserves: __name__ is the metric’s, __x and tmon_ns prefixed', () => {
+    const resource = { attributes: [...RESOURCE.attributes, str('__name__', 'other'), str('tmon_ns', 'theirs')] };
+    const body = request([{ name: 'game.queue', unit: '', gauge: { dataPoints: [{ attributes: [str('__name__', 'x'), str('__internal', 'y')], timeUnixNano: ns(T), asInt: '3' }] } }], resource);
+    const { samples } = decode(body);
+    for (const sample of samples) expect(IngestSampleSchema.safeParse(sample).success, JSON.stringify(sample)).toBe(true);
+    expect(samples.find((s) => s.name === 'game_queue')).toEqual({ name: 'game_queue', value: 3, ts: T, tags: { ...ID, key__internal: 'y' } });
+    expect(samples.find((s) => s.name === 'target_info')?.tags).toMatchObject({ key_tmon_ns: 'theirs' });
+  });
+
   it('maps gauges, with the unit in the name, ratio for unit 1 and int or double values', () => {
     const body = request([
       { name: 'game.players.online', unit: '{player}', gauge: { dataPoints: [{ attributes: [str('zone', 'eu')], timeUnixNano: ns(T), asInt: '42' }] } },
