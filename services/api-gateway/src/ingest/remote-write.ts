@@ -1,6 +1,7 @@
 import { uncompress } from 'snappy';
 import { METRIC_NAME, TAG_KEY, type IngestSample } from '@terminusa/bus';
 import { BadPayloadError, BodyTooLargeError, type DecodedSamples, type DropReason, type SampleBudget } from './decoded-samples.ts';
+import { ELEMENTS_PER_SAMPLE, limitElements } from './protobuf-elements.ts';
 import { WriteRequestType, isPrometheusStaleNaN, type WriteRequest } from '@terminusa/metric-store';
 
 /**
@@ -22,6 +23,7 @@ export async function decodeRemoteWrite(compressed: Uint8Array, maxBytes: number
   } catch (err) {
     throw new BadPayloadError(`the body is not snappy block-compressed: ${(err as Error).message}`);
   }
+  limitElements(WriteRequestType, body, ELEMENTS_PER_SAMPLE * budget.max);
   let request: WriteRequest;
   try {
     request = WriteRequestType.decode(body) as unknown as WriteRequest;

@@ -236,6 +236,16 @@ describe('OTLP metrics to samples', () => {
     expect(decodeOtlpMetrics(protobuf, 'protobuf', new SampleBudget(100_005)).samples.length).toBeLessThanOrEqual(100_005);
   });
 
+  it('counts a protobuf body’s elements on the wire before decoding it: a million bucket counts that make no sample', () => {
+    // Negative buckets of an exponential histogram fold into its lowest `le`: a million of them make no sample, and
+    // decoded they were a million objects.
+    const point = { timeUnixNano: ns(T), count: '1', sum: 1, scale: 0, zeroCount: '0', positive: { offset: 0, bucketCounts: ['1'] }, negative: { offset: 0, bucketCounts: Array.from({ length: 1_000_000 }, () => '0') } };
+    const body = request([{ name: 'deep', exponentialHistogram: { aggregationTemporality: 2, dataPoints: [point] } }]);
+    const protobuf = ExportMetricsServiceRequestType.encode(ExportMetricsServiceRequestType.fromObject(body)).finish();
+    expect(() => decodeOtlpMetrics(protobuf, 'protobuf', new SampleBudget(100_000))).toThrow(/more than 400000 protobuf elements/);
+    expect(decodeOtlpMetrics(protobuf, 'protobuf', new SampleBudget(300_000)).samples.length).toBeLessThan(10);
+  });
+
   it('takes an empty request and resources without metrics', () => {
     expect(decode({})).toEqual({ samples: [], dropped: {}, rejectedPoints: 0 });
     expect(decode({ resourceMetrics: [{ resource: RESOURCE }, { scopeMetrics: [{ metrics: [{ name: 'nothing' }] }] }] })).toEqual({ samples: [], dropped: {}, rejectedPoints: 0 });
