@@ -280,12 +280,17 @@ describe('the alert-state scripts', () => {
     await route(ctx);
     expect(ctx.stoppedBy).toBeUndefined();
     expect(ctx.channels).toEqual(['webhook']);
-    // A firing silenced or sent nowhere was relayed all the same: its resolution goes nowhere, at once.
+    // A firing whose way failed before it was routed (a replica killed, a silence read failing) marked nothing:
+    // its resolution waits for it to be tried again, rather than go nowhere while the firing is sent later.
     await evaluate(state, rules(hot), T0 + 2 * S, sample('cpu', 95, { host: 'b' }, T0 + 2 * S));
     await evaluate(state, rules(hot), T0 + 3 * S, sample('cpu', 10, { host: 'b' }, T0 + 3 * S));
-    const [silencedFiring, silencedResolved] = (await outbox(state)).slice(2);
-    await state.markRelayed(silencedFiring!.alert.id);
-    const quiet: NotifyContext = { event: silencedResolved!, channels: [] };
+    const [nowhereFiring, nowhereResolved] = (await outbox(state)).slice(2);
+    await expect(route({ event: nowhereResolved!, channels: [] })).rejects.toThrow(FiringNotRelayedYet);
+    // Routed to no channel configured here: recorded as sent nowhere, so its resolution goes nowhere, at once.
+    const nowhere: NotifyContext = { event: nowhereFiring!, channels: [] };
+    await routeStage(new Set(['email'] as const), state, () => T0 + 4 * S)(nowhere);
+    expect(nowhere.stoppedBy).toBe('no-channel');
+    const quiet: NotifyContext = { event: nowhereResolved!, channels: [] };
     await route(quiet);
     expect(quiet.stoppedBy).toBe('no-channel');
   });
@@ -388,6 +393,35 @@ describe('the alert-state scripts', () => {
     expect((await outbox(state)).map((e) => `${e.kind} ${e.alert.labels.host}`)).toEqual(['firing a', 'firing b', 'renotify a']);
     expect(Number(await redis.zscore(state.keys.suppressed, b!))).toBe(T0 + 90 * S);
     expect(await redis.zscore(state.keys.suppressed, a!)).toBeNull();
+  });
+
+  it('re-notify a lifted alert once when two replicas look at it at the same time', async () => {
+    const state = commands();
+    const warm = rules({ ...hot, name: 'Warm', severity: 'warning' });
+    await evaluate(state, warm, T0, sample('cpu', 95, { host: 'a' }, T0));
+    const [a] = ['a'].map((host) => state.keys.state('Warm', JSON.stringify({ host })));
+    const replicaA = new SuppressedAlerts(redis, state.keys.suppressed, 30 * S);
+    const replicaB = new SuppressedAlerts(redis, state.keys.suppressed, 30 * S);
+    await replicaA.remember(a!, T0);
+    const notifyNow = (key: string, now: number) => state.notifyNow(key, now);
+    // B has read the alert due and reads the silences while A re-notifies it and a sweep sends the re-notification.
+    let bRead!: () => void;
+    const bHasRead = new Promise<void>((resolve) => (bRead = resolve));
+    let aDone!: () => void;
+    const aHasSent = new Promise<void>((resolve) => (aDone = resolve));
+    const slowLook = async () => {
+      bRead();
+      await aHasSent;
+      return () => false;
+    };
+    const b = replicaB.recheck(slowLook, notifyNow, T0 + 30 * S);
+    await bHasRead;
+    expect(await replicaA.recheck(async () => () => false, notifyNow, T0 + 30 * S)).toBe(1);
+    await sweepTimers(state, warm, T0 + 30 * S);
+    aDone();
+    expect(await b).toBe(0);
+    await sweepTimers(state, warm, T0 + 31 * S);
+    expect((await outbox(state)).map((e) => `${e.kind} ${e.alert.labels.host}`)).toEqual(['firing a', 'renotify a']);
   });
 
   it('end an acknowledged alert, which has no timer, once its rule is gone from the rules', async () => {

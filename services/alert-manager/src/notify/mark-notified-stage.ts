@@ -4,17 +4,13 @@ import type { NotifyStage } from './notify-stage.ts';
 /** Where the channels told of a firing alert are kept (the alert's state in Redis). */
 export interface NotifiedChannels {
   markNotified(alertId: string, channels: ChannelName[]): Promise<void>;
-  /** Records that the alert's firing event reached the notification path (its channels none until marked). */
+  /**
+   * Records that the alert's firing event went through the notification path to no channel (silenced, inhibited, or
+   * routed nowhere), unless channels were recorded for it before: its resolution then goes nowhere, at once.
+   */
   markRelayed(alertId: string): Promise<void>;
   /** The channels last recorded for the alert, kept past its state; undefined before its firing event reached the path. */
   notifiedChannels(alertId: string): Promise<ChannelName[] | undefined>;
-}
-
-/** The first stage: a firing or re-notified alert is recorded as relayed, whatever the later stages decide. */
-export function relayedStage(notified: Pick<NotifiedChannels, 'markRelayed'>): NotifyStage {
-  return async (ctx) => {
-    if (ctx.event.kind !== 'resolved') await notified.markRelayed(ctx.event.alert.id);
-  };
 }
 
 /**

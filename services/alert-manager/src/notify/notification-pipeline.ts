@@ -8,7 +8,7 @@ import { channelDeliveries, deliverStage } from './deliver-stage.ts';
 import { DeliveryQueue } from './delivery-queue.ts';
 import { groupStage } from './group-stage.ts';
 import { inhibitedBy, inhibitStage } from './inhibit-stage.ts';
-import { markNotifiedStage, relayedStage, type NotifiedChannels } from './mark-notified-stage.ts';
+import { markNotifiedStage, type NotifiedChannels } from './mark-notified-stage.ts';
 import type { NotificationHistory } from './notification-history.ts';
 import { notifyPipeline, type DeliveryContext, type NotifyStage, type RecordSuppression } from './notify-stage.ts';
 import { RedisNotificationGroups } from './redis-notification-groups.ts';
@@ -40,7 +40,7 @@ export interface NotificationPipeline {
 
 /**
  * Assembles the notification path in one place, as alertmanager's PipelineBuilder does, and starts the worker that
- * runs its queued part: relayed → silence → inhibit → route → mark notified → group, then for each notification and channel
+ * runs its queued part: silence → inhibit → route → mark notified → group, then for each notification and channel
  * dedup → deliver with retry. The stages' history rows go to `history`.
  */
 export function startNotificationPipeline(config: Pick<Config, 'alerts' | 'core' | 'redis'>, deps: NotificationPipelineDeps): NotificationPipeline {
@@ -50,10 +50,13 @@ export function startNotificationPipeline(config: Pick<Config, 'alerts' | 'core'
   const group = groupStage(new RedisNotificationGroups(deps.redis, deps.keys), queue, { groupWaitMs: alerts.groupWait * 1000, groupBy: alerts.groupBy }, deliver);
   const suppressed: RecordSuppression = async (ctx, why, detail) => {
     await deps.history.suppressed(ctx, why, detail);
-    if (ctx.event.kind !== 'resolved') await deps.suppressed.remember(ctx.event.stateKey);
+    if (ctx.event.kind === 'resolved') return;
+    // Decided only here, not before the path ran: a firing event that failed on its way (a replica killed, a read
+    // failing) was already marked sent nowhere, and its resolution went nowhere while it was retried and sent.
+    await deps.notified.markRelayed(ctx.event.alert.id);
+    await deps.suppressed.remember(ctx.event.stateKey);
   };
   const notify = notifyPipeline(
-    relayedStage(deps.notified),
     silenceStage(deps.silences, suppressed),
     inhibitStage(deps.activeAlerts, alerts.inhibitEqual, suppressed),
     routeStage(new Set(deps.channels.keys()), deps.notified),

@@ -21,7 +21,7 @@ export class FiringNotRelayedYet extends Error {
  * channels that were told it fired (those its event carries, and those recorded since: its firing event may have
  * been relayed after the resolution was written); channels that are not configured are left out.
  */
-export function routeStage(configured: ReadonlySet<ChannelName>, notified: Pick<NotifiedChannels, 'notifiedChannels'>, now: () => number = Date.now): NotifyStage {
+export function routeStage(configured: ReadonlySet<ChannelName>, notified: Pick<NotifiedChannels, 'notifiedChannels' | 'markRelayed'>, now: () => number = Date.now): NotifyStage {
   return async (ctx) => {
     let wanted = ctx.event.alert.channels;
     if (ctx.event.kind === 'resolved') {
@@ -33,6 +33,8 @@ export function routeStage(configured: ReadonlySet<ChannelName>, notified: Pick<
       wanted = [...new Set([...ctx.event.notified, ...(recorded ?? [])])];
     }
     ctx.channels = wanted.filter((c) => configured.has(c));
-    if (ctx.channels.length === 0) ctx.stoppedBy = 'no-channel';
+    if (ctx.channels.length > 0) return;
+    ctx.stoppedBy = 'no-channel';
+    if (ctx.event.kind !== 'resolved') await notified.markRelayed(ctx.event.alert.id);
   };
 }

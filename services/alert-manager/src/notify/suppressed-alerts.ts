@@ -30,7 +30,7 @@ export class SuppressedAlerts {
   /**
    * Looks at the alerts due: `suppression` gives, once per look (the silences and active alerts read once, not per
    * alert), whether an alert is still silenced or inhibited; `notifyNow` makes its re-notification due. Safe on every
-   * replica at once (the state script re-notifies a firing alert once per sweep). Returns how many were re-notified.
+   * replica at once: each due alert is claimed by one. Returns how many were re-notified.
    */
   async recheck(suppression: Suppression, notifyNow: (stateKey: string, now: number) => Promise<boolean>, now = Date.now()): Promise<number> {
     const due = await this.redis.zrangebyscore(this.key, '-inf', now, 'LIMIT', 0, RECHECK_BATCH);
@@ -38,14 +38,13 @@ export class SuppressedAlerts {
     const suppressed = await suppression();
     let notified = 0;
     for (const stateKey of due) {
+      // Claimed first, so one replica looks at it: two that both read it due both made it due again, one after the
+      // other's sweep had sent the re-notification, and it was sent twice.
+      if ((await this.redis.zrem(this.key, stateKey)) === 0) continue;
       const alert = alertFromState(await this.redis.hgetall(stateKey));
       const firing = alert?.state === 'firing' && !alert.ack;
-      if (firing && suppressed(alert)) {
-        await this.redis.zadd(this.key, now + this.recheckMs, stateKey);
-        continue;
-      }
-      if (firing && (await notifyNow(stateKey, now))) notified++;
-      await this.redis.zrem(this.key, stateKey);
+      if (firing && suppressed(alert)) await this.redis.zadd(this.key, now + this.recheckMs, stateKey);
+      else if (firing && (await notifyNow(stateKey, now))) notified++;
     }
     return notified;
   }
