@@ -46,6 +46,29 @@ describe('a retention run', () => {
     expect((await run()).dropped).toEqual(old);
   });
 
+  it('keeps rows past retention that the next tier has not been computed from yet, and drops them once it has', async () => {
+    const run = () => applyRetention(db.pool, new VictoriaMetrics(db.ns.config.storage.engine), new PartitionManager(db.pool), new ArchiveIndex(dir), { ...tierRetentionMs(db.ns.config), '1m': 2 * 3_600_000 });
+    const partitions = new PartitionManager(db.pool);
+    const hour = Math.floor(Date.now() / 3_600_000) * 3_600_000;
+    const [fiveHoursAgo, threeHoursAgo] = [hour - 5 * 3_600_000, hour - 3 * 3_600_000];
+    await partitions.ensure('1m', fiveHoursAgo, fiveHoursAgo + 1);
+    await partitions.ensure('1m', threeHoursAgo, threeHoursAgo + 1);
+    const named = async (at: number) => (await partitions.list('1m')).find((p) => p.from === at)!.name;
+    const [older, newer] = [await named(fiveHoursAgo), await named(threeHoursAgo)];
+    // The 5m cascade is behind (an engine outage, a long catch-up): computed up to four hours ago.
+    const { rows } = await db.pool.query<{ until: Date }>("SELECT until FROM rollup_watermarks WHERE tier = '5m'");
+    await db.pool.query("UPDATE rollup_watermarks SET until = $1 WHERE tier = '5m'", [new Date(hour - 4 * 3_600_000)]);
+    try {
+      const first = await run();
+      expect(first.dropped).toContain(older);
+      expect(first.dropped).not.toContain(newer);
+      expect((await partitions.list('1m')).map((p) => p.name)).toContain(newer);
+    } finally {
+      await db.pool.query("UPDATE rollup_watermarks SET until = $1 WHERE tier = '5m'", [rows[0]!.until]);
+    }
+    expect((await run()).dropped).toContain(newer);
+  });
+
   it('learns that its lock was lost with its connection before its next unit of work, so another run cannot overlap it', async () => {
     const name = 'terminusa-lock-test';
     const lockHolder = async () =>

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { engineRetentionDays, type Config } from '@terminusa/config';
 import { whileLocked } from '@terminusa/database';
-import { ROLLUP_TIERS, TIER_TABLE, type PartitionManager, type Tier, type VictoriaMetrics } from '@terminusa/metric-store';
+import { readWatermarks, ROLLUP_TIERS, TIER_TABLE, type PartitionManager, type Tier, type VictoriaMetrics } from '@terminusa/metric-store';
 import type { ArchiveIndex } from '../archive/archive-index.ts';
 import { archiveRange } from '../archive/archive-partition.ts';
 import { archiveRawHours, type RetentionRun } from '../archive/archive-raw.ts';
@@ -36,7 +36,8 @@ export function retentionSettings(config: Readonly<Config>): Pick<RetentionOptio
 }
 
 /**
- * Removes rollup rows past each tier's retention by dropping whole partitions, after writing them to the archive.
+ * Removes rollup rows past each tier's retention by dropping whole partitions, after writing them to the archive;
+ * never rows the next coarser tier has not been computed from yet (past its watermark).
  * Rows past retention in a default partition (restored or loaded-back data) are archived and deleted.
  * Ranges already in the archive (loaded back earlier) are not archived twice. Raw samples leave the engine by
  * its own retention; every hour of them is archived here first, as soon as it is over. Stopped by `run.signal`
@@ -55,8 +56,13 @@ async function retain(pool: pg.Pool, engine: VictoriaMetrics, partitions: Partit
   for (const entry of await archiveRawHours(pool, engine, index, run.engineRetentionMs ?? retention.raw, { now, signal })) report.archived += entry.rows;
   const archived = await index.entries();
   const already = (tier: Tier, from: number, to: number) => archived.some((e) => e.tier === tier && e.from <= from && e.to >= to);
-  for (const tier of ROLLUP_TIERS) {
-    const cutoff = now - retention[tier];
+  const marks = await readWatermarks(pool);
+  for (const [i, tier] of ROLLUP_TIERS.entries()) {
+    // A finer tier's rows are what the next tier is computed from: those it has not passed yet stay, however old
+    // (after an engine outage the catch-up writes hours of 1m rows past retention, and dropped before the 5m cascade
+    // read them they left holes in 5m, 1h and 1d for good).
+    const coarser = ROLLUP_TIERS[i + 1];
+    const cutoff = Math.min(now - retention[tier], coarser ? marks[coarser] : Infinity);
     const { table, column } = TIER_TABLE[tier];
     for (const p of await partitions.list(tier)) {
       if (p.to > cutoff) continue;
