@@ -135,6 +135,25 @@ describe('rollups', () => {
   });
 });
 
+describe('rollups of an hour past the 5m tier’s retention', () => {
+  it('take a late sample into the hour’s 1h row from the whole hour, not from the one 5m row recomputed', async () => {
+    const now = Date.now();
+    // The raw tier kept longer than the 5m tier (a day against two hours), as a deployment keeping 30 days of raw may.
+    const rollUpShort5m = () => computeRollups({ pool, engine, partitions, series: new SeriesIds(pool), settleMs: 0, rawRetentionMs: DAY, fiveMinuteRetentionMs: 2 * HOUR, now });
+    const hour = Math.floor((now - 4 * HOUR) / HOUR) * HOUR;
+    const samples: Sample[] = Array.from({ length: 120 }, (_, i) => ({ name: 'long_raw', value: (i * 3) % 7, ts: hour + i * 30_000, tags: { s: String(i % 2) } }));
+    await store.insert(samples);
+    await rollUpShort5m();
+    expect(await fromTier('1h', 'long_raw', hour + HOUR)).toEqual(fromSamples(HOUR, samples));
+    // Retention dropped the hour's 5m rows; then a late sample comes into it.
+    await pool.query("DELETE FROM rollup_5m r USING series se WHERE se.id = r.series_id AND se.name = 'long_raw'");
+    const late: Sample = { name: 'long_raw', value: 50, ts: hour + 17 * 60_000 + 500, tags: { s: '0' } };
+    await store.insert([late]);
+    await rollUpShort5m();
+    expect(await fromTier('1h', 'long_raw', hour + HOUR)).toEqual(fromSamples(HOUR, [...samples, late]));
+  });
+});
+
 describe('retention and the archive', () => {
   it('archives each raw hour once from the engine and loads it back equal; drops rollup partitions past retention after archiving them', async () => {
     const now = Date.now();

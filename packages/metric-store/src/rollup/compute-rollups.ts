@@ -6,7 +6,7 @@ import { tagsOfLabels } from '../engine/import-lines.ts';
 import type { PartitionManager } from '../partitions.ts';
 import type { SeriesIds } from '../series-ids.ts';
 import { TIER_BUCKET_MS, tierRetentionMs, type RollupTier } from '../tiers.ts';
-import { HourRows } from './hour-rows.ts';
+import { HourRows, type RowTiers } from './hour-rows.ts';
 import { relieveHeap } from './heap-relief.ts';
 import { ALL_METRICS, claimDirty, clearClaimed, markPassed } from './dirty-minutes.ts';
 import { LISTED_NAMES_AT_MOST, nameSlices, SERIES_PER_EXPORT } from './export-slices.ts';
@@ -42,6 +42,12 @@ export interface RollupContext {
    * a 1m row per sample into PostgreSQL for nothing.
    */
   minuteRetentionMs?: number;
+  /**
+   * How long the 5m tier is kept (ms; unset: for ever). A late sample in an hour older than that (a raw retention
+   * longer than the 5m tier's) gets its hour's 1h row from the engine, the whole hour read: the hour's other 5m rows
+   * are gone, and a 1h row summed from the one window recomputed held a twelfth of the hour.
+   */
+  fiveMinuteRetentionMs?: number;
   now?: number;
   /** Series one export of every metric covers at most ({@link SERIES_PER_EXPORT}); tests set it low. */
   seriesPerExport?: number;
@@ -55,9 +61,9 @@ export interface RollupContext {
 }
 
 /** The settings of {@link RollupContext} that come from the configuration. */
-export function rollupSettings(config: Readonly<Config>): Pick<RollupContext, 'settleMs' | 'rawRetentionMs' | 'minuteRetentionMs'> {
+export function rollupSettings(config: Readonly<Config>): Pick<RollupContext, 'settleMs' | 'rawRetentionMs' | 'minuteRetentionMs' | 'fiveMinuteRetentionMs'> {
   const retention = tierRetentionMs(config);
-  return { settleMs: durationMs(config.storage.rollupSettle), rawRetentionMs: retention.raw, minuteRetentionMs: retention['1m'] };
+  return { settleMs: durationMs(config.storage.rollupSettle), rawRetentionMs: retention.raw, minuteRetentionMs: retention['1m'], fiveMinuteRetentionMs: retention['5m'] };
 }
 
 /** What one run did. */
@@ -161,7 +167,7 @@ async function everyMetricSlices(ctx: RollupContext, from: number, to: number): 
  * kept) and 5m rows (when a whole 5-minute window), written as they fill. Every metric is read in exports of a
  * bounded number of series (export-slices.ts).
  */
-async function readWindow(ctx: RollupContext, name: string, from: number, to: number, rows: HourRows, tiers: { '1m': boolean; '5m': boolean }): Promise<void> {
+async function readWindow(ctx: RollupContext, name: string, from: number, to: number, rows: HourRows, tiers: RowTiers): Promise<void> {
   const matches = name === ALL_METRICS ? await everyMetricSlices(ctx, from, to) : [selector(name)];
   const pending: { labels: Record<string, string>; timestamps: number[]; values: number[] }[] = [];
   const flush = async () => {
@@ -192,21 +198,29 @@ async function readWindow(ctx: RollupContext, name: string, from: number, to: nu
 async function recompute(ctx: RollupContext, claim: string, name: string, hour: number, minutes: number[]): Promise<number> {
   const marks = await readWatermarks(ctx.pool);
   const rows = new HourRows(ctx.pool, ctx.partitions, hour, ctx.rowsPerWrite);
+  const now = ctx.now ?? Date.now();
   // No margin past the retention: a partition retention archived and dropped would be made again by these rows and
   // dropped again unarchived (its range counts as archived already). Reads past the edge take the 5m tier.
-  const oldestKept1m = ctx.minuteRetentionMs === undefined ? -Infinity : (ctx.now ?? Date.now()) - ctx.minuteRetentionMs;
-  for (const [window, inWindow] of groupBy(minutes, (m) => alignDown(m, FIVE_MINUTES_MS))) {
-    const whole = window + FIVE_MINUTES_MS <= marks['5m'];
-    const from = whole ? window : Math.min(...inWindow);
-    const to = whole ? window + FIVE_MINUTES_MS : Math.max(...inWindow) + MINUTE_MS;
-    // Only a whole window may go without 1m rows: otherwise the 5m cascade computes it from them later.
-    await readWindow(ctx, name, from, to, rows, { '1m': !whole || to > oldestKept1m, '5m': whole });
+  const oldestKept1m = ctx.minuteRetentionMs === undefined ? -Infinity : now - ctx.minuteRetentionMs;
+  const oldestKept5m = ctx.fiveMinuteRetentionMs === undefined ? -Infinity : now - ctx.fiveMinuteRetentionMs;
+  // An hour computed before whose 5m rows retention may have dropped: its 1h row straight from the whole hour.
+  const hourFromEngine = hour + HOUR_MS <= oldestKept5m && hour + HOUR_MS <= marks['1h'];
+  if (hourFromEngine) {
+    await readWindow(ctx, name, hour, hour + HOUR_MS, rows, { '1m': false, '5m': false, '1h': true });
+  } else {
+    for (const [window, inWindow] of groupBy(minutes, (m) => alignDown(m, FIVE_MINUTES_MS))) {
+      const whole = window + FIVE_MINUTES_MS <= marks['5m'];
+      const from = whole ? window : Math.min(...inWindow);
+      const to = whole ? window + FIVE_MINUTES_MS : Math.max(...inWindow) + MINUTE_MS;
+      // Only a whole window may go without 1m rows: otherwise the 5m cascade computes it from them later.
+      await readWindow(ctx, name, from, to, rows, { '1m': !whole || to > oldestKept1m, '5m': whole });
+    }
   }
   await rows.write();
-  const affected = [...rows.seriesWith5m];
+  const affected = hourFromEngine ? [...rows.seriesWith1h] : [...rows.seriesWith5m];
   await withTransaction(ctx.pool, async (client) => {
     if (affected.length) {
-      for (const [fine, coarse] of CASCADE.slice(1)) {
+      for (const [fine, coarse] of CASCADE.slice(hourFromEngine ? 2 : 1)) {
         const bucket = alignDown(hour, TIER_BUCKET_MS[coarse]);
         if (bucket + TIER_BUCKET_MS[coarse] > marks[coarse]) break;
         await ctx.partitions.ensure(coarse, bucket, bucket);

@@ -14,17 +14,27 @@ const HOUR_MS = TIER_BUCKET_MS['1h'];
  */
 export const ROWS_PER_WRITE = 100_000;
 
+/** The tiers a read's samples are computed into; 1h only for an hour whose 5m rows retention has dropped. */
+export interface RowTiers {
+  '1m': boolean;
+  '5m': boolean;
+  '1h'?: boolean;
+}
+
 /**
- * The 1m and 5m rows one recomputation of an hour reads from the engine, written as they come in transactions of
+ * The 1m and 5m rows (or the 1h rows) one recomputation of an hour reads from the engine, written as they come in transactions of
  * at most {@link ROWS_PER_WRITE} rows. Each row is computed whole from the engine's samples, so rows written by a
  * run that then stops are right, and the marks that stay make the next run compute them again with the rest.
  */
 export class HourRows {
   private readonly rows1m = new BucketRows(TIER_BUCKET_MS['1m']);
   private readonly rows5m = new BucketRows(TIER_BUCKET_MS['5m']);
+  private readonly rows1h = new BucketRows(TIER_BUCKET_MS['1h']);
   private readonly ensured = new Set<RollupTier>();
   /** Series whose 5m rows were replaced: their 1h and 1d rows follow. */
   readonly seriesWith5m = new Set<number>();
+  /** Series whose 1h row was replaced from the engine: their 1d rows follow. */
+  readonly seriesWith1h = new Set<number>();
   /** 1m rows written. */
   written1m = 0;
 
@@ -36,18 +46,23 @@ export class HourRows {
   ) {}
 
   /** Adds one series' samples of `[from, to)` to the tiers it is computed for. */
-  add(seriesId: number, timestamps: readonly number[], values: readonly number[], from: number, to: number, tiers: { '1m': boolean; '5m': boolean }): void {
+  add(seriesId: number, timestamps: readonly number[], values: readonly number[], from: number, to: number, tiers: RowTiers): void {
     if (tiers['1m']) this.rows1m.add(seriesId, timestamps, values, from, to);
     if (tiers['5m']) {
       const before = this.rows5m.length;
       this.rows5m.add(seriesId, timestamps, values, from, to);
       if (this.rows5m.length > before) this.seriesWith5m.add(seriesId);
     }
+    if (tiers['1h']) {
+      const before = this.rows1h.length;
+      this.rows1h.add(seriesId, timestamps, values, from, to);
+      if (this.rows1h.length > before) this.seriesWith1h.add(seriesId);
+    }
   }
 
   /** Writes the rows held once there are enough of them. */
   async writeIfFull(): Promise<void> {
-    if (this.rows1m.length + this.rows5m.length >= this.rowsPerWrite) await this.write();
+    if (this.rows1m.length + this.rows5m.length + this.rows1h.length >= this.rowsPerWrite) await this.write();
   }
 
   /** Writes every row held, replacing the rows of the same series and buckets, in one transaction. */
@@ -55,6 +70,7 @@ export class HourRows {
     const tiers = [
       ['1m', this.rows1m],
       ['5m', this.rows5m],
+      ['1h', this.rows1h],
     ] as const;
     if (tiers.every(([, rows]) => rows.length === 0)) return;
     for (const [tier, rows] of tiers) {
