@@ -33,8 +33,9 @@ function setup(settings: GroupSettings) {
   const keys = alertKeys(`${ns.config.redis.prefix}case${++cases}:`);
   const flushes = new RecordedFlushes();
   const delivered: DeliveryContext[] = [];
-  const stage = groupStage(new RedisNotificationGroups(redis, keys), flushes, settings, async (ctx) => void delivered.push(ctx));
-  return { keys, flushes, delivered, stage };
+  const acked = new Set<string>();
+  const stage = groupStage(new RedisNotificationGroups(redis, keys), flushes, settings, async (ctx) => void delivered.push(ctx), async (ids) => new Set(ids.filter((id) => acked.has(id))));
+  return { keys, flushes, delivered, stage, acked };
 }
 
 function context(id: string, labels: Record<string, string>, channels: ChannelName[], kind: OutboxEvent['kind'] = 'firing', seq = 1): NotifyContext {
@@ -81,6 +82,25 @@ describe('the group stage', () => {
     expect(byChannel.slack!.notification.alerts.map((a) => a.id)).toEqual(['a2']);
     expect(byChannel.webhook!.id).toBe(`deliver-${asked.flush.notificationId}-webhook`);
     expect(await redis.exists(asked.flush.setKey)).toBe(0);
+  });
+
+  it('leaves out of a firing or repeat notification an alert acknowledged while the group waited, and sends its resolution', async () => {
+    const { stage, delivered, flushes, acked } = setup({ groupWaitMs: 60_000, groupBy: ['alertname'] });
+    await stage.stage(context('b1', { alertname: 'Warm', host: 'h1' }, ['webhook'], 'renotify', 2));
+    await stage.stage(context('b2', { alertname: 'Warm', host: 'h2' }, ['webhook'], 'renotify', 2));
+    acked.add('b1');
+    const [, repeat] = [...flushes.asked][0]!;
+    await stage.flush(repeat.flush);
+    expect(delivered.map((d) => d.notification.alerts.map((a) => a.id))).toEqual([['b2']]);
+    // Only acknowledged, b2 too: nothing goes out at all.
+    acked.add('b2');
+    await stage.stage(context('b2', { alertname: 'Warm', host: 'h2' }, ['webhook'], 'renotify', 3));
+    await stage.flush([...flushes.asked].at(-1)![1].flush);
+    expect(delivered).toHaveLength(1);
+    // Its resolution is not held back by the acknowledgement.
+    await stage.stage(context('b1', { alertname: 'Warm', host: 'h1' }, ['webhook'], 'resolved', 4));
+    await stage.flush([...flushes.asked].at(-1)![1].flush);
+    expect(delivered.at(-1)!.notification).toMatchObject({ status: 'resolved', alerts: [expect.objectContaining({ id: 'b1' })] });
   });
 
   it('keeps apart alerts of other group labels, resolutions and re-notifications', async () => {

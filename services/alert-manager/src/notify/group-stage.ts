@@ -45,6 +45,9 @@ export interface FlushTimer {
   flushAfter(id: string, flush: GroupFlush, delayMs: number): Promise<void>;
 }
 
+/** Which of the alerts `ids` are acknowledged now. */
+export type AcknowledgedAlerts = (ids: readonly string[]) => Promise<ReadonlySet<string>>;
+
 /** The group stage: its place in the notification path, and what the timer runs at the end of a group's wait. */
 export interface GroupStage {
   readonly stage: NotifyStage<NotifyContext>;
@@ -55,11 +58,18 @@ const hash = (s: string) => createHash('sha1').update(s).digest('hex').slice(0, 
 
 /**
  * Gathers alerts that share their `groupBy` labels, status and repeat flag for `groupWaitMs`, and hands each group
- * to `next` as one notification per channel (holding the group's alerts sent to that channel). Without a wait, each
+ * to `next` as one notification per channel (holding the group's alerts sent to that channel, less the firing ones
+ * `acknowledged` meanwhile). Without a wait, each
  * alert is its own notification at once. Notification ids are deterministic (the alert's event, or the group and
  * when it opened), so a replayed event yields the same deliveries.
  */
-export function groupStage(groups: NotificationGroups, timer: FlushTimer, settings: GroupSettings, next: NotifyStage<DeliveryContext>): GroupStage {
+export function groupStage(
+  groups: NotificationGroups,
+  timer: FlushTimer,
+  settings: GroupSettings,
+  next: NotifyStage<DeliveryContext>,
+  acknowledged: AcknowledgedAlerts = async () => new Set(),
+): GroupStage {
   const stage: NotifyStage<NotifyContext> = async (ctx) => {
     const { alert, kind, seq } = ctx.event;
     const status = kind === 'resolved' ? 'resolved' : 'firing';
@@ -81,7 +91,12 @@ export function groupStage(groups: NotificationGroups, timer: FlushTimer, settin
   };
 
   const flush = async (job: GroupFlush): Promise<void> => {
-    const members = await groups.take(job);
+    let members = await groups.take(job);
+    // Acknowledged while it waited (on-call saw the first page): a firing or repeat notification of it is not sent.
+    if (job.status === 'firing' && members.length) {
+      const acked = await acknowledged(members.map((m) => m.alert.id));
+      members = members.filter((m) => !acked.has(m.alert.id));
+    }
     const channels = new Set(members.flatMap((m) => m.channels));
     for (const channel of channels) {
       const alerts = members.filter((m) => m.channels.includes(channel)).map((m) => m.alert);

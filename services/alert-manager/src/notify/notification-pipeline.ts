@@ -47,7 +47,11 @@ export function startNotificationPipeline(config: Pick<Config, 'alerts' | 'core'
   const { alerts } = config;
   const queue = new DeliveryQueue(redisOptions(config, 'blocking'), `${config.redis.prefix}bull`, deps.logger);
   const deliver = notifyPipeline<DeliveryContext>(dedupStage(queue), deliverStage(queue, { attempts: alerts.deliveryAttempts, backoffMs: alerts.deliveryBackoffMs }));
-  const group = groupStage(new RedisNotificationGroups(deps.redis, deps.keys), queue, { groupWaitMs: alerts.groupWait * 1000, groupBy: alerts.groupBy }, deliver);
+  const acknowledged = async (ids: readonly string[]) => {
+    const now = await Promise.all(ids.map((id) => deps.activeAlerts.byId(id)));
+    return new Set(now.filter((alert) => alert?.ack !== undefined).map((alert) => alert!.id));
+  };
+  const group = groupStage(new RedisNotificationGroups(deps.redis, deps.keys), queue, { groupWaitMs: alerts.groupWait * 1000, groupBy: alerts.groupBy }, deliver, acknowledged);
   const suppressed: RecordSuppression = async (ctx, why, detail) => {
     await deps.history.suppressed(ctx, why, detail);
     if (ctx.event.kind === 'resolved') return;
