@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Alert, ChannelName, Notification } from '@terminusa/alerting';
-import { createLogger, redisOptions } from '@terminusa/runtime';
+import { createLogger, redisOptions, type Logger } from '@terminusa/runtime';
 import { createTestNamespace, waitFor, type TestNamespace } from '@terminusa/testkit';
 import { DeliveryError, type Channel } from './channels/index.ts';
 import { dedupStage } from './dedup-stage.ts';
@@ -161,6 +161,18 @@ describe('the dedup and deliver stages on the delivery queue', () => {
     await queue.flushAfter('flush-g-3', flush, 0);
     await waitFor(() => (flushed.length > 0 ? true : undefined), 10_000, 'the flush tried again');
     expect(flushed.map((f) => f.flush.notificationId)).toEqual(['g-3']);
+  });
+
+  it('say so when BullMQ gives a flush up with attempts left, its workers having died on it too often', async () => {
+    const errors: { message: string; meta: unknown }[] = [];
+    const logger = { error: (message: string, meta: unknown) => void errors.push({ message, meta }), warn: () => undefined, info: () => undefined } as unknown as Logger;
+    const queue = new DeliveryQueue(redisOptions(ns.config, 'blocking'), `${ns.config.redis.prefix}bull${++queues}`, logger);
+    running.push(queue);
+    queue.start({ flush: async () => undefined, attempt: async () => undefined, gaveUp: async () => undefined }, 1, 5000);
+    // What BullMQ's stalled-job check emits for a job failed that way: attempts made 1 of 6.
+    const worker = (queue as unknown as { worker: { emit(event: string, ...args: unknown[]): boolean } }).worker;
+    worker.emit('failed', { id: 'flush-g-9', name: 'flush', attemptsMade: 1, opts: { attempts: 6 }, data: {} }, new Error('job stalled more than allowable limit'));
+    expect(errors).toEqual([{ message: 'a notification group was not flushed: its notifications are not sent', meta: { group: 'flush-g-9', error: 'job stalled more than allowable limit' } }]);
   });
 
   it('send once when the delivery went out but its history could not be written', async () => {

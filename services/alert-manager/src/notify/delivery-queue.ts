@@ -13,6 +13,9 @@ export interface DeliveryWork extends DeliveryAttempts {
   flush(flush: GroupFlush): Promise<void>;
 }
 
+/** BullMQ's reasons for failing a job whose workers died on it, or that started, more often than it allows. */
+const STALLED_TOO_OFTEN = /(stalled|started) more than allowable limit/;
+
 /** Tries of a group's flush, a second apart and doubling: about a minute in all. */
 const FLUSH_ATTEMPTS = 6;
 
@@ -83,11 +86,14 @@ export class DeliveryQueue implements DeliveryJobs, DeliveryLog, FlushTimer {
       { connection: this.connection, prefix: this.prefix, concurrency, lockDuration: lockMs, stalledInterval: lockMs },
     );
     this.worker.on('failed', (job, err) => {
-      if (job?.name === 'flush' && job.attemptsMade >= (job.opts.attempts ?? 1)) {
+      if (!job) return;
+      // Given up for good: refused, out of attempts, or held by workers that died on it more often than BullMQ allows
+      // (a stalled job fails with attempts left, and such a flush was lost without a word).
+      const final = err instanceof UnrecoverableError || err.name === 'UnrecoverableError' || STALLED_TOO_OFTEN.test(err.message) || job.attemptsMade >= (job.opts.attempts ?? 1);
+      if (job.name === 'flush' && final) {
         this.logger.error('a notification group was not flushed: its notifications are not sent', { group: job.id, error: err.message });
       }
-      if (!job || job.name !== 'deliver') return;
-      const final = err instanceof UnrecoverableError || err.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
+      if (job.name !== 'deliver') return;
       const delivery = job.data as Delivery;
       this.logger.warn('notification delivery failed', { channel: delivery.channel, notification: delivery.notification.id, attempt: job.attemptsMade, final, error: err.message });
       if (final) void work.gaveUp(delivery, err.message).catch((failure: unknown) => this.logger.error('a failed delivery was not recorded', { err: failure, notification: delivery.notification.id }));
