@@ -10,7 +10,7 @@ import { HourRows, type RowTiers } from './hour-rows.ts';
 import { relieveHeap } from './heap-relief.ts';
 import { ALL_METRICS, claimDirty, clearClaimed, markPassed } from './dirty-minutes.ts';
 import { LISTED_NAMES_AT_MOST, nameSlices, SERIES_PER_EXPORT } from './export-slices.ts';
-import { readWatermarks, setWatermark } from './watermarks.ts';
+import { readWatermarks, setWatermark, type Watermarks } from './watermarks.ts';
 
 const MINUTE_MS = TIER_BUCKET_MS['1m'];
 const FIVE_MINUTES_MS = TIER_BUCKET_MS['5m'];
@@ -123,6 +123,7 @@ async function runOnce(ctx: RollupContext, held: () => Promise<void>): Promise<R
   }
   for (const [fine, coarse] of CASCADE) {
     if (stopped()) return report;
+    await held();
     await cascade(ctx, fine, coarse);
   }
   return report;
@@ -232,17 +233,28 @@ async function recompute(ctx: RollupContext, claim: string, name: string, hour: 
   return rows.written1m;
 }
 
-/** Step 3: computes `coarse` buckets from `fine` rows up to where `fine` is complete. */
+/**
+ * Step 3: computes `coarse` buckets from `fine` rows up to where `fine` is complete: for 5m, never past a minute the
+ * 1m watermark passed that is not computed yet (still marked for every metric). The 1m watermark alone said so only
+ * while one run went at a time: a run that lost its lock with its connection, overtaken by the next one's step 1,
+ * built 5m buckets from 1m rows not written yet.
+ */
 async function cascade(ctx: RollupContext, fine: RollupTier, coarse: RollupTier): Promise<void> {
+  const complete = async (db: pg.Pool | pg.PoolClient, marks: Watermarks) => {
+    if (fine !== '1m') return marks[fine];
+    const { rows } = await db.query<{ first: Date | null }>('SELECT min(minute) AS first FROM rollup_dirty WHERE name = $1', [ALL_METRICS]);
+    return Math.min(marks['1m'], rows[0]?.first?.getTime() ?? Infinity);
+  };
   const marks = await readWatermarks(ctx.pool);
-  const target = alignDown(marks[fine], TIER_BUCKET_MS[coarse]);
+  const target = alignDown(await complete(ctx.pool, marks), TIER_BUCKET_MS[coarse]);
   if (target <= marks[coarse]) return;
   await ctx.partitions.ensure(coarse, marks[coarse], target - 1);
   await withTransaction(ctx.pool, async (client) => {
     const locked = await readWatermarks(client, true);
-    if (target <= locked[coarse]) return;
-    await client.query(rollUpSql(fine, coarse, false), [new Date(locked[coarse]), new Date(target)]);
-    await setWatermark(client, coarse, target);
+    const upTo = Math.min(target, alignDown(await complete(client, locked), TIER_BUCKET_MS[coarse]));
+    if (upTo <= locked[coarse]) return;
+    await client.query(rollUpSql(fine, coarse, false), [new Date(locked[coarse]), new Date(upTo)]);
+    await setWatermark(client, coarse, upTo);
   });
 }
 

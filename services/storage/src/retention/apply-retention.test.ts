@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { whileLocked } from '@terminusa/database';
 import { PartitionManager, tierRetentionMs, VictoriaMetrics } from '@terminusa/metric-store';
-import { createTestDatabase, type TestDatabase } from '@terminusa/testkit';
+import { createTestDatabase, waitFor, type TestDatabase } from '@terminusa/testkit';
 import { ArchiveIndex } from '../archive/archive-index.ts';
 import { applyRetention } from './apply-retention.ts';
 
@@ -83,6 +83,8 @@ describe('a retention run', () => {
       const [pid] = await lockHolder();
       expect(pid).toBeDefined();
       await db.pool.query('SELECT pg_terminate_backend($1)', [pid]);
+      // Terminating is asked, not done: under load the backend answered one more query before it went.
+      await waitFor(async () => ((await db.pool.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [pid])).rowCount === 0 ? true : undefined), 10_000, 'the lock holder gone');
       return held().then(
         () => 'still held',
         (err: Error) => err.message,
