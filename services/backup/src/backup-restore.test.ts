@@ -11,6 +11,7 @@ import { SampleStore, selector, VictoriaMetrics, type EngineSeries } from '@term
 import { createTestNamespace, freePort, TEST_SERVERS, waitFor, type TestNamespace } from '@terminusa/testkit';
 import { BackupOperations } from './backup-operations.ts';
 import { BackupVerificationError, RestoreIncompleteError } from './errors.ts';
+import { MANIFEST_FILE, SIGNATURE_FILE, signManifest } from './format/manifest.ts';
 import { restoreEngineData } from './restore/restore-engine.ts';
 import { partOf } from './take/engine-snapshot.ts';
 
@@ -339,6 +340,20 @@ describe('backup and restore', () => {
     await ops.prune();
     await expect(stat(left)).rejects.toThrow(/ENOENT/);
     expect((await stat(running)).isDirectory()).toBe(true);
+  });
+
+  it('takes an incremental as a full when the newest backup’s watermark is another cluster’s, ahead of this one', async () => {
+    // As after the database was restored into a new cluster: the chain's watermark is far ahead of its transactions.
+    const { manifest: base } = await ops.run('full');
+    const { rows } = await live.query<{ xid: string }>('SELECT pg_current_xact_id()::text AS xid');
+    const ahead = { ...base, watermark: String(BigInt(rows[0]!.xid) + 1_000_000n) };
+    const { json, signature } = signManifest(ahead, await ops.keyring());
+    await writeFile(join(ops.paths.backupsDir, base.id, MANIFEST_FILE), json);
+    await writeFile(join(ops.paths.backupsDir, base.id, SIGNATURE_FILE), signature);
+    await addRollups(2);
+    const { manifest: next } = await ops.run('incremental');
+    expect(next).toMatchObject({ kind: 'full', previous: null });
+    expect(next.tables.find((t) => t.table === 'rollup_1m')!.rows).toBeGreaterThan(0);
   });
 
   it('takes an incremental as a full when a chunk of the newest backup\'s chain is gone', async () => {

@@ -4,6 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import copyStreams from 'pg-copy-streams';
 import { ChunkSealError, chunkAad, readSealedChunk } from '../format/chunk-cipher.ts';
+import { eachInParallel } from './each-in-parallel.ts';
 import type { Manifest } from '../format/manifest.ts';
 import type { Keyring } from '../keys/keyring.ts';
 import { BackupVerificationError, RestoreIncompleteError, VERIFY_FAILURES } from '../errors.ts';
@@ -67,16 +68,12 @@ export async function restoreBackup(req: RestoreRequest): Promise<RestoreResult>
   let committed = false;
   try {
     for (const { manifest } of chain) {
-      const queue = [...manifest.tables];
-      const worker = async () => {
-        for (let table = queue.shift(); table; table = queue.shift()) {
-          const r = await restoreTable(req, manifest, table, () => (committed = true));
-          rows += r.rows;
-          bytes += r.bytes;
-          written.push(`${manifest.id} ${table.table}`);
-        }
-      };
-      await Promise.all(Array.from({ length: Math.max(1, req.parallelTables) }, worker));
+      await eachInParallel(manifest.tables, req.parallelTables, async (table) => {
+        const r = await restoreTable(req, manifest, table, () => (committed = true));
+        rows += r.rows;
+        bytes += r.bytes;
+        written.push(`${manifest.id} ${table.table}`);
+      });
     }
     await resetSequences(req.target, req.schema, chain[chain.length - 1]!.manifest);
   } catch (err) {

@@ -4,6 +4,7 @@ import { join, relative, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { BackupVerificationError, VERIFY_FAILURES } from '../errors.ts';
 import { ChunkSealError, chunkAad, readSealedChunk } from '../format/chunk-cipher.ts';
+import { eachInParallel } from './each-in-parallel.ts';
 import type { Manifest } from '../format/manifest.ts';
 import type { Keyring } from '../keys/keyring.ts';
 import { partOf } from '../take/engine-snapshot.ts';
@@ -56,45 +57,29 @@ export async function restoreEngineData(backupsDir: string, chain: readonly Mani
   for (const d of snapshot.dirs) await mkdir(inside(d), { recursive: true });
 
   let bytes = 0;
-  const queue = [...plan.values()];
-  let failed = false;
-  const worker = async () => {
-    for (let next = queue.shift(); next && !failed; next = queue.shift()) {
-      const { manifest, file } = next;
-      const key = keyring.dataKey(manifest.keyId);
-      const path = inside(file.path);
-      await mkdir(join(path, '..'), { recursive: true });
-      let written = 0;
-      // Each chunk is checked whole (sha256, GCM tag, size) before a byte of it is written: the chain was verified
-      // before the restore began, and this refuses a file replaced since rather than write what it holds.
-      const plain = async function* () {
-        for (const chunk of file.chunks) {
-          let data: Buffer;
-          try {
-            data = await readSealedChunk(join(backupsDir, manifest.id, chunk.file), key, chunkAad(manifest.id, chunk.file, manifest.keyId), chunk);
-          } catch (err) {
-            if (err instanceof ChunkSealError) throw new BackupVerificationError(err.code, manifest.id, `chunk ${chunk.file} ${err.message}`);
-            throw err;
-          }
-          written += data.length;
-          yield data;
+  await eachInParallel([...plan.values()], WRITE_PARALLELISM, async ({ manifest, file }) => {
+    const key = keyring.dataKey(manifest.keyId);
+    const path = inside(file.path);
+    await mkdir(join(path, '..'), { recursive: true });
+    let written = 0;
+    // Each chunk is checked whole (sha256, GCM tag, size) before a byte of it is written: the chain was verified
+    // before the restore began, and this refuses a file replaced since rather than write what it holds.
+    const plain = async function* () {
+      for (const chunk of file.chunks) {
+        let data: Buffer;
+        try {
+          data = await readSealedChunk(join(backupsDir, manifest.id, chunk.file), key, chunkAad(manifest.id, chunk.file, manifest.keyId), chunk);
+        } catch (err) {
+          if (err instanceof ChunkSealError) throw new BackupVerificationError(err.code, manifest.id, `chunk ${chunk.file} ${err.message}`);
+          throw err;
         }
-      };
-      await pipeline(plain, createWriteStream(path, { flags: 'wx', mode: 0o644 }));
-      if (written !== file.bytes) throw new BackupVerificationError(VERIFY_FAILURES.ROW_COUNT_MISMATCH, manifest.id, `engine file ${file.path} holds ${written} bytes, the manifest says ${file.bytes}`);
-      bytes += written;
-    }
-  };
-  // On a failure the other writers stop after their file and are waited for: nothing writes once this has thrown.
-  const outcomes = await Promise.allSettled(
-    Array.from({ length: WRITE_PARALLELISM }, () =>
-      worker().catch((err: unknown) => {
-        failed = true;
-        throw err;
-      }),
-    ),
-  );
-  const failure = outcomes.find((o) => o.status === 'rejected');
-  if (failure) throw failure.reason;
+        written += data.length;
+        yield data;
+      }
+    };
+    await pipeline(plain, createWriteStream(path, { flags: 'wx', mode: 0o644 }));
+    if (written !== file.bytes) throw new BackupVerificationError(VERIFY_FAILURES.ROW_COUNT_MISMATCH, manifest.id, `engine file ${file.path} holds ${written} bytes, the manifest says ${file.bytes}`);
+    bytes += written;
+  });
   return { dir, files: plan.size, bytes };
 }

@@ -41,6 +41,12 @@ export interface TableDone {
   totalTables: number;
 }
 
+/** The oldest transaction still running in the cluster (64-bit, so it only grows within one cluster), as text. */
+async function snapshotXmin(db: pg.Pool | pg.PoolClient): Promise<string> {
+  const { rows } = await db.query<{ xmin: string }>('SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin');
+  return rows[0]!.xmin;
+}
+
 /**
  * Takes a backup in one consistent snapshot: every table streamed out with COPY, cut into chunks, each
  * gzip + AES-256-GCM; then the signed manifest. It is written under a temporary name and renamed only when
@@ -51,7 +57,11 @@ export interface TableDone {
 export async function takeBackup(req: BackupRequest): Promise<Manifest> {
   const started = Date.now();
   const now = req.now ?? new Date();
-  const previous = req.kind === 'incremental' ? await newestBackup(req.backupsDir, req.keyring) : undefined;
+  let previous = req.kind === 'incremental' ? await newestBackup(req.backupsDir, req.keyring) : undefined;
+  // A watermark ahead of this database's transactions is another cluster's (the database restored from a backup
+  // into a new one, or recovered to a point in time): every row written here since looks older than it, and the
+  // incremental came out empty, reported a success and moved the chain's watermark back.
+  if (previous && BigInt(await snapshotXmin(req.pool)) < BigInt(previous.watermark)) previous = undefined;
   const kind = previous ? 'incremental' : 'full';
   // Millisecond timestamps first, so ids sort in the order the backups were taken.
   const id = `${now.toISOString().replace(/[-:.]/g, '')}-${kind}-${randomBytes(3).toString('hex')}`;
@@ -68,8 +78,7 @@ export async function takeBackup(req: BackupRequest): Promise<Manifest> {
     const engine = req.engine ? await backupEngineSnapshot(req.engine, new Set(previous?.engine?.parts ?? []), newChunk, req.chunkBytes) : undefined;
     client = await req.pool.connect();
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    const { rows } = await client.query<{ xmin: string }>('SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin');
-    const watermark = rows[0]!.xmin;
+    const watermark = await snapshotXmin(client);
     const tables: Manifest['tables'] = [];
     const catalog = await listTables(client, req.schema);
     if (catalog.length === 0) throw new Error(`schema ${req.schema} has no tables: is this the suite's database and schema?`);
