@@ -69,6 +69,21 @@ describe('parsePrometheusText', () => {
     expect(sample.value).toBe(1.458255915e9);
   });
 
+  it('keeps other backslashes as written, and refuses a value whose closing quote is escaped away', () => {
+    expect(parsePrometheusText(String.raw`m{a="x\ty\\",b="\"q\"\n"} 1`).samples[0]!.labels).toEqual({ a: 'x\\ty\\', b: '"q"\n' });
+    expect(() => parsePrometheusText(String.raw`m{a="x\"} 1`)).toThrow(/unterminated value of label a/);
+  });
+
+  it('holds long label values without growing them a character at a time (a hostile target’s half-million took gigabytes)', () => {
+    const body = Array.from({ length: 20_000 }, (_, i) => `m{l="${'v'.repeat(100)}",i="${i}"} 1`).join('\n');
+    const before = process.memoryUsage().heapUsed;
+    const result = parsePrometheusText(body);
+    const grown = process.memoryUsage().heapUsed - before;
+    expect(result.samples).toHaveLength(20_000);
+    // The body is 2.4 MB; a value grown a character at a time held about 30 bytes a character, some 60 MB.
+    expect(grown).toBeLessThan(30 * 1024 * 1024);
+  });
+
   it('drops NaN and ±Inf values and counts them', () => {
     expect(parsed.nonFinite).toBe(4);
     expect(parsed.samples.every((s) => Number.isFinite(s.value))).toBe(true);
