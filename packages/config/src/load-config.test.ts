@@ -163,6 +163,21 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ env: {}, file })).toThrow(/collection\.targets\.0\.url.*no user or password in the URL/);
   });
 
+  it('says where a file that does not parse is wrong, without quoting its lines (a secret may be on them)', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'tmon-config-')), 'config.yaml');
+    writeFileSync(file, 'ops:\n  metricsToken: tok-SECRET-1\n  metricsToken: tok-SECRET-2\n');
+    const err = (() => {
+      try {
+        loadConfig({ env: {}, file });
+      } catch (e) {
+        return e as Error;
+      }
+    })();
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err!.message).toMatch(/Map keys must be unique at line 3, column 3/);
+    expect(err!.message).not.toMatch(/tok-SECRET/);
+  });
+
   it('returns a frozen object', () => {
     const config = loadConfig({ env: {} });
     expect(Object.isFrozen(config.core)).toBe(true);

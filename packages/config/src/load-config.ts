@@ -64,7 +64,10 @@ export function loadConfig(options: LoadConfigOptions = {}): Readonly<Config> {
       if (parsed != null && typeof parsed !== 'object') throw new Error('the file does not hold a mapping');
       mergeInto(tree, (parsed ?? {}) as Tree, `file ${file}`, sources, '');
     } catch (err) {
-      problems.push({ path: '(file)', message: (err as Error).message, source: `file ${file}` });
+      // The parser quotes the lines around a fault after its first line: a duplicated `metricsToken:` line put the
+      // token in the log of a refused reload. Where it is (line and column) is enough to find it.
+      const message = (err as Error).message.split('\n')[0]!.replace(/:$/, '');
+      problems.push({ path: '(file)', message, source: `file ${file}` });
     }
   }
   for (const [name, raw] of Object.entries(env)) {
