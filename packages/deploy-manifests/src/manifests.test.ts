@@ -19,6 +19,7 @@ import {
   defaultConfig,
   GATEWAY_SECRET_NAME,
   METRICS_SECRET_NAME,
+  COLLECTOR_HOST,
   GATEWAY_TRUST_PROXY,
   INGRESS_TLS_SECRET_NAME,
   K8S_DIR,
@@ -275,6 +276,14 @@ describe('deploy manifests', () => {
         const c = onDisk(overlay, `${s}.yaml`).find((d) => d.kind === 'Deployment').spec.template.spec.containers[0];
         expect(c.env.filter((e: any) => e.name === 'POD_IP'), `${overlay}/${s}`).toEqual([{ name: 'POD_IP', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } }]);
       }
+    }
+  });
+
+  it('tags the collector\'s system metrics with the node it runs on, so two pods on one node collect them once', () => {
+    expect(loadConfig({ env: { [COLLECTOR_HOST.name]: 'node-7' } }).collection.tags.host).toBe('node-7');
+    for (const overlay of OVERLAYS) {
+      const c = onDisk(overlay, 'collector.yaml').find((d) => d.kind === 'Deployment').spec.template.spec.containers[0];
+      expect(c.env.filter((e: any) => e.name === COLLECTOR_HOST.name), overlay).toEqual([COLLECTOR_HOST]);
     }
   });
 

@@ -245,6 +245,9 @@ function archiveVolumeClaim(o: Overlay): PersistentVolumeClaim {
   return new PersistentVolumeClaim({ metadata: meta(o, ARCHIVE_CLAIM, 'storage'), spec: { accessModes: ['ReadWriteMany'], resources: { requests: { storage: o.backupStorage } } } });
 }
 
+/** The collector's host tag (collection.tags.host): the node it runs on. */
+export const COLLECTOR_HOST = { name: 'TMON_COLLECTION__TAGS__HOST', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } } as const;
+
 function deployment(o: Overlay, name: ServiceName, config: Readonly<Config>): Deployment {
   const isBackup = name === 'backup';
   // The single node's snapshot in every backup: its volume, read-only, on the engine's node.
@@ -266,6 +269,9 @@ function deployment(o: Overlay, name: ServiceName, config: Readonly<Config>): De
     ...vmEnv(o.timeSeries, name),
     // Which hop in front of the gateway names the client: the Ingress controller.
     ...(name === 'api-gateway' ? [{ ...GATEWAY_TRUST_PROXY }] : []),
+    // The node's system metrics are collected once per host: the host is the node, not the pod, or two collector
+    // pods on one node each reported it, under a new host tag at every rollout.
+    ...(name === 'collector' ? [{ ...COLLECTOR_HOST }] : []),
     // Backups and archive under /data (a PersistentVolumeClaim), the keyring on a volume of its own.
     ...(isBackup ? [{ name: 'TMON_BACKUP__KEYRING', value: `${BACKUP_KEYS_DIR}/backup-keyring.json` }] : []),
     ...(engineAccess?.env ?? []),
