@@ -94,7 +94,10 @@ export async function startCollectorJobs(deps: CollectorJobsDeps): Promise<Colle
         if (errors.length > 0) throw new AggregateError(errors, `${errors.length} of ${targets.length} self scrapes could not be published`);
       }
     },
-    { connection, prefix, concurrency: config.core.workers, lockDuration: periodMs, stalledInterval: periodMs },
+    // A job whose replica died on it is not run again (maxStalledCount 0): the next period's job was scheduled when
+    // it started and runs anyway, so a rerun 1–2 periods late published the period twice when the death came after
+    // publishing. That period is a scrape missed, as Prometheus' would be.
+    { connection, prefix, concurrency: config.core.workers, lockDuration: periodMs, stalledInterval: periodMs, maxStalledCount: 0 },
   );
   worker.on('error', (err) => logger.error('collector worker error', { err }));
   worker.on('failed', (job, err) => logger.warn('collector job failed', { job: job?.name, scheduler: job?.repeatJobKey, err }));
