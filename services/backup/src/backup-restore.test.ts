@@ -14,6 +14,7 @@ import { BackupVerificationError, RestoreIncompleteError } from './errors.ts';
 import { MANIFEST_FILE, SIGNATURE_FILE, signManifest } from './format/manifest.ts';
 import { restoreEngineData } from './restore/restore-engine.ts';
 import { partOf } from './take/engine-snapshot.ts';
+import { takeBackup } from './take/take-backup.ts';
 
 let ns: TestNamespace;
 let config: Readonly<Config>;
@@ -550,6 +551,38 @@ describe('the engine snapshot in every backup', () => {
     expect(sorted(await restored.exportAll(match, 0, Date.now() + 86_400_000))).toEqual(sorted(expected));
     second.kill('SIGINT');
     await new Promise((r) => second!.once('exit', r));
+  });
+
+  it('takes PostgreSQL\'s snapshot before the engine\'s: a row written while the engine\'s is copied is in neither', async () => {
+    // The engine wrapped so that a row is written once its snapshot's files are copied (when it is deleted).
+    const marker = `engine-order-${Math.random().toString(36).slice(2, 8)}`;
+    const wrapped = {
+      createSnapshot: () => engine.createSnapshot(),
+      deleteSnapshot: async (name: string) => {
+        await live.query("INSERT INTO audit_log (actor, action, target, address, request_id) VALUES ('test', $1, '', '', '')", [marker]);
+        await engine.deleteSnapshot(name);
+      },
+    };
+    const manifest = await takeBackup({
+      pool: live,
+      schema: config.database.schema,
+      backupsDir: join(tmp, 'backups-order'),
+      keyring: await engineOps.keyring(),
+      kind: 'full',
+      chunkBytes: config.backup.chunkBytes,
+      configFiles: [],
+      engine: { engine: wrapped, dataDir: vmDataDir },
+    });
+    const target = await emptyTarget(`o${Math.random().toString(36).slice(2, 8)}`);
+    try {
+      const restoreOps = new BackupOperations({ ...config, backup: { ...config.backup, dir: join(tmp, 'backups-order') }, database: { ...config.database, schema: target.schema } }, target.pool);
+      await restoreOps.restore(manifest.id, target.pool);
+      const { rows } = await target.pool.query('SELECT 1 FROM audit_log WHERE action = $1', [marker]);
+      expect(rows).toEqual([]);
+    } finally {
+      await target.pool.query(`DROP SCHEMA ${pg.escapeIdentifier(target.schema)} CASCADE`);
+      await target.pool.end();
+    }
   });
 
   describe('refuses a backup whose engine files were damaged', () => {

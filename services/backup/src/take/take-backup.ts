@@ -72,13 +72,14 @@ export async function takeBackup(req: BackupRequest): Promise<Manifest> {
 
   let client: pg.PoolClient | undefined;
   try {
-    // The engine's snapshot first, then PostgreSQL's: not one atomic snapshot, so samples written in between may be
-    // in the restored rollups but not in the restored engine (docs/backup.md, Limits). Series the rollups had not
-    // seen yet need no row: history finds them in the engine, and the next rollup run gives them one.
-    const engine = req.engine ? await backupEngineSnapshot(req.engine, new Set(previous?.engine?.parts ?? []), newChunk, req.chunkBytes) : undefined;
     client = await req.pool.connect();
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     const watermark = await snapshotXmin(client);
+    // PostgreSQL's snapshot first (its first query took it), then the engine's: not one atomic snapshot, but the
+    // engine then holds every sample the restored rollups count (the minutes it holds past them the next rollup run
+    // computes); taken the other way round, a whole engine copy apart, the rollups counted samples the restored
+    // engine lacked, and a late mark recomputed their minutes smaller (docs/backup.md, Limits).
+    const engine = req.engine ? await backupEngineSnapshot(req.engine, new Set(previous?.engine?.parts ?? []), newChunk, req.chunkBytes) : undefined;
     const tables: Manifest['tables'] = [];
     const catalog = await listTables(client, req.schema);
     if (catalog.length === 0) throw new Error(`schema ${req.schema} has no tables: is this the suite's database and schema?`);
