@@ -173,6 +173,26 @@ describe('backup and restore', () => {
     expect((await live.query(`SELECT disabled FROM users WHERE username = 'leaver'`)).rows[0].disabled).toBe(true);
   });
 
+  it('restores a user disabled in the full and enabled again before the incremental as enabled, into an empty database', async () => {
+    const id = '00000000-0000-4000-8000-000000000002';
+    await live.query(`INSERT INTO users (id, username, password_hash, role, disabled) VALUES ($1, 'returner', 'x', 'operator', true) ON CONFLICT (id) DO UPDATE SET disabled = true`, [id]);
+    await settleTransactions();
+    await ops.run('full');
+    await live.query('UPDATE users SET disabled = false WHERE id = $1', [id]);
+    await settleTransactions();
+    const { manifest } = await ops.run('incremental');
+    expect(manifest.kind).toBe('incremental');
+    const drill = await emptyTarget(`u${Math.random().toString(36).slice(2, 8)}`);
+    try {
+      const restoreOps = new BackupOperations({ ...config, database: { ...config.database, schema: drill.schema } }, drill.pool);
+      await restoreOps.restore(manifest.id, drill.pool);
+      expect((await drill.pool.query('SELECT disabled FROM users WHERE id = $1', [id])).rows).toEqual([{ disabled: false }]);
+    } finally {
+      await drill.pool.query(`DROP SCHEMA ${pg.escapeIdentifier(drill.schema)} CASCADE`);
+      await drill.pool.end();
+    }
+  });
+
   it('restores into another database named for a restore drill', async () => {
     const { manifest } = await ops.run('full');
     const url = new URL(TEST_SERVERS.databaseUrl);

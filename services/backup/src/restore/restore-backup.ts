@@ -62,6 +62,7 @@ export async function restoreBackup(req: RestoreRequest): Promise<RestoreResult>
   // The engine files first: a directory that is not empty is refused before the database is touched.
   const engine = req.engineDataDir === undefined ? undefined : await restoreEngineData(req.backupsDir, chain.map((c) => c.manifest), req.keyring, req.engineDataDir);
   await req.prepareTarget?.();
+  const kept = await readNeverRolledBack(req.target, req.schema);
   let rows = 0;
   let bytes = 0;
   const written: string[] = [];
@@ -69,7 +70,7 @@ export async function restoreBackup(req: RestoreRequest): Promise<RestoreResult>
   try {
     for (const { manifest } of chain) {
       await eachInParallel(manifest.tables, req.parallelTables, async (table) => {
-        const r = await restoreTable(req, manifest, table, () => (committed = true));
+        const r = await restoreTable(req, manifest, table, kept, () => (committed = true));
         rows += r.rows;
         bytes += r.bytes;
         written.push(`${manifest.id} ${table.table}`);
@@ -83,7 +84,7 @@ export async function restoreBackup(req: RestoreRequest): Promise<RestoreResult>
   return { backups: chain.map((c) => c.manifest.id), rows, bytes, ...(engine ? { engine } : {}) };
 }
 
-async function restoreTable(req: RestoreRequest, manifest: Manifest, table: Manifest['tables'][number], onCommit: () => void): Promise<{ rows: number; bytes: number }> {
+async function restoreTable(req: RestoreRequest, manifest: Manifest, table: Manifest['tables'][number], kept: NeverRolledBack, onCommit: () => void): Promise<{ rows: number; bytes: number }> {
   const key = req.keyring.dataKey(manifest.keyId);
   const name = `${pg.escapeIdentifier(req.schema)}.${pg.escapeIdentifier(table.table)}`;
   const cols = table.columns.map((c) => pg.escapeIdentifier(c)).join(', ');
@@ -92,7 +93,7 @@ async function restoreTable(req: RestoreRequest, manifest: Manifest, table: Mani
   try {
     const { rows: existing } = await client.query(`SELECT 1 FROM ${name} LIMIT 1`);
     const empty = existing.length === 0;
-    const upsert = empty ? undefined : upsertSql(name, table);
+    const upsert = empty ? undefined : upsertSql(name, table, kept);
     if (upsert) await client.query(`CREATE TEMP TABLE restore_batch (LIKE ${name}) ON COMMIT DELETE ROWS`);
     const format = copyOptions(table.encoding);
     // An empty table is filled in one transaction with its indexes dropped and rebuilt after the load, as
@@ -191,30 +192,50 @@ async function dropIndexes(client: pg.PoolClient, schema: string, table: string)
 }
 
 /**
- * Columns a restore into a live database never rolls back: an API key revoked or a user disabled after the
- * backup was taken stays so (the row as of the backup would silently let a revoked credential in again).
+ * What a restore never rolls back: an API key revoked or a user disabled in the target before it began stays so
+ * (the row as of the backup would silently let a revoked credential in again). Read once before the first row is
+ * written and kept in every row written: taken from the rows as they stood when each backup of a chain was laid
+ * over them, it held what the restore itself had just loaded, and a user disabled in the full and enabled again
+ * before the incremental came back disabled.
  */
-const NEVER_ROLLED_BACK: Record<string, Record<string, (live: string, restored: string) => string>> = {
-  api_keys: { revoked_at: (live, restored) => `COALESCE(${live}, ${restored})` },
-  users: { disabled: (live, restored) => `(${live} OR ${restored})` },
-};
+interface NeverRolledBack {
+  disabledUsers: string[];
+  revokedKeys: { id: string; revoked_at: Date }[];
+}
+
+async function readNeverRolledBack(target: pg.Pool, schema: string): Promise<NeverRolledBack> {
+  const q = (table: string) => `${pg.escapeIdentifier(schema)}.${pg.escapeIdentifier(table)}`;
+  const [users, keys] = await Promise.all([
+    target.query<{ id: string }>(`SELECT id FROM ${q('users')} WHERE disabled`),
+    target.query<{ id: string; revoked_at: Date }>(`SELECT id, revoked_at FROM ${q('api_keys')} WHERE revoked_at IS NOT NULL`),
+  ]);
+  return { disabledUsers: users.rows.map((r) => r.id), revokedKeys: keys.rows };
+}
 
 /**
  * The statement that merges a batch into a table that has rows already: by primary key (later values win), or
  * for a table without one, by skipping rows already present with all the same values.
  */
-function upsertSql(name: string, table: Manifest['tables'][number]): string {
+function upsertSql(name: string, table: Manifest['tables'][number], kept: NeverRolledBack): string {
   const cols = table.columns.map((c) => pg.escapeIdentifier(c));
   if (table.primaryKey.length === 0) {
     const same = cols.map((c) => `t.${c} IS NOT DISTINCT FROM b.${c}`).join(' AND ');
     return `INSERT INTO ${name} (${cols.join(', ')}) SELECT ${cols.map((c) => `b.${c}`).join(', ')} FROM restore_batch b WHERE NOT EXISTS (SELECT 1 FROM ${name} t WHERE ${same})`;
   }
-  const sticky = NEVER_ROLLED_BACK[table.table] ?? {};
+  const list = (values: readonly string[]) => `ARRAY[${values.map((v) => pg.escapeLiteral(v)).join(', ')}]::text[]`;
+  const sticky: Record<string, string> = {};
+  if (table.table === 'users' && kept.disabledUsers.length) sticky.disabled = `(EXCLUDED.disabled OR ${name}.id::text = ANY(${list(kept.disabledUsers)}))`;
+  if (table.table === 'api_keys' && kept.revokedKeys.length) {
+    const ids = list(kept.revokedKeys.map((k) => k.id));
+    const ats = `ARRAY[${kept.revokedKeys.map((k) => pg.escapeLiteral(k.revoked_at.toISOString())).join(', ')}]::timestamptz[]`;
+    // LEAST passes over NULL: the earlier of the two revocations, or the one there is.
+    sticky.revoked_at = `LEAST(EXCLUDED.revoked_at, (${ats})[array_position(${ids}, ${name}.id)])`;
+  }
   const rest = table.columns
     .filter((c) => !table.primaryKey.includes(c))
     .map((c) => {
       const col = pg.escapeIdentifier(c);
-      return `${col} = ${sticky[c] ? sticky[c](`${name}.${col}`, `EXCLUDED.${col}`) : `EXCLUDED.${col}`}`;
+      return `${col} = ${sticky[c] ?? `EXCLUDED.${col}`}`;
     });
   const onConflict = rest.length ? `DO UPDATE SET ${rest.join(', ')}` : 'DO NOTHING';
   return `INSERT INTO ${name} (${cols.join(', ')}) SELECT ${cols.join(', ')} FROM restore_batch ON CONFLICT (${table.primaryKey.map((c) => pg.escapeIdentifier(c)).join(', ')}) ${onConflict}`;
