@@ -244,3 +244,25 @@ describe('custom probes', () => {
     expect(text).toMatch(/kind="probe"\} [1-9]/);
   });
 });
+
+describe('a target removed from the configuration', () => {
+  it('has its series marked stale once, as Prometheus does when a target leaves', async () => {
+    await latest('scrape', 'lobby_count', { job: 'fickle' });
+    const original = ns.config;
+    const changes = await jobs.applyConfig({ ...original, collection: { ...original.collection, targets: original.collection.targets.filter((t) => t.name !== 'fickle') } });
+    try {
+      expect(changes.removed).toEqual(['scrape:fickle']);
+      const markers = await waitFor(() => {
+        const stale = samples('scrape', 'lobby_count', { job: 'fickle' }).filter((r) => r.sample.stale);
+        return stale.length > 0 ? stale : undefined;
+      }, 10_000, 'the removed target’s markers');
+      expect(markers).toHaveLength(1);
+      expect(samples('scrape', 'up', { job: 'fickle' }).filter((r) => r.sample.stale)).toHaveLength(1);
+      // Another sync removes nothing and marks nothing again.
+      expect((await jobs.applyConfig({ ...original, collection: { ...original.collection, targets: original.collection.targets.filter((t) => t.name !== 'fickle') } })).removed).toEqual([]);
+      expect(samples('scrape', 'lobby_count', { job: 'fickle' }).filter((r) => r.sample.stale)).toHaveLength(1);
+    } finally {
+      await jobs.applyConfig(original);
+    }
+  });
+});

@@ -10,7 +10,7 @@ import { runHttpProbe } from '../probe/http-probe.ts';
 import { runTcpProbe } from '../probe/tcp-probe.ts';
 import { scrapeTarget, type ScrapeTarget } from '../scrape/scrape-target.ts';
 import { discoverSelfTargets } from '../scrape/self-targets.ts';
-import { desiredSchedulers, syncSchedulers, type CollectorJob, type Probe, type SchedulerSync } from './job-schedulers.ts';
+import { desiredSchedulers, syncSchedulers, type CollectorJob, type Probe, type RemovedJobs, type SchedulerSync } from './job-schedulers.ts';
 
 /** Name of the BullMQ queue the collector replicas share. */
 export const COLLECTOR_QUEUE = 'collector';
@@ -59,6 +59,8 @@ export async function startCollectorJobs(deps: CollectorJobsDeps): Promise<Colle
   // job still running is renewed every half of it.
   const periodMs = Math.min(config.collection.intervals.app, config.collection.intervals.custom) * 1000;
 
+  const writtenSeriesOf = (target: ScrapeTarget) => new WrittenSeries(redis, `${config.redis.prefix}collector:written:${target.job}:${target.url}`, config.collection.intervals.app * 1000);
+
   const scrape = async (target: ScrapeTarget) => {
     const report = await scrapeTarget(target, { timeoutMs: Math.min(config.loadBalance.timeout, config.collection.intervals.app) * 1000, staticTags: config.collection.tags, limits: config.collection.scrapeLimits });
     metrics.scrapes.inc({ target: target.job, outcome: report.up ? 'up' : 'down' });
@@ -67,7 +69,7 @@ export async function startCollectorJobs(deps: CollectorJobsDeps): Promise<Colle
     if (!report.up) logger.info('target down', { target: target.job, url: target.url, error: report.error });
     // As Prometheus: a series gone from the scrape, or every series of a failed one, is marked stale; samples with a
     // timestamp of their own are not (their time is the exporter's, not the scrape's).
-    const written = new WrittenSeries(redis, `${config.redis.prefix}collector:written:${target.job}:${target.url}`, config.collection.intervals.app * 1000);
+    const written = writtenSeriesOf(target);
     const scraped = report.samples.filter((s) => s.ts === report.ts);
     await publish(SAMPLE_SOURCES.scrape, [...report.samples, ...(await written.markersFor(scraped, report.ts))]);
     await written.remember(scraped);
@@ -102,9 +104,25 @@ export async function startCollectorJobs(deps: CollectorJobsDeps): Promise<Colle
   worker.on('error', (err) => logger.error('collector worker error', { err }));
   worker.on('failed', (job, err) => logger.warn('collector job failed', { job: job?.name, scheduler: job?.repeatJobKey, err }));
 
+  /**
+   * A target removed from the configuration: its series marked stale once, by the replica that removed its
+   * scheduler, as Prometheus does when a target leaves; they lingered for the lookback window.
+   */
+  const endRemovedTargets = async (removed: RemovedJobs) => {
+    for (const job of removed) {
+      if (job.name !== 'scrape') continue;
+      const written = writtenSeriesOf(job.data.target);
+      const markers = await written.markersFor([], Date.now());
+      if (markers.length) await publish(SAMPLE_SOURCES.scrape, markers);
+      await written.remember([]);
+    }
+  };
+
   const sync = async (): Promise<SchedulerSync> => {
-    const changes = await syncSchedulers(queue, desiredSchedulers(config.collection));
+    const removed: RemovedJobs = [];
+    const changes = await syncSchedulers(queue, desiredSchedulers(config.collection), Date.now(), removed);
     if (Object.values(changes).some((ids) => ids.length > 0)) logger.info('collector schedulers synced', { ...changes });
+    await endRemovedTargets(removed);
     return changes;
   };
   await sync();

@@ -27,6 +27,9 @@ export interface SchedulerSync {
   restarted: string[];
 }
 
+/** The jobs of the schedulers one sync removed itself (another replica's removal of the same one is not among them). */
+export type RemovedJobs = CollectorJob[];
+
 // A run that fails is not retried: the next period's run comes soon enough and a retry would only run late.
 const JOB_OPTIONS = { attempts: 1, removeOnComplete: true, removeOnFail: 100 };
 
@@ -49,14 +52,15 @@ export function desiredSchedulers(collection: Config['collection']): SchedulerSp
  * far in the past lost its chain (its job failed after stalling twice, so no next run was made); upserting it
  * again starts a new chain. Every replica may run this at the same time: the outcome is the same.
  */
-export async function syncSchedulers(queue: Queue, desired: readonly SchedulerSpec[], now = Date.now()): Promise<SchedulerSync> {
+export async function syncSchedulers(queue: Queue, desired: readonly SchedulerSpec[], now = Date.now(), removedJobs: RemovedJobs = []): Promise<SchedulerSync> {
   const existing = new Map((await queue.getJobSchedulers(0, -1)).map((s) => [s.key, s]));
   const wanted = new Set(desired.map((s) => s.id));
   const sync: SchedulerSync = { added: [], updated: [], removed: [], restarted: [] };
-  for (const id of existing.keys()) {
+  for (const [id, scheduler] of existing) {
     if (wanted.has(id)) continue;
-    await queue.removeJobScheduler(id);
+    const removedHere = await queue.removeJobScheduler(id);
     sync.removed.push(id);
+    if (removedHere && scheduler.name && scheduler.template?.data) removedJobs.push({ name: scheduler.name, data: scheduler.template.data } as CollectorJob);
   }
   for (const spec of desired) {
     const current = existing.get(spec.id);
