@@ -46,11 +46,25 @@ export function desiredSchedulers(collection: Config['collection']): SchedulerSp
   return specs;
 }
 
+/** States of a job still to run (or running). */
+const STILL_TO_RUN = new Set(['waiting', 'delayed', 'active', 'prioritized', 'waiting-children']);
+
+/**
+ * Whether the scheduler's job for `next` is still queued: then a `next` far in the past means a backlog (the next
+ * job is made when one starts), not a broken chain, and upserting it again put it at the back of the queue on every
+ * replica's sync, so the targets late in the configuration were never scraped under load.
+ */
+async function isQueued(queue: Queue, id: string, next: number | undefined): Promise<boolean> {
+  if (next === undefined) return false;
+  const job = await queue.getJob(`repeat:${id}:${next}`);
+  return job !== undefined && STILL_TO_RUN.has(await job.getState());
+}
+
 /**
  * Makes the queue's schedulers exactly `desired`: removes the ones no longer wanted and upserts only the new or
  * changed ones, since an upsert of an unchanged scheduler would move its next run. A scheduler whose next run is
- * far in the past lost its chain (its job failed after stalling twice, so no next run was made); upserting it
- * again starts a new chain. Every replica may run this at the same time: the outcome is the same.
+ * far in the past with no job queued for it lost its chain (its job failed after stalling, so no next run was
+ * made); upserting it again starts a new chain. Every replica may run this at the same time: the outcome is the same.
  */
 export async function syncSchedulers(queue: Queue, desired: readonly SchedulerSpec[], now = Date.now(), removedJobs: RemovedJobs = []): Promise<SchedulerSync> {
   const existing = new Map((await queue.getJobSchedulers(0, -1)).map((s) => [s.key, s]));
@@ -67,7 +81,7 @@ export async function syncSchedulers(queue: Queue, desired: readonly SchedulerSp
     let change: keyof SchedulerSync | undefined;
     if (!current) change = 'added';
     else if (current.every !== spec.everyMs || current.name !== spec.job.name || JSON.stringify(current.template?.data) !== JSON.stringify(spec.job.data)) change = 'updated';
-    else if ((current.next ?? now) < now - 3 * spec.everyMs) change = 'restarted';
+    else if ((current.next ?? now) < now - 3 * spec.everyMs && !(await isQueued(queue, spec.id, current.next))) change = 'restarted';
     if (!change) continue;
     await queue.upsertJobScheduler(spec.id, { every: spec.everyMs }, { name: spec.job.name, data: spec.job.data, opts: JOB_OPTIONS });
     sync[change].push(spec.id);
