@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NatsConnection } from 'nats';
 import { connectTestBus, createTestNamespace, waitFor, type TestNamespace } from '@terminusa/testkit';
-import { consumeBatches, ensureConsumer, SUBJECTS, type Bus, type JsMsg } from './index.ts';
+import { consumeBatches, ensureConsumer, SUBJECTS, type BatchConsumerOptions, type BatchHandler, type Bus, type JsMsg } from './index.ts';
 
 let ns: TestNamespace;
 let nc: NatsConnection;
@@ -33,37 +33,41 @@ async function drained(): Promise<void> {
   }, 20_000, 'every message acked');
 }
 
+/** A batch consumer of the processor's durable, made afresh, with `handler` and `options`. */
+async function consume(handler: BatchHandler, options: Pick<BatchConsumerOptions, 'maxBatch' | 'retryDelayMs' | 'poison'>) {
+  await ensureConsumer(await nc.jetstreamManager(), bus.ns, 'processor', { ackWaitSeconds: 5, core: { queueSize: 1000, batchSize: 100 } });
+  return consumeBatches(bus, 'processor', handler, { lingerMs: 50, onError: () => undefined, ...options });
+}
+
+/**
+ * Publishes good messages one at a time until `done`, as a fleet keeps sending: a message's failures count only
+ * while others are handled between them. Returns the bodies published.
+ */
+async function trickleUntil(done: () => boolean, what: string): Promise<string[]> {
+  const trickle: string[] = [];
+  await waitFor(async () => {
+    if (done()) return true;
+    trickle.push(`later-${Math.random().toString(36).slice(2, 8)}`);
+    await publish(trickle.slice(-1));
+    return undefined;
+  }, 30_000, what, 100);
+  return trickle;
+}
+
 describe('a message the handler cannot take', () => {
   it('is handled apart from the good ones beside it, which are stored once, and after failing alone set aside once', async () => {
-    const jsm = await nc.jetstreamManager();
-    await ensureConsumer(jsm, bus.ns, 'processor', { ackWaitSeconds: 5, core: { queueSize: 1000, batchSize: 100 } });
     const stored: string[] = [];
     const setAside: { body: string; failures: number; err: string }[] = [];
-    const consumer = await consumeBatches(
-      bus,
-      'processor',
+    const consumer = await consume(
       async (msgs) => {
         if (msgs.some((m) => text(m) === 'poison')) throw new Error('cannot store this one');
         stored.push(...msgs.map(text));
       },
-      {
-        maxBatch: 20,
-        lingerMs: 50,
-        retryDelayMs: 100,
-        onError: () => undefined,
-        poison: { after: 3, setAside: async (m, err, failures) => void setAside.push({ body: text(m), failures, err: (err as Error).message }) },
-      },
+      { maxBatch: 20, retryDelayMs: 100, poison: { after: 3, setAside: async (m, err, failures) => void setAside.push({ body: text(m), failures, err: (err as Error).message }) } },
     );
     const good = Array.from({ length: 39 }, (_, i) => `good-${i}`);
     await publish([...good.slice(0, 17), 'poison', ...good.slice(17)]);
-    // Its failures count only while other messages are handled between them: a trickle of good ones, as a fleet sends.
-    const trickle: string[] = [];
-    await waitFor(async () => {
-      if (setAside.length > 0) return true;
-      trickle.push(`later-${trickle.length}`);
-      await publish(trickle.slice(-1));
-      return undefined;
-    }, 30_000, 'the poison message set aside', 100);
+    const trickle = await trickleUntil(() => setAside.length > 0, 'the poison message set aside');
     await drained();
     await consumer.stop();
     expect(setAside).toEqual([{ body: 'poison', failures: 3, err: 'cannot store this one' }]);
@@ -71,27 +75,17 @@ describe('a message the handler cannot take', () => {
   });
 
   it('is found beside another one: two poison messages side by side are taken apart and set aside, the rest stored', async () => {
-    const jsm = await nc.jetstreamManager();
-    await ensureConsumer(jsm, bus.ns, 'processor', { ackWaitSeconds: 5, core: { queueSize: 1000, batchSize: 100 } });
     const stored: string[] = [];
     const setAside: string[] = [];
-    const consumer = await consumeBatches(
-      bus,
-      'processor',
+    const consumer = await consume(
       async (msgs) => {
         if (msgs.some((m) => text(m).startsWith('twin'))) throw new Error('cannot store this one');
         stored.push(...msgs.map(text));
       },
-      { maxBatch: 8, lingerMs: 50, retryDelayMs: 50, onError: () => undefined, poison: { after: 2, setAside: async (m) => void setAside.push(text(m)) } },
+      { maxBatch: 8, retryDelayMs: 50, poison: { after: 2, setAside: async (m) => void setAside.push(text(m)) } },
     );
     await publish(['pair-0', 'pair-1', 'pair-2', 'twin-a', 'twin-b', 'pair-3', 'pair-4', 'pair-5']);
-    const trickle: string[] = [];
-    await waitFor(async () => {
-      if (setAside.length === 2) return true;
-      trickle.push(`pair-later-${trickle.length}`);
-      await publish(trickle.slice(-1));
-      return undefined;
-    }, 30_000, 'both poison messages set aside', 100);
+    const trickle = await trickleUntil(() => setAside.length === 2, 'both poison messages set aside');
     await drained();
     await consumer.stop();
     expect(setAside.sort()).toEqual(['twin-a', 'twin-b']);
@@ -99,21 +93,17 @@ describe('a message the handler cannot take', () => {
   });
 
   it('is not set aside while nothing is handled at all (the store is down): every message is stored once it is back', async () => {
-    const jsm = await nc.jetstreamManager();
-    await ensureConsumer(jsm, bus.ns, 'processor', { ackWaitSeconds: 5, core: { queueSize: 1000, batchSize: 100 } });
     let down = true;
     const deliveries = new Map<string, number>();
     const stored: string[] = [];
     const setAside: string[] = [];
-    const consumer = await consumeBatches(
-      bus,
-      'processor',
+    const consumer = await consume(
       async (msgs) => {
         for (const m of msgs) deliveries.set(text(m), m.info.redeliveryCount);
         if (down) throw new Error('store unreachable');
         stored.push(...msgs.map(text));
       },
-      { maxBatch: 4, lingerMs: 50, retryDelayMs: 50, onError: () => undefined, poison: { after: 2, setAside: async (m) => void setAside.push(text(m)) } },
+      { maxBatch: 4, retryDelayMs: 50, poison: { after: 2, setAside: async (m) => void setAside.push(text(m)) } },
     );
     const bodies = Array.from({ length: 10 }, (_, i) => `outage-${i}`);
     await publish(bodies);
