@@ -54,7 +54,12 @@ export interface BatchConsumerOptions {
    * `after` counted failures it is given to `setAside` (a dead letter) and acked; without `setAside` it keeps
    * coming back, for the stream to keep it until a release handles it.
    */
-  poison?: { after: number; setAside?: (msg: JsMsg, err: unknown, failures: number) => Promise<void> };
+  poison?: {
+    after: number;
+    /** Which failures may be the message's (default: all); others are a dependency's and never count. */
+    counts?: (err: unknown) => boolean;
+    setAside?: (msg: JsMsg, err: unknown, failures: number) => Promise<void>;
+  };
 }
 
 /** The longest a message failing alone waits before it comes back. */
@@ -121,7 +126,7 @@ export async function consumeBatches(bus: Bus, name: ConsumerName, handler: Batc
     if (failures.size > MAX_REMEMBERED_FAILURES) failures.clear();
     for (const m of batch) {
       const record = failures.get(m.seq) ?? { alone: 0, successesThen: arrivedAfter.get(m) ?? successes };
-      if (batch.length === 1 && successes > record.successesThen) record.alone++;
+      if (batch.length === 1 && successes > record.successesThen && (options.poison?.counts?.(err) ?? true)) record.alone++;
       record.successesThen = successes;
       failures.set(m.seq, record);
       if (options.poison?.setAside && record.alone >= options.poison.after) {

@@ -19,6 +19,7 @@ afterAll(async () => {
 describe('startConsumer', () => {
   it('dead-letters a message its handler keeps failing on alone, under its source with its raw body and the error', async () => {
     const stored: string[] = [];
+    let dependencyFailures = 0;
     const service = await runService(
       {
         name: 'processor',
@@ -29,7 +30,12 @@ describe('startConsumer', () => {
             'processor',
             async (msgs) => {
               const bodies = msgs.map((m) => new TextDecoder().decode(m.data));
-              if (bodies.some((b) => b.includes('poison'))) throw new Error('column "x" cannot hold this');
+              // A dependency failing on it counts for nothing; the program tripping over it does.
+              if (bodies.some((b) => b.includes('redis-down'))) {
+                dependencyFailures++;
+                throw Object.assign(new Error('Connection is closed.'), { name: 'MaxRetriesPerRequestError' });
+              }
+              if (bodies.some((b) => b.includes('poison'))) throw new TypeError('column "x" cannot hold this');
               stored.push(...bodies);
             },
             { maxBatch: 10, lingerMs: 20, retryDelayMs: 50, onError: () => undefined },
@@ -41,19 +47,21 @@ describe('startConsumer', () => {
     try {
       const { bus } = service.context;
       const js = nc.jetstream();
-      for (const body of ['{"good":1}', '{"poison":true}', '{"good":2}']) await js.publish(bus.subject(SUBJECTS.ingest, 'game-a'), new TextEncoder().encode(body));
+      for (const body of ['{"good":1}', '{"redis-down":1}', '{"poison":true}', '{"good":2}']) await js.publish(bus.subject(SUBJECTS.ingest, 'game-a'), new TextEncoder().encode(body));
       const jsm = await nc.jetstreamManager();
       const stream = bus.ns.stream('DEADLETTER');
       // Its failures count while other messages are handled between them: a trickle of good ones, as a fleet sends.
+      // The message a dependency keeps failing on is tried well past deadLetterAfter alone meanwhile.
       let trickle = 0;
       const letter = await waitFor(async () => {
         const info = await jsm.streams.info(stream).catch(() => undefined);
-        if (!info || info.state.messages === 0) {
+        if (!info || info.state.messages === 0 || dependencyFailures < 8) {
           await js.publish(bus.subject(SUBJECTS.ingest, 'game-a'), new TextEncoder().encode(`{"later":${trickle++}}`));
           return undefined;
         }
+        expect(info.state.messages).toBe(1);
         return jsm.streams.getMessage(stream, { seq: info.state.first_seq });
-      }, 20_000, 'the dead letter', 100);
+      }, 60_000, 'the dead letter, and the dependency\'s failures', 100);
       expect(letter.subject).toBe(bus.subject(SUBJECTS.deadLetter, 'game-a'));
       const body = DeadLetterSchema.parse(letter.json());
       expect(body).toMatchObject({ subject: 'metrics.ingest.game-a', raw: '{"poison":true}', rawEncoding: 'utf8', accepted: 0, handlingFailures: 2 });

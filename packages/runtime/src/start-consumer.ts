@@ -44,10 +44,20 @@ export async function startConsumer(
     ctx.logger.error('message dead-lettered after failing alone', { consumer: name, subject, seq: msg.seq, failures, err });
   };
   const after = ctx.config.core.deadLetterAfter;
-  const poison = CONSUMERS[name].stream === 'INGEST' ? { after, setAside } : { after };
+  const poison = CONSUMERS[name].stream === 'INGEST' ? { after, counts: isFaultOfTheMessage, setAside } : { after, counts: isFaultOfTheMessage };
   const consumer = await consumeBatches(ctx.bus, name, handler, { ...options, poison });
   ctx.onStop(`${name} consumer`, () => consumer.stop());
   return consumer;
+}
+
+/**
+ * Whether a handler's failure may be the message's own: the program tripping over what it holds (a TypeError, a
+ * RangeError, …) or an error that says so (`poison: true`). A dependency's failure never is, however often it
+ * strikes one message: with Redis down the processor's messages of known series still went through (it remembers
+ * them), so a game event failing alone between them was dead-lettered after a 30-second outage.
+ */
+export function isFaultOfTheMessage(err: unknown): boolean {
+  return err instanceof TypeError || err instanceof RangeError || err instanceof SyntaxError || err instanceof ReferenceError || (err as { poison?: unknown } | null)?.poison === true;
 }
 
 /** When the stream stored `msg`, epoch ms: the time a sample or event without its own `ts` is given. */
