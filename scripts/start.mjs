@@ -9,7 +9,7 @@ import { tsImport } from 'tsx/esm/api';
 // The gateway serves the dashboard at /, so its bundle is built from the current sources first (when they changed).
 const { buildDashboard, dashboardCurrent } = await tsImport('../packages/dashboard/src/index.ts', import.meta.url);
 if (!(await dashboardCurrent())) await buildDashboard();
-const { loadConfigOrExit, engineRetentionDays, SERVICE_NAMES, SERVICE_NODE_FLAGS } = await tsImport('../packages/config/src/index.ts', import.meta.url);
+const { loadConfigOrExit, engineMaxLabels, engineRetentionDays, SERVICE_NAMES, SERVICE_NODE_FLAGS } = await tsImport('../packages/config/src/index.ts', import.meta.url);
 const config = loadConfigOrExit({}, 'start');
 
 // The sample rules on the collector's metrics, unless the operator points elsewhere.
@@ -33,7 +33,7 @@ if (embedded) {
   const days = engineRetentionDays(config);
   commands.push({
     name: 'victoria-metrics',
-    command: `victoria-metrics -storageDataPath=${dataPath} -httpListenAddr=${engineUrl.hostname}:${engineUrl.port || 8428} -retentionPeriod=${days}d -dedup.minScrapeInterval=1ms -loggerLevel=WARN`,
+    command: `victoria-metrics -storageDataPath=${dataPath} -httpListenAddr=${engineUrl.hostname}:${engineUrl.port || 8428} -retentionPeriod=${days}d -dedup.minScrapeInterval=1ms -maxLabelsPerTimeseries=${engineMaxLabels(config)} -loggerLevel=WARN`,
   });
 }
 // With an embedded engine, the services start once it answers.

@@ -12,3 +12,12 @@ const DAY_MS = 86_400_000;
 export function engineRetentionDays(config: Readonly<Config>): number {
   return Math.max(1, Math.ceil(durationMs(config.storage.retention.raw) / DAY_MS)) + 1;
 }
+
+/**
+ * Labels the engine keeps per series (its `-maxLabelsPerTimeseries`; 30 unless set): `__name__`, the most tags a
+ * sample may have (`ingest.maxTags`), an event's `source` and `type`, and the namespace label. Past its limit the
+ * engine drops the last labels without a word, so two series merged, or a namespaced one left its namespace.
+ */
+export function engineMaxLabels(config: Readonly<Config>): number {
+  return config.ingest.maxTags + 4;
+}

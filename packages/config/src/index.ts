@@ -8,4 +8,4 @@ export { durationMs, prometheusDurationMs } from './durations.ts';
 export { SERVICE_NAMES, SERVICE_NODE_FLAGS } from './service-names.ts';
 export type { ServiceName } from './service-names.ts';
 export { publishedMessageLimits } from './message-limits.ts';
-export { engineRetentionDays } from './engine-retention.ts';
+export { engineMaxLabels, engineRetentionDays } from './engine-retention.ts';

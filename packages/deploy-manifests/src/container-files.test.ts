@@ -300,7 +300,7 @@ describe('docker-compose.yml', () => {
     expect(vm.image).toBe('victoriametrics/victoria-metrics:v1.79.5');
     expect(vm.image).toBe(VM_IMAGE);
     // The image's entrypoint is the server: `command` holds only its flags, the generator's.
-    expect(vm.command).toEqual(['-storageDataPath=/storage', '-retentionPeriod=2d', '-dedup.minScrapeInterval=1ms', '-httpListenAddr=:8428']);
+    expect(vm.command).toEqual(['-storageDataPath=/storage', '-retentionPeriod=2d', '-dedup.minScrapeInterval=1ms', '-maxLabelsPerTimeseries=36', '-httpListenAddr=:8428']);
     expect(vm.command).toEqual(VM_SINGLE_NODE_ARGS);
     expect(vm.volumes).toEqual([`vm-data:${VM_STORAGE_PATH}`]);
     expect(compose.volumes).toHaveProperty('vm-data');

@@ -247,7 +247,7 @@ describe('deploy manifests', () => {
       expect(sts.spec.serviceName).toBe('victoria-metrics');
       const c = sts.spec.template.spec.containers[0];
       expect(c.image).toBe('victoriametrics/victoria-metrics:v1.79.5');
-      expect(c.args).toEqual(['-storageDataPath=/storage', '-retentionPeriod=2d', '-dedup.minScrapeInterval=1ms', '-httpListenAddr=:8428']);
+      expect(c.args).toEqual(['-storageDataPath=/storage', '-retentionPeriod=2d', '-dedup.minScrapeInterval=1ms', '-maxLabelsPerTimeseries=36', '-httpListenAddr=:8428']);
       expect(c.ports).toEqual([{ name: 'http', containerPort: 8428, protocol: 'TCP' }]);
       for (const probe of [c.livenessProbe, c.readinessProbe]) expect(probe.httpGet).toEqual({ path: '/health', port: 'http' });
       // The data on a PersistentVolumeClaim of 20Gi, mounted where -storageDataPath points.
@@ -358,7 +358,7 @@ describe('deploy manifests', () => {
 
     const insert = container('Deployment', 'vminsert');
     expect(insert.image).toBe('victoriametrics/vminsert:v1.79.5-cluster');
-    expect(insert.args).toEqual(['-storageNode=vmstorage-0.vmstorage:8400,vmstorage-1.vmstorage:8400', '-replicationFactor=2', '-httpListenAddr=:8480']);
+    expect(insert.args).toEqual(['-storageNode=vmstorage-0.vmstorage:8400,vmstorage-1.vmstorage:8400', '-replicationFactor=2', '-maxLabelsPerTimeseries=36', '-httpListenAddr=:8480']);
     const select = container('Deployment', 'vmselect');
     expect(select.image).toBe('victoriametrics/vmselect:v1.79.5-cluster');
     // vmselect reads from vmstorage's vmselect port, 8401 (8400 takes vminsert's writes).

@@ -1,7 +1,7 @@
 import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
 import { Service } from 'kubernetes-models/v1';
 import type { IAffinity, IContainer, IEnvVar, IPodSecurityContext, IProbe, ISecurityContext, IVolume, IVolumeMount } from 'kubernetes-models/v1';
-import { engineRetentionDays, type ServiceName } from '@terminusa/config';
+import { engineMaxLabels, engineRetentionDays, type ServiceName } from '@terminusa/config';
 import { defaultConfig, type ClusterEngine, type ResourceSettings, type SingleNodeEngine, type TimeSeriesEngine } from './overlays.ts';
 
 /**
@@ -29,9 +29,11 @@ export const VM_STORAGE_PATH = '/storage';
 const RETENTION = `-retentionPeriod=${engineRetentionDays(defaultConfig())}d`;
 /** Timestamps are in milliseconds: samples of a series at the same millisecond are one sample (a redelivered batch, a replica). */
 const DEDUP = '-dedup.minScrapeInterval=1ms';
+/** Every label of a sample kept (engineMaxLabels): past 30 the engine dropped the last ones silently. */
+const MAX_LABELS = `-maxLabelsPerTimeseries=${engineMaxLabels(defaultConfig())}`;
 
 /** The single-node server's flags, the same in docker-compose.yml and the StatefulSet. */
-export const VM_SINGLE_NODE_ARGS: readonly string[] = [`-storageDataPath=${VM_STORAGE_PATH}`, RETENTION, DEDUP, `-httpListenAddr=:${VM_PORT}`];
+export const VM_SINGLE_NODE_ARGS: readonly string[] = [`-storageDataPath=${VM_STORAGE_PATH}`, RETENTION, DEDUP, MAX_LABELS, `-httpListenAddr=:${VM_PORT}`];
 
 /**
  * The services that read the samples (`VM_URL`; the alert-manager evaluates PromQL rules); of them, `storage`
@@ -270,6 +272,7 @@ export function clusterManifests(c: EngineContext, engine: ClusterEngine): (Serv
     ...frontend(c, engine, 'vminsert', VMINSERT_IMAGE, VMINSERT_PORT, [
       `-storageNode=${storageNodes(engine, VMSTORAGE_INSERT_PORT)}`,
       `-replicationFactor=${engine.replicationFactor}`,
+      MAX_LABELS,
     ]),
     ...frontend(c, engine, 'vmselect', VMSELECT_IMAGE, VMSELECT_PORT, [`-storageNode=${storageNodes(engine, VMSTORAGE_SELECT_PORT)}`, DEDUP]),
   ];

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { engineMaxLabels, loadConfig } from '@terminusa/config';
 import { freePort } from './free-port.ts';
 import { waitFor } from './wait-for.ts';
 
@@ -36,7 +37,7 @@ export async function startEngineProcess(at: { host?: string; port?: number; fla
     url,
     dataDir,
     async start() {
-      child = spawn('victoria-metrics', [`-storageDataPath=${dataDir}`, `-httpListenAddr=${host}:${port}`, '-retentionPeriod=100y', '-dedup.minScrapeInterval=1ms', '-loggerLevel=ERROR', ...(at.flags ?? [])], { stdio: 'ignore' });
+      child = spawn('victoria-metrics', [`-storageDataPath=${dataDir}`, `-httpListenAddr=${host}:${port}`, '-retentionPeriod=100y', '-dedup.minScrapeInterval=1ms', `-maxLabelsPerTimeseries=${engineMaxLabels(loadConfig({ env: {} }))}`, '-loggerLevel=ERROR', ...(at.flags ?? [])], { stdio: 'ignore' });
       const proc = child;
       exited = new Promise((resolve) => proc.once('exit', () => resolve()));
       proc.once('error', (err) => process.stderr.write(`cannot start victoria-metrics (apt-get install -y victoria-metrics): ${err.message}\n`));

@@ -562,7 +562,7 @@ describe('the engine snapshot in every backup', () => {
     }
 
     const port = await freePort();
-    second = spawn('victoria-metrics', [`-storageDataPath=${dir}`, `-httpListenAddr=127.0.0.1:${port}`, '-dedup.minScrapeInterval=1ms', '-retentionPeriod=100y', '-loggerLevel=WARN'], { stdio: 'ignore' });
+    second = spawn('victoria-metrics', [`-storageDataPath=${dir}`, `-httpListenAddr=127.0.0.1:${port}`, '-dedup.minScrapeInterval=1ms', '-maxLabelsPerTimeseries=36', '-retentionPeriod=100y', '-loggerLevel=WARN'], { stdio: 'ignore' });
     const restored = new VictoriaMetrics({ ...config.storage.engine, url: `http://127.0.0.1:${port}` });
     await waitFor(() => restored.health().then(() => true, () => undefined), 20_000, 'the second engine to start', 100);
     const match = selector('engine_backup');

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { engineMaxLabels } from '@terminusa/config';
 import { openDatabase } from '@terminusa/database';
 import { computeRollups, PartitionManager, RedisCurrentStore, rollupSettings, SampleStore, SeriesIds, tierRetentionMs, VictoriaMetrics } from '@terminusa/metric-store';
 import { openRedis, runService, startConsumer } from '@terminusa/runtime';
@@ -17,6 +18,7 @@ await runService({
     const pool = await openDatabase(config, 'storage', ctx);
     const engine = new VictoriaMetrics(config.storage.engine);
     await engine.checkDeduplication();
+    await engine.checkLabelLimit(engineMaxLabels(config));
     health.add('engine', () => engine.health());
     const redis = await openRedis(ctx, 'storage');
     const metrics = createStorageMetrics(registry);

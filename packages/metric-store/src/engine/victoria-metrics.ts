@@ -416,6 +416,20 @@ export class VictoriaMetrics {
     }
   }
 
+  /**
+   * Throws unless the engine keeps `labels` labels per series (`-maxLabelsPerTimeseries`, 30 unless set): past its
+   * limit it drops a sample's last labels without a word, merging series or taking one out of its namespace. Only a
+   * single node is asked, as for deduplication (the cluster's flag belongs to vminsert).
+   */
+  async checkLabelLimit(labels: number): Promise<void> {
+    if (!this.snapshots) return;
+    const flags = await (await this.request(this.readUrl, '/flags', {})).text();
+    const limit = Number(/^-maxLabelsPerTimeseries="(\d+)"/m.exec(flags)?.[1] ?? 30);
+    if (limit < labels) {
+      throw new EngineError(`the engine at ${this.readUrl} keeps ${limit} labels per series, fewer than the ${labels} a sample may have (ingest.maxTags + 4): it would drop the rest silently; start it with -maxLabelsPerTimeseries=${labels}`);
+    }
+  }
+
   /** Throws unless the engine answers its health check. */
   async health(): Promise<void> {
     await (await this.request(this.readUrl, '/health', {})).arrayBuffer();
