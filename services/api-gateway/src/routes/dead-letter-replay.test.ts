@@ -40,6 +40,8 @@ describe('a dead letter’s replay', () => {
     expect(body(replayOf(letter('events.game.kill', '{"value":1}')))).toEqual({ value: 1, ts: RECEIVED_AT });
     expect(body(replayOf(letter('events.game.kill', '{"value":1,"ts":9}')))).toEqual({ value: 1, ts: 9 });
     expect(replayOf(letter('events.game.kill', '{"value":1}', { handlingFailures: 5 }))).toEqual({ refused: expect.stringMatching(/counted already/) });
+    // events_value_total counted, events_total refused by the cardinality guard: a replay counted the value again.
+    expect(replayOf(letter('events.game.kill', '{"value":5,"tags":{"k":"4"}}', { accepted: 1 }))).toEqual({ refused: expect.stringMatching(/counted twice/) });
   });
 
   it('refuses what could be stored twice or was never a producer’s: a cut body, unlisted refusals beside accepted samples, a SAMPLES batch', () => {

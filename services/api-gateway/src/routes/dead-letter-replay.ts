@@ -23,7 +23,7 @@ function jsonOf(letter: DeadLetter): unknown {
  * metric message only the refused samples (the accepted ones were stored), each without its own `ts` given the
  * time the stream first took the message, which is what it would have had; an event likewise dated. Refused: a
  * body cut to fit, a message not refused at intake, one whose refused samples are not all listed beside accepted
- * ones, and an event the processor failed on while handling it (it may have been counted already).
+ * ones, and an event the processor failed on while handling it or counted in part (it would be counted twice).
  */
 export function replayOf(letter: DeadLetter): Replay {
   const { subject, raw, rawEncoding, rawBytesNotKept, accepted, receivedAt } = letter;
@@ -45,6 +45,8 @@ export function replayOf(letter: DeadLetter): Replay {
   }
   if (subject.startsWith(EVENTS_PREFIX)) {
     if (letter.handlingFailures) return { refused: 'the processor failed on this event while handling it, so it may have been counted already' };
+    // One of its two counters refused (the cardinality guard), the other counted: sent again, it counted again.
+    if (accepted > 0) return { refused: `${accepted} of its counters were counted: sent again, they would be counted twice` };
     return isObject(json) && json.ts === undefined ? { subject, body: Buffer.from(JSON.stringify({ ...json, ts: receivedAt })) } : whole;
   }
   return { refused: `it came on ${subject}: only messages refused at intake (metrics.ingest.<source>, events.<source>.<type>) are replayed` };

@@ -50,7 +50,7 @@ describe('game events as counters in Redis', () => {
   });
 
   it('does not count a redelivered stream message again, and re-emits the totals it had', async () => {
-    const receivedAt = Date.now();
+    const receivedAt = Date.now() - 60_000;
     await deliver(1, { value: 4 }, 'events.game.kill', receivedAt);
     const first = await deliver(2, { value: 6 }, 'events.game.kill', receivedAt + 1);
     const replay = await deliver(2, { value: 6 }, 'events.game.kill', receivedAt + 1);
@@ -63,7 +63,7 @@ describe('game events as counters in Redis', () => {
   });
 
   it('re-emits on a redelivery what the first delivery emitted, though later events were counted in between', async () => {
-    const t = Date.now();
+    const t = Date.now() - 60_000;
     const first = await deliver(1, { ts: t });
     await deliver(2, { ts: t + 1 });
     const replay = await deliver(1, { ts: t });
@@ -72,12 +72,23 @@ describe('game events as counters in Redis', () => {
   });
 
   it('never lets a counter go back in time: an event counted after a later one is stamped after it', async () => {
-    const t = Date.now();
+    const t = Date.now() - 60_000;
     const late = await deliver(1, { ts: t + 10, value: 1 });
     const early = await deliver(2, { ts: t, value: 1 });
     expect(late.samples!.map((s) => [s.sample.name, s.sample.value, s.sample.ts])).toEqual([['events_total', 1, t + 10], ['events_value_total', 1, t + 10]]);
     // Stamped at t it would read 2 before 1 at t + 10: a counter reset to PromQL, and phantom increases.
     expect(early.samples!.map((s) => [s.sample.name, s.sample.value, s.sample.ts])).toEqual([['events_total', 2, t + 11], ['events_value_total', 2, t + 11]]);
+  });
+
+  it('never stamps a counter past the present: a busy counter shares a millisecond, an event dated ahead is counted now', async () => {
+    const now = Date.now();
+    const series = 'events_total{source="game",type="kill"}';
+    let last = 0;
+    for (let seq = 1; seq <= 3000; seq++) last = (await counters.count(seq, [{ series, kind: 'count', by: 1, ts: now }])).totals![0]!.ts;
+    // A millisecond an event, the 3000th was stamped about 3 s ahead; stamps wait for the clock instead.
+    expect(last).toBeLessThanOrEqual(Date.now());
+    const ahead = (await counters.count(3001, [{ series: 'events_total{source="game",type="late"}', kind: 'count', by: 1, ts: Date.now() + 540_000 }])).totals![0]!;
+    expect(ahead.ts).toBeLessThanOrEqual(Date.now());
   });
 
   it('refuses an event whose value would take its sum past a double, counting nothing of it', async () => {

@@ -10,6 +10,8 @@ const SEEN_TTL_SECONDS = 86_400;
 // (Lua numbers would come back truncated to integers); a redelivery returns what the first delivery returned, kept in
 // the marker. A total is stamped after the counter's last one, so a counter never goes back in time: events counted
 // out of order (two replicas, skewed clocks, late events) read as a reset to PromQL, which counted phantom increases.
+// Never past Redis' clock, though: a counter of more than a thousand events a second ran ahead a millisecond an event,
+// and one event dated ahead (a game's clock) took its counter into the future; past it, totals share the last stamp.
 // {'overflow', series} when a sum would leave the doubles: nothing is written, and the message is refused.
 const COUNT_SCRIPT = `
 local seen = redis.call('GET', KEYS[1])
@@ -29,13 +31,17 @@ for i = 2, #ARGV, 4 do
     if sum ~= sum or sum == math.huge or sum == -math.huge then return {'overflow', ARGV[i]} end
   end
 end
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 for i = 2, #ARGV, 4 do
-  local series, kind, by, ts = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
+  local series, kind, by, ts = ARGV[i], ARGV[i + 1], ARGV[i + 2], math.min(tonumber(ARGV[i + 3]), now)
   local total
   if kind == 'count' then total = tostring(redis.call('HINCRBY', KEYS[2], series, by))
   else total = redis.call('HINCRBYFLOAT', KEYS[2], series, by) end
   local last = tonumber(redis.call('HGET', KEYS[3], series) or '')
-  if last and ts <= last then ts = last + 1 end
+  if last and ts <= last then
+    if last + 1 <= now then ts = last + 1 else ts = last end
+  end
   local stamp = string.format('%d', ts)
   redis.call('HSET', KEYS[3], series, stamp)
   out[#out + 1] = total
