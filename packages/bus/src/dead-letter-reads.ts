@@ -64,9 +64,11 @@ export async function readDeadLetter(bus: Bus, seq: number): Promise<StoredDeadL
 export async function readDeadLetters(bus: Bus, q: { limit: number; source?: string; before?: number }): Promise<DeadLetterPage> {
   const jsm = await manager(bus);
   const { state } = await jsm.streams.info(bus.ns.stream('DEADLETTER'));
+  // An empty stream's first sequence is 0, which the server refuses to be asked for.
+  if (state.messages === 0) return { letters: [] };
   const letters: StoredDeadLetter[] = [];
   let next = Math.min(state.last_seq, (q.before ?? Number.MAX_SAFE_INTEGER) - 1);
-  const floor = Math.max(state.first_seq, next - MAX_SCAN + 1);
+  const floor = Math.max(state.first_seq, 1, next - MAX_SCAN + 1);
   scan: while (next >= floor) {
     const seqs = Array.from({ length: Math.min(SCAN_PARALLELISM, next - floor + 1) }, (_, i) => next - i);
     const found = await Promise.all(seqs.map((seq) => letterAt(jsm, bus, seq)));

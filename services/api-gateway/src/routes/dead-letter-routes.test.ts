@@ -50,6 +50,12 @@ async function store(letters: [source: string, letter: DeadLetter][]): Promise<n
   return seqs;
 }
 
+describe('dead-letter routes before anything was refused', () => {
+  it('answer an empty list (an empty stream\'s first sequence, 0, is not asked for)', async () => {
+    expect(await call('GET', '/dead-letters')).toEqual({ status: 200, body: { letters: [] } });
+  });
+});
+
 describe('dead-letter routes', () => {
   let seqs: number[];
   beforeAll(async () => {
