@@ -44,8 +44,8 @@ export interface BatchConsumerOptions {
    */
   progressEveryMs?: number;
   /**
-   * When set, a batch that fails is handled again in halves, so the messages beside one the handler cannot take
-   * are handled (a handler is all-or-nothing and stores nothing twice on a redelivery, so a good message handled
+   * When set, a batch that fails on what may be a message's fault (`counts`) is handled again in halves, so the
+   * messages beside one the handler cannot take are handled (a handler is all-or-nothing and stores nothing twice on a redelivery, so a good message handled
    * again is not doubled). When both halves fail too, they are taken apart further only if other batches were
    * handled since the batch's messages arrived (two poison messages side by side); otherwise the failure is the
    * store's, not a message's, and the whole batch comes back later. A message that fails alone comes back after a
@@ -143,6 +143,9 @@ export async function consumeBatches(bus: Bus, name: ConsumerName, handler: Batc
     }
   };
 
+  /** Whether a failure may be a message's own, so taking the batch apart can find it (a dependency's cannot). */
+  const messageFault = (err: unknown) => options.poison?.counts?.(err) ?? true;
+
   /** Whether other batches were handled since any message of `batch` arrived: the store works. */
   const handledSince = (batch: JsMsg[]) => batch.some((m) => successes > (arrivedAfter.get(m) ?? successes));
 
@@ -154,7 +157,7 @@ export async function consumeBatches(bus: Bus, name: ConsumerName, handler: Batc
     for (const i of [0, 1]) {
       const outcome = outcomes[i];
       if (!outcome) continue;
-      if (halves[i]!.length === 1) await failed(halves[i]!, outcome.err);
+      if (halves[i]!.length === 1 || !messageFault(outcome.err)) await failed(halves[i]!, outcome.err);
       else await isolate(halves[i]!, outcome.err);
     }
   };
@@ -163,7 +166,8 @@ export async function consumeBatches(bus: Bus, name: ConsumerName, handler: Batc
     handling.set(batch, Date.now());
     try {
       const outcome = await attempt(batch);
-      if (outcome && options.poison && batch.length > 1) await isolate(batch, outcome.err);
+      // A dependency's failure is not taken apart: each half would wait for the same timeout, a minute a batch.
+      if (outcome && options.poison && batch.length > 1 && messageFault(outcome.err)) await isolate(batch, outcome.err);
       else if (outcome) await failed(batch, outcome.err);
     } finally {
       handling.delete(batch);

@@ -92,6 +92,27 @@ describe('a message the handler cannot take', () => {
     expect(stored.sort()).toEqual(['pair-0', 'pair-1', 'pair-2', 'pair-3', 'pair-4', 'pair-5', ...trickle].sort());
   });
 
+  it('is not looked for when the failure is a dependency\'s: the batch comes back whole, not taken apart', async () => {
+    let down = true;
+    const calls: string[][] = [];
+    const consumer = await consume(
+      async (msgs) => {
+        calls.push(msgs.map(text));
+        if (down && msgs.some((m) => text(m) === 'dep')) throw Object.assign(new Error('Connection is closed.'), { name: 'MaxRetriesPerRequestError' });
+      },
+      { maxBatch: 8, retryDelayMs: 50, poison: { after: 2, counts: (err) => err instanceof TypeError, setAside: async () => undefined } },
+    );
+    const bodies = ['d-0', 'd-1', 'd-2', 'dep', 'd-4', 'd-5', 'd-6', 'd-7'];
+    await publish(bodies);
+    await waitFor(() => (calls.filter((c) => c.includes('dep')).length >= 3 ? true : undefined), 20_000, 'three deliveries of the batch');
+    down = false;
+    await drained();
+    await consumer.stop();
+    // Not taken apart down to it (each half would have waited for the same dependency); all handled once it is back.
+    expect(calls.filter((c) => c.length === 1 && c[0] === 'dep')).toEqual([]);
+    expect(new Set(calls.flat())).toEqual(new Set(bodies));
+  });
+
   it('is not set aside while nothing is handled at all (the store is down): every message is stored once it is back', async () => {
     let down = true;
     const deliveries = new Map<string, number>();
