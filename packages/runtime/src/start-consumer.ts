@@ -16,9 +16,10 @@ import type { ServiceContext } from './run-service.ts';
 
 /**
  * Starts a service's intake: its durable consumer prepared (created in development, bound where the NATS bootstrap
- * made it) and pulled in batches until shutdown. A message its handler fails on is taken apart from the messages
- * beside it; one of a producer's (INGEST) that keeps failing alone while others are handled goes to the dead
- * letters (`core.deadLetterAfter`), counted and logged, where `tmon dead-letters replay` can send it again. A
+ * made it) and pulled in batches until shutdown. A message its handler trips over (isFaultOfTheMessage) is taken
+ * apart from the messages beside it; one of a producer's (INGEST) that keeps failing so alone while others are
+ * handled goes to the dead letters (`core.deadLetterAfter`), counted and logged, where `tmon dead-letters replay`
+ * can send it again. A
  * SAMPLES message never does: its dead letter would be cut to fit and could not be replayed, so it keeps coming
  * back until a release handles it. Start it last, once every stage it feeds is ready; it stops first.
  */
@@ -31,7 +32,7 @@ export async function startConsumer(
   await prepareConsumer(ctx, name);
   const setAsideCount = new Counter({
     name: 'tmon_consumer_dead_lettered_total',
-    help: 'Producers\' messages the service failed to handle alone core.deadLetterAfter times, others handled between, and dead-lettered',
+    help: 'Producers\' messages the service tripped over alone core.deadLetterAfter times, others handled between, and dead-lettered',
     labelNames: ['consumer'],
     registers: [ctx.registry],
   });
