@@ -85,3 +85,23 @@ export async function readDeadLetters(bus: Bus, q: { limit: number; source?: str
   }
   return next >= state.first_seq ? { letters, before: next + 1 } : { letters };
 }
+
+/**
+ * Removes the dead letter at `seq` (one replayed), tried a few times; one already gone counts as removed. Why it could
+ * not be removed, if it could not.
+ */
+export async function removeDeadLetter(bus: Bus, seq: number): Promise<string | undefined> {
+  const jsm = await manager(bus);
+  let last = '';
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      await jsm.streams.deleteMessage(bus.ns.stream('DEADLETTER'), seq, false);
+      return undefined;
+    } catch (err) {
+      if (!(await letterAt(jsm, bus, seq).catch(() => true))) return undefined;
+      last = (err as Error).message;
+      await new Promise((resolve) => setTimeout(resolve, 100 * (attempt + 1)));
+    }
+  }
+  return last;
+}

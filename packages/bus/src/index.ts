@@ -46,5 +46,5 @@ export type { BatchConsumer, BatchConsumerOptions, BatchHandler } from './batch-
 export { InvalidMessageError, describeIssues, fieldPath, issueReason } from './errors.ts';
 export { CALLS, CallErrorSchema, BackupSummarySchema, ArchiveEntrySchema, ARCHIVE_TIERS } from './calls.ts';
 export type { CallDef, BackupSummary, ArchiveEntry } from './calls.ts';
-export { readDeadLetter, readDeadLetters } from './dead-letter-reads.ts';
+export { readDeadLetter, readDeadLetters, removeDeadLetter } from './dead-letter-reads.ts';
 export type { DeadLetterPage, StoredDeadLetter } from './dead-letter-reads.ts';

@@ -17,8 +17,7 @@ await runService({
     const { config, bus, logger, registry, health, onStop } = ctx;
     const pool = await openDatabase(config, 'storage', ctx);
     const engine = new VictoriaMetrics(config.storage.engine);
-    await engine.checkDeduplication();
-    await engine.checkLabelLimit(engineMaxLabels(config));
+    await engine.checkFlags(engineMaxLabels(config));
     health.add('engine', () => engine.health());
     const redis = await openRedis(ctx, 'storage');
     const metrics = createStorageMetrics(registry);

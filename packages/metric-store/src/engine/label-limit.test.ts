@@ -23,7 +23,7 @@ const client = (at: EngineProcess) => new VictoriaMetrics({ ...ns.config.storage
 describe('the labels the engine keeps', () => {
   it('are every label a sample may have: the most tags, an event\'s two, __name__ and the namespace', async () => {
     const vm = client(engine);
-    await vm.checkLabelLimit(engineMaxLabels(ns.config));
+    await vm.checkFlags(engineMaxLabels(ns.config));
     const tags = Object.fromEntries(Array.from({ length: ns.config.ingest.maxTags + 2 }, (_, i) => [`t${String(i).padStart(2, '0')}`, 'v']));
     const at = Date.now() - 60_000;
     await vm.sync(await vm.import(JSON.stringify({ metric: { __name__: 'wide', ...tags }, values: [1], timestamps: [at] })));
@@ -32,6 +32,6 @@ describe('the labels the engine keeps', () => {
   });
 
   it('are checked before the storage writes: an engine keeping fewer is refused with the flag to set', async () => {
-    await expect(client(defaults).checkLabelLimit(engineMaxLabels(ns.config))).rejects.toThrow(/keeps 30 labels per series, fewer than the 36 .* start it with -maxLabelsPerTimeseries=36/);
+    await expect(client(defaults).checkFlags(engineMaxLabels(ns.config))).rejects.toThrow(/keeps 30 labels per series, fewer than the 36 .* start it with -maxLabelsPerTimeseries=36/);
   });
 });

@@ -403,27 +403,20 @@ export class VictoriaMetrics {
   }
 
   /**
-   * Throws unless the engine keeps one sample per series and timestamp (`-dedup.minScrapeInterval` set), which
-   * is what makes a redelivered batch harmless. Only a single node is asked: in the cluster edition the flag
-   * belongs to vmstorage and vmselect, which the suite does not reach.
+   * Throws unless the engine runs with the flags the suite depends on, read in one request of `/flags` (which lists
+   * the flags set): one sample per series and timestamp (`-dedup.minScrapeInterval`), which is what makes a
+   * redelivered batch harmless; and `labels` labels per series (`-maxLabelsPerTimeseries`, 30 unless set), since past
+   * its limit it drops a sample's last labels without a word, merging series or taking one out of its namespace. Only
+   * a single node is asked: in the cluster edition the flags belong to vmstorage, vmselect and vminsert, which the
+   * suite does not reach.
    */
-  async checkDeduplication(): Promise<void> {
+  async checkFlags(labels: number): Promise<void> {
     if (!this.snapshots) return;
     const flags = await (await this.request(this.readUrl, '/flags', {})).text();
-    const value = /^-dedup\.minScrapeInterval="([^"]*)"/m.exec(flags)?.[1];
-    if (!value || /^0+(ms|s|m|h)?$/.test(value)) {
+    const dedup = /^-dedup\.minScrapeInterval="([^"]*)"/m.exec(flags)?.[1];
+    if (!dedup || /^0+(ms|s|m|h)?$/.test(dedup)) {
       throw new EngineError(`the engine at ${this.readUrl} runs without -dedup.minScrapeInterval: a redelivered batch would be stored twice; start it with -dedup.minScrapeInterval=1ms`);
     }
-  }
-
-  /**
-   * Throws unless the engine keeps `labels` labels per series (`-maxLabelsPerTimeseries`, 30 unless set): past its
-   * limit it drops a sample's last labels without a word, merging series or taking one out of its namespace. Only a
-   * single node is asked, as for deduplication (the cluster's flag belongs to vminsert).
-   */
-  async checkLabelLimit(labels: number): Promise<void> {
-    if (!this.snapshots) return;
-    const flags = await (await this.request(this.readUrl, '/flags', {})).text();
     const limit = Number(/^-maxLabelsPerTimeseries="(\d+)"/m.exec(flags)?.[1] ?? 30);
     if (limit < labels) {
       throw new EngineError(`the engine at ${this.readUrl} keeps ${limit} labels per series, fewer than the ${labels} a sample may have (ingest.maxTags + 4): it would drop the rest silently; start it with -maxLabelsPerTimeseries=${labels}`);

@@ -1,26 +1,10 @@
 import { z } from 'zod';
-import { readDeadLetter, readDeadLetters, SOURCE, type Bus, type StoredDeadLetter } from '@terminusa/bus';
+import { readDeadLetter, readDeadLetters, removeDeadLetter, SOURCE, type Bus, type StoredDeadLetter } from '@terminusa/bus';
 import { sendProblem } from '../http/problem.ts';
 import { route, type RouteSpec } from '../http/route.ts';
 import { replayOf } from './dead-letter-replay.ts';
 
 const Seq = z.object({ seq: z.coerce.number().int().positive() });
-
-/** Tries to remove a replayed dead letter a few times (one already gone counts); why it could not, if it could not. */
-async function removeDeadLetter(bus: Bus, seq: number): Promise<string | undefined> {
-  let last = '';
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      await (await bus.nc.jetstreamManager({ checkAPI: false })).streams.deleteMessage(bus.ns.stream('DEADLETTER'), seq, false);
-      return undefined;
-    } catch (err) {
-      if (!(await readDeadLetter(bus, seq).catch(() => true))) return undefined;
-      last = (err as Error).message;
-      await new Promise((resolve) => setTimeout(resolve, 100 * (attempt + 1)));
-    }
-  }
-  return last;
-}
 
 /** A dead letter as the API answers it. */
 const shown = ({ seq, source, storedAt, letter }: StoredDeadLetter) => ({ seq, source, storedAt, ...letter });
