@@ -31,9 +31,15 @@ if (embedded) {
   mkdirSync(dataPath, { recursive: true });
   // History past raw retention reads the rollups; the engine keeps a day more than it (engineRetentionDays).
   const days = engineRetentionDays(config);
+  // Credentials the configuration gives the services (storage.engine.password, snapshotKey) the engine asks for,
+  // handed over in its environment (-envflag.*), not on its command line.
+  const { username, password, snapshotKey } = config.storage.engine;
+  const credentials = { ...(password ? { VM_httpAuth_username: username, VM_httpAuth_password: password } : {}), ...(snapshotKey ? { VM_snapshotAuthKey: snapshotKey } : {}) };
+  const envFlags = Object.keys(credentials).length ? ' -envflag.enable -envflag.prefix=VM_' : '';
   commands.push({
     name: 'victoria-metrics',
-    command: `victoria-metrics -storageDataPath=${dataPath} -httpListenAddr=${engineUrl.hostname}:${engineUrl.port || 8428} -retentionPeriod=${days}d -dedup.minScrapeInterval=1ms -maxLabelsPerTimeseries=${engineMaxLabels(config)} -loggerLevel=WARN`,
+    command: `victoria-metrics -storageDataPath=${dataPath} -httpListenAddr=${engineUrl.hostname}:${engineUrl.port || 8428} -retentionPeriod=${days}d -dedup.minScrapeInterval=1ms -maxLabelsPerTimeseries=${engineMaxLabels(config)} -loggerLevel=WARN${envFlags}`,
+    env: credentials,
   });
 }
 // With an embedded engine, the services start once it answers.

@@ -342,7 +342,7 @@ async function queryableAt(count: () => Promise<Counted>, total: number, timeout
 
 /** A client of an engine the bench started for itself (no namespace label: it holds only the bench's samples). */
 function soloClient(url: string): VictoriaMetrics {
-  return new VictoriaMetrics({ url, durability: 'snapshot', syncIntervalMs: 1000, snapshotMaxAge: '24h', namespace: '', timeoutMs: 300_000, rates: 'engine', windowStart: 'excluded' });
+  return new VictoriaMetrics({ url, durability: 'snapshot', username: 'terminusa', syncIntervalMs: 1000, snapshotMaxAge: '24h', namespace: '', timeoutMs: 300_000, rates: 'engine', windowStart: 'excluded' });
 }
 
 /** The live fleet's samples in `engine` between `from` and `to`, per metric name, against `expected(n, series)`: what was sent to series `series` of name `n`. */

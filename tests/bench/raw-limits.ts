@@ -40,7 +40,7 @@ export async function jetstreamLimit(
 export async function engineLimit(seconds: number): Promise<{ perS: number; samples: number }> {
   const engine = await startEngineProcess();
   try {
-    const client = new VictoriaMetrics({ url: engine.url, durability: 'snapshot', syncIntervalMs: 250, snapshotMaxAge: '24h', namespace: '', timeoutMs: 120_000, rates: 'engine', windowStart: 'excluded' });
+    const client = new VictoriaMetrics({ url: engine.url, durability: 'snapshot', username: 'terminusa', syncIntervalMs: 250, snapshotMaxAge: '24h', namespace: '', timeoutMs: 120_000, rates: 'engine', windowStart: 'excluded' });
     const samplesPerSeries = 10;
     const base = Date.now();
     let request = 0;

@@ -31,13 +31,16 @@ export const ENV_VARIABLES: Readonly<Record<string, string>> = {
   VM_URL: 'storage.engine.url',
   VM_WRITE_URL: 'storage.engine.writeUrl',
   VM_NAMESPACE: 'storage.engine.namespace',
+  VM_USERNAME: 'storage.engine.username',
+  VM_PASSWORD: 'storage.engine.password',
+  VM_SNAPSHOT_KEY: 'storage.engine.snapshotKey',
 };
 
 /**
  * Secrets that may also come from a file: `<NAME>_FILE` holds the path (a Docker or Kubernetes secret), read
  * once at load, without trailing newlines (as `$(cat file)` in a shell). Setting both `<NAME>` and `<NAME>_FILE` is a problem.
  */
-export const FILE_VARIABLES: readonly string[] = ['NATS_PASSWORD', 'ADMIN_PASSWORD', 'JWT_SECRET', 'OPS_METRICS_TOKEN', 'DATABASE_PASSWORD', 'DATABASE_URL', 'REDIS_PASSWORD', 'REDIS_URL'];
+export const FILE_VARIABLES: readonly string[] = ['NATS_PASSWORD', 'ADMIN_PASSWORD', 'JWT_SECRET', 'OPS_METRICS_TOKEN', 'DATABASE_PASSWORD', 'DATABASE_URL', 'REDIS_PASSWORD', 'REDIS_URL', 'VM_PASSWORD', 'VM_SNAPSHOT_KEY'];
 
 /** Any other setting: TMON_<PATH> with `__` between levels, e.g. TMON_CORE__BATCH_SIZE=200. */
 const GENERIC_PREFIX = 'TMON_';
@@ -174,7 +177,7 @@ function genericPath(name: string): string | undefined {
 }
 
 /** Environment values are strings; numbers, booleans and JSON arrays/objects are read as such, except for known text settings. */
-const TEXT_SETTINGS = new Set(['nats.password', 'database.password', 'redis.password', 'auth.adminPassword', 'auth.jwtSecret', 'ops.metricsToken', 'nats.prefix', 'redis.prefix', 'database.schema', 'storage.engine.namespace', 'storage.engine.url', 'storage.engine.writeUrl', 'alerts.channels.email.password', 'alerts.channels.webhook.secret']);
+const TEXT_SETTINGS = new Set(['nats.password', 'database.password', 'redis.password', 'auth.adminPassword', 'auth.jwtSecret', 'ops.metricsToken', 'nats.prefix', 'redis.prefix', 'database.schema', 'storage.engine.namespace', 'storage.engine.url', 'storage.engine.writeUrl', 'storage.engine.username', 'storage.engine.password', 'storage.engine.snapshotKey', 'alerts.channels.email.password', 'alerts.channels.webhook.secret']);
 function envValue(path: string, raw: string): unknown {
   if (TEXT_SETTINGS.has(path)) return raw;
   try {

@@ -312,6 +312,19 @@ export const ConfigSchema = z.object({
           /** Where writes go when they go elsewhere than reads, e.g. vminsert of the cluster edition (`VM_WRITE_URL`). */
           writeUrl: z.string().url().optional(),
           /**
+           * The user of the engine's HTTP Basic auth (its `-httpAuth.username`, `VM_USERNAME`); sent only with a
+           * `password`. An engine reachable by anything but the suite needs both: without them anyone who reaches its
+           * port reads, writes and deletes every sample.
+           */
+          username: z.string().min(1).default('terminusa'),
+          /** Its password (`-httpAuth.password`; `VM_PASSWORD` or `VM_PASSWORD_FILE`); unset, no credentials are sent (a loopback engine). */
+          password: z.string().min(1).optional(),
+          /**
+           * The engine's `-snapshotAuthKey` (`VM_SNAPSHOT_KEY` or `VM_SNAPSHOT_KEY_FILE`), held by the storage and the
+           * backup, the two that take snapshots: a snapshot pins every part of the engine on disk until it is deleted.
+           */
+          snapshotKey: z.string().min(1).optional(),
+          /**
            * How the storage knows a batch is on the engine's disk before it acks: `snapshot` (single node: a snapshot
            * flushes every in-memory part to disk, fsynced) or `replication` (cluster: vminsert has taken the rows, still
            * in its memory on their way to replicationFactor vmstorage nodes: a vminsert killed within about a second

@@ -42,6 +42,8 @@ const COMPOSE_SECRET: Record<string, (service: string) => string | { source: str
   ADMIN_PASSWORD: () => 'admin_password',
   JWT_SECRET: () => 'jwt_secret',
   OPS_METRICS_TOKEN: () => 'metrics_token',
+  VM_PASSWORD: () => 'vm_password',
+  VM_SNAPSHOT_KEY: () => 'vm_snapshot_key',
 };
 const secretTarget = (grant: string | { target: string }) => (typeof grant === 'string' ? grant : grant.target);
 const secretSource = (grant: string | { source: string }) => (typeof grant === 'string' ? grant : grant.source);
@@ -134,7 +136,7 @@ describe('docker-compose.yml', () => {
       expect(s.secrets).toEqual(expect.arrayContaining(grants.map((g) => COMPOSE_SECRET[g.env]!(name))));
       expect(s.secrets).toHaveLength(grants.length);
       for (const g of grants) expect(s.environment[`${g.env}_FILE`], `${name} ${g.env}_FILE`).toBe(`/run/secrets/${secretTarget(COMPOSE_SECRET[g.env]!(name))}`);
-      const fileVariables = Object.keys(s.environment).filter((k) => k.endsWith('_FILE') && /PASSWORD|SECRET|TOKEN/.test(k));
+      const fileVariables = Object.keys(s.environment).filter((k) => k.endsWith('_FILE') && /PASSWORD|SECRET|TOKEN|KEY/.test(k));
       expect(fileVariables.sort()).toEqual(grants.map((g) => `${g.env}_FILE`).sort());
       // The superuser's password is PostgreSQL's and its bootstrap's only; the gateway's secrets the gateway's.
       expect(s.secrets).not.toContain('postgres_password');
@@ -300,7 +302,7 @@ describe('docker-compose.yml', () => {
     expect(vm.image).toBe('victoriametrics/victoria-metrics:v1.79.5');
     expect(vm.image).toBe(VM_IMAGE);
     // The image's entrypoint is the server: `command` holds only its flags, the generator's.
-    expect(vm.command).toEqual(['-storageDataPath=/storage', '-retentionPeriod=2d', '-dedup.minScrapeInterval=1ms', '-maxLabelsPerTimeseries=36', '-httpListenAddr=:8428']);
+    expect(vm.command).toEqual(['-storageDataPath=/storage', '-retentionPeriod=2d', '-dedup.minScrapeInterval=1ms', '-maxLabelsPerTimeseries=36', '-httpListenAddr=:8428', '-httpAuth.username=terminusa', '-envflag.enable', '-envflag.prefix=VM_']);
     expect(vm.command).toEqual(VM_SINGLE_NODE_ARGS);
     expect(vm.volumes).toEqual([`vm-data:${VM_STORAGE_PATH}`]);
     expect(compose.volumes).toHaveProperty('vm-data');

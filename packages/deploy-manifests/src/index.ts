@@ -29,6 +29,9 @@ export type { Manifest, ManifestFile, SecretGrant } from './manifests.ts';
 export { overlays, scalingFromConfig, defaultConfig, suiteVersion, OPS_PORTS } from './overlays.ts';
 export type { Overlay, Autoscaling, ResourceSettings, TimeSeriesEngine, SingleNodeEngine, ClusterEngine } from './overlays.ts';
 export {
+  ENGINE_CREDENTIALS,
+  ENGINE_SECRET_NAME,
+  ENGINE_SNAPSHOT_TAKERS,
   VM_IMAGE,
   VM_PORT,
   VM_READERS,

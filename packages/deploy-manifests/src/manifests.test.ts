@@ -40,6 +40,8 @@ import {
   REDIS_USERS,
   renderAll,
   SECRET_PLACEHOLDER,
+  ENGINE_SECRET_NAME,
+  ENGINE_SNAPSHOT_TAKERS,
   VM_IMAGE,
   VM_READERS,
   VM_SINGLE_NODE_ARGS,
@@ -68,7 +70,7 @@ function secretRefs(c: any): string[] {
 
 const REPO = join(K8S_DIR, '..');
 /** What a service's own code (services/<name>/src, tests left out) opens: PostgreSQL, Redis, the gateway's secrets. */
-function usesOf(service: string): { database: boolean; redis: boolean; gatewaySecrets: boolean } {
+function usesOf(service: string): { database: boolean; redis: boolean; gatewaySecrets: boolean; engine: boolean } {
   const dir = join(REPO, 'services', service, 'src');
   const text = readdirSync(dir, { recursive: true, encoding: 'utf8' })
     .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'))
@@ -78,6 +80,7 @@ function usesOf(service: string): { database: boolean; redis: boolean; gatewaySe
     database: /\b(openDatabase|createPool)\(/.test(text),
     redis: /\b(openRedis|createRedis|redisOptions)\(|new Redis\(|config\.redis\b/.test(text),
     gatewaySecrets: /\bauth\.(jwtSecret|adminPassword)\b/.test(text),
+    engine: /\bnew VictoriaMetrics\(/.test(text),
   };
 }
 
@@ -164,12 +167,13 @@ describe('deploy manifests', () => {
         .flatMap((f) => onDisk(overlay, f))
         .filter((d) => d?.kind === 'Secret');
       expect(secrets.length).toBeGreaterThan(0);
-      expect(secrets.map((s) => s.metadata.name).sort()).toEqual([DATABASE_SECRET_NAME, GATEWAY_SECRET_NAME, METRICS_SECRET_NAME, NATS_SECRET_NAME, REDIS_SECRET_NAME].sort());
+      expect(secrets.map((s) => s.metadata.name).sort()).toEqual([DATABASE_SECRET_NAME, ENGINE_SECRET_NAME, GATEWAY_SECRET_NAME, METRICS_SECRET_NAME, NATS_SECRET_NAME, REDIS_SECRET_NAME].sort());
       const keys: Record<string, string[]> = {
         [GATEWAY_SECRET_NAME]: ['ADMIN_PASSWORD', 'JWT_SECRET'],
         [METRICS_SECRET_NAME]: ['OPS_METRICS_TOKEN'],
         [DATABASE_SECRET_NAME]: ['ALERT_MANAGER_DATABASE_PASSWORD', 'BACKUP_DATABASE_PASSWORD', 'DATABASE_PASSWORD', 'GATEWAY_DATABASE_PASSWORD', 'STORAGE_DATABASE_PASSWORD'],
         [REDIS_SECRET_NAME]: REDIS_USERS.map(redisPasswordKey).sort(),
+        [ENGINE_SECRET_NAME]: ['VM_DELETE_KEY', 'VM_PASSWORD', 'VM_SNAPSHOT_KEY'],
         [NATS_SECRET_NAME]: [...NATS_USERS.map(natsPasswordVariable), NATS_ROUTE_PASSWORD_VARIABLE].sort(),
       };
       for (const s of secrets) {
@@ -247,7 +251,13 @@ describe('deploy manifests', () => {
       expect(sts.spec.serviceName).toBe('victoria-metrics');
       const c = sts.spec.template.spec.containers[0];
       expect(c.image).toBe('victoriametrics/victoria-metrics:v1.79.5');
-      expect(c.args).toEqual(['-storageDataPath=/storage', '-retentionPeriod=2d', '-dedup.minScrapeInterval=1ms', '-maxLabelsPerTimeseries=36', '-httpListenAddr=:8428']);
+      expect(c.args).toEqual(['-storageDataPath=/storage', '-retentionPeriod=2d', '-dedup.minScrapeInterval=1ms', '-maxLabelsPerTimeseries=36', '-httpListenAddr=:8428', '-httpAuth.username=terminusa', '-envflag.enable', '-envflag.prefix=VM_']);
+      // Its credentials from the engine's own Secret, in the environment (-envflag.*), never on the command line.
+      expect(c.env).toEqual([
+        { name: 'VM_httpAuth_password', valueFrom: { secretKeyRef: { name: 'terminusa-engine', key: 'VM_PASSWORD' } } },
+        { name: 'VM_snapshotAuthKey', valueFrom: { secretKeyRef: { name: 'terminusa-engine', key: 'VM_SNAPSHOT_KEY' } } },
+        { name: 'VM_deleteAuthKey', valueFrom: { secretKeyRef: { name: 'terminusa-engine', key: 'VM_DELETE_KEY' } } },
+      ]);
       expect(c.ports).toEqual([{ name: 'http', containerPort: 8428, protocol: 'TCP' }]);
       for (const probe of [c.livenessProbe, c.readinessProbe]) expect(probe.httpGet).toEqual({ path: '/health', port: 'http' });
       // The data on a PersistentVolumeClaim of 20Gi, mounted where -storageDataPath points.
@@ -320,7 +330,7 @@ describe('deploy manifests', () => {
         const expected: { name: string; value: string }[] = [];
         if (['storage', 'api-gateway', 'backup', 'alert-manager'].includes(s)) expected.push({ name: 'VM_URL', value: urls[overlay]!.read });
         if (s === 'storage' && urls[overlay]!.write) expected.push({ name: 'VM_WRITE_URL', value: urls[overlay]!.write });
-        expect(c.env.filter((e: any) => e.name.startsWith('VM_')), `${overlay}/${s}`).toEqual(expected);
+        expect(c.env.filter((e: any) => e.name.startsWith('VM_') && 'value' in e), `${overlay}/${s}`).toEqual(expected);
         expect(c.env.filter((e: any) => e.name.startsWith('TMON_STORAGE__ENGINE')).length, `${overlay}/${s}`).toBe(overlay === 'cluster' && s === 'storage' ? 1 : 0);
         if (s !== 'storage') continue;
         // What the storage's configuration makes of them (storage.engine): single node reads and writes at VM_URL.
@@ -358,11 +368,15 @@ describe('deploy manifests', () => {
 
     const insert = container('Deployment', 'vminsert');
     expect(insert.image).toBe('victoriametrics/vminsert:v1.79.5-cluster');
-    expect(insert.args).toEqual(['-storageNode=vmstorage-0.vmstorage:8400,vmstorage-1.vmstorage:8400', '-replicationFactor=2', '-maxLabelsPerTimeseries=36', '-httpListenAddr=:8480']);
+    const credentials = ['-httpAuth.username=terminusa', '-envflag.enable', '-envflag.prefix=VM_'];
+    expect(insert.args).toEqual(['-storageNode=vmstorage-0.vmstorage:8400,vmstorage-1.vmstorage:8400', '-replicationFactor=2', '-maxLabelsPerTimeseries=36', '-httpListenAddr=:8480', ...credentials]);
     const select = container('Deployment', 'vmselect');
     expect(select.image).toBe('victoriametrics/vmselect:v1.79.5-cluster');
     // vmselect reads from vmstorage's vmselect port, 8401 (8400 takes vminsert's writes).
-    expect(select.args).toEqual(['-storageNode=vmstorage-0.vmstorage:8401,vmstorage-1.vmstorage:8401', '-dedup.minScrapeInterval=1ms', '-httpListenAddr=:8481']);
+    expect(select.args).toEqual(['-storageNode=vmstorage-0.vmstorage:8401,vmstorage-1.vmstorage:8401', '-dedup.minScrapeInterval=1ms', '-httpListenAddr=:8481', ...credentials]);
+    for (const name of ['vminsert', 'vmselect', 'vmstorage']) {
+      expect(container(name === 'vmstorage' ? 'StatefulSet' : 'Deployment', name).env.map((e: any) => e.valueFrom.secretKeyRef.name), name).toEqual(Array(3).fill('terminusa-engine'));
+    }
     expect(all.cluster.timeSeries).toMatchObject({ edition: 'cluster', storageNodes: 2, replicationFactor: 2 });
 
     for (const [name, port] of [['vminsert', 8480], ['vmselect', 8481], ['vmstorage', 8482]] as const) {
@@ -398,6 +412,9 @@ describe('deploy manifests', () => {
     expect(SERVICE_NAMES.filter((s) => uses[s]!.database)).toEqual([...DATABASE_USERS].sort((a, b) => SERVICE_NAMES.indexOf(a) - SERVICE_NAMES.indexOf(b)));
     expect(SERVICE_NAMES.filter((s) => uses[s]!.redis)).toEqual([...REDIS_USERS]);
     expect(SERVICE_NAMES.filter((s) => uses[s]!.gatewaySecrets)).toEqual(['api-gateway']);
+    expect(SERVICE_NAMES.filter((s) => uses[s]!.engine)).toEqual(SERVICE_NAMES.filter((s) => VM_READERS.includes(s)));
+    // Of them, the storage takes snapshots for its durability and the backup for its backups; no service deletes.
+    expect([...ENGINE_SNAPSHOT_TAKERS].sort()).toEqual(['backup', 'storage']);
     expect(DATABASE_USERS).not.toContain('collector');
     for (const overlay of OVERLAYS) {
       for (const s of SERVICE_NAMES) {
@@ -410,6 +427,8 @@ describe('deploy manifests', () => {
           ...(u.database ? [`${DATABASE_SECRET_NAME}/${({ 'api-gateway': 'GATEWAY_DATABASE_PASSWORD', 'alert-manager': 'ALERT_MANAGER_DATABASE_PASSWORD', storage: 'STORAGE_DATABASE_PASSWORD', backup: 'BACKUP_DATABASE_PASSWORD' } as Record<string, string>)[s]}`] : []),
           ...(u.redis ? [`${REDIS_SECRET_NAME}/${redisPasswordKey(s)}`] : []),
           ...(u.gatewaySecrets ? [`${GATEWAY_SECRET_NAME}/ADMIN_PASSWORD`, `${GATEWAY_SECRET_NAME}/JWT_SECRET`] : []),
+          ...(u.engine ? [`${ENGINE_SECRET_NAME}/VM_PASSWORD`] : []),
+          ...(ENGINE_SNAPSHOT_TAKERS.includes(s) ? [`${ENGINE_SECRET_NAME}/VM_SNAPSHOT_KEY`] : []),
         ].sort();
         const c = container(overlay, s);
         expect(secretRefs(c), `${overlay}/${s}`).toEqual(expected);

@@ -31,6 +31,9 @@ import { OPS_PORTS, type Overlay } from './overlays.ts';
 import { redisPasswordKey } from './redis-acl.ts';
 import {
   clusterManifests,
+  ENGINE_CREDENTIALS,
+  ENGINE_SECRET_NAME,
+  ENGINE_SNAPSHOT_TAKERS,
   engineBackupAccess,
   SINGLE_NODE_NAME,
   singleNodeManifests,
@@ -187,6 +190,8 @@ export function secretGrants(name: ServiceName): SecretGrant[] {
   ];
   if (DATABASE_USERS.includes(name)) grants.push({ env: 'DATABASE_PASSWORD', secret: DATABASE_SECRET_NAME, key: databasePasswordKey(name) });
   if (REDIS_USERS.includes(name)) grants.push({ env: 'REDIS_PASSWORD', secret: REDIS_SECRET_NAME, key: redisPasswordKey(name) });
+  if (VM_READERS.includes(name)) grants.push({ env: 'VM_PASSWORD', secret: ENGINE_SECRET_NAME, key: 'VM_PASSWORD' });
+  if (ENGINE_SNAPSHOT_TAKERS.includes(name)) grants.push({ env: 'VM_SNAPSHOT_KEY', secret: ENGINE_SECRET_NAME, key: 'VM_SNAPSHOT_KEY' });
   if (name === 'api-gateway') {
     grants.push({ env: 'ADMIN_PASSWORD', secret: GATEWAY_SECRET_NAME, key: 'ADMIN_PASSWORD' }, { env: 'JWT_SECRET', secret: GATEWAY_SECRET_NAME, key: 'JWT_SECRET' });
   }
@@ -201,6 +206,7 @@ function secrets(o: Overlay): Secret[] {
     placeholder(METRICS_SECRET_NAME, 'metrics', ['OPS_METRICS_TOKEN']),
     placeholder(DATABASE_SECRET_NAME, 'postgres', ['DATABASE_PASSWORD', ...Object.values(OWN_DATABASE_ROLES).map((r) => r.passwordKey)]),
     placeholder(REDIS_SECRET_NAME, 'redis', REDIS_USERS.map(redisPasswordKey)),
+    placeholder(ENGINE_SECRET_NAME, SINGLE_NODE_NAME, ENGINE_CREDENTIALS.map((c) => c.key)),
     new Secret({
       metadata: meta(o, NATS_SECRET_NAME, 'nats'),
       type: 'Opaque',

@@ -32,8 +32,30 @@ const DEDUP = '-dedup.minScrapeInterval=1ms';
 /** Every label of a sample kept (engineMaxLabels): past 30 the engine dropped the last ones silently. */
 const MAX_LABELS = `-maxLabelsPerTimeseries=${engineMaxLabels(defaultConfig())}`;
 
+/**
+ * The engine's credentials, a Secret of their own: every API behind HTTP Basic auth (VM_PASSWORD, for the services
+ * that read or write samples), snapshots behind a key of their own (VM_SNAPSHOT_KEY, for the two that take them),
+ * and deletes behind a key no service holds (VM_DELETE_KEY, for an operator's hands only).
+ */
+export const ENGINE_SECRET_NAME = 'terminusa-engine';
+/** The engine's Basic-auth user: storage.engine.username's default, so the services need no variable for it. */
+export const ENGINE_USER = 'terminusa';
+/** Each credential flag, read from the environment (`-envflag.prefix=VM_`: `VM_<flag, dots as _>`), and its Secret key. */
+export const ENGINE_CREDENTIALS: readonly { readonly env: string; readonly key: string }[] = [
+  { env: 'VM_httpAuth_password', key: 'VM_PASSWORD' },
+  { env: 'VM_snapshotAuthKey', key: 'VM_SNAPSHOT_KEY' },
+  { env: 'VM_deleteAuthKey', key: 'VM_DELETE_KEY' },
+];
+/** The services that take snapshots: the storage (its durability) and the backup; a snapshot pins every part on disk. */
+export const ENGINE_SNAPSHOT_TAKERS: readonly ServiceName[] = ['storage', 'backup'];
+/** The credential flags come from the environment, never the command line, which every process on the node may read. */
+const CREDENTIAL_FLAGS = [`-httpAuth.username=${ENGINE_USER}`, '-envflag.enable', '-envflag.prefix=VM_'];
+
 /** The single-node server's flags, the same in docker-compose.yml and the StatefulSet. */
-export const VM_SINGLE_NODE_ARGS: readonly string[] = [`-storageDataPath=${VM_STORAGE_PATH}`, RETENTION, DEDUP, MAX_LABELS, `-httpListenAddr=:${VM_PORT}`];
+export const VM_SINGLE_NODE_ARGS: readonly string[] = [`-storageDataPath=${VM_STORAGE_PATH}`, RETENTION, DEDUP, MAX_LABELS, `-httpListenAddr=:${VM_PORT}`, ...CREDENTIAL_FLAGS];
+
+/** The credential variables of every engine container, from ENGINE_SECRET_NAME. */
+const credentialEnv = (): IEnvVar[] => ENGINE_CREDENTIALS.map((c) => ({ name: c.env, valueFrom: { secretKeyRef: { name: ENGINE_SECRET_NAME, key: c.key } } }));
 
 /**
  * The services that read the samples (`VM_URL`; the alert-manager evaluates PromQL rules); of them, `storage`
@@ -180,6 +202,7 @@ export function singleNodeManifests(c: EngineContext, engine: SingleNodeEngine):
     image: VM_IMAGE,
     imagePullPolicy: 'IfNotPresent',
     args: [...VM_SINGLE_NODE_ARGS],
+    env: credentialEnv(),
     ports,
     ...healthProbes('http'),
     resources: resources(engine.resources),
@@ -219,7 +242,8 @@ function frontend(c: EngineContext, engine: ClusterEngine, name: 'vminsert' | 'v
               name,
               image,
               imagePullPolicy: 'IfNotPresent',
-              args: [...args, `-httpListenAddr=:${port}`],
+              args: [...args, `-httpListenAddr=:${port}`, ...CREDENTIAL_FLAGS],
+              env: credentialEnv(),
               ports,
               ...healthProbes('http'),
               resources: resources(engine.frontendResources),
@@ -259,7 +283,9 @@ export function clusterManifests(c: EngineContext, engine: ClusterEngine): (Serv
       `-httpListenAddr=:${VMSTORAGE_HTTP_PORT}`,
       `-vminsertAddr=:${VMSTORAGE_INSERT_PORT}`,
       `-vmselectAddr=:${VMSTORAGE_SELECT_PORT}`,
+      ...CREDENTIAL_FLAGS,
     ],
+    env: credentialEnv(),
     ports: storagePorts,
     ...healthProbes('http'),
     resources: resources(engine.storageResources),

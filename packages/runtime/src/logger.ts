@@ -4,7 +4,7 @@ import type { Config } from '@terminusa/config';
 /** Structured logger shared by a service's components. */
 export type Logger = winston.Logger;
 
-const SECRET_KEY = /pass(word)?|secret|token|authorization|api[_-]?key|cookie/i;
+const SECRET_KEY = /pass(word)?|secret|token|authorization|(api|snapshot)[_-]?key|cookie/i;
 
 /** Replaces the value of any secret-looking field, however deep, so secrets never reach a log line. */
 const redactSecrets = winston.format((info) => redact(info) as winston.Logform.TransformableInfo);

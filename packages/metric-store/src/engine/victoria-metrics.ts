@@ -133,6 +133,10 @@ export class VictoriaMetrics {
   readonly readUrl: string;
   readonly writeUrl: string;
   private readonly extra: Record<string, string>;
+  /** HTTP Basic credentials of every request, when the engine asks for them (`-httpAuth.*`). */
+  private readonly authorization?: string;
+  /** The `authKey` of `/snapshot/*` calls, when the engine asks for one (`-snapshotAuthKey`). */
+  private readonly snapshotAuth: Record<string, string>;
   private readonly timeoutMs: number;
   private readonly snapshots: boolean;
   private readonly syncIntervalMs: number;
@@ -155,6 +159,8 @@ export class VictoriaMetrics {
     this.readUrl = engine.url.replace(/\/+$/, '');
     this.writeUrl = (engine.writeUrl ?? engine.url).replace(/\/+$/, '');
     this.extra = engine.namespace ? { extra_label: `${NAMESPACE_LABEL}=${engine.namespace}` } : {};
+    if (engine.password) this.authorization = `Basic ${Buffer.from(`${engine.username}:${engine.password}`).toString('base64')}`;
+    this.snapshotAuth = engine.snapshotKey ? { authKey: engine.snapshotKey } : {};
     this.everySeries = engine.namespace ? `{${NAMESPACE_LABEL}=${JSON.stringify(engine.namespace)}}` : '{__name__=~".+"}';
     this.timeoutMs = engine.timeoutMs;
     this.snapshots = engine.durability === 'snapshot';
@@ -168,11 +174,11 @@ export class VictoriaMetrics {
     try {
       // A streamed answer (an export) may take longer than the timeout in all, as long as it keeps coming: a rollup
       // run's export of a million series under load took more than 30 s, failed, and the run started over for ever.
-      res = await send(url, call.streamed ? { ...call, idleTimeoutMs: this.timeoutMs } : { ...call, signal: AbortSignal.timeout(this.timeoutMs) });
+      res = await send(url, call.streamed ? { ...call, idleTimeoutMs: this.timeoutMs } : { ...call, signal: AbortSignal.timeout(this.timeoutMs) }, this.authorization);
     } catch (err) {
       throw new EngineError(`engine ${path}: ${(err as Error).message}`);
     }
-    if (res.statusCode >= 300) throw new EngineError(`engine ${path}: ${res.statusCode} ${(await res.body.text()).slice(0, 300)}`, res.statusCode);
+    if (res.statusCode >= 300) throw new EngineError(`engine ${path}: ${res.statusCode} ${refusal(res.statusCode, (await res.body.text()).slice(0, 300))}`, res.statusCode);
     return res.body;
   }
 
@@ -289,18 +295,18 @@ export class VictoriaMetrics {
 
   /** Creates a snapshot (hard links of every part, in-memory rows flushed first) and returns its name. */
   async createSnapshot(): Promise<string> {
-    const body = (await (await this.busyRetried(() => this.request(this.writeUrl, '/snapshot/create', {}))).json()) as { status?: string; snapshot?: string; msg?: string };
+    const body = (await (await this.busyRetried(() => this.request(this.writeUrl, '/snapshot/create', this.snapshotAuth))).json()) as { status?: string; snapshot?: string; msg?: string };
     if (body.status !== 'ok' || !body.snapshot) throw new EngineError(`engine /snapshot/create: ${body.msg ?? JSON.stringify(body)}`);
     return body.snapshot;
   }
 
   async deleteSnapshot(name: string): Promise<void> {
-    await (await this.request(this.writeUrl, '/snapshot/delete', { snapshot: name })).arrayBuffer();
+    await (await this.request(this.writeUrl, '/snapshot/delete', { ...this.snapshotAuth, snapshot: name })).arrayBuffer();
   }
 
   /** The names of the engine's snapshots, oldest first. */
   async listSnapshots(): Promise<string[]> {
-    const body = (await (await this.request(this.writeUrl, '/snapshot/list', {})).json()) as { status?: string; snapshots?: string[]; msg?: string };
+    const body = (await (await this.request(this.writeUrl, '/snapshot/list', this.snapshotAuth)).json()) as { status?: string; snapshots?: string[]; msg?: string };
     if (body.status !== 'ok' || !Array.isArray(body.snapshots)) throw new EngineError(`engine /snapshot/list: ${body.msg ?? JSON.stringify(body)}`);
     return body.snapshots.sort();
   }
@@ -388,7 +394,7 @@ export class VictoriaMetrics {
     let res: Dispatcher.ResponseData;
     let text: string;
     try {
-      res = await send(`${this.readUrl}${path}?${new URLSearchParams(this.extra)}`, { method: 'POST', body: form, signal: options.signal ?? AbortSignal.timeout(this.timeoutMs) });
+      res = await send(`${this.readUrl}${path}?${new URLSearchParams(this.extra)}`, { method: 'POST', body: form, signal: options.signal ?? AbortSignal.timeout(this.timeoutMs) }, this.authorization);
       text = await readText(res.body, path, options.maxBytes ?? Number.POSITIVE_INFINITY);
     } catch (err) {
       if (err instanceof EngineAnswerTooLarge) throw err;
@@ -447,10 +453,18 @@ interface Call {
  * One call through undici's request API rather than fetch: fetch's web streams cost about 0.8 ms a call on the
  * 2-core test machine, a third of what the engine itself takes to answer a query.
  */
-function send(url: string, { method = 'GET', body, headers, signal, idleTimeoutMs }: Call): Promise<Dispatcher.ResponseData> {
+function send(url: string, { method = 'GET', body, headers, signal, idleTimeoutMs }: Call, authorization: string | undefined): Promise<Dispatcher.ResponseData> {
   const form = body instanceof URLSearchParams;
   const idle = idleTimeoutMs === undefined ? {} : { headersTimeout: idleTimeoutMs, bodyTimeout: idleTimeoutMs };
-  return request(url, { method, signal, ...idle, body: form ? body.toString() : body, headers: form ? { 'content-type': 'application/x-www-form-urlencoded' } : headers });
+  const sent = { ...(form ? { 'content-type': 'application/x-www-form-urlencoded' } : headers), ...(authorization ? { authorization } : {}) };
+  return request(url, { method, signal, ...idle, body: form ? body.toString() : body, headers: sent });
+}
+
+/** The engine's refusal, with the setting that answers it when it is about credentials (its own text names flags). */
+function refusal(status: number, text: string): string {
+  if (status === 401) return 'the engine asks for credentials: set storage.engine.password (VM_PASSWORD)';
+  if (/invalid authKey.*-snapshotAuthKey/.test(text)) return 'the engine asks for its snapshot key: set storage.engine.snapshotKey (VM_SNAPSHOT_KEY)';
+  return text;
 }
 
 /** The body as text, cancelled once it passes `maxBytes`. */

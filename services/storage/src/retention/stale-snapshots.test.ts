@@ -14,7 +14,7 @@ let engine: VictoriaMetrics;
 
 beforeAll(async () => {
   vm = await startEngineProcess();
-  engine = new VictoriaMetrics({ url: vm.url, durability: 'snapshot', syncIntervalMs: 0, snapshotMaxAge: '24h', namespace: '', timeoutMs: 30_000, rates: 'engine', windowStart: 'excluded' });
+  engine = new VictoriaMetrics({ url: vm.url, durability: 'snapshot', username: 'terminusa', syncIntervalMs: 0, snapshotMaxAge: '24h', namespace: '', timeoutMs: 30_000, rates: 'engine', windowStart: 'excluded' });
 });
 afterAll(async () => {
   await vm?.cleanup();
