@@ -18,8 +18,15 @@ export class RedisNotificationGroups implements NotificationGroups {
   async join(groupKey: string, member: GroupMember, now: number, openMs: number, event: string): Promise<{ opened: number; setKey: string; openKey: string }> {
     const joined = `${this.keys.groupSet(groupKey)}:event:${event}`;
     const openKey = this.keys.groupOpen(groupKey);
-    const opened = Number(await this.redis.eval(JOIN_GROUP_SCRIPT, 2, openKey, joined, this.keys.groupSet(groupKey), JSON.stringify(member), now, openMs));
-    return { opened, setKey: `${this.keys.groupSet(groupKey)}:${opened}`, openKey };
+    const setOf = (started: string) => `${this.keys.groupSet(groupKey)}:${started}`;
+    // The script is told which group's set to add to; when another group is open by then, it says which, and the
+    // next call names that one (a group opening or closing in between is the only reason for a second call).
+    let expected = (await this.redis.get(openKey)) ?? String(now);
+    for (;;) {
+      const [started, added] = (await this.redis.eval(JOIN_GROUP_SCRIPT, 3, openKey, joined, setOf(expected), JSON.stringify(member), now, openMs, expected)) as [string, number];
+      if (added === 1) return { opened: Number(started), setKey: setOf(started), openKey };
+      expected = started;
+    }
   }
 
   async take({ setKey, openKey }: Pick<GroupFlush, 'setKey' | 'openKey'>): Promise<GroupMember[]> {
