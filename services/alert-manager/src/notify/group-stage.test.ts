@@ -71,7 +71,7 @@ describe('the group stage', () => {
     expect(asked.times).toBe(3);
     expect(asked.delayMs).toBeGreaterThan(59_000);
     expect(id).toBe(`flush-${asked.flush.notificationId}`);
-    expect(asked.flush).toMatchObject({ status: 'firing', repeat: false, groupLabels: { alertname: 'Hot' } });
+    expect(asked.flush).toEqual({ setKey: expect.any(String), openKey: expect.any(String), notificationId: expect.any(String), groupLabels: { alertname: 'Hot' } });
     // The group is open to newcomers until just before its flush.
     expect(await redis.pttl(keys.groupOpen(groupKeyOf(asked.flush)))).toBeGreaterThan(58_000);
 
@@ -81,6 +81,7 @@ describe('the group stage', () => {
     expect(byChannel.webhook!.notification.alerts.map((a) => a.id).sort()).toEqual(['a1', 'a2']);
     expect(byChannel.slack!.notification.alerts.map((a) => a.id)).toEqual(['a2']);
     expect(byChannel.webhook!.id).toBe(`deliver-${asked.flush.notificationId}-webhook`);
+    expect(byChannel.webhook!.notification).toMatchObject({ status: 'firing', repeat: false, groupLabels: { alertname: 'Hot' } });
     expect(await redis.exists(asked.flush.setKey)).toBe(0);
   });
 
@@ -103,19 +104,49 @@ describe('the group stage', () => {
     expect(delivered.at(-1)!.notification).toMatchObject({ status: 'resolved', alerts: [expect.objectContaining({ id: 'b1' })] });
   });
 
-  it('keeps apart alerts of other group labels, resolutions and re-notifications', async () => {
+  it('keeps apart alerts of other group labels, and gathers firings, re-notifications and resolutions of the same ones', async () => {
     const { stage, flushes } = setup({ groupWaitMs: 60_000, groupBy: ['alertname'] });
     await stage.stage(context('a1', { alertname: 'Hot' }, ['webhook']));
     await stage.stage(context('a2', { alertname: 'Cold' }, ['webhook']));
     await stage.stage(context('a3', { alertname: 'Hot' }, ['webhook'], 'resolved'));
     await stage.stage(context('a4', { alertname: 'Hot' }, ['webhook'], 'renotify'));
     await stage.stage(context('a5', { alertname: 'Hot' }, ['webhook']));
-    expect([...flushes.asked.values()].map((f) => [f.flush.groupLabels.alertname, f.flush.status, f.flush.repeat, f.times])).toEqual([
-      ['Hot', 'firing', false, 2],
-      ['Cold', 'firing', false, 1],
-      ['Hot', 'resolved', false, 1],
-      ['Hot', 'firing', true, 1],
+    expect([...flushes.asked.values()].map((f) => [f.flush.groupLabels.alertname, f.times])).toEqual([
+      ['Hot', 4],
+      ['Cold', 1],
     ]);
+  });
+
+  it('sends a group’s firings first, then its re-notifications, then its resolutions: never an end before its beginning', async () => {
+    const { stage, flushes, delivered } = setup({ groupWaitMs: 60_000, groupBy: ['alertname'] });
+    // Another alert's resolution opens the group; a1 fires and ends while it is open (a flap within the wait).
+    await stage.stage(context('a0', { alertname: 'Hot', host: 'h0' }, ['webhook'], 'resolved', 5));
+    await stage.stage(context('a1', { alertname: 'Hot', host: 'h1' }, ['webhook', 'slack'], 'firing', 1));
+    await stage.stage(context('a2', { alertname: 'Hot', host: 'h2' }, ['webhook'], 'renotify', 3));
+    await stage.stage(context('a1', { alertname: 'Hot', host: 'h1' }, ['webhook', 'slack'], 'resolved', 2));
+    expect(flushes.asked.size).toBe(1);
+    const [only] = [...flushes.asked.values()];
+    await stage.flush(only!.flush);
+    const sent = delivered.map((d) => [d.channel, d.notification.status, d.notification.repeat, d.notification.alerts.map((a) => a.id).sort()]);
+    expect(sent).toEqual([
+      ['webhook', 'firing', false, ['a1']],
+      ['slack', 'firing', false, ['a1']],
+      ['webhook', 'firing', true, ['a2']],
+      ['webhook', 'resolved', false, ['a0', 'a1']],
+      ['slack', 'resolved', false, ['a1']],
+    ]);
+    // Each notification its own id, the same however often the flush runs (a replay).
+    const ids = delivered.map((d) => d.notification.id);
+    expect(ids).toEqual([only!.flush.notificationId, only!.flush.notificationId, `${only!.flush.notificationId}-repeat`, `${only!.flush.notificationId}-resolved`, `${only!.flush.notificationId}-resolved`]);
+  });
+
+  it('flushes a group an older release left (one status per group, members without theirs) as it was', async () => {
+    const { stage, delivered, keys } = setup({ groupWaitMs: 60_000, groupBy: ['alertname'] });
+    const setKey = `${keys.groupSet('old')}:1`;
+    const alert = context('o1', { alertname: 'Hot' }, ['webhook'], 'resolved').event.alert;
+    await redis.sadd(setKey, JSON.stringify({ alert, channels: ['webhook'] }));
+    await stage.flush({ setKey, notificationId: 'old-1', status: 'resolved', repeat: false, groupLabels: { alertname: 'Hot' } });
+    expect(delivered.map((d) => [d.notification.id, d.notification.status, d.notification.alerts.map((a) => a.id)])).toEqual([['old-1', 'resolved', ['o1']]]);
   });
 
   it('opens a new group for alerts that come once the group closed', async () => {

@@ -9,10 +9,13 @@ export interface GroupSettings {
   groupBy: readonly string[];
 }
 
-/** An alert waiting in a group, with the channels it goes to. */
+/** An alert waiting in a group, with the channels it goes to and which notification it goes out in. */
 export interface GroupMember {
   alert: Alert;
   channels: ChannelName[];
+  /** Absent from members an older release left waiting: their group's flush says it. */
+  status?: Notification['status'];
+  repeat?: boolean;
 }
 
 /** The end of a group's wait: its gathered alerts go out as one notification per channel. */
@@ -22,8 +25,9 @@ export interface GroupFlush {
   /** The group's open marker, closed when the flush takes the members (absent from flushes queued by older releases). */
   openKey?: string;
   notificationId: string;
-  status: Notification['status'];
-  repeat: boolean;
+  /** Set by older releases, whose groups held alerts of one status and repeat flag each. */
+  status?: Notification['status'];
+  repeat?: boolean;
   groupLabels: Record<string, string>;
 }
 
@@ -57,9 +61,20 @@ export interface GroupStage {
 const hash = (s: string) => createHash('sha1').update(s).digest('hex').slice(0, 16);
 
 /**
- * Gathers alerts that share their `groupBy` labels, status and repeat flag for `groupWaitMs`, and hands each group
- * to `next` as one notification per channel (holding the group's alerts sent to that channel, less the firing ones
- * `acknowledged` meanwhile). Without a wait, each
+ * The notifications of one group's flush, in the order they are handed on: new firings, then re-notifications, then
+ * resolutions, so on-call never hears an alert ended before it heard it began (when firings and resolutions waited in
+ * groups of their own, a resolution's group opened earlier flushed first). The suffix keeps their ids apart.
+ */
+const FLUSH_PARTS = [
+  { status: 'firing', repeat: false, suffix: '' },
+  { status: 'firing', repeat: true, suffix: '-repeat' },
+  { status: 'resolved', repeat: false, suffix: '-resolved' },
+] as const;
+
+/**
+ * Gathers alerts that share their `groupBy` labels for `groupWaitMs` (as Alertmanager's group_by and group_wait), and
+ * hands each group to `next` as up to three notifications per channel (FLUSH_PARTS), each holding the group's alerts
+ * of its kind sent to that channel, less the firing ones `acknowledged` meanwhile. Without a wait, each
  * alert is its own notification at once. Notification ids are deterministic (the alert's event, or the group and
  * when it opened), so a replayed event yields the same deliveries.
  */
@@ -82,25 +97,27 @@ export function groupStage(
       return;
     }
     const now = Date.now();
-    const gk = hash(`${JSON.stringify(groupLabels)}|${status}|${repeat}`);
+    const gk = hash(JSON.stringify(groupLabels));
     const wait = settings.groupWaitMs;
     // The first alert of a group opens it (as Alertmanager's group_wait); alerts arriving while it is open join it.
     // The group closes to newcomers just before its flush runs, so none joins a flushed group.
-    const { opened, setKey, openKey } = await groups.join(gk, { alert, channels: ctx.channels }, now, Math.max(1, wait - Math.min(100, wait / 10)), `${alert.id}:${seq}`);
-    await timer.flushAfter(`flush-${gk}-${opened}`, { setKey, openKey, notificationId: `${gk}-${opened}`, status, repeat, groupLabels }, Math.max(0, opened + wait - now));
+    const { opened, setKey, openKey } = await groups.join(gk, { alert, channels: ctx.channels, status, repeat }, now, Math.max(1, wait - Math.min(100, wait / 10)), `${alert.id}:${seq}`);
+    await timer.flushAfter(`flush-${gk}-${opened}`, { setKey, openKey, notificationId: `${gk}-${opened}`, groupLabels }, Math.max(0, opened + wait - now));
   };
 
   const flush = async (job: GroupFlush): Promise<void> => {
-    let members = await groups.take(job);
+    const members = (await groups.take(job)).map((m) => ({ ...m, status: m.status ?? job.status ?? 'firing', repeat: m.repeat ?? job.repeat ?? false }));
     // Acknowledged while it waited (on-call saw the first page): a firing or repeat notification of it is not sent.
-    if (job.status === 'firing' && members.length) {
-      const acked = await acknowledged(members.map((m) => m.alert.id));
-      members = members.filter((m) => !acked.has(m.alert.id));
-    }
-    const channels = new Set(members.flatMap((m) => m.channels));
-    for (const channel of channels) {
-      const alerts = members.filter((m) => m.channels.includes(channel)).map((m) => m.alert);
-      await next(deliveryOf({ id: job.notificationId, status: job.status, repeat: job.repeat, groupLabels: job.groupLabels, alerts }, channel));
+    const firing = members.filter((m) => m.status === 'firing');
+    const acked = firing.length ? await acknowledged(firing.map((m) => m.alert.id)) : new Set<string>();
+    for (const part of FLUSH_PARTS) {
+      const inPart = members.filter((m) => m.status === part.status && m.repeat === part.repeat && !(m.status === 'firing' && acked.has(m.alert.id)));
+      // A group an older release opened keeps its one notification's id.
+      const id = job.status ? job.notificationId : `${job.notificationId}${part.suffix}`;
+      for (const channel of new Set(inPart.flatMap((m) => m.channels))) {
+        const alerts = inPart.filter((m) => m.channels.includes(channel)).map((m) => m.alert);
+        await next(deliveryOf({ id, status: part.status, repeat: part.repeat, groupLabels: job.groupLabels, alerts }, channel));
+      }
     }
     await groups.remove(job.setKey);
   };
