@@ -7,6 +7,7 @@ export interface CollectorMetrics {
   samplesDropped: Counter<'target' | 'reason'>;
   probes: Counter<'probe' | 'outcome'>;
   jobsRun: Counter<'kind'>;
+  jobsAbandoned: Counter<'kind'>;
 }
 
 /** Registers the collector's counters on `registry`. */
@@ -23,5 +24,11 @@ export function createCollectorMetrics(registry: Registry): CollectorMetrics {
     }),
     probes: new Counter({ name: 'tmon_collector_probes_total', help: 'HTTP and TCP probes run, by outcome (success, failure)', labelNames: ['probe', 'outcome'], registers }),
     jobsRun: new Counter({ name: 'tmon_collector_jobs_run_total', help: 'Collection jobs this replica ran, by kind', labelNames: ['kind'], registers }),
+    jobsAbandoned: new Counter({
+      name: 'tmon_collector_jobs_abandoned_total',
+      help: 'Collection jobs whose replica died running them, left undone by this one (that period missed), by kind',
+      labelNames: ['kind'],
+      registers,
+    }),
   };
 }

@@ -87,6 +87,15 @@ export async function startCollectorJobs(deps: CollectorJobsDeps): Promise<Colle
     COLLECTOR_QUEUE,
     async (job: Job) => {
       const { name, data } = job as unknown as CollectorJob;
+      // A job whose replica died running it comes back (BullMQ puts a stalled scheduler job back in the queue whatever
+      // maxStalledCount says). Run then, 1–2 periods late, it published its period twice when the death came after
+      // publishing; the next period's job was scheduled when it started and runs anyway. So that period is a scrape
+      // missed, as Prometheus' would be.
+      if (job.stalledCounter > 0) {
+        metrics.jobsAbandoned.inc({ kind: name });
+        logger.info('collection job abandoned: its replica died running it', { job: name, scheduler: job.repeatJobKey });
+        return;
+      }
       metrics.jobsRun.inc({ kind: name });
       if (name === 'scrape') await scrape(data.target);
       else if (name === 'probe') await probe(data.probe);
@@ -96,10 +105,7 @@ export async function startCollectorJobs(deps: CollectorJobsDeps): Promise<Colle
         if (errors.length > 0) throw new AggregateError(errors, `${errors.length} of ${targets.length} self scrapes could not be published`);
       }
     },
-    // A job whose replica died on it is not run again (maxStalledCount 0): the next period's job was scheduled when
-    // it started and runs anyway, so a rerun 1–2 periods late published the period twice when the death came after
-    // publishing. That period is a scrape missed, as Prometheus' would be.
-    { connection, prefix, concurrency: config.core.workers, lockDuration: periodMs, stalledInterval: periodMs, maxStalledCount: 0 },
+    { connection, prefix, concurrency: config.core.workers, lockDuration: periodMs, stalledInterval: periodMs },
   );
   worker.on('error', (err) => logger.error('collector worker error', { err }));
   worker.on('failed', (job, err) => logger.warn('collector job failed', { job: job?.name, scheduler: job?.repeatJobKey, err }));
