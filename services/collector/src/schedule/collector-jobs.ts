@@ -10,6 +10,7 @@ import { runHttpProbe } from '../probe/http-probe.ts';
 import { runTcpProbe } from '../probe/tcp-probe.ts';
 import { scrapeTarget, type ScrapeTarget } from '../scrape/scrape-target.ts';
 import { discoverSelfTargets } from '../scrape/self-targets.ts';
+import { AppliedSchedule, scheduleDigest, type AppliedConfig } from './applied-schedule.ts';
 import { desiredSchedulers, syncSchedulers, type CollectorJob, type Probe, type RemovedJobs, type SchedulerSync } from './job-schedulers.ts';
 
 /** Name of the BullMQ queue the collector replicas share. */
@@ -34,6 +35,11 @@ export interface CollectorJobs {
   readonly queue: Queue;
   /** Takes a new configuration: later runs use its settings, and the schedulers are synced to its targets and probes. */
   applyConfig(config: Readonly<Config>): Promise<SchedulerSync>;
+  /**
+   * The periodic check (run on a timer): restarts broken scheduler chains and re-syncs, unless another replica
+   * applied a configuration it loaded later than this one's (AppliedSchedule).
+   */
+  check(): Promise<SchedulerSync>;
   stop(): Promise<void>;
 }
 
@@ -124,16 +130,29 @@ export async function startCollectorJobs(deps: CollectorJobsDeps): Promise<Colle
     }
   };
 
-  const sync = async (): Promise<SchedulerSync> => {
+  const applied = new AppliedSchedule(redis, `${config.redis.prefix}collector:schedule`);
+  let loadedAt = Date.now();
+  let waitingFor: string | undefined;
+  const sync = async (trigger: 'load' | 'check'): Promise<SchedulerSync> => {
+    const desired = desiredSchedulers(config.collection);
+    const mine: AppliedConfig = { digest: scheduleDigest(desired), loadedAt };
+    const newer = trigger === 'check' ? await applied.newerThan(mine) : undefined;
+    if (newer) {
+      if (waitingFor !== newer.digest) logger.warn('collection configuration differs from the one another replica loaded later: leaving the schedulers to it until this replica’s file changes', { mine: mine.digest, applied: newer.digest, appliedLoadedAt: new Date(newer.loadedAt).toISOString() });
+      waitingFor = newer.digest;
+      return { added: [], updated: [], removed: [], restarted: [] };
+    }
+    waitingFor = undefined;
     const removed: RemovedJobs = [];
-    const changes = await syncSchedulers(queue, desiredSchedulers(config.collection), Date.now(), removed);
+    const changes = await syncSchedulers(queue, desired, Date.now(), removed);
+    await applied.record(mine);
     if (Object.values(changes).some((ids) => ids.length > 0)) logger.info('collector schedulers synced', { ...changes });
     await endRemovedTargets(removed);
     return changes;
   };
-  await sync();
+  await sync('load');
   const reconcile = setInterval(
-    () => void sync().catch((err: unknown) => logger.error('scheduler check failed', { err })),
+    () => void sync('check').catch((err: unknown) => logger.error('scheduler check failed', { err })),
     Math.max(MIN_RECONCILE_MS, 3 * config.collection.intervals.app * 1000),
   );
 
@@ -141,8 +160,10 @@ export async function startCollectorJobs(deps: CollectorJobsDeps): Promise<Colle
     queue,
     async applyConfig(next) {
       config = next;
-      return sync();
+      loadedAt = Date.now();
+      return sync('load');
     },
+    check: () => sync('check'),
     async stop() {
       clearInterval(reconcile);
       // The worker first: it finishes the jobs in hand (each bounded by its timeout) while the queue can still record them.
