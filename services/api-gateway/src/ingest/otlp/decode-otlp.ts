@@ -1,6 +1,7 @@
 import protojson from 'protobufjs/ext/protojson.js';
 import type { Message } from 'protobufjs';
 import { BadPayloadError, type DecodedSamples, type SampleBudget } from '../decoded-samples.ts';
+import { limitJsonElements } from '../json-elements.ts';
 import { ELEMENTS_PER_SAMPLE, limitElements } from '../protobuf-elements.ts';
 import { ExportMetricsServiceRequestType, PLAIN, type ExportMetricsServiceRequest } from './otlp-proto.ts';
 import { otlpToSamples, samplesMade } from './otlp-to-samples.ts';
@@ -24,12 +25,13 @@ function parseRequest(body: Uint8Array, format: OtlpFormat): Message {
 }
 
 /**
- * The samples of an OTLP/HTTP metrics body (already decompressed); BadPayloadError when it is not one. A protobuf
- * body's elements are counted on the wire before it is decoded; what it would make is counted against `budget`
- * from the decoded message's array lengths, before any is made.
+ * The samples of an OTLP/HTTP metrics body (already decompressed); BadPayloadError when it is not one. The body's
+ * repeated elements (protobuf) or array elements (JSON) are counted before it is decoded; what it would make is
+ * counted against `budget` from the decoded message's array lengths, before any is made.
  */
 export function decodeOtlpMetrics(body: Uint8Array, format: OtlpFormat, budget: SampleBudget): DecodedSamples {
   if (format === 'protobuf') limitElements(ExportMetricsServiceRequestType, body, ELEMENTS_PER_SAMPLE * budget.max);
+  else limitJsonElements(body, ELEMENTS_PER_SAMPLE * budget.max);
   const message = parseRequest(body, format);
   budget.take(samplesMade(message as unknown as ExportMetricsServiceRequest));
   return otlpToSamples(ExportMetricsServiceRequestType.toObject(message, PLAIN) as ExportMetricsServiceRequest);

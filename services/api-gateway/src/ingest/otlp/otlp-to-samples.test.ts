@@ -246,6 +246,13 @@ describe('OTLP metrics to samples', () => {
     expect(decodeOtlpMetrics(protobuf, 'protobuf', new SampleBudget(300_000)).samples.length).toBeLessThan(10);
   });
 
+  it('counts an OTLP/JSON body’s array elements before parsing it: the same million bucket counts', () => {
+    const point = { timeUnixNano: ns(T), count: '1', sum: 1, scale: 0, zeroCount: '0', positive: { offset: 0, bucketCounts: ['1'] }, negative: { offset: 0, bucketCounts: Array.from({ length: 1_000_000 }, () => '0') } };
+    const json = new TextEncoder().encode(JSON.stringify(request([{ name: 'deep', exponentialHistogram: { aggregationTemporality: 2, dataPoints: [point] } }])));
+    expect(() => decodeOtlpMetrics(json, 'json', new SampleBudget(100_000))).toThrow(/more than 400000 JSON array elements/);
+    expect(decodeOtlpMetrics(json, 'json', new SampleBudget(300_000)).samples.length).toBeLessThan(10);
+  });
+
   it('takes an empty request and resources without metrics', () => {
     expect(decode({})).toEqual({ samples: [], dropped: {}, rejectedPoints: 0 });
     expect(decode({ resourceMetrics: [{ resource: RESOURCE }, { scopeMetrics: [{ metrics: [{ name: 'nothing' }] }] }] })).toEqual({ samples: [], dropped: {}, rejectedPoints: 0 });

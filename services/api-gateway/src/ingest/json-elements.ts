@@ -1,0 +1,44 @@
+import { BodyTooLargeError } from './decoded-samples.ts';
+import { ELEMENTS_PER_SAMPLE } from './protobuf-elements.ts';
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const COMMA = 0x2c;
+const OPEN_ARRAY = 0x5b;
+const CLOSE_ARRAY = 0x5d;
+const OPEN_OBJECT = 0x7b;
+const CLOSE_OBJECT = 0x7d;
+const isSpace = (c: number) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+
+/**
+ * Throws BodyTooLargeError when the JSON `body` holds more than `max` array elements, counted in one pass over its
+ * bytes without parsing it: the JSON mapping of a protobuf message has an array where the message has a repeated
+ * field, so this is limitElements' count for OTLP/JSON. A 16 MiB body of `0,` bucket counts parsed into 8 million
+ * values and then as many protobuf objects before any count of the message could refuse it. A body that is not
+ * well-formed JSON is left to the parser, which says what is wrong with it (UTF-8 is safe to scan bytewise: no byte of
+ * a multibyte character is ASCII).
+ */
+export function limitJsonElements(body: Uint8Array, max: number): void {
+  // Whether each open container is an array, innermost last.
+  const arrays: boolean[] = [];
+  let count = 0;
+  // An array just opened: its first element counts once something but `]` follows.
+  let opened = false;
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i]!;
+    if (isSpace(c)) continue;
+    if (opened && c !== CLOSE_ARRAY) count++;
+    opened = false;
+    if (c === QUOTE) {
+      for (i++; i < body.length && body[i] !== QUOTE; i++) if (body[i] === BACKSLASH) i++;
+    } else if (c === OPEN_ARRAY || c === OPEN_OBJECT) {
+      arrays.push(c === OPEN_ARRAY);
+      opened = c === OPEN_ARRAY;
+    } else if (c === CLOSE_ARRAY || c === CLOSE_OBJECT) {
+      arrays.pop();
+    } else if (c === COMMA && arrays.at(-1) === true) {
+      count++;
+    }
+    if (count > max) throw new BodyTooLargeError(`the request holds more than ${max} JSON array elements (labels, samples, buckets), the most one request may (${ELEMENTS_PER_SAMPLE} × ingest.maxSamplesPerRequest)`);
+  }
+}
