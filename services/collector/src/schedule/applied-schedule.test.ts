@@ -34,7 +34,7 @@ function withTargets(...names: string[]): Readonly<Config> {
 async function startReplica(config: Readonly<Config>, name: string): Promise<CollectorJobs> {
   const bus = new Bus(nc, ns.config.nats.prefix);
   const logger = createLogger(ns.config.log, { service: 'collector', instance: name });
-  const replica = await startCollectorJobs({ config, bus, redis: ns.redis(), logger, metrics: createCollectorMetrics(new Registry()), publish: async () => undefined });
+  const replica = await startCollectorJobs({ config, bus, redis: ns.redis(), logger, metrics: createCollectorMetrics(new Registry()), publish: async () => 0 });
   replicas.push(replica);
   return replica;
 }
