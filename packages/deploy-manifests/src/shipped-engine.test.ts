@@ -4,7 +4,7 @@
  * Only the secret directory, the data path and the port move, and the image's binary is Debian's. Each service
  * configured from its compose environment and secret files gets what it needs of the engine and nothing more.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -67,10 +67,30 @@ describe('the engine as docker-compose.yml ships it', () => {
   it('runs the StatefulSet’s flags, its credentials from the environment the Kubernetes Secret sets', () => {
     expect(compose.services['victoria-metrics'].command).toEqual(VM_SINGLE_NODE_ARGS);
     // The script exports one variable per credential, each from the secret of its Kubernetes key's name.
-    for (const c of ENGINE_CREDENTIALS) expect(engineScript('/run/secrets')).toContain(`${c.env}="$(cat /run/secrets/${c.key.toLowerCase()})"`);
+    for (const c of ENGINE_CREDENTIALS) expect(engineScript('/run/secrets')).toContain(`${c.env}="$(secret ${c.key.toLowerCase()})"`);
     expect([...compose.services['victoria-metrics'].secrets].sort()).toEqual(ENGINE_CREDENTIALS.map((c) => c.key.toLowerCase()).sort());
     // No secret on the command line: `ps` on the node shows it to every user.
     expect(VM_SINGLE_NODE_ARGS.join(' ')).not.toMatch(/password|AuthKey/);
+  });
+
+  it('does not start on a missing or empty secret, which would turn that credential off', async () => {
+    for (const [name, content] of [['vm_snapshot_key', ''], ['vm_password', null]] as const) {
+      const secrets = mkdtempSync(join(tmpdir(), 'tmon-shipped-engine-secrets-'));
+      for (const s of compose.services['victoria-metrics'].secrets as string[]) if (s !== name || content !== null) writeFileSync(join(secrets, s), s === name ? content! : secret(s));
+      const run = spawnSync('sh', ['-c', engineScript(secrets), 'victoria-metrics', '-version'], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin' }, encoding: 'utf8' });
+      expect(run.status, name).toBe(1);
+      expect(run.stderr, name).toContain(`secret ${name} is missing or empty`);
+      rmSync(secrets, { recursive: true, force: true });
+    }
+  });
+
+  it('reads a secret saved with CRLF line ends as the services do: the same password', async () => {
+    const secrets = mkdtempSync(join(tmpdir(), 'tmon-shipped-engine-secrets-'));
+    for (const s of compose.services['victoria-metrics'].secrets as string[]) writeFileSync(join(secrets, s), `${secret(s)}\r\n`);
+    const script = engineScript(secrets).replace(/exec victoria-metrics "\$@"/, 'printf "%s|%s|%s" "$VM_httpAuth_password" "$VM_snapshotAuthKey" "$VM_deleteAuthKey"');
+    const run = spawnSync('sh', ['-c', script, 'victoria-metrics'], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin' }, encoding: 'utf8' });
+    expect(run.stdout).toBe(['vm_password', 'vm_snapshot_key', 'vm_delete_key'].map(secret).join('|'));
+    rmSync(secrets, { recursive: true, force: true });
   });
 
   it('asks every API but /health for the password: nothing read or written without it', async () => {

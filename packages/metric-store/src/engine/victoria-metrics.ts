@@ -400,6 +400,8 @@ export class VictoriaMetrics {
       if (err instanceof EngineAnswerTooLarge) throw err;
       throw new EngineError(`engine ${path}: ${(err as Error).message}`);
     }
+    // Refused for want of credentials: the suite's configuration is at fault, not the query (which the answer would blame).
+    if (res.statusCode === 401) throw new EngineError(`engine ${path}: 401 ${refusal(401, text)}`, 401);
     return new PrometheusAnswer(res.statusCode, text, /json/.test(String(res.headers['content-type'] ?? '')));
   }
 
