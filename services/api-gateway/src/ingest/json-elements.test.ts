@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { BodyTooLargeError } from './decoded-samples.ts';
-import { limitJsonElements } from './json-elements.ts';
+import { BadPayloadError, BodyTooLargeError } from './decoded-samples.ts';
+import { limitJsonElements, MAX_JSON_DEPTH } from './json-elements.ts';
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 
@@ -21,6 +21,12 @@ describe('limitJsonElements', () => {
   it('refuses a 16 MiB array of zeros at the limit, without reading the rest', () => {
     const body = bytes(`{"b":[${'0,'.repeat(8 << 20)}0]}`);
     expect(() => limitJsonElements(body, 400_000)).toThrow(/more than 400000 JSON array elements/);
+  });
+
+  it('refuses nesting deeper than the most OTLP/JSON needs, before its own stack grows with the body', () => {
+    expect(() => limitJsonElements(bytes(`${'['.repeat(MAX_JSON_DEPTH)}${']'.repeat(MAX_JSON_DEPTH)}`), 1000)).not.toThrow();
+    expect(() => limitJsonElements(bytes('{'.repeat(16 << 20)), 1000)).toThrow(BadPayloadError);
+    expect(() => limitJsonElements(bytes(`${'{"a":'.repeat(MAX_JSON_DEPTH + 1)}1`), 1000)).toThrow(`the body nests arrays and objects deeper than ${MAX_JSON_DEPTH} levels`);
   });
 
   it('leaves a body that is not JSON to the parser, which says what is wrong with it', () => {

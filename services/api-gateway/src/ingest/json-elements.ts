@@ -1,4 +1,4 @@
-import { BodyTooLargeError } from './decoded-samples.ts';
+import { BadPayloadError, BodyTooLargeError } from './decoded-samples.ts';
 import { ELEMENTS_PER_SAMPLE } from './protobuf-elements.ts';
 
 const QUOTE = 0x22;
@@ -9,9 +9,15 @@ const CLOSE_ARRAY = 0x5d;
 const OPEN_OBJECT = 0x7b;
 const CLOSE_OBJECT = 0x7d;
 const isSpace = (c: number) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+/**
+ * The deepest nesting taken: OTLP/JSON nests about a dozen levels (attribute values a few more). Deeper, the scan's
+ * own stack grew with the body (16 MiB of `{` held 16 million entries), and the parser's would after it.
+ */
+export const MAX_JSON_DEPTH = 128;
 
 /**
- * Throws BodyTooLargeError when the JSON `body` holds more than `max` array elements, counted in one pass over its
+ * Throws BodyTooLargeError when the JSON `body` holds more than `max` array elements (BadPayloadError when it nests
+ * deeper than MAX_JSON_DEPTH), counted in one pass over its
  * bytes without parsing it: the JSON mapping of a protobuf message has an array where the message has a repeated
  * field, so this is limitElements' count for OTLP/JSON. A 16 MiB body of `0,` bucket counts parsed into 8 million
  * values and then as many protobuf objects before any count of the message could refuse it. A body that is not
@@ -19,8 +25,9 @@ const isSpace = (c: number) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0
  * a multibyte character is ASCII).
  */
 export function limitJsonElements(body: Uint8Array, max: number): void {
-  // Whether each open container is an array, innermost last.
-  const arrays: boolean[] = [];
+  // Whether each open container is an array (1), innermost at depth - 1.
+  const arrays = new Uint8Array(MAX_JSON_DEPTH);
+  let depth = 0;
   let count = 0;
   // An array just opened: its first element counts once something but `]` follows.
   let opened = false;
@@ -32,11 +39,12 @@ export function limitJsonElements(body: Uint8Array, max: number): void {
     if (c === QUOTE) {
       for (i++; i < body.length && body[i] !== QUOTE; i++) if (body[i] === BACKSLASH) i++;
     } else if (c === OPEN_ARRAY || c === OPEN_OBJECT) {
-      arrays.push(c === OPEN_ARRAY);
+      if (depth === MAX_JSON_DEPTH) throw new BadPayloadError(`the body nests arrays and objects deeper than ${MAX_JSON_DEPTH} levels`);
+      arrays[depth++] = c === OPEN_ARRAY ? 1 : 0;
       opened = c === OPEN_ARRAY;
     } else if (c === CLOSE_ARRAY || c === CLOSE_OBJECT) {
-      arrays.pop();
-    } else if (c === COMMA && arrays.at(-1) === true) {
+      if (depth > 0) depth--;
+    } else if (c === COMMA && depth > 0 && arrays[depth - 1] === 1) {
       count++;
     }
     if (count > max) throw new BodyTooLargeError(`the request holds more than ${max} JSON array elements (labels, samples, buckets), the most one request may (${ELEMENTS_PER_SAMPLE} × ingest.maxSamplesPerRequest)`);
