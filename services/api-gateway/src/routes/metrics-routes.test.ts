@@ -73,6 +73,16 @@ describe('GET /metrics/history', () => {
   });
 });
 
+describe('tag filters', () => {
+  it('answers 400 naming the tag for a NUL in a tag value, which no sample has and PostgreSQL refuses', async () => {
+    for (const path of ['/metrics/history?name=a&step=5m&tag.host=%00', '/metrics/current?name=a&tag.host=h%00']) {
+      const res = await fetch(`${base}${path}`, { headers: { [TEST_ROLE_HEADER]: 'viewer' } });
+      expect(res.status, path).toBe(400);
+      expect(((await res.json()) as { fields: { field: string; reason: string }[] }).fields, path).toEqual([expect.objectContaining({ field: 'host', reason: 'tag values may not contain the NUL character (U+0000)' })]);
+    }
+  });
+});
+
 describe('TimeParam', () => {
   it('reads a date and time without an offset as UTC, as a date alone is', () => {
     // In a zone other than UTC (CI's), where JavaScript alone would read it as local time.

@@ -1,6 +1,6 @@
 import type { Request } from 'express';
 import { z } from 'zod';
-import { IngestMessageSchema, IngestSampleSchema, METRIC_NAME, SOURCE, SUBJECTS, TAG_KEY, TAG_KEY_RULE, type Bus } from '@terminusa/bus';
+import { IngestMessageSchema, IngestSampleSchema, METRIC_NAME, SOURCE, SUBJECTS, TAG_KEY, TAG_KEY_RULE, tagValueSchema, type Bus } from '@terminusa/bus';
 import { durationMs } from '@terminusa/config';
 import { HISTORY_AGGS, type HistoryQueryFn, type RedisCurrentStore, type SampleStore } from '@terminusa/metric-store';
 import { parseOr400 } from '../http/request-errors.ts';
@@ -82,8 +82,9 @@ const CustomQuery = z.object({ source: z.string().regex(SOURCE, 'one token of [A
 /** The body of `POST /metrics/custom`: the bus message, with every sample checked. */
 const CustomBody = IngestMessageSchema.extend({ samples: z.array(IngestSampleSchema).min(1, 'at least one sample') });
 
-// An empty value would mean "no such tag" to the engine and match nothing in the rollups: refused, not half-read.
-const TagFilter = z.record(z.string().regex(TAG_KEY, TAG_KEY_RULE), z.string().min(1, 'tag values are not empty'));
+// An empty value would mean "no such tag" to the engine and match nothing in the rollups: refused, not half-read; so
+// is a value no sample can have, which PostgreSQL refuses in the rollups' query (a NUL answered 500).
+const TagFilter = z.record(z.string().regex(TAG_KEY, TAG_KEY_RULE), tagValueSchema(Number.MAX_SAFE_INTEGER).pipe(z.string().min(1, 'tag values are not empty')));
 function tagQuery(req: Request): Record<string, unknown> {
   const tags: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(TagParams.parse(req.query))) if (key.startsWith('tag.')) tags[key.slice(4)] = value;
