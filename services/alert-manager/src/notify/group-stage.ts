@@ -16,6 +16,8 @@ export interface GroupMember {
   /** Absent from members an older release left waiting: their group's flush says it. */
   status?: Notification['status'];
   repeat?: boolean;
+  /** When its event happened (ms): a group's notifications follow their events' order. */
+  at?: number;
 }
 
 /** The end of a group's wait: its gathered alerts go out as one notification per channel. */
@@ -60,21 +62,29 @@ export interface GroupStage {
 
 const hash = (s: string) => createHash('sha1').update(s).digest('hex').slice(0, 16);
 
+/** Of members with the same event time, firings first and resolutions last: an alert's end never precedes its start. */
+const KIND_ORDER = (m: { status: Notification['status']; repeat: boolean }) => (m.status === 'resolved' ? 2 : m.repeat ? 1 : 0);
+
 /**
- * The notifications of one group's flush, in the order they are handed on: new firings, then re-notifications, then
- * resolutions, so on-call never hears an alert ended before it heard it began (when firings and resolutions waited in
- * groups of their own, a resolution's group opened earlier flushed first). The suffix keeps their ids apart.
+ * A group's members in their events' order, cut into runs of one kind (firing, repeat, resolved): each run is one
+ * notification, so on-call hears of an alert's end after its start, and of an episode's end before the next one's
+ * start (a host that recovers and fails again within one wait). A storm of one kind is one run, one page.
  */
-const FLUSH_PARTS = [
-  { status: 'firing', repeat: false, suffix: '' },
-  { status: 'firing', repeat: true, suffix: '-repeat' },
-  { status: 'resolved', repeat: false, suffix: '-resolved' },
-] as const;
+function runsOf<M extends { status: Notification['status']; repeat: boolean; at: number; alert: Alert }>(members: readonly M[]): M[][] {
+  const ordered = [...members].sort((a, b) => a.at - b.at || KIND_ORDER(a) - KIND_ORDER(b) || a.alert.id.localeCompare(b.alert.id));
+  const runs: M[][] = [];
+  for (const m of ordered) {
+    const run = runs.at(-1);
+    if (run && run[0]!.status === m.status && run[0]!.repeat === m.repeat) run.push(m);
+    else runs.push([m]);
+  }
+  return runs;
+}
 
 /**
  * Gathers alerts that share their `groupBy` labels for `groupWaitMs` (as Alertmanager's group_by and group_wait), and
- * hands each group to `next` as up to three notifications per channel (FLUSH_PARTS), each holding the group's alerts
- * of its kind sent to that channel, less the firing ones `acknowledged` meanwhile. Without a wait, each
+ * hands each group to `next` as one notification per run of its members (runsOf) and channel, holding the run's
+ * alerts sent to that channel, less the firing ones `acknowledged` meanwhile. Without a wait, each
  * alert is its own notification at once. Notification ids are deterministic (the alert's event, or the group and
  * when it opened), so a replayed event yields the same deliveries.
  */
@@ -101,22 +111,23 @@ export function groupStage(
     const wait = settings.groupWaitMs;
     // The first alert of a group opens it (as Alertmanager's group_wait); alerts arriving while it is open join it.
     // The group closes to newcomers just before its flush runs, so none joins a flushed group.
-    const { opened, setKey, openKey } = await groups.join(gk, { alert, channels: ctx.channels, status, repeat }, now, Math.max(1, wait - Math.min(100, wait / 10)), `${alert.id}:${seq}`);
+    const { opened, setKey, openKey } = await groups.join(gk, { alert, channels: ctx.channels, status, repeat, at: ctx.event.at }, now, Math.max(1, wait - Math.min(100, wait / 10)), `${alert.id}:${seq}`);
     await timer.flushAfter(`flush-${gk}-${opened}`, { setKey, openKey, notificationId: `${gk}-${opened}`, groupLabels }, Math.max(0, opened + wait - now));
   };
 
   const flush = async (job: GroupFlush): Promise<void> => {
-    const members = (await groups.take(job)).map((m) => ({ ...m, status: m.status ?? job.status ?? 'firing', repeat: m.repeat ?? job.repeat ?? false }));
+    const members = (await groups.take(job)).map((m) => ({ ...m, status: m.status ?? job.status ?? 'firing', repeat: m.repeat ?? job.repeat ?? false, at: m.at ?? 0 }));
     // Acknowledged while it waited (on-call saw the first page): a firing or repeat notification of it is not sent.
     const firing = members.filter((m) => m.status === 'firing');
     const acked = firing.length ? await acknowledged(firing.map((m) => m.alert.id)) : new Set<string>();
-    for (const part of FLUSH_PARTS) {
-      const inPart = members.filter((m) => m.status === part.status && m.repeat === part.repeat && !(m.status === 'firing' && acked.has(m.alert.id)));
-      // A group an older release opened keeps its one notification's id.
-      const id = job.status ? job.notificationId : `${job.notificationId}${part.suffix}`;
-      for (const channel of new Set(inPart.flatMap((m) => m.channels))) {
-        const alerts = inPart.filter((m) => m.channels.includes(channel)).map((m) => m.alert);
-        await next(deliveryOf({ id, status: part.status, repeat: part.repeat, groupLabels: job.groupLabels, alerts }, channel));
+    // Runs cut before the acknowledged are left out, so a flush run again (its worker died) gives each the same id.
+    for (const [i, all] of runsOf(members).entries()) {
+      const run = all.filter((m) => !(m.status === 'firing' && acked.has(m.alert.id)));
+      // The first keeps the group's id (and a group an older release opened, of one kind, its one notification's).
+      const id = i === 0 ? job.notificationId : `${job.notificationId}-${i}`;
+      for (const channel of new Set(run.flatMap((m) => m.channels))) {
+        const alerts = run.filter((m) => m.channels.includes(channel)).map((m) => m.alert);
+        await next(deliveryOf({ id, status: run[0]!.status, repeat: run[0]!.repeat, groupLabels: job.groupLabels, alerts }, channel));
       }
     }
     await groups.remove(job.setKey);
