@@ -61,4 +61,16 @@ describe('replicas whose configuration files differ for a while (a ConfigMap rea
     await old.queue.removeJobScheduler('scrape:lobby');
     expect((await updated.check()).added).toEqual(['scrape:lobby']);
   });
+
+  it('keep the latest load time of a configuration: a check by a replica that loaded it earlier lets no older one back in', async () => {
+    const first = await startReplica(withTargets('arena'), 'first');
+    // Restarted with a file not yet updated (loaded after `first`), then `first`'s peer loads the current one.
+    const stale = await startReplica(withTargets('arena', 'retired'), 'stale');
+    await startReplica(withTargets('arena'), 'current');
+    expect(await schedulers(first)).toEqual(['scrape:arena']);
+    // `first` holds the current configuration too, loaded before `stale`'s: its check must not make room for it.
+    await first.check();
+    expect(await stale.check()).toEqual({ added: [], updated: [], removed: [], restarted: [] });
+    expect(await schedulers(first)).toEqual(['scrape:arena']);
+  });
 });

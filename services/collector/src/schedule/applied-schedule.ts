@@ -14,6 +14,22 @@ export function scheduleDigest(desired: readonly SchedulerSpec[]): string {
 }
 
 /**
+ * Claims the schedulers for a configuration in one step, so two replicas never both read the record and write theirs.
+ * KEYS[1]: the record. ARGV: digest, loadedAt, '1' when the configuration was just loaded (it claims whatever is there).
+ * Returns the record's digest and time when it is another configuration loaded later (the claim refused), else nil.
+ * The time of one configuration never goes down: a replica that loaded it earlier would let an older one in again.
+ */
+const CLAIM_SCRIPT = `
+local digest = redis.call('HGET', KEYS[1], 'digest')
+local at = tonumber(redis.call('HGET', KEYS[1], 'loadedAt') or '0')
+local mine = tonumber(ARGV[2])
+if ARGV[3] ~= '1' and digest and digest ~= ARGV[1] and at > mine then return { digest, tostring(at) } end
+if digest == ARGV[1] and at > mine then mine = at end
+redis.call('HSET', KEYS[1], 'digest', ARGV[1], 'loadedAt', tostring(mine))
+return nil
+`;
+
+/**
  * Which configuration the shared schedulers follow. Replicas whose files differ for a while (a ConfigMap reaches pods
  * up to a minute or two apart) undid each other's syncs on their periodic checks: a target added by one was removed
  * by the next, with staleness markers, until every file agreed. The configuration loaded last wins; a replica holding
@@ -25,14 +41,12 @@ export class AppliedSchedule {
     private readonly key: string,
   ) {}
 
-  /** The applied configuration when it is another than `mine` and was loaded after it (the periodic check then waits). */
-  async newerThan(mine: AppliedConfig): Promise<AppliedConfig | undefined> {
-    const applied = await this.redis.hgetall(this.key);
-    if (!applied.digest || applied.digest === mine.digest || Number(applied.loadedAt) <= mine.loadedAt) return undefined;
-    return { digest: applied.digest, loadedAt: Number(applied.loadedAt) };
-  }
-
-  async record(applied: AppliedConfig): Promise<void> {
-    await this.redis.hset(this.key, { digest: applied.digest, loadedAt: String(applied.loadedAt) });
+  /**
+   * Claims the schedulers for `mine`: always when it was just loaded, on a periodic check unless another configuration
+   * loaded later holds them, which is then returned (and this replica leaves them be).
+   */
+  async claim(mine: AppliedConfig, loaded: boolean): Promise<AppliedConfig | undefined> {
+    const held = (await this.redis.eval(CLAIM_SCRIPT, 1, this.key, mine.digest, mine.loadedAt, loaded ? '1' : '0')) as [string, string] | null;
+    return held ? { digest: held[0], loadedAt: Number(held[1]) } : undefined;
   }
 }

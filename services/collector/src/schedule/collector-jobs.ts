@@ -136,7 +136,7 @@ export async function startCollectorJobs(deps: CollectorJobsDeps): Promise<Colle
   const sync = async (trigger: 'load' | 'check'): Promise<SchedulerSync> => {
     const desired = desiredSchedulers(config.collection);
     const mine: AppliedConfig = { digest: scheduleDigest(desired), loadedAt };
-    const newer = trigger === 'check' ? await applied.newerThan(mine) : undefined;
+    const newer = await applied.claim(mine, trigger === 'load');
     if (newer) {
       if (waitingFor !== newer.digest) logger.warn('collection configuration differs from the one another replica loaded later: leaving the schedulers to it until this replica’s file changes', { mine: mine.digest, applied: newer.digest, appliedLoadedAt: new Date(newer.loadedAt).toISOString() });
       waitingFor = newer.digest;
@@ -145,7 +145,6 @@ export async function startCollectorJobs(deps: CollectorJobsDeps): Promise<Colle
     waitingFor = undefined;
     const removed: RemovedJobs = [];
     const changes = await syncSchedulers(queue, desired, Date.now(), removed);
-    await applied.record(mine);
     if (Object.values(changes).some((ids) => ids.length > 0)) logger.info('collector schedulers synced', { ...changes });
     await endRemovedTargets(removed);
     return changes;
