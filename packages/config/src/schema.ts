@@ -159,6 +159,12 @@ export const ConfigSchema = z.object({
           maxPoints: z.number().int().positive().default(11_000),
           /** Most samples (points of every series) in one query answer; the gateway reads no more of an answer than they take. */
           maxSamples: z.number().int().positive().default(1_000_000),
+          /**
+           * Engine calls one gateway replica makes at once; the others wait their turn within their timeout. The engine
+           * runs few searches at once (the single node twice its cores, `-search.maxConcurrentRequests`) and the
+           * alert-manager's PromQL rules and the storage's exports need some: keep replicas × this below that.
+           */
+          maxConcurrent: z.number().int().positive().default(2),
         })
         .prefault({}),
       /** The live stream (`GET /ws`): connection caps per gateway replica, and how often open connections' credentials are checked again. */

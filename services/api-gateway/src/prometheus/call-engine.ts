@@ -1,5 +1,6 @@
 import { durationMs, type Config } from '@terminusa/config';
 import { EngineAnswerTooLarge, type VictoriaMetrics } from '@terminusa/metric-store';
+import type { EngineSlots } from './engine-slots.ts';
 import { engineFailure, PrometheusError } from './prometheus-errors.ts';
 import { durationParam, engineSeconds } from './prometheus-params.ts';
 
@@ -25,6 +26,8 @@ const BYTES_PER_SAMPLE = 64;
 export interface PrometheusContext {
   engine: Pick<VictoriaMetrics, 'prometheusApi' | 'promql'>;
   limits: PromqlLimits;
+  /** The gateway's share of the engine's searches (gateway.promql.maxConcurrent). */
+  slots: EngineSlots;
   /** Aborts when the caller goes away, so the engine stops working for no one. */
   signal: AbortSignal;
 }
@@ -67,9 +70,14 @@ export async function callEngineAnswer<T>(ctx: PrometheusContext, path: string, 
   const timeout = AbortSignal.timeout(timeoutMs);
   const timedOut = () => new PrometheusError('timeout', `query timed out in expression evaluation: it ran longer than ${timeoutMs} ms`);
   const started = performance.now();
+  const signal = AbortSignal.any([timeout, ctx.signal]);
   let answer: Awaited<ReturnType<VictoriaMetrics['prometheusApi']>>;
+  // Its time waiting for a slot counts against its timeout, as time queued in Prometheus' engine does.
+  const release = await ctx.slots.acquire(signal).catch(() => {
+    throw timeout.aborted ? timedOut() : new PrometheusError('unavailable', 'the request was cancelled while it waited for the engine');
+  });
   try {
-    answer = await ctx.engine.prometheusApi(path, params, { signal: AbortSignal.any([timeout, ctx.signal]), maxBytes: ctx.limits.maxSamples * BYTES_PER_SAMPLE });
+    answer = await ctx.engine.prometheusApi(path, params, { signal, maxBytes: ctx.limits.maxSamples * BYTES_PER_SAMPLE });
   } catch (err) {
     if (err instanceof EngineAnswerTooLarge) {
       const bytes = ctx.limits.maxSamples * BYTES_PER_SAMPLE;
@@ -79,6 +87,8 @@ export async function callEngineAnswer<T>(ctx: PrometheusContext, path: string, 
     }
     if (timeout.aborted) throw timedOut();
     throw new PrometheusError('unavailable', (err as Error).message);
+  } finally {
+    release();
   }
   // The timer fires only when the event loop gets to it: an answer read whole before then (this process paused on a
   // busy machine while the engine answered) may still be past the deadline.

@@ -5,6 +5,7 @@ import type { VictoriaMetrics } from '@terminusa/metric-store';
 import { route, type RouteSpec } from '../http/route.ts';
 import { AnswerText } from './answer-text.ts';
 import { promqlLimits, type PrometheusContext } from './call-engine.ts';
+import { EngineSlots } from './engine-slots.ts';
 import { labelNames, labelValues, metricMetadata, seriesQuery } from './forward-labels.ts';
 import { instantQuery, rangeQuery } from './forward-query.ts';
 import { PrometheusError, sendPrometheusError } from './prometheus-errors.ts';
@@ -35,6 +36,7 @@ type Answer = (ctx: PrometheusContext, form: URLSearchParams, req: Request) => P
  */
 export function prometheusRoutes(deps: { engine: Pick<VictoriaMetrics, 'prometheusApi' | 'promql'>; settings: Readonly<Config['gateway']['promql']> }): RouteSpec[] {
   const limits = promqlLimits(deps.settings);
+  const slots = new EngineSlots(deps.settings.maxConcurrent);
   const api = (path: string, summary: string, query: z.ZodType, answer: Answer): RouteSpec[] =>
     (['get', 'post'] as const).map((method) =>
       route({
@@ -51,7 +53,7 @@ export function prometheusRoutes(deps: { engine: Pick<VictoriaMetrics, 'promethe
             if (!res.writableFinished) gone.abort();
           });
           try {
-            const body = await answer({ engine: deps.engine, limits, signal: gone.signal }, formOf(req), req);
+            const body = await answer({ engine: deps.engine, limits, slots, signal: gone.signal }, formOf(req), req);
             if (body instanceof AnswerText) res.type('json').send(body.json);
             else res.json(body);
           } catch (err) {
