@@ -1,14 +1,10 @@
 import { BadPayloadError, BodyTooLargeError } from './decoded-samples.ts';
 import { ELEMENTS_PER_SAMPLE } from './protobuf-elements.ts';
 
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-const COMMA = 0x2c;
-const OPEN_ARRAY = 0x5b;
-const CLOSE_ARRAY = 0x5d;
-const OPEN_OBJECT = 0x7b;
-const CLOSE_OBJECT = 0x7d;
-const isSpace = (c: number) => c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+/** The bytes of JSON's structure, and its whitespace. */
+const [QUOTE, BACKSLASH, COMMA, OPEN_ARRAY, CLOSE_ARRAY, OPEN_OBJECT, CLOSE_OBJECT] = [...'"\\,[]{}'].map((c) => c.charCodeAt(0));
+const SPACE = new Uint8Array(256);
+for (const c of ' \n\r\t') SPACE[c.charCodeAt(0)] = 1;
 /**
  * The deepest nesting taken: OTLP/JSON nests about a dozen levels (attribute values a few more). Deeper, the scan's
  * own stack grew with the body (16 MiB of `{` held 16 million entries), and the parser's would after it.
@@ -33,7 +29,7 @@ export function limitJsonElements(body: Uint8Array, max: number): void {
   let opened = false;
   for (let i = 0; i < body.length; i++) {
     const c = body[i]!;
-    if (isSpace(c)) continue;
+    if (SPACE[c]) continue;
     if (opened && c !== CLOSE_ARRAY) count++;
     opened = false;
     if (c === QUOTE) {
