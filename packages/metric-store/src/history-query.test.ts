@@ -5,7 +5,7 @@ import type { Sample } from '@terminusa/bus';
 import { createTestDatabase, QUICK_SYNC, type TestNamespace } from '@terminusa/testkit';
 import { computeRollups, PartitionManager, SampleStore, SeriesIds, TIERS, VictoriaMetrics, type Tier } from './index.ts';
 import { tierRetentionMs } from './tiers.ts';
-import { planSegments, queryHistory, type HistoryAgg, type HistoryAnswer, type HistoryQuery } from './history-query.ts';
+import { planSegments, queryHistory, RawSamplesTooMany, type HistoryAgg, type HistoryAnswer, type HistoryQuery } from './history-query.ts';
 import { markPassed } from './rollup/dirty-minutes.ts';
 
 const MIN = 60_000;
@@ -344,6 +344,22 @@ describe('queryHistory', () => {
       const answer = await queryHistory(stores, q);
       expectMatches(answer, rows, q);
       expect(answer.series[0]!.points.at(-1)![0]).toBe(start + 29 * MIN);
+    }
+  });
+
+  it('refuses a read whose minutes past the 1m watermark hold more raw samples than one export may (rollups hours behind)', async () => {
+    const name = 'behind';
+    const start = Math.floor(NOW / HOUR) * HOUR - 2 * HOUR;
+    const rows: Row[] = Array.from({ length: 60 }, (_, i) => ({ series: i % 3, ts: start + i * 60_000 + 5_000, value: i }));
+    await new SampleStore(pool, engine).insert(toSamples(name, rows));
+    // The rollups stopped before these hours: every minute is past the watermarks and read raw, whatever tier answers.
+    await pool.query('UPDATE rollup_watermarks SET until = LEAST(until, $1)', [new Date(start)]);
+    for (const q of [
+      { name, tags: {}, from: start, to: start + HOUR - 1, step: MIN, maxPoints: 10_000, retention: onlyFrom('1m'), now: NOW },
+      { name, tags: {}, from: start, to: start + HOUR - 1, step: 5 * MIN, maxPoints: 10_000, retention: onlyFrom('5m'), now: NOW, agg: 'sum' as const },
+    ]) {
+      await expect(queryHistory(stores, { ...q, maxRawSamples: 59 })).rejects.toThrow(RawSamplesTooMany);
+      expectMatches(await queryHistory(stores, { ...q, maxRawSamples: 60 }), rows, q);
     }
   });
 

@@ -39,6 +39,23 @@ export interface HistoryQuery {
   retention: Readonly<Record<Tier, number>>;
   /** The present (epoch ms) that retention counts back from; defaults to the clock. */
   now?: number;
+  /** Most raw samples one export of the read may hold (RAW_SAMPLES_PER_EXPORT unless set). */
+  maxRawSamples?: number;
+}
+
+/**
+ * Most raw samples one export of a history read holds (about 16 bytes each in memory): a raw stretch is counted
+ * before it is read, but the minutes after the 1m rollup watermark are read raw whatever their size, and when the
+ * rollups fall hours behind a dashboard's reads of a wide metric held hours of every series' samples at once.
+ */
+export const RAW_SAMPLES_PER_EXPORT = 2_000_000;
+
+/** A read that needs more raw samples than it may hold: answered 503, with what to do about it. */
+export class RawSamplesTooMany extends Error {
+  constructor(limit: number) {
+    super(`the read needs more than ${limit} raw samples at once: the rollups are behind (the minutes after their 1m watermark are read raw) or the selection is too wide; narrow it with tags or a shorter range, or ask again once the rollups have caught up`);
+    this.name = 'RawSamplesTooMany';
+  }
 }
 
 /** A history query as a caller states it that leaves retention and the clock to whoever runs it (the gateway). */
@@ -659,10 +676,16 @@ async function readOneStretch(stores: HistoryStores, q: HistoryQuery, target: Ti
   );
 }
 
-/** The engine's raw samples of the query's series in `[start, end)`, with their tags. */
+/** The engine's raw samples of the query's series in `[start, end)`, with their tags; RawSamplesTooMany past the query's most. */
 async function exportRaw(engine: VictoriaMetrics, q: HistoryQuery, start: number, end: number): Promise<{ tags: Record<string, string>; timestamps: number[]; values: number[] }[]> {
+  const limit = q.maxRawSamples ?? RAW_SAMPLES_PER_EXPORT;
   const out: { tags: Record<string, string>; timestamps: number[]; values: number[] }[] = [];
-  for await (const s of engine.export(selector(q.name, q.tags), start, end - 1)) out.push({ tags: tagsOfLabels(s.labels), timestamps: s.timestamps, values: s.values });
+  let held = 0;
+  for await (const s of engine.export(selector(q.name, q.tags), start, end - 1)) {
+    // Leaving the loop by a throw ends the export: the rest is never read.
+    if ((held += s.timestamps.length) > limit) throw new RawSamplesTooMany(limit);
+    out.push({ tags: tagsOfLabels(s.labels), timestamps: s.timestamps, values: s.values });
+  }
   return out;
 }
 

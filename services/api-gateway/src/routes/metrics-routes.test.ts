@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
-import { SampleStore, VictoriaMetrics } from '@terminusa/metric-store';
+import { RawSamplesTooMany, SampleStore, VictoriaMetrics } from '@terminusa/metric-store';
 import { createTestDatabase, type TestNamespace } from '@terminusa/testkit';
 import type { Role } from '../auth/principal.ts';
 import { serveRoutes, TEST_ROLE_HEADER, type RoutesUnderTest } from '../../test-support/routes-under-test.ts';
@@ -70,6 +70,20 @@ describe('GET /metrics/history', () => {
     const res = await fetch(`${base}/metrics/history?name=a&tag.host=`, { headers: { [TEST_ROLE_HEADER]: 'viewer' } });
     expect(res.status).toBe(400);
     expect(((await res.json()) as { fields: { field: string; reason: string }[] }).fields).toEqual([expect.objectContaining({ field: 'host', reason: 'tag values are not empty' })]);
+  });
+});
+
+describe('GET /metrics/history when the read needs more raw samples than it may hold', () => {
+  it('answers 503 saying why and what narrows it, not 500', async () => {
+    // The history read as the gateway wires it, refusing as queryHistory does when the rollups are hours behind.
+    const behind = await serveRoutes(metricsRoutes({ maxPoints: 1000, historyQuery: async () => Promise.reject(new RawSamplesTooMany(2_000_000)) } as unknown as Parameters<typeof metricsRoutes>[0]));
+    try {
+      const res = await fetch(`${behind.base}/metrics/history?name=players_online&step=5m`, { headers: { [TEST_ROLE_HEADER]: 'viewer' } });
+      expect(res.status).toBe(503);
+      expect(((await res.json()) as { detail: string }).detail).toMatch(/more than 2000000 raw samples at once: the rollups are behind/);
+    } finally {
+      await behind.close();
+    }
   });
 });
 

@@ -2,7 +2,8 @@ import type { Request } from 'express';
 import { z } from 'zod';
 import { IngestMessageSchema, IngestSampleSchema, METRIC_NAME, SOURCE, SUBJECTS, TAG_KEY, TAG_KEY_RULE, tagValueSchema, type Bus } from '@terminusa/bus';
 import { durationMs } from '@terminusa/config';
-import { HISTORY_AGGS, type HistoryQueryFn, type RedisCurrentStore, type SampleStore } from '@terminusa/metric-store';
+import { HISTORY_AGGS, RawSamplesTooMany, type HistoryQueryFn, type RedisCurrentStore, type SampleStore } from '@terminusa/metric-store';
+import { sendProblem } from '../http/problem.ts';
 import { parseOr400 } from '../http/request-errors.ts';
 import { route, type RouteSpec } from '../http/route.ts';
 
@@ -147,12 +148,20 @@ export function metricsRoutes(deps: { bus: Bus; history: Pick<SampleStore, 'name
       tag: 'metrics',
       summary: 'Points of a metric between from and to (ISO-8601 or epoch ms), raw or in buckets of step from the rollup tiers, optionally combined by agg and groupBy',
       query: HistoryQuery,
+      responses: { 503: 'the read needs more raw samples at once than it may hold (the rollups behind, or too wide a selection)' },
       async handle({ query, req, res }) {
         const tags = parseOr400(TagFilter, tagQuery(req), res, 'tag filter');
         if (!tags) return;
         const limit = Math.min(query.limit ?? deps.maxPoints, deps.maxPoints);
         const { name, from, to, step, agg, groupBy } = query;
-        const answer = await deps.historyQuery({ name, tags, from, to, step, agg, groupBy, maxPoints: limit });
+        let answer: Awaited<ReturnType<HistoryQueryFn>>;
+        try {
+          answer = await deps.historyQuery({ name, tags, from, to, step, agg, groupBy, maxPoints: limit });
+        } catch (err) {
+          // Not the request's fault, and it may well be answered later: 503, saying why and what narrows it.
+          if (err instanceof RawSamplesTooMany) return sendProblem(res, 503, err.message);
+          throw err;
+        }
         res.json({ name, from, to, tier: answer.tier, step: answer.step, truncated: answer.truncated, segments: answer.segments, series: answer.series });
       },
     }),
