@@ -4,8 +4,9 @@ import { Registry } from 'prom-client';
 import { Bus } from '@terminusa/bus';
 import type { Config } from '@terminusa/config';
 import { createLogger } from '@terminusa/runtime';
-import { createTestNamespace, freePort, type TestNamespace } from '@terminusa/testkit';
+import { createTestNamespace, freePort, waitFor, type TestNamespace } from '@terminusa/testkit';
 import { createCollectorMetrics } from '../collector-metrics.ts';
+import { AppliedSchedule } from './applied-schedule.ts';
 import { startCollectorJobs, type CollectorJobs } from './collector-jobs.ts';
 
 let ns: TestNamespace;
@@ -72,5 +73,17 @@ describe('replicas whose configuration files differ for a while (a ConfigMap rea
     await first.check();
     expect(await stale.check()).toEqual({ added: [], updated: [], removed: [], restarted: [] });
     expect(await schedulers(first)).toEqual(['scrape:arena']);
+  });
+
+  it('let a claim no running replica renews lapse, and then the next check takes the schedulers', async () => {
+    const record = new AppliedSchedule(ns.redis(), `${ns.config.redis.prefix}lapse:schedule`, 200);
+    const current = { digest: 'current', loadedAt: 1000 };
+    // An old replica restarted in a rollout (its load the latest) and was then replaced: nobody renews its claim.
+    await record.claim({ digest: 'old', loadedAt: 2000 }, true);
+    expect(await record.claim(current, false)).toEqual({ digest: 'old', loadedAt: 2000 });
+    await waitFor(async () => ((await ns.redis().exists(`${ns.config.redis.prefix}lapse:schedule`)) === 0 ? true : undefined), 5000, 'the claim to lapse');
+    expect(await record.claim(current, false)).toBeUndefined();
+    // Renewed by every check of the replica that holds it.
+    expect(await ns.redis().pttl(`${ns.config.redis.prefix}lapse:schedule`)).toBeGreaterThan(0);
   });
 });

@@ -15,7 +15,8 @@ export function scheduleDigest(desired: readonly SchedulerSpec[]): string {
 
 /**
  * Claims the schedulers for a configuration in one step, so two replicas never both read the record and write theirs.
- * KEYS[1]: the record. ARGV: digest, loadedAt, '1' when the configuration was just loaded (it claims whatever is there).
+ * KEYS[1]: the record. ARGV: digest, loadedAt, '1' when the configuration was just loaded (it claims whatever is there),
+ * how long the record lives unless claimed again (ms).
  * Returns the record's digest and time when it is another configuration loaded later (the claim refused), else nil.
  * The time of one configuration never goes down: a replica that loaded it earlier would let an older one in again.
  */
@@ -26,6 +27,7 @@ local mine = tonumber(ARGV[2])
 if ARGV[3] ~= '1' and digest and digest ~= ARGV[1] and at > mine then return { digest, tostring(at) } end
 if digest == ARGV[1] and at > mine then mine = at end
 redis.call('HSET', KEYS[1], 'digest', ARGV[1], 'loadedAt', tostring(mine))
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return nil
 `;
 
@@ -39,6 +41,11 @@ export class AppliedSchedule {
   constructor(
     private readonly redis: Redis,
     private readonly key: string,
+    /**
+     * How long a claim holds unless renewed: a replica renews it with every check while its configuration is the one
+     * applied. One that no running replica holds (its replica stopped) then lapses, and the next check takes over.
+     */
+    private readonly holdMs: number,
   ) {}
 
   /**
@@ -46,7 +53,7 @@ export class AppliedSchedule {
    * loaded later holds them, which is then returned (and this replica leaves them be).
    */
   async claim(mine: AppliedConfig, loaded: boolean): Promise<AppliedConfig | undefined> {
-    const held = (await this.redis.eval(CLAIM_SCRIPT, 1, this.key, mine.digest, mine.loadedAt, loaded ? '1' : '0')) as [string, string] | null;
+    const held = (await this.redis.eval(CLAIM_SCRIPT, 1, this.key, mine.digest, mine.loadedAt, loaded ? '1' : '0', this.holdMs)) as [string, string] | null;
     return held ? { digest: held[0], loadedAt: Number(held[1]) } : undefined;
   }
 }

@@ -130,7 +130,9 @@ export async function startCollectorJobs(deps: CollectorJobsDeps): Promise<Colle
     }
   };
 
-  const applied = new AppliedSchedule(redis, `${config.redis.prefix}collector:schedule`);
+  const checkEveryMs = Math.max(MIN_RECONCILE_MS, 3 * config.collection.intervals.app * 1000);
+  // Three missed checks: its replicas stopped (an old one restarted in a rollout, then replaced).
+  const applied = new AppliedSchedule(redis, `${config.redis.prefix}collector:schedule`, 3 * checkEveryMs);
   let loadedAt = Date.now();
   let waitingFor: string | undefined;
   const sync = async (trigger: 'load' | 'check'): Promise<SchedulerSync> => {
@@ -138,7 +140,7 @@ export async function startCollectorJobs(deps: CollectorJobsDeps): Promise<Colle
     const mine: AppliedConfig = { digest: scheduleDigest(desired), loadedAt };
     const newer = await applied.claim(mine, trigger === 'load');
     if (newer) {
-      if (waitingFor !== newer.digest) logger.warn('collection configuration differs from the one another replica loaded later: leaving the schedulers to it until this replica’s file changes', { mine: mine.digest, applied: newer.digest, appliedLoadedAt: new Date(newer.loadedAt).toISOString() });
+      if (waitingFor !== newer.digest) logger.warn('collection configuration differs from the one another replica loaded later: leaving the schedulers to it while it runs, or until this replica’s file changes', { mine: mine.digest, applied: newer.digest, appliedLoadedAt: new Date(newer.loadedAt).toISOString() });
       waitingFor = newer.digest;
       return { added: [], updated: [], removed: [], restarted: [] };
     }
@@ -152,7 +154,7 @@ export async function startCollectorJobs(deps: CollectorJobsDeps): Promise<Colle
   await sync('load');
   const reconcile = setInterval(
     () => void sync('check').catch((err: unknown) => logger.error('scheduler check failed', { err })),
-    Math.max(MIN_RECONCILE_MS, 3 * config.collection.intervals.app * 1000),
+    checkEveryMs,
   );
 
   return {
