@@ -16,8 +16,9 @@ export interface GroupMember {
   /** Absent from members an older release left waiting: their group's flush says it. */
   status?: Notification['status'];
   repeat?: boolean;
-  /** When its event happened (ms): a group's notifications follow their events' order. */
+  /** When its event happened (ms), and the event's number among the alert's: a group's notifications follow their order. */
   at?: number;
+  seq?: number;
 }
 
 /** The end of a group's wait: its gathered alerts go out as one notification per channel. */
@@ -65,17 +66,43 @@ const hash = (s: string) => createHash('sha1').update(s).digest('hex').slice(0, 
 /** Of members with the same event time, firings first and resolutions last: an alert's end never precedes its start. */
 const KIND_ORDER = (m: { status: Notification['status']; repeat: boolean }) => (m.status === 'resolved' ? 2 : m.repeat ? 1 : 0);
 
+interface Ordered {
+  status: Notification['status'];
+  repeat: boolean;
+  at: number;
+  seq: number;
+  alert: Alert;
+}
+
 /**
- * A group's members in their events' order, cut into runs of one kind (firing, repeat, resolved): each run is one
- * notification, so on-call hears of an alert's end after its start, and of an episode's end before the next one's
- * start (a host that recovers and fails again within one wait). A storm of one kind is one run, one page.
+ * A group's members in the order on-call must hear them, gathered into as few notifications as that order allows:
+ * each run holds members of one kind (firing, repeat, resolved), and a member goes into the first run of its kind
+ * after every run holding an event of another kind of the same alert or the same labels (an earlier episode of the
+ * series) — so an alert's end comes after its start, and an episode's end before the next one's start, while a storm
+ * of one kind stays one page however its events interleave with others'. Events are taken in time order, an
+ * alert's own in the order of their numbers (replicas' clocks may differ by more than the events lie apart).
  */
-function runsOf<M extends { status: Notification['status']; repeat: boolean; at: number; alert: Alert }>(members: readonly M[]): M[][] {
-  const ordered = [...members].sort((a, b) => a.at - b.at || KIND_ORDER(a) - KIND_ORDER(b) || a.alert.id.localeCompare(b.alert.id));
+function runsOf<M extends Ordered>(members: readonly M[]): M[][] {
+  const byTime = [...members].sort((a, b) => a.at - b.at || KIND_ORDER(a) - KIND_ORDER(b) || a.alert.id.localeCompare(b.alert.id) || a.seq - b.seq);
+  // Each alert's events keep the places its events took in time, in the order of their numbers.
+  const places = new Map<string, number[]>();
+  byTime.forEach((m, i) => places.set(m.alert.id, [...(places.get(m.alert.id) ?? []), i]));
+  const ordered = [...byTime];
+  for (const [id, at] of places) {
+    const own = byTime.filter((m) => m.alert.id === id).sort((a, b) => a.seq - b.seq);
+    at.forEach((place, i) => (ordered[place] = own[i]!));
+  }
   const runs: M[][] = [];
+  const seriesOf = (m: M) => JSON.stringify(Object.entries(m.alert.labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
   for (const m of ordered) {
-    const run = runs.at(-1);
-    if (run && run[0]!.status === m.status && run[0]!.repeat === m.repeat) run.push(m);
+    const related = (o: M) => o.alert.id === m.alert.id || seriesOf(o) === seriesOf(m);
+    const kind = (o: M) => o.status === m.status && o.repeat === m.repeat;
+    let after = -1;
+    runs.forEach((run, i) => {
+      if (!kind(run[0]!) && run.some(related)) after = i;
+    });
+    const target = runs.findIndex((run, i) => i > after && kind(run[0]!));
+    if (target >= 0) runs[target]!.push(m);
     else runs.push([m]);
   }
   return runs;
@@ -111,12 +138,12 @@ export function groupStage(
     const wait = settings.groupWaitMs;
     // The first alert of a group opens it (as Alertmanager's group_wait); alerts arriving while it is open join it.
     // The group closes to newcomers just before its flush runs, so none joins a flushed group.
-    const { opened, setKey, openKey } = await groups.join(gk, { alert, channels: ctx.channels, status, repeat, at: ctx.event.at }, now, Math.max(1, wait - Math.min(100, wait / 10)), `${alert.id}:${seq}`);
+    const { opened, setKey, openKey } = await groups.join(gk, { alert, channels: ctx.channels, status, repeat, at: ctx.event.at, seq }, now, Math.max(1, wait - Math.min(100, wait / 10)), `${alert.id}:${seq}`);
     await timer.flushAfter(`flush-${gk}-${opened}`, { setKey, openKey, notificationId: `${gk}-${opened}`, groupLabels }, Math.max(0, opened + wait - now));
   };
 
   const flush = async (job: GroupFlush): Promise<void> => {
-    const members = (await groups.take(job)).map((m) => ({ ...m, status: m.status ?? job.status ?? 'firing', repeat: m.repeat ?? job.repeat ?? false, at: m.at ?? 0 }));
+    const members = (await groups.take(job)).map((m) => ({ ...m, status: m.status ?? job.status ?? 'firing', repeat: m.repeat ?? job.repeat ?? false, at: m.at ?? 0, seq: m.seq ?? 0 }));
     // Acknowledged while it waited (on-call saw the first page): a firing or repeat notification of it is not sent.
     const firing = members.filter((m) => m.status === 'firing');
     const acked = firing.length ? await acknowledged(firing.map((m) => m.alert.id)) : new Set<string>();
