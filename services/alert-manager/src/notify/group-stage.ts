@@ -85,27 +85,35 @@ interface Ordered {
 function runsOf<M extends Ordered>(members: readonly M[]): M[][] {
   const byTime = [...members].sort((a, b) => a.at - b.at || KIND_ORDER(a) - KIND_ORDER(b) || a.alert.id.localeCompare(b.alert.id) || a.seq - b.seq);
   // Each alert's events keep the places its events took in time, in the order of their numbers.
-  const places = new Map<string, number[]>();
-  byTime.forEach((m, i) => places.set(m.alert.id, [...(places.get(m.alert.id) ?? []), i]));
+  const ofAlert = new Map<string, { places: number[]; events: M[] }>();
+  byTime.forEach((m, i) => {
+    let own = ofAlert.get(m.alert.id);
+    if (!own) ofAlert.set(m.alert.id, (own = { places: [], events: [] }));
+    own.places.push(i);
+    own.events.push(m);
+  });
   const ordered = [...byTime];
-  for (const [id, at] of places) {
-    const own = byTime.filter((m) => m.alert.id === id).sort((a, b) => a.seq - b.seq);
-    at.forEach((place, i) => (ordered[place] = own[i]!));
+  for (const { places, events } of ofAlert.values()) {
+    if (events.length < 2) continue;
+    events.sort((a, b) => a.seq - b.seq);
+    places.forEach((place, i) => (ordered[place] = events[i]!));
   }
-  const runs: M[][] = [];
+  // Each run's members, and the alerts and series they are of (looked up, not searched: a storm holds thousands).
+  const runs: { members: M[]; status: M['status']; repeat: boolean; related: Set<string> }[] = [];
   const seriesOf = (m: M) => JSON.stringify(Object.entries(m.alert.labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
   for (const m of ordered) {
-    const related = (o: M) => o.alert.id === m.alert.id || seriesOf(o) === seriesOf(m);
-    const kind = (o: M) => o.status === m.status && o.repeat === m.repeat;
+    const keys = [`alert:${m.alert.id}`, `series:${seriesOf(m)}`];
+    const sameKind = (run: (typeof runs)[number]) => run.status === m.status && run.repeat === m.repeat;
     let after = -1;
     runs.forEach((run, i) => {
-      if (!kind(run[0]!) && run.some(related)) after = i;
+      if (!sameKind(run) && keys.some((k) => run.related.has(k))) after = i;
     });
-    const target = runs.findIndex((run, i) => i > after && kind(run[0]!));
-    if (target >= 0) runs[target]!.push(m);
-    else runs.push([m]);
+    let target = runs.find((run, i) => i > after && sameKind(run));
+    if (!target) runs.push((target = { members: [], status: m.status, repeat: m.repeat, related: new Set() }));
+    target.members.push(m);
+    for (const k of keys) target.related.add(k);
   }
-  return runs;
+  return runs.map((run) => run.members);
 }
 
 /**
