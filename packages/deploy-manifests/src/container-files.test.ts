@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, wri
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import { loadConfig, SERVICE_NAMES, SERVICE_NODE_FLAGS, type ServiceName } from '@terminusa/config';
 import { composeValidator } from './compose-schema.ts';
 import { DATABASE_ROLE, databaseRole, DB_MIGRATE_COMMAND, OWN_DATABASE_ROLES, secretGrants } from './manifests.ts';
@@ -11,7 +11,8 @@ import { defaultConfig } from './overlays.ts';
 import { NATS_USERS, natsPasswordVariable, renderNatsServerConfig } from './nats-permissions.ts';
 import { NATS_CONFIG_FILE } from './render.ts';
 import { redisPasswordSecret, renderRedisAclRules } from './redis-acl.ts';
-import { VM_IMAGE, VM_READERS, VM_SINGLE_NODE_ARGS, VM_STORAGE_PATH, vmReadUrl } from './victoria-metrics.ts';
+import { VM_IMAGE, VM_SINGLE_NODE_ARGS, VM_STORAGE_PATH, vmReadUrl } from './victoria-metrics.ts';
+import { GATE_NAME, GATE_URL, gateUserOf, gateUsers } from './engine-gate.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
 const SERVICES = ['collector', 'processor', 'alert-manager', 'storage', 'backup', 'api-gateway'];
@@ -42,11 +43,17 @@ const COMPOSE_SECRET: Record<string, (service: string) => string | { source: str
   ADMIN_PASSWORD: () => 'admin_password',
   JWT_SECRET: () => 'jwt_secret',
   OPS_METRICS_TOKEN: () => 'metrics_token',
-  VM_PASSWORD: () => 'vm_password',
+  // The engine's password, or the service's gate user's (engineGrants), mounted as vm_password either way.
+  VM_PASSWORD: (service) => (service === 'storage' ? 'vm_password' : { source: gateUserOf({ edition: 'single-node' }, service as ServiceName)!.passwordKey.toLowerCase(), target: 'vm_password' }),
   VM_SNAPSHOT_KEY: () => 'vm_snapshot_key',
 };
 const secretTarget = (grant: string | { target: string }) => (typeof grant === 'string' ? grant : grant.target);
 const secretSource = (grant: string | { source: string }) => (typeof grant === 'string' ? grant : grant.source);
+/** The vmauth container of the Kubernetes single node (k8s/base), as rendered. */
+function onDiskGate(): any {
+  const docs = parseAllDocuments(readFileSync(join(ROOT, 'k8s', 'base', 'victoria-metrics.yaml'), 'utf8')).map((d) => d.toJS());
+  return docs.find((d) => d.kind === 'Deployment' && d.metadata.name === GATE_NAME).spec.template.spec.containers[0];
+}
 /** The nats service's start script (`sh -c`), as written in the file ($$ not yet unescaped). */
 function natsScript(): string {
   const nats = compose.services.nats;
@@ -276,7 +283,7 @@ describe('docker-compose.yml', () => {
     const literals = (text: string) => [
       ...[...text.matchAll(/[a-z]+:\/\/[^/@\s"']*:[^/@\s"']*@/gi)].map((m) => m[0]),
       ...[...text.matchAll(/\b([A-Z_]*(?:PASSWORD|SECRET)[A-Z_]*)\s*[:=]\s*"?([^\s"},]+)/g)]
-        .filter((m) => !/^\/run\/secrets\/|^\$\$\((cat|pw) /.test(`${m[2]} `))
+        .filter((m) => !/^\/run\/secrets\/|^\$\$\((cat|pw|secret) /.test(`${m[2]} `))
         .map((m) => m[0]),
     ];
     const text = readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8');
@@ -312,15 +319,24 @@ describe('docker-compose.yml', () => {
     expect(vm.deploy.restart_policy).toEqual({ condition: 'on-failure' });
   });
 
-  it('sets VM_URL on storage, api-gateway, backup and alert-manager only, which start after victoria-metrics', () => {
-    expect([...VM_READERS].sort()).toEqual(['alert-manager', 'api-gateway', 'backup', 'storage']);
+  it('sets VM_URL on the storage (the engine, started first) and on the gate’s users (vmauth, started first, each as its user), as the Kubernetes single node does', () => {
     for (const [name, s] of Object.entries<any>(compose.services)) {
-      const uses = ['storage', 'api-gateway', 'backup', 'alert-manager'].includes(name);
-      expect(s.environment?.VM_URL, name).toBe(uses ? 'http://victoria-metrics:8428' : undefined);
+      const user = gateUserOf({ edition: 'single-node' }, name as ServiceName)?.user;
+      expect(s.environment?.VM_URL, name).toBe(name === 'storage' ? 'http://victoria-metrics:8428' : user ? GATE_URL : undefined);
+      expect(s.environment?.VM_USERNAME, name).toBe(user);
       expect(s.environment?.VM_WRITE_URL, `${name}: single node takes writes at VM_URL`).toBeUndefined();
-      if (SERVICES.includes(name)) expect(s.depends_on.includes('victoria-metrics'), name).toBe(uses);
+      if (SERVICES.includes(name)) expect([s.depends_on.includes('victoria-metrics'), s.depends_on.includes(GATE_NAME)], name).toEqual([name === 'storage', !!user]);
     }
-    expect(compose.services.storage.environment.VM_URL).toBe(vmReadUrl({ edition: 'single-node', storage: '', resources: { requests: { cpu: '', memory: '' }, limits: { cpu: '', memory: '' } } }));
+    expect(compose.services.storage.environment.VM_URL).toBe(vmReadUrl({ edition: 'single-node' }));
+    // vmauth runs the Deployment's image, script, flags and configuration.
+    const gate = compose.services[GATE_NAME];
+    const deployment = onDiskGate();
+    expect(gate.image).toBe(deployment.image);
+    expect(gate.entrypoint).toEqual([...deployment.command.slice(0, 2), deployment.command[2].replace(/\$/g, '$$$$'), deployment.command[3]]);
+    expect(gate.command).toEqual(deployment.args);
+    expect(gate.configs).toEqual([{ source: 'vmauth_config', target: '/etc/vmauth/auth.yml' }]);
+    expect(compose.configs.vmauth_config).toEqual({ file: './deploy/vmauth/auth.yml' });
+    expect(gate.secrets).toEqual(['vm_password', ...gateUsers({ edition: 'single-node' }).map((u) => u.passwordKey.toLowerCase())]);
   });
 
   it('gives only the backup the engine’s volume, read-only at /vm-storage (snapshots under /vm-storage/snapshots/)', () => {

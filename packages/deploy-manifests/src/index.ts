@@ -34,7 +34,6 @@ export {
   ENGINE_SNAPSHOT_TAKERS,
   VM_IMAGE,
   VM_PORT,
-  VM_READERS,
   VM_SINGLE_NODE_ARGS,
   VM_STORAGE_PATH,
   VM_VERSION,
@@ -43,7 +42,9 @@ export {
   vmReadUrl,
   vmWriteUrl,
 } from './victoria-metrics.ts';
-export { renderAll, writeAll, overlayDir, K8S_DIR, NATS_CONFIG_FILE, NATS_PERMISSIONS_FILE, REDIS_ACL_FILE, writeNatsPermissions, writeRedisAclRules } from './render.ts';
+export { ENGINE_CLIENTS, GATE_IMAGE, GATE_NAME, GATE_PORT, GATE_URL, GATE_USERS, engineEnv, engineGrants, gateConfig, gateScript, gateUserOf, gateUsers } from './engine-gate.ts';
+export type { GateUser } from './engine-gate.ts';
+export { renderAll, writeAll, overlayDir, K8S_DIR, NATS_CONFIG_FILE, NATS_PERMISSIONS_FILE, REDIS_ACL_FILE, GATE_CONFIG_FILE, writeGateConfig, writeNatsPermissions, writeRedisAclRules } from './render.ts';
 export { REDIS_NEEDS, redisAclRules, redisPasswordKey, redisPasswordSecret, renderRedisAclRules } from './redis-acl.ts';
 export type { RedisNeeds } from './redis-acl.ts';
 export {

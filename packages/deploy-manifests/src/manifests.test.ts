@@ -4,7 +4,7 @@ import { posix } from 'node:path';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { loadConfig, SERVICE_NAMES } from '@terminusa/config';
+import { loadConfig, SERVICE_NAMES, type ServiceName } from '@terminusa/config';
 import {
   BACKUP_KEYS_DIR,
   BACKUP_SIGNING_DIR,
@@ -42,8 +42,11 @@ import {
   SECRET_PLACEHOLDER,
   ENGINE_SECRET_NAME,
   ENGINE_SNAPSHOT_TAKERS,
+  GATE_CONFIG_FILE,
+  GATE_USERS,
+  gateConfig,
+  gateUserOf,
   VM_IMAGE,
-  VM_READERS,
   VM_SINGLE_NODE_ARGS,
   redisPasswordKey,
 } from './index.ts';
@@ -173,7 +176,8 @@ describe('deploy manifests', () => {
         [METRICS_SECRET_NAME]: ['OPS_METRICS_TOKEN'],
         [DATABASE_SECRET_NAME]: ['ALERT_MANAGER_DATABASE_PASSWORD', 'BACKUP_DATABASE_PASSWORD', 'DATABASE_PASSWORD', 'GATEWAY_DATABASE_PASSWORD', 'STORAGE_DATABASE_PASSWORD'],
         [REDIS_SECRET_NAME]: REDIS_USERS.map(redisPasswordKey).sort(),
-        [ENGINE_SECRET_NAME]: ['VM_DELETE_KEY', 'VM_PASSWORD', 'VM_SNAPSHOT_KEY'],
+        // The gate's users' passwords beside the engine's own: the backup's only where it takes snapshots.
+        [ENGINE_SECRET_NAME]: ['VM_DELETE_KEY', 'VM_PASSWORD', 'VM_READER_PASSWORD', 'VM_SNAPSHOT_KEY', ...(overlay === 'cluster' ? [] : ['VM_BACKUP_PASSWORD'])].sort(),
         [NATS_SECRET_NAME]: [...NATS_USERS.map(natsPasswordVariable), NATS_ROUTE_PASSWORD_VARIABLE].sort(),
       };
       for (const s of secrets) {
@@ -313,8 +317,7 @@ describe('deploy manifests', () => {
     }
   });
 
-  it('sets VM_URL on storage, api-gateway, backup and alert-manager only, and VM_WRITE_URL only on the cluster edition’s storage', () => {
-    expect([...VM_READERS].sort()).toEqual(['alert-manager', 'api-gateway', 'backup', 'storage']);
+  it('sets VM_URL on the storage (the engine) and on api-gateway, alert-manager and the single node’s backup (the gate, each as its user), and VM_WRITE_URL only on the cluster edition’s storage', () => {
     const single = { read: 'http://victoria-metrics:8428' };
     const urls: Record<string, { read: string; write?: string }> = {
       base: single,
@@ -328,7 +331,9 @@ describe('deploy manifests', () => {
       for (const s of SERVICE_NAMES) {
         const c = onDisk(overlay, `${s}.yaml`).find((d) => d.kind === 'Deployment').spec.template.spec.containers[0];
         const expected: { name: string; value: string }[] = [];
-        if (['storage', 'api-gateway', 'backup', 'alert-manager'].includes(s)) expected.push({ name: 'VM_URL', value: urls[overlay]!.read });
+        if (s === 'storage') expected.push({ name: 'VM_URL', value: urls[overlay]!.read });
+        const user = ({ 'api-gateway': 'reader', 'alert-manager': 'reader', backup: overlay === 'cluster' ? undefined : 'backup' } as Record<string, string | undefined>)[s];
+        if (user) expected.push({ name: 'VM_URL', value: 'http://vmauth:8427' }, { name: 'VM_USERNAME', value: user });
         if (s === 'storage' && urls[overlay]!.write) expected.push({ name: 'VM_WRITE_URL', value: urls[overlay]!.write });
         expect(c.env.filter((e: any) => e.name.startsWith('VM_') && 'value' in e), `${overlay}/${s}`).toEqual(expected);
         expect(c.env.filter((e: any) => e.name.startsWith('TMON_STORAGE__ENGINE')).length, `${overlay}/${s}`).toBe(overlay === 'cluster' && s === 'storage' ? 1 : 0);
@@ -397,9 +402,14 @@ describe('deploy manifests', () => {
       const p = onDisk(overlay, 'network-policies.yaml').find((d) => d.metadata.name === `allow-${name}`);
       return p.spec.ingress.map((r: any) => [r.from[0].podSelector.matchExpressions[0].values, r.ports[0].port]);
     };
-    for (const overlay of SINGLE_NODE) expect(allowed(overlay, 'victoria-metrics')).toEqual([[['storage', 'api-gateway', 'backup', 'alert-manager'], 8428]]);
+    // The storage and the gate reach the engine; the readers and the backup only the gate.
+    for (const overlay of SINGLE_NODE) {
+      expect(allowed(overlay, 'victoria-metrics')).toEqual([[['storage', 'vmauth'], 8428]]);
+      expect(allowed(overlay, 'vmauth')).toEqual([[['api-gateway', 'alert-manager', 'backup'], 8427]]);
+    }
     expect(allowed('cluster', 'vminsert')).toEqual([[['storage'], 8480]]);
-    expect(allowed('cluster', 'vmselect')).toEqual([[['storage', 'api-gateway', 'backup', 'alert-manager'], 8481]]);
+    expect(allowed('cluster', 'vmselect')).toEqual([[['storage', 'vmauth'], 8481]]);
+    expect(allowed('cluster', 'vmauth')).toEqual([[['api-gateway', 'alert-manager'], 8427]]);
     expect(allowed('cluster', 'vmstorage')).toEqual([
       [['vminsert'], 8400],
       [['vmselect'], 8401],
@@ -412,9 +422,11 @@ describe('deploy manifests', () => {
     expect(SERVICE_NAMES.filter((s) => uses[s]!.database)).toEqual([...DATABASE_USERS].sort((a, b) => SERVICE_NAMES.indexOf(a) - SERVICE_NAMES.indexOf(b)));
     expect(SERVICE_NAMES.filter((s) => uses[s]!.redis)).toEqual([...REDIS_USERS]);
     expect(SERVICE_NAMES.filter((s) => uses[s]!.gatewaySecrets)).toEqual(['api-gateway']);
-    expect(SERVICE_NAMES.filter((s) => uses[s]!.engine)).toEqual(SERVICE_NAMES.filter((s) => VM_READERS.includes(s)));
+    // The storage with the engine's own password, the others each with its gate user's.
+    expect(SERVICE_NAMES.filter((s) => uses[s]!.engine)).toEqual(SERVICE_NAMES.filter((s) => s === 'storage' || GATE_USERS.some((u) => u.services.includes(s))));
     // Of them, the storage takes snapshots for its durability and the backup for its backups; no service deletes.
     expect([...ENGINE_SNAPSHOT_TAKERS].sort()).toEqual(['backup', 'storage']);
+    const enginePassword = (overlay: string, s: string) => (s === 'storage' ? 'VM_PASSWORD' : gateUserOf({ edition: overlay === 'cluster' ? 'cluster' : 'single-node' }, s as ServiceName)?.passwordKey);
     expect(DATABASE_USERS).not.toContain('collector');
     for (const overlay of OVERLAYS) {
       for (const s of SERVICE_NAMES) {
@@ -427,8 +439,9 @@ describe('deploy manifests', () => {
           ...(u.database ? [`${DATABASE_SECRET_NAME}/${({ 'api-gateway': 'GATEWAY_DATABASE_PASSWORD', 'alert-manager': 'ALERT_MANAGER_DATABASE_PASSWORD', storage: 'STORAGE_DATABASE_PASSWORD', backup: 'BACKUP_DATABASE_PASSWORD' } as Record<string, string>)[s]}`] : []),
           ...(u.redis ? [`${REDIS_SECRET_NAME}/${redisPasswordKey(s)}`] : []),
           ...(u.gatewaySecrets ? [`${GATEWAY_SECRET_NAME}/ADMIN_PASSWORD`, `${GATEWAY_SECRET_NAME}/JWT_SECRET`] : []),
-          ...(u.engine ? [`${ENGINE_SECRET_NAME}/VM_PASSWORD`] : []),
-          ...(ENGINE_SNAPSHOT_TAKERS.includes(s) ? [`${ENGINE_SECRET_NAME}/VM_SNAPSHOT_KEY`] : []),
+          // The cluster's backup takes no snapshot: no engine credential at all.
+          ...(u.engine && enginePassword(overlay, s) ? [`${ENGINE_SECRET_NAME}/${enginePassword(overlay, s)}`] : []),
+          ...(ENGINE_SNAPSHOT_TAKERS.includes(s) && enginePassword(overlay, s) ? [`${ENGINE_SECRET_NAME}/VM_SNAPSHOT_KEY`] : []),
         ].sort();
         const c = container(overlay, s);
         expect(secretRefs(c), `${overlay}/${s}`).toEqual(expected);
@@ -629,9 +642,12 @@ describe('deploy manifests', () => {
     for (const [path, text] of renderAll(config)) {
       // A URL's password may only be a Kubernetes reference to a variable (the NATS route URLs: $(TMON_NATS_ROUTE_PASSWORD)).
       for (const m of text.matchAll(/[a-z]+:\/\/[^/@\s"']*:([^/@\s"']*)@/gi)) expect(m[1], `${path}: ${m[0]}`).toBe(`$(${NATS_ROUTE_PASSWORD_VARIABLE})`);
-      // In the NATS configuration, every password is a variable of the server's environment.
-      for (const m of text.matchAll(/^\s*password:\s*(.*)$/gm)) expect(m[1], path).toMatch(/^\$(TMON_NATS_PASSWORD_[A-Z_]+|TMON_NATS_ROUTE_PASSWORD)$/);
+      // In the NATS configuration, every password is a variable of the server's environment; in vmauth's, a placeholder.
+      for (const m of text.matchAll(/^\s*password:\s*(.*)$/gm)) expect(m[1], path).toMatch(/^\$(TMON_NATS_PASSWORD_[A-Z_]+|TMON_NATS_ROUTE_PASSWORD)$|^"%\{VM_[A-Z]+_PASSWORD\}"$/);
     }
+    // docker-compose.yml's vmauth configuration is the single node's, as rendered.
+    expect(readFileSync(GATE_CONFIG_FILE, 'utf8')).toBe(gateConfig({ edition: 'single-node' }));
+    expect([...readFileSync(GATE_CONFIG_FILE, 'utf8').matchAll(/^\s*password:\s*(.*)$/gm)].map((m) => m[1])).toEqual(GATE_USERS.map((u) => `"%{${u.passwordKey}}"`));
     for (const file of [NATS_CONFIG_FILE, NATS_PERMISSIONS_FILE]) {
       const text = readFileSync(file, 'utf8');
       const passwords = [...text.matchAll(/^\s*password:\s*(.*)$/gm)].map((m) => m[1]);

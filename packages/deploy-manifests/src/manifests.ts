@@ -27,25 +27,23 @@ import {
   renderNatsServerConfig,
   shippedProducers,
 } from './nats-permissions.ts';
-import { OPS_PORTS, type Overlay } from './overlays.ts';
+import { OPS_PORTS, type Overlay, type TimeSeriesEngine } from './overlays.ts';
 import { redisPasswordKey } from './redis-acl.ts';
 import {
   clusterManifests,
   ENGINE_CREDENTIALS,
   ENGINE_SECRET_NAME,
-  ENGINE_SNAPSHOT_TAKERS,
   engineBackupAccess,
   SINGLE_NODE_NAME,
   singleNodeManifests,
   VM_PORT,
-  VM_READERS,
   VM_WRITER,
   VMINSERT_PORT,
   VMSELECT_PORT,
   VMSTORAGE_INSERT_PORT,
   VMSTORAGE_SELECT_PORT,
-  vmEnv,
 } from './victoria-metrics.ts';
+import { ENGINE_CLIENTS, engineEnv, engineGrants, GATE_NAME, GATE_PORT, gateClients, gateManifests, gateUsers } from './engine-gate.ts';
 
 /** Any rendered Kubernetes object: kubernetes-models objects validate against the API schemas. */
 export interface Manifest {
@@ -183,15 +181,14 @@ export interface SecretGrant {
 }
 
 /** Every secret a service reads, and only those: its own NATS password, the metrics token and whatever it opens. */
-export function secretGrants(name: ServiceName): SecretGrant[] {
+export function secretGrants(name: ServiceName, engine: Pick<TimeSeriesEngine, 'edition'> = { edition: 'single-node' }): SecretGrant[] {
   const grants: SecretGrant[] = [
     { env: 'NATS_PASSWORD', secret: NATS_SECRET_NAME, key: natsPasswordVariable(name) },
     { env: 'OPS_METRICS_TOKEN', secret: METRICS_SECRET_NAME, key: 'OPS_METRICS_TOKEN' },
   ];
   if (DATABASE_USERS.includes(name)) grants.push({ env: 'DATABASE_PASSWORD', secret: DATABASE_SECRET_NAME, key: databasePasswordKey(name) });
   if (REDIS_USERS.includes(name)) grants.push({ env: 'REDIS_PASSWORD', secret: REDIS_SECRET_NAME, key: redisPasswordKey(name) });
-  if (VM_READERS.includes(name)) grants.push({ env: 'VM_PASSWORD', secret: ENGINE_SECRET_NAME, key: 'VM_PASSWORD' });
-  if (ENGINE_SNAPSHOT_TAKERS.includes(name)) grants.push({ env: 'VM_SNAPSHOT_KEY', secret: ENGINE_SECRET_NAME, key: 'VM_SNAPSHOT_KEY' });
+  grants.push(...engineGrants(engine, name));
   if (name === 'api-gateway') {
     grants.push({ env: 'ADMIN_PASSWORD', secret: GATEWAY_SECRET_NAME, key: 'ADMIN_PASSWORD' }, { env: 'JWT_SECRET', secret: GATEWAY_SECRET_NAME, key: 'JWT_SECRET' });
   }
@@ -206,7 +203,7 @@ function secrets(o: Overlay): Secret[] {
     placeholder(METRICS_SECRET_NAME, 'metrics', ['OPS_METRICS_TOKEN']),
     placeholder(DATABASE_SECRET_NAME, 'postgres', ['DATABASE_PASSWORD', ...Object.values(OWN_DATABASE_ROLES).map((r) => r.passwordKey)]),
     placeholder(REDIS_SECRET_NAME, 'redis', REDIS_USERS.map(redisPasswordKey)),
-    placeholder(ENGINE_SECRET_NAME, SINGLE_NODE_NAME, ENGINE_CREDENTIALS.map((c) => c.key)),
+    placeholder(ENGINE_SECRET_NAME, SINGLE_NODE_NAME, [...ENGINE_CREDENTIALS.map((c) => c.key), ...gateUsers(o.timeSeries).map((u) => u.passwordKey)]),
     new Secret({
       metadata: meta(o, NATS_SECRET_NAME, 'nats'),
       type: 'Opaque',
@@ -270,9 +267,9 @@ function deployment(o: Overlay, name: ServiceName, config: Readonly<Config>): De
     // Its own Redis ACL user (deploy/redis/acl-rules.conf).
     ...(REDIS_USERS.includes(name) ? [{ name: 'REDIS_URL', value: inCluster(config.redis.url, 'redis', name) }] : []),
     ...(OWN_DATABASE_ROLES[name] ? [{ ...NO_MIGRATE }] : []),
-    ...secretGrants(name).map((g) => ({ name: g.env, valueFrom: { secretKeyRef: { name: g.secret, key: g.key } } })),
+    ...secretGrants(name, o.timeSeries).map((g) => ({ name: g.env, valueFrom: { secretKeyRef: { name: g.secret, key: g.key } } })),
     // The time-series engine, only for the services that use it (not in the shared ConfigMap).
-    ...vmEnv(o.timeSeries, name),
+    ...engineEnv(o.timeSeries, name),
     // Which hop in front of the gateway names the client: the Ingress controller.
     ...(name === 'api-gateway' ? [{ ...GATEWAY_TRUST_PROXY }] : []),
     // The node's system metrics are collected once per host: the host is the node, not the pod, or two collector
@@ -427,10 +424,12 @@ function engineNetworkPolicies(o: Overlay): NetworkPolicy[] {
         ingress: rules.map((r) => ({ from: [fromServices(r.from)], ports: [{ protocol: 'TCP', port: r.port }] })),
       },
     });
-  if (o.timeSeries.edition === 'single-node') return [allow(SINGLE_NODE_NAME, [{ from: VM_READERS, port: VM_PORT }])];
+  const gate = allow(GATE_NAME, [{ from: gateClients(o.timeSeries), port: GATE_PORT }]);
+  if (o.timeSeries.edition === 'single-node') return [allow(SINGLE_NODE_NAME, [{ from: ENGINE_CLIENTS, port: VM_PORT }]), gate];
   return [
     allow('vminsert', [{ from: [VM_WRITER], port: VMINSERT_PORT }]),
-    allow('vmselect', [{ from: VM_READERS, port: VMSELECT_PORT }]),
+    allow('vmselect', [{ from: ENGINE_CLIENTS, port: VMSELECT_PORT }]),
+    gate,
     allow('vmstorage', [
       { from: ['vminsert'], port: VMSTORAGE_INSERT_PORT },
       { from: ['vmselect'], port: VMSTORAGE_SELECT_PORT },
@@ -627,10 +626,11 @@ function dbMigrateJob(o: Overlay, config: Readonly<Config>): Job {
 /** The time-series engine's file: the single node, or the cluster edition with its PodDisruptionBudgets. */
 function timeSeries(o: Overlay): ManifestFile {
   const context = { meta: (name: string) => meta(o, name), labels };
-  if (o.timeSeries.edition === 'single-node') return { file: 'victoria-metrics.yaml', objects: singleNodeManifests(context, o.timeSeries) };
+  const gate = gateManifests(context, o.timeSeries);
+  if (o.timeSeries.edition === 'single-node') return { file: 'victoria-metrics.yaml', objects: [...singleNodeManifests(context, o.timeSeries), ...gate, disruptionBudget(o, GATE_NAME)] };
   return {
     file: 'victoria-metrics-cluster.yaml',
-    objects: [...clusterManifests(context, o.timeSeries), ...['vmstorage', 'vminsert', 'vmselect'].map((name) => disruptionBudget(o, name))],
+    objects: [...clusterManifests(context, o.timeSeries), ...gate, ...['vmstorage', 'vminsert', 'vmselect', GATE_NAME].map((name) => disruptionBudget(o, name))],
   };
 }
 

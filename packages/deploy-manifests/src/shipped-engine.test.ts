@@ -1,7 +1,8 @@
 /**
- * VictoriaMetrics exactly as docker-compose.yml starts it: the `sh -c` entrypoint reads the three secret files and
- * hands them to the server in its environment, the command holds VM_SINGLE_NODE_ARGS (the StatefulSet's flags).
- * Only the secret directory, the data path and the port move, and the image's binary is Debian's. Each service
+ * VictoriaMetrics and vmauth in front of it exactly as docker-compose.yml starts them: the `sh -c` entrypoints read
+ * the secret files and hand them to the servers in their environment, the engine's command holds
+ * VM_SINGLE_NODE_ARGS (the StatefulSet's flags), vmauth's its configuration deploy/vmauth/auth.yml. Only the secret
+ * directory, the data path, the ports and the engine's host move, and the images' binaries are Debian's. Each service
  * configured from its compose environment and secret files gets what it needs of the engine and nothing more.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -14,7 +15,9 @@ import { loadConfig, type ServiceName } from '@terminusa/config';
 import { VictoriaMetrics } from '@terminusa/metric-store';
 import { freePort, waitFor } from '@terminusa/testkit';
 import { secretGrants } from './manifests.ts';
-import { ENGINE_CREDENTIALS, ENGINE_SECRET_NAME, ENGINE_SNAPSHOT_TAKERS, VM_READERS, VM_SINGLE_NODE_ARGS } from './victoria-metrics.ts';
+import { ENGINE_CREDENTIALS, ENGINE_SECRET_NAME, ENGINE_SNAPSHOT_TAKERS, VM_SINGLE_NODE_ARGS } from './victoria-metrics.ts';
+import { GATE_CONFIG_FILE } from './render.ts';
+import { GATE_NAME, GATE_URL, gateUserOf, gateUsers } from './engine-gate.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..', '..');
 const compose = parse(readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as any;
@@ -22,8 +25,12 @@ const secret = (name: string) => `${name}-${process.pid}`;
 
 let dir: string;
 let url: string;
+let gateUrl: string;
 let server: ChildProcess;
-let serverLog = '';
+let gate: ChildProcess;
+/** The services that reach the engine: the storage itself, the others through the gate. */
+const ENGINE_USERS: ServiceName[] = ['storage', 'api-gateway', 'alert-manager', 'backup'];
+const PATH = process.env.PATH ?? '/usr/bin:/bin';
 
 /** The compose entrypoint's script with `$$` unescaped, the secrets under `secretDir` and Debian's binary. */
 function engineScript(secretDir: string): string {
@@ -34,31 +41,67 @@ function engineScript(secretDir: string): string {
   return script.replaceAll('/run/secrets/', `${secretDir}/`).replace('/victoria-metrics-prod', 'victoria-metrics');
 }
 
+/** vmauth's entrypoint script, the same way. */
+function gateScript(secretDir: string): string {
+  const entrypoint = compose.services[GATE_NAME].entrypoint as string[];
+  expect(entrypoint.slice(0, 2)).toEqual(['sh', '-c']);
+  return String(entrypoint[2]).replace(/\$\$/g, '$').replaceAll('/run/secrets/', `${secretDir}/`).replace('/vmauth-prod', 'vmauth');
+}
+
 /** The engine client of service `name`, configured from its compose environment and secret files. */
 function engineOf(name: ServiceName): VictoriaMetrics {
   // Its engine settings only: the other secrets' files are not written here (shipped-redis and shipped-nats read those).
   const engineSettings = Object.entries<any>(compose.services[name].environment).filter(([k]) => k.startsWith('VM_'));
-  const env = Object.fromEntries(engineSettings.map(([k, v]) => [k, String(v).replace('/run/secrets/', `${dir}/secrets/`)]));
-  return new VictoriaMetrics({ ...loadConfig({ env: { ...env, VM_URL: url } }).storage.engine, syncIntervalMs: 0 });
+  // Each secret file under the name the service mounts it as (vm_password may be a gate user's password).
+  for (const grant of compose.services[name].secrets as (string | { source: string; target: string })[]) {
+    const [source, target] = typeof grant === 'string' ? [grant, grant] : [grant.source, grant.target];
+    if (source.startsWith('vm_')) writeFileSync(join(dir, 'mounted', target), secret(source));
+  }
+  const env = Object.fromEntries(engineSettings.map(([k, v]) => [k, String(v).replace('/run/secrets/', `${dir}/mounted/`)]));
+  const at = env.VM_URL === GATE_URL ? gateUrl : url;
+  return new VictoriaMetrics({ ...loadConfig({ env: { ...env, VM_URL: at } }).storage.engine, syncIntervalMs: 0 });
+}
+
+/** The `Authorization` header of a Basic-auth user. */
+const basic = (user: string, password: string) => ({ authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` });
+
+/** Runs a start script (`sh -c`) with its arguments; fails the wait if it exits first. */
+function run(script: string, name: string, args: string[]): { process: ChildProcess; log: () => string } {
+  let log = '';
+  const child = spawn('sh', ['-c', script, name, ...args], { env: { PATH }, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout!.on('data', (d: Buffer) => (log += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
+  return { process: child, log: () => log };
 }
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'tmon-shipped-engine-'));
   mkdirSync(join(dir, 'secrets'));
+  mkdirSync(join(dir, 'mounted'));
   // As `printf '%s' "$(openssl rand -hex 24)" > deploy/secrets/<name>.txt` writes them: no newline.
-  for (const name of compose.services['victoria-metrics'].secrets as string[]) writeFileSync(join(dir, 'secrets', name), secret(name));
+  for (const name of [...compose.services['victoria-metrics'].secrets, ...compose.services[GATE_NAME].secrets] as string[]) writeFileSync(join(dir, 'secrets', name), secret(name));
   const port = await freePort();
   url = `http://127.0.0.1:${port}`;
   const command = (compose.services['victoria-metrics'].command as string[]).map((f) =>
     f.startsWith('-storageDataPath=') ? `-storageDataPath=${join(dir, 'data')}` : f.startsWith('-httpListenAddr=') ? `-httpListenAddr=127.0.0.1:${port}` : f,
   );
-  server = spawn('sh', ['-c', engineScript(join(dir, 'secrets')), 'victoria-metrics', ...command], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin' }, stdio: ['ignore', 'pipe', 'pipe'] });
-  server.stdout!.on('data', (d: Buffer) => (serverLog += d.toString()));
-  server.stderr!.on('data', (d: Buffer) => (serverLog += d.toString()));
-  await waitFor(async () => ((await fetch(`${url}/health`).catch(() => undefined))?.ok ? true : server.exitCode !== null ? Promise.reject(new Error(serverLog)) : undefined), 20_000, 'the engine to answer');
+  const engine = run(engineScript(join(dir, 'secrets')), 'victoria-metrics', command);
+  server = engine.process;
+  await waitFor(async () => ((await fetch(`${url}/health`).catch(() => undefined))?.ok ? true : server.exitCode !== null ? Promise.reject(new Error(engine.log())) : undefined), 20_000, 'the engine to answer');
+  // vmauth with the shipped configuration, its upstream the engine started above.
+  writeFileSync(join(dir, 'auth.yml'), readFileSync(GATE_CONFIG_FILE, 'utf8').replaceAll('http://victoria-metrics:8428', url));
+  const gatePort = await freePort();
+  gateUrl = `http://127.0.0.1:${gatePort}`;
+  const flags = (compose.services[GATE_NAME].command as string[]).map((f) =>
+    f.startsWith('-auth.config=') ? `-auth.config=${join(dir, 'auth.yml')}` : f.startsWith('-httpListenAddr=') ? `-httpListenAddr=127.0.0.1:${gatePort}` : f,
+  );
+  const started = run(gateScript(join(dir, 'secrets')), GATE_NAME, flags);
+  gate = started.process;
+  await waitFor(async () => ((await fetch(`${gateUrl}/health`).catch(() => undefined))?.ok ? true : gate.exitCode !== null ? Promise.reject(new Error(started.log())) : undefined), 20_000, 'vmauth to answer');
 }, 30_000);
 
 afterAll(() => {
+  gate?.kill('SIGKILL');
   server?.kill('SIGKILL');
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
@@ -99,22 +142,83 @@ describe('the engine as docker-compose.yml ships it', () => {
     expect((await fetch(`${url}/api/v1/import`, { method: 'POST', body: '{"metric":{"__name__":"x"},"values":[1],"timestamps":[1]}' })).status).toBe(401);
   });
 
-  it('takes the storage’s writes and snapshots, and gives every reader its reads', async () => {
+  it('takes the storage’s writes and snapshots, and gives the gateway and the alert-manager every read they make through vmauth', async () => {
     const storage = engineOf('storage');
     const at = Date.now() - 60_000;
     await storage.sync(await storage.import(JSON.stringify({ metric: { __name__: 'shipped_engine', host: 'h1' }, values: [7], timestamps: [at] })));
-    for (const name of VM_READERS) {
-      expect(secretGrants(name).filter((g) => g.secret === ENGINE_SECRET_NAME).map((g) => g.env), name).toContain('VM_PASSWORD');
-      expect(await engineOf(name).query('shipped_engine', at), name).toEqual([{ metric: { __name__: 'shipped_engine', host: 'h1' }, value: 7 }]);
+    for (const name of ['api-gateway', 'alert-manager'] as const) {
+      expect(secretGrants(name).filter((g) => g.secret === ENGINE_SECRET_NAME), name).toEqual([{ env: 'VM_PASSWORD', secret: ENGINE_SECRET_NAME, key: 'VM_READER_PASSWORD' }]);
+      const reader = engineOf(name);
+      expect(await reader.query('shipped_engine', at), name).toEqual([{ metric: { __name__: 'shipped_engine', host: 'h1' }, value: 7 }]);
+      // History (export), names, the series counts, and the Prometheus API the gateway forwards.
+      expect((await reader.exportAll('{__name__="shipped_engine"}', 0, Date.now())).map((x) => x.values), name).toEqual([[7]]);
+      expect(await reader.names(at - 60_000, Date.now()), name).toContain('shipped_engine');
+      expect((await reader.seriesCountByName(at)).get('shipped_engine'), name).toBe(1);
+      expect(await reader.series('{__name__="shipped_engine"}', 0, Date.now()), name).toEqual([{ __name__: 'shipped_engine', host: 'h1' }]);
+      for (const [path, params] of [
+        ['/api/v1/query_range', { query: 'shipped_engine', start: String(at / 1000 - 60), end: String(at / 1000), step: '15' }],
+        ['/api/v1/labels', {}],
+        ['/api/v1/label/host/values', {}],
+        ['/api/v1/metadata', {}],
+      ] as const) {
+        expect((await reader.prometheusApi(path, new URLSearchParams(params))).status, `${name} ${path}`).toBe(200);
+      }
     }
   });
 
+  it('lets a reader through vmauth write nothing, snapshot nothing and delete nothing; the backup only take its snapshots', async () => {
+    const reader = engineOf('api-gateway');
+    const backup = engineOf('backup');
+    const line = JSON.stringify({ metric: { __name__: 'shipped_engine_forged', host: 'h1' }, values: [1], timestamps: [Date.now()] });
+    for (const [who, client] of [['reader', reader], ['backup', backup]] as const) {
+      // Its client's first write takes a snapshot (the storage's durability), refused already; the import itself too.
+      await expect(client.import(line), who).rejects.toThrow(/400 .*missing route/);
+      for (const path of ['/api/v1/import', '/api/v1/write', '/api/v1/import/native']) {
+        const res = await fetch(`${gateUrl}${path}`, { method: 'POST', body: line, headers: basic(who, secret(`vm_${who}_password`)) });
+        expect([res.status, await res.text()], `${who} ${path}`).toEqual([400, expect.stringContaining('missing route')]);
+      }
+      await expect(client.deleteSeries('{__name__="shipped_engine"}'), who).rejects.toThrow(/delete_series: 400 .*missing route/);
+    }
+    await expect(reader.createSnapshot()).rejects.toThrow(/snapshot\/create: 400 .*missing route/);
+    await expect(backup.query('shipped_engine', Date.now())).rejects.toThrow(/query: 400 .*missing route/);
+    await expect(backup.exportAll('{__name__="shipped_engine"}', 0, Date.now())).rejects.toThrow(/export: 400 .*missing route/);
+    await backup.deleteSnapshot(await backup.createSnapshot());
+    expect(await backup.listSnapshots()).toEqual([]);
+    // A path that climbs out of an allowed one is cleaned first, and lands on no route.
+    const climbing = await fetch(`${gateUrl}/api/v1/label/%2e%2e/%2e%2e/%2e%2e/import`, { method: 'POST', body: line, headers: basic('reader', secret('vm_reader_password')) });
+    expect(climbing.status).toBe(400);
+    expect(await engineOf('storage').exportAll('{__name__="shipped_engine_forged"}', 0, Date.now())).toEqual([]);
+  });
+
+  it('lets nobody through vmauth with another user’s password, the engine’s own or none', async () => {
+    for (const headers of [basic('reader', secret('vm_backup_password')), basic('backup', secret('vm_reader_password')), basic('terminusa', secret('vm_password')), basic('reader', ''), {}]) {
+      const res = await fetch(`${gateUrl}/api/v1/query?query=vector(1)`, { headers });
+      expect(res.status, JSON.stringify(headers)).toBeGreaterThanOrEqual(400);
+      expect(await res.text()).not.toContain('"status":"success"');
+    }
+  });
+
+  it('does not start vmauth on a missing or empty password, which would let anyone in as that user', () => {
+    for (const name of compose.services[GATE_NAME].secrets as string[]) {
+      for (const content of ['', '\r\n', null]) {
+        const secrets = mkdtempSync(join(tmpdir(), 'tmon-shipped-gate-secrets-'));
+        for (const s of compose.services[GATE_NAME].secrets as string[]) if (s !== name || content !== null) writeFileSync(join(secrets, s), s === name ? content! : secret(s));
+        const started = spawnSync('sh', ['-c', gateScript(secrets), GATE_NAME, '-version'], { env: { PATH }, encoding: 'utf8' });
+        expect(started.status, `${name} ${JSON.stringify(content)}`).toBe(1);
+        expect(started.stderr, name).toContain(`secret ${name} is missing or empty`);
+        rmSync(secrets, { recursive: true, force: true });
+      }
+    }
+    // Every gate user's password and the engine's, nothing else.
+    expect(compose.services[GATE_NAME].secrets).toEqual(['vm_password', ...gateUsers({ edition: 'single-node' }).map((u) => u.passwordKey.toLowerCase())]);
+  });
+
   it('takes snapshots from the storage and the backup only, and deletes for nobody', async () => {
-    for (const name of VM_READERS) {
+    for (const name of ENGINE_USERS) {
       const snapshot = engineOf(name).createSnapshot();
       if (ENGINE_SNAPSHOT_TAKERS.includes(name)) await engineOf(name).deleteSnapshot(await snapshot);
-      else await expect(snapshot, name).rejects.toThrow('400 the engine asks for its snapshot key');
-      await expect(engineOf(name).deleteSeries('{__name__="shipped_engine"}'), name).rejects.toThrow(/delete_series: 400 .*-deleteAuthKey/);
+      else await expect(snapshot, name).rejects.toThrow(gateUserOf({ edition: 'single-node' }, name) ? /400 .*missing route/ : '400 the engine asks for its snapshot key');
+      await expect(engineOf(name).deleteSeries('{__name__="shipped_engine"}'), name).rejects.toThrow(/delete_series: 400 .*(-deleteAuthKey|missing route)/);
     }
     expect(await engineOf('storage').listSnapshots()).toEqual([]);
     expect(await engineOf('storage').exportAll('{__name__="shipped_engine"}', 0, Date.now())).toHaveLength(1);

@@ -57,11 +57,7 @@ export const VM_SINGLE_NODE_ARGS: readonly string[] = [`-storageDataPath=${VM_ST
 /** The credential variables of every engine container, from ENGINE_SECRET_NAME. */
 const credentialEnv = (): IEnvVar[] => ENGINE_CREDENTIALS.map((c) => ({ name: c.env, valueFrom: { secretKeyRef: { name: ENGINE_SECRET_NAME, key: c.key } } }));
 
-/**
- * The services that read the samples (`VM_URL`; the alert-manager evaluates PromQL rules); of them, `storage`
- * alone writes (import API, snapshots).
- */
-export const VM_READERS: readonly ServiceName[] = ['storage', 'api-gateway', 'backup', 'alert-manager'];
+/** The one service that reaches the engine itself, with its own credentials: it writes, reads and snapshots. The others go through the gate (engine-gate.ts). */
 export const VM_WRITER: ServiceName = 'storage';
 
 /** The service whose pods mount the single node's volume beside it. */
@@ -107,23 +103,23 @@ export function engineBackupAccess(engine: TimeSeriesEngine): EngineBackupAccess
 }
 
 /** The base URL a service reads from: the single node itself, or vmselect of tenant 0. */
-export function vmReadUrl(engine: TimeSeriesEngine): string {
+export function vmReadUrl(engine: Pick<TimeSeriesEngine, 'edition'>): string {
   return engine.edition === 'single-node' ? `http://victoria-metrics:${VM_PORT}` : `http://vmselect:${VMSELECT_PORT}/select/0/prometheus`;
 }
 
 /** The base URL the storage writes to: vminsert of tenant 0 in the cluster edition. */
-export function vmWriteUrl(engine: TimeSeriesEngine): string {
+export function vmWriteUrl(engine: Pick<TimeSeriesEngine, 'edition'>): string {
   return engine.edition === 'single-node' ? vmReadUrl(engine) : `http://vminsert:${VMINSERT_PORT}/insert/0/prometheus`;
 }
 
 /**
- * The engine's variables of one service's container: `VM_URL` (storage.engine.url) for the readers. The single
- * node answers reads and writes at one URL, so VM_URL serves both; only the cluster edition splits them, and gives
- * the storage `VM_WRITE_URL` (storage.engine.writeUrl, vminsert) and replication as its durability (there is no
- * /snapshot/create on vminsert, whose answer means the rows are in its memory: docs/deploy.md §6 says what a crash loses).
+ * The storage's engine variables: `VM_URL` (storage.engine.url). The single node answers reads and writes at one URL,
+ * so VM_URL serves both; only the cluster edition splits them, and gives the storage `VM_WRITE_URL`
+ * (storage.engine.writeUrl, vminsert) and replication as its durability (there is no /snapshot/create on vminsert,
+ * whose answer means the rows are in its memory: docs/deploy.md §6 says what a crash loses).
  */
 export function vmEnv(engine: TimeSeriesEngine, service: ServiceName): IEnvVar[] {
-  if (!VM_READERS.includes(service)) return [];
+  if (service !== VM_WRITER) return [];
   const env: IEnvVar[] = [{ name: 'VM_URL', value: vmReadUrl(engine) }];
   if (engine.edition === 'cluster' && service === VM_WRITER) {
     env.push({ name: 'VM_WRITE_URL', value: vmWriteUrl(engine) }, { name: 'TMON_STORAGE__ENGINE__DURABILITY', value: 'replication' });
