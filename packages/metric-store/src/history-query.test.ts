@@ -363,6 +363,22 @@ describe('queryHistory', () => {
     }
   });
 
+  it('counts the raw samples of all of a read’s exports against one bound, not each export against its own', async () => {
+    const name = 'behind-stitched';
+    const start = Math.floor(NOW / HOUR) * HOUR - 2 * HOUR;
+    const rows: Row[] = Array.from({ length: 60 }, (_, i) => ({ series: i % 3, ts: start + i * 60_000 + 5_000, value: i }));
+    await new SampleStore(pool, engine).insert(toSamples(name, rows));
+    // The series known from a rollup run (the retention here keeps no raw data to find them by), then every
+    // watermark moved back before the samples: the rows are not read, the minutes past the watermarks are, raw.
+    await foldRollups();
+    await pool.query('UPDATE rollup_watermarks SET until = LEAST(until, $1)', [new Date(start)]);
+    // Two stretches (5m rows for the first half hour, 1m rows after it), each read raw past the watermarks: 30 samples each.
+    const q = { name, tags: {}, from: start, to: start + HOUR - 1, step: MIN, maxPoints: 10_000, retention: { ...onlyFrom('1m'), '1m': NOW - start - 30 * MIN }, now: NOW };
+    expect(planSegments('1m', q, q.now).map((s) => s.tier)).toEqual(['5m', '1m']);
+    await expect(queryHistory(stores, { ...q, maxRawSamples: 45 })).rejects.toThrow(RawSamplesTooMany);
+    expectMatches(await queryHistory(stores, { ...q, maxRawSamples: 60 }), rows, q);
+  });
+
   it('sums finer tiers\' rows past a tier\'s watermark into its buckets, in one stretch and in stitched ones', async () => {
     const name = 'behind';
     const start = Math.floor(NOW / HOUR) * HOUR - 4 * HOUR;

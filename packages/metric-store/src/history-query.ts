@@ -39,16 +39,39 @@ export interface HistoryQuery {
   retention: Readonly<Record<Tier, number>>;
   /** The present (epoch ms) that retention counts back from; defaults to the clock. */
   now?: number;
-  /** Most raw samples one export of the read may hold (RAW_SAMPLES_PER_EXPORT unless set). */
+  /** Most raw samples the read may hold at once, all its exports together (RAW_SAMPLES_PER_READ unless set). */
   maxRawSamples?: number;
 }
 
 /**
- * Most raw samples one export of a history read holds (about 16 bytes each in memory): a raw stretch is counted
- * before it is read, but the minutes after the 1m rollup watermark are read raw whatever their size, and when the
- * rollups fall hours behind a dashboard's reads of a wide metric held hours of every series' samples at once.
+ * Most raw samples a history read holds at once, over all its exports (about 16 bytes each in memory): a raw
+ * stretch is counted before it is read, but the minutes after the 1m rollup watermark are read raw whatever their
+ * size, and when the rollups fall hours behind a dashboard's reads of a wide metric held hours of every series'
+ * samples at once, in each stretch of the read.
  */
-export const RAW_SAMPLES_PER_EXPORT = 2_000_000;
+const RAW_SAMPLES_PER_READ = 2_000_000;
+
+/**
+ * The raw samples one attempt at a read may still hold, shared by its exports, which run side by side: the first to
+ * pass it ends the others (their samples would be dropped anyway) and the read fails with RawSamplesTooMany.
+ */
+class RawBudget {
+  private readonly stop = new AbortController();
+  readonly signal = this.stop.signal;
+  private left: number;
+
+  constructor(private readonly limit: number) {
+    this.left = limit;
+  }
+
+  /** Counts `samples` more held; past the limit, ends every export of the read and throws. */
+  take(samples: number): void {
+    if ((this.left -= samples) >= 0) return;
+    const err = new RawSamplesTooMany(this.limit);
+    this.stop.abort(err);
+    throw err;
+  }
+}
 
 /** A read that needs more raw samples than it may hold: answered 503, with what to do about it. */
 export class RawSamplesTooMany extends Error {
@@ -391,10 +414,10 @@ function pointsOf(rows: Columns, step: number, agg: HistoryAgg): HistoryPoint[] 
 }
 
 /** The engine's raw samples of the grouping's series in `[start, end)`, as columns per group. */
-async function readRaw(stores: HistoryStores, q: HistoryQuery, grouping: Grouping, start: number, end: number): Promise<Columns[][]> {
+async function readRaw(stores: HistoryStores, q: HistoryQuery, budget: RawBudget, grouping: Grouping, start: number, end: number): Promise<Columns[][]> {
   const groupOf = new Map(grouping.identities.map((identity, i) => [identity, grouping.group[i]!]));
   const out: Columns[][] = grouping.tags.map(() => []);
-  for (const s of await exportRaw(stores.engine, q, start, end)) {
+  for (const s of await exportRaw(stores.engine, q, budget, start, end)) {
     const g = groupOf.get(tagsIdentity(s.tags));
     if (g === undefined) continue;
     out[g]!.push({ ts: s.timestamps, sum: s.values, min: s.values, max: s.values });
@@ -403,13 +426,13 @@ async function readRaw(stores: HistoryStores, q: HistoryQuery, grouping: Groupin
 }
 
 /** Reads one stretch: the points of each group of `grouping`. */
-async function readSegment(stores: HistoryStores, q: HistoryQuery, seg: HistorySegment, grouping: Grouping, agg: HistoryAgg, marks: Watermarks): Promise<HistoryPoint[][]> {
+async function readSegment(stores: HistoryStores, q: HistoryQuery, budget: RawBudget, seg: HistorySegment, grouping: Grouping, agg: HistoryAgg, marks: Watermarks): Promise<HistoryPoint[][]> {
   const tiers = seg.tier === 'raw' ? [] : tierParts(seg, marks);
   const rawStart = seg.tier === 'raw' ? seg.start : Math.max(seg.start, marks['1m']);
   const statement = tiers.length && grouping.ids.some(Boolean) ? segmentStatement(seg, tiers, grouping) : undefined;
   const [rows, raw] = await Promise.all([
     statement ? stores.pool.query<RowColumns>(statement) : undefined,
-    rawStart < seg.end ? readRaw(stores, q, grouping, rawStart, seg.end) : undefined,
+    rawStart < seg.end ? readRaw(stores, q, budget, grouping, rawStart, seg.end) : undefined,
   ]);
   const columns: Columns[][] = raw ?? grouping.tags.map(() => []);
   if (rows) {
@@ -517,7 +540,8 @@ export async function queryHistory(stores: HistoryStores, q: HistoryQuery): Prom
   const agg = q.agg ?? 'avg';
   // Stretches split the rows by time, so reading them in separate statements, in parallel, still counts each
   // row once; they are joined in time order.
-  const read = found.length === 0 ? [] : await Promise.all(segments.map((seg) => readSegment(stores, q, seg, grouping, agg, marks)));
+  const budget = new RawBudget(q.maxRawSamples ?? RAW_SAMPLES_PER_READ);
+  const read = found.length === 0 ? [] : await Promise.all(segments.map((seg) => readSegment(stores, q, budget, seg, grouping, agg, marks)));
   const points: HistoryPoint[][] = grouping.tags.map((_, g) => {
     const parts = read.map((stretch) => stretch[g]!).filter((part) => part.length > 0);
     return parts.length === 1 ? parts[0]! : ([] as HistoryPoint[]).concat(...parts);
@@ -626,7 +650,9 @@ async function readOneStretch(stores: HistoryStores, q: HistoryQuery, target: Ti
   if (segments.length !== 1 || seg.tier === 'raw') return undefined;
   let hint = lastOneMinuteMark.get(stores.pool);
   if (hint === undefined) lastOneMinuteMark.set(stores.pool, (hint = (await readComputedWatermarks(stores.pool))['1m']));
-  const exportFrom = (from: number) => (Math.max(seg.start, from) < seg.end ? exportRaw(stores.engine, q, Math.max(seg.start, from), seg.end) : Promise.resolve([]));
+  // Its own budget: what it held is dropped when it leaves the read to the general path.
+  const budget = new RawBudget(q.maxRawSamples ?? RAW_SAMPLES_PER_READ);
+  const exportFrom = (from: number) => (Math.max(seg.start, from) < seg.end ? exportRaw(stores.engine, q, budget, Math.max(seg.start, from), seg.end) : Promise.resolve([]));
   // Without groupBy or agg every series is a group of its own, so more series than the answer holds buckets for
   // need not be read: a 7-day read of 100 series read 16,800 hourly rows before the general path chose days.
   const grouped = q.groupBy !== undefined || q.agg !== undefined;
@@ -636,7 +662,7 @@ async function readOneStretch(stores: HistoryStores, q: HistoryQuery, target: Ti
   lastOneMinuteMark.set(stores.pool, mark);
   if (grouped && rows.filter((r) => r.key !== null).length > maxSeries) return undefined;
   // The watermark moved back (a restore): the raw samples between it and the one seen before are read too.
-  if (mark < hint) tail.push(...(await exportRaw(stores.engine, q, Math.max(seg.start, mark), Math.min(seg.end, hint))));
+  if (mark < hint) tail.push(...(await exportRaw(stores.engine, q, budget, Math.max(seg.start, mark), Math.min(seg.end, hint))));
 
   const found = new Map<string, { tags: Record<string, string>; parts: Columns[] }>();
   const entry = (tags: Record<string, string>) => {
@@ -676,15 +702,18 @@ async function readOneStretch(stores: HistoryStores, q: HistoryQuery, target: Ti
   );
 }
 
-/** The engine's raw samples of the query's series in `[start, end)`, with their tags; RawSamplesTooMany past the query's most. */
-async function exportRaw(engine: VictoriaMetrics, q: HistoryQuery, start: number, end: number): Promise<{ tags: Record<string, string>; timestamps: number[]; values: number[] }[]> {
-  const limit = q.maxRawSamples ?? RAW_SAMPLES_PER_EXPORT;
+/** The engine's raw samples of the query's series in `[start, end)`, with their tags, counted against `budget`. */
+async function exportRaw(engine: VictoriaMetrics, q: HistoryQuery, budget: RawBudget, start: number, end: number): Promise<{ tags: Record<string, string>; timestamps: number[]; values: number[] }[]> {
   const out: { tags: Record<string, string>; timestamps: number[]; values: number[] }[] = [];
-  let held = 0;
-  for await (const s of engine.export(selector(q.name, q.tags), start, end - 1)) {
-    // Leaving the loop by a throw ends the export: the rest is never read.
-    if ((held += s.timestamps.length) > limit) throw new RawSamplesTooMany(limit);
-    out.push({ tags: tagsOfLabels(s.labels), timestamps: s.timestamps, values: s.values });
+  try {
+    for await (const s of engine.export(selector(q.name, q.tags), start, end - 1, budget.signal)) {
+      // Leaving the loop by a throw ends the export: the rest is never read.
+      budget.take(s.timestamps.length);
+      out.push({ tags: tagsOfLabels(s.labels), timestamps: s.timestamps, values: s.values });
+    }
+  } catch (err) {
+    // Ended by a sibling export past the budget: the read fails for that reason, not for the abort.
+    throw budget.signal.aborted ? budget.signal.reason : err;
   }
   return out;
 }

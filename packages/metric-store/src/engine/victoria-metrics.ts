@@ -311,10 +311,13 @@ export class VictoriaMetrics {
     return body.snapshots.sort();
   }
 
-  /** Raw samples of the series matching `match` with `start <= ts <= end` (epoch ms), one series at a time as the engine streams them. */
-  async *export(match: string, start: number, end: number): AsyncGenerator<EngineSeries> {
+  /**
+   * Raw samples of the series matching `match` with `start <= ts <= end` (epoch ms), one series at a time as the
+   * engine streams them; `signal` ends the export where it is.
+   */
+  async *export(match: string, start: number, end: number, signal?: AbortSignal): AsyncGenerator<EngineSeries> {
     // Ridden out like a snapshot: a rollup run's export refused while the engine is busy failed the whole run.
-    const body = await this.busyRetried(() => this.request(this.readUrl, '/api/v1/export', {}, { method: 'POST', body: freshSelection(match, start, end), streamed: true }));
+    const body = await this.busyRetried(() => this.request(this.readUrl, '/api/v1/export', {}, { method: 'POST', body: freshSelection(match, start, end), streamed: true, signal }));
     const decoder = new TextDecoder();
     let rest = '';
     for await (const chunk of body as AsyncIterable<Uint8Array>) {
