@@ -1,22 +1,17 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from 'nats';
-import { connectTestBus, createTestNamespace, waitFor, type TestNamespace } from '@terminusa/testkit';
+import { createTestNamespace, useTestBus, waitFor, type TestNamespace } from '@terminusa/testkit';
 import { Bus, CALLS, consumeBatches, encodeSampleBatch, ensureConsumer, ensureStreams, SUBJECTS, type JsMsg } from './index.ts';
 
 let ns: TestNamespace;
 let nc: NatsConnection;
 let bus: Bus;
 
+useTestBus((opened) => ({ ns, nc, bus } = opened));
 beforeAll(async () => {
-  ns = await createTestNamespace();
-  ({ nc, bus } = await connectTestBus(ns));
   const jsm = await nc.jetstreamManager();
   await ensureStreams(jsm, bus.ns); // a second replica starting: no error, same streams
   await ensureConsumer(jsm, bus.ns, 'storage', { ackWaitSeconds: 2, core: { queueSize: 1000, batchSize: 1 } });
-});
-afterAll(async () => {
-  await nc.close();
-  await ns.cleanup();
 });
 
 const batch = (i: number) => ({ parts: [{ id: `test:${i}`, source: 'test', samples: [{ name: 'm', value: i, ts: i, tags: {} }] }] });

@@ -1,20 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { NatsConnection } from 'nats';
-import { connectTestBus, createTestNamespace, type TestNamespace } from '@terminusa/testkit';
+import { useTestBus } from '@terminusa/testkit';
 import { encodeSampleBatch, ensureConsumer, SUBJECTS, whenCaughtUp, type Bus } from './index.ts';
 
-let ns: TestNamespace;
 let nc: NatsConnection;
 let bus: Bus;
 
+useTestBus((opened) => ({ nc, bus } = opened));
 beforeAll(async () => {
-  ns = await createTestNamespace();
-  ({ nc, bus } = await connectTestBus(ns));
   await ensureConsumer(await nc.jetstreamManager(), bus.ns, 'alert-manager', { ackWaitSeconds: 30, core: { queueSize: 1000, batchSize: 10 } });
-});
-afterAll(async () => {
-  await nc.close();
-  await ns.cleanup();
 });
 
 describe('whenCaughtUp', () => {

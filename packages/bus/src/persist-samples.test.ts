@@ -1,20 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { NatsConnection } from 'nats';
-import { connectTestBus, createTestNamespace, type TestNamespace } from '@terminusa/testkit';
+import { useTestBus } from '@terminusa/testkit';
 import { decodeSampleBatch, persistSamples, SampleTooLargeError, type Bus, type IngestSample } from './index.ts';
 
-let ns: TestNamespace;
 let nc: NatsConnection;
 let bus: Bus;
 
-beforeAll(async () => {
-  ns = await createTestNamespace();
-  ({ nc, bus } = await connectTestBus(ns));
-});
-afterAll(async () => {
-  await nc.close();
-  await ns.cleanup();
-});
+useTestBus((opened) => ({ nc, bus } = opened));
 
 /** Every INGEST message of `source`, in order: its bytes and id. */
 async function ingestMessages(source: string): Promise<{ bytes: number; id: string; samples: number }[]> {

@@ -1,20 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { NatsConnection } from 'nats';
-import { connectTestBus, createTestNamespace, waitFor, type TestNamespace } from '@terminusa/testkit';
+import { useTestBus, waitFor } from '@terminusa/testkit';
 import { consumeBatches, ensureConsumer, SUBJECTS, type BatchConsumerOptions, type BatchHandler, type Bus, type JsMsg } from './index.ts';
 
-let ns: TestNamespace;
 let nc: NatsConnection;
 let bus: Bus;
 
-beforeAll(async () => {
-  ns = await createTestNamespace();
-  ({ nc, bus } = await connectTestBus(ns));
-});
-afterAll(async () => {
-  await nc.close();
-  await ns.cleanup();
-});
+useTestBus((opened) => ({ nc, bus } = opened));
 
 const text = (m: JsMsg) => new TextDecoder().decode(m.data);
 

@@ -1,27 +1,23 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NatsConnection } from 'nats';
 import { SUBJECTS, type Bus, type DeadLetter } from '@terminusa/bus';
-import { connectTestBus, createTestNamespace, type TestNamespace } from '@terminusa/testkit';
+import { useTestBus } from '@terminusa/testkit';
 import type { Role } from '../auth/principal.ts';
 import type { AuditSink } from '../http/route.ts';
 import { serveRoutes, TEST_ROLE_HEADER, type RoutesUnderTest } from '../../test-support/routes-under-test.ts';
 import { deadLetterRoutes } from './dead-letter-routes.ts';
 
-let ns: TestNamespace;
 let nc: NatsConnection;
 let bus: Bus;
 let server: RoutesUnderTest;
 const audited: Parameters<AuditSink>[0][] = [];
 
+useTestBus((opened) => ({ nc, bus } = opened));
 beforeAll(async () => {
-  ns = await createTestNamespace();
-  ({ nc, bus } = await connectTestBus(ns));
   server = await serveRoutes(deadLetterRoutes(bus), async (entry) => void audited.push(entry));
 });
 afterAll(async () => {
   await server?.close();
-  await nc?.close();
-  await ns?.cleanup();
 });
 
 async function call(method: string, path: string, role: Role | null = 'operator') {
