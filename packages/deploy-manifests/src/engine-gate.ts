@@ -38,8 +38,8 @@ const READ_PATHS = [
   '/api/v1/export',
   '/api/v1/status/tsdb',
 ];
-/** The backup's snapshots; the snapshot key is still asked for by the engine, and the backup holds it. */
-const SNAPSHOT_PATHS = ['/snapshot/create', '/snapshot/delete', '/snapshot/list'];
+/** The backup's snapshots, taken and deleted (only the storage lists them); the engine still asks for the snapshot key, which the backup holds. */
+const SNAPSHOT_PATHS = ['/snapshot/create', '/snapshot/delete'];
 
 export const GATE_USERS: readonly GateUser[] = [
   { user: 'reader', passwordKey: 'VM_READER_PASSWORD', services: ['api-gateway', 'alert-manager'], paths: READ_PATHS },

@@ -4,7 +4,7 @@ import { posix } from 'node:path';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { loadConfig, SERVICE_NAMES, type ServiceName } from '@terminusa/config';
+import { loadConfig, SERVICE_NAMES } from '@terminusa/config';
 import {
   BACKUP_KEYS_DIR,
   BACKUP_SIGNING_DIR,
@@ -45,7 +45,6 @@ import {
   GATE_CONFIG_FILE,
   GATE_USERS,
   gateConfig,
-  gateUserOf,
   VM_IMAGE,
   VM_SINGLE_NODE_ARGS,
   redisPasswordKey,
@@ -428,7 +427,8 @@ describe('deploy manifests', () => {
     expect(SERVICE_NAMES.filter((s) => uses[s]!.engine)).toEqual(SERVICE_NAMES.filter((s) => s === 'storage' || GATE_USERS.some((u) => u.services.includes(s))));
     // Of them, the storage takes snapshots for its durability and the backup for its backups; no service deletes.
     expect(SERVICE_NAMES.filter((s) => uses[s]!.snapshots)).toEqual(SERVICE_NAMES.filter((s) => ENGINE_SNAPSHOT_TAKERS.includes(s)));
-    const enginePassword = (overlay: string, s: string) => (s === 'storage' ? 'VM_PASSWORD' : gateUserOf({ edition: overlay === 'cluster' ? 'cluster' : 'single-node' }, s as ServiceName)?.passwordKey);
+    const enginePasswords: Record<string, string | undefined> = { storage: 'VM_PASSWORD', 'api-gateway': 'VM_READER_PASSWORD', 'alert-manager': 'VM_READER_PASSWORD', backup: 'VM_BACKUP_PASSWORD' };
+    const enginePassword = (overlay: string, s: string) => (overlay === 'cluster' && s === 'backup' ? undefined : enginePasswords[s]);
     expect(DATABASE_USERS).not.toContain('collector');
     for (const overlay of OVERLAYS) {
       for (const s of SERVICE_NAMES) {

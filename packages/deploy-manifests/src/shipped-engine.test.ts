@@ -62,6 +62,9 @@ function engineOf(name: ServiceName): VictoriaMetrics {
   return new VictoriaMetrics({ ...loadConfig({ env: { ...env, VM_URL: at } }).storage.engine, syncIntervalMs: 0 });
 }
 
+/** How the engine client reports a call vmauth has no route for (vmauth's own answer quotes the request, keys and all). */
+const NO_ROUTE = /: 400 vmauth in front of the engine does not let this service’s user make this call/;
+
 /** The `Authorization` header of a Basic-auth user. */
 const basic = (user: string, password: string) => ({ authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` });
 
@@ -172,18 +175,19 @@ describe('the engine as docker-compose.yml ships it', () => {
     const line = JSON.stringify({ metric: { __name__: 'shipped_engine_forged', host: 'h1' }, values: [1], timestamps: [Date.now()] });
     for (const [who, client] of [['reader', reader], ['backup', backup]] as const) {
       // Its client's first write takes a snapshot (the storage's durability), refused already; the import itself too.
-      await expect(client.import(line), who).rejects.toThrow(/400 .*missing route/);
+      await expect(client.import(line), who).rejects.toThrow(NO_ROUTE);
       for (const path of ['/api/v1/import', '/api/v1/write', '/api/v1/import/native']) {
         const res = await fetch(`${gateUrl}${path}`, { method: 'POST', body: line, headers: basic(who, secret(`vm_${who}_password`)) });
         expect([res.status, await res.text()], `${who} ${path}`).toEqual([400, expect.stringContaining('missing route')]);
       }
-      await expect(client.deleteSeries('{__name__="shipped_engine"}'), who).rejects.toThrow(/delete_series: 400 .*missing route/);
+      await expect(client.deleteSeries('{__name__="shipped_engine"}'), who).rejects.toThrow(NO_ROUTE);
     }
-    await expect(reader.createSnapshot()).rejects.toThrow(/snapshot\/create: 400 .*missing route/);
-    await expect(backup.query('shipped_engine', Date.now())).rejects.toThrow(/query: 400 .*missing route/);
-    await expect(backup.exportAll('{__name__="shipped_engine"}', 0, Date.now())).rejects.toThrow(/export: 400 .*missing route/);
+    await expect(reader.createSnapshot()).rejects.toThrow(NO_ROUTE);
+    await expect(backup.query('shipped_engine', Date.now())).rejects.toThrow(NO_ROUTE);
+    await expect(backup.exportAll('{__name__="shipped_engine"}', 0, Date.now())).rejects.toThrow(NO_ROUTE);
+    await expect(backup.listSnapshots()).rejects.toThrow(NO_ROUTE);
     await backup.deleteSnapshot(await backup.createSnapshot());
-    expect(await backup.listSnapshots()).toEqual([]);
+    expect(await engineOf('storage').listSnapshots()).toEqual([]);
     // A path that climbs out of an allowed one is cleaned first, and lands on no route.
     const climbing = await fetch(`${gateUrl}/api/v1/label/%2e%2e/%2e%2e/%2e%2e/import`, { method: 'POST', body: line, headers: basic('reader', secret('vm_reader_password')) });
     expect(climbing.status).toBe(400);
@@ -213,14 +217,35 @@ describe('the engine as docker-compose.yml ships it', () => {
     expect(compose.services[GATE_NAME].secrets).toEqual(['vm_password', ...gateUsers({ edition: 'single-node' }).map((u) => u.passwordKey.toLowerCase())]);
   });
 
+  it('says a wrong password through vmauth is wrong, without passing on what vmauth quotes of it', async () => {
+    const wrong = 'not-the-reader-password-0123456789';
+    writeFileSync(join(dir, 'wrong'), wrong);
+    const reader = new VictoriaMetrics({ ...loadConfig({ env: { VM_URL: gateUrl, VM_USERNAME: 'reader', VM_PASSWORD_FILE: join(dir, 'wrong') } }).storage.engine, syncIntervalMs: 0 });
+    const refused = 'refused the credentials: set storage.engine.username and password';
+    for (const call of [() => reader.query('shipped_engine', Date.now()), () => reader.prometheusApi('/api/v1/labels', new URLSearchParams()), () => reader.health()]) {
+      const err = (await call().then(() => undefined, (e: unknown) => e)) as Error & { status?: number };
+      expect(err?.message).toContain(refused);
+      expect(err.message).not.toContain(Buffer.from(`reader:${wrong}`).toString('base64'));
+      expect(err.status).toBe(401);
+    }
+    await engineOf('api-gateway').health();
+  });
+
   it('takes snapshots from the storage and the backup only, and deletes for nobody', async () => {
     for (const name of ENGINE_USERS) {
       const snapshot = engineOf(name).createSnapshot();
       if (ENGINE_SNAPSHOT_TAKERS.includes(name)) await engineOf(name).deleteSnapshot(await snapshot);
-      else await expect(snapshot, name).rejects.toThrow(gateUserOf({ edition: 'single-node' }, name) ? /400 .*missing route/ : '400 the engine asks for its snapshot key');
-      await expect(engineOf(name).deleteSeries('{__name__="shipped_engine"}'), name).rejects.toThrow(/delete_series: 400 .*(-deleteAuthKey|missing route)/);
+      else await expect(snapshot, name).rejects.toThrow(gateUserOf({ edition: 'single-node' }, name) ? NO_ROUTE : '400 the engine asks for its snapshot key');
+      await expect(engineOf(name).deleteSeries('{__name__="shipped_engine"}'), name).rejects.toThrow(name === 'storage' ? /delete_series: 400 .*-deleteAuthKey/ : NO_ROUTE);
     }
     expect(await engineOf('storage').listSnapshots()).toEqual([]);
     expect(await engineOf('storage').exportAll('{__name__="shipped_engine"}', 0, Date.now())).toHaveLength(1);
+  });
+
+  it('reports the engine down to a reader whose vmauth is up (vmauth answers its own /health)', async () => {
+    server.kill('SIGKILL');
+    await waitFor(() => (server.exitCode !== null || server.signalCode !== null ? true : undefined), 10_000, 'the engine to stop');
+    expect((await fetch(`${gateUrl}/health`)).status).toBe(200);
+    await expect(engineOf('api-gateway').health()).rejects.toThrow(/engine health: 502/);
   });
 });

@@ -5,7 +5,7 @@ import type { Sample } from '@terminusa/bus';
 import { createTestDatabase, QUICK_SYNC, type TestNamespace } from '@terminusa/testkit';
 import { computeRollups, PartitionManager, SampleStore, SeriesIds, TIERS, VictoriaMetrics, type Tier } from './index.ts';
 import { tierRetentionMs } from './tiers.ts';
-import { planSegments, queryHistory, RawSamplesTooMany, type HistoryAgg, type HistoryAnswer, type HistoryQuery } from './history-query.ts';
+import { planSegments, queryHistory, RawBudget, RawSamplesTooMany, type HistoryAgg, type HistoryAnswer, type HistoryQuery } from './history-query.ts';
 import { markPassed } from './rollup/dirty-minutes.ts';
 
 const MIN = 60_000;
@@ -379,6 +379,25 @@ describe('queryHistory', () => {
     expectMatches(await queryHistory(stores, { ...q, maxRawSamples: 60 }), rows, q);
   });
 
+  it('stops an export of the engine where it is when the read’s budget ends it', async () => {
+    const name = 'stopped';
+    const start = Math.floor(NOW / HOUR) * HOUR - 2 * HOUR;
+    await new SampleStore(pool, engine).insert(toSamples(name, Array.from({ length: 300 }, (_, i) => ({ series: i % 100, ts: start + i * 1_000, value: i }))));
+    const budget = new RawBudget(10);
+    const seen: number[] = [];
+    const reading = (async () => {
+      for await (const s of engine.export(`{__name__="${name}"}`, start, start + HOUR, budget.signal)) {
+        seen.push(s.timestamps.length);
+        // A sibling export passing the budget, after this one's first series.
+        if (seen.length === 1) expect(() => budget.take(11)).toThrow(RawSamplesTooMany);
+      }
+    })();
+    await expect(reading).rejects.toThrow();
+    expect(budget.signal.reason).toBeInstanceOf(RawSamplesTooMany);
+    // Ended before its second series, though the engine had sent every one already.
+    expect(seen).toHaveLength(1);
+  });
+
   it('sums finer tiers\' rows past a tier\'s watermark into its buckets, in one stretch and in stitched ones', async () => {
     const name = 'behind';
     const start = Math.floor(NOW / HOUR) * HOUR - 4 * HOUR;
@@ -430,5 +449,21 @@ describe('planSegments', () => {
     expect(planSegments('1h', { from: now - 7 * day, to: now, step: 3_600_000, retention }, now + 50).map((s) => s.tier)).toEqual(['1h']);
     // Past the grace it is the coarser tier's, as before.
     expect(planSegments('5m', { from: now - day - 120_000, to: now, step: 300_000, retention }, now).map((s) => s.tier)[0]).toBe('1h');
+  });
+});
+
+describe('RawBudget', () => {
+  it('ends every export of a read when one passes the bound, or when any other part of the read fails, and keeps the first reason', () => {
+    const budget = new RawBudget(10);
+    budget.take(6);
+    budget.take(4);
+    expect(budget.signal.aborted).toBe(false);
+    expect(() => budget.take(1)).toThrow(RawSamplesTooMany);
+    expect(budget.signal.reason).toBeInstanceOf(RawSamplesTooMany);
+    // The siblings' own failures (their aborts) come after: the read still fails for the bound.
+    expect(() => budget.fail(new Error('aborted'))).toThrow(RawSamplesTooMany);
+    const failed = new RawBudget(10);
+    expect(() => failed.fail(new Error('the statement failed'))).toThrow('the statement failed');
+    expect(failed.signal.aborted).toBe(true);
   });
 });

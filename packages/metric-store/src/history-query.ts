@@ -55,7 +55,7 @@ const RAW_SAMPLES_PER_READ = 2_000_000;
  * The raw samples one attempt at a read may still hold, shared by its exports, which run side by side: the first to
  * pass it ends the others (their samples would be dropped anyway) and the read fails with RawSamplesTooMany.
  */
-class RawBudget {
+export class RawBudget {
   private readonly stop = new AbortController();
   readonly signal = this.stop.signal;
   private left: number;
@@ -67,9 +67,13 @@ class RawBudget {
   /** Counts `samples` more held; past the limit, ends every export of the read and throws. */
   take(samples: number): void {
     if ((this.left -= samples) >= 0) return;
-    const err = new RawSamplesTooMany(this.limit);
-    this.stop.abort(err);
-    throw err;
+    this.fail(new RawSamplesTooMany(this.limit));
+  }
+
+  /** Ends every export of the read, which failed for `reason` (a statement or an export of its own), and throws it. */
+  fail(reason: unknown): never {
+    if (!this.signal.aborted) this.stop.abort(reason);
+    throw this.signal.reason;
   }
 }
 
@@ -541,7 +545,7 @@ export async function queryHistory(stores: HistoryStores, q: HistoryQuery): Prom
   // Stretches split the rows by time, so reading them in separate statements, in parallel, still counts each
   // row once; they are joined in time order.
   const budget = new RawBudget(q.maxRawSamples ?? RAW_SAMPLES_PER_READ);
-  const read = found.length === 0 ? [] : await Promise.all(segments.map((seg) => readSegment(stores, q, budget, seg, grouping, agg, marks)));
+  const read = found.length === 0 ? [] : await Promise.all(segments.map((seg) => readSegment(stores, q, budget, seg, grouping, agg, marks))).catch((err: unknown) => budget.fail(err));
   const points: HistoryPoint[][] = grouping.tags.map((_, g) => {
     const parts = read.map((stretch) => stretch[g]!).filter((part) => part.length > 0);
     return parts.length === 1 ? parts[0]! : ([] as HistoryPoint[]).concat(...parts);
@@ -555,7 +559,7 @@ const TOO_MANY_SAMPLES = Symbol('too many samples');
 /**
  * A read wholly inside raw retention and without a step of a minute or more, answered by one export from the
  * engine, which holds every sample there (the rollups only sum them up): no series lookup, no count first. The
- * export is abandoned as soon as it holds more than `maxPoints` samples, and {@link TOO_MANY_SAMPLES} returned:
+ * export is abandoned as soon as it holds more than `maxPoints` samples (or than a read may hold raw), and {@link TOO_MANY_SAMPLES} returned:
  * the caller then plans a coarser tier, as it would have from the count. Undefined when the plan is not raw alone.
  */
 async function readRawOnly(stores: HistoryStores, q: HistoryQuery, now: number): Promise<HistoryAnswer | typeof TOO_MANY_SAMPLES | undefined> {
@@ -563,10 +567,12 @@ async function readRawOnly(stores: HistoryStores, q: HistoryQuery, now: number):
   const seg = segments[0]!;
   if (segments.length !== 1 || seg.tier !== 'raw') return undefined;
   const exported: { key: string; found: FoundSeries; columns: Columns }[] = [];
+  // More samples than a read may hold raw: a coarser tier answers too, as it does past the answer's points.
+  const most = Math.min(q.maxPoints, q.maxRawSamples ?? RAW_SAMPLES_PER_READ);
   let samples = 0;
   for await (const s of stores.engine.export(selector(q.name, q.tags), seg.start, seg.end - 1)) {
     samples += s.timestamps.length;
-    if (samples > q.maxPoints) return TOO_MANY_SAMPLES;
+    if (samples > most) return TOO_MANY_SAMPLES;
     const tags = tagsOfLabels(s.labels);
     exported.push({ key: seriesKey(q.name, tags), found: { id: '', tags }, columns: { ts: s.timestamps, sum: s.values, min: s.values, max: s.values } });
   }
@@ -657,7 +663,7 @@ async function readOneStretch(stores: HistoryStores, q: HistoryQuery, target: Ti
   // need not be read: a 7-day read of 100 series read 16,800 hourly rows before the general path chose days.
   const grouped = q.groupBy !== undefined || q.agg !== undefined;
   const maxSeries = grouped ? GROUPED_STRETCH_MAX_SERIES : Math.floor(q.maxPoints / Math.max(1, bucketPoints(segments, 1, q, now)));
-  const [{ rows }, tail] = await Promise.all([stores.pool.query<StretchRow>(oneStretchStatement(q, seg, maxSeries)), exportFrom(hint)]);
+  const [{ rows }, tail] = await Promise.all([stores.pool.query<StretchRow>(oneStretchStatement(q, seg, maxSeries)), exportFrom(hint)]).catch((err: unknown) => budget.fail(err));
   const mark = rows[0]!.mark;
   lastOneMinuteMark.set(stores.pool, mark);
   if (grouped && rows.filter((r) => r.key !== null).length > maxSeries) return undefined;

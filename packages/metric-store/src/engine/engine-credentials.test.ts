@@ -43,10 +43,10 @@ describe('an engine that asks for credentials', () => {
   it('refuses a client without the password: nothing written, nothing read', async () => {
     const stranger = client({});
     // Its first write asks for a snapshot first (which engine process writes go to): refused as the import would be.
-    await expect(stranger.import(line('without_credentials', Date.now()))).rejects.toThrow('401 the engine asks for credentials: set storage.engine.password (VM_PASSWORD)');
+    await expect(stranger.import(line('without_credentials', Date.now()))).rejects.toThrow('401 the engine, or vmauth in front of it, refused the credentials: set storage.engine.username and password (VM_USERNAME, VM_PASSWORD)');
     await expect(new VictoriaMetrics({ ...ns.config.storage.engine, url: engine.url, durability: 'replication' }).import(line('without_credentials', Date.now()))).rejects.toThrow('engine /api/v1/import: 401');
     // The gateway answers it as the engine being unavailable, with the setting to look at, not as a fault of the query.
-    await expect(stranger.prometheusApi('/api/v1/query', new URLSearchParams({ query: 'vector(1)' }))).rejects.toThrow('engine /api/v1/query: 401 the engine asks for credentials: set storage.engine.password (VM_PASSWORD)');
+    await expect(stranger.prometheusApi('/api/v1/query', new URLSearchParams({ query: 'vector(1)' }))).rejects.toThrow('engine /api/v1/query: 401 the engine, or vmauth in front of it, refused the credentials: set storage.engine.username and password (VM_USERNAME, VM_PASSWORD)');
     expect(await client({ password, snapshotKey }).exportAll('{__name__="without_credentials"}', 0, Date.now())).toEqual([]);
   });
 

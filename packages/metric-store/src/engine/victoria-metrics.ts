@@ -178,7 +178,10 @@ export class VictoriaMetrics {
     } catch (err) {
       throw new EngineError(`engine ${path}: ${(err as Error).message}`);
     }
-    if (res.statusCode >= 300) throw new EngineError(`engine ${path}: ${res.statusCode} ${refusal(res.statusCode, (await res.body.text()).slice(0, 300))}`, res.statusCode);
+    if (res.statusCode >= 300) {
+      const text = await res.body.text();
+      throw new EngineError(`engine ${path}: ${res.statusCode} ${refusal(res.statusCode, text)}`, credentialsRefused(res.statusCode, text) ? 401 : res.statusCode);
+    }
     return res.body;
   }
 
@@ -324,12 +327,15 @@ export class VictoriaMetrics {
       rest += decoder.decode(chunk, { stream: true });
       let nl: number;
       while ((nl = rest.indexOf('\n')) >= 0) {
+        // A chunk holds many series: stop between them, not only when the next chunk is due.
+        signal?.throwIfAborted();
         const line = rest.slice(0, nl);
         rest = rest.slice(nl + 1);
         if (line) yield parseSeries(line);
       }
     }
     rest += decoder.decode();
+    signal?.throwIfAborted();
     if (rest.trim()) yield parseSeries(rest);
   }
 
@@ -403,8 +409,10 @@ export class VictoriaMetrics {
       if (err instanceof EngineAnswerTooLarge) throw err;
       throw new EngineError(`engine ${path}: ${(err as Error).message}`);
     }
-    // Refused for want of credentials: the suite's configuration is at fault, not the query (which the answer would blame).
-    if (res.statusCode === 401) throw new EngineError(`engine ${path}: 401 ${refusal(401, text)}`, 401);
+    // Refused for want of credentials or by vmauth's routes: the suite's configuration is at fault, not the query
+    // (which the answer would blame, quoting what vmauth quoted).
+    if (credentialsRefused(res.statusCode, text)) throw new EngineError(`engine ${path}: 401 ${refusal(401, text)}`, 401);
+    if (/cannot determine targetURL: missing route/.test(text)) throw new EngineError(`engine ${path}: ${res.statusCode} ${refusal(res.statusCode, text)}`, res.statusCode);
     return new PrometheusAnswer(res.statusCode, text, /json/.test(String(res.headers['content-type'] ?? '')));
   }
 
@@ -434,9 +442,21 @@ export class VictoriaMetrics {
     }
   }
 
-  /** Throws unless the engine answers its health check. */
+  /**
+   * Throws unless the engine answers, with these credentials. Not its `/health`: vmauth in front of it answers that
+   * itself, engine or not, and it asks for no credentials. A constant query travels to the engine; any answer but a
+   * refusal of the credentials or vmauth's 502 (no engine behind it) means up, a busy engine's 503 included.
+   */
   async health(): Promise<void> {
-    await (await this.request(this.readUrl, '/health', {})).arrayBuffer();
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await send(`${this.readUrl}/api/v1/query?${new URLSearchParams({ ...this.extra, query: '1' })}`, { signal: AbortSignal.timeout(this.timeoutMs) }, this.authorization);
+    } catch (err) {
+      throw new EngineError(`engine health: ${(err as Error).message}`);
+    }
+    const text = await res.body.text();
+    if (credentialsRefused(res.statusCode, text)) throw new EngineError(`engine health: ${res.statusCode} ${refusal(res.statusCode, text)}`, 401);
+    if (res.statusCode === 502) throw new EngineError(`engine health: 502 ${text.slice(0, 300)}`, 502);
   }
 }
 
@@ -467,9 +487,19 @@ function send(url: string, { method = 'GET', body, headers, signal, idleTimeoutM
 
 /** The engine's refusal, with the setting that answers it when it is about credentials (its own text names flags). */
 function refusal(status: number, text: string): string {
-  if (status === 401) return 'the engine asks for credentials: set storage.engine.password (VM_PASSWORD)';
+  if (credentialsRefused(status, text)) return 'the engine, or vmauth in front of it, refused the credentials: set storage.engine.username and password (VM_USERNAME, VM_PASSWORD)';
+  // vmauth quotes the whole request URI, and with it any key in its query.
+  if (/cannot determine targetURL: missing route/.test(text)) return 'vmauth in front of the engine does not let this service’s user make this call (its routes: deploy/vmauth/auth.yml)';
   if (/invalid authKey.*-snapshotAuthKey/.test(text)) return 'the engine asks for its snapshot key: set storage.engine.snapshotKey (VM_SNAPSHOT_KEY)';
-  return text;
+  return text.slice(0, 300);
+}
+
+/**
+ * Refused for want of credentials: the engine answers 401, vmauth 400 with the credentials it did not know quoted
+ * in the answer (a password on its way to a log or a client, hence never passed on).
+ */
+function credentialsRefused(status: number, text: string): boolean {
+  return status === 401 || (status === 400 && /cannot find the provided auth token|missing `Authorization` request header/.test(text));
 }
 
 /** The body as text, cancelled once it passes `maxBytes`. */
