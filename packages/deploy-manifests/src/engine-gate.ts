@@ -1,10 +1,9 @@
 import { Deployment } from 'kubernetes-models/apps/v1';
-import { ConfigMap, Service } from 'kubernetes-models/v1';
+import { ConfigMap, Service, type IEnvVar } from 'kubernetes-models/v1';
 import { stringify } from 'yaml';
 import type { ServiceName } from '@terminusa/config';
 import type { TimeSeriesEngine } from './overlays.ts';
 import { ENGINE_SECRET_NAME, ENGINE_SNAPSHOT_TAKERS, ENGINE_USER, VM_VERSION, VM_WRITER, vmEnv, vmReadUrl, type EngineContext } from './victoria-metrics.ts';
-import type { IEnvVar } from 'kubernetes-models/v1';
 
 /**
  * vmauth in front of the engine, for every service but the storage: the engine knows one Basic-auth user, who may
@@ -15,6 +14,8 @@ import type { IEnvVar } from 'kubernetes-models/v1';
 export const GATE_NAME = 'vmauth';
 export const GATE_PORT = 8427;
 export const GATE_URL = `http://${GATE_NAME}:${GATE_PORT}`;
+/** vmauth's upstream image, of the engine's version. */
+export const GATE_IMAGE = `victoriametrics/vmauth:${VM_VERSION}`;
 
 /** One user of the gate: the services that sign in as it, its password's key, and the engine paths it may call. */
 export interface GateUser {
@@ -165,9 +166,6 @@ export function gateManifests(c: EngineContext, engine: TimeSeriesEngine): [Conf
   const service = new Service({ metadata: c.meta(GATE_NAME), spec: { type: 'ClusterIP', selector, ports: ports.map((p) => ({ name: p.name, port: p.containerPort, targetPort: p.name, protocol: 'TCP' as const })) } });
   return [configMap, deployment, service];
 }
-
-/** vmauth's upstream image, of the engine's version. */
-export const GATE_IMAGE = `victoriametrics/vmauth:${VM_VERSION}`;
 
 /**
  * The engine's variables of one service's container: the storage reaches the engine itself (vmEnv); the services

@@ -33,12 +33,13 @@ const DEDUP = '-dedup.minScrapeInterval=1ms';
 const MAX_LABELS = `-maxLabelsPerTimeseries=${engineMaxLabels(defaultConfig())}`;
 
 /**
- * The engine's credentials, a Secret of their own: every API behind HTTP Basic auth (VM_PASSWORD, for the services
- * that read or write samples), snapshots behind a key of their own (VM_SNAPSHOT_KEY, for the two that take them),
- * and deletes behind a key no service holds (VM_DELETE_KEY, for an operator's hands only).
+ * The engine's credentials, a Secret of their own: every API behind HTTP Basic auth (VM_PASSWORD, for the storage and
+ * vmauth in front of the engine; the passwords of vmauth's users are in it too, engine-gate.ts), snapshots behind a
+ * key of their own (VM_SNAPSHOT_KEY, for the two that take them), and deletes behind a key no service holds
+ * (VM_DELETE_KEY, for an operator's hands only).
  */
 export const ENGINE_SECRET_NAME = 'terminusa-engine';
-/** The engine's Basic-auth user: storage.engine.username's default, so the services need no variable for it. */
+/** The engine's Basic-auth user: storage.engine.username's default, so the storage needs no variable for it. */
 export const ENGINE_USER = 'terminusa';
 /** Each credential flag, read from the environment (`-envflag.prefix=VM_`: `VM_<flag, dots as _>`), and its Secret key. */
 export const ENGINE_CREDENTIALS: readonly { readonly env: string; readonly key: string }[] = [
@@ -121,7 +122,7 @@ export function vmWriteUrl(engine: Pick<TimeSeriesEngine, 'edition'>): string {
 export function vmEnv(engine: TimeSeriesEngine, service: ServiceName): IEnvVar[] {
   if (service !== VM_WRITER) return [];
   const env: IEnvVar[] = [{ name: 'VM_URL', value: vmReadUrl(engine) }];
-  if (engine.edition === 'cluster' && service === VM_WRITER) {
+  if (engine.edition === 'cluster') {
     env.push({ name: 'VM_WRITE_URL', value: vmWriteUrl(engine) }, { name: 'TMON_STORAGE__ENGINE__DURABILITY', value: 'replication' });
   }
   return env;
