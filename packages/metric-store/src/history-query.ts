@@ -559,8 +559,9 @@ const TOO_MANY_SAMPLES = Symbol('too many samples');
 /**
  * A read wholly inside raw retention and without a step of a minute or more, answered by one export from the
  * engine, which holds every sample there (the rollups only sum them up): no series lookup, no count first. The
- * export is abandoned as soon as it holds more than `maxPoints` samples (or than a read may hold raw), and {@link TOO_MANY_SAMPLES} returned:
- * the caller then plans a coarser tier, as it would have from the count. Undefined when the plan is not raw alone.
+ * export is abandoned as soon as it holds more than `maxPoints` samples (or than a read may hold raw), and
+ * {@link TOO_MANY_SAMPLES} returned: the caller then plans a coarser tier, as it would have from the count.
+ * Undefined when the plan is not raw alone.
  */
 async function readRawOnly(stores: HistoryStores, q: HistoryQuery, now: number): Promise<HistoryAnswer | typeof TOO_MANY_SAMPLES | undefined> {
   const segments = planFor('raw', q, now);
