@@ -1,11 +1,12 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect, type NatsConnection } from 'nats';
+import { describe, expect, it } from 'vitest';
+import { connect } from 'nats';
 import { compressSync } from 'snappy';
 import { Bus, ensureConsumer } from '@terminusa/bus';
-import { ingestBodySamples, startSuite, waitFor, type RunningSuite } from '@terminusa/testkit';
+import { startSuite, waitFor } from '@terminusa/testkit';
 import { WriteRequestType } from '@terminusa/metric-store';
 import { BodyTooLargeError, SampleBudget } from './decoded-samples.ts';
 import { decodeRemoteWrite, snappyLength } from './remote-write.ts';
+import { useIngestDoor } from '../../test-support/ingest-door.ts';
 
 /** Prometheus' staleness marker, as it sends it when a series disappears. */
 const STALE_NAN = new DataView(new Uint8Array([0x7f, 0xf0, 0, 0, 0, 0, 0, 0x02]).buffer).getFloat64(0);
@@ -87,71 +88,54 @@ describe('decodeRemoteWrite', () => {
 });
 
 describe('POST /api/v1/write', () => {
-  let suite: RunningSuite;
-  let nc: NatsConnection;
-  let producerKey: string;
-  let viewerKey: string;
-
-  beforeAll(async () => {
-    // The gateway alone: what it publishes stays in the INGEST stream, where the test counts it.
-    suite = await startSuite({ services: [] });
-    nc = await connect({ servers: suite.ns.config.nats.url });
-    producerKey = await suite.apiKey('prom-eu', 'producer');
-    viewerKey = await suite.apiKey('grafana', 'viewer');
-  });
-  afterAll(async () => {
-    await nc?.close();
-    await suite?.stop();
-  });
-
+  const door = useIngestDoor('prom-eu');
   const post = (body: Uint8Array, key?: string, encoding = 'snappy', contentType = 'application/x-protobuf') =>
-    fetch(`${suite.base}/api/v1/write`, {
+    fetch(`${door.suite.base}/api/v1/write`, {
       method: 'POST',
       headers: { 'content-type': contentType, 'content-encoding': encoding, 'x-prometheus-remote-write-version': '0.1.0', ...(key ? { authorization: `Bearer ${key}` } : {}) },
       body,
     });
-  const ingestMessages = async () => (await (await nc.jetstreamManager()).streams.info(`${suite.ns.id}_INGEST`)).state.messages;
+  const { ingestMessages } = door;
 
   it('takes a request once: 204, its samples in INGEST under the key name as source, and a retry stored no second time', async () => {
     const now = Date.now();
     const body = writeRequest(Array.from({ length: 3 }, (_, i) => ({ labels: { __name__: 'rw_players', zone: `z${i}` }, samples: [{ value: i, timestamp: now }] })));
     const before = await ingestMessages();
-    expect((await post(body, producerKey)).status).toBe(204);
+    expect((await post(body, door.producerKey)).status).toBe(204);
     expect(await ingestMessages()).toBe(before + 1);
-    expect((await post(body, producerKey)).status).toBe(204);
+    expect((await post(body, door.producerKey)).status).toBe(204);
     expect(await ingestMessages()).toBe(before + 1);
 
-    const msg = await (await nc.jetstreamManager()).streams.getMessage(`${suite.ns.id}_INGEST`, { last_by_subj: `${suite.ns.id}.metrics.ingest.prom-eu` });
-    expect(ingestBodySamples(msg.data)).toEqual([0, 1, 2].map((i) => ({ name: 'rw_players', value: i, ts: now, tags: { zone: `z${i}` } })));
+    expect(await door.lastSamples()).toEqual([0, 1, 2].map((i) => ({ name: 'rw_players', value: i, ts: now, tags: { zone: `z${i}` } })));
   });
 
   it('answers 400 with the reason for a body no retry can fix, 401 without a key and 403 to a reader', async () => {
-    const bad = await post(Buffer.from('garbage'), producerKey);
+    const bad = await post(Buffer.from('garbage'), door.producerKey);
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as { detail: string }).detail).toMatch(/snappy/);
     // Another encoding is 415, as Prometheus' receiver answers it; no header at all is taken as snappy, as there.
-    const zstd = await post(Buffer.from('x'), producerKey, 'zstd');
+    const zstd = await post(Buffer.from('x'), door.producerKey, 'zstd');
     expect(zstd.status).toBe(415);
     expect(((await zstd.json()) as { detail: string }).detail).toMatch(/Content-Encoding must be snappy/);
     const good = writeRequest([{ labels: { __name__: 'rw_auth' }, samples: [{ value: 1, timestamp: Date.now() }] }]);
     expect((await post(good)).status).toBe(401);
-    expect((await post(good, viewerKey)).status).toBe(403);
+    expect((await post(good, door.viewerKey)).status).toBe(403);
     // A remote-write 2.0 request decodes as an empty 1.0 one: refused 415, nothing published, not answered 204 and lost.
     const before = await ingestMessages();
-    const v2 = await post(good, producerKey, 'snappy', 'application/x-protobuf;proto=io.prometheus.write.v2.Request');
+    const v2 = await post(good, door.producerKey, 'snappy', 'application/x-protobuf;proto=io.prometheus.write.v2.Request');
     expect(v2.status).toBe(415);
     expect(((await v2.json()) as { detail: string }).detail).toMatch(/only remote-write 1.0 .* got io.prometheus.write.v2.Request/);
-    expect((await post(good, producerKey, 'snappy', 'application/x-protobuf; proto=prometheus.WriteRequest')).status).toBe(204);
+    expect((await post(good, door.producerKey, 'snappy', 'application/x-protobuf; proto=prometheus.WriteRequest')).status).toBe(204);
     expect(await ingestMessages()).toBe(before + 1);
     // Only the exact path is the receiver: the push-back status and the OTLP body are decided by it.
     for (const path of ['/api/v1/write/', '/API/v1/write']) {
-      const res = await fetch(`${suite.base}${path}`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf', 'content-encoding': 'snappy', authorization: `Bearer ${producerKey}` }, body: good });
+      const res = await fetch(`${door.suite.base}${path}`, { method: 'POST', headers: { 'content-type': 'application/x-protobuf', 'content-encoding': 'snappy', authorization: `Bearer ${door.producerKey}` }, body: good });
       expect(res.status, path).toBe(404);
     }
-    const otlp = await fetch(`${suite.base}/v1/metrics/`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${producerKey}` }, body: '{"resourceMetrics":[]}' });
+    const otlp = await fetch(`${door.suite.base}/v1/metrics/`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${door.producerKey}` }, body: '{"resourceMetrics":[]}' });
     expect(otlp.status).toBe(404);
     // A producer reads nothing.
-    expect((await fetch(`${suite.base}/metrics/names`, { headers: { authorization: `Bearer ${producerKey}` } })).status).toBe(403);
+    expect((await fetch(`${door.suite.base}/metrics/names`, { headers: { authorization: `Bearer ${door.producerKey}` } })).status).toBe(403);
   });
 });
 

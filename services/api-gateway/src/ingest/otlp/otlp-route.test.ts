@@ -1,7 +1,6 @@
 import { gzipSync } from 'node:zlib';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect, type NatsConnection } from 'nats';
-import { ingestBodySamples, startSuite, type RunningSuite } from '@terminusa/testkit';
+import { describe, expect, it } from 'vitest';
+import { useIngestDoor } from '../../../test-support/ingest-door.ts';
 import { ExportMetricsServiceRequestType, ExportMetricsServiceResponseType } from './otlp-proto.ts';
 
 const str = (key: string, value: string) => ({ key, value: { stringValue: value } });
@@ -14,27 +13,11 @@ function request(name: string, values: number[], at: number) {
 const protobuf = (body: object) => Buffer.from(ExportMetricsServiceRequestType.encode(ExportMetricsServiceRequestType.fromObject(body)).finish());
 
 describe('POST /v1/metrics', () => {
-  let suite: RunningSuite;
-  let nc: NatsConnection;
-  let producerKey: string;
-  let viewerKey: string;
-
-  beforeAll(async () => {
-    // The gateway alone: what it publishes stays in the INGEST stream, where the test reads it.
-    suite = await startSuite({ services: [] });
-    nc = await connect({ servers: suite.ns.config.nats.url });
-    producerKey = await suite.apiKey('otel-eu', 'producer');
-    viewerKey = await suite.apiKey('grafana', 'viewer');
-  });
-  afterAll(async () => {
-    await nc?.close();
-    await suite?.stop();
-  });
-
-  const post = (body: Uint8Array | string, type: string, headers: Record<string, string> = {}, key: string | null = producerKey) =>
-    fetch(`${suite.base}/v1/metrics`, { method: 'POST', headers: { 'content-type': type, ...(key ? { authorization: `Bearer ${key}` } : {}), ...headers }, body });
-  const ingestMessages = async () => (await (await nc.jetstreamManager()).streams.info(`${suite.ns.id}_INGEST`)).state.messages;
-  const lastMessage = async () => ({ samples: ingestBodySamples((await (await nc.jetstreamManager()).streams.getMessage(`${suite.ns.id}_INGEST`, { last_by_subj: `${suite.ns.id}.metrics.ingest.otel-eu` })).data) });
+  const door = useIngestDoor('otel-eu');
+  const post = (body: Uint8Array | string, type: string, headers: Record<string, string> = {}, key: string | null = door.producerKey) =>
+    fetch(`${door.suite.base}/v1/metrics`, { method: 'POST', headers: { 'content-type': type, ...(key ? { authorization: `Bearer ${key}` } : {}), ...headers }, body });
+  const { ingestMessages } = door;
+  const lastMessage = async () => ({ samples: await door.lastSamples() });
 
   it('takes protobuf once: 200 with an empty protobuf response, the samples in INGEST under the key name, a retry (gzip or not) not stored twice', async () => {
     const now = Date.now();
@@ -109,6 +92,6 @@ describe('POST /v1/metrics', () => {
   it('answers 401 without a key and 403 to a reader', async () => {
     const body = protobuf(request('lobby.auth', [1], Date.now()));
     expect((await post(body, 'application/x-protobuf', {}, null)).status).toBe(401);
-    expect((await post(body, 'application/x-protobuf', {}, viewerKey)).status).toBe(403);
+    expect((await post(body, 'application/x-protobuf', {}, door.viewerKey)).status).toBe(403);
   });
 });
