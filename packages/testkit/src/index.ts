@@ -1,7 +1,8 @@
 export { createTestNamespace, QUICK_SYNC, TEST_SERVERS } from './test-namespace.ts';
 export type { TestNamespace } from './test-namespace.ts';
-export { connectTestBus, useTestBus } from './test-bus.ts';
-export type { OpenTestBus } from './test-bus.ts';
+export { connectTestBus } from './test-bus.ts';
+export { useTestBus, useTestNamespace } from './file-hooks.ts';
+export type { OpenTestBus } from './file-hooks.ts';
 export { createTestDatabase } from './test-database.ts';
 export type { TestDatabase, TestDatabaseOptions } from './test-database.ts';
 export { waitFor } from './wait-for.ts';

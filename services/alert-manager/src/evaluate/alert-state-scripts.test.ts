@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import { RuleSchema, type Alert } from '@terminusa/alerting';
 import { STALE_MARKER, type Sample } from '@terminusa/bus';
-import { createTestNamespace, type TestNamespace } from '@terminusa/testkit';
+import { useTestNamespace, type TestNamespace } from '@terminusa/testkit';
 import { decodeOutboxEvent, type OutboxEvent } from '../outbox/outbox-event.ts';
 import { RuleSet } from '../rules/rule-set.ts';
 import type { NotifyContext } from '../notify/notify-stage.ts';
@@ -21,13 +21,11 @@ let redis: Redis;
 let replica: Redis;
 let cases = 0;
 
-beforeAll(async () => {
-  ns = await createTestNamespace();
+// Two clients, as two replicas of the alert-manager have.
+useTestNamespace((opened) => {
+  ns = opened;
   redis = ns.redis();
   replica = ns.redis();
-});
-afterAll(async () => {
-  await ns?.cleanup();
 });
 
 /** The alert-state commands of one test: its own key prefix inside the namespace, on `client` (one per replica). */

@@ -1,7 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type Redis } from 'ioredis';
 import { alertKeys, type Alert } from '@terminusa/alerting';
-import { createTestNamespace, waitFor, type TestNamespace } from '@terminusa/testkit';
+import { useTestNamespace, waitFor, type TestNamespace } from '@terminusa/testkit';
 import { RedisNotificationGroups } from './redis-notification-groups.ts';
 
 let ns: TestNamespace;
@@ -9,13 +9,11 @@ let redis: Redis;
 let replica: Redis;
 let cases = 0;
 
-beforeAll(async () => {
-  ns = await createTestNamespace();
+// Two clients, as two replicas of the alert-manager have.
+useTestNamespace((opened) => {
+  ns = opened;
   redis = ns.redis();
   replica = ns.redis();
-});
-afterAll(async () => {
-  await ns?.cleanup();
 });
 
 const T0 = Date.UTC(2026, 5, 1, 12);
