@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { Deployment } from 'kubernetes-models/apps/v1';
 import { ConfigMap, Service, type IEnvVar } from 'kubernetes-models/v1';
 import { stringify } from 'yaml';
@@ -119,6 +120,7 @@ export function gateManifests(c: EngineContext, engine: TimeSeriesEngine): [Conf
   const ports = [{ name: 'http', containerPort: GATE_PORT, protocol: 'TCP' as const }];
   const probe = (failureThreshold: number) => ({ httpGet: { path: '/health', port: 'http' }, periodSeconds: 10, timeoutSeconds: 5, failureThreshold });
   const passwordKeys = ['VM_PASSWORD', ...gateUsers(engine).map((u) => u.passwordKey)];
+  const config = gateConfig(engine);
   const deployment = new Deployment({
     metadata: c.meta(GATE_NAME),
     spec: {
@@ -126,7 +128,8 @@ export function gateManifests(c: EngineContext, engine: TimeSeriesEngine): [Conf
       selector: { matchLabels: selector },
       strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
       template: {
-        metadata: { labels: c.labels(GATE_NAME) },
+        // A change of its configuration rolls the pods, which read it only at start.
+        metadata: { labels: c.labels(GATE_NAME), annotations: { 'terminusa.io/vmauth-config-sha256': createHash('sha256').update(config).digest('hex') } },
         spec: {
           automountServiceAccountToken: false,
           securityContext: { runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, fsGroup: 1000, seccompProfile: { type: 'RuntimeDefault' } },
@@ -162,7 +165,7 @@ export function gateManifests(c: EngineContext, engine: TimeSeriesEngine): [Conf
       },
     },
   });
-  const configMap = new ConfigMap({ metadata: c.meta(`${GATE_NAME}-config`), data: { [CONFIG_FILE]: gateConfig(engine) } });
+  const configMap = new ConfigMap({ metadata: c.meta(`${GATE_NAME}-config`), data: { [CONFIG_FILE]: config } });
   const service = new Service({ metadata: c.meta(GATE_NAME), spec: { type: 'ClusterIP', selector, ports: ports.map((p) => ({ name: p.name, port: p.containerPort, targetPort: p.name, protocol: 'TCP' as const })) } });
   return [configMap, deployment, service];
 }

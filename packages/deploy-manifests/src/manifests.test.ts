@@ -647,14 +647,24 @@ describe('deploy manifests', () => {
       // In the NATS configuration, every password is a variable of the server's environment; in vmauth's, a placeholder.
       for (const m of text.matchAll(/^\s*password:\s*(.*)$/gm)) expect(m[1], path).toMatch(/^\$(TMON_NATS_PASSWORD_[A-Z_]+|TMON_NATS_ROUTE_PASSWORD)$|^"%\{VM_[A-Z]+_PASSWORD\}"$/);
     }
-    // docker-compose.yml's vmauth configuration is the single node's, as rendered.
-    expect(readFileSync(GATE_CONFIG_FILE, 'utf8')).toBe(gateConfig({ edition: 'single-node' }));
-    expect([...readFileSync(GATE_CONFIG_FILE, 'utf8').matchAll(/^\s*password:\s*(.*)$/gm)].map((m) => m[1])).toEqual(GATE_USERS.map((u) => `"%{${u.passwordKey}}"`));
     for (const file of [NATS_CONFIG_FILE, NATS_PERMISSIONS_FILE]) {
       const text = readFileSync(file, 'utf8');
       const passwords = [...text.matchAll(/^\s*password:\s*(.*)$/gm)].map((m) => m[1]);
       expect(passwords.every((p) => /^\$TMON_NATS_PASSWORD_[A-Z_]+$/.test(p!)), file).toBe(true);
       if (file === NATS_PERMISSIONS_FILE) expect(passwords).toHaveLength(NATS_USERS.length);
     }
+  });
+
+  it('renders vmauth’s configuration once for compose and every overlay, and rolls its pods when it changes', () => {
+    // vmauth's pods carry their configuration's hash, so a change of it rolls them.
+    for (const overlay of OVERLAYS) {
+      const docs = onDisk(overlay, overlay === 'cluster' ? 'victoria-metrics-cluster.yaml' : 'victoria-metrics.yaml');
+      const config = docs.find((d) => d.kind === 'ConfigMap' && d.metadata.name === 'vmauth-config').data['auth.yml'];
+      const pod = docs.find((d) => d.kind === 'Deployment' && d.metadata.name === 'vmauth').spec.template;
+      expect(pod.metadata.annotations['terminusa.io/vmauth-config-sha256'], overlay).toBe(createHash('sha256').update(config).digest('hex'));
+    }
+    // docker-compose.yml's vmauth configuration is the single node's, as rendered.
+    expect(readFileSync(GATE_CONFIG_FILE, 'utf8')).toBe(gateConfig({ edition: 'single-node' }));
+    expect([...readFileSync(GATE_CONFIG_FILE, 'utf8').matchAll(/^\s*password:\s*(.*)$/gm)].map((m) => m[1])).toEqual(GATE_USERS.map((u) => `"%{${u.passwordKey}}"`));
   });
 });
