@@ -445,12 +445,14 @@ export class VictoriaMetrics {
   /**
    * Throws unless the engine answers, with these credentials. Not its `/health`: vmauth in front of it answers that
    * itself, engine or not, and it asks for no credentials. A constant query travels to the engine; any answer but a
-   * refusal of the credentials or vmauth's 502 (no engine behind it) means up, a busy engine's 503 included.
+   * refusal of the credentials or vmauth's 502 (no engine behind it) means up, a busy engine's 503 included. Its
+   * `timeout` of a second bounds the engine's wait for a free search slot (10 s otherwise), well inside a health
+   * check's 2 s: a busy engine must not make the services around it look down.
    */
   async health(): Promise<void> {
     let res: Dispatcher.ResponseData;
     try {
-      res = await send(`${this.readUrl}/api/v1/query?${new URLSearchParams({ ...this.extra, query: '1' })}`, { signal: AbortSignal.timeout(this.timeoutMs) }, this.authorization);
+      res = await send(`${this.readUrl}/api/v1/query?${new URLSearchParams({ ...this.extra, query: '1', timeout: '1' })}`, { signal: AbortSignal.timeout(this.timeoutMs) }, this.authorization);
     } catch (err) {
       throw new EngineError(`engine health: ${(err as Error).message}`);
     }
