@@ -243,6 +243,10 @@ describe('the engine as docker-compose.yml ships it', () => {
   });
 
   it('reports the engine down to a reader whose vmauth is up (vmauth answers its own /health)', async () => {
+    // Any answer but the engine's own to its query is down: here a wrong base path's.
+    writeFileSync(join(dir, 'engine-password'), secret('vm_password'));
+    const astray = new VictoriaMetrics({ ...loadConfig({ env: { VM_URL: `${url}/not-the-engine`, VM_PASSWORD_FILE: join(dir, 'engine-password') } }).storage.engine, syncIntervalMs: 0 });
+    await expect(astray.health()).rejects.toThrow(/engine health: (400|404) /);
     server.kill('SIGKILL');
     await waitFor(() => (server.exitCode !== null || server.signalCode !== null ? true : undefined), 10_000, 'the engine to stop');
     expect((await fetch(`${gateUrl}/health`)).status).toBe(200);

@@ -10,7 +10,7 @@ import { createTestNamespace, type TestNamespace } from './test-namespace.ts';
  * `beforeAll` hooks declared after it run after it, its `afterAll` hooks before the cleanup (vitest runs after-hooks
  * in reverse).
  */
-export function useTestNamespace(opened: (ns: TestNamespace) => void | Promise<void>, overrides: Record<string, unknown> = {}): void {
+export function useTestNamespace(opened: (ns: TestNamespace) => unknown, overrides: Record<string, unknown> = {}): void {
   let ns: TestNamespace | undefined;
   beforeAll(async () => {
     ns = await createTestNamespace(overrides);
@@ -29,13 +29,13 @@ export interface OpenTestBus {
 }
 
 /** {@link useTestNamespace} with a NATS connection and a Bus in the namespace (connectTestBus), closed before the cleanup. */
-export function useTestBus(opened: (bus: OpenTestBus) => void): void {
+export function useTestBus(opened: (bus: OpenTestBus) => unknown, overrides: Record<string, unknown> = {}): void {
   let nc: NatsConnection | undefined;
   useTestNamespace(async (ns) => {
     const connected = await connectTestBus(ns);
     nc = connected.nc;
-    opened({ ns, ...connected });
-  });
+    await opened({ ns, ...connected });
+  }, overrides);
   afterAll(async () => {
     await nc?.close();
   });

@@ -6,6 +6,11 @@ import type { TestNamespace } from './test-namespace.ts';
 export async function connectTestBus(ns: TestNamespace): Promise<{ nc: NatsConnection; bus: Bus }> {
   const nc = await connect({ servers: ns.config.nats.url });
   const bus = new Bus(nc, ns.config.nats.prefix);
-  await ensureStreams(await nc.jetstreamManager(), bus.ns);
+  try {
+    await ensureStreams(await nc.jetstreamManager(), bus.ns);
+  } catch (err) {
+    await nc.close();
+    throw err;
+  }
   return { nc, bus };
 }

@@ -444,10 +444,11 @@ export class VictoriaMetrics {
 
   /**
    * Throws unless the engine answers, with these credentials. Not its `/health`: vmauth in front of it answers that
-   * itself, engine or not, and it asks for no credentials. A constant query travels to the engine; any answer but a
-   * refusal of the credentials or vmauth's 502 (no engine behind it) means up, a busy engine's 503 included. Its
-   * `timeout` of a second bounds the engine's wait for a free search slot (10 s otherwise), well inside a health
-   * check's 2 s: a busy engine must not make the services around it look down.
+   * itself, engine or not, and it asks for no credentials. A constant query travels to the engine: its answer means
+   * up, and so does the engine's own refusal for want of a free search slot (busy, not down); anything else (refused
+   * credentials or route, vmauth's 502 with no engine behind it, a proxy's error, a wrong URL's 404) means down. Its
+   * `timeout` of a second bounds the engine's wait for a slot (10 s otherwise), well inside a health check's 2 s: a
+   * busy engine must not make the services around it look down.
    */
   async health(): Promise<void> {
     let res: Dispatcher.ResponseData;
@@ -457,8 +458,8 @@ export class VictoriaMetrics {
       throw new EngineError(`engine health: ${(err as Error).message}`);
     }
     const text = await res.body.text();
-    if (credentialsRefused(res.statusCode, text)) throw new EngineError(`engine health: ${res.statusCode} ${refusal(res.statusCode, text)}`, 401);
-    if (res.statusCode === 502) throw new EngineError(`engine health: 502 ${text.slice(0, 300)}`, 502);
+    if (res.statusCode < 300 || (res.statusCode === 503 && /concurrent search requests/.test(text))) return;
+    throw new EngineError(`engine health: ${res.statusCode} ${refusal(res.statusCode, text)}`, credentialsRefused(res.statusCode, text) ? 401 : res.statusCode);
   }
 }
 
