@@ -4,7 +4,7 @@ import { ConfigMap, Service, type IEnvVar } from 'kubernetes-models/v1';
 import { stringify } from 'yaml';
 import type { ServiceName } from '@terminusa/config';
 import type { TimeSeriesEngine } from './overlays.ts';
-import { ENGINE_SECRET_NAME, ENGINE_SNAPSHOT_TAKERS, ENGINE_USER, VM_VERSION, VM_WRITER, vmEnv, vmReadUrl, type EngineContext } from './victoria-metrics.ts';
+import { ENGINE_SECRET_NAME, ENGINE_SNAPSHOT_TAKERS, ENGINE_USER, SECRET_FUNCTION, secretFile, SECRETS_DIR, VM_VERSION, VM_WRITER, vmEnv, vmReadUrl, type EngineContext } from './victoria-metrics.ts';
 
 /**
  * vmauth in front of the engine, for every service but the storage: the engine knows one Basic-auth user, who may
@@ -61,13 +61,9 @@ export function gateUserOf(engine: Edition, service: ServiceName): GateUser | un
   return gateUsers(engine).find((u) => u.services.includes(service));
 }
 
-/** The file name of a password under /run/secrets: its key in lower case, as docker-compose.yml names its secrets. */
-export const secretFile = (key: string) => key.toLowerCase();
-
-/** Where the gate's configuration is mounted, and where the secrets its start script reads are. */
+/** Where the gate's configuration is mounted. */
 const CONFIG_DIR = '/etc/vmauth';
 const CONFIG_FILE = 'auth.yml';
-const SECRETS_DIR = '/run/secrets';
 /** The variable the start script sets to the engine's `Authorization` header. */
 const ENGINE_AUTHORIZATION = 'VM_ENGINE_AUTHORIZATION';
 
@@ -80,13 +76,8 @@ const ENGINE_AUTHORIZATION = 'VM_ENGINE_AUTHORIZATION';
 export function gateScript(engine: Edition): string {
   const passwords = gateUsers(engine).map((u) => `${u.passwordKey}="$(secret ${secretFile(u.passwordKey)})" || exit 1`);
   return [
-    '# A missing or empty password would let anyone in as that user: refuse to start instead. Line ends are dropped',
-    '# (the services drop them too), so a file saved with CRLF gives the same password.',
-    'secret() {',
-    `  v="$(tr -d '\\r\\n' < "${SECRETS_DIR}/$1" 2>/dev/null)"`,
-    '  [ -n "$v" ] || { echo "secret $1 is missing or empty" >&2; exit 1; }',
-    "  printf '%s' \"$v\"",
-    '}',
+    '# A missing or empty password would let anyone in as that user: refuse to start instead.',
+    ...SECRET_FUNCTION,
     ...passwords,
     'engine="$(secret vm_password)" || exit 1',
     `${ENGINE_AUTHORIZATION}="Basic $(printf '%s:%s' '${ENGINE_USER}' "$engine" | base64 | tr -d '\\n')"`,

@@ -35,6 +35,7 @@ export {
   VM_IMAGE,
   VM_PORT,
   VM_SINGLE_NODE_ARGS,
+  engineScript,
   VM_STORAGE_PATH,
   VM_VERSION,
   VM_WRITER,

@@ -47,6 +47,7 @@ import {
   gateConfig,
   VM_IMAGE,
   VM_SINGLE_NODE_ARGS,
+  engineScript,
   redisPasswordKey,
 } from './index.ts';
 
@@ -257,12 +258,15 @@ describe('deploy manifests', () => {
       const c = sts.spec.template.spec.containers[0];
       expect(c.image).toBe('victoriametrics/victoria-metrics:v1.79.5');
       expect(c.args).toEqual(['-storageDataPath=/storage', '-retentionPeriod=2d', '-dedup.minScrapeInterval=1ms', '-maxLabelsPerTimeseries=36', '-httpListenAddr=:8428', '-httpAuth.username=terminusa', '-envflag.enable', '-envflag.prefix=VM_']);
-      // Its credentials from the engine's own Secret, in the environment (-envflag.*), never on the command line.
-      expect(c.env).toEqual([
-        { name: 'VM_httpAuth_password', valueFrom: { secretKeyRef: { name: 'terminusa-engine', key: 'VM_PASSWORD' } } },
-        { name: 'VM_snapshotAuthKey', valueFrom: { secretKeyRef: { name: 'terminusa-engine', key: 'VM_SNAPSHOT_KEY' } } },
-        { name: 'VM_deleteAuthKey', valueFrom: { secretKeyRef: { name: 'terminusa-engine', key: 'VM_DELETE_KEY' } } },
-      ]);
+      // Its credentials from the engine's own Secret, as files its start script (docker-compose.yml's) refuses empty
+      // and hands to the server in its environment (-envflag.*), never on the command line.
+      expect(c.env).toBeUndefined();
+      expect(c.command).toEqual(['sh', '-c', engineScript('victoria-metrics-prod'), 'victoria-metrics']);
+      expect(c.volumeMounts).toContainEqual({ name: 'credentials', mountPath: '/run/secrets', readOnly: true });
+      expect(sts.spec.template.spec.volumes).toContainEqual({
+        name: 'credentials',
+        secret: { secretName: 'terminusa-engine', defaultMode: 0o440, items: ['VM_PASSWORD', 'VM_SNAPSHOT_KEY', 'VM_DELETE_KEY'].map((key) => ({ key, path: key.toLowerCase() })) },
+      });
       expect(c.ports).toEqual([{ name: 'http', containerPort: 8428, protocol: 'TCP' }]);
       for (const probe of [c.livenessProbe, c.readinessProbe]) expect(probe.httpGet).toEqual({ path: '/health', port: 'http' });
       // The data on a PersistentVolumeClaim of 20Gi, mounted where -storageDataPath points.
@@ -380,8 +384,12 @@ describe('deploy manifests', () => {
     expect(select.image).toBe('victoriametrics/vmselect:v1.79.5-cluster');
     // vmselect reads from vmstorage's vmselect port, 8401 (8400 takes vminsert's writes).
     expect(select.args).toEqual(['-storageNode=vmstorage-0.vmstorage:8401,vmstorage-1.vmstorage:8401', '-dedup.minScrapeInterval=1ms', '-httpListenAddr=:8481', ...credentials]);
+    // Each through the same start script as the single node, its image's binary, the Secret's keys as files.
     for (const name of ['vminsert', 'vmselect', 'vmstorage']) {
-      expect(container(name === 'vmstorage' ? 'StatefulSet' : 'Deployment', name).env.map((e: any) => e.valueFrom.secretKeyRef.name), name).toEqual(Array(3).fill('terminusa-engine'));
+      const c = container(name === 'vmstorage' ? 'StatefulSet' : 'Deployment', name);
+      expect(c.env, name).toBeUndefined();
+      expect(c.command, name).toEqual(['sh', '-c', engineScript(`${name}-prod`), name]);
+      expect(c.volumeMounts, name).toContainEqual({ name: 'credentials', mountPath: '/run/secrets', readOnly: true });
     }
     expect(all.cluster.timeSeries).toMatchObject({ edition: 'cluster', storageNodes: 2, replicationFactor: 2 });
 

@@ -15,7 +15,7 @@ import { loadConfig, type ServiceName } from '@terminusa/config';
 import { VictoriaMetrics } from '@terminusa/metric-store';
 import { freePort, waitFor } from '@terminusa/testkit';
 import { secretGrants } from './manifests.ts';
-import { ENGINE_CREDENTIALS, ENGINE_SECRET_NAME, ENGINE_SNAPSHOT_TAKERS, VM_SINGLE_NODE_ARGS } from './victoria-metrics.ts';
+import { ENGINE_CREDENTIALS, ENGINE_SECRET_NAME, ENGINE_SNAPSHOT_TAKERS, engineScript as engineStartScript, VM_SINGLE_NODE_ARGS } from './victoria-metrics.ts';
 import { GATE_CONFIG_FILE } from './render.ts';
 import { GATE_NAME, GATE_URL, gateUserOf, gateUsers } from './engine-gate.ts';
 
@@ -110,8 +110,9 @@ afterAll(() => {
 });
 
 describe('the engine as docker-compose.yml ships it', () => {
-  it('runs the StatefulSet’s flags, its credentials from the environment the Kubernetes Secret sets', () => {
+  it('runs the StatefulSet’s flags and start script, its credentials from the files the Kubernetes Secret mounts', () => {
     expect(compose.services['victoria-metrics'].command).toEqual(VM_SINGLE_NODE_ARGS);
+    expect(engineScript('/run/secrets')).toBe(engineStartScript('victoria-metrics-prod').replace('/victoria-metrics-prod', 'victoria-metrics'));
     // The script exports one variable per credential, each from the secret of its Kubernetes key's name.
     for (const c of ENGINE_CREDENTIALS) expect(engineScript('/run/secrets')).toContain(`${c.env}="$(secret ${c.key.toLowerCase()})"`);
     expect([...compose.services['victoria-metrics'].secrets].sort()).toEqual(ENGINE_CREDENTIALS.map((c) => c.key.toLowerCase()).sort());

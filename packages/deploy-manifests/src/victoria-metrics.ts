@@ -55,8 +55,49 @@ const CREDENTIAL_FLAGS = [`-httpAuth.username=${ENGINE_USER}`, '-envflag.enable'
 /** The single-node server's flags, the same in docker-compose.yml and the StatefulSet. */
 export const VM_SINGLE_NODE_ARGS: readonly string[] = [`-storageDataPath=${VM_STORAGE_PATH}`, RETENTION, DEDUP, MAX_LABELS, `-httpListenAddr=:${VM_PORT}`, ...CREDENTIAL_FLAGS];
 
-/** The credential variables of every engine container, from ENGINE_SECRET_NAME. */
-const credentialEnv = (): IEnvVar[] => ENGINE_CREDENTIALS.map((c) => ({ name: c.env, valueFrom: { secretKeyRef: { name: ENGINE_SECRET_NAME, key: c.key } } }));
+/** Where the engine's containers and vmauth read their credentials: files named as docker-compose.yml's secrets. */
+export const SECRETS_DIR = '/run/secrets';
+/** The file of a credential under SECRETS_DIR: its Secret key in lower case (compose's secret of that name). */
+export const secretFile = (key: string) => key.toLowerCase();
+
+/**
+ * `secret <file>` of the start scripts: the file's content without line ends (the services drop them too, so a file
+ * saved with CRLF gives the same password), or exit 1 when it is missing or empty, which would turn that
+ * credential off.
+ */
+export const SECRET_FUNCTION = [
+  'secret() {',
+  `  v="$(tr -d '\\r\\n' < "${SECRETS_DIR}/$1" 2>/dev/null)"`,
+  '  [ -n "$v" ] || { echo "secret $1 is missing or empty" >&2; exit 1; }',
+  "  printf '%s' \"$v\"",
+  '}',
+];
+
+/**
+ * The start script (`sh -c`; the upstream images are Alpine's) of every engine container, in docker-compose.yml and
+ * Kubernetes alike: each credential read from its file and handed to the server in its environment (-envflag.*).
+ * A Kubernetes secretKeyRef would hand an empty value on, which the engine takes as that credential switched off.
+ */
+export function engineScript(binary: string): string {
+  return [
+    '# An empty value turns a credential off: refuse to start rather than serve everyone.',
+    ...SECRET_FUNCTION,
+    ...ENGINE_CREDENTIALS.map((c) => `${c.env}="$(secret ${secretFile(c.key)})" || exit 1`),
+    `export ${ENGINE_CREDENTIALS.map((c) => c.env).join(' ')}`,
+    `exec /${binary} "$@"`,
+    '',
+  ].join('\n');
+}
+
+/** What runs an engine container: its start script, reading the engine Secret's keys mounted as files. */
+function credentialed(binary: string, name: string): Pick<IContainer, 'command'> & { mount: IVolumeMount; volume: IVolume } {
+  return {
+    command: ['sh', '-c', engineScript(binary), name],
+    mount: { name: 'credentials', mountPath: SECRETS_DIR, readOnly: true },
+    // Readable by the pods' group (fsGroup), not by the world.
+    volume: { name: 'credentials', secret: { secretName: ENGINE_SECRET_NAME, defaultMode: 0o440, items: ENGINE_CREDENTIALS.map((c) => ({ key: c.key, path: secretFile(c.key) })) } },
+  };
+}
 
 /** The one service that reaches the engine itself, with its own credentials: it writes, reads and snapshots. The others go through the gate (engine-gate.ts). */
 export const VM_WRITER: ServiceName = 'storage';
@@ -160,7 +201,7 @@ function servicePorts(ports: readonly { name: string; containerPort: number }[])
 }
 
 /** A StatefulSet with one PersistentVolumeClaim per pod at VM_STORAGE_PATH, and a /tmp of its own. */
-function statefulSet(c: EngineContext, name: string, replicas: number, storage: string, container: IContainer, affinity: IAffinity = spread(name)): StatefulSet {
+function statefulSet(c: EngineContext, name: string, replicas: number, storage: string, container: IContainer, volumes: IVolume[], affinity: IAffinity = spread(name)): StatefulSet {
   return new StatefulSet({
     metadata: c.meta(name),
     spec: {
@@ -177,8 +218,8 @@ function statefulSet(c: EngineContext, name: string, replicas: number, storage: 
           automountServiceAccountToken: false,
           securityContext: POD_SECURITY,
           affinity,
-          containers: [{ ...container, volumeMounts: [{ name: DATA_CLAIM, mountPath: VM_STORAGE_PATH }, { name: 'tmp', mountPath: '/tmp' }] }],
-          volumes: [{ name: 'tmp', emptyDir: {} }],
+          containers: [{ ...container, volumeMounts: [{ name: DATA_CLAIM, mountPath: VM_STORAGE_PATH }, { name: 'tmp', mountPath: '/tmp' }, ...(container.volumeMounts ?? [])] }],
+          volumes: [{ name: 'tmp', emptyDir: {} }, ...volumes],
         },
       },
       volumeClaimTemplates: [{ metadata: { name: DATA_CLAIM }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage } } } }],
@@ -194,13 +235,15 @@ function headlessService(c: EngineContext, name: string, ports: readonly { name:
 export function singleNodeManifests(c: EngineContext, engine: SingleNodeEngine): [Service, StatefulSet] {
   const name = SINGLE_NODE_NAME;
   const ports = [{ name: 'http', containerPort: VM_PORT, protocol: 'TCP' as const }];
+  const credentials = credentialed('victoria-metrics-prod', name);
   const container: IContainer = {
     name,
     image: VM_IMAGE,
     imagePullPolicy: 'IfNotPresent',
+    command: credentials.command,
     args: [...VM_SINGLE_NODE_ARGS],
-    env: credentialEnv(),
     ports,
+    volumeMounts: [credentials.mount],
     ...healthProbes('http'),
     resources: resources(engine.resources),
     securityContext: RESTRICTED,
@@ -212,7 +255,7 @@ export function singleNodeManifests(c: EngineContext, engine: SingleNodeEngine):
       preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: { topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: selector(ENGINE_BACKUP_READER) } } }],
     },
   };
-  return [headlessService(c, name, ports), statefulSet(c, name, 1, engine.storage, container, nearBackups)];
+  return [headlessService(c, name, ports), statefulSet(c, name, 1, engine.storage, container, [credentials.volume], nearBackups)];
 }
 
 /** The addresses vminsert or vmselect reach every vmstorage node at, through the headless Service. */
@@ -222,6 +265,7 @@ function storageNodes(engine: ClusterEngine, port: number): string {
 
 function frontend(c: EngineContext, engine: ClusterEngine, name: 'vminsert' | 'vmselect', image: string, port: number, args: string[]): [Deployment, Service] {
   const ports = [{ name: 'http', containerPort: port, protocol: 'TCP' as const }];
+  const credentials = credentialed(`${name}-prod`, name);
   const deployment = new Deployment({
     metadata: c.meta(name),
     spec: {
@@ -239,17 +283,17 @@ function frontend(c: EngineContext, engine: ClusterEngine, name: 'vminsert' | 'v
               name,
               image,
               imagePullPolicy: 'IfNotPresent',
+              command: credentials.command,
               args: [...args, `-httpListenAddr=:${port}`, ...CREDENTIAL_FLAGS],
-              env: credentialEnv(),
               ports,
               ...healthProbes('http'),
               resources: resources(engine.frontendResources),
               securityContext: RESTRICTED,
               // vmselect keeps temporary search results under /tmp.
-              volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
+              volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }, credentials.mount],
             },
           ],
-          volumes: [{ name: 'tmp', emptyDir: {} }],
+          volumes: [{ name: 'tmp', emptyDir: {} }, credentials.volume],
         },
       },
     },
@@ -269,10 +313,12 @@ export function clusterManifests(c: EngineContext, engine: ClusterEngine): (Serv
     { name: 'vminsert', containerPort: VMSTORAGE_INSERT_PORT, protocol: 'TCP' as const },
     { name: 'vmselect', containerPort: VMSTORAGE_SELECT_PORT, protocol: 'TCP' as const },
   ];
+  const credentials = credentialed('vmstorage-prod', 'vmstorage');
   const vmstorage = statefulSet(c, 'vmstorage', engine.storageNodes, engine.storage, {
     name: 'vmstorage',
     image: VMSTORAGE_IMAGE,
     imagePullPolicy: 'IfNotPresent',
+    command: credentials.command,
     args: [
       `-storageDataPath=${VM_STORAGE_PATH}`,
       RETENTION,
@@ -282,12 +328,12 @@ export function clusterManifests(c: EngineContext, engine: ClusterEngine): (Serv
       `-vmselectAddr=:${VMSTORAGE_SELECT_PORT}`,
       ...CREDENTIAL_FLAGS,
     ],
-    env: credentialEnv(),
     ports: storagePorts,
     ...healthProbes('http'),
     resources: resources(engine.storageResources),
     securityContext: RESTRICTED,
-  });
+    volumeMounts: [credentials.mount],
+  }, [credentials.volume]);
   return [
     headlessService(c, 'vmstorage', storagePorts),
     vmstorage,
