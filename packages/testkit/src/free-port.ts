@@ -1,5 +1,7 @@
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /**
  * Ports handed out are taken below the kernel's ephemeral range: a port the kernel picked for `listen(0)` can be
@@ -30,12 +32,42 @@ function bindable(port: number): Promise<boolean> {
   });
 }
 
-/** A TCP port on 127.0.0.1 that was free a moment ago, for a server a test starts as a process. */
+/** Where the ports handed out are marked, for every test process of the machine (vitest's workers, benches). */
+const RESERVED_DIR = join(tmpdir(), 'tmon-test-ports');
+/** How long a port handed out stays someone else's: long enough for the slowest process start to bind it. */
+const RESERVED_MS = 10 * 60_000;
+
+/**
+ * Marks `port` as handed out, unless another process (or this one) did within RESERVED_MS: a port is free until its
+ * server binds it, seconds later for a service started as a process, and two tests that drew the same free port in
+ * that time ran into each other (EADDRINUSE, a replica of the scaling test gone).
+ */
+function reserve(port: number): boolean {
+  mkdirSync(RESERVED_DIR, { recursive: true });
+  const file = join(RESERVED_DIR, String(port));
+  try {
+    writeFileSync(file, String(process.pid), { flag: 'wx' });
+    return true;
+  } catch {
+    try {
+      if (Date.now() - statSync(file).mtimeMs < RESERVED_MS) return false;
+      writeFileSync(file, String(process.pid));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}
+
+/**
+ * A TCP port on 127.0.0.1 that was free a moment ago and that no other test of the machine was handed in the last
+ * minutes, for a server a test starts as a process.
+ */
 export async function freePort(): Promise<number> {
   const { low, high } = candidateRange();
   for (let attempt = 0; attempt < 100; attempt++) {
     const port = low + Math.floor(Math.random() * (high - low + 1));
-    if (!FETCH_BAD_PORTS.has(port) && (await bindable(port))) return port;
+    if (!FETCH_BAD_PORTS.has(port) && reserve(port) && (await bindable(port))) return port;
   }
   throw new Error(`no free port found between ${low} and ${high}`);
 }
