@@ -89,14 +89,17 @@ export function engineScript(binary: string): string {
   ].join('\n');
 }
 
+/** The engine Secret's `keys` as files under SECRETS_DIR (secretFile), readable by the pod's group (fsGroup), not by the world. */
+export function credentialFiles(keys: readonly string[]): { mount: IVolumeMount; volume: IVolume } {
+  return {
+    mount: { name: 'credentials', mountPath: SECRETS_DIR, readOnly: true },
+    volume: { name: 'credentials', secret: { secretName: ENGINE_SECRET_NAME, defaultMode: 0o440, items: keys.map((key) => ({ key, path: secretFile(key) })) } },
+  };
+}
+
 /** What runs an engine container: its start script, reading the engine Secret's keys mounted as files. */
 function credentialed(binary: string, name: string): Pick<IContainer, 'command'> & { mount: IVolumeMount; volume: IVolume } {
-  return {
-    command: ['sh', '-c', engineScript(binary), name],
-    mount: { name: 'credentials', mountPath: SECRETS_DIR, readOnly: true },
-    // Readable by the pods' group (fsGroup), not by the world.
-    volume: { name: 'credentials', secret: { secretName: ENGINE_SECRET_NAME, defaultMode: 0o440, items: ENGINE_CREDENTIALS.map((c) => ({ key: c.key, path: secretFile(c.key) })) } },
-  };
+  return { command: ['sh', '-c', engineScript(binary), name], ...credentialFiles(ENGINE_CREDENTIALS.map((c) => c.key)) };
 }
 
 /** The one service that reaches the engine itself, with its own credentials: it writes, reads and snapshots. The others go through the gate (engine-gate.ts). */
@@ -175,18 +178,18 @@ export interface EngineContext {
   readonly labels: (component: string) => Record<string, string>;
 }
 
-const selector = (component: string) => ({ 'app.kubernetes.io/name': component });
+export const selector = (component: string) => ({ 'app.kubernetes.io/name': component });
 
 /** The upstream images run as root by default; nothing in them needs it. */
-const POD_SECURITY: IPodSecurityContext = { runAsNonRoot: true, runAsUser: 1000, runAsGroup: ENGINE_GROUP, fsGroup: ENGINE_GROUP, seccompProfile: { type: 'RuntimeDefault' } };
-const RESTRICTED: ISecurityContext = { runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } };
+export const POD_SECURITY: IPodSecurityContext = { runAsNonRoot: true, runAsUser: 1000, runAsGroup: ENGINE_GROUP, fsGroup: ENGINE_GROUP, seccompProfile: { type: 'RuntimeDefault' } };
+export const RESTRICTED: ISecurityContext = { runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } };
 
-function healthProbes(port: string): Pick<IContainer, 'livenessProbe' | 'readinessProbe'> {
+export function healthProbes(port: string): Pick<IContainer, 'livenessProbe' | 'readinessProbe'> {
   const probe = (failureThreshold: number): IProbe => ({ httpGet: { path: '/health', port }, periodSeconds: 10, timeoutSeconds: 5, failureThreshold });
   return { livenessProbe: probe(6), readinessProbe: probe(3) };
 }
 
-const spread = (component: string) => ({
+export const spread = (component: string) => ({
   podAntiAffinity: {
     preferredDuringSchedulingIgnoredDuringExecution: [
       { weight: 100, podAffinityTerm: { topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: selector(component) } } },
@@ -196,7 +199,7 @@ const spread = (component: string) => ({
 
 const resources = (r: ResourceSettings) => ({ requests: { ...r.requests }, limits: { ...r.limits } });
 
-function servicePorts(ports: readonly { name: string; containerPort: number }[]) {
+export function servicePorts(ports: readonly { name: string; containerPort: number }[]) {
   return ports.map((p) => ({ name: p.name, port: p.containerPort, targetPort: p.name, protocol: 'TCP' as const }));
 }
 

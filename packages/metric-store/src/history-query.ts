@@ -51,6 +51,9 @@ export interface HistoryQuery {
  */
 const RAW_SAMPLES_PER_READ = 2_000_000;
 
+/** The raw samples a read may hold at once: its own bound, or RAW_SAMPLES_PER_READ. */
+const rawLimit = (q: HistoryQuery) => q.maxRawSamples ?? RAW_SAMPLES_PER_READ;
+
 /**
  * The raw samples one attempt at a read may still hold, shared by its exports, which run side by side: the first to
  * pass it ends the others (their samples would be dropped anyway) and the read fails with RawSamplesTooMany.
@@ -544,7 +547,7 @@ export async function queryHistory(stores: HistoryStores, q: HistoryQuery): Prom
   const agg = q.agg ?? 'avg';
   // Stretches split the rows by time, so reading them in separate statements, in parallel, still counts each
   // row once; they are joined in time order.
-  const budget = new RawBudget(q.maxRawSamples ?? RAW_SAMPLES_PER_READ);
+  const budget = new RawBudget(rawLimit(q));
   const read = found.length === 0 ? [] : await Promise.all(segments.map((seg) => readSegment(stores, q, budget, seg, grouping, agg, marks))).catch((err: unknown) => budget.fail(err));
   const points: HistoryPoint[][] = grouping.tags.map((_, g) => {
     const parts = read.map((stretch) => stretch[g]!).filter((part) => part.length > 0);
@@ -569,7 +572,7 @@ async function readRawOnly(stores: HistoryStores, q: HistoryQuery, now: number):
   if (segments.length !== 1 || seg.tier !== 'raw') return undefined;
   const exported: { key: string; found: FoundSeries; columns: Columns }[] = [];
   // More samples than a read may hold raw: a coarser tier answers too, as it does past the answer's points.
-  const most = Math.min(q.maxPoints, q.maxRawSamples ?? RAW_SAMPLES_PER_READ);
+  const most = Math.min(q.maxPoints, rawLimit(q));
   let samples = 0;
   for await (const s of stores.engine.export(selector(q.name, q.tags), seg.start, seg.end - 1)) {
     samples += s.timestamps.length;
@@ -658,7 +661,7 @@ async function readOneStretch(stores: HistoryStores, q: HistoryQuery, target: Ti
   let hint = lastOneMinuteMark.get(stores.pool);
   if (hint === undefined) lastOneMinuteMark.set(stores.pool, (hint = (await readComputedWatermarks(stores.pool))['1m']));
   // Its own budget: what it held is dropped when it leaves the read to the general path.
-  const budget = new RawBudget(q.maxRawSamples ?? RAW_SAMPLES_PER_READ);
+  const budget = new RawBudget(rawLimit(q));
   const exportFrom = (from: number) => (Math.max(seg.start, from) < seg.end ? exportRaw(stores.engine, q, budget, Math.max(seg.start, from), seg.end) : Promise.resolve([]));
   // Without groupBy or agg every series is a group of its own, so more series than the answer holds buckets for
   // need not be read: a 7-day read of 100 series read 16,800 hourly rows before the general path chose days.
