@@ -10,3 +10,4 @@ export { BASE_TABLES_SQL, grantServiceRoles, restrictedService, SCHEMA_WIDE_GRAN
 export type { RestrictedService, TablePrivilege } from './service-grants.ts';
 export { SchemaNotReadyError } from './errors.ts';
 export { whileLocked } from './session-lock.ts';
+export { DELETION_LOGGED_TABLES, RESTORING_SETTING, ROW_DELETIONS_TABLE } from './row-deletions.ts';

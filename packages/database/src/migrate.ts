@@ -341,6 +341,37 @@ const MIGRATIONS: { version: number; sql: string }[] = [
       REVOKE EXECUTE ON FUNCTION rollup_partition_create(text, text, timestamptz, timestamptz), rollup_partition_drop(text) FROM PUBLIC;
     `,
   },
+  {
+    // Deleted rows of the relational tables, so an incremental backup (rows by xmin) carries deletes too: before,
+    // an alert rule deleted after a full backup came back when the chain was restored. The trigger runs as the
+    // function's owner, so the deleting roles need no grant here; a restore replaying the log sets
+    // terminusa.restoring and is not logged again. Tables join by a trigger naming their primary-key columns
+    // (DELETION_LOGGED_TABLES).
+    version: 13,
+    sql: `
+      CREATE TABLE row_deletions (
+        id bigserial PRIMARY KEY,
+        table_name text NOT NULL,
+        key jsonb NOT NULL,
+        deleted_at timestamptz NOT NULL DEFAULT now()
+      );
+      CREATE FUNCTION record_row_deletion() RETURNS trigger
+        LANGUAGE plpgsql SECURITY DEFINER AS $$
+      BEGIN
+        IF coalesce(current_setting('terminusa.restoring', true), '') <> 'on' THEN
+          INSERT INTO row_deletions (table_name, key)
+            SELECT TG_TABLE_NAME, jsonb_object_agg(k, to_jsonb(OLD) -> k) FROM unnest(TG_ARGV) AS k;
+        END IF;
+        RETURN OLD;
+      END $$;
+      DO $$
+      BEGIN
+        EXECUTE format('ALTER FUNCTION record_row_deletion() SET search_path = %I, pg_temp', current_schema());
+      END $$;
+      REVOKE EXECUTE ON FUNCTION record_row_deletion() FROM PUBLIC;
+      CREATE TRIGGER alert_rules_deletions AFTER DELETE ON alert_rules FOR EACH ROW EXECUTE FUNCTION record_row_deletion('name');
+    `,
+  },
 ];
 
 /** The schema version this code is written for: the last migration's. */

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import type { Config } from '@terminusa/config';
 import { withTransaction } from './transaction.ts';
+import { DELETION_LOGGED_TABLES } from './row-deletions.ts';
 
 /** A table privilege a restricted service may hold; never TRUNCATE, REFERENCES or TRIGGER, and no DDL at all. */
 export type TablePrivilege = 'SELECT' | 'INSERT' | 'UPDATE' | 'DELETE';
@@ -63,15 +64,17 @@ export const SERVICE_GRANTS: Readonly<Record<RestrictedService, Readonly<Record<
     // Read FOR UPDATE and advanced by computeRollups.
     rollup_watermarks: ['SELECT', 'UPDATE'],
   },
-  // Every table of the schema, whichever there are: see SCHEMA_WIDE_GRANTS.
-  backup: {},
+  // Every table of the schema, whichever there are: see SCHEMA_WIDE_GRANTS. Deletes only where a restore replays
+  // logged ones (row-deletions.ts).
+  backup: Object.fromEntries(DELETION_LOGGED_TABLES.map((table) => [table, ['DELETE'] as const])),
 };
 
 /**
  * Services granted on every base table of the schema rather than a list: the backup copies every table out
  * (SELECT) and a restore merges rows back (INSERT … ON CONFLICT DO UPDATE), and sets each serial sequence past the
- * restored ids (setval: UPDATE on the sequence). Never DELETE, TRUNCATE or DDL: a restore into a database whose
- * tables it does not own loads through their indexes instead of dropping and rebuilding them.
+ * restored ids (setval: UPDATE on the sequence). Never TRUNCATE or DDL, and DELETE only on the tables whose deletes are logged
+ * (SERVICE_GRANTS): a restore into a database whose tables it does not own loads through their indexes instead of
+ * dropping and rebuilding them.
  */
 export const SCHEMA_WIDE_GRANTS: Readonly<Partial<Record<RestrictedService, { tables: readonly TablePrivilege[]; sequences: readonly string[] }>>> = {
   backup: { tables: ['SELECT', 'INSERT', 'UPDATE'], sequences: ['USAGE', 'SELECT', 'UPDATE'] },

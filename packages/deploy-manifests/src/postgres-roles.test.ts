@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { loadConfig } from '@terminusa/config';
-import { BASE_TABLES_SQL, createPool, ensureDatabase, grantServiceRoles, migrate, prepareSchema, SERVICE_GRANTS } from '@terminusa/database';
+import { BASE_TABLES_SQL, createPool, DELETION_LOGGED_TABLES, ensureDatabase, grantServiceRoles, migrate, prepareSchema, SERVICE_GRANTS } from '@terminusa/database';
 import { createRoleDatabase, TEST_ROLE_PASSWORDS, TEST_SERVERS, type RoleDatabase } from '@terminusa/testkit';
 
 const ROLES_SQL = join(import.meta.dirname, '..', '..', '..', 'deploy', 'postgres', 'roles.sql');
@@ -246,10 +246,18 @@ describe('deploy/postgres/roles.sql: the gateway’s, the alert-manager’s, sto
     expect(await privileges(rdb.db, rdb.roles.apiGateway)).toEqual(listed('apiGateway'));
     expect(await privileges(rdb.db, rdb.roles.alertManager)).toEqual(listed('alertManager'));
     expect(await privileges(rdb.db, rdb.roles.storage)).toEqual(listed('storage'));
-    // Backup: every base table (partitions through their parent), to copy out and merge back; no DELETE, no TRUNCATE.
+    // Backup: every base table (partitions through their parent), to copy out and merge back; no TRUNCATE, and
+    // DELETE only where a restore replays logged deletes (alert rules).
     const tables = await asSuperuser(rdb.db, async (c) => (await c.query<{ name: string }>(BASE_TABLES_SQL, ['public'])).rows.map((r) => r.name));
-    expect(tables).toEqual(expect.arrayContaining(['series', 'users', 'api_keys', 'alerts', 'rollup_1m', 'schema_migrations']));
-    expect(await privileges(rdb.db, rdb.roles.backup)).toEqual(tables.flatMap((t) => ['INSERT', 'SELECT', 'UPDATE'].map((p) => `${t}:${p}`)).sort());
+    expect(tables).toEqual(expect.arrayContaining(['series', 'users', 'api_keys', 'alerts', 'rollup_1m', 'schema_migrations', 'row_deletions']));
+    expect(await privileges(rdb.db, rdb.roles.backup)).toEqual(
+      [...tables.flatMap((t) => ['INSERT', 'SELECT', 'UPDATE'].map((p) => `${t}:${p}`)), 'alert_rules:DELETE'].sort(),
+    );
+    // The tables whose deletes a trigger logs are the list the backup's DELETE grants come from.
+    const logged = await asSuperuser(rdb.db, async (c) => (await c.query<{ t: string }>(
+      `SELECT tgrelid::regclass::text AS t FROM pg_trigger WHERE tgfoid = 'public.record_row_deletion'::regproc ORDER BY 1`,
+    )).rows.map((r) => r.t));
+    expect(logged).toEqual([...DELETION_LOGGED_TABLES].sort());
     // And every sequence, whose restore sets it past the restored ids (setval needs UPDATE).
     const backupSeq = await asSuperuser(rdb.db, async (c) => (await c.query(
       `SELECT bool_and(has_sequence_privilege($1, c.oid, 'UPDATE')) AS update, count(*) > 0 AS some FROM pg_class c WHERE c.relkind = 'S' AND c.relnamespace = 'public'::regnamespace`,

@@ -66,6 +66,10 @@ describe('the gateway as its own database role', () => {
     expect(await store.saveRule(rule, rule, 'admin')).toBe('created');
     expect((await store.rules()).map((r) => r.rule.name)).toEqual(['Api']);
     expect(await store.deleteRule('Api')).toBe('deleted');
+    // Logged for the incremental backups by the owner's trigger, with no grant of the log to this role.
+    const { rows: logged } = await owner.query('SELECT table_name, key FROM row_deletions');
+    expect(logged).toEqual([{ table_name: 'alert_rules', key: { name: 'Api' } }]);
+    await expect(gateway.query('SELECT 1 FROM row_deletions')).rejects.toThrow(/permission denied for table row_deletions/);
     await store.addSilence({ id: '0b7e6f0e-9a3b-4d1e-8c2f-5a6b7c8d9e0f', matchers: [{ tag: 'host', op: '=', value: 'a' }], startsAt: at, endsAt: at + HOUR, comment: 'maintenance', createdBy: 'admin' });
     expect((await store.silences(at)).map((s) => s.comment)).toEqual(['maintenance']);
     expect(await store.expireSilence('0b7e6f0e-9a3b-4d1e-8c2f-5a6b7c8d9e0f', at + 1)).toBe(true);

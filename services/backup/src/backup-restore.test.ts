@@ -161,6 +161,36 @@ describe('backup and restore', () => {
     expect(await snapshot(target.pool, target.schema)).toEqual(await snapshot(live, config.database.schema));
   });
 
+  it('restores the deletes an incremental carries: a rule deleted since the full stays deleted, one deleted and made again comes back made again', async () => {
+    const rules = async (pool: pg.Pool) => (await pool.query<{ name: string; definition: unknown }>('SELECT name, definition FROM alert_rules ORDER BY name')).rows;
+    const addRule = (name: string, threshold: number) =>
+      live.query(`INSERT INTO alert_rules (name, definition, source, updated_by) VALUES ($1, $2, 'api', 'admin')`, [name, { threshold }]);
+    for (const name of ['deleted_rule', 'remade_rule', 'kept_rule']) await addRule(name, 1);
+    await settleTransactions();
+    await ops.run('full');
+    // As the gateway's DELETE /alerts/rules/{name} does.
+    await live.query(`DELETE FROM alert_rules WHERE name IN ('deleted_rule', 'remade_rule')`);
+    await addRule('remade_rule', 2);
+    await settleTransactions();
+    const { manifest } = await ops.run('incremental');
+    expect(manifest.kind).toBe('incremental');
+    expect(manifest.tables.find((x) => x.table === 'row_deletions')!.rows).toBeGreaterThanOrEqual(2);
+    const expected = await rules(live);
+    expect(expected.map((r) => r.name)).toEqual(['kept_rule', 'remade_rule']);
+
+    const restoreOps = new BackupOperations({ ...config, database: { ...config.database, schema: target.schema } }, target.pool);
+    const result = await restoreOps.restore(manifest.id, target.pool);
+    expect(result.deleted).toBeGreaterThanOrEqual(2);
+    expect(await rules(target.pool)).toEqual(expected);
+    // The replay is not logged again: the target's log is the live one's, row for row.
+    const log = async (pool: pg.Pool) => (await pool.query('SELECT id, table_name, key FROM row_deletions ORDER BY id')).rows;
+    expect(await log(target.pool)).toEqual(await log(live));
+    // Run again, the same database.
+    await restoreOps.restore(manifest.id, target.pool);
+    expect(await rules(target.pool)).toEqual(expected);
+    await live.query(`DELETE FROM alert_rules WHERE name IN ('remade_rule', 'kept_rule')`);
+  });
+
   it('never lets a restore into the live database bring back a revoked API key or a disabled user', async () => {
     await live.query(`INSERT INTO users (id, username, password_hash, role) VALUES ('00000000-0000-4000-8000-000000000001', 'leaver', 'x', 'operator') ON CONFLICT DO NOTHING`);
     await live.query(`INSERT INTO api_keys (id, name, key_hash, role, created_by) VALUES ('leakedkey001', 'leaked', 'x', 'operator', 'admin') ON CONFLICT DO NOTHING`);

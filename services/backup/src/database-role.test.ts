@@ -3,7 +3,7 @@
  * of this test's own: it waits for the owner's migrations and grants (the one-shot db-migrate), then takes a backup
  * of every table, restores it into the live database (merging into tables that hold rows, loading through the
  * indexes of an emptied table it does not own) and, as a restore drill, into a database it creates; DDL, deletes and
- * truncation stay refused.
+ * truncation stay refused, but for the deletes an incremental logged.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -93,6 +93,20 @@ describe('the backup as its own database role', () => {
     } finally {
       await drill.end();
     }
+  });
+
+  it('replays an incremental’s logged deletes into the live database, whose tables it does not own', async () => {
+    await owner.query(`INSERT INTO alert_rules (name, definition, source, updated_by) VALUES ('role-gone', '{"threshold": 2}', 'api', 'admin')`);
+    await ops.run('full');
+    await owner.query(`DELETE FROM alert_rules WHERE name = 'role-gone'`);
+    const { manifest } = await ops.run('incremental');
+    expect(manifest.kind).toBe('incremental');
+    const expected = await rows(owner);
+    // The rule made again by hand after the backup: the chain says it was deleted.
+    await owner.query(`INSERT INTO alert_rules (name, definition, source, updated_by) VALUES ('role-gone', '{"threshold": 3}', 'api', 'admin')`);
+    const result = await ops.restore(manifest.id, backup);
+    expect(result.deleted).toBe(1);
+    expect(await rows(owner)).toEqual(expected);
   });
 
   it('may not run DDL, delete or truncate', async () => {

@@ -1,16 +1,16 @@
-import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import copyStreams from 'pg-copy-streams';
-import { ChunkSealError, chunkAad, readSealedChunk } from '../format/chunk-cipher.ts';
 import { eachInParallel } from './each-in-parallel.ts';
 import type { Manifest } from '../format/manifest.ts';
 import type { Keyring } from '../keys/keyring.ts';
-import { BackupVerificationError, RestoreIncompleteError, VERIFY_FAILURES } from '../errors.ts';
+import { RestoreIncompleteError } from '../errors.ts';
 import { copyOptions, framing, rowScanner, type RowEncoding } from '../format/copy-rows.ts';
 import { verifyChain } from './verify-backup.ts';
 import { restoreEngineData, type EngineRestoreResult } from './restore-engine.ts';
+import { replayDeletions } from './replay-deletions.ts';
+import { sealedRows } from './sealed-chunk.ts';
 
 /** Progress of one table during a restore. */
 export interface RestoreProgress {
@@ -45,6 +45,8 @@ export interface RestoreResult {
   backups: string[];
   rows: number;
   bytes: number;
+  /** Rows deleted as the incrementals' deletion logs say (replay-deletions.ts). */
+  deleted: number;
   /** The engine files written, when an engine data directory was given. */
   engine?: EngineRestoreResult;
 }
@@ -52,8 +54,9 @@ export interface RestoreResult {
 /**
  * Restores a backup and the chain it builds on. The whole chain is verified first (signature, checksums,
  * GCM tags, row counts), so a damaged backup is refused before the database is touched. Then each backup in
- * order, tables in parallel: an empty table is filled with one COPY; otherwise rows go in batches through a
- * temporary table and `INSERT … ON CONFLICT DO UPDATE`, so a restore run twice gives the same database.
+ * order: an incremental's logged deletes first (replay-deletions.ts), then its tables in parallel: an empty table
+ * is filled with one COPY; otherwise rows go in batches through a temporary table and `INSERT … ON CONFLICT DO
+ * UPDATE`, so a restore run twice gives the same database.
  */
 export async function restoreBackup(req: RestoreRequest): Promise<RestoreResult> {
   // The seal (signature, sha256, GCM tag of every chunk) is checked before the database is touched; row
@@ -65,10 +68,17 @@ export async function restoreBackup(req: RestoreRequest): Promise<RestoreResult>
   const kept = await readNeverRolledBack(req.target, req.schema);
   let rows = 0;
   let bytes = 0;
+  let deleted = 0;
   const written: string[] = [];
   let committed = false;
   try {
     for (const { manifest } of chain) {
+      if (manifest.kind === 'incremental') {
+        const n = await replayDeletions(req, manifest);
+        committed ||= n > 0;
+        deleted += n;
+        if (n > 0) written.push(`${manifest.id} deletions`);
+      }
       await eachInParallel(manifest.tables, req.parallelTables, async (table) => {
         const r = await restoreTable(req, manifest, table, kept, () => (committed = true));
         rows += r.rows;
@@ -81,7 +91,7 @@ export async function restoreBackup(req: RestoreRequest): Promise<RestoreResult>
     // Not "refused" once rows were committed: the operator must know the database is not as it was.
     throw committed ? new RestoreIncompleteError(req.id, written, err) : err;
   }
-  return { backups: chain.map((c) => c.manifest.id), rows, bytes, ...(engine ? { engine } : {}) };
+  return { backups: chain.map((c) => c.manifest.id), rows, bytes, deleted, ...(engine ? { engine } : {}) };
 }
 
 async function restoreTable(req: RestoreRequest, manifest: Manifest, table: Manifest['tables'][number], kept: NeverRolledBack, onCommit: () => void): Promise<{ rows: number; bytes: number }> {
@@ -104,7 +114,7 @@ async function restoreTable(req: RestoreRequest, manifest: Manifest, table: Mani
     // routing each row through the parent costs more than the copy itself.
     const copyTarget = upsert ? name : await soleDefaultPartition(client, req.schema, table.table) ?? name;
     for (const chunk of table.chunks) {
-      const content = await sealedContent(req, manifest, key, chunk, table.encoding);
+      const content = await sealedRows(req.backupsDir, manifest, key, table, chunk);
       const plain = Readable.from([content]);
       const count = (n: number, b: number) => {
         progress.rows += n;
@@ -128,25 +138,6 @@ async function restoreTable(req: RestoreRequest, manifest: Manifest, table: Mani
   }
   req.onProgress?.({ ...progress, done: true });
   return { rows: progress.rows, bytes: progress.bytes };
-}
-
-/**
- * A chunk's rows, checked whole (sha256, GCM tag, size, row count) before any of them is written: the chain was
- * verified before the restore began, and this refuses a file replaced since, and a row count the seal cannot vouch for.
- */
-async function sealedContent(req: RestoreRequest, manifest: Manifest, key: Buffer, chunk: Manifest['tables'][number]['chunks'][number], encoding: RowEncoding): Promise<Buffer> {
-  let content: Buffer;
-  try {
-    content = await readSealedChunk(join(req.backupsDir, manifest.id, chunk.file), key, chunkAad(manifest.id, chunk.file, manifest.keyId), chunk);
-  } catch (err) {
-    if (err instanceof ChunkSealError) throw new BackupVerificationError(err.code, manifest.id, `chunk ${chunk.file} ${err.message}`);
-    throw err;
-  }
-  const scanner = rowScanner(encoding);
-  const rows = scanner.push(content).ends.length;
-  scanner.end();
-  if (rows !== chunk.rows) throw new BackupVerificationError(VERIFY_FAILURES.ROW_COUNT_MISMATCH, manifest.id, `chunk ${chunk.file} holds ${rows} rows, the manifest says ${chunk.rows}`);
-  return content;
 }
 
 /** The qualified name of a partitioned table's default partition when it is the table's only partition and this role may write it directly. */

@@ -4,7 +4,7 @@ import { join, relative, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { synced } from '@terminusa/runtime';
 import { BackupVerificationError, VERIFY_FAILURES } from '../errors.ts';
-import { ChunkSealError, chunkAad, readSealedChunk } from '../format/chunk-cipher.ts';
+import { sealedChunk } from './sealed-chunk.ts';
 import { eachInParallel } from './each-in-parallel.ts';
 import type { Manifest } from '../format/manifest.ts';
 import type { Keyring } from '../keys/keyring.ts';
@@ -90,13 +90,7 @@ async function writeFiles(backupsDir: string, keyring: Keyring, planned: readonl
     let written = 0;
     const plain = async function* () {
       for (const chunk of file.chunks) {
-        let data: Buffer;
-        try {
-          data = await readSealedChunk(join(backupsDir, manifest.id, chunk.file), key, chunkAad(manifest.id, chunk.file, manifest.keyId), chunk);
-        } catch (err) {
-          if (err instanceof ChunkSealError) throw new BackupVerificationError(err.code, manifest.id, `chunk ${chunk.file} ${err.message}`);
-          throw err;
-        }
+        const data = await sealedChunk(backupsDir, manifest, key, chunk);
         written += data.length;
         yield data;
       }
