@@ -6,7 +6,7 @@ import type { Redis } from 'ioredis';
 import { connect, type JetStreamManager, type NatsConnection } from 'nats';
 import { SMTPServer } from 'smtp-server';
 import { alertKeys } from '@terminusa/alerting';
-import { alertPipelineIdle as idleAlertPipeline, createTestNamespace, freePort, startServiceProcess, STARTUP_MS, waitFor, type ServiceProcess, type TestNamespace } from '@terminusa/testkit';
+import { alertPipelineIdle as idleAlertPipeline, freePort, startServiceProcess, STARTUP_MS, waitFor, type ServiceProcess, type TestNamespace, useTestNamespace } from '@terminusa/testkit';
 
 const ADMIN_PASSWORD = 'alerting-e2e-password-7';
 const WEBHOOK_SECRET = 'webhook-secret-for-the-e2e-test';
@@ -74,8 +74,8 @@ const RULES = `rules:
   - { name: Doomed, metric: doomed_metric, comparator: ">", threshold: 0, severity: warning, channels: [webhook] }
 `;
 
+useTestNamespace((opened) => (ns = opened));
 beforeAll(async () => {
-  ns = await createTestNamespace();
   receiver = createHttpServer(async (req: IncomingMessage, res) => {
     let body = '';
     for await (const chunk of req) body += chunk;
@@ -151,7 +151,6 @@ afterAll(async () => {
   await nc?.close();
   receiver?.close();
   smtp?.close();
-  await ns?.cleanup();
 });
 
 describe('alerting, end to end', () => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from 'nats';
 import { VictoriaMetrics } from '@terminusa/metric-store';
-import { startEngineProcess, createTestNamespace, startServiceProcess, waitFor, type EngineProcess, type ServiceProcess, type TestNamespace } from '@terminusa/testkit';
+import { startEngineProcess, startServiceProcess, waitFor, type EngineProcess, type ServiceProcess, type TestNamespace, useTestNamespace } from '@terminusa/testkit';
 
 // The raw-sample store crashing under the storage: every sample the storage acked was on the engine's disk, and
 // what it had not acked is delivered again and written once.
@@ -11,8 +11,8 @@ let nc: NatsConnection;
 let client: VictoriaMetrics;
 const procs: ServiceProcess[] = [];
 
+useTestNamespace((opened) => (ns = opened));
 beforeAll(async () => {
-  ns = await createTestNamespace();
   engine = await startEngineProcess();
   client = new VictoriaMetrics({ ...ns.config.storage.engine, url: engine.url });
   // Messages a batch held when its write failed come back after the ack wait (core.timeout); short here.
@@ -28,7 +28,6 @@ afterAll(async () => {
   for (const p of procs) p.kill('SIGKILL');
   await nc?.close();
   await engine?.cleanup();
-  await ns?.cleanup();
 });
 
 /** Every stored sample of `name` as `<series>@<ts>=<value>`. */

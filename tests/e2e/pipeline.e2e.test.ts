@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, consumerOpts, type NatsConnection } from 'nats';
-import { createTestNamespace, freePort, ingestPipelineIdle, startServiceProcess, waitFor, type ServiceProcess, type TestNamespace } from '@terminusa/testkit';
+import { freePort, ingestPipelineIdle, startServiceProcess, waitFor, type ServiceProcess, type TestNamespace, useTestNamespace } from '@terminusa/testkit';
 import { DeadLetterSchema, encodeSampleBatch, type DeadLetter } from '@terminusa/bus';
 
 const SERVICES = ['storage', 'processor', 'alert-manager', 'backup', 'collector', 'api-gateway'] as const;
@@ -36,8 +36,8 @@ async function storedPoints(name: string): Promise<[string, number][]> {
   return (body.series as { tags: Record<string, string>; points: [number, number][] }[]).flatMap((s) => s.points.map(([ts]) => [JSON.stringify(s.tags), ts] as [string, number]));
 }
 
+useTestNamespace((opened) => (ns = opened));
 beforeAll(async () => {
-  ns = await createTestNamespace();
   const port = await freePort();
   env = { ...ns.env, GATEWAY_PORT: String(port), GATEWAY_HOST: '127.0.0.1', OPS_PORT: '0', ADMIN_PASSWORD, SHUTDOWN_TIMEOUT: '10', LOG_LEVEL: 'info',
     // Messages a killed replica held are redelivered after the ack wait (core.timeout); short here so the test is quick.
@@ -62,7 +62,6 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const proc of procs.values()) proc.kill('SIGKILL');
   await nc?.close();
-  await ns?.cleanup();
 });
 
 describe('the first path, end to end', () => {

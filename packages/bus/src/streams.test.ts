@@ -3,9 +3,9 @@
  * requests, JetStream publish acks and pulled messages of a connection arrive under its `inboxPrefix`.
  */
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from 'nats';
-import { createTestNamespace, waitFor, type TestNamespace } from '@terminusa/testkit';
+import { waitFor, type TestNamespace, useTestNamespace } from '@terminusa/testkit';
 import { bindConsumer, bindStreams, Bus, consumeBatches, ensureConsumer, ensureStreams, inboxPrefix, SUBJECTS, type JsMsg } from './index.ts';
 
 let ns: TestNamespace;
@@ -18,12 +18,9 @@ async function open(options: { inboxPrefix?: string } = {}): Promise<NatsConnect
   return nc;
 }
 
-beforeAll(async () => {
-  ns = await createTestNamespace();
-});
+useTestNamespace((opened) => (ns = opened));
 afterAll(async () => {
   await Promise.allSettled(conns.map((c) => c.close()));
-  await ns.cleanup();
 });
 
 describe('inboxPrefix', () => {

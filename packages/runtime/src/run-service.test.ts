@@ -1,18 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from 'nats';
-import { createTestNamespace, type TestNamespace } from '@terminusa/testkit';
+import { type TestNamespace, useTestNamespace } from '@terminusa/testkit';
 import { discoverInstances, runService, type RunningService } from './index.ts';
 
 let ns: TestNamespace;
 let nc: NatsConnection;
 
+useTestNamespace((opened) => (ns = opened), { ops: { port: 0, host: '127.0.0.1' }, shutdownTimeout: 1 });
 beforeAll(async () => {
-  ns = await createTestNamespace({ ops: { port: 0, host: '127.0.0.1' }, shutdownTimeout: 1 });
   nc = await connect({ servers: ns.config.nats.url });
 });
 afterAll(async () => {
   await nc.close();
-  await ns.cleanup();
 });
 
 async function start(onStart?: Parameters<typeof runService>[0]['start']): Promise<RunningService> {

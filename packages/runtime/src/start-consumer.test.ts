@@ -1,19 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from 'nats';
 import { DeadLetterSchema, SUBJECTS } from '@terminusa/bus';
-import { createTestNamespace, waitFor, type TestNamespace } from '@terminusa/testkit';
+import { waitFor, type TestNamespace, useTestNamespace } from '@terminusa/testkit';
 import { runService, startConsumer } from './index.ts';
 
 let ns: TestNamespace;
 let nc: NatsConnection;
 
+useTestNamespace((opened) => (ns = opened), { ops: { port: 0, host: '127.0.0.1' }, shutdownTimeout: 1, core: { deadLetterAfter: 2 } });
 beforeAll(async () => {
-  ns = await createTestNamespace({ ops: { port: 0, host: '127.0.0.1' }, shutdownTimeout: 1, core: { deadLetterAfter: 2 } });
   nc = await connect({ servers: ns.config.nats.url });
 });
 afterAll(async () => {
   await nc.close();
-  await ns.cleanup();
 });
 
 describe('startConsumer', () => {

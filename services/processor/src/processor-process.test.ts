@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from 'nats';
-import { createTestNamespace, startServiceProcess, waitFor, type ServiceProcess, type TestNamespace } from '@terminusa/testkit';
+import { startServiceProcess, waitFor, type ServiceProcess, type TestNamespace, useTestNamespace } from '@terminusa/testkit';
 import { DeadLetterSchema, decodeSampleBatch, type DeadLetter, type SamplePart } from '@terminusa/bus';
 
 // The processor as a real process in its own namespace: game events in, counter samples out; bad input to the
@@ -24,8 +24,8 @@ async function collect<T>(stream: string, parse: (data: Uint8Array) => T[], into
   })();
 }
 
+useTestNamespace((opened) => (ns = opened));
 beforeAll(async () => {
-  ns = await createTestNamespace();
   proc = startServiceProcess('processor', { ...ns.env, OPS_PORT: '0', LOG_LEVEL: 'info', TMON_INGEST__MAX_SERIES_PER_METRIC: '3', TMON_CORE__WORKERS: '2' });
   opsPort = await waitFor(() => {
     const port = /"opsPort":(\d+)/.exec(proc.output())?.[1];
@@ -42,7 +42,6 @@ beforeAll(async () => {
 afterAll(async () => {
   if (proc && proc.child.exitCode === null) proc.kill('SIGKILL');
   await nc?.close();
-  await ns?.cleanup();
 });
 
 const samplesNamed = (name: string) => batches.flatMap((b) => b.samples.filter((s) => s.name === name));

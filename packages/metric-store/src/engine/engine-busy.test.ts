@@ -1,6 +1,6 @@
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEngineProcess, createTestNamespace, waitFor, type EngineProcess, type TestNamespace } from '@terminusa/testkit';
+import { startEngineProcess, waitFor, type EngineProcess, type TestNamespace, useTestNamespace } from '@terminusa/testkit';
 import { VictoriaMetrics } from './victoria-metrics.ts';
 
 // The single node counts a snapshot among its concurrent searches: one export in progress takes this engine's only place.
@@ -8,8 +8,8 @@ let ns: TestNamespace;
 let engine: EngineProcess;
 let client: VictoriaMetrics;
 
+useTestNamespace((opened) => (ns = opened));
 beforeAll(async () => {
-  ns = await createTestNamespace();
   engine = await startEngineProcess({ flags: ['-search.maxConcurrentRequests=1', '-search.maxQueueDuration=10ms'] });
   client = new VictoriaMetrics({ ...ns.config.storage.engine, url: engine.url, durability: 'snapshot' });
   // Enough samples that their export fills the socket's buffers and waits on a reader that does not read.
@@ -22,7 +22,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await engine?.cleanup();
-  await ns?.cleanup();
 });
 
 const selectRefusals = async () => Number(/^vm_concurrent_select_limit_timeout_total (\S+)$/m.exec(await (await fetch(`${engine.url}/metrics`)).text())?.[1] ?? 0);

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEngineProcess, createTestNamespace, type EngineProcess, type TestNamespace } from '@terminusa/testkit';
+import { startEngineProcess, type EngineProcess, type TestNamespace, useTestNamespace } from '@terminusa/testkit';
 import { VictoriaMetrics } from './victoria-metrics.ts';
 
 let ns: TestNamespace;
@@ -8,15 +8,14 @@ let engine: EngineProcess;
 const password = randomBytes(12).toString('hex');
 const snapshotKey = randomBytes(12).toString('hex');
 
+useTestNamespace((opened) => (ns = opened));
 beforeAll(async () => {
-  ns = await createTestNamespace();
   // As the shipped manifests start it: Basic auth on every API, a key of its own for snapshots and one for deletes.
   engine = await startEngineProcess({ flags: ['-httpAuth.username=terminusa', `-httpAuth.password=${password}`, `-snapshotAuthKey=${snapshotKey}`, `-deleteAuthKey=${randomBytes(12).toString('hex')}`] });
 }, 60_000);
 
 afterAll(async () => {
   await engine?.cleanup();
-  await ns?.cleanup();
 });
 
 const client = (credentials: { password?: string; snapshotKey?: string }) =>

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEngineProcess, createTestNamespace, type EngineProcess, type TestNamespace } from '@terminusa/testkit';
+import { startEngineProcess, type EngineProcess, type TestNamespace, useTestNamespace } from '@terminusa/testkit';
 import { EngineRestarted, VictoriaMetrics } from './victoria-metrics.ts';
 
 // A sync vouches for writes only if the engine process that took them is the one that flushed them.
@@ -7,15 +7,14 @@ let ns: TestNamespace;
 let engine: EngineProcess;
 let client: VictoriaMetrics;
 
+useTestNamespace((opened) => (ns = opened));
 beforeAll(async () => {
-  ns = await createTestNamespace();
   engine = await startEngineProcess();
   client = new VictoriaMetrics({ ...ns.config.storage.engine, url: engine.url, durability: 'snapshot' });
 }, 60_000);
 
 afterAll(async () => {
   await engine?.cleanup();
-  await ns?.cleanup();
 });
 
 const line = (name: string, value: number, ts: number) => JSON.stringify({ metric: { __name__: name }, values: [value], timestamps: [ts] });

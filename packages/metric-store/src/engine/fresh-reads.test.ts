@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEngineProcess, createTestNamespace, waitFor, type EngineProcess, type TestNamespace } from '@terminusa/testkit';
+import { startEngineProcess, waitFor, type EngineProcess, type TestNamespace, useTestNamespace } from '@terminusa/testkit';
 import { NAMESPACE_LABEL, VictoriaMetrics, selector } from './victoria-metrics.ts';
 
 // An engine of its own: another test's writes would flush its index at the snapshot and hide what this one looks for.
@@ -7,15 +7,14 @@ let ns: TestNamespace;
 let engine: EngineProcess;
 let client: VictoriaMetrics;
 
+useTestNamespace((opened) => (ns = opened));
 beforeAll(async () => {
-  ns = await createTestNamespace();
   engine = await startEngineProcess();
   client = new VictoriaMetrics({ ...ns.config.storage.engine, url: engine.url, durability: 'snapshot', syncIntervalMs: 0 });
 }, 30_000);
 
 afterAll(async () => {
   await engine?.cleanup();
-  await ns?.cleanup();
 });
 
 const pendingIndexItems = async () => Number(/^vm_pending_rows\{type="indexdb"\} (\S+)$/m.exec(await (await fetch(`${engine.url}/metrics`)).text())?.[1] ?? NaN);

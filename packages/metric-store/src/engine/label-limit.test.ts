@@ -1,21 +1,20 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { engineMaxLabels } from '@terminusa/config';
-import { startEngineProcess, createTestNamespace, type EngineProcess, type TestNamespace } from '@terminusa/testkit';
+import { startEngineProcess, type EngineProcess, type TestNamespace, useTestNamespace } from '@terminusa/testkit';
 import { VictoriaMetrics } from './victoria-metrics.ts';
 
 let ns: TestNamespace;
 let engine: EngineProcess;
 let defaults: EngineProcess;
 
+useTestNamespace((opened) => (ns = opened));
 beforeAll(async () => {
-  ns = await createTestNamespace();
   // As the suite starts it, and as the engine runs when nothing says otherwise (30 labels).
   [engine, defaults] = await Promise.all([startEngineProcess(), startEngineProcess({ flags: ['-maxLabelsPerTimeseries=30'] })]);
 }, 60_000);
 
 afterAll(async () => {
   await Promise.all([engine?.cleanup(), defaults?.cleanup()]);
-  await ns?.cleanup();
 });
 
 const client = (at: EngineProcess) => new VictoriaMetrics({ ...ns.config.storage.engine, url: at.url, durability: 'snapshot' });

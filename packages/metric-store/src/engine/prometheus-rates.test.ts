@@ -1,5 +1,5 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestNamespace, type TestNamespace } from '@terminusa/testkit';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { type TestNamespace, useTestNamespace } from '@terminusa/testkit';
 import { VictoriaMetrics } from './victoria-metrics.ts';
 
 /**
@@ -52,8 +52,8 @@ function samplesOf(from: number, to: number, value: (i: number) => number): [num
   return out;
 }
 
+useTestNamespace((opened) => (ns = opened), { storage: { engine: { rates: 'prometheus' } } });
 beforeAll(async () => {
-  ns = await createTestNamespace({ storage: { engine: { rates: 'prometheus' } } });
   engine = new VictoriaMetrics(ns.config.storage.engine);
   asEngine = new VictoriaMetrics({ ...ns.config.storage.engine, rates: 'engine' });
   // A steady counter, one that resets, one that starts at 40 min (from 3, where the zero point is near), a gauge.
@@ -67,9 +67,6 @@ beforeAll(async () => {
   await engine.sync(await engine.import(`${lines.join('\n')}\n`));
 }, 60_000);
 
-afterAll(async () => {
-  await ns?.cleanup();
-});
 
 /** Equal within 1e-9 relative, as the PromQL benchmark counts agreement (the same arithmetic, in another order in places). */
 function expectAgrees(actual: number | undefined, expected: number, label = ''): void {

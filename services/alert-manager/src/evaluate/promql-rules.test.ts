@@ -5,7 +5,7 @@ import { RuleSchema, type PromqlRule } from '@terminusa/alerting';
 import { Bus, ensureStreams } from '@terminusa/bus';
 import { publishedMessageLimits } from '@terminusa/config';
 import { VictoriaMetrics } from '@terminusa/metric-store';
-import { createTestNamespace, ingestBodySamples, QUICK_SYNC, type TestNamespace } from '@terminusa/testkit';
+import { ingestBodySamples, QUICK_SYNC, type TestNamespace, useTestNamespace } from '@terminusa/testkit';
 import { AlertStateCommands } from './alert-state-commands.ts';
 import { evaluateAlertRule, evaluateRecordingRule, type PromqlRuleDeps } from './promql-rules.ts';
 
@@ -15,8 +15,8 @@ let nc: NatsConnection;
 let deps: PromqlRuleDeps;
 const T0 = Date.UTC(2026, 11, 1, 12);
 
+useTestNamespace((opened) => (ns = opened), QUICK_SYNC);
 beforeAll(async () => {
-  ns = await createTestNamespace(QUICK_SYNC);
   redis = ns.redis();
   nc = await connect({ servers: ns.config.nats.url });
   const bus = new Bus(nc, ns.config.nats.prefix);
@@ -25,7 +25,6 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await nc?.close();
-  await ns?.cleanup();
 });
 
 /** Writes `cpu{host}` samples into the engine, durably. */

@@ -1,7 +1,7 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { Alert, ChannelName, Notification } from '@terminusa/alerting';
 import { createLogger, redisOptions, type Logger } from '@terminusa/runtime';
-import { createTestNamespace, waitFor, type TestNamespace } from '@terminusa/testkit';
+import { waitFor, type TestNamespace, useTestNamespace } from '@terminusa/testkit';
 import { DeliveryError, type Channel } from './channels/index.ts';
 import { dedupStage } from './dedup-stage.ts';
 import { channelDeliveries, deliverStage, type DeliveryReport, type RetryPolicy } from './deliver-stage.ts';
@@ -13,14 +13,9 @@ let ns: TestNamespace;
 let queues = 0;
 const running: DeliveryQueue[] = [];
 
-beforeAll(async () => {
-  ns = await createTestNamespace();
-});
+useTestNamespace((opened) => (ns = opened));
 afterEach(async () => {
   await Promise.all(running.splice(0).map((q) => q.close()));
-});
-afterAll(async () => {
-  await ns?.cleanup();
 });
 
 /** A receiver that answers each attempt as `answer` says (an error to throw, or nothing), and records when it was called. */

@@ -1,7 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { type Redis } from 'ioredis';
 import { alertKeys, type Alert, type ChannelName } from '@terminusa/alerting';
-import { createTestNamespace, waitFor, type TestNamespace } from '@terminusa/testkit';
+import { waitFor, type TestNamespace, useTestNamespace } from '@terminusa/testkit';
 import type { OutboxEvent } from '../outbox/outbox-event.ts';
 import { groupStage, type FlushTimer, type GroupFlush, type GroupSettings } from './group-stage.ts';
 import type { DeliveryContext, NotifyContext } from './notify-stage.ts';
@@ -11,12 +11,9 @@ let ns: TestNamespace;
 let redis: Redis;
 let cases = 0;
 
+useTestNamespace((opened) => (ns = opened));
 beforeAll(async () => {
-  ns = await createTestNamespace();
   redis = ns.redis();
-});
-afterAll(async () => {
-  await ns?.cleanup();
 });
 
 /** Flushes asked for, by id: the delivery queue's delayed jobs, run here when the test says. */

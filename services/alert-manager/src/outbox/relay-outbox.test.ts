@@ -1,7 +1,7 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import { createLogger } from '@terminusa/runtime';
-import { createTestNamespace, waitFor, type TestNamespace } from '@terminusa/testkit';
+import { waitFor, type TestNamespace, useTestNamespace } from '@terminusa/testkit';
 import type { OutboxEvent } from './outbox-event.ts';
 import { relayOutbox } from './relay-outbox.ts';
 
@@ -13,15 +13,12 @@ let redis: Redis;
 let streams = 0;
 const running: { stop(): Promise<void> }[] = [];
 
+useTestNamespace((opened) => (ns = opened));
 beforeAll(async () => {
-  ns = await createTestNamespace();
   redis = ns.redis();
 });
 afterEach(async () => {
   await Promise.all(running.splice(0).map((relay) => relay.stop()));
-});
-afterAll(async () => {
-  await ns?.cleanup();
 });
 
 const logger = () => createLogger({ ...ns.config.log, level: 'error' }, { service: 'alert-manager', instance: 'relay-test' });

@@ -7,7 +7,7 @@ import { Bus } from '@terminusa/bus';
 import { loadConfig } from '@terminusa/config';
 import { createPool, migrate } from '@terminusa/database';
 import { createLogger, Health } from '@terminusa/runtime';
-import { createTestNamespace, waitFor, type TestNamespace } from '@terminusa/testkit';
+import { waitFor, type TestNamespace, useTestNamespace } from '@terminusa/testkit';
 import { createApp, type GatewayDeps } from '../app.ts';
 import { closeGatewayDeps, gatewayDeps } from '../gateway-deps.ts';
 import { API_KEY_CACHE_MS, ApiKeyCache } from './api-key-cache.ts';
@@ -65,8 +65,8 @@ const read = (base: string, key: string) => fetch(`${base}/metrics/current?name=
 /** Statements since `from` other than the background write of last uses. */
 const requestStatements = (statements: string[], from: number) => statements.slice(from).filter((s) => !LAST_USE_WRITE.test(s));
 
+useTestNamespace((opened) => (ns = opened));
 beforeAll(async () => {
-  ns = await createTestNamespace();
   const pool = createPool(ns.config.database, 'api-key-cache-migrate');
   await migrate(pool, ns.config.database.schema);
   await pool.end();
@@ -76,7 +76,6 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const close of closers.reverse()) await close();
   await nc?.close();
-  await ns?.cleanup();
 });
 
 describe('API keys on the request path', () => {

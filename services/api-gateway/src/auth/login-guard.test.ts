@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
-import { createTestNamespace, waitFor, type TestNamespace } from '@terminusa/testkit';
+import { waitFor, type TestNamespace, useTestNamespace } from '@terminusa/testkit';
 import { addressKey, LoginGuard, type Refusal, type Reservation } from './login-guard.ts';
 
 let ns: TestNamespace;
@@ -13,12 +13,9 @@ const reserved = (r: Reservation | Refusal): Reservation => {
   return r as Reservation;
 };
 
+useTestNamespace((opened) => (ns = opened));
 beforeAll(async () => {
-  ns = await createTestNamespace();
   redis = ns.redis();
-});
-afterAll(async () => {
-  await ns.cleanup();
 });
 
 describe('the login guard', () => {

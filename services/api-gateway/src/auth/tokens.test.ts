@@ -3,20 +3,15 @@
  * dashboard's next request skips the HMAC, but its expiry, its session and its revocation are still checked at every
  * use, and a token differing by one character is verified on its own.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { loadConfig } from '@terminusa/config';
-import { createTestNamespace, waitFor, type TestNamespace } from '@terminusa/testkit';
+import { waitFor, type TestNamespace, useTestNamespace } from '@terminusa/testkit';
 import { TokenService } from './tokens.ts';
 
 const JWT_SECRET = 'a-tokens-test-secret-of-at-least-32-characters';
 let ns: TestNamespace;
 
-beforeAll(async () => {
-  ns = await createTestNamespace();
-});
-afterAll(async () => {
-  await ns?.cleanup();
-});
+useTestNamespace((opened) => (ns = opened));
 
 const service = (auth: Record<string, unknown>) => TokenService.fromConfig(loadConfig({ env: { ...ns.env, JWT_SECRET }, overrides: { auth } }), ns.redis());
 

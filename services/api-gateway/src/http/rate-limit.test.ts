@@ -1,6 +1,6 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
-import { createTestNamespace, waitFor, type TestNamespace } from '@terminusa/testkit';
+import { waitFor, type TestNamespace, useTestNamespace } from '@terminusa/testkit';
 import { RateLimit } from './rate-limit.ts';
 
 let ns: TestNamespace;
@@ -14,12 +14,9 @@ const limit = (points: number, seconds: number, leased = true) => {
 };
 const granted = (verdicts: { allowed: boolean }[]) => verdicts.filter((v) => v.allowed).length;
 
+useTestNamespace((opened) => (ns = opened));
 beforeAll(async () => {
-  ns = await createTestNamespace();
   redis = ns.redis();
-});
-afterAll(async () => {
-  await ns.cleanup();
 });
 
 describe('a request limit', () => {

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from 'nats';
 import { Bus, CALLS, type ArchiveEntry } from '@terminusa/bus';
-import { createTestNamespace, type TestNamespace } from '@terminusa/testkit';
+import { type TestNamespace, useTestNamespace } from '@terminusa/testkit';
 import type { Role } from '../auth/principal.ts';
 import { ServiceCaller } from '../http/call-service.ts';
 import type { AuditSink } from '../http/route.ts';
@@ -19,8 +19,8 @@ const audited: Parameters<AuditSink>[0][] = [];
 const loads: unknown[] = [];
 
 /** The archive routes mounted as the gateway mounts them, with the role taken from a test header instead of a token. */
+useTestNamespace((opened) => (ns = opened));
 beforeAll(async () => {
-  ns = await createTestNamespace();
   nc = await connect({ servers: ns.config.nats.url });
   bus = new Bus(nc, ns.config.nats.prefix);
   server = await serveRoutes(backupRoutes(new ServiceCaller(bus, 1000)), async (entry) => void audited.push(entry));
@@ -29,7 +29,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.close();
   await nc?.close();
-  await ns?.cleanup();
 });
 
 async function call(method: string, path: string, role: Role | undefined, body?: unknown) {

@@ -1,19 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Queue } from 'bullmq';
 import { redisOptions } from '@terminusa/runtime';
-import { createTestNamespace, type TestNamespace } from '@terminusa/testkit';
+import { type TestNamespace, useTestNamespace } from '@terminusa/testkit';
 import { syncSchedulers, type SchedulerSpec } from './job-schedulers.ts';
 
 let ns: TestNamespace;
 let queue: Queue;
 
+useTestNamespace((opened) => (ns = opened));
 beforeAll(async () => {
-  ns = await createTestNamespace();
   queue = new Queue('collector-test', { connection: redisOptions(ns.config, 'blocking'), prefix: `${ns.config.redis.prefix}bull` });
 });
 afterAll(async () => {
   await queue?.close();
-  await ns?.cleanup();
 });
 
 const spec: SchedulerSpec = { id: 'scrape:alpha', everyMs: 1000, job: { name: 'scrape', data: { target: { job: 'alpha', url: 'http://127.0.0.1:9/metrics', healthUrl: 'http://127.0.0.1:9/', tags: {} } } } };

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from 'nats';
 import type { IngestSample } from '@terminusa/bus';
 import { discoverInstances } from '@terminusa/runtime';
-import { createTestNamespace, ingestBodySamples, startServiceProcess, waitFor, type ServiceProcess, type TestNamespace } from '@terminusa/testkit';
+import { ingestBodySamples, startServiceProcess, waitFor, type ServiceProcess, type TestNamespace, useTestNamespace } from '@terminusa/testkit';
 
 const INTERVAL_MS = 2000;
 
@@ -12,8 +12,8 @@ let nc: NatsConnection;
 const replicas: ServiceProcess[] = [];
 const system: IngestSample[] = [];
 
+useTestNamespace((opened) => (ns = opened));
 beforeAll(async () => {
-  ns = await createTestNamespace();
   nc = await connect({ servers: ns.config.nats.url });
   nc.subscribe(`${ns.id}.metrics.ingest.collector`, {
     callback: (_err, msg) => system.push(...ingestBodySamples(msg.data)),
@@ -26,7 +26,6 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const replica of replicas) replica.kill('SIGKILL');
   await nc?.close();
-  await ns?.cleanup();
 });
 
 describe('system metrics with two replicas on one host', () => {
