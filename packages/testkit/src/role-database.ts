@@ -25,7 +25,9 @@ export interface RoleDatabase {
   readonly roles: Readonly<Record<RoleLogin, string>>;
   /** Runs roles.sql as the superuser with these passwords; its status and stderr. */
   runRolesSql(passwords?: RolePasswords): SpawnSyncReturns<string>;
-  /** The configuration of a service logging in as `login` (the owner migrates; the others wait for it). */
+  /** The environment of a service logging in as `login` (the owner migrates; the others wait for it). */
+  env(login: RoleLogin): Record<string, string>;
+  /** The configuration that environment gives, with `overrides`. */
   config(login: RoleLogin, overrides?: Record<string, unknown>): Readonly<Config>;
   /**
    * Opens the database as `service` does at start when it begins before the owner (as it may in compose or k8s):
@@ -72,20 +74,19 @@ export function createRoleDatabase(): RoleDatabase {
       const variables = (Object.keys(roles) as RoleLogin[]).flatMap((login) => ['-v', `${ROLE_VARIABLES[login]}=${roles[login]}`]);
       return spawnSync('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', ...variables, '-v', `db=${id}`, '-f', ROLES_SQL, adminUrl('postgres')], { env, encoding: 'utf8' });
     },
+    env(login) {
+      return {
+        DATABASE_URL: Object.assign(new URL(adminUrl(id)), { username: roles[login], password: '' }).toString(),
+        DATABASE_PASSWORD: TEST_ROLE_PASSWORDS[login],
+        TMON_DATABASE__MIGRATE: String(login === 'owner'),
+        TMON_DATABASE__ROLES: JSON.stringify({ apiGateway: roles.apiGateway, alertManager: roles.alertManager, storage: roles.storage, backup: roles.backup }),
+        VM_URL: TEST_SERVERS.vmUrl,
+        VM_NAMESPACE: id,
+        LOG_LEVEL: 'warn',
+      };
+    },
     config(login, overrides = {}) {
-      const url = Object.assign(new URL(adminUrl(id)), { username: roles[login], password: '' }).toString();
-      return loadConfig({
-        env: {
-          DATABASE_URL: url,
-          DATABASE_PASSWORD: TEST_ROLE_PASSWORDS[login],
-          TMON_DATABASE__MIGRATE: String(login === 'owner'),
-          TMON_DATABASE__ROLES: JSON.stringify({ apiGateway: roles.apiGateway, alertManager: roles.alertManager, storage: roles.storage, backup: roles.backup }),
-          VM_URL: TEST_SERVERS.vmUrl,
-          VM_NAMESPACE: id,
-          LOG_LEVEL: 'warn',
-        },
-        overrides,
-      });
+      return loadConfig({ env: this.env(login), overrides });
     },
     async openBeforeOwner(login, service) {
       let waiting!: () => void;

@@ -191,6 +191,29 @@ describe('backup and restore', () => {
     await live.query(`DELETE FROM alert_rules WHERE name IN ('remade_rule', 'kept_rule')`);
   });
 
+  it('keeps a rule made again after its delete when the log row comes back into the next incremental without it', async () => {
+    const rules = async (pool: pg.Pool) => (await pool.query<{ name: string }>('SELECT name FROM alert_rules ORDER BY name')).rows.map((r) => r.name);
+    await live.query(`INSERT INTO alert_rules (name, definition, source, updated_by) VALUES ('phoenix', '{}', 'api', 'admin')`);
+    await live.query(`DELETE FROM alert_rules WHERE name = 'phoenix'`);
+    await settleTransactions();
+    const { manifest: before } = await ops.run('full');
+    await live.query(`INSERT INTO alert_rules (name, definition, source, updated_by) VALUES ('phoenix', '{"again": true}', 'api', 'admin')`);
+    await settleTransactions();
+    await ops.run('full');
+    // An operator restores the older full into the live database: its log row of the delete is written again (a new
+    // xmin), the rule made again since is left as it is.
+    await ops.restore(before.id, live);
+    await settleTransactions();
+    const { manifest } = await ops.run('incremental');
+    expect(manifest.tables.find((x) => x.table === 'row_deletions')!.rows).toBeGreaterThanOrEqual(1);
+    expect(await rules(live)).toContain('phoenix');
+
+    const restoreOps = new BackupOperations({ ...config, database: { ...config.database, schema: target.schema } }, target.pool);
+    await restoreOps.restore(manifest.id, target.pool);
+    expect(await rules(target.pool)).toEqual(await rules(live));
+    await live.query(`DELETE FROM alert_rules WHERE name = 'phoenix'`);
+  });
+
   it('never lets a restore into the live database bring back a revoked API key or a disabled user', async () => {
     await live.query(`INSERT INTO users (id, username, password_hash, role) VALUES ('00000000-0000-4000-8000-000000000001', 'leaver', 'x', 'operator') ON CONFLICT DO NOTHING`);
     await live.query(`INSERT INTO api_keys (id, name, key_hash, role, created_by) VALUES ('leakedkey001', 'leaked', 'x', 'operator', 'admin') ON CONFLICT DO NOTHING`);

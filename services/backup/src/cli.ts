@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { loadConfigOrExit } from '@terminusa/config';
-import { createPool, ensureDatabase, migrate } from '@terminusa/database';
+import { createPool, ensureDatabase, migrate, prepareSchema } from '@terminusa/database';
 import { BackupOperations } from './backup-operations.ts';
 import { BackupVerificationError, RestoreIncompleteError } from './errors.ts';
 import { lacksEngineData, NO_ENGINE_DATA } from './report-setup.ts';
@@ -88,8 +88,11 @@ program
           onProgress: (p) => {
             if (p.done) process.stderr.write(`  ${p.backupId} ${p.table}: ${p.rows} rows, ${mb(p.bytes)}\n`);
           },
+          // Another database is created and migrated, and so owned, by whoever restores; the configured one is
+          // migrated only by its owner (database.migrate): the backup's own role waits for the owner's schema instead.
           prepareTarget: async () => {
-            if (opts.into) await ensureDatabase(opts.into);
+            if (!opts.into) return prepareSchema(target, config.database, 'backup', { info: (message) => process.stderr.write(`${message}\n`) });
+            await ensureDatabase(opts.into);
             await migrate(target, config.database.schema);
           },
           ...(opts.engineDataDir === undefined ? {} : { engineDataDir: opts.engineDataDir }),

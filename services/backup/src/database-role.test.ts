@@ -5,6 +5,7 @@
  * indexes of an emptied table it does not own) and, as a restore drill, into a database it creates; DDL, deletes and
  * truncation stay refused, but for the deletes an incremental logged.
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -107,6 +108,17 @@ describe('the backup as its own database role', () => {
     const result = await ops.restore(manifest.id, backup);
     expect(result.deleted).toBe(1);
     expect(await rows(owner)).toEqual(expected);
+  });
+
+  it('restores with tmon-backup into the live database, whose schema the owner migrated, as its own role', async () => {
+    const { manifest } = await ops.run('full');
+    await owner.query(`UPDATE alert_rules SET definition = '{"threshold": 42}' WHERE name = 'role-rule'`);
+    const cli = spawnSync(process.execPath, [join(import.meta.dirname, '..', 'bin', 'tmon-backup.mjs'), 'restore', manifest.id], {
+      env: { PATH: process.env.PATH ?? '', ...rdb.env('backup'), DATA_DIR: dataDir },
+      encoding: 'utf8',
+    });
+    expect(cli.status, cli.stderr).toBe(0);
+    expect((await owner.query(`SELECT definition->>'threshold' AS t FROM alert_rules WHERE name = 'role-rule'`)).rows).toEqual([{ t: '1' }]);
   });
 
   it('may not run DDL, delete or truncate', async () => {

@@ -50,6 +50,13 @@ export async function replayDeletions(req: ReplayTarget, manifest: Manifest): Pr
       );
       deleted += rowCount ?? 0;
     }
+    // Recorded with the deletes, in their transaction: a restore stopped before it reached the log's own table left
+    // deletes no later backup of this database carried. Its sequence moves past them, or the next delete logged here
+    // would take one of their ids.
+    const set = log.columns.filter((c) => c !== 'id').map((c) => `${pg.escapeIdentifier(c)} = EXCLUDED.${pg.escapeIdentifier(c)}`);
+    await client.query(`INSERT INTO ${logName} (${cols}) SELECT ${cols} FROM restore_deletions ON CONFLICT (id) DO UPDATE SET ${set.join(', ')}`);
+    const { rows: seq } = await client.query<{ name: string | null }>("SELECT pg_get_serial_sequence($1, 'id') AS name", [logName]);
+    if (seq[0]?.name) await client.query(`SELECT setval($1::regclass, GREATEST((SELECT max(id) FROM ${logName}), (SELECT last_value FROM ${seq[0].name})))`, [seq[0].name]);
     return deleted;
   });
 }

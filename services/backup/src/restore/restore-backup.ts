@@ -132,10 +132,11 @@ async function restoreTable(req: RestoreRequest, manifest: Manifest, table: Mani
     }
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);
+    // Discarded, not pooled: its session still holds restore_batch, which a retry on it could not create again.
+    client.release(true);
     throw err;
-  } finally {
-    client.release();
   }
+  client.release();
   req.onProgress?.({ ...progress, done: true });
   return { rows: progress.rows, bytes: progress.bytes };
 }

@@ -12,6 +12,7 @@ import { listTables, type TableInfo } from './table-catalog.ts';
 import { backupEngineSnapshot, type EngineSource } from './engine-snapshot.ts';
 import { verifyChain } from '../restore/verify-backup.ts';
 import { renameDurably, synced } from '@terminusa/runtime';
+import { DELETION_LOGGED_TABLES, ROW_DELETIONS_TABLE } from '@terminusa/database';
 
 /** What to back up and where. */
 export interface BackupRequest {
@@ -176,11 +177,10 @@ async function copyTable(
   chunkBytes: number,
 ): Promise<ChunkSummary[]> {
   const table = `${pg.escapeIdentifier(schema)}.${pg.escapeIdentifier(info.table)}`;
-  const cols = info.columns.map((c) => pg.escapeIdentifier(c)).join(', ');
+  const cols = info.columns.map((c) => `t.${pg.escapeIdentifier(c)}`).join(', ');
   // The watermark is a number PostgreSQL gave us, checked by the manifest schema, so inlining it is safe.
-  const source = watermark
-    ? `(SELECT ${cols} FROM ${table} WHERE age(xmin) <= age((${BigInt(watermark) % 4294967296n})::text::xid))`
-    : `(SELECT ${cols} FROM ${table})`;
+  const since = (alias: string) => `age(${alias}.xmin) <= age((${BigInt(watermark ?? 0) % 4294967296n})::text::xid)`;
+  const source = watermark ? `(SELECT ${cols} FROM ${table} t WHERE ${since('t')}${loggedKeys(schema, info, since)})` : `(SELECT ${cols} FROM ${table} t)`;
   const stream = client.query(copyStreams.to(`COPY ${source} TO STDOUT${copyOptions(encoding)}`));
   const { header, trailer } = framing(encoding);
   const scanner = rowScanner(encoding);
@@ -208,6 +208,21 @@ async function copyTable(
   scanner.end();
   await close(writer ?? (await open()));
   return chunks;
+}
+
+/**
+ * For a table whose deletes are logged: also every row whose key a log row of this incremental names, however old.
+ * A restore replays the log's deletes before it lays the rows over the target, so a key deleted and made again must
+ * come with its row: the row is older than the watermark when the transaction that made it again took its id before
+ * the deleting one, or when a restore into this database rewrote the log row since.
+ */
+function loggedKeys(schema: string, info: TableInfo, since: (alias: string) => string): string {
+  if (!DELETION_LOGGED_TABLES.includes(info.table) || info.primaryKey.length === 0) return '';
+  const name = `${pg.escapeIdentifier(schema)}.${pg.escapeIdentifier(info.table)}`;
+  const log = `${pg.escapeIdentifier(schema)}.${pg.escapeIdentifier(ROW_DELETIONS_TABLE)}`;
+  const pk = info.primaryKey.map((c) => pg.escapeIdentifier(c));
+  return ` OR EXISTS (SELECT 1 FROM ${log} d, LATERAL jsonb_populate_record(NULL::${name}, d.key) k
+    WHERE d.table_name = ${pg.escapeLiteral(info.table)} AND ${since('d')} AND (${pk.map((c) => `k.${c}`).join(', ')}) = (${pk.map((c) => `t.${c}`).join(', ')}))`;
 }
 
 async function listArchiveFiles(dir: string): Promise<string[]> {
