@@ -295,6 +295,12 @@ export const ConfigSchema = z.object({
        * hostile 16 MiB body could make 16 million (1-byte exponential histogram buckets), too many to hold.
        */
       maxSamplesPerRequest: z.number().int().positive().default(500_000),
+      /**
+       * Decompressed bytes of remote_write and OTLP requests one gateway decodes at once; past it a request is pushed
+       * back (503 or 429, Retry-After) for its sender to retry: a body of empty samples makes ~25 times its size in
+       * objects. One request is always taken; Prometheus' requests of 2,000 samples are ~100 KB.
+       */
+      maxDecodingBytes: z.number().int().positive().default(32 * 1024 * 1024),
       /** Samples per INGEST message the suite publishes itself: remote_write and OTLP requests, recording rules' results. */
       publishedMessageSamples: z.number().int().positive().default(1000),
       /** Pushed requests are refused (429, Retry-After) while the processor has more INGEST messages than this unhandled. */

@@ -33,8 +33,10 @@ import { ingestRoutes } from './routes/ingest-routes.ts';
 import { ingestMetrics } from './ingest/ingest-metrics.ts';
 import { PipelineBacklog } from './ingest/pipeline-backlog.ts';
 import { SamplePublisher } from './ingest/sample-publisher.ts';
+import { DecodingBudget } from './ingest/decoding-budget.ts';
 import { metricsRoutes } from './routes/metrics-routes.ts';
-import { prometheusRoutes } from './prometheus/prometheus-routes.ts';
+import { PROMETHEUS_API_PREFIX, prometheusRoutes } from './prometheus/prometheus-routes.ts';
+import { prometheusFallbacks } from './prometheus/prometheus-errors.ts';
 import { userRoutes } from './routes/user-routes.ts';
 import { docsRoutes } from './docs/docs-routes.ts';
 
@@ -84,6 +86,7 @@ export function gatewayRoutes(deps: GatewayDeps): RouteSpec[] {
       metrics: ingestMetrics(deps.registry),
       maxRequestBytes: deps.config.ingest.maxRequestBytes,
       maxRequestSamples: deps.config.ingest.maxSamplesPerRequest,
+      decoding: new DecodingBudget(deps.config.ingest.maxDecodingBytes),
     }),
   ];
   // The API document describes this very table, its own routes included.
@@ -159,7 +162,10 @@ export function createApp(deps: GatewayDeps, routes: readonly RouteSpec[] = gate
   app.use(router);
   app.use(dashboardFiles(DASHBOARD_DIR));
 
+  const prometheus = prometheusFallbacks(logger);
+  app.use(PROMETHEUS_API_PREFIX, prometheus.notFound);
   app.use((req, res) => sendProblem(res, 404, `no route ${req.method} ${req.path}`));
+  app.use(PROMETHEUS_API_PREFIX, prometheus.failed);
   app.use(errorHandler(logger));
   return app;
 }

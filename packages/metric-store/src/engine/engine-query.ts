@@ -137,9 +137,24 @@ export function engineQuery(expr: string, semantics: Partial<QuerySemantics> = {
     },
   });
   if (invalid) return { expr, scalar: false };
-  let out = expr;
-  // From the end, so earlier positions stay valid; an outer call opens before and closes after the inner ones.
-  for (const edit of edits.sort((a, b) => b.from - a.from || b.to - a.to)) out = out.slice(0, edit.from) + edit.text + out.slice(edit.to);
+  let out = applyEdits(expr, edits);
   if (templates.size > 0) out = `WITH (${[...templates].map((t) => RATE_TEMPLATES[t]).join(', ')}) ${out}`;
   return { expr: out, scalar: isScalar(tree.topNode, expr) };
+}
+
+/**
+ * `expr` with the edits made, as made one by one from the end (an outer call opens before and closes after the inner
+ * ones; of two edits at one place, the one ending first comes first), in one pass: made one by one, each copied the
+ * whole text, and a long query of many calls took seconds of the event loop.
+ */
+function applyEdits(expr: string, edits: { from: number; to: number; text: string }[]): string {
+  const inOrder = edits.sort((a, b) => b.from - a.from || b.to - a.to).reverse();
+  const pieces: string[] = [];
+  let at = 0;
+  for (const edit of inOrder) {
+    pieces.push(expr.slice(at, edit.from), edit.text);
+    at = edit.to;
+  }
+  pieces.push(expr.slice(at));
+  return pieces.join('');
 }

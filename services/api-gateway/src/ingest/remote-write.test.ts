@@ -197,3 +197,36 @@ describe('POST /api/v1/write and the request limits', () => {
     }
   });
 });
+
+describe('POST /api/v1/write past the decoding budget', () => {
+  it('pushes back, with 503 and Retry-After, a request arriving while others hold ingest.maxDecodingBytes, and takes it once they are done', async () => {
+    // A budget of one byte: one request at a time, whatever its size.
+    const suite = await startSuite({ services: [], env: { TMON_INGEST__MAX_DECODING_BYTES: '1' } });
+    try {
+      const key = await suite.apiKey('prom-wide', 'producer');
+      let n = 0;
+      const push = () =>
+        fetch(`${suite.base}/api/v1/write`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-protobuf', 'content-encoding': 'snappy', authorization: `Bearer ${key}` },
+          body: writeRequest(Array.from({ length: 200 }, (_, s) => ({ labels: { __name__: 'rw_wide', s: String(s) }, samples: Array.from({ length: 50 }, (_, i) => ({ value: i, timestamp: Date.now() + n++ })) }))),
+        });
+      const refused = await waitFor(
+        async () => {
+          const answers = await Promise.all(Array.from({ length: 4 }, push));
+          expect(answers.every((r) => r.status === 204 || r.status === 503), answers.map((r) => r.status).join()).toBe(true);
+          return answers.find((r) => r.status === 503);
+        },
+        20_000,
+        'a request pushed back while another was decoded',
+        0,
+      );
+      expect(refused.headers.get('retry-after')).toBe('1');
+      expect(((await refused.json()) as { detail: string }).detail).toMatch(/ingest\.maxDecodingBytes \(1\)/);
+      // Nothing held once the others are answered.
+      expect((await push()).status).toBe(204);
+    } finally {
+      await suite.stop();
+    }
+  });
+});

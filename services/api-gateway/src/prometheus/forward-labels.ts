@@ -52,6 +52,10 @@ export async function labelValues(ctx: PrometheusContext, name: string, form: UR
 /** `/api/v1/metadata`: the engine's metric metadata, or none when it keeps none (a single node answers `{}`). */
 export async function metricMetadata(ctx: PrometheusContext, form: URLSearchParams): Promise<PrometheusSuccess<unknown>> {
   const params = new URLSearchParams();
+  for (const name of ['limit', 'limit_per_metric']) {
+    // Prometheus' words; checked here because the engine's refusal of them reads as "no metadata" below.
+    if (form.get(name) && !/^-?\d+$/.test(form.get(name)!)) throw new PrometheusError('bad_data', `${name} must be a number`);
+  }
   for (const name of ['metric', 'limit', 'limit_per_metric']) if (form.get(name)) params.set(name, form.get(name)!);
   try {
     return await callEngine<unknown>(ctx, '/api/v1/metadata', params, form);

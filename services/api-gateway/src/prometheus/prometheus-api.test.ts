@@ -281,6 +281,24 @@ describe('failures', () => {
     }
   });
 
+  it('answers in Prometheus’ error shape where no handler of its own did, and refuses a query longer than the engine takes before parsing it', async () => {
+    const long = await prom('/api/v1/query', { query: `label_join(${Array.from({ length: 1000 }, () => 'max_over_time(a[1m])').join(',')})`, time: String(AT) }, { method: 'POST' });
+    expect(long.status).toBe(400);
+    expect(long.body).toEqual({ status: 'error', errorType: 'bad_data', error: 'invalid parameter "query": the query is 21011 characters long, more than the 16384 taken' });
+    const unknown = await prom('/api/v1/rules');
+    expect(unknown.status).toBe(404);
+    expect(unknown.body).toEqual({ status: 'error', errorType: 'not_found', error: 'no endpoint GET /api/v1/rules' });
+    // More form fields than the body parser takes: refused before any handler, in the same shape.
+    const fields = Object.fromEntries(Array.from({ length: 1001 }, (_, i) => [`f${i}`, '1']));
+    const crowded = await prom('/api/v1/query', { query: '1', ...fields }, { method: 'POST' });
+    expect(crowded.status).toBe(413);
+    expect(crowded.body).toMatchObject({ status: 'error', errorType: 'bad_data' });
+    const metadata = await prom('/api/v1/metadata', { limit: 'abc' });
+    expect(metadata.status).toBe(400);
+    expect(metadata.body).toEqual({ status: 'error', errorType: 'bad_data', error: 'limit must be a number' });
+    expect((await prom('/api/v1/metadata', { limit: '-1' })).status).toBe(200);
+  });
+
   it('refuses a range query of more than 11,000 points per series before asking the engine', async () => {
     const res = await prom('/api/v1/query_range', { query: 'http_requests_total', start: '0', end: '100000', step: '1' });
     expect(res.status).toBe(400);

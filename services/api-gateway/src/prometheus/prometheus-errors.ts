@@ -1,4 +1,5 @@
-import type { Response } from 'express';
+import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
+import type { Logger } from '@terminusa/runtime';
 import { scrubNamespace } from './strip-namespace.ts';
 
 /** Prometheus' error types, each with the status Prometheus answers it with. */
@@ -42,6 +43,25 @@ export function engineFailure(status: number, body: unknown, param = 'query'): P
   const message = scrubNamespace((typeof said === 'string' ? said : typeof body === 'string' ? body.trim() : JSON.stringify(body)).replace(QUERY_PREAMBLE, ''));
   if (status >= 500 || status === 429) return new PrometheusError('unavailable', `the engine cannot answer (${status}): ${message}`);
   if (/timeout exceeded|deadline exceeded/i.test(message)) return new PrometheusError('timeout', message);
-  if (PARSE_ERROR.test(message)) return invalidParameter(param, message);
+  // A 400 is the engine refusing the request's own parameters (a selector it cannot read), whatever its words.
+  if (status === 400 || PARSE_ERROR.test(message)) return invalidParameter(param, message);
   return new PrometheusError('execution', message);
+}
+
+/**
+ * What the Prometheus paths (`/api/v1/…`) answer where no handler of theirs did, in Prometheus' error shape, which
+ * its clients (Grafana) read where a problem document means nothing to them: an endpoint the gateway does not serve
+ * (404 not_found), a request body the parsers refused (bad_data, with the parser's status) and a fault (500 internal,
+ * logged, its text kept from the client).
+ */
+export function prometheusFallbacks(logger: Pick<Logger, 'error'>): { notFound: RequestHandler; failed: ErrorRequestHandler } {
+  const send = (res: Response, status: number, errorType: string, error: string) => void res.status(status).json({ status: 'error', errorType, error });
+  return {
+    notFound: (req, res) => send(res, 404, 'not_found', `no endpoint ${req.method} ${req.originalUrl.split('?')[0]}`),
+    failed: (err: { status?: number; message?: string }, req, res, _next) => {
+      if (err.status && err.status >= 400 && err.status < 500) return send(res, err.status, 'bad_data', err.message ?? 'bad request');
+      logger.error('request failed', { err, method: req.method, path: req.path, requestId: res.locals.requestId });
+      send(res, 500, 'internal', 'internal error');
+    },
+  };
 }

@@ -11,6 +11,9 @@ import { instantQuery, rangeQuery } from './forward-query.ts';
 import { PrometheusError, sendPrometheusError } from './prometheus-errors.ts';
 import { formOf } from './prometheus-params.ts';
 
+/** Where Prometheus' HTTP API is served: what the gateway answers under it is in Prometheus' shapes. */
+export const PROMETHEUS_API_PREFIX = '/api/v1';
+
 /**
  * What `/api/v1/status/buildinfo` says: a Prometheus version, so Grafana picks its Prometheus flavour (no `features`:
  * not Mimir or Cortex), and the suite's own name.

@@ -7,7 +7,8 @@ import { pushBackStatus } from '../http/rate-limit.ts';
 import { route, type RouteSpec } from '../http/route.ts';
 import type { IngestMetrics } from '../ingest/ingest-metrics.ts';
 import { BadPayloadError, BodyTooLargeError, SampleBudget, type DecodedSamples, type DropReason } from '../ingest/decoded-samples.ts';
-import { decodeRemoteWrite } from '../ingest/remote-write.ts';
+import { decodeRemoteWrite, snappyLength } from '../ingest/remote-write.ts';
+import type { DecodingBudget } from '../ingest/decoding-budget.ts';
 import { decodeOtlpMetrics, type OtlpFormat } from '../ingest/otlp/decode-otlp.ts';
 import { gunzipBody } from '../ingest/otlp/gunzip-body.ts';
 import { ExportMetricsServiceResponseType } from '../ingest/otlp/otlp-proto.ts';
@@ -23,7 +24,12 @@ export interface IngestRouteDeps {
   maxRequestBytes: number;
   /** Most samples one request may make (ingest.maxSamplesPerRequest). */
   maxRequestSamples: number;
+  /** The decompressed bytes decoded at once (ingest.maxDecodingBytes). */
+  decoding: DecodingBudget;
 }
+
+/** How long a sender pushed back for the gateway's decoding budget is asked to wait. */
+const DECODING_RETRY_AFTER_S = 1;
 
 /** How long a sender is asked to wait while the processor catches up. */
 const BACKLOG_RETRY_AFTER_S = 5;
@@ -63,7 +69,7 @@ async function pushedBack(deps: IngestRouteDeps, protocol: string, req: Request,
 }
 
 /**
- * Decodes a pushed request and puts its samples into the pipeline: `accepted` (204 unless told) once JetStream
+ * Decodes a pushed request within the gateway's decoding budget (pushed back past it) and puts its samples into the pipeline: `accepted` (204 unless told) once JetStream
  * holds them, 400 naming what is wrong with a body no retry can fix, 503 with Retry-After when JetStream did not
  * take them (the sender retries, and the retry is not stored twice).
  */
@@ -71,10 +77,33 @@ async function takePush(
   deps: IngestRouteDeps,
   protocol: string,
   body: Uint8Array,
-  decode: (budget: SampleBudget) => DecodedSamples | Promise<DecodedSamples>,
+  decoded: { bytes: number; decode: (budget: SampleBudget) => DecodedSamples | Promise<DecodedSamples> },
   principal: Principal | undefined,
   res: Response,
   accepted: (res: Response, decoded: DecodedSamples) => void = (r) => void r.status(204).end(),
+): Promise<void> {
+  const release = deps.decoding.take(decoded.bytes);
+  if (!release) {
+    const status = protocol === 'remote_write' ? pushBackStatus(REMOTE_WRITE_PATH) : pushBackStatus(OTLP_METRICS_PATH);
+    deps.metrics.refused(protocol, status);
+    res.set('Retry-After', String(DECODING_RETRY_AFTER_S));
+    return sendProblem(res, status, `this gateway is decoding ${deps.decoding.held} bytes of pushed requests, its ingest.maxDecodingBytes (${deps.decoding.bytes}) with this one's ${decoded.bytes}; retry later`);
+  }
+  try {
+    await decodeAndPublish(deps, protocol, body, decoded.decode, principal, res, accepted);
+  } finally {
+    release();
+  }
+}
+
+async function decodeAndPublish(
+  deps: IngestRouteDeps,
+  protocol: string,
+  body: Uint8Array,
+  decode: (budget: SampleBudget) => DecodedSamples | Promise<DecodedSamples>,
+  principal: Principal | undefined,
+  res: Response,
+  accepted: (res: Response, decoded: DecodedSamples) => void,
 ): Promise<void> {
   let decoded: DecodedSamples;
   try {
@@ -162,7 +191,9 @@ export function ingestRoutes(deps: IngestRouteDeps): RouteSpec[] {
         if (await pushedBack(deps, 'remote_write', req, res)) return;
         const body = await rawBody(req, res, deps.maxRequestBytes);
         if (!body) return;
-        await takePush(deps, 'remote_write', body, (budget) => decodeRemoteWrite(body, deps.maxRequestBytes, budget), principal, res);
+        // Counted at the size it declares decompressed (refused by the decoder when that is more than it takes).
+        const bytes = Math.min(snappyLength(body) ?? body.length, deps.maxRequestBytes);
+        await takePush(deps, 'remote_write', body, { bytes, decode: (budget) => decodeRemoteWrite(body, deps.maxRequestBytes, budget) }, principal, res);
       },
     }),
     route({
@@ -198,7 +229,7 @@ export function ingestRoutes(deps: IngestRouteDeps): RouteSpec[] {
           return sendProblem(res, status, err.message);
         }
         // The digest is of the decompressed request, so a retry is known whether or not it is compressed alike.
-        await takePush(deps, 'otlp', body, (budget) => decodeOtlpMetrics(body, format, budget), principal, res, otlpAccepted(format));
+        await takePush(deps, 'otlp', body, { bytes: body.length, decode: (budget) => decodeOtlpMetrics(body, format, budget) }, principal, res, otlpAccepted(format));
       },
     }),
   ];
