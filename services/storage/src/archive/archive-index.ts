@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { ArchiveEntrySchema, type ArchiveEntry } from '@terminusa/bus';
@@ -33,9 +33,37 @@ export class ArchiveIndex {
     all.push(entry);
     all.sort((a, b) => a.tier.localeCompare(b.tier) || a.from - b.from);
     await mkdir(dirname(this.path), { recursive: true });
-    // A name of its own: containers on one shared archive volume all run as pid 1.
-    const tmp = `${this.path}.${randomUUID()}.tmp`;
+    const tmp = temporaryPath(this.path);
     await writeFile(tmp, JSON.stringify(all, null, 2));
     await renameDurably(tmp, this.path);
   }
+
+  /** Removes temporary files of archive writes (temporaryPath) older than `ageMs`, left by killed runs; returns how many. */
+  async removeStaleTemporaries(ageMs: number, now = Date.now()): Promise<number> {
+    let removed = 0;
+    const entries = await readdir(this.dir, { withFileTypes: true, recursive: true }).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return [];
+      throw err;
+    });
+    for (const e of entries) {
+      if (!e.isFile() || !TEMPORARY.test(e.name)) continue;
+      const path = join(e.parentPath, e.name);
+      const { mtimeMs } = await stat(path);
+      if (now - mtimeMs < ageMs) continue;
+      await rm(path, { force: true });
+      removed++;
+    }
+    return removed;
+  }
+}
+
+const TEMPORARY = /\.[0-9a-f-]{36}\.tmp$/;
+
+/**
+ * Where a file of the archive is written before it is renamed into place: a name of its own per write, so two
+ * writers (a run that lost its lock and the next one; containers on one shared volume all run as pid 1) never
+ * write one file together and rename the mix into place.
+ */
+export function temporaryPath(path: string): string {
+  return `${path}.${randomUUID()}.tmp`;
 }

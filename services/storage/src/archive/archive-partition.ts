@@ -7,14 +7,14 @@ import { createGunzip, createGzip } from 'node:zlib';
 import pg from 'pg';
 import copyStreams from 'pg-copy-streams';
 import { TIER_TABLE, type RollupTier as Tier } from '@terminusa/metric-store';
-import type { ArchiveEntry, ArchiveIndex } from './archive-index.ts';
+import { temporaryPath, type ArchiveEntry, type ArchiveIndex } from './archive-index.ts';
+import { archiveFileStamp } from './archive-raw.ts';
 import { renameDurably } from '@terminusa/runtime';
 
 /** Writes the rows of rollup `tier` in [from, to), read from table `source` (the tier's table or its default partition), to a gzip file in the archive and records it; returns the entry. */
 export async function archiveRange(pool: pg.Pool, index: ArchiveIndex, tier: Tier, source: string, from: number, to: number, signal?: AbortSignal): Promise<ArchiveEntry> {
   const { column } = TIER_TABLE[tier];
-  const stamp = (ms: number) => new Date(ms).toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-  const file = join(tier, `${stamp(from)}_${stamp(to)}.tsv.gz`);
+  const file = join(tier, `${archiveFileStamp(from)}_${archiveFileStamp(to)}.tsv.gz`);
   const path = join(index.dir, file);
   await mkdir(join(index.dir, tier), { recursive: true });
   const client = await pool.connect();
@@ -31,8 +31,9 @@ export async function archiveRange(pool: pg.Pool, index: ArchiveIndex, tier: Tie
       }
     };
     // Through a temporary name: a crash or a shutdown midway leaves no file that looks complete.
-    await pipeline(copy, count, createGzip(), createWriteStream(`${path}.tmp`), { signal });
-    await renameDurably(`${path}.tmp`, path);
+    const tmp = temporaryPath(path);
+    await pipeline(copy, count, createGzip(), createWriteStream(tmp), { signal });
+    await renameDurably(tmp, path);
   } catch (err) {
     failed = err as Error;
     throw err;

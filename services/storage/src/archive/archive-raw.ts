@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { readWatermarks, type VictoriaMetrics, type WriteMark } from '@terminusa/metric-store';
 import type pg from 'pg';
-import type { ArchiveEntry, ArchiveIndex } from './archive-index.ts';
+import { temporaryPath, type ArchiveEntry, type ArchiveIndex } from './archive-index.ts';
 import { renameDurably } from '@terminusa/runtime';
 
 const HOUR_MS = 3_600_000;
@@ -17,6 +17,8 @@ export interface RetentionRun {
   now?: number;
   /** Aborted at shutdown: the run stops where it is, and what it had not archived is archived by the next one. */
   signal?: AbortSignal;
+  /** Rejects once the run's lock is gone (whileLocked): asked before each file, so a run that lost it writes no more. */
+  held?: () => Promise<void>;
 }
 
 /**
@@ -26,7 +28,7 @@ export interface RetentionRun {
  * samples are taken up to the raw retention's age, long after their hour was first archived). So a run after
  * downtime archives whatever is still there. Returns the entries written.
  */
-export async function archiveRawHours(pool: pg.Pool, engine: VictoriaMetrics, index: ArchiveIndex, rawRetentionMs: number, { now = Date.now(), signal }: RetentionRun = {}): Promise<ArchiveEntry[]> {
+export async function archiveRawHours(pool: pg.Pool, engine: VictoriaMetrics, index: ArchiveIndex, rawRetentionMs: number, { now = Date.now(), signal, held }: RetentionRun = {}): Promise<ArchiveEntry[]> {
   const marks = await readWatermarks(pool);
   // Samples archived per hour: exported by retention (`.native`), or by a legacy move (`.legacy.jsonl`, see legacy/).
   const exported = new Map<number, number>();
@@ -48,9 +50,11 @@ export async function archiveRawHours(pool: pg.Pool, engine: VictoriaMetrics, in
     const file = join('raw', `${archiveFileStamp(hour)}_${archiveFileStamp(hour + HOUR_MS)}.native`);
     const path = join(index.dir, file);
     await mkdir(join(index.dir, 'raw'), { recursive: true });
+    await held?.();
     // Through a temporary name: a crash or a shutdown midway leaves no file that looks complete.
-    await pipeline(await engine.exportNative(engine.everySeries, hour, hour + HOUR_MS - 1, signal), createWriteStream(`${path}.tmp`), { signal });
-    await renameDurably(`${path}.tmp`, path);
+    const tmp = temporaryPath(path);
+    await pipeline(await engine.exportNative(engine.everySeries, hour, hour + HOUR_MS - 1, signal), createWriteStream(tmp), { signal });
+    await renameDurably(tmp, path);
     const entry: ArchiveEntry = { tier: 'raw', file, from: hour, to: hour + HOUR_MS, rows: samples, bytes: (await stat(path)).size, archivedAt: new Date().toISOString() };
     await index.add(entry);
     written.push(entry);

@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -67,6 +67,29 @@ describe('a retention run', () => {
       await db.pool.query("UPDATE rollup_watermarks SET until = $1 WHERE tier = '5m'", [rows[0]!.until]);
     }
     expect((await run()).dropped).toContain(newer);
+  });
+
+  it('drops nothing, and writes no archive file, once it is told its lock is gone; removes temporary files a killed run left a day ago', async () => {
+    const partitions = new PartitionManager(db.pool);
+    const dayAgo = Math.floor(Date.now() / 3_600_000) * 3_600_000 - 24 * 3_600_000;
+    await partitions.ensure('1m', dayAgo, dayAgo + 1);
+    const old = (await partitions.list('1m')).filter((p) => p.to <= dayAgo + 3_600_000).map((p) => p.name);
+    expect(old).toHaveLength(1);
+    const index = new ArchiveIndex(dir);
+    const stale = join(dir, '1m', 'x.tsv.gz.00000000-0000-4000-8000-000000000000.tmp');
+    await mkdir(join(dir, '1m'), { recursive: true });
+    await writeFile(stale, 'half a file');
+    await utimes(stale, new Date(Date.now() - 2 * 86_400_000), new Date(Date.now() - 2 * 86_400_000));
+    const lost = new Error('the advisory lock terminusa-retention was lost with its connection');
+    const entriesBefore = await index.entries();
+    await expect(
+      applyRetention(db.pool, new VictoriaMetrics(db.ns.config.storage.engine), partitions, index, tierRetentionMs(db.ns.config), { held: () => Promise.reject(lost) }),
+    ).rejects.toBe(lost);
+    expect((await partitions.list('1m')).map((p) => p.name)).toEqual(expect.arrayContaining(old));
+    expect(await index.entries()).toEqual(entriesBefore);
+    await expect(stat(stale)).rejects.toMatchObject({ code: 'ENOENT' });
+    // Told nothing, the next run does the work.
+    expect((await applyRetention(db.pool, new VictoriaMetrics(db.ns.config.storage.engine), partitions, index, tierRetentionMs(db.ns.config))).dropped).toEqual(old);
   });
 
   it('learns that its lock was lost with its connection before its next unit of work, so another run cannot overlap it', async () => {

@@ -10,6 +10,9 @@ import { deleteStaleSnapshots, snapshotMaxAgeMs } from './stale-snapshots.ts';
 /** The advisory lock of whatever rewrites the archive's index: a retention run, a legacy move's archive phase. */
 export const RETENTION_LOCK = 'terminusa-retention';
 
+/** How old a temporary archive file must be before a run removes it as a killed run's. */
+const STALE_TEMPORARY_MS = 86_400_000;
+
 /** What one retention run did. */
 export interface RetentionReport {
   dropped: string[];
@@ -46,14 +49,20 @@ export function retentionSettings(config: Readonly<Config>): Pick<RetentionOptio
  * run longer than the interval overlapped the next, two writers of one archive file and of the index).
  */
 export async function applyRetention(pool: pg.Pool, engine: VictoriaMetrics, partitions: PartitionManager, index: ArchiveIndex, retention: Record<Tier, number>, run: RetentionOptions = {}): Promise<RetentionReport> {
-  return (await whileLocked(pool, RETENTION_LOCK, () => retain(pool, engine, partitions, index, retention, run))) ?? { dropped: [], archived: 0, deletedFromDefault: 0, snapshotsDeleted: [] };
+  const both = (held: () => Promise<void>) => async () => {
+    await held();
+    await run.held?.();
+  };
+  return (await whileLocked(pool, RETENTION_LOCK, (held) => retain(pool, engine, partitions, index, retention, { ...run, held: both(held) }))) ?? { dropped: [], archived: 0, deletedFromDefault: 0, snapshotsDeleted: [] };
 }
 
 async function retain(pool: pg.Pool, engine: VictoriaMetrics, partitions: PartitionManager, index: ArchiveIndex, retention: Record<Tier, number>, run: RetentionOptions): Promise<RetentionReport> {
-  const { now = Date.now(), signal } = run;
+  const { now = Date.now(), signal, held = async () => undefined } = run;
   const report: RetentionReport = { dropped: [], archived: 0, deletedFromDefault: 0, snapshotsDeleted: [] };
+  // Written by runs killed midway; a day is far longer than any run writes one file.
+  await index.removeStaleTemporaries(STALE_TEMPORARY_MS, now);
   if (run.snapshotMaxAgeMs !== undefined) report.snapshotsDeleted = await deleteStaleSnapshots(engine, run.snapshotMaxAgeMs, now);
-  for (const entry of await archiveRawHours(pool, engine, index, run.engineRetentionMs ?? retention.raw, { now, signal })) report.archived += entry.rows;
+  for (const entry of await archiveRawHours(pool, engine, index, run.engineRetentionMs ?? retention.raw, { now, signal, held })) report.archived += entry.rows;
   const archived = await index.entries();
   const already = (tier: Tier, from: number, to: number) => archived.some((e) => e.tier === tier && e.from <= from && e.to >= to);
   const marks = await readWatermarks(pool);
@@ -70,8 +79,11 @@ async function retain(pool: pg.Pool, engine: VictoriaMetrics, partitions: Partit
       // Read through the parent over exactly the partition's bounds (which selects that partition alone): the
       // storage's role may read the tier's table but not each partition by name.
       if (!already(tier, p.from, p.to)) {
+        await held();
         report.archived += (await archiveRange(pool, index, tier, table, p.from, p.to, signal)).rows;
       }
+      // Asked again after the archive file: a run that lost its lock meanwhile leaves the drop to the run that has it.
+      await held();
       await partitions.drop(p.name);
       report.dropped.push(p.name);
     }
@@ -83,7 +95,11 @@ async function retain(pool: pg.Pool, engine: VictoriaMetrics, partitions: Partit
       const from = rows[0].min.getTime();
       const to = rows[0].max.getTime() + 1;
       signal?.throwIfAborted();
-      if (!already(tier, from, to)) report.archived += (await archiveRange(pool, index, tier, def, from, to, signal)).rows;
+      if (!already(tier, from, to)) {
+        await held();
+        report.archived += (await archiveRange(pool, index, tier, def, from, to, signal)).rows;
+      }
+      await held();
       const { rowCount } = await pool.query(`DELETE FROM ${pg.escapeIdentifier(def)} WHERE ${column} < $1`, [new Date(cutoff)]);
       report.deletedFromDefault += rowCount ?? 0;
     }
