@@ -231,11 +231,16 @@ function parseTags(json: string, where: () => string): Readonly<Record<string, s
     throw new SampleBatchFormatError(where(), 'not JSON');
   }
   if (typeof tags !== 'object' || tags === null || Array.isArray(tags)) throw new SampleBatchFormatError(where(), 'not an object');
-  for (const value of Object.values(tags)) if (typeof value !== 'string') throw new SampleBatchFormatError(where(), 'values must be strings');
+  let empty = false;
+  for (const value of Object.values(tags)) {
+    if (typeof value !== 'string') throw new SampleBatchFormatError(where(), 'values must be strings');
+    empty ||= value === '';
+  }
   const keys = Object.keys(tags);
   let sorted = true;
   for (let i = 1; i < keys.length && sorted; i++) sorted = keys[i - 1]! < keys[i]!;
-  if (sorted && JSON.stringify(tags) === json) Object.defineProperty(tags, TAGS_JSON, { value: json });
+  // Not noted with an empty value: the processor leaves such a tag out of the series (as its absence), and its JSON then changes.
+  if (sorted && !empty && JSON.stringify(tags) === json) Object.defineProperty(tags, TAGS_JSON, { value: json });
   // Shared by every sample of the series, so nobody may change them.
   Object.freeze(tags);
   if (json.length <= REMEMBERED_TAGS_CHARS && remembering(true)) rememberTags(json, tags as Record<string, string>);

@@ -42,6 +42,20 @@ describe('metric messages', () => {
     ]);
   });
 
+  it('leaves out a tag whose value is empty, as its absence (the engine keeps no empty label), in JSON and packed bodies alike', async () => {
+    const samples: Sample[] = [
+      { name: 'cpu', value: 1, ts: RECEIVED_AT, tags: { host: '', zone: 'a' } },
+      { name: 'cpu', value: 2, ts: RECEIVED_AT, tags: { host: '' } },
+    ];
+    for (const work of [await process({ samples }), await processPacked(samples)]) {
+      expect(work.rejections).toEqual([]);
+      expect(work.samples!.map((s) => [s.sample.tags, seriesOf(s), s.tagsJson])).toEqual([
+        [{ zone: 'a' }, 'cpu{zone="a"}', '{"zone":"a"}'],
+        [{}, 'cpu', '{}'],
+      ]);
+    }
+  });
+
   it('rejects bad samples with their field and keeps the good ones beside them', async () => {
     const work = await process({ samples: [{ name: 'ok_metric', value: 1 }, { name: '1bad', value: 1 }, { name: 'x', value: 'NaN' }] });
     expect(work.refused).toBeUndefined();
