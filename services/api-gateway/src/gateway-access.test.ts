@@ -388,9 +388,13 @@ describe('sessions', () => {
     const make = async (role: Role) => (await call(main.base, 'post', '/api-keys', token, { name: `${boss.username}-${role}`, role })).body.secret as string;
     const [adminKey, operatorKey, producerKey] = [await make('admin'), await make('operator'), await make('producer')];
     expect((await call(main.base, 'get', '/users', adminKey)).status).toBe(200);
+    // A key made with the admin key is the user's too, listed and revoked as theirs.
+    const byKey = await call(main.base, 'post', '/api-keys', adminKey, { name: `${boss.username}-by-key`, role: 'admin' });
+    expect(byKey.body.apiKey.createdBy).toBe(boss.username);
     // Made an operator: the admin key goes, the keys an operator may hold stay.
     expect((await call(main.base, 'patch', `/users/${boss.id}`, tokens.admin, { role: 'operator' })).status).toBe(200);
     expect((await call(main.base, 'patch', `/users/${boss.id}`, adminKey, { role: 'admin' })).status).toBe(401);
+    expect((await call(main.base, 'patch', `/users/${boss.id}`, byKey.body.secret, { role: 'admin' })).status).toBe(401);
     expect((await call(main.base, 'get', '/rules', operatorKey)).status).toBe(200);
     // Disabled: every key they made goes.
     expect((await call(main.base, 'patch', `/users/${boss.id}`, tokens.admin, { disabled: true })).status).toBe(200);

@@ -50,6 +50,21 @@ describe('TokenService.verify of a token seen before', () => {
     expect((await tokens.verify((await tokens.issue('carol', 'admin')).token)).subject).toBe('carol');
   });
 
+  it('refuses a sign-in whose user was revoked after it read the account (a password reset, a role change), and takes the next', async () => {
+    const tokens = await service({});
+    await tokens.revokeUser('erin');
+    const seen = await tokens.signInMark('erin');
+    expect((await tokens.verify((await tokens.issue('erin', 'viewer', undefined, seen)).token)).subject).toBe('erin');
+    // The password is reset between the sign-in's read of the account and its token.
+    await tokens.revokeUser('erin');
+    await expect(tokens.issue('erin', 'viewer', undefined, seen)).rejects.toMatchObject({ reason: 'changed-during-sign-in' });
+    const again = await tokens.signInMark('erin');
+    expect((await tokens.issue('erin', 'viewer', undefined, again)).session.authTime).toBeGreaterThan(0);
+    // A user never revoked has no mark: the empty one is what the sign-in saw.
+    expect(await tokens.signInMark('frank')).toBe('');
+    expect((await tokens.issue('frank', 'viewer', undefined, '')).session.authTime).toBeGreaterThan(0);
+  });
+
   it('takes a sign-in after a revocation for one after it, also when the mark is ahead of the clock', async () => {
     const tokens = await service({});
     await tokens.revokeUser('dave');

@@ -38,7 +38,7 @@ export interface IssuedToken {
 }
 
 /** Why a token was refused: `session-ended` when its session is older than auth.sessionLifetime. */
-export type RefusalReason = 'invalid' | 'expired' | 'revoked' | 'session-ended';
+export type RefusalReason = 'invalid' | 'expired' | 'revoked' | 'session-ended' | 'changed-during-sign-in';
 
 /** A token that does not authenticate its bearer, and why. */
 export class TokenRefused extends Error {
@@ -76,12 +76,16 @@ return now
 
 /**
  * A sign-in's time (epoch ms): Redis' clock now, the clock the revocation marks are set by, or the user's mark when
- * that is later, so a sign-in that Redis runs after a revocation is never taken for one before it.
+ * that is later, so a sign-in that Redis runs after a revocation is never taken for one before it. -1 when the user's
+ * mark is not ARGV[1] (as read before the password was checked; empty for none; `*`: not checked): the user was
+ * revoked meanwhile.
  */
 const SIGN_IN_TIME_SCRIPT = `
+local current = redis.call('GET', KEYS[1]) or ''
+if ARGV[1] ~= '*' and current ~= ARGV[1] then return -1 end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local mark = tonumber(redis.call('GET', KEYS[1]) or '0')
+local mark = tonumber(current ~= '' and current or '0')
 if mark > now then return mark end
 return now
 `;
@@ -126,11 +130,23 @@ export class TokenService {
   }
 
   /**
-   * A signed token for `subject` with `role`, valid for the configured expiry but never past its session's end.
-   * Without `session` it starts a new one (a sign-in); a refresh passes the session of the token it replaces.
+   * The user's revocation mark as it stands (empty for none): read by a sign-in before it checks the password, and
+   * handed to {@link issue}, which refuses when it changed in between.
    */
-  async issue(subject: string, role: Role, session?: Pick<Session, 'id' | 'authTime'>): Promise<IssuedToken> {
-    const authTime = session?.authTime ?? Number(await this.redis.eval(SIGN_IN_TIME_SCRIPT, 1, this.userKey(subject))) / 1000;
+  async signInMark(subject: string): Promise<string> {
+    return (await this.redis.get(this.userKey(subject))) ?? '';
+  }
+
+  /**
+   * A signed token for `subject` with `role`, valid for the configured expiry but never past its session's end.
+   * Without `session` it starts a new one (a sign-in), refused (TokenRefused `changed-during-sign-in`) when the user's
+   * mark is no longer `markSeen` ({@link signInMark}): a password reset or role change between the sign-in's read of
+   * the account and its token left a token of the old password; a refresh passes the session of the token it replaces.
+   */
+  async issue(subject: string, role: Role, session?: Pick<Session, 'id' | 'authTime'>, markSeen?: string): Promise<IssuedToken> {
+    const signedInAt = session ? undefined : Number(await this.redis.eval(SIGN_IN_TIME_SCRIPT, 1, this.userKey(subject), markSeen ?? '*'));
+    if (signedInAt === -1) throw new TokenRefused('changed-during-sign-in', 'the account was changed (password, role or access) while signing in: sign in again');
+    const authTime = session?.authTime ?? signedInAt! / 1000;
     const sid = session?.id ?? randomUUID();
     const endsAt = Math.floor(authTime + this.settings.sessionLifetimeSeconds);
     const now = Math.floor(Date.now() / 1000);

@@ -44,3 +44,19 @@ describe('the last enabled admin', () => {
     }
   });
 });
+
+describe('a sign-in’s upgrade of an old password hash', () => {
+  it('replaces the hash it read, and leaves a password reset since alone', async () => {
+    const user = (await users.create('rehash-user', 'old-password-123', 'viewer'))!;
+    const hashOf = async () => (await users.credentials('rehash-user'))!.passwordHash;
+    const read = await hashOf();
+    expect(await users.rehash(user.id, read, 'old-password-123')).toBe(true);
+    const upgraded = await hashOf();
+    expect(upgraded).not.toBe(read);
+    // Reset by an admin after the sign-in read the account: the sign-in's upgrade must not put the old password back.
+    await users.update(user.id, { password: 'new-password-456' });
+    const reset = await hashOf();
+    expect(await users.rehash(user.id, upgraded, 'old-password-123')).toBe(false);
+    expect(await hashOf()).toBe(reset);
+  });
+});

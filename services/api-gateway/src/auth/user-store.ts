@@ -130,6 +130,21 @@ export class PgUserStore {
     });
   }
 
+  /**
+   * Replaces a user's password hash with one of `password` at today's setting, only if it is still `oldHash`: a
+   * sign-in's upgrade that wrote over a reset made between its read and its write put the old password back.
+   */
+  async rehash(id: string, oldHash: string, password: string): Promise<boolean> {
+    const { rowCount } = await this.pool.query('UPDATE users SET password_hash = $3, updated_at = now() WHERE id = $1 AND password_hash = $2', [id, oldHash, await hashPassword(password)]);
+    return rowCount === 1;
+  }
+
+  /** The user who made API key `id` (its `created_by`), or undefined when there is no such key. */
+  async apiKeyOwner(id: string): Promise<string | undefined> {
+    const { rows } = await this.pool.query<{ created_by: string }>('SELECT created_by FROM api_keys WHERE id = $1', [id]);
+    return rows[0]?.created_by;
+  }
+
   /** Creates an API key; the returned secret is shown once and only its hash is kept. */
   async createApiKey(name: string, role: Role, createdBy: string): Promise<{ key: ApiKey; secret: string }> {
     const id = randomBytes(9).toString('base64url').toLowerCase().replace(/[^a-z0-9]/g, '0').slice(0, 12);

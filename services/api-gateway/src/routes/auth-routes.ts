@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { Logger } from '@terminusa/runtime';
 import type { LoginGuard } from '../auth/login-guard.ts';
 import { DUMMY_HASH, needsRehash, verifyPassword } from '../auth/password-hash.ts';
-import type { IssuedToken, TokenService } from '../auth/tokens.ts';
+import { TokenRefused, type IssuedToken, type TokenService } from '../auth/tokens.ts';
 import type { PgUserStore } from '../auth/user-store.ts';
 import { sendProblem } from '../http/problem.ts';
 import { route, type AuditSink, type RouteSpec } from '../http/route.ts';
@@ -42,7 +42,11 @@ export function authRoutes(deps: { users: PgUserStore; tokens: TokenService; gua
         }
         let account: Awaited<ReturnType<PgUserStore['credentials']>>;
         let ok: boolean;
+        let markSeen: string;
         try {
+          // Before the account is read: a token is issued only if no revocation (a password reset, a role change)
+          // came between this read and the token.
+          markSeen = await deps.tokens.signInMark(body.username);
           account = await deps.users.credentials(body.username);
           // Hash even for an unknown user, so response time does not reveal which names exist.
           ok = (await verifyPassword(body.password, account?.passwordHash ?? DUMMY_HASH)) && account !== undefined && !account.disabled;
@@ -58,10 +62,17 @@ export function authRoutes(deps: { users: PgUserStore; tokens: TokenService; gua
           return sendProblem(res, 401, 'wrong username or password');
         }
         await deps.guard.succeeded(attempt);
-        // A hash stored at an older, weaker setting is replaced while the password is at hand.
-        if (needsRehash(account.passwordHash)) await deps.users.update(account.id, { password: body.password });
+        // A hash stored at an older, weaker setting is replaced while the password is at hand, unless it changed since.
+        if (needsRehash(account.passwordHash)) await deps.users.rehash(account.id, account.passwordHash, body.password);
+        let issued: IssuedToken;
+        try {
+          issued = await deps.tokens.issue(account.username, account.role, undefined, markSeen);
+        } catch (err) {
+          if (!(err instanceof TokenRefused)) throw err;
+          return sendProblem(res, 401, err.message);
+        }
         await deps.audit({ actor: account.username, action: 'login', target: '/auth/login', detail: { role: account.role }, address, requestId });
-        res.json(tokenAnswer(await deps.tokens.issue(account.username, account.role)));
+        res.json(tokenAnswer(issued));
       },
     }),
     route({

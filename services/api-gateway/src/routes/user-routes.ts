@@ -85,7 +85,11 @@ export function userRoutes(users: PgUserStore, audit: PgAuditLog, tokens: TokenS
       body: z.strictObject({ name: z.string().min(1).max(100), role: Role }),
       responses: { 201: 'created' },
       async handle({ body, res, principal }) {
-        const { key, secret } = await users.createApiKey(body.name, body.role, principal!.subject);
+        // Made with a key, it is the user's who made that key: demoting or disabling that user revokes it too (recorded
+        // under the first key's name, a key made by a key outlived its maker's demotion).
+        const owner = principal!.kind === 'user' ? principal!.subject : await users.apiKeyOwner(principal!.id);
+        if (owner === undefined) return sendProblem(res, 401, 'the API key making this request is gone');
+        const { key, secret } = await users.createApiKey(body.name, body.role, owner);
         res.status(201).json({ apiKey: key, secret });
       },
     }),
