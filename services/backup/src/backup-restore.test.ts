@@ -214,6 +214,16 @@ describe('backup and restore', () => {
     await live.query(`DELETE FROM alert_rules WHERE name = 'phoenix'`);
   });
 
+  it('never lets a restore into the live database bring back a changed password or a demoted user’s role', async () => {
+    const id = '00000000-0000-4000-8000-000000000003';
+    await live.query(`INSERT INTO users (id, username, password_hash, role) VALUES ($1, 'demoted', 'old-hash', 'admin') ON CONFLICT (id) DO UPDATE SET password_hash = 'old-hash', role = 'admin'`, [id]);
+    const { manifest } = await ops.run('full');
+    // After the backup the password is changed and the admin made a viewer; then the backup is restored.
+    await live.query(`UPDATE users SET password_hash = 'new-hash', role = 'viewer' WHERE id = $1`, [id]);
+    await ops.restore(manifest.id, live);
+    expect((await live.query(`SELECT password_hash, role FROM users WHERE id = $1`, [id])).rows).toEqual([{ password_hash: 'new-hash', role: 'viewer' }]);
+  });
+
   it('never lets a restore into the live database bring back a revoked API key or a disabled user', async () => {
     await live.query(`INSERT INTO users (id, username, password_hash, role) VALUES ('00000000-0000-4000-8000-000000000001', 'leaver', 'x', 'operator') ON CONFLICT DO NOTHING`);
     await live.query(`INSERT INTO api_keys (id, name, key_hash, role, created_by) VALUES ('leakedkey001', 'leaked', 'x', 'operator', 'admin') ON CONFLICT DO NOTHING`);

@@ -185,7 +185,9 @@ async function dropIndexes(client: pg.PoolClient, schema: string, table: string)
 
 /**
  * What a restore never rolls back: an API key revoked or a user disabled in the target before it began stays so
- * (the row as of the backup would silently let a revoked credential in again). Read once before the first row is
+ * (the row as of the backup would silently let a revoked credential in again), and a user the target has keeps its
+ * password and role (the backup's brought back a password its user had changed, and re-promoted a demoted admin,
+ * whose live tokens then held the old role again). Read once before the first row is
  * written and kept in every row written: taken from the rows as they stood when each backup of a chain was laid
  * over them, it held what the restore itself had just loaded, and a user disabled in the full and enabled again
  * before the incremental came back disabled.
@@ -193,15 +195,16 @@ async function dropIndexes(client: pg.PoolClient, schema: string, table: string)
 interface NeverRolledBack {
   disabledUsers: string[];
   revokedKeys: { id: string; revoked_at: Date }[];
+  users: { id: string; password_hash: string; role: string }[];
 }
 
 async function readNeverRolledBack(target: pg.Pool, schema: string): Promise<NeverRolledBack> {
   const q = (table: string) => `${pg.escapeIdentifier(schema)}.${pg.escapeIdentifier(table)}`;
   const [users, keys] = await Promise.all([
-    target.query<{ id: string }>(`SELECT id FROM ${q('users')} WHERE disabled`),
+    target.query<{ id: string; password_hash: string; role: string; disabled: boolean }>(`SELECT id, password_hash, role, disabled FROM ${q('users')}`),
     target.query<{ id: string; revoked_at: Date }>(`SELECT id, revoked_at FROM ${q('api_keys')} WHERE revoked_at IS NOT NULL`),
   ]);
-  return { disabledUsers: users.rows.map((r) => r.id), revokedKeys: keys.rows };
+  return { disabledUsers: users.rows.filter((r) => r.disabled).map((r) => r.id), revokedKeys: keys.rows, users: users.rows.map(({ id, password_hash, role }) => ({ id, password_hash, role })) };
 }
 
 /**
@@ -217,6 +220,13 @@ function upsertSql(name: string, table: Manifest['tables'][number], kept: NeverR
   const list = (values: readonly string[]) => `ARRAY[${values.map((v) => pg.escapeLiteral(v)).join(', ')}]::text[]`;
   const sticky: Record<string, string> = {};
   if (table.table === 'users' && kept.disabledUsers.length) sticky.disabled = `(EXCLUDED.disabled OR ${name}.id::text = ANY(${list(kept.disabledUsers)}))`;
+  if (table.table === 'users' && kept.users.length) {
+    const ids = list(kept.users.map((u) => u.id));
+    const at = `array_position(${ids}, ${name}.id::text)`;
+    for (const column of ['password_hash', 'role'] as const) {
+      sticky[column] = `COALESCE((${list(kept.users.map((u) => u[column]))})[${at}], EXCLUDED.${column})`;
+    }
+  }
   if (table.table === 'api_keys' && kept.revokedKeys.length) {
     const ids = list(kept.revokedKeys.map((k) => k.id));
     const ats = `ARRAY[${kept.revokedKeys.map((k) => pg.escapeLiteral(k.revoked_at.toISOString())).join(', ')}]::timestamptz[]`;
