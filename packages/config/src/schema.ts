@@ -174,6 +174,11 @@ export const ConfigSchema = z.object({
           maxConnections: z.number().int().positive().default(2000),
           /** Open connections of one user (all its tokens) or one API key on one replica; more are answered 429 (or closed with 4429). */
           maxConnectionsPerPrincipal: z.number().int().positive().default(20),
+          /**
+           * Open connections from one client address (an IPv6 /64) that have not authenticated yet; more upgrades without
+           * a credential are answered 429: the request rate alone let two addresses hold every connection for auth's 5 s.
+           */
+          maxUnauthenticatedPerAddress: z.number().int().positive().default(10),
           /** Seconds between two checks of every open connection's credential, the safety net behind revocation events. */
           recheckInterval: seconds(30),
         })

@@ -89,6 +89,7 @@ export function gatewayLiveStream(deps: GatewayDeps, app: Express): LiveStream {
     ...(deps.registry ? { registry: deps.registry } : {}),
     maxConnections: config.gateway.live.maxConnections,
     maxConnectionsPerPrincipal: config.gateway.live.maxConnectionsPerPrincipal,
+    maxUnauthenticatedPerAddress: config.gateway.live.maxUnauthenticatedPerAddress,
     recheckMs: config.gateway.live.recheckInterval * 1000,
     addressLimit: deps.rateLimits.perAddress,
     clientAddress: clientAddressOf(app),

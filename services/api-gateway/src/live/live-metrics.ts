@@ -2,7 +2,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import { DROP_REASONS, type DropReason } from './live-connection.ts';
 
 /** Why the gateway answered a `/ws` upgrade with an HTTP error, the label of `tmon_gateway_ws_refused_total`. */
-export const REFUSAL_REASONS = ['rate-limited', 'credential-in-url', 'full', 'over-cap', 'unavailable'] as const;
+export const REFUSAL_REASONS = ['rate-limited', 'credential-in-url', 'full', 'over-cap', 'unauthenticated-cap', 'unavailable'] as const;
 /** One reason an upgrade was refused. */
 export type RefusalReason = (typeof REFUSAL_REASONS)[number];
 

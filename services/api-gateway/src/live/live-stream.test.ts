@@ -340,6 +340,31 @@ describe('the live stream', () => {
     expect((await again.next('ready')).message).toMatchObject({ subject: 'carol' });
   });
 
+  it('caps the connections of one address that have not authenticated yet (429), and counts one no more once it has', async () => {
+    const { url, refused } = await startLive({ maxUnauthenticatedPerAddress: 2 });
+    const opened = async () => {
+      const client = new Client(url);
+      await new Promise((resolve) => client.ws.once('open', resolve));
+      return client;
+    };
+    const [first, second] = [await opened(), await opened()];
+    const third = await upgradeAnswer(url);
+    expect(third.status).toBe(429);
+    expect(third.body).toMatch(/have not authenticated yet/);
+    expect(await refused('unauthenticated-cap')).toBe(1);
+    // An upgrade with its credential is not held back by them.
+    expect((await upgradeAnswer(url, bearer(token))).status).toBe(101);
+    // Signed in by its first message, a connection leaves the count: another may open.
+    first.send({ type: 'auth', token });
+    await first.next('ready');
+    const fourth = await opened();
+    expect((await upgradeAnswer(url)).status).toBe(429);
+    // A closed one leaves it too.
+    second.ws.close();
+    fourth.ws.close();
+    await waitFor(async () => ((await upgradeAnswer(url)).status === 101 ? true : undefined), 5_000, 'an unauthenticated place given back');
+  });
+
   it('counts every upgrade against the per-address limit', async () => {
     const addressLimit = new RateLimit(redis, `${ns.config.redis.prefix}ratelimit:live-test`, 3, 60);
     const { url, refused } = await startLive({ addressLimit });

@@ -26,6 +26,8 @@ export const DEFAULT_MAX_BUFFERED_BYTES = 1024 * 1024;
 export const DEFAULT_AUTH_TIMEOUT_MS = 5_000;
 /** Open connections one stream takes (gateway.live.maxConnections). */
 export const DEFAULT_MAX_CONNECTIONS = 2_000;
+/** Connections of one client address not authenticated yet (gateway.live.maxUnauthenticatedPerAddress). */
+export const DEFAULT_MAX_UNAUTHENTICATED_PER_ADDRESS = 10;
 /** Open connections of one user or API key (gateway.live.maxConnectionsPerPrincipal). */
 export const DEFAULT_MAX_CONNECTIONS_PER_PRINCIPAL = 20;
 /** Milliseconds between two checks of every connection's credential (gateway.live.recheckInterval). */
@@ -57,6 +59,8 @@ export interface LiveStreamDeps {
   maxConnections?: number;
   /** Open connections of one user or API key, beyond which its upgrades are answered 429 (or closed with 4429). */
   maxConnectionsPerPrincipal?: number;
+  /** Connections from one client address that have not authenticated yet, beyond which its upgrades without a credential are answered 429. */
+  maxUnauthenticatedPerAddress?: number;
   /** Milliseconds between two checks of every open connection's credential, behind the revocation events. */
   recheckMs?: number;
   /** The HTTP API's per-address request limit, which every upgrade counts against too (none without it). */
@@ -106,6 +110,7 @@ export class LiveStream {
     authTimeoutMs: number;
     maxConnections: number;
     maxConnectionsPerPrincipal: number;
+    maxUnauthenticatedPerAddress: number;
     recheckMs: number;
   };
   readonly #addressLimit: RateLimit | undefined;
@@ -115,6 +120,9 @@ export class LiveStream {
   /** The connections of each principal (principalKey), and the key each connection is counted under. */
   readonly #byPrincipal = new Map<string, Set<LiveConnection>>();
   readonly #principalOf = new Map<LiveConnection, string>();
+  /** The connections of each client address (addressKey) not authenticated yet, and the address each is counted under. */
+  readonly #unauthenticated = new Map<string, number>();
+  readonly #addressOf = new Map<LiveConnection, string>();
   /** Upgrades admitted past the connection cap whose sockets are not connections yet. */
   #reserved = 0;
   /** Grows with every revocation event (see LiveConnection's checks). */
@@ -140,6 +148,7 @@ export class LiveStream {
       authTimeoutMs: deps.authTimeoutMs ?? DEFAULT_AUTH_TIMEOUT_MS,
       maxConnections: deps.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
       maxConnectionsPerPrincipal: deps.maxConnectionsPerPrincipal ?? DEFAULT_MAX_CONNECTIONS_PER_PRINCIPAL,
+      maxUnauthenticatedPerAddress: deps.maxUnauthenticatedPerAddress ?? DEFAULT_MAX_UNAUTHENTICATED_PER_ADDRESS,
       recheckMs: deps.recheckMs ?? DEFAULT_RECHECK_MS,
     };
     this.#addressLimit = deps.addressLimit;
@@ -233,8 +242,9 @@ export class LiveStream {
 
   /** Checks an upgrade against the limits (and its credential, when it carries one) before completing it. */
   async #admit(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    const address = addressKey(this.#clientAddress(req));
     if (this.#addressLimit) {
-      const wait = await this.#addressLimit.take(addressKey(this.#clientAddress(req)));
+      const wait = await this.#addressLimit.take(address);
       if (wait > 0) return this.#refuse(socket, 429, 'rate-limited', { 'Retry-After': String(wait) }, 'rate limit of this address exceeded');
     }
     if (credentialInUrl(req)) {
@@ -253,10 +263,17 @@ export class LiveStream {
       if (principal && !this.#hasRoomFor(principal)) {
         return this.#refuse(socket, 429, 'over-cap', {}, `too many live connections for ${principal.subject}`);
       }
+      if (!principal && (this.#unauthenticated.get(address) ?? 0) >= this.#settings.maxUnauthenticatedPerAddress) {
+        return this.#refuse(socket, 429, 'unauthenticated-cap', {}, 'too many live connections from this address have not authenticated yet');
+      }
       if (this.#closing) return refuse(socket, 503);
       // A revocation heard while the credential was being checked may concern it: the connection checks it again
       // before it is ready (a recheck came too early: the connection holds no credential until it is ready).
-      this.#wss.handleUpgrade(req, socket, head, (ws) => void this.#accept(ws, credential, epoch === this.#revocationEpoch ? principal : undefined));
+      this.#wss.handleUpgrade(req, socket, head, (ws) => {
+        const connection = this.#accept(ws, credential, epoch === this.#revocationEpoch ? principal : undefined);
+        // Counted until it authenticates (#count) or ends: unless it came with a principal, it has none yet.
+        if (!principal) this.#countUnauthenticated(connection, address);
+      });
     } finally {
       // handleUpgrade completes (or aborts) synchronously: the socket is a connection now, or gone.
       this.#reserved--;
@@ -282,6 +299,7 @@ export class LiveStream {
       ended: (reason) => {
         this.#connections.delete(ws);
         this.#uncount(connection);
+        this.#uncountUnauthenticated(connection);
         if (reason) this.#metrics.dropped(reason);
         this.#syncSubscriptions().catch((err: unknown) => this.#logger.warn('live stream cannot update its subscriptions', { error: (err as Error).message }));
       },
@@ -294,11 +312,26 @@ export class LiveStream {
     return (this.#byPrincipal.get(principalKey(principal))?.size ?? 0) < this.#settings.maxConnectionsPerPrincipal;
   }
 
+  #countUnauthenticated(connection: LiveConnection, address: string): void {
+    this.#unauthenticated.set(address, (this.#unauthenticated.get(address) ?? 0) + 1);
+    this.#addressOf.set(connection, address);
+  }
+
+  #uncountUnauthenticated(connection: LiveConnection): void {
+    const address = this.#addressOf.get(connection);
+    if (address === undefined) return;
+    this.#addressOf.delete(connection);
+    const left = (this.#unauthenticated.get(address) ?? 1) - 1;
+    if (left > 0) this.#unauthenticated.set(address, left);
+    else this.#unauthenticated.delete(address);
+  }
+
   /** Counts `connection` for `principal` (moving it from another principal's count); false when there is no room. */
   #count(connection: LiveConnection, principal: Principal): boolean {
     const key = principalKey(principal);
     if (this.#principalOf.get(connection) === key) return true;
     if (!this.#hasRoomFor(principal)) return false;
+    this.#uncountUnauthenticated(connection);
     this.#uncount(connection);
     const set = this.#byPrincipal.get(key) ?? new Set();
     set.add(connection);
