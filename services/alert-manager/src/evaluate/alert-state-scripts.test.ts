@@ -100,13 +100,14 @@ describe('the alert-state scripts', () => {
     expect(await transitions(state)).toEqual(['pending inactive→pending', 'firing pending→firing']);
   });
 
-  it('end a pending alert whose condition clears before `for`, leaving no state behind', async () => {
+  it('end a pending alert whose condition clears before `for`, leaving no state behind but its newest sample’s time, for a while', async () => {
     const state = commands();
     const slow = rules({ ...hot, name: 'Slow', for: '30s' });
     await evaluate(state, slow, T0, sample('cpu', 95, { host: 'a' }, T0));
     await evaluate(state, slow, T0 + 5 * S, sample('cpu', 20, { host: 'a' }, T0 + 5 * S));
     expect(await transitions(state)).toEqual(['pending inactive→pending', 'inactive pending→inactive']);
-    expect(await stateOf(state, 'Slow', { host: 'a' })).toEqual({});
+    expect(await stateOf(state, 'Slow', { host: 'a' })).toEqual({ lastTs: String(T0 + 5 * S) });
+    expect(await redis.pttl(state.keys.state('Slow', JSON.stringify({ host: 'a' })))).toBeGreaterThan(0);
     expect(await redis.zcard(state.keys.active)).toBe(0);
     expect(await redis.hlen(state.keys.ids)).toBe(0);
     expect(await redis.zcard(state.keys.timers)).toBe(0);
@@ -119,7 +120,7 @@ describe('the alert-state scripts', () => {
     const [firing, resolved] = await outbox(state);
     expect(resolved).toMatchObject({ kind: 'resolved', from: 'firing', seq: 2, at: T0 + S });
     expect(resolved!.alert).toMatchObject({ id: firing!.alert.id, state: 'resolved', resolvedAt: T0 + S, value: 10 });
-    expect(await stateOf(state, 'Hot', { host: 'a' })).toEqual({});
+    expect(await stateOf(state, 'Hot', { host: 'a' })).toEqual({ lastTs: String(T0 + S) });
     expect(await redis.zcard(state.keys.active)).toBe(0);
     expect(await redis.zcard(state.keys.timers)).toBe(0);
 
@@ -127,6 +128,27 @@ describe('the alert-state scripts', () => {
     const again = (await outbox(state))[2]!;
     expect(again).toMatchObject({ kind: 'firing', from: 'inactive', seq: 1 });
     expect(again.alert.id).not.toBe(firing!.alert.id);
+  });
+
+  it('start no new alert on an older sample after a resolution (redelivered, or from another replica’s batch)', async () => {
+    const state = commands();
+    await evaluate(state, rules(hot), T0 + 10 * S, sample('cpu', 95, { host: 'a' }, T0 + 10 * S));
+    await evaluate(state, rules(hot), T0 + 11 * S, sample('cpu', 10, { host: 'a' }, T0 + 11 * S));
+    await evaluate(state, rules(hot), T0 + 12 * S, sample('cpu', 95, { host: 'a' }, T0));
+    expect(await transitions(state)).toEqual(['firing inactive→firing', 'resolved firing→resolved']);
+  });
+
+  it('keep the record of a series that never breached only while its samples come (staleAfter), not for ever', async () => {
+    const state = commands();
+    await evaluateBatch([sample('cpu', 10, { host: 'quiet' }, T0)], rules(hot), state, { ...ns.config.alerts, staleAfter: 300 }, T0);
+    const key = state.keys.state('Hot', JSON.stringify({ host: 'quiet' }));
+    expect(await redis.hget(key, 'lastTs')).toBe(String(T0));
+    const ttl = await redis.pttl(key);
+    expect(ttl).toBeGreaterThan(290_000);
+    expect(ttl).toBeLessThanOrEqual(300_000);
+    // Once it breaches, the alert's record is kept until the alert ends.
+    await evaluateBatch([sample('cpu', 95, { host: 'quiet' }, T0 + S)], rules(hot), state, { ...ns.config.alerts, staleAfter: 300 }, T0 + S);
+    expect(await redis.pttl(key)).toBe(-1);
   });
 
   it('leave an alert as it is on a staleness marker: it says the series stopped, not what it measured', async () => {
@@ -352,6 +374,28 @@ describe('the alert-state scripts', () => {
     expect((await outbox(state)).map((e) => e.kind)).toEqual(['pending', 'firing', 'resolved', 'pending']);
     await condition(T0 + 40 * S, true, 9);
     expect((await outbox(state)).at(-1)!.kind).toBe('firing');
+  });
+
+  it('judge a PromQL rule’s keep_firing_for at its evaluations: a series back at the one where it ends keeps firing', async () => {
+    const state = commands();
+    const meta = { rule: 'Kept', severity: 'warning', labels: '{"alertname":"Kept"}', channels: '["webhook"]', summaryTpl: '', messageTpl: '', renotifyMs: 600_000, forMs: 0, keepMs: 30_000, type: 'promql' };
+    const condition = async (now: number, breach: boolean) => {
+      const pipeline = redis.pipeline();
+      state.conditionIn(pipeline, 'Kept', '{}', randomUUID(), now, meta, breach, breach ? 1 : 0);
+      for (const [err] of (await pipeline.exec()) ?? []) if (err) throw err;
+    };
+    await condition(T0, true);
+    await condition(T0 + 15 * S, false);
+    // keep_firing_for ends at T0 + 45 s: a sweep then (before or after that evaluation) ends nothing.
+    expect(await sweepTimers(state, rules(), T0 + 45 * S)).toBe(0);
+    await condition(T0 + 45 * S, true);
+    expect((await outbox(state)).map((e) => e.kind)).toEqual(['firing']);
+    // Clear at evaluations for keep_firing_for: resolved at the evaluation that finds it so.
+    await condition(T0 + 60 * S, false);
+    await condition(T0 + 75 * S, false);
+    expect((await outbox(state)).map((e) => e.kind)).toEqual(['firing']);
+    await condition(T0 + 90 * S, false);
+    expect((await outbox(state)).map((e) => e.kind)).toEqual(['firing', 'resolved']);
   });
 
   it('end a threshold alert whose series stopped reporting, after staleAfter or its window if longer', async () => {

@@ -29,7 +29,7 @@ elseif h.staleMs and h.staleMs ~= '' and (h.state == 'pending' or h.state == 'fi
   transition(h, key, h.state == 'firing' and 'resolved' or 'inactive', now)
 elseif h.state == 'pending' and h.type ~= 'promql' then
   step(h, key, h.breach == '1', now)
-elseif h.state == 'firing' and h.keepUntil and h.keepUntil ~= '' and now >= tonumber(h.keepUntil) then
+elseif h.state == 'firing' and h.type ~= 'promql' and h.keepUntil and h.keepUntil ~= '' and now >= tonumber(h.keepUntil) then
   transition(h, key, 'resolved', now)
 end
 if h.state == 'firing' and (not h.ackBy or h.ackBy == '') and h.notifyDue and h.notifyDue ~= '' and now >= tonumber(h.notifyDue) then

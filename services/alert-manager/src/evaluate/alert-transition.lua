@@ -27,12 +27,19 @@ end
 
 local function finish(h, key, now)
   local nodata = h.nodataMs and h.nodataMs ~= ''
+  local idle = h.staleMs and h.staleMs ~= '' and tonumber(h.staleMs) or nil
   if h.state == 'resolved' or h.state == 'inactive' then
     redis.call('ZREM', KEYS[3], key)
     if h.id and h.id ~= '' then redis.call('HDEL', KEYS[6], h.id) end
     if not nodata then
       redis.call('ZREM', KEYS[5], key)
       redis.call('DEL', key)
+      -- The newest sample's time stays while the series may still send: an older sample redelivered or out of order
+      -- after the resolution started the alert again (a false fire and resolve).
+      if idle and h.lastTs and h.lastTs ~= '' then
+        redis.call('HSET', key, 'lastTs', h.lastTs)
+        redis.call('PEXPIRE', key, idle)
+      end
       return
     end
     -- A no-data rule keeps watching the group: an inactive record whose timer fires when data stops again.
@@ -41,12 +48,16 @@ local function finish(h, key, now)
   local flat = {}
   for k, v in pairs(h) do flat[#flat + 1] = k; flat[#flat + 1] = v end
   redis.call('HSET', key, unpack(flat))
+  -- The record of a series that is not alerting (it never breached) lives while its samples come: one was kept for
+  -- every series a rule ever matched, for good. An alert's record is kept until it ends.
+  if idle and (not h.state or h.state == '') then redis.call('PEXPIRE', key, idle) else redis.call('PERSIST', key) end
   local due = nil
   local function consider(t) if t and t ~= '' then t = tonumber(t); if not due or t < due then due = t end end end
-  -- A PromQL rule's `for` is judged by its next evaluation, never by a sweep between two of them on the last result.
+  -- A PromQL rule's `for` and `keep_firing_for` are judged by its evaluations, never by a sweep between two of them
+  -- on the last result: as in Prometheus, a series back at the evaluation where keep_firing_for ends keeps firing.
   if h.state == 'pending' and h.forMs and h.type ~= 'promql' then consider(tonumber(h.since) + tonumber(h.forMs)) end
   if h.staleMs and h.staleMs ~= '' and (h.state == 'pending' or h.state == 'firing') then consider(tonumber(h.lastSeen) + tonumber(h.staleMs)) end
-  if h.keepUntil and h.keepUntil ~= '' then consider(h.keepUntil) end
+  if h.keepUntil and h.keepUntil ~= '' and h.type ~= 'promql' then consider(h.keepUntil) end
   if h.state == 'firing' and (not h.ackBy or h.ackBy == '') then consider(h.notifyDue) end
   if nodata and h.state ~= 'firing' then consider(tonumber(h.lastSeen) + tonumber(h.nodataMs)) end
   if due then redis.call('ZADD', KEYS[5], due, key) else redis.call('ZREM', KEYS[5], key) end
