@@ -51,9 +51,12 @@ export class AlertStateCommands {
     return (await this.redis.zrange(this.keys.active, 0, -1)).filter((key) => key.startsWith(prefix)).map((key) => key.slice(prefix.length));
   }
 
-  /** Runs the timers of a state key; `ruleExists` false ends its alerts. */
-  sweep(stateKey: string, newId: string, now: number, ruleExists: boolean): Promise<string> {
-    return this.cmd('tmonSweep')(...this.scriptKeys(stateKey, `${stateKey}:unused`), newId, now, ruleExists ? '1' : '0');
+  /**
+   * Runs the timers of a state key whose rule is now of `ruleType`; undefined (the rule is gone) or another type than
+   * the state's (a threshold rule made a PromQL one: nothing evaluates the old state again) ends its alerts.
+   */
+  sweep(stateKey: string, newId: string, now: number, ruleType: string | undefined): Promise<string> {
+    return this.cmd('tmonSweep')(...this.scriptKeys(stateKey, `${stateKey}:unused`), newId, now, ruleType ?? '');
   }
 
   /** Makes a firing, unacknowledged alert's re-notification due at `now` (the sweep sends it); false when it is neither. */

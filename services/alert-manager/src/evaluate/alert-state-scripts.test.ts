@@ -248,11 +248,11 @@ describe('the alert-state scripts', () => {
     const slow = rules({ ...hot, name: 'Slow', for: '30s' });
     await evaluate(state, rules(hot), T0, sample('cpu', 95, { host: 'a' }, T0));
     await evaluate(state, slow, T0, sample('cpu', 95, { host: 'a' }, T0));
-    expect(await state.sweep(state.keys.state('Hot', '{"host":"a"}'), 'unused', T0 + S, false)).toBe('removed');
-    expect(await state.sweep(state.keys.state('Slow', '{"host":"a"}'), 'unused', T0 + S, false)).toBe('removed');
+    expect(await state.sweep(state.keys.state('Hot', '{"host":"a"}'), 'unused', T0 + S, undefined)).toBe('removed');
+    expect(await state.sweep(state.keys.state('Slow', '{"host":"a"}'), 'unused', T0 + S, undefined)).toBe('removed');
     expect(await transitions(state)).toEqual(['firing inactive→firing', 'pending inactive→pending', 'resolved firing→resolved', 'inactive pending→inactive']);
     expect(await redis.zcard(state.keys.active)).toBe(0);
-    expect(await state.sweep(state.keys.state('Hot', '{"host":"a"}'), 'unused', T0 + 2 * S, false)).toBe('gone');
+    expect(await state.sweep(state.keys.state('Hot', '{"host":"a"}'), 'unused', T0 + 2 * S, undefined)).toBe('gone');
   });
 
   it('let go of every group of a deleted no-data rule, firing or watching, timers included', async () => {
@@ -265,7 +265,7 @@ describe('the alert-state scripts', () => {
     expect((await stateOf(state, 'Quiet', { svc: 'x' })).state).toBe('firing');
     expect((await stateOf(state, 'Quiet', { svc: 'y' })).state).toBe('inactive');
 
-    for (const svc of ['x', 'y']) expect(await state.sweep(state.keys.state('Quiet', JSON.stringify({ svc })), 'unused', T0 + 6 * S, false)).toBe('removed');
+    for (const svc of ['x', 'y']) expect(await state.sweep(state.keys.state('Quiet', JSON.stringify({ svc })), 'unused', T0 + 6 * S, undefined)).toBe('removed');
     for (const svc of ['x', 'y']) expect(await redis.exists(state.keys.state('Quiet', JSON.stringify({ svc })))).toBe(0);
     expect(await redis.zcard(state.keys.timers)).toBe(0);
     expect(await redis.zcard(state.keys.active)).toBe(0);
@@ -474,6 +474,21 @@ describe('the alert-state scripts', () => {
     expect(await endAlertsOfMissingRules(state, rules(hot), T0 + 2 * S)).toBe(0);
     expect(await endAlertsOfMissingRules(state, rules({ ...hot, name: 'Other' }), T0 + 2 * S)).toBe(1);
     expect(await transitions(state)).toEqual(['firing inactive→firing', 'acknowledged firing→firing', 'resolved firing→resolved']);
+    expect(await redis.zcard(state.keys.active)).toBe(0);
+  });
+
+  it('end the alerts of a rule made another type (nothing evaluates their state again), at a new rule set and at their timer', async () => {
+    const state = commands();
+    await evaluate(state, rules(hot), T0, sample('cpu', 95, { host: 'a' }, T0));
+    await evaluate(state, rules(hot), T0, sample('cpu', 95, { host: 'b' }, T0));
+    const asPromql = rules({ name: 'Hot', type: 'promql', expr: 'cpu > 90', severity: 'critical' });
+    // Acknowledged, host a has no timer: the new rule set ends it.
+    expect(await state.ack((await outbox(state))[0]!.alert.id, 'oncall', undefined, T0 + S)).toBe('firing');
+    expect(await endAlertsOfMissingRules(state, asPromql, T0 + 2 * S)).toBe(2);
+    expect((await transitions(state)).filter((t) => t.startsWith('resolved'))).toHaveLength(2);
+    // Its re-notification timer ends one the rule set did not come to.
+    await evaluate(state, rules(hot), T0 + 3 * S, sample('cpu', 95, { host: 'c' }, T0 + 3 * S));
+    await sweepTimers(state, asPromql, T0 + 86_400 * S);
     expect(await redis.zcard(state.keys.active)).toBe(0);
   });
 });

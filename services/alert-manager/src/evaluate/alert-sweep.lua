@@ -1,17 +1,18 @@
 -- Runs the timers of one state key that are due: pending -> firing after `for`, firing -> resolved after
 -- keep_firing_for, no data for the rule's duration -> firing, a threshold rule's series silent for its staleMs -> its
 -- alert ends, and re-notification of an unacknowledged alert.
--- KEYS as alert-evaluate.lua's; ARGV: newAlertId, now, ruleExists ('1'|'0').
--- Returns the state after it, 'removed' (the rule was deleted) or 'gone' (no such state).
+-- KEYS as alert-evaluate.lua's; ARGV: newAlertId, now, the rule's type now ('' when it is gone).
+-- Returns the state after it, 'removed' (the rule was deleted, or is of another type now) or 'gone' (no such state).
 -- Runs after alert-transition.lua, whose functions (load, apply_meta, step, transition, emit, finish) it calls.
 
 local key = KEYS[1]
 local now = tonumber(ARGV[2])
 local h = load(key)
 if not h.state then redis.call('ZREM', KEYS[5], key); return 'gone' end
-if ARGV[3] == '0' then
-  -- The rule was deleted: its alerts end, and nothing of it is kept: a no-data rule's watch record would otherwise
-  -- be rewritten with a timer already due, every sweep, ahead of every other timer.
+if ARGV[3] == '' or (h.type and h.type ~= '' and h.type ~= ARGV[3]) then
+  -- The rule was deleted, or is of another type now, which evaluates other states: its alerts end, and nothing of it
+  -- is kept: a no-data rule's watch record would otherwise be rewritten with a timer already due, every sweep, ahead
+  -- of every other timer.
   if h.state == 'firing' then transition(h, key, 'resolved', now) elseif h.state == 'pending' then transition(h, key, 'inactive', now) else h.state = 'inactive' end
   h.nodataMs = ''
   finish(h, key, now)

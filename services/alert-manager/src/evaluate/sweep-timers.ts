@@ -12,23 +12,23 @@ const ruleOf = (stateKey: string) => /:state:([^:]+):/.exec(stateKey)?.[1] ?? ''
 export async function sweepTimers(state: AlertStateCommands, rules: RuleSet, now = Date.now()): Promise<number> {
   const due = await state.redis.zrangebyscore(state.keys.timers, '-inf', now, 'LIMIT', 0, SWEEP_BATCH);
   for (const stateKey of due) {
-    const rule = ruleOf(stateKey);
-    await state.sweep(stateKey, randomUUID(), now, rules.rule(rule) !== undefined);
+    await state.sweep(stateKey, randomUUID(), now, rules.rule(ruleOf(stateKey))?.type);
   }
   return due.length;
 }
 
 /**
- * Ends the pending and firing alerts of rules no longer in `rules` (deleted, renamed, disabled). An acknowledged alert
- * has no timer of its own, so the sweep of due timers never came to it: it stayed firing, and a critical one
- * inhibited its host's warnings, for ever. Returns how many ended.
+ * Ends the pending and firing alerts of rules no longer in `rules` (deleted, renamed, disabled) or of another type now
+ * (a threshold rule made a PromQL one evaluates other states). An acknowledged alert has no timer of its own, so the
+ * sweep of due timers never came to it: it stayed firing, and a critical one inhibited its host's warnings, for ever.
+ * Returns how many ended.
  */
 export async function endAlertsOfMissingRules(state: AlertStateCommands, rules: RuleSet, now = Date.now()): Promise<number> {
   let ended = 0;
   for (const stateKey of await state.redis.zrange(state.keys.active, 0, -1)) {
-    const rule = ruleOf(stateKey);
-    if (rules.rule(rule) !== undefined) continue;
-    await state.sweep(stateKey, randomUUID(), now, false);
+    const type = rules.rule(ruleOf(stateKey))?.type;
+    if (type !== undefined && ((await state.redis.hget(stateKey, 'type')) ?? type) === type) continue;
+    await state.sweep(stateKey, randomUUID(), now, undefined);
     ended++;
   }
   return ended;
