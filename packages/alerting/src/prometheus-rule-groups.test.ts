@@ -46,6 +46,20 @@ describe('Prometheus rule files', () => {
     expect(again).toMatchObject({ name: 'HighErrorRate-2', severity: 'warning', interval: 15_000, labels: { alertname: 'HighErrorRate' } });
   });
 
+  it('load alerts whose names Prometheus takes and rule names do not (spaces, dots, a digit first, 120 characters), keeping each as alertname', () => {
+    const long = 'x'.repeat(120);
+    const names = ['Instance down', 'Disk.Full', '5xx rate', long, 'Instance_down'];
+    const text = `groups:\n  - name: odd\n    rules:\n${names.map((n) => `      - alert: "${n}"\n        expr: up == 0\n`).join('')}`;
+    const rules = parseRulesFile(text, 'odd.yml');
+    expect(rules.map((r) => [r.name, r.labels.alertname])).toEqual([
+      ['Instance_down', 'Instance down'],
+      ['Disk_Full', 'Disk.Full'],
+      ['alert_5xx_rate', '5xx rate'],
+      ['x'.repeat(90), long],
+      ['Instance_down-2', 'Instance_down'],
+    ]);
+  });
+
   it('refuses a group whose limit or query_offset would change what its rules say, rather than ignore them', () => {
     const text = `
 groups:

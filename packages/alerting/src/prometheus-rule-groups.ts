@@ -40,7 +40,8 @@ export type ConvertedRule = { ok: true; input: Record<string, unknown> } | { ok:
  * the suite's own rules. An alert's severity is its `severity` label (warning when it has none we know), its
  * summary the `summary` annotation and its message the `description` followed by the other annotations; the group's interval is each rule's. Rule
  * names must be unique in the suite and an alert name need not be in Prometheus, so a repeated name gets `-2`,
- * `-3`…, while the `alertname` label keeps the name as written.
+ * `-3`…, while the `alertname` label keeps the name as written. Prometheus takes any text as an alert's name (`Instance
+ * down`, `Disk.Full`); the suite's rule name is made of it ({@link alertRuleName}).
  */
 export function fromPrometheusGroups(file: z.infer<typeof PrometheusRuleFileSchema>): ConvertedRule[] {
   const out: ConvertedRule[] = [];
@@ -76,7 +77,7 @@ export function fromPrometheusGroups(file: z.infer<typeof PrometheusRuleFileSche
         out.push({
           ok: true,
           input: {
-            name: unique(alert),
+            name: unique(alertRuleName(alert)),
             type: 'promql',
             expr,
             ...duration('for', alerting.data.for),
@@ -101,4 +102,17 @@ export function fromPrometheusGroups(file: z.infer<typeof PrometheusRuleFileSche
     });
   }
   return out;
+}
+
+/** Longest rule name made of an alert's name, leaving room for a `-<n>` of a repeated one (rule names are at most 100). */
+const MADE_NAME_LENGTH = 90;
+
+/**
+ * The suite's rule name for a Prometheus alert's name: characters other than letters, digits, `_` and `-` become `_`,
+ * a name not starting with a letter gets `alert_` in front, and it is cut to 90 characters. The `alertname` label, which
+ * notifications and silences see, keeps the name as written.
+ */
+export function alertRuleName(alert: string): string {
+  const name = alert.replace(/[^A-Za-z0-9_-]/g, '_');
+  return (/^[A-Za-z]/.test(name) ? name : `alert_${name}`).slice(0, MADE_NAME_LENGTH);
 }
