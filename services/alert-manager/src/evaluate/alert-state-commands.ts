@@ -20,7 +20,7 @@ export class AlertStateCommands {
     redis.defineCommand('tmonCondition', { numberOfKeys: 6, lua: CONDITION_SCRIPT });
     redis.defineCommand('tmonSweep', { numberOfKeys: 6, lua: SWEEP_SCRIPT });
     redis.defineCommand('tmonAck', { numberOfKeys: 6, lua: ACK_SCRIPT });
-    redis.defineCommand('tmonMarkNotified', { numberOfKeys: 1, lua: MARK_NOTIFIED_SCRIPT });
+    redis.defineCommand('tmonMarkNotified', { numberOfKeys: 2, lua: MARK_NOTIFIED_SCRIPT });
     redis.defineCommand('tmonNotifyNow', { numberOfKeys: 2, lua: NOTIFY_NOW_SCRIPT });
   }
 
@@ -71,15 +71,14 @@ export class AlertStateCommands {
     return this.cmd('tmonAck')(...this.scriptKeys(stateKey, `${stateKey}:unused`), id, now, by, comment ?? '');
   }
 
-  /** Remembers the channels a firing alert was sent to, so its resolution goes to the same ones. */
   /**
-   * Records the channels an alert was sent to: in its state, which its resolution copies when it is written, and
-   * apart, for a resolution written before the firing event was relayed (the relay behind, the alert gone already).
+   * Adds the channels an alert was sent to to those recorded for it: in its state, which its resolution copies when it
+   * is written, and apart, for a resolution written before the firing event was relayed (the relay behind, the alert
+   * gone already).
    */
   async markNotified(id: string, channels: string[]): Promise<void> {
-    await this.redis.set(this.keys.notified(id), JSON.stringify(channels), 'EX', NOTIFIED_KEPT_S);
-    const stateKey = await this.redis.hget(this.keys.ids, id);
-    if (stateKey) await this.cmd('tmonMarkNotified')(stateKey, id, JSON.stringify(channels));
+    const stateKey = (await this.redis.hget(this.keys.ids, id)) ?? `${this.keys.notified(id)}:no-state`;
+    await this.cmd('tmonMarkNotified')(this.keys.notified(id), stateKey, id, JSON.stringify(channels), NOTIFIED_KEPT_S);
   }
 
   /**

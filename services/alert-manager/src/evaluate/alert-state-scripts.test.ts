@@ -277,10 +277,13 @@ describe('the alert-state scripts', () => {
     await evaluate(state, rules(hot), T0, sample('cpu', 95, { host: 'a' }, T0));
     const id = (await outbox(state))[0]!.alert.id;
     await state.markNotified(id, ['webhook', 'slack']);
+    // A re-notification after the rule's channels changed adds to them: Slack still hears the resolution.
+    await state.markNotified(id, ['email', 'webhook']);
     // An id the state no longer holds changes nothing.
-    await state.markNotified('00000000-0000-4000-8000-000000000000', ['email']);
+    await state.markNotified('00000000-0000-4000-8000-000000000000', ['dashboard']);
     await evaluate(state, rules(hot), T0 + S, sample('cpu', 10, { host: 'a' }, T0 + S));
-    expect((await outbox(state))[1]).toMatchObject({ kind: 'resolved', notified: ['webhook', 'slack'] });
+    expect((await outbox(state))[1]).toMatchObject({ kind: 'resolved', notified: ['webhook', 'slack', 'email'] });
+    expect(JSON.parse((await redis.get(state.keys.notified(id)))!)).toEqual(['webhook', 'slack', 'email']);
   });
 
   it('route a resolution written before its firing event was relayed to the channels the firing went to', async () => {
