@@ -104,7 +104,7 @@ await runService({
     // no-data rule's groups look silent, and a restart after an outage paged every one of them.
     startWhenCaughtUp(ctx, 'alert-manager', 'timer sweeps', config.core.batchSize, () => [
       scheduleSweeps(state, () => rules.rules, config.alerts.sweepInterval * 1000, logger),
-      suppressed.schedule(notifications.suppression, (key, now) => state.notifyNow(key, now), config.alerts.sweepInterval * 1000, logger),
+      suppressed.schedule(notifications.suppression, (key, now, id) => state.notifyNow(key, now, id), config.alerts.sweepInterval * 1000, logger),
     ]);
   },
 });

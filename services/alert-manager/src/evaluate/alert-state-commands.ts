@@ -59,9 +59,9 @@ export class AlertStateCommands {
     return this.cmd('tmonSweep')(...this.scriptKeys(stateKey, `${stateKey}:unused`), newId, now, ruleType ?? '');
   }
 
-  /** Makes a firing, unacknowledged alert's re-notification due at `now` (the sweep sends it); false when it is neither. */
-  async notifyNow(stateKey: string, now: number): Promise<boolean> {
-    return Number(await this.cmd('tmonNotifyNow')(stateKey, this.keys.timers, now)) === 1;
+  /** Makes alert `id`'s re-notification due at `now` (the sweep sends it); false when the state holds another alert, or it is not firing or was acknowledged. */
+  async notifyNow(stateKey: string, now: number, id: string): Promise<boolean> {
+    return Number(await this.cmd('tmonNotifyNow')(stateKey, this.keys.timers, now, id)) === 1;
   }
 
   /** Acknowledges an alert by id; returns its state, 'missing' or 'already'. */

@@ -424,11 +424,12 @@ describe('the alert-state scripts', () => {
     await evaluate(state, warm, T0, sample('cpu', 95, { host: 'a' }, T0), sample('cpu', 95, { host: 'b' }, T0));
     const suppressed = new SuppressedAlerts(redis, state.keys.suppressed, 30 * S);
     const [a, b] = ['a', 'b'].map((host) => state.keys.state('Warm', JSON.stringify({ host })));
-    await suppressed.remember(a!, T0);
-    await suppressed.remember(b!, T0);
+    const [idA, idB] = (await outbox(state)).map((e) => e.alert.id);
+    await suppressed.remember(a!, idA!, T0);
+    await suppressed.remember(b!, idB!, T0);
     const silenced = new Set(['a', 'b']);
     const stillSuppressed = async () => (alert: Alert) => silenced.has(alert.labels.host!);
-    const notifyNow = (key: string, now: number) => state.notifyNow(key, now);
+    const notifyNow = (key: string, now: number, id: string) => state.notifyNow(key, now, id);
     expect(await suppressed.recheck(stillSuppressed, notifyNow, T0 + 29 * S)).toBe(0);
     expect(await suppressed.recheck(stillSuppressed, notifyNow, T0 + 30 * S)).toBe(0);
     // The silence of host a is deleted: its alert is re-notified by the next sweep, not 30 minutes on.
@@ -440,6 +441,21 @@ describe('the alert-state scripts', () => {
     expect(await redis.zscore(state.keys.suppressed, a!)).toBeNull();
   });
 
+  it('leave alone a new alert of a series whose suppressed alert ended: it was notified on its own', async () => {
+    const state = commands();
+    const warm = rules({ ...hot, name: 'Warm', severity: 'warning' });
+    const key = state.keys.state('Warm', JSON.stringify({ host: 'a' }));
+    await evaluate(state, warm, T0, sample('cpu', 95, { host: 'a' }, T0));
+    const suppressed = new SuppressedAlerts(redis, state.keys.suppressed, 30 * S);
+    await suppressed.remember(key, (await outbox(state))[0]!.alert.id, T0);
+    // It ends, and a new alert of the same series fires (and is notified) before the recheck.
+    await evaluate(state, warm, T0 + S, sample('cpu', 10, { host: 'a' }, T0 + S));
+    await evaluate(state, warm, T0 + 2 * S, sample('cpu', 95, { host: 'a' }, T0 + 2 * S));
+    expect(await suppressed.recheck(async () => () => false, (k, now, id) => state.notifyNow(k, now, id), T0 + 30 * S)).toBe(0);
+    await sweepTimers(state, warm, T0 + 30 * S);
+    expect((await outbox(state)).map((e) => e.kind)).toEqual(['firing', 'resolved', 'firing']);
+  });
+
   it('re-notify a lifted alert once when two replicas look at it at the same time', async () => {
     const state = commands();
     const warm = rules({ ...hot, name: 'Warm', severity: 'warning' });
@@ -447,8 +463,8 @@ describe('the alert-state scripts', () => {
     const [a] = ['a'].map((host) => state.keys.state('Warm', JSON.stringify({ host })));
     const replicaA = new SuppressedAlerts(redis, state.keys.suppressed, 30 * S);
     const replicaB = new SuppressedAlerts(redis, state.keys.suppressed, 30 * S);
-    await replicaA.remember(a!, T0);
-    const notifyNow = (key: string, now: number) => state.notifyNow(key, now);
+    await replicaA.remember(a!, (await outbox(state))[0]!.alert.id, T0);
+    const notifyNow = (key: string, now: number, id: string) => state.notifyNow(key, now, id);
     // B has read the alert due and reads the silences while A re-notifies it and a sweep sends the re-notification.
     let bRead!: () => void;
     const bHasRead = new Promise<void>((resolve) => (bRead = resolve));

@@ -58,7 +58,7 @@ export function startNotificationPipeline(config: Pick<Config, 'alerts' | 'core'
     // Decided only here, not before the path ran: a firing event that failed on its way (a replica killed, a read
     // failing) was already marked sent nowhere, and its resolution went nowhere while it was retried and sent.
     await deps.notified.markRelayed(ctx.event.alert.id);
-    await deps.suppressed.remember(ctx.event.stateKey);
+    await deps.suppressed.remember(ctx.event.stateKey, ctx.event.alert.id);
   };
   const notify = notifyPipeline(
     silenceStage(deps.silences, suppressed),

@@ -22,9 +22,14 @@ export class SuppressedAlerts {
     private readonly recheckMs: number,
   ) {}
 
+  /** The alert each remembered state key held when it was remembered. */
+  private get ids(): string {
+    return `${this.key}:ids`;
+  }
+
   /** Remembers an alert whose notification was just stopped. */
-  async remember(stateKey: string, now = Date.now()): Promise<void> {
-    await this.redis.zadd(this.key, now + this.recheckMs, stateKey);
+  async remember(stateKey: string, alertId: string, now = Date.now()): Promise<void> {
+    await this.redis.multi().zadd(this.key, now + this.recheckMs, stateKey).hset(this.ids, stateKey, alertId).exec();
   }
 
   /**
@@ -32,7 +37,7 @@ export class SuppressedAlerts {
    * alert), whether an alert is still silenced or inhibited; `notifyNow` makes its re-notification due. Safe on every
    * replica at once: each due alert is claimed by one. Returns how many were re-notified.
    */
-  async recheck(suppression: Suppression, notifyNow: (stateKey: string, now: number) => Promise<boolean>, now = Date.now()): Promise<number> {
+  async recheck(suppression: Suppression, notifyNow: (stateKey: string, now: number, alertId: string) => Promise<boolean>, now = Date.now()): Promise<number> {
     const due = await this.redis.zrangebyscore(this.key, '-inf', now, 'LIMIT', 0, RECHECK_BATCH);
     if (due.length === 0) return 0;
     const suppressed = await suppression();
@@ -41,16 +46,22 @@ export class SuppressedAlerts {
       // Claimed first, so one replica looks at it: two that both read it due both made it due again, one after the
       // other's sweep had sent the re-notification, and it was sent twice.
       if ((await this.redis.zrem(this.key, stateKey)) === 0) continue;
-      const alert = alertFromState(await this.redis.hgetall(stateKey));
-      const firing = alert?.state === 'firing' && !alert.ack;
+      const [remembered, state] = await Promise.all([this.redis.hget(this.ids, stateKey), this.redis.hgetall(stateKey)]);
+      const alert = alertFromState(state);
+      // Only the alert that was stopped: a new alert of the same series (the stopped one ended meanwhile) was notified
+      // on its own, and made due again here it was paged twice.
+      const firing = alert?.state === 'firing' && !alert.ack && (remembered === null || remembered === alert.id);
       if (firing && suppressed(alert)) await this.redis.zadd(this.key, now + this.recheckMs, stateKey);
-      else if (firing && (await notifyNow(stateKey, now))) notified++;
+      else {
+        if (firing && (await notifyNow(stateKey, now, alert.id))) notified++;
+        await this.redis.hdel(this.ids, stateKey);
+      }
     }
     return notified;
   }
 
   /** Rechecks every `intervalMs` until stopped. */
-  schedule(suppressed: Suppression, notifyNow: (stateKey: string, now: number) => Promise<boolean>, intervalMs: number, logger: Logger): { stop(): Promise<void> } {
+  schedule(suppressed: Suppression, notifyNow: (stateKey: string, now: number, alertId: string) => Promise<boolean>, intervalMs: number, logger: Logger): { stop(): Promise<void> } {
     return repeatEvery(intervalMs, () => this.recheck(suppressed, notifyNow), (err) => logger.error('recheck of suppressed alerts failed', { err }));
   }
 }
