@@ -14,6 +14,9 @@ import { RuleSet } from './rule-set.ts';
 export class RuleSource {
   private current = new RuleSet([]);
   private timer: NodeJS.Timeout | undefined;
+  /** Loads begun, and the number of the newest whose rules are in force. */
+  private loadsStarted = 0;
+  private newestInForce = 0;
 
   constructor(
     private readonly store: PgAlertStore,
@@ -75,6 +78,12 @@ export class RuleSource {
 
   private async load(): Promise<void> {
     const unusable = (rule: string, reason: string) => this.logger.error('a stored rule is not valid any more and is left out; fix or delete it', { rule, reason });
-    this.current = new RuleSet((await this.store.rules(unusable)).map((r) => r.rule));
+    // Loads overlap (a change heard while the timer's load runs): one that began before the newest in force is older
+    // than it, and put in force after it, brought a deleted rule back for a while, its alerts with it.
+    const started = ++this.loadsStarted;
+    const rules = new RuleSet((await this.store.rules(unusable)).map((r) => r.rule));
+    if (started < this.newestInForce) return;
+    this.newestInForce = started;
+    this.current = rules;
   }
 }
