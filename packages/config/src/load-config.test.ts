@@ -15,7 +15,7 @@ describe('loadConfig', () => {
     expect(config.auth).toMatchObject({ tokenExpiry: 3600, refreshWindow: 300, maxAttempts: 5, maxAttemptsPerAddress: 20, lockout: 900 });
     expect(config.gateway.trustProxy).toEqual(['loopback']);
     expect(config.auth.sessionLifetime).toBe(43_200);
-    expect(config.gateway.live).toEqual({ maxConnections: 2000, maxConnectionsPerPrincipal: 20, recheckInterval: 30 });
+    expect(config.gateway.live).toEqual({ maxConnections: 2000, maxConnectionsPerPrincipal: 20, maxUnauthenticatedPerAddress: 10, recheckInterval: 30 });
     expect(config.scaling.collectors).toEqual({ min: 2, max: 10, targetCpu: 70 });
     expect(config.backup.schedule).toEqual({ full: '0 0 * * 0', incremental: '0 0 * * 1-6' });
     expect(config.nats.url).toBe('nats://127.0.0.1:4222');
@@ -34,6 +34,14 @@ describe('loadConfig', () => {
     expect(config.core.workers).toBe(2);
     expect(config.gateway.port).toBe(8181);
     expect(config.collection.intervals.system).toBe(15);
+  });
+
+  it('refuses two scrape targets or two probes of one name (the second replaced the first, never scraped), naming the second', () => {
+    const target = (name: string) => ({ name, url: 'http://127.0.0.1:9100/metrics' });
+    expect(() => loadConfig({ overrides: { collection: { targets: [target('game'), target('chat'), target('game')] } } })).toThrow(/collection\.targets\.2\.name/);
+    const probe = { kind: 'tcp', name: 'db', host: 'db', port: 5432 };
+    expect(() => loadConfig({ overrides: { collection: { probes: [probe, { ...probe, port: 5433 }] } } })).toThrow(/collection\.probes\.1\.name/);
+    expect(loadConfig({ overrides: { collection: { targets: [target('game'), target('chat')] } } }).collection.targets).toHaveLength(2);
   });
 
   it('names every bad setting and where it came from in one error', () => {

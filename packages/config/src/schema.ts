@@ -55,6 +55,19 @@ const ScalingSchema = z.object({
 });
 
 /** The whole suite's settings; every default is the number the design seed gives. */
+
+/**
+ * Refuses a list of named jobs (scrape targets, probes) in which a name comes twice: each is scheduled under its name,
+ * so the second replaced the first, which was never run, and every check moved both.
+ */
+function uniqueNames(jobs: readonly { name: string }[], ctx: z.RefinementCtx): void {
+  const seen = new Set<string>();
+  jobs.forEach((job, i) => {
+    if (seen.has(job.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `the name ${job.name} is taken by an earlier one; names must be unique` });
+    seen.add(job.name);
+  });
+}
+
 export const ConfigSchema = z.object({
   nats: z
     .object({
@@ -241,6 +254,7 @@ export const ConfigSchema = z.object({
             credentialsFile: z.string().min(1).optional(),
           }),
         )
+        .superRefine(uniqueNames)
         .default([]),
       /** Scrape the suite's own services found through discovery as well. */
       scrapeSelf: z.boolean().default(true),
@@ -270,6 +284,7 @@ export const ConfigSchema = z.object({
             }),
           ]),
         )
+        .superRefine(uniqueNames)
         .default([]),
     })
     .prefault({}),

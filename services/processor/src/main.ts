@@ -16,7 +16,7 @@ await runService({
     const processMessage = ingestPipeline(ingestLimits(config), {
       series: new RedisSeriesIndex(redis, config.redis.prefix, config.ingest),
       counters: new RedisEventCounters(redis, config.redis.prefix),
-      onCardinalityRefused: (metric) => metrics.cardinalityRefused.inc({ metric }),
+      onCardinalityRefused: (metric) => metrics.cardinalityRefused(metric),
     });
 
     await startConsumer(

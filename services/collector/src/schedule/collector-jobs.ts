@@ -135,7 +135,7 @@ export async function startCollectorJobs(deps: CollectorJobsDeps): Promise<Colle
   const applied = new AppliedSchedule(redis, `${config.redis.prefix}collector:schedule`, 3 * checkEveryMs);
   let loadedAt = Date.now();
   let waitingFor: string | undefined;
-  const sync = async (trigger: 'load' | 'check'): Promise<SchedulerSync> => {
+  const syncNow = async (trigger: 'load' | 'check'): Promise<SchedulerSync> => {
     const desired = desiredSchedulers(config.collection);
     const mine: AppliedConfig = { digest: scheduleDigest(desired), loadedAt };
     const newer = await applied.claim(mine, trigger === 'load');
@@ -150,6 +150,14 @@ export async function startCollectorJobs(deps: CollectorJobsDeps): Promise<Colle
     if (Object.values(changes).some((ids) => ids.length > 0)) logger.info('collector schedulers synced', { ...changes });
     await endRemovedTargets(removed);
     return changes;
+  };
+  // One sync at a time, each after the one before: the timer's check, built from the old configuration, read the
+  // schedulers after a reload's sync and removed its new targets (their staleness markers sent) until the next check.
+  let syncs: Promise<unknown> = Promise.resolve();
+  const sync = (trigger: 'load' | 'check'): Promise<SchedulerSync> => {
+    const next = syncs.then(() => syncNow(trigger));
+    syncs = next.catch(() => undefined);
+    return next;
   };
   await sync('load');
   const reconcile = setInterval(

@@ -96,6 +96,8 @@ describe('game events as counters in Redis', () => {
     const refused = await deliver(2, { value: 1e308 });
     expect(refused.refused).toBe(true);
     expect(refused.rejections).toEqual([{ field: 'value', reason: expect.stringMatching(/^the sum events_value_total\{.*\} would leave the range of a double$/) }]);
+    // Nothing of it goes on: its increments as samples read as counter resets downstream.
+    expect(refused.samples).toEqual([]);
     const totals = await redis.hgetall(counters.countersKey);
     expect(totals['events_total{source="game",type="match_started"}']).toBe('1');
     expect(Number(totals['events_value_total{source="game",type="match_started"}'])).toBe(1e308);
@@ -108,6 +110,9 @@ describe('game events as counters in Redis', () => {
     const third = await deliver(3, { tags: { region: 'eu' } }, 'events.game.login');
     expect(third.samples!.map((s) => [seriesOf(s), s.sample.value])).toEqual([['events_total{region="eu",source="game",type="login"}', 1]]);
     expect(Object.values(await redis.hgetall(counters.countersKey))).toEqual(['1', '1', '1']);
+    // An empty tag value is no tag: the same counter as the event without it, as it is one series in the engine.
+    const fourth = await deliver(4, { tags: { region: '' } }, 'events.game.login');
+    expect(fourth.samples!.map((s) => [seriesOf(s), s.sample.value])).toEqual([['events_total{source="game",type="login"}', 2]]);
   });
 
   it('does not count an event whose counter series the cardinality guard refuses', async () => {

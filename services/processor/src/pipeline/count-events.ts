@@ -35,7 +35,11 @@ export function countEvents(counters: EventCounters): Stage {
       work.seq,
       samples.map((s) => ({ series: seriesOf(s), kind: s.sample.name === EVENTS_TOTAL ? 'count' : 'sum', by: s.sample.value, ts: s.sample.ts })),
     );
-    if (counted.overflow !== undefined) return refuse(work, 'value', `the sum ${counted.overflow} would leave the range of a double`);
+    if (counted.overflow !== undefined) {
+      // Refused whole: its increments left here went on as samples, a counter of 1 that read as a reset downstream.
+      work.samples = [];
+      return refuse(work, 'value', `the sum ${counted.overflow} would leave the range of a double`);
+    }
     work.samples = samples.flatMap((s, i) => {
       const total = counted.totals[i];
       return total === undefined ? [] : [{ ...s, sample: { ...s.sample, value: total.total, ts: total.ts } }];

@@ -1,5 +1,6 @@
 import { sortTags } from '@terminusa/metric-store';
 import type { KeyedSample, Stage } from './stage.ts';
+import { withoutEmpty } from './normalize.ts';
 
 /** Counter of game events, by source, type and the event's tags. */
 export const EVENTS_TOTAL = 'events_total';
@@ -13,7 +14,8 @@ export const EVENTS_VALUE_TOTAL = 'events_value_total';
 export const eventIncrements: Stage = (work) => {
   if (!work.event) return;
   const { type, body } = work.event;
-  const tags = sortTags({ ...body.tags, source: work.source!, type });
+  // Empty values left out as a sample's are: `region: ""` and no region are one counter, as they are one engine series.
+  const tags = withoutEmpty(sortTags({ ...body.tags, source: work.source!, type }));
   const ts = body.ts ?? work.receivedAt;
   const tagsJson = JSON.stringify(tags);
   const counter = (name: string, value: number): KeyedSample => ({ tagsJson, sample: { name, value, ts, tags } });

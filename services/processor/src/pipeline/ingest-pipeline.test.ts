@@ -56,6 +56,15 @@ describe('metric messages', () => {
     }
   });
 
+  it('refuses a __proto__ tag key by name in samples and events, keeping the good samples (a record left it out without a word)', async () => {
+    const work = await process('{"samples":[{"name":"cpu","value":1,"tags":{"__proto__":"a"}},{"name":"cpu","value":2}]}');
+    expect(work.rejections).toEqual([{ index: 0, field: 'samples[0].tags.__proto__', reason: expect.any(String) }]);
+    expect(samplesOf(work)).toEqual([{ name: 'cpu', value: 2, ts: RECEIVED_AT, tags: {} }]);
+    const event = await process('{"tags":{"__proto__":"a"}}', 'events.game.kill');
+    expect(event.refused).toBe(true);
+    expect(event.rejections).toEqual([{ field: 'tags.__proto__', reason: expect.any(String) }]);
+  });
+
   it('rejects bad samples with their field and keeps the good ones beside them', async () => {
     const work = await process({ samples: [{ name: 'ok_metric', value: 1 }, { name: '1bad', value: 1 }, { name: 'x', value: 'NaN' }] });
     expect(work.refused).toBeUndefined();

@@ -24,7 +24,7 @@ export const normalize: Stage = (work) => {
  * which drops it on import: `cpu{host=""}` and `cpu` were one series there and two in Redis and the counts, and one of
  * two samples accepted at one time was lost.
  */
-function withoutEmpty(tags: Record<string, string>): Record<string, string> {
+export function withoutEmpty(tags: Record<string, string>): Record<string, string> {
   let empty = false;
   for (const key in tags) if (tags[key] === '') empty = true;
   if (!empty) return tags;
