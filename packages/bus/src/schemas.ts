@@ -23,13 +23,15 @@ export const TAG_VALUE_FORBIDDEN = '\u0000';
 
 /**
  * A tag value of at most `maxLength` characters, without {@link TAG_VALUE_FORBIDDEN}: one such value, accepted, made
- * every rollup run fail on its minute, for good.
+ * every rollup run fail on its minute, for good; and well-formed UTF-16 (no lone surrogate, which JSON can carry as
+ * `\ud800`): Redis' cjson refuses one, and the current values' script failed after writing half its series.
  */
 export function tagValueSchema(maxLength: number) {
   return z
     .string()
     .max(maxLength, `tag values are at most ${maxLength} characters`)
-    .refine((v) => !v.includes(TAG_VALUE_FORBIDDEN), 'tag values may not contain the NUL character (U+0000)');
+    .refine((v) => !v.includes(TAG_VALUE_FORBIDDEN), 'tag values may not contain the NUL character (U+0000)')
+    .refine((v) => v.isWellFormed(), 'tag values may not contain a lone surrogate (\\ud800-\\udfff not in a pair): not Unicode text');
 }
 
 /** Tags of a sample: Prometheus-style keys, string values. */

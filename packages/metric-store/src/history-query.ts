@@ -610,6 +610,12 @@ const lastOneMinuteMark = new WeakMap<pg.Pool, number>();
  * reduced per group in PostgreSQL (a fleet's `agg=avg` moved every series' rows into the gateway).
  */
 const GROUPED_STRETCH_MAX_SERIES = 10_000;
+/**
+ * Bucket rows a grouped one-stretch read takes in, its series together; past it the general path sums them per group
+ * in the statement. Bounded by series alone, a day of 10,000 series' 5-minute rows (2.8 million) came into the gateway
+ * for an answer of one line.
+ */
+const GROUPED_STRETCH_MAX_ROWS = 250_000;
 
 /** A row of {@link oneStretchStatement}: a series with its rows (null when it has none in range), and the 1m watermark the rows end at. */
 type StretchRow = { key: string | null; tags: Record<string, string> | null; ts: string | null; count: string | null; sum: string | null; min: string | null; max: string | null; mark: number };
@@ -666,7 +672,8 @@ async function readOneStretch(stores: HistoryStores, q: HistoryQuery, target: Ti
   // Without groupBy or agg every series is a group of its own, so more series than the answer holds buckets for
   // need not be read: a 7-day read of 100 series read 16,800 hourly rows before the general path chose days.
   const grouped = q.groupBy !== undefined || q.agg !== undefined;
-  const maxSeries = grouped ? GROUPED_STRETCH_MAX_SERIES : Math.floor(q.maxPoints / Math.max(1, bucketPoints(segments, 1, q, now)));
+  const perSeries = Math.max(1, bucketPoints(segments, 1, q, now));
+  const maxSeries = grouped ? Math.max(1, Math.min(GROUPED_STRETCH_MAX_SERIES, Math.floor(GROUPED_STRETCH_MAX_ROWS / perSeries))) : Math.floor(q.maxPoints / perSeries);
   const [{ rows }, tail] = await Promise.all([stores.pool.query<StretchRow>(oneStretchStatement(q, seg, maxSeries)), exportFrom(hint)]).catch((err: unknown) => budget.fail(err));
   const mark = rows[0]!.mark;
   lastOneMinuteMark.set(stores.pool, mark);

@@ -62,6 +62,16 @@ return 0
  */
 const FIELDS_PER_CALL = 1_000;
 
+/** Removes fields (ARGV) from the index sets (KEYS[2..]) where the hash (KEYS[1]) does not hold them. */
+const DROP_STALE_SCRIPT = `
+for _, field in ipairs(ARGV) do
+  if redis.call('HEXISTS', KEYS[1], field) == 0 then
+    for i = 2, #KEYS do redis.call('SREM', KEYS[i], field) end
+  end
+end
+return 0
+`;
+
 /**
  * Current value of every series in Redis: one hash per metric name, one field per tag set. A sample older than
  * `maxSampleAgeMs` when it is written (a backfill, a producer's replay after an outage) goes to history only: it is
@@ -137,8 +147,9 @@ export class RedisCurrentStore {
       fields = [];
       const gone: string[] = [];
       candidates.forEach((field, i) => (raw[i] == null ? gone.push(field) : fields.push([field, raw[i]!])));
-      // Series whose hash expired leave index entries behind; drop them as they are met.
-      if (gone.length) await Promise.all(sets.flatMap((set) => chunks(gone, FIELDS_PER_CALL).map((part) => this.redis.srem(set, ...part))));
+      // Series whose hash expired leave index entries behind; dropped as they are met, each only while its field is
+      // still missing: a write between the read and the drop indexed it afresh, and the drop unindexed a live series.
+      if (gone.length) await Promise.all(chunks(gone, FIELDS_PER_CALL).map((part) => this.redis.eval(DROP_STALE_SCRIPT, 1 + sets.length, key, ...sets, ...part)));
     }
     // Sorted by the field (the JSON of the sorted tags), compared as plain strings: a stable order for
     // clients, without serializing tags again for every comparison.

@@ -86,6 +86,17 @@ describe('metric messages', () => {
     }
   });
 
+  it('refuses a tag value holding a lone surrogate (Redis cannot decode it) by its field, in JSON and packed bodies alike', async () => {
+    const samples = [
+      { name: 'ok_metric', value: 1, ts: RECEIVED_AT, tags: { zone: 'a\ud83d\ude00' } },
+      { name: 'ok_metric', value: 2, ts: RECEIVED_AT, tags: { zone: 'a\ud800b' } },
+    ];
+    for (const work of [await process({ samples }), await processPacked(samples)]) {
+      expect(samplesOf(work)!.map((s) => s.value)).toEqual([1]);
+      expect(work.rejections).toEqual([{ index: 1, field: 'samples[1].tags.zone', reason: expect.stringMatching(/lone surrogate/) }]);
+    }
+  });
+
   it.each([
     ['malformed JSON', '{"samples": [', '(message)', /malformed JSON/],
     ['missing samples', { metrics: [] }, '(message)', /samples|Unrecognized/],

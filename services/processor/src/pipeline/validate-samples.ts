@@ -24,7 +24,7 @@ export function fastSample(candidate: unknown, limits: TagLimits): IngestSample 
     let count = 0;
     for (const key in tags) {
       const v = (tags as Record<string, unknown>)[key];
-      if (++count > limits.maxTags || typeof v !== 'string' || v.length > limits.maxTagValueLength || v.includes(TAG_VALUE_FORBIDDEN) || !TAG_KEY.test(key)) return undefined;
+      if (++count > limits.maxTags || typeof v !== 'string' || v.length > limits.maxTagValueLength || v.includes(TAG_VALUE_FORBIDDEN) || !v.isWellFormed() || !TAG_KEY.test(key)) return undefined;
     }
   }
   return c as IngestSample;
