@@ -167,6 +167,12 @@ export const TAGS_JSON: unique symbol = Symbol.for('terminusa.tags-json');
  * to do on a hit; past that, misses cost what they did (3.8 µs with a million).
  */
 const TAGS_GENERATION = 200_000;
+/**
+ * The characters of tags JSON one generation holds, at most: 200,000 series of 300 characters fit, where the count
+ * alone let senders of long unique tags (up to REMEMBERED_TAGS_CHARS each) fill about 3 GB.
+ */
+const TAGS_GENERATION_CHARS = 64_000_000;
+let youngChars = 0;
 let youngTags = new Map<string, Readonly<Record<string, string>>>();
 let oldTags = new Map<string, Readonly<Record<string, string>>>();
 
@@ -210,12 +216,14 @@ function remembering(miss: boolean): boolean {
 }
 
 function rememberTags(json: string, tags: Readonly<Record<string, string>>): void {
-  if (youngTags.size >= TAGS_GENERATION) {
+  if (youngTags.size >= TAGS_GENERATION || youngChars + json.length > TAGS_GENERATION_CHARS) {
     oldTags = youngTags;
     youngTags = new Map();
+    youngChars = 0;
     generations++;
   }
   youngTags.set(json, tags);
+  youngChars += json.length;
 }
 
 function parseTags(json: string, where: () => string): Readonly<Record<string, string>> {
