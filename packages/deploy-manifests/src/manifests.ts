@@ -169,6 +169,9 @@ function configMap(o: Overlay, config: Readonly<Config>): ConfigMap {
       TMON_NATS__REPLICAS: String(NATS_REPLICAS),
       // The services' NATS users may not create streams or consumers: the nats-bootstrap Job does, the services bind.
       TMON_NATS__MANAGE_STREAMS: 'false',
+      // The alert rules shipped in the image (BackupFailed, HostSilent, HostDiskFull), as compose loads them: without
+      // them a failing backup paged nobody.
+      ALERT_RULES_FILE: 'deploy/config/alert-rules.yaml',
     },
   });
 }
@@ -380,13 +383,20 @@ function disruptionBudget(o: Overlay, name: string): PodDisruptionBudget {
 
 const fromNamespace = (o: Overlay) => ({ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': o.namespace } } });
 
+/**
+ * The label of the namespaces whose pods may scrape the services' `/metrics` (a Prometheus of their own, in its own
+ * namespace): `kubectl label namespace <prometheus's> terminusa.io/scrape-metrics=true`. They still show the metrics token.
+ */
+export const SCRAPER_NAMESPACE_LABEL = 'terminusa.io/scrape-metrics';
+const fromScrapers = { namespaceSelector: { matchLabels: { [SCRAPER_NAMESPACE_LABEL]: 'true' } } };
+
 function networkPolicies(o: Overlay, config: Readonly<Config>): NetworkPolicy[] {
   const deny = new NetworkPolicy({
     metadata: meta(o, 'default-deny-ingress', 'network-policy'),
     spec: { podSelector: {}, policyTypes: ['Ingress'] },
   });
   const perService = SERVICE_NAMES.map((name) => {
-    const ingress: INetworkPolicyIngressRule[] = [{ from: [fromNamespace(o)], ports: [{ protocol: 'TCP', port: OPS_PORTS[name] }] }];
+    const ingress: INetworkPolicyIngressRule[] = [{ from: [fromNamespace(o), fromScrapers], ports: [{ protocol: 'TCP', port: OPS_PORTS[name] }] }];
     // No `from`: the gateway's HTTP port is open to every source, the ingress controller included.
     if (name === 'api-gateway') ingress.push({ ports: [{ protocol: 'TCP', port: config.gateway.port }] });
     return new NetworkPolicy({
@@ -400,7 +410,10 @@ function networkPolicies(o: Overlay, config: Readonly<Config>): NetworkPolicy[] 
       podSelector: { matchLabels: selector('nats') },
       policyTypes: ['Ingress'],
       ingress: [
-        { from: [fromNamespace(o)], ports: [{ protocol: 'TCP', port: NATS_CLIENT_PORT }, { protocol: 'TCP', port: NATS_MONITOR_PORT }] },
+        // No `from` on the client port: game services publish from their own namespaces (docs/deploy.md §5), and every
+        // client logs in as a NATS user of its own, with permissions for its own subjects only (permissions.conf).
+        { ports: [{ protocol: 'TCP', port: NATS_CLIENT_PORT }] },
+        { from: [fromNamespace(o), fromScrapers], ports: [{ protocol: 'TCP', port: NATS_MONITOR_PORT }] },
         { from: [{ podSelector: { matchLabels: selector('nats') } }], ports: [{ protocol: 'TCP', port: NATS_CLUSTER_PORT }] },
       ],
     },
@@ -444,12 +457,17 @@ function engineNetworkPolicies(o: Overlay): NetworkPolicy[] {
  */
 export const INGRESS_TLS_SECRET_NAME = 'terminusa-ingress-tls';
 
-function ingress(o: Overlay): Ingress {
+function ingress(o: Overlay, config: Readonly<Config>): Ingress {
   return new Ingress({
     metadata: {
       ...meta(o, 'api-gateway', 'api-gateway'),
-      // Plain HTTP is redirected to HTTPS (ingress-nginx does so by default once `tls` is set; stated for clarity).
-      annotations: { 'nginx.ingress.kubernetes.io/ssl-redirect': 'true' },
+      annotations: {
+        // Plain HTTP is redirected to HTTPS (ingress-nginx does so by default once `tls` is set; stated for clarity).
+        'nginx.ingress.kubernetes.io/ssl-redirect': 'true',
+        // The largest body the gateway takes (remote_write, OTLP): ingress-nginx's own 1 MiB answered bigger batches
+        // 413, which senders drop.
+        'nginx.ingress.kubernetes.io/proxy-body-size': `${Math.ceil(config.ingest.maxRequestBytes / 1_048_576)}m`,
+      },
     },
     spec: {
       ingressClassName: 'nginx',
@@ -656,7 +674,7 @@ export function buildManifests(o: Overlay, config: Readonly<Config>): ManifestFi
       ],
     })),
     { file: 'network-policies.yaml', objects: networkPolicies(o, config) },
-    { file: 'ingress.yaml', objects: [ingress(o)] },
+    { file: 'ingress.yaml', objects: [ingress(o, config)] },
     { file: 'nats.yaml', objects: nats(o) },
     { file: 'nats-bootstrap.yaml', objects: [natsBootstrapJob(o, config)] },
     { file: 'db-migrate.yaml', objects: [dbMigrateJob(o, config)] },

@@ -8,6 +8,8 @@ const CHECK_TIMEOUT_MS = 2000;
 /** The dependencies of one service instance and whether it is ready for work. */
 export class Health {
   private readonly checks = new Map<string, HealthCheck>();
+  /** Checks reported but not needed for readiness. */
+  private readonly optional = new Set<string>();
   private ready = false;
   private stopping = false;
 
@@ -16,9 +18,14 @@ export class Health {
     private readonly instance: string,
   ) {}
 
-  /** Adds a dependency to every health report. */
-  add(name: string, check: HealthCheck): void {
+  /**
+   * Adds a dependency to every health report. One the instance can serve without (`required: false`) is reported, and
+   * makes the status degraded when it fails, but leaves the instance ready.
+   */
+  add(name: string, check: HealthCheck, options: { required?: boolean } = {}): void {
     this.checks.set(name, check);
+    if (options.required === false) this.optional.add(name);
+    else this.optional.delete(name);
   }
 
   /** Marks the instance ready (after start) or not ready (while it shuts down). */
@@ -42,11 +49,11 @@ export class Health {
     );
     const checks = Object.fromEntries(entries);
     const allOk = entries.every(([, c]) => c.ok);
-    const ready = this.ready && !this.stopping && allOk;
+    const ready = this.ready && !this.stopping && entries.every(([name, c]) => c.ok || this.optional.has(name));
     return {
       service: this.service,
       instance: this.instance,
-      status: ready ? 'ok' : this.ready && !this.stopping ? 'degraded' : 'down',
+      status: ready && allOk ? 'ok' : this.ready && !this.stopping ? 'degraded' : 'down',
       live: true,
       ready,
       checks,

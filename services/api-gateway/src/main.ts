@@ -15,7 +15,9 @@ await runService({
     const deps = await gatewayDeps({ config, pool, redis, bus, health, logger, registry });
     // Registered before the HTTP server so it stops after it (no more uses to mark) and before PostgreSQL closes.
     onStop('api keys', () => closeGatewayDeps(deps));
-    health.add('engine', () => deps.engine.health());
+    // Reported, not needed for readiness: sign-in, the dashboard, alerts and pushes (remote_write, OTLP) need no engine,
+    // and an engine restart made every gateway not ready, the Ingress answering 503 for all of them.
+    health.add('engine', () => deps.engine.health(), { required: false });
     const app = createApp(deps);
     const server = createServer(app);
     await new Promise<void>((resolve, reject) => {
