@@ -151,7 +151,10 @@ describe('deploy manifests', () => {
         expect(c.readinessProbe.httpGet).toEqual({ path: '/health/ready', port: 'ops' });
         expect(c.readinessProbe.timeoutSeconds).toBe(config.loadBalance.timeout);
         expect(c.env).toContainEqual({ name: 'SERVICE', value: s });
-        expect(pod.terminationGracePeriodSeconds).toBe(config.shutdownTimeout + 10);
+        // The gateway waits 5 s, still serving, before its SIGTERM (its preStop hook), so the Ingress drops it first.
+        const preStop = s === 'api-gateway' ? 5 : 0;
+        expect(c.lifecycle?.preStop).toEqual(preStop ? { exec: { command: ['sleep', '5'] } } : undefined);
+        expect(pod.terminationGracePeriodSeconds).toBe(config.shutdownTimeout + 10 + preStop);
         expect(c.securityContext).toMatchObject({ runAsNonRoot: true, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
       }
     }

@@ -303,6 +303,9 @@ function deployment(o: Overlay, name: ServiceName, config: Readonly<Config>): De
     livenessProbe: healthProbe('/health/live', 'ops', config, 3),
     readinessProbe: healthProbe('/health/ready', 'ops', config, 3),
     startupProbe: healthProbe('/health/live', 'ops', config, 30),
+    // The gateway keeps serving for a moment after the pod is told to stop, until the Ingress and Service have taken
+    // it out of their endpoints: closing its listener at once gave keep-alive requests in flight a 502 at every rollout.
+    ...(name === 'api-gateway' ? { lifecycle: { preStop: { exec: { command: ['sleep', String(GATEWAY_PRE_STOP_S)] } } } } : {}),
     resources: { requests: { ...o.resources.requests }, limits: { ...o.resources.limits } },
     securityContext: RESTRICTED,
     volumeMounts: [
@@ -323,7 +326,7 @@ function deployment(o: Overlay, name: ServiceName, config: Readonly<Config>): De
       template: {
         metadata: { labels: labels(name) },
         spec: {
-          terminationGracePeriodSeconds: config.shutdownTimeout + 10,
+          terminationGracePeriodSeconds: config.shutdownTimeout + 10 + (name === 'api-gateway' ? GATEWAY_PRE_STOP_S : 0),
           automountServiceAccountToken: false,
           securityContext: {
             runAsNonRoot: true,
@@ -380,6 +383,9 @@ function autoscaler(o: Overlay, name: ServiceName): HorizontalPodAutoscaler {
 function disruptionBudget(o: Overlay, name: string): PodDisruptionBudget {
   return new PodDisruptionBudget({ metadata: meta(o, name), spec: { maxUnavailable: 1, selector: { matchLabels: selector(name) } } });
 }
+
+/** Seconds the gateway's pod waits, still serving, before its SIGTERM (its preStop hook). */
+const GATEWAY_PRE_STOP_S = 5;
 
 const fromNamespace = (o: Overlay) => ({ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': o.namespace } } });
 
