@@ -75,25 +75,17 @@ describe('metric messages', () => {
     ]);
   });
 
-  it('refuses a tag value holding NUL (PostgreSQL cannot store it) by its field, in JSON and packed bodies alike', async () => {
+  it.each([
+    ['NUL (PostgreSQL cannot store it)', 'a', 'a\u0000b', /NUL/],
+    ['a lone surrogate (Redis cannot decode it)', 'a\ud83d\ude00', 'a\ud800b', /lone surrogate/],
+  ])('refuses a tag value holding %s by its field, in JSON and packed bodies alike', async (_case, good, bad, reason) => {
     const samples = [
-      { name: 'ok_metric', value: 1, ts: RECEIVED_AT, tags: { zone: 'a' } },
-      { name: 'ok_metric', value: 2, ts: RECEIVED_AT, tags: { zone: 'a\u0000b' } },
+      { name: 'ok_metric', value: 1, ts: RECEIVED_AT, tags: { zone: good } },
+      { name: 'ok_metric', value: 2, ts: RECEIVED_AT, tags: { zone: bad } },
     ];
     for (const work of [await process({ samples }), await processPacked(samples)]) {
       expect(samplesOf(work)!.map((s) => s.value)).toEqual([1]);
-      expect(work.rejections).toEqual([{ index: 1, field: 'samples[1].tags.zone', reason: expect.stringMatching(/NUL/) }]);
-    }
-  });
-
-  it('refuses a tag value holding a lone surrogate (Redis cannot decode it) by its field, in JSON and packed bodies alike', async () => {
-    const samples = [
-      { name: 'ok_metric', value: 1, ts: RECEIVED_AT, tags: { zone: 'a\ud83d\ude00' } },
-      { name: 'ok_metric', value: 2, ts: RECEIVED_AT, tags: { zone: 'a\ud800b' } },
-    ];
-    for (const work of [await process({ samples }), await processPacked(samples)]) {
-      expect(samplesOf(work)!.map((s) => s.value)).toEqual([1]);
-      expect(work.rejections).toEqual([{ index: 1, field: 'samples[1].tags.zone', reason: expect.stringMatching(/lone surrogate/) }]);
+      expect(work.rejections).toEqual([{ index: 1, field: 'samples[1].tags.zone', reason: expect.stringMatching(reason) }]);
     }
   });
 
