@@ -1,17 +1,22 @@
 import { z } from 'zod';
 import { DurationSchema, durationMs } from '@terminusa/config';
-import { CHANNELS, METRIC_NAME, SEVERITIES, TAG_KEY, TAG_KEY_RULE } from '@terminusa/bus';
+import { CHANNELS, METRIC_NAME, SEVERITIES, TAG_KEY, TAG_KEY_RULE, storableText } from '@terminusa/bus';
 import { labelRegexProblem } from './label-regex.ts';
 import { promqlSyntaxError } from './promql-syntax.ts';
 
-const Duration = DurationSchema.transform((d) => durationMs(d));
+/** The longest `for`, `keepFiringFor`, window or interval a rule may have: a year. */
+const MAX_RULE_DURATION_MS = 366 * 86_400_000;
+
+// Bounded: a window of 100000000000w (accepted, any number of digits) made the state script's expiry out of range,
+// every batch holding its metric failed for good and stream alerting stopped; a PromQL interval of 400 digits, NaN.
+const Duration = DurationSchema.transform((d) => durationMs(d)).refine((ms) => Number.isSafeInteger(ms) && ms <= MAX_RULE_DURATION_MS, 'at most a year (366d)');
 
 /** One tag matcher: equality, inequality or a fully anchored regular expression in RE2 syntax (label-regex.ts). */
 export const MatcherSchema = z
   .strictObject({
     tag: z.string().regex(TAG_KEY, TAG_KEY_RULE),
     op: z.enum(['=', '!=', '=~', '!~']).default('='),
-    value: z.string(),
+    value: storableText(1024, 'matcher values'),
   })
   .superRefine((m, ctx) => {
     if (m.op !== '=~' && m.op !== '!~') return;
@@ -29,9 +34,9 @@ const common = {
   /** Evaluate per group of these tags instead of per series. */
   groupBy: z.array(z.string().regex(TAG_KEY)).optional(),
   severity: z.enum(SEVERITIES),
-  summary: z.string().max(500).default('{{alertname}}'),
-  message: z.string().max(4000).default('{{alertname}}: {{value}}'),
-  labels: z.record(z.string().regex(TAG_KEY), z.string()).default({}),
+  summary: storableText(500, 'summaries').default('{{alertname}}'),
+  message: storableText(4000, 'messages').default('{{alertname}}: {{value}}'),
+  labels: z.record(z.string().regex(TAG_KEY), storableText(1024, 'label values')).default({}),
   /** Send to these channels instead of the severity's. */
   channels: z.array(z.enum(CHANNELS)).min(1).optional(),
   enabled: z.boolean().default(true),

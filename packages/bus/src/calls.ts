@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { storableText } from './schemas.ts';
 
 /** A request/reply call to a service: its subject and the schemas of request and reply. */
 export interface CallDef<Req extends z.ZodType, Rep extends z.ZodType> {
@@ -55,7 +56,7 @@ export const CALLS = {
   /** Acknowledge an active alert: its re-notification stops. */
   alertAck: call({
     subject: 'alerts.command.ack',
-    request: z.strictObject({ id: z.string().uuid('an alert id'), by: z.string().min(1), comment: z.string().max(2000).optional() }),
+    request: z.strictObject({ id: z.string().uuid('an alert id'), by: z.string().min(1), comment: storableText(2000, 'comments').optional() }),
     reply: z.union([z.strictObject({ ok: z.literal(true), state: z.string() }), CallErrorSchema]),
   }),
   /** Queue a backup now; replies with the job id. */

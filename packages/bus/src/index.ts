@@ -27,6 +27,7 @@ export {
   TAG_KEY_RULE,
   TAG_VALUE_FORBIDDEN,
   tagValueSchema,
+  storableText,
   NAMESPACE_LABEL,
   SOURCE,
 } from './schemas.ts';

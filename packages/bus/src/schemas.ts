@@ -22,16 +22,22 @@ const MAX_TAGS = 32;
 export const TAG_VALUE_FORBIDDEN = '\u0000';
 
 /**
- * A tag value of at most `maxLength` characters, without {@link TAG_VALUE_FORBIDDEN}: one such value, accepted, made
- * every rollup run fail on its minute, for good; and well-formed UTF-16 (no lone surrogate, which JSON can carry as
- * `\ud800`): Redis' cjson refuses one, and the current values' script failed after writing half its series.
+ * Text of at most `maxLength` characters that PostgreSQL and Redis can store: without {@link TAG_VALUE_FORBIDDEN}
+ * (text and jsonb cannot hold it: one tag value with it made every rollup run fail on its minute, one acknowledgement
+ * comment every later event of its alert) and well-formed UTF-16 (no lone surrogate, which JSON can carry as
+ * `\ud800`: jsonb and Redis' cjson refuse one). `what` names the text in the messages.
  */
-export function tagValueSchema(maxLength: number) {
+export function storableText(maxLength: number, what: string) {
   return z
     .string()
-    .max(maxLength, `tag values are at most ${maxLength} characters`)
-    .refine((v) => !v.includes(TAG_VALUE_FORBIDDEN), 'tag values may not contain the NUL character (U+0000)')
-    .refine((v) => v.isWellFormed(), 'tag values may not contain a lone surrogate (\\ud800-\\udfff not in a pair): not Unicode text');
+    .max(maxLength, `${what} are at most ${maxLength} characters`)
+    .refine((v) => !v.includes(TAG_VALUE_FORBIDDEN), `${what} may not contain the NUL character (U+0000)`)
+    .refine((v) => v.isWellFormed(), `${what} may not contain a lone surrogate (\\ud800-\\udfff not in a pair): not Unicode text`);
+}
+
+/** A tag value of at most `maxLength` characters: {@link storableText}. */
+export function tagValueSchema(maxLength: number) {
+  return storableText(maxLength, 'tag values');
 }
 
 /** Tags of a sample: Prometheus-style keys, string values. */

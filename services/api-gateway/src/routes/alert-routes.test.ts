@@ -79,6 +79,22 @@ describe('POST /silences with a regex matcher', () => {
 });
 
 describe('POST /rules with a regex matcher', () => {
+  it('refuses a duration past a year (a window of 100000000000w stopped stream alerting) and a summary PostgreSQL cannot store, naming them', async () => {
+    const rule = { name: 'Huge', metric: 'cpu', aggregation: 'avg', comparator: '>', threshold: 1, severity: 'info' };
+    const huge = await post('/rules', { ...rule, window: '100000000000w' });
+    expect(huge.status).toBe(400);
+    expect(huge.body.fields.map((f: { field: string }) => f.field)).toEqual(['window']);
+    const nul = await post('/rules', { ...rule, window: '5m', summary: 'a\u0000' });
+    expect(nul.status).toBe(400);
+    expect(nul.body.fields.map((f: { field: string }) => f.field)).toEqual(['summary']);
+    expect((await post('/rules', { ...rule, window: '366d' })).status).toBe(201);
+  });
+
+  it('takes a recording rule’s name (a metric name) in the rule paths, as it takes the rule', async () => {
+    const del = await fetch(`${server.base}/rules/job:requests:rate5m`, { method: 'DELETE', headers: { [TEST_ROLE_HEADER]: 'operator' } });
+    expect(del.status).toBe(404);
+  });
+
   it('refuses a pattern RE2 does not take with a 400 naming the field', async () => {
     const res = await post('/rules', { name: 'WebSlow', metric: 'web_latency', matchers: [{ tag: 'host', op: '=~', value: '(?=web).*' }], comparator: '>', threshold: 1, severity: 'warning' });
     expect(res.status).toBe(400);
@@ -100,6 +116,27 @@ describe('silences and the alert history', () => {
     const forever = await post('/silences', { matchers: [{ tag: 'host', value: 'web-1' }], comment: 'maintenance', endsAt: 8_000_000_000_000_000 });
     expect(forever.status).toBe(400);
     expect(forever.body.fields.map((f: { field: string }) => f.field)).toEqual(['endsAt']);
+  });
+
+  it('refuse a silence that would silence every alert (each matcher matching an absent label), naming matchers', async () => {
+    for (const matchers of [[{ tag: 'alertname', op: '=~', value: '.*' }], [{ tag: 'nope', value: '' }], [{ tag: 'host', op: '!=', value: 'web-1' }]]) {
+      const res = await post('/silences', { matchers, duration: 3600, comment: 'everything' });
+      expect(res.status, JSON.stringify(matchers)).toBe(400);
+      expect(res.body.fields.map((f: { field: string }) => f.field)).toEqual(['matchers']);
+    }
+    expect((await post('/silences', { matchers: [{ tag: 'host', op: '!=', value: 'web-1' }, { tag: 'alertname', value: 'HostDown' }], duration: 3600, comment: 'all but web-1' })).status).toBe(201);
+  });
+
+  it('refuse text PostgreSQL cannot store (NUL, a lone surrogate) 400 naming the field, not 500 from the database', async () => {
+    const comment = await post('/silences', { matchers: [{ tag: 'host', value: 'web-1' }], duration: 3600, comment: 'a\u0000b' });
+    expect(comment.status).toBe(400);
+    expect(comment.body.fields.map((f: { field: string }) => f.field)).toEqual(['comment']);
+    const value = await post('/silences', { matchers: [{ tag: 'host', value: 'web-\ud800' }], duration: 3600, comment: 'x' });
+    expect(value.status).toBe(400);
+    expect(value.body.fields.map((f: { field: string }) => f.field)).toEqual(['matchers[0].value']);
+    const history = await get('/alerts/history?rule=a%00b');
+    expect(history.status).toBe(400);
+    expect(history.body.fields.map((f: { field: string }) => f.field)).toEqual(['rule']);
   });
 
   it('answer a malformed history cursor 400 naming it, not 500 from the database', async () => {

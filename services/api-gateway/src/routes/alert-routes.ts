@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Request } from 'express';
 import { z } from 'zod';
 import { MatcherSchema, matchesAll, RuleSchema, SEVERITIES, type PgAlertStore, type RedisAlertReader } from '@terminusa/alerting';
-import { ACTIVE_ALERT_STATES, CALLS, SUBJECTS, TAG_KEY, type Bus } from '@terminusa/bus';
+import { ACTIVE_ALERT_STATES, CALLS, storableText, SUBJECTS, TAG_KEY, type Bus } from '@terminusa/bus';
 import type { ServiceCaller } from '../http/call-service.ts';
 import { sendProblem } from '../http/problem.ts';
 import { route, type RouteSpec } from '../http/route.ts';
@@ -15,7 +15,7 @@ const HistoryQuery = z.object({
   from: Time.optional(),
   to: Time.optional(),
   severity: z.enum(SEVERITIES).optional(),
-  rule: z.string().max(100).optional(),
+  rule: storableText(200, 'rule names').optional(),
   limit: z.coerce.number().int().min(1).max(500).default(100),
   /** The `next` cursor of the previous page. */
   before: z
@@ -26,17 +26,23 @@ const HistoryQuery = z.object({
     .optional(),
 });
 const AlertId = z.object({ id: z.string().uuid('an alert id') });
-const AckBody = z.strictObject({ comment: z.string().max(2000).optional() });
-const RuleName = z.object({ name: z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,99}$/, 'a rule name') });
+const AckBody = z.strictObject({ comment: storableText(2000, 'comments').optional() });
+// An alerting rule's name or a recording rule's (a metric name, `job:requests:rate5m`), as RuleSchema takes them.
+const RuleName = z.object({ name: z.string().regex(/^[A-Za-z_:][A-Za-z0-9_:-]{0,199}$/, 'a rule name') });
 const SilenceBody = z
   .strictObject({
-    matchers: z.array(MatcherSchema).min(1, 'at least one matcher'),
+    // As Alertmanager: one matcher at least must need a label to be there (`host="a"`), or the silence matches every
+    // alert (`alertname=~".*"`, `nope=""`: a missing label is the empty value), and paging stops unseen.
+    matchers: z
+      .array(MatcherSchema)
+      .min(1, 'at least one matcher')
+      .refine((matchers) => matchers.some((m) => !matchesAll([m], {})), 'at least one matcher must not match the empty value: this silence would silence every alert'),
     // Numbers too: `tmon silences add --end` sends epoch ms, which a string-only time refused.
     startsAt: BodyTime.optional(),
     endsAt: BodyTime.optional(),
     /** Seconds from the start, instead of endsAt. */
     duration: z.number().int().positive().max(90 * 86_400).optional(),
-    comment: z.string().min(1, 'say why').max(2000),
+    comment: storableText(2000, 'comments').min(1, 'say why'),
   })
   .refine((s) => s.endsAt !== undefined || s.duration !== undefined, { message: 'give endsAt or duration', path: ['endsAt'] })
   // As long as `duration` may be: a silence that never ends is a rule switched off unseen.
