@@ -573,6 +573,21 @@ describe('live stream limits', () => {
   });
 });
 
+describe('custom metrics with an Idempotency-Key', () => {
+  it('are kept once per caller: a retry of one producer is dropped, the same key of another producer is its own push', async () => {
+    const jsm = await nc.jetstreamManager();
+    const ingest = `${ns.id}_INGEST`;
+    const [a, b] = [
+      (await call(main.base, 'post', '/api-keys', tokens.admin, { name: 'idem-a', role: 'producer' })).body.secret,
+      (await call(main.base, 'post', '/api-keys', tokens.admin, { name: 'idem-b', role: 'producer' })).body.secret,
+    ];
+    const before = (await jsm.streams.info(ingest)).state.messages;
+    const push = (key: string) => call(main.base, 'post', '/metrics/custom', key, { samples: [{ name: 'idem_metric', value: 1 }] }, { 'idempotency-key': 'batch-1' });
+    for (const key of [a, a, b]) expect((await push(key)).status).toBe(202);
+    expect((await jsm.streams.info(ingest)).state.messages).toBe(before + 2);
+  });
+});
+
 describe('hostile input', () => {
   it('is refused with 400 naming the field, and nothing is published', async () => {
     const jsm = await nc.jetstreamManager();

@@ -174,9 +174,12 @@ export function metricsRoutes(deps: { bus: Bus; history: Pick<SampleStore, 'name
       query: CustomQuery,
       body: CustomBody,
       responses: { 202: 'accepted', 413: 'body too large' },
-      async handle({ query, body, req, res }) {
+      async handle({ query, body, req, res, principal }) {
         const key = req.get('idempotency-key');
-        await deps.bus.persist(SUBJECTS.ingest, [query.source], body, key ? `custom:${query.source}:${key}` : undefined);
+        // The key is the caller's own: two producers that both send `Idempotency-Key: 1` within the window are two
+        // pushes (the second was answered 202 and dropped).
+        const caller = principal?.kind === 'api-key' ? `key:${principal.id}` : `user:${principal?.subject ?? ''}`;
+        await deps.bus.persist(SUBJECTS.ingest, [query.source], body, key ? `custom:${caller}:${query.source}:${key}` : undefined);
         res.status(202).json({ accepted: body.samples.length });
       },
     }),
