@@ -16,7 +16,7 @@ export const MatcherSchema = z
   .strictObject({
     tag: z.string().regex(TAG_KEY, TAG_KEY_RULE),
     op: z.enum(['=', '!=', '=~', '!~']).default('='),
-    value: storableText(1024, 'matcher values'),
+    value: storableText(65_536, 'matcher values'),
   })
   .superRefine((m, ctx) => {
     if (m.op !== '=~' && m.op !== '!~') return;
@@ -36,7 +36,7 @@ const common = {
   severity: z.enum(SEVERITIES),
   summary: storableText(500, 'summaries').default('{{alertname}}'),
   message: storableText(4000, 'messages').default('{{alertname}}: {{value}}'),
-  labels: z.record(z.string().regex(TAG_KEY), storableText(1024, 'label values')).default({}),
+  labels: z.record(z.string().regex(TAG_KEY), storableText(65_536, 'label values')).default({}),
   /** Send to these channels instead of the severity's. */
   channels: z.array(z.enum(CHANNELS)).min(1).optional(),
   enabled: z.boolean().default(true),

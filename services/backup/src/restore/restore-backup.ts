@@ -207,17 +207,26 @@ async function readNeverRolledBack(target: pg.Pool, schema: string): Promise<Nev
   return { disabledUsers: users.rows.filter((r) => r.disabled).map((r) => r.id), revokedKeys: keys.rows, users: users.rows.map(({ id, password_hash, role }) => ({ id, password_hash, role })) };
 }
 
+/** A statement and the values of its parameters. */
+interface Statement {
+  text: string;
+  values: unknown[];
+}
+
 /**
  * The statement that merges a batch into a table that has rows already: by primary key (later values win), or
- * for a table without one, by skipping rows already present with all the same values.
+ * for a table without one, by skipping rows already present with all the same values. What a restore never rolls
+ * back goes in as parameters, not in the text: a failing statement is logged whole by PostgreSQL, password hashes
+ * with it.
  */
-function upsertSql(name: string, table: Manifest['tables'][number], kept: NeverRolledBack): string {
+function upsertSql(name: string, table: Manifest['tables'][number], kept: NeverRolledBack): Statement {
   const cols = table.columns.map((c) => pg.escapeIdentifier(c));
   if (table.primaryKey.length === 0) {
     const same = cols.map((c) => `t.${c} IS NOT DISTINCT FROM b.${c}`).join(' AND ');
-    return `INSERT INTO ${name} (${cols.join(', ')}) SELECT ${cols.map((c) => `b.${c}`).join(', ')} FROM restore_batch b WHERE NOT EXISTS (SELECT 1 FROM ${name} t WHERE ${same})`;
+    return { text: `INSERT INTO ${name} (${cols.join(', ')}) SELECT ${cols.map((c) => `b.${c}`).join(', ')} FROM restore_batch b WHERE NOT EXISTS (SELECT 1 FROM ${name} t WHERE ${same})`, values: [] };
   }
-  const list = (values: readonly string[]) => `ARRAY[${values.map((v) => pg.escapeLiteral(v)).join(', ')}]::text[]`;
+  const values: unknown[] = [];
+  const list = (items: readonly string[], type = 'text') => `$${values.push(items)}::${type}[]`;
   const sticky: Record<string, string> = {};
   if (table.table === 'users' && kept.disabledUsers.length) sticky.disabled = `(EXCLUDED.disabled OR ${name}.id::text = ANY(${list(kept.disabledUsers)}))`;
   if (table.table === 'users' && kept.users.length) {
@@ -229,7 +238,7 @@ function upsertSql(name: string, table: Manifest['tables'][number], kept: NeverR
   }
   if (table.table === 'api_keys' && kept.revokedKeys.length) {
     const ids = list(kept.revokedKeys.map((k) => k.id));
-    const ats = `ARRAY[${kept.revokedKeys.map((k) => pg.escapeLiteral(k.revoked_at.toISOString())).join(', ')}]::timestamptz[]`;
+    const ats = list(kept.revokedKeys.map((k) => k.revoked_at.toISOString()), 'timestamptz');
     // LEAST passes over NULL: the earlier of the two revocations, or the one there is.
     sticky.revoked_at = `LEAST(EXCLUDED.revoked_at, (${ats})[array_position(${ids}, ${name}.id)])`;
   }
@@ -240,7 +249,7 @@ function upsertSql(name: string, table: Manifest['tables'][number], kept: NeverR
       return `${col} = ${sticky[c] ?? `EXCLUDED.${col}`}`;
     });
   const onConflict = rest.length ? `DO UPDATE SET ${rest.join(', ')}` : 'DO NOTHING';
-  return `INSERT INTO ${name} (${cols.join(', ')}) SELECT ${cols.join(', ')} FROM restore_batch ON CONFLICT (${table.primaryKey.map((c) => pg.escapeIdentifier(c)).join(', ')}) ${onConflict}`;
+  return { text: `INSERT INTO ${name} (${cols.join(', ')}) SELECT ${cols.join(', ')} FROM restore_batch ON CONFLICT (${table.primaryKey.map((c) => pg.escapeIdentifier(c)).join(', ')}) ${onConflict}`, values };
 }
 
 /** Splits a chunk into batches of whole rows and upserts each batch, as a COPY stream of its own, in its own transaction. */
@@ -249,7 +258,7 @@ async function upsertInBatches(
   plain: NodeJS.ReadableStream,
   encoding: RowEncoding,
   copyBatch: string,
-  upsert: string,
+  upsert: Statement,
   batchSize: number,
   count: (rows: number, bytes: number) => void,
   onCommit: () => void,
@@ -263,7 +272,7 @@ async function upsertInBatches(
     if (pendingRows === 0) return;
     await client.query('BEGIN');
     await pipeline(Readable.from([header, ...pending, trailer]), client.query(copyStreams.from(copyBatch)));
-    await client.query(upsert);
+    await client.query(upsert.text, upsert.values);
     await client.query('COMMIT');
     onCommit();
     count(pendingRows, pendingBytes);

@@ -48,7 +48,11 @@ export class ArchiveIndex {
     for (const e of entries) {
       if (!e.isFile() || !TEMPORARY.test(e.name)) continue;
       const path = join(e.parentPath, e.name);
-      const { mtimeMs } = await stat(path);
+      // Renamed into place meanwhile by a run writing it: nothing to remove.
+      const mtimeMs = await stat(path).then((s) => s.mtimeMs, (err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') return Infinity;
+        throw err;
+      });
       if (now - mtimeMs < ageMs) continue;
       await rm(path, { force: true });
       removed++;
@@ -66,4 +70,17 @@ const TEMPORARY = /\.[0-9a-f-]{36}\.tmp$/;
  */
 export function temporaryPath(path: string): string {
   return `${path}.${randomUUID()}.tmp`;
+}
+
+/**
+ * Runs `write` of temporary file `tmp`, removing the file when it fails: each attempt's name is its own, so a write
+ * that failed run after run (an export the engine cut) left a partial file each time, which backups copied.
+ */
+export async function writeThrough(tmp: string, write: () => Promise<unknown>): Promise<void> {
+  try {
+    await write();
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
 }

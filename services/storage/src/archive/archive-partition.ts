@@ -7,7 +7,7 @@ import { createGunzip, createGzip } from 'node:zlib';
 import pg from 'pg';
 import copyStreams from 'pg-copy-streams';
 import { TIER_TABLE, type RollupTier as Tier } from '@terminusa/metric-store';
-import { temporaryPath, type ArchiveEntry, type ArchiveIndex } from './archive-index.ts';
+import { temporaryPath, writeThrough, type ArchiveEntry, type ArchiveIndex } from './archive-index.ts';
 import { archiveFileStamp } from './archive-raw.ts';
 import { renameDurably } from '@terminusa/runtime';
 
@@ -32,7 +32,7 @@ export async function archiveRange(pool: pg.Pool, index: ArchiveIndex, tier: Tie
     };
     // Through a temporary name: a crash or a shutdown midway leaves no file that looks complete.
     const tmp = temporaryPath(path);
-    await pipeline(copy, count, createGzip(), createWriteStream(tmp), { signal });
+    await writeThrough(tmp, () => pipeline(copy, count, createGzip(), createWriteStream(tmp), { signal }));
     await renameDurably(tmp, path);
   } catch (err) {
     failed = err as Error;

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { readWatermarks, type VictoriaMetrics, type WriteMark } from '@terminusa/metric-store';
 import type pg from 'pg';
-import { temporaryPath, type ArchiveEntry, type ArchiveIndex } from './archive-index.ts';
+import { temporaryPath, writeThrough, type ArchiveEntry, type ArchiveIndex } from './archive-index.ts';
 import { renameDurably } from '@terminusa/runtime';
 
 const HOUR_MS = 3_600_000;
@@ -53,7 +53,7 @@ export async function archiveRawHours(pool: pg.Pool, engine: VictoriaMetrics, in
     await held?.();
     // Through a temporary name: a crash or a shutdown midway leaves no file that looks complete.
     const tmp = temporaryPath(path);
-    await pipeline(await engine.exportNative(engine.everySeries, hour, hour + HOUR_MS - 1, signal), createWriteStream(tmp), { signal });
+    await writeThrough(tmp, async () => pipeline(await engine.exportNative(engine.everySeries, hour, hour + HOUR_MS - 1, signal), createWriteStream(tmp), { signal }));
     await renameDurably(tmp, path);
     const entry: ArchiveEntry = { tier: 'raw', file, from: hour, to: hour + HOUR_MS, rows: samples, bytes: (await stat(path)).size, archivedAt: new Date().toISOString() };
     await index.add(entry);
