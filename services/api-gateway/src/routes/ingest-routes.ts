@@ -69,9 +69,9 @@ async function pushedBack(deps: IngestRouteDeps, protocol: string, req: Request,
 }
 
 /**
- * Decodes a pushed request within the gateway's decoding budget (pushed back past it) and puts its samples into the pipeline: `accepted` (204 unless told) once JetStream
- * holds them, 400 naming what is wrong with a body no retry can fix, 503 with Retry-After when JetStream did not
- * take them (the sender retries, and the retry is not stored twice).
+ * Decodes a pushed request within the gateway's decoding budget (pushed back past it) and puts its samples into the
+ * pipeline: `accepted` (204 unless told) once JetStream holds them, 400 naming what is wrong with a body no retry can
+ * fix, 503 with Retry-After when JetStream did not take them (the sender retries, and the retry is not stored twice).
  */
 async function takePush(
   deps: IngestRouteDeps,
@@ -87,7 +87,7 @@ async function takePush(
     const status = protocol === 'remote_write' ? pushBackStatus(REMOTE_WRITE_PATH) : pushBackStatus(OTLP_METRICS_PATH);
     deps.metrics.refused(protocol, status);
     res.set('Retry-After', String(DECODING_RETRY_AFTER_S));
-    return sendProblem(res, status, `this gateway is decoding ${deps.decoding.held} bytes of pushed requests, its ingest.maxDecodingBytes (${deps.decoding.bytes}) with this one's ${decoded.bytes}; retry later`);
+    return sendProblem(res, status, `this gateway is decoding ${deps.decoding.held} bytes of other pushed requests, and this one's ${decoded.bytes} would pass ingest.maxDecodingBytes (${deps.decoding.bytes}); retry later`);
   }
   try {
     await decodeAndPublish(deps, protocol, body, decoded.decode, principal, res, accepted);
