@@ -1,4 +1,4 @@
-export { RuleSchema, ThresholdRuleSchema, NoDataRuleSchema, PromqlRuleSchema, RecordingRuleSchema, MatcherSchema, RulesFileSchema } from './rule-schema.ts';
+export { RuleSchema, ThresholdRuleSchema, NoDataRuleSchema, PromqlRuleSchema, RecordingRuleSchema, MatcherSchema, RulesFileSchema, RECORDING_RULE_NAME } from './rule-schema.ts';
 export type { Rule, RuleInput, Matcher, StreamRule, PromqlRule, AlertRule } from './rule-schema.ts';
 export { promqlSyntaxError } from './promql-syntax.ts';
 export { prometheusDuration } from './prometheus-rule-groups.ts';

@@ -27,6 +27,9 @@ export const MatcherSchema = z
 /** A tag matcher. */
 export type Matcher = z.infer<typeof MatcherSchema>;
 
+/** A recording rule's name: a metric name, optionally followed by -<n>. An alerting rule's names are among these. */
+export const RECORDING_RULE_NAME = /^[A-Za-z_:][A-Za-z0-9_:-]{0,199}$/;
+
 const common = {
   name: z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,99}$/, 'rule names are a letter then letters, digits, _ or -'),
   metric: z.string().regex(METRIC_NAME, 'metric names must match [a-zA-Z_:][a-zA-Z0-9_:]*'),
@@ -98,7 +101,7 @@ export const PromqlRuleSchema = z.strictObject({
 /** A recording rule, as Prometheus' `record:` rules: `expr`'s series written every interval as samples of `record`. */
 export const RecordingRuleSchema = z.strictObject({
   // Named after the series it records, which may hold colons (`job:requests:rate5m`).
-  name: z.string().regex(/^[A-Za-z_:][A-Za-z0-9_:-]{0,199}$/, 'recording rule names are a metric name, optionally followed by -<n>'),
+  name: z.string().regex(RECORDING_RULE_NAME, 'recording rule names are a metric name, optionally followed by -<n>'),
   type: z.literal('record'),
   record: z.string().regex(METRIC_NAME, 'metric names must match [a-zA-Z_:][a-zA-Z0-9_:]*'),
   expr: PromqlExpr,

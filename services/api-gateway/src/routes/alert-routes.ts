@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Request } from 'express';
 import { z } from 'zod';
-import { MatcherSchema, matchesAll, RuleSchema, SEVERITIES, type PgAlertStore, type RedisAlertReader } from '@terminusa/alerting';
+import { MatcherSchema, matchesAll, RECORDING_RULE_NAME, RuleSchema, SEVERITIES, type PgAlertStore, type RedisAlertReader } from '@terminusa/alerting';
 import { ACTIVE_ALERT_STATES, CALLS, storableText, SUBJECTS, TAG_KEY, type Bus } from '@terminusa/bus';
 import type { ServiceCaller } from '../http/call-service.ts';
 import { sendProblem } from '../http/problem.ts';
@@ -28,7 +28,7 @@ const HistoryQuery = z.object({
 const AlertId = z.object({ id: z.string().uuid('an alert id') });
 const AckBody = z.strictObject({ comment: storableText(2000, 'comments').optional() });
 // An alerting rule's name or a recording rule's (a metric name, `job:requests:rate5m`), as RuleSchema takes them.
-const RuleName = z.object({ name: z.string().regex(/^[A-Za-z_:][A-Za-z0-9_:-]{0,199}$/, 'a rule name') });
+const RuleName = z.object({ name: z.string().regex(RECORDING_RULE_NAME, 'a rule name') });
 const SilenceBody = z
   .strictObject({
     // As Alertmanager: one matcher at least must need a label to be there (`host="a"`), or the silence matches every

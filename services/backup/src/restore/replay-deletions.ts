@@ -7,6 +7,7 @@ import { copyOptions } from '../format/copy-rows.ts';
 import type { Manifest } from '../format/manifest.ts';
 import type { Keyring } from '../keys/keyring.ts';
 import { sealedRows } from './sealed-chunk.ts';
+import { loggedKeyJoin } from '../format/logged-keys.ts';
 
 /** Where the deletes of one backup are replayed. */
 export interface ReplayTarget {
@@ -41,13 +42,8 @@ export async function replayDeletions(req: ReplayTarget, manifest: Manifest): Pr
     for (const table of manifest.tables) {
       if (!logged.has(table.table) || table.primaryKey.length === 0 || table.table === ROW_DELETIONS_TABLE) continue;
       const name = `${pg.escapeIdentifier(req.schema)}.${pg.escapeIdentifier(table.table)}`;
-      const pk = table.primaryKey.map((c) => pg.escapeIdentifier(c));
-      // jsonb_populate_record gives the key its columns' own types, whatever they are.
-      const { rowCount } = await client.query(
-        `DELETE FROM ${name} t USING restore_deletions d, LATERAL jsonb_populate_record(NULL::${name}, d.key) k
-          WHERE d.table_name = $1 AND (${pk.map((c) => `t.${c}`).join(', ')}) = (${pk.map((c) => `k.${c}`).join(', ')})`,
-        [table.table],
-      );
+      const join = loggedKeyJoin(name, table.primaryKey);
+      const { rowCount } = await client.query(`DELETE FROM ${name} t USING restore_deletions d, ${join.lateral} WHERE d.table_name = $1 AND ${join.matches}`, [table.table]);
       deleted += rowCount ?? 0;
     }
     // Recorded with the deletes, in their transaction: a restore stopped before it reached the log's own table left

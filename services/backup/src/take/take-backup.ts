@@ -9,6 +9,7 @@ import type { Keyring } from '../keys/keyring.ts';
 import { BackupVerificationError } from '../errors.ts';
 import { copyOptions, encodingFor, framing, rowScanner, type RowEncoding } from '../format/copy-rows.ts';
 import { listTables, type TableInfo } from './table-catalog.ts';
+import { loggedKeyJoin } from '../format/logged-keys.ts';
 import { backupEngineSnapshot, type EngineSource } from './engine-snapshot.ts';
 import { verifyChain } from '../restore/verify-backup.ts';
 import { renameDurably, synced } from '@terminusa/runtime';
@@ -218,11 +219,9 @@ async function copyTable(
  */
 function loggedKeys(schema: string, info: TableInfo, since: (alias: string) => string): string {
   if (!DELETION_LOGGED_TABLES.includes(info.table) || info.primaryKey.length === 0) return '';
-  const name = `${pg.escapeIdentifier(schema)}.${pg.escapeIdentifier(info.table)}`;
   const log = `${pg.escapeIdentifier(schema)}.${pg.escapeIdentifier(ROW_DELETIONS_TABLE)}`;
-  const pk = info.primaryKey.map((c) => pg.escapeIdentifier(c));
-  return ` OR EXISTS (SELECT 1 FROM ${log} d, LATERAL jsonb_populate_record(NULL::${name}, d.key) k
-    WHERE d.table_name = ${pg.escapeLiteral(info.table)} AND ${since('d')} AND (${pk.map((c) => `k.${c}`).join(', ')}) = (${pk.map((c) => `t.${c}`).join(', ')}))`;
+  const join = loggedKeyJoin(`${pg.escapeIdentifier(schema)}.${pg.escapeIdentifier(info.table)}`, info.primaryKey);
+  return ` OR EXISTS (SELECT 1 FROM ${log} d, ${join.lateral} WHERE d.table_name = ${pg.escapeLiteral(info.table)} AND ${since('d')} AND ${join.matches})`;
 }
 
 async function listArchiveFiles(dir: string): Promise<string[]> {
