@@ -22,30 +22,46 @@ export interface Silence {
   createdBy: string;
 }
 
+/** An alert's latest state (a resolution is never undone) and one event of its history; the event once only. */
+const RECORD_SQL = `WITH a AS (
+     INSERT INTO alerts (id, rule, severity, state, summary, message, labels, value, created_at, fired_at, resolved_at, acked_at, acked_by, ack_comment, updated_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, to_timestamp($9 / 1000.0), to_timestamp($10 / 1000.0), to_timestamp($11 / 1000.0), to_timestamp($12 / 1000.0), $13, $14, now())
+     ON CONFLICT (id) DO UPDATE SET
+       state = CASE WHEN alerts.state = 'resolved' THEN alerts.state ELSE EXCLUDED.state END,
+       summary = EXCLUDED.summary, message = EXCLUDED.message, value = EXCLUDED.value,
+       fired_at = COALESCE(alerts.fired_at, EXCLUDED.fired_at), resolved_at = COALESCE(alerts.resolved_at, EXCLUDED.resolved_at),
+       acked_at = COALESCE(alerts.acked_at, EXCLUDED.acked_at), acked_by = COALESCE(alerts.acked_by, EXCLUDED.acked_by),
+       ack_comment = COALESCE(alerts.ack_comment, EXCLUDED.ack_comment), updated_at = now()
+   )
+   INSERT INTO alert_events (id, alert_id, kind, at, detail) VALUES ($15, $1, $16, to_timestamp($17 / 1000.0), $18) ON CONFLICT (id) DO NOTHING`;
+
+const recordParams = (alert: Alert, event: AlertHistoryEvent): unknown[] => [
+  alert.id, alert.rule, alert.severity, alert.state, alert.summary, alert.message, JSON.stringify(alert.labels), alert.value,
+  alert.startsAt, alert.firedAt ?? null, alert.resolvedAt ?? null, alert.ack?.at ?? null, alert.ack?.by ?? null, alert.ack?.comment ?? null,
+  event.id, event.kind, event.at, JSON.stringify(event.detail),
+];
+
 /** Alert history, rules and silences in PostgreSQL. */
 export class PgAlertStore {
   constructor(private readonly pool: pg.Pool) {}
 
   /** Records the alert's latest state and one event; an event id seen before is ignored, so replays are harmless. */
   async record(alert: Alert, event: AlertHistoryEvent): Promise<void> {
-    await this.pool.query(
-      `WITH a AS (
-         INSERT INTO alerts (id, rule, severity, state, summary, message, labels, value, created_at, fired_at, resolved_at, acked_at, acked_by, ack_comment, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, to_timestamp($9 / 1000.0), to_timestamp($10 / 1000.0), to_timestamp($11 / 1000.0), to_timestamp($12 / 1000.0), $13, $14, now())
-         ON CONFLICT (id) DO UPDATE SET
-           state = CASE WHEN alerts.state = 'resolved' THEN alerts.state ELSE EXCLUDED.state END,
-           summary = EXCLUDED.summary, message = EXCLUDED.message, value = EXCLUDED.value,
-           fired_at = COALESCE(alerts.fired_at, EXCLUDED.fired_at), resolved_at = COALESCE(alerts.resolved_at, EXCLUDED.resolved_at),
-           acked_at = COALESCE(alerts.acked_at, EXCLUDED.acked_at), acked_by = COALESCE(alerts.acked_by, EXCLUDED.acked_by),
-           ack_comment = COALESCE(alerts.ack_comment, EXCLUDED.ack_comment), updated_at = now()
-       )
-       INSERT INTO alert_events (id, alert_id, kind, at, detail) VALUES ($15, $1, $16, to_timestamp($17 / 1000.0), $18) ON CONFLICT (id) DO NOTHING`,
-      [
-        alert.id, alert.rule, alert.severity, alert.state, alert.summary, alert.message, JSON.stringify(alert.labels), alert.value,
-        alert.startsAt, alert.firedAt ?? null, alert.resolvedAt ?? null, alert.ack?.at ?? null, alert.ack?.by ?? null, alert.ack?.comment ?? null,
-        event.id, event.kind, event.at, JSON.stringify(event.detail),
-      ],
-    );
+    await this.pool.query(RECORD_SQL, recordParams(alert, event));
+  }
+
+  /**
+   * Records each (alert, event) as `record` does, in order, in one transaction: a storm of hundreds of alerts costs
+   * one commit, not one each, so they reach their notification group together.
+   */
+  async recordAll(entries: readonly { alert: Alert; event: AlertHistoryEvent }[]): Promise<void> {
+    if (entries.length === 0) return;
+    if (entries.length === 1) return this.record(entries[0]!.alert, entries[0]!.event);
+    // By alert (each one's events keep their order), so two replicas' transactions lock alerts in one order, never a cycle.
+    const ordered = [...entries].sort((x, y) => (x.alert.id < y.alert.id ? -1 : x.alert.id > y.alert.id ? 1 : 0));
+    await withTransaction(this.pool, async (client) => {
+      for (const { alert, event } of ordered) await client.query(RECORD_SQL, recordParams(alert, event));
+    });
   }
 
   /** Adds an event to an alert already recorded (notified, delivery-failed, …). */

@@ -15,7 +15,7 @@ import { notificationHistory } from './notify/notification-history.ts';
 import { startNotificationPipeline } from './notify/notification-pipeline.ts';
 import { SilenceCache } from './notify/silence-stage.ts';
 import { SuppressedAlerts } from './notify/suppressed-alerts.ts';
-import { handleAlertEvent } from './outbox/handle-alert-event.ts';
+import { handleAlertEvents } from './outbox/handle-alert-events.ts';
 import { relayOutbox } from './outbox/relay-outbox.ts';
 import { followConfigChanges } from './rules/follow-config-changes.ts';
 import { RuleSource } from './rules/rule-source.ts';
@@ -65,12 +65,11 @@ await runService({
       redis,
       state.keys.outbox,
       instance,
-      handleAlertEvent(store, bus, notifications.notify, (e) => metrics.events.inc({ kind: e.kind })),
+      handleAlertEvents(store, bus, notifications.notify, (e) => metrics.events.inc({ kind: e.kind })),
       logger,
       config.core.timeout * 1000,
     );
     onStop('outbox relay', () => relay.stop());
-
 
     const engine = new VictoriaMetrics(config.storage.engine);
     health.add('engine', () => engine.health());

@@ -35,9 +35,11 @@ async function append(stream: string, alert: string, seq: number): Promise<strin
 /** Starts a relay as consumer `consumer`, recording what `handle` was given; stopped after the test. */
 async function relay(stream: string, consumer: string, handle: (event: OutboxEvent) => Promise<void> = async () => undefined): Promise<OutboxEvent[]> {
   const seen: OutboxEvent[] = [];
-  const started = await relayOutbox(redis, stream, consumer, async (event) => {
-    seen.push(event);
-    await handle(event);
+  const started = await relayOutbox(redis, stream, consumer, {
+    async handle(event) {
+      seen.push(event);
+      await handle(event);
+    },
   }, logger(), CLAIM_IDLE_MS);
   running.push(started);
   return seen;
@@ -78,6 +80,34 @@ describe('the outbox relay', () => {
     expect(await pending(stream)).toBe(0);
   });
 
+  it('hands a batch read to `batch` before any of its entries is handled; a failed batch leaves all of them pending until claimed again', async () => {
+    const stream = newStream();
+    const calls: string[] = [];
+    let failures = 1;
+    const started = await relayOutbox(redis, stream, 'one', {
+      async batch(events) {
+        calls.push(`batch:${events.map((e) => `${e.alert.id}${e.seq}`).join(',')}`);
+        if (failures-- > 0) throw new Error('the alert store is away');
+      },
+      async handle(event) {
+        calls.push(`${event.alert.id}${event.seq}`);
+      },
+    }, logger(), CLAIM_IDLE_MS);
+    running.push(started);
+    // One transaction, so the relay reads the three entries as one batch.
+    const batch = redis.multi();
+    for (const [alert, seq] of [['a', 1], ['b', 1], ['a', 2]] as const) {
+      batch.xadd(stream, '*', 'key', `state:${alert}`, 'id', alert, 'seq', String(seq), 'kind', 'firing', 'from', 'pending', 'to', 'firing', 'at', String(Date.now()));
+    }
+    await batch.exec();
+    await waitFor(async () => ((await redis.xlen(stream)) === 0 ? true : undefined), 5000, 'the stream emptied');
+    // The failed batch handled nothing; the claimed one came whole, then its entries, a's in order.
+    expect(calls.slice(0, 2)).toEqual(['batch:a1,b1,a2', 'batch:a1,b1,a2']);
+    expect(calls.slice(2).filter((c) => c.startsWith('a'))).toEqual(['a1', 'a2']);
+    expect(calls.slice(2).sort()).toEqual(['a1', 'a2', 'b1']);
+    expect(await pending(stream)).toBe(0);
+  });
+
   it('takes over what a crashed replica read and never acknowledged, once it has been idle for claimIdleMs', async () => {
     const stream = newStream();
     await redis.xgroup('CREATE', stream, GROUP, '0', 'MKSTREAM');
@@ -110,7 +140,7 @@ describe('the outbox relay', () => {
 
   it('stops reading once stopped, leaving later entries for the next relay', async () => {
     const stream = newStream();
-    const first = await relayOutbox(redis, stream, 'one', async () => undefined, logger(), CLAIM_IDLE_MS);
+    const first = await relayOutbox(redis, stream, 'one', { handle: async () => undefined }, logger(), CLAIM_IDLE_MS);
     await first.stop();
     const id = await append(stream, 'a', 1);
     const seen = await relay(stream, 'two');

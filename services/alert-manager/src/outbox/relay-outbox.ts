@@ -4,16 +4,23 @@ import { decodeOutboxEvent, type OutboxEvent } from './outbox-event.ts';
 
 const GROUP = 'relay';
 
+/** What the relay does with the entries it reads. */
+export interface OutboxHandler {
+  /** Work done once for a whole batch read, before its entries are handled (one transaction for all); throwing leaves them all pending. */
+  batch?(events: readonly OutboxEvent[]): Promise<void>;
+  handle(event: OutboxEvent): Promise<void>;
+}
+
 /**
  * Moves outbox entries to their consumers (history, bus, notifications) through a Redis consumer group: each
  * entry goes to one replica and is acknowledged only after `handle` resolved; entries of a replica that died
- * are claimed by another. `handle` must be idempotent, since a crash between it and the ack replays an entry.
+ * are claimed by another. `batch` and `handle` must be idempotent, since a crash before the ack replays an entry.
  */
 export async function relayOutbox(
   redis: Redis,
   stream: string,
   consumer: string,
-  handle: (event: OutboxEvent) => Promise<void>,
+  handler: OutboxHandler,
   logger: Logger,
   /** An entry a dead replica took but never acknowledged is taken over after this long. */
   claimIdleMs: number,
@@ -26,25 +33,35 @@ export async function relayOutbox(
   const reader = redis.duplicate();
   let stopped = false;
 
+  const failed = (err: unknown, entry: string) => {
+    // Left pending: it is claimed again after claimIdleMs.
+    if ((err as { retryLater?: boolean }).retryLater) logger.info('outbox entry deferred; it will be retried', { reason: (err as Error).message, entry });
+    else logger.error('outbox entry failed; it will be retried', { err, entry });
+  };
   const processOne = async (event: OutboxEvent) => {
     try {
-      await handle(event);
+      await handler.handle(event);
       await redis.xack(stream, GROUP, event.streamId);
       await redis.xdel(stream, event.streamId);
       return true;
     } catch (err) {
-      // Left pending: it is claimed again after claimIdleMs.
-      if ((err as { retryLater?: boolean }).retryLater) logger.info('outbox entry deferred; it will be retried', { reason: (err as Error).message, entry: event.streamId });
-      else logger.error('outbox entry failed; it will be retried', { err, entry: event.streamId });
+      failed(err, event.streamId);
       return false;
     }
   };
   // Entries of one alert are handled in order; different alerts side by side, so a storm of hundreds of
   // alerts reaches its notification group together.
   const process = async (entries: [string, string[]][]) => {
+    const events = entries.map(([id, fields]) => decodeOutboxEvent(id, fields));
+    if (events.length === 0) return;
+    try {
+      await handler.batch?.(events);
+    } catch (err) {
+      failed(err, `${events[0]!.streamId}…${events.at(-1)!.streamId}`);
+      return;
+    }
     const perAlert = new Map<string, OutboxEvent[]>();
-    for (const [id, fields] of entries) {
-      const event = decodeOutboxEvent(id, fields);
+    for (const event of events) {
       const list = perAlert.get(event.stateKey) ?? [];
       list.push(event);
       perAlert.set(event.stateKey, list);
