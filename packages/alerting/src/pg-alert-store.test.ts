@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
+import type { Alert } from '@terminusa/bus';
 import { createTestDatabase } from '@terminusa/testkit';
 import { PgAlertStore } from './pg-alert-store.ts';
 
@@ -25,8 +26,8 @@ describe('stored rules', () => {
 
 describe('alert history', () => {
   const at = Date.now();
-  const alert = (id: string, state: 'firing' | 'resolved') =>
-    ({ id, rule: 'Storm', severity: 'warning', state, labels: { host: id }, value: 1, summary: 's', message: 'm', startsAt: at, firedAt: at, ...(state === 'resolved' ? { resolvedAt: at + 1 } : {}), channels: [] }) as const;
+  const alert = (id: string, state: 'firing' | 'resolved'): Alert =>
+    ({ id, rule: 'Storm', severity: 'warning', state, labels: { host: id }, value: 1, summary: 's', message: 'm', startsAt: at, firedAt: at, ...(state === 'resolved' ? { resolvedAt: at + 1 } : {}), channels: [] });
   const ids = ['00000000-0000-4000-8000-00000000000b', '00000000-0000-4000-8000-00000000000a'];
 
   it('records a batch in order per alert, in one transaction, and a replayed batch adds nothing', async () => {
