@@ -1,5 +1,19 @@
+import { createHash } from 'node:crypto';
 import type pg from 'pg';
 import { seriesKey, tagsIdentity } from './series-key.ts';
+
+/**
+ * Longest series key stored as it is. The key column's unique index takes at most 2,704 bytes a row: a series of a
+ * dozen 256-character tag values (ids, hashes) failed its insert, and with it every rollup run. Past this (600
+ * characters are at most 2,400 bytes of UTF-8) the key is the name and a hash of the whole key, which no key in
+ * `name{…}` notation can equal.
+ */
+const MAX_STORED_KEY_LENGTH = 600;
+
+/** The `series.key` of a series key: itself, or past MAX_STORED_KEY_LENGTH its name and the key's SHA-256. */
+export function storedSeriesKey(name: string, key: string): string {
+  return key.length <= MAX_STORED_KEY_LENGTH ? key : `${name}#${createHash('sha256').update(key).digest('hex')}`;
+}
 
 /**
  * Series ids kept in memory; past this many the cache starts over rather than grow without bound. Twice the
@@ -37,7 +51,7 @@ export class SeriesIds {
         out[i] = id;
         continue;
       }
-      const key = seriesKey(s.name, s.tags);
+      const key = storedSeriesKey(s.name, seriesKey(s.name, s.tags));
       unresolved.push([i, key]);
       if (!missing.has(key)) missing.set(key, s);
     }

@@ -74,6 +74,17 @@ describe('SampleStore', () => {
     expect((await pool.query("SELECT count(*)::int AS n FROM series WHERE name = 'id_total'")).rows[0].n).toBe(50);
   });
 
+  it('gives a series of long random tag values an id, the same one each time (its key past the key index’s row limit)', async () => {
+    const random = (seed: number) => Array.from({ length: 256 }, (_, i) => String.fromCharCode(0x4e00 + ((seed * 7919 + i * 104729) % 20000))).join('');
+    const tags = Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`t${i}`, random(i)]));
+    const [first] = await new SeriesIds(pool).resolve([{ name: 'id_long', tags }]);
+    const [again] = await new SeriesIds(pool).resolve([{ name: 'id_long', tags: { ...tags } }]);
+    const [other] = await new SeriesIds(pool).resolve([{ name: 'id_long', tags: { ...tags, t0: random(99) } }]);
+    expect(first).toBeGreaterThan(0);
+    expect(again).toBe(first);
+    expect(other).not.toBe(first);
+  });
+
   it('reads the ids of series that exist without writing their rows again (a restarted storage resolves every series anew)', async () => {
     const known = Array.from({ length: 30 }, (_, i) => ({ name: 'id_known', tags: { id: String(i) } }));
     const first = await new SeriesIds(pool).resolve(known);
