@@ -76,7 +76,7 @@ interface FailureRecord {
 
 /** A running batch consumer. */
 export interface BatchConsumer {
-  /** Stops pulling, finishes (and acks) the batch in hand, and returns once nothing is in flight. */
+  /** Stops pulling, gives back (naks) what is queued, finishes (and acks) the batches in hand, and returns once nothing is in flight. */
   stop(): Promise<void>;
 }
 
@@ -96,8 +96,9 @@ export async function consumeBatches(bus: Bus, name: ConsumerName, handler: Batc
   /** Batches in hand, with when their handling began. */
   const handling = new Map<JsMsg[], number>();
 
-  /** Payload bytes received and not yet acked or nak'ed: what a byte-bounded pull waits on. */
+  /** Payload bytes and messages received and not yet acked or nak'ed: what the pull waits on. */
   let held = 0;
+  let heldMessages = 0;
   let roomFreed: (() => void) | undefined;
   /** Batches handled so far: a message's failures count against it only when others were handled in between. */
   let successes = 0;
@@ -171,9 +172,14 @@ export async function consumeBatches(bus: Bus, name: ConsumerName, handler: Batc
       else if (outcome) await failed(batch, outcome.err);
     } finally {
       handling.delete(batch);
-      for (const m of batch) held -= m.data.length;
-      roomFreed?.();
+      release(batch);
     }
+  };
+  /** Messages acked or nak'ed: room for the pull. */
+  const release = (messages: JsMsg[]) => {
+    for (const m of messages) held -= m.data.length;
+    heldMessages -= messages.length;
+    roomFreed?.();
   };
   const progress = options.progressEveryMs
     ? setInterval(() => {
@@ -218,36 +224,43 @@ export async function consumeBatches(bus: Bus, name: ConsumerName, handler: Batc
     buffer.push(msg);
     bufferBytes += msg.data.length;
     held += msg.data.length;
+    heldMessages++;
     if (full()) flush();
     else timer ??= setTimeout(flush, options.lingerMs);
   };
   // Byte-bounded pulls count every message as the largest the server accepts, so any message fits in a pull.
   const maxPayload = bus.nc.info?.max_payload ?? 1024 * 1024;
   const perMessage = maxPayload + PULL_OVERHEAD_BYTES;
-  const intake =
-    batchBytes === undefined
-      ? await consumer.consume({ max_messages: options.maxBatch * (concurrency + 1), callback })
-      : pullByBytes(consumer, Math.max(batchBytes * (concurrency + 1), 2 * perMessage), perMessage);
+  const intake = pull(
+    consumer,
+    options.maxBatch * (concurrency + 1),
+    batchBytes === undefined ? Infinity : Math.max(batchBytes * (concurrency + 1), 2 * perMessage),
+    perMessage,
+  );
 
   /**
-   * Pulls with one fetch at a time, for as many messages as fit in `limit` bytes less what is held, counting each as
-   * the largest the server takes, once what is held fell to half of `limit`: memory stays bounded whatever the sizes.
-   * Counted, not nats.js' byte-bounded pulls: those ask for the bytes they believe are left, and a pull that ends on
-   * its message count leaves bytes behind it never gets back, until every pull is smaller than the next message and
-   * the consumer stops for good (seen under load with SAMPLES messages of mixed sizes).
+   * Pulls with one fetch at a time, for as many messages as fit in `messageLimit` and `byteLimit` less what is held
+   * (each counted as the largest the server takes), once what is held fell to half of either: memory stays bounded
+   * whatever the sizes, and a replica whose handler is stuck takes no more than its share, leaving the rest of the
+   * consumer's ack-pending room to the others. Not nats.js' consume(): it pulls again as soon as messages are
+   * delivered, not when they are acked, and stops for good on some errors without saying so. Not its byte-bounded
+   * pulls: those ask for the bytes they believe are left, and a pull that ends on its message count leaves bytes
+   * behind it never gets back, until every pull is smaller than the next message and the consumer stops for good
+   * (seen under load with SAMPLES messages of mixed sizes).
    */
-  function pullByBytes(source: typeof consumer, limit: number, perMessage: number): { close(): Promise<void> } {
+  function pull(source: typeof consumer, messageLimit: number, byteLimit: number, perMessage: number): { close(): Promise<void> } {
     let stopped = false;
     let fetching: ConsumerMessages | undefined;
     const loop = (async () => {
       while (!stopped) {
-        if (held > limit / 2) {
+        if (held > byteLimit / 2 || heldMessages > messageLimit / 2) {
           await new Promise<void>((resolve) => (roomFreed = resolve));
           roomFreed = undefined;
           continue;
         }
         try {
-          fetching = await source.fetch({ max_messages: Math.max(1, Math.floor((limit - held) / perMessage)), expires: FETCH_EXPIRES_MS });
+          const room = Math.min(messageLimit - heldMessages, Math.floor((byteLimit - held) / perMessage));
+          fetching = await source.fetch({ max_messages: Math.max(1, room), expires: FETCH_EXPIRES_MS });
           // A pull the server ended without nats.js seeing its last message (a restart, a lost status) would
           // otherwise hold this loop forever: a pull is over by its expiry, whatever the client believes.
           const pull = fetching;
@@ -276,13 +289,16 @@ export async function consumeBatches(bus: Bus, name: ConsumerName, handler: Batc
 
   return {
     async stop() {
-      clearInterval(progress);
       await intake.close();
-      flush();
-      while (inFlight.size > 0 || buffer.length > 0) {
-        await Promise.all(inFlight);
-        flush();
-      }
+      // What is queued and not started goes back at once, for another replica: working through a backlog here
+      // would outlast the shutdown timeout and leave a batch half done.
+      clearTimeout(timer);
+      const queued = buffer.splice(0);
+      bufferBytes = 0;
+      for (const m of queued) m.nak();
+      release(queued);
+      while (inFlight.size > 0) await Promise.all(inFlight);
+      clearInterval(progress);
     },
   };
 }

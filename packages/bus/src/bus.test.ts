@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from 'nats';
 import { createTestNamespace, useTestBus, waitFor, type TestNamespace } from '@terminusa/testkit';
-import { Bus, CALLS, consumeBatches, encodeSampleBatch, ensureConsumer, ensureStreams, SUBJECTS, type JsMsg } from './index.ts';
+import { Bus, CALLS, MAX_IN_HAND_MS, consumeBatches, encodeSampleBatch, ensureConsumer, ensureStreams, SUBJECTS, type JsMsg } from './index.ts';
 
 let ns: TestNamespace;
 let nc: NatsConnection;
@@ -46,11 +46,12 @@ describe('Bus', () => {
     sub.unsubscribe();
   });
 
-  it('drops a republished message with the same id (JetStream duplicate window)', async () => {
+  it('drops a republished message with the same id, for longer than a stuck batch is held before another replica takes it (JetStream duplicate window)', async () => {
     await bus.persist(SUBJECTS.deadLetter, ['dup'], { subject: 'x', receivedAt: 1, rejections: [{ field: 'f', reason: 'r' }], accepted: 0, raw: '', rawEncoding: 'utf8' }, 'same-id');
     await bus.persist(SUBJECTS.deadLetter, ['dup'], { subject: 'x', receivedAt: 1, rejections: [{ field: 'f', reason: 'r' }], accepted: 0, raw: '', rawEncoding: 'utf8' }, 'same-id');
     const info = await (await nc.jetstreamManager()).streams.info(bus.ns.stream('DEADLETTER'));
     expect(info.state.messages).toBe(1);
+    expect(info.config.duplicate_window / 1e6).toBeGreaterThan(MAX_IN_HAND_MS + 30_000 + 60_000);
   });
 
   it('validates on receive and reports every wrong field', () => {
@@ -200,6 +201,47 @@ describe('Bus', () => {
       await waitFor(() => (handled >= sizes.length ? true : undefined), 30_000, `all ${sizes.length} messages handled`);
       await consumer.stop();
       expect(handled).toBe(sizes.length);
+    } finally {
+      await ownNc.close();
+      await own.cleanup();
+    }
+  });
+
+  it('takes no more than maxBatch × (concurrency + 1) messages while its handler is stuck, and on stop gives back at once what it had queued', async () => {
+    const own = await createTestNamespace();
+    const ownNc = await connect({ servers: own.config.nats.url });
+    try {
+      const ownBus = new Bus(ownNc, own.config.nats.prefix);
+      const jsm = await ownNc.jetstreamManager();
+      await ensureStreams(jsm, ownBus.ns);
+      // A long ack wait: a message back before it was given back, not timed out.
+      await ensureConsumer(jsm, ownBus.ns, 'processor', { ackWaitSeconds: 60, core: { queueSize: 1000, batchSize: 100 } });
+      const js = ownNc.jetstream();
+      for (let i = 0; i < 20; i++) await js.publish(ownBus.subject(SUBJECTS.ingest, 'stuck'), new TextEncoder().encode(`{"i":${i}}`));
+      const info = () => jsm.consumers.info(ownBus.ns.stream('INGEST'), 'processor');
+      let unstick!: () => void;
+      const stuck = new Promise<void>((resolve) => (unstick = resolve));
+      const handledByFirst: number[] = [];
+      const first = await consumeBatches(ownBus, 'processor', async (msgs) => {
+        await stuck;
+        handledByFirst.push(...msgs.map((m) => m.seq));
+      }, { maxBatch: 2, lingerMs: 5, retryDelayMs: 100, onError: () => undefined });
+      // Two in hand, two queued; the pull waits for room, so the other 16 stay for other replicas.
+      await waitFor(async () => ((await info()).num_ack_pending === 4 ? true : undefined), 10_000, 'four messages taken');
+      expect((await info()).num_pending).toBe(16);
+
+      const stopped = first.stop();
+      unstick();
+      await stopped;
+      expect(handledByFirst).toHaveLength(2);
+      const handledBySecond: number[] = [];
+      const second = await consumeBatches(ownBus, 'processor', async (msgs) => {
+        handledBySecond.push(...msgs.map((m) => m.seq));
+      }, { maxBatch: 10, lingerMs: 5, retryDelayMs: 100, onError: () => undefined });
+      // Well inside the 60 s ack wait: the two queued messages were given back, not left to time out.
+      await waitFor(() => (handledBySecond.length === 18 ? true : undefined), 20_000, 'the other 18 handled by the next replica');
+      await second.stop();
+      expect([...handledByFirst, ...handledBySecond].sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
     } finally {
       await ownNc.close();
       await own.cleanup();

@@ -41,7 +41,7 @@ export { deadLetterOf, deadLetterSourceOf, SAMPLES_DEAD_LETTER_SOURCE, type Refu
 export { ensureStreams, ensureConsumer, consumerConfig, bindStreams, bindConsumer, isPermissionError } from './streams.ts';
 export type { ConsumerOptions, BindOptions } from './streams.ts';
 export { inboxPrefix } from './inbox.ts';
-export { consumeBatches } from './batch-consumer.ts';
+export { consumeBatches, MAX_IN_HAND_MS } from './batch-consumer.ts';
 export { whenCaughtUp, type CatchUpOptions } from './caught-up.ts';
 export type { BatchConsumer, BatchConsumerOptions, BatchHandler } from './batch-consumer.ts';
 export { InvalidMessageError, describeIssues, fieldPath, issueReason } from './errors.ts';

@@ -11,11 +11,15 @@ import {
   type JetStreamManager,
   type StreamConfig,
 } from 'nats';
+import { MAX_IN_HAND_MS } from './batch-consumer.ts';
 import { CONSUMERS, STREAMS, type ConsumerName, type StreamName } from './subjects.ts';
 import type { Namespace } from './namespace.ts';
 import type { InFlightLimits } from './sample-batches.ts';
 
 const HOUR_MS = 3_600_000;
+
+/** How long JetStream remembers a message id to drop a second publish of it. */
+const DUPLICATE_WINDOW_MS = MAX_IN_HAND_MS + 5 * 60_000;
 
 /** Retention of each stream: INGEST is a work queue emptied by the processor; the others keep a window for replay. */
 const STREAM_LIMITS: Record<StreamName, Partial<StreamConfig>> = {
@@ -33,7 +37,9 @@ export async function ensureStreams(jsm: JetStreamManager, ns: Namespace, option
       description: def.description,
       storage: StorageType.File,
       discard: DiscardPolicy.Old,
-      duplicate_window: nanos(2 * 60_000),
+      // Longer than a stuck batch is held (MAX_IN_HAND_MS) plus an ack wait and a retry delay: a batch another replica
+      // takes over, or one acked after a long outage, is published again inside it, and dropped as a duplicate.
+      duplicate_window: nanos(DUPLICATE_WINDOW_MS),
       // In a JetStream cluster, 3 replicas let a stream survive the loss of any one server.
       num_replicas: options.replicas ?? 1,
       ...STREAM_LIMITS[name],

@@ -46,7 +46,9 @@ export async function startConsumer(
   };
   const after = ctx.config.core.deadLetterAfter;
   const poison = CONSUMERS[name].stream === 'INGEST' ? { after, counts: isFaultOfTheMessage, setAside } : { after, counts: isFaultOfTheMessage };
-  const consumer = await consumeBatches(ctx.bus, name, handler, { ...options, poison });
+  // Marked in progress well inside the ack wait (core.timeout), so a batch that is merely slow is not sent to another replica too.
+  const progressEveryMs = options.progressEveryMs ?? (ctx.config.core.timeout * 1000) / 3;
+  const consumer = await consumeBatches(ctx.bus, name, handler, { ...options, progressEveryMs, poison });
   ctx.onStop(`${name} consumer`, () => consumer.stop());
   return consumer;
 }

@@ -35,9 +35,6 @@ await runService({
         concurrency: config.core.workers,
         lingerMs: 5,
         retryDelayMs: 1000,
-        // Queued messages are marked in progress, as the storage's are: stalled past the ack wait (Redis or JetStream
-        // slow), they were sent to another replica while still queued here, and handled twice.
-        progressEveryMs: (config.core.timeout * 1000) / 3,
         onError: (err, batch) => logger.error('processing failed; batch will be redelivered', { err, messages: batch.length }),
       },
     );

@@ -60,7 +60,6 @@ await runService({
       concurrency: config.storage.writers,
       lingerMs: 10,
       retryDelayMs: 1000,
-      progressEveryMs: (config.core.timeout * 1000) / 3,
       onError: (err, batch) => logger.error('storing failed; batch will be redelivered', { err, messages: batch.length }),
     });
   },
