@@ -118,8 +118,11 @@ export type HistoryQueryFn = (q: HistoryRequest) => Promise<HistoryAnswer>;
 
 /** Steps below this are answered from raw samples; from it on only rollups answer (their finest bucket). */
 const RAW_STEP_LIMIT_MS = TIER_BUCKET_MS['1m'];
-/** How far past a tier's retention a range may start and still be read from it (see planSegments). */
-const COVERAGE_GRACE_MS = 60_000;
+/**
+ * How far past a tier's retention a range may start and still be read from it (see planSegments); retention keeps
+ * each tier's rows this much longer, so the rows are there at a partition's edge too.
+ */
+export const COVERAGE_GRACE_MS = 60_000;
 
 const alignDown = (t: number, step: number) => Math.floor(t / step) * step;
 const alignUp = (t: number, step: number) => Math.ceil(t / step) * step;

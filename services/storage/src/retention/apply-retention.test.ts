@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { whileLocked } from '@terminusa/database';
-import { PartitionManager, tierRetentionMs, VictoriaMetrics } from '@terminusa/metric-store';
+import { COVERAGE_GRACE_MS, PartitionManager, tierRetentionMs, VictoriaMetrics } from '@terminusa/metric-store';
 import { createTestDatabase, waitFor, type TestDatabase } from '@terminusa/testkit';
 import { ArchiveIndex } from '../archive/archive-index.ts';
 import { applyRetention } from './apply-retention.ts';
@@ -67,6 +67,20 @@ describe('a retention run', () => {
       await db.pool.query("UPDATE rollup_watermarks SET until = $1 WHERE tier = '5m'", [rows[0]!.until]);
     }
     expect((await run()).dropped).toContain(newer);
+  });
+
+  it('keeps a tier’s partition for a minute past its retention, as long as history reads may still use it', async () => {
+    const retention = { ...tierRetentionMs(db.ns.config), '1m': 2 * 3_600_000 };
+    const run = (now: number) => applyRetention(db.pool, new VictoriaMetrics(db.ns.config.storage.engine), new PartitionManager(db.pool), new ArchiveIndex(dir), retention, { now });
+    const partitions = new PartitionManager(db.pool);
+    const start = Math.floor(Date.now() / 3_600_000) * 3_600_000 - 10 * 3_600_000;
+    await partitions.ensure('1m', start, start + 1);
+    const name = (await partitions.list('1m')).find((p) => p.from === start)!.name;
+    const end = start + 3_600_000;
+    // 30 s past retention: a read of "the last 2 hours" aligned down to its minute starts in this partition.
+    expect((await run(end + retention['1m'] + 30_000)).dropped).not.toContain(name);
+    expect((await partitions.list('1m')).map((p) => p.name)).toContain(name);
+    expect((await run(end + retention['1m'] + COVERAGE_GRACE_MS)).dropped).toContain(name);
   });
 
   it('drops nothing, and writes no archive file, once it is told its lock is gone; removes temporary files a killed run left a day ago', async () => {

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { engineRetentionDays, type Config } from '@terminusa/config';
 import { whileLocked } from '@terminusa/database';
-import { readWatermarks, ROLLUP_TIERS, TIER_TABLE, type PartitionManager, type Tier, type VictoriaMetrics } from '@terminusa/metric-store';
+import { COVERAGE_GRACE_MS, readWatermarks, ROLLUP_TIERS, TIER_TABLE, type PartitionManager, type Tier, type VictoriaMetrics } from '@terminusa/metric-store';
 import type { ArchiveIndex } from '../archive/archive-index.ts';
 import { archiveRange } from '../archive/archive-partition.ts';
 import { archiveRawHours, type RetentionRun } from '../archive/archive-raw.ts';
@@ -71,7 +71,8 @@ async function retain(pool: pg.Pool, engine: VictoriaMetrics, partitions: Partit
     // (after an engine outage the catch-up writes hours of 1m rows past retention, and dropped before the 5m cascade
     // read them they left holes in 5m, 1h and 1d for good).
     const coarser = ROLLUP_TIERS[i + 1];
-    const cutoff = Math.min(now - retention[tier], coarser ? marks[coarser] : Infinity);
+    // A minute past retention still, as history reads use a tier for ranges starting up to COVERAGE_GRACE_MS past it.
+    const cutoff = Math.min(now - retention[tier] - COVERAGE_GRACE_MS, coarser ? marks[coarser] : Infinity);
     const { table, column } = TIER_TABLE[tier];
     for (const p of await partitions.list(tier)) {
       if (p.to > cutoff) continue;
