@@ -66,13 +66,19 @@ afterAll(async () => {
 
 describe('the first path, end to end', () => {
   it('says only up or down at /health without a token, and every service instance and dependency at /health/details with one', async () => {
-    const open = await fetch(`${base}/health`);
-    expect(open.status).toBe(200);
-    expect(await open.json()).toEqual({ status: 'ok' });
-    expect((await fetch(`${base}/health/details`)).status).toBe(401);
     type Details = { status: string; dependencies: Record<string, { ok: boolean }>; services: Record<string, { instances: number; live: { opsPort: number }[] }> };
-    // Discovery counts the instances that answer within its window: on a loaded machine one may answer a report late,
-    // so the details are read until a report finds them all (a report is reused for a second).
+    // Discovery counts the instances that answer within its window: on a loaded machine one may answer a report late
+    // (degraded), so the public status and the details are read until a report finds them all (a report is reused for
+    // a second). Every answer of the public probe is the status alone.
+    const open = await waitFor(async () => {
+      const res = await fetch(`${base}/health`);
+      expect(res.status).toBe(200);
+      const answer = (await res.json()) as { status: string };
+      expect(Object.keys(answer)).toEqual(['status']);
+      return answer.status === 'ok' ? answer : undefined;
+    }, 20_000, 'the public health probe ok', 500);
+    expect(open).toEqual({ status: 'ok' });
+    expect((await fetch(`${base}/health/details`)).status).toBe(401);
     const body = await waitFor(async () => {
       const res = await fetch(`${base}/health/details`, { headers: { authorization: `Bearer ${token}` } });
       expect(res.status).toBe(200);
@@ -88,7 +94,7 @@ describe('the first path, end to end', () => {
     expect(((await health.json()) as { checks: object }).checks).toHaveProperty('postgres');
     const metrics = await (await fetch(`http://127.0.0.1:${ops}/metrics`)).text();
     expect(metrics).toContain('tmon_storage_samples_stored_total');
-  });
+  }, 60_000);
 
   it('refuses metric reads without a token', async () => {
     const res = await fetch(`${base}/metrics/current?name=players_online`);
@@ -100,10 +106,10 @@ describe('the first path, end to end', () => {
     const values = await waitFor(async () => {
       const { body } = await api('/metrics/current?name=players_online&tag.region=eu');
       return body.values.length > 0 ? body.values : undefined;
-    }, 5000, 'the sample at /metrics/current');
+    }, 30_000, 'the sample at /metrics/current');
     expect(values).toEqual([{ name: 'players_online', tags: { region: 'eu', shard: '7' }, value: 1234, ts: expect.any(Number) }]);
     expect(Math.abs(values[0].ts - Date.now())).toBeLessThan(60_000);
-  });
+  }, 60_000);
 
   it("stores this host's system metrics from the collector", async () => {
     const values = await waitFor(async () => {
@@ -170,7 +176,7 @@ describe('the first path, end to end', () => {
     const good = await waitFor(async () => {
       const { body } = await api('/metrics/current?name=mixed_good');
       return body.values.length === 2 ? body.values : undefined;
-    }, 5000, 'the good samples beside the bad ones');
+    }, 30_000, 'the good samples beside the bad ones');
     expect(good.map((v: { value: number }) => v.value).sort()).toEqual([1, 3]);
 
     const processor = procs.get('processor')!;
@@ -182,7 +188,7 @@ describe('the first path, end to end', () => {
     expect(rejections).toBeGreaterThanOrEqual(7);
     const { body } = await api('/metrics/current?name=players_online');
     expect(body.values.length).toBeGreaterThan(0);
-  });
+  }, 60_000);
 
   it('keeps a SAMPLES body the storage cannot decode whole on the dead-letter subject, and stores the good one beside it', async () => {
     const js = nc.jetstream();
@@ -202,9 +208,9 @@ describe('the first path, end to end', () => {
     const health = (await api('/health/details')).body as { services: Record<string, { live: { opsPort: number }[] }> };
     // Counted once the dead letter is stored, which the stream shows a moment before the storage hears of it.
     const counted = /^tmon_storage_invalid_batches_total(\{[^}]*\})? 1$/m;
-    await waitFor(async () => (counted.test(await (await fetch(`http://127.0.0.1:${health.services.storage!.live[0]!.opsPort}/metrics`)).text()) ? true : undefined), 5000, 'the invalid body counted');
+    await waitFor(async () => (counted.test(await (await fetch(`http://127.0.0.1:${health.services.storage!.live[0]!.opsPort}/metrics`)).text()) ? true : undefined), 30_000, 'the invalid body counted');
     expect(procs.get('storage')!.child.exitCode).toBeNull();
-  });
+  }, 60_000);
 
   it('accepts custom metrics over HTTP and names the bad field of a bad one', async () => {
     const ok = await api('/metrics/custom?source=scripts', { method: 'POST', body: JSON.stringify({ samples: [{ name: 'custom_metric', value: 42, tags: { team: 'ops' } }] }) });
@@ -212,7 +218,7 @@ describe('the first path, end to end', () => {
     const values = await waitFor(async () => {
       const { body } = await api('/metrics/current?name=custom_metric');
       return body.values.length ? body.values : undefined;
-    }, 5000, 'custom metric stored');
+    }, 30_000, 'custom metric stored');
     expect(values[0]).toMatchObject({ value: 42, tags: { team: 'ops' } });
 
     const cases: [string, string, number, string][] = [
@@ -233,7 +239,7 @@ describe('the first path, end to end', () => {
     expect(badQuery.body.fields[0].field).toBe('from');
     const gateway = procs.get('api-gateway')!;
     expect(gateway.child.exitCode).toBeNull();
-  });
+  }, 60_000);
 
   it('stops every service cleanly on SIGTERM', async () => {
     const running = [...procs.values()].filter((p) => p.child.exitCode === null && p.child.signalCode === null);
