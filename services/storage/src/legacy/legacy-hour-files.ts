@@ -16,7 +16,11 @@ export class LegacyHourFiles {
   private readonly hours = new Map<number, Sample[]>();
   private written = 0;
 
-  constructor(private readonly archive: ArchiveIndex) {}
+  /** `held` rejects once the retention lock is lost: another writer of the index may then be at work. */
+  constructor(
+    private readonly archive: ArchiveIndex,
+    private readonly held: () => Promise<void> = async () => undefined,
+  ) {}
 
   add(sample: Sample): void {
     const hour = Math.floor(sample.ts / HOUR_MS) * HOUR_MS;
@@ -40,8 +44,11 @@ export class LegacyHourFiles {
     const file = join('raw', `${archiveFileStamp(from)}_${archiveFileStamp(from + HOUR_MS)}.legacy.jsonl`);
     const path = join(this.archive.dir, file);
     await mkdir(join(this.archive.dir, 'raw'), { recursive: true });
+    await this.held();
     await writeFile(`${path}.tmp`, importLines(samples));
     await renameDurably(`${path}.tmp`, path);
+    // Asked again before the index, which another run rewrites whole: two writers at once lose one's entries.
+    await this.held();
     await this.archive.add({ tier: 'raw', file, from, to: from + HOUR_MS, rows: samples.length, bytes: (await stat(path)).size, archivedAt: new Date().toISOString() });
     this.written += samples.length;
   }

@@ -53,8 +53,8 @@ export async function moveLegacyRaw(pool: pg.Pool, { engine, archive, keepFrom }
   await engine.sync(first);
   // Oldest first, so an hour is complete, and written, once a block starts after it. Under the retention lock, which
   // every writer of the archive's index holds (waited for: a retention run ends within minutes).
-  const toArchive = async () => {
-    const hours = new LegacyHourFiles(archive);
+  const toArchive = async (held: () => Promise<void>) => {
+    const hours = new LegacyHourFiles(archive, held);
     await eachChunk(pool, 'b.ts_min < $1 ORDER BY b.ts_min', [new Date(keepFrom)], async (chunk) => {
       for (const b of chunk) {
         await hours.completeBefore(Math.floor(b.ts[0]! / HOUR_MS) * HOUR_MS);
