@@ -8,6 +8,8 @@ import type pg from 'pg';
 import { createTestDatabase, type TestNamespace } from '@terminusa/testkit';
 
 const run = promisify(execFile);
+/** Each test runs the command several times, each a process that starts from the sources: many seconds apiece on a busy machine. */
+const CLI_TEST_MS = 120_000;
 const CLI = join(import.meta.dirname, '..', 'bin', 'tmon-backup.mjs');
 let ns: TestNamespace;
 let pool: pg.Pool;
@@ -67,7 +69,7 @@ describe('tmon-backup', () => {
     expect(restored.code).toBe(0);
     expect(restored.stderr).toMatch(/rollup_1m: 2500 rows/);
     expect(await tableRows()).toEqual(before);
-  });
+  }, CLI_TEST_MS);
 
   it('refuses a damaged backup before it connects to any database: a drill target is not even created', async () => {
     const taken = JSON.parse((await cli('--json', 'run', '--kind', 'full')).stdout) as { id: string };
@@ -86,7 +88,7 @@ describe('tmon-backup', () => {
     expect(refused.stderr).toContain('checksum-mismatch');
     const { rows } = await pool.query('SELECT count(*)::int AS n FROM pg_database WHERE datname = $1', [drill]);
     expect(rows[0].n).toBe(0);
-  });
+  }, CLI_TEST_MS);
 
   it('answers with exit codes scripts can test', async () => {
     const refused = await cli('verify', 'no-such-backup');
@@ -98,7 +100,7 @@ describe('tmon-backup', () => {
     expect(help.code).toBe(0);
     expect(help.stdout).toContain('restore [options] <id>');
     expect((await cli('restore', '--help')).stdout).toContain('--engine-data-dir <dir>');
-  });
+  }, CLI_TEST_MS);
 });
 
 describe('tmon-backup signing-key', () => {
@@ -141,7 +143,7 @@ describe('tmon-backup signing-key', () => {
     const alone = await cliWith(env, 'verify', after.id);
     expect(alone.code).toBe(1);
     expect(alone.stderr).toContain('holds no signing key: set backup.signingKey');
-  });
+  }, CLI_TEST_MS);
 
   it('refuses a missing or damaged signing key file by name, without printing the key', async () => {
     const missing = join(dir, 'absent.json');
@@ -158,5 +160,5 @@ describe('tmon-backup signing-key', () => {
     expect(refused.code).toBe(1);
     expect(refused.stderr).toBe(`error: signing key file ${damaged} is not JSON\n`);
     for (const line of lines) expect(refused.stdout + refused.stderr).not.toContain(line);
-  });
+  }, CLI_TEST_MS);
 });

@@ -76,12 +76,14 @@ describe('replicas whose configuration files differ for a while (a ConfigMap rea
   });
 
   it('let a claim no running replica renews lapse, and then the next check takes the schedulers', async () => {
-    const record = new AppliedSchedule(ns.redis(), `${ns.config.redis.prefix}lapse:schedule`, 200);
+    // Long enough that the refused claim and the pttl check below come well before the claim they look at lapses.
+    const holdMs = 2_000;
+    const record = new AppliedSchedule(ns.redis(), `${ns.config.redis.prefix}lapse:schedule`, holdMs);
     const current = { digest: 'current', loadedAt: 1000 };
     // An old replica restarted in a rollout (its load the latest) and was then replaced: nobody renews its claim.
     await record.claim({ digest: 'old', loadedAt: 2000 }, true);
     expect(await record.claim(current, false)).toEqual({ digest: 'old', loadedAt: 2000 });
-    await waitFor(async () => ((await ns.redis().exists(`${ns.config.redis.prefix}lapse:schedule`)) === 0 ? true : undefined), 5000, 'the claim to lapse');
+    await waitFor(async () => ((await ns.redis().exists(`${ns.config.redis.prefix}lapse:schedule`)) === 0 ? true : undefined), holdMs + 10_000, 'the claim to lapse');
     expect(await record.claim(current, false)).toBeUndefined();
     // Renewed by every check of the replica that holds it.
     expect(await ns.redis().pttl(`${ns.config.redis.prefix}lapse:schedule`)).toBeGreaterThan(0);
