@@ -1,6 +1,6 @@
-export { RuleSchema, ThresholdRuleSchema, NoDataRuleSchema, PromqlRuleSchema, RecordingRuleSchema, MatcherSchema, RulesFileSchema, RECORDING_RULE_NAME } from './rule-schema.ts';
+export { RuleSchema, ThresholdRuleSchema, NoDataRuleSchema, PromqlRuleSchema, RecordingRuleSchema, MatcherSchema, MatchersSchema, MAX_MATCHERS, RulesFileSchema, RECORDING_RULE_NAME } from './rule-schema.ts';
 export type { Rule, RuleInput, Matcher, StreamRule, PromqlRule, AlertRule } from './rule-schema.ts';
-export { promqlSyntaxError } from './promql-syntax.ts';
+export { MAX_PROMQL_LENGTH, promqlSyntaxError } from './promql-syntax.ts';
 export { prometheusDuration } from './prometheus-rule-groups.ts';
 export { parseRulesFile, parseRulesFileEntries, RulesFileError } from './parse-rules-file.ts';
 export type { RuleProblem } from './parse-rules-file.ts';

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { DurationSchema, durationMs } from '@terminusa/config';
 import { CHANNELS, METRIC_NAME, SEVERITIES, TAG_KEY, TAG_KEY_RULE, storableText } from '@terminusa/bus';
 import { labelRegexProblem } from './label-regex.ts';
-import { promqlSyntaxError } from './promql-syntax.ts';
+import { MAX_PROMQL_LENGTH, promqlSyntaxError } from './promql-syntax.ts';
 
 /** The longest `for`, `keepFiringFor`, window or interval a rule may have: a year. */
 const MAX_RULE_DURATION_MS = 366 * 86_400_000;
@@ -27,13 +27,22 @@ export const MatcherSchema = z
 /** A tag matcher. */
 export type Matcher = z.infer<typeof MatcherSchema>;
 
+/**
+ * The most matchers a rule or a silence has: each regex one may take ~50 ms to compile (label-regex.ts) and is then
+ * run against every sample or alert, and the compiled patterns' cache holds 1,000; real ones have a handful.
+ */
+export const MAX_MATCHERS = 32;
+
+/** The matchers of a rule or silence: at most {@link MAX_MATCHERS}, counted before any is parsed (none compiled past it). */
+export const MatchersSchema = z.array(MatcherSchema).max(MAX_MATCHERS, `at most ${MAX_MATCHERS} matchers`);
+
 /** A recording rule's name: a metric name, optionally followed by -<n>. An alerting rule's names are among these. */
 export const RECORDING_RULE_NAME = /^[A-Za-z_:][A-Za-z0-9_:-]{0,199}$/;
 
 const common = {
   name: z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,99}$/, 'rule names are a letter then letters, digits, _ or -'),
   metric: z.string().regex(METRIC_NAME, 'metric names must match [a-zA-Z_:][a-zA-Z0-9_:]*'),
-  matchers: z.array(MatcherSchema).default([]),
+  matchers: MatchersSchema.default([]),
   /** Evaluate per group of these tags instead of per series. */
   groupBy: z.array(z.string().regex(TAG_KEY)).optional(),
   severity: z.enum(SEVERITIES),
@@ -66,14 +75,18 @@ export const NoDataRuleSchema = z.strictObject({
   for: Duration.refine((ms) => ms > 0, 'a no-data rule needs a duration'),
 });
 
-/** A PromQL expression, checked against Prometheus' grammar. */
-const PromqlExpr = z
-  .string()
+/**
+ * A PromQL expression, checked against Prometheus' grammar: text PostgreSQL can store (a NUL made saving the rule
+ * fail with a 500), and no longer than the engine takes, both checked before it is parsed (the pipe stops there).
+ */
+const PromqlExpr = storableText(MAX_PROMQL_LENGTH, 'PromQL expressions')
   .min(1, 'required')
-  .superRefine((expr, ctx) => {
-    const problem = promqlSyntaxError(expr);
-    if (problem) ctx.addIssue({ code: 'custom', message: problem });
-  });
+  .pipe(
+    z.string().superRefine((expr, ctx) => {
+      const problem = promqlSyntaxError(expr);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    }),
+  );
 
 /** How often a PromQL rule is evaluated through the engine (Prometheus' default evaluation interval is 1m; ours 15 s). */
 const EVALUATION_INTERVAL_MS = 15_000;

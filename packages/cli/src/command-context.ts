@@ -9,7 +9,7 @@ import { formatCsv, formatJson, formatTable, type Table } from './output.ts';
 export interface CommandContext {
   readonly env: CliEnvironment;
   readonly store: CredentialStore;
-  /** The global options (`--url`, `--token`) as parsed. */
+  /** The global options (`--url`, `--token-file`) as parsed. */
   globals(): GlobalOptions;
   /** A client for the gateway in force; fails with "run tmon login" when there is no usable credential and a route needs one. */
   client(): Promise<GatewayClient>;

@@ -1,6 +1,8 @@
 import type { CredentialStore } from './credentials.ts';
 import type { CliEnvironment } from './environment.ts';
+import { UsageError } from './errors.ts';
 import { GatewayClient, type Credential } from './gateway-client.ts';
+import { readInputFile } from './read-input-file.ts';
 
 /** The gateway `tmon` talks to when neither `--url`, `TMON_URL` nor a stored login names one. */
 export const DEFAULT_URL = 'http://127.0.0.1:8080';
@@ -8,7 +10,8 @@ export const DEFAULT_URL = 'http://127.0.0.1:8080';
 /** The global options every command takes. */
 export interface GlobalOptions {
   url?: string;
-  token?: string;
+  /** A file holding the token or API key (`--token-file`). */
+  tokenFile?: string;
 }
 
 /** The gateway URL in force: `--url`, then `TMON_URL`, then the stored login's, then `DEFAULT_URL`. */
@@ -16,10 +19,17 @@ export async function gatewayUrl(opts: GlobalOptions, env: CliEnvironment, store
   return opts.url ?? env.url ?? (await store.read())?.url ?? DEFAULT_URL;
 }
 
-/** A client for the gateway in force, with `--token`, then `TMON_TOKEN`, then the stored login if it is for that gateway and not expired. */
+/** The token or API key in the `--token-file` file, without the line end an editor or `echo` leaves. */
+export async function readTokenFile(file: string): Promise<string> {
+  const token = (await readInputFile(file)).trim();
+  if (!token) throw new UsageError(`the token file ${file} is empty`);
+  return token;
+}
+
+/** A client for the gateway in force, with `--token-file`'s token, then `TMON_TOKEN`, then the stored login if it is for that gateway and not expired. */
 export async function connect(opts: GlobalOptions, env: CliEnvironment, store: CredentialStore, now = Date.now()): Promise<GatewayClient> {
   const url = await gatewayUrl(opts, env, store);
-  const explicit = opts.token ?? env.token;
+  const explicit = opts.tokenFile !== undefined ? await readTokenFile(opts.tokenFile) : env.token;
   if (explicit) return new GatewayClient(url, { token: explicit });
   return new GatewayClient(url, await storedCredential(url, store, now));
 }

@@ -1,11 +1,12 @@
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { connect } from './connection.ts';
 import { CredentialStore } from './credentials.ts';
 import { readEnvironment } from './environment.ts';
-import { NotAuthenticatedError } from './errors.ts';
+import { NotAuthenticatedError, NotFoundError, UsageError } from './errors.ts';
 
 const dir = await mkdtemp(join(tmpdir(), 'tmon-cred-'));
 afterAll(() => rm(dir, { recursive: true, force: true }));
@@ -30,10 +31,31 @@ describe('CredentialStore and connect', () => {
     expect(JSON.parse(await readFile(store.path, 'utf8')).url).toBe('http://127.0.0.1:9');
   });
 
-  it('uses the stored gateway and token unless --url/--token or the environment say otherwise', async () => {
+  it('uses the stored gateway and token unless --url/--token-file or the environment say otherwise', async () => {
     expect((await connect({}, env, store)).base.href).toBe('http://127.0.0.1:9/');
     expect((await connect({}, { ...env, url: 'http://other:1' }, store)).base.href).toBe('http://other:1/');
     expect((await connect({ url: 'http://flag:2' }, { ...env, url: 'http://other:1' }, store)).base.href).toBe('http://flag:2/');
+  });
+
+  it('sends the token of --token-file (trimmed) over TMON_TOKEN and the stored login, and refuses an empty or missing file', async () => {
+    // A gateway that answers with the credential it was sent.
+    const server = createServer((req, res) => res.setHeader('content-type', 'application/json').end(JSON.stringify({ authorization: req.headers.authorization })));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    const z = (await import('zod')).z;
+    const sent = async (opts: { tokenFile?: string }, token?: string) =>
+      ((await (await connect({ url, ...opts }, { ...env, ...(token ? { token } : {}) }, store)).get('/x', z.object({ authorization: z.string() }))).authorization);
+    try {
+      const file = join(dir, 'token');
+      await writeFile(file, 'tmk_from_file\n', { mode: 0o600 });
+      expect(await sent({ tokenFile: file }, 'from-env')).toBe('Bearer tmk_from_file');
+      expect(await sent({}, 'from-env')).toBe('Bearer from-env');
+      await writeFile(join(dir, 'empty'), ' \n');
+      await expect(connect({ url, tokenFile: join(dir, 'empty') }, env, store)).rejects.toBeInstanceOf(UsageError);
+      await expect(connect({ url, tokenFile: join(dir, 'missing') }, env, store)).rejects.toBeInstanceOf(NotFoundError);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 
   it('does not send the stored token to another gateway, nor an expired one', async () => {

@@ -22,7 +22,8 @@ const store = new CredentialStore(env.configDir);
 const program = new Command('tmon')
   .description('Terminusa Monitoring from the command line, over the gateway\'s HTTP API (and NATS for tmon publish).\nExit codes: 0 ok, 1 failure, 2 usage, 3 gateway unreachable, 4 not authenticated, 5 forbidden, 6 not found (docs/cli.md).')
   .option('--url <url>', 'gateway base URL (env TMON_URL; default: the stored login\'s, else http://127.0.0.1:8080)')
-  .option('--token <token>', 'bearer token or API key (env TMON_TOKEN; default: the stored login)')
+  // A file, not the secret itself: a command line is visible to every user in `ps` and kept in shell history.
+  .option('--token-file <path>', 'file holding a bearer token or API key (env TMON_TOKEN; default: the stored login)')
   .showSuggestionAfterError()
   // Set before the commands are added, so every subcommand inherits it: usage errors become exit code 2 in one place.
   .exitOverride();

@@ -318,7 +318,8 @@ export const ConfigSchema = z.object({
       /**
        * Decompressed bytes of remote_write and OTLP requests one gateway decodes at once; past it a request is pushed
        * back (503 or 429, Retry-After) for its sender to retry: a body of empty samples makes ~25 times its size in
-       * objects. One request is always taken; Prometheus' requests of 2,000 samples are ~100 KB.
+       * objects. A request whose tags, written out once per sample in its messages, are more bytes holds those instead.
+       * One request is always taken; Prometheus' requests of 2,000 samples are ~100 KB.
        */
       maxDecodingBytes: z.number().int().positive().default(32 * 1024 * 1024),
       /** Samples per INGEST message the suite publishes itself: remote_write and OTLP requests, recording rules' results. */

@@ -87,6 +87,7 @@ export function gatewayRoutes(deps: GatewayDeps): RouteSpec[] {
       maxRequestBytes: deps.config.ingest.maxRequestBytes,
       maxRequestSamples: deps.config.ingest.maxSamplesPerRequest,
       decoding: new DecodingBudget(deps.config.ingest.maxDecodingBytes),
+      tagLimits: { maxTags: deps.config.ingest.maxTags, maxTagValueLength: deps.config.ingest.maxTagValueLength },
     }),
   ];
   // The API document describes this very table, its own routes included.
@@ -151,8 +152,8 @@ export function createApp(deps: GatewayDeps, routes: readonly RouteSpec[] = gate
   const authenticate: Authenticate = async (req, res) => {
     const { credential, principal: counted, marks } = admissionOf(res);
     const principal = await identify(req, res, credential, marks);
-    // A key's pushes are not counted (countedByBacklog), whether memory or the database verified it.
-    if (!principal || (principal.kind === 'api-key' && countedByBacklog(req.path))) return principal;
+    // A pushing key's pushes are not counted (countedByBacklog), whether memory or the database verified it.
+    if (!principal || (principal.kind === 'api-key' && countedByBacklog(req.path, principal.role))) return principal;
     return perPrincipal.admit(res, counted ?? (await perPrincipal.consume(principal.id)), pushBackStatus(req.path)) ? principal : undefined;
   };
   // Exact paths only: the checks above compare req.path exactly (the push-back status, the OTLP body), and Express

@@ -40,7 +40,7 @@ export function registerAuthCommands(program: Command, ctx: CommandContext): voi
     .action(async () => {
       let failure: CliError | undefined;
       try {
-        // The stored login's own gateway and token, whatever --url, --token or TMON_* say: another gateway or an API
+        // The stored login's own gateway and token, whatever --url, --token-file or TMON_* say: another gateway or an API
         // key would revoke nothing, and the stored token would stay valid while "logged out" was printed.
         const login = await ctx.store.read();
         if (login && Date.parse(login.expiresAt) > Date.now()) await new GatewayClient(login.url, { token: login.token }).request('POST', '/auth/logout', z.unknown());

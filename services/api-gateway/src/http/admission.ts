@@ -22,14 +22,15 @@ export interface Admission {
  * memory (rate-limit.ts), so an API key's request usually needs no round trip at all: on this 2-core machine each
  * costs about 0.5 ms of waking processes when requests come a few ms apart.
  * The principal's verdict is applied only once the credential authenticated, so a refused one still gets its 401.
- * A push of samples by an API key memory verified is not counted: the pipeline's backlog slows it down.
+ * A push of samples by an API key memory verified, of a role that may push, is not counted: the pipeline's backlog
+ * slows it down.
  */
 export function admission(deps: { tokens: TokenService; apiKeys: ApiKeyCache; perAddress: RateLimit; perPrincipal: RateLimit }): RequestHandler {
   return async (req, res, next) => {
     if (req.path === '/health') return next();
     try {
       const credential = await readCredential(req, deps.tokens, deps.apiKeys);
-      if (credential.kind === 'api-key' && countedByBacklog(req.path)) {
+      if (credential.kind === 'api-key' && countedByBacklog(req.path, credential.key.role)) {
         res.locals.admission = { credential } satisfies Admission;
         return next();
       }

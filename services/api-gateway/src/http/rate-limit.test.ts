@@ -1,7 +1,8 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
 import { waitFor, type TestNamespace, useTestNamespace } from '@terminusa/testkit';
-import { RateLimit } from './rate-limit.ts';
+import { ROLES } from '../auth/principal.ts';
+import { countedByBacklog, RateLimit } from './rate-limit.ts';
 
 let ns: TestNamespace;
 let redis: Redis;
@@ -79,5 +80,14 @@ describe('a request limit', () => {
     const gateway = replica();
     expect(granted(await Promise.all(Array.from({ length: 25 }, () => gateway.consume('key'))))).toBe(20);
     expect(await count('key')).toBe(25);
+  });
+});
+
+describe('the pushes left out of the request counts', () => {
+  it('are those of a role that may push, to the push paths only: a viewer key pushing is counted as any request', () => {
+    for (const path of ['/api/v1/write', '/v1/metrics']) {
+      expect(ROLES.filter((role) => countedByBacklog(path, role)), path).toEqual(['producer', 'operator', 'admin']);
+    }
+    for (const path of ['/metrics/custom', '/api/v1/write/', '/metrics/names']) expect(countedByBacklog(path, 'producer'), path).toBe(false);
   });
 });

@@ -2,6 +2,7 @@ import type { RequestHandler, Response } from 'express';
 import type { Redis } from 'ioredis';
 import type { Config } from '@terminusa/config';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import { mayAccess, type Role } from '../auth/principal.ts';
 import { OTLP_METRICS_PATH, REMOTE_WRITE_PATH } from '../ingest/push-paths.ts';
 import { PointLeases } from './point-leases.ts';
 import { sendProblem } from './problem.ts';
@@ -18,13 +19,15 @@ const retryAfterSeconds = (state: RateLimiterRes) => Math.max(1, Math.ceil(state
 const PUSH_PATHS: ReadonlySet<string> = new Set([REMOTE_WRITE_PATH, OTLP_METRICS_PATH]);
 
 /**
- * Whether a request of an API key is left out of the request counts: a push of samples, which the pipeline's
- * backlog slows down instead (`ingest.maxBacklogMessages`). Counted per request, a Prometheus' 200 remote_write
- * shards, each backing off up to 5 s when refused, sent about half of what the key's limit allowed (25,334 of
- * 50,000 samples/s: `pnpm bench:remote-write`). A key the gateway has not verified yet is still counted by its address.
+ * Whether a request of an API key of `role` is left out of the request counts: a push of samples by a key that may
+ * push, which the pipeline's backlog slows down instead (`ingest.maxBacklogMessages`). Counted per request, a
+ * Prometheus' 200 remote_write shards, each backing off up to 5 s when refused, sent about half of what the key's
+ * limit allowed (25,334 of 50,000 samples/s: `pnpm bench:remote-write`). A key the gateway has not verified yet is
+ * still counted by its address, and so is a key whose role may not push: left out by its path alone, a leaked
+ * viewer key sent bodies without limit, each read (a JSON one parsed) before the route refused it 403.
  */
-export function countedByBacklog(path: string): boolean {
-  return PUSH_PATHS.has(path);
+export function countedByBacklog(path: string, role: Role): boolean {
+  return PUSH_PATHS.has(path) && mayAccess(role, 'producer');
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { IngestSample } from '@terminusa/bus';
+import { TAG_VALUE_FORBIDDEN, type IngestSample } from '@terminusa/bus';
 
 /** A pushed body no retry can fix (not snappy, not gzip, not the protocol's message): answered 400, which senders drop. */
 export class BadPayloadError extends Error {
@@ -23,6 +23,7 @@ export class BodyTooLargeError extends Error {
  */
 export class SampleBudget {
   private taken = 0;
+  private tagBytesTaken = 0;
 
   constructor(readonly max: number) {}
 
@@ -30,6 +31,52 @@ export class SampleBudget {
     this.taken += n;
     if (this.taken > this.max) throw new BodyTooLargeError(`the request makes more than ${this.max} samples, the most one request may (ingest.maxSamplesPerRequest)`);
   }
+
+  /**
+   * Counts the tags of `n` samples that share `tags`, as the pipeline's messages write them (their JSON, once per
+   * sample), before the samples are made; past {@link TAG_BYTES_PER_SAMPLE} × max bytes, BodyTooLargeError.
+   */
+  takeTags(n: number, tags: Readonly<Record<string, string>>): void {
+    if (n <= 0) return;
+    this.tagBytesTaken += n * Buffer.byteLength(JSON.stringify(tags));
+    const most = TAG_BYTES_PER_SAMPLE * this.max;
+    if (this.tagBytesTaken > most) {
+      throw new BodyTooLargeError(`the request's samples carry more than ${most} bytes of tags written out once per sample, the most one request may (${TAG_BYTES_PER_SAMPLE} bytes × ingest.maxSamplesPerRequest)`);
+    }
+  }
+
+  /** The bytes of tags the request's samples carry written out, as counted so far. */
+  get tagBytes(): number {
+    return this.tagBytesTaken;
+  }
+}
+
+/**
+ * Bytes of tags (their JSON, as the pipeline's messages carry them once per sample) a pushed request may make for each
+ * sample it may make: a series' labels are sent once and written out once per sample (an OTLP histogram point's
+ * attributes once per bucket), so one remote-write series of a 60 KB label and 499,000 samples, 2 MB sent, made
+ * 30 GB of messages. Prometheus' series carry 100–300 bytes of labels, and its requests 500–2,000 samples.
+ */
+export const TAG_BYTES_PER_SAMPLE = 256;
+
+/** The processor's limits on a sample's tags (ingest.maxTags, ingest.maxTagValueLength), which pushed series are held to. */
+export interface TagLimits {
+  readonly maxTags: number;
+  readonly maxTagValueLength: number;
+}
+
+/**
+ * Whether the processor would refuse a sample carrying `tags` (their names are the protocol reader's to check): more
+ * than maxTags, or a value longer than maxTagValueLength, holding NUL or a lone surrogate, as its validate-samples.ts
+ * judges them. `adds` names a label the samples add to these (a histogram bucket's `le`). Judged once per series,
+ * before its samples are made: refused by the processor, it had already been written out once per sample.
+ */
+export function tagsRefused(tags: Readonly<Record<string, string>>, limits: TagLimits, adds?: string): boolean {
+  let count = adds !== undefined && !Object.hasOwn(tags, adds) ? 1 : 0;
+  for (const value of Object.values(tags)) {
+    if (++count > limits.maxTags || value.length > limits.maxTagValueLength || value.includes(TAG_VALUE_FORBIDDEN) || !value.isWellFormed()) return true;
+  }
+  return false;
 }
 
 /** Why a sample of a request was left out (counted, not refused: the rest of the request is good); docs/otlp.md explains OTLP's. */

@@ -8,6 +8,9 @@ import { BodyTooLargeError, SampleBudget } from './decoded-samples.ts';
 import { decodeRemoteWrite, snappyLength } from './remote-write.ts';
 import { useIngestDoor } from '../../test-support/ingest-door.ts';
 
+/** The processor's default tag limits (ingest.maxTags, ingest.maxTagValueLength). */
+const TAGS = { maxTags: 32, maxTagValueLength: 256 };
+
 /** Prometheus' staleness marker, as it sends it when a series disappears. */
 const STALE_NAN = new DataView(new Uint8Array([0x7f, 0xf0, 0, 0, 0, 0, 0, 0x02]).buffer).getFloat64(0);
 
@@ -23,7 +26,7 @@ describe('decodeRemoteWrite', () => {
       { labels: { __name__: 'up', job: 'game', instance: 'eu-1:9100' }, samples: [{ value: 1, timestamp: 1_700_000_000_000 }, { value: STALE_NAN, timestamp: 1_700_000_015_000 }] },
       { labels: { __name__: 'ratio', job: 'game' }, samples: [{ value: NaN, timestamp: 1_700_000_000_000 }, { value: Infinity, timestamp: 1_700_000_000_001 }, { value: 0.5, timestamp: 1_700_000_000_002 }] },
     ]);
-    expect(await decodeRemoteWrite(body, 1 << 20, new SampleBudget(1000))).toEqual({
+    expect(await decodeRemoteWrite(body, 1 << 20, new SampleBudget(1000), TAGS)).toEqual({
       samples: [
         { name: 'up', value: 1, ts: 1_700_000_000_000, tags: { job: 'game', instance: 'eu-1:9100' } },
         { name: 'up', stale: true, ts: 1_700_000_015_000, tags: { job: 'game', instance: 'eu-1:9100' } },
@@ -38,7 +41,7 @@ describe('decodeRemoteWrite', () => {
       { labels: { __name__: 'http.server.requests', job: 'a' }, samples: [{ value: 1, timestamp: 1_700_000_000_000 }, { value: 2, timestamp: 1_700_000_015_000 }] },
       { labels: { __name__: 'up', job: 'a' }, samples: [{ value: 1, timestamp: 1_700_000_000_000 }, { value: 1, timestamp: 2 ** 62 }] },
     ]);
-    expect(await decodeRemoteWrite(body, 1 << 20, new SampleBudget(1000))).toEqual({
+    expect(await decodeRemoteWrite(body, 1 << 20, new SampleBudget(1000), TAGS)).toEqual({
       samples: [{ name: 'up', value: 1, ts: 1_700_000_000_000, tags: { job: 'a' } }],
       dropped: { invalid_name: 2, invalid_timestamp: 1 },
     });
@@ -59,17 +62,17 @@ describe('decodeRemoteWrite', () => {
         timeseries: [{ labels: [{ name: '__name__', value: 'up' }, { name: 'job', value: 'a' }, { name: 'job', value: 'b' }], samples: [{ value: 1, timestamp: 1_700_000_000_000 }] }],
       }),
     ).finish();
-    expect(await decodeRemoteWrite(body, 1 << 20, new SampleBudget(1000))).toEqual({
+    expect(await decodeRemoteWrite(body, 1 << 20, new SampleBudget(1000), TAGS)).toEqual({
       samples: [{ name: 'up', value: 1, ts: 1_700_000_000_000, tags: { job: 'kept' } }],
       dropped: { invalid_name: 1, invalid_label: 4 },
     });
-    expect(await decodeRemoteWrite(compressSync(Buffer.from(twice)) as Buffer, 1 << 20, new SampleBudget(1000))).toEqual({ samples: [], dropped: { invalid_label: 1 } });
+    expect(await decodeRemoteWrite(compressSync(Buffer.from(twice)) as Buffer, 1 << 20, new SampleBudget(1000), TAGS)).toEqual({ samples: [], dropped: { invalid_label: 1 } });
   });
 
   it('refuses a body that is not snappy, not a WriteRequest or is too large', async () => {
-    await expect(decodeRemoteWrite(Buffer.from('not snappy at all'), 1 << 20, new SampleBudget(1000))).rejects.toThrow(/snappy/);
-    await expect(decodeRemoteWrite(compressSync(Buffer.from([0xff, 0xff, 0xff])) as Buffer, 1 << 20, new SampleBudget(1000))).rejects.toThrow(/WriteRequest/);
-    await expect(decodeRemoteWrite(writeRequest([{ labels: { __name__: 'big' }, samples: [{ value: 1, timestamp: 1 }] }]), 4, new SampleBudget(1000))).rejects.toThrow(BodyTooLargeError);
+    await expect(decodeRemoteWrite(Buffer.from('not snappy at all'), 1 << 20, new SampleBudget(1000), TAGS)).rejects.toThrow(/snappy/);
+    await expect(decodeRemoteWrite(compressSync(Buffer.from([0xff, 0xff, 0xff])) as Buffer, 1 << 20, new SampleBudget(1000), TAGS)).rejects.toThrow(/WriteRequest/);
+    await expect(decodeRemoteWrite(writeRequest([{ labels: { __name__: 'big' }, samples: [{ value: 1, timestamp: 1 }] }]), 4, new SampleBudget(1000), TAGS)).rejects.toThrow(BodyTooLargeError);
   });
 
   it('refuses a body declaring more than it takes before decompressing it, and one making more samples than a request may', async () => {
@@ -78,12 +81,48 @@ describe('decodeRemoteWrite', () => {
     // Six bytes that declare 4 GiB - 1: refused from the length alone (decompressing would allocate it first).
     const bomb = Buffer.from([0xff, 0xff, 0xff, 0xff, 0x0f, 0x00]);
     expect(snappyLength(bomb)).toBe(2 ** 32 - 1);
-    await expect(decodeRemoteWrite(bomb, 16 << 20, new SampleBudget(1000))).rejects.toThrow(/decompresses to 4294967295 bytes, more than the 16777216 taken/);
+    await expect(decodeRemoteWrite(bomb, 16 << 20, new SampleBudget(1000), TAGS)).rejects.toThrow(/decompresses to 4294967295 bytes, more than the 16777216 taken/);
     // 2,000 samples of two series against a budget of 1,500.
     const samples = Array.from({ length: 1000 }, (_, i) => ({ value: i, timestamp: i }));
     const many = writeRequest([{ labels: { __name__: 'a' }, samples }, { labels: { __name__: 'b' }, samples }]);
-    await expect(decodeRemoteWrite(many, 1 << 20, new SampleBudget(1500))).rejects.toThrow(/more than 1500 samples, the most one request may \(ingest.maxSamplesPerRequest\)/);
-    expect((await decodeRemoteWrite(many, 1 << 20, new SampleBudget(2000))).samples).toHaveLength(2000);
+    await expect(decodeRemoteWrite(many, 1 << 20, new SampleBudget(1500), TAGS)).rejects.toThrow(/more than 1500 samples, the most one request may \(ingest.maxSamplesPerRequest\)/);
+    expect((await decodeRemoteWrite(many, 1 << 20, new SampleBudget(2000), TAGS)).samples).toHaveLength(2000);
+  });
+});
+
+describe('decodeRemoteWrite and the tags a request writes out', () => {
+  it('leaves out, counted, a series whose labels the processor would refuse: more than maxTags, a value too long or holding NUL', async () => {
+    const T = 1_700_000_000_000;
+    const many = Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`l${i}`, 'v']));
+    const body = writeRequest([
+      { labels: { __name__: 'up', ...many }, samples: [{ value: 1, timestamp: T }] },
+      { labels: { __name__: 'up', job: 'x'.repeat(257) }, samples: [{ value: 1, timestamp: T }, { value: 2, timestamp: T + 1 }] },
+      { labels: { __name__: 'up', job: 'a\u0000b' }, samples: [{ value: 1, timestamp: T }] },
+      { labels: { __name__: 'up', job: 'x'.repeat(256), ...Object.fromEntries(Object.entries(many).slice(2)) }, samples: [{ value: 1, timestamp: T }] },
+    ]);
+    const { samples, dropped } = await decodeRemoteWrite(body, 1 << 20, new SampleBudget(1000), TAGS);
+    expect(dropped).toEqual({ invalid_label: 4 });
+    // At the limits exactly (32 labels, a value of 256 characters) it is kept.
+    expect(samples).toHaveLength(1);
+    expect(Object.keys(samples[0]!.tags!)).toHaveLength(32);
+  });
+
+  it('leaves out a 60 KB label over 499,000 samples (6.5 MB decompressed) without writing it out once for each', async () => {
+    const body = writeRequest([{ labels: { __name__: 'up', job: 'x'.repeat(60_000) }, samples: Array.from({ length: 499_000 }, () => ({ value: 0, timestamp: 0 })) }]);
+    expect(snappyLength(body)).toBeLessThan(7 << 20);
+    expect(await decodeRemoteWrite(body, 16 << 20, new SampleBudget(500_000), TAGS)).toEqual({ samples: [], dropped: { invalid_label: 499_000 } });
+  });
+
+  it('refuses a request whose tags, written out once per sample, pass 256 bytes × the samples it may make, before making them', async () => {
+    // 1,000 samples of about 300 bytes of tags against a budget of 1,000 samples: 300,000 bytes, past 256,000.
+    const samples = Array.from({ length: 1000 }, (_, i) => ({ value: i, timestamp: 1_700_000_000_000 + i }));
+    const wide = writeRequest([{ labels: { __name__: 'up', job: 'j'.repeat(250), instance: 'i'.repeat(30) }, samples }]);
+    await expect(decodeRemoteWrite(wide, 1 << 20, new SampleBudget(1000), TAGS)).rejects.toThrow(BodyTooLargeError);
+    await expect(decodeRemoteWrite(wide, 1 << 20, new SampleBudget(1000), TAGS)).rejects.toThrow(/more than 256000 bytes of tags written out once per sample, .*ingest\.maxSamplesPerRequest/);
+    expect((await decodeRemoteWrite(wide, 1 << 20, new SampleBudget(2000), TAGS)).samples).toHaveLength(1000);
+    // A label name has no length limit of its own: 60 KB of it over 499,000 samples would be 30 GB of messages.
+    const named = writeRequest([{ labels: { __name__: 'up', ['n'.repeat(60_000)]: 'x' }, samples: Array.from({ length: 499_000 }, () => ({ value: 0, timestamp: 0 })) }]);
+    await expect(decodeRemoteWrite(named, 16 << 20, new SampleBudget(500_000), TAGS)).rejects.toThrow(/bytes of tags written out once per sample/);
   });
 });
 
@@ -107,6 +146,25 @@ describe('POST /api/v1/write', () => {
     expect(await ingestMessages()).toBe(before + 1);
 
     expect(await door.lastSamples()).toEqual([0, 1, 2].map((i) => ({ name: 'rw_players', value: i, ts: now, tags: { zone: `z${i}` } })));
+  });
+
+  it('refuses at once what would be written out once per sample: a 60 KB label left out, 60 KB of label name 413; a request beside is taken', async () => {
+    const empty = Array.from({ length: 499_000 }, () => ({ value: 0, timestamp: 0 }));
+    const before = await ingestMessages();
+    const started = performance.now();
+    // Taken, its series left out (invalid_label) as the processor would refuse each of its 499,000 samples: 30 GB of messages.
+    expect((await post(writeRequest([{ labels: { __name__: 'rw_amplified', job: 'x'.repeat(60_000) }, samples: empty }]), door.producerKey)).status).toBe(204);
+    // A label name has no limit of its own: the tags written out per sample are what is counted.
+    const named = await post(writeRequest([{ labels: { __name__: 'rw_amplified', ['n'.repeat(60_000)]: 'x' }, samples: empty }]), door.producerKey);
+    expect(named.status).toBe(413);
+    expect(((await named.json()) as { detail: string }).detail).toMatch(/more than 128000000 bytes of tags written out once per sample/);
+    expect(performance.now() - started).toBeLessThan(15_000);
+    expect(await ingestMessages()).toBe(before);
+
+    const now = Date.now();
+    const beside = writeRequest([{ labels: { __name__: 'rw_beside', job: 'j'.repeat(256) }, samples: Array.from({ length: 100 }, (_, i) => ({ value: i, timestamp: now + i })) }]);
+    expect((await post(beside, door.producerKey)).status).toBe(204);
+    expect((await door.lastSamples()).at(-1)).toEqual({ name: 'rw_beside', value: 99, ts: now + 99, tags: { job: 'j'.repeat(256) } });
   });
 
   it('answers 400 with the reason for a body no retry can fix, 401 without a key and 403 to a reader', async () => {
@@ -192,6 +250,30 @@ describe('POST /api/v1/write and the request limits', () => {
       const reads = await Promise.all(Array.from({ length: 20 }, () => fetch(`${suite.base}/metrics/names`, { headers: { authorization: `Bearer ${producer}` } })));
       const windows = Math.ceil((performance.now() - started) / 1000) + 1;
       expect(reads.filter((r) => r.status !== 429).length).toBeLessThanOrEqual(2 * windows);
+    } finally {
+      await suite.stop();
+    }
+  });
+});
+
+describe('POST /api/v1/write of a key that may not push', () => {
+  it('counts its requests as any other, before its body is read and refused 403: a leaked viewer key is slowed down', async () => {
+    const suite = await startSuite({ services: [], env: { TMON_GATEWAY__RATE_LIMIT__PER_PRINCIPAL: '2' } });
+    try {
+      const viewer = await waitFor(() => suite.apiKey('grafana-leaked', 'viewer').catch(() => undefined), 30_000, 'the viewer key', 500);
+      const push = (i: number) =>
+        fetch(`${suite.base}/api/v1/write`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-protobuf', 'content-encoding': 'snappy', authorization: `Bearer ${viewer}` },
+          body: writeRequest([{ labels: { __name__: 'rw_leaked' }, samples: [{ value: i, timestamp: Date.now() + i }] }]),
+        });
+      const started = performance.now();
+      const statuses = (await Promise.all(Array.from({ length: 20 }, (_, i) => push(i)))).map((r) => r.status);
+      const windows = Math.ceil((performance.now() - started) / 1000) + 1;
+      // Two a window reach the route (403); the others are pushed back as remote_write's rate limits are (503).
+      expect(statuses.every((s) => s === 403 || s === 503), statuses.join()).toBe(true);
+      expect(statuses.filter((s) => s === 403).length).toBeLessThanOrEqual(2 * windows);
+      expect(statuses.filter((s) => s === 503).length).toBeGreaterThan(0);
     } finally {
       await suite.stop();
     }

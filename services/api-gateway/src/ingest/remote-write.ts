@@ -1,6 +1,6 @@
 import { uncompress } from 'snappy';
 import { METRIC_NAME, TAG_KEY, type IngestSample } from '@terminusa/bus';
-import { BadPayloadError, BodyTooLargeError, type DecodedSamples, type DropReason, type SampleBudget } from './decoded-samples.ts';
+import { BadPayloadError, BodyTooLargeError, tagsRefused, type DecodedSamples, type DropReason, type SampleBudget, type TagLimits } from './decoded-samples.ts';
 import { ELEMENTS_PER_SAMPLE, limitElements } from './protobuf-elements.ts';
 import { WriteRequestType, isPrometheusStaleNaN, type WriteRequest } from '@terminusa/metric-store';
 
@@ -9,9 +9,10 @@ import { WriteRequestType, isPrometheusStaleNaN, type WriteRequest } from '@term
  * the sample's name and every other label a tag. A staleness marker (a target gone, a series no longer exposed)
  * becomes a `stale: true` sample, so queries stop seeing the series at once, as in Prometheus. Values the pipeline
  * does not store are counted and left out: other NaN and infinities, and native histograms (remote-write 1.0
- * senders send classic `_bucket` series unless told otherwise).
+ * senders send classic `_bucket` series unless told otherwise). A series' tags are counted against `budget` once
+ * per sample, as the pipeline's messages write them, before its samples are made.
  */
-export async function decodeRemoteWrite(compressed: Uint8Array, maxBytes: number, budget: SampleBudget): Promise<DecodedSamples> {
+export async function decodeRemoteWrite(compressed: Uint8Array, maxBytes: number, budget: SampleBudget, tagLimits: TagLimits): Promise<DecodedSamples> {
   // Read before decompressing: the whole output is made first, and a few bytes may declare gigabytes.
   const declared = snappyLength(compressed);
   if (declared === undefined) throw new BadPayloadError('the body is not snappy block-compressed: no length at its start');
@@ -47,15 +48,19 @@ export async function decodeRemoteWrite(compressed: Uint8Array, maxBytes: number
     budget.take(series.samples?.length ?? 0);
     // A series the pipeline would refuse is left out here and counted, as Prometheus' own receiver skips an invalid
     // one and keeps the rest: no name, or one it refuses (Prometheus 3's UTF-8 names, `http.server.requests`); a
-    // label name it refuses (UTF-8, `__` first, the namespace label) or given twice.
+    // label name it refuses (UTF-8, `__` first, the namespace label) or given twice; more labels than ingest.maxTags,
+    // or a value over ingest.maxTagValueLength or holding NUL (the processor would refuse each sample after all of them
+    // were written out with the series' labels).
     if (!name || !METRIC_NAME.test(name)) {
       drop('invalid_name', series.samples?.length ?? 0);
       continue;
     }
-    if (!labelsValid) {
+    if (!labelsValid || tagsRefused(tags, tagLimits)) {
       drop('invalid_label', series.samples?.length ?? 0);
       continue;
     }
+    // Every sample carries the series' tags: 32 labels of 256 characters over 499,000 samples are 4 GB of messages.
+    budget.takeTags(series.samples?.length ?? 0, tags);
     for (const s of series.samples ?? []) {
       const ts = typeof s.timestamp === 'number' ? s.timestamp : s.timestamp.toNumber();
       if (!Number.isSafeInteger(ts)) drop('invalid_timestamp', 1);

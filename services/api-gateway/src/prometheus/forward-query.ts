@@ -1,3 +1,4 @@
+import { MAX_PROMQL_LENGTH } from '@terminusa/alerting';
 import type { EngineQuery } from '@terminusa/metric-store';
 import { samplesInText } from './answer-samples.ts';
 import { AnswerText } from './answer-text.ts';
@@ -12,17 +13,12 @@ export interface QueryData {
   result: unknown;
 }
 
-/**
- * The longest query taken, in UTF-16 units: the engine's own limit (`-search.maxQueryLen`, 16 KiB by default), checked
- * before the query is parsed and worded for the engine on the gateway's event loop (a megabyte of calls took a second).
- */
-export const MAX_QUERY_LENGTH = 16_384;
-
 /** The `query` parameter, as the engine is asked it for Prometheus' answer. */
 function queryParam(ctx: PrometheusContext, form: URLSearchParams): EngineQuery {
   const query = form.get('query') ?? '';
   if (query.trim() === '') throw invalidParameter('query', 'no expression found in input');
-  if (query.length > MAX_QUERY_LENGTH) throw invalidParameter('query', `the query is ${query.length} characters long, more than the ${MAX_QUERY_LENGTH} taken`);
+  // Before the query is parsed and worded for the engine on the gateway's event loop: the engine's own limit, as a rule's expr.
+  if (query.length > MAX_PROMQL_LENGTH) throw invalidParameter('query', `the query is ${query.length} characters long, more than the ${MAX_PROMQL_LENGTH} taken`);
   return ctx.engine.promql(query);
 }
 

@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import { type Redis } from 'ioredis';
-import { alertKeys, PgAlertStore, RedisAlertReader } from '@terminusa/alerting';
+import { alertKeys, MAX_PROMQL_LENGTH, PgAlertStore, RedisAlertReader } from '@terminusa/alerting';
 import { createTestDatabase, type TestNamespace } from '@terminusa/testkit';
 import { serveRoutes, TEST_ROLE_HEADER, type RoutesUnderTest } from '../../test-support/routes-under-test.ts';
 import { alertRoutes } from './alert-routes.ts';
@@ -99,6 +99,49 @@ describe('POST /rules with a regex matcher', () => {
     const res = await post('/rules', { name: 'WebSlow', metric: 'web_latency', matchers: [{ tag: 'host', op: '=~', value: '(?=web).*' }], comparator: '>', threshold: 1, severity: 'warning' });
     expect(res.status).toBe(400);
     expect(res.body.fields).toEqual([{ field: 'matchers[0].value', reason: expect.stringMatching(/^not a regular expression \(RE2 syntax\): lookahead `\(\?=` is not supported/) }]);
+  });
+});
+
+describe('the matchers of a silence or a rule', () => {
+  const regexes = (n: number, salt: string) => Array.from({ length: n }, (_, i) => ({ tag: 'host', op: '=~', value: `web-${salt}-${i}.*` }));
+  const rule = { name: 'ManyMatchers', metric: 'cpu', comparator: '>', threshold: 1, severity: 'info' };
+
+  it('are at most MAX_MATCHERS (32): more is a 400 naming matchers, and 32 are taken', async () => {
+    const silence = await post('/silences', { matchers: [{ tag: 'host', value: 'web-1' }, ...regexes(32, 's')], duration: 3600, comment: 'too many' });
+    expect(silence.status).toBe(400);
+    expect(silence.body.fields).toEqual([{ field: 'matchers', reason: 'at most 32 matchers' }]);
+    const tooMany = await post('/rules', { ...rule, matchers: regexes(33, 'r') });
+    expect(tooMany.status).toBe(400);
+    expect(tooMany.body.fields).toEqual([{ field: 'matchers', reason: 'at most 32 matchers' }]);
+    expect((await post('/silences', { matchers: [{ tag: 'host', value: 'web-1' }, ...regexes(31, 'k')], duration: 3600, comment: 'many' })).status).toBe(201);
+    expect((await post('/rules', { ...rule, matchers: regexes(32, 'q') })).status).toBe(201);
+  });
+
+  it('are counted before any is compiled: a thousand invalid patterns are refused for their count alone', async () => {
+    // Compiled, each would be refused on its own (matchers[i].value): only the count is reported.
+    const invalid = Array.from({ length: 1000 }, (_, i) => ({ tag: 'host', op: '=~', value: `(${i}` }));
+    for (const [path, body] of [['/silences', { matchers: invalid, duration: 3600, comment: 'x' }], ['/rules', { ...rule, matchers: invalid }]] as const) {
+      const res = await post(path, body);
+      expect(res.status, path).toBe(400);
+      expect(res.body.fields, path).toEqual([{ field: 'matchers', reason: 'at most 32 matchers' }]);
+    }
+  });
+});
+
+describe('a PromQL rule’s expr', () => {
+  const promql = { name: 'ExprCheck', type: 'promql', severity: 'info' };
+
+  it('is refused 400 naming expr when PostgreSQL cannot store it (NUL) or it is longer than the engine takes, not 500', async () => {
+    // Valid PromQL: before, it reached PostgreSQL, whose jsonb refused the NUL.
+    const nul = await post('/rules', { ...promql, expr: 'up{job="a\u0000"} == 0' });
+    expect(nul.status).toBe(400);
+    expect(nul.body.fields).toEqual([{ field: 'expr', reason: 'PromQL expressions may not contain the NUL character (U+0000)' }]);
+    // Refused from its length, not parsed.
+    const selector = (length: number) => `up{job="${'x'.repeat(length - 'up{job=""}'.length)}"}`;
+    const long = await post('/rules', { ...promql, expr: selector(MAX_PROMQL_LENGTH + 1) });
+    expect(long.status).toBe(400);
+    expect(long.body.fields).toEqual([{ field: 'expr', reason: `PromQL expressions are at most ${MAX_PROMQL_LENGTH} characters` }]);
+    expect((await post('/rules', { ...promql, expr: selector(MAX_PROMQL_LENGTH) })).status).toBe(201);
   });
 });
 

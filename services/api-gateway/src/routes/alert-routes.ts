@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Request } from 'express';
 import { z } from 'zod';
-import { MatcherSchema, matchesAll, RECORDING_RULE_NAME, RuleSchema, SEVERITIES, type PgAlertStore, type RedisAlertReader } from '@terminusa/alerting';
+import { MatchersSchema, matchesAll, RECORDING_RULE_NAME, RuleSchema, SEVERITIES, type PgAlertStore, type RedisAlertReader } from '@terminusa/alerting';
 import { ACTIVE_ALERT_STATES, CALLS, storableText, SUBJECTS, TAG_KEY, type Bus } from '@terminusa/bus';
 import type { ServiceCaller } from '../http/call-service.ts';
 import { sendProblem } from '../http/problem.ts';
@@ -33,9 +33,8 @@ const SilenceBody = z
   .strictObject({
     // As Alertmanager: one matcher at least must need a label to be there (`host="a"`), or the silence matches every
     // alert (`alertname=~".*"`, `nope=""`: a missing label is the empty value), and paging stops unseen.
-    matchers: z
-      .array(MatcherSchema)
-      .min(1, 'at least one matcher')
+    // At most MAX_MATCHERS, as a rule's: each regex is compiled when the silence is saved.
+    matchers: MatchersSchema.min(1, 'at least one matcher')
       .refine((matchers) => matchers.some((m) => !matchesAll([m], {})), 'at least one matcher must not match the empty value: this silence would silence every alert'),
     // Numbers too: `tmon silences add --end` sends epoch ms, which a string-only time refused.
     startsAt: BodyTime.optional(),

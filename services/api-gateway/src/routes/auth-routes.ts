@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { storableText } from '@terminusa/bus';
 import type { Logger } from '@terminusa/runtime';
 import type { LoginGuard } from '../auth/login-guard.ts';
 import { DUMMY_HASH, needsRehash, verifyPassword } from '../auth/password-hash.ts';
@@ -7,7 +8,8 @@ import type { PgUserStore } from '../auth/user-store.ts';
 import { sendProblem } from '../http/problem.ts';
 import { route, type AuditSink, type RouteSpec } from '../http/route.ts';
 
-const LoginBody = z.strictObject({ username: z.string().min(1).max(128), password: z.string().min(1).max(1024) });
+// The typed name goes to PostgreSQL and Redis as it is: a NUL in it made the public sign-in answer 500.
+const LoginBody = z.strictObject({ username: storableText(128, 'usernames').min(1), password: z.string().min(1).max(1024) });
 const PasswordChangeBody = z.strictObject({ currentPassword: z.string().min(1).max(1024), newPassword: z.string().min(12, 'at least 12 characters').max(1024) });
 
 const isoOf = (epochSeconds: number) => new Date(epochSeconds * 1000).toISOString();

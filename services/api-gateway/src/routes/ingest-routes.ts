@@ -6,9 +6,9 @@ import { sendProblem } from '../http/problem.ts';
 import { pushBackStatus } from '../http/rate-limit.ts';
 import { route, type RouteSpec } from '../http/route.ts';
 import type { IngestMetrics } from '../ingest/ingest-metrics.ts';
-import { BadPayloadError, BodyTooLargeError, SampleBudget, type DecodedSamples, type DropReason } from '../ingest/decoded-samples.ts';
+import { BadPayloadError, BodyTooLargeError, SampleBudget, type DecodedSamples, type DropReason, type TagLimits } from '../ingest/decoded-samples.ts';
 import { decodeRemoteWrite, snappyLength } from '../ingest/remote-write.ts';
-import type { DecodingBudget } from '../ingest/decoding-budget.ts';
+import type { DecodingBudget, DecodingLease } from '../ingest/decoding-budget.ts';
 import { decodeOtlpMetrics, type OtlpFormat } from '../ingest/otlp/decode-otlp.ts';
 import { gunzipBody } from '../ingest/otlp/gunzip-body.ts';
 import { ExportMetricsServiceResponseType } from '../ingest/otlp/otlp-proto.ts';
@@ -26,6 +26,8 @@ export interface IngestRouteDeps {
   maxRequestSamples: number;
   /** The decompressed bytes decoded at once (ingest.maxDecodingBytes). */
   decoding: DecodingBudget;
+  /** The processor's limits on a sample's tags: series and points beyond them are left out, counted, as it would refuse them. */
+  tagLimits: TagLimits;
 }
 
 /** How long a sender pushed back for the gateway's decoding budget is asked to wait. */
@@ -68,6 +70,14 @@ async function pushedBack(deps: IngestRouteDeps, protocol: string, req: Request,
   return true;
 }
 
+/** Pushes a request back, 503 or 429 with Retry-After, while others hold the decoding budget: `what` it would hold. */
+function decodingPushBack(deps: IngestRouteDeps, protocol: string, res: Response, others: number, what: string): void {
+  const status = protocol === 'remote_write' ? pushBackStatus(REMOTE_WRITE_PATH) : pushBackStatus(OTLP_METRICS_PATH);
+  deps.metrics.refused(protocol, status);
+  res.set('Retry-After', String(DECODING_RETRY_AFTER_S));
+  sendProblem(res, status, `this gateway is decoding ${others} bytes of other pushed requests, and this one's ${what} would pass ingest.maxDecodingBytes (${deps.decoding.bytes}); retry later`);
+}
+
 /**
  * Decodes a pushed request within the gateway's decoding budget (pushed back past it) and puts its samples into the
  * pipeline: `accepted` (204 unless told) once JetStream holds them, 400 naming what is wrong with a body no retry can
@@ -82,17 +92,12 @@ async function takePush(
   res: Response,
   accepted: (res: Response, decoded: DecodedSamples) => void = (r) => void r.status(204).end(),
 ): Promise<void> {
-  const release = deps.decoding.take(decoded.bytes);
-  if (!release) {
-    const status = protocol === 'remote_write' ? pushBackStatus(REMOTE_WRITE_PATH) : pushBackStatus(OTLP_METRICS_PATH);
-    deps.metrics.refused(protocol, status);
-    res.set('Retry-After', String(DECODING_RETRY_AFTER_S));
-    return sendProblem(res, status, `this gateway is decoding ${deps.decoding.held} bytes of other pushed requests, and this one's ${decoded.bytes} would pass ingest.maxDecodingBytes (${deps.decoding.bytes}); retry later`);
-  }
+  const lease = deps.decoding.take(decoded.bytes);
+  if (!lease) return decodingPushBack(deps, protocol, res, deps.decoding.held, `${decoded.bytes} bytes`);
   try {
-    await decodeAndPublish(deps, protocol, body, decoded.decode, principal, res, accepted);
+    await decodeAndPublish(deps, protocol, body, decoded, lease, principal, res, accepted);
   } finally {
-    release();
+    lease.release();
   }
 }
 
@@ -100,19 +105,26 @@ async function decodeAndPublish(
   deps: IngestRouteDeps,
   protocol: string,
   body: Uint8Array,
-  decode: (budget: SampleBudget) => DecodedSamples | Promise<DecodedSamples>,
+  { bytes, decode }: { bytes: number; decode: (budget: SampleBudget) => DecodedSamples | Promise<DecodedSamples> },
+  lease: DecodingLease,
   principal: Principal | undefined,
   res: Response,
   accepted: (res: Response, decoded: DecodedSamples) => void,
 ): Promise<void> {
   let decoded: DecodedSamples;
+  const budget = new SampleBudget(deps.maxRequestSamples);
   try {
-    decoded = await decode(new SampleBudget(deps.maxRequestSamples));
+    decoded = await decode(budget);
   } catch (err) {
     if (!(err instanceof BadPayloadError || err instanceof BodyTooLargeError)) throw err;
     const status = err instanceof BodyTooLargeError ? 413 : 400;
     deps.metrics.refused(protocol, status);
     return sendProblem(res, status, err.message);
+  }
+  // Its messages write each series' tags once per sample, which its decompressed bytes held so far do not count:
+  // held too while it publishes, or many small bodies of long labels would be gigabytes of messages at once.
+  if (!lease.grow(Math.max(0, budget.tagBytes - bytes))) {
+    return decodingPushBack(deps, protocol, res, deps.decoding.held - bytes, `${budget.tagBytes} bytes of tags written out once per sample`);
   }
   for (const [reason, n] of Object.entries(decoded.dropped)) deps.metrics.dropped(protocol, reason as DropReason, n);
   const source = sourceOf(principal, protocol);
@@ -174,7 +186,7 @@ export function ingestRoutes(deps: IngestRouteDeps): RouteSpec[] {
       access: 'producer',
       tag: 'ingest',
       summary: 'Prometheus remote_write 1.0 receiver (protobuf, snappy): samples into the same pipeline as every other sample',
-      responses: { 204: 'accepted: stored by JetStream', 413: 'body too large', 415: 'a message other than remote-write 1.0 (a 2.0 `io.prometheus.write.v2.Request`), or an encoding other than snappy', 503: 'not taken now (the pipeline behind, a rate limit, JetStream): retry after Retry-After; never 429, which remote-write senders may drop' },
+      responses: { 204: 'accepted: stored by JetStream', 413: 'body too large, or it makes too many samples, or too many bytes of tags written out once per sample', 415: 'a message other than remote-write 1.0 (a 2.0 `io.prometheus.write.v2.Request`), or an encoding other than snappy', 503: 'not taken now (the pipeline behind, a rate limit, JetStream): retry after Retry-After; never 429, which remote-write senders may drop' },
       async handle({ req, res, principal }) {
         // A remote-write 2.0 body decodes as an empty 1.0 one (its fields are others): answered 204 it was lost.
         const message = remoteWriteMessage(req.get('content-type'));
@@ -193,7 +205,7 @@ export function ingestRoutes(deps: IngestRouteDeps): RouteSpec[] {
         if (!body) return;
         // Counted at the size it declares decompressed (refused by the decoder when that is more than it takes).
         const bytes = Math.min(snappyLength(body) ?? body.length, deps.maxRequestBytes);
-        await takePush(deps, 'remote_write', body, { bytes, decode: (budget) => decodeRemoteWrite(body, deps.maxRequestBytes, budget) }, principal, res);
+        await takePush(deps, 'remote_write', body, { bytes, decode: (budget) => decodeRemoteWrite(body, deps.maxRequestBytes, budget, deps.tagLimits) }, principal, res);
       },
     }),
     route({
@@ -204,7 +216,7 @@ export function ingestRoutes(deps: IngestRouteDeps): RouteSpec[] {
       summary: 'OpenTelemetry OTLP/HTTP metrics receiver (protobuf or JSON, gzip or not): samples into the same pipeline as every other sample',
       responses: {
         200: 'accepted: stored by JetStream (an ExportMetricsServiceResponse, with partial_success when points were left out)',
-        413: 'body too large, compressed or decompressed',
+        413: 'body too large, compressed or decompressed, or it makes too many samples, or too many bytes of tags written out once per sample',
         415: 'neither application/x-protobuf nor application/json, or a Content-Encoding other than gzip',
         503: 'the pipeline did not take it; retry after Retry-After',
       },
@@ -229,7 +241,7 @@ export function ingestRoutes(deps: IngestRouteDeps): RouteSpec[] {
           return sendProblem(res, status, err.message);
         }
         // The digest is of the decompressed request, so a retry is known whether or not it is compressed alike.
-        await takePush(deps, 'otlp', body, { bytes: body.length, decode: (budget) => decodeOtlpMetrics(body, format, budget) }, principal, res, otlpAccepted(format));
+        await takePush(deps, 'otlp', body, { bytes: body.length, decode: (budget) => decodeOtlpMetrics(body, format, budget, deps.tagLimits) }, principal, res, otlpAccepted(format));
       },
     }),
   ];

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { storableText } from '@terminusa/bus';
 import type { PgAuditLog } from '../audit-log.ts';
 import { mayAccess, ROLES } from '../auth/principal.ts';
 import type { TokenService } from '../auth/tokens.ts';
@@ -82,7 +83,8 @@ export function userRoutes(users: PgUserStore, audit: PgAuditLog, tokens: TokenS
       tag: 'admin',
       summary: 'Create an API key; its secret is in this answer only',
       audit: 'api-key-create',
-      body: z.strictObject({ name: z.string().min(1).max(100), role: Role }),
+      // Stored and compared in PostgreSQL, which cannot hold a NUL: refused here rather than failing there with a 500.
+      body: z.strictObject({ name: storableText(100, 'API key names').min(1), role: Role }),
       responses: { 201: 'created' },
       async handle({ body, res, principal }) {
         // Made with a key, it is the user's who made that key: demoting or disabling that user revokes it too (recorded
@@ -115,7 +117,8 @@ export function userRoutes(users: PgUserStore, audit: PgAuditLog, tokens: TokenS
       access: 'admin',
       tag: 'admin',
       summary: 'The audit log, newest first',
-      query: z.object({ limit: z.coerce.number().int().min(1).max(1000).default(100), actor: z.string().max(128).optional(), action: z.string().max(64).optional(), before: z.coerce.number().int().positive().optional() }),
+      // actor and action are compared in PostgreSQL, which cannot take a NUL: refused here rather than failing there with a 500.
+      query: z.object({ limit: z.coerce.number().int().min(1).max(1000).default(100), actor: storableText(128, 'actors').optional(), action: storableText(64, 'actions').optional(), before: z.coerce.number().int().positive().optional() }),
       async handle({ query, res }) {
         res.json({ entries: await audit.list({ limit: query.limit, ...(query.actor ? { actor: query.actor } : {}), ...(query.action ? { action: query.action } : {}), ...(query.before ? { beforeId: query.before } : {}) }) });
       },

@@ -4,6 +4,9 @@ import { decodeOtlpMetrics } from './decode-otlp.ts';
 import { BodyTooLargeError, SampleBudget } from '../decoded-samples.ts';
 import { gunzipBody } from './gunzip-body.ts';
 
+/** The processor's default tag limits (ingest.maxTags, ingest.maxTagValueLength). */
+const TAGS = { maxTags: 32, maxTagValueLength: 256 };
+
 const T = 1_700_000_000_000;
 const json = (body: unknown) => Buffer.from(JSON.stringify(body));
 const gauge = (point: Record<string, unknown>) => ({ resourceMetrics: [{ scopeMetrics: [{ metrics: [{ name: 'g', gauge: { dataPoints: [point] } }] }] }] });
@@ -38,16 +41,16 @@ describe('decodeOtlpMetrics', () => {
         },
       ],
     };
-    expect(decodeOtlpMetrics(json(body), 'json', new SampleBudget(1000))).toEqual({ samples: [{ name: 'lobby_joins_total', value: 12, ts: T, tags: { job: 'lobby' } }], dropped: { non_finite: 1 }, rejectedPoints: 1 });
+    expect(decodeOtlpMetrics(json(body), 'json', new SampleBudget(1000), TAGS)).toEqual({ samples: [{ name: 'lobby_joins_total', value: 12, ts: T, tags: { job: 'lobby' } }], dropped: { non_finite: 1 }, rejectedPoints: 1 });
   });
 
   it('takes the proto field names too (snake_case), as protobuf JSON readers do', () => {
     const body = { resource_metrics: [{ scope_metrics: [{ metrics: [{ name: 'g', gauge: { data_points: [{ time_unix_nano: `${T}000000`, as_double: 1.5 }] } }] }] }] };
-    expect(decodeOtlpMetrics(json(body), 'json', new SampleBudget(1000)).samples).toEqual([{ name: 'g', value: 1.5, ts: T, tags: {} }]);
+    expect(decodeOtlpMetrics(json(body), 'json', new SampleBudget(1000), TAGS).samples).toEqual([{ name: 'g', value: 1.5, ts: T, tags: {} }]);
   });
 
   it('refuses with the reason a body that is not a request in the encoding it says', () => {
-    const bad = (body: Uint8Array, format: 'json' | 'protobuf') => () => decodeOtlpMetrics(body, format, new SampleBudget(1000));
+    const bad = (body: Uint8Array, format: 'json' | 'protobuf') => () => decodeOtlpMetrics(body, format, new SampleBudget(1000), TAGS);
     expect(bad(Buffer.from('{"resourceMetrics": ['), 'json')).toThrow(/not an OTLP ExportMetricsServiceRequest in JSON: .*JSON/);
     expect(bad(json([1, 2]), 'json')).toThrow(/in JSON: .*expected object/);
     expect(bad(json({ resourceMetrics: {} }), 'json')).toThrow(/resourceMetrics: expected array/);

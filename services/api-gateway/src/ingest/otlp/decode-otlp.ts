@@ -1,6 +1,6 @@
 import protojson from 'protobufjs/ext/protojson.js';
 import type { Message } from 'protobufjs';
-import { BadPayloadError, type DecodedSamples, type SampleBudget } from '../decoded-samples.ts';
+import { BadPayloadError, type DecodedSamples, type SampleBudget, type TagLimits } from '../decoded-samples.ts';
 import { limitJsonElements } from '../json-elements.ts';
 import { ELEMENTS_PER_SAMPLE, limitElements } from '../protobuf-elements.ts';
 import { ExportMetricsServiceRequestType, PLAIN, type ExportMetricsServiceRequest } from './otlp-proto.ts';
@@ -27,12 +27,13 @@ function parseRequest(body: Uint8Array, format: OtlpFormat): Message {
 /**
  * The samples of an OTLP/HTTP metrics body (already decompressed); BadPayloadError when it is not one. The body's
  * repeated elements (protobuf) or array elements (JSON) are counted before it is decoded; what it would make is
- * counted against `budget` from the decoded message's array lengths, before any is made.
+ * counted against `budget` from the decoded message's array lengths, before any is made, and so are their tags
+ * written out once per sample; points whose labels the processor would refuse (`tagLimits`) are left out.
  */
-export function decodeOtlpMetrics(body: Uint8Array, format: OtlpFormat, budget: SampleBudget): DecodedSamples {
+export function decodeOtlpMetrics(body: Uint8Array, format: OtlpFormat, budget: SampleBudget, tagLimits: TagLimits): DecodedSamples {
   if (format === 'protobuf') limitElements(ExportMetricsServiceRequestType, body, ELEMENTS_PER_SAMPLE * budget.max);
   else limitJsonElements(body, ELEMENTS_PER_SAMPLE * budget.max);
   const message = parseRequest(body, format);
   budget.take(samplesMade(message as unknown as ExportMetricsServiceRequest));
-  return otlpToSamples(ExportMetricsServiceRequestType.toObject(message, PLAIN) as ExportMetricsServiceRequest);
+  return otlpToSamples(ExportMetricsServiceRequestType.toObject(message, PLAIN) as ExportMetricsServiceRequest, budget, tagLimits);
 }

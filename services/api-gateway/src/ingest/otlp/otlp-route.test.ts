@@ -89,6 +89,35 @@ describe('POST /v1/metrics', () => {
     expect((await lastMessage()).samples).toEqual([{ name: 'lobby_mixed', value: 3, ts: now + 1, tags: { job: 'lobby', instance: 'l-1', room: 'r1' } }]);
   });
 
+  it('refuses at once a point written out per bucket: labels the processor refuses left out, 60 KB of label name 413; a request beside is taken', async () => {
+    const now = Date.now();
+    // A histogram of 20,000 bounds (200 KB), each bucket a sample carrying the point's labels.
+    const histogram = (attributes: object[]) => ({
+      resourceMetrics: [
+        {
+          resource: { attributes: [str('service.name', 'lobby'), str('service.instance.id', 'l-1')] },
+          scopeMetrics: [{ metrics: [{ name: 'lobby.wait', unit: 's', histogram: { aggregationTemporality: 2, dataPoints: [{ attributes, timeUnixNano: `${now}000000`, count: '0', sum: 0, explicitBounds: Array.from({ length: 20_000 }, (_, i) => i), bucketCounts: Array.from({ length: 20_001 }, () => '0') }] } }] }],
+        },
+      ],
+    });
+    const before = await ingestMessages();
+    const started = performance.now();
+    // Left out as the processor would refuse its 20,003 samples, and said so: 1.2 GB of messages.
+    const long = await post(protobuf(histogram([str('room', 'x'.repeat(60_000))])), 'application/x-protobuf');
+    expect(long.status).toBe(200);
+    const answer = ExportMetricsServiceResponseType.toObject(ExportMetricsServiceResponseType.decode(new Uint8Array(await long.arrayBuffer())), { longs: Number });
+    expect(answer).toEqual({ partialSuccess: { rejectedDataPoints: 1, errorMessage: expect.stringContaining('invalid_label 20003') } });
+    // A label name has no limit of its own: the labels written out per sample are what is counted.
+    const named = await post(protobuf(histogram([str('n'.repeat(60_000), 'x')])), 'application/x-protobuf');
+    expect(named.status).toBe(413);
+    expect(((await named.json()) as { detail: string }).detail).toMatch(/more than 128000000 bytes of tags written out once per sample/);
+    expect(performance.now() - started).toBeLessThan(15_000);
+    expect(await ingestMessages()).toBe(before);
+
+    expect((await post(protobuf(histogram([str('room', 'r1')])), 'application/x-protobuf')).status).toBe(200);
+    expect((await lastMessage()).samples.at(-1)).toEqual({ name: 'lobby_wait_seconds_count', value: 0, ts: now, tags: { job: 'lobby', instance: 'l-1', room: 'r1' } });
+  });
+
   it('answers 401 without a key and 403 to a reader', async () => {
     const body = protobuf(request('lobby.auth', [1], Date.now()));
     expect((await post(body, 'application/x-protobuf', {}, null)).status).toBe(401);

@@ -4,6 +4,9 @@ import { BodyTooLargeError, SampleBudget } from '../decoded-samples.ts';
 import { decodeOtlpMetrics } from './decode-otlp.ts';
 import { ExportMetricsServiceRequestType } from './otlp-proto.ts';
 
+/** The processor's default tag limits (ingest.maxTags, ingest.maxTagValueLength). */
+const TAGS = { maxTags: 32, maxTagValueLength: 256 };
+
 /** Epoch ms of the test's points, and the same time as OTLP writes it (nanoseconds, a decimal string in JSON). */
 const T = 1_700_000_000_000;
 const ns = (ms: number) => `${ms}000000`;
@@ -20,8 +23,8 @@ const request = (metrics: Json[], resource: Json = RESOURCE) => ({ resourceMetri
  * made by protobufjs' fromObject, not by the ProtoJSON reader the gateway parses JSON with.
  */
 function decode(body: Json) {
-  const json = decodeOtlpMetrics(Buffer.from(JSON.stringify(body)), 'json', new SampleBudget(100_000));
-  const protobuf = decodeOtlpMetrics(ExportMetricsServiceRequestType.encode(ExportMetricsServiceRequestType.fromObject(body)).finish(), 'protobuf', new SampleBudget(100_000));
+  const json = decodeOtlpMetrics(Buffer.from(JSON.stringify(body)), 'json', new SampleBudget(100_000), TAGS);
+  const protobuf = decodeOtlpMetrics(ExportMetricsServiceRequestType.encode(ExportMetricsServiceRequestType.fromObject(body)).finish(), 'protobuf', new SampleBudget(100_000), TAGS);
   expect(protobuf).toEqual(json);
   return json;
 }
@@ -231,9 +234,43 @@ describe('OTLP metrics to samples', () => {
     const body = request([{ name: 'wide', exponentialHistogram: { aggregationTemporality: 2, dataPoints: [point] } }]);
     const protobuf = ExportMetricsServiceRequestType.encode(ExportMetricsServiceRequestType.fromObject(body)).finish();
     // Its 100,000 buckets, the zero bucket, +Inf, _sum, _count and the resource's target_info, at most.
-    expect(() => decodeOtlpMetrics(protobuf, 'protobuf', new SampleBudget(100_004))).toThrow(BodyTooLargeError);
-    expect(() => decodeOtlpMetrics(protobuf, 'protobuf', new SampleBudget(100_004))).toThrow(/more than 100004 samples/);
-    expect(decodeOtlpMetrics(protobuf, 'protobuf', new SampleBudget(100_005)).samples.length).toBeLessThanOrEqual(100_005);
+    expect(() => decodeOtlpMetrics(protobuf, 'protobuf', new SampleBudget(100_004), TAGS)).toThrow(BodyTooLargeError);
+    expect(() => decodeOtlpMetrics(protobuf, 'protobuf', new SampleBudget(100_004), TAGS)).toThrow(/more than 100004 samples/);
+    expect(decodeOtlpMetrics(protobuf, 'protobuf', new SampleBudget(100_005), TAGS).samples.length).toBeLessThanOrEqual(100_005);
+  });
+
+  it('leaves out, counted in samples, points whose labels the processor would refuse (a bucket’s `le` counted), and such a target_info', () => {
+    // With job and instance, 33 labels; 30 of them make 32, to which buckets and quantiles add one.
+    const many = Array.from({ length: 31 }, (_, i) => str(`a${i}`, 'v'));
+    const fewer = many.slice(1);
+    const body = request(
+      [
+        { name: 'wide', gauge: { dataPoints: [{ attributes: many, timeUnixNano: ns(T), asDouble: 1 }] } },
+        { name: 'long', gauge: { dataPoints: [{ attributes: [str('path', 'x'.repeat(257))], timeUnixNano: ns(T), asDouble: 1 }] } },
+        { name: 'nul', gauge: { dataPoints: [{ attributes: [str('path', 'a\u0000b')], timeUnixNano: ns(T), asDouble: 1 }] } },
+        { name: 'h', histogram: { aggregationTemporality: 2, dataPoints: [{ attributes: fewer, timeUnixNano: ns(T), count: '1', sum: 1, explicitBounds: [1], bucketCounts: ['1', '0'] }] } },
+        { name: 's', summary: { dataPoints: [{ attributes: fewer, timeUnixNano: ns(T), count: '1', sum: 1, quantileValues: [{ quantile: 0.5, value: 1 }] }] } },
+        { name: 'kept', gauge: { dataPoints: [{ attributes: [...fewer.slice(1), str('path', 'x'.repeat(256))], timeUnixNano: ns(T), asDouble: 1 }] } },
+      ],
+      { attributes: [...RESOURCE.attributes, str('process.command_args', 'x'.repeat(300))] },
+    );
+    const tags = { ...ID, ...Object.fromEntries(fewer.slice(1).map((a) => [a.key, 'v'])), path: 'x'.repeat(256) };
+    const decoded = decode(body);
+    // target_info is left out too: its command line is over 256 characters.
+    expect(decoded).toEqual({ samples: [{ name: 'kept', value: 1, ts: T, tags }], dropped: { invalid_label: 1 + 1 + 1 + 4 + 3 + 1 }, rejectedPoints: 5 });
+  });
+
+  it('counts the labels a point’s samples write out, once each, against the budget before making them: 60 KB over 10,003 samples', () => {
+    const histogram = (attributes: Json[]) =>
+      request([{ name: 'wide', histogram: { aggregationTemporality: 2, dataPoints: [{ attributes, timeUnixNano: ns(T), count: '0', sum: 0, explicitBounds: Array.from({ length: 10_000 }, (_, i) => i), bucketCounts: Array.from({ length: 10_001 }, () => '0') }] } }]);
+    const encode = (body: Json) => ExportMetricsServiceRequestType.encode(ExportMetricsServiceRequestType.fromObject(body)).finish();
+    // A label name has no limit of its own: 60 KB of it, 600 MB written out.
+    const named = encode(histogram([str('n'.repeat(60_000), 'x')]));
+    expect(() => decodeOtlpMetrics(named, 'protobuf', new SampleBudget(100_000), TAGS)).toThrow(BodyTooLargeError);
+    expect(() => decodeOtlpMetrics(named, 'protobuf', new SampleBudget(100_000), TAGS)).toThrow(/more than 25600000 bytes of tags written out once per sample/);
+    // A value over the limit is left out before anything is counted or made.
+    expect(decodeOtlpMetrics(encode(histogram([str('path', 'x'.repeat(60_000))])), 'protobuf', new SampleBudget(100_000), TAGS)).toMatchObject({ samples: [expect.objectContaining({ name: 'target_info' })], dropped: { invalid_label: 10_003 } });
+    expect(decodeOtlpMetrics(encode(histogram([str('path', '/lobby')])), 'protobuf', new SampleBudget(100_000), TAGS).samples).toHaveLength(10_004);
   });
 
   it('counts a protobuf body’s elements on the wire before decoding it: a million bucket counts that make no sample', () => {
@@ -242,15 +279,15 @@ describe('OTLP metrics to samples', () => {
     const point = { timeUnixNano: ns(T), count: '1', sum: 1, scale: 0, zeroCount: '0', positive: { offset: 0, bucketCounts: ['1'] }, negative: { offset: 0, bucketCounts: Array.from({ length: 1_000_000 }, () => '0') } };
     const body = request([{ name: 'deep', exponentialHistogram: { aggregationTemporality: 2, dataPoints: [point] } }]);
     const protobuf = ExportMetricsServiceRequestType.encode(ExportMetricsServiceRequestType.fromObject(body)).finish();
-    expect(() => decodeOtlpMetrics(protobuf, 'protobuf', new SampleBudget(100_000))).toThrow(/more than 400000 protobuf elements/);
-    expect(decodeOtlpMetrics(protobuf, 'protobuf', new SampleBudget(300_000)).samples.length).toBeLessThan(10);
+    expect(() => decodeOtlpMetrics(protobuf, 'protobuf', new SampleBudget(100_000), TAGS)).toThrow(/more than 400000 protobuf elements/);
+    expect(decodeOtlpMetrics(protobuf, 'protobuf', new SampleBudget(300_000), TAGS).samples.length).toBeLessThan(10);
   });
 
   it('counts an OTLP/JSON body’s array elements before parsing it: the same million bucket counts', () => {
     const point = { timeUnixNano: ns(T), count: '1', sum: 1, scale: 0, zeroCount: '0', positive: { offset: 0, bucketCounts: ['1'] }, negative: { offset: 0, bucketCounts: Array.from({ length: 1_000_000 }, () => '0') } };
     const json = new TextEncoder().encode(JSON.stringify(request([{ name: 'deep', exponentialHistogram: { aggregationTemporality: 2, dataPoints: [point] } }])));
-    expect(() => decodeOtlpMetrics(json, 'json', new SampleBudget(100_000))).toThrow(/more than 400000 JSON array elements/);
-    expect(decodeOtlpMetrics(json, 'json', new SampleBudget(300_000)).samples.length).toBeLessThan(10);
+    expect(() => decodeOtlpMetrics(json, 'json', new SampleBudget(100_000), TAGS)).toThrow(/more than 400000 JSON array elements/);
+    expect(decodeOtlpMetrics(json, 'json', new SampleBudget(300_000), TAGS).samples.length).toBeLessThan(10);
   });
 
   it('takes an empty request and resources without metrics', () => {

@@ -1,5 +1,5 @@
 import type { IngestSample } from '@terminusa/bus';
-import type { DecodedSamples, DropReason } from '../decoded-samples.ts';
+import { tagsRefused, type DecodedSamples, type DropReason, type SampleBudget, type TagLimits } from '../decoded-samples.ts';
 import { exponentialBuckets, type ClassicBucket } from './exponential-buckets.ts';
 import { floatLabel } from './float-label.ts';
 import { attributeLabels, resourceIdentity, targetInfoLabels } from './otlp-labels.ts';
@@ -41,17 +41,33 @@ function explicitBuckets(p: HistogramDataPoint): ClassicBucket[] {
   return buckets;
 }
 
+/**
+ * The samples of one point, counted before they are made: each is a copy of the point's labels (a bucket's with its
+ * `le`), written out again in its message, so a point's labels are judged and counted first.
+ */
+interface PointSamples {
+  count: number;
+  /** The label some of the samples add to the point's (`le`, `quantile`). */
+  adds?: string;
+  make(name: string, tags: Record<string, string>): Candidate[];
+}
+
 /** How a metric is read: the name kind it is stored under, and each point with the samples it makes. */
 interface Reading {
   kind: NameKind;
   /** Why every point is left out, when the metric as a whole cannot be stored. */
   refused?: DropReason;
-  points: { point: Point; samples(name: string, tags: Record<string, string>): Candidate[] }[];
+  points: { point: Point; samples(): PointSamples }[];
 }
 
-/** Each point of a metric with the samples it makes. */
-function each<P extends Point>(points: P[] | undefined, samples: (name: string, point: P, tags: Record<string, string>) => Candidate[]): Reading['points'] {
-  return (points ?? []).map((point) => ({ point, samples: (name, tags) => samples(name, point, tags) }));
+/** Each point of a metric with the samples it makes, worked out when the point is read. */
+function each<P extends Point>(points: P[] | undefined, samples: (point: P) => PointSamples): Reading['points'] {
+  return (points ?? []).map((point) => ({ point, samples: () => samples(point) }));
+}
+
+/** A histogram point's samples: its buckets', `+Inf`'s, `_sum`'s when it has one and `_count`'s. */
+function histogramPoint(buckets: ClassicBucket[], count: number, sum: number | undefined): PointSamples {
+  return { count: buckets.length + (sum === undefined ? 2 : 3), adds: 'le', make: (name, tags) => histogramSamples(name, tags, buckets, count, sum) };
 }
 
 /** Sums and histograms say whether their points are deltas or running totals; one that says neither cannot be read. */
@@ -60,7 +76,7 @@ const unspecified = (temporality: number | undefined): DropReason | undefined =>
 /** The reading of a metric by its kind; undefined for a metric that carries no data. */
 function readingOf(metric: Metric): Reading | undefined {
   const { gauge, sum, histogram, exponentialHistogram, summary } = metric;
-  const number = (name: string, p: NumberDataPoint, tags: Record<string, string>): Candidate[] => [{ name, value: numberValue(p), tags }];
+  const number = (p: NumberDataPoint): PointSamples => ({ count: 1, make: (name, tags) => [{ name, value: numberValue(p), tags }] });
   if (gauge) return { kind: 'gauge', points: each(gauge.dataPoints, number) };
   if (sum) {
     // A delta point is the increase over its own interval: stored as it is, and not named a counter (`_total`).
@@ -68,19 +84,23 @@ function readingOf(metric: Metric): Reading | undefined {
     return { kind, refused: unspecified(sum.aggregationTemporality), points: each(sum.dataPoints, number) };
   }
   if (histogram) {
-    const points = each(histogram.dataPoints, (name, p: HistogramDataPoint, tags) => histogramSamples(name, tags, explicitBuckets(p), Number(p.count ?? 0), p.sum));
+    const points = each(histogram.dataPoints, (p: HistogramDataPoint) => histogramPoint(explicitBuckets(p), Number(p.count ?? 0), p.sum));
     return { kind: 'other', refused: unspecified(histogram.aggregationTemporality), points };
   }
   if (exponentialHistogram) {
-    const points = each(exponentialHistogram.dataPoints, (name, p: ExponentialHistogramDataPoint, tags) => histogramSamples(name, tags, exponentialBuckets(p), Number(p.count ?? 0), p.sum));
+    const points = each(exponentialHistogram.dataPoints, (p: ExponentialHistogramDataPoint) => histogramPoint(exponentialBuckets(p), Number(p.count ?? 0), p.sum));
     return { kind: 'other', refused: unspecified(exponentialHistogram.aggregationTemporality), points };
   }
   if (summary) {
-    const points = each(summary.dataPoints, (name, p: SummaryDataPoint, tags) => [
-      ...(p.quantileValues ?? []).map((q) => ({ name, value: q.value ?? 0, tags: { ...tags, quantile: floatLabel(q.quantile ?? 0) } })),
-      { name: `${name}_sum`, value: p.sum ?? 0, tags },
-      { name: `${name}_count`, value: Number(p.count ?? 0), tags },
-    ]);
+    const points = each(summary.dataPoints, (p: SummaryDataPoint) => ({
+      count: (p.quantileValues?.length ?? 0) + 2,
+      adds: 'quantile',
+      make: (name, tags) => [
+        ...(p.quantileValues ?? []).map((q) => ({ name, value: q.value ?? 0, tags: { ...tags, quantile: floatLabel(q.quantile ?? 0) } })),
+        { name: `${name}_sum`, value: p.sum ?? 0, tags },
+        { name: `${name}_count`, value: Number(p.count ?? 0), tags },
+      ],
+    }));
     return { kind: 'other', points };
   }
   return undefined;
@@ -110,8 +130,10 @@ export function samplesMade(request: ExportMetricsServiceRequest): number {
 /**
  * The samples of an OTLP metrics request, mapped as Prometheus' OTLP receiver maps them so that queries and
  * dashboards written for Prometheus work unchanged; docs/otlp.md lists the rules, the drops and the differences.
+ * A point whose labels the processor would refuse (`tagLimits`) is left out; the others' labels are counted against
+ * `budget` once per sample, as the pipeline's messages write them, before the samples are made.
  */
-export function otlpToSamples(request: ExportMetricsServiceRequest): DecodedSamples {
+export function otlpToSamples(request: ExportMetricsServiceRequest, budget: SampleBudget, tagLimits: TagLimits): DecodedSamples {
   const samples: IngestSample[] = [];
   const dropped: DecodedSamples['dropped'] = {};
   let rejectedPoints = 0;
@@ -130,14 +152,17 @@ export function otlpToSamples(request: ExportMetricsServiceRequest): DecodedSamp
         for (const { point, samples: samplesOf } of reading.points) {
           const ts = millis(point.timeUnixNano);
           latest = Math.max(latest, ts);
-          const candidates = samplesOf(name, attributeLabels(point.attributes ?? [], identity));
-          // The point's samples are made before it is refused, so the drop is counted in samples as remote_write's are.
-          const refused = !name ? 'invalid_name' : (reading.refused ?? (ts <= 0 ? 'no_timestamp' : undefined));
+          const made = samplesOf();
+          const tags = attributeLabels(point.attributes ?? [], identity);
+          // Refused before its samples are made (each a copy of its labels), the drop counted in samples as remote_write's are.
+          const refused = !name ? 'invalid_name' : (reading.refused ?? (ts <= 0 ? 'no_timestamp' : tagsRefused(tags, tagLimits, made.adds) ? 'invalid_label' : undefined));
           if (refused) {
-            drop(refused, candidates.length);
+            drop(refused, made.count);
             rejectedPoints++;
             continue;
           }
+          budget.takeTags(made.count, tags);
+          const candidates = made.make(name, tags);
           // OTel's staleness: the series stopped. A staleness marker for each of the point's series, as Prometheus writes.
           if ((point.flags ?? 0) & NO_RECORDED_VALUE) {
             for (const c of candidates) samples.push({ name: c.name, stale: true, ts, tags: c.tags });
@@ -151,7 +176,12 @@ export function otlpToSamples(request: ExportMetricsServiceRequest): DecodedSamp
       }
     }
     const info = latest > 0 ? targetInfoLabels(resource) : undefined;
-    if (info) samples.push({ name: 'target_info', value: 1, ts: latest, tags: info });
+    // A resource of many attributes (Kubernetes, `process.command_args`) makes one the processor would refuse.
+    if (info && tagsRefused(info, tagLimits)) drop('invalid_label', 1);
+    else if (info) {
+      budget.takeTags(1, info);
+      samples.push({ name: 'target_info', value: 1, ts: latest, tags: info });
+    }
   }
   return { samples, dropped, rejectedPoints };
 }
