@@ -1,6 +1,7 @@
 import { discoverInstances, SERVICE_OPS_PORTS, type Health } from '@terminusa/runtime';
 import type { Bus } from '@terminusa/bus';
 import { route, type RouteSpec } from '../http/route.ts';
+import { LiveInstances } from './live-instances.ts';
 
 /** How long one health report is reused: a flood of anonymous `/health` requests runs the checks once a second. */
 const REPORT_REUSE_MS = 1000;
@@ -11,8 +12,9 @@ const REPORT_REUSE_MS = 1000;
  * `GET /services` (discovered instances with their stats).
  */
 export function healthRoutes(health: Health, bus: Bus): RouteSpec[] {
+  const discovered = new LiveInstances(() => discoverInstances(bus.nc, bus.ns.prefix));
   const services = async () => {
-    const instances = await discoverInstances(bus.nc, bus.ns.prefix).catch(() => []);
+    const instances = await discovered.list();
     return Object.fromEntries(
       Object.keys(SERVICE_OPS_PORTS).map((name) => {
         const live = instances.filter((i) => i.service === name);
