@@ -50,14 +50,15 @@ describe('a retention run', () => {
     const run = () => applyRetention(db.pool, new VictoriaMetrics(db.ns.config.storage.engine), new PartitionManager(db.pool), new ArchiveIndex(dir), { ...tierRetentionMs(db.ns.config), '1m': 2 * 3_600_000 });
     const partitions = new PartitionManager(db.pool);
     const hour = Math.floor(Date.now() / 3_600_000) * 3_600_000;
-    const [fiveHoursAgo, threeHoursAgo] = [hour - 5 * 3_600_000, hour - 3 * 3_600_000];
-    await partitions.ensure('1m', fiveHoursAgo, fiveHoursAgo + 1);
-    await partitions.ensure('1m', threeHoursAgo, threeHoursAgo + 1);
+    // Both wholly past retention and its grace minute (the newer ends 3 h before this hour), whatever the minute now.
+    const [sixHoursAgo, fourHoursAgo] = [hour - 6 * 3_600_000, hour - 4 * 3_600_000];
+    await partitions.ensure('1m', sixHoursAgo, sixHoursAgo + 1);
+    await partitions.ensure('1m', fourHoursAgo, fourHoursAgo + 1);
     const named = async (at: number) => (await partitions.list('1m')).find((p) => p.from === at)!.name;
-    const [older, newer] = [await named(fiveHoursAgo), await named(threeHoursAgo)];
-    // The 5m cascade is behind (an engine outage, a long catch-up): computed up to four hours ago.
+    const [older, newer] = [await named(sixHoursAgo), await named(fourHoursAgo)];
+    // The 5m cascade is behind (an engine outage, a long catch-up): computed up to five hours ago.
     const { rows } = await db.pool.query<{ until: Date }>("SELECT until FROM rollup_watermarks WHERE tier = '5m'");
-    await db.pool.query("UPDATE rollup_watermarks SET until = $1 WHERE tier = '5m'", [new Date(hour - 4 * 3_600_000)]);
+    await db.pool.query("UPDATE rollup_watermarks SET until = $1 WHERE tier = '5m'", [new Date(hour - 5 * 3_600_000)]);
     try {
       const first = await run();
       expect(first.dropped).toContain(older);
