@@ -329,6 +329,13 @@ describe('backup and restore', () => {
       await expectRefused(id, 'checksum-mismatch');
     });
 
+    it('a chunk cut short of its frame, or that is not a chunk at all', async () => {
+      const cut = await damagedCopy(async (dir, m) => writeFile(join(dir, m.tables[1]!.chunks[0]!.file), Buffer.from('TMB1')));
+      await expectRefused(cut, 'checksum-mismatch');
+      const other = await damagedCopy(async (dir, m) => writeFile(join(dir, m.tables[1]!.chunks[0]!.file), Buffer.alloc(4096, 7)));
+      await expectRefused(other, 'checksum-mismatch');
+    });
+
     it('a changed manifest', async () => {
       const id = await damagedCopy(async (dir) => {
         const path = join(dir, 'manifest.json');

@@ -51,3 +51,16 @@ describe('a chunk read back', () => {
     await expect(readSealedChunk(path, key, 'aad', { ...sealed, rawBytes: 1024 })).rejects.toMatchObject({ code: 'row-count-mismatch' });
   });
 });
+
+describe('a chunk written', () => {
+  it('fails its write when the file cannot be written, instead of waiting for ever (a full disk, a missing folder)', async () => {
+    const writer = new ChunkWriter(join(dir, 'gone', 'w.chunk'), 'w.chunk', randomBytes(32), 'aad');
+    // More than the streams buffer, so a write waits for the file: which has failed.
+    const big = randomBytes(1 << 20);
+    const writeOn = async () => {
+      for (let i = 0; i < 64; i++) await writer.write(big, 0);
+    };
+    await expect(writeOn()).rejects.toThrow(/ENOENT/);
+    await expect(writer.write(big, 0)).rejects.toThrow(/ENOENT/);
+  });
+});

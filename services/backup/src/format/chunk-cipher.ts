@@ -1,6 +1,7 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes, type DecipherGCM } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { open, readFile, stat } from 'node:fs/promises';
+import { once } from 'node:events';
 import { PassThrough, Transform, type Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
@@ -51,6 +52,8 @@ export class ChunkWriter {
     };
     const count = (source: AsyncIterable<Buffer>) => this.tap(source);
     this.done = pipeline(this.input, createGzip({ level: zlib.Z_BEST_SPEED }), cipher, frame, count, createWriteStream(path, { mode: 0o600 }));
+    // Its failure is the next write's or close's (both await it), not an unhandled rejection meanwhile.
+    this.done.catch(() => undefined);
   }
 
   private async *tap(source: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
@@ -70,7 +73,8 @@ export class ChunkWriter {
   async write(data: Buffer, rows: number): Promise<void> {
     this.rawBytes += data.length;
     this.rows += rows;
-    if (!this.input.write(data)) await new Promise<void>((resolve) => this.input.once('drain', resolve));
+    // Or the file's failure: a write that failed (a full disk) ends the pipeline, and no drain ever comes.
+    if (!this.input.write(data)) await Promise.race([once(this.input, 'drain'), this.done]);
   }
 
   /** Finishes the file, on disk (synced), and returns what the manifest records of it. */

@@ -77,7 +77,8 @@ async function verifyChunk(
   const aad = chunkAad(id, chunk.file, manifest.keyId);
   const isTable = chunk.encoding !== undefined;
   if (depth === 'seal') {
-    const seal = await checkChunkSeal(path, key, aad);
+    // Too short for a chunk's frame, or not one at all (its magic): not the file the manifest signed, whose checksum says so.
+    const seal = await checkChunkSeal(path, key, aad).catch(async () => ({ sha256: await fileSha256(path), tagValid: false }));
     if (seal.sha256 !== chunk.sha256) throw checksumMismatch(id, chunk, seal.sha256);
     if (!seal.tagValid) throw new BackupVerificationError(VERIFY_FAILURES.DECRYPT_FAILED, id, `chunk ${chunk.file} (${chunk.what}) does not decrypt: its GCM tag does not match`);
     return { rows: isTable ? chunk.rows : 0 };
