@@ -6,7 +6,9 @@ import type pg from 'pg';
  * it did not run. `work` gets `held()`, which rejects once the lock's connection is gone (and with it the lock, which
  * another run may then take): called before each unit of work, it keeps a run that lost its lock from writing on.
  */
-export async function whileLocked<T>(pool: pg.Pool, name: string, work: (held: () => Promise<void>) => Promise<T>): Promise<T | undefined> {
+export async function whileLocked<T>(pool: pg.Pool, name: string, work: (held: () => Promise<void>) => Promise<T>, options: { shared?: boolean } = {}): Promise<T | undefined> {
+  // Shared holders run side by side, and keep out an exclusive one (and it them).
+  const [take, release] = options.shared ? ['pg_try_advisory_lock_shared', 'pg_advisory_unlock_shared'] : ['pg_try_advisory_lock', 'pg_advisory_unlock'];
   const lock = await pool.connect();
   const key = "hashtext($1 || ':' || current_schema())";
   // A connection that failed is closed, not handed back to the pool (its lock went with it).
@@ -15,7 +17,7 @@ export async function whileLocked<T>(pool: pg.Pool, name: string, work: (held: (
   const dropped = (err: Error) => void (broken = err);
   lock.on('error', dropped);
   try {
-    const { rows } = await lock.query<{ ok: boolean }>(`SELECT pg_try_advisory_lock(${key}) AS ok`, [name]);
+    const { rows } = await lock.query<{ ok: boolean }>(`SELECT ${take}(${key}) AS ok`, [name]);
     if (!rows[0]!.ok) return undefined;
     try {
       return await work(async () => {
@@ -25,7 +27,7 @@ export async function whileLocked<T>(pool: pg.Pool, name: string, work: (held: (
         });
       });
     } finally {
-      if (!broken) await lock.query(`SELECT pg_advisory_unlock(${key})`, [name]).catch((err: Error) => void (broken = err));
+      if (!broken) await lock.query(`SELECT ${release}(${key})`, [name]).catch((err: Error) => void (broken = err));
     }
   } finally {
     lock.off('error', dropped);

@@ -78,3 +78,8 @@ export class KeyringFileError extends Error {
     super(`keyring ${path} ${problem}`);
   }
 }
+
+/** A backup and a restore into the same database at once: the one that came second is refused, having touched nothing. */
+export class BackupRestoreBusyError extends Error {
+  override readonly name = 'BackupRestoreBusyError';
+}

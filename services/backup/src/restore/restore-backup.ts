@@ -7,10 +7,11 @@ import type { Manifest } from '../format/manifest.ts';
 import type { Keyring } from '../keys/keyring.ts';
 import { RestoreIncompleteError } from '../errors.ts';
 import { copyOptions, framing, rowScanner, type RowEncoding } from '../format/copy-rows.ts';
-import { verifyChain } from './verify-backup.ts';
+import { verifyChain, type VerifiedBackup } from './verify-backup.ts';
 import { restoreEngineData, type EngineRestoreResult } from './restore-engine.ts';
 import { replayDeletions } from './replay-deletions.ts';
 import { sealedRows } from './sealed-chunk.ts';
+import { whileRestoring } from '../backup-restore-lock.ts';
 
 /** Progress of one table during a restore. */
 export interface RestoreProgress {
@@ -65,6 +66,11 @@ export async function restoreBackup(req: RestoreRequest): Promise<RestoreResult>
   // The engine files first: a directory that is not empty is refused before the database is touched.
   const engine = req.engineDataDir === undefined ? undefined : await restoreEngineData(req.backupsDir, chain.map((c) => c.manifest), req.keyring, req.engineDataDir);
   await req.prepareTarget?.();
+  const restored = await whileRestoring(req.target, () => restoreRows(req, chain));
+  return { ...restored, ...(engine ? { engine } : {}) };
+}
+
+async function restoreRows(req: RestoreRequest, chain: VerifiedBackup[]): Promise<Omit<RestoreResult, 'engine'>> {
   const kept = await readNeverRolledBack(req.target, req.schema);
   let rows = 0;
   let bytes = 0;
@@ -91,7 +97,7 @@ export async function restoreBackup(req: RestoreRequest): Promise<RestoreResult>
     // Not "refused" once rows were committed: the operator must know the database is not as it was.
     throw committed ? new RestoreIncompleteError(req.id, written, err) : err;
   }
-  return { backups: chain.map((c) => c.manifest.id), rows, bytes, deleted, ...(engine ? { engine } : {}) };
+  return { backups: chain.map((c) => c.manifest.id), rows, bytes, deleted };
 }
 
 async function restoreTable(req: RestoreRequest, manifest: Manifest, table: Manifest['tables'][number], kept: NeverRolledBack, onCommit: () => void): Promise<{ rows: number; bytes: number }> {

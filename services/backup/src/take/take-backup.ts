@@ -14,6 +14,7 @@ import { backupEngineSnapshot, type EngineSource } from './engine-snapshot.ts';
 import { verifyChain } from '../restore/verify-backup.ts';
 import { renameDurably, synced } from '@terminusa/runtime';
 import { DELETION_LOGGED_TABLES, ROW_DELETIONS_TABLE } from '@terminusa/database';
+import { whileBackingUp } from '../backup-restore-lock.ts';
 
 /** What to back up and where. */
 export interface BackupRequest {
@@ -57,6 +58,10 @@ async function snapshotXmin(db: pg.Pool | pg.PoolClient): Promise<string> {
  * snapshot files go in first, chunked and sealed the same way.
  */
 export async function takeBackup(req: BackupRequest): Promise<Manifest> {
+  return whileBackingUp(req.pool, () => takeBackupNow(req));
+}
+
+async function takeBackupNow(req: BackupRequest): Promise<Manifest> {
   const started = Date.now();
   const now = req.now ?? new Date();
   let previous = req.kind === 'incremental' ? await newestBackup(req.backupsDir, req.keyring) : undefined;
