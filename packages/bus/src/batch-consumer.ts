@@ -78,6 +78,13 @@ interface FailureRecord {
 export interface BatchConsumer {
   /** Stops pulling, gives back (naks) what is queued, finishes (and acks) the batches in hand, and returns once nothing is in flight. */
   stop(): Promise<void>;
+  /**
+   * How far this replica's intake has come, epoch ms: the stream time of the newest message it handled, or when a pull
+   * that found nothing to take began (it was caught up then). It stands still while the intake stalls (NATS away) and
+   * lags behind a backlog, so a judgement of silence ("no sample for 5 minutes") made against it is not made against
+   * samples that are merely late.
+   */
+  intakeClock(): number;
 }
 
 /**
@@ -100,6 +107,8 @@ export async function consumeBatches(bus: Bus, name: ConsumerName, handler: Batc
   let held = 0;
   let heldMessages = 0;
   let roomFreed: (() => void) | undefined;
+  /** See BatchConsumer.intakeClock. */
+  let clock = 0;
   /** Batches handled so far: a message's failures count against it only when others were handled in between. */
   let successes = 0;
   /** What `successes` was when each message in hand arrived. */
@@ -115,6 +124,7 @@ export async function consumeBatches(bus: Bus, name: ConsumerName, handler: Batc
     }
     successes++;
     for (const m of batch) {
+      clock = Math.max(clock, m.info.timestampNanos / 1e6);
       m.ack();
       failures.delete(m.seq);
     }
@@ -260,16 +270,28 @@ export async function consumeBatches(bus: Bus, name: ConsumerName, handler: Batc
         }
         try {
           const room = Math.min(messageLimit - heldMessages, Math.floor((byteLimit - held) / perMessage));
+          const began = Date.now();
+          let delivered = 0;
           fetching = await source.fetch({ max_messages: Math.max(1, room), expires: FETCH_EXPIRES_MS });
           // A pull the server ended without nats.js seeing its last message (a restart, a lost status) would
           // otherwise hold this loop forever: a pull is over by its expiry, whatever the client believes.
           const pull = fetching;
-          const overdue = setTimeout(() => pull.stop(), FETCH_EXPIRES_MS + FETCH_GRACE_MS);
+          let overran = false;
+          const overdue = setTimeout(() => {
+            overran = true;
+            pull.stop();
+          }, FETCH_EXPIRES_MS + FETCH_GRACE_MS);
           try {
-            for await (const msg of pull) callback(msg);
+            for await (const msg of pull) {
+              delivered++;
+              callback(msg);
+            }
           } finally {
             clearTimeout(overdue);
           }
+          // Caught up only by a pull the server held to its expiry and ended with nothing: one the client gave up or
+          // that ended early (a connection lost) says nothing of what is waiting.
+          if (delivered === 0 && !stopped && !overran && Date.now() - began >= FETCH_EXPIRES_MS - 1000) clock = Math.max(clock, began);
         } catch (err) {
           if (stopped) break;
           options.onError(err, []);
@@ -300,5 +322,6 @@ export async function consumeBatches(bus: Bus, name: ConsumerName, handler: Batc
       while (inFlight.size > 0) await Promise.all(inFlight);
       clearInterval(progress);
     },
+    intakeClock: () => clock,
   };
 }

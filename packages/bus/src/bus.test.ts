@@ -247,4 +247,32 @@ describe('Bus', () => {
       await own.cleanup();
     }
   });
+
+  it('tells how far its intake has come: the stream time of the newest message handled, then a pull that found nothing', async () => {
+    const own = await createTestNamespace();
+    const ownNc = await connect({ servers: own.config.nats.url });
+    try {
+      const ownBus = new Bus(ownNc, own.config.nats.prefix);
+      const jsm = await ownNc.jetstreamManager();
+      await ensureStreams(jsm, ownBus.ns);
+      await ensureConsumer(jsm, ownBus.ns, 'processor', { ackWaitSeconds: 30, core: { queueSize: 1000, batchSize: 100 } });
+      let storedAt = 0;
+      const consumer = await consumeBatches(ownBus, 'processor', async (msgs) => {
+        for (const m of msgs) storedAt = Math.max(storedAt, m.info.timestampNanos / 1e6);
+      }, { maxBatch: 10, lingerMs: 5, retryDelayMs: 100, onError: () => undefined });
+      try {
+        await ownNc.jetstream().publish(ownBus.subject(SUBJECTS.ingest, 'clock'), new TextEncoder().encode('{}'));
+        await waitFor(() => (storedAt > 0 && consumer.intakeClock() >= storedAt ? true : undefined), 10_000, 'the message handled and its time taken');
+        const handled = Date.now();
+        // Nothing more to take: the next pull that ends empty says the intake was caught up when it began.
+        await waitFor(() => (consumer.intakeClock() > handled ? true : undefined), 20_000, 'an empty pull');
+        expect(consumer.intakeClock()).toBeLessThanOrEqual(Date.now());
+      } finally {
+        await consumer.stop();
+      }
+    } finally {
+      await ownNc.close();
+      await own.cleanup();
+    }
+  });
 });

@@ -6,13 +6,20 @@ export const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 /** The engine's label that keeps one namespace's series apart on a shared engine (tests; empty in production). */
 export const NAMESPACE_LABEL = 'tmon_ns';
 /**
+ * Most characters of a tag key. Prometheus sets none, but every key is held with each series (the processor's memory
+ * of admitted series, the series table): a producer's 400 KB keys, each with new values, filled the processor's
+ * memory, and a scraped 512 KB label name made every message of its scrape, `up` too, too large to publish.
+ */
+export const MAX_TAG_KEY_LENGTH = 128;
+/**
  * Prometheus' label-name rule, used for tag keys, less the names it reserves (`__` first) and the namespace label:
  * the engine would read a `__name__` tag as the sample's name, and a `tmon_ns` one as its namespace (two series the
- * rollups took for one).
+ * rollups took for one). At most {@link MAX_TAG_KEY_LENGTH} characters, in the pattern itself so that every check
+ * of a key (the schemas, the processor's fast path, the gateway's push readers) holds it.
  */
-export const TAG_KEY = new RegExp(`^(?!__|${NAMESPACE_LABEL}$)[a-zA-Z_][a-zA-Z0-9_]*$`);
+export const TAG_KEY = new RegExp(`^(?!__|${NAMESPACE_LABEL}$)[a-zA-Z_][a-zA-Z0-9_]{0,${MAX_TAG_KEY_LENGTH - 1}}$`);
 /** What {@link TAG_KEY} asks, in words for a refusal. */
-export const TAG_KEY_RULE = `tag keys must match [a-zA-Z_][a-zA-Z0-9_]*, not begin with __ and not be ${NAMESPACE_LABEL}`;
+export const TAG_KEY_RULE = `tag keys must match [a-zA-Z_][a-zA-Z0-9_]*, be at most ${MAX_TAG_KEY_LENGTH} characters, not begin with __ and not be ${NAMESPACE_LABEL}`;
 /** A source is one subject token. */
 export const SOURCE = /^[A-Za-z0-9_-]{1,64}$/;
 

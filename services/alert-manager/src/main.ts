@@ -89,7 +89,7 @@ await runService({
     onStop('ack calls', () => ack.unsubscribe());
 
     // Intake last, so every stage it feeds is ready; it is stopped first.
-    await startConsumer(
+    const intake = await startConsumer(
       ctx,
       'alert-manager',
       evaluateSampleBatches(bus, () => rules.rules, state, config.alerts, {
@@ -102,7 +102,7 @@ await runService({
     // Timers are swept once the intake has caught up with the samples that came while no replica ran: until then a
     // no-data rule's groups look silent, and a restart after an outage paged every one of them.
     startWhenCaughtUp(ctx, 'alert-manager', 'timer sweeps', config.core.batchSize, () => [
-      scheduleSweeps(state, () => rules.rules, config.alerts.sweepInterval * 1000, logger),
+      scheduleSweeps(state, () => rules.rules, config.alerts.sweepInterval * 1000, () => intake.intakeClock(), logger),
       suppressed.schedule(notifications.suppression, (key, now, id) => state.notifyNow(key, now, id), config.alerts.sweepInterval * 1000, logger),
     ]);
   },

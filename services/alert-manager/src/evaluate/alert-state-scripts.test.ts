@@ -418,6 +418,24 @@ describe('the alert-state scripts', () => {
     expect(await redis.zcard(state.keys.timers)).toBe(0);
   });
 
+  it('judge silence at how far the intake has come: a stalled intake neither ends a firing alert nor fires a no-data rule, and looks again later', async () => {
+    const state = commands();
+    const alerts = { ...ns.config.alerts, staleAfter: 300 };
+    const warm = rules({ ...hot, name: 'Warm', severity: 'warning' }, { name: 'Beat', type: 'nodata', metric: 'beat', groupBy: ['svc'], for: '60s', severity: 'warning', channels: ['webhook'] });
+    await evaluateBatch([sample('cpu', 95, { host: 'a' }, T0), sample('beat', 1, { svc: 'x' }, T0)], warm, state, alerts, T0);
+    expect(await transitions(state)).toEqual(['firing inactive→firing']);
+    // NATS away from T0 + 10 s: ten minutes later the intake has come no further, and nothing is judged silent.
+    const stalledAt = T0 + 10 * S;
+    await sweepTimers(state, warm, T0 + 600 * S, stalledAt);
+    expect(await transitions(state)).toEqual(['firing inactive→firing']);
+    // Their timers were put off, not left due for every sweep ahead of every other timer.
+    const next = await redis.zrange(state.keys.timers, 0, -1, 'WITHSCORES');
+    for (let i = 1; i < next.length; i += 2) expect(Number(next[i])).toBeGreaterThan(T0 + 600 * S);
+    // The intake caught up with no sample of either: now they are silent.
+    await sweepTimers(state, warm, T0 + 2000 * S, T0 + 2000 * S);
+    expect((await outbox(state)).slice(1).map((e) => `${e.kind} ${e.alert.rule}`).sort()).toEqual(['firing Beat', 'resolved Warm']);
+  });
+
   it('re-notify at once a firing alert whose silence or inhibition lifted, and look again later at one still suppressed', async () => {
     const state = commands();
     const warm = rules({ ...hot, name: 'Warm', severity: 'warning' });

@@ -1,12 +1,14 @@
 -- Runs the timers of one state key that are due: pending -> firing after `for`, firing -> resolved after
 -- keep_firing_for, no data for the rule's duration -> firing, a threshold rule's series silent for its staleMs -> its
 -- alert ends, and re-notification of an unacknowledged alert.
--- KEYS as alert-evaluate.lua's; ARGV: newAlertId, now, the rule's type now ('' when it is gone).
+-- KEYS as alert-evaluate.lua's; ARGV: newAlertId, now, the rule's type now ('' when it is gone), and how far the intake
+-- has come (at most now): silence is judged there, so a stalled or lagging intake resolves and fires nothing.
 -- Returns the state after it, 'removed' (the rule was deleted, or is of another type now) or 'gone' (no such state).
 -- Runs after alert-transition.lua, whose functions (load, apply_meta, step, transition, emit, finish) it calls.
 
 local key = KEYS[1]
 local now = tonumber(ARGV[2])
+local heard = tonumber(ARGV[4]) or now
 local h = load(key)
 if not h.state then redis.call('ZREM', KEYS[5], key); return 'gone' end
 if ARGV[3] == '' or (h.type and h.type ~= '' and h.type ~= ARGV[3]) then
@@ -19,13 +21,13 @@ if ARGV[3] == '' or (h.type and h.type ~= '' and h.type ~= ARGV[3]) then
   return 'removed'
 end
 if h.nodataMs and h.nodataMs ~= '' then
-  if h.state ~= 'firing' and now - tonumber(h.lastSeen) >= tonumber(h.nodataMs) then
+  if h.state ~= 'firing' and heard - tonumber(h.lastSeen) >= tonumber(h.nodataMs) then
     h.id = ARGV[1]; h.since = h.lastSeen; h.firedAt = tostring(now); h.notified = '[]'; h.value = '0'
     h.ackBy = ''; h.ackAt = ''; h.ackComment = ''
     h.notifyDue = tostring(now + tonumber(h.renotifyMs))
     transition(h, key, 'firing', now)
   end
-elseif h.staleMs and h.staleMs ~= '' and (h.state == 'pending' or h.state == 'firing') and now - tonumber(h.lastSeen) >= tonumber(h.staleMs) then
+elseif h.staleMs and h.staleMs ~= '' and (h.state == 'pending' or h.state == 'firing') and heard - tonumber(h.lastSeen) >= tonumber(h.staleMs) then
   -- The series stopped reporting (a host shut down): nothing will judge the condition again, so the alert ends.
   transition(h, key, h.state == 'firing' and 'resolved' or 'inactive', now)
 elseif h.state == 'pending' and h.type ~= 'promql' then
@@ -38,4 +40,8 @@ if h.state == 'firing' and (not h.ackBy or h.ackBy == '') and h.notifyDue and h.
   emit(h, key, 'renotify', 'firing', 'firing', now)
 end
 finish(h, key, now)
+-- Still due: silence the intake has not caught up with. Looked at again once it may have, not every sweep ahead of
+-- every other timer.
+local due = redis.call('ZSCORE', KEYS[5], key)
+if due and tonumber(due) <= now and heard < now then redis.call('ZADD', KEYS[5], now + math.max(1000, now - heard), key) end
 return h.state

@@ -8,11 +8,16 @@ const SWEEP_BATCH = 500;
 /** The rule a state key (`…state:<rule>:<group>`) belongs to. */
 const ruleOf = (stateKey: string) => /:state:([^:]+):/.exec(stateKey)?.[1] ?? '';
 
-/** Runs every timer that is due: `for`, keep_firing_for, no-data and re-notification. Safe on every replica at once. */
-export async function sweepTimers(state: AlertStateCommands, rules: RuleSet, now = Date.now()): Promise<number> {
+/**
+ * Runs every timer that is due: `for`, keep_firing_for, no-data and re-notification. Safe on every replica at once.
+ * Silence is judged at `intakeAt`, how far this replica's intake has come: with NATS away for minutes, judged at the
+ * clock, every firing alert resolved (its series looked stale) and every no-data rule fired, and all of it again once
+ * the backlog came in.
+ */
+export async function sweepTimers(state: AlertStateCommands, rules: RuleSet, now = Date.now(), intakeAt = now): Promise<number> {
   const due = await state.redis.zrangebyscore(state.keys.timers, '-inf', now, 'LIMIT', 0, SWEEP_BATCH);
   for (const stateKey of due) {
-    await state.sweep(stateKey, randomUUID(), now, rules.rule(ruleOf(stateKey))?.type);
+    await state.sweep(stateKey, randomUUID(), now, rules.rule(ruleOf(stateKey))?.type, intakeAt);
   }
   return due.length;
 }
@@ -35,7 +40,7 @@ export async function endAlertsOfMissingRules(state: AlertStateCommands, rules: 
 }
 
 /** Sweeps every `intervalMs` until stopped; each new rule set (a reload, the first) ends the alerts of rules it lacks. */
-export function scheduleSweeps(state: AlertStateCommands, rules: () => RuleSet, intervalMs: number, logger: Logger): { stop(): Promise<void> } {
+export function scheduleSweeps(state: AlertStateCommands, rules: () => RuleSet, intervalMs: number, intakeClock: () => number, logger: Logger): { stop(): Promise<void> } {
   let checked: RuleSet | undefined;
   const sweep = async () => {
     const current = rules();
@@ -43,7 +48,8 @@ export function scheduleSweeps(state: AlertStateCommands, rules: () => RuleSet, 
       await endAlertsOfMissingRules(state, current);
       checked = current;
     }
-    await sweepTimers(state, current);
+    const now = Date.now();
+    await sweepTimers(state, current, now, intakeClock());
   };
   return repeatEvery(intervalMs, sweep, (err) => logger.error('timer sweep failed', { err }));
 }
