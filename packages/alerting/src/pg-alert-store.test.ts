@@ -53,4 +53,15 @@ describe('alert history', () => {
     await expect(store.recordAll([good, bad])).rejects.toThrow();
     expect((await pool.query('SELECT count(*)::int AS n FROM alerts WHERE id = $1', [id])).rows[0].n).toBe(0);
   });
+
+  it('keeps an ended alert ended when an older event of it is recorded after (a batch retried after a later one)', async () => {
+    const store = new PgAlertStore(pool);
+    const id = '00000000-0000-4000-8000-00000000000d';
+    const pending = { ...alert(id, 'firing'), state: 'pending' as const };
+    const inactive = { ...alert(id, 'firing'), state: 'inactive' as const };
+    await store.recordAll([{ alert: inactive, event: { id: `${id}:2`, alertId: id, kind: 'inactive' as const, at: at + 1, detail: {} } }]);
+    await store.recordAll([{ alert: pending, event: { id: `${id}:1`, alertId: id, kind: 'pending' as const, at, detail: {} } }]);
+    const { alerts } = await store.history({ from: at - 1000, to: at + 1000, rule: 'Storm', limit: 10 });
+    expect(alerts.find((a) => a.id === id)?.state).toBe('inactive');
+  });
 });

@@ -22,12 +22,16 @@ export interface Silence {
   createdBy: string;
 }
 
-/** An alert's latest state (a resolution is never undone) and one event of its history; the event once only. */
+/**
+ * An alert's latest state and one event of its history; the event once only. An ended alert (resolved, or inactive:
+ * pending that cleared) stays ended: its id is never used again, and an older event replayed after it (a batch
+ * retried after a later one committed) showed it pending for ever.
+ */
 const RECORD_SQL = `WITH a AS (
      INSERT INTO alerts (id, rule, severity, state, summary, message, labels, value, created_at, fired_at, resolved_at, acked_at, acked_by, ack_comment, updated_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, to_timestamp($9 / 1000.0), to_timestamp($10 / 1000.0), to_timestamp($11 / 1000.0), to_timestamp($12 / 1000.0), $13, $14, now())
      ON CONFLICT (id) DO UPDATE SET
-       state = CASE WHEN alerts.state = 'resolved' THEN alerts.state ELSE EXCLUDED.state END,
+       state = CASE WHEN alerts.state IN ('resolved', 'inactive') THEN alerts.state ELSE EXCLUDED.state END,
        summary = EXCLUDED.summary, message = EXCLUDED.message, value = EXCLUDED.value,
        fired_at = COALESCE(alerts.fired_at, EXCLUDED.fired_at), resolved_at = COALESCE(alerts.resolved_at, EXCLUDED.resolved_at),
        acked_at = COALESCE(alerts.acked_at, EXCLUDED.acked_at), acked_by = COALESCE(alerts.acked_by, EXCLUDED.acked_by),

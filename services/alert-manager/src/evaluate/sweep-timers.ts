@@ -39,14 +39,16 @@ export async function endAlertsOfMissingRules(state: AlertStateCommands, rules: 
   return ended;
 }
 
-/** Sweeps every `intervalMs` until stopped; each new rule set (a reload, the first) ends the alerts of rules it lacks. */
+/** Sweeps every `intervalMs` until stopped; each rule set of other rules (a reload, the first) ends the alerts of rules it lacks. */
 export function scheduleSweeps(state: AlertStateCommands, rules: () => RuleSet, intervalMs: number, intakeClock: () => number, logger: Logger): { stop(): Promise<void> } {
-  let checked: RuleSet | undefined;
+  // By the rules' names and types, not the set: the rules are read again every 5 s into a new set, and every replica
+  // then scanned every active alert every 5 s.
+  let checked: string | undefined;
   const sweep = async () => {
     const current = rules();
-    if (current !== checked) {
+    if (current.kinds !== checked) {
       await endAlertsOfMissingRules(state, current);
-      checked = current;
+      checked = current.kinds;
     }
     const now = Date.now();
     await sweepTimers(state, current, now, intakeClock());

@@ -125,6 +125,23 @@ describe('the outbox relay', () => {
     expect(await pending(stream)).toBe(0);
   });
 
+  it('takes over a crashed replica’s whole backlog in one look, not a hundred entries per look', async () => {
+    const stream = newStream();
+    await redis.xgroup('CREATE', stream, GROUP, '0', 'MKSTREAM');
+    const pipeline = redis.pipeline();
+    for (let i = 0; i < 350; i++) pipeline.xadd(stream, '*', 'key', `state:${i}`, 'id', String(i), 'seq', '1', 'kind', 'firing', 'from', 'pending', 'to', 'firing', 'at', String(Date.now()));
+    await pipeline.exec();
+    const taken = (await redis.xreadgroup('GROUP', GROUP, 'crashed', 'COUNT', 1000, 'STREAMS', stream, '>')) as [string, [string, string[]][]][];
+    const ids = taken[0]![1].map(([id]) => id);
+    // Idle for two minutes already, as after a long outage: claimable at the survivor's first look, and its next
+    // look (a third of its one-minute claim time) comes long after this test's deadline.
+    await redis.xclaim(stream, GROUP, 'crashed', 0, ...ids, 'IDLE', 120_000);
+    const seen: OutboxEvent[] = [];
+    running.push(await relayOutbox(redis, stream, 'survivor', { handle: async (event) => void seen.push(event) }, logger(), 60_000));
+    await waitFor(() => (seen.length === 350 ? true : undefined), 10_000, 'all 350 taken over');
+    expect(new Set(seen.map((e) => e.streamId)).size).toBe(350);
+  });
+
   it('shares entries between replicas, each entry handled by one of them', async () => {
     const stream = newStream();
     const [one, two] = [await relay(stream, 'one'), await relay(stream, 'two')];

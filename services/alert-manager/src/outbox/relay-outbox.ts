@@ -79,8 +79,14 @@ export async function relayOutbox(
       try {
         if (Date.now() - lastClaim > claimIdleMs / 3) {
           lastClaim = Date.now();
-          const claimed = (await reader.xautoclaim(stream, GROUP, consumer, claimIdleMs, '0', 'COUNT', 100)) as [string, [string, string[]][]];
-          await process(claimed[1].filter(([, f]) => f !== null));
+          // Every claimable entry, a hundred at a time from where the last call stopped: after an outage of the
+          // history database a replica's whole backlog is claimable, and a hundred per look took minutes.
+          let cursor = '0';
+          do {
+            const [next, entries] = (await reader.xautoclaim(stream, GROUP, consumer, claimIdleMs, cursor, 'COUNT', 100)) as [string, [string, string[]][]];
+            await process(entries.filter(([, f]) => f !== null));
+            cursor = next;
+          } while (cursor !== '0-0' && !stopped);
         }
         const res = (await reader.xreadgroup('GROUP', GROUP, consumer, 'COUNT', 200, 'BLOCK', 500, 'STREAMS', stream, '>')) as [string, [string, string[]][]][] | null;
         if (res) await process(res[0]![1]);

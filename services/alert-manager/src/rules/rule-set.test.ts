@@ -85,3 +85,14 @@ rules:
     expect(performance.now() - started).toBeLessThan(2000);
   });
 });
+
+describe('a rule set’s kinds', () => {
+  it('are equal for the same rules read again, and differ once a rule is of another type, added or gone', () => {
+    const read = () => new RuleSet(parseRulesFile(RULES, 'rules.yaml'));
+    expect(read().kinds).toBe(read().kinds);
+    expect(read().kinds).not.toContain('Off');
+    const nodata = RULES.replace('    comparator: ">"\n    threshold: 100\n', '    type: nodata\n    for: 1m\n');
+    expect(new RuleSet(parseRulesFile(nodata, 'rules.yaml')).kinds).not.toBe(read().kinds);
+    expect(new RuleSet([]).kinds).not.toBe(read().kinds);
+  });
+});

@@ -12,6 +12,8 @@ export class RuleSet {
   private readonly metricMarkers: Buffer[];
   /** Enabled PromQL alert and recording rules. */
   readonly promql: readonly PromqlRule[];
+  /** The enabled rules' names and types: equal for two sets that end the same alerts (a reload that changed no rule). */
+  readonly kinds: string;
 
   constructor(readonly rules: readonly Rule[]) {
     const promql: PromqlRule[] = [];
@@ -27,6 +29,7 @@ export class RuleSet {
       this.byMetric.set(rule.metric, list);
     }
     this.promql = promql;
+    this.kinds = [...this.byName.values()].map((r) => `${r.name}\u0000${r.type}`).sort().join('\n');
     this.metricMarkers = [...this.byMetric.keys()].map(sampleNameMarker);
   }
 
