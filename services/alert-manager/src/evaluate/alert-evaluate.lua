@@ -3,12 +3,13 @@
 -- ARGV: newAlertId, now, meta JSON {rule, severity, labels, channels, summaryTpl, messageTpl, renotifyMs, forMs, keepMs,
 --   type, agg, windowMs, cmp, threshold, nodataMs}, then (series, ts, value) triples.
 -- Returns the state after the batch.
--- Runs after alert-transition.lua, whose functions (load, apply_meta, step, transition, emit, finish) it calls.
+-- Runs after alert-transition.lua, whose functions (load, end_other_type, apply_meta, step, transition, emit, finish) it calls.
 
 local key = KEYS[1]
 local now = tonumber(ARGV[2])
 local meta = cjson.decode(ARGV[3])
 local h = load(key)
+end_other_type(h, key, meta, now)
 apply_meta(h, meta, now)
 
 if meta.type == 'nodata' then

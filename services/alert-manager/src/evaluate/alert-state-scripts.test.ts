@@ -514,6 +514,23 @@ describe('the alert-state scripts', () => {
     expect(await redis.zcard(state.keys.active)).toBe(0);
   });
 
+  it('end a pending alert at the first evaluation of its rule made a no-data one, which then watches the group', async () => {
+    const state = commands();
+    const slow = rules({ ...hot, name: 'Turned', for: '30s', groupBy: ['host'] });
+    await evaluate(state, slow, T0, sample('cpu', 95, { host: 'a' }, T0));
+    const pendingId = (await outbox(state))[0]!.alert.id;
+    const watch = rules({ name: 'Turned', type: 'nodata', metric: 'cpu', groupBy: ['host'], for: '60s', severity: 'warning', channels: ['webhook'] });
+    await evaluate(state, watch, T0 + 5 * S, sample('cpu', 95, { host: 'a' }, T0 + 5 * S));
+    expect(await transitions(state)).toEqual(['pending inactive→pending', 'inactive pending→inactive']);
+    expect(await redis.zcard(state.keys.active)).toBe(0);
+    expect(await redis.hexists(state.keys.ids, pendingId)).toBe(0);
+    // Its one timer is the watch's, a minute after the sample, not one already due.
+    const [, due] = await redis.zrange(state.keys.timers, 0, -1, 'WITHSCORES');
+    expect(Number(due)).toBe(T0 + 65 * S);
+    await sweepTimers(state, watch, T0 + 65 * S);
+    expect((await outbox(state)).slice(2).map((e) => `${e.kind} ${e.from}→${e.alert.state}`)).toEqual(['firing inactive→firing']);
+  });
+
   it('end the alerts of a rule made another type (nothing evaluates their state again), at a new rule set and at their timer', async () => {
     const state = commands();
     await evaluate(state, rules(hot), T0, sample('cpu', 95, { host: 'a' }, T0));

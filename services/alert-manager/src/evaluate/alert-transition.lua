@@ -104,6 +104,16 @@ local function step(h, key, breach, now)
   end
 end
 
+-- A rule of another type now (a threshold rule made a no-data one) evaluates other states: its alert ends first, as
+-- the sweep ends it at its timer, and the new type starts from there. Left as it was, a pending alert stayed pending
+-- under a no-data rule, its timer due for good, ahead of every other timer.
+local function end_other_type(h, key, meta, now)
+  if not h.type or h.type == '' or h.type == (meta.type or '') then return end
+  if h.state == 'firing' then transition(h, key, 'resolved', now) elseif h.state == 'pending' then transition(h, key, 'inactive', now) end
+  if h.id and h.id ~= '' then redis.call('HDEL', KEYS[6], h.id) end
+  h.id = ''; h.breach = ''; h.keepUntil = ''
+end
+
 -- The rule's current definition, carried by every evaluation (a changed rule applies from its next evaluation).
 local function apply_meta(h, meta, now)
   h.rule = meta.rule; h.severity = meta.severity; h.labels = meta.labels; h.channels = meta.channels
