@@ -1,7 +1,7 @@
 import { discoverInstances, SERVICE_OPS_PORTS, type Health } from '@terminusa/runtime';
 import type { Bus } from '@terminusa/bus';
 import { route, type RouteSpec } from '../http/route.ts';
-import { LiveInstances } from './live-instances.ts';
+import { RecentlyUp } from './recently-up.ts';
 
 /** How long one health report is reused: a flood of anonymous `/health` requests runs the checks once a second. */
 const REPORT_REUSE_MS = 1000;
@@ -12,9 +12,9 @@ const REPORT_REUSE_MS = 1000;
  * `GET /services` (discovered instances with their stats).
  */
 export function healthRoutes(health: Health, bus: Bus): RouteSpec[] {
-  const discovered = new LiveInstances(() => discoverInstances(bus.nc, bus.ns.prefix));
+  const recently = new RecentlyUp();
   const services = async () => {
-    const instances = await discovered.list();
+    const instances = await discoverInstances(bus.nc, bus.ns.prefix).catch(() => []);
     return Object.fromEntries(
       Object.keys(SERVICE_OPS_PORTS).map((name) => {
         const live = instances.filter((i) => i.service === name);
@@ -24,7 +24,7 @@ export function healthRoutes(health: Health, bus: Bus): RouteSpec[] {
   };
   const report = async () => {
     const [own, all] = await Promise.all([health.report(), services()]);
-    const allUp = Object.values(all).every((s) => s.status === 'up');
+    const allUp = recently.allUp(Object.keys(all).filter((name) => all[name]!.status === 'up'), Object.keys(all));
     return { ready: own.ready, status: !own.ready ? 'down' : allUp ? 'ok' : 'degraded', dependencies: own.checks, services: all };
   };
   type Report = Awaited<ReturnType<typeof report>>;
