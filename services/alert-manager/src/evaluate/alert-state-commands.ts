@@ -54,10 +54,11 @@ export class AlertStateCommands {
   /**
    * Runs the timers of a state key whose rule is now of `ruleType`; undefined (the rule is gone) or another type than
    * the state's (a threshold rule made a PromQL one: nothing evaluates the old state again) ends its alerts. Silence
-   * (no data, a stale series) is judged at `intakeAt` when it is earlier than `now`: the intake stalled or behind.
+   * (no data, a stale series) is judged at `intakeAt` when it is earlier than `now`: the intake stalled or behind. A
+   * no-data record of another group `definition` than the rule's now ends too.
    */
-  sweep(stateKey: string, newId: string, now: number, ruleType: string | undefined, intakeAt = now): Promise<string> {
-    return this.cmd('tmonSweep')(...this.scriptKeys(stateKey, `${stateKey}:unused`), newId, now, ruleType ?? '', Math.min(now, intakeAt));
+  sweep(stateKey: string, newId: string, now: number, ruleType: string | undefined, intakeAt = now, definition = ''): Promise<string> {
+    return this.cmd('tmonSweep')(...this.scriptKeys(stateKey, `${stateKey}:unused`), newId, now, ruleType ?? '', Math.min(now, intakeAt), definition);
   }
 
   /** Makes alert `id`'s re-notification due at `now` (the sweep sends it); false when the state holds another alert, or it is not firing or was acknowledged. */

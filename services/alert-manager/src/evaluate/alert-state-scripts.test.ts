@@ -243,6 +243,25 @@ describe('the alert-state scripts', () => {
     expect(events[2]!.alert.startsAt).toBe(T0 + 6 * S);
   });
 
+  it('let go of the groups of a no-data rule that makes its groups otherwise now, firing (acknowledged too) or watching', async () => {
+    const state = commands();
+    const bySvc = { name: 'Regrouped', type: 'nodata', metric: 'beat', groupBy: ['svc'], for: '5s', severity: 'warning', channels: ['webhook'] };
+    await evaluate(state, rules(bySvc), T0, sample('beat', 1, { svc: 'x', pod: 'p1' }, T0), sample('beat', 1, { svc: 'y', pod: 'p1' }, T0));
+    await sweepTimers(state, rules(bySvc), T0 + 5 * S);
+    const fired = await outbox(state);
+    expect(fired.map((e) => `${e.kind} ${e.alert.labels.svc}`).sort()).toEqual(['firing x', 'firing y']);
+    expect(await state.ack(fired.find((e) => e.alert.labels.svc === 'x')!.alert.id, 'oncall', undefined, T0 + 6 * S)).toBe('firing');
+    // Grouped by pod as well now: no sample maps to the old groups again, which would fire and stay firing for ever.
+    const byPod = rules({ ...bySvc, groupBy: ['svc', 'pod'] });
+    expect(await endAlertsOfMissingRules(state, byPod, T0 + 7 * S)).toBe(2);
+    expect(await redis.zcard(state.keys.active)).toBe(0);
+    await evaluate(state, byPod, T0 + 8 * S, sample('beat', 1, { svc: 'x', pod: 'p2' }, T0 + 8 * S));
+    await sweepTimers(state, byPod, T0 + 100 * S);
+    const after = (await outbox(state)).slice(3).map((e) => `${e.kind} ${JSON.stringify(e.alert.labels)}`);
+    expect(after.filter((e) => e.startsWith('firing'))).toEqual(['firing {"pod":"p2","svc":"x","alertname":"Regrouped"}']);
+    expect(after.filter((e) => e.startsWith('resolved')).sort()).toEqual(['resolved {"svc":"x","alertname":"Regrouped"}', 'resolved {"svc":"y","alertname":"Regrouped"}']);
+  });
+
   it('end the alerts of a deleted rule at the next sweep', async () => {
     const state = commands();
     const slow = rules({ ...hot, name: 'Slow', for: '30s' });

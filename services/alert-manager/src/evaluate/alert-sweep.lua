@@ -1,9 +1,11 @@
 -- Runs the timers of one state key that are due: pending -> firing after `for`, firing -> resolved after
 -- keep_firing_for, no data for the rule's duration -> firing, a threshold rule's series silent for its staleMs -> its
 -- alert ends, and re-notification of an unacknowledged alert.
--- KEYS as alert-evaluate.lua's; ARGV: newAlertId, now, the rule's type now ('' when it is gone), and how far the intake
--- has come (at most now): silence is judged there, so a stalled or lagging intake resolves and fires nothing.
--- Returns the state after it, 'removed' (the rule was deleted, or is of another type now) or 'gone' (no such state).
+-- KEYS as alert-evaluate.lua's; ARGV: newAlertId, now, the rule's type now ('' when it is gone), how far the intake
+-- has come (at most now): silence is judged there, so a stalled or lagging intake resolves and fires nothing; and the
+-- rule's group definition now (groupDefinition): a no-data record of another one is ended as a rule gone.
+-- Returns the state after it, 'removed' (the rule was deleted, is of another type now, or makes its groups otherwise)
+-- or 'gone' (no such state).
 -- Runs after alert-transition.lua, whose functions (load, apply_meta, step, transition, emit, finish) it calls.
 
 local key = KEYS[1]
@@ -11,7 +13,7 @@ local now = tonumber(ARGV[2])
 local heard = tonumber(ARGV[4]) or now
 local h = load(key)
 if not h.state then redis.call('ZREM', KEYS[5], key); return 'gone' end
-if ARGV[3] == '' or (h.type and h.type ~= '' and h.type ~= ARGV[3]) then
+if ARGV[3] == '' or (h.type and h.type ~= '' and h.type ~= ARGV[3]) or (h.def and h.def ~= '' and h.def ~= (ARGV[5] or '')) then
   -- The rule was deleted, or is of another type now, which evaluates other states: its alerts end, and nothing of it
   -- is kept: a no-data rule's watch record would otherwise be rewritten with a timer already due, every sweep, ahead
   -- of every other timer.

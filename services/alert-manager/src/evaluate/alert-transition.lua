@@ -119,6 +119,6 @@ local function apply_meta(h, meta, now)
   h.rule = meta.rule; h.severity = meta.severity; h.labels = meta.labels; h.channels = meta.channels
   h.summaryTpl = meta.summaryTpl; h.messageTpl = meta.messageTpl; h.renotifyMs = tostring(meta.renotifyMs)
   h.forMs = tostring(meta.forMs); h.keepMs = tostring(meta.keepMs); h.nodataMs = meta.nodataMs and tostring(meta.nodataMs) or ''
-  h.type = meta.type or ''; h.staleMs = meta.staleMs and tostring(meta.staleMs) or ''
+  h.type = meta.type or ''; h.staleMs = meta.staleMs and tostring(meta.staleMs) or ''; h.def = meta.def or ''
   h.lastSeen = tostring(now)
 end

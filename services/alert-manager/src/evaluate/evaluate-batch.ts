@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { isStaleMarker, type Sample } from '@terminusa/bus';
 import type { Config } from '@terminusa/config';
 import type { AlertStateCommands } from './alert-state-commands.ts';
-import { channelsFor, groupTags, type RuleSet } from '../rules/rule-set.ts';
+import { channelsFor, groupDefinition, groupTags, type RuleSet } from '../rules/rule-set.ts';
 
 /** A group's samples per script call, at most, as (series, ts, value) triples: spread arguments overflow past about 130,000. */
 const TRIPLES_PER_CALL = 3 * 10_000;
@@ -41,6 +41,7 @@ export async function evaluateBatch(samples: readonly Sample[], rules: RuleSet, 
       forMs: rule.type === 'threshold' ? rule.for : 0,
       keepMs: rule.type === 'threshold' ? rule.keepFiringFor : 0,
       type: rule.type,
+      def: groupDefinition(rule),
       ...(rule.type === 'threshold'
         ? { agg: rule.aggregation, windowMs: rule.window, cmp: rule.comparator, threshold: rule.threshold, staleMs: Math.max(rule.window, alerts.staleAfter * 1000) }
         : { nodataMs: rule.for }),

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { repeatEvery, type Logger } from '@terminusa/runtime';
 import type { AlertStateCommands } from './alert-state-commands.ts';
-import type { RuleSet } from '../rules/rule-set.ts';
+import { groupDefinition, type RuleSet } from '../rules/rule-set.ts';
 
 const SWEEP_BATCH = 500;
 
@@ -17,22 +17,24 @@ const ruleOf = (stateKey: string) => /:state:([^:]+):/.exec(stateKey)?.[1] ?? ''
 export async function sweepTimers(state: AlertStateCommands, rules: RuleSet, now = Date.now(), intakeAt = now): Promise<number> {
   const due = await state.redis.zrangebyscore(state.keys.timers, '-inf', now, 'LIMIT', 0, SWEEP_BATCH);
   for (const stateKey of due) {
-    await state.sweep(stateKey, randomUUID(), now, rules.rule(ruleOf(stateKey))?.type, intakeAt);
+    const rule = rules.rule(ruleOf(stateKey));
+    await state.sweep(stateKey, randomUUID(), now, rule?.type, intakeAt, groupDefinition(rule));
   }
   return due.length;
 }
 
 /**
- * Ends the pending and firing alerts of rules no longer in `rules` (deleted, renamed, disabled) or of another type now
- * (a threshold rule made a PromQL one evaluates other states). An acknowledged alert has no timer of its own, so the
+ * Ends the pending and firing alerts of rules no longer in `rules` (deleted, renamed, disabled), of another type now
+ * (a threshold rule made a PromQL one evaluates other states) or, for no-data rules, making their groups otherwise. An acknowledged alert has no timer of its own, so the
  * sweep of due timers never came to it: it stayed firing, and a critical one inhibited its host's warnings, for ever.
  * Returns how many ended.
  */
 export async function endAlertsOfMissingRules(state: AlertStateCommands, rules: RuleSet, now = Date.now()): Promise<number> {
   let ended = 0;
   for (const stateKey of await state.redis.zrange(state.keys.active, 0, -1)) {
-    const type = rules.rule(ruleOf(stateKey))?.type;
-    if (type !== undefined && ((await state.redis.hget(stateKey, 'type')) ?? type) === type) continue;
+    const rule = rules.rule(ruleOf(stateKey));
+    const [type, definition] = await state.redis.hmget(stateKey, 'type', 'def');
+    if (rule !== undefined && (type ?? rule.type) === rule.type && (definition || groupDefinition(rule)) === groupDefinition(rule)) continue;
     await state.sweep(stateKey, randomUUID(), now, undefined);
     ended++;
   }

@@ -14,8 +14,9 @@ export interface NotifiedChannels {
 }
 
 /**
- * Remembers the channels a firing (or re-notified) alert goes to, before it waits in a group, so its resolution
- * goes to the same ones even when it comes while the firing notification is still on its way.
+ * Remembers the channels a firing (or re-notified) alert goes to, once it waits in its group, so its resolution goes
+ * to the same ones even when it comes while the firing notification is still on its way, and never before the
+ * firing is on its way.
  */
 export function markNotifiedStage(notified: NotifiedChannels): NotifyStage {
   return async (ctx) => {

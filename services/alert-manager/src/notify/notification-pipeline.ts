@@ -40,7 +40,7 @@ export interface NotificationPipeline {
 
 /**
  * Assembles the notification path in one place, as alertmanager's PipelineBuilder does, and starts the worker that
- * runs its queued part: silence → inhibit → route → mark notified → group, then for each notification and channel
+ * runs its queued part: silence → inhibit → route → group → mark notified, then for each notification and channel
  * dedup → deliver with retry. The stages' history rows go to `history`.
  */
 export function startNotificationPipeline(config: Pick<Config, 'alerts' | 'core' | 'redis'>, deps: NotificationPipelineDeps): NotificationPipeline {
@@ -64,8 +64,11 @@ export function startNotificationPipeline(config: Pick<Config, 'alerts' | 'core'
     silenceStage(deps.silences, suppressed),
     inhibitStage(deps.activeAlerts, alerts.inhibitEqual, suppressed),
     routeStage(new Set(deps.channels.keys()), deps.notified),
-    markNotifiedStage(deps.notified),
+    // Recorded once the group holds the firing alert, not before: a firing that failed to join its group (Redis
+    // away, the replica killed) had its channels recorded, so its resolution went out first, then the firing
+    // replayed after it, and on-call was left with an alert that looked firing for good.
     group.stage,
+    markNotifiedStage(deps.notified),
   );
   queue.start({ flush: group.flush, ...channelDeliveries(deps.channels, deps.history, deps.logger) }, config.core.workers, config.core.timeout * 1000);
   const suppression: Suppression = async () => {

@@ -12,7 +12,7 @@ export class RuleSet {
   private readonly metricMarkers: Buffer[];
   /** Enabled PromQL alert and recording rules. */
   readonly promql: readonly PromqlRule[];
-  /** The enabled rules' names and types: equal for two sets that end the same alerts (a reload that changed no rule). */
+  /** The enabled rules' names, types and group definitions: equal for two sets that end the same alerts (a reload that changed no rule). */
   readonly kinds: string;
 
   constructor(readonly rules: readonly Rule[]) {
@@ -29,7 +29,7 @@ export class RuleSet {
       this.byMetric.set(rule.metric, list);
     }
     this.promql = promql;
-    this.kinds = [...this.byName.values()].map((r) => `${r.name}\u0000${r.type}`).sort().join('\n');
+    this.kinds = [...this.byName.values()].map((r) => `${r.name}\u0000${r.type}\u0000${groupDefinition(r)}`).sort().join('\n');
     this.metricMarkers = [...this.byMetric.keys()].map(sampleNameMarker);
   }
 
@@ -62,6 +62,15 @@ export function groupTags(rule: StreamRule, tags: Readonly<Record<string, string
   const out: Record<string, string> = {};
   for (const k of keys) if (tags[k] !== undefined) out[k] = tags[k];
   return out;
+}
+
+/**
+ * What makes a stream rule's groups: its metric, matchers and groupBy. A no-data rule keeps a record per group it has
+ * seen, for good; one whose groups are made otherwise now (groupBy changed) would never see the old ones again, and
+ * they fired for ever: records of another definition are ended as those of a rule gone.
+ */
+export function groupDefinition(rule: Rule | undefined): string {
+  return rule && rule.type === 'nodata' ? JSON.stringify([rule.metric, rule.matchers, rule.groupBy ?? null]) : '';
 }
 
 /** The channels an alert of this rule goes to: the rule's override, else its severity's (`all` = every channel). */
