@@ -25,6 +25,8 @@ export {
   METRIC_NAME,
   TAG_KEY,
   TAG_KEY_RULE,
+  MAX_TAG_KEY_LENGTH,
+  tagKeySchema,
   TAG_VALUE_FORBIDDEN,
   tagValueSchema,
   storableText,

@@ -6,20 +6,29 @@ export const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 /** The engine's label that keeps one namespace's series apart on a shared engine (tests; empty in production). */
 export const NAMESPACE_LABEL = 'tmon_ns';
 /**
- * Most characters of a tag key. Prometheus sets none, but every key is held with each series (the processor's memory
- * of admitted series, the series table): a producer's 400 KB keys, each with new values, filled the processor's
- * memory, and a scraped 512 KB label name made every message of its scrape, `up` too, too large to publish.
- */
-export const MAX_TAG_KEY_LENGTH = 128;
-/**
  * Prometheus' label-name rule, used for tag keys, less the names it reserves (`__` first) and the namespace label:
  * the engine would read a `__name__` tag as the sample's name, and a `tmon_ns` one as its namespace (two series the
- * rollups took for one). At most {@link MAX_TAG_KEY_LENGTH} characters, in the pattern itself so that every check
- * of a key (the schemas, the processor's fast path, the gateway's push readers) holds it.
+ * rollups took for one).
  */
-export const TAG_KEY = new RegExp(`^(?!__|${NAMESPACE_LABEL}$)[a-zA-Z_][a-zA-Z0-9_]{0,${MAX_TAG_KEY_LENGTH - 1}}$`);
+export const TAG_KEY = new RegExp(`^(?!__|${NAMESPACE_LABEL}$)[a-zA-Z_][a-zA-Z0-9_]*$`);
 /** What {@link TAG_KEY} asks, in words for a refusal. */
-export const TAG_KEY_RULE = `tag keys must match [a-zA-Z_][a-zA-Z0-9_]*, be at most ${MAX_TAG_KEY_LENGTH} characters, not begin with __ and not be ${NAMESPACE_LABEL}`;
+export const TAG_KEY_RULE = `tag keys must match [a-zA-Z_][a-zA-Z0-9_]*, not begin with __ and not be ${NAMESPACE_LABEL}`;
+/**
+ * Most characters of a tag key that ingest takes. Prometheus sets none, but a key is held with every series (the
+ * processor's memory of admitted series, the series table): a producer's 400 KB keys, each with new values, filled
+ * the processor's memory, and a scraped 512 KB label name made every message of its scrape, `up` too, too large to
+ * publish. 128 is far past any label name an exporter writes.
+ */
+export const MAX_TAG_KEY_LENGTH = 128;
+
+/** A tag key as ingest takes it: {@link TAG_KEY}, at most {@link MAX_TAG_KEY_LENGTH} characters. */
+export function tagKeySchema() {
+  return z
+    .string()
+    // Checked first and alone: a key too long is refused for that, whatever else it holds.
+    .max(MAX_TAG_KEY_LENGTH, { error: `tag keys are at most ${MAX_TAG_KEY_LENGTH} characters`, abort: true })
+    .regex(TAG_KEY, TAG_KEY_RULE);
+}
 /** A source is one subject token. */
 export const SOURCE = /^[A-Za-z0-9_-]{1,64}$/;
 
@@ -49,7 +58,7 @@ export function tagValueSchema(maxLength: number) {
 
 /** Tags of a sample: Prometheus-style keys, string values. */
 export const TagsSchema = z
-  .record(z.string().regex(TAG_KEY, TAG_KEY_RULE), tagValueSchema(256))
+  .record(tagKeySchema(), tagValueSchema(256))
   .refine((tags) => Object.keys(tags).length <= MAX_TAGS, `at most ${MAX_TAGS} tags`);
 
 /**

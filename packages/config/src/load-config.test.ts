@@ -171,6 +171,23 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ env: {}, file })).toThrow(/collection\.targets\.0\.url.*no user or password in the URL/);
   });
 
+  it('refuses a scrape target or HTTP probe URL that is not http or https, naming the field (it has no origin for the health path)', () => {
+    const problems = (collection: unknown) => {
+      try {
+        loadConfig({ env: {}, overrides: { collection } });
+        return [];
+      } catch (err) {
+        return (err as ConfigError).problems.map((p) => `${p.path}: ${p.message}`);
+      }
+    };
+    const target = (url: string) => ({ targets: [{ name: 'app', url }] });
+    for (const url of ['htp://app:9100/metrics', 'file:///metrics', 'ftp://app/metrics']) {
+      expect(problems(target(url)), url).toEqual(['collection.targets.0.url: must be an http:// or https:// URL']);
+    }
+    expect(problems({ probes: [{ kind: 'http', name: 'page', url: 'file:///status' }] })).toEqual(['collection.probes.0.url: must be an http:// or https:// URL']);
+    expect(problems({ ...target('https://app:9100/metrics'), probes: [{ kind: 'http', name: 'page', url: 'HTTP://[::1]:8080/status' }] })).toEqual([]);
+  });
+
   it('says where a file that does not parse is wrong, without quoting its lines (a secret may be on them)', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'tmon-config-')), 'config.yaml');
     writeFileSync(file, 'ops:\n  metricsToken: tok-SECRET-1\n  metricsToken: tok-SECRET-2\n');

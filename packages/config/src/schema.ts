@@ -42,6 +42,13 @@ const TrustProxySchema = z.preprocess(
 );
 const port = (dflt: number) => z.number().int().min(0).max(65535).default(dflt);
 
+/**
+ * A URL the collector fetches (a scrape target, an HTTP probe): http or https only. `.url()` alone takes any scheme,
+ * and a target of `htp://…` or `file:///…` has no origin to put its health path on: a reload that held one left
+ * every later scheduler check failing, and a restart failing at start.
+ */
+const httpUrl = () => z.string().url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' });
+
 const AlertLevelSchema = z.object({
   timeout: z.number().int().positive(),
   channels: z.array(z.enum(['all', ...CHANNELS])).min(1),
@@ -239,10 +246,7 @@ export const ConfigSchema = z.object({
           z.strictObject({
             name: z.string().regex(/^[A-Za-z0-9_-]+$/),
             // fetch refuses a URL with credentials, and its error (which the scrape logs) quotes the whole URL.
-            url: z
-              .string()
-              .url()
-              .refine((u) => !/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@/i.test(u), 'no user or password in the URL: put a bearer token in credentialsFile'),
+            url: httpUrl().refine((u) => !/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@/i.test(u), 'no user or password in the URL: put a bearer token in credentialsFile'),
             /** Path of its health check, probed with the LOAD_BALANCE timeout. */
             healthPath: z.string().default('/health'),
             tags: z.record(z.string(), z.string()).default({}),
@@ -270,7 +274,7 @@ export const ConfigSchema = z.object({
             z.strictObject({
               kind: z.literal('http'),
               name: z.string().regex(/^[A-Za-z0-9_-]+$/),
-              url: z.string().url(),
+              url: httpUrl(),
               expectStatus: z.number().int().default(200),
               bodyMatch: z.string().optional(),
               tags: z.record(z.string(), z.string()).default({}),

@@ -20,9 +20,13 @@ export interface IngestBatchDeps {
   counters: IngestCounters;
 }
 
-// Array indices and tag keys come from producers; they are folded so the label stays bounded.
-function fieldLabel(field: string): string {
-  return field.replace(/\[\d+\]/g, '[]').replace(/(^|\.)tags\..*$/, '$1tags.*');
+/**
+ * A rejection's field as the label of its counter: array indices and tag keys come from producers, so they are folded
+ * to keep the label bounded. The key goes first and whole (`[\s\S]`, since `.` stops at a newline: a refused key
+ * holding one was a series of its own, and a key of `.tags.` over and over then a newline took quadratic time).
+ */
+export function fieldLabel(field: string): string {
+  return field.replace(/(^|\.)tags\.[\s\S]*$/, '$1tags.*').replace(/\[\d+\]/g, '[]');
 }
 
 /** Runs every message of a batch through the pipeline and routes the results; resolves once all are durable. */

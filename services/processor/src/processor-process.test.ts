@@ -166,6 +166,22 @@ describe('the processor as a process', () => {
     await waitFor(() => (samplesNamed('after_bad').length === 1 ? true : undefined), 10_000, 'the next message forwarded');
   });
 
+  it('refuses tag keys longer than 128 characters, and counts every refused key under one folded field, a key holding a newline too', async () => {
+    const long = 'k'.repeat(200_000);
+    const samples = [{ 'a\nb': 'v' }, { 'c\nd': 'v' }, { [long]: 'v' }, { ['k'.repeat(128)]: 'v' }].map((tags, i) => ({ name: 'key_test', value: i, tags }));
+    nc.publish(`${ns.id}.metrics.ingest.keys`, encode({ samples }));
+    await nc.flush();
+    const letter = await letterOn('metrics.ingest.keys');
+    expect(letter.accepted).toBe(1);
+    expect(letter.rejections.map((r) => r.field.slice(0, 20))).toEqual(['samples[0].tags.a\nb', 'samples[1].tags.c\nd', 'samples[2].tags.kkkk']);
+    expect(letter.rejections[2]!.reason).toMatch(/at most 128 characters/);
+    const counted = await waitFor(async () => {
+      const text = await (await fetch(`http://127.0.0.1:${opsPort}/metrics`)).text();
+      return /^tmon_processor_rejections_total\{[^}]*field="samples\[\]\.tags\.\*"[^}]*\} 3$/m.test(text) ? text : undefined;
+    }, 10_000, 'the three refused keys counted under samples[].tags.*');
+    expect(counted).not.toMatch(/^tmon_processor_rejections_total\{[^}]*field="[^"]*(\\n|kkkk)/m);
+  });
+
   it('stops cleanly on SIGTERM', async () => {
     proc.kill('SIGTERM');
     expect(await proc.exited).toBe(0);

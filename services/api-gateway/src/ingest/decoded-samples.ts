@@ -1,4 +1,4 @@
-import { TAG_VALUE_FORBIDDEN, type IngestSample } from '@terminusa/bus';
+import { MAX_TAG_KEY_LENGTH, TAG_VALUE_FORBIDDEN, type IngestSample } from '@terminusa/bus';
 
 /** A pushed body no retry can fix (not snappy, not gzip, not the protocol's message): answered 400, which senders drop. */
 export class BadPayloadError extends Error {
@@ -66,15 +66,15 @@ export interface TagLimits {
 }
 
 /**
- * Whether the processor would refuse a sample carrying `tags` (their names are the protocol reader's to check): more
- * than maxTags, or a value longer than maxTagValueLength, holding NUL or a lone surrogate, as its validate-samples.ts
- * judges them. `adds` names a label the samples add to these (a histogram bucket's `le`). Judged once per series,
+ * Whether the processor would refuse a sample carrying `tags` (their names' characters are the protocol reader's to
+ * check): more than maxTags, a name longer than MAX_TAG_KEY_LENGTH, or a value longer than maxTagValueLength, holding
+ * NUL or a lone surrogate, as its validate-samples.ts judges them. `adds` names a label the samples add to these (a histogram bucket's `le`). Judged once per series,
  * before its samples are made: refused by the processor, it had already been written out once per sample.
  */
 export function tagsRefused(tags: Readonly<Record<string, string>>, limits: TagLimits, adds?: string): boolean {
   let count = adds !== undefined && !Object.hasOwn(tags, adds) ? 1 : 0;
-  for (const value of Object.values(tags)) {
-    if (++count > limits.maxTags || value.length > limits.maxTagValueLength || value.includes(TAG_VALUE_FORBIDDEN) || !value.isWellFormed()) return true;
+  for (const [key, value] of Object.entries(tags)) {
+    if (++count > limits.maxTags || key.length > MAX_TAG_KEY_LENGTH || value.length > limits.maxTagValueLength || value.includes(TAG_VALUE_FORBIDDEN) || !value.isWellFormed()) return true;
   }
   return false;
 }

@@ -120,9 +120,9 @@ describe('decodeRemoteWrite and the tags a request writes out', () => {
     await expect(decodeRemoteWrite(wide, 1 << 20, new SampleBudget(1000), TAGS)).rejects.toThrow(BodyTooLargeError);
     await expect(decodeRemoteWrite(wide, 1 << 20, new SampleBudget(1000), TAGS)).rejects.toThrow(/more than 256000 bytes of tags written out once per sample, .*ingest\.maxSamplesPerRequest/);
     expect((await decodeRemoteWrite(wide, 1 << 20, new SampleBudget(2000), TAGS)).samples).toHaveLength(1000);
-    // A label name has no length limit of its own: 60 KB of it over 499,000 samples would be 30 GB of messages.
+    // A label name past the processor's 128 characters: left out like a long value, before it is written out once per sample.
     const named = writeRequest([{ labels: { __name__: 'up', ['n'.repeat(60_000)]: 'x' }, samples: Array.from({ length: 499_000 }, () => ({ value: 0, timestamp: 0 })) }]);
-    await expect(decodeRemoteWrite(named, 16 << 20, new SampleBudget(500_000), TAGS)).rejects.toThrow(/bytes of tags written out once per sample/);
+    expect(await decodeRemoteWrite(named, 16 << 20, new SampleBudget(500_000), TAGS)).toEqual({ samples: [], dropped: { invalid_label: 499_000 } });
   });
 });
 
@@ -148,16 +148,18 @@ describe('POST /api/v1/write', () => {
     expect(await door.lastSamples()).toEqual([0, 1, 2].map((i) => ({ name: 'rw_players', value: i, ts: now, tags: { zone: `z${i}` } })));
   });
 
-  it('refuses at once what would be written out once per sample: a 60 KB label left out, 60 KB of label name 413; a request beside is taken', async () => {
+  it('refuses at once what would be written out once per sample: a 60 KB label value or name left out, too many bytes of tags 413; a request beside is taken', async () => {
     const empty = Array.from({ length: 499_000 }, () => ({ value: 0, timestamp: 0 }));
     const before = await ingestMessages();
     const started = performance.now();
     // Taken, its series left out (invalid_label) as the processor would refuse each of its 499,000 samples: 30 GB of messages.
     expect((await post(writeRequest([{ labels: { __name__: 'rw_amplified', job: 'x'.repeat(60_000) }, samples: empty }]), door.producerKey)).status).toBe(204);
-    // A label name has no limit of its own: the tags written out per sample are what is counted.
-    const named = await post(writeRequest([{ labels: { __name__: 'rw_amplified', ['n'.repeat(60_000)]: 'x' }, samples: empty }]), door.producerKey);
-    expect(named.status).toBe(413);
-    expect(((await named.json()) as { detail: string }).detail).toMatch(/more than 128000000 bytes of tags written out once per sample/);
+    // A label name past 128 characters is left out the same way.
+    expect((await post(writeRequest([{ labels: { __name__: 'rw_amplified', ['n'.repeat(60_000)]: 'x' }, samples: empty }]), door.producerKey)).status).toBe(204);
+    // Labels within the limits, but too many bytes of them written out once per sample: 413.
+    const wide = await post(writeRequest([{ labels: { __name__: 'rw_amplified', job: 'j'.repeat(256), instance: 'i'.repeat(256) }, samples: empty }]), door.producerKey);
+    expect(wide.status).toBe(413);
+    expect(((await wide.json()) as { detail: string }).detail).toMatch(/more than 128000000 bytes of tags written out once per sample/);
     expect(performance.now() - started).toBeLessThan(15_000);
     expect(await ingestMessages()).toBe(before);
 

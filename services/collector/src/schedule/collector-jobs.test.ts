@@ -266,3 +266,25 @@ describe('a target removed from the configuration', () => {
     }
   });
 });
+
+describe('a reload whose schedulers cannot be made', () => {
+  it('is refused, naming the target, and the schedule it would have replaced keeps running and being checked', async () => {
+    const original = ns.config;
+    // `.url()` takes these, but their origin is "null": there is nothing to put the health path on.
+    for (const url of ['htp://app:9100/metrics', 'file:///metrics']) {
+      const next = { ...original, collection: { ...original.collection, targets: [...original.collection.targets.filter((t) => t.name !== 'good'), { name: 'no-origin', url, healthPath: '/health', tags: {} }] } };
+      const refused = await jobs.applyConfig(next).then(
+        () => undefined,
+        (err: unknown) => err as Error,
+      );
+      // Taken before it was refused, it made every later check fail, and so the schedule was never repaired again.
+      const checked = await jobs.check();
+      expect(checked.added).toEqual([]);
+      expect(checked.removed).toEqual([]);
+      expect(refused?.message).toBe(`collection target no-origin: ${url} is not an http or https URL`);
+    }
+    const seen = samples('scrape', 'up', { job: 'good' }).length;
+    await waitFor(() => (samples('scrape', 'up', { job: 'good' }).length >= seen + 2 ? true : undefined), 10_000, 'the kept target scraped twice more');
+    expect(samples('scrape', 'up', { job: 'no-origin' })).toEqual([]);
+  });
+});

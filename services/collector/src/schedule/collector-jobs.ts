@@ -58,6 +58,9 @@ export interface CollectorJobs {
 export async function startCollectorJobs(deps: CollectorJobsDeps): Promise<CollectorJobs> {
   const { bus, redis, logger, metrics, publish } = deps;
   let config = deps.config;
+  // The schedulers of the configuration in use, worked out when it is taken, so that one they cannot be made from is
+  // refused there rather than taken: taken first, every later check (and so the schedule) failed on it.
+  let desired = desiredSchedulers(config.collection);
   const connection: ConnectionOptions = redisOptions(config, 'blocking');
   const prefix = `${config.redis.prefix}bull`;
   const queue = new Queue(COLLECTOR_QUEUE, { connection, prefix });
@@ -136,8 +139,9 @@ export async function startCollectorJobs(deps: CollectorJobsDeps): Promise<Colle
   let loadedAt = Date.now();
   let waitingFor: string | undefined;
   const syncNow = async (trigger: 'load' | 'check'): Promise<SchedulerSync> => {
-    const desired = desiredSchedulers(config.collection);
-    const mine: AppliedConfig = { digest: scheduleDigest(desired), loadedAt };
+    // Held for the whole sync: a reload taken while it waits on Redis is the next sync's to apply.
+    const wanted = desired;
+    const mine: AppliedConfig = { digest: scheduleDigest(wanted), loadedAt };
     const newer = await applied.claim(mine, trigger === 'load');
     if (newer) {
       if (waitingFor !== newer.digest) logger.warn('collection configuration differs from the one another replica loaded later: leaving the schedulers to it while it runs, or until this replica’s file changes', { mine: mine.digest, applied: newer.digest, appliedLoadedAt: new Date(newer.loadedAt).toISOString() });
@@ -146,7 +150,7 @@ export async function startCollectorJobs(deps: CollectorJobsDeps): Promise<Colle
     }
     waitingFor = undefined;
     const removed: RemovedJobs = [];
-    const changes = await syncSchedulers(queue, desired, Date.now(), removed);
+    const changes = await syncSchedulers(queue, wanted, Date.now(), removed);
     if (Object.values(changes).some((ids) => ids.length > 0)) logger.info('collector schedulers synced', { ...changes });
     await endRemovedTargets(removed);
     return changes;
@@ -168,6 +172,7 @@ export async function startCollectorJobs(deps: CollectorJobsDeps): Promise<Colle
   return {
     queue,
     async applyConfig(next) {
+      desired = desiredSchedulers(next.collection);
       config = next;
       loadedAt = Date.now();
       return sync('load');

@@ -33,17 +33,28 @@ export type RemovedJobs = CollectorJob[];
 // A run that fails is not retried: the next period's run comes soon enough and a retry would only run late.
 const JOB_OPTIONS = { attempts: 1, removeOnComplete: true, removeOnFail: 100 };
 
-/** The schedulers the configuration asks for: one per target and per probe, and `discover-self` when the suite scrapes itself. */
+/**
+ * The schedulers the configuration asks for: one per target and per probe, and `discover-self` when the suite scrapes
+ * itself. Throws, naming the target, when one cannot be made (a target URL without an origin).
+ */
 export function desiredSchedulers(collection: Config['collection']): SchedulerSpec[] {
   const appMs = collection.intervals.app * 1000;
   const specs: SchedulerSpec[] = collection.targets.map((t) => ({
     id: `scrape:${t.name}`,
     everyMs: appMs,
-    job: { name: 'scrape', data: { target: { job: t.name, url: t.url, healthUrl: new URL(t.healthPath, new URL(t.url).origin).href, tags: { ...t.tags }, ...(t.credentialsFile ? { credentialsFile: t.credentialsFile } : {}) } } },
+    job: { name: 'scrape', data: { target: { job: t.name, url: t.url, healthUrl: healthUrlOf(t), tags: { ...t.tags }, ...(t.credentialsFile ? { credentialsFile: t.credentialsFile } : {}) } } },
   }));
   if (collection.scrapeSelf) specs.push({ id: 'discover-self', everyMs: appMs, job: { name: 'discover-self', data: {} } });
   for (const probe of collection.probes) specs.push({ id: `probe:${probe.name}`, everyMs: collection.intervals.custom * 1000, job: { name: 'probe', data: { probe } } });
   return specs;
+}
+
+/** Where a target's health is checked: its health path on the origin of its URL. */
+function healthUrlOf(target: Config['collection']['targets'][number]): string {
+  const { origin } = new URL(target.url);
+  // A URL of another scheme than http(s) (`htp:`, `file:`) has the opaque origin "null", which no path resolves against.
+  if (origin === 'null') throw new Error(`collection target ${target.name}: ${target.url} is not an http or https URL`);
+  return new URL(target.healthPath, origin).href;
 }
 
 /** States of a job still to run (or running). */

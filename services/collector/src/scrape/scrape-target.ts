@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { IngestSampleSchema, type IngestSample } from '@terminusa/bus';
-import { parsePrometheusText, type Exposition } from './parse-prometheus-text.ts';
+import { parsePrometheusText, type Exposition, type ExpositionFormat } from './parse-prometheus-text.ts';
 
 /** Something scraped for Prometheus-text metrics: a configured target or a discovered instance of the suite. */
 export interface ScrapeTarget {
@@ -50,8 +50,8 @@ export interface ScrapeOptions {
   limits: { bodyBytes: number; samples: number };
 }
 
-// The Prometheus text format only: OpenMetrics writes timestamps in seconds and types this parser does not read.
-const ACCEPT = 'text/plain;version=0.0.4;q=1,*/*;q=0.1';
+// The Prometheus text format first, then OpenMetrics; an answer is read by the content type it gives (formatOf).
+const ACCEPT = 'text/plain;version=0.0.4;q=1,application/openmetrics-text;version=1.0.0;q=0.5,*/*;q=0.1';
 
 /**
  * Scrapes a target and checks its health at the same time, each within the timeout, and records `up`,
@@ -124,7 +124,7 @@ async function fetchExposition(target: ScrapeTarget, timeoutMs: number, limits: 
     }
     const text = await bodyText(res, limits.bodyBytes);
     if (text === undefined) return { seconds: seconds(), error: `the answer is larger than ${limits.bodyBytes} bytes (collection.scrapeLimits.bodyBytes)` };
-    return { exposition: parsePrometheusText(text, limits.samples), seconds: seconds() };
+    return { exposition: parsePrometheusText(text, limits.samples, formatOf(res.headers.get('content-type'))), seconds: seconds() };
   } catch (err) {
     return { seconds: seconds(), error: describeFailure(err, timeoutMs) };
   }
@@ -140,6 +140,15 @@ async function checkHealth(url: string, timeoutMs: number): Promise<{ healthy: b
     // Unreachable, refused or too slow: all mean unhealthy, and the latency recorded is how long we waited.
     return { healthy: false, seconds: (performance.now() - started) / 1000 };
   }
+}
+
+/**
+ * The format of an answer by its content type: OpenMetrics when it says so (a target may answer it whatever was
+ * asked, and its seconds read as milliseconds were 1970, every sample refused as too old), else the text format, as
+ * an answer without a content type or with another one was read before.
+ */
+function formatOf(contentType: string | null): ExpositionFormat {
+  return contentType?.split(';', 1)[0]!.trim().toLowerCase() === 'application/openmetrics-text' ? 'openmetrics' : 'text';
 }
 
 /** A short reason for a failed scrape, for logs. */

@@ -146,6 +146,7 @@ describe('metric messages', () => {
     ['a tag named as the sample\'s name would be (reserved __ prefix)', { name: 'a', value: 1, tags: { __name__: 'other' } }, 'samples[0].tags.__name__', /not begin with __ and not be tmon_ns/],
     ['a tag named as the engine\'s namespace label', { name: 'a', value: 1, tags: { tmon_ns: 'x' } }, 'samples[0].tags.tmon_ns', /not be tmon_ns/],
     ['a tag value longer than ingest.maxTagValueLength', { name: 'a', value: 1, tags: { k: 'x'.repeat(17) } }, 'samples[0].tags.k', /at most 16 characters/],
+    ['a tag key longer than 128 characters', { name: 'a', value: 1, tags: { ['k'.repeat(129)]: 'v' } }, `samples[0].tags.${'k'.repeat(129)}`, /^tag keys are at most 128 characters$/],
     ['a timestamp too far ahead of receipt', { name: 'a', value: 1, ts: RECEIVED_AT + 10 * MINUTE + 1 }, 'samples[0].ts', /too far in the future: .* the limit is 600000 ms \(ingest\.maxFutureMs\)/],
     ['a timestamp older than the raw retention', { name: 'a', value: 1, ts: RECEIVED_AT - DAY - 1 }, 'samples[0].ts', /too old: .*raw retention keeps 86400000 ms \(storage\.retention\.raw\)/],
     ['an absurd timestamp', { name: 'a', value: 1, ts: 9e15 }, 'samples[0].ts', /too far in the future: 9000000000000000 is/],

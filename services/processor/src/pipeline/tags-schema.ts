@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { TAG_KEY, TAG_KEY_RULE, tagValueSchema } from '@terminusa/bus';
+import { tagKeySchema, tagValueSchema } from '@terminusa/bus';
 import type { IngestLimits } from './ingest-limits.ts';
 
 /**
@@ -8,7 +8,7 @@ import type { IngestLimits } from './ingest-limits.ts';
  */
 export function tagsSchema(limits: Pick<IngestLimits, 'maxTags' | 'maxTagValueLength'>) {
   return z
-    .record(z.string().regex(TAG_KEY, TAG_KEY_RULE), tagValueSchema(limits.maxTagValueLength))
+    .record(tagKeySchema(), tagValueSchema(limits.maxTagValueLength))
     .refine((tags) => Object.keys(tags).length <= limits.maxTags, `at most ${limits.maxTags} tags`);
 }
 

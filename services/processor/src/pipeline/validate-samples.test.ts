@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { TAG_KEY } from '@terminusa/bus';
+import { MAX_TAG_KEY_LENGTH, TAG_KEY } from '@terminusa/bus';
 import { oneMistake } from '@terminusa/testkit';
 import { fastSample, ingestSampleSchema } from './validate-samples.ts';
 
@@ -25,6 +25,15 @@ describe('the fast sample check', () => {
       }),
       { numRuns: 20_000 },
     );
+  });
+
+  it('leaves a tag key longer than MAX_TAG_KEY_LENGTH to the schema, which refuses it', () => {
+    const sample = (key: string) => ({ name: 'm', value: 1, tags: { [key]: 'v' } });
+    const longest = 'k'.repeat(MAX_TAG_KEY_LENGTH);
+    expect(fastSample(sample(longest), LIMITS)).toEqual(sample(longest));
+    expect(fastSample(sample(`${longest}k`), LIMITS)).toBeUndefined();
+    expect(schema.safeParse(sample(`${longest}k`)).success).toBe(false);
+    expect(fastSample(sample('k'.repeat(400_000)), LIMITS)).toBeUndefined();
   });
 
   it('accepts every valid sample as it is, so good traffic never reaches the schema', () => {

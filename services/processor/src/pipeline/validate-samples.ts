@@ -1,4 +1,4 @@
-import { IngestSampleSchema, METRIC_NAME, TAG_KEY, TAG_KEY_RULE, TAG_VALUE_FORBIDDEN, fieldPath, issueReason, type IngestSample } from '@terminusa/bus';
+import { IngestSampleSchema, MAX_TAG_KEY_LENGTH, METRIC_NAME, TAG_KEY, TAG_KEY_RULE, TAG_VALUE_FORBIDDEN, fieldPath, issueReason, type IngestSample } from '@terminusa/bus';
 import type { Stage } from './stage.ts';
 import type { IngestLimits } from './ingest-limits.ts';
 import { hasProtoTag, tagsSchema } from './tags-schema.ts';
@@ -24,7 +24,8 @@ export function fastSample(candidate: unknown, limits: TagLimits): IngestSample 
     let count = 0;
     for (const key in tags) {
       const v = (tags as Record<string, unknown>)[key];
-      if (++count > limits.maxTags || typeof v !== 'string' || v.length > limits.maxTagValueLength || v.includes(TAG_VALUE_FORBIDDEN) || !v.isWellFormed() || !TAG_KEY.test(key)) return undefined;
+      // The key's length as the schema's tagKeySchema holds it: 400 KB keys passed here and filled the series memory.
+      if (++count > limits.maxTags || typeof v !== 'string' || v.length > limits.maxTagValueLength || v.includes(TAG_VALUE_FORBIDDEN) || !v.isWellFormed() || key.length > MAX_TAG_KEY_LENGTH || !TAG_KEY.test(key)) return undefined;
     }
   }
   return c as IngestSample;

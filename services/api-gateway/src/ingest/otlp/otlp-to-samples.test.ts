@@ -260,14 +260,16 @@ describe('OTLP metrics to samples', () => {
     expect(decoded).toEqual({ samples: [{ name: 'kept', value: 1, ts: T, tags }], dropped: { invalid_label: 1 + 1 + 1 + 4 + 3 + 1 }, rejectedPoints: 5 });
   });
 
-  it('counts the labels a point’s samples write out, once each, against the budget before making them: 60 KB over 10,003 samples', () => {
+  it('counts the labels a point’s samples write out, once each, against the budget before making them: 7 KB over 10,003 samples', () => {
     const histogram = (attributes: Json[]) =>
       request([{ name: 'wide', histogram: { aggregationTemporality: 2, dataPoints: [{ attributes, timeUnixNano: ns(T), count: '0', sum: 0, explicitBounds: Array.from({ length: 10_000 }, (_, i) => i), bucketCounts: Array.from({ length: 10_001 }, () => '0') }] } }]);
     const encode = (body: Json) => ExportMetricsServiceRequestType.encode(ExportMetricsServiceRequestType.fromObject(body)).finish();
-    // A label name has no limit of its own: 60 KB of it, 600 MB written out.
-    const named = encode(histogram([str('n'.repeat(60_000), 'x')]));
-    expect(() => decodeOtlpMetrics(named, 'protobuf', new SampleBudget(100_000), TAGS)).toThrow(BodyTooLargeError);
-    expect(() => decodeOtlpMetrics(named, 'protobuf', new SampleBudget(100_000), TAGS)).toThrow(/more than 25600000 bytes of tags written out once per sample/);
+    // Labels within the limits (28 of 256 characters), 7 KB of them over 10,003 samples: 70 MB written out.
+    const wide = encode(histogram(Array.from({ length: 28 }, (_, i) => str(`k${i}`, 'v'.repeat(256)))));
+    expect(() => decodeOtlpMetrics(wide, 'protobuf', new SampleBudget(100_000), TAGS)).toThrow(BodyTooLargeError);
+    expect(() => decodeOtlpMetrics(wide, 'protobuf', new SampleBudget(100_000), TAGS)).toThrow(/more than 25600000 bytes of tags written out once per sample/);
+    // A name past 128 characters is left out, as the processor would refuse it.
+    expect(decodeOtlpMetrics(encode(histogram([str('n'.repeat(60_000), 'x')])), 'protobuf', new SampleBudget(100_000), TAGS)).toMatchObject({ dropped: { invalid_label: 10_003 } });
     // A value over the limit is left out before anything is counted or made.
     expect(decodeOtlpMetrics(encode(histogram([str('path', 'x'.repeat(60_000))])), 'protobuf', new SampleBudget(100_000), TAGS)).toMatchObject({ samples: [expect.objectContaining({ name: 'target_info' })], dropped: { invalid_label: 10_003 } });
     expect(decodeOtlpMetrics(encode(histogram([str('path', '/lobby')])), 'protobuf', new SampleBudget(100_000), TAGS).samples).toHaveLength(10_004);
