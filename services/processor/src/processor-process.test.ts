@@ -180,6 +180,10 @@ describe('the processor as a process', () => {
       return /^tmon_processor_rejections_total\{[^}]*field="samples\[\]\.tags\.\*"[^}]*\} 3$/m.test(text) ? text : undefined;
     }, 10_000, 'the three refused keys counted under samples[].tags.*');
     expect(counted).not.toMatch(/^tmon_processor_rejections_total\{[^}]*field="[^"]*(\\n|kkkk)/m);
+    // Its log line quotes the long key cut short, not 200 KB of it.
+    const line = proc.output().split('\n').find((l) => l.includes('rejected metric input') && l.includes('kkkk'));
+    expect(line).toMatch(/more characters/);
+    expect(line!.length).toBeLessThan(10_000);
   });
 
   it('stops cleanly on SIGTERM', async () => {

@@ -3,6 +3,11 @@ import { SUBJECTS, deadLetterOf, sampleBatchBodies, type Bus, type EncodablePart
 import type { Logger } from '@terminusa/runtime';
 import type { IngestWork } from './pipeline/index.ts';
 
+/** Longest field or reason a log line quotes: a refused 200 KB tag key made each log line 200 KB (its dead letter keeps it, cut to fit a message). */
+const LOGGED_TEXT_AT_MOST = 200;
+
+const shortened = (text: string) => (text.length <= LOGGED_TEXT_AT_MOST ? text : `${text.slice(0, LOGGED_TEXT_AT_MOST)}… (${text.length - LOGGED_TEXT_AT_MOST} more characters)`);
+
 /** The idempotency id of an ingest message: its stream and sequence, the same on every redelivery. */
 function messageId(bus: Bus, work: IngestWork): string {
   return `${bus.ns.stream('INGEST')}:${work.seq}`;
@@ -27,7 +32,8 @@ export async function routeResults(bus: Bus, logger: Logger, works: readonly Ing
     if (samples.length > 0) parts.push({ id, source, samples, tagsJson: kept.map((s) => s.tagsJson) });
     if (work.rejections.length > 0) {
       const accepted = samples.length;
-      logger.warn('rejected metric input', { subject: work.subject, accepted, rejected: work.rejections.slice(0, 10), rejectedCount: work.rejections.length });
+      const rejected = work.rejections.slice(0, 10).map((r) => ({ field: shortened(r.field), reason: shortened(r.reason) }));
+      logger.warn('rejected metric input', { subject: work.subject, accepted, rejected, rejectedCount: work.rejections.length });
       writes.push(
         bus.persist(
           SUBJECTS.deadLetter,
