@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { connect, type NatsConnection } from 'nats';
+import { connect, type JetStreamManager, type NatsConnection } from 'nats';
 import { createTestNamespace, useTestBus, waitFor, type TestNamespace } from '@terminusa/testkit';
-import { Bus, CALLS, MAX_IN_HAND_MS, consumeBatches, encodeSampleBatch, ensureConsumer, ensureStreams, SUBJECTS, type JsMsg } from './index.ts';
+import { Bus, CALLS, MAX_IN_HAND_MS, consumeBatches, encodeSampleBatch, ensureConsumer, ensureStreams, SUBJECTS, type ConsumerName, type JsMsg } from './index.ts';
 
 let ns: TestNamespace;
 let nc: NatsConnection;
@@ -13,6 +13,22 @@ beforeAll(async () => {
   await ensureStreams(jsm, bus.ns); // a second replica starting: no error, same streams
   await ensureConsumer(jsm, bus.ns, 'storage', { ackWaitSeconds: 2, core: { queueSize: 1000, batchSize: 1 } });
 });
+
+/** Runs `test` on a bus of a namespace of its own, its streams and `consumer` made (ack wait `ackWaitSeconds`), then cleans up. */
+async function withOwnBus(consumer: ConsumerName, ackWaitSeconds: number, test: (own: { bus: Bus; nc: NatsConnection; jsm: JetStreamManager }) => Promise<void>): Promise<void> {
+  const own = await createTestNamespace();
+  const ownNc = await connect({ servers: own.config.nats.url });
+  try {
+    const ownBus = new Bus(ownNc, own.config.nats.prefix);
+    const jsm = await ownNc.jetstreamManager();
+    await ensureStreams(jsm, ownBus.ns);
+    await ensureConsumer(jsm, ownBus.ns, consumer, { ackWaitSeconds, core: { queueSize: 1000, batchSize: 100 } });
+    await test({ bus: ownBus, nc: ownNc, jsm });
+  } finally {
+    await ownNc.close();
+    await own.cleanup();
+  }
+}
 
 const batch = (i: number) => ({ parts: [{ id: `test:${i}`, source: 'test', samples: [{ name: 'm', value: i, ts: i, tags: {} }] }] });
 
@@ -173,13 +189,7 @@ describe('Bus', () => {
 
   it('keeps pulling by bytes through messages of mixed sizes up to the largest the server takes', async () => {
     // nats.js' own byte-bounded consume stopped for good on this: its refills shrank below the next message.
-    const own = await createTestNamespace();
-    const ownNc = await connect({ servers: own.config.nats.url });
-    try {
-      const ownBus = new Bus(ownNc, own.config.nats.prefix);
-      const jsm = await ownNc.jetstreamManager();
-      await ensureStreams(jsm, ownBus.ns);
-      await ensureConsumer(jsm, ownBus.ns, 'storage', { ackWaitSeconds: 30, core: { queueSize: 1000, batchSize: 100 } });
+    await withOwnBus('storage', 30, async ({ bus: ownBus, nc: ownNc }) => {
       const maxPayload = ownNc.info!.max_payload;
       // Small ones first: pulls that end on their message count, as a live fleet's small batches do; then large ones.
       let size = 7;
@@ -201,21 +211,12 @@ describe('Bus', () => {
       await waitFor(() => (handled >= sizes.length ? true : undefined), 30_000, `all ${sizes.length} messages handled`);
       await consumer.stop();
       expect(handled).toBe(sizes.length);
-    } finally {
-      await ownNc.close();
-      await own.cleanup();
-    }
+    });
   });
 
   it('takes no more than maxBatch × (concurrency + 1) messages while its handler is stuck, and on stop gives back at once what it had queued', async () => {
-    const own = await createTestNamespace();
-    const ownNc = await connect({ servers: own.config.nats.url });
-    try {
-      const ownBus = new Bus(ownNc, own.config.nats.prefix);
-      const jsm = await ownNc.jetstreamManager();
-      await ensureStreams(jsm, ownBus.ns);
-      // A long ack wait: a message back before it was given back, not timed out.
-      await ensureConsumer(jsm, ownBus.ns, 'processor', { ackWaitSeconds: 60, core: { queueSize: 1000, batchSize: 100 } });
+    // A long ack wait: a message back before it was given back, not timed out.
+    await withOwnBus('processor', 60, async ({ bus: ownBus, nc: ownNc, jsm }) => {
       const js = ownNc.jetstream();
       for (let i = 0; i < 20; i++) await js.publish(ownBus.subject(SUBJECTS.ingest, 'stuck'), new TextEncoder().encode(`{"i":${i}}`));
       const info = () => jsm.consumers.info(ownBus.ns.stream('INGEST'), 'processor');
@@ -242,20 +243,11 @@ describe('Bus', () => {
       await waitFor(() => (handledBySecond.length === 18 ? true : undefined), 20_000, 'the other 18 handled by the next replica');
       await second.stop();
       expect([...handledByFirst, ...handledBySecond].sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
-    } finally {
-      await ownNc.close();
-      await own.cleanup();
-    }
+    });
   });
 
   it('tells how far its intake has come: the stream time of the newest message handled, then a pull that found nothing', async () => {
-    const own = await createTestNamespace();
-    const ownNc = await connect({ servers: own.config.nats.url });
-    try {
-      const ownBus = new Bus(ownNc, own.config.nats.prefix);
-      const jsm = await ownNc.jetstreamManager();
-      await ensureStreams(jsm, ownBus.ns);
-      await ensureConsumer(jsm, ownBus.ns, 'processor', { ackWaitSeconds: 30, core: { queueSize: 1000, batchSize: 100 } });
+    await withOwnBus('processor', 30, async ({ bus: ownBus, nc: ownNc }) => {
       let storedAt = 0;
       const consumer = await consumeBatches(ownBus, 'processor', async (msgs) => {
         for (const m of msgs) storedAt = Math.max(storedAt, m.info.timestampNanos / 1e6);
@@ -270,9 +262,6 @@ describe('Bus', () => {
       } finally {
         await consumer.stop();
       }
-    } finally {
-      await ownNc.close();
-      await own.cleanup();
-    }
+    });
   });
 });
