@@ -1,4 +1,5 @@
 import { SOURCE, type DeadLetter, type Rejection } from './schemas.ts';
+import { shortenedText } from './shortened-text.ts';
 
 /** The source under which the storage dead-letters a SAMPLES body it cannot decode (the sources of its parts are inside it). */
 export const SAMPLES_DEAD_LETTER_SOURCE = '_samples';
@@ -32,9 +33,7 @@ function utf8Head(raw: Uint8Array, n: number): Uint8Array {
 const REJECTION_TEXT_CHARS = 1024;
 
 /** `text` cut to REJECTION_TEXT_CHARS, saying how much was cut. */
-function shortened(text: string): string {
-  return text.length <= REJECTION_TEXT_CHARS ? text : `${text.slice(0, REJECTION_TEXT_CHARS)}… (${text.length - REJECTION_TEXT_CHARS} more characters)`;
-}
+const shortened = (text: string): string => shortenedText(text, REJECTION_TEXT_CHARS);
 
 /**
  * The dead letter of a refused message, at most `maxBytes` of JSON. A message can be refused for every one of

@@ -40,6 +40,7 @@ export type { InFlightLimits } from './sample-batches.ts';
 export { sampleBatchBodies, encodeSampleBatch, decodeSampleBatch, isPackedSampleBatch, sampleNameMarker, SampleBatchFormatError, TAGS_JSON } from './sample-batch-codec.ts';
 export type { EncodablePart } from './sample-batch-codec.ts';
 export { deadLetterOf, deadLetterSourceOf, SAMPLES_DEAD_LETTER_SOURCE, type Refusal } from './dead-letters.ts';
+export { shortenedText } from './shortened-text.ts';
 export { ensureStreams, ensureConsumer, consumerConfig, bindStreams, bindConsumer, isPermissionError } from './streams.ts';
 export type { ConsumerOptions, BindOptions } from './streams.ts';
 export { inboxPrefix } from './inbox.ts';

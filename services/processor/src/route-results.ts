@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
-import { SUBJECTS, deadLetterOf, sampleBatchBodies, type Bus, type EncodablePart } from '@terminusa/bus';
+import { SUBJECTS, deadLetterOf, sampleBatchBodies, shortenedText, type Bus, type EncodablePart } from '@terminusa/bus';
 import type { Logger } from '@terminusa/runtime';
 import type { IngestWork } from './pipeline/index.ts';
 
 /** Longest field or reason a log line quotes: a refused 200 KB tag key made each log line 200 KB (its dead letter keeps it, cut to fit a message). */
 const LOGGED_TEXT_AT_MOST = 200;
 
-const shortened = (text: string) => (text.length <= LOGGED_TEXT_AT_MOST ? text : `${text.slice(0, LOGGED_TEXT_AT_MOST)}… (${text.length - LOGGED_TEXT_AT_MOST} more characters)`);
+const shortened = (text: string) => shortenedText(text, LOGGED_TEXT_AT_MOST);
 
 /** The idempotency id of an ingest message: its stream and sequence, the same on every redelivery. */
 function messageId(bus: Bus, work: IngestWork): string {

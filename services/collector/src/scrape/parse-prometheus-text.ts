@@ -1,3 +1,5 @@
+import { shortenedText } from '@terminusa/bus';
+
 /** Metric types of the Prometheus text exposition format. */
 export const METRIC_TYPES = ['counter', 'gauge', 'histogram', 'summary', 'untyped'] as const;
 /** One of `METRIC_TYPES`. */
@@ -172,6 +174,4 @@ function parseValue(raw: string, lineNo: number): number {
 const SHOWN_CHARS = 64;
 
 /** `text` as a parse error quotes it, cut to {@link SHOWN_CHARS}. */
-function shown(text: string): string {
-  return text.length <= SHOWN_CHARS ? text : `${text.slice(0, SHOWN_CHARS)}… (${text.length - SHOWN_CHARS} more characters)`;
-}
+const shown = (text: string): string => shortenedText(text, SHOWN_CHARS);
