@@ -306,10 +306,10 @@ describe('alerting, end to end', () => {
 
   it('fires a no-data alert when a group goes quiet and resolves it when data returns', async () => {
     publish([{ name: 'heartbeat', value: 1, tags: { svc: 'matchmaker' } }]);
-    const fired = await waitFor(() => webhooksFor('HeartbeatLost').find((n) => n.status === 'firing'), 10_000, 'no-data fired');
+    const fired = await waitFor(() => webhooksFor('HeartbeatLost').find((n) => n.status === 'firing'), 30_000, 'no-data fired');
     expect(fired.alerts[0].labels).toMatchObject({ svc: 'matchmaker', alertname: 'HeartbeatLost' });
     publish([{ name: 'heartbeat', value: 1, tags: { svc: 'matchmaker' } }]);
-    await waitFor(() => webhooksFor('HeartbeatLost').find((n) => n.status === 'resolved'), 10_000, 'no-data resolved');
+    await waitFor(() => webhooksFor('HeartbeatLost').find((n) => n.status === 'resolved'), 30_000, 'no-data resolved');
   });
 
   it('retries a failing receiver with backoff and delivers once', async () => {

@@ -2,8 +2,12 @@ import type { ConsumerMessages, JsMsg } from 'nats';
 import type { Bus } from './bus.ts';
 import { CONSUMERS, type ConsumerName } from './subjects.ts';
 
-/** How long one byte-bounded pull waits on the server for messages before it is asked again. */
-const FETCH_EXPIRES_MS = 5000;
+/**
+ * How long one byte-bounded pull waits on the server for messages before it is asked again. An idle intake learns it
+ * is caught up only when a pull expires empty, so this bounds how far its clock lags (up to twice this) and with it
+ * how late a short no-data rule fires; an empty pull every 2 s per replica costs the server nothing worth counting.
+ */
+const FETCH_EXPIRES_MS = 2000;
 /** How long past its expiry a pull may still be delivering before it is given up (its messages are redelivered). */
 const FETCH_GRACE_MS = 2000;
 
@@ -291,7 +295,7 @@ export async function consumeBatches(bus: Bus, name: ConsumerName, handler: Batc
           }
           // Caught up only by a pull the server held to its expiry and ended with nothing: one the client gave up or
           // that ended early (a connection lost) says nothing of what is waiting.
-          if (delivered === 0 && !stopped && !overran && Date.now() - began >= FETCH_EXPIRES_MS - 1000) clock = Math.max(clock, began);
+          if (delivered === 0 && !stopped && !overran && Date.now() - began >= FETCH_EXPIRES_MS - 500) clock = Math.max(clock, began);
         } catch (err) {
           if (stopped) break;
           options.onError(err, []);
