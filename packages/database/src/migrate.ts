@@ -372,6 +372,23 @@ const MIGRATIONS: { version: number; sql: string }[] = [
       CREATE TRIGGER alert_rules_deletions AFTER DELETE ON alert_rules FOR EACH ROW EXECUTE FUNCTION record_row_deletion('name');
     `,
   },
+  {
+    // Any role may set a custom setting, so the gateway's role could have deleted rules unlogged (and a restored
+    // chain brought them back) by setting terminusa.restoring itself: only the owner's sessions, which a restore
+    // runs as, are heard now. Inside the SECURITY DEFINER function current_user is the owner.
+    version: 14,
+    sql: `
+      CREATE OR REPLACE FUNCTION record_row_deletion() RETURNS trigger
+        LANGUAGE plpgsql SECURITY DEFINER AS $$
+      BEGIN
+        IF coalesce(current_setting('terminusa.restoring', true), '') <> 'on' OR NOT pg_has_role(session_user, current_user, 'MEMBER') THEN
+          INSERT INTO row_deletions (table_name, key)
+            SELECT TG_TABLE_NAME, jsonb_object_agg(k, to_jsonb(OLD) -> k) FROM unnest(TG_ARGV) AS k;
+        END IF;
+        RETURN OLD;
+      END $$;
+    `,
+  },
 ];
 
 /** The schema version this code is written for: the last migration's. */

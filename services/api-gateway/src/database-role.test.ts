@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import { PgAlertStore, RuleSchema } from '@terminusa/alerting';
-import { createPool, prepareSchema, SchemaNotReadyError } from '@terminusa/database';
+import { createPool, prepareSchema, RESTORING_SETTING, SchemaNotReadyError } from '@terminusa/database';
 import { queryHistory, SampleStore, tierRetentionMs, VictoriaMetrics } from '@terminusa/metric-store';
 import { createRoleDatabase, type RoleDatabase } from '@terminusa/testkit';
 import { PgAuditLog } from './audit-log.ts';
@@ -70,6 +70,19 @@ describe('the gateway as its own database role', () => {
     const { rows: logged } = await owner.query('SELECT table_name, key FROM row_deletions');
     expect(logged).toEqual([{ table_name: 'alert_rules', key: { name: 'Api' } }]);
     await expect(gateway.query('SELECT 1 FROM row_deletions')).rejects.toThrow(/permission denied for table row_deletions/);
+    // The setting a restore's replay uses is any role's to set, so it is heard only from the owner.
+    expect(await store.saveRule(rule, rule, 'admin')).toBe('created');
+    const client = await gateway.connect();
+    try {
+      await client.query('BEGIN');
+      await client.query(`SET LOCAL ${RESTORING_SETTING} = 'on'`);
+      await client.query('DELETE FROM alert_rules WHERE name = $1', ['Api']);
+      await client.query('COMMIT');
+    } finally {
+      client.release();
+    }
+    const { rows: loggedAgain } = await owner.query('SELECT table_name, key FROM row_deletions ORDER BY id');
+    expect(loggedAgain).toEqual([{ table_name: 'alert_rules', key: { name: 'Api' } }, { table_name: 'alert_rules', key: { name: 'Api' } }]);
     await store.addSilence({ id: '0b7e6f0e-9a3b-4d1e-8c2f-5a6b7c8d9e0f', matchers: [{ tag: 'host', op: '=', value: 'a' }], startsAt: at, endsAt: at + HOUR, comment: 'maintenance', createdBy: 'admin' });
     expect((await store.silences(at)).map((s) => s.comment)).toEqual(['maintenance']);
     expect(await store.expireSilence('0b7e6f0e-9a3b-4d1e-8c2f-5a6b7c8d9e0f', at + 1)).toBe(true);
