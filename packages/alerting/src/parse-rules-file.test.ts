@@ -64,6 +64,16 @@ describe('parseRulesFile', () => {
     ]);
   });
 
+  it('refuses label, matcher and groupBy keys longer than ingest takes tag keys', () => {
+    const long = 'k'.repeat(129);
+    expect(problems(`rules:\n  - {name: Long, metric: up, comparator: "<", threshold: 1, severity: info, labels: {${long}: x}, matchers: [{tag: ${long}, value: x}], groupBy: [${long}]}\n`)).toEqual([
+      `Long matchers[0].tag: tag keys are at most 128 characters`,
+      `Long groupBy[0]: tag keys are at most 128 characters`,
+      expect.stringMatching(/^Long labels.*: tag keys are at most 128 characters/),
+    ]);
+    expect(problems(`rules:\n  - {name: Fits, metric: up, comparator: "<", threshold: 1, severity: info, labels: {${'k'.repeat(128)}: x}}\n`)).toEqual([]);
+  });
+
   it('refuses duplicate names and broken YAML', () => {
     expect(problems('rules:\n  - {name: A, metric: up, comparator: "<", threshold: 1, severity: info}\n  - {name: A, metric: up, comparator: "<", threshold: 1, severity: info}\n')).toEqual([
       'A name: another rule in the file has this name',

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { DurationSchema, durationMs } from '@terminusa/config';
-import { CHANNELS, METRIC_NAME, SEVERITIES, TAG_KEY, TAG_KEY_RULE, storableText } from '@terminusa/bus';
+import { CHANNELS, METRIC_NAME, SEVERITIES, storableText, tagKeySchema } from '@terminusa/bus';
 import { labelRegexProblem } from './label-regex.ts';
 import { MAX_PROMQL_LENGTH, promqlSyntaxError } from './promql-syntax.ts';
 
@@ -14,7 +14,7 @@ const Duration = DurationSchema.transform((d) => durationMs(d)).refine((ms) => N
 /** One tag matcher: equality, inequality or a fully anchored regular expression in RE2 syntax (label-regex.ts). */
 export const MatcherSchema = z
   .strictObject({
-    tag: z.string().regex(TAG_KEY, TAG_KEY_RULE),
+    tag: tagKeySchema(),
     op: z.enum(['=', '!=', '=~', '!~']).default('='),
     value: storableText(65_536, 'matcher values'),
   })
@@ -44,11 +44,11 @@ const common = {
   metric: z.string().regex(METRIC_NAME, 'metric names must match [a-zA-Z_:][a-zA-Z0-9_:]*'),
   matchers: MatchersSchema.default([]),
   /** Evaluate per group of these tags instead of per series. */
-  groupBy: z.array(z.string().regex(TAG_KEY)).optional(),
+  groupBy: z.array(tagKeySchema()).optional(),
   severity: z.enum(SEVERITIES),
   summary: storableText(500, 'summaries').default('{{alertname}}'),
   message: storableText(4000, 'messages').default('{{alertname}}: {{value}}'),
-  labels: z.record(z.string().regex(TAG_KEY), storableText(65_536, 'label values')).default({}),
+  labels: z.record(tagKeySchema(), storableText(65_536, 'label values')).default({}),
   /** Send to these channels instead of the severity's. */
   channels: z.array(z.enum(CHANNELS)).min(1).optional(),
   enabled: z.boolean().default(true),

@@ -13,6 +13,8 @@ describe('--tag key=value', () => {
     expect(() => parseTagArg('eu')).toThrow(InvalidArgumentError);
     expect(() => parseTagArg('=eu')).toThrow(/key=value/);
     expect(() => parseTagArg('1region=eu')).toThrow(/must match/);
+    expect(() => parseTagArg(`${'k'.repeat(129)}=eu`)).toThrow(/at most 128 characters/);
+    expect(parseTagArg(`${'k'.repeat(128)}=eu`)).toEqual({ ['k'.repeat(128)]: 'eu' });
     expect(() => parseTagArg('region=us', { region: 'eu' })).toThrow(/twice/);
     expect(parseTagArg('region=eu', { region: 'eu' })).toEqual({ region: 'eu' });
   });
