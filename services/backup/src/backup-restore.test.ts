@@ -447,6 +447,23 @@ describe('backup and restore', () => {
     expect(next.tables.find((t) => t.table === 'rollup_1m')!.rows).toBeGreaterThan(0);
   });
 
+  it('takes an incremental as a full when the newest backup is of another cluster or timeline, or says of none', async () => {
+    // As after a point-in-time recovery (a new timeline) whose transaction ids have passed the watermark again: the
+    // rows written between the recovery point and the watermark would look older than it and be left out.
+    const { manifest: base } = await ops.run('full');
+    expect(base.cluster).toMatch(/^\d+\/\d+$/);
+    const [system, timeline] = base.cluster!.split('/');
+    for (const cluster of [`${system}/${Number(timeline) + 1}`, undefined]) {
+      const { manifest: newest } = await ops.run('incremental');
+      expect(newest).toMatchObject({ kind: 'incremental', cluster: base.cluster });
+      const { json, signature } = signManifest({ ...newest, cluster }, await ops.keyring());
+      await writeFile(join(ops.paths.backupsDir, newest.id, MANIFEST_FILE), json);
+      await writeFile(join(ops.paths.backupsDir, newest.id, SIGNATURE_FILE), signature);
+      const { manifest: next } = await ops.run('incremental');
+      expect(next).toMatchObject({ kind: 'full', previous: null, cluster: base.cluster });
+    }
+  });
+
   it('takes an incremental as a full when a chunk of the newest backup\'s chain is gone', async () => {
     const { manifest: base } = await ops.run('full');
     await rm(join(ops.paths.backupsDir, base.id, base.tables.find((t) => t.table === 'rollup_1m')!.chunks[0]!.file));

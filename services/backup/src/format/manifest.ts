@@ -23,6 +23,11 @@ export const ManifestSchema = z.strictObject({
   previous: z.string().nullable(),
   /** PostgreSQL snapshot xmin when the backup was taken; the next incremental takes rows written since. */
   watermark: z.string().regex(/^\d+$/),
+  /**
+   * The PostgreSQL cluster and timeline the watermark counts in (`<system identifier>/<timeline>`): an incremental
+   * builds only on a backup of the same. Absent in backups from before it was recorded, which are not built on.
+   */
+  cluster: z.string().optional(),
   schema: z.string(),
   keyId: z.string(),
   signingKeyId: z.string(),

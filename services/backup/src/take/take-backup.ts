@@ -51,6 +51,17 @@ async function snapshotXmin(db: pg.Pool | pg.PoolClient): Promise<string> {
 }
 
 /**
+ * Which transaction counter a watermark belongs to: the cluster (its system identifier, new in a restored or
+ * re-initialised cluster) and its timeline (new after a point-in-time recovery, which winds transaction ids back).
+ */
+async function clusterIdentity(db: pg.Pool | pg.PoolClient): Promise<string> {
+  const { rows } = await db.query<{ id: string }>(
+    'SELECT s.system_identifier::text || \'/\' || c.timeline_id::text AS id FROM pg_control_system() s, pg_control_checkpoint() c',
+  );
+  return rows[0]!.id;
+}
+
+/**
  * Takes a backup in one consistent snapshot: every table streamed out with COPY, cut into chunks, each
  * gzip + AES-256-GCM; then the signed manifest. It is written under a temporary name and renamed only when
  * complete, so a crash never leaves a backup that looks whole. An incremental holds the rows written since
@@ -69,6 +80,11 @@ async function takeBackupNow(req: BackupRequest): Promise<Manifest> {
   // into a new one, or recovered to a point in time): every row written here since looks older than it, and the
   // incremental came out empty, reported a success and moved the chain's watermark back.
   if (previous && BigInt(await snapshotXmin(req.pool)) < BigInt(previous.watermark)) previous = undefined;
+  // After a point-in-time recovery the counter was wound back and has since passed the watermark again: the rows
+  // written between the recovery point and the watermark looked older than it and were left out. So the watermark
+  // is trusted only from the same cluster and timeline.
+  const cluster = await clusterIdentity(req.pool);
+  if (previous && previous.cluster !== cluster) previous = undefined;
   const kind = previous ? 'incremental' : 'full';
   // Millisecond timestamps first, so ids sort in the order the backups were taken.
   const id = `${now.toISOString().replace(/[-:.]/g, '')}-${kind}-${randomBytes(3).toString('hex')}`;
@@ -116,6 +132,7 @@ async function takeBackupNow(req: BackupRequest): Promise<Manifest> {
       createdAt: now.toISOString(),
       previous: previous?.id ?? null,
       watermark,
+      cluster,
       schema: req.schema,
       keyId: key.id,
       signingKeyId: req.keyring.signingKey().id,
