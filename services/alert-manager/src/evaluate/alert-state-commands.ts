@@ -7,6 +7,17 @@ const NOTIFIED_KEPT_S = 7 * 86_400;
 
 type Cmd = (...args: (string | number)[]) => Promise<string>;
 
+/** What a sweep is told of a state's rule as it is now (sweep-timers.ts' sweptRule). */
+export interface SweptRule {
+  type: string;
+  /** groupDefinition; '' but for no-data rules. */
+  definition: string;
+  /** writtenGroupDefinition: the same definition as records from before its one order carry it. */
+  writtenDefinition: string;
+  /** A no-data rule's `for`. */
+  nodataMs?: number;
+}
+
 /** The alert-state scripts bound to one Redis connection and key prefix (EVALSHA under the hood). */
 export class AlertStateCommands {
   readonly keys: ReturnType<typeof alertKeys>;
@@ -52,13 +63,23 @@ export class AlertStateCommands {
   }
 
   /**
-   * Runs the timers of a state key whose rule is now of `ruleType`; undefined (the rule is gone) or another type than
-   * the state's (a threshold rule made a PromQL one: nothing evaluates the old state again) ends its alerts. Silence
-   * (no data, a stale series) is judged at `intakeAt` when it is earlier than `now`: the intake stalled or behind. A
-   * no-data record of another group `definition` than the rule's now ends too.
+   * Runs the timers of a state key whose rule is now `rule`; undefined (the rule is gone) or another type than the
+   * state's (a threshold rule made a PromQL one: nothing evaluates the old state again) ends its alerts. Silence (no
+   * data, a stale series) is judged at `intakeAt` when it is earlier than `now`: the intake stalled or behind. A
+   * no-data record of another group definition than the rule's now ends too, and one of the same is judged by the
+   * rule's `for` now.
    */
-  sweep(stateKey: string, newId: string, now: number, ruleType: string | undefined, intakeAt = now, definition = ''): Promise<string> {
-    return this.cmd('tmonSweep')(...this.scriptKeys(stateKey, `${stateKey}:unused`), newId, now, ruleType ?? '', Math.min(now, intakeAt), definition);
+  sweep(stateKey: string, newId: string, now: number, rule: SweptRule | undefined, intakeAt = now): Promise<string> {
+    return this.cmd('tmonSweep')(
+      ...this.scriptKeys(stateKey, `${stateKey}:unused`),
+      newId,
+      now,
+      rule?.type ?? '',
+      Math.min(now, intakeAt),
+      rule?.definition ?? '',
+      rule?.nodataMs ?? '',
+      rule?.writtenDefinition ?? '',
+    );
   }
 
   /** Makes alert `id`'s re-notification due at `now` (the sweep sends it); false when the state holds another alert, or it is not firing or was acknowledged. */

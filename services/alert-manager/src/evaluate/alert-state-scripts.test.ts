@@ -11,7 +11,7 @@ import { FiringNotRelayedYet, routeStage } from '../notify/route-stage.ts';
 import { SuppressedAlerts } from '../notify/suppressed-alerts.ts';
 import { AlertStateCommands } from './alert-state-commands.ts';
 import { evaluateBatch } from './evaluate-batch.ts';
-import { endAlertsOfMissingRules, sweepTimers } from './sweep-timers.ts';
+import { endAlertsOfMissingRules, retimeNoDataRecords, sweepTimers } from './sweep-timers.ts';
 
 const T0 = Date.UTC(2026, 5, 1, 12);
 const S = 1000;
@@ -262,6 +262,42 @@ describe('the alert-state scripts', () => {
     expect(after.filter((e) => e.startsWith('resolved')).sort()).toEqual(['resolved {"svc":"x","alertname":"Regrouped"}', 'resolved {"svc":"y","alertname":"Regrouped"}']);
   });
 
+  it('keep the groups of a no-data rule whose groupBy and matchers are only reordered, and of records written before they had one order', async () => {
+    const state = commands();
+    const written = { name: 'Reordered', type: 'nodata', metric: 'beat', groupBy: ['svc', 'dc'], matchers: [{ tag: 'svc', op: '!=', value: 'z' }, { tag: 'dc', value: 'eu' }], for: '5s', severity: 'warning', channels: ['webhook'] };
+    await evaluate(state, rules(written), T0, sample('beat', 1, { svc: 'x', dc: 'eu' }, T0));
+    await sweepTimers(state, rules(written), T0 + 5 * S);
+    expect(await transitions(state)).toEqual(['firing inactive→firing']);
+    const key = state.keys.state('Reordered', JSON.stringify({ dc: 'eu', svc: 'x' }));
+    // The same groups: the dead group's alert stays firing (nothing would make its record again), at a new rule set and at its timer.
+    const reordered = rules({ ...written, groupBy: ['dc', 'svc'], matchers: [...written.matchers].reverse() });
+    expect(await endAlertsOfMissingRules(state, reordered, T0 + 6 * S)).toBe(0);
+    expect(await retimeNoDataRecords(state, reordered, T0 + 6 * S)).toBe(1);
+    expect((await redis.hgetall(key)).state).toBe('firing');
+    // A record written before the one order carries the definition as its rule wrote it: the same definition too.
+    await redis.hset(key, 'def', JSON.stringify(['beat', (RuleSchema.parse(written) as { matchers: unknown }).matchers, written.groupBy]));
+    expect(await endAlertsOfMissingRules(state, rules(written), T0 + 7 * S)).toBe(0);
+    expect(await retimeNoDataRecords(state, rules(written), T0 + 7 * S)).toBe(1);
+    expect((await redis.hgetall(key)).state).toBe('firing');
+    expect(await transitions(state)).toEqual(['firing inactive→firing']);
+  });
+
+  it('judge a silent group by its no-data rule’s `for` as it is now, made longer or shorter', async () => {
+    const state = commands();
+    const quiet = { name: 'Retimed', type: 'nodata', metric: 'beat', groupBy: ['svc'], for: '3m', severity: 'warning', channels: ['webhook'] };
+    await evaluate(state, rules(quiet), T0, sample('beat', 1, { svc: 'x' }, T0));
+    // Made an hour for a maintenance a minute later: the silent group does not fire at 3 minutes.
+    const longer = rules({ ...quiet, for: '1h' });
+    await retimeNoDataRecords(state, longer, T0 + 60 * S);
+    await sweepTimers(state, longer, T0 + 180 * S);
+    expect(await transitions(state)).toEqual([]);
+    // Made 5 minutes again: it fires at the next look, not an hour after its last sample.
+    const shorter = rules({ ...quiet, for: '5m' });
+    await retimeNoDataRecords(state, shorter, T0 + 200 * S);
+    expect(await sweepTimers(state, shorter, T0 + 300 * S)).toBe(1);
+    expect(await transitions(state)).toEqual(['firing inactive→firing']);
+  });
+
   it('end the alerts of a deleted rule at the next sweep', async () => {
     const state = commands();
     const slow = rules({ ...hot, name: 'Slow', for: '30s' });
@@ -450,6 +486,11 @@ describe('the alert-state scripts', () => {
     // Their timers were put off, not left due for every sweep ahead of every other timer.
     const next = await redis.zrange(state.keys.timers, 0, -1, 'WITHSCORES');
     for (let i = 1; i < next.length; i += 2) expect(Number(next[i])).toBeGreaterThan(T0 + 600 * S);
+    // A replica just started has heard nothing yet (its intake clock 0): its look puts them off by seconds, not decades.
+    await sweepTimers(state, warm, T0 + 601 * S, 0);
+    expect(await transitions(state)).toEqual(['firing inactive→firing']);
+    const later = await redis.zrange(state.keys.timers, 0, -1, 'WITHSCORES');
+    for (let i = 1; i < later.length; i += 2) expect(Number(later[i])).toBeLessThanOrEqual(T0 + 606 * S);
     // The intake caught up with no sample of either: now they are silent.
     await sweepTimers(state, warm, T0 + 2000 * S, T0 + 2000 * S);
     expect((await outbox(state)).slice(1).map((e) => `${e.kind} ${e.alert.rule}`).sort()).toEqual(['firing Beat', 'resolved Warm']);

@@ -12,7 +12,10 @@ export class RuleSet {
   private readonly metricMarkers: Buffer[];
   /** Enabled PromQL alert and recording rules. */
   readonly promql: readonly PromqlRule[];
-  /** The enabled rules' names, types and group definitions: equal for two sets that end the same alerts (a reload that changed no rule). */
+  /**
+   * The enabled rules' names, types, group definitions and no-data durations: equal for two sets that end and time
+   * the same alerts (a reload that changed no rule).
+   */
   readonly kinds: string;
 
   constructor(readonly rules: readonly Rule[]) {
@@ -29,7 +32,7 @@ export class RuleSet {
       this.byMetric.set(rule.metric, list);
     }
     this.promql = promql;
-    this.kinds = [...this.byName.values()].map((r) => `${r.name}\u0000${r.type}\u0000${groupDefinition(r)}`).sort().join('\n');
+    this.kinds = [...this.byName.values()].map((r) => `${r.name}\u0000${r.type}\u0000${groupDefinition(r)}\u0000${r.type === 'nodata' ? r.for : ''}`).sort().join('\n');
     this.metricMarkers = [...this.byMetric.keys()].map(sampleNameMarker);
   }
 
@@ -70,6 +73,18 @@ export function groupTags(rule: StreamRule, tags: Readonly<Record<string, string
  * they fired for ever: records of another definition are ended as those of a rule gone.
  */
 export function groupDefinition(rule: Rule | undefined): string {
+  if (!rule || rule.type !== 'nodata') return '';
+  // In one order: groupBy and matchers are sets, and a reordered one, read as another definition, ended the alerts of
+  // silent groups for good (nothing recreates a dead host's record).
+  const matchers = rule.matchers.map((m) => JSON.stringify([m.tag, m.op, m.value])).sort();
+  return JSON.stringify([rule.metric, matchers, rule.groupBy ? [...rule.groupBy].sort() : null]);
+}
+
+/**
+ * The definition as versions before the one order wrote it (matchers and groupBy as written), which records of
+ * silent groups still carry: the same definition, not another.
+ */
+export function writtenGroupDefinition(rule: Rule | undefined): string {
   return rule && rule.type === 'nodata' ? JSON.stringify([rule.metric, rule.matchers, rule.groupBy ?? null]) : '';
 }
 
