@@ -84,7 +84,7 @@ export interface BatchConsumer {
   stop(): Promise<void>;
   /**
    * How far this replica's intake has come, epoch ms: the stream time of the newest message it handled, or when a pull
-   * that found nothing to take began (it was caught up then). It stands still while the intake stalls (NATS away) and
+   * that found nothing to take began, nothing then waiting or in any replica's hands (it was caught up then). It stands still while the intake stalls (NATS away) and
    * lags behind a backlog, so a judgement of silence ("no sample for 5 minutes") made against it is not made against
    * samples that are merely late.
    */
@@ -294,8 +294,13 @@ export async function consumeBatches(bus: Bus, name: ConsumerName, handler: Batc
             clearTimeout(overdue);
           }
           // Caught up only by a pull the server held to its expiry and ended with nothing: one the client gave up or
-          // that ended early (a connection lost) says nothing of what is waiting.
-          if (delivered === 0 && !stopped && !overran && Date.now() - began >= FETCH_EXPIRES_MS - 500) clock = Math.max(clock, began);
+          // that ended early (a connection lost) says nothing of what is waiting. Nor does one the server ended empty
+          // because the consumer's ack-pending room was full (held by a slow batch here or on another replica): so
+          // only when nothing of the stream is waiting or in anyone's hands.
+          if (delivered === 0 && !stopped && !overran && Date.now() - began >= FETCH_EXPIRES_MS - 500 && heldMessages === 0) {
+            const { num_pending: waiting, num_ack_pending: inHand } = await source.info();
+            if (waiting === 0 && inHand === 0) clock = Math.max(clock, began);
+          }
         } catch (err) {
           if (stopped) break;
           options.onError(err, []);

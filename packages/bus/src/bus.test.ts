@@ -246,6 +246,34 @@ describe('Bus', () => {
     });
   });
 
+  it('does not take an empty pull for caught up while a message is in another replica’s hands', async () => {
+    await withOwnBus('processor', 30, async ({ bus: ownBus, nc: ownNc }) => {
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      let taken = 0;
+      const slow = await consumeBatches(ownBus, 'processor', async () => {
+        taken++;
+        await released;
+      }, { maxBatch: 10, lingerMs: 5, retryDelayMs: 100, onError: () => undefined });
+      await ownNc.jetstream().publish(ownBus.subject(SUBJECTS.ingest, 'slow'), new TextEncoder().encode('{}'));
+      await waitFor(() => (taken === 1 ? true : undefined), 10_000, 'the message in the slow replica’s hands');
+      const other = await consumeBatches(ownBus, 'processor', async () => undefined, { maxBatch: 10, lingerMs: 5, retryDelayMs: 100, onError: () => undefined });
+      try {
+        // Its pulls of 2 s end empty, the message in the slow replica's hands: its clock stays at nothing heard
+        // (a pull the server ended empty had set it to the pull's start, with a backlog possibly waiting).
+        await new Promise((resolve) => setTimeout(resolve, 5000));
+        expect(other.intakeClock()).toBe(0);
+        release();
+        // Once the message is handled and acked, an empty pull says caught up.
+        await waitFor(() => (other.intakeClock() > 0 ? true : undefined), 10_000, 'an empty pull after the ack');
+      } finally {
+        release();
+        await other.stop();
+        await slow.stop();
+      }
+    });
+  });
+
   it('tells how far its intake has come: the stream time of the newest message handled, then a pull that found nothing', async () => {
     await withOwnBus('processor', 30, async ({ bus: ownBus, nc: ownNc }) => {
       let storedAt = 0;
