@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createTestNamespace, freePort, healthAnswers, startEngineProcess, STARTUP_MS, waitFor, type EngineProcess, type TestNamespace } from '@terminusa/testkit';
+import { freePort, healthAnswers, startEngineProcess, STARTUP_MS, useTestNamespacePerTest, waitFor, type EngineProcess, type TestNamespace } from '@terminusa/testkit';
 
 // `pnpm start` as the README's first line runs it: no VM_URL, so it starts the embedded engine with its data under
 // DATA_DIR when nothing answers on the engine's port, and uses the one that answers otherwise; either way every
@@ -12,12 +12,11 @@ let ns: TestNamespace;
 let dataDir: string;
 const ADMIN_PASSWORD = 'start-admin-password-1';
 
+useTestNamespacePerTest((opened) => (ns = opened));
 beforeEach(async () => {
-  ns = await createTestNamespace();
   dataDir = await mkdtemp(join(tmpdir(), 'tmon-start-'));
 });
 afterEach(async () => {
-  await ns?.cleanup();
   await rm(dataDir, { recursive: true, force: true });
 });
 

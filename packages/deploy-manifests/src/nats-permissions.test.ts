@@ -14,7 +14,7 @@ import { connect, ErrorCode, nkeyAuthenticator, type JetStreamManager, type Nats
 import { Bus, CALLS, consumeBatches, ensureStreams, inboxPrefix, isPermissionError, type JsMsg } from '@terminusa/bus';
 import { loadConfig, SERVICE_NAMES } from '@terminusa/config';
 import { bootstrapNats, createLogger, natsConnectOptions, prepareConsumer, prepareStreams, type Logger } from '@terminusa/runtime';
-import { createTestNamespace, freePort, TEST_SERVERS, startServiceProcess, waitFor, type ServiceProcess, type TestNamespace } from '@terminusa/testkit';
+import { freePort, TEST_SERVERS, startServiceProcess, useTestNamespace, waitFor, type ServiceProcess, type TestNamespace } from '@terminusa/testkit';
 import { NATS_PERMISSIONS_FILE } from './render.ts';
 import { NATS_USERS, natsPasswordVariable, renderNatsPermissions, shippedProducers } from './nats-permissions.ts';
 import { newProducerKey, type Producer } from './producers.ts';
@@ -111,8 +111,8 @@ async function jsApi(nc: NatsConnection, api: string, body: unknown = {}): Promi
 
 const streamNames = async (jsm: JetStreamManager) => (await jsm.streams.names().next()).filter((n) => n.startsWith(`${ns.id}_`)).sort();
 
+useTestNamespace((opened) => (ns = opened));
 beforeAll(async () => {
-  ns = await createTestNamespace();
   dir = await mkdtemp(join(tmpdir(), 'tmon-nats-perm-'));
   port = await freePort();
   await writeFile(join(dir, 'permissions.conf'), renderNatsPermissions(ns.id, GAMES.map((g) => keys[g].producer)));
@@ -129,7 +129,6 @@ afterAll(async () => {
   await Promise.all(procs.map((p) => p.exited));
   await Promise.allSettled(conns.map((c) => c.close()));
   server?.kill('SIGKILL');
-  await ns?.cleanup();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 

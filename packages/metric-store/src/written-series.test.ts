@@ -1,16 +1,15 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
-import { createTestNamespace, type TestNamespace } from '@terminusa/testkit';
+import { useTestNamespace, type TestNamespace } from '@terminusa/testkit';
 import { WrittenSeries } from './written-series.ts';
 
 let ns: TestNamespace;
 let redis: Redis;
 
-beforeAll(async () => {
-  ns = await createTestNamespace();
+useTestNamespace((opened) => {
+  ns = opened;
   redis = ns.redis();
 });
-afterAll(() => ns.cleanup());
 
 describe('WrittenSeries', () => {
   it('marks each series of the last round that this round lacks, once, whichever replica writes the round', async () => {

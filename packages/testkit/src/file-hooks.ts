@@ -1,23 +1,42 @@
 import type { NatsConnection } from 'nats';
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
 import type { Bus } from '@terminusa/bus';
 import { connectTestBus } from './test-bus.ts';
 import { createTestNamespace, type TestNamespace } from './test-namespace.ts';
+
+/** Overrides as createTestNamespace takes them, or a function that gives them when the namespace is created. */
+type Overrides = Record<string, unknown> | (() => Record<string, unknown>);
+
+const overridesOf = (overrides: Overrides) => (typeof overrides === 'function' ? overrides() : overrides);
 
 /**
  * A namespace for every test of the file that calls it at its top level (`overrides` as createTestNamespace takes
  * them): created before the first test and handed to `opened`, cleaned up after the last. The file's own
  * `beforeAll` hooks declared after it run after it, its `afterAll` hooks before the cleanup (vitest runs after-hooks
- * in reverse).
+ * in reverse). Overrides that need what a `beforeAll` declared before it makes (a server's port) can be given as a
+ * function, called when the namespace is created.
  */
-export function useTestNamespace(opened: (ns: TestNamespace) => unknown, overrides: Record<string, unknown> = {}): void {
+export function useTestNamespace(opened: (ns: TestNamespace) => unknown, overrides: Overrides = {}): void {
   let ns: TestNamespace | undefined;
   beforeAll(async () => {
-    ns = await createTestNamespace(overrides);
+    ns = await createTestNamespace(overridesOf(overrides));
     await opened(ns);
   });
   afterAll(async () => {
     await ns?.cleanup();
+  });
+}
+
+/** {@link useTestNamespace} with `beforeEach` and `afterEach`: a fresh namespace for every test of the file, cleaned up after that test. */
+export function useTestNamespacePerTest(opened: (ns: TestNamespace) => unknown, overrides: Overrides = {}): void {
+  let ns: TestNamespace | undefined;
+  beforeEach(async () => {
+    ns = await createTestNamespace(overridesOf(overrides));
+    await opened(ns);
+  });
+  afterEach(async () => {
+    await ns?.cleanup();
+    ns = undefined;
   });
 }
 
@@ -29,7 +48,7 @@ export interface OpenTestBus {
 }
 
 /** {@link useTestNamespace} with a NATS connection and a Bus in the namespace (connectTestBus), closed before the cleanup. */
-export function useTestBus(opened: (bus: OpenTestBus) => unknown, overrides: Record<string, unknown> = {}): void {
+export function useTestBus(opened: (bus: OpenTestBus) => unknown, overrides: Overrides = {}): void {
   let nc: NatsConnection | undefined;
   useTestNamespace(async (ns) => {
     const connected = await connectTestBus(ns);

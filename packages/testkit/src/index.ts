@@ -1,7 +1,7 @@
 export { createTestNamespace, QUICK_SYNC, TEST_SERVERS } from './test-namespace.ts';
 export type { TestNamespace } from './test-namespace.ts';
 export { connectTestBus } from './test-bus.ts';
-export { useTestBus, useTestNamespace } from './file-hooks.ts';
+export { useTestBus, useTestNamespace, useTestNamespacePerTest } from './file-hooks.ts';
 export type { OpenTestBus } from './file-hooks.ts';
 export { createTestDatabase } from './test-database.ts';
 export type { TestDatabase, TestDatabaseOptions } from './test-database.ts';

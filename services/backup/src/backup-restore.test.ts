@@ -8,7 +8,7 @@ import pg from 'pg';
 import { loadConfig, type Config } from '@terminusa/config';
 import { createPool, ensureDatabase, migrate } from '@terminusa/database';
 import { SampleStore, selector, VictoriaMetrics, type EngineSeries } from '@terminusa/metric-store';
-import { createTestNamespace, freePort, TEST_SERVERS, waitFor, type TestNamespace } from '@terminusa/testkit';
+import { freePort, TEST_SERVERS, useTestNamespace, waitFor, type TestNamespace } from '@terminusa/testkit';
 import { BackupOperations } from './backup-operations.ts';
 import { BackupVerificationError, RestoreIncompleteError } from './errors.ts';
 import { MANIFEST_FILE, SIGNATURE_FILE, signManifest } from './format/manifest.ts';
@@ -86,8 +86,8 @@ async function emptyTarget(name: string): Promise<{ pool: pg.Pool; schema: strin
   return { pool, schema };
 }
 
+useTestNamespace((opened) => (ns = opened));
 beforeAll(async () => {
-  ns = await createTestNamespace();
   config = loadConfig({ env: ns.env, overrides: { backup: { chunkBytes: 64 * 1024 } } });
   live = createPool(config.database, 'backup-test');
   await migrate(live, config.database.schema);
@@ -96,7 +96,6 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await live.end();
-  await ns.cleanup();
 });
 
 describe('backup and restore', () => {

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from 'nats';
-import { createTestNamespace, ingestBodySamples, startServiceProcess, waitFor, type ServiceProcess, type TestNamespace } from '@terminusa/testkit';
+import { ingestBodySamples, startServiceProcess, useTestNamespace, waitFor, type ServiceProcess, type TestNamespace } from '@terminusa/testkit';
 
 let ns: TestNamespace;
 let nc: NatsConnection;
@@ -19,11 +19,11 @@ const target = (name: string) => `    - name: ${name}\n      url: ${base}/${name
 const writeConfig = (text: string) => writeFileSync(configFile, text);
 const scrapedSince = (job: string, since: number) => (ups.get(job) ?? []).filter((at) => at >= since).length;
 
+useTestNamespace((opened) => (ns = opened));
 beforeAll(async () => {
   server = createServer((req, res) => res.writeHead(200).end(req.url?.endsWith('/metrics') ? 'work_total 1\n' : 'ok'));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  ns = await createTestNamespace();
   configFile = join(ns.env.DATA_DIR!, 'collector.yaml');
   writeConfig(`collection:\n  scrapeSelf: false\n  targets:\n${target('first')}`);
   nc = await connect({ servers: ns.config.nats.url });
@@ -43,7 +43,6 @@ afterAll(async () => {
   server?.closeAllConnections();
   server?.close();
   await nc?.close();
-  await ns?.cleanup();
 });
 
 describe('configuration file reload', () => {

@@ -4,7 +4,7 @@ import { Registry } from 'prom-client';
 import { Bus } from '@terminusa/bus';
 import type { Config } from '@terminusa/config';
 import { createLogger } from '@terminusa/runtime';
-import { createTestNamespace, freePort, waitFor, type TestNamespace } from '@terminusa/testkit';
+import { freePort, useTestNamespace, waitFor, type TestNamespace } from '@terminusa/testkit';
 import { createCollectorMetrics } from '../collector-metrics.ts';
 import { AppliedSchedule } from './applied-schedule.ts';
 import { startCollectorJobs, type CollectorJobs } from './collector-jobs.ts';
@@ -14,9 +14,9 @@ let nc: NatsConnection;
 let closedPort: number;
 const replicas: CollectorJobs[] = [];
 
+// Long periods: the test looks at the schedulers, not at the scrapes (of a port nothing listens on).
+useTestNamespace((opened) => (ns = opened), { collection: { intervals: { app: 60, custom: 60 }, mode: 'jobs', scrapeSelf: false } });
 beforeAll(async () => {
-  // Long periods: the test looks at the schedulers, not at the scrapes (of a port nothing listens on).
-  ns = await createTestNamespace({ collection: { intervals: { app: 60, custom: 60 }, mode: 'jobs', scrapeSelf: false } });
   nc = await connect({ servers: ns.config.nats.url });
   closedPort = await freePort();
 });
@@ -24,7 +24,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(replicas.map((r) => r.stop()));
   await nc?.close();
-  await ns?.cleanup();
 });
 
 /** The configuration with targets `names`, as a replica's file would give it. */

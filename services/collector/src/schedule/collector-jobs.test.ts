@@ -8,7 +8,7 @@ import { connect, type NatsConnection } from 'nats';
 import { Registry } from 'prom-client';
 import { Bus, ensureStreams, type IngestSample } from '@terminusa/bus';
 import { createLogger } from '@terminusa/runtime';
-import { createTestNamespace, freePort, ingestBodySamples, waitFor, type TestNamespace } from '@terminusa/testkit';
+import { freePort, ingestBodySamples, useTestNamespace, waitFor, type TestNamespace } from '@terminusa/testkit';
 import { createCollectorMetrics, type CollectorMetrics } from '../collector-metrics.ts';
 import { samplePublisher } from '../publish-samples.ts';
 import { startCollectorJobs, type CollectorJobs } from './collector-jobs.ts';
@@ -36,6 +36,8 @@ let nc: NatsConnection;
 let jobs: CollectorJobs;
 let metrics: CollectorMetrics;
 let registry: Registry;
+/** The namespace's settings: the targets and probes the first `beforeAll` starts. */
+let overrides: Record<string, unknown>;
 const servers: Server[] = [];
 const received: Received[] = [];
 /** Whether the `fickle` target still exposes its lobby series; closing the lobby takes it out of the next scrape. */
@@ -79,7 +81,7 @@ beforeAll(async () => {
   tcp.unref();
   const closedPort = await freePort();
 
-  ns = await createTestNamespace({
+  overrides = {
     loadBalance: { timeout: 1 },
     collection: {
       intervals: { app: 1, custom: 1 },
@@ -106,7 +108,12 @@ beforeAll(async () => {
         { kind: 'tcp', name: 'tcp-closed', host: '127.0.0.1', port: closedPort },
       ],
     },
-  });
+  };
+});
+
+// Created once the targets listen: the overrides name their ports.
+useTestNamespace((opened) => (ns = opened), () => overrides);
+beforeAll(async () => {
   nc = await connect({ servers: ns.config.nats.url });
   const bus = new Bus(nc, ns.config.nats.prefix);
   await ensureStreams(await nc.jetstreamManager(), bus.ns);
@@ -130,7 +137,6 @@ afterAll(async () => {
     server.close();
   }
   await nc?.close();
-  await ns?.cleanup();
   rmSync(secrets, { recursive: true, force: true });
 });
 

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, type NatsConnection } from 'nats';
 import type { IngestSample } from '@terminusa/bus';
 import { discoverInstances } from '@terminusa/runtime';
-import { createTestNamespace, ingestBodySamples, startServiceProcess, waitFor, type ServiceProcess, type TestNamespace } from '@terminusa/testkit';
+import { ingestBodySamples, startServiceProcess, useTestNamespace, waitFor, type ServiceProcess, type TestNamespace } from '@terminusa/testkit';
 import { COLLECTOR_QUEUE } from './collector-jobs.ts';
 
 const TARGETS = ['alpha', 'beta', 'gamma'];
@@ -71,6 +71,7 @@ async function jobsRunPerReplica(): Promise<Map<string, number>> {
   return runs;
 }
 
+useTestNamespace((opened) => (ns = opened));
 beforeAll(async () => {
   server = createServer((req, res) => {
     const job = req.url?.split('/')[1] ?? '';
@@ -80,7 +81,6 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
-  ns = await createTestNamespace();
   const configFile = join(ns.env.DATA_DIR!, 'collector.yaml');
   writeFileSync(configFile, `collection:\n  targets:\n${TARGETS.map((t) => `    - name: ${t}\n      url: ${base}/${t}/metrics\n`).join('')}`);
   nc = await connect({ servers: ns.config.nats.url });
@@ -102,7 +102,6 @@ afterAll(async () => {
   server?.closeAllConnections();
   server?.close();
   await nc?.close();
-  await ns?.cleanup();
 });
 
 describe('scrape jobs spread over three collector replicas', () => {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Queue, QueueEvents } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { redisOptions } from '@terminusa/runtime';
-import { createTestNamespace, freePort, startServiceProcess, waitFor, type ServiceProcess, type TestNamespace } from '@terminusa/testkit';
+import { freePort, startServiceProcess, useTestNamespace, waitFor, type ServiceProcess, type TestNamespace } from '@terminusa/testkit';
 import { COLLECTOR_QUEUE } from './collector-jobs.ts';
 
 let ns: TestNamespace;
@@ -23,9 +23,9 @@ const target = createServer((_req, res) => {
 let scrapes = 0;
 let held: ServerResponse | undefined;
 
+useTestNamespace((opened) => (ns = opened));
 beforeAll(async () => {
   await new Promise<void>((resolve) => target.listen(0, '127.0.0.1', resolve));
-  ns = await createTestNamespace();
   writeFileSync(join(ns.config.dataDir, 'collector.yaml'), `collection:\n  targets:\n    - name: held\n      url: http://127.0.0.1:${(target.address() as AddressInfo).port}/metrics\n`);
   const options = { connection: redisOptions(ns.config, 'commands'), prefix: `${ns.config.redis.prefix}bull` };
   queue = new Queue(COLLECTOR_QUEUE, options);
@@ -43,7 +43,6 @@ afterAll(async () => {
   target.close();
   await events?.close();
   await queue?.close();
-  await ns?.cleanup();
 });
 
 async function startReplica(): Promise<ServiceProcess> {

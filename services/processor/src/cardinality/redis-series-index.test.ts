@@ -1,6 +1,6 @@
-import { beforeEach, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
-import { createTestNamespace, type TestNamespace } from '@terminusa/testkit';
+import { useTestNamespacePerTest, type TestNamespace } from '@terminusa/testkit';
 import { ingestPipeline, seriesOf, type IngestLimits, type IngestWork } from '../pipeline/index.ts';
 import { RedisEventCounters } from '../events/redis-event-counters.ts';
 import { RedisSeriesIndex } from './redis-series-index.ts';
@@ -10,11 +10,10 @@ let redis: Redis;
 let ns: TestNamespace;
 let seq = 0;
 
-beforeEach(async () => {
-  ns = await createTestNamespace();
+useTestNamespacePerTest((opened) => {
+  ns = opened;
   redis = ns.redis();
 });
-afterEach(async () => ns.cleanup());
 
 /** A sample of metric `name` with `tags` (keys in order), as far as the index reads it. */
 const of = (name: string, tags: Record<string, string> = {}) => ({ tagsJson: JSON.stringify(tags), sample: { name, tags } });

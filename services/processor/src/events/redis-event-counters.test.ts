@@ -1,6 +1,6 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Redis } from 'ioredis';
-import { createTestNamespace, type TestNamespace } from '@terminusa/testkit';
+import { useTestNamespacePerTest, type TestNamespace } from '@terminusa/testkit';
 import { ingestPipeline, seriesOf, type IngestLimits, type IngestWork, type Stage } from '../pipeline/index.ts';
 import { RedisSeriesIndex } from '../cardinality/redis-series-index.ts';
 import { RedisEventCounters } from './redis-event-counters.ts';
@@ -11,13 +11,12 @@ let ns: TestNamespace;
 let run: Stage;
 let counters: RedisEventCounters;
 
-beforeEach(async () => {
-  ns = await createTestNamespace();
+useTestNamespacePerTest((opened) => {
+  ns = opened;
   redis = ns.redis();
   counters = new RedisEventCounters(redis, ns.config.redis.prefix);
   run = ingestPipeline(LIMITS, { series: new RedisSeriesIndex(redis, ns.config.redis.prefix, { maxSeriesPerMetric: 3, maxSeriesTotal: 100 }), counters, onCardinalityRefused: () => undefined });
 });
-afterEach(async () => ns.cleanup());
 
 async function deliver(seq: number, body: unknown, subject = 'events.game.match_started', receivedAt = Date.now()): Promise<IngestWork> {
   const work: IngestWork = { subject, raw: new TextEncoder().encode(JSON.stringify(body)), receivedAt, seq, rejections: [] };
