@@ -1,8 +1,8 @@
-import { GameEventSchema, SOURCE, TAG_KEY_RULE } from '@terminusa/bus';
+import { GameEventSchema, SOURCE } from '@terminusa/bus';
 import { refuse, refuseIssues, type Stage } from './stage.ts';
 import type { IngestLimits } from './ingest-limits.ts';
 import { decodeBody } from './decode-body.ts';
-import { hasProtoTag, tagsSchema } from './tags-schema.ts';
+import { tagsSchema } from './tags-schema.ts';
 import { timestampProblem } from './check-timestamps.ts';
 
 const EVENT_SUBJECT = /^events\.([^.]+)\.([^.]+)$/;
@@ -21,7 +21,6 @@ export function parseEvent(limits: IngestLimits): Stage {
     work.source = source;
     const body = decodeBody(work, limits.maxMessageBytes);
     if (!body.ok) return;
-    if (hasProtoTag(body.value)) return refuse(work, 'tags.__proto__', TAG_KEY_RULE);
     const event = schema.safeParse(body.value);
     if (!event.success) return refuseIssues(work, event.error);
     const reserved = EVENT_SUBJECT_TAGS.find((key) => event.data.tags?.[key] !== undefined);

@@ -1,7 +1,7 @@
-import { IngestSampleSchema, MAX_TAG_KEY_LENGTH, METRIC_NAME, TAG_KEY, TAG_KEY_RULE, TAG_VALUE_FORBIDDEN, fieldPath, issueReason, type IngestSample } from '@terminusa/bus';
+import { IngestSampleSchema, MAX_TAG_KEY_LENGTH, METRIC_NAME, TAG_KEY, TAG_VALUE_FORBIDDEN, fieldPath, issueReason, type IngestSample } from '@terminusa/bus';
 import type { Stage } from './stage.ts';
 import type { IngestLimits } from './ingest-limits.ts';
-import { hasProtoTag, tagsSchema } from './tags-schema.ts';
+import { tagsSchema } from './tags-schema.ts';
 
 type TagLimits = Pick<IngestLimits, 'maxTags' | 'maxTagValueLength'>;
 
@@ -45,10 +45,6 @@ export function validateSamples(limits: TagLimits): Stage {
       const fast = fastSample(candidate, limits);
       if (fast) {
         work.valid!.push({ index, sample: fast });
-        return;
-      }
-      if (hasProtoTag(candidate)) {
-        work.rejections.push({ index, field: fieldPath(['samples', index, 'tags', '__proto__']), reason: TAG_KEY_RULE });
         return;
       }
       const result = schema.safeParse(candidate);
