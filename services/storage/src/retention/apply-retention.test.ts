@@ -84,6 +84,20 @@ describe('a retention run', () => {
     expect((await run(end + retention['1m'] + COVERAGE_GRACE_MS)).dropped).toContain(name);
   });
 
+  it('keeps the 5m and 1h tiers an hour past their retention, for a late sample’s recompute that decided to read them', async () => {
+    const retention = tierRetentionMs(db.ns.config);
+    const run = (now: number) => applyRetention(db.pool, new VictoriaMetrics(db.ns.config.storage.engine), new PartitionManager(db.pool), new ArchiveIndex(dir), retention, { now });
+    const partitions = new PartitionManager(db.pool);
+    const day = Math.floor(Date.now() / 86_400_000) * 86_400_000 - 5 * 86_400_000;
+    await partitions.ensure('5m', day, day + 1);
+    const name = (await partitions.list('5m')).find((p) => p.from === day)!.name;
+    const end = (await partitions.list('5m')).find((p) => p.from === day)!.to;
+    // A late sample in the partition's last hour, a day old, is recomputed from it until an hour past that.
+    expect((await run(end + retention['5m'] + COVERAGE_GRACE_MS + 30 * 60_000)).dropped).not.toContain(name);
+    expect((await partitions.list('5m')).map((p) => p.name)).toContain(name);
+    expect((await run(end + retention['5m'] + COVERAGE_GRACE_MS + 3_600_000)).dropped).toContain(name);
+  });
+
   it('drops nothing, and writes no archive file, once it is told its lock is gone; removes temporary files a killed run left a day ago', async () => {
     const partitions = new PartitionManager(db.pool);
     const dayAgo = Math.floor(Date.now() / 3_600_000) * 3_600_000 - 24 * 3_600_000;

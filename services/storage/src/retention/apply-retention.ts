@@ -10,6 +10,14 @@ import { deleteStaleSnapshots, snapshotMaxAgeMs } from './stale-snapshots.ts';
 /** The advisory lock of whatever rewrites the archive's index: a retention run, a legacy move's archive phase. */
 export const RETENTION_LOCK = 'terminusa-retention';
 
+/**
+ * How much longer than their retention the tiers a late sample's recompute reads are kept (5m for its hour's 1h row,
+ * 1h for its day's 1d row): the recompute decides by the retention to read them, and a drop before it read them left
+ * the coarser row built from part of its range (late samples come up to the raw retention's age, a day by default, the
+ * 5m tier's retention).
+ */
+const RECOMPUTE_READ_MARGIN_MS = 3_600_000;
+
 /** How old a temporary archive file must be before a run removes it as a killed run's. */
 const STALE_TEMPORARY_MS = 86_400_000;
 
@@ -72,7 +80,8 @@ async function retain(pool: pg.Pool, engine: VictoriaMetrics, partitions: Partit
     // read them they left holes in 5m, 1h and 1d for good).
     const coarser = ROLLUP_TIERS[i + 1];
     // A minute past retention still, as history reads use a tier for ranges starting up to COVERAGE_GRACE_MS past it.
-    const cutoff = Math.min(now - retention[tier] - COVERAGE_GRACE_MS, coarser ? marks[coarser] : Infinity);
+    const margin = tier === '5m' || tier === '1h' ? RECOMPUTE_READ_MARGIN_MS : 0;
+    const cutoff = Math.min(now - retention[tier] - COVERAGE_GRACE_MS - margin, coarser ? marks[coarser] : Infinity);
     const { table, column } = TIER_TABLE[tier];
     for (const p of await partitions.list(tier)) {
       if (p.to > cutoff) continue;
