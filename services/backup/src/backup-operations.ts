@@ -137,7 +137,7 @@ export class BackupOperations {
    * `engineDataDir` its engine snapshot into that directory (missing or empty; for a stopped engine to start on).
    * `prepareTarget` (creating and migrating a drill database) runs only once the chain is verified.
    */
-  async restore(id: string, target: pg.Pool, options: Pick<RestoreRequest, 'onProgress' | 'engineDataDir' | 'prepareTarget'> = {}): Promise<RestoreResult> {
+  async restore(id: string, target: pg.Pool, options: Pick<RestoreRequest, 'onProgress' | 'engineDataDir' | 'prepareTarget' | 'ifTargetHasRows'> = {}): Promise<RestoreResult> {
     return restoreBackup({
       backupsDir: this.paths.backupsDir,
       id,

@@ -3,9 +3,10 @@ import { loadConfigOrExit } from '@terminusa/config';
 import { createPool, ensureDatabase, migrate, prepareSchema } from '@terminusa/database';
 import { BackupOperations } from './backup-operations.ts';
 import { BackupVerificationError, RestoreIncompleteError } from './errors.ts';
+import { TargetNotEmptyError } from './restore/restore-backup.ts';
 import { lacksEngineData, NO_ENGINE_DATA } from './report-setup.ts';
 
-/** Exit codes scripts can test: REFUSED wrote nothing, INCOMPLETE failed after the restore began writing. */
+/** Exit codes scripts can test: REFUSED wrote nothing (verification, a drill target holding rows), INCOMPLETE failed after the restore began writing. */
 const EXIT = { OK: 0, FAILED: 1, USAGE: 2, REFUSED: 3, INCOMPLETE: 4 } as const;
 
 const config = loadConfigOrExit({}, 'tmon-backup');
@@ -18,7 +19,7 @@ async function withOps(work: (ops: BackupOperations) => Promise<void>): Promise<
     await work(new BackupOperations(config, pool));
   } catch (err) {
     process.stderr.write(`error: ${(err as Error).message}\n`);
-    process.exitCode = err instanceof BackupVerificationError ? EXIT.REFUSED : err instanceof RestoreIncompleteError ? EXIT.INCOMPLETE : EXIT.FAILED;
+    process.exitCode = err instanceof BackupVerificationError || err instanceof TargetNotEmptyError ? EXIT.REFUSED : err instanceof RestoreIncompleteError ? EXIT.INCOMPLETE : EXIT.FAILED;
   } finally {
     await pool.end();
   }
@@ -77,10 +78,13 @@ program
 program
   .command('restore <id>')
   .description('verify the backup and the chain it builds on, then restore it')
-  .option('--into <database-url>', 'restore into this database (created if missing) instead of the configured one, e.g. for a restore drill')
+  .option('--into <database-url>', 'restore into this database (created if missing, refused if its tables hold rows) instead of the configured one, e.g. for a restore drill')
+  .option('--replace', 'with --into: empty the tables of a database that holds rows before restoring into it')
   .option('--engine-data-dir <dir>', "also write the backup's engine snapshot into this missing or empty directory (then start victoria-metrics with -storageDataPath=<dir>; never a running engine's directory)")
-  .action((id: string, opts: { into?: string; engineDataDir?: string }) =>
-    withOps(async (ops) => {
+  .action((id: string, opts: { into?: string; replace?: boolean; engineDataDir?: string }) => {
+    // The live database is never emptied: rows written since the backup, and revocations, would be lost.
+    if (opts.replace && !opts.into) program.error('error: --replace goes with --into <database-url> only');
+    return withOps(async (ops) => {
       // The pool connects on its first query, which comes after the backup is verified: a refused backup touches no database.
       const target = createPool(opts.into ? { ...config.database, url: opts.into } : config.database, 'tmon-backup-restore');
       try {
@@ -95,6 +99,7 @@ program
             await ensureDatabase(opts.into);
             await migrate(target, config.database.schema);
           },
+          ...(opts.into ? { ifTargetHasRows: opts.replace ? ('replace' as const) : ('refuse' as const) } : {}),
           ...(opts.engineDataDir === undefined ? {} : { engineDataDir: opts.engineDataDir }),
         });
         const engine = result.engine ? `; engine data: ${result.engine.files} files, ${mb(result.engine.bytes)} in ${result.engine.dir} (start victoria-metrics with -storageDataPath=${result.engine.dir})` : '';
@@ -102,8 +107,8 @@ program
       } finally {
         await target.end();
       }
-    }),
-  );
+    });
+  });
 
 program
   .command('prune')

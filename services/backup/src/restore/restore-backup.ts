@@ -39,6 +39,26 @@ export interface RestoreRequest {
   onProgress?: (progress: RestoreProgress) => void;
   /** Makes the target ready (creates and migrates a drill database); run only after the chain is verified. */
   prepareTarget?: () => Promise<void>;
+  /** What to do with a target that holds rows already (TargetRows; by default merge, as into the live database). */
+  ifTargetHasRows?: TargetRows;
+}
+
+/**
+ * What a restore does with a target that holds rows already: `merge` lays the backup over them (the live database),
+ * `refuse` stops before writing anything (a drill: rows merged into a database that held other data would pass for the
+ * backup's), `replace` empties the target's tables first.
+ */
+export type TargetRows = 'merge' | 'refuse' | 'replace';
+
+/** A restore refused because its target holds rows and was to be empty; nothing was written. */
+export class TargetNotEmptyError extends Error {
+  override readonly name = 'TargetNotEmptyError';
+  constructor(readonly tables: readonly string[]) {
+    super(
+      `the target database holds rows in table ${tables[0]}${tables.length > 1 ? ` (and ${tables.length - 1} other table(s))` : ''}: ` +
+        'a restore drill goes into an empty database; drop it or name another, or replace its rows (tmon-backup restore --into <url> --replace)',
+    );
+  }
 }
 
 /** Totals of a finished restore. */
@@ -65,19 +85,26 @@ export async function restoreBackup(req: RestoreRequest): Promise<RestoreResult>
   const chain = await verifyChain(req.backupsDir, req.id, req.keyring, 'seal');
   // The engine files first: a directory that is not empty is refused before the database is touched.
   const engine = req.engineDataDir === undefined ? undefined : await restoreEngineData(req.backupsDir, chain.map((c) => c.manifest), req.keyring, req.engineDataDir);
-  await req.prepareTarget?.();
-  const restored = await whileRestoring(req.target, () => restoreRows(req, chain));
-  return { ...restored, ...(engine ? { engine } : {}) };
+  try {
+    await req.prepareTarget?.();
+    const restored = await whileRestoring(req.target, () => restoreRows(req, chain, req.ifTargetHasRows ?? 'merge'));
+    return { ...restored, ...(engine ? { engine: { dir: engine.dir, files: engine.files, bytes: engine.bytes } } : {}) };
+  } catch (err) {
+    // Its engine files go too: they were restored for this database, and a directory left full refused the restore's next run.
+    await engine?.remove();
+    throw err;
+  }
 }
 
-async function restoreRows(req: RestoreRequest, chain: VerifiedBackup[]): Promise<Omit<RestoreResult, 'engine'>> {
-  const kept = await readNeverRolledBack(req.target, req.schema);
+async function restoreRows(req: RestoreRequest, chain: VerifiedBackup[], ifRows: TargetRows): Promise<Omit<RestoreResult, 'engine'>> {
   let rows = 0;
   let bytes = 0;
   let deleted = 0;
   const written: string[] = [];
   let committed = false;
   try {
+    committed = await claimTarget(req, ifRows);
+    const kept = await readNeverRolledBack(req.target, req.schema);
     for (const { manifest } of chain) {
       if (manifest.kind === 'incremental') {
         const n = await replayDeletions(req, manifest);
@@ -98,6 +125,35 @@ async function restoreRows(req: RestoreRequest, chain: VerifiedBackup[]): Promis
     throw committed ? new RestoreIncompleteError(req.id, written, err) : err;
   }
   return { backups: chain.map((c) => c.manifest.id), rows, bytes, deleted };
+}
+
+/**
+ * Tables the migrations themselves fill (a freshly migrated drill database has rows in them): not a sign of other data,
+ * and not emptied by a replace (schema_migrations records the target's own schema; the backup's watermark rows
+ * overwrite the others by key).
+ */
+const FILLED_BY_MIGRATIONS = new Set(['schema_migrations', 'rollup_watermarks']);
+
+/**
+ * Checks, before a row is written, that a target to be empty is: refuses one that holds rows, naming its tables, or
+ * empties them for a replace. Returns whether it wrote (emptied tables).
+ */
+async function claimTarget(req: RestoreRequest, ifRows: TargetRows): Promise<boolean> {
+  if (ifRows === 'merge') return false;
+  const { rows: tables } = await req.target.query<{ name: string }>(
+    `SELECT c.relname::text AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = $1 AND c.relkind IN ('r', 'p') AND NOT c.relispartition ORDER BY 1`,
+    [req.schema],
+  );
+  const names = tables.map((t) => t.name).filter((t) => !FILLED_BY_MIGRATIONS.has(t));
+  const q = (table: string) => `${pg.escapeIdentifier(req.schema)}.${pg.escapeIdentifier(table)}`;
+  const holding: string[] = [];
+  for (const table of names) if ((await req.target.query(`SELECT 1 FROM ${q(table)} LIMIT 1`)).rows.length > 0) holding.push(q(table));
+  if (holding.length === 0) return false;
+  if (ifRows === 'refuse') throw new TargetNotEmptyError(holding);
+  // One statement for all: tables that reference each other may only be emptied together.
+  await req.target.query(`TRUNCATE ${names.map(q).join(', ')}`);
+  return true;
 }
 
 async function restoreTable(req: RestoreRequest, manifest: Manifest, table: Manifest['tables'][number], kept: NeverRolledBack, onCommit: () => void): Promise<{ rows: number; bytes: number }> {

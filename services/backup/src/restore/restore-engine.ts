@@ -1,6 +1,6 @@
-import { createWriteStream } from 'node:fs';
-import { mkdir, readdir, rename, rm, rmdir } from 'node:fs/promises';
-import { join, relative, resolve, sep } from 'node:path';
+import { constants, createWriteStream } from 'node:fs';
+import { access, chmod, chown, mkdir, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
+import { basename, dirname, join, relative, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { synced } from '@terminusa/runtime';
 import { BackupVerificationError, VERIFY_FAILURES } from '../errors.ts';
@@ -24,18 +24,17 @@ export interface EngineRestoreResult {
  * Writes the engine snapshot of the newest backup of `chain` (verified, oldest first) into `targetDir`, which
  * must be missing or empty: a data directory for a stopped engine to be started on. Each part directory the
  * snapshot held comes from the backup of the chain that carries it; the other files from the newest backup.
+ * `remove` empties the directory again, for a restore that fails after it (the directory was empty before).
  */
-export async function restoreEngineData(backupsDir: string, chain: readonly Manifest[], keyring: Keyring, targetDir: string): Promise<EngineRestoreResult> {
+export async function restoreEngineData(
+  backupsDir: string,
+  chain: readonly Manifest[],
+  keyring: Keyring,
+  targetDir: string,
+): Promise<EngineRestoreResult & { remove: () => Promise<void> }> {
   const newest = chain[chain.length - 1]!;
   const snapshot = newest.engine;
   if (!snapshot) throw new Error(`backup ${newest.id} holds no engine data (backup.engineDataDir was not set when it was taken)`);
-  const dir = resolve(targetDir);
-  const existing = await readdir(dir).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') return [];
-    throw err;
-  });
-  if (existing.length > 0) throw new Error(`${dir} is not empty: engine data is restored only into an empty directory, never into a running engine's`);
-
   const wanted = new Set(snapshot.parts);
   const plan = new Map<string, PlannedFile>();
   for (const manifest of chain) {
@@ -48,29 +47,83 @@ export async function restoreEngineData(backupsDir: string, chain: readonly Mani
   const lacking = snapshot.parts.filter((p) => !found.has(p));
   if (lacking.length > 0) throw new BackupVerificationError(VERIFY_FAILURES.CHAIN_BROKEN, newest.id, `no backup of the chain carries engine part ${lacking[0]} (${lacking.length} missing)`);
 
-  // Written under a staging directory inside the target and moved into place only once whole: a restore that
-  // failed midway left a half-filled data directory an engine could be started on, and refused to run again into it.
-  const staging = join(dir, `.restoring-${newest.id}`);
+  const dir = resolve(targetDir);
+  // Made first when missing: whether it is a mount point decides where to stage, and a rename replaces an empty directory.
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const staging = await stagingFor(dir, newest.id);
+  // What a restore of this backup killed midway left is its own; anything else makes the directory not empty.
+  await rm(staging.path, { recursive: true, force: true });
+  if ((await readdir(dir)).length > 0) throw new Error(`${dir} is not empty: engine data is restored only into an empty directory, never into a running engine's`);
+
+  // Written into a staging directory and put in place only once whole: a restore that failed or was killed midway
+  // left a half-filled data directory an engine could be started on, and refused to run again into it.
   const inside = (path: string) => {
-    const full = resolve(staging, path);
-    const rel = relative(staging, full);
+    const full = resolve(staging.path, path);
+    const rel = relative(staging.path, full);
     if (rel === '' || rel.startsWith('..') || rel.split(sep).includes('..')) throw new Error(`engine path ${path} leaves the target directory`);
     return full;
   };
-  await mkdir(staging, { recursive: true, mode: 0o700 });
+  await mkdir(staging.path, { mode: 0o700 });
   try {
     for (const d of snapshot.dirs) await mkdir(inside(d), { recursive: true });
     const bytes = await writeFiles(backupsDir, keyring, [...plan.values()], inside);
-    // In place: each top-level entry moved from the staging directory (the target may be a mount point, which
-    // cannot itself be renamed onto), then the target synced.
-    for (const entry of await readdir(staging)) await rename(join(staging, entry), join(dir, entry));
-    await rmdir(staging);
-    await synced(dir);
-    return { dir, files: plan.size, bytes };
+    await putInPlace(staging, dir);
+    return { dir, files: plan.size, bytes, remove: () => emptyDirectory(dir) };
   } catch (err) {
-    await rm(staging, { recursive: true, force: true });
+    await rm(staging.path, { recursive: true, force: true });
     throw err;
   }
+}
+
+/** Where the files are staged, and whether that is inside the target directory rather than beside it. */
+interface Staging {
+  path: string;
+  inside: boolean;
+}
+
+/**
+ * Beside the target (`.<name>.restoring-<id>`), to replace it in one rename; inside it (`.restoring-<id>`) when the
+ * target is a mount point, on another filesystem than its parent, which a rename can neither cross nor replace, or
+ * when its parent is not ours to write in (a volume mounted under a container's root).
+ */
+async function stagingFor(dir: string, id: string): Promise<Staging> {
+  const [target, parent] = await Promise.all([stat(dir), stat(dirname(dir))]);
+  const parentWritable = await access(dirname(dir), constants.W_OK).then(() => true, () => false);
+  if (target.dev !== parent.dev || !parentWritable) return { path: join(dir, `.restoring-${id}`), inside: true };
+  return { path: join(dirname(dir), `.${basename(dir)}.restoring-${id}`), inside: false };
+}
+
+/**
+ * Puts the staged files in place: beside the target, by renaming the staging directory onto the empty target in one
+ * step (with the target's mode and, where allowed, owner); inside a mount point (or a bind mount, which is on the same
+ * filesystem but cannot be replaced either) entry by entry, taking back those moved when one fails.
+ */
+async function putInPlace(staging: Staging, dir: string): Promise<void> {
+  if (!staging.inside) {
+    const target = await stat(dir);
+    await chmod(staging.path, target.mode & 0o7777);
+    await chown(staging.path, target.uid, target.gid).catch(() => undefined);
+    try {
+      await rename(staging.path, dir);
+      await synced(dirname(dir));
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EBUSY') throw err;
+    }
+  }
+  try {
+    for (const entry of await readdir(staging.path)) await rename(join(staging.path, entry), join(dir, entry));
+    await rmdir(staging.path);
+    await synced(dir);
+  } catch (err) {
+    await emptyDirectory(dir);
+    throw err;
+  }
+}
+
+/** Removes everything in `dir`: the restore found it empty, so all of it is the restore's. */
+async function emptyDirectory(dir: string): Promise<void> {
+  for (const entry of await readdir(dir)) await rm(join(dir, entry), { recursive: true, force: true });
 }
 
 /** One file the restore writes: the backup of the chain that carries it, and its entry there. */

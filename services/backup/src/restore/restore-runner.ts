@@ -7,7 +7,7 @@ import type { RestoreRunner } from '../schedule/backup-queue.ts';
 /**
  * Runs restore jobs: into the live database, or for a restore drill into another database on the same server whose
  * name is the only thing taken from the request. The drill database is created and migrated only once the backup is
- * verified, so a refused backup creates nothing.
+ * verified, so a refused backup creates nothing; one that holds rows already is refused (TargetNotEmptyError).
  */
 export function restoreRunner(config: Readonly<Config>, ops: BackupOperations, live: pg.Pool): RestoreRunner {
   return async (data, progress) => {
@@ -29,7 +29,8 @@ export function restoreRunner(config: Readonly<Config>, ops: BackupOperations, l
           tables[p.table] = { rows: p.rows, bytes: p.bytes };
           if (p.done) void progress({ tables });
         },
-        ...(prepareTarget ? { prepareTarget } : {}),
+        // A drill goes into an empty database: the gateway has no way to ask for its rows to be replaced.
+        ...(prepareTarget ? { prepareTarget, ifTargetHasRows: 'refuse' as const } : {}),
       });
       return { ...result, tables };
     } finally {
