@@ -450,6 +450,17 @@ describe('planSegments', () => {
     // Past the grace it is the coarser tier's, as before.
     expect(planSegments('5m', { from: now - day - 120_000, to: now, step: 300_000, retention }, now).map((s) => s.tier)[0]).toBe('1h');
   });
+
+  it('reads the first bucket from a tier that still holds all of it, when the step is wider than the tier’s partitions', () => {
+    const day = 86_400_000;
+    const retention: Record<Tier, number> = { raw: day, '1m': 2 * 3_600_000, '5m': day, '1h': 7 * day, '1d': 90 * day };
+    const now = Date.UTC(2026, 11, 7, 13, 30);
+    // The last 2 hours at a 2 h step: the bucket [10:00, 12:00) starts where retention dropped the 1m rows (before 11:29).
+    const twoHours = planSegments('1m', { from: now - 2 * 3_600_000, to: now, step: 2 * 3_600_000, retention }, now);
+    expect(twoHours[0]).toMatchObject({ tier: '5m', start: Date.UTC(2026, 11, 7, 10) });
+    // Within a tier's retention at a step it holds whole, that tier still answers.
+    expect(planSegments('1m', { from: now - 3_600_000, to: now, step: 3_600_000, retention }, now)[0]).toMatchObject({ tier: '1m', start: Date.UTC(2026, 11, 7, 12) });
+  });
 });
 
 describe('RawBudget', () => {

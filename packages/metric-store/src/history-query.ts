@@ -124,6 +124,18 @@ const RAW_STEP_LIMIT_MS = TIER_BUCKET_MS['1m'];
  */
 export const COVERAGE_GRACE_MS = 60_000;
 
+/**
+ * How long past its retention and grace retention keeps the tiers a late sample's recompute reads (5m for its hour's
+ * 1h row, 1h for its day's 1d row): the recompute decides by the retention to read them, and a drop before it read
+ * them left the coarser row built from part of its range.
+ */
+const RECOMPUTE_READ_MARGIN_MS = 3_600_000;
+
+/** How long past its retention a rollup tier's partitions are kept: retention drops one only once it ends this far past. */
+export function keptPastRetentionMs(tier: RollupTier): number {
+  return COVERAGE_GRACE_MS + (tier === '5m' || tier === '1h' ? RECOMPUTE_READ_MARGIN_MS : 0);
+}
+
 const alignDown = (t: number, step: number) => Math.floor(t / step) * step;
 const alignUp = (t: number, step: number) => Math.ceil(t / step) * step;
 const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
@@ -140,8 +152,8 @@ function tierStep(tier: Tier, step: number | undefined): number {
  * The stretches a query reads when `target` is the finest tier wanted. Each instant is read from the finest tier
  * at least as coarse as `target` that still holds it; only tiers that are kept longer than every finer one in the
  * chain take part (raw is kept a day, 1m only two hours, so raw hands over to 1h directly). The oldest stretch
- * starts at `from` in the finest tier covering `from` (from >= now - retention), or in the coarsest tier when none
- * does. A finer tier takes over at the first boundary of both steps at or after its retention cutoff, so no
+ * starts at `from`'s bucket in the finest tier covering `from` (from >= now - retention) whose partition holding that
+ * bucket's start is still kept, or in the coarsest tier when none is. A finer tier takes over at the first boundary of both steps at or after its retention cutoff, so no
  * bucket straddles a hand-over: every row falls in exactly one stretch. Neighbours with equal steps (a step of 1h
  * read from 5m and from 1m) are one stretch of the coarser tier, which holds the same sums in fewer rows.
  */
@@ -153,11 +165,22 @@ export function planSegments(target: Tier, q: Pick<HistoryQuery, 'from' | 'to' |
   }
   // A minute's grace: a client's "last 24 hours" computed on its own clock starts a few milliseconds before the 5m
   // tier's 24 h, and was read from the 1h tier; retention drops whole partitions, so those rows are still there.
-  let oldest = chain.findIndex((tier) => q.from >= now - q.retention[tier] - COVERAGE_GRACE_MS);
+  const startIn = (tier: Tier) => {
+    const step = tierStep(tier, q.step);
+    return step ? alignDown(q.from, step) : q.from;
+  };
+  // And the partition its first bucket starts in is still kept: a step wider than the tier's partitions (2 h read
+  // from 1m) starts in one retention may have dropped already, and that bucket summed part of its range.
+  const holdsStart = (tier: Tier) => {
+    if (tier === 'raw') return true;
+    const { partitionMs } = TIER_TABLE[tier];
+    return alignDown(startIn(tier), partitionMs) + partitionMs > now - q.retention[tier] - keptPastRetentionMs(tier);
+  };
+  let oldest = chain.findIndex((tier) => q.from >= now - q.retention[tier] - COVERAGE_GRACE_MS && holdsStart(tier));
   if (oldest < 0) oldest = chain.length - 1;
   const first = chain[oldest]!;
   const firstStep = tierStep(first, q.step);
-  const segments: HistorySegment[] = [{ tier: first, step: firstStep, start: firstStep ? alignDown(q.from, firstStep) : q.from, end: 0 }];
+  const segments: HistorySegment[] = [{ tier: first, step: firstStep, start: startIn(first), end: 0 }];
   for (let i = oldest - 1; i >= 0; i--) {
     const tier = chain[i]!;
     const step = tierStep(tier, q.step);

@@ -16,7 +16,7 @@ export { PartitionManager, partitionFor } from './partitions.ts';
 export type { Partition } from './partitions.ts';
 export { ROLLUP_TIERS, TIERS, TIER_BUCKET_MS, TIER_TABLE, tierRetentionMs } from './tiers.ts';
 export type { RollupTier, Tier } from './tiers.ts';
-export { queryHistory, COVERAGE_GRACE_MS, HISTORY_AGGS, RawSamplesTooMany } from './history-query.ts';
+export { queryHistory, COVERAGE_GRACE_MS, HISTORY_AGGS, keptPastRetentionMs, RawSamplesTooMany } from './history-query.ts';
 export type { HistoryAgg, HistoryAnswer, HistoryPoint, HistoryQuery, HistoryQueryFn, HistoryRequest, HistorySegment, HistoryStores } from './history-query.ts';
 export { computeRollups, rollupSettings } from './rollup/compute-rollups.ts';
 export type { RollupContext, RollupReport } from './rollup/compute-rollups.ts';

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { engineRetentionDays, type Config } from '@terminusa/config';
 import { whileLocked } from '@terminusa/database';
-import { COVERAGE_GRACE_MS, readWatermarks, ROLLUP_TIERS, TIER_TABLE, type PartitionManager, type Tier, type VictoriaMetrics } from '@terminusa/metric-store';
+import { keptPastRetentionMs, readWatermarks, ROLLUP_TIERS, TIER_TABLE, type PartitionManager, type Tier, type VictoriaMetrics } from '@terminusa/metric-store';
 import type { ArchiveIndex } from '../archive/archive-index.ts';
 import { archiveRange } from '../archive/archive-partition.ts';
 import { archiveRawHours, type RetentionRun } from '../archive/archive-raw.ts';
@@ -9,14 +9,6 @@ import { deleteStaleSnapshots, snapshotMaxAgeMs } from './stale-snapshots.ts';
 
 /** The advisory lock of whatever rewrites the archive's index: a retention run, a legacy move's archive phase. */
 export const RETENTION_LOCK = 'terminusa-retention';
-
-/**
- * How much longer than their retention the tiers a late sample's recompute reads are kept (5m for its hour's 1h row,
- * 1h for its day's 1d row): the recompute decides by the retention to read them, and a drop before it read them left
- * the coarser row built from part of its range (late samples come up to the raw retention's age, a day by default, the
- * 5m tier's retention).
- */
-const RECOMPUTE_READ_MARGIN_MS = 3_600_000;
 
 /** How old a temporary archive file must be before a run removes it as a killed run's. */
 const STALE_TEMPORARY_MS = 86_400_000;
@@ -79,9 +71,9 @@ async function retain(pool: pg.Pool, engine: VictoriaMetrics, partitions: Partit
     // (after an engine outage the catch-up writes hours of 1m rows past retention, and dropped before the 5m cascade
     // read them they left holes in 5m, 1h and 1d for good).
     const coarser = ROLLUP_TIERS[i + 1];
-    // A minute past retention still, as history reads use a tier for ranges starting up to COVERAGE_GRACE_MS past it.
-    const margin = tier === '5m' || tier === '1h' ? RECOMPUTE_READ_MARGIN_MS : 0;
-    const cutoff = Math.min(now - retention[tier] - COVERAGE_GRACE_MS - margin, coarser ? marks[coarser] : Infinity);
+    // Past retention still, as history reads use a tier for ranges starting a minute past it, and a late sample's
+    // recompute reads the 5m and 1h tiers an hour past it (keptPastRetentionMs).
+    const cutoff = Math.min(now - retention[tier] - keptPastRetentionMs(tier), coarser ? marks[coarser] : Infinity);
     const { table, column } = TIER_TABLE[tier];
     for (const p of await partitions.list(tier)) {
       if (p.to > cutoff) continue;
