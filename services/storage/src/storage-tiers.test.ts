@@ -105,8 +105,19 @@ describe('rollups', () => {
         return super.resolve(series);
       }
     }
-    const report = await computeRollups({ pool, engine, partitions, series: new AbortingIds(pool), settleMs: 0, rawRetentionMs: DAY, signal: controller.signal });
+    // Each export is ended by the same signal: a large one streams for longer than a shutdown waits.
+    const exportSignals: (AbortSignal | undefined)[] = [];
+    class RecordingEngine extends VictoriaMetrics {
+      override export(match: string, start: number, end: number, signal?: AbortSignal) {
+        exportSignals.push(signal);
+        return super.export(match, start, end, signal);
+      }
+    }
+    const recording = new RecordingEngine(ns.config.storage.engine);
+    const report = await computeRollups({ pool, engine: recording, partitions, series: new AbortingIds(pool), settleMs: 0, rawRetentionMs: DAY, signal: controller.signal });
     expect(report).toMatchObject({ stopped: true });
+    expect(exportSignals.length).toBeGreaterThan(0);
+    expect(exportSignals.every((signal) => signal === controller.signal)).toBe(true);
     expect(await fromTier('1m', 'stopped_fold', now)).toEqual([]);
     expect(await marks()).toBe(marked);
 

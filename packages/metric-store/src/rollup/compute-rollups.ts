@@ -180,7 +180,7 @@ async function readWindow(ctx: RollupContext, name: string, from: number, to: nu
     await rows.writeIfFull();
   };
   for (const match of matches) {
-    for await (const series of ctx.engine.export(match, from, to - 1)) {
+    for await (const series of ctx.engine.export(match, from, to - 1, ctx.signal)) {
       pending.push(series);
       if (pending.length >= 5_000) await flush();
     }
