@@ -68,6 +68,15 @@ describe('cardinality guard on Redis', () => {
     expect(await redis.get(index.totalKey)).toBe('4');
   });
 
+  it('remembers nothing of the metrics whose every series it refused: a flood of names with ids in them holds no memory', async () => {
+    const { index } = setup(100, 1);
+    expect((await index.admit([of('kept')])).size).toBe(0);
+    const refused = await index.admit(Array.from({ length: 1000 }, (_, i) => of(`req_${i}_ms`)));
+    expect(refused.size).toBe(1000);
+    // The replica's memory of admitted series (private: what a flood would have filled) holds the one admitted.
+    expect([...(index as unknown as { known: Map<string, Set<string>> }).known.keys()]).toEqual(['kept']);
+  });
+
   it('counts a series repeated in one message once', async () => {
     const { index, send } = setup(3, 1000);
     const work = await send([...shards(0, 1), ...shards(0, 1), ...shards(1, 3)]);

@@ -185,9 +185,11 @@ export class RedisSeriesIndex implements SeriesIndex {
       }
       for (const [name, ofName] of merged) {
         let known = this.known.get(name);
-        if (!known) this.known.set(name, (known = new Set()));
         for (const [tagsJson, key] of ofName) {
-          if (refused.has(key) || known.has(tagsJson)) continue;
+          if (refused.has(key) || known?.has(tagsJson)) continue;
+          // Made only for an admitted series: a flood of refused names (an id in the name) made a set per name that
+          // nothing counted towards KNOWN_LIMIT, millions of them in the 5 minutes until the memory was dropped.
+          if (!known) this.known.set(name, (known = new Set()));
           known.add(tagsJson);
           this.knownCount++;
         }
