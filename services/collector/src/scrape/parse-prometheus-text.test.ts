@@ -153,6 +153,14 @@ describe('parsePrometheusText', () => {
     expect(parsePrometheusText('m 1 1700000000250').samples[0]!.timestampMs).toBe(1_700_000_000_250);
   });
 
+  it('reads blanks between a name and its labels in the text format, as Prometheus does, and not in OpenMetrics', () => {
+    expect(parsePrometheusText('up {job="a"} 1\nup\t{job="b"} 0\n').samples).toEqual([
+      { name: 'up', labels: { job: 'a' }, value: 1 },
+      { name: 'up', labels: { job: 'b' }, value: 0 },
+    ]);
+    expect(() => parsePrometheusText('up {job="a"} 1\n# EOF\n', Number.POSITIVE_INFINITY, 'openmetrics')).toThrow(ExpositionParseError);
+  });
+
   it('refuses malformed lines, naming the line', () => {
     for (const bad of ['x{a="1"', 'x{a=1} 2', 'x 1 2 3', 'x abc', '9x 1', 'x{a="1",a="2"} 3', 'x 0x10', '# TYPE x colour']) {
       expect(() => parsePrometheusText(`ok 1\n${bad}\n`), bad).toThrow(ExpositionParseError);

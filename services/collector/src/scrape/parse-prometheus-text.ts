@@ -94,7 +94,10 @@ function parseSampleLine(line: string, lineNo: number, format: ExpositionFormat)
   let pos = name.length;
   // No prototype: a label called constructor or toString is a label like any other.
   const labels: Record<string, string> = Object.create(null) as Record<string, string>;
-  if (line[pos] === '{') pos = parseLabels(line, pos + 1, labels, lineNo);
+  // The text format allows blanks between the name and its labels (Prometheus' parsers read `up {job="a"} 1`);
+  // OpenMetrics does not.
+  const labelsAt = format === 'text' ? skipSpaces(line, pos) : pos;
+  if (line[labelsAt] === '{') pos = parseLabels(line, labelsAt + 1, labels, lineNo);
   const rest = line.slice(pos);
   if (rest !== '' && !/^[ \t]/.test(rest)) throw new ExpositionParseError(lineNo, `unexpected "${rest[0]}" after ${shown(name)}`);
   // An OpenMetrics exemplar (` # {…} value`) follows the value; it is not part of the sample.
