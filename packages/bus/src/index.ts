@@ -41,6 +41,7 @@ export { sampleBatchBodies, encodeSampleBatch, decodeSampleBatch, isPackedSample
 export type { EncodablePart } from './sample-batch-codec.ts';
 export { deadLetterOf, deadLetterSourceOf, SAMPLES_DEAD_LETTER_SOURCE, type Refusal } from './dead-letters.ts';
 export { shortenedText } from './shortened-text.ts';
+export { tagsRefused, type TagLimits } from './tag-limits.ts';
 export { ensureStreams, ensureConsumer, consumerConfig, bindStreams, bindConsumer, isPermissionError } from './streams.ts';
 export type { ConsumerOptions, BindOptions } from './streams.ts';
 export { inboxPrefix } from './inbox.ts';

@@ -13,7 +13,8 @@ await runService({
   async start(ctx) {
     const { config, bus, logger, registry, health, instance, onStop } = ctx;
     const metrics = createCollectorMetrics(registry);
-    const publish = samplePublisher(bus, () => ({ samples: config.core.batchSize, bytes: config.ingest.maxMessageBytes }), (source, n) => metrics.samplesPublished.inc({ source }, n));
+    // Never more samples a message than the processor takes in one (ingest.maxSamplesPerMessage): it refused each whole.
+    const publish = samplePublisher(bus, () => ({ samples: Math.min(config.core.batchSize, config.ingest.maxSamplesPerMessage), bytes: config.ingest.maxMessageBytes }), (source, n) => metrics.samplesPublished.inc({ source }, n));
     const { mode } = config.collection;
     const redis = await openRedis(ctx, 'collector');
 

@@ -1,4 +1,4 @@
-import { MAX_TAG_KEY_LENGTH, TAG_VALUE_FORBIDDEN, type IngestSample } from '@terminusa/bus';
+import type { IngestSample } from '@terminusa/bus';
 
 /** A pushed body no retry can fix (not snappy, not gzip, not the protocol's message): answered 400, which senders drop. */
 export class BadPayloadError extends Error {
@@ -58,26 +58,6 @@ export class SampleBudget {
  * 30 GB of messages. Prometheus' series carry 100–300 bytes of labels, and its requests 500–2,000 samples.
  */
 export const TAG_BYTES_PER_SAMPLE = 256;
-
-/** The processor's limits on a sample's tags (ingest.maxTags, ingest.maxTagValueLength), which pushed series are held to. */
-export interface TagLimits {
-  readonly maxTags: number;
-  readonly maxTagValueLength: number;
-}
-
-/**
- * Whether the processor would refuse a sample carrying `tags` (their names' characters are the protocol reader's to
- * check): more than maxTags, a name longer than MAX_TAG_KEY_LENGTH, or a value longer than maxTagValueLength, holding
- * NUL or a lone surrogate, as its validate-samples.ts judges them. `adds` names a label the samples add to these (a histogram bucket's `le`). Judged once per series,
- * before its samples are made: refused by the processor, it had already been written out once per sample.
- */
-export function tagsRefused(tags: Readonly<Record<string, string>>, limits: TagLimits, adds?: string): boolean {
-  let count = adds !== undefined && !Object.hasOwn(tags, adds) ? 1 : 0;
-  for (const [key, value] of Object.entries(tags)) {
-    if (++count > limits.maxTags || key.length > MAX_TAG_KEY_LENGTH || value.length > limits.maxTagValueLength || value.includes(TAG_VALUE_FORBIDDEN) || !value.isWellFormed()) return true;
-  }
-  return false;
-}
 
 /** Why a sample of a request was left out (counted, not refused: the rest of the request is good); docs/otlp.md explains OTLP's. */
 export type DropReason = 'non_finite' | 'native_histogram' | 'no_timestamp' | 'unspecified_temporality' | 'invalid_name' | 'invalid_label' | 'invalid_timestamp';

@@ -1,6 +1,6 @@
 import { uncompress } from 'snappy';
-import { METRIC_NAME, TAG_KEY, type IngestSample } from '@terminusa/bus';
-import { BadPayloadError, BodyTooLargeError, tagsRefused, type DecodedSamples, type DropReason, type SampleBudget, type TagLimits } from './decoded-samples.ts';
+import { METRIC_NAME, TAG_KEY, tagsRefused, type IngestSample, type TagLimits } from '@terminusa/bus';
+import { BadPayloadError, BodyTooLargeError, type DecodedSamples, type DropReason, type SampleBudget } from './decoded-samples.ts';
 import { ELEMENTS_PER_SAMPLE, limitElements } from './protobuf-elements.ts';
 import { WriteRequestType, isPrometheusStaleNaN, type WriteRequest } from '@terminusa/metric-store';
 

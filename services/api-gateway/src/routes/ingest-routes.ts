@@ -1,12 +1,12 @@
 import type { Request, Response } from 'express';
 import getRawBody from 'raw-body';
-import { SOURCE } from '@terminusa/bus';
+import { SOURCE, type TagLimits } from '@terminusa/bus';
 import type { Principal } from '../auth/principal.ts';
 import { sendProblem } from '../http/problem.ts';
 import { pushBackStatus } from '../http/rate-limit.ts';
 import { route, type RouteSpec } from '../http/route.ts';
 import type { IngestMetrics } from '../ingest/ingest-metrics.ts';
-import { BadPayloadError, BodyTooLargeError, SampleBudget, type DecodedSamples, type DropReason, type TagLimits } from '../ingest/decoded-samples.ts';
+import { BadPayloadError, BodyTooLargeError, SampleBudget, type DecodedSamples, type DropReason } from '../ingest/decoded-samples.ts';
 import { decodeRemoteWrite, snappyLength } from '../ingest/remote-write.ts';
 import type { DecodingBudget, DecodingLease } from '../ingest/decoding-budget.ts';
 import { decodeOtlpMetrics, type OtlpFormat } from '../ingest/otlp/decode-otlp.ts';

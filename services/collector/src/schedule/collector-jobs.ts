@@ -71,7 +71,7 @@ export async function startCollectorJobs(deps: CollectorJobsDeps): Promise<Colle
   const writtenSeriesOf = (target: ScrapeTarget) => new WrittenSeries(redis, `${config.redis.prefix}collector:written:${target.job}:${target.url}`, config.collection.intervals.app * 1000);
 
   const scrape = async (target: ScrapeTarget) => {
-    const report = await scrapeTarget(target, { timeoutMs: Math.min(config.loadBalance.timeout, config.collection.intervals.app) * 1000, staticTags: config.collection.tags, limits: config.collection.scrapeLimits });
+    const report = await scrapeTarget(target, { timeoutMs: Math.min(config.loadBalance.timeout, config.collection.intervals.app) * 1000, staticTags: config.collection.tags, limits: config.collection.scrapeLimits, tagLimits: config.ingest });
     metrics.scrapes.inc({ target: target.job, outcome: report.up ? 'up' : 'down' });
     if (report.nonFinite > 0) metrics.samplesDropped.inc({ target: target.job, reason: 'nonfinite' }, report.nonFinite);
     if (report.invalid > 0) metrics.samplesDropped.inc({ target: target.job, reason: 'invalid' }, report.invalid);

@@ -30,6 +30,8 @@ const OPENMETRICS = [
   '# EOF',
   '',
 ].join('\n');
+/** The processor's default tag limits (ingest.maxTags, ingest.maxTagValueLength). */
+const TAG_LIMITS = { maxTags: 32, maxTagValueLength: 256 };
 /** A label name past the tag key limit (a 600 KB one made every message of its scrape, `up` too, too large to publish). */
 const LONG_LABEL = 'l'.repeat(600_000);
 
@@ -41,6 +43,8 @@ beforeAll(async () => {
       acceptAsked = req.headers.accept;
       res.writeHead(200, { 'content-type': 'application/openmetrics-text; version=1.0.0; charset=utf-8' }).end(OPENMETRICS);
     } else if (req.url === '/long-label') res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(`wide{${LONG_LABEL}="v"} 1\nnarrow{l="v"} 2\n`);
+    else if (req.url === '/three-labels') res.writeHead(200).end('wide{a="1",b="2",c="3"} 1\nnarrow{a="1"} 2\n');
+    else if (req.url === '/federated') res.writeHead(200).end('pushed{job="batch",exported_job="nightly",instance="pusher:9091"} 1\n');
     else res.writeHead(200).end('ok');
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -51,7 +55,7 @@ afterAll(() => server?.close());
 describe('a discovered instance on the scraping replica’s own host', () => {
   it('is dialled over loopback and keeps its host in the instance tag, whichever replica scrapes it', async () => {
     const origin = `http://${hostname()}:${port}`;
-    const report = await scrapeTarget({ job: 'storage', url: `${origin}/metrics`, healthUrl: `${origin}/health`, tags: {}, loopbackOnOwnHost: true }, { timeoutMs: 5000, staticTags: {}, limits: { bodyBytes: 1 << 20, samples: 1000 } });
+    const report = await scrapeTarget({ job: 'storage', url: `${origin}/metrics`, healthUrl: `${origin}/health`, tags: {}, loopbackOnOwnHost: true }, { timeoutMs: 5000, staticTags: {}, limits: { bodyBytes: 1 << 20, samples: 1000 }, tagLimits: TAG_LIMITS });
     expect(report.error).toBeUndefined();
     expect(report.up).toBe(true);
     expect(report.healthy).toBe(true);
@@ -63,7 +67,7 @@ describe('a discovered instance on another host', () => {
   it('is dialled at the address it advertised (a pod IP; its pod name does not resolve) and keeps its host in the instance tag', async () => {
     const origin = `http://pod-that-does-not-resolve.invalid:${port}`;
     const target = { job: 'processor', url: `${origin}/metrics`, healthUrl: `${origin}/health`, tags: {}, loopbackOnOwnHost: true, dialAddress: '127.0.0.1' };
-    const report = await scrapeTarget(target, { timeoutMs: 5000, staticTags: {}, limits: { bodyBytes: 1 << 20, samples: 1000 } });
+    const report = await scrapeTarget(target, { timeoutMs: 5000, staticTags: {}, limits: { bodyBytes: 1 << 20, samples: 1000 }, tagLimits: TAG_LIMITS });
     expect(report.error).toBeUndefined();
     expect(report.up).toBe(true);
     expect(report.samples.find((s) => s.name === 'self_work_total')?.tags).toEqual({ job: 'processor', instance: `pod-that-does-not-resolve.invalid:${port}` });
@@ -73,7 +77,7 @@ describe('a discovered instance on another host', () => {
 describe('a target answering OpenMetrics', () => {
   it('is read as OpenMetrics: its timestamps in seconds, its info, stateset, gaugehistogram and unknown families kept', async () => {
     const origin = `http://127.0.0.1:${port}`;
-    const report = await scrapeTarget({ job: 'om', url: `${origin}/openmetrics`, healthUrl: `${origin}/health`, tags: {} }, { timeoutMs: 5000, staticTags: {}, limits: { bodyBytes: 1 << 20, samples: 1000 } });
+    const report = await scrapeTarget({ job: 'om', url: `${origin}/openmetrics`, healthUrl: `${origin}/health`, tags: {} }, { timeoutMs: 5000, staticTags: {}, limits: { bodyBytes: 1 << 20, samples: 1000 }, tagLimits: TAG_LIMITS });
     expect(report.error).toBeUndefined();
     expect(report.up).toBe(true);
     expect(report.invalid).toBe(0);
@@ -101,7 +105,7 @@ describe('a target answering OpenMetrics', () => {
 describe('a target exposing a label name longer than a tag key may be', () => {
   it('has that series left out and counted, and the rest of its scrape, up included, kept', async () => {
     const origin = `http://127.0.0.1:${port}`;
-    const report = await scrapeTarget({ job: 'wide', url: `${origin}/long-label`, healthUrl: `${origin}/health`, tags: {} }, { timeoutMs: 5000, staticTags: {}, limits: { bodyBytes: 1 << 20, samples: 1000 } });
+    const report = await scrapeTarget({ job: 'wide', url: `${origin}/long-label`, healthUrl: `${origin}/health`, tags: {} }, { timeoutMs: 5000, staticTags: {}, limits: { bodyBytes: 1 << 20, samples: 1000 }, tagLimits: TAG_LIMITS });
     expect(report.up).toBe(true);
     expect(report.invalid).toBe(1);
     expect(report.samples.map((s) => s.name)).not.toContain('wide');
@@ -110,5 +114,31 @@ describe('a target exposing a label name longer than a tag key may be', () => {
     expect(report.samples.find((s) => s.name === 'scrape_samples_dropped')?.value).toBe(1);
     // Every sample left is small: none can make a message too large to publish.
     expect(Math.max(...report.samples.map((s) => JSON.stringify(s).length))).toBeLessThan(1024);
+  });
+});
+
+describe('a target exposing its own job, and an exported_job already (a Pushgateway, a federation endpoint)', () => {
+  it('keeps every one of them, each prefixed again while its name is taken, as Prometheus does', async () => {
+    const origin = `http://127.0.0.1:${port}`;
+    const report = await scrapeTarget({ job: 'pushgateway', url: `${origin}/federated`, healthUrl: `${origin}/health`, tags: {} }, { timeoutMs: 5000, staticTags: {}, limits: { bodyBytes: 1 << 20, samples: 1000 }, tagLimits: TAG_LIMITS });
+    expect(report.samples.find((s) => s.name === 'pushed')?.tags).toEqual({
+      job: 'pushgateway',
+      instance: `127.0.0.1:${port}`,
+      exported_job: 'nightly',
+      exported_exported_job: 'batch',
+      exported_instance: 'pusher:9091',
+    });
+  });
+});
+
+describe('a target whose series carry more tags than the configured ingest.maxTags', () => {
+  it('has those series left out and counted, as the processor would refuse them, and the rest kept', async () => {
+    const origin = `http://127.0.0.1:${port}`;
+    // job and instance are added: a series of three labels has five tags.
+    const report = await scrapeTarget({ job: 'few', url: `${origin}/three-labels`, healthUrl: `${origin}/health`, tags: {} }, { timeoutMs: 5000, staticTags: {}, limits: { bodyBytes: 1 << 20, samples: 1000 }, tagLimits: { maxTags: 4, maxTagValueLength: 256 } });
+    expect(report.invalid).toBe(1);
+    expect(report.samples.map((s) => s.name)).not.toContain('wide');
+    expect(report.samples.find((s) => s.name === 'narrow')?.value).toBe(2);
+    expect(report.samples.find((s) => s.name === 'scrape_samples_dropped')?.value).toBe(1);
   });
 });

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { IngestSampleSchema, type IngestSample } from '@terminusa/bus';
+import { IngestSampleSchema, tagsRefused, type IngestSample, type TagLimits } from '@terminusa/bus';
 import { parsePrometheusText, type Exposition, type ExpositionFormat } from './parse-prometheus-text.ts';
 
 /** Something scraped for Prometheus-text metrics: a configured target or a discovered instance of the suite. */
@@ -48,6 +48,8 @@ export interface ScrapeOptions {
   staticTags: Readonly<Record<string, string>>;
   /** Most bytes of the answer and most samples in it (`collection.scrapeLimits`); past either the scrape fails. */
   limits: { bodyBytes: number; samples: number };
+  /** The processor's limits on a sample's tags (`ingest.maxTags`, `ingest.maxTagValueLength`): a series past them is left out and counted. */
+  tagLimits: TagLimits;
 }
 
 // The Prometheus text format first, then OpenMetrics; an answer is read by the content type it gives (formatOf).
@@ -66,7 +68,9 @@ export async function scrapeTarget(target: ScrapeTarget, options: ScrapeOptions)
   let invalid = 0;
   for (const exposed of scrape.exposition?.samples ?? []) {
     const sample = { name: exposed.name, value: exposed.value, ts: exposed.timestampMs ?? ts, tags: sampleTags(exposed.labels, targetTags, options.staticTags) };
-    if (IngestSampleSchema.safeParse(sample).success) samples.push(sample);
+    // Held to the configured limits too: the schema's are the defaults, and past lowered ones the processor refused
+    // each sample into the dead letters, uncounted here.
+    if (IngestSampleSchema.safeParse(sample).success && !tagsRefused(sample.tags, options.tagLimits)) samples.push(sample);
     else invalid++;
   }
   const nonFinite = scrape.exposition?.nonFinite ?? 0;
@@ -83,13 +87,26 @@ export async function scrapeTarget(target: ScrapeTarget, options: ScrapeOptions)
 
 /**
  * The target's labels win over the scraped ones; a scraped `job` or `instance` is kept as `exported_job`/
- * `exported_instance` (Prometheus's honor_labels: false). The collector's static tags only fill gaps, like
- * Prometheus's external labels. Empty label values mean "no label", as in Prometheus.
+ * `exported_instance`, prefixed again while that name is taken (`exported_exported_job` beside a scraped
+ * `exported_job`, as a Pushgateway or a federation endpoint exposes them), shortest names first, as Prometheus does
+ * with honor_labels: false. The collector's static tags only fill gaps, like Prometheus's external labels. Empty
+ * label values mean "no label", as in Prometheus.
  */
 function sampleTags(labels: Record<string, string>, targetTags: Record<string, string>, staticTags: Readonly<Record<string, string>>): Record<string, string> {
   const tags: Record<string, string> = {};
-  for (const [key, value] of Object.entries(labels)) if (value !== '') tags[Object.hasOwn(targetTags, key) ? `exported_${key}` : key] = value;
+  const conflicting: [string, string][] = [];
+  for (const [key, value] of Object.entries(labels)) {
+    if (value === '') continue;
+    if (Object.hasOwn(targetTags, key)) conflicting.push([key, value]);
+    else tags[key] = value;
+  }
   Object.assign(tags, targetTags);
+  conflicting.sort(([a], [b]) => a.length - b.length);
+  for (const [key, value] of conflicting) {
+    let name = `exported_${key}`;
+    while (Object.hasOwn(tags, name)) name = `exported_${name}`;
+    tags[name] = value;
+  }
   for (const [key, value] of Object.entries(staticTags)) tags[key] ??= value;
   return tags;
 }

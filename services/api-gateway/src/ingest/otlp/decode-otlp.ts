@@ -1,6 +1,7 @@
 import protojson from 'protobufjs/ext/protojson.js';
 import type { Message } from 'protobufjs';
-import { BadPayloadError, type DecodedSamples, type SampleBudget, type TagLimits } from '../decoded-samples.ts';
+import type { TagLimits } from '@terminusa/bus';
+import { BadPayloadError, type DecodedSamples, type SampleBudget } from '../decoded-samples.ts';
 import { limitJsonElements } from '../json-elements.ts';
 import { ELEMENTS_PER_SAMPLE, limitElements } from '../protobuf-elements.ts';
 import { ExportMetricsServiceRequestType, PLAIN, type ExportMetricsServiceRequest } from './otlp-proto.ts';

@@ -1,5 +1,5 @@
-import type { IngestSample } from '@terminusa/bus';
-import { tagsRefused, type DecodedSamples, type DropReason, type SampleBudget, type TagLimits } from '../decoded-samples.ts';
+import { tagsRefused, type IngestSample, type TagLimits } from '@terminusa/bus';
+import type { DecodedSamples, DropReason, SampleBudget } from '../decoded-samples.ts';
 import { exponentialBuckets, type ClassicBucket } from './exponential-buckets.ts';
 import { floatLabel } from './float-label.ts';
 import { attributeLabels, resourceIdentity, targetInfoLabels } from './otlp-labels.ts';
