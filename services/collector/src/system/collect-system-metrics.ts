@@ -2,11 +2,16 @@ import { readdir } from 'node:fs/promises';
 import { loadavg, uptime } from 'node:os';
 import si from 'systeminformation';
 import type { IngestSample } from '@terminusa/bus';
+import { boundedReading } from './bounded-reading.ts';
 import { cpuPercentages } from './cpu-times.ts';
 import { ratePerSecond, readHostCounters, type HostCounters } from './host-counters.ts';
 
 // Pseudo file systems carry no disk usage worth alerting on.
 const VIRTUAL_FS = /^(tmpfs|devtmpfs|overlay|squashfs|proc|sysfs|cgroup2?|nsfs|fuse\..*)$/;
+
+/** How long disk use is waited for: a hung mount leaves the disk metrics out, not the rest of the collection. */
+const DISK_USE_TIMEOUT_MS = 10_000;
+const diskUse = boundedReading(() => si.fsSize(), DISK_USE_TIMEOUT_MS, []);
 
 /** The samples of one collection, and the counters they were computed from (the baseline of the next collection). */
 export interface SystemCollection {
@@ -20,7 +25,7 @@ export interface SystemCollection {
  * CPU percentages and per-second rates are over the time since `baseline`; without one they are left out.
  */
 export async function collectSystemMetrics(tags: Readonly<Record<string, string>>, baseline: HostCounters | undefined): Promise<SystemCollection> {
-  const [counters, mem, disks, processes] = await Promise.all([readHostCounters(), si.mem(), si.fsSize(), countProcesses()]);
+  const [counters, mem, disks, processes] = await Promise.all([readHostCounters(), si.mem(), diskUse(), countProcesses()]);
   const ts = counters.at;
   const samples: IngestSample[] = [];
   const add = (name: string, value: number | undefined, extra: Record<string, string> = {}) => {
