@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type pg from 'pg';
 import { createTestDatabase, type TestNamespace } from '@terminusa/testkit';
+import { tableRows } from '../test-support/table-rows.ts';
 
 const run = promisify(execFile);
 /** Each test runs the command several times, each a process that starts from the sources: many seconds apiece on a busy machine. */
@@ -30,13 +31,6 @@ async function cliWith(env: Record<string, string>, ...args: string[]): Promise<
   }
 }
 
-async function tableRows(): Promise<string[]> {
-  const { rows } = await pool.query<{ r: string }>(
-    "SELECT 'series ' || s::text AS r FROM series s UNION ALL SELECT 'rollup_1m ' || p::text FROM rollup_1m p ORDER BY 1",
-  );
-  return rows.map((x) => x.r);
-}
-
 beforeAll(async () => {
   ({ ns, pool, cleanup } = await createTestDatabase({ applicationName: 'cli-test' }));
   // 25 series with 100 minutes of 1-minute rollups each.
@@ -51,7 +45,7 @@ afterAll(() => cleanup?.());
 
 describe('tmon-backup', () => {
   it('backs up, and after the live tables are wiped restores them equal row by row', async () => {
-    const before = await tableRows();
+    const before = await tableRows(pool);
     const taken = await cli('--json', 'run', '--kind', 'full');
     expect(taken.code).toBe(0);
     // No engine data directory is given here, so the backup lacks the raw samples, and says so.
@@ -68,7 +62,7 @@ describe('tmon-backup', () => {
     const restored = await cli('restore', id);
     expect(restored.code).toBe(0);
     expect(restored.stderr).toMatch(/rollup_1m: 2500 rows/);
-    expect(await tableRows()).toEqual(before);
+    expect(await tableRows(pool)).toEqual(before);
   }, CLI_TEST_MS);
 
   it('refuses a damaged backup before it connects to any database: a drill target is not even created', async () => {

@@ -7,6 +7,7 @@ import { createPool } from '@terminusa/database';
 import { createTestDatabase, waitFor, type TestNamespace } from '@terminusa/testkit';
 import { BackupOperations } from '../backup-operations.ts';
 import { restoreRunner } from './restore-runner.ts';
+import { tableRows } from '../../test-support/table-rows.ts';
 
 const run = promisify(execFile);
 /** The test runs the command several times, each a process that starts from the sources: many seconds apiece on a busy machine. */
@@ -34,11 +35,6 @@ function drillDatabase(name: string): { name: string; url: string } {
   const url = new URL(ns.config.database.url);
   url.pathname = `/${db}`;
   return { name: db, url: url.toString() };
-}
-
-async function tableRows(db: pg.Pool): Promise<string[]> {
-  const { rows } = await db.query<{ r: string }>("SELECT 'series ' || s::text AS r FROM series s UNION ALL SELECT 'rollup_1m ' || p::text FROM rollup_1m p ORDER BY 1");
-  return rows.map((x) => x.r);
 }
 
 beforeAll(async () => {
