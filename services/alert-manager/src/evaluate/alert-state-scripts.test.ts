@@ -371,6 +371,11 @@ describe('the alert-state scripts', () => {
     const quiet: NotifyContext = { event: nowhereResolved!, channels: [] };
     await route(quiet);
     expect(quiet.stoppedBy).toBe('no-channel');
+    // A firing (or repeat) relayed after its resolution was routed (retried, another replica's) is sent no more: it
+    // told the receivers the alert fired again, and no resolution followed.
+    const late: NotifyContext = { event: firing!, channels: [] };
+    await route(late);
+    expect(late.stoppedBy).toBe('resolved-already');
   });
 
   it('evaluate a group of a large fleet: 60,000 samples of one group in a batch (one call with them all overflowed the stack)', async () => {

@@ -21,6 +21,8 @@ if opened ~= ARGV[4] then
   return { opened, 0 }
 end
 redis.call('SADD', KEYS[3], ARGV[1])
-redis.call('PEXPIRE', KEYS[3], 3600000)
+-- Kept as long as the join record and the flush job: with every replica down for over an hour, an hour's expiry let
+-- the flush find the group gone, its firings and resolutions sent to no one.
+redis.call('PEXPIRE', KEYS[3], 86400000)
 redis.call('SET', KEYS[2], opened, 'PX', 86400000)
 return { opened, 1 }

@@ -11,6 +11,9 @@ export interface NotifiedChannels {
   markRelayed(alertId: string): Promise<void>;
   /** The channels last recorded for the alert, kept past its state; undefined before its firing event reached the path. */
   notifiedChannels(alertId: string): Promise<ChannelName[] | undefined>;
+  /** Records that the alert's resolution was routed: a firing or repeat of it relayed later is sent no more. */
+  markResolutionRouted(alertId: string): Promise<void>;
+  resolutionRouted(alertId: string): Promise<boolean>;
 }
 
 /**

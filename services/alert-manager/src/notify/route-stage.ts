@@ -21,20 +21,27 @@ export class FiringNotRelayedYet extends Error {
  * channels that were told it fired (those its event carries, and those recorded since: its firing event may have
  * been relayed after the resolution was written); channels that are not configured are left out.
  */
-export function routeStage(configured: ReadonlySet<ChannelName>, notified: Pick<NotifiedChannels, 'notifiedChannels' | 'markRelayed'>, now: () => number = Date.now): NotifyStage {
+export function routeStage(configured: ReadonlySet<ChannelName>, notified: Omit<NotifiedChannels, 'markNotified'>, now: () => number = Date.now): NotifyStage {
   return async (ctx) => {
+    const { id } = ctx.event.alert;
     let wanted = ctx.event.alert.channels;
     if (ctx.event.kind === 'resolved') {
-      const recorded = await notified.notifiedChannels(ctx.event.alert.id);
+      const recorded = await notified.notifiedChannels(id);
       // Its firing event not relayed yet (alerts of one rule go to whichever replica reads them): sent without the
       // channels told of the firing, the resolution would go nowhere and on-call keep a firing alert.
       const firedAt = ctx.event.alert.firedAt ?? ctx.event.alert.startsAt;
-      if (recorded === undefined && ctx.event.notified.length === 0 && now() - firedAt < FIRING_RELAY_WAIT_MS) throw new FiringNotRelayedYet(ctx.event.alert.id);
+      if (recorded === undefined && ctx.event.notified.length === 0 && now() - firedAt < FIRING_RELAY_WAIT_MS) throw new FiringNotRelayedYet(id);
       wanted = [...new Set([...ctx.event.notified, ...(recorded ?? [])])];
+      await notified.markResolutionRouted(id);
+    } else if (await notified.resolutionRouted(id)) {
+      // A firing or repeat relayed after its resolution (retried, or read by another replica): sent, it told the
+      // receivers the alert fired again, and no resolution followed.
+      ctx.stoppedBy = 'resolved-already';
+      return;
     }
     ctx.channels = wanted.filter((c) => configured.has(c));
     if (ctx.channels.length > 0) return;
     ctx.stoppedBy = 'no-channel';
-    if (ctx.event.kind !== 'resolved') await notified.markRelayed(ctx.event.alert.id);
+    if (ctx.event.kind !== 'resolved') await notified.markRelayed(id);
   };
 }

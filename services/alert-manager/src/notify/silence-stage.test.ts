@@ -9,9 +9,9 @@ const NOW = Date.now();
 const silence: Silence = { id: 's1', matchers: [{ tag: 'host', op: '=~', value: '(a+)+$' }], startsAt: NOW - 60_000, endsAt: NOW + 60_000, comment: 'hosts of a', createdBy: 'op' };
 const store = { silences: async () => [silence] } as unknown as PgAlertStore;
 
-function context(labels: Record<string, string>): NotifyContext {
-  const alert: Alert = { id: 'a1', rule: 'R', severity: 'warning', state: 'firing', labels, value: 1, summary: '', message: '', startsAt: NOW, channels: [] };
-  const event: OutboxEvent = { streamId: '1-0', stateKey: 'k', seq: 1, kind: 'firing', from: 'pending', at: NOW, alert, notified: [] };
+function context(labels: Record<string, string>, kind: 'firing' | 'resolved' = 'firing'): NotifyContext {
+  const alert: Alert = { id: 'a1', rule: 'R', severity: 'warning', state: kind, labels, value: 1, summary: '', message: '', startsAt: NOW, channels: [] };
+  const event: OutboxEvent = { streamId: '1-0', stateKey: 'k', seq: 1, kind, from: kind === 'firing' ? 'pending' : 'firing', at: NOW, alert, notified: [] };
   return { event, channels: ['webhook'] };
 }
 
@@ -24,6 +24,12 @@ describe('the silence stage with a regex matcher', () => {
     await stage(ctx);
     expect(ctx.stoppedBy).toBe('silenced');
     expect(recorded).toEqual(['silenced']);
+  });
+
+  it('lets a resolution through, to the channels told of its firing: a silence added after the page left it firing for the receivers', async () => {
+    const ctx = context({ host: 'aaaa' }, 'resolved');
+    await stage(ctx);
+    expect(ctx.stoppedBy).toBeUndefined();
   });
 
   it('lets an alert with a crafted 100,000-character label through within milliseconds', async () => {

@@ -30,9 +30,14 @@ export function silencing(silences: readonly Silence[], labels: Readonly<Record<
   return silences.find((s) => matchesAll(s.matchers, labels));
 }
 
-/** Stops a notification when a silence matches the alert's labels; the alert's state changes are still recorded. */
+/**
+ * Stops a notification when a silence matches the alert's labels; the alert's state changes are still recorded. Not
+ * a resolution, as inhibition lets it through: it goes to the channels told of the firing (none when the firing was
+ * silenced too), and a silence added after a page left the receivers with an alert firing for good.
+ */
 export function silenceStage(cache: SilenceCache, record: RecordSuppression): NotifyStage {
   return async (ctx) => {
+    if (ctx.event.kind === 'resolved') return;
     const silence = silencing(await cache.active(), ctx.event.alert.labels);
     if (!silence) return;
     ctx.stoppedBy = 'silenced';

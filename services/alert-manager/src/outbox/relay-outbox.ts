@@ -41,8 +41,9 @@ export async function relayOutbox(
   const processOne = async (event: OutboxEvent) => {
     try {
       await handler.handle(event);
-      await redis.xack(stream, GROUP, event.streamId);
-      await redis.xdel(stream, event.streamId);
+      // Together: a crash or a failed call between the two left an acknowledged entry in the stream for good.
+      const results = (await redis.multi().xack(stream, GROUP, event.streamId).xdel(stream, event.streamId).exec()) ?? [];
+      for (const [err] of results) if (err) throw err;
       return true;
     } catch (err) {
       failed(err, event.streamId);
