@@ -95,6 +95,40 @@ describe('docker-compose.yml', () => {
     });
   }
 
+  it('splits the collector as Kubernetes does: collector runs the jobs, collector-node the system metrics once per Swarm node', () => {
+    const jobs = compose.services.collector;
+    const node = compose.services['collector-node'];
+    expect(node, 'the collector-node service').toBeDefined();
+    const settings = (s: any) => loadConfig({ env: Object.fromEntries(Object.entries<any>(s.environment).filter(([k]) => !k.endsWith('_FILE'))) });
+    // Scrapes and probes on the replicas, without a host tag (it would follow whichever replica ran the job).
+    expect(jobs.environment.TMON_COLLECTION__MODE).toBe('jobs');
+    expect(settings(jobs).collection.mode).toBe('jobs');
+    expect(jobs.environment.TMON_COLLECTION__TAGS__HOST).toBeUndefined();
+    expect(jobs.deploy.replicas).toBe(2);
+    // One task per node (global, no count), the node's metrics tagged with the Swarm node, the collector's image,
+    // users and secrets, and one task a node during an update too.
+    expect(node.image).toBe(jobs.image);
+    expect(node.environment.SERVICE).toBe('collector');
+    expect(node.environment.TMON_COLLECTION__MODE).toBe('system');
+    expect(settings(node).collection.mode).toBe('system');
+    expect(node.environment.TMON_COLLECTION__TAGS__HOST).toBe('{{.Node.Hostname}}');
+    expect([node.environment.NATS_URL, node.environment.REDIS_URL]).toEqual([jobs.environment.NATS_URL, jobs.environment.REDIS_URL]);
+    expect(node.secrets).toEqual(jobs.secrets);
+    expect(node.deploy.mode).toBe('global');
+    expect(node.deploy.replicas).toBeUndefined();
+    expect(node.deploy.update_config).toEqual({ parallelism: 1, order: 'stop-first', failure_action: 'rollback' });
+    expect(node.deploy.restart_policy).toEqual({ condition: 'on-failure' });
+    expect(node.deploy.resources.limits).toEqual({ cpus: '0.5', memory: '384M' });
+    expect(node.healthcheck).toEqual(jobs.healthcheck);
+    // On the overlay network, the only way to nats and redis (neither publishes a port): `docker stack deploy`
+    // ignores network_mode and pid, and a task on the `host` network can join no other (docs/deploy.md §2).
+    expect(node.networks).toEqual(['monitoring']);
+    expect([node.network_mode, node.pid, node.ports]).toEqual([undefined, undefined, undefined]);
+    // No other service collects system metrics (mode all, the default).
+    const collectors = Object.entries<any>(compose.services).filter(([, s]) => s.environment?.SERVICE === 'collector');
+    expect(collectors.map(([n, s]) => [n, settings(s).collection.mode])).toEqual([['collector', 'jobs'], ['collector-node', 'system']]);
+  });
+
   it('runs nats with JetStream, postgres with a password file and redis with AOF', () => {
     expect(natsScript()).toMatch(/^exec nats-server -c \/etc\/nats\/nats\.conf$/m);
     expect(compose.services.nats.volumes).toEqual(['nats-data:/data']);
@@ -226,10 +260,11 @@ describe('docker-compose.yml', () => {
     const script = String(redis.command[2]);
     expect(script).toMatch(/^exec docker-entrypoint\.sh redis-server - --appendonly yes <<EOF\n\$\$\(config\)\nEOF\n?$/m);
     expect(script).not.toContain('--requirepass');
-    // Each service holds its own Redis password and no other; only Redis holds the default user's.
+    // Each service holds its own Redis password and no other (the node collector is the collector, as its user);
+    // only Redis holds the default user's.
     for (const name of SERVICES) {
       const holders = Object.entries<any>(compose.services).filter(([, s]) => (s.secrets ?? []).some((x: unknown) => secretSource(x as string) === redisPasswordSecret(name as ServiceName)));
-      expect(holders.map(([n]) => n).sort(), name).toEqual(['redis', name].sort());
+      expect(holders.map(([n]) => n).sort(), name).toEqual(['redis', name, ...(name === 'collector' ? ['collector-node'] : [])].sort());
       expect(compose.services[name].environment.REDIS_URL, name).toBe(`redis://${name}@redis:6379`);
     }
     const admins = Object.entries<any>(compose.services).filter(([, s]) => (s.secrets ?? []).includes('redis_password'));

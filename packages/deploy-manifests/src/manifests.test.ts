@@ -20,6 +20,10 @@ import {
   GATEWAY_SECRET_NAME,
   METRICS_SECRET_NAME,
   COLLECTOR_HOST,
+  COLLECTOR_MODE_JOBS,
+  COLLECTOR_MODE_SYSTEM,
+  COLLECTOR_NODE_NAME,
+  COLLECTOR_NODE_OPS_PORT,
   GATEWAY_TRUST_PROXY,
   INGRESS_TLS_SECRET_NAME,
   K8S_DIR,
@@ -48,6 +52,7 @@ import {
   VM_IMAGE,
   VM_SINGLE_NODE_ARGS,
   engineScript,
+  OPS_PORTS,
   redisPasswordKey,
 } from './index.ts';
 
@@ -301,11 +306,94 @@ describe('deploy manifests', () => {
     }
   });
 
-  it('tags the collector\'s system metrics with the node it runs on, so two pods on one node collect them once', () => {
+  it('collects the system metrics once per node, in a DaemonSet on the node\'s network and PID namespaces, tagged with the node; the Deployment runs the jobs', () => {
     expect(loadConfig({ env: { [COLLECTOR_HOST.name]: 'node-7' } }).collection.tags.host).toBe('node-7');
     for (const overlay of OVERLAYS) {
-      const c = onDisk(overlay, 'collector.yaml').find((d) => d.kind === 'Deployment').spec.template.spec.containers[0];
-      expect(c.env.filter((e: any) => e.name === COLLECTOR_HOST.name), overlay).toEqual([COLLECTOR_HOST]);
+      const files = onDisk(overlay, 'kustomization.yaml')[0].resources as string[];
+      expect(files, overlay).toContain(`${COLLECTOR_NODE_NAME}.yaml`);
+      const docs = readdirSync(join(K8S_DIR, overlayDir(overlay as 'base'))).filter((f) => f.endsWith('.yaml')).flatMap((f) => onDisk(overlay, f));
+      const [daemonSet, ...others] = docs.filter((d) => d?.kind === 'DaemonSet');
+      expect(others, `${overlay}: one DaemonSet`).toEqual([]);
+      expect(daemonSet.metadata).toMatchObject({ name: COLLECTOR_NODE_NAME, namespace: all[overlay as 'prod'].namespace });
+      const pod = daemonSet.spec.template.spec;
+      // The node's own /proc/net/dev and /proc, and the cluster's DNS (nats, redis) from the node's network.
+      expect([pod.hostNetwork, pod.hostPID, pod.dnsPolicy], overlay).toEqual([true, true, 'ClusterFirstWithHostNet']);
+      expect(pod.hostIPC, overlay).toBeUndefined();
+      // On every node, tainted or not, as node-exporter.
+      expect(pod.tolerations, overlay).toEqual([{ operator: 'Exists' }]);
+      expect(pod.nodeSelector, overlay).toBeUndefined();
+      // One pod per node at any time: the old one stops before the new one binds the node's port.
+      expect(daemonSet.spec.updateStrategy, overlay).toEqual({ type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1, maxSurge: 0 } });
+      // Its own selector: neither the Deployment, nor its HPA, PDB, Service or NetworkPolicy takes these pods.
+      expect(daemonSet.spec.selector.matchLabels).toEqual({ 'app.kubernetes.io/name': COLLECTOR_NODE_NAME });
+      expect(daemonSet.spec.template.metadata.labels).toMatchObject(daemonSet.spec.selector.matchLabels);
+      const selects = (sel: any) => sel && Object.entries<string>(sel).every(([k, v]) => daemonSet.spec.template.metadata.labels[k] === v);
+      for (const d of docs.filter((x) => ['Deployment', 'Service', 'PodDisruptionBudget'].includes(x?.kind))) {
+        expect(selects(d.spec.selector?.matchLabels ?? d.spec.selector), `${overlay} ${d.kind}/${d.metadata.name}`).toBe(false);
+      }
+      // No HPA (one pod a node) and no PDB (a drain does not evict it).
+      expect(docs.filter((d) => d.kind === 'HorizontalPodAutoscaler' && d.spec.scaleTargetRef.name === COLLECTOR_NODE_NAME)).toEqual([]);
+      const c = pod.containers[0];
+      expect(c.image).toBe(all[overlay as 'prod'].image);
+      // The same hardened container as the Deployment's, and pod-level non-root with the runtime's seccomp profile.
+      const deploymentPod = onDisk(overlay, 'collector.yaml').find((d) => d.kind === 'Deployment').spec.template.spec;
+      expect(c.securityContext).toEqual(deploymentPod.containers[0].securityContext);
+      expect(c.securityContext).toMatchObject({ runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
+      expect(c.securityContext.privileged).toBeUndefined();
+      expect(c.securityContext.capabilities.add).toBeUndefined();
+      // The Deployment's pod security context (the collector's has no supplementalGroups, the backup's alone).
+      expect(pod.securityContext).toEqual(deploymentPod.securityContext);
+      expect(pod.automountServiceAccountToken).toBe(false);
+      expect(pod.volumes.every((v: any) => v.emptyDir), `${overlay}: no hostPath`).toBe(true);
+      // Modest: a fraction of a service's.
+      expect(c.resources).toEqual({ requests: all[overlay as 'prod'].collectorNodeResources.requests, limits: all[overlay as 'prod'].collectorNodeResources.limits });
+      // The collector's user, password keys and metrics token: exactly the Deployment's secrets.
+      expect(secretRefs(c)).toEqual(secretRefs(deploymentPod.containers[0]));
+      // What the collector makes of its environment (the Secrets' values in place; the downward API's too).
+      const downward: Record<string, string> = { 'spec.nodeName': 'node-7', 'status.podIP': '10.0.0.7' };
+      const envOf = (x: any) => ({
+        ...onDisk(overlay, 'configmap.yaml')[0].data,
+        ...Object.fromEntries(x.env.map((e: any) => [e.name, e.value ?? downward[e.valueFrom.fieldRef?.fieldPath] ?? `${e.name.toLowerCase()}-0123456789abcdef-0123456789abcdef`])),
+      });
+      const settings = loadConfig({ env: envOf(c) });
+      expect(settings.collection.mode).toBe('system');
+      expect(settings.collection.tags.host).toBe('node-7');
+      expect(c.env.filter((e: any) => e.name === COLLECTOR_HOST.name)).toEqual([COLLECTOR_HOST]);
+      expect(c.env).toContainEqual({ ...COLLECTOR_MODE_SYSTEM });
+      expect(settings.nats.url).toMatch(/^nats:\/\/collector:[^@]+@nats:4222$/);
+      expect(settings.redis.url).toMatch(/^redis:\/\/collector:[^@]+@redis:6379$/);
+      // Its ops server on the node's address (a hostNetwork pod's IP) at a port of its own on the node, advertised there.
+      expect([settings.ops.port, settings.ops.host, settings.ops.address]).toEqual([COLLECTOR_NODE_OPS_PORT, '10.0.0.7', '10.0.0.7']);
+      expect(c.ports).toEqual([{ name: 'ops', containerPort: COLLECTOR_NODE_OPS_PORT, hostPort: COLLECTOR_NODE_OPS_PORT, protocol: 'TCP' }]);
+      for (const probe of [c.livenessProbe, c.readinessProbe, c.startupProbe]) expect(probe.httpGet.port).toBe('ops');
+      // The Deployment: scrapes and probes only, and no host tag (it would only mark scraped series with the node of
+      // whichever replica ran the job).
+      const jobs = loadConfig({ env: envOf(deploymentPod.containers[0]) });
+      expect(jobs.collection.mode, overlay).toBe('jobs');
+      expect(deploymentPod.containers[0].env).toContainEqual({ ...COLLECTOR_MODE_JOBS });
+      expect(jobs.collection.tags.host, overlay).toBeUndefined();
+      expect(deploymentPod.hostNetwork).toBeUndefined();
+      // Nothing else runs in system or all mode: the node's metrics come from the DaemonSet alone.
+      expect(docs.filter((d) => d?.kind === 'ConfigMap' && d.data?.TMON_COLLECTION__MODE)).toEqual([]);
+    }
+  });
+
+  it('gives the node collector a port no other pod of the node binds, and lets it reach NATS from the node\'s address', () => {
+    // Clear of node-exporter (9100), the suite's own ports (in their pods' networks) and the kubelet's and kube-proxy's.
+    expect([9100, ...Object.values(OPS_PORTS), 10248, 10249, 10250, 10256]).not.toContain(COLLECTOR_NODE_OPS_PORT);
+    for (const overlay of OVERLAYS) {
+      const docs = readdirSync(join(K8S_DIR, overlayDir(overlay as 'base'))).filter((f) => f.endsWith('.yaml')).flatMap((f) => onDisk(overlay, f));
+      const pods = docs.filter((d) => d?.spec?.template?.spec).map((d) => [`${d.kind}/${d.metadata.name}`, d.spec.template.spec] as const);
+      const hostPorts = pods.flatMap(([name, pod]) => pod.containers.flatMap((c: any) => (c.ports ?? []).filter((p: any) => p.hostPort || pod.hostNetwork).map((p: any) => [name, p.hostPort ?? p.containerPort])));
+      expect(hostPorts, overlay).toEqual([[`DaemonSet/${COLLECTOR_NODE_NAME}`, COLLECTOR_NODE_OPS_PORT]]);
+      // A pod of the node's network is governed by no NetworkPolicy; its traffic comes from the node's address, which
+      // NATS' client port admits (no `from`: every source, as game services in their own namespaces).
+      const policies = onDisk(overlay, 'network-policies.yaml');
+      const nats = policies.find((p) => p.metadata.name === 'allow-nats');
+      expect(nats.spec.ingress.find((r: any) => r.ports[0].port === 4222)).toEqual({ ports: [{ protocol: 'TCP', port: 4222 }] });
+      for (const p of policies.filter((x) => Object.keys(x.spec.podSelector).length)) {
+        expect(p.spec.podSelector.matchLabels?.['app.kubernetes.io/name'], p.metadata.name).not.toBe(COLLECTOR_NODE_NAME);
+      }
     }
   });
 

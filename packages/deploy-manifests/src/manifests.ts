@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
+import { DaemonSet, Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
 import { Job } from 'kubernetes-models/batch/v1';
 import { Ingress, NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
@@ -251,14 +251,33 @@ function archiveVolumeClaim(o: Overlay): PersistentVolumeClaim {
   return new PersistentVolumeClaim({ metadata: meta(o, ARCHIVE_CLAIM, 'storage'), spec: { accessModes: ['ReadWriteMany'], resources: { requests: { storage: o.backupStorage } } } });
 }
 
-/** The collector's host tag (collection.tags.host): the node it runs on. */
+/** The collector's host tag (collection.tags.host): the node it runs on, set on the node collector alone. */
 export const COLLECTOR_HOST = { name: 'TMON_COLLECTION__TAGS__HOST', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } } as const;
+/** The collector Deployment's `collection.mode`: scrapes and probes only, spread over its replicas (BullMQ). */
+export const COLLECTOR_MODE_JOBS = { name: 'TMON_COLLECTION__MODE', value: 'jobs' } as const;
+/** The node collector's `collection.mode`: the node's system metrics only. */
+export const COLLECTOR_MODE_SYSTEM = { name: 'TMON_COLLECTION__MODE', value: 'system' } as const;
+/**
+ * The DaemonSet that collects every node's system metrics, one pod per node on the node's own network and PID
+ * namespace, as node-exporter runs: a pod of its own network reads its own `/proc/net/dev` and sees its own processes.
+ */
+export const COLLECTOR_NODE_NAME = 'collector-node';
+/**
+ * The node collector's ops port (`/health`, `/metrics`). It listens on the node's own network (hostNetwork), so it
+ * must be a port the node does not serve already: the one after the suite's six (9101–9106, each in its pod's own
+ * network), clear of node-exporter's 9100 and of the kubelet's and kube-proxy's (10248–10256). If your nodes use it,
+ * change it here and re-render.
+ */
+export const COLLECTOR_NODE_OPS_PORT = 9107;
 
-function deployment(o: Overlay, name: ServiceName, config: Readonly<Config>): Deployment {
+/**
+ * What every pod of a service reads in its environment: its own users and passwords, its address, the engine's
+ * URLs where it uses them; the collector's mode and host come on top (deployment, collectorNode).
+ */
+function serviceEnv(o: Overlay, name: ServiceName, config: Readonly<Config>): IEnvVar[] {
   const isBackup = name === 'backup';
-  // The single node's snapshot in every backup: its volume, read-only, on the engine's node.
   const engineAccess = isBackup ? engineBackupAccess(o.timeSeries) : undefined;
-  const env: IEnvVar[] = [
+  return [
     { name: 'SERVICE', value: name },
     // The address it advertises in discovery (ops.address), where the collector's self-scrape reaches its /metrics:
     // a Deployment pod's name does not resolve in the cluster's DNS.
@@ -275,12 +294,22 @@ function deployment(o: Overlay, name: ServiceName, config: Readonly<Config>): De
     ...engineEnv(o.timeSeries, name),
     // Which hop in front of the gateway names the client: the Ingress controller.
     ...(name === 'api-gateway' ? [{ ...GATEWAY_TRUST_PROXY }] : []),
-    // The node's system metrics are collected once per host: the host is the node, not the pod, or two collector
-    // pods on one node each reported it, under a new host tag at every rollout.
-    ...(name === 'collector' ? [{ ...COLLECTOR_HOST }] : []),
     // Backups and archive under /data (a PersistentVolumeClaim), the keyring on a volume of its own.
     ...(isBackup ? [{ name: 'TMON_BACKUP__KEYRING', value: `${BACKUP_KEYS_DIR}/backup-keyring.json` }] : []),
     ...(engineAccess?.env ?? []),
+  ];
+}
+
+function deployment(o: Overlay, name: ServiceName, config: Readonly<Config>): Deployment {
+  const isBackup = name === 'backup';
+  // The single node's snapshot in every backup: its volume, read-only, on the engine's node.
+  const engineAccess = isBackup ? engineBackupAccess(o.timeSeries) : undefined;
+  const env: IEnvVar[] = [
+    ...serviceEnv(o, name, config),
+    // Scrapes and probes only: the nodes' system metrics are the node collector's (collectorNode). No host tag: in
+    // this mode it would only fill the `host` of scraped and probed series with the node of whichever replica ran
+    // the job, a new series at every change of replica.
+    ...(name === 'collector' ? [{ ...COLLECTOR_MODE_JOBS }] : []),
   ];
   const volumes: IVolume[] = [
     isBackup ? { name: 'data', persistentVolumeClaim: { claimName: 'backup-data' } } : { name: 'data', emptyDir: {} },
@@ -346,6 +375,74 @@ function deployment(o: Overlay, name: ServiceName, config: Readonly<Config>): De
           },
           containers: [container],
           volumes,
+        },
+      },
+    },
+  });
+}
+
+/**
+ * The node collector: a DaemonSet of the collector in `collection.mode: system`, one pod on every node (tainted ones
+ * too), in the node's network and PID namespaces, so `/proc/net/dev` holds the node's interfaces and `/proc` its
+ * processes; CPU, memory and load read the same in any namespace. The host tag is the node, one pod per node at any
+ * time (no surge: a second pod would read the same node through other counters). It is the collector as far as NATS
+ * and Redis know: the same users, publishing `metrics.ingest.collector` only. No HorizontalPodAutoscaler (one pod a
+ * node by definition) and no PodDisruptionBudget (a drain does not evict a DaemonSet's pods; the pod goes with its
+ * node). No NetworkPolicy applies to a pod of the node's network: it reaches NATS (client port open to all) and
+ * Redis from the node's address, and its ops port is the node's (docs/deploy.md §1).
+ */
+function collectorNode(o: Overlay, config: Readonly<Config>): DaemonSet {
+  const port = { name: 'ops', containerPort: COLLECTOR_NODE_OPS_PORT, hostPort: COLLECTOR_NODE_OPS_PORT, protocol: 'TCP' as const };
+  const container: IContainer = {
+    name: 'collector',
+    image: o.image,
+    imagePullPolicy: 'IfNotPresent',
+    env: [
+      ...serviceEnv(o, 'collector', config),
+      { ...COLLECTOR_MODE_SYSTEM },
+      { ...COLLECTOR_HOST },
+      { name: 'OPS_PORT', value: String(COLLECTOR_NODE_OPS_PORT) },
+      // The ops server on the node's cluster address alone (a hostNetwork pod's IP is its node's), not on every
+      // address of the node: /health and the metrics token's /metrics stay off its public interfaces.
+      { name: 'TMON_OPS__HOST', valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+    ],
+    envFrom: [{ configMapRef: { name: CONFIG_MAP_NAME } }],
+    ports: [port],
+    livenessProbe: healthProbe('/health/live', 'ops', config, 3),
+    readinessProbe: healthProbe('/health/ready', 'ops', config, 3),
+    startupProbe: healthProbe('/health/live', 'ops', config, 30),
+    resources: { requests: { ...o.collectorNodeResources.requests }, limits: { ...o.collectorNodeResources.limits } },
+    // Reading /proc of the node's PID namespace needs no capability: the process count is the entries of /proc.
+    securityContext: RESTRICTED,
+    volumeMounts: [
+      { name: 'data', mountPath: '/data' },
+      { name: 'tmp', mountPath: '/tmp' },
+    ],
+  };
+  return new DaemonSet({
+    metadata: meta(o, COLLECTOR_NODE_NAME),
+    spec: {
+      selector: { matchLabels: selector(COLLECTOR_NODE_NAME) },
+      // The old pod of a node stops before its new one starts: both would bind the node's ops port, and two pods
+      // of one node took turns collecting it.
+      updateStrategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1, maxSurge: 0 } },
+      template: {
+        metadata: { labels: labels(COLLECTOR_NODE_NAME) },
+        spec: {
+          hostNetwork: true,
+          hostPID: true,
+          // The cluster's DNS (nats, redis), which a pod of the node's network does not get by default.
+          dnsPolicy: 'ClusterFirstWithHostNet',
+          terminationGracePeriodSeconds: config.shutdownTimeout + 10,
+          automountServiceAccountToken: false,
+          securityContext: { runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, fsGroup: 10001, seccompProfile: { type: 'RuntimeDefault' } },
+          // Every node, control plane and tainted ones included, as node-exporter.
+          tolerations: [{ operator: 'Exists' }],
+          containers: [container],
+          volumes: [
+            { name: 'data', emptyDir: {} },
+            { name: 'tmp', emptyDir: {} },
+          ],
         },
       },
     },
@@ -679,6 +776,8 @@ export function buildManifests(o: Overlay, config: Readonly<Config>): ManifestFi
         ...(name === 'backup' && engineBackupAccess(o.timeSeries) ? [] : [disruptionBudget(o, name)]),
       ],
     })),
+    // The nodes' system metrics, one collector pod per node (collection.mode system); the Deployment runs the jobs.
+    { file: `${COLLECTOR_NODE_NAME}.yaml`, objects: [collectorNode(o, config)] },
     { file: 'network-policies.yaml', objects: networkPolicies(o, config) },
     { file: 'ingress.yaml', objects: [ingress(o, config)] },
     { file: 'nats.yaml', objects: nats(o) },

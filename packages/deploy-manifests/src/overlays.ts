@@ -49,6 +49,11 @@ export interface Overlay {
   readonly image: string;
   readonly logLevel: string;
   readonly resources: ResourceSettings;
+  /**
+   * The node collector's (the DaemonSet `collector-node`, one pod on every node): it reads a few /proc files once a
+   * `collection.intervals.system` and publishes them, so it asks for little, and takes it from every node.
+   */
+  readonly collectorNodeResources: ResourceSettings;
   readonly scaling: Readonly<Record<ServiceName, Autoscaling>>;
   readonly ingressHost: string;
   readonly natsStorage: string;
@@ -91,6 +96,8 @@ const PROD_RESOURCES: ResourceSettings = { requests: { cpu: '250m', memory: '512
 /** VictoriaMetrics single node and each vmstorage node. */
 const VM_RESOURCES: ResourceSettings = { requests: { cpu: '250m', memory: '512Mi' }, limits: { cpu: '2', memory: '4Gi' } };
 const DEV_RESOURCES: ResourceSettings = { requests: { cpu: '50m', memory: '128Mi' }, limits: { cpu: '500m', memory: '512Mi' } };
+/** One Node.js process per node that collects once a minute: a service's floor, in every overlay. */
+const COLLECTOR_NODE_RESOURCES: ResourceSettings = { requests: { cpu: '20m', memory: '128Mi' }, limits: { cpu: '500m', memory: '384Mi' } };
 
 /**
  * The overlays as data: `base` and `prod` carry the configuration's numbers, `dev` runs small, and `cluster` is
@@ -104,6 +111,7 @@ export function overlays(config: Readonly<Config> = defaultConfig(), version = s
     image: `terminusa/monitoring:${version}`,
     logLevel: config.log.level,
     resources: PROD_RESOURCES,
+    collectorNodeResources: COLLECTOR_NODE_RESOURCES,
     scaling,
     ingressHost: 'monitoring.terminusa.example',
     natsStorage: '10Gi',
