@@ -455,6 +455,31 @@ describe('the live stream', () => {
     expect(other.samples().map((s) => s.name)).toEqual(['disk_sentinel']);
   });
 
+  it('fails only the subscription whose NATS flush failed (a reconnection), not every later one', async () => {
+    // The bus as the gateway's, its connection's flush failing once when asked, as during a reconnection.
+    let failNext = false;
+    const flaky = Object.create(bus) as Bus;
+    const flakyNc = Object.create(bus.nc) as typeof bus.nc;
+    flakyNc.flush = () => {
+      if (!failNext) return bus.nc.flush();
+      failNext = false;
+      return Promise.reject(new Error('connection lost'));
+    };
+    Object.defineProperty(flaky, 'nc', { value: flakyNc });
+    const { url } = await startLive({ bus: flaky });
+    const watching = await readyClient(url, { metrics: ['cpu_*'] });
+    // Another client's subscription opens the alert subjects while NATS reconnects: that client is told to come back.
+    failNext = true;
+    const unlucky = await readyClient(url);
+    unlucky.send({ type: 'subscribe', alerts: true });
+    await new Promise((resolve) => unlucky.ws.once('close', resolve));
+    // The client that was there changes its subscription as if nothing had happened.
+    watching.send({ type: 'unsubscribe', metrics: ['cpu_*'] });
+    expect((await watching.next('subscribed')).message.metrics).toEqual([]);
+    watching.send({ type: 'subscribe', metrics: ['disk_*'] });
+    expect((await watching.next('subscribed')).message.metrics).toEqual(['disk_*']);
+  });
+
   it('sends alert events and dashboard notifications to clients subscribed to alerts', async () => {
     const { url } = await startLive();
     const watcher = await readyClient(url, { alerts: true });

@@ -394,7 +394,13 @@ export class LiveStream {
       this.#alerts = [];
     }
     // After a flush round trip the server has the new subscriptions: a client told "subscribed" misses nothing published later.
-    if (opened) this.#registered = this.#bus.nc.flush();
+    if (opened) {
+      // A flush that fails (NATS reconnecting) fails the subscription that asked for it, not the next ones: kept, it
+      // answered every later subscribe and unsubscribe of every client with the same rejection, each closed 1011.
+      const flushed = this.#bus.nc.flush();
+      this.#registered = flushed.catch(() => undefined);
+      return flushed;
+    }
     return this.#registered;
   }
 
