@@ -208,3 +208,19 @@ function monitorEventLoop(): { stop(): number } {
     },
   };
 }
+
+describe('GET /alerts/active with label filters', () => {
+  const get = async (query: string): Promise<{ status: number; body: any }> => {
+    const res = await fetch(`${server.base}/alerts/active?${query}`, { headers: { [TEST_ROLE_HEADER]: 'viewer' } });
+    return { status: res.status, body: await res.json() };
+  };
+
+  it('filters by a label, and refuses one asked twice with a 400 naming it rather than leaving the filter out', async () => {
+    const one = await get('label.host=aaaa');
+    expect(one.status).toBe(200);
+    expect(one.body.alerts.map((a: { id: string }) => a.id)).toEqual([ACTIVE.plain]);
+    const twice = await get('label.host=aaaa&label.host=b');
+    expect(twice.status).toBe(400);
+    expect(JSON.stringify(twice.body)).toContain('host');
+  });
+});

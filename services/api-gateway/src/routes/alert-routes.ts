@@ -48,9 +48,10 @@ const SilenceBody = z
   .refine((s) => s.endsAt === undefined || s.endsAt - (s.startsAt ?? Date.now()) <= 90 * DAY_MS, { message: 'at most 90 days after the start', path: ['endsAt'] });
 const SilenceId = z.object({ id: z.string().uuid('a silence id') });
 
-function labelQuery(req: Request): Record<string, string> {
-  const labels: Record<string, string> = {};
-  for (const [k, v] of Object.entries(req.query)) if (k.startsWith('label.') && typeof v === 'string') labels[k.slice(6)] = v;
+/** The `label.<name>` parameters, as given: a label asked twice (an array) is the filter's schema to refuse, not left out. */
+function labelQuery(req: Request): Record<string, unknown> {
+  const labels: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(req.query)) if (k.startsWith('label.')) labels[k.slice(6)] = v;
   return labels;
 }
 
