@@ -266,6 +266,9 @@ describe('failures', () => {
     const cases: [string, Record<string, string>, string][] = [
       ['/api/v1/query', {}, 'invalid parameter "query": no expression found in input'],
       ['/api/v1/query', { query: 'up', time: 'yesterday' }, 'invalid parameter "time": cannot parse "yesterday" to a valid timestamp'],
+      // Dates that do not exist, which Date.parse rolls over to the next month or day.
+      ['/api/v1/query', { query: 'up', time: '2026-02-30T00:00:00Z' }, 'invalid parameter "time": cannot parse "2026-02-30T00:00:00Z" to a valid timestamp'],
+      ['/api/v1/query', { query: 'up', time: '2026-03-01T24:00:00Z' }, 'invalid parameter "time": cannot parse "2026-03-01T24:00:00Z" to a valid timestamp'],
       ['/api/v1/query_range', { query: 'up', end: RANGE.end, step: '60' }, 'invalid parameter "start": cannot parse "" to a valid timestamp'],
       ['/api/v1/query_range', { query: 'up', start: RANGE.end, end: RANGE.start, step: '60' }, 'end timestamp must not be before start time'],
       ['/api/v1/query_range', { query: 'up', ...RANGE, step: 'often' }, 'invalid parameter "step": cannot parse "often" to a valid duration'],

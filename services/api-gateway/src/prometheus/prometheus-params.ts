@@ -5,7 +5,20 @@ import { invalidParameter } from './prometheus-errors.ts';
 /** Prometheus' own words for the start and end of time, which its clients send for an open range. */
 const OPEN_TIMES = new Set(['-292273086-05-16T16:47:06Z', '292277025-08-18T07:12:54.999999999Z']);
 const FLOAT = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
-const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$/;
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.\d+)?(?:[Zz]|[+-](\d{2}):(\d{2}))$/;
+
+/**
+ * Epoch ms of an RFC 3339 time whose every field is in range; NaN otherwise. Date.parse rolls an impossible date
+ * over (February 30th was March 2nd, 24:00 the next day), where Prometheus answers 400.
+ */
+function rfc3339Ms(text: string): number {
+  const m = RFC3339.exec(text);
+  if (!m) return NaN;
+  const [year, month, day, hour, minute, second, offsetHours = 0, offsetMinutes = 0] = m.slice(1).map((f) => (f === undefined ? undefined : Number(f)));
+  const daysInMonth = new Date(Date.UTC(year!, month!, 0)).getUTCDate();
+  const inRange = month! >= 1 && month! <= 12 && day! >= 1 && day! <= daysInMonth && hour! <= 23 && minute! <= 59 && second! <= 59 && offsetHours <= 23 && offsetMinutes <= 59;
+  return inRange ? Date.parse(text) : NaN;
+}
 /** The widest time JavaScript dates hold, in epoch ms. */
 const MAX_TIME_MS = 8.64e15;
 
@@ -26,7 +39,7 @@ export function formOf(req: Request): URLSearchParams {
 export function timeParam(form: URLSearchParams, name: string, fallback?: number): number {
   const text = form.get(name) ?? '';
   if (text === '' && fallback !== undefined) return fallback;
-  const ms = FLOAT.test(text) ? Math.round(Number(text) * 1000) : RFC3339.test(text) ? Date.parse(text) : NaN;
+  const ms = FLOAT.test(text) ? Math.round(Number(text) * 1000) : rfc3339Ms(text);
   if (!Number.isFinite(ms) || Math.abs(ms) > MAX_TIME_MS) throw invalidParameter(name, `cannot parse ${JSON.stringify(text)} to a valid timestamp`);
   return ms;
 }
