@@ -82,7 +82,7 @@ export async function callEngineAnswer<T>(ctx: PrometheusContext, path: string, 
     if (err instanceof EngineAnswerTooLarge) {
       const bytes = ctx.limits.maxSamples * BYTES_PER_SAMPLE;
       // Series and label lists hold no samples: said as the answer's size, with what to narrow.
-      if (blamed !== 'query') throw new PrometheusError('execution', `the answer is larger than ${bytes} bytes (${BYTES_PER_SAMPLE} for each of gateway.promql.maxSamples=${ctx.limits.maxSamples}): narrow match[], start and end, or pass limit`);
+      if (blamed !== 'query') throw new PrometheusError('execution', `the answer is larger than ${bytes} bytes (${BYTES_PER_SAMPLE} for each of gateway.promql.maxSamples=${ctx.limits.maxSamples}): narrow match[], start and end (limit cuts the answer only once the engine gave it whole)`);
       throw tooManySamples(ctx.limits, `the engine's answer is larger than ${bytes} bytes`);
     }
     if (timeout.aborted) throw timedOut();
