@@ -63,6 +63,16 @@ describe('engineQuery', () => {
     for (const expr of ['x', 'scalar(sum(x)) * x', 'vector(1)', 'sum(x)', 'x[5m]']) expect(engineQuery(expr).scalar, expr).toBe(false);
   });
 
+  it('gives a string literal’s value, read as Go reads its quotes, and flags range vectors', () => {
+    expect(engineQuery('"foo"').string).toBe('foo');
+    expect(engineQuery(String.raw`("a\"b\n\x41\u00e9")`).string).toBe('a"b\nAé');
+    expect(engineQuery("'it\\'s'").string).toBe("it's");
+    expect(engineQuery('`raw\\n`').string).toBe('raw\\n');
+    expect(engineQuery('label_replace(x, "a", "b", "c", "d")').string).toBeUndefined();
+    for (const expr of ['x[5m]', '(rate(x[5m])[1h:])']) expect(engineQuery(expr).rangeVector, expr).toBe(true);
+    for (const expr of ['x', 'rate(x[5m])', '"foo"']) expect(engineQuery(expr).rangeVector, expr).toBeUndefined();
+  });
+
   it('leaves what is not PromQL to the engine as written', () => {
     for (const expr of ['WITH (a = round(x)) a', 'round(x', 'rate(x)']) expect(engineQuery(expr)).toEqual({ expr, scalar: false });
     for (const expr of ['rate(x{a=}[5m])', 'increase(x[5m] offset)']) expect(engineQuery(expr, { rates: 'prometheus' })).toEqual({ expr, scalar: false });

@@ -13,6 +13,30 @@ export interface EngineQuery {
   expr: string;
   /** Prometheus answers a scalar expression (`time()`, `scalar(…)`, `1 + 2`) as a scalar; the engine as a one-element vector. */
   scalar: boolean;
+  /** The value of an expression that is a string literal (`"foo"`), which Prometheus answers as a string; the engine answers none. */
+  string?: string;
+  /** True for an expression whose value is a range vector (`x[5m]`, a subquery), which a range query refuses. */
+  rangeVector?: boolean;
+}
+
+/** The expression under `PromQL` and any parentheses around it. */
+function outermost(node: SyntaxNode): SyntaxNode {
+  const inner = children(node).filter((c) => c.name !== 'LineComment');
+  return (node.name === 'PromQL' || node.name === 'ParenExpr') && inner.length === 1 ? outermost(inner[0]!) : node;
+}
+
+const GO_ESCAPES: Record<string, string> = { a: '\x07', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v', '\\': '\\', "'": "'", '"': '"' };
+
+/** A PromQL string literal's value, its quotes and escapes read as Go's strconv.Unquote reads them (backquotes: raw). */
+export function promqlStringValue(literal: string): string {
+  const inner = literal.slice(1, -1);
+  if (literal.startsWith('`')) return inner;
+  return inner.replace(/\\(?:([abfnrtv\\'"])|x([0-9a-fA-F]{2})|([0-7]{3})|u([0-9a-fA-F]{4})|U([0-9a-fA-F]{8}))/g, (_, simple, hex, octal, u4, u8) => {
+    if (simple !== undefined) return GO_ESCAPES[simple]!;
+    if (hex !== undefined) return String.fromCharCode(parseInt(hex, 16));
+    if (octal !== undefined) return String.fromCharCode(parseInt(octal, 8));
+    return String.fromCodePoint(parseInt(u4 ?? u8, 16));
+  });
 }
 
 /**
@@ -139,7 +163,13 @@ export function engineQuery(expr: string, semantics: Partial<QuerySemantics> = {
   if (invalid) return { expr, scalar: false };
   let out = applyEdits(expr, edits);
   if (templates.size > 0) out = `WITH (${[...templates].map((t) => RATE_TEMPLATES[t]).join(', ')}) ${out}`;
-  return { expr: out, scalar: isScalar(tree.topNode, expr) };
+  const top = outermost(tree.topNode);
+  return {
+    expr: out,
+    scalar: isScalar(tree.topNode, expr),
+    ...(top.name === 'StringLiteral' ? { string: promqlStringValue(expr.slice(top.from, top.to)) } : {}),
+    ...(top.name === 'MatrixSelector' || top.name === 'SubqueryExpr' ? { rangeVector: true } : {}),
+  };
 }
 
 /**

@@ -49,6 +49,8 @@ function asScalar(data: QueryData, time: number): QueryData {
 export async function instantQuery(ctx: PrometheusContext, form: URLSearchParams): Promise<PrometheusSuccess<QueryData> | AnswerText> {
   const time = timeParam(form, 'time', Date.now());
   const query = queryParam(ctx, form);
+  // A string literal is its own answer, as Prometheus gives it; the engine answers it with no series at all.
+  if (query.string !== undefined) return { status: 'success', data: { resultType: 'string', result: [time / 1000, query.string] } };
   // nocache: with its cache on, the engine evaluates a time within -search.latencyOffset (30 s) of now 30 s earlier
   // and labels the answer with the time asked: Grafana's instant and stat panels showed data 30 s old.
   const params = new URLSearchParams({ query: query.expr, time: engineSeconds(time), nocache: '1' });
@@ -74,7 +76,12 @@ export async function rangeQuery(ctx: PrometheusContext, form: URLSearchParams):
   }
   // The engine counts in whole milliseconds; a finer step is the shortest it takes.
   const engineStep = Math.max(1, Math.round(step));
-  const params = new URLSearchParams({ query: queryParam(ctx, form).expr, start: engineSeconds(start), end: engineSeconds(end), step: engineSeconds(engineStep) });
+  const query = queryParam(ctx, form);
+  // Refused as Prometheus refuses them; the engine answered a string with nothing and a range vector as a matrix.
+  if (query.string !== undefined || query.rangeVector) {
+    throw new PrometheusError('bad_data', `invalid expression type "${query.string !== undefined ? 'string' : 'range vector'}" for range query, must be Scalar or instant Vector`);
+  }
+  const params = new URLSearchParams({ query: query.expr, start: engineSeconds(start), end: engineSeconds(end), step: engineSeconds(engineStep) });
   // With its cache on, the engine moves a range off the step's grid onto it: points before `start`, at other times
   // than Prometheus answers. A range on the grid (Grafana aligns its own) keeps the cache.
   if (Math.round(start) % engineStep !== 0) params.set('nocache', '1');

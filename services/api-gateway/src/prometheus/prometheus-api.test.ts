@@ -256,6 +256,10 @@ describe('failures', () => {
     expect(badMatch.status).toBe(400);
     expect(badMatch.body).toMatchObject({ status: 'error', errorType: 'bad_data', error: expect.stringMatching(/^invalid parameter "match\[\]": /) });
 
+    // A string is its own answer, as Prometheus gives it (the engine answered no series).
+    const text = await prom('/api/v1/query', { query: '"foo"', time: String(AT) });
+    expect(text.body).toEqual({ status: 'success', data: { resultType: 'string', result: [AT, 'foo'] } });
+
     // An evaluation error: the engine quotes the clashing label sets, which must not show the namespace label.
     const clash = await prom('/api/v1/query', { query: 'http_requests_total + on(job) http_requests_total', time: String(AT) });
     expect(clash.status).toBe(422);
@@ -276,6 +280,9 @@ describe('failures', () => {
       ['/api/v1/series', RANGE, 'no match[] parameter provided'],
       ['/api/v1/label/bad-name/values', {}, 'invalid label name: "bad-name"'],
       ['/api/v1/query', { query: 'up', timeout: 'soon' }, 'invalid parameter "timeout": cannot parse "soon" to a valid duration'],
+      // Of a type a range query cannot chart, as Prometheus refuses them.
+      ['/api/v1/query_range', { query: '"foo"', ...RANGE, step: '60' }, 'invalid expression type "string" for range query, must be Scalar or instant Vector'],
+      ['/api/v1/query_range', { query: 'up[5m]', ...RANGE, step: '60' }, 'invalid expression type "range vector" for range query, must be Scalar or instant Vector'],
     ];
     for (const [path, params, error] of cases) {
       const res = await prom(path, params);
