@@ -42,6 +42,7 @@ await runService({
       registry,
       resetTimeoutMs: config.alerts.breakerResetSeconds * 1000,
       publishDashboard: async (n) => bus.publish(SUBJECTS.dashboardNotifications, [], n),
+      ...(bus.nc.info ? { dashboardMaxMessageBytes: bus.nc.info.max_payload } : {}),
     });
     const history = notificationHistory(store, {
       suppressed: (reason) => metrics.suppressed.inc({ reason }),

@@ -58,4 +58,21 @@ describe('DashboardChannel', () => {
     expect((err as DeliveryError).retryable).toBe(true);
     expect((err as DeliveryError).cause).toBe(cause);
   });
+
+  it('publishes a notification larger than a message may be in parts of whole alerts, in order, none past the limit', async () => {
+    const published: Notification[] = [];
+    const storm = testNotification(3000);
+    await new DashboardChannel(async (n) => void published.push(n), 64 * 1024).send(storm);
+    expect(published.length).toBeGreaterThan(1);
+    expect(published.map((p) => p.id)).toEqual(published.map((_, i) => `${storm.id}-${i + 1}`));
+    expect(published.flatMap((p) => p.alerts)).toEqual(storm.alerts);
+    for (const part of published) {
+      expect(Buffer.byteLength(JSON.stringify(part))).toBeLessThanOrEqual(48 * 1024);
+      expect(part).toMatchObject({ status: storm.status, repeat: storm.repeat, groupLabels: storm.groupLabels });
+    }
+    // One that fits goes whole, under its own id.
+    published.length = 0;
+    await new DashboardChannel(async (n) => void published.push(n), 64 * 1024).send(testNotification(3));
+    expect(published.map((p) => p.id)).toEqual(['n-HighCpu-1']);
+  });
 });

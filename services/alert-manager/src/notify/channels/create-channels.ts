@@ -15,6 +15,8 @@ export type ChannelSettings = Config['alerts']['channels'];
 export interface CreateChannelsOptions {
   /** Where dashboard notifications go; without it there is no dashboard channel. */
   publishDashboard?: PublishDashboard;
+  /** The largest message publishDashboard's bus takes (NATS' max_payload; 1 MiB when unset). */
+  dashboardMaxMessageBytes?: number;
   /** Registry of the breakers' metrics. */
   registry: Registry;
   resetTimeoutMs?: number;
@@ -26,7 +28,7 @@ export function createChannels(settings: ChannelSettings, options: CreateChannel
   if (settings.slack) inner.push(new SlackChannel(settings.slack));
   if (settings.email) inner.push(new EmailChannel(settings.email));
   if (settings.webhook) inner.push(new WebhookChannel(settings.webhook));
-  if (settings.dashboard.enabled && options.publishDashboard) inner.push(new DashboardChannel(options.publishDashboard));
+  if (settings.dashboard.enabled && options.publishDashboard) inner.push(new DashboardChannel(options.publishDashboard, options.dashboardMaxMessageBytes));
   const breakerOptions = { registry: options.registry, resetTimeoutMs: options.resetTimeoutMs };
   return new Map(inner.map((channel) => [channel.name, new BreakerChannel(channel, breakerOptions)]));
 }
