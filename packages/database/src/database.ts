@@ -22,16 +22,22 @@ export async function ensureDatabase(url: string): Promise<void> {
   try {
     await client.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`);
   } catch (err) {
-    // Another service created it at the same moment.
-    if ((err as { code?: string }).code !== '42P04') throw err;
+    // Another service created it at the same moment: PostgreSQL says so, or, when both got past its check of the name,
+    // the second fails on pg_database's unique index.
+    const code = (err as { code?: string }).code;
+    if (code !== '42P04' && code !== '23505') throw err;
   } finally {
     await client.end();
   }
 }
 
-/** A connection pool whose unqualified names resolve in the configured schema. */
-export function createPool(config: Config['database'], applicationName: string): pg.Pool {
-  return new pg.Pool({
+/**
+ * A connection pool whose unqualified names resolve in the configured schema. An idle connection the server ends (a
+ * restart, a failover, pg_terminate_backend) is dropped from the pool and reported to `onError`: unheard, its error
+ * was an uncaught exception, and every service of the suite exited at a PostgreSQL restart.
+ */
+export function createPool(config: Config['database'], applicationName: string, onError: (err: Error) => void = () => undefined): pg.Pool {
+  const pool = new pg.Pool({
     connectionString: config.url,
     max: config.poolSize,
     application_name: applicationName,
@@ -40,4 +46,6 @@ export function createPool(config: Config['database'], applicationName: string):
     // Unnamed statements, nearly all, are planned per call either way.
     options: `-c search_path=${config.schema} -c plan_cache_mode=force_generic_plan`,
   });
+  pool.on('error', onError);
+  return pool;
 }

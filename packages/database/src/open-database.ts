@@ -7,7 +7,7 @@ import { prepareSchema, type SchemaLog } from './prepare-schema.ts';
 export interface DatabaseLifecycle {
   health: { add(name: string, check: () => Promise<void>): void };
   onStop(name: string, stop: () => Promise<void>): void;
-  logger: SchemaLog;
+  logger: SchemaLog & { warn?(message: string, meta?: Record<string, unknown>): void };
 }
 
 /**
@@ -17,7 +17,7 @@ export interface DatabaseLifecycle {
  */
 export async function openDatabase(config: Readonly<Config>, service: string, lifecycle: DatabaseLifecycle): Promise<pg.Pool> {
   if (config.database.migrate) await ensureDatabase(config.database.url);
-  const pool = createPool(config.database, `terminusa-${service}`);
+  const pool = createPool(config.database, `terminusa-${service}`, (err) => lifecycle.logger.warn?.('a PostgreSQL connection ended; the pool opens another', { err }));
   lifecycle.onStop('postgres', () => pool.end());
   await prepareSchema(pool, config.database, service, lifecycle.logger);
   lifecycle.health.add('postgres', async () => void (await pool.query('SELECT 1')));

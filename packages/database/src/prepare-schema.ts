@@ -60,6 +60,9 @@ async function everyTable(pool: pg.Pool, schema: string, needs: Readonly<Record<
   return { schema_migrations: ['SELECT'], ...needs, ...Object.fromEntries(rows.map((r) => [r.name, privileges])) };
 }
 
+/** Errors of a PostgreSQL that is down, starting or shutting down (the network's, and SQLSTATE class 57P). */
+const NOT_REACHABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', '57P01', '57P02', '57P03']);
+
 /** Why the schema is not yet usable by the current role with `needs` and `routines`, or undefined when it is. */
 async function schemaShortfall(pool: pg.Pool, schema: string, needs: Readonly<Record<string, readonly TablePrivilege[]>>, routines: readonly string[]): Promise<string | undefined> {
   let namespace: { usage: boolean } | undefined;
@@ -68,6 +71,9 @@ async function schemaShortfall(pool: pg.Pool, schema: string, needs: Readonly<Re
   } catch (err) {
     // The owner creates the database; this service must not.
     if ((err as { code?: string }).code === '3D000') return 'the database does not exist yet';
+    // PostgreSQL down or starting, as when it restarts with the services: waited for as the schema is, within
+    // database.migrationTimeout; thrown, it made every service that waits for the owner crash and restart in a loop.
+    if (NOT_REACHABLE.has((err as { code?: string }).code ?? '') || /Connection terminated|timeout/i.test((err as Error).message)) return `PostgreSQL is not reachable yet (${(err as Error).message})`;
     throw err;
   }
   if (!namespace) return `no schema ${schema} yet`;

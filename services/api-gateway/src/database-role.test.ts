@@ -8,7 +8,7 @@ import type pg from 'pg';
 import { PgAlertStore, RuleSchema } from '@terminusa/alerting';
 import { createPool, prepareSchema, RESTORING_SETTING, SchemaNotReadyError } from '@terminusa/database';
 import { queryHistory, SampleStore, tierRetentionMs, VictoriaMetrics } from '@terminusa/metric-store';
-import { createRoleDatabase, type RoleDatabase } from '@terminusa/testkit';
+import { createRoleDatabase, freePort, type RoleDatabase } from '@terminusa/testkit';
 import { PgAuditLog } from './audit-log.ts';
 import { PgUserStore } from './auth/user-store.ts';
 
@@ -109,6 +109,19 @@ describe('the gateway as its own database role', () => {
     await expect(gateway.query('DELETE FROM rollup_dirty')).rejects.toThrow(/permission denied for table rollup_dirty/);
     await expect(gateway.query(`INSERT INTO alerts (id, rule, severity, state, summary, message, labels, created_at) VALUES (gen_random_uuid(), 'r', 'info', 'firing', '', '', '{}', now())`)).rejects.toThrow(/permission denied for table alerts/);
     await expect(gateway.query('CREATE SCHEMA gateway_schema')).rejects.toThrow(/permission denied for database/);
+  });
+
+  it('waits for a PostgreSQL that does not answer yet as for the owner’s schema, not failing at once (a restart of both)', async () => {
+    const port = await freePort();
+    const settings = { ...rdb.config('apiGateway').database, url: `postgres://nobody@127.0.0.1:${port}/nothing`, migrationTimeout: 1 };
+    const pool = createPool(settings, 'gateway-role-test-unreachable');
+    try {
+      const failed = prepareSchema(pool, settings, 'api-gateway', { info: () => undefined });
+      await expect(failed).rejects.toBeInstanceOf(SchemaNotReadyError);
+      await expect(failed).rejects.toThrow(/not ready after 1 s: PostgreSQL is not reachable yet \(.*ECONNREFUSED/);
+    } finally {
+      await pool.end();
+    }
   });
 
   it('gives up with a clear error when no owner migrates within database.migrationTimeout', async () => {
