@@ -123,7 +123,9 @@ export async function runService(def: ServiceDefinition, options: RunOptions = {
       const graceful = (async () => {
         // Stop discovery first so no new work is routed here, then the service's own steps (intake first,
         // stores last), and only then drain NATS, which flushes the acks those steps sent.
-        await srv.stop().catch(() => undefined);
+        // At most a second: with NATS away its drain waits for a round trip that never comes, and the service's own
+        // steps (naks, workers closed, pools ended) never ran before the timeout.
+        await Promise.race([srv.stop().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, 1000).unref())]);
         for (const step of [...stopSteps].reverse()) {
           try {
             await step.stop();
@@ -147,8 +149,15 @@ export async function runService(def: ServiceDefinition, options: RunOptions = {
     })());
 
   if (handleSignals) {
-    const exit = (ok: boolean) => logger.on('finish', () => process.exit(ok ? 0 : 1)).end();
-    for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, () => void stop().then(exit));
+    let exiting = false;
+    const exit = (ok: boolean) => {
+      if (exiting) return;
+      exiting = true;
+      logger.on('finish', () => process.exit(ok ? 0 : 1)).end();
+    };
+    // Every signal, not the first only: a second one (Ctrl-C in a terminal and its supervisor forwarding it) killed
+    // the process mid-drain by the default handling `once` left behind; stop() runs once whatever asks it.
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => void stop().then(exit));
     process.on('unhandledRejection', (err) => logger.error('unhandled rejection', { err }));
     process.on('uncaughtException', (err) => {
       logger.error('uncaught exception; exiting', { err });
