@@ -94,9 +94,11 @@ async function takeBackupNow(req: BackupRequest): Promise<Manifest> {
   const newChunk = (file: string) => new ChunkWriter(join(tmpDir, file), file, key.key, chunkAad(id, file, key.id));
 
   let client: pg.PoolClient | undefined;
+  let inTransaction = false;
   try {
     client = await req.pool.connect();
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    inTransaction = true;
     const watermark = await snapshotXmin(client);
     // PostgreSQL's snapshot first (its first query took it), then the engine's: not one atomic snapshot, but the
     // engine then holds every sample the restored rollups count (the minutes it holds past them the next rollup run
@@ -114,6 +116,7 @@ async function takeBackupNow(req: BackupRequest): Promise<Manifest> {
       req.onTable?.({ table: info.table, rows, bytes: chunks.reduce((n, c) => n + c.rawBytes, 0), totalTables: catalog.length });
     }
     await client.query('COMMIT');
+    inTransaction = false;
 
     const files: Manifest['files'] = [];
     const addFile = async (kind: 'config' | 'archive', path: string, index: number) => {
@@ -150,7 +153,13 @@ async function takeBackupNow(req: BackupRequest): Promise<Manifest> {
     await renameDurably(tmpDir, join(req.backupsDir, id));
     return manifest;
   } catch (err) {
-    await client?.query('ROLLBACK').catch(() => undefined);
+    // Its connection closed, not rolled back: a COPY cut off mid-stream (a chunk's write failed, the disk full) leaves
+    // the connection waiting on it for good, and a ROLLBACK queued behind it held the job, the backup lock and the
+    // snapshot for ever. Closing it ends the COPY and the transaction.
+    if (inTransaction) {
+      client?.release(err instanceof Error ? err : new Error(String(err)));
+      client = undefined;
+    }
     await rm(tmpDir, { recursive: true, force: true });
     throw err;
   } finally {
