@@ -11,8 +11,13 @@ import { temporaryPath, writeThrough, type ArchiveEntry, type ArchiveIndex } fro
 import { archiveFileStamp } from './archive-raw.ts';
 import { renameDurably } from '@terminusa/runtime';
 
-/** Writes the rows of rollup `tier` in [from, to), read from table `source` (the tier's table or its default partition), to a gzip file in the archive and records it; returns the entry. */
-export async function archiveRange(pool: pg.Pool, index: ArchiveIndex, tier: Tier, source: string, from: number, to: number, signal?: AbortSignal): Promise<ArchiveEntry> {
+/**
+ * Writes the rows of rollup `tier` in [from, to), read from table `source` (the tier's table or its default
+ * partition), to a gzip file in the archive and records it; returns the entry. `held` (whileLocked's) is asked again
+ * before the index is written: a run that lost its lock during a long export would write the index over the entries
+ * the run holding it now added.
+ */
+export async function archiveRange(pool: pg.Pool, index: ArchiveIndex, tier: Tier, source: string, from: number, to: number, signal?: AbortSignal, held?: () => Promise<void>): Promise<ArchiveEntry> {
   const { column } = TIER_TABLE[tier];
   const file = join(tier, `${archiveFileStamp(from)}_${archiveFileStamp(to)}.tsv.gz`);
   const path = join(index.dir, file);
@@ -42,6 +47,7 @@ export async function archiveRange(pool: pg.Pool, index: ArchiveIndex, tier: Tie
     client.release(failed);
   }
   const entry: ArchiveEntry = { tier, file, from, to, rows, bytes: (await stat(path)).size, archivedAt: new Date().toISOString() };
+  await held?.();
   await index.add(entry);
   return entry;
 }

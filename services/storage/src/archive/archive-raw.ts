@@ -56,6 +56,8 @@ export async function archiveRawHours(pool: pg.Pool, engine: VictoriaMetrics, in
     await writeThrough(tmp, async () => pipeline(await engine.exportNative(engine.everySeries, hour, hour + HOUR_MS - 1, signal), createWriteStream(tmp), { signal }));
     await renameDurably(tmp, path);
     const entry: ArchiveEntry = { tier: 'raw', file, from: hour, to: hour + HOUR_MS, rows: samples, bytes: (await stat(path)).size, archivedAt: new Date().toISOString() };
+    // Asked again after the export: a run that lost its lock meanwhile would write the index over the new holder's.
+    await held?.();
     await index.add(entry);
     written.push(entry);
   }

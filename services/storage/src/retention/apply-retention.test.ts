@@ -121,6 +121,25 @@ describe('a retention run', () => {
     expect((await applyRetention(db.pool, new VictoriaMetrics(db.ns.config.storage.engine), partitions, index, tierRetentionMs(db.ns.config))).dropped).toEqual(old);
   });
 
+  it('writes no index entry for an archive file whose export outlasted its lock (another run holds it and writes the index)', async () => {
+    const partitions = new PartitionManager(db.pool);
+    const dayAgo = Math.floor(Date.now() / 3_600_000) * 3_600_000 - 30 * 3_600_000;
+    await partitions.ensure('1m', dayAgo, dayAgo + 1);
+    const index = new ArchiveIndex(dir);
+    const entriesBefore = await index.entries();
+    // Held when the export begins, lost by the time it is written: the next question is refused.
+    let asked = 0;
+    const lost = new Error('the advisory lock terminusa-retention was lost with its connection');
+    const held = async () => {
+      if (++asked > 1) throw lost;
+    };
+    await expect(applyRetention(db.pool, new VictoriaMetrics(db.ns.config.storage.engine), partitions, index, tierRetentionMs(db.ns.config), { held })).rejects.toBe(lost);
+    expect(asked).toBe(2);
+    expect(await index.entries()).toEqual(entriesBefore);
+    // The run holding the lock archives and drops it.
+    expect((await applyRetention(db.pool, new VictoriaMetrics(db.ns.config.storage.engine), partitions, index, tierRetentionMs(db.ns.config))).dropped.length).toBeGreaterThan(0);
+  });
+
   it('learns that its lock was lost with its connection before its next unit of work, so another run cannot overlap it', async () => {
     const name = 'terminusa-lock-test';
     const lockHolder = async () =>

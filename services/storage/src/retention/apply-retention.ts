@@ -82,7 +82,7 @@ async function retain(pool: pg.Pool, engine: VictoriaMetrics, partitions: Partit
       // storage's role may read the tier's table but not each partition by name.
       if (!already(tier, p.from, p.to)) {
         await held();
-        report.archived += (await archiveRange(pool, index, tier, table, p.from, p.to, signal)).rows;
+        report.archived += (await archiveRange(pool, index, tier, table, p.from, p.to, signal, held)).rows;
       }
       // Asked again after the archive file: a run that lost its lock meanwhile leaves the drop to the run that has it.
       await held();
@@ -99,7 +99,7 @@ async function retain(pool: pg.Pool, engine: VictoriaMetrics, partitions: Partit
       signal?.throwIfAborted();
       if (!already(tier, from, to)) {
         await held();
-        report.archived += (await archiveRange(pool, index, tier, def, from, to, signal)).rows;
+        report.archived += (await archiveRange(pool, index, tier, def, from, to, signal, held)).rows;
       }
       await held();
       const { rowCount } = await pool.query(`DELETE FROM ${pg.escapeIdentifier(def)} WHERE ${column} < $1`, [new Date(cutoff)]);
