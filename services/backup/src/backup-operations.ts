@@ -1,4 +1,4 @@
-import { readdir, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type pg from 'pg';
 import type { BackupSummary } from '@terminusa/bus';
@@ -11,7 +11,7 @@ import { createSigningKeyFile, readSigningKeyFile, type CreatedSigningKey } from
 import { restoreBackup, type RestoreRequest, type RestoreResult } from './restore/restore-backup.ts';
 import { verifyBackup, type VerifiedBackup } from './restore/verify-backup.ts';
 import { pruneBackups } from './retention/prune-backups.ts';
-import { takeBackup, type TableDone } from './take/take-backup.ts';
+import { listArchiveFiles, takeBackup, type TableDone } from './take/take-backup.ts';
 import type { EngineSource } from './take/engine-snapshot.ts';
 
 /** Where the backup service keeps its files, from the configuration. */
@@ -117,14 +117,8 @@ export class BackupOperations {
 
   /** The storage service's archive files, listed beside the backups. */
   async archives(): Promise<{ path: string; bytes: number }[]> {
-    try {
-      const entries = await readdir(this.paths.archiveDir, { withFileTypes: true, recursive: true });
-      const files = entries.filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name)).sort();
-      return Promise.all(files.map(async (path) => ({ path, bytes: (await stat(path)).size })));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw err;
-    }
+    const files = await listArchiveFiles(this.paths.archiveDir);
+    return Promise.all(files.map(async (path) => ({ path, bytes: (await stat(path)).size })));
   }
 
   /** Checks a backup completely without restoring it. */

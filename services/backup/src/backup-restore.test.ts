@@ -391,6 +391,8 @@ describe('backup and restore', () => {
     await writeFile(file, 'core:\n  batchSize: 100\n');
     await mkdir(ops.paths.archiveDir, { recursive: true });
     await writeFile(join(ops.paths.archiveDir, 'raw-2026-01-01.csv.gz'), 'archived');
+    // What a retention run is still writing is not archive content yet.
+    await writeFile(join(ops.paths.archiveDir, 'raw-2026-01-02.csv.gz.00000000-0000-4000-8000-000000000000.tmp'), 'half');
     const withFiles = new BackupOperations({ ...config, configFile: file }, live);
     const { manifest } = await withFiles.run('full', true);
     expect(manifest.files.map((f) => [f.kind, f.path])).toEqual([

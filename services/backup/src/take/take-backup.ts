@@ -211,7 +211,9 @@ async function copyTable(
   const table = `${pg.escapeIdentifier(schema)}.${pg.escapeIdentifier(info.table)}`;
   const cols = info.columns.map((c) => `t.${pg.escapeIdentifier(c)}`).join(', ');
   // The watermark is a number PostgreSQL gave us, checked by the manifest schema, so inlining it is safe.
-  const since = (alias: string) => `age(${alias}.xmin) <= age((${BigInt(watermark ?? 0) % 4294967296n})::text::xid)`;
+  // From 0: a row more than 2^31 transactions old has a negative age (its xmin kept when frozen), and went into
+  // every incremental.
+  const since = (alias: string) => `age(${alias}.xmin) BETWEEN 0 AND age((${BigInt(watermark ?? 0) % 4294967296n})::text::xid)`;
   const source = watermark ? `(SELECT ${cols} FROM ${table} t WHERE ${since('t')}${loggedKeys(schema, info, since)})` : `(SELECT ${cols} FROM ${table} t)`;
   const stream = client.query(copyStreams.to(`COPY ${source} TO STDOUT${copyOptions(encoding)}`));
   const { header, trailer } = framing(encoding);
@@ -255,10 +257,13 @@ function loggedKeys(schema: string, info: TableInfo, since: (alias: string) => s
   return ` OR EXISTS (SELECT 1 FROM ${log} d, ${join.lateral} WHERE d.table_name = ${pg.escapeLiteral(info.table)} AND ${since('d')} AND ${join.matches})`;
 }
 
-async function listArchiveFiles(dir: string): Promise<string[]> {
+/** The archive's files a backup carries, sorted; none when the archive does not exist. */
+export async function listArchiveFiles(dir: string): Promise<string[]> {
   try {
     const entries = await readdir(dir, { withFileTypes: true, recursive: true });
-    return entries.filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name)).sort();
+    // Not the files a retention run or a legacy move is still writing (`*.tmp`, renamed into place when whole): a
+    // half-written one was sealed as archive content, or gone by the time it was read and the whole backup failed.
+    return entries.filter((e) => e.isFile() && !e.name.endsWith('.tmp')).map((e) => join(e.parentPath, e.name)).sort();
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw err;
