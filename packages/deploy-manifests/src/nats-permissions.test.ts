@@ -258,14 +258,15 @@ describe('streams and consumers belong to the bootstrap identity', () => {
     expect(await streamNames(adminJsm)).toEqual([]);
 
     // With manageStreams false it waits for the bootstrap, then binds.
-    const bindConfig = configAs('processor', { TMON_NATS__MANAGE_STREAMS: 'false' });
+    // With a longer core.timeout than the bootstrap's: the consumer's ack wait is the bootstrap's, which it keeps to.
+    const bindConfig = configAs('processor', { TMON_NATS__MANAGE_STREAMS: 'false', TMON_CORE__TIMEOUT: '120' });
     const missing: string[] = [];
     const logger = { info: () => undefined, warn: (_m: string, meta: { stream?: string; consumer?: string }) => missing.push(meta.stream ?? meta.consumer ?? '') } as unknown as Logger;
     const bound = prepareStreams(processor, bus, bindConfig, logger).then(() => prepareConsumer({ config: bindConfig, bus, logger }, 'processor'));
     await waitFor(() => (missing.length > 0 ? true : undefined), 5000, 'the service to wait for the streams');
     const report = await bootstrapNats(configAs('bootstrap'), quiet);
     expect(report.consumers).toEqual([`${stream('INGEST')}/processor`, `${stream('SAMPLES')}/storage`, `${stream('SAMPLES')}/alert-manager`]);
-    await bound;
+    expect(await bound).toBe(configAs('bootstrap').core.timeout * 1000);
     expect(missing[0]).toBe(stream('INGEST'));
     expect(await streamNames(adminJsm)).toEqual([stream('DEADLETTER'), stream('INGEST'), stream('SAMPLES')]);
     expect((await adminJsm.consumers.info(stream('SAMPLES'), 'storage')).config.durable_name).toBe('storage');

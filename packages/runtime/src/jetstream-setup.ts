@@ -35,8 +35,9 @@ export async function prepareStreams(nc: NatsConnection, bus: Bus, config: Pick<
 /**
  * A service's durable consumer, before it pulls: created or updated when `nats.manageStreams`, else looked up
  * (waiting for the NATS bootstrap), with a warning when its settings differ from what this configuration gives.
+ * Returns the consumer's ack wait in ms, which the service's progress marks must keep inside.
  */
-export async function prepareConsumer(ctx: { config: Pick<Config, 'core' | 'nats'>; bus: Bus; logger: Logger }, name: ConsumerName): Promise<void> {
+export async function prepareConsumer(ctx: { config: Pick<Config, 'core' | 'nats'>; bus: Bus; logger: Logger }, name: ConsumerName): Promise<number> {
   const { config, bus, logger } = ctx;
   const jsm = await bus.nc.jetstreamManager();
   const options = suiteConsumerOptions(config);
@@ -44,7 +45,7 @@ export async function prepareConsumer(ctx: { config: Pick<Config, 'core' | 'nats
     await ensureConsumer(jsm, bus.ns, name, options).catch((err: unknown) => {
       throw explained(err, `the durable consumer ${name}`);
     });
-    return;
+    return config.core.timeout * 1000;
   }
   const info = await bindConsumer(jsm, bus.ns, name, {
     onMissing: (what) => logger.warn('waiting for the durable consumer the NATS bootstrap creates', { consumer: what }),
@@ -59,4 +60,6 @@ export async function prepareConsumer(ctx: { config: Pick<Config, 'core' | 'nats
   } else {
     logger.info('bound to the durable consumer the NATS bootstrap made', { consumer: name });
   }
+  // Nanoseconds in JetStream's config.
+  return info.config.ack_wait === undefined ? config.core.timeout * 1000 : info.config.ack_wait / 1e6;
 }

@@ -29,7 +29,7 @@ export async function startConsumer(
   handler: BatchHandler,
   options: Omit<BatchConsumerOptions, 'poison'>,
 ): Promise<BatchConsumer> {
-  await prepareConsumer(ctx, name);
+  const ackWaitMs = await prepareConsumer(ctx, name);
   const setAsideCount = new Counter({
     name: 'tmon_consumer_dead_lettered_total',
     help: 'Producers\' messages the service tripped over alone core.deadLetterAfter times, others handled between, and dead-lettered',
@@ -46,8 +46,9 @@ export async function startConsumer(
   };
   const after = ctx.config.core.deadLetterAfter;
   const poison = CONSUMERS[name].stream === 'INGEST' ? { after, counts: isFaultOfTheMessage, setAside } : { after, counts: isFaultOfTheMessage };
-  // Marked in progress well inside the ack wait (core.timeout), so a batch that is merely slow is not sent to another replica too.
-  const progressEveryMs = options.progressEveryMs ?? (ctx.config.core.timeout * 1000) / 3;
+  // Marked in progress well inside the ack wait, so a batch that is merely slow is not sent to another replica too: the
+  // consumer's own (the bootstrap's core.timeout) where it is shorter than this service's core.timeout.
+  const progressEveryMs = options.progressEveryMs ?? Math.min(ctx.config.core.timeout * 1000, ackWaitMs) / 3;
   const consumer = await consumeBatches(ctx.bus, name, handler, { ...options, progressEveryMs, poison });
   ctx.onStop(`${name} consumer`, () => consumer.stop());
   return consumer;
