@@ -19,6 +19,16 @@ export interface HostCounters {
   net: Record<string, InterfaceCounters>;
 }
 
+/**
+ * Whether an interface is one end of a container's or a VM's link (`veth*`, Calico's `cali*`, Cilium's `lxc*`,
+ * `tap*`), made and removed with each pod: on a node's network (the Kubernetes node collector) each came and went as
+ * eight series, stale-marked at every pod's end. The node's own interfaces and bridges (`eth0`, `cni0`, `docker0`)
+ * stay.
+ */
+export function isContainerLink(name: string): boolean {
+  return /^(veth|cali|lxc|tap)/.test(name);
+}
+
 /** Reads this host's CPU, disk I/O and network counters. */
 export async function readHostCounters(): Promise<HostCounters> {
   const [cpu, fs, io, nets] = await Promise.all([readCpuTimes(), si.fsStats().catch(() => undefined), si.disksIO().catch(() => undefined), si.networkStats('*')]);
@@ -26,7 +36,7 @@ export async function readHostCounters(): Promise<HostCounters> {
   if (fs && fs.rx != null && fs.wx != null) {
     counters.disk = { readBytes: fs.rx, writeBytes: fs.wx, ...(io && io.rIO != null && io.wIO != null ? { reads: io.rIO, writes: io.wIO } : {}) };
   }
-  for (const net of nets) counters.net[net.iface] = { rxBytes: net.rx_bytes, txBytes: net.tx_bytes, rxErrors: net.rx_errors, txErrors: net.tx_errors };
+  for (const net of nets) if (!isContainerLink(net.iface)) counters.net[net.iface] = { rxBytes: net.rx_bytes, txBytes: net.tx_bytes, rxErrors: net.rx_errors, txErrors: net.tx_errors };
   return counters;
 }
 
