@@ -5,7 +5,7 @@ import { Job } from 'kubernetes-models/batch/v1';
 import { Ingress, NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { ConfigMap, Namespace, PersistentVolumeClaim, Secret, Service } from 'kubernetes-models/v1';
-import type { IContainer, IEnvVar, IPodTemplateSpec, IProbe, ISecurityContext, IVolume } from 'kubernetes-models/v1';
+import type { IContainer, IEnvVar, IPodSecurityContext, IPodTemplateSpec, IProbe, ISecurityContext, IVolume } from 'kubernetes-models/v1';
 import type { INetworkPolicyIngressRule } from 'kubernetes-models/networking.k8s.io/v1';
 import { SERVICE_NAMES, type Config, type ServiceName } from '@terminusa/config';
 import { BOOTSTRAP_USER } from '@terminusa/runtime';
@@ -215,6 +215,9 @@ function secrets(o: Overlay): Secret[] {
   ];
 }
 
+/** Every pod of the suite: its image's unprivileged user, the runtime's seccomp profile. */
+const POD_SECURITY: IPodSecurityContext = { runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, fsGroup: 10001, seccompProfile: { type: 'RuntimeDefault' } };
+
 const RESTRICTED: ISecurityContext = {
   runAsNonRoot: true,
   readOnlyRootFilesystem: true,
@@ -224,6 +227,15 @@ const RESTRICTED: ISecurityContext = {
 
 function healthProbe(path: string, port: string, config: Readonly<Config>, failureThreshold: number): IProbe {
   return { httpGet: { path, port }, timeoutSeconds: config.loadBalance.timeout, periodSeconds: 10, failureThreshold };
+}
+
+/** The liveness, readiness and startup probes of a service's ops port (`/health/live`, `/health/ready`). */
+function opsProbes(config: Readonly<Config>): Pick<IContainer, 'livenessProbe' | 'readinessProbe' | 'startupProbe'> {
+  return {
+    livenessProbe: healthProbe('/health/live', 'ops', config, 3),
+    readinessProbe: healthProbe('/health/ready', 'ops', config, 3),
+    startupProbe: healthProbe('/health/live', 'ops', config, 30),
+  };
 }
 
 function ports(name: ServiceName, config: Readonly<Config>) {
@@ -329,9 +341,7 @@ function deployment(o: Overlay, name: ServiceName, config: Readonly<Config>): De
     // Settings only: every secret is a secretKeyRef above, of the keys this service reads.
     envFrom: [{ configMapRef: { name: CONFIG_MAP_NAME } }],
     ports: ports(name, config),
-    livenessProbe: healthProbe('/health/live', 'ops', config, 3),
-    readinessProbe: healthProbe('/health/ready', 'ops', config, 3),
-    startupProbe: healthProbe('/health/live', 'ops', config, 30),
+    ...opsProbes(config),
     // The gateway keeps serving for a moment after the pod is told to stop, until the Ingress and Service have taken
     // it out of their endpoints: closing its listener at once gave keep-alive requests in flight a 502 at every rollout.
     ...(name === 'api-gateway' ? { lifecycle: { preStop: { exec: { command: ['sleep', String(GATEWAY_PRE_STOP_S)] } } } } : {}),
@@ -357,14 +367,7 @@ function deployment(o: Overlay, name: ServiceName, config: Readonly<Config>): De
         spec: {
           terminationGracePeriodSeconds: config.shutdownTimeout + 10 + (name === 'api-gateway' ? GATEWAY_PRE_STOP_S : 0),
           automountServiceAccountToken: false,
-          securityContext: {
-            runAsNonRoot: true,
-            runAsUser: 10001,
-            runAsGroup: 10001,
-            fsGroup: 10001,
-            ...(engineAccess ? { supplementalGroups: engineAccess.supplementalGroups } : {}),
-            seccompProfile: { type: 'RuntimeDefault' },
-          },
+          securityContext: { ...POD_SECURITY, ...(engineAccess ? { supplementalGroups: engineAccess.supplementalGroups } : {}) },
           affinity: {
             ...engineAccess?.affinity,
             podAntiAffinity: {
@@ -408,9 +411,7 @@ function collectorNode(o: Overlay, config: Readonly<Config>): DaemonSet {
     ],
     envFrom: [{ configMapRef: { name: CONFIG_MAP_NAME } }],
     ports: [port],
-    livenessProbe: healthProbe('/health/live', 'ops', config, 3),
-    readinessProbe: healthProbe('/health/ready', 'ops', config, 3),
-    startupProbe: healthProbe('/health/live', 'ops', config, 30),
+    ...opsProbes(config),
     resources: { requests: { ...o.collectorNodeResources.requests }, limits: { ...o.collectorNodeResources.limits } },
     // Reading /proc of the node's PID namespace needs no capability: the process count is the entries of /proc.
     securityContext: RESTRICTED,
@@ -435,7 +436,7 @@ function collectorNode(o: Overlay, config: Readonly<Config>): DaemonSet {
           dnsPolicy: 'ClusterFirstWithHostNet',
           terminationGracePeriodSeconds: config.shutdownTimeout + 10,
           automountServiceAccountToken: false,
-          securityContext: { runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001, fsGroup: 10001, seccompProfile: { type: 'RuntimeDefault' } },
+          securityContext: POD_SECURITY,
           // Every node, control plane and tainted ones included, as node-exporter.
           tolerations: [{ operator: 'Exists' }],
           containers: [container],
