@@ -20,6 +20,8 @@ export function alertKeys(prefix: string) {
     ids: `${base}ids`,
     /** String: the channels an alert's firing notification went to, kept past its state (its resolution may come first). */
     notified: (alertId: string) => `${base}notified:${alertId}`,
+    /** String: set once an alert's resolution went through the route stage; nothing of the alert is sent after it. */
+    resolutionRouted: (alertId: string) => `${base}notified:${alertId}:resolved`,
     /** String: the replica evaluating a PromQL rule at one instant (expires after two intervals). */
     evaluationClaim: (rule: string, at: number) => `${base}evaluation:${rule}:${at}`,
     /** Sorted set: state keys of alerts whose notification was silenced or inhibited, by when they are looked at again. */

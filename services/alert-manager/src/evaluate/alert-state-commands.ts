@@ -114,12 +114,12 @@ export class AlertStateCommands {
 
   /** Records that the alert's resolution went through the route stage: nothing of it is sent after that. */
   async markResolutionRouted(id: string): Promise<void> {
-    await this.redis.set(`${this.keys.notified(id)}:resolved`, '1', 'EX', NOTIFIED_KEPT_S);
+    await this.redis.set(this.keys.resolutionRouted(id), '1', 'EX', NOTIFIED_KEPT_S);
   }
 
   /** Whether the alert's resolution went through the route stage (kept a week, as its channels). */
   async resolutionRouted(id: string): Promise<boolean> {
-    return (await this.redis.exists(`${this.keys.notified(id)}:resolved`)) === 1;
+    return (await this.redis.exists(this.keys.resolutionRouted(id))) === 1;
   }
 
   /** The channels an alert was last sent to, as {@link markNotified} kept them apart; undefined when its firing event has not reached the notification path (or a week has passed). */
