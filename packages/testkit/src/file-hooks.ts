@@ -17,24 +17,22 @@ const overridesOf = (overrides: Overrides) => (typeof overrides === 'function' ?
  * function, called when the namespace is created.
  */
 export function useTestNamespace(opened: (ns: TestNamespace) => unknown, overrides: Overrides = {}): void {
-  let ns: TestNamespace | undefined;
-  beforeAll(async () => {
-    ns = await createTestNamespace(overridesOf(overrides));
-    await opened(ns);
-  });
-  afterAll(async () => {
-    await ns?.cleanup();
-  });
+  namespaceHooks(beforeAll, afterAll, opened, overrides);
 }
 
 /** {@link useTestNamespace} with `beforeEach` and `afterEach`: a fresh namespace for every test of the file, cleaned up after that test. */
 export function useTestNamespacePerTest(opened: (ns: TestNamespace) => unknown, overrides: Overrides = {}): void {
+  namespaceHooks(beforeEach, afterEach, opened, overrides);
+}
+
+/** A namespace made by `before` and cleaned up by `after` (vitest's per-file or per-test hooks). */
+function namespaceHooks(before: typeof beforeAll, after: typeof afterAll, opened: (ns: TestNamespace) => unknown, overrides: Overrides): void {
   let ns: TestNamespace | undefined;
-  beforeEach(async () => {
+  before(async () => {
     ns = await createTestNamespace(overridesOf(overrides));
     await opened(ns);
   });
-  afterEach(async () => {
+  after(async () => {
     await ns?.cleanup();
     ns = undefined;
   });
